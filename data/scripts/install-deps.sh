@@ -1,0 +1,27 @@
+#!/bin/sh
+# Installs what building, testing and running vmsup needs on Debian 12.
+# Idempotent: does nothing when everything is there already.
+set -eu
+
+packages="meson ninja-build pkg-config gcc clang libclang-rt-14-dev
+libglib2.0-dev libglib2.0-bin libjson-glib-dev libsoup-3.0-dev
+gettext python3-docutils dbus dbus-daemon
+qemu-system-x86 qemu-utils
+busybox-static kmod cpio gzip xz-utils zstd python3
+linux-image-amd64 qemu-guest-agent openssl curl"
+
+missing=""
+for p in $packages; do
+	if ! dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "ok installed"; then
+		missing="$missing $p"
+	fi
+done
+
+if [ -n "$missing" ]; then
+	SUDO=""
+	[ "$(id -u)" -eq 0 ] || SUDO="sudo"
+	echo "Installing:$missing"
+	$SUDO apt-get update -q
+	# the guest agent on the host is only a source of files for the guest: keep its service off
+	DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -q --no-install-recommends $missing
+fi

@@ -1,0 +1,40 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+#pragma once
+
+#include <json-glib/json-glib.h>
+
+G_BEGIN_DECLS
+
+/* parses exactly one JSON value; error in VMSUP_ERROR_INVALID_ARGUMENT */
+JsonNode *
+vmsup_json_parse(const gchar *data, gssize length, GError **error);
+
+/* like vmsup_json_parse() but the value must be an object */
+JsonObject *
+vmsup_json_parse_object(const gchar *data, gssize length, GError **error);
+
+/* compact one-line JSON (safe for line framing) unless @pretty */
+gchar *
+vmsup_json_to_string(JsonNode *node, gboolean pretty);
+
+gchar *
+vmsup_json_object_to_string(JsonObject *object, gboolean pretty);
+
+JsonNode *
+vmsup_json_node_new_object(JsonObject *object);
+
+/* typed lookups that treat a missing member or JSON null as "absent" */
+const gchar *
+vmsup_json_object_get_string(JsonObject *object, const gchar *member, const gchar *fallback);
+gint64
+vmsup_json_object_get_int(JsonObject *object, const gchar *member, gint64 fallback);
+gboolean
+vmsup_json_object_get_bool(JsonObject *object, const gchar *member, gboolean fallback);
+gdouble
+vmsup_json_object_get_double(JsonObject *object, const gchar *member, gdouble fallback);
+
+/* the JSON type name of a node as users read it: "string", "integer", "object", ... */
+const gchar *
+vmsup_json_node_type_name(JsonNode *node);
+
+G_END_DECLS

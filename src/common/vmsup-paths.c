@@ -1,0 +1,70 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+/*
+ * Where things live, in session mode (XDG dirs) and system mode (FHS).
+ */
+
+#include "config.h"
+
+#include <gio/gio.h>
+
+#include "vmsup-paths.h"
+
+const gchar *
+vmsup_paths_data_dir(void)
+{
+	const gchar *env = g_getenv("VMSUP_DATA_DIR");
+	if (env != NULL && env[0] != '\0')
+		return env;
+	return VMSUP_PKGDATADIR;
+}
+
+static gchar *
+vmsup_paths_guest_file(const gchar *basename)
+{
+	g_autofree gchar *path = g_build_filename(vmsup_paths_data_dir(), "guest", basename, NULL);
+	if (!g_file_test(path, G_FILE_TEST_IS_REGULAR))
+		return NULL;
+	return g_steal_pointer(&path);
+}
+
+gchar *
+vmsup_paths_guest_kernel(void)
+{
+	gchar *path = vmsup_paths_guest_file("vmlinux");
+	if (path != NULL)
+		return path;
+	return vmsup_paths_guest_file("vmlinuz");
+}
+
+gchar *
+vmsup_paths_guest_initrd(void)
+{
+	return vmsup_paths_guest_file("initramfs.cpio.gz");
+}
+
+gchar *
+vmsup_paths_state_dir(gboolean system)
+{
+	if (system)
+		return g_strdup("/var/lib/vmsup");
+	return g_build_filename(g_get_user_state_dir(), "vmsup", NULL);
+}
+
+gchar *
+vmsup_paths_runtime_dir(gboolean system)
+{
+	if (system)
+		return g_strdup("/run/vmsup");
+	return g_build_filename(g_get_user_runtime_dir(), "vmsup", NULL);
+}
+
+gchar *
+vmsup_paths_socket(gboolean system)
+{
+	g_autofree gchar *dir = NULL;
+	const gchar *env = g_getenv("VMSUP_SOCKET");
+	if (env != NULL && env[0] != '\0')
+		return g_strdup(env);
+	dir = vmsup_paths_runtime_dir(system);
+	return g_build_filename(dir, "vmsupd.sock", NULL);
+}

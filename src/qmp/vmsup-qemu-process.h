@@ -1,0 +1,131 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+#pragma once
+
+#include <gio/gio.h>
+
+#include "vmsup-accel.h"
+#include "vmsup-qmp-client.h"
+
+G_BEGIN_DECLS
+
+/* one forwarded port of user-mode networking */
+typedef struct {
+	guint16 host_port; /* 0: pick a free one at spawn */
+	guint16 guest_port;
+} VmsupQemuForward;
+
+/* everything QEMU's argv is built from; strings owned */
+typedef struct {
+	gchar *name;        /* VM name, for -name and messages */
+	gchar *qemu_binary; /* NULL: $VMSUP_QEMU or qemu-system-x86_64 from PATH */
+	gchar *machine;     /* NULL: q35 */
+	VmsupAccel accel;   /* KVM (with -cpu host) or TCG; AUTO is not allowed here */
+	guint cpus;
+	guint memory_mib;
+	gchar *kernel;   /* direct kernel boot, or NULL */
+	gchar *initrd;   /* NULL */
+	gchar *cmdline;  /* NULL */
+	gchar *disk;     /* a qcow2 image attached as virtio-blk, or NULL */
+	gchar *share_dir; /* host dir shared by virtio-9p with mount tag "workspace", or NULL */
+	GArray *forwards; /* of VmsupQemuForward, may be NULL */
+	gboolean paused;  /* -S: stay paused until `cont` */
+	gboolean network; /* user-mode virtio-net (default TRUE) */
+	gboolean agent;   /* virtio-serial guest-agent channel (default TRUE) */
+} VmsupQemuConfig;
+
+VmsupQemuConfig *
+vmsup_qemu_config_new(const gchar *name);
+void
+vmsup_qemu_config_free(VmsupQemuConfig *config);
+G_DEFINE_AUTOPTR_CLEANUP_FUNC(VmsupQemuConfig, vmsup_qemu_config_free)
+
+/* the QEMU binary @config will run (resolved through PATH) or NULL with an error */
+gchar *
+vmsup_qemu_config_find_binary(const VmsupQemuConfig *config, GError **error);
+
+/*
+ * QEMU's argv for @config with runtime files under @runtime_dir; user values
+ * inside option strings are escaped (',' doubled) or refused. @qmp_fd is the
+ * listening QMP socket handed to QEMU (-1: QEMU binds <runtime_dir>/qmp.sock).
+ */
+gchar **
+vmsup_qemu_config_build_argv(const VmsupQemuConfig *config,
+			     const gchar *runtime_dir,
+			     gint qmp_fd,
+			     GError **error);
+
+/* runtime files, all under the runtime dir of a VM */
+#define VMSUP_QEMU_QMP_SOCKET "qmp.sock"
+#define VMSUP_QEMU_QGA_SOCKET "qga.sock"
+#define VMSUP_QEMU_PIDFILE "qemu.pid"
+#define VMSUP_QEMU_CONSOLE_LOG "console.log"
+#define VMSUP_QEMU_STDERR_LOG "qemu.log"
+
+#define VMSUP_TYPE_QEMU_PROCESS (vmsup_qemu_process_get_type())
+G_DECLARE_FINAL_TYPE(VmsupQemuProcess, vmsup_qemu_process, VMSUP, QEMU_PROCESS, GObject)
+
+/*
+ * One running QEMU. Signals:
+ *   "exited": void (VmsupQemuProcess *self, gint wait_status, gpointer user_data);
+ *       wait_status as waitpid() gives it, or -1 when unknown (an adopted process);
+ *       emitted exactly once, after the process is reaped.
+ */
+
+VmsupQemuProcess *
+vmsup_qemu_process_new(const gchar *name, const gchar *runtime_dir);
+
+/* spawns QEMU (own session, stderr to qemu.log) and completes when QMP is ready */
+void
+vmsup_qemu_process_spawn_async(VmsupQemuProcess *self,
+			       const VmsupQemuConfig *config,
+			       GCancellable *cancellable,
+			       GAsyncReadyCallback callback,
+			       gpointer user_data);
+gboolean
+vmsup_qemu_process_spawn_finish(VmsupQemuProcess *self, GAsyncResult *res, GError **error);
+
+/*
+ * Re-adopts a QEMU left by an earlier daemon: pidfile + /proc check that the
+ * pid is still that QEMU (its cmdline names our QMP socket), then reconnects
+ * QMP. Exit is watched through a pidfd.
+ */
+void
+vmsup_qemu_process_adopt_async(VmsupQemuProcess *self,
+			       GCancellable *cancellable,
+			       GAsyncReadyCallback callback,
+			       gpointer user_data);
+gboolean
+vmsup_qemu_process_adopt_finish(VmsupQemuProcess *self, GAsyncResult *res, GError **error);
+
+/*
+ * Stops QEMU: unless @force, system_powerdown and up to @timeout_ms for the
+ * guest; then `quit`; then SIGKILL. Completes once the process is reaped.
+ */
+void
+vmsup_qemu_process_stop_async(VmsupQemuProcess *self,
+			      gboolean force,
+			      guint timeout_ms,
+			      GCancellable *cancellable,
+			      GAsyncReadyCallback callback,
+			      gpointer user_data);
+gboolean
+vmsup_qemu_process_stop_finish(VmsupQemuProcess *self, GAsyncResult *res, GError **error);
+
+/* SIGKILL now; "exited" follows */
+void
+vmsup_qemu_process_kill(VmsupQemuProcess *self);
+
+GPid
+vmsup_qemu_process_get_pid(VmsupQemuProcess *self);
+gboolean
+vmsup_qemu_process_is_running(VmsupQemuProcess *self);
+/* borrowed; NULL before spawn/adopt completes */
+VmsupQmpClient *
+vmsup_qemu_process_get_qmp(VmsupQemuProcess *self);
+const gchar *
+vmsup_qemu_process_get_runtime_dir(VmsupQemuProcess *self);
+/* monotonic time of spawn (or of adoption, from /proc start time) */
+gint64
+vmsup_qemu_process_get_started_at(VmsupQemuProcess *self);
+
+G_END_DECLS

@@ -1,0 +1,73 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+#pragma once
+
+#include <gio/gio.h>
+#include <json-glib/json-glib.h>
+
+#include "vmsup-error.h"
+
+G_BEGIN_DECLS
+
+#define VMSUP_TYPE_QMP_CLIENT (vmsup_qmp_client_get_type())
+G_DECLARE_FINAL_TYPE(VmsupQmpClient, vmsup_qmp_client, VMSUP, QMP_CLIENT, GObject)
+
+/*
+ * Signals:
+ *   "event" (detailed by event name, e.g. "event::SHUTDOWN"):
+ *       void (VmsupQmpClient *self, const gchar *name, JsonObject *data (nullable),
+ *             gint64 timestamp_us, gpointer user_data)
+ *   "closed": void (VmsupQmpClient *self, const GError *error (nullable on clean close),
+ *             gpointer user_data); emitted exactly once.
+ */
+
+/* @label names the peer in error messages, usually the VM name */
+VmsupQmpClient *
+vmsup_qmp_client_new(const gchar *label);
+
+/* default per-command timeout; 0 disables */
+void
+vmsup_qmp_client_set_timeout(VmsupQmpClient *self, guint timeout_ms);
+
+/* connects to a listening QMP Unix socket, reads the greeting, negotiates capabilities */
+void
+vmsup_qmp_client_connect_async(VmsupQmpClient *self,
+			       const gchar *socket_path,
+			       GCancellable *cancellable,
+			       GAsyncReadyCallback callback,
+			       gpointer user_data);
+gboolean
+vmsup_qmp_client_connect_finish(VmsupQmpClient *self, GAsyncResult *res, GError **error);
+
+/* the same over an already connected stream (a socketpair in tests) */
+void
+vmsup_qmp_client_handshake_async(VmsupQmpClient *self,
+				 GIOStream *stream,
+				 GCancellable *cancellable,
+				 GAsyncReadyCallback callback,
+				 gpointer user_data);
+gboolean
+vmsup_qmp_client_handshake_finish(VmsupQmpClient *self, GAsyncResult *res, GError **error);
+
+/* @arguments is borrowed and may be NULL; the result is the "return" member (full) */
+void
+vmsup_qmp_client_execute_async(VmsupQmpClient *self,
+			       const gchar *command,
+			       JsonObject *arguments,
+			       GCancellable *cancellable,
+			       GAsyncReadyCallback callback,
+			       gpointer user_data);
+JsonNode *
+vmsup_qmp_client_execute_finish(VmsupQmpClient *self, GAsyncResult *res, GError **error);
+
+gboolean
+vmsup_qmp_client_is_ready(VmsupQmpClient *self);
+
+/* the greeting's "QMP" object ({version, capabilities}), or NULL before it arrived */
+JsonObject *
+vmsup_qmp_client_get_greeting(VmsupQmpClient *self);
+
+/* closes the connection; pending commands fail with VMSUP_QMP_ERROR_CLOSED */
+void
+vmsup_qmp_client_close(VmsupQmpClient *self);
+
+G_END_DECLS

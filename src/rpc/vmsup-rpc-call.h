@@ -1,0 +1,55 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+#pragma once
+
+#include <glib-object.h>
+#include <json-glib/json-glib.h>
+
+G_BEGIN_DECLS
+
+typedef struct _VmsupRpcMethod VmsupRpcMethod;
+typedef struct _VmsupRpcCall VmsupRpcCall;
+
+/*
+ * How a transport receives the answer: exactly one of @result (full) and
+ * @error (already in VMSUP_ERROR, or a JSON-RPC protocol code for
+ * -32602 faults found by validation) is set.
+ */
+typedef void (*VmsupRpcReplyFunc)(VmsupRpcCall *call,
+				  JsonNode *result,
+				  const GError *error,
+				  gpointer user_data);
+
+/* one request on its way through the table; refcounted; handlers see only this */
+VmsupRpcCall *
+vmsup_rpc_call_new(const VmsupRpcMethod *method,
+		   JsonObject *params,
+		   guint32 uid,
+		   VmsupRpcReplyFunc reply,
+		   gpointer reply_data,
+		   GDestroyNotify reply_data_free);
+VmsupRpcCall *
+vmsup_rpc_call_ref(VmsupRpcCall *call);
+void
+vmsup_rpc_call_unref(VmsupRpcCall *call);
+G_DEFINE_AUTOPTR_CLEANUP_FUNC(VmsupRpcCall, vmsup_rpc_call_unref)
+
+const VmsupRpcMethod *
+vmsup_rpc_call_get_method(VmsupRpcCall *call);
+/* never NULL: an absent params is an empty object */
+JsonObject *
+vmsup_rpc_call_get_params(VmsupRpcCall *call);
+guint32
+vmsup_rpc_call_get_uid(VmsupRpcCall *call);
+
+/* answer exactly once; @result is taken (full) */
+void
+vmsup_rpc_call_return(VmsupRpcCall *call, JsonNode *result);
+void
+vmsup_rpc_call_return_object(VmsupRpcCall *call, JsonObject *result);
+/* converts foreign domains with vmsup_error_convert() */
+void
+vmsup_rpc_call_return_error(VmsupRpcCall *call, const GError *error);
+gboolean
+vmsup_rpc_call_has_returned(VmsupRpcCall *call);
+
+G_END_DECLS

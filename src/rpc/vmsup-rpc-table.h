@@ -1,0 +1,85 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+#pragma once
+
+#include "vmsup-rpc-call.h"
+#include "vmsup-stats-service.h"
+#include "vmsup-vm-service.h"
+#include "vmsup-workspace-service.h"
+
+G_BEGIN_DECLS
+
+/* JSON-RPC protocol error codes of the spec */
+#define VMSUP_RPC_PARSE_ERROR -32700
+#define VMSUP_RPC_INVALID_REQUEST -32600
+#define VMSUP_RPC_METHOD_NOT_FOUND -32601
+#define VMSUP_RPC_INVALID_PARAMS -32602
+
+/* errors found by the table itself (not by a service): codes are the JSON-RPC ones above */
+#define VMSUP_RPC_ERROR (vmsup_rpc_error_quark())
+GQuark
+vmsup_rpc_error_quark(void);
+
+/* what handlers resolve through; filled by the daemon's wiring, services unowned */
+typedef struct {
+	VmsupVmService *vm_service;
+	VmsupStatsService *stats_service;         /* NULL: stats verbs answer failed-precondition */
+	VmsupWorkspaceService *workspace_service; /* NULL likewise */
+	const gchar *mode;                        /* "session" / "system" */
+	const gchar *socket_path;
+	gint64 started_at; /* g_get_real_time() of daemon start */
+} VmsupRpcContext;
+
+typedef enum {
+	VMSUP_RPC_FLAG_NONE = 0,
+	VMSUP_RPC_FLAG_TAKES_VM_NAME = 1 << 0, /* "name" is required, a VM name, first `s` on D-Bus */
+	VMSUP_RPC_FLAG_TAKES_NAME = 1 << 1,    /* "name" required, a workspace name */
+	VMSUP_RPC_FLAG_TAKES_ID = 1 << 2,      /* "id" (operation, an integer) required, inside a{sv} */
+	VMSUP_RPC_FLAG_READ_ONLY = 1 << 3,     /* no state change: polkit's read action */
+	VMSUP_RPC_FLAG_RETURNS_LIST = 1 << 4,  /* D-Bus answers aa{sv} of the named member */
+} VmsupRpcFlags;
+
+typedef enum {
+	VMSUP_RPC_TYPE_STRING,
+	VMSUP_RPC_TYPE_INT,
+	VMSUP_RPC_TYPE_BOOL,
+	VMSUP_RPC_TYPE_STRV,      /* array of strings */
+	VMSUP_RPC_TYPE_INT_ARRAY, /* array of integers */
+	VMSUP_RPC_TYPE_OBJECT,
+} VmsupRpcType;
+
+typedef struct {
+	const gchar *name;
+	VmsupRpcType type;
+	gboolean required;
+	gint64 min; /* for ints, when min < max */
+	gint64 max;
+} VmsupRpcParam;
+
+typedef void (*VmsupRpcFunc)(const VmsupRpcContext *ctx, VmsupRpcCall *call);
+
+struct _VmsupRpcMethod {
+	const gchar *rpc_name;  /* "vm.create" */
+	const gchar *dbus_name; /* "Create" */
+	VmsupRpcFlags flags;
+	const gchar *list_member; /* with RETURNS_LIST: "vms", "operations", ... */
+	const VmsupRpcParam *params; /* terminated by {NULL} */
+	VmsupRpcFunc func;
+};
+
+/* the table, terminated by an entry with rpc_name NULL */
+const VmsupRpcMethod *
+vmsup_rpc_table_get_methods(void);
+const VmsupRpcMethod *
+vmsup_rpc_table_lookup(const gchar *rpc_name);
+const VmsupRpcMethod *
+vmsup_rpc_table_lookup_dbus(const gchar *dbus_name);
+
+/* checks @params against @method's schema: unknown member or wrong type -> VMSUP_RPC_ERROR -32602 */
+gboolean
+vmsup_rpc_table_validate(const VmsupRpcMethod *method, JsonObject *params, GError **error);
+
+/* validates, then runs the handler; a validation failure is returned through the call */
+void
+vmsup_rpc_table_dispatch(const VmsupRpcContext *ctx, VmsupRpcCall *call);
+
+G_END_DECLS

@@ -1,0 +1,57 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+#pragma once
+
+#include <gio/gio.h>
+#include <json-glib/json-glib.h>
+
+#include "vmsup-vm-hooks.h"
+
+G_BEGIN_DECLS
+
+#define VMSUP_TYPE_STATS_SERVICE (vmsup_stats_service_get_type())
+G_DECLARE_FINAL_TYPE(VmsupStatsService, vmsup_stats_service, VMSUP, STATS_SERVICE, GObject)
+
+/* takes refs on the hooks; never a pointer to VMService */
+VmsupStatsService *
+vmsup_stats_service_new(const VmsupVmHooks *hooks) G_GNUC_NON_NULL(1);
+
+const VmsupVmHooks *
+vmsup_stats_service_get_hooks(VmsupStatsService *self);
+
+/* seconds; 0 disables the poller / the stale sweep */
+void
+vmsup_stats_service_set_poll_interval(VmsupStatsService *self, guint seconds);
+void
+vmsup_stats_service_set_auto_stop_after(VmsupStatsService *self, guint seconds);
+
+/* the wiring tells the service which VMs exist and their auto_stop flag */
+void
+vmsup_stats_service_track_vm(VmsupStatsService *self, const gchar *name, gboolean auto_stop);
+void
+vmsup_stats_service_untrack_vm(VmsupStatsService *self, const gchar *name);
+
+/* a client request acted on @name: it is not idle */
+void
+vmsup_stats_service_note_activity(VmsupStatsService *self, const gchar *name, const gchar *reason);
+
+/* {last_active, idle_reason, ...} to merge into vm.get, or NULL when untracked */
+JsonObject *
+vmsup_stats_service_describe_activity(VmsupStatsService *self, const gchar *name);
+
+#define VMSUP_STATS_SERVICE_DECLARE_VERB(verb)                                                     \
+	void vmsup_stats_service_##verb##_async(VmsupStatsService *self,                           \
+						JsonObject *params,                                \
+						GCancellable *cancellable,                         \
+						GAsyncReadyCallback callback,                      \
+						gpointer user_data);                               \
+	JsonObject *vmsup_stats_service_##verb##_finish(VmsupStatsService *self,                   \
+							GAsyncResult *res,                         \
+							GError **error);
+
+VMSUP_STATS_SERVICE_DECLARE_VERB(stats)
+VMSUP_STATS_SERVICE_DECLARE_VERB(health)
+VMSUP_STATS_SERVICE_DECLARE_VERB(ping)
+VMSUP_STATS_SERVICE_DECLARE_VERB(ports)
+VMSUP_STATS_SERVICE_DECLARE_VERB(exec)
+
+G_END_DECLS

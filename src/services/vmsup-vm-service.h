@@ -1,0 +1,95 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+#pragma once
+
+#include <gio/gio.h>
+#include <json-glib/json-glib.h>
+
+#include "vmsup-accel.h"
+#include "vmsup-vm-hooks.h"
+
+G_BEGIN_DECLS
+
+#define VMSUP_TYPE_VM_SERVICE (vmsup_vm_service_get_type())
+G_DECLARE_FINAL_TYPE(VmsupVmService, vmsup_vm_service, VMSUP, VM_SERVICE, GObject)
+
+/*
+ * Lifecycle of VMs: the contract's vm.* verbs and op.* for create-operations.
+ *
+ * Every verb takes the request's params object (already type-checked by the
+ * RPC table; borrowed) and completes with the result object of the contract
+ * (DESIGN.md "Parameters and results"), or a VMSUP_ERROR.
+ *
+ * Signals:
+ *   "vm-changed": void (self, const gchar *name, JsonObject *vm, gpointer) — a VM was
+ *       defined or its state/fields changed; @vm is the vm.get result.
+ *   "vm-removed": void (self, const gchar *name, gpointer)
+ *   "operation-changed": void (self, JsonObject *op, gpointer) — op.get result, on
+ *       every stage/progress/state change.
+ */
+
+typedef JsonObject *(*VmsupVmServiceFinishFunc)(VmsupVmService *self,
+						   GAsyncResult *res,
+						   GError **error);
+
+/* properties "state-dir", "runtime-dir", "qemu-binary" (NULL: PATH), "accel" (VmsupAccel) */
+VmsupVmService *
+vmsup_vm_service_new(const gchar *state_dir,
+		     const gchar *runtime_dir,
+		     const gchar *qemu_binary,
+		     VmsupAccel accel);
+
+/* at daemon start: probes the accelerator, loads definitions, re-adopts running QEMUs */
+void
+vmsup_vm_service_load_async(VmsupVmService *self,
+			    GCancellable *cancellable,
+			    GAsyncReadyCallback callback,
+			    gpointer user_data);
+gboolean
+vmsup_vm_service_load_finish(VmsupVmService *self, GAsyncResult *res, GError **error);
+
+/* the accelerator VMs get, and why ("KVM usable" / "KVM probe failed: ...; using TCG") */
+VmsupAccel
+vmsup_vm_service_get_accel(VmsupVmService *self, const gchar **out_reason);
+
+/* the five hooks for sibling services; owned by @self, copy with vmsup_vm_hooks_copy() */
+const VmsupVmHooks *
+vmsup_vm_service_get_hooks(VmsupVmService *self);
+
+#define VMSUP_VM_SERVICE_DECLARE_VERB(verb)                                                        \
+	void vmsup_vm_service_##verb##_async(VmsupVmService *self,                                 \
+					     JsonObject *params,                                   \
+					     GCancellable *cancellable,                            \
+					     GAsyncReadyCallback callback,                         \
+					     gpointer user_data);                                  \
+	JsonObject *vmsup_vm_service_##verb##_finish(VmsupVmService *self,                         \
+						     GAsyncResult *res,                            \
+						     GError **error);
+
+VMSUP_VM_SERVICE_DECLARE_VERB(create)
+VMSUP_VM_SERVICE_DECLARE_VERB(start)
+VMSUP_VM_SERVICE_DECLARE_VERB(stop)
+VMSUP_VM_SERVICE_DECLARE_VERB(delete)
+VMSUP_VM_SERVICE_DECLARE_VERB(set)
+VMSUP_VM_SERVICE_DECLARE_VERB(list)
+VMSUP_VM_SERVICE_DECLARE_VERB(get)
+VMSUP_VM_SERVICE_DECLARE_VERB(op_get)
+VMSUP_VM_SERVICE_DECLARE_VERB(op_list)
+VMSUP_VM_SERVICE_DECLARE_VERB(op_cancel)
+
+/* synchronous read for in-process callers (D-Bus object properties, stats): vm.get result or NULL */
+JsonObject *
+vmsup_vm_service_lookup(VmsupVmService *self, const gchar *name);
+/* names of all defined VMs, sorted */
+GStrv
+vmsup_vm_service_list_names(VmsupVmService *self);
+
+/* stops every running VM (daemon shutdown when configured to) */
+void
+vmsup_vm_service_stop_all_async(VmsupVmService *self,
+				GCancellable *cancellable,
+				GAsyncReadyCallback callback,
+				gpointer user_data);
+gboolean
+vmsup_vm_service_stop_all_finish(VmsupVmService *self, GAsyncResult *res, GError **error);
+
+G_END_DECLS

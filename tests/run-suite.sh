@@ -1,0 +1,29 @@
+#!/bin/sh
+# The test command: installs what is missing, builds from scratch with
+# AddressSanitizer + UndefinedBehaviorSanitizer, runs every suite, and fails
+# when a test failed or was skipped.
+set -eu
+top=$(cd "$(dirname "$0")/.." && pwd)
+cd "$top"
+build=${VMSUP_BUILD_DIR:-_build-sanitize}
+
+./data/scripts/install-deps.sh
+rm -rf "$build"
+meson setup "$build" -Db_sanitize=address,undefined -Db_lundef=false -Dwerror=true --buildtype=debug
+ninja -C "$build"
+
+status=0
+meson test -C "$build" --print-errorlogs --num-processes 2 "$@" || status=$?
+
+log="$build/meson-logs/testlog.txt"
+passed=$(grep -c '^ok ' "$log" || true)
+failed=$(grep -c '^not ok ' "$log" || true)
+skipped=$(grep -c '^ok .*# SKIP' "$log" || true)
+passed=$((passed - skipped))
+if [ "$skipped" -ne 0 ]; then
+	echo "Skipped tests (a skip is a failure here):"
+	grep '^ok .*# SKIP' "$log" || true
+	status=1
+fi
+echo "$passed passed, $failed failed, $skipped skipped"
+exit $status

@@ -1,0 +1,108 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+
+#include "config.h"
+
+#include <gio/gio.h>
+
+#include "vmsup-error.h"
+#include "vmsup-json.h"
+#include "vmsup-name.h"
+
+static void
+test_name_valid(void)
+{
+	const gchar *good[] = {"a", "web1", "a.b_c-d", "0vm", NULL};
+	for (guint i = 0; good[i] != NULL; i++) {
+		g_autoptr(GError) error = NULL;
+		g_assert_true(vmsup_name_validate(good[i], "VM", &error));
+		g_assert_no_error(error);
+	}
+}
+
+static void
+test_name_hostile(void)
+{
+	g_autofree gchar *long_name = g_strnfill(4096, 'a');
+	g_autofree gchar *max_plus_one = g_strnfill(VMSUP_NAME_MAX_LENGTH + 1, 'a');
+	g_autofree gchar *max = g_strnfill(VMSUP_NAME_MAX_LENGTH, 'a');
+	const gchar *bad[] = {"", "../x", "a,b", "A", "-a", ".a", "a b", "a/b", "a=b", "é", "a\n",
+			      long_name, max_plus_one, NULL};
+	for (guint i = 0; bad[i] != NULL; i++) {
+		g_autoptr(GError) error = NULL;
+		g_assert_false(vmsup_name_validate(bad[i], "VM", &error));
+		g_assert_error(error, VMSUP_ERROR, VMSUP_ERROR_INVALID_ARGUMENT);
+	}
+	g_assert_false(vmsup_name_validate(NULL, "VM", NULL));
+	g_assert_true(vmsup_name_validate(max, "VM", NULL));
+}
+
+static void
+test_error_kinds(void)
+{
+	for (gint code = VMSUP_ERROR_NOT_FOUND; code < VMSUP_ERROR_LAST; code++) {
+		const gchar *kind = vmsup_error_to_kind(code);
+		g_assert_cmpint(vmsup_error_from_kind(kind), ==, code);
+	}
+	g_assert_cmpstr(vmsup_error_to_kind(999), ==, "internal");
+	g_assert_cmpint(vmsup_error_from_kind("nope"), ==, -1);
+}
+
+static void
+test_error_dbus_names(void)
+{
+	g_autoptr(GError) error = g_error_new_literal(VMSUP_ERROR, VMSUP_ERROR_NOT_FOUND, "x");
+	g_autofree gchar *name = g_dbus_error_encode_gerror(error);
+	g_assert_cmpstr(name, ==, "io.github.vmsup.Error.NotFound");
+}
+
+static void
+test_error_convert(void)
+{
+	g_autoptr(GError) io = g_error_new_literal(G_IO_ERROR, G_IO_ERROR_TIMED_OUT, "slow");
+	g_autoptr(GError) qmp = g_error_new_literal(VMSUP_QMP_ERROR, VMSUP_QMP_ERROR_CLOSED, "gone");
+	g_autoptr(GError) file = g_error_new_literal(G_FILE_ERROR, G_FILE_ERROR_NOENT, "missing");
+	vmsup_error_convert(&io);
+	vmsup_error_convert(&qmp);
+	vmsup_error_convert(&file);
+	g_assert_error(io, VMSUP_ERROR, VMSUP_ERROR_TIMEOUT);
+	g_assert_error(qmp, VMSUP_ERROR, VMSUP_ERROR_FAILED_PRECONDITION);
+	g_assert_error(file, VMSUP_ERROR, VMSUP_ERROR_NOT_FOUND);
+	g_assert_cmpstr(io->message, ==, "slow");
+}
+
+static void
+test_json_parse(void)
+{
+	g_autoptr(GError) error = NULL;
+	g_autoptr(JsonObject) obj = vmsup_json_parse_object("{\"a\":1,\"b\":\"x\",\"c\":null}", -1, &error);
+	g_autoptr(JsonObject) arr = NULL;
+	g_autofree gchar *out = NULL;
+
+	g_assert_no_error(error);
+	g_assert_cmpint(vmsup_json_object_get_int(obj, "a", 0), ==, 1);
+	g_assert_cmpstr(vmsup_json_object_get_string(obj, "b", NULL), ==, "x");
+	g_assert_cmpstr(vmsup_json_object_get_string(obj, "c", "dflt"), ==, "dflt");
+	g_assert_cmpstr(vmsup_json_object_get_string(obj, "a", "dflt"), ==, "dflt");
+	out = vmsup_json_object_to_string(obj, FALSE);
+	g_assert_null(strchr(out, '\n'));
+
+	arr = vmsup_json_parse_object("[1]", -1, &error);
+	g_assert_null(arr);
+	g_assert_error(error, VMSUP_ERROR, VMSUP_ERROR_INVALID_ARGUMENT);
+	g_clear_error(&error);
+	g_assert_null(vmsup_json_parse("{\"a\":", -1, &error));
+	g_assert_error(error, VMSUP_ERROR, VMSUP_ERROR_INVALID_ARGUMENT);
+}
+
+int
+main(int argc, char **argv)
+{
+	g_test_init(&argc, &argv, G_TEST_OPTION_ISOLATE_DIRS, NULL);
+	g_test_add_func("/vmsup/common/name/valid", test_name_valid);
+	g_test_add_func("/vmsup/common/name/hostile", test_name_hostile);
+	g_test_add_func("/vmsup/common/error/kinds", test_error_kinds);
+	g_test_add_func("/vmsup/common/error/dbus-names", test_error_dbus_names);
+	g_test_add_func("/vmsup/common/error/convert", test_error_convert);
+	g_test_add_func("/vmsup/common/json/parse", test_json_parse);
+	return g_test_run();
+}
