@@ -1,0 +1,144 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+/*
+ * The daemon's configuration file: a GKeyFile read once at start-up.
+ */
+
+#include "config.h"
+
+#include <gio/gio.h>
+#include <glib/gi18n.h>
+
+#include "vmsup-daemon-config.h"
+#include "vmsup-error.h"
+
+#define VMSUP_CONFIG_GROUP "vmsupd"
+
+static const gchar *const vmsup_daemon_config_keys[] = {
+    "AutoStopStaleAfter",
+    "StatsPollInterval",
+    "Accel",
+    "QemuBinary",
+    "SocketGroup",
+    "StopVMsOnExit",
+    NULL,
+};
+
+VmsupDaemonConfig *
+vmsup_daemon_config_new(void)
+{
+	VmsupDaemonConfig *config = g_new0(VmsupDaemonConfig, 1);
+	config->auto_stop_stale_after = 0;
+	config->stats_poll_interval = 5;
+	config->accel = VMSUP_ACCEL_AUTO;
+	return config;
+}
+
+void
+vmsup_daemon_config_free(VmsupDaemonConfig *config)
+{
+	if (config == NULL)
+		return;
+	g_free(config->qemu_binary);
+	g_free(config->socket_group);
+	g_free(config);
+}
+
+static gboolean
+vmsup_daemon_config_get_seconds(GKeyFile *kf, const gchar *key, guint *out, GError **error)
+{
+	g_autofree gchar *value = NULL;
+	guint64 parsed = 0;
+
+	if (!g_key_file_has_key(kf, VMSUP_CONFIG_GROUP, key, NULL))
+		return TRUE;
+	value = g_key_file_get_string(kf, VMSUP_CONFIG_GROUP, key, NULL);
+	if (value == NULL ||
+	    !g_ascii_string_to_unsigned(g_strstrip(value), 10, 0, 7 * 24 * 3600, &parsed, NULL)) {
+		g_set_error(error,
+			    VMSUP_ERROR,
+			    VMSUP_ERROR_INVALID_ARGUMENT,
+			    _("Invalid value '%s' for %s: expected seconds from 0 to 604800"),
+			    value != NULL ? value : "",
+			    key);
+		return FALSE;
+	}
+	*out = (guint)parsed;
+	return TRUE;
+}
+
+gboolean
+vmsup_daemon_config_load(VmsupDaemonConfig *config,
+			 const gchar *path,
+			 gboolean must_exist,
+			 GError **error)
+{
+	g_autoptr(GKeyFile) kf = g_key_file_new();
+	g_autoptr(GError) error_local = NULL;
+	g_auto(GStrv) keys = NULL;
+	g_autofree gchar *accel = NULL;
+
+	if (!g_key_file_load_from_file(kf, path, G_KEY_FILE_NONE, &error_local)) {
+		if (!must_exist && g_error_matches(error_local, G_FILE_ERROR, G_FILE_ERROR_NOENT))
+			return TRUE;
+		g_set_error(error,
+			    VMSUP_ERROR,
+			    VMSUP_ERROR_INVALID_ARGUMENT,
+			    _("Cannot read configuration %s: %s"),
+			    path,
+			    error_local->message);
+		return FALSE;
+	}
+
+	keys = g_key_file_get_keys(kf, VMSUP_CONFIG_GROUP, NULL, NULL);
+	for (guint i = 0; keys != NULL && keys[i] != NULL; i++) {
+		if (!g_strv_contains(vmsup_daemon_config_keys, keys[i]))
+			g_warning("%s: unknown key '%s' in [%s], ignoring",
+				  path,
+				  keys[i],
+				  VMSUP_CONFIG_GROUP);
+	}
+
+	if (!vmsup_daemon_config_get_seconds(kf,
+					     "AutoStopStaleAfter",
+					     &config->auto_stop_stale_after,
+					     error))
+		return FALSE;
+	if (!vmsup_daemon_config_get_seconds(kf,
+					     "StatsPollInterval",
+					     &config->stats_poll_interval,
+					     error))
+		return FALSE;
+
+	accel = g_key_file_get_string(kf, VMSUP_CONFIG_GROUP, "Accel", NULL);
+	if (accel != NULL && !vmsup_accel_from_string(g_strstrip(accel), &config->accel)) {
+		g_set_error(error,
+			    VMSUP_ERROR,
+			    VMSUP_ERROR_INVALID_ARGUMENT,
+			    _("Invalid value '%s' for Accel: expected auto, kvm or tcg"),
+			    accel);
+		return FALSE;
+	}
+	if (g_key_file_has_key(kf, VMSUP_CONFIG_GROUP, "QemuBinary", NULL)) {
+		g_free(config->qemu_binary);
+		config->qemu_binary = g_key_file_get_string(kf, VMSUP_CONFIG_GROUP, "QemuBinary", NULL);
+	}
+	if (g_key_file_has_key(kf, VMSUP_CONFIG_GROUP, "SocketGroup", NULL)) {
+		g_free(config->socket_group);
+		config->socket_group =
+		    g_key_file_get_string(kf, VMSUP_CONFIG_GROUP, "SocketGroup", NULL);
+	}
+	if (g_key_file_has_key(kf, VMSUP_CONFIG_GROUP, "StopVMsOnExit", NULL)) {
+		config->stop_vms_on_exit = g_key_file_get_boolean(kf,
+								  VMSUP_CONFIG_GROUP,
+								  "StopVMsOnExit",
+								  &error_local);
+		if (error_local != NULL) {
+			g_set_error(error,
+				    VMSUP_ERROR,
+				    VMSUP_ERROR_INVALID_ARGUMENT,
+				    _("Invalid value for StopVMsOnExit: expected true or false"));
+			return FALSE;
+		}
+	}
+	return TRUE;
+}

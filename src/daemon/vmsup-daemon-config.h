@@ -1,0 +1,33 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+#pragma once
+
+#include <glib.h>
+
+#include "vmsup-accel.h"
+
+G_BEGIN_DECLS
+
+/* vmsupd.conf, group [vmsupd]; defaults when a key or the file is absent */
+typedef struct {
+	guint auto_stop_stale_after; /* seconds, 0: off */
+	guint stats_poll_interval;   /* seconds, 0: off */
+	VmsupAccel accel;
+	gchar *qemu_binary; /* NULL: from PATH */
+	gchar *socket_group; /* system mode: group allowed on the socket, NULL: root only */
+	gboolean stop_vms_on_exit;
+} VmsupDaemonConfig;
+
+VmsupDaemonConfig *
+vmsup_daemon_config_new(void);
+void
+vmsup_daemon_config_free(VmsupDaemonConfig *config);
+G_DEFINE_AUTOPTR_CLEANUP_FUNC(VmsupDaemonConfig, vmsup_daemon_config_free)
+
+/* unknown keys warn; a bad value fails naming the key; a missing file is an error only if @must_exist */
+gboolean
+vmsup_daemon_config_load(VmsupDaemonConfig *config,
+			 const gchar *path,
+			 gboolean must_exist,
+			 GError **error);
+
+G_END_DECLS

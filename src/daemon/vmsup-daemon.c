@@ -1,0 +1,417 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+/*
+ * The composition root: creates the services, wires them together through
+ * hooks (never sibling pointers) and puts the two transports of the one
+ * dispatch table in front of them.
+ */
+
+#include "config.h"
+
+#include <gio/gio.h>
+#include <glib/gi18n.h>
+#include <errno.h>
+#include <glib/gstdio.h>
+#include <grp.h>
+
+#include "vmsup-daemon.h"
+#include "vmsup-error.h"
+#include "vmsup-jsonrpc-server.h"
+#include "vmsup-paths.h"
+#include "vmsup-rpc-table.h"
+#ifdef VMSUP_HAVE_DBUS
+#include "vmsup-dbus-server.h"
+#endif
+
+struct _VmsupDaemon {
+	GObject parent_instance;
+	VmsupDaemonOptions options; /* strings owned */
+	VmsupDaemonConfig *config;  /* owned */
+	VmsupRpcContext ctx;        /* services unowned: the fields below own them */
+	VmsupVmService *vm_service;
+	VmsupStatsService *stats_service;
+	VmsupWorkspaceService *workspace_service;
+	VmsupJsonrpcServer *jsonrpc;
+#ifdef VMSUP_HAVE_DBUS
+	VmsupDbusServer *dbus;
+#endif
+	GCancellable *cancellable;
+};
+
+G_DEFINE_FINAL_TYPE(VmsupDaemon, vmsup_daemon, G_TYPE_OBJECT)
+
+static void
+vmsup_daemon_vm_changed_cb(VmsupVmService *vm_service,
+			   const gchar *name,
+			   JsonObject *vm,
+			   VmsupDaemon *self)
+{
+	g_autoptr(JsonObject) params = json_object_new();
+	json_object_set_string_member(params, "name", name);
+	json_object_set_object_member(params, "vm", json_object_ref(vm));
+	if (self->stats_service != NULL)
+		vmsup_stats_service_track_vm(self->stats_service,
+					     name,
+					     json_object_get_boolean_member_with_default(vm,
+											 "auto_stop",
+											 TRUE));
+	if (self->jsonrpc != NULL)
+		vmsup_jsonrpc_server_emit_event(self->jsonrpc, "event.vm-changed", params);
+}
+
+static void
+vmsup_daemon_vm_removed_cb(VmsupVmService *vm_service, const gchar *name, VmsupDaemon *self)
+{
+	g_autoptr(JsonObject) params = json_object_new();
+	json_object_set_string_member(params, "name", name);
+	if (self->stats_service != NULL)
+		vmsup_stats_service_untrack_vm(self->stats_service, name);
+	if (self->jsonrpc != NULL)
+		vmsup_jsonrpc_server_emit_event(self->jsonrpc, "event.vm-removed", params);
+}
+
+static void
+vmsup_daemon_operation_changed_cb(VmsupVmService *vm_service, JsonObject *op, VmsupDaemon *self)
+{
+	if (self->jsonrpc != NULL)
+		vmsup_jsonrpc_server_emit_event(self->jsonrpc, "event.operation-changed", op);
+}
+
+void
+vmsup_daemon_wire_services(VmsupDaemon *self)
+{
+	const VmsupVmHooks *hooks;
+
+	g_return_if_fail(VMSUP_IS_DAEMON(self));
+	if (self->vm_service != NULL)
+		return;
+
+	self->vm_service = vmsup_vm_service_new(self->options.state_dir,
+						self->options.runtime_dir,
+						self->config->qemu_binary,
+						self->config->accel);
+	hooks = vmsup_vm_service_get_hooks(self->vm_service);
+
+#ifdef VMSUP_HAVE_STATS
+	self->stats_service = vmsup_stats_service_new(hooks);
+	vmsup_stats_service_set_poll_interval(self->stats_service,
+					      self->config->stats_poll_interval);
+	vmsup_stats_service_set_auto_stop_after(self->stats_service,
+						self->config->auto_stop_stale_after);
+#else
+	(void)hooks;
+#endif
+
+	g_signal_connect_object(self->vm_service,
+				"vm-changed",
+				G_CALLBACK(vmsup_daemon_vm_changed_cb),
+				self,
+				0);
+	g_signal_connect_object(self->vm_service,
+				"vm-removed",
+				G_CALLBACK(vmsup_daemon_vm_removed_cb),
+				self,
+				0);
+	g_signal_connect_object(self->vm_service,
+				"operation-changed",
+				G_CALLBACK(vmsup_daemon_operation_changed_cb),
+				self,
+				0);
+
+	self->ctx.vm_service = self->vm_service;
+	self->ctx.stats_service = self->stats_service;
+	self->ctx.workspace_service = self->workspace_service;
+	self->ctx.mode = self->options.system_mode ? "system" : "session";
+	self->ctx.socket_path = self->options.socket_path;
+	self->ctx.started_at = g_get_real_time();
+}
+
+/* a socket file left by a dead daemon is removed; a live daemon on it is an error */
+static gboolean
+vmsup_daemon_claim_socket_path(VmsupDaemon *self, GError **error)
+{
+	const gchar *path = self->options.socket_path;
+	g_autoptr(GSocketClient) client = NULL;
+	g_autoptr(GSocketAddress) address = NULL;
+	g_autoptr(GSocketConnection) conn = NULL;
+	g_autofree gchar *dir = g_path_get_dirname(path);
+
+	if (g_mkdir_with_parents(dir, 0700) != 0) {
+		g_set_error(error,
+			    VMSUP_ERROR,
+			    VMSUP_ERROR_FAILED_PRECONDITION,
+			    _("Cannot create the socket directory %s: %s"),
+			    dir,
+			    g_strerror(errno));
+		return FALSE;
+	}
+	if (!g_file_test(path, G_FILE_TEST_EXISTS))
+		return TRUE;
+	client = g_socket_client_new();
+	address = g_unix_socket_address_new(path);
+	conn = g_socket_client_connect(client, G_SOCKET_CONNECTABLE(address), NULL, NULL);
+	if (conn != NULL) {
+		g_set_error(error,
+			    VMSUP_ERROR,
+			    VMSUP_ERROR_ALREADY_EXISTS,
+			    _("Another vmsupd is already serving %s; stop it first or use --socket"),
+			    path);
+		return FALSE;
+	}
+	if (g_unlink(path) != 0 && errno != ENOENT) {
+		g_set_error(error,
+			    VMSUP_ERROR,
+			    VMSUP_ERROR_FAILED_PRECONDITION,
+			    _("Cannot remove the stale socket %s: %s"),
+			    path,
+			    g_strerror(errno));
+		return FALSE;
+	}
+	return TRUE;
+}
+
+static gboolean
+vmsup_daemon_resolve_socket_group(VmsupDaemon *self, gint64 *out_gid, GError **error)
+{
+	struct group *gr;
+
+	*out_gid = -1;
+	if (!self->options.system_mode || self->config->socket_group == NULL)
+		return TRUE;
+	gr = getgrnam(self->config->socket_group);
+	if (gr == NULL) {
+		g_set_error(error,
+			    VMSUP_ERROR,
+			    VMSUP_ERROR_INVALID_ARGUMENT,
+			    _("Invalid value '%s' for SocketGroup: no such group"),
+			    self->config->socket_group);
+		return FALSE;
+	}
+	*out_gid = gr->gr_gid;
+	return TRUE;
+}
+
+static gboolean
+vmsup_daemon_listen(VmsupDaemon *self, GError **error)
+{
+	gint64 gid = -1;
+
+	if (!vmsup_daemon_resolve_socket_group(self, &gid, error))
+		return FALSE;
+	if (!vmsup_daemon_claim_socket_path(self, error))
+		return FALSE;
+	self->jsonrpc = vmsup_jsonrpc_server_new(&self->ctx);
+	if (!vmsup_jsonrpc_server_listen(self->jsonrpc,
+					 self->options.socket_path,
+					 self->options.system_mode,
+					 gid,
+					 error))
+		return FALSE;
+	g_info("listening on %s", self->options.socket_path);
+
+#ifdef VMSUP_HAVE_DBUS
+	if (self->options.use_dbus) {
+		self->dbus = vmsup_dbus_server_new(&self->ctx, self->vm_service);
+		vmsup_dbus_server_own_name(self->dbus,
+					   self->options.system_mode ? G_BUS_TYPE_SYSTEM
+								     : G_BUS_TYPE_SESSION);
+	}
+#endif
+	return TRUE;
+}
+
+static void
+vmsup_daemon_load_cb(GObject *source, GAsyncResult *res, gpointer user_data)
+{
+	g_autoptr(GTask) task = G_TASK(user_data);
+	VmsupDaemon *self = g_task_get_source_object(task);
+	g_autoptr(GError) error = NULL;
+	const gchar *reason = NULL;
+	VmsupAccel accel;
+
+	if (!vmsup_vm_service_load_finish(VMSUP_VM_SERVICE(source), res, &error)) {
+		g_task_return_error(task, g_steal_pointer(&error));
+		return;
+	}
+	accel = vmsup_vm_service_get_accel(self->vm_service, &reason);
+	g_message("accelerator: %s (%s)", vmsup_accel_to_string(accel), reason ? reason : "");
+	if (!vmsup_daemon_listen(self, &error)) {
+		g_task_return_error(task, g_steal_pointer(&error));
+		return;
+	}
+	g_task_return_boolean(task, TRUE);
+}
+
+void
+vmsup_daemon_start_async(VmsupDaemon *self,
+			 GCancellable *cancellable,
+			 GAsyncReadyCallback callback,
+			 gpointer user_data)
+{
+	g_autoptr(GTask) task = g_task_new(self, cancellable, callback, user_data);
+	g_autoptr(GError) error = NULL;
+
+	g_task_set_source_tag(task, vmsup_daemon_start_async);
+	if (g_mkdir_with_parents(self->options.state_dir, 0700) != 0) {
+		g_task_return_new_error(task,
+					VMSUP_ERROR,
+					VMSUP_ERROR_FAILED_PRECONDITION,
+					_("Cannot create the state directory %s: %s"),
+					self->options.state_dir,
+					g_strerror(errno));
+		return;
+	}
+	if (g_mkdir_with_parents(self->options.runtime_dir, 0700) != 0) {
+		g_task_return_new_error(task,
+					VMSUP_ERROR,
+					VMSUP_ERROR_FAILED_PRECONDITION,
+					_("Cannot create the runtime directory %s: %s"),
+					self->options.runtime_dir,
+					g_strerror(errno));
+		return;
+	}
+	vmsup_daemon_wire_services(self);
+	vmsup_vm_service_load_async(self->vm_service,
+				    cancellable,
+				    vmsup_daemon_load_cb,
+				    g_steal_pointer(&task));
+}
+
+gboolean
+vmsup_daemon_start_finish(VmsupDaemon *self, GAsyncResult *res, GError **error)
+{
+	g_return_val_if_fail(g_task_is_valid(res, self), FALSE);
+	return g_task_propagate_boolean(G_TASK(res), error);
+}
+
+static void
+vmsup_daemon_stop_all_cb(GObject *source, GAsyncResult *res, gpointer user_data)
+{
+	g_autoptr(GTask) task = G_TASK(user_data);
+	g_autoptr(GError) error = NULL;
+	if (!vmsup_vm_service_stop_all_finish(VMSUP_VM_SERVICE(source), res, &error))
+		g_warning("stopping VMs on exit: %s, ignoring", error->message);
+	g_task_return_boolean(task, TRUE);
+}
+
+void
+vmsup_daemon_shutdown_async(VmsupDaemon *self,
+			    GCancellable *cancellable,
+			    GAsyncReadyCallback callback,
+			    gpointer user_data)
+{
+	g_autoptr(GTask) task = g_task_new(self, cancellable, callback, user_data);
+
+	g_task_set_source_tag(task, vmsup_daemon_shutdown_async);
+	/* stop accepting requests first: nothing new may start while we leave */
+	g_clear_object(&self->jsonrpc);
+#ifdef VMSUP_HAVE_DBUS
+	g_clear_object(&self->dbus);
+#endif
+	if (self->vm_service != NULL && self->config->stop_vms_on_exit) {
+		vmsup_vm_service_stop_all_async(self->vm_service,
+						cancellable,
+						vmsup_daemon_stop_all_cb,
+						g_steal_pointer(&task));
+		return;
+	}
+	g_task_return_boolean(task, TRUE);
+}
+
+gboolean
+vmsup_daemon_shutdown_finish(VmsupDaemon *self, GAsyncResult *res, GError **error)
+{
+	g_return_val_if_fail(g_task_is_valid(res, self), FALSE);
+	return g_task_propagate_boolean(G_TASK(res), error);
+}
+
+VmsupVmService *
+vmsup_daemon_get_vm_service(VmsupDaemon *self)
+{
+	g_return_val_if_fail(VMSUP_IS_DAEMON(self), NULL);
+	return self->vm_service;
+}
+
+VmsupStatsService *
+vmsup_daemon_get_stats_service(VmsupDaemon *self)
+{
+	g_return_val_if_fail(VMSUP_IS_DAEMON(self), NULL);
+	return self->stats_service;
+}
+
+VmsupWorkspaceService *
+vmsup_daemon_get_workspace_service(VmsupDaemon *self)
+{
+	g_return_val_if_fail(VMSUP_IS_DAEMON(self), NULL);
+	return self->workspace_service;
+}
+
+const gchar *
+vmsup_daemon_get_socket_path(VmsupDaemon *self)
+{
+	g_return_val_if_fail(VMSUP_IS_DAEMON(self), NULL);
+	return self->options.socket_path;
+}
+
+static void
+vmsup_daemon_dispose(GObject *object)
+{
+	VmsupDaemon *self = VMSUP_DAEMON(object);
+
+	g_cancellable_cancel(self->cancellable);
+	g_clear_object(&self->jsonrpc);
+#ifdef VMSUP_HAVE_DBUS
+	g_clear_object(&self->dbus);
+#endif
+	g_clear_object(&self->workspace_service);
+	g_clear_object(&self->stats_service);
+	g_clear_object(&self->vm_service);
+	G_OBJECT_CLASS(vmsup_daemon_parent_class)->dispose(object);
+}
+
+static void
+vmsup_daemon_finalize(GObject *object)
+{
+	VmsupDaemon *self = VMSUP_DAEMON(object);
+
+	g_free(self->options.state_dir);
+	g_free(self->options.runtime_dir);
+	g_free(self->options.socket_path);
+	vmsup_daemon_config_free(self->config);
+	g_clear_object(&self->cancellable);
+	G_OBJECT_CLASS(vmsup_daemon_parent_class)->finalize(object);
+}
+
+static void
+vmsup_daemon_class_init(VmsupDaemonClass *klass)
+{
+	GObjectClass *object_class = G_OBJECT_CLASS(klass);
+	object_class->dispose = vmsup_daemon_dispose;
+	object_class->finalize = vmsup_daemon_finalize;
+}
+
+static void
+vmsup_daemon_init(VmsupDaemon *self)
+{
+	self->cancellable = g_cancellable_new();
+}
+
+VmsupDaemon *
+vmsup_daemon_new(const VmsupDaemonOptions *options, VmsupDaemonConfig *config)
+{
+	VmsupDaemon *self = g_object_new(VMSUP_TYPE_DAEMON, NULL);
+	g_autofree gchar *runtime_base = NULL;
+
+	self->options.system_mode = options->system_mode;
+	self->options.use_dbus = options->use_dbus;
+	self->options.state_dir = options->state_dir != NULL
+				      ? g_strdup(options->state_dir)
+				      : vmsup_paths_state_dir(options->system_mode);
+	self->options.runtime_dir = options->runtime_dir != NULL
+					? g_strdup(options->runtime_dir)
+					: vmsup_paths_runtime_dir(options->system_mode);
+	self->options.socket_path = options->socket_path != NULL
+					? g_strdup(options->socket_path)
+					: vmsup_paths_socket(options->system_mode);
+	self->config = config;
+	return self;
+}
