@@ -33,11 +33,18 @@ typedef struct {
 	gboolean agent;   /* virtio-serial guest-agent channel (default TRUE) */
 } VmsupQemuConfig;
 
+/* defaults: q35, TCG, 1 vCPU, 256 MiB, network and agent on, not paused */
 VmsupQemuConfig *
 vmsup_qemu_config_new(const gchar *name);
+VmsupQemuConfig *
+vmsup_qemu_config_copy(const VmsupQemuConfig *config);
 void
 vmsup_qemu_config_free(VmsupQemuConfig *config);
 G_DEFINE_AUTOPTR_CLEANUP_FUNC(VmsupQemuConfig, vmsup_qemu_config_free)
+
+/* appends to config->forwards (created when NULL); @host_port 0 picks a free port at spawn */
+void
+vmsup_qemu_config_add_forward(VmsupQemuConfig *config, guint16 host_port, guint16 guest_port);
 
 /* the QEMU binary @config will run (resolved through PATH) or NULL with an error */
 gchar *
@@ -47,6 +54,7 @@ vmsup_qemu_config_find_binary(const VmsupQemuConfig *config, GError **error);
  * QEMU's argv for @config with runtime files under @runtime_dir; user values
  * inside option strings are escaped (',' doubled) or refused. @qmp_fd is the
  * listening QMP socket handed to QEMU (-1: QEMU binds <runtime_dir>/qmp.sock).
+ * A forward with host_port 0 is passed as is (spawn resolves it first).
  */
 gchar **
 vmsup_qemu_config_build_argv(const VmsupQemuConfig *config,
@@ -61,6 +69,10 @@ vmsup_qemu_config_build_argv(const VmsupQemuConfig *config,
 #define VMSUP_QEMU_CONSOLE_LOG "console.log"
 #define VMSUP_QEMU_STDERR_LOG "qemu.log"
 
+/* "exited with status 1", "was killed by signal 9 (Killed)", "exited" for -1 */
+gchar *
+vmsup_qemu_describe_wait_status(gint wait_status);
+
 #define VMSUP_TYPE_QEMU_PROCESS (vmsup_qemu_process_get_type())
 G_DECLARE_FINAL_TYPE(VmsupQemuProcess, vmsup_qemu_process, VMSUP, QEMU_PROCESS, GObject)
 
@@ -69,6 +81,10 @@ G_DECLARE_FINAL_TYPE(VmsupQemuProcess, vmsup_qemu_process, VMSUP, QEMU_PROCESS, 
  *   "exited": void (VmsupQemuProcess *self, gint wait_status, gpointer user_data);
  *       wait_status as waitpid() gives it, or -1 when unknown (an adopted process);
  *       emitted exactly once, after the process is reaped.
+ *
+ * Dropping the last reference closes QMP but leaves QEMU running: it lives in
+ * its own session, so the daemon can exit (or be killed) and a later one
+ * adopts it. Only stop_async() and kill() end the process.
  */
 
 VmsupQemuProcess *
@@ -86,8 +102,9 @@ vmsup_qemu_process_spawn_finish(VmsupQemuProcess *self, GAsyncResult *res, GErro
 
 /*
  * Re-adopts a QEMU left by an earlier daemon: pidfile + /proc check that the
- * pid is still that QEMU (its cmdline names our QMP socket), then reconnects
- * QMP. Exit is watched through a pidfd.
+ * pid is still that QEMU (its cmdline names our runtime dir), then reconnects
+ * QMP. Exit is watched through a pidfd. When only the QMP reconnect fails the
+ * process stays watched, so stop_async() and kill() still reach it.
  */
 void
 vmsup_qemu_process_adopt_async(VmsupQemuProcess *self,
@@ -127,5 +144,11 @@ vmsup_qemu_process_get_runtime_dir(VmsupQemuProcess *self);
 /* monotonic time of spawn (or of adoption, from /proc start time) */
 gint64
 vmsup_qemu_process_get_started_at(VmsupQemuProcess *self);
+/* the wait status once exited; -1 while running, before spawn, or when unknown (adopted) */
+gint
+vmsup_qemu_process_get_wait_status(VmsupQemuProcess *self);
+/* borrowed array of VmsupQemuForward with the host ports in use (adopted: read from /proc) */
+GArray *
+vmsup_qemu_process_get_forwards(VmsupQemuProcess *self);
 
 G_END_DECLS

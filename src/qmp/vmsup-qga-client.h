@@ -21,6 +21,10 @@ G_DECLARE_FINAL_TYPE(VmsupQgaClient, vmsup_qga_client, VMSUP, QGA_CLIENT, GObjec
 VmsupQgaClient *
 vmsup_qga_client_new(const gchar *label, const gchar *socket_path);
 
+/* the same over an already connected stream (a socketpair in tests); used once, no reconnect */
+VmsupQgaClient *
+vmsup_qga_client_new_for_stream(const gchar *label, GIOStream *stream);
+
 /* connects and synchronises, retrying the sync until @timeout_ms (agent still booting) */
 void
 vmsup_qga_client_connect_async(VmsupQgaClient *self,
@@ -31,7 +35,12 @@ vmsup_qga_client_connect_async(VmsupQgaClient *self,
 gboolean
 vmsup_qga_client_connect_finish(VmsupQgaClient *self, GAsyncResult *res, GError **error);
 
-/* @arguments borrowed, may be NULL; the result is "return" (full); connects first if needed */
+/*
+ * @arguments borrowed, may be NULL; the result is "return" (full); connects
+ * first if needed. @timeout_ms 0 means 10 s here and below. Commands that
+ * the agent never answers (guest-shutdown, guest-suspend-*) succeed with a
+ * JSON null once sent.
+ */
 void
 vmsup_qga_client_execute_async(VmsupQgaClient *self,
 			       const gchar *command,

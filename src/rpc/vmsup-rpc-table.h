@@ -19,6 +19,20 @@ G_BEGIN_DECLS
 GQuark
 vmsup_rpc_error_quark(void);
 
+/* "parse-error", "invalid-request", "method-not-found", "invalid-params" */
+const gchar *
+vmsup_rpc_error_to_kind(gint code);
+
+/*
+ * The wire form of an answer's error, for either domain: VMSUP_ERROR codes
+ * 1..8 or the JSON-RPC codes above, and error.data.kind; anything else reads
+ * as internal (8).
+ */
+gint
+vmsup_rpc_error_get_code(const GError *error);
+const gchar *
+vmsup_rpc_error_get_kind(const GError *error);
+
 /* what handlers resolve through; filled by the daemon's wiring, services unowned */
 typedef struct {
 	VmsupVmService *vm_service;

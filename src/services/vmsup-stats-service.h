@@ -13,7 +13,7 @@ G_DECLARE_FINAL_TYPE(VmsupStatsService, vmsup_stats_service, VMSUP, STATS_SERVIC
 
 /* takes refs on the hooks; never a pointer to VMService */
 VmsupStatsService *
-vmsup_stats_service_new(const VmsupVmHooks *hooks) G_GNUC_NON_NULL(1);
+vmsup_stats_service_new(const VmsupVmHooks *hooks);
 
 const VmsupVmHooks *
 vmsup_stats_service_get_hooks(VmsupStatsService *self);

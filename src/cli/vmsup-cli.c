@@ -1,0 +1,1797 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+/*
+ * vmsup: the command-line client of vmsupd. One verb per contract method,
+ * human tables by default, --json for the method's result as it came, exit
+ * codes from the error kind (see vmsup(1)).
+ */
+
+#include "config.h"
+
+#include <gio/gio.h>
+#include <gio/gunixinputstream.h>
+#include <glib-unix.h>
+#include <glib/gi18n.h>
+#include <locale.h>
+#include <stdio.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "vmsup-cli-format.h"
+#include "vmsup-cli-progress.h"
+#include "vmsup-error.h"
+#include "vmsup-json.h"
+#include "vmsup-jsonrpc-client.h"
+#include "vmsup-paths.h"
+
+/* documented in vmsup(1); scripts rely on them */
+typedef enum {
+	VMSUP_CLI_EXIT_OK = 0,
+	VMSUP_CLI_EXIT_FAILURE = 1,
+	VMSUP_CLI_EXIT_USAGE = 2,
+	VMSUP_CLI_EXIT_NOT_FOUND = 3,
+	VMSUP_CLI_EXIT_ALREADY_EXISTS = 4,
+	VMSUP_CLI_EXIT_INVALID_ARGUMENT = 5,
+	VMSUP_CLI_EXIT_BUSY = 6,
+	VMSUP_CLI_EXIT_FAILED_PRECONDITION = 7,
+	VMSUP_CLI_EXIT_CANCELLED = 8,
+	VMSUP_CLI_EXIT_TIMEOUT = 9,
+	VMSUP_CLI_EXIT_NO_DAEMON = 10,
+} VmsupCliExit;
+
+typedef struct {
+	/* global options, also accepted after the verb */
+	gchar *socket_path;
+	gboolean system;
+	gboolean json;
+	const gchar *verb; /* "create", "ops list", ... for messages */
+	VmsupJsonrpcClient *client;
+} VmsupCli;
+
+typedef gint (*VmsupCliVerbFunc)(VmsupCli *cli, gint argc, gchar **argv);
+
+typedef struct {
+	const gchar *name;
+	const gchar *summary; /* N_() */
+	VmsupCliVerbFunc func;
+} VmsupCliVerb;
+
+static void
+vmsup_cli_clear(VmsupCli *cli)
+{
+	g_clear_pointer(&cli->socket_path, g_free);
+	g_clear_object(&cli->client);
+}
+
+/* errors */
+
+static gint
+vmsup_cli_exit_code_for_error(const GError *error)
+{
+	if (error->domain == VMSUP_ERROR) {
+		switch (error->code) {
+		case VMSUP_ERROR_NOT_FOUND:
+			return VMSUP_CLI_EXIT_NOT_FOUND;
+		case VMSUP_ERROR_ALREADY_EXISTS:
+			return VMSUP_CLI_EXIT_ALREADY_EXISTS;
+		case VMSUP_ERROR_INVALID_ARGUMENT:
+			return VMSUP_CLI_EXIT_INVALID_ARGUMENT;
+		case VMSUP_ERROR_BUSY:
+			return VMSUP_CLI_EXIT_BUSY;
+		case VMSUP_ERROR_FAILED_PRECONDITION:
+			return VMSUP_CLI_EXIT_FAILED_PRECONDITION;
+		case VMSUP_ERROR_CANCELLED:
+			return VMSUP_CLI_EXIT_CANCELLED;
+		case VMSUP_ERROR_TIMEOUT:
+			return VMSUP_CLI_EXIT_TIMEOUT;
+		default:
+			return VMSUP_CLI_EXIT_FAILURE;
+		}
+	}
+	if (error->domain == VMSUP_JSONRPC_CLIENT_ERROR) {
+		switch (error->code) {
+		case VMSUP_JSONRPC_CLIENT_ERROR_CONNECT:
+			return VMSUP_CLI_EXIT_NO_DAEMON;
+		case VMSUP_JSONRPC_CLIENT_ERROR_INVALID_PARAMS:
+			return VMSUP_CLI_EXIT_INVALID_ARGUMENT;
+		default:
+			return VMSUP_CLI_EXIT_FAILURE;
+		}
+	}
+	if (g_error_matches(error, G_IO_ERROR, G_IO_ERROR_CANCELLED))
+		return VMSUP_CLI_EXIT_CANCELLED;
+	return VMSUP_CLI_EXIT_FAILURE;
+}
+
+static gchar *
+vmsup_cli_hint_for_kind(const VmsupCli *cli, const gchar *kind)
+{
+	if (g_strcmp0(kind, "not-found") == 0)
+		return g_strdup(_("It does not exist: 'vmsup list' shows the VMs, 'vmsup ops list' "
+				  "the operations."));
+	if (g_strcmp0(kind, "already-exists") == 0)
+		return g_strdup(_("That name is taken: choose another one, or delete the existing "
+				  "one first."));
+	if (g_strcmp0(kind, "invalid-argument") == 0 || g_strcmp0(kind, "invalid-params") == 0)
+		return g_strdup_printf(_("An argument was refused: see 'vmsup %s --help'."),
+				       cli->verb);
+	if (g_strcmp0(kind, "busy") == 0)
+		return g_strdup(_("Something else is in progress: wait for it ('vmsup ops list') "
+				  "and try again."));
+	if (g_strcmp0(kind, "failed-precondition") == 0)
+		return g_strdup(_("This cannot be done right now: check the VM's state with 'vmsup "
+				  "get NAME' and vmsupd's log."));
+	if (g_strcmp0(kind, "cancelled") == 0)
+		return g_strdup(_("The operation was cancelled."));
+	if (g_strcmp0(kind, "timeout") == 0)
+		return g_strdup(_("No answer in time: the VM may still be booting; try again or "
+				  "allow more time with --timeout."));
+	if (g_strcmp0(kind, "method-not-found") == 0)
+		return g_strdup(_("vmsupd does not know this request: is it older than vmsup? "
+				  "Restart it after an upgrade."));
+	if (g_strcmp0(kind, "invalid-request") == 0)
+		return g_strdup(_("vmsup and vmsupd do not understand each other: are they the "
+				  "same version?"));
+	return g_strdup(_("vmsupd failed unexpectedly: its log has the details."));
+}
+
+static gint
+vmsup_cli_report_error(VmsupCli *cli, const GError *error)
+{
+	const gchar *kind = vmsup_jsonrpc_client_error_kind(error);
+	g_autofree gchar *hint = NULL;
+	gboolean remote = error->domain == VMSUP_ERROR ||
+			  (error->domain == VMSUP_JSONRPC_CLIENT_ERROR &&
+			   error->code >= VMSUP_JSONRPC_CLIENT_ERROR_INVALID_PARAMS);
+
+	if (g_error_matches(error, VMSUP_JSONRPC_CLIENT_ERROR, VMSUP_JSONRPC_CLIENT_ERROR_CONNECT)) {
+		g_autofree gchar *path =
+		    cli->socket_path != NULL ? g_strdup(cli->socket_path)
+					     : vmsup_paths_socket(cli->system);
+		if (cli->system)
+			g_printerr(_("vmsup: cannot connect to vmsupd at %s: is it running? start it "
+				     "with 'systemctl start vmsupd'\n"),
+				   path);
+		else
+			g_printerr(_("vmsup: cannot connect to vmsupd at %s: is it running? start it "
+				     "with 'vmsupd --session'\n"),
+				   path);
+		g_printerr("vmsup: %s\n", error->message);
+		return VMSUP_CLI_EXIT_NO_DAEMON;
+	}
+	if (error->domain == VMSUP_JSONRPC_CLIENT_ERROR &&
+	    (error->code == VMSUP_JSONRPC_CLIENT_ERROR_CLOSED ||
+	     error->code == VMSUP_JSONRPC_CLIENT_ERROR_PROTOCOL))
+		hint = g_strdup(
+		    _("The connection to vmsupd broke: check that it is still running."));
+	else
+		hint = vmsup_cli_hint_for_kind(cli, kind);
+	if (cli->json && remote) {
+		g_autoptr(JsonObject) obj = json_object_new();
+		g_autoptr(JsonObject) data = json_object_new();
+		g_autofree gchar *text = NULL;
+		json_object_set_string_member(data, "kind", kind);
+		json_object_set_int_member(obj, "code", error->domain == VMSUP_ERROR ? error->code : -1);
+		json_object_set_string_member(obj, "message", error->message);
+		json_object_set_object_member(obj, "data", g_steal_pointer(&data));
+		text = vmsup_json_object_to_string(obj, FALSE);
+		g_print("%s\n", text);
+	}
+	g_printerr("vmsup: %s\n", hint);
+	g_printerr("%s: %s\n", remote ? "vmsupd" : "vmsup", error->message);
+	return vmsup_cli_exit_code_for_error(error);
+}
+
+static gint
+vmsup_cli_usage_error(VmsupCli *cli, const gchar *message)
+{
+	g_printerr("vmsup: %s\n", message);
+	g_printerr(_("Run 'vmsup %s --help' to see how it is used.\n"), cli->verb);
+	return VMSUP_CLI_EXIT_USAGE;
+}
+
+/* option parsing */
+
+static gboolean
+vmsup_cli_parse(VmsupCli *cli,
+		gint *argc,
+		gchar ***argv,
+		const gchar *parameter_string,
+		const gchar *summary,
+		const GOptionEntry *entries,
+		gboolean strict_posix,
+		gint *out_exit)
+{
+	g_autoptr(GOptionContext) context = g_option_context_new(parameter_string);
+	g_autoptr(GError) error = NULL;
+	const GOptionEntry global_entries[] = {
+	    {"socket", 0, 0, G_OPTION_ARG_FILENAME, &cli->socket_path,
+	     N_("Talk to the vmsupd listening on this socket"), N_("PATH")},
+	    {"system", 0, 0, G_OPTION_ARG_NONE, &cli->system,
+	     N_("Talk to the system-wide vmsupd"), NULL},
+	    {"json", 0, 0, G_OPTION_ARG_NONE, &cli->json,
+	     N_("Print the result as JSON, exactly as vmsupd answered"), NULL},
+	    {NULL},
+	};
+
+	g_option_context_set_translation_domain(context, GETTEXT_PACKAGE);
+	g_option_context_set_summary(context, _(summary));
+	g_option_context_set_strict_posix(context, strict_posix);
+	if (entries != NULL)
+		g_option_context_add_main_entries(context, entries, GETTEXT_PACKAGE);
+	g_option_context_add_main_entries(context, global_entries, GETTEXT_PACKAGE);
+	if (!g_option_context_parse(context, argc, argv, &error)) {
+		*out_exit = vmsup_cli_usage_error(cli, error->message);
+		return FALSE;
+	}
+	return TRUE;
+}
+
+/* the positional arguments left after options, argv[0] being the verb */
+static gboolean
+vmsup_cli_expect_args(VmsupCli *cli, gint argc, guint n, const gchar *what, gint *out_exit)
+{
+	if ((guint)argc - 1 == n)
+		return TRUE;
+	if ((guint)argc - 1 < n) {
+		g_autofree gchar *msg = g_strdup_printf(_("Missing %s"), what);
+		*out_exit = vmsup_cli_usage_error(cli, msg);
+	} else {
+		*out_exit = vmsup_cli_usage_error(cli, _("Too many arguments"));
+	}
+	return FALSE;
+}
+
+/* talking to vmsupd */
+
+static gboolean
+vmsup_cli_connect(VmsupCli *cli, gint *out_exit)
+{
+	g_autofree gchar *path = NULL;
+	g_autoptr(GError) error = NULL;
+
+	if (cli->socket_path == NULL)
+		cli->socket_path = vmsup_paths_socket(cli->system);
+	path = g_strdup(cli->socket_path);
+	cli->client = vmsup_jsonrpc_client_new();
+	if (!vmsup_jsonrpc_client_connect(cli->client, path, &error)) {
+		*out_exit = vmsup_cli_report_error(cli, error);
+		return FALSE;
+	}
+	return TRUE;
+}
+
+static void
+vmsup_cli_print_json(JsonNode *node)
+{
+	g_autofree gchar *text = vmsup_json_to_string(node, isatty(STDOUT_FILENO));
+	g_print("%s\n", text);
+}
+
+static void
+vmsup_cli_print_json_object(JsonObject *obj)
+{
+	g_autoptr(JsonNode) node = vmsup_json_node_new_object(obj);
+	vmsup_cli_print_json(node);
+}
+
+/* connects when needed, calls, reports a failure; NULL then with *out_exit set */
+static JsonObject *
+vmsup_cli_call(VmsupCli *cli, const gchar *method, JsonObject *params, gint *out_exit)
+{
+	g_autoptr(GError) error = NULL;
+	JsonObject *result;
+
+	if (cli->client == NULL && !vmsup_cli_connect(cli, out_exit))
+		return NULL;
+	result = vmsup_jsonrpc_client_call_object(cli->client, method, params, NULL, &error);
+	if (result == NULL) {
+		*out_exit = vmsup_cli_report_error(cli, error);
+		return NULL;
+	}
+	*out_exit = VMSUP_CLI_EXIT_OK;
+	return result;
+}
+
+static JsonObject *
+vmsup_cli_params_name(const gchar *name)
+{
+	JsonObject *params = json_object_new();
+	json_object_set_string_member(params, "name", name);
+	return params;
+}
+
+static gboolean
+vmsup_cli_parse_id(VmsupCli *cli, const gchar *text, gint64 *out_id, gint *out_exit)
+{
+	guint64 value = 0;
+	g_autoptr(GError) error = NULL;
+
+	if (!g_ascii_string_to_unsigned(text, 10, 1, G_MAXINT64, &value, &error)) {
+		g_autofree gchar *msg =
+		    g_strdup_printf(_("Invalid operation id '%s': expected a positive number"), text);
+		*out_exit = vmsup_cli_usage_error(cli, msg);
+		return FALSE;
+	}
+	*out_id = (gint64)value;
+	return TRUE;
+}
+
+/* "80,443" and repeated --forward both work */
+static gboolean
+vmsup_cli_parse_ports(VmsupCli *cli, gchar **specs, JsonArray **out_ports, gint *out_exit)
+{
+	g_autoptr(JsonArray) ports = json_array_new();
+
+	for (guint i = 0; specs != NULL && specs[i] != NULL; i++) {
+		g_auto(GStrv) parts = g_strsplit(specs[i], ",", -1);
+		for (guint j = 0; parts[j] != NULL; j++) {
+			guint64 port = 0;
+			g_autofree gchar *trimmed = g_strstrip(g_strdup(parts[j]));
+			if (!g_ascii_string_to_unsigned(trimmed, 10, 1, 65535, &port, NULL)) {
+				g_autofree gchar *msg = g_strdup_printf(
+				    _("Invalid port '%s': expected a number from 1 to 65535"),
+				    trimmed);
+				*out_exit = vmsup_cli_usage_error(cli, msg);
+				return FALSE;
+			}
+			json_array_add_int_element(ports, (gint64)port);
+		}
+	}
+	*out_ports = g_steal_pointer(&ports);
+	return TRUE;
+}
+
+/* the daemon's working directory is not ours: paths travel absolute */
+static void
+vmsup_cli_set_path(JsonObject *params, const gchar *member, const gchar *path)
+{
+	g_autofree gchar *abs = NULL;
+	if (path == NULL)
+		return;
+	abs = g_canonicalize_filename(path, NULL);
+	json_object_set_string_member(params, member, abs);
+}
+
+static const gchar *
+vmsup_cli_get_str(JsonObject *obj, const gchar *member)
+{
+	return vmsup_json_object_get_string(obj, member, NULL);
+}
+
+static gchar *
+vmsup_cli_member_text(JsonObject *obj, const gchar *member)
+{
+	return vmsup_cli_format_value(json_object_get_member(obj, member));
+}
+
+/* vm verbs */
+
+static void
+vmsup_cli_print_vm_table(JsonArray *vms)
+{
+	g_autoptr(VmsupCliTable) table = vmsup_cli_table_new(_("NAME"),
+							     _("STATE"),
+							     _("CPUS"),
+							     _("MEMORY"),
+							     _("ACCEL"),
+							     _("PID"),
+							     NULL);
+	g_autofree gchar *text = NULL;
+
+	for (guint i = 0; i < json_array_get_length(vms); i++) {
+		JsonNode *node = json_array_get_element(vms, i);
+		JsonObject *vm;
+		g_autofree gchar *cpus = NULL;
+		g_autofree gchar *memory = NULL;
+		g_autofree gchar *pid = NULL;
+		const gchar *cells[6];
+
+		if (!JSON_NODE_HOLDS_OBJECT(node))
+			continue;
+		vm = json_node_get_object(node);
+		cpus = vmsup_cli_member_text(vm, "cpus");
+		if (json_object_has_member(vm, "memory_mib"))
+			memory = g_strdup_printf(_("%" G_GINT64_FORMAT " MiB"),
+						 vmsup_json_object_get_int(vm, "memory_mib", 0));
+		if (vmsup_json_object_get_int(vm, "pid", 0) > 0)
+			pid = vmsup_cli_member_text(vm, "pid");
+		cells[0] = vmsup_cli_get_str(vm, "name");
+		cells[1] = vmsup_cli_get_str(vm, "state");
+		cells[2] = cpus;
+		cells[3] = memory;
+		cells[4] = vmsup_cli_get_str(vm, "accel");
+		cells[5] = pid;
+		vmsup_cli_table_add_row(table, cells);
+	}
+	text = vmsup_cli_table_to_string(table);
+	g_print("%s", text);
+}
+
+static gint
+vmsup_cli_list(VmsupCli *cli, gint argc, gchar **argv)
+{
+	gboolean opt_names = FALSE;
+	gint rc = VMSUP_CLI_EXIT_OK;
+	g_autoptr(JsonObject) result = NULL;
+	JsonNode *vms;
+	const GOptionEntry entries[] = {
+	    {"names", 0, 0, G_OPTION_ARG_NONE, &opt_names,
+	     N_("Print only the names, one per line"), NULL},
+	    {NULL},
+	};
+
+	if (!vmsup_cli_parse(cli, &argc, &argv, NULL, N_("List the VMs"), entries, FALSE, &rc))
+		return rc;
+	if (!vmsup_cli_expect_args(cli, argc, 0, "", &rc))
+		return rc;
+	result = vmsup_cli_call(cli, "vm.list", NULL, &rc);
+	if (result == NULL)
+		return rc;
+	if (cli->json) {
+		vmsup_cli_print_json_object(result);
+		return rc;
+	}
+	vms = json_object_get_member(result, "vms");
+	if (vms == NULL || !JSON_NODE_HOLDS_ARRAY(vms))
+		return rc;
+	if (opt_names) {
+		JsonArray *array = json_node_get_array(vms);
+		for (guint i = 0; i < json_array_get_length(array); i++) {
+			JsonNode *node = json_array_get_element(array, i);
+			const gchar *name;
+			if (!JSON_NODE_HOLDS_OBJECT(node))
+				continue;
+			name = vmsup_cli_get_str(json_node_get_object(node), "name");
+			if (name != NULL)
+				g_print("%s\n", name);
+		}
+		return rc;
+	}
+	vmsup_cli_print_vm_table(json_node_get_array(vms));
+	return rc;
+}
+
+static gint
+vmsup_cli_show_object_verb(VmsupCli *cli,
+			   gint argc,
+			   gchar **argv,
+			   const gchar *summary,
+			   const gchar *method,
+			   const gchar *const *order)
+{
+	gint rc = VMSUP_CLI_EXIT_OK;
+	g_autoptr(JsonObject) params = NULL;
+	g_autoptr(JsonObject) result = NULL;
+	g_autofree gchar *text = NULL;
+
+	if (!vmsup_cli_parse(cli, &argc, &argv, N_("NAME"), summary, NULL, FALSE, &rc))
+		return rc;
+	if (!vmsup_cli_expect_args(cli, argc, 1, _("the VM name"), &rc))
+		return rc;
+	params = vmsup_cli_params_name(argv[1]);
+	result = vmsup_cli_call(cli, method, params, &rc);
+	if (result == NULL)
+		return rc;
+	if (cli->json) {
+		vmsup_cli_print_json_object(result);
+		return rc;
+	}
+	text = vmsup_cli_format_fields(result, order);
+	g_print("%s", text);
+	return rc;
+}
+
+static gint
+vmsup_cli_get(VmsupCli *cli, gint argc, gchar **argv)
+{
+	const gchar *const order[] = {"name",
+				      "state",
+				      "cpus",
+				      "memory_mib",
+				      "accel",
+				      "pid",
+				      "auto_stop",
+				      "autostart",
+				      "created",
+				      NULL};
+	return vmsup_cli_show_object_verb(cli,
+					  argc,
+					  argv,
+					  N_("Show one VM"),
+					  "vm.get",
+					  order);
+}
+
+static gint
+vmsup_cli_health(VmsupCli *cli, gint argc, gchar **argv)
+{
+	const gchar *const order[] =
+	    {"status", "process", "qmp", "agent", "agent_rtt_ms", "detail", NULL};
+	return vmsup_cli_show_object_verb(cli,
+					  argc,
+					  argv,
+					  N_("Check that a VM's process, QEMU monitor and guest "
+					     "agent answer"),
+					  "vm.health",
+					  order);
+}
+
+static gint
+vmsup_cli_stats(VmsupCli *cli, gint argc, gchar **argv)
+{
+	gint rc = VMSUP_CLI_EXIT_OK;
+	g_autoptr(JsonObject) params = NULL;
+	g_autoptr(JsonObject) result = NULL;
+	g_autoptr(JsonObject) shown = json_object_new();
+	g_autofree gchar *text = NULL;
+	g_autoptr(GList) members = NULL;
+	const gchar *const order[] = {"state",
+				      "cpu_percent",
+				      "rss_bytes",
+				      "memory_mib",
+				      "block_read_bytes",
+				      "block_write_bytes",
+				      "net_rx_bytes",
+				      "net_tx_bytes",
+				      "uptime_s",
+				      "sampled_at",
+				      NULL};
+
+	if (!vmsup_cli_parse(cli,
+			     &argc,
+			     &argv,
+			     N_("NAME"),
+			     N_("Show what a VM is using: CPU, memory, disk and network"),
+			     NULL,
+			     FALSE,
+			     &rc))
+		return rc;
+	if (!vmsup_cli_expect_args(cli, argc, 1, _("the VM name"), &rc))
+		return rc;
+	params = vmsup_cli_params_name(argv[1]);
+	result = vmsup_cli_call(cli, "vm.stats", params, &rc);
+	if (result == NULL)
+		return rc;
+	if (cli->json) {
+		vmsup_cli_print_json_object(result);
+		return rc;
+	}
+	members = json_object_get_members(result);
+	for (GList *l = members; l != NULL; l = l->next) {
+		const gchar *member = l->data;
+		JsonNode *node = json_object_get_member(result, member);
+		g_autofree gchar *value = NULL;
+		if (g_str_has_suffix(member, "_bytes") && JSON_NODE_HOLDS_VALUE(node))
+			value = vmsup_cli_format_bytes(vmsup_json_object_get_int(result, member, -1));
+		else if (g_strcmp0(member, "uptime_s") == 0 && JSON_NODE_HOLDS_VALUE(node))
+			value = vmsup_cli_format_duration(
+			    vmsup_json_object_get_int(result, member, -1));
+		else if (g_strcmp0(member, "cpu_percent") == 0 && JSON_NODE_HOLDS_VALUE(node))
+			value = g_strdup_printf(
+			    "%.1f %%",
+			    vmsup_json_object_get_double(result, member, 0));
+		if (value != NULL)
+			json_object_set_string_member(shown, member, value);
+		else
+			json_object_set_member(shown, member, json_node_copy(node));
+	}
+	text = vmsup_cli_format_fields(shown, order);
+	g_print("%s", text);
+	return rc;
+}
+
+static gint
+vmsup_cli_ping(VmsupCli *cli, gint argc, gchar **argv)
+{
+	gint rc = VMSUP_CLI_EXIT_OK;
+	g_autoptr(JsonObject) params = NULL;
+	g_autoptr(JsonObject) result = NULL;
+
+	if (!vmsup_cli_parse(cli,
+			     &argc,
+			     &argv,
+			     N_("NAME"),
+			     N_("Ping a VM's guest agent"),
+			     NULL,
+			     FALSE,
+			     &rc))
+		return rc;
+	if (!vmsup_cli_expect_args(cli, argc, 1, _("the VM name"), &rc))
+		return rc;
+	params = vmsup_cli_params_name(argv[1]);
+	result = vmsup_cli_call(cli, "vm.ping", params, &rc);
+	if (result == NULL)
+		return rc;
+	if (cli->json) {
+		vmsup_cli_print_json_object(result);
+		return rc;
+	}
+	g_print(_("The guest agent of VM '%s' answered in %.1f ms\n"),
+		argv[1],
+		vmsup_json_object_get_double(result, "rtt_ms", 0));
+	return rc;
+}
+
+static gint
+vmsup_cli_ports(VmsupCli *cli, gint argc, gchar **argv)
+{
+	gint rc = VMSUP_CLI_EXIT_OK;
+	g_autoptr(JsonObject) params = NULL;
+	g_autoptr(JsonObject) result = NULL;
+	g_autoptr(VmsupCliTable) table = NULL;
+	g_autofree gchar *text = NULL;
+	JsonNode *ports;
+
+	if (!vmsup_cli_parse(cli,
+			     &argc,
+			     &argv,
+			     N_("NAME"),
+			     N_("List the TCP ports a VM listens on and how the host reaches them"),
+			     NULL,
+			     FALSE,
+			     &rc))
+		return rc;
+	if (!vmsup_cli_expect_args(cli, argc, 1, _("the VM name"), &rc))
+		return rc;
+	params = vmsup_cli_params_name(argv[1]);
+	result = vmsup_cli_call(cli, "vm.ports", params, &rc);
+	if (result == NULL)
+		return rc;
+	if (cli->json) {
+		vmsup_cli_print_json_object(result);
+		return rc;
+	}
+	table = vmsup_cli_table_new(_("GUEST PORT"),
+				    _("PROTO"),
+				    _("GUEST ADDRESS"),
+				    _("HOST"),
+				    _("WEB"),
+				    _("URL"),
+				    NULL);
+	ports = json_object_get_member(result, "ports");
+	if (ports != NULL && JSON_NODE_HOLDS_ARRAY(ports)) {
+		JsonArray *array = json_node_get_array(ports);
+		for (guint i = 0; i < json_array_get_length(array); i++) {
+			JsonNode *node = json_array_get_element(array, i);
+			JsonObject *port;
+			g_autofree gchar *guest_port = NULL;
+			g_autofree gchar *host = NULL;
+			g_autofree gchar *web = NULL;
+			const gchar *cells[6];
+
+			if (!JSON_NODE_HOLDS_OBJECT(node))
+				continue;
+			port = json_node_get_object(node);
+			guest_port = vmsup_cli_member_text(port, "guest_port");
+			if (vmsup_json_object_get_int(port, "host_port", 0) > 0)
+				host = g_strdup_printf(
+				    "%s:%" G_GINT64_FORMAT,
+				    vmsup_json_object_get_string(port, "host_address", "127.0.0.1"),
+				    vmsup_json_object_get_int(port, "host_port", 0));
+			if (vmsup_json_object_get_bool(port, "web", FALSE))
+				web = g_strdup(
+				    vmsup_json_object_get_string(port, "scheme", _("yes")));
+			else
+				web = g_strdup(_("no"));
+			cells[0] = guest_port;
+			cells[1] = vmsup_cli_get_str(port, "proto");
+			cells[2] = vmsup_cli_get_str(port, "guest_address");
+			cells[3] = host;
+			cells[4] = web;
+			cells[5] = vmsup_cli_get_str(port, "url");
+			vmsup_cli_table_add_row(table, cells);
+		}
+	}
+	text = vmsup_cli_table_to_string(table);
+	g_print("%s", text);
+	return rc;
+}
+
+static gint
+vmsup_cli_start(VmsupCli *cli, gint argc, gchar **argv)
+{
+	gint rc = VMSUP_CLI_EXIT_OK;
+	g_autoptr(JsonObject) params = NULL;
+	g_autoptr(JsonObject) result = NULL;
+
+	if (!vmsup_cli_parse(cli, &argc, &argv, N_("NAME"), N_("Start a VM"), NULL, FALSE, &rc))
+		return rc;
+	if (!vmsup_cli_expect_args(cli, argc, 1, _("the VM name"), &rc))
+		return rc;
+	params = vmsup_cli_params_name(argv[1]);
+	result = vmsup_cli_call(cli, "vm.start", params, &rc);
+	if (result == NULL)
+		return rc;
+	if (cli->json)
+		vmsup_cli_print_json_object(result);
+	else
+		g_print(_("VM '%s' started\n"), argv[1]);
+	return rc;
+}
+
+static gint
+vmsup_cli_stop(VmsupCli *cli, gint argc, gchar **argv)
+{
+	gint rc = VMSUP_CLI_EXIT_OK;
+	gboolean opt_force = FALSE;
+	gint opt_timeout = -1;
+	g_autoptr(JsonObject) params = NULL;
+	g_autoptr(JsonObject) result = NULL;
+	const GOptionEntry entries[] = {
+	    {"force", 'f', 0, G_OPTION_ARG_NONE, &opt_force,
+	     N_("Kill QEMU instead of asking the guest to power off"), NULL},
+	    {"timeout", 't', 0, G_OPTION_ARG_INT, &opt_timeout,
+	     N_("Seconds the guest gets to power off before QEMU is stopped (default 30)"),
+	     N_("SECONDS")},
+	    {NULL},
+	};
+
+	if (!vmsup_cli_parse(cli, &argc, &argv, N_("NAME"), N_("Stop a VM"), entries, FALSE, &rc))
+		return rc;
+	if (!vmsup_cli_expect_args(cli, argc, 1, _("the VM name"), &rc))
+		return rc;
+	params = vmsup_cli_params_name(argv[1]);
+	if (opt_force)
+		json_object_set_boolean_member(params, "force", TRUE);
+	if (opt_timeout >= 0)
+		json_object_set_int_member(params, "timeout_s", opt_timeout);
+	result = vmsup_cli_call(cli, "vm.stop", params, &rc);
+	if (result == NULL)
+		return rc;
+	if (cli->json)
+		vmsup_cli_print_json_object(result);
+	else
+		g_print(_("VM '%s' stopped\n"), argv[1]);
+	return rc;
+}
+
+static gint
+vmsup_cli_delete(VmsupCli *cli, gint argc, gchar **argv)
+{
+	gint rc = VMSUP_CLI_EXIT_OK;
+	gboolean opt_force = FALSE;
+	g_autoptr(JsonObject) params = NULL;
+	g_autoptr(JsonObject) result = NULL;
+	const GOptionEntry entries[] = {
+	    {"force", 'f', 0, G_OPTION_ARG_NONE, &opt_force,
+	     N_("Delete the VM even while it runs (it is stopped first)"), NULL},
+	    {NULL},
+	};
+
+	if (!vmsup_cli_parse(cli,
+			     &argc,
+			     &argv,
+			     N_("NAME"),
+			     N_("Delete a VM and its disk"),
+			     entries,
+			     FALSE,
+			     &rc))
+		return rc;
+	if (!vmsup_cli_expect_args(cli, argc, 1, _("the VM name"), &rc))
+		return rc;
+	params = vmsup_cli_params_name(argv[1]);
+	if (opt_force)
+		json_object_set_boolean_member(params, "force", TRUE);
+	result = vmsup_cli_call(cli, "vm.delete", params, &rc);
+	if (result == NULL)
+		return rc;
+	if (cli->json)
+		vmsup_cli_print_json_object(result);
+	else
+		g_print(_("VM '%s' deleted\n"), argv[1]);
+	return rc;
+}
+
+static gint
+vmsup_cli_set(VmsupCli *cli, gint argc, gchar **argv)
+{
+	gint rc = VMSUP_CLI_EXIT_OK;
+	gint opt_cpus = -1;
+	gint opt_memory = -1;
+	g_autofree gchar *opt_kernel = NULL;
+	g_autofree gchar *opt_initrd = NULL;
+	g_autofree gchar *opt_cmdline = NULL;
+	g_auto(GStrv) opt_forward = NULL;
+	gboolean opt_auto_stop = FALSE;
+	gboolean opt_no_auto_stop = FALSE;
+	gboolean opt_autostart = FALSE;
+	gboolean opt_no_autostart = FALSE;
+	g_autoptr(JsonObject) params = NULL;
+	g_autoptr(JsonObject) result = NULL;
+	JsonNode *pending;
+	const GOptionEntry entries[] = {
+	    {"cpus", 0, 0, G_OPTION_ARG_INT, &opt_cpus, N_("Number of virtual CPUs"), N_("N")},
+	    {"memory", 'm', 0, G_OPTION_ARG_INT, &opt_memory, N_("Guest memory in MiB"),
+	     N_("MIB")},
+	    {"kernel", 0, 0, G_OPTION_ARG_FILENAME, &opt_kernel, N_("Kernel to boot"),
+	     N_("FILE")},
+	    {"initrd", 0, 0, G_OPTION_ARG_FILENAME, &opt_initrd, N_("Initial ramdisk"),
+	     N_("FILE")},
+	    {"cmdline", 0, 0, G_OPTION_ARG_STRING, &opt_cmdline, N_("Kernel command line"),
+	     N_("TEXT")},
+	    {"forward", 'p', 0, G_OPTION_ARG_STRING_ARRAY, &opt_forward,
+	     N_("Guest TCP ports to forward from the host (repeat or separate with commas)"),
+	     N_("PORT")},
+	    {"auto-stop", 0, 0, G_OPTION_ARG_NONE, &opt_auto_stop,
+	     N_("Let vmsupd stop the VM when it has been idle for long"), NULL},
+	    {"no-auto-stop", 0, 0, G_OPTION_ARG_NONE, &opt_no_auto_stop,
+	     N_("Never stop the VM for being idle"), NULL},
+	    {"autostart", 0, 0, G_OPTION_ARG_NONE, &opt_autostart,
+	     N_("Start the VM when vmsupd starts"), NULL},
+	    {"no-autostart", 0, 0, G_OPTION_ARG_NONE, &opt_no_autostart,
+	     N_("Do not start the VM when vmsupd starts"), NULL},
+	    {NULL},
+	};
+
+	if (!vmsup_cli_parse(cli,
+			     &argc,
+			     &argv,
+			     N_("NAME"),
+			     N_("Change a VM's settings; what cannot change live applies at its "
+				"next start"),
+			     entries,
+			     FALSE,
+			     &rc))
+		return rc;
+	if (!vmsup_cli_expect_args(cli, argc, 1, _("the VM name"), &rc))
+		return rc;
+	if ((opt_auto_stop && opt_no_auto_stop) || (opt_autostart && opt_no_autostart))
+		return vmsup_cli_usage_error(cli, _("An option and its --no- form exclude each other"));
+	params = vmsup_cli_params_name(argv[1]);
+	if (opt_cpus >= 0)
+		json_object_set_int_member(params, "cpus", opt_cpus);
+	if (opt_memory >= 0)
+		json_object_set_int_member(params, "memory_mib", opt_memory);
+	vmsup_cli_set_path(params, "kernel", opt_kernel);
+	vmsup_cli_set_path(params, "initrd", opt_initrd);
+	if (opt_cmdline != NULL)
+		json_object_set_string_member(params, "cmdline", opt_cmdline);
+	if (opt_forward != NULL) {
+		JsonArray *ports = NULL;
+		if (!vmsup_cli_parse_ports(cli, opt_forward, &ports, &rc))
+			return rc;
+		json_object_set_array_member(params, "forward", ports);
+	}
+	if (opt_auto_stop || opt_no_auto_stop)
+		json_object_set_boolean_member(params, "auto_stop", opt_auto_stop);
+	if (opt_autostart || opt_no_autostart)
+		json_object_set_boolean_member(params, "autostart", opt_autostart);
+	if (json_object_get_size(params) == 1)
+		return vmsup_cli_usage_error(cli, _("Nothing to change: give at least one option"));
+	result = vmsup_cli_call(cli, "vm.set", params, &rc);
+	if (result == NULL)
+		return rc;
+	if (cli->json) {
+		vmsup_cli_print_json_object(result);
+		return rc;
+	}
+	g_print(_("VM '%s' updated\n"), argv[1]);
+	pending = json_object_get_member(result, "pending");
+	if (pending != NULL && JSON_NODE_HOLDS_ARRAY(pending) &&
+	    json_array_get_length(json_node_get_array(pending)) > 0) {
+		g_autofree gchar *fields = vmsup_cli_format_value(pending);
+		g_print(_("These take effect at the next start: %s\n"), fields);
+	} else if (vmsup_json_object_get_bool(result, "restart_required", FALSE)) {
+		g_print(_("The change takes effect at the next start\n"));
+	}
+	return rc;
+}
+
+/* create */
+
+typedef struct {
+	GCancellable *interrupt; /* owned */
+	guint n_interrupts;
+} VmsupCliInterrupt;
+
+static gboolean
+vmsup_cli_sigint_cb(gpointer user_data)
+{
+	VmsupCliInterrupt *intr = user_data;
+	intr->n_interrupts++;
+	g_cancellable_cancel(intr->interrupt);
+	return G_SOURCE_CONTINUE;
+}
+
+static gint64
+vmsup_cli_operation_id(JsonObject *result)
+{
+	JsonNode *node = json_object_get_member(result, "operation");
+	if (node == NULL)
+		return 0;
+	if (JSON_NODE_HOLDS_OBJECT(node))
+		return vmsup_json_object_get_int(json_node_get_object(node), "id", 0);
+	if (JSON_NODE_HOLDS_VALUE(node) && json_node_get_value_type(node) == G_TYPE_INT64)
+		return json_node_get_int(node);
+	return 0;
+}
+
+/* the error of a failed operation as a GError, whatever shape vmsupd gave it */
+static GError *
+vmsup_cli_operation_error(JsonObject *op)
+{
+	JsonNode *node = json_object_get_member(op, "error");
+	if (node != NULL && JSON_NODE_HOLDS_OBJECT(node)) {
+		JsonObject *err = json_node_get_object(node);
+		const gchar *message = vmsup_json_object_get_string(err, "message", "");
+		const gchar *kind = vmsup_json_object_get_string(err, "kind", NULL);
+		JsonNode *data = json_object_get_member(err, "data");
+		gint code;
+		if (kind == NULL && data != NULL && JSON_NODE_HOLDS_OBJECT(data))
+			kind = vmsup_json_object_get_string(json_node_get_object(data),
+							    "kind",
+							    NULL);
+		code = vmsup_error_from_kind(kind);
+		if (code < 0)
+			code = (gint)vmsup_json_object_get_int(err, "code", VMSUP_ERROR_INTERNAL);
+		if (code < VMSUP_ERROR_NOT_FOUND || code >= VMSUP_ERROR_LAST)
+			code = VMSUP_ERROR_INTERNAL;
+		return g_error_new_literal(VMSUP_ERROR, code, message);
+	}
+	return g_error_new_literal(VMSUP_ERROR,
+				   VMSUP_ERROR_INTERNAL,
+				   vmsup_json_object_get_string(op,
+								"error",
+								_("the operation failed")));
+}
+
+static gint
+vmsup_cli_create_finish(VmsupCli *cli, const gchar *name, JsonObject *op, gboolean start)
+{
+	const gchar *state = vmsup_json_object_get_string(op, "state", "");
+
+	if (g_strcmp0(state, "done") == 0) {
+		if (start)
+			g_print(_("VM '%s' created and started\n"), name);
+		else
+			g_print(_("VM '%s' created; start it with 'vmsup start %s'\n"), name, name);
+		return VMSUP_CLI_EXIT_OK;
+	}
+	if (g_strcmp0(state, "cancelled") == 0) {
+		g_printerr(_("vmsup: creating VM '%s' was cancelled\n"), name);
+		return VMSUP_CLI_EXIT_CANCELLED;
+	}
+	{
+		g_autoptr(GError) error = vmsup_cli_operation_error(op);
+		return vmsup_cli_report_error(cli, error);
+	}
+}
+
+/*
+ * Waits for operation @id, drawing its progress from events (or, should
+ * vmsupd not send them, from polling op.get). The first Ctrl-C asks vmsupd
+ * to cancel, a second one leaves at once.
+ */
+static gint
+vmsup_cli_create_wait(VmsupCli *cli, const gchar *name, gint64 id, gboolean start)
+{
+	VmsupCliInterrupt intr = {g_cancellable_new(), 0};
+	g_autoptr(VmsupCliProgress) progress =
+	    vmsup_cli_progress_new(stdout, isatty(STDOUT_FILENO));
+	g_autoptr(JsonObject) op = NULL;
+	guint sigint_id = g_unix_signal_add(SIGINT, vmsup_cli_sigint_cb, &intr);
+	gboolean cancel_sent = FALSE;
+	gint rc = VMSUP_CLI_EXIT_OK;
+
+	for (;;) {
+		g_autoptr(GError) error = NULL;
+		g_autoptr(JsonObject) notification = NULL;
+		g_autoptr(JsonObject) params = NULL;
+		JsonNode *params_node;
+
+		notification =
+		    vmsup_jsonrpc_client_next_notification(cli->client, 1000, intr.interrupt, &error);
+		if (g_error_matches(error, G_IO_ERROR, G_IO_ERROR_CANCELLED)) {
+			g_autoptr(JsonObject) cancel_params = json_object_new();
+			g_autoptr(JsonObject) cancel_result = NULL;
+			if (intr.n_interrupts > 1 || cancel_sent) {
+				vmsup_cli_progress_finish(progress, NULL);
+				g_printerr(_("vmsup: interrupted; operation %" G_GINT64_FORMAT
+					     " may still be running\n"),
+					   id);
+				rc = VMSUP_CLI_EXIT_CANCELLED;
+				break;
+			}
+			g_clear_object(&intr.interrupt);
+			intr.interrupt = g_cancellable_new();
+			vmsup_cli_progress_finish(progress, _("Cancelling…"));
+			json_object_set_int_member(cancel_params, "id", id);
+			cancel_result = vmsup_cli_call(cli, "op.cancel", cancel_params, &rc);
+			cancel_sent = TRUE;
+			if (cancel_result == NULL)
+				break;
+			continue;
+		}
+		if (error != NULL) {
+			vmsup_cli_progress_finish(progress, NULL);
+			rc = vmsup_cli_report_error(cli, error);
+			break;
+		}
+		if (notification != NULL) {
+			params_node = json_object_get_member(notification, "params");
+			if (g_strcmp0(vmsup_json_object_get_string(notification, "method", NULL),
+				      "event.operation-changed") != 0 ||
+			    params_node == NULL || !JSON_NODE_HOLDS_OBJECT(params_node) ||
+			    vmsup_json_object_get_int(json_node_get_object(params_node), "id", 0) !=
+				id)
+				continue;
+			params = json_object_ref(json_node_get_object(params_node));
+		} else {
+			g_autoptr(JsonObject) get_params = json_object_new();
+			json_object_set_int_member(get_params, "id", id);
+			params = vmsup_cli_call(cli, "op.get", get_params, &rc);
+			if (params == NULL)
+				break;
+		}
+		g_clear_pointer(&op, json_object_unref);
+		op = g_steal_pointer(&params);
+		vmsup_cli_progress_update(progress,
+					  vmsup_json_object_get_string(op, "stage", NULL),
+					  vmsup_json_object_get_double(op, "progress", 0));
+		if (g_strcmp0(vmsup_json_object_get_string(op, "state", "running"), "running") != 0) {
+			vmsup_cli_progress_finish(progress, NULL);
+			rc = vmsup_cli_create_finish(cli, name, op, start);
+			break;
+		}
+	}
+	g_source_remove(sigint_id);
+	g_clear_object(&intr.interrupt);
+	return rc;
+}
+
+static gint
+vmsup_cli_create(VmsupCli *cli, gint argc, gchar **argv)
+{
+	gint rc = VMSUP_CLI_EXIT_OK;
+	gint opt_cpus = -1;
+	gint opt_memory = -1;
+	gint opt_disk = -1;
+	g_autofree gchar *opt_kernel = NULL;
+	g_autofree gchar *opt_initrd = NULL;
+	g_autofree gchar *opt_cmdline = NULL;
+	g_autofree gchar *opt_image = NULL;
+	g_auto(GStrv) opt_forward = NULL;
+	gboolean opt_no_auto_stop = FALSE;
+	gboolean opt_autostart = FALSE;
+	gboolean opt_start = FALSE;
+	gboolean opt_no_wait = FALSE;
+	g_autoptr(JsonObject) params = NULL;
+	g_autoptr(JsonObject) result = NULL;
+	g_autoptr(GError) error = NULL;
+	g_autoptr(JsonNode) subscribed = NULL;
+	gint64 id;
+	const GOptionEntry entries[] = {
+	    {"cpus", 0, 0, G_OPTION_ARG_INT, &opt_cpus, N_("Number of virtual CPUs (default 1)"),
+	     N_("N")},
+	    {"memory", 'm', 0, G_OPTION_ARG_INT, &opt_memory,
+	     N_("Guest memory in MiB (default 256)"), N_("MIB")},
+	    {"kernel", 0, 0, G_OPTION_ARG_FILENAME, &opt_kernel,
+	     N_("Kernel to boot instead of the bundled guest's"), N_("FILE")},
+	    {"initrd", 0, 0, G_OPTION_ARG_FILENAME, &opt_initrd, N_("Initial ramdisk"),
+	     N_("FILE")},
+	    {"cmdline", 0, 0, G_OPTION_ARG_STRING, &opt_cmdline, N_("Kernel command line"),
+	     N_("TEXT")},
+	    {"image", 0, 0, G_OPTION_ARG_FILENAME, &opt_image,
+	     N_("Disk image to boot; the VM writes to an overlay, never to it"), N_("FILE")},
+	    {"disk-gib", 0, 0, G_OPTION_ARG_INT, &opt_disk, N_("Size of the VM's disk in GiB"),
+	     N_("GIB")},
+	    {"forward", 'p', 0, G_OPTION_ARG_STRING_ARRAY, &opt_forward,
+	     N_("Guest TCP ports to forward from the host (repeat or separate with commas)"),
+	     N_("PORT")},
+	    {"no-auto-stop", 0, 0, G_OPTION_ARG_NONE, &opt_no_auto_stop,
+	     N_("Never stop the VM for being idle"), NULL},
+	    {"autostart", 0, 0, G_OPTION_ARG_NONE, &opt_autostart,
+	     N_("Start the VM whenever vmsupd starts"), NULL},
+	    {"start", 's', 0, G_OPTION_ARG_NONE, &opt_start, N_("Start the VM once it is created"),
+	     NULL},
+	    {"no-wait", 0, 0, G_OPTION_ARG_NONE, &opt_no_wait,
+	     N_("Return at once with the operation id instead of waiting"), NULL},
+	    {NULL},
+	};
+
+	if (!vmsup_cli_parse(cli,
+			     &argc,
+			     &argv,
+			     N_("NAME"),
+			     N_("Create a VM; without --kernel and --image it runs the bundled "
+				"guest"),
+			     entries,
+			     FALSE,
+			     &rc))
+		return rc;
+	if (!vmsup_cli_expect_args(cli, argc, 1, _("the VM name"), &rc))
+		return rc;
+	params = vmsup_cli_params_name(argv[1]);
+	if (opt_cpus >= 0)
+		json_object_set_int_member(params, "cpus", opt_cpus);
+	if (opt_memory >= 0)
+		json_object_set_int_member(params, "memory_mib", opt_memory);
+	if (opt_disk >= 0)
+		json_object_set_int_member(params, "disk_gib", opt_disk);
+	vmsup_cli_set_path(params, "kernel", opt_kernel);
+	vmsup_cli_set_path(params, "initrd", opt_initrd);
+	vmsup_cli_set_path(params, "image", opt_image);
+	if (opt_cmdline != NULL)
+		json_object_set_string_member(params, "cmdline", opt_cmdline);
+	if (opt_forward != NULL) {
+		JsonArray *ports = NULL;
+		if (!vmsup_cli_parse_ports(cli, opt_forward, &ports, &rc))
+			return rc;
+		json_object_set_array_member(params, "forward", ports);
+	}
+	if (opt_no_auto_stop)
+		json_object_set_boolean_member(params, "auto_stop", FALSE);
+	if (opt_autostart)
+		json_object_set_boolean_member(params, "autostart", TRUE);
+	if (opt_start)
+		json_object_set_boolean_member(params, "start", TRUE);
+
+	/* --json prints vm.create's own answer, so the daemon does the waiting */
+	if (cli->json || opt_no_wait) {
+		json_object_set_boolean_member(params, "wait", cli->json && !opt_no_wait);
+		result = vmsup_cli_call(cli, "vm.create", params, &rc);
+		if (result == NULL)
+			return rc;
+		if (cli->json) {
+			vmsup_cli_print_json_object(result);
+			return rc;
+		}
+		id = vmsup_cli_operation_id(result);
+		g_print(_("Creating VM '%s' as operation %" G_GINT64_FORMAT
+			  "; follow it with 'vmsup ops get %" G_GINT64_FORMAT "'\n"),
+			argv[1],
+			id,
+			id);
+		return rc;
+	}
+
+	if (!vmsup_cli_connect(cli, &rc))
+		return rc;
+	/* subscribe first so that no progress event can slip by; polling covers an old vmsupd */
+	subscribed =
+	    vmsup_jsonrpc_client_call(cli->client, "events.subscribe", NULL, NULL, &error);
+	if (subscribed == NULL)
+		g_debug("events.subscribe: %s; polling instead", error->message);
+	json_object_set_boolean_member(params, "wait", FALSE);
+	result = vmsup_cli_call(cli, "vm.create", params, &rc);
+	if (result == NULL)
+		return rc;
+	id = vmsup_cli_operation_id(result);
+	if (id <= 0) {
+		g_printerr(_("vmsup: vmsupd did not say which operation creates VM '%s'\n"),
+			   argv[1]);
+		return VMSUP_CLI_EXIT_FAILURE;
+	}
+	return vmsup_cli_create_wait(cli, argv[1], id, opt_start);
+}
+
+/* exec */
+
+static gint
+vmsup_cli_exec(VmsupCli *cli, gint argc, gchar **argv)
+{
+	gint rc = VMSUP_CLI_EXIT_OK;
+	gint opt_timeout = -1;
+	gboolean opt_stdin = FALSE;
+	g_autoptr(JsonObject) params = NULL;
+	g_autoptr(JsonObject) result = NULL;
+	g_autoptr(JsonArray) args = json_array_new();
+	const gchar *out;
+	const gchar *err;
+	gint64 exit_code;
+	gint first = 2;
+	const GOptionEntry entries[] = {
+	    {"timeout", 't', 0, G_OPTION_ARG_INT, &opt_timeout,
+	     N_("Seconds the command may run (default 30)"), N_("SECONDS")},
+	    {"stdin", 'i', 0, G_OPTION_ARG_NONE, &opt_stdin,
+	     N_("Pass this program's standard input to the command"), NULL},
+	    {NULL},
+	};
+
+	if (!vmsup_cli_parse(cli,
+			     &argc,
+			     &argv,
+			     N_("NAME [--] COMMAND [ARGUMENT…]"),
+			     N_("Run a command in a VM through its guest agent; vmsup exits with "
+				"the command's exit status"),
+			     entries,
+			     TRUE,
+			     &rc))
+		return rc;
+	if (argc > 2 && g_strcmp0(argv[2], "--") == 0)
+		first = 3;
+	if (argc < 2 || argc <= first)
+		return vmsup_cli_usage_error(cli, _("Missing the VM name and the command to run"));
+	params = vmsup_cli_params_name(argv[1]);
+	for (gint i = first; i < argc; i++)
+		json_array_add_string_element(args, argv[i]);
+	json_object_set_array_member(params, "argv", g_steal_pointer(&args));
+	if (opt_timeout >= 0)
+		json_object_set_int_member(params, "timeout_s", opt_timeout);
+	if (opt_stdin) {
+		g_autoptr(GInputStream) in = g_unix_input_stream_new(STDIN_FILENO, FALSE);
+		g_autoptr(GOutputStream) buf = g_memory_output_stream_new_resizable();
+		g_autoptr(GError) error = NULL;
+		gchar *data;
+		if (g_output_stream_splice(buf,
+					   in,
+					   G_OUTPUT_STREAM_SPLICE_CLOSE_TARGET,
+					   NULL,
+					   &error) < 0)
+			return vmsup_cli_usage_error(cli, error->message);
+		g_output_stream_write(buf, "", 1, NULL, NULL);
+		data = g_memory_output_stream_get_data(G_MEMORY_OUTPUT_STREAM(buf));
+		if (!g_utf8_validate(data, -1, NULL))
+			return vmsup_cli_usage_error(cli, _("Standard input is not UTF-8 text"));
+		json_object_set_string_member(params, "stdin", data);
+	}
+	result = vmsup_cli_call(cli, "vm.exec", params, &rc);
+	if (result == NULL)
+		return rc;
+	if (cli->json) {
+		vmsup_cli_print_json_object(result);
+		return rc;
+	}
+	out = vmsup_json_object_get_string(result, "stdout", "");
+	err = vmsup_json_object_get_string(result, "stderr", "");
+	fputs(out, stdout);
+	fflush(stdout);
+	fputs(err, stderr);
+	exit_code = vmsup_json_object_get_int(result, "exit_code", 0);
+	return (gint)CLAMP(exit_code, 0, 255);
+}
+
+/* operations */
+
+static void
+vmsup_cli_print_ops(JsonArray *ops)
+{
+	g_autoptr(VmsupCliTable) table = vmsup_cli_table_new(_("ID"),
+							     _("KIND"),
+							     _("VM"),
+							     _("STATE"),
+							     _("STAGE"),
+							     _("PROGRESS"),
+							     NULL);
+	g_autofree gchar *text = NULL;
+
+	for (guint i = 0; i < json_array_get_length(ops); i++) {
+		JsonNode *node = json_array_get_element(ops, i);
+		JsonObject *op;
+		g_autofree gchar *id = NULL;
+		g_autofree gchar *percent = NULL;
+		const gchar *cells[6];
+
+		if (!JSON_NODE_HOLDS_OBJECT(node))
+			continue;
+		op = json_node_get_object(node);
+		id = vmsup_cli_member_text(op, "id");
+		percent = g_strdup_printf("%d%%",
+					  (gint)(vmsup_json_object_get_double(op, "progress", 0) *
+						     100 +
+						 0.5));
+		cells[0] = id;
+		cells[1] = vmsup_cli_get_str(op, "kind");
+		cells[2] = vmsup_cli_get_str(op, "vm");
+		cells[3] = vmsup_cli_get_str(op, "state");
+		cells[4] = vmsup_cli_get_str(op, "stage");
+		cells[5] = percent;
+		vmsup_cli_table_add_row(table, cells);
+	}
+	text = vmsup_cli_table_to_string(table);
+	g_print("%s", text);
+}
+
+static gint
+vmsup_cli_ops_list(VmsupCli *cli, gint argc, gchar **argv)
+{
+	gint rc = VMSUP_CLI_EXIT_OK;
+	g_autoptr(JsonObject) result = NULL;
+	JsonNode *ops;
+
+	if (!vmsup_cli_parse(cli, &argc, &argv, NULL, N_("List operations"), NULL, FALSE, &rc))
+		return rc;
+	if (!vmsup_cli_expect_args(cli, argc, 0, "", &rc))
+		return rc;
+	result = vmsup_cli_call(cli, "op.list", NULL, &rc);
+	if (result == NULL)
+		return rc;
+	if (cli->json) {
+		vmsup_cli_print_json_object(result);
+		return rc;
+	}
+	ops = json_object_get_member(result, "operations");
+	if (ops != NULL && JSON_NODE_HOLDS_ARRAY(ops))
+		vmsup_cli_print_ops(json_node_get_array(ops));
+	return rc;
+}
+
+static gint
+vmsup_cli_ops_by_id(VmsupCli *cli, gint argc, gchar **argv, gboolean cancel)
+{
+	gint rc = VMSUP_CLI_EXIT_OK;
+	gint64 id = 0;
+	g_autoptr(JsonObject) params = json_object_new();
+	g_autoptr(JsonObject) result = NULL;
+
+	if (!vmsup_cli_parse(cli,
+			     &argc,
+			     &argv,
+			     N_("ID"),
+			     cancel ? N_("Cancel an operation") : N_("Show an operation"),
+			     NULL,
+			     FALSE,
+			     &rc))
+		return rc;
+	if (!vmsup_cli_expect_args(cli, argc, 1, _("the operation id"), &rc))
+		return rc;
+	if (!vmsup_cli_parse_id(cli, argv[1], &id, &rc))
+		return rc;
+	json_object_set_int_member(params, "id", id);
+	result = vmsup_cli_call(cli, cancel ? "op.cancel" : "op.get", params, &rc);
+	if (result == NULL)
+		return rc;
+	if (cli->json) {
+		vmsup_cli_print_json_object(result);
+	} else if (cancel) {
+		g_print(_("Operation %" G_GINT64_FORMAT " is being cancelled\n"), id);
+	} else {
+		const gchar *const order[] =
+		    {"id", "kind", "vm", "state", "stage", "progress", "error", NULL};
+		g_autofree gchar *text = vmsup_cli_format_fields(result, order);
+		g_print("%s", text);
+	}
+	return rc;
+}
+
+static gint
+vmsup_cli_ops_get(VmsupCli *cli, gint argc, gchar **argv)
+{
+	return vmsup_cli_ops_by_id(cli, argc, argv, FALSE);
+}
+
+static gint
+vmsup_cli_ops_cancel(VmsupCli *cli, gint argc, gchar **argv)
+{
+	return vmsup_cli_ops_by_id(cli, argc, argv, TRUE);
+}
+
+/* workspaces */
+
+static gint
+vmsup_cli_workspace_create(VmsupCli *cli, gint argc, gchar **argv)
+{
+	gint rc = VMSUP_CLI_EXIT_OK;
+	g_autofree gchar *opt_path = NULL;
+	g_autofree gchar *opt_vm = NULL;
+	gint opt_cpus = -1;
+	gint opt_memory = -1;
+	g_autoptr(JsonObject) params = NULL;
+	g_autoptr(JsonObject) result = NULL;
+	const GOptionEntry entries[] = {
+	    {"path", 0, 0, G_OPTION_ARG_FILENAME, &opt_path,
+	     N_("Host directory to share (default: the current directory)"), N_("DIR")},
+	    {"vm", 0, 0, G_OPTION_ARG_STRING, &opt_vm,
+	     N_("VM that serves the workspace (created on demand)"), N_("NAME")},
+	    {"cpus", 0, 0, G_OPTION_ARG_INT, &opt_cpus, N_("Number of virtual CPUs"), N_("N")},
+	    {"memory", 'm', 0, G_OPTION_ARG_INT, &opt_memory, N_("Guest memory in MiB"),
+	     N_("MIB")},
+	    {NULL},
+	};
+
+	if (!vmsup_cli_parse(cli,
+			     &argc,
+			     &argv,
+			     N_("NAME"),
+			     N_("Create a workspace: a host directory shared into a VM at "
+				"/workspace"),
+			     entries,
+			     FALSE,
+			     &rc))
+		return rc;
+	if (!vmsup_cli_expect_args(cli, argc, 1, _("the workspace name"), &rc))
+		return rc;
+	params = vmsup_cli_params_name(argv[1]);
+	vmsup_cli_set_path(params, "path", opt_path != NULL ? opt_path : ".");
+	if (opt_vm != NULL)
+		json_object_set_string_member(params, "vm", opt_vm);
+	if (opt_cpus >= 0)
+		json_object_set_int_member(params, "cpus", opt_cpus);
+	if (opt_memory >= 0)
+		json_object_set_int_member(params, "memory_mib", opt_memory);
+	result = vmsup_cli_call(cli, "workspace.create", params, &rc);
+	if (result == NULL)
+		return rc;
+	if (cli->json)
+		vmsup_cli_print_json_object(result);
+	else
+		g_print(_("Workspace '%s' created\n"), argv[1]);
+	return rc;
+}
+
+static gint
+vmsup_cli_workspace_list(VmsupCli *cli, gint argc, gchar **argv)
+{
+	gint rc = VMSUP_CLI_EXIT_OK;
+	g_autoptr(JsonObject) result = NULL;
+	g_autoptr(VmsupCliTable) table = NULL;
+	g_autofree gchar *text = NULL;
+	JsonNode *list;
+
+	if (!vmsup_cli_parse(cli, &argc, &argv, NULL, N_("List workspaces"), NULL, FALSE, &rc))
+		return rc;
+	if (!vmsup_cli_expect_args(cli, argc, 0, "", &rc))
+		return rc;
+	result = vmsup_cli_call(cli, "workspace.list", NULL, &rc);
+	if (result == NULL)
+		return rc;
+	if (cli->json) {
+		vmsup_cli_print_json_object(result);
+		return rc;
+	}
+	table = vmsup_cli_table_new(_("NAME"), _("PATH"), _("VM"), _("STATE"), NULL);
+	list = json_object_get_member(result, "workspaces");
+	if (list != NULL && JSON_NODE_HOLDS_ARRAY(list)) {
+		JsonArray *array = json_node_get_array(list);
+		for (guint i = 0; i < json_array_get_length(array); i++) {
+			JsonNode *node = json_array_get_element(array, i);
+			JsonObject *ws;
+			const gchar *cells[4];
+			if (!JSON_NODE_HOLDS_OBJECT(node))
+				continue;
+			ws = json_node_get_object(node);
+			cells[0] = vmsup_cli_get_str(ws, "name");
+			cells[1] = vmsup_cli_get_str(ws, "path");
+			cells[2] = vmsup_cli_get_str(ws, "vm");
+			cells[3] = vmsup_cli_get_str(ws, "state");
+			vmsup_cli_table_add_row(table, cells);
+		}
+	}
+	text = vmsup_cli_table_to_string(table);
+	g_print("%s", text);
+	return rc;
+}
+
+static gint
+vmsup_cli_workspace_by_name(VmsupCli *cli, gint argc, gchar **argv, gboolean open)
+{
+	gint rc = VMSUP_CLI_EXIT_OK;
+	gboolean opt_force = FALSE;
+	g_autoptr(JsonObject) params = NULL;
+	g_autoptr(JsonObject) result = NULL;
+	const GOptionEntry delete_entries[] = {
+	    {"force", 'f', 0, G_OPTION_ARG_NONE, &opt_force,
+	     N_("Delete the workspace even while its VM runs"), NULL},
+	    {NULL},
+	};
+
+	if (!vmsup_cli_parse(cli,
+			     &argc,
+			     &argv,
+			     N_("NAME"),
+			     open ? N_("Open a workspace: its VM is created if needed and started")
+				  : N_("Delete a workspace; the shared directory stays"),
+			     open ? NULL : delete_entries,
+			     FALSE,
+			     &rc))
+		return rc;
+	if (!vmsup_cli_expect_args(cli, argc, 1, _("the workspace name"), &rc))
+		return rc;
+	params = vmsup_cli_params_name(argv[1]);
+	if (opt_force)
+		json_object_set_boolean_member(params, "force", TRUE);
+	result = vmsup_cli_call(cli, open ? "workspace.open" : "workspace.delete", params, &rc);
+	if (result == NULL)
+		return rc;
+	if (cli->json) {
+		vmsup_cli_print_json_object(result);
+	} else if (open) {
+		g_autofree gchar *text = vmsup_cli_format_fields(result, NULL);
+		g_print("%s", text);
+	} else {
+		g_print(_("Workspace '%s' deleted\n"), argv[1]);
+	}
+	return rc;
+}
+
+static gint
+vmsup_cli_workspace_delete(VmsupCli *cli, gint argc, gchar **argv)
+{
+	return vmsup_cli_workspace_by_name(cli, argc, argv, FALSE);
+}
+
+static gint
+vmsup_cli_workspace_open(VmsupCli *cli, gint argc, gchar **argv)
+{
+	return vmsup_cli_workspace_by_name(cli, argc, argv, TRUE);
+}
+
+/* daemon */
+
+static gint
+vmsup_cli_info(VmsupCli *cli, gint argc, gchar **argv)
+{
+	gint rc = VMSUP_CLI_EXIT_OK;
+	g_autoptr(JsonObject) result = NULL;
+	const gchar *const order[] = {"version",
+				      "mode",
+				      "socket",
+				      "pid",
+				      "uid",
+				      "started",
+				      "uptime_s",
+				      "accel",
+				      "accel_reason",
+				      NULL};
+
+	if (!vmsup_cli_parse(cli,
+			     &argc,
+			     &argv,
+			     NULL,
+			     N_("Show what vmsupd is and how it runs"),
+			     NULL,
+			     FALSE,
+			     &rc))
+		return rc;
+	if (!vmsup_cli_expect_args(cli, argc, 0, "", &rc))
+		return rc;
+	result = vmsup_cli_call(cli, "daemon.info", NULL, &rc);
+	if (result == NULL)
+		return rc;
+	if (cli->json) {
+		vmsup_cli_print_json_object(result);
+	} else {
+		g_autofree gchar *text = NULL;
+		json_object_remove_member(result, "methods");
+		text = vmsup_cli_format_fields(result, order);
+		g_print("%s", text);
+	}
+	return rc;
+}
+
+static gint
+vmsup_cli_events(VmsupCli *cli, gint argc, gchar **argv)
+{
+	gint rc = VMSUP_CLI_EXIT_OK;
+	g_autoptr(JsonObject) result = NULL;
+
+	if (!vmsup_cli_parse(cli,
+			     &argc,
+			     &argv,
+			     NULL,
+			     N_("Print VM and operation events as they happen"),
+			     NULL,
+			     FALSE,
+			     &rc))
+		return rc;
+	if (!vmsup_cli_expect_args(cli, argc, 0, "", &rc))
+		return rc;
+	result = vmsup_cli_call(cli, "events.subscribe", NULL, &rc);
+	if (result == NULL)
+		return rc;
+	for (;;) {
+		g_autoptr(GError) error = NULL;
+		g_autoptr(JsonObject) event =
+		    vmsup_jsonrpc_client_next_notification(cli->client, -1, NULL, &error);
+		const gchar *method;
+		JsonNode *params_node;
+		JsonObject *params = NULL;
+		g_autoptr(GDateTime) now = NULL;
+		g_autofree gchar *time = NULL;
+		g_autofree gchar *detail = NULL;
+
+		if (event == NULL)
+			return vmsup_cli_report_error(cli, error);
+		if (cli->json) {
+			g_autofree gchar *text = vmsup_json_object_to_string(event, FALSE);
+			g_print("%s\n", text);
+			fflush(stdout);
+			continue;
+		}
+		method = vmsup_json_object_get_string(event, "method", "");
+		params_node = json_object_get_member(event, "params");
+		if (params_node != NULL && JSON_NODE_HOLDS_OBJECT(params_node))
+			params = json_node_get_object(params_node);
+		if (g_str_has_prefix(method, "event."))
+			method += strlen("event.");
+		if (g_strcmp0(method, "operation-changed") == 0) {
+			detail = g_strdup_printf(
+			    "%" G_GINT64_FORMAT " %s %s %s %d%%",
+			    vmsup_json_object_get_int(params, "id", 0),
+			    vmsup_json_object_get_string(params, "vm", "-"),
+			    vmsup_json_object_get_string(params, "state", "-"),
+			    vmsup_json_object_get_string(params, "stage", "-"),
+			    (gint)(vmsup_json_object_get_double(params, "progress", 0) * 100 + 0.5));
+		} else {
+			JsonNode *vm_node = params != NULL ? json_object_get_member(params, "vm")
+							   : NULL;
+			const gchar *state = NULL;
+			if (vm_node != NULL && JSON_NODE_HOLDS_OBJECT(vm_node))
+				state = vmsup_json_object_get_string(json_node_get_object(vm_node),
+								     "state",
+								     NULL);
+			detail = g_strdup_printf("%s%s%s",
+						 vmsup_json_object_get_string(params, "name", "-"),
+						 state != NULL ? " " : "",
+						 state != NULL ? state : "");
+		}
+		now = g_date_time_new_now_local();
+		time = g_date_time_format(now, "%H:%M:%S");
+		g_print("%s  %-18s %s\n", time, method, detail);
+		fflush(stdout);
+	}
+}
+
+/* verb tables */
+
+static gint
+vmsup_cli_run_verb(VmsupCli *cli,
+		   const VmsupCliVerb *verbs,
+		   const gchar *group,
+		   gint argc,
+		   gchar **argv);
+
+static const VmsupCliVerb vmsup_cli_ops_verbs[] = {
+    {"list", N_("List operations"), vmsup_cli_ops_list},
+    {"get", N_("Show an operation"), vmsup_cli_ops_get},
+    {"cancel", N_("Cancel an operation"), vmsup_cli_ops_cancel},
+    {NULL, NULL, NULL},
+};
+
+static const VmsupCliVerb vmsup_cli_workspace_verbs[] = {
+    {"create", N_("Create a workspace"), vmsup_cli_workspace_create},
+    {"list", N_("List workspaces"), vmsup_cli_workspace_list},
+    {"delete", N_("Delete a workspace"), vmsup_cli_workspace_delete},
+    {"open", N_("Open a workspace, starting its VM"), vmsup_cli_workspace_open},
+    {NULL, NULL, NULL},
+};
+
+static gint
+vmsup_cli_ops(VmsupCli *cli, gint argc, gchar **argv)
+{
+	return vmsup_cli_run_verb(cli, vmsup_cli_ops_verbs, "ops", argc - 1, argv + 1);
+}
+
+static gint
+vmsup_cli_workspace(VmsupCli *cli, gint argc, gchar **argv)
+{
+	return vmsup_cli_run_verb(cli, vmsup_cli_workspace_verbs, "workspace", argc - 1, argv + 1);
+}
+
+static const VmsupCliVerb vmsup_cli_verbs[] = {
+    {"create", N_("Create a VM, showing progress until it is ready"), vmsup_cli_create},
+    {"start", N_("Start a VM"), vmsup_cli_start},
+    {"stop", N_("Stop a VM"), vmsup_cli_stop},
+    {"delete", N_("Delete a VM and its disk"), vmsup_cli_delete},
+    {"set", N_("Change a VM's settings"), vmsup_cli_set},
+    {"list", N_("List the VMs"), vmsup_cli_list},
+    {"get", N_("Show one VM"), vmsup_cli_get},
+    {"stats", N_("Show a VM's CPU, memory, disk and network use"), vmsup_cli_stats},
+    {"health", N_("Check a VM's process, monitor and guest agent"), vmsup_cli_health},
+    {"ping", N_("Ping a VM's guest agent"), vmsup_cli_ping},
+    {"ports", N_("List a VM's listening ports and their host addresses"), vmsup_cli_ports},
+    {"exec", N_("Run a command in a VM"), vmsup_cli_exec},
+    {"ops", N_("List, show or cancel operations (list|get|cancel)"), vmsup_cli_ops},
+    {"workspace",
+     N_("Manage workspaces (create|list|delete|open)"),
+     vmsup_cli_workspace},
+    {"info", N_("Show what vmsupd is and how it runs"), vmsup_cli_info},
+    {"events", N_("Print events as they happen"), vmsup_cli_events},
+    {NULL, NULL, NULL},
+};
+
+static gchar *
+vmsup_cli_describe_verbs(const VmsupCliVerb *verbs)
+{
+	GString *out = g_string_new(_("Commands:"));
+	gsize width = 0;
+
+	g_string_append_c(out, '\n');
+	for (const VmsupCliVerb *v = verbs; v->name != NULL; v++)
+		width = MAX(width, strlen(v->name));
+	for (const VmsupCliVerb *v = verbs; v->name != NULL; v++)
+		g_string_append_printf(out, "  %-*s  %s\n", (gint)width, v->name, _(v->summary));
+	return g_string_free(out, FALSE);
+}
+
+static gint
+vmsup_cli_run_verb(VmsupCli *cli,
+		   const VmsupCliVerb *verbs,
+		   const gchar *group,
+		   gint argc,
+		   gchar **argv)
+{
+	g_autofree gchar *verb_name = NULL;
+
+	if (argc < 1 || g_strcmp0(argv[0], "--help") == 0 || g_strcmp0(argv[0], "-h") == 0 ||
+	    g_strcmp0(argv[0], "help") == 0) {
+		g_autofree gchar *text = vmsup_cli_describe_verbs(verbs);
+		if (argc < 1) {
+			g_printerr("%s", text);
+			return VMSUP_CLI_EXIT_USAGE;
+		}
+		g_print("%s", text);
+		return VMSUP_CLI_EXIT_OK;
+	}
+	for (const VmsupCliVerb *v = verbs; v->name != NULL; v++) {
+		if (g_strcmp0(v->name, argv[0]) != 0)
+			continue;
+		verb_name = group != NULL ? g_strdup_printf("%s %s", group, v->name)
+					  : g_strdup(v->name);
+		cli->verb = verb_name;
+		/* GOption names the program in --help: "vmsup ops list" */
+		{
+			g_autofree gchar *prgname = g_strdup_printf("vmsup %s", verb_name);
+			g_set_prgname(prgname);
+		}
+		return v->func(cli, argc, argv);
+	}
+	{
+		g_autofree gchar *text = vmsup_cli_describe_verbs(verbs);
+		g_printerr(_("vmsup: unknown command '%s'\n"), argv[0]);
+		g_printerr("%s", text);
+	}
+	return VMSUP_CLI_EXIT_USAGE;
+}
+
+int
+main(int argc, char **argv)
+{
+	VmsupCli cli = {0};
+	g_autoptr(GOptionContext) context = NULL;
+	g_autoptr(GError) error = NULL;
+	g_autofree gchar *description = NULL;
+	gboolean opt_version = FALSE;
+	const gchar *localedir = g_getenv("VMSUP_LOCALEDIR");
+	gint rc;
+	const GOptionEntry entries[] = {
+	    {"socket", 0, 0, G_OPTION_ARG_FILENAME, &cli.socket_path,
+	     N_("Talk to the vmsupd listening on this socket"), N_("PATH")},
+	    {"system", 0, 0, G_OPTION_ARG_NONE, &cli.system, N_("Talk to the system-wide vmsupd"),
+	     NULL},
+	    {"json", 0, 0, G_OPTION_ARG_NONE, &cli.json,
+	     N_("Print the result as JSON, exactly as vmsupd answered"), NULL},
+	    {"version", 0, 0, G_OPTION_ARG_NONE, &opt_version, N_("Show the version"), NULL},
+	    {NULL},
+	};
+
+	setlocale(LC_ALL, "");
+	/* VMSUP_LOCALEDIR lets an uninstalled build find its own translations */
+	bindtextdomain(GETTEXT_PACKAGE,
+		       localedir != NULL && localedir[0] != '\0' ? localedir : LOCALEDIR);
+	bind_textdomain_codeset(GETTEXT_PACKAGE, "UTF-8");
+	textdomain(GETTEXT_PACKAGE);
+	g_set_prgname("vmsup");
+
+	context = g_option_context_new(N_("COMMAND [ARGUMENT…]"));
+	g_option_context_set_translation_domain(context, GETTEXT_PACKAGE);
+	g_option_context_set_summary(context,
+				     _("Control the virtual machines of vmsupd.\n"
+				       "'vmsup COMMAND --help' explains each command."));
+	description = vmsup_cli_describe_verbs(vmsup_cli_verbs);
+	g_option_context_set_description(context, description);
+	g_option_context_add_main_entries(context, entries, GETTEXT_PACKAGE);
+	/* options before the command are global; the command parses the rest */
+	g_option_context_set_strict_posix(context, TRUE);
+	if (!g_option_context_parse(context, &argc, &argv, &error)) {
+		cli.verb = "";
+		g_printerr("vmsup: %s\n", error->message);
+		g_printerr(_("Run 'vmsup --help' to see the commands.\n"));
+		vmsup_cli_clear(&cli);
+		return VMSUP_CLI_EXIT_USAGE;
+	}
+	if (opt_version) {
+		g_print("vmsup %s\n", PACKAGE_VERSION);
+		vmsup_cli_clear(&cli);
+		return VMSUP_CLI_EXIT_OK;
+	}
+	if (argc < 2) {
+		g_autofree gchar *help = g_option_context_get_help(context, TRUE, NULL);
+		g_printerr("%s", help);
+		vmsup_cli_clear(&cli);
+		return VMSUP_CLI_EXIT_USAGE;
+	}
+	rc = vmsup_cli_run_verb(&cli, vmsup_cli_verbs, NULL, argc - 1, argv + 1);
+	vmsup_cli_clear(&cli);
+	return rc;
+}

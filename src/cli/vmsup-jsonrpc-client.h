@@ -1,0 +1,74 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+#pragma once
+
+#include <gio/gio.h>
+#include <json-glib/json-glib.h>
+
+G_BEGIN_DECLS
+
+/*
+ * Failures of the client side. An error object from vmsupd with one of the
+ * contract's kinds arrives as VMSUP_ERROR with that code instead.
+ */
+typedef enum {
+	VMSUP_JSONRPC_CLIENT_ERROR_CONNECT = 1,    /* nobody listens on the socket */
+	VMSUP_JSONRPC_CLIENT_ERROR_CLOSED,         /* vmsupd hung up, or an I/O error */
+	VMSUP_JSONRPC_CLIENT_ERROR_PROTOCOL,       /* an answer that is not JSON-RPC */
+	VMSUP_JSONRPC_CLIENT_ERROR_INVALID_PARAMS, /* -32602 */
+	VMSUP_JSONRPC_CLIENT_ERROR_METHOD_NOT_FOUND, /* -32601: vmsupd is older than vmsup */
+	VMSUP_JSONRPC_CLIENT_ERROR_INVALID_REQUEST,  /* -32600, -32700 */
+} VmsupJsonrpcClientError;
+
+#define VMSUP_JSONRPC_CLIENT_ERROR (vmsup_jsonrpc_client_error_quark())
+GQuark
+vmsup_jsonrpc_client_error_quark(void);
+
+/* the error.data.kind an error stands for: "not-found", ..., "invalid-params", "connect" */
+const gchar *
+vmsup_jsonrpc_client_error_kind(const GError *error);
+
+#define VMSUP_TYPE_JSONRPC_CLIENT (vmsup_jsonrpc_client_get_type())
+G_DECLARE_FINAL_TYPE(VmsupJsonrpcClient, vmsup_jsonrpc_client, VMSUP, JSONRPC_CLIENT, GObject)
+
+/*
+ * A blocking client for command-line use. While it waits it iterates the
+ * thread-default main context, so sources there (a SIGINT handler that
+ * cancels @cancellable) keep running.
+ */
+VmsupJsonrpcClient *
+vmsup_jsonrpc_client_new(void);
+
+gboolean
+vmsup_jsonrpc_client_connect(VmsupJsonrpcClient *self, const gchar *socket_path, GError **error);
+
+/*
+ * One request and its answer; @params is borrowed and may be NULL. The
+ * result comes back (full); notifications arriving meanwhile are kept for
+ * vmsup_jsonrpc_client_next_notification().
+ */
+JsonNode *
+vmsup_jsonrpc_client_call(VmsupJsonrpcClient *self,
+			  const gchar *method,
+			  JsonObject *params,
+			  GCancellable *cancellable,
+			  GError **error);
+
+/* like _call() for methods answering an object */
+JsonObject *
+vmsup_jsonrpc_client_call_object(VmsupJsonrpcClient *self,
+				 const gchar *method,
+				 JsonObject *params,
+				 GCancellable *cancellable,
+				 GError **error);
+
+/*
+ * The next notification ({method, params}), waiting up to @timeout_ms (-1:
+ * without limit). NULL without an error when the time is up.
+ */
+JsonObject *
+vmsup_jsonrpc_client_next_notification(VmsupJsonrpcClient *self,
+				       gint timeout_ms,
+				       GCancellable *cancellable,
+				       GError **error);
+
+G_END_DECLS

@@ -1,0 +1,798 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+/*
+ * The D-Bus transport of the dispatch table. The generated skeleton gives
+ * one "handle-*" signal per method; every one of them is served by the same
+ * generic closure carrying its table entry, which turns the arguments into
+ * a JSON params object, dispatches, and turns the answer back into a{sv}.
+ * There is no per-method D-Bus code.
+ */
+
+#include "config.h"
+
+#include <glib/gi18n.h>
+
+#include "vmsup-authorize.h"
+#include "vmsup-dbus-server.h"
+#include "vmsup-error.h"
+
+struct _VmsupDbusServer {
+	GObject parent_instance;
+	const VmsupRpcContext *ctx;       /* unowned: the daemon's, outlives us */
+	VmsupVmService *vm_service;       /* owned, nullable */
+	VmsupAuthorize *authorize;        /* owned */
+	VmsupDBusSupervisor1 *skeleton;   /* owned */
+	VmsupDbusVmObjects *vm_objects;   /* owned */
+	GDBusConnection *connection;      /* owned, while exported */
+	guint owner_id;
+	GBusType bus_type;
+	gulong vm_changed_id;
+	gulong vm_removed_id;
+	gulong operation_changed_id;
+	gulong closed_id;
+};
+
+G_DEFINE_FINAL_TYPE(VmsupDbusServer, vmsup_dbus_server, G_TYPE_OBJECT)
+
+enum { PROP_0, PROP_RPC_CONTEXT, PROP_VM_SERVICE, N_PROPS };
+static GParamSpec *props[N_PROPS];
+
+/* JSON -> GVariant */
+
+static GVariant *
+vmsup_dbus_variant_from_json_node(JsonNode *node);
+
+static GVariant *
+vmsup_dbus_variant_from_json_value(JsonNode *node)
+{
+	const gchar *str;
+
+	switch (json_node_get_value_type(node)) {
+	case G_TYPE_INT64:
+		return g_variant_new_int64(json_node_get_int(node));
+	case G_TYPE_DOUBLE:
+		return g_variant_new_double(json_node_get_double(node));
+	case G_TYPE_BOOLEAN:
+		return g_variant_new_boolean(json_node_get_boolean(node));
+	case G_TYPE_STRING:
+		str = json_node_get_string(node);
+		if (g_utf8_validate(str, -1, NULL))
+			return g_variant_new_string(str);
+		return g_variant_new_take_string(g_utf8_make_valid(str, -1));
+	default:
+		return NULL;
+	}
+}
+
+/* the one element type all non-null elements share, or "v" */
+static const GVariantType *
+vmsup_dbus_json_array_element_type(JsonArray *array)
+{
+	const GVariantType *type = NULL;
+
+	for (guint i = 0; i < json_array_get_length(array); i++) {
+		JsonNode *element = json_array_get_element(array, i);
+		const GVariantType *element_type;
+
+		switch (json_node_get_node_type(element)) {
+		case JSON_NODE_NULL:
+			continue;
+		case JSON_NODE_OBJECT:
+			element_type = G_VARIANT_TYPE_VARDICT;
+			break;
+		case JSON_NODE_VALUE:
+			switch (json_node_get_value_type(element)) {
+			case G_TYPE_INT64:
+				element_type = G_VARIANT_TYPE_INT64;
+				break;
+			case G_TYPE_DOUBLE:
+				element_type = G_VARIANT_TYPE_DOUBLE;
+				break;
+			case G_TYPE_BOOLEAN:
+				element_type = G_VARIANT_TYPE_BOOLEAN;
+				break;
+			case G_TYPE_STRING:
+				element_type = G_VARIANT_TYPE_STRING;
+				break;
+			default:
+				return G_VARIANT_TYPE_VARIANT;
+			}
+			break;
+		default:
+			return G_VARIANT_TYPE_VARIANT;
+		}
+		if (type == NULL) {
+			type = element_type;
+		} else if (!g_variant_type_equal(type, element_type)) {
+			/* integers among doubles are numbers */
+			if ((g_variant_type_equal(type, G_VARIANT_TYPE_DOUBLE) ||
+			     g_variant_type_equal(type, G_VARIANT_TYPE_INT64)) &&
+			    (g_variant_type_equal(element_type, G_VARIANT_TYPE_DOUBLE) ||
+			     g_variant_type_equal(element_type, G_VARIANT_TYPE_INT64)))
+				type = G_VARIANT_TYPE_DOUBLE;
+			else
+				return G_VARIANT_TYPE_VARIANT;
+		}
+	}
+	return type != NULL ? type : G_VARIANT_TYPE_VARIANT;
+}
+
+static GVariant *
+vmsup_dbus_variant_from_json_array(JsonArray *array)
+{
+	const GVariantType *element_type = vmsup_dbus_json_array_element_type(array);
+	gboolean boxed = g_variant_type_equal(element_type, G_VARIANT_TYPE_VARIANT);
+	gboolean as_double = g_variant_type_equal(element_type, G_VARIANT_TYPE_DOUBLE);
+	g_autoptr(GVariantType) array_type = g_variant_type_new_array(element_type);
+	GVariantBuilder builder;
+
+	g_variant_builder_init(&builder, array_type);
+	for (guint i = 0; i < json_array_get_length(array); i++) {
+		JsonNode *element = json_array_get_element(array, i);
+		GVariant *value;
+
+		if (JSON_NODE_HOLDS_NULL(element))
+			continue;
+		if (as_double)
+			value = g_variant_new_double(json_node_get_double(element));
+		else
+			value = vmsup_dbus_variant_from_json_node(element);
+		if (value == NULL)
+			continue;
+		g_variant_builder_add_value(&builder, boxed ? g_variant_new_variant(value) : value);
+	}
+	return g_variant_builder_end(&builder);
+}
+
+static GVariant *
+vmsup_dbus_variant_from_json_node(JsonNode *node)
+{
+	switch (json_node_get_node_type(node)) {
+	case JSON_NODE_OBJECT:
+		return vmsup_dbus_variant_from_json_object(json_node_get_object(node));
+	case JSON_NODE_ARRAY:
+		return vmsup_dbus_variant_from_json_array(json_node_get_array(node));
+	case JSON_NODE_VALUE:
+		return vmsup_dbus_variant_from_json_value(node);
+	case JSON_NODE_NULL:
+	default:
+		return NULL;
+	}
+}
+
+GVariant *
+vmsup_dbus_variant_from_json_object(JsonObject *object)
+{
+	GVariantBuilder builder;
+	JsonObjectIter iter;
+	const gchar *member;
+	JsonNode *node;
+
+	g_return_val_if_fail(object != NULL, NULL);
+
+	g_variant_builder_init(&builder, G_VARIANT_TYPE_VARDICT);
+	json_object_iter_init_ordered(&iter, object);
+	while (json_object_iter_next_ordered(&iter, &member, &node)) {
+		/* a{sv} cannot hold null: an absent member reads the same */
+		GVariant *value = vmsup_dbus_variant_from_json_node(node);
+		if (value == NULL)
+			continue;
+		g_variant_builder_add(&builder, "{sv}", member, value);
+	}
+	return g_variant_builder_end(&builder);
+}
+
+/* the generic method closure */
+
+typedef struct {
+	GClosure closure;
+	GWeakRef server;              /* a late call after dispose finds no server */
+	const VmsupRpcMethod *method; /* unowned: the static table */
+	gchar *vm_name;               /* owned; bound on a VM1 object, NULL on the supervisor */
+} VmsupDbusMethodClosure;
+
+/* what a pending call needs to answer: never the server, which may be gone by then */
+typedef struct {
+	GDBusMethodInvocation *invocation; /* owned; its own ref is consumed by the answer */
+	const VmsupRpcMethod *method;      /* unowned */
+	gboolean answered;
+} VmsupDbusReply;
+
+static void
+vmsup_dbus_return_error(GDBusMethodInvocation *invocation, const GError *error)
+{
+	g_autoptr(GError) error_copy = g_error_copy(error);
+
+	/* our two domains are registered with D-Bus names; anything else is converted once */
+	if (error_copy->domain != VMSUP_RPC_ERROR && error_copy->domain != G_DBUS_ERROR)
+		vmsup_error_convert(&error_copy);
+	g_dbus_method_invocation_return_gerror(invocation, error_copy);
+}
+
+static void
+vmsup_dbus_reply_free(gpointer data)
+{
+	VmsupDbusReply *reply = data;
+
+	if (!reply->answered) {
+		g_autoptr(GError) error = g_error_new(VMSUP_ERROR,
+						      VMSUP_ERROR_INTERNAL,
+						      "%s ended without an answer",
+						      reply->method->rpc_name);
+		g_critical("%s", error->message);
+		vmsup_dbus_return_error(reply->invocation, error);
+	}
+	g_object_unref(reply->invocation);
+	g_free(reply);
+}
+
+static GVariant *
+vmsup_dbus_result_to_variant(const VmsupRpcMethod *method, JsonNode *result, GError **error)
+{
+	JsonObject *object;
+	JsonNode *list;
+	GVariantBuilder builder;
+
+	if (result == NULL || !JSON_NODE_HOLDS_OBJECT(result)) {
+		g_set_error(error,
+			    VMSUP_ERROR,
+			    VMSUP_ERROR_INTERNAL,
+			    "%s answered something other than an object",
+			    method->rpc_name);
+		return NULL;
+	}
+	object = json_node_get_object(result);
+	if (!(method->flags & VMSUP_RPC_FLAG_RETURNS_LIST))
+		return g_variant_new("(@a{sv})", vmsup_dbus_variant_from_json_object(object));
+
+	list = json_object_get_member(object, method->list_member);
+	if (list == NULL || !JSON_NODE_HOLDS_ARRAY(list)) {
+		g_set_error(error,
+			    VMSUP_ERROR,
+			    VMSUP_ERROR_INTERNAL,
+			    "%s answered without its list '%s'",
+			    method->rpc_name,
+			    method->list_member);
+		return NULL;
+	}
+	g_variant_builder_init(&builder, G_VARIANT_TYPE("aa{sv}"));
+	for (guint i = 0; i < json_array_get_length(json_node_get_array(list)); i++) {
+		JsonNode *element = json_array_get_element(json_node_get_array(list), i);
+		if (!JSON_NODE_HOLDS_OBJECT(element))
+			continue;
+		g_variant_builder_add_value(
+		    &builder,
+		    vmsup_dbus_variant_from_json_object(json_node_get_object(element)));
+	}
+	return g_variant_new("(@aa{sv})", g_variant_builder_end(&builder));
+}
+
+static void
+vmsup_dbus_reply_cb(VmsupRpcCall *call, JsonNode *result, const GError *error, gpointer user_data)
+{
+	VmsupDbusReply *reply = user_data;
+	g_autoptr(GError) error_local = NULL;
+	GVariant *value;
+
+	if (reply->answered)
+		return;
+	reply->answered = TRUE;
+	if (error != NULL) {
+		vmsup_dbus_return_error(reply->invocation, error);
+		return;
+	}
+	value = vmsup_dbus_result_to_variant(reply->method, result, &error_local);
+	if (value == NULL) {
+		g_critical("%s", error_local->message);
+		vmsup_dbus_return_error(reply->invocation, error_local);
+		return;
+	}
+	g_dbus_method_invocation_return_value(reply->invocation, value);
+}
+
+/*
+ * The arguments as the table's params: a leading `s` is "name" (or the
+ * closure's bound VM name), each a{sv} contributes its members.
+ */
+static JsonObject *
+vmsup_dbus_params_from_invocation(GDBusMethodInvocation *invocation,
+				  const gchar *bound_name,
+				  GError **error)
+{
+	GVariant *parameters = g_dbus_method_invocation_get_parameters(invocation);
+	g_autoptr(JsonObject) params = json_object_new();
+	g_autofree gchar *name = g_strdup(bound_name);
+	GVariantIter iter;
+	GVariant *child;
+
+	g_variant_iter_init(&iter, parameters);
+	while ((child = g_variant_iter_next_value(&iter)) != NULL) {
+		g_autoptr(GVariant) arg = child;
+		if (g_variant_is_of_type(arg, G_VARIANT_TYPE_STRING)) {
+			g_free(name);
+			name = g_variant_dup_string(arg, NULL);
+		} else if (g_variant_is_of_type(arg, G_VARIANT_TYPE_VARDICT)) {
+			g_autoptr(JsonNode) node = json_gvariant_serialize(arg);
+			JsonObjectIter members;
+			const gchar *member;
+			JsonNode *value;
+
+			json_object_iter_init(&members, json_node_get_object(node));
+			while (json_object_iter_next(&members, &member, &value))
+				json_object_set_member(params, member, json_node_copy(value));
+		}
+	}
+	if (name != NULL) {
+		if (json_object_has_member(params, "name")) {
+			g_set_error_literal(error,
+					    VMSUP_RPC_ERROR,
+					    VMSUP_RPC_INVALID_PARAMS,
+					    _("The VM name is the first argument; do not repeat it "
+					      "as 'name' in the options"));
+			return NULL;
+		}
+		json_object_set_string_member(params, "name", name);
+	}
+	return g_steal_pointer(&params);
+}
+
+static void
+vmsup_dbus_server_dispatch(VmsupDbusServer *self,
+			   const VmsupRpcMethod *method,
+			   const gchar *bound_name,
+			   GDBusMethodInvocation *invocation)
+{
+	g_autoptr(JsonObject) params = NULL;
+	g_autoptr(VmsupRpcCall) call = NULL;
+	g_autoptr(GError) error = NULL;
+	VmsupDbusReply *reply;
+	guint32 uid = 0;
+
+	/* the authorize handler identified the caller before letting the call through */
+	if (!vmsup_authorize_get_caller_uid(invocation, &uid)) {
+		g_dbus_method_invocation_return_error_literal(invocation,
+							      G_DBUS_ERROR,
+							      G_DBUS_ERROR_ACCESS_DENIED,
+							      _("The caller could not be identified"));
+		return;
+	}
+	params = vmsup_dbus_params_from_invocation(invocation, bound_name, &error);
+	if (params == NULL) {
+		vmsup_dbus_return_error(invocation, error);
+		return;
+	}
+	reply = g_new0(VmsupDbusReply, 1);
+	reply->invocation = g_object_ref(invocation);
+	reply->method = method;
+	call = vmsup_rpc_call_new(method, params, uid, vmsup_dbus_reply_cb, reply, vmsup_dbus_reply_free);
+	vmsup_rpc_table_dispatch(self->ctx, call);
+}
+
+static void
+vmsup_dbus_method_closure_marshal(GClosure *closure,
+				  GValue *return_value,
+				  guint n_param_values,
+				  const GValue *param_values,
+				  gpointer invocation_hint,
+				  gpointer marshal_data)
+{
+	VmsupDbusMethodClosure *self = (VmsupDbusMethodClosure *)closure;
+	GDBusMethodInvocation *invocation;
+	g_autoptr(VmsupDbusServer) server = NULL;
+
+	/* handle-* signals: (skeleton, invocation, args...) -> gboolean handled */
+	g_return_if_fail(n_param_values >= 2);
+	invocation = g_value_get_object(&param_values[1]);
+	server = g_weak_ref_get(&self->server);
+	if (server == NULL) {
+		g_dbus_method_invocation_return_error_literal(invocation,
+							      VMSUP_ERROR,
+							      VMSUP_ERROR_FAILED_PRECONDITION,
+							      _("vmsupd is shutting down"));
+	} else {
+		vmsup_dbus_server_dispatch(server, self->method, self->vm_name, invocation);
+	}
+	if (return_value != NULL)
+		g_value_set_boolean(return_value, TRUE);
+}
+
+static void
+vmsup_dbus_method_closure_finalize(gpointer notify_data, GClosure *closure)
+{
+	VmsupDbusMethodClosure *self = (VmsupDbusMethodClosure *)closure;
+
+	g_weak_ref_clear(&self->server);
+	g_free(self->vm_name);
+}
+
+gchar *
+vmsup_dbus_server_handle_signal_name(const gchar *dbus_name)
+{
+	GString *str = g_string_new("handle-");
+	gboolean prev_was_lower = FALSE;
+
+	g_return_val_if_fail(dbus_name != NULL, NULL);
+
+	/* gdbus-codegen's rule: a hyphen where a capital follows a lower-case letter or digit */
+	for (const gchar *p = dbus_name; *p != '\0'; p++) {
+		if (g_ascii_isupper(*p)) {
+			if (prev_was_lower)
+				g_string_append_c(str, '-');
+			prev_was_lower = FALSE;
+		} else {
+			prev_was_lower = TRUE;
+		}
+		g_string_append_c(str, g_ascii_tolower(*p));
+	}
+	return g_string_free(str, FALSE);
+}
+
+static void
+vmsup_dbus_server_connect_method(VmsupDbusServer *self,
+				 GDBusInterfaceSkeleton *skeleton,
+				 const VmsupRpcMethod *method,
+				 const gchar *vm_name)
+{
+	g_autofree gchar *signal_name = vmsup_dbus_server_handle_signal_name(method->dbus_name);
+	GClosure *closure;
+	VmsupDbusMethodClosure *method_closure;
+
+	if (g_signal_lookup(signal_name, G_OBJECT_TYPE(skeleton)) == 0) {
+		g_critical("%s has no signal %s for %s",
+			   G_OBJECT_TYPE_NAME(skeleton),
+			   signal_name,
+			   method->rpc_name);
+		return;
+	}
+	closure = g_closure_new_simple(sizeof(VmsupDbusMethodClosure), NULL);
+	method_closure = (VmsupDbusMethodClosure *)closure;
+	g_weak_ref_init(&method_closure->server, self);
+	method_closure->method = method;
+	method_closure->vm_name = g_strdup(vm_name);
+	g_closure_add_finalize_notifier(closure, NULL, vmsup_dbus_method_closure_finalize);
+	g_closure_set_marshal(closure, vmsup_dbus_method_closure_marshal);
+	g_signal_connect_closure(skeleton, signal_name, closure, FALSE);
+}
+
+/* a new VM object: its methods are the table's, with the VM's name bound */
+static void
+vmsup_dbus_server_bind_vm(VmsupDBusVM1 *vm1, const gchar *name, gpointer user_data)
+{
+	VmsupDbusServer *self = VMSUP_DBUS_SERVER(user_data);
+	GDBusInterfaceInfo *info = vmsup_dbus_vm1_interface_info();
+
+	vmsup_authorize_attach(self->authorize, G_DBUS_INTERFACE_SKELETON(vm1));
+	for (guint i = 0; info->methods != NULL && info->methods[i] != NULL; i++) {
+		const VmsupRpcMethod *method = vmsup_rpc_table_lookup_dbus(info->methods[i]->name);
+		if (method == NULL || !(method->flags & VMSUP_RPC_FLAG_TAKES_VM_NAME)) {
+			g_critical("VM1.%s has no VM method in the table", info->methods[i]->name);
+			continue;
+		}
+		vmsup_dbus_server_connect_method(self,
+						 G_DBUS_INTERFACE_SKELETON(vm1),
+						 method,
+						 name);
+	}
+}
+
+/* VMService -> signals and objects */
+
+static void
+vmsup_dbus_server_vm_changed_cb(VmsupVmService *vm_service,
+				const gchar *name,
+				JsonObject *vm,
+				gpointer user_data)
+{
+	VmsupDbusServer *self = VMSUP_DBUS_SERVER(user_data);
+
+	/* the object first, so a client reacting to the signal reads fresh properties */
+	vmsup_dbus_vm_objects_update(self->vm_objects, name, vm);
+	vmsup_dbus_supervisor1_emit_vm_changed(self->skeleton,
+					       name,
+					       vmsup_dbus_variant_from_json_object(vm));
+}
+
+static void
+vmsup_dbus_server_vm_removed_cb(VmsupVmService *vm_service,
+				const gchar *name,
+				gpointer user_data)
+{
+	VmsupDbusServer *self = VMSUP_DBUS_SERVER(user_data);
+
+	vmsup_dbus_vm_objects_remove(self->vm_objects, name);
+	vmsup_dbus_supervisor1_emit_vm_removed(self->skeleton, name);
+}
+
+static void
+vmsup_dbus_server_operation_changed_cb(VmsupVmService *vm_service,
+				       JsonObject *op,
+				       gpointer user_data)
+{
+	VmsupDbusServer *self = VMSUP_DBUS_SERVER(user_data);
+
+	vmsup_dbus_supervisor1_emit_operation_changed(self->skeleton,
+						      vmsup_dbus_variant_from_json_object(op));
+}
+
+static void
+vmsup_dbus_server_add_known_vms(VmsupDbusServer *self)
+{
+	g_auto(GStrv) names = NULL;
+
+	if (self->vm_service == NULL)
+		return;
+	names = vmsup_vm_service_list_names(self->vm_service);
+	for (guint i = 0; names != NULL && names[i] != NULL; i++) {
+		g_autoptr(JsonObject) vm = vmsup_vm_service_lookup(self->vm_service, names[i]);
+		if (vm != NULL)
+			vmsup_dbus_vm_objects_update(self->vm_objects, names[i], vm);
+	}
+}
+
+/* exporting */
+
+static void
+vmsup_dbus_server_closed_cb(GDBusConnection *connection,
+			    gboolean remote_peer_vanished,
+			    GError *error,
+			    gpointer user_data)
+{
+	g_warning("D-Bus connection closed%s%s; the socket still serves",
+		  error != NULL ? ": " : "",
+		  error != NULL ? error->message : "");
+}
+
+static void
+vmsup_dbus_server_unexport(VmsupDbusServer *self)
+{
+	if (self->connection == NULL)
+		return;
+	g_dbus_interface_skeleton_unexport(G_DBUS_INTERFACE_SKELETON(self->skeleton));
+	g_dbus_object_manager_server_set_connection(
+	    vmsup_dbus_vm_objects_get_manager(self->vm_objects),
+	    NULL);
+	g_clear_signal_handler(&self->closed_id, self->connection);
+	g_clear_object(&self->connection);
+}
+
+gboolean
+vmsup_dbus_server_export(VmsupDbusServer *self, GDBusConnection *connection, GError **error)
+{
+	g_return_val_if_fail(VMSUP_IS_DBUS_SERVER(self), FALSE);
+	g_return_val_if_fail(G_IS_DBUS_CONNECTION(connection), FALSE);
+	g_return_val_if_fail(self->connection == NULL, FALSE);
+
+	if (!g_dbus_interface_skeleton_export(G_DBUS_INTERFACE_SKELETON(self->skeleton),
+					      connection,
+					      VMSUP_DBUS_SUPERVISOR_PATH,
+					      error))
+		return FALSE;
+	g_dbus_object_manager_server_set_connection(
+	    vmsup_dbus_vm_objects_get_manager(self->vm_objects),
+	    connection);
+	self->connection = g_object_ref(connection);
+	return TRUE;
+}
+
+static const gchar *
+vmsup_dbus_bus_type_to_string(GBusType bus_type)
+{
+	return bus_type == G_BUS_TYPE_SYSTEM ? "system" : "session";
+}
+
+static void
+vmsup_dbus_server_bus_acquired_cb(GDBusConnection *connection,
+				  const gchar *name,
+				  gpointer user_data)
+{
+	VmsupDbusServer *self = VMSUP_DBUS_SERVER(user_data);
+	g_autoptr(GError) error = NULL;
+
+	/* losing the bus must not end the daemon: the socket and the VMs go on */
+	g_dbus_connection_set_exit_on_close(connection, FALSE);
+	if (!vmsup_dbus_server_export(self, connection, &error)) {
+		g_warning("Cannot export the D-Bus interface: %s, ignoring", error->message);
+		return;
+	}
+	self->closed_id = g_signal_connect(connection,
+					   "closed",
+					   G_CALLBACK(vmsup_dbus_server_closed_cb),
+					   self);
+}
+
+static void
+vmsup_dbus_server_name_acquired_cb(GDBusConnection *connection,
+				   const gchar *name,
+				   gpointer user_data)
+{
+	VmsupDbusServer *self = VMSUP_DBUS_SERVER(user_data);
+
+	g_message("Serving %s on the %s bus", name, vmsup_dbus_bus_type_to_string(self->bus_type));
+}
+
+static void
+vmsup_dbus_server_name_lost_cb(GDBusConnection *connection, const gchar *name, gpointer user_data)
+{
+	VmsupDbusServer *self = VMSUP_DBUS_SERVER(user_data);
+
+	if (connection == NULL) {
+		g_warning("Cannot connect to the %s bus; D-Bus is unavailable, the socket still "
+			  "serves",
+			  vmsup_dbus_bus_type_to_string(self->bus_type));
+		return;
+	}
+	g_warning("Cannot own %s on the %s bus (is another vmsupd running?); D-Bus is "
+		  "unavailable, the socket still serves",
+		  name,
+		  vmsup_dbus_bus_type_to_string(self->bus_type));
+}
+
+void
+vmsup_dbus_server_own_name(VmsupDbusServer *self, GBusType bus_type)
+{
+	g_return_if_fail(VMSUP_IS_DBUS_SERVER(self));
+	g_return_if_fail(self->owner_id == 0);
+
+	self->bus_type = bus_type;
+	self->owner_id = g_bus_own_name(bus_type,
+					VMSUP_DBUS_BUS_NAME,
+					G_BUS_NAME_OWNER_FLAGS_DO_NOT_QUEUE,
+					vmsup_dbus_server_bus_acquired_cb,
+					vmsup_dbus_server_name_acquired_cb,
+					vmsup_dbus_server_name_lost_cb,
+					self,
+					/* user_data_free_func= */ NULL);
+}
+
+VmsupDbusVmObjects *
+vmsup_dbus_server_get_vm_objects(VmsupDbusServer *self)
+{
+	g_return_val_if_fail(VMSUP_IS_DBUS_SERVER(self), NULL);
+	return self->vm_objects;
+}
+
+static void
+vmsup_dbus_server_get_property(GObject *object, guint prop_id, GValue *value, GParamSpec *pspec)
+{
+	VmsupDbusServer *self = VMSUP_DBUS_SERVER(object);
+
+	switch (prop_id) {
+	case PROP_RPC_CONTEXT:
+		g_value_set_pointer(value, (gpointer)self->ctx);
+		break;
+	case PROP_VM_SERVICE:
+		g_value_set_object(value, self->vm_service);
+		break;
+	default:
+		G_OBJECT_WARN_INVALID_PROPERTY_ID(object, prop_id, pspec);
+	}
+}
+
+static void
+vmsup_dbus_server_set_property(GObject *object,
+			       guint prop_id,
+			       const GValue *value,
+			       GParamSpec *pspec)
+{
+	VmsupDbusServer *self = VMSUP_DBUS_SERVER(object);
+
+	switch (prop_id) {
+	case PROP_RPC_CONTEXT:
+		self->ctx = g_value_get_pointer(value);
+		break;
+	case PROP_VM_SERVICE:
+		self->vm_service = g_value_dup_object(value);
+		break;
+	default:
+		G_OBJECT_WARN_INVALID_PROPERTY_ID(object, prop_id, pspec);
+	}
+}
+
+static void
+vmsup_dbus_server_constructed(GObject *object)
+{
+	VmsupDbusServer *self = VMSUP_DBUS_SERVER(object);
+	gboolean system_mode = self->ctx != NULL && g_strcmp0(self->ctx->mode, "system") == 0;
+
+	G_OBJECT_CLASS(vmsup_dbus_server_parent_class)->constructed(object);
+
+	self->authorize = vmsup_authorize_new(system_mode ? VMSUP_AUTHORIZE_MODE_SYSTEM
+							  : VMSUP_AUTHORIZE_MODE_SESSION);
+	vmsup_authorize_attach(self->authorize, G_DBUS_INTERFACE_SKELETON(self->skeleton));
+	for (const VmsupRpcMethod *m = vmsup_rpc_table_get_methods(); m->rpc_name != NULL; m++)
+		vmsup_dbus_server_connect_method(self,
+						 G_DBUS_INTERFACE_SKELETON(self->skeleton),
+						 m,
+						 /* vm_name= */ NULL);
+
+	self->vm_objects = vmsup_dbus_vm_objects_new(vmsup_dbus_server_bind_vm, self);
+	if (self->vm_service == NULL)
+		return;
+	self->vm_changed_id = g_signal_connect(self->vm_service,
+					       "vm-changed",
+					       G_CALLBACK(vmsup_dbus_server_vm_changed_cb),
+					       self);
+	self->vm_removed_id = g_signal_connect(self->vm_service,
+					       "vm-removed",
+					       G_CALLBACK(vmsup_dbus_server_vm_removed_cb),
+					       self);
+	self->operation_changed_id =
+	    g_signal_connect(self->vm_service,
+			     "operation-changed",
+			     G_CALLBACK(vmsup_dbus_server_operation_changed_cb),
+			     self);
+	vmsup_dbus_server_add_known_vms(self);
+}
+
+static void
+vmsup_dbus_server_dispose(GObject *object)
+{
+	VmsupDbusServer *self = VMSUP_DBUS_SERVER(object);
+
+	if (self->owner_id != 0) {
+		g_bus_unown_name(self->owner_id);
+		self->owner_id = 0;
+	}
+	vmsup_dbus_server_unexport(self);
+	if (self->vm_service != NULL) {
+		g_clear_signal_handler(&self->vm_changed_id, self->vm_service);
+		g_clear_signal_handler(&self->vm_removed_id, self->vm_service);
+		g_clear_signal_handler(&self->operation_changed_id, self->vm_service);
+	}
+	g_clear_object(&self->vm_objects);
+	g_clear_object(&self->vm_service);
+	g_clear_object(&self->authorize);
+	G_OBJECT_CLASS(vmsup_dbus_server_parent_class)->dispose(object);
+}
+
+static void
+vmsup_dbus_server_finalize(GObject *object)
+{
+	VmsupDbusServer *self = VMSUP_DBUS_SERVER(object);
+
+	g_clear_object(&self->skeleton);
+	G_OBJECT_CLASS(vmsup_dbus_server_parent_class)->finalize(object);
+}
+
+static void
+vmsup_dbus_server_class_init(VmsupDbusServerClass *klass)
+{
+	GObjectClass *object_class = G_OBJECT_CLASS(klass);
+
+	object_class->get_property = vmsup_dbus_server_get_property;
+	object_class->set_property = vmsup_dbus_server_set_property;
+	object_class->constructed = vmsup_dbus_server_constructed;
+	object_class->dispose = vmsup_dbus_server_dispose;
+	object_class->finalize = vmsup_dbus_server_finalize;
+
+	props[PROP_RPC_CONTEXT] =
+	    g_param_spec_pointer("rpc-context",
+				 NULL,
+				 NULL,
+				 G_PARAM_READWRITE | G_PARAM_CONSTRUCT_ONLY | G_PARAM_STATIC_STRINGS);
+	props[PROP_VM_SERVICE] =
+	    g_param_spec_object("vm-service",
+				NULL,
+				NULL,
+				VMSUP_TYPE_VM_SERVICE,
+				G_PARAM_READWRITE | G_PARAM_CONSTRUCT_ONLY | G_PARAM_STATIC_STRINGS);
+	g_object_class_install_properties(object_class, N_PROPS, props);
+}
+
+static void
+vmsup_dbus_server_init(VmsupDbusServer *self)
+{
+	self->skeleton = vmsup_dbus_supervisor1_skeleton_new();
+}
+
+VmsupDbusServer *
+vmsup_dbus_server_new(const VmsupRpcContext *ctx, VmsupVmService *vm_service)
+{
+	g_return_val_if_fail(ctx != NULL, NULL);
+
+	return g_object_new(VMSUP_TYPE_DBUS_SERVER,
+			    "rpc-context",
+			    ctx,
+			    "vm-service",
+			    vm_service,
+			    NULL);
+}

@@ -1,0 +1,1179 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+/*
+ * The JSON-RPC 2.0 transport of the dispatch table: a Unix stream socket,
+ * one JSON value per line, many clients at once. All I/O is asynchronous
+ * and every per-client resource is bounded, so a slow, dead or hostile
+ * client costs only its own connection.
+ */
+
+#include "config.h"
+
+#include <errno.h>
+#include <gio/gio.h>
+#include <gio/gunixsocketaddress.h>
+#include <glib/gi18n.h>
+#include <glib/gstdio.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "vmsup-error.h"
+#include "vmsup-json.h"
+#include "vmsup-jsonrpc-server.h"
+#include "vmsup-rpc-call.h"
+#include "vmsup-rpc-table.h"
+
+#define VMSUP_JSONRPC_READ_CHUNK (64 * 1024)
+
+typedef struct _VmsupJsonrpcConnection VmsupJsonrpcConnection;
+
+struct _VmsupJsonrpcServer {
+	GObject parent_instance;
+	const VmsupRpcContext *ctx; /* unowned */
+	GSocketService *service;    /* owned */
+	gchar *socket_path;         /* owned; set while we own the socket file */
+	gboolean system_mode;
+	gint64 allowed_gid;
+	GPtrArray *connections; /* owned: of VmsupJsonrpcConnection */
+	guint64 next_serial;
+};
+
+G_DEFINE_FINAL_TYPE(VmsupJsonrpcServer, vmsup_jsonrpc_server, G_TYPE_OBJECT)
+
+struct _VmsupJsonrpcConnection {
+	gint ref_count;
+	VmsupJsonrpcServer *server; /* unowned; NULL once the server let go of it */
+	const VmsupRpcContext *ctx; /* unowned */
+	GSocketConnection *stream;  /* owned; NULL for a process_data() connection */
+	GString *capture;           /* owned; what a process_data() connection wrote */
+	GCancellable *cancellable;  /* owned */
+	guint64 serial;
+	guint32 uid;
+	GByteArray *inbuf; /* owned */
+	gsize consumed;    /* bytes of inbuf already handled */
+	gsize scanned;     /* bytes of inbuf known to hold no newline */
+	GQueue outq;       /* of GBytes, owned */
+	GBytes *writing;   /* owned: the buffer a write is using */
+	gsize out_offset;  /* of the queue's head */
+	gsize out_bytes;   /* unsent bytes in outq */
+	guint n_pending;   /* calls dispatched, not answered */
+	gboolean reading;
+	gboolean need_data; /* no complete line is waiting in inbuf */
+	gboolean processing;
+	gboolean eof;     /* the peer closed its side: answer what is pending, then close */
+	gboolean closing; /* flush what is queued, then close; read nothing more */
+	gboolean closed;
+	gboolean subscribed;
+	guint8 readbuf[VMSUP_JSONRPC_READ_CHUNK];
+};
+
+typedef struct {
+	gint ref_count;
+	VmsupJsonrpcConnection *conn; /* owned */
+	GPtrArray *responses;         /* of JsonNode (owned), NULL for notifications */
+	guint remaining;
+} VmsupJsonrpcBatch;
+
+typedef struct {
+	VmsupJsonrpcConnection *conn; /* owned */
+	JsonNode *id;                 /* owned; NULL for a notification */
+	VmsupJsonrpcBatch *batch;     /* owned, nullable */
+	guint index;
+} VmsupJsonrpcRequest;
+
+static void
+vmsup_jsonrpc_connection_process(VmsupJsonrpcConnection *conn);
+static void
+vmsup_jsonrpc_connection_flush(VmsupJsonrpcConnection *conn);
+
+/* connection lifetime */
+
+static VmsupJsonrpcConnection *
+vmsup_jsonrpc_connection_ref(VmsupJsonrpcConnection *conn)
+{
+	conn->ref_count++;
+	return conn;
+}
+
+static void
+vmsup_jsonrpc_connection_clear_queue(VmsupJsonrpcConnection *conn)
+{
+	GBytes *bytes;
+	while ((bytes = g_queue_pop_head(&conn->outq)) != NULL)
+		g_bytes_unref(bytes);
+	conn->out_bytes = 0;
+	conn->out_offset = 0;
+}
+
+static void
+vmsup_jsonrpc_connection_unref(VmsupJsonrpcConnection *conn)
+{
+	if (--conn->ref_count > 0)
+		return;
+	vmsup_jsonrpc_connection_clear_queue(conn);
+	g_clear_pointer(&conn->writing, g_bytes_unref);
+	g_clear_object(&conn->stream);
+	g_clear_object(&conn->cancellable);
+	if (conn->capture != NULL)
+		g_string_free(conn->capture, TRUE);
+	g_byte_array_unref(conn->inbuf);
+	g_free(conn);
+}
+G_DEFINE_AUTOPTR_CLEANUP_FUNC(VmsupJsonrpcConnection, vmsup_jsonrpc_connection_unref)
+
+static VmsupJsonrpcConnection *
+vmsup_jsonrpc_connection_new(VmsupJsonrpcServer *server, GSocketConnection *stream, guint32 uid)
+{
+	VmsupJsonrpcConnection *conn = g_new0(VmsupJsonrpcConnection, 1);
+	conn->ref_count = 1;
+	conn->server = server;
+	conn->ctx = server->ctx;
+	conn->stream = stream != NULL ? g_object_ref(stream) : NULL;
+	conn->cancellable = g_cancellable_new();
+	conn->serial = ++server->next_serial;
+	conn->uid = uid;
+	conn->inbuf = g_byte_array_new();
+	conn->need_data = TRUE;
+	g_queue_init(&conn->outq);
+	return conn;
+}
+
+static void
+vmsup_jsonrpc_connection_close(VmsupJsonrpcConnection *conn)
+{
+	g_autoptr(VmsupJsonrpcConnection) keep = NULL;
+
+	if (conn->closed)
+		return;
+	keep = vmsup_jsonrpc_connection_ref(conn);
+	conn->closed = TRUE;
+	g_debug("client %" G_GUINT64_FORMAT ": closed", conn->serial);
+	g_cancellable_cancel(conn->cancellable);
+	if (conn->stream != NULL)
+		g_io_stream_close(G_IO_STREAM(conn->stream), NULL, NULL);
+	vmsup_jsonrpc_connection_clear_queue(conn);
+	g_byte_array_set_size(conn->inbuf, 0);
+	conn->consumed = 0;
+	conn->scanned = 0;
+	if (conn->server != NULL) {
+		VmsupJsonrpcServer *server = conn->server;
+		conn->server = NULL;
+		g_ptr_array_remove_fast(server->connections, conn);
+	}
+}
+
+static gboolean
+vmsup_jsonrpc_connection_can_process(VmsupJsonrpcConnection *conn)
+{
+	return !conn->closed && !conn->closing && conn->n_pending < VMSUP_JSONRPC_MAX_PENDING &&
+	       conn->out_bytes < VMSUP_JSONRPC_HIGH_WATER;
+}
+
+static void
+vmsup_jsonrpc_connection_maybe_finish(VmsupJsonrpcConnection *conn)
+{
+	gboolean drained;
+
+	if (conn->closed || conn->processing)
+		return;
+	drained = g_queue_is_empty(&conn->outq) && conn->writing == NULL;
+	if (conn->closing && drained) {
+		vmsup_jsonrpc_connection_close(conn);
+		return;
+	}
+	if (conn->eof && conn->need_data && conn->n_pending == 0 && drained)
+		vmsup_jsonrpc_connection_close(conn);
+}
+
+/* output */
+
+static void
+vmsup_jsonrpc_connection_queue(VmsupJsonrpcConnection *conn, GBytes *line)
+{
+	if (conn->closed)
+		return;
+	if (conn->capture != NULL) {
+		gsize size = 0;
+		const gchar *data = g_bytes_get_data(line, &size);
+		g_string_append_len(conn->capture, data, size);
+		return;
+	}
+	conn->out_bytes += g_bytes_get_size(line);
+	g_queue_push_tail(&conn->outq, g_bytes_ref(line));
+	if (conn->out_bytes > VMSUP_JSONRPC_MAX_QUEUE) {
+		g_message("JSON-RPC client %" G_GUINT64_FORMAT " (uid %u) is not reading; %" G_GSIZE_FORMAT
+			  " bytes unsent, disconnecting it",
+			  conn->serial,
+			  conn->uid,
+			  conn->out_bytes);
+		vmsup_jsonrpc_connection_close(conn);
+		return;
+	}
+	vmsup_jsonrpc_connection_flush(conn);
+}
+
+static GBytes *
+vmsup_jsonrpc_node_to_line(JsonNode *node)
+{
+	g_autofree gchar *text = vmsup_json_to_string(node, FALSE);
+	gsize len = strlen(text);
+	gchar *line = g_malloc(len + 1);
+	memcpy(line, text, len);
+	line[len] = '\n';
+	return g_bytes_new_take(line, len + 1);
+}
+
+static void
+vmsup_jsonrpc_connection_send(VmsupJsonrpcConnection *conn, JsonNode *node)
+{
+	g_autoptr(GBytes) line = vmsup_jsonrpc_node_to_line(node);
+	vmsup_jsonrpc_connection_queue(conn, line);
+}
+
+static void
+vmsup_jsonrpc_connection_write_cb(GObject *source, GAsyncResult *res, gpointer user_data)
+{
+	g_autoptr(VmsupJsonrpcConnection) conn = user_data;
+	g_autoptr(GError) error = NULL;
+	gssize n = g_output_stream_write_finish(G_OUTPUT_STREAM(source), res, &error);
+	GBytes *head;
+
+	g_clear_pointer(&conn->writing, g_bytes_unref);
+	if (conn->closed)
+		return;
+	if (n < 0) {
+		g_debug("client %" G_GUINT64_FORMAT ": write: %s", conn->serial, error->message);
+		vmsup_jsonrpc_connection_close(conn);
+		return;
+	}
+	head = g_queue_peek_head(&conn->outq);
+	conn->out_offset += n;
+	conn->out_bytes -= n;
+	if (conn->out_offset == g_bytes_get_size(head)) {
+		g_bytes_unref(g_queue_pop_head(&conn->outq));
+		conn->out_offset = 0;
+	}
+	vmsup_jsonrpc_connection_flush(conn);
+	vmsup_jsonrpc_connection_process(conn);
+	vmsup_jsonrpc_connection_maybe_finish(conn);
+}
+
+static void
+vmsup_jsonrpc_connection_flush(VmsupJsonrpcConnection *conn)
+{
+	GBytes *head;
+	gsize size = 0;
+	const guint8 *data;
+
+	if (conn->stream == NULL || conn->closed || conn->writing != NULL)
+		return;
+	head = g_queue_peek_head(&conn->outq);
+	if (head == NULL)
+		return;
+	data = g_bytes_get_data(head, &size);
+	conn->writing = g_bytes_ref(head);
+	g_output_stream_write_async(g_io_stream_get_output_stream(G_IO_STREAM(conn->stream)),
+				    data + conn->out_offset,
+				    size - conn->out_offset,
+				    G_PRIORITY_DEFAULT,
+				    conn->cancellable,
+				    vmsup_jsonrpc_connection_write_cb,
+				    vmsup_jsonrpc_connection_ref(conn));
+}
+
+/* responses */
+
+static JsonNode *
+vmsup_jsonrpc_response_new(JsonNode *id, JsonNode *result)
+{
+	g_autoptr(JsonObject) obj = json_object_new();
+	json_object_set_string_member(obj, "jsonrpc", "2.0");
+	json_object_set_member(obj,
+			       "id",
+			       id != NULL ? json_node_copy(id) : json_node_new(JSON_NODE_NULL));
+	json_object_set_member(obj, "result", result);
+	return vmsup_json_node_new_object(obj);
+}
+
+static JsonNode *
+vmsup_jsonrpc_error_new(JsonNode *id, gint code, const gchar *kind, const gchar *message)
+{
+	g_autoptr(JsonObject) obj = json_object_new();
+	g_autoptr(JsonObject) err = json_object_new();
+	g_autoptr(JsonObject) data = json_object_new();
+
+	json_object_set_string_member(data, "kind", kind);
+	json_object_set_int_member(err, "code", code);
+	json_object_set_string_member(err, "message", message);
+	json_object_set_object_member(err, "data", g_steal_pointer(&data));
+	json_object_set_string_member(obj, "jsonrpc", "2.0");
+	json_object_set_member(obj,
+			       "id",
+			       id != NULL ? json_node_copy(id) : json_node_new(JSON_NODE_NULL));
+	json_object_set_object_member(obj, "error", g_steal_pointer(&err));
+	return vmsup_json_node_new_object(obj);
+}
+
+static JsonNode *
+vmsup_jsonrpc_error_new_gerror(JsonNode *id, const GError *error)
+{
+	return vmsup_jsonrpc_error_new(id,
+				       vmsup_rpc_error_get_code(error),
+				       vmsup_rpc_error_get_kind(error),
+				       error->message);
+}
+
+static VmsupJsonrpcBatch *
+vmsup_jsonrpc_batch_new(VmsupJsonrpcConnection *conn, guint n)
+{
+	VmsupJsonrpcBatch *batch = g_new0(VmsupJsonrpcBatch, 1);
+	batch->ref_count = 1;
+	batch->conn = vmsup_jsonrpc_connection_ref(conn);
+	batch->responses = g_ptr_array_new_full(n, (GDestroyNotify)json_node_unref);
+	g_ptr_array_set_size(batch->responses, n);
+	batch->remaining = n;
+	return batch;
+}
+
+static VmsupJsonrpcBatch *
+vmsup_jsonrpc_batch_ref(VmsupJsonrpcBatch *batch)
+{
+	batch->ref_count++;
+	return batch;
+}
+
+static void
+vmsup_jsonrpc_batch_unref(VmsupJsonrpcBatch *batch)
+{
+	if (--batch->ref_count > 0)
+		return;
+	g_ptr_array_unref(batch->responses);
+	vmsup_jsonrpc_connection_unref(batch->conn);
+	g_free(batch);
+}
+G_DEFINE_AUTOPTR_CLEANUP_FUNC(VmsupJsonrpcBatch, vmsup_jsonrpc_batch_unref)
+
+static void
+vmsup_jsonrpc_batch_complete(VmsupJsonrpcBatch *batch)
+{
+	g_autoptr(JsonArray) array = json_array_new();
+	g_autoptr(JsonNode) node = NULL;
+
+	for (guint i = 0; i < batch->responses->len; i++) {
+		JsonNode *response = g_ptr_array_index(batch->responses, i);
+		if (response != NULL)
+			json_array_add_element(array, json_node_ref(response));
+	}
+	/* a batch of notifications gets no answer at all */
+	if (json_array_get_length(array) == 0)
+		return;
+	node = json_node_new(JSON_NODE_ARRAY);
+	json_node_set_array(node, array);
+	vmsup_jsonrpc_connection_send(batch->conn, node);
+}
+
+/* @response: full, NULL for a notification */
+static void
+vmsup_jsonrpc_respond(VmsupJsonrpcConnection *conn,
+		      VmsupJsonrpcBatch *batch,
+		      guint index,
+		      JsonNode *response)
+{
+	if (batch != NULL) {
+		g_ptr_array_index(batch->responses, index) = response;
+		if (--batch->remaining == 0)
+			vmsup_jsonrpc_batch_complete(batch);
+		return;
+	}
+	if (response == NULL)
+		return;
+	vmsup_jsonrpc_connection_send(conn, response);
+	json_node_unref(response);
+}
+
+static void
+vmsup_jsonrpc_respond_error(VmsupJsonrpcConnection *conn,
+			    VmsupJsonrpcBatch *batch,
+			    guint index,
+			    JsonNode *id,
+			    gboolean notification,
+			    gint code,
+			    const gchar *message)
+{
+	vmsup_jsonrpc_respond(
+	    conn,
+	    batch,
+	    index,
+	    notification ? NULL
+			 : vmsup_jsonrpc_error_new(id, code, vmsup_rpc_error_to_kind(code), message));
+}
+
+/* requests */
+
+static void
+vmsup_jsonrpc_request_free(VmsupJsonrpcRequest *req)
+{
+	vmsup_jsonrpc_connection_unref(req->conn);
+	g_clear_pointer(&req->id, json_node_unref);
+	g_clear_pointer(&req->batch, vmsup_jsonrpc_batch_unref);
+	g_free(req);
+}
+
+static void
+vmsup_jsonrpc_request_reply(VmsupRpcCall *call,
+			    JsonNode *result,
+			    const GError *error,
+			    gpointer user_data)
+{
+	VmsupJsonrpcRequest *req = user_data;
+	VmsupJsonrpcConnection *conn = req->conn;
+	JsonNode *response = NULL;
+
+	if (req->id != NULL) {
+		if (error != NULL)
+			response = vmsup_jsonrpc_error_new_gerror(req->id, error);
+		else
+			response = vmsup_jsonrpc_response_new(req->id, json_node_ref(result));
+	}
+	if (result != NULL)
+		json_node_unref(result);
+	if (error != NULL)
+		g_debug("client %" G_GUINT64_FORMAT ": %s failed: %s",
+			conn->serial,
+			vmsup_rpc_call_get_method(call)->rpc_name,
+			error->message);
+	vmsup_jsonrpc_respond(conn, req->batch, req->index, response);
+	conn->n_pending--;
+	vmsup_jsonrpc_connection_process(conn);
+	vmsup_jsonrpc_connection_maybe_finish(conn);
+}
+
+static JsonNode *
+vmsup_jsonrpc_subscribe(VmsupJsonrpcConnection *conn, gboolean subscribe)
+{
+	g_autoptr(JsonObject) result = json_object_new();
+	g_autoptr(JsonArray) events = json_array_new();
+	g_autoptr(JsonNode) node = NULL;
+
+	conn->subscribed = subscribe;
+	if (subscribe) {
+		json_array_add_string_element(events, "event.vm-changed");
+		json_array_add_string_element(events, "event.vm-removed");
+		json_array_add_string_element(events, "event.operation-changed");
+	}
+	json_object_set_array_member(result, "events", g_steal_pointer(&events));
+	return vmsup_json_node_new_object(result);
+}
+
+static gboolean
+vmsup_jsonrpc_id_is_valid(JsonNode *id)
+{
+	GType type;
+	if (JSON_NODE_HOLDS_NULL(id))
+		return TRUE;
+	if (!JSON_NODE_HOLDS_VALUE(id))
+		return FALSE;
+	type = json_node_get_value_type(id);
+	return type == G_TYPE_STRING || type == G_TYPE_INT64 || type == G_TYPE_DOUBLE;
+}
+
+static void
+vmsup_jsonrpc_handle_request(VmsupJsonrpcConnection *conn,
+			     JsonNode *node,
+			     VmsupJsonrpcBatch *batch,
+			     guint index)
+{
+	JsonObject *obj;
+	JsonNode *id = NULL;
+	JsonNode *params_node;
+	const gchar *method_name;
+	const VmsupRpcMethod *method;
+	gboolean notification;
+	JsonObject *params = NULL;
+	VmsupJsonrpcRequest *req;
+	g_autoptr(VmsupRpcCall) call = NULL;
+
+	if (!JSON_NODE_HOLDS_OBJECT(node)) {
+		vmsup_jsonrpc_respond_error(conn,
+					    batch,
+					    index,
+					    NULL,
+					    FALSE,
+					    VMSUP_RPC_INVALID_REQUEST,
+					    _("Invalid request: expected a JSON object"));
+		return;
+	}
+	obj = json_node_get_object(node);
+	notification = !json_object_has_member(obj, "id");
+	if (!notification) {
+		id = json_object_get_member(obj, "id");
+		if (!vmsup_jsonrpc_id_is_valid(id)) {
+			vmsup_jsonrpc_respond_error(
+			    conn,
+			    batch,
+			    index,
+			    NULL,
+			    FALSE,
+			    VMSUP_RPC_INVALID_REQUEST,
+			    _("Invalid request: 'id' must be a string, a number or null"));
+			return;
+		}
+	}
+	if (g_strcmp0(vmsup_json_object_get_string(obj, "jsonrpc", NULL), "2.0") != 0) {
+		vmsup_jsonrpc_respond_error(conn,
+					    batch,
+					    index,
+					    id,
+					    FALSE,
+					    VMSUP_RPC_INVALID_REQUEST,
+					    _("Invalid request: 'jsonrpc' must be \"2.0\""));
+		return;
+	}
+	method_name = vmsup_json_object_get_string(obj, "method", NULL);
+	if (method_name == NULL) {
+		vmsup_jsonrpc_respond_error(conn,
+					    batch,
+					    index,
+					    id,
+					    FALSE,
+					    VMSUP_RPC_INVALID_REQUEST,
+					    _("Invalid request: 'method' must be a string"));
+		return;
+	}
+	params_node = json_object_get_member(obj, "params");
+	if (params_node != NULL && !JSON_NODE_HOLDS_NULL(params_node)) {
+		if (JSON_NODE_HOLDS_ARRAY(params_node)) {
+			vmsup_jsonrpc_respond_error(
+			    conn,
+			    batch,
+			    index,
+			    id,
+			    notification,
+			    VMSUP_RPC_INVALID_PARAMS,
+			    _("Invalid params: vmsupd takes parameters by name, as an object"));
+			return;
+		}
+		if (!JSON_NODE_HOLDS_OBJECT(params_node)) {
+			vmsup_jsonrpc_respond_error(
+			    conn,
+			    batch,
+			    index,
+			    id,
+			    FALSE,
+			    VMSUP_RPC_INVALID_REQUEST,
+			    _("Invalid request: 'params' must be an object or an array"));
+			return;
+		}
+		params = json_node_get_object(params_node);
+	}
+
+	g_debug("client %" G_GUINT64_FORMAT ": %s%s",
+		conn->serial,
+		method_name,
+		notification ? " (notification)" : "");
+
+	if (g_strcmp0(method_name, "events.subscribe") == 0 ||
+	    g_strcmp0(method_name, "events.unsubscribe") == 0) {
+		JsonNode *result;
+		if (params != NULL && json_object_get_size(params) > 0) {
+			g_autofree gchar *msg =
+			    g_strdup_printf(_("Unknown parameter for %s: it takes none"), method_name);
+			vmsup_jsonrpc_respond_error(conn,
+						    batch,
+						    index,
+						    id,
+						    notification,
+						    VMSUP_RPC_INVALID_PARAMS,
+						    msg);
+			return;
+		}
+		result = vmsup_jsonrpc_subscribe(conn,
+						 g_strcmp0(method_name, "events.subscribe") == 0);
+		if (notification) {
+			json_node_unref(result);
+			vmsup_jsonrpc_respond(conn, batch, index, NULL);
+			return;
+		}
+		vmsup_jsonrpc_respond(conn, batch, index, vmsup_jsonrpc_response_new(id, result));
+		return;
+	}
+
+	method = vmsup_rpc_table_lookup(method_name);
+	if (method == NULL) {
+		g_autofree gchar *shown = g_strescape(method_name, NULL);
+		g_autofree gchar *msg = g_strdup_printf(_("Unknown method '%s'"), shown);
+		vmsup_jsonrpc_respond_error(conn,
+					    batch,
+					    index,
+					    id,
+					    notification,
+					    VMSUP_RPC_METHOD_NOT_FOUND,
+					    msg);
+		return;
+	}
+
+	req = g_new0(VmsupJsonrpcRequest, 1);
+	req->conn = vmsup_jsonrpc_connection_ref(conn);
+	req->id = notification ? NULL : json_node_copy(id);
+	req->batch = batch != NULL ? vmsup_jsonrpc_batch_ref(batch) : NULL;
+	req->index = index;
+	call = vmsup_rpc_call_new(method,
+				  params,
+				  conn->uid,
+				  vmsup_jsonrpc_request_reply,
+				  req,
+				  (GDestroyNotify)vmsup_jsonrpc_request_free);
+	conn->n_pending++;
+	vmsup_rpc_table_dispatch(conn->ctx, call);
+}
+
+/* the nesting depth json-glib would recurse to; it has no limit of its own */
+static gboolean
+vmsup_jsonrpc_check_depth(const gchar *data, gsize length)
+{
+	guint depth = 0;
+	gboolean in_string = FALSE;
+
+	for (gsize i = 0; i < length; i++) {
+		gchar c = data[i];
+		if (in_string) {
+			if (c == '\\')
+				i++;
+			else if (c == '"')
+				in_string = FALSE;
+			continue;
+		}
+		if (c == '"') {
+			in_string = TRUE;
+		} else if (c == '[' || c == '{') {
+			if (++depth > VMSUP_JSONRPC_MAX_DEPTH)
+				return FALSE;
+		} else if ((c == ']' || c == '}') && depth > 0) {
+			depth--;
+		}
+	}
+	return TRUE;
+}
+
+static void
+vmsup_jsonrpc_handle_line(VmsupJsonrpcConnection *conn, const gchar *data, gsize length)
+{
+	g_autoptr(GError) error = NULL;
+	g_autoptr(JsonNode) root = NULL;
+	g_autoptr(VmsupJsonrpcBatch) batch = NULL;
+	JsonArray *array;
+	guint n;
+
+	while (length > 0 && g_ascii_isspace(data[length - 1]))
+		length--;
+	while (length > 0 && g_ascii_isspace(data[0])) {
+		data++;
+		length--;
+	}
+	if (length == 0)
+		return;
+	if (!g_utf8_validate_len(data, length, NULL)) {
+		vmsup_jsonrpc_respond_error(conn,
+					    NULL,
+					    0,
+					    NULL,
+					    FALSE,
+					    VMSUP_RPC_PARSE_ERROR,
+					    _("Parse error: the request is not valid UTF-8"));
+		return;
+	}
+	if (!vmsup_jsonrpc_check_depth(data, length)) {
+		g_autofree gchar *msg =
+		    g_strdup_printf(_("Parse error: JSON nested deeper than %d levels"),
+				    VMSUP_JSONRPC_MAX_DEPTH);
+		vmsup_jsonrpc_respond_error(conn,
+					    NULL,
+					    0,
+					    NULL,
+					    FALSE,
+					    VMSUP_RPC_PARSE_ERROR,
+					    msg);
+		return;
+	}
+	root = vmsup_json_parse(data, length, &error);
+	if (root == NULL) {
+		g_autofree gchar *msg = g_strdup_printf(_("Parse error: %s"), error->message);
+		vmsup_jsonrpc_respond_error(conn,
+					    NULL,
+					    0,
+					    NULL,
+					    FALSE,
+					    VMSUP_RPC_PARSE_ERROR,
+					    msg);
+		return;
+	}
+	if (!JSON_NODE_HOLDS_ARRAY(root)) {
+		vmsup_jsonrpc_handle_request(conn, root, NULL, 0);
+		return;
+	}
+
+	array = json_node_get_array(root);
+	n = json_array_get_length(array);
+	if (n == 0) {
+		vmsup_jsonrpc_respond_error(conn,
+					    NULL,
+					    0,
+					    NULL,
+					    FALSE,
+					    VMSUP_RPC_INVALID_REQUEST,
+					    _("Invalid request: an empty batch"));
+		return;
+	}
+	if (n > VMSUP_JSONRPC_MAX_BATCH) {
+		g_autofree gchar *msg =
+		    g_strdup_printf(_("Invalid request: a batch holds at most %d requests"),
+				    VMSUP_JSONRPC_MAX_BATCH);
+		vmsup_jsonrpc_respond_error(conn,
+					    NULL,
+					    0,
+					    NULL,
+					    FALSE,
+					    VMSUP_RPC_INVALID_REQUEST,
+					    msg);
+		return;
+	}
+	batch = vmsup_jsonrpc_batch_new(conn, n);
+	for (guint i = 0; i < n; i++)
+		vmsup_jsonrpc_handle_request(conn, json_array_get_element(array, i), batch, i);
+}
+
+/* input */
+
+static void
+vmsup_jsonrpc_connection_oversized(VmsupJsonrpcConnection *conn)
+{
+	g_autofree gchar *msg =
+	    g_strdup_printf(_("Invalid request: a line is longer than %d bytes; closing the "
+			      "connection"),
+			    VMSUP_JSONRPC_MAX_LINE);
+	g_message("JSON-RPC client %" G_GUINT64_FORMAT " (uid %u) sent a line over %d bytes, "
+		  "disconnecting it",
+		  conn->serial,
+		  conn->uid,
+		  VMSUP_JSONRPC_MAX_LINE);
+	vmsup_jsonrpc_respond_error(conn, NULL, 0, NULL, FALSE, VMSUP_RPC_INVALID_REQUEST, msg);
+	/* the stream cannot be resynchronised: nothing after this line is read */
+	conn->closing = TRUE;
+	g_byte_array_set_size(conn->inbuf, 0);
+	conn->consumed = 0;
+	conn->scanned = 0;
+}
+
+static void
+vmsup_jsonrpc_connection_read_cb(GObject *source, GAsyncResult *res, gpointer user_data);
+
+static void
+vmsup_jsonrpc_connection_maybe_read(VmsupJsonrpcConnection *conn)
+{
+	if (conn->stream == NULL || conn->reading || conn->eof || !conn->need_data ||
+	    !vmsup_jsonrpc_connection_can_process(conn))
+		return;
+	conn->reading = TRUE;
+	g_input_stream_read_async(g_io_stream_get_input_stream(G_IO_STREAM(conn->stream)),
+				  conn->readbuf,
+				  sizeof(conn->readbuf),
+				  G_PRIORITY_DEFAULT,
+				  conn->cancellable,
+				  vmsup_jsonrpc_connection_read_cb,
+				  vmsup_jsonrpc_connection_ref(conn));
+}
+
+static void
+vmsup_jsonrpc_connection_process(VmsupJsonrpcConnection *conn)
+{
+	g_autoptr(VmsupJsonrpcConnection) keep = NULL;
+
+	if (conn->processing || conn->closed)
+		return;
+	keep = vmsup_jsonrpc_connection_ref(conn);
+	conn->processing = TRUE;
+	while (vmsup_jsonrpc_connection_can_process(conn)) {
+		const gchar *start = (const gchar *)conn->inbuf->data + conn->consumed;
+		gsize avail = conn->inbuf->len - conn->consumed;
+		gsize skip = conn->scanned - conn->consumed;
+		const gchar *nl = memchr(start + skip, '\n', avail - skip);
+		gsize len;
+
+		if (nl == NULL) {
+			conn->scanned = conn->inbuf->len;
+			if (avail > VMSUP_JSONRPC_MAX_LINE) {
+				vmsup_jsonrpc_connection_oversized(conn);
+				break;
+			}
+			/* a last line without its newline still counts */
+			if (conn->eof && avail > 0) {
+				conn->consumed = conn->inbuf->len;
+				vmsup_jsonrpc_handle_line(conn, start, avail);
+			}
+			conn->need_data = TRUE;
+			break;
+		}
+		len = nl - start;
+		if (len > VMSUP_JSONRPC_MAX_LINE) {
+			vmsup_jsonrpc_connection_oversized(conn);
+			break;
+		}
+		conn->consumed += len + 1;
+		conn->scanned = conn->consumed;
+		conn->need_data = FALSE;
+		vmsup_jsonrpc_handle_line(conn, start, len);
+	}
+	if (!vmsup_jsonrpc_connection_can_process(conn) && !conn->closing && !conn->closed &&
+	    conn->consumed < conn->inbuf->len)
+		conn->need_data = FALSE;
+	if (conn->consumed > 0 && !conn->closed) {
+		g_byte_array_remove_range(conn->inbuf, 0, conn->consumed);
+		conn->scanned -= conn->consumed;
+		conn->consumed = 0;
+	}
+	conn->processing = FALSE;
+	vmsup_jsonrpc_connection_maybe_read(conn);
+	vmsup_jsonrpc_connection_maybe_finish(conn);
+}
+
+static void
+vmsup_jsonrpc_connection_read_cb(GObject *source, GAsyncResult *res, gpointer user_data)
+{
+	g_autoptr(VmsupJsonrpcConnection) conn = user_data;
+	g_autoptr(GError) error = NULL;
+	gssize n = g_input_stream_read_finish(G_INPUT_STREAM(source), res, &error);
+
+	conn->reading = FALSE;
+	if (conn->closed)
+		return;
+	if (n < 0) {
+		g_debug("client %" G_GUINT64_FORMAT ": read: %s", conn->serial, error->message);
+		vmsup_jsonrpc_connection_close(conn);
+		return;
+	}
+	if (n == 0)
+		conn->eof = TRUE;
+	else
+		g_byte_array_append(conn->inbuf, conn->readbuf, n);
+	vmsup_jsonrpc_connection_process(conn);
+}
+
+/* accepting */
+
+static gboolean
+vmsup_jsonrpc_peer_in_group(GSocket *socket, gid_t primary_gid, gid_t gid)
+{
+	g_autofree gid_t *groups = NULL;
+	socklen_t len = 64 * sizeof(gid_t);
+
+	if (primary_gid == gid)
+		return TRUE;
+	for (guint attempt = 0; attempt < 2; attempt++) {
+		g_free(groups);
+		groups = g_malloc(len);
+		if (getsockopt(g_socket_get_fd(socket), SOL_SOCKET, SO_PEERGROUPS, groups, &len) ==
+		    0)
+			break;
+		if (errno != ERANGE)
+			return FALSE;
+		if (attempt == 1)
+			return FALSE;
+	}
+	for (gsize i = 0; i < len / sizeof(gid_t); i++) {
+		if (groups[i] == gid)
+			return TRUE;
+	}
+	return FALSE;
+}
+
+static gboolean
+vmsup_jsonrpc_server_authorize(VmsupJsonrpcServer *self,
+			       GSocket *socket,
+			       guint32 *out_uid,
+			       GError **error)
+{
+	g_autoptr(GCredentials) creds = g_socket_get_credentials(socket, error);
+	const struct ucred *ucred;
+
+	if (creds == NULL)
+		return FALSE;
+	ucred = g_credentials_get_native(creds, G_CREDENTIALS_TYPE_LINUX_UCRED);
+	if (ucred == NULL) {
+		g_set_error_literal(error,
+				    VMSUP_ERROR,
+				    VMSUP_ERROR_INTERNAL,
+				    "no peer credentials on the socket");
+		return FALSE;
+	}
+	*out_uid = ucred->uid;
+	if (ucred->uid == 0 || (!self->system_mode && ucred->uid == geteuid()))
+		return TRUE;
+	if (self->system_mode && self->allowed_gid >= 0 &&
+	    vmsup_jsonrpc_peer_in_group(socket, ucred->gid, (gid_t)self->allowed_gid))
+		return TRUE;
+	if (self->system_mode)
+		g_set_error(error,
+			    VMSUP_ERROR,
+			    VMSUP_ERROR_FAILED_PRECONDITION,
+			    _("Permission denied: uid %u may not use this vmsupd; it serves root "
+			      "and members of its socket group"),
+			    ucred->uid);
+	else
+		g_set_error(error,
+			    VMSUP_ERROR,
+			    VMSUP_ERROR_FAILED_PRECONDITION,
+			    _("Permission denied: uid %u may not use this vmsupd; it serves only "
+			      "uid %u and root"),
+			    ucred->uid,
+			    geteuid());
+	return FALSE;
+}
+
+/* answers once with @error, then closes */
+static void
+vmsup_jsonrpc_connection_refuse(VmsupJsonrpcConnection *conn, const GError *error)
+{
+	g_autoptr(JsonNode) response = vmsup_jsonrpc_error_new_gerror(NULL, error);
+	vmsup_jsonrpc_connection_send(conn, response);
+	conn->closing = TRUE;
+	vmsup_jsonrpc_connection_maybe_finish(conn);
+}
+
+static gboolean
+vmsup_jsonrpc_server_incoming_cb(GSocketService *service,
+				 GSocketConnection *stream,
+				 GObject *source_object,
+				 gpointer user_data)
+{
+	VmsupJsonrpcServer *self = VMSUP_JSONRPC_SERVER(user_data);
+	g_autoptr(GError) error = NULL;
+	VmsupJsonrpcConnection *conn;
+	guint32 uid = G_MAXUINT32;
+	gboolean authorized;
+
+	authorized =
+	    vmsup_jsonrpc_server_authorize(self, g_socket_connection_get_socket(stream), &uid, &error);
+	conn = vmsup_jsonrpc_connection_new(self, stream, uid);
+	g_ptr_array_add(self->connections, conn);
+	if (!authorized) {
+		g_message("refused a JSON-RPC client of uid %u: %s", uid, error->message);
+		vmsup_error_convert(&error);
+		vmsup_jsonrpc_connection_refuse(conn, error);
+		return FALSE;
+	}
+	if (self->connections->len > VMSUP_JSONRPC_MAX_CONNECTIONS) {
+		g_set_error(&error,
+			    VMSUP_ERROR,
+			    VMSUP_ERROR_BUSY,
+			    _("vmsupd serves at most %d clients at once; try again later"),
+			    VMSUP_JSONRPC_MAX_CONNECTIONS);
+		g_warning("refused a JSON-RPC client of uid %u: %d connections, ignoring",
+			  uid,
+			  VMSUP_JSONRPC_MAX_CONNECTIONS);
+		vmsup_jsonrpc_connection_refuse(conn, error);
+		return FALSE;
+	}
+	g_debug("client %" G_GUINT64_FORMAT ": connected, uid %u", conn->serial, uid);
+	vmsup_jsonrpc_connection_maybe_read(conn);
+	return FALSE;
+}
+
+/* public */
+
+gboolean
+vmsup_jsonrpc_server_listen(VmsupJsonrpcServer *self,
+			    const gchar *socket_path,
+			    gboolean system_mode,
+			    gint64 allowed_gid,
+			    GError **error)
+{
+	g_autoptr(GSocketAddress) address = NULL;
+	g_autoptr(GSocketService) service = NULL;
+	gboolean group = system_mode && allowed_gid >= 0;
+	mode_t mode = group ? 0660 : 0600;
+	mode_t old_umask;
+	gboolean ok;
+
+	g_return_val_if_fail(VMSUP_IS_JSONRPC_SERVER(self), FALSE);
+	g_return_val_if_fail(socket_path != NULL, FALSE);
+	g_return_val_if_fail(self->service == NULL, FALSE);
+
+	address = g_unix_socket_address_new(socket_path);
+	service = g_socket_service_new();
+	/* the socket file is born with its final mode: no window with a wider one */
+	old_umask = umask(0777 & ~mode);
+	ok = g_socket_listener_add_address(G_SOCKET_LISTENER(service),
+					   address,
+					   G_SOCKET_TYPE_STREAM,
+					   G_SOCKET_PROTOCOL_DEFAULT,
+					   /* source_object= */ NULL,
+					   /* effective_address= */ NULL,
+					   error);
+	umask(old_umask);
+	if (!ok) {
+		g_prefix_error(error, _("Cannot listen on %s: "), socket_path);
+		vmsup_error_convert(error);
+		return FALSE;
+	}
+	self->socket_path = g_strdup(socket_path);
+	if (chmod(socket_path, mode) != 0 ||
+	    (group && chown(socket_path, (uid_t)-1, (gid_t)allowed_gid) != 0)) {
+		g_set_error(error,
+			    VMSUP_ERROR,
+			    VMSUP_ERROR_FAILED_PRECONDITION,
+			    _("Cannot set the permissions of %s: %s"),
+			    socket_path,
+			    g_strerror(errno));
+		g_socket_listener_close(G_SOCKET_LISTENER(service));
+		g_unlink(socket_path);
+		g_clear_pointer(&self->socket_path, g_free);
+		return FALSE;
+	}
+	if (group) {
+		/* the group must be able to reach the socket, not to list the directory */
+		g_autofree gchar *dir = g_path_get_dirname(socket_path);
+		GStatBuf st;
+		if (g_stat(dir, &st) == 0 && (st.st_mode & S_IXGRP) == 0 &&
+		    (chown(dir, (uid_t)-1, (gid_t)allowed_gid) != 0 ||
+		     chmod(dir, (st.st_mode & 07777) | S_IXGRP) != 0))
+			g_warning("cannot open %s to group %" G_GINT64_FORMAT ": %s, ignoring",
+				  dir,
+				  allowed_gid,
+				  g_strerror(errno));
+	}
+	self->system_mode = system_mode;
+	self->allowed_gid = allowed_gid;
+	g_signal_connect_object(service,
+				"incoming",
+				G_CALLBACK(vmsup_jsonrpc_server_incoming_cb),
+				self,
+				0);
+	g_socket_service_start(service);
+	self->service = g_steal_pointer(&service);
+	return TRUE;
+}
+
+void
+vmsup_jsonrpc_server_emit_event(VmsupJsonrpcServer *self, const gchar *method, JsonObject *params)
+{
+	g_autoptr(JsonObject) obj = json_object_new();
+	g_autoptr(JsonNode) node = NULL;
+	g_autoptr(GBytes) line = NULL;
+	g_autoptr(GPtrArray) targets = g_ptr_array_new();
+
+	g_return_if_fail(VMSUP_IS_JSONRPC_SERVER(self));
+	g_return_if_fail(method != NULL);
+
+	for (guint i = 0; i < self->connections->len; i++) {
+		VmsupJsonrpcConnection *conn = g_ptr_array_index(self->connections, i);
+		if (conn->subscribed && !conn->closed && !conn->closing)
+			g_ptr_array_add(targets, vmsup_jsonrpc_connection_ref(conn));
+	}
+	if (targets->len == 0)
+		return;
+	g_ptr_array_set_free_func(targets, (GDestroyNotify)vmsup_jsonrpc_connection_unref);
+
+	json_object_set_string_member(obj, "jsonrpc", "2.0");
+	json_object_set_string_member(obj, "method", method);
+	json_object_set_object_member(obj,
+				      "params",
+				      params != NULL ? json_object_ref(params) : json_object_new());
+	node = vmsup_json_node_new_object(obj);
+	line = vmsup_jsonrpc_node_to_line(node);
+	for (guint i = 0; i < targets->len; i++)
+		vmsup_jsonrpc_connection_queue(g_ptr_array_index(targets, i), line);
+}
+
+void
+vmsup_jsonrpc_server_close(VmsupJsonrpcServer *self)
+{
+	g_return_if_fail(VMSUP_IS_JSONRPC_SERVER(self));
+
+	if (self->service != NULL) {
+		g_socket_service_stop(self->service);
+		g_socket_listener_close(G_SOCKET_LISTENER(self->service));
+		g_clear_object(&self->service);
+	}
+	if (self->socket_path != NULL) {
+		g_unlink(self->socket_path);
+		g_clear_pointer(&self->socket_path, g_free);
+	}
+	while (self->connections->len > 0)
+		vmsup_jsonrpc_connection_close(g_ptr_array_index(self->connections, 0));
+}
+
+guint
+vmsup_jsonrpc_server_get_n_connections(VmsupJsonrpcServer *self)
+{
+	g_return_val_if_fail(VMSUP_IS_JSONRPC_SERVER(self), 0);
+	return self->connections->len;
+}
+
+gchar *
+vmsup_jsonrpc_server_process_data(VmsupJsonrpcServer *self,
+				  const gchar *data,
+				  gsize length,
+				  guint32 uid)
+{
+	g_autoptr(VmsupJsonrpcConnection) conn = NULL;
+	gchar *out;
+
+	g_return_val_if_fail(VMSUP_IS_JSONRPC_SERVER(self), NULL);
+
+	conn = vmsup_jsonrpc_connection_new(self, NULL, uid);
+	/* not in self->connections: it receives no events and is never counted */
+	conn->server = NULL;
+	conn->capture = g_string_new(NULL);
+	conn->eof = TRUE;
+	g_byte_array_append(conn->inbuf, (const guint8 *)data, length);
+	vmsup_jsonrpc_connection_process(conn);
+	out = g_strndup(conn->capture->str, conn->capture->len);
+	vmsup_jsonrpc_connection_close(conn);
+	return out;
+}
+
+/* GObject */
+
+static void
+vmsup_jsonrpc_server_dispose(GObject *object)
+{
+	VmsupJsonrpcServer *self = VMSUP_JSONRPC_SERVER(object);
+	vmsup_jsonrpc_server_close(self);
+	G_OBJECT_CLASS(vmsup_jsonrpc_server_parent_class)->dispose(object);
+}
+
+static void
+vmsup_jsonrpc_server_finalize(GObject *object)
+{
+	VmsupJsonrpcServer *self = VMSUP_JSONRPC_SERVER(object);
+	g_ptr_array_unref(self->connections);
+	G_OBJECT_CLASS(vmsup_jsonrpc_server_parent_class)->finalize(object);
+}
+
+static void
+vmsup_jsonrpc_server_class_init(VmsupJsonrpcServerClass *klass)
+{
+	GObjectClass *object_class = G_OBJECT_CLASS(klass);
+	object_class->dispose = vmsup_jsonrpc_server_dispose;
+	object_class->finalize = vmsup_jsonrpc_server_finalize;
+}
+
+static void
+vmsup_jsonrpc_server_init(VmsupJsonrpcServer *self)
+{
+	self->connections =
+	    g_ptr_array_new_with_free_func((GDestroyNotify)vmsup_jsonrpc_connection_unref);
+	self->allowed_gid = -1;
+}
+
+VmsupJsonrpcServer *
+vmsup_jsonrpc_server_new(const VmsupRpcContext *ctx)
+{
+	VmsupJsonrpcServer *self;
+
+	g_return_val_if_fail(ctx != NULL, NULL);
+	self = g_object_new(VMSUP_TYPE_JSONRPC_SERVER, NULL);
+	self->ctx = ctx;
+	return self;
+}

@@ -1,0 +1,69 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+#pragma once
+
+#include <gio/gio.h>
+#include <json-glib/json-glib.h>
+
+#include "vmsup-rpc-table.h"
+
+G_BEGIN_DECLS
+
+/* limits of one connection; a client past them is answered with an error or dropped */
+#define VMSUP_JSONRPC_MAX_LINE (1024 * 1024)        /* bytes of one request line */
+#define VMSUP_JSONRPC_MAX_QUEUE (4 * 1024 * 1024)   /* unsent bytes before a drop */
+#define VMSUP_JSONRPC_HIGH_WATER (256 * 1024)       /* unsent bytes that pause reading */
+#define VMSUP_JSONRPC_MAX_PENDING 64                /* calls in flight that pause reading */
+#define VMSUP_JSONRPC_MAX_BATCH 256                 /* requests in one batch */
+#define VMSUP_JSONRPC_MAX_DEPTH 64                  /* nesting of arrays and objects */
+#define VMSUP_JSONRPC_MAX_CONNECTIONS 256
+
+#define VMSUP_TYPE_JSONRPC_SERVER (vmsup_jsonrpc_server_get_type())
+G_DECLARE_FINAL_TYPE(VmsupJsonrpcServer, vmsup_jsonrpc_server, VMSUP, JSONRPC_SERVER, GObject)
+
+/*
+ * JSON-RPC 2.0 over a Unix stream socket, one JSON value per line. @ctx is
+ * borrowed and must outlive the server.
+ *
+ * Besides the table's methods the server answers `events.subscribe` and
+ * `events.unsubscribe`; subscribed connections receive what
+ * vmsup_jsonrpc_server_emit_event() sends.
+ */
+VmsupJsonrpcServer *
+vmsup_jsonrpc_server_new(const VmsupRpcContext *ctx);
+
+/*
+ * Binds @socket_path (which must not exist) and starts serving. Session mode:
+ * mode 0600, only this process's uid and root may talk. System mode: root,
+ * and members of @allowed_gid (-1: nobody else) with mode 0660 group
+ * @allowed_gid.
+ */
+gboolean
+vmsup_jsonrpc_server_listen(VmsupJsonrpcServer *self,
+			    const gchar *socket_path,
+			    gboolean system_mode,
+			    gint64 allowed_gid,
+			    GError **error);
+
+/* a notification {"jsonrpc":"2.0","method":@method,"params":@params} to every subscriber */
+void
+vmsup_jsonrpc_server_emit_event(VmsupJsonrpcServer *self, const gchar *method, JsonObject *params);
+
+/* stops listening, removes the socket file, drops every connection; also done by dispose */
+void
+vmsup_jsonrpc_server_close(VmsupJsonrpcServer *self);
+
+guint
+vmsup_jsonrpc_server_get_n_connections(VmsupJsonrpcServer *self);
+
+/*
+ * Feeds @data to a connection of its own, as if a client of @uid had sent it
+ * and then closed its side; returns what the server wrote back before the
+ * handlers that are still running answered. For fuzzing and tests.
+ */
+gchar *
+vmsup_jsonrpc_server_process_data(VmsupJsonrpcServer *self,
+				  const gchar *data,
+				  gsize length,
+				  guint32 uid);
+
+G_END_DECLS

@@ -1,0 +1,158 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+/*
+ * One request on its way through the dispatch table. The transport that made
+ * it receives the answer through its reply function, exactly once.
+ */
+
+#include "config.h"
+
+#include "vmsup-error.h"
+#include "vmsup-json.h"
+#include "vmsup-rpc-call.h"
+#include "vmsup-rpc-table.h"
+
+struct _VmsupRpcCall {
+	gint ref_count;
+	const VmsupRpcMethod *method; /* unowned: the static table */
+	JsonObject *params;           /* owned */
+	guint32 uid;
+	VmsupRpcReplyFunc reply;
+	gpointer reply_data;
+	GDestroyNotify reply_data_free;
+	gboolean returned;
+};
+
+VmsupRpcCall *
+vmsup_rpc_call_new(const VmsupRpcMethod *method,
+		   JsonObject *params,
+		   guint32 uid,
+		   VmsupRpcReplyFunc reply,
+		   gpointer reply_data,
+		   GDestroyNotify reply_data_free)
+{
+	VmsupRpcCall *call;
+
+	g_return_val_if_fail(method != NULL, NULL);
+	g_return_val_if_fail(reply != NULL, NULL);
+
+	call = g_new0(VmsupRpcCall, 1);
+	call->ref_count = 1;
+	call->method = method;
+	call->params = params != NULL ? json_object_ref(params) : json_object_new();
+	call->uid = uid;
+	call->reply = reply;
+	call->reply_data = reply_data;
+	call->reply_data_free = reply_data_free;
+	return call;
+}
+
+VmsupRpcCall *
+vmsup_rpc_call_ref(VmsupRpcCall *call)
+{
+	g_return_val_if_fail(call != NULL, NULL);
+	g_atomic_int_inc(&call->ref_count);
+	return call;
+}
+
+static void
+vmsup_rpc_call_drop_reply_data(VmsupRpcCall *call)
+{
+	if (call->reply_data_free != NULL && call->reply_data != NULL)
+		call->reply_data_free(call->reply_data);
+	call->reply_data = NULL;
+	call->reply_data_free = NULL;
+}
+
+void
+vmsup_rpc_call_unref(VmsupRpcCall *call)
+{
+	g_return_if_fail(call != NULL);
+	if (!g_atomic_int_dec_and_test(&call->ref_count))
+		return;
+	if (!call->returned)
+		g_debug("%s: dropped without an answer", call->method->rpc_name);
+	vmsup_rpc_call_drop_reply_data(call);
+	json_object_unref(call->params);
+	g_free(call);
+}
+
+const VmsupRpcMethod *
+vmsup_rpc_call_get_method(VmsupRpcCall *call)
+{
+	g_return_val_if_fail(call != NULL, NULL);
+	return call->method;
+}
+
+JsonObject *
+vmsup_rpc_call_get_params(VmsupRpcCall *call)
+{
+	g_return_val_if_fail(call != NULL, NULL);
+	return call->params;
+}
+
+guint32
+vmsup_rpc_call_get_uid(VmsupRpcCall *call)
+{
+	g_return_val_if_fail(call != NULL, 0);
+	return call->uid;
+}
+
+gboolean
+vmsup_rpc_call_has_returned(VmsupRpcCall *call)
+{
+	g_return_val_if_fail(call != NULL, FALSE);
+	return call->returned;
+}
+
+static void
+vmsup_rpc_call_deliver(VmsupRpcCall *call, JsonNode *result, const GError *error)
+{
+	/* the reply may drop the transport's last ref on us */
+	g_autoptr(VmsupRpcCall) keep = vmsup_rpc_call_ref(call);
+
+	call->returned = TRUE;
+	call->reply(call, result, error, call->reply_data);
+	vmsup_rpc_call_drop_reply_data(call);
+}
+
+void
+vmsup_rpc_call_return(VmsupRpcCall *call, JsonNode *result)
+{
+	g_return_if_fail(call != NULL);
+	g_return_if_fail(result != NULL);
+	if (call->returned) {
+		g_critical("%s answered twice", call->method->rpc_name);
+		json_node_unref(result);
+		return;
+	}
+	vmsup_rpc_call_deliver(call, result, NULL);
+}
+
+void
+vmsup_rpc_call_return_object(VmsupRpcCall *call, JsonObject *result)
+{
+	JsonNode *node;
+
+	g_return_if_fail(call != NULL);
+	g_return_if_fail(result != NULL);
+	node = vmsup_json_node_new_object(result);
+	json_object_unref(result);
+	vmsup_rpc_call_return(call, node);
+}
+
+void
+vmsup_rpc_call_return_error(VmsupRpcCall *call, const GError *error)
+{
+	g_autoptr(GError) converted = NULL;
+
+	g_return_if_fail(call != NULL);
+	g_return_if_fail(error != NULL);
+	if (call->returned) {
+		g_critical("%s answered twice", call->method->rpc_name);
+		return;
+	}
+	converted = g_error_copy(error);
+	if (converted->domain != VMSUP_RPC_ERROR)
+		vmsup_error_convert(&converted);
+	vmsup_rpc_call_deliver(call, NULL, converted);
+}

@@ -1,0 +1,742 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+/*
+ * The one dispatch table behind both transports: every contract method with
+ * its D-Bus twin, its parameter schema (checked before any handler runs) and
+ * a handler that forwards to a service.
+ */
+
+#include "config.h"
+
+#include <gio/gio.h>
+#include <glib/gi18n.h>
+#include <unistd.h>
+
+#include "vmsup-error.h"
+#include "vmsup-json.h"
+#include "vmsup-name.h"
+#include "vmsup-rpc-table.h"
+
+static const GDBusErrorEntry vmsup_rpc_error_entries[] = {
+    {VMSUP_RPC_PARSE_ERROR, "io.github.vmsup.Error.ParseError"},
+    {VMSUP_RPC_INVALID_REQUEST, "io.github.vmsup.Error.InvalidRequest"},
+    {VMSUP_RPC_METHOD_NOT_FOUND, "io.github.vmsup.Error.MethodNotFound"},
+    {VMSUP_RPC_INVALID_PARAMS, "io.github.vmsup.Error.InvalidParams"},
+};
+
+GQuark
+vmsup_rpc_error_quark(void)
+{
+	static gsize quark = 0;
+	g_dbus_error_register_error_domain("vmsup-rpc-error-quark",
+					   &quark,
+					   vmsup_rpc_error_entries,
+					   G_N_ELEMENTS(vmsup_rpc_error_entries));
+	return (GQuark)quark;
+}
+
+const gchar *
+vmsup_rpc_error_to_kind(gint code)
+{
+	switch (code) {
+	case VMSUP_RPC_PARSE_ERROR:
+		return "parse-error";
+	case VMSUP_RPC_INVALID_REQUEST:
+		return "invalid-request";
+	case VMSUP_RPC_METHOD_NOT_FOUND:
+		return "method-not-found";
+	case VMSUP_RPC_INVALID_PARAMS:
+		return "invalid-params";
+	default:
+		return "internal";
+	}
+}
+
+gint
+vmsup_rpc_error_get_code(const GError *error)
+{
+	if (error == NULL)
+		return VMSUP_ERROR_INTERNAL;
+	if (error->domain == VMSUP_RPC_ERROR)
+		return error->code;
+	if (error->domain == VMSUP_ERROR && error->code >= VMSUP_ERROR_NOT_FOUND &&
+	    error->code < VMSUP_ERROR_LAST)
+		return error->code;
+	return VMSUP_ERROR_INTERNAL;
+}
+
+const gchar *
+vmsup_rpc_error_get_kind(const GError *error)
+{
+	if (error != NULL && error->domain == VMSUP_RPC_ERROR)
+		return vmsup_rpc_error_to_kind(error->code);
+	return vmsup_error_to_kind(vmsup_rpc_error_get_code(error));
+}
+
+/* schemas */
+
+#define P_REQ(n, t) {(n), VMSUP_RPC_TYPE_##t, TRUE, 0, 0}
+#define P_OPT(n, t) {(n), VMSUP_RPC_TYPE_##t, FALSE, 0, 0}
+#define P_RANGE(n, t, lo, hi) {(n), VMSUP_RPC_TYPE_##t, FALSE, (lo), (hi)}
+#define P_END {NULL, 0, FALSE, 0, 0}
+
+#define VMSUP_RPC_MAX_CPUS 128
+#define VMSUP_RPC_MIN_MEMORY_MIB 32
+#define VMSUP_RPC_MAX_MEMORY_MIB (1024 * 1024)
+#define VMSUP_RPC_MAX_DISK_GIB 16384
+#define VMSUP_RPC_MAX_TIMEOUT_S 3600
+
+static const VmsupRpcParam params_none[] = {P_END};
+
+static const VmsupRpcParam params_name[] = {P_REQ("name", STRING), P_END};
+
+static const VmsupRpcParam params_id[] = {
+    {"id", VMSUP_RPC_TYPE_INT, TRUE, 1, G_MAXINT64},
+    P_END,
+};
+
+static const VmsupRpcParam params_vm_create[] = {
+    P_REQ("name", STRING),
+    P_RANGE("cpus", INT, 1, VMSUP_RPC_MAX_CPUS),
+    P_RANGE("memory_mib", INT, VMSUP_RPC_MIN_MEMORY_MIB, VMSUP_RPC_MAX_MEMORY_MIB),
+    P_OPT("kernel", STRING),
+    P_OPT("initrd", STRING),
+    P_OPT("cmdline", STRING),
+    P_OPT("image", STRING),
+    P_RANGE("disk_gib", INT, 1, VMSUP_RPC_MAX_DISK_GIB),
+    P_RANGE("forward", INT_ARRAY, 1, 65535),
+    P_OPT("auto_stop", BOOL),
+    P_OPT("autostart", BOOL),
+    P_OPT("start", BOOL),
+    P_OPT("wait", BOOL),
+    P_END,
+};
+
+static const VmsupRpcParam params_vm_stop[] = {
+    P_REQ("name", STRING),
+    P_OPT("force", BOOL),
+    P_RANGE("timeout_s", INT, 0, VMSUP_RPC_MAX_TIMEOUT_S),
+    P_END,
+};
+
+static const VmsupRpcParam params_vm_delete[] = {
+    P_REQ("name", STRING),
+    P_OPT("force", BOOL),
+    P_END,
+};
+
+static const VmsupRpcParam params_vm_set[] = {
+    P_REQ("name", STRING),
+    P_RANGE("cpus", INT, 1, VMSUP_RPC_MAX_CPUS),
+    P_RANGE("memory_mib", INT, VMSUP_RPC_MIN_MEMORY_MIB, VMSUP_RPC_MAX_MEMORY_MIB),
+    P_OPT("kernel", STRING),
+    P_OPT("initrd", STRING),
+    P_OPT("cmdline", STRING),
+    P_RANGE("forward", INT_ARRAY, 1, 65535),
+    P_OPT("auto_stop", BOOL),
+    P_OPT("autostart", BOOL),
+    P_END,
+};
+
+static const VmsupRpcParam params_vm_exec[] = {
+    P_REQ("name", STRING),
+    P_REQ("argv", STRV),
+    P_OPT("stdin", STRING),
+    P_RANGE("timeout_s", INT, 1, VMSUP_RPC_MAX_TIMEOUT_S),
+    P_END,
+};
+
+static const VmsupRpcParam params_workspace_create[] = {
+    P_REQ("name", STRING),
+    P_REQ("path", STRING),
+    P_OPT("vm", STRING),
+    P_RANGE("cpus", INT, 1, VMSUP_RPC_MAX_CPUS),
+    P_RANGE("memory_mib", INT, VMSUP_RPC_MIN_MEMORY_MIB, VMSUP_RPC_MAX_MEMORY_MIB),
+    P_END,
+};
+
+static const VmsupRpcParam params_workspace_delete[] = {
+    P_REQ("name", STRING),
+    P_OPT("force", BOOL),
+    P_END,
+};
+
+/* handlers */
+
+static void
+vmsup_rpc_return_unavailable(VmsupRpcCall *call, const gchar *message)
+{
+	g_autoptr(GError) error =
+	    g_error_new_literal(VMSUP_ERROR, VMSUP_ERROR_FAILED_PRECONDITION, message);
+	vmsup_rpc_call_return_error(call, error);
+}
+
+static const gchar *
+vmsup_rpc_vm_service_unavailable(void)
+{
+	return _("The VM service is not available in this vmsupd");
+}
+
+static const gchar *
+vmsup_rpc_stats_service_unavailable(void)
+{
+	return _("Statistics and guest access are not available in this vmsupd");
+}
+
+static const gchar *
+vmsup_rpc_workspace_service_unavailable(void)
+{
+	return _("Workspaces are not available in this vmsupd");
+}
+
+static void
+vmsup_rpc_return_result(VmsupRpcCall *call, JsonObject *result, GError *error)
+{
+	if (result == NULL) {
+		if (error == NULL) {
+			g_autoptr(GError) error_local =
+			    g_error_new(VMSUP_ERROR,
+					VMSUP_ERROR_INTERNAL,
+					"%s finished without a result",
+					vmsup_rpc_call_get_method(call)->rpc_name);
+			vmsup_rpc_call_return_error(call, error_local);
+			return;
+		}
+		vmsup_rpc_call_return_error(call, error);
+		return;
+	}
+	vmsup_rpc_call_return_object(call, result);
+}
+
+/*
+ * Every service verb has the same shape, so one macro writes the handler and
+ * its callback; the D-Bus and JSON-RPC transports both land here.
+ */
+#define VMSUP_RPC_DEFINE_VERB(handler, TYPE_CAST, field, verb, what)                        \
+	static void handler##_cb(GObject *source, GAsyncResult *res, gpointer user_data)           \
+	{                                                                                          \
+		g_autoptr(VmsupRpcCall) call = user_data;                                          \
+		g_autoptr(GError) error = NULL;                                                    \
+		JsonObject *result = verb##_finish(TYPE_CAST(source), res, &error);                \
+		vmsup_rpc_return_result(call, result, error);                                      \
+	}                                                                                          \
+	static void handler(const VmsupRpcContext *ctx, VmsupRpcCall *call)                        \
+	{                                                                                          \
+		if (ctx->field == NULL) {                                                          \
+			vmsup_rpc_return_unavailable(call, what);                                  \
+			return;                                                                    \
+		}                                                                                  \
+		verb##_async(ctx->field,                                                           \
+			     vmsup_rpc_call_get_params(call),                                      \
+			     /* cancellable= */ NULL,                                              \
+			     handler##_cb,                                                         \
+			     vmsup_rpc_call_ref(call));                                            \
+	}
+
+#define VM_VERB(handler, verb)                                                                     \
+	VMSUP_RPC_DEFINE_VERB(handler,                                                             \
+			      VMSUP_VM_SERVICE,                                                    \
+			      vm_service,                                                          \
+			      vmsup_vm_service_##verb,                                             \
+			      vmsup_rpc_vm_service_unavailable())
+#define STATS_VERB(handler, verb)                                                                  \
+	VMSUP_RPC_DEFINE_VERB(handler,                                                             \
+			      VMSUP_STATS_SERVICE,                                                 \
+			      stats_service,                                                       \
+			      vmsup_stats_service_##verb,                                          \
+			      vmsup_rpc_stats_service_unavailable())
+#define WORKSPACE_VERB(handler, verb)                                                              \
+	VMSUP_RPC_DEFINE_VERB(handler,                                                             \
+			      VMSUP_WORKSPACE_SERVICE,                                             \
+			      workspace_service,                                                   \
+			      vmsup_workspace_service_##verb,                                      \
+			      vmsup_rpc_workspace_service_unavailable())
+
+VM_VERB(vmsup_rpc_vm_create, create)
+VM_VERB(vmsup_rpc_vm_start, start)
+VM_VERB(vmsup_rpc_vm_stop, stop)
+VM_VERB(vmsup_rpc_vm_delete, delete)
+VM_VERB(vmsup_rpc_vm_set, set)
+VM_VERB(vmsup_rpc_op_get, op_get)
+VM_VERB(vmsup_rpc_op_list, op_list)
+VM_VERB(vmsup_rpc_op_cancel, op_cancel)
+STATS_VERB(vmsup_rpc_vm_stats, stats)
+STATS_VERB(vmsup_rpc_vm_health, health)
+STATS_VERB(vmsup_rpc_vm_ping, ping)
+STATS_VERB(vmsup_rpc_vm_ports, ports)
+WORKSPACE_VERB(vmsup_rpc_workspace_list, list)
+WORKSPACE_VERB(vmsup_rpc_workspace_delete, delete)
+WORKSPACE_VERB(vmsup_rpc_workspace_open, open)
+STATS_VERB(vmsup_rpc_vm_exec_forward, exec)
+WORKSPACE_VERB(vmsup_rpc_workspace_create_forward, create)
+
+static void
+vmsup_rpc_vm_exec(const VmsupRpcContext *ctx, VmsupRpcCall *call)
+{
+	JsonArray *argv = json_object_get_array_member(vmsup_rpc_call_get_params(call), "argv");
+	if (json_array_get_length(argv) == 0 ||
+	    json_array_get_string_element(argv, 0)[0] == '\0') {
+		g_autoptr(GError) error = g_error_new_literal(
+		    VMSUP_ERROR,
+		    VMSUP_ERROR_INVALID_ARGUMENT,
+		    _("Parameter 'argv' of vm.exec needs at least the program to run"));
+		vmsup_rpc_call_return_error(call, error);
+		return;
+	}
+	vmsup_rpc_vm_exec_forward(ctx, call);
+}
+
+static void
+vmsup_rpc_workspace_create(const VmsupRpcContext *ctx, VmsupRpcCall *call)
+{
+	JsonObject *params = vmsup_rpc_call_get_params(call);
+	const gchar *vm = vmsup_json_object_get_string(params, "vm", NULL);
+	g_autoptr(GError) error = NULL;
+
+	if (vm != NULL && !vmsup_name_validate(vm, "VM", &error)) {
+		vmsup_rpc_call_return_error(call, error);
+		return;
+	}
+	vmsup_rpc_workspace_create_forward(ctx, call);
+}
+
+/*
+ * vm.get and vm.list answer what VMService knows plus, when the stats service
+ * runs, each VM's activity; the merge happens here because no service holds
+ * a sibling.
+ */
+typedef struct {
+	VmsupRpcCall *call;                /* owned */
+	VmsupStatsService *stats_service; /* owned, nullable */
+} VmsupRpcVmReadData;
+
+static void
+vmsup_rpc_vm_read_data_free(VmsupRpcVmReadData *data)
+{
+	vmsup_rpc_call_unref(data->call);
+	g_clear_object(&data->stats_service);
+	g_free(data);
+}
+G_DEFINE_AUTOPTR_CLEANUP_FUNC(VmsupRpcVmReadData, vmsup_rpc_vm_read_data_free)
+
+static VmsupRpcVmReadData *
+vmsup_rpc_vm_read_data_new(const VmsupRpcContext *ctx, VmsupRpcCall *call)
+{
+	VmsupRpcVmReadData *data = g_new0(VmsupRpcVmReadData, 1);
+	data->call = vmsup_rpc_call_ref(call);
+	if (ctx->stats_service != NULL)
+		data->stats_service = g_object_ref(ctx->stats_service);
+	return data;
+}
+
+static void
+vmsup_rpc_merge_activity(VmsupStatsService *stats_service, JsonObject *vm)
+{
+	const gchar *name = vmsup_json_object_get_string(vm, "name", NULL);
+	g_autoptr(JsonObject) activity = NULL;
+	g_autoptr(GList) members = NULL;
+
+	if (stats_service == NULL || name == NULL)
+		return;
+	activity = vmsup_stats_service_describe_activity(stats_service, name);
+	if (activity == NULL)
+		return;
+	members = json_object_get_members(activity);
+	for (GList *l = members; l != NULL; l = l->next) {
+		const gchar *member = l->data;
+		if (json_object_has_member(vm, member))
+			continue;
+		json_object_set_member(vm, member, json_object_dup_member(activity, member));
+	}
+}
+
+static void
+vmsup_rpc_vm_get_cb(GObject *source, GAsyncResult *res, gpointer user_data)
+{
+	g_autoptr(VmsupRpcVmReadData) data = user_data;
+	g_autoptr(GError) error = NULL;
+	JsonObject *result = vmsup_vm_service_get_finish(VMSUP_VM_SERVICE(source), res, &error);
+
+	if (result != NULL)
+		vmsup_rpc_merge_activity(data->stats_service, result);
+	vmsup_rpc_return_result(data->call, result, error);
+}
+
+static void
+vmsup_rpc_vm_get(const VmsupRpcContext *ctx, VmsupRpcCall *call)
+{
+	if (ctx->vm_service == NULL) {
+		vmsup_rpc_return_unavailable(call, vmsup_rpc_vm_service_unavailable());
+		return;
+	}
+	vmsup_vm_service_get_async(ctx->vm_service,
+				   vmsup_rpc_call_get_params(call),
+				   /* cancellable= */ NULL,
+				   vmsup_rpc_vm_get_cb,
+				   vmsup_rpc_vm_read_data_new(ctx, call));
+}
+
+static void
+vmsup_rpc_vm_list_cb(GObject *source, GAsyncResult *res, gpointer user_data)
+{
+	g_autoptr(VmsupRpcVmReadData) data = user_data;
+	g_autoptr(GError) error = NULL;
+	JsonObject *result = vmsup_vm_service_list_finish(VMSUP_VM_SERVICE(source), res, &error);
+	JsonArray *vms;
+
+	if (result != NULL && data->stats_service != NULL &&
+	    json_object_has_member(result, "vms") &&
+	    JSON_NODE_HOLDS_ARRAY(json_object_get_member(result, "vms"))) {
+		vms = json_object_get_array_member(result, "vms");
+		for (guint i = 0; i < json_array_get_length(vms); i++) {
+			JsonNode *node = json_array_get_element(vms, i);
+			if (JSON_NODE_HOLDS_OBJECT(node))
+				vmsup_rpc_merge_activity(data->stats_service,
+							 json_node_get_object(node));
+		}
+	}
+	vmsup_rpc_return_result(data->call, result, error);
+}
+
+static void
+vmsup_rpc_vm_list(const VmsupRpcContext *ctx, VmsupRpcCall *call)
+{
+	if (ctx->vm_service == NULL) {
+		vmsup_rpc_return_unavailable(call, vmsup_rpc_vm_service_unavailable());
+		return;
+	}
+	vmsup_vm_service_list_async(ctx->vm_service,
+				    vmsup_rpc_call_get_params(call),
+				    /* cancellable= */ NULL,
+				    vmsup_rpc_vm_list_cb,
+				    vmsup_rpc_vm_read_data_new(ctx, call));
+}
+
+static void
+vmsup_rpc_daemon_info(const VmsupRpcContext *ctx, VmsupRpcCall *call)
+{
+	g_autoptr(JsonObject) result = json_object_new();
+	g_autoptr(JsonArray) methods = json_array_new();
+	g_autoptr(GDateTime) started = NULL;
+	gint64 now = g_get_real_time();
+
+	json_object_set_string_member(result, "version", PACKAGE_VERSION);
+	json_object_set_string_member(result, "mode", ctx->mode != NULL ? ctx->mode : "session");
+	if (ctx->socket_path != NULL)
+		json_object_set_string_member(result, "socket", ctx->socket_path);
+	json_object_set_int_member(result, "pid", getpid());
+	json_object_set_int_member(result, "uid", getuid());
+	if (ctx->started_at > 0) {
+		started = g_date_time_new_from_unix_utc(ctx->started_at / G_USEC_PER_SEC);
+		if (started != NULL) {
+			g_autofree gchar *iso = g_date_time_format_iso8601(started);
+			json_object_set_string_member(result, "started", iso);
+		}
+		json_object_set_int_member(result,
+					   "uptime_s",
+					   MAX(0, now - ctx->started_at) / G_USEC_PER_SEC);
+	}
+	if (ctx->vm_service != NULL) {
+		const gchar *reason = NULL;
+		VmsupAccel accel = vmsup_vm_service_get_accel(ctx->vm_service, &reason);
+		json_object_set_string_member(result, "accel", vmsup_accel_to_string(accel));
+		if (reason != NULL)
+			json_object_set_string_member(result, "accel_reason", reason);
+	}
+	json_object_set_boolean_member(result, "vm_service", ctx->vm_service != NULL);
+	json_object_set_boolean_member(result, "stats_service", ctx->stats_service != NULL);
+	json_object_set_boolean_member(result,
+				       "workspace_service",
+				       ctx->workspace_service != NULL);
+	for (const VmsupRpcMethod *m = vmsup_rpc_table_get_methods(); m->rpc_name != NULL; m++)
+		json_array_add_string_element(methods, m->rpc_name);
+	json_object_set_array_member(result, "methods", g_steal_pointer(&methods));
+	vmsup_rpc_call_return_object(call, g_steal_pointer(&result));
+}
+
+/* the table */
+
+#define F_VM VMSUP_RPC_FLAG_TAKES_VM_NAME
+#define F_WS VMSUP_RPC_FLAG_TAKES_NAME
+#define F_ID VMSUP_RPC_FLAG_TAKES_ID
+#define F_RO VMSUP_RPC_FLAG_READ_ONLY
+#define F_LIST VMSUP_RPC_FLAG_RETURNS_LIST
+
+static const VmsupRpcMethod vmsup_rpc_methods[] = {
+    {"vm.create", "Create", F_VM, NULL, params_vm_create, vmsup_rpc_vm_create},
+    {"vm.start", "Start", F_VM, NULL, params_name, vmsup_rpc_vm_start},
+    {"vm.stop", "Stop", F_VM, NULL, params_vm_stop, vmsup_rpc_vm_stop},
+    {"vm.delete", "Delete", F_VM, NULL, params_vm_delete, vmsup_rpc_vm_delete},
+    {"vm.set", "Set", F_VM, NULL, params_vm_set, vmsup_rpc_vm_set},
+    {"vm.list", "List", F_RO | F_LIST, "vms", params_none, vmsup_rpc_vm_list},
+    {"vm.get", "Get", F_VM | F_RO, NULL, params_name, vmsup_rpc_vm_get},
+    {"vm.stats", "Stats", F_VM | F_RO, NULL, params_name, vmsup_rpc_vm_stats},
+    {"vm.health", "Health", F_VM | F_RO, NULL, params_name, vmsup_rpc_vm_health},
+    {"vm.ping", "Ping", F_VM | F_RO, NULL, params_name, vmsup_rpc_vm_ping},
+    {"vm.ports", "Ports", F_VM | F_RO, NULL, params_name, vmsup_rpc_vm_ports},
+    {"vm.exec", "Exec", F_VM, NULL, params_vm_exec, vmsup_rpc_vm_exec},
+    {"op.get", "GetOperation", F_ID | F_RO, NULL, params_id, vmsup_rpc_op_get},
+    {"op.list",
+     "ListOperations",
+     F_RO | F_LIST,
+     "operations",
+     params_none,
+     vmsup_rpc_op_list},
+    {"op.cancel", "CancelOperation", F_ID, NULL, params_id, vmsup_rpc_op_cancel},
+    {"workspace.create",
+     "CreateWorkspace",
+     F_WS,
+     NULL,
+     params_workspace_create,
+     vmsup_rpc_workspace_create},
+    {"workspace.list",
+     "ListWorkspaces",
+     F_RO | F_LIST,
+     "workspaces",
+     params_none,
+     vmsup_rpc_workspace_list},
+    {"workspace.delete",
+     "DeleteWorkspace",
+     F_WS,
+     NULL,
+     params_workspace_delete,
+     vmsup_rpc_workspace_delete},
+    {"workspace.open", "OpenWorkspace", F_WS, NULL, params_name, vmsup_rpc_workspace_open},
+    {"daemon.info", "Info", F_RO, NULL, params_none, vmsup_rpc_daemon_info},
+    {NULL, NULL, 0, NULL, NULL, NULL},
+};
+
+const VmsupRpcMethod *
+vmsup_rpc_table_get_methods(void)
+{
+	return vmsup_rpc_methods;
+}
+
+const VmsupRpcMethod *
+vmsup_rpc_table_lookup(const gchar *rpc_name)
+{
+	if (rpc_name == NULL)
+		return NULL;
+	for (const VmsupRpcMethod *m = vmsup_rpc_methods; m->rpc_name != NULL; m++) {
+		if (g_strcmp0(m->rpc_name, rpc_name) == 0)
+			return m;
+	}
+	return NULL;
+}
+
+const VmsupRpcMethod *
+vmsup_rpc_table_lookup_dbus(const gchar *dbus_name)
+{
+	if (dbus_name == NULL)
+		return NULL;
+	for (const VmsupRpcMethod *m = vmsup_rpc_methods; m->rpc_name != NULL; m++) {
+		if (g_strcmp0(m->dbus_name, dbus_name) == 0)
+			return m;
+	}
+	return NULL;
+}
+
+/* validation */
+
+static const gchar *
+vmsup_rpc_type_describe(VmsupRpcType type)
+{
+	switch (type) {
+	case VMSUP_RPC_TYPE_STRING:
+		return _("a string");
+	case VMSUP_RPC_TYPE_INT:
+		return _("an integer");
+	case VMSUP_RPC_TYPE_BOOL:
+		return _("a boolean");
+	case VMSUP_RPC_TYPE_STRV:
+		return _("an array of strings");
+	case VMSUP_RPC_TYPE_INT_ARRAY:
+		return _("an array of integers");
+	case VMSUP_RPC_TYPE_OBJECT:
+		return _("an object");
+	default:
+		return "?";
+	}
+}
+
+static gboolean
+vmsup_rpc_node_is_int(JsonNode *node)
+{
+	return JSON_NODE_HOLDS_VALUE(node) && json_node_get_value_type(node) == G_TYPE_INT64;
+}
+
+static gboolean
+vmsup_rpc_node_has_type(JsonNode *node, VmsupRpcType type)
+{
+	JsonArray *array;
+
+	switch (type) {
+	case VMSUP_RPC_TYPE_STRING:
+		return JSON_NODE_HOLDS_VALUE(node) &&
+		       json_node_get_value_type(node) == G_TYPE_STRING;
+	case VMSUP_RPC_TYPE_INT:
+		return vmsup_rpc_node_is_int(node);
+	case VMSUP_RPC_TYPE_BOOL:
+		return JSON_NODE_HOLDS_VALUE(node) &&
+		       json_node_get_value_type(node) == G_TYPE_BOOLEAN;
+	case VMSUP_RPC_TYPE_OBJECT:
+		return JSON_NODE_HOLDS_OBJECT(node);
+	case VMSUP_RPC_TYPE_STRV:
+	case VMSUP_RPC_TYPE_INT_ARRAY:
+		if (!JSON_NODE_HOLDS_ARRAY(node))
+			return FALSE;
+		array = json_node_get_array(node);
+		for (guint i = 0; i < json_array_get_length(array); i++) {
+			JsonNode *element = json_array_get_element(array, i);
+			if (type == VMSUP_RPC_TYPE_INT_ARRAY ? !vmsup_rpc_node_is_int(element)
+							     : !vmsup_rpc_node_has_type(
+								   element,
+								   VMSUP_RPC_TYPE_STRING))
+				return FALSE;
+		}
+		return TRUE;
+	default:
+		return FALSE;
+	}
+}
+
+static const VmsupRpcParam *
+vmsup_rpc_method_find_param(const VmsupRpcMethod *method, const gchar *name)
+{
+	for (const VmsupRpcParam *p = method->params; p != NULL && p->name != NULL; p++) {
+		if (g_strcmp0(p->name, name) == 0)
+			return p;
+	}
+	return NULL;
+}
+
+static gboolean
+vmsup_rpc_check_range(const VmsupRpcMethod *method,
+		      const VmsupRpcParam *param,
+		      gint64 value,
+		      GError **error)
+{
+	if (param->min >= param->max || (value >= param->min && value <= param->max))
+		return TRUE;
+	g_set_error(error,
+		    VMSUP_ERROR,
+		    VMSUP_ERROR_INVALID_ARGUMENT,
+		    _("Parameter '%s' of %s must be between %" G_GINT64_FORMAT
+		      " and %" G_GINT64_FORMAT ", not %" G_GINT64_FORMAT),
+		    param->name,
+		    method->rpc_name,
+		    param->min,
+		    param->max,
+		    value);
+	return FALSE;
+}
+
+static gboolean
+vmsup_rpc_check_param(const VmsupRpcMethod *method,
+		      const VmsupRpcParam *param,
+		      JsonNode *node,
+		      GError **error)
+{
+	if (!vmsup_rpc_node_has_type(node, param->type)) {
+		g_set_error(error,
+			    VMSUP_RPC_ERROR,
+			    VMSUP_RPC_INVALID_PARAMS,
+			    /* TRANSLATORS: 'cpus' of vm.create must be an integer, not string */
+			    _("Parameter '%s' of %s must be %s, not %s"),
+			    param->name,
+			    method->rpc_name,
+			    vmsup_rpc_type_describe(param->type),
+			    vmsup_json_node_type_name(node));
+		return FALSE;
+	}
+	if (param->type == VMSUP_RPC_TYPE_INT)
+		return vmsup_rpc_check_range(method, param, json_node_get_int(node), error);
+	if (param->type == VMSUP_RPC_TYPE_INT_ARRAY) {
+		JsonArray *array = json_node_get_array(node);
+		for (guint i = 0; i < json_array_get_length(array); i++) {
+			gint64 value = json_array_get_int_element(array, i);
+			if (!vmsup_rpc_check_range(method, param, value, error))
+				return FALSE;
+		}
+	}
+	return TRUE;
+}
+
+gboolean
+vmsup_rpc_table_validate(const VmsupRpcMethod *method, JsonObject *params, GError **error)
+{
+	JsonObjectIter iter;
+	const gchar *member;
+	JsonNode *node;
+	const gchar *name;
+
+	g_return_val_if_fail(method != NULL, FALSE);
+	g_return_val_if_fail(params != NULL, FALSE);
+
+	json_object_iter_init(&iter, params);
+	while (json_object_iter_next(&iter, &member, &node)) {
+		const VmsupRpcParam *param = vmsup_rpc_method_find_param(method, member);
+		if (param == NULL) {
+			g_autofree gchar *shown = g_strescape(member, NULL);
+			g_set_error(error,
+				    VMSUP_RPC_ERROR,
+				    VMSUP_RPC_INVALID_PARAMS,
+				    _("Unknown parameter '%s' for %s"),
+				    shown,
+				    method->rpc_name);
+			return FALSE;
+		}
+		/* null stands for "not given" so that clients may spell out defaults */
+		if (JSON_NODE_HOLDS_NULL(node))
+			continue;
+		if (!vmsup_rpc_check_param(method, param, node, error))
+			return FALSE;
+	}
+	for (const VmsupRpcParam *p = method->params; p != NULL && p->name != NULL; p++) {
+		if (!p->required)
+			continue;
+		node = json_object_get_member(params, p->name);
+		if (node == NULL || JSON_NODE_HOLDS_NULL(node)) {
+			g_set_error(error,
+				    VMSUP_RPC_ERROR,
+				    VMSUP_RPC_INVALID_PARAMS,
+				    _("Missing required parameter '%s' for %s"),
+				    p->name,
+				    method->rpc_name);
+			return FALSE;
+		}
+	}
+
+	name = vmsup_json_object_get_string(params, "name", NULL);
+	if ((method->flags & VMSUP_RPC_FLAG_TAKES_VM_NAME) && !vmsup_name_validate(name, "VM", error))
+		return FALSE;
+	if ((method->flags & VMSUP_RPC_FLAG_TAKES_NAME) &&
+	    !vmsup_name_validate(name, "workspace", error))
+		return FALSE;
+	return TRUE;
+}
+
+void
+vmsup_rpc_table_dispatch(const VmsupRpcContext *ctx, VmsupRpcCall *call)
+{
+	const VmsupRpcMethod *method;
+	JsonObject *params;
+	g_autoptr(GError) error = NULL;
+
+	g_return_if_fail(ctx != NULL);
+	g_return_if_fail(call != NULL);
+
+	method = vmsup_rpc_call_get_method(call);
+	params = vmsup_rpc_call_get_params(call);
+	if (!vmsup_rpc_table_validate(method, params, &error)) {
+		vmsup_rpc_call_return_error(call, error);
+		return;
+	}
+	g_debug("%s from uid %u", method->rpc_name, vmsup_rpc_call_get_uid(call));
+	/* a request that changes a VM counts as activity for the stale-VM sweep */
+	if (ctx->stats_service != NULL && (method->flags & VMSUP_RPC_FLAG_TAKES_VM_NAME) &&
+	    !(method->flags & VMSUP_RPC_FLAG_READ_ONLY))
+		vmsup_stats_service_note_activity(ctx->stats_service,
+						  json_object_get_string_member(params, "name"),
+						  method->rpc_name);
+	method->func(ctx, call);
+}

@@ -1,0 +1,573 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+/*
+ * A VM's definition: what vm.create asked for. Parsed from requests and from
+ * the stored JSON with the same checks, so a stored file that would not pass
+ * as a request is treated as corrupt.
+ */
+
+#include "config.h"
+
+#include <glib/gi18n.h>
+
+#include "vmsup-error.h"
+#include "vmsup-json.h"
+#include "vmsup-vm-def.h"
+
+#define VMSUP_VM_DEF_VERSION 1
+
+const gchar *const vmsup_vm_def_settable_fields[] =
+    {"cpus", "memory_mib", "cmdline", "auto_stop", "autostart", "forward", NULL};
+
+static const gchar *const vmsup_vm_def_restart_fields[] =
+    {"cpus", "memory_mib", "cmdline", "forward", NULL};
+
+/* fields vm.create takes besides the name */
+static const gchar *const vmsup_vm_def_create_fields[] = {"cpus",
+							  "memory_mib",
+							  "kernel",
+							  "initrd",
+							  "cmdline",
+							  "image",
+							  "disk_gib",
+							  "forward",
+							  "auto_stop",
+							  "autostart",
+							  NULL};
+
+VmsupVmDef *
+vmsup_vm_def_new(const gchar *name)
+{
+	VmsupVmDef *def = g_new0(VmsupVmDef, 1);
+	def->name = g_strdup(name);
+	def->cpus = VMSUP_VM_DEF_DEFAULT_CPUS;
+	def->memory_mib = VMSUP_VM_DEF_DEFAULT_MEMORY_MIB;
+	def->auto_stop = TRUE;
+	def->created = g_get_real_time() / G_USEC_PER_SEC;
+	return def;
+}
+
+VmsupVmDef *
+vmsup_vm_def_copy(const VmsupVmDef *def)
+{
+	VmsupVmDef *copy = g_new0(VmsupVmDef, 1);
+	*copy = *def;
+	copy->name = g_strdup(def->name);
+	copy->kernel = g_strdup(def->kernel);
+	copy->initrd = g_strdup(def->initrd);
+	copy->cmdline = g_strdup(def->cmdline);
+	copy->image = g_strdup(def->image);
+	copy->disk = g_strdup(def->disk);
+	if (def->forward != NULL) {
+		copy->forward = g_array_sized_new(FALSE, FALSE, sizeof(guint16), def->forward->len);
+		g_array_append_vals(copy->forward, def->forward->data, def->forward->len);
+	}
+	return copy;
+}
+
+void
+vmsup_vm_def_free(VmsupVmDef *def)
+{
+	if (def == NULL)
+		return;
+	g_free(def->name);
+	g_free(def->kernel);
+	g_free(def->initrd);
+	g_free(def->cmdline);
+	g_free(def->image);
+	g_free(def->disk);
+	if (def->forward != NULL)
+		g_array_unref(def->forward);
+	g_free(def);
+}
+
+gchar *
+vmsup_vm_def_format_time(gint64 unix_seconds)
+{
+	g_autoptr(GDateTime) dt = g_date_time_new_from_unix_utc(unix_seconds);
+	if (dt == NULL)
+		return g_strdup("1970-01-01T00:00:00Z");
+	return g_date_time_format(dt, "%Y-%m-%dT%H:%M:%SZ");
+}
+
+static gboolean
+vmsup_vm_def_parse_uint(const gchar *member,
+			JsonNode *node,
+			guint min,
+			guint max,
+			guint *out_value,
+			GError **error)
+{
+	gint64 value;
+
+	if (!JSON_NODE_HOLDS_VALUE(node) || json_node_get_value_type(node) != G_TYPE_INT64) {
+		g_set_error(error,
+			    VMSUP_ERROR,
+			    VMSUP_ERROR_INVALID_ARGUMENT,
+			    _("'%s' must be an integer, got %s"),
+			    member,
+			    vmsup_json_node_type_name(node));
+		return FALSE;
+	}
+	value = json_node_get_int(node);
+	if (value < min || value > max) {
+		g_set_error(error,
+			    VMSUP_ERROR,
+			    VMSUP_ERROR_INVALID_ARGUMENT,
+			    _("'%s' must be between %u and %u, got %" G_GINT64_FORMAT),
+			    member,
+			    min,
+			    max,
+			    value);
+		return FALSE;
+	}
+	*out_value = (guint)value;
+	return TRUE;
+}
+
+static gboolean
+vmsup_vm_def_parse_bool(const gchar *member, JsonNode *node, gboolean *out_value, GError **error)
+{
+	if (!JSON_NODE_HOLDS_VALUE(node) || json_node_get_value_type(node) != G_TYPE_BOOLEAN) {
+		g_set_error(error,
+			    VMSUP_ERROR,
+			    VMSUP_ERROR_INVALID_ARGUMENT,
+			    _("'%s' must be true or false, got %s"),
+			    member,
+			    vmsup_json_node_type_name(node));
+		return FALSE;
+	}
+	*out_value = json_node_get_boolean(node);
+	return TRUE;
+}
+
+static gboolean
+vmsup_vm_def_parse_string(const gchar *member,
+			  JsonNode *node,
+			  gboolean is_path,
+			  gchar **out_value,
+			  GError **error)
+{
+	const gchar *value;
+
+	if (!JSON_NODE_HOLDS_VALUE(node) || json_node_get_value_type(node) != G_TYPE_STRING) {
+		g_set_error(error,
+			    VMSUP_ERROR,
+			    VMSUP_ERROR_INVALID_ARGUMENT,
+			    _("'%s' must be a string, got %s"),
+			    member,
+			    vmsup_json_node_type_name(node));
+		return FALSE;
+	}
+	value = json_node_get_string(node);
+	if (strlen(value) > VMSUP_VM_DEF_MAX_STRING) {
+		g_set_error(error,
+			    VMSUP_ERROR,
+			    VMSUP_ERROR_INVALID_ARGUMENT,
+			    _("'%s' is longer than %u characters"),
+			    member,
+			    (guint)VMSUP_VM_DEF_MAX_STRING);
+		return FALSE;
+	}
+	for (const gchar *p = value; *p != '\0'; p++) {
+		if ((guchar)*p < 0x20 || *p == 0x7f) {
+			g_set_error(error,
+				    VMSUP_ERROR,
+				    VMSUP_ERROR_INVALID_ARGUMENT,
+				    _("'%s' must not contain control characters"),
+				    member);
+			return FALSE;
+		}
+	}
+	if (is_path && !g_path_is_absolute(value)) {
+		g_autofree gchar *shown = g_strescape(value, NULL);
+		g_set_error(error,
+			    VMSUP_ERROR,
+			    VMSUP_ERROR_INVALID_ARGUMENT,
+			    _("'%s' must be an absolute path, got '%s'"),
+			    member,
+			    shown);
+		return FALSE;
+	}
+	g_free(*out_value);
+	*out_value = value[0] != '\0' ? g_strdup(value) : NULL;
+	return TRUE;
+}
+
+static gboolean
+vmsup_vm_def_parse_forward(JsonNode *node, GArray **out_forward, GError **error)
+{
+	g_autoptr(GArray) ports = NULL;
+	JsonArray *array;
+
+	if (!JSON_NODE_HOLDS_ARRAY(node)) {
+		g_set_error(error,
+			    VMSUP_ERROR,
+			    VMSUP_ERROR_INVALID_ARGUMENT,
+			    _("'forward' must be an array of guest ports, got %s"),
+			    vmsup_json_node_type_name(node));
+		return FALSE;
+	}
+	array = json_node_get_array(node);
+	if (json_array_get_length(array) > VMSUP_VM_DEF_MAX_FORWARDS) {
+		g_set_error(error,
+			    VMSUP_ERROR,
+			    VMSUP_ERROR_INVALID_ARGUMENT,
+			    _("'forward' lists %u ports; at most %u are allowed"),
+			    json_array_get_length(array),
+			    (guint)VMSUP_VM_DEF_MAX_FORWARDS);
+		return FALSE;
+	}
+	ports = g_array_new(FALSE, FALSE, sizeof(guint16));
+	for (guint i = 0; i < json_array_get_length(array); i++) {
+		JsonNode *element = json_array_get_element(array, i);
+		guint port = 0;
+		guint16 port16;
+		if (!vmsup_vm_def_parse_uint("forward", element, 1, G_MAXUINT16, &port, error))
+			return FALSE;
+		for (guint j = 0; j < ports->len; j++) {
+			if (g_array_index(ports, guint16, j) == port) {
+				g_set_error(error,
+					    VMSUP_ERROR,
+					    VMSUP_ERROR_INVALID_ARGUMENT,
+					    _("'forward' lists port %u twice"),
+					    port);
+				return FALSE;
+			}
+		}
+		port16 = (guint16)port;
+		g_array_append_val(ports, port16);
+	}
+	if (out_forward != NULL) {
+		g_clear_pointer(out_forward, g_array_unref);
+		if (ports->len > 0)
+			*out_forward = g_steal_pointer(&ports);
+	}
+	return TRUE;
+}
+
+static void
+vmsup_vm_def_reset_member(VmsupVmDef *def, const gchar *member)
+{
+	if (g_strcmp0(member, "cpus") == 0)
+		def->cpus = VMSUP_VM_DEF_DEFAULT_CPUS;
+	else if (g_strcmp0(member, "memory_mib") == 0)
+		def->memory_mib = VMSUP_VM_DEF_DEFAULT_MEMORY_MIB;
+	else if (g_strcmp0(member, "kernel") == 0)
+		g_clear_pointer(&def->kernel, g_free);
+	else if (g_strcmp0(member, "initrd") == 0)
+		g_clear_pointer(&def->initrd, g_free);
+	else if (g_strcmp0(member, "cmdline") == 0)
+		g_clear_pointer(&def->cmdline, g_free);
+	else if (g_strcmp0(member, "image") == 0)
+		g_clear_pointer(&def->image, g_free);
+	else if (g_strcmp0(member, "disk") == 0)
+		g_clear_pointer(&def->disk, g_free);
+	else if (g_strcmp0(member, "disk_gib") == 0)
+		def->disk_gib = 0;
+	else if (g_strcmp0(member, "forward") == 0)
+		g_clear_pointer(&def->forward, g_array_unref);
+	else if (g_strcmp0(member, "auto_stop") == 0)
+		def->auto_stop = TRUE;
+	else if (g_strcmp0(member, "autostart") == 0)
+		def->autostart = FALSE;
+}
+
+/* one known member; FALSE without @error when @member is not a definition field */
+static gboolean
+vmsup_vm_def_set_member(VmsupVmDef *def, const gchar *member, JsonNode *node, GError **error)
+{
+	/* JSON null resets a field to its default */
+	if (JSON_NODE_HOLDS_NULL(node)) {
+		vmsup_vm_def_reset_member(def, member);
+		return TRUE;
+	}
+	if (g_strcmp0(member, "cpus") == 0)
+		return vmsup_vm_def_parse_uint(member,
+					       node,
+					       1,
+					       VMSUP_VM_DEF_MAX_CPUS,
+					       &def->cpus,
+					       error);
+	if (g_strcmp0(member, "memory_mib") == 0)
+		return vmsup_vm_def_parse_uint(member,
+					       node,
+					       VMSUP_VM_DEF_MIN_MEMORY_MIB,
+					       VMSUP_VM_DEF_MAX_MEMORY_MIB,
+					       &def->memory_mib,
+					       error);
+	if (g_strcmp0(member, "disk_gib") == 0)
+		return vmsup_vm_def_parse_uint(member,
+					       node,
+					       0,
+					       VMSUP_VM_DEF_MAX_DISK_GIB,
+					       &def->disk_gib,
+					       error);
+	if (g_strcmp0(member, "kernel") == 0)
+		return vmsup_vm_def_parse_string(member, node, TRUE, &def->kernel, error);
+	if (g_strcmp0(member, "initrd") == 0)
+		return vmsup_vm_def_parse_string(member, node, TRUE, &def->initrd, error);
+	if (g_strcmp0(member, "image") == 0)
+		return vmsup_vm_def_parse_string(member, node, TRUE, &def->image, error);
+	if (g_strcmp0(member, "disk") == 0)
+		return vmsup_vm_def_parse_string(member, node, TRUE, &def->disk, error);
+	if (g_strcmp0(member, "cmdline") == 0)
+		return vmsup_vm_def_parse_string(member, node, FALSE, &def->cmdline, error);
+	if (g_strcmp0(member, "forward") == 0)
+		return vmsup_vm_def_parse_forward(node, &def->forward, error);
+	if (g_strcmp0(member, "auto_stop") == 0)
+		return vmsup_vm_def_parse_bool(member, node, &def->auto_stop, error);
+	if (g_strcmp0(member, "autostart") == 0)
+		return vmsup_vm_def_parse_bool(member, node, &def->autostart, error);
+	g_assert_not_reached();
+}
+
+static void
+vmsup_vm_def_set_unknown_error(const gchar *member, const gchar *const *known, GError **error)
+{
+	g_autofree gchar *shown = g_strescape(member, NULL);
+	g_autofree gchar *list = g_strjoinv(", ", (gchar **)known);
+	g_set_error(error,
+		    VMSUP_ERROR,
+		    VMSUP_ERROR_INVALID_ARGUMENT,
+		    _("Unknown field '%s'; known fields: %s"),
+		    shown,
+		    list);
+}
+
+VmsupVmDef *
+vmsup_vm_def_new_from_params(JsonObject *params, const gchar *const *ignore, GError **error)
+{
+	g_autoptr(VmsupVmDef) def = NULL;
+	JsonObjectIter iter;
+	const gchar *member;
+	JsonNode *node;
+
+	def = vmsup_vm_def_new(vmsup_json_object_get_string(params, "name", NULL));
+	json_object_iter_init(&iter, params);
+	while (json_object_iter_next(&iter, &member, &node)) {
+		if (g_strcmp0(member, "name") == 0)
+			continue;
+		if (ignore != NULL && g_strv_contains(ignore, member))
+			continue;
+		if (!g_strv_contains(vmsup_vm_def_create_fields, member)) {
+			vmsup_vm_def_set_unknown_error(member, vmsup_vm_def_create_fields, error);
+			return NULL;
+		}
+		if (!vmsup_vm_def_set_member(def, member, node, error))
+			return NULL;
+	}
+	return g_steal_pointer(&def);
+}
+
+gboolean
+vmsup_vm_def_field_needs_restart(const gchar *field)
+{
+	return g_strv_contains(vmsup_vm_def_restart_fields, field);
+}
+
+static gboolean
+vmsup_vm_def_forward_equal(GArray *a, GArray *b)
+{
+	guint len_a = a != NULL ? a->len : 0;
+	guint len_b = b != NULL ? b->len : 0;
+	if (len_a != len_b)
+		return FALSE;
+	return len_a == 0 || memcmp(a->data, b->data, len_a * sizeof(guint16)) == 0;
+}
+
+gboolean
+vmsup_vm_def_field_equal(const VmsupVmDef *a, const VmsupVmDef *b, const gchar *field)
+{
+	if (g_strcmp0(field, "cpus") == 0)
+		return a->cpus == b->cpus;
+	if (g_strcmp0(field, "memory_mib") == 0)
+		return a->memory_mib == b->memory_mib;
+	if (g_strcmp0(field, "cmdline") == 0)
+		return g_strcmp0(a->cmdline, b->cmdline) == 0;
+	if (g_strcmp0(field, "auto_stop") == 0)
+		return a->auto_stop == b->auto_stop;
+	if (g_strcmp0(field, "autostart") == 0)
+		return a->autostart == b->autostart;
+	if (g_strcmp0(field, "forward") == 0)
+		return vmsup_vm_def_forward_equal(a->forward, b->forward);
+	g_return_val_if_reached(FALSE);
+}
+
+gboolean
+vmsup_vm_def_apply(VmsupVmDef *def,
+		   JsonObject *fields,
+		   const gchar *const *ignore,
+		   GStrv *out_changed,
+		   GError **error)
+{
+	g_autoptr(VmsupVmDef) copy = vmsup_vm_def_copy(def);
+	g_autoptr(GStrvBuilder) changed = g_strv_builder_new();
+	JsonObjectIter iter;
+	const gchar *member;
+	JsonNode *node;
+	guint n_fields = 0;
+
+	json_object_iter_init(&iter, fields);
+	while (json_object_iter_next(&iter, &member, &node)) {
+		if (ignore != NULL && g_strv_contains(ignore, member))
+			continue;
+		if (g_strv_contains(vmsup_vm_def_create_fields, member) &&
+		    !g_strv_contains(vmsup_vm_def_settable_fields, member)) {
+			g_set_error(error,
+				    VMSUP_ERROR,
+				    VMSUP_ERROR_INVALID_ARGUMENT,
+				    _("'%s' cannot be changed after creation; create a new VM "
+				      "instead"),
+				    member);
+			return FALSE;
+		}
+		if (!g_strv_contains(vmsup_vm_def_settable_fields, member)) {
+			vmsup_vm_def_set_unknown_error(member, vmsup_vm_def_settable_fields, error);
+			return FALSE;
+		}
+		if (!vmsup_vm_def_set_member(copy, member, node, error))
+			return FALSE;
+		n_fields++;
+	}
+	if (n_fields == 0) {
+		g_autofree gchar *list = g_strjoinv(", ", (gchar **)vmsup_vm_def_settable_fields);
+		g_set_error(error,
+			    VMSUP_ERROR,
+			    VMSUP_ERROR_INVALID_ARGUMENT,
+			    _("Nothing to change; settable fields: %s"),
+			    list);
+		return FALSE;
+	}
+	if (!vmsup_vm_def_validate(copy, error))
+		return FALSE;
+
+	for (guint i = 0; vmsup_vm_def_settable_fields[i] != NULL; i++) {
+		const gchar *field = vmsup_vm_def_settable_fields[i];
+		if (!vmsup_vm_def_field_equal(def, copy, field))
+			g_strv_builder_add(changed, field);
+	}
+	/* swap contents so @def keeps its address */
+	{
+		VmsupVmDef tmp = *def;
+		*def = *copy;
+		*copy = tmp;
+	}
+	if (out_changed != NULL)
+		*out_changed = g_strv_builder_end(changed);
+	return TRUE;
+}
+
+gboolean
+vmsup_vm_def_validate(const VmsupVmDef *def, GError **error)
+{
+	if (def->initrd != NULL && def->kernel == NULL) {
+		g_set_error_literal(error,
+				    VMSUP_ERROR,
+				    VMSUP_ERROR_INVALID_ARGUMENT,
+				    _("'initrd' needs 'kernel'; pass both, or neither for the bundled "
+				      "guest"));
+		return FALSE;
+	}
+	if (def->cmdline != NULL && def->kernel == NULL) {
+		g_set_error_literal(error,
+				    VMSUP_ERROR,
+				    VMSUP_ERROR_INVALID_ARGUMENT,
+				    _("'cmdline' needs 'kernel': a VM booting from 'image' uses the "
+				      "image's own boot loader"));
+		return FALSE;
+	}
+	if (def->kernel == NULL && def->image == NULL) {
+		g_set_error_literal(error,
+				    VMSUP_ERROR,
+				    VMSUP_ERROR_INVALID_ARGUMENT,
+				    _("Nothing to boot: pass 'kernel' or 'image'"));
+		return FALSE;
+	}
+	return TRUE;
+}
+
+JsonObject *
+vmsup_vm_def_to_json(const VmsupVmDef *def)
+{
+	g_autoptr(JsonObject) obj = json_object_new();
+	g_autofree gchar *created = vmsup_vm_def_format_time(def->created);
+
+	json_object_set_string_member(obj, "name", def->name);
+	json_object_set_int_member(obj, "cpus", def->cpus);
+	json_object_set_int_member(obj, "memory_mib", def->memory_mib);
+	if (def->kernel != NULL)
+		json_object_set_string_member(obj, "kernel", def->kernel);
+	if (def->initrd != NULL)
+		json_object_set_string_member(obj, "initrd", def->initrd);
+	if (def->cmdline != NULL)
+		json_object_set_string_member(obj, "cmdline", def->cmdline);
+	if (def->image != NULL)
+		json_object_set_string_member(obj, "image", def->image);
+	if (def->disk != NULL)
+		json_object_set_string_member(obj, "disk", def->disk);
+	if (def->disk_gib > 0)
+		json_object_set_int_member(obj, "disk_gib", def->disk_gib);
+	if (def->forward != NULL) {
+		g_autoptr(JsonArray) ports = json_array_new();
+		for (guint i = 0; i < def->forward->len; i++)
+			json_array_add_int_element(ports, g_array_index(def->forward, guint16, i));
+		json_object_set_array_member(obj, "forward", g_steal_pointer(&ports));
+	}
+	json_object_set_boolean_member(obj, "auto_stop", def->auto_stop);
+	json_object_set_boolean_member(obj, "autostart", def->autostart);
+	json_object_set_string_member(obj, "created", created);
+	return g_steal_pointer(&obj);
+}
+
+VmsupVmDef *
+vmsup_vm_def_new_from_json(JsonObject *object, GError **error)
+{
+	g_autoptr(VmsupVmDef) def = NULL;
+	const gchar *name = vmsup_json_object_get_string(object, "name", NULL);
+	const gchar *created = vmsup_json_object_get_string(object, "created", NULL);
+	gint64 version = vmsup_json_object_get_int(object, "version", VMSUP_VM_DEF_VERSION);
+	JsonObjectIter iter;
+	const gchar *member;
+	JsonNode *node;
+
+	if (name == NULL) {
+		g_set_error_literal(error,
+				    VMSUP_ERROR,
+				    VMSUP_ERROR_INVALID_ARGUMENT,
+				    "no \"name\" member");
+		return NULL;
+	}
+	if (version != VMSUP_VM_DEF_VERSION) {
+		g_set_error(error,
+			    VMSUP_ERROR,
+			    VMSUP_ERROR_INVALID_ARGUMENT,
+			    "unsupported version %" G_GINT64_FORMAT,
+			    version);
+		return NULL;
+	}
+	def = vmsup_vm_def_new(name);
+	json_object_iter_init(&iter, object);
+	while (json_object_iter_next(&iter, &member, &node)) {
+		/* members of newer versions are ignored, not fatal */
+		if (!g_strv_contains(vmsup_vm_def_create_fields, member) &&
+		    g_strcmp0(member, "disk") != 0)
+			continue;
+		if (!vmsup_vm_def_set_member(def, member, node, error))
+			return NULL;
+	}
+	if (created != NULL) {
+		g_autoptr(GDateTime) dt = g_date_time_new_from_iso8601(created, NULL);
+		if (dt == NULL) {
+			g_set_error(error,
+				    VMSUP_ERROR,
+				    VMSUP_ERROR_INVALID_ARGUMENT,
+				    "\"created\" is not an ISO 8601 time: %s",
+				    created);
+			return NULL;
+		}
+		def->created = g_date_time_to_unix(dt);
+	}
+	if (!vmsup_vm_def_validate(def, error))
+		return NULL;
+	return g_steal_pointer(&def);
+}

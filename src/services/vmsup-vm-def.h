@@ -1,0 +1,88 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+#pragma once
+
+#include <json-glib/json-glib.h>
+
+G_BEGIN_DECLS
+
+/* limits on what one request may ask for */
+#define VMSUP_VM_DEF_MAX_CPUS 64
+#define VMSUP_VM_DEF_MIN_MEMORY_MIB 16
+#define VMSUP_VM_DEF_MAX_MEMORY_MIB (1024 * 1024)
+#define VMSUP_VM_DEF_MAX_DISK_GIB 16384
+#define VMSUP_VM_DEF_MAX_FORWARDS 32
+#define VMSUP_VM_DEF_MAX_STRING 4096
+
+#define VMSUP_VM_DEF_DEFAULT_CPUS 1
+#define VMSUP_VM_DEF_DEFAULT_MEMORY_MIB 256
+#define VMSUP_VM_DEF_BUNDLED_CMDLINE "console=ttyS0 quiet panic=-1"
+
+/* what vm.create defines and vm.set changes; all strings owned */
+typedef struct {
+	gchar *name;
+	guint cpus;
+	guint memory_mib;
+	gchar *kernel;   /* absolute path or NULL */
+	gchar *initrd;   /* absolute path or NULL */
+	gchar *cmdline;  /* NULL: none */
+	gchar *image;    /* base image the disk overlays, or NULL */
+	gchar *disk;     /* the VM's own qcow2, or NULL when it has none */
+	guint disk_gib;  /* 0: the size of @image */
+	GArray *forward; /* of guint16 guest ports; NULL when none */
+	gboolean auto_stop;
+	gboolean autostart;
+	gint64 created; /* unix time, seconds */
+} VmsupVmDef;
+
+VmsupVmDef *
+vmsup_vm_def_new(const gchar *name);
+VmsupVmDef *
+vmsup_vm_def_copy(const VmsupVmDef *def);
+void
+vmsup_vm_def_free(VmsupVmDef *def);
+G_DEFINE_AUTOPTR_CLEANUP_FUNC(VmsupVmDef, vmsup_vm_def_free)
+
+/*
+ * From vm.create params: type and range checks of every member; members in
+ * @ignore (e.g. "start", "wait") are skipped, any other unknown member is an
+ * error. The name is not checked here: callers validate it first.
+ */
+VmsupVmDef *
+vmsup_vm_def_new_from_params(JsonObject *params, const gchar *const *ignore, GError **error);
+
+/* the settable fields of vm.set */
+extern const gchar *const vmsup_vm_def_settable_fields[];
+/* fields that only take effect when QEMU starts again */
+gboolean
+vmsup_vm_def_field_needs_restart(const gchar *field);
+/* compares one of the settable fields */
+gboolean
+vmsup_vm_def_field_equal(const VmsupVmDef *a, const VmsupVmDef *b, const gchar *field);
+
+/*
+ * Applies vm.set @fields (all members other than @ignore) to @def: all or
+ * nothing. @out_changed: the names of the fields whose value changed.
+ */
+gboolean
+vmsup_vm_def_apply(VmsupVmDef *def,
+		   JsonObject *fields,
+		   const gchar *const *ignore,
+		   GStrv *out_changed,
+		   GError **error);
+
+/* the stored form (also the definition part of vm.get) */
+JsonObject *
+vmsup_vm_def_to_json(const VmsupVmDef *def);
+/* from the stored form; every value validated as for vm.create */
+VmsupVmDef *
+vmsup_vm_def_new_from_json(JsonObject *object, GError **error);
+
+/* cross-field checks (initrd needs a kernel, ...) */
+gboolean
+vmsup_vm_def_validate(const VmsupVmDef *def, GError **error);
+
+/* ISO 8601 UTC, e.g. "2026-11-26T10:00:00Z" */
+gchar *
+vmsup_vm_def_format_time(gint64 unix_seconds);
+
+G_END_DECLS

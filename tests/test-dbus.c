@@ -1,0 +1,1646 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+/*
+ * The D-Bus transport. A private bus (GTestDBus) activates the built vmsupd
+ * from tests/services, so activation is tested for real; every table entry
+ * is called over D-Bus and over the JSON-RPC socket and must answer the
+ * same; the per-VM objects follow their VMs; authorization is checked
+ * against a fake polkit on the same bus.
+ */
+
+#include "config.h"
+
+#include <gio/gio.h>
+#include <gio/gunixsocketaddress.h>
+#include <poll.h>
+#include <signal.h>
+#include <sys/syscall.h>
+#include <unistd.h>
+
+#include "vmsup-authorize.h"
+#include "vmsup-dbus-server.h"
+#include "vmsup-error.h"
+#include "vmsup-json.h"
+#include "vmsup-rpc-table.h"
+#include "vmsup-test-util.h"
+
+#define SUPERVISOR_IFACE "io.github.vmsup.Supervisor1"
+#define VM_IFACE "io.github.vmsup.VM1"
+#define TWIN_VM "twin"
+/* a VM boots under TCG on this kind of machine: allow for it */
+#define CALL_TIMEOUT_MS (180 * 1000)
+#define WAIT_S 120
+
+/* one bus and one activated daemon for the whole program: starting QEMUs is the costly part */
+static struct {
+	GTestDBus *bus;
+	gchar *tmpdir;
+	GDBusConnection *conn; /* the test's own connection to the bus */
+	gboolean daemon_up;
+	gint64 daemon_pid;
+	gchar *socket_path;
+	GSocketConnection *rpc; /* JSON-RPC to the same daemon */
+	GDataInputStream *rpc_in;
+	gint64 rpc_next_id;
+	gboolean twin_ready;
+	gint64 twin_op_id;
+} global;
+
+/* one answer of either transport: a result, or an error code and message */
+typedef struct {
+	JsonNode *result; /* owned, NULL on error */
+	gint code;
+	gchar *message;
+} Answer;
+
+static void
+answer_clear(Answer *answer)
+{
+	g_clear_pointer(&answer->result, json_node_unref);
+	g_clear_pointer(&answer->message, g_free);
+	answer->code = 0;
+}
+G_DEFINE_AUTO_CLEANUP_CLEAR_FUNC(Answer, answer_clear)
+
+static GVariant *
+empty_vardict(void)
+{
+	return g_variant_new_array(G_VARIANT_TYPE("{sv}"), NULL, 0);
+}
+
+static JsonObject *
+parse_object(const gchar *json)
+{
+	g_autoptr(GError) error = NULL;
+	JsonObject *object = vmsup_json_parse_object(json, -1, &error);
+	g_assert_no_error(error);
+	return object;
+}
+
+static gchar *
+node_to_string(JsonNode *node)
+{
+	return vmsup_json_to_string(node, FALSE);
+}
+
+/* JSON-RPC */
+
+static void
+rpc_connect(void)
+{
+	g_autoptr(GSocketClient) client = g_socket_client_new();
+	g_autoptr(GSocketAddress) address = g_unix_socket_address_new(global.socket_path);
+	g_autoptr(GError) error = NULL;
+
+	global.rpc = g_socket_client_connect(client, G_SOCKET_CONNECTABLE(address), NULL, &error);
+	g_assert_no_error(error);
+	global.rpc_in =
+	    g_data_input_stream_new(g_io_stream_get_input_stream(G_IO_STREAM(global.rpc)));
+	g_data_input_stream_set_newline_type(global.rpc_in, G_DATA_STREAM_NEWLINE_TYPE_LF);
+}
+
+/* blocking is fine: the daemon is another process */
+static void
+rpc_call(const gchar *rpc_name, JsonObject *params, Answer *out)
+{
+	g_autoptr(JsonObject) request = json_object_new();
+	g_autoptr(JsonNode) request_node = NULL;
+	g_autofree gchar *line = NULL;
+	g_autoptr(GError) error = NULL;
+	gint64 id = ++global.rpc_next_id;
+	GOutputStream *output = g_io_stream_get_output_stream(G_IO_STREAM(global.rpc));
+
+	json_object_set_string_member(request, "jsonrpc", "2.0");
+	json_object_set_int_member(request, "id", id);
+	json_object_set_string_member(request, "method", rpc_name);
+	json_object_set_object_member(request, "params", json_object_ref(params));
+	request_node = vmsup_json_node_new_object(json_object_ref(request));
+	line = vmsup_json_to_string(request_node, FALSE);
+	g_assert_true(g_output_stream_write_all(output, line, strlen(line), NULL, NULL, &error));
+	g_assert_true(g_output_stream_write_all(output, "\n", 1, NULL, NULL, &error));
+	g_assert_no_error(error);
+
+	for (;;) {
+		g_autofree gchar *reply_line = NULL;
+		g_autoptr(JsonObject) reply = NULL;
+		JsonObject *rpc_error;
+
+		reply_line = g_data_input_stream_read_line(global.rpc_in, NULL, NULL, &error);
+		g_assert_no_error(error);
+		g_assert_nonnull(reply_line);
+		reply = parse_object(reply_line);
+		/* anything without our id (a notification) is not the answer */
+		if (vmsup_json_object_get_int(reply, "id", -1) != id)
+			continue;
+		if (json_object_has_member(reply, "error")) {
+			rpc_error = json_object_get_object_member(reply, "error");
+			out->code = vmsup_json_object_get_int(rpc_error, "code", 0);
+			out->message =
+			    g_strdup(vmsup_json_object_get_string(rpc_error, "message", ""));
+		} else {
+			out->result = json_node_copy(json_object_get_member(reply, "result"));
+		}
+		return;
+	}
+}
+
+/* a JSON-RPC call that must succeed; returns its result object */
+static JsonObject *
+rpc_ok(const gchar *rpc_name, const gchar *params_json)
+{
+	g_autoptr(JsonObject) params = parse_object(params_json);
+	g_auto(Answer) answer = {NULL};
+
+	rpc_call(rpc_name, params, &answer);
+	if (answer.result == NULL)
+		g_error("%s %s failed: %s", rpc_name, params_json, answer.message);
+	g_assert_true(JSON_NODE_HOLDS_OBJECT(answer.result));
+	return json_object_ref(json_node_get_object(answer.result));
+}
+
+/* D-Bus */
+
+static GVariant *
+dbus_call(const gchar *path,
+	  const gchar *iface,
+	  const gchar *method,
+	  GVariant *args,
+	  const gchar *reply_type,
+	  GError **error)
+{
+	return g_dbus_connection_call_sync(global.conn,
+					   VMSUP_DBUS_BUS_NAME,
+					   path,
+					   iface,
+					   method,
+					   args,
+					   reply_type != NULL ? G_VARIANT_TYPE(reply_type) : NULL,
+					   G_DBUS_CALL_FLAGS_NONE,
+					   CALL_TIMEOUT_MS,
+					   NULL,
+					   error);
+}
+
+static void
+answer_from_dbus(GVariant *reply, GError *error, Answer *out)
+{
+	if (reply == NULL) {
+		g_dbus_error_strip_remote_error(error);
+		/* both of our domains are registered, so the name maps back to our codes */
+		out->code = (error->domain == VMSUP_ERROR || error->domain == VMSUP_RPC_ERROR)
+				? vmsup_rpc_error_get_code(error)
+				: -1;
+		out->message = g_strdup(error->message);
+		return;
+	}
+	{
+		g_autoptr(GVariant) child = g_variant_get_child_value(reply, 0);
+		out->result = json_gvariant_serialize(child);
+	}
+}
+
+/* the D-Bus twin of a JSON-RPC call, built by the contract's mapping rule */
+static void
+dbus_call_method(const VmsupRpcMethod *method, JsonObject *params, Answer *out)
+{
+	g_autoptr(JsonObject) options = json_object_new();
+	g_autoptr(GVariant) reply = NULL;
+	g_autoptr(GError) error = NULL;
+	gboolean takes_name = (method->flags & VMSUP_RPC_FLAG_TAKES_VM_NAME) != 0;
+	JsonObjectIter iter;
+	const gchar *member;
+	JsonNode *node;
+	GVariant *args;
+
+	json_object_iter_init(&iter, params);
+	while (json_object_iter_next(&iter, &member, &node)) {
+		if (takes_name && g_strcmp0(member, "name") == 0)
+			continue;
+		json_object_set_member(options, member, json_node_copy(node));
+	}
+	if (takes_name)
+		args = g_variant_new("(s@a{sv})",
+				     json_object_get_string_member(params, "name"),
+				     vmsup_dbus_variant_from_json_object(options));
+	else
+		args = g_variant_new("(@a{sv})", vmsup_dbus_variant_from_json_object(options));
+	reply = dbus_call(VMSUP_DBUS_SUPERVISOR_PATH,
+			  SUPERVISOR_IFACE,
+			  method->dbus_name,
+			  args,
+			  (method->flags & VMSUP_RPC_FLAG_RETURNS_LIST) ? "(aa{sv})" : "(a{sv})",
+			  &error);
+	answer_from_dbus(reply, error, out);
+}
+
+/* the daemon, activated by the first call */
+
+static gint
+pidfd_open_compat(pid_t pid)
+{
+	return (gint)syscall(SYS_pidfd_open, pid, 0);
+}
+
+static void
+ensure_daemon(void)
+{
+	g_autoptr(GVariant) reply = NULL;
+	g_autoptr(GVariant) owner_pid = NULL;
+	g_autoptr(GError) error = NULL;
+	g_auto(Answer) answer = {NULL};
+	JsonObject *info;
+	guint32 pid = 0;
+
+	if (global.daemon_up)
+		return;
+	reply = dbus_call(VMSUP_DBUS_SUPERVISOR_PATH,
+			  SUPERVISOR_IFACE,
+			  "Info",
+			  g_variant_new("(@a{sv})", empty_vardict()),
+			  "(a{sv})",
+			  &error);
+	g_assert_no_error(error);
+	answer_from_dbus(reply, NULL, &answer);
+	info = json_node_get_object(answer.result);
+	g_assert_cmpstr(vmsup_json_object_get_string(info, "mode", NULL), ==, "session");
+	global.daemon_pid = vmsup_json_object_get_int(info, "pid", 0);
+	g_assert_cmpint(global.daemon_pid, >, 0);
+	g_assert_cmpint(global.daemon_pid, !=, getpid());
+	global.socket_path = g_strdup(vmsup_json_object_get_string(info, "socket", NULL));
+	g_assert_nonnull(global.socket_path);
+
+	/* the name's owner is the process that answered: the bus activated the built vmsupd */
+	owner_pid = g_dbus_connection_call_sync(global.conn,
+						"org.freedesktop.DBus",
+						"/org/freedesktop/DBus",
+						"org.freedesktop.DBus",
+						"GetConnectionUnixProcessID",
+						g_variant_new("(s)", VMSUP_DBUS_BUS_NAME),
+						G_VARIANT_TYPE("(u)"),
+						G_DBUS_CALL_FLAGS_NONE,
+						-1,
+						NULL,
+						&error);
+	g_assert_no_error(error);
+	g_variant_get(owner_pid, "(u)", &pid);
+	g_assert_cmpint(pid, ==, global.daemon_pid);
+
+	rpc_connect();
+	global.daemon_up = TRUE;
+}
+
+/* the shared VM that read-only twins look at, defined and never started */
+static void
+ensure_twin_vm(void)
+{
+	g_autoptr(JsonObject) created = NULL;
+	JsonObject *op;
+
+	ensure_daemon();
+	if (global.twin_ready)
+		return;
+	created = rpc_ok("vm.create", "{\"name\": \"" TWIN_VM "\", \"memory_mib\": 128, \"wait\": true}");
+	op = json_object_get_object_member(created, "operation");
+	g_assert_nonnull(op);
+	global.twin_op_id = vmsup_json_object_get_int(op, "id", 0);
+	g_assert_cmpint(global.twin_op_id, >, 0);
+	global.twin_ready = TRUE;
+}
+
+/* comparing answers */
+
+/* members whose values differ between two calls on the same VM */
+static const gchar *const volatile_members[] = {
+    "uptime_s", "sampled_at", "cpu_percent", "rss_bytes", "rtt_ms", "agent_rtt_ms",
+    "last_active", NULL,
+};
+/* ... and those that differ between two VMs set up the same way */
+static const gchar *const identity_members[] = {
+    "id", "pid", "created", "started", "started_at", "host_port", "mac", "operation_id", NULL,
+};
+
+static gchar *
+replace_all(const gchar *str, const gchar *const *names)
+{
+	g_autoptr(GString) result = g_string_new(str);
+
+	for (guint i = 0; names != NULL && names[i] != NULL; i++)
+		g_string_replace(result, names[i], "@NAME@", 0);
+	return g_strdup(result->str);
+}
+
+/*
+ * What both transports must agree on: nulls dropped (a{sv} has none),
+ * numbers as doubles (D-Bus keeps int and double apart, JSON text may not),
+ * the VM names of a pair replaced, masked members reduced to their presence,
+ * object members sorted so that the text compares.
+ */
+static JsonNode *
+normalize(JsonNode *node, const gchar *const *names, gboolean paired)
+{
+	JsonNode *copy;
+
+	switch (json_node_get_node_type(node)) {
+	case JSON_NODE_OBJECT: {
+		JsonObject *object = json_node_get_object(node);
+		g_autoptr(JsonObject) normalized = json_object_new();
+		g_autoptr(GList) members = json_object_get_members(object);
+
+		members = g_list_sort(members, (GCompareFunc)g_strcmp0);
+		for (GList *l = members; l != NULL; l = l->next) {
+			const gchar *member = l->data;
+			JsonNode *value = json_object_get_member(object, member);
+			if (JSON_NODE_HOLDS_NULL(value))
+				continue;
+			if (g_strv_contains(volatile_members, member) ||
+			    (paired && g_strv_contains(identity_members, member))) {
+				json_object_set_string_member(normalized, member, "@MASKED@");
+				continue;
+			}
+			json_object_set_member(normalized, member, normalize(value, names, paired));
+		}
+		return vmsup_json_node_new_object(g_steal_pointer(&normalized));
+	}
+	case JSON_NODE_ARRAY: {
+		JsonArray *array = json_node_get_array(node);
+		g_autoptr(JsonArray) normalized = json_array_new();
+
+		for (guint i = 0; i < json_array_get_length(array); i++) {
+			JsonNode *element = json_array_get_element(array, i);
+			if (JSON_NODE_HOLDS_NULL(element))
+				continue;
+			json_array_add_element(normalized, normalize(element, names, paired));
+		}
+		copy = json_node_new(JSON_NODE_ARRAY);
+		json_node_take_array(copy, g_steal_pointer(&normalized));
+		return copy;
+	}
+	case JSON_NODE_VALUE:
+		copy = json_node_new(JSON_NODE_VALUE);
+		if (json_node_get_value_type(node) == G_TYPE_STRING) {
+			g_autofree gchar *str = replace_all(json_node_get_string(node), names);
+			json_node_set_string(copy, str);
+		} else if (json_node_get_value_type(node) == G_TYPE_INT64 ||
+			   json_node_get_value_type(node) == G_TYPE_DOUBLE) {
+			json_node_set_double(copy, json_node_get_double(node));
+		} else {
+			json_node_set_boolean(copy, json_node_get_boolean(node));
+		}
+		return copy;
+	default:
+		return json_node_new(JSON_NODE_NULL);
+	}
+}
+
+static gchar *
+normalized_text(JsonNode *node, const gchar *const *names, gboolean paired)
+{
+	g_autoptr(JsonNode) normalized = normalize(node, names, paired);
+	return node_to_string(normalized);
+}
+
+static void
+assert_same_answer(const VmsupRpcMethod *method,
+		   const Answer *rpc,
+		   const Answer *dbus,
+		   const gchar *const *names,
+		   gboolean paired)
+{
+	g_autofree gchar *rpc_text = NULL;
+	g_autofree gchar *dbus_text = NULL;
+	JsonNode *rpc_result = rpc->result;
+
+	if (rpc->result == NULL || dbus->result == NULL) {
+		g_autofree gchar *rpc_message = NULL;
+		g_autofree gchar *dbus_message = NULL;
+
+		g_test_message("%s: JSON-RPC error %d '%s', D-Bus error %d '%s'",
+			       method->rpc_name,
+			       rpc->code,
+			       rpc->message,
+			       dbus->code,
+			       dbus->message);
+		g_assert_null(rpc->result);
+		g_assert_null(dbus->result);
+		g_assert_cmpint(dbus->code, ==, rpc->code);
+		rpc_message = replace_all(rpc->message, names);
+		dbus_message = replace_all(dbus->message, names);
+		g_assert_cmpstr(dbus_message, ==, rpc_message);
+		return;
+	}
+	/* a list answers aa{sv} on D-Bus: the list member of the JSON-RPC result */
+	if (method->flags & VMSUP_RPC_FLAG_RETURNS_LIST) {
+		g_assert_true(JSON_NODE_HOLDS_OBJECT(rpc->result));
+		rpc_result =
+		    json_object_get_member(json_node_get_object(rpc->result), method->list_member);
+		g_assert_nonnull(rpc_result);
+	}
+	rpc_text = normalized_text(rpc_result, names, paired);
+	dbus_text = normalized_text(dbus->result, names, paired);
+	g_test_message("%s: %s", method->rpc_name, rpc_text);
+	g_assert_cmpstr(dbus_text, ==, rpc_text);
+}
+
+/* /vmsup/rpc/table/mirrors-dbus */
+
+static gboolean
+args_signature_is(GDBusArgInfo **args, const gchar *const *expected)
+{
+	guint n = 0;
+
+	for (; args != NULL && args[n] != NULL; n++) {
+		if (expected[n] == NULL || g_strcmp0(args[n]->signature, expected[n]) != 0)
+			return FALSE;
+	}
+	return expected[n] == NULL;
+}
+
+static void
+test_table_mirrors_dbus(void)
+{
+	GDBusInterfaceInfo *info = vmsup_dbus_supervisor1_interface_info();
+	GDBusInterfaceInfo *vm_info = vmsup_dbus_vm1_interface_info();
+	const gchar *const in_vm[] = {"s", "a{sv}", NULL};
+	const gchar *const in_plain[] = {"a{sv}", NULL};
+	const gchar *const out_object[] = {"a{sv}", NULL};
+	const gchar *const out_list[] = {"aa{sv}", NULL};
+	const gchar *const none[] = {NULL};
+	gpointer vm_iface;
+	g_autofree GParamSpec **pspecs = NULL;
+	guint n_pspecs = 0;
+
+	/* every table entry has its method, its mechanical signature and its handle-* signal */
+	for (const VmsupRpcMethod *m = vmsup_rpc_table_get_methods(); m->rpc_name != NULL; m++) {
+		GDBusMethodInfo *method = g_dbus_interface_info_lookup_method(info, m->dbus_name);
+		g_autofree gchar *signal_name = vmsup_dbus_server_handle_signal_name(m->dbus_name);
+		gboolean takes_vm = (m->flags & VMSUP_RPC_FLAG_TAKES_VM_NAME) != 0;
+		gboolean returns_list = (m->flags & VMSUP_RPC_FLAG_RETURNS_LIST) != 0;
+
+		g_test_message("%s <-> %s", m->rpc_name, m->dbus_name);
+		g_assert_nonnull(method);
+		g_assert_true(args_signature_is(method->in_args, takes_vm ? in_vm : in_plain));
+		g_assert_true(
+		    args_signature_is(method->out_args, returns_list ? out_list : out_object));
+		if (takes_vm)
+			g_assert_cmpstr(method->in_args[0]->name, ==, "name");
+		if (returns_list) {
+			g_assert_nonnull(m->list_member);
+			g_assert_cmpstr(method->out_args[0]->name, ==, m->list_member);
+		}
+		g_assert_cmpuint(g_signal_lookup(signal_name, VMSUP_DBUS_TYPE_SUPERVISOR1), !=, 0);
+	}
+	/* every method has its entry */
+	for (guint i = 0; info->methods[i] != NULL; i++)
+		g_assert_nonnull(vmsup_rpc_table_lookup_dbus(info->methods[i]->name));
+
+	/* every VM1 method is a VM method of the table, its options an a{sv} if any */
+	for (guint i = 0; vm_info->methods[i] != NULL; i++) {
+		GDBusMethodInfo *method = vm_info->methods[i];
+		const VmsupRpcMethod *m = vmsup_rpc_table_lookup_dbus(method->name);
+		g_autofree gchar *signal_name = vmsup_dbus_server_handle_signal_name(method->name);
+
+		g_assert_nonnull(m);
+		g_assert_true(m->flags & VMSUP_RPC_FLAG_TAKES_VM_NAME);
+		g_assert_false(m->flags & VMSUP_RPC_FLAG_RETURNS_LIST);
+		g_assert_true(args_signature_is(method->in_args, in_plain) ||
+			      args_signature_is(method->in_args, none));
+		g_assert_true(args_signature_is(method->out_args, out_object));
+		g_assert_cmpuint(g_signal_lookup(signal_name, VMSUP_DBUS_TYPE_VM1), !=, 0);
+	}
+	/* every VM1 property is the GObject property whose name, in snake case, is a vm.get member */
+	vm_iface = g_type_default_interface_ref(VMSUP_DBUS_TYPE_VM1);
+	pspecs = g_object_interface_list_properties(vm_iface, &n_pspecs);
+	g_assert_cmpuint(n_pspecs, ==, g_strv_length((gchar **)vm_info->properties));
+	g_type_default_interface_unref(vm_iface);
+}
+
+/* /vmsup/dbus/convert */
+
+static void
+test_convert(void)
+{
+	g_autoptr(JsonObject) object = parse_object(
+	    "{\"s\": \"x\", \"i\": 3, \"d\": 0.5, \"b\": true, \"n\": null,"
+	    " \"o\": {\"a\": 1, \"z\": null}, \"ao\": [{\"k\": \"v\"}, null, {}],"
+	    " \"as\": [\"a\", \"b\"], \"ai\": [1, 2], \"ad\": [1, 2.5], \"ab\": [false],"
+	    " \"mixed\": [1, \"a\", [2]], \"empty\": [], \"bad\": \"\\u00e9\"}");
+	g_autoptr(GVariant) value = g_variant_ref_sink(vmsup_dbus_variant_from_json_object(object));
+	g_autoptr(GVariantDict) dict = g_variant_dict_new(value);
+	g_autoptr(GVariant) o = NULL;
+	g_autoptr(GVariant) ao = NULL;
+
+	g_assert_true(g_variant_is_of_type(value, G_VARIANT_TYPE_VARDICT));
+	g_assert_false(g_variant_dict_contains(dict, "n"));
+	g_assert_true(g_variant_dict_lookup(dict, "s", "&s", NULL));
+	g_assert_true(g_variant_dict_lookup(dict, "i", "x", NULL));
+	g_assert_true(g_variant_dict_lookup(dict, "d", "d", NULL));
+	g_assert_true(g_variant_dict_lookup(dict, "b", "b", NULL));
+	o = g_variant_dict_lookup_value(dict, "o", G_VARIANT_TYPE_VARDICT);
+	g_assert_nonnull(o);
+	g_assert_cmpuint(g_variant_n_children(o), ==, 1);
+	ao = g_variant_dict_lookup_value(dict, "ao", G_VARIANT_TYPE("aa{sv}"));
+	g_assert_nonnull(ao);
+	g_assert_cmpuint(g_variant_n_children(ao), ==, 2);
+	g_assert_true(g_variant_dict_contains(dict, "as"));
+	g_assert_nonnull(g_variant_dict_lookup_value(dict, "as", G_VARIANT_TYPE("as")));
+	g_assert_nonnull(g_variant_dict_lookup_value(dict, "ai", G_VARIANT_TYPE("ax")));
+	g_assert_nonnull(g_variant_dict_lookup_value(dict, "ad", G_VARIANT_TYPE("ad")));
+	g_assert_nonnull(g_variant_dict_lookup_value(dict, "ab", G_VARIANT_TYPE("ab")));
+	g_assert_nonnull(g_variant_dict_lookup_value(dict, "mixed", G_VARIANT_TYPE("av")));
+	g_assert_nonnull(g_variant_dict_lookup_value(dict, "empty", G_VARIANT_TYPE("av")));
+	g_assert_true(g_variant_dict_lookup(dict, "bad", "&s", NULL));
+
+	/* names escape into one object path element each */
+	{
+		g_autofree gchar *path = vmsup_dbus_vm_object_path("a.b_c-d");
+		g_assert_cmpstr(path, ==, VMSUP_DBUS_VM_PATH_PREFIX "a_2eb_5fc_2dd");
+		g_assert_true(g_variant_is_object_path(path));
+	}
+}
+
+/* /vmsup/dbus/authorize/... against a fake polkit on the test bus */
+
+typedef struct {
+	GDBusConnection *conn;
+	guint registration_id;
+	guint calls;
+	gchar *subject;
+	gchar *action;
+} FakePolkit;
+
+static void
+fake_polkit_method_cb(GDBusConnection *connection,
+		      const gchar *sender,
+		      const gchar *object_path,
+		      const gchar *interface_name,
+		      const gchar *method_name,
+		      GVariant *parameters,
+		      GDBusMethodInvocation *invocation,
+		      gpointer user_data)
+{
+	FakePolkit *fake = user_data;
+	g_autoptr(GVariant) subject_details = NULL;
+	const gchar *kind = NULL;
+	const gchar *action = NULL;
+	guint32 flags = 0;
+	gboolean is_read;
+	gboolean interactive;
+
+	g_variant_get(parameters, "((&s@a{sv})&s@a{ss}u&s)", &kind, &subject_details, &action,
+		      NULL, &flags, NULL);
+	fake->calls++;
+	g_assert_cmpstr(kind, ==, "system-bus-name");
+	g_free(fake->subject);
+	g_variant_lookup(subject_details, "name", "s", &fake->subject);
+	g_free(fake->action);
+	fake->action = g_strdup(action);
+	/* read is allowed; manage needs the caller's password */
+	is_read = g_strcmp0(action, VMSUP_AUTHORIZE_ACTION_READ) == 0;
+	interactive = (flags & 1) != 0;
+	g_dbus_method_invocation_return_value(
+	    invocation,
+	    g_variant_new("((bb@a{ss}))",
+			  is_read || interactive,
+			  !is_read && !interactive,
+			  g_variant_new_array(G_VARIANT_TYPE("{ss}"), NULL, 0)));
+}
+
+static const gchar fake_polkit_xml[] =
+    "<node><interface name='org.freedesktop.PolicyKit1.Authority'>"
+    "<method name='CheckAuthorization'>"
+    "<arg type='(sa{sv})' direction='in'/><arg type='s' direction='in'/>"
+    "<arg type='a{ss}' direction='in'/><arg type='u' direction='in'/>"
+    "<arg type='s' direction='in'/><arg type='(bba{ss})' direction='out'/>"
+    "</method></interface></node>";
+
+static void
+fake_polkit_start(FakePolkit *fake)
+{
+	static const GDBusInterfaceVTable vtable = {fake_polkit_method_cb, NULL, NULL, {NULL}};
+	g_autoptr(GDBusNodeInfo) node = g_dbus_node_info_new_for_xml(fake_polkit_xml, NULL);
+	g_autoptr(GVariant) reply = NULL;
+	g_autoptr(GError) error = NULL;
+
+	fake->conn = g_dbus_connection_new_for_address_sync(
+	    g_test_dbus_get_bus_address(global.bus),
+	    G_DBUS_CONNECTION_FLAGS_AUTHENTICATION_CLIENT |
+		G_DBUS_CONNECTION_FLAGS_MESSAGE_BUS_CONNECTION,
+	    NULL,
+	    NULL,
+	    &error);
+	g_assert_no_error(error);
+	fake->registration_id = g_dbus_connection_register_object(fake->conn,
+								  "/org/freedesktop/PolicyKit1/Authority",
+								  node->interfaces[0],
+								  &vtable,
+								  fake,
+								  NULL,
+								  &error);
+	g_assert_no_error(error);
+	reply = g_dbus_connection_call_sync(fake->conn,
+					    "org.freedesktop.DBus",
+					    "/org/freedesktop/DBus",
+					    "org.freedesktop.DBus",
+					    "RequestName",
+					    g_variant_new("(su)", "org.freedesktop.PolicyKit1", 4u),
+					    G_VARIANT_TYPE("(u)"),
+					    G_DBUS_CALL_FLAGS_NONE,
+					    -1,
+					    NULL,
+					    &error);
+	g_assert_no_error(error);
+}
+
+static void
+fake_polkit_stop(FakePolkit *fake)
+{
+	g_dbus_connection_unregister_object(fake->conn, fake->registration_id);
+	g_dbus_connection_close_sync(fake->conn, NULL, NULL);
+	g_clear_object(&fake->conn);
+	g_clear_pointer(&fake->subject, g_free);
+	g_clear_pointer(&fake->action, g_free);
+}
+
+typedef struct {
+	VmsupAuthorize *authorize;
+	guint32 uid;
+	const VmsupRpcMethod *method;
+	gboolean interactive;
+	gboolean ok;
+	GError *error;
+	gboolean done;
+} CheckData;
+
+/* check_sync blocks: run it where GDBus runs it, off the thread serving the fake */
+static gpointer
+check_thread_func(gpointer user_data)
+{
+	CheckData *data = user_data;
+
+	data->ok = vmsup_authorize_check_sync(data->authorize,
+					      global.conn,
+					      g_dbus_connection_get_unique_name(global.conn),
+					      data->uid,
+					      data->method,
+					      data->interactive,
+					      &data->error);
+	g_atomic_int_set(&data->done, TRUE);
+	return NULL;
+}
+
+static gboolean
+check_done(gpointer user_data)
+{
+	CheckData *data = user_data;
+	return g_atomic_int_get(&data->done);
+}
+
+static gboolean
+run_check(VmsupAuthorize *authorize,
+	  guint32 uid,
+	  const gchar *rpc_name,
+	  gboolean interactive,
+	  GError **error)
+{
+	CheckData data = {authorize, uid, vmsup_rpc_table_lookup(rpc_name), interactive};
+	g_autoptr(GThread) thread = g_thread_new("check", check_thread_func, &data);
+
+	g_assert_nonnull(data.method);
+	vmsup_test_wait_until(check_done, &data, 30);
+	g_thread_join(g_steal_pointer(&thread));
+	if (data.error != NULL)
+		g_propagate_error(error, data.error);
+	return data.ok;
+}
+
+static void
+test_authorize_session(void)
+{
+	g_autoptr(VmsupAuthorize) authorize = vmsup_authorize_new(VMSUP_AUTHORIZE_MODE_SESSION);
+	g_autoptr(GError) error = NULL;
+
+	g_assert_true(run_check(authorize, geteuid(), "vm.delete", FALSE, &error));
+	g_assert_no_error(error);
+	g_assert_false(run_check(authorize, geteuid() + 1, "vm.get", FALSE, &error));
+	g_assert_error(error, G_DBUS_ERROR, G_DBUS_ERROR_ACCESS_DENIED);
+}
+
+static void
+test_authorize_polkit(void)
+{
+	g_autoptr(VmsupAuthorize) authorize = vmsup_authorize_new(VMSUP_AUTHORIZE_MODE_SYSTEM);
+	const gchar *me = g_dbus_connection_get_unique_name(global.conn);
+	FakePolkit fake = {NULL};
+	g_autoptr(GError) error = NULL;
+	g_autofree gchar *remote = NULL;
+
+	g_assert_cmpstr(vmsup_authorize_action_for(vmsup_rpc_table_lookup("vm.list")),
+			==,
+			VMSUP_AUTHORIZE_ACTION_READ);
+	g_assert_cmpstr(vmsup_authorize_action_for(vmsup_rpc_table_lookup("vm.start")),
+			==,
+			VMSUP_AUTHORIZE_ACTION_MANAGE);
+
+	fake_polkit_start(&fake);
+
+	/* root needs no polkit */
+	g_assert_true(run_check(authorize, 0, "vm.delete", FALSE, &error));
+	g_assert_no_error(error);
+	g_assert_cmpuint(fake.calls, ==, 0);
+
+	/* anyone else is polkit's call, about the caller's bus name */
+	g_assert_true(run_check(authorize, 1000, "vm.get", FALSE, &error));
+	g_assert_no_error(error);
+	g_assert_cmpuint(fake.calls, ==, 1);
+	g_assert_cmpstr(fake.subject, ==, me);
+	g_assert_cmpstr(fake.action, ==, VMSUP_AUTHORIZE_ACTION_READ);
+
+	g_assert_false(run_check(authorize, 1000, "vm.delete", FALSE, &error));
+	g_assert_cmpstr(fake.action, ==, VMSUP_AUTHORIZE_ACTION_MANAGE);
+	g_assert_nonnull(error);
+	remote = g_dbus_error_get_remote_error(error);
+	g_assert_cmpstr(remote, ==, "org.freedesktop.DBus.Error.InteractiveAuthorizationRequired");
+	g_clear_error(&error);
+
+	g_assert_true(run_check(authorize, 1000, "vm.delete", TRUE, &error));
+	g_assert_no_error(error);
+
+	/* no polkit: denied, saying why */
+	fake_polkit_stop(&fake);
+	g_assert_false(run_check(authorize, 1000, "vm.get", FALSE, &error));
+	g_assert_error(error, G_DBUS_ERROR, G_DBUS_ERROR_ACCESS_DENIED);
+	g_assert_nonnull(strstr(error->message, "polkit"));
+}
+
+/* /vmsup/dbus/in-process: the server exported here, without a VM service */
+
+static GVariant *
+async_call(GDBusConnection *conn,
+	   const gchar *dest,
+	   const gchar *path,
+	   const gchar *iface,
+	   const gchar *method,
+	   GVariant *args,
+	   GError **error)
+{
+	GAsyncResult *slot = NULL;
+	g_autoptr(GAsyncResult) res = NULL;
+
+	/* the server answers from this thread's main loop: no blocking call here */
+	g_dbus_connection_call(conn,
+			       dest,
+			       path,
+			       iface,
+			       method,
+			       args,
+			       NULL,
+			       G_DBUS_CALL_FLAGS_NONE,
+			       10000,
+			       NULL,
+			       vmsup_test_store_result_cb,
+			       &slot);
+	res = vmsup_test_wait_result(&slot, 15);
+	return g_dbus_connection_call_finish(conn, res, error);
+}
+
+typedef struct {
+	guint added;
+	guint removed;
+	guint changed;
+	gchar *last_state;
+} ObjectEvents;
+
+static void
+object_events_cb(GDBusConnection *connection,
+		 const gchar *sender,
+		 const gchar *object_path,
+		 const gchar *interface_name,
+		 const gchar *signal_name,
+		 GVariant *parameters,
+		 gpointer user_data)
+{
+	ObjectEvents *events = user_data;
+
+	if (g_strcmp0(signal_name, "InterfacesAdded") == 0) {
+		events->added++;
+	} else if (g_strcmp0(signal_name, "InterfacesRemoved") == 0) {
+		events->removed++;
+	} else if (g_strcmp0(signal_name, "PropertiesChanged") == 0) {
+		g_autoptr(GVariant) changed = g_variant_get_child_value(parameters, 1);
+		const gchar *state = NULL;
+		events->changed++;
+		if (g_variant_lookup(changed, "State", "&s", &state)) {
+			g_free(events->last_state);
+			events->last_state = g_strdup(state);
+		}
+	}
+}
+
+static gboolean
+events_removed(gpointer user_data)
+{
+	return ((ObjectEvents *)user_data)->removed > 0;
+}
+
+static gboolean
+events_added(gpointer user_data)
+{
+	return ((ObjectEvents *)user_data)->added > 0;
+}
+
+static gboolean
+events_state_stopped(gpointer user_data)
+{
+	return g_strcmp0(((ObjectEvents *)user_data)->last_state, "stopped") == 0;
+}
+
+static void
+test_in_process(void)
+{
+	VmsupRpcContext ctx = {.mode = "session"};
+	g_autoptr(GDBusConnection) server_conn = NULL;
+	g_autoptr(VmsupDbusServer) server = NULL;
+	g_autoptr(GVariant) reply = NULL;
+	g_autoptr(GVariant) result = NULL;
+	g_autoptr(GError) error = NULL;
+	g_autoptr(JsonObject) vm = NULL;
+	g_autofree gchar *path = vmsup_dbus_vm_object_path("a.b_c-d");
+	ObjectEvents events = {0};
+	const gchar *dest;
+	const gchar *state = NULL;
+	guint32 pid = 1;
+	guint subscription;
+
+	server_conn = g_dbus_connection_new_for_address_sync(
+	    g_test_dbus_get_bus_address(global.bus),
+	    G_DBUS_CONNECTION_FLAGS_AUTHENTICATION_CLIENT |
+		G_DBUS_CONNECTION_FLAGS_MESSAGE_BUS_CONNECTION,
+	    NULL,
+	    NULL,
+	    &error);
+	g_assert_no_error(error);
+	dest = g_dbus_connection_get_unique_name(server_conn);
+	server = vmsup_dbus_server_new(&ctx, NULL);
+	g_assert_true(vmsup_dbus_server_export(server, server_conn, &error));
+	g_assert_no_error(error);
+
+	/* a method needing no service answers */
+	reply = async_call(global.conn, dest, VMSUP_DBUS_SUPERVISOR_PATH, SUPERVISOR_IFACE, "Info",
+			   g_variant_new("(@a{sv})", empty_vardict()), &error);
+	g_assert_no_error(error);
+	result = g_variant_get_child_value(reply, 0);
+	g_assert_true(g_variant_lookup(result, "mode", "&s", &state));
+	g_assert_cmpstr(state, ==, "session");
+	g_clear_pointer(&reply, g_variant_unref);
+
+	/* validation happens in the table, for D-Bus as for JSON-RPC */
+	reply = async_call(global.conn, dest, VMSUP_DBUS_SUPERVISOR_PATH, SUPERVISOR_IFACE, "Get",
+			   g_variant_new("(s@a{sv})", "../x", empty_vardict()), &error);
+	g_assert_null(reply);
+	g_assert_error(error, VMSUP_ERROR, VMSUP_ERROR_INVALID_ARGUMENT);
+	g_clear_error(&error);
+	{
+		GVariantBuilder options;
+		g_variant_builder_init(&options, G_VARIANT_TYPE_VARDICT);
+		g_variant_builder_add(&options, "{sv}", "bogus", g_variant_new_int32(1));
+		reply = async_call(global.conn, dest, VMSUP_DBUS_SUPERVISOR_PATH,
+				   SUPERVISOR_IFACE, "Get",
+				   g_variant_new("(sa{sv})", "x", &options), &error);
+		g_assert_null(reply);
+		g_assert_error(error, VMSUP_RPC_ERROR, VMSUP_RPC_INVALID_PARAMS);
+		g_clear_error(&error);
+	}
+	/* no VM service in this context */
+	reply = async_call(global.conn, dest, VMSUP_DBUS_SUPERVISOR_PATH, SUPERVISOR_IFACE, "List",
+			   g_variant_new("(@a{sv})", empty_vardict()), &error);
+	g_assert_null(reply);
+	g_assert_error(error, VMSUP_ERROR, VMSUP_ERROR_FAILED_PRECONDITION);
+	g_clear_error(&error);
+
+	/* VM objects: appear complete, follow changes, go away */
+	subscription = g_dbus_connection_signal_subscribe(global.conn, dest, NULL, NULL, NULL,
+							  NULL, G_DBUS_SIGNAL_FLAGS_NONE,
+							  object_events_cb, &events, NULL);
+	vm = parse_object("{\"name\": \"a.b_c-d\", \"state\": \"running\", \"cpus\": 2,"
+			  " \"memory_mib\": 256, \"pid\": 42, \"accel\": \"tcg\","
+			  " \"auto_stop\": true, \"created\": \"2026-01-01T00:00:00Z\"}");
+	vmsup_dbus_vm_objects_update(vmsup_dbus_server_get_vm_objects(server), "a.b_c-d", vm);
+	vmsup_test_wait_until(events_added, &events, 10);
+	reply = async_call(global.conn, dest, path, "org.freedesktop.DBus.Properties", "GetAll",
+			   g_variant_new("(s)", VM_IFACE), &error);
+	g_assert_no_error(error);
+	g_clear_pointer(&result, g_variant_unref);
+	result = g_variant_get_child_value(reply, 0);
+	g_assert_true(g_variant_lookup(result, "State", "&s", &state));
+	g_assert_cmpstr(state, ==, "running");
+	g_assert_true(g_variant_lookup(result, "MemoryMiB", "u", &pid));
+	g_assert_cmpuint(pid, ==, 256);
+	g_assert_true(g_variant_lookup(result, "Pid", "u", &pid));
+	g_assert_cmpuint(pid, ==, 42);
+	g_clear_pointer(&reply, g_variant_unref);
+
+	json_object_set_string_member(vm, "state", "stopped");
+	json_object_remove_member(vm, "pid");
+	vmsup_dbus_vm_objects_update(vmsup_dbus_server_get_vm_objects(server), "a.b_c-d", vm);
+	vmsup_test_wait_until(events_state_stopped, &events, 10);
+	g_assert_cmpuint(vmsup_dbus_vm1_get_pid(vmsup_dbus_vm_objects_lookup(
+			     vmsup_dbus_server_get_vm_objects(server), "a.b_c-d")),
+			 ==,
+			 0);
+
+	/* the object's methods run the table with the VM's name bound */
+	reply = async_call(global.conn, dest, path, VM_IFACE, "Get", NULL, &error);
+	g_assert_null(reply);
+	g_assert_error(error, VMSUP_ERROR, VMSUP_ERROR_FAILED_PRECONDITION);
+	g_clear_error(&error);
+
+	vmsup_dbus_vm_objects_remove(vmsup_dbus_server_get_vm_objects(server), "a.b_c-d");
+	vmsup_test_wait_until(events_removed, &events, 10);
+	g_dbus_connection_signal_unsubscribe(global.conn, subscription);
+	g_free(events.last_state);
+
+	/* disposing unexports */
+	g_clear_object(&server);
+	reply = async_call(global.conn, dest, VMSUP_DBUS_SUPERVISOR_PATH, SUPERVISOR_IFACE, "Info",
+			   g_variant_new("(@a{sv})", empty_vardict()), &error);
+	g_assert_null(reply);
+	g_assert_true(g_error_matches(error, G_DBUS_ERROR, G_DBUS_ERROR_UNKNOWN_METHOD) ||
+		      g_error_matches(error, G_DBUS_ERROR, G_DBUS_ERROR_UNKNOWN_OBJECT));
+	g_dbus_connection_close_sync(server_conn, NULL, NULL);
+}
+
+/* /vmsup/dbus/activation and introspection of the real daemon */
+
+static void
+test_activation(void)
+{
+	g_autoptr(GVariant) reply = NULL;
+	g_autoptr(GError) error = NULL;
+	g_autoptr(GDBusNodeInfo) node = NULL;
+	GDBusInterfaceInfo *live;
+	GDBusInterfaceInfo *generated = vmsup_dbus_supervisor1_interface_info();
+	const gchar *xml = NULL;
+
+	ensure_daemon();
+
+	/* what the daemon exports is what the XML says */
+	reply = dbus_call(VMSUP_DBUS_SUPERVISOR_PATH,
+			  "org.freedesktop.DBus.Introspectable",
+			  "Introspect",
+			  NULL,
+			  "(s)",
+			  &error);
+	g_assert_no_error(error);
+	g_variant_get(reply, "(&s)", &xml);
+	node = g_dbus_node_info_new_for_xml(xml, &error);
+	g_assert_no_error(error);
+	live = g_dbus_node_info_lookup_interface(node, SUPERVISOR_IFACE);
+	g_assert_nonnull(live);
+	g_assert_nonnull(g_dbus_node_info_lookup_interface(node, "org.freedesktop.DBus.ObjectManager"));
+	for (guint i = 0; generated->methods[i] != NULL; i++) {
+		GDBusMethodInfo *method = g_dbus_interface_info_lookup_method(live, generated->methods[i]->name);
+		g_assert_nonnull(method);
+		for (guint j = 0; generated->methods[i]->in_args[j] != NULL; j++)
+			g_assert_cmpstr(method->in_args[j]->signature, ==,
+					generated->methods[i]->in_args[j]->signature);
+	}
+	for (guint i = 0; generated->signals[i] != NULL; i++)
+		g_assert_nonnull(g_dbus_interface_info_lookup_signal(live, generated->signals[i]->name));
+}
+
+/* /vmsup/rpc/twin/<method> */
+
+typedef enum {
+	TWIN_SAME,   /* both transports ask about the same VM */
+	TWIN_PAIRED, /* each changes its own VM, set up the same way */
+} TwinKind;
+
+typedef enum {
+	NEEDS_NOTHING,
+	NEEDS_DEFINED,   /* SAME: the twin VM; PAIRED: a new defined VM each */
+	NEEDS_RUNNING,   /* PAIRED: a new running VM each */
+	NEEDS_WORKSPACE, /* PAIRED: a new workspace each */
+} TwinNeeds;
+
+typedef struct {
+	const gchar *rpc_name;
+	TwinKind kind;
+	TwinNeeds needs;
+	/* "@NAME@": the VM or workspace; "@OP@": the twin VM's create operation; "@DIR@": a directory */
+	const gchar *params;
+} TwinCase;
+
+/* a table entry without a case here fails its twin test */
+static const TwinCase twin_cases[] = {
+    {"vm.create", TWIN_PAIRED, NEEDS_NOTHING,
+     "{\"name\": \"@NAME@\", \"cpus\": 2, \"memory_mib\": 128, \"forward\": [8080], \"wait\": true}"},
+    {"vm.start", TWIN_PAIRED, NEEDS_DEFINED, "{\"name\": \"@NAME@\"}"},
+    {"vm.stop", TWIN_PAIRED, NEEDS_RUNNING, "{\"name\": \"@NAME@\", \"force\": true}"},
+    {"vm.delete", TWIN_PAIRED, NEEDS_DEFINED, "{\"name\": \"@NAME@\"}"},
+    {"vm.set", TWIN_PAIRED, NEEDS_DEFINED,
+     "{\"name\": \"@NAME@\", \"cpus\": 2, \"auto_stop\": false}"},
+    {"vm.list", TWIN_SAME, NEEDS_DEFINED, "{}"},
+    {"vm.get", TWIN_SAME, NEEDS_DEFINED, "{\"name\": \"@NAME@\"}"},
+    {"vm.stats", TWIN_SAME, NEEDS_DEFINED, "{\"name\": \"@NAME@\"}"},
+    {"vm.health", TWIN_SAME, NEEDS_DEFINED, "{\"name\": \"@NAME@\"}"},
+    {"vm.ping", TWIN_SAME, NEEDS_DEFINED, "{\"name\": \"@NAME@\"}"},
+    {"vm.ports", TWIN_SAME, NEEDS_DEFINED, "{\"name\": \"@NAME@\"}"},
+    {"vm.exec", TWIN_SAME, NEEDS_DEFINED,
+     "{\"name\": \"@NAME@\", \"argv\": [\"/bin/true\"], \"timeout_s\": 5}"},
+    {"op.get", TWIN_SAME, NEEDS_DEFINED, "{\"id\": @OP@}"},
+    {"op.list", TWIN_SAME, NEEDS_DEFINED, "{}"},
+    {"op.cancel", TWIN_SAME, NEEDS_DEFINED, "{\"id\": @OP@}"},
+    {"workspace.create", TWIN_PAIRED, NEEDS_NOTHING, "{\"name\": \"@NAME@\", \"path\": \"@DIR@\"}"},
+    {"workspace.list", TWIN_SAME, NEEDS_NOTHING, "{}"},
+    {"workspace.delete", TWIN_PAIRED, NEEDS_WORKSPACE, "{\"name\": \"@NAME@\"}"},
+    /* opening boots a VM per transport: the twin is the answer for an unknown workspace */
+    {"workspace.open", TWIN_SAME, NEEDS_NOTHING, "{\"name\": \"tw-no-such-workspace\"}"},
+    {"daemon.info", TWIN_SAME, NEEDS_NOTHING, "{}"},
+};
+
+static const TwinCase *
+twin_case_lookup(const gchar *rpc_name)
+{
+	for (guint i = 0; i < G_N_ELEMENTS(twin_cases); i++) {
+		if (g_strcmp0(twin_cases[i].rpc_name, rpc_name) == 0)
+			return &twin_cases[i];
+	}
+	return NULL;
+}
+
+static JsonObject *
+twin_params(const TwinCase *twin, const gchar *name)
+{
+	g_autoptr(GString) json = g_string_new(twin->params);
+	g_autofree gchar *op = g_strdup_printf("%" G_GINT64_FORMAT, global.twin_op_id);
+	g_autofree gchar *dir = g_build_filename(global.tmpdir, "workspace", NULL);
+
+	g_assert_cmpint(g_mkdir_with_parents(dir, 0700), ==, 0);
+	g_string_replace(json, "@NAME@", name, 0);
+	g_string_replace(json, "@OP@", op, 0);
+	g_string_replace(json, "@DIR@", dir, 0);
+	return parse_object(json->str);
+}
+
+static void
+twin_prepare(const TwinCase *twin, const gchar *name)
+{
+	g_autofree gchar *json = NULL;
+	g_autoptr(JsonObject) result = NULL;
+	g_autofree gchar *dir = g_build_filename(global.tmpdir, "workspace", NULL);
+
+	switch (twin->needs) {
+	case NEEDS_DEFINED:
+	case NEEDS_RUNNING:
+		json = g_strdup_printf("{\"name\": \"%s\", \"memory_mib\": 128, \"wait\": true, "
+				       "\"start\": %s}",
+				       name,
+				       twin->needs == NEEDS_RUNNING ? "true" : "false");
+		result = rpc_ok("vm.create", json);
+		break;
+	case NEEDS_WORKSPACE:
+		g_assert_cmpint(g_mkdir_with_parents(dir, 0700), ==, 0);
+		json = g_strdup_printf("{\"name\": \"%s\", \"path\": \"%s\"}", name, dir);
+		result = rpc_ok("workspace.create", json);
+		break;
+	case NEEDS_NOTHING:
+	default:
+		break;
+	}
+}
+
+static void
+twin_cleanup(const TwinCase *twin, const gchar *name)
+{
+	g_autoptr(JsonObject) params = json_object_new();
+	g_auto(Answer) answer = {NULL};
+
+	json_object_set_string_member(params, "name", name);
+	json_object_set_boolean_member(params, "force", TRUE);
+	/* whatever the case left: a workspace, a VM, or nothing (an error is fine) */
+	if (g_str_has_prefix(twin->rpc_name, "workspace."))
+		rpc_call("workspace.delete", params, &answer);
+	answer_clear(&answer);
+	rpc_call("vm.delete", params, &answer);
+}
+
+static void
+test_twin(gconstpointer user_data)
+{
+	const VmsupRpcMethod *method = user_data;
+	const TwinCase *twin = twin_case_lookup(method->rpc_name);
+	g_auto(Answer) rpc = {NULL};
+	g_auto(Answer) dbus = {NULL};
+
+	if (twin == NULL) {
+		g_test_fail_printf("%s has no twin case: add one to twin_cases in %s",
+				   method->rpc_name,
+				   __FILE__);
+		return;
+	}
+	ensure_twin_vm();
+
+	if (twin->kind == TWIN_SAME) {
+		const gchar *const names[] = {NULL};
+		g_autoptr(JsonObject) params = twin_params(twin, TWIN_VM);
+
+		rpc_call(method->rpc_name, params, &rpc);
+		dbus_call_method(method, params, &dbus);
+		assert_same_answer(method, &rpc, &dbus, names, FALSE);
+	} else {
+		g_autofree gchar *base = g_strdelimit(g_strdup(method->rpc_name), ".", '-');
+		g_autofree gchar *name_rpc = g_strdup_printf("tw-%s-j", base);
+		g_autofree gchar *name_dbus = g_strdup_printf("tw-%s-d", base);
+		const gchar *const names[] = {name_rpc, name_dbus, NULL};
+		g_autoptr(JsonObject) params_rpc = twin_params(twin, name_rpc);
+		g_autoptr(JsonObject) params_dbus = twin_params(twin, name_dbus);
+
+		twin_prepare(twin, name_rpc);
+		twin_prepare(twin, name_dbus);
+		rpc_call(method->rpc_name, params_rpc, &rpc);
+		dbus_call_method(method, params_dbus, &dbus);
+		twin_cleanup(twin, name_rpc);
+		twin_cleanup(twin, name_dbus);
+		assert_same_answer(method, &rpc, &dbus, names, TRUE);
+	}
+}
+
+static void
+test_twin_cases_known(void)
+{
+	/* a case for a method that left the table is dead weight */
+	for (guint i = 0; i < G_N_ELEMENTS(twin_cases); i++)
+		g_assert_nonnull(vmsup_rpc_table_lookup(twin_cases[i].rpc_name));
+}
+
+/* /vmsup/dbus/objects */
+
+static GVariant *
+get_managed_objects(void)
+{
+	g_autoptr(GError) error = NULL;
+	GVariant *reply = dbus_call(VMSUP_DBUS_SUPERVISOR_PATH,
+				    "org.freedesktop.DBus.ObjectManager",
+				    "GetManagedObjects",
+				    NULL,
+				    "(a{oa{sa{sv}}})",
+				    &error);
+	g_assert_no_error(error);
+	return reply;
+}
+
+static void
+test_managed_objects(void)
+{
+	g_autoptr(JsonObject) list = NULL;
+	g_autoptr(GVariant) reply = NULL;
+	g_autoptr(GVariant) objects = NULL;
+	JsonArray *vms;
+
+	ensure_twin_vm();
+	list = rpc_ok("vm.list", "{}");
+	vms = json_object_get_array_member(list, "vms");
+	reply = get_managed_objects();
+	objects = g_variant_get_child_value(reply, 0);
+
+	/* one object per VM, nothing else */
+	g_assert_cmpuint(g_variant_n_children(objects), ==, json_array_get_length(vms));
+	for (guint i = 0; i < json_array_get_length(vms); i++) {
+		JsonObject *vm = json_array_get_object_element(vms, i);
+		const gchar *name = json_object_get_string_member(vm, "name");
+		g_autofree gchar *path = vmsup_dbus_vm_object_path(name);
+		g_autoptr(GVariant) interfaces = g_variant_lookup_value(objects, path, NULL);
+		g_autoptr(GVariant) properties = NULL;
+		const gchar *prop_name = NULL;
+		const gchar *prop_state = NULL;
+
+		g_assert_nonnull(interfaces);
+		properties = g_variant_lookup_value(interfaces, VM_IFACE, G_VARIANT_TYPE_VARDICT);
+		g_assert_nonnull(properties);
+		g_assert_true(g_variant_lookup(properties, "Name", "&s", &prop_name));
+		g_assert_cmpstr(prop_name, ==, name);
+		g_assert_true(g_variant_lookup(properties, "State", "&s", &prop_state));
+		g_assert_cmpstr(prop_state, ==, json_object_get_string_member(vm, "state"));
+	}
+}
+
+/* /vmsup/dbus/vm-object-methods: VM1's methods are the supervisor's for that VM */
+
+static void
+test_vm_object_methods(void)
+{
+	g_autofree gchar *path = vmsup_dbus_vm_object_path(TWIN_VM);
+	g_autoptr(GVariant) reply = NULL;
+	g_autoptr(GError) error = NULL;
+	g_auto(Answer) via_object = {NULL};
+	g_auto(Answer) via_supervisor = {NULL};
+	const gchar *const names[] = {NULL};
+	g_autoptr(JsonObject) params = NULL;
+	const VmsupRpcMethod *get = vmsup_rpc_table_lookup("vm.get");
+	const VmsupRpcMethod *stop = vmsup_rpc_table_lookup("vm.stop");
+
+	ensure_twin_vm();
+	params = parse_object("{\"name\": \"" TWIN_VM "\"}");
+
+	reply = dbus_call(path, VM_IFACE, "Get", NULL, "(a{sv})", &error);
+	answer_from_dbus(reply, error, &via_object);
+	dbus_call_method(get, params, &via_supervisor);
+	assert_same_answer(get, &via_supervisor, &via_object, names, FALSE);
+	answer_clear(&via_object);
+	answer_clear(&via_supervisor);
+	g_clear_pointer(&reply, g_variant_unref);
+
+	/* stopping a VM that never ran: the same answer either way */
+	reply = dbus_call(path, VM_IFACE, "Stop", g_variant_new("(@a{sv})", empty_vardict()),
+			  "(a{sv})", &error);
+	answer_from_dbus(reply, error, &via_object);
+	g_clear_error(&error);
+	dbus_call_method(stop, params, &via_supervisor);
+	assert_same_answer(stop, &via_supervisor, &via_object, names, FALSE);
+}
+
+/* /vmsup/dbus/errors */
+
+static void
+test_errors(void)
+{
+	g_autoptr(GVariant) reply = NULL;
+	g_autoptr(GError) error = NULL;
+	g_autofree gchar *remote = NULL;
+	g_autofree gchar *path = vmsup_dbus_vm_object_path("nope");
+	GVariantBuilder options;
+
+	ensure_daemon();
+
+	reply = dbus_call(VMSUP_DBUS_SUPERVISOR_PATH, SUPERVISOR_IFACE, "Get",
+			  g_variant_new("(s@a{sv})", "nope", empty_vardict()), "(a{sv})", &error);
+	g_assert_null(reply);
+	g_assert_error(error, VMSUP_ERROR, VMSUP_ERROR_NOT_FOUND);
+	remote = g_dbus_error_get_remote_error(error);
+	g_assert_cmpstr(remote, ==, "io.github.vmsup.Error.NotFound");
+	g_clear_error(&error);
+
+	/* no object for a VM that does not exist */
+	reply = dbus_call(path, VM_IFACE, "Get", NULL, "(a{sv})", &error);
+	g_assert_null(reply);
+	g_assert_true(error->domain == G_DBUS_ERROR);
+	g_clear_error(&error);
+
+	/* bad input is an error, and the daemon goes on */
+	g_variant_builder_init(&options, G_VARIANT_TYPE_VARDICT);
+	g_variant_builder_add(&options, "{sv}", "cpus", g_variant_new_string("many"));
+	reply = dbus_call(VMSUP_DBUS_SUPERVISOR_PATH, SUPERVISOR_IFACE, "Create",
+			  g_variant_new("(sa{sv})", "bad-input", &options), "(a{sv})", &error);
+	g_assert_null(reply);
+	g_assert_error(error, VMSUP_RPC_ERROR, VMSUP_RPC_INVALID_PARAMS);
+	g_clear_error(&error);
+	reply = dbus_call(VMSUP_DBUS_SUPERVISOR_PATH, SUPERVISOR_IFACE, "Stop",
+			  g_variant_new("(s@a{sv})", "../etc", empty_vardict()), "(a{sv})", &error);
+	g_assert_null(reply);
+	g_assert_error(error, VMSUP_ERROR, VMSUP_ERROR_INVALID_ARGUMENT);
+	g_clear_error(&error);
+
+	reply = dbus_call(VMSUP_DBUS_SUPERVISOR_PATH, SUPERVISOR_IFACE, "Info",
+			  g_variant_new("(@a{sv})", empty_vardict()), "(a{sv})", &error);
+	g_assert_no_error(error);
+	g_assert_nonnull(reply);
+}
+
+/* /vmsup/dbus/vm-object-follows-state */
+
+typedef struct {
+	gchar *path;
+	gchar *name;
+	gchar *state;          /* last State seen in PropertiesChanged */
+	gchar *signal_state;   /* last state seen in VmChanged */
+	gboolean removed;      /* VmRemoved seen */
+	gboolean object_gone;  /* InterfacesRemoved seen */
+} StateWatch;
+
+static void
+state_watch_cb(GDBusConnection *connection,
+	       const gchar *sender,
+	       const gchar *object_path,
+	       const gchar *interface_name,
+	       const gchar *signal_name,
+	       GVariant *parameters,
+	       gpointer user_data)
+{
+	StateWatch *watch = user_data;
+
+	if (g_strcmp0(signal_name, "PropertiesChanged") == 0 &&
+	    g_strcmp0(object_path, watch->path) == 0) {
+		g_autoptr(GVariant) changed = g_variant_get_child_value(parameters, 1);
+		const gchar *state = NULL;
+		if (g_variant_lookup(changed, "State", "&s", &state)) {
+			g_free(watch->state);
+			watch->state = g_strdup(state);
+		}
+	} else if (g_strcmp0(signal_name, "VmChanged") == 0) {
+		const gchar *name = NULL;
+		g_autoptr(GVariant) vm = NULL;
+		const gchar *state = NULL;
+		g_variant_get(parameters, "(&s@a{sv})", &name, &vm);
+		if (g_strcmp0(name, watch->name) == 0 && g_variant_lookup(vm, "state", "&s", &state)) {
+			g_free(watch->signal_state);
+			watch->signal_state = g_strdup(state);
+		}
+	} else if (g_strcmp0(signal_name, "VmRemoved") == 0) {
+		const gchar *name = NULL;
+		g_variant_get(parameters, "(&s)", &name);
+		if (g_strcmp0(name, watch->name) == 0)
+			watch->removed = TRUE;
+	} else if (g_strcmp0(signal_name, "InterfacesRemoved") == 0) {
+		const gchar *path = NULL;
+		g_variant_get(parameters, "(&o@as)", &path, NULL);
+		if (g_strcmp0(path, watch->path) == 0)
+			watch->object_gone = TRUE;
+	}
+}
+
+static gboolean
+watch_running(gpointer user_data)
+{
+	StateWatch *watch = user_data;
+	return g_strcmp0(watch->state, "running") == 0 &&
+	       g_strcmp0(watch->signal_state, "running") == 0;
+}
+
+static gboolean
+watch_stopped(gpointer user_data)
+{
+	StateWatch *watch = user_data;
+	return g_strcmp0(watch->state, "stopped") == 0;
+}
+
+static gboolean
+watch_removed(gpointer user_data)
+{
+	StateWatch *watch = user_data;
+	return watch->removed && watch->object_gone;
+}
+
+static GVariant *
+get_vm_property(const gchar *path, const gchar *property)
+{
+	g_autoptr(GError) error = NULL;
+	g_autoptr(GVariant) reply = dbus_call(path, "org.freedesktop.DBus.Properties", "Get",
+					      g_variant_new("(ss)", VM_IFACE, property), "(v)",
+					      &error);
+	GVariant *value = NULL;
+
+	g_assert_no_error(error);
+	g_variant_get(reply, "(v)", &value);
+	return value;
+}
+
+static void
+test_vm_object_follows_state(void)
+{
+	StateWatch watch = {NULL};
+	g_autoptr(JsonObject) created = NULL;
+	g_autoptr(JsonObject) started = NULL;
+	g_autoptr(JsonObject) stopped = NULL;
+	g_autoptr(JsonObject) deleted = NULL;
+	g_autoptr(JsonObject) vm = NULL;
+	g_autoptr(GVariant) state = NULL;
+	g_autoptr(GVariant) pid = NULL;
+	g_autoptr(GVariant) memory = NULL;
+	g_autoptr(GVariant) objects = NULL;
+	g_autoptr(GVariant) objects_dict = NULL;
+	guint subscription;
+
+	ensure_daemon();
+	watch.name = g_strdup("follow");
+	watch.path = vmsup_dbus_vm_object_path(watch.name);
+	subscription = g_dbus_connection_signal_subscribe(global.conn, NULL, NULL, NULL, NULL,
+							  NULL, G_DBUS_SIGNAL_FLAGS_NONE,
+							  state_watch_cb, &watch, NULL);
+
+	/* defined over JSON-RPC: the object is there, complete */
+	created = rpc_ok("vm.create",
+			 "{\"name\": \"follow\", \"memory_mib\": 128, \"cpus\": 1, \"wait\": true}");
+	memory = get_vm_property(watch.path, "MemoryMiB");
+	g_assert_cmpuint(g_variant_get_uint32(memory), ==, 128);
+
+	/* started over JSON-RPC: State on the object and VmChanged follow */
+	started = rpc_ok("vm.start", "{\"name\": \"follow\"}");
+	vmsup_test_wait_until(watch_running, &watch, WAIT_S);
+	state = get_vm_property(watch.path, "State");
+	g_assert_cmpstr(g_variant_get_string(state, NULL), ==, "running");
+	vm = rpc_ok("vm.get", "{\"name\": \"follow\"}");
+	pid = get_vm_property(watch.path, "Pid");
+	g_assert_cmpint(g_variant_get_uint32(pid), ==, vmsup_json_object_get_int(vm, "pid", -1));
+	g_assert_cmpuint(g_variant_get_uint32(pid), >, 0);
+
+	stopped = rpc_ok("vm.stop", "{\"name\": \"follow\", \"force\": true}");
+	vmsup_test_wait_until(watch_stopped, &watch, WAIT_S);
+
+	/* deleted: VmRemoved, and the object goes */
+	deleted = rpc_ok("vm.delete", "{\"name\": \"follow\"}");
+	vmsup_test_wait_until(watch_removed, &watch, WAIT_S);
+	objects = get_managed_objects();
+	objects_dict = g_variant_get_child_value(objects, 0);
+	g_assert_null(g_variant_lookup_value(objects_dict, watch.path, NULL));
+
+	g_dbus_connection_signal_unsubscribe(global.conn, subscription);
+	g_free(watch.name);
+	g_free(watch.path);
+	g_free(watch.state);
+	g_free(watch.signal_state);
+}
+
+/* /vmsup/dbus/gdbus-tool: what desktop tooling runs */
+
+static gchar *
+run_gdbus(const gchar *const *args, gint *out_status, gchar **out_stderr)
+{
+	g_autoptr(GPtrArray) argv = g_ptr_array_new();
+	g_autoptr(GError) error = NULL;
+	gchar *out = NULL;
+	gint wait_status = 0;
+
+	g_ptr_array_add(argv, (gpointer) "gdbus");
+	g_ptr_array_add(argv, (gpointer) "call");
+	g_ptr_array_add(argv, (gpointer) "--session");
+	g_ptr_array_add(argv, (gpointer) "--dest");
+	g_ptr_array_add(argv, (gpointer)VMSUP_DBUS_BUS_NAME);
+	for (guint i = 0; args[i] != NULL; i++)
+		g_ptr_array_add(argv, (gpointer)args[i]);
+	g_ptr_array_add(argv, NULL);
+	g_assert_true(g_spawn_sync(NULL, (gchar **)argv->pdata, NULL, G_SPAWN_SEARCH_PATH, NULL,
+				   NULL, &out, out_stderr, &wait_status, &error));
+	g_assert_no_error(error);
+	*out_status = WIFEXITED(wait_status) ? WEXITSTATUS(wait_status) : -1;
+	return out;
+}
+
+static void
+test_gdbus_tool(void)
+{
+	const gchar *get_twin[] = {"--object-path", VMSUP_DBUS_SUPERVISOR_PATH, "--method",
+				   SUPERVISOR_IFACE ".Get", TWIN_VM, "{}", NULL};
+	const gchar *get_nope[] = {"--object-path", VMSUP_DBUS_SUPERVISOR_PATH, "--method",
+				   SUPERVISOR_IFACE ".Get", "nope", "{}", NULL};
+	const gchar *create[] = {"--object-path", VMSUP_DBUS_SUPERVISOR_PATH, "--method",
+				 SUPERVISOR_IFACE ".Create", "tw-gdbus",
+				 "{'memory_mib': <128>, 'cpus': <uint32 1>, 'wait': <true>}", NULL};
+	const gchar *state[] = {"--object-path", VMSUP_DBUS_VM_PATH_PREFIX "tw_2dgdbus",
+				"--method", "org.freedesktop.DBus.Properties.Get", VM_IFACE,
+				"State", NULL};
+	const gchar *delete[] = {"--object-path", VMSUP_DBUS_VM_PATH_PREFIX "tw_2dgdbus",
+				 "--method", VM_IFACE ".Delete", "{'force': <true>}", NULL};
+	g_autofree gchar *out = NULL;
+	g_autofree gchar *err = NULL;
+	gint status = -1;
+
+	ensure_twin_vm();
+
+	out = run_gdbus(get_twin, &status, &err);
+	g_assert_cmpint(status, ==, 0);
+	g_assert_nonnull(strstr(out, "'name': <'" TWIN_VM "'>"));
+	g_clear_pointer(&out, g_free);
+	g_clear_pointer(&err, g_free);
+
+	out = run_gdbus(get_nope, &status, &err);
+	g_assert_cmpint(status, !=, 0);
+	g_assert_nonnull(strstr(err, "io.github.vmsup.Error.NotFound"));
+	g_clear_pointer(&out, g_free);
+	g_clear_pointer(&err, g_free);
+
+	/* integers typed the way a person types them (int32, uint32) are integers */
+	out = run_gdbus(create, &status, &err);
+	g_test_message("%s%s", out, err);
+	g_assert_cmpint(status, ==, 0);
+	g_clear_pointer(&out, g_free);
+	g_clear_pointer(&err, g_free);
+
+	out = run_gdbus(state, &status, &err);
+	g_assert_cmpint(status, ==, 0);
+	g_assert_true(strstr(out, "<'defined'>") != NULL || strstr(out, "<'stopped'>") != NULL);
+	g_clear_pointer(&out, g_free);
+	g_clear_pointer(&err, g_free);
+
+	out = run_gdbus(delete, &status, &err);
+	g_test_message("%s%s", out, err);
+	g_assert_cmpint(status, ==, 0);
+}
+
+/* the program's bus and daemon */
+
+static void
+global_setup(void)
+{
+	const gchar *const dirs[][2] = {
+	    {"XDG_RUNTIME_DIR", "runtime"}, {"XDG_STATE_HOME", "state"},
+	    {"XDG_DATA_HOME", "data"},      {"XDG_CONFIG_HOME", "config"},
+	    {"XDG_CACHE_HOME", "cache"},    {"HOME", "home"},
+	};
+	g_autofree gchar *services = g_test_build_filename(G_TEST_BUILT, "services", NULL);
+	g_autofree gchar *config_dir = NULL;
+	g_autofree gchar *config = NULL;
+	g_autoptr(GError) error = NULL;
+
+	/*
+	 * The activated daemon inherits the bus's environment, which is ours:
+	 * point its XDG directories (state, runtime socket) into a private
+	 * directory. GLib's isolated test dirs are not in the environment.
+	 */
+	global.tmpdir = vmsup_test_make_tmpdir();
+	for (guint i = 0; i < G_N_ELEMENTS(dirs); i++) {
+		g_autofree gchar *dir = g_build_filename(global.tmpdir, dirs[i][1], NULL);
+		g_assert_cmpint(g_mkdir_with_parents(dir, 0700), ==, 0);
+		g_setenv(dirs[i][0], dir, TRUE);
+	}
+	g_unsetenv("VMSUP_SOCKET");
+	/* this kind of machine has no usable KVM; skip the probe */
+	config_dir = g_build_filename(global.tmpdir, "config", "vmsup", NULL);
+	g_assert_cmpint(g_mkdir_with_parents(config_dir, 0700), ==, 0);
+	config = g_build_filename(config_dir, "vmsupd.conf", NULL);
+	g_assert_true(g_file_set_contents(config, "[vmsupd]\nAccel=tcg\n", -1, &error));
+	g_assert_no_error(error);
+
+	global.bus = g_test_dbus_new(G_TEST_DBUS_NONE);
+	g_test_dbus_add_service_dir(global.bus, services);
+	g_test_dbus_up(global.bus);
+	global.conn = g_bus_get_sync(G_BUS_TYPE_SESSION, NULL, &error);
+	g_assert_no_error(error);
+}
+
+/* FALSE when the daemon had to be killed */
+static gboolean
+global_teardown(void)
+{
+	gboolean clean = TRUE;
+	gint pidfd = -1;
+
+	if (global.daemon_up) {
+		g_autoptr(JsonObject) list = rpc_ok("vm.list", "{}");
+		JsonArray *vms = json_object_get_array_member(list, "vms");
+
+		/* leave no QEMU behind */
+		for (guint i = 0; i < json_array_get_length(vms); i++) {
+			JsonObject *vm = json_array_get_object_element(vms, i);
+			g_autoptr(JsonObject) params = json_object_new();
+			g_auto(Answer) answer = {NULL};
+			json_object_set_string_member(params, "name",
+						      json_object_get_string_member(vm, "name"));
+			json_object_set_boolean_member(params, "force", TRUE);
+			rpc_call("vm.delete", params, &answer);
+		}
+		g_clear_object(&global.rpc_in);
+		g_clear_object(&global.rpc);
+		pidfd = pidfd_open_compat((pid_t)global.daemon_pid);
+	}
+	g_clear_object(&global.conn);
+	/* a session daemon ends with its bus */
+	g_test_dbus_down(global.bus);
+	g_clear_object(&global.bus);
+	if (pidfd >= 0) {
+		struct pollfd pfd = {pidfd, POLLIN, 0};
+		if (poll(&pfd, 1, 60 * 1000) != 1) {
+			g_printerr("# vmsupd (pid %" G_GINT64_FORMAT ") did not exit with its bus\n",
+				   global.daemon_pid);
+			kill((pid_t)global.daemon_pid, SIGKILL);
+			clean = FALSE;
+		}
+		close(pidfd);
+	}
+	vmsup_test_rm_rf(global.tmpdir);
+	g_free(global.tmpdir);
+	g_free(global.socket_path);
+	return clean;
+}
+
+int
+main(int argc, char **argv)
+{
+	gint status;
+
+	g_test_init(&argc, &argv, G_TEST_OPTION_ISOLATE_DIRS, NULL);
+	/* map the D-Bus error names back to our domains on this side too */
+	(void)vmsup_error_quark();
+	(void)vmsup_rpc_error_quark();
+
+	g_test_add_func("/vmsup/rpc/table/mirrors-dbus", test_table_mirrors_dbus);
+	g_test_add_func("/vmsup/rpc/twin/cases-known", test_twin_cases_known);
+	g_test_add_func("/vmsup/dbus/convert", test_convert);
+	g_test_add_func("/vmsup/dbus/authorize/session", test_authorize_session);
+	g_test_add_func("/vmsup/dbus/authorize/polkit", test_authorize_polkit);
+	g_test_add_func("/vmsup/dbus/in-process", test_in_process);
+	g_test_add_func("/vmsup/dbus/activation", test_activation);
+	g_test_add_func("/vmsup/dbus/errors", test_errors);
+	g_test_add_func("/vmsup/dbus/objects", test_managed_objects);
+	g_test_add_func("/vmsup/dbus/vm-object-methods", test_vm_object_methods);
+	g_test_add_func("/vmsup/dbus/vm-object-follows-state", test_vm_object_follows_state);
+	g_test_add_func("/vmsup/dbus/gdbus-tool", test_gdbus_tool);
+	for (const VmsupRpcMethod *m = vmsup_rpc_table_get_methods(); m->rpc_name != NULL; m++) {
+		g_autofree gchar *path = g_strdup_printf("/vmsup/rpc/twin/%s", m->rpc_name);
+		g_test_add_data_func(path, m, test_twin);
+	}
+
+	global_setup();
+	status = g_test_run();
+	if (!global_teardown())
+		status = 1;
+	return status;
+}

@@ -1,0 +1,134 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+/*
+ * The shared test helpers: waiting on the main loop for an event (never
+ * sleeping), collecting async results, finding QEMU, private temp dirs.
+ */
+
+#include "config.h"
+
+#include <glib/gstdio.h>
+
+#include "vmsup-test-util.h"
+
+/* conditions that depend on something outside the main loop are re-checked this often */
+#define VMSUP_TEST_RECHECK_MS 50
+
+static gboolean
+vmsup_test_timed_out_cb(gpointer user_data)
+{
+	gboolean *timed_out = user_data;
+	*timed_out = TRUE;
+	return G_SOURCE_REMOVE;
+}
+
+static gboolean
+vmsup_test_recheck_cb(gpointer user_data)
+{
+	return G_SOURCE_CONTINUE;
+}
+
+void
+vmsup_test_wait_until_impl(gboolean (*cond)(gpointer data),
+			   gpointer data,
+			   guint timeout_s,
+			   const gchar *file,
+			   gint line,
+			   const gchar *func)
+{
+	gboolean timed_out = FALSE;
+	guint timeout_id = g_timeout_add_seconds(timeout_s, vmsup_test_timed_out_cb, &timed_out);
+	guint recheck_id = g_timeout_add(VMSUP_TEST_RECHECK_MS, vmsup_test_recheck_cb, NULL);
+
+	while (!cond(data) && !timed_out)
+		g_main_context_iteration(NULL, TRUE);
+	g_source_remove(recheck_id);
+	if (!timed_out)
+		g_source_remove(timeout_id);
+	else if (!cond(data)) {
+		g_autofree gchar *msg = g_strdup_printf("condition not met within %u s", timeout_s);
+		g_assertion_message(G_LOG_DOMAIN, file, line, func, msg);
+	}
+}
+
+gboolean
+vmsup_test_flag_is_set(gpointer flag)
+{
+	return *(const gboolean *)flag;
+}
+
+void
+vmsup_test_store_result_cb(GObject *source, GAsyncResult *res, gpointer user_data)
+{
+	GAsyncResult **slot = user_data;
+	g_assert_null(*slot);
+	*slot = g_object_ref(res);
+}
+
+static gboolean
+vmsup_test_slot_is_set(gpointer slot)
+{
+	return *(GAsyncResult **)slot != NULL;
+}
+
+GAsyncResult *
+vmsup_test_wait_result_impl(GAsyncResult **slot,
+			    guint timeout_s,
+			    const gchar *file,
+			    gint line,
+			    const gchar *func)
+{
+	vmsup_test_wait_until_impl(vmsup_test_slot_is_set, slot, timeout_s, file, line, func);
+	return g_steal_pointer(slot);
+}
+
+void
+vmsup_test_drain_main_context(void)
+{
+	while (g_main_context_iteration(NULL, FALSE))
+		;
+}
+
+gchar *
+vmsup_test_require_qemu(void)
+{
+	const gchar *env = g_getenv("VMSUP_QEMU");
+	g_autofree gchar *path = NULL;
+
+	if (env != NULL && env[0] != '\0')
+		path = g_find_program_in_path(env);
+	else
+		path = g_find_program_in_path("qemu-system-x86_64");
+	if (path == NULL) {
+		g_test_message("qemu-system-x86_64 not found (PATH or $VMSUP_QEMU); "
+			       "install it (data/scripts/install-deps.sh) and run again");
+	}
+	g_assert_nonnull(path);
+	return g_steal_pointer(&path);
+}
+
+gchar *
+vmsup_test_make_tmpdir(void)
+{
+	g_autoptr(GError) error = NULL;
+	gchar *path = g_dir_make_tmp("vmsup-test-XXXXXX", &error);
+	g_assert_no_error(error);
+	return path;
+}
+
+void
+vmsup_test_rm_rf(const gchar *path)
+{
+	g_autoptr(GDir) dir = NULL;
+	const gchar *name;
+
+	if (g_file_test(path, G_FILE_TEST_IS_DIR) && !g_file_test(path, G_FILE_TEST_IS_SYMLINK)) {
+		dir = g_dir_open(path, 0, NULL);
+		while (dir != NULL && (name = g_dir_read_name(dir)) != NULL) {
+			g_autofree gchar *child = g_build_filename(path, name, NULL);
+			vmsup_test_rm_rf(child);
+		}
+		g_rmdir(path);
+		return;
+	}
+	g_unlink(path);
+}

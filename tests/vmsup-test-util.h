@@ -1,0 +1,77 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+#pragma once
+
+#include <gio/gio.h>
+
+G_BEGIN_DECLS
+
+/*
+ * Iterates the default main context until @cond returns TRUE; fails the
+ * test (at the caller's line) when that takes longer than @timeout_s.
+ */
+#define vmsup_test_wait_until(cond, data, timeout_s)                                               \
+	vmsup_test_wait_until_impl((cond), (data), (timeout_s), __FILE__, __LINE__, G_STRFUNC)
+
+/* the same for a gboolean that a callback sets */
+#define vmsup_test_wait_flag(flag, timeout_s)                                                      \
+	vmsup_test_wait_until_impl(vmsup_test_flag_is_set,                                         \
+				   (gpointer)(flag),                                               \
+				   (timeout_s),                                                    \
+				   __FILE__,                                                       \
+				   __LINE__,                                                       \
+				   G_STRFUNC)
+
+/*
+ * Waiting for an _async call:
+ *
+ *   GAsyncResult *slot = NULL;
+ *   foo_async(..., vmsup_test_store_result_cb, &slot);
+ *   g_autoptr(GAsyncResult) res = vmsup_test_wait_result(&slot, 5);
+ *   foo_finish(..., res, &error);
+ */
+#define vmsup_test_wait_result(slot, timeout_s)                                                    \
+	vmsup_test_wait_result_impl((slot), (timeout_s), __FILE__, __LINE__, G_STRFUNC)
+
+void
+vmsup_test_wait_until_impl(gboolean (*cond)(gpointer data),
+			   gpointer data,
+			   guint timeout_s,
+			   const gchar *file,
+			   gint line,
+			   const gchar *func);
+
+gboolean
+vmsup_test_flag_is_set(gpointer flag);
+
+/* a GAsyncReadyCallback storing a reference to @res in *(GAsyncResult **)@user_data */
+void
+vmsup_test_store_result_cb(GObject *source, GAsyncResult *res, gpointer user_data);
+
+/* waits until *@slot is set, then returns it (full) and clears the slot */
+GAsyncResult *
+vmsup_test_wait_result_impl(GAsyncResult **slot,
+			    guint timeout_s,
+			    const gchar *file,
+			    gint line,
+			    const gchar *func);
+
+/* dispatches whatever is ready now (completions of cancelled operations) without blocking */
+void
+vmsup_test_drain_main_context(void);
+
+/*
+ * The QEMU binary: $VMSUP_QEMU or qemu-system-x86_64 from PATH. A missing
+ * QEMU fails the test: tests never skip, the test command installs it.
+ */
+gchar *
+vmsup_test_require_qemu(void);
+
+/* a new private directory under the temp dir (short: Unix socket paths fit) */
+gchar *
+vmsup_test_make_tmpdir(void);
+
+/* removes @path and everything below it; symlinks are not followed */
+void
+vmsup_test_rm_rf(const gchar *path);
+
+G_END_DECLS
