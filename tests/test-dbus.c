@@ -298,7 +298,8 @@ ensure_twin_vm(void)
 	ensure_daemon();
 	if (global.twin_ready)
 		return;
-	created = rpc_ok("vm.create", "{\"name\": \"" TWIN_VM "\", \"memory_mib\": 128, \"wait\": true}");
+	created =
+	    rpc_ok("vm.create", "{\"name\": \"" TWIN_VM "\", \"memory_mib\": 128, \"wait\": true}");
 	op = json_object_get_object_member(created, "operation");
 	g_assert_nonnull(op);
 	global.twin_op_id = vmsup_json_object_get_int(op, "id", 0);
@@ -310,12 +311,26 @@ ensure_twin_vm(void)
 
 /* members whose values differ between two calls on the same VM */
 static const gchar *const volatile_members[] = {
-    "uptime_s", "sampled_at", "cpu_percent", "rss_bytes", "rtt_ms", "agent_rtt_ms",
-    "last_active", NULL,
+    "uptime_s",
+    "sampled_at",
+    "cpu_percent",
+    "rss_bytes",
+    "rtt_ms",
+    "agent_rtt_ms",
+    "last_active",
+    NULL,
 };
 /* ... and those that differ between two VMs set up the same way */
 static const gchar *const identity_members[] = {
-    "id", "pid", "created", "started", "started_at", "host_port", "mac", "operation_id", NULL,
+    "id",
+    "pid",
+    "created",
+    "started",
+    "started_at",
+    "host_port",
+    "mac",
+    "operation_id",
+    NULL,
 };
 
 static gchar *
@@ -506,7 +521,8 @@ test_table_mirrors_dbus(void)
 		g_assert_true(args_signature_is(method->out_args, out_object));
 		g_assert_cmpuint(g_signal_lookup(signal_name, VMSUP_DBUS_TYPE_VM1), !=, 0);
 	}
-	/* every VM1 property is the GObject property whose name, in snake case, is a vm.get member */
+	/* every VM1 property is the GObject property whose name, in snake case, is a vm.get member
+	 */
 	vm_iface = g_type_default_interface_ref(VMSUP_DBUS_TYPE_VM1);
 	pspecs = g_object_interface_list_properties(vm_iface, &n_pspecs);
 	g_assert_cmpuint(n_pspecs, ==, g_strv_length((gchar **)vm_info->properties));
@@ -585,8 +601,14 @@ fake_polkit_method_cb(GDBusConnection *connection,
 	gboolean is_read;
 	gboolean interactive;
 
-	g_variant_get(parameters, "((&s@a{sv})&s@a{ss}u&s)", &kind, &subject_details, &action,
-		      NULL, &flags, NULL);
+	g_variant_get(parameters,
+		      "((&s@a{sv})&s@a{ss}u&s)",
+		      &kind,
+		      &subject_details,
+		      &action,
+		      NULL,
+		      &flags,
+		      NULL);
 	fake->calls++;
 	g_assert_cmpstr(kind, ==, "system-bus-name");
 	g_free(fake->subject);
@@ -628,13 +650,14 @@ fake_polkit_start(FakePolkit *fake)
 	    NULL,
 	    &error);
 	g_assert_no_error(error);
-	fake->registration_id = g_dbus_connection_register_object(fake->conn,
-								  "/org/freedesktop/PolicyKit1/Authority",
-								  node->interfaces[0],
-								  &vtable,
-								  fake,
-								  NULL,
-								  &error);
+	fake->registration_id =
+	    g_dbus_connection_register_object(fake->conn,
+					      "/org/freedesktop/PolicyKit1/Authority",
+					      node->interfaces[0],
+					      &vtable,
+					      fake,
+					      NULL,
+					      &error);
 	g_assert_no_error(error);
 	reply = g_dbus_connection_call_sync(fake->conn,
 					    "org.freedesktop.DBus",
@@ -884,8 +907,13 @@ test_in_process(void)
 	g_assert_no_error(error);
 
 	/* a method needing no service answers */
-	reply = async_call(global.conn, dest, VMSUP_DBUS_SUPERVISOR_PATH, SUPERVISOR_IFACE, "Info",
-			   g_variant_new("(@a{sv})", empty_vardict()), &error);
+	reply = async_call(global.conn,
+			   dest,
+			   VMSUP_DBUS_SUPERVISOR_PATH,
+			   SUPERVISOR_IFACE,
+			   "Info",
+			   g_variant_new("(@a{sv})", empty_vardict()),
+			   &error);
 	g_assert_no_error(error);
 	result = g_variant_get_child_value(reply, 0);
 	g_assert_true(g_variant_lookup(result, "mode", "&s", &state));
@@ -893,8 +921,13 @@ test_in_process(void)
 	g_clear_pointer(&reply, g_variant_unref);
 
 	/* validation happens in the table, for D-Bus as for JSON-RPC */
-	reply = async_call(global.conn, dest, VMSUP_DBUS_SUPERVISOR_PATH, SUPERVISOR_IFACE, "Get",
-			   g_variant_new("(s@a{sv})", "../x", empty_vardict()), &error);
+	reply = async_call(global.conn,
+			   dest,
+			   VMSUP_DBUS_SUPERVISOR_PATH,
+			   SUPERVISOR_IFACE,
+			   "Get",
+			   g_variant_new("(s@a{sv})", "../x", empty_vardict()),
+			   &error);
 	g_assert_null(reply);
 	g_assert_error(error, VMSUP_ERROR, VMSUP_ERROR_INVALID_ARGUMENT);
 	g_clear_error(&error);
@@ -902,31 +935,52 @@ test_in_process(void)
 		GVariantBuilder options;
 		g_variant_builder_init(&options, G_VARIANT_TYPE_VARDICT);
 		g_variant_builder_add(&options, "{sv}", "bogus", g_variant_new_int32(1));
-		reply = async_call(global.conn, dest, VMSUP_DBUS_SUPERVISOR_PATH,
-				   SUPERVISOR_IFACE, "Get",
-				   g_variant_new("(sa{sv})", "x", &options), &error);
+		reply = async_call(global.conn,
+				   dest,
+				   VMSUP_DBUS_SUPERVISOR_PATH,
+				   SUPERVISOR_IFACE,
+				   "Get",
+				   g_variant_new("(sa{sv})", "x", &options),
+				   &error);
 		g_assert_null(reply);
 		g_assert_error(error, VMSUP_RPC_ERROR, VMSUP_RPC_INVALID_PARAMS);
 		g_clear_error(&error);
 	}
 	/* no VM service in this context */
-	reply = async_call(global.conn, dest, VMSUP_DBUS_SUPERVISOR_PATH, SUPERVISOR_IFACE, "List",
-			   g_variant_new("(@a{sv})", empty_vardict()), &error);
+	reply = async_call(global.conn,
+			   dest,
+			   VMSUP_DBUS_SUPERVISOR_PATH,
+			   SUPERVISOR_IFACE,
+			   "List",
+			   g_variant_new("(@a{sv})", empty_vardict()),
+			   &error);
 	g_assert_null(reply);
 	g_assert_error(error, VMSUP_ERROR, VMSUP_ERROR_FAILED_PRECONDITION);
 	g_clear_error(&error);
 
 	/* VM objects: appear complete, follow changes, go away */
-	subscription = g_dbus_connection_signal_subscribe(global.conn, dest, NULL, NULL, NULL,
-							  NULL, G_DBUS_SIGNAL_FLAGS_NONE,
-							  object_events_cb, &events, NULL);
+	subscription = g_dbus_connection_signal_subscribe(global.conn,
+							  dest,
+							  NULL,
+							  NULL,
+							  NULL,
+							  NULL,
+							  G_DBUS_SIGNAL_FLAGS_NONE,
+							  object_events_cb,
+							  &events,
+							  NULL);
 	vm = parse_object("{\"name\": \"a.b_c-d\", \"state\": \"running\", \"cpus\": 2,"
 			  " \"memory_mib\": 256, \"pid\": 42, \"accel\": \"tcg\","
 			  " \"auto_stop\": true, \"created\": \"2026-01-01T00:00:00Z\"}");
 	vmsup_dbus_vm_objects_update(vmsup_dbus_server_get_vm_objects(server), "a.b_c-d", vm);
 	vmsup_test_wait_until(events_added, &events, 10);
-	reply = async_call(global.conn, dest, path, "org.freedesktop.DBus.Properties", "GetAll",
-			   g_variant_new("(s)", VM_IFACE), &error);
+	reply = async_call(global.conn,
+			   dest,
+			   path,
+			   "org.freedesktop.DBus.Properties",
+			   "GetAll",
+			   g_variant_new("(s)", VM_IFACE),
+			   &error);
 	g_assert_no_error(error);
 	g_clear_pointer(&result, g_variant_unref);
 	result = g_variant_get_child_value(reply, 0);
@@ -960,8 +1014,13 @@ test_in_process(void)
 
 	/* disposing unexports */
 	g_clear_object(&server);
-	reply = async_call(global.conn, dest, VMSUP_DBUS_SUPERVISOR_PATH, SUPERVISOR_IFACE, "Info",
-			   g_variant_new("(@a{sv})", empty_vardict()), &error);
+	reply = async_call(global.conn,
+			   dest,
+			   VMSUP_DBUS_SUPERVISOR_PATH,
+			   SUPERVISOR_IFACE,
+			   "Info",
+			   g_variant_new("(@a{sv})", empty_vardict()),
+			   &error);
 	g_assert_null(reply);
 	g_assert_true(g_error_matches(error, G_DBUS_ERROR, G_DBUS_ERROR_UNKNOWN_METHOD) ||
 		      g_error_matches(error, G_DBUS_ERROR, G_DBUS_ERROR_UNKNOWN_OBJECT));
@@ -995,16 +1054,20 @@ test_activation(void)
 	g_assert_no_error(error);
 	live = g_dbus_node_info_lookup_interface(node, SUPERVISOR_IFACE);
 	g_assert_nonnull(live);
-	g_assert_nonnull(g_dbus_node_info_lookup_interface(node, "org.freedesktop.DBus.ObjectManager"));
+	g_assert_nonnull(
+	    g_dbus_node_info_lookup_interface(node, "org.freedesktop.DBus.ObjectManager"));
 	for (guint i = 0; generated->methods[i] != NULL; i++) {
-		GDBusMethodInfo *method = g_dbus_interface_info_lookup_method(live, generated->methods[i]->name);
+		GDBusMethodInfo *method =
+		    g_dbus_interface_info_lookup_method(live, generated->methods[i]->name);
 		g_assert_nonnull(method);
 		for (guint j = 0; generated->methods[i]->in_args[j] != NULL; j++)
-			g_assert_cmpstr(method->in_args[j]->signature, ==,
+			g_assert_cmpstr(method->in_args[j]->signature,
+					==,
 					generated->methods[i]->in_args[j]->signature);
 	}
 	for (guint i = 0; generated->signals[i] != NULL; i++)
-		g_assert_nonnull(g_dbus_interface_info_lookup_signal(live, generated->signals[i]->name));
+		g_assert_nonnull(
+		    g_dbus_interface_info_lookup_signal(live, generated->signals[i]->name));
 }
 
 /* /vmsup/rpc/twin/<method> */
@@ -1025,18 +1088,24 @@ typedef struct {
 	const gchar *rpc_name;
 	TwinKind kind;
 	TwinNeeds needs;
-	/* "@NAME@": the VM or workspace; "@OP@": the twin VM's create operation; "@DIR@": a directory */
+	/* "@NAME@": the VM or workspace; "@OP@": the twin VM's create operation; "@DIR@": a
+	 * directory */
 	const gchar *params;
 } TwinCase;
 
 /* a table entry without a case here fails its twin test */
 static const TwinCase twin_cases[] = {
-    {"vm.create", TWIN_PAIRED, NEEDS_NOTHING,
-     "{\"name\": \"@NAME@\", \"cpus\": 2, \"memory_mib\": 128, \"forward\": [8080], \"wait\": true}"},
+    {"vm.create",
+     TWIN_PAIRED,
+     NEEDS_NOTHING,
+     "{\"name\": \"@NAME@\", \"cpus\": 2, \"memory_mib\": 128, \"forward\": [8080], \"wait\": "
+     "true}"},
     {"vm.start", TWIN_PAIRED, NEEDS_DEFINED, "{\"name\": \"@NAME@\"}"},
     {"vm.stop", TWIN_PAIRED, NEEDS_RUNNING, "{\"name\": \"@NAME@\", \"force\": true}"},
     {"vm.delete", TWIN_PAIRED, NEEDS_DEFINED, "{\"name\": \"@NAME@\"}"},
-    {"vm.set", TWIN_PAIRED, NEEDS_DEFINED,
+    {"vm.set",
+     TWIN_PAIRED,
+     NEEDS_DEFINED,
      "{\"name\": \"@NAME@\", \"cpus\": 2, \"auto_stop\": false}"},
     {"vm.list", TWIN_SAME, NEEDS_DEFINED, "{}"},
     {"vm.get", TWIN_SAME, NEEDS_DEFINED, "{\"name\": \"@NAME@\"}"},
@@ -1044,7 +1113,9 @@ static const TwinCase twin_cases[] = {
     {"vm.health", TWIN_SAME, NEEDS_DEFINED, "{\"name\": \"@NAME@\"}"},
     {"vm.ping", TWIN_SAME, NEEDS_DEFINED, "{\"name\": \"@NAME@\"}"},
     {"vm.ports", TWIN_SAME, NEEDS_DEFINED, "{\"name\": \"@NAME@\"}"},
-    {"vm.exec", TWIN_SAME, NEEDS_DEFINED,
+    {"vm.exec",
+     TWIN_SAME,
+     NEEDS_DEFINED,
      "{\"name\": \"@NAME@\", \"argv\": [\"/bin/true\"], \"timeout_s\": 5}"},
     {"op.get", TWIN_SAME, NEEDS_DEFINED, "{\"id\": @OP@}"},
     {"op.list", TWIN_SAME, NEEDS_DEFINED, "{}"},
@@ -1132,9 +1203,8 @@ test_twin(gconstpointer user_data)
 	g_auto(Answer) dbus = {NULL};
 
 	if (twin == NULL) {
-		g_test_fail_printf("%s has no twin case: add one to twin_cases in %s",
-				   method->rpc_name,
-				   __FILE__);
+		g_test_fail_printf(
+		    "%s has no twin case: add one to twin_cases in %s", method->rpc_name, __FILE__);
 		return;
 	}
 	ensure_twin_vm();
@@ -1250,8 +1320,8 @@ test_vm_object_methods(void)
 	g_clear_pointer(&reply, g_variant_unref);
 
 	/* stopping a VM that never ran: the same answer either way */
-	reply = dbus_call(path, VM_IFACE, "Stop", g_variant_new("(@a{sv})", empty_vardict()),
-			  "(a{sv})", &error);
+	reply = dbus_call(
+	    path, VM_IFACE, "Stop", g_variant_new("(@a{sv})", empty_vardict()), "(a{sv})", &error);
 	answer_from_dbus(reply, error, &via_object);
 	g_clear_error(&error);
 	dbus_call_method(stop, params, &via_supervisor);
@@ -1271,8 +1341,12 @@ test_errors(void)
 
 	ensure_daemon();
 
-	reply = dbus_call(VMSUP_DBUS_SUPERVISOR_PATH, SUPERVISOR_IFACE, "Get",
-			  g_variant_new("(s@a{sv})", "nope", empty_vardict()), "(a{sv})", &error);
+	reply = dbus_call(VMSUP_DBUS_SUPERVISOR_PATH,
+			  SUPERVISOR_IFACE,
+			  "Get",
+			  g_variant_new("(s@a{sv})", "nope", empty_vardict()),
+			  "(a{sv})",
+			  &error);
 	g_assert_null(reply);
 	g_assert_error(error, VMSUP_ERROR, VMSUP_ERROR_NOT_FOUND);
 	remote = g_dbus_error_get_remote_error(error);
@@ -1288,19 +1362,31 @@ test_errors(void)
 	/* bad input is an error, and the daemon goes on */
 	g_variant_builder_init(&options, G_VARIANT_TYPE_VARDICT);
 	g_variant_builder_add(&options, "{sv}", "cpus", g_variant_new_string("many"));
-	reply = dbus_call(VMSUP_DBUS_SUPERVISOR_PATH, SUPERVISOR_IFACE, "Create",
-			  g_variant_new("(sa{sv})", "bad-input", &options), "(a{sv})", &error);
+	reply = dbus_call(VMSUP_DBUS_SUPERVISOR_PATH,
+			  SUPERVISOR_IFACE,
+			  "Create",
+			  g_variant_new("(sa{sv})", "bad-input", &options),
+			  "(a{sv})",
+			  &error);
 	g_assert_null(reply);
 	g_assert_error(error, VMSUP_RPC_ERROR, VMSUP_RPC_INVALID_PARAMS);
 	g_clear_error(&error);
-	reply = dbus_call(VMSUP_DBUS_SUPERVISOR_PATH, SUPERVISOR_IFACE, "Stop",
-			  g_variant_new("(s@a{sv})", "../etc", empty_vardict()), "(a{sv})", &error);
+	reply = dbus_call(VMSUP_DBUS_SUPERVISOR_PATH,
+			  SUPERVISOR_IFACE,
+			  "Stop",
+			  g_variant_new("(s@a{sv})", "../etc", empty_vardict()),
+			  "(a{sv})",
+			  &error);
 	g_assert_null(reply);
 	g_assert_error(error, VMSUP_ERROR, VMSUP_ERROR_INVALID_ARGUMENT);
 	g_clear_error(&error);
 
-	reply = dbus_call(VMSUP_DBUS_SUPERVISOR_PATH, SUPERVISOR_IFACE, "Info",
-			  g_variant_new("(@a{sv})", empty_vardict()), "(a{sv})", &error);
+	reply = dbus_call(VMSUP_DBUS_SUPERVISOR_PATH,
+			  SUPERVISOR_IFACE,
+			  "Info",
+			  g_variant_new("(@a{sv})", empty_vardict()),
+			  "(a{sv})",
+			  &error);
 	g_assert_no_error(error);
 	g_assert_nonnull(reply);
 }
@@ -1310,10 +1396,10 @@ test_errors(void)
 typedef struct {
 	gchar *path;
 	gchar *name;
-	gchar *state;          /* last State seen in PropertiesChanged */
-	gchar *signal_state;   /* last state seen in VmChanged */
-	gboolean removed;      /* VmRemoved seen */
-	gboolean object_gone;  /* InterfacesRemoved seen */
+	gchar *state;         /* last State seen in PropertiesChanged */
+	gchar *signal_state;  /* last state seen in VmChanged */
+	gboolean removed;     /* VmRemoved seen */
+	gboolean object_gone; /* InterfacesRemoved seen */
 } StateWatch;
 
 static void
@@ -1340,7 +1426,8 @@ state_watch_cb(GDBusConnection *connection,
 		g_autoptr(GVariant) vm = NULL;
 		const gchar *state = NULL;
 		g_variant_get(parameters, "(&s@a{sv})", &name, &vm);
-		if (g_strcmp0(name, watch->name) == 0 && g_variant_lookup(vm, "state", "&s", &state)) {
+		if (g_strcmp0(name, watch->name) == 0 &&
+		    g_variant_lookup(vm, "state", "&s", &state)) {
 			g_free(watch->signal_state);
 			watch->signal_state = g_strdup(state);
 		}
@@ -1383,8 +1470,11 @@ static GVariant *
 get_vm_property(const gchar *path, const gchar *property)
 {
 	g_autoptr(GError) error = NULL;
-	g_autoptr(GVariant) reply = dbus_call(path, "org.freedesktop.DBus.Properties", "Get",
-					      g_variant_new("(ss)", VM_IFACE, property), "(v)",
+	g_autoptr(GVariant) reply = dbus_call(path,
+					      "org.freedesktop.DBus.Properties",
+					      "Get",
+					      g_variant_new("(ss)", VM_IFACE, property),
+					      "(v)",
 					      &error);
 	GVariant *value = NULL;
 
@@ -1412,13 +1502,21 @@ test_vm_object_follows_state(void)
 	ensure_daemon();
 	watch.name = g_strdup("follow");
 	watch.path = vmsup_dbus_vm_object_path(watch.name);
-	subscription = g_dbus_connection_signal_subscribe(global.conn, NULL, NULL, NULL, NULL,
-							  NULL, G_DBUS_SIGNAL_FLAGS_NONE,
-							  state_watch_cb, &watch, NULL);
+	subscription = g_dbus_connection_signal_subscribe(global.conn,
+							  NULL,
+							  NULL,
+							  NULL,
+							  NULL,
+							  NULL,
+							  G_DBUS_SIGNAL_FLAGS_NONE,
+							  state_watch_cb,
+							  &watch,
+							  NULL);
 
 	/* defined over JSON-RPC: the object is there, complete */
-	created = rpc_ok("vm.create",
-			 "{\"name\": \"follow\", \"memory_mib\": 128, \"cpus\": 1, \"wait\": true}");
+	created =
+	    rpc_ok("vm.create",
+		   "{\"name\": \"follow\", \"memory_mib\": 128, \"cpus\": 1, \"wait\": true}");
 	memory = get_vm_property(watch.path, "MemoryMiB");
 	g_assert_cmpuint(g_variant_get_uint32(memory), ==, 128);
 
@@ -1467,8 +1565,16 @@ run_gdbus(const gchar *const *args, gint *out_status, gchar **out_stderr)
 	for (guint i = 0; args[i] != NULL; i++)
 		g_ptr_array_add(argv, (gpointer)args[i]);
 	g_ptr_array_add(argv, NULL);
-	g_assert_true(g_spawn_sync(NULL, (gchar **)argv->pdata, NULL, G_SPAWN_SEARCH_PATH, NULL,
-				   NULL, &out, out_stderr, &wait_status, &error));
+	g_assert_true(g_spawn_sync(NULL,
+				   (gchar **)argv->pdata,
+				   NULL,
+				   G_SPAWN_SEARCH_PATH,
+				   NULL,
+				   NULL,
+				   &out,
+				   out_stderr,
+				   &wait_status,
+				   &error));
 	g_assert_no_error(error);
 	*out_status = WIFEXITED(wait_status) ? WEXITSTATUS(wait_status) : -1;
 	return out;
@@ -1477,18 +1583,40 @@ run_gdbus(const gchar *const *args, gint *out_status, gchar **out_stderr)
 static void
 test_gdbus_tool(void)
 {
-	const gchar *get_twin[] = {"--object-path", VMSUP_DBUS_SUPERVISOR_PATH, "--method",
-				   SUPERVISOR_IFACE ".Get", TWIN_VM, "{}", NULL};
-	const gchar *get_nope[] = {"--object-path", VMSUP_DBUS_SUPERVISOR_PATH, "--method",
-				   SUPERVISOR_IFACE ".Get", "nope", "{}", NULL};
-	const gchar *create[] = {"--object-path", VMSUP_DBUS_SUPERVISOR_PATH, "--method",
-				 SUPERVISOR_IFACE ".Create", "tw-gdbus",
-				 "{'memory_mib': <128>, 'cpus': <uint32 1>, 'wait': <true>}", NULL};
-	const gchar *state[] = {"--object-path", VMSUP_DBUS_VM_PATH_PREFIX "tw_2dgdbus",
-				"--method", "org.freedesktop.DBus.Properties.Get", VM_IFACE,
-				"State", NULL};
-	const gchar *delete[] = {"--object-path", VMSUP_DBUS_VM_PATH_PREFIX "tw_2dgdbus",
-				 "--method", VM_IFACE ".Delete", "{'force': <true>}", NULL};
+	const gchar *get_twin[] = {"--object-path",
+				   VMSUP_DBUS_SUPERVISOR_PATH,
+				   "--method",
+				   SUPERVISOR_IFACE ".Get",
+				   TWIN_VM,
+				   "{}",
+				   NULL};
+	const gchar *get_nope[] = {"--object-path",
+				   VMSUP_DBUS_SUPERVISOR_PATH,
+				   "--method",
+				   SUPERVISOR_IFACE ".Get",
+				   "nope",
+				   "{}",
+				   NULL};
+	const gchar *create[] = {"--object-path",
+				 VMSUP_DBUS_SUPERVISOR_PATH,
+				 "--method",
+				 SUPERVISOR_IFACE ".Create",
+				 "tw-gdbus",
+				 "{'memory_mib': <128>, 'cpus': <uint32 1>, 'wait': <true>}",
+				 NULL};
+	const gchar *state[] = {"--object-path",
+				VMSUP_DBUS_VM_PATH_PREFIX "tw_2dgdbus",
+				"--method",
+				"org.freedesktop.DBus.Properties.Get",
+				VM_IFACE,
+				"State",
+				NULL};
+	const gchar *delete[] = {"--object-path",
+				 VMSUP_DBUS_VM_PATH_PREFIX "tw_2dgdbus",
+				 "--method",
+				 VM_IFACE ".Delete",
+				 "{'force': <true>}",
+				 NULL};
 	g_autofree gchar *out = NULL;
 	g_autofree gchar *err = NULL;
 	gint status = -1;
@@ -1531,9 +1659,12 @@ static void
 global_setup(void)
 {
 	const gchar *const dirs[][2] = {
-	    {"XDG_RUNTIME_DIR", "runtime"}, {"XDG_STATE_HOME", "state"},
-	    {"XDG_DATA_HOME", "data"},      {"XDG_CONFIG_HOME", "config"},
-	    {"XDG_CACHE_HOME", "cache"},    {"HOME", "home"},
+	    {"XDG_RUNTIME_DIR", "runtime"},
+	    {"XDG_STATE_HOME", "state"},
+	    {"XDG_DATA_HOME", "data"},
+	    {"XDG_CONFIG_HOME", "config"},
+	    {"XDG_CACHE_HOME", "cache"},
+	    {"HOME", "home"},
 	};
 	g_autofree gchar *services = g_test_build_filename(G_TEST_BUILT, "services", NULL);
 	g_autofree gchar *config_dir = NULL;
@@ -1582,8 +1713,8 @@ global_teardown(void)
 			JsonObject *vm = json_array_get_object_element(vms, i);
 			g_autoptr(JsonObject) params = json_object_new();
 			g_auto(Answer) answer = {NULL};
-			json_object_set_string_member(params, "name",
-						      json_object_get_string_member(vm, "name"));
+			json_object_set_string_member(
+			    params, "name", json_object_get_string_member(vm, "name"));
 			json_object_set_boolean_member(params, "force", TRUE);
 			rpc_call("vm.delete", params, &answer);
 		}
@@ -1598,7 +1729,8 @@ global_teardown(void)
 	if (pidfd >= 0) {
 		struct pollfd pfd = {pidfd, POLLIN, 0};
 		if (poll(&pfd, 1, 60 * 1000) != 1) {
-			g_printerr("# vmsupd (pid %" G_GINT64_FORMAT ") did not exit with its bus\n",
+			g_printerr("# vmsupd (pid %" G_GINT64_FORMAT
+				   ") did not exit with its bus\n",
 				   global.daemon_pid);
 			kill((pid_t)global.daemon_pid, SIGKILL);
 			clean = FALSE;

@@ -144,7 +144,8 @@ test_write_order(Fixture *fx, gconstpointer data)
 		JsonObject *request = vmsup_mock_qmp_get_request(fx->mock, i);
 		JsonObject *args = json_object_get_object_member(request, "arguments");
 		g_assert_cmpint(json_object_get_int_member(args, "i"), ==, i);
-		g_assert_cmpint(vmsup_mock_qmp_get_request_had_sentinel(fx->mock, i), ==, i == n / 2);
+		g_assert_cmpint(
+		    vmsup_mock_qmp_get_request_had_sentinel(fx->mock, i), ==, i == n / 2);
 	}
 	wait_messages(fx, n);
 	g_assert_cmpuint(fx->n_closed, ==, 0);
@@ -154,9 +155,8 @@ static void
 test_garbage(Fixture *fx, gconstpointer data)
 {
 	vmsup_json_stream_start(fx->stream);
-	vmsup_mock_qmp_send_raw(fx->mock,
-				"this is not json\n[1,2]\n\"str\"\n{\"a\":\n\x01\x02\xfe\n{\"ok\":1}\n",
-				-1);
+	vmsup_mock_qmp_send_raw(
+	    fx->mock, "this is not json\n[1,2]\n\"str\"\n{\"a\":\n\x01\x02\xfe\n{\"ok\":1}\n", -1);
 	wait_messages(fx, 1);
 	g_assert_cmpuint(fx->invalid->len, ==, 5);
 	for (guint i = 0; i < fx->invalid->len; i++) {
@@ -212,6 +212,7 @@ test_oversized(Fixture *fx, gconstpointer data)
 	g_assert_cmpuint(fx->messages->len, ==, 1);
 	g_assert_error(fx->closed_error, VMSUP_QMP_ERROR, VMSUP_QMP_ERROR_PROTOCOL);
 	g_assert_nonnull(strstr(fx->closed_error->message, "longer than"));
+	vmsup_mock_qmp_wait_hangup(fx->mock, 10);
 }
 
 static void
@@ -220,9 +221,10 @@ test_sentinel(Fixture *fx, gconstpointer data)
 	fx->discard_on_again = TRUE;
 	vmsup_json_stream_discard_until_sentinel(fx->stream);
 	vmsup_json_stream_start(fx->stream);
-	vmsup_mock_qmp_send_raw(fx->mock,
-				"{\"stale\":1}\n{\"error\":{\"class\":\"GenericError\"}}\njunk no newline",
-				-1);
+	vmsup_mock_qmp_send_raw(
+	    fx->mock,
+	    "{\"stale\":1}\n{\"error\":{\"class\":\"GenericError\"}}\njunk no newline",
+	    -1);
 	vmsup_mock_qmp_send_raw(fx->mock, "\xff{\"fresh\":1,\"again\":1}\n{\"skipped\":1}\n", -1);
 	vmsup_mock_qmp_send_raw(fx->mock, "more junk\xff\xff{\"after\":1}\n{\"next\":1}\n", -1);
 	wait_messages(fx, 2);
@@ -281,6 +283,8 @@ test_close(Fixture *fx, gconstpointer data)
 	g_assert_cmpuint(fx->messages->len, ==, 0);
 	g_assert_cmpuint(vmsup_mock_qmp_get_n_received(fx->mock), ==, 0);
 	g_assert_cmpuint(fx->n_closed, ==, 1);
+	/* the socket itself is closed, not just our reading */
+	vmsup_mock_qmp_wait_hangup(fx->mock, 10);
 }
 
 int

@@ -48,6 +48,7 @@ struct _VmsupMockQmp {
 	GQueue writes;             /* of GBytes, owned */
 	GBytes *write_current;     /* owned */
 	guint n_ops;               /* async operations in flight */
+	gboolean hung_up;          /* the client closed its end */
 	gboolean close_after_writes;
 	gboolean closed;
 };
@@ -105,8 +106,7 @@ vmsup_mock_close_now(VmsupMockQmp *mock)
 	g_socket_close(g_socket_connection_get_socket(mock->peer), NULL);
 }
 
-static void
-vmsup_mock_write_next(VmsupMockQmp *mock);
+static void vmsup_mock_write_next(VmsupMockQmp *mock);
 
 static void
 vmsup_mock_write_cb(GObject *source, GAsyncResult *res, gpointer user_data)
@@ -190,9 +190,10 @@ vmsup_mock_reply_sync(VmsupMockQmp *mock, JsonObject *request, const gchar *prel
 	}
 	if (prelude != NULL)
 		vmsup_mock_write_str(mock, prelude);
-	json_object_set_member(reply,
-			       "return",
-			       json_node_copy(json_object_get_member(json_node_get_object(args), "id")));
+	json_object_set_member(
+	    reply,
+	    "return",
+	    json_node_copy(json_object_get_member(json_node_get_object(args), "id")));
 	line = vmsup_mock_to_line(reply, "\xff");
 	vmsup_mock_write_str(mock, line);
 }
@@ -313,8 +314,7 @@ vmsup_mock_handle_line(VmsupMockQmp *mock, gchar *line, gsize length)
 	vmsup_mock_handle_request(mock, json_node_get_object(root), had_sentinel);
 }
 
-static void
-vmsup_mock_read_next(VmsupMockQmp *mock);
+static void vmsup_mock_read_next(VmsupMockQmp *mock);
 
 static void
 vmsup_mock_read_cb(GObject *source, GAsyncResult *res, gpointer user_data)
@@ -325,12 +325,14 @@ vmsup_mock_read_cb(GObject *source, GAsyncResult *res, gpointer user_data)
 	g_autofree gchar *line = NULL;
 
 	mock->n_ops--;
-	line = g_data_input_stream_read_line_finish(G_DATA_INPUT_STREAM(source),
-						    res,
-						    &length,
-						    &error);
-	if (line == NULL || mock->closed)
+	line =
+	    g_data_input_stream_read_line_finish(G_DATA_INPUT_STREAM(source), res, &length, &error);
+	if (mock->closed)
 		return;
+	if (line == NULL) {
+		mock->hung_up = TRUE;
+		return;
+	}
 	vmsup_mock_handle_line(mock, line, length);
 	vmsup_mock_read_next(mock);
 }
@@ -341,11 +343,8 @@ vmsup_mock_read_next(VmsupMockQmp *mock)
 	if (mock->closed)
 		return;
 	mock->n_ops++;
-	g_data_input_stream_read_line_async(mock->input,
-					    G_PRIORITY_DEFAULT,
-					    mock->cancellable,
-					    vmsup_mock_read_cb,
-					    mock);
+	g_data_input_stream_read_line_async(
+	    mock->input, G_PRIORITY_DEFAULT, mock->cancellable, vmsup_mock_read_cb, mock);
 }
 
 static GSocketConnection *
@@ -378,8 +377,8 @@ vmsup_mock_qmp_new(VmsupMockQmpMode mode)
 	mock->mode = mode;
 	mock->peer = vmsup_mock_connection_new(fds[0]);
 	mock->client = vmsup_mock_connection_new(fds[1]);
-	mock->input = g_data_input_stream_new(
-	    g_io_stream_get_input_stream(G_IO_STREAM(mock->peer)));
+	mock->input =
+	    g_data_input_stream_new(g_io_stream_get_input_stream(G_IO_STREAM(mock->peer)));
 	g_filter_input_stream_set_close_base_stream(G_FILTER_INPUT_STREAM(mock->input), FALSE);
 	g_data_input_stream_set_newline_type(mock->input, G_DATA_STREAM_NEWLINE_TYPE_LF);
 	mock->cancellable = g_cancellable_new();
@@ -606,6 +605,19 @@ vmsup_mock_qmp_get_request_had_sentinel(VmsupMockQmp *mock, guint index)
 {
 	g_assert_cmpuint(index, <, mock->sentinels->len);
 	return g_array_index(mock->sentinels, gboolean, index);
+}
+
+static gboolean
+vmsup_mock_hung_up(gpointer user_data)
+{
+	VmsupMockQmp *mock = user_data;
+	return mock->hung_up;
+}
+
+void
+vmsup_mock_qmp_wait_hangup(VmsupMockQmp *mock, guint timeout_s)
+{
+	vmsup_test_wait_until(vmsup_mock_hung_up, mock, timeout_s);
 }
 
 typedef struct {

@@ -16,7 +16,7 @@ G_BEGIN_DECLS
  */
 
 typedef enum {
-	VMSUP_MOCK_QMP_MODE_QMP,   /* greets with data/qmp/greeting.json, answers qmp_capabilities */
+	VMSUP_MOCK_QMP_MODE_QMP, /* greets with data/qmp/greeting.json, answers qmp_capabilities */
 	VMSUP_MOCK_QMP_MODE_AGENT, /* qemu-guest-agent: no greeting, 0xFF sentinel on sync */
 	VMSUP_MOCK_QMP_MODE_RAW,   /* nothing automatic: the test scripts everything */
 } VmsupMockQmpMode;
@@ -108,5 +108,9 @@ vmsup_mock_qmp_get_request_had_sentinel(VmsupMockQmp *mock, guint index);
 /* iterates the main loop until @n commands were received; fails the test after @timeout_s */
 void
 vmsup_mock_qmp_wait_received(VmsupMockQmp *mock, guint n, guint timeout_s);
+
+/* iterates the main loop until the client closed its end; fails the test after @timeout_s */
+void
+vmsup_mock_qmp_wait_hangup(VmsupMockQmp *mock, guint timeout_s);
 
 G_END_DECLS

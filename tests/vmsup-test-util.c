@@ -71,11 +71,8 @@ vmsup_test_slot_is_set(gpointer slot)
 }
 
 GAsyncResult *
-vmsup_test_wait_result_impl(GAsyncResult **slot,
-			    guint timeout_s,
-			    const gchar *file,
-			    gint line,
-			    const gchar *func)
+vmsup_test_wait_result_impl(
+    GAsyncResult **slot, guint timeout_s, const gchar *file, gint line, const gchar *func)
 {
 	vmsup_test_wait_until_impl(vmsup_test_slot_is_set, slot, timeout_s, file, line, func);
 	return g_steal_pointer(slot);
@@ -98,10 +95,9 @@ vmsup_test_require_qemu(void)
 		path = g_find_program_in_path(env);
 	else
 		path = g_find_program_in_path("qemu-system-x86_64");
-	if (path == NULL) {
+	if (path == NULL)
 		g_test_message("qemu-system-x86_64 not found (PATH or $VMSUP_QEMU); "
 			       "install it (data/scripts/install-deps.sh) and run again");
-	}
 	g_assert_nonnull(path);
 	return g_steal_pointer(&path);
 }

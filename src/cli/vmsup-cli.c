@@ -391,8 +391,10 @@ vmsup_cli_print_vm_table(JsonArray *vms)
 		vm = json_node_get_object(node);
 		cpus = vmsup_cli_member_text(vm, "cpus");
 		if (json_object_has_member(vm, "memory_mib"))
-			memory = g_strdup_printf(_("%" G_GINT64_FORMAT " MiB"),
-						 vmsup_json_object_get_int(vm, "memory_mib", 0));
+			memory = g_strdup_printf(_("%lld MiB"),
+						 (long long)vmsup_json_object_get_int(vm,
+										      "memory_mib",
+										      0));
 		if (vmsup_json_object_get_int(vm, "pid", 0) > 0)
 			pid = vmsup_cli_member_text(vm, "pid");
 		cells[0] = vmsup_cli_get_str(vm, "name");
@@ -986,9 +988,9 @@ vmsup_cli_create_wait(VmsupCli *cli, const gchar *name, gint64 id, gboolean star
 			g_autoptr(JsonObject) cancel_result = NULL;
 			if (intr.n_interrupts > 1 || cancel_sent) {
 				vmsup_cli_progress_finish(progress, NULL);
-				g_printerr(_("vmsup: interrupted; operation %" G_GINT64_FORMAT
-					     " may still be running\n"),
-					   id);
+				g_printerr(_("vmsup: interrupted; operation %lld may still be "
+					     "running\n"),
+					   (long long)id);
 				rc = VMSUP_CLI_EXIT_CANCELLED;
 				break;
 			}
@@ -1137,11 +1139,11 @@ vmsup_cli_create(VmsupCli *cli, gint argc, gchar **argv)
 			return rc;
 		}
 		id = vmsup_cli_operation_id(result);
-		g_print(_("Creating VM '%s' as operation %" G_GINT64_FORMAT
-			  "; follow it with 'vmsup ops get %" G_GINT64_FORMAT "'\n"),
+		g_print(_("Creating VM '%s' as operation %lld; follow it with 'vmsup ops get "
+			  "%lld'\n"),
 			argv[1],
-			id,
-			id);
+			(long long)id,
+			(long long)id);
 		return rc;
 	}
 
@@ -1334,7 +1336,7 @@ vmsup_cli_ops_by_id(VmsupCli *cli, gint argc, gchar **argv, gboolean cancel)
 	if (cli->json) {
 		vmsup_cli_print_json_object(result);
 	} else if (cancel) {
-		g_print(_("Operation %" G_GINT64_FORMAT " is being cancelled\n"), id);
+		g_print(_("Operation %lld is being cancelled\n"), (long long)id);
 	} else {
 		const gchar *const order[] =
 		    {"id", "kind", "vm", "state", "stage", "progress", "error", NULL};

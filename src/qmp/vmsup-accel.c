@@ -16,9 +16,9 @@
 #define VMSUP_ACCEL_PROBE_TIMEOUT_S 5
 
 typedef struct {
-	VmsupQemuProcess *process; /* owned */
-	gchar *runtime_dir;        /* owned: a temp dir, removed at the end */
-	GCancellable *cancellable; /* owned: the caller's cancel and our timeout */
+	VmsupQemuProcess *process;        /* owned */
+	gchar *runtime_dir;               /* owned: a temp dir, removed at the end */
+	GCancellable *cancellable;        /* owned: the caller's cancel and our timeout */
 	GCancellable *caller_cancellable; /* owned */
 	gulong caller_handler;
 	guint timeout_source;
@@ -181,14 +181,12 @@ vmsup_accel_probe_query_cb(GObject *source, GAsyncResult *res, gpointer user_dat
 
 	result = vmsup_qmp_client_execute_finish(VMSUP_QMP_CLIENT(source), res, &error);
 	if (result == NULL) {
-		vmsup_accel_probe_done(task,
-				       VMSUP_ACCEL_TCG,
-				       vmsup_accel_probe_failure(probe, error));
+		vmsup_accel_probe_done(
+		    task, VMSUP_ACCEL_TCG, vmsup_accel_probe_failure(probe, error));
 		return;
 	}
-	vmsup_accel_probe_done(task,
-			       VMSUP_ACCEL_KVM,
-			       g_strdup("KVM usable: a paused -cpu host vCPU answered QMP"));
+	vmsup_accel_probe_done(
+	    task, VMSUP_ACCEL_KVM, g_strdup("KVM usable: a paused -cpu host vCPU answered QMP"));
 }
 
 static void
@@ -199,9 +197,8 @@ vmsup_accel_probe_spawn_cb(GObject *source, GAsyncResult *res, gpointer user_dat
 	g_autoptr(GError) error = NULL;
 
 	if (!vmsup_qemu_process_spawn_finish(VMSUP_QEMU_PROCESS(source), res, &error)) {
-		vmsup_accel_probe_done(task,
-				       VMSUP_ACCEL_TCG,
-				       vmsup_accel_probe_failure(probe, error));
+		vmsup_accel_probe_done(
+		    task, VMSUP_ACCEL_TCG, vmsup_accel_probe_failure(probe, error));
 		return;
 	}
 	vmsup_qmp_client_execute_async(vmsup_qemu_process_get_qmp(probe->process),
@@ -261,9 +258,8 @@ vmsup_accel_probe_async(const gchar *qemu_binary,
 					  g_object_ref(probe->cancellable),
 					  g_object_unref);
 	}
-	probe->timeout_source = g_timeout_add_seconds(VMSUP_ACCEL_PROBE_TIMEOUT_S,
-						      vmsup_accel_probe_timeout_cb,
-						      probe);
+	probe->timeout_source =
+	    g_timeout_add_seconds(VMSUP_ACCEL_PROBE_TIMEOUT_S, vmsup_accel_probe_timeout_cb, probe);
 
 	/* exactly what a KVM guest runs with, paused, nothing else attached */
 	config->qemu_binary = g_strdup(qemu_binary);

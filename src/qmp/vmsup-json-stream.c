@@ -35,8 +35,7 @@ static GParamSpec *props[N_PROPS] = {NULL};
 enum { SIGNAL_MESSAGE, SIGNAL_INVALID, SIGNAL_CLOSED, N_SIGNALS };
 static guint signals[N_SIGNALS] = {0};
 
-static void
-vmsup_json_stream_read_more(VmsupJsonStream *self);
+static void vmsup_json_stream_read_more(VmsupJsonStream *self);
 
 static void
 vmsup_json_stream_shutdown(VmsupJsonStream *self)
@@ -64,8 +63,7 @@ vmsup_json_stream_end(VmsupJsonStream *self, const GError *error)
 	g_object_unref(self);
 }
 
-static void
-vmsup_json_stream_end_with(VmsupJsonStream *self, gint code, const gchar *format, ...)
+static void vmsup_json_stream_end_with(VmsupJsonStream *self, gint code, const gchar *format, ...)
     G_GNUC_PRINTF(3, 4);
 
 static void
@@ -165,13 +163,12 @@ vmsup_json_stream_process_buffer(VmsupJsonStream *self)
 		end = memchr(buf, '\n', avail);
 		if (end == NULL) {
 			/* room for max_line, a '\r' and the '\n': more without one is too long */
-			if (avail >= self->max_line + 2) {
+			if (avail >= self->max_line + 2)
 				vmsup_json_stream_end_with(self,
 							   VMSUP_QMP_ERROR_PROTOCOL,
 							   "message longer than %" G_GSIZE_FORMAT
 							   " bytes",
 							   self->max_line);
-			}
 			return !self->closed;
 		}
 		length = end - buf;
@@ -189,15 +186,14 @@ vmsup_json_stream_fill_cb(GObject *source, GAsyncResult *res, gpointer user_data
 {
 	g_autoptr(VmsupJsonStream) self = user_data;
 	g_autoptr(GError) error = NULL;
-	gssize n = g_buffered_input_stream_fill_finish(G_BUFFERED_INPUT_STREAM(source), res, &error);
+	gssize n =
+	    g_buffered_input_stream_fill_finish(G_BUFFERED_INPUT_STREAM(source), res, &error);
 
 	if (self->closed)
 		return;
 	if (n < 0) {
-		vmsup_json_stream_end_with(self,
-					   VMSUP_QMP_ERROR_CLOSED,
-					   "read failed: %s",
-					   error->message);
+		vmsup_json_stream_end_with(
+		    self, VMSUP_QMP_ERROR_CLOSED, "read failed: %s", error->message);
 		return;
 	}
 	if (n == 0) {
@@ -233,8 +229,7 @@ vmsup_json_stream_read_more(VmsupJsonStream *self)
 					   g_object_ref(self));
 }
 
-static void
-vmsup_json_stream_write_next(VmsupJsonStream *self);
+static void vmsup_json_stream_write_next(VmsupJsonStream *self);
 
 static void
 vmsup_json_stream_write_cb(GObject *source, GAsyncResult *res, gpointer user_data)
@@ -247,10 +242,8 @@ vmsup_json_stream_write_cb(GObject *source, GAsyncResult *res, gpointer user_dat
 	if (self->closed)
 		return;
 	if (error != NULL) {
-		vmsup_json_stream_end_with(self,
-					   VMSUP_QMP_ERROR_CLOSED,
-					   "write failed: %s",
-					   error->message);
+		vmsup_json_stream_end_with(
+		    self, VMSUP_QMP_ERROR_CLOSED, "write failed: %s", error->message);
 		return;
 	}
 	vmsup_json_stream_write_next(self);
@@ -445,18 +438,18 @@ vmsup_json_stream_class_init(VmsupJsonStreamClass *klass)
 	object_class->dispose = vmsup_json_stream_dispose;
 	object_class->finalize = vmsup_json_stream_finalize;
 
-	props[PROP_STREAM] =
-	    g_param_spec_object("stream",
-				NULL,
-				NULL,
-				G_TYPE_IO_STREAM,
-				G_PARAM_READWRITE | G_PARAM_CONSTRUCT_ONLY | G_PARAM_STATIC_STRINGS);
-	props[PROP_LABEL] =
-	    g_param_spec_string("label",
-				NULL,
-				NULL,
-				NULL,
-				G_PARAM_READWRITE | G_PARAM_CONSTRUCT_ONLY | G_PARAM_STATIC_STRINGS);
+	props[PROP_STREAM] = g_param_spec_object("stream",
+						 NULL,
+						 NULL,
+						 G_TYPE_IO_STREAM,
+						 G_PARAM_READWRITE | G_PARAM_CONSTRUCT_ONLY |
+						     G_PARAM_STATIC_STRINGS);
+	props[PROP_LABEL] = g_param_spec_string("label",
+						NULL,
+						NULL,
+						NULL,
+						G_PARAM_READWRITE | G_PARAM_CONSTRUCT_ONLY |
+						    G_PARAM_STATIC_STRINGS);
 	g_object_class_install_properties(object_class, N_PROPS, props);
 
 	signals[SIGNAL_MESSAGE] = g_signal_new("message",

@@ -125,10 +125,8 @@ vmsup_qemu_config_copy(const VmsupQemuConfig *config)
 	copy->share_dir = g_strdup(config->share_dir);
 	copy->forwards = NULL;
 	if (config->forwards != NULL) {
-		copy->forwards = g_array_sized_new(FALSE,
-						   FALSE,
-						   sizeof(VmsupQemuForward),
-						   config->forwards->len);
+		copy->forwards = g_array_sized_new(
+		    FALSE, FALSE, sizeof(VmsupQemuForward), config->forwards->len);
 		g_array_append_vals(copy->forwards, config->forwards->data, config->forwards->len);
 	}
 	return copy;
@@ -252,19 +250,18 @@ vmsup_qemu_check_machine(const gchar *machine, GError **error)
 	for (const gchar *p = machine; *p != '\0'; p++) {
 		if (!g_ascii_isalnum(*p) && *p != '-' && *p != '_' && *p != '.') {
 			g_autofree gchar *shown = g_strescape(machine, NULL);
-			g_set_error(error,
-				    VMSUP_ERROR,
-				    VMSUP_ERROR_INVALID_ARGUMENT,
-				    "invalid machine type '%s': use letters, digits, '.', '_' and '-'",
-				    shown);
+			g_set_error(
+			    error,
+			    VMSUP_ERROR,
+			    VMSUP_ERROR_INVALID_ARGUMENT,
+			    "invalid machine type '%s': use letters, digits, '.', '_' and '-'",
+			    shown);
 			return FALSE;
 		}
 	}
 	if (machine[0] == '\0') {
-		g_set_error_literal(error,
-				    VMSUP_ERROR,
-				    VMSUP_ERROR_INVALID_ARGUMENT,
-				    "machine type is empty");
+		g_set_error_literal(
+		    error, VMSUP_ERROR, VMSUP_ERROR_INVALID_ARGUMENT, "machine type is empty");
 		return FALSE;
 	}
 	return TRUE;
@@ -278,13 +275,14 @@ vmsup_qemu_check_socket_dir(const gchar *runtime_dir, GError **error)
 
 	G_STATIC_ASSERT(sizeof(VMSUP_QEMU_QMP_SOCKET) == sizeof(VMSUP_QEMU_QGA_SOCKET));
 	if (len >= sizeof(addr.sun_path)) {
-		g_set_error(error,
-			    VMSUP_ERROR,
-			    VMSUP_ERROR_INVALID_ARGUMENT,
-			    "runtime dir '%s' is too long for a Unix socket path (at most %" G_GSIZE_FORMAT
-			    " bytes); choose a shorter --runtime-dir",
-			    runtime_dir,
-			    sizeof(addr.sun_path) - 2 - strlen(VMSUP_QEMU_QMP_SOCKET));
+		g_set_error(
+		    error,
+		    VMSUP_ERROR,
+		    VMSUP_ERROR_INVALID_ARGUMENT,
+		    "runtime dir '%s' is too long for a Unix socket path (at most %" G_GSIZE_FORMAT
+		    " bytes); choose a shorter --runtime-dir",
+		    runtime_dir,
+		    sizeof(addr.sun_path) - 2 - strlen(VMSUP_QEMU_QMP_SOCKET));
 		return FALSE;
 	}
 	return TRUE;
@@ -341,10 +339,11 @@ vmsup_qemu_config_build_argv(const VmsupQemuConfig *config,
 		return NULL;
 	mmio = g_strcmp0(machine, "microvm") == 0;
 	if (config->accel != VMSUP_ACCEL_KVM && config->accel != VMSUP_ACCEL_TCG) {
-		g_set_error_literal(error,
-				    VMSUP_ERROR,
-				    VMSUP_ERROR_INVALID_ARGUMENT,
-				    "the accelerator must be resolved to kvm or tcg before QEMU starts");
+		g_set_error_literal(
+		    error,
+		    VMSUP_ERROR,
+		    VMSUP_ERROR_INVALID_ARGUMENT,
+		    "the accelerator must be resolved to kvm or tcg before QEMU starts");
 		return NULL;
 	}
 	if (config->cpus == 0 || config->cpus > 255) {
@@ -390,16 +389,12 @@ vmsup_qemu_config_build_argv(const VmsupQemuConfig *config,
 	/* -pidfile takes the path verbatim: adoption matches this argument exactly */
 	g_ptr_array_add(argv, g_strdup("-pidfile"));
 	g_ptr_array_add(argv, g_build_filename(run, VMSUP_QEMU_PIDFILE, NULL));
-	vmsup_qemu_argv_addf(argv,
-			     "-chardev",
-			     "file,id=ser0,path=%s/" VMSUP_QEMU_CONSOLE_LOG,
-			     run_esc);
+	vmsup_qemu_argv_addf(
+	    argv, "-chardev", "file,id=ser0,path=%s/" VMSUP_QEMU_CONSOLE_LOG, run_esc);
 	vmsup_qemu_argv_add(argv, "-serial", "chardev:ser0");
 	if (qmp_fd >= 0) {
-		vmsup_qemu_argv_addf(argv,
-				     "-chardev",
-				     "socket,id=qmp0,fd=%d,server=on,wait=off",
-				     qmp_fd);
+		vmsup_qemu_argv_addf(
+		    argv, "-chardev", "socket,id=qmp0,fd=%d,server=on,wait=off", qmp_fd);
 	} else {
 		vmsup_qemu_argv_addf(argv,
 				     "-chardev",
@@ -434,16 +429,12 @@ vmsup_qemu_config_build_argv(const VmsupQemuConfig *config,
 			return NULL;
 		disk_esc = vmsup_qemu_escape(disk);
 		if (mmio) {
-			vmsup_qemu_argv_addf(argv,
-					     "-drive",
-					     "if=none,id=disk0,file=%s,format=qcow2",
-					     disk_esc);
+			vmsup_qemu_argv_addf(
+			    argv, "-drive", "if=none,id=disk0,file=%s,format=qcow2", disk_esc);
 			vmsup_qemu_argv_add(argv, "-device", "virtio-blk-device,drive=disk0");
 		} else {
-			vmsup_qemu_argv_addf(argv,
-					     "-drive",
-					     "if=virtio,file=%s,format=qcow2",
-					     disk_esc);
+			vmsup_qemu_argv_addf(
+			    argv, "-drive", "if=virtio,file=%s,format=qcow2", disk_esc);
 		}
 	}
 	if (config->agent) {
@@ -454,9 +445,8 @@ vmsup_qemu_config_build_argv(const VmsupQemuConfig *config,
 				     ",server=on,wait=off",
 				     run_esc);
 		vmsup_qemu_argv_add(argv, "-device", serial);
-		vmsup_qemu_argv_add(argv,
-				    "-device",
-				    "virtserialport,chardev=qga0,name=org.qemu.guest_agent.0");
+		vmsup_qemu_argv_add(
+		    argv, "-device", "virtserialport,chardev=qga0,name=org.qemu.guest_agent.0");
 	}
 	if (config->network) {
 		g_autoptr(GString) netdev = g_string_new("user,id=n0");
@@ -482,16 +472,15 @@ vmsup_qemu_config_build_argv(const VmsupQemuConfig *config,
 			vmsup_qemu_argv_add(argv, "-device", "virtio-net-pci,netdev=n0,romfile=");
 	}
 	if (config->share_dir != NULL) {
-		g_autofree gchar *share = vmsup_qemu_check_path("shared dir", config->share_dir, error);
+		g_autofree gchar *share =
+		    vmsup_qemu_check_path("shared dir", config->share_dir, error);
 		g_autofree gchar *share_esc = NULL;
 		g_autofree gchar *p9 = vmsup_qemu_virtio(machine, "virtio-9p");
 		if (share == NULL)
 			return NULL;
 		share_esc = vmsup_qemu_escape(share);
-		vmsup_qemu_argv_addf(argv,
-				     "-fsdev",
-				     "local,id=fs0,path=%s,security_model=none",
-				     share_esc);
+		vmsup_qemu_argv_addf(
+		    argv, "-fsdev", "local,id=fs0,path=%s,security_model=none", share_esc);
 		vmsup_qemu_argv_addf(argv, "-device", "%s,fsdev=fs0,mount_tag=workspace", p9);
 	}
 	{
@@ -779,7 +768,8 @@ vmsup_qemu_process_prepare_runtime_dir(VmsupQemuProcess *self, GError **error)
 	GPid pid = 0;
 	gint pidfd;
 
-	if (g_mkdir_with_parents(self->runtime_dir, 0700) != 0 || g_chmod(self->runtime_dir, 0700)) {
+	if (g_mkdir_with_parents(self->runtime_dir, 0700) != 0 ||
+	    g_chmod(self->runtime_dir, 0700)) {
 		gint saved = errno;
 		g_set_error(error,
 			    VMSUP_ERROR,
@@ -837,8 +827,17 @@ vmsup_qemu_listen(const gchar *path, GError **error)
 static void
 vmsup_qemu_child_setup(gpointer user_data)
 {
+	sigset_t none;
+
 	/* a session of its own: a terminal's ^C or the daemon's death never reaches QEMU */
 	setsid();
+	/* a blocked or ignored signal would survive exec and deafen QEMU to stop requests */
+	sigemptyset(&none);
+	sigprocmask(SIG_SETMASK, &none, NULL);
+	signal(SIGTERM, SIG_DFL);
+	signal(SIGINT, SIG_DFL);
+	signal(SIGHUP, SIG_DFL);
+	signal(SIGPIPE, SIG_DFL);
 }
 
 /* exit, signals, stop */
@@ -879,9 +878,8 @@ vmsup_qemu_process_start_exit_error(VmsupQemuProcess *self, gint wait_status)
 	g_autofree gchar *status = vmsup_qemu_describe_wait_status(wait_status);
 	const gchar *sep = tail[0] != '\0' ? ": " : "";
 
-	if (self->start_error != NULL && g_error_matches(self->start_error,
-							 G_IO_ERROR,
-							 G_IO_ERROR_CANCELLED))
+	if (self->start_error != NULL &&
+	    g_error_matches(self->start_error, G_IO_ERROR, G_IO_ERROR_CANCELLED))
 		return g_error_copy(self->start_error);
 	if (self->start_error != NULL && self->killed) {
 		return g_error_new(self->start_error->domain,
@@ -1001,12 +999,8 @@ vmsup_qemu_process_stop_quit(VmsupQemuProcess *self)
 {
 	self->stop_stage = VMSUP_QEMU_STOP_QUIT;
 	if (self->qmp != NULL && vmsup_qmp_client_is_ready(self->qmp)) {
-		vmsup_qmp_client_execute_async(self->qmp,
-					       "quit",
-					       NULL,
-					       NULL,
-					       vmsup_qemu_process_quit_cb,
-					       g_object_ref(self));
+		vmsup_qmp_client_execute_async(
+		    self->qmp, "quit", NULL, NULL, vmsup_qemu_process_quit_cb, g_object_ref(self));
 	} else {
 		/* QEMU treats SIGTERM like quit */
 		vmsup_qemu_process_signal(self, SIGTERM);
@@ -1100,13 +1094,14 @@ vmsup_qemu_process_start_timeout_cb(gpointer user_data)
 	VmsupQemuProcess *self = user_data;
 
 	self->start_timeout_source = 0;
-	vmsup_qemu_process_start_failed(self,
-					g_error_new(VMSUP_ERROR,
-						    VMSUP_ERROR_TIMEOUT,
-						    "QEMU for '%s' did not answer on QMP within %d s",
-						    self->name,
-						    VMSUP_QEMU_READY_TIMEOUT_MS / 1000),
-					FALSE);
+	vmsup_qemu_process_start_failed(
+	    self,
+	    g_error_new(VMSUP_ERROR,
+			VMSUP_ERROR_TIMEOUT,
+			"QEMU for '%s' did not answer on QMP within %d s",
+			self->name,
+			VMSUP_QEMU_READY_TIMEOUT_MS / 1000),
+	    FALSE);
 	return G_SOURCE_REMOVE;
 }
 
@@ -1116,11 +1111,10 @@ vmsup_qemu_process_start_cancelled_cb(GCancellable *cancellable, gpointer user_d
 	VmsupQemuProcess *self = user_data;
 
 	g_clear_pointer(&self->start_cancel_source, g_source_unref);
-	vmsup_qemu_process_start_failed(self,
-					g_error_new_literal(G_IO_ERROR,
-							    G_IO_ERROR_CANCELLED,
-							    "Operation was cancelled"),
-					FALSE);
+	vmsup_qemu_process_start_failed(
+	    self,
+	    g_error_new_literal(G_IO_ERROR, G_IO_ERROR_CANCELLED, "Operation was cancelled"),
+	    FALSE);
 	return G_SOURCE_REMOVE;
 }
 
@@ -1151,13 +1145,13 @@ static void
 vmsup_qemu_process_start_qmp(VmsupQemuProcess *self, GTask *task /* owned */)
 {
 	GCancellable *cancellable = g_task_get_cancellable(task);
-	g_autofree gchar *qmp_path = g_build_filename(self->runtime_dir, VMSUP_QEMU_QMP_SOCKET, NULL);
+	g_autofree gchar *qmp_path =
+	    g_build_filename(self->runtime_dir, VMSUP_QEMU_QMP_SOCKET, NULL);
 
 	self->start_task = g_object_ref(task);
 	self->start_cancellable = g_cancellable_new();
-	self->start_timeout_source = g_timeout_add(VMSUP_QEMU_READY_TIMEOUT_MS,
-						   vmsup_qemu_process_start_timeout_cb,
-						   self);
+	self->start_timeout_source =
+	    g_timeout_add(VMSUP_QEMU_READY_TIMEOUT_MS, vmsup_qemu_process_start_timeout_cb, self);
 	if (cancellable != NULL) {
 		self->start_cancel_source = g_cancellable_source_new(cancellable);
 		g_source_set_callback(self->start_cancel_source,
@@ -1168,11 +1162,8 @@ vmsup_qemu_process_start_qmp(VmsupQemuProcess *self, GTask *task /* owned */)
 	}
 	g_clear_object(&self->qmp);
 	self->qmp = vmsup_qmp_client_new(self->name);
-	vmsup_qmp_client_connect_async(self->qmp,
-				       qmp_path,
-				       self->start_cancellable,
-				       vmsup_qemu_process_connect_cb,
-				       task);
+	vmsup_qmp_client_connect_async(
+	    self->qmp, qmp_path, self->start_cancellable, vmsup_qemu_process_connect_cb, task);
 }
 
 void
@@ -1190,6 +1181,7 @@ vmsup_qemu_process_spawn_async(VmsupQemuProcess *self,
 	g_auto(GStrv) argv = NULL;
 	g_autofree gchar *qmp_path = NULL;
 	g_autofree gchar *log_path = NULL;
+	const gchar *identifier;
 	GWeakRef *weak;
 	gint listen_fd;
 	gint log_fd;
@@ -1210,8 +1202,7 @@ vmsup_qemu_process_spawn_async(VmsupQemuProcess *self,
 	}
 
 	resolved = vmsup_qemu_config_copy(config);
-	if (!vmsup_qemu_resolve_forwards(resolved, &error) ||
-	    !vmsup_qemu_check_socket_dir(self->runtime_dir, &error)) {
+	if (!vmsup_qemu_resolve_forwards(resolved, &error)) {
 		g_task_return_error(task, g_steal_pointer(&error));
 		return;
 	}
@@ -1257,6 +1248,7 @@ vmsup_qemu_process_spawn_async(VmsupQemuProcess *self,
 	g_subprocess_launcher_take_stderr_fd(launcher, log_fd);
 	g_subprocess_launcher_take_fd(launcher, listen_fd, VMSUP_QEMU_QMP_FD);
 	g_subprocess_launcher_set_child_setup(launcher, vmsup_qemu_child_setup, NULL, NULL);
+	g_clear_object(&self->subprocess);
 	self->subprocess =
 	    g_subprocess_launcher_spawnv(launcher, (const gchar *const *)argv, &error);
 	/* only QEMU may hold the listening socket, so its death resets our connection */
@@ -1268,7 +1260,9 @@ vmsup_qemu_process_spawn_async(VmsupQemuProcess *self,
 		return;
 	}
 
-	self->pid = (GPid)g_ascii_strtoll(g_subprocess_get_identifier(self->subprocess), NULL, 10);
+	/* no identifier: the process is already gone, and the wait below reports it */
+	identifier = g_subprocess_get_identifier(self->subprocess);
+	self->pid = identifier != NULL ? (GPid)g_ascii_strtoll(identifier, NULL, 10) : 0;
 	self->running = TRUE;
 	self->killed = FALSE;
 	self->wait_status = -1;
@@ -1280,7 +1274,8 @@ vmsup_qemu_process_spawn_async(VmsupQemuProcess *self,
 
 	weak = g_new0(GWeakRef, 1);
 	g_weak_ref_init(weak, self);
-	g_subprocess_wait_async(self->subprocess, self->cancellable, vmsup_qemu_process_wait_cb, weak);
+	g_subprocess_wait_async(
+	    self->subprocess, self->cancellable, vmsup_qemu_process_wait_cb, weak);
 
 	vmsup_qemu_process_start_qmp(self, g_steal_pointer(&task));
 }
@@ -1580,5 +1575,6 @@ vmsup_qemu_process_new(const gchar *name, const gchar *runtime_dir)
 {
 	g_return_val_if_fail(name != NULL, NULL);
 	g_return_val_if_fail(runtime_dir != NULL, NULL);
-	return g_object_new(VMSUP_TYPE_QEMU_PROCESS, "name", name, "runtime-dir", runtime_dir, NULL);
+	return g_object_new(
+	    VMSUP_TYPE_QEMU_PROCESS, "name", name, "runtime-dir", runtime_dir, NULL);
 }

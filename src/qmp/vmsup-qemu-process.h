@@ -90,7 +90,12 @@ G_DECLARE_FINAL_TYPE(VmsupQemuProcess, vmsup_qemu_process, VMSUP, QEMU_PROCESS, 
 VmsupQemuProcess *
 vmsup_qemu_process_new(const gchar *name, const gchar *runtime_dir);
 
-/* spawns QEMU (own session, stderr to qemu.log) and completes when QMP is ready */
+/*
+ * Spawns QEMU (own session, stdout and stderr to qemu.log, QMP socket bound
+ * here and handed over as fd 3) and completes when QMP is ready. On failure
+ * no process is left; when QEMU exited the error quotes the end of qemu.log.
+ * Cancelling kills the QEMU being started.
+ */
 void
 vmsup_qemu_process_spawn_async(VmsupQemuProcess *self,
 			       const VmsupQemuConfig *config,
@@ -116,7 +121,9 @@ vmsup_qemu_process_adopt_finish(VmsupQemuProcess *self, GAsyncResult *res, GErro
 
 /*
  * Stops QEMU: unless @force, system_powerdown and up to @timeout_ms for the
- * guest; then `quit`; then SIGKILL. Completes once the process is reaped.
+ * guest; then `quit` (SIGTERM without QMP) and 2 s; then SIGKILL. Completes
+ * once the process is reaped; a stop already under way is joined; stopping a
+ * process that is gone succeeds at once.
  */
 void
 vmsup_qemu_process_stop_async(VmsupQemuProcess *self,

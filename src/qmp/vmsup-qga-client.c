@@ -43,12 +43,12 @@ typedef struct {
 
 struct _VmsupQgaClient {
 	GObject parent_instance;
-	gchar *label;            /* owned */
-	gchar *socket_path;      /* owned, NULL with a given stream */
-	GIOStream *given_stream; /* owned, until used */
-	VmsupJsonStream *stream; /* owned */
-	GQueue queue;            /* of GTask (owned): the head is being worked on */
-	GTask *current;          /* owned: sent, waiting for its reply */
+	gchar *label;              /* owned */
+	gchar *socket_path;        /* owned, NULL with a given stream */
+	GIOStream *given_stream;   /* owned, until used */
+	VmsupJsonStream *stream;   /* owned */
+	GQueue queue;              /* of GTask (owned): the head is being worked on */
+	GTask *current;            /* owned: sent, waiting for its reply */
 	GCancellable *cancellable; /* owned: connect attempts */
 	GSource *connect_retry;    /* owned */
 	guint connect_attempts;
@@ -73,8 +73,7 @@ static const gchar *const vmsup_qga_no_reply_commands[] = {
     NULL,
 };
 
-static void
-vmsup_qga_client_process(VmsupQgaClient *self);
+static void vmsup_qga_client_process(VmsupQgaClient *self);
 
 static void
 vmsup_qga_clear_source(GSource **source)
@@ -204,7 +203,8 @@ vmsup_qga_client_handle_sync_reply(VmsupQgaClient *self, JsonObject *message)
 	JsonNode *ret = json_object_get_member(message, "return");
 
 	if (ret != NULL && JSON_NODE_HOLDS_VALUE(ret) &&
-	    json_node_get_value_type(ret) == G_TYPE_INT64 && json_node_get_int(ret) == self->sync_id) {
+	    json_node_get_value_type(ret) == G_TYPE_INT64 &&
+	    json_node_get_int(ret) == self->sync_id) {
 		g_debug("%s: synchronised", self->label);
 		vmsup_qga_client_stop_sync(self);
 		self->need_sync = FALSE;
@@ -224,13 +224,14 @@ vmsup_qga_client_complete_current(VmsupQgaClient *self, JsonObject *message)
 
 	if (json_object_has_member(message, "error")) {
 		JsonObject *error = json_object_get_object_member(message, "error");
-		g_task_return_new_error(task,
-					VMSUP_QMP_ERROR,
-					VMSUP_QMP_ERROR_COMMAND,
-					"%s: %s: %s",
-					op->command,
-					vmsup_json_object_get_string(error, "class", "GenericError"),
-					vmsup_json_object_get_string(error, "desc", "unknown error"));
+		g_task_return_new_error(
+		    task,
+		    VMSUP_QMP_ERROR,
+		    VMSUP_QMP_ERROR_COMMAND,
+		    "%s: %s: %s",
+		    op->command,
+		    vmsup_json_object_get_string(error, "class", "GenericError"),
+		    vmsup_json_object_get_string(error, "desc", "unknown error"));
 		return;
 	}
 	ret = json_object_get_member(message, "return");
@@ -246,8 +247,8 @@ vmsup_qga_client_message_cb(VmsupJsonStream *stream, JsonObject *message, gpoint
 		vmsup_qga_client_handle_sync_reply(self, message);
 		return;
 	}
-	if (self->current != NULL &&
-	    (json_object_has_member(message, "return") || json_object_has_member(message, "error"))) {
+	if (self->current != NULL && (json_object_has_member(message, "return") ||
+				      json_object_has_member(message, "error"))) {
 		vmsup_qga_client_complete_current(self, message);
 		vmsup_qga_client_process(self);
 		return;
@@ -287,11 +288,12 @@ static void
 vmsup_qga_client_stream_closed_cb(VmsupJsonStream *stream, const GError *error, gpointer user_data)
 {
 	VmsupQgaClient *self = VMSUP_QGA_CLIENT(user_data);
-	g_autoptr(GError) error_closed = g_error_new(VMSUP_QMP_ERROR,
-						     VMSUP_QMP_ERROR_CLOSED,
-						     "guest agent connection of '%s' closed: %s",
-						     self->label,
-						     error != NULL ? error->message : "end of stream");
+	g_autoptr(GError) error_closed =
+	    g_error_new(VMSUP_QMP_ERROR,
+			VMSUP_QMP_ERROR_CLOSED,
+			"guest agent connection of '%s' closed: %s",
+			self->label,
+			error != NULL ? error->message : "end of stream");
 
 	g_object_ref(self);
 	vmsup_qga_client_disconnect(self);
@@ -303,24 +305,15 @@ static void
 vmsup_qga_client_attach(VmsupQgaClient *self, GIOStream *stream)
 {
 	self->stream = vmsup_json_stream_new(stream, self->label);
-	g_signal_connect(self->stream,
-			 "message",
-			 G_CALLBACK(vmsup_qga_client_message_cb),
-			 self);
-	g_signal_connect(self->stream,
-			 "invalid",
-			 G_CALLBACK(vmsup_qga_client_invalid_cb),
-			 self);
-	g_signal_connect(self->stream,
-			 "closed",
-			 G_CALLBACK(vmsup_qga_client_stream_closed_cb),
-			 self);
+	g_signal_connect(self->stream, "message", G_CALLBACK(vmsup_qga_client_message_cb), self);
+	g_signal_connect(self->stream, "invalid", G_CALLBACK(vmsup_qga_client_invalid_cb), self);
+	g_signal_connect(
+	    self->stream, "closed", G_CALLBACK(vmsup_qga_client_stream_closed_cb), self);
 	vmsup_json_stream_start(self->stream);
 	self->need_sync = TRUE;
 }
 
-static void
-vmsup_qga_client_connect_attempt(VmsupQgaClient *self);
+static void vmsup_qga_client_connect_attempt(VmsupQgaClient *self);
 
 static gboolean
 vmsup_qga_client_connect_retry_cb(gpointer user_data)
@@ -357,12 +350,13 @@ vmsup_qga_client_connect_cb(GObject *source, GAsyncResult *res, gpointer user_da
 			return;
 		}
 		self->connecting = FALSE;
-		error_connect = g_error_new(VMSUP_QMP_ERROR,
-					    VMSUP_QMP_ERROR_CLOSED,
-					    "could not connect to the guest agent socket '%s' of '%s': %s",
-					    self->socket_path,
-					    self->label,
-					    error->message);
+		error_connect =
+		    g_error_new(VMSUP_QMP_ERROR,
+				VMSUP_QMP_ERROR_CLOSED,
+				"could not connect to the guest agent socket '%s' of '%s': %s",
+				self->socket_path,
+				self->label,
+				error->message);
 		vmsup_qga_client_fail_all(self, error_connect);
 		return;
 	}
@@ -402,7 +396,8 @@ vmsup_qga_client_send_op(VmsupQgaClient *self, GTask *task)
 		/* an error reply would come unasked: resync before the next command */
 		self->need_sync = TRUE;
 		vmsup_qga_client_take_op(self, task);
-		g_task_return_pointer(task, json_node_new(JSON_NODE_NULL), (GDestroyNotify)json_node_unref);
+		g_task_return_pointer(
+		    task, json_node_new(JSON_NODE_NULL), (GDestroyNotify)json_node_unref);
 		g_object_unref(task);
 		return;
 	}
@@ -423,10 +418,11 @@ vmsup_qga_client_process(VmsupQgaClient *self)
 			vmsup_qga_client_attach(self, stream);
 		}
 		if (self->stream == NULL && self->socket_path == NULL) {
-			g_autoptr(GError) error = g_error_new(VMSUP_QMP_ERROR,
-							      VMSUP_QMP_ERROR_CLOSED,
-							      "guest agent connection of '%s' closed",
-							      self->label);
+			g_autoptr(GError) error =
+			    g_error_new(VMSUP_QMP_ERROR,
+					VMSUP_QMP_ERROR_CLOSED,
+					"guest agent connection of '%s' closed",
+					self->label);
 			vmsup_qga_client_fail_all(self, error);
 			return;
 		}
@@ -441,13 +437,14 @@ vmsup_qga_client_process(VmsupQgaClient *self)
 			return;
 		}
 		op = g_task_get_task_data(task);
-		vmsup_qga_client_take_op(self, task);
 		if (op->kind == VMSUP_QGA_OP_CONNECT) {
+			vmsup_qga_client_take_op(self, task);
 			g_task_return_boolean(task, TRUE);
 			g_object_unref(task);
 			continue;
 		}
-		vmsup_qga_client_send_op(self, task);
+		/* its timeout keeps running while it is in flight */
+		vmsup_qga_client_send_op(self, g_queue_pop_head(&self->queue));
 	}
 }
 
@@ -527,17 +524,14 @@ vmsup_qga_client_queue_op(VmsupQgaClient *self, GTask *task, VmsupQgaOp *op)
 		g_object_unref(task);
 		return;
 	}
-	op->timeout_source = vmsup_qga_attach_source(g_timeout_source_new(op->timeout_ms),
-						     vmsup_qga_op_timeout_cb,
-						     task,
-						     NULL);
-	if (g_task_get_cancellable(task) != NULL) {
+	op->timeout_source = vmsup_qga_attach_source(
+	    g_timeout_source_new(op->timeout_ms), vmsup_qga_op_timeout_cb, task, NULL);
+	if (g_task_get_cancellable(task) != NULL)
 		op->cancel_source =
 		    vmsup_qga_attach_source(g_cancellable_source_new(g_task_get_cancellable(task)),
 					    G_SOURCE_FUNC(vmsup_qga_op_cancelled_cb),
 					    task,
 					    NULL);
-	}
 	g_queue_push_tail(&self->queue, task);
 	vmsup_qga_client_process(self);
 }
@@ -646,8 +640,7 @@ vmsup_qga_decode_text(JsonObject *object, const gchar *member)
 	return g_utf8_make_valid((const gchar *)data, length);
 }
 
-static void
-vmsup_qga_exec_schedule_poll(GTask *task);
+static void vmsup_qga_exec_schedule_poll(GTask *task);
 
 static void
 vmsup_qga_exec_status_cb(GObject *source, GAsyncResult *res, gpointer user_data)
@@ -739,10 +732,11 @@ vmsup_qga_exec_schedule_poll(GTask *task)
 		g_object_unref(task);
 		return;
 	}
-	exec->poll_source = vmsup_qga_attach_source(g_timeout_source_new(MIN(exec->poll_ms, remaining)),
-						    vmsup_qga_exec_poll_cb,
-						    task,
-						    NULL);
+	exec->poll_source =
+	    vmsup_qga_attach_source(g_timeout_source_new(MIN(exec->poll_ms, remaining)),
+				    vmsup_qga_exec_poll_cb,
+				    task,
+				    NULL);
 	exec->poll_ms = MIN(exec->poll_ms * 2, VMSUP_QGA_EXEC_POLL_MAX_MS);
 }
 
@@ -804,8 +798,8 @@ vmsup_qga_client_exec_async(VmsupQgaClient *self,
 	json_object_set_array_member(args, "arg", arg);
 	json_object_set_boolean_member(args, "capture-output", TRUE);
 	if (stdin_data != NULL) {
-		g_autofree gchar *b64 = g_base64_encode((const guchar *)stdin_data,
-							strlen(stdin_data));
+		g_autofree gchar *b64 =
+		    g_base64_encode((const guchar *)stdin_data, strlen(stdin_data));
 		json_object_set_string_member(args, "input-data", b64);
 	}
 	vmsup_qga_client_execute_async(self,
@@ -829,7 +823,7 @@ vmsup_qga_client_exec_finish(VmsupQgaClient *self, GAsyncResult *res, GError **e
 typedef struct {
 	gchar *path; /* owned */
 	gint64 handle;
-	gint64 deadline; /* monotonic */
+	gint64 deadline;  /* monotonic */
 	GByteArray *data; /* owned */
 	GError *error;    /* owned: the failure to report once the handle is closed */
 } VmsupQgaReadFile;
@@ -849,9 +843,8 @@ vmsup_qga_read_file_closed_cb(GObject *source, GAsyncResult *res, gpointer user_
 	g_autoptr(GTask) task = user_data;
 	VmsupQgaReadFile *read = g_task_get_task_data(task);
 	g_autoptr(GError) error = NULL;
-	g_autoptr(JsonNode) ret = vmsup_qga_client_execute_finish(VMSUP_QGA_CLIENT(source),
-								   res,
-								   &error);
+	g_autoptr(JsonNode) ret =
+	    vmsup_qga_client_execute_finish(VMSUP_QGA_CLIENT(source), res, &error);
 
 	if (ret == NULL)
 		g_debug("could not close '%s' in the guest: %s", read->path, error->message);
@@ -889,8 +882,7 @@ vmsup_qga_read_file_close(GTask *task)
 				       task);
 }
 
-static void
-vmsup_qga_read_file_next(GTask *task);
+static void vmsup_qga_read_file_next(GTask *task);
 
 static void
 vmsup_qga_read_file_chunk_cb(GObject *source, GAsyncResult *res, gpointer user_data)
@@ -908,9 +900,8 @@ vmsup_qga_read_file_chunk_cb(GObject *source, GAsyncResult *res, gpointer user_d
 		return;
 	}
 	if (!JSON_NODE_HOLDS_OBJECT(ret)) {
-		read->error = g_error_new(VMSUP_QMP_ERROR,
-					  VMSUP_QMP_ERROR_PROTOCOL,
-					  "guest-file-read: unexpected reply");
+		read->error = g_error_new(
+		    VMSUP_QMP_ERROR, VMSUP_QMP_ERROR_PROTOCOL, "guest-file-read: unexpected reply");
 		vmsup_qga_read_file_close(g_steal_pointer(&task));
 		return;
 	}
@@ -1127,24 +1118,24 @@ vmsup_qga_client_class_init(VmsupQgaClientClass *klass)
 	object_class->dispose = vmsup_qga_client_dispose;
 	object_class->finalize = vmsup_qga_client_finalize;
 
-	props[PROP_LABEL] =
-	    g_param_spec_string("label",
-				NULL,
-				NULL,
-				"guest",
-				G_PARAM_READWRITE | G_PARAM_CONSTRUCT_ONLY | G_PARAM_STATIC_STRINGS);
-	props[PROP_SOCKET_PATH] =
-	    g_param_spec_string("socket-path",
-				NULL,
-				NULL,
-				NULL,
-				G_PARAM_READWRITE | G_PARAM_CONSTRUCT_ONLY | G_PARAM_STATIC_STRINGS);
-	props[PROP_STREAM] =
-	    g_param_spec_object("stream",
-				NULL,
-				NULL,
-				G_TYPE_IO_STREAM,
-				G_PARAM_READWRITE | G_PARAM_CONSTRUCT_ONLY | G_PARAM_STATIC_STRINGS);
+	props[PROP_LABEL] = g_param_spec_string("label",
+						NULL,
+						NULL,
+						"guest",
+						G_PARAM_READWRITE | G_PARAM_CONSTRUCT_ONLY |
+						    G_PARAM_STATIC_STRINGS);
+	props[PROP_SOCKET_PATH] = g_param_spec_string("socket-path",
+						      NULL,
+						      NULL,
+						      NULL,
+						      G_PARAM_READWRITE | G_PARAM_CONSTRUCT_ONLY |
+							  G_PARAM_STATIC_STRINGS);
+	props[PROP_STREAM] = g_param_spec_object("stream",
+						 NULL,
+						 NULL,
+						 G_TYPE_IO_STREAM,
+						 G_PARAM_READWRITE | G_PARAM_CONSTRUCT_ONLY |
+						     G_PARAM_STATIC_STRINGS);
 	g_object_class_install_properties(object_class, N_PROPS, props);
 }
 
@@ -1160,12 +1151,8 @@ VmsupQgaClient *
 vmsup_qga_client_new(const gchar *label, const gchar *socket_path)
 {
 	g_return_val_if_fail(socket_path != NULL, NULL);
-	return g_object_new(VMSUP_TYPE_QGA_CLIENT,
-			    "label",
-			    label,
-			    "socket-path",
-			    socket_path,
-			    NULL);
+	return g_object_new(
+	    VMSUP_TYPE_QGA_CLIENT, "label", label, "socket-path", socket_path, NULL);
 }
 
 VmsupQgaClient *

@@ -52,7 +52,11 @@ vmsup_qga_client_execute_async(VmsupQgaClient *self,
 JsonNode *
 vmsup_qga_client_execute_finish(VmsupQgaClient *self, GAsyncResult *res, GError **error);
 
-/* guest-exec + guest-exec-status polling; result object {exit_code, stdout, stderr} (decoded) */
+/*
+ * guest-exec + guest-exec-status polling; result object {exit_code, stdout,
+ * stderr} (decoded; exit_code 128+N and "signal" when killed by signal N).
+ * Not finished within @timeout_ms: VMSUP_QMP_ERROR_TIMEOUT.
+ */
 void
 vmsup_qga_client_exec_async(VmsupQgaClient *self,
 			    const gchar *const *argv,

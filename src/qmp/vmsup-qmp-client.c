@@ -119,11 +119,8 @@ vmsup_qmp_client_take_call(VmsupQmpClient *self, const gchar *id)
 static GError *
 vmsup_qmp_client_closed_error(VmsupQmpClient *self, gint code, const gchar *detail)
 {
-	return g_error_new(VMSUP_QMP_ERROR,
-			   code,
-			   "QMP connection to '%s' closed: %s",
-			   self->label,
-			   detail);
+	return g_error_new(
+	    VMSUP_QMP_ERROR, code, "QMP connection to '%s' closed: %s", self->label, detail);
 }
 
 static void
@@ -169,7 +166,8 @@ vmsup_qmp_client_teardown(VmsupQmpClient *self, const GError *error, gboolean em
 	if (error != NULL)
 		error_pending = g_error_copy(error);
 	else if (self->quit_sent)
-		error_pending = vmsup_qmp_client_closed_error(self, VMSUP_QMP_ERROR_CLOSED, "QEMU quit");
+		error_pending =
+		    vmsup_qmp_client_closed_error(self, VMSUP_QMP_ERROR_CLOSED, "QEMU quit");
 	else
 		error_pending =
 		    vmsup_qmp_client_closed_error(self, VMSUP_QMP_ERROR_CLOSED, "closed by client");
@@ -281,20 +279,15 @@ vmsup_qmp_client_send_command(VmsupQmpClient *self,
 	call->command = g_strdup(command);
 	call->timeout_ms = self->timeout_ms;
 	g_task_set_task_data(task, call, (GDestroyNotify)vmsup_qmp_call_free);
-	if (self->timeout_ms > 0) {
-		call->timeout_source =
-		    vmsup_qmp_attach_source(g_timeout_source_new(self->timeout_ms),
-					    vmsup_qmp_call_timeout_cb,
-					    task,
-					    NULL);
-	}
-	if (cancellable != NULL) {
+	if (self->timeout_ms > 0)
+		call->timeout_source = vmsup_qmp_attach_source(
+		    g_timeout_source_new(self->timeout_ms), vmsup_qmp_call_timeout_cb, task, NULL);
+	if (cancellable != NULL)
 		call->cancel_source =
 		    vmsup_qmp_attach_source(g_cancellable_source_new(cancellable),
 					    G_SOURCE_FUNC(vmsup_qmp_call_cancelled_cb),
 					    task,
 					    NULL);
-	}
 
 	json_object_set_string_member(message, "execute", command);
 	if (arguments != NULL)
@@ -326,13 +319,14 @@ vmsup_qmp_client_handle_reply(VmsupQmpClient *self, JsonObject *message)
 	call = g_task_get_task_data(task);
 	if (json_object_has_member(message, "error")) {
 		error = json_object_get_object_member(message, "error");
-		g_task_return_new_error(task,
-					VMSUP_QMP_ERROR,
-					VMSUP_QMP_ERROR_COMMAND,
-					"%s: %s: %s",
-					call->command,
-					vmsup_json_object_get_string(error, "class", "GenericError"),
-					vmsup_json_object_get_string(error, "desc", "unknown error"));
+		g_task_return_new_error(
+		    task,
+		    VMSUP_QMP_ERROR,
+		    VMSUP_QMP_ERROR_COMMAND,
+		    "%s: %s: %s",
+		    call->command,
+		    vmsup_json_object_get_string(error, "class", "GenericError"),
+		    vmsup_json_object_get_string(error, "desc", "unknown error"));
 		return;
 	}
 	g_task_return_pointer(task,
@@ -362,12 +356,8 @@ vmsup_qmp_client_handle_event(VmsupQmpClient *self, JsonObject *message)
 			       vmsup_json_object_get_int(timestamp, "microseconds", 0);
 	}
 	/* nobody can be connected to a detail whose quark does not exist yet */
-	g_signal_emit(self,
-		      signals[SIGNAL_EVENT],
-		      g_quark_try_string(name),
-		      name,
-		      data,
-		      timestamp_us);
+	g_signal_emit(
+	    self, signals[SIGNAL_EVENT], g_quark_try_string(name), name, data, timestamp_us);
 }
 
 static void
@@ -402,12 +392,8 @@ vmsup_qmp_client_handle_greeting(VmsupQmpClient *self, JsonObject *message)
 	}
 	self->greeting = json_object_ref(json_node_get_object(qmp));
 	self->state = VMSUP_QMP_STATE_CAPABILITIES;
-	vmsup_qmp_client_send_command(self,
-				      "qmp_capabilities",
-				      NULL,
-				      NULL,
-				      vmsup_qmp_client_capabilities_cb,
-				      NULL);
+	vmsup_qmp_client_send_command(
+	    self, "qmp_capabilities", NULL, NULL, vmsup_qmp_client_capabilities_cb, NULL);
 }
 
 static void
@@ -508,47 +494,37 @@ vmsup_qmp_client_handshake_async(VmsupQmpClient *self,
 	task = g_task_new(self, cancellable, callback, user_data);
 	g_task_set_source_tag(task, vmsup_qmp_client_handshake_async);
 	if (self->state != VMSUP_QMP_STATE_DISCONNECTED) {
-		g_task_return_new_error(task,
-					VMSUP_QMP_ERROR,
-					VMSUP_QMP_ERROR_CLOSED,
-					"QMP client for '%s' is %s",
-					self->label,
-					self->state == VMSUP_QMP_STATE_CLOSED ? "closed"
-									     : "already connected");
+		g_task_return_new_error(
+		    task,
+		    VMSUP_QMP_ERROR,
+		    VMSUP_QMP_ERROR_CLOSED,
+		    "QMP client for '%s' is %s",
+		    self->label,
+		    self->state == VMSUP_QMP_STATE_CLOSED ? "closed" : "already connected");
 		return;
 	}
 	if (g_task_return_error_if_cancelled(task))
 		return;
 
 	self->stream = vmsup_json_stream_new(stream, self->label);
-	g_signal_connect(self->stream,
-			 "message",
-			 G_CALLBACK(vmsup_qmp_client_message_cb),
-			 self);
-	g_signal_connect(self->stream,
-			 "invalid",
-			 G_CALLBACK(vmsup_qmp_client_invalid_cb),
-			 self);
-	g_signal_connect(self->stream,
-			 "closed",
-			 G_CALLBACK(vmsup_qmp_client_stream_closed_cb),
-			 self);
+	g_signal_connect(self->stream, "message", G_CALLBACK(vmsup_qmp_client_message_cb), self);
+	g_signal_connect(self->stream, "invalid", G_CALLBACK(vmsup_qmp_client_invalid_cb), self);
+	g_signal_connect(
+	    self->stream, "closed", G_CALLBACK(vmsup_qmp_client_stream_closed_cb), self);
 	self->state = VMSUP_QMP_STATE_GREETING;
 	self->handshake = g_steal_pointer(&task);
-	if (self->timeout_ms > 0) {
+	if (self->timeout_ms > 0)
 		self->handshake_timeout =
 		    vmsup_qmp_attach_source(g_timeout_source_new(self->timeout_ms),
 					    vmsup_qmp_client_handshake_timeout_cb,
 					    self,
 					    NULL);
-	}
-	if (cancellable != NULL) {
+	if (cancellable != NULL)
 		self->handshake_cancel =
 		    vmsup_qmp_attach_source(g_cancellable_source_new(cancellable),
 					    G_SOURCE_FUNC(vmsup_qmp_client_handshake_cancelled_cb),
 					    self,
 					    NULL);
-	}
 	vmsup_json_stream_start(self->stream);
 }
 
@@ -559,8 +535,7 @@ vmsup_qmp_client_handshake_finish(VmsupQmpClient *self, GAsyncResult *res, GErro
 	return g_task_propagate_boolean(G_TASK(res), error);
 }
 
-static void
-vmsup_qmp_client_connect_attempt(GTask *task);
+static void vmsup_qmp_client_connect_attempt(GTask *task);
 
 static void
 vmsup_qmp_client_connect_handshake_cb(GObject *source, GAsyncResult *res, gpointer user_data)
@@ -624,12 +599,12 @@ vmsup_qmp_client_connect_cb(GObject *source, GAsyncResult *res, gpointer user_da
 		return;
 	}
 	{
-	GCancellable *c = g_task_get_cancellable(task);
-	vmsup_qmp_client_handshake_async(self,
-					 G_IO_STREAM(connection),
-					 c,
-					 vmsup_qmp_client_connect_handshake_cb,
-					 g_steal_pointer(&task));
+		GCancellable *c = g_task_get_cancellable(task);
+		vmsup_qmp_client_handshake_async(self,
+						 G_IO_STREAM(connection),
+						 c,
+						 vmsup_qmp_client_connect_handshake_cb,
+						 g_steal_pointer(&task));
 	}
 }
 
@@ -693,12 +668,8 @@ vmsup_qmp_client_execute_async(VmsupQmpClient *self,
 	g_return_if_fail(cancellable == NULL || G_IS_CANCELLABLE(cancellable));
 
 	if (self->state == VMSUP_QMP_STATE_READY || self->state == VMSUP_QMP_STATE_CLOSED) {
-		vmsup_qmp_client_send_command(self,
-					      command,
-					      arguments,
-					      cancellable,
-					      callback,
-					      user_data);
+		vmsup_qmp_client_send_command(
+		    self, command, arguments, cancellable, callback, user_data);
 		return;
 	}
 	task = g_task_new(self, cancellable, callback, user_data);
@@ -801,12 +772,12 @@ vmsup_qmp_client_class_init(VmsupQmpClientClass *klass)
 	object_class->dispose = vmsup_qmp_client_dispose;
 	object_class->finalize = vmsup_qmp_client_finalize;
 
-	props[PROP_LABEL] =
-	    g_param_spec_string("label",
-				NULL,
-				NULL,
-				"qemu",
-				G_PARAM_READWRITE | G_PARAM_CONSTRUCT_ONLY | G_PARAM_STATIC_STRINGS);
+	props[PROP_LABEL] = g_param_spec_string("label",
+						NULL,
+						NULL,
+						"qemu",
+						G_PARAM_READWRITE | G_PARAM_CONSTRUCT_ONLY |
+						    G_PARAM_STATIC_STRINGS);
 	g_object_class_install_properties(object_class, N_PROPS, props);
 
 	signals[SIGNAL_EVENT] = g_signal_new("event",

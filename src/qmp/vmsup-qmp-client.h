@@ -17,14 +17,18 @@ G_DECLARE_FINAL_TYPE(VmsupQmpClient, vmsup_qmp_client, VMSUP, QMP_CLIENT, GObjec
  *       void (VmsupQmpClient *self, const gchar *name, JsonObject *data (nullable),
  *             gint64 timestamp_us, gpointer user_data)
  *   "closed": void (VmsupQmpClient *self, const GError *error (nullable on clean close),
- *             gpointer user_data); emitted exactly once.
+ *             gpointer user_data); emitted exactly once. The error is NULL after
+ *             vmsup_qmp_client_close() or when QEMU hangs up after `quit`; else
+ *             VMSUP_QMP_ERROR_CLOSED (end of stream, I/O error) or _PROTOCOL (garbage,
+ *             an oversized line), and pending commands fail with it.
+ * Limits: lines of 1 MiB, 64 commands in flight (VMSUP_ERROR_BUSY beyond).
  */
 
 /* @label names the peer in error messages, usually the VM name */
 VmsupQmpClient *
 vmsup_qmp_client_new(const gchar *label);
 
-/* default per-command timeout; 0 disables */
+/* per-command timeout (default 10 s), also bounding the handshake; 0 disables */
 void
 vmsup_qmp_client_set_timeout(VmsupQmpClient *self, guint timeout_ms);
 

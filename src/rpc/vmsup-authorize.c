@@ -22,7 +22,7 @@
 struct _VmsupAuthorize {
 	GObject parent_instance;
 	VmsupAuthorizeMode mode;
-	GMutex lock;          /* guards uid_cache: handlers run in GDBus worker threads */
+	GMutex lock;           /* guards uid_cache: handlers run in GDBus worker threads */
 	GHashTable *uid_cache; /* owned: sender (owned) -> uid */
 };
 
@@ -173,10 +173,10 @@ vmsup_authorize_check_polkit(GDBusConnection *connection,
 				      "interactive authorization ('gdbus call --interactive')"),
 				    action);
 		/* GLib 2.74 has no GDBusError code for this standard name */
-		g_propagate_error(error,
-				  g_dbus_error_new_for_dbus_error(
-				      "org.freedesktop.DBus.Error.InteractiveAuthorizationRequired",
-				      message));
+		g_propagate_error(
+		    error,
+		    g_dbus_error_new_for_dbus_error(
+			"org.freedesktop.DBus.Error.InteractiveAuthorizationRequired", message));
 		return FALSE;
 	}
 	g_set_error(error,
@@ -215,11 +215,8 @@ vmsup_authorize_check_sync(VmsupAuthorize *self,
 	}
 	if (uid == 0)
 		return TRUE;
-	return vmsup_authorize_check_polkit(connection,
-					    sender,
-					    vmsup_authorize_action_for(method),
-					    allow_interaction,
-					    error);
+	return vmsup_authorize_check_polkit(
+	    connection, sender, vmsup_authorize_action_for(method), allow_interaction, error);
 }
 
 gboolean
@@ -255,13 +252,8 @@ vmsup_authorize_method_cb(GDBusInterfaceSkeleton *skeleton,
 	guint32 uid = 0;
 
 	if (!vmsup_authorize_lookup_uid(self, connection, sender, &uid, &error) ||
-	    !vmsup_authorize_check_sync(self,
-					connection,
-					sender,
-					uid,
-					method,
-					allow_interaction,
-					&error)) {
+	    !vmsup_authorize_check_sync(
+		self, connection, sender, uid, method, allow_interaction, &error)) {
 		g_debug("%s.%s from %s denied: %s",
 			g_dbus_method_invocation_get_interface_name(invocation),
 			g_dbus_method_invocation_get_method_name(invocation),
@@ -307,10 +299,7 @@ vmsup_authorize_get_property(GObject *object, guint prop_id, GValue *value, GPar
 }
 
 static void
-vmsup_authorize_set_property(GObject *object,
-			     guint prop_id,
-			     const GValue *value,
-			     GParamSpec *pspec)
+vmsup_authorize_set_property(GObject *object, guint prop_id, const GValue *value, GParamSpec *pspec)
 {
 	VmsupAuthorize *self = VMSUP_AUTHORIZE(object);
 
@@ -342,14 +331,14 @@ vmsup_authorize_class_init(VmsupAuthorizeClass *klass)
 	object_class->set_property = vmsup_authorize_set_property;
 	object_class->finalize = vmsup_authorize_finalize;
 
-	props[PROP_MODE] = g_param_spec_int("mode",
-					    NULL,
-					    NULL,
-					    VMSUP_AUTHORIZE_MODE_SESSION,
-					    VMSUP_AUTHORIZE_MODE_SYSTEM,
-					    VMSUP_AUTHORIZE_MODE_SESSION,
-					    G_PARAM_READWRITE | G_PARAM_CONSTRUCT_ONLY |
-						G_PARAM_STATIC_STRINGS);
+	props[PROP_MODE] =
+	    g_param_spec_int("mode",
+			     NULL,
+			     NULL,
+			     VMSUP_AUTHORIZE_MODE_SESSION,
+			     VMSUP_AUTHORIZE_MODE_SYSTEM,
+			     VMSUP_AUTHORIZE_MODE_SESSION,
+			     G_PARAM_READWRITE | G_PARAM_CONSTRUCT_ONLY | G_PARAM_STATIC_STRINGS);
 	g_object_class_install_properties(object_class, N_PROPS, props);
 }
 

@@ -17,12 +17,12 @@
 
 struct _VmsupDbusServer {
 	GObject parent_instance;
-	const VmsupRpcContext *ctx;       /* unowned: the daemon's, outlives us */
-	VmsupVmService *vm_service;       /* owned, nullable */
-	VmsupAuthorize *authorize;        /* owned */
-	VmsupDBusSupervisor1 *skeleton;   /* owned */
-	VmsupDbusVmObjects *vm_objects;   /* owned */
-	GDBusConnection *connection;      /* owned, while exported */
+	const VmsupRpcContext *ctx;     /* unowned: the daemon's, outlives us */
+	VmsupVmService *vm_service;     /* owned, nullable */
+	VmsupAuthorize *authorize;      /* owned */
+	VmsupDBusSupervisor1 *skeleton; /* owned */
+	VmsupDbusVmObjects *vm_objects; /* owned */
+	GDBusConnection *connection;    /* owned, while exported */
 	guint owner_id;
 	GBusType bus_type;
 	gulong vm_changed_id;
@@ -38,8 +38,7 @@ static GParamSpec *props[N_PROPS];
 
 /* JSON -> GVariant */
 
-static GVariant *
-vmsup_dbus_variant_from_json_node(JsonNode *node);
+static GVariant *vmsup_dbus_variant_from_json_node(JsonNode *node);
 
 static GVariant *
 vmsup_dbus_variant_from_json_value(JsonNode *node)
@@ -260,8 +259,7 @@ vmsup_dbus_result_to_variant(const VmsupRpcMethod *method, JsonNode *result, GEr
 		if (!JSON_NODE_HOLDS_OBJECT(element))
 			continue;
 		g_variant_builder_add_value(
-		    &builder,
-		    vmsup_dbus_variant_from_json_object(json_node_get_object(element)));
+		    &builder, vmsup_dbus_variant_from_json_object(json_node_get_object(element)));
 	}
 	return g_variant_new("(@aa{sv})", g_variant_builder_end(&builder));
 }
@@ -349,10 +347,11 @@ vmsup_dbus_server_dispatch(VmsupDbusServer *self,
 
 	/* the authorize handler identified the caller before letting the call through */
 	if (!vmsup_authorize_get_caller_uid(invocation, &uid)) {
-		g_dbus_method_invocation_return_error_literal(invocation,
-							      G_DBUS_ERROR,
-							      G_DBUS_ERROR_ACCESS_DENIED,
-							      _("The caller could not be identified"));
+		g_dbus_method_invocation_return_error_literal(
+		    invocation,
+		    G_DBUS_ERROR,
+		    G_DBUS_ERROR_ACCESS_DENIED,
+		    _("The caller could not be identified"));
 		return;
 	}
 	params = vmsup_dbus_params_from_invocation(invocation, bound_name, &error);
@@ -363,7 +362,8 @@ vmsup_dbus_server_dispatch(VmsupDbusServer *self,
 	reply = g_new0(VmsupDbusReply, 1);
 	reply->invocation = g_object_ref(invocation);
 	reply->method = method;
-	call = vmsup_rpc_call_new(method, params, uid, vmsup_dbus_reply_cb, reply, vmsup_dbus_reply_free);
+	call = vmsup_rpc_call_new(
+	    method, params, uid, vmsup_dbus_reply_cb, reply, vmsup_dbus_reply_free);
 	vmsup_rpc_table_dispatch(self->ctx, call);
 }
 
@@ -467,10 +467,8 @@ vmsup_dbus_server_bind_vm(VmsupDBusVM1 *vm1, const gchar *name, gpointer user_da
 			g_critical("VM1.%s has no VM method in the table", info->methods[i]->name);
 			continue;
 		}
-		vmsup_dbus_server_connect_method(self,
-						 G_DBUS_INTERFACE_SKELETON(vm1),
-						 method,
-						 name);
+		vmsup_dbus_server_connect_method(
+		    self, G_DBUS_INTERFACE_SKELETON(vm1), method, name);
 	}
 }
 
@@ -486,15 +484,12 @@ vmsup_dbus_server_vm_changed_cb(VmsupVmService *vm_service,
 
 	/* the object first, so a client reacting to the signal reads fresh properties */
 	vmsup_dbus_vm_objects_update(self->vm_objects, name, vm);
-	vmsup_dbus_supervisor1_emit_vm_changed(self->skeleton,
-					       name,
-					       vmsup_dbus_variant_from_json_object(vm));
+	vmsup_dbus_supervisor1_emit_vm_changed(
+	    self->skeleton, name, vmsup_dbus_variant_from_json_object(vm));
 }
 
 static void
-vmsup_dbus_server_vm_removed_cb(VmsupVmService *vm_service,
-				const gchar *name,
-				gpointer user_data)
+vmsup_dbus_server_vm_removed_cb(VmsupVmService *vm_service, const gchar *name, gpointer user_data)
 {
 	VmsupDbusServer *self = VMSUP_DBUS_SERVER(user_data);
 
@@ -548,8 +543,7 @@ vmsup_dbus_server_unexport(VmsupDbusServer *self)
 		return;
 	g_dbus_interface_skeleton_unexport(G_DBUS_INTERFACE_SKELETON(self->skeleton));
 	g_dbus_object_manager_server_set_connection(
-	    vmsup_dbus_vm_objects_get_manager(self->vm_objects),
-	    NULL);
+	    vmsup_dbus_vm_objects_get_manager(self->vm_objects), NULL);
 	g_clear_signal_handler(&self->closed_id, self->connection);
 	g_clear_object(&self->connection);
 }
@@ -567,8 +561,7 @@ vmsup_dbus_server_export(VmsupDbusServer *self, GDBusConnection *connection, GEr
 					      error))
 		return FALSE;
 	g_dbus_object_manager_server_set_connection(
-	    vmsup_dbus_vm_objects_get_manager(self->vm_objects),
-	    connection);
+	    vmsup_dbus_vm_objects_get_manager(self->vm_objects), connection);
 	self->connection = g_object_ref(connection);
 	return TRUE;
 }
@@ -587,16 +580,19 @@ vmsup_dbus_server_bus_acquired_cb(GDBusConnection *connection,
 	VmsupDbusServer *self = VMSUP_DBUS_SERVER(user_data);
 	g_autoptr(GError) error = NULL;
 
-	/* losing the bus must not end the daemon: the socket and the VMs go on */
-	g_dbus_connection_set_exit_on_close(connection, FALSE);
 	if (!vmsup_dbus_server_export(self, connection, &error)) {
 		g_warning("Cannot export the D-Bus interface: %s, ignoring", error->message);
 		return;
 	}
-	self->closed_id = g_signal_connect(connection,
-					   "closed",
-					   G_CALLBACK(vmsup_dbus_server_closed_cb),
-					   self);
+	/*
+	 * a session daemon ends with its session's bus (GLib raises SIGTERM; the
+	 * next daemon adopts the VMs); the system daemon goes on serving its socket
+	 */
+	if (self->bus_type != G_BUS_TYPE_SYSTEM)
+		return;
+	g_dbus_connection_set_exit_on_close(connection, FALSE);
+	self->closed_id =
+	    g_signal_connect(connection, "closed", G_CALLBACK(vmsup_dbus_server_closed_cb), self);
 }
 
 static void
@@ -707,14 +703,10 @@ vmsup_dbus_server_constructed(GObject *object)
 	self->vm_objects = vmsup_dbus_vm_objects_new(vmsup_dbus_server_bind_vm, self);
 	if (self->vm_service == NULL)
 		return;
-	self->vm_changed_id = g_signal_connect(self->vm_service,
-					       "vm-changed",
-					       G_CALLBACK(vmsup_dbus_server_vm_changed_cb),
-					       self);
-	self->vm_removed_id = g_signal_connect(self->vm_service,
-					       "vm-removed",
-					       G_CALLBACK(vmsup_dbus_server_vm_removed_cb),
-					       self);
+	self->vm_changed_id = g_signal_connect(
+	    self->vm_service, "vm-changed", G_CALLBACK(vmsup_dbus_server_vm_changed_cb), self);
+	self->vm_removed_id = g_signal_connect(
+	    self->vm_service, "vm-removed", G_CALLBACK(vmsup_dbus_server_vm_removed_cb), self);
 	self->operation_changed_id =
 	    g_signal_connect(self->vm_service,
 			     "operation-changed",
@@ -764,17 +756,17 @@ vmsup_dbus_server_class_init(VmsupDbusServerClass *klass)
 	object_class->dispose = vmsup_dbus_server_dispose;
 	object_class->finalize = vmsup_dbus_server_finalize;
 
-	props[PROP_RPC_CONTEXT] =
-	    g_param_spec_pointer("rpc-context",
-				 NULL,
-				 NULL,
-				 G_PARAM_READWRITE | G_PARAM_CONSTRUCT_ONLY | G_PARAM_STATIC_STRINGS);
-	props[PROP_VM_SERVICE] =
-	    g_param_spec_object("vm-service",
-				NULL,
-				NULL,
-				VMSUP_TYPE_VM_SERVICE,
-				G_PARAM_READWRITE | G_PARAM_CONSTRUCT_ONLY | G_PARAM_STATIC_STRINGS);
+	props[PROP_RPC_CONTEXT] = g_param_spec_pointer("rpc-context",
+						       NULL,
+						       NULL,
+						       G_PARAM_READWRITE | G_PARAM_CONSTRUCT_ONLY |
+							   G_PARAM_STATIC_STRINGS);
+	props[PROP_VM_SERVICE] = g_param_spec_object("vm-service",
+						     NULL,
+						     NULL,
+						     VMSUP_TYPE_VM_SERVICE,
+						     G_PARAM_READWRITE | G_PARAM_CONSTRUCT_ONLY |
+							 G_PARAM_STATIC_STRINGS);
 	g_object_class_install_properties(object_class, N_PROPS, props);
 }
 
@@ -789,10 +781,6 @@ vmsup_dbus_server_new(const VmsupRpcContext *ctx, VmsupVmService *vm_service)
 {
 	g_return_val_if_fail(ctx != NULL, NULL);
 
-	return g_object_new(VMSUP_TYPE_DBUS_SERVER,
-			    "rpc-context",
-			    ctx,
-			    "vm-service",
-			    vm_service,
-			    NULL);
+	return g_object_new(
+	    VMSUP_TYPE_DBUS_SERVER, "rpc-context", ctx, "vm-service", vm_service, NULL);
 }

@@ -13,7 +13,7 @@
 struct _VmsupDbusVmObjects {
 	GObject parent_instance;
 	GDBusObjectManagerServer *manager; /* owned */
-	GHashTable *objects;               /* owned: name (owned) -> VmsupDBusObjectSkeleton (owned) */
+	GHashTable *objects; /* owned: name (owned) -> VmsupDBusObjectSkeleton (owned) */
 	VmsupDbusVmBindFunc bind;
 	gpointer bind_data; /* unowned */
 };
@@ -130,9 +130,8 @@ vmsup_dbus_vm_objects_remove(VmsupDbusVmObjects *self, const gchar *name)
 	object = g_hash_table_lookup(self->objects, name);
 	if (object == NULL)
 		return;
-	g_dbus_object_manager_server_unexport(
-	    self->manager,
-	    g_dbus_object_get_object_path(G_DBUS_OBJECT(object)));
+	g_dbus_object_manager_server_unexport(self->manager,
+					      g_dbus_object_get_object_path(G_DBUS_OBJECT(object)));
 	g_hash_table_remove(self->objects, name);
 }
 

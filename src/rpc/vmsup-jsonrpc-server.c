@@ -324,13 +324,20 @@ vmsup_jsonrpc_error_new_gerror(JsonNode *id, const GError *error)
 				       error->message);
 }
 
+static void
+vmsup_jsonrpc_node_unref0(gpointer node)
+{
+	if (node != NULL)
+		json_node_unref(node);
+}
+
 static VmsupJsonrpcBatch *
 vmsup_jsonrpc_batch_new(VmsupJsonrpcConnection *conn, guint n)
 {
 	VmsupJsonrpcBatch *batch = g_new0(VmsupJsonrpcBatch, 1);
 	batch->ref_count = 1;
 	batch->conn = vmsup_jsonrpc_connection_ref(conn);
-	batch->responses = g_ptr_array_new_full(n, (GDestroyNotify)json_node_unref);
+	batch->responses = g_ptr_array_new_full(n, vmsup_jsonrpc_node_unref0);
 	g_ptr_array_set_size(batch->responses, n);
 	batch->remaining = n;
 	return batch;
@@ -1001,6 +1008,8 @@ vmsup_jsonrpc_server_listen(VmsupJsonrpcServer *self,
 
 	address = g_unix_socket_address_new(socket_path);
 	service = g_socket_service_new();
+	/* clients that connect in a burst wait in the backlog instead of failing */
+	g_socket_listener_set_backlog(G_SOCKET_LISTENER(service), VMSUP_JSONRPC_MAX_CONNECTIONS);
 	/* the socket file is born with its final mode: no window with a wider one */
 	old_umask = umask(0777 & ~mode);
 	ok = g_socket_listener_add_address(G_SOCKET_LISTENER(service),

@@ -16,6 +16,21 @@
 #include "vmsup-name.h"
 #include "vmsup-rpc-table.h"
 
+/*
+ * A build may not have WorkspaceService yet: the daemon then leaves
+ * ctx->workspace_service NULL and nothing here calls into it. Weak
+ * references keep such a build linking.
+ */
+#pragma weak vmsup_workspace_service_get_type
+#pragma weak vmsup_workspace_service_create_async
+#pragma weak vmsup_workspace_service_create_finish
+#pragma weak vmsup_workspace_service_list_async
+#pragma weak vmsup_workspace_service_list_finish
+#pragma weak vmsup_workspace_service_delete_async
+#pragma weak vmsup_workspace_service_delete_finish
+#pragma weak vmsup_workspace_service_open_async
+#pragma weak vmsup_workspace_service_open_finish
+
 static const GDBusErrorEntry vmsup_rpc_error_entries[] = {
     {VMSUP_RPC_PARSE_ERROR, "io.github.vmsup.Error.ParseError"},
     {VMSUP_RPC_INVALID_REQUEST, "io.github.vmsup.Error.InvalidRequest"},
@@ -620,13 +635,12 @@ vmsup_rpc_check_range(const VmsupRpcMethod *method,
 	g_set_error(error,
 		    VMSUP_ERROR,
 		    VMSUP_ERROR_INVALID_ARGUMENT,
-		    _("Parameter '%s' of %s must be between %" G_GINT64_FORMAT
-		      " and %" G_GINT64_FORMAT ", not %" G_GINT64_FORMAT),
+		    _("Parameter '%s' of %s must be between %lld and %lld, not %lld"),
 		    param->name,
 		    method->rpc_name,
-		    param->min,
-		    param->max,
-		    value);
+		    (long long)param->min,
+		    (long long)param->max,
+		    (long long)value);
 	return FALSE;
 }
 

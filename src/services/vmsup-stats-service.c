@@ -92,6 +92,9 @@ G_DEFINE_FINAL_TYPE(VmsupStatsService, vmsup_stats_service, G_TYPE_OBJECT)
 enum { PROP_0, PROP_HOOKS, N_PROPS };
 static GParamSpec *props[N_PROPS] = {NULL};
 
+enum { SIGNAL_STATS_CHANGED, N_SIGNALS };
+static guint signals[N_SIGNALS] = {0};
+
 /* --- per-VM state -------------------------------------------------------- */
 
 static VmsupStatsVm *
@@ -653,6 +656,9 @@ vmsup_stats_refresh_complete(VmsupStatsRefresh *refresh)
 					      vmsup_stats_copy_flat_object(result),
 					      (GDestroyNotify)json_object_unref);
 	}
+
+	if (result != NULL && self != NULL)
+		g_signal_emit(self, signals[SIGNAL_STATS_CHANGED], 0, vm->name, result);
 
 	if (vm->sweep_pending) {
 		vm->sweep_pending = FALSE;
@@ -2147,6 +2153,20 @@ vmsup_stats_service_note_activity(VmsupStatsService *self, const gchar *name, co
 }
 
 JsonObject *
+vmsup_stats_service_get_cached_stats(VmsupStatsService *self, const gchar *name)
+{
+	VmsupStatsVm *vm;
+
+	g_return_val_if_fail(VMSUP_IS_STATS_SERVICE(self), NULL);
+	g_return_val_if_fail(name != NULL, NULL);
+
+	vm = vmsup_stats_service_lookup_vm(self, name, FALSE);
+	if (vm == NULL || vm->cache == NULL)
+		return NULL;
+	return vmsup_stats_copy_flat_object(vm->cache);
+}
+
+JsonObject *
 vmsup_stats_service_describe_activity(VmsupStatsService *self, const gchar *name)
 {
 	VmsupStatsVm *vm;
@@ -2246,6 +2266,18 @@ vmsup_stats_service_class_init(VmsupStatsServiceClass *klass)
 						 G_PARAM_WRITABLE | G_PARAM_CONSTRUCT_ONLY |
 						     G_PARAM_STATIC_STRINGS);
 	g_object_class_install_properties(object_class, N_PROPS, props);
+
+	signals[SIGNAL_STATS_CHANGED] = g_signal_new("stats-changed",
+						     G_TYPE_FROM_CLASS(klass),
+						     G_SIGNAL_RUN_LAST,
+						     0,
+						     NULL,
+						     NULL,
+						     NULL,
+						     G_TYPE_NONE,
+						     2,
+						     G_TYPE_STRING,
+						     JSON_TYPE_OBJECT);
 }
 
 static void

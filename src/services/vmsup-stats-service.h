@@ -11,6 +11,13 @@ G_BEGIN_DECLS
 #define VMSUP_TYPE_STATS_SERVICE (vmsup_stats_service_get_type())
 G_DECLARE_FINAL_TYPE(VmsupStatsService, vmsup_stats_service, VMSUP, STATS_SERVICE, GObject)
 
+/*
+ * Signals:
+ *   "stats-changed": void (self, const gchar *name, JsonObject *stats, gpointer user_data):
+ *       a refresh (the poller, the sweep or vm.stats) sampled @name; @stats is the
+ *       vm.stats result, borrowed. For live D-Bus properties.
+ */
+
 /* takes refs on the hooks; never a pointer to VMService */
 VmsupStatsService *
 vmsup_stats_service_new(const VmsupVmHooks *hooks);
@@ -33,6 +40,10 @@ vmsup_stats_service_untrack_vm(VmsupStatsService *self, const gchar *name);
 /* a client request acted on @name: it is not idle */
 void
 vmsup_stats_service_note_activity(VmsupStatsService *self, const gchar *name, const gchar *reason);
+
+/* the last vm.stats result of @name (a copy), or NULL when none since it started */
+JsonObject *
+vmsup_stats_service_get_cached_stats(VmsupStatsService *self, const gchar *name);
 
 /* {last_active, idle_reason, ...} to merge into vm.get, or NULL when untracked */
 JsonObject *

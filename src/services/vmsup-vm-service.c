@@ -1813,7 +1813,9 @@ vmsup_vm_service_create_rollback_stopped_cb(GObject *source, GAsyncResult *res, 
 static void
 vmsup_vm_service_create_done(VmsupVmCreate *data, GError *error)
 {
-	if (error == NULL) {
+	/* a cancel accepted while the operation ran always wins, even over a late success */
+	if (error == NULL &&
+	    !g_cancellable_set_error_if_cancelled(vmsup_vm_create_cancellable(data), &error)) {
 		vmsup_vm_service_create_end(data);
 		return;
 	}

@@ -1,0 +1,897 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+/*
+ * The JSON-RPC transport against an in-process server: protocol corner
+ * cases, limits, many and misbehaving clients, peer credentials. Clients
+ * are non-blocking sockets driven by the same main loop as the server.
+ */
+
+#include "config.h"
+
+#include <errno.h>
+#include <gio/gio.h>
+#include <gio/gunixsocketaddress.h>
+#include <glib/gstdio.h>
+#include <grp.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/un.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "vmsup-error.h"
+#include "vmsup-json.h"
+#include "vmsup-jsonrpc-server.h"
+#include "vmsup-test-util.h"
+
+#define TIMEOUT_S 20
+
+typedef struct {
+	gchar *dir;
+	gchar *socket_path;
+	VmsupRpcContext ctx;
+	VmsupJsonrpcServer *server;
+} Fixture;
+
+typedef struct {
+	GSocketConnection *conn;
+	GSocket *socket;
+	GSource *in_source;
+	GSource *out_source;
+	GString *in;
+	GByteArray *out;
+	gboolean eof;
+} TestClient;
+
+/* clients */
+
+static gboolean
+client_in_cb(GSocket *socket, GIOCondition condition, gpointer user_data)
+{
+	TestClient *c = user_data;
+	gchar buf[65536];
+
+	for (;;) {
+		g_autoptr(GError) error = NULL;
+		gssize n = g_socket_receive(socket, buf, sizeof(buf), NULL, &error);
+		if (n < 0 && g_error_matches(error, G_IO_ERROR, G_IO_ERROR_WOULD_BLOCK))
+			return G_SOURCE_CONTINUE;
+		if (n <= 0) {
+			c->eof = TRUE;
+			g_clear_pointer(&c->in_source, g_source_unref);
+			return G_SOURCE_REMOVE;
+		}
+		g_string_append_len(c->in, buf, n);
+	}
+}
+
+static gboolean
+client_out_cb(GSocket *socket, GIOCondition condition, gpointer user_data)
+{
+	TestClient *c = user_data;
+
+	while (c->out->len > 0) {
+		g_autoptr(GError) error = NULL;
+		gssize n = g_socket_send(socket, (const gchar *)c->out->data, c->out->len, NULL, &error);
+		if (n < 0 && g_error_matches(error, G_IO_ERROR, G_IO_ERROR_WOULD_BLOCK))
+			return G_SOURCE_CONTINUE;
+		if (n < 0) {
+			/* the server hung up on us: what is unsent stays unsent */
+			g_byte_array_set_size(c->out, 0);
+			break;
+		}
+		g_byte_array_remove_range(c->out, 0, n);
+	}
+	g_clear_pointer(&c->out_source, g_source_unref);
+	return G_SOURCE_REMOVE;
+}
+
+/* @reads: FALSE makes a client that never reads a byte */
+static TestClient *
+client_new(Fixture *f, gboolean reads)
+{
+	TestClient *c = g_new0(TestClient, 1);
+	g_autoptr(GSocketClient) client = g_socket_client_new();
+	g_autoptr(GSocketAddress) address = g_unix_socket_address_new(f->socket_path);
+	g_autoptr(GError) error = NULL;
+
+	c->conn = g_socket_client_connect(client, G_SOCKET_CONNECTABLE(address), NULL, &error);
+	g_assert_no_error(error);
+	c->socket = g_socket_connection_get_socket(c->conn);
+	g_socket_set_blocking(c->socket, FALSE);
+	c->in = g_string_new(NULL);
+	c->out = g_byte_array_new();
+	if (reads) {
+		c->in_source = g_socket_create_source(c->socket, G_IO_IN | G_IO_HUP | G_IO_ERR, NULL);
+		g_source_set_callback(c->in_source, G_SOURCE_FUNC(client_in_cb), c, NULL);
+		g_source_attach(c->in_source, NULL);
+	}
+	return c;
+}
+
+static void
+client_free(TestClient *c)
+{
+	if (c->in_source != NULL) {
+		g_source_destroy(c->in_source);
+		g_source_unref(c->in_source);
+	}
+	if (c->out_source != NULL) {
+		g_source_destroy(c->out_source);
+		g_source_unref(c->out_source);
+	}
+	g_io_stream_close(G_IO_STREAM(c->conn), NULL, NULL);
+	g_object_unref(c->conn);
+	g_string_free(c->in, TRUE);
+	g_byte_array_unref(c->out);
+	g_free(c);
+}
+G_DEFINE_AUTOPTR_CLEANUP_FUNC(TestClient, client_free)
+
+static void
+client_send_raw(TestClient *c, const gchar *data, gsize len)
+{
+	g_byte_array_append(c->out, (const guint8 *)data, len);
+	if (c->out_source != NULL)
+		return;
+	c->out_source = g_socket_create_source(c->socket, G_IO_OUT, NULL);
+	g_source_set_callback(c->out_source, G_SOURCE_FUNC(client_out_cb), c, NULL);
+	g_source_attach(c->out_source, NULL);
+}
+
+static void
+client_send(TestClient *c, const gchar *line)
+{
+	client_send_raw(c, line, strlen(line));
+	client_send_raw(c, "\n", 1);
+}
+
+static gboolean
+client_has_line(gpointer data)
+{
+	TestClient *c = data;
+	return c->eof || memchr(c->in->str, '\n', c->in->len) != NULL;
+}
+
+static gboolean
+client_is_eof(gpointer data)
+{
+	return ((TestClient *)data)->eof;
+}
+
+/* the next line, or NULL at end of stream */
+static gchar *
+client_read_line(TestClient *c)
+{
+	const gchar *nl;
+	gchar *line;
+
+	vmsup_test_wait_until(client_has_line, c, TIMEOUT_S);
+	nl = memchr(c->in->str, '\n', c->in->len);
+	if (nl == NULL)
+		return NULL;
+	line = g_strndup(c->in->str, nl - c->in->str);
+	g_string_erase(c->in, 0, nl - c->in->str + 1);
+	return line;
+}
+
+static JsonNode *
+client_read_json(TestClient *c)
+{
+	g_autofree gchar *line = client_read_line(c);
+	g_autoptr(GError) error = NULL;
+	JsonNode *node;
+
+	g_assert_nonnull(line);
+	node = vmsup_json_parse(line, -1, &error);
+	g_assert_no_error(error);
+	return node;
+}
+
+static JsonObject *
+client_read_object(TestClient *c)
+{
+	g_autoptr(JsonNode) node = client_read_json(c);
+	g_assert_true(JSON_NODE_HOLDS_OBJECT(node));
+	return json_object_ref(json_node_get_object(node));
+}
+
+static JsonObject *
+client_call(TestClient *c, const gchar *request)
+{
+	client_send(c, request);
+	return client_read_object(c);
+}
+
+static void
+assert_error(JsonObject *reply, gint code, const gchar *kind)
+{
+	JsonObject *err;
+	JsonObject *data;
+
+	g_assert_cmpstr(vmsup_json_object_get_string(reply, "jsonrpc", NULL), ==, "2.0");
+	g_assert_false(json_object_has_member(reply, "result"));
+	err = json_object_get_object_member(reply, "error");
+	g_assert_nonnull(err);
+	g_assert_cmpint(vmsup_json_object_get_int(err, "code", 0), ==, code);
+	g_assert_nonnull(vmsup_json_object_get_string(err, "message", NULL));
+	data = json_object_get_object_member(err, "data");
+	g_assert_nonnull(data);
+	g_assert_cmpstr(vmsup_json_object_get_string(data, "kind", NULL), ==, kind);
+}
+
+static void
+assert_id_null(JsonObject *reply)
+{
+	JsonNode *id = json_object_get_member(reply, "id");
+	g_assert_nonnull(id);
+	g_assert_true(JSON_NODE_HOLDS_NULL(id));
+}
+
+static const gchar *
+error_message(JsonObject *reply)
+{
+	return vmsup_json_object_get_string(json_object_get_object_member(reply, "error"),
+					    "message",
+					    NULL);
+}
+
+/* a round trip that must work: the connection is still usable */
+static void
+assert_alive(TestClient *c)
+{
+	g_autoptr(JsonObject) reply =
+	    client_call(c, "{\"jsonrpc\":\"2.0\",\"id\":\"alive\",\"method\":\"daemon.info\"}");
+	g_assert_cmpstr(vmsup_json_object_get_string(reply, "id", NULL), ==, "alive");
+	g_assert_true(json_object_has_member(reply, "result"));
+}
+
+/* fixture */
+
+static void
+fixture_setup(Fixture *f, gconstpointer data)
+{
+	g_autoptr(GError) error = NULL;
+
+	f->dir = vmsup_test_make_tmpdir();
+	f->socket_path = g_build_filename(f->dir, "s.sock", NULL);
+	f->ctx.mode = "session";
+	f->ctx.socket_path = f->socket_path;
+	f->ctx.started_at = g_get_real_time();
+	f->server = vmsup_jsonrpc_server_new(&f->ctx);
+	g_assert_true(vmsup_jsonrpc_server_listen(f->server, f->socket_path, FALSE, -1, &error));
+	g_assert_no_error(error);
+}
+
+static void
+fixture_teardown(Fixture *f, gconstpointer data)
+{
+	g_clear_object(&f->server);
+	vmsup_test_drain_main_context();
+	/* the server removes its socket file */
+	g_assert_false(g_file_test(f->socket_path, G_FILE_TEST_EXISTS));
+	vmsup_test_rm_rf(f->dir);
+	g_free(f->socket_path);
+	g_free(f->dir);
+}
+
+/* tests */
+
+static void
+test_valid(Fixture *f, gconstpointer data)
+{
+	g_autoptr(TestClient) c = client_new(f, TRUE);
+	g_autoptr(JsonObject) reply = NULL;
+	g_autoptr(JsonObject) reply2 = NULL;
+	JsonObject *result;
+
+	reply = client_call(c, "{\"jsonrpc\":\"2.0\",\"id\":7,\"method\":\"daemon.info\"}");
+	g_assert_cmpstr(vmsup_json_object_get_string(reply, "jsonrpc", NULL), ==, "2.0");
+	g_assert_cmpint(vmsup_json_object_get_int(reply, "id", 0), ==, 7);
+	g_assert_false(json_object_has_member(reply, "error"));
+	result = json_object_get_object_member(reply, "result");
+	g_assert_cmpstr(vmsup_json_object_get_string(result, "version", NULL), ==, PACKAGE_VERSION);
+	g_assert_cmpstr(vmsup_json_object_get_string(result, "socket", NULL), ==, f->socket_path);
+
+	/* string ids come back as strings, params may be given or not */
+	reply2 = client_call(c,
+			     "{\"jsonrpc\":\"2.0\",\"id\":\"x-1\",\"method\":\"daemon.info\","
+			     "\"params\":{}}");
+	g_assert_cmpstr(vmsup_json_object_get_string(reply2, "id", NULL), ==, "x-1");
+	g_assert_true(json_object_has_member(reply2, "result"));
+}
+
+static void
+test_socket_mode(Fixture *f, gconstpointer data)
+{
+	GStatBuf st;
+	g_assert_cmpint(g_stat(f->socket_path, &st), ==, 0);
+	g_assert_true(S_ISSOCK(st.st_mode));
+	g_assert_cmpint(st.st_mode & 07777, ==, 0600);
+}
+
+static void
+test_notification(Fixture *f, gconstpointer data)
+{
+	g_autoptr(TestClient) c = client_new(f, TRUE);
+	g_autoptr(JsonObject) reply = NULL;
+
+	/* neither a notification nor a failing one is answered; the request after it is */
+	client_send(c, "{\"jsonrpc\":\"2.0\",\"method\":\"daemon.info\"}");
+	client_send(c, "{\"jsonrpc\":\"2.0\",\"method\":\"no.such.method\"}");
+	client_send(c, "{\"jsonrpc\":\"2.0\",\"method\":\"vm.get\",\"params\":{\"name\":5}}");
+	reply = client_call(c, "{\"jsonrpc\":\"2.0\",\"id\":2,\"method\":\"daemon.info\"}");
+	g_assert_cmpint(vmsup_json_object_get_int(reply, "id", 0), ==, 2);
+	g_assert_true(json_object_has_member(reply, "result"));
+	g_assert_cmpuint(c->in->len, ==, 0);
+}
+
+static void
+test_batch(Fixture *f, gconstpointer data)
+{
+	g_autoptr(TestClient) c = client_new(f, TRUE);
+	g_autoptr(JsonNode) node = NULL;
+	g_autoptr(JsonObject) empty = NULL;
+	JsonArray *array;
+	JsonObject *r0, *r1, *r2;
+
+	client_send(c,
+		    "[{\"jsonrpc\":\"2.0\",\"id\":1,\"method\":\"daemon.info\"},"
+		    " {\"jsonrpc\":\"2.0\",\"method\":\"daemon.info\"},"
+		    " {\"jsonrpc\":\"2.0\",\"id\":2,\"method\":\"nope\"},"
+		    " 5]");
+	node = client_read_json(c);
+	g_assert_true(JSON_NODE_HOLDS_ARRAY(node));
+	array = json_node_get_array(node);
+	/* the notification gets no entry */
+	g_assert_cmpuint(json_array_get_length(array), ==, 3);
+	r0 = json_array_get_object_element(array, 0);
+	r1 = json_array_get_object_element(array, 1);
+	r2 = json_array_get_object_element(array, 2);
+	g_assert_cmpint(vmsup_json_object_get_int(r0, "id", 0), ==, 1);
+	g_assert_true(json_object_has_member(r0, "result"));
+	g_assert_cmpint(vmsup_json_object_get_int(r1, "id", 0), ==, 2);
+	assert_error(r1, -32601, "method-not-found");
+	assert_id_null(r2);
+	assert_error(r2, -32600, "invalid-request");
+
+	/* an empty batch is one invalid request, not an empty array */
+	empty = client_call(c, "[]");
+	assert_error(empty, -32600, "invalid-request");
+	assert_id_null(empty);
+
+	/* a batch of notifications is not answered at all */
+	client_send(c,
+		    "[{\"jsonrpc\":\"2.0\",\"method\":\"daemon.info\"},"
+		    "{\"jsonrpc\":\"2.0\",\"method\":\"daemon.info\"}]");
+	assert_alive(c);
+	g_assert_cmpuint(c->in->len, ==, 0);
+}
+
+static void
+test_batch_too_large(Fixture *f, gconstpointer data)
+{
+	g_autoptr(TestClient) c = client_new(f, TRUE);
+	g_autoptr(GString) batch = g_string_new("[");
+	g_autoptr(JsonObject) reply = NULL;
+
+	for (guint i = 0; i <= VMSUP_JSONRPC_MAX_BATCH; i++)
+		g_string_append_printf(batch,
+				       "%s{\"jsonrpc\":\"2.0\",\"id\":%u,\"method\":\"daemon.info\"}",
+				       i > 0 ? "," : "",
+				       i);
+	g_string_append(batch, "]");
+	reply = client_call(c, batch->str);
+	assert_error(reply, -32600, "invalid-request");
+	assert_alive(c);
+}
+
+static void
+test_parse_error(Fixture *f, gconstpointer data)
+{
+	g_autoptr(TestClient) c = client_new(f, TRUE);
+	const gchar *bad[] = {"{oops", "{\"jsonrpc\":\"2.0\",", "\"unterminated", "nul\x01l"};
+
+	for (guint i = 0; i < G_N_ELEMENTS(bad); i++) {
+		g_autoptr(JsonObject) reply = client_call(c, bad[i]);
+		assert_error(reply, -32700, "parse-error");
+		assert_id_null(reply);
+	}
+	/* not UTF-8 */
+	{
+		g_autoptr(JsonObject) reply = client_call(c, "{\"jsonrpc\":\"2.0\",\"x\":\"\xff\xfe\"}");
+		assert_error(reply, -32700, "parse-error");
+	}
+	/* blank lines are no requests */
+	client_send(c, "");
+	client_send(c, "   \r");
+	assert_alive(c);
+	g_assert_cmpuint(c->in->len, ==, 0);
+}
+
+/* json-glib recurses per nesting level: without a limit this overflows the stack */
+static void
+test_deep_nesting(Fixture *f, gconstpointer data)
+{
+	g_autoptr(TestClient) c = client_new(f, TRUE);
+	g_autofree gchar *deep = g_strnfill(200000, '[');
+	g_autofree gchar *within = NULL;
+	g_autoptr(JsonObject) reply = NULL;
+	g_autoptr(JsonObject) reply2 = NULL;
+
+	reply = client_call(c, deep);
+	assert_error(reply, -32700, "parse-error");
+	g_assert_nonnull(strstr(error_message(reply), "nested"));
+	/* brackets inside strings do not count */
+	within = g_strdup_printf("{\"jsonrpc\":\"2.0\",\"id\":1,\"method\":\"%s\"}", deep);
+	reply2 = client_call(c, within);
+	assert_error(reply2, -32601, "method-not-found");
+	assert_alive(c);
+}
+
+static void
+test_invalid_request(Fixture *f, gconstpointer data)
+{
+	g_autoptr(TestClient) c = client_new(f, TRUE);
+	const gchar *bad[] = {
+	    "42",
+	    "\"daemon.info\"",
+	    "{\"id\":1,\"method\":\"daemon.info\"}",
+	    "{\"jsonrpc\":\"1.0\",\"id\":1,\"method\":\"daemon.info\"}",
+	    "{\"jsonrpc\":\"2.0\",\"id\":1,\"method\":7}",
+	    "{\"jsonrpc\":\"2.0\",\"id\":1}",
+	    "{\"jsonrpc\":\"2.0\",\"id\":{\"a\":1},\"method\":\"daemon.info\"}",
+	    "{\"jsonrpc\":\"2.0\",\"id\":true,\"method\":\"daemon.info\"}",
+	    "{\"jsonrpc\":\"2.0\",\"id\":1,\"method\":\"daemon.info\",\"params\":\"x\"}",
+	};
+
+	for (guint i = 0; i < G_N_ELEMENTS(bad); i++) {
+		g_autoptr(JsonObject) reply = client_call(c, bad[i]);
+		g_test_message("%s", bad[i]);
+		assert_error(reply, -32600, "invalid-request");
+	}
+	assert_alive(c);
+}
+
+static void
+test_unknown_method(Fixture *f, gconstpointer data)
+{
+	g_autoptr(TestClient) c = client_new(f, TRUE);
+	g_autoptr(JsonObject) reply =
+	    client_call(c, "{\"jsonrpc\":\"2.0\",\"id\":3,\"method\":\"vm.explode\"}");
+
+	assert_error(reply, -32601, "method-not-found");
+	g_assert_cmpint(vmsup_json_object_get_int(reply, "id", 0), ==, 3);
+	g_assert_nonnull(strstr(error_message(reply), "vm.explode"));
+}
+
+static void
+test_wrong_params(Fixture *f, gconstpointer data)
+{
+	g_autoptr(TestClient) c = client_new(f, TRUE);
+	g_autoptr(JsonObject) r1 = NULL;
+	g_autoptr(JsonObject) r2 = NULL;
+	g_autoptr(JsonObject) r3 = NULL;
+	g_autoptr(JsonObject) r4 = NULL;
+	g_autoptr(JsonObject) r5 = NULL;
+
+	r1 = client_call(c,
+			 "{\"jsonrpc\":\"2.0\",\"id\":1,\"method\":\"vm.get\",\"params\":{\"name\":5}}");
+	assert_error(r1, -32602, "invalid-params");
+	g_assert_nonnull(strstr(error_message(r1), "'name'"));
+	r2 = client_call(c,
+			 "{\"jsonrpc\":\"2.0\",\"id\":2,\"method\":\"vm.create\","
+			 "\"params\":{\"name\":\"a\",\"colour\":\"red\"}}");
+	assert_error(r2, -32602, "invalid-params");
+	g_assert_nonnull(strstr(error_message(r2), "'colour'"));
+	r3 = client_call(c,
+			 "{\"jsonrpc\":\"2.0\",\"id\":3,\"method\":\"vm.get\",\"params\":[\"a\"]}");
+	assert_error(r3, -32602, "invalid-params");
+	r4 = client_call(c,
+			 "{\"jsonrpc\":\"2.0\",\"id\":4,\"method\":\"vm.get\","
+			 "\"params\":{\"name\":\"../../etc\"}}");
+	assert_error(r4, 3, "invalid-argument");
+	/* well-formed, but this server has no VM service */
+	r5 = client_call(c,
+			 "{\"jsonrpc\":\"2.0\",\"id\":5,\"method\":\"vm.get\","
+			 "\"params\":{\"name\":\"web1\"}}");
+	assert_error(r5, 5, "failed-precondition");
+}
+
+static gboolean
+connections_below(gpointer data)
+{
+	gpointer *args = data;
+	return vmsup_jsonrpc_server_get_n_connections(args[0]) < GPOINTER_TO_UINT(args[1]);
+}
+
+static void
+wait_connections_below(Fixture *f, guint n)
+{
+	gpointer args[2] = {f->server, GUINT_TO_POINTER(n)};
+	vmsup_test_wait_until(connections_below, args, TIMEOUT_S);
+}
+
+static void
+test_oversized_line(Fixture *f, gconstpointer data)
+{
+	g_autoptr(TestClient) big = client_new(f, TRUE);
+	g_autoptr(TestClient) other = client_new(f, TRUE);
+	g_autofree gchar *filler = g_strnfill(VMSUP_JSONRPC_MAX_LINE + 16, 'a');
+	g_autoptr(JsonObject) reply = NULL;
+	g_autofree gchar *after = NULL;
+
+	/* no newline ever comes: the server must not wait for one */
+	client_send_raw(big, "{\"jsonrpc\":\"2.0\",\"id\":1,\"method\":\"", 36);
+	client_send_raw(big, filler, strlen(filler));
+	reply = client_read_object(big);
+	assert_error(reply, -32600, "invalid-request");
+	assert_id_null(reply);
+	after = client_read_line(big);
+	g_assert_null(after);
+	g_assert_true(big->eof);
+	assert_alive(other);
+}
+
+static void
+test_oversized_line_with_newline(Fixture *f, gconstpointer data)
+{
+	g_autoptr(TestClient) c = client_new(f, TRUE);
+	g_autoptr(GString) line = g_string_new("{\"jsonrpc\":\"2.0\",\"id\":1,\"method\":\"");
+	g_autoptr(JsonObject) reply = NULL;
+
+	while (line->len <= VMSUP_JSONRPC_MAX_LINE)
+		g_string_append_c(line, 'x');
+	g_string_append(line, "\"}");
+	reply = client_call(c, line->str);
+	assert_error(reply, -32600, "invalid-request");
+	vmsup_test_wait_until(client_is_eof, c, TIMEOUT_S);
+}
+
+typedef struct {
+	TestClient **clients;
+	guint n;
+} ClientSet;
+
+static gboolean
+all_have_line(gpointer data)
+{
+	ClientSet *set = data;
+	for (guint i = 0; i < set->n; i++) {
+		if (!client_has_line(set->clients[i]))
+			return FALSE;
+	}
+	return TRUE;
+}
+
+static void
+test_many_clients(Fixture *f, gconstpointer data)
+{
+	const guint n = 100;
+	g_autofree TestClient **clients = g_new0(TestClient *, n);
+	ClientSet set = {clients, n};
+
+	for (guint i = 0; i < n; i++)
+		clients[i] = client_new(f, TRUE);
+	/* all requests are out before any answer is read */
+	for (guint i = 0; i < n; i++) {
+		g_autofree gchar *req = g_strdup_printf(
+		    "{\"jsonrpc\":\"2.0\",\"id\":%u,\"method\":\"daemon.info\"}",
+		    i + 1000);
+		client_send(clients[i], req);
+	}
+	vmsup_test_wait_until(all_have_line, &set, TIMEOUT_S);
+	g_assert_cmpuint(vmsup_jsonrpc_server_get_n_connections(f->server), ==, n);
+	for (guint i = 0; i < n; i++) {
+		g_autoptr(JsonObject) reply = client_read_object(clients[i]);
+		g_assert_cmpint(vmsup_json_object_get_int(reply, "id", 0), ==, i + 1000);
+		g_assert_true(json_object_has_member(reply, "result"));
+		client_free(clients[i]);
+	}
+	wait_connections_below(f, 1);
+}
+
+/* a client that floods requests and never reads costs bounded memory and nobody else time */
+static void
+test_client_never_reads(Fixture *f, gconstpointer data)
+{
+	g_autoptr(TestClient) stuck = client_new(f, FALSE);
+	g_autoptr(TestClient) other = client_new(f, TRUE);
+	GString *flood = g_string_new(NULL);
+
+	for (guint i = 0; i < 20000; i++)
+		g_string_append_printf(flood,
+				       "{\"jsonrpc\":\"2.0\",\"id\":%u,\"method\":\"daemon.info\"}\n",
+				       i);
+	client_send_raw(stuck, flood->str, flood->len);
+	g_string_free(flood, TRUE);
+	for (guint i = 0; i < 20; i++)
+		assert_alive(other);
+	/* the stuck client's unread answers filled its socket; the server paused reading it */
+	g_assert_cmpuint(stuck->out->len, >, 0);
+	g_assert_cmpuint(vmsup_jsonrpc_server_get_n_connections(f->server), ==, 2);
+}
+
+/* a subscriber that never reads is dropped once its queue passes the limit */
+static void
+test_subscriber_never_reads(Fixture *f, gconstpointer data)
+{
+	g_autoptr(TestClient) stuck = client_new(f, TRUE);
+	g_autoptr(TestClient) other = client_new(f, TRUE);
+	g_autoptr(JsonObject) sub = NULL;
+	g_autoptr(JsonObject) params = json_object_new();
+	g_autofree gchar *blob = g_strnfill(64 * 1024, 'e');
+	guint emitted = 0;
+
+	sub = client_call(stuck, "{\"jsonrpc\":\"2.0\",\"id\":1,\"method\":\"events.subscribe\"}");
+	g_assert_true(json_object_has_member(sub, "result"));
+	/* from here on the stuck client reads nothing */
+	g_source_destroy(stuck->in_source);
+	g_clear_pointer(&stuck->in_source, g_source_unref);
+
+	json_object_set_string_member(params, "name", "web1");
+	json_object_set_string_member(params, "blob", blob);
+	while (vmsup_jsonrpc_server_get_n_connections(f->server) == 2) {
+		g_assert_cmpuint(emitted, <, 1000);
+		vmsup_jsonrpc_server_emit_event(f->server, "event.vm-changed", params);
+		emitted++;
+		vmsup_test_drain_main_context();
+	}
+	g_test_message("dropped after %u events of 64 KiB", emitted);
+	g_assert_cmpuint(emitted, >=, VMSUP_JSONRPC_MAX_QUEUE / (64 * 1024));
+	assert_alive(other);
+}
+
+static void
+test_events(Fixture *f, gconstpointer data)
+{
+	g_autoptr(TestClient) sub = client_new(f, TRUE);
+	g_autoptr(TestClient) plain = client_new(f, TRUE);
+	g_autoptr(JsonObject) reply = NULL;
+	g_autoptr(JsonObject) event = NULL;
+	g_autoptr(JsonObject) params = json_object_new();
+	g_autoptr(JsonObject) unsub = NULL;
+	g_autoptr(JsonObject) bad = NULL;
+	JsonArray *names;
+	JsonObject *got;
+
+	reply = client_call(sub, "{\"jsonrpc\":\"2.0\",\"id\":1,\"method\":\"events.subscribe\"}");
+	names = json_object_get_array_member(json_object_get_object_member(reply, "result"),
+					     "events");
+	g_assert_cmpuint(json_array_get_length(names), ==, 3);
+	g_assert_cmpstr(json_array_get_string_element(names, 0), ==, "event.vm-changed");
+
+	json_object_set_string_member(params, "name", "web1");
+	vmsup_jsonrpc_server_emit_event(f->server, "event.vm-removed", params);
+	event = client_read_object(sub);
+	g_assert_false(json_object_has_member(event, "id"));
+	g_assert_cmpstr(vmsup_json_object_get_string(event, "jsonrpc", NULL), ==, "2.0");
+	g_assert_cmpstr(vmsup_json_object_get_string(event, "method", NULL), ==, "event.vm-removed");
+	got = json_object_get_object_member(event, "params");
+	g_assert_cmpstr(vmsup_json_object_get_string(got, "name", NULL), ==, "web1");
+
+	/* the unsubscribed client got nothing: its next line is its own answer */
+	assert_alive(plain);
+	g_assert_cmpuint(plain->in->len, ==, 0);
+
+	bad = client_call(sub,
+			  "{\"jsonrpc\":\"2.0\",\"id\":2,\"method\":\"events.subscribe\","
+			  "\"params\":{\"filter\":1}}");
+	assert_error(bad, -32602, "invalid-params");
+	unsub = client_call(sub, "{\"jsonrpc\":\"2.0\",\"id\":3,\"method\":\"events.unsubscribe\"}");
+	g_assert_true(json_object_has_member(unsub, "result"));
+	vmsup_jsonrpc_server_emit_event(f->server, "event.vm-removed", params);
+	assert_alive(sub);
+	g_assert_cmpuint(sub->in->len, ==, 0);
+}
+
+/* `echo request | socat - UNIX-CONNECT:...` closes its side right after writing */
+static void
+test_half_close(Fixture *f, gconstpointer data)
+{
+	g_autoptr(TestClient) c = client_new(f, TRUE);
+	g_autoptr(JsonObject) r1 = NULL;
+	g_autoptr(JsonObject) r2 = NULL;
+	g_autoptr(GError) error = NULL;
+	const gchar *last = "{\"jsonrpc\":\"2.0\",\"id\":2,\"method\":\"daemon.info\"}";
+
+	client_send(c, "{\"jsonrpc\":\"2.0\",\"id\":1,\"method\":\"daemon.info\"}");
+	/* the last line may lack its newline */
+	client_send_raw(c, last, strlen(last));
+	while (c->out->len > 0)
+		g_main_context_iteration(NULL, TRUE);
+	g_assert_true(g_socket_shutdown(c->socket, FALSE, TRUE, &error));
+	g_assert_no_error(error);
+	r1 = client_read_object(c);
+	r2 = client_read_object(c);
+	g_assert_cmpint(vmsup_json_object_get_int(r1, "id", 0), ==, 1);
+	g_assert_cmpint(vmsup_json_object_get_int(r2, "id", 0), ==, 2);
+	vmsup_test_wait_until(client_is_eof, c, TIMEOUT_S);
+	wait_connections_below(f, 1);
+}
+
+static void
+test_process_data(Fixture *f, gconstpointer data)
+{
+	const gchar *input = "{\"jsonrpc\":\"2.0\",\"id\":1,\"method\":\"daemon.info\"}\n"
+			     "{\"jsonrpc\":\"2.0\",\"method\":\"daemon.info\"}\n"
+			     "garbage\n"
+			     "{\"jsonrpc\":\"2.0\",\"id\":2,\"method\":\"vm.get\",\"params\":{}}";
+	g_autofree gchar *out =
+	    vmsup_jsonrpc_server_process_data(f->server, input, strlen(input), 0);
+	g_auto(GStrv) lines = g_strsplit(out, "\n", -1);
+
+	/* three answers, each a line; the notification has none */
+	g_assert_cmpuint(g_strv_length(lines), ==, 4);
+	g_assert_nonnull(strstr(lines[0], "\"result\""));
+	g_assert_nonnull(strstr(lines[1], "-32700"));
+	g_assert_nonnull(strstr(lines[2], "-32602"));
+	g_assert_cmpstr(lines[3], ==, "");
+	g_assert_cmpuint(vmsup_jsonrpc_server_get_n_connections(f->server), ==, 0);
+}
+
+static gint64
+percentile(GArray *samples, guint p)
+{
+	guint index = MIN(samples->len - 1, samples->len * p / 100);
+	return g_array_index(samples, gint64, index);
+}
+
+static gint
+cmp_int64(gconstpointer a, gconstpointer b)
+{
+	gint64 x = *(const gint64 *)a, y = *(const gint64 *)b;
+	return x < y ? -1 : x > y;
+}
+
+static void
+test_round_trip_time(Fixture *f, gconstpointer data)
+{
+	g_autoptr(TestClient) c = client_new(f, TRUE);
+	g_autoptr(GArray) samples = g_array_new(FALSE, FALSE, sizeof(gint64));
+
+	for (guint i = 0; i < 2000; i++) {
+		gint64 start = g_get_monotonic_time();
+		g_autoptr(JsonObject) reply = client_call(
+		    c,
+		    "{\"jsonrpc\":\"2.0\",\"id\":1,\"method\":\"vm.get\",\"params\":{\"name\":\"web1\"}}");
+		gint64 elapsed = g_get_monotonic_time() - start;
+		g_assert_true(json_object_has_member(reply, "error"));
+		g_array_append_val(samples, elapsed);
+	}
+	g_array_sort(samples, cmp_int64);
+	g_test_message("vm.get round trip (no VM service): p50 %" G_GINT64_FORMAT
+		       " us, p99 %" G_GINT64_FORMAT " us",
+		       percentile(samples, 50),
+		       percentile(samples, 99));
+	/* generous: sanitizers and a loaded machine must not make this flaky */
+	g_assert_cmpint(percentile(samples, 99), <, 100 * 1000);
+}
+
+/* peer credentials: a child as nobody connects */
+
+#define NOBODY 65534
+
+enum {
+	PROBE_REFUSED = 0,     /* an error line about permissions, then end of stream */
+	PROBE_NO_ACCESS = 10,  /* connect() itself was refused by the file mode */
+	PROBE_ANSWERED = 20,   /* the server talked to it: a failure */
+	PROBE_BROKEN = 30,
+};
+
+/* runs in the forked child: syscalls only */
+static G_GNUC_NORETURN void
+probe_as_nobody(const gchar *path)
+{
+	struct sockaddr_un addr = {.sun_family = AF_UNIX};
+	const gchar request[] = "{\"jsonrpc\":\"2.0\",\"id\":1,\"method\":\"daemon.info\"}\n";
+	gchar buf[4096];
+	gsize got = 0;
+	gint fd;
+
+	if (setgroups(0, NULL) != 0 || setgid(NOBODY) != 0 || setuid(NOBODY) != 0)
+		_exit(PROBE_BROKEN);
+	fd = socket(AF_UNIX, SOCK_STREAM, 0);
+	if (fd < 0)
+		_exit(PROBE_BROKEN);
+	memcpy(addr.sun_path, path, strlen(path) + 1);
+	if (connect(fd, (struct sockaddr *)&addr, sizeof(addr)) != 0)
+		_exit(errno == EACCES ? PROBE_NO_ACCESS : PROBE_BROKEN);
+	if (send(fd, request, sizeof(request) - 1, MSG_NOSIGNAL) < 0 && errno != EPIPE &&
+	    errno != ECONNRESET)
+		_exit(PROBE_BROKEN);
+	for (;;) {
+		gssize n = read(fd, buf + got, sizeof(buf) - 1 - got);
+		if (n < 0 && errno == ECONNRESET)
+			break;
+		if (n < 0)
+			_exit(PROBE_BROKEN);
+		if (n == 0)
+			break;
+		got += n;
+		if (got == sizeof(buf) - 1)
+			break;
+	}
+	buf[got] = '\0';
+	if (strstr(buf, "\"result\"") != NULL)
+		_exit(PROBE_ANSWERED);
+	if (strstr(buf, "\"code\":5") != NULL && strstr(buf, "uid 65534") != NULL)
+		_exit(PROBE_REFUSED);
+	_exit(PROBE_BROKEN);
+}
+
+typedef struct {
+	gboolean done;
+	gint status;
+} ChildState;
+
+static void
+child_exited_cb(GPid pid, gint status, gpointer user_data)
+{
+	ChildState *state = user_data;
+	state->status = status;
+	state->done = TRUE;
+	g_spawn_close_pid(pid);
+}
+
+static gint
+run_probe(Fixture *f)
+{
+	ChildState state = {FALSE, 0};
+	pid_t pid;
+
+	pid = fork();
+	g_assert_cmpint(pid, >=, 0);
+	if (pid == 0)
+		probe_as_nobody(f->socket_path);
+	g_child_watch_add(pid, child_exited_cb, &state);
+	vmsup_test_wait_flag(&state.done, TIMEOUT_S);
+	g_assert_true(WIFEXITED(state.status));
+	return WEXITSTATUS(state.status);
+}
+
+static void
+test_permission(Fixture *f, gconstpointer data)
+{
+	g_autoptr(TestClient) owner = NULL;
+
+	g_assert_cmpint(geteuid(), ==, 0);
+	/* the file mode alone keeps other users out ... */
+	g_assert_cmpint(g_chmod(f->dir, 0711), ==, 0);
+	g_assert_cmpint(run_probe(f), ==, PROBE_NO_ACCESS);
+	/* ... and should the mode be opened up, the peer check still refuses */
+	g_assert_cmpint(g_chmod(f->socket_path, 0666), ==, 0);
+	g_assert_cmpint(run_probe(f), ==, PROBE_REFUSED);
+	wait_connections_below(f, 1);
+	owner = client_new(f, TRUE);
+	assert_alive(owner);
+}
+
+int
+main(int argc, char **argv)
+{
+	g_test_init(&argc, &argv, G_TEST_OPTION_ISOLATE_DIRS, NULL);
+#define ADD(path, func) g_test_add(path, Fixture, NULL, fixture_setup, func, fixture_teardown)
+	ADD("/vmsup/jsonrpc/valid", test_valid);
+	ADD("/vmsup/jsonrpc/socket-mode", test_socket_mode);
+	ADD("/vmsup/jsonrpc/notification", test_notification);
+	ADD("/vmsup/jsonrpc/batch", test_batch);
+	ADD("/vmsup/jsonrpc/batch-too-large", test_batch_too_large);
+	ADD("/vmsup/jsonrpc/parse-error", test_parse_error);
+	ADD("/vmsup/jsonrpc/deep-nesting", test_deep_nesting);
+	ADD("/vmsup/jsonrpc/invalid-request", test_invalid_request);
+	ADD("/vmsup/jsonrpc/unknown-method", test_unknown_method);
+	ADD("/vmsup/jsonrpc/wrong-params", test_wrong_params);
+	ADD("/vmsup/jsonrpc/oversized-line", test_oversized_line);
+	ADD("/vmsup/jsonrpc/oversized-line-newline", test_oversized_line_with_newline);
+	ADD("/vmsup/jsonrpc/many-clients", test_many_clients);
+	ADD("/vmsup/jsonrpc/client-never-reads", test_client_never_reads);
+	ADD("/vmsup/jsonrpc/subscriber-never-reads", test_subscriber_never_reads);
+	ADD("/vmsup/jsonrpc/events", test_events);
+	ADD("/vmsup/jsonrpc/half-close", test_half_close);
+	ADD("/vmsup/jsonrpc/process-data", test_process_data);
+	ADD("/vmsup/jsonrpc/round-trip-time", test_round_trip_time);
+	ADD("/vmsup/jsonrpc/permission", test_permission);
+#undef ADD
+	return g_test_run();
+}

@@ -1,0 +1,1574 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+/*
+ * VMService against real QEMU under TCG. The guest is a 512-byte boot sector
+ * that halts with interrupts off: QEMU really runs, stays idle, and ignores
+ * ACPI power-off, so a stop goes through the whole powerdown -> quit chain.
+ */
+
+#include "config.h"
+
+#include <errno.h>
+#include <signal.h>
+#include <glib/gstdio.h>
+#include <unistd.h>
+
+#include "vmsup-error.h"
+#include "vmsup-json.h"
+#include "vmsup-test-util.h"
+#include "vmsup-vm-service.h"
+#include "vmsup-vm-store.h"
+
+#define TEST_TIMEOUT_S 60
+
+typedef struct {
+	gchar *tmp;
+	gchar *state_dir;
+	gchar *runtime_dir;
+	gchar *image;
+	gchar *pidfile;
+	gint guard_fd; /* write end of the guardian's stdin */
+	VmsupVmService *service;
+	GArray *pids;       /* of GPid: every QEMU seen */
+	GHashTable *states; /* name -> GString "defined,starting,..." */
+	GPtrArray *removed; /* names from vm-removed */
+	GHashTable *stages; /* op id -> GString of stages seen */
+	guint max_alive;    /* most QEMUs of this test alive at once */
+
+	/* cancel a create when it reaches this stage or VM state */
+	const gchar *cancel_stage;
+	const gchar *cancel_state;
+	gint64 cancel_id;
+	GAsyncResult *cancel_res;
+} Fixture;
+
+/* warnings a test announces are swallowed and counted; any other stays fatal */
+static const gchar *expected_warning;
+static guint n_expected_warnings;
+
+static GLogWriterOutput
+test_log_writer(GLogLevelFlags level, const GLogField *fields, gsize n_fields, gpointer user_data)
+{
+	if ((level & G_LOG_LEVEL_WARNING) != 0 && expected_warning != NULL) {
+		for (gsize i = 0; i < n_fields; i++) {
+			if (g_strcmp0(fields[i].key, "MESSAGE") == 0 &&
+			    strstr(fields[i].value, expected_warning) != NULL) {
+				n_expected_warnings++;
+				return G_LOG_WRITER_HANDLED;
+			}
+		}
+	}
+	return g_log_writer_default(level, fields, n_fields, user_data);
+}
+
+/* processes */
+
+static gboolean
+test_pid_alive(GPid pid)
+{
+	g_autofree gchar *path = g_strdup_printf("/proc/%d/stat", pid);
+	g_autofree gchar *contents = NULL;
+	const gchar *end;
+
+	if (!g_file_get_contents(path, &contents, NULL, NULL))
+		return FALSE;
+	end = strrchr(contents, ')');
+	/* a zombie is dead, only not reaped yet */
+	return end != NULL && end[1] == ' ' && end[2] != 'Z';
+}
+
+/* live processes whose command line names @needle (our QEMUs name their runtime dir) */
+static GArray *
+test_find_processes(const gchar *needle)
+{
+	GArray *pids = g_array_new(FALSE, FALSE, sizeof(GPid));
+	g_autoptr(GDir) dir = g_dir_open("/proc", 0, NULL);
+	const gchar *name;
+
+	while (dir != NULL && (name = g_dir_read_name(dir)) != NULL) {
+		g_autofree gchar *path = NULL;
+		g_autofree gchar *cmdline = NULL;
+		gsize len = 0;
+		GPid pid;
+
+		if (!g_ascii_isdigit(name[0]))
+			continue;
+		pid = (GPid)g_ascii_strtoll(name, NULL, 10);
+		if (pid == getpid())
+			continue;
+		path = g_strdup_printf("/proc/%s/cmdline", name);
+		if (!g_file_get_contents(path, &cmdline, &len, NULL) || len == 0)
+			continue;
+		for (gsize i = 0; i + 1 < len; i++) {
+			if (cmdline[i] == '\0')
+				cmdline[i] = ' ';
+		}
+		if (strstr(cmdline, needle) != NULL && strstr(cmdline, "qemu") != NULL &&
+		    test_pid_alive(pid))
+			g_array_append_val(pids, pid);
+	}
+	return pids;
+}
+
+static guint
+test_count_qemus(Fixture *f)
+{
+	g_autoptr(GArray) pids = test_find_processes(f->tmp);
+	return pids->len;
+}
+
+static gboolean
+test_no_qemu_left(gpointer data)
+{
+	return test_count_qemus(data) == 0;
+}
+
+static void
+fixture_note_pid(Fixture *f, GPid pid)
+{
+	g_autofree gchar *line = NULL;
+	guint alive = 0;
+	FILE *fp;
+
+	for (guint i = 0; i < f->pids->len; i++) {
+		if (g_array_index(f->pids, GPid, i) == pid)
+			return;
+	}
+	g_array_append_val(f->pids, pid);
+	for (guint i = 0; i < f->pids->len; i++)
+		alive += test_pid_alive(g_array_index(f->pids, GPid, i)) ? 1 : 0;
+	f->max_alive = MAX(f->max_alive, alive);
+	/* the guardian reads this if the test dies halfway */
+	fp = fopen(f->pidfile, "a");
+	g_assert_nonnull(fp);
+	fprintf(fp, "%d\n", pid);
+	fclose(fp);
+}
+
+/*
+ * A shell that waits for this process to end (EOF on its stdin) and then
+ * kills the QEMUs still listed: an aborted test never leaves a VM behind.
+ */
+static void
+fixture_start_guardian(Fixture *f)
+{
+	const gchar *script = "cat >/dev/null; for p in $(cat \"$0\" 2>/dev/null); do "
+			      "grep -q \"$1\" /proc/$p/cmdline 2>/dev/null && kill -9 $p; done";
+	const gchar *argv[] = {"/bin/sh", "-c", script, f->pidfile, f->tmp, NULL};
+	g_autoptr(GError) error = NULL;
+
+	g_spawn_async_with_pipes(NULL,
+				 (gchar **)argv,
+				 NULL,
+				 G_SPAWN_STDOUT_TO_DEV_NULL | G_SPAWN_STDERR_TO_DEV_NULL,
+				 NULL,
+				 NULL,
+				 NULL,
+				 &f->guard_fd,
+				 NULL,
+				 NULL,
+				 &error);
+	g_assert_no_error(error);
+}
+
+/* the service */
+
+static void
+test_vm_changed_cb(VmsupVmService *service, const gchar *name, JsonObject *vm, gpointer user_data)
+{
+	Fixture *f = user_data;
+	GString *states = g_hash_table_lookup(f->states, name);
+	const gchar *state = json_object_get_string_member(vm, "state");
+	g_autofree gchar *last = NULL;
+
+	g_assert_cmpstr(json_object_get_string_member(vm, "name"), ==, name);
+	if (states == NULL) {
+		states = g_string_new(NULL);
+		g_hash_table_insert(f->states, g_strdup(name), states);
+	}
+	if (states->len > 0) {
+		const gchar *comma = strrchr(states->str, ',');
+		last = g_strdup(comma != NULL ? comma + 1 : states->str);
+	}
+	if (g_strcmp0(last, state) != 0)
+		g_string_append_printf(states, "%s%s", states->len > 0 ? "," : "", state);
+	if (json_object_has_member(vm, "pid"))
+		fixture_note_pid(f, (GPid)json_object_get_int_member(vm, "pid"));
+
+	if (f->cancel_state != NULL && f->cancel_id > 0 && f->cancel_res == NULL &&
+	    g_strcmp0(state, f->cancel_state) == 0) {
+		g_autoptr(JsonObject) params = json_object_new();
+		json_object_set_int_member(params, "id", f->cancel_id);
+		f->cancel_state = NULL;
+		vmsup_vm_service_op_cancel_async(service,
+						 params,
+						 NULL,
+						 vmsup_test_store_result_cb,
+						 &f->cancel_res);
+	}
+}
+
+static void
+test_vm_removed_cb(VmsupVmService *service, const gchar *name, gpointer user_data)
+{
+	Fixture *f = user_data;
+	g_ptr_array_add(f->removed, g_strdup(name));
+}
+
+static void
+test_op_changed_cb(VmsupVmService *service, JsonObject *op, gpointer user_data)
+{
+	Fixture *f = user_data;
+	gint64 id = json_object_get_int_member(op, "id");
+	const gchar *stage = json_object_get_string_member(op, "stage");
+	GString *stages = g_hash_table_lookup(f->stages, &id);
+	gdouble progress = json_object_get_double_member(op, "progress");
+
+	g_assert_cmpfloat(progress, >=, 0.);
+	g_assert_cmpfloat(progress, <=, 1.);
+	if (stages == NULL) {
+		gint64 *key = g_new(gint64, 1);
+		*key = id;
+		stages = g_string_new(NULL);
+		g_hash_table_insert(f->stages, key, stages);
+	}
+	if (!g_str_has_suffix(stages->str, stage))
+		g_string_append_printf(stages, "%s%s", stages->len > 0 ? "," : "", stage);
+
+	if (f->cancel_stage != NULL && f->cancel_res == NULL && id == f->cancel_id &&
+	    g_strcmp0(stage, f->cancel_stage) == 0) {
+		g_autoptr(JsonObject) params = json_object_new();
+		json_object_set_int_member(params, "id", id);
+		f->cancel_stage = NULL;
+		vmsup_vm_service_op_cancel_async(service,
+						 params,
+						 NULL,
+						 vmsup_test_store_result_cb,
+						 &f->cancel_res);
+	}
+}
+
+static VmsupVmService *
+fixture_new_service(Fixture *f, const gchar *qemu_binary, const gchar *runtime_dir, VmsupAccel accel)
+{
+	VmsupVmService *service =
+	    vmsup_vm_service_new(f->state_dir, runtime_dir, qemu_binary, accel);
+	g_autoptr(GAsyncResult) res = NULL;
+	g_autoptr(GError) error = NULL;
+	GAsyncResult *slot = NULL;
+
+	g_signal_connect(service, "vm-changed", G_CALLBACK(test_vm_changed_cb), f);
+	g_signal_connect(service, "vm-removed", G_CALLBACK(test_vm_removed_cb), f);
+	g_signal_connect(service, "operation-changed", G_CALLBACK(test_op_changed_cb), f);
+	vmsup_vm_service_load_async(service, NULL, vmsup_test_store_result_cb, &slot);
+	res = vmsup_test_wait_result(&slot, TEST_TIMEOUT_S);
+	g_assert_true(vmsup_vm_service_load_finish(service, res, &error));
+	g_assert_no_error(error);
+	return service;
+}
+
+/* like a daemon killed with -9: the service goes, its QEMUs stay */
+static void
+fixture_replace_service(Fixture *f)
+{
+	g_clear_object(&f->service);
+	f->service = fixture_new_service(f, NULL, f->runtime_dir, VMSUP_ACCEL_TCG);
+}
+
+static void
+test_string_free(gpointer data)
+{
+	g_string_free(data, TRUE);
+}
+
+static void
+fixture_setup(Fixture *f, gconstpointer user_data)
+{
+	guint8 sector[512] = {0xfa, 0xf4, 0xeb, 0xfd}; /* cli; hlt; jmp back to the hlt */
+	g_autofree gchar *qemu = vmsup_test_require_qemu();
+
+	sector[510] = 0x55;
+	sector[511] = 0xaa;
+	/* short: Unix socket paths of the runtime dir must fit */
+	f->tmp = vmsup_test_make_tmpdir();
+	f->state_dir = g_build_filename(f->tmp, "state", NULL);
+	f->runtime_dir = g_build_filename(f->tmp, "run", NULL);
+	f->image = g_build_filename(f->tmp, "boot.img", NULL);
+	f->pidfile = g_build_filename(f->tmp, "pids", NULL);
+	g_assert_true(g_file_set_contents(f->image, (const gchar *)sector, sizeof(sector), NULL));
+	f->pids = g_array_new(FALSE, FALSE, sizeof(GPid));
+	f->states = g_hash_table_new_full(g_str_hash, g_str_equal, g_free, test_string_free);
+	f->removed = g_ptr_array_new_with_free_func(g_free);
+	f->stages = g_hash_table_new_full(g_int64_hash, g_int64_equal, g_free, test_string_free);
+	fixture_start_guardian(f);
+	f->service = fixture_new_service(f, NULL, f->runtime_dir, VMSUP_ACCEL_TCG);
+}
+
+static void
+fixture_teardown(Fixture *f, gconstpointer user_data)
+{
+	g_autoptr(GArray) left = NULL;
+
+	g_clear_object(&f->service);
+	/* every QEMU a test starts, it stops */
+	left = test_find_processes(f->tmp);
+	for (guint i = 0; i < left->len; i++)
+		kill(g_array_index(left, GPid, i), SIGKILL);
+	g_assert_cmpuint(left->len, ==, 0);
+	for (guint i = 0; i < f->pids->len; i++)
+		g_assert_false(test_pid_alive(g_array_index(f->pids, GPid, i)));
+	if (f->pids->len > 0)
+		g_test_message("QEMUs seen: %u, at most %u at once", f->pids->len, f->max_alive);
+
+	g_assert_true(g_file_set_contents(f->pidfile, "", 0, NULL));
+	close(f->guard_fd);
+	vmsup_test_rm_rf(f->tmp);
+	g_hash_table_unref(f->states);
+	g_hash_table_unref(f->stages);
+	g_ptr_array_unref(f->removed);
+	g_array_unref(f->pids);
+	g_free(f->tmp);
+	g_free(f->state_dir);
+	g_free(f->runtime_dir);
+	g_free(f->image);
+	g_free(f->pidfile);
+}
+
+/* calls */
+
+typedef void (*VerbAsync)(VmsupVmService *self,
+			  JsonObject *params,
+			  GCancellable *cancellable,
+			  GAsyncReadyCallback callback,
+			  gpointer user_data);
+
+G_GNUC_PRINTF(5, 0)
+static JsonObject *
+test_call_v(VmsupVmService *service,
+	    VerbAsync async,
+	    VmsupVmServiceFinishFunc finish,
+	    GError **error,
+	    const gchar *format,
+	    va_list args)
+{
+	g_autofree gchar *json = g_strdup_vprintf(format, args);
+	g_autoptr(JsonObject) params = NULL;
+	g_autoptr(GAsyncResult) res = NULL;
+	g_autoptr(GError) error_parse = NULL;
+	GAsyncResult *slot = NULL;
+
+	params = vmsup_json_parse_object(json, -1, &error_parse);
+	g_assert_no_error(error_parse);
+	async(service, params, NULL, vmsup_test_store_result_cb, &slot);
+	res = vmsup_test_wait_result(&slot, TEST_TIMEOUT_S);
+	return finish(service, res, error);
+}
+
+G_GNUC_PRINTF(4, 5)
+static JsonObject *
+test_call_ok(VmsupVmService *service,
+	     VerbAsync async,
+	     VmsupVmServiceFinishFunc finish,
+	     const gchar *format,
+	     ...)
+{
+	g_autoptr(GError) error = NULL;
+	JsonObject *result;
+	va_list args;
+
+	va_start(args, format);
+	result = test_call_v(service, async, finish, &error, format, args);
+	va_end(args);
+	g_assert_no_error(error);
+	g_assert_nonnull(result);
+	return result;
+}
+
+/* the error message (for checks on its wording) */
+G_GNUC_PRINTF(5, 6)
+static gchar *
+test_call_err(VmsupVmService *service,
+	      VerbAsync async,
+	      VmsupVmServiceFinishFunc finish,
+	      gint code,
+	      const gchar *format,
+	      ...)
+{
+	g_autoptr(GError) error = NULL;
+	g_autoptr(JsonObject) result = NULL;
+	va_list args;
+
+	va_start(args, format);
+	result = test_call_v(service, async, finish, &error, format, args);
+	va_end(args);
+	g_assert_null(result);
+	g_assert_error(error, VMSUP_ERROR, code);
+	g_assert_nonnull(error->message);
+	return g_strdup(error->message);
+}
+
+#define CALL_OK(f, verb, ...)                                                                      \
+	test_call_ok((f)->service,                                                                 \
+		     vmsup_vm_service_##verb##_async,                                              \
+		     vmsup_vm_service_##verb##_finish,                                             \
+		     __VA_ARGS__)
+#define CALL_ERR(f, verb, code, ...)                                                               \
+	test_call_err((f)->service,                                                                \
+		      vmsup_vm_service_##verb##_async,                                             \
+		      vmsup_vm_service_##verb##_finish,                                            \
+		      (code),                                                                      \
+		      __VA_ARGS__)
+
+/* a defined VM booting the test image, optionally started */
+static void
+test_create(Fixture *f, const gchar *name, gboolean start)
+{
+	g_autoptr(JsonObject) res = CALL_OK(f,
+					    create,
+					    "{\"name\": \"%s\", \"image\": \"%s\", \"memory_mib\": 64, "
+					    "\"start\": %s, \"wait\": true}",
+					    name,
+					    f->image,
+					    start ? "true" : "false");
+	g_assert_cmpstr(json_object_get_string_member(res, "vm"), ==, name);
+}
+
+static JsonObject *
+test_get(Fixture *f, const gchar *name)
+{
+	JsonObject *vm = vmsup_vm_service_lookup(f->service, name);
+	g_assert_nonnull(vm);
+	return vm;
+}
+
+static GPid
+test_get_pid(Fixture *f, const gchar *name)
+{
+	g_autoptr(JsonObject) vm = test_get(f, name);
+	g_assert_true(json_object_has_member(vm, "pid"));
+	return (GPid)json_object_get_int_member(vm, "pid");
+}
+
+typedef struct {
+	Fixture *f;
+	const gchar *name;
+	const gchar *state;
+} StateWait;
+
+static gboolean
+test_state_is(gpointer data)
+{
+	StateWait *w = data;
+	g_autoptr(JsonObject) vm = vmsup_vm_service_lookup(w->f->service, w->name);
+	return vm != NULL && g_strcmp0(json_object_get_string_member(vm, "state"), w->state) == 0;
+}
+
+static void
+test_wait_state(Fixture *f, const gchar *name, const gchar *state)
+{
+	StateWait w = {f, name, state};
+	vmsup_test_wait_until(test_state_is, &w, TEST_TIMEOUT_S);
+}
+
+static const gchar *
+test_states(Fixture *f, const gchar *name)
+{
+	GString *states = g_hash_table_lookup(f->states, name);
+	return states != NULL ? states->str : "";
+}
+
+static gchar *
+test_vm_runtime_dir(Fixture *f, const gchar *name)
+{
+	return g_build_filename(f->runtime_dir, "vms", name, NULL);
+}
+
+static gchar *
+test_def_path(Fixture *f, const gchar *name)
+{
+	g_autofree gchar *basename = g_strconcat(name, ".json", NULL);
+	return g_build_filename(f->state_dir, "vms", basename, NULL);
+}
+
+static gchar *
+test_disk_path(Fixture *f, const gchar *name)
+{
+	g_autofree gchar *basename = g_strconcat(name, ".qcow2", NULL);
+	return g_build_filename(f->state_dir, "disks", basename, NULL);
+}
+
+/* every file below @path with its contents, to prove a failed request changed nothing */
+static void
+test_snapshot_dir(GString *out, const gchar *path)
+{
+	g_autoptr(GDir) dir = g_dir_open(path, 0, NULL);
+	g_autoptr(GPtrArray) names = g_ptr_array_new_with_free_func(g_free);
+	const gchar *name;
+
+	while (dir != NULL && (name = g_dir_read_name(dir)) != NULL)
+		g_ptr_array_add(names, g_strdup(name));
+	g_ptr_array_sort(names, (GCompareFunc)g_strcmp0);
+	for (guint i = 0; i < names->len; i++) {
+		g_autofree gchar *child = g_build_filename(path, g_ptr_array_index(names, i), NULL);
+		g_autofree gchar *contents = NULL;
+		gsize len = 0;
+		if (g_file_test(child, G_FILE_TEST_IS_DIR)) {
+			g_string_append_printf(out, "%s/\n", child);
+			test_snapshot_dir(out, child);
+			continue;
+		}
+		if (g_file_get_contents(child, &contents, &len, NULL)) {
+			g_autofree gchar *sum =
+			    g_compute_checksum_for_data(G_CHECKSUM_SHA256, (guchar *)contents, len);
+			g_string_append_printf(out, "%s %s\n", child, sum);
+		} else {
+			g_string_append_printf(out, "%s ?\n", child);
+		}
+	}
+}
+
+static gchar *
+test_snapshot(Fixture *f)
+{
+	GString *out = g_string_new(NULL);
+	test_snapshot_dir(out, f->state_dir);
+	test_snapshot_dir(out, f->runtime_dir);
+	return g_string_free(out, FALSE);
+}
+
+/* tests */
+
+typedef struct {
+	VmsupVmService *service;
+	gint64 id;
+	gboolean in_flight;
+	guint n_polls;
+	JsonObject *last;
+} OpPoll;
+
+static void
+test_op_poll_cb(GObject *source, GAsyncResult *res, gpointer user_data)
+{
+	OpPoll *poll = user_data;
+	g_autoptr(GError) error = NULL;
+	JsonObject *op = vmsup_vm_service_op_get_finish(VMSUP_VM_SERVICE(source), res, &error);
+
+	g_assert_no_error(error);
+	g_clear_pointer(&poll->last, json_object_unref);
+	poll->last = op;
+	poll->in_flight = FALSE;
+	poll->n_polls++;
+}
+
+static gboolean
+test_op_poll_finished(gpointer data)
+{
+	OpPoll *poll = data;
+	g_autoptr(JsonObject) params = NULL;
+
+	if (poll->last != NULL &&
+	    g_strcmp0(json_object_get_string_member(poll->last, "state"), "running") != 0)
+		return TRUE;
+	if (poll->in_flight)
+		return FALSE;
+	params = json_object_new();
+	json_object_set_int_member(params, "id", poll->id);
+	poll->in_flight = TRUE;
+	vmsup_vm_service_op_get_async(poll->service, params, NULL, test_op_poll_cb, poll);
+	return FALSE;
+}
+
+static void
+test_lifecycle(Fixture *f, gconstpointer user_data)
+{
+	g_autoptr(JsonObject) created = NULL;
+	g_autoptr(JsonObject) vm = NULL;
+	g_autoptr(JsonObject) started = NULL;
+	g_autoptr(JsonObject) again = NULL;
+	g_autoptr(JsonObject) stopped = NULL;
+	g_autoptr(JsonObject) deleted = NULL;
+	g_autoptr(JsonObject) list = NULL;
+	g_autoptr(JsonObject) ops = NULL;
+	g_autoptr(VmsupVmHandles) handles = NULL;
+	g_autofree gchar *rt = test_vm_runtime_dir(f, "life");
+	g_autofree gchar *qmp = g_build_filename(rt, "qmp.sock", NULL);
+	g_autofree gchar *def_path = test_def_path(f, "life");
+	g_autofree gchar *disk = test_disk_path(f, "life");
+	g_autofree gchar *msg = NULL;
+	g_autofree gchar *cmdline_path = NULL;
+	g_autofree gchar *cmdline = NULL;
+	const VmsupVmHooks *hooks = vmsup_vm_service_get_hooks(f->service);
+	OpPoll poll = {f->service, 0, FALSE, 0, NULL};
+	JsonArray *vms;
+	GString *stages;
+	gsize len = 0;
+	GPid pid;
+
+	created = CALL_OK(f,
+			  create,
+			  "{\"name\": \"life\", \"image\": \"%s\", \"cpus\": 1, \"memory_mib\": 64}",
+			  f->image);
+	poll.id = json_object_get_int_member(created, "operation");
+	g_assert_cmpint(poll.id, >, 0);
+	g_assert_cmpstr(json_object_get_string_member(created, "vm"), ==, "life");
+
+	vmsup_test_wait_until(test_op_poll_finished, &poll, TEST_TIMEOUT_S);
+	g_assert_cmpstr(json_object_get_string_member(poll.last, "state"), ==, "done");
+	g_assert_cmpstr(json_object_get_string_member(poll.last, "kind"), ==, "create");
+	g_assert_cmpstr(json_object_get_string_member(poll.last, "vm"), ==, "life");
+	g_assert_cmpfloat(json_object_get_double_member(poll.last, "progress"), ==, 1.);
+	g_assert_false(json_object_has_member(poll.last, "error"));
+	g_clear_pointer(&poll.last, json_object_unref);
+	stages = g_hash_table_lookup(f->stages, &poll.id);
+	g_assert_nonnull(stages);
+	g_assert_cmpstr(stages->str, ==, "preflight,provision,define");
+
+	vm = test_get(f, "life");
+	g_assert_cmpstr(json_object_get_string_member(vm, "state"), ==, "defined");
+	g_assert_cmpstr(json_object_get_string_member(vm, "accel"), ==, "tcg");
+	g_assert_cmpint(json_object_get_int_member(vm, "cpus"), ==, 1);
+	g_assert_cmpint(json_object_get_int_member(vm, "memory_mib"), ==, 64);
+	g_assert_cmpstr(json_object_get_string_member(vm, "image"), ==, f->image);
+	g_assert_cmpstr(json_object_get_string_member(vm, "disk"), ==, disk);
+	g_assert_true(json_object_get_boolean_member(vm, "auto_stop"));
+	g_assert_false(json_object_get_boolean_member(vm, "autostart"));
+	g_assert_true(g_str_has_suffix(json_object_get_string_member(vm, "created"), "Z"));
+	g_assert_false(json_object_has_member(vm, "pid"));
+	g_assert_true(g_file_test(def_path, G_FILE_TEST_IS_REGULAR));
+	g_assert_true(g_file_test(disk, G_FILE_TEST_IS_REGULAR));
+
+	started = CALL_OK(f, start, "{\"name\": \"life\"}");
+	g_assert_cmpstr(json_object_get_string_member(started, "state"), ==, "running");
+	pid = (GPid)json_object_get_int_member(started, "pid");
+	g_assert_cmpint(pid, >, 0);
+	g_assert_true(test_pid_alive(pid));
+	cmdline_path = g_strdup_printf("/proc/%d/cmdline", pid);
+	g_assert_true(g_file_get_contents(cmdline_path, &cmdline, &len, NULL));
+	g_assert_nonnull(strstr(cmdline, "qemu-system"));
+	g_assert_true(g_file_test(qmp, G_FILE_TEST_EXISTS));
+	g_assert_cmpint(test_get_pid(f, "life"), ==, pid);
+
+	g_assert_true(vmsup_vm_hooks_vm_alive(hooks, "life"));
+	g_assert_false(vmsup_vm_hooks_vm_alive(hooks, "nope"));
+	handles = vmsup_vm_hooks_vm_handles(hooks, "life");
+	g_assert_nonnull(handles);
+	g_assert_cmpint(vmsup_qemu_process_get_pid(handles->process), ==, pid);
+	g_assert_nonnull(handles->qga);
+	g_assert_cmpint(handles->accel, ==, VMSUP_ACCEL_TCG);
+	g_assert_cmpstr(handles->runtime_dir, ==, rt);
+	g_clear_pointer(&handles, vmsup_vm_handles_unref);
+	/* a live VM is not cleaned up under its feet */
+	vmsup_vm_hooks_cleanup_runtime(hooks, "life");
+	g_assert_true(g_file_test(qmp, G_FILE_TEST_EXISTS));
+
+	/* starting a running VM changes nothing */
+	again = CALL_OK(f, start, "{\"name\": \"life\"}");
+	g_assert_cmpint(json_object_get_int_member(again, "pid"), ==, pid);
+
+	list = CALL_OK(f, list, "{}");
+	vms = json_object_get_array_member(list, "vms");
+	g_assert_cmpuint(json_array_get_length(vms), ==, 1);
+	g_assert_cmpstr(json_object_get_string_member(json_array_get_object_element(vms, 0), "state"),
+			==,
+			"running");
+
+	/* the guest ignores the power button: powerdown, 1 s, then quit */
+	stopped = CALL_OK(f, stop, "{\"name\": \"life\", \"timeout_s\": 1}");
+	g_assert_cmpstr(json_object_get_string_member(stopped, "state"), ==, "stopped");
+	g_assert_nonnull(strstr(json_object_get_string_member(stopped, "exit_reason"),
+				"stopped on request"));
+	g_assert_false(json_object_has_member(stopped, "pid"));
+	g_assert_false(test_pid_alive(pid));
+	g_assert_false(g_file_test(rt, G_FILE_TEST_EXISTS));
+	g_assert_false(vmsup_vm_hooks_vm_alive(hooks, "life"));
+	g_assert_null(vmsup_vm_hooks_vm_handles(hooks, "life"));
+	g_assert_cmpstr(test_states(f, "life"), ==, "defined,starting,running,stopping,stopped");
+
+	ops = CALL_OK(f, op_list, "{}");
+	g_assert_cmpuint(json_array_get_length(json_object_get_array_member(ops, "operations")),
+			 ==,
+			 1);
+	msg = CALL_ERR(f,
+		       op_cancel,
+		       VMSUP_ERROR_FAILED_PRECONDITION,
+		       "{\"id\": %" G_GINT64_FORMAT "}",
+		       poll.id);
+	g_assert_nonnull(strstr(msg, "already finished"));
+
+	deleted = CALL_OK(f, delete, "{\"name\": \"life\"}");
+	g_assert_true(json_object_get_boolean_member(deleted, "deleted"));
+	g_assert_cmpuint(f->removed->len, ==, 1);
+	g_assert_cmpstr(g_ptr_array_index(f->removed, 0), ==, "life");
+	g_assert_false(g_file_test(def_path, G_FILE_TEST_EXISTS));
+	g_assert_false(g_file_test(disk, G_FILE_TEST_EXISTS));
+	g_clear_pointer(&msg, g_free);
+	msg = CALL_ERR(f, get, VMSUP_ERROR_NOT_FOUND, "{\"name\": \"life\"}");
+	g_assert_nonnull(strstr(msg, "'life'"));
+}
+
+static void
+test_create_start_wait(Fixture *f, gconstpointer user_data)
+{
+	g_autoptr(JsonObject) vm = NULL;
+	g_autoptr(JsonObject) stopped = NULL;
+	g_autoptr(JsonObject) deleted = NULL;
+	gint64 id = 1;
+	GString *stages;
+	GPid pid;
+
+	test_create(f, "w1", TRUE);
+	/* wait=true answered when the operation ended: the VM runs already */
+	vm = test_get(f, "w1");
+	g_assert_cmpstr(json_object_get_string_member(vm, "state"), ==, "running");
+	pid = test_get_pid(f, "w1");
+	stages = g_hash_table_lookup(f->stages, &id);
+	g_assert_cmpstr(stages->str, ==, "preflight,provision,define,start");
+	g_assert_cmpstr(test_states(f, "w1"), ==, "defined,starting,running");
+
+	stopped = CALL_OK(f, stop, "{\"name\": \"w1\", \"force\": true}");
+	g_assert_cmpstr(json_object_get_string_member(stopped, "state"), ==, "stopped");
+	g_assert_false(test_pid_alive(pid));
+	deleted = CALL_OK(f, delete, "{\"name\": \"w1\"}");
+}
+
+/* a create cancelled at each of its steps leaves nothing: no file, no disk, no process */
+static void
+test_cancel_create(Fixture *f, gconstpointer user_data)
+{
+	const struct {
+		const gchar *stage;
+		const gchar *state;
+	} points[] = {
+	    {NULL, NULL}, /* at once */
+	    {"provision", NULL},
+	    {"define", NULL},
+	    {NULL, "defined"},
+	    {NULL, "starting"},
+	    {NULL, "running"},
+	};
+
+	for (guint i = 0; i < G_N_ELEMENTS(points); i++) {
+		g_autofree gchar *name = g_strdup_printf("cancel%u", i);
+		g_autofree gchar *rt = test_vm_runtime_dir(f, name);
+		g_autofree gchar *def_path = test_def_path(f, name);
+		g_autofree gchar *disk = test_disk_path(f, name);
+		g_autoptr(JsonObject) created = NULL;
+		g_autoptr(JsonObject) op = NULL;
+		g_autoptr(JsonObject) got = NULL;
+		g_autoptr(GAsyncResult) res = NULL;
+		g_autoptr(GError) error = NULL;
+		g_autofree gchar *msg = NULL;
+		JsonObject *op_error;
+
+		f->cancel_stage = points[i].stage;
+		f->cancel_state = points[i].state;
+		/* the next operation id: ids count from 1 */
+		f->cancel_id = i + 1;
+		created = CALL_OK(f,
+				  create,
+				  "{\"name\": \"%s\", \"image\": \"%s\", \"memory_mib\": 64, "
+				  "\"disk_gib\": 1, \"start\": true}",
+				  name,
+				  f->image);
+		g_assert_cmpint(json_object_get_int_member(created, "operation"), ==, f->cancel_id);
+		if (points[i].stage == NULL && points[i].state == NULL) {
+			op = CALL_OK(f,
+				     op_cancel,
+				     "{\"id\": %" G_GINT64_FORMAT "}",
+				     f->cancel_id);
+		} else {
+			res = vmsup_test_wait_result(&f->cancel_res, TEST_TIMEOUT_S);
+			op = vmsup_vm_service_op_cancel_finish(f->service, res, &error);
+			g_assert_no_error(error);
+		}
+		g_assert_null(f->cancel_stage);
+		g_assert_null(f->cancel_state);
+		g_assert_cmpstr(json_object_get_string_member(op, "state"), ==, "cancelled");
+		op_error = json_object_get_object_member(op, "error");
+		g_assert_cmpstr(json_object_get_string_member(op_error, "kind"), ==, "cancelled");
+		g_assert_cmpint(json_object_get_int_member(op_error, "code"),
+				==,
+				VMSUP_ERROR_CANCELLED);
+
+		msg = CALL_ERR(f, get, VMSUP_ERROR_NOT_FOUND, "{\"name\": \"%s\"}", name);
+		g_assert_false(g_file_test(def_path, G_FILE_TEST_EXISTS));
+		g_assert_false(g_file_test(disk, G_FILE_TEST_EXISTS));
+		g_assert_false(g_file_test(rt, G_FILE_TEST_EXISTS));
+		g_assert_cmpuint(test_count_qemus(f), ==, 0);
+		f->cancel_id = 0;
+	}
+	/* the last two got as far as QEMU */
+	g_assert_cmpuint(f->pids->len, >=, 1);
+	g_assert_cmpuint(f->removed->len, ==, 3);
+}
+
+static void
+test_delete_running(Fixture *f, gconstpointer user_data)
+{
+	g_autofree gchar *msg = NULL;
+	g_autofree gchar *def_path = test_def_path(f, "busy1");
+	g_autofree gchar *rt = test_vm_runtime_dir(f, "busy1");
+	g_autoptr(JsonObject) deleted = NULL;
+	GPid pid;
+
+	test_create(f, "busy1", TRUE);
+	pid = test_get_pid(f, "busy1");
+	msg = CALL_ERR(f, delete, VMSUP_ERROR_FAILED_PRECONDITION, "{\"name\": \"busy1\"}");
+	g_assert_nonnull(strstr(msg, "force"));
+	g_assert_cmpint(test_get_pid(f, "busy1"), ==, pid);
+	g_assert_true(test_pid_alive(pid));
+	g_assert_true(g_file_test(def_path, G_FILE_TEST_EXISTS));
+
+	deleted = CALL_OK(f, delete, "{\"name\": \"busy1\", \"force\": true}");
+	g_assert_false(test_pid_alive(pid));
+	g_assert_false(g_file_test(def_path, G_FILE_TEST_EXISTS));
+	g_assert_false(g_file_test(rt, G_FILE_TEST_EXISTS));
+	g_clear_pointer(&msg, g_free);
+	msg = CALL_ERR(f, get, VMSUP_ERROR_NOT_FOUND, "{\"name\": \"busy1\"}");
+}
+
+typedef struct {
+	Fixture *f;
+	gchar *vm;
+	gchar *verb;
+	guint seq;  /* issue order on its VM */
+	gint code;  /* expected: 0 success, else the error code */
+	guint done; /* completion order on its VM, from 1 */
+	GHashTable *counters; /* vm -> completions so far (unowned) */
+} Burst;
+
+static void
+test_burst_cb(GObject *source, GAsyncResult *res, gpointer user_data)
+{
+	Burst *b = user_data;
+	VmsupVmService *service = VMSUP_VM_SERVICE(source);
+	g_autoptr(GError) error = NULL;
+	g_autoptr(JsonObject) result = NULL;
+	guint n;
+
+	if (g_strcmp0(b->verb, "start") == 0)
+		result = vmsup_vm_service_start_finish(service, res, &error);
+	else if (g_strcmp0(b->verb, "delete") == 0)
+		result = vmsup_vm_service_delete_finish(service, res, &error);
+	else
+		result = vmsup_vm_service_stop_finish(service, res, &error);
+	if (b->code == 0) {
+		g_assert_no_error(error);
+		if (g_strcmp0(b->verb, "start") == 0)
+			g_assert_cmpstr(json_object_get_string_member(result, "state"), ==, "running");
+		else if (g_strcmp0(b->verb, "stop") == 0)
+			g_assert_cmpstr(json_object_get_string_member(result, "state"), ==, "stopped");
+	} else {
+		g_assert_error(error, VMSUP_ERROR, b->code);
+	}
+	n = GPOINTER_TO_UINT(g_hash_table_lookup(b->counters, b->vm)) + 1;
+	g_hash_table_insert(b->counters, b->vm, GUINT_TO_POINTER(n));
+	b->done = n;
+}
+
+static gboolean
+test_bursts_done(gpointer data)
+{
+	GPtrArray *bursts = data;
+	for (guint i = 0; i < bursts->len; i++) {
+		Burst *b = g_ptr_array_index(bursts, i);
+		if (b->done == 0)
+			return FALSE;
+	}
+	return TRUE;
+}
+
+static void
+test_burst_free(Burst *b)
+{
+	g_free(b->vm);
+	g_free(b->verb);
+	g_free(b);
+}
+
+static void
+test_concurrency(Fixture *f, gconstpointer user_data)
+{
+	/* one script per VM, all of them fired at once */
+	const gchar *script[] = {"start", "stop!", "start", "start", "stop0", "start", "stop!", NULL};
+	const gchar *script_a[] = {"start", "stop0", "start", "delete!", "start", "stop!", NULL};
+	const gchar *names[] = {"ca", "cb", "cc"};
+	g_autoptr(GPtrArray) bursts = g_ptr_array_new_with_free_func((GDestroyNotify)test_burst_free);
+	g_autoptr(GHashTable) counters = g_hash_table_new(g_str_hash, g_str_equal);
+	g_autoptr(JsonObject) list = NULL;
+	g_autoptr(JsonObject) creating = NULL;
+	g_autofree gchar *msg = NULL;
+	GAsyncResult *slots[3] = {NULL, NULL, NULL};
+	gint64 busy_op;
+	JsonArray *vms;
+
+	/* three creates at once, on three VMs */
+	for (guint i = 0; i < G_N_ELEMENTS(names); i++) {
+		g_autofree gchar *json = g_strdup_printf("{\"name\": \"%s\", \"image\": \"%s\", "
+							 "\"memory_mib\": 64, \"wait\": true}",
+							 names[i],
+							 f->image);
+		g_autoptr(JsonObject) params = vmsup_json_parse_object(json, -1, NULL);
+		vmsup_vm_service_create_async(f->service,
+					      params,
+					      NULL,
+					      vmsup_test_store_result_cb,
+					      &slots[i]);
+	}
+	for (guint i = 0; i < G_N_ELEMENTS(names); i++) {
+		g_autoptr(GAsyncResult) res = vmsup_test_wait_result(&slots[i], TEST_TIMEOUT_S);
+		g_autoptr(GError) error = NULL;
+		g_autoptr(JsonObject) created = vmsup_vm_service_create_finish(f->service, res, &error);
+		g_assert_no_error(error);
+		g_assert_cmpstr(json_object_get_string_member(created, "vm"), ==, names[i]);
+	}
+
+	/* a VM under creation is busy, and says with what */
+	creating = CALL_OK(f, create, "{\"name\": \"cd\", \"image\": \"%s\"}", f->image);
+	busy_op = json_object_get_int_member(creating, "operation");
+	msg = CALL_ERR(f, start, VMSUP_ERROR_BUSY, "{\"name\": \"cd\"}");
+	{
+		g_autofree gchar *needle =
+		    g_strdup_printf("operation %" G_GINT64_FORMAT "; wait or run 'vmsup ops cancel %" G_GINT64_FORMAT "'",
+				    busy_op,
+				    busy_op);
+		g_assert_nonnull(strstr(msg, needle));
+	}
+	g_clear_pointer(&msg, g_free);
+	msg = CALL_ERR(f,
+		       create,
+		       VMSUP_ERROR_BUSY,
+		       "{\"name\": \"cd\", \"image\": \"%s\"}",
+		       f->image);
+	g_clear_pointer(&msg, g_free);
+	msg = CALL_ERR(f, delete, VMSUP_ERROR_BUSY, "{\"name\": \"cd\"}");
+
+	for (guint v = 0; v < G_N_ELEMENTS(names); v++) {
+		const gchar *const *steps = v == 0 ? script_a : script;
+		gboolean deleted = FALSE;
+		for (guint s = 0; steps[s] != NULL; s++) {
+			Burst *b = g_new0(Burst, 1);
+			g_autoptr(JsonObject) params = json_object_new();
+			const gchar *step = steps[s];
+
+			b->f = f;
+			b->vm = g_strdup(names[v]);
+			b->seq = s + 1;
+			b->counters = counters;
+			json_object_set_string_member(params, "name", names[v]);
+			if (g_str_has_prefix(step, "stop")) {
+				b->verb = g_strdup("stop");
+				if (step[4] == '!')
+					json_object_set_boolean_member(params, "force", TRUE);
+				else
+					json_object_set_int_member(params, "timeout_s", 0);
+			} else if (g_str_has_prefix(step, "delete")) {
+				b->verb = g_strdup("delete");
+				json_object_set_boolean_member(params, "force", TRUE);
+			} else {
+				b->verb = g_strdup(step);
+			}
+			/* after the delete, requests queued behind it find no VM */
+			b->code = deleted ? VMSUP_ERROR_NOT_FOUND : 0;
+			if (g_strcmp0(b->verb, "delete") == 0)
+				deleted = TRUE;
+			g_ptr_array_add(bursts, b);
+			if (g_strcmp0(b->verb, "start") == 0)
+				vmsup_vm_service_start_async(f->service, params, NULL, test_burst_cb, b);
+			else if (g_strcmp0(b->verb, "delete") == 0)
+				vmsup_vm_service_delete_async(f->service, params, NULL, test_burst_cb, b);
+			else
+				vmsup_vm_service_stop_async(f->service, params, NULL, test_burst_cb, b);
+		}
+	}
+	vmsup_test_wait_until(test_bursts_done, bursts, TEST_TIMEOUT_S * 2);
+
+	/* per VM, requests completed in the order they were made */
+	for (guint i = 0; i < bursts->len; i++) {
+		Burst *b = g_ptr_array_index(bursts, i);
+		g_assert_cmpuint(b->done, ==, b->seq);
+	}
+	/* never interleaved: each start ran to "running" before the next stop began */
+	g_assert_cmpstr(test_states(f, "cb"),
+			==,
+			"defined,starting,running,stopping,stopped,starting,running,stopping,"
+			"stopped,starting,running,stopping,stopped");
+	g_assert_cmpstr(test_states(f, "cc"), ==, test_states(f, "cb"));
+	g_assert_cmpstr(test_states(f, "ca"),
+			==,
+			"defined,starting,running,stopping,stopped,starting,running,stopping,"
+			"stopped");
+	g_assert_cmpuint(f->max_alive, <=, 3);
+	g_assert_cmpuint(f->pids->len, ==, 8);
+
+	/* the creation went on meanwhile; then it is an ordinary VM */
+	{
+		OpPoll poll = {f->service, busy_op, FALSE, 0, NULL};
+		vmsup_test_wait_until(test_op_poll_finished, &poll, TEST_TIMEOUT_S);
+		g_assert_cmpstr(json_object_get_string_member(poll.last, "state"), ==, "done");
+		g_clear_pointer(&poll.last, json_object_unref);
+	}
+	list = CALL_OK(f, list, "{}");
+	vms = json_object_get_array_member(list, "vms");
+	g_assert_cmpuint(json_array_get_length(vms), ==, 3);
+	g_assert_cmpstr(json_object_get_string_member(json_array_get_object_element(vms, 0), "name"),
+			==,
+			"cb");
+	g_assert_cmpstr(json_object_get_string_member(json_array_get_object_element(vms, 0), "state"),
+			==,
+			"stopped");
+	g_assert_cmpstr(json_object_get_string_member(json_array_get_object_element(vms, 1), "name"),
+			==,
+			"cc");
+	g_assert_cmpstr(json_object_get_string_member(json_array_get_object_element(vms, 1), "state"),
+			==,
+			"stopped");
+	g_assert_cmpstr(json_object_get_string_member(json_array_get_object_element(vms, 2), "name"),
+			==,
+			"cd");
+	g_assert_cmpuint(test_count_qemus(f), ==, 0);
+	for (guint i = 0; i < G_N_ELEMENTS(names) + 1; i++) {
+		const gchar *name = i < G_N_ELEMENTS(names) ? names[i] : "cd";
+		g_autofree gchar *rt = test_vm_runtime_dir(f, name);
+		g_assert_false(g_file_test(rt, G_FILE_TEST_EXISTS));
+		if (i > 0) {
+			g_autoptr(JsonObject) gone = CALL_OK(f, delete, "{\"name\": \"%s\"}", name);
+		}
+	}
+}
+
+static void
+test_crash(Fixture *f, gconstpointer user_data)
+{
+	g_autofree gchar *rt = test_vm_runtime_dir(f, "crash1");
+	g_autofree gchar *def_path = test_def_path(f, "crash1");
+	g_autofree gchar *disk = test_disk_path(f, "crash1");
+	g_autoptr(JsonObject) vm = NULL;
+	g_autoptr(JsonObject) restarted = NULL;
+	g_autoptr(JsonObject) stopped = NULL;
+	g_autoptr(JsonObject) deleted = NULL;
+	const VmsupVmHooks *hooks = vmsup_vm_service_get_hooks(f->service);
+	GPid pid;
+
+	test_create(f, "crash1", TRUE);
+	pid = test_get_pid(f, "crash1");
+	g_assert_true(g_file_test(rt, G_FILE_TEST_IS_DIR));
+	g_assert_cmpint(kill(pid, SIGKILL), ==, 0);
+	test_wait_state(f, "crash1", "crashed");
+
+	vm = test_get(f, "crash1");
+	g_assert_cmpint(json_object_get_int_member(vm, "exit_signal"), ==, SIGKILL);
+	g_assert_nonnull(strstr(json_object_get_string_member(vm, "exit_reason"), "signal 9"));
+	g_assert_false(json_object_has_member(vm, "pid"));
+	g_assert_false(g_file_test(rt, G_FILE_TEST_EXISTS));
+	g_assert_true(g_file_test(def_path, G_FILE_TEST_IS_REGULAR));
+	g_assert_true(g_file_test(disk, G_FILE_TEST_IS_REGULAR));
+	g_assert_false(vmsup_vm_hooks_vm_alive(hooks, "crash1"));
+	g_assert_null(vmsup_vm_hooks_vm_handles(hooks, "crash1"));
+	g_assert_cmpstr(test_states(f, "crash1"), ==, "defined,starting,running,crashed");
+
+	/* a crashed VM starts again */
+	restarted = CALL_OK(f, start, "{\"name\": \"crash1\"}");
+	g_assert_cmpstr(json_object_get_string_member(restarted, "state"), ==, "running");
+	g_assert_cmpint(json_object_get_int_member(restarted, "pid"), !=, pid);
+	g_assert_false(json_object_has_member(restarted, "exit_reason"));
+	stopped = CALL_OK(f, stop, "{\"name\": \"crash1\", \"force\": true}");
+	g_assert_cmpstr(json_object_get_string_member(stopped, "state"), ==, "stopped");
+	deleted = CALL_OK(f, delete, "{\"name\": \"crash1\"}");
+}
+
+static void
+test_query_status_cb(GObject *source, GAsyncResult *res, gpointer user_data)
+{
+	GAsyncResult **slot = user_data;
+	*slot = g_object_ref(res);
+}
+
+static gboolean
+test_pid_dead(gpointer data)
+{
+	return !test_pid_alive(GPOINTER_TO_INT(data));
+}
+
+static void
+test_restart(Fixture *f, gconstpointer user_data)
+{
+	g_autofree gchar *rt2 = test_vm_runtime_dir(f, "r2");
+	g_autoptr(JsonObject) r3 = NULL;
+	g_autoptr(JsonObject) r4 = NULL;
+	g_autoptr(JsonObject) stopped = NULL;
+	g_autoptr(JsonObject) vm = NULL;
+	g_autoptr(VmsupVmHandles) handles = NULL;
+	g_autoptr(GAsyncResult) res = NULL;
+	g_autoptr(JsonNode) status = NULL;
+	g_autoptr(GError) error = NULL;
+	GAsyncResult *slot = NULL;
+	GPid p1;
+	GPid p2;
+	GPid p3;
+
+	test_create(f, "r1", TRUE);
+	test_create(f, "r2", TRUE);
+	r3 = CALL_OK(f,
+		     create,
+		     "{\"name\": \"r3\", \"image\": \"%s\", \"memory_mib\": 64, \"autostart\": "
+		     "true, \"wait\": true}",
+		     f->image);
+	test_create(f, "r4", FALSE);
+	p1 = test_get_pid(f, "r1");
+	p2 = test_get_pid(f, "r2");
+
+	/* the daemon goes away as if killed: its VMs keep running */
+	g_clear_object(&f->service);
+	g_assert_true(test_pid_alive(p1));
+	g_assert_true(test_pid_alive(p2));
+	/* and one of them dies while nobody watches */
+	g_assert_cmpint(kill(p2, SIGKILL), ==, 0);
+	vmsup_test_wait_until(test_pid_dead, GINT_TO_POINTER(p2), TEST_TIMEOUT_S);
+
+	f->service = fixture_new_service(f, NULL, f->runtime_dir, VMSUP_ACCEL_TCG);
+	vm = test_get(f, "r1");
+	g_assert_cmpstr(json_object_get_string_member(vm, "state"), ==, "running");
+	g_assert_cmpint(json_object_get_int_member(vm, "pid"), ==, p1);
+	g_assert_cmpstr(json_object_get_string_member(vm, "accel"), ==, "tcg");
+	g_clear_pointer(&vm, json_object_unref);
+	vm = test_get(f, "r2");
+	g_assert_cmpstr(json_object_get_string_member(vm, "state"), ==, "stopped");
+	g_assert_false(g_file_test(rt2, G_FILE_TEST_EXISTS));
+	g_clear_pointer(&vm, json_object_unref);
+	/* autostart */
+	vm = test_get(f, "r3");
+	g_assert_cmpstr(json_object_get_string_member(vm, "state"), ==, "running");
+	p3 = test_get_pid(f, "r3");
+	g_clear_pointer(&vm, json_object_unref);
+	vm = test_get(f, "r4");
+	g_assert_cmpstr(json_object_get_string_member(vm, "state"), ==, "defined");
+
+	/* QMP of the adopted QEMU answers */
+	handles = vmsup_vm_hooks_vm_handles(vmsup_vm_service_get_hooks(f->service), "r1");
+	g_assert_nonnull(handles);
+	g_assert_cmpint(vmsup_qemu_process_get_pid(handles->process), ==, p1);
+	vmsup_qmp_client_execute_async(vmsup_qemu_process_get_qmp(handles->process),
+				       "query-status",
+				       NULL,
+				       NULL,
+				       test_query_status_cb,
+				       &slot);
+	res = vmsup_test_wait_result(&slot, TEST_TIMEOUT_S);
+	status = vmsup_qmp_client_execute_finish(vmsup_qemu_process_get_qmp(handles->process),
+						 res,
+						 &error);
+	g_assert_no_error(error);
+	g_assert_cmpstr(json_object_get_string_member(json_node_get_object(status), "status"),
+			==,
+			"running");
+	g_clear_pointer(&handles, vmsup_vm_handles_unref);
+
+	stopped = CALL_OK(f, stop, "{\"name\": \"r1\", \"timeout_s\": 0}");
+	g_assert_cmpstr(json_object_get_string_member(stopped, "state"), ==, "stopped");
+	g_assert_false(test_pid_alive(p1));
+	g_clear_pointer(&stopped, json_object_unref);
+	stopped = CALL_OK(f, stop, "{\"name\": \"r3\", \"force\": true}");
+	g_assert_false(test_pid_alive(p3));
+	for (guint i = 1; i <= 4; i++) {
+		g_autoptr(JsonObject) gone = CALL_OK(f, delete, "{\"name\": \"r%u\"}", i);
+	}
+	(void)r4;
+}
+
+static void
+test_bad_input(Fixture *f, gconstpointer user_data)
+{
+	g_autofree gchar *long_name = g_strnfill(4096, 'a');
+	g_autofree gchar *missing = g_build_filename(f->tmp, "missing.img", NULL);
+	g_autofree gchar *empty_data = g_build_filename(f->tmp, "empty-data", NULL);
+	g_autofree gchar *before = NULL;
+	g_autofree gchar *after = NULL;
+	g_autofree gchar *keep_before = NULL;
+	g_autofree gchar *keep_after = NULL;
+	g_autofree gchar *saved_data_dir = g_strdup(g_getenv("VMSUP_DATA_DIR"));
+	g_autoptr(JsonObject) keep = NULL;
+	const struct {
+		VerbAsync async;
+		VmsupVmServiceFinishFunc finish;
+		gint code;
+		const gchar *json;
+	} cases[] = {
+	    {vmsup_vm_service_create_async, vmsup_vm_service_create_finish, VMSUP_ERROR_INVALID_ARGUMENT, "{\"name\": \"../x\"}"},
+	    {vmsup_vm_service_create_async, vmsup_vm_service_create_finish, VMSUP_ERROR_INVALID_ARGUMENT, "{\"name\": \"a,b\"}"},
+	    {vmsup_vm_service_create_async, vmsup_vm_service_create_finish, VMSUP_ERROR_INVALID_ARGUMENT, "{\"name\": 5}"},
+	    {vmsup_vm_service_create_async, vmsup_vm_service_create_finish, VMSUP_ERROR_INVALID_ARGUMENT, "{}"},
+	    {vmsup_vm_service_create_async, vmsup_vm_service_create_finish, VMSUP_ERROR_INVALID_ARGUMENT, "{\"name\": \"nok\", \"kernel\": \"/nonexistent/vmlinuz\"}"},
+	    {vmsup_vm_service_create_async, vmsup_vm_service_create_finish, VMSUP_ERROR_INVALID_ARGUMENT, "{\"name\": \"k2\", \"kernel\": \"relative\"}"},
+	    {vmsup_vm_service_create_async, vmsup_vm_service_create_finish, VMSUP_ERROR_INVALID_ARGUMENT, "{\"name\": \"x\", \"image\": \"/nonexistent.img\", \"cpus\": 2}"},
+	    {vmsup_vm_service_create_async, vmsup_vm_service_create_finish, VMSUP_ERROR_INVALID_ARGUMENT, "{\"name\": \"x\", \"image\": \"/\"}"},
+	    {vmsup_vm_service_create_async, vmsup_vm_service_create_finish, VMSUP_ERROR_INVALID_ARGUMENT, "{\"name\": \"x\", \"kernel\": \"/k\", \"cpus\": 0}"},
+	    {vmsup_vm_service_create_async, vmsup_vm_service_create_finish, VMSUP_ERROR_INVALID_ARGUMENT, "{\"name\": \"x\", \"kernel\": \"/k\", \"bogus\": 1}"},
+	    {vmsup_vm_service_create_async, vmsup_vm_service_create_finish, VMSUP_ERROR_INVALID_ARGUMENT, "{\"name\": \"x\", \"kernel\": \"/k\", \"start\": \"yes\"}"},
+	    {vmsup_vm_service_create_async, vmsup_vm_service_create_finish, VMSUP_ERROR_INVALID_ARGUMENT, "{\"name\": \"x\", \"initrd\": \"/i\"}"},
+	    {vmsup_vm_service_start_async, vmsup_vm_service_start_finish, VMSUP_ERROR_NOT_FOUND, "{\"name\": \"nope\"}"},
+	    {vmsup_vm_service_start_async, vmsup_vm_service_start_finish, VMSUP_ERROR_INVALID_ARGUMENT, "{\"name\": \"../keep\"}"},
+	    {vmsup_vm_service_start_async, vmsup_vm_service_start_finish, VMSUP_ERROR_INVALID_ARGUMENT, "{\"name\": [\"keep\"]}"},
+	    {vmsup_vm_service_stop_async, vmsup_vm_service_stop_finish, VMSUP_ERROR_INVALID_ARGUMENT, "{\"name\": \"keep\", \"timeout_s\": -1}"},
+	    {vmsup_vm_service_stop_async, vmsup_vm_service_stop_finish, VMSUP_ERROR_INVALID_ARGUMENT, "{\"name\": \"keep\", \"force\": \"yes\"}"},
+	    {vmsup_vm_service_delete_async, vmsup_vm_service_delete_finish, VMSUP_ERROR_NOT_FOUND, "{\"name\": \"nope\"}"},
+	    {vmsup_vm_service_set_async, vmsup_vm_service_set_finish, VMSUP_ERROR_INVALID_ARGUMENT, "{\"name\": \"keep\", \"cpus\": 0}"},
+	    {vmsup_vm_service_set_async, vmsup_vm_service_set_finish, VMSUP_ERROR_INVALID_ARGUMENT, "{\"name\": \"keep\", \"cpus\": 2, \"memory_mib\": \"lots\"}"},
+	    {vmsup_vm_service_set_async, vmsup_vm_service_set_finish, VMSUP_ERROR_INVALID_ARGUMENT, "{\"name\": \"keep\", \"image\": \"/x\"}"},
+	    {vmsup_vm_service_set_async, vmsup_vm_service_set_finish, VMSUP_ERROR_INVALID_ARGUMENT, "{\"name\": \"keep\"}"},
+	    {vmsup_vm_service_set_async, vmsup_vm_service_set_finish, VMSUP_ERROR_INVALID_ARGUMENT, "{\"name\": \"keep\", \"fields\": 3}"},
+	    {vmsup_vm_service_set_async, vmsup_vm_service_set_finish, VMSUP_ERROR_NOT_FOUND, "{\"name\": \"nope\", \"cpus\": 2}"},
+	    {vmsup_vm_service_get_async, vmsup_vm_service_get_finish, VMSUP_ERROR_INVALID_ARGUMENT, "{\"name\": \"a/b\"}"},
+	    {vmsup_vm_service_op_get_async, vmsup_vm_service_op_get_finish, VMSUP_ERROR_INVALID_ARGUMENT, "{\"id\": \"1\"}"},
+	    {vmsup_vm_service_op_get_async, vmsup_vm_service_op_get_finish, VMSUP_ERROR_NOT_FOUND, "{\"id\": 12345}"},
+	    {vmsup_vm_service_op_cancel_async, vmsup_vm_service_op_cancel_finish, VMSUP_ERROR_INVALID_ARGUMENT, "{}"},
+	};
+
+	test_create(f, "keep", FALSE);
+	keep = test_get(f, "keep");
+	keep_before = vmsup_json_object_to_string(keep, FALSE);
+	before = test_snapshot(f);
+
+	for (guint i = 0; i < G_N_ELEMENTS(cases); i++) {
+		g_autofree gchar *msg = test_call_err(f->service,
+						      cases[i].async,
+						      cases[i].finish,
+						      cases[i].code,
+						      "%s",
+						      cases[i].json);
+		g_test_message("%s -> %s", cases[i].json, msg);
+	}
+	{
+		g_autofree gchar *msg = CALL_ERR(f,
+						 create,
+						 VMSUP_ERROR_INVALID_ARGUMENT,
+						 "{\"name\": \"%s\"}",
+						 long_name);
+		g_assert_nonnull(strstr(msg, "4096 characters"));
+	}
+	{
+		g_autofree gchar *msg = CALL_ERR(f,
+						 create,
+						 VMSUP_ERROR_INVALID_ARGUMENT,
+						 "{\"name\": \"noimg\", \"image\": \"%s\"}",
+						 missing);
+		g_assert_nonnull(strstr(msg, missing));
+	}
+	{
+		g_autofree gchar *msg = CALL_ERR(f,
+						 create,
+						 VMSUP_ERROR_ALREADY_EXISTS,
+						 "{\"name\": \"keep\", \"image\": \"%s\"}",
+						 f->image);
+		g_assert_nonnull(strstr(msg, "'keep' already exists"));
+	}
+	/* no kernel, no image, and no bundled guest: say how to build it */
+	g_assert_cmpint(g_mkdir_with_parents(empty_data, 0700), ==, 0);
+	g_setenv("VMSUP_DATA_DIR", empty_data, TRUE);
+	{
+		g_autofree gchar *msg = CALL_ERR(f,
+						 create,
+						 VMSUP_ERROR_FAILED_PRECONDITION,
+						 "{\"name\": \"bundled\"}");
+		g_assert_nonnull(strstr(msg, "-Dguest=enabled"));
+	}
+	if (saved_data_dir != NULL)
+		g_setenv("VMSUP_DATA_DIR", saved_data_dir, TRUE);
+	else
+		g_unsetenv("VMSUP_DATA_DIR");
+	g_rmdir(empty_data);
+
+	after = test_snapshot(f);
+	g_assert_cmpstr(after, ==, before);
+	g_clear_pointer(&keep, json_object_unref);
+	keep = test_get(f, "keep");
+	keep_after = vmsup_json_object_to_string(keep, FALSE);
+	g_assert_cmpstr(keep_after, ==, keep_before);
+	g_assert_cmpuint(f->removed->len, ==, 0);
+	{
+		g_autoptr(JsonObject) gone = CALL_OK(f, delete, "{\"name\": \"keep\"}");
+	}
+}
+
+static void
+test_qemu_missing(Fixture *f, gconstpointer user_data)
+{
+	g_autoptr(VmsupVmService) broken = NULL;
+	g_autofree gchar *before = NULL;
+	g_autofree gchar *after = NULL;
+	g_autofree gchar *msg = NULL;
+	g_autofree gchar *rt = test_vm_runtime_dir(f, "keep");
+	g_autoptr(JsonObject) vm = NULL;
+	VmsupVmService *good;
+
+	test_create(f, "keep", FALSE);
+	before = test_snapshot(f);
+	broken = fixture_new_service(f, "/nonexistent/qemu-system-x86_64", f->runtime_dir, VMSUP_ACCEL_TCG);
+	good = g_steal_pointer(&f->service);
+	f->service = broken;
+
+	msg = CALL_ERR(f,
+		       create,
+		       VMSUP_ERROR_FAILED_PRECONDITION,
+		       "{\"name\": \"new1\", \"image\": \"%s\", \"start\": true}",
+		       f->image);
+	g_assert_nonnull(strstr(msg, "/nonexistent/qemu-system-x86_64"));
+	g_clear_pointer(&msg, g_free);
+	msg = CALL_ERR(f, start, VMSUP_ERROR_FAILED_PRECONDITION, "{\"name\": \"keep\"}");
+	g_assert_nonnull(strstr(msg, "/nonexistent/qemu-system-x86_64"));
+	g_assert_false(g_file_test(rt, G_FILE_TEST_EXISTS));
+	vm = test_get(f, "keep");
+	g_assert_cmpstr(json_object_get_string_member(vm, "state"), ==, "defined");
+
+	f->service = good;
+	after = test_snapshot(f);
+	g_assert_cmpstr(after, ==, before);
+	g_assert_cmpuint(f->pids->len, ==, 0);
+	{
+		g_autoptr(JsonObject) gone = CALL_OK(f, delete, "{\"name\": \"keep\"}");
+	}
+}
+
+static void
+test_runtime_dir_blocked(Fixture *f, gconstpointer user_data)
+{
+	g_autofree gchar *blocker = g_build_filename(f->tmp, "blocker", NULL);
+	g_autofree gchar *below = g_build_filename(blocker, "run", NULL);
+	g_autofree gchar *before = NULL;
+	g_autofree gchar *after = NULL;
+	g_autofree gchar *msg = NULL;
+	g_autoptr(JsonObject) vm = NULL;
+
+	g_assert_true(g_file_set_contents(blocker, "", 0, NULL));
+	g_clear_object(&f->service);
+	f->service = fixture_new_service(f, NULL, below, VMSUP_ACCEL_TCG);
+	test_create(f, "keep", FALSE);
+	before = test_snapshot(f);
+
+	msg = CALL_ERR(f, start, VMSUP_ERROR_FAILED_PRECONDITION, "{\"name\": \"keep\"}");
+	g_assert_nonnull(strstr(msg, "runtime directory"));
+	vm = test_get(f, "keep");
+	g_assert_cmpstr(json_object_get_string_member(vm, "state"), ==, "defined");
+	g_clear_pointer(&msg, g_free);
+
+	/* a create that cannot start is undone as a whole */
+	msg = CALL_ERR(f,
+		       create,
+		       VMSUP_ERROR_FAILED_PRECONDITION,
+		       "{\"name\": \"k3\", \"image\": \"%s\", \"start\": true, \"wait\": true}",
+		       f->image);
+	g_assert_nonnull(strstr(msg, "runtime directory"));
+	after = test_snapshot(f);
+	g_assert_cmpstr(after, ==, before);
+	g_assert_cmpuint(f->pids->len, ==, 0);
+	{
+		g_autoptr(JsonObject) gone = CALL_OK(f, delete, "{\"name\": \"keep\"}");
+	}
+}
+
+static void
+test_corrupt_definition(Fixture *f, gconstpointer user_data)
+{
+	g_autofree gchar *bad = test_def_path(f, "bad");
+	g_autofree gchar *vms_dir = g_build_filename(f->state_dir, "vms", NULL);
+	g_autoptr(JsonObject) list = NULL;
+	g_autoptr(GDir) dir = NULL;
+	const gchar *name;
+	guint n_aside = 0;
+
+	test_create(f, "good", FALSE);
+	g_assert_true(g_file_set_contents(bad, "{\"name\": \"bad\", \"cpus\": ", -1, NULL));
+
+	expected_warning = "moved aside";
+	n_expected_warnings = 0;
+	fixture_replace_service(f);
+	expected_warning = NULL;
+	g_assert_cmpuint(n_expected_warnings, ==, 1);
+
+	list = CALL_OK(f, list, "{}");
+	g_assert_cmpuint(json_array_get_length(json_object_get_array_member(list, "vms")), ==, 1);
+	g_assert_false(g_file_test(bad, G_FILE_TEST_EXISTS));
+	dir = g_dir_open(vms_dir, 0, NULL);
+	while ((name = g_dir_read_name(dir)) != NULL)
+		n_aside += g_str_has_prefix(name, "bad.json.corrupt-") ? 1 : 0;
+	g_assert_cmpuint(n_aside, ==, 1);
+	{
+		g_autoptr(JsonObject) gone = CALL_OK(f, delete, "{\"name\": \"good\"}");
+	}
+}
+
+static void
+test_set(Fixture *f, gconstpointer user_data)
+{
+	g_autoptr(VmsupVmStore) store = vmsup_vm_store_new(f->state_dir);
+	g_autoptr(JsonObject) res = NULL;
+	g_autoptr(JsonObject) vm = NULL;
+	g_autoptr(GPtrArray) defs = NULL;
+	g_autofree gchar *def_path = test_def_path(f, "s1");
+	g_autofree gchar *file_before = NULL;
+	g_autofree gchar *file_after = NULL;
+	g_autofree gchar *msg = NULL;
+	JsonArray *pending;
+
+	test_create(f, "s1", FALSE);
+	res = CALL_OK(f, set, "{\"name\": \"s1\", \"cpus\": 2}");
+	g_assert_cmpuint(json_array_get_length(json_object_get_array_member(res, "pending_restart")),
+			 ==,
+			 0);
+	g_assert_cmpint(json_object_get_int_member(json_object_get_object_member(res, "vm"), "cpus"),
+			==,
+			2);
+	defs = vmsup_vm_store_load_all(store, NULL);
+	g_assert_cmpuint(((VmsupVmDef *)g_ptr_array_index(defs, 0))->cpus, ==, 2);
+
+	{
+		g_autoptr(JsonObject) started = CALL_OK(f, start, "{\"name\": \"s1\"}");
+	}
+	g_clear_pointer(&res, json_object_unref);
+	res = CALL_OK(f, set, "{\"name\": \"s1\", \"memory_mib\": 96, \"autostart\": true}");
+	pending = json_object_get_array_member(res, "pending_restart");
+	g_assert_cmpuint(json_array_get_length(pending), ==, 1);
+	g_assert_cmpstr(json_array_get_string_element(pending, 0), ==, "memory_mib");
+	vm = test_get(f, "s1");
+	g_assert_true(json_object_get_boolean_member(vm, "autostart"));
+	g_assert_cmpint(json_object_get_int_member(vm, "memory_mib"), ==, 96);
+	g_assert_cmpstr(json_array_get_string_element(json_object_get_array_member(vm, "pending_restart"), 0),
+			==,
+			"memory_mib");
+
+	/* back to what QEMU runs with: nothing pending */
+	g_clear_pointer(&res, json_object_unref);
+	res = CALL_OK(f, set, "{\"name\": \"s1\", \"fields\": {\"memory_mib\": 64}}");
+	g_assert_cmpuint(json_array_get_length(json_object_get_array_member(res, "pending_restart")),
+			 ==,
+			 0);
+
+	/* a bad field changes nothing */
+	g_assert_true(g_file_get_contents(def_path, &file_before, NULL, NULL));
+	msg = CALL_ERR(f,
+		       set,
+		       VMSUP_ERROR_INVALID_ARGUMENT,
+		       "{\"name\": \"s1\", \"cpus\": 4, \"forward\": [1, 1]}");
+	g_assert_true(g_file_get_contents(def_path, &file_after, NULL, NULL));
+	g_assert_cmpstr(file_after, ==, file_before);
+
+	{
+		g_autoptr(JsonObject) stopped = CALL_OK(f, stop, "{\"name\": \"s1\", \"force\": true}");
+		g_assert_false(json_object_has_member(stopped, "pending_restart"));
+		g_assert_cmpint(json_object_get_int_member(stopped, "cpus"), ==, 2);
+	}
+	{
+		g_autoptr(JsonObject) gone = CALL_OK(f, delete, "{\"name\": \"s1\"}");
+	}
+}
+
+typedef struct {
+	gboolean done;
+	gboolean locked;
+	GError *error;
+} HookLock;
+
+static void
+test_hooks_lock_cb(GObject *source, GAsyncResult *res, gpointer user_data)
+{
+	HookLock *lock = user_data;
+	lock->locked = vmsup_vm_hooks_lock_vm_finish(res, &lock->error);
+	lock->done = TRUE;
+}
+
+static void
+test_hooks(Fixture *f, gconstpointer user_data)
+{
+	VmsupVmHooks copy = {NULL};
+	HookLock lock = {FALSE, FALSE, NULL};
+	GAsyncResult *slot = NULL;
+	g_autoptr(GAsyncResult) res = NULL;
+	g_autoptr(JsonObject) params = json_object_new();
+	g_autoptr(JsonObject) stopped = NULL;
+	g_autoptr(GError) error = NULL;
+
+	g_assert_true(vmsup_vm_hooks_is_complete(vmsup_vm_service_get_hooks(f->service)));
+	vmsup_vm_hooks_copy(&copy, vmsup_vm_service_get_hooks(f->service));
+	g_assert_true(vmsup_vm_hooks_is_complete(&copy));
+
+	test_create(f, "h1", TRUE);
+	g_assert_true(vmsup_vm_hooks_vm_alive(&copy, "h1"));
+
+	/* a sibling holding the VM's lock holds back the verbs on it */
+	vmsup_vm_hooks_lock_vm(&copy, "h1", NULL, test_hooks_lock_cb, &lock);
+	vmsup_test_wait_flag(&lock.done, TEST_TIMEOUT_S);
+	g_assert_no_error(lock.error);
+	g_assert_true(lock.locked);
+	json_object_set_string_member(params, "name", "h1");
+	json_object_set_boolean_member(params, "force", TRUE);
+	vmsup_vm_service_stop_async(f->service, params, NULL, vmsup_test_store_result_cb, &slot);
+	vmsup_test_drain_main_context();
+	g_assert_null(slot);
+	g_assert_true(vmsup_vm_hooks_vm_alive(&copy, "h1"));
+	vmsup_vm_hooks_unlock_vm(&copy, "h1");
+	res = vmsup_test_wait_result(&slot, TEST_TIMEOUT_S);
+	stopped = vmsup_vm_service_stop_finish(f->service, res, &error);
+	g_assert_no_error(error);
+	g_assert_false(vmsup_vm_hooks_vm_alive(&copy, "h1"));
+	{
+		g_autoptr(JsonObject) gone = CALL_OK(f, delete, "{\"name\": \"h1\"}");
+	}
+
+	/* the service gone, the hooks read "not alive" and fail cleanly */
+	g_clear_object(&f->service);
+	g_assert_false(vmsup_vm_hooks_vm_alive(&copy, "h1"));
+	g_assert_null(vmsup_vm_hooks_vm_handles(&copy, "h1"));
+	vmsup_vm_hooks_unlock_vm(&copy, "h1");
+	vmsup_vm_hooks_cleanup_runtime(&copy, "h1");
+	lock.done = FALSE;
+	lock.locked = FALSE;
+	vmsup_vm_hooks_lock_vm(&copy, "h1", NULL, test_hooks_lock_cb, &lock);
+	vmsup_test_wait_flag(&lock.done, TEST_TIMEOUT_S);
+	g_assert_false(lock.locked);
+	g_assert_error(lock.error, VMSUP_ERROR, VMSUP_ERROR_FAILED_PRECONDITION);
+	g_clear_error(&lock.error);
+	vmsup_vm_hooks_clear(&copy);
+	g_assert_false(vmsup_vm_hooks_is_complete(&copy));
+}
+
+static void
+test_accel_auto(Fixture *f, gconstpointer user_data)
+{
+	g_autoptr(VmsupVmService) service = NULL;
+	const gchar *reason = NULL;
+	VmsupAccel accel;
+
+	service = vmsup_vm_service_new(f->state_dir, f->runtime_dir, NULL, VMSUP_ACCEL_AUTO);
+	accel = vmsup_vm_service_get_accel(service, &reason);
+	g_assert_cmpint(accel, ==, VMSUP_ACCEL_AUTO);
+	g_clear_object(&service);
+	service = fixture_new_service(f, NULL, f->runtime_dir, VMSUP_ACCEL_AUTO);
+	accel = vmsup_vm_service_get_accel(service, &reason);
+	g_assert_true(accel == VMSUP_ACCEL_KVM || accel == VMSUP_ACCEL_TCG);
+	g_assert_nonnull(reason);
+	g_assert_cmpstr(reason, !=, "not decided yet");
+	g_test_message("accelerator: %s (%s)", vmsup_accel_to_string(accel), reason);
+}
+
+int
+main(int argc, char **argv)
+{
+	g_log_set_writer_func(test_log_writer, NULL, NULL);
+	g_test_init(&argc, &argv, G_TEST_OPTION_ISOLATE_DIRS, NULL);
+#define ADD(path, func) g_test_add(path, Fixture, NULL, fixture_setup, func, fixture_teardown)
+	ADD("/vmsup/vm-service/lifecycle", test_lifecycle);
+	ADD("/vmsup/vm-service/create-start-wait", test_create_start_wait);
+	ADD("/vmsup/vm-service/cancel-create", test_cancel_create);
+	ADD("/vmsup/vm-service/delete-running", test_delete_running);
+	ADD("/vmsup/vm-service/concurrency", test_concurrency);
+	ADD("/vmsup/vm-service/crash", test_crash);
+	ADD("/vmsup/vm-service/restart", test_restart);
+	ADD("/vmsup/vm-service/bad-input", test_bad_input);
+	ADD("/vmsup/vm-service/qemu-missing", test_qemu_missing);
+	ADD("/vmsup/vm-service/runtime-dir-blocked", test_runtime_dir_blocked);
+	ADD("/vmsup/vm-service/corrupt-definition", test_corrupt_definition);
+	ADD("/vmsup/vm-service/set", test_set);
+	ADD("/vmsup/vm-service/hooks", test_hooks);
+	ADD("/vmsup/vm-service/accel-auto", test_accel_auto);
+#undef ADD
+	return g_test_run();
+}
