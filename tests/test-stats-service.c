@@ -1241,6 +1241,10 @@ main(int argc, char **argv)
 	g_test_init(&argc, &argv, G_TEST_OPTION_ISOLATE_DIRS, NULL);
 	signal(SIGABRT, abort_handler);
 	signal(SIGTERM, abort_handler);
+	signal(SIGSEGV, abort_handler);
+	/* G_DEBUG=fatal-criticals */
+	signal(SIGTRAP, abort_handler);
+	signal(SIGBUS, abort_handler);
 
 	g_test_add_func("/vmsup/stats/hooks-only", test_hooks_only);
 	g_test_add("/vmsup/stats/faults/agent-silent",

@@ -116,17 +116,9 @@ test_count_qemus(Fixture *f)
 	return pids->len;
 }
 
-static gboolean
-test_no_qemu_left(gpointer data)
-{
-	return test_count_qemus(data) == 0;
-}
-
 static void
 fixture_note_pid(Fixture *f, GPid pid)
 {
-	g_autofree gchar *line = NULL;
-	guint alive = 0;
 	FILE *fp;
 
 	for (guint i = 0; i < f->pids->len; i++) {
@@ -134,9 +126,6 @@ fixture_note_pid(Fixture *f, GPid pid)
 			return;
 	}
 	g_array_append_val(f->pids, pid);
-	for (guint i = 0; i < f->pids->len; i++)
-		alive += test_pid_alive(g_array_index(f->pids, GPid, i)) ? 1 : 0;
-	f->max_alive = MAX(f->max_alive, alive);
 	/* the guardian reads this if the test dies halfway */
 	fp = fopen(f->pidfile, "a");
 	g_assert_nonnull(fp);
@@ -193,6 +182,7 @@ test_vm_changed_cb(VmsupVmService *service, const gchar *name, JsonObject *vm, g
 		g_string_append_printf(states, "%s%s", states->len > 0 ? "," : "", state);
 	if (json_object_has_member(vm, "pid"))
 		fixture_note_pid(f, (GPid)json_object_get_int_member(vm, "pid"));
+	f->max_alive = MAX(f->max_alive, test_count_qemus(f));
 
 	if (f->cancel_state != NULL && f->cancel_id > 0 && f->cancel_res == NULL &&
 	    g_strcmp0(state, f->cancel_state) == 0) {
@@ -496,6 +486,12 @@ test_disk_path(Fixture *f, const gchar *name)
 	return g_build_filename(f->state_dir, "disks", basename, NULL);
 }
 
+static gint
+test_compare_names(gconstpointer a, gconstpointer b)
+{
+	return g_strcmp0(*(const gchar *const *)a, *(const gchar *const *)b);
+}
+
 /* every file below @path with its contents, to prove a failed request changed nothing */
 static void
 test_snapshot_dir(GString *out, const gchar *path)
@@ -506,7 +502,7 @@ test_snapshot_dir(GString *out, const gchar *path)
 
 	while (dir != NULL && (name = g_dir_read_name(dir)) != NULL)
 		g_ptr_array_add(names, g_strdup(name));
-	g_ptr_array_sort(names, (GCompareFunc)g_strcmp0);
+	g_ptr_array_sort(names, test_compare_names);
 	for (guint i = 0; i < names->len; i++) {
 		g_autofree gchar *child = g_build_filename(path, g_ptr_array_index(names, i), NULL);
 		g_autofree gchar *contents = NULL;
@@ -885,6 +881,19 @@ test_burst_free(Burst *b)
 	g_free(b);
 }
 
+static guint
+test_rss_kib(GPid pid)
+{
+	g_autofree gchar *path = g_strdup_printf("/proc/%d/status", pid);
+	g_autofree gchar *contents = NULL;
+	const gchar *line;
+
+	g_assert_true(g_file_get_contents(path, &contents, NULL, NULL));
+	line = strstr(contents, "VmRSS:");
+	g_assert_nonnull(line);
+	return (guint)g_ascii_strtoull(line + strlen("VmRSS:"), NULL, 10);
+}
+
 static void
 test_concurrency(Fixture *f, gconstpointer user_data)
 {
@@ -898,6 +907,7 @@ test_concurrency(Fixture *f, gconstpointer user_data)
 	g_autoptr(JsonObject) creating = NULL;
 	g_autofree gchar *msg = NULL;
 	GAsyncResult *slots[3] = {NULL, NULL, NULL};
+	guint rss_kib[3] = {0, 0, 0};
 	gint64 busy_op;
 	JsonArray *vms;
 
@@ -921,6 +931,41 @@ test_concurrency(Fixture *f, gconstpointer user_data)
 		g_assert_no_error(error);
 		g_assert_cmpstr(json_object_get_string_member(created, "vm"), ==, names[i]);
 	}
+
+	/* all three run at once; stop_all stops them together */
+	for (guint i = 0; i < G_N_ELEMENTS(names); i++) {
+		g_autofree gchar *json = g_strdup_printf("{\"name\": \"%s\"}", names[i]);
+		g_autoptr(JsonObject) params = vmsup_json_parse_object(json, -1, NULL);
+		vmsup_vm_service_start_async(f->service,
+					     params,
+					     NULL,
+					     vmsup_test_store_result_cb,
+					     &slots[i]);
+	}
+	for (guint i = 0; i < G_N_ELEMENTS(names); i++) {
+		g_autoptr(GAsyncResult) res = vmsup_test_wait_result(&slots[i], TEST_TIMEOUT_S);
+		g_autoptr(GError) error = NULL;
+		g_autoptr(JsonObject) started = vmsup_vm_service_start_finish(f->service, res, &error);
+		g_assert_no_error(error);
+		rss_kib[i] = test_rss_kib((GPid)json_object_get_int_member(started, "pid"));
+	}
+	g_assert_cmpuint(test_count_qemus(f), ==, 3);
+	g_test_message("3 VMs running at once; QEMU RSS %u, %u, %u KiB (TCG, 64 MiB guests)",
+		       rss_kib[0],
+		       rss_kib[1],
+		       rss_kib[2]);
+	{
+		g_autoptr(GAsyncResult) res = NULL;
+		g_autoptr(GError) error = NULL;
+		vmsup_vm_service_stop_all_async(f->service, NULL, vmsup_test_store_result_cb, &slots[0]);
+		/* powerdown is ignored by this guest: 30 s, then quit; force the rest meanwhile */
+		res = vmsup_test_wait_result(&slots[0], TEST_TIMEOUT_S);
+		g_assert_true(vmsup_vm_service_stop_all_finish(f->service, res, &error));
+		g_assert_no_error(error);
+	}
+	g_assert_cmpuint(test_count_qemus(f), ==, 0);
+	for (guint i = 0; i < G_N_ELEMENTS(names); i++)
+		g_hash_table_remove(f->states, names[i]);
 
 	/* a VM under creation is busy, and says with what */
 	creating = CALL_OK(f, create, "{\"name\": \"cd\", \"image\": \"%s\"}", f->image);
@@ -997,8 +1042,8 @@ test_concurrency(Fixture *f, gconstpointer user_data)
 			==,
 			"defined,starting,running,stopping,stopped,starting,running,stopping,"
 			"stopped");
-	g_assert_cmpuint(f->max_alive, <=, 3);
-	g_assert_cmpuint(f->pids->len, ==, 8);
+	g_assert_cmpuint(f->max_alive, ==, 3);
+	g_assert_cmpuint(f->pids->len, ==, 11);
 
 	/* the creation went on meanwhile; then it is an ordinary VM */
 	{
@@ -1480,6 +1525,7 @@ test_hooks(Fixture *f, gconstpointer user_data)
 {
 	VmsupVmHooks copy = {NULL};
 	HookLock lock = {FALSE, FALSE, NULL};
+	VmsupVmService *gone_service = NULL;
 	GAsyncResult *slot = NULL;
 	g_autoptr(GAsyncResult) res = NULL;
 	g_autoptr(JsonObject) params = json_object_new();
@@ -1514,7 +1560,11 @@ test_hooks(Fixture *f, gconstpointer user_data)
 	}
 
 	/* the service gone, the hooks read "not alive" and fail cleanly */
+	g_clear_object(&res);
+	g_object_add_weak_pointer(G_OBJECT(f->service), (gpointer *)&gone_service);
+	gone_service = f->service;
 	g_clear_object(&f->service);
+	g_assert_null(gone_service);
 	g_assert_false(vmsup_vm_hooks_vm_alive(&copy, "h1"));
 	g_assert_null(vmsup_vm_hooks_vm_handles(&copy, "h1"));
 	vmsup_vm_hooks_unlock_vm(&copy, "h1");

@@ -571,6 +571,10 @@ vmsup_qmp_client_connect_cb(GObject *source, GAsyncResult *res, gpointer user_da
 	g_autoptr(GError) error = NULL;
 
 	connection = g_socket_client_connect_finish(G_SOCKET_CLIENT(source), res, &error);
+	if (g_error_matches(error, G_IO_ERROR, G_IO_ERROR_CANCELLED)) {
+		g_task_return_error(task, g_steal_pointer(&error));
+		return;
+	}
 	if (connection == NULL) {
 		if ((g_error_matches(error, G_IO_ERROR, G_IO_ERROR_NOT_FOUND) ||
 		     g_error_matches(error, G_IO_ERROR, G_IO_ERROR_CONNECTION_REFUSED)) &&

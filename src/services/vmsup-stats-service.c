@@ -1589,7 +1589,7 @@ vmsup_stats_service_pick_host_port(VmsupStatsService *self)
 	return 0;
 }
 
-static void vmsup_stats_ports_forward_next(GTask *task);
+static void vmsup_stats_ports_forward_next(GTask *task_owned);
 
 static void
 vmsup_stats_ports_hostfwd_cb(GObject *source, GAsyncResult *res, gpointer user_data)
@@ -1620,7 +1620,7 @@ vmsup_stats_ports_hostfwd_cb(GObject *source, GAsyncResult *res, gpointer user_d
 		g_array_append_val(data->forwards, forward);
 		data->next++;
 		data->tries = 0;
-		vmsup_stats_ports_forward_next(task);
+		vmsup_stats_ports_forward_next(g_steal_pointer(&task));
 		return;
 	}
 	g_hash_table_remove(self->reserved_ports, GUINT_TO_POINTER(data->trying_port));
@@ -1648,13 +1648,14 @@ vmsup_stats_ports_hostfwd_cb(GObject *source, GAsyncResult *res, gpointer user_d
 		data->next++;
 		data->tries = 0;
 	}
-	vmsup_stats_ports_forward_next(task);
+	vmsup_stats_ports_forward_next(g_steal_pointer(&task));
 }
 
 /* forwards the listeners that have none, one after the other */
 static void
-vmsup_stats_ports_forward_next(GTask *task)
+vmsup_stats_ports_forward_next(GTask *task_owned)
 {
+	g_autoptr(GTask) task = task_owned;
 	VmsupStatsService *self = g_task_get_source_object(task);
 	VmsupStatsPorts *data = g_task_get_task_data(task);
 	g_autoptr(JsonObject) args = NULL;

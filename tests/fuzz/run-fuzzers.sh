@@ -1,0 +1,30 @@
+#!/bin/sh
+# Builds the libFuzzer harnesses in a clang build dir of their own and runs
+# each for a fixed budget. A crash leaves crash-<harness>-* in that build dir:
+# copy it into tests/fuzz/corpus-<harness>/ and fix the bug; the replay test
+# of every build then keeps it fixed.
+set -eu
+top=$(cd "$(dirname "$0")/../.." && pwd)
+build=${VMSUP_FUZZ_BUILD_DIR:-$top/_build-fuzz}
+budget=${VMSUP_FUZZ_SECONDS:-30}
+
+if [ ! -f "$build/build.ninja" ]; then
+	CC=clang meson setup "$build" "$top" \
+		-Dfuzzing=true \
+		-Db_sanitize=address,undefined -Db_lundef=false \
+		-Dc_args=-fsanitize=fuzzer-no-link \
+		-Dman=disabled -Dguest=disabled
+fi
+ninja -C "$build" tests/fuzz/fuzz-jsonrpc-request tests/fuzz/fuzz-qmp-line
+
+status=0
+for harness in jsonrpc-request qmp-line; do
+	corpus="$build/fuzz-corpus-$harness"
+	mkdir -p "$corpus"
+	echo "== fuzz-$harness for ${budget}s"
+	"$build/tests/fuzz/fuzz-$harness" \
+		-max_total_time="$budget" -timeout=10 -rss_limit_mb=2048 -max_len=65536 \
+		-artifact_prefix="$build/crash-$harness-" \
+		"$corpus" "$top/tests/fuzz/corpus-$harness" || status=1
+done
+exit $status
