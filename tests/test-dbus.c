@@ -293,16 +293,12 @@ static void
 ensure_twin_vm(void)
 {
 	g_autoptr(JsonObject) created = NULL;
-	JsonObject *op;
-
 	ensure_daemon();
 	if (global.twin_ready)
 		return;
 	created =
 	    rpc_ok("vm.create", "{\"name\": \"" TWIN_VM "\", \"memory_mib\": 128, \"wait\": true}");
-	op = json_object_get_object_member(created, "operation");
-	g_assert_nonnull(op);
-	global.twin_op_id = vmsup_json_object_get_int(op, "id", 0);
+	global.twin_op_id = vmsup_json_object_get_int(created, "operation", 0);
 	g_assert_cmpint(global.twin_op_id, >, 0);
 	global.twin_ready = TRUE;
 }
@@ -329,7 +325,7 @@ static const gchar *const identity_members[] = {
     "started_at",
     "host_port",
     "mac",
-    "operation_id",
+    "operation",
     NULL,
 };
 
@@ -479,7 +475,8 @@ test_table_mirrors_dbus(void)
 	const gchar *const out_object[] = {"a{sv}", NULL};
 	const gchar *const out_list[] = {"aa{sv}", NULL};
 	const gchar *const none[] = {NULL};
-	gpointer vm_iface;
+	gpointer supervisor_iface = g_type_default_interface_ref(VMSUP_DBUS_TYPE_SUPERVISOR1);
+	gpointer vm_iface = g_type_default_interface_ref(VMSUP_DBUS_TYPE_VM1);
 	g_autofree GParamSpec **pspecs = NULL;
 	guint n_pspecs = 0;
 
@@ -523,10 +520,10 @@ test_table_mirrors_dbus(void)
 	}
 	/* every VM1 property is the GObject property whose name, in snake case, is a vm.get member
 	 */
-	vm_iface = g_type_default_interface_ref(VMSUP_DBUS_TYPE_VM1);
 	pspecs = g_object_interface_list_properties(vm_iface, &n_pspecs);
 	g_assert_cmpuint(n_pspecs, ==, g_strv_length((gchar **)vm_info->properties));
 	g_type_default_interface_unref(vm_iface);
+	g_type_default_interface_unref(supervisor_iface);
 }
 
 /* /vmsup/dbus/convert */
@@ -996,10 +993,11 @@ test_in_process(void)
 	json_object_remove_member(vm, "pid");
 	vmsup_dbus_vm_objects_update(vmsup_dbus_server_get_vm_objects(server), "a.b_c-d", vm);
 	vmsup_test_wait_until(events_state_stopped, &events, 10);
-	g_assert_cmpuint(vmsup_dbus_vm1_get_pid(vmsup_dbus_vm_objects_lookup(
-			     vmsup_dbus_server_get_vm_objects(server), "a.b_c-d")),
-			 ==,
-			 0);
+	g_assert_cmpuint(
+	    vmsup_dbus_vm1_get_pid(
+		vmsup_dbus_vm_objects_lookup(vmsup_dbus_server_get_vm_objects(server), "a.b_c-d")),
+	    ==,
+	    0);
 
 	/* the object's methods run the table with the VM's name bound */
 	reply = async_call(global.conn, dest, path, VM_IFACE, "Get", NULL, &error);
@@ -1138,14 +1136,22 @@ twin_case_lookup(const gchar *rpc_name)
 	return NULL;
 }
 
+/* a host directory of its own for each workspace */
+static gchar *
+workspace_dir(const gchar *name)
+{
+	gchar *dir = g_build_filename(global.tmpdir, "workspaces", name, NULL);
+	g_assert_cmpint(g_mkdir_with_parents(dir, 0700), ==, 0);
+	return dir;
+}
+
 static JsonObject *
 twin_params(const TwinCase *twin, const gchar *name)
 {
 	g_autoptr(GString) json = g_string_new(twin->params);
 	g_autofree gchar *op = g_strdup_printf("%" G_GINT64_FORMAT, global.twin_op_id);
-	g_autofree gchar *dir = g_build_filename(global.tmpdir, "workspace", NULL);
+	g_autofree gchar *dir = workspace_dir(name);
 
-	g_assert_cmpint(g_mkdir_with_parents(dir, 0700), ==, 0);
 	g_string_replace(json, "@NAME@", name, 0);
 	g_string_replace(json, "@OP@", op, 0);
 	g_string_replace(json, "@DIR@", dir, 0);
@@ -1157,7 +1163,7 @@ twin_prepare(const TwinCase *twin, const gchar *name)
 {
 	g_autofree gchar *json = NULL;
 	g_autoptr(JsonObject) result = NULL;
-	g_autofree gchar *dir = g_build_filename(global.tmpdir, "workspace", NULL);
+	g_autofree gchar *dir = NULL;
 
 	switch (twin->needs) {
 	case NEEDS_DEFINED:
@@ -1169,7 +1175,7 @@ twin_prepare(const TwinCase *twin, const gchar *name)
 		result = rpc_ok("vm.create", json);
 		break;
 	case NEEDS_WORKSPACE:
-		g_assert_cmpint(g_mkdir_with_parents(dir, 0700), ==, 0);
+		dir = workspace_dir(name);
 		json = g_strdup_printf("{\"name\": \"%s\", \"path\": \"%s\"}", name, dir);
 		result = rpc_ok("workspace.create", json);
 		break;
@@ -1203,8 +1209,9 @@ test_twin(gconstpointer user_data)
 	g_auto(Answer) dbus = {NULL};
 
 	if (twin == NULL) {
-		g_test_fail_printf(
-		    "%s has no twin case: add one to twin_cases in %s", method->rpc_name, __FILE__);
+		g_test_fail_printf("%s has no twin case: add one to twin_cases in %s",
+				   method->rpc_name,
+				   __FILE__);
 		return;
 	}
 	ensure_twin_vm();
@@ -1320,8 +1327,12 @@ test_vm_object_methods(void)
 	g_clear_pointer(&reply, g_variant_unref);
 
 	/* stopping a VM that never ran: the same answer either way */
-	reply = dbus_call(
-	    path, VM_IFACE, "Stop", g_variant_new("(@a{sv})", empty_vardict()), "(a{sv})", &error);
+	reply = dbus_call(path,
+			  VM_IFACE,
+			  "Stop",
+			  g_variant_new("(@a{sv})", empty_vardict()),
+			  "(a{sv})",
+			  &error);
 	answer_from_dbus(reply, error, &via_object);
 	g_clear_error(&error);
 	dbus_call_method(stop, params, &via_supervisor);
@@ -1713,8 +1724,9 @@ global_teardown(void)
 			JsonObject *vm = json_array_get_object_element(vms, i);
 			g_autoptr(JsonObject) params = json_object_new();
 			g_auto(Answer) answer = {NULL};
-			json_object_set_string_member(
-			    params, "name", json_object_get_string_member(vm, "name"));
+			json_object_set_string_member(params,
+						      "name",
+						      json_object_get_string_member(vm, "name"));
 			json_object_set_boolean_member(params, "force", TRUE);
 			rpc_call("vm.delete", params, &answer);
 		}

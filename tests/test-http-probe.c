@@ -330,7 +330,8 @@ static void
 test_probe_closed(void)
 {
 	g_autoptr(GError) error = NULL;
-	g_autoptr(VmsupHttpProbeResult) result = probe(closed_port(), PROBE_TIMEOUT_MS, NULL, &error);
+	g_autoptr(VmsupHttpProbeResult) result =
+	    probe(closed_port(), PROBE_TIMEOUT_MS, NULL, &error);
 
 	g_assert_no_error(error);
 	assert_not_web(result);
@@ -466,7 +467,8 @@ static void
 test_ports_merge(void)
 {
 	g_autoptr(GError) error = NULL;
-	g_autoptr(GPtrArray) ports = vmsup_guest_ports_parse_all(captured_tcp, captured_tcp6, &error);
+	g_autoptr(GPtrArray) ports =
+	    vmsup_guest_ports_parse_all(captured_tcp, captured_tcp6, &error);
 	const guint16 expected[] = {2024, 17777, 18080, 18081};
 	const VmsupGuestListener *l;
 
@@ -495,7 +497,8 @@ test_ports_twins(void)
 	    "   0: 00000000000000000000000000000000:0050 00000000000000000000000000000000:0000 0A\n"
 	    "   1: 0000000000000000FFFF00000F02000A:1F90 00000000000000000000000000000000:0000 0A\n"
 	    "   2: 000080FE00000000FF005450563412FE:0035 00000000000000000000000000000000:0000 0A\n"
-	    "   3: 000080FE00000000FF005450563412FE:0036 00000000000000000000000000000000:0000 01\n";
+	    "   3: 000080FE00000000FF005450563412FE:0036 00000000000000000000000000000000:0000 "
+	    "01\n";
 	g_autoptr(GError) error = NULL;
 	g_autoptr(GPtrArray) ports = vmsup_guest_ports_parse_all(tcp, tcp6, &error);
 	const VmsupGuestListener *l;
@@ -627,8 +630,16 @@ static void
 test_proc_percent(void)
 {
 	guint64 hz = (guint64)sysconf(_SC_CLK_TCK);
-	VmsupProcSample a = {.pid = 7, .sampled_at = 1000000, .ticks = 100, .vcpu_ticks = 50, .n_vcpus = 1};
-	VmsupProcSample b = {.pid = 7, .sampled_at = 3000000, .ticks = 100 + 3 * hz, .vcpu_ticks = 50 + hz, .n_vcpus = 1};
+	VmsupProcSample a = {.pid = 7,
+			     .sampled_at = 1000000,
+			     .ticks = 100,
+			     .vcpu_ticks = 50,
+			     .n_vcpus = 1};
+	VmsupProcSample b = {.pid = 7,
+			     .sampled_at = 3000000,
+			     .ticks = 100 + 3 * hz,
+			     .vcpu_ticks = 50 + hz,
+			     .n_vcpus = 1};
 	VmsupProcSample other = b;
 
 	/* three seconds of CPU in two seconds: 150 % of one core */
@@ -686,7 +697,13 @@ test_proc_async_busy(void)
 	/* a previous sample too fresh to compare with: a new window is measured */
 	g_clear_object(&res);
 	start = g_get_monotonic_time();
-	vmsup_proc_sample_async(getpid(), NULL, sample, 300, NULL, vmsup_test_store_result_cb, &slot);
+	vmsup_proc_sample_async(getpid(),
+				NULL,
+				sample,
+				300,
+				NULL,
+				vmsup_test_store_result_cb,
+				&slot);
 	res = vmsup_test_wait_result(&slot, 5);
 	again = vmsup_proc_sample_finish(res, &cpu, NULL, &error);
 	g_assert_no_error(error);

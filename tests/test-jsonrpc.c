@@ -518,11 +518,12 @@ test_oversized_line(Fixture *f, gconstpointer data)
 	g_autoptr(TestClient) big = client_new(f, TRUE);
 	g_autoptr(TestClient) other = client_new(f, TRUE);
 	g_autofree gchar *filler = g_strnfill(VMSUP_JSONRPC_MAX_LINE + 16, 'a');
+	const gchar *prefix = "{\"jsonrpc\":\"2.0\",\"id\":1,\"method\":\"";
 	g_autoptr(JsonObject) reply = NULL;
 	g_autofree gchar *after = NULL;
 
 	/* no newline ever comes: the server must not wait for one */
-	client_send_raw(big, "{\"jsonrpc\":\"2.0\",\"id\":1,\"method\":\"", 36);
+	client_send_raw(big, prefix, strlen(prefix));
 	client_send_raw(big, filler, strlen(filler));
 	reply = client_read_object(big);
 	assert_error(reply, -32600, "invalid-request");

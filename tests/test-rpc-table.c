@@ -240,6 +240,8 @@ test_schema_unknown_and_missing(void)
 {
 	assert_invalid_params("vm.get", "{\"name\": \"a\", \"nmae\": \"b\"}", "'nmae'");
 	assert_invalid_params("vm.list", "{\"all\": true}", "'all'");
+	/* what only creation decides cannot be set later */
+	assert_invalid_params("vm.set", "{\"name\": \"a\", \"kernel\": \"/k\"}", "'kernel'");
 	assert_invalid_params("daemon.info", "{\"x\": null}", "'x'");
 	assert_invalid_params("vm.get", "{}", "'name'");
 	assert_invalid_params("vm.get", "{\"name\": null}", "'name'");

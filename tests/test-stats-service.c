@@ -166,7 +166,7 @@ typedef struct {
 	gchar *tmpdir;
 	VmsupVmService *vm_service;
 	VmsupStatsService *stats;
-	GPtrArray *names; /* VMs to stop at teardown */
+	GPtrArray *names;    /* VMs to stop at teardown */
 	GHashTable *changes; /* name -> number of "stats-changed" */
 } GuestFixture;
 
@@ -174,9 +174,10 @@ static void
 guest_vm_changed_cb(VmsupVmService *svc, const gchar *name, JsonObject *vm, GuestFixture *fx)
 {
 	/* what the daemon's wiring does */
-	vmsup_stats_service_track_vm(fx->stats,
-				     name,
-				     json_object_get_boolean_member_with_default(vm, "auto_stop", TRUE));
+	vmsup_stats_service_track_vm(
+	    fx->stats,
+	    name,
+	    json_object_get_boolean_member_with_default(vm, "auto_stop", TRUE));
 }
 
 static void
@@ -263,7 +264,11 @@ guest_health_cb(GObject *source, GAsyncResult *res, gpointer user_data)
 	/* the agent comes up last: ask again (each health is bounded by its timeouts) */
 	{
 		g_autoptr(JsonObject) params = params_name(wait->name);
-		vmsup_stats_service_health_async(wait->fx->stats, params, NULL, guest_health_cb, wait);
+		vmsup_stats_service_health_async(wait->fx->stats,
+						 params,
+						 NULL,
+						 guest_health_cb,
+						 wait);
 	}
 }
 
@@ -443,7 +448,8 @@ test_guest_basics(GuestFixture *fx, gconstpointer user_data)
 		       cached_us / 1000.0);
 	g_assert_cmpint(cached_us, <, 100 * 1000);
 	{
-		g_autoptr(JsonObject) cached = vmsup_stats_service_get_cached_stats(fx->stats, name);
+		g_autoptr(JsonObject) cached =
+		    vmsup_stats_service_get_cached_stats(fx->stats, name);
 		g_assert_nonnull(cached);
 		g_assert_cmpint(get_int(cached, "memory_mib"), ==, GUEST_MEMORY_MIB);
 	}
@@ -453,9 +459,13 @@ test_guest_basics(GuestFixture *fx, gconstpointer user_data)
 	g_assert_nonnull(activity);
 	g_assert_nonnull(vmsup_json_object_get_string(activity, "last_active", NULL));
 	g_assert_cmpint(get_int(activity, "idle_s"), >=, 0);
-	g_assert_cmpstr(vmsup_json_object_get_string(activity, "active_reason", ""), !=, "vm.health");
+	g_assert_cmpstr(vmsup_json_object_get_string(activity, "active_reason", ""),
+			!=,
+			"vm.health");
 	g_assert_cmpstr(vmsup_json_object_get_string(activity, "active_reason", ""), !=, "vm.ping");
-	g_assert_cmpstr(vmsup_json_object_get_string(activity, "active_reason", ""), !=, "vm.stats");
+	g_assert_cmpstr(vmsup_json_object_get_string(activity, "active_reason", ""),
+			!=,
+			"vm.stats");
 
 	/* stats: what is known is sane, what is not is null */
 	g_assert_cmpstr(vmsup_json_object_get_string(stats, "state", NULL), ==, "running");
@@ -478,7 +488,9 @@ test_guest_basics(GuestFixture *fx, gconstpointer user_data)
 	g_assert_cmpstr(vmsup_json_object_get_string(out, "stderr", NULL), ==, "err\n");
 	g_clear_pointer(&activity, json_object_unref);
 	activity = vmsup_stats_service_describe_activity(fx->stats, name);
-	g_assert_cmpstr(vmsup_json_object_get_string(activity, "active_reason", NULL), ==, "vm.exec");
+	g_assert_cmpstr(vmsup_json_object_get_string(activity, "active_reason", NULL),
+			==,
+			"vm.exec");
 	g_assert_cmpint(get_int(activity, "idle_s"), <=, 1);
 	cat = exec_in(fx->stats, name, "tr a-z A-Z", "hello guest\n");
 	g_assert_cmpint(get_int(cat, "exit_code"), ==, 0);
@@ -503,10 +515,9 @@ test_guest_basics(GuestFixture *fx, gconstpointer user_data)
 	g_assert_cmpint(get_int(loop, "exit_code"), ==, 0);
 	vmsup_test_wait_until(cpu_reached, &busy, 30);
 	g_test_message("busy guest: cpu_percent %.1f", busy.last);
-	kill_cmd = g_strdup_printf("kill %s",
-				   g_strstrip((gchar *)vmsup_json_object_get_string(loop,
-										    "stdout",
-										    "")));
+	kill_cmd =
+	    g_strdup_printf("kill %s",
+			    g_strstrip((gchar *)vmsup_json_object_get_string(loop, "stdout", "")));
 	killed = exec_in(fx->stats, name, kill_cmd, NULL);
 	g_assert_cmpint(get_int(killed, "exit_code"), ==, 0);
 	vmsup_test_wait_until(cpu_reached, &calm, 30);
@@ -610,7 +621,9 @@ test_guest_ports(GuestFixture *fx, gconstpointer user_data)
 	g_test_message("vm.ports (2 listeners, 1 forward added): %.0f ms",
 		       (g_get_monotonic_time() - start) / 1000.0);
 	activity = vmsup_stats_service_describe_activity(fx->stats, "ports-a");
-	g_assert_cmpstr(vmsup_json_object_get_string(activity, "active_reason", NULL), ==, "vm.ports");
+	g_assert_cmpstr(vmsup_json_object_get_string(activity, "active_reason", NULL),
+			==,
+			"vm.ports");
 
 	port = find_guest_port(ports_a, 80);
 	assert_web_port(port, &web_a);
@@ -692,7 +705,9 @@ test_guest_poller(GuestFixture *fx, gconstpointer user_data)
 	vmsup_stats_service_set_poll_interval(fx->stats, 0);
 	fast = GPOINTER_TO_UINT(g_hash_table_lookup(fx->changes, "fast"));
 	slow = GPOINTER_TO_UINT(g_hash_table_lookup(fx->changes, "slow"));
-	g_test_message("in 8 s at 1 s: fast VM sampled %u times, slow agent VM %u times", fast, slow);
+	g_test_message("in 8 s at 1 s: fast VM sampled %u times, slow agent VM %u times",
+		       fast,
+		       slow);
 	/* every tick for the fast one; the slow one waits for its agent's timeout */
 	g_assert_cmpuint(fast, >=, 6);
 	g_assert_cmpuint(slow, >=, 1);
@@ -705,6 +720,20 @@ test_guest_poller(GuestFixture *fx, gconstpointer user_data)
 	assert_null_member(cached, "net_tx_bytes");
 	g_assert_cmpint(get_int(cached, "rss_bytes"), >, 0);
 	g_assert_cmpint(get_int(cached, "memory_mib"), ==, GUEST_MEMORY_MIB);
+
+	/* its PID 1 ignores the power button: no need to wait for that */
+	g_clear_pointer(&params, json_object_unref);
+	g_clear_pointer(&result, json_object_unref);
+	params = params_name("slow");
+	json_object_set_boolean_member(params, "force", TRUE);
+	result = call_vm(fx->vm_service,
+			 vmsup_vm_service_stop_async,
+			 vmsup_vm_service_stop_finish,
+			 params,
+			 30,
+			 &error);
+	g_assert_no_error(error);
+	g_assert_false(guest_is_alive(fx, "slow"));
 }
 
 /* --- the stale sweep --------------------------------------------------------- */
@@ -761,14 +790,15 @@ test_guest_stale(GuestFixture *fx, gconstpointer user_data)
 	g_assert_true(guest_is_alive(fx, "busy"));
 	g_assert_true(guest_is_alive(fx, "keep"));
 	activity = vmsup_stats_service_describe_activity(fx->stats, "busy");
-	g_assert_cmpstr(vmsup_json_object_get_string(activity, "active_reason", NULL), ==, "guest-cpu");
+	g_assert_cmpstr(vmsup_json_object_get_string(activity, "active_reason", NULL),
+			==,
+			"guest-cpu");
 	g_assert_cmpint(get_int(activity, "idle_s"), <, 3);
 
 	/* the loop ends: idle, and stopped within the limit plus a few sweeps */
-	kill_cmd = g_strdup_printf("kill %s",
-				   g_strstrip((gchar *)vmsup_json_object_get_string(loop,
-										    "stdout",
-										    "")));
+	kill_cmd =
+	    g_strdup_printf("kill %s",
+			    g_strstrip((gchar *)vmsup_json_object_get_string(loop, "stdout", "")));
 	killed = exec_in(fx->stats, "busy", kill_cmd, NULL);
 	g_assert_cmpint(get_int(killed, "exit_code"), ==, 0);
 	stop_asked = g_get_monotonic_time();
@@ -1037,11 +1067,12 @@ test_fault_agent_absent(FaultFixture *fx, gconstpointer user_data)
 static void
 garbage_read_cb(GObject *source, GAsyncResult *res, gpointer user_data);
 
-static const gchar garbage[] = "\xff{\"return\": 987654321}\n"
-			       "garbage garbage\n"
-			       "\xff{\"error\": {\"class\": \"GenericError\", \"desc\": \"nope\"}}\n"
-			       "\x01\x02\x03{{{{]]]\n"
-			       "{\"return\": [1, 2, 3]}\n";
+static const gchar garbage[] =
+    "\xff{\"return\": 987654321}\n"
+    "garbage garbage\n"
+    "\xff{\"error\": {\"class\": \"GenericError\", \"desc\": \"nope\"}}\n"
+    "\x01\x02\x03{{{{]]]\n"
+    "{\"return\": [1, 2, 3]}\n";
 
 static void
 garbage_write(GIOStream *stream)
@@ -1157,7 +1188,8 @@ test_fault_down(FaultFixture *fx, gconstpointer user_data)
 	g_assert_false(json_object_get_boolean_member(health, "process"));
 	g_assert_false(json_object_get_boolean_member(health, "qmp"));
 	g_assert_false(json_object_get_boolean_member(health, "agent"));
-	g_assert_nonnull(strstr(vmsup_json_object_get_string(health, "detail", ""), "vmsup start dead"));
+	g_assert_nonnull(
+	    strstr(vmsup_json_object_get_string(health, "detail", ""), "vmsup start dead"));
 
 	stats = STATS_CALL(fx->stats, stats, params, &error);
 	g_assert_null(stats);

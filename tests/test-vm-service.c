@@ -1,8 +1,9 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
 /*
- * VMService against real QEMU under TCG. The guest is a 512-byte boot sector
- * that halts with interrupts off: QEMU really runs, stays idle, and ignores
- * ACPI power-off, so a stop goes through the whole powerdown -> quit chain.
+ * VMService against real QEMU under TCG. The guest is a boot sector that
+ * halts with interrupts off: QEMU really runs, stays idle, and ignores ACPI
+ * power-off, so a stop goes through the whole powerdown -> quit chain. A
+ * second one powers itself off, as a guest-initiated shutdown.
  */
 
 #include "config.h"
@@ -24,7 +25,8 @@ typedef struct {
 	gchar *tmp;
 	gchar *state_dir;
 	gchar *runtime_dir;
-	gchar *image;
+	gchar *image;     /* a guest that halts */
+	gchar *off_image; /* a guest that powers itself off after 1-2 s */
 	gchar *pidfile;
 	gint guard_fd; /* write end of the guardian's stdin */
 	VmsupVmService *service;
@@ -76,7 +78,7 @@ test_pid_alive(GPid pid)
 	return end != NULL && end[1] == ' ' && end[2] != 'Z';
 }
 
-/* live processes whose command line names @needle (our QEMUs name their runtime dir) */
+/* live QEMUs whose command line names @needle (ours name their runtime dir) */
 static GArray *
 test_find_processes(const gchar *needle)
 {
@@ -102,7 +104,7 @@ test_find_processes(const gchar *needle)
 			if (cmdline[i] == '\0')
 				cmdline[i] = ' ';
 		}
-		if (strstr(cmdline, needle) != NULL && strstr(cmdline, "qemu") != NULL &&
+		if (strstr(cmdline, needle) != NULL && strstr(cmdline, "qemu-system") != NULL &&
 		    test_pid_alive(pid))
 			g_array_append_val(pids, pid);
 	}
@@ -238,7 +240,10 @@ test_op_changed_cb(VmsupVmService *service, JsonObject *op, gpointer user_data)
 }
 
 static VmsupVmService *
-fixture_new_service(Fixture *f, const gchar *qemu_binary, const gchar *runtime_dir, VmsupAccel accel)
+fixture_new_service(Fixture *f,
+		    const gchar *qemu_binary,
+		    const gchar *runtime_dir,
+		    VmsupAccel accel)
 {
 	VmsupVmService *service =
 	    vmsup_vm_service_new(f->state_dir, runtime_dir, qemu_binary, accel);
@@ -270,21 +275,48 @@ test_string_free(gpointer data)
 	g_string_free(data, TRUE);
 }
 
+/* a 1 MiB raw disk (SeaBIOS does not boot from smaller ones) starting with @code */
+static void
+test_write_boot_image(const gchar *path, const guint8 *code, gsize len)
+{
+	g_autofree guint8 *disk = g_malloc0(1024 * 1024);
+
+	g_assert_cmpuint(len, <=, 510);
+	memcpy(disk, code, len);
+	disk[510] = 0x55;
+	disk[511] = 0xaa;
+	g_assert_true(g_file_set_contents(path, (const gchar *)disk, 1024 * 1024, NULL));
+}
+
 static void
 fixture_setup(Fixture *f, gconstpointer user_data)
 {
-	guint8 sector[512] = {0xfa, 0xf4, 0xeb, 0xfd}; /* cli; hlt; jmp back to the hlt */
+	/* cli; hlt; jmp back to the hlt */
+	static const guint8 halt[] = {0xfa, 0xf4, 0xeb, 0xfd};
+	/*
+	 * cli; wait for the RTC seconds to change twice (1-2 s), then ACPI soft-off
+	 * (SLP_EN, type 0, to PM1a_CNT at 0x604 where SeaBIOS puts it on q35)
+	 */
+	static const guint8 power_off[] = {
+	    0xfa,                                                       /* cli */
+	    0xb0, 0x00, 0xe6, 0x70, 0xe4, 0x71, 0x88, 0xc3,             /* bl = seconds */
+	    0xb0, 0x00, 0xe6, 0x70, 0xe4, 0x71, 0x38, 0xd8, 0x74, 0xf6, /* until al != bl */
+	    0x88, 0xc3,                                                 /* bl = al */
+	    0xb0, 0x00, 0xe6, 0x70, 0xe4, 0x71, 0x38, 0xd8, 0x74, 0xf6, /* until al != bl */
+	    0xba, 0x04, 0x06, 0xb8, 0x00, 0x20, 0xef,                   /* outw 0x2000, 0x604 */
+	    0xf4, 0xeb, 0xfd,                                           /* hlt forever */
+	};
 	g_autofree gchar *qemu = vmsup_test_require_qemu();
 
-	sector[510] = 0x55;
-	sector[511] = 0xaa;
 	/* short: Unix socket paths of the runtime dir must fit */
 	f->tmp = vmsup_test_make_tmpdir();
 	f->state_dir = g_build_filename(f->tmp, "state", NULL);
 	f->runtime_dir = g_build_filename(f->tmp, "run", NULL);
 	f->image = g_build_filename(f->tmp, "boot.img", NULL);
+	f->off_image = g_build_filename(f->tmp, "off.img", NULL);
 	f->pidfile = g_build_filename(f->tmp, "pids", NULL);
-	g_assert_true(g_file_set_contents(f->image, (const gchar *)sector, sizeof(sector), NULL));
+	test_write_boot_image(f->image, halt, sizeof(halt));
+	test_write_boot_image(f->off_image, power_off, sizeof(power_off));
 	f->pids = g_array_new(FALSE, FALSE, sizeof(GPid));
 	f->states = g_hash_table_new_full(g_str_hash, g_str_equal, g_free, test_string_free);
 	f->removed = g_ptr_array_new_with_free_func(g_free);
@@ -320,6 +352,7 @@ fixture_teardown(Fixture *f, gconstpointer user_data)
 	g_free(f->state_dir);
 	g_free(f->runtime_dir);
 	g_free(f->image);
+	g_free(f->off_image);
 	g_free(f->pidfile);
 }
 
@@ -412,13 +445,14 @@ test_call_err(VmsupVmService *service,
 static void
 test_create(Fixture *f, const gchar *name, gboolean start)
 {
-	g_autoptr(JsonObject) res = CALL_OK(f,
-					    create,
-					    "{\"name\": \"%s\", \"image\": \"%s\", \"memory_mib\": 64, "
-					    "\"start\": %s, \"wait\": true}",
-					    name,
-					    f->image,
-					    start ? "true" : "false");
+	g_autoptr(JsonObject) res =
+	    CALL_OK(f,
+		    create,
+		    "{\"name\": \"%s\", \"image\": \"%s\", \"memory_mib\": 64, "
+		    "\"start\": %s, \"wait\": true}",
+		    name,
+		    f->image,
+		    start ? "true" : "false");
 	g_assert_cmpstr(json_object_get_string_member(res, "vm"), ==, name);
 }
 
@@ -599,10 +633,11 @@ test_lifecycle(Fixture *f, gconstpointer user_data)
 	gsize len = 0;
 	GPid pid;
 
-	created = CALL_OK(f,
-			  create,
-			  "{\"name\": \"life\", \"image\": \"%s\", \"cpus\": 1, \"memory_mib\": 64}",
-			  f->image);
+	created =
+	    CALL_OK(f,
+		    create,
+		    "{\"name\": \"life\", \"image\": \"%s\", \"cpus\": 1, \"memory_mib\": 64}",
+		    f->image);
 	poll.id = json_object_get_int_member(created, "operation");
 	g_assert_cmpint(poll.id, >, 0);
 	g_assert_cmpstr(json_object_get_string_member(created, "vm"), ==, "life");
@@ -663,15 +698,16 @@ test_lifecycle(Fixture *f, gconstpointer user_data)
 	list = CALL_OK(f, list, "{}");
 	vms = json_object_get_array_member(list, "vms");
 	g_assert_cmpuint(json_array_get_length(vms), ==, 1);
-	g_assert_cmpstr(json_object_get_string_member(json_array_get_object_element(vms, 0), "state"),
-			==,
-			"running");
+	g_assert_cmpstr(
+	    json_object_get_string_member(json_array_get_object_element(vms, 0), "state"),
+	    ==,
+	    "running");
 
 	/* the guest ignores the power button: powerdown, 1 s, then quit */
 	stopped = CALL_OK(f, stop, "{\"name\": \"life\", \"timeout_s\": 1}");
 	g_assert_cmpstr(json_object_get_string_member(stopped, "state"), ==, "stopped");
-	g_assert_nonnull(strstr(json_object_get_string_member(stopped, "exit_reason"),
-				"stopped on request"));
+	g_assert_nonnull(
+	    strstr(json_object_get_string_member(stopped, "exit_reason"), "stopped on request"));
 	g_assert_false(json_object_has_member(stopped, "pid"));
 	g_assert_false(test_pid_alive(pid));
 	g_assert_false(g_file_test(rt, G_FILE_TEST_EXISTS));
@@ -767,10 +803,7 @@ test_cancel_create(Fixture *f, gconstpointer user_data)
 				  f->image);
 		g_assert_cmpint(json_object_get_int_member(created, "operation"), ==, f->cancel_id);
 		if (points[i].stage == NULL && points[i].state == NULL) {
-			op = CALL_OK(f,
-				     op_cancel,
-				     "{\"id\": %" G_GINT64_FORMAT "}",
-				     f->cancel_id);
+			op = CALL_OK(f, op_cancel, "{\"id\": %" G_GINT64_FORMAT "}", f->cancel_id);
 		} else {
 			res = vmsup_test_wait_result(&f->cancel_res, TEST_TIMEOUT_S);
 			op = vmsup_vm_service_op_cancel_finish(f->service, res, &error);
@@ -826,9 +859,9 @@ typedef struct {
 	Fixture *f;
 	gchar *vm;
 	gchar *verb;
-	guint seq;  /* issue order on its VM */
-	gint code;  /* expected: 0 success, else the error code */
-	guint done; /* completion order on its VM, from 1 */
+	guint seq;            /* issue order on its VM */
+	gint code;            /* expected: 0 success, else the error code */
+	guint done;           /* completion order on its VM, from 1 */
 	GHashTable *counters; /* vm -> completions so far (unowned) */
 } Burst;
 
@@ -850,9 +883,13 @@ test_burst_cb(GObject *source, GAsyncResult *res, gpointer user_data)
 	if (b->code == 0) {
 		g_assert_no_error(error);
 		if (g_strcmp0(b->verb, "start") == 0)
-			g_assert_cmpstr(json_object_get_string_member(result, "state"), ==, "running");
+			g_assert_cmpstr(json_object_get_string_member(result, "state"),
+					==,
+					"running");
 		else if (g_strcmp0(b->verb, "stop") == 0)
-			g_assert_cmpstr(json_object_get_string_member(result, "state"), ==, "stopped");
+			g_assert_cmpstr(json_object_get_string_member(result, "state"),
+					==,
+					"stopped");
 	} else {
 		g_assert_error(error, VMSUP_ERROR, b->code);
 	}
@@ -898,10 +935,12 @@ static void
 test_concurrency(Fixture *f, gconstpointer user_data)
 {
 	/* one script per VM, all of them fired at once */
-	const gchar *script[] = {"start", "stop!", "start", "start", "stop0", "start", "stop!", NULL};
+	const gchar *script[] =
+	    {"start", "stop!", "start", "start", "stop0", "start", "stop!", NULL};
 	const gchar *script_a[] = {"start", "stop0", "start", "delete!", "start", "stop!", NULL};
 	const gchar *names[] = {"ca", "cb", "cc"};
-	g_autoptr(GPtrArray) bursts = g_ptr_array_new_with_free_func((GDestroyNotify)test_burst_free);
+	g_autoptr(GPtrArray) bursts =
+	    g_ptr_array_new_with_free_func((GDestroyNotify)test_burst_free);
 	g_autoptr(GHashTable) counters = g_hash_table_new(g_str_hash, g_str_equal);
 	g_autoptr(JsonObject) list = NULL;
 	g_autoptr(JsonObject) creating = NULL;
@@ -927,7 +966,8 @@ test_concurrency(Fixture *f, gconstpointer user_data)
 	for (guint i = 0; i < G_N_ELEMENTS(names); i++) {
 		g_autoptr(GAsyncResult) res = vmsup_test_wait_result(&slots[i], TEST_TIMEOUT_S);
 		g_autoptr(GError) error = NULL;
-		g_autoptr(JsonObject) created = vmsup_vm_service_create_finish(f->service, res, &error);
+		g_autoptr(JsonObject) created =
+		    vmsup_vm_service_create_finish(f->service, res, &error);
 		g_assert_no_error(error);
 		g_assert_cmpstr(json_object_get_string_member(created, "vm"), ==, names[i]);
 	}
@@ -945,7 +985,8 @@ test_concurrency(Fixture *f, gconstpointer user_data)
 	for (guint i = 0; i < G_N_ELEMENTS(names); i++) {
 		g_autoptr(GAsyncResult) res = vmsup_test_wait_result(&slots[i], TEST_TIMEOUT_S);
 		g_autoptr(GError) error = NULL;
-		g_autoptr(JsonObject) started = vmsup_vm_service_start_finish(f->service, res, &error);
+		g_autoptr(JsonObject) started =
+		    vmsup_vm_service_start_finish(f->service, res, &error);
 		g_assert_no_error(error);
 		rss_kib[i] = test_rss_kib((GPid)json_object_get_int_member(started, "pid"));
 	}
@@ -957,8 +998,12 @@ test_concurrency(Fixture *f, gconstpointer user_data)
 	{
 		g_autoptr(GAsyncResult) res = NULL;
 		g_autoptr(GError) error = NULL;
-		vmsup_vm_service_stop_all_async(f->service, NULL, vmsup_test_store_result_cb, &slots[0]);
-		/* powerdown is ignored by this guest: 30 s, then quit; force the rest meanwhile */
+		/* this guest ignores the power button: 1 s each, in parallel, then quit */
+		g_object_set(f->service, "stop-timeout", 1, NULL);
+		vmsup_vm_service_stop_all_async(f->service,
+						NULL,
+						vmsup_test_store_result_cb,
+						&slots[0]);
 		res = vmsup_test_wait_result(&slots[0], TEST_TIMEOUT_S);
 		g_assert_true(vmsup_vm_service_stop_all_finish(f->service, res, &error));
 		g_assert_no_error(error);
@@ -973,7 +1018,8 @@ test_concurrency(Fixture *f, gconstpointer user_data)
 	msg = CALL_ERR(f, start, VMSUP_ERROR_BUSY, "{\"name\": \"cd\"}");
 	{
 		g_autofree gchar *needle =
-		    g_strdup_printf("operation %" G_GINT64_FORMAT "; wait or run 'vmsup ops cancel %" G_GINT64_FORMAT "'",
+		    g_strdup_printf("operation %" G_GINT64_FORMAT
+				    "; wait or run 'vmsup ops cancel %" G_GINT64_FORMAT "'",
 				    busy_op,
 				    busy_op);
 		g_assert_nonnull(strstr(msg, needle));
@@ -1018,11 +1064,23 @@ test_concurrency(Fixture *f, gconstpointer user_data)
 				deleted = TRUE;
 			g_ptr_array_add(bursts, b);
 			if (g_strcmp0(b->verb, "start") == 0)
-				vmsup_vm_service_start_async(f->service, params, NULL, test_burst_cb, b);
+				vmsup_vm_service_start_async(f->service,
+							     params,
+							     NULL,
+							     test_burst_cb,
+							     b);
 			else if (g_strcmp0(b->verb, "delete") == 0)
-				vmsup_vm_service_delete_async(f->service, params, NULL, test_burst_cb, b);
+				vmsup_vm_service_delete_async(f->service,
+							      params,
+							      NULL,
+							      test_burst_cb,
+							      b);
 			else
-				vmsup_vm_service_stop_async(f->service, params, NULL, test_burst_cb, b);
+				vmsup_vm_service_stop_async(f->service,
+							    params,
+							    NULL,
+							    test_burst_cb,
+							    b);
 		}
 	}
 	vmsup_test_wait_until(test_bursts_done, bursts, TEST_TIMEOUT_S * 2);
@@ -1035,13 +1093,12 @@ test_concurrency(Fixture *f, gconstpointer user_data)
 	/* never interleaved: each start ran to "running" before the next stop began */
 	g_assert_cmpstr(test_states(f, "cb"),
 			==,
-			"defined,starting,running,stopping,stopped,starting,running,stopping,"
-			"stopped,starting,running,stopping,stopped");
+			"starting,running,stopping,stopped,starting,running,stopping,stopped,"
+			"starting,running,stopping,stopped");
 	g_assert_cmpstr(test_states(f, "cc"), ==, test_states(f, "cb"));
 	g_assert_cmpstr(test_states(f, "ca"),
 			==,
-			"defined,starting,running,stopping,stopped,starting,running,stopping,"
-			"stopped");
+			"starting,running,stopping,stopped,starting,running,stopping,stopped");
 	g_assert_cmpuint(f->max_alive, ==, 3);
 	g_assert_cmpuint(f->pids->len, ==, 11);
 
@@ -1055,21 +1112,26 @@ test_concurrency(Fixture *f, gconstpointer user_data)
 	list = CALL_OK(f, list, "{}");
 	vms = json_object_get_array_member(list, "vms");
 	g_assert_cmpuint(json_array_get_length(vms), ==, 3);
-	g_assert_cmpstr(json_object_get_string_member(json_array_get_object_element(vms, 0), "name"),
-			==,
-			"cb");
-	g_assert_cmpstr(json_object_get_string_member(json_array_get_object_element(vms, 0), "state"),
-			==,
-			"stopped");
-	g_assert_cmpstr(json_object_get_string_member(json_array_get_object_element(vms, 1), "name"),
-			==,
-			"cc");
-	g_assert_cmpstr(json_object_get_string_member(json_array_get_object_element(vms, 1), "state"),
-			==,
-			"stopped");
-	g_assert_cmpstr(json_object_get_string_member(json_array_get_object_element(vms, 2), "name"),
-			==,
-			"cd");
+	g_assert_cmpstr(
+	    json_object_get_string_member(json_array_get_object_element(vms, 0), "name"),
+	    ==,
+	    "cb");
+	g_assert_cmpstr(
+	    json_object_get_string_member(json_array_get_object_element(vms, 0), "state"),
+	    ==,
+	    "stopped");
+	g_assert_cmpstr(
+	    json_object_get_string_member(json_array_get_object_element(vms, 1), "name"),
+	    ==,
+	    "cc");
+	g_assert_cmpstr(
+	    json_object_get_string_member(json_array_get_object_element(vms, 1), "state"),
+	    ==,
+	    "stopped");
+	g_assert_cmpstr(
+	    json_object_get_string_member(json_array_get_object_element(vms, 2), "name"),
+	    ==,
+	    "cd");
 	g_assert_cmpuint(test_count_qemus(f), ==, 0);
 	for (guint i = 0; i < G_N_ELEMENTS(names) + 1; i++) {
 		const gchar *name = i < G_N_ELEMENTS(names) ? names[i] : "cd";
@@ -1119,6 +1181,33 @@ test_crash(Fixture *f, gconstpointer user_data)
 	stopped = CALL_OK(f, stop, "{\"name\": \"crash1\", \"force\": true}");
 	g_assert_cmpstr(json_object_get_string_member(stopped, "state"), ==, "stopped");
 	deleted = CALL_OK(f, delete, "{\"name\": \"crash1\"}");
+}
+
+static void
+test_guest_shutdown(Fixture *f, gconstpointer user_data)
+{
+	g_autofree gchar *rt = test_vm_runtime_dir(f, "off1");
+	g_autoptr(JsonObject) created = NULL;
+	g_autoptr(JsonObject) vm = NULL;
+	g_autoptr(JsonObject) deleted = NULL;
+	GPid pid;
+
+	created =
+	    CALL_OK(f,
+		    create,
+		    "{\"name\": \"off1\", \"image\": \"%s\", \"memory_mib\": 64, \"start\": true, "
+		    "\"wait\": true}",
+		    f->off_image);
+	pid = test_get_pid(f, "off1");
+	test_wait_state(f, "off1", "stopped");
+	vm = test_get(f, "off1");
+	g_assert_nonnull(
+	    strstr(json_object_get_string_member(vm, "exit_reason"), "guest-shutdown"));
+	g_assert_cmpint(json_object_get_int_member(vm, "exit_status"), ==, 0);
+	g_assert_cmpstr(test_states(f, "off1"), ==, "defined,starting,running,stopping,stopped");
+	g_assert_false(test_pid_alive(pid));
+	g_assert_false(g_file_test(rt, G_FILE_TEST_EXISTS));
+	deleted = CALL_OK(f, delete, "{\"name\": \"off1\"}");
 }
 
 static void
@@ -1238,34 +1327,118 @@ test_bad_input(Fixture *f, gconstpointer user_data)
 		gint code;
 		const gchar *json;
 	} cases[] = {
-	    {vmsup_vm_service_create_async, vmsup_vm_service_create_finish, VMSUP_ERROR_INVALID_ARGUMENT, "{\"name\": \"../x\"}"},
-	    {vmsup_vm_service_create_async, vmsup_vm_service_create_finish, VMSUP_ERROR_INVALID_ARGUMENT, "{\"name\": \"a,b\"}"},
-	    {vmsup_vm_service_create_async, vmsup_vm_service_create_finish, VMSUP_ERROR_INVALID_ARGUMENT, "{\"name\": 5}"},
-	    {vmsup_vm_service_create_async, vmsup_vm_service_create_finish, VMSUP_ERROR_INVALID_ARGUMENT, "{}"},
-	    {vmsup_vm_service_create_async, vmsup_vm_service_create_finish, VMSUP_ERROR_INVALID_ARGUMENT, "{\"name\": \"nok\", \"kernel\": \"/nonexistent/vmlinuz\"}"},
-	    {vmsup_vm_service_create_async, vmsup_vm_service_create_finish, VMSUP_ERROR_INVALID_ARGUMENT, "{\"name\": \"k2\", \"kernel\": \"relative\"}"},
-	    {vmsup_vm_service_create_async, vmsup_vm_service_create_finish, VMSUP_ERROR_INVALID_ARGUMENT, "{\"name\": \"x\", \"image\": \"/nonexistent.img\", \"cpus\": 2}"},
-	    {vmsup_vm_service_create_async, vmsup_vm_service_create_finish, VMSUP_ERROR_INVALID_ARGUMENT, "{\"name\": \"x\", \"image\": \"/\"}"},
-	    {vmsup_vm_service_create_async, vmsup_vm_service_create_finish, VMSUP_ERROR_INVALID_ARGUMENT, "{\"name\": \"x\", \"kernel\": \"/k\", \"cpus\": 0}"},
-	    {vmsup_vm_service_create_async, vmsup_vm_service_create_finish, VMSUP_ERROR_INVALID_ARGUMENT, "{\"name\": \"x\", \"kernel\": \"/k\", \"bogus\": 1}"},
-	    {vmsup_vm_service_create_async, vmsup_vm_service_create_finish, VMSUP_ERROR_INVALID_ARGUMENT, "{\"name\": \"x\", \"kernel\": \"/k\", \"start\": \"yes\"}"},
-	    {vmsup_vm_service_create_async, vmsup_vm_service_create_finish, VMSUP_ERROR_INVALID_ARGUMENT, "{\"name\": \"x\", \"initrd\": \"/i\"}"},
-	    {vmsup_vm_service_start_async, vmsup_vm_service_start_finish, VMSUP_ERROR_NOT_FOUND, "{\"name\": \"nope\"}"},
-	    {vmsup_vm_service_start_async, vmsup_vm_service_start_finish, VMSUP_ERROR_INVALID_ARGUMENT, "{\"name\": \"../keep\"}"},
-	    {vmsup_vm_service_start_async, vmsup_vm_service_start_finish, VMSUP_ERROR_INVALID_ARGUMENT, "{\"name\": [\"keep\"]}"},
-	    {vmsup_vm_service_stop_async, vmsup_vm_service_stop_finish, VMSUP_ERROR_INVALID_ARGUMENT, "{\"name\": \"keep\", \"timeout_s\": -1}"},
-	    {vmsup_vm_service_stop_async, vmsup_vm_service_stop_finish, VMSUP_ERROR_INVALID_ARGUMENT, "{\"name\": \"keep\", \"force\": \"yes\"}"},
-	    {vmsup_vm_service_delete_async, vmsup_vm_service_delete_finish, VMSUP_ERROR_NOT_FOUND, "{\"name\": \"nope\"}"},
-	    {vmsup_vm_service_set_async, vmsup_vm_service_set_finish, VMSUP_ERROR_INVALID_ARGUMENT, "{\"name\": \"keep\", \"cpus\": 0}"},
-	    {vmsup_vm_service_set_async, vmsup_vm_service_set_finish, VMSUP_ERROR_INVALID_ARGUMENT, "{\"name\": \"keep\", \"cpus\": 2, \"memory_mib\": \"lots\"}"},
-	    {vmsup_vm_service_set_async, vmsup_vm_service_set_finish, VMSUP_ERROR_INVALID_ARGUMENT, "{\"name\": \"keep\", \"image\": \"/x\"}"},
-	    {vmsup_vm_service_set_async, vmsup_vm_service_set_finish, VMSUP_ERROR_INVALID_ARGUMENT, "{\"name\": \"keep\"}"},
-	    {vmsup_vm_service_set_async, vmsup_vm_service_set_finish, VMSUP_ERROR_INVALID_ARGUMENT, "{\"name\": \"keep\", \"fields\": 3}"},
-	    {vmsup_vm_service_set_async, vmsup_vm_service_set_finish, VMSUP_ERROR_NOT_FOUND, "{\"name\": \"nope\", \"cpus\": 2}"},
-	    {vmsup_vm_service_get_async, vmsup_vm_service_get_finish, VMSUP_ERROR_INVALID_ARGUMENT, "{\"name\": \"a/b\"}"},
-	    {vmsup_vm_service_op_get_async, vmsup_vm_service_op_get_finish, VMSUP_ERROR_INVALID_ARGUMENT, "{\"id\": \"1\"}"},
-	    {vmsup_vm_service_op_get_async, vmsup_vm_service_op_get_finish, VMSUP_ERROR_NOT_FOUND, "{\"id\": 12345}"},
-	    {vmsup_vm_service_op_cancel_async, vmsup_vm_service_op_cancel_finish, VMSUP_ERROR_INVALID_ARGUMENT, "{}"},
+	    {vmsup_vm_service_create_async,
+	     vmsup_vm_service_create_finish,
+	     VMSUP_ERROR_INVALID_ARGUMENT,
+	     "{\"name\": \"../x\"}"},
+	    {vmsup_vm_service_create_async,
+	     vmsup_vm_service_create_finish,
+	     VMSUP_ERROR_INVALID_ARGUMENT,
+	     "{\"name\": \"a,b\"}"},
+	    {vmsup_vm_service_create_async,
+	     vmsup_vm_service_create_finish,
+	     VMSUP_ERROR_INVALID_ARGUMENT,
+	     "{\"name\": 5}"},
+	    {vmsup_vm_service_create_async,
+	     vmsup_vm_service_create_finish,
+	     VMSUP_ERROR_INVALID_ARGUMENT,
+	     "{}"},
+	    {vmsup_vm_service_create_async,
+	     vmsup_vm_service_create_finish,
+	     VMSUP_ERROR_INVALID_ARGUMENT,
+	     "{\"name\": \"nok\", \"kernel\": \"/nonexistent/vmlinuz\"}"},
+	    {vmsup_vm_service_create_async,
+	     vmsup_vm_service_create_finish,
+	     VMSUP_ERROR_INVALID_ARGUMENT,
+	     "{\"name\": \"k2\", \"kernel\": \"relative\"}"},
+	    {vmsup_vm_service_create_async,
+	     vmsup_vm_service_create_finish,
+	     VMSUP_ERROR_INVALID_ARGUMENT,
+	     "{\"name\": \"x\", \"image\": \"/nonexistent.img\", \"cpus\": 2}"},
+	    {vmsup_vm_service_create_async,
+	     vmsup_vm_service_create_finish,
+	     VMSUP_ERROR_INVALID_ARGUMENT,
+	     "{\"name\": \"x\", \"image\": \"/\"}"},
+	    {vmsup_vm_service_create_async,
+	     vmsup_vm_service_create_finish,
+	     VMSUP_ERROR_INVALID_ARGUMENT,
+	     "{\"name\": \"x\", \"kernel\": \"/k\", \"cpus\": 0}"},
+	    {vmsup_vm_service_create_async,
+	     vmsup_vm_service_create_finish,
+	     VMSUP_ERROR_INVALID_ARGUMENT,
+	     "{\"name\": \"x\", \"kernel\": \"/k\", \"bogus\": 1}"},
+	    {vmsup_vm_service_create_async,
+	     vmsup_vm_service_create_finish,
+	     VMSUP_ERROR_INVALID_ARGUMENT,
+	     "{\"name\": \"x\", \"kernel\": \"/k\", \"start\": \"yes\"}"},
+	    {vmsup_vm_service_create_async,
+	     vmsup_vm_service_create_finish,
+	     VMSUP_ERROR_INVALID_ARGUMENT,
+	     "{\"name\": \"x\", \"initrd\": \"/i\"}"},
+	    {vmsup_vm_service_start_async,
+	     vmsup_vm_service_start_finish,
+	     VMSUP_ERROR_NOT_FOUND,
+	     "{\"name\": \"nope\"}"},
+	    {vmsup_vm_service_start_async,
+	     vmsup_vm_service_start_finish,
+	     VMSUP_ERROR_INVALID_ARGUMENT,
+	     "{\"name\": \"../keep\"}"},
+	    {vmsup_vm_service_start_async,
+	     vmsup_vm_service_start_finish,
+	     VMSUP_ERROR_INVALID_ARGUMENT,
+	     "{\"name\": [\"keep\"]}"},
+	    {vmsup_vm_service_stop_async,
+	     vmsup_vm_service_stop_finish,
+	     VMSUP_ERROR_INVALID_ARGUMENT,
+	     "{\"name\": \"keep\", \"timeout_s\": -1}"},
+	    {vmsup_vm_service_stop_async,
+	     vmsup_vm_service_stop_finish,
+	     VMSUP_ERROR_INVALID_ARGUMENT,
+	     "{\"name\": \"keep\", \"force\": \"yes\"}"},
+	    {vmsup_vm_service_delete_async,
+	     vmsup_vm_service_delete_finish,
+	     VMSUP_ERROR_NOT_FOUND,
+	     "{\"name\": \"nope\"}"},
+	    {vmsup_vm_service_set_async,
+	     vmsup_vm_service_set_finish,
+	     VMSUP_ERROR_INVALID_ARGUMENT,
+	     "{\"name\": \"keep\", \"cpus\": 0}"},
+	    {vmsup_vm_service_set_async,
+	     vmsup_vm_service_set_finish,
+	     VMSUP_ERROR_INVALID_ARGUMENT,
+	     "{\"name\": \"keep\", \"cpus\": 2, \"memory_mib\": \"lots\"}"},
+	    {vmsup_vm_service_set_async,
+	     vmsup_vm_service_set_finish,
+	     VMSUP_ERROR_INVALID_ARGUMENT,
+	     "{\"name\": \"keep\", \"image\": \"/x\"}"},
+	    {vmsup_vm_service_set_async,
+	     vmsup_vm_service_set_finish,
+	     VMSUP_ERROR_INVALID_ARGUMENT,
+	     "{\"name\": \"keep\"}"},
+	    {vmsup_vm_service_set_async,
+	     vmsup_vm_service_set_finish,
+	     VMSUP_ERROR_INVALID_ARGUMENT,
+	     "{\"name\": \"keep\", \"fields\": 3}"},
+	    {vmsup_vm_service_set_async,
+	     vmsup_vm_service_set_finish,
+	     VMSUP_ERROR_NOT_FOUND,
+	     "{\"name\": \"nope\", \"cpus\": 2}"},
+	    {vmsup_vm_service_get_async,
+	     vmsup_vm_service_get_finish,
+	     VMSUP_ERROR_INVALID_ARGUMENT,
+	     "{\"name\": \"a/b\"}"},
+	    {vmsup_vm_service_op_get_async,
+	     vmsup_vm_service_op_get_finish,
+	     VMSUP_ERROR_INVALID_ARGUMENT,
+	     "{\"id\": \"1\"}"},
+	    {vmsup_vm_service_op_get_async,
+	     vmsup_vm_service_op_get_finish,
+	     VMSUP_ERROR_NOT_FOUND,
+	     "{\"id\": 12345}"},
+	    {vmsup_vm_service_op_cancel_async,
+	     vmsup_vm_service_op_cancel_finish,
+	     VMSUP_ERROR_INVALID_ARGUMENT,
+	     "{}"},
 	};
 
 	test_create(f, "keep", FALSE);
@@ -1310,10 +1483,8 @@ test_bad_input(Fixture *f, gconstpointer user_data)
 	g_assert_cmpint(g_mkdir_with_parents(empty_data, 0700), ==, 0);
 	g_setenv("VMSUP_DATA_DIR", empty_data, TRUE);
 	{
-		g_autofree gchar *msg = CALL_ERR(f,
-						 create,
-						 VMSUP_ERROR_FAILED_PRECONDITION,
-						 "{\"name\": \"bundled\"}");
+		g_autofree gchar *msg =
+		    CALL_ERR(f, create, VMSUP_ERROR_FAILED_PRECONDITION, "{\"name\": \"bundled\"}");
 		g_assert_nonnull(strstr(msg, "-Dguest=enabled"));
 	}
 	if (saved_data_dir != NULL)
@@ -1347,7 +1518,10 @@ test_qemu_missing(Fixture *f, gconstpointer user_data)
 
 	test_create(f, "keep", FALSE);
 	before = test_snapshot(f);
-	broken = fixture_new_service(f, "/nonexistent/qemu-system-x86_64", f->runtime_dir, VMSUP_ACCEL_TCG);
+	broken = fixture_new_service(f,
+				     "/nonexistent/qemu-system-x86_64",
+				     f->runtime_dir,
+				     VMSUP_ACCEL_TCG);
 	good = g_steal_pointer(&f->service);
 	f->service = broken;
 
@@ -1456,12 +1630,14 @@ test_set(Fixture *f, gconstpointer user_data)
 
 	test_create(f, "s1", FALSE);
 	res = CALL_OK(f, set, "{\"name\": \"s1\", \"cpus\": 2}");
-	g_assert_cmpuint(json_array_get_length(json_object_get_array_member(res, "pending_restart")),
-			 ==,
-			 0);
-	g_assert_cmpint(json_object_get_int_member(json_object_get_object_member(res, "vm"), "cpus"),
-			==,
-			2);
+	g_assert_cmpuint(
+	    json_array_get_length(json_object_get_array_member(res, "pending_restart")),
+	    ==,
+	    0);
+	g_assert_cmpint(
+	    json_object_get_int_member(json_object_get_object_member(res, "vm"), "cpus"),
+	    ==,
+	    2);
 	defs = vmsup_vm_store_load_all(store, NULL);
 	g_assert_cmpuint(((VmsupVmDef *)g_ptr_array_index(defs, 0))->cpus, ==, 2);
 
@@ -1476,16 +1652,18 @@ test_set(Fixture *f, gconstpointer user_data)
 	vm = test_get(f, "s1");
 	g_assert_true(json_object_get_boolean_member(vm, "autostart"));
 	g_assert_cmpint(json_object_get_int_member(vm, "memory_mib"), ==, 96);
-	g_assert_cmpstr(json_array_get_string_element(json_object_get_array_member(vm, "pending_restart"), 0),
-			==,
-			"memory_mib");
+	g_assert_cmpstr(
+	    json_array_get_string_element(json_object_get_array_member(vm, "pending_restart"), 0),
+	    ==,
+	    "memory_mib");
 
 	/* back to what QEMU runs with: nothing pending */
 	g_clear_pointer(&res, json_object_unref);
 	res = CALL_OK(f, set, "{\"name\": \"s1\", \"fields\": {\"memory_mib\": 64}}");
-	g_assert_cmpuint(json_array_get_length(json_object_get_array_member(res, "pending_restart")),
-			 ==,
-			 0);
+	g_assert_cmpuint(
+	    json_array_get_length(json_object_get_array_member(res, "pending_restart")),
+	    ==,
+	    0);
 
 	/* a bad field changes nothing */
 	g_assert_true(g_file_get_contents(def_path, &file_before, NULL, NULL));
@@ -1497,13 +1675,77 @@ test_set(Fixture *f, gconstpointer user_data)
 	g_assert_cmpstr(file_after, ==, file_before);
 
 	{
-		g_autoptr(JsonObject) stopped = CALL_OK(f, stop, "{\"name\": \"s1\", \"force\": true}");
+		g_autoptr(JsonObject) stopped =
+		    CALL_OK(f, stop, "{\"name\": \"s1\", \"force\": true}");
 		g_assert_false(json_object_has_member(stopped, "pending_restart"));
 		g_assert_cmpint(json_object_get_int_member(stopped, "cpus"), ==, 2);
 	}
 	{
 		g_autoptr(JsonObject) gone = CALL_OK(f, delete, "{\"name\": \"s1\"}");
 	}
+}
+
+static gboolean
+test_cmdline_has(GPid pid, const gchar *needle)
+{
+	g_autofree gchar *path = g_strdup_printf("/proc/%d/cmdline", pid);
+	g_autofree gchar *contents = NULL;
+	gsize len = 0;
+
+	g_assert_true(g_file_get_contents(path, &contents, &len, NULL));
+	for (gsize i = 0; i + 1 < len; i++) {
+		if (contents[i] == '\0')
+			contents[i] = ' ';
+	}
+	return strstr(contents, needle) != NULL;
+}
+
+/* what WorkspaceService asks for: a host directory shared over 9p */
+static void
+test_share_dir(Fixture *f, gconstpointer user_data)
+{
+	g_autofree gchar *share = g_build_filename(f->tmp, "share", NULL);
+	g_autofree gchar *msg = NULL;
+	g_autoptr(JsonObject) vm = NULL;
+	g_autoptr(JsonObject) res = NULL;
+	g_autoptr(JsonObject) stopped = NULL;
+	g_autoptr(JsonObject) deleted = NULL;
+	JsonArray *pending;
+	GPid pid;
+
+	msg = CALL_ERR(f,
+		       create,
+		       VMSUP_ERROR_INVALID_ARGUMENT,
+		       "{\"name\": \"ws1\", \"image\": \"%s\", \"share_dir\": \"%s\"}",
+		       f->image,
+		       share);
+	g_assert_nonnull(strstr(msg, "not a directory"));
+	g_assert_cmpint(g_mkdir(share, 0700), ==, 0);
+	{
+		g_autoptr(JsonObject) created =
+		    CALL_OK(f,
+			    create,
+			    "{\"name\": \"ws1\", \"image\": \"%s\", "
+			    "\"memory_mib\": 64, \"share_dir\": \"%s\", "
+			    "\"start\": true, \"wait\": true}",
+			    f->image,
+			    share);
+	}
+	vm = test_get(f, "ws1");
+	g_assert_cmpstr(json_object_get_string_member(vm, "share_dir"), ==, share);
+	pid = test_get_pid(f, "ws1");
+	g_assert_true(test_cmdline_has(pid, "mount_tag=workspace"));
+
+	res = CALL_OK(f, set, "{\"name\": \"ws1\", \"share_dir\": null}");
+	pending = json_object_get_array_member(res, "pending_restart");
+	g_assert_cmpuint(json_array_get_length(pending), ==, 1);
+	g_assert_cmpstr(json_array_get_string_element(pending, 0), ==, "share_dir");
+	g_assert_false(
+	    json_object_has_member(json_object_get_object_member(res, "vm"), "share_dir"));
+
+	stopped = CALL_OK(f, stop, "{\"name\": \"ws1\", \"force\": true}");
+	g_assert_false(json_object_has_member(stopped, "pending_restart"));
+	deleted = CALL_OK(f, delete, "{\"name\": \"ws1\"}");
 }
 
 typedef struct {
@@ -1611,12 +1853,14 @@ main(int argc, char **argv)
 	ADD("/vmsup/vm-service/delete-running", test_delete_running);
 	ADD("/vmsup/vm-service/concurrency", test_concurrency);
 	ADD("/vmsup/vm-service/crash", test_crash);
+	ADD("/vmsup/vm-service/guest-shutdown", test_guest_shutdown);
 	ADD("/vmsup/vm-service/restart", test_restart);
 	ADD("/vmsup/vm-service/bad-input", test_bad_input);
 	ADD("/vmsup/vm-service/qemu-missing", test_qemu_missing);
 	ADD("/vmsup/vm-service/runtime-dir-blocked", test_runtime_dir_blocked);
 	ADD("/vmsup/vm-service/corrupt-definition", test_corrupt_definition);
 	ADD("/vmsup/vm-service/set", test_set);
+	ADD("/vmsup/vm-service/share-dir", test_share_dir);
 	ADD("/vmsup/vm-service/hooks", test_hooks);
 	ADD("/vmsup/vm-service/accel-auto", test_accel_auto);
 #undef ADD

@@ -223,10 +223,8 @@ test_store_corrupt(void)
 	g_assert_true(vmsup_vm_store_save(store, other, &error));
 	g_assert_no_error(error);
 	g_assert_true(g_file_set_contents(garbage, garbage_data, -1, NULL));
-	g_assert_true(g_file_set_contents(wrong_name,
-					  "{\"name\": \"good\", \"kernel\": \"/k\"}",
-					  -1,
-					  NULL));
+	g_assert_true(
+	    g_file_set_contents(wrong_name, "{\"name\": \"good\", \"kernel\": \"/k\"}", -1, NULL));
 	g_assert_true(g_file_set_contents(bad_value,
 					  "{\"name\": \"badcpu\", \"cpus\": 0, \"kernel\": \"/k\"}",
 					  -1,
@@ -315,10 +313,11 @@ static void
 test_def_params(void)
 {
 	static const gchar *const ignore[] = {"start", "wait", NULL};
-	g_autoptr(JsonObject) params = test_parse("{\"name\": \"web1\", \"cpus\": 2, \"memory_mib\": "
-						  "128, \"kernel\": \"/k\", \"forward\": [80, 443], "
-						  "\"autostart\": true, \"start\": true, \"wait\": "
-						  "false, \"initrd\": null}");
+	g_autoptr(JsonObject) params =
+	    test_parse("{\"name\": \"web1\", \"cpus\": 2, \"memory_mib\": "
+		       "128, \"kernel\": \"/k\", \"forward\": [80, 443], "
+		       "\"autostart\": true, \"start\": true, \"wait\": "
+		       "false, \"initrd\": null}");
 	g_autoptr(GError) error = NULL;
 	g_autoptr(VmsupVmDef) def = vmsup_vm_def_new_from_params(params, ignore, &error);
 
@@ -333,6 +332,41 @@ test_def_params(void)
 	g_assert_true(def->auto_stop);
 	g_assert_true(def->autostart);
 	g_assert_true(vmsup_vm_def_validate(def, &error));
+}
+
+/* share_dir is for in-process callers: accepted, stored, not advertised */
+static void
+test_def_share_dir(void)
+{
+	g_autoptr(JsonObject) params = test_parse("{\"name\": \"w\", \"kernel\": \"/k\", "
+						  "\"share_dir\": \"/srv/ws\"}");
+	g_autoptr(JsonObject) clear = test_parse("{\"share_dir\": null}");
+	g_autoptr(JsonObject) bad = test_parse("{\"colour\": 1}");
+	g_autoptr(GError) error = NULL;
+	g_autoptr(VmsupVmDef) def = vmsup_vm_def_new_from_params(params, NULL, &error);
+	g_autoptr(VmsupVmDef) running = NULL;
+	g_autoptr(VmsupVmDef) back = NULL;
+	g_autoptr(JsonObject) json = NULL;
+	g_auto(GStrv) changed = NULL;
+	g_auto(GStrv) pending = NULL;
+
+	g_assert_no_error(error);
+	g_assert_cmpstr(def->share_dir, ==, "/srv/ws");
+	json = vmsup_vm_def_to_json(def);
+	back = vmsup_vm_def_new_from_json(json, &error);
+	g_assert_no_error(error);
+	g_assert_cmpstr(back->share_dir, ==, "/srv/ws");
+
+	running = vmsup_vm_def_copy(def);
+	g_assert_true(vmsup_vm_def_apply(def, clear, NULL, &changed, &error));
+	g_assert_no_error(error);
+	g_assert_cmpstrv(changed, ((const gchar *const[]){"share_dir", NULL}));
+	g_assert_null(def->share_dir);
+	pending = vmsup_vm_def_pending_restart(def, running);
+	g_assert_cmpstrv(pending, ((const gchar *const[]){"share_dir", NULL}));
+
+	g_assert_false(vmsup_vm_def_apply(def, bad, NULL, NULL, &error));
+	g_assert_null(strstr(error->message, "share_dir"));
 }
 
 static void
@@ -372,7 +406,10 @@ test_def_params_bad(void)
 		g_assert_null(def);
 		g_assert_error(error, VMSUP_ERROR, VMSUP_ERROR_INVALID_ARGUMENT);
 		if (strstr(error->message, cases[i].needle) == NULL)
-			g_error("%s: '%s' lacks '%s'", cases[i].json, error->message, cases[i].needle);
+			g_error("%s: '%s' lacks '%s'",
+				cases[i].json,
+				error->message,
+				cases[i].needle);
 	}
 	{
 		g_autoptr(JsonObject) params = test_parse(long_json);
@@ -421,7 +458,8 @@ test_def_apply(void)
 {
 	g_autoptr(VmsupVmDef) def = test_def_full("s");
 	g_autoptr(VmsupVmDef) before = vmsup_vm_def_copy(def);
-	g_autoptr(JsonObject) good = test_parse("{\"cpus\": 3, \"auto_stop\": true, \"memory_mib\": 512}");
+	g_autoptr(JsonObject) good =
+	    test_parse("{\"cpus\": 3, \"auto_stop\": true, \"memory_mib\": 512}");
 	g_autoptr(JsonObject) half_bad = test_parse("{\"cpus\": 4, \"memory_mib\": 0}");
 	g_autoptr(JsonObject) immutable = test_parse("{\"image\": \"/other\"}");
 	g_autoptr(JsonObject) unknown = test_parse("{\"colour\": \"red\"}");
@@ -508,7 +546,9 @@ test_operation(void)
 	json = vmsup_operation_to_json(failed);
 	g_assert_cmpstr(json_object_get_string_member(json, "state"), ==, "failed");
 	err = json_object_get_object_member(json, "error");
-	g_assert_cmpint(json_object_get_int_member(err, "code"), ==, VMSUP_ERROR_FAILED_PRECONDITION);
+	g_assert_cmpint(json_object_get_int_member(err, "code"),
+			==,
+			VMSUP_ERROR_FAILED_PRECONDITION);
 	g_assert_cmpstr(json_object_get_string_member(err, "kind"), ==, "failed-precondition");
 	g_assert_cmpstr(json_object_get_string_member(err, "message"), ==, "full");
 
@@ -598,7 +638,8 @@ static void
 test_lock_fifo(void)
 {
 	g_autoptr(VmsupVmLock) lock = vmsup_vm_lock_new();
-	g_autoptr(GPtrArray) users = g_ptr_array_new_with_free_func((GDestroyNotify)test_lock_user_free);
+	g_autoptr(GPtrArray) users =
+	    g_ptr_array_new_with_free_func((GDestroyNotify)test_lock_user_free);
 	g_autoptr(GCancellable) cancellable = g_cancellable_new();
 	g_autoptr(GPtrArray) order = g_ptr_array_new_with_free_func(g_free);
 	LockLog log = {order, 0};
@@ -666,6 +707,7 @@ main(int argc, char **argv)
 	g_test_add_func("/vmsup/vm-store/unwritable", test_store_unwritable);
 	g_test_add_func("/vmsup/vm-def/params", test_def_params);
 	g_test_add_func("/vmsup/vm-def/params-bad", test_def_params_bad);
+	g_test_add_func("/vmsup/vm-def/share-dir", test_def_share_dir);
 	g_test_add_func("/vmsup/vm-def/validate", test_def_validate);
 	g_test_add_func("/vmsup/vm-def/apply", test_def_apply);
 	g_test_add_func("/vmsup/operation/lifecycle", test_operation);

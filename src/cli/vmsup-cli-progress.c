@@ -40,6 +40,9 @@ vmsup_cli_progress_describe_stage(const gchar *stage)
 	if (g_strcmp0(stage, "provision") == 0)
 		/* TRANSLATORS: a stage of creating a VM */
 		return _("preparing the disk");
+	if (g_strcmp0(stage, "define") == 0)
+		/* TRANSLATORS: a stage of creating a VM */
+		return _("saving the definition");
 	if (g_strcmp0(stage, "start") == 0)
 		/* TRANSLATORS: a stage of creating a VM */
 		return _("starting");

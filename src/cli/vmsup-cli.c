@@ -790,8 +790,6 @@ vmsup_cli_set(VmsupCli *cli, gint argc, gchar **argv)
 	gint rc = VMSUP_CLI_EXIT_OK;
 	gint opt_cpus = -1;
 	gint opt_memory = -1;
-	g_autofree gchar *opt_kernel = NULL;
-	g_autofree gchar *opt_initrd = NULL;
 	g_autofree gchar *opt_cmdline = NULL;
 	g_auto(GStrv) opt_forward = NULL;
 	gboolean opt_auto_stop = FALSE;
@@ -805,10 +803,6 @@ vmsup_cli_set(VmsupCli *cli, gint argc, gchar **argv)
 	    {"cpus", 0, 0, G_OPTION_ARG_INT, &opt_cpus, N_("Number of virtual CPUs"), N_("N")},
 	    {"memory", 'm', 0, G_OPTION_ARG_INT, &opt_memory, N_("Guest memory in MiB"),
 	     N_("MIB")},
-	    {"kernel", 0, 0, G_OPTION_ARG_FILENAME, &opt_kernel, N_("Kernel to boot"),
-	     N_("FILE")},
-	    {"initrd", 0, 0, G_OPTION_ARG_FILENAME, &opt_initrd, N_("Initial ramdisk"),
-	     N_("FILE")},
 	    {"cmdline", 0, 0, G_OPTION_ARG_STRING, &opt_cmdline, N_("Kernel command line"),
 	     N_("TEXT")},
 	    {"forward", 'p', 0, G_OPTION_ARG_STRING_ARRAY, &opt_forward,
@@ -844,8 +838,6 @@ vmsup_cli_set(VmsupCli *cli, gint argc, gchar **argv)
 		json_object_set_int_member(params, "cpus", opt_cpus);
 	if (opt_memory >= 0)
 		json_object_set_int_member(params, "memory_mib", opt_memory);
-	vmsup_cli_set_path(params, "kernel", opt_kernel);
-	vmsup_cli_set_path(params, "initrd", opt_initrd);
 	if (opt_cmdline != NULL)
 		json_object_set_string_member(params, "cmdline", opt_cmdline);
 	if (opt_forward != NULL) {
@@ -868,13 +860,11 @@ vmsup_cli_set(VmsupCli *cli, gint argc, gchar **argv)
 		return rc;
 	}
 	g_print(_("VM '%s' updated\n"), argv[1]);
-	pending = json_object_get_member(result, "pending");
+	pending = json_object_get_member(result, "pending_restart");
 	if (pending != NULL && JSON_NODE_HOLDS_ARRAY(pending) &&
 	    json_array_get_length(json_node_get_array(pending)) > 0) {
 		g_autofree gchar *fields = vmsup_cli_format_value(pending);
 		g_print(_("These take effect at the next start: %s\n"), fields);
-	} else if (vmsup_json_object_get_bool(result, "restart_required", FALSE)) {
-		g_print(_("The change takes effect at the next start\n"));
 	}
 	return rc;
 }

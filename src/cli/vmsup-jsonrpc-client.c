@@ -154,10 +154,13 @@ vmsup_jsonrpc_client_read_line(VmsupJsonrpcClient *self,
 
 	for (;;) {
 		g_autoptr(GError) error_local = NULL;
-		guint8 *nl = memchr(self->inbuf->data + self->scanned,
+		guint8 *nl = NULL;
+		gssize n;
+
+		if (self->inbuf->len > self->scanned)
+			nl = memchr(self->inbuf->data + self->scanned,
 				    '\n',
 				    self->inbuf->len - self->scanned);
-		gssize n;
 
 		if (nl != NULL) {
 			gsize len = nl - self->inbuf->data;

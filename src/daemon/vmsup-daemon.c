@@ -18,6 +18,7 @@
 #include "vmsup-jsonrpc-server.h"
 #include "vmsup-paths.h"
 #include "vmsup-rpc-table.h"
+#include "vmsup-vm-service-workspace-hooks.h"
 #ifdef VMSUP_HAVE_DBUS
 #include "vmsup-dbus-server.h"
 #endif
@@ -99,6 +100,17 @@ vmsup_daemon_wire_services(VmsupDaemon *self)
 						self->config->auto_stop_stale_after);
 #else
 	(void)hooks;
+#endif
+	self->workspace_service =
+	    vmsup_workspace_service_new(self->options.state_dir,
+					vmsup_vm_service_get_workspace_hooks(self->vm_service));
+#ifdef VMSUP_HAVE_STATS
+	/* opening a workspace is activity; "activity" has note_activity's arguments */
+	g_signal_connect_object(self->workspace_service,
+				"activity",
+				G_CALLBACK(vmsup_stats_service_note_activity),
+				self->stats_service,
+				G_CONNECT_SWAPPED);
 #endif
 
 	g_signal_connect_object(self->vm_service,

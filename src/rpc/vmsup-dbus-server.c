@@ -38,7 +38,8 @@ static GParamSpec *props[N_PROPS];
 
 /* JSON -> GVariant */
 
-static GVariant *vmsup_dbus_variant_from_json_node(JsonNode *node);
+static GVariant *
+vmsup_dbus_variant_from_json_node(JsonNode *node);
 
 static GVariant *
 vmsup_dbus_variant_from_json_value(JsonNode *node)
@@ -259,7 +260,8 @@ vmsup_dbus_result_to_variant(const VmsupRpcMethod *method, JsonNode *result, GEr
 		if (!JSON_NODE_HOLDS_OBJECT(element))
 			continue;
 		g_variant_builder_add_value(
-		    &builder, vmsup_dbus_variant_from_json_object(json_node_get_object(element)));
+		    &builder,
+		    vmsup_dbus_variant_from_json_object(json_node_get_object(element)));
 	}
 	return g_variant_new("(@aa{sv})", g_variant_builder_end(&builder));
 }
@@ -362,8 +364,12 @@ vmsup_dbus_server_dispatch(VmsupDbusServer *self,
 	reply = g_new0(VmsupDbusReply, 1);
 	reply->invocation = g_object_ref(invocation);
 	reply->method = method;
-	call = vmsup_rpc_call_new(
-	    method, params, uid, vmsup_dbus_reply_cb, reply, vmsup_dbus_reply_free);
+	call = vmsup_rpc_call_new(method,
+				  params,
+				  uid,
+				  vmsup_dbus_reply_cb,
+				  reply,
+				  vmsup_dbus_reply_free);
 	vmsup_rpc_table_dispatch(self->ctx, call);
 }
 
@@ -467,8 +473,10 @@ vmsup_dbus_server_bind_vm(VmsupDBusVM1 *vm1, const gchar *name, gpointer user_da
 			g_critical("VM1.%s has no VM method in the table", info->methods[i]->name);
 			continue;
 		}
-		vmsup_dbus_server_connect_method(
-		    self, G_DBUS_INTERFACE_SKELETON(vm1), method, name);
+		vmsup_dbus_server_connect_method(self,
+						 G_DBUS_INTERFACE_SKELETON(vm1),
+						 method,
+						 name);
 	}
 }
 
@@ -484,8 +492,9 @@ vmsup_dbus_server_vm_changed_cb(VmsupVmService *vm_service,
 
 	/* the object first, so a client reacting to the signal reads fresh properties */
 	vmsup_dbus_vm_objects_update(self->vm_objects, name, vm);
-	vmsup_dbus_supervisor1_emit_vm_changed(
-	    self->skeleton, name, vmsup_dbus_variant_from_json_object(vm));
+	vmsup_dbus_supervisor1_emit_vm_changed(self->skeleton,
+					       name,
+					       vmsup_dbus_variant_from_json_object(vm));
 }
 
 static void
@@ -543,7 +552,8 @@ vmsup_dbus_server_unexport(VmsupDbusServer *self)
 		return;
 	g_dbus_interface_skeleton_unexport(G_DBUS_INTERFACE_SKELETON(self->skeleton));
 	g_dbus_object_manager_server_set_connection(
-	    vmsup_dbus_vm_objects_get_manager(self->vm_objects), NULL);
+	    vmsup_dbus_vm_objects_get_manager(self->vm_objects),
+	    NULL);
 	g_clear_signal_handler(&self->closed_id, self->connection);
 	g_clear_object(&self->connection);
 }
@@ -561,7 +571,8 @@ vmsup_dbus_server_export(VmsupDbusServer *self, GDBusConnection *connection, GEr
 					      error))
 		return FALSE;
 	g_dbus_object_manager_server_set_connection(
-	    vmsup_dbus_vm_objects_get_manager(self->vm_objects), connection);
+	    vmsup_dbus_vm_objects_get_manager(self->vm_objects),
+	    connection);
 	self->connection = g_object_ref(connection);
 	return TRUE;
 }
@@ -610,6 +621,14 @@ vmsup_dbus_server_name_lost_cb(GDBusConnection *connection, const gchar *name, g
 {
 	VmsupDbusServer *self = VMSUP_DBUS_SERVER(user_data);
 
+	/* the bus went away after we had it: the "closed" handler or exit-on-close tells the rest
+	 */
+	if (self->connection != NULL && g_dbus_connection_is_closed(self->connection)) {
+		g_info("%s is gone with the %s bus",
+		       name,
+		       vmsup_dbus_bus_type_to_string(self->bus_type));
+		return;
+	}
 	if (connection == NULL) {
 		g_warning("Cannot connect to the %s bus; D-Bus is unavailable, the socket still "
 			  "serves",
@@ -703,10 +722,14 @@ vmsup_dbus_server_constructed(GObject *object)
 	self->vm_objects = vmsup_dbus_vm_objects_new(vmsup_dbus_server_bind_vm, self);
 	if (self->vm_service == NULL)
 		return;
-	self->vm_changed_id = g_signal_connect(
-	    self->vm_service, "vm-changed", G_CALLBACK(vmsup_dbus_server_vm_changed_cb), self);
-	self->vm_removed_id = g_signal_connect(
-	    self->vm_service, "vm-removed", G_CALLBACK(vmsup_dbus_server_vm_removed_cb), self);
+	self->vm_changed_id = g_signal_connect(self->vm_service,
+					       "vm-changed",
+					       G_CALLBACK(vmsup_dbus_server_vm_changed_cb),
+					       self);
+	self->vm_removed_id = g_signal_connect(self->vm_service,
+					       "vm-removed",
+					       G_CALLBACK(vmsup_dbus_server_vm_removed_cb),
+					       self);
 	self->operation_changed_id =
 	    g_signal_connect(self->vm_service,
 			     "operation-changed",
@@ -781,6 +804,10 @@ vmsup_dbus_server_new(const VmsupRpcContext *ctx, VmsupVmService *vm_service)
 {
 	g_return_val_if_fail(ctx != NULL, NULL);
 
-	return g_object_new(
-	    VMSUP_TYPE_DBUS_SERVER, "rpc-context", ctx, "vm-service", vm_service, NULL);
+	return g_object_new(VMSUP_TYPE_DBUS_SERVER,
+			    "rpc-context",
+			    ctx,
+			    "vm-service",
+			    vm_service,
+			    NULL);
 }

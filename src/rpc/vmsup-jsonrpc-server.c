@@ -801,10 +801,11 @@ vmsup_jsonrpc_connection_process(VmsupJsonrpcConnection *conn)
 	keep = vmsup_jsonrpc_connection_ref(conn);
 	conn->processing = TRUE;
 	while (vmsup_jsonrpc_connection_can_process(conn)) {
-		const gchar *start = (const gchar *)conn->inbuf->data + conn->consumed;
 		gsize avail = conn->inbuf->len - conn->consumed;
+		const gchar *start =
+		    avail > 0 ? (const gchar *)conn->inbuf->data + conn->consumed : NULL;
 		gsize skip = conn->scanned - conn->consumed;
-		const gchar *nl = memchr(start + skip, '\n', avail - skip);
+		const gchar *nl = avail > skip ? memchr(start + skip, '\n', avail - skip) : NULL;
 		gsize len;
 
 		if (nl == NULL) {

@@ -16,21 +16,6 @@
 #include "vmsup-name.h"
 #include "vmsup-rpc-table.h"
 
-/*
- * A build may not have WorkspaceService yet: the daemon then leaves
- * ctx->workspace_service NULL and nothing here calls into it. Weak
- * references keep such a build linking.
- */
-#pragma weak vmsup_workspace_service_get_type
-#pragma weak vmsup_workspace_service_create_async
-#pragma weak vmsup_workspace_service_create_finish
-#pragma weak vmsup_workspace_service_list_async
-#pragma weak vmsup_workspace_service_list_finish
-#pragma weak vmsup_workspace_service_delete_async
-#pragma weak vmsup_workspace_service_delete_finish
-#pragma weak vmsup_workspace_service_open_async
-#pragma weak vmsup_workspace_service_open_finish
-
 static const GDBusErrorEntry vmsup_rpc_error_entries[] = {
     {VMSUP_RPC_PARSE_ERROR, "io.github.vmsup.Error.ParseError"},
     {VMSUP_RPC_INVALID_REQUEST, "io.github.vmsup.Error.InvalidRequest"},
@@ -139,12 +124,11 @@ static const VmsupRpcParam params_vm_delete[] = {
     P_END,
 };
 
+/* what can change after creation; kernel, initrd and image cannot */
 static const VmsupRpcParam params_vm_set[] = {
     P_REQ("name", STRING),
     P_RANGE("cpus", INT, 1, VMSUP_RPC_MAX_CPUS),
     P_RANGE("memory_mib", INT, VMSUP_RPC_MIN_MEMORY_MIB, VMSUP_RPC_MAX_MEMORY_MIB),
-    P_OPT("kernel", STRING),
-    P_OPT("initrd", STRING),
     P_OPT("cmdline", STRING),
     P_RANGE("forward", INT_ARRAY, 1, 65535),
     P_OPT("auto_stop", BOOL),

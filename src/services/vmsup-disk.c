@@ -43,11 +43,12 @@ vmsup_disk_find_qemu_img(const gchar *qemu_binary, GError **error)
 	}
 	found = g_find_program_in_path("qemu-img");
 	if (found == NULL) {
-		g_set_error_literal(error,
-				    VMSUP_ERROR,
-				    VMSUP_ERROR_FAILED_PRECONDITION,
-				    _("qemu-img was not found in PATH; install qemu-utils to give VMs "
-				      "a disk"));
+		g_set_error_literal(
+		    error,
+		    VMSUP_ERROR,
+		    VMSUP_ERROR_FAILED_PRECONDITION,
+		    _("qemu-img was not found in PATH; install qemu-utils to give VMs "
+		      "a disk"));
 		return NULL;
 	}
 	return g_steal_pointer(&found);
@@ -133,7 +134,8 @@ vmsup_disk_communicate_cb(GObject *source, GAsyncResult *res, gpointer user_data
 					VMSUP_ERROR_FAILED_PRECONDITION,
 					_("Cannot create disk '%s': %s"),
 					data->path,
-					stderr_buf != NULL ? g_strstrip(stderr_buf) : "qemu-img failed");
+					stderr_buf != NULL ? g_strstrip(stderr_buf)
+							   : "qemu-img failed");
 		return;
 	}
 	g_task_return_boolean(task, TRUE);
@@ -163,12 +165,13 @@ vmsup_disk_create_async(const gchar *qemu_img,
 	g_task_set_check_cancellable(task, FALSE);
 
 	if (g_file_test(path, G_FILE_TEST_EXISTS)) {
-		g_task_return_new_error(task,
-					VMSUP_ERROR,
-					VMSUP_ERROR_FAILED_PRECONDITION,
-					_("A disk '%s' already exists, left by an earlier VM of that "
-					  "name; move it away or remove it first"),
-					path);
+		g_task_return_new_error(
+		    task,
+		    VMSUP_ERROR,
+		    VMSUP_ERROR_FAILED_PRECONDITION,
+		    _("A disk '%s' already exists, left by an earlier VM of that "
+		      "name; move it away or remove it first"),
+		    path);
 		return;
 	}
 	if (g_cancellable_set_error_if_cancelled(cancellable, &error)) {
@@ -213,10 +216,10 @@ vmsup_disk_create_async(const gchar *qemu_img,
 	data = g_new0(VmsupDiskCreate, 1);
 	data->path = g_strdup(path);
 	g_task_set_task_data(task, data, (GDestroyNotify)vmsup_disk_create_free);
-	data->subprocess = g_subprocess_newv((const gchar *const *)argv->pdata,
-					     G_SUBPROCESS_FLAGS_STDOUT_SILENCE |
-						 G_SUBPROCESS_FLAGS_STDERR_PIPE,
-					     &error);
+	data->subprocess =
+	    g_subprocess_newv((const gchar *const *)argv->pdata,
+			      G_SUBPROCESS_FLAGS_STDOUT_SILENCE | G_SUBPROCESS_FLAGS_STDERR_PIPE,
+			      &error);
 	if (data->subprocess == NULL) {
 		g_task_return_new_error(task,
 					VMSUP_ERROR,

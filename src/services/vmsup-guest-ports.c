@@ -128,8 +128,8 @@ vmsup_guest_ports_parse_line(const gchar *line, gboolean ipv6)
 		address = g_inet_address_new_from_bytes(bytes + 12, G_SOCKET_FAMILY_IPV4);
 	} else {
 		address = g_inet_address_new_from_bytes(bytes,
-							 ipv6 ? G_SOCKET_FAMILY_IPV6
-							      : G_SOCKET_FAMILY_IPV4);
+							ipv6 ? G_SOCKET_FAMILY_IPV6
+							     : G_SOCKET_FAMILY_IPV4);
 	}
 	listener->address = g_inet_address_to_string(address);
 	listener->wildcard = g_inet_address_get_is_any(address);

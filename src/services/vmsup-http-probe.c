@@ -275,10 +275,7 @@ vmsup_http_probe_async(const gchar *host,
 	}
 
 	data->timeout_source = g_timeout_source_new(timeout_ms);
-	g_source_set_callback(data->timeout_source,
-			      vmsup_http_probe_timeout_cb,
-			      task,
-			      NULL);
+	g_source_set_callback(data->timeout_source, vmsup_http_probe_timeout_cb, task, NULL);
 	g_source_attach(data->timeout_source, g_main_context_get_thread_default());
 
 	vmsup_http_probe_send(task, "https");

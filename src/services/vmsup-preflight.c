@@ -86,16 +86,17 @@ vmsup_preflight_qemu_cb(GObject *source, GAsyncResult *res, gpointer user_data)
 		return;
 	}
 	if (major < VMSUP_PREFLIGHT_MIN_QEMU_MAJOR) {
-		g_task_return_new_error(task,
-					VMSUP_ERROR,
-					VMSUP_ERROR_FAILED_PRECONDITION,
-					_("QEMU %u.%u.%u at '%s' is too old; vmsup needs version %u "
-					  "or newer"),
-					major,
-					minor,
-					micro,
-					data->binary,
-					(guint)VMSUP_PREFLIGHT_MIN_QEMU_MAJOR);
+		g_task_return_new_error(
+		    task,
+		    VMSUP_ERROR,
+		    VMSUP_ERROR_FAILED_PRECONDITION,
+		    _("QEMU %u.%u.%u at '%s' is too old; vmsup needs version %u "
+		      "or newer"),
+		    major,
+		    minor,
+		    micro,
+		    data->binary,
+		    (guint)VMSUP_PREFLIGHT_MIN_QEMU_MAJOR);
 		return;
 	}
 	g_task_return_pointer(task, g_strdup_printf("%u.%u.%u", major, minor, micro), g_free);
@@ -119,20 +120,21 @@ vmsup_preflight_check_qemu_async(const gchar *qemu_binary,
 	data->binary = g_strdup(qemu_binary);
 	g_task_set_task_data(task, data, (GDestroyNotify)vmsup_preflight_qemu_free);
 
-	data->subprocess = g_subprocess_new(G_SUBPROCESS_FLAGS_STDOUT_PIPE |
-						G_SUBPROCESS_FLAGS_STDERR_SILENCE,
-					    &error,
-					    qemu_binary,
-					    "--version",
-					    NULL);
+	data->subprocess =
+	    g_subprocess_new(G_SUBPROCESS_FLAGS_STDOUT_PIPE | G_SUBPROCESS_FLAGS_STDERR_SILENCE,
+			     &error,
+			     qemu_binary,
+			     "--version",
+			     NULL);
 	if (data->subprocess == NULL) {
-		g_task_return_new_error(task,
-					VMSUP_ERROR,
-					VMSUP_ERROR_FAILED_PRECONDITION,
-					_("Cannot run QEMU '%s': %s; install qemu-system-x86 or fix "
-					  "the QEMU binary setting"),
-					qemu_binary,
-					error->message);
+		g_task_return_new_error(
+		    task,
+		    VMSUP_ERROR,
+		    VMSUP_ERROR_FAILED_PRECONDITION,
+		    _("Cannot run QEMU '%s': %s; install qemu-system-x86 or fix "
+		      "the QEMU binary setting"),
+		    qemu_binary,
+		    error->message);
 		return;
 	}
 	g_subprocess_communicate_utf8_async(data->subprocess,
@@ -198,13 +200,42 @@ vmsup_preflight_check_file(const gchar *field, const gchar *path, GError **error
 	return TRUE;
 }
 
+static gboolean
+vmsup_preflight_check_dir(const gchar *field, const gchar *path, GError **error)
+{
+	if (path == NULL)
+		return TRUE;
+	if (!g_file_test(path, G_FILE_TEST_IS_DIR)) {
+		g_set_error(error,
+			    VMSUP_ERROR,
+			    VMSUP_ERROR_INVALID_ARGUMENT,
+			    _("The %s '%s' is not a directory; pass an existing directory"),
+			    field,
+			    path);
+		return FALSE;
+	}
+	if (g_access(path, R_OK | X_OK) != 0) {
+		g_set_error(error,
+			    VMSUP_ERROR,
+			    VMSUP_ERROR_INVALID_ARGUMENT,
+			    _("The %s '%s' is not readable by the daemon (uid %u); fix its "
+			      "permissions"),
+			    field,
+			    path,
+			    (guint)getuid());
+		return FALSE;
+	}
+	return TRUE;
+}
+
 gboolean
 vmsup_preflight_check_files(const VmsupVmDef *def, GError **error)
 {
 	g_return_val_if_fail(def != NULL, FALSE);
 	return vmsup_preflight_check_file("kernel", def->kernel, error) &&
 	       vmsup_preflight_check_file("initrd", def->initrd, error) &&
-	       vmsup_preflight_check_file("image", def->image, error);
+	       vmsup_preflight_check_file("image", def->image, error) &&
+	       vmsup_preflight_check_dir("shared directory", def->share_dir, error);
 }
 
 gboolean

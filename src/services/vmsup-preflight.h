@@ -26,7 +26,7 @@ vmsup_preflight_check_qemu_async(const gchar *qemu_binary,
 gboolean
 vmsup_preflight_check_qemu_finish(GAsyncResult *res, gchar **out_version, GError **error);
 
-/* kernel, initrd and image of @def are regular files the daemon can read (INVALID_ARGUMENT) */
+/* kernel, initrd, image (files) and share_dir (a directory) are readable; INVALID_ARGUMENT */
 gboolean
 vmsup_preflight_check_files(const VmsupVmDef *def, GError **error);
 

@@ -382,7 +382,8 @@ vmsup_proc_sample_async(GPid pid,
 		g_task_return_error(task, g_steal_pointer(&error));
 		return;
 	}
-	data->timeout_source = g_timeout_source_new(MAX(window_ms, VMSUP_PROC_SAMPLE_MIN_WINDOW_MS));
+	data->timeout_source =
+	    g_timeout_source_new(MAX(window_ms, VMSUP_PROC_SAMPLE_MIN_WINDOW_MS));
 	g_source_set_callback(data->timeout_source,
 			      vmsup_proc_sample_timeout_cb,
 			      g_object_ref(task),
@@ -390,10 +391,11 @@ vmsup_proc_sample_async(GPid pid,
 	g_source_attach(data->timeout_source, g_main_context_get_thread_default());
 	if (cancellable != NULL) {
 		data->cancellable = g_object_ref(cancellable);
-		data->cancelled_id = g_cancellable_connect(cancellable,
-							   G_CALLBACK(vmsup_proc_sample_cancelled_cb),
-							   task,
-							   NULL);
+		data->cancelled_id =
+		    g_cancellable_connect(cancellable,
+					  G_CALLBACK(vmsup_proc_sample_cancelled_cb),
+					  task,
+					  NULL);
 	}
 }
 

@@ -16,13 +16,13 @@ typedef struct {
 /* one reading of a process from /proc; immutable once made */
 typedef struct {
 	GPid pid;
-	gint64 sampled_at;    /* g_get_monotonic_time() */
-	guint64 ticks;        /* utime + stime of the whole process (all threads) */
-	guint64 vcpu_ticks;   /* the same over the vCPU threads only */
-	guint n_vcpus;        /* vCPU threads found (0: none recognised) */
-	guint64 rss_bytes;    /* VmRSS */
-	gdouble uptime_s;     /* seconds since the process started */
-	GArray *threads;      /* of VmsupProcThread */
+	gint64 sampled_at;  /* g_get_monotonic_time() */
+	guint64 ticks;      /* utime + stime of the whole process (all threads) */
+	guint64 vcpu_ticks; /* the same over the vCPU threads only */
+	guint n_vcpus;      /* vCPU threads found (0: none recognised) */
+	guint64 rss_bytes;  /* VmRSS */
+	gdouble uptime_s;   /* seconds since the process started */
+	GArray *threads;    /* of VmsupProcThread */
 } VmsupProcSample;
 
 void

@@ -66,8 +66,8 @@ typedef struct {
 	gboolean refreshing;
 	gboolean sweep_pending; /* stop after the refresh in flight if still idle */
 	gboolean stopping;
-	GPtrArray *waiters;           /* of GTask waiting for the refresh in flight */
-	VmsupProcSample *last_sample; /* owned: base of the next CPU window */
+	GPtrArray *waiters;             /* of GTask waiting for the refresh in flight */
+	VmsupProcSample *last_sample;   /* owned: base of the next CPU window */
 	VmsupProcSample *activity_base; /* owned, no threads: base of the activity window */
 	GArray *vcpu_tids;              /* of gint, from query-cpus-fast, nullable */
 	gint64 net_bytes;               /* rx + tx of the guest at the last sample, -1 unknown */
@@ -77,8 +77,8 @@ typedef struct {
 
 struct _VmsupStatsService {
 	GObject parent_instance;
-	VmsupVmHooks hooks;        /* owned refs on the closures */
-	GHashTable *vms;           /* name -> VmsupStatsVm (owned) */
+	VmsupVmHooks hooks;         /* owned refs on the closures */
+	GHashTable *vms;            /* name -> VmsupStatsVm (owned) */
 	GHashTable *reserved_ports; /* host port -> VM name: forwards added by this service */
 	guint poll_interval_s;
 	guint auto_stop_after_s;
@@ -242,15 +242,16 @@ vmsup_stats_agent_error(const gchar *name, const GError *error)
 	if (g_error_matches(error, G_IO_ERROR, G_IO_ERROR_CANCELLED))
 		return g_error_new_literal(VMSUP_ERROR, VMSUP_ERROR_CANCELLED, error->message);
 	if (vmsup_stats_error_is_timeout(error))
-		return g_error_new(VMSUP_ERROR,
-				   VMSUP_ERROR_TIMEOUT,
-				   /* TRANSLATORS: %s is a VM name, then an error message */
-				   _("The guest agent of VM '%s' did not answer (%s); the guest may "
-				     "still be booting or qemu-ga is not running in it: check with "
-				     "'vmsup health %s'"),
-				   name,
-				   error->message,
-				   name);
+		return g_error_new(
+		    VMSUP_ERROR,
+		    VMSUP_ERROR_TIMEOUT,
+		    /* TRANSLATORS: %s is a VM name, then an error message */
+		    _("The guest agent of VM '%s' did not answer (%s); the guest may "
+		      "still be booting or qemu-ga is not running in it: check with "
+		      "'vmsup health %s'"),
+		    name,
+		    error->message,
+		    name);
 	if (error->domain == VMSUP_ERROR)
 		return g_error_copy(error);
 	return g_error_new(VMSUP_ERROR,
@@ -348,14 +349,15 @@ vmsup_stats_qmp_done_cb(GObject *source, GAsyncResult *res, gpointer user_data)
 		g_clear_pointer(&call->timer, g_source_unref);
 	}
 	if (node == NULL && call->expired) {
-		g_task_return_new_error(task,
-					VMSUP_ERROR,
-					VMSUP_ERROR_TIMEOUT,
-					/* TRANSLATORS: a QMP command name, a VM name, milliseconds */
-					_("QMP command '%s' of VM '%s' got no answer within %u ms"),
-					call->command,
-					call->label,
-					call->timeout_ms);
+		g_task_return_new_error(
+		    task,
+		    VMSUP_ERROR,
+		    VMSUP_ERROR_TIMEOUT,
+		    /* TRANSLATORS: a QMP command name, a VM name, milliseconds */
+		    _("QMP command '%s' of VM '%s' got no answer within %u ms"),
+		    call->command,
+		    call->label,
+		    call->timeout_ms);
 		return;
 	}
 	if (node == NULL) {
@@ -396,10 +398,11 @@ vmsup_stats_qmp_execute_async(VmsupVmHandles *handles,
 	call->cancellable = g_cancellable_new();
 	if (cancellable != NULL) {
 		call->parent = g_object_ref(cancellable);
-		call->parent_id = g_cancellable_connect(cancellable,
-							G_CALLBACK(vmsup_stats_qmp_parent_cancelled_cb),
-							call->cancellable,
-							NULL);
+		call->parent_id =
+		    g_cancellable_connect(cancellable,
+					  G_CALLBACK(vmsup_stats_qmp_parent_cancelled_cb),
+					  call->cancellable,
+					  NULL);
 	}
 	call->timer = g_timeout_source_new(timeout_ms);
 	g_source_set_callback(call->timer, vmsup_stats_qmp_timeout_cb, call, NULL);
@@ -443,7 +446,9 @@ vmsup_stats_service_see_pid(VmsupStatsService *self, VmsupStatsVm *vm, GPid pid)
 {
 	if (vm->pid == pid)
 		return;
-	g_hash_table_foreach_remove(self->reserved_ports, vmsup_stats_reserved_port_is_of, vm->name);
+	g_hash_table_foreach_remove(self->reserved_ports,
+				    vmsup_stats_reserved_port_is_of,
+				    vm->name);
 	vmsup_stats_vm_see_pid(vm, pid);
 }
 
@@ -572,10 +577,10 @@ vmsup_stats_refresh_build(VmsupStatsRefresh *refresh)
 				    "rss_bytes",
 				    refresh->sample != NULL ? (gint64)refresh->sample->rss_bytes
 							    : -1);
-	vmsup_stats_set_int_or_null(obj,
-				    "memory_mib",
-				    refresh->memory_bytes >= 0 ? refresh->memory_bytes / (1024 * 1024)
-							       : -1);
+	vmsup_stats_set_int_or_null(
+	    obj,
+	    "memory_mib",
+	    refresh->memory_bytes >= 0 ? refresh->memory_bytes / (1024 * 1024) : -1);
 	vmsup_stats_set_int_or_null(obj, "block_read_bytes", refresh->block_read);
 	vmsup_stats_set_int_or_null(obj, "block_write_bytes", refresh->block_write);
 	vmsup_stats_set_int_or_null(obj, "net_rx_bytes", refresh->net_rx);
@@ -618,7 +623,8 @@ vmsup_stats_refresh_note_guest_activity(VmsupStatsRefresh *refresh)
 	}
 }
 
-static void vmsup_stats_service_begin_stop(VmsupStatsService *self, VmsupStatsVm *vm);
+static void
+vmsup_stats_service_begin_stop(VmsupStatsService *self, VmsupStatsVm *vm);
 
 static void
 vmsup_stats_refresh_complete(VmsupStatsRefresh *refresh)
@@ -741,14 +747,16 @@ vmsup_stats_refresh_block_cb(GObject *source, GAsyncResult *res, gpointer user_d
 			JsonObject *stats;
 			if (!JSON_NODE_HOLDS_OBJECT(element))
 				continue;
-			stats = json_object_get_object_member(json_node_get_object(element),
-							      "stats");
+			stats =
+			    json_object_get_object_member(json_node_get_object(element), "stats");
 			if (stats == NULL)
 				continue;
-			refresh->block_read = MAX(refresh->block_read, 0) +
-					      MAX(vmsup_json_object_get_int(stats, "rd_bytes", 0), 0);
-			refresh->block_write = MAX(refresh->block_write, 0) +
-					       MAX(vmsup_json_object_get_int(stats, "wr_bytes", 0), 0);
+			refresh->block_read =
+			    MAX(refresh->block_read, 0) +
+			    MAX(vmsup_json_object_get_int(stats, "rd_bytes", 0), 0);
+			refresh->block_write =
+			    MAX(refresh->block_write, 0) +
+			    MAX(vmsup_json_object_get_int(stats, "wr_bytes", 0), 0);
 		}
 	} else if (error != NULL) {
 		g_debug("VM '%s': query-blockstats: %s", refresh->vm->name, error->message);
@@ -772,14 +780,14 @@ vmsup_stats_refresh_cpus_cb(GObject *source, GAsyncResult *res, gpointer user_da
 			if (!JSON_NODE_HOLDS_OBJECT(element))
 				continue;
 			tid = (gint)vmsup_json_object_get_int(json_node_get_object(element),
-							       "thread-id",
-							       -1);
+							      "thread-id",
+							      -1);
 			if (tid > 0)
 				g_array_append_val(tids, tid);
 		}
 		/* kept for the next sample of the same process */
-		if (tids->len > 0 && refresh->vm->pid == vmsup_qemu_process_get_pid(
-								 refresh->handles->process)) {
+		if (tids->len > 0 &&
+		    refresh->vm->pid == vmsup_qemu_process_get_pid(refresh->handles->process)) {
 			g_clear_pointer(&refresh->vm->vcpu_tids, g_array_unref);
 			refresh->vm->vcpu_tids = g_steal_pointer(&tids);
 		}
@@ -1068,8 +1076,7 @@ vmsup_stats_health_agent_cb(GObject *source, GAsyncResult *res, gpointer user_da
 	g_autoptr(JsonNode) node =
 	    vmsup_qga_client_execute_finish(VMSUP_QGA_CLIENT(source), res, &error);
 
-	health->agent_rtt_ms =
-	    (gdouble)(g_get_monotonic_time() - health->agent_started) / 1000.0;
+	health->agent_rtt_ms = (gdouble)(g_get_monotonic_time() - health->agent_started) / 1000.0;
 	if (node != NULL)
 		health->agent = TRUE;
 	else
@@ -1317,11 +1324,12 @@ vmsup_stats_service_exec_async(VmsupStatsService *self,
 		g_ptr_array_add(argv, (gpointer)json_node_get_string(element));
 	}
 	if (array == NULL || argv->len == 0 || ((const gchar *)argv->pdata[0])[0] == '\0') {
-		g_task_return_new_error(task,
-					VMSUP_ERROR,
-					VMSUP_ERROR_INVALID_ARGUMENT,
-					_("Parameter 'argv' must be a list of strings starting with "
-					  "the program to run, e.g. [\"/bin/uname\", \"-a\"]"));
+		g_task_return_new_error(
+		    task,
+		    VMSUP_ERROR,
+		    VMSUP_ERROR_INVALID_ARGUMENT,
+		    _("Parameter 'argv' must be a list of strings starting with "
+		      "the program to run, e.g. [\"/bin/uname\", \"-a\"]"));
 		return;
 	}
 	g_ptr_array_add(argv, NULL);
@@ -1371,9 +1379,9 @@ typedef struct {
 	VmsupVmHandles *handles;
 	gchar *tcp;
 	gchar *tcp6;
-	GPtrArray *ports;    /* of VmsupStatsPort */
-	GArray *forwards;    /* of VmsupStatsForward: what QEMU has now */
-	guint next;          /* the port being forwarded */
+	GPtrArray *ports; /* of VmsupStatsPort */
+	GArray *forwards; /* of VmsupStatsForward: what QEMU has now */
+	guint next;       /* the port being forwarded */
 	guint tries;
 	guint16 trying_port; /* host port of the hostfwd_add in flight */
 	guint pending;       /* probes in flight */
@@ -1502,7 +1510,7 @@ vmsup_stats_ports_finish_result(GTask *task)
 }
 
 typedef struct {
-	GTask *task; /* owned */
+	GTask *task;          /* owned */
 	VmsupStatsPort *port; /* unowned: lives in the task's data */
 } VmsupStatsProbeCtx;
 
@@ -1589,7 +1597,8 @@ vmsup_stats_service_pick_host_port(VmsupStatsService *self)
 	return 0;
 }
 
-static void vmsup_stats_ports_forward_next(GTask *task_owned);
+static void
+vmsup_stats_ports_forward_next(GTask *task_owned);
 
 static void
 vmsup_stats_ports_hostfwd_cb(GObject *source, GAsyncResult *res, gpointer user_data)
@@ -1607,7 +1616,8 @@ vmsup_stats_ports_hostfwd_cb(GObject *source, GAsyncResult *res, gpointer user_d
 		output = json_node_get_string(node);
 	/* HMP says nothing on success and prints the failure */
 	if (node != NULL && output != NULL && output[0] == '\0') {
-		VmsupStatsForward forward = {g_strdup("127.0.0.1"), data->trying_port,
+		VmsupStatsForward forward = {g_strdup("127.0.0.1"),
+					     data->trying_port,
 					     port->listener->port};
 		vmsup_log_vm(G_LOG_LEVEL_INFO,
 			     data->name,
@@ -1658,6 +1668,7 @@ vmsup_stats_ports_forward_next(GTask *task_owned)
 	g_autoptr(GTask) task = task_owned;
 	VmsupStatsService *self = g_task_get_source_object(task);
 	VmsupStatsPorts *data = g_task_get_task_data(task);
+	GCancellable *cancellable;
 	g_autoptr(JsonObject) args = NULL;
 	g_autofree gchar *command = NULL;
 
@@ -1703,17 +1714,19 @@ vmsup_stats_ports_forward_next(GTask *task_owned)
 	g_hash_table_insert(self->reserved_ports,
 			    GUINT_TO_POINTER(data->trying_port),
 			    g_strdup(data->name));
-	command = g_strdup_printf("hostfwd_add " VMSUP_STATS_NETDEV_ID " tcp:127.0.0.1:%u-:%u",
-				  data->trying_port,
-				  ((VmsupStatsPort *)g_ptr_array_index(data->ports, data->next))
-				      ->listener->port);
+	command = g_strdup_printf(
+	    "hostfwd_add " VMSUP_STATS_NETDEV_ID " tcp:127.0.0.1:%u-:%u",
+	    data->trying_port,
+	    ((VmsupStatsPort *)g_ptr_array_index(data->ports, data->next))->listener->port);
 	args = json_object_new();
 	json_object_set_string_member(args, "command-line", command);
+	/* not in the argument list: the steal may be evaluated first */
+	cancellable = g_task_get_cancellable(task);
 	vmsup_stats_qmp_execute_async(data->handles,
 				      "human-monitor-command",
 				      args,
 				      VMSUP_STATS_QMP_TIMEOUT_MS,
-				      g_task_get_cancellable(task),
+				      cancellable,
 				      vmsup_stats_ports_hostfwd_cb,
 				      g_steal_pointer(&task));
 }
@@ -1736,11 +1749,11 @@ vmsup_stats_ports_usernet_cb(GObject *source, GAsyncResult *res, gpointer user_d
 			data->name,
 			error != NULL ? error->message : "not a string");
 		data->forwards = g_array_new(FALSE, TRUE, sizeof(VmsupStatsForward));
-		g_array_set_clear_func(data->forwards,
-				       (GDestroyNotify)vmsup_stats_forward_clear);
+		g_array_set_clear_func(data->forwards, (GDestroyNotify)vmsup_stats_forward_clear);
 		for (guint i = 0; started != NULL && i < started->len; i++) {
 			const VmsupQemuForward *f = &g_array_index(started, VmsupQemuForward, i);
-			VmsupStatsForward forward = {g_strdup("127.0.0.1"), f->host_port,
+			VmsupStatsForward forward = {g_strdup("127.0.0.1"),
+						     f->host_port,
 						     f->guest_port};
 			g_array_append_val(data->forwards, forward);
 		}
@@ -1824,6 +1837,7 @@ vmsup_stats_ports_read_tcp_cb(GObject *source, GAsyncResult *res, gpointer user_
 {
 	g_autoptr(GTask) task = user_data;
 	VmsupStatsPorts *data = g_task_get_task_data(task);
+	GCancellable *cancellable;
 	g_autoptr(GError) error = NULL;
 	g_autoptr(GBytes) bytes =
 	    vmsup_qga_client_read_file_finish(VMSUP_QGA_CLIENT(source), res, &error);
@@ -1837,10 +1851,11 @@ vmsup_stats_ports_read_tcp_cb(GObject *source, GAsyncResult *res, gpointer user_
 	} else {
 		g_debug("VM '%s': /proc/net/tcp: %s", data->name, error->message);
 	}
+	cancellable = g_task_get_cancellable(task);
 	vmsup_qga_client_read_file_async(data->handles->qga,
 					 "/proc/net/tcp6",
 					 VMSUP_STATS_AGENT_READ_TIMEOUT_MS,
-					 g_task_get_cancellable(task),
+					 cancellable,
 					 vmsup_stats_ports_read_tcp6_cb,
 					 g_steal_pointer(&task));
 }
@@ -1926,6 +1941,9 @@ vmsup_stats_stop_done_cb(GObject *source, GAsyncResult *res, gpointer user_data)
 	g_autoptr(GError) error = NULL;
 
 	if (!vmsup_qemu_process_stop_finish(VMSUP_QEMU_PROCESS(source), res, &error)) {
+		/* the service is going away */
+		if (g_cancellable_is_cancelled(stop->self->cancellable))
+			return;
 		vmsup_log_vm(G_LOG_LEVEL_WARNING,
 			     stop->vm->name,
 			     "Stopping stale VM '%s' failed: %s, ignoring",
@@ -1949,6 +1967,8 @@ vmsup_stats_stop_locked_cb(GObject *source, GAsyncResult *res, gpointer user_dat
 	VmsupQemuProcess *process;
 
 	if (!vmsup_vm_hooks_lock_vm_finish(res, &error)) {
+		if (g_cancellable_is_cancelled(self->cancellable))
+			return;
 		vmsup_log_vm(G_LOG_LEVEL_WARNING,
 			     vm->name,
 			     "Cannot lock stale VM '%s' to stop it: %s, ignoring",
@@ -2006,8 +2026,8 @@ static gboolean
 vmsup_stats_service_sweep_cb(gpointer user_data)
 {
 	VmsupStatsService *self = user_data;
-	g_autoptr(GPtrArray) vms = g_ptr_array_new_with_free_func(
-	    (GDestroyNotify)vmsup_stats_vm_unref);
+	g_autoptr(GPtrArray) vms =
+	    g_ptr_array_new_with_free_func((GDestroyNotify)vmsup_stats_vm_unref);
 	GHashTableIter iter;
 	gpointer value;
 
@@ -2042,8 +2062,8 @@ static gboolean
 vmsup_stats_service_poll_cb(gpointer user_data)
 {
 	VmsupStatsService *self = user_data;
-	g_autoptr(GPtrArray) vms = g_ptr_array_new_with_free_func(
-	    (GDestroyNotify)vmsup_stats_vm_unref);
+	g_autoptr(GPtrArray) vms =
+	    g_ptr_array_new_with_free_func((GDestroyNotify)vmsup_stats_vm_unref);
 	GHashTableIter iter;
 	gpointer value;
 
@@ -2131,7 +2151,8 @@ vmsup_stats_service_untrack_vm(VmsupStatsService *self, const gchar *name)
 	g_return_if_fail(VMSUP_IS_STATS_SERVICE(self));
 	g_return_if_fail(name != NULL);
 
-	g_hash_table_foreach_remove(self->reserved_ports, vmsup_stats_reserved_port_is_of,
+	g_hash_table_foreach_remove(self->reserved_ports,
+				    vmsup_stats_reserved_port_is_of,
 				    (gpointer)name);
 	g_hash_table_remove(self->vms, name);
 }

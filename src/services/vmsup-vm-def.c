@@ -18,8 +18,11 @@
 const gchar *const vmsup_vm_def_settable_fields[] =
     {"cpus", "memory_mib", "cmdline", "auto_stop", "autostart", "forward", NULL};
 
-static const gchar *const vmsup_vm_def_restart_fields[] =
-    {"cpus", "memory_mib", "cmdline", "forward", NULL};
+static const gchar *const vmsup_vm_def_restart_fields[] = {"cpus",
+							   "memory_mib",
+							   "cmdline",
+							   "forward",
+							   NULL};
 
 /* fields vm.create takes besides the name */
 static const gchar *const vmsup_vm_def_create_fields[] = {"cpus",
@@ -33,6 +36,13 @@ static const gchar *const vmsup_vm_def_create_fields[] = {"cpus",
 							  "auto_stop",
 							  "autostart",
 							  NULL};
+
+/*
+ * Fields only in-process callers set (WorkspaceService, through VMService's
+ * verbs): accepted by create and set, stored, but absent from the RPC
+ * schemas and from the field lists shown to clients.
+ */
+static const gchar *const vmsup_vm_def_internal_fields[] = {"share_dir", NULL};
 
 VmsupVmDef *
 vmsup_vm_def_new(const gchar *name)
@@ -57,6 +67,7 @@ vmsup_vm_def_copy(const VmsupVmDef *def)
 	copy->cmdline = g_strdup(def->cmdline);
 	copy->image = g_strdup(def->image);
 	copy->disk = g_strdup(def->disk);
+	copy->share_dir = g_strdup(def->share_dir);
 	if (def->forward != NULL) {
 		copy->forward = g_array_sized_new(FALSE, FALSE, sizeof(guint16), def->forward->len);
 		g_array_append_vals(copy->forward, def->forward->data, def->forward->len);
@@ -75,6 +86,7 @@ vmsup_vm_def_free(VmsupVmDef *def)
 	g_free(def->cmdline);
 	g_free(def->image);
 	g_free(def->disk);
+	g_free(def->share_dir);
 	if (def->forward != NULL)
 		g_array_unref(def->forward);
 	g_free(def);
@@ -262,6 +274,8 @@ vmsup_vm_def_reset_member(VmsupVmDef *def, const gchar *member)
 		g_clear_pointer(&def->image, g_free);
 	else if (g_strcmp0(member, "disk") == 0)
 		g_clear_pointer(&def->disk, g_free);
+	else if (g_strcmp0(member, "share_dir") == 0)
+		g_clear_pointer(&def->share_dir, g_free);
 	else if (g_strcmp0(member, "disk_gib") == 0)
 		def->disk_gib = 0;
 	else if (g_strcmp0(member, "forward") == 0)
@@ -310,6 +324,8 @@ vmsup_vm_def_set_member(VmsupVmDef *def, const gchar *member, JsonNode *node, GE
 		return vmsup_vm_def_parse_string(member, node, TRUE, &def->image, error);
 	if (g_strcmp0(member, "disk") == 0)
 		return vmsup_vm_def_parse_string(member, node, TRUE, &def->disk, error);
+	if (g_strcmp0(member, "share_dir") == 0)
+		return vmsup_vm_def_parse_string(member, node, TRUE, &def->share_dir, error);
 	if (g_strcmp0(member, "cmdline") == 0)
 		return vmsup_vm_def_parse_string(member, node, FALSE, &def->cmdline, error);
 	if (g_strcmp0(member, "forward") == 0)
@@ -349,7 +365,8 @@ vmsup_vm_def_new_from_params(JsonObject *params, const gchar *const *ignore, GEr
 			continue;
 		if (ignore != NULL && g_strv_contains(ignore, member))
 			continue;
-		if (!g_strv_contains(vmsup_vm_def_create_fields, member)) {
+		if (!g_strv_contains(vmsup_vm_def_create_fields, member) &&
+		    !g_strv_contains(vmsup_vm_def_internal_fields, member)) {
 			vmsup_vm_def_set_unknown_error(member, vmsup_vm_def_create_fields, error);
 			return NULL;
 		}
@@ -362,7 +379,8 @@ vmsup_vm_def_new_from_params(JsonObject *params, const gchar *const *ignore, GEr
 gboolean
 vmsup_vm_def_field_needs_restart(const gchar *field)
 {
-	return g_strv_contains(vmsup_vm_def_restart_fields, field);
+	return g_strv_contains(vmsup_vm_def_restart_fields, field) ||
+	       g_strv_contains(vmsup_vm_def_internal_fields, field);
 }
 
 static gboolean
@@ -390,7 +408,26 @@ vmsup_vm_def_field_equal(const VmsupVmDef *a, const VmsupVmDef *b, const gchar *
 		return a->autostart == b->autostart;
 	if (g_strcmp0(field, "forward") == 0)
 		return vmsup_vm_def_forward_equal(a->forward, b->forward);
+	if (g_strcmp0(field, "share_dir") == 0)
+		return g_strcmp0(a->share_dir, b->share_dir) == 0;
 	g_return_val_if_reached(FALSE);
+}
+
+GStrv
+vmsup_vm_def_pending_restart(const VmsupVmDef *def, const VmsupVmDef *running)
+{
+	g_autoptr(GStrvBuilder) pending = g_strv_builder_new();
+	const gchar *const *lists[] = {vmsup_vm_def_settable_fields, vmsup_vm_def_internal_fields};
+
+	for (guint l = 0; running != NULL && l < G_N_ELEMENTS(lists); l++) {
+		for (guint i = 0; lists[l][i] != NULL; i++) {
+			const gchar *field = lists[l][i];
+			if (vmsup_vm_def_field_needs_restart(field) &&
+			    !vmsup_vm_def_field_equal(def, running, field))
+				g_strv_builder_add(pending, field);
+		}
+	}
+	return g_strv_builder_end(pending);
 }
 
 gboolean
@@ -421,7 +458,8 @@ vmsup_vm_def_apply(VmsupVmDef *def,
 				    member);
 			return FALSE;
 		}
-		if (!g_strv_contains(vmsup_vm_def_settable_fields, member)) {
+		if (!g_strv_contains(vmsup_vm_def_settable_fields, member) &&
+		    !g_strv_contains(vmsup_vm_def_internal_fields, member)) {
 			vmsup_vm_def_set_unknown_error(member, vmsup_vm_def_settable_fields, error);
 			return FALSE;
 		}
@@ -446,6 +484,11 @@ vmsup_vm_def_apply(VmsupVmDef *def,
 		if (!vmsup_vm_def_field_equal(def, copy, field))
 			g_strv_builder_add(changed, field);
 	}
+	for (guint i = 0; vmsup_vm_def_internal_fields[i] != NULL; i++) {
+		const gchar *field = vmsup_vm_def_internal_fields[i];
+		if (!vmsup_vm_def_field_equal(def, copy, field))
+			g_strv_builder_add(changed, field);
+	}
 	/* swap contents so @def keeps its address */
 	{
 		VmsupVmDef tmp = *def;
@@ -461,19 +504,21 @@ gboolean
 vmsup_vm_def_validate(const VmsupVmDef *def, GError **error)
 {
 	if (def->initrd != NULL && def->kernel == NULL) {
-		g_set_error_literal(error,
-				    VMSUP_ERROR,
-				    VMSUP_ERROR_INVALID_ARGUMENT,
-				    _("'initrd' needs 'kernel'; pass both, or neither for the bundled "
-				      "guest"));
+		g_set_error_literal(
+		    error,
+		    VMSUP_ERROR,
+		    VMSUP_ERROR_INVALID_ARGUMENT,
+		    _("'initrd' needs 'kernel'; pass both, or neither for the bundled "
+		      "guest"));
 		return FALSE;
 	}
 	if (def->cmdline != NULL && def->kernel == NULL) {
-		g_set_error_literal(error,
-				    VMSUP_ERROR,
-				    VMSUP_ERROR_INVALID_ARGUMENT,
-				    _("'cmdline' needs 'kernel': a VM booting from 'image' uses the "
-				      "image's own boot loader"));
+		g_set_error_literal(
+		    error,
+		    VMSUP_ERROR,
+		    VMSUP_ERROR_INVALID_ARGUMENT,
+		    _("'cmdline' needs 'kernel': a VM booting from 'image' uses the "
+		      "image's own boot loader"));
 		return FALSE;
 	}
 	if (def->kernel == NULL && def->image == NULL) {
@@ -507,6 +552,8 @@ vmsup_vm_def_to_json(const VmsupVmDef *def)
 		json_object_set_string_member(obj, "disk", def->disk);
 	if (def->disk_gib > 0)
 		json_object_set_int_member(obj, "disk_gib", def->disk_gib);
+	if (def->share_dir != NULL)
+		json_object_set_string_member(obj, "share_dir", def->share_dir);
 	if (def->forward != NULL) {
 		g_autoptr(JsonArray) ports = json_array_new();
 		for (guint i = 0; i < def->forward->len; i++)
@@ -550,6 +597,7 @@ vmsup_vm_def_new_from_json(JsonObject *object, GError **error)
 	while (json_object_iter_next(&iter, &member, &node)) {
 		/* members of newer versions are ignored, not fatal */
 		if (!g_strv_contains(vmsup_vm_def_create_fields, member) &&
+		    !g_strv_contains(vmsup_vm_def_internal_fields, member) &&
 		    g_strcmp0(member, "disk") != 0)
 			continue;
 		if (!vmsup_vm_def_set_member(def, member, node, error))

@@ -29,6 +29,8 @@ typedef struct {
 	gchar *disk;     /* the VM's own qcow2, or NULL when it has none */
 	guint disk_gib;  /* 0: the size of @image */
 	GArray *forward; /* of guint16 guest ports; NULL when none */
+	/* host dir shared with 9p tag "workspace", or NULL; internal: set by workspaces only */
+	gchar *share_dir;
 	gboolean auto_stop;
 	gboolean autostart;
 	gint64 created; /* unix time, seconds */
@@ -58,6 +60,9 @@ vmsup_vm_def_field_needs_restart(const gchar *field);
 /* compares one of the settable fields */
 gboolean
 vmsup_vm_def_field_equal(const VmsupVmDef *a, const VmsupVmDef *b, const gchar *field);
+/* the fields of @def that differ from @running and only take effect at the next start */
+GStrv
+vmsup_vm_def_pending_restart(const VmsupVmDef *def, const VmsupVmDef *running);
 
 /*
  * Applies vm.set @fields (all members other than @ignore) to @def: all or

@@ -12,10 +12,7 @@
 #include "vmsup-error.h"
 #include "vmsup-vm-hooks.h"
 
-G_DEFINE_BOXED_TYPE(VmsupVmHandles,
-		    vmsup_vm_handles,
-		    vmsup_vm_handles_ref,
-		    vmsup_vm_handles_unref)
+G_DEFINE_BOXED_TYPE(VmsupVmHandles, vmsup_vm_handles, vmsup_vm_handles_ref, vmsup_vm_handles_unref)
 
 VmsupVmHandles *
 vmsup_vm_handles_new(const gchar *name, const gchar *runtime_dir, VmsupQemuProcess *process)
@@ -98,8 +95,7 @@ gboolean
 vmsup_vm_hooks_is_complete(const VmsupVmHooks *hooks)
 {
 	return hooks != NULL && hooks->vm_alive != NULL && hooks->vm_handles != NULL &&
-	       hooks->lock_vm != NULL && hooks->unlock_vm != NULL &&
-	       hooks->cleanup_runtime != NULL;
+	       hooks->lock_vm != NULL && hooks->unlock_vm != NULL && hooks->cleanup_runtime != NULL;
 }
 
 static gboolean

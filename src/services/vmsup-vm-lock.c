@@ -12,9 +12,9 @@
 #include "vmsup-vm-lock.h"
 
 typedef struct {
-	GTask *task;           /* owned */
+	GTask *task;            /* owned */
 	GSource *cancel_source; /* owned, NULL without a cancellable */
-	gchar *name;           /* owned */
+	gchar *name;            /* owned */
 } VmsupVmLockWaiter;
 
 typedef struct {

@@ -83,7 +83,11 @@ vmsup_vm_service_vm_call_hook(const gchar *verb,
 		return;
 	}
 	g_task_set_task_data(task, (gpointer)entry, NULL);
-	entry->async(self, params, cancellable, vmsup_vm_service_vm_call_cb, g_steal_pointer(&task));
+	entry->async(self,
+		     params,
+		     cancellable,
+		     vmsup_vm_service_vm_call_cb,
+		     g_steal_pointer(&task));
 }
 
 static void
@@ -117,6 +121,9 @@ vmsup_vm_service_get_workspace_hooks(VmsupVmService *self)
 	/* the same closure StatsService gets: one handle cache, one way to read it */
 	hooks->vm_handles = g_closure_ref(vmsup_vm_service_get_hooks(self)->vm_handles);
 	/* lives as long as @self; the closures go invalid when @self is finalized */
-	g_object_set_qdata_full(G_OBJECT(self), quark, hooks, vmsup_vm_service_workspace_hooks_free);
+	g_object_set_qdata_full(G_OBJECT(self),
+				quark,
+				hooks,
+				vmsup_vm_service_workspace_hooks_free);
 	return hooks;
 }

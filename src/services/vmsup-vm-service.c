@@ -84,8 +84,8 @@ typedef struct {
 	gint64 started_at; /* real time, us */
 	/* the last run */
 	gint exit_status;
-	gchar *exit_reason; /* owned */
-	gchar *last_error;  /* owned */
+	gchar *exit_reason;      /* owned */
+	gchar *last_error;       /* owned */
 	GPtrArray *exit_waiters; /* owned, of GTask: returned once QEMU exited and was cleaned up */
 } VmsupVmRecord;
 
@@ -101,11 +101,12 @@ struct _VmsupVmService {
 	gboolean accel_probing;
 	GPtrArray *accel_waiters; /* owned, of GTask */
 	gboolean loaded;
-	VmsupVmStore *store;       /* owned */
-	VmsupVmLock *lock;         /* owned */
-	GHashTable *vms;           /* owned: name -> VmsupVmRecord (ref) */
-	GHashTable *ops;           /* owned: &id -> VmsupOperation (ref) */
-	GHashTable *creating;      /* owned keys: name -> VmsupOperation (unowned, in ops) */
+	guint stop_timeout_s; /* what stop_all gives each guest to power off */
+	VmsupVmStore *store;  /* owned */
+	VmsupVmLock *lock;    /* owned */
+	GHashTable *vms;      /* owned: name -> VmsupVmRecord (ref) */
+	GHashTable *ops;      /* owned: &id -> VmsupOperation (ref) */
+	GHashTable *creating; /* owned keys: name -> VmsupOperation (unowned, in ops) */
 	gint64 next_op_id;
 	VmsupVmHooks hooks;        /* owned closures */
 	GCancellable *cancellable; /* owned */
@@ -113,7 +114,15 @@ struct _VmsupVmService {
 
 G_DEFINE_FINAL_TYPE(VmsupVmService, vmsup_vm_service, G_TYPE_OBJECT)
 
-enum { PROP_0, PROP_STATE_DIR, PROP_RUNTIME_DIR, PROP_QEMU_BINARY, PROP_ACCEL, N_PROPS };
+enum {
+	PROP_0,
+	PROP_STATE_DIR,
+	PROP_RUNTIME_DIR,
+	PROP_QEMU_BINARY,
+	PROP_ACCEL,
+	PROP_STOP_TIMEOUT,
+	N_PROPS
+};
 static GParamSpec *props[N_PROPS];
 
 enum { SIGNAL_VM_CHANGED, SIGNAL_VM_REMOVED, SIGNAL_OPERATION_CHANGED, N_SIGNALS };
@@ -260,7 +269,8 @@ vmsup_vm_service_record_to_json(VmsupVmService *self, VmsupVmRecord *rec)
 				      alive ? vmsup_accel_to_string(rec->accel)
 					    : vmsup_vm_service_accel_name(self));
 	if (alive) {
-		g_autofree gchar *started = vmsup_vm_def_format_time(rec->started_at / G_USEC_PER_SEC);
+		g_autofree gchar *started =
+		    vmsup_vm_def_format_time(rec->started_at / G_USEC_PER_SEC);
 		json_object_set_int_member(obj, "pid", vmsup_qemu_process_get_pid(rec->process));
 		json_object_set_string_member(obj, "started_at", started);
 		json_object_set_string_member(obj,
@@ -281,19 +291,20 @@ vmsup_vm_service_record_to_json(VmsupVmService *self, VmsupVmRecord *rec)
 		json_object_set_array_member(obj, "forwards", g_steal_pointer(&forwards));
 	}
 	if (rec->running_def != NULL) {
+		g_auto(GStrv) fields = vmsup_vm_def_pending_restart(rec->def, rec->running_def);
 		g_autoptr(JsonArray) pending = json_array_new();
-		for (guint i = 0; vmsup_vm_def_settable_fields[i] != NULL; i++) {
-			const gchar *field = vmsup_vm_def_settable_fields[i];
-			if (vmsup_vm_def_field_needs_restart(field) &&
-			    !vmsup_vm_def_field_equal(rec->def, rec->running_def, field))
-				json_array_add_string_element(pending, field);
-		}
+		for (guint i = 0; fields[i] != NULL; i++)
+			json_array_add_string_element(pending, fields[i]);
 		if (json_array_get_length(pending) > 0)
-			json_object_set_array_member(obj, "pending_restart", g_steal_pointer(&pending));
+			json_object_set_array_member(obj,
+						     "pending_restart",
+						     g_steal_pointer(&pending));
 	}
 	if (!alive && rec->exit_status >= 0) {
 		if (WIFEXITED(rec->exit_status))
-			json_object_set_int_member(obj, "exit_status", WEXITSTATUS(rec->exit_status));
+			json_object_set_int_member(obj,
+						   "exit_status",
+						   WEXITSTATUS(rec->exit_status));
 		else if (WIFSIGNALED(rec->exit_status))
 			json_object_set_int_member(obj, "exit_signal", WTERMSIG(rec->exit_status));
 	}
@@ -632,11 +643,10 @@ vmsup_vm_service_handle_exit(VmsupVmService *self, VmsupVmRecord *rec, gint wait
 	if (rec->user_stop) {
 		rec->exit_reason = g_strdup_printf("stopped on request; QEMU %s", how);
 	} else if (clean) {
-		rec->exit_reason = g_strdup_printf("shut down (%s); QEMU %s",
-						   rec->shutdown_reason != NULL
-						       ? rec->shutdown_reason
-						       : "shutdown",
-						   how);
+		rec->exit_reason = g_strdup_printf(
+		    "shut down (%s); QEMU %s",
+		    rec->shutdown_reason != NULL ? rec->shutdown_reason : "shutdown",
+		    how);
 	} else {
 		tail = vmsup_vm_service_read_qemu_log_tail(dir);
 		rec->exit_reason = tail != NULL ? g_strdup_printf("QEMU %s: %s", how, tail)
@@ -645,9 +655,17 @@ vmsup_vm_service_handle_exit(VmsupVmService *self, VmsupVmRecord *rec, gint wait
 	vmsup_vm_service_drop_runtime(self, rec, TRUE);
 	rec->state = clean ? VMSUP_VM_STATE_STOPPED : VMSUP_VM_STATE_CRASHED;
 	if (clean)
-		vmsup_log_vm(G_LOG_LEVEL_MESSAGE, name, "VM '%s' stopped (%s)", name, rec->exit_reason);
+		vmsup_log_vm(G_LOG_LEVEL_MESSAGE,
+			     name,
+			     "VM '%s' stopped (%s)",
+			     name,
+			     rec->exit_reason);
 	else
-		vmsup_log_vm(G_LOG_LEVEL_MESSAGE, name, "VM '%s' crashed: %s", name, rec->exit_reason);
+		vmsup_log_vm(G_LOG_LEVEL_MESSAGE,
+			     name,
+			     "VM '%s' crashed: %s",
+			     name,
+			     rec->exit_reason);
 	vmsup_vm_service_emit_vm_changed(self, rec);
 	vmsup_vm_service_return_exit_waiters(rec);
 }
@@ -769,10 +787,8 @@ vmsup_vm_service_setup_running(VmsupVmService *self, VmsupVmRecord *rec)
 	handles->qga = vmsup_qga_client_new(rec->def->name, qga_path);
 	handles->accel = rec->accel;
 	if (forwards != NULL && forwards->len > 0) {
-		handles->forwards = g_array_sized_new(FALSE,
-						      FALSE,
-						      sizeof(VmsupQemuForward),
-						      forwards->len);
+		handles->forwards =
+		    g_array_sized_new(FALSE, FALSE, sizeof(VmsupQemuForward), forwards->len);
 		g_array_append_vals(handles->forwards, forwards->data, forwards->len);
 	}
 	g_clear_pointer(&rec->handles, vmsup_vm_handles_unref);
@@ -875,7 +891,7 @@ vmsup_vm_service_start_status_cb(GObject *source, GAsyncResult *res, gpointer us
 		g_debug("query-status of '%s' failed: %s", name, error->message);
 	if (rec->state == VMSUP_VM_STATE_STARTING)
 		rec->state = g_strcmp0(state, "paused") == 0 ? VMSUP_VM_STATE_PAUSED
-							      : VMSUP_VM_STATE_RUNNING;
+							     : VMSUP_VM_STATE_RUNNING;
 	vmsup_log_vm(G_LOG_LEVEL_MESSAGE,
 		     name,
 		     "VM '%s' started (%s, pid %d)",
@@ -897,7 +913,9 @@ vmsup_vm_service_start_spawned_cb(GObject *source, GAsyncResult *res, gpointer u
 	g_autoptr(GError) error = NULL;
 
 	if (!vmsup_qemu_process_spawn_finish(process, res, &error)) {
-		vmsup_vm_service_start_failed(self, g_steal_pointer(&task), g_steal_pointer(&error));
+		vmsup_vm_service_start_failed(self,
+					      g_steal_pointer(&task),
+					      g_steal_pointer(&error));
 		return;
 	}
 	rec->starting = FALSE;
@@ -946,13 +964,14 @@ vmsup_vm_service_start_spawn(VmsupVmService *self, GTask *task /* owned */)
 		return;
 	}
 	if (def->disk != NULL && !g_file_test(def->disk, G_FILE_TEST_IS_REGULAR)) {
-		g_task_return_new_error(task,
-					VMSUP_ERROR,
-					VMSUP_ERROR_FAILED_PRECONDITION,
-					_("The disk '%s' of VM '%s' is missing; restore it, or delete "
-					  "the VM and create it again"),
-					def->disk,
-					def->name);
+		g_task_return_new_error(
+		    task,
+		    VMSUP_ERROR,
+		    VMSUP_ERROR_FAILED_PRECONDITION,
+		    _("The disk '%s' of VM '%s' is missing; restore it, or delete "
+		      "the VM and create it again"),
+		    def->disk,
+		    def->name);
 		g_object_unref(task);
 		return;
 	}
@@ -976,6 +995,7 @@ vmsup_vm_service_start_spawn(VmsupVmService *self, GTask *task /* owned */)
 	config->initrd = g_strdup(def->initrd);
 	config->cmdline = g_strdup(def->cmdline);
 	config->disk = g_strdup(def->disk);
+	config->share_dir = g_strdup(def->share_dir);
 	for (guint i = 0; def->forward != NULL && i < def->forward->len; i++)
 		vmsup_qemu_config_add_forward(config, 0, g_array_index(def->forward, guint16, i));
 	config->paused = FALSE;
@@ -1525,15 +1545,10 @@ vmsup_vm_service_delete_finish(VmsupVmService *self, GAsyncResult *res, GError *
 static JsonArray *
 vmsup_vm_service_pending_restart(VmsupVmRecord *rec)
 {
+	g_auto(GStrv) fields = vmsup_vm_def_pending_restart(rec->def, rec->running_def);
 	JsonArray *pending = json_array_new();
-	if (rec->running_def == NULL)
-		return pending;
-	for (guint i = 0; vmsup_vm_def_settable_fields[i] != NULL; i++) {
-		const gchar *field = vmsup_vm_def_settable_fields[i];
-		if (vmsup_vm_def_field_needs_restart(field) &&
-		    !vmsup_vm_def_field_equal(rec->def, rec->running_def, field))
-			json_array_add_string_element(pending, field);
-	}
+	for (guint i = 0; fields[i] != NULL; i++)
+		json_array_add_string_element(pending, fields[i]);
 	return pending;
 }
 
@@ -2028,13 +2043,14 @@ vmsup_vm_service_resolve_guest(VmsupVmDef *def, GError **error)
 	initrd = vmsup_paths_guest_initrd();
 	if (kernel == NULL || initrd == NULL) {
 		g_autofree gchar *dir = g_build_filename(vmsup_paths_data_dir(), "guest", NULL);
-		g_set_error(error,
-			    VMSUP_ERROR,
-			    VMSUP_ERROR_FAILED_PRECONDITION,
-			    _("No kernel or image given, and the bundled guest is not built (looked "
-			      "in '%s'); build it with 'meson setup -Dguest=enabled' and 'meson "
-			      "compile', or pass 'kernel' or 'image'"),
-			    dir);
+		g_set_error(
+		    error,
+		    VMSUP_ERROR,
+		    VMSUP_ERROR_FAILED_PRECONDITION,
+		    _("No kernel or image given, and the bundled guest is not built (looked "
+		      "in '%s'); build it with 'meson setup -Dguest=enabled' and 'meson "
+		      "compile', or pass 'kernel' or 'image'"),
+		    dir);
 		return FALSE;
 	}
 	def->kernel = g_steal_pointer(&kernel);
@@ -2098,12 +2114,13 @@ vmsup_vm_service_create_async(VmsupVmService *self,
 		return;
 	}
 	if (g_hash_table_contains(self->vms, name)) {
-		g_task_return_new_error(task,
-					VMSUP_ERROR,
-					VMSUP_ERROR_ALREADY_EXISTS,
-					_("VM '%s' already exists; choose another name or delete it "
-					  "first"),
-					name);
+		g_task_return_new_error(
+		    task,
+		    VMSUP_ERROR,
+		    VMSUP_ERROR_ALREADY_EXISTS,
+		    _("VM '%s' already exists; choose another name or delete it "
+		      "first"),
+		    name);
 		return;
 	}
 	if (!vmsup_vm_service_get_bool_param(params, "start", FALSE, &start, &error) ||
@@ -2133,13 +2150,14 @@ vmsup_vm_service_create_async(VmsupVmService *self,
 		}
 		def->disk = g_build_filename(self->state_dir, "disks", basename, NULL);
 		if (g_file_test(def->disk, G_FILE_TEST_EXISTS)) {
-			g_task_return_new_error(task,
-						VMSUP_ERROR,
-						VMSUP_ERROR_FAILED_PRECONDITION,
-						_("A disk '%s' already exists, left by an earlier VM "
-						  "named '%s'; move it away or remove it first"),
-						def->disk,
-						name);
+			g_task_return_new_error(
+			    task,
+			    VMSUP_ERROR,
+			    VMSUP_ERROR_FAILED_PRECONDITION,
+			    _("A disk '%s' already exists, left by an earlier VM "
+			      "named '%s'; move it away or remove it first"),
+			    def->disk,
+			    name);
 			return;
 		}
 	}
@@ -2371,7 +2389,7 @@ vmsup_vm_service_load_one_done(GTask *task /* owned */)
 }
 
 typedef struct {
-	GTask *task; /* owned: the load */
+	GTask *task;        /* owned: the load */
 	VmsupVmRecord *rec; /* owned */
 } VmsupVmLoadOne;
 
@@ -2410,7 +2428,7 @@ vmsup_vm_service_adopt_status_cb(GObject *source, GAsyncResult *res, gpointer us
 							     "status",
 							     NULL);
 		rec->state = g_strcmp0(state, "paused") == 0 ? VMSUP_VM_STATE_PAUSED
-							      : VMSUP_VM_STATE_RUNNING;
+							     : VMSUP_VM_STATE_RUNNING;
 		vmsup_vm_service_emit_vm_changed(self, rec);
 	}
 	vmsup_vm_service_load_one_finish(one);
@@ -2636,8 +2654,7 @@ vmsup_vm_service_load_accel_cb(GObject *source, GAsyncResult *res, gpointer user
 		for (guint i = 0; names[i] != NULL; i++) {
 			VmsupVmRecord *rec = g_hash_table_lookup(self->vms, names[i]);
 			g_autofree gchar *dir = vmsup_vm_service_vm_runtime_dir(self, names[i]);
-			g_autofree gchar *pidfile =
-			    g_build_filename(dir, VMSUP_QEMU_PIDFILE, NULL);
+			g_autofree gchar *pidfile = g_build_filename(dir, VMSUP_QEMU_PIDFILE, NULL);
 			if (rec->process != NULL)
 				continue;
 			if (g_file_test(pidfile, G_FILE_TEST_EXISTS)) {
@@ -2707,7 +2724,7 @@ vmsup_vm_service_stop_all_locked_cb(GObject *source, GAsyncResult *res, gpointer
 	vmsup_vm_service_stop_locked_async(self,
 					   one->rec,
 					   FALSE,
-					   VMSUP_VM_SERVICE_STOP_TIMEOUT_S * 1000,
+					   self->stop_timeout_s * 1000,
 					   vmsup_vm_service_stop_all_stopped_cb,
 					   one);
 }
@@ -2734,9 +2751,7 @@ vmsup_vm_service_stop_all_async(VmsupVmService *self,
 	for (guint i = 0; names[i] != NULL; i++) {
 		VmsupVmRecord *rec = g_hash_table_lookup(self->vms, names[i]);
 		if (rec->process != NULL)
-			vmsup_vm_service_load_queue(task,
-						    rec,
-						    vmsup_vm_service_stop_all_locked_cb);
+			vmsup_vm_service_load_queue(task, rec, vmsup_vm_service_stop_all_locked_cb);
 	}
 	vmsup_vm_service_load_one_done(g_steal_pointer(&task));
 }
@@ -2795,9 +2810,7 @@ vmsup_vm_service_cleanup_runtime_hook(const gchar *name, VmsupVmService *self)
 		g_debug("cleanup of '%s' asked while QEMU runs, ignoring", name);
 		return;
 	}
-	vmsup_vm_service_handle_exit(self,
-				     rec,
-				     vmsup_qemu_process_get_wait_status(rec->process));
+	vmsup_vm_service_handle_exit(self, rec, vmsup_qemu_process_get_wait_status(rec->process));
 }
 
 static GClosure *
@@ -2845,6 +2858,9 @@ vmsup_vm_service_get_property(GObject *object, guint prop_id, GValue *value, GPa
 	case PROP_ACCEL:
 		g_value_set_int(value, self->accel_config);
 		break;
+	case PROP_STOP_TIMEOUT:
+		g_value_set_uint(value, self->stop_timeout_s);
+		break;
 	default:
 		G_OBJECT_WARN_INVALID_PROPERTY_ID(object, prop_id, pspec);
 		break;
@@ -2870,6 +2886,9 @@ vmsup_vm_service_set_property(GObject *object,
 		break;
 	case PROP_ACCEL:
 		self->accel_config = g_value_get_int(value);
+		break;
+	case PROP_STOP_TIMEOUT:
+		self->stop_timeout_s = g_value_get_uint(value);
 		break;
 	default:
 		G_OBJECT_WARN_INVALID_PROPERTY_ID(object, prop_id, pspec);
@@ -2949,24 +2968,24 @@ vmsup_vm_service_class_init(VmsupVmServiceClass *klass)
 	object_class->dispose = vmsup_vm_service_dispose;
 	object_class->finalize = vmsup_vm_service_finalize;
 
-	props[PROP_STATE_DIR] =
-	    g_param_spec_string("state-dir",
-				NULL,
-				NULL,
-				NULL,
-				G_PARAM_READWRITE | G_PARAM_CONSTRUCT_ONLY | G_PARAM_STATIC_STRINGS);
-	props[PROP_RUNTIME_DIR] =
-	    g_param_spec_string("runtime-dir",
-				NULL,
-				NULL,
-				NULL,
-				G_PARAM_READWRITE | G_PARAM_CONSTRUCT_ONLY | G_PARAM_STATIC_STRINGS);
-	props[PROP_QEMU_BINARY] =
-	    g_param_spec_string("qemu-binary",
-				NULL,
-				NULL,
-				NULL,
-				G_PARAM_READWRITE | G_PARAM_CONSTRUCT_ONLY | G_PARAM_STATIC_STRINGS);
+	props[PROP_STATE_DIR] = g_param_spec_string("state-dir",
+						    NULL,
+						    NULL,
+						    NULL,
+						    G_PARAM_READWRITE | G_PARAM_CONSTRUCT_ONLY |
+							G_PARAM_STATIC_STRINGS);
+	props[PROP_RUNTIME_DIR] = g_param_spec_string("runtime-dir",
+						      NULL,
+						      NULL,
+						      NULL,
+						      G_PARAM_READWRITE | G_PARAM_CONSTRUCT_ONLY |
+							  G_PARAM_STATIC_STRINGS);
+	props[PROP_QEMU_BINARY] = g_param_spec_string("qemu-binary",
+						      NULL,
+						      NULL,
+						      NULL,
+						      G_PARAM_READWRITE | G_PARAM_CONSTRUCT_ONLY |
+							  G_PARAM_STATIC_STRINGS);
 	/* a VmsupAccel */
 	props[PROP_ACCEL] =
 	    g_param_spec_int("accel",
@@ -2976,6 +2995,15 @@ vmsup_vm_service_class_init(VmsupVmServiceClass *klass)
 			     VMSUP_ACCEL_TCG,
 			     VMSUP_ACCEL_AUTO,
 			     G_PARAM_READWRITE | G_PARAM_CONSTRUCT_ONLY | G_PARAM_STATIC_STRINGS);
+	/* seconds stop_all gives each guest to power off before QEMU is told to quit */
+	props[PROP_STOP_TIMEOUT] =
+	    g_param_spec_uint("stop-timeout",
+			      NULL,
+			      NULL,
+			      0,
+			      VMSUP_VM_SERVICE_MAX_STOP_TIMEOUT_S,
+			      VMSUP_VM_SERVICE_STOP_TIMEOUT_S,
+			      G_PARAM_READWRITE | G_PARAM_CONSTRUCT | G_PARAM_STATIC_STRINGS);
 	g_object_class_install_properties(object_class, N_PROPS, props);
 
 	signals[SIGNAL_VM_CHANGED] = g_signal_new("vm-changed",

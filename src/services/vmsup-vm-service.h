@@ -31,7 +31,10 @@ typedef JsonObject *(*VmsupVmServiceFinishFunc)(VmsupVmService *self,
 						   GAsyncResult *res,
 						   GError **error);
 
-/* properties "state-dir", "runtime-dir", "qemu-binary" (NULL: PATH), "accel" (VmsupAccel) */
+/*
+ * properties "state-dir", "runtime-dir", "qemu-binary" (NULL: PATH), "accel" (VmsupAccel),
+ * "stop-timeout" (seconds stop_all_async() gives each guest to power off; default 30)
+ */
 VmsupVmService *
 vmsup_vm_service_new(const gchar *state_dir,
 		     const gchar *runtime_dir,

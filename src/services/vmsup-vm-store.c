@@ -239,7 +239,11 @@ vmsup_vm_store_load_file(const gchar *path, const gchar *name, GError **error)
 	gsize length = 0;
 
 	if (g_stat(path, &st) != 0) {
-		g_set_error(error, G_FILE_ERROR, g_file_error_from_errno(errno), "%s", g_strerror(errno));
+		g_set_error(error,
+			    G_FILE_ERROR,
+			    g_file_error_from_errno(errno),
+			    "%s",
+			    g_strerror(errno));
 		return NULL;
 	}
 	if (!S_ISREG(st.st_mode)) {
@@ -285,7 +289,8 @@ vmsup_vm_store_compare_defs(gconstpointer a, gconstpointer b)
 GPtrArray *
 vmsup_vm_store_load_all(VmsupVmStore *self, GError **error)
 {
-	g_autoptr(GPtrArray) defs = g_ptr_array_new_with_free_func((GDestroyNotify)vmsup_vm_def_free);
+	g_autoptr(GPtrArray) defs =
+	    g_ptr_array_new_with_free_func((GDestroyNotify)vmsup_vm_def_free);
 	g_autoptr(GDir) dir = NULL;
 	g_autoptr(GError) error_local = NULL;
 	const gchar *basename;
@@ -345,10 +350,7 @@ vmsup_vm_store_get_property(GObject *object, guint prop_id, GValue *value, GPara
 }
 
 static void
-vmsup_vm_store_set_property(GObject *object,
-			    guint prop_id,
-			    const GValue *value,
-			    GParamSpec *pspec)
+vmsup_vm_store_set_property(GObject *object, guint prop_id, const GValue *value, GParamSpec *pspec)
 {
 	VmsupVmStore *self = VMSUP_VM_STORE(object);
 	switch (prop_id) {
@@ -387,12 +389,12 @@ vmsup_vm_store_class_init(VmsupVmStoreClass *klass)
 	object_class->constructed = vmsup_vm_store_constructed;
 	object_class->finalize = vmsup_vm_store_finalize;
 
-	props[PROP_STATE_DIR] =
-	    g_param_spec_string("state-dir",
-				NULL,
-				NULL,
-				NULL,
-				G_PARAM_READWRITE | G_PARAM_CONSTRUCT_ONLY | G_PARAM_STATIC_STRINGS);
+	props[PROP_STATE_DIR] = g_param_spec_string("state-dir",
+						    NULL,
+						    NULL,
+						    NULL,
+						    G_PARAM_READWRITE | G_PARAM_CONSTRUCT_ONLY |
+							G_PARAM_STATIC_STRINGS);
 	g_object_class_install_properties(object_class, N_PROPS, props);
 }
 

@@ -23,7 +23,8 @@ typedef struct {
 	 * vmsup_workspace_hooks_vm_call_finish()
 	 */
 	GClosure *vm_call;
-	GClosure *vm_handles; /* (const gchar *name) -> VmsupVmHandles * (full, NULL if not running) */
+	/* (const gchar *name) -> VmsupVmHandles * (full, NULL if not running) */
+	GClosure *vm_handles;
 } VmsupWorkspaceHooks;
 
 /* takes a ref (and sinks) each closure of @src into @dst */

@@ -23,7 +23,7 @@ for harness in jsonrpc-request qmp-line; do
 	mkdir -p "$corpus"
 	echo "== fuzz-$harness for ${budget}s"
 	"$build/tests/fuzz/fuzz-$harness" \
-		-max_total_time="$budget" -timeout=10 -rss_limit_mb=2048 -max_len=65536 \
+		-max_total_time="$budget" -timeout=10 -rss_limit_mb=2048 \
 		-artifact_prefix="$build/crash-$harness-" \
 		"$corpus" "$top/tests/fuzz/corpus-$harness" || status=1
 done

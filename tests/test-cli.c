@@ -1,0 +1,948 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+/*
+ * The vmsup CLI: its formatting helpers in-process, then the built binary
+ * against a real vmsupd (--no-dbus, private dirs): exit codes, --json,
+ * progress, Ctrl-C during create, translations and shell completion.
+ */
+
+#include "config.h"
+
+#include <gio/gio.h>
+#include <glib/gstdio.h>
+#include <signal.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "vmsup-cli-format.h"
+#include "vmsup-cli-progress.h"
+#include "vmsup-error.h"
+#include "vmsup-json.h"
+#include "vmsup-jsonrpc-client.h"
+#include "vmsup-test-util.h"
+
+#define TIMEOUT_S 60
+
+/* the exit codes vmsup(1) documents */
+enum {
+	EXIT_OK = 0,
+	EXIT_USAGE = 2,
+	EXIT_NOT_FOUND = 3,
+	EXIT_ALREADY_EXISTS = 4,
+	EXIT_INVALID_ARGUMENT = 5,
+	EXIT_FAILED_PRECONDITION = 7,
+	EXIT_CANCELLED = 8,
+	EXIT_NO_DAEMON = 10,
+};
+
+static gchar *
+build_path(const gchar *first, ...)
+{
+	const gchar *root = g_getenv("VMSUP_BUILDDIR");
+	g_autoptr(GPtrArray) parts = g_ptr_array_new();
+	va_list args;
+
+	g_assert_nonnull(root);
+	g_ptr_array_add(parts, (gpointer)root);
+	va_start(args, first);
+	for (const gchar *p = first; p != NULL; p = va_arg(args, const gchar *))
+		g_ptr_array_add(parts, (gpointer)p);
+	va_end(args);
+	g_ptr_array_add(parts, NULL);
+	return g_build_filenamev((gchar **)parts->pdata);
+}
+
+/* the CLI binary */
+
+typedef struct {
+	gint status;
+	gchar *out;
+	gchar *err;
+} CliRun;
+
+static void
+cli_run_clear(CliRun *run)
+{
+	g_clear_pointer(&run->out, g_free);
+	g_clear_pointer(&run->err, g_free);
+}
+
+static GSubprocessLauncher *
+cli_launcher(const gchar *socket_path, gboolean german, GSubprocessFlags flags)
+{
+	GSubprocessLauncher *launcher = g_subprocess_launcher_new(flags);
+
+	if (socket_path != NULL)
+		g_subprocess_launcher_setenv(launcher, "VMSUP_SOCKET", socket_path, TRUE);
+	else
+		g_subprocess_launcher_unsetenv(launcher, "VMSUP_SOCKET");
+	g_subprocess_launcher_unsetenv(launcher, "LC_ALL");
+	g_subprocess_launcher_unsetenv(launcher, "LC_MESSAGES");
+	g_subprocess_launcher_setenv(launcher, "LANG", "C.UTF-8", TRUE);
+	if (german) {
+		g_autofree gchar *localedir = build_path("po", NULL);
+		g_subprocess_launcher_setenv(launcher, "LANGUAGE", "de", TRUE);
+		g_subprocess_launcher_setenv(launcher, "VMSUP_LOCALEDIR", localedir, TRUE);
+	} else {
+		g_subprocess_launcher_unsetenv(launcher, "LANGUAGE");
+	}
+	return launcher;
+}
+
+static void
+cli_runv(const gchar *socket_path, gboolean german, const gchar *const *args, CliRun *run)
+{
+	g_autoptr(GSubprocessLauncher) launcher = cli_launcher(
+	    socket_path,
+	    german,
+	    G_SUBPROCESS_FLAGS_STDOUT_PIPE | G_SUBPROCESS_FLAGS_STDERR_PIPE |
+		G_SUBPROCESS_FLAGS_STDIN_INHERIT);
+	g_autoptr(GPtrArray) argv = g_ptr_array_new_with_free_func(g_free);
+	g_autoptr(GSubprocess) proc = NULL;
+	g_autoptr(GError) error = NULL;
+
+	g_ptr_array_add(argv, build_path("src", "cli", "vmsup", NULL));
+	for (guint i = 0; args[i] != NULL; i++)
+		g_ptr_array_add(argv, g_strdup(args[i]));
+	g_ptr_array_add(argv, NULL);
+	proc = g_subprocess_launcher_spawnv(launcher, (const gchar *const *)argv->pdata, &error);
+	g_assert_no_error(error);
+	g_subprocess_communicate_utf8(proc, NULL, NULL, &run->out, &run->err, &error);
+	g_assert_no_error(error);
+	g_assert_true(g_subprocess_get_if_exited(proc));
+	run->status = g_subprocess_get_exit_status(proc);
+	g_test_message("vmsup %s -> %d\n--- stdout\n%s--- stderr\n%s",
+		       args[0] != NULL ? args[0] : "",
+		       run->status,
+		       run->out,
+		       run->err);
+}
+
+#define cli_run(socket, run, ...)                                                                  \
+	G_STMT_START                                                                               \
+	{                                                                                          \
+		const gchar *args_[] = {__VA_ARGS__, NULL};                                        \
+		cli_runv((socket), FALSE, args_, (run));                                           \
+	}                                                                                          \
+	G_STMT_END
+
+static void
+assert_contains(const gchar *haystack, const gchar *needle)
+{
+	if (strstr(haystack, needle) == NULL)
+		g_error("'%s' not found in:\n%s", needle, haystack);
+}
+
+/* formatting helpers, in-process */
+
+static void
+test_format_table(void)
+{
+	g_autoptr(VmsupCliTable) table = vmsup_cli_table_new("NAME", "ZUSTÄNDE", "X", NULL);
+	g_autofree gchar *text = NULL;
+	g_auto(GStrv) lines = NULL;
+	const gchar *row1[] = {"a", "läuft", "1"};
+	const gchar *row2[] = {"longer-name", NULL, "22"};
+	const gchar *row3[] = {"日本", "x", "3"};
+
+	vmsup_cli_table_add_row(table, row1);
+	vmsup_cli_table_add_row(table, row2);
+	vmsup_cli_table_add_row(table, row3);
+	g_assert_cmpuint(vmsup_cli_table_get_n_rows(table), ==, 3);
+	text = vmsup_cli_table_to_string(table);
+	lines = g_strsplit(text, "\n", -1);
+	g_assert_cmpstr(lines[0], ==, "NAME         ZUSTÄNDE  X");
+	g_assert_cmpstr(lines[1], ==, "a            läuft     1");
+	g_assert_cmpstr(lines[2], ==, "longer-name  -         22");
+	/* wide characters take two columns each */
+	g_assert_cmpstr(lines[3], ==, "日本         x         3");
+	g_assert_cmpstr(lines[4], ==, "");
+	g_assert_cmpuint(vmsup_cli_text_width("日本"), ==, 4);
+	g_assert_cmpuint(vmsup_cli_text_width("Größe"), ==, 5);
+}
+
+static void
+test_format_values(void)
+{
+	g_autoptr(JsonObject) obj =
+	    vmsup_json_parse_object("{\"b\":true,\"a\":[1,\"x\"],\"name\":\"web1\",\"n\":null,"
+				    "\"o\":{\"k\":1},\"d\":1.5}",
+				    -1,
+				    NULL);
+	const gchar *const order[] = {"name", "missing", NULL};
+	g_autofree gchar *fields = vmsup_cli_format_fields(obj, order);
+	g_autofree gchar *bytes = vmsup_cli_format_bytes(1536);
+	g_autofree gchar *neg = vmsup_cli_format_bytes(-1);
+	g_autofree gchar *d1 = vmsup_cli_format_duration(42);
+	g_autofree gchar *d2 = vmsup_cli_format_duration(3 * 3600 + 120);
+	g_autofree gchar *d3 = vmsup_cli_format_duration(2 * 86400 + 3600 + 60);
+
+	g_assert_cmpstr(fields,
+			==,
+			"name: web1\n"
+			"a:    1, x\n"
+			"b:    yes\n"
+			"d:    1.50\n"
+			"n:    -\n"
+			"o:    {\"k\":1}\n");
+	/* g_format_size() keeps number and unit together with a no-break space */
+	g_assert_cmpstr(bytes, ==, "1.5\u00a0KiB");
+	g_assert_cmpstr(neg, ==, "-");
+	g_assert_cmpstr(d1, ==, "42s");
+	g_assert_cmpstr(d2, ==, "3h 2m");
+	g_assert_cmpstr(d3, ==, "2d 1h 1m");
+}
+
+static void
+test_progress_bar(void)
+{
+	g_autofree gchar *zero = vmsup_cli_progress_render_bar(0, 10);
+	g_autofree gchar *half = vmsup_cli_progress_render_bar(0.5, 10);
+	g_autofree gchar *full = vmsup_cli_progress_render_bar(1, 10);
+	g_autofree gchar *over = vmsup_cli_progress_render_bar(7, 10);
+	g_autofree gchar *nan = vmsup_cli_progress_render_bar(0.0 / 0.0, 10);
+
+	g_assert_cmpstr(zero, ==, "[..........]   0%");
+	g_assert_cmpstr(half, ==, "[#####.....]  50%");
+	g_assert_cmpstr(full, ==, "[##########] 100%");
+	g_assert_cmpstr(over, ==, full);
+	g_assert_cmpstr(nan, ==, zero);
+}
+
+static gchar *
+progress_output(gboolean interactive)
+{
+	gchar *buf = NULL;
+	gsize size = 0;
+	FILE *out = open_memstream(&buf, &size);
+	VmsupCliProgress *progress = vmsup_cli_progress_new(out, interactive);
+
+	vmsup_cli_progress_update(progress, "preflight", 0.1);
+	vmsup_cli_progress_update(progress, "preflight", 0.2);
+	vmsup_cli_progress_update(progress, "provision", 0.25);
+	vmsup_cli_progress_update(progress, "start", 0.75);
+	vmsup_cli_progress_finish(progress, "done!");
+	vmsup_cli_progress_free(progress);
+	fclose(out);
+	return buf;
+}
+
+static void
+test_progress_modes(void)
+{
+	g_autofree gchar *plain = progress_output(FALSE);
+	g_autofree gchar *tty = progress_output(TRUE);
+
+	/* one line per stage for logs; a bar redrawn in place on a terminal */
+	g_assert_cmpstr(plain,
+			==,
+			"checking the host (10%)\n"
+			"preparing the disk (25%)\n"
+			"starting (75%)\n"
+			"done!\n");
+	g_assert_null(strchr(plain, '\r'));
+	g_assert_nonnull(strstr(tty, "\r\033[K[###"));
+	g_assert_nonnull(strstr(tty, " 20%"));
+	g_assert_true(g_str_has_suffix(tty, "\ndone!\n"));
+}
+
+/* without a daemon */
+
+static void
+test_usage(void)
+{
+	CliRun run = {0};
+	const gchar *verbs[] = {"create", "start", "stop", "delete", "set", "list", "get",
+				"stats", "health", "ping", "ports", "exec", "info", "events"};
+
+	{
+		const gchar *none[] = {NULL};
+		cli_runv("/nonexistent/s.sock", FALSE, none, &run);
+	}
+	g_assert_cmpint(run.status, ==, EXIT_USAGE);
+	assert_contains(run.err, "Commands:");
+	cli_run_clear(&run);
+
+	cli_run("/nonexistent/s.sock", &run, "frobnicate");
+	g_assert_cmpint(run.status, ==, EXIT_USAGE);
+	assert_contains(run.err, "unknown command 'frobnicate'");
+	cli_run_clear(&run);
+
+	cli_run("/nonexistent/s.sock", &run, "get");
+	g_assert_cmpint(run.status, ==, EXIT_USAGE);
+	assert_contains(run.err, "Missing the VM name");
+	assert_contains(run.err, "vmsup get --help");
+	cli_run_clear(&run);
+
+	cli_run("/nonexistent/s.sock", &run, "get", "a", "b");
+	g_assert_cmpint(run.status, ==, EXIT_USAGE);
+	cli_run_clear(&run);
+
+	cli_run("/nonexistent/s.sock", &run, "create", "a", "--cpus", "many");
+	g_assert_cmpint(run.status, ==, EXIT_USAGE);
+	cli_run_clear(&run);
+
+	cli_run("/nonexistent/s.sock", &run, "create", "a", "--forward", "80,http");
+	g_assert_cmpint(run.status, ==, EXIT_USAGE);
+	assert_contains(run.err, "Invalid port 'http'");
+	cli_run_clear(&run);
+
+	cli_run("/nonexistent/s.sock", &run, "set", "a");
+	g_assert_cmpint(run.status, ==, EXIT_USAGE);
+	assert_contains(run.err, "Nothing to change");
+	cli_run_clear(&run);
+
+	cli_run("/nonexistent/s.sock", &run, "ops", "get", "seven");
+	g_assert_cmpint(run.status, ==, EXIT_USAGE);
+	cli_run_clear(&run);
+
+	cli_run("/nonexistent/s.sock", &run, "ops");
+	g_assert_cmpint(run.status, ==, EXIT_USAGE);
+	assert_contains(run.err, "cancel");
+	cli_run_clear(&run);
+
+	cli_run("/nonexistent/s.sock", &run, "exec", "a");
+	g_assert_cmpint(run.status, ==, EXIT_USAGE);
+	cli_run_clear(&run);
+
+	cli_run("/nonexistent/s.sock", &run, "--version");
+	g_assert_cmpint(run.status, ==, EXIT_OK);
+	assert_contains(run.out, PACKAGE_VERSION);
+	cli_run_clear(&run);
+
+	cli_run("/nonexistent/s.sock", &run, "--help");
+	g_assert_cmpint(run.status, ==, EXIT_OK);
+	for (guint i = 0; i < G_N_ELEMENTS(verbs); i++)
+		assert_contains(run.out, verbs[i]);
+	cli_run_clear(&run);
+
+	for (guint i = 0; i < G_N_ELEMENTS(verbs); i++) {
+		g_autofree gchar *usage = g_strdup_printf("vmsup %s [OPTION", verbs[i]);
+		cli_run("/nonexistent/s.sock", &run, verbs[i], "--help");
+		g_assert_cmpint(run.status, ==, EXIT_OK);
+		assert_contains(run.out, usage);
+		assert_contains(run.out, "--json");
+		cli_run_clear(&run);
+	}
+	cli_run("/nonexistent/s.sock", &run, "create", "--help");
+	assert_contains(run.out, "--no-wait");
+	cli_run_clear(&run);
+	cli_run("/nonexistent/s.sock", &run, "workspace", "create", "--help");
+	g_assert_cmpint(run.status, ==, EXIT_OK);
+	assert_contains(run.out, "vmsup workspace create");
+	assert_contains(run.out, "--path");
+	cli_run_clear(&run);
+}
+
+static void
+test_no_daemon(void)
+{
+	g_autofree gchar *dir = vmsup_test_make_tmpdir();
+	g_autofree gchar *path = g_build_filename(dir, "nobody-here.sock", NULL);
+	CliRun run = {0};
+
+	cli_run(NULL, &run, "--socket", path, "list");
+	g_assert_cmpint(run.status, ==, EXIT_NO_DAEMON);
+	{
+		g_autofree gchar *expected =
+		    g_strdup_printf("cannot connect to vmsupd at %s: is it running? start it with "
+				    "'vmsupd --session'",
+				    path);
+		assert_contains(run.err, expected);
+	}
+	cli_run_clear(&run);
+
+	/* $VMSUP_SOCKET is the fallback, options after the verb work too */
+	cli_run(path, &run, "get", "web1", "--json");
+	g_assert_cmpint(run.status, ==, EXIT_NO_DAEMON);
+	assert_contains(run.err, path);
+	cli_run_clear(&run);
+
+	cli_run(NULL, &run, "--system", "info");
+	g_assert_cmpint(run.status, ==, EXIT_NO_DAEMON);
+	assert_contains(run.err, "/run/vmsup/vmsupd.sock");
+	assert_contains(run.err, "systemctl start vmsupd");
+	cli_run_clear(&run);
+	vmsup_test_rm_rf(dir);
+}
+
+static void
+test_german(void)
+{
+	g_autofree gchar *dir = vmsup_test_make_tmpdir();
+	g_autofree gchar *path = g_build_filename(dir, "nobody-here.sock", NULL);
+	const gchar *list[] = {"list", NULL};
+	const gchar *help[] = {"stop", "--help", NULL};
+	CliRun run = {0};
+
+	cli_runv(path, TRUE, list, &run);
+	g_assert_cmpint(run.status, ==, EXIT_NO_DAEMON);
+	assert_contains(run.err, "Keine Verbindung zu vmsupd unter");
+	assert_contains(run.err, "Starten Sie ihn mit 'vmsupd --session'");
+	cli_run_clear(&run);
+
+	cli_runv(path, TRUE, help, &run);
+	g_assert_cmpint(run.status, ==, EXIT_OK);
+	assert_contains(run.out, "Eine VM anhalten");
+	assert_contains(run.out, "SEKUNDEN");
+	cli_run_clear(&run);
+	vmsup_test_rm_rf(dir);
+}
+
+/* against a real daemon */
+
+typedef struct {
+	gboolean fake_qemu; /* a QEMU that never answers: operations stay in "start" */
+} FixtureOptions;
+
+typedef struct {
+	gchar *dir;
+	gchar *socket_path;
+	gchar *kernel;
+	GSubprocess *daemon;
+	GDataInputStream *daemon_err;
+	GString *daemon_log;
+	gboolean ready;
+	gboolean log_done;
+	VmsupJsonrpcClient *client;
+} Fixture;
+
+static void
+daemon_line_cb(GObject *source, GAsyncResult *res, gpointer user_data)
+{
+	Fixture *f = user_data;
+	g_autoptr(GError) error = NULL;
+	g_autofree gchar *line =
+	    g_data_input_stream_read_line_finish_utf8(G_DATA_INPUT_STREAM(source), res, NULL, &error);
+
+	if (line == NULL) {
+		f->log_done = TRUE;
+		return;
+	}
+	g_string_append_printf(f->daemon_log, "%s\n", line);
+	if (strstr(line, " ready on ") != NULL)
+		f->ready = TRUE;
+	g_data_input_stream_read_line_async(f->daemon_err,
+					    G_PRIORITY_DEFAULT,
+					    NULL,
+					    daemon_line_cb,
+					    f);
+}
+
+static gboolean
+daemon_ready_or_gone(gpointer data)
+{
+	Fixture *f = data;
+	return f->ready || f->log_done;
+}
+
+static JsonObject *
+fixture_call(Fixture *f, const gchar *method, const gchar *params_json)
+{
+	g_autoptr(JsonObject) params = NULL;
+	g_autoptr(GError) error = NULL;
+	JsonObject *result;
+
+	if (params_json != NULL)
+		params = vmsup_json_parse_object(params_json, -1, NULL);
+	result = vmsup_jsonrpc_client_call_object(f->client, method, params, NULL, &error);
+	g_assert_no_error(error);
+	return result;
+}
+
+static void
+write_file(const gchar *path, const gchar *contents, gint mode)
+{
+	g_autoptr(GError) error = NULL;
+	g_file_set_contents(path, contents, -1, &error);
+	g_assert_no_error(error);
+	g_assert_cmpint(g_chmod(path, mode), ==, 0);
+}
+
+static void
+fixture_setup(Fixture *f, gconstpointer data)
+{
+	const FixtureOptions *options = data;
+	g_autoptr(GSubprocessLauncher) launcher =
+	    g_subprocess_launcher_new(G_SUBPROCESS_FLAGS_STDERR_PIPE |
+				      G_SUBPROCESS_FLAGS_STDOUT_SILENCE);
+	g_autofree gchar *daemon = build_path("src", "daemon", "vmsupd", NULL);
+	g_autofree gchar *state = NULL;
+	g_autofree gchar *runtime = NULL;
+	g_autofree gchar *config = NULL;
+	g_autoptr(GString) config_text = g_string_new("[vmsupd]\nAccel=tcg\n");
+	g_autoptr(GError) error = NULL;
+
+	f->dir = vmsup_test_make_tmpdir();
+	f->socket_path = g_build_filename(f->dir, "s.sock", NULL);
+	state = g_build_filename(f->dir, "state", NULL);
+	runtime = g_build_filename(f->dir, "run", NULL);
+	config = g_build_filename(f->dir, "vmsupd.conf", NULL);
+	/* direct kernel boot is only checked for being a readable file until a VM starts */
+	f->kernel = g_build_filename(f->dir, "vmlinuz", NULL);
+	write_file(f->kernel, "not really a kernel\n", 0644);
+	if (options != NULL && options->fake_qemu) {
+		g_autofree gchar *qemu = g_build_filename(f->dir, "fake-qemu", NULL);
+		write_file(qemu,
+			   "#!/bin/sh\n"
+			   "if [ \"$1\" = --version ]; then\n"
+			   "  echo 'QEMU emulator version 7.2.0'; exit 0\n"
+			   "fi\n"
+			   "exec sleep 30\n",
+			   0755);
+		g_string_append_printf(config_text, "QemuBinary=%s\n", qemu);
+	}
+	write_file(config, config_text->str, 0644);
+
+	f->daemon_log = g_string_new(NULL);
+	f->daemon = g_subprocess_launcher_spawn(launcher,
+						&error,
+						daemon,
+						"--no-dbus",
+						"--session",
+						"--state-dir",
+						state,
+						"--runtime-dir",
+						runtime,
+						"--socket",
+						f->socket_path,
+						"--config",
+						config,
+						NULL);
+	g_assert_no_error(error);
+	f->daemon_err = g_data_input_stream_new(g_subprocess_get_stderr_pipe(f->daemon));
+	g_data_input_stream_read_line_async(f->daemon_err,
+					    G_PRIORITY_DEFAULT,
+					    NULL,
+					    daemon_line_cb,
+					    f);
+	vmsup_test_wait_until(daemon_ready_or_gone, f, TIMEOUT_S);
+	if (!f->ready)
+		g_error("vmsupd did not start:\n%s", f->daemon_log->str);
+	f->client = vmsup_jsonrpc_client_new();
+	g_assert_true(vmsup_jsonrpc_client_connect(f->client, f->socket_path, &error));
+	g_assert_no_error(error);
+}
+
+static gboolean
+daemon_gone(gpointer data)
+{
+	Fixture *f = data;
+	return f->log_done;
+}
+
+static void
+fixture_teardown(Fixture *f, gconstpointer data)
+{
+	g_autoptr(JsonObject) list = fixture_call(f, "vm.list", NULL);
+	JsonArray *vms = json_object_get_array_member(list, "vms");
+	g_autoptr(GError) error = NULL;
+
+	/* VMs outlive vmsupd by design: take them down first */
+	for (guint i = 0; i < json_array_get_length(vms); i++) {
+		JsonObject *vm = json_array_get_object_element(vms, i);
+		g_autofree gchar *params =
+		    g_strdup_printf("{\"name\":\"%s\",\"force\":true}",
+				    vmsup_json_object_get_string(vm, "name", ""));
+		g_autoptr(JsonObject) deleted = fixture_call(f, "vm.delete", params);
+	}
+	g_clear_object(&f->client);
+	g_subprocess_send_signal(f->daemon, SIGTERM);
+	vmsup_test_wait_until(daemon_gone, f, TIMEOUT_S);
+	g_subprocess_wait(f->daemon, NULL, &error);
+	g_assert_no_error(error);
+	if (!g_subprocess_get_if_exited(f->daemon) || g_subprocess_get_exit_status(f->daemon) != 0)
+		g_error("vmsupd did not exit cleanly:\n%s", f->daemon_log->str);
+	g_clear_object(&f->daemon_err);
+	g_clear_object(&f->daemon);
+	g_string_free(f->daemon_log, TRUE);
+	vmsup_test_rm_rf(f->dir);
+	g_free(f->kernel);
+	g_free(f->socket_path);
+	g_free(f->dir);
+}
+
+static void
+create_vm(Fixture *f, const gchar *name)
+{
+	CliRun run = {0};
+	cli_run(f->socket_path, &run, "create", name, "--kernel", f->kernel, "--memory", "128");
+	g_assert_cmpint(run.status, ==, EXIT_OK);
+	cli_run_clear(&run);
+}
+
+static void
+test_exit_codes(Fixture *f, gconstpointer data)
+{
+	CliRun run = {0};
+	g_autofree gchar *missing = g_build_filename(f->dir, "no-such-kernel", NULL);
+
+	cli_run(f->socket_path, &run, "get", "nosuch");
+	g_assert_cmpint(run.status, ==, EXIT_NOT_FOUND);
+	/* the hint first, then the daemon's own words */
+	assert_contains(run.err, "vmsup: It does not exist");
+	assert_contains(run.err, "\nvmsupd: ");
+	assert_contains(run.err, "nosuch");
+	cli_run_clear(&run);
+
+	cli_run(f->socket_path, &run, "get", "Not_Valid");
+	g_assert_cmpint(run.status, ==, EXIT_INVALID_ARGUMENT);
+	assert_contains(run.err, "vmsup get --help");
+	cli_run_clear(&run);
+
+	cli_run(f->socket_path, &run, "ops", "get", "4242");
+	g_assert_cmpint(run.status, ==, EXIT_NOT_FOUND);
+	cli_run_clear(&run);
+
+	cli_run(f->socket_path, &run, "create", "web1", "--kernel", missing);
+	g_assert_cmpint(run.status, ==, EXIT_INVALID_ARGUMENT);
+	cli_run_clear(&run);
+
+	cli_run(f->socket_path, &run, "create", "web1", "--cpus", "0", "--kernel", f->kernel);
+	g_assert_cmpint(run.status, ==, EXIT_INVALID_ARGUMENT);
+	assert_contains(run.err, "'cpus'");
+	cli_run_clear(&run);
+
+	create_vm(f, "web1");
+	cli_run(f->socket_path, &run, "create", "web1", "--kernel", f->kernel);
+	g_assert_cmpint(run.status, ==, EXIT_ALREADY_EXISTS);
+	assert_contains(run.err, "That name is taken");
+	cli_run_clear(&run);
+
+	/* the guest agent of a VM that is not running cannot answer */
+	cli_run(f->socket_path, &run, "ping", "web1");
+	g_assert_cmpint(run.status, ==, EXIT_FAILED_PRECONDITION);
+	cli_run_clear(&run);
+
+	cli_run(f->socket_path, &run, "delete", "web1");
+	g_assert_cmpint(run.status, ==, EXIT_OK);
+	assert_contains(run.out, "VM 'web1' deleted");
+	cli_run_clear(&run);
+	cli_run(f->socket_path, &run, "get", "web1");
+	g_assert_cmpint(run.status, ==, EXIT_NOT_FOUND);
+	cli_run_clear(&run);
+
+	cli_run(f->socket_path, &run, "--json", "get", "nosuch");
+	g_assert_cmpint(run.status, ==, EXIT_NOT_FOUND);
+	assert_contains(run.out, "\"kind\":\"not-found\"");
+	cli_run_clear(&run);
+}
+
+/* activity figures move with the clock between two reads */
+static void
+strip_volatile(JsonNode *node)
+{
+	const gchar *volatile_members[] = {"idle_s", "active_reason", "idle_reason",
+					   "auto_stop_in_s"};
+
+	if (JSON_NODE_HOLDS_ARRAY(node)) {
+		JsonArray *array = json_node_get_array(node);
+		for (guint i = 0; i < json_array_get_length(array); i++)
+			strip_volatile(json_array_get_element(array, i));
+	} else if (JSON_NODE_HOLDS_OBJECT(node)) {
+		JsonObject *obj = json_node_get_object(node);
+		g_autoptr(GList) members = json_object_get_members(obj);
+		for (guint i = 0; i < G_N_ELEMENTS(volatile_members); i++)
+			json_object_remove_member(obj, volatile_members[i]);
+		for (GList *l = members; l != NULL; l = l->next) {
+			JsonNode *child = json_object_get_member(obj, l->data);
+			if (child != NULL)
+				strip_volatile(child);
+		}
+	}
+}
+
+static void
+test_json_is_the_result(Fixture *f, gconstpointer data)
+{
+	CliRun run = {0};
+	const gchar *cases[][3] = {
+	    {"vm.get", "{\"name\":\"db1\"}", "get"},
+	    {"vm.list", NULL, "list"},
+	    {"op.list", NULL, "ops"},
+	};
+
+	create_vm(f, "db1");
+	for (guint i = 0; i < G_N_ELEMENTS(cases); i++) {
+		g_autoptr(JsonObject) direct = fixture_call(f, cases[i][0], cases[i][1]);
+		g_autoptr(JsonNode) direct_node = vmsup_json_node_new_object(direct);
+		g_autoptr(JsonNode) printed = NULL;
+		g_autoptr(GError) error = NULL;
+
+		if (i == 0)
+			cli_run(f->socket_path, &run, "--json", "get", "db1");
+		else if (i == 1)
+			cli_run(f->socket_path, &run, "list", "--json");
+		else
+			cli_run(f->socket_path, &run, "ops", "list", "--json");
+		g_assert_cmpint(run.status, ==, EXIT_OK);
+		printed = vmsup_json_parse(run.out, -1, &error);
+		g_assert_no_error(error);
+		strip_volatile(printed);
+		strip_volatile(direct_node);
+		g_assert_true(json_node_equal(printed, direct_node));
+		cli_run_clear(&run);
+	}
+
+	cli_run(f->socket_path, &run, "info", "--json");
+	g_assert_cmpint(run.status, ==, EXIT_OK);
+	assert_contains(run.out, f->socket_path);
+	cli_run_clear(&run);
+}
+
+static void
+test_human_output(Fixture *f, gconstpointer data)
+{
+	CliRun run = {0};
+	g_auto(GStrv) lines = NULL;
+
+	cli_run(f->socket_path, &run, "list");
+	g_assert_cmpint(run.status, ==, EXIT_OK);
+	g_assert_cmpstr(run.out, ==, "NAME  STATE  CPUS  MEMORY  ACCEL  PID\n");
+	cli_run_clear(&run);
+
+	create_vm(f, "alpha");
+	create_vm(f, "b");
+	cli_run(f->socket_path, &run, "list");
+	lines = g_strsplit(run.out, "\n", -1);
+	g_assert_cmpuint(g_strv_length(lines), ==, 4);
+	g_assert_true(g_str_has_prefix(lines[0], "NAME   STATE"));
+	g_assert_true(g_str_has_prefix(lines[1], "alpha  "));
+	g_assert_true(g_str_has_prefix(lines[2], "b      "));
+	assert_contains(lines[1], "128 MiB");
+	cli_run_clear(&run);
+
+	cli_run(f->socket_path, &run, "list", "--names");
+	g_assert_cmpstr(run.out, ==, "alpha\nb\n");
+	cli_run_clear(&run);
+
+	cli_run(f->socket_path, &run, "get", "alpha");
+	g_assert_cmpint(run.status, ==, EXIT_OK);
+	g_assert_true(g_str_has_prefix(run.out, "name:"));
+	assert_contains(run.out, "alpha");
+	assert_contains(run.out, "memory_mib:");
+	cli_run_clear(&run);
+
+	cli_run(f->socket_path, &run, "set", "alpha", "--cpus", "2", "--no-auto-stop");
+	g_assert_cmpint(run.status, ==, EXIT_OK);
+	assert_contains(run.out, "VM 'alpha' updated");
+	cli_run_clear(&run);
+
+	cli_run(f->socket_path, &run, "info");
+	g_assert_cmpint(run.status, ==, EXIT_OK);
+	assert_contains(run.out, "version:");
+	assert_contains(run.out, PACKAGE_VERSION);
+	assert_contains(run.out, "accel:");
+	cli_run_clear(&run);
+}
+
+static void
+test_create_progress(Fixture *f, gconstpointer data)
+{
+	CliRun run = {0};
+
+	/* not a terminal: one plain line per stage, then the outcome */
+	cli_run(f->socket_path, &run, "create", "web2", "--kernel", f->kernel);
+	g_assert_cmpint(run.status, ==, EXIT_OK);
+	assert_contains(run.out, "checking the host (");
+	assert_contains(run.out, "saving the definition (");
+	assert_contains(run.out, "VM 'web2' created; start it with 'vmsup start web2'");
+	g_assert_null(strchr(run.out, '\r'));
+	cli_run_clear(&run);
+
+	cli_run(f->socket_path, &run, "create", "web3", "--kernel", f->kernel, "--no-wait");
+	g_assert_cmpint(run.status, ==, EXIT_OK);
+	assert_contains(run.out, "as operation ");
+	cli_run_clear(&run);
+
+	cli_run(f->socket_path, &run, "--json", "create", "web4", "--kernel", f->kernel);
+	g_assert_cmpint(run.status, ==, EXIT_OK);
+	assert_contains(run.out, "\"vm\":\"web4\"");
+	cli_run_clear(&run);
+}
+
+typedef struct {
+	GDataInputStream *out;
+	GString *text;
+	gboolean starting;
+	gboolean eof;
+} CreateWatch;
+
+static void
+create_line_cb(GObject *source, GAsyncResult *res, gpointer user_data)
+{
+	CreateWatch *w = user_data;
+	g_autofree gchar *line =
+	    g_data_input_stream_read_line_finish_utf8(G_DATA_INPUT_STREAM(source), res, NULL, NULL);
+	if (line == NULL) {
+		w->eof = TRUE;
+		return;
+	}
+	g_string_append_printf(w->text, "%s\n", line);
+	if (g_str_has_prefix(line, "starting ("))
+		w->starting = TRUE;
+	g_data_input_stream_read_line_async(w->out, G_PRIORITY_DEFAULT, NULL, create_line_cb, w);
+}
+
+static gboolean
+create_starting_or_done(gpointer data)
+{
+	CreateWatch *w = data;
+	return w->starting || w->eof;
+}
+
+static gboolean
+create_eof(gpointer data)
+{
+	return ((CreateWatch *)data)->eof;
+}
+
+/* Ctrl-C while create waits: vmsup asks vmsupd to cancel and says so */
+static void
+test_create_interrupted(Fixture *f, gconstpointer data)
+{
+	g_autoptr(GSubprocessLauncher) launcher =
+	    cli_launcher(f->socket_path, FALSE, G_SUBPROCESS_FLAGS_STDOUT_PIPE);
+	g_autofree gchar *cli = build_path("src", "cli", "vmsup", NULL);
+	g_autoptr(GSubprocess) proc = NULL;
+	g_autoptr(GError) error = NULL;
+	g_autoptr(JsonObject) ops = NULL;
+	CreateWatch w = {NULL, g_string_new(NULL), FALSE, FALSE};
+	JsonArray *list;
+	JsonObject *op;
+
+	proc = g_subprocess_launcher_spawn(launcher,
+					   &error,
+					   cli,
+					   "create",
+					   "slow",
+					   "--kernel",
+					   f->kernel,
+					   "--start",
+					   NULL);
+	g_assert_no_error(error);
+	w.out = g_data_input_stream_new(g_subprocess_get_stdout_pipe(proc));
+	g_data_input_stream_read_line_async(w.out, G_PRIORITY_DEFAULT, NULL, create_line_cb, &w);
+	/* this QEMU never answers, so the operation sits in "start" until cancelled */
+	vmsup_test_wait_until(create_starting_or_done, &w, TIMEOUT_S);
+	g_assert_true(w.starting);
+	g_subprocess_send_signal(proc, SIGINT);
+	vmsup_test_wait_until(create_eof, &w, TIMEOUT_S);
+	g_subprocess_wait(proc, NULL, &error);
+	g_assert_no_error(error);
+	g_test_message("%s", w.text->str);
+	g_assert_true(g_subprocess_get_if_exited(proc));
+	g_assert_cmpint(g_subprocess_get_exit_status(proc), ==, EXIT_CANCELLED);
+	assert_contains(w.text->str, "Cancelling");
+
+	ops = fixture_call(f, "op.list", NULL);
+	list = json_object_get_array_member(ops, "operations");
+	g_assert_cmpuint(json_array_get_length(list), >=, 1);
+	op = json_array_get_object_element(list, json_array_get_length(list) - 1);
+	g_assert_cmpstr(vmsup_json_object_get_string(op, "vm", NULL), ==, "slow");
+	g_assert_cmpstr(vmsup_json_object_get_string(op, "state", NULL), ==, "cancelled");
+	g_object_unref(w.out);
+	g_string_free(w.text, TRUE);
+}
+
+static void
+test_completion(Fixture *f, gconstpointer data)
+{
+	g_autofree gchar *script =
+	    g_test_build_filename(G_TEST_DIST, "..", "data", "bash-completion", "vmsup", NULL);
+	g_autofree gchar *cli_dir = build_path("src", "cli", NULL);
+	g_autofree gchar *path_env = g_strdup_printf("%s:%s", cli_dir, g_getenv("PATH"));
+	g_autoptr(GSubprocessLauncher) launcher = NULL;
+	g_autoptr(GSubprocess) proc = NULL;
+	g_autoptr(GError) error = NULL;
+	g_autofree gchar *out = NULL;
+	g_autofree gchar *cmd = NULL;
+
+	create_vm(f, "web1");
+	create_vm(f, "web2");
+	create_vm(f, "db");
+	cmd = g_strdup_printf(". '%s'\n"
+			      "complete_words() { COMP_WORDS=(\"$@\"); COMP_CWORD=$(($# - 1)); "
+			      "_vmsup; printf '%%s\\n' \"${COMPREPLY[@]}\" | sort | paste -sd ' '; }\n"
+			      "complete_words vmsup st\n"
+			      "complete_words vmsup get we\n"
+			      "complete_words vmsup --socket '%s' stop ''\n"
+			      "complete_words vmsup ops ''\n"
+			      "complete_words vmsup create x --no\n",
+			      script,
+			      f->socket_path);
+	launcher = cli_launcher(f->socket_path, FALSE, G_SUBPROCESS_FLAGS_STDOUT_PIPE);
+	g_subprocess_launcher_setenv(launcher, "PATH", path_env, TRUE);
+	proc = g_subprocess_launcher_spawn(launcher, &error, "bash", "--norc", "-c", cmd, NULL);
+	g_assert_no_error(error);
+	g_subprocess_communicate_utf8(proc, NULL, NULL, &out, NULL, &error);
+	g_assert_no_error(error);
+	g_assert_cmpstr(out,
+			==,
+			"start stats stop\n"
+			"web1 web2\n"
+			"db web1 web2\n"
+			"cancel get list\n"
+			"--no-auto-stop --no-wait\n");
+}
+
+static gint
+cmp_int64(gconstpointer a, gconstpointer b)
+{
+	gint64 x = *(const gint64 *)a, y = *(const gint64 *)b;
+	return x < y ? -1 : x > y;
+}
+
+/* the figure DESIGN.md cares about: a vm.get through the socket of a real daemon */
+static void
+test_round_trip(Fixture *f, gconstpointer data)
+{
+	g_autoptr(GArray) samples = g_array_new(FALSE, FALSE, sizeof(gint64));
+	g_autoptr(JsonObject) params = json_object_new();
+	gint64 p50, p99;
+
+	create_vm(f, "web1");
+	json_object_set_string_member(params, "name", "web1");
+	for (guint i = 0; i < 1000; i++) {
+		g_autoptr(GError) error = NULL;
+		gint64 start = g_get_monotonic_time();
+		g_autoptr(JsonObject) vm =
+		    vmsup_jsonrpc_client_call_object(f->client, "vm.get", params, NULL, &error);
+		gint64 elapsed = g_get_monotonic_time() - start;
+		g_assert_no_error(error);
+		g_assert_cmpstr(vmsup_json_object_get_string(vm, "name", NULL), ==, "web1");
+		g_array_append_val(samples, elapsed);
+	}
+	g_array_sort(samples, cmp_int64);
+	p50 = g_array_index(samples, gint64, samples->len / 2);
+	p99 = g_array_index(samples, gint64, samples->len * 99 / 100);
+	g_test_message("vm.get round trip against vmsupd: p50 %" G_GINT64_FORMAT
+		       " us, p99 %" G_GINT64_FORMAT " us",
+		       p50,
+		       p99);
+	g_assert_cmpint(p99, <, 100 * 1000);
+}
+
+int
+main(int argc, char **argv)
+{
+	static const FixtureOptions fake_qemu = {TRUE};
+
+	g_test_init(&argc, &argv, G_TEST_OPTION_ISOLATE_DIRS, NULL);
+	g_test_add_func("/vmsup/cli/format/table", test_format_table);
+	g_test_add_func("/vmsup/cli/format/values", test_format_values);
+	g_test_add_func("/vmsup/cli/progress/bar", test_progress_bar);
+	g_test_add_func("/vmsup/cli/progress/modes", test_progress_modes);
+	g_test_add_func("/vmsup/cli/usage", test_usage);
+	g_test_add_func("/vmsup/cli/no-daemon", test_no_daemon);
+	g_test_add_func("/vmsup/cli/german", test_german);
+#define ADD(path, func, opts) g_test_add(path, Fixture, opts, fixture_setup, func, fixture_teardown)
+	ADD("/vmsup/cli/daemon/exit-codes", test_exit_codes, NULL);
+	ADD("/vmsup/cli/daemon/json", test_json_is_the_result, NULL);
+	ADD("/vmsup/cli/daemon/human", test_human_output, NULL);
+	ADD("/vmsup/cli/daemon/create-progress", test_create_progress, NULL);
+	ADD("/vmsup/cli/daemon/create-interrupted", test_create_interrupted, &fake_qemu);
+	ADD("/vmsup/cli/daemon/completion", test_completion, NULL);
+	ADD("/vmsup/cli/daemon/round-trip", test_round_trip, NULL);
+#undef ADD
+	return g_test_run();
+}

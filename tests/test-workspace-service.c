@@ -1,0 +1,841 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+/*
+ * WorkspaceService built from VMService's workspace hooks only, as the
+ * daemon wires it: path checks, the create/list/delete round trip with its
+ * records reloaded, the user's directory left alone, and one workspace
+ * opened for real in the bundled guest (TCG) with a file crossing the share
+ * both ways. At most one guest runs at a time.
+ */
+
+#include "config.h"
+
+#include <gio/gio.h>
+#include <glib/gstdio.h>
+#include <signal.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "vmsup-daemon-config.h"
+#include "vmsup-daemon.h"
+#include "vmsup-error.h"
+#include "vmsup-json.h"
+#include "vmsup-test-util.h"
+#include "vmsup-vm-service-workspace-hooks.h"
+#include "vmsup-vm-service.h"
+#include "vmsup-workspace-service.h"
+
+/* boot plus agent under TCG, with room for a loaded machine */
+#define GUEST_OPEN_TIMEOUT_S 90
+#define CALL_TIMEOUT_S 60
+#define HOST_FILE_CONTENTS "hello from the host\n"
+
+/* --- never leave a QEMU behind, even when an assertion aborts ------------ */
+
+static GPid guest_pid_registered;
+
+static void
+abort_handler(int signum)
+{
+	if (guest_pid_registered > 0)
+		kill(guest_pid_registered, SIGKILL);
+	signal(signum, SIG_DFL);
+	raise(signum);
+}
+
+/*
+ * --- expected warnings ------------------------------------------------------
+ * g_test_expect_message() does not see structured logging, so a writer
+ * swallows the one warning a test expects and counts it.
+ */
+
+static const gchar *expected_warning; /* a g_pattern_match_simple() pattern */
+static guint expected_warning_seen;
+
+static GLogWriterOutput
+test_log_writer(GLogLevelFlags level, const GLogField *fields, gsize n_fields, gpointer user_data)
+{
+	if (expected_warning != NULL && (level & G_LOG_LEVEL_WARNING) != 0) {
+		for (gsize i = 0; i < n_fields; i++) {
+			if (g_strcmp0(fields[i].key, "MESSAGE") == 0 && fields[i].length < 0 &&
+			    g_pattern_match_simple(expected_warning, fields[i].value)) {
+				expected_warning_seen++;
+				return G_LOG_WRITER_HANDLED;
+			}
+		}
+	}
+	return g_log_writer_default(level, fields, n_fields, user_data);
+}
+
+/* --- calling the services -------------------------------------------------- */
+
+typedef void (*WsAsyncFunc)(VmsupWorkspaceService *self,
+			    JsonObject *params,
+			    GCancellable *cancellable,
+			    GAsyncReadyCallback callback,
+			    gpointer user_data);
+typedef JsonObject *(*WsFinishFunc)(VmsupWorkspaceService *self, GAsyncResult *res, GError **error);
+
+static JsonObject *
+call_ws(VmsupWorkspaceService *ws,
+	WsAsyncFunc async,
+	WsFinishFunc finish,
+	JsonObject *params,
+	guint timeout_s,
+	GError **error)
+{
+	GAsyncResult *slot = NULL;
+	g_autoptr(GAsyncResult) res = NULL;
+	async(ws, params, NULL, vmsup_test_store_result_cb, &slot);
+	res = vmsup_test_wait_result(&slot, timeout_s);
+	return finish(ws, res, error);
+}
+
+#define WS_CALL(ws, verb, params, timeout_s, error)                                                \
+	call_ws((ws),                                                                              \
+		vmsup_workspace_service_##verb##_async,                                            \
+		vmsup_workspace_service_##verb##_finish,                                           \
+		(params),                                                                          \
+		(timeout_s),                                                                       \
+		(error))
+
+static JsonObject *
+params_name(const gchar *name)
+{
+	JsonObject *params = json_object_new();
+	json_object_set_string_member(params, "name", name);
+	return params;
+}
+
+static JsonObject *
+params_create(const gchar *name, const gchar *path)
+{
+	JsonObject *params = params_name(name);
+	if (path != NULL)
+		json_object_set_string_member(params, "path", path);
+	return params;
+}
+
+static JsonObject *
+ws_list(VmsupWorkspaceService *ws)
+{
+	g_autoptr(JsonObject) params = json_object_new();
+	g_autoptr(GError) error = NULL;
+	JsonObject *result = WS_CALL(ws, list, params, CALL_TIMEOUT_S, &error);
+	g_assert_no_error(error);
+	g_assert_nonnull(result);
+	return result;
+}
+
+static guint
+ws_count(VmsupWorkspaceService *ws)
+{
+	g_autoptr(JsonObject) result = ws_list(ws);
+	return json_array_get_length(json_object_get_array_member(result, "workspaces"));
+}
+
+static JsonObject *
+ws_list_entry(VmsupWorkspaceService *ws, const gchar *name)
+{
+	g_autoptr(JsonObject) result = ws_list(ws);
+	JsonArray *array = json_object_get_array_member(result, "workspaces");
+	for (guint i = 0; i < json_array_get_length(array); i++) {
+		JsonObject *entry = json_array_get_object_element(array, i);
+		if (g_strcmp0(json_object_get_string_member(entry, "name"), name) == 0)
+			return json_object_ref(entry);
+	}
+	return NULL;
+}
+
+static gchar *
+read_file(const gchar *path)
+{
+	g_autoptr(GError) error = NULL;
+	gchar *contents = NULL;
+	g_assert_true(g_file_get_contents(path, &contents, NULL, &error));
+	g_assert_no_error(error);
+	return contents;
+}
+
+static void
+write_file(const gchar *path, const gchar *contents)
+{
+	g_autoptr(GError) error = NULL;
+	g_assert_true(g_file_set_contents(path, contents, -1, &error));
+	g_assert_no_error(error);
+}
+
+/* --- the fixture: VMService and a WorkspaceService built from its hooks ---- */
+
+typedef struct {
+	gchar *tmpdir;
+	gchar *state;
+	gchar *project; /* a user directory with a file in it */
+	VmsupVmService *vm_service;
+	VmsupWorkspaceService *ws;
+	GPtrArray *activity; /* of gchar *: VM names of "activity" */
+} Fixture;
+
+static void
+activity_cb(VmsupWorkspaceService *ws, const gchar *vm, const gchar *reason, Fixture *fx)
+{
+	g_assert_cmpstr(reason, ==, "workspace.open");
+	g_ptr_array_add(fx->activity, g_strdup(vm));
+}
+
+static VmsupWorkspaceService *
+fixture_new_ws(Fixture *fx)
+{
+	const VmsupWorkspaceHooks *hooks = vmsup_vm_service_get_workspace_hooks(fx->vm_service);
+	VmsupWorkspaceService *ws = vmsup_workspace_service_new(fx->state, hooks);
+	g_assert_true(vmsup_workspace_hooks_is_complete(vmsup_workspace_service_get_hooks(ws)));
+	return ws;
+}
+
+static void
+setup(Fixture *fx, gconstpointer user_data)
+{
+	g_autofree gchar *run = NULL;
+	g_autofree gchar *qemu = vmsup_test_require_qemu();
+	g_autofree gchar *file = NULL;
+	GAsyncResult *slot = NULL;
+	g_autoptr(GAsyncResult) res = NULL;
+	g_autoptr(GError) error = NULL;
+
+	fx->tmpdir = vmsup_test_make_tmpdir();
+	fx->state = g_build_filename(fx->tmpdir, "state", NULL);
+	run = g_build_filename(fx->tmpdir, "run", NULL);
+	fx->project = g_build_filename(fx->tmpdir, "project", NULL);
+	g_assert_cmpint(g_mkdir(fx->project, 0700), ==, 0);
+	file = g_build_filename(fx->project, "hello.txt", NULL);
+	write_file(file, HOST_FILE_CONTENTS);
+	fx->activity = g_ptr_array_new_with_free_func(g_free);
+
+	/* this kind of machine cannot run a guest under KVM: no probe, TCG */
+	fx->vm_service = vmsup_vm_service_new(fx->state, run, qemu, VMSUP_ACCEL_TCG);
+	vmsup_vm_service_load_async(fx->vm_service, NULL, vmsup_test_store_result_cb, &slot);
+	res = vmsup_test_wait_result(&slot, CALL_TIMEOUT_S);
+	g_assert_true(vmsup_vm_service_load_finish(fx->vm_service, res, &error));
+	g_assert_no_error(error);
+
+	fx->ws = fixture_new_ws(fx);
+	g_signal_connect(fx->ws, "activity", G_CALLBACK(activity_cb), fx);
+}
+
+static void
+teardown(Fixture *fx, gconstpointer user_data)
+{
+	g_clear_object(&fx->ws);
+	g_clear_object(&fx->vm_service);
+	vmsup_test_drain_main_context();
+	vmsup_test_rm_rf(fx->tmpdir);
+	g_free(fx->tmpdir);
+	g_free(fx->state);
+	g_free(fx->project);
+	g_ptr_array_unref(fx->activity);
+}
+
+static gboolean
+vm_exists(Fixture *fx, const gchar *name)
+{
+	g_autoptr(JsonObject) vm = vmsup_vm_service_lookup(fx->vm_service, name);
+	return vm != NULL;
+}
+
+static gchar *
+record_path(Fixture *fx, const gchar *name)
+{
+	g_autofree gchar *basename = g_strconcat(name, ".json", NULL);
+	return g_build_filename(fx->state, "workspaces", basename, NULL);
+}
+
+/* --- path checks ------------------------------------------------------------ */
+
+static void
+test_path_refused(Fixture *fx, gconstpointer user_data)
+{
+	g_autofree gchar *missing = g_build_filename(fx->tmpdir, "missing", NULL);
+	g_autofree gchar *file = g_build_filename(fx->project, "hello.txt", NULL);
+	g_autofree gchar *link_etc = g_build_filename(fx->tmpdir, "link-etc", NULL);
+	g_autofree gchar *link_root = g_build_filename(fx->tmpdir, "link-root", NULL);
+	g_autofree gchar *record = record_path(fx, "proj");
+	/* more ".." than the temp dir is deep: they stop at "/" */
+	g_autofree gchar *dotdot =
+	    g_strconcat(fx->project, "/../../../../../../../../../../../../../../../../etc", NULL);
+	const struct {
+		const gchar *path;
+		gint code;
+		const gchar *says; /* part of the message */
+	} cases[] = {
+	    {"project", VMSUP_ERROR_INVALID_ARGUMENT, "absolute"},
+	    {"./project", VMSUP_ERROR_INVALID_ARGUMENT, "absolute"},
+	    {"", VMSUP_ERROR_INVALID_ARGUMENT, "'path'"},
+	    {missing, VMSUP_ERROR_NOT_FOUND, "does not exist"},
+	    {"/", VMSUP_ERROR_INVALID_ARGUMENT, "system directory"},
+	    {"/etc", VMSUP_ERROR_INVALID_ARGUMENT, "system directory"},
+	    {"/etc/", VMSUP_ERROR_INVALID_ARGUMENT, "system directory"},
+	    {"/usr/share", VMSUP_ERROR_INVALID_ARGUMENT, "inside the system directory '/usr'"},
+	    {"/proc/self", VMSUP_ERROR_INVALID_ARGUMENT, "inside the system directory '/proc'"},
+	    {"/lib", VMSUP_ERROR_INVALID_ARGUMENT, "system directory"},
+	    {"/var", VMSUP_ERROR_INVALID_ARGUMENT, "system directory"},
+	    {dotdot, VMSUP_ERROR_INVALID_ARGUMENT, "system directory"},
+	    {file, VMSUP_ERROR_INVALID_ARGUMENT, "not a directory"},
+	    {link_etc, VMSUP_ERROR_INVALID_ARGUMENT, "'/etc' is a system directory"},
+	    {link_root, VMSUP_ERROR_INVALID_ARGUMENT, "'/' is a system directory"},
+	};
+
+	g_assert_cmpint(symlink("/etc", link_etc), ==, 0);
+	g_assert_cmpint(symlink("/", link_root), ==, 0);
+	for (guint i = 0; i < G_N_ELEMENTS(cases); i++) {
+		g_autoptr(JsonObject) params = params_create("proj", cases[i].path);
+		g_autoptr(GError) error = NULL;
+		g_autoptr(JsonObject) result =
+		    WS_CALL(fx->ws, create, params, CALL_TIMEOUT_S, &error);
+
+		g_test_message("path '%s': %s", cases[i].path, error ? error->message : "accepted");
+		g_assert_null(result);
+		g_assert_error(error, VMSUP_ERROR, cases[i].code);
+		g_assert_nonnull(strstr(error->message, cases[i].says));
+	}
+	/* a path that is not a string, and none at all */
+	{
+		g_autoptr(JsonObject) params = params_name("proj");
+		g_autoptr(GError) error = NULL;
+		g_autoptr(JsonObject) result = NULL;
+
+		json_object_set_int_member(params, "path", 7);
+		result = WS_CALL(fx->ws, create, params, CALL_TIMEOUT_S, &error);
+		g_assert_null(result);
+		g_assert_error(error, VMSUP_ERROR, VMSUP_ERROR_INVALID_ARGUMENT);
+	}
+	{
+		g_autoptr(JsonObject) params = params_name("proj");
+		g_autoptr(GError) error = NULL;
+		g_autoptr(JsonObject) result =
+		    WS_CALL(fx->ws, create, params, CALL_TIMEOUT_S, &error);
+		g_assert_null(result);
+		g_assert_error(error, VMSUP_ERROR, VMSUP_ERROR_INVALID_ARGUMENT);
+	}
+	/* nothing was left behind by the refusals */
+	g_assert_cmpuint(ws_count(fx->ws), ==, 0);
+	g_assert_false(vm_exists(fx, "ws-proj"));
+	g_assert_false(g_file_test(record, G_FILE_TEST_EXISTS));
+}
+
+static void
+test_bad_params(Fixture *fx, gconstpointer user_data)
+{
+	/* 61 characters: "ws-" makes it too long for a VM name */
+	g_autofree gchar *long_name = g_strnfill(61, 'a');
+	const struct {
+		const gchar *name;
+		const gchar *vm;
+		gint64 cpus;
+		gint code;
+	} cases[] = {
+	    {"Bad Name", NULL, 0, VMSUP_ERROR_INVALID_ARGUMENT},
+	    {long_name, NULL, 0, VMSUP_ERROR_INVALID_ARGUMENT},
+	    {"proj", "Bad VM", 0, VMSUP_ERROR_INVALID_ARGUMENT},
+	    {"proj", "nope", 0, VMSUP_ERROR_NOT_FOUND},
+	    {"proj", "nope", 2, VMSUP_ERROR_INVALID_ARGUMENT},
+	    {"proj", NULL, -1, VMSUP_ERROR_INVALID_ARGUMENT},
+	};
+
+	for (guint i = 0; i < G_N_ELEMENTS(cases); i++) {
+		g_autoptr(JsonObject) params = params_create(cases[i].name, fx->project);
+		g_autoptr(GError) error = NULL;
+		g_autoptr(JsonObject) result = NULL;
+
+		if (cases[i].vm != NULL)
+			json_object_set_string_member(params, "vm", cases[i].vm);
+		if (cases[i].cpus != 0)
+			json_object_set_int_member(params, "cpus", cases[i].cpus);
+		result = WS_CALL(fx->ws, create, params, CALL_TIMEOUT_S, &error);
+		g_test_message("case %u: %s", i, error ? error->message : "accepted");
+		g_assert_null(result);
+		g_assert_error(error, VMSUP_ERROR, cases[i].code);
+	}
+	/* verbs on a workspace that does not exist */
+	{
+		g_autoptr(JsonObject) params = params_name("ghost");
+		g_autoptr(GError) error = NULL;
+		g_autoptr(JsonObject) result =
+		    WS_CALL(fx->ws, open, params, CALL_TIMEOUT_S, &error);
+		g_assert_null(result);
+		g_assert_error(error, VMSUP_ERROR, VMSUP_ERROR_NOT_FOUND);
+	}
+	{
+		g_autoptr(JsonObject) params = params_name("ghost");
+		g_autoptr(GError) error = NULL;
+		g_autoptr(JsonObject) result =
+		    WS_CALL(fx->ws, delete, params, CALL_TIMEOUT_S, &error);
+		g_assert_null(result);
+		g_assert_error(error, VMSUP_ERROR, VMSUP_ERROR_NOT_FOUND);
+	}
+	g_assert_cmpuint(ws_count(fx->ws), ==, 0);
+	g_assert_false(vm_exists(fx, "ws-proj"));
+}
+
+/* --- create / list / delete, records reloaded ------------------------------ */
+
+static void
+test_round_trip(Fixture *fx, gconstpointer user_data)
+{
+	g_autofree gchar *link = g_build_filename(fx->tmpdir, "link-project", NULL);
+	g_autofree gchar *real = realpath(fx->project, NULL);
+	g_autofree gchar *record = record_path(fx, "proj");
+	g_autofree gchar *corrupt = record_path(fx, "broken");
+	g_autofree gchar *hello = g_build_filename(fx->project, "hello.txt", NULL);
+	g_autofree gchar *contents = NULL;
+	g_autoptr(VmsupWorkspaceService) reloaded = NULL;
+	g_autoptr(VmsupWorkspaceService) reloaded_again = NULL;
+	g_autoptr(JsonObject) result = NULL;
+	g_autoptr(JsonObject) vm = NULL;
+	g_autoptr(JsonObject) entry = NULL;
+	g_autoptr(GError) error = NULL;
+	g_autoptr(GDir) dir = NULL;
+	g_autofree gchar *records = g_build_filename(fx->state, "workspaces", NULL);
+	const gchar *basename;
+	gboolean set_aside = FALSE;
+
+	/* created through a symlink: the record holds the canonical path */
+	g_assert_cmpint(symlink(fx->project, link), ==, 0);
+	{
+		g_autoptr(JsonObject) params = params_create("proj", link);
+		json_object_set_int_member(params, "memory_mib", 160);
+		result = WS_CALL(fx->ws, create, params, CALL_TIMEOUT_S, &error);
+	}
+	g_assert_no_error(error);
+	g_assert_nonnull(result);
+	g_assert_cmpstr(json_object_get_string_member(result, "name"), ==, "proj");
+	g_assert_cmpstr(json_object_get_string_member(result, "path"), ==, real);
+	g_assert_cmpstr(json_object_get_string_member(result, "vm"), ==, "ws-proj");
+	g_assert_true(json_object_get_boolean_member(result, "vm_owned"));
+	g_assert_cmpstr(json_object_get_string_member(result, "state"), ==, "closed");
+	g_assert_nonnull(json_object_get_string_member(result, "created"));
+	g_clear_pointer(&result, json_object_unref);
+
+	/* the VM made for it shares the directory and got the memory asked for */
+	vm = vmsup_vm_service_lookup(fx->vm_service, "ws-proj");
+	g_assert_nonnull(vm);
+	g_assert_cmpstr(vmsup_json_object_get_string(vm, "share_dir", NULL), ==, real);
+	g_assert_cmpint(vmsup_json_object_get_int(vm, "memory_mib", 0), ==, 160);
+	g_assert_cmpstr(vmsup_json_object_get_string(vm, "state", NULL), ==, "defined");
+	g_assert_true(g_file_test(record, G_FILE_TEST_IS_REGULAR));
+
+	entry = ws_list_entry(fx->ws, "proj");
+	g_assert_nonnull(entry);
+	g_assert_cmpstr(json_object_get_string_member(entry, "path"), ==, real);
+	g_assert_cmpstr(json_object_get_string_member(entry, "state"), ==, "closed");
+	g_assert_cmpstr(json_object_get_string_member(entry, "vm_state"), ==, "defined");
+	g_clear_pointer(&entry, json_object_unref);
+
+	/* the name is taken, and so is its VM */
+	{
+		g_autoptr(JsonObject) params = params_create("proj", fx->project);
+		result = WS_CALL(fx->ws, create, params, CALL_TIMEOUT_S, &error);
+		g_assert_null(result);
+		g_assert_error(error, VMSUP_ERROR, VMSUP_ERROR_ALREADY_EXISTS);
+		g_clear_error(&error);
+	}
+	{
+		g_autoptr(JsonObject) params = params_create("other", fx->project);
+		json_object_set_string_member(params, "vm", "ws-proj");
+		result = WS_CALL(fx->ws, create, params, CALL_TIMEOUT_S, &error);
+		g_assert_null(result);
+		g_assert_error(error, VMSUP_ERROR, VMSUP_ERROR_ALREADY_EXISTS);
+		g_assert_nonnull(strstr(error->message, "'proj'"));
+		g_clear_error(&error);
+	}
+
+	/* a new service on the same state dir finds it; a corrupt record is set aside */
+	write_file(corrupt, "{\"version\": 1, \"name\": \"broken\"");
+	expected_warning = "*broken.json*moved aside*";
+	expected_warning_seen = 0;
+	reloaded = fixture_new_ws(fx);
+	expected_warning = NULL;
+	g_assert_cmpuint(expected_warning_seen, ==, 1);
+	g_assert_cmpuint(ws_count(reloaded), ==, 1);
+	entry = ws_list_entry(reloaded, "proj");
+	g_assert_nonnull(entry);
+	g_assert_cmpstr(json_object_get_string_member(entry, "path"), ==, real);
+	g_assert_cmpstr(json_object_get_string_member(entry, "vm"), ==, "ws-proj");
+	g_assert_true(json_object_get_boolean_member(entry, "vm_owned"));
+	g_clear_pointer(&entry, json_object_unref);
+	g_assert_false(g_file_test(corrupt, G_FILE_TEST_EXISTS));
+	dir = g_dir_open(records, 0, NULL);
+	g_assert_nonnull(dir);
+	while ((basename = g_dir_read_name(dir)) != NULL) {
+		if (g_str_has_prefix(basename, "broken.json.corrupt-"))
+			set_aside = TRUE;
+	}
+	g_assert_true(set_aside);
+
+	/* deleting removes the VM it made and the record, never the directory */
+	{
+		g_autoptr(JsonObject) params = params_name("proj");
+		result = WS_CALL(reloaded, delete, params, CALL_TIMEOUT_S, &error);
+	}
+	g_assert_no_error(error);
+	g_assert_nonnull(result);
+	g_assert_true(json_object_get_boolean_member(result, "vm_deleted"));
+	g_assert_cmpstr(json_object_get_string_member(result, "path"), ==, real);
+	g_clear_pointer(&result, json_object_unref);
+	g_assert_false(vm_exists(fx, "ws-proj"));
+	g_assert_false(g_file_test(record, G_FILE_TEST_EXISTS));
+	g_assert_cmpuint(ws_count(reloaded), ==, 0);
+	g_assert_true(g_file_test(fx->project, G_FILE_TEST_IS_DIR));
+	contents = read_file(hello);
+	g_assert_cmpstr(contents, ==, HOST_FILE_CONTENTS);
+
+	reloaded_again = fixture_new_ws(fx);
+	g_assert_cmpuint(ws_count(reloaded_again), ==, 0);
+}
+
+/* a VM the user made serves the workspace; it stays when the workspace goes */
+static void
+test_user_vm(Fixture *fx, gconstpointer user_data)
+{
+	g_autofree gchar *real = realpath(fx->project, NULL);
+	g_autoptr(JsonObject) result = NULL;
+	g_autoptr(JsonObject) vm = NULL;
+	g_autoptr(GError) error = NULL;
+	GAsyncResult *slot = NULL;
+	g_autoptr(GAsyncResult) res = NULL;
+
+	{
+		g_autoptr(JsonObject) params = params_name("dev1");
+		json_object_set_boolean_member(params, "wait", TRUE);
+		vmsup_vm_service_create_async(fx->vm_service,
+					      params,
+					      NULL,
+					      vmsup_test_store_result_cb,
+					      &slot);
+		res = vmsup_test_wait_result(&slot, CALL_TIMEOUT_S);
+		result = vmsup_vm_service_create_finish(fx->vm_service, res, &error);
+		g_assert_no_error(error);
+		g_assert_nonnull(result);
+		g_clear_pointer(&result, json_object_unref);
+	}
+	{
+		g_autoptr(JsonObject) params = params_create("w2", fx->project);
+		json_object_set_string_member(params, "vm", "dev1");
+		result = WS_CALL(fx->ws, create, params, CALL_TIMEOUT_S, &error);
+	}
+	g_assert_no_error(error);
+	g_assert_cmpstr(json_object_get_string_member(result, "vm"), ==, "dev1");
+	g_assert_false(json_object_get_boolean_member(result, "vm_owned"));
+	g_clear_pointer(&result, json_object_unref);
+	vm = vmsup_vm_service_lookup(fx->vm_service, "dev1");
+	g_assert_cmpstr(vmsup_json_object_get_string(vm, "share_dir", NULL), ==, real);
+	g_clear_pointer(&vm, json_object_unref);
+
+	{
+		g_autoptr(JsonObject) params = params_name("w2");
+		result = WS_CALL(fx->ws, delete, params, CALL_TIMEOUT_S, &error);
+	}
+	g_assert_no_error(error);
+	g_assert_false(json_object_get_boolean_member(result, "vm_deleted"));
+	vm = vmsup_vm_service_lookup(fx->vm_service, "dev1");
+	g_assert_nonnull(vm);
+	g_assert_null(vmsup_json_object_get_string(vm, "share_dir", NULL));
+	g_assert_cmpuint(ws_count(fx->ws), ==, 0);
+	g_assert_true(g_file_test(fx->project, G_FILE_TEST_IS_DIR));
+}
+
+/* --- the hooks ------------------------------------------------------------- */
+
+static void
+test_hooks_outlive_vm_service(void)
+{
+	g_autofree gchar *tmpdir = vmsup_test_make_tmpdir();
+	g_autofree gchar *state = g_build_filename(tmpdir, "state", NULL);
+	g_autofree gchar *run = g_build_filename(tmpdir, "run", NULL);
+	VmsupVmService *vm_service = vmsup_vm_service_new(state, run, NULL, VMSUP_ACCEL_TCG);
+	VmsupWorkspaceHooks hooks = {NULL};
+	g_autoptr(JsonObject) params = params_name("web1");
+	g_autoptr(GError) error = NULL;
+	GAsyncResult *slot = NULL;
+	g_autoptr(GAsyncResult) res = NULL;
+	g_autoptr(JsonObject) result = NULL;
+
+	vmsup_workspace_hooks_copy(&hooks, vmsup_vm_service_get_workspace_hooks(vm_service));
+	g_assert_true(vmsup_workspace_hooks_is_complete(&hooks));
+	/* asked twice, the same hooks */
+	g_assert_true(vmsup_vm_service_get_workspace_hooks(vm_service)->vm_call == hooks.vm_call);
+
+	/* only the lifecycle verbs are reachable */
+	vmsup_workspace_hooks_vm_call(&hooks,
+				      "op_cancel",
+				      params,
+				      NULL,
+				      vmsup_test_store_result_cb,
+				      &slot);
+	res = vmsup_test_wait_result(&slot, CALL_TIMEOUT_S);
+	result = vmsup_workspace_hooks_vm_call_finish(res, &error);
+	g_assert_null(result);
+	g_assert_error(error, VMSUP_ERROR, VMSUP_ERROR_INTERNAL);
+	g_clear_error(&error);
+	g_clear_object(&res);
+
+	/* a verb goes through */
+	vmsup_workspace_hooks_vm_call(&hooks,
+				      "get",
+				      params,
+				      NULL,
+				      vmsup_test_store_result_cb,
+				      &slot);
+	res = vmsup_test_wait_result(&slot, CALL_TIMEOUT_S);
+	result = vmsup_workspace_hooks_vm_call_finish(res, &error);
+	g_assert_null(result);
+	g_assert_error(error, VMSUP_ERROR, VMSUP_ERROR_NOT_FOUND);
+	g_clear_error(&error);
+	g_clear_object(&res);
+	g_assert_null(vmsup_workspace_hooks_vm_handles(&hooks, "web1"));
+
+	/* VMService gone: the hooks answer, they do not crash */
+	g_object_unref(vm_service);
+	vmsup_workspace_hooks_vm_call(&hooks,
+				      "get",
+				      params,
+				      NULL,
+				      vmsup_test_store_result_cb,
+				      &slot);
+	res = vmsup_test_wait_result(&slot, CALL_TIMEOUT_S);
+	result = vmsup_workspace_hooks_vm_call_finish(res, &error);
+	g_assert_null(result);
+	g_assert_error(error, VMSUP_ERROR, VMSUP_ERROR_FAILED_PRECONDITION);
+	g_assert_null(vmsup_workspace_hooks_vm_handles(&hooks, "web1"));
+	vmsup_workspace_hooks_clear(&hooks);
+	vmsup_test_rm_rf(tmpdir);
+}
+
+/* the daemon builds the service from hooks and relays its activity to stats */
+static void
+test_wiring(void)
+{
+	g_autofree gchar *dir = vmsup_test_make_tmpdir();
+	g_autofree gchar *state = g_build_filename(dir, "state", NULL);
+	g_autofree gchar *runtime = g_build_filename(dir, "run", NULL);
+	VmsupDaemonOptions options = {
+	    .state_dir = state,
+	    .runtime_dir = runtime,
+	    .use_dbus = FALSE,
+	};
+	g_autoptr(VmsupDaemon) daemon = vmsup_daemon_new(&options, vmsup_daemon_config_new());
+	g_autoptr(JsonObject) activity = NULL;
+	VmsupWorkspaceService *ws;
+	VmsupStatsService *stats;
+
+	vmsup_daemon_wire_services(daemon);
+	ws = vmsup_daemon_get_workspace_service(daemon);
+	g_assert_nonnull(ws);
+	g_assert_true(vmsup_workspace_hooks_is_complete(vmsup_workspace_service_get_hooks(ws)));
+	stats = vmsup_daemon_get_stats_service(daemon);
+	g_assert_nonnull(stats);
+
+	vmsup_stats_service_track_vm(stats, "ws-x", TRUE);
+	g_signal_emit_by_name(ws, "activity", "ws-x", "workspace.open");
+	activity = vmsup_stats_service_describe_activity(stats, "ws-x");
+	g_assert_nonnull(activity);
+	g_assert_cmpstr(vmsup_json_object_get_string(activity, "active_reason", NULL),
+			==,
+			"workspace.open");
+	g_clear_object(&daemon);
+	vmsup_test_rm_rf(dir);
+}
+
+/* --- the bundled guest: open, a file each way, delete ---------------------- */
+
+static void
+agent_read_cb(GObject *source, GAsyncResult *res, gpointer user_data)
+{
+	GBytes **out = user_data;
+	g_autoptr(GError) error = NULL;
+	*out = vmsup_qga_client_read_file_finish(VMSUP_QGA_CLIENT(source), res, &error);
+	g_assert_no_error(error);
+	g_assert_nonnull(*out);
+}
+
+static void
+agent_exec_cb(GObject *source, GAsyncResult *res, gpointer user_data)
+{
+	JsonObject **out = user_data;
+	g_autoptr(GError) error = NULL;
+	*out = vmsup_qga_client_exec_finish(VMSUP_QGA_CLIENT(source), res, &error);
+	g_assert_no_error(error);
+	g_assert_nonnull(*out);
+}
+
+static gboolean
+bytes_ready(gpointer data)
+{
+	return *(GBytes **)data != NULL;
+}
+
+static gboolean
+object_ready(gpointer data)
+{
+	return *(JsonObject **)data != NULL;
+}
+
+static void
+test_guest(Fixture *fx, gconstpointer user_data)
+{
+	static const gchar *const write_argv[] = {
+	    "/bin/sh",
+	    "-c",
+	    "echo from the guest >/workspace/guest.txt && sync",
+	    NULL,
+	};
+	g_autofree gchar *hello = g_build_filename(fx->project, "hello.txt", NULL);
+	g_autofree gchar *from_guest = g_build_filename(fx->project, "guest.txt", NULL);
+	g_autofree gchar *contents = NULL;
+	g_autoptr(JsonObject) result = NULL;
+	g_autoptr(JsonObject) entry = NULL;
+	g_autoptr(JsonObject) exec = NULL;
+	g_autoptr(GBytes) bytes = NULL;
+	g_autoptr(GError) error = NULL;
+	g_autoptr(VmsupVmHandles) handles = NULL;
+	GPid pid;
+	gint64 t0;
+
+	vmsup_workspace_service_set_open_timeout(fx->ws, GUEST_OPEN_TIMEOUT_S);
+	{
+		g_autoptr(JsonObject) params = params_create("e2e", fx->project);
+		json_object_set_int_member(params, "memory_mib", 192);
+		result = WS_CALL(fx->ws, create, params, CALL_TIMEOUT_S, &error);
+	}
+	g_assert_no_error(error);
+	g_clear_pointer(&result, json_object_unref);
+
+	/* open: the VM starts with the share and the agent answers */
+	t0 = g_get_monotonic_time();
+	{
+		g_autoptr(JsonObject) params = params_name("e2e");
+		result = WS_CALL(fx->ws, open, params, GUEST_OPEN_TIMEOUT_S + 30, &error);
+	}
+	g_assert_no_error(error);
+	g_assert_nonnull(result);
+	g_test_message("open -> agent ready: %" G_GINT64_FORMAT " ms (service: %" G_GINT64_FORMAT
+		       " ms)",
+		       (g_get_monotonic_time() - t0) / 1000,
+		       json_object_get_int_member(result, "ready_ms"));
+	handles = vmsup_vm_hooks_vm_handles(vmsup_vm_service_get_hooks(fx->vm_service), "ws-e2e");
+	g_assert_nonnull(handles);
+	pid = vmsup_qemu_process_get_pid(handles->process);
+	guest_pid_registered = pid;
+	g_assert_cmpstr(json_object_get_string_member(result, "state"), ==, "open");
+	g_assert_cmpstr(json_object_get_string_member(result, "mount"), ==, "/workspace");
+	g_assert_cmpstr(json_object_get_string_member(result, "vm"), ==, "ws-e2e");
+	g_assert_cmpint(json_object_get_int_member(result, "ready_ms"), >, 0);
+	g_clear_pointer(&result, json_object_unref);
+	g_assert_cmpuint(fx->activity->len, ==, 1);
+	g_assert_cmpstr(g_ptr_array_index(fx->activity, 0), ==, "ws-e2e");
+
+	/* the host's file, read in the guest */
+	vmsup_qga_client_read_file_async(handles->qga,
+					 "/workspace/hello.txt",
+					 10000,
+					 NULL,
+					 agent_read_cb,
+					 &bytes);
+	vmsup_test_wait_until(bytes_ready, &bytes, CALL_TIMEOUT_S);
+	g_assert_cmpmem(g_bytes_get_data(bytes, NULL),
+			g_bytes_get_size(bytes),
+			HOST_FILE_CONTENTS,
+			strlen(HOST_FILE_CONTENTS));
+
+	/* a file written by the guest, seen on the host */
+	vmsup_qga_client_exec_async(handles->qga,
+				    write_argv,
+				    NULL,
+				    30000,
+				    NULL,
+				    agent_exec_cb,
+				    &exec);
+	vmsup_test_wait_until(object_ready, &exec, CALL_TIMEOUT_S);
+	g_assert_cmpint(json_object_get_int_member(exec, "exit_code"), ==, 0);
+	contents = read_file(from_guest);
+	g_assert_cmpstr(contents, ==, "from the guest\n");
+	g_clear_pointer(&contents, g_free);
+
+	/* open twice: the running VM is reused */
+	{
+		g_autoptr(JsonObject) params = params_name("e2e");
+		result = WS_CALL(fx->ws, open, params, GUEST_OPEN_TIMEOUT_S, &error);
+	}
+	g_assert_no_error(error);
+	g_clear_pointer(&result, json_object_unref);
+	g_clear_pointer(&handles, vmsup_vm_handles_unref);
+	handles = vmsup_vm_hooks_vm_handles(vmsup_vm_service_get_hooks(fx->vm_service), "ws-e2e");
+	g_assert_nonnull(handles);
+	g_assert_cmpint(vmsup_qemu_process_get_pid(handles->process), ==, pid);
+	g_assert_cmpuint(fx->activity->len, ==, 2);
+
+	entry = ws_list_entry(fx->ws, "e2e");
+	g_assert_cmpstr(json_object_get_string_member(entry, "state"), ==, "open");
+	g_assert_cmpstr(json_object_get_string_member(entry, "vm_state"), ==, "running");
+
+	/* open: delete asks for force and touches nothing */
+	{
+		g_autoptr(JsonObject) params = params_name("e2e");
+		result = WS_CALL(fx->ws, delete, params, CALL_TIMEOUT_S, &error);
+	}
+	g_assert_null(result);
+	g_assert_error(error, VMSUP_ERROR, VMSUP_ERROR_FAILED_PRECONDITION);
+	g_assert_nonnull(strstr(error->message, "force"));
+	g_clear_error(&error);
+	g_assert_true(vmsup_qemu_process_is_running(handles->process));
+	g_assert_cmpuint(ws_count(fx->ws), ==, 1);
+
+	/* with force: the VM is stopped and deleted, the directory stays as it is */
+	{
+		g_autoptr(JsonObject) params = params_name("e2e");
+		json_object_set_boolean_member(params, "force", TRUE);
+		result = WS_CALL(fx->ws, delete, params, CALL_TIMEOUT_S, &error);
+	}
+	g_assert_no_error(error);
+	g_assert_true(json_object_get_boolean_member(result, "vm_deleted"));
+	g_assert_false(vmsup_qemu_process_is_running(handles->process));
+	guest_pid_registered = 0;
+	g_assert_false(vm_exists(fx, "ws-e2e"));
+	g_assert_cmpuint(ws_count(fx->ws), ==, 0);
+	contents = read_file(hello);
+	g_assert_cmpstr(contents, ==, HOST_FILE_CONTENTS);
+	g_clear_pointer(&contents, g_free);
+	contents = read_file(from_guest);
+	g_assert_cmpstr(contents, ==, "from the guest\n");
+}
+
+int
+main(int argc, char **argv)
+{
+	signal(SIGABRT, abort_handler);
+	signal(SIGSEGV, abort_handler);
+	g_log_set_writer_func(test_log_writer, NULL, NULL);
+	g_test_init(&argc, &argv, G_TEST_OPTION_ISOLATE_DIRS, NULL);
+
+	g_test_add("/vmsup/workspace/path/refused",
+		   Fixture,
+		   NULL,
+		   setup,
+		   test_path_refused,
+		   teardown);
+	g_test_add("/vmsup/workspace/params/refused",
+		   Fixture,
+		   NULL,
+		   setup,
+		   test_bad_params,
+		   teardown);
+	g_test_add("/vmsup/workspace/round-trip", Fixture, NULL, setup, test_round_trip, teardown);
+	g_test_add("/vmsup/workspace/user-vm", Fixture, NULL, setup, test_user_vm, teardown);
+	g_test_add_func("/vmsup/workspace/hooks/outlive-vm-service", test_hooks_outlive_vm_service);
+	g_test_add_func("/vmsup/workspace/wiring", test_wiring);
+	g_test_add("/vmsup/workspace/guest/open-share-delete",
+		   Fixture,
+		   NULL,
+		   setup,
+		   test_guest,
+		   teardown);
+	return g_test_run();
+}
