@@ -69,10 +69,8 @@ static void
 test_potfiles(void)
 {
 	g_autofree gchar *root = source_root();
-	g_autoptr(GRegex) marker = g_regex_new("(?<![A-Za-z0-9_])(N_|C_|NC_|_)\\(\\s*\"",
-					       G_REGEX_OPTIMIZE,
-					       0,
-					       NULL);
+	g_autoptr(GRegex) marker =
+	    g_regex_new("(?<![A-Za-z0-9_])(N_|C_|NC_|_)\\(\\s*\"", G_REGEX_OPTIMIZE, 0, NULL);
 	g_autoptr(GPtrArray) marked = g_ptr_array_new_with_free_func(g_free);
 	g_autoptr(GPtrArray) listed = read_potfiles(root);
 	guint missing = 0, stale = 0;

@@ -258,10 +258,16 @@ test_schema_values(void)
 	assert_invalid_argument("vm.start", "{\"name\": \"UPPER\"}", "UPPER");
 	assert_invalid_argument("workspace.open", "{\"name\": \"a b\"}", "workspace");
 	assert_invalid_argument("vm.create", "{\"name\": \"a\", \"cpus\": 0}", "'cpus'");
-	assert_invalid_argument("vm.create", "{\"name\": \"a\", \"memory_mib\": -1}", "'memory_mib'");
-	assert_invalid_argument("vm.create", "{\"name\": \"a\", \"forward\": [80, 70000]}", "70000");
+	assert_invalid_argument("vm.create",
+				"{\"name\": \"a\", \"memory_mib\": -1}",
+				"'memory_mib'");
+	assert_invalid_argument("vm.create",
+				"{\"name\": \"a\", \"forward\": [80, 70000]}",
+				"70000");
 	assert_invalid_argument("op.get", "{\"id\": 0}", "'id'");
-	assert_invalid_argument("vm.stop", "{\"name\": \"a\", \"timeout_s\": 999999}", "'timeout_s'");
+	assert_invalid_argument("vm.stop",
+				"{\"name\": \"a\", \"timeout_s\": 999999}",
+				"'timeout_s'");
 }
 
 static void
@@ -314,7 +320,9 @@ test_dispatch_argument_checks(void)
 	g_assert_error(reply.error, VMSUP_ERROR, VMSUP_ERROR_INVALID_ARGUMENT);
 	g_assert_nonnull(strstr(reply.error->message, "argv"));
 	reply_clear(&reply);
-	dispatch("workspace.create", "{\"name\": \"w\", \"path\": \"/srv\", \"vm\": \"B/AD\"}", &reply);
+	dispatch("workspace.create",
+		 "{\"name\": \"w\", \"path\": \"/srv\", \"vm\": \"B/AD\"}",
+		 &reply);
 	g_assert_error(reply.error, VMSUP_ERROR, VMSUP_ERROR_INVALID_ARGUMENT);
 	reply_clear(&reply);
 }

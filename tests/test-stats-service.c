@@ -758,21 +758,60 @@ deadline_or_stopped(gpointer user_data)
 	return !guest_is_alive(wait->fx, wait->name) || g_get_monotonic_time() >= wait->deadline;
 }
 
+/* HTTP requests from the host through a forward, as a user of the guest's web page would */
+typedef struct {
+	SoupSession *session;
+	gchar *url;
+	guint sent;
+	guint answered;
+} TrafficLoad;
+
+static void
+traffic_done_cb(GObject *source, GAsyncResult *res, gpointer user_data)
+{
+	TrafficLoad *load = user_data;
+	g_autoptr(GBytes) body = soup_session_send_and_read_finish(SOUP_SESSION(source), res, NULL);
+	if (body != NULL)
+		load->answered++;
+}
+
+static gboolean
+traffic_tick_cb(gpointer user_data)
+{
+	TrafficLoad *load = user_data;
+	g_autoptr(SoupMessage) msg = soup_message_new("GET", load->url);
+	load->sent++;
+	soup_session_send_and_read_async(load->session,
+					 msg,
+					 G_PRIORITY_DEFAULT,
+					 NULL,
+					 traffic_done_cb,
+					 load);
+	return G_SOURCE_CONTINUE;
+}
+
 static void
 test_guest_stale(GuestFixture *fx, gconstpointer user_data)
 {
 	g_autoptr(JsonObject) keep_extra = json_object_new();
+	g_autoptr(JsonObject) busy_extra = json_object_new();
+	g_autoptr(JsonArray) forward = json_array_new();
 	g_autoptr(JsonObject) loop = NULL;
 	g_autoptr(JsonObject) killed = NULL;
 	g_autoptr(JsonObject) activity = NULL;
 	g_autoptr(JsonObject) vm = NULL;
+	g_autoptr(VmsupVmHandles) handles = NULL;
 	g_autofree gchar *kill_cmd = NULL;
 	StopWait busy_wait = {fx, "busy", 0};
+	TrafficLoad load = {NULL, NULL, 0, 0};
+	guint traffic_id;
 	gint64 stop_asked;
 
 	json_object_set_boolean_member(keep_extra, "auto_stop", FALSE);
 	guest_start(fx, "keep", keep_extra);
-	guest_start(fx, "busy", NULL);
+	json_array_add_int_element(forward, 80);
+	json_object_set_array_member(busy_extra, "forward", g_steal_pointer(&forward));
+	guest_start(fx, "busy", busy_extra);
 	loop = exec_in(fx->stats,
 		       "busy",
 		       "timeout 120 sh -c 'while :; do :; done' </dev/null >/dev/null 2>&1 & "
@@ -795,12 +834,34 @@ test_guest_stale(GuestFixture *fx, gconstpointer user_data)
 			"guest-cpu");
 	g_assert_cmpint(get_int(activity, "idle_s"), <, 3);
 
-	/* the loop ends: idle, and stopped within the limit plus a few sweeps */
+	/* the loop ends, but web traffic through the forward keeps the VM in use */
+	handles = vmsup_vm_hooks_vm_handles(vmsup_vm_service_get_hooks(fx->vm_service), "busy");
+	g_assert_nonnull(handles);
+	g_assert_nonnull(handles->forwards);
+	g_assert_cmpuint(handles->forwards->len, ==, 1);
+	load.url = g_strdup_printf("http://127.0.0.1:%u/",
+				   g_array_index(handles->forwards, VmsupQemuForward, 0).host_port);
+	load.session = soup_session_new();
+	soup_session_set_proxy_resolver(load.session, NULL);
 	kill_cmd =
 	    g_strdup_printf("kill %s",
 			    g_strstrip((gchar *)vmsup_json_object_get_string(loop, "stdout", "")));
 	killed = exec_in(fx->stats, "busy", kill_cmd, NULL);
 	g_assert_cmpint(get_int(killed, "exit_code"), ==, 0);
+	traffic_id = g_timeout_add(1000, traffic_tick_cb, &load);
+	busy_wait.deadline = g_get_monotonic_time() + 10 * G_USEC_PER_SEC;
+	vmsup_test_wait_until(deadline_or_stopped, &busy_wait, 30);
+	g_source_remove(traffic_id);
+	g_assert_true(guest_is_alive(fx, "busy"));
+	g_assert_cmpuint(load.answered, >=, 5);
+	g_clear_pointer(&activity, json_object_unref);
+	activity = vmsup_stats_service_describe_activity(fx->stats, "busy");
+	g_assert_cmpstr(vmsup_json_object_get_string(activity, "active_reason", NULL),
+			==,
+			"network");
+	g_assert_cmpint(get_int(activity, "idle_s"), <, 3);
+
+	/* no more traffic: idle, and stopped within the limit plus a few sweeps */
 	stop_asked = g_get_monotonic_time();
 	vmsup_test_wait_until(guest_stopped, &busy_wait, 40);
 	g_test_message("idle VM stopped %.1f s after its last activity",
@@ -811,6 +872,7 @@ test_guest_stale(GuestFixture *fx, gconstpointer user_data)
 	g_clear_pointer(&activity, json_object_unref);
 	activity = vmsup_stats_service_describe_activity(fx->stats, "busy");
 	g_assert_nonnull(activity);
+	g_assert_cmpint(get_int(activity, "idle_s"), >=, 3);
 	g_assert_false(json_object_has_member(activity, "auto_stop_in_s"));
 
 	/* auto_stop=false: idle all along, never touched */
@@ -821,6 +883,9 @@ test_guest_stale(GuestFixture *fx, gconstpointer user_data)
 	g_assert_false(json_object_has_member(activity, "auto_stop_in_s"));
 	vmsup_stats_service_set_auto_stop_after(fx->stats, 0);
 	vmsup_stats_service_set_poll_interval(fx->stats, 0);
+	vmsup_test_drain_main_context();
+	g_object_unref(load.session);
+	g_free(load.url);
 }
 
 /* --- faults, behind hand-made hooks ------------------------------------------ */

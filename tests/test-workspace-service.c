@@ -19,6 +19,7 @@
 #include "vmsup-daemon.h"
 #include "vmsup-error.h"
 #include "vmsup-json.h"
+#include "vmsup-rpc-table.h"
 #include "vmsup-test-util.h"
 #include "vmsup-vm-service-workspace-hooks.h"
 #include "vmsup-vm-service.h"
@@ -609,6 +610,30 @@ test_hooks_outlive_vm_service(void)
 	vmsup_test_rm_rf(tmpdir);
 }
 
+/* share_dir is VMService's internal parameter: no client may pass it */
+static void
+test_share_dir_internal(void)
+{
+	const gchar *const methods[] = {"vm.create", "vm.set", "workspace.create"};
+
+	for (guint i = 0; i < G_N_ELEMENTS(methods); i++) {
+		const VmsupRpcMethod *method = vmsup_rpc_table_lookup(methods[i]);
+		g_autoptr(JsonObject) params = params_create("web1", "/tmp");
+		g_autoptr(GError) error = NULL;
+
+		g_assert_nonnull(method);
+		/* the method takes these params without the internal one */
+		if (g_strcmp0(methods[i], "workspace.create") != 0)
+			json_object_remove_member(params, "path");
+		g_assert_true(vmsup_rpc_table_validate(method, params, &error));
+		g_assert_no_error(error);
+		json_object_set_string_member(params, "share_dir", "/tmp");
+		g_assert_false(vmsup_rpc_table_validate(method, params, &error));
+		g_assert_error(error, VMSUP_RPC_ERROR, VMSUP_RPC_INVALID_PARAMS);
+		g_assert_nonnull(strstr(error->message, "share_dir"));
+	}
+}
+
 /* the daemon builds the service from hooks and relays its activity to stats */
 static void
 test_wiring(void)
@@ -831,6 +856,7 @@ main(int argc, char **argv)
 	g_test_add("/vmsup/workspace/user-vm", Fixture, NULL, setup, test_user_vm, teardown);
 	g_test_add_func("/vmsup/workspace/hooks/outlive-vm-service", test_hooks_outlive_vm_service);
 	g_test_add_func("/vmsup/workspace/wiring", test_wiring);
+	g_test_add_func("/vmsup/workspace/share-dir-internal", test_share_dir_internal);
 	g_test_add("/vmsup/workspace/guest/open-share-delete",
 		   Fixture,
 		   NULL,

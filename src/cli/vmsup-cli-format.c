@@ -127,7 +127,8 @@ vmsup_cli_format_value(JsonNode *node)
 		JsonArray *array = json_node_get_array(node);
 		GString *out = g_string_new(NULL);
 		for (guint i = 0; i < json_array_get_length(array); i++) {
-			g_autofree gchar *item = vmsup_cli_format_value(json_array_get_element(array, i));
+			g_autofree gchar *item =
+			    vmsup_cli_format_value(json_array_get_element(array, i));
 			if (i > 0)
 				g_string_append(out, ", ");
 			g_string_append(out, item);
@@ -172,8 +173,8 @@ vmsup_cli_format_duration(gint64 seconds)
 	m = (seconds % 3600) / 60;
 	s = seconds % 60;
 	if (d > 0)
-		return g_strdup_printf("%" G_GINT64_FORMAT "d %" G_GINT64_FORMAT "h %" G_GINT64_FORMAT
-				       "m",
+		return g_strdup_printf("%" G_GINT64_FORMAT "d %" G_GINT64_FORMAT
+				       "h %" G_GINT64_FORMAT "m",
 				       d,
 				       h,
 				       m);
@@ -206,8 +207,7 @@ vmsup_cli_format_fields(JsonObject *obj, const gchar *const *order)
 	for (guint i = 0; i < keys->len; i++) {
 		const gchar *key = g_ptr_array_index(keys, i);
 		g_autofree gchar *label = g_strconcat(key, ":", NULL);
-		g_autofree gchar *value =
-		    vmsup_cli_format_value(json_object_get_member(obj, key));
+		g_autofree gchar *value = vmsup_cli_format_value(json_object_get_member(obj, key));
 		vmsup_cli_append_padded(out, label, width + 1);
 		g_string_append(out, value);
 		g_string_append_c(out, '\n');

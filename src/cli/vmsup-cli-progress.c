@@ -75,6 +75,8 @@ vmsup_cli_progress_update(VmsupCliProgress *self, const gchar *stage, gdouble fr
 	gint percent;
 	const gchar *words = vmsup_cli_progress_describe_stage(stage);
 
+	if (self == NULL)
+		return;
 	if (isnan(fraction) || fraction < 0)
 		fraction = 0;
 	percent = (gint)(MIN(fraction, 1.0) * 100 + 0.5);
@@ -100,6 +102,8 @@ vmsup_cli_progress_update(VmsupCliProgress *self, const gchar *stage, gdouble fr
 void
 vmsup_cli_progress_finish(VmsupCliProgress *self, const gchar *message)
 {
+	if (self == NULL)
+		return;
 	if (self->interactive && self->drawn)
 		fputc('\n', self->out);
 	self->drawn = FALSE;

@@ -14,7 +14,7 @@ typedef struct _VmsupCliProgress VmsupCliProgress;
 
 VmsupCliProgress *
 vmsup_cli_progress_new(FILE *out, gboolean interactive);
-/* @stage as the daemon names it ("preflight", ...); @fraction 0..1 */
+/* @stage as the daemon names it ("preflight", ...), @fraction 0..1; NULL @self: no output */
 void
 vmsup_cli_progress_update(VmsupCliProgress *self, const gchar *stage, gdouble fraction);
 /* ends the bar's line; @message (nullable) goes on a line of its own */

@@ -143,26 +143,29 @@ vmsup_cli_report_error(VmsupCli *cli, const GError *error)
 			  (error->domain == VMSUP_JSONRPC_CLIENT_ERROR &&
 			   error->code >= VMSUP_JSONRPC_CLIENT_ERROR_INVALID_PARAMS);
 
-	if (g_error_matches(error, VMSUP_JSONRPC_CLIENT_ERROR, VMSUP_JSONRPC_CLIENT_ERROR_CONNECT)) {
-		g_autofree gchar *path =
-		    cli->socket_path != NULL ? g_strdup(cli->socket_path)
-					     : vmsup_paths_socket(cli->system);
+	if (g_error_matches(error,
+			    VMSUP_JSONRPC_CLIENT_ERROR,
+			    VMSUP_JSONRPC_CLIENT_ERROR_CONNECT)) {
+		g_autofree gchar *path = cli->socket_path != NULL ? g_strdup(cli->socket_path)
+								  : vmsup_paths_socket(cli->system);
 		if (cli->system)
-			g_printerr(_("vmsup: cannot connect to vmsupd at %s: is it running? start it "
-				     "with 'systemctl start vmsupd'\n"),
-				   path);
+			g_printerr(
+			    _("vmsup: cannot connect to vmsupd at %s: is it running? start it "
+			      "with 'systemctl start vmsupd'\n"),
+			    path);
 		else
-			g_printerr(_("vmsup: cannot connect to vmsupd at %s: is it running? start it "
-				     "with 'vmsupd --session'\n"),
-				   path);
+			g_printerr(
+			    _("vmsup: cannot connect to vmsupd at %s: is it running? start it "
+			      "with 'vmsupd --session'\n"),
+			    path);
 		g_printerr("vmsup: %s\n", error->message);
 		return VMSUP_CLI_EXIT_NO_DAEMON;
 	}
 	if (error->domain == VMSUP_JSONRPC_CLIENT_ERROR &&
 	    (error->code == VMSUP_JSONRPC_CLIENT_ERROR_CLOSED ||
 	     error->code == VMSUP_JSONRPC_CLIENT_ERROR_PROTOCOL))
-		hint = g_strdup(
-		    _("The connection to vmsupd broke: check that it is still running."));
+		hint =
+		    g_strdup(_("The connection to vmsupd broke: check that it is still running."));
 	else
 		hint = vmsup_cli_hint_for_kind(cli, kind);
 	if (cli->json && remote) {
@@ -170,7 +173,7 @@ vmsup_cli_report_error(VmsupCli *cli, const GError *error)
 		g_autoptr(JsonObject) data = json_object_new();
 		g_autofree gchar *text = NULL;
 		json_object_set_string_member(data, "kind", kind);
-		json_object_set_int_member(obj, "code", error->domain == VMSUP_ERROR ? error->code : -1);
+		json_object_set_int_member(obj, "code", vmsup_jsonrpc_client_error_code(error));
 		json_object_set_string_member(obj, "message", error->message);
 		json_object_set_object_member(obj, "data", g_steal_pointer(&data));
 		text = vmsup_json_object_to_string(obj, FALSE);
@@ -204,12 +207,27 @@ vmsup_cli_parse(VmsupCli *cli,
 	g_autoptr(GOptionContext) context = g_option_context_new(parameter_string);
 	g_autoptr(GError) error = NULL;
 	const GOptionEntry global_entries[] = {
-	    {"socket", 0, 0, G_OPTION_ARG_FILENAME, &cli->socket_path,
-	     N_("Talk to the vmsupd listening on this socket"), N_("PATH")},
-	    {"system", 0, 0, G_OPTION_ARG_NONE, &cli->system,
-	     N_("Talk to the system-wide vmsupd"), NULL},
-	    {"json", 0, 0, G_OPTION_ARG_NONE, &cli->json,
-	     N_("Print the result as JSON, exactly as vmsupd answered"), NULL},
+	    {"socket",
+	     0,
+	     0,
+	     G_OPTION_ARG_FILENAME,
+	     &cli->socket_path,
+	     N_("Talk to the vmsupd listening on this socket"),
+	     N_("PATH")},
+	    {"system",
+	     0,
+	     0,
+	     G_OPTION_ARG_NONE,
+	     &cli->system,
+	     N_("Talk to the system-wide vmsupd"),
+	     NULL},
+	    {"json",
+	     0,
+	     0,
+	     G_OPTION_ARG_NONE,
+	     &cli->json,
+	     N_("Print the result as JSON, exactly as vmsupd answered"),
+	     NULL},
 	    {NULL},
 	};
 
@@ -308,7 +326,8 @@ vmsup_cli_parse_id(VmsupCli *cli, const gchar *text, gint64 *out_id, gint *out_e
 
 	if (!g_ascii_string_to_unsigned(text, 10, 1, G_MAXINT64, &value, &error)) {
 		g_autofree gchar *msg =
-		    g_strdup_printf(_("Invalid operation id '%s': expected a positive number"), text);
+		    g_strdup_printf(_("Invalid operation id '%s': expected a positive number"),
+				    text);
 		*out_exit = vmsup_cli_usage_error(cli, msg);
 		return FALSE;
 	}
@@ -391,10 +410,9 @@ vmsup_cli_print_vm_table(JsonArray *vms)
 		vm = json_node_get_object(node);
 		cpus = vmsup_cli_member_text(vm, "cpus");
 		if (json_object_has_member(vm, "memory_mib"))
-			memory = g_strdup_printf(_("%lld MiB"),
-						 (long long)vmsup_json_object_get_int(vm,
-										      "memory_mib",
-										      0));
+			memory = g_strdup_printf(
+			    _("%lld MiB"),
+			    (long long)vmsup_json_object_get_int(vm, "memory_mib", 0));
 		if (vmsup_json_object_get_int(vm, "pid", 0) > 0)
 			pid = vmsup_cli_member_text(vm, "pid");
 		cells[0] = vmsup_cli_get_str(vm, "name");
@@ -417,8 +435,13 @@ vmsup_cli_list(VmsupCli *cli, gint argc, gchar **argv)
 	g_autoptr(JsonObject) result = NULL;
 	JsonNode *vms;
 	const GOptionEntry entries[] = {
-	    {"names", 0, 0, G_OPTION_ARG_NONE, &opt_names,
-	     N_("Print only the names, one per line"), NULL},
+	    {"names",
+	     0,
+	     0,
+	     G_OPTION_ARG_NONE,
+	     &opt_names,
+	     N_("Print only the names, one per line"),
+	     NULL},
 	    {NULL},
 	};
 
@@ -496,12 +519,7 @@ vmsup_cli_get(VmsupCli *cli, gint argc, gchar **argv)
 				      "autostart",
 				      "created",
 				      NULL};
-	return vmsup_cli_show_object_verb(cli,
-					  argc,
-					  argv,
-					  N_("Show one VM"),
-					  "vm.get",
-					  order);
+	return vmsup_cli_show_object_verb(cli, argc, argv, N_("Show one VM"), "vm.get", order);
 }
 
 static gint
@@ -564,14 +582,14 @@ vmsup_cli_stats(VmsupCli *cli, gint argc, gchar **argv)
 		JsonNode *node = json_object_get_member(result, member);
 		g_autofree gchar *value = NULL;
 		if (g_str_has_suffix(member, "_bytes") && JSON_NODE_HOLDS_VALUE(node))
-			value = vmsup_cli_format_bytes(vmsup_json_object_get_int(result, member, -1));
+			value =
+			    vmsup_cli_format_bytes(vmsup_json_object_get_int(result, member, -1));
 		else if (g_strcmp0(member, "uptime_s") == 0 && JSON_NODE_HOLDS_VALUE(node))
 			value = vmsup_cli_format_duration(
 			    vmsup_json_object_get_int(result, member, -1));
 		else if (g_strcmp0(member, "cpu_percent") == 0 && JSON_NODE_HOLDS_VALUE(node))
-			value = g_strdup_printf(
-			    "%.1f %%",
-			    vmsup_json_object_get_double(result, member, 0));
+			value = g_strdup_printf("%.1f %%",
+						vmsup_json_object_get_double(result, member, 0));
 		if (value != NULL)
 			json_object_set_string_member(shown, member, value);
 		else
@@ -720,9 +738,18 @@ vmsup_cli_stop(VmsupCli *cli, gint argc, gchar **argv)
 	g_autoptr(JsonObject) params = NULL;
 	g_autoptr(JsonObject) result = NULL;
 	const GOptionEntry entries[] = {
-	    {"force", 'f', 0, G_OPTION_ARG_NONE, &opt_force,
-	     N_("Kill QEMU instead of asking the guest to power off"), NULL},
-	    {"timeout", 't', 0, G_OPTION_ARG_INT, &opt_timeout,
+	    {"force",
+	     'f',
+	     0,
+	     G_OPTION_ARG_NONE,
+	     &opt_force,
+	     N_("Kill QEMU instead of asking the guest to power off"),
+	     NULL},
+	    {"timeout",
+	     't',
+	     0,
+	     G_OPTION_ARG_INT,
+	     &opt_timeout,
 	     N_("Seconds the guest gets to power off before QEMU is stopped (default 30)"),
 	     N_("SECONDS")},
 	    {NULL},
@@ -755,8 +782,13 @@ vmsup_cli_delete(VmsupCli *cli, gint argc, gchar **argv)
 	g_autoptr(JsonObject) params = NULL;
 	g_autoptr(JsonObject) result = NULL;
 	const GOptionEntry entries[] = {
-	    {"force", 'f', 0, G_OPTION_ARG_NONE, &opt_force,
-	     N_("Delete the VM even while it runs (it is stopped first)"), NULL},
+	    {"force",
+	     'f',
+	     0,
+	     G_OPTION_ARG_NONE,
+	     &opt_force,
+	     N_("Delete the VM even while it runs (it is stopped first)"),
+	     NULL},
 	    {NULL},
 	};
 
@@ -801,21 +833,49 @@ vmsup_cli_set(VmsupCli *cli, gint argc, gchar **argv)
 	JsonNode *pending;
 	const GOptionEntry entries[] = {
 	    {"cpus", 0, 0, G_OPTION_ARG_INT, &opt_cpus, N_("Number of virtual CPUs"), N_("N")},
-	    {"memory", 'm', 0, G_OPTION_ARG_INT, &opt_memory, N_("Guest memory in MiB"),
-	     N_("MIB")},
-	    {"cmdline", 0, 0, G_OPTION_ARG_STRING, &opt_cmdline, N_("Kernel command line"),
+	    {"memory", 'm', 0, G_OPTION_ARG_INT, &opt_memory, N_("Guest memory in MiB"), N_("MIB")},
+	    {"cmdline",
+	     0,
+	     0,
+	     G_OPTION_ARG_STRING,
+	     &opt_cmdline,
+	     N_("Kernel command line"),
 	     N_("TEXT")},
-	    {"forward", 'p', 0, G_OPTION_ARG_STRING_ARRAY, &opt_forward,
+	    {"forward",
+	     'p',
+	     0,
+	     G_OPTION_ARG_STRING_ARRAY,
+	     &opt_forward,
 	     N_("Guest TCP ports to forward from the host (repeat or separate with commas)"),
 	     N_("PORT")},
-	    {"auto-stop", 0, 0, G_OPTION_ARG_NONE, &opt_auto_stop,
-	     N_("Let vmsupd stop the VM when it has been idle for long"), NULL},
-	    {"no-auto-stop", 0, 0, G_OPTION_ARG_NONE, &opt_no_auto_stop,
-	     N_("Never stop the VM for being idle"), NULL},
-	    {"autostart", 0, 0, G_OPTION_ARG_NONE, &opt_autostart,
-	     N_("Start the VM when vmsupd starts"), NULL},
-	    {"no-autostart", 0, 0, G_OPTION_ARG_NONE, &opt_no_autostart,
-	     N_("Do not start the VM when vmsupd starts"), NULL},
+	    {"auto-stop",
+	     0,
+	     0,
+	     G_OPTION_ARG_NONE,
+	     &opt_auto_stop,
+	     N_("Let vmsupd stop the VM when it has been idle for long"),
+	     NULL},
+	    {"no-auto-stop",
+	     0,
+	     0,
+	     G_OPTION_ARG_NONE,
+	     &opt_no_auto_stop,
+	     N_("Never stop the VM for being idle"),
+	     NULL},
+	    {"autostart",
+	     0,
+	     0,
+	     G_OPTION_ARG_NONE,
+	     &opt_autostart,
+	     N_("Start the VM when vmsupd starts"),
+	     NULL},
+	    {"no-autostart",
+	     0,
+	     0,
+	     G_OPTION_ARG_NONE,
+	     &opt_no_autostart,
+	     N_("Do not start the VM when vmsupd starts"),
+	     NULL},
 	    {NULL},
 	};
 
@@ -832,7 +892,8 @@ vmsup_cli_set(VmsupCli *cli, gint argc, gchar **argv)
 	if (!vmsup_cli_expect_args(cli, argc, 1, _("the VM name"), &rc))
 		return rc;
 	if ((opt_auto_stop && opt_no_auto_stop) || (opt_autostart && opt_no_autostart))
-		return vmsup_cli_usage_error(cli, _("An option and its --no- form exclude each other"));
+		return vmsup_cli_usage_error(cli,
+					     _("An option and its --no- form exclude each other"));
 	params = vmsup_cli_params_name(argv[1]);
 	if (opt_cpus >= 0)
 		json_object_set_int_member(params, "cpus", opt_cpus);
@@ -910,9 +971,8 @@ vmsup_cli_operation_error(JsonObject *op)
 		JsonNode *data = json_object_get_member(err, "data");
 		gint code;
 		if (kind == NULL && data != NULL && JSON_NODE_HOLDS_OBJECT(data))
-			kind = vmsup_json_object_get_string(json_node_get_object(data),
-							    "kind",
-							    NULL);
+			kind =
+			    vmsup_json_object_get_string(json_node_get_object(data), "kind", NULL);
 		code = vmsup_error_from_kind(kind);
 		if (code < 0)
 			code = (gint)vmsup_json_object_get_int(err, "code", VMSUP_ERROR_INTERNAL);
@@ -920,33 +980,40 @@ vmsup_cli_operation_error(JsonObject *op)
 			code = VMSUP_ERROR_INTERNAL;
 		return g_error_new_literal(VMSUP_ERROR, code, message);
 	}
-	return g_error_new_literal(VMSUP_ERROR,
-				   VMSUP_ERROR_INTERNAL,
-				   vmsup_json_object_get_string(op,
-								"error",
-								_("the operation failed")));
+	return g_error_new_literal(
+	    VMSUP_ERROR,
+	    VMSUP_ERROR_INTERNAL,
+	    vmsup_json_object_get_string(op, "error", _("the operation failed")));
 }
 
+/* @created: vm.create's answer, what --json prints once the operation is done */
 static gint
-vmsup_cli_create_finish(VmsupCli *cli, const gchar *name, JsonObject *op, gboolean start)
+vmsup_cli_create_finish(VmsupCli *cli,
+			const gchar *name,
+			JsonObject *op,
+			JsonObject *created,
+			gboolean start)
 {
 	const gchar *state = vmsup_json_object_get_string(op, "state", "");
+	g_autoptr(GError) error = NULL;
 
 	if (g_strcmp0(state, "done") == 0) {
-		if (start)
+		if (cli->json)
+			vmsup_cli_print_json_object(created);
+		else if (start)
 			g_print(_("VM '%s' created and started\n"), name);
 		else
 			g_print(_("VM '%s' created; start it with 'vmsup start %s'\n"), name, name);
 		return VMSUP_CLI_EXIT_OK;
 	}
-	if (g_strcmp0(state, "cancelled") == 0) {
-		g_printerr(_("vmsup: creating VM '%s' was cancelled\n"), name);
-		return VMSUP_CLI_EXIT_CANCELLED;
-	}
-	{
-		g_autoptr(GError) error = vmsup_cli_operation_error(op);
-		return vmsup_cli_report_error(cli, error);
-	}
+	if (g_strcmp0(state, "cancelled") == 0)
+		error = g_error_new(VMSUP_ERROR,
+				    VMSUP_ERROR_CANCELLED,
+				    _("Creating VM '%s' was cancelled"),
+				    name);
+	else
+		error = vmsup_cli_operation_error(op);
+	return vmsup_cli_report_error(cli, error);
 }
 
 /*
@@ -955,11 +1022,16 @@ vmsup_cli_create_finish(VmsupCli *cli, const gchar *name, JsonObject *op, gboole
  * to cancel, a second one leaves at once.
  */
 static gint
-vmsup_cli_create_wait(VmsupCli *cli, const gchar *name, gint64 id, gboolean start)
+vmsup_cli_create_wait(VmsupCli *cli,
+		      const gchar *name,
+		      JsonObject *created,
+		      gint64 id,
+		      gboolean start)
 {
 	VmsupCliInterrupt intr = {g_cancellable_new(), 0};
+	/* --json keeps stdout for the answer alone */
 	g_autoptr(VmsupCliProgress) progress =
-	    vmsup_cli_progress_new(stdout, isatty(STDOUT_FILENO));
+	    cli->json ? NULL : vmsup_cli_progress_new(stdout, isatty(STDOUT_FILENO));
 	g_autoptr(JsonObject) op = NULL;
 	guint sigint_id = g_unix_signal_add(SIGINT, vmsup_cli_sigint_cb, &intr);
 	gboolean cancel_sent = FALSE;
@@ -971,8 +1043,10 @@ vmsup_cli_create_wait(VmsupCli *cli, const gchar *name, gint64 id, gboolean star
 		g_autoptr(JsonObject) params = NULL;
 		JsonNode *params_node;
 
-		notification =
-		    vmsup_jsonrpc_client_next_notification(cli->client, 1000, intr.interrupt, &error);
+		notification = vmsup_jsonrpc_client_next_notification(cli->client,
+								      1000,
+								      intr.interrupt,
+								      &error);
 		if (g_error_matches(error, G_IO_ERROR, G_IO_ERROR_CANCELLED)) {
 			g_autoptr(JsonObject) cancel_params = json_object_new();
 			g_autoptr(JsonObject) cancel_result = NULL;
@@ -986,7 +1060,8 @@ vmsup_cli_create_wait(VmsupCli *cli, const gchar *name, gint64 id, gboolean star
 			}
 			g_clear_object(&intr.interrupt);
 			intr.interrupt = g_cancellable_new();
-			vmsup_cli_progress_finish(progress, _("Cancelling…"));
+			vmsup_cli_progress_finish(progress, NULL);
+			g_printerr("vmsup: %s\n", _("Cancelling…"));
 			json_object_set_int_member(cancel_params, "id", id);
 			cancel_result = vmsup_cli_call(cli, "op.cancel", cancel_params, &rc);
 			cancel_sent = TRUE;
@@ -1020,9 +1095,10 @@ vmsup_cli_create_wait(VmsupCli *cli, const gchar *name, gint64 id, gboolean star
 		vmsup_cli_progress_update(progress,
 					  vmsup_json_object_get_string(op, "stage", NULL),
 					  vmsup_json_object_get_double(op, "progress", 0));
-		if (g_strcmp0(vmsup_json_object_get_string(op, "state", "running"), "running") != 0) {
+		if (g_strcmp0(vmsup_json_object_get_string(op, "state", "running"), "running") !=
+		    0) {
 			vmsup_cli_progress_finish(progress, NULL);
-			rc = vmsup_cli_create_finish(cli, name, op, start);
+			rc = vmsup_cli_create_finish(cli, name, op, created, start);
 			break;
 		}
 	}
@@ -1053,31 +1129,84 @@ vmsup_cli_create(VmsupCli *cli, gint argc, gchar **argv)
 	g_autoptr(JsonNode) subscribed = NULL;
 	gint64 id;
 	const GOptionEntry entries[] = {
-	    {"cpus", 0, 0, G_OPTION_ARG_INT, &opt_cpus, N_("Number of virtual CPUs (default 1)"),
+	    {"cpus",
+	     0,
+	     0,
+	     G_OPTION_ARG_INT,
+	     &opt_cpus,
+	     N_("Number of virtual CPUs (default 1)"),
 	     N_("N")},
-	    {"memory", 'm', 0, G_OPTION_ARG_INT, &opt_memory,
-	     N_("Guest memory in MiB (default 256)"), N_("MIB")},
-	    {"kernel", 0, 0, G_OPTION_ARG_FILENAME, &opt_kernel,
-	     N_("Kernel to boot instead of the bundled guest's"), N_("FILE")},
-	    {"initrd", 0, 0, G_OPTION_ARG_FILENAME, &opt_initrd, N_("Initial ramdisk"),
+	    {"memory",
+	     'm',
+	     0,
+	     G_OPTION_ARG_INT,
+	     &opt_memory,
+	     N_("Guest memory in MiB (default 256)"),
+	     N_("MIB")},
+	    {"kernel",
+	     0,
+	     0,
+	     G_OPTION_ARG_FILENAME,
+	     &opt_kernel,
+	     N_("Kernel to boot instead of the bundled guest's"),
 	     N_("FILE")},
-	    {"cmdline", 0, 0, G_OPTION_ARG_STRING, &opt_cmdline, N_("Kernel command line"),
+	    {"initrd", 0, 0, G_OPTION_ARG_FILENAME, &opt_initrd, N_("Initial ramdisk"), N_("FILE")},
+	    {"cmdline",
+	     0,
+	     0,
+	     G_OPTION_ARG_STRING,
+	     &opt_cmdline,
+	     N_("Kernel command line"),
 	     N_("TEXT")},
-	    {"image", 0, 0, G_OPTION_ARG_FILENAME, &opt_image,
-	     N_("Disk image to boot; the VM writes to an overlay, never to it"), N_("FILE")},
-	    {"disk-gib", 0, 0, G_OPTION_ARG_INT, &opt_disk, N_("Size of the VM's disk in GiB"),
+	    {"image",
+	     0,
+	     0,
+	     G_OPTION_ARG_FILENAME,
+	     &opt_image,
+	     N_("Disk image to boot; the VM writes to an overlay, never to it"),
+	     N_("FILE")},
+	    {"disk-gib",
+	     0,
+	     0,
+	     G_OPTION_ARG_INT,
+	     &opt_disk,
+	     N_("Size of the VM's disk in GiB"),
 	     N_("GIB")},
-	    {"forward", 'p', 0, G_OPTION_ARG_STRING_ARRAY, &opt_forward,
+	    {"forward",
+	     'p',
+	     0,
+	     G_OPTION_ARG_STRING_ARRAY,
+	     &opt_forward,
 	     N_("Guest TCP ports to forward from the host (repeat or separate with commas)"),
 	     N_("PORT")},
-	    {"no-auto-stop", 0, 0, G_OPTION_ARG_NONE, &opt_no_auto_stop,
-	     N_("Never stop the VM for being idle"), NULL},
-	    {"autostart", 0, 0, G_OPTION_ARG_NONE, &opt_autostart,
-	     N_("Start the VM whenever vmsupd starts"), NULL},
-	    {"start", 's', 0, G_OPTION_ARG_NONE, &opt_start, N_("Start the VM once it is created"),
+	    {"no-auto-stop",
+	     0,
+	     0,
+	     G_OPTION_ARG_NONE,
+	     &opt_no_auto_stop,
+	     N_("Never stop the VM for being idle"),
 	     NULL},
-	    {"no-wait", 0, 0, G_OPTION_ARG_NONE, &opt_no_wait,
-	     N_("Return at once with the operation id instead of waiting"), NULL},
+	    {"autostart",
+	     0,
+	     0,
+	     G_OPTION_ARG_NONE,
+	     &opt_autostart,
+	     N_("Start the VM whenever vmsupd starts"),
+	     NULL},
+	    {"start",
+	     's',
+	     0,
+	     G_OPTION_ARG_NONE,
+	     &opt_start,
+	     N_("Start the VM once it is created"),
+	     NULL},
+	    {"no-wait",
+	     0,
+	     0,
+	     G_OPTION_ARG_NONE,
+	     &opt_no_wait,
+	     N_("Return at once with the operation id instead of waiting"),
+	     NULL},
 	    {NULL},
 	};
 
@@ -1118,9 +1247,8 @@ vmsup_cli_create(VmsupCli *cli, gint argc, gchar **argv)
 	if (opt_start)
 		json_object_set_boolean_member(params, "start", TRUE);
 
-	/* --json prints vm.create's own answer, so the daemon does the waiting */
-	if (cli->json || opt_no_wait) {
-		json_object_set_boolean_member(params, "wait", cli->json && !opt_no_wait);
+	if (opt_no_wait) {
+		json_object_set_boolean_member(params, "wait", FALSE);
 		result = vmsup_cli_call(cli, "vm.create", params, &rc);
 		if (result == NULL)
 			return rc;
@@ -1140,10 +1268,10 @@ vmsup_cli_create(VmsupCli *cli, gint argc, gchar **argv)
 	if (!vmsup_cli_connect(cli, &rc))
 		return rc;
 	/* subscribe first so that no progress event can slip by; polling covers an old vmsupd */
-	subscribed =
-	    vmsup_jsonrpc_client_call(cli->client, "events.subscribe", NULL, NULL, &error);
+	subscribed = vmsup_jsonrpc_client_call(cli->client, "events.subscribe", NULL, NULL, &error);
 	if (subscribed == NULL)
 		g_debug("events.subscribe: %s; polling instead", error->message);
+	/* the CLI waits, not the daemon: so Ctrl-C can still name the operation to cancel */
 	json_object_set_boolean_member(params, "wait", FALSE);
 	result = vmsup_cli_call(cli, "vm.create", params, &rc);
 	if (result == NULL)
@@ -1154,7 +1282,7 @@ vmsup_cli_create(VmsupCli *cli, gint argc, gchar **argv)
 			   argv[1]);
 		return VMSUP_CLI_EXIT_FAILURE;
 	}
-	return vmsup_cli_create_wait(cli, argv[1], id, opt_start);
+	return vmsup_cli_create_wait(cli, argv[1], result, id, opt_start);
 }
 
 /* exec */
@@ -1173,10 +1301,20 @@ vmsup_cli_exec(VmsupCli *cli, gint argc, gchar **argv)
 	gint64 exit_code;
 	gint first = 2;
 	const GOptionEntry entries[] = {
-	    {"timeout", 't', 0, G_OPTION_ARG_INT, &opt_timeout,
-	     N_("Seconds the command may run (default 30)"), N_("SECONDS")},
-	    {"stdin", 'i', 0, G_OPTION_ARG_NONE, &opt_stdin,
-	     N_("Pass this program's standard input to the command"), NULL},
+	    {"timeout",
+	     't',
+	     0,
+	     G_OPTION_ARG_INT,
+	     &opt_timeout,
+	     N_("Seconds the command may run (default 30)"),
+	     N_("SECONDS")},
+	    {"stdin",
+	     'i',
+	     0,
+	     G_OPTION_ARG_NONE,
+	     &opt_stdin,
+	     N_("Pass this program's standard input to the command"),
+	     NULL},
 	    {NULL},
 	};
 
@@ -1258,10 +1396,9 @@ vmsup_cli_print_ops(JsonArray *ops)
 			continue;
 		op = json_node_get_object(node);
 		id = vmsup_cli_member_text(op, "id");
-		percent = g_strdup_printf("%d%%",
-					  (gint)(vmsup_json_object_get_double(op, "progress", 0) *
-						     100 +
-						 0.5));
+		percent = g_strdup_printf(
+		    "%d%%",
+		    (gint)(vmsup_json_object_get_double(op, "progress", 0) * 100 + 0.5));
 		cells[0] = id;
 		cells[1] = vmsup_cli_get_str(op, "kind");
 		cells[2] = vmsup_cli_get_str(op, "vm");
@@ -1361,13 +1498,22 @@ vmsup_cli_workspace_create(VmsupCli *cli, gint argc, gchar **argv)
 	g_autoptr(JsonObject) params = NULL;
 	g_autoptr(JsonObject) result = NULL;
 	const GOptionEntry entries[] = {
-	    {"path", 0, 0, G_OPTION_ARG_FILENAME, &opt_path,
-	     N_("Host directory to share (default: the current directory)"), N_("DIR")},
-	    {"vm", 0, 0, G_OPTION_ARG_STRING, &opt_vm,
-	     N_("VM that serves the workspace (created on demand)"), N_("NAME")},
+	    {"path",
+	     0,
+	     0,
+	     G_OPTION_ARG_FILENAME,
+	     &opt_path,
+	     N_("Host directory to share (default: the current directory)"),
+	     N_("DIR")},
+	    {"vm",
+	     0,
+	     0,
+	     G_OPTION_ARG_STRING,
+	     &opt_vm,
+	     N_("VM that serves the workspace (created on demand)"),
+	     N_("NAME")},
 	    {"cpus", 0, 0, G_OPTION_ARG_INT, &opt_cpus, N_("Number of virtual CPUs"), N_("N")},
-	    {"memory", 'm', 0, G_OPTION_ARG_INT, &opt_memory, N_("Guest memory in MiB"),
-	     N_("MIB")},
+	    {"memory", 'm', 0, G_OPTION_ARG_INT, &opt_memory, N_("Guest memory in MiB"), N_("MIB")},
 	    {NULL},
 	};
 
@@ -1452,8 +1598,13 @@ vmsup_cli_workspace_by_name(VmsupCli *cli, gint argc, gchar **argv, gboolean ope
 	g_autoptr(JsonObject) params = NULL;
 	g_autoptr(JsonObject) result = NULL;
 	const GOptionEntry delete_entries[] = {
-	    {"force", 'f', 0, G_OPTION_ARG_NONE, &opt_force,
-	     N_("Delete the workspace even while its VM runs"), NULL},
+	    {"force",
+	     'f',
+	     0,
+	     G_OPTION_ARG_NONE,
+	     &opt_force,
+	     N_("Delete the workspace even while its VM runs"),
+	     NULL},
 	    {NULL},
 	};
 
@@ -1593,10 +1744,11 @@ vmsup_cli_events(VmsupCli *cli, gint argc, gchar **argv)
 			    vmsup_json_object_get_string(params, "vm", "-"),
 			    vmsup_json_object_get_string(params, "state", "-"),
 			    vmsup_json_object_get_string(params, "stage", "-"),
-			    (gint)(vmsup_json_object_get_double(params, "progress", 0) * 100 + 0.5));
+			    (gint)(vmsup_json_object_get_double(params, "progress", 0) * 100 +
+				   0.5));
 		} else {
-			JsonNode *vm_node = params != NULL ? json_object_get_member(params, "vm")
-							   : NULL;
+			JsonNode *vm_node =
+			    params != NULL ? json_object_get_member(params, "vm") : NULL;
 			const gchar *state = NULL;
 			if (vm_node != NULL && JSON_NODE_HOLDS_OBJECT(vm_node))
 				state = vmsup_json_object_get_string(json_node_get_object(vm_node),
@@ -1664,9 +1816,7 @@ static const VmsupCliVerb vmsup_cli_verbs[] = {
     {"ports", N_("List a VM's listening ports and their host addresses"), vmsup_cli_ports},
     {"exec", N_("Run a command in a VM"), vmsup_cli_exec},
     {"ops", N_("List, show or cancel operations (list|get|cancel)"), vmsup_cli_ops},
-    {"workspace",
-     N_("Manage workspaces (create|list|delete|open)"),
-     vmsup_cli_workspace},
+    {"workspace", N_("Manage workspaces (create|list|delete|open)"), vmsup_cli_workspace},
     {"info", N_("Show what vmsupd is and how it runs"), vmsup_cli_info},
     {"events", N_("Print events as they happen"), vmsup_cli_events},
     {NULL, NULL, NULL},
@@ -1708,8 +1858,8 @@ vmsup_cli_run_verb(VmsupCli *cli,
 	for (const VmsupCliVerb *v = verbs; v->name != NULL; v++) {
 		if (g_strcmp0(v->name, argv[0]) != 0)
 			continue;
-		verb_name = group != NULL ? g_strdup_printf("%s %s", group, v->name)
-					  : g_strdup(v->name);
+		verb_name =
+		    group != NULL ? g_strdup_printf("%s %s", group, v->name) : g_strdup(v->name);
 		cli->verb = verb_name;
 		/* GOption names the program in --help: "vmsup ops list" */
 		{
@@ -1737,12 +1887,27 @@ main(int argc, char **argv)
 	const gchar *localedir = g_getenv("VMSUP_LOCALEDIR");
 	gint rc;
 	const GOptionEntry entries[] = {
-	    {"socket", 0, 0, G_OPTION_ARG_FILENAME, &cli.socket_path,
-	     N_("Talk to the vmsupd listening on this socket"), N_("PATH")},
-	    {"system", 0, 0, G_OPTION_ARG_NONE, &cli.system, N_("Talk to the system-wide vmsupd"),
+	    {"socket",
+	     0,
+	     0,
+	     G_OPTION_ARG_FILENAME,
+	     &cli.socket_path,
+	     N_("Talk to the vmsupd listening on this socket"),
+	     N_("PATH")},
+	    {"system",
+	     0,
+	     0,
+	     G_OPTION_ARG_NONE,
+	     &cli.system,
+	     N_("Talk to the system-wide vmsupd"),
 	     NULL},
-	    {"json", 0, 0, G_OPTION_ARG_NONE, &cli.json,
-	     N_("Print the result as JSON, exactly as vmsupd answered"), NULL},
+	    {"json",
+	     0,
+	     0,
+	     G_OPTION_ARG_NONE,
+	     &cli.json,
+	     N_("Print the result as JSON, exactly as vmsupd answered"),
+	     NULL},
 	    {"version", 0, 0, G_OPTION_ARG_NONE, &opt_version, N_("Show the version"), NULL},
 	    {NULL},
 	};

@@ -31,7 +31,7 @@ struct _VmsupJsonrpcClient {
 
 G_DEFINE_FINAL_TYPE(VmsupJsonrpcClient, vmsup_jsonrpc_client, G_TYPE_OBJECT)
 
-G_DEFINE_QUARK(vmsup-jsonrpc-client-error-quark, vmsup_jsonrpc_client_error)
+G_DEFINE_QUARK(vmsup - jsonrpc - client - error - quark, vmsup_jsonrpc_client_error)
 
 const gchar *
 vmsup_jsonrpc_client_error_kind(const GError *error)
@@ -57,6 +57,27 @@ vmsup_jsonrpc_client_error_kind(const GError *error)
 	if (g_error_matches(error, G_IO_ERROR, G_IO_ERROR_CANCELLED))
 		return "cancelled";
 	return "internal";
+}
+
+gint
+vmsup_jsonrpc_client_error_code(const GError *error)
+{
+	if (error != NULL && error->domain == VMSUP_ERROR && error->code >= VMSUP_ERROR_NOT_FOUND &&
+	    error->code < VMSUP_ERROR_LAST)
+		return error->code;
+	if (error != NULL && error->domain == VMSUP_JSONRPC_CLIENT_ERROR) {
+		switch (error->code) {
+		case VMSUP_JSONRPC_CLIENT_ERROR_INVALID_PARAMS:
+			return -32602;
+		case VMSUP_JSONRPC_CLIENT_ERROR_METHOD_NOT_FOUND:
+			return -32601;
+		case VMSUP_JSONRPC_CLIENT_ERROR_INVALID_REQUEST:
+			return -32600;
+		default:
+			break;
+		}
+	}
+	return VMSUP_ERROR_INTERNAL;
 }
 
 gboolean
@@ -177,7 +198,10 @@ vmsup_jsonrpc_client_read_line(VmsupJsonrpcClient *self,
 					    _("vmsupd sent an answer that is too long"));
 			return NULL;
 		}
-		if (!vmsup_jsonrpc_client_wait_readable(self, deadline, cancellable, &error_local)) {
+		if (!vmsup_jsonrpc_client_wait_readable(self,
+							deadline,
+							cancellable,
+							&error_local)) {
 			if (error_local != NULL)
 				g_propagate_error(error, g_steal_pointer(&error_local));
 			return NULL;
@@ -324,7 +348,8 @@ vmsup_jsonrpc_client_call(VmsupJsonrpcClient *self,
 		return NULL;
 
 	for (;;) {
-		g_autofree gchar *line = vmsup_jsonrpc_client_read_line(self, -1, cancellable, error);
+		g_autofree gchar *line =
+		    vmsup_jsonrpc_client_read_line(self, -1, cancellable, error);
 		g_autoptr(JsonObject) msg = NULL;
 		JsonNode *id_node;
 		JsonNode *err;
@@ -341,7 +366,8 @@ vmsup_jsonrpc_client_call(VmsupJsonrpcClient *self,
 		}
 		id_node = json_object_get_member(msg, "id");
 		err = json_object_get_member(msg, "error");
-		/* an error without an id concerns the connection itself: ours, as we ask one thing at a time */
+		/* an error without an id concerns the connection itself: ours, as we ask one thing
+		 * at a time */
 		if (id_node != NULL && JSON_NODE_HOLDS_NULL(id_node) && err != NULL &&
 		    JSON_NODE_HOLDS_OBJECT(err)) {
 			vmsup_jsonrpc_client_set_remote_error(json_node_get_object(err), error);

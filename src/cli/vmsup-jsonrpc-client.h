@@ -11,10 +11,10 @@ G_BEGIN_DECLS
  * contract's kinds arrives as VMSUP_ERROR with that code instead.
  */
 typedef enum {
-	VMSUP_JSONRPC_CLIENT_ERROR_CONNECT = 1,    /* nobody listens on the socket */
-	VMSUP_JSONRPC_CLIENT_ERROR_CLOSED,         /* vmsupd hung up, or an I/O error */
-	VMSUP_JSONRPC_CLIENT_ERROR_PROTOCOL,       /* an answer that is not JSON-RPC */
-	VMSUP_JSONRPC_CLIENT_ERROR_INVALID_PARAMS, /* -32602 */
+	VMSUP_JSONRPC_CLIENT_ERROR_CONNECT = 1,      /* nobody listens on the socket */
+	VMSUP_JSONRPC_CLIENT_ERROR_CLOSED,           /* vmsupd hung up, or an I/O error */
+	VMSUP_JSONRPC_CLIENT_ERROR_PROTOCOL,         /* an answer that is not JSON-RPC */
+	VMSUP_JSONRPC_CLIENT_ERROR_INVALID_PARAMS,   /* -32602 */
 	VMSUP_JSONRPC_CLIENT_ERROR_METHOD_NOT_FOUND, /* -32601: vmsupd is older than vmsup */
 	VMSUP_JSONRPC_CLIENT_ERROR_INVALID_REQUEST,  /* -32600, -32700 */
 } VmsupJsonrpcClientError;
@@ -26,6 +26,10 @@ vmsup_jsonrpc_client_error_quark(void);
 /* the error.data.kind an error stands for: "not-found", ..., "invalid-params", "connect" */
 const gchar *
 vmsup_jsonrpc_client_error_kind(const GError *error);
+
+/* the error.code on the wire an error came as: 1..8, or -32600/-32601/-32602; 8 otherwise */
+gint
+vmsup_jsonrpc_client_error_code(const GError *error);
 
 #define VMSUP_TYPE_JSONRPC_CLIENT (vmsup_jsonrpc_client_get_type())
 G_DECLARE_FINAL_TYPE(VmsupJsonrpcClient, vmsup_jsonrpc_client, VMSUP, JSONRPC_CLIENT, GObject)

@@ -10,7 +10,6 @@ G_BEGIN_DECLS
 	g_log_structured(G_LOG_DOMAIN,                                                             \
 			 level,                                                                    \
 			 "VMSUP_VM",                                                               \
-			 "%s",                                                                     \
 			 (vm),                                                                     \
 			 "CODE_FILE",                                                              \
 			 __FILE__,                                                                 \

@@ -202,7 +202,8 @@ vmsup_jsonrpc_connection_queue(VmsupJsonrpcConnection *conn, GBytes *line)
 	conn->out_bytes += g_bytes_get_size(line);
 	g_queue_push_tail(&conn->outq, g_bytes_ref(line));
 	if (conn->out_bytes > VMSUP_JSONRPC_MAX_QUEUE) {
-		g_message("JSON-RPC client %" G_GUINT64_FORMAT " (uid %u) is not reading; %" G_GSIZE_FORMAT
+		g_message("JSON-RPC client %" G_GUINT64_FORMAT
+			  " (uid %u) is not reading; %" G_GSIZE_FORMAT
 			  " bytes unsent, disconnecting it",
 			  conn->serial,
 			  conn->uid,
@@ -412,8 +413,9 @@ vmsup_jsonrpc_respond_error(VmsupJsonrpcConnection *conn,
 	    conn,
 	    batch,
 	    index,
-	    notification ? NULL
-			 : vmsup_jsonrpc_error_new(id, code, vmsup_rpc_error_to_kind(code), message));
+	    notification
+		? NULL
+		: vmsup_jsonrpc_error_new(id, code, vmsup_rpc_error_to_kind(code), message));
 }
 
 /* requests */
@@ -585,7 +587,8 @@ vmsup_jsonrpc_handle_request(VmsupJsonrpcConnection *conn,
 		JsonNode *result;
 		if (params != NULL && json_object_get_size(params) > 0) {
 			g_autofree gchar *msg =
-			    g_strdup_printf(_("Unknown parameter for %s: it takes none"), method_name);
+			    g_strdup_printf(_("Unknown parameter for %s: it takes none"),
+					    method_name);
 			vmsup_jsonrpc_respond_error(conn,
 						    batch,
 						    index,
@@ -595,8 +598,8 @@ vmsup_jsonrpc_handle_request(VmsupJsonrpcConnection *conn,
 						    msg);
 			return;
 		}
-		result = vmsup_jsonrpc_subscribe(conn,
-						 g_strcmp0(method_name, "events.subscribe") == 0);
+		result =
+		    vmsup_jsonrpc_subscribe(conn, g_strcmp0(method_name, "events.subscribe") == 0);
 		if (notification) {
 			json_node_unref(result);
 			vmsup_jsonrpc_respond(conn, batch, index, NULL);
@@ -694,25 +697,13 @@ vmsup_jsonrpc_handle_line(VmsupJsonrpcConnection *conn, const gchar *data, gsize
 		g_autofree gchar *msg =
 		    g_strdup_printf(_("Parse error: JSON nested deeper than %d levels"),
 				    VMSUP_JSONRPC_MAX_DEPTH);
-		vmsup_jsonrpc_respond_error(conn,
-					    NULL,
-					    0,
-					    NULL,
-					    FALSE,
-					    VMSUP_RPC_PARSE_ERROR,
-					    msg);
+		vmsup_jsonrpc_respond_error(conn, NULL, 0, NULL, FALSE, VMSUP_RPC_PARSE_ERROR, msg);
 		return;
 	}
 	root = vmsup_json_parse(data, length, &error);
 	if (root == NULL) {
 		g_autofree gchar *msg = g_strdup_printf(_("Parse error: %s"), error->message);
-		vmsup_jsonrpc_respond_error(conn,
-					    NULL,
-					    0,
-					    NULL,
-					    FALSE,
-					    VMSUP_RPC_PARSE_ERROR,
-					    msg);
+		vmsup_jsonrpc_respond_error(conn, NULL, 0, NULL, FALSE, VMSUP_RPC_PARSE_ERROR, msg);
 		return;
 	}
 	if (!JSON_NODE_HOLDS_ARRAY(root)) {
@@ -960,8 +951,10 @@ vmsup_jsonrpc_server_incoming_cb(GSocketService *service,
 	guint32 uid = G_MAXUINT32;
 	gboolean authorized;
 
-	authorized =
-	    vmsup_jsonrpc_server_authorize(self, g_socket_connection_get_socket(stream), &uid, &error);
+	authorized = vmsup_jsonrpc_server_authorize(self,
+						    g_socket_connection_get_socket(stream),
+						    &uid,
+						    &error);
 	conn = vmsup_jsonrpc_connection_new(self, stream, uid);
 	g_ptr_array_add(self->connections, conn);
 	if (!authorized) {

@@ -9,12 +9,12 @@
 G_BEGIN_DECLS
 
 /* limits of one connection; a client past them is answered with an error or dropped */
-#define VMSUP_JSONRPC_MAX_LINE (1024 * 1024)        /* bytes of one request line */
-#define VMSUP_JSONRPC_MAX_QUEUE (4 * 1024 * 1024)   /* unsent bytes before a drop */
-#define VMSUP_JSONRPC_HIGH_WATER (256 * 1024)       /* unsent bytes that pause reading */
-#define VMSUP_JSONRPC_MAX_PENDING 64                /* calls in flight that pause reading */
-#define VMSUP_JSONRPC_MAX_BATCH 256                 /* requests in one batch */
-#define VMSUP_JSONRPC_MAX_DEPTH 64                  /* nesting of arrays and objects */
+#define VMSUP_JSONRPC_MAX_LINE (1024 * 1024)      /* bytes of one request line */
+#define VMSUP_JSONRPC_MAX_QUEUE (4 * 1024 * 1024) /* unsent bytes before a drop */
+#define VMSUP_JSONRPC_HIGH_WATER (256 * 1024)     /* unsent bytes that pause reading */
+#define VMSUP_JSONRPC_MAX_PENDING 64              /* calls in flight that pause reading */
+#define VMSUP_JSONRPC_MAX_BATCH 256               /* requests in one batch */
+#define VMSUP_JSONRPC_MAX_DEPTH 64                /* nesting of arrays and objects */
 #define VMSUP_JSONRPC_MAX_CONNECTIONS 256
 
 #define VMSUP_TYPE_JSONRPC_SERVER (vmsup_jsonrpc_server_get_type())

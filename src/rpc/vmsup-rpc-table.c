@@ -74,10 +74,22 @@ vmsup_rpc_error_get_kind(const GError *error)
 
 /* schemas */
 
-#define P_REQ(n, t) {(n), VMSUP_RPC_TYPE_##t, TRUE, 0, 0}
-#define P_OPT(n, t) {(n), VMSUP_RPC_TYPE_##t, FALSE, 0, 0}
-#define P_RANGE(n, t, lo, hi) {(n), VMSUP_RPC_TYPE_##t, FALSE, (lo), (hi)}
-#define P_END {NULL, 0, FALSE, 0, 0}
+#define P_REQ(n, t)                                                                                \
+	{                                                                                          \
+		(n), VMSUP_RPC_TYPE_##t, TRUE, 0, 0                                                \
+	}
+#define P_OPT(n, t)                                                                                \
+	{                                                                                          \
+		(n), VMSUP_RPC_TYPE_##t, FALSE, 0, 0                                               \
+	}
+#define P_RANGE(n, t, lo, hi)                                                                      \
+	{                                                                                          \
+		(n), VMSUP_RPC_TYPE_##t, FALSE, (lo), (hi)                                         \
+	}
+#define P_END                                                                                      \
+	{                                                                                          \
+		NULL, 0, FALSE, 0, 0                                                               \
+	}
 
 #define VMSUP_RPC_MAX_CPUS 128
 #define VMSUP_RPC_MIN_MEMORY_MIB 32
@@ -210,7 +222,7 @@ vmsup_rpc_return_result(VmsupRpcCall *call, JsonObject *result, GError *error)
  * Every service verb has the same shape, so one macro writes the handler and
  * its callback; the D-Bus and JSON-RPC transports both land here.
  */
-#define VMSUP_RPC_DEFINE_VERB(handler, TYPE_CAST, field, verb, what)                        \
+#define VMSUP_RPC_DEFINE_VERB(handler, TYPE_CAST, field, verb, what)                               \
 	static void handler##_cb(GObject *source, GAsyncResult *res, gpointer user_data)           \
 	{                                                                                          \
 		g_autoptr(VmsupRpcCall) call = user_data;                                          \
@@ -272,8 +284,7 @@ static void
 vmsup_rpc_vm_exec(const VmsupRpcContext *ctx, VmsupRpcCall *call)
 {
 	JsonArray *argv = json_object_get_array_member(vmsup_rpc_call_get_params(call), "argv");
-	if (json_array_get_length(argv) == 0 ||
-	    json_array_get_string_element(argv, 0)[0] == '\0') {
+	if (json_array_get_length(argv) == 0 || json_array_get_string_element(argv, 0)[0] == '\0') {
 		g_autoptr(GError) error = g_error_new_literal(
 		    VMSUP_ERROR,
 		    VMSUP_ERROR_INVALID_ARGUMENT,
@@ -304,7 +315,7 @@ vmsup_rpc_workspace_create(const VmsupRpcContext *ctx, VmsupRpcCall *call)
  * a sibling.
  */
 typedef struct {
-	VmsupRpcCall *call;                /* owned */
+	VmsupRpcCall *call;               /* owned */
 	VmsupStatsService *stats_service; /* owned, nullable */
 } VmsupRpcVmReadData;
 
@@ -443,9 +454,7 @@ vmsup_rpc_daemon_info(const VmsupRpcContext *ctx, VmsupRpcCall *call)
 	}
 	json_object_set_boolean_member(result, "vm_service", ctx->vm_service != NULL);
 	json_object_set_boolean_member(result, "stats_service", ctx->stats_service != NULL);
-	json_object_set_boolean_member(result,
-				       "workspace_service",
-				       ctx->workspace_service != NULL);
+	json_object_set_boolean_member(result, "workspace_service", ctx->workspace_service != NULL);
 	for (const VmsupRpcMethod *m = vmsup_rpc_table_get_methods(); m->rpc_name != NULL; m++)
 		json_array_add_string_element(methods, m->rpc_name);
 	json_object_set_array_member(result, "methods", g_steal_pointer(&methods));
@@ -474,12 +483,7 @@ static const VmsupRpcMethod vmsup_rpc_methods[] = {
     {"vm.ports", "Ports", F_VM | F_RO, NULL, params_name, vmsup_rpc_vm_ports},
     {"vm.exec", "Exec", F_VM, NULL, params_vm_exec, vmsup_rpc_vm_exec},
     {"op.get", "GetOperation", F_ID | F_RO, NULL, params_id, vmsup_rpc_op_get},
-    {"op.list",
-     "ListOperations",
-     F_RO | F_LIST,
-     "operations",
-     params_none,
-     vmsup_rpc_op_list},
+    {"op.list", "ListOperations", F_RO | F_LIST, "operations", params_none, vmsup_rpc_op_list},
     {"op.cancel", "CancelOperation", F_ID, NULL, params_id, vmsup_rpc_op_cancel},
     {"workspace.create",
      "CreateWorkspace",
@@ -586,10 +590,9 @@ vmsup_rpc_node_has_type(JsonNode *node, VmsupRpcType type)
 		array = json_node_get_array(node);
 		for (guint i = 0; i < json_array_get_length(array); i++) {
 			JsonNode *element = json_array_get_element(array, i);
-			if (type == VMSUP_RPC_TYPE_INT_ARRAY ? !vmsup_rpc_node_is_int(element)
-							     : !vmsup_rpc_node_has_type(
-								   element,
-								   VMSUP_RPC_TYPE_STRING))
+			if (type == VMSUP_RPC_TYPE_INT_ARRAY
+				? !vmsup_rpc_node_is_int(element)
+				: !vmsup_rpc_node_has_type(element, VMSUP_RPC_TYPE_STRING))
 				return FALSE;
 		}
 		return TRUE;
@@ -705,7 +708,8 @@ vmsup_rpc_table_validate(const VmsupRpcMethod *method, JsonObject *params, GErro
 	}
 
 	name = vmsup_json_object_get_string(params, "name", NULL);
-	if ((method->flags & VMSUP_RPC_FLAG_TAKES_VM_NAME) && !vmsup_name_validate(name, "VM", error))
+	if ((method->flags & VMSUP_RPC_FLAG_TAKES_VM_NAME) &&
+	    !vmsup_name_validate(name, "VM", error))
 		return FALSE;
 	if ((method->flags & VMSUP_RPC_FLAG_TAKES_NAME) &&
 	    !vmsup_name_validate(name, "workspace", error))

@@ -43,11 +43,12 @@ typedef struct {
 	gint64 started_at; /* g_get_real_time() of daemon start */
 } VmsupRpcContext;
 
+/* what the D-Bus adapter and authorization need to know of a method */
 typedef enum {
 	VMSUP_RPC_FLAG_NONE = 0,
-	VMSUP_RPC_FLAG_TAKES_VM_NAME = 1 << 0, /* "name" is required, a VM name, first `s` on D-Bus */
+	VMSUP_RPC_FLAG_TAKES_VM_NAME = 1 << 0, /* "name", a VM name; the first `s` on D-Bus */
 	VMSUP_RPC_FLAG_TAKES_NAME = 1 << 1,    /* "name" required, a workspace name */
-	VMSUP_RPC_FLAG_TAKES_ID = 1 << 2,      /* "id" (operation, an integer) required, inside a{sv} */
+	VMSUP_RPC_FLAG_TAKES_ID = 1 << 2,      /* "id" (an operation) required, inside a{sv} */
 	VMSUP_RPC_FLAG_READ_ONLY = 1 << 3,     /* no state change: polkit's read action */
 	VMSUP_RPC_FLAG_RETURNS_LIST = 1 << 4,  /* D-Bus answers aa{sv} of the named member */
 } VmsupRpcFlags;
@@ -75,7 +76,7 @@ struct _VmsupRpcMethod {
 	const gchar *rpc_name;  /* "vm.create" */
 	const gchar *dbus_name; /* "Create" */
 	VmsupRpcFlags flags;
-	const gchar *list_member; /* with RETURNS_LIST: "vms", "operations", ... */
+	const gchar *list_member;    /* with RETURNS_LIST: "vms", "operations", ... */
 	const VmsupRpcParam *params; /* terminated by {NULL} */
 	VmsupRpcFunc func;
 };
@@ -88,7 +89,11 @@ vmsup_rpc_table_lookup(const gchar *rpc_name);
 const VmsupRpcMethod *
 vmsup_rpc_table_lookup_dbus(const gchar *dbus_name);
 
-/* checks @params against @method's schema: unknown member or wrong type -> VMSUP_RPC_ERROR -32602 */
+/*
+ * Checks @params against @method's schema: an unknown member, a wrong type or
+ * a missing required one is VMSUP_RPC_ERROR -32602 naming the member; a value
+ * out of range or an invalid name is VMSUP_ERROR_INVALID_ARGUMENT.
+ */
 gboolean
 vmsup_rpc_table_validate(const VmsupRpcMethod *method, JsonObject *params, GError **error);
 

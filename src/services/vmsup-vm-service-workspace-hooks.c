@@ -7,8 +7,6 @@
 
 #include "config.h"
 
-#include <glib/gi18n.h>
-
 #include "vmsup-error.h"
 #include "vmsup-vm-service-workspace-hooks.h"
 

@@ -18,27 +18,6 @@
 #include "vmsup-name.h"
 #include "vmsup-workspace-service.h"
 
-/*
- * vmsup-log.h passes "%s" as the value of VMSUP_VM, which g_log_structured()
- * takes as the value itself, shifting every later key (a crash). Correct
- * form until the shared header is fixed; then this block goes (as in
- * vmsup-vm-service.c).
- */
-#undef vmsup_log_vm
-#define vmsup_log_vm(level, vm, ...)                                                               \
-	g_log_structured(G_LOG_DOMAIN,                                                             \
-			 level,                                                                    \
-			 "VMSUP_VM",                                                               \
-			 (vm),                                                                     \
-			 "CODE_FILE",                                                              \
-			 __FILE__,                                                                 \
-			 "CODE_LINE",                                                              \
-			 G_STRINGIFY(__LINE__),                                                    \
-			 "CODE_FUNC",                                                              \
-			 G_STRFUNC,                                                                \
-			 "MESSAGE",                                                                \
-			 __VA_ARGS__)
-
 #define VMSUP_WORKSPACE_VERSION 1
 /* a record is a few hundred bytes; anything this big is not one */
 #define VMSUP_WORKSPACE_MAX_FILE_SIZE (64 * 1024)

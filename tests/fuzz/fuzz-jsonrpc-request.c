@@ -33,7 +33,8 @@ check_response(JsonNode *node)
 	obj = json_node_get_object(node);
 	g_assert_cmpstr(vmsup_json_object_get_string(obj, "jsonrpc", NULL), ==, "2.0");
 	g_assert_true(json_object_has_member(obj, "id"));
-	g_assert_true(json_object_has_member(obj, "result") != json_object_has_member(obj, "error"));
+	g_assert_true(json_object_has_member(obj, "result") !=
+		      json_object_has_member(obj, "error"));
 	if (json_object_has_member(obj, "error")) {
 		JsonObject *err = json_object_get_object_member(obj, "error");
 		g_assert_nonnull(vmsup_json_object_get_string(err, "message", NULL));
