@@ -26,6 +26,7 @@
 #define SUPERVISOR_IFACE "io.github.vmsup.Supervisor1"
 #define VM_IFACE "io.github.vmsup.VM1"
 #define TWIN_VM "twin"
+#define TWIN_RUNNING_VM "twin-run"
 /* a VM boots under TCG on this kind of machine: allow for it */
 #define CALL_TIMEOUT_MS (180 * 1000)
 #define WAIT_S 120
@@ -43,6 +44,7 @@ static struct {
 	gint64 rpc_next_id;
 	gboolean twin_ready;
 	gint64 twin_op_id;
+	gboolean twin_running_ready;
 } global;
 
 /* one answer of either transport: a result, or an error code and message */
@@ -303,6 +305,49 @@ ensure_twin_vm(void)
 	global.twin_ready = TRUE;
 }
 
+/* the guest agent answers and the guest's web server (port 80) serves: answers stop changing */
+static gboolean
+running_twin_settled(gpointer user_data)
+{
+	g_autoptr(JsonObject) params = json_object_new();
+	g_auto(Answer) answer = {NULL};
+	JsonArray *ports;
+
+	json_object_set_string_member(params, "name", TWIN_RUNNING_VM);
+	rpc_call("vm.ping", params, &answer);
+	if (answer.result == NULL)
+		return FALSE;
+	answer_clear(&answer);
+	rpc_call("vm.ports", params, &answer);
+	if (answer.result == NULL)
+		return FALSE;
+	ports = json_object_get_array_member(json_node_get_object(answer.result), "ports");
+	for (guint i = 0; ports != NULL && i < json_array_get_length(ports); i++) {
+		JsonObject *port = json_array_get_object_element(ports, i);
+		if (vmsup_json_object_get_int(port, "guest_port", 0) == 80 &&
+		    vmsup_json_object_get_bool(port, "web", FALSE))
+			return TRUE;
+	}
+	return FALSE;
+}
+
+/* the shared running VM of the agent twins: booted once, settled */
+static void
+ensure_running_twin_vm(void)
+{
+	g_autoptr(JsonObject) created = NULL;
+
+	ensure_daemon();
+	if (global.twin_running_ready)
+		return;
+	created =
+	    rpc_ok("vm.create",
+		   "{\"name\": \"" TWIN_RUNNING_VM "\", \"memory_mib\": 128, \"forward\": [80], "
+		   "\"start\": true, \"wait\": true}");
+	vmsup_test_wait_until(running_twin_settled, NULL, WAIT_S);
+	global.twin_running_ready = TRUE;
+}
+
 /* comparing answers */
 
 /* members whose values differ between two calls on the same VM */
@@ -347,7 +392,7 @@ replace_all(const gchar *str, const gchar *const *names)
  * object members sorted so that the text compares.
  */
 static JsonNode *
-normalize(JsonNode *node, const gchar *const *names, gboolean paired)
+normalize(JsonNode *node, const gchar *const *names, const gchar *const *masked)
 {
 	JsonNode *copy;
 
@@ -363,12 +408,11 @@ normalize(JsonNode *node, const gchar *const *names, gboolean paired)
 			JsonNode *value = json_object_get_member(object, member);
 			if (JSON_NODE_HOLDS_NULL(value))
 				continue;
-			if (g_strv_contains(volatile_members, member) ||
-			    (paired && g_strv_contains(identity_members, member))) {
+			if (g_strv_contains(masked, member)) {
 				json_object_set_string_member(normalized, member, "@MASKED@");
 				continue;
 			}
-			json_object_set_member(normalized, member, normalize(value, names, paired));
+			json_object_set_member(normalized, member, normalize(value, names, masked));
 		}
 		return vmsup_json_node_new_object(g_steal_pointer(&normalized));
 	}
@@ -380,7 +424,7 @@ normalize(JsonNode *node, const gchar *const *names, gboolean paired)
 			JsonNode *element = json_array_get_element(array, i);
 			if (JSON_NODE_HOLDS_NULL(element))
 				continue;
-			json_array_add_element(normalized, normalize(element, names, paired));
+			json_array_add_element(normalized, normalize(element, names, masked));
 		}
 		copy = json_node_new(JSON_NODE_ARRAY);
 		json_node_take_array(copy, g_steal_pointer(&normalized));
@@ -404,10 +448,26 @@ normalize(JsonNode *node, const gchar *const *names, gboolean paired)
 }
 
 static gchar *
-normalized_text(JsonNode *node, const gchar *const *names, gboolean paired)
+normalized_text(JsonNode *node, const gchar *const *names, const gchar *const *masked)
 {
-	g_autoptr(JsonNode) normalized = normalize(node, names, paired);
+	g_autoptr(JsonNode) normalized = normalize(node, names, masked);
 	return node_to_string(normalized);
+}
+
+/* the members to mask: the volatile ones, the identity ones for a pair, and @extra ("a,b") */
+static GStrv
+masked_members(gboolean paired, const gchar *extra)
+{
+	g_autoptr(GStrvBuilder) builder = g_strv_builder_new();
+
+	g_strv_builder_addv(builder, (const gchar **)volatile_members);
+	if (paired)
+		g_strv_builder_addv(builder, (const gchar **)identity_members);
+	if (extra != NULL) {
+		g_auto(GStrv) split = g_strsplit(extra, ",", -1);
+		g_strv_builder_addv(builder, (const gchar **)split);
+	}
+	return g_strv_builder_end(builder);
 }
 
 static void
@@ -415,7 +475,7 @@ assert_same_answer(const VmsupRpcMethod *method,
 		   const Answer *rpc,
 		   const Answer *dbus,
 		   const gchar *const *names,
-		   gboolean paired)
+		   const gchar *const *masked)
 {
 	g_autofree gchar *rpc_text = NULL;
 	g_autofree gchar *dbus_text = NULL;
@@ -446,8 +506,8 @@ assert_same_answer(const VmsupRpcMethod *method,
 		    json_object_get_member(json_node_get_object(rpc->result), method->list_member);
 		g_assert_nonnull(rpc_result);
 	}
-	rpc_text = normalized_text(rpc_result, names, paired);
-	dbus_text = normalized_text(dbus->result, names, paired);
+	rpc_text = normalized_text(rpc_result, names, masked);
+	dbus_text = normalized_text(dbus->result, names, masked);
 	g_test_message("%s: %s", method->rpc_name, rpc_text);
 	g_assert_cmpstr(dbus_text, ==, rpc_text);
 }
@@ -1080,6 +1140,7 @@ typedef enum {
 	NEEDS_NOTHING,
 	NEEDS_DEFINED,   /* SAME: the twin VM; PAIRED: a new defined VM each */
 	NEEDS_RUNNING,   /* PAIRED: a new running VM each */
+	NEEDS_AGENT,     /* SAME: the running twin VM, its guest agent answering */
 	NEEDS_WORKSPACE, /* PAIRED: a new workspace each */
 } TwinNeeds;
 
@@ -1088,8 +1149,10 @@ typedef struct {
 	TwinKind kind;
 	TwinNeeds needs;
 	/* "@NAME@": the VM or workspace; "@OP@": the twin VM's create operation; "@DIR@": a
-	 * directory */
+	 * directory for @NAME@ */
 	const gchar *params;
+	/* members of this answer that change by themselves, "a,b" */
+	const gchar *masked;
 } TwinCase;
 
 /* a table entry without a case here fails its twin test */
@@ -1097,34 +1160,46 @@ static const TwinCase twin_cases[] = {
     {"vm.create",
      TWIN_PAIRED,
      NEEDS_NOTHING,
-     "{\"name\": \"@NAME@\", \"cpus\": 2, \"memory_mib\": 128, \"forward\": [8080], \"wait\": "
-     "true}"},
-    {"vm.start", TWIN_PAIRED, NEEDS_DEFINED, "{\"name\": \"@NAME@\"}"},
-    {"vm.stop", TWIN_PAIRED, NEEDS_RUNNING, "{\"name\": \"@NAME@\", \"force\": true}"},
-    {"vm.delete", TWIN_PAIRED, NEEDS_DEFINED, "{\"name\": \"@NAME@\"}"},
+     "{\"name\": \"@NAME@\", \"cpus\": 2, \"memory_mib\": 128, \"forward\": [8080], "
+     "\"wait\": true}",
+     NULL},
+    {"vm.start", TWIN_PAIRED, NEEDS_DEFINED, "{\"name\": \"@NAME@\"}", NULL},
+    {"vm.stop", TWIN_PAIRED, NEEDS_RUNNING, "{\"name\": \"@NAME@\", \"force\": true}", NULL},
+    {"vm.delete", TWIN_PAIRED, NEEDS_DEFINED, "{\"name\": \"@NAME@\"}", NULL},
     {"vm.set",
      TWIN_PAIRED,
      NEEDS_DEFINED,
-     "{\"name\": \"@NAME@\", \"cpus\": 2, \"auto_stop\": false}"},
-    {"vm.list", TWIN_SAME, NEEDS_DEFINED, "{}"},
-    {"vm.get", TWIN_SAME, NEEDS_DEFINED, "{\"name\": \"@NAME@\"}"},
-    {"vm.stats", TWIN_SAME, NEEDS_DEFINED, "{\"name\": \"@NAME@\"}"},
-    {"vm.health", TWIN_SAME, NEEDS_DEFINED, "{\"name\": \"@NAME@\"}"},
-    {"vm.ping", TWIN_SAME, NEEDS_DEFINED, "{\"name\": \"@NAME@\"}"},
-    {"vm.ports", TWIN_SAME, NEEDS_DEFINED, "{\"name\": \"@NAME@\"}"},
+     "{\"name\": \"@NAME@\", \"cpus\": 2, \"auto_stop\": false}",
+     NULL},
+    {"vm.list", TWIN_SAME, NEEDS_DEFINED, "{}", NULL},
+    {"vm.get", TWIN_SAME, NEEDS_DEFINED, "{\"name\": \"@NAME@\"}", NULL},
+    {"vm.stats",
+     TWIN_SAME,
+     NEEDS_AGENT,
+     "{\"name\": \"@NAME@\"}",
+     "net_rx_bytes,net_tx_bytes,block_read_bytes,block_write_bytes"},
+    /* its detail quotes the round trips */
+    {"vm.health", TWIN_SAME, NEEDS_AGENT, "{\"name\": \"@NAME@\"}", "detail"},
+    {"vm.ping", TWIN_SAME, NEEDS_AGENT, "{\"name\": \"@NAME@\"}", NULL},
+    {"vm.ports", TWIN_SAME, NEEDS_AGENT, "{\"name\": \"@NAME@\"}", NULL},
     {"vm.exec",
      TWIN_SAME,
-     NEEDS_DEFINED,
-     "{\"name\": \"@NAME@\", \"argv\": [\"/bin/true\"], \"timeout_s\": 5}"},
-    {"op.get", TWIN_SAME, NEEDS_DEFINED, "{\"id\": @OP@}"},
-    {"op.list", TWIN_SAME, NEEDS_DEFINED, "{}"},
-    {"op.cancel", TWIN_SAME, NEEDS_DEFINED, "{\"id\": @OP@}"},
-    {"workspace.create", TWIN_PAIRED, NEEDS_NOTHING, "{\"name\": \"@NAME@\", \"path\": \"@DIR@\"}"},
-    {"workspace.list", TWIN_SAME, NEEDS_NOTHING, "{}"},
-    {"workspace.delete", TWIN_PAIRED, NEEDS_WORKSPACE, "{\"name\": \"@NAME@\"}"},
+     NEEDS_AGENT,
+     "{\"name\": \"@NAME@\", \"argv\": [\"/bin/echo\", \"twin\"], \"timeout_s\": 30}",
+     NULL},
+    {"op.get", TWIN_SAME, NEEDS_DEFINED, "{\"id\": @OP@}", NULL},
+    {"op.list", TWIN_SAME, NEEDS_DEFINED, "{}", NULL},
+    {"op.cancel", TWIN_SAME, NEEDS_DEFINED, "{\"id\": @OP@}", NULL},
+    {"workspace.create",
+     TWIN_PAIRED,
+     NEEDS_NOTHING,
+     "{\"name\": \"@NAME@\", \"path\": \"@DIR@\"}",
+     NULL},
+    {"workspace.list", TWIN_SAME, NEEDS_NOTHING, "{}", NULL},
+    {"workspace.delete", TWIN_PAIRED, NEEDS_WORKSPACE, "{\"name\": \"@NAME@\"}", NULL},
     /* opening boots a VM per transport: the twin is the answer for an unknown workspace */
-    {"workspace.open", TWIN_SAME, NEEDS_NOTHING, "{\"name\": \"tw-no-such-workspace\"}"},
-    {"daemon.info", TWIN_SAME, NEEDS_NOTHING, "{}"},
+    {"workspace.open", TWIN_SAME, NEEDS_NOTHING, "{\"name\": \"tw-no-such-workspace\"}", NULL},
+    {"daemon.info", TWIN_SAME, NEEDS_NOTHING, "{}", NULL},
 };
 
 static const TwinCase *
@@ -1208,6 +1283,7 @@ test_twin(gconstpointer user_data)
 	const TwinCase *twin = twin_case_lookup(method->rpc_name);
 	g_auto(Answer) rpc = {NULL};
 	g_auto(Answer) dbus = {NULL};
+	g_auto(GStrv) masked = NULL;
 
 	if (twin == NULL) {
 		g_test_fail_printf("%s has no twin case: add one to twin_cases in %s",
@@ -1215,15 +1291,19 @@ test_twin(gconstpointer user_data)
 				   __FILE__);
 		return;
 	}
+	masked = masked_members(twin->kind == TWIN_PAIRED, twin->masked);
 	ensure_twin_vm();
+	if (twin->needs == NEEDS_AGENT)
+		ensure_running_twin_vm();
 
 	if (twin->kind == TWIN_SAME) {
 		const gchar *const names[] = {NULL};
-		g_autoptr(JsonObject) params = twin_params(twin, TWIN_VM);
+		g_autoptr(JsonObject) params =
+		    twin_params(twin, twin->needs == NEEDS_AGENT ? TWIN_RUNNING_VM : TWIN_VM);
 
 		rpc_call(method->rpc_name, params, &rpc);
 		dbus_call_method(method, params, &dbus);
-		assert_same_answer(method, &rpc, &dbus, names, FALSE);
+		assert_same_answer(method, &rpc, &dbus, names, (const gchar *const *)masked);
 	} else {
 		g_autofree gchar *base = g_strdelimit(g_strdup(method->rpc_name), ".", '-');
 		g_autofree gchar *name_rpc = g_strdup_printf("tw-%s-j", base);
@@ -1238,7 +1318,7 @@ test_twin(gconstpointer user_data)
 		dbus_call_method(method, params_dbus, &dbus);
 		twin_cleanup(twin, name_rpc);
 		twin_cleanup(twin, name_dbus);
-		assert_same_answer(method, &rpc, &dbus, names, TRUE);
+		assert_same_answer(method, &rpc, &dbus, names, (const gchar *const *)masked);
 	}
 }
 
@@ -1312,6 +1392,7 @@ test_vm_object_methods(void)
 	g_auto(Answer) via_object = {NULL};
 	g_auto(Answer) via_supervisor = {NULL};
 	const gchar *const names[] = {NULL};
+	g_auto(GStrv) masked = masked_members(FALSE, NULL);
 	g_autoptr(JsonObject) params = NULL;
 	const VmsupRpcMethod *get = vmsup_rpc_table_lookup("vm.get");
 	const VmsupRpcMethod *stop = vmsup_rpc_table_lookup("vm.stop");
@@ -1322,7 +1403,7 @@ test_vm_object_methods(void)
 	reply = dbus_call(path, VM_IFACE, "Get", NULL, "(a{sv})", &error);
 	answer_from_dbus(reply, error, &via_object);
 	dbus_call_method(get, params, &via_supervisor);
-	assert_same_answer(get, &via_supervisor, &via_object, names, FALSE);
+	assert_same_answer(get, &via_supervisor, &via_object, names, (const gchar *const *)masked);
 	answer_clear(&via_object);
 	answer_clear(&via_supervisor);
 	g_clear_pointer(&reply, g_variant_unref);
@@ -1337,7 +1418,7 @@ test_vm_object_methods(void)
 	answer_from_dbus(reply, error, &via_object);
 	g_clear_error(&error);
 	dbus_call_method(stop, params, &via_supervisor);
-	assert_same_answer(stop, &via_supervisor, &via_object, names, FALSE);
+	assert_same_answer(stop, &via_supervisor, &via_object, names, (const gchar *const *)masked);
 }
 
 /* /vmsup/dbus/errors */

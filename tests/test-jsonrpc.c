@@ -811,24 +811,25 @@ probe_as_nobody(const gchar *path)
 	if (send(fd, request, sizeof(request) - 1, MSG_NOSIGNAL) < 0 && errno != EPIPE &&
 	    errno != ECONNRESET)
 		_exit(PROBE_BROKEN);
-	for (;;) {
+	/* the first line decides; a refusal must then end the stream */
+	while (memchr(buf, '\n', got) == NULL && got < sizeof(buf) - 1) {
 		gssize n = read(fd, buf + got, sizeof(buf) - 1 - got);
-		if (n < 0 && errno == ECONNRESET)
-			break;
-		if (n < 0)
+		if (n <= 0)
 			_exit(PROBE_BROKEN);
-		if (n == 0)
-			break;
 		got += n;
-		if (got == sizeof(buf) - 1)
-			break;
 	}
 	buf[got] = '\0';
 	if (strstr(buf, "\"result\"") != NULL)
 		_exit(PROBE_ANSWERED);
-	if (strstr(buf, "\"code\":5") != NULL && strstr(buf, "uid 65534") != NULL)
-		_exit(PROBE_REFUSED);
-	_exit(PROBE_BROKEN);
+	if (strstr(buf, "\"code\":5") == NULL || strstr(buf, "uid 65534") == NULL)
+		_exit(PROBE_BROKEN);
+	for (;;) {
+		gssize n = read(fd, buf, sizeof(buf));
+		if (n == 0 || (n < 0 && errno == ECONNRESET))
+			_exit(PROBE_REFUSED);
+		if (n < 0)
+			_exit(PROBE_BROKEN);
+	}
 }
 
 typedef struct {

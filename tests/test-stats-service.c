@@ -410,7 +410,7 @@ test_guest_basics(GuestFixture *fx, gconstpointer user_data)
 	g_autoptr(JsonObject) bad = NULL;
 	g_autoptr(GError) error = NULL;
 	g_autofree gchar *kill_cmd = NULL;
-	CpuWait busy = {fx->stats, name, 50.0, -1};
+	CpuWait busy = {fx->stats, name, 40.0, -1};
 	CpuWait calm = {fx->stats, name, -20.0, -1};
 	gint64 start;
 	gint64 first_us;

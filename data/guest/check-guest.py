@@ -245,7 +245,10 @@ class Run:
         ok("guest-get-osinfo", osinfo.get("id") == "vmsup-guest",
            f"{osinfo.get('pretty-name')}, kernel {osinfo.get('kernel-release')}")
 
-        ok("console ready line", "vmsup-guest: ready" in self.console_text(), "")
+        console = self.console_text()
+        up = [ln.split(" at ", 1)[1] for ln in console.splitlines() if "services up at" in ln]
+        ok("console ready line", "vmsup-guest: ready" in console,
+           f"guest {up[0]}" if up else "")
 
         t1 = time.monotonic()
         qmp.execute("system_powerdown", deadline)

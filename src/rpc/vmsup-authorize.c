@@ -173,10 +173,10 @@ vmsup_authorize_check_polkit(GDBusConnection *connection,
 				      "interactive authorization ('gdbus call --interactive')"),
 				    action);
 		/* GLib 2.74 has no GDBusError code for this standard name */
-		g_propagate_error(
-		    error,
-		    g_dbus_error_new_for_dbus_error(
-			"org.freedesktop.DBus.Error.InteractiveAuthorizationRequired", message));
+		g_propagate_error(error,
+				  g_dbus_error_new_for_dbus_error(
+				      "org.freedesktop.DBus.Error.InteractiveAuthorizationRequired",
+				      message));
 		return FALSE;
 	}
 	g_set_error(error,
@@ -215,8 +215,11 @@ vmsup_authorize_check_sync(VmsupAuthorize *self,
 	}
 	if (uid == 0)
 		return TRUE;
-	return vmsup_authorize_check_polkit(
-	    connection, sender, vmsup_authorize_action_for(method), allow_interaction, error);
+	return vmsup_authorize_check_polkit(connection,
+					    sender,
+					    vmsup_authorize_action_for(method),
+					    allow_interaction,
+					    error);
 }
 
 gboolean
@@ -252,8 +255,13 @@ vmsup_authorize_method_cb(GDBusInterfaceSkeleton *skeleton,
 	guint32 uid = 0;
 
 	if (!vmsup_authorize_lookup_uid(self, connection, sender, &uid, &error) ||
-	    !vmsup_authorize_check_sync(
-		self, connection, sender, uid, method, allow_interaction, &error)) {
+	    !vmsup_authorize_check_sync(self,
+					connection,
+					sender,
+					uid,
+					method,
+					allow_interaction,
+					&error)) {
 		g_debug("%s.%s from %s denied: %s",
 			g_dbus_method_invocation_get_interface_name(invocation),
 			g_dbus_method_invocation_get_method_name(invocation),

@@ -18,7 +18,8 @@ typedef enum {
 #define VMSUP_TYPE_AUTHORIZE (vmsup_authorize_get_type())
 G_DECLARE_FINAL_TYPE(VmsupAuthorize, vmsup_authorize, VMSUP, AUTHORIZE, GObject)
 
-VmsupAuthorize *vmsup_authorize_new(VmsupAuthorizeMode mode);
+VmsupAuthorize *
+vmsup_authorize_new(VmsupAuthorizeMode mode);
 
 /*
  * Connects the one "g-authorize-method" handler to @skeleton. It runs in a
@@ -26,25 +27,29 @@ VmsupAuthorize *vmsup_authorize_new(VmsupAuthorizeMode mode);
  * caller's uid, decides, and records the uid on the invocation for
  * vmsup_authorize_get_caller_uid().
  */
-void vmsup_authorize_attach(VmsupAuthorize *self, GDBusInterfaceSkeleton *skeleton);
+void
+vmsup_authorize_attach(VmsupAuthorize *self, GDBusInterfaceSkeleton *skeleton);
 
 /* the uid the handler found for an invocation it let through; FALSE when there is none */
-gboolean vmsup_authorize_get_caller_uid(GDBusMethodInvocation *invocation, guint32 *out_uid);
+gboolean
+vmsup_authorize_get_caller_uid(GDBusMethodInvocation *invocation, guint32 *out_uid);
 
 /* the polkit action that guards @method */
-const gchar *vmsup_authorize_action_for(const VmsupRpcMethod *method);
+const gchar *
+vmsup_authorize_action_for(const VmsupRpcMethod *method);
 
 /*
  * The decision itself, blocking: may @uid (the owner of @sender on
  * @connection) call @method? Polkit is asked over @connection in system mode.
  * Fails with G_DBUS_ERROR_ACCESS_DENIED.
  */
-gboolean vmsup_authorize_check_sync(VmsupAuthorize *self,
-				    GDBusConnection *connection,
-				    const gchar *sender,
-				    guint32 uid,
-				    const VmsupRpcMethod *method,
-				    gboolean allow_interaction,
-				    GError **error);
+gboolean
+vmsup_authorize_check_sync(VmsupAuthorize *self,
+			   GDBusConnection *connection,
+			   const gchar *sender,
+			   guint32 uid,
+			   const VmsupRpcMethod *method,
+			   gboolean allow_interaction,
+			   GError **error);
 
 G_END_DECLS

@@ -21,24 +21,28 @@ G_DECLARE_FINAL_TYPE(VmsupDbusServer, vmsup_dbus_server, VMSUP, DBUS_SERVER, GOb
  * authorization. @vm_service (nullable) feeds the signals and the per-VM
  * objects.
  */
-VmsupDbusServer *vmsup_dbus_server_new(const VmsupRpcContext *ctx, VmsupVmService *vm_service);
+VmsupDbusServer *
+vmsup_dbus_server_new(const VmsupRpcContext *ctx, VmsupVmService *vm_service);
 
 /*
  * Owns VMSUP_DBUS_BUS_NAME on @bus_type and exports there. When the bus cannot
  * be reached or the name is taken this logs a warning and the daemon carries
  * on: the socket still serves.
  */
-void vmsup_dbus_server_own_name(VmsupDbusServer *self, GBusType bus_type);
+void
+vmsup_dbus_server_own_name(VmsupDbusServer *self, GBusType bus_type);
 
 /* exports the supervisor object and the per-VM objects on @connection (tests) */
 gboolean
 vmsup_dbus_server_export(VmsupDbusServer *self, GDBusConnection *connection, GError **error);
 
 /* the VM objects, for tests */
-VmsupDbusVmObjects *vmsup_dbus_server_get_vm_objects(VmsupDbusServer *self);
+VmsupDbusVmObjects *
+vmsup_dbus_server_get_vm_objects(VmsupDbusServer *self);
 
 /* "handle-get-operation" for "GetOperation": the generated skeleton's signal */
-gchar *vmsup_dbus_server_handle_signal_name(const gchar *dbus_name);
+gchar *
+vmsup_dbus_server_handle_signal_name(const gchar *dbus_name);
 
 /*
  * A JSON object as a{sv}: members that are null are left out, objects become
@@ -46,6 +50,7 @@ gchar *vmsup_dbus_server_handle_signal_name(const gchar *dbus_name);
  * ad, of booleans ab, anything else av. Strings are made valid UTF-8.
  * Returns a floating reference.
  */
-GVariant *vmsup_dbus_variant_from_json_object(JsonObject *object);
+GVariant *
+vmsup_dbus_variant_from_json_object(JsonObject *object);
 
 G_END_DECLS

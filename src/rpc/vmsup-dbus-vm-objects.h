@@ -21,20 +21,26 @@ typedef void (*VmsupDbusVmBindFunc)(VmsupDBusVM1 *vm1, const gchar *name, gpoint
 G_DECLARE_FINAL_TYPE(VmsupDbusVmObjects, vmsup_dbus_vm_objects, VMSUP, DBUS_VM_OBJECTS, GObject)
 
 /* @bind_data is unowned: the owner of the returned object must outlive it */
-VmsupDbusVmObjects *vmsup_dbus_vm_objects_new(VmsupDbusVmBindFunc bind, gpointer bind_data);
+VmsupDbusVmObjects *
+vmsup_dbus_vm_objects_new(VmsupDbusVmBindFunc bind, gpointer bind_data);
 
 /* the ObjectManager at VMSUP_DBUS_SUPERVISOR_PATH; export with
  * g_dbus_object_manager_server_set_connection() */
-GDBusObjectManagerServer *vmsup_dbus_vm_objects_get_manager(VmsupDbusVmObjects *self);
+GDBusObjectManagerServer *
+vmsup_dbus_vm_objects_get_manager(VmsupDbusVmObjects *self);
 
 /* creates or refreshes the object of VM @name from its vm.get result (borrowed) */
-void vmsup_dbus_vm_objects_update(VmsupDbusVmObjects *self, const gchar *name, JsonObject *vm);
-void vmsup_dbus_vm_objects_remove(VmsupDbusVmObjects *self, const gchar *name);
+void
+vmsup_dbus_vm_objects_update(VmsupDbusVmObjects *self, const gchar *name, JsonObject *vm);
+void
+vmsup_dbus_vm_objects_remove(VmsupDbusVmObjects *self, const gchar *name);
 
 /* the VM1 interface of @name's object, or NULL (transfer none) */
-VmsupDBusVM1 *vmsup_dbus_vm_objects_lookup(VmsupDbusVmObjects *self, const gchar *name);
+VmsupDBusVM1 *
+vmsup_dbus_vm_objects_lookup(VmsupDbusVmObjects *self, const gchar *name);
 
 /* "/io/github/vmsup/Supervisor1/vm/<name escaped with g_dbus_escape_object_path()>" */
-gchar *vmsup_dbus_vm_object_path(const gchar *name);
+gchar *
+vmsup_dbus_vm_object_path(const gchar *name);
 
 G_END_DECLS

@@ -15,6 +15,13 @@
 
 #include "vmsup-http-probe.h"
 
+/*
+ * after a plain HTTP error status, how long the TLS attempt may still take:
+ * a TLS server finishes its handshake by then, a plain server that sits on
+ * the ClientHello never does
+ */
+#define VMSUP_HTTP_PROBE_TLS_GRACE_MS 1000
+
 typedef struct {
 	gboolean done;
 	guint status; /* 0: no HTTP answer */
@@ -30,6 +37,7 @@ typedef struct {
 	GCancellable *parent;      /* owned, nullable: the caller's */
 	gulong parent_cancelled_id;
 	GSource *timeout_source; /* owned */
+	GSource *grace_source;   /* owned */
 	VmsupHttpAttempt https;
 	VmsupHttpAttempt http;
 	gboolean returned;
@@ -55,6 +63,10 @@ vmsup_http_probe_data_free(VmsupHttpProbeData *data)
 	if (data->timeout_source != NULL) {
 		g_source_destroy(data->timeout_source);
 		g_source_unref(data->timeout_source);
+	}
+	if (data->grace_source != NULL) {
+		g_source_destroy(data->grace_source);
+		g_source_unref(data->grace_source);
 	}
 	if (data->session != NULL) {
 		soup_session_abort(data->session);
@@ -90,6 +102,10 @@ vmsup_http_probe_return(GTask *task, const gchar *scheme, guint status, const gc
 		g_source_destroy(data->timeout_source);
 		g_clear_pointer(&data->timeout_source, g_source_unref);
 	}
+	if (data->grace_source != NULL) {
+		g_source_destroy(data->grace_source);
+		g_clear_pointer(&data->grace_source, g_source_unref);
+	}
 	if (g_task_return_error_if_cancelled(task))
 		return;
 
@@ -112,6 +128,9 @@ vmsup_http_probe_return(GTask *task, const gchar *scheme, guint status, const gc
 	g_task_return_pointer(task, result, (GDestroyNotify)vmsup_http_probe_result_free);
 }
 
+static gboolean
+vmsup_http_probe_grace_cb(gpointer user_data);
+
 /* decide as soon as the answers so far allow it */
 static void
 vmsup_http_probe_decide(GTask *task, gboolean timed_out)
@@ -126,13 +145,18 @@ vmsup_http_probe_decide(GTask *task, gboolean timed_out)
 	}
 	/*
 	 * a TLS server may answer plain HTTP with an error status (nginx: 400),
-	 * so an error status waits for the TLS attempt; a success does not
-	 * (a plain HTTP server may sit on a ClientHello until its own timeout)
+	 * so an error status waits a moment for the TLS attempt; a success does
+	 * not (a plain HTTP server may sit on a ClientHello until its own timeout)
 	 */
 	if (data->http.done && data->http.status > 0 &&
 	    (data->http.status < 400 || data->https.done || timed_out)) {
 		vmsup_http_probe_return(task, "http", data->http.status, NULL);
 		return;
+	}
+	if (data->http.done && data->http.status > 0 && data->grace_source == NULL) {
+		data->grace_source = g_timeout_source_new(VMSUP_HTTP_PROBE_TLS_GRACE_MS);
+		g_source_set_callback(data->grace_source, vmsup_http_probe_grace_cb, task, NULL);
+		g_source_attach(data->grace_source, g_main_context_get_thread_default());
 	}
 	if (data->https.done && data->http.done) {
 		vmsup_http_probe_return(task,
@@ -156,6 +180,18 @@ vmsup_http_probe_timeout_cb(gpointer user_data)
 	VmsupHttpProbeData *data = g_task_get_task_data(task);
 
 	g_clear_pointer(&data->timeout_source, g_source_unref);
+	vmsup_http_probe_decide(task, TRUE);
+	return G_SOURCE_REMOVE;
+}
+
+static gboolean
+vmsup_http_probe_grace_cb(gpointer user_data)
+{
+	GTask *task = user_data;
+	VmsupHttpProbeData *data = g_task_get_task_data(task);
+
+	g_clear_pointer(&data->grace_source, g_source_unref);
+	/* the TLS attempt had its chance: the plain answer stands */
 	vmsup_http_probe_decide(task, TRUE);
 	return G_SOURCE_REMOVE;
 }

@@ -22,7 +22,8 @@ G_DEFINE_AUTOPTR_CLEANUP_FUNC(VmsupHttpProbeResult, vmsup_http_probe_result_free
  * Decides whether @host:@port is a web server by real requests: an HTTPS
  * GET (any certificate accepted, self-signed included) and a plain HTTP GET,
  * in parallel, each bounded by @timeout_ms. HTTPS wins when both answer (a
- * TLS server may answer plain HTTP with a 400). Accepting a connection is not
+ * TLS server may answer plain HTTP with a 400): after a plain error status
+ * the TLS attempt gets one more second. Accepting a connection is not
  * enough: a forward accepts before anything listens behind it, and a
  * listener that does not speak HTTP is not web. Never fails except when
  * @cancellable is cancelled.

@@ -25,26 +25,6 @@
 #include "vmsup-vm-service.h"
 #include "vmsup-vm-store.h"
 
-/*
- * vmsup-log.h passes "%s" as the value of VMSUP_VM, which g_log_structured()
- * takes as the value itself, shifting every later key (a crash). Correct
- * form until the shared header is fixed; then this block goes.
- */
-#undef vmsup_log_vm
-#define vmsup_log_vm(level, vm, ...)                                                               \
-	g_log_structured(G_LOG_DOMAIN,                                                             \
-			 level,                                                                    \
-			 "VMSUP_VM",                                                               \
-			 (vm),                                                                     \
-			 "CODE_FILE",                                                              \
-			 __FILE__,                                                                 \
-			 "CODE_LINE",                                                              \
-			 G_STRINGIFY(__LINE__),                                                    \
-			 "CODE_FUNC",                                                              \
-			 G_STRFUNC,                                                                \
-			 "MESSAGE",                                                                \
-			 __VA_ARGS__)
-
 /* finished operations stay visible to op.get this long */
 #define VMSUP_VM_SERVICE_OP_KEEP_US (10 * 60 * G_USEC_PER_SEC)
 #define VMSUP_VM_SERVICE_STOP_TIMEOUT_S 30
