@@ -15,6 +15,12 @@ ninja -C "$build"
 status=0
 meson test -C "$build" --print-errorlogs --num-processes 2 "$@" || status=$?
 
+# the libFuzzer harnesses, each for a short fixed budget, in a clang build of their own
+fuzz_build="${build}-fuzz"
+rm -rf "$fuzz_build"
+VMSUP_FUZZ_BUILD_DIR="$fuzz_build" VMSUP_FUZZ_SECONDS=${VMSUP_FUZZ_SECONDS:-20} \
+	./tests/fuzz/run-fuzzers.sh || { echo "fuzzing found a crash"; status=1; }
+
 log="$build/meson-logs/testlog.txt"
 passed=$(grep -c '^ok ' "$log" || true)
 failed=$(grep -c '^not ok ' "$log" || true)

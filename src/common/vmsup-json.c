@@ -9,6 +9,37 @@
 #include "vmsup-error.h"
 #include "vmsup-json.h"
 
+/*
+ * json-glib parses recursively: a peer (a guest, a client) sending a few
+ * hundred thousand '[' would overflow the stack, so nesting is bounded first.
+ */
+static gboolean
+vmsup_json_depth_is_sane(const gchar *data, gsize length)
+{
+	guint depth = 0;
+	gboolean in_string = FALSE;
+
+	for (gsize i = 0; i < length; i++) {
+		gchar c = data[i];
+		if (in_string) {
+			if (c == '\\')
+				i++;
+			else if (c == '"')
+				in_string = FALSE;
+			continue;
+		}
+		if (c == '"') {
+			in_string = TRUE;
+		} else if (c == '[' || c == '{') {
+			if (++depth > VMSUP_JSON_MAX_DEPTH)
+				return FALSE;
+		} else if ((c == ']' || c == '}') && depth > 0) {
+			depth--;
+		}
+	}
+	return TRUE;
+}
+
 JsonNode *
 vmsup_json_parse(const gchar *data, gssize length, GError **error)
 {
@@ -16,6 +47,16 @@ vmsup_json_parse(const gchar *data, gssize length, GError **error)
 	g_autoptr(GError) error_local = NULL;
 	JsonNode *root;
 
+	if (length < 0)
+		length = strlen(data);
+	if (!vmsup_json_depth_is_sane(data, length)) {
+		g_set_error(error,
+			    VMSUP_ERROR,
+			    VMSUP_ERROR_INVALID_ARGUMENT,
+			    "JSON nested deeper than %d levels",
+			    VMSUP_JSON_MAX_DEPTH);
+		return NULL;
+	}
 	if (!json_parser_load_from_data(parser, data, length, &error_local)) {
 		g_set_error(error,
 			    VMSUP_ERROR,

@@ -5,7 +5,9 @@
 
 G_BEGIN_DECLS
 
-/* parses exactly one JSON value; error in VMSUP_ERROR_INVALID_ARGUMENT */
+#define VMSUP_JSON_MAX_DEPTH 64
+
+/* parses exactly one JSON value (nested at most VMSUP_JSON_MAX_DEPTH deep); error in VMSUP_ERROR_INVALID_ARGUMENT */
 JsonNode *
 vmsup_json_parse(const gchar *data, gssize length, GError **error);
 

@@ -37,10 +37,9 @@ vmsup_name_validate(const gchar *name, const gchar *what, GError **error)
 		g_set_error(error,
 			    VMSUP_ERROR,
 			    VMSUP_ERROR_INVALID_ARGUMENT,
-			    _("%s name is %" G_GSIZE_FORMAT " characters long; at most %d are "
-			      "allowed"),
+			    _("%s name is %lu characters long; at most %d are allowed"),
 			    what,
-			    len,
+			    (unsigned long)len,
 			    VMSUP_NAME_MAX_LENGTH);
 		return FALSE;
 	}

@@ -639,33 +639,6 @@ vmsup_jsonrpc_handle_request(VmsupJsonrpcConnection *conn,
 }
 
 /* the nesting depth json-glib would recurse to; it has no limit of its own */
-static gboolean
-vmsup_jsonrpc_check_depth(const gchar *data, gsize length)
-{
-	guint depth = 0;
-	gboolean in_string = FALSE;
-
-	for (gsize i = 0; i < length; i++) {
-		gchar c = data[i];
-		if (in_string) {
-			if (c == '\\')
-				i++;
-			else if (c == '"')
-				in_string = FALSE;
-			continue;
-		}
-		if (c == '"') {
-			in_string = TRUE;
-		} else if (c == '[' || c == '{') {
-			if (++depth > VMSUP_JSONRPC_MAX_DEPTH)
-				return FALSE;
-		} else if ((c == ']' || c == '}') && depth > 0) {
-			depth--;
-		}
-	}
-	return TRUE;
-}
-
 static void
 vmsup_jsonrpc_handle_line(VmsupJsonrpcConnection *conn, const gchar *data, gsize length)
 {
@@ -691,13 +664,6 @@ vmsup_jsonrpc_handle_line(VmsupJsonrpcConnection *conn, const gchar *data, gsize
 					    FALSE,
 					    VMSUP_RPC_PARSE_ERROR,
 					    _("Parse error: the request is not valid UTF-8"));
-		return;
-	}
-	if (!vmsup_jsonrpc_check_depth(data, length)) {
-		g_autofree gchar *msg =
-		    g_strdup_printf(_("Parse error: JSON nested deeper than %d levels"),
-				    VMSUP_JSONRPC_MAX_DEPTH);
-		vmsup_jsonrpc_respond_error(conn, NULL, 0, NULL, FALSE, VMSUP_RPC_PARSE_ERROR, msg);
 		return;
 	}
 	root = vmsup_json_parse(data, length, &error);

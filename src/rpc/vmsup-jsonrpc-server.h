@@ -14,7 +14,6 @@ G_BEGIN_DECLS
 #define VMSUP_JSONRPC_HIGH_WATER (256 * 1024)     /* unsent bytes that pause reading */
 #define VMSUP_JSONRPC_MAX_PENDING 64              /* calls in flight that pause reading */
 #define VMSUP_JSONRPC_MAX_BATCH 256               /* requests in one batch */
-#define VMSUP_JSONRPC_MAX_DEPTH 64                /* nesting of arrays and objects */
 #define VMSUP_JSONRPC_MAX_CONNECTIONS 256
 
 #define VMSUP_TYPE_JSONRPC_SERVER (vmsup_jsonrpc_server_get_type())
