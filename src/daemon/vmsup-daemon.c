@@ -19,9 +19,7 @@
 #include "vmsup-paths.h"
 #include "vmsup-rpc-table.h"
 #include "vmsup-vm-service-workspace-hooks.h"
-#ifdef VMSUP_HAVE_DBUS
 #include "vmsup-dbus-server.h"
-#endif
 
 struct _VmsupDaemon {
 	GObject parent_instance;
@@ -32,9 +30,7 @@ struct _VmsupDaemon {
 	VmsupStatsService *stats_service;
 	VmsupWorkspaceService *workspace_service;
 	VmsupJsonrpcServer *jsonrpc;
-#ifdef VMSUP_HAVE_DBUS
 	VmsupDbusServer *dbus;
-#endif
 	GCancellable *cancellable;
 };
 
@@ -92,26 +88,20 @@ vmsup_daemon_wire_services(VmsupDaemon *self)
 						self->config->accel);
 	hooks = vmsup_vm_service_get_hooks(self->vm_service);
 
-#ifdef VMSUP_HAVE_STATS
 	self->stats_service = vmsup_stats_service_new(hooks);
 	vmsup_stats_service_set_poll_interval(self->stats_service,
 					      self->config->stats_poll_interval);
 	vmsup_stats_service_set_auto_stop_after(self->stats_service,
 						self->config->auto_stop_stale_after);
-#else
-	(void)hooks;
-#endif
 	self->workspace_service =
 	    vmsup_workspace_service_new(self->options.state_dir,
 					vmsup_vm_service_get_workspace_hooks(self->vm_service));
-#ifdef VMSUP_HAVE_STATS
 	/* opening a workspace is activity; "activity" has note_activity's arguments */
 	g_signal_connect_object(self->workspace_service,
 				"activity",
 				G_CALLBACK(vmsup_stats_service_note_activity),
 				self->stats_service,
 				G_CONNECT_SWAPPED);
-#endif
 
 	g_signal_connect_object(self->vm_service,
 				"vm-changed",
@@ -220,14 +210,12 @@ vmsup_daemon_listen(VmsupDaemon *self, GError **error)
 		return FALSE;
 	g_info("listening on %s", self->options.socket_path);
 
-#ifdef VMSUP_HAVE_DBUS
 	if (self->options.use_dbus) {
 		self->dbus = vmsup_dbus_server_new(&self->ctx, self->vm_service);
 		vmsup_dbus_server_own_name(self->dbus,
 					   self->options.system_mode ? G_BUS_TYPE_SYSTEM
 								     : G_BUS_TYPE_SESSION);
 	}
-#endif
 	return TRUE;
 }
 
@@ -316,9 +304,7 @@ vmsup_daemon_shutdown_async(VmsupDaemon *self,
 	g_task_set_source_tag(task, vmsup_daemon_shutdown_async);
 	/* stop accepting requests first: nothing new may start while we leave */
 	g_clear_object(&self->jsonrpc);
-#ifdef VMSUP_HAVE_DBUS
 	g_clear_object(&self->dbus);
-#endif
 	if (self->vm_service != NULL && self->config->stop_vms_on_exit) {
 		vmsup_vm_service_stop_all_async(self->vm_service,
 						cancellable,
@@ -371,9 +357,7 @@ vmsup_daemon_dispose(GObject *object)
 
 	g_cancellable_cancel(self->cancellable);
 	g_clear_object(&self->jsonrpc);
-#ifdef VMSUP_HAVE_DBUS
 	g_clear_object(&self->dbus);
-#endif
 	g_clear_object(&self->workspace_service);
 	g_clear_object(&self->stats_service);
 	g_clear_object(&self->vm_service);
