@@ -136,14 +136,16 @@ fixture_note_pid(Fixture *f, GPid pid)
 }
 
 /*
- * A shell that waits for this process to end (EOF on its stdin) and then
- * kills the QEMUs still listed: an aborted test never leaves a VM behind.
+ * A shell that waits for this process to end (EOF on its stdin), then kills
+ * the QEMUs still listed and removes the test's directory: an aborted test
+ * leaves nothing behind.
  */
 static void
 fixture_start_guardian(Fixture *f)
 {
 	const gchar *script = "cat >/dev/null; for p in $(cat \"$0\" 2>/dev/null); do "
-			      "grep -q \"$1\" /proc/$p/cmdline 2>/dev/null && kill -9 $p; done";
+			      "grep -q \"$1\" /proc/$p/cmdline 2>/dev/null && kill -9 $p; done; "
+			      "rm -rf \"$1\"";
 	const gchar *argv[] = {"/bin/sh", "-c", script, f->pidfile, f->tmp, NULL};
 	g_autoptr(GError) error = NULL;
 
