@@ -945,7 +945,7 @@ class Bench:
         return samples, cpu, floor, daemon_ms
 
     def wait_bus_name(self, argv, env):
-        """The name may be taken a moment after the socket answers."""
+        """Until @argv succeeds: the name may be taken a moment after the socket answers."""
         deadline = now() + 20
         while True:
             try:
@@ -1179,16 +1179,24 @@ class Bench:
             R.add(f"adopt@{level}", f"vmsupd restart, re-adopt {vms(level)} running", "ms",
                   [ms(adopt)], count=level)
             env = dict(self.env, DBUS_SESSION_BUS_ADDRESS=address)
+            self.wait_bus_name(["gdbus", "call", "--session", "--dest", "org.freedesktop.DBus",
+                                "--object-path", "/org/freedesktop/DBus", "--method",
+                                "org.freedesktop.DBus.GetNameOwner", DBUS_NAME], env)
+            rss_before = self.daemon.rss_mib()
+            R.add(f"rss-dbus@{level}", f"vmsupd RSS on D-Bus with {vms(level)}", "MiB",
+                  [rss_before], count=level)
             argv = ["gdbus", "call", "--session", "--dest", DBUS_NAME, "--object-path",
                     DBUS_PATH, "--method", f"{DBUS_NAME}.List", "{}"]
-            self.wait_bus_name(argv, env)
             samples, cpu, floor, daemon_ms = self.measure_whole_process(argv, env, level,
                                                                         count=b"'name'")
             R.add(f"gdbus-list@{level}", f"`gdbus call ... List {{}}`, whole process "
                   f"({vms(level)})", "ms", samples, count=level, target=("max", 5.0),
                   target_count=LIST_LEVEL, note=floor_note(cpu, floor, daemon_ms))
-            R.add(f"rss-dbus@{level}", f"vmsupd RSS on D-Bus with {vms(level)}", "MiB",
-                  [self.daemon.rss_mib()], count=level)
+            calls = self.spawn_runs + 3
+            growth = self.daemon.rss_mib() - rss_before
+            R.add(f"rss-dbus-growth@{level}", f"vmsupd RSS growth per D-Bus List call "
+                  f"({vms(level)})", "KiB", [growth * 1024 / calls], count=level,
+                  note=f"{growth:.1f} MiB after {calls} calls")
         finally:
             if self.daemon.dbus_address is not None:
                 self.restart_daemon()

@@ -9,6 +9,7 @@
 #include "config.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <signal.h>
 #include <glib/gstdio.h>
 #include <unistd.h>
@@ -161,6 +162,8 @@ fixture_start_guardian(Fixture *f)
 				 NULL,
 				 &error);
 	g_assert_no_error(error);
+	/* a QEMU inheriting the pipe would keep the guardian waiting on itself */
+	g_assert_cmpint(fcntl(f->guard_fd, F_SETFD, FD_CLOEXEC), ==, 0);
 }
 
 /* the service */

@@ -15,6 +15,7 @@
 #include "vmsup-json.h"
 #include "vmsup-name.h"
 #include "vmsup-rpc-table.h"
+#include "vmsup-vm-def.h"
 
 static const GDBusErrorEntry vmsup_rpc_error_entries[] = {
     {VMSUP_RPC_PARSE_ERROR, "io.github.vmsup.Error.ParseError"},
@@ -91,10 +92,11 @@ vmsup_rpc_error_get_kind(const GError *error)
 		NULL, 0, FALSE, 0, 0                                                               \
 	}
 
-#define VMSUP_RPC_MAX_CPUS 128
-#define VMSUP_RPC_MIN_MEMORY_MIB 32
-#define VMSUP_RPC_MAX_MEMORY_MIB (1024 * 1024)
-#define VMSUP_RPC_MAX_DISK_GIB 16384
+/* the service's own limits, so a value the table lets through is one the service takes */
+#define VMSUP_RPC_MAX_CPUS VMSUP_VM_DEF_MAX_CPUS
+#define VMSUP_RPC_MIN_MEMORY_MIB VMSUP_VM_DEF_MIN_MEMORY_MIB
+#define VMSUP_RPC_MAX_MEMORY_MIB VMSUP_VM_DEF_MAX_MEMORY_MIB
+#define VMSUP_RPC_MAX_DISK_GIB VMSUP_VM_DEF_MAX_DISK_GIB
 #define VMSUP_RPC_MAX_TIMEOUT_S 3600
 
 static const VmsupRpcParam params_none[] = {P_END};

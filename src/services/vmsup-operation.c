@@ -157,8 +157,8 @@ vmsup_operation_finish(VmsupOperation *self, const GError *error)
 		self->state = VMSUP_OPERATION_STATE_CANCELLED;
 		self->error = g_error_new(VMSUP_ERROR,
 					  VMSUP_ERROR_CANCELLED,
-					  _("Operation %" G_GINT64_FORMAT " was cancelled"),
-					  self->id);
+					  _("Operation %lld was cancelled"),
+					  (long long)self->id);
 	} else {
 		self->state = VMSUP_OPERATION_STATE_FAILED;
 		self->error = g_error_copy(error);

@@ -29,7 +29,8 @@
 #define VMSUP_STATS_AGENT_TIMEOUT_MS 2000
 /* reading /proc/net/tcp{,6} in the guest: two files, a few agent round trips each */
 #define VMSUP_STATS_AGENT_READ_TIMEOUT_MS 5000
-#define VMSUP_STATS_PROBE_TIMEOUT_MS 3000
+/* a TCG guest on a loaded host can take seconds to fork an answer */
+#define VMSUP_STATS_PROBE_TIMEOUT_MS 5000
 /* two samples this far apart when there is no previous one */
 #define VMSUP_STATS_CPU_WINDOW_MS 200
 /* vm.stats answers from the cache when it is younger than this */
@@ -2212,11 +2213,10 @@ vmsup_stats_service_describe_activity(VmsupStatsService *self, const gchar *name
 	last_active = vmsup_stats_format_time(vm->last_active_real);
 	json_object_set_string_member(obj, "last_active", last_active);
 	json_object_set_int_member(obj, "idle_s", idle_s);
-	/* recent activity is "active"; beyond a couple of polls it is idle time */
+	/* what made it active last; beyond a couple of polls, also why it counts as idle */
+	json_object_set_string_member(obj, "active_reason", vm->active_reason);
 	active_window_s = MAX(10, 2 * (gint64)self->poll_interval_s);
-	if (idle_s < active_window_s) {
-		json_object_set_string_member(obj, "active_reason", vm->active_reason);
-	} else {
+	if (idle_s >= active_window_s) {
 		g_autofree gchar *reason =
 		    g_strdup_printf(_("no client request, guest CPU below %.0f %% and no guest "
 				      "network traffic since the last '%s'"),

@@ -45,7 +45,12 @@ vmsup_stats_service_note_activity(VmsupStatsService *self, const gchar *name, co
 JsonObject *
 vmsup_stats_service_get_cached_stats(VmsupStatsService *self, const gchar *name);
 
-/* {last_active, idle_reason, ...} to merge into vm.get, or NULL when untracked */
+/*
+ * What vm.get merges in, or NULL when @name is unknown: {last_active (ISO
+ * 8601, UTC), idle_s, active_reason (what marked it active last: "vm.exec",
+ * "guest-cpu", "network", "started", ...), idle_reason (when idle for more
+ * than a couple of polls), auto_stop_in_s (when the sweep may stop it)}
+ */
 JsonObject *
 vmsup_stats_service_describe_activity(VmsupStatsService *self, const gchar *name);
 

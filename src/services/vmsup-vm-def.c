@@ -125,11 +125,11 @@ vmsup_vm_def_parse_uint(const gchar *member,
 		g_set_error(error,
 			    VMSUP_ERROR,
 			    VMSUP_ERROR_INVALID_ARGUMENT,
-			    _("'%s' must be between %u and %u, got %" G_GINT64_FORMAT),
+			    _("'%s' must be between %u and %u, got %lld"),
 			    member,
 			    min,
 			    max,
-			    value);
+			    (long long)value);
 		return FALSE;
 	}
 	*out_value = (guint)value;

@@ -380,12 +380,11 @@ vmsup_vm_service_get_int_param(JsonObject *params,
 		g_set_error(error,
 			    VMSUP_ERROR,
 			    VMSUP_ERROR_INVALID_ARGUMENT,
-			    _("'%s' must be between %" G_GINT64_FORMAT " and %" G_GINT64_FORMAT
-			      ", got %" G_GINT64_FORMAT),
+			    _("'%s' must be between %lld and %lld, got %lld"),
 			    member,
-			    min,
-			    max,
-			    value);
+			    (long long)min,
+			    (long long)max,
+			    (long long)value);
 		return FALSE;
 	}
 	*out_value = value;
@@ -426,11 +425,10 @@ vmsup_vm_service_check_not_creating(VmsupVmService *self, const gchar *name, GEr
 	g_set_error(error,
 		    VMSUP_ERROR,
 		    VMSUP_ERROR_BUSY,
-		    _("VM '%s' is busy with operation %" G_GINT64_FORMAT
-		      "; wait or run 'vmsup ops cancel %" G_GINT64_FORMAT "'"),
+		    _("VM '%s' is busy with operation %lld; wait or run 'vmsup ops cancel %lld'"),
 		    name,
-		    id,
-		    id);
+		    (long long)id,
+		    (long long)id);
 	return FALSE;
 }
 
@@ -2202,9 +2200,9 @@ vmsup_vm_service_find_op(VmsupVmService *self, JsonObject *params, GError **erro
 		g_set_error(error,
 			    VMSUP_ERROR,
 			    VMSUP_ERROR_NOT_FOUND,
-			    _("Operation %" G_GINT64_FORMAT " does not exist (finished operations "
-			      "are kept for 10 minutes); 'vmsup ops' lists them"),
-			    id);
+			    _("Operation %lld does not exist (finished operations are kept for 10 "
+			      "minutes); 'vmsup ops' lists them"),
+			    (long long)id);
 		return NULL;
 	}
 	return op;
@@ -2322,8 +2320,8 @@ vmsup_vm_service_op_cancel_async(VmsupVmService *self,
 		    task,
 		    VMSUP_ERROR,
 		    VMSUP_ERROR_FAILED_PRECONDITION,
-		    _("Operation %" G_GINT64_FORMAT " already finished (%s); nothing to cancel"),
-		    vmsup_operation_get_id(op),
+		    _("Operation %lld already finished (%s); nothing to cancel"),
+		    (long long)vmsup_operation_get_id(op),
 		    vmsup_operation_state_to_string(vmsup_operation_get_state(op)));
 		return;
 	}

@@ -475,9 +475,9 @@ vmsup_workspace_get_uint_param(JsonObject *params,
 		g_set_error(error,
 			    VMSUP_ERROR,
 			    VMSUP_ERROR_INVALID_ARGUMENT,
-			    _("'%s' must be a positive integer, got %" G_GINT64_FORMAT),
+			    _("'%s' must be a positive integer, got %lld"),
 			    member,
-			    value);
+			    (long long)value);
 		return FALSE;
 	}
 	*out_value = (guint)value;

@@ -420,6 +420,7 @@ class GVariantText:
             if word == "just":
                 return self.value()
             if word in ("objectpath", "signature"):
+                self.ws()
                 return self.string()
             if word in self.NUMBER_TYPES:
                 return self.number(word == "double")
@@ -785,9 +786,12 @@ class Ctx:
                     pids.add(int(f.read().strip()))
             except (OSError, ValueError):
                 pass
-        marker = self.tmp.encode()
         for entry in os.listdir("/proc"):
-            if entry.isdigit() and marker in proc_read(entry, "cmdline"):
+            if not entry.isdigit():
+                continue
+            argv = proc_cmdline(entry)
+            if (any(self.tmp in a for a in argv) and
+                    any(os.path.basename(a).startswith("qemu-") for a in argv[:2])):
                 pids.add(int(entry))
         return pids
 
@@ -1201,7 +1205,7 @@ def sc_stats(ctx):
                   20, interval=0.5)
     check(s2["sampled_at"] >= s1["sampled_at"], f"sampled_at went back: {s1} {s2}")
     human = ctx.cli("stats", "sv").stdout
-    check(re.search(r"^rss_bytes:\s+[\d.]+ [KMG]iB", human, re.M), f"human rss: {human!r}")
+    check(re.search(r"^rss_bytes:\s+[\d.]+\s[KMG]iB", human, re.M), f"human rss: {human!r}")
     check(re.search(r"^cpu_percent:\s+[\d.]+ %", human, re.M), f"human cpu: {human!r}")
 
     step("a VM with a disk reports block I/O")
@@ -1611,7 +1615,9 @@ def sc_dbus_twins(ctx):
 
     rpc_list = ctx.call("vm.list")["vms"]
     bus_list = ctx.dbus_call("List", "{}")[0]
-    check(len(rpc_list) == 2 and len(bus_list) == 2, f"{rpc_list} {bus_list}")
+    names = sorted(v["name"] for v in rpc_list)
+    check(names == sorted(v["name"] for v in bus_list) and {"tw1", "tw2"} <= set(names),
+          f"List: {rpc_list} vs {bus_list}")
     for a, b in zip(sorted(rpc_list, key=lambda v: v["name"]),
                     sorted(bus_list, key=lambda v: v["name"])):
         same(f"List[{a['name']}]", a, b)
@@ -1921,8 +1927,11 @@ def sc_bad_input(ctx):
     check(d.alive(), "vmsupd died")
     check(sorted(os.listdir(ctx.path("state", "vms"))) == state_before,
           f"state dir changed: {os.listdir(ctx.path('state', 'vms'))}")
+    # the activity bookkeeping of the stale sweep may note refused requests
+    activity = ("last_active", "active_reason", "idle_s")
     now = ctx.get_vm("keep")
-    check(now == keep, f"'keep' changed:\n{keep}\n{now}")
+    check(without(now, *activity) == without(keep, *activity),
+          f"'keep' changed:\n{keep}\n{now}")
     check([v["name"] for v in ctx.call("vm.list")["vms"]] == ["keep"], "vm.list changed")
     for stray in ("x", "a", "b", "a,b"):
         check(not os.path.exists(ctx.path("state", stray)), f"stray {stray} in the state dir")
@@ -1945,7 +1954,8 @@ def sc_protocol_faults(ctx):
         r.send_raw(line + b"\n")
         msg = r.read_message(30)
         check("error" in msg, f"{line[:80]!r} was answered without an error: {msg}")
-        check(msg["error"]["code"] == code,
+        codes = code if isinstance(code, tuple) else (code,)
+        check(msg["error"]["code"] in codes,
               f"{line[:80]!r}: code {msg['error']['code']}, expected {code}: {msg}")
         check(msg.get("id") == rid, f"{line[:80]!r}: id {msg.get('id')!r}, expected {rid!r}")
         check(msg["error"].get("message"), f"no message: {msg}")
@@ -1963,7 +1973,7 @@ def sc_protocol_faults(ctx):
     raw(b'{"jsonrpc":"2.0","id":5,"method":"no.such.method"}', -32601, 5)
     raw(b'{"jsonrpc":"2.0","id":6,"method":"vm.get","params":{"name":5}}', -32602, 6)
     raw(b'{"jsonrpc":"2.0","id":7,"method":"vm.get","params":[1,2]}', -32602, 7)
-    raw(b'{"jsonrpc":"2.0","id":8,"method":"vm.get","params":"keep"}', -32602, 8)
+    raw(b'{"jsonrpc":"2.0","id":8,"method":"vm.get","params":"keep"}', (-32600, -32602), 8)
     raw(b'{"jsonrpc":"2.0","id":9,"method":"vm.create","params":{"name":"zz","cpus":"many"}}',
         -32602, 9)
     raw(b'{"jsonrpc":"2.0","id":10,"method":"vm.get","params":{}}', -32602, 10)
