@@ -423,6 +423,24 @@ static const gchar captured_tcp6[] =
     "00000000:00000000 00:00000000 00000000     0        0 17235 1 000000002b753063 100 0 0 10 "
     "0\n";
 
+/* captured from the bundled guest (Linux 6.1, busybox) with httpd on [::]:80, "nc -ll -p
+ * 7777" and a second httpd on 127.0.0.1:8080 */
+static const gchar guest_tcp[] =
+    "  sl  local_address rem_address   st tx_queue rx_queue tr tm->when retrnsmt   uid  "
+    "timeout inode                                                     \n"
+    "   0: 0100007F:1F90 00000000:0000 0A 00000000:00000000 00:00000000 00000000     0        0 "
+    "10110 1 (____ptrval____) 100 0 0 10 0                     \n";
+
+static const gchar guest_tcp6[] =
+    "  sl  local_address                         remote_address                        st "
+    "tx_queue rx_queue tr tm->when retrnsmt   uid  timeout inode\n"
+    "   0: 00000000000000000000000000000000:0050 00000000000000000000000000000000:0000 0A "
+    "00000000:00000000 00:00000000 00000000     0        0 10094 1 (____ptrval____) 100 0 0 10 "
+    "0\n"
+    "   1: 00000000000000000000000000000000:1E61 00000000000000000000000000000000:0000 0A "
+    "00000000:00000000 00:00000000 00000000     0        0 10113 1 (____ptrval____) 100 0 0 10 "
+    "0\n";
+
 static const VmsupGuestListener *
 find_port(GPtrArray *listeners, guint16 port)
 {
@@ -512,6 +530,31 @@ test_ports_merge(void)
 	g_assert_cmpstr(l->address, ==, "127.0.0.1");
 	g_assert_false(l->ipv6);
 	g_assert_cmpstr(expect_port(ports, 17777)->address, ==, "::");
+}
+
+/* the bundled guest: busybox binds [::], so its listeners show up in tcp6 only */
+static void
+test_ports_bundled_guest(void)
+{
+	g_autoptr(GError) error = NULL;
+	g_autoptr(GPtrArray) ports = vmsup_guest_ports_parse_all(guest_tcp, guest_tcp6, &error);
+	const VmsupGuestListener *l;
+
+	g_assert_no_error(error);
+	g_assert_cmpuint(ports->len, ==, 3);
+	l = g_ptr_array_index(ports, 0);
+	g_assert_cmpuint(l->port, ==, 80);
+	g_assert_cmpstr(l->address, ==, "::");
+	g_assert_true(l->ipv6);
+	g_assert_true(l->reachable);
+	l = g_ptr_array_index(ports, 1);
+	g_assert_cmpuint(l->port, ==, 7777);
+	g_assert_true(l->reachable);
+	l = g_ptr_array_index(ports, 2);
+	g_assert_cmpuint(l->port, ==, 8080);
+	g_assert_cmpstr(l->address, ==, "127.0.0.1");
+	g_assert_true(l->loopback);
+	g_assert_false(l->reachable);
 }
 
 /* the shapes a guest shows: httpd on [::] only, a dual bind, a v4-mapped bind */
@@ -820,6 +863,7 @@ main(int argc, char **argv)
 	g_test_add_func("/vmsup/guest-ports/parse-tcp", test_ports_parse_tcp);
 	g_test_add_func("/vmsup/guest-ports/parse-tcp6", test_ports_parse_tcp6);
 	g_test_add_func("/vmsup/guest-ports/merge", test_ports_merge);
+	g_test_add_func("/vmsup/guest-ports/bundled-guest", test_ports_bundled_guest);
 	g_test_add_func("/vmsup/guest-ports/twins", test_ports_twins);
 	g_test_add_func("/vmsup/guest-ports/hostile", test_ports_hostile);
 	g_test_add_func("/vmsup/proc-stat/parse", test_proc_parse);

@@ -220,6 +220,12 @@ guest_setup(GuestFixture *fx, gconstpointer user_data)
 	g_signal_connect(fx->vm_service, "vm-changed", G_CALLBACK(guest_vm_changed_cb), fx);
 	g_signal_connect(fx->vm_service, "vm-removed", G_CALLBACK(guest_vm_removed_cb), fx);
 	g_signal_connect(fx->stats, "stats-changed", G_CALLBACK(guest_stats_changed_cb), fx);
+	/*
+	 * every probe answers here (httpd, or nc echoing garbage): a long
+	 * timeout only lets a sanitizer build with slow unwinding finish its
+	 * in-process HTTP and TLS work, which takes seconds there
+	 */
+	vmsup_stats_service_set_probe_timeout(fx->stats, 30000);
 
 	vmsup_vm_service_load_async(fx->vm_service, NULL, vmsup_test_store_result_cb, &slot);
 	res = vmsup_test_wait_result(&slot, 60);

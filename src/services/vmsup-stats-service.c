@@ -29,7 +29,7 @@
 #define VMSUP_STATS_AGENT_TIMEOUT_MS 2000
 /* reading /proc/net/tcp{,6} in the guest: two files, a few agent round trips each */
 #define VMSUP_STATS_AGENT_READ_TIMEOUT_MS 5000
-/* a TCG guest on a loaded host can take seconds to fork an answer */
+/* the default; a TCG guest on a loaded host can take seconds to fork an answer */
 #define VMSUP_STATS_PROBE_TIMEOUT_MS 5000
 /* two samples this far apart when there is no previous one */
 #define VMSUP_STATS_CPU_WINDOW_MS 200
@@ -87,6 +87,7 @@ struct _VmsupStatsService {
 	GHashTable *reserved_ports; /* host port -> VM name: forwards added by this service */
 	guint poll_interval_s;
 	guint auto_stop_after_s;
+	guint probe_timeout_ms;
 	guint poll_id;
 	guint sweep_id;
 	GCancellable *cancellable;
@@ -1271,10 +1272,9 @@ vmsup_stats_exec_cb(GObject *source, GAsyncResult *res, gpointer user_data)
 					VMSUP_ERROR,
 					VMSUP_ERROR_TIMEOUT,
 					/* TRANSLATORS: seconds, a VM name, an error message */
-					_("The command did not finish within %" G_GINT64_FORMAT
-					  " s in VM '%s' (%s); raise timeout_s or run it in the "
-					  "background"),
-					exec->timeout_s,
+					_("The command did not finish within %lld s in VM '%s' "
+					  "(%s); raise timeout_s or run it in the background"),
+					(long long)exec->timeout_s,
 					exec->name,
 					error->message);
 		return;
@@ -1541,6 +1541,7 @@ vmsup_stats_ports_probe_done_cb(GObject *source, GAsyncResult *res, gpointer use
 static void
 vmsup_stats_ports_probe_all(GTask *task)
 {
+	VmsupStatsService *self = g_task_get_source_object(task);
 	VmsupStatsPorts *data = g_task_get_task_data(task);
 
 	/* one for this function */
@@ -1562,7 +1563,7 @@ vmsup_stats_ports_probe_all(GTask *task)
 		data->pending++;
 		vmsup_http_probe_async(address,
 				       port->host_port,
-				       VMSUP_STATS_PROBE_TIMEOUT_MS,
+				       self->probe_timeout_ms,
 				       g_task_get_cancellable(task),
 				       vmsup_stats_ports_probe_done_cb,
 				       ctx);
@@ -2138,6 +2139,13 @@ vmsup_stats_service_set_auto_stop_after(VmsupStatsService *self, guint seconds)
 }
 
 void
+vmsup_stats_service_set_probe_timeout(VmsupStatsService *self, guint timeout_ms)
+{
+	g_return_if_fail(VMSUP_IS_STATS_SERVICE(self));
+	self->probe_timeout_ms = timeout_ms > 0 ? timeout_ms : VMSUP_STATS_PROBE_TIMEOUT_MS;
+}
+
+void
 vmsup_stats_service_track_vm(VmsupStatsService *self, const gchar *name, gboolean auto_stop)
 {
 	VmsupStatsVm *vm;
@@ -2315,6 +2323,7 @@ vmsup_stats_service_init(VmsupStatsService *self)
 					  (GDestroyNotify)vmsup_stats_vm_unref);
 	self->reserved_ports = g_hash_table_new_full(g_direct_hash, g_direct_equal, NULL, g_free);
 	self->cancellable = g_cancellable_new();
+	self->probe_timeout_ms = VMSUP_STATS_PROBE_TIMEOUT_MS;
 }
 
 VmsupStatsService *

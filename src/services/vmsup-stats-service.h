@@ -31,6 +31,13 @@ vmsup_stats_service_set_poll_interval(VmsupStatsService *self, guint seconds);
 void
 vmsup_stats_service_set_auto_stop_after(VmsupStatsService *self, guint seconds);
 
+/*
+ * how long vm.ports waits for a listener to answer an HTTP(S) GET before it
+ * reports it as not web (0: the default, 5000 ms)
+ */
+void
+vmsup_stats_service_set_probe_timeout(VmsupStatsService *self, guint timeout_ms);
+
 /* the wiring tells the service which VMs exist and their auto_stop flag */
 void
 vmsup_stats_service_track_vm(VmsupStatsService *self, const gchar *name, gboolean auto_stop);
