@@ -9,8 +9,6 @@
 
 #include <errno.h>
 #include <gio/gio.h>
-#include <stdio.h>
-#include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
 #include <sys/un.h>
@@ -63,7 +61,11 @@ conn_write_all(Conn *conn, const gchar *data, gsize len, GError **error)
 		if (n < 0 && errno == EINTR)
 			continue;
 		if (n <= 0) {
-			g_set_error(error, G_IO_ERROR, G_IO_ERROR_FAILED, "write: %s", g_strerror(errno));
+			g_set_error(error,
+				    G_IO_ERROR,
+				    G_IO_ERROR_FAILED,
+				    "write: %s",
+				    g_strerror(errno));
 			return FALSE;
 		}
 		data += n;
@@ -153,9 +155,10 @@ main(int argc, char **argv)
 	g_autoptr(GString) request = g_string_new(NULL);
 	g_autoptr(GString) answer = g_string_new(NULL);
 	gdouble sum_us = 0;
-	Conn *conn = g_new0(Conn, 1);
+	static Conn conn_storage;
+	Conn *conn = &conn_storage;
 	const GOptionEntry entries[] = {
-	    {"socket", 0, 0, G_OPTION_ARG_FILENAME, &opt_socket, "vmsupd's JSON-RPC socket", "PATH"},
+	    {"socket", 0, 0, G_OPTION_ARG_FILENAME, &opt_socket, "vmsupd's socket", "PATH"},
 	    {"method", 0, 0, G_OPTION_ARG_STRING, &opt_method, "Method (default vm.get)", "NAME"},
 	    {"params", 0, 0, G_OPTION_ARG_STRING, &opt_params, "Params as a JSON object", "JSON"},
 	    {"count", 'n', 0, G_OPTION_ARG_INT, &opt_count, "Measured round trips", "N"},
@@ -206,7 +209,6 @@ main(int argc, char **argv)
 		}
 	}
 	close(conn->fd);
-	g_free(conn);
 
 	g_array_sort(samples, cmp_int64);
 	g_print("{\"count\": %u, \"min_us\": %.1f, \"p50_us\": %.1f, \"p90_us\": %.1f, "

@@ -194,19 +194,19 @@ vmsup_cli_usage_error(VmsupCli *cli, const gchar *message)
 
 /* option parsing */
 
-static gboolean
-vmsup_cli_parse(VmsupCli *cli,
-		gint *argc,
-		gchar ***argv,
-		const gchar *parameter_string,
-		const gchar *summary,
-		const GOptionEntry *entries,
-		gboolean strict_posix,
-		gint *out_exit)
+static JsonObject *
+vmsup_cli_params_name(const gchar *name)
 {
-	g_autoptr(GOptionContext) context = g_option_context_new(parameter_string);
-	g_autoptr(GError) error = NULL;
-	const GOptionEntry global_entries[] = {
+	JsonObject *params = json_object_new();
+	json_object_set_string_member(params, "name", name);
+	return params;
+}
+
+static void
+vmsup_cli_add_global_options(VmsupCli *cli, GOptionContext *context)
+{
+	/* the context keeps a copy of the entries */
+	const GOptionEntry entries[] = {
 	    {"socket",
 	     0,
 	     0,
@@ -231,32 +231,63 @@ vmsup_cli_parse(VmsupCli *cli,
 	    {NULL},
 	};
 
+	g_option_context_add_main_entries(context, entries, GETTEXT_PACKAGE);
+}
+
+/*
+ * Parses a verb's options and checks that @n_args positional arguments
+ * (@what) are left, argv[0] being the verb. With @n_args < 0 the verb checks
+ * its arguments itself, and options end at the first one so that they can
+ * carry options of their own.
+ */
+static gboolean
+vmsup_cli_parse(VmsupCli *cli,
+		gint *argc,
+		gchar ***argv,
+		const gchar *parameter_string,
+		const gchar *summary,
+		const GOptionEntry *entries,
+		gint n_args,
+		const gchar *what,
+		gint *out_exit)
+{
+	g_autoptr(GOptionContext) context = g_option_context_new(parameter_string);
+	g_autoptr(GError) error = NULL;
+
 	g_option_context_set_translation_domain(context, GETTEXT_PACKAGE);
 	g_option_context_set_summary(context, _(summary));
-	g_option_context_set_strict_posix(context, strict_posix);
+	g_option_context_set_strict_posix(context, n_args < 0);
 	if (entries != NULL)
 		g_option_context_add_main_entries(context, entries, GETTEXT_PACKAGE);
-	g_option_context_add_main_entries(context, global_entries, GETTEXT_PACKAGE);
+	vmsup_cli_add_global_options(cli, context);
 	if (!g_option_context_parse(context, argc, argv, &error)) {
 		*out_exit = vmsup_cli_usage_error(cli, error->message);
 		return FALSE;
 	}
-	return TRUE;
-}
-
-/* the positional arguments left after options, argv[0] being the verb */
-static gboolean
-vmsup_cli_expect_args(VmsupCli *cli, gint argc, guint n, const gchar *what, gint *out_exit)
-{
-	if ((guint)argc - 1 == n)
+	if (n_args < 0 || *argc - 1 == n_args)
 		return TRUE;
-	if ((guint)argc - 1 < n) {
+	if (*argc - 1 < n_args) {
 		g_autofree gchar *msg = g_strdup_printf(_("Missing %s"), what);
 		*out_exit = vmsup_cli_usage_error(cli, msg);
 	} else {
 		*out_exit = vmsup_cli_usage_error(cli, _("Too many arguments"));
 	}
 	return FALSE;
+}
+
+/* vmsup_cli_parse() for a verb taking one NAME: the params {"name": NAME}, or NULL */
+static JsonObject *
+vmsup_cli_parse_name(VmsupCli *cli,
+		     gint *argc,
+		     gchar ***argv,
+		     const gchar *what,
+		     const gchar *summary,
+		     const GOptionEntry *entries,
+		     gint *out_exit)
+{
+	if (!vmsup_cli_parse(cli, argc, argv, N_("NAME"), summary, entries, 1, what, out_exit))
+		return NULL;
+	return vmsup_cli_params_name((*argv)[1]);
 }
 
 /* talking to vmsupd */
@@ -310,12 +341,61 @@ vmsup_cli_call(VmsupCli *cli, const gchar *method, JsonObject *params, gint *out
 	return result;
 }
 
-static JsonObject *
-vmsup_cli_params_name(const gchar *name)
+/*
+ * Calls @method and, for --json, prints its result; TRUE with @out_result
+ * when the verb still has to show the result to people.
+ */
+static gboolean
+vmsup_cli_call_for_people(VmsupCli *cli,
+			  const gchar *method,
+			  JsonObject *params,
+			  JsonObject **out_result,
+			  gint *out_exit)
 {
-	JsonObject *params = json_object_new();
-	json_object_set_string_member(params, "name", name);
-	return params;
+	g_autoptr(JsonObject) result = vmsup_cli_call(cli, method, params, out_exit);
+
+	if (result == NULL)
+		return FALSE;
+	if (cli->json) {
+		vmsup_cli_print_json_object(result);
+		return FALSE;
+	}
+	*out_result = g_steal_pointer(&result);
+	return TRUE;
+}
+
+static void
+vmsup_cli_print_fields(JsonObject *obj, const gchar *const *order)
+{
+	g_autofree gchar *text = vmsup_cli_format_fields(obj, order);
+	g_print("%s", text);
+}
+
+static void
+vmsup_cli_print_table(VmsupCliTable *table)
+{
+	g_autofree gchar *text = vmsup_cli_table_to_string(table);
+	g_print("%s", text);
+}
+
+/* the objects (unowned) in the array @member of @obj; NULL when there is no such array */
+static GPtrArray *
+vmsup_cli_get_objects(JsonObject *obj, const gchar *member)
+{
+	JsonNode *node = json_object_get_member(obj, member);
+	JsonArray *array;
+	GPtrArray *objects;
+
+	if (node == NULL || !JSON_NODE_HOLDS_ARRAY(node))
+		return NULL;
+	array = json_node_get_array(node);
+	objects = g_ptr_array_new();
+	for (guint i = 0; i < json_array_get_length(array); i++) {
+		JsonNode *element = json_array_get_element(array, i);
+		if (JSON_NODE_HOLDS_OBJECT(element))
+			g_ptr_array_add(objects, json_node_get_object(element));
+	}
+	return objects;
 }
 
 static gboolean
@@ -335,11 +415,22 @@ vmsup_cli_parse_id(VmsupCli *cli, const gchar *text, gint64 *out_id, gint *out_e
 	return TRUE;
 }
 
-/* "80,443" and repeated --forward both work */
+/* numeric options stay at -1 unless given, and are sent only then */
+static void
+vmsup_cli_set_int(JsonObject *params, const gchar *member, gint value)
+{
+	if (value >= 0)
+		json_object_set_int_member(params, member, value);
+}
+
+/* --forward as "forward": "80,443" and repeated --forward both work */
 static gboolean
-vmsup_cli_parse_ports(VmsupCli *cli, gchar **specs, JsonArray **out_ports, gint *out_exit)
+vmsup_cli_set_ports(VmsupCli *cli, JsonObject *params, gchar **specs, gint *out_exit)
 {
 	g_autoptr(JsonArray) ports = json_array_new();
+
+	if (specs == NULL)
+		return TRUE;
 
 	for (guint i = 0; specs != NULL && specs[i] != NULL; i++) {
 		g_auto(GStrv) parts = g_strsplit(specs[i], ",", -1);
@@ -356,7 +447,7 @@ vmsup_cli_parse_ports(VmsupCli *cli, gchar **specs, JsonArray **out_ports, gint 
 			json_array_add_int_element(ports, (gint64)port);
 		}
 	}
-	*out_ports = g_steal_pointer(&ports);
+	json_object_set_array_member(params, "forward", g_steal_pointer(&ports));
 	return TRUE;
 }
 
@@ -386,7 +477,7 @@ vmsup_cli_member_text(JsonObject *obj, const gchar *member)
 /* vm verbs */
 
 static void
-vmsup_cli_print_vm_table(JsonArray *vms)
+vmsup_cli_print_vm_table(GPtrArray *vms)
 {
 	g_autoptr(VmsupCliTable) table = vmsup_cli_table_new(_("NAME"),
 							     _("STATE"),
@@ -395,20 +486,14 @@ vmsup_cli_print_vm_table(JsonArray *vms)
 							     _("ACCEL"),
 							     _("PID"),
 							     NULL);
-	g_autofree gchar *text = NULL;
 
-	for (guint i = 0; i < json_array_get_length(vms); i++) {
-		JsonNode *node = json_array_get_element(vms, i);
-		JsonObject *vm;
-		g_autofree gchar *cpus = NULL;
+	for (guint i = 0; i < vms->len; i++) {
+		JsonObject *vm = g_ptr_array_index(vms, i);
+		g_autofree gchar *cpus = vmsup_cli_member_text(vm, "cpus");
 		g_autofree gchar *memory = NULL;
 		g_autofree gchar *pid = NULL;
 		const gchar *cells[6];
 
-		if (!JSON_NODE_HOLDS_OBJECT(node))
-			continue;
-		vm = json_node_get_object(node);
-		cpus = vmsup_cli_member_text(vm, "cpus");
 		if (json_object_has_member(vm, "memory_mib"))
 			memory = g_strdup_printf(
 			    _("%lld MiB"),
@@ -423,8 +508,7 @@ vmsup_cli_print_vm_table(JsonArray *vms)
 		cells[5] = pid;
 		vmsup_cli_table_add_row(table, cells);
 	}
-	text = vmsup_cli_table_to_string(table);
-	g_print("%s", text);
+	vmsup_cli_print_table(table);
 }
 
 static gint
@@ -433,7 +517,7 @@ vmsup_cli_list(VmsupCli *cli, gint argc, gchar **argv)
 	gboolean opt_names = FALSE;
 	gint rc = VMSUP_CLI_EXIT_OK;
 	g_autoptr(JsonObject) result = NULL;
-	JsonNode *vms;
+	g_autoptr(GPtrArray) vms = NULL;
 	const GOptionEntry entries[] = {
 	    {"names",
 	     0,
@@ -445,34 +529,21 @@ vmsup_cli_list(VmsupCli *cli, gint argc, gchar **argv)
 	    {NULL},
 	};
 
-	if (!vmsup_cli_parse(cli, &argc, &argv, NULL, N_("List the VMs"), entries, FALSE, &rc))
+	if (!vmsup_cli_parse(cli, &argc, &argv, NULL, N_("List the VMs"), entries, 0, NULL, &rc) ||
+	    !vmsup_cli_call_for_people(cli, "vm.list", NULL, &result, &rc))
 		return rc;
-	if (!vmsup_cli_expect_args(cli, argc, 0, "", &rc))
+	vms = vmsup_cli_get_objects(result, "vms");
+	if (vms == NULL)
 		return rc;
-	result = vmsup_cli_call(cli, "vm.list", NULL, &rc);
-	if (result == NULL)
-		return rc;
-	if (cli->json) {
-		vmsup_cli_print_json_object(result);
-		return rc;
-	}
-	vms = json_object_get_member(result, "vms");
-	if (vms == NULL || !JSON_NODE_HOLDS_ARRAY(vms))
-		return rc;
-	if (opt_names) {
-		JsonArray *array = json_node_get_array(vms);
-		for (guint i = 0; i < json_array_get_length(array); i++) {
-			JsonNode *node = json_array_get_element(array, i);
-			const gchar *name;
-			if (!JSON_NODE_HOLDS_OBJECT(node))
-				continue;
-			name = vmsup_cli_get_str(json_node_get_object(node), "name");
-			if (name != NULL)
-				g_print("%s\n", name);
-		}
+	if (!opt_names) {
+		vmsup_cli_print_vm_table(vms);
 		return rc;
 	}
-	vmsup_cli_print_vm_table(json_node_get_array(vms));
+	for (guint i = 0; i < vms->len; i++) {
+		const gchar *name = vmsup_cli_get_str(g_ptr_array_index(vms, i), "name");
+		if (name != NULL)
+			g_print("%s\n", name);
+	}
 	return rc;
 }
 
@@ -487,22 +558,11 @@ vmsup_cli_show_object_verb(VmsupCli *cli,
 	gint rc = VMSUP_CLI_EXIT_OK;
 	g_autoptr(JsonObject) params = NULL;
 	g_autoptr(JsonObject) result = NULL;
-	g_autofree gchar *text = NULL;
 
-	if (!vmsup_cli_parse(cli, &argc, &argv, N_("NAME"), summary, NULL, FALSE, &rc))
+	params = vmsup_cli_parse_name(cli, &argc, &argv, _("the VM name"), summary, NULL, &rc);
+	if (params == NULL || !vmsup_cli_call_for_people(cli, method, params, &result, &rc))
 		return rc;
-	if (!vmsup_cli_expect_args(cli, argc, 1, _("the VM name"), &rc))
-		return rc;
-	params = vmsup_cli_params_name(argv[1]);
-	result = vmsup_cli_call(cli, method, params, &rc);
-	if (result == NULL)
-		return rc;
-	if (cli->json) {
-		vmsup_cli_print_json_object(result);
-		return rc;
-	}
-	text = vmsup_cli_format_fields(result, order);
-	g_print("%s", text);
+	vmsup_cli_print_fields(result, order);
 	return rc;
 }
 
@@ -543,7 +603,6 @@ vmsup_cli_stats(VmsupCli *cli, gint argc, gchar **argv)
 	g_autoptr(JsonObject) params = NULL;
 	g_autoptr(JsonObject) result = NULL;
 	g_autoptr(JsonObject) shown = json_object_new();
-	g_autofree gchar *text = NULL;
 	g_autoptr(GList) members = NULL;
 	const gchar *const order[] = {"state",
 				      "cpu_percent",
@@ -557,25 +616,15 @@ vmsup_cli_stats(VmsupCli *cli, gint argc, gchar **argv)
 				      "sampled_at",
 				      NULL};
 
-	if (!vmsup_cli_parse(cli,
-			     &argc,
-			     &argv,
-			     N_("NAME"),
-			     N_("Show what a VM is using: CPU, memory, disk and network"),
-			     NULL,
-			     FALSE,
-			     &rc))
+	params = vmsup_cli_parse_name(cli,
+				      &argc,
+				      &argv,
+				      _("the VM name"),
+				      N_("Show what a VM is using: CPU, memory, disk and network"),
+				      NULL,
+				      &rc);
+	if (params == NULL || !vmsup_cli_call_for_people(cli, "vm.stats", params, &result, &rc))
 		return rc;
-	if (!vmsup_cli_expect_args(cli, argc, 1, _("the VM name"), &rc))
-		return rc;
-	params = vmsup_cli_params_name(argv[1]);
-	result = vmsup_cli_call(cli, "vm.stats", params, &rc);
-	if (result == NULL)
-		return rc;
-	if (cli->json) {
-		vmsup_cli_print_json_object(result);
-		return rc;
-	}
 	members = json_object_get_members(result);
 	for (GList *l = members; l != NULL; l = l->next) {
 		const gchar *member = l->data;
@@ -595,8 +644,7 @@ vmsup_cli_stats(VmsupCli *cli, gint argc, gchar **argv)
 		else
 			json_object_set_member(shown, member, json_node_copy(node));
 	}
-	text = vmsup_cli_format_fields(shown, order);
-	g_print("%s", text);
+	vmsup_cli_print_fields(shown, order);
 	return rc;
 }
 
@@ -607,25 +655,15 @@ vmsup_cli_ping(VmsupCli *cli, gint argc, gchar **argv)
 	g_autoptr(JsonObject) params = NULL;
 	g_autoptr(JsonObject) result = NULL;
 
-	if (!vmsup_cli_parse(cli,
-			     &argc,
-			     &argv,
-			     N_("NAME"),
-			     N_("Ping a VM's guest agent"),
-			     NULL,
-			     FALSE,
-			     &rc))
+	params = vmsup_cli_parse_name(cli,
+				      &argc,
+				      &argv,
+				      _("the VM name"),
+				      N_("Ping a VM's guest agent"),
+				      NULL,
+				      &rc);
+	if (params == NULL || !vmsup_cli_call_for_people(cli, "vm.ping", params, &result, &rc))
 		return rc;
-	if (!vmsup_cli_expect_args(cli, argc, 1, _("the VM name"), &rc))
-		return rc;
-	params = vmsup_cli_params_name(argv[1]);
-	result = vmsup_cli_call(cli, "vm.ping", params, &rc);
-	if (result == NULL)
-		return rc;
-	if (cli->json) {
-		vmsup_cli_print_json_object(result);
-		return rc;
-	}
 	g_print(_("The guest agent of VM '%s' answered in %.1f ms\n"),
 		argv[1],
 		vmsup_json_object_get_double(result, "rtt_ms", 0));
@@ -639,28 +677,18 @@ vmsup_cli_ports(VmsupCli *cli, gint argc, gchar **argv)
 	g_autoptr(JsonObject) params = NULL;
 	g_autoptr(JsonObject) result = NULL;
 	g_autoptr(VmsupCliTable) table = NULL;
-	g_autofree gchar *text = NULL;
-	JsonNode *ports;
+	g_autoptr(GPtrArray) ports = NULL;
 
-	if (!vmsup_cli_parse(cli,
-			     &argc,
-			     &argv,
-			     N_("NAME"),
-			     N_("List the TCP ports a VM listens on and how the host reaches them"),
-			     NULL,
-			     FALSE,
-			     &rc))
+	params = vmsup_cli_parse_name(
+	    cli,
+	    &argc,
+	    &argv,
+	    _("the VM name"),
+	    N_("List the TCP ports a VM listens on and how the host reaches them"),
+	    NULL,
+	    &rc);
+	if (params == NULL || !vmsup_cli_call_for_people(cli, "vm.ports", params, &result, &rc))
 		return rc;
-	if (!vmsup_cli_expect_args(cli, argc, 1, _("the VM name"), &rc))
-		return rc;
-	params = vmsup_cli_params_name(argv[1]);
-	result = vmsup_cli_call(cli, "vm.ports", params, &rc);
-	if (result == NULL)
-		return rc;
-	if (cli->json) {
-		vmsup_cli_print_json_object(result);
-		return rc;
-	}
 	table = vmsup_cli_table_new(_("GUEST PORT"),
 				    _("PROTO"),
 				    _("GUEST ADDRESS"),
@@ -668,42 +696,32 @@ vmsup_cli_ports(VmsupCli *cli, gint argc, gchar **argv)
 				    _("WEB"),
 				    _("URL"),
 				    NULL);
-	ports = json_object_get_member(result, "ports");
-	if (ports != NULL && JSON_NODE_HOLDS_ARRAY(ports)) {
-		JsonArray *array = json_node_get_array(ports);
-		for (guint i = 0; i < json_array_get_length(array); i++) {
-			JsonNode *node = json_array_get_element(array, i);
-			JsonObject *port;
-			g_autofree gchar *guest_port = NULL;
-			g_autofree gchar *host = NULL;
-			g_autofree gchar *web = NULL;
-			const gchar *cells[6];
+	ports = vmsup_cli_get_objects(result, "ports");
+	for (guint i = 0; ports != NULL && i < ports->len; i++) {
+		JsonObject *port = g_ptr_array_index(ports, i);
+		g_autofree gchar *guest_port = vmsup_cli_member_text(port, "guest_port");
+		g_autofree gchar *host = NULL;
+		g_autofree gchar *web = NULL;
+		const gchar *cells[6];
 
-			if (!JSON_NODE_HOLDS_OBJECT(node))
-				continue;
-			port = json_node_get_object(node);
-			guest_port = vmsup_cli_member_text(port, "guest_port");
-			if (vmsup_json_object_get_int(port, "host_port", 0) > 0)
-				host = g_strdup_printf(
-				    "%s:%" G_GINT64_FORMAT,
-				    vmsup_json_object_get_string(port, "host_address", "127.0.0.1"),
-				    vmsup_json_object_get_int(port, "host_port", 0));
-			if (vmsup_json_object_get_bool(port, "web", FALSE))
-				web = g_strdup(
-				    vmsup_json_object_get_string(port, "scheme", _("yes")));
-			else
-				web = g_strdup(_("no"));
-			cells[0] = guest_port;
-			cells[1] = vmsup_cli_get_str(port, "proto");
-			cells[2] = vmsup_cli_get_str(port, "guest_address");
-			cells[3] = host;
-			cells[4] = web;
-			cells[5] = vmsup_cli_get_str(port, "url");
-			vmsup_cli_table_add_row(table, cells);
-		}
+		if (vmsup_json_object_get_int(port, "host_port", 0) > 0)
+			host = g_strdup_printf(
+			    "%s:%" G_GINT64_FORMAT,
+			    vmsup_json_object_get_string(port, "host_address", "127.0.0.1"),
+			    vmsup_json_object_get_int(port, "host_port", 0));
+		if (vmsup_json_object_get_bool(port, "web", FALSE))
+			web = g_strdup(vmsup_json_object_get_string(port, "scheme", _("yes")));
+		else
+			web = g_strdup(_("no"));
+		cells[0] = guest_port;
+		cells[1] = vmsup_cli_get_str(port, "proto");
+		cells[2] = vmsup_cli_get_str(port, "guest_address");
+		cells[3] = host;
+		cells[4] = web;
+		cells[5] = vmsup_cli_get_str(port, "url");
+		vmsup_cli_table_add_row(table, cells);
 	}
-	text = vmsup_cli_table_to_string(table);
-	g_print("%s", text);
+	vmsup_cli_print_table(table);
 	return rc;
 }
 
@@ -714,17 +732,9 @@ vmsup_cli_start(VmsupCli *cli, gint argc, gchar **argv)
 	g_autoptr(JsonObject) params = NULL;
 	g_autoptr(JsonObject) result = NULL;
 
-	if (!vmsup_cli_parse(cli, &argc, &argv, N_("NAME"), N_("Start a VM"), NULL, FALSE, &rc))
-		return rc;
-	if (!vmsup_cli_expect_args(cli, argc, 1, _("the VM name"), &rc))
-		return rc;
-	params = vmsup_cli_params_name(argv[1]);
-	result = vmsup_cli_call(cli, "vm.start", params, &rc);
-	if (result == NULL)
-		return rc;
-	if (cli->json)
-		vmsup_cli_print_json_object(result);
-	else
+	params =
+	    vmsup_cli_parse_name(cli, &argc, &argv, _("the VM name"), N_("Start a VM"), NULL, &rc);
+	if (params != NULL && vmsup_cli_call_for_people(cli, "vm.start", params, &result, &rc))
 		g_print(_("VM '%s' started\n"), argv[1]);
 	return rc;
 }
@@ -755,21 +765,19 @@ vmsup_cli_stop(VmsupCli *cli, gint argc, gchar **argv)
 	    {NULL},
 	};
 
-	if (!vmsup_cli_parse(cli, &argc, &argv, N_("NAME"), N_("Stop a VM"), entries, FALSE, &rc))
+	params = vmsup_cli_parse_name(cli,
+				      &argc,
+				      &argv,
+				      _("the VM name"),
+				      N_("Stop a VM"),
+				      entries,
+				      &rc);
+	if (params == NULL)
 		return rc;
-	if (!vmsup_cli_expect_args(cli, argc, 1, _("the VM name"), &rc))
-		return rc;
-	params = vmsup_cli_params_name(argv[1]);
 	if (opt_force)
 		json_object_set_boolean_member(params, "force", TRUE);
-	if (opt_timeout >= 0)
-		json_object_set_int_member(params, "timeout_s", opt_timeout);
-	result = vmsup_cli_call(cli, "vm.stop", params, &rc);
-	if (result == NULL)
-		return rc;
-	if (cli->json)
-		vmsup_cli_print_json_object(result);
-	else
+	vmsup_cli_set_int(params, "timeout_s", opt_timeout);
+	if (vmsup_cli_call_for_people(cli, "vm.stop", params, &result, &rc))
 		g_print(_("VM '%s' stopped\n"), argv[1]);
 	return rc;
 }
@@ -792,26 +800,18 @@ vmsup_cli_delete(VmsupCli *cli, gint argc, gchar **argv)
 	    {NULL},
 	};
 
-	if (!vmsup_cli_parse(cli,
-			     &argc,
-			     &argv,
-			     N_("NAME"),
-			     N_("Delete a VM and its disk"),
-			     entries,
-			     FALSE,
-			     &rc))
+	params = vmsup_cli_parse_name(cli,
+				      &argc,
+				      &argv,
+				      _("the VM name"),
+				      N_("Delete a VM and its disk"),
+				      entries,
+				      &rc);
+	if (params == NULL)
 		return rc;
-	if (!vmsup_cli_expect_args(cli, argc, 1, _("the VM name"), &rc))
-		return rc;
-	params = vmsup_cli_params_name(argv[1]);
 	if (opt_force)
 		json_object_set_boolean_member(params, "force", TRUE);
-	result = vmsup_cli_call(cli, "vm.delete", params, &rc);
-	if (result == NULL)
-		return rc;
-	if (cli->json)
-		vmsup_cli_print_json_object(result);
-	else
+	if (vmsup_cli_call_for_people(cli, "vm.delete", params, &result, &rc))
 		g_print(_("VM '%s' deleted\n"), argv[1]);
 	return rc;
 }
@@ -879,47 +879,34 @@ vmsup_cli_set(VmsupCli *cli, gint argc, gchar **argv)
 	    {NULL},
 	};
 
-	if (!vmsup_cli_parse(cli,
-			     &argc,
-			     &argv,
-			     N_("NAME"),
-			     N_("Change a VM's settings; what cannot change live applies at its "
-				"next start"),
-			     entries,
-			     FALSE,
-			     &rc))
-		return rc;
-	if (!vmsup_cli_expect_args(cli, argc, 1, _("the VM name"), &rc))
+	params =
+	    vmsup_cli_parse_name(cli,
+				 &argc,
+				 &argv,
+				 _("the VM name"),
+				 N_("Change a VM's settings; what cannot change live applies at "
+				    "its next start"),
+				 entries,
+				 &rc);
+	if (params == NULL)
 		return rc;
 	if ((opt_auto_stop && opt_no_auto_stop) || (opt_autostart && opt_no_autostart))
 		return vmsup_cli_usage_error(cli,
 					     _("An option and its --no- form exclude each other"));
-	params = vmsup_cli_params_name(argv[1]);
-	if (opt_cpus >= 0)
-		json_object_set_int_member(params, "cpus", opt_cpus);
-	if (opt_memory >= 0)
-		json_object_set_int_member(params, "memory_mib", opt_memory);
+	vmsup_cli_set_int(params, "cpus", opt_cpus);
+	vmsup_cli_set_int(params, "memory_mib", opt_memory);
 	if (opt_cmdline != NULL)
 		json_object_set_string_member(params, "cmdline", opt_cmdline);
-	if (opt_forward != NULL) {
-		JsonArray *ports = NULL;
-		if (!vmsup_cli_parse_ports(cli, opt_forward, &ports, &rc))
-			return rc;
-		json_object_set_array_member(params, "forward", ports);
-	}
+	if (!vmsup_cli_set_ports(cli, params, opt_forward, &rc))
+		return rc;
 	if (opt_auto_stop || opt_no_auto_stop)
 		json_object_set_boolean_member(params, "auto_stop", opt_auto_stop);
 	if (opt_autostart || opt_no_autostart)
 		json_object_set_boolean_member(params, "autostart", opt_autostart);
 	if (json_object_get_size(params) == 1)
 		return vmsup_cli_usage_error(cli, _("Nothing to change: give at least one option"));
-	result = vmsup_cli_call(cli, "vm.set", params, &rc);
-	if (result == NULL)
+	if (!vmsup_cli_call_for_people(cli, "vm.set", params, &result, &rc))
 		return rc;
-	if (cli->json) {
-		vmsup_cli_print_json_object(result);
-		return rc;
-	}
 	g_print(_("VM '%s' updated\n"), argv[1]);
 	pending = json_object_get_member(result, "pending_restart");
 	if (pending != NULL && JSON_NODE_HOLDS_ARRAY(pending) &&
@@ -1210,36 +1197,26 @@ vmsup_cli_create(VmsupCli *cli, gint argc, gchar **argv)
 	    {NULL},
 	};
 
-	if (!vmsup_cli_parse(cli,
-			     &argc,
-			     &argv,
-			     N_("NAME"),
-			     N_("Create a VM; without --kernel and --image it runs the bundled "
-				"guest"),
-			     entries,
-			     FALSE,
-			     &rc))
+	params = vmsup_cli_parse_name(cli,
+				      &argc,
+				      &argv,
+				      _("the VM name"),
+				      N_("Create a VM; without --kernel and --image it runs the "
+					 "bundled guest"),
+				      entries,
+				      &rc);
+	if (params == NULL)
 		return rc;
-	if (!vmsup_cli_expect_args(cli, argc, 1, _("the VM name"), &rc))
-		return rc;
-	params = vmsup_cli_params_name(argv[1]);
-	if (opt_cpus >= 0)
-		json_object_set_int_member(params, "cpus", opt_cpus);
-	if (opt_memory >= 0)
-		json_object_set_int_member(params, "memory_mib", opt_memory);
-	if (opt_disk >= 0)
-		json_object_set_int_member(params, "disk_gib", opt_disk);
+	vmsup_cli_set_int(params, "cpus", opt_cpus);
+	vmsup_cli_set_int(params, "memory_mib", opt_memory);
+	vmsup_cli_set_int(params, "disk_gib", opt_disk);
 	vmsup_cli_set_path(params, "kernel", opt_kernel);
 	vmsup_cli_set_path(params, "initrd", opt_initrd);
 	vmsup_cli_set_path(params, "image", opt_image);
 	if (opt_cmdline != NULL)
 		json_object_set_string_member(params, "cmdline", opt_cmdline);
-	if (opt_forward != NULL) {
-		JsonArray *ports = NULL;
-		if (!vmsup_cli_parse_ports(cli, opt_forward, &ports, &rc))
-			return rc;
-		json_object_set_array_member(params, "forward", ports);
-	}
+	if (!vmsup_cli_set_ports(cli, params, opt_forward, &rc))
+		return rc;
 	if (opt_no_auto_stop)
 		json_object_set_boolean_member(params, "auto_stop", FALSE);
 	if (opt_autostart)
@@ -1249,13 +1226,8 @@ vmsup_cli_create(VmsupCli *cli, gint argc, gchar **argv)
 
 	if (opt_no_wait) {
 		json_object_set_boolean_member(params, "wait", FALSE);
-		result = vmsup_cli_call(cli, "vm.create", params, &rc);
-		if (result == NULL)
+		if (!vmsup_cli_call_for_people(cli, "vm.create", params, &result, &rc))
 			return rc;
-		if (cli->json) {
-			vmsup_cli_print_json_object(result);
-			return rc;
-		}
 		id = vmsup_cli_operation_id(result);
 		g_print(_("Creating VM '%s' as operation %lld; follow it with 'vmsup ops get "
 			  "%lld'\n"),
@@ -1325,7 +1297,8 @@ vmsup_cli_exec(VmsupCli *cli, gint argc, gchar **argv)
 			     N_("Run a command in a VM through its guest agent; vmsup exits with "
 				"the command's exit status"),
 			     entries,
-			     TRUE,
+			     -1,
+			     NULL,
 			     &rc))
 		return rc;
 	if (argc > 2 && g_strcmp0(argv[2], "--") == 0)
@@ -1336,8 +1309,7 @@ vmsup_cli_exec(VmsupCli *cli, gint argc, gchar **argv)
 	for (gint i = first; i < argc; i++)
 		json_array_add_string_element(args, argv[i]);
 	json_object_set_array_member(params, "argv", g_steal_pointer(&args));
-	if (opt_timeout >= 0)
-		json_object_set_int_member(params, "timeout_s", opt_timeout);
+	vmsup_cli_set_int(params, "timeout_s", opt_timeout);
 	if (opt_stdin) {
 		g_autoptr(GInputStream) in = g_unix_input_stream_new(STDIN_FILENO, FALSE);
 		g_autoptr(GOutputStream) buf = g_memory_output_stream_new_resizable();
@@ -1355,13 +1327,8 @@ vmsup_cli_exec(VmsupCli *cli, gint argc, gchar **argv)
 			return vmsup_cli_usage_error(cli, _("Standard input is not UTF-8 text"));
 		json_object_set_string_member(params, "stdin", data);
 	}
-	result = vmsup_cli_call(cli, "vm.exec", params, &rc);
-	if (result == NULL)
+	if (!vmsup_cli_call_for_people(cli, "vm.exec", params, &result, &rc))
 		return rc;
-	if (cli->json) {
-		vmsup_cli_print_json_object(result);
-		return rc;
-	}
 	out = vmsup_json_object_get_string(result, "stdout", "");
 	err = vmsup_json_object_get_string(result, "stderr", "");
 	fputs(out, stdout);
@@ -1374,7 +1341,7 @@ vmsup_cli_exec(VmsupCli *cli, gint argc, gchar **argv)
 /* operations */
 
 static void
-vmsup_cli_print_ops(JsonArray *ops)
+vmsup_cli_print_ops(GPtrArray *ops)
 {
 	g_autoptr(VmsupCliTable) table = vmsup_cli_table_new(_("ID"),
 							     _("KIND"),
@@ -1383,22 +1350,15 @@ vmsup_cli_print_ops(JsonArray *ops)
 							     _("STAGE"),
 							     _("PROGRESS"),
 							     NULL);
-	g_autofree gchar *text = NULL;
 
-	for (guint i = 0; i < json_array_get_length(ops); i++) {
-		JsonNode *node = json_array_get_element(ops, i);
-		JsonObject *op;
-		g_autofree gchar *id = NULL;
-		g_autofree gchar *percent = NULL;
-		const gchar *cells[6];
-
-		if (!JSON_NODE_HOLDS_OBJECT(node))
-			continue;
-		op = json_node_get_object(node);
-		id = vmsup_cli_member_text(op, "id");
-		percent = g_strdup_printf(
+	for (guint i = 0; i < ops->len; i++) {
+		JsonObject *op = g_ptr_array_index(ops, i);
+		g_autofree gchar *id = vmsup_cli_member_text(op, "id");
+		g_autofree gchar *percent = g_strdup_printf(
 		    "%d%%",
 		    (gint)(vmsup_json_object_get_double(op, "progress", 0) * 100 + 0.5));
+		const gchar *cells[6];
+
 		cells[0] = id;
 		cells[1] = vmsup_cli_get_str(op, "kind");
 		cells[2] = vmsup_cli_get_str(op, "vm");
@@ -1407,8 +1367,7 @@ vmsup_cli_print_ops(JsonArray *ops)
 		cells[5] = percent;
 		vmsup_cli_table_add_row(table, cells);
 	}
-	text = vmsup_cli_table_to_string(table);
-	g_print("%s", text);
+	vmsup_cli_print_table(table);
 }
 
 static gint
@@ -1416,22 +1375,14 @@ vmsup_cli_ops_list(VmsupCli *cli, gint argc, gchar **argv)
 {
 	gint rc = VMSUP_CLI_EXIT_OK;
 	g_autoptr(JsonObject) result = NULL;
-	JsonNode *ops;
+	g_autoptr(GPtrArray) ops = NULL;
 
-	if (!vmsup_cli_parse(cli, &argc, &argv, NULL, N_("List operations"), NULL, FALSE, &rc))
+	if (!vmsup_cli_parse(cli, &argc, &argv, NULL, N_("List operations"), NULL, 0, NULL, &rc) ||
+	    !vmsup_cli_call_for_people(cli, "op.list", NULL, &result, &rc))
 		return rc;
-	if (!vmsup_cli_expect_args(cli, argc, 0, "", &rc))
-		return rc;
-	result = vmsup_cli_call(cli, "op.list", NULL, &rc);
-	if (result == NULL)
-		return rc;
-	if (cli->json) {
-		vmsup_cli_print_json_object(result);
-		return rc;
-	}
-	ops = json_object_get_member(result, "operations");
-	if (ops != NULL && JSON_NODE_HOLDS_ARRAY(ops))
-		vmsup_cli_print_ops(json_node_get_array(ops));
+	ops = vmsup_cli_get_objects(result, "operations");
+	if (ops != NULL)
+		vmsup_cli_print_ops(ops);
 	return rc;
 }
 
@@ -1442,6 +1393,8 @@ vmsup_cli_ops_by_id(VmsupCli *cli, gint argc, gchar **argv, gboolean cancel)
 	gint64 id = 0;
 	g_autoptr(JsonObject) params = json_object_new();
 	g_autoptr(JsonObject) result = NULL;
+	const gchar *const order[] =
+	    {"id", "kind", "vm", "state", "stage", "progress", "error", NULL};
 
 	if (!vmsup_cli_parse(cli,
 			     &argc,
@@ -1449,27 +1402,18 @@ vmsup_cli_ops_by_id(VmsupCli *cli, gint argc, gchar **argv, gboolean cancel)
 			     N_("ID"),
 			     cancel ? N_("Cancel an operation") : N_("Show an operation"),
 			     NULL,
-			     FALSE,
-			     &rc))
-		return rc;
-	if (!vmsup_cli_expect_args(cli, argc, 1, _("the operation id"), &rc))
-		return rc;
-	if (!vmsup_cli_parse_id(cli, argv[1], &id, &rc))
+			     1,
+			     _("the operation id"),
+			     &rc) ||
+	    !vmsup_cli_parse_id(cli, argv[1], &id, &rc))
 		return rc;
 	json_object_set_int_member(params, "id", id);
-	result = vmsup_cli_call(cli, cancel ? "op.cancel" : "op.get", params, &rc);
-	if (result == NULL)
+	if (!vmsup_cli_call_for_people(cli, cancel ? "op.cancel" : "op.get", params, &result, &rc))
 		return rc;
-	if (cli->json) {
-		vmsup_cli_print_json_object(result);
-	} else if (cancel) {
+	if (cancel)
 		g_print(_("Operation %lld is being cancelled\n"), (long long)id);
-	} else {
-		const gchar *const order[] =
-		    {"id", "kind", "vm", "state", "stage", "progress", "error", NULL};
-		g_autofree gchar *text = vmsup_cli_format_fields(result, order);
-		g_print("%s", text);
-	}
+	else
+		vmsup_cli_print_fields(result, order);
 	return rc;
 }
 
@@ -1517,32 +1461,22 @@ vmsup_cli_workspace_create(VmsupCli *cli, gint argc, gchar **argv)
 	    {NULL},
 	};
 
-	if (!vmsup_cli_parse(cli,
-			     &argc,
-			     &argv,
-			     N_("NAME"),
-			     N_("Create a workspace: a host directory shared into a VM at "
-				"/workspace"),
-			     entries,
-			     FALSE,
-			     &rc))
+	params = vmsup_cli_parse_name(cli,
+				      &argc,
+				      &argv,
+				      _("the workspace name"),
+				      N_("Create a workspace: a host directory shared into a VM at "
+					 "/workspace"),
+				      entries,
+				      &rc);
+	if (params == NULL)
 		return rc;
-	if (!vmsup_cli_expect_args(cli, argc, 1, _("the workspace name"), &rc))
-		return rc;
-	params = vmsup_cli_params_name(argv[1]);
 	vmsup_cli_set_path(params, "path", opt_path != NULL ? opt_path : ".");
 	if (opt_vm != NULL)
 		json_object_set_string_member(params, "vm", opt_vm);
-	if (opt_cpus >= 0)
-		json_object_set_int_member(params, "cpus", opt_cpus);
-	if (opt_memory >= 0)
-		json_object_set_int_member(params, "memory_mib", opt_memory);
-	result = vmsup_cli_call(cli, "workspace.create", params, &rc);
-	if (result == NULL)
-		return rc;
-	if (cli->json)
-		vmsup_cli_print_json_object(result);
-	else
+	vmsup_cli_set_int(params, "cpus", opt_cpus);
+	vmsup_cli_set_int(params, "memory_mib", opt_memory);
+	if (vmsup_cli_call_for_people(cli, "workspace.create", params, &result, &rc))
 		g_print(_("Workspace '%s' created\n"), argv[1]);
 	return rc;
 }
@@ -1553,40 +1487,24 @@ vmsup_cli_workspace_list(VmsupCli *cli, gint argc, gchar **argv)
 	gint rc = VMSUP_CLI_EXIT_OK;
 	g_autoptr(JsonObject) result = NULL;
 	g_autoptr(VmsupCliTable) table = NULL;
-	g_autofree gchar *text = NULL;
-	JsonNode *list;
+	g_autoptr(GPtrArray) list = NULL;
 
-	if (!vmsup_cli_parse(cli, &argc, &argv, NULL, N_("List workspaces"), NULL, FALSE, &rc))
+	if (!vmsup_cli_parse(cli, &argc, &argv, NULL, N_("List workspaces"), NULL, 0, NULL, &rc) ||
+	    !vmsup_cli_call_for_people(cli, "workspace.list", NULL, &result, &rc))
 		return rc;
-	if (!vmsup_cli_expect_args(cli, argc, 0, "", &rc))
-		return rc;
-	result = vmsup_cli_call(cli, "workspace.list", NULL, &rc);
-	if (result == NULL)
-		return rc;
-	if (cli->json) {
-		vmsup_cli_print_json_object(result);
-		return rc;
-	}
 	table = vmsup_cli_table_new(_("NAME"), _("PATH"), _("VM"), _("STATE"), NULL);
-	list = json_object_get_member(result, "workspaces");
-	if (list != NULL && JSON_NODE_HOLDS_ARRAY(list)) {
-		JsonArray *array = json_node_get_array(list);
-		for (guint i = 0; i < json_array_get_length(array); i++) {
-			JsonNode *node = json_array_get_element(array, i);
-			JsonObject *ws;
-			const gchar *cells[4];
-			if (!JSON_NODE_HOLDS_OBJECT(node))
-				continue;
-			ws = json_node_get_object(node);
-			cells[0] = vmsup_cli_get_str(ws, "name");
-			cells[1] = vmsup_cli_get_str(ws, "path");
-			cells[2] = vmsup_cli_get_str(ws, "vm");
-			cells[3] = vmsup_cli_get_str(ws, "state");
-			vmsup_cli_table_add_row(table, cells);
-		}
+	list = vmsup_cli_get_objects(result, "workspaces");
+	for (guint i = 0; list != NULL && i < list->len; i++) {
+		JsonObject *ws = g_ptr_array_index(list, i);
+		const gchar *cells[4];
+
+		cells[0] = vmsup_cli_get_str(ws, "name");
+		cells[1] = vmsup_cli_get_str(ws, "path");
+		cells[2] = vmsup_cli_get_str(ws, "vm");
+		cells[3] = vmsup_cli_get_str(ws, "state");
+		vmsup_cli_table_add_row(table, cells);
 	}
-	text = vmsup_cli_table_to_string(table);
-	g_print("%s", text);
+	vmsup_cli_print_table(table);
 	return rc;
 }
 
@@ -1608,32 +1526,29 @@ vmsup_cli_workspace_by_name(VmsupCli *cli, gint argc, gchar **argv, gboolean ope
 	    {NULL},
 	};
 
-	if (!vmsup_cli_parse(cli,
-			     &argc,
-			     &argv,
-			     N_("NAME"),
-			     open ? N_("Open a workspace: its VM is created if needed and started")
-				  : N_("Delete a workspace; the shared directory stays"),
-			     open ? NULL : delete_entries,
-			     FALSE,
-			     &rc))
+	params = vmsup_cli_parse_name(
+	    cli,
+	    &argc,
+	    &argv,
+	    _("the workspace name"),
+	    open ? N_("Open a workspace: its VM is created if needed and started")
+		 : N_("Delete a workspace; the shared directory stays"),
+	    open ? NULL : delete_entries,
+	    &rc);
+	if (params == NULL)
 		return rc;
-	if (!vmsup_cli_expect_args(cli, argc, 1, _("the workspace name"), &rc))
-		return rc;
-	params = vmsup_cli_params_name(argv[1]);
 	if (opt_force)
 		json_object_set_boolean_member(params, "force", TRUE);
-	result = vmsup_cli_call(cli, open ? "workspace.open" : "workspace.delete", params, &rc);
-	if (result == NULL)
+	if (!vmsup_cli_call_for_people(cli,
+				       open ? "workspace.open" : "workspace.delete",
+				       params,
+				       &result,
+				       &rc))
 		return rc;
-	if (cli->json) {
-		vmsup_cli_print_json_object(result);
-	} else if (open) {
-		g_autofree gchar *text = vmsup_cli_format_fields(result, NULL);
-		g_print("%s", text);
-	} else {
+	if (open)
+		vmsup_cli_print_fields(result, NULL);
+	else
 		g_print(_("Workspace '%s' deleted\n"), argv[1]);
-	}
 	return rc;
 }
 
@@ -1673,22 +1588,13 @@ vmsup_cli_info(VmsupCli *cli, gint argc, gchar **argv)
 			     NULL,
 			     N_("Show what vmsupd is and how it runs"),
 			     NULL,
-			     FALSE,
-			     &rc))
+			     0,
+			     NULL,
+			     &rc) ||
+	    !vmsup_cli_call_for_people(cli, "daemon.info", NULL, &result, &rc))
 		return rc;
-	if (!vmsup_cli_expect_args(cli, argc, 0, "", &rc))
-		return rc;
-	result = vmsup_cli_call(cli, "daemon.info", NULL, &rc);
-	if (result == NULL)
-		return rc;
-	if (cli->json) {
-		vmsup_cli_print_json_object(result);
-	} else {
-		g_autofree gchar *text = NULL;
-		json_object_remove_member(result, "methods");
-		text = vmsup_cli_format_fields(result, order);
-		g_print("%s", text);
-	}
+	json_object_remove_member(result, "methods");
+	vmsup_cli_print_fields(result, order);
 	return rc;
 }
 
@@ -1704,10 +1610,9 @@ vmsup_cli_events(VmsupCli *cli, gint argc, gchar **argv)
 			     NULL,
 			     N_("Print VM and operation events as they happen"),
 			     NULL,
-			     FALSE,
+			     0,
+			     NULL,
 			     &rc))
-		return rc;
-	if (!vmsup_cli_expect_args(cli, argc, 0, "", &rc))
 		return rc;
 	result = vmsup_cli_call(cli, "events.subscribe", NULL, &rc);
 	if (result == NULL)
@@ -1887,27 +1792,6 @@ main(int argc, char **argv)
 	const gchar *localedir = g_getenv("VMSUP_LOCALEDIR");
 	gint rc;
 	const GOptionEntry entries[] = {
-	    {"socket",
-	     0,
-	     0,
-	     G_OPTION_ARG_FILENAME,
-	     &cli.socket_path,
-	     N_("Talk to the vmsupd listening on this socket"),
-	     N_("PATH")},
-	    {"system",
-	     0,
-	     0,
-	     G_OPTION_ARG_NONE,
-	     &cli.system,
-	     N_("Talk to the system-wide vmsupd"),
-	     NULL},
-	    {"json",
-	     0,
-	     0,
-	     G_OPTION_ARG_NONE,
-	     &cli.json,
-	     N_("Print the result as JSON, exactly as vmsupd answered"),
-	     NULL},
 	    {"version", 0, 0, G_OPTION_ARG_NONE, &opt_version, N_("Show the version"), NULL},
 	    {NULL},
 	};
@@ -1927,6 +1811,7 @@ main(int argc, char **argv)
 				       "'vmsup COMMAND --help' explains each command."));
 	description = vmsup_cli_describe_verbs(vmsup_cli_verbs);
 	g_option_context_set_description(context, description);
+	vmsup_cli_add_global_options(&cli, context);
 	g_option_context_add_main_entries(context, entries, GETTEXT_PACKAGE);
 	/* options before the command are global; the command parses the rest */
 	g_option_context_set_strict_posix(context, TRUE);

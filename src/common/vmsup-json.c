@@ -6,6 +6,8 @@
 
 #include "config.h"
 
+#include <glib/gi18n.h>
+
 #include "vmsup-error.h"
 #include "vmsup-json.h"
 
@@ -168,6 +170,58 @@ vmsup_json_object_get_double(JsonObject *object, const gchar *member, gdouble fa
 	if (json_node_get_value_type(node) == G_TYPE_INT64)
 		return (gdouble)json_node_get_int(node);
 	return fallback;
+}
+
+gboolean
+vmsup_json_node_get_int_in_range(JsonNode *node,
+				 const gchar *member,
+				 gint64 min,
+				 gint64 max,
+				 gint64 *out_value,
+				 GError **error)
+{
+	gint64 value;
+
+	if (!JSON_NODE_HOLDS_VALUE(node) || json_node_get_value_type(node) != G_TYPE_INT64) {
+		g_set_error(error,
+			    VMSUP_ERROR,
+			    VMSUP_ERROR_INVALID_ARGUMENT,
+			    _("'%s' must be an integer, got %s"),
+			    member,
+			    vmsup_json_node_type_name(node));
+		return FALSE;
+	}
+	value = json_node_get_int(node);
+	if (value < min || value > max) {
+		g_set_error(error,
+			    VMSUP_ERROR,
+			    VMSUP_ERROR_INVALID_ARGUMENT,
+			    _("'%s' must be between %lld and %lld, got %lld"),
+			    member,
+			    (long long)min,
+			    (long long)max,
+			    (long long)value);
+		return FALSE;
+	}
+	*out_value = value;
+	return TRUE;
+}
+
+gboolean
+vmsup_json_object_get_int_in_range(JsonObject *object,
+				   const gchar *member,
+				   gint64 min,
+				   gint64 max,
+				   gint64 fallback,
+				   gint64 *out_value,
+				   GError **error)
+{
+	JsonNode *node = vmsup_json_object_get_present(object, member);
+	if (node == NULL) {
+		*out_value = fallback;
+		return TRUE;
+	}
+	return vmsup_json_node_get_int_in_range(node, member, min, max, out_value, error);
 }
 
 const gchar *

@@ -7,7 +7,10 @@ G_BEGIN_DECLS
 
 #define VMSUP_JSON_MAX_DEPTH 64
 
-/* parses exactly one JSON value (nested at most VMSUP_JSON_MAX_DEPTH deep); error in VMSUP_ERROR_INVALID_ARGUMENT */
+/*
+ * parses exactly one JSON value (nested at most VMSUP_JSON_MAX_DEPTH deep);
+ * error in VMSUP_ERROR_INVALID_ARGUMENT
+ */
 JsonNode *
 vmsup_json_parse(const gchar *data, gssize length, GError **error);
 
@@ -34,6 +37,27 @@ gboolean
 vmsup_json_object_get_bool(JsonObject *object, const gchar *member, gboolean fallback);
 gdouble
 vmsup_json_object_get_double(JsonObject *object, const gchar *member, gdouble fallback);
+
+/*
+ * An integer in [@min, @max], checked with the messages clients see
+ * (VMSUP_ERROR_INVALID_ARGUMENT). @member names the value in them. For the
+ * object form a missing member or JSON null gives @fallback, unchecked.
+ */
+gboolean
+vmsup_json_node_get_int_in_range(JsonNode *node,
+				 const gchar *member,
+				 gint64 min,
+				 gint64 max,
+				 gint64 *out_value,
+				 GError **error);
+gboolean
+vmsup_json_object_get_int_in_range(JsonObject *object,
+				   const gchar *member,
+				   gint64 min,
+				   gint64 max,
+				   gint64 fallback,
+				   gint64 *out_value,
+				   GError **error);
 
 /* the JSON type name of a node as users read it: "string", "integer", "object", ... */
 const gchar *

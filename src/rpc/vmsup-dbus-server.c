@@ -270,6 +270,7 @@ static void
 vmsup_dbus_reply_cb(VmsupRpcCall *call, JsonNode *result, const GError *error, gpointer user_data)
 {
 	VmsupDbusReply *reply = user_data;
+	g_autoptr(JsonNode) owned = result; /* the reply function owns the result */
 	g_autoptr(GError) error_local = NULL;
 	GVariant *value;
 

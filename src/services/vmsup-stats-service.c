@@ -463,13 +463,13 @@ vmsup_stats_service_see_pid(VmsupStatsService *self, VmsupStatsVm *vm, GPid pid)
  * running is an error unless @out_not_running is given, which is then set.
  */
 static gboolean
-vmsup_stats_service_resolve(VmsupStatsService *self,
-			    JsonObject *params,
-			    const gchar **out_name,
-			    VmsupStatsVm **out_vm,
-			    VmsupVmHandles **out_handles,
-			    gboolean *out_not_running,
-			    GError **error)
+vmsup_stats_service_resolve_vm(VmsupStatsService *self,
+			       JsonObject *params,
+			       const gchar **out_name,
+			       VmsupStatsVm **out_vm,
+			       VmsupVmHandles **out_handles,
+			       gboolean *out_not_running,
+			       GError **error)
 {
 	const gchar *name = vmsup_json_object_get_string(params, "name", NULL);
 	g_autoptr(VmsupVmHandles) handles = NULL;
@@ -517,6 +517,40 @@ vmsup_stats_service_resolve(VmsupStatsService *self,
 		*out_not_running = FALSE;
 	*out_vm = vmsup_stats_vm_ref(vm);
 	*out_handles = g_steal_pointer(&handles);
+	return TRUE;
+}
+
+/*
+ * vmsup_stats_service_resolve_vm() for the request @task: FALSE once the task
+ * has returned the error. With @need_agent a running VM without a guest
+ * agent is an error too.
+ */
+static gboolean
+vmsup_stats_service_resolve(VmsupStatsService *self,
+			    GTask *task,
+			    JsonObject *params,
+			    gboolean need_agent,
+			    const gchar **out_name,
+			    VmsupStatsVm **out_vm,
+			    VmsupVmHandles **out_handles,
+			    gboolean *out_not_running)
+{
+	GError *error = NULL;
+
+	if (!vmsup_stats_service_resolve_vm(self,
+					    params,
+					    out_name,
+					    out_vm,
+					    out_handles,
+					    out_not_running,
+					    &error)) {
+		g_task_return_error(task, error);
+		return FALSE;
+	}
+	if (need_agent && *out_handles != NULL && (*out_handles)->qga == NULL) {
+		g_task_return_error(task, vmsup_stats_no_agent_error(*out_name));
+		return FALSE;
+	}
 	return TRUE;
 }
 
@@ -942,7 +976,6 @@ vmsup_stats_service_stats_async(VmsupStatsService *self,
 	g_autoptr(GTask) task = NULL;
 	g_autoptr(VmsupStatsVm) vm = NULL;
 	g_autoptr(VmsupVmHandles) handles = NULL;
-	g_autoptr(GError) error = NULL;
 	const gchar *name = NULL;
 
 	g_return_if_fail(VMSUP_IS_STATS_SERVICE(self));
@@ -950,10 +983,8 @@ vmsup_stats_service_stats_async(VmsupStatsService *self,
 
 	task = g_task_new(self, cancellable, callback, user_data);
 	g_task_set_source_tag(task, vmsup_stats_service_stats_async);
-	if (!vmsup_stats_service_resolve(self, params, &name, &vm, &handles, NULL, &error)) {
-		g_task_return_error(task, g_steal_pointer(&error));
+	if (!vmsup_stats_service_resolve(self, task, params, FALSE, &name, &vm, &handles, NULL))
 		return;
-	}
 	if (vm->cache != NULL && !vm->refreshing &&
 	    g_get_monotonic_time() - vm->cache_mono < VMSUP_STATS_CACHE_FRESH_MS * 1000) {
 		g_task_return_pointer(task,
@@ -1100,7 +1131,6 @@ vmsup_stats_service_health_async(VmsupStatsService *self,
 	g_autoptr(GTask) task = NULL;
 	g_autoptr(VmsupStatsVm) vm = NULL;
 	g_autoptr(VmsupVmHandles) handles = NULL;
-	g_autoptr(GError) error = NULL;
 	VmsupStatsHealth *health;
 	const gchar *name = NULL;
 	gboolean not_running = FALSE;
@@ -1111,15 +1141,14 @@ vmsup_stats_service_health_async(VmsupStatsService *self,
 	task = g_task_new(self, cancellable, callback, user_data);
 	g_task_set_source_tag(task, vmsup_stats_service_health_async);
 	if (!vmsup_stats_service_resolve(self,
+					 task,
 					 params,
+					 FALSE,
 					 &name,
 					 &vm,
 					 &handles,
-					 &not_running,
-					 &error)) {
-		g_task_return_error(task, g_steal_pointer(&error));
+					 &not_running))
 		return;
-	}
 	health = g_new0(VmsupStatsHealth, 1);
 	health->name = g_strdup(name);
 	g_task_set_task_data(task, health, (GDestroyNotify)vmsup_stats_health_free);
@@ -1208,7 +1237,6 @@ vmsup_stats_service_ping_async(VmsupStatsService *self,
 	g_autoptr(GTask) task = NULL;
 	g_autoptr(VmsupStatsVm) vm = NULL;
 	g_autoptr(VmsupVmHandles) handles = NULL;
-	g_autoptr(GError) error = NULL;
 	VmsupStatsPing *ping;
 	const gchar *name = NULL;
 
@@ -1217,14 +1245,8 @@ vmsup_stats_service_ping_async(VmsupStatsService *self,
 
 	task = g_task_new(self, cancellable, callback, user_data);
 	g_task_set_source_tag(task, vmsup_stats_service_ping_async);
-	if (!vmsup_stats_service_resolve(self, params, &name, &vm, &handles, NULL, &error)) {
-		g_task_return_error(task, g_steal_pointer(&error));
+	if (!vmsup_stats_service_resolve(self, task, params, TRUE, &name, &vm, &handles, NULL))
 		return;
-	}
-	if (handles->qga == NULL) {
-		g_task_return_error(task, vmsup_stats_no_agent_error(name));
-		return;
-	}
 	ping = g_new0(VmsupStatsPing, 1);
 	ping->name = g_strdup(name);
 	ping->started = g_get_monotonic_time();
@@ -1296,7 +1318,6 @@ vmsup_stats_service_exec_async(VmsupStatsService *self,
 	g_autoptr(GTask) task = NULL;
 	g_autoptr(VmsupStatsVm) vm = NULL;
 	g_autoptr(VmsupVmHandles) handles = NULL;
-	g_autoptr(GError) error = NULL;
 	g_autoptr(GPtrArray) argv = g_ptr_array_new();
 	const gchar *name = NULL;
 	const gchar *stdin_data;
@@ -1309,10 +1330,9 @@ vmsup_stats_service_exec_async(VmsupStatsService *self,
 
 	task = g_task_new(self, cancellable, callback, user_data);
 	g_task_set_source_tag(task, vmsup_stats_service_exec_async);
-	if (!vmsup_stats_service_resolve(self, params, &name, &vm, &handles, NULL, &error)) {
-		g_task_return_error(task, g_steal_pointer(&error));
+	/* the agent is checked after the arguments, so that a bad request is named as such */
+	if (!vmsup_stats_service_resolve(self, task, params, FALSE, &name, &vm, &handles, NULL))
 		return;
-	}
 	exec = g_new0(VmsupStatsExec, 1);
 	exec->name = g_strdup(name);
 	g_task_set_task_data(task, exec, (GDestroyNotify)vmsup_stats_exec_free);
@@ -1876,7 +1896,6 @@ vmsup_stats_service_ports_async(VmsupStatsService *self,
 	g_autoptr(GTask) task = NULL;
 	g_autoptr(VmsupStatsVm) vm = NULL;
 	g_autoptr(VmsupVmHandles) handles = NULL;
-	g_autoptr(GError) error = NULL;
 	VmsupStatsPorts *data;
 	const gchar *name = NULL;
 
@@ -1885,14 +1904,8 @@ vmsup_stats_service_ports_async(VmsupStatsService *self,
 
 	task = g_task_new(self, cancellable, callback, user_data);
 	g_task_set_source_tag(task, vmsup_stats_service_ports_async);
-	if (!vmsup_stats_service_resolve(self, params, &name, &vm, &handles, NULL, &error)) {
-		g_task_return_error(task, g_steal_pointer(&error));
+	if (!vmsup_stats_service_resolve(self, task, params, TRUE, &name, &vm, &handles, NULL))
 		return;
-	}
-	if (handles->qga == NULL) {
-		g_task_return_error(task, vmsup_stats_no_agent_error(name));
-		return;
-	}
 	vmsup_stats_vm_mark_active(vm, "vm.ports");
 	data = g_new0(VmsupStatsPorts, 1);
 	data->name = g_strdup(name);

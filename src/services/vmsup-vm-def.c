@@ -111,27 +111,8 @@ vmsup_vm_def_parse_uint(const gchar *member,
 {
 	gint64 value;
 
-	if (!JSON_NODE_HOLDS_VALUE(node) || json_node_get_value_type(node) != G_TYPE_INT64) {
-		g_set_error(error,
-			    VMSUP_ERROR,
-			    VMSUP_ERROR_INVALID_ARGUMENT,
-			    _("'%s' must be an integer, got %s"),
-			    member,
-			    vmsup_json_node_type_name(node));
+	if (!vmsup_json_node_get_int_in_range(node, member, min, max, &value, error))
 		return FALSE;
-	}
-	value = json_node_get_int(node);
-	if (value < min || value > max) {
-		g_set_error(error,
-			    VMSUP_ERROR,
-			    VMSUP_ERROR_INVALID_ARGUMENT,
-			    _("'%s' must be between %u and %u, got %lld"),
-			    member,
-			    min,
-			    max,
-			    (long long)value);
-		return FALSE;
-	}
 	*out_value = (guint)value;
 	return TRUE;
 }

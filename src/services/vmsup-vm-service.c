@@ -342,55 +342,6 @@ vmsup_vm_service_get_bool_param(JsonObject *params,
 	return TRUE;
 }
 
-static gboolean
-vmsup_vm_service_get_int_param(JsonObject *params,
-			       const gchar *member,
-			       gint64 min,
-			       gint64 max,
-			       gint64 fallback,
-			       gint64 *out_value,
-			       GError **error)
-{
-	JsonNode *node = json_object_get_member(params, member);
-	gint64 value;
-
-	if (node == NULL || JSON_NODE_HOLDS_NULL(node)) {
-		if (fallback < min) {
-			g_set_error(error,
-				    VMSUP_ERROR,
-				    VMSUP_ERROR_INVALID_ARGUMENT,
-				    _("'%s' is required"),
-				    member);
-			return FALSE;
-		}
-		*out_value = fallback;
-		return TRUE;
-	}
-	if (!JSON_NODE_HOLDS_VALUE(node) || json_node_get_value_type(node) != G_TYPE_INT64) {
-		g_set_error(error,
-			    VMSUP_ERROR,
-			    VMSUP_ERROR_INVALID_ARGUMENT,
-			    _("'%s' must be an integer, got %s"),
-			    member,
-			    vmsup_json_node_type_name(node));
-		return FALSE;
-	}
-	value = json_node_get_int(node);
-	if (value < min || value > max) {
-		g_set_error(error,
-			    VMSUP_ERROR,
-			    VMSUP_ERROR_INVALID_ARGUMENT,
-			    _("'%s' must be between %lld and %lld, got %lld"),
-			    member,
-			    (long long)min,
-			    (long long)max,
-			    (long long)value);
-		return FALSE;
-	}
-	*out_value = value;
-	return TRUE;
-}
-
 /* the VM name of a request, checked before anything is looked up */
 static const gchar *
 vmsup_vm_service_get_name_param(JsonObject *params, GError **error)
@@ -813,8 +764,9 @@ vmsup_vm_service_start_locked_async(VmsupVmService *self,
 				    GAsyncReadyCallback callback,
 				    gpointer user_data);
 
+/* finishes both start_locked and stop_locked */
 static gboolean
-vmsup_vm_service_start_locked_finish(VmsupVmService *self, GAsyncResult *res, GError **error)
+vmsup_vm_service_locked_finish(VmsupVmService *self, GAsyncResult *res, GError **error)
 {
 	g_return_val_if_fail(g_task_is_valid(res, self), FALSE);
 	return g_task_propagate_boolean(G_TASK(res), error);
@@ -1054,7 +1006,7 @@ vmsup_vm_service_start_relay_cb(GObject *source, GAsyncResult *res, gpointer use
 	g_autoptr(GTask) task = user_data;
 	GError *error = NULL;
 
-	if (!vmsup_vm_service_start_locked_finish(VMSUP_VM_SERVICE(source), res, &error)) {
+	if (!vmsup_vm_service_locked_finish(VMSUP_VM_SERVICE(source), res, &error)) {
 		g_task_return_error(task, error);
 		return;
 	}
@@ -1150,13 +1102,6 @@ vmsup_vm_service_stop_locked_async(VmsupVmService *self,
 				      NULL,
 				      vmsup_vm_service_stop_process_cb,
 				      NULL);
-}
-
-static gboolean
-vmsup_vm_service_stop_locked_finish(VmsupVmService *self, GAsyncResult *res, GError **error)
-{
-	g_return_val_if_fail(g_task_is_valid(res, self), FALSE);
-	return g_task_propagate_boolean(G_TASK(res), error);
 }
 
 /* removes definition, disk and runtime dir; the record leaves the table */
@@ -1297,13 +1242,13 @@ vmsup_vm_service_verb_begin(VmsupVmService *self,
 	rec = vmsup_vm_service_lookup_record(self, name, &error);
 	if (rec == NULL ||
 	    !vmsup_vm_service_get_bool_param(params, "force", FALSE, &force, &error) ||
-	    !vmsup_vm_service_get_int_param(params,
-					    "timeout_s",
-					    0,
-					    VMSUP_VM_SERVICE_MAX_STOP_TIMEOUT_S,
-					    VMSUP_VM_SERVICE_STOP_TIMEOUT_S,
-					    &timeout_s,
-					    &error)) {
+	    !vmsup_json_object_get_int_in_range(params,
+						"timeout_s",
+						0,
+						VMSUP_VM_SERVICE_MAX_STOP_TIMEOUT_S,
+						VMSUP_VM_SERVICE_STOP_TIMEOUT_S,
+						&timeout_s,
+						&error)) {
 		g_task_return_error(task, g_steal_pointer(&error));
 		return;
 	}
@@ -1330,20 +1275,21 @@ vmsup_vm_service_verb_finish(VmsupVmService *self, GAsyncResult *res, GError **e
 	return g_task_propagate_pointer(G_TASK(res), error);
 }
 
-/* vm.start */
-
+/* vm.start and vm.stop both end by replying with the VM */
 static void
-vmsup_vm_service_start_done_cb(GObject *source, GAsyncResult *res, gpointer user_data)
+vmsup_vm_service_verb_done_cb(GObject *source, GAsyncResult *res, gpointer user_data)
 {
 	GTask *task = user_data;
 	GError *error = NULL;
 
-	if (!vmsup_vm_service_start_locked_finish(VMSUP_VM_SERVICE(source), res, &error)) {
+	if (!vmsup_vm_service_locked_finish(VMSUP_VM_SERVICE(source), res, &error)) {
 		vmsup_vm_verb_return_error(task, error);
 		return;
 	}
 	vmsup_vm_verb_return_vm(task);
 }
+
+/* vm.start */
 
 static void
 vmsup_vm_service_start_verb(VmsupVmService *self, GTask *task)
@@ -1353,7 +1299,7 @@ vmsup_vm_service_start_verb(VmsupVmService *self, GTask *task)
 	vmsup_vm_service_start_locked_async(self,
 					    verb->rec,
 					    NULL,
-					    vmsup_vm_service_start_done_cb,
+					    vmsup_vm_service_verb_done_cb,
 					    task);
 }
 
@@ -1384,19 +1330,6 @@ vmsup_vm_service_start_finish(VmsupVmService *self, GAsyncResult *res, GError **
 /* vm.stop */
 
 static void
-vmsup_vm_service_stop_done_cb(GObject *source, GAsyncResult *res, gpointer user_data)
-{
-	GTask *task = user_data;
-	GError *error = NULL;
-
-	if (!vmsup_vm_service_stop_locked_finish(VMSUP_VM_SERVICE(source), res, &error)) {
-		vmsup_vm_verb_return_error(task, error);
-		return;
-	}
-	vmsup_vm_verb_return_vm(task);
-}
-
-static void
 vmsup_vm_service_stop_verb(VmsupVmService *self, GTask *task)
 {
 	VmsupVmVerb *verb = g_task_get_task_data(task);
@@ -1404,7 +1337,7 @@ vmsup_vm_service_stop_verb(VmsupVmService *self, GTask *task)
 					   verb->rec,
 					   verb->force,
 					   verb->timeout_ms,
-					   vmsup_vm_service_stop_done_cb,
+					   vmsup_vm_service_verb_done_cb,
 					   task);
 }
 
@@ -1458,7 +1391,7 @@ vmsup_vm_service_delete_stop_cb(GObject *source, GAsyncResult *res, gpointer use
 	VmsupVmService *self = VMSUP_VM_SERVICE(source);
 	GError *error = NULL;
 
-	if (!vmsup_vm_service_stop_locked_finish(self, res, &error)) {
+	if (!vmsup_vm_service_locked_finish(self, res, &error)) {
 		vmsup_vm_verb_return_error(task, error);
 		return;
 	}
@@ -1819,7 +1752,7 @@ vmsup_vm_service_create_rollback_finish(VmsupVmCreate *data)
 static void
 vmsup_vm_service_create_rollback_stopped_cb(GObject *source, GAsyncResult *res, gpointer user_data)
 {
-	vmsup_vm_service_stop_locked_finish(VMSUP_VM_SERVICE(source), res, NULL);
+	vmsup_vm_service_locked_finish(VMSUP_VM_SERVICE(source), res, NULL);
 	vmsup_vm_service_create_rollback_finish(user_data);
 }
 
@@ -1872,7 +1805,7 @@ vmsup_vm_service_create_started_cb(GObject *source, GAsyncResult *res, gpointer 
 	VmsupVmCreate *data = user_data;
 	GError *error = NULL;
 
-	if (!vmsup_vm_service_start_locked_finish(VMSUP_VM_SERVICE(source), res, &error)) {
+	if (!vmsup_vm_service_locked_finish(VMSUP_VM_SERVICE(source), res, &error)) {
 		vmsup_vm_service_create_done(data, error);
 		return;
 	}
@@ -2192,8 +2125,16 @@ vmsup_vm_service_find_op(VmsupVmService *self, JsonObject *params, GError **erro
 	VmsupOperation *op;
 	gint64 id = 0;
 
-	if (!vmsup_vm_service_get_int_param(params, "id", 1, G_MAXINT64, 0, &id, error))
+	if (!vmsup_json_object_get_int_in_range(params, "id", 1, G_MAXINT64, 0, &id, error))
 		return NULL;
+	if (id == 0) {
+		g_set_error(error,
+			    VMSUP_ERROR,
+			    VMSUP_ERROR_INVALID_ARGUMENT,
+			    _("'%s' is required"),
+			    "id");
+		return NULL;
+	}
 	vmsup_vm_service_prune_ops(self);
 	op = g_hash_table_lookup(self->ops, &id);
 	if (op == NULL) {
@@ -2489,7 +2430,7 @@ vmsup_vm_service_autostart_cb(GObject *source, GAsyncResult *res, gpointer user_
 	VmsupVmLoadOne *one = user_data;
 	g_autoptr(GError) error = NULL;
 
-	if (!vmsup_vm_service_start_locked_finish(VMSUP_VM_SERVICE(source), res, &error))
+	if (!vmsup_vm_service_locked_finish(VMSUP_VM_SERVICE(source), res, &error))
 		g_warning("Autostart of VM '%s' failed: %s, ignoring",
 			  one->rec->def->name,
 			  error->message);
@@ -2688,7 +2629,7 @@ static void
 vmsup_vm_service_stop_all_stopped_cb(GObject *source, GAsyncResult *res, gpointer user_data)
 {
 	VmsupVmLoadOne *one = user_data;
-	vmsup_vm_service_stop_locked_finish(VMSUP_VM_SERVICE(source), res, NULL);
+	vmsup_vm_service_locked_finish(VMSUP_VM_SERVICE(source), res, NULL);
 	vmsup_vm_service_load_one_finish(one);
 }
 

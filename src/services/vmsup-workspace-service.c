@@ -16,6 +16,7 @@
 #include "vmsup-json.h"
 #include "vmsup-log.h"
 #include "vmsup-name.h"
+#include "vmsup-record-store.h"
 #include "vmsup-workspace-service.h"
 
 #define VMSUP_WORKSPACE_VERSION 1
@@ -57,7 +58,7 @@ typedef struct {
 struct _VmsupWorkspaceService {
 	GObject parent_instance;
 	gchar *state_dir;          /* owned */
-	gchar *dir;                /* owned: <state_dir>/workspaces */
+	VmsupRecordStore *records; /* owned: <state_dir>/workspaces */
 	VmsupWorkspaceHooks hooks; /* owned refs on the closures */
 	GHashTable *workspaces;    /* owned: name -> VmsupWorkspace (owned) */
 	GHashTable *busy;          /* owned keys: name -> what is under way (static string) */
@@ -209,219 +210,49 @@ vmsup_workspace_from_record(JsonObject *obj, const gchar *name, GError **error)
 
 /* the store: <state_dir>/workspaces/<name>.json */
 
-static gchar *
-vmsup_workspace_service_record_path(VmsupWorkspaceService *self, const gchar *name)
-{
-	g_autofree gchar *basename = g_strconcat(name, ".json", NULL);
-	return g_build_filename(self->dir, basename, NULL);
-}
-
-typedef struct {
-	gchar *dir;
-	gchar *path;
-	gchar *name;
-	gchar *contents;
-} VmsupWorkspaceWrite;
-
-static void
-vmsup_workspace_write_free(VmsupWorkspaceWrite *write)
-{
-	g_free(write->dir);
-	g_free(write->path);
-	g_free(write->name);
-	g_free(write->contents);
-	g_free(write);
-}
-
-static void
-vmsup_workspace_service_save_thread(GTask *task,
-				    gpointer source_object,
-				    gpointer task_data,
-				    GCancellable *cancellable)
-{
-	VmsupWorkspaceWrite *write = task_data;
-	g_autoptr(GError) error_local = NULL;
-
-	if (g_mkdir_with_parents(write->dir, 0700) != 0) {
-		gint saved_errno = errno;
-		g_task_return_new_error(task,
-					VMSUP_ERROR,
-					VMSUP_ERROR_FAILED_PRECONDITION,
-					_("Cannot create the directory '%s': %s; check --state-dir "
-					  "and its permissions"),
-					write->dir,
-					g_strerror(saved_errno));
-		return;
-	}
-	if (!g_file_set_contents_full(write->path,
-				      write->contents,
-				      -1,
-				      G_FILE_SET_CONTENTS_CONSISTENT | G_FILE_SET_CONTENTS_DURABLE,
-				      0600,
-				      &error_local)) {
-		g_task_return_new_error(task,
-					VMSUP_ERROR,
-					VMSUP_ERROR_FAILED_PRECONDITION,
-					_("Cannot save workspace '%s': %s; check free space and "
-					  "permissions of the state directory"),
-					write->name,
-					error_local->message);
-		return;
-	}
-	g_task_return_boolean(task, TRUE);
-}
-
-/* atomic and durable (fsync'd) replace of the record, in a worker thread */
 static void
 vmsup_workspace_service_save_async(VmsupWorkspaceService *self,
 				   const VmsupWorkspace *ws,
 				   GAsyncReadyCallback callback,
 				   gpointer user_data)
 {
-	g_autoptr(GTask) task = g_task_new(self, NULL, callback, user_data);
 	g_autoptr(JsonObject) obj = vmsup_workspace_to_record(ws);
-	g_autofree gchar *json = vmsup_json_object_to_string(obj, TRUE);
-	VmsupWorkspaceWrite *write = g_new0(VmsupWorkspaceWrite, 1);
-
-	g_task_set_source_tag(task, vmsup_workspace_service_save_async);
-	write->dir = g_strdup(self->dir);
-	write->path = vmsup_workspace_service_record_path(self, ws->name);
-	write->name = g_strdup(ws->name);
-	write->contents = g_strconcat(json, "\n", NULL);
-	g_task_set_task_data(task, write, (GDestroyNotify)vmsup_workspace_write_free);
-	g_task_run_in_thread(task, vmsup_workspace_service_save_thread);
-}
-
-static gboolean
-vmsup_workspace_service_save_finish(VmsupWorkspaceService *self, GAsyncResult *res, GError **error)
-{
-	g_return_val_if_fail(g_task_is_valid(res, self), FALSE);
-	return g_task_propagate_boolean(G_TASK(res), error);
-}
-
-/* a missing file is not an error */
-static gboolean
-vmsup_workspace_service_remove_record(VmsupWorkspaceService *self,
-				      const gchar *name,
-				      GError **error)
-{
-	g_autofree gchar *path = vmsup_workspace_service_record_path(self, name);
-
-	if (g_unlink(path) != 0 && errno != ENOENT) {
-		gint saved_errno = errno;
-		g_set_error(error,
-			    VMSUP_ERROR,
-			    VMSUP_ERROR_FAILED_PRECONDITION,
-			    _("Cannot remove the record '%s' of workspace '%s': %s; check the "
-			      "permissions of the state directory"),
-			    path,
-			    name,
-			    g_strerror(saved_errno));
-		return FALSE;
-	}
-	return TRUE;
-}
-
-/* a record that cannot be read is kept for a human to look at, never deleted */
-static void
-vmsup_workspace_service_set_aside(const gchar *path, const gchar *reason)
-{
-	g_autoptr(GDateTime) now = g_date_time_new_now_utc();
-	g_autofree gchar *stamp = g_date_time_format(now, "%Y%m%dT%H%M%SZ");
-	g_autofree gchar *target = g_strdup_printf("%s.corrupt-%s", path, stamp);
-
-	for (guint i = 1; g_file_test(target, G_FILE_TEST_EXISTS); i++) {
-		g_free(target);
-		target = g_strdup_printf("%s.corrupt-%s.%u", path, stamp, i);
-	}
-	if (g_rename(path, target) != 0) {
-		g_warning("Workspace record '%s' is unreadable (%s) and cannot be moved aside: %s, "
-			  "ignoring",
-			  path,
-			  reason,
-			  g_strerror(errno));
-		return;
-	}
-	g_warning("Workspace record '%s' is unreadable (%s); moved aside to '%s', ignoring",
-		  path,
-		  reason,
-		  target);
-}
-
-static VmsupWorkspace *
-vmsup_workspace_service_load_file(const gchar *path, const gchar *name, GError **error)
-{
-	g_autofree gchar *contents = NULL;
-	g_autoptr(JsonObject) obj = NULL;
-	GStatBuf st;
-	gsize length = 0;
-
-	if (g_lstat(path, &st) != 0) {
-		g_set_error(error,
-			    G_FILE_ERROR,
-			    g_file_error_from_errno(errno),
-			    "%s",
-			    g_strerror(errno));
-		return NULL;
-	}
-	if (!S_ISREG(st.st_mode)) {
-		g_set_error_literal(error, G_FILE_ERROR, G_FILE_ERROR_INVAL, "not a regular file");
-		return NULL;
-	}
-	if (st.st_size > VMSUP_WORKSPACE_MAX_FILE_SIZE) {
-		g_set_error_literal(error,
-				    G_FILE_ERROR,
-				    G_FILE_ERROR_INVAL,
-				    "too big for a record");
-		return NULL;
-	}
-	if (!g_file_get_contents(path, &contents, &length, error))
-		return NULL;
-	obj = vmsup_json_parse_object(contents, (gssize)length, error);
-	if (obj == NULL)
-		return NULL;
-	return vmsup_workspace_from_record(obj, name, error);
+	vmsup_record_store_save_async(self->records,
+				      ws->name,
+				      obj,
+				      /* cancellable= */ NULL,
+				      callback,
+				      user_data);
 }
 
 static void
 vmsup_workspace_service_load(VmsupWorkspaceService *self)
 {
-	g_autoptr(GDir) dir = NULL;
+	g_autoptr(GHashTable) records = NULL;
 	g_autoptr(GError) error = NULL;
-	const gchar *basename;
+	GHashTableIter iter;
+	gpointer name;
+	gpointer obj;
 
-	if (!g_file_test(self->dir, G_FILE_TEST_IS_DIR))
-		return;
-	dir = g_dir_open(self->dir, 0, &error);
-	if (dir == NULL) {
-		g_warning("Cannot read the workspaces in '%s': %s, ignoring",
-			  self->dir,
-			  error->message);
+	records = vmsup_record_store_load_all(self->records, &error);
+	if (records == NULL) {
+		g_warning("%s, ignoring", error->message);
 		return;
 	}
-	while ((basename = g_dir_read_name(dir)) != NULL) {
-		g_autofree gchar *path = NULL;
-		g_autofree gchar *name = NULL;
-		g_autoptr(GError) error_file = NULL;
-		VmsupWorkspace *ws;
+	g_hash_table_iter_init(&iter, records);
+	while (g_hash_table_iter_next(&iter, &name, &obj)) {
+		g_autoptr(GError) error_record = NULL;
+		VmsupWorkspace *ws = vmsup_workspace_from_record(obj, name, &error_record);
 
-		/* temporary files of an interrupted write and set-aside files end differently */
-		if (!g_str_has_suffix(basename, ".json"))
-			continue;
-		path = g_build_filename(self->dir, basename, NULL);
-		name = g_strndup(basename, strlen(basename) - strlen(".json"));
-		if (!vmsup_name_validate(name, "workspace", &error_file)) {
-			vmsup_workspace_service_set_aside(path, error_file->message);
-			continue;
-		}
-		ws = vmsup_workspace_service_load_file(path, name, &error_file);
 		if (ws == NULL) {
-			vmsup_workspace_service_set_aside(path, error_file->message);
+			vmsup_record_store_set_aside(self->records, name, error_record->message);
 			continue;
 		}
 		g_hash_table_replace(self->workspaces, g_strdup(ws->name), ws);
 	}
-	g_debug("%u workspaces loaded from '%s'", g_hash_table_size(self->workspaces), self->dir);
+	g_debug("%u workspaces loaded from '%s'",
+		g_hash_table_size(self->workspaces),
+		vmsup_record_store_get_dir(self->records));
 }
 
 /* params */
@@ -455,31 +286,10 @@ vmsup_workspace_get_uint_param(JsonObject *params,
 			       guint *out_value,
 			       GError **error)
 {
-	JsonNode *node = json_object_get_member(params, member);
-	gint64 value;
+	gint64 value = 0;
 
-	*out_value = 0;
-	if (node == NULL || JSON_NODE_HOLDS_NULL(node))
-		return TRUE;
-	if (!JSON_NODE_HOLDS_VALUE(node) || json_node_get_value_type(node) != G_TYPE_INT64) {
-		g_set_error(error,
-			    VMSUP_ERROR,
-			    VMSUP_ERROR_INVALID_ARGUMENT,
-			    _("'%s' must be an integer, got %s"),
-			    member,
-			    vmsup_json_node_type_name(node));
+	if (!vmsup_json_object_get_int_in_range(params, member, 1, G_MAXINT32, 0, &value, error))
 		return FALSE;
-	}
-	value = json_node_get_int(node);
-	if (value < 1 || value > G_MAXINT32) {
-		g_set_error(error,
-			    VMSUP_ERROR,
-			    VMSUP_ERROR_INVALID_ARGUMENT,
-			    _("'%s' must be a positive integer, got %lld"),
-			    member,
-			    (long long)value);
-		return FALSE;
-	}
 	*out_value = (guint)value;
 	return TRUE;
 }
@@ -829,7 +639,7 @@ vmsup_workspace_create_rollback(GTask *task /* owned */, GError *error /* owned 
 	VmsupWorkspaceOp *op = g_task_get_task_data(task);
 	g_autoptr(GError) error_remove = NULL;
 
-	if (op->saved && !vmsup_workspace_service_remove_record(op->self, op->name, &error_remove))
+	if (op->saved && !vmsup_record_store_remove(op->self->records, op->name, &error_remove))
 		g_warning("%s, ignoring", error_remove->message);
 	vmsup_log_vm(G_LOG_LEVEL_MESSAGE,
 		     op->ws->vm,
@@ -907,7 +717,7 @@ vmsup_workspace_create_saved_cb(GObject *source, GAsyncResult *res, gpointer use
 	/* the record comes first: a daemon killed now leaves a workspace whose VM open re-creates
 	 */
 	op->saved = TRUE;
-	if (!vmsup_workspace_service_save_finish(VMSUP_WORKSPACE_SERVICE(source), res, &error)) {
+	if (!vmsup_record_store_save_finish(VMSUP_RECORD_STORE(source), res, &error)) {
 		vmsup_workspace_create_rollback(task, error);
 		return;
 	}
@@ -1404,7 +1214,7 @@ vmsup_workspace_delete_finish_record(GTask *task /* owned */, gboolean vm_delete
 	GError *error = NULL;
 	JsonObject *result;
 
-	if (!vmsup_workspace_service_remove_record(op->self, op->name, &error)) {
+	if (!vmsup_record_store_remove(op->self->records, op->name, &error)) {
 		vmsup_workspace_op_return_error(task, error);
 		return;
 	}
@@ -1783,9 +1593,14 @@ static void
 vmsup_workspace_service_constructed(GObject *object)
 {
 	VmsupWorkspaceService *self = VMSUP_WORKSPACE_SERVICE(object);
+	g_autofree gchar *dir = NULL;
 
 	G_OBJECT_CLASS(vmsup_workspace_service_parent_class)->constructed(object);
-	self->dir = g_build_filename(self->state_dir, "workspaces", NULL);
+	dir = g_build_filename(self->state_dir, "workspaces", NULL);
+	self->records = vmsup_record_store_new(dir,
+					       "Workspace record",
+					       "workspace",
+					       VMSUP_WORKSPACE_MAX_FILE_SIZE);
 	vmsup_workspace_service_load(self);
 }
 
@@ -1808,7 +1623,7 @@ vmsup_workspace_service_finalize(GObject *object)
 	g_hash_table_unref(self->creating);
 	g_clear_object(&self->cancellable);
 	g_free(self->state_dir);
-	g_free(self->dir);
+	g_clear_object(&self->records);
 	G_OBJECT_CLASS(vmsup_workspace_service_parent_class)->finalize(object);
 }
 

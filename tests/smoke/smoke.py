@@ -1421,32 +1421,42 @@ exec '{real}' "$@"
     check(re.search(r"^state:\s+running", human, re.M), f"{human!r}")
 
     step("cancel")
-    waiting_pid = None
-    try:
+
+    def gated_pid():
         with open(ctx.path("gate-pids")) as f:
-            waiting_pid = int(f.read().strip())
-        ctx.qemu_pids.add(waiting_pid)
-    except (OSError, ValueError):
-        pass
-    canceller = threading.Thread(target=lambda: ctx.cli("ops", "cancel", str(op_id), rc=None))
+            return int(f.read().strip())
+    waiting_pid = wait_for("QEMU to wait at the gate", gated_pid, 30)
+    ctx.qemu_pids.add(waiting_pid)
+    answer = {}
+    canceller = threading.Thread(target=lambda: answer.update(
+        proc=ctx.cli("--json", "ops", "cancel", str(op_id), rc=None)))
     canceller.start()
-    wait_for("the cancel to be accepted",
-             lambda: "cancelling operation" in open(ctx.daemons[-1].log).read(), 30)
-    open(gate, "w").close()  # whatever the start does now, the cancel must win
+
+    def ended():
+        o = ctx.call("op.get", {"id": op_id})
+        return o if o["state"] != "running" else None
+    try:
+        done = wait_for("the cancelled operation to end", ended, 10)
+    except SmokeFailure:
+        # the daemon may let a QEMU start in flight finish first; the cancel must still win
+        step("the operation waits for its QEMU: opening the gate")
+        open(gate, "w").close()
+        done = wait_for("the cancelled operation to end", ended, 60)
     canceller.join(120)
-    done = wait_for("the operation to end",
-                    lambda: (lambda o: o if o["state"] != "running" else None)(
-                        ctx.call("op.get", {"id": op_id})), 60)
+    check(not canceller.is_alive(), "vmsup ops cancel did not return")
+    p = answer["proc"]
+    check(p.returncode == EXIT_OK, f"ops cancel: exit {p.returncode} {p.stderr!r}")
+    check(json.loads(p.stdout).get("state") == "cancelled", f"ops cancel answered {p.stdout!r}")
     check(done["state"] == "cancelled", f"after cancel: {done}")
     check(done.get("error"), f"a cancelled operation says nothing: {done}")
+    check(ctx.cli_json("ops", "get", str(op_id))["state"] == "cancelled", "ops get")
     ctx.cli("ops", "cancel", str(op_id), rc=EXIT_FAILED_PRECONDITION)
 
     step("nothing is left")
     ctx.cli("get", "slow", rc=EXIT_NOT_FOUND)
     check(not os.path.exists(ctx.path("state", "vms", "slow.json")), "definition left")
     check(not os.path.exists(ctx.path("run", "vms", "slow")), "runtime dir left")
-    if waiting_pid:
-        check(wait_pid_gone(waiting_pid, 15), f"the cancelled VM's process {waiting_pid} runs")
+    check(wait_pid_gone(waiting_pid, 15), f"the cancelled VM's process {waiting_pid} runs")
     check(not [p for p in ctx.our_qemu_pids() if pid_alive(p)], "QEMU left after cancel")
     check([v["name"] for v in ctx.call("vm.list")["vms"]] == ["quick"], "vm.list after cancel")
 
@@ -1523,7 +1533,9 @@ def sc_events(ctx):
 
         def cli_saw():
             with open(ctx.path("events-cli.out")) as f:
-                lines = [json.loads(x) for x in f if x.startswith("{")]
+                # whole lines only: the CLI may be in the middle of one
+                lines = [json.loads(x) for x in f.read().splitlines(keepends=True)
+                         if x.startswith("{") and x.endswith("\n")]
             names = [(e["method"], e["params"].get("name") or e["params"].get("vm"))
                      for e in lines]
             return (("event.vm-removed", "ev") in names and
@@ -1901,7 +1913,12 @@ def sc_bad_input(ctx):
     """exit codes and hostile input: refused cleanly, nothing touched, daemon fine."""
     d = ctx.start_daemon()
     keep, _ = ctx.create_vm("keep", start=False)
-    state_before = sorted(os.listdir(ctx.path("state", "vms")))
+
+    def files():
+        """Every file of the scenario but the logs: a name that escaped shows up here."""
+        return sorted(os.path.relpath(os.path.join(d, f), ctx.tmp)
+                      for d, _, fs in os.walk(ctx.tmp) for f in fs if not f.endswith(".log"))
+    files_before = files()
     hostile = ["../x", "a,b", "a" * 4096, "", "a/b", "x=y", "UPPER", ".hidden", "a b",
                "a\nb", "ünï", "..", "keep/../keep"]
     for name in hostile:
@@ -1939,20 +1956,13 @@ def sc_bad_input(ctx):
 
     step("nothing was touched and the daemon is fine")
     check(d.alive(), "vmsupd died")
-    check(sorted(os.listdir(ctx.path("state", "vms"))) == state_before,
-          f"state dir changed: {os.listdir(ctx.path('state', 'vms'))}")
+    check(files() == files_before, f"files changed:\n{files_before}\n{files()}")
     # the activity bookkeeping of the stale sweep may note refused requests
     activity = ("last_active", "active_reason", "idle_s")
     now = ctx.get_vm("keep")
     check(without(now, *activity) == without(keep, *activity),
           f"'keep' changed:\n{keep}\n{now}")
     check([v["name"] for v in ctx.call("vm.list")["vms"]] == ["keep"], "vm.list changed")
-    for stray in ("x", "a", "b", "a,b"):
-        check(not os.path.exists(ctx.path("state", stray)), f"stray {stray} in the state dir")
-        check(not os.path.exists(os.path.join(os.path.dirname(ctx.tmp), stray + ".json")),
-              "a definition escaped the state dir")
-    check(not os.path.exists(ctx.path("x.json")) and not os.path.exists(ctx.path("state", "x.json")),
-          "'../x' escaped")
     ctx.cli("start", "keep")
     check(ctx.get_vm("keep")["state"] == "running", "keep does not start after all that")
 
