@@ -1031,7 +1031,7 @@ test_in_process(void)
 			  " \"memory_mib\": 256, \"pid\": 42, \"accel\": \"tcg\","
 			  " \"auto_stop\": true, \"created\": \"2026-01-01T00:00:00Z\"}");
 	vmsup_dbus_vm_objects_update(vmsup_dbus_server_get_vm_objects(server), "a.b_c-d", vm);
-	vmsup_test_wait_until(events_added, &events, 10);
+	vmsup_test_wait_until(events_added, &events, 30);
 	reply = async_call(global.conn,
 			   dest,
 			   path,
@@ -1053,7 +1053,7 @@ test_in_process(void)
 	json_object_set_string_member(vm, "state", "stopped");
 	json_object_remove_member(vm, "pid");
 	vmsup_dbus_vm_objects_update(vmsup_dbus_server_get_vm_objects(server), "a.b_c-d", vm);
-	vmsup_test_wait_until(events_state_stopped, &events, 10);
+	vmsup_test_wait_until(events_state_stopped, &events, 30);
 	g_assert_cmpuint(
 	    vmsup_dbus_vm1_get_pid(
 		vmsup_dbus_vm_objects_lookup(vmsup_dbus_server_get_vm_objects(server), "a.b_c-d")),
@@ -1067,7 +1067,7 @@ test_in_process(void)
 	g_clear_error(&error);
 
 	vmsup_dbus_vm_objects_remove(vmsup_dbus_server_get_vm_objects(server), "a.b_c-d");
-	vmsup_test_wait_until(events_removed, &events, 10);
+	vmsup_test_wait_until(events_removed, &events, 30);
 	g_dbus_connection_signal_unsubscribe(global.conn, subscription);
 	g_free(events.last_state);
 
