@@ -9,7 +9,8 @@ build=${VMSUP_BUILD_DIR:-_build-sanitize}
 
 ./data/scripts/install-deps.sh
 rm -rf "$build"
-meson setup "$build" -Db_sanitize=address,undefined -Db_lundef=false -Dwerror=true --buildtype=debug
+meson setup "$build" -Db_sanitize=address,undefined -Db_lundef=false -Dwerror=true --buildtype=debug \
+	-Dguest=enabled -Dman=enabled
 ninja -C "$build"
 
 status=0

@@ -17,11 +17,16 @@ for p in $packages; do
 	fi
 done
 
-if [ -n "$missing" ]; then
-	SUDO=""
-	[ "$(id -u)" -eq 0 ] || SUDO="sudo"
-	echo "Installing:$missing"
+SUDO=""
+[ "$(id -u)" -eq 0 ] || SUDO="sudo"
+
+# the guest build downloads Debian's kernel package: it needs apt's lists
+if [ -n "$missing" ] || ! apt-cache show linux-image-amd64 >/dev/null 2>&1; then
 	$SUDO apt-get update -q
+fi
+
+if [ -n "$missing" ]; then
+	echo "Installing:$missing"
 	# the guest agent on the host is only a source of files for the guest: keep its service off
 	DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -q --no-install-recommends $missing
 fi
