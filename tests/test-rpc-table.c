@@ -445,6 +445,43 @@ test_error_kinds(void)
 	g_assert_cmpstr(dbus_name, ==, "io.github.vmsup.Error.InvalidParams");
 }
 
+static void
+count_success_cb(VmsupRpcCall *call, gpointer user_data)
+{
+	guint *n = user_data;
+	(*n)++;
+}
+
+/* activity for the stale sweep is recorded through this hook: only answers that succeeded count */
+static void
+test_call_on_success(void)
+{
+	const VmsupRpcMethod *m = vmsup_rpc_table_lookup("vm.start");
+	g_autoptr(JsonObject) params = parse_params("{\"name\":\"web1\"}");
+	g_autoptr(GError) error = g_error_new_literal(VMSUP_ERROR, VMSUP_ERROR_NOT_FOUND, "no");
+	guint n_success = 0;
+	Reply ok = {0};
+	Reply failed = {0};
+	VmsupRpcCall *call;
+
+	call = vmsup_rpc_call_new(m, params, 0, reply_cb, &ok, NULL);
+	vmsup_rpc_call_set_on_success(call, count_success_cb, &n_success, NULL);
+	vmsup_rpc_call_return_object(call, json_object_new());
+	vmsup_rpc_call_unref(call);
+	g_assert_cmpuint(n_success, ==, 1);
+	g_assert_cmpuint(ok.n_replies, ==, 1);
+
+	call = vmsup_rpc_call_new(m, params, 0, reply_cb, &failed, NULL);
+	vmsup_rpc_call_set_on_success(call, count_success_cb, &n_success, NULL);
+	vmsup_rpc_call_return_error(call, error);
+	vmsup_rpc_call_unref(call);
+	g_assert_cmpuint(n_success, ==, 1);
+	g_assert_cmpuint(failed.n_replies, ==, 1);
+	g_assert_error(failed.error, VMSUP_ERROR, VMSUP_ERROR_NOT_FOUND);
+	reply_clear(&ok);
+	reply_clear(&failed);
+}
+
 int
 main(int argc, char **argv)
 {
@@ -463,6 +500,7 @@ main(int argc, char **argv)
 	g_test_add_func("/vmsup/rpc/call/converts-errors", test_call_converts_errors);
 	g_test_add_func("/vmsup/rpc/call/lifecycle", test_call_lifecycle);
 	g_test_add_func("/vmsup/rpc/call/answer-twice", test_call_answer_twice);
+	g_test_add_func("/vmsup/rpc/call/on-success", test_call_on_success);
 	g_test_add_func("/vmsup/rpc/error/kinds", test_error_kinds);
 	return g_test_run();
 }

@@ -19,6 +19,9 @@ struct _VmsupRpcCall {
 	VmsupRpcReplyFunc reply;
 	gpointer reply_data;
 	GDestroyNotify reply_data_free;
+	VmsupRpcSuccessFunc on_success;
+	gpointer on_success_data;
+	GDestroyNotify on_success_data_free;
 	gboolean returned;
 };
 
@@ -72,6 +75,8 @@ vmsup_rpc_call_unref(VmsupRpcCall *call)
 	if (!call->returned)
 		g_debug("%s: dropped without an answer", call->method->rpc_name);
 	vmsup_rpc_call_drop_reply_data(call);
+	if (call->on_success_data_free != NULL)
+		call->on_success_data_free(call->on_success_data);
 	json_object_unref(call->params);
 	g_free(call);
 }
@@ -97,6 +102,19 @@ vmsup_rpc_call_get_uid(VmsupRpcCall *call)
 	return call->uid;
 }
 
+void
+vmsup_rpc_call_set_on_success(VmsupRpcCall *call,
+			      VmsupRpcSuccessFunc func,
+			      gpointer data,
+			      GDestroyNotify data_free)
+{
+	g_return_if_fail(call != NULL);
+	g_return_if_fail(call->on_success == NULL);
+	call->on_success = func;
+	call->on_success_data = data;
+	call->on_success_data_free = data_free;
+}
+
 gboolean
 vmsup_rpc_call_has_returned(VmsupRpcCall *call)
 {
@@ -111,6 +129,8 @@ vmsup_rpc_call_deliver(VmsupRpcCall *call, JsonNode *result, const GError *error
 	g_autoptr(VmsupRpcCall) keep = vmsup_rpc_call_ref(call);
 
 	call->returned = TRUE;
+	if (error == NULL && call->on_success != NULL)
+		call->on_success(call, call->on_success_data);
 	call->reply(call, result, error, call->reply_data);
 	vmsup_rpc_call_drop_reply_data(call);
 }

@@ -19,6 +19,9 @@ typedef void (*VmsupRpcReplyFunc)(VmsupRpcCall *call,
 				  const GError *error,
 				  gpointer user_data);
 
+/* runs just before a successful answer is delivered (not on errors) */
+typedef void (*VmsupRpcSuccessFunc)(VmsupRpcCall *call, gpointer user_data);
+
 /* one request on its way through the table; refcounted; handlers see only this */
 VmsupRpcCall *
 vmsup_rpc_call_new(const VmsupRpcMethod *method,
@@ -51,5 +54,11 @@ void
 vmsup_rpc_call_return_error(VmsupRpcCall *call, const GError *error);
 gboolean
 vmsup_rpc_call_has_returned(VmsupRpcCall *call);
+/* at most one per call; @data is freed with the call */
+void
+vmsup_rpc_call_set_on_success(VmsupRpcCall *call,
+			      VmsupRpcSuccessFunc func,
+			      gpointer data,
+			      GDestroyNotify data_free);
 
 G_END_DECLS

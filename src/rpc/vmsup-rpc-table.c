@@ -719,6 +719,18 @@ vmsup_rpc_table_validate(const VmsupRpcMethod *method, JsonObject *params, GErro
 	return TRUE;
 }
 
+static void
+vmsup_rpc_note_activity(VmsupRpcCall *call, gpointer user_data)
+{
+	VmsupStatsService *stats_service = VMSUP_STATS_SERVICE(user_data);
+	const gchar *name = vmsup_json_object_get_string(vmsup_rpc_call_get_params(call), "name", NULL);
+
+	if (name != NULL)
+		vmsup_stats_service_note_activity(stats_service,
+						  name,
+						  vmsup_rpc_call_get_method(call)->rpc_name);
+}
+
 void
 vmsup_rpc_table_dispatch(const VmsupRpcContext *ctx, VmsupRpcCall *call)
 {
@@ -736,11 +748,12 @@ vmsup_rpc_table_dispatch(const VmsupRpcContext *ctx, VmsupRpcCall *call)
 		return;
 	}
 	g_debug("%s from uid %u", method->rpc_name, vmsup_rpc_call_get_uid(call));
-	/* a request that changes a VM counts as activity for the stale-VM sweep */
+	/* a request that changed a VM counts as activity for the stale-VM sweep; a refused one not */
 	if (ctx->stats_service != NULL && (method->flags & VMSUP_RPC_FLAG_TAKES_VM_NAME) &&
 	    !(method->flags & VMSUP_RPC_FLAG_READ_ONLY))
-		vmsup_stats_service_note_activity(ctx->stats_service,
-						  json_object_get_string_member(params, "name"),
-						  method->rpc_name);
+		vmsup_rpc_call_set_on_success(call,
+					      vmsup_rpc_note_activity,
+					      g_object_ref(ctx->stats_service),
+					      g_object_unref);
 	method->func(ctx, call);
 }

@@ -49,6 +49,8 @@
 /* a limit on what one guest can make us allocate on the host */
 #define VMSUP_STATS_MAX_FORWARDS 32
 #define VMSUP_STATS_FORWARD_TRIES 3
+/* the guest agent's chardev QEMU is started with */
+#define VMSUP_STATS_AGENT_CHARDEV_ID "qga0"
 /* the user-mode netdev QEMU is started with */
 #define VMSUP_STATS_NETDEV_ID "n0"
 
@@ -571,6 +573,9 @@ typedef struct {
 	gint64 block_write;
 	gint64 net_rx;
 	gint64 net_tx;
+	/* query-status and query-chardev still to answer before the agent is asked */
+	guint agent_gate;
+	gboolean agent_port_closed; /* QEMU says no guest program has the agent port open */
 } VmsupStatsRefresh;
 
 static void
@@ -737,6 +742,69 @@ vmsup_stats_refresh_sample_cb(GObject *source, GAsyncResult *res, gpointer user_
 }
 
 static void
+vmsup_stats_refresh_net_cb(GObject *source, GAsyncResult *res, gpointer user_data);
+
+/*
+ * Asks the agent for the network counters once QMP said it can answer: the
+ * vCPUs run and a guest program has the agent port open. Anything else would
+ * only wait for the agent's timeout, and the counters stay null. Unknown (a
+ * QMP query failed) is asked, as before. Called by each of the two QMP
+ * answers, whose callers still hold their own pending reference.
+ */
+static void
+vmsup_stats_refresh_agent_gate(VmsupStatsRefresh *refresh)
+{
+	if (refresh->agent_gate == 0 || --refresh->agent_gate > 0)
+		return;
+	if (refresh->agent_port_closed ||
+	    (refresh->status != NULL && g_strcmp0(refresh->status, "running") != 0)) {
+		g_debug("VM '%s': guest agent not asked (%s)",
+			refresh->vm->name,
+			refresh->agent_port_closed ? "agent port closed" : refresh->status);
+		vmsup_stats_refresh_unref_pending(refresh);
+		return;
+	}
+	/* the gate's pending reference passes to the agent call */
+	vmsup_qga_client_execute_async(refresh->handles->qga,
+				       "guest-network-get-interfaces",
+				       NULL,
+				       VMSUP_STATS_AGENT_TIMEOUT_MS,
+				       refresh->cancellable,
+				       vmsup_stats_refresh_net_cb,
+				       refresh);
+}
+
+static void
+vmsup_stats_refresh_chardev_cb(GObject *source, GAsyncResult *res, gpointer user_data)
+{
+	VmsupStatsRefresh *refresh = user_data;
+	g_autoptr(GError) error = NULL;
+	g_autoptr(JsonNode) node = vmsup_stats_qmp_execute_finish(res, &error);
+
+	if (node != NULL && JSON_NODE_HOLDS_ARRAY(node)) {
+		JsonArray *chardevs = json_node_get_array(node);
+		for (guint i = 0; i < json_array_get_length(chardevs); i++) {
+			JsonNode *element = json_array_get_element(chardevs, i);
+			JsonObject *chardev;
+			if (!JSON_NODE_HOLDS_OBJECT(element))
+				continue;
+			chardev = json_node_get_object(element);
+			if (g_strcmp0(vmsup_json_object_get_string(chardev, "label", NULL),
+				      VMSUP_STATS_AGENT_CHARDEV_ID) != 0 ||
+			    !json_object_has_member(chardev, "frontend-open"))
+				continue;
+			refresh->agent_port_closed =
+			    !json_object_get_boolean_member(chardev, "frontend-open");
+			break;
+		}
+	} else if (error != NULL) {
+		g_debug("VM '%s': query-chardev: %s", refresh->vm->name, error->message);
+	}
+	vmsup_stats_refresh_agent_gate(refresh);
+	vmsup_stats_refresh_unref_pending(refresh);
+}
+
+static void
 vmsup_stats_refresh_status_cb(GObject *source, GAsyncResult *res, gpointer user_data)
 {
 	VmsupStatsRefresh *refresh = user_data;
@@ -748,6 +816,7 @@ vmsup_stats_refresh_status_cb(GObject *source, GAsyncResult *res, gpointer user_
 		    vmsup_json_object_get_string(json_node_get_object(node), "status", NULL));
 	else if (error != NULL)
 		g_debug("VM '%s': query-status: %s", refresh->vm->name, error->message);
+	vmsup_stats_refresh_agent_gate(refresh);
 	vmsup_stats_refresh_unref_pending(refresh);
 }
 
@@ -927,6 +996,19 @@ vmsup_stats_service_refresh(VmsupStatsService *self,
 					      vmsup_stats_refresh_cpus_cb,
 					      refresh);
 	}
+	if (handles->qga != NULL) {
+		/* held by the gate until the agent is asked or skipped */
+		refresh->pending++;
+		refresh->agent_gate = 2;
+		refresh->pending++;
+		vmsup_stats_qmp_execute_async(handles,
+					      "query-chardev",
+					      NULL,
+					      VMSUP_STATS_QMP_TIMEOUT_MS,
+					      refresh->cancellable,
+					      vmsup_stats_refresh_chardev_cb,
+					      refresh);
+	}
 	refresh->pending++;
 	vmsup_stats_qmp_execute_async(handles,
 				      "query-status",
@@ -951,20 +1033,25 @@ vmsup_stats_service_refresh(VmsupStatsService *self,
 				      refresh->cancellable,
 				      vmsup_stats_refresh_block_cb,
 				      refresh);
-	if (handles->qga != NULL) {
-		refresh->pending++;
-		vmsup_qga_client_execute_async(handles->qga,
-					       "guest-network-get-interfaces",
-					       NULL,
-					       VMSUP_STATS_AGENT_TIMEOUT_MS,
-					       refresh->cancellable,
-					       vmsup_stats_refresh_net_cb,
-					       refresh);
-	}
 	vmsup_stats_refresh_unref_pending(refresh);
 }
 
 /* --- vm.stats -------------------------------------------------------------- */
+
+/*
+ * How old a cached sample vm.stats may answer with: the usual second, or,
+ * while a refresh is in flight (the poller's, mostly), up to one poll
+ * interval, the age the poller keeps every sample under anyway.
+ */
+static gint64
+vmsup_stats_service_cache_fresh_us(VmsupStatsService *self, gboolean refreshing)
+{
+	gint64 fresh_ms = VMSUP_STATS_CACHE_FRESH_MS;
+
+	if (refreshing && self->poll_interval_s > 0)
+		fresh_ms = MAX(fresh_ms, (gint64)self->poll_interval_s * 1000);
+	return fresh_ms * 1000;
+}
 
 void
 vmsup_stats_service_stats_async(VmsupStatsService *self,
@@ -985,8 +1072,8 @@ vmsup_stats_service_stats_async(VmsupStatsService *self,
 	g_task_set_source_tag(task, vmsup_stats_service_stats_async);
 	if (!vmsup_stats_service_resolve(self, task, params, FALSE, &name, &vm, &handles, NULL))
 		return;
-	if (vm->cache != NULL && !vm->refreshing &&
-	    g_get_monotonic_time() - vm->cache_mono < VMSUP_STATS_CACHE_FRESH_MS * 1000) {
+	if (vm->cache != NULL && g_get_monotonic_time() - vm->cache_mono <
+				     vmsup_stats_service_cache_fresh_us(self, vm->refreshing)) {
 		g_task_return_pointer(task,
 				      vmsup_stats_copy_flat_object(vm->cache),
 				      (GDestroyNotify)json_object_unref);
