@@ -19,17 +19,30 @@ meson test -C "$build" --print-errorlogs --num-processes 2 "$@" || status=$?
 # the libFuzzer harnesses, each for a short fixed budget, in a clang build of their own
 fuzz_build="${build}-fuzz"
 rm -rf "$fuzz_build"
-VMSUP_FUZZ_BUILD_DIR="$fuzz_build" VMSUP_FUZZ_SECONDS=${VMSUP_FUZZ_SECONDS:-20} \
-	./tests/fuzz/run-fuzzers.sh || { echo "fuzzing found a crash"; status=1; }
+echo "fuzzing (output in $fuzz_build.log)"
+if VMSUP_FUZZ_BUILD_DIR="$fuzz_build" VMSUP_FUZZ_SECONDS=${VMSUP_FUZZ_SECONDS:-20} \
+	./tests/fuzz/run-fuzzers.sh >"$fuzz_build.log" 2>&1; then
+	grep -E '^(==|Done)' "$fuzz_build.log" || true
+else
+	tail -n 60 "$fuzz_build.log"
+	echo "fuzzing found a crash"
+	status=1
+fi
 
 log="$build/meson-logs/testlog.txt"
 passed=$(grep -c '^ok ' "$log" || true)
 failed=$(grep -c '^not ok ' "$log" || true)
 skipped=$(grep -c '^ok .*# SKIP' "$log" || true)
+# a whole test that exited 77 is a skip too
+skipped_tests=$(python3 -c 'import json,sys
+print(sum(1 for l in open(sys.argv[1]) if json.loads(l).get("result") == "SKIP"))' \
+	"$build/meson-logs/testlog.json")
+skipped=$((skipped + skipped_tests))
 passed=$((passed - skipped))
 if [ "$skipped" -ne 0 ]; then
 	echo "Skipped tests (a skip is a failure here):"
 	grep '^ok .*# SKIP' "$log" || true
+	grep -o '"name": "[^"]*", [^}]*"result": "SKIP"' "$build/meson-logs/testlog.json" || true
 	status=1
 fi
 echo "$passed passed, $failed failed, $skipped skipped"
