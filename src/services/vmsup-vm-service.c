@@ -1,8 +1,11 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
 /*
- * VMService: the lifecycle of VMs. The vm.* and op.* verbs, create
- * operations, per-VM serialization, the handle cache of running VMs, and
- * their re-adoption when the daemon starts again.
+ * VMService: the lifecycle of VMs. The GObject, the records of defined VMs,
+ * the vm.* verbs on existing VMs (start, stop, delete, set, get, list) run
+ * under each VM's lock, the signals, and the hooks for sibling services.
+ * One run of QEMU lives in vmsup-vm-service-process.c, create-operations and
+ * op.* in vmsup-vm-service-create.c, start-up and shut-down in
+ * vmsup-vm-service-load.c.
  */
 
 #include "config.h"
@@ -19,9 +22,9 @@
 #include "vmsup-name.h"
 #include "vmsup-operation.h"
 #include "vmsup-paths.h"
-#include "vmsup-preflight.h"
 #include "vmsup-vm-def.h"
 #include "vmsup-vm-lock.h"
+#include "vmsup-vm-service-private.h"
 #include "vmsup-vm-service.h"
 #include "vmsup-vm-store.h"
 
@@ -29,68 +32,6 @@
 #define VMSUP_VM_SERVICE_OP_KEEP_US (10 * 60 * G_USEC_PER_SEC)
 #define VMSUP_VM_SERVICE_STOP_TIMEOUT_S 30
 #define VMSUP_VM_SERVICE_MAX_STOP_TIMEOUT_S 3600
-/* room wanted for an overlay that does not say how big it may grow */
-#define VMSUP_VM_SERVICE_MIN_FREE_BYTES (64 * 1024 * 1024)
-/* what a running VM was started with, for adoption by a later daemon */
-#define VMSUP_VM_SERVICE_RUNTIME_FILE "vmsup-runtime.json"
-
-typedef enum {
-	VMSUP_VM_STATE_DEFINED,
-	VMSUP_VM_STATE_STARTING,
-	VMSUP_VM_STATE_RUNNING,
-	VMSUP_VM_STATE_PAUSED,
-	VMSUP_VM_STATE_STOPPING,
-	VMSUP_VM_STATE_STOPPED,
-	VMSUP_VM_STATE_CRASHED,
-} VmsupVmState;
-
-/* one defined VM; refcounted (g_rc_box) because callbacks outlive table entries */
-typedef struct {
-	VmsupVmService *service; /* unowned: records are dropped in the service's dispose */
-	VmsupVmDef *def;         /* owned */
-	VmsupVmState state;
-	/* the QEMU of the current run, NULL when there is none */
-	VmsupQemuProcess *process; /* owned */
-	VmsupQmpClient *qmp;       /* owned */
-	VmsupVmHandles *handles;   /* owned */
-	gulong exited_id;
-	gulong event_id;
-	gboolean starting; /* spawn or adoption under way: its callback cleans up */
-	gboolean user_stop;
-	gboolean shutdown_seen;
-	gchar *shutdown_reason;  /* owned */
-	VmsupVmDef *running_def; /* owned: the definition QEMU runs with */
-	VmsupAccel accel;
-	gint64 started_at; /* real time, us */
-	/* the last run */
-	gint exit_status;
-	gchar *exit_reason;      /* owned */
-	gchar *last_error;       /* owned */
-	GPtrArray *exit_waiters; /* owned, of GTask: returned once QEMU exited and was cleaned up */
-} VmsupVmRecord;
-
-struct _VmsupVmService {
-	GObject parent_instance;
-	gchar *state_dir;   /* owned */
-	gchar *runtime_dir; /* owned */
-	gchar *qemu_binary; /* owned, NULL: $VMSUP_QEMU or PATH */
-	VmsupAccel accel_config;
-	VmsupAccel accel;
-	gchar *accel_reason; /* owned */
-	gboolean accel_known;
-	gboolean accel_probing;
-	GPtrArray *accel_waiters; /* owned, of GTask */
-	gboolean loaded;
-	guint stop_timeout_s; /* what stop_all gives each guest to power off */
-	VmsupVmStore *store;  /* owned */
-	VmsupVmLock *lock;    /* owned */
-	GHashTable *vms;      /* owned: name -> VmsupVmRecord (ref) */
-	GHashTable *ops;      /* owned: &id -> VmsupOperation (ref) */
-	GHashTable *creating; /* owned keys: name -> VmsupOperation (unowned, in ops) */
-	gint64 next_op_id;
-	VmsupVmHooks hooks;        /* owned closures */
-	GCancellable *cancellable; /* owned */
-};
 
 G_DEFINE_FINAL_TYPE(VmsupVmService, vmsup_vm_service, G_TYPE_OBJECT)
 
@@ -150,28 +91,28 @@ vmsup_vm_record_clear(gpointer data)
 	g_ptr_array_unref(rec->exit_waiters);
 }
 
-static VmsupVmRecord *
-vmsup_vm_record_ref(VmsupVmRecord *rec)
+VmsupVmRecord *
+vmsup_vm_service_record_ref(VmsupVmRecord *rec)
 {
 	return g_rc_box_acquire(rec);
 }
 
-static void
-vmsup_vm_record_unref(VmsupVmRecord *rec)
+void
+vmsup_vm_service_record_unref(VmsupVmRecord *rec)
 {
 	g_rc_box_release_full(rec, vmsup_vm_record_clear);
 }
 
-G_DEFINE_AUTOPTR_CLEANUP_FUNC(VmsupVmRecord, vmsup_vm_record_unref)
+G_DEFINE_AUTOPTR_CLEANUP_FUNC(VmsupVmRecord, vmsup_vm_service_record_unref)
 
-static void
-vmsup_vm_record_closure_notify(gpointer data, GClosure *closure)
+void
+vmsup_vm_service_record_closure_notify(gpointer data, GClosure *closure)
 {
-	vmsup_vm_record_unref(data);
+	vmsup_vm_service_record_unref(data);
 }
 
-static VmsupVmRecord *
-vmsup_vm_record_new(VmsupVmService *self, VmsupVmDef *def /* owned */)
+VmsupVmRecord *
+vmsup_vm_service_record_new(VmsupVmService *self, VmsupVmDef *def /* owned */)
 {
 	VmsupVmRecord *rec = g_rc_box_new0(VmsupVmRecord);
 	rec->service = self;
@@ -182,14 +123,14 @@ vmsup_vm_record_new(VmsupVmService *self, VmsupVmDef *def /* owned */)
 	return rec;
 }
 
-static gchar *
+gchar *
 vmsup_vm_service_vm_runtime_dir(VmsupVmService *self, const gchar *name)
 {
 	return g_build_filename(self->runtime_dir, "vms", name, NULL);
 }
 
 /* plain files and directories only; symlinks are removed, never followed */
-static void
+void
 vmsup_vm_service_remove_tree(const gchar *path)
 {
 	g_autoptr(GDir) dir = g_dir_open(path, 0, NULL);
@@ -208,7 +149,7 @@ vmsup_vm_service_remove_tree(const gchar *path)
 }
 
 /* the last line QEMU wrote on stderr, to say why it died */
-static gchar *
+gchar *
 vmsup_vm_service_read_qemu_log_tail(const gchar *runtime_dir)
 {
 	g_autofree gchar *path = g_build_filename(runtime_dir, VMSUP_QEMU_STDERR_LOG, NULL);
@@ -295,14 +236,14 @@ vmsup_vm_service_record_to_json(VmsupVmService *self, VmsupVmRecord *rec)
 	return obj;
 }
 
-static void
+void
 vmsup_vm_service_emit_vm_changed(VmsupVmService *self, VmsupVmRecord *rec)
 {
 	g_autoptr(JsonObject) obj = vmsup_vm_service_record_to_json(self, rec);
 	g_signal_emit(self, signals[SIGNAL_VM_CHANGED], 0, rec->def->name, obj);
 }
 
-static void
+void
 vmsup_vm_service_set_state(VmsupVmService *self, VmsupVmRecord *rec, VmsupVmState state)
 {
 	if (rec->state == state)
@@ -317,7 +258,7 @@ vmsup_vm_service_set_state(VmsupVmService *self, VmsupVmRecord *rec, VmsupVmStat
 
 /* params */
 
-static gboolean
+gboolean
 vmsup_vm_service_get_bool_param(JsonObject *params,
 				const gchar *member,
 				gboolean fallback,
@@ -343,7 +284,7 @@ vmsup_vm_service_get_bool_param(JsonObject *params,
 }
 
 /* the VM name of a request, checked before anything is looked up */
-static const gchar *
+const gchar *
 vmsup_vm_service_get_name_param(JsonObject *params, GError **error)
 {
 	JsonNode *node = json_object_get_member(params, "name");
@@ -364,7 +305,7 @@ vmsup_vm_service_get_name_param(JsonObject *params, GError **error)
 	return name;
 }
 
-static gboolean
+gboolean
 vmsup_vm_service_check_not_creating(VmsupVmService *self, const gchar *name, GError **error)
 {
 	VmsupOperation *op = g_hash_table_lookup(self->creating, name);
@@ -398,7 +339,7 @@ vmsup_vm_service_lookup_record(VmsupVmService *self, const gchar *name, GError *
 	return rec;
 }
 
-static void
+void
 vmsup_vm_service_return_error(GTask *task, GError *error /* owned */)
 {
 	vmsup_error_convert(&error);
@@ -407,7 +348,7 @@ vmsup_vm_service_return_error(GTask *task, GError *error /* owned */)
 
 /* operations */
 
-static void
+void
 vmsup_vm_service_prune_ops(VmsupVmService *self)
 {
 	GHashTableIter iter;
@@ -431,7 +372,7 @@ vmsup_vm_service_op_changed_cb(VmsupOperation *op, gpointer user_data)
 	g_signal_emit(self, signals[SIGNAL_OPERATION_CHANGED], 0, obj);
 }
 
-static VmsupOperation *
+VmsupOperation *
 vmsup_vm_service_add_op(VmsupVmService *self, const gchar *kind, const gchar *vm)
 {
 	gint64 id = self->next_op_id++;
@@ -444,668 +385,8 @@ vmsup_vm_service_add_op(VmsupVmService *self, const gchar *kind, const gchar *vm
 	return op;
 }
 
-/* accelerator */
-
-static void
-vmsup_vm_service_accel_known(VmsupVmService *self, VmsupAccel accel, const gchar *reason)
-{
-	g_autoptr(GPtrArray) waiters = g_steal_pointer(&self->accel_waiters);
-
-	self->accel = accel;
-	g_free(self->accel_reason);
-	self->accel_reason = g_strdup(reason);
-	self->accel_known = TRUE;
-	self->accel_probing = FALSE;
-	self->accel_waiters = g_ptr_array_new_with_free_func(g_object_unref);
-	g_message("VMs run with %s: %s", vmsup_accel_to_string(accel), reason);
-	for (guint i = 0; i < waiters->len; i++)
-		g_task_return_boolean(g_ptr_array_index(waiters, i), TRUE);
-}
-
-static void
-vmsup_vm_service_accel_probe_cb(GObject *source, GAsyncResult *res, gpointer user_data)
-{
-	g_autoptr(VmsupVmService) self = user_data;
-	g_autofree gchar *reason = NULL;
-	VmsupAccel accel = vmsup_accel_probe_finish(res, &reason);
-
-	vmsup_vm_service_accel_known(self, accel, reason != NULL ? reason : "probed");
-}
-
-/* decides the accelerator once: configured, or probed when "auto" */
-static void
-vmsup_vm_service_ensure_accel_async(VmsupVmService *self,
-				    GCancellable *cancellable,
-				    GAsyncReadyCallback callback,
-				    gpointer user_data)
-{
-	g_autoptr(GTask) task = g_task_new(self, cancellable, callback, user_data);
-	g_autoptr(VmsupQemuConfig) config = NULL;
-	g_autoptr(GError) error = NULL;
-	g_autofree gchar *binary = NULL;
-
-	g_task_set_source_tag(task, vmsup_vm_service_ensure_accel_async);
-	if (self->accel_known) {
-		g_task_return_boolean(task, TRUE);
-		return;
-	}
-	if (self->accel_config != VMSUP_ACCEL_AUTO) {
-		g_ptr_array_add(self->accel_waiters, g_steal_pointer(&task));
-		vmsup_vm_service_accel_known(self, self->accel_config, "configured");
-		return;
-	}
-	g_ptr_array_add(self->accel_waiters, g_steal_pointer(&task));
-	if (self->accel_probing)
-		return;
-	self->accel_probing = TRUE;
-	config = vmsup_qemu_config_new("probe");
-	config->qemu_binary = g_strdup(self->qemu_binary);
-	binary = vmsup_qemu_config_find_binary(config, &error);
-	if (binary == NULL) {
-		g_autofree gchar *reason = g_strdup_printf("cannot probe KVM: %s", error->message);
-		vmsup_vm_service_accel_known(self, VMSUP_ACCEL_TCG, reason);
-		return;
-	}
-	vmsup_accel_probe_async(binary,
-				self->cancellable,
-				vmsup_vm_service_accel_probe_cb,
-				g_object_ref(self));
-}
-
-static gboolean
-vmsup_vm_service_ensure_accel_finish(VmsupVmService *self, GAsyncResult *res, GError **error)
-{
-	g_return_val_if_fail(g_task_is_valid(res, self), FALSE);
-	return g_task_propagate_boolean(G_TASK(res), error);
-}
-
-/* the runtime of one run: handles, exit, cleanup */
-
-static void
-vmsup_vm_service_drop_runtime(VmsupVmService *self, VmsupVmRecord *rec, gboolean remove_dir)
-{
-	g_autofree gchar *dir = vmsup_vm_service_vm_runtime_dir(self, rec->def->name);
-
-	if (rec->process != NULL)
-		g_clear_signal_handler(&rec->exited_id, rec->process);
-	if (rec->qmp != NULL)
-		g_clear_signal_handler(&rec->event_id, rec->qmp);
-	g_clear_object(&rec->qmp);
-	if (rec->handles != NULL && rec->handles->qga != NULL && remove_dir)
-		vmsup_qga_client_close(rec->handles->qga);
-	g_clear_pointer(&rec->handles, vmsup_vm_handles_unref);
-	g_clear_object(&rec->process);
-	g_clear_pointer(&rec->running_def, vmsup_vm_def_free);
-	g_clear_pointer(&rec->shutdown_reason, g_free);
-	rec->starting = FALSE;
-	rec->user_stop = FALSE;
-	rec->shutdown_seen = FALSE;
-	if (remove_dir)
-		vmsup_vm_service_remove_tree(dir);
-}
-
-static void
-vmsup_vm_service_return_exit_waiters(VmsupVmRecord *rec)
-{
-	g_autoptr(GPtrArray) waiters = g_steal_pointer(&rec->exit_waiters);
-	rec->exit_waiters = g_ptr_array_new_with_free_func(g_object_unref);
-	for (guint i = 0; i < waiters->len; i++)
-		g_task_return_boolean(g_ptr_array_index(waiters, i), TRUE);
-}
-
-/* QEMU of @rec is gone: stopped or crashed, runtime cleaned up exactly once */
-static void
-vmsup_vm_service_handle_exit(VmsupVmService *self, VmsupVmRecord *rec, gint wait_status)
-{
-	g_autofree gchar *how = vmsup_qemu_describe_wait_status(wait_status);
-	g_autofree gchar *dir = vmsup_vm_service_vm_runtime_dir(self, rec->def->name);
-	g_autofree gchar *tail = NULL;
-	const gchar *name = rec->def->name;
-	gboolean clean;
-
-	if (rec->process == NULL)
-		return;
-	clean = rec->user_stop ||
-		(rec->shutdown_seen && g_strcmp0(rec->shutdown_reason, "guest-panic") != 0);
-	rec->exit_status = wait_status;
-	g_free(rec->exit_reason);
-	if (rec->user_stop) {
-		rec->exit_reason = g_strdup_printf("stopped on request; QEMU %s", how);
-	} else if (clean) {
-		rec->exit_reason = g_strdup_printf(
-		    "shut down (%s); QEMU %s",
-		    rec->shutdown_reason != NULL ? rec->shutdown_reason : "shutdown",
-		    how);
-	} else {
-		tail = vmsup_vm_service_read_qemu_log_tail(dir);
-		rec->exit_reason = tail != NULL ? g_strdup_printf("QEMU %s: %s", how, tail)
-						: g_strdup_printf("QEMU %s", how);
-	}
-	vmsup_vm_service_drop_runtime(self, rec, TRUE);
-	rec->state = clean ? VMSUP_VM_STATE_STOPPED : VMSUP_VM_STATE_CRASHED;
-	if (clean)
-		vmsup_log_vm(G_LOG_LEVEL_MESSAGE,
-			     name,
-			     "VM '%s' stopped (%s)",
-			     name,
-			     rec->exit_reason);
-	else
-		vmsup_log_vm(G_LOG_LEVEL_MESSAGE,
-			     name,
-			     "VM '%s' crashed: %s",
-			     name,
-			     rec->exit_reason);
-	vmsup_vm_service_emit_vm_changed(self, rec);
-	vmsup_vm_service_return_exit_waiters(rec);
-}
-
-static void
-vmsup_vm_service_exited_cb(VmsupQemuProcess *process, gint wait_status, gpointer user_data)
-{
-	VmsupVmRecord *rec = user_data;
-
-	if (rec->process != process)
-		return;
-	rec->exit_status = wait_status;
-	/* a spawn or adoption that fails cleans up in its own callback */
-	if (rec->starting)
-		return;
-	vmsup_vm_service_handle_exit(rec->service, rec, wait_status);
-}
-
-static void
-vmsup_vm_service_qmp_event_cb(VmsupQmpClient *qmp,
-			      const gchar *event,
-			      JsonObject *data,
-			      gint64 timestamp_us,
-			      gpointer user_data)
-{
-	VmsupVmRecord *rec = user_data;
-	VmsupVmService *self = rec->service;
-
-	if (g_strcmp0(event, "STOP") == 0) {
-		if (rec->state == VMSUP_VM_STATE_RUNNING)
-			vmsup_vm_service_set_state(self, rec, VMSUP_VM_STATE_PAUSED);
-	} else if (g_strcmp0(event, "RESUME") == 0) {
-		if (rec->state == VMSUP_VM_STATE_PAUSED || rec->state == VMSUP_VM_STATE_STARTING)
-			vmsup_vm_service_set_state(self, rec, VMSUP_VM_STATE_RUNNING);
-	} else if (g_strcmp0(event, "SHUTDOWN") == 0) {
-		rec->shutdown_seen = TRUE;
-		g_free(rec->shutdown_reason);
-		rec->shutdown_reason =
-		    g_strdup(vmsup_json_object_get_string(data, "reason", "shutdown"));
-		g_debug("VM '%s': SHUTDOWN (%s, guest=%d)",
-			rec->def->name,
-			rec->shutdown_reason,
-			vmsup_json_object_get_bool(data, "guest", FALSE));
-		vmsup_vm_service_set_state(self, rec, VMSUP_VM_STATE_STOPPING);
-	} else {
-		g_debug("VM '%s': QMP event %s", rec->def->name, event);
-	}
-}
-
-static void
-vmsup_vm_service_watch_exit(VmsupVmRecord *rec)
-{
-	rec->exited_id = g_signal_connect_data(rec->process,
-					       "exited",
-					       G_CALLBACK(vmsup_vm_service_exited_cb),
-					       vmsup_vm_record_ref(rec),
-					       vmsup_vm_record_closure_notify,
-					       0);
-}
-
-static void
-vmsup_vm_service_write_runtime_file(VmsupVmService *self, VmsupVmRecord *rec)
-{
-	g_autoptr(JsonObject) obj = vmsup_vm_def_to_json(rec->running_def);
-	g_autofree gchar *json = NULL;
-	g_autofree gchar *dir = vmsup_vm_service_vm_runtime_dir(self, rec->def->name);
-	g_autofree gchar *path = g_build_filename(dir, VMSUP_VM_SERVICE_RUNTIME_FILE, NULL);
-	g_autoptr(GError) error = NULL;
-
-	json_object_set_string_member(obj, "accel", vmsup_accel_to_string(rec->accel));
-	json = vmsup_json_object_to_string(obj, FALSE);
-	if (!g_file_set_contents_full(path, json, -1, G_FILE_SET_CONTENTS_CONSISTENT, 0600, &error))
-		g_warning("Cannot write '%s': %s, ignoring", path, error->message);
-}
-
-/* what an adopted QEMU was started with; the current definition when unknown */
-static void
-vmsup_vm_service_read_runtime_file(VmsupVmService *self, VmsupVmRecord *rec)
-{
-	g_autofree gchar *dir = vmsup_vm_service_vm_runtime_dir(self, rec->def->name);
-	g_autofree gchar *path = g_build_filename(dir, VMSUP_VM_SERVICE_RUNTIME_FILE, NULL);
-	g_autofree gchar *contents = NULL;
-	g_autoptr(JsonObject) obj = NULL;
-	VmsupVmDef *def = NULL;
-	VmsupAccel accel = self->accel_known ? self->accel : VMSUP_ACCEL_TCG;
-
-	if (g_file_get_contents(path, &contents, NULL, NULL))
-		obj = vmsup_json_parse_object(contents, -1, NULL);
-	if (obj != NULL) {
-		def = vmsup_vm_def_new_from_json(obj, NULL);
-		vmsup_accel_from_string(vmsup_json_object_get_string(obj, "accel", ""), &accel);
-	}
-	rec->accel = accel == VMSUP_ACCEL_AUTO ? VMSUP_ACCEL_TCG : accel;
-	g_clear_pointer(&rec->running_def, vmsup_vm_def_free);
-	rec->running_def = def != NULL ? def : vmsup_vm_def_copy(rec->def);
-}
-
-/* a spawned or adopted QEMU is up: cache its handles, follow its events */
-static void
-vmsup_vm_service_setup_running(VmsupVmService *self, VmsupVmRecord *rec)
-{
-	g_autofree gchar *dir = vmsup_vm_service_vm_runtime_dir(self, rec->def->name);
-	g_autofree gchar *qga_path = g_build_filename(dir, VMSUP_QEMU_QGA_SOCKET, NULL);
-	VmsupQmpClient *qmp = vmsup_qemu_process_get_qmp(rec->process);
-	GArray *forwards = vmsup_qemu_process_get_forwards(rec->process);
-	VmsupVmHandles *handles;
-	gint64 started_mono = vmsup_qemu_process_get_started_at(rec->process);
-
-	if (qmp != NULL && vmsup_qmp_client_is_ready(qmp)) {
-		rec->qmp = g_object_ref(qmp);
-		rec->event_id = g_signal_connect_data(qmp,
-						      "event",
-						      G_CALLBACK(vmsup_vm_service_qmp_event_cb),
-						      vmsup_vm_record_ref(rec),
-						      vmsup_vm_record_closure_notify,
-						      0);
-	}
-	handles = vmsup_vm_handles_new(rec->def->name, dir, rec->process);
-	handles->qga = vmsup_qga_client_new(rec->def->name, qga_path);
-	handles->accel = rec->accel;
-	if (forwards != NULL && forwards->len > 0) {
-		handles->forwards =
-		    g_array_sized_new(FALSE, FALSE, sizeof(VmsupQemuForward), forwards->len);
-		g_array_append_vals(handles->forwards, forwards->data, forwards->len);
-	}
-	g_clear_pointer(&rec->handles, vmsup_vm_handles_unref);
-	rec->handles = handles;
-	rec->started_at = g_get_real_time() - (g_get_monotonic_time() - started_mono);
-	rec->exit_status = -1;
-	g_clear_pointer(&rec->exit_reason, g_free);
-	g_clear_pointer(&rec->last_error, g_free);
-}
-
-static void
-vmsup_vm_service_wait_exit_async(VmsupVmService *self,
-				 VmsupVmRecord *rec,
-				 GAsyncReadyCallback callback,
-				 gpointer user_data)
-{
-	g_autoptr(GTask) task = g_task_new(self, NULL, callback, user_data);
-	g_task_set_source_tag(task, vmsup_vm_service_wait_exit_async);
-	if (rec->process == NULL) {
-		g_task_return_boolean(task, TRUE);
-		return;
-	}
-	g_ptr_array_add(rec->exit_waiters, g_steal_pointer(&task));
-}
-
-/* start, with the VM's lock held */
-
-typedef struct {
-	VmsupVmRecord *rec; /* owned */
-	VmsupVmState previous;
-} VmsupVmStart;
-
-static void
-vmsup_vm_start_free(VmsupVmStart *data)
-{
-	g_clear_pointer(&data->rec, vmsup_vm_record_unref);
-	g_free(data);
-}
-
-static void
-vmsup_vm_service_start_locked_async(VmsupVmService *self,
-				    VmsupVmRecord *rec,
-				    GCancellable *cancellable,
-				    GAsyncReadyCallback callback,
-				    gpointer user_data);
-
-/* finishes both start_locked and stop_locked */
-static gboolean
-vmsup_vm_service_locked_finish(VmsupVmService *self, GAsyncResult *res, GError **error)
-{
-	g_return_val_if_fail(g_task_is_valid(res, self), FALSE);
-	return g_task_propagate_boolean(G_TASK(res), error);
-}
-
-static void
-vmsup_vm_service_start_failed(VmsupVmService *self, GTask *task /* owned */, GError *error)
-{
-	VmsupVmStart *data = g_task_get_task_data(task);
-	VmsupVmRecord *rec = data->rec;
-	const gchar *name = rec->def->name;
-
-	vmsup_error_convert(&error);
-	if (error->code != VMSUP_ERROR_CANCELLED)
-		g_prefix_error(&error, _("Cannot start VM '%s': "), name);
-	vmsup_vm_service_drop_runtime(self, rec, TRUE);
-	g_free(rec->last_error);
-	rec->last_error = g_strdup(error->message);
-	rec->state = data->previous;
-	vmsup_log_vm(G_LOG_LEVEL_MESSAGE, name, "VM '%s' did not start: %s", name, error->message);
-	vmsup_vm_service_emit_vm_changed(self, rec);
-	g_task_return_error(task, error);
-	g_object_unref(task);
-}
-
-static void
-vmsup_vm_service_start_status_cb(GObject *source, GAsyncResult *res, gpointer user_data)
-{
-	g_autoptr(GTask) task = user_data;
-	VmsupVmService *self = g_task_get_source_object(task);
-	VmsupVmStart *data = g_task_get_task_data(task);
-	VmsupVmRecord *rec = data->rec;
-	g_autoptr(JsonNode) status = NULL;
-	g_autoptr(GError) error = NULL;
-	const gchar *name = rec->def->name;
-	const gchar *state = NULL;
-
-	status = vmsup_qmp_client_execute_finish(VMSUP_QMP_CLIENT(source), res, &error);
-	if (rec->process == NULL) {
-		/* QEMU died while we asked */
-		g_task_return_new_error(task,
-					VMSUP_ERROR,
-					VMSUP_ERROR_FAILED_PRECONDITION,
-					_("VM '%s' exited right after it started: %s"),
-					name,
-					rec->exit_reason != NULL ? rec->exit_reason : "?");
-		return;
-	}
-	if (status != NULL && JSON_NODE_HOLDS_OBJECT(status))
-		state = vmsup_json_object_get_string(json_node_get_object(status), "status", NULL);
-	if (status == NULL)
-		g_debug("query-status of '%s' failed: %s", name, error->message);
-	if (rec->state == VMSUP_VM_STATE_STARTING)
-		rec->state = g_strcmp0(state, "paused") == 0 ? VMSUP_VM_STATE_PAUSED
-							     : VMSUP_VM_STATE_RUNNING;
-	vmsup_log_vm(G_LOG_LEVEL_MESSAGE,
-		     name,
-		     "VM '%s' started (%s, pid %d)",
-		     name,
-		     vmsup_accel_to_string(rec->accel),
-		     (gint)vmsup_qemu_process_get_pid(rec->process));
-	vmsup_vm_service_emit_vm_changed(self, rec);
-	g_task_return_boolean(task, TRUE);
-}
-
-static void
-vmsup_vm_service_start_spawned_cb(GObject *source, GAsyncResult *res, gpointer user_data)
-{
-	g_autoptr(GTask) task = user_data;
-	VmsupVmService *self = g_task_get_source_object(task);
-	VmsupVmStart *data = g_task_get_task_data(task);
-	VmsupVmRecord *rec = data->rec;
-	VmsupQemuProcess *process = VMSUP_QEMU_PROCESS(source);
-	g_autoptr(GError) error = NULL;
-
-	if (!vmsup_qemu_process_spawn_finish(process, res, &error)) {
-		vmsup_vm_service_start_failed(self,
-					      g_steal_pointer(&task),
-					      g_steal_pointer(&error));
-		return;
-	}
-	rec->starting = FALSE;
-	if (!vmsup_qemu_process_is_running(process)) {
-		g_autofree gchar *how = vmsup_qemu_describe_wait_status(rec->exit_status);
-		vmsup_vm_service_start_failed(self,
-					      g_steal_pointer(&task),
-					      g_error_new(VMSUP_ERROR,
-							  VMSUP_ERROR_FAILED_PRECONDITION,
-							  "QEMU %s during start-up",
-							  how));
-		return;
-	}
-	vmsup_vm_service_setup_running(self, rec);
-	vmsup_vm_service_write_runtime_file(self, rec);
-	if (rec->qmp == NULL) {
-		rec->state = VMSUP_VM_STATE_RUNNING;
-		vmsup_vm_service_emit_vm_changed(self, rec);
-		g_task_return_boolean(task, TRUE);
-		return;
-	}
-	vmsup_qmp_client_execute_async(rec->qmp,
-				       "query-status",
-				       NULL,
-				       NULL,
-				       vmsup_vm_service_start_status_cb,
-				       g_steal_pointer(&task));
-}
-
-static void
-vmsup_vm_service_start_spawn(VmsupVmService *self, GTask *task /* owned */)
-{
-	VmsupVmStart *data = g_task_get_task_data(task);
-	VmsupVmRecord *rec = data->rec;
-	VmsupVmDef *def = rec->def;
-	g_autoptr(VmsupQemuConfig) config = vmsup_qemu_config_new(def->name);
-	g_autofree gchar *dir = vmsup_vm_service_vm_runtime_dir(self, def->name);
-	g_autofree gchar *binary = NULL;
-	g_autoptr(GError) error = NULL;
-
-	config->qemu_binary = g_strdup(self->qemu_binary);
-	binary = vmsup_qemu_config_find_binary(config, &error);
-	if (binary == NULL || !vmsup_preflight_check_files(def, &error)) {
-		vmsup_vm_service_return_error(task, g_steal_pointer(&error));
-		g_object_unref(task);
-		return;
-	}
-	if (def->disk != NULL && !g_file_test(def->disk, G_FILE_TEST_IS_REGULAR)) {
-		g_task_return_new_error(
-		    task,
-		    VMSUP_ERROR,
-		    VMSUP_ERROR_FAILED_PRECONDITION,
-		    _("The disk '%s' of VM '%s' is missing; restore it, or delete "
-		      "the VM and create it again"),
-		    def->disk,
-		    def->name);
-		g_object_unref(task);
-		return;
-	}
-	if (g_mkdir_with_parents(dir, 0700) != 0) {
-		gint saved_errno = errno;
-		g_task_return_new_error(task,
-					VMSUP_ERROR,
-					VMSUP_ERROR_FAILED_PRECONDITION,
-					_("Cannot create the runtime directory '%s': %s; check "
-					  "--runtime-dir and its permissions"),
-					dir,
-					g_strerror(saved_errno));
-		g_object_unref(task);
-		return;
-	}
-
-	config->accel = self->accel;
-	config->cpus = def->cpus;
-	config->memory_mib = def->memory_mib;
-	config->kernel = g_strdup(def->kernel);
-	config->initrd = g_strdup(def->initrd);
-	config->cmdline = g_strdup(def->cmdline);
-	config->disk = g_strdup(def->disk);
-	config->share_dir = g_strdup(def->share_dir);
-	for (guint i = 0; def->forward != NULL && i < def->forward->len; i++)
-		vmsup_qemu_config_add_forward(config, 0, g_array_index(def->forward, guint16, i));
-	config->paused = FALSE;
-
-	data->previous = rec->state;
-	rec->process = vmsup_qemu_process_new(def->name, dir);
-	rec->starting = TRUE;
-	rec->user_stop = FALSE;
-	rec->shutdown_seen = FALSE;
-	rec->accel = self->accel;
-	rec->running_def = vmsup_vm_def_copy(def);
-	rec->exit_status = -1;
-	vmsup_vm_service_watch_exit(rec);
-	vmsup_vm_service_set_state(self, rec, VMSUP_VM_STATE_STARTING);
-	vmsup_qemu_process_spawn_async(rec->process,
-				       config,
-				       g_task_get_cancellable(task),
-				       vmsup_vm_service_start_spawned_cb,
-				       task);
-}
-
-static void
-vmsup_vm_service_start_accel_cb(GObject *source, GAsyncResult *res, gpointer user_data)
-{
-	g_autoptr(GTask) task = user_data;
-	VmsupVmService *self = VMSUP_VM_SERVICE(source);
-	g_autoptr(GError) error = NULL;
-
-	if (!vmsup_vm_service_ensure_accel_finish(self, res, &error) ||
-	    g_cancellable_set_error_if_cancelled(g_task_get_cancellable(task), &error)) {
-		vmsup_vm_service_return_error(task, g_steal_pointer(&error));
-		return;
-	}
-	vmsup_vm_service_start_spawn(self, g_steal_pointer(&task));
-}
-
-static void
-vmsup_vm_service_start_cont_cb(GObject *source, GAsyncResult *res, gpointer user_data)
-{
-	g_autoptr(GTask) task = user_data;
-	VmsupVmService *self = g_task_get_source_object(task);
-	VmsupVmStart *data = g_task_get_task_data(task);
-	g_autoptr(JsonNode) result = NULL;
-	g_autoptr(GError) error = NULL;
-
-	result = vmsup_qmp_client_execute_finish(VMSUP_QMP_CLIENT(source), res, &error);
-	if (result == NULL) {
-		g_prefix_error(&error, _("Cannot resume VM '%s': "), data->rec->def->name);
-		vmsup_vm_service_return_error(task, g_steal_pointer(&error));
-		return;
-	}
-	if (data->rec->state == VMSUP_VM_STATE_PAUSED)
-		vmsup_vm_service_set_state(self, data->rec, VMSUP_VM_STATE_RUNNING);
-	g_task_return_boolean(task, TRUE);
-}
-
-static void
-vmsup_vm_service_start_relay_cb(GObject *source, GAsyncResult *res, gpointer user_data);
-
-static void
-vmsup_vm_service_start_after_exit_cb(GObject *source, GAsyncResult *res, gpointer user_data)
-{
-	g_autoptr(GTask) task = user_data;
-	VmsupVmService *self = VMSUP_VM_SERVICE(source);
-	VmsupVmStart *data = g_task_get_task_data(task);
-
-	g_task_propagate_boolean(G_TASK(res), NULL);
-	vmsup_vm_service_start_locked_async(self,
-					    data->rec,
-					    g_task_get_cancellable(task),
-					    vmsup_vm_service_start_relay_cb,
-					    g_steal_pointer(&task));
-}
-
-static void
-vmsup_vm_service_start_relay_cb(GObject *source, GAsyncResult *res, gpointer user_data)
-{
-	g_autoptr(GTask) task = user_data;
-	GError *error = NULL;
-
-	if (!vmsup_vm_service_locked_finish(VMSUP_VM_SERVICE(source), res, &error)) {
-		g_task_return_error(task, error);
-		return;
-	}
-	g_task_return_boolean(task, TRUE);
-}
-
-static void
-vmsup_vm_service_start_locked_async(VmsupVmService *self,
-				    VmsupVmRecord *rec,
-				    GCancellable *cancellable,
-				    GAsyncReadyCallback callback,
-				    gpointer user_data)
-{
-	g_autoptr(GTask) task = g_task_new(self, cancellable, callback, user_data);
-	VmsupVmStart *data = g_new0(VmsupVmStart, 1);
-
-	g_task_set_source_tag(task, vmsup_vm_service_start_locked_async);
-	data->rec = vmsup_vm_record_ref(rec);
-	g_task_set_task_data(task, data, (GDestroyNotify)vmsup_vm_start_free);
-
-	if (rec->process != NULL) {
-		/* the guest is shutting down on its own: start again once it is gone */
-		if (rec->state == VMSUP_VM_STATE_STOPPING) {
-			vmsup_vm_service_wait_exit_async(self,
-							 rec,
-							 vmsup_vm_service_start_after_exit_cb,
-							 g_steal_pointer(&task));
-			return;
-		}
-		if (rec->state == VMSUP_VM_STATE_PAUSED && rec->qmp != NULL) {
-			vmsup_qmp_client_execute_async(rec->qmp,
-						       "cont",
-						       NULL,
-						       cancellable,
-						       vmsup_vm_service_start_cont_cb,
-						       g_steal_pointer(&task));
-			return;
-		}
-		g_task_return_boolean(task, TRUE);
-		return;
-	}
-	vmsup_vm_service_ensure_accel_async(self,
-					    cancellable,
-					    vmsup_vm_service_start_accel_cb,
-					    g_steal_pointer(&task));
-}
-
-/* stop, with the VM's lock held */
-
-static void
-vmsup_vm_service_stop_process_cb(GObject *source, GAsyncResult *res, gpointer user_data)
-{
-	g_autoptr(GError) error = NULL;
-	if (!vmsup_qemu_process_stop_finish(VMSUP_QEMU_PROCESS(source), res, &error))
-		g_debug("stopping QEMU failed: %s", error->message);
-}
-
-static void
-vmsup_vm_service_stop_exited_cb(GObject *source, GAsyncResult *res, gpointer user_data)
-{
-	g_autoptr(GTask) task = user_data;
-	g_task_propagate_boolean(G_TASK(res), NULL);
-	g_task_return_boolean(task, TRUE);
-}
-
-/* completes once QEMU is gone and the runtime cleaned up */
-static void
-vmsup_vm_service_stop_locked_async(VmsupVmService *self,
-				   VmsupVmRecord *rec,
-				   gboolean force,
-				   guint timeout_ms,
-				   GAsyncReadyCallback callback,
-				   gpointer user_data)
-{
-	g_autoptr(GTask) task = g_task_new(self, NULL, callback, user_data);
-	const gchar *name = rec->def->name;
-
-	g_task_set_source_tag(task, vmsup_vm_service_stop_locked_async);
-	if (rec->process == NULL) {
-		g_task_return_boolean(task, TRUE);
-		return;
-	}
-	vmsup_log_vm(G_LOG_LEVEL_INFO, name, "stopping VM '%s'%s", name, force ? " (forced)" : "");
-	rec->user_stop = TRUE;
-	vmsup_vm_service_set_state(self, rec, VMSUP_VM_STATE_STOPPING);
-	vmsup_vm_service_wait_exit_async(self,
-					 rec,
-					 vmsup_vm_service_stop_exited_cb,
-					 g_steal_pointer(&task));
-	vmsup_qemu_process_stop_async(rec->process,
-				      force,
-				      timeout_ms,
-				      NULL,
-				      vmsup_vm_service_stop_process_cb,
-				      NULL);
-}
-
 /* removes definition, disk and runtime dir; the record leaves the table */
-static gboolean
+gboolean
 vmsup_vm_service_undefine(VmsupVmService *self, VmsupVmRecord *rec, GError **error)
 {
 	g_autofree gchar *name = g_strdup(rec->def->name);
@@ -1157,7 +438,7 @@ vmsup_vm_verb_free(VmsupVmVerb *verb)
 	vmsup_vm_verb_unlock(verb);
 	g_clear_object(&verb->self);
 	g_free(verb->name);
-	g_clear_pointer(&verb->rec, vmsup_vm_record_unref);
+	g_clear_pointer(&verb->rec, vmsup_vm_service_record_unref);
 	g_clear_pointer(&verb->params, json_object_unref);
 	g_clear_pointer(&verb->new_def, vmsup_vm_def_free);
 	g_strfreev(verb->changed);
@@ -1208,8 +489,8 @@ vmsup_vm_service_verb_locked_cb(GObject *source, GAsyncResult *res, gpointer use
 		vmsup_vm_verb_return_error(task, error);
 		return;
 	}
-	g_clear_pointer(&verb->rec, vmsup_vm_record_unref);
-	verb->rec = vmsup_vm_record_ref(rec);
+	g_clear_pointer(&verb->rec, vmsup_vm_service_record_unref);
+	verb->rec = vmsup_vm_service_record_ref(rec);
 	verb->func(self, task);
 }
 
@@ -1255,7 +536,7 @@ vmsup_vm_service_verb_begin(VmsupVmService *self,
 	verb = g_new0(VmsupVmVerb, 1);
 	verb->self = g_object_ref(self);
 	verb->name = g_strdup(name);
-	verb->rec = vmsup_vm_record_ref(rec);
+	verb->rec = vmsup_vm_service_record_ref(rec);
 	verb->params = json_object_ref(params);
 	verb->force = force;
 	verb->timeout_ms = (guint)timeout_s * 1000;
@@ -1268,7 +549,7 @@ vmsup_vm_service_verb_begin(VmsupVmService *self,
 				 g_steal_pointer(&task));
 }
 
-static JsonObject *
+JsonObject *
 vmsup_vm_service_verb_finish(VmsupVmService *self, GAsyncResult *res, GError **error)
 {
 	g_return_val_if_fail(g_task_is_valid(res, self), NULL);
@@ -1665,1023 +946,6 @@ vmsup_vm_service_get_finish(VmsupVmService *self, GAsyncResult *res, GError **er
 	return vmsup_vm_service_verb_finish(self, res, error);
 }
 
-/* vm.create: checks now, the rest as an operation */
-
-typedef struct {
-	VmsupVmService *self; /* owned */
-	VmsupOperation *op;   /* owned */
-	VmsupVmDef *def;      /* owned */
-	VmsupVmRecord *rec;   /* owned, once defined */
-	gchar *name;          /* owned */
-	gchar *qemu_binary;   /* owned */
-	gchar *qemu_img;      /* owned, NULL without a disk */
-	gboolean start;
-	gboolean locked;
-	gboolean disk_created;
-	gboolean saving; /* a definition file may exist */
-	GError *error;   /* owned: the failure being rolled back */
-} VmsupVmCreate;
-
-static void
-vmsup_vm_create_free(VmsupVmCreate *data)
-{
-	g_clear_object(&data->self);
-	g_clear_object(&data->op);
-	g_clear_pointer(&data->def, vmsup_vm_def_free);
-	g_clear_pointer(&data->rec, vmsup_vm_record_unref);
-	g_free(data->name);
-	g_free(data->qemu_binary);
-	g_free(data->qemu_img);
-	g_clear_error(&data->error);
-	g_free(data);
-}
-
-static GCancellable *
-vmsup_vm_create_cancellable(VmsupVmCreate *data)
-{
-	return vmsup_operation_get_cancellable(data->op);
-}
-
-static void
-vmsup_vm_service_create_end(VmsupVmCreate *data)
-{
-	VmsupVmService *self = data->self;
-	const gchar *name = data->name;
-
-	/* name and lock are free before anyone learns the outcome */
-	g_hash_table_remove(self->creating, name);
-	if (data->locked) {
-		data->locked = FALSE;
-		vmsup_vm_lock_unlock(self->lock, name);
-	}
-	if (data->error == NULL) {
-		vmsup_log_vm(G_LOG_LEVEL_MESSAGE,
-			     name,
-			     "VM '%s' created (operation %" G_GINT64_FORMAT ")",
-			     name,
-			     vmsup_operation_get_id(data->op));
-	} else {
-		vmsup_log_vm(G_LOG_LEVEL_MESSAGE,
-			     name,
-			     "Creating VM '%s' did not complete: %s",
-			     name,
-			     data->error->message);
-	}
-	vmsup_operation_finish(data->op, data->error);
-	vmsup_vm_create_free(data);
-}
-
-static void
-vmsup_vm_service_create_rollback_finish(VmsupVmCreate *data)
-{
-	VmsupVmService *self = data->self;
-	g_autoptr(GError) error = NULL;
-
-	if (data->rec != NULL && g_hash_table_lookup(self->vms, data->name) == data->rec) {
-		if (!vmsup_vm_service_undefine(self, data->rec, &error))
-			g_warning("%s, ignoring", error->message);
-	} else if (data->saving && !vmsup_vm_store_remove(self->store, data->name, &error)) {
-		g_warning("%s, ignoring", error->message);
-	}
-	g_clear_error(&error);
-	if (data->disk_created && !vmsup_disk_remove(data->def->disk, &error))
-		g_warning("%s, ignoring", error->message);
-	vmsup_vm_service_create_end(data);
-}
-
-static void
-vmsup_vm_service_create_rollback_stopped_cb(GObject *source, GAsyncResult *res, gpointer user_data)
-{
-	vmsup_vm_service_locked_finish(VMSUP_VM_SERVICE(source), res, NULL);
-	vmsup_vm_service_create_rollback_finish(user_data);
-}
-
-/* ends the operation; on @error (owned) undoes everything it did first */
-static void
-vmsup_vm_service_create_done(VmsupVmCreate *data, GError *error)
-{
-	/* a cancel accepted while the operation ran always wins, even over a late success */
-	if (error == NULL &&
-	    !g_cancellable_set_error_if_cancelled(vmsup_vm_create_cancellable(data), &error)) {
-		vmsup_vm_service_create_end(data);
-		return;
-	}
-	vmsup_error_convert(&error);
-	if (g_cancellable_is_cancelled(vmsup_vm_create_cancellable(data)) &&
-	    error->code != VMSUP_ERROR_CANCELLED) {
-		g_debug("create of '%s' failed after cancel: %s", data->name, error->message);
-		g_clear_error(&error);
-		error = g_error_new(VMSUP_ERROR,
-				    VMSUP_ERROR_CANCELLED,
-				    _("Creating VM '%s' was cancelled"),
-				    data->name);
-	}
-	data->error = error;
-	if (data->rec != NULL && data->rec->process != NULL) {
-		vmsup_vm_service_stop_locked_async(data->self,
-						   data->rec,
-						   TRUE,
-						   0,
-						   vmsup_vm_service_create_rollback_stopped_cb,
-						   data);
-		return;
-	}
-	vmsup_vm_service_create_rollback_finish(data);
-}
-
-static gboolean
-vmsup_vm_service_create_check_cancelled(VmsupVmCreate *data)
-{
-	GError *error = NULL;
-	if (!g_cancellable_set_error_if_cancelled(vmsup_vm_create_cancellable(data), &error))
-		return FALSE;
-	vmsup_vm_service_create_done(data, error);
-	return TRUE;
-}
-
-static void
-vmsup_vm_service_create_started_cb(GObject *source, GAsyncResult *res, gpointer user_data)
-{
-	VmsupVmCreate *data = user_data;
-	GError *error = NULL;
-
-	if (!vmsup_vm_service_locked_finish(VMSUP_VM_SERVICE(source), res, &error)) {
-		vmsup_vm_service_create_done(data, error);
-		return;
-	}
-	vmsup_vm_service_create_done(data, NULL);
-}
-
-static void
-vmsup_vm_service_create_saved_cb(GObject *source, GAsyncResult *res, gpointer user_data)
-{
-	VmsupVmCreate *data = user_data;
-	VmsupVmService *self = data->self;
-	GError *error = NULL;
-
-	if (!vmsup_vm_store_save_finish(VMSUP_VM_STORE(source), res, &error)) {
-		vmsup_vm_service_create_done(data, error);
-		return;
-	}
-	if (vmsup_vm_service_create_check_cancelled(data))
-		return;
-	data->rec = vmsup_vm_record_new(self, vmsup_vm_def_copy(data->def));
-	g_hash_table_insert(self->vms, g_strdup(data->name), vmsup_vm_record_ref(data->rec));
-	vmsup_log_vm(G_LOG_LEVEL_INFO, data->name, "VM '%s' defined", data->name);
-	vmsup_vm_service_emit_vm_changed(self, data->rec);
-	if (!data->start) {
-		vmsup_vm_service_create_done(data, NULL);
-		return;
-	}
-	vmsup_operation_set_stage(data->op, "start", 0.75);
-	vmsup_vm_service_start_locked_async(self,
-					    data->rec,
-					    vmsup_vm_create_cancellable(data),
-					    vmsup_vm_service_create_started_cb,
-					    data);
-}
-
-static void
-vmsup_vm_service_create_define(VmsupVmCreate *data)
-{
-	if (vmsup_vm_service_create_check_cancelled(data))
-		return;
-	vmsup_operation_set_stage(data->op, "define", 0.6);
-	data->saving = TRUE;
-	vmsup_vm_store_save_async(data->self->store,
-				  data->def,
-				  vmsup_vm_create_cancellable(data),
-				  vmsup_vm_service_create_saved_cb,
-				  data);
-}
-
-static void
-vmsup_vm_service_create_disk_cb(GObject *source, GAsyncResult *res, gpointer user_data)
-{
-	VmsupVmCreate *data = user_data;
-	GError *error = NULL;
-
-	if (!vmsup_disk_create_finish(res, &error)) {
-		vmsup_vm_service_create_done(data, error);
-		return;
-	}
-	data->disk_created = TRUE;
-	vmsup_vm_service_create_define(data);
-}
-
-static void
-vmsup_vm_service_create_accel_cb(GObject *source, GAsyncResult *res, gpointer user_data)
-{
-	VmsupVmCreate *data = user_data;
-	VmsupVmDef *def = data->def;
-	GError *error = NULL;
-	guint64 need;
-
-	if (!vmsup_vm_service_ensure_accel_finish(VMSUP_VM_SERVICE(source), res, &error)) {
-		vmsup_vm_service_create_done(data, error);
-		return;
-	}
-	if (vmsup_vm_service_create_check_cancelled(data))
-		return;
-	if (def->disk == NULL) {
-		vmsup_vm_service_create_define(data);
-		return;
-	}
-	need = def->disk_gib > 0 ? (guint64)def->disk_gib * 1024 * 1024 * 1024
-				 : VMSUP_VM_SERVICE_MIN_FREE_BYTES;
-	if (!vmsup_preflight_check_free_space(data->self->state_dir, need, &error)) {
-		vmsup_vm_service_create_done(data, error);
-		return;
-	}
-	vmsup_operation_set_stage(data->op, "provision", 0.25);
-	vmsup_disk_create_async(data->qemu_img,
-				def->disk,
-				def->image,
-				def->disk_gib,
-				vmsup_vm_create_cancellable(data),
-				vmsup_vm_service_create_disk_cb,
-				data);
-}
-
-static void
-vmsup_vm_service_create_qemu_cb(GObject *source, GAsyncResult *res, gpointer user_data)
-{
-	VmsupVmCreate *data = user_data;
-	g_autofree gchar *version = NULL;
-	GError *error = NULL;
-
-	if (!vmsup_preflight_check_qemu_finish(res, &version, &error)) {
-		vmsup_vm_service_create_done(data, error);
-		return;
-	}
-	g_debug("QEMU %s at '%s'", version, data->qemu_binary);
-	vmsup_operation_set_stage(data->op, "preflight", 0.1);
-	vmsup_vm_service_ensure_accel_async(data->self,
-					    vmsup_vm_create_cancellable(data),
-					    vmsup_vm_service_create_accel_cb,
-					    data);
-}
-
-static void
-vmsup_vm_service_create_locked_cb(GObject *source, GAsyncResult *res, gpointer user_data)
-{
-	VmsupVmCreate *data = user_data;
-	GError *error = NULL;
-
-	if (!vmsup_vm_lock_lock_finish(res, &error)) {
-		vmsup_vm_service_create_done(data, error);
-		return;
-	}
-	data->locked = TRUE;
-	if (vmsup_vm_service_create_check_cancelled(data))
-		return;
-	vmsup_preflight_check_qemu_async(data->qemu_binary,
-					 vmsup_vm_create_cancellable(data),
-					 vmsup_vm_service_create_qemu_cb,
-					 data);
-}
-
-/* fills in the bundled guest when neither kernel, initrd nor image is given */
-static gboolean
-vmsup_vm_service_resolve_guest(VmsupVmDef *def, GError **error)
-{
-	g_autofree gchar *kernel = NULL;
-	g_autofree gchar *initrd = NULL;
-
-	if (def->kernel != NULL || def->initrd != NULL || def->image != NULL)
-		return TRUE;
-	kernel = vmsup_paths_guest_kernel();
-	initrd = vmsup_paths_guest_initrd();
-	if (kernel == NULL || initrd == NULL) {
-		g_autofree gchar *dir = g_build_filename(vmsup_paths_data_dir(), "guest", NULL);
-		g_set_error(
-		    error,
-		    VMSUP_ERROR,
-		    VMSUP_ERROR_FAILED_PRECONDITION,
-		    _("No kernel or image given, and the bundled guest is not built (looked "
-		      "in '%s'); build it with 'meson setup -Dguest=enabled' and 'meson "
-		      "compile', or pass 'kernel' or 'image'"),
-		    dir);
-		return FALSE;
-	}
-	def->kernel = g_steal_pointer(&kernel);
-	def->initrd = g_steal_pointer(&initrd);
-	if (def->cmdline == NULL)
-		def->cmdline = g_strdup(VMSUP_VM_DEF_BUNDLED_CMDLINE);
-	return TRUE;
-}
-
-static void
-vmsup_vm_service_create_waited_cb(GObject *source, GAsyncResult *res, gpointer user_data)
-{
-	g_autoptr(GTask) task = user_data;
-	VmsupOperation *op = VMSUP_OPERATION(source);
-	g_autoptr(JsonObject) result = json_object_new();
-	const GError *op_error = vmsup_operation_get_error(op);
-	GError *error = NULL;
-
-	if (!vmsup_operation_wait_finish(op, res, &error)) {
-		vmsup_vm_service_return_error(task, error);
-		return;
-	}
-	if (op_error != NULL) {
-		g_task_return_error(task, g_error_copy(op_error));
-		return;
-	}
-	json_object_set_int_member(result, "operation", vmsup_operation_get_id(op));
-	json_object_set_string_member(result, "vm", vmsup_operation_get_vm(op));
-	g_task_return_pointer(task, g_steal_pointer(&result), (GDestroyNotify)json_object_unref);
-}
-
-void
-vmsup_vm_service_create_async(VmsupVmService *self,
-			      JsonObject *params,
-			      GCancellable *cancellable,
-			      GAsyncReadyCallback callback,
-			      gpointer user_data)
-{
-	static const gchar *const ignore[] = {"start", "wait", NULL};
-	g_autoptr(GTask) task = NULL;
-	g_autoptr(GError) error = NULL;
-	g_autoptr(VmsupVmDef) def = NULL;
-	g_autoptr(VmsupQemuConfig) config = NULL;
-	g_autofree gchar *binary = NULL;
-	g_autofree gchar *qemu_img = NULL;
-	VmsupVmCreate *data;
-	const gchar *name;
-	gboolean start = FALSE;
-	gboolean wait = FALSE;
-
-	g_return_if_fail(VMSUP_IS_VM_SERVICE(self));
-	g_return_if_fail(params != NULL);
-
-	task = g_task_new(self, cancellable, callback, user_data);
-	g_task_set_source_tag(task, vmsup_vm_service_create_async);
-
-	/* nothing is touched before every check has passed, the name first */
-	name = vmsup_vm_service_get_name_param(params, &error);
-	if (name == NULL || !vmsup_vm_service_check_not_creating(self, name, &error)) {
-		g_task_return_error(task, g_steal_pointer(&error));
-		return;
-	}
-	if (g_hash_table_contains(self->vms, name)) {
-		g_task_return_new_error(
-		    task,
-		    VMSUP_ERROR,
-		    VMSUP_ERROR_ALREADY_EXISTS,
-		    _("VM '%s' already exists; choose another name or delete it "
-		      "first"),
-		    name);
-		return;
-	}
-	if (!vmsup_vm_service_get_bool_param(params, "start", FALSE, &start, &error) ||
-	    !vmsup_vm_service_get_bool_param(params, "wait", FALSE, &wait, &error)) {
-		g_task_return_error(task, g_steal_pointer(&error));
-		return;
-	}
-	def = vmsup_vm_def_new_from_params(params, ignore, &error);
-	if (def == NULL || !vmsup_vm_service_resolve_guest(def, &error) ||
-	    !vmsup_vm_def_validate(def, &error) || !vmsup_preflight_check_files(def, &error)) {
-		g_task_return_error(task, g_steal_pointer(&error));
-		return;
-	}
-	config = vmsup_qemu_config_new(name);
-	config->qemu_binary = g_strdup(self->qemu_binary);
-	binary = vmsup_qemu_config_find_binary(config, &error);
-	if (binary == NULL) {
-		vmsup_vm_service_return_error(task, g_steal_pointer(&error));
-		return;
-	}
-	if (def->image != NULL || def->disk_gib > 0) {
-		g_autofree gchar *basename = g_strconcat(name, ".qcow2", NULL);
-		qemu_img = vmsup_disk_find_qemu_img(binary, &error);
-		if (qemu_img == NULL) {
-			g_task_return_error(task, g_steal_pointer(&error));
-			return;
-		}
-		def->disk = g_build_filename(self->state_dir, "disks", basename, NULL);
-		if (g_file_test(def->disk, G_FILE_TEST_EXISTS)) {
-			g_task_return_new_error(
-			    task,
-			    VMSUP_ERROR,
-			    VMSUP_ERROR_FAILED_PRECONDITION,
-			    _("A disk '%s' already exists, left by an earlier VM "
-			      "named '%s'; move it away or remove it first"),
-			    def->disk,
-			    name);
-			return;
-		}
-	}
-	def->created = g_get_real_time() / G_USEC_PER_SEC;
-
-	vmsup_vm_service_prune_ops(self);
-	data = g_new0(VmsupVmCreate, 1);
-	data->self = g_object_ref(self);
-	data->name = g_strdup(name);
-	data->op = g_object_ref(vmsup_vm_service_add_op(self, "create", name));
-	data->def = g_steal_pointer(&def);
-	data->qemu_binary = g_steal_pointer(&binary);
-	data->qemu_img = g_steal_pointer(&qemu_img);
-	data->start = start;
-	g_hash_table_insert(self->creating, g_strdup(name), data->op);
-	vmsup_log_vm(G_LOG_LEVEL_INFO,
-		     name,
-		     "creating VM '%s' (operation %" G_GINT64_FORMAT ")",
-		     name,
-		     vmsup_operation_get_id(data->op));
-	vmsup_operation_set_stage(data->op, "preflight", 0.);
-
-	if (wait) {
-		vmsup_operation_wait_async(data->op,
-					   NULL,
-					   vmsup_vm_service_create_waited_cb,
-					   g_steal_pointer(&task));
-	} else {
-		g_autoptr(JsonObject) result = json_object_new();
-		json_object_set_int_member(result, "operation", vmsup_operation_get_id(data->op));
-		json_object_set_string_member(result, "vm", name);
-		g_task_return_pointer(task,
-				      g_steal_pointer(&result),
-				      (GDestroyNotify)json_object_unref);
-	}
-	vmsup_vm_lock_lock_async(self->lock,
-				 data->name,
-				 vmsup_vm_create_cancellable(data),
-				 vmsup_vm_service_create_locked_cb,
-				 data);
-}
-
-JsonObject *
-vmsup_vm_service_create_finish(VmsupVmService *self, GAsyncResult *res, GError **error)
-{
-	return vmsup_vm_service_verb_finish(self, res, error);
-}
-
-/* op.get, op.list, op.cancel */
-
-static VmsupOperation *
-vmsup_vm_service_find_op(VmsupVmService *self, JsonObject *params, GError **error)
-{
-	VmsupOperation *op;
-	gint64 id = 0;
-
-	if (!vmsup_json_object_get_int_in_range(params, "id", 1, G_MAXINT64, 0, &id, error))
-		return NULL;
-	if (id == 0) {
-		g_set_error(error,
-			    VMSUP_ERROR,
-			    VMSUP_ERROR_INVALID_ARGUMENT,
-			    _("'%s' is required"),
-			    "id");
-		return NULL;
-	}
-	vmsup_vm_service_prune_ops(self);
-	op = g_hash_table_lookup(self->ops, &id);
-	if (op == NULL) {
-		g_set_error(error,
-			    VMSUP_ERROR,
-			    VMSUP_ERROR_NOT_FOUND,
-			    _("Operation %lld does not exist (finished operations are kept for 10 "
-			      "minutes); 'vmsup ops' lists them"),
-			    (long long)id);
-		return NULL;
-	}
-	return op;
-}
-
-void
-vmsup_vm_service_op_get_async(VmsupVmService *self,
-			      JsonObject *params,
-			      GCancellable *cancellable,
-			      GAsyncReadyCallback callback,
-			      gpointer user_data)
-{
-	g_autoptr(GTask) task = NULL;
-	g_autoptr(GError) error = NULL;
-	VmsupOperation *op;
-
-	g_return_if_fail(VMSUP_IS_VM_SERVICE(self));
-	g_return_if_fail(params != NULL);
-	task = g_task_new(self, cancellable, callback, user_data);
-	g_task_set_source_tag(task, vmsup_vm_service_op_get_async);
-	op = vmsup_vm_service_find_op(self, params, &error);
-	if (op == NULL) {
-		g_task_return_error(task, g_steal_pointer(&error));
-		return;
-	}
-	g_task_return_pointer(task, vmsup_operation_to_json(op), (GDestroyNotify)json_object_unref);
-}
-
-JsonObject *
-vmsup_vm_service_op_get_finish(VmsupVmService *self, GAsyncResult *res, GError **error)
-{
-	return vmsup_vm_service_verb_finish(self, res, error);
-}
-
-static gint
-vmsup_vm_service_compare_ops(gconstpointer a, gconstpointer b)
-{
-	gint64 id_a = vmsup_operation_get_id(*(VmsupOperation *const *)a);
-	gint64 id_b = vmsup_operation_get_id(*(VmsupOperation *const *)b);
-	return id_a < id_b ? -1 : id_a > id_b;
-}
-
-void
-vmsup_vm_service_op_list_async(VmsupVmService *self,
-			       JsonObject *params,
-			       GCancellable *cancellable,
-			       GAsyncReadyCallback callback,
-			       gpointer user_data)
-{
-	g_autoptr(GTask) task = NULL;
-	g_autoptr(GPtrArray) ops = NULL;
-	g_autoptr(JsonArray) array = json_array_new();
-	g_autoptr(JsonObject) result = json_object_new();
-	GHashTableIter iter;
-	gpointer value;
-
-	g_return_if_fail(VMSUP_IS_VM_SERVICE(self));
-	task = g_task_new(self, cancellable, callback, user_data);
-	g_task_set_source_tag(task, vmsup_vm_service_op_list_async);
-	vmsup_vm_service_prune_ops(self);
-	ops = g_ptr_array_new();
-	g_hash_table_iter_init(&iter, self->ops);
-	while (g_hash_table_iter_next(&iter, NULL, &value))
-		g_ptr_array_add(ops, value);
-	g_ptr_array_sort(ops, vmsup_vm_service_compare_ops);
-	for (guint i = 0; i < ops->len; i++)
-		json_array_add_object_element(array,
-					      vmsup_operation_to_json(g_ptr_array_index(ops, i)));
-	json_object_set_array_member(result, "operations", g_steal_pointer(&array));
-	g_task_return_pointer(task, g_steal_pointer(&result), (GDestroyNotify)json_object_unref);
-}
-
-JsonObject *
-vmsup_vm_service_op_list_finish(VmsupVmService *self, GAsyncResult *res, GError **error)
-{
-	return vmsup_vm_service_verb_finish(self, res, error);
-}
-
-static void
-vmsup_vm_service_op_cancel_waited_cb(GObject *source, GAsyncResult *res, gpointer user_data)
-{
-	g_autoptr(GTask) task = user_data;
-	VmsupOperation *op = VMSUP_OPERATION(source);
-	GError *error = NULL;
-
-	if (!vmsup_operation_wait_finish(op, res, &error)) {
-		vmsup_vm_service_return_error(task, error);
-		return;
-	}
-	g_task_return_pointer(task, vmsup_operation_to_json(op), (GDestroyNotify)json_object_unref);
-}
-
-void
-vmsup_vm_service_op_cancel_async(VmsupVmService *self,
-				 JsonObject *params,
-				 GCancellable *cancellable,
-				 GAsyncReadyCallback callback,
-				 gpointer user_data)
-{
-	g_autoptr(GTask) task = NULL;
-	g_autoptr(GError) error = NULL;
-	VmsupOperation *op;
-
-	g_return_if_fail(VMSUP_IS_VM_SERVICE(self));
-	g_return_if_fail(params != NULL);
-	task = g_task_new(self, cancellable, callback, user_data);
-	g_task_set_source_tag(task, vmsup_vm_service_op_cancel_async);
-	op = vmsup_vm_service_find_op(self, params, &error);
-	if (op == NULL) {
-		g_task_return_error(task, g_steal_pointer(&error));
-		return;
-	}
-	if (vmsup_operation_is_finished(op)) {
-		g_task_return_new_error(
-		    task,
-		    VMSUP_ERROR,
-		    VMSUP_ERROR_FAILED_PRECONDITION,
-		    _("Operation %lld already finished (%s); nothing to cancel"),
-		    (long long)vmsup_operation_get_id(op),
-		    vmsup_operation_state_to_string(vmsup_operation_get_state(op)));
-		return;
-	}
-	vmsup_log_vm(G_LOG_LEVEL_MESSAGE,
-		     vmsup_operation_get_vm(op),
-		     "cancelling operation %" G_GINT64_FORMAT " (%s of VM '%s')",
-		     vmsup_operation_get_id(op),
-		     vmsup_operation_get_kind(op),
-		     vmsup_operation_get_vm(op));
-	g_cancellable_cancel(vmsup_operation_get_cancellable(op));
-	/* answer once everything the operation did is undone */
-	vmsup_operation_wait_async(op,
-				   NULL,
-				   vmsup_vm_service_op_cancel_waited_cb,
-				   g_steal_pointer(&task));
-}
-
-JsonObject *
-vmsup_vm_service_op_cancel_finish(VmsupVmService *self, GAsyncResult *res, GError **error)
-{
-	return vmsup_vm_service_verb_finish(self, res, error);
-}
-
-/* load: definitions, re-adoption, autostart */
-
-typedef struct {
-	guint pending;
-	gboolean autostarted;
-} VmsupVmLoad;
-
-static void
-vmsup_vm_service_load_step(GTask *task /* owned */);
-
-static void
-vmsup_vm_service_load_one_done(GTask *task /* owned */)
-{
-	VmsupVmLoad *data = g_task_get_task_data(task);
-	g_assert(data->pending > 0);
-	if (--data->pending == 0)
-		vmsup_vm_service_load_step(task);
-	else
-		g_object_unref(task);
-}
-
-typedef struct {
-	GTask *task;        /* owned: the load */
-	VmsupVmRecord *rec; /* owned */
-} VmsupVmLoadOne;
-
-static void
-vmsup_vm_load_one_free(VmsupVmLoadOne *one)
-{
-	g_clear_pointer(&one->rec, vmsup_vm_record_unref);
-	g_free(one);
-}
-
-static void
-vmsup_vm_service_load_one_finish(VmsupVmLoadOne *one)
-{
-	VmsupVmService *self = g_task_get_source_object(one->task);
-	GTask *task = g_steal_pointer(&one->task);
-
-	vmsup_vm_lock_unlock(self->lock, one->rec->def->name);
-	vmsup_vm_load_one_free(one);
-	vmsup_vm_service_load_one_done(task);
-}
-
-static void
-vmsup_vm_service_adopt_status_cb(GObject *source, GAsyncResult *res, gpointer user_data)
-{
-	VmsupVmLoadOne *one = user_data;
-	VmsupVmService *self = g_task_get_source_object(one->task);
-	VmsupVmRecord *rec = one->rec;
-	g_autoptr(JsonNode) status = NULL;
-	g_autoptr(GError) error = NULL;
-	const gchar *state = NULL;
-
-	status = vmsup_qmp_client_execute_finish(VMSUP_QMP_CLIENT(source), res, &error);
-	if (rec->process != NULL && rec->state == VMSUP_VM_STATE_STARTING) {
-		if (status != NULL && JSON_NODE_HOLDS_OBJECT(status))
-			state = vmsup_json_object_get_string(json_node_get_object(status),
-							     "status",
-							     NULL);
-		rec->state = g_strcmp0(state, "paused") == 0 ? VMSUP_VM_STATE_PAUSED
-							     : VMSUP_VM_STATE_RUNNING;
-		vmsup_vm_service_emit_vm_changed(self, rec);
-	}
-	vmsup_vm_service_load_one_finish(one);
-}
-
-static void
-vmsup_vm_service_adopted_cb(GObject *source, GAsyncResult *res, gpointer user_data)
-{
-	VmsupVmLoadOne *one = user_data;
-	VmsupVmService *self = g_task_get_source_object(one->task);
-	VmsupVmRecord *rec = one->rec;
-	VmsupQemuProcess *process = VMSUP_QEMU_PROCESS(source);
-	g_autoptr(GError) error = NULL;
-	const gchar *name = rec->def->name;
-	gboolean ok = vmsup_qemu_process_adopt_finish(process, res, &error);
-
-	rec->starting = FALSE;
-	if (!vmsup_qemu_process_is_running(process)) {
-		vmsup_log_vm(G_LOG_LEVEL_MESSAGE,
-			     name,
-			     "VM '%s' is not running any more (%s)",
-			     name,
-			     error != NULL ? error->message : "exited");
-		vmsup_vm_service_drop_runtime(self, rec, TRUE);
-		rec->state = VMSUP_VM_STATE_STOPPED;
-		vmsup_vm_service_emit_vm_changed(self, rec);
-		vmsup_vm_service_load_one_finish(one);
-		return;
-	}
-	vmsup_vm_service_read_runtime_file(self, rec);
-	vmsup_vm_service_setup_running(self, rec);
-	vmsup_log_vm(G_LOG_LEVEL_MESSAGE,
-		     name,
-		     "VM '%s' re-adopted (pid %d)",
-		     name,
-		     (gint)vmsup_qemu_process_get_pid(process));
-	if (!ok || rec->qmp == NULL) {
-		/* still watched: stop and kill reach it, but it cannot be asked anything */
-		g_free(rec->last_error);
-		rec->last_error = g_strdup_printf("QMP is unreachable: %s",
-						  error != NULL ? error->message : "not ready");
-		g_warning("VM '%s' runs but its QMP is unreachable: %s, ignoring",
-			  name,
-			  rec->last_error);
-		rec->state = VMSUP_VM_STATE_RUNNING;
-		vmsup_vm_service_emit_vm_changed(self, rec);
-		vmsup_vm_service_load_one_finish(one);
-		return;
-	}
-	vmsup_qmp_client_execute_async(rec->qmp,
-				       "query-status",
-				       NULL,
-				       NULL,
-				       vmsup_vm_service_adopt_status_cb,
-				       one);
-}
-
-static void
-vmsup_vm_service_adopt_locked_cb(GObject *source, GAsyncResult *res, gpointer user_data)
-{
-	VmsupVmLoadOne *one = user_data;
-	VmsupVmService *self = g_task_get_source_object(one->task);
-	VmsupVmRecord *rec = one->rec;
-	g_autofree gchar *dir = vmsup_vm_service_vm_runtime_dir(self, rec->def->name);
-
-	vmsup_vm_lock_lock_finish(res, NULL);
-	rec->process = vmsup_qemu_process_new(rec->def->name, dir);
-	rec->starting = TRUE;
-	rec->state = VMSUP_VM_STATE_STARTING;
-	vmsup_vm_service_watch_exit(rec);
-	vmsup_qemu_process_adopt_async(rec->process,
-				       self->cancellable,
-				       vmsup_vm_service_adopted_cb,
-				       one);
-}
-
-static void
-vmsup_vm_service_autostart_cb(GObject *source, GAsyncResult *res, gpointer user_data)
-{
-	VmsupVmLoadOne *one = user_data;
-	g_autoptr(GError) error = NULL;
-
-	if (!vmsup_vm_service_locked_finish(VMSUP_VM_SERVICE(source), res, &error))
-		g_warning("Autostart of VM '%s' failed: %s, ignoring",
-			  one->rec->def->name,
-			  error->message);
-	vmsup_vm_service_load_one_finish(one);
-}
-
-static void
-vmsup_vm_service_autostart_locked_cb(GObject *source, GAsyncResult *res, gpointer user_data)
-{
-	VmsupVmLoadOne *one = user_data;
-	VmsupVmService *self = g_task_get_source_object(one->task);
-
-	vmsup_vm_lock_lock_finish(res, NULL);
-	vmsup_vm_service_start_locked_async(self,
-					    one->rec,
-					    self->cancellable,
-					    vmsup_vm_service_autostart_cb,
-					    one);
-}
-
-/* one more VM handled by the load, under its lock */
-static void
-vmsup_vm_service_load_queue(GTask *task, VmsupVmRecord *rec, GAsyncReadyCallback locked_cb)
-{
-	VmsupVmService *self = g_task_get_source_object(task);
-	VmsupVmLoad *data = g_task_get_task_data(task);
-	VmsupVmLoadOne *one = g_new0(VmsupVmLoadOne, 1);
-
-	one->task = g_object_ref(task);
-	one->rec = vmsup_vm_record_ref(rec);
-	data->pending++;
-	vmsup_vm_lock_lock_async(self->lock, rec->def->name, NULL, locked_cb, one);
-}
-
-static void
-vmsup_vm_service_load_step(GTask *task /* owned */)
-{
-	VmsupVmService *self = g_task_get_source_object(task);
-	VmsupVmLoad *data = g_task_get_task_data(task);
-	g_auto(GStrv) names = NULL;
-
-	if (data->autostarted) {
-		g_task_return_boolean(task, TRUE);
-		g_object_unref(task);
-		return;
-	}
-	data->autostarted = TRUE;
-	data->pending = 1;
-	names = vmsup_vm_service_list_names(self);
-	for (guint i = 0; names[i] != NULL; i++) {
-		VmsupVmRecord *rec = g_hash_table_lookup(self->vms, names[i]);
-		if (rec->def->autostart && rec->process == NULL)
-			vmsup_vm_service_load_queue(task,
-						    rec,
-						    vmsup_vm_service_autostart_locked_cb);
-	}
-	vmsup_vm_service_load_one_done(task);
-}
-
-/* runtime dirs and disks that belong to no definition */
-static void
-vmsup_vm_service_load_check_orphans(VmsupVmService *self)
-{
-	g_autofree gchar *vms_dir = g_build_filename(self->runtime_dir, "vms", NULL);
-	g_autofree gchar *disks_dir = g_build_filename(self->state_dir, "disks", NULL);
-	g_autoptr(GDir) dir = g_dir_open(vms_dir, 0, NULL);
-	const gchar *basename;
-
-	while (dir != NULL && (basename = g_dir_read_name(dir)) != NULL) {
-		g_autofree gchar *path = g_build_filename(vms_dir, basename, NULL);
-		g_autofree gchar *pidfile = g_build_filename(path, VMSUP_QEMU_PIDFILE, NULL);
-		g_autofree gchar *pid = NULL;
-		g_autofree gchar *proc = NULL;
-
-		if (g_hash_table_contains(self->vms, basename))
-			continue;
-		if (g_file_get_contents(pidfile, &pid, NULL, NULL)) {
-			g_strstrip(pid);
-			proc = g_strdup_printf("/proc/%s", pid);
-		}
-		if (proc != NULL && g_file_test(proc, G_FILE_TEST_EXISTS)) {
-			g_warning("QEMU of '%s' (pid %s) may still run without a definition; "
-				  "stop it with 'kill %s', ignoring",
-				  basename,
-				  pid,
-				  pid);
-			continue;
-		}
-		g_debug("removing stale runtime dir '%s'", path);
-		vmsup_vm_service_remove_tree(path);
-	}
-	g_clear_pointer(&dir, g_dir_close);
-	dir = g_dir_open(disks_dir, 0, NULL);
-	while (dir != NULL && (basename = g_dir_read_name(dir)) != NULL) {
-		g_autofree gchar *name = NULL;
-		if (!g_str_has_suffix(basename, ".qcow2"))
-			continue;
-		name = g_strndup(basename, strlen(basename) - strlen(".qcow2"));
-		if (!g_hash_table_contains(self->vms, name))
-			g_warning("Disk '%s/%s' belongs to no VM (an interrupted create?); "
-				  "remove it or move it away, ignoring",
-				  disks_dir,
-				  basename);
-	}
-}
-
-static void
-vmsup_vm_service_load_accel_cb(GObject *source, GAsyncResult *res, gpointer user_data)
-{
-	g_autoptr(GTask) task = user_data;
-	VmsupVmService *self = VMSUP_VM_SERVICE(source);
-	VmsupVmLoad *data = g_task_get_task_data(task);
-	g_autoptr(GPtrArray) defs = NULL;
-	GError *error = NULL;
-
-	if (!vmsup_vm_service_ensure_accel_finish(self, res, &error)) {
-		vmsup_vm_service_return_error(task, error);
-		return;
-	}
-	defs = vmsup_vm_store_load_all(self->store, &error);
-	if (defs == NULL) {
-		vmsup_vm_service_return_error(task, error);
-		return;
-	}
-	while (defs->len > 0) {
-		VmsupVmDef *def = g_ptr_array_steal_index(defs, 0);
-		VmsupVmRecord *rec;
-		if (g_hash_table_contains(self->vms, def->name)) {
-			vmsup_vm_def_free(def);
-			continue;
-		}
-		rec = vmsup_vm_record_new(self, def);
-		g_hash_table_insert(self->vms, g_strdup(def->name), rec);
-	}
-	vmsup_vm_service_load_check_orphans(self);
-
-	data->pending = 1;
-	{
-		g_auto(GStrv) names = vmsup_vm_service_list_names(self);
-		for (guint i = 0; names[i] != NULL; i++) {
-			VmsupVmRecord *rec = g_hash_table_lookup(self->vms, names[i]);
-			g_autofree gchar *dir = vmsup_vm_service_vm_runtime_dir(self, names[i]);
-			g_autofree gchar *pidfile = g_build_filename(dir, VMSUP_QEMU_PIDFILE, NULL);
-			if (rec->process != NULL)
-				continue;
-			if (g_file_test(pidfile, G_FILE_TEST_EXISTS)) {
-				vmsup_vm_service_load_queue(task,
-							    rec,
-							    vmsup_vm_service_adopt_locked_cb);
-			} else if (g_file_test(dir, G_FILE_TEST_IS_DIR)) {
-				vmsup_vm_service_remove_tree(dir);
-				rec->state = VMSUP_VM_STATE_STOPPED;
-			}
-		}
-	}
-	g_message("%u VMs defined", g_hash_table_size(self->vms));
-	vmsup_vm_service_load_one_done(g_steal_pointer(&task));
-}
-
-void
-vmsup_vm_service_load_async(VmsupVmService *self,
-			    GCancellable *cancellable,
-			    GAsyncReadyCallback callback,
-			    gpointer user_data)
-{
-	g_autoptr(GTask) task = NULL;
-
-	g_return_if_fail(VMSUP_IS_VM_SERVICE(self));
-	task = g_task_new(self, cancellable, callback, user_data);
-	g_task_set_source_tag(task, vmsup_vm_service_load_async);
-	g_task_set_task_data(task, g_new0(VmsupVmLoad, 1), g_free);
-	if (self->loaded) {
-		g_task_return_new_error(task,
-					VMSUP_ERROR,
-					VMSUP_ERROR_FAILED_PRECONDITION,
-					"the VM service is loaded already");
-		return;
-	}
-	self->loaded = TRUE;
-	vmsup_vm_service_ensure_accel_async(self,
-					    cancellable,
-					    vmsup_vm_service_load_accel_cb,
-					    g_steal_pointer(&task));
-}
-
-gboolean
-vmsup_vm_service_load_finish(VmsupVmService *self, GAsyncResult *res, GError **error)
-{
-	g_return_val_if_fail(g_task_is_valid(res, self), FALSE);
-	return g_task_propagate_boolean(G_TASK(res), error);
-}
-
-/* stop_all */
-
-static void
-vmsup_vm_service_stop_all_stopped_cb(GObject *source, GAsyncResult *res, gpointer user_data)
-{
-	VmsupVmLoadOne *one = user_data;
-	vmsup_vm_service_locked_finish(VMSUP_VM_SERVICE(source), res, NULL);
-	vmsup_vm_service_load_one_finish(one);
-}
-
-static void
-vmsup_vm_service_stop_all_locked_cb(GObject *source, GAsyncResult *res, gpointer user_data)
-{
-	VmsupVmLoadOne *one = user_data;
-	VmsupVmService *self = g_task_get_source_object(one->task);
-
-	vmsup_vm_lock_lock_finish(res, NULL);
-	vmsup_vm_service_stop_locked_async(self,
-					   one->rec,
-					   FALSE,
-					   self->stop_timeout_s * 1000,
-					   vmsup_vm_service_stop_all_stopped_cb,
-					   one);
-}
-
-void
-vmsup_vm_service_stop_all_async(VmsupVmService *self,
-				GCancellable *cancellable,
-				GAsyncReadyCallback callback,
-				gpointer user_data)
-{
-	g_autoptr(GTask) task = NULL;
-	g_auto(GStrv) names = NULL;
-	VmsupVmLoad *data;
-
-	g_return_if_fail(VMSUP_IS_VM_SERVICE(self));
-	task = g_task_new(self, cancellable, callback, user_data);
-	g_task_set_source_tag(task, vmsup_vm_service_stop_all_async);
-	data = g_new0(VmsupVmLoad, 1);
-	/* reuses the load's counting: there is nothing to autostart afterwards */
-	data->autostarted = TRUE;
-	data->pending = 1;
-	g_task_set_task_data(task, data, g_free);
-	names = vmsup_vm_service_list_names(self);
-	for (guint i = 0; names[i] != NULL; i++) {
-		VmsupVmRecord *rec = g_hash_table_lookup(self->vms, names[i]);
-		if (rec->process != NULL)
-			vmsup_vm_service_load_queue(task, rec, vmsup_vm_service_stop_all_locked_cb);
-	}
-	vmsup_vm_service_load_one_done(g_steal_pointer(&task));
-}
-
-gboolean
-vmsup_vm_service_stop_all_finish(VmsupVmService *self, GAsyncResult *res, GError **error)
-{
-	g_return_val_if_fail(g_task_is_valid(res, self), FALSE);
-	return g_task_propagate_boolean(G_TASK(res), error);
-}
-
 /* hooks for sibling services: arguments first, the service last */
 
 static gboolean
@@ -2966,7 +1230,7 @@ vmsup_vm_service_init(VmsupVmService *self)
 	self->vms = g_hash_table_new_full(g_str_hash,
 					  g_str_equal,
 					  g_free,
-					  (GDestroyNotify)vmsup_vm_record_unref);
+					  (GDestroyNotify)vmsup_vm_service_record_unref);
 	self->ops = g_hash_table_new_full(g_int64_hash, g_int64_equal, g_free, g_object_unref);
 	self->creating = g_hash_table_new_full(g_str_hash, g_str_equal, g_free, NULL);
 	self->accel_waiters = g_ptr_array_new_with_free_func(g_object_unref);

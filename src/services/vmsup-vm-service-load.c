@@ -1,0 +1,411 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+/*
+ * VMService at start-up and shut-down: loads the definitions, re-adopts the
+ * VMs still running from an earlier daemon, autostarts, and stops all.
+ */
+
+#include "config.h"
+
+#include "vmsup-error.h"
+#include "vmsup-json.h"
+#include "vmsup-log.h"
+#include "vmsup-vm-def.h"
+#include "vmsup-vm-lock.h"
+#include "vmsup-vm-service-private.h"
+#include "vmsup-vm-store.h"
+
+/* load: definitions, re-adoption, autostart */
+
+typedef struct {
+	guint pending;
+	gboolean autostarted;
+} VmsupVmLoad;
+
+static void
+vmsup_vm_service_load_step(GTask *task /* owned */);
+
+static void
+vmsup_vm_service_load_one_done(GTask *task /* owned */)
+{
+	VmsupVmLoad *data = g_task_get_task_data(task);
+	g_assert(data->pending > 0);
+	if (--data->pending == 0)
+		vmsup_vm_service_load_step(task);
+	else
+		g_object_unref(task);
+}
+
+typedef struct {
+	GTask *task;        /* owned: the load */
+	VmsupVmRecord *rec; /* owned */
+} VmsupVmLoadOne;
+
+static void
+vmsup_vm_load_one_free(VmsupVmLoadOne *one)
+{
+	g_clear_pointer(&one->rec, vmsup_vm_service_record_unref);
+	g_free(one);
+}
+
+static void
+vmsup_vm_service_load_one_finish(VmsupVmLoadOne *one)
+{
+	VmsupVmService *self = g_task_get_source_object(one->task);
+	GTask *task = g_steal_pointer(&one->task);
+
+	vmsup_vm_lock_unlock(self->lock, one->rec->def->name);
+	vmsup_vm_load_one_free(one);
+	vmsup_vm_service_load_one_done(task);
+}
+
+static void
+vmsup_vm_service_adopt_status_cb(GObject *source, GAsyncResult *res, gpointer user_data)
+{
+	VmsupVmLoadOne *one = user_data;
+	VmsupVmService *self = g_task_get_source_object(one->task);
+	VmsupVmRecord *rec = one->rec;
+	g_autoptr(JsonNode) status = NULL;
+	g_autoptr(GError) error = NULL;
+	const gchar *state = NULL;
+
+	status = vmsup_qmp_client_execute_finish(VMSUP_QMP_CLIENT(source), res, &error);
+	if (rec->process != NULL && rec->state == VMSUP_VM_STATE_STARTING) {
+		if (status != NULL && JSON_NODE_HOLDS_OBJECT(status))
+			state = vmsup_json_object_get_string(json_node_get_object(status),
+							     "status",
+							     NULL);
+		rec->state = g_strcmp0(state, "paused") == 0 ? VMSUP_VM_STATE_PAUSED
+							     : VMSUP_VM_STATE_RUNNING;
+		vmsup_vm_service_emit_vm_changed(self, rec);
+	}
+	vmsup_vm_service_load_one_finish(one);
+}
+
+static void
+vmsup_vm_service_adopted_cb(GObject *source, GAsyncResult *res, gpointer user_data)
+{
+	VmsupVmLoadOne *one = user_data;
+	VmsupVmService *self = g_task_get_source_object(one->task);
+	VmsupVmRecord *rec = one->rec;
+	VmsupQemuProcess *process = VMSUP_QEMU_PROCESS(source);
+	g_autoptr(GError) error = NULL;
+	const gchar *name = rec->def->name;
+	gboolean ok = vmsup_qemu_process_adopt_finish(process, res, &error);
+
+	rec->starting = FALSE;
+	if (!vmsup_qemu_process_is_running(process)) {
+		vmsup_log_vm(G_LOG_LEVEL_MESSAGE,
+			     name,
+			     "VM '%s' is not running any more (%s)",
+			     name,
+			     error != NULL ? error->message : "exited");
+		vmsup_vm_service_drop_runtime(self, rec, TRUE);
+		rec->state = VMSUP_VM_STATE_STOPPED;
+		vmsup_vm_service_emit_vm_changed(self, rec);
+		vmsup_vm_service_load_one_finish(one);
+		return;
+	}
+	vmsup_vm_service_read_runtime_file(self, rec);
+	vmsup_vm_service_setup_running(self, rec);
+	vmsup_log_vm(G_LOG_LEVEL_MESSAGE,
+		     name,
+		     "VM '%s' re-adopted (pid %d)",
+		     name,
+		     (gint)vmsup_qemu_process_get_pid(process));
+	if (!ok || rec->qmp == NULL) {
+		/* still watched: stop and kill reach it, but it cannot be asked anything */
+		g_free(rec->last_error);
+		rec->last_error = g_strdup_printf("QMP is unreachable: %s",
+						  error != NULL ? error->message : "not ready");
+		g_warning("VM '%s' runs but its QMP is unreachable: %s, ignoring",
+			  name,
+			  rec->last_error);
+		rec->state = VMSUP_VM_STATE_RUNNING;
+		vmsup_vm_service_emit_vm_changed(self, rec);
+		vmsup_vm_service_load_one_finish(one);
+		return;
+	}
+	vmsup_qmp_client_execute_async(rec->qmp,
+				       "query-status",
+				       NULL,
+				       NULL,
+				       vmsup_vm_service_adopt_status_cb,
+				       one);
+}
+
+static void
+vmsup_vm_service_adopt_locked_cb(GObject *source, GAsyncResult *res, gpointer user_data)
+{
+	VmsupVmLoadOne *one = user_data;
+	VmsupVmService *self = g_task_get_source_object(one->task);
+	VmsupVmRecord *rec = one->rec;
+	g_autofree gchar *dir = vmsup_vm_service_vm_runtime_dir(self, rec->def->name);
+
+	vmsup_vm_lock_lock_finish(res, NULL);
+	rec->process = vmsup_qemu_process_new(rec->def->name, dir);
+	rec->starting = TRUE;
+	rec->state = VMSUP_VM_STATE_STARTING;
+	vmsup_vm_service_watch_exit(rec);
+	vmsup_qemu_process_adopt_async(rec->process,
+				       self->cancellable,
+				       vmsup_vm_service_adopted_cb,
+				       one);
+}
+
+static void
+vmsup_vm_service_autostart_cb(GObject *source, GAsyncResult *res, gpointer user_data)
+{
+	VmsupVmLoadOne *one = user_data;
+	g_autoptr(GError) error = NULL;
+
+	if (!vmsup_vm_service_locked_finish(VMSUP_VM_SERVICE(source), res, &error))
+		g_warning("Autostart of VM '%s' failed: %s, ignoring",
+			  one->rec->def->name,
+			  error->message);
+	vmsup_vm_service_load_one_finish(one);
+}
+
+static void
+vmsup_vm_service_autostart_locked_cb(GObject *source, GAsyncResult *res, gpointer user_data)
+{
+	VmsupVmLoadOne *one = user_data;
+	VmsupVmService *self = g_task_get_source_object(one->task);
+
+	vmsup_vm_lock_lock_finish(res, NULL);
+	vmsup_vm_service_start_locked_async(self,
+					    one->rec,
+					    self->cancellable,
+					    vmsup_vm_service_autostart_cb,
+					    one);
+}
+
+/* one more VM handled by the load, under its lock */
+static void
+vmsup_vm_service_load_queue(GTask *task, VmsupVmRecord *rec, GAsyncReadyCallback locked_cb)
+{
+	VmsupVmService *self = g_task_get_source_object(task);
+	VmsupVmLoad *data = g_task_get_task_data(task);
+	VmsupVmLoadOne *one = g_new0(VmsupVmLoadOne, 1);
+
+	one->task = g_object_ref(task);
+	one->rec = vmsup_vm_service_record_ref(rec);
+	data->pending++;
+	vmsup_vm_lock_lock_async(self->lock, rec->def->name, NULL, locked_cb, one);
+}
+
+static void
+vmsup_vm_service_load_step(GTask *task /* owned */)
+{
+	VmsupVmService *self = g_task_get_source_object(task);
+	VmsupVmLoad *data = g_task_get_task_data(task);
+	g_auto(GStrv) names = NULL;
+
+	if (data->autostarted) {
+		g_task_return_boolean(task, TRUE);
+		g_object_unref(task);
+		return;
+	}
+	data->autostarted = TRUE;
+	data->pending = 1;
+	names = vmsup_vm_service_list_names(self);
+	for (guint i = 0; names[i] != NULL; i++) {
+		VmsupVmRecord *rec = g_hash_table_lookup(self->vms, names[i]);
+		if (rec->def->autostart && rec->process == NULL)
+			vmsup_vm_service_load_queue(task,
+						    rec,
+						    vmsup_vm_service_autostart_locked_cb);
+	}
+	vmsup_vm_service_load_one_done(task);
+}
+
+/* runtime dirs and disks that belong to no definition */
+static void
+vmsup_vm_service_load_check_orphans(VmsupVmService *self)
+{
+	g_autofree gchar *vms_dir = g_build_filename(self->runtime_dir, "vms", NULL);
+	g_autofree gchar *disks_dir = g_build_filename(self->state_dir, "disks", NULL);
+	g_autoptr(GDir) dir = g_dir_open(vms_dir, 0, NULL);
+	const gchar *basename;
+
+	while (dir != NULL && (basename = g_dir_read_name(dir)) != NULL) {
+		g_autofree gchar *path = g_build_filename(vms_dir, basename, NULL);
+		g_autofree gchar *pidfile = g_build_filename(path, VMSUP_QEMU_PIDFILE, NULL);
+		g_autofree gchar *pid = NULL;
+		g_autofree gchar *proc = NULL;
+
+		if (g_hash_table_contains(self->vms, basename))
+			continue;
+		if (g_file_get_contents(pidfile, &pid, NULL, NULL)) {
+			g_strstrip(pid);
+			proc = g_strdup_printf("/proc/%s", pid);
+		}
+		if (proc != NULL && g_file_test(proc, G_FILE_TEST_EXISTS)) {
+			g_warning("QEMU of '%s' (pid %s) may still run without a definition; "
+				  "stop it with 'kill %s', ignoring",
+				  basename,
+				  pid,
+				  pid);
+			continue;
+		}
+		g_debug("removing stale runtime dir '%s'", path);
+		vmsup_vm_service_remove_tree(path);
+	}
+	g_clear_pointer(&dir, g_dir_close);
+	dir = g_dir_open(disks_dir, 0, NULL);
+	while (dir != NULL && (basename = g_dir_read_name(dir)) != NULL) {
+		g_autofree gchar *name = NULL;
+		if (!g_str_has_suffix(basename, ".qcow2"))
+			continue;
+		name = g_strndup(basename, strlen(basename) - strlen(".qcow2"));
+		if (!g_hash_table_contains(self->vms, name))
+			g_warning("Disk '%s/%s' belongs to no VM (an interrupted create?); "
+				  "remove it or move it away, ignoring",
+				  disks_dir,
+				  basename);
+	}
+}
+
+static void
+vmsup_vm_service_load_accel_cb(GObject *source, GAsyncResult *res, gpointer user_data)
+{
+	g_autoptr(GTask) task = user_data;
+	VmsupVmService *self = VMSUP_VM_SERVICE(source);
+	VmsupVmLoad *data = g_task_get_task_data(task);
+	g_autoptr(GPtrArray) defs = NULL;
+	GError *error = NULL;
+
+	if (!vmsup_vm_service_ensure_accel_finish(self, res, &error)) {
+		vmsup_vm_service_return_error(task, error);
+		return;
+	}
+	defs = vmsup_vm_store_load_all(self->store, &error);
+	if (defs == NULL) {
+		vmsup_vm_service_return_error(task, error);
+		return;
+	}
+	while (defs->len > 0) {
+		VmsupVmDef *def = g_ptr_array_steal_index(defs, 0);
+		VmsupVmRecord *rec;
+		if (g_hash_table_contains(self->vms, def->name)) {
+			vmsup_vm_def_free(def);
+			continue;
+		}
+		rec = vmsup_vm_service_record_new(self, def);
+		g_hash_table_insert(self->vms, g_strdup(def->name), rec);
+	}
+	vmsup_vm_service_load_check_orphans(self);
+
+	data->pending = 1;
+	{
+		g_auto(GStrv) names = vmsup_vm_service_list_names(self);
+		for (guint i = 0; names[i] != NULL; i++) {
+			VmsupVmRecord *rec = g_hash_table_lookup(self->vms, names[i]);
+			g_autofree gchar *dir = vmsup_vm_service_vm_runtime_dir(self, names[i]);
+			g_autofree gchar *pidfile = g_build_filename(dir, VMSUP_QEMU_PIDFILE, NULL);
+			if (rec->process != NULL)
+				continue;
+			if (g_file_test(pidfile, G_FILE_TEST_EXISTS)) {
+				vmsup_vm_service_load_queue(task,
+							    rec,
+							    vmsup_vm_service_adopt_locked_cb);
+			} else if (g_file_test(dir, G_FILE_TEST_IS_DIR)) {
+				vmsup_vm_service_remove_tree(dir);
+				rec->state = VMSUP_VM_STATE_STOPPED;
+			}
+		}
+	}
+	g_message("%u VMs defined", g_hash_table_size(self->vms));
+	vmsup_vm_service_load_one_done(g_steal_pointer(&task));
+}
+
+void
+vmsup_vm_service_load_async(VmsupVmService *self,
+			    GCancellable *cancellable,
+			    GAsyncReadyCallback callback,
+			    gpointer user_data)
+{
+	g_autoptr(GTask) task = NULL;
+
+	g_return_if_fail(VMSUP_IS_VM_SERVICE(self));
+	task = g_task_new(self, cancellable, callback, user_data);
+	g_task_set_source_tag(task, vmsup_vm_service_load_async);
+	g_task_set_task_data(task, g_new0(VmsupVmLoad, 1), g_free);
+	if (self->loaded) {
+		g_task_return_new_error(task,
+					VMSUP_ERROR,
+					VMSUP_ERROR_FAILED_PRECONDITION,
+					"the VM service is loaded already");
+		return;
+	}
+	self->loaded = TRUE;
+	vmsup_vm_service_ensure_accel_async(self,
+					    cancellable,
+					    vmsup_vm_service_load_accel_cb,
+					    g_steal_pointer(&task));
+}
+
+gboolean
+vmsup_vm_service_load_finish(VmsupVmService *self, GAsyncResult *res, GError **error)
+{
+	g_return_val_if_fail(g_task_is_valid(res, self), FALSE);
+	return g_task_propagate_boolean(G_TASK(res), error);
+}
+
+/* stop_all */
+
+static void
+vmsup_vm_service_stop_all_stopped_cb(GObject *source, GAsyncResult *res, gpointer user_data)
+{
+	VmsupVmLoadOne *one = user_data;
+	vmsup_vm_service_locked_finish(VMSUP_VM_SERVICE(source), res, NULL);
+	vmsup_vm_service_load_one_finish(one);
+}
+
+static void
+vmsup_vm_service_stop_all_locked_cb(GObject *source, GAsyncResult *res, gpointer user_data)
+{
+	VmsupVmLoadOne *one = user_data;
+	VmsupVmService *self = g_task_get_source_object(one->task);
+
+	vmsup_vm_lock_lock_finish(res, NULL);
+	vmsup_vm_service_stop_locked_async(self,
+					   one->rec,
+					   FALSE,
+					   self->stop_timeout_s * 1000,
+					   vmsup_vm_service_stop_all_stopped_cb,
+					   one);
+}
+
+void
+vmsup_vm_service_stop_all_async(VmsupVmService *self,
+				GCancellable *cancellable,
+				GAsyncReadyCallback callback,
+				gpointer user_data)
+{
+	g_autoptr(GTask) task = NULL;
+	g_auto(GStrv) names = NULL;
+	VmsupVmLoad *data;
+
+	g_return_if_fail(VMSUP_IS_VM_SERVICE(self));
+	task = g_task_new(self, cancellable, callback, user_data);
+	g_task_set_source_tag(task, vmsup_vm_service_stop_all_async);
+	data = g_new0(VmsupVmLoad, 1);
+	/* reuses the load's counting: there is nothing to autostart afterwards */
+	data->autostarted = TRUE;
+	data->pending = 1;
+	g_task_set_task_data(task, data, g_free);
+	names = vmsup_vm_service_list_names(self);
+	for (guint i = 0; names[i] != NULL; i++) {
+		VmsupVmRecord *rec = g_hash_table_lookup(self->vms, names[i]);
+		if (rec->process != NULL)
+			vmsup_vm_service_load_queue(task, rec, vmsup_vm_service_stop_all_locked_cb);
+	}
+	vmsup_vm_service_load_one_done(g_steal_pointer(&task));
+}
+
+gboolean
+vmsup_vm_service_stop_all_finish(VmsupVmService *self, GAsyncResult *res, GError **error)
+{
+	g_return_val_if_fail(g_task_is_valid(res, self), FALSE);
+	return g_task_propagate_boolean(G_TASK(res), error);
+}

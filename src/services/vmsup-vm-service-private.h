@@ -1,0 +1,176 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+/*
+ * VMService's private state, shared by the files that make it up; not for
+ * any other user.
+ */
+#pragma once
+
+#include "vmsup-operation.h"
+#include "vmsup-qemu-process.h"
+#include "vmsup-vm-def.h"
+#include "vmsup-vm-lock.h"
+#include "vmsup-vm-service.h"
+#include "vmsup-vm-store.h"
+
+G_BEGIN_DECLS
+
+typedef enum {
+	VMSUP_VM_STATE_DEFINED,
+	VMSUP_VM_STATE_STARTING,
+	VMSUP_VM_STATE_RUNNING,
+	VMSUP_VM_STATE_PAUSED,
+	VMSUP_VM_STATE_STOPPING,
+	VMSUP_VM_STATE_STOPPED,
+	VMSUP_VM_STATE_CRASHED,
+} VmsupVmState;
+
+/* one defined VM; refcounted (g_rc_box) because callbacks outlive table entries */
+typedef struct {
+	VmsupVmService *service; /* unowned: records are dropped in the service's dispose */
+	VmsupVmDef *def;         /* owned */
+	VmsupVmState state;
+	/* the QEMU of the current run, NULL when there is none */
+	VmsupQemuProcess *process; /* owned */
+	VmsupQmpClient *qmp;       /* owned */
+	VmsupVmHandles *handles;   /* owned */
+	gulong exited_id;
+	gulong event_id;
+	gboolean starting; /* spawn or adoption under way: its callback cleans up */
+	gboolean user_stop;
+	gboolean shutdown_seen;
+	gchar *shutdown_reason;  /* owned */
+	VmsupVmDef *running_def; /* owned: the definition QEMU runs with */
+	VmsupAccel accel;
+	gint64 started_at; /* real time, us */
+	/* the last run */
+	gint exit_status;
+	gchar *exit_reason;      /* owned */
+	gchar *last_error;       /* owned */
+	GPtrArray *exit_waiters; /* owned, of GTask: returned once QEMU exited and was cleaned up */
+} VmsupVmRecord;
+
+struct _VmsupVmService {
+	GObject parent_instance;
+	gchar *state_dir;   /* owned */
+	gchar *runtime_dir; /* owned */
+	gchar *qemu_binary; /* owned, NULL: $VMSUP_QEMU or PATH */
+	VmsupAccel accel_config;
+	VmsupAccel accel;
+	gchar *accel_reason; /* owned */
+	gboolean accel_known;
+	gboolean accel_probing;
+	GPtrArray *accel_waiters; /* owned, of GTask */
+	gboolean loaded;
+	guint stop_timeout_s; /* what stop_all gives each guest to power off */
+	VmsupVmStore *store;  /* owned */
+	VmsupVmLock *lock;    /* owned */
+	GHashTable *vms;      /* owned: name -> VmsupVmRecord (ref) */
+	GHashTable *ops;      /* owned: &id -> VmsupOperation (ref) */
+	GHashTable *creating; /* owned keys: name -> VmsupOperation (unowned, in ops) */
+	gint64 next_op_id;
+	VmsupVmHooks hooks;        /* owned closures */
+	GCancellable *cancellable; /* owned */
+};
+
+/* vmsup-vm-service.c */
+
+VmsupVmRecord *
+vmsup_vm_service_record_ref(VmsupVmRecord *rec);
+
+void
+vmsup_vm_service_record_unref(VmsupVmRecord *rec);
+
+void
+vmsup_vm_service_record_closure_notify(gpointer data, GClosure *closure);
+
+VmsupVmRecord *
+vmsup_vm_service_record_new(VmsupVmService *self, VmsupVmDef *def /* owned */);
+
+gchar *
+vmsup_vm_service_vm_runtime_dir(VmsupVmService *self, const gchar *name);
+
+void
+vmsup_vm_service_remove_tree(const gchar *path);
+
+gchar *
+vmsup_vm_service_read_qemu_log_tail(const gchar *runtime_dir);
+
+void
+vmsup_vm_service_emit_vm_changed(VmsupVmService *self, VmsupVmRecord *rec);
+
+void
+vmsup_vm_service_set_state(VmsupVmService *self, VmsupVmRecord *rec, VmsupVmState state);
+
+gboolean
+vmsup_vm_service_get_bool_param(JsonObject *params,
+				const gchar *member,
+				gboolean fallback,
+				gboolean *out_value,
+				GError **error);
+
+const gchar *
+vmsup_vm_service_get_name_param(JsonObject *params, GError **error);
+
+gboolean
+vmsup_vm_service_check_not_creating(VmsupVmService *self, const gchar *name, GError **error);
+
+void
+vmsup_vm_service_return_error(GTask *task, GError *error /* owned */);
+
+void
+vmsup_vm_service_prune_ops(VmsupVmService *self);
+
+VmsupOperation *
+vmsup_vm_service_add_op(VmsupVmService *self, const gchar *kind, const gchar *vm);
+
+gboolean
+vmsup_vm_service_undefine(VmsupVmService *self, VmsupVmRecord *rec, GError **error);
+
+JsonObject *
+vmsup_vm_service_verb_finish(VmsupVmService *self, GAsyncResult *res, GError **error);
+
+/* vmsup-vm-service-process.c */
+
+void
+vmsup_vm_service_ensure_accel_async(VmsupVmService *self,
+				    GCancellable *cancellable,
+				    GAsyncReadyCallback callback,
+				    gpointer user_data);
+
+gboolean
+vmsup_vm_service_ensure_accel_finish(VmsupVmService *self, GAsyncResult *res, GError **error);
+
+void
+vmsup_vm_service_drop_runtime(VmsupVmService *self, VmsupVmRecord *rec, gboolean remove_dir);
+
+void
+vmsup_vm_service_handle_exit(VmsupVmService *self, VmsupVmRecord *rec, gint wait_status);
+
+void
+vmsup_vm_service_watch_exit(VmsupVmRecord *rec);
+
+void
+vmsup_vm_service_read_runtime_file(VmsupVmService *self, VmsupVmRecord *rec);
+
+void
+vmsup_vm_service_setup_running(VmsupVmService *self, VmsupVmRecord *rec);
+
+gboolean
+vmsup_vm_service_locked_finish(VmsupVmService *self, GAsyncResult *res, GError **error);
+
+void
+vmsup_vm_service_start_locked_async(VmsupVmService *self,
+				    VmsupVmRecord *rec,
+				    GCancellable *cancellable,
+				    GAsyncReadyCallback callback,
+				    gpointer user_data);
+
+void
+vmsup_vm_service_stop_locked_async(VmsupVmService *self,
+				   VmsupVmRecord *rec,
+				   gboolean force,
+				   guint timeout_ms,
+				   GAsyncReadyCallback callback,
+				   gpointer user_data);
+
+G_END_DECLS
