@@ -56,7 +56,7 @@ vmsup_vm_handles_unref(VmsupVmHandles *handles)
 	g_free(handles);
 }
 
-static GClosure *
+GClosure *
 vmsup_vm_hooks_take_closure(GClosure *closure)
 {
 	if (closure == NULL)
@@ -98,7 +98,7 @@ vmsup_vm_hooks_is_complete(const VmsupVmHooks *hooks)
 	       hooks->lock_vm != NULL && hooks->unlock_vm != NULL && hooks->cleanup_runtime != NULL;
 }
 
-static gboolean
+gboolean
 vmsup_vm_hooks_closure_usable(GClosure *closure)
 {
 	return closure != NULL && !closure->is_invalid;
@@ -132,19 +132,25 @@ vmsup_vm_hooks_vm_alive(const VmsupVmHooks *hooks, const gchar *name)
 }
 
 VmsupVmHandles *
-vmsup_vm_hooks_vm_handles(const VmsupVmHooks *hooks, const gchar *name)
+vmsup_vm_hooks_invoke_vm_handles(GClosure *closure, const gchar *name)
 {
 	GValue ret = G_VALUE_INIT;
 	VmsupVmHandles *handles;
 
-	g_return_val_if_fail(hooks != NULL, NULL);
-	if (!vmsup_vm_hooks_closure_usable(hooks->vm_handles))
+	if (!vmsup_vm_hooks_closure_usable(closure))
 		return NULL;
 	g_value_init(&ret, VMSUP_TYPE_VM_HANDLES);
-	vmsup_vm_hooks_invoke_name(hooks->vm_handles, &ret, name);
+	vmsup_vm_hooks_invoke_name(closure, &ret, name);
 	handles = g_value_dup_boxed(&ret);
 	g_value_unset(&ret);
 	return handles;
+}
+
+VmsupVmHandles *
+vmsup_vm_hooks_vm_handles(const VmsupVmHooks *hooks, const gchar *name)
+{
+	g_return_val_if_fail(hooks != NULL, NULL);
+	return vmsup_vm_hooks_invoke_vm_handles(hooks->vm_handles, name);
 }
 
 void

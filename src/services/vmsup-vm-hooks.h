@@ -53,6 +53,15 @@ vmsup_vm_hooks_clear(VmsupVmHooks *hooks);
 gboolean
 vmsup_vm_hooks_is_complete(const VmsupVmHooks *hooks);
 
+/* closure plumbing shared with other hook structs built on VMService */
+GClosure *
+vmsup_vm_hooks_take_closure(GClosure *closure);
+gboolean
+vmsup_vm_hooks_closure_usable(GClosure *closure);
+/* invokes a vm_handles closure: (name) -> VmsupVmHandles * (full), NULL if invalid */
+VmsupVmHandles *
+vmsup_vm_hooks_invoke_vm_handles(GClosure *closure, const gchar *name);
+
 /* typed wrappers: an invalidated closure reads as "not alive" / NULL / no-op */
 gboolean
 vmsup_vm_hooks_vm_alive(const VmsupVmHooks *hooks, const gchar *name);

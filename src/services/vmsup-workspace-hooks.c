@@ -12,16 +12,6 @@
 #include "vmsup-error.h"
 #include "vmsup-workspace-hooks.h"
 
-static GClosure *
-vmsup_workspace_hooks_take_closure(GClosure *closure)
-{
-	if (closure == NULL)
-		return NULL;
-	g_closure_ref(closure);
-	g_closure_sink(closure);
-	return closure;
-}
-
 void
 vmsup_workspace_hooks_copy(VmsupWorkspaceHooks *dst, const VmsupWorkspaceHooks *src)
 {
@@ -29,8 +19,8 @@ vmsup_workspace_hooks_copy(VmsupWorkspaceHooks *dst, const VmsupWorkspaceHooks *
 	g_return_if_fail(src != NULL);
 
 	vmsup_workspace_hooks_clear(dst);
-	dst->vm_call = vmsup_workspace_hooks_take_closure(src->vm_call);
-	dst->vm_handles = vmsup_workspace_hooks_take_closure(src->vm_handles);
+	dst->vm_call = vmsup_vm_hooks_take_closure(src->vm_call);
+	dst->vm_handles = vmsup_vm_hooks_take_closure(src->vm_handles);
 }
 
 void
@@ -45,12 +35,6 @@ gboolean
 vmsup_workspace_hooks_is_complete(const VmsupWorkspaceHooks *hooks)
 {
 	return hooks != NULL && hooks->vm_call != NULL && hooks->vm_handles != NULL;
-}
-
-static gboolean
-vmsup_workspace_hooks_closure_usable(GClosure *closure)
-{
-	return closure != NULL && !closure->is_invalid;
 }
 
 void
@@ -68,7 +52,7 @@ vmsup_workspace_hooks_vm_call(const VmsupWorkspaceHooks *hooks,
 	g_return_if_fail(params != NULL);
 
 	/* nothing would ever call back through a dead closure: answer here */
-	if (!vmsup_workspace_hooks_closure_usable(hooks->vm_call)) {
+	if (!vmsup_vm_hooks_closure_usable(hooks->vm_call)) {
 		g_autoptr(GTask) task = g_task_new(NULL, cancellable, callback, user_data);
 		g_task_set_source_tag(task, vmsup_workspace_hooks_vm_call);
 		g_task_return_new_error(task,
@@ -103,19 +87,6 @@ vmsup_workspace_hooks_vm_call_finish(GAsyncResult *res, GError **error)
 VmsupVmHandles *
 vmsup_workspace_hooks_vm_handles(const VmsupWorkspaceHooks *hooks, const gchar *name)
 {
-	GValue ret = G_VALUE_INIT;
-	GValue arg = G_VALUE_INIT;
-	VmsupVmHandles *handles;
-
 	g_return_val_if_fail(hooks != NULL, NULL);
-	if (!vmsup_workspace_hooks_closure_usable(hooks->vm_handles))
-		return NULL;
-	g_value_init(&ret, VMSUP_TYPE_VM_HANDLES);
-	g_value_init(&arg, G_TYPE_STRING);
-	g_value_set_string(&arg, name);
-	g_closure_invoke(hooks->vm_handles, &ret, 1, &arg, NULL);
-	handles = g_value_dup_boxed(&ret);
-	g_value_unset(&arg);
-	g_value_unset(&ret);
-	return handles;
+	return vmsup_vm_hooks_invoke_vm_handles(hooks->vm_handles, name);
 }
