@@ -208,8 +208,9 @@ vmsup_stats_refresh_net_cb(GObject *source, GAsyncResult *res, gpointer user_dat
  * Asks the agent for the network counters once QMP said it can answer: the
  * vCPUs run and a guest program has the agent port open. Anything else would
  * only wait for the agent's timeout, and the counters stay null. Unknown (a
- * QMP query failed) is asked, as before. Called by each of the two QMP
- * answers, whose callers still hold their own pending reference.
+ * QMP query failed) is asked, as before. Called by each QMP answer it waits
+ * for (query-status, and query-chardev until the port was seen open), whose
+ * callers still hold their own pending reference.
  */
 static void
 vmsup_stats_refresh_agent_gate(VmsupStatsRefresh *refresh)
@@ -255,6 +256,7 @@ vmsup_stats_refresh_chardev_cb(GObject *source, GAsyncResult *res, gpointer user
 				continue;
 			refresh->agent_port_closed =
 			    !json_object_get_boolean_member(chardev, "frontend-open");
+			refresh->vm->agent_port_open = !refresh->agent_port_closed;
 			break;
 		}
 	} else if (error != NULL) {
@@ -400,6 +402,8 @@ vmsup_stats_refresh_net_cb(GObject *source, GAsyncResult *res, gpointer user_dat
 		g_debug("VM '%s': guest-network-get-interfaces: %s",
 			refresh->vm->name,
 			error->message);
+		/* the guest may have closed the port: ask QMP again next time */
+		refresh->vm->agent_port_open = FALSE;
 	}
 	vmsup_stats_refresh_unref_pending(refresh);
 }
@@ -459,15 +463,19 @@ vmsup_stats_service_refresh(VmsupStatsService *self,
 	if (handles->qga != NULL) {
 		/* held by the gate until the agent is asked or skipped */
 		refresh->pending++;
-		refresh->agent_gate = 2;
-		refresh->pending++;
-		vmsup_stats_service_qmp_execute_async(handles,
-						      "query-chardev",
-						      NULL,
-						      VMSUP_STATS_QMP_TIMEOUT_MS,
-						      refresh->cancellable,
-						      vmsup_stats_refresh_chardev_cb,
-						      refresh);
+		refresh->agent_gate = 1;
+		/* once the port was seen open and the agent answers, the poller skips this query */
+		if (!vm->agent_port_open) {
+			refresh->agent_gate++;
+			refresh->pending++;
+			vmsup_stats_service_qmp_execute_async(handles,
+							      "query-chardev",
+							      NULL,
+							      VMSUP_STATS_QMP_TIMEOUT_MS,
+							      refresh->cancellable,
+							      vmsup_stats_refresh_chardev_cb,
+							      refresh);
+		}
 	}
 	refresh->pending++;
 	vmsup_stats_service_qmp_execute_async(handles,

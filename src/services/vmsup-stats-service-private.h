@@ -42,6 +42,7 @@ typedef struct {
 	VmsupProcSample *activity_base; /* owned, no threads: base of the activity window */
 	GArray *vcpu_tids;              /* of gint, from query-cpus-fast, nullable */
 	gint64 net_bytes;               /* rx + tx of the guest at the last sample, -1 unknown */
+	gboolean agent_port_open;       /* seen open by QMP and the agent answered since */
 	JsonObject *cache;              /* owned: the last vm.stats result */
 	gint64 cache_mono;
 } VmsupStatsVm;

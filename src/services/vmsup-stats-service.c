@@ -81,6 +81,7 @@ vmsup_stats_vm_forget_samples(VmsupStatsVm *vm)
 	g_clear_pointer(&vm->vcpu_tids, g_array_unref);
 	g_clear_pointer(&vm->cache, json_object_unref);
 	vm->net_bytes = -1;
+	vm->agent_port_open = FALSE;
 }
 
 void
