@@ -265,7 +265,7 @@ test_argv_full(Fixture *fx, gconstpointer data)
 	g_assert_true(argv_has_pair(argv, "-chardev", qga));
 	g_assert_true(argv_has_pair(argv, "-device", "virtio-serial-pci"));
 	g_assert_true(argv_has_pair(
-	    argv, "-device", "virtserialport,chardev=qga0,name=org.qemu.guest_agent.0"));
+	    argv, "-device", "virtserialport,chardev=qga0,id=qga0port,name=org.qemu.guest_agent.0"));
 	g_assert_true(argv_has_pair(
 	    argv,
 	    "-netdev",

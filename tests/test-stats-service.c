@@ -1208,6 +1208,56 @@ test_fault_agent_closed(FaultFixture *fx, gconstpointer user_data)
 }
 
 static void
+qmp_run(VmsupVmHandles *handles, const gchar *command)
+{
+	VmsupQmpClient *qmp = vmsup_qemu_process_get_qmp(handles->process);
+	GAsyncResult *slot = NULL;
+	g_autoptr(GAsyncResult) res = NULL;
+	g_autoptr(JsonNode) node = NULL;
+	g_autoptr(GError) error = NULL;
+
+	vmsup_qmp_client_execute_async(qmp, command, NULL, NULL, vmsup_test_store_result_cb, &slot);
+	res = vmsup_test_wait_result(&slot, CALL_TIMEOUT_S);
+	node = vmsup_qmp_client_execute_finish(qmp, res, &error);
+	g_assert_no_error(error);
+}
+
+/* stats after the cache expired */
+static JsonObject *
+fresh_stats_of(VmsupStatsService *stats, const gchar *name)
+{
+	gint64 deadline = g_get_monotonic_time() + 1100 * 1000;
+	vmsup_test_wait_until(deadline_passed, &deadline, 10);
+	return stats_of(stats, "stats", name);
+}
+
+/*
+ * The run state is asked once and then followed through QMP's events: a
+ * `cont` or `stop` from anyone shows in the next sample.
+ */
+static void
+test_fault_run_state_events(FaultFixture *fx, gconstpointer user_data)
+{
+	VmsupVmHandles *handles = fault_spawn(fx, "events", TRUE);
+	g_autoptr(JsonObject) paused = NULL;
+	g_autoptr(JsonObject) running = NULL;
+	g_autoptr(JsonObject) stopped = NULL;
+
+	paused = stats_of(fx->stats, "stats", "events");
+	g_assert_cmpstr(vmsup_json_object_get_string(paused, "state", NULL), ==, "paused");
+	g_assert_cmpint(get_int(paused, "memory_mib"), ==, 128);
+	qmp_run(handles, "cont");
+	running = fresh_stats_of(fx->stats, "events");
+	g_assert_cmpstr(vmsup_json_object_get_string(running, "state", NULL), ==, "running");
+	/* asked once per process, still known */
+	g_assert_cmpint(get_int(running, "memory_mib"), ==, 128);
+	g_assert_cmpfloat(get_number(running, "uptime_s"), >, get_number(paused, "uptime_s"));
+	qmp_run(handles, "stop");
+	stopped = fresh_stats_of(fx->stats, "events");
+	g_assert_cmpstr(vmsup_json_object_get_string(stopped, "state", NULL), ==, "paused");
+}
+
+static void
 garbage_read_cb(GObject *source, GAsyncResult *res, gpointer user_data);
 
 static const gchar garbage[] =
@@ -1439,6 +1489,12 @@ main(int argc, char **argv)
 		   NULL,
 		   fault_setup,
 		   test_fault_agent_closed,
+		   fault_teardown);
+	g_test_add("/vmsup/stats/faults/run-state-events",
+		   FaultFixture,
+		   NULL,
+		   fault_setup,
+		   test_fault_run_state_events,
 		   fault_teardown);
 	g_test_add("/vmsup/stats/faults/agent-garbage",
 		   FaultFixture,

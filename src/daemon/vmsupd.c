@@ -6,10 +6,12 @@
 
 #include "config.h"
 
+#include <errno.h>
 #include <gio/gio.h>
 #include <glib-unix.h>
 #include <glib/gi18n.h>
 #include <locale.h>
+#include <sys/resource.h>
 
 #include "vmsup-daemon.h"
 #include "vmsup-error.h"
@@ -58,6 +60,25 @@ vmsupd_started_cb(GObject *source, GAsyncResult *res, gpointer user_data)
 	g_message("vmsupd %s ready on %s",
 		  PACKAGE_VERSION,
 		  vmsup_daemon_get_socket_path(m->daemon));
+}
+
+/*
+ * Each VM holds a few descriptors (QMP, agent, its /proc files) and each
+ * client one; the default soft limit of 1024 would cap the VM count. The
+ * main loop polls, never select()s, so the hard limit is safe to use.
+ */
+static void
+vmsupd_raise_fd_limit(void)
+{
+	struct rlimit limit;
+
+	if (getrlimit(RLIMIT_NOFILE, &limit) != 0 || limit.rlim_cur >= limit.rlim_max)
+		return;
+	limit.rlim_cur = limit.rlim_max;
+	if (setrlimit(RLIMIT_NOFILE, &limit) != 0)
+		g_warning("Cannot raise the open file limit to %llu: %s",
+			  (unsigned long long)limit.rlim_max,
+			  g_strerror(errno));
 }
 
 int
@@ -141,6 +162,7 @@ main(int argc, char **argv)
 		}
 	}
 
+	vmsupd_raise_fd_limit();
 	options.system_mode = opt_system;
 	options.state_dir = opt_state_dir;
 	options.runtime_dir = opt_runtime_dir;

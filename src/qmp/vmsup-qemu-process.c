@@ -441,12 +441,14 @@ vmsup_qemu_config_build_argv(const VmsupQemuConfig *config,
 		g_autofree gchar *serial = vmsup_qemu_virtio(machine, "virtio-serial");
 		vmsup_qemu_argv_addf(argv,
 				     "-chardev",
-				     "socket,id=qga0,path=%s/" VMSUP_QEMU_QGA_SOCKET
+				     "socket,id=" VMSUP_QEMU_QGA_CHARDEV ",path=%s/" VMSUP_QEMU_QGA_SOCKET
 				     ",server=on,wait=off",
 				     run_esc);
 		vmsup_qemu_argv_add(argv, "-device", serial);
-		vmsup_qemu_argv_add(
-		    argv, "-device", "virtserialport,chardev=qga0,name=org.qemu.guest_agent.0");
+		vmsup_qemu_argv_add(argv,
+				    "-device",
+				    "virtserialport,chardev=" VMSUP_QEMU_QGA_CHARDEV
+				    ",id=" VMSUP_QEMU_QGA_PORT ",name=org.qemu.guest_agent.0");
 	}
 	if (config->network) {
 		g_autoptr(GString) netdev = g_string_new("user,id=n0");

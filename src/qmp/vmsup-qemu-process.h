@@ -65,6 +65,9 @@ vmsup_qemu_config_build_argv(const VmsupQemuConfig *config,
 /* runtime files, all under the runtime dir of a VM */
 #define VMSUP_QEMU_QMP_SOCKET "qmp.sock"
 #define VMSUP_QEMU_QGA_SOCKET "qga.sock"
+/* the guest agent's chardev and its virtio-serial port (named in VSERPORT_CHANGE events) */
+#define VMSUP_QEMU_QGA_CHARDEV "qga0"
+#define VMSUP_QEMU_QGA_PORT "qga0port"
 #define VMSUP_QEMU_PIDFILE "qemu.pid"
 #define VMSUP_QEMU_CONSOLE_LOG "console.log"
 #define VMSUP_QEMU_STDERR_LOG "qemu.log"

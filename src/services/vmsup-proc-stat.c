@@ -1,7 +1,7 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
 /*
  * Host-side CPU time and memory of a QEMU process, from /proc: the whole
- * process, each of its threads (the vCPUs among them) and its resident set.
+ * process, its vCPU threads and its resident set.
  */
 
 #undef G_LOG_DOMAIN
@@ -10,8 +10,9 @@
 #include "config.h"
 
 #include <errno.h>
-#include <gio/gio.h>
+#include <fcntl.h>
 #include <glib/gi18n.h>
+#include <glib/gstdio.h>
 #include <string.h>
 #include <unistd.h>
 
@@ -23,83 +24,121 @@
 #define VMSUP_STAT_STIME 12
 #define VMSUP_STAT_STARTTIME 19
 
-static void
-vmsup_proc_thread_clear(VmsupProcThread *thread)
-{
-	g_free(thread->comm);
-}
+/* a stat line is about 300 bytes; comm is at most 64 */
+#define VMSUP_PROC_LINE_MAX 1024
 
-void
-vmsup_proc_sample_free(VmsupProcSample *sample)
-{
-	if (sample == NULL)
-		return;
-	if (sample->threads != NULL)
-		g_array_unref(sample->threads);
-	g_free(sample);
-}
+struct _VmsupProcWatch {
+	GPid pid;
+	gchar *task_dir; /* owned: <proc_root>/<pid>/task */
+	gint stat_fd;
+	gint statm_fd;
+	GArray *vcpu_fds;     /* of gint, owned; NULL until the vCPU threads are named */
+	gdouble started_at_s; /* monotonic seconds at which the process started; < 0 unknown */
+};
 
+/* sysconf() answers these from memory: no need to keep them */
 static guint64
-vmsup_proc_clock_ticks(void)
+vmsup_proc_sysconf(gint name, guint64 fallback)
 {
-	static guint64 hz = 0;
-	if (hz == 0) {
-		glong value = sysconf(_SC_CLK_TCK);
-		hz = value > 0 ? (guint64)value : 100;
-	}
-	return hz;
+	glong value = sysconf(name);
+	return value > 0 ? (guint64)value : fallback;
+}
+
+static gdouble
+vmsup_proc_now_s(void)
+{
+	return (gdouble)g_get_monotonic_time() / G_USEC_PER_SEC;
+}
+
+/* the process is gone (ESRCH from an open file of a reaped process) or not */
+static void
+vmsup_proc_set_error(GError **error, gint saved_errno, const gchar *what)
+{
+	g_set_error(error,
+		    VMSUP_ERROR,
+		    saved_errno == ENOENT || saved_errno == ESRCH ? VMSUP_ERROR_NOT_FOUND
+								  : VMSUP_ERROR_INTERNAL,
+		    /* TRANSLATORS: %s is a file under /proc, then an error message */
+		    _("Cannot read %s: %s"),
+		    what,
+		    g_strerror(saved_errno));
 }
 
 static gboolean
-vmsup_proc_read_text(const gchar *path, gchar **out_text, GError **error)
+vmsup_proc_read_fd(gint fd, gchar *buf, gsize size, const gchar *what, GError **error)
 {
-	g_autoptr(GError) error_local = NULL;
-	if (!g_file_get_contents(path, out_text, NULL, &error_local)) {
-		/* the process is gone */
-		gint code = g_error_matches(error_local, G_FILE_ERROR, G_FILE_ERROR_NOENT)
-				? VMSUP_ERROR_NOT_FOUND
-				: VMSUP_ERROR_INTERNAL;
-		g_set_error(error,
-			    VMSUP_ERROR,
-			    code,
-			    /* TRANSLATORS: %s is a file under /proc, then an error message */
-			    _("Cannot read %s: %s"),
-			    path,
-			    error_local->message);
+	gssize n;
+
+	do
+		n = pread(fd, buf, size - 1, 0);
+	while (n < 0 && errno == EINTR);
+	if (n < 0) {
+		vmsup_proc_set_error(error, errno, what);
 		return FALSE;
 	}
+	buf[n] = '\0';
 	return TRUE;
 }
 
-/* "1234 (CPU 0/TCG) S 1 ..." -> comm and the fields after it */
+static gint
+vmsup_proc_open(const gchar *path, GError **error)
+{
+	gint fd = g_open(path, O_RDONLY | O_CLOEXEC, 0);
+	if (fd < 0)
+		vmsup_proc_set_error(error, errno, path);
+	return fd;
+}
+
+static gboolean
+vmsup_proc_read_path(const gchar *path, gchar *buf, gsize size)
+{
+	gint fd = g_open(path, O_RDONLY | O_CLOEXEC, 0);
+	gboolean ok;
+
+	if (fd < 0)
+		return FALSE;
+	ok = vmsup_proc_read_fd(fd, buf, size, path, NULL);
+	g_close(fd, NULL);
+	return ok;
+}
+
+/* "1234 (CPU 0/TCG) S 1 ..." -> comm (not terminated) and the fields wanted */
 static gboolean
 vmsup_proc_parse_stat(const gchar *text,
-		      gchar **out_comm,
+		      const gchar **out_comm,
+		      gsize *out_comm_len,
 		      guint64 *out_ticks,
 		      guint64 *out_starttime)
 {
 	const gchar *open = strchr(text, '(');
 	const gchar *close = strrchr(text, ')');
-	g_autofree gchar *rest = NULL;
-	g_auto(GStrv) fields = NULL;
+	const gchar *p;
 	guint64 values[VMSUP_STAT_STARTTIME + 1] = {0};
 
 	if (open == NULL || close == NULL || close < open)
 		return FALSE;
-	rest = g_strstrip(g_strdup(close + 1));
-	fields = g_strsplit(rest, " ", -1);
-	if (g_strv_length(fields) <= VMSUP_STAT_STARTTIME)
-		return FALSE;
-	for (guint i = 1; i <= VMSUP_STAT_STARTTIME; i++) {
+	p = close + 1;
+	for (guint i = 0; i <= VMSUP_STAT_STARTTIME; i++) {
+		const gchar *field;
 		gchar *end = NULL;
+
+		while (*p == ' ')
+			p++;
+		if (*p == '\0' || *p == '\n')
+			return FALSE;
+		field = p;
+		while (*p != ' ' && *p != '\0' && *p != '\n')
+			p++;
 		if (i != VMSUP_STAT_UTIME && i != VMSUP_STAT_STIME && i != VMSUP_STAT_STARTTIME)
 			continue;
-		values[i] = g_ascii_strtoull(fields[i], &end, 10);
-		if (end == fields[i] || *end != '\0')
+		values[i] = g_ascii_strtoull(field, &end, 10);
+		if (end != p)
 			return FALSE;
 	}
-	if (out_comm != NULL)
-		*out_comm = g_strndup(open + 1, close - open - 1);
+	if (out_comm != NULL) {
+		*out_comm = open + 1;
+		*out_comm_len = close - open - 1;
+	}
 	*out_ticks = values[VMSUP_STAT_UTIME] + values[VMSUP_STAT_STIME];
 	if (out_starttime != NULL)
 		*out_starttime = values[VMSUP_STAT_STARTTIME];
@@ -108,73 +147,51 @@ vmsup_proc_parse_stat(const gchar *text,
 
 /* QEMU names vCPU threads "CPU <n>/<accel>" when debug-threads is on */
 static gboolean
-vmsup_proc_comm_is_vcpu(const gchar *comm)
+vmsup_proc_comm_is_vcpu(const gchar *comm, gsize len)
 {
-	const gchar *p;
-	if (!g_str_has_prefix(comm, "CPU "))
+	gsize i = 4;
+
+	if (len < 6 || memcmp(comm, "CPU ", 4) != 0 || !g_ascii_isdigit(comm[i]))
 		return FALSE;
-	p = comm + 4;
-	if (!g_ascii_isdigit(*p))
-		return FALSE;
-	while (g_ascii_isdigit(*p))
-		p++;
-	return *p == '/';
+	while (i < len && g_ascii_isdigit(comm[i]))
+		i++;
+	return i < len && comm[i] == '/';
 }
 
 static gboolean
-vmsup_proc_tid_listed(GArray *vcpu_tids, gint tid)
+vmsup_proc_watch_read_stat(VmsupProcWatch *watch, guint64 *out_ticks, guint64 *out_starttime,
+			   GError **error)
 {
-	if (vcpu_tids == NULL)
+	gchar buf[VMSUP_PROC_LINE_MAX];
+
+	if (!vmsup_proc_read_fd(watch->stat_fd, buf, sizeof(buf), "stat", error))
 		return FALSE;
-	for (guint i = 0; i < vcpu_tids->len; i++) {
-		if (g_array_index(vcpu_tids, gint, i) == tid)
-			return TRUE;
+	if (!vmsup_proc_parse_stat(buf, NULL, NULL, out_ticks, out_starttime)) {
+		g_set_error(error,
+			    VMSUP_ERROR,
+			    VMSUP_ERROR_INTERNAL,
+			    _("Cannot parse the stat file of process %d"),
+			    (gint)watch->pid);
+		return FALSE;
 	}
-	return FALSE;
+	return TRUE;
 }
 
-static guint64
-vmsup_proc_parse_rss(const gchar *status)
+VmsupProcWatch *
+vmsup_proc_watch_new(const gchar *proc_root, GPid pid, GError **error)
 {
-	g_auto(GStrv) lines = g_strsplit(status, "\n", -1);
-	for (guint i = 0; lines[i] != NULL; i++) {
-		guint64 kib;
-		if (!g_str_has_prefix(lines[i], "VmRSS:"))
-			continue;
-		kib = g_ascii_strtoull(lines[i] + strlen("VmRSS:"), NULL, 10);
-		return kib * 1024;
-	}
-	/* kernel threads and zombies have no VmRSS */
-	return 0;
-}
-
-static gdouble
-vmsup_proc_parse_uptime(const gchar *proc_root)
-{
-	g_autofree gchar *path = g_build_filename(proc_root, "uptime", NULL);
-	g_autofree gchar *text = NULL;
-	if (!g_file_get_contents(path, &text, NULL, NULL))
-		return -1;
-	return g_ascii_strtod(text, NULL);
-}
-
-VmsupProcSample *
-vmsup_proc_sample_read(const gchar *proc_root, GPid pid, GArray *vcpu_tids, GError **error)
-{
-	g_autoptr(VmsupProcSample) sample = g_new0(VmsupProcSample, 1);
-	g_autofree gchar *pid_str = g_strdup_printf("%d", (gint)pid);
+	g_autoptr(VmsupProcWatch) watch = g_new0(VmsupProcWatch, 1);
+	g_autofree gchar *pid_dir = NULL;
 	g_autofree gchar *stat_path = NULL;
-	g_autofree gchar *status_path = NULL;
-	g_autofree gchar *task_path = NULL;
-	g_autofree gchar *stat_text = NULL;
-	g_autofree gchar *status_text = NULL;
-	g_autoptr(GDir) dir = NULL;
-	guint64 starttime = 0;
-	gdouble boot_uptime;
-	const gchar *entry;
+	g_autofree gchar *statm_path = NULL;
+	g_autofree gchar *uptime_path = NULL;
+	gchar buf[VMSUP_PROC_LINE_MAX];
+	guint64 ticks;
+	guint64 starttime;
 
-	if (proc_root == NULL)
-		proc_root = "/proc";
+	watch->stat_fd = -1;
+	watch->statm_fd = -1;
+	watch->started_at_s = -1;
 	if (pid <= 0) {
 		g_set_error(error,
 			    VMSUP_ERROR,
@@ -183,60 +200,150 @@ vmsup_proc_sample_read(const gchar *proc_root, GPid pid, GArray *vcpu_tids, GErr
 			    (gint)pid);
 		return NULL;
 	}
+	if (proc_root == NULL)
+		proc_root = "/proc";
+	watch->pid = pid;
+	pid_dir = g_strdup_printf("%s/%d", proc_root, (gint)pid);
+	watch->task_dir = g_build_filename(pid_dir, "task", NULL);
+	stat_path = g_build_filename(pid_dir, "stat", NULL);
+	statm_path = g_build_filename(pid_dir, "statm", NULL);
 
-	sample->pid = pid;
-	sample->sampled_at = g_get_monotonic_time();
-	sample->threads = g_array_new(FALSE, TRUE, sizeof(VmsupProcThread));
-	g_array_set_clear_func(sample->threads, (GDestroyNotify)vmsup_proc_thread_clear);
+	watch->stat_fd = vmsup_proc_open(stat_path, error);
+	if (watch->stat_fd < 0)
+		return NULL;
+	watch->statm_fd = vmsup_proc_open(statm_path, error);
+	if (watch->statm_fd < 0)
+		return NULL;
+	if (!vmsup_proc_watch_read_stat(watch, &ticks, &starttime, error))
+		return NULL;
 
-	stat_path = g_build_filename(proc_root, pid_str, "stat", NULL);
-	if (!vmsup_proc_read_text(stat_path, &stat_text, error))
-		return NULL;
-	if (!vmsup_proc_parse_stat(stat_text, NULL, &sample->ticks, &starttime)) {
-		g_set_error(error,
-			    VMSUP_ERROR,
-			    VMSUP_ERROR_INTERNAL,
-			    _("Cannot parse %s"),
-			    stat_path);
-		return NULL;
+	/* seconds since boot now, minus the start in ticks since boot, once */
+	uptime_path = g_build_filename(proc_root, "uptime", NULL);
+	if (vmsup_proc_read_path(uptime_path, buf, sizeof(buf))) {
+		gdouble boot_uptime = g_ascii_strtod(buf, NULL);
+		gdouble age = boot_uptime - (gdouble)starttime / (gdouble)vmsup_proc_sysconf(_SC_CLK_TCK, 100);
+		watch->started_at_s = vmsup_proc_now_s() - MAX(age, 0.0);
 	}
-	boot_uptime = vmsup_proc_parse_uptime(proc_root);
-	if (boot_uptime >= 0)
-		sample->uptime_s =
-		    MAX(0.0, boot_uptime - (gdouble)starttime / (gdouble)vmsup_proc_clock_ticks());
-	else
-		sample->uptime_s = -1;
+	return g_steal_pointer(&watch);
+}
 
-	status_path = g_build_filename(proc_root, pid_str, "status", NULL);
-	if (!vmsup_proc_read_text(status_path, &status_text, error))
-		return NULL;
-	sample->rss_bytes = vmsup_proc_parse_rss(status_text);
+static void
+vmsup_proc_watch_close_vcpus(VmsupProcWatch *watch)
+{
+	if (watch->vcpu_fds == NULL)
+		return;
+	for (guint i = 0; i < watch->vcpu_fds->len; i++)
+		g_close(g_array_index(watch->vcpu_fds, gint, i), NULL);
+	g_clear_pointer(&watch->vcpu_fds, g_array_unref);
+}
 
-	task_path = g_build_filename(proc_root, pid_str, "task", NULL);
-	dir = g_dir_open(task_path, 0, NULL);
+void
+vmsup_proc_watch_free(VmsupProcWatch *watch)
+{
+	if (watch == NULL)
+		return;
+	if (watch->stat_fd >= 0)
+		g_close(watch->stat_fd, NULL);
+	if (watch->statm_fd >= 0)
+		g_close(watch->statm_fd, NULL);
+	vmsup_proc_watch_close_vcpus(watch);
+	g_free(watch->task_dir);
+	g_free(watch);
+}
+
+GPid
+vmsup_proc_watch_get_pid(VmsupProcWatch *watch)
+{
+	return watch->pid;
+}
+
+void
+vmsup_proc_watch_set_vcpu_tids(VmsupProcWatch *watch, GArray *vcpu_tids)
+{
+	vmsup_proc_watch_close_vcpus(watch);
+	watch->vcpu_fds = g_array_new(FALSE, FALSE, sizeof(gint));
+	for (guint i = 0; vcpu_tids != NULL && i < vcpu_tids->len; i++) {
+		g_autofree gchar *path = g_strdup_printf("%s/%d/stat",
+							 watch->task_dir,
+							 g_array_index(vcpu_tids, gint, i));
+		/* a thread that already ended has nothing more to count */
+		gint fd = vmsup_proc_open(path, NULL);
+		if (fd >= 0)
+			g_array_append_val(watch->vcpu_fds, fd);
+	}
+}
+
+gboolean
+vmsup_proc_watch_has_vcpu_tids(VmsupProcWatch *watch)
+{
+	return watch->vcpu_fds != NULL;
+}
+
+/* without vCPU thread ids: every thread's stat, counted by QEMU's thread names */
+static void
+vmsup_proc_watch_count_named_vcpus(VmsupProcWatch *watch, VmsupProcSample *out)
+{
+	g_autoptr(GDir) dir = g_dir_open(watch->task_dir, 0, NULL);
+	const gchar *entry;
+
 	while (dir != NULL && (entry = g_dir_read_name(dir)) != NULL) {
-		g_autofree gchar *path = g_build_filename(task_path, entry, "stat", NULL);
-		g_autofree gchar *text = NULL;
-		VmsupProcThread thread = {0};
-		gchar *end = NULL;
+		g_autofree gchar *path = g_build_filename(watch->task_dir, entry, "stat", NULL);
+		gchar buf[VMSUP_PROC_LINE_MAX];
+		const gchar *comm;
+		gsize comm_len;
+		guint64 ticks;
 
-		thread.tid = (gint)g_ascii_strtoll(entry, &end, 10);
-		if (end == entry || *end != '\0')
-			continue;
 		/* a thread may end between the listing and the read */
-		if (!g_file_get_contents(path, &text, NULL, NULL))
+		if (!vmsup_proc_read_path(path, buf, sizeof(buf)) ||
+		    !vmsup_proc_parse_stat(buf, &comm, &comm_len, &ticks, NULL))
 			continue;
-		if (!vmsup_proc_parse_stat(text, &thread.comm, &thread.ticks, NULL))
-			continue;
-		thread.is_vcpu = vmsup_proc_tid_listed(vcpu_tids, thread.tid) ||
-				 vmsup_proc_comm_is_vcpu(thread.comm);
-		if (thread.is_vcpu) {
-			sample->vcpu_ticks += thread.ticks;
-			sample->n_vcpus++;
+		if (vmsup_proc_comm_is_vcpu(comm, comm_len)) {
+			out->vcpu_ticks += ticks;
+			out->n_vcpus++;
 		}
-		g_array_append_val(sample->threads, thread);
 	}
-	return g_steal_pointer(&sample);
+}
+
+gboolean
+vmsup_proc_watch_sample(VmsupProcWatch *watch, VmsupProcSample *out, GError **error)
+{
+	gchar buf[VMSUP_PROC_LINE_MAX];
+	gdouble now = vmsup_proc_now_s();
+
+	memset(out, 0, sizeof(*out));
+	out->pid = watch->pid;
+	out->sampled_at = g_get_monotonic_time();
+	if (!vmsup_proc_watch_read_stat(watch, &out->ticks, NULL, error))
+		return FALSE;
+	/* "size resident shared ..." in pages */
+	if (!vmsup_proc_read_fd(watch->statm_fd, buf, sizeof(buf), "statm", error))
+		return FALSE;
+	{
+		const gchar *resident = strchr(buf, ' ');
+		out->rss_bytes = resident != NULL
+				     ? g_ascii_strtoull(resident + 1, NULL, 10) * vmsup_proc_sysconf(_SC_PAGESIZE, 4096)
+				     : 0;
+	}
+	out->uptime_s = watch->started_at_s >= 0 ? MAX(0.0, now - watch->started_at_s) : -1;
+
+	if (watch->vcpu_fds == NULL) {
+		vmsup_proc_watch_count_named_vcpus(watch, out);
+		return TRUE;
+	}
+	for (guint i = 0; i < watch->vcpu_fds->len; i++) {
+		guint64 ticks;
+		/* a vCPU thread that ended takes its ticks along */
+		if (!vmsup_proc_read_fd(g_array_index(watch->vcpu_fds, gint, i),
+					buf,
+					sizeof(buf),
+					"stat",
+					NULL) ||
+		    !vmsup_proc_parse_stat(buf, NULL, NULL, &ticks, NULL))
+			continue;
+		out->vcpu_ticks += ticks;
+		out->n_vcpus++;
+	}
+	return TRUE;
 }
 
 gdouble
@@ -244,179 +351,28 @@ vmsup_proc_sample_cpu_percent(const VmsupProcSample *older,
 			      const VmsupProcSample *newer,
 			      gboolean vcpu_only)
 {
+	gboolean vcpus;
 	gdouble seconds;
-	guint64 before;
+	guint64 before = 0;
 	guint64 after;
 
-	if (older == NULL || newer == NULL || older->pid != newer->pid)
+	if (newer == NULL)
 		return -1;
-	if (newer->sampled_at <= older->sampled_at)
-		return -1;
-	seconds = (gdouble)(newer->sampled_at - older->sampled_at) / G_USEC_PER_SEC;
-	if (vcpu_only && older->n_vcpus > 0 && newer->n_vcpus > 0) {
-		before = older->vcpu_ticks;
-		after = newer->vcpu_ticks;
+	vcpus = vcpu_only && newer->n_vcpus > 0 && (older == NULL || older->n_vcpus > 0);
+	after = vcpus ? newer->vcpu_ticks : newer->ticks;
+	if (older == NULL) {
+		/* since the process started */
+		seconds = newer->uptime_s;
 	} else {
-		before = older->ticks;
-		after = newer->ticks;
+		if (older->pid != newer->pid || newer->sampled_at <= older->sampled_at)
+			return -1;
+		seconds = (gdouble)(newer->sampled_at - older->sampled_at) / G_USEC_PER_SEC;
+		before = vcpus ? older->vcpu_ticks : older->ticks;
 	}
+	if (seconds <= 0)
+		return -1;
 	/* a vCPU thread that ended takes its ticks along */
 	if (after < before)
 		return 0;
-	return (gdouble)(after - before) / (gdouble)vmsup_proc_clock_ticks() / seconds * 100.0;
-}
-
-typedef struct {
-	GPid pid;
-	GArray *vcpu_tids;       /* nullable */
-	VmsupProcSample *first;  /* owned: the first of the two reads */
-	GSource *timeout_source; /* owned */
-	gulong cancelled_id;
-	GCancellable *cancellable; /* owned, nullable */
-} VmsupProcSampleData;
-
-typedef struct {
-	VmsupProcSample *sample;
-	gdouble cpu_percent;
-	gdouble vcpu_percent;
-} VmsupProcSampleResult;
-
-static void
-vmsup_proc_sample_data_free(VmsupProcSampleData *data)
-{
-	if (data->timeout_source != NULL) {
-		g_source_destroy(data->timeout_source);
-		g_source_unref(data->timeout_source);
-	}
-	if (data->cancellable != NULL) {
-		g_cancellable_disconnect(data->cancellable, data->cancelled_id);
-		g_object_unref(data->cancellable);
-	}
-	if (data->vcpu_tids != NULL)
-		g_array_unref(data->vcpu_tids);
-	vmsup_proc_sample_free(data->first);
-	g_free(data);
-}
-
-static void
-vmsup_proc_sample_result_free(VmsupProcSampleResult *result)
-{
-	vmsup_proc_sample_free(result->sample);
-	g_free(result);
-}
-
-static void
-vmsup_proc_sample_complete(GTask *task, VmsupProcSample *sample, const VmsupProcSample *older)
-{
-	VmsupProcSampleResult *result = g_new0(VmsupProcSampleResult, 1);
-	result->cpu_percent = vmsup_proc_sample_cpu_percent(older, sample, FALSE);
-	result->vcpu_percent = vmsup_proc_sample_cpu_percent(older, sample, TRUE);
-	result->sample = sample;
-	g_task_return_pointer(task, result, (GDestroyNotify)vmsup_proc_sample_result_free);
-}
-
-static gboolean
-vmsup_proc_sample_timeout_cb(gpointer user_data)
-{
-	g_autoptr(GTask) task = user_data;
-	VmsupProcSampleData *data = g_task_get_task_data(task);
-	g_autoptr(GError) error = NULL;
-	VmsupProcSample *sample;
-
-	g_clear_pointer(&data->timeout_source, g_source_unref);
-	if (g_task_return_error_if_cancelled(task))
-		return G_SOURCE_REMOVE;
-	sample = vmsup_proc_sample_read(NULL, data->pid, data->vcpu_tids, &error);
-	if (sample == NULL) {
-		g_task_return_error(task, g_steal_pointer(&error));
-		return G_SOURCE_REMOVE;
-	}
-	vmsup_proc_sample_complete(task, sample, data->first);
-	return G_SOURCE_REMOVE;
-}
-
-static void
-vmsup_proc_sample_cancelled_cb(GCancellable *cancellable, gpointer user_data)
-{
-	GTask *task = user_data;
-	VmsupProcSampleData *data = g_task_get_task_data(task);
-
-	/* the timeout source holds the task's ref: dispatch it now to finish */
-	if (data->timeout_source != NULL)
-		g_source_set_ready_time(data->timeout_source, 0);
-}
-
-void
-vmsup_proc_sample_async(GPid pid,
-			GArray *vcpu_tids,
-			const VmsupProcSample *previous,
-			guint window_ms,
-			GCancellable *cancellable,
-			GAsyncReadyCallback callback,
-			gpointer user_data)
-{
-	g_autoptr(GTask) task = g_task_new(NULL, cancellable, callback, user_data);
-	g_autoptr(GError) error = NULL;
-	VmsupProcSampleData *data = g_new0(VmsupProcSampleData, 1);
-	gint64 now = g_get_monotonic_time();
-
-	g_task_set_source_tag(task, vmsup_proc_sample_async);
-	g_task_set_task_data(task, data, (GDestroyNotify)vmsup_proc_sample_data_free);
-	data->pid = pid;
-	if (vcpu_tids != NULL)
-		data->vcpu_tids = g_array_ref(vcpu_tids);
-
-	if (previous != NULL && previous->pid == pid &&
-	    now - previous->sampled_at >= VMSUP_PROC_SAMPLE_MIN_WINDOW_MS * 1000) {
-		VmsupProcSample *sample = vmsup_proc_sample_read(NULL, pid, vcpu_tids, &error);
-		if (sample == NULL) {
-			g_task_return_error(task, g_steal_pointer(&error));
-			return;
-		}
-		vmsup_proc_sample_complete(task, sample, previous);
-		return;
-	}
-
-	data->first = vmsup_proc_sample_read(NULL, pid, vcpu_tids, &error);
-	if (data->first == NULL) {
-		g_task_return_error(task, g_steal_pointer(&error));
-		return;
-	}
-	data->timeout_source =
-	    g_timeout_source_new(MAX(window_ms, VMSUP_PROC_SAMPLE_MIN_WINDOW_MS));
-	g_source_set_callback(data->timeout_source,
-			      vmsup_proc_sample_timeout_cb,
-			      g_object_ref(task),
-			      NULL);
-	g_source_attach(data->timeout_source, g_main_context_get_thread_default());
-	if (cancellable != NULL) {
-		data->cancellable = g_object_ref(cancellable);
-		data->cancelled_id =
-		    g_cancellable_connect(cancellable,
-					  G_CALLBACK(vmsup_proc_sample_cancelled_cb),
-					  task,
-					  NULL);
-	}
-}
-
-VmsupProcSample *
-vmsup_proc_sample_finish(GAsyncResult *res,
-			 gdouble *out_cpu_percent,
-			 gdouble *out_vcpu_percent,
-			 GError **error)
-{
-	VmsupProcSampleResult *result;
-	VmsupProcSample *sample;
-
-	g_return_val_if_fail(g_task_is_valid(res, NULL), NULL);
-	result = g_task_propagate_pointer(G_TASK(res), error);
-	if (result == NULL)
-		return NULL;
-	if (out_cpu_percent != NULL)
-		*out_cpu_percent = result->cpu_percent;
-	if (out_vcpu_percent != NULL)
-		*out_vcpu_percent = result->vcpu_percent;
-	sample = g_steal_pointer(&result->sample);
-	vmsup_proc_sample_result_free(result);
-	return sample;
+	return (gdouble)(after - before) / (gdouble)vmsup_proc_sysconf(_SC_CLK_TCK, 100) / seconds * 100.0;
 }

@@ -24,6 +24,13 @@ G_BEGIN_DECLS
  */
 #define VMSUP_STATS_ACTIVE_NET_BYTES 1024
 
+/* the guest agent's port as QMP reports it (query-chardev, VSERPORT_CHANGE) */
+typedef enum {
+	VMSUP_STATS_PORT_UNKNOWN,
+	VMSUP_STATS_PORT_CLOSED,
+	VMSUP_STATS_PORT_OPEN,
+} VmsupStatsAgentPort;
+
 /* what the service knows of one VM; refcounted so in-flight work survives untrack */
 typedef struct {
 	gint ref_count;
@@ -37,13 +44,23 @@ typedef struct {
 	gboolean refreshing;
 	gboolean sweep_pending; /* stop after the refresh in flight if still idle */
 	gboolean stopping;
-	GPtrArray *waiters;             /* of GTask waiting for the refresh in flight */
-	VmsupProcSample *last_sample;   /* owned: base of the next CPU window */
-	VmsupProcSample *activity_base; /* owned, no threads: base of the activity window */
-	GArray *vcpu_tids;              /* of gint, from query-cpus-fast, nullable */
-	gint64 net_bytes;               /* rx + tx of the guest at the last sample, -1 unknown */
-	gboolean agent_port_open;       /* seen open by QMP and the agent answered since */
-	JsonObject *cache;              /* owned: the last vm.stats result */
+	GPtrArray *waiters;            /* of GTask waiting for the refresh in flight */
+	VmsupProcWatch *proc;          /* owned: the /proc files of @pid, nullable */
+	gboolean vcpus_asked;          /* query-cpus-fast sent for @pid */
+	VmsupProcSample last_sample;   /* base of the next CPU window; pid 0: none */
+	VmsupProcSample activity_base; /* base of the activity window; pid 0: none */
+	gint64 net_bytes;              /* rx + tx of the guest at the last sample, -1 unknown */
+	/*
+	 * What QMP said of @pid, kept up to date by its events, so a sample
+	 * asks only for what changes without one (block and network counters)
+	 */
+	VmsupQmpClient *qmp;     /* owned: whose "event" signal @event_id is */
+	gulong event_id;
+	gchar *run_status;       /* query-status, NULL: ask (again) */
+	gint64 memory_bytes;     /* query-memory-size-summary, -1: ask (again) */
+	VmsupStatsAgentPort agent_port;
+	gint64 agent_port_asked; /* monotonic time of the last query-chardev */
+	JsonObject *cache;       /* owned: the last vm.stats result */
 	gint64 cache_mono;
 } VmsupStatsVm;
 
@@ -116,6 +133,10 @@ vmsup_stats_service_emit_stats_changed(VmsupStatsService *self,
 				       JsonObject *stats);
 
 /* --- vmsup-stats-refresh.c: one sample of one VM --- */
+
+/* forgets what was learnt of the QEMU process the VM ran as */
+void
+vmsup_stats_service_vm_forget_process(VmsupStatsVm *vm);
 
 void
 vmsup_stats_service_refresh(VmsupStatsService *self,

@@ -59,6 +59,7 @@ vmsup_stats_vm_new(const gchar *name)
 	vm->name = g_strdup(name);
 	vm->auto_stop = TRUE;
 	vm->net_bytes = -1;
+	vm->memory_bytes = -1;
 	vm->last_active_mono = g_get_monotonic_time();
 	vm->last_active_real = g_get_real_time();
 	vm->active_reason = g_strdup("defined");
@@ -73,23 +74,12 @@ vmsup_stats_service_vm_ref(VmsupStatsVm *vm)
 	return vm;
 }
 
-static void
-vmsup_stats_vm_forget_samples(VmsupStatsVm *vm)
-{
-	g_clear_pointer(&vm->last_sample, vmsup_proc_sample_free);
-	g_clear_pointer(&vm->activity_base, vmsup_proc_sample_free);
-	g_clear_pointer(&vm->vcpu_tids, g_array_unref);
-	g_clear_pointer(&vm->cache, json_object_unref);
-	vm->net_bytes = -1;
-	vm->agent_port_open = FALSE;
-}
-
 void
 vmsup_stats_service_vm_unref(VmsupStatsVm *vm)
 {
 	if (--vm->ref_count > 0)
 		return;
-	vmsup_stats_vm_forget_samples(vm);
+	vmsup_stats_service_vm_forget_process(vm);
 	g_ptr_array_unref(vm->waiters);
 	g_free(vm->active_reason);
 	g_free(vm->name);
@@ -122,7 +112,7 @@ vmsup_stats_vm_see_pid(VmsupStatsVm *vm, GPid pid)
 	if (pid > 0)
 		vmsup_log_vm(G_LOG_LEVEL_DEBUG, vm->name, "VM '%s' runs as pid %d", vm->name, pid);
 	vm->pid = pid;
-	vmsup_stats_vm_forget_samples(vm);
+	vmsup_stats_service_vm_forget_process(vm);
 	if (pid > 0)
 		vmsup_stats_service_vm_mark_active(vm, "started");
 }
