@@ -32,6 +32,7 @@ import json
 import os
 import pty
 import re
+import resource
 import select
 import shutil
 import signal
@@ -558,7 +559,7 @@ class Ctx:
     # the daemon
 
     def start_daemon(self, config=None, dbus=False, state="state", runtime="run",
-                     sock="vmsupd.sock", label=None, env_extra=None):
+                     sock="vmsupd.sock", label=None, env_extra=None, nofile_soft=None):
         self.n_daemons += 1
         label = label or f"vmsupd-{self.n_daemons}"
         keys = {"Accel": "tcg"}
@@ -579,8 +580,12 @@ class Ctx:
             argv.append("--no-dbus")
         step(f"starting {label}: {' '.join(argv[1:])}")
         log = open(log_path, "ab")
+        def lower_nofile():
+            hard = resource.getrlimit(resource.RLIMIT_NOFILE)[1]
+            resource.setrlimit(resource.RLIMIT_NOFILE, (min(nofile_soft, hard), hard))
         proc = subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=log,
-                                stderr=subprocess.STDOUT, env=env, cwd=self.tmp)
+                                stderr=subprocess.STDOUT, env=env, cwd=self.tmp,
+                                preexec_fn=lower_nofile if nofile_soft else None)
         log.close()
         daemon = Daemon(self, proc, socket_path, log_path, label)
         self.daemons.append(daemon)
@@ -1705,7 +1710,13 @@ def sc_daemon_readopt(ctx):
     p = ctx.cli("list", rc=EXIT_NO_DAEMON)
     check("vmsupd" in p.stderr, f"{p.stderr!r}")
 
-    d2 = ctx.start_daemon(config={"StatsPollInterval": 1}, label="vmsupd-again")
+    d2 = ctx.start_daemon(config={"StatsPollInterval": 1}, label="vmsupd-again",
+                          nofile_soft=256)
+    step("each VM holds a few descriptors: vmsupd raised its open-file limit")
+    limits = [line for line in proc_read(d2.pid, "limits").decode().splitlines()
+              if line.startswith("Max open files")]
+    check(limits and limits[0].split()[3] == limits[0].split()[4],
+          f"soft open-file limit not raised to the hard one: {limits}")
     again = ctx.get_vm("ad")
     check(again["state"] == "running" and again["pid"] == vm["pid"],
           f"not re-adopted: {again} (was pid {vm['pid']})")
