@@ -1,17 +1,23 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
 /*
- * The vmsup CLI: its formatting helpers in-process, then the built binary
- * against a real vmsupd (--no-dbus, private dirs): exit codes, --json,
- * progress, Ctrl-C during create, translations and shell completion.
+ * The vmsup CLI: its formatting helpers and JSON-RPC client in-process (the
+ * client against a scripted daemon), then the built binary against a real
+ * vmsupd (--no-dbus, private dirs): exit codes, --json, progress, Ctrl-C
+ * during create, translations and shell completion.
  */
 
 #include "config.h"
 
+#include <errno.h>
 #include <gio/gio.h>
+#include <glib-unix.h>
 #include <glib/gstdio.h>
 #include <signal.h>
 #include <stdio.h>
 #include <string.h>
+#include <sys/socket.h>
+#include <sys/un.h>
+#include <unistd.h>
 
 #include "vmsup-cli-format.h"
 #include "vmsup-cli-progress.h"
@@ -89,13 +95,8 @@ cli_launcher(const gchar *socket_path, gboolean german, GSubprocessFlags flags)
 }
 
 static void
-cli_runv(const gchar *socket_path, gboolean german, const gchar *const *args, CliRun *run)
+cli_run_with(GSubprocessLauncher *launcher, const gchar *const *args, CliRun *run)
 {
-	g_autoptr(GSubprocessLauncher) launcher =
-	    cli_launcher(socket_path,
-			 german,
-			 G_SUBPROCESS_FLAGS_STDOUT_PIPE | G_SUBPROCESS_FLAGS_STDERR_PIPE |
-			     G_SUBPROCESS_FLAGS_STDIN_INHERIT);
 	g_autoptr(GPtrArray) argv = g_ptr_array_new_with_free_func(g_free);
 	g_autoptr(GSubprocess) proc = NULL;
 	g_autoptr(GError) error = NULL;
@@ -115,6 +116,16 @@ cli_runv(const gchar *socket_path, gboolean german, const gchar *const *args, Cl
 		       run->status,
 		       run->out,
 		       run->err);
+}
+
+#define CLI_RUN_FLAGS (G_SUBPROCESS_FLAGS_STDOUT_PIPE | G_SUBPROCESS_FLAGS_STDERR_PIPE)
+
+static void
+cli_runv(const gchar *socket_path, gboolean german, const gchar *const *args, CliRun *run)
+{
+	g_autoptr(GSubprocessLauncher) launcher =
+	    cli_launcher(socket_path, german, CLI_RUN_FLAGS | G_SUBPROCESS_FLAGS_STDIN_INHERIT);
+	cli_run_with(launcher, args, run);
 }
 
 #define cli_run(socket, run, ...)                                                                  \
@@ -243,6 +254,333 @@ test_progress_modes(void)
 	g_assert_nonnull(strstr(tty, "\r\033[K[###"));
 	g_assert_nonnull(strstr(tty, " 20%"));
 	g_assert_true(g_str_has_suffix(tty, "\ndone!\n"));
+}
+
+/* the JSON-RPC client against a scripted daemon served by this test's main context */
+
+typedef struct {
+	gchar *dir;
+	gchar *socket_path;
+	gint listen_fd;
+	gint conn_fd;
+	guint watch_id;
+	GString *request; /* what the client sent */
+	GString *reply;   /* sent once the first request line is in */
+	gsize piece;      /* bytes per write */
+	gsize close_at;   /* hang up after this many bytes of the reply */
+	gsize sent;
+} FakeDaemon;
+
+static gboolean
+fake_daemon_write_cb(gint fd, GIOCondition condition, gpointer user_data)
+{
+	FakeDaemon *fake = user_data;
+	gsize end = MIN(fake->reply->len, fake->close_at);
+	gssize n = send(fd,
+			fake->reply->str + fake->sent,
+			MIN(fake->piece, end - fake->sent),
+			MSG_NOSIGNAL);
+
+	if (n < 0 && errno == EAGAIN)
+		return G_SOURCE_CONTINUE;
+	g_assert_cmpint(n, >, 0);
+	fake->sent += n;
+	if (fake->sent < end)
+		return G_SOURCE_CONTINUE;
+	if (end < fake->reply->len) {
+		close(fake->conn_fd);
+		fake->conn_fd = -1;
+	}
+	fake->watch_id = 0;
+	return G_SOURCE_REMOVE;
+}
+
+static gboolean
+fake_daemon_read_cb(gint fd, GIOCondition condition, gpointer user_data)
+{
+	FakeDaemon *fake = user_data;
+	gchar buf[4096];
+	gssize n = read(fd, buf, sizeof(buf));
+
+	if (n < 0 && errno == EAGAIN)
+		return G_SOURCE_CONTINUE;
+	if (n <= 0) {
+		fake->watch_id = 0;
+		return G_SOURCE_REMOVE;
+	}
+	g_string_append_len(fake->request, buf, n);
+	if (strchr(fake->request->str, '\n') == NULL)
+		return G_SOURCE_CONTINUE;
+	fake->watch_id = g_unix_fd_add(fd, G_IO_OUT, fake_daemon_write_cb, fake);
+	return G_SOURCE_REMOVE;
+}
+
+static gboolean
+fake_daemon_accept_cb(gint fd, GIOCondition condition, gpointer user_data)
+{
+	FakeDaemon *fake = user_data;
+
+	fake->conn_fd = accept4(fd, NULL, NULL, SOCK_CLOEXEC | SOCK_NONBLOCK);
+	g_assert_cmpint(fake->conn_fd, >=, 0);
+	fake->watch_id = g_unix_fd_add(fake->conn_fd, G_IO_IN, fake_daemon_read_cb, fake);
+	return G_SOURCE_REMOVE;
+}
+
+/* answers the first request with @reply, @piece bytes per write, hanging up after @close_at */
+static FakeDaemon *
+fake_daemon_new(const gchar *reply, gsize piece, gsize close_at)
+{
+	FakeDaemon *fake = g_new0(FakeDaemon, 1);
+	struct sockaddr_un addr = {.sun_family = AF_UNIX};
+
+	fake->dir = vmsup_test_make_tmpdir();
+	fake->socket_path = g_build_filename(fake->dir, "s.sock", NULL);
+	fake->request = g_string_new(NULL);
+	fake->reply = g_string_new(reply);
+	fake->piece = piece;
+	fake->close_at = close_at;
+	fake->conn_fd = -1;
+	g_assert_cmpuint(strlen(fake->socket_path), <, sizeof(addr.sun_path));
+	strcpy(addr.sun_path, fake->socket_path);
+	fake->listen_fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
+	g_assert_cmpint(fake->listen_fd, >=, 0);
+	g_assert_cmpint(bind(fake->listen_fd, (struct sockaddr *)&addr, sizeof(addr)), ==, 0);
+	g_assert_cmpint(listen(fake->listen_fd, 4), ==, 0);
+	fake->watch_id = g_unix_fd_add(fake->listen_fd, G_IO_IN, fake_daemon_accept_cb, fake);
+	return fake;
+}
+
+static void
+fake_daemon_free(FakeDaemon *fake)
+{
+	if (fake->watch_id != 0)
+		g_source_remove(fake->watch_id);
+	if (fake->conn_fd >= 0)
+		close(fake->conn_fd);
+	close(fake->listen_fd);
+	vmsup_test_rm_rf(fake->dir);
+	g_string_free(fake->request, TRUE);
+	g_string_free(fake->reply, TRUE);
+	g_free(fake->socket_path);
+	g_free(fake->dir);
+	g_free(fake);
+}
+G_DEFINE_AUTOPTR_CLEANUP_FUNC(FakeDaemon, fake_daemon_free)
+
+static VmsupJsonrpcClient *
+fake_daemon_client(FakeDaemon *fake)
+{
+	g_autoptr(VmsupJsonrpcClient) client = vmsup_jsonrpc_client_new();
+	g_autoptr(GError) error = NULL;
+
+	g_assert_true(vmsup_jsonrpc_client_connect(client, fake->socket_path, &error));
+	g_assert_no_error(error);
+	return g_steal_pointer(&client);
+}
+
+/* a list of @n VMs with a notification ahead of it, about 100 bytes per VM */
+static gchar *
+huge_list_reply(guint n)
+{
+	GString *reply = g_string_new("{\"jsonrpc\":\"2.0\",\"method\":\"event.vm-changed\","
+				      "\"params\":{\"name\":\"early\"}}\n"
+				      "{\"jsonrpc\":\"2.0\",\"id\":1,\"result\":{\"vms\":[");
+
+	for (guint i = 0; i < n; i++)
+		g_string_append_printf(reply,
+				       "%s{\"name\":\"vm%06u\",\"state\":\"running\","
+				       "\"reason\":\"caf\\u00e9 \\\"quoted\\\" \\\\ text\"}",
+				       i > 0 ? "," : "",
+				       i);
+	g_string_append(reply, "]}}\n");
+	return g_string_free(reply, FALSE);
+}
+
+static void
+test_client_huge_answer(void)
+{
+	const guint n = 20000;
+	g_autofree gchar *reply = huge_list_reply(n);
+	g_autoptr(FakeDaemon) fake = fake_daemon_new(reply, 4096, G_MAXSIZE);
+	g_autoptr(VmsupJsonrpcClient) client = fake_daemon_client(fake);
+	g_autoptr(GError) error = NULL;
+	g_autoptr(JsonObject) result = NULL;
+	g_autoptr(JsonObject) early = NULL;
+	JsonArray *vms;
+
+	g_assert_cmpuint(strlen(reply), >, 1024 * 1024);
+	result = vmsup_jsonrpc_client_call_object(client, "vm.list", NULL, &error);
+	g_assert_no_error(error);
+	g_assert_nonnull(result);
+	g_assert_true(g_str_has_prefix(fake->request->str, "{"));
+	assert_contains(fake->request->str, "\"method\":\"vm.list\"");
+	g_assert_true(g_str_has_suffix(fake->request->str, "}\n"));
+	vms = json_object_get_array_member(result, "vms");
+	g_assert_cmpuint(json_array_get_length(vms), ==, n);
+	g_assert_cmpstr(
+	    vmsup_json_object_get_string(json_array_get_object_element(vms, n - 1), "name", NULL),
+	    ==,
+	    "vm019999");
+	g_assert_cmpstr(
+	    vmsup_json_object_get_string(json_array_get_object_element(vms, 7), "reason", NULL),
+	    ==,
+	    "café \"quoted\" \\ text");
+	/* the notification that came first waits for whoever asks */
+	early = vmsup_jsonrpc_client_next_notification(client, 0, &error);
+	g_assert_no_error(error);
+	g_assert_nonnull(early);
+	g_assert_cmpstr(vmsup_json_object_get_string(early, "method", NULL),
+			==,
+			"event.vm-changed");
+}
+
+static void
+test_client_closed_mid_answer(void)
+{
+	g_autofree gchar *reply = huge_list_reply(1000);
+	g_autoptr(FakeDaemon) fake = fake_daemon_new(reply, 1000, strlen(reply) / 2);
+	g_autoptr(VmsupJsonrpcClient) client = fake_daemon_client(fake);
+	g_autoptr(GError) error = NULL;
+	g_autoptr(JsonNode) result = vmsup_jsonrpc_client_call(client, "vm.list", NULL, &error);
+
+	g_assert_null(result);
+	g_assert_error(error, VMSUP_JSONRPC_CLIENT_ERROR, VMSUP_JSONRPC_CLIENT_ERROR_CLOSED);
+	g_assert_cmpstr(error->message, ==, "vmsupd closed the connection");
+	g_assert_cmpstr(vmsup_jsonrpc_client_error_kind(error), ==, "internal");
+	g_assert_false(vmsup_jsonrpc_client_error_is_remote(error));
+}
+
+static void
+test_client_answers(void)
+{
+	/* each: what vmsupd says, and the error (domain, code, kind) the call ends with */
+	const struct {
+		const gchar *reply;
+		GQuark domain;
+		gint code;
+		const gchar *kind;
+	} cases[] = {
+	    {"{\"jsonrpc\":\"2.0\",\"id\":7,\"result\":{}}\n"
+	     "{\"jsonrpc\":\"2.0\",\"id\":1,\"result\":{\"ok\":true}}\n",
+	     0,
+	     0,
+	     NULL},
+	    {"{\"jsonrpc\":\"2.0\",\"id\":1,\"error\":{\"code\":1,\"message\":\"VM 'x' not "
+	     "found\",\"data\":{\"kind\":\"not-found\"}}}\n",
+	     VMSUP_ERROR,
+	     VMSUP_ERROR_NOT_FOUND,
+	     "not-found"},
+	    {"{\"jsonrpc\":\"2.0\",\"id\":1,\"error\":{\"code\":-32601,\"message\":\"no\"}}\n",
+	     VMSUP_JSONRPC_CLIENT_ERROR,
+	     VMSUP_JSONRPC_CLIENT_ERROR_METHOD_NOT_FOUND,
+	     "method-not-found"},
+	    {"{\"jsonrpc\":\"2.0\",\"id\":null,\"error\":{\"code\":-32700,\"message\":\"bad\"}}\n",
+	     VMSUP_JSONRPC_CLIENT_ERROR,
+	     VMSUP_JSONRPC_CLIENT_ERROR_INVALID_REQUEST,
+	     "invalid-request"},
+	    {"{\"jsonrpc\":\"2.0\",\"id\":1}\n",
+	     VMSUP_JSONRPC_CLIENT_ERROR,
+	     VMSUP_JSONRPC_CLIENT_ERROR_PROTOCOL,
+	     "internal"},
+	    {"this is not JSON\n",
+	     VMSUP_JSONRPC_CLIENT_ERROR,
+	     VMSUP_JSONRPC_CLIENT_ERROR_PROTOCOL,
+	     "internal"},
+	    {"{\"jsonrpc\":\"2.0\",\"id\":1,\"result\":[1]}\n",
+	     VMSUP_JSONRPC_CLIENT_ERROR,
+	     VMSUP_JSONRPC_CLIENT_ERROR_PROTOCOL,
+	     "internal"},
+	};
+
+	for (guint i = 0; i < G_N_ELEMENTS(cases); i++) {
+		/* the whole script in one write: several lines arrive in one read */
+		g_autoptr(FakeDaemon) fake = fake_daemon_new(cases[i].reply, G_MAXSIZE, G_MAXSIZE);
+		g_autoptr(VmsupJsonrpcClient) client = fake_daemon_client(fake);
+		g_autoptr(GError) error = NULL;
+		g_autoptr(JsonObject) result =
+		    vmsup_jsonrpc_client_call_object(client, "vm.get", NULL, &error);
+
+		if (cases[i].kind == NULL) {
+			g_assert_no_error(error);
+			g_assert_true(vmsup_json_object_get_bool(result, "ok", FALSE));
+			continue;
+		}
+		g_assert_null(result);
+		g_assert_error(error, cases[i].domain, cases[i].code);
+		g_assert_cmpstr(vmsup_jsonrpc_client_error_kind(error), ==, cases[i].kind);
+		g_assert_true(vmsup_jsonrpc_client_error_is_remote(error) ==
+			      (cases[i].domain == VMSUP_ERROR ||
+			       cases[i].code != VMSUP_JSONRPC_CLIENT_ERROR_PROTOCOL));
+	}
+}
+
+static gboolean
+cancel_client_cb(gpointer user_data)
+{
+	vmsup_jsonrpc_client_cancel(user_data);
+	return G_SOURCE_REMOVE;
+}
+
+static void
+test_client_wait(void)
+{
+	g_autoptr(FakeDaemon) fake =
+	    fake_daemon_new("{\"jsonrpc\":\"2.0\",\"id\":1,\"result\":{}}\n", G_MAXSIZE, G_MAXSIZE);
+	g_autoptr(VmsupJsonrpcClient) client = fake_daemon_client(fake);
+	g_autoptr(GError) error = NULL;
+	g_autoptr(JsonObject) result = NULL;
+	g_autoptr(JsonObject) none = NULL;
+	gint64 start;
+
+	/* a source dispatched during the wait cancels it */
+	g_timeout_add(20, cancel_client_cb, client);
+	none = vmsup_jsonrpc_client_next_notification(client, -1, &error);
+	g_assert_null(none);
+	g_assert_error(error, VMSUP_JSONRPC_CLIENT_ERROR, VMSUP_JSONRPC_CLIENT_ERROR_CANCELLED);
+	g_assert_cmpstr(vmsup_jsonrpc_client_error_kind(error), ==, "cancelled");
+	g_clear_error(&error);
+
+	/* calls run to their end however often someone cancels */
+	vmsup_jsonrpc_client_cancel(client);
+	result = vmsup_jsonrpc_client_call_object(client, "vm.list", NULL, &error);
+	g_assert_no_error(error);
+	g_assert_nonnull(result);
+
+	/* the cancel nobody saw yet ends the next wait at once, then waits time out quietly */
+	none = vmsup_jsonrpc_client_next_notification(client, -1, &error);
+	g_assert_error(error, VMSUP_JSONRPC_CLIENT_ERROR, VMSUP_JSONRPC_CLIENT_ERROR_CANCELLED);
+	g_clear_error(&error);
+	start = g_get_monotonic_time();
+	none = vmsup_jsonrpc_client_next_notification(client, 50, &error);
+	g_assert_no_error(error);
+	g_assert_null(none);
+	/* GLib's timers fire on whole milliseconds of a cached clock: roughly the 50 ms */
+	g_assert_cmpint(g_get_monotonic_time() - start, >=, 40 * 1000);
+}
+
+static void
+test_client_connect(void)
+{
+	g_autofree gchar *dir = vmsup_test_make_tmpdir();
+	g_autofree gchar *missing = g_build_filename(dir, "missing.sock", NULL);
+	g_autofree gchar *plain = g_build_filename(dir, "plain-file", NULL);
+	g_autofree gchar *long_name = g_strnfill(200, 'x');
+	g_autofree gchar *too_long = g_build_filename(dir, long_name, NULL);
+	const gchar *paths[] = {missing, plain, too_long};
+
+	g_assert_true(g_file_set_contents(plain, "", 0, NULL));
+	for (guint i = 0; i < G_N_ELEMENTS(paths); i++) {
+		g_autoptr(VmsupJsonrpcClient) client = vmsup_jsonrpc_client_new();
+		g_autoptr(GError) error = NULL;
+
+		g_assert_false(vmsup_jsonrpc_client_connect(client, paths[i], &error));
+		g_assert_error(error,
+			       VMSUP_JSONRPC_CLIENT_ERROR,
+			       VMSUP_JSONRPC_CLIENT_ERROR_CONNECT);
+		g_assert_true(g_str_has_prefix(error->message, "Could not connect: "));
+		g_assert_cmpstr(vmsup_jsonrpc_client_error_kind(error), ==, "connect");
+	}
+	vmsup_test_rm_rf(dir);
 }
 
 /* without a daemon */
@@ -377,6 +715,32 @@ test_no_daemon(void)
 	vmsup_test_rm_rf(dir);
 }
 
+/* exec --stdin reads all of stdin before it talks to vmsupd */
+static void
+test_exec_stdin(void)
+{
+	g_autofree gchar *dir = vmsup_test_make_tmpdir();
+	g_autofree gchar *input = g_build_filename(dir, "input", NULL);
+	g_autofree gchar *path = g_build_filename(dir, "nobody-here.sock", NULL);
+	const gchar *args[] = {"exec", "--stdin", "web1", "--", "cat", NULL};
+	const gchar *inputs[] = {"caf\xc3\xa9\n", "\xff\xfe not text"};
+	const gint expected[] = {EXIT_NO_DAEMON, EXIT_USAGE};
+
+	for (guint i = 0; i < G_N_ELEMENTS(inputs); i++) {
+		g_autoptr(GSubprocessLauncher) launcher = cli_launcher(path, FALSE, CLI_RUN_FLAGS);
+		CliRun run = {0};
+
+		g_assert_true(g_file_set_contents(input, inputs[i], -1, NULL));
+		g_subprocess_launcher_set_stdin_file_path(launcher, input);
+		cli_run_with(launcher, args, &run);
+		g_assert_cmpint(run.status, ==, expected[i]);
+		if (expected[i] == EXIT_USAGE)
+			assert_contains(run.err, "Standard input is not UTF-8 text");
+		cli_run_clear(&run);
+	}
+	vmsup_test_rm_rf(dir);
+}
+
 static void
 test_german(void)
 {
@@ -459,7 +823,7 @@ fixture_call(Fixture *f, const gchar *method, const gchar *params_json)
 
 	if (params_json != NULL)
 		params = vmsup_json_parse_object(params_json, -1, NULL);
-	result = vmsup_jsonrpc_client_call_object(f->client, method, params, NULL, &error);
+	result = vmsup_jsonrpc_client_call_object(f->client, method, params, &error);
 	g_assert_no_error(error);
 	return result;
 }
@@ -751,6 +1115,144 @@ test_human_output(Fixture *f, gconstpointer data)
 	cli_run_clear(&run);
 }
 
+/* text goes out in the locale's charset: converted where it must be, as is where it may */
+static void
+test_charset(Fixture *f, gconstpointer data)
+{
+	const gchar *create[] =
+	    {"create", "umlaut", "--kernel", f->kernel, "--cmdline", "console=ttyS0 grüße", NULL};
+	const gchar *get[] = {"get", "umlaut", NULL};
+	const gchar *list[] = {"list", "--names", NULL};
+	g_autoptr(GSubprocessLauncher) c_locale =
+	    cli_launcher(f->socket_path, FALSE, CLI_RUN_FLAGS);
+	CliRun run = {0};
+
+	cli_runv(f->socket_path, FALSE, create, &run);
+	g_assert_cmpint(run.status, ==, EXIT_OK);
+	cli_run_clear(&run);
+
+	cli_runv(f->socket_path, FALSE, get, &run);
+	assert_contains(run.out, "cmdline:");
+	assert_contains(run.out, "console=ttyS0 grüße\n");
+	cli_run_clear(&run);
+
+	g_subprocess_launcher_setenv(c_locale, "LC_ALL", "C", TRUE);
+	cli_run_with(c_locale, get, &run);
+	g_assert_cmpint(run.status, ==, EXIT_OK);
+	assert_contains(run.out, "console=ttyS0 gr??e\n");
+	cli_run_clear(&run);
+	cli_run_with(c_locale, list, &run);
+	g_assert_cmpstr(run.out, ==, "umlaut\n");
+	cli_run_clear(&run);
+}
+
+/* the stdout of a running vmsup, line by line, until a line starting with @wanted */
+typedef struct {
+	GDataInputStream *out;
+	GString *text;
+	const gchar *wanted; /* NULL: any line */
+	gboolean seen;
+	gboolean eof;
+} LineWatch;
+
+static void
+line_watch_cb(GObject *source, GAsyncResult *res, gpointer user_data)
+{
+	LineWatch *w = user_data;
+	g_autofree gchar *line =
+	    g_data_input_stream_read_line_finish_utf8(G_DATA_INPUT_STREAM(source), res, NULL, NULL);
+	if (line == NULL) {
+		w->eof = TRUE;
+		return;
+	}
+	g_string_append_printf(w->text, "%s\n", line);
+	if (w->wanted == NULL || g_str_has_prefix(line, w->wanted))
+		w->seen = TRUE;
+	g_data_input_stream_read_line_async(w->out, G_PRIORITY_DEFAULT, NULL, line_watch_cb, w);
+}
+
+static void
+line_watch_start(LineWatch *w, GSubprocess *proc, const gchar *wanted)
+{
+	w->out = g_data_input_stream_new(g_subprocess_get_stdout_pipe(proc));
+	w->text = g_string_new(NULL);
+	w->wanted = wanted;
+	g_data_input_stream_read_line_async(w->out, G_PRIORITY_DEFAULT, NULL, line_watch_cb, w);
+}
+
+static void
+line_watch_clear(LineWatch *w)
+{
+	vmsup_test_drain_main_context();
+	g_clear_object(&w->out);
+	g_string_free(w->text, TRUE);
+}
+
+static gboolean
+line_watch_seen_or_eof(gpointer data)
+{
+	LineWatch *w = data;
+	return w->seen || w->eof;
+}
+
+static gboolean
+line_watch_eof(gpointer data)
+{
+	return ((LineWatch *)data)->eof;
+}
+
+static gboolean
+flag_set_cb(gpointer user_data)
+{
+	*(gboolean *)user_data = TRUE;
+	return G_SOURCE_REMOVE;
+}
+
+/* events stream one line each as they happen, --json as the daemon sent them */
+static void
+test_events(Fixture *f, gconstpointer data)
+{
+	g_autoptr(GSubprocessLauncher) launcher =
+	    cli_launcher(f->socket_path, FALSE, G_SUBPROCESS_FLAGS_STDOUT_PIPE);
+	g_autofree gchar *cli = build_path("src", "cli", "vmsup", NULL);
+	g_autoptr(GSubprocess) proc = NULL;
+	g_autoptr(GError) error = NULL;
+	LineWatch w = {0};
+	g_autoptr(JsonObject) event = NULL;
+
+	proc = g_subprocess_launcher_spawn(launcher, &error, cli, "events", "--json", NULL);
+	g_assert_no_error(error);
+	line_watch_start(&w, proc, NULL);
+	/* nothing says when the subscription is in place: change things until an event shows */
+	for (guint i = 0; i < 100 && !line_watch_seen_or_eof(&w); i++) {
+		g_autofree gchar *name = g_strdup_printf("ev%u", i);
+		g_autofree gchar *params =
+		    g_strdup_printf("{\"name\":\"%s\",\"kernel\":\"%s\",\"wait\":true}",
+				    name,
+				    f->kernel);
+		g_autoptr(JsonObject) created = fixture_call(f, "vm.create", params);
+		gboolean waited = FALSE;
+
+		g_timeout_add(100, flag_set_cb, &waited);
+		while (!waited && !line_watch_seen_or_eof(&w))
+			g_main_context_iteration(NULL, TRUE);
+		if (!waited)
+			g_source_remove_by_user_data(&waited);
+	}
+	vmsup_test_wait_until(line_watch_seen_or_eof, &w, TIMEOUT_S);
+	g_assert_true(w.seen);
+	/* one JSON object per line */
+	*strchr(w.text->str, '\n') = '\0';
+	event = vmsup_json_parse_object(w.text->str, -1, &error);
+	g_assert_no_error(error);
+	g_assert_true(
+	    g_str_has_prefix(vmsup_json_object_get_string(event, "method", ""), "event."));
+	g_subprocess_send_signal(proc, SIGTERM);
+	g_subprocess_wait(proc, NULL, &error);
+	g_assert_no_error(error);
+	line_watch_clear(&w);
+}
+
 static void
 test_create_progress(Fixture *f, gconstpointer data)
 {
@@ -776,42 +1278,6 @@ test_create_progress(Fixture *f, gconstpointer data)
 	cli_run_clear(&run);
 }
 
-typedef struct {
-	GDataInputStream *out;
-	GString *text;
-	gboolean starting;
-	gboolean eof;
-} CreateWatch;
-
-static void
-create_line_cb(GObject *source, GAsyncResult *res, gpointer user_data)
-{
-	CreateWatch *w = user_data;
-	g_autofree gchar *line =
-	    g_data_input_stream_read_line_finish_utf8(G_DATA_INPUT_STREAM(source), res, NULL, NULL);
-	if (line == NULL) {
-		w->eof = TRUE;
-		return;
-	}
-	g_string_append_printf(w->text, "%s\n", line);
-	if (g_str_has_prefix(line, "starting ("))
-		w->starting = TRUE;
-	g_data_input_stream_read_line_async(w->out, G_PRIORITY_DEFAULT, NULL, create_line_cb, w);
-}
-
-static gboolean
-create_starting_or_done(gpointer data)
-{
-	CreateWatch *w = data;
-	return w->starting || w->eof;
-}
-
-static gboolean
-create_eof(gpointer data)
-{
-	return ((CreateWatch *)data)->eof;
-}
-
 /* Ctrl-C while create waits: vmsup asks vmsupd to cancel and says so */
 static void
 test_create_interrupted(Fixture *f, gconstpointer data)
@@ -824,7 +1290,7 @@ test_create_interrupted(Fixture *f, gconstpointer data)
 	g_autoptr(GSubprocess) proc = NULL;
 	g_autoptr(GError) error = NULL;
 	g_autoptr(JsonObject) ops = NULL;
-	CreateWatch w = {NULL, g_string_new(NULL), FALSE, FALSE};
+	LineWatch w = {0};
 	JsonArray *list;
 	JsonObject *op;
 
@@ -838,13 +1304,12 @@ test_create_interrupted(Fixture *f, gconstpointer data)
 					   "--start",
 					   NULL);
 	g_assert_no_error(error);
-	w.out = g_data_input_stream_new(g_subprocess_get_stdout_pipe(proc));
-	g_data_input_stream_read_line_async(w.out, G_PRIORITY_DEFAULT, NULL, create_line_cb, &w);
+	line_watch_start(&w, proc, "starting (");
 	/* this QEMU never answers, so the operation sits in "start" until cancelled */
-	vmsup_test_wait_until(create_starting_or_done, &w, TIMEOUT_S);
-	g_assert_true(w.starting);
+	vmsup_test_wait_until(line_watch_seen_or_eof, &w, TIMEOUT_S);
+	g_assert_true(w.seen);
 	g_subprocess_send_signal(proc, SIGINT);
-	vmsup_test_wait_until(create_eof, &w, TIMEOUT_S);
+	vmsup_test_wait_until(line_watch_eof, &w, TIMEOUT_S);
 	g_subprocess_wait(proc, NULL, &error);
 	g_assert_no_error(error);
 	g_test_message("%s", w.text->str);
@@ -859,8 +1324,7 @@ test_create_interrupted(Fixture *f, gconstpointer data)
 	op = json_array_get_object_element(list, json_array_get_length(list) - 1);
 	g_assert_cmpstr(vmsup_json_object_get_string(op, "vm", NULL), ==, "slow");
 	g_assert_cmpstr(vmsup_json_object_get_string(op, "state", NULL), ==, "cancelled");
-	g_object_unref(w.out);
-	g_string_free(w.text, TRUE);
+	line_watch_clear(&w);
 }
 
 static void
@@ -926,7 +1390,7 @@ test_round_trip(Fixture *f, gconstpointer data)
 		g_autoptr(GError) error = NULL;
 		gint64 start = g_get_monotonic_time();
 		g_autoptr(JsonObject) vm =
-		    vmsup_jsonrpc_client_call_object(f->client, "vm.get", params, NULL, &error);
+		    vmsup_jsonrpc_client_call_object(f->client, "vm.get", params, &error);
 		gint64 elapsed = g_get_monotonic_time() - start;
 		g_assert_no_error(error);
 		g_assert_cmpstr(vmsup_json_object_get_string(vm, "name", NULL), ==, "web1");
@@ -953,13 +1417,21 @@ main(int argc, char **argv)
 	g_test_add_func("/vmsup/cli/format/values", test_format_values);
 	g_test_add_func("/vmsup/cli/progress/bar", test_progress_bar);
 	g_test_add_func("/vmsup/cli/progress/modes", test_progress_modes);
+	g_test_add_func("/vmsup/cli/client/huge-answer", test_client_huge_answer);
+	g_test_add_func("/vmsup/cli/client/closed-mid-answer", test_client_closed_mid_answer);
+	g_test_add_func("/vmsup/cli/client/answers", test_client_answers);
+	g_test_add_func("/vmsup/cli/client/wait", test_client_wait);
+	g_test_add_func("/vmsup/cli/client/connect", test_client_connect);
 	g_test_add_func("/vmsup/cli/usage", test_usage);
 	g_test_add_func("/vmsup/cli/no-daemon", test_no_daemon);
 	g_test_add_func("/vmsup/cli/german", test_german);
+	g_test_add_func("/vmsup/cli/exec-stdin", test_exec_stdin);
 #define ADD(path, func, opts) g_test_add(path, Fixture, opts, fixture_setup, func, fixture_teardown)
 	ADD("/vmsup/cli/daemon/exit-codes", test_exit_codes, NULL);
 	ADD("/vmsup/cli/daemon/json", test_json_is_the_result, NULL);
 	ADD("/vmsup/cli/daemon/human", test_human_output, NULL);
+	ADD("/vmsup/cli/daemon/charset", test_charset, NULL);
+	ADD("/vmsup/cli/daemon/events", test_events, NULL);
 	ADD("/vmsup/cli/daemon/create-progress", test_create_progress, NULL);
 	ADD("/vmsup/cli/daemon/create-interrupted", test_create_interrupted, &fake_qemu);
 	ADD("/vmsup/cli/daemon/completion", test_completion, NULL);

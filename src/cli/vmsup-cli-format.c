@@ -8,14 +8,27 @@
 
 #include <glib/gi18n.h>
 #include <stdarg.h>
+#include <string.h>
 
 #include "vmsup-cli-format.h"
 #include "vmsup-json.h"
 
 struct _VmsupCliTable {
-	GPtrArray *headers; /* of gchar*, owned */
-	GPtrArray *rows;    /* of GStrv, owned */
+	guint n_columns;
+	GStringChunk *text;   /* owned: the text of every cell */
+	GPtrArray *cells;     /* of gchar*, unowned (in text): the headers, then row by row */
+	gsize *column_widths; /* owned: n_columns, the widest cell of each */
 };
+
+static void
+vmsup_cli_table_add_cell(VmsupCliTable *table, guint column, const gchar *text)
+{
+	/* "-" stands for a missing value and needs no copy */
+	const gchar *cell = text != NULL ? g_string_chunk_insert(table->text, text) : "-";
+	table->column_widths[column] =
+	    MAX(table->column_widths[column], vmsup_cli_text_width(cell));
+	g_ptr_array_add(table->cells, (gpointer)cell);
+}
 
 VmsupCliTable *
 vmsup_cli_table_new(const gchar *first_header, ...)
@@ -23,11 +36,16 @@ vmsup_cli_table_new(const gchar *first_header, ...)
 	VmsupCliTable *table = g_new0(VmsupCliTable, 1);
 	va_list args;
 
-	table->headers = g_ptr_array_new_with_free_func(g_free);
-	table->rows = g_ptr_array_new_with_free_func((GDestroyNotify)g_strfreev);
 	va_start(args, first_header);
 	for (const gchar *h = first_header; h != NULL; h = va_arg(args, const gchar *))
-		g_ptr_array_add(table->headers, g_strdup(h));
+		table->n_columns++;
+	va_end(args);
+	table->text = g_string_chunk_new(4096);
+	table->cells = g_ptr_array_sized_new(table->n_columns * 16);
+	table->column_widths = g_new0(gsize, MAX(table->n_columns, 1));
+	va_start(args, first_header);
+	for (const gchar *h = first_header; h != NULL; h = va_arg(args, const gchar *))
+		vmsup_cli_table_add_cell(table, table->cells->len, h);
 	va_end(args);
 	return table;
 }
@@ -35,28 +53,32 @@ vmsup_cli_table_new(const gchar *first_header, ...)
 void
 vmsup_cli_table_add_row(VmsupCliTable *table, const gchar *const *cells)
 {
-	gchar **row = g_new0(gchar *, table->headers->len + 1);
-	for (guint i = 0; i < table->headers->len; i++)
-		row[i] = g_strdup(cells[i] != NULL ? cells[i] : "-");
-	g_ptr_array_add(table->rows, row);
+	for (guint i = 0; i < table->n_columns; i++)
+		vmsup_cli_table_add_cell(table, i, cells[i]);
 }
 
 guint
 vmsup_cli_table_get_n_rows(VmsupCliTable *table)
 {
-	return table->rows->len;
+	return table->n_columns > 0 ? table->cells->len / table->n_columns - 1 : 0;
 }
 
 gsize
 vmsup_cli_text_width(const gchar *text)
 {
 	gsize width = 0;
+	const gchar *p;
 
 	if (text == NULL)
 		return 0;
+	/* the common case: ASCII, one column per byte */
+	for (p = text; *p != '\0' && (guchar)*p < 0x80; p++)
+		;
+	if (*p == '\0')
+		return p - text;
 	if (!g_utf8_validate(text, -1, NULL))
 		return strlen(text);
-	for (const gchar *p = text; *p != '\0'; p = g_utf8_next_char(p)) {
+	for (p = text; *p != '\0'; p = g_utf8_next_char(p)) {
 		gunichar c = g_utf8_get_char(p);
 		if (g_unichar_iszerowidth(c))
 			continue;
@@ -74,37 +96,27 @@ vmsup_cli_append_padded(GString *out, const gchar *text, gsize width)
 		g_string_append_c(out, ' ');
 }
 
-static void
-vmsup_cli_table_append_row(GString *out, gchar **cells, const gsize *widths, guint n)
-{
-	for (guint i = 0; i < n; i++) {
-		if (i + 1 < n) {
-			vmsup_cli_append_padded(out, cells[i], widths[i]);
-			g_string_append(out, "  ");
-		} else {
-			g_string_append(out, cells[i]);
-		}
-	}
-	g_string_append_c(out, '\n');
-}
-
 gchar *
 vmsup_cli_table_to_string(VmsupCliTable *table)
 {
-	guint n = table->headers->len;
-	g_autofree gsize *widths = g_new0(gsize, MAX(n, 1));
-	GString *out = g_string_new(NULL);
+	guint n = table->n_columns;
+	gsize line = 1;
+	GString *out;
 
 	for (guint i = 0; i < n; i++)
-		widths[i] = vmsup_cli_text_width(g_ptr_array_index(table->headers, i));
-	for (guint r = 0; r < table->rows->len; r++) {
-		gchar **row = g_ptr_array_index(table->rows, r);
-		for (guint i = 0; i < n; i++)
-			widths[i] = MAX(widths[i], vmsup_cli_text_width(row[i]));
+		line += table->column_widths[i] + 2;
+	out = g_string_sized_new(line * (table->cells->len / MAX(n, 1)) + 1);
+	for (guint c = 0; c < table->cells->len; c++) {
+		const gchar *cell = g_ptr_array_index(table->cells, c);
+		guint column = c % n;
+		if (column + 1 < n) {
+			vmsup_cli_append_padded(out, cell, table->column_widths[column]);
+			g_string_append(out, "  ");
+		} else {
+			g_string_append(out, cell);
+			g_string_append_c(out, '\n');
+		}
 	}
-	vmsup_cli_table_append_row(out, (gchar **)table->headers->pdata, widths, n);
-	for (guint r = 0; r < table->rows->len; r++)
-		vmsup_cli_table_append_row(out, g_ptr_array_index(table->rows, r), widths, n);
 	return g_string_free(out, FALSE);
 }
 
@@ -113,8 +125,9 @@ vmsup_cli_table_free(VmsupCliTable *table)
 {
 	if (table == NULL)
 		return;
-	g_ptr_array_unref(table->headers);
-	g_ptr_array_unref(table->rows);
+	g_string_chunk_free(table->text);
+	g_ptr_array_unref(table->cells);
+	g_free(table->column_widths);
 	g_free(table);
 }
 

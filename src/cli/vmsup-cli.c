@@ -7,8 +7,7 @@
 
 #include "config.h"
 
-#include <gio/gio.h>
-#include <gio/gunixinputstream.h>
+#include <errno.h>
 #include <glib-unix.h>
 #include <glib/gi18n.h>
 #include <locale.h>
@@ -17,6 +16,7 @@
 #include <unistd.h>
 
 #include "vmsup-cli-format.h"
+#include "vmsup-cli-output.h"
 #include "vmsup-cli-progress.h"
 #include "vmsup-error.h"
 #include "vmsup-json.h"
@@ -93,12 +93,12 @@ vmsup_cli_exit_code_for_error(const GError *error)
 			return VMSUP_CLI_EXIT_NO_DAEMON;
 		case VMSUP_JSONRPC_CLIENT_ERROR_INVALID_PARAMS:
 			return VMSUP_CLI_EXIT_INVALID_ARGUMENT;
+		case VMSUP_JSONRPC_CLIENT_ERROR_CANCELLED:
+			return VMSUP_CLI_EXIT_CANCELLED;
 		default:
 			return VMSUP_CLI_EXIT_FAILURE;
 		}
 	}
-	if (g_error_matches(error, G_IO_ERROR, G_IO_ERROR_CANCELLED))
-		return VMSUP_CLI_EXIT_CANCELLED;
 	return VMSUP_CLI_EXIT_FAILURE;
 }
 
@@ -139,9 +139,7 @@ vmsup_cli_report_error(VmsupCli *cli, const GError *error)
 {
 	const gchar *kind = vmsup_jsonrpc_client_error_kind(error);
 	g_autofree gchar *hint = NULL;
-	gboolean remote = error->domain == VMSUP_ERROR ||
-			  (error->domain == VMSUP_JSONRPC_CLIENT_ERROR &&
-			   error->code >= VMSUP_JSONRPC_CLIENT_ERROR_INVALID_PARAMS);
+	gboolean remote = vmsup_jsonrpc_client_error_is_remote(error);
 
 	if (g_error_matches(error,
 			    VMSUP_JSONRPC_CLIENT_ERROR,
@@ -177,7 +175,7 @@ vmsup_cli_report_error(VmsupCli *cli, const GError *error)
 		json_object_set_string_member(obj, "message", error->message);
 		json_object_set_object_member(obj, "data", g_steal_pointer(&data));
 		text = vmsup_json_object_to_string(obj, FALSE);
-		g_print("%s\n", text);
+		vmsup_cli_print("%s\n", text);
 	}
 	g_printerr("vmsup: %s\n", hint);
 	g_printerr("%s: %s\n", remote ? "vmsupd" : "vmsup", error->message);
@@ -313,7 +311,7 @@ static void
 vmsup_cli_print_json(JsonNode *node)
 {
 	g_autofree gchar *text = vmsup_json_to_string(node, isatty(STDOUT_FILENO));
-	g_print("%s\n", text);
+	vmsup_cli_print("%s\n", text);
 }
 
 static void
@@ -332,7 +330,7 @@ vmsup_cli_call(VmsupCli *cli, const gchar *method, JsonObject *params, gint *out
 
 	if (cli->client == NULL && !vmsup_cli_connect(cli, out_exit))
 		return NULL;
-	result = vmsup_jsonrpc_client_call_object(cli->client, method, params, NULL, &error);
+	result = vmsup_jsonrpc_client_call_object(cli->client, method, params, &error);
 	if (result == NULL) {
 		*out_exit = vmsup_cli_report_error(cli, error);
 		return NULL;
@@ -368,14 +366,14 @@ static void
 vmsup_cli_print_fields(JsonObject *obj, const gchar *const *order)
 {
 	g_autofree gchar *text = vmsup_cli_format_fields(obj, order);
-	g_print("%s", text);
+	vmsup_cli_print_text(text);
 }
 
 static void
 vmsup_cli_print_table(VmsupCliTable *table)
 {
 	g_autofree gchar *text = vmsup_cli_table_to_string(table);
-	g_print("%s", text);
+	vmsup_cli_print_text(text);
 }
 
 /* the objects (unowned) in the array @member of @obj; NULL when there is no such array */
@@ -518,6 +516,7 @@ vmsup_cli_list(VmsupCli *cli, gint argc, gchar **argv)
 	gint rc = VMSUP_CLI_EXIT_OK;
 	g_autoptr(JsonObject) result = NULL;
 	g_autoptr(GPtrArray) vms = NULL;
+	g_autoptr(GString) names = NULL;
 	const GOptionEntry entries[] = {
 	    {"names",
 	     0,
@@ -539,11 +538,13 @@ vmsup_cli_list(VmsupCli *cli, gint argc, gchar **argv)
 		vmsup_cli_print_vm_table(vms);
 		return rc;
 	}
+	names = g_string_new(NULL);
 	for (guint i = 0; i < vms->len; i++) {
 		const gchar *name = vmsup_cli_get_str(g_ptr_array_index(vms, i), "name");
 		if (name != NULL)
-			g_print("%s\n", name);
+			g_string_append_printf(names, "%s\n", name);
 	}
+	vmsup_cli_print_text(names->str);
 	return rc;
 }
 
@@ -664,9 +665,9 @@ vmsup_cli_ping(VmsupCli *cli, gint argc, gchar **argv)
 				      &rc);
 	if (params == NULL || !vmsup_cli_call_for_people(cli, "vm.ping", params, &result, &rc))
 		return rc;
-	g_print(_("The guest agent of VM '%s' answered in %.1f ms\n"),
-		argv[1],
-		vmsup_json_object_get_double(result, "rtt_ms", 0));
+	vmsup_cli_print(_("The guest agent of VM '%s' answered in %.1f ms\n"),
+			argv[1],
+			vmsup_json_object_get_double(result, "rtt_ms", 0));
 	return rc;
 }
 
@@ -735,7 +736,7 @@ vmsup_cli_start(VmsupCli *cli, gint argc, gchar **argv)
 	params =
 	    vmsup_cli_parse_name(cli, &argc, &argv, _("the VM name"), N_("Start a VM"), NULL, &rc);
 	if (params != NULL && vmsup_cli_call_for_people(cli, "vm.start", params, &result, &rc))
-		g_print(_("VM '%s' started\n"), argv[1]);
+		vmsup_cli_print(_("VM '%s' started\n"), argv[1]);
 	return rc;
 }
 
@@ -778,7 +779,7 @@ vmsup_cli_stop(VmsupCli *cli, gint argc, gchar **argv)
 		json_object_set_boolean_member(params, "force", TRUE);
 	vmsup_cli_set_int(params, "timeout_s", opt_timeout);
 	if (vmsup_cli_call_for_people(cli, "vm.stop", params, &result, &rc))
-		g_print(_("VM '%s' stopped\n"), argv[1]);
+		vmsup_cli_print(_("VM '%s' stopped\n"), argv[1]);
 	return rc;
 }
 
@@ -812,7 +813,7 @@ vmsup_cli_delete(VmsupCli *cli, gint argc, gchar **argv)
 	if (opt_force)
 		json_object_set_boolean_member(params, "force", TRUE);
 	if (vmsup_cli_call_for_people(cli, "vm.delete", params, &result, &rc))
-		g_print(_("VM '%s' deleted\n"), argv[1]);
+		vmsup_cli_print(_("VM '%s' deleted\n"), argv[1]);
 	return rc;
 }
 
@@ -907,12 +908,12 @@ vmsup_cli_set(VmsupCli *cli, gint argc, gchar **argv)
 		return vmsup_cli_usage_error(cli, _("Nothing to change: give at least one option"));
 	if (!vmsup_cli_call_for_people(cli, "vm.set", params, &result, &rc))
 		return rc;
-	g_print(_("VM '%s' updated\n"), argv[1]);
+	vmsup_cli_print(_("VM '%s' updated\n"), argv[1]);
 	pending = json_object_get_member(result, "pending_restart");
 	if (pending != NULL && JSON_NODE_HOLDS_ARRAY(pending) &&
 	    json_array_get_length(json_node_get_array(pending)) > 0) {
 		g_autofree gchar *fields = vmsup_cli_format_value(pending);
-		g_print(_("These take effect at the next start: %s\n"), fields);
+		vmsup_cli_print(_("These take effect at the next start: %s\n"), fields);
 	}
 	return rc;
 }
@@ -920,7 +921,7 @@ vmsup_cli_set(VmsupCli *cli, gint argc, gchar **argv)
 /* create */
 
 typedef struct {
-	GCancellable *interrupt; /* owned */
+	VmsupJsonrpcClient *client; /* unowned */
 	guint n_interrupts;
 } VmsupCliInterrupt;
 
@@ -929,7 +930,7 @@ vmsup_cli_sigint_cb(gpointer user_data)
 {
 	VmsupCliInterrupt *intr = user_data;
 	intr->n_interrupts++;
-	g_cancellable_cancel(intr->interrupt);
+	vmsup_jsonrpc_client_cancel(intr->client);
 	return G_SOURCE_CONTINUE;
 }
 
@@ -988,9 +989,11 @@ vmsup_cli_create_finish(VmsupCli *cli,
 		if (cli->json)
 			vmsup_cli_print_json_object(created);
 		else if (start)
-			g_print(_("VM '%s' created and started\n"), name);
+			vmsup_cli_print(_("VM '%s' created and started\n"), name);
 		else
-			g_print(_("VM '%s' created; start it with 'vmsup start %s'\n"), name, name);
+			vmsup_cli_print(_("VM '%s' created; start it with 'vmsup start %s'\n"),
+					name,
+					name);
 		return VMSUP_CLI_EXIT_OK;
 	}
 	if (g_strcmp0(state, "cancelled") == 0)
@@ -1015,7 +1018,7 @@ vmsup_cli_create_wait(VmsupCli *cli,
 		      gint64 id,
 		      gboolean start)
 {
-	VmsupCliInterrupt intr = {g_cancellable_new(), 0};
+	VmsupCliInterrupt intr = {cli->client, 0};
 	/* --json keeps stdout for the answer alone */
 	g_autoptr(VmsupCliProgress) progress =
 	    cli->json ? NULL : vmsup_cli_progress_new(stdout, isatty(STDOUT_FILENO));
@@ -1030,11 +1033,10 @@ vmsup_cli_create_wait(VmsupCli *cli,
 		g_autoptr(JsonObject) params = NULL;
 		JsonNode *params_node;
 
-		notification = vmsup_jsonrpc_client_next_notification(cli->client,
-								      1000,
-								      intr.interrupt,
-								      &error);
-		if (g_error_matches(error, G_IO_ERROR, G_IO_ERROR_CANCELLED)) {
+		notification = vmsup_jsonrpc_client_next_notification(cli->client, 1000, &error);
+		if (g_error_matches(error,
+				    VMSUP_JSONRPC_CLIENT_ERROR,
+				    VMSUP_JSONRPC_CLIENT_ERROR_CANCELLED)) {
 			g_autoptr(JsonObject) cancel_params = json_object_new();
 			g_autoptr(JsonObject) cancel_result = NULL;
 			if (intr.n_interrupts > 1 || cancel_sent) {
@@ -1045,8 +1047,6 @@ vmsup_cli_create_wait(VmsupCli *cli,
 				rc = VMSUP_CLI_EXIT_CANCELLED;
 				break;
 			}
-			g_clear_object(&intr.interrupt);
-			intr.interrupt = g_cancellable_new();
 			vmsup_cli_progress_finish(progress, NULL);
 			g_printerr("vmsup: %s\n", _("Cancelling…"));
 			json_object_set_int_member(cancel_params, "id", id);
@@ -1090,7 +1090,6 @@ vmsup_cli_create_wait(VmsupCli *cli,
 		}
 	}
 	g_source_remove(sigint_id);
-	g_clear_object(&intr.interrupt);
 	return rc;
 }
 
@@ -1229,18 +1228,19 @@ vmsup_cli_create(VmsupCli *cli, gint argc, gchar **argv)
 		if (!vmsup_cli_call_for_people(cli, "vm.create", params, &result, &rc))
 			return rc;
 		id = vmsup_cli_operation_id(result);
-		g_print(_("Creating VM '%s' as operation %lld; follow it with 'vmsup ops get "
-			  "%lld'\n"),
-			argv[1],
-			(long long)id,
-			(long long)id);
+		vmsup_cli_print(
+		    _("Creating VM '%s' as operation %lld; follow it with 'vmsup ops get "
+		      "%lld'\n"),
+		    argv[1],
+		    (long long)id,
+		    (long long)id);
 		return rc;
 	}
 
 	if (!vmsup_cli_connect(cli, &rc))
 		return rc;
 	/* subscribe first so that no progress event can slip by; polling covers an old vmsupd */
-	subscribed = vmsup_jsonrpc_client_call(cli->client, "events.subscribe", NULL, NULL, &error);
+	subscribed = vmsup_jsonrpc_client_call(cli->client, "events.subscribe", NULL, &error);
 	if (subscribed == NULL)
 		g_debug("events.subscribe: %s; polling instead", error->message);
 	/* the CLI waits, not the daemon: so Ctrl-C can still name the operation to cancel */
@@ -1258,6 +1258,33 @@ vmsup_cli_create(VmsupCli *cli, gint argc, gchar **argv)
 }
 
 /* exec */
+
+/* all of stdin, NUL-terminated; FALSE with @out_error (GLib's words) when reading fails */
+static gboolean
+vmsup_cli_read_stdin(GByteArray **out_data, gchar **out_error)
+{
+	g_autoptr(GByteArray) data = g_byte_array_new();
+	guint8 buf[16 * 1024];
+
+	for (;;) {
+		gssize n = read(STDIN_FILENO, buf, sizeof(buf));
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n < 0) {
+			gint errsv = errno;
+			*out_error = g_strdup_printf(
+			    g_dgettext("glib20", "Error reading from file descriptor: %s"),
+			    g_strerror(errsv));
+			return FALSE;
+		}
+		if (n == 0)
+			break;
+		g_byte_array_append(data, buf, n);
+	}
+	g_byte_array_append(data, (const guint8 *)"", 1);
+	*out_data = g_steal_pointer(&data);
+	return TRUE;
+}
 
 static gint
 vmsup_cli_exec(VmsupCli *cli, gint argc, gchar **argv)
@@ -1311,21 +1338,14 @@ vmsup_cli_exec(VmsupCli *cli, gint argc, gchar **argv)
 	json_object_set_array_member(params, "argv", g_steal_pointer(&args));
 	vmsup_cli_set_int(params, "timeout_s", opt_timeout);
 	if (opt_stdin) {
-		g_autoptr(GInputStream) in = g_unix_input_stream_new(STDIN_FILENO, FALSE);
-		g_autoptr(GOutputStream) buf = g_memory_output_stream_new_resizable();
-		g_autoptr(GError) error = NULL;
-		gchar *data;
-		if (g_output_stream_splice(buf,
-					   in,
-					   G_OUTPUT_STREAM_SPLICE_CLOSE_TARGET,
-					   NULL,
-					   &error) < 0)
-			return vmsup_cli_usage_error(cli, error->message);
-		g_output_stream_write(buf, "", 1, NULL, NULL);
-		data = g_memory_output_stream_get_data(G_MEMORY_OUTPUT_STREAM(buf));
-		if (!g_utf8_validate(data, -1, NULL))
+		g_autoptr(GByteArray) data = NULL;
+		g_autofree gchar *read_error = NULL;
+		if (!vmsup_cli_read_stdin(&data, &read_error))
+			return vmsup_cli_usage_error(cli, read_error);
+		/* like any C string, the command's input ends at a NUL byte */
+		if (!g_utf8_validate((const gchar *)data->data, -1, NULL))
 			return vmsup_cli_usage_error(cli, _("Standard input is not UTF-8 text"));
-		json_object_set_string_member(params, "stdin", data);
+		json_object_set_string_member(params, "stdin", (const gchar *)data->data);
 	}
 	if (!vmsup_cli_call_for_people(cli, "vm.exec", params, &result, &rc))
 		return rc;
@@ -1411,7 +1431,7 @@ vmsup_cli_ops_by_id(VmsupCli *cli, gint argc, gchar **argv, gboolean cancel)
 	if (!vmsup_cli_call_for_people(cli, cancel ? "op.cancel" : "op.get", params, &result, &rc))
 		return rc;
 	if (cancel)
-		g_print(_("Operation %lld is being cancelled\n"), (long long)id);
+		vmsup_cli_print(_("Operation %lld is being cancelled\n"), (long long)id);
 	else
 		vmsup_cli_print_fields(result, order);
 	return rc;
@@ -1477,7 +1497,7 @@ vmsup_cli_workspace_create(VmsupCli *cli, gint argc, gchar **argv)
 	vmsup_cli_set_int(params, "cpus", opt_cpus);
 	vmsup_cli_set_int(params, "memory_mib", opt_memory);
 	if (vmsup_cli_call_for_people(cli, "workspace.create", params, &result, &rc))
-		g_print(_("Workspace '%s' created\n"), argv[1]);
+		vmsup_cli_print(_("Workspace '%s' created\n"), argv[1]);
 	return rc;
 }
 
@@ -1548,7 +1568,7 @@ vmsup_cli_workspace_by_name(VmsupCli *cli, gint argc, gchar **argv, gboolean ope
 	if (open)
 		vmsup_cli_print_fields(result, NULL);
 	else
-		g_print(_("Workspace '%s' deleted\n"), argv[1]);
+		vmsup_cli_print(_("Workspace '%s' deleted\n"), argv[1]);
 	return rc;
 }
 
@@ -1620,7 +1640,7 @@ vmsup_cli_events(VmsupCli *cli, gint argc, gchar **argv)
 	for (;;) {
 		g_autoptr(GError) error = NULL;
 		g_autoptr(JsonObject) event =
-		    vmsup_jsonrpc_client_next_notification(cli->client, -1, NULL, &error);
+		    vmsup_jsonrpc_client_next_notification(cli->client, -1, &error);
 		const gchar *method;
 		JsonNode *params_node;
 		JsonObject *params = NULL;
@@ -1632,8 +1652,7 @@ vmsup_cli_events(VmsupCli *cli, gint argc, gchar **argv)
 			return vmsup_cli_report_error(cli, error);
 		if (cli->json) {
 			g_autofree gchar *text = vmsup_json_object_to_string(event, FALSE);
-			g_print("%s\n", text);
-			fflush(stdout);
+			vmsup_cli_print("%s\n", text);
 			continue;
 		}
 		method = vmsup_json_object_get_string(event, "method", "");
@@ -1666,8 +1685,7 @@ vmsup_cli_events(VmsupCli *cli, gint argc, gchar **argv)
 		}
 		now = g_date_time_new_now_local();
 		time = g_date_time_format(now, "%H:%M:%S");
-		g_print("%s  %-18s %s\n", time, method, detail);
-		fflush(stdout);
+		vmsup_cli_print("%s  %-18s %s\n", time, method, detail);
 	}
 }
 
@@ -1757,7 +1775,7 @@ vmsup_cli_run_verb(VmsupCli *cli,
 			g_printerr("%s", text);
 			return VMSUP_CLI_EXIT_USAGE;
 		}
-		g_print("%s", text);
+		vmsup_cli_print_text(text);
 		return VMSUP_CLI_EXIT_OK;
 	}
 	for (const VmsupCliVerb *v = verbs; v->name != NULL; v++) {
@@ -1823,7 +1841,7 @@ main(int argc, char **argv)
 		return VMSUP_CLI_EXIT_USAGE;
 	}
 	if (opt_version) {
-		g_print("vmsup %s\n", PACKAGE_VERSION);
+		vmsup_cli_print("vmsup %s\n", PACKAGE_VERSION);
 		vmsup_cli_clear(&cli);
 		return VMSUP_CLI_EXIT_OK;
 	}

@@ -1,15 +1,20 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
 /*
  * The CLI's side of the JSON-RPC socket: one request at a time, answers
- * matched by id, notifications kept aside for whoever asks for them.
+ * matched by id, notifications kept aside for whoever asks for them. A plain
+ * Unix socket and GLib sources: a short-lived command pays for nothing else.
  */
 
 #include "config.h"
 
-#include <gio/gio.h>
-#include <gio/gunixsocketaddress.h>
+#include <errno.h>
+#include <glib-unix.h>
 #include <glib/gi18n.h>
+#include <stddef.h>
 #include <string.h>
+#include <sys/socket.h>
+#include <sys/un.h>
+#include <unistd.h>
 
 #include "vmsup-error.h"
 #include "vmsup-json.h"
@@ -17,21 +22,35 @@
 
 /* far above any answer vmsupd gives; a bound so a broken peer cannot eat memory */
 #define VMSUP_JSONRPC_CLIENT_MAX_LINE (64 * 1024 * 1024)
+/* room offered to each read: a whole list of VMs usually arrives in one */
+#define VMSUP_JSONRPC_CLIENT_READ_SIZE (32 * 1024)
 
 struct _VmsupJsonrpcClient {
 	GObject parent_instance;
-	GSocketConnection *conn; /* owned */
-	GSocket *socket;         /* unowned: conn's */
-	gchar *socket_path;      /* owned */
-	GByteArray *inbuf;       /* owned */
-	gsize scanned;
+	gint fd;           /* owned; -1 until connected */
+	GByteArray *inbuf; /* owned: received, not yet taken */
+	gsize scanned;     /* bytes of inbuf known to hold no newline */
 	gint64 next_id;
+	gboolean cancelled;
 	GQueue notifications; /* of JsonObject, owned */
 };
 
 G_DEFINE_FINAL_TYPE(VmsupJsonrpcClient, vmsup_jsonrpc_client, G_TYPE_OBJECT)
 
 G_DEFINE_QUARK(vmsup - jsonrpc - client - error - quark, vmsup_jsonrpc_client_error)
+
+gboolean
+vmsup_jsonrpc_client_error_is_remote(const GError *error)
+{
+	if (error == NULL)
+		return FALSE;
+	if (error->domain == VMSUP_ERROR)
+		return TRUE;
+	return error->domain == VMSUP_JSONRPC_CLIENT_ERROR &&
+	       (error->code == VMSUP_JSONRPC_CLIENT_ERROR_INVALID_PARAMS ||
+		error->code == VMSUP_JSONRPC_CLIENT_ERROR_METHOD_NOT_FOUND ||
+		error->code == VMSUP_JSONRPC_CLIENT_ERROR_INVALID_REQUEST);
+}
 
 const gchar *
 vmsup_jsonrpc_client_error_kind(const GError *error)
@@ -50,12 +69,12 @@ vmsup_jsonrpc_client_error_kind(const GError *error)
 			return "method-not-found";
 		case VMSUP_JSONRPC_CLIENT_ERROR_INVALID_REQUEST:
 			return "invalid-request";
+		case VMSUP_JSONRPC_CLIENT_ERROR_CANCELLED:
+			return "cancelled";
 		default:
 			return "internal";
 		}
 	}
-	if (g_error_matches(error, G_IO_ERROR, G_IO_ERROR_CANCELLED))
-		return "cancelled";
 	return "internal";
 }
 
@@ -80,31 +99,63 @@ vmsup_jsonrpc_client_error_code(const GError *error)
 	return VMSUP_ERROR_INTERNAL;
 }
 
+/*
+ * Socket failures read as they always did: in GLib's words, which GLib's own
+ * catalog translates
+ */
+static void
+vmsup_jsonrpc_client_set_connect_error(GError **error, gint errsv)
+{
+	g_set_error(error,
+		    VMSUP_JSONRPC_CLIENT_ERROR,
+		    VMSUP_JSONRPC_CLIENT_ERROR_CONNECT,
+		    "%s%s",
+		    g_dgettext("glib20", "Could not connect: "),
+		    g_strerror(errsv));
+}
+
+static void
+vmsup_jsonrpc_client_set_lost_error(GError **error, const gchar *detail)
+{
+	g_set_error(error,
+		    VMSUP_JSONRPC_CLIENT_ERROR,
+		    VMSUP_JSONRPC_CLIENT_ERROR_CLOSED,
+		    _("Lost the connection to vmsupd: %s"),
+		    detail);
+}
+
 gboolean
 vmsup_jsonrpc_client_connect(VmsupJsonrpcClient *self, const gchar *socket_path, GError **error)
 {
-	g_autoptr(GSocketClient) client = g_socket_client_new();
-	g_autoptr(GSocketAddress) address = NULL;
-	g_autoptr(GError) error_local = NULL;
+	struct sockaddr_un addr = {.sun_family = AF_UNIX};
+	gsize len;
+	gint fd;
 
 	g_return_val_if_fail(VMSUP_IS_JSONRPC_CLIENT(self), FALSE);
 	g_return_val_if_fail(socket_path != NULL, FALSE);
-	g_return_val_if_fail(self->conn == NULL, FALSE);
+	g_return_val_if_fail(self->fd < 0, FALSE);
 
-	address = g_unix_socket_address_new(socket_path);
-	self->conn =
-	    g_socket_client_connect(client, G_SOCKET_CONNECTABLE(address), NULL, &error_local);
-	if (self->conn == NULL) {
-		g_set_error(error,
-			    VMSUP_JSONRPC_CLIENT_ERROR,
-			    VMSUP_JSONRPC_CLIENT_ERROR_CONNECT,
-			    "%s",
-			    error_local->message);
+	len = strlen(socket_path);
+	if (len >= sizeof(addr.sun_path)) {
+		vmsup_jsonrpc_client_set_connect_error(error, ENAMETOOLONG);
 		return FALSE;
 	}
-	self->socket = g_socket_connection_get_socket(self->conn);
-	g_socket_set_blocking(self->socket, FALSE);
-	self->socket_path = g_strdup(socket_path);
+	memcpy(addr.sun_path, socket_path, len);
+	fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	if (fd < 0) {
+		vmsup_jsonrpc_client_set_connect_error(error, errno);
+		return FALSE;
+	}
+	while (connect(fd, (struct sockaddr *)&addr, offsetof(struct sockaddr_un, sun_path) + len) <
+	       0) {
+		gint errsv = errno;
+		if (errsv == EINTR)
+			continue;
+		close(fd);
+		vmsup_jsonrpc_client_set_connect_error(error, errsv);
+		return FALSE;
+	}
+	self->fd = fd;
 	return TRUE;
 }
 
@@ -114,7 +165,7 @@ typedef struct {
 } VmsupJsonrpcClientWait;
 
 static gboolean
-vmsup_jsonrpc_client_wait_socket_cb(GSocket *socket, GIOCondition condition, gpointer user_data)
+vmsup_jsonrpc_client_wait_fd_cb(gint fd, GIOCondition condition, gpointer user_data)
 {
 	VmsupJsonrpcClientWait *wait = user_data;
 	wait->ready = TRUE;
@@ -129,66 +180,114 @@ vmsup_jsonrpc_client_wait_timeout_cb(gpointer user_data)
 	return G_SOURCE_REMOVE;
 }
 
-/* TRUE: readable; FALSE with @error: cancelled; FALSE without: the deadline passed */
+/*
+ * TRUE: readable; FALSE with @error: cancelled (only when @cancellable);
+ * FALSE without: the deadline passed
+ */
 static gboolean
 vmsup_jsonrpc_client_wait_readable(VmsupJsonrpcClient *self,
 				   gint64 deadline,
-				   GCancellable *cancellable,
+				   gboolean cancellable,
 				   GError **error)
 {
 	VmsupJsonrpcClientWait wait = {FALSE, FALSE};
 	GMainContext *context = g_main_context_ref_thread_default();
-	g_autoptr(GSource) source =
-	    g_socket_create_source(self->socket, G_IO_IN | G_IO_HUP | G_IO_ERR, cancellable);
+	g_autoptr(GSource) source = g_unix_fd_source_new(self->fd, G_IO_IN | G_IO_HUP | G_IO_ERR);
 	g_autoptr(GSource) timeout = NULL;
 
-	g_source_set_callback(source,
-			      G_SOURCE_FUNC(vmsup_jsonrpc_client_wait_socket_cb),
-			      &wait,
-			      NULL);
+	g_source_set_callback(source, G_SOURCE_FUNC(vmsup_jsonrpc_client_wait_fd_cb), &wait, NULL);
 	g_source_attach(source, context);
 	if (deadline >= 0) {
-		gint64 left_ms = MAX(0, (deadline - g_get_monotonic_time()) / 1000);
+		gint64 left_ms = MAX(0, (deadline - g_get_monotonic_time() + 999) / 1000);
 		timeout = g_timeout_source_new((guint)MIN(left_ms, G_MAXUINT));
 		g_source_set_callback(timeout, vmsup_jsonrpc_client_wait_timeout_cb, &wait, NULL);
 		g_source_attach(timeout, context);
 	}
-	while (!wait.ready && !wait.timed_out && !g_cancellable_is_cancelled(cancellable))
+	while (!wait.ready && !wait.timed_out && !(cancellable && self->cancelled))
 		g_main_context_iteration(context, TRUE);
 	g_source_destroy(source);
 	if (timeout != NULL)
 		g_source_destroy(timeout);
 	g_main_context_unref(context);
-	if (g_cancellable_set_error_if_cancelled(cancellable, error))
+	if (cancellable && self->cancelled) {
+		self->cancelled = FALSE;
+		g_set_error_literal(error,
+				    VMSUP_JSONRPC_CLIENT_ERROR,
+				    VMSUP_JSONRPC_CLIENT_ERROR_CANCELLED,
+				    g_dgettext("glib20", "Operation was cancelled"));
 		return FALSE;
+	}
 	return wait.ready;
 }
 
-/* the next line without its newline (full); NULL with no error when @deadline passed */
-static gchar *
-vmsup_jsonrpc_client_read_line(VmsupJsonrpcClient *self,
-			       gint64 deadline,
-			       GCancellable *cancellable,
-			       GError **error)
+/* one read into inbuf: TRUE when bytes came or the socket had none yet */
+static gboolean
+vmsup_jsonrpc_client_receive(VmsupJsonrpcClient *self, GError **error)
 {
-	guint8 buf[64 * 1024];
+	guint old_len = self->inbuf->len;
+	gssize n;
+	gint errsv;
 
+	g_byte_array_set_size(self->inbuf, old_len + VMSUP_JSONRPC_CLIENT_READ_SIZE);
+	do
+		n = recv(self->fd,
+			 self->inbuf->data + old_len,
+			 VMSUP_JSONRPC_CLIENT_READ_SIZE,
+			 MSG_DONTWAIT);
+	while (n < 0 && errno == EINTR);
+	errsv = errno;
+	g_byte_array_set_size(self->inbuf, old_len + MAX(n, 0));
+	if (n < 0 && (errsv == EAGAIN || errsv == EWOULDBLOCK))
+		return TRUE;
+	if (n < 0) {
+		g_autofree gchar *detail =
+		    g_strdup_printf(g_dgettext("glib20", "Error receiving data: %s"),
+				    g_strerror(errsv));
+		vmsup_jsonrpc_client_set_lost_error(error, detail);
+		return FALSE;
+	}
+	if (n == 0) {
+		g_set_error_literal(error,
+				    VMSUP_JSONRPC_CLIENT_ERROR,
+				    VMSUP_JSONRPC_CLIENT_ERROR_CLOSED,
+				    _("vmsupd closed the connection"));
+		return FALSE;
+	}
+	return TRUE;
+}
+
+/*
+ * The next message, parsed where it was received; NULL with no error when
+ * @deadline passed
+ */
+static JsonObject *
+vmsup_jsonrpc_client_read_message(VmsupJsonrpcClient *self,
+				  gint64 deadline,
+				  gboolean cancellable,
+				  GError **error)
+{
 	for (;;) {
 		g_autoptr(GError) error_local = NULL;
 		guint8 *nl = NULL;
-		gssize n;
 
 		if (self->inbuf->len > self->scanned)
 			nl = memchr(self->inbuf->data + self->scanned,
 				    '\n',
 				    self->inbuf->len - self->scanned);
-
 		if (nl != NULL) {
 			gsize len = nl - self->inbuf->data;
-			gchar *line = g_strndup((const gchar *)self->inbuf->data, len);
+			JsonObject *msg = vmsup_json_parse_object((const gchar *)self->inbuf->data,
+								  (gssize)len,
+								  &error_local);
 			g_byte_array_remove_range(self->inbuf, 0, len + 1);
 			self->scanned = 0;
-			return line;
+			if (msg == NULL)
+				g_set_error(error,
+					    VMSUP_JSONRPC_CLIENT_ERROR,
+					    VMSUP_JSONRPC_CLIENT_ERROR_PROTOCOL,
+					    _("vmsupd sent something that is not JSON-RPC: %s"),
+					    error_local->message);
+			return msg;
 		}
 		self->scanned = self->inbuf->len;
 		if (self->inbuf->len > VMSUP_JSONRPC_CLIENT_MAX_LINE) {
@@ -206,25 +305,8 @@ vmsup_jsonrpc_client_read_line(VmsupJsonrpcClient *self,
 				g_propagate_error(error, g_steal_pointer(&error_local));
 			return NULL;
 		}
-		n = g_socket_receive(self->socket, (gchar *)buf, sizeof(buf), NULL, &error_local);
-		if (n < 0 && g_error_matches(error_local, G_IO_ERROR, G_IO_ERROR_WOULD_BLOCK))
-			continue;
-		if (n < 0) {
-			g_set_error(error,
-				    VMSUP_JSONRPC_CLIENT_ERROR,
-				    VMSUP_JSONRPC_CLIENT_ERROR_CLOSED,
-				    _("Lost the connection to vmsupd: %s"),
-				    error_local->message);
+		if (!vmsup_jsonrpc_client_receive(self, error))
 			return NULL;
-		}
-		if (n == 0) {
-			g_set_error_literal(error,
-					    VMSUP_JSONRPC_CLIENT_ERROR,
-					    VMSUP_JSONRPC_CLIENT_ERROR_CLOSED,
-					    _("vmsupd closed the connection"));
-			return NULL;
-		}
-		g_byte_array_append(self->inbuf, buf, n);
 	}
 }
 
@@ -237,19 +319,16 @@ vmsup_jsonrpc_client_send(VmsupJsonrpcClient *self, JsonObject *message, GError 
 	gsize done = 0;
 
 	while (done < len) {
-		g_autoptr(GError) error_local = NULL;
-		gssize n = g_socket_send_with_blocking(self->socket,
-						       line + done,
-						       len - done,
-						       TRUE,
-						       NULL,
-						       &error_local);
+		/* blocking: a request larger than the socket buffer waits for vmsupd to read */
+		gssize n = send(self->fd, line + done, len - done, MSG_NOSIGNAL);
+		if (n < 0 && errno == EINTR)
+			continue;
 		if (n < 0) {
-			g_set_error(error,
-				    VMSUP_JSONRPC_CLIENT_ERROR,
-				    VMSUP_JSONRPC_CLIENT_ERROR_CLOSED,
-				    _("Lost the connection to vmsupd: %s"),
-				    error_local->message);
+			gint errsv = errno;
+			g_autofree gchar *detail =
+			    g_strdup_printf(g_dgettext("glib20", "Error sending data: %s"),
+					    g_strerror(errsv));
+			vmsup_jsonrpc_client_set_lost_error(error, detail);
 			return FALSE;
 		}
 		done += n;
@@ -301,22 +380,6 @@ vmsup_jsonrpc_client_set_remote_error(JsonObject *err, GError **error)
 	}
 }
 
-static JsonObject *
-vmsup_jsonrpc_client_parse(const gchar *line, GError **error)
-{
-	g_autoptr(GError) error_local = NULL;
-	JsonObject *msg = vmsup_json_parse_object(line, -1, &error_local);
-	if (msg == NULL) {
-		g_set_error(error,
-			    VMSUP_JSONRPC_CLIENT_ERROR,
-			    VMSUP_JSONRPC_CLIENT_ERROR_PROTOCOL,
-			    _("vmsupd sent something that is not JSON-RPC: %s"),
-			    error_local->message);
-		return NULL;
-	}
-	return msg;
-}
-
 static gboolean
 vmsup_jsonrpc_client_is_notification(JsonObject *msg)
 {
@@ -327,7 +390,6 @@ JsonNode *
 vmsup_jsonrpc_client_call(VmsupJsonrpcClient *self,
 			  const gchar *method,
 			  JsonObject *params,
-			  GCancellable *cancellable,
 			  GError **error)
 {
 	g_autoptr(JsonObject) request = json_object_new();
@@ -335,7 +397,7 @@ vmsup_jsonrpc_client_call(VmsupJsonrpcClient *self,
 
 	g_return_val_if_fail(VMSUP_IS_JSONRPC_CLIENT(self), NULL);
 	g_return_val_if_fail(method != NULL, NULL);
-	g_return_val_if_fail(self->conn != NULL, NULL);
+	g_return_val_if_fail(self->fd >= 0, NULL);
 
 	id = ++self->next_id;
 	json_object_set_string_member(request, "jsonrpc", "2.0");
@@ -348,16 +410,12 @@ vmsup_jsonrpc_client_call(VmsupJsonrpcClient *self,
 		return NULL;
 
 	for (;;) {
-		g_autofree gchar *line =
-		    vmsup_jsonrpc_client_read_line(self, -1, cancellable, error);
-		g_autoptr(JsonObject) msg = NULL;
+		g_autoptr(JsonObject) msg =
+		    vmsup_jsonrpc_client_read_message(self, -1, FALSE, error);
 		JsonNode *id_node;
 		JsonNode *err;
 		JsonNode *result;
 
-		if (line == NULL)
-			return NULL;
-		msg = vmsup_jsonrpc_client_parse(line, error);
 		if (msg == NULL)
 			return NULL;
 		if (vmsup_jsonrpc_client_is_notification(msg)) {
@@ -398,11 +456,9 @@ JsonObject *
 vmsup_jsonrpc_client_call_object(VmsupJsonrpcClient *self,
 				 const gchar *method,
 				 JsonObject *params,
-				 GCancellable *cancellable,
 				 GError **error)
 {
-	g_autoptr(JsonNode) result =
-	    vmsup_jsonrpc_client_call(self, method, params, cancellable, error);
+	g_autoptr(JsonNode) result = vmsup_jsonrpc_client_call(self, method, params, error);
 	if (result == NULL)
 		return NULL;
 	if (!JSON_NODE_HOLDS_OBJECT(result)) {
@@ -418,30 +474,18 @@ vmsup_jsonrpc_client_call_object(VmsupJsonrpcClient *self,
 }
 
 JsonObject *
-vmsup_jsonrpc_client_next_notification(VmsupJsonrpcClient *self,
-				       gint timeout_ms,
-				       GCancellable *cancellable,
-				       GError **error)
+vmsup_jsonrpc_client_next_notification(VmsupJsonrpcClient *self, gint timeout_ms, GError **error)
 {
 	gint64 deadline = timeout_ms < 0 ? -1 : g_get_monotonic_time() + timeout_ms * 1000;
 
 	g_return_val_if_fail(VMSUP_IS_JSONRPC_CLIENT(self), NULL);
-	g_return_val_if_fail(self->conn != NULL, NULL);
+	g_return_val_if_fail(self->fd >= 0, NULL);
 
 	if (!g_queue_is_empty(&self->notifications))
 		return g_queue_pop_head(&self->notifications);
 	for (;;) {
-		g_autoptr(GError) error_local = NULL;
-		g_autofree gchar *line =
-		    vmsup_jsonrpc_client_read_line(self, deadline, cancellable, &error_local);
-		g_autoptr(JsonObject) msg = NULL;
-
-		if (line == NULL) {
-			if (error_local != NULL)
-				g_propagate_error(error, g_steal_pointer(&error_local));
-			return NULL;
-		}
-		msg = vmsup_jsonrpc_client_parse(line, error);
+		g_autoptr(JsonObject) msg =
+		    vmsup_jsonrpc_client_read_message(self, deadline, TRUE, error);
 		if (msg == NULL)
 			return NULL;
 		if (vmsup_jsonrpc_client_is_notification(msg))
@@ -449,15 +493,20 @@ vmsup_jsonrpc_client_next_notification(VmsupJsonrpcClient *self,
 	}
 }
 
+void
+vmsup_jsonrpc_client_cancel(VmsupJsonrpcClient *self)
+{
+	g_return_if_fail(VMSUP_IS_JSONRPC_CLIENT(self));
+	self->cancelled = TRUE;
+}
+
 static void
 vmsup_jsonrpc_client_finalize(GObject *object)
 {
 	VmsupJsonrpcClient *self = VMSUP_JSONRPC_CLIENT(object);
 
-	if (self->conn != NULL)
-		g_io_stream_close(G_IO_STREAM(self->conn), NULL, NULL);
-	g_clear_object(&self->conn);
-	g_free(self->socket_path);
+	if (self->fd >= 0)
+		close(self->fd);
 	g_byte_array_unref(self->inbuf);
 	g_queue_clear_full(&self->notifications, (GDestroyNotify)json_object_unref);
 	G_OBJECT_CLASS(vmsup_jsonrpc_client_parent_class)->finalize(object);
@@ -473,6 +522,7 @@ vmsup_jsonrpc_client_class_init(VmsupJsonrpcClientClass *klass)
 static void
 vmsup_jsonrpc_client_init(VmsupJsonrpcClient *self)
 {
+	self->fd = -1;
 	self->inbuf = g_byte_array_new();
 	g_queue_init(&self->notifications);
 }

@@ -1,7 +1,7 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
 #pragma once
 
-#include <gio/gio.h>
+#include <glib-object.h>
 #include <json-glib/json-glib.h>
 
 G_BEGIN_DECLS
@@ -17,6 +17,7 @@ typedef enum {
 	VMSUP_JSONRPC_CLIENT_ERROR_INVALID_PARAMS,   /* -32602 */
 	VMSUP_JSONRPC_CLIENT_ERROR_METHOD_NOT_FOUND, /* -32601: vmsupd is older than vmsup */
 	VMSUP_JSONRPC_CLIENT_ERROR_INVALID_REQUEST,  /* -32600, -32700 */
+	VMSUP_JSONRPC_CLIENT_ERROR_CANCELLED,        /* vmsup_jsonrpc_client_cancel() */
 } VmsupJsonrpcClientError;
 
 #define VMSUP_JSONRPC_CLIENT_ERROR (vmsup_jsonrpc_client_error_quark())
@@ -31,13 +32,17 @@ vmsup_jsonrpc_client_error_kind(const GError *error);
 gint
 vmsup_jsonrpc_client_error_code(const GError *error);
 
+/* TRUE for an error object vmsupd sent, FALSE for a failure on this side */
+gboolean
+vmsup_jsonrpc_client_error_is_remote(const GError *error);
+
 #define VMSUP_TYPE_JSONRPC_CLIENT (vmsup_jsonrpc_client_get_type())
 G_DECLARE_FINAL_TYPE(VmsupJsonrpcClient, vmsup_jsonrpc_client, VMSUP, JSONRPC_CLIENT, GObject)
 
 /*
  * A blocking client for command-line use. While it waits it iterates the
- * thread-default main context, so sources there (a SIGINT handler that
- * cancels @cancellable) keep running.
+ * thread-default main context, so sources there (a SIGINT handler) keep
+ * running.
  */
 VmsupJsonrpcClient *
 vmsup_jsonrpc_client_new(void);
@@ -54,7 +59,6 @@ JsonNode *
 vmsup_jsonrpc_client_call(VmsupJsonrpcClient *self,
 			  const gchar *method,
 			  JsonObject *params,
-			  GCancellable *cancellable,
 			  GError **error);
 
 /* like _call() for methods answering an object */
@@ -62,7 +66,6 @@ JsonObject *
 vmsup_jsonrpc_client_call_object(VmsupJsonrpcClient *self,
 				 const gchar *method,
 				 JsonObject *params,
-				 GCancellable *cancellable,
 				 GError **error);
 
 /*
@@ -70,9 +73,14 @@ vmsup_jsonrpc_client_call_object(VmsupJsonrpcClient *self,
  * without limit). NULL without an error when the time is up.
  */
 JsonObject *
-vmsup_jsonrpc_client_next_notification(VmsupJsonrpcClient *self,
-				       gint timeout_ms,
-				       GCancellable *cancellable,
-				       GError **error);
+vmsup_jsonrpc_client_next_notification(VmsupJsonrpcClient *self, gint timeout_ms, GError **error);
+
+/*
+ * Makes the wait of vmsup_jsonrpc_client_next_notification() in progress, or
+ * else the next one, fail with VMSUP_JSONRPC_CLIENT_ERROR_CANCELLED; calls
+ * are never interrupted. Meant for a source dispatched during the wait.
+ */
+void
+vmsup_jsonrpc_client_cancel(VmsupJsonrpcClient *self);
 
 G_END_DECLS
