@@ -631,6 +631,224 @@ test_convert(void)
 	}
 }
 
+/*
+ * /vmsup/dbus/convert-serialised: the serialised form against the same
+ * conversion built from GVariant instances, byte for byte
+ */
+
+static GVariant *
+reference_from_node(JsonNode *node);
+
+static GVariant *
+reference_from_object(JsonObject *object)
+{
+	GVariantBuilder builder;
+	JsonObjectIter iter;
+	const gchar *member;
+	JsonNode *node;
+
+	g_variant_builder_init(&builder, G_VARIANT_TYPE_VARDICT);
+	json_object_iter_init_ordered(&iter, object);
+	while (json_object_iter_next_ordered(&iter, &member, &node)) {
+		GVariant *value = reference_from_node(node);
+		if (value != NULL)
+			g_variant_builder_add(&builder, "{sv}", member, value);
+	}
+	return g_variant_builder_end(&builder);
+}
+
+static const GVariantType *
+reference_element_type(JsonArray *array)
+{
+	const GVariantType *type = NULL;
+
+	for (guint i = 0; i < json_array_get_length(array); i++) {
+		JsonNode *element = json_array_get_element(array, i);
+		const GVariantType *element_type;
+
+		if (JSON_NODE_HOLDS_NULL(element))
+			continue;
+		if (JSON_NODE_HOLDS_OBJECT(element))
+			element_type = G_VARIANT_TYPE_VARDICT;
+		else if (!JSON_NODE_HOLDS_VALUE(element))
+			return G_VARIANT_TYPE_VARIANT;
+		else if (json_node_get_value_type(element) == G_TYPE_INT64)
+			element_type = G_VARIANT_TYPE_INT64;
+		else if (json_node_get_value_type(element) == G_TYPE_DOUBLE)
+			element_type = G_VARIANT_TYPE_DOUBLE;
+		else if (json_node_get_value_type(element) == G_TYPE_BOOLEAN)
+			element_type = G_VARIANT_TYPE_BOOLEAN;
+		else
+			element_type = G_VARIANT_TYPE_STRING;
+		if (type == NULL || g_variant_type_equal(type, element_type))
+			type = element_type;
+		else if ((g_variant_type_equal(type, G_VARIANT_TYPE_INT64) ||
+			  g_variant_type_equal(type, G_VARIANT_TYPE_DOUBLE)) &&
+			 (g_variant_type_equal(element_type, G_VARIANT_TYPE_INT64) ||
+			  g_variant_type_equal(element_type, G_VARIANT_TYPE_DOUBLE)))
+			type = G_VARIANT_TYPE_DOUBLE;
+		else
+			return G_VARIANT_TYPE_VARIANT;
+	}
+	return type != NULL ? type : G_VARIANT_TYPE_VARIANT;
+}
+
+static GVariant *
+reference_from_node(JsonNode *node)
+{
+	const gchar *str;
+
+	switch (json_node_get_node_type(node)) {
+	case JSON_NODE_OBJECT:
+		return reference_from_object(json_node_get_object(node));
+	case JSON_NODE_ARRAY: {
+		JsonArray *array = json_node_get_array(node);
+		const GVariantType *element_type = reference_element_type(array);
+		gboolean boxed = g_variant_type_equal(element_type, G_VARIANT_TYPE_VARIANT);
+		gboolean as_double = g_variant_type_equal(element_type, G_VARIANT_TYPE_DOUBLE);
+		g_autoptr(GVariantType) array_type = g_variant_type_new_array(element_type);
+		GVariantBuilder builder;
+
+		g_variant_builder_init(&builder, array_type);
+		for (guint i = 0; i < json_array_get_length(array); i++) {
+			JsonNode *element = json_array_get_element(array, i);
+			GVariant *value;
+
+			if (JSON_NODE_HOLDS_NULL(element))
+				continue;
+			value = as_double ? g_variant_new_double(json_node_get_double(element))
+					  : reference_from_node(element);
+			g_variant_builder_add_value(&builder,
+						    boxed ? g_variant_new_variant(value) : value);
+		}
+		return g_variant_builder_end(&builder);
+	}
+	case JSON_NODE_VALUE:
+		switch (json_node_get_value_type(node)) {
+		case G_TYPE_INT64:
+			return g_variant_new_int64(json_node_get_int(node));
+		case G_TYPE_DOUBLE:
+			return g_variant_new_double(json_node_get_double(node));
+		case G_TYPE_BOOLEAN:
+			return g_variant_new_boolean(json_node_get_boolean(node));
+		default:
+			str = json_node_get_string(node);
+			if (g_utf8_validate(str, -1, NULL))
+				return g_variant_new_string(str);
+			return g_variant_new_take_string(g_utf8_make_valid(str, -1));
+		}
+	default:
+		return NULL;
+	}
+}
+
+static void
+assert_same_variant(GVariant *got, GVariant *want)
+{
+	g_autoptr(GVariant) normal = g_variant_get_normal_form(want);
+
+	g_assert_true(g_variant_is_normal_form(got));
+	g_assert_cmpstr(g_variant_get_type_string(got), ==, g_variant_get_type_string(want));
+	g_assert_true(g_variant_equal(got, want));
+	g_assert_cmpmem(g_variant_get_data(got),
+			g_variant_get_size(got),
+			g_variant_get_data(normal),
+			g_variant_get_size(normal));
+}
+
+static void
+test_convert_serialised(void)
+{
+	g_autofree gchar *long_300 = g_strnfill(300, 'l');
+	g_autofree gchar *long_70k = g_strnfill(70000, 'L');
+	g_autoptr(GPtrArray) cases = g_ptr_array_new_with_free_func(g_free);
+	g_autoptr(GString) many = g_string_new("{\"vms\": [");
+	g_autoptr(JsonObject) invalid = json_object_new();
+
+	g_ptr_array_add(cases, g_strdup("{}"));
+	g_ptr_array_add(cases, g_strdup("{\"n\": null}"));
+	g_ptr_array_add(cases, g_strdup("{\"s\": \"\", \"b\": false, \"i\": -1, \"d\": 1e300}"));
+	g_ptr_array_add(
+	    cases,
+	    g_strdup("{\"o\": {\"a\": {\"b\": {\"c\": [1, [2, [3]], {\"d\": null}]}}}}"));
+	g_ptr_array_add(
+	    cases,
+	    g_strdup("{\"ai\": [1, null, 2], \"ad\": [1, 2.5, null], \"ab\": [true],"
+		     " \"as\": [\"x\", \"\", \"\\u00e9\"], \"ao\": [{}, {\"k\": 1}],"
+		     " \"av\": [1, \"a\", true, null, [], {}], \"e\": [], \"nn\": [null]}"));
+	g_ptr_array_add(cases, g_strdup("{\"nested\": [[], [[]], [1, 2], [\"a\"]]}"));
+	g_ptr_array_add(cases, g_strdup_printf("{\"s\": \"%s\", \"t\": 1}", long_300));
+	g_ptr_array_add(
+	    cases,
+	    g_strdup_printf("{\"s\": \"%s\", \"as\": [\"%s\", \"x\"], \"v\": [1, \"%s\"]}",
+			    long_70k,
+			    long_300,
+			    long_70k));
+	g_ptr_array_add(cases, g_strdup_printf("{\"%s\": 1}", long_300));
+	for (guint i = 0; i < 60; i++)
+		g_string_append_printf(many,
+				       "%s{\"name\": \"vm%u\", \"cpus\": %u, \"auto_stop\": %s,"
+				       " \"forwards\": [{\"guest_port\": 80, \"host_port\": %u}],"
+				       " \"pending_restart\": [\"cpus\"], \"load\": %u.5}",
+				       i > 0 ? ", " : "",
+				       i,
+				       i,
+				       i % 2 ? "true" : "false",
+				       40000 + i,
+				       i);
+	g_string_append(many, "]}");
+	g_ptr_array_add(cases, g_strdup(many->str));
+
+	for (guint i = 0; i < cases->len; i++) {
+		g_autoptr(JsonObject) object = parse_object(g_ptr_array_index(cases, i));
+		g_autoptr(GVariant) got =
+		    g_variant_ref_sink(vmsup_dbus_variant_from_json_object(object));
+		g_autoptr(GVariant) want = g_variant_ref_sink(reference_from_object(object));
+		assert_same_variant(got, want);
+	}
+
+	/* a list: its objects, nothing else */
+	{
+		g_autoptr(JsonObject) object = parse_object(many->str);
+		JsonArray *vms = json_object_get_array_member(object, "vms");
+		g_autoptr(GVariant) got = NULL;
+		g_autoptr(GVariant) want = NULL;
+		GVariantBuilder builder;
+
+		json_array_add_int_element(vms, 7);
+		json_array_add_null_element(vms);
+		got = g_variant_ref_sink(vmsup_dbus_variant_from_json_objects(vms));
+		g_variant_builder_init(&builder, G_VARIANT_TYPE("aa{sv}"));
+		for (guint i = 0; i < json_array_get_length(vms); i++) {
+			JsonNode *element = json_array_get_element(vms, i);
+			if (JSON_NODE_HOLDS_OBJECT(element))
+				g_variant_builder_add_value(
+				    &builder,
+				    reference_from_object(json_node_get_object(element)));
+		}
+		want = g_variant_ref_sink(g_variant_builder_end(&builder));
+		assert_same_variant(got, want);
+		g_assert_cmpuint(g_variant_n_children(got), ==, 60);
+	}
+
+	/* strings that are not UTF-8 are made valid, keys included */
+	json_object_set_string_member(invalid, "bad\xff", "x\xfe\xfdy");
+	{
+		g_autoptr(GVariant) got =
+		    g_variant_ref_sink(vmsup_dbus_variant_from_json_object(invalid));
+		g_autoptr(GVariant) want = NULL;
+		GVariantBuilder builder;
+
+		g_variant_builder_init(&builder, G_VARIANT_TYPE_VARDICT);
+		g_variant_builder_add(&builder,
+				      "{sv}",
+				      "bad\xef\xbf\xbd",
+				      g_variant_new_string("x\xef\xbf\xbd\xef\xbf\xbdy"));
+		want = g_variant_ref_sink(g_variant_builder_end(&builder));
+		assert_same_variant(got, want);
+	}
+}
+
 /* /vmsup/dbus/authorize/... against a fake polkit on the test bus */
 
 typedef struct {
@@ -1854,6 +2072,7 @@ main(int argc, char **argv)
 	g_test_add_func("/vmsup/rpc/table/mirrors-dbus", test_table_mirrors_dbus);
 	g_test_add_func("/vmsup/rpc/twin/cases-known", test_twin_cases_known);
 	g_test_add_func("/vmsup/dbus/convert", test_convert);
+	g_test_add_func("/vmsup/dbus/convert-serialised", test_convert_serialised);
 	g_test_add_func("/vmsup/dbus/authorize/session", test_authorize_session);
 	g_test_add_func("/vmsup/dbus/authorize/polkit", test_authorize_polkit);
 	g_test_add_func("/vmsup/dbus/in-process", test_in_process);

@@ -517,6 +517,19 @@ wait_connections_below(Fixture *f, guint n)
 	vmsup_test_wait_until(connections_below, args, TIMEOUT_S);
 }
 
+static gboolean
+connections_at_least(gpointer data)
+{
+	return !connections_below(data);
+}
+
+static void
+wait_connections_at_least(Fixture *f, guint n)
+{
+	gpointer args[2] = {f->server, GUINT_TO_POINTER(n)};
+	vmsup_test_wait_until(connections_at_least, args, TIMEOUT_S);
+}
+
 static void
 test_oversized_line(Fixture *f, gconstpointer data)
 {
@@ -619,10 +632,15 @@ test_client_never_reads(Fixture *f, gconstpointer data)
 	g_assert_cmpuint(vmsup_jsonrpc_server_get_n_connections(f->server), ==, 2);
 }
 
-/* a subscriber that never reads is dropped once its queue passes the limit */
+/*
+ * A subscriber that never reads is dropped once its queue passes the limit,
+ * also when the events come faster than main-loop iterations (@data TRUE):
+ * then what the socket does not take at once is queued.
+ */
 static void
 test_subscriber_never_reads(Fixture *f, gconstpointer data)
 {
+	gboolean burst = GPOINTER_TO_INT(data);
 	g_autoptr(TestClient) stuck = client_new(f, TRUE);
 	g_autoptr(TestClient) other = client_new(f, TRUE);
 	g_autoptr(JsonObject) sub = NULL;
@@ -642,11 +660,104 @@ test_subscriber_never_reads(Fixture *f, gconstpointer data)
 		g_assert_cmpuint(emitted, <, 1000);
 		vmsup_jsonrpc_server_emit_event(f->server, "event.vm-changed", params);
 		emitted++;
-		vmsup_test_drain_main_context();
+		if (!burst)
+			vmsup_test_drain_main_context();
 	}
 	g_test_message("dropped after %u events of 64 KiB", emitted);
 	g_assert_cmpuint(emitted, >=, VMSUP_JSONRPC_MAX_QUEUE / (64 * 1024));
+	/* the socket buffer takes a few hundred KiB at most */
+	g_assert_cmpuint(emitted, <, 2 * VMSUP_JSONRPC_MAX_QUEUE / (64 * 1024));
 	assert_alive(other);
+}
+
+/* a line far larger than the socket buffer goes out in pieces and arrives whole */
+static void
+test_large_line(Fixture *f, gconstpointer data)
+{
+	g_autoptr(TestClient) c = client_new(f, TRUE);
+	g_autoptr(JsonObject) sub = NULL;
+	g_autoptr(JsonObject) params = json_object_new();
+	g_autoptr(JsonObject) event = NULL;
+	const gsize size = 3 * 1024 * 1024;
+	g_autofree gchar *blob = g_strnfill(size, 'b');
+	const gchar *got;
+
+	sub = client_call(c, "{\"jsonrpc\":\"2.0\",\"id\":1,\"method\":\"events.subscribe\"}");
+	g_assert_true(json_object_has_member(sub, "result"));
+	json_object_set_string_member(params, "blob", blob);
+	vmsup_jsonrpc_server_emit_event(f->server, "event.vm-changed", params);
+	event = client_read_object(c);
+	got = vmsup_json_object_get_string(json_object_get_object_member(event, "params"),
+					   "blob",
+					   NULL);
+	g_assert_nonnull(got);
+	g_assert_cmpuint(strlen(got), ==, size);
+	g_assert_cmpstr(got, ==, blob);
+	assert_alive(c);
+}
+
+/* requests written in one go, more answers than the high-water mark: all come, in order */
+static void
+test_pipelined(Fixture *f, gconstpointer data)
+{
+	g_autoptr(TestClient) c = client_new(f, TRUE);
+	GString *burst = g_string_new(NULL);
+	const guint n = 3000;
+	gsize answered = 0;
+
+	for (guint i = 0; i < n; i++)
+		g_string_append_printf(
+		    burst,
+		    "{\"jsonrpc\":\"2.0\",\"id\":%u,\"method\":\"daemon.info\"}\n",
+		    i);
+	client_send_raw(c, burst->str, burst->len);
+	g_string_free(burst, TRUE);
+	for (guint i = 0; i < n; i++) {
+		g_autofree gchar *line = client_read_line(c);
+		g_autoptr(JsonObject) reply = NULL;
+
+		g_assert_nonnull(line);
+		answered += strlen(line) + 1;
+		reply = vmsup_json_parse_object(line, -1, NULL);
+		g_assert_nonnull(reply);
+		g_assert_cmpint(vmsup_json_object_get_int(reply, "id", -1), ==, i);
+		g_assert_true(json_object_has_member(reply, "result"));
+	}
+	/* enough to pause reading on the way and to fill the socket */
+	g_assert_cmpuint(answered, >, 4 * VMSUP_JSONRPC_HIGH_WATER);
+	g_assert_cmpuint(c->in->len, ==, 0);
+	assert_alive(c);
+}
+
+/* a request answered on the spot costs one main-loop iteration and leaves nothing behind */
+static void
+test_one_iteration(Fixture *f, gconstpointer data)
+{
+	struct sockaddr_un addr = {.sun_family = AF_UNIX};
+	const gchar request[] = "{\"jsonrpc\":\"2.0\",\"id\":1,\"method\":\"daemon.info\"}\n";
+	gint fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+
+	g_assert_cmpint(fd, >=, 0);
+	memcpy(addr.sun_path, f->socket_path, strlen(f->socket_path) + 1);
+	g_assert_cmpint(connect(fd, (struct sockaddr *)&addr, sizeof(addr)), ==, 0);
+	wait_connections_at_least(f, 1);
+	vmsup_test_drain_main_context();
+	for (guint i = 0; i < 10; i++) {
+		gchar buf[64 * 1024];
+		gssize n;
+
+		g_assert_cmpint(send(fd, request, sizeof(request) - 1, MSG_NOSIGNAL),
+				==,
+				sizeof(request) - 1);
+		g_assert_true(g_main_context_iteration(NULL, TRUE));
+		n = recv(fd, buf, sizeof(buf), MSG_DONTWAIT);
+		g_assert_cmpint(n, >, 0);
+		/* exactly one whole line */
+		g_assert_true(memchr(buf, '\n', n) == buf + n - 1);
+		g_assert_false(g_main_context_pending(NULL));
+	}
+	close(fd);
+	wait_connections_below(f, 1);
 }
 
 static void
@@ -899,6 +1010,15 @@ main(int argc, char **argv)
 	ADD("/vmsup/jsonrpc/many-clients", test_many_clients);
 	ADD("/vmsup/jsonrpc/client-never-reads", test_client_never_reads);
 	ADD("/vmsup/jsonrpc/subscriber-never-reads", test_subscriber_never_reads);
+	g_test_add("/vmsup/jsonrpc/subscriber-burst",
+		   Fixture,
+		   GINT_TO_POINTER(TRUE),
+		   fixture_setup,
+		   test_subscriber_never_reads,
+		   fixture_teardown);
+	ADD("/vmsup/jsonrpc/large-line", test_large_line);
+	ADD("/vmsup/jsonrpc/pipelined", test_pipelined);
+	ADD("/vmsup/jsonrpc/one-iteration", test_one_iteration);
 	ADD("/vmsup/jsonrpc/events", test_events);
 	ADD("/vmsup/jsonrpc/half-close", test_half_close);
 	ADD("/vmsup/jsonrpc/process-data", test_process_data);

@@ -436,6 +436,43 @@ test_call_err(VmsupVmService *service,
 	return g_strdup(error->message);
 }
 
+typedef JsonObject *(*VerbSync)(VmsupVmService *self, JsonObject *params, GError **error);
+
+/* a verb that answers at once: no main loop runs */
+static JsonObject *
+test_call_sync(Fixture *f, VerbSync sync, const gchar *json, GError **error)
+{
+	g_autoptr(JsonObject) params = NULL;
+	g_autoptr(GError) error_parse = NULL;
+
+	params = vmsup_json_parse_object(json, -1, &error_parse);
+	g_assert_no_error(error_parse);
+	return sync(f->service, params, error);
+}
+
+static JsonObject *
+test_sync_ok(Fixture *f, VerbSync sync, const gchar *json)
+{
+	g_autoptr(GError) error = NULL;
+	JsonObject *result = test_call_sync(f, sync, json, &error);
+
+	g_assert_no_error(error);
+	g_assert_nonnull(result);
+	return result;
+}
+
+static gchar *
+test_sync_err(Fixture *f, VerbSync sync, gint code, const gchar *json)
+{
+	g_autoptr(GError) error = NULL;
+	g_autoptr(JsonObject) result = test_call_sync(f, sync, json, &error);
+
+	g_assert_null(result);
+	g_assert_error(error, VMSUP_ERROR, code);
+	g_assert_nonnull(error->message);
+	return g_strdup(error->message);
+}
+
 #define CALL_OK(f, verb, ...)                                                                      \
 	test_call_ok((f)->service,                                                                 \
 		     vmsup_vm_service_##verb##_async,                                              \
@@ -702,7 +739,22 @@ test_lifecycle(Fixture *f, gconstpointer user_data)
 	again = CALL_OK(f, start, "{\"name\": \"life\"}");
 	g_assert_cmpint(json_object_get_int_member(again, "pid"), ==, pid);
 
-	list = CALL_OK(f, list, "{}");
+	/* vm.get answers what the in-process lookup does */
+	{
+		g_autoptr(JsonObject) got =
+		    test_sync_ok(f, vmsup_vm_service_get, "{\"name\": \"life\"}");
+		g_autoptr(JsonObject) looked_up = test_get(f, "life");
+		g_autofree gchar *got_text = vmsup_json_object_to_string(got, FALSE);
+		g_autofree gchar *looked_up_text = vmsup_json_object_to_string(looked_up, FALSE);
+		g_autofree gchar *missing = test_sync_err(f,
+							  vmsup_vm_service_get,
+							  VMSUP_ERROR_NOT_FOUND,
+							  "{\"name\": \"nope\"}");
+		g_assert_cmpstr(got_text, ==, looked_up_text);
+		g_assert_nonnull(strstr(missing, "'nope' does not exist"));
+	}
+
+	list = test_sync_ok(f, vmsup_vm_service_list, "{}");
 	vms = json_object_get_array_member(list, "vms");
 	g_assert_cmpuint(json_array_get_length(vms), ==, 1);
 	g_assert_cmpstr(
@@ -740,7 +792,7 @@ test_lifecycle(Fixture *f, gconstpointer user_data)
 	g_assert_false(g_file_test(def_path, G_FILE_TEST_EXISTS));
 	g_assert_false(g_file_test(disk, G_FILE_TEST_EXISTS));
 	g_clear_pointer(&msg, g_free);
-	msg = CALL_ERR(f, get, VMSUP_ERROR_NOT_FOUND, "{\"name\": \"life\"}");
+	msg = test_sync_err(f, vmsup_vm_service_get, VMSUP_ERROR_NOT_FOUND, "{\"name\": \"life\"}");
 	g_assert_nonnull(strstr(msg, "'life'"));
 }
 
@@ -825,7 +877,10 @@ test_cancel_create(Fixture *f, gconstpointer user_data)
 				==,
 				VMSUP_ERROR_CANCELLED);
 
-		msg = CALL_ERR(f, get, VMSUP_ERROR_NOT_FOUND, "{\"name\": \"%s\"}", name);
+		{
+			g_autofree gchar *json = g_strdup_printf("{\"name\": \"%s\"}", name);
+			msg = test_sync_err(f, vmsup_vm_service_get, VMSUP_ERROR_NOT_FOUND, json);
+		}
 		g_assert_false(g_file_test(def_path, G_FILE_TEST_EXISTS));
 		g_assert_false(g_file_test(disk, G_FILE_TEST_EXISTS));
 		g_assert_false(g_file_test(rt, G_FILE_TEST_EXISTS));
@@ -859,7 +914,8 @@ test_delete_running(Fixture *f, gconstpointer user_data)
 	g_assert_false(g_file_test(def_path, G_FILE_TEST_EXISTS));
 	g_assert_false(g_file_test(rt, G_FILE_TEST_EXISTS));
 	g_clear_pointer(&msg, g_free);
-	msg = CALL_ERR(f, get, VMSUP_ERROR_NOT_FOUND, "{\"name\": \"busy1\"}");
+	msg =
+	    test_sync_err(f, vmsup_vm_service_get, VMSUP_ERROR_NOT_FOUND, "{\"name\": \"busy1\"}");
 }
 
 typedef struct {
@@ -1038,6 +1094,8 @@ test_concurrency(Fixture *f, gconstpointer user_data)
 		       "{\"name\": \"cd\", \"image\": \"%s\"}",
 		       f->image);
 	g_clear_pointer(&msg, g_free);
+	msg = test_sync_err(f, vmsup_vm_service_get, VMSUP_ERROR_BUSY, "{\"name\": \"cd\"}");
+	g_clear_pointer(&msg, g_free);
 	msg = CALL_ERR(f, delete, VMSUP_ERROR_BUSY, "{\"name\": \"cd\"}");
 
 	for (guint v = 0; v < G_N_ELEMENTS(names); v++) {
@@ -1117,7 +1175,7 @@ test_concurrency(Fixture *f, gconstpointer user_data)
 		g_assert_cmpstr(json_object_get_string_member(poll.last, "state"), ==, "done");
 		g_clear_pointer(&poll.last, json_object_unref);
 	}
-	list = CALL_OK(f, list, "{}");
+	list = test_sync_ok(f, vmsup_vm_service_list, "{}");
 	vms = json_object_get_array_member(list, "vms");
 	g_assert_cmpuint(json_array_get_length(vms), ==, 3);
 	g_assert_cmpstr(
@@ -1431,10 +1489,6 @@ test_bad_input(Fixture *f, gconstpointer user_data)
 	     vmsup_vm_service_set_finish,
 	     VMSUP_ERROR_NOT_FOUND,
 	     "{\"name\": \"nope\", \"cpus\": 2}"},
-	    {vmsup_vm_service_get_async,
-	     vmsup_vm_service_get_finish,
-	     VMSUP_ERROR_INVALID_ARGUMENT,
-	     "{\"name\": \"a/b\"}"},
 	    {vmsup_vm_service_op_get_async,
 	     vmsup_vm_service_op_get_finish,
 	     VMSUP_ERROR_INVALID_ARGUMENT,
@@ -1462,6 +1516,13 @@ test_bad_input(Fixture *f, gconstpointer user_data)
 						      "%s",
 						      cases[i].json);
 		g_test_message("%s -> %s", cases[i].json, msg);
+	}
+	{
+		g_autofree gchar *msg = test_sync_err(f,
+						      vmsup_vm_service_get,
+						      VMSUP_ERROR_INVALID_ARGUMENT,
+						      "{\"name\": \"a/b\"}");
+		g_test_message("vm.get a/b -> %s", msg);
 	}
 	{
 		g_autofree gchar *msg = CALL_ERR(f,
@@ -1611,7 +1672,7 @@ test_corrupt_definition(Fixture *f, gconstpointer user_data)
 	expected_warning = NULL;
 	g_assert_cmpuint(n_expected_warnings, ==, 1);
 
-	list = CALL_OK(f, list, "{}");
+	list = test_sync_ok(f, vmsup_vm_service_list, "{}");
 	g_assert_cmpuint(json_array_get_length(json_object_get_array_member(list, "vms")), ==, 1);
 	g_assert_false(g_file_test(bad, G_FILE_TEST_EXISTS));
 	dir = g_dir_open(vms_dir, 0, NULL);

@@ -36,151 +36,6 @@ G_DEFINE_FINAL_TYPE(VmsupDbusServer, vmsup_dbus_server, G_TYPE_OBJECT)
 enum { PROP_0, PROP_RPC_CONTEXT, PROP_VM_SERVICE, N_PROPS };
 static GParamSpec *props[N_PROPS];
 
-/* JSON -> GVariant */
-
-static GVariant *
-vmsup_dbus_variant_from_json_node(JsonNode *node);
-
-static GVariant *
-vmsup_dbus_variant_from_json_value(JsonNode *node)
-{
-	const gchar *str;
-
-	switch (json_node_get_value_type(node)) {
-	case G_TYPE_INT64:
-		return g_variant_new_int64(json_node_get_int(node));
-	case G_TYPE_DOUBLE:
-		return g_variant_new_double(json_node_get_double(node));
-	case G_TYPE_BOOLEAN:
-		return g_variant_new_boolean(json_node_get_boolean(node));
-	case G_TYPE_STRING:
-		str = json_node_get_string(node);
-		if (g_utf8_validate(str, -1, NULL))
-			return g_variant_new_string(str);
-		return g_variant_new_take_string(g_utf8_make_valid(str, -1));
-	default:
-		return NULL;
-	}
-}
-
-/* the one element type all non-null elements share, or "v" */
-static const GVariantType *
-vmsup_dbus_json_array_element_type(JsonArray *array)
-{
-	const GVariantType *type = NULL;
-
-	for (guint i = 0; i < json_array_get_length(array); i++) {
-		JsonNode *element = json_array_get_element(array, i);
-		const GVariantType *element_type;
-
-		switch (json_node_get_node_type(element)) {
-		case JSON_NODE_NULL:
-			continue;
-		case JSON_NODE_OBJECT:
-			element_type = G_VARIANT_TYPE_VARDICT;
-			break;
-		case JSON_NODE_VALUE:
-			switch (json_node_get_value_type(element)) {
-			case G_TYPE_INT64:
-				element_type = G_VARIANT_TYPE_INT64;
-				break;
-			case G_TYPE_DOUBLE:
-				element_type = G_VARIANT_TYPE_DOUBLE;
-				break;
-			case G_TYPE_BOOLEAN:
-				element_type = G_VARIANT_TYPE_BOOLEAN;
-				break;
-			case G_TYPE_STRING:
-				element_type = G_VARIANT_TYPE_STRING;
-				break;
-			default:
-				return G_VARIANT_TYPE_VARIANT;
-			}
-			break;
-		default:
-			return G_VARIANT_TYPE_VARIANT;
-		}
-		if (type == NULL) {
-			type = element_type;
-		} else if (!g_variant_type_equal(type, element_type)) {
-			/* integers among doubles are numbers */
-			if ((g_variant_type_equal(type, G_VARIANT_TYPE_DOUBLE) ||
-			     g_variant_type_equal(type, G_VARIANT_TYPE_INT64)) &&
-			    (g_variant_type_equal(element_type, G_VARIANT_TYPE_DOUBLE) ||
-			     g_variant_type_equal(element_type, G_VARIANT_TYPE_INT64)))
-				type = G_VARIANT_TYPE_DOUBLE;
-			else
-				return G_VARIANT_TYPE_VARIANT;
-		}
-	}
-	return type != NULL ? type : G_VARIANT_TYPE_VARIANT;
-}
-
-static GVariant *
-vmsup_dbus_variant_from_json_array(JsonArray *array)
-{
-	const GVariantType *element_type = vmsup_dbus_json_array_element_type(array);
-	gboolean boxed = g_variant_type_equal(element_type, G_VARIANT_TYPE_VARIANT);
-	gboolean as_double = g_variant_type_equal(element_type, G_VARIANT_TYPE_DOUBLE);
-	g_autoptr(GVariantType) array_type = g_variant_type_new_array(element_type);
-	GVariantBuilder builder;
-
-	g_variant_builder_init(&builder, array_type);
-	for (guint i = 0; i < json_array_get_length(array); i++) {
-		JsonNode *element = json_array_get_element(array, i);
-		GVariant *value;
-
-		if (JSON_NODE_HOLDS_NULL(element))
-			continue;
-		if (as_double)
-			value = g_variant_new_double(json_node_get_double(element));
-		else
-			value = vmsup_dbus_variant_from_json_node(element);
-		if (value == NULL)
-			continue;
-		g_variant_builder_add_value(&builder, boxed ? g_variant_new_variant(value) : value);
-	}
-	return g_variant_builder_end(&builder);
-}
-
-static GVariant *
-vmsup_dbus_variant_from_json_node(JsonNode *node)
-{
-	switch (json_node_get_node_type(node)) {
-	case JSON_NODE_OBJECT:
-		return vmsup_dbus_variant_from_json_object(json_node_get_object(node));
-	case JSON_NODE_ARRAY:
-		return vmsup_dbus_variant_from_json_array(json_node_get_array(node));
-	case JSON_NODE_VALUE:
-		return vmsup_dbus_variant_from_json_value(node);
-	case JSON_NODE_NULL:
-	default:
-		return NULL;
-	}
-}
-
-GVariant *
-vmsup_dbus_variant_from_json_object(JsonObject *object)
-{
-	GVariantBuilder builder;
-	JsonObjectIter iter;
-	const gchar *member;
-	JsonNode *node;
-
-	g_return_val_if_fail(object != NULL, NULL);
-
-	g_variant_builder_init(&builder, G_VARIANT_TYPE_VARDICT);
-	json_object_iter_init_ordered(&iter, object);
-	while (json_object_iter_next_ordered(&iter, &member, &node)) {
-		/* a{sv} cannot hold null: an absent member reads the same */
-		GVariant *value = vmsup_dbus_variant_from_json_node(node);
-		if (value == NULL)
-			continue;
-		g_variant_builder_add(&builder, "{sv}", member, value);
-	}
-	return g_variant_builder_end(&builder);
-}
-
 /* the generic method closure */
 
 typedef struct {
@@ -230,7 +85,6 @@ vmsup_dbus_result_to_variant(const VmsupRpcMethod *method, JsonNode *result, GEr
 {
 	JsonObject *object;
 	JsonNode *list;
-	GVariantBuilder builder;
 
 	if (result == NULL || !JSON_NODE_HOLDS_OBJECT(result)) {
 		g_set_error(error,
@@ -254,16 +108,8 @@ vmsup_dbus_result_to_variant(const VmsupRpcMethod *method, JsonNode *result, GEr
 			    method->list_member);
 		return NULL;
 	}
-	g_variant_builder_init(&builder, G_VARIANT_TYPE("aa{sv}"));
-	for (guint i = 0; i < json_array_get_length(json_node_get_array(list)); i++) {
-		JsonNode *element = json_array_get_element(json_node_get_array(list), i);
-		if (!JSON_NODE_HOLDS_OBJECT(element))
-			continue;
-		g_variant_builder_add_value(
-		    &builder,
-		    vmsup_dbus_variant_from_json_object(json_node_get_object(element)));
-	}
-	return g_variant_new("(@aa{sv})", g_variant_builder_end(&builder));
+	return g_variant_new("(@aa{sv})",
+			     vmsup_dbus_variant_from_json_objects(json_node_get_array(list)));
 }
 
 static void

@@ -5,6 +5,7 @@
 #include <json-glib/json-glib.h>
 
 #include "vmsup-dbus-generated.h"
+#include "vmsup-dbus-variant.h"
 #include "vmsup-dbus-vm-objects.h"
 #include "vmsup-rpc-table.h"
 
@@ -43,14 +44,5 @@ vmsup_dbus_server_get_vm_objects(VmsupDbusServer *self);
 /* "handle-get-operation" for "GetOperation": the generated skeleton's signal */
 gchar *
 vmsup_dbus_server_handle_signal_name(const gchar *dbus_name);
-
-/*
- * A JSON object as a{sv}: members that are null are left out, objects become
- * a{sv}, arrays of objects aa{sv}, of strings as, of integers ax, of numbers
- * ad, of booleans ab, anything else av. Strings are made valid UTF-8.
- * Returns a floating reference.
- */
-GVariant *
-vmsup_dbus_variant_from_json_object(JsonObject *object);
 
 G_END_DECLS

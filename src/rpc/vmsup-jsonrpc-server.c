@@ -1,9 +1,14 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
 /*
  * The JSON-RPC 2.0 transport of the dispatch table: a Unix stream socket,
- * one JSON value per line, many clients at once. All I/O is asynchronous
+ * one JSON value per line, many clients at once. All I/O is non-blocking
  * and every per-client resource is bounded, so a slow, dead or hostile
  * client costs only its own connection.
+ *
+ * A connection keeps one read source attached for as long as it wants
+ * requests and writes each answer at once; only a full socket attaches an
+ * output source. A request answered on the spot thus costs one main-loop
+ * iteration, and the loop's sources change only under back-pressure.
  */
 
 #include "config.h"
@@ -25,6 +30,8 @@
 #include "vmsup-rpc-table.h"
 
 #define VMSUP_JSONRPC_READ_CHUNK (64 * 1024)
+/* answers handed to one sendmsg() */
+#define VMSUP_JSONRPC_MAX_VECTORS 64
 
 typedef struct _VmsupJsonrpcConnection VmsupJsonrpcConnection;
 
@@ -46,19 +53,19 @@ struct _VmsupJsonrpcConnection {
 	VmsupJsonrpcServer *server; /* unowned; NULL once the server let go of it */
 	const VmsupRpcContext *ctx; /* unowned */
 	GSocketConnection *stream;  /* owned; NULL for a process_data() connection */
+	GSocket *socket;            /* unowned: the stream's */
+	GSource *in_source;         /* owned; attached while requests are wanted */
+	GSource *out_source;        /* owned; attached while the socket is full */
 	GString *capture;           /* owned; what a process_data() connection wrote */
-	GCancellable *cancellable;  /* owned */
 	guint64 serial;
 	guint32 uid;
-	GByteArray *inbuf; /* owned */
-	gsize consumed;    /* bytes of inbuf already handled */
-	gsize scanned;     /* bytes of inbuf known to hold no newline */
-	GQueue outq;       /* of GBytes, owned */
-	GBytes *writing;   /* owned: the buffer a write is using */
-	gsize out_offset;  /* of the queue's head */
-	gsize out_bytes;   /* unsent bytes in outq */
-	guint n_pending;   /* calls dispatched, not answered */
-	gboolean reading;
+	GByteArray *inbuf;  /* owned */
+	gsize consumed;     /* bytes of inbuf already handled */
+	gsize scanned;      /* bytes of inbuf known to hold no newline */
+	GQueue outq;        /* of GBytes, owned */
+	gsize out_offset;   /* of the queue's head */
+	gsize out_bytes;    /* unsent bytes in outq */
+	guint n_pending;    /* calls dispatched, not answered */
 	gboolean need_data; /* no complete line is waiting in inbuf */
 	gboolean processing;
 	gboolean eof;     /* the peer closed its side: answer what is pending, then close */
@@ -86,6 +93,8 @@ static void
 vmsup_jsonrpc_connection_process(VmsupJsonrpcConnection *conn);
 static void
 vmsup_jsonrpc_connection_flush(VmsupJsonrpcConnection *conn);
+static void
+vmsup_jsonrpc_connection_maybe_finish(VmsupJsonrpcConnection *conn);
 
 /* connection lifetime */
 
@@ -111,16 +120,47 @@ vmsup_jsonrpc_connection_unref(VmsupJsonrpcConnection *conn)
 {
 	if (--conn->ref_count > 0)
 		return;
+	/* attached sources hold a ref: none is left here */
+	g_assert(conn->in_source == NULL && conn->out_source == NULL);
 	vmsup_jsonrpc_connection_clear_queue(conn);
-	g_clear_pointer(&conn->writing, g_bytes_unref);
 	g_clear_object(&conn->stream);
-	g_clear_object(&conn->cancellable);
 	if (conn->capture != NULL)
 		g_string_free(conn->capture, TRUE);
 	g_byte_array_unref(conn->inbuf);
 	g_free(conn);
 }
 G_DEFINE_AUTOPTR_CLEANUP_FUNC(VmsupJsonrpcConnection, vmsup_jsonrpc_connection_unref)
+
+/*
+ * A source GLib blocks while dispatching it has its fd taken out of the
+ * poll set and put back, each time waking the loop once more; ours never
+ * run nested, so they are left in place.
+ */
+static GSource *
+vmsup_jsonrpc_connection_add_source(VmsupJsonrpcConnection *conn,
+				    GIOCondition condition,
+				    GSocketSourceFunc func)
+{
+	GSource *source = g_socket_create_source(conn->socket, condition, NULL);
+
+	g_source_set_can_recurse(source, TRUE);
+	g_source_set_callback(source,
+			      G_SOURCE_FUNC(func),
+			      vmsup_jsonrpc_connection_ref(conn),
+			      (GDestroyNotify)vmsup_jsonrpc_connection_unref);
+	g_source_attach(source, NULL);
+	return source;
+}
+
+/* destroying the source may drop the last ref on the connection holding @source */
+static void
+vmsup_jsonrpc_connection_clear_source(GSource **source)
+{
+	g_autoptr(GSource) stolen = g_steal_pointer(source);
+
+	if (stolen != NULL)
+		g_source_destroy(stolen);
+}
 
 static VmsupJsonrpcConnection *
 vmsup_jsonrpc_connection_new(VmsupJsonrpcServer *server, GSocketConnection *stream, guint32 uid)
@@ -129,8 +169,10 @@ vmsup_jsonrpc_connection_new(VmsupJsonrpcServer *server, GSocketConnection *stre
 	conn->ref_count = 1;
 	conn->server = server;
 	conn->ctx = server->ctx;
-	conn->stream = stream != NULL ? g_object_ref(stream) : NULL;
-	conn->cancellable = g_cancellable_new();
+	if (stream != NULL) {
+		conn->stream = g_object_ref(stream);
+		conn->socket = g_socket_connection_get_socket(stream);
+	}
 	conn->serial = ++server->next_serial;
 	conn->uid = uid;
 	conn->inbuf = g_byte_array_new();
@@ -149,7 +191,8 @@ vmsup_jsonrpc_connection_close(VmsupJsonrpcConnection *conn)
 	keep = vmsup_jsonrpc_connection_ref(conn);
 	conn->closed = TRUE;
 	g_debug("client %" G_GUINT64_FORMAT ": closed", conn->serial);
-	g_cancellable_cancel(conn->cancellable);
+	vmsup_jsonrpc_connection_clear_source(&conn->in_source);
+	vmsup_jsonrpc_connection_clear_source(&conn->out_source);
 	if (conn->stream != NULL)
 		g_io_stream_close(G_IO_STREAM(conn->stream), NULL, NULL);
 	vmsup_jsonrpc_connection_clear_queue(conn);
@@ -177,7 +220,7 @@ vmsup_jsonrpc_connection_maybe_finish(VmsupJsonrpcConnection *conn)
 
 	if (conn->closed || conn->processing)
 		return;
-	drained = g_queue_is_empty(&conn->outq) && conn->writing == NULL;
+	drained = g_queue_is_empty(&conn->outq);
 	if (conn->closing && drained) {
 		vmsup_jsonrpc_connection_close(conn);
 		return;
@@ -188,6 +231,7 @@ vmsup_jsonrpc_connection_maybe_finish(VmsupJsonrpcConnection *conn)
 
 /* output */
 
+/* answers found while processing are sent together when processing ends */
 static void
 vmsup_jsonrpc_connection_queue(VmsupJsonrpcConnection *conn, GBytes *line)
 {
@@ -211,7 +255,8 @@ vmsup_jsonrpc_connection_queue(VmsupJsonrpcConnection *conn, GBytes *line)
 		vmsup_jsonrpc_connection_close(conn);
 		return;
 	}
-	vmsup_jsonrpc_connection_flush(conn);
+	if (!conn->processing)
+		vmsup_jsonrpc_connection_flush(conn);
 }
 
 static GBytes *
@@ -232,55 +277,93 @@ vmsup_jsonrpc_connection_send(VmsupJsonrpcConnection *conn, JsonNode *node)
 	vmsup_jsonrpc_connection_queue(conn, line);
 }
 
-static void
-vmsup_jsonrpc_connection_write_cb(GObject *source, GAsyncResult *res, gpointer user_data)
+static gboolean
+vmsup_jsonrpc_connection_out_cb(GSocket *socket, GIOCondition condition, gpointer user_data)
 {
-	g_autoptr(VmsupJsonrpcConnection) conn = user_data;
-	g_autoptr(GError) error = NULL;
-	gssize n = g_output_stream_write_finish(G_OUTPUT_STREAM(source), res, &error);
-	GBytes *head;
+	VmsupJsonrpcConnection *conn = user_data;
 
-	g_clear_pointer(&conn->writing, g_bytes_unref);
-	if (conn->closed)
-		return;
-	if (n < 0) {
-		g_debug("client %" G_GUINT64_FORMAT ": write: %s", conn->serial, error->message);
-		vmsup_jsonrpc_connection_close(conn);
-		return;
-	}
-	head = g_queue_peek_head(&conn->outq);
-	conn->out_offset += n;
-	conn->out_bytes -= n;
-	if (conn->out_offset == g_bytes_get_size(head)) {
-		g_bytes_unref(g_queue_pop_head(&conn->outq));
-		conn->out_offset = 0;
-	}
 	vmsup_jsonrpc_connection_flush(conn);
+	/* room in the queue may let reading resume */
 	vmsup_jsonrpc_connection_process(conn);
 	vmsup_jsonrpc_connection_maybe_finish(conn);
+	return G_SOURCE_CONTINUE;
 }
 
+/* @sent bytes of the queue are out */
+static void
+vmsup_jsonrpc_connection_consume(VmsupJsonrpcConnection *conn, gsize sent)
+{
+	conn->out_bytes -= sent;
+	while (sent > 0) {
+		GBytes *head = g_queue_peek_head(&conn->outq);
+		gsize left = g_bytes_get_size(head) - conn->out_offset;
+		if (sent < left) {
+			conn->out_offset += sent;
+			return;
+		}
+		sent -= left;
+		conn->out_offset = 0;
+		g_bytes_unref(g_queue_pop_head(&conn->outq));
+	}
+}
+
+/* writes what the socket takes now; an output source waits for room for the rest */
 static void
 vmsup_jsonrpc_connection_flush(VmsupJsonrpcConnection *conn)
 {
-	GBytes *head;
-	gsize size = 0;
-	const guint8 *data;
+	if (conn->socket == NULL || conn->closed)
+		return;
+	while (!g_queue_is_empty(&conn->outq)) {
+		GOutputVector vectors[VMSUP_JSONRPC_MAX_VECTORS];
+		guint n_vectors = 0;
+		gsize offset = conn->out_offset;
+		gsize wanted = 0;
+		gsize sent = 0;
+		g_autoptr(GError) error = NULL;
+		GPollableReturn ret;
 
-	if (conn->stream == NULL || conn->closed || conn->writing != NULL)
+		for (GList *l = conn->outq.head; l != NULL && n_vectors < G_N_ELEMENTS(vectors);
+		     l = l->next) {
+			gsize size = 0;
+			const guint8 *data = g_bytes_get_data(l->data, &size);
+			vectors[n_vectors].buffer = data + offset;
+			vectors[n_vectors].size = size - offset;
+			wanted += size - offset;
+			offset = 0;
+			n_vectors++;
+		}
+		ret = g_socket_send_message_with_timeout(conn->socket,
+							 /* address= */ NULL,
+							 vectors,
+							 n_vectors,
+							 /* messages= */ NULL,
+							 0,
+							 G_SOCKET_MSG_NONE,
+							 /* timeout_us= */ 0,
+							 &sent,
+							 /* cancellable= */ NULL,
+							 &error);
+		if (ret == G_POLLABLE_RETURN_FAILED) {
+			g_debug("client %" G_GUINT64_FORMAT ": write: %s",
+				conn->serial,
+				error->message);
+			vmsup_jsonrpc_connection_close(conn);
+			return;
+		}
+		if (ret == G_POLLABLE_RETURN_OK)
+			vmsup_jsonrpc_connection_consume(conn, sent);
+		/* a short write means a full socket: wait for room instead of asking again */
+		if (ret == G_POLLABLE_RETURN_WOULD_BLOCK || sent < wanted)
+			break;
+	}
+	if (g_queue_is_empty(&conn->outq)) {
+		vmsup_jsonrpc_connection_clear_source(&conn->out_source);
 		return;
-	head = g_queue_peek_head(&conn->outq);
-	if (head == NULL)
+	}
+	if (conn->out_source != NULL)
 		return;
-	data = g_bytes_get_data(head, &size);
-	conn->writing = g_bytes_ref(head);
-	g_output_stream_write_async(g_io_stream_get_output_stream(G_IO_STREAM(conn->stream)),
-				    data + conn->out_offset,
-				    size - conn->out_offset,
-				    G_PRIORITY_DEFAULT,
-				    conn->cancellable,
-				    vmsup_jsonrpc_connection_write_cb,
-				    vmsup_jsonrpc_connection_ref(conn));
+	conn->out_source =
+	    vmsup_jsonrpc_connection_add_source(conn, G_IO_OUT, vmsup_jsonrpc_connection_out_cb);
 }
 
 /* responses */
@@ -730,22 +813,54 @@ vmsup_jsonrpc_connection_oversized(VmsupJsonrpcConnection *conn)
 }
 
 static void
-vmsup_jsonrpc_connection_read_cb(GObject *source, GAsyncResult *res, gpointer user_data);
-
-static void
-vmsup_jsonrpc_connection_maybe_read(VmsupJsonrpcConnection *conn)
+vmsup_jsonrpc_connection_read(VmsupJsonrpcConnection *conn)
 {
-	if (conn->stream == NULL || conn->reading || conn->eof || !conn->need_data ||
-	    !vmsup_jsonrpc_connection_can_process(conn))
+	g_autoptr(VmsupJsonrpcConnection) keep = vmsup_jsonrpc_connection_ref(conn);
+	g_autoptr(GError) error = NULL;
+	gssize n;
+
+	n = g_socket_receive_with_blocking(conn->socket,
+					   (gchar *)conn->readbuf,
+					   sizeof(conn->readbuf),
+					   /* blocking= */ FALSE,
+					   /* cancellable= */ NULL,
+					   &error);
+	if (n < 0 && g_error_matches(error, G_IO_ERROR, G_IO_ERROR_WOULD_BLOCK))
 		return;
-	conn->reading = TRUE;
-	g_input_stream_read_async(g_io_stream_get_input_stream(G_IO_STREAM(conn->stream)),
-				  conn->readbuf,
-				  sizeof(conn->readbuf),
-				  G_PRIORITY_DEFAULT,
-				  conn->cancellable,
-				  vmsup_jsonrpc_connection_read_cb,
-				  vmsup_jsonrpc_connection_ref(conn));
+	if (n < 0) {
+		g_debug("client %" G_GUINT64_FORMAT ": read: %s", conn->serial, error->message);
+		vmsup_jsonrpc_connection_close(conn);
+		return;
+	}
+	if (n == 0)
+		conn->eof = TRUE;
+	else
+		g_byte_array_append(conn->inbuf, conn->readbuf, n);
+	vmsup_jsonrpc_connection_process(conn);
+}
+
+static gboolean
+vmsup_jsonrpc_connection_in_cb(GSocket *socket, GIOCondition condition, gpointer user_data)
+{
+	vmsup_jsonrpc_connection_read(user_data);
+	return G_SOURCE_CONTINUE;
+}
+
+/* the read source stays attached while requests are wanted, so a request costs no source churn */
+static void
+vmsup_jsonrpc_connection_update_reading(VmsupJsonrpcConnection *conn)
+{
+	gboolean wanted = conn->socket != NULL && !conn->eof && conn->need_data &&
+			  vmsup_jsonrpc_connection_can_process(conn);
+
+	if (!wanted) {
+		vmsup_jsonrpc_connection_clear_source(&conn->in_source);
+		return;
+	}
+	if (conn->in_source != NULL)
+		return;
+	conn->in_source =
+	    vmsup_jsonrpc_connection_add_source(conn, G_IO_IN, vmsup_jsonrpc_connection_in_cb);
 }
 
 static void
@@ -757,14 +872,22 @@ vmsup_jsonrpc_connection_process(VmsupJsonrpcConnection *conn)
 		return;
 	keep = vmsup_jsonrpc_connection_ref(conn);
 	conn->processing = TRUE;
-	while (vmsup_jsonrpc_connection_can_process(conn)) {
-		gsize avail = conn->inbuf->len - conn->consumed;
-		const gchar *start =
-		    avail > 0 ? (const gchar *)conn->inbuf->data + conn->consumed : NULL;
-		gsize skip = conn->scanned - conn->consumed;
-		const gchar *nl = avail > skip ? memchr(start + skip, '\n', avail - skip) : NULL;
+	for (;;) {
+		gsize avail;
+		const gchar *start;
+		gsize skip;
+		const gchar *nl;
 		gsize len;
 
+		/* a burst of answers past the high-water mark goes out before more are made */
+		if (conn->out_bytes >= VMSUP_JSONRPC_HIGH_WATER)
+			vmsup_jsonrpc_connection_flush(conn);
+		if (!vmsup_jsonrpc_connection_can_process(conn))
+			break;
+		avail = conn->inbuf->len - conn->consumed;
+		start = avail > 0 ? (const gchar *)conn->inbuf->data + conn->consumed : NULL;
+		skip = conn->scanned - conn->consumed;
+		nl = avail > skip ? memchr(start + skip, '\n', avail - skip) : NULL;
 		if (nl == NULL) {
 			conn->scanned = conn->inbuf->len;
 			if (avail > VMSUP_JSONRPC_MAX_LINE) {
@@ -798,30 +921,9 @@ vmsup_jsonrpc_connection_process(VmsupJsonrpcConnection *conn)
 		conn->consumed = 0;
 	}
 	conn->processing = FALSE;
-	vmsup_jsonrpc_connection_maybe_read(conn);
+	vmsup_jsonrpc_connection_flush(conn);
+	vmsup_jsonrpc_connection_update_reading(conn);
 	vmsup_jsonrpc_connection_maybe_finish(conn);
-}
-
-static void
-vmsup_jsonrpc_connection_read_cb(GObject *source, GAsyncResult *res, gpointer user_data)
-{
-	g_autoptr(VmsupJsonrpcConnection) conn = user_data;
-	g_autoptr(GError) error = NULL;
-	gssize n = g_input_stream_read_finish(G_INPUT_STREAM(source), res, &error);
-
-	conn->reading = FALSE;
-	if (conn->closed)
-		return;
-	if (n < 0) {
-		g_debug("client %" G_GUINT64_FORMAT ": read: %s", conn->serial, error->message);
-		vmsup_jsonrpc_connection_close(conn);
-		return;
-	}
-	if (n == 0)
-		conn->eof = TRUE;
-	else
-		g_byte_array_append(conn->inbuf, conn->readbuf, n);
-	vmsup_jsonrpc_connection_process(conn);
 }
 
 /* accepting */
@@ -942,7 +1044,10 @@ vmsup_jsonrpc_server_incoming_cb(GSocketService *service,
 		return FALSE;
 	}
 	g_debug("client %" G_GUINT64_FORMAT ": connected, uid %u", conn->serial, uid);
-	vmsup_jsonrpc_connection_maybe_read(conn);
+	vmsup_jsonrpc_connection_update_reading(conn);
+	/* a client mostly sends its request as it connects: answer it now, not one iteration later
+	 */
+	vmsup_jsonrpc_connection_read(conn);
 	return FALSE;
 }
 

@@ -314,113 +314,69 @@ vmsup_rpc_workspace_create(const VmsupRpcContext *ctx, VmsupRpcCall *call)
 /*
  * vm.get and vm.list answer what VMService knows plus, when the stats service
  * runs, each VM's activity; the merge happens here because no service holds
- * a sibling.
+ * a sibling. Both answer at once: nothing here waits for a lock or QEMU.
  */
-typedef struct {
-	VmsupRpcCall *call;               /* owned */
-	VmsupStatsService *stats_service; /* owned, nullable */
-} VmsupRpcVmReadData;
-
-static void
-vmsup_rpc_vm_read_data_free(VmsupRpcVmReadData *data)
-{
-	vmsup_rpc_call_unref(data->call);
-	g_clear_object(&data->stats_service);
-	g_free(data);
-}
-G_DEFINE_AUTOPTR_CLEANUP_FUNC(VmsupRpcVmReadData, vmsup_rpc_vm_read_data_free)
-
-static VmsupRpcVmReadData *
-vmsup_rpc_vm_read_data_new(const VmsupRpcContext *ctx, VmsupRpcCall *call)
-{
-	VmsupRpcVmReadData *data = g_new0(VmsupRpcVmReadData, 1);
-	data->call = vmsup_rpc_call_ref(call);
-	if (ctx->stats_service != NULL)
-		data->stats_service = g_object_ref(ctx->stats_service);
-	return data;
-}
-
 static void
 vmsup_rpc_merge_activity(VmsupStatsService *stats_service, JsonObject *vm)
 {
 	const gchar *name = vmsup_json_object_get_string(vm, "name", NULL);
 	g_autoptr(JsonObject) activity = NULL;
-	g_autoptr(GList) members = NULL;
+	JsonObjectIter iter;
+	const gchar *member;
+	JsonNode *node;
 
 	if (stats_service == NULL || name == NULL)
 		return;
 	activity = vmsup_stats_service_describe_activity(stats_service, name);
 	if (activity == NULL)
 		return;
-	members = json_object_get_members(activity);
-	for (GList *l = members; l != NULL; l = l->next) {
-		const gchar *member = l->data;
+	json_object_iter_init_ordered(&iter, activity);
+	while (json_object_iter_next_ordered(&iter, &member, &node)) {
 		if (json_object_has_member(vm, member))
 			continue;
-		json_object_set_member(vm, member, json_object_dup_member(activity, member));
+		json_object_set_member(vm, member, json_node_ref(node));
 	}
-}
-
-static void
-vmsup_rpc_vm_get_cb(GObject *source, GAsyncResult *res, gpointer user_data)
-{
-	g_autoptr(VmsupRpcVmReadData) data = user_data;
-	g_autoptr(GError) error = NULL;
-	JsonObject *result = vmsup_vm_service_get_finish(VMSUP_VM_SERVICE(source), res, &error);
-
-	if (result != NULL)
-		vmsup_rpc_merge_activity(data->stats_service, result);
-	vmsup_rpc_return_result(data->call, result, error);
 }
 
 static void
 vmsup_rpc_vm_get(const VmsupRpcContext *ctx, VmsupRpcCall *call)
 {
+	g_autoptr(GError) error = NULL;
+	JsonObject *result;
+
 	if (ctx->vm_service == NULL) {
 		vmsup_rpc_return_unavailable(call, vmsup_rpc_vm_service_unavailable());
 		return;
 	}
-	vmsup_vm_service_get_async(ctx->vm_service,
-				   vmsup_rpc_call_get_params(call),
-				   /* cancellable= */ NULL,
-				   vmsup_rpc_vm_get_cb,
-				   vmsup_rpc_vm_read_data_new(ctx, call));
-}
-
-static void
-vmsup_rpc_vm_list_cb(GObject *source, GAsyncResult *res, gpointer user_data)
-{
-	g_autoptr(VmsupRpcVmReadData) data = user_data;
-	g_autoptr(GError) error = NULL;
-	JsonObject *result = vmsup_vm_service_list_finish(VMSUP_VM_SERVICE(source), res, &error);
-	JsonArray *vms;
-
-	if (result != NULL && data->stats_service != NULL &&
-	    json_object_has_member(result, "vms") &&
-	    JSON_NODE_HOLDS_ARRAY(json_object_get_member(result, "vms"))) {
-		vms = json_object_get_array_member(result, "vms");
-		for (guint i = 0; i < json_array_get_length(vms); i++) {
-			JsonNode *node = json_array_get_element(vms, i);
-			if (JSON_NODE_HOLDS_OBJECT(node))
-				vmsup_rpc_merge_activity(data->stats_service,
-							 json_node_get_object(node));
-		}
-	}
-	vmsup_rpc_return_result(data->call, result, error);
+	result = vmsup_vm_service_get(ctx->vm_service, vmsup_rpc_call_get_params(call), &error);
+	if (result != NULL)
+		vmsup_rpc_merge_activity(ctx->stats_service, result);
+	vmsup_rpc_return_result(call, result, error);
 }
 
 static void
 vmsup_rpc_vm_list(const VmsupRpcContext *ctx, VmsupRpcCall *call)
 {
+	g_autoptr(GError) error = NULL;
+	JsonObject *result;
+	JsonArray *vms;
+
 	if (ctx->vm_service == NULL) {
 		vmsup_rpc_return_unavailable(call, vmsup_rpc_vm_service_unavailable());
 		return;
 	}
-	vmsup_vm_service_list_async(ctx->vm_service,
-				    vmsup_rpc_call_get_params(call),
-				    /* cancellable= */ NULL,
-				    vmsup_rpc_vm_list_cb,
-				    vmsup_rpc_vm_read_data_new(ctx, call));
+	result = vmsup_vm_service_list(ctx->vm_service, vmsup_rpc_call_get_params(call), &error);
+	if (result != NULL && ctx->stats_service != NULL && json_object_has_member(result, "vms") &&
+	    JSON_NODE_HOLDS_ARRAY(json_object_get_member(result, "vms"))) {
+		vms = json_object_get_array_member(result, "vms");
+		for (guint i = 0; i < json_array_get_length(vms); i++) {
+			JsonNode *node = json_array_get_element(vms, i);
+			if (JSON_NODE_HOLDS_OBJECT(node))
+				vmsup_rpc_merge_activity(ctx->stats_service,
+							 json_node_get_object(node));
+		}
+	}
+	vmsup_rpc_return_result(call, result, error);
 }
 
 static void

@@ -1,8 +1,9 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
 /*
  * VMService's side of the workspace hooks: vm_call dispatches a verb name to
- * the public _async/_finish pair, so WorkspaceService needs no VMService
- * pointer and this file needs none of VMService's internals.
+ * the public _async/_finish pair (or the synchronous function of a verb that
+ * answers at once), so WorkspaceService needs no VMService pointer and this
+ * file needs none of VMService's internals.
  */
 
 #include "config.h"
@@ -16,20 +17,26 @@ typedef void (*VmsupVmServiceAsyncFunc)(VmsupVmService *self,
 					GAsyncReadyCallback callback,
 					gpointer user_data);
 
+typedef JsonObject *(*VmsupVmServiceSyncFunc)(VmsupVmService *self,
+					      JsonObject *params,
+					      GError **error);
+
+/* either async and finish, or sync */
 typedef struct {
 	const gchar *verb;
 	VmsupVmServiceAsyncFunc async;
 	VmsupVmServiceFinishFunc finish;
+	VmsupVmServiceSyncFunc sync;
 } VmsupVmServiceVerb;
 
 /* what a workspace needs of a VM's lifecycle; list and op.* are not reachable */
 static const VmsupVmServiceVerb vmsup_vm_service_workspace_verbs[] = {
-    {"create", vmsup_vm_service_create_async, vmsup_vm_service_create_finish},
-    {"start", vmsup_vm_service_start_async, vmsup_vm_service_start_finish},
-    {"stop", vmsup_vm_service_stop_async, vmsup_vm_service_stop_finish},
-    {"delete", vmsup_vm_service_delete_async, vmsup_vm_service_delete_finish},
-    {"set", vmsup_vm_service_set_async, vmsup_vm_service_set_finish},
-    {"get", vmsup_vm_service_get_async, vmsup_vm_service_get_finish},
+    {"create", vmsup_vm_service_create_async, vmsup_vm_service_create_finish, NULL},
+    {"start", vmsup_vm_service_start_async, vmsup_vm_service_start_finish, NULL},
+    {"stop", vmsup_vm_service_stop_async, vmsup_vm_service_stop_finish, NULL},
+    {"delete", vmsup_vm_service_delete_async, vmsup_vm_service_delete_finish, NULL},
+    {"set", vmsup_vm_service_set_async, vmsup_vm_service_set_finish, NULL},
+    {"get", NULL, NULL, vmsup_vm_service_get},
 };
 
 static const VmsupVmServiceVerb *
@@ -68,6 +75,8 @@ vmsup_vm_service_vm_call_hook(const gchar *verb,
 {
 	g_autoptr(GTask) task = g_task_new(NULL, cancellable, callback, user_data);
 	const VmsupVmServiceVerb *entry = vmsup_vm_service_workspace_find_verb(verb);
+	GError *error = NULL;
+	JsonObject *result;
 
 	g_task_set_source_tag(task, vmsup_vm_service_vm_call_hook);
 	/* the verb finishes what it started, even for a caller that gave up */
@@ -78,6 +87,15 @@ vmsup_vm_service_vm_call_hook(const gchar *verb,
 					VMSUP_ERROR_INTERNAL,
 					"VM verb '%s' is not available to workspaces",
 					verb);
+		return;
+	}
+	if (entry->sync != NULL) {
+		result = entry->sync(self, params, &error);
+		if (result == NULL) {
+			g_task_return_error(task, error);
+			return;
+		}
+		g_task_return_pointer(task, result, (GDestroyNotify)json_object_unref);
 		return;
 	}
 	g_task_set_task_data(task, (gpointer)entry, NULL);

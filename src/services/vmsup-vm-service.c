@@ -854,6 +854,14 @@ vmsup_vm_service_compare_str_ptr(gconstpointer a, gconstpointer b, gpointer user
 	return g_strcmp0(*(const gchar *const *)a, *(const gchar *const *)b);
 }
 
+static gint
+vmsup_vm_service_compare_records(gconstpointer a, gconstpointer b, gpointer user_data)
+{
+	const VmsupVmRecord *ra = *(const VmsupVmRecord *const *)a;
+	const VmsupVmRecord *rb = *(const VmsupVmRecord *const *)b;
+	return g_strcmp0(ra->def->name, rb->def->name);
+}
+
 GStrv
 vmsup_vm_service_list_names(VmsupVmService *self)
 {
@@ -880,70 +888,49 @@ vmsup_vm_service_lookup(VmsupVmService *self, const gchar *name)
 	return rec != NULL ? vmsup_vm_service_record_to_json(self, rec) : NULL;
 }
 
-void
-vmsup_vm_service_list_async(VmsupVmService *self,
-			    JsonObject *params,
-			    GCancellable *cancellable,
-			    GAsyncReadyCallback callback,
-			    gpointer user_data)
+JsonObject *
+vmsup_vm_service_list(VmsupVmService *self, JsonObject *params, GError **error)
 {
-	g_autoptr(GTask) task = NULL;
 	g_autoptr(JsonObject) result = json_object_new();
-	g_autoptr(JsonArray) vms = json_array_new();
-	g_auto(GStrv) names = NULL;
+	g_autoptr(JsonArray) vms = NULL;
+	g_autofree VmsupVmRecord **recs = NULL;
+	guint n = 0;
+	GHashTableIter iter;
+	gpointer value;
 
-	g_return_if_fail(VMSUP_IS_VM_SERVICE(self));
-	task = g_task_new(self, cancellable, callback, user_data);
-	g_task_set_source_tag(task, vmsup_vm_service_list_async);
-	names = vmsup_vm_service_list_names(self);
-	for (guint i = 0; names[i] != NULL; i++)
-		json_array_add_object_element(vms, vmsup_vm_service_lookup(self, names[i]));
+	g_return_val_if_fail(VMSUP_IS_VM_SERVICE(self), NULL);
+
+	recs = g_new(VmsupVmRecord *, g_hash_table_size(self->vms));
+	g_hash_table_iter_init(&iter, self->vms);
+	while (g_hash_table_iter_next(&iter, NULL, &value))
+		recs[n++] = value;
+	g_qsort_with_data(recs, n, sizeof(VmsupVmRecord *), vmsup_vm_service_compare_records, NULL);
+	vms = json_array_sized_new(n);
+	for (guint i = 0; i < n; i++)
+		json_array_add_object_element(vms, vmsup_vm_service_record_to_json(self, recs[i]));
 	json_object_set_array_member(result, "vms", g_steal_pointer(&vms));
-	g_task_return_pointer(task, g_steal_pointer(&result), (GDestroyNotify)json_object_unref);
+	return g_steal_pointer(&result);
 }
 
 JsonObject *
-vmsup_vm_service_list_finish(VmsupVmService *self, GAsyncResult *res, GError **error)
+vmsup_vm_service_get(VmsupVmService *self, JsonObject *params, GError **error)
 {
-	return vmsup_vm_service_verb_finish(self, res, error);
-}
-
-void
-vmsup_vm_service_get_async(VmsupVmService *self,
-			   JsonObject *params,
-			   GCancellable *cancellable,
-			   GAsyncReadyCallback callback,
-			   gpointer user_data)
-{
-	g_autoptr(GTask) task = NULL;
-	g_autoptr(GError) error = NULL;
-	VmsupVmRecord *rec = NULL;
+	VmsupVmRecord *rec;
 	const gchar *name;
 
-	g_return_if_fail(VMSUP_IS_VM_SERVICE(self));
-	g_return_if_fail(params != NULL);
-	task = g_task_new(self, cancellable, callback, user_data);
-	g_task_set_source_tag(task, vmsup_vm_service_get_async);
-	name = vmsup_vm_service_get_name_param(params, &error);
-	if (name != NULL) {
-		rec = g_hash_table_lookup(self->vms, name);
-		/* a VM being created is busy until it is defined */
-		if (rec == NULL && vmsup_vm_service_check_not_creating(self, name, &error))
-			rec = vmsup_vm_service_lookup_record(self, name, &error);
-	}
-	if (rec == NULL) {
-		g_task_return_error(task, g_steal_pointer(&error));
-		return;
-	}
-	g_task_return_pointer(task,
-			      vmsup_vm_service_record_to_json(self, rec),
-			      (GDestroyNotify)json_object_unref);
-}
+	g_return_val_if_fail(VMSUP_IS_VM_SERVICE(self), NULL);
+	g_return_val_if_fail(params != NULL, NULL);
 
-JsonObject *
-vmsup_vm_service_get_finish(VmsupVmService *self, GAsyncResult *res, GError **error)
-{
-	return vmsup_vm_service_verb_finish(self, res, error);
+	name = vmsup_vm_service_get_name_param(params, error);
+	if (name == NULL)
+		return NULL;
+	rec = g_hash_table_lookup(self->vms, name);
+	/* a VM being created is busy until it is defined */
+	if (rec == NULL && vmsup_vm_service_check_not_creating(self, name, error))
+		rec = vmsup_vm_service_lookup_record(self, name, error);
+	if (rec == NULL)
+		return NULL;
+	return vmsup_vm_service_record_to_json(self, rec);
 }
 
 /* hooks for sibling services: arguments first, the service last */

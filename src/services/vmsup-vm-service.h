@@ -73,11 +73,18 @@ VMSUP_VM_SERVICE_DECLARE_VERB(start)
 VMSUP_VM_SERVICE_DECLARE_VERB(stop)
 VMSUP_VM_SERVICE_DECLARE_VERB(delete)
 VMSUP_VM_SERVICE_DECLARE_VERB(set)
-VMSUP_VM_SERVICE_DECLARE_VERB(list)
-VMSUP_VM_SERVICE_DECLARE_VERB(get)
 VMSUP_VM_SERVICE_DECLARE_VERB(op_get)
 VMSUP_VM_SERVICE_DECLARE_VERB(op_list)
 VMSUP_VM_SERVICE_DECLARE_VERB(op_cancel)
+
+/*
+ * vm.list and vm.get: read from what VMService holds, never waiting for a
+ * lock or QEMU, so they answer at once (full result or NULL with @error)
+ */
+JsonObject *
+vmsup_vm_service_list(VmsupVmService *self, JsonObject *params, GError **error);
+JsonObject *
+vmsup_vm_service_get(VmsupVmService *self, JsonObject *params, GError **error);
 
 /* synchronous read for in-process callers (D-Bus object properties, stats): vm.get result or NULL */
 JsonObject *
