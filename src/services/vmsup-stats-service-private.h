@@ -40,6 +40,7 @@ typedef struct {
 	GPid pid;           /* the QEMU last seen; another pid is a (re)start */
 	gint64 last_active_mono;
 	gint64 last_active_real;
+	gchar *last_active_text; /* ISO 8601 of @last_active_real, made when first asked */
 	gchar *active_reason;
 	gboolean refreshing;
 	gboolean sweep_pending; /* stop after the refresh in flight if still idle */

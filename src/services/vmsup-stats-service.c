@@ -82,6 +82,7 @@ vmsup_stats_service_vm_unref(VmsupStatsVm *vm)
 	vmsup_stats_service_vm_forget_process(vm);
 	g_ptr_array_unref(vm->waiters);
 	g_free(vm->active_reason);
+	g_free(vm->last_active_text);
 	g_free(vm->name);
 	g_free(vm);
 }
@@ -91,6 +92,7 @@ vmsup_stats_service_vm_mark_active(VmsupStatsVm *vm, const gchar *reason)
 {
 	vm->last_active_mono = g_get_monotonic_time();
 	vm->last_active_real = g_get_real_time();
+	g_clear_pointer(&vm->last_active_text, g_free);
 	if (g_strcmp0(vm->active_reason, reason) != 0) {
 		g_free(vm->active_reason);
 		vm->active_reason = g_strdup(reason);
@@ -905,7 +907,6 @@ vmsup_stats_service_describe_activity(VmsupStatsService *self, const gchar *name
 {
 	VmsupStatsVm *vm;
 	JsonObject *obj;
-	g_autofree gchar *last_active = NULL;
 	gint64 idle_s;
 	gint64 active_window_s;
 
@@ -917,8 +918,10 @@ vmsup_stats_service_describe_activity(VmsupStatsService *self, const gchar *name
 		return NULL;
 	obj = json_object_new();
 	idle_s = vmsup_stats_service_vm_idle_ms(vm) / 1000;
-	last_active = vmsup_stats_service_format_time(vm->last_active_real);
-	json_object_set_string_member(obj, "last_active", last_active);
+	/* vm.list asks for every VM on each call; the time changes far less often */
+	if (vm->last_active_text == NULL)
+		vm->last_active_text = vmsup_stats_service_format_time(vm->last_active_real);
+	json_object_set_string_member(obj, "last_active", vm->last_active_text);
 	json_object_set_int_member(obj, "idle_s", idle_s);
 	/* what made it active last; beyond a couple of polls, also why it counts as idle */
 	json_object_set_string_member(obj, "active_reason", vm->active_reason);
