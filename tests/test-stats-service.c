@@ -981,7 +981,7 @@ fault_setup(FaultFixture *fx, gconstpointer user_data)
 
 /* a paused QEMU without a guest: QMP answers, nothing runs inside */
 static VmsupVmHandles *
-fault_spawn(FaultFixture *fx, const gchar *name, gboolean agent_channel)
+fault_spawn_disk(FaultFixture *fx, const gchar *name, gboolean agent_channel, const gchar *disk)
 {
 	g_autofree gchar *dir = g_build_filename(fx->tmpdir, name, NULL);
 	g_autofree gchar *qemu = vmsup_test_require_qemu();
@@ -998,6 +998,7 @@ fault_spawn(FaultFixture *fx, const gchar *name, gboolean agent_channel)
 	config->memory_mib = 128;
 	config->paused = TRUE;
 	config->agent = agent_channel;
+	config->disk = g_strdup(disk);
 	vmsup_qemu_process_spawn_async(process, config, NULL, vmsup_test_store_result_cb, &slot);
 	res = vmsup_test_wait_result(&slot, 30);
 	g_assert_true(vmsup_qemu_process_spawn_finish(process, res, &error));
@@ -1012,6 +1013,42 @@ fault_spawn(FaultFixture *fx, const gchar *name, gboolean agent_channel)
 	g_hash_table_insert(fx->vms, g_strdup(name), handles);
 	vmsup_stats_service_track_vm(fx->stats, name, FALSE);
 	return handles;
+}
+
+static VmsupVmHandles *
+fault_spawn(FaultFixture *fx, const gchar *name, gboolean agent_channel)
+{
+	return fault_spawn_disk(fx, name, agent_channel, NULL);
+}
+
+/* a qcow2 disk whose boot sector halts the vCPU: SeaBIOS reads it, then nothing runs */
+static gchar *
+halting_disk(FaultFixture *fx)
+{
+	g_autofree gchar *raw = g_build_filename(fx->tmpdir, "halt.img", NULL);
+	gchar *qcow2 = g_build_filename(fx->tmpdir, "halt.qcow2", NULL);
+	g_autofree gchar *sector = g_malloc0(512);
+	g_autoptr(GError) error = NULL;
+	const gchar *argv[] = {"qemu-img", "convert", "-f", "raw", "-O", "qcow2", raw, qcow2, NULL};
+	gint status = -1;
+
+	memcpy(sector, "\xfa\xf4\xeb\xfd", 4); /* cli; hlt; jmp $-1 */
+	sector[510] = 0x55;
+	sector[511] = (gchar)0xaa;
+	g_assert_true(g_file_set_contents(raw, sector, 512, &error));
+	g_assert_true(g_spawn_sync(NULL,
+				   (gchar **)argv,
+				   NULL,
+				   G_SPAWN_SEARCH_PATH | G_SPAWN_STDOUT_TO_DEV_NULL,
+				   NULL,
+				   NULL,
+				   NULL,
+				   NULL,
+				   &status,
+				   &error));
+	g_assert_no_error(error);
+	g_assert_true(g_spawn_check_wait_status(status, NULL));
+	return qcow2;
 }
 
 static gboolean
@@ -1238,20 +1275,27 @@ fresh_stats_of(VmsupStatsService *stats, const gchar *name)
 static void
 test_fault_run_state_events(FaultFixture *fx, gconstpointer user_data)
 {
-	VmsupVmHandles *handles = fault_spawn(fx, "events", TRUE);
+	g_autofree gchar *disk = halting_disk(fx);
+	VmsupVmHandles *handles = fault_spawn_disk(fx, "events", TRUE, disk);
 	g_autoptr(JsonObject) paused = NULL;
 	g_autoptr(JsonObject) running = NULL;
+	g_autoptr(JsonObject) halted = NULL;
 	g_autoptr(JsonObject) stopped = NULL;
 
 	paused = stats_of(fx->stats, "stats", "events");
 	g_assert_cmpstr(vmsup_json_object_get_string(paused, "state", NULL), ==, "paused");
 	g_assert_cmpint(get_int(paused, "memory_mib"), ==, 128);
+	/* the disk is there: its counters are numbers */
+	g_assert_cmpint(get_int(paused, "block_read_bytes"), >=, 0);
 	qmp_run(handles, "cont");
 	running = fresh_stats_of(fx->stats, "events");
 	g_assert_cmpstr(vmsup_json_object_get_string(running, "state", NULL), ==, "running");
 	/* asked once per process, still known */
 	g_assert_cmpint(get_int(running, "memory_mib"), ==, 128);
 	g_assert_cmpfloat(get_number(running, "uptime_s"), >, get_number(paused, "uptime_s"));
+	/* the vCPU halts: the counts stand, whether asked again or not */
+	halted = fresh_stats_of(fx->stats, "events");
+	g_assert_cmpint(get_int(halted, "block_read_bytes"), ==, get_int(running, "block_read_bytes"));
 	qmp_run(handles, "stop");
 	stopped = fresh_stats_of(fx->stats, "events");
 	g_assert_cmpstr(vmsup_json_object_get_string(stopped, "state", NULL), ==, "paused");

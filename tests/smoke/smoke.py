@@ -1229,9 +1229,19 @@ def sc_stats(ctx):
 
     step("a VM with a disk reports block I/O")
     ctx.create_vm("disk", start=True, extra=["--disk-gib", "1"])
+    ctx.wait_agent("disk")
+    time.sleep(1.1)  # past the stats cache
     sd = ctx.call("vm.stats", {"name": "disk"})
     check(isinstance(sd["block_read_bytes"], int) and sd["block_read_bytes"] >= 0,
           f"block_read_bytes of a VM with a disk: {sd}")
+    step("the guest reads 1 MiB of its disk: the next sample counts it")
+    r = ctx.cli_json("exec", "disk", "--", "dd", "if=/dev/vda", "of=/dev/null", "bs=64k",
+                     "count=16", "skip=64")
+    check(r["exit_code"] == 0, f"dd in the guest: {r}")
+    time.sleep(1.1)
+    after = ctx.call("vm.stats", {"name": "disk"})
+    check(after["block_read_bytes"] >= sd["block_read_bytes"] + 1024 * 1024,
+          f"block_read_bytes {sd['block_read_bytes']} -> {after['block_read_bytes']}")
     ctx.cli("stop", "--force", "disk")
 
     step("stats of a stopped VM and an unknown one")
