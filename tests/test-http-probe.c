@@ -149,24 +149,10 @@ make_self_signed_certificate(void)
 			       "-subj",
 			       "/CN=vmsup-test",
 			       NULL};
-	g_autofree gchar *err = NULL;
 	g_autoptr(GError) error = NULL;
 	GTlsCertificate *certificate;
-	gint status = -1;
 
-	g_assert_true(g_spawn_sync(NULL,
-				   (gchar **)argv,
-				   NULL,
-				   G_SPAWN_SEARCH_PATH | G_SPAWN_STDOUT_TO_DEV_NULL,
-				   NULL,
-				   NULL,
-				   NULL,
-				   &err,
-				   &status,
-				   &error));
-	g_assert_no_error(error);
-	if (!g_spawn_check_wait_status(status, NULL))
-		g_error("openssl failed: %s", err);
+	vmsup_test_run_tool(argv);
 	certificate = g_tls_certificate_new_from_files(cert, key, &error);
 	g_assert_no_error(error);
 	vmsup_test_rm_rf(dir);

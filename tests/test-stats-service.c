@@ -1030,24 +1030,12 @@ halting_disk(FaultFixture *fx)
 	g_autofree gchar *sector = g_malloc0(512);
 	g_autoptr(GError) error = NULL;
 	const gchar *argv[] = {"qemu-img", "convert", "-f", "raw", "-O", "qcow2", raw, qcow2, NULL};
-	gint status = -1;
 
 	memcpy(sector, "\xfa\xf4\xeb\xfd", 4); /* cli; hlt; jmp $-1 */
 	sector[510] = 0x55;
 	sector[511] = (gchar)0xaa;
 	g_assert_true(g_file_set_contents(raw, sector, 512, &error));
-	g_assert_true(g_spawn_sync(NULL,
-				   (gchar **)argv,
-				   NULL,
-				   G_SPAWN_SEARCH_PATH | G_SPAWN_STDOUT_TO_DEV_NULL,
-				   NULL,
-				   NULL,
-				   NULL,
-				   NULL,
-				   &status,
-				   &error));
-	g_assert_no_error(error);
-	g_assert_true(g_spawn_check_wait_status(status, NULL));
+	vmsup_test_run_tool(argv);
 	return qcow2;
 }
 

@@ -128,3 +128,25 @@ vmsup_test_rm_rf(const gchar *path)
 	}
 	g_unlink(path);
 }
+
+void
+vmsup_test_run_tool(const gchar *const *argv)
+{
+	g_autofree gchar *err = NULL;
+	g_autoptr(GError) error = NULL;
+	gint status = -1;
+
+	g_assert_true(g_spawn_sync(NULL,
+				   (gchar **)argv,
+				   NULL,
+				   G_SPAWN_SEARCH_PATH | G_SPAWN_STDOUT_TO_DEV_NULL,
+				   NULL,
+				   NULL,
+				   NULL,
+				   &err,
+				   &status,
+				   &error));
+	g_assert_no_error(error);
+	if (!g_spawn_check_wait_status(status, NULL))
+		g_error("%s failed: %s", argv[0], err);
+}

@@ -67,4 +67,8 @@ vmsup_test_make_tmpdir(void);
 void
 vmsup_test_rm_rf(const gchar *path);
 
+/* runs @argv (searched in PATH, stdout discarded); a failure fails the test, showing stderr */
+void
+vmsup_test_run_tool(const gchar *const *argv);
+
 G_END_DECLS
