@@ -90,19 +90,14 @@ test_proc_parse(void)
 	/* without tids, the threads QEMU names "CPU n/..."; the unreadable one is skipped */
 	g_assert_false(vmsup_proc_watch_has_vcpu_tids(watch));
 	g_assert_cmpuint(sample.n_vcpus, ==, 2);
-	g_assert_cmpuint(sample.vcpu_ns, ==, 450 * (G_USEC_PER_SEC * 1000 / hz));
-	g_assert_false(sample.vcpu_exact);
+	g_assert_cmpuint(sample.vcpu_ticks, ==, 450);
 
 	/* the open files are read again: new counters show */
 	write_file(root, "4242/stat", later);
 	g_assert_true(vmsup_proc_watch_sample(watch, &sample, &error));
 	g_assert_cmpuint(sample.ticks, ==, 1250);
 
-	/*
-	 * tids from QMP name the vCPUs whatever their names, read in ns from
-	 * schedstat; one already gone is skipped
-	 */
-	write_file(root, "4242/task/4245/schedstat", "123456789 1000 5\n");
+	/* tids from QMP name the vCPUs whatever their names; one already gone is skipped */
 	tid = 4245;
 	g_array_append_val(tids, tid);
 	tid = 4999;
@@ -111,21 +106,7 @@ test_proc_parse(void)
 	g_assert_true(vmsup_proc_watch_has_vcpu_tids(watch));
 	g_assert_true(vmsup_proc_watch_sample(watch, &sample, &error));
 	g_assert_cmpuint(sample.n_vcpus, ==, 1);
-	g_assert_cmpuint(sample.vcpu_ns, ==, 123456789);
-	g_assert_true(sample.vcpu_exact);
-	write_file(root, "4242/task/4245/schedstat", "123456790 1000 6\n");
-	g_assert_true(vmsup_proc_watch_sample(watch, &sample, &error));
-	g_assert_cmpuint(sample.vcpu_ns, ==, 123456790);
-
-	/* no schedstat (a kernel without scheduler statistics): the stat ticks */
-	g_array_set_size(tids, 0);
-	tid = 4244;
-	g_array_append_val(tids, tid);
-	vmsup_proc_watch_set_vcpu_tids(watch, tids);
-	g_assert_true(vmsup_proc_watch_sample(watch, &sample, &error));
-	g_assert_cmpuint(sample.n_vcpus, ==, 1);
-	g_assert_cmpuint(sample.vcpu_ns, ==, 50 * (G_USEC_PER_SEC * 1000 / hz));
-	g_assert_false(sample.vcpu_exact);
+	g_assert_cmpuint(sample.vcpu_ticks, ==, 10);
 
 	/* no such process; a stat file that does not parse */
 	gone = vmsup_proc_watch_new(root, 4240, &error);
@@ -149,13 +130,13 @@ test_proc_percent(void)
 	VmsupProcSample a = {.pid = 7,
 			     .sampled_at = 1000000,
 			     .ticks = 100,
-			     .vcpu_ns = 500000000,
+			     .vcpu_ticks = 50,
 			     .n_vcpus = 1,
 			     .uptime_s = 4};
 	VmsupProcSample b = {.pid = 7,
 			     .sampled_at = 3000000,
 			     .ticks = 100 + 3 * hz,
-			     .vcpu_ns = 1500000000,
+			     .vcpu_ticks = 50 + hz,
 			     .n_vcpus = 1,
 			     .uptime_s = 6};
 	VmsupProcSample other = b;
@@ -169,7 +150,7 @@ test_proc_percent(void)
 				       (100.0 / hz + 3.0) / 6.0 * 100.0,
 				       0.01);
 	g_assert_cmpfloat_with_epsilon(vmsup_proc_sample_cpu_percent(NULL, &b, TRUE),
-				       1.5 / 6.0 * 100.0,
+				       (50.0 / hz + 1.0) / 6.0 * 100.0,
 				       0.01);
 	other.pid = 8;
 	g_assert_cmpfloat(vmsup_proc_sample_cpu_percent(&a, &other, FALSE), <, 0);

@@ -27,17 +27,12 @@
 /* a stat line is about 300 bytes; comm is at most 64 */
 #define VMSUP_PROC_LINE_MAX 1024
 
-typedef struct {
-	gint fd;
-	gboolean schedstat; /* "<run ns> <wait ns> <slices>", else a stat line */
-} VmsupProcVcpuFile;
-
 struct _VmsupProcWatch {
 	GPid pid;
 	gchar *task_dir; /* owned: <proc_root>/<pid>/task */
 	gint stat_fd;
 	gint statm_fd;
-	GArray *vcpu_fds;     /* of VmsupProcVcpuFile, owned; NULL until the vCPU threads are named */
+	GArray *vcpu_fds;     /* of gint, owned; NULL until the vCPU threads are named */
 	gdouble started_at_s; /* monotonic seconds at which the process started; < 0 unknown */
 };
 
@@ -47,12 +42,6 @@ vmsup_proc_sysconf(gint name, guint64 fallback)
 {
 	glong value = sysconf(name);
 	return value > 0 ? (guint64)value : fallback;
-}
-
-static guint64
-vmsup_proc_ticks_to_ns(guint64 ticks)
-{
-	return ticks * (G_USEC_PER_SEC * 1000 / vmsup_proc_sysconf(_SC_CLK_TCK, 100));
 }
 
 static gdouble
@@ -244,7 +233,7 @@ vmsup_proc_watch_close_vcpus(VmsupProcWatch *watch)
 	if (watch->vcpu_fds == NULL)
 		return;
 	for (guint i = 0; i < watch->vcpu_fds->len; i++)
-		g_close(g_array_index(watch->vcpu_fds, VmsupProcVcpuFile, i).fd, NULL);
+		g_close(g_array_index(watch->vcpu_fds, gint, i), NULL);
 	g_clear_pointer(&watch->vcpu_fds, g_array_unref);
 }
 
@@ -272,22 +261,15 @@ void
 vmsup_proc_watch_set_vcpu_tids(VmsupProcWatch *watch, GArray *vcpu_tids)
 {
 	vmsup_proc_watch_close_vcpus(watch);
-	watch->vcpu_fds = g_array_new(FALSE, FALSE, sizeof(VmsupProcVcpuFile));
+	watch->vcpu_fds = g_array_new(FALSE, FALSE, sizeof(gint));
 	for (guint i = 0; vcpu_tids != NULL && i < vcpu_tids->len; i++) {
-		gint tid = g_array_index(vcpu_tids, gint, i);
-		g_autofree gchar *schedstat =
-		    g_strdup_printf("%s/%d/schedstat", watch->task_dir, tid);
-		g_autofree gchar *stat = g_strdup_printf("%s/%d/stat", watch->task_dir, tid);
-		VmsupProcVcpuFile file = {.fd = vmsup_proc_open(schedstat, NULL), .schedstat = TRUE};
-
-		/* kernels without scheduler statistics have no schedstat */
-		if (file.fd < 0) {
-			file.fd = vmsup_proc_open(stat, NULL);
-			file.schedstat = FALSE;
-		}
+		g_autofree gchar *path = g_strdup_printf("%s/%d/stat",
+							 watch->task_dir,
+							 g_array_index(vcpu_tids, gint, i));
 		/* a thread that already ended has nothing more to count */
-		if (file.fd >= 0)
-			g_array_append_val(watch->vcpu_fds, file);
+		gint fd = vmsup_proc_open(path, NULL);
+		if (fd >= 0)
+			g_array_append_val(watch->vcpu_fds, fd);
 	}
 }
 
@@ -316,7 +298,7 @@ vmsup_proc_watch_count_named_vcpus(VmsupProcWatch *watch, VmsupProcSample *out)
 		    !vmsup_proc_parse_stat(buf, &comm, &comm_len, &ticks, NULL))
 			continue;
 		if (vmsup_proc_comm_is_vcpu(comm, comm_len)) {
-			out->vcpu_ns += vmsup_proc_ticks_to_ns(ticks);
+			out->vcpu_ticks += ticks;
 			out->n_vcpus++;
 		}
 	}
@@ -348,30 +330,17 @@ vmsup_proc_watch_sample(VmsupProcWatch *watch, VmsupProcSample *out, GError **er
 		vmsup_proc_watch_count_named_vcpus(watch, out);
 		return TRUE;
 	}
-	out->vcpu_exact = watch->vcpu_fds->len > 0;
 	for (guint i = 0; i < watch->vcpu_fds->len; i++) {
-		const VmsupProcVcpuFile *file = &g_array_index(watch->vcpu_fds, VmsupProcVcpuFile, i);
 		guint64 ticks;
-		gchar *end = NULL;
-
-		/* a vCPU thread that ended takes its time along */
-		if (!vmsup_proc_read_fd(file->fd, buf, sizeof(buf), "stat", NULL)) {
-			out->vcpu_exact = FALSE;
+		/* a vCPU thread that ended takes its ticks along */
+		if (!vmsup_proc_read_fd(g_array_index(watch->vcpu_fds, gint, i),
+					buf,
+					sizeof(buf),
+					"stat",
+					NULL) ||
+		    !vmsup_proc_parse_stat(buf, NULL, NULL, &ticks, NULL))
 			continue;
-		}
-		if (file->schedstat) {
-			guint64 ns = g_ascii_strtoull(buf, &end, 10);
-			if (end == buf) {
-				out->vcpu_exact = FALSE;
-				continue;
-			}
-			out->vcpu_ns += ns;
-		} else {
-			out->vcpu_exact = FALSE;
-			if (!vmsup_proc_parse_stat(buf, NULL, NULL, &ticks, NULL))
-				continue;
-			out->vcpu_ns += vmsup_proc_ticks_to_ns(ticks);
-		}
+		out->vcpu_ticks += ticks;
 		out->n_vcpus++;
 	}
 	return TRUE;
@@ -390,7 +359,7 @@ vmsup_proc_sample_cpu_percent(const VmsupProcSample *older,
 	if (newer == NULL)
 		return -1;
 	vcpus = vcpu_only && newer->n_vcpus > 0 && (older == NULL || older->n_vcpus > 0);
-	after = vcpus ? newer->vcpu_ns : vmsup_proc_ticks_to_ns(newer->ticks);
+	after = vcpus ? newer->vcpu_ticks : newer->ticks;
 	if (older == NULL) {
 		/* since the process started */
 		seconds = newer->uptime_s;
@@ -398,12 +367,12 @@ vmsup_proc_sample_cpu_percent(const VmsupProcSample *older,
 		if (older->pid != newer->pid || newer->sampled_at <= older->sampled_at)
 			return -1;
 		seconds = (gdouble)(newer->sampled_at - older->sampled_at) / G_USEC_PER_SEC;
-		before = vcpus ? older->vcpu_ns : vmsup_proc_ticks_to_ns(older->ticks);
+		before = vcpus ? older->vcpu_ticks : older->ticks;
 	}
 	if (seconds <= 0)
 		return -1;
 	/* a vCPU thread that ended takes its ticks along */
 	if (after < before)
 		return 0;
-	return (gdouble)(after - before) / 1e9 / seconds * 100.0;
+	return (gdouble)(after - before) / (gdouble)vmsup_proc_sysconf(_SC_CLK_TCK, 100) / seconds * 100.0;
 }

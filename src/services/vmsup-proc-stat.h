@@ -10,9 +10,8 @@ typedef struct {
 	GPid pid;
 	gint64 sampled_at;  /* g_get_monotonic_time() */
 	guint64 ticks;      /* utime + stime of the whole process (all threads) */
-	guint64 vcpu_ns;    /* CPU time of the vCPU threads only, in ns where the kernel says */
+	guint64 vcpu_ticks; /* the same over the vCPU threads only */
 	guint n_vcpus;      /* vCPU threads read (0: none recognised) */
-	gboolean vcpu_exact; /* @vcpu_ns is in ns for every vCPU: any run at all shows */
 	guint64 rss_bytes;  /* resident set */
 	gdouble uptime_s;   /* seconds since the process started */
 } VmsupProcSample;
@@ -41,11 +40,9 @@ vmsup_proc_watch_get_pid(VmsupProcWatch *watch);
 
 /*
  * Names the vCPU threads (QMP query-cpus-fast "thread-id"; @vcpu_tids of
- * gint) and opens their schedstat files, whose run time is in ns: a vCPU
- * that ran at all since the last sample shows (stat files count 10 ms
- * ticks; they are the fallback). Until then every sample lists the process's
- * threads and counts those QEMU names "CPU <n>/<accel>", which it does only
- * with -name debug-threads=on.
+ * gint) and opens their stat files. Until then every sample lists the
+ * process's threads and counts those QEMU names "CPU <n>/<accel>", which it
+ * does only with -name debug-threads=on.
  */
 void
 vmsup_proc_watch_set_vcpu_tids(VmsupProcWatch *watch, GArray *vcpu_tids);

@@ -65,7 +65,6 @@ vmsup_stats_service_vm_forget_process(VmsupStatsVm *vm)
 	vm->memory_bytes = -1;
 	vm->agent_port = VMSUP_STATS_PORT_UNKNOWN;
 	vm->agent_port_asked = 0;
-	vm->block_valid = FALSE;
 	g_clear_pointer(&vm->cache, json_object_unref);
 	vm->net_bytes = -1;
 }
@@ -87,14 +86,12 @@ vmsup_stats_vm_qmp_event_cb(VmsupQmpClient *qmp,
 					     : VMSUP_STATS_PORT_CLOSED;
 	} else if (g_str_equal(name, "DEVICE_ADDED") || g_str_equal(name, "DEVICE_DELETED")) {
 		vm->memory_bytes = -1;
-		vm->block_valid = FALSE;
 	} else if (g_str_equal(name, "STOP") || g_str_equal(name, "RESUME") ||
 		   g_str_equal(name, "SHUTDOWN") || g_str_equal(name, "RESET") ||
 		   g_str_equal(name, "SUSPEND") || g_str_equal(name, "WAKEUP") ||
 		   g_str_equal(name, "GUEST_PANICKED")) {
-		/* the run state changed: the next sample asks for it, and QEMU's counters */
+		/* the run state changed: the next sample asks for it */
 		g_clear_pointer(&vm->run_status, g_free);
-		vm->block_valid = FALSE;
 	}
 }
 
@@ -112,7 +109,6 @@ vmsup_stats_vm_follow_qmp(VmsupStatsVm *vm, VmsupQmpClient *qmp)
 	g_clear_pointer(&vm->run_status, g_free);
 	vm->memory_bytes = -1;
 	vm->agent_port = VMSUP_STATS_PORT_UNKNOWN;
-	vm->block_valid = FALSE;
 	if (qmp == NULL)
 		return;
 	vm->qmp = g_object_ref(qmp);
@@ -395,7 +391,6 @@ vmsup_stats_refresh_block_cb(GObject *source, GAsyncResult *res, gpointer user_d
 
 	/* no block device at all: unknown, not zero */
 	if (node != NULL && JSON_NODE_HOLDS_ARRAY(node)) {
-		VmsupStatsVm *vm = refresh->vm;
 		JsonArray *devices = json_node_get_array(node);
 		for (guint i = 0; i < json_array_get_length(devices); i++) {
 			JsonNode *element = json_array_get_element(devices, i);
@@ -412,12 +407,6 @@ vmsup_stats_refresh_block_cb(GObject *source, GAsyncResult *res, gpointer user_d
 			refresh->block_write =
 			    MAX(refresh->block_write, 0) +
 			    MAX(vmsup_json_object_get_int(stats, "wr_bytes", 0), 0);
-		}
-		if (vmsup_stats_refresh_current(refresh) && refresh->sample.vcpu_exact) {
-			vm->block_valid = TRUE;
-			vm->block_read = refresh->block_read;
-			vm->block_write = refresh->block_write;
-			vm->block_vcpu_ns = refresh->sample.vcpu_ns;
 		}
 	} else if (error != NULL) {
 		g_debug("VM '%s': query-blockstats: %s", refresh->vm->name, error->message);
@@ -585,22 +574,7 @@ vmsup_stats_service_refresh(VmsupStatsService *self,
 					    "query-memory-size-summary",
 					    FALSE,
 					    vmsup_stats_refresh_memory_cb);
-	/*
-	 * Only the guest moves its disks' counters, and not without running a
-	 * vCPU (QEMU drains all I/O when it stops the vCPUs): while none ran
-	 * since QEMU was asked, its answer stands.
-	 */
-	if (vm->block_valid && refresh->sample.vcpu_exact &&
-	    refresh->sample.vcpu_ns == vm->block_vcpu_ns) {
-		refresh->block_read = vm->block_read;
-		refresh->block_write = vm->block_write;
-	} else {
-		vm->block_valid = FALSE;
-		vmsup_stats_refresh_ask_qmp(refresh,
-					    "query-blockstats",
-					    FALSE,
-					    vmsup_stats_refresh_block_cb);
-	}
+	vmsup_stats_refresh_ask_qmp(refresh, "query-blockstats", FALSE, vmsup_stats_refresh_block_cb);
 	if (handles->qga != NULL)
 		vmsup_stats_refresh_agent_gate(refresh);
 	vmsup_stats_refresh_unref_pending(refresh);

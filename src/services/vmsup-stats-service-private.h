@@ -60,11 +60,6 @@ typedef struct {
 	gchar *run_status;       /* query-status, NULL: ask (again) */
 	gint64 memory_bytes;     /* query-memory-size-summary, -1: ask (again) */
 	VmsupStatsAgentPort agent_port;
-	/* the block counters QEMU gave last, and the vCPU time then: valid while no vCPU ran */
-	gboolean block_valid;
-	gint64 block_read;
-	gint64 block_write;
-	guint64 block_vcpu_ns;
 	gint64 agent_port_asked; /* monotonic time of the last query-chardev */
 	JsonObject *cache;       /* owned: the last vm.stats result */
 	gint64 cache_mono;
