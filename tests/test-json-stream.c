@@ -120,6 +120,41 @@ test_messages(Fixture *fx, gconstpointer data)
 	g_assert_cmpuint(fx->n_closed, ==, 0);
 }
 
+static gboolean
+count_tick(gpointer user_data)
+{
+	guint *ticks = user_data;
+	(*ticks)++;
+	return G_SOURCE_CONTINUE;
+}
+
+/* a peer that never pauses: every line arrives in order, and other sources still run */
+static void
+test_flood(Fixture *fx, gconstpointer data)
+{
+	const guint n = 100000;
+	g_autoptr(GString) wire = g_string_new(NULL);
+	guint ticks = 0;
+	guint tick_id;
+
+	for (guint i = 0; i < n; i++)
+		g_string_append_printf(wire, "{\"n\":%u}\n", i);
+	vmsup_json_stream_start(fx->stream);
+	tick_id = g_timeout_add(0, count_tick, &ticks);
+	vmsup_mock_qmp_send_raw(fx->mock, wire->str, wire->len);
+	g_object_set_data(G_OBJECT(fx->stream), "n", GUINT_TO_POINTER(n));
+	vmsup_test_wait_until(have_messages, fx, 60);
+	g_source_remove(tick_id);
+	g_assert_cmpuint(fx->messages->len, ==, n);
+	g_assert_cmpint(message_int(fx, 0, "n"), ==, 0);
+	g_assert_cmpint(message_int(fx, n / 2, "n"), ==, n / 2);
+	g_assert_cmpint(message_int(fx, n - 1, "n"), ==, n - 1);
+	g_assert_cmpuint(fx->invalid->len, ==, 0);
+	/* about 1 MB read 64 KiB per dispatch at most: the timer ran in between */
+	g_test_message("a timer ran %u times while %u lines were read", ticks, n);
+	g_assert_cmpuint(ticks, >=, 8);
+}
+
 static void
 test_write_order(Fixture *fx, gconstpointer data)
 {
@@ -294,6 +329,7 @@ main(int argc, char **argv)
 #define ADD(path, func) g_test_add(path, Fixture, NULL, setup, func, teardown)
 	ADD("/vmsup/qmp/json-stream/messages", test_messages);
 	ADD("/vmsup/qmp/json-stream/write-order", test_write_order);
+	ADD("/vmsup/qmp/json-stream/flood", test_flood);
 	ADD("/vmsup/qmp/json-stream/garbage", test_garbage);
 	ADD("/vmsup/qmp/json-stream/line-limit", test_line_limit);
 	ADD("/vmsup/qmp/json-stream/oversized", test_oversized);

@@ -15,9 +15,12 @@
 
 struct _VmsupJsonStream {
 	GObject parent_instance;
-	GIOStream *stream;           /* owned */
-	GBufferedInputStream *input; /* owned */
-	gchar *label;                /* owned */
+	GIOStream *stream;     /* owned */
+	GInputStream *input;   /* unowned: the stream's, pollable */
+	GSource *read_source;  /* owned: attached from start to close */
+	GByteArray *inbuf;     /* owned: bytes read and not delivered yet */
+	gboolean reading;      /* in the read callback: a nested dispatch does nothing */
+	gchar *label;          /* owned */
 	gsize max_line;
 	GCancellable *cancellable; /* owned */
 	GQueue write_queue;        /* of GBytes, owned */
@@ -35,13 +38,15 @@ static GParamSpec *props[N_PROPS] = {NULL};
 enum { SIGNAL_MESSAGE, SIGNAL_INVALID, SIGNAL_CLOSED, N_SIGNALS };
 static guint signals[N_SIGNALS] = {0};
 
-static void vmsup_json_stream_read_more(VmsupJsonStream *self);
-
 static void
 vmsup_json_stream_shutdown(VmsupJsonStream *self)
 {
 	self->closed = TRUE;
 	g_cancellable_cancel(self->cancellable);
+	if (self->read_source != NULL) {
+		g_source_destroy(self->read_source);
+		g_clear_pointer(&self->read_source, g_source_unref);
+	}
 	g_queue_clear_full(&self->write_queue, (GDestroyNotify)g_bytes_unref);
 	/* a substream with an operation still pending refuses to close: the socket closes anyway */
 	if (self->stream != NULL)
@@ -132,20 +137,15 @@ vmsup_json_stream_handle_line(VmsupJsonStream *self, gchar *line, gsize length)
 	g_signal_emit(self, signals[SIGNAL_MESSAGE], 0, message);
 }
 
+/* delivers every complete line in the buffer */
 static void
-vmsup_json_stream_consume(VmsupJsonStream *self, gsize count)
-{
-	/* the bytes are buffered already: skipping them cannot block */
-	g_input_stream_skip(G_INPUT_STREAM(self->input), count, NULL, NULL);
-}
-
-/* delivers every complete line in the buffer; FALSE once the stream has ended */
-static gboolean
 vmsup_json_stream_process_buffer(VmsupJsonStream *self)
 {
-	while (!self->closed) {
-		gsize avail = 0;
-		const guint8 *buf = g_buffered_input_stream_peek_buffer(self->input, &avail);
+	gsize consumed = 0;
+
+	while (!self->closed && consumed < self->inbuf->len) {
+		const guint8 *buf = self->inbuf->data + consumed;
+		gsize avail = self->inbuf->len - consumed;
 		const guint8 *end;
 		g_autofree gchar *line = NULL;
 		gsize length;
@@ -153,10 +153,10 @@ vmsup_json_stream_process_buffer(VmsupJsonStream *self)
 		if (self->discarding) {
 			end = memchr(buf, VMSUP_JSON_STREAM_SENTINEL, avail);
 			if (end == NULL) {
-				vmsup_json_stream_consume(self, avail);
-				return TRUE;
+				consumed += avail;
+				break;
 			}
-			vmsup_json_stream_consume(self, end - buf + 1);
+			consumed += end - buf + 1;
 			self->discarding = FALSE;
 			continue;
 		}
@@ -169,64 +169,79 @@ vmsup_json_stream_process_buffer(VmsupJsonStream *self)
 							   "message longer than %" G_GSIZE_FORMAT
 							   " bytes",
 							   self->max_line);
-			return !self->closed;
+			break;
 		}
 		length = end - buf;
 		line = g_malloc(length + 1);
 		memcpy(line, buf, length);
 		line[length] = '\0';
-		vmsup_json_stream_consume(self, length + 1);
+		consumed += length + 1;
 		vmsup_json_stream_handle_line(self, line, length);
 	}
-	return FALSE;
-}
-
-static void
-vmsup_json_stream_fill_cb(GObject *source, GAsyncResult *res, gpointer user_data)
-{
-	g_autoptr(VmsupJsonStream) self = user_data;
-	g_autoptr(GError) error = NULL;
-	gssize n =
-	    g_buffered_input_stream_fill_finish(G_BUFFERED_INPUT_STREAM(source), res, &error);
-
 	if (self->closed)
-		return;
-	if (n < 0) {
-		vmsup_json_stream_end_with(
-		    self, VMSUP_QMP_ERROR_CLOSED, "read failed: %s", error->message);
-		return;
-	}
-	if (n == 0) {
-		gsize avail = 0;
-		const gchar *buf = g_buffered_input_stream_peek_buffer(self->input, &avail);
-		if (!self->discarding && !vmsup_json_stream_is_blank(buf, avail)) {
-			vmsup_json_stream_end_with(self,
-						   VMSUP_QMP_ERROR_CLOSED,
-						   "connection closed in the middle of a message");
-			return;
-		}
-		vmsup_json_stream_end(self, NULL);
-		return;
-	}
-	if (vmsup_json_stream_process_buffer(self))
-		vmsup_json_stream_read_more(self);
+		g_byte_array_set_size(self->inbuf, 0);
+	else if (consumed > 0)
+		g_byte_array_remove_range(self->inbuf, 0, consumed);
 }
 
 static void
-vmsup_json_stream_read_more(VmsupJsonStream *self)
+vmsup_json_stream_read_eof(VmsupJsonStream *self)
 {
-	gsize size = g_buffered_input_stream_get_buffer_size(self->input);
+	if (!self->discarding &&
+	    !vmsup_json_stream_is_blank((const gchar *)self->inbuf->data, self->inbuf->len)) {
+		vmsup_json_stream_end_with(self,
+					   VMSUP_QMP_ERROR_CLOSED,
+					   "connection closed in the middle of a message");
+		return;
+	}
+	vmsup_json_stream_end(self, NULL);
+}
 
-	/* grow a full buffer (never past the line limit) so that fill reads at least a byte */
-	if (g_buffered_input_stream_get_available(self->input) >= size)
-		g_buffered_input_stream_set_buffer_size(self->input,
-							MIN(size * 2, self->max_line + 2));
-	g_buffered_input_stream_fill_async(self->input,
-					   -1,
-					   G_PRIORITY_DEFAULT,
-					   self->cancellable,
-					   vmsup_json_stream_fill_cb,
-					   g_object_ref(self));
+/* reads per dispatch at most; a peer that never pauses cannot hold the main loop */
+#define VMSUP_JSON_STREAM_READS_PER_DISPATCH 4
+#define VMSUP_JSON_STREAM_READ_CHUNK 16384
+
+/*
+ * The one read source stays attached while the stream is open: reading
+ * costs no source set-up per message, and a dispatch reads what is there.
+ */
+static gboolean
+vmsup_json_stream_readable_cb(GObject *pollable, gpointer user_data)
+{
+	VmsupJsonStream *self = user_data;
+	g_autoptr(VmsupJsonStream) keep = NULL;
+
+	if (self->reading || self->closed)
+		return G_SOURCE_CONTINUE;
+	keep = g_object_ref(self);
+	self->reading = TRUE;
+	for (guint i = 0; i < VMSUP_JSON_STREAM_READS_PER_DISPATCH && !self->closed; i++) {
+		g_autoptr(GError) error = NULL;
+		gsize old_len = self->inbuf->len;
+		gssize n;
+
+		g_byte_array_set_size(self->inbuf, old_len + VMSUP_JSON_STREAM_READ_CHUNK);
+		n = g_pollable_input_stream_read_nonblocking(G_POLLABLE_INPUT_STREAM(self->input),
+							     self->inbuf->data + old_len,
+							     VMSUP_JSON_STREAM_READ_CHUNK,
+							     NULL,
+							     &error);
+		g_byte_array_set_size(self->inbuf, old_len + MAX(n, 0));
+		if (n < 0 && g_error_matches(error, G_IO_ERROR, G_IO_ERROR_WOULD_BLOCK))
+			break;
+		if (n < 0) {
+			vmsup_json_stream_end_with(
+			    self, VMSUP_QMP_ERROR_CLOSED, "read failed: %s", error->message);
+			break;
+		}
+		if (n == 0) {
+			vmsup_json_stream_read_eof(self);
+			break;
+		}
+		vmsup_json_stream_process_buffer(self);
+	}
+	self->reading = FALSE;
+	return G_SOURCE_CONTINUE;
 }
 
 static void vmsup_json_stream_write_next(VmsupJsonStream *self);
@@ -295,7 +310,15 @@ vmsup_json_stream_start(VmsupJsonStream *self)
 	self->started = TRUE;
 	if (self->closed)
 		return;
-	vmsup_json_stream_read_more(self);
+	self->read_source =
+	    g_pollable_input_stream_create_source(G_POLLABLE_INPUT_STREAM(self->input), NULL);
+	g_source_set_callback(self->read_source,
+			      G_SOURCE_FUNC(vmsup_json_stream_readable_cb),
+			      self,
+			      NULL);
+	/* else GLib takes the fd out of the poll set around each dispatch, waking itself twice */
+	g_source_set_can_recurse(self->read_source, TRUE);
+	g_source_attach(self->read_source, g_main_context_get_thread_default());
 	vmsup_json_stream_write_next(self);
 }
 
@@ -395,9 +418,11 @@ vmsup_json_stream_constructed(GObject *object)
 
 	G_OBJECT_CLASS(vmsup_json_stream_parent_class)->constructed(object);
 	g_assert(self->stream != NULL);
-	self->input = G_BUFFERED_INPUT_STREAM(
-	    g_buffered_input_stream_new(g_io_stream_get_input_stream(self->stream)));
-	g_filter_input_stream_set_close_base_stream(G_FILTER_INPUT_STREAM(self->input), FALSE);
+	self->input = g_io_stream_get_input_stream(self->stream);
+	/* sockets and memory streams are; a stream that is not cannot be read without a thread */
+	g_assert(G_IS_POLLABLE_INPUT_STREAM(self->input) &&
+		 g_pollable_input_stream_can_poll(G_POLLABLE_INPUT_STREAM(self->input)));
+	self->inbuf = g_byte_array_new();
 	if (self->label == NULL)
 		self->label = g_strdup("peer");
 }
@@ -410,7 +435,7 @@ vmsup_json_stream_dispose(GObject *object)
 	/* only reached with nothing in flight; no signal from here */
 	if (!self->closed)
 		vmsup_json_stream_shutdown(self);
-	g_clear_object(&self->input);
+	self->input = NULL;
 	g_clear_object(&self->stream);
 	G_OBJECT_CLASS(vmsup_json_stream_parent_class)->dispose(object);
 }
@@ -423,6 +448,7 @@ vmsup_json_stream_finalize(GObject *object)
 	g_queue_clear_full(&self->write_queue, (GDestroyNotify)g_bytes_unref);
 	g_clear_pointer(&self->write_current, g_bytes_unref);
 	g_object_unref(self->cancellable);
+	g_byte_array_unref(self->inbuf);
 	g_free(self->label);
 	G_OBJECT_CLASS(vmsup_json_stream_parent_class)->finalize(object);
 }
