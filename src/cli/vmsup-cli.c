@@ -36,6 +36,7 @@ typedef enum {
 	VMSUP_CLI_EXIT_CANCELLED = 8,
 	VMSUP_CLI_EXIT_TIMEOUT = 9,
 	VMSUP_CLI_EXIT_NO_DAEMON = 10,
+	VMSUP_CLI_EXIT_DOWN = 11, /* vmsup health: the VM is down */
 } VmsupCliExit;
 
 typedef struct {
@@ -588,13 +589,30 @@ vmsup_cli_health(VmsupCli *cli, gint argc, gchar **argv)
 {
 	const gchar *const order[] =
 	    {"status", "process", "qmp", "agent", "agent_rtt_ms", "detail", NULL};
-	return vmsup_cli_show_object_verb(cli,
-					  argc,
-					  argv,
-					  N_("Check that a VM's process, QEMU monitor and guest "
-					     "agent answer"),
-					  "vm.health",
-					  order);
+	gint rc = VMSUP_CLI_EXIT_OK;
+	g_autoptr(JsonObject) params = NULL;
+	g_autoptr(JsonObject) result = NULL;
+
+	params = vmsup_cli_parse_name(cli,
+				      &argc,
+				      &argv,
+				      _("the VM name"),
+				      N_("Check that a VM's process, QEMU monitor and guest agent answer"),
+				      NULL,
+				      &rc);
+	if (params == NULL)
+		return rc;
+	result = vmsup_cli_call(cli, "vm.health", params, &rc);
+	if (result == NULL)
+		return rc;
+	if (cli->json)
+		vmsup_cli_print_json_object(result);
+	else
+		vmsup_cli_print_fields(result, order);
+	/* scripts ask `vmsup health` whether the VM is up */
+	if (g_strcmp0(vmsup_json_object_get_string(result, "status", NULL), "down") == 0)
+		return VMSUP_CLI_EXIT_DOWN;
+	return rc;
 }
 
 static gint

@@ -60,6 +60,7 @@ EXIT_ALREADY_EXISTS = 4
 EXIT_INVALID_ARGUMENT = 5
 EXIT_FAILED_PRECONDITION = 7
 EXIT_NO_DAEMON = 10
+EXIT_DOWN = 11
 
 # DESIGN.md error codes
 ERR_NOT_FOUND = 1
@@ -1286,8 +1287,10 @@ def sc_health(ctx):
 
     step("health of a stopped VM is down")
     ctx.cli("stop", "--force", "hv")
-    h = ctx.cli_json("health", "hv")
+    h = ctx.cli_json("health", "hv", rc=EXIT_DOWN)
     check(h["status"] == "down" and h["process"] is False and h["agent"] is False, f"{h}")
+    human = ctx.cli("health", "hv", rc=EXIT_DOWN).stdout
+    check(re.search(r"^status:\s+down$", human, re.M), f"human health when down: {human!r}")
     ctx.cli("health", "nosuchvm", rc=EXIT_NOT_FOUND)
 
 
@@ -1779,7 +1782,7 @@ def sc_qemu_crash(ctx):
         if ev["method"] == "event.vm-changed":
             states.append(ev["params"]["vm"]["state"])
     check("crashed" in states, f"no crashed event: {states}")
-    h = ctx.cli_json("health", "cr")
+    h = ctx.cli_json("health", "cr", rc=EXIT_DOWN)
     check(h["status"] == "down", f"health of a crashed VM: {h}")
 
     step("restart")
