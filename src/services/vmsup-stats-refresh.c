@@ -49,21 +49,28 @@ vmsup_stats_refresh_free(VmsupStatsRefresh *refresh)
 
 /* --- what QMP said of the process, kept by its events --------------------- */
 
-void
-vmsup_stats_service_vm_forget_process(VmsupStatsVm *vm)
+/* stops listening to the VM's QMP; what its events kept up to date is void */
+static void
+vmsup_stats_vm_unfollow_qmp(VmsupStatsVm *vm)
 {
 	if (vm->qmp != NULL) {
 		g_signal_handler_disconnect(vm->qmp, vm->event_id);
 		vm->event_id = 0;
 		g_clear_object(&vm->qmp);
 	}
+	g_clear_pointer(&vm->run_status, g_free);
+	vm->memory_bytes = -1;
+	vm->agent_port = VMSUP_STATS_PORT_UNKNOWN;
+}
+
+void
+vmsup_stats_service_vm_forget_process(VmsupStatsVm *vm)
+{
+	vmsup_stats_vm_unfollow_qmp(vm);
 	g_clear_pointer(&vm->proc, vmsup_proc_watch_free);
 	vm->vcpus_asked = FALSE;
 	memset(&vm->last_sample, 0, sizeof(vm->last_sample));
 	memset(&vm->activity_base, 0, sizeof(vm->activity_base));
-	g_clear_pointer(&vm->run_status, g_free);
-	vm->memory_bytes = -1;
-	vm->agent_port = VMSUP_STATS_PORT_UNKNOWN;
 	vm->agent_port_asked = 0;
 	g_clear_pointer(&vm->cache, json_object_unref);
 	vm->net_bytes = -1;
@@ -101,14 +108,7 @@ vmsup_stats_vm_follow_qmp(VmsupStatsVm *vm, VmsupQmpClient *qmp)
 {
 	if (vm->qmp == qmp)
 		return;
-	if (vm->qmp != NULL) {
-		g_signal_handler_disconnect(vm->qmp, vm->event_id);
-		vm->event_id = 0;
-		g_clear_object(&vm->qmp);
-	}
-	g_clear_pointer(&vm->run_status, g_free);
-	vm->memory_bytes = -1;
-	vm->agent_port = VMSUP_STATS_PORT_UNKNOWN;
+	vmsup_stats_vm_unfollow_qmp(vm);
 	if (qmp == NULL)
 		return;
 	vm->qmp = g_object_ref(qmp);

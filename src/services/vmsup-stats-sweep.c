@@ -130,11 +130,11 @@ vmsup_stats_service_begin_stop(VmsupStatsService *self, VmsupStatsVm *vm)
 			       stop);
 }
 
-static gboolean
-vmsup_stats_service_sweep_cb(gpointer user_data)
+/* every VM entry, referenced: a timer's walk survives entries going away */
+static GPtrArray *
+vmsup_stats_service_list_vms(VmsupStatsService *self)
 {
-	VmsupStatsService *self = user_data;
-	g_autoptr(GPtrArray) vms =
+	GPtrArray *vms =
 	    g_ptr_array_new_with_free_func((GDestroyNotify)vmsup_stats_service_vm_unref);
 	GHashTableIter iter;
 	gpointer value;
@@ -142,20 +142,39 @@ vmsup_stats_service_sweep_cb(gpointer user_data)
 	g_hash_table_iter_init(&iter, self->vms);
 	while (g_hash_table_iter_next(&iter, NULL, &value))
 		g_ptr_array_add(vms, vmsup_stats_service_vm_ref(value));
+	return vms;
+}
+
+/* the handles of @vm while its QEMU runs, noting the pid it runs as (0: stopped) */
+static VmsupVmHandles *
+vmsup_stats_service_running_handles(VmsupStatsService *self, VmsupStatsVm *vm)
+{
+	g_autoptr(VmsupVmHandles) handles = NULL;
+
+	if (vmsup_vm_hooks_vm_alive(&self->hooks, vm->name))
+		handles = vmsup_vm_hooks_vm_handles(&self->hooks, vm->name);
+	if (handles == NULL || !vmsup_stats_service_process_alive(handles)) {
+		vmsup_stats_service_see_pid(self, vm, 0);
+		return NULL;
+	}
+	vmsup_stats_service_see_pid(self, vm, vmsup_qemu_process_get_pid(handles->process));
+	return g_steal_pointer(&handles);
+}
+
+static gboolean
+vmsup_stats_service_sweep_cb(gpointer user_data)
+{
+	VmsupStatsService *self = user_data;
+	g_autoptr(GPtrArray) vms = vmsup_stats_service_list_vms(self);
+
 	for (guint i = 0; i < vms->len; i++) {
 		VmsupStatsVm *vm = g_ptr_array_index(vms, i);
 		g_autoptr(VmsupVmHandles) handles = NULL;
 
 		if (!vm->tracked || !vm->auto_stop || vm->stopping)
 			continue;
-		if (vmsup_vm_hooks_vm_alive(&self->hooks, vm->name))
-			handles = vmsup_vm_hooks_vm_handles(&self->hooks, vm->name);
-		if (handles == NULL || !vmsup_stats_service_process_alive(handles)) {
-			vmsup_stats_service_see_pid(self, vm, 0);
-			continue;
-		}
-		vmsup_stats_service_see_pid(self, vm, vmsup_qemu_process_get_pid(handles->process));
-		if (!vmsup_stats_vm_is_stale(self, vm))
+		handles = vmsup_stats_service_running_handles(self, vm);
+		if (handles == NULL || !vmsup_stats_vm_is_stale(self, vm))
 			continue;
 		/* one last look at the guest before deciding */
 		vm->sweep_pending = TRUE;
@@ -170,28 +189,17 @@ static gboolean
 vmsup_stats_service_poll_cb(gpointer user_data)
 {
 	VmsupStatsService *self = user_data;
-	g_autoptr(GPtrArray) vms =
-	    g_ptr_array_new_with_free_func((GDestroyNotify)vmsup_stats_service_vm_unref);
-	GHashTableIter iter;
-	gpointer value;
+	g_autoptr(GPtrArray) vms = vmsup_stats_service_list_vms(self);
 
-	g_hash_table_iter_init(&iter, self->vms);
-	while (g_hash_table_iter_next(&iter, NULL, &value))
-		g_ptr_array_add(vms, vmsup_stats_service_vm_ref(value));
 	for (guint i = 0; i < vms->len; i++) {
 		VmsupStatsVm *vm = g_ptr_array_index(vms, i);
 		g_autoptr(VmsupVmHandles) handles = NULL;
 
 		if (vm->refreshing || vm->stopping)
 			continue;
-		if (vmsup_vm_hooks_vm_alive(&self->hooks, vm->name))
-			handles = vmsup_vm_hooks_vm_handles(&self->hooks, vm->name);
-		if (handles == NULL || !vmsup_stats_service_process_alive(handles)) {
-			vmsup_stats_service_see_pid(self, vm, 0);
-			continue;
-		}
-		vmsup_stats_service_see_pid(self, vm, vmsup_qemu_process_get_pid(handles->process));
-		vmsup_stats_service_refresh(self, vm, handles, NULL);
+		handles = vmsup_stats_service_running_handles(self, vm);
+		if (handles != NULL)
+			vmsup_stats_service_refresh(self, vm, handles, NULL);
 	}
 	return G_SOURCE_CONTINUE;
 }
