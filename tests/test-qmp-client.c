@@ -283,6 +283,50 @@ test_mock_timeout(Fixture *fx, gconstpointer data)
 }
 
 static void
+test_mock_call_timeout(Fixture *fx, gconstpointer data)
+{
+	GAsyncResult *slot = NULL;
+	g_autoptr(GAsyncResult) res = NULL;
+	g_autoptr(GAsyncResult) late_res = NULL;
+	g_autoptr(GError) error = NULL;
+	g_autoptr(JsonNode) ret = NULL;
+	g_autoptr(JsonNode) late = NULL;
+	gint64 start;
+
+	/* a call's own bound wins over the client's, in both directions */
+	handshake(fx);
+	vmsup_qmp_client_set_timeout(fx->client, 60000);
+	vmsup_mock_qmp_hang(fx->mock, "query-status");
+	start = g_get_monotonic_time();
+	vmsup_qmp_client_execute_with_timeout_async(
+	    fx->client, "query-status", NULL, 150, NULL, vmsup_test_store_result_cb, &slot);
+	res = vmsup_test_wait_result(&slot, 20);
+	ret = vmsup_qmp_client_execute_finish(fx->client, res, &error);
+	g_assert_null(ret);
+	g_assert_error(error, VMSUP_QMP_ERROR, VMSUP_QMP_ERROR_TIMEOUT);
+	g_assert_nonnull(strstr(error->message, "150 ms"));
+	g_assert_cmpint(g_get_monotonic_time() - start, >=, 150 * 1000);
+	g_assert_cmpint(g_get_monotonic_time() - start, <, 10 * G_USEC_PER_SEC);
+	g_clear_error(&error);
+	vmsup_mock_qmp_reply_held(fx->mock, "query-status", NULL);
+
+	/* 0: no bound, although the client's is short */
+	vmsup_qmp_client_set_timeout(fx->client, 50);
+	vmsup_mock_qmp_hang(fx->mock, "query-status");
+	vmsup_qmp_client_execute_with_timeout_async(
+	    fx->client, "query-status", NULL, 0, NULL, vmsup_test_store_result_cb, &slot);
+	g_usleep(300 * 1000);
+	vmsup_test_drain_main_context();
+	g_assert_null(slot);
+	vmsup_mock_qmp_reply_held(fx->mock, "query-status", "{\"return\": {\"status\": \"paused\"}}");
+	late_res = vmsup_test_wait_result(&slot, 20);
+	late = vmsup_qmp_client_execute_finish(fx->client, late_res, &error);
+	g_assert_no_error(error);
+	g_assert_cmpstr(return_string(late, "status"), ==, "paused");
+	g_assert_cmpstr(vmsup_qmp_client_get_label(fx->client), ==, "mock");
+}
+
+static void
 test_mock_close_mid_reply(Fixture *fx, gconstpointer data)
 {
 	g_autoptr(GError) error = NULL;
@@ -859,20 +903,6 @@ test_qemu_quit(Fixture *fx, gconstpointer data)
 	g_assert_cmpuint(fx->n_closed, ==, 1);
 }
 
-static gboolean
-process_is_stopped(gpointer user_data)
-{
-	GPid pid = GPOINTER_TO_INT(user_data);
-	g_autofree gchar *path = g_strdup_printf("/proc/%d/stat", pid);
-	g_autofree gchar *stat = NULL;
-	const gchar *end;
-
-	if (!g_file_get_contents(path, &stat, NULL, NULL))
-		return FALSE;
-	end = strrchr(stat, ')');
-	return end != NULL && end[1] == ' ' && end[2] == 'T';
-}
-
 static void
 test_qemu_eof_fails_pending(Fixture *fx, gconstpointer data)
 {
@@ -884,7 +914,7 @@ test_qemu_eof_fails_pending(Fixture *fx, gconstpointer data)
 
 	/* a stopped QEMU cannot answer: the command is surely pending when it dies */
 	g_assert_cmpint(kill(pid, SIGSTOP), ==, 0);
-	vmsup_test_wait_until(process_is_stopped, GINT_TO_POINTER(pid), 10);
+	vmsup_test_wait_until(vmsup_test_pid_is_stopped, GINT_TO_POINTER(pid), 10);
 	vmsup_qmp_client_execute_async(
 	    fx->client, "query-status", NULL, NULL, vmsup_test_store_result_cb, &slot);
 	vmsup_test_drain_main_context();
@@ -936,6 +966,7 @@ main(int argc, char **argv)
 	ADD_RAW("/vmsup/qmp/mock/bad-greeting", test_mock_bad_greeting);
 	ADD_MOCK("/vmsup/qmp/mock/garbage", test_mock_garbage);
 	ADD_MOCK("/vmsup/qmp/mock/timeout", test_mock_timeout);
+	ADD_MOCK("/vmsup/qmp/mock/call-timeout", test_mock_call_timeout);
 	ADD_MOCK("/vmsup/qmp/mock/close-mid-reply", test_mock_close_mid_reply);
 	ADD_MOCK("/vmsup/qmp/mock/oversized", test_mock_oversized);
 	ADD_MOCK("/vmsup/qmp/mock/interleaved", test_mock_interleaved);

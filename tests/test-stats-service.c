@@ -1289,6 +1289,47 @@ test_fault_run_state_events(FaultFixture *fx, gconstpointer user_data)
 	g_assert_cmpstr(vmsup_json_object_get_string(stopped, "state", NULL), ==, "paused");
 }
 
+/*
+ * A QEMU that stops answering (SIGSTOP) costs a stats or health request the
+ * stats bound (2 s), not the QMP client's default of 10 s, and says so.
+ */
+static void
+test_fault_qemu_frozen(FaultFixture *fx, gconstpointer user_data)
+{
+	g_autofree gchar *disk = halting_disk(fx);
+	VmsupVmHandles *handles = fault_spawn_disk(fx, "frozen", FALSE, disk);
+	GPid pid = vmsup_qemu_process_get_pid(handles->process);
+	g_autoptr(JsonObject) health = NULL;
+	g_autoptr(JsonObject) stats = NULL;
+	g_autoptr(JsonObject) thawed = NULL;
+	const gchar *detail;
+	gint64 ms;
+	gint64 start;
+
+	g_assert_cmpint(kill(pid, SIGSTOP), ==, 0);
+	vmsup_test_wait_until(vmsup_test_pid_is_stopped, GINT_TO_POINTER(pid), 10);
+
+	health = timed_health(fx->stats, "frozen", &ms);
+	g_assert_false(json_object_get_boolean_member(health, "qmp"));
+	g_assert_cmpstr(vmsup_json_object_get_string(health, "status", NULL), !=, "ok");
+	detail = vmsup_json_object_get_string(health, "detail", "");
+	g_assert_nonnull(strstr(detail, "QEMU of VM 'frozen' is not answering"));
+	g_assert_nonnull(strstr(detail, "2000 ms"));
+	g_assert_cmpint(ms, >=, 1900);
+	g_assert_cmpint(ms, <, 8000);
+
+	/* the host-side figures still come; what only QMP knows is null */
+	start = g_get_monotonic_time();
+	stats = fresh_stats_of(fx->stats, "frozen");
+	g_assert_cmpint(get_int(stats, "rss_bytes"), >, 0);
+	g_assert_true(JSON_NODE_HOLDS_NULL(json_object_get_member(stats, "block_read_bytes")));
+	g_assert_cmpint((g_get_monotonic_time() - start) / 1000, <, 8000);
+
+	g_assert_cmpint(kill(pid, SIGCONT), ==, 0);
+	thawed = fresh_stats_of(fx->stats, "frozen");
+	g_assert_cmpint(get_int(thawed, "block_read_bytes"), >=, 0);
+}
+
 static void
 garbage_read_cb(GObject *source, GAsyncResult *res, gpointer user_data);
 
@@ -1527,6 +1568,12 @@ main(int argc, char **argv)
 		   NULL,
 		   fault_setup,
 		   test_fault_run_state_events,
+		   fault_teardown);
+	g_test_add("/vmsup/stats/faults/qemu-frozen",
+		   FaultFixture,
+		   NULL,
+		   fault_setup,
+		   test_fault_qemu_frozen,
 		   fault_teardown);
 	g_test_add("/vmsup/stats/faults/agent-garbage",
 		   FaultFixture,

@@ -56,6 +56,19 @@ vmsup_test_flag_is_set(gpointer flag)
 	return *(const gboolean *)flag;
 }
 
+gboolean
+vmsup_test_pid_is_stopped(gpointer pid)
+{
+	g_autofree gchar *path = g_strdup_printf("/proc/%d/stat", GPOINTER_TO_INT(pid));
+	g_autofree gchar *stat = NULL;
+	const gchar *end;
+
+	if (!g_file_get_contents(path, &stat, NULL, NULL))
+		return FALSE;
+	end = strrchr(stat, ')');
+	return end != NULL && end[1] == ' ' && end[2] == 'T';
+}
+
 void
 vmsup_test_store_result_cb(GObject *source, GAsyncResult *res, gpointer user_data)
 {

@@ -39,6 +39,10 @@ vmsup_test_wait_until_impl(gboolean (*cond)(gpointer data),
 gboolean
 vmsup_test_flag_is_set(gpointer flag);
 
+/* a condition for vmsup_test_wait_until(): the process GINT_TO_POINTER(pid) is stopped (T) */
+gboolean
+vmsup_test_pid_is_stopped(gpointer pid);
+
 /* a GAsyncReadyCallback storing a reference to @res in *(GAsyncResult **)@user_data */
 void
 vmsup_test_store_result_cb(GObject *source, GAsyncResult *res, gpointer user_data);

@@ -219,7 +219,7 @@ vmsup_qmp_call_timeout_cb(gpointer user_data)
 	g_task_return_new_error(owned,
 				VMSUP_QMP_ERROR,
 				VMSUP_QMP_ERROR_TIMEOUT,
-				"%s: no reply from '%s' within %u ms",
+				"no reply to '%s' from '%s' within %u ms",
 				call->command,
 				self->label,
 				call->timeout_ms);
@@ -243,6 +243,7 @@ static void
 vmsup_qmp_client_send_command(VmsupQmpClient *self,
 			      const gchar *command,
 			      JsonObject *arguments,
+			      guint timeout_ms,
 			      GCancellable *cancellable,
 			      GAsyncReadyCallback callback,
 			      gpointer user_data)
@@ -277,11 +278,11 @@ vmsup_qmp_client_send_command(VmsupQmpClient *self,
 	call = g_new0(VmsupQmpCall, 1);
 	call->id = g_strdup_printf("vmsup-%" G_GUINT64_FORMAT, ++self->next_id);
 	call->command = g_strdup(command);
-	call->timeout_ms = self->timeout_ms;
+	call->timeout_ms = timeout_ms;
 	g_task_set_task_data(task, call, (GDestroyNotify)vmsup_qmp_call_free);
-	if (self->timeout_ms > 0)
+	if (timeout_ms > 0)
 		call->timeout_source = vmsup_qmp_attach_source(
-		    g_timeout_source_new(self->timeout_ms), vmsup_qmp_call_timeout_cb, task, NULL);
+		    g_timeout_source_new(timeout_ms), vmsup_qmp_call_timeout_cb, task, NULL);
 	if (cancellable != NULL)
 		call->cancel_source =
 		    vmsup_qmp_attach_source(g_cancellable_source_new(cancellable),
@@ -392,8 +393,13 @@ vmsup_qmp_client_handle_greeting(VmsupQmpClient *self, JsonObject *message)
 	}
 	self->greeting = json_object_ref(json_node_get_object(qmp));
 	self->state = VMSUP_QMP_STATE_CAPABILITIES;
-	vmsup_qmp_client_send_command(
-	    self, "qmp_capabilities", NULL, NULL, vmsup_qmp_client_capabilities_cb, NULL);
+	vmsup_qmp_client_send_command(self,
+				      "qmp_capabilities",
+				      NULL,
+				      self->timeout_ms,
+				      NULL,
+				      vmsup_qmp_client_capabilities_cb,
+				      NULL);
 }
 
 static void
@@ -665,6 +671,20 @@ vmsup_qmp_client_execute_async(VmsupQmpClient *self,
 			       GAsyncReadyCallback callback,
 			       gpointer user_data)
 {
+	g_return_if_fail(VMSUP_IS_QMP_CLIENT(self));
+	vmsup_qmp_client_execute_with_timeout_async(
+	    self, command, arguments, self->timeout_ms, cancellable, callback, user_data);
+}
+
+void
+vmsup_qmp_client_execute_with_timeout_async(VmsupQmpClient *self,
+					    const gchar *command,
+					    JsonObject *arguments,
+					    guint timeout_ms,
+					    GCancellable *cancellable,
+					    GAsyncReadyCallback callback,
+					    gpointer user_data)
+{
 	g_autoptr(GTask) task = NULL;
 
 	g_return_if_fail(VMSUP_IS_QMP_CLIENT(self));
@@ -673,7 +693,7 @@ vmsup_qmp_client_execute_async(VmsupQmpClient *self,
 
 	if (self->state == VMSUP_QMP_STATE_READY || self->state == VMSUP_QMP_STATE_CLOSED) {
 		vmsup_qmp_client_send_command(
-		    self, command, arguments, cancellable, callback, user_data);
+		    self, command, arguments, timeout_ms, cancellable, callback, user_data);
 		return;
 	}
 	task = g_task_new(self, cancellable, callback, user_data);
@@ -691,6 +711,13 @@ vmsup_qmp_client_execute_finish(VmsupQmpClient *self, GAsyncResult *res, GError 
 {
 	g_return_val_if_fail(g_task_is_valid(res, self), NULL);
 	return g_task_propagate_pointer(G_TASK(res), error);
+}
+
+const gchar *
+vmsup_qmp_client_get_label(VmsupQmpClient *self)
+{
+	g_return_val_if_fail(VMSUP_IS_QMP_CLIENT(self), NULL);
+	return self->label;
 }
 
 gboolean

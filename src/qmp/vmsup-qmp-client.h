@@ -60,11 +60,25 @@ vmsup_qmp_client_execute_async(VmsupQmpClient *self,
 			       GCancellable *cancellable,
 			       GAsyncReadyCallback callback,
 			       gpointer user_data);
+/* the same, bounded by @timeout_ms (0: no bound) instead of the client's timeout */
+void
+vmsup_qmp_client_execute_with_timeout_async(VmsupQmpClient *self,
+					    const gchar *command,
+					    JsonObject *arguments,
+					    guint timeout_ms,
+					    GCancellable *cancellable,
+					    GAsyncReadyCallback callback,
+					    gpointer user_data);
+/* for both; a timeout is VMSUP_QMP_ERROR_TIMEOUT */
 JsonNode *
 vmsup_qmp_client_execute_finish(VmsupQmpClient *self, GAsyncResult *res, GError **error);
 
 gboolean
 vmsup_qmp_client_is_ready(VmsupQmpClient *self);
+
+/* the label given at construction, usually the VM name */
+const gchar *
+vmsup_qmp_client_get_label(VmsupQmpClient *self);
 
 /* the greeting's "QMP" object ({version, capabilities}), or NULL before it arrived */
 JsonObject *

@@ -395,7 +395,6 @@ vmsup_stats_ports_forward_next(GTask *task_owned)
 	vmsup_stats_service_qmp_execute_async(data->handles,
 					      "human-monitor-command",
 					      args,
-					      VMSUP_STATS_QMP_TIMEOUT_MS,
 					      cancellable,
 					      vmsup_stats_ports_hostfwd_cb,
 					      g_steal_pointer(&task));
@@ -466,7 +465,6 @@ vmsup_stats_ports_parse_and_forward(GTask *task)
 	vmsup_stats_service_qmp_execute_async(data->handles,
 					      "human-monitor-command",
 					      args,
-					      VMSUP_STATS_QMP_TIMEOUT_MS,
 					      g_task_get_cancellable(task),
 					      vmsup_stats_ports_usernet_cb,
 					      g_object_ref(task));

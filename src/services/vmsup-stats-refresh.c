@@ -501,7 +501,6 @@ vmsup_stats_refresh_ask_qmp(VmsupStatsRefresh *refresh,
 	vmsup_stats_service_qmp_execute_async(refresh->handles,
 					      command,
 					      NULL,
-					      VMSUP_STATS_QMP_TIMEOUT_MS,
 					      refresh->cancellable,
 					      callback,
 					      refresh);

@@ -111,7 +111,6 @@ void
 vmsup_stats_service_qmp_execute_async(VmsupVmHandles *handles,
 				      const gchar *command,
 				      JsonObject *arguments,
-				      guint timeout_ms,
 				      GCancellable *cancellable,
 				      GAsyncReadyCallback callback,
 				      gpointer user_data);

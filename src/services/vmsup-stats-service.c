@@ -238,133 +238,62 @@ vmsup_stats_service_process_alive(VmsupVmHandles *handles)
 
 /* --- QMP with a deadline -------------------------------------------------- */
 
-typedef struct {
-	gchar *command;
-	gchar *label;
-	guint timeout_ms;
-	gboolean expired;
-	GCancellable *cancellable; /* owned: the call's own */
-	GCancellable *parent;      /* owned, nullable */
-	gulong parent_id;
-	GSource *timer; /* owned */
-} VmsupStatsQmpCall;
-
-static void
-vmsup_stats_qmp_call_free(VmsupStatsQmpCall *call)
-{
-	if (call->parent != NULL) {
-		g_cancellable_disconnect(call->parent, call->parent_id);
-		g_object_unref(call->parent);
-	}
-	if (call->timer != NULL) {
-		g_source_destroy(call->timer);
-		g_source_unref(call->timer);
-	}
-	g_clear_object(&call->cancellable);
-	g_free(call->command);
-	g_free(call->label);
-	g_free(call);
-}
-
-static gboolean
-vmsup_stats_qmp_timeout_cb(gpointer user_data)
-{
-	VmsupStatsQmpCall *call = user_data;
-	call->expired = TRUE;
-	g_clear_pointer(&call->timer, g_source_unref);
-	g_cancellable_cancel(call->cancellable);
-	return G_SOURCE_REMOVE;
-}
-
-static void
-vmsup_stats_qmp_parent_cancelled_cb(GCancellable *parent, gpointer user_data)
-{
-	g_cancellable_cancel(G_CANCELLABLE(user_data));
-}
-
-static void
-vmsup_stats_qmp_done_cb(GObject *source, GAsyncResult *res, gpointer user_data)
-{
-	g_autoptr(GTask) task = user_data;
-	VmsupStatsQmpCall *call = g_task_get_task_data(task);
-	g_autoptr(GError) error = NULL;
-	JsonNode *node = vmsup_qmp_client_execute_finish(VMSUP_QMP_CLIENT(source), res, &error);
-
-	if (call->timer != NULL) {
-		g_source_destroy(call->timer);
-		g_clear_pointer(&call->timer, g_source_unref);
-	}
-	if (node == NULL && call->expired) {
-		g_task_return_new_error(
-		    task,
-		    VMSUP_ERROR,
-		    VMSUP_ERROR_TIMEOUT,
-		    /* TRANSLATORS: a QMP command name, a VM name, milliseconds */
-		    _("QMP command '%s' of VM '%s' got no answer within %u ms"),
-		    call->command,
-		    call->label,
-		    call->timeout_ms);
-		return;
-	}
-	if (node == NULL) {
-		g_task_return_error(task, g_steal_pointer(&error));
-		return;
-	}
-	g_task_return_pointer(task, node, (GDestroyNotify)json_node_unref);
-}
-
-/* vmsup_qmp_client_execute_async() bounded by @timeout_ms, whatever the client's default */
+/* vmsup_qmp_client_execute_async() bounded by VMSUP_STATS_QMP_TIMEOUT_MS, not the
+ * client's longer default: a QEMU that does not answer must not hold a stats request */
 void
 vmsup_stats_service_qmp_execute_async(VmsupVmHandles *handles,
 				      const gchar *command,
 				      JsonObject *arguments,
-				      guint timeout_ms,
 				      GCancellable *cancellable,
 				      GAsyncReadyCallback callback,
 				      gpointer user_data)
 {
-	g_autoptr(GTask) task = g_task_new(NULL, cancellable, callback, user_data);
 	VmsupQmpClient *qmp = vmsup_qemu_process_get_qmp(handles->process);
-	VmsupStatsQmpCall *call;
 
-	g_task_set_source_tag(task, vmsup_stats_service_qmp_execute_async);
 	if (qmp == NULL || !vmsup_qmp_client_is_ready(qmp)) {
-		g_task_return_new_error(task,
+		g_task_report_new_error(NULL,
+					callback,
+					user_data,
+					vmsup_stats_service_qmp_execute_async,
 					VMSUP_ERROR,
 					VMSUP_ERROR_FAILED_PRECONDITION,
 					_("QMP of VM '%s' is not connected"),
 					handles->name);
 		return;
 	}
-	call = g_new0(VmsupStatsQmpCall, 1);
-	g_task_set_task_data(task, call, (GDestroyNotify)vmsup_stats_qmp_call_free);
-	call->command = g_strdup(command);
-	call->label = g_strdup(handles->name);
-	call->timeout_ms = timeout_ms;
-	call->cancellable = g_cancellable_new();
-	if (cancellable != NULL) {
-		call->parent = g_object_ref(cancellable);
-		call->parent_id =
-		    g_cancellable_connect(cancellable,
-					  G_CALLBACK(vmsup_stats_qmp_parent_cancelled_cb),
-					  call->cancellable,
-					  NULL);
-	}
-	call->timer = g_timeout_source_new(timeout_ms);
-	g_source_set_callback(call->timer, vmsup_stats_qmp_timeout_cb, call, NULL);
-	g_source_attach(call->timer, g_main_context_get_thread_default());
-	vmsup_qmp_client_execute_async(qmp,
-				       command,
-				       arguments,
-				       call->cancellable,
-				       vmsup_stats_qmp_done_cb,
-				       g_steal_pointer(&task));
+	vmsup_qmp_client_execute_with_timeout_async(qmp,
+						    command,
+						    arguments,
+						    VMSUP_STATS_QMP_TIMEOUT_MS,
+						    cancellable,
+						    callback,
+						    user_data);
 }
 
 JsonNode *
 vmsup_stats_service_qmp_execute_finish(GAsyncResult *res, GError **error)
 {
-	return g_task_propagate_pointer(G_TASK(res), error);
+	VmsupQmpClient *qmp = g_task_get_source_object(G_TASK(res));
+	g_autoptr(GError) local = NULL;
+	JsonNode *node;
+
+	if (qmp == NULL) /* reported before anything was sent */
+		return g_task_propagate_pointer(G_TASK(res), error);
+	node = vmsup_qmp_client_execute_finish(qmp, res, &local);
+	if (node != NULL)
+		return node;
+	if (g_error_matches(local, VMSUP_QMP_ERROR, VMSUP_QMP_ERROR_TIMEOUT)) {
+		g_set_error(error,
+			    VMSUP_ERROR,
+			    VMSUP_ERROR_TIMEOUT,
+			    /* TRANSLATORS: a VM name, then an error message */
+			    _("QEMU of VM '%s' is not answering: %s"),
+			    vmsup_qmp_client_get_label(qmp),
+			    local->message);
+		return NULL;
+	}
+	g_propagate_error(error, g_steal_pointer(&local));
+	return NULL;
 }
 
 /* --- resolving a request to a VM ------------------------------------------ */
@@ -710,7 +639,6 @@ vmsup_stats_service_health_async(VmsupStatsService *self,
 	vmsup_stats_service_qmp_execute_async(handles,
 					      "query-status",
 					      NULL,
-					      VMSUP_STATS_QMP_TIMEOUT_MS,
 					      cancellable,
 					      vmsup_stats_health_qmp_cb,
 					      g_object_ref(task));
