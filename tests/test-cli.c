@@ -94,12 +94,12 @@ cli_launcher(const gchar *socket_path, gboolean german, GSubprocessFlags flags)
 	return launcher;
 }
 
-static void
-cli_run_with(GSubprocessLauncher *launcher, const gchar *const *args, CliRun *run)
+static GSubprocess *
+cli_spawn(GSubprocessLauncher *launcher, const gchar *const *args)
 {
 	g_autoptr(GPtrArray) argv = g_ptr_array_new_with_free_func(g_free);
-	g_autoptr(GSubprocess) proc = NULL;
 	g_autoptr(GError) error = NULL;
+	GSubprocess *proc;
 
 	g_ptr_array_add(argv, build_path("src", "cli", "vmsup", NULL));
 	for (guint i = 0; args[i] != NULL; i++)
@@ -107,7 +107,30 @@ cli_run_with(GSubprocessLauncher *launcher, const gchar *const *args, CliRun *ru
 	g_ptr_array_add(argv, NULL);
 	proc = g_subprocess_launcher_spawnv(launcher, (const gchar *const *)argv->pdata, &error);
 	g_assert_no_error(error);
-	g_subprocess_communicate_utf8(proc, NULL, NULL, &run->out, &run->err, &error);
+	return proc;
+}
+
+/* @async: the main context runs meanwhile (a daemon of this test's own answers) */
+static void
+cli_run_full(GSubprocessLauncher *launcher, const gchar *const *args, gboolean async, CliRun *run)
+{
+	g_autoptr(GSubprocess) proc = cli_spawn(launcher, args);
+	g_autoptr(GError) error = NULL;
+
+	if (async) {
+		GAsyncResult *slot = NULL;
+		g_autoptr(GAsyncResult) res = NULL;
+
+		g_subprocess_communicate_utf8_async(proc,
+						    NULL,
+						    NULL,
+						    vmsup_test_store_result_cb,
+						    &slot);
+		res = vmsup_test_wait_result(&slot, TIMEOUT_S);
+		g_subprocess_communicate_utf8_finish(proc, res, &run->out, &run->err, &error);
+	} else {
+		g_subprocess_communicate_utf8(proc, NULL, NULL, &run->out, &run->err, &error);
+	}
 	g_assert_no_error(error);
 	g_assert_true(g_subprocess_get_if_exited(proc));
 	run->status = g_subprocess_get_exit_status(proc);
@@ -116,6 +139,12 @@ cli_run_with(GSubprocessLauncher *launcher, const gchar *const *args, CliRun *ru
 		       run->status,
 		       run->out,
 		       run->err);
+}
+
+static void
+cli_run_with(GSubprocessLauncher *launcher, const gchar *const *args, CliRun *run)
+{
+	cli_run_full(launcher, args, FALSE, run);
 }
 
 #define CLI_RUN_FLAGS (G_SUBPROCESS_FLAGS_STDOUT_PIPE | G_SUBPROCESS_FLAGS_STDERR_PIPE)
@@ -432,6 +461,138 @@ test_client_huge_answer(void)
 	g_assert_cmpstr(vmsup_json_object_get_string(early, "method", NULL),
 			==,
 			"event.vm-changed");
+}
+
+/* what a daemon that knows vm.list's fields sends for those of 'vmsup list' */
+#define LIST_TABLE_REPLY                                                                           \
+	"{\"jsonrpc\":\"2.0\",\"id\":1,\"result\":{\"vms\":["                                      \
+	"{\"name\":\"db\",\"cpus\":1,\"memory_mib\":128,"                                          \
+	"\"state\":\"defined\",\"accel\":\"tcg\"},"                                                \
+	"{\"name\":\"web1\",\"cpus\":2,\"memory_mib\":256,"                                        \
+	"\"state\":\"running\",\"accel\":\"tcg\",\"pid\":4242}]}}\n"
+/* whole VMs, as a daemon without fields (or any daemon for --json) sends them */
+#define LIST_WHOLE_RESULT                                                                          \
+	"{\"vms\":["                                                                               \
+	"{\"name\":\"db\",\"cpus\":1,\"memory_mib\":128,\"auto_stop\":true,"                       \
+	"\"created\":\"2024-01-01T00:00:00Z\",\"state\":\"defined\",\"accel\":\"tcg\"},"           \
+	"{\"name\":\"web1\",\"cpus\":2,\"memory_mib\":256,\"auto_stop\":true,"                     \
+	"\"created\":\"2024-01-01T00:00:00Z\",\"state\":\"running\",\"accel\":\"tcg\","            \
+	"\"pid\":4242,\"started_at\":\"2024-01-01T00:00:01Z\",\"idle_s\":3}]}"
+
+/* the "fields" of the first request @fake got, joined by ","; NULL without */
+static gchar *
+fake_daemon_requested_fields(FakeDaemon *fake)
+{
+	g_autoptr(GError) error = NULL;
+	g_autofree gchar *first = g_strndup(fake->request->str, strcspn(fake->request->str, "\n"));
+	g_autoptr(JsonObject) request = vmsup_json_parse_object(first, -1, &error);
+	g_autoptr(GStrvBuilder) builder = g_strv_builder_new();
+	g_auto(GStrv) fields = NULL;
+	JsonObject *params;
+	JsonArray *array;
+
+	g_assert_no_error(error);
+	g_assert_cmpstr(vmsup_json_object_get_string(request, "method", NULL), ==, "vm.list");
+	params = json_object_has_member(request, "params")
+		     ? json_object_get_object_member(request, "params")
+		     : NULL;
+	if (params == NULL || !json_object_has_member(params, "fields"))
+		return NULL;
+	array = json_object_get_array_member(params, "fields");
+	for (guint i = 0; i < json_array_get_length(array); i++)
+		g_strv_builder_add(builder, json_array_get_string_element(array, i));
+	fields = g_strv_builder_end(builder);
+	return g_strjoinv(",", fields);
+}
+
+static void
+cli_run_fake(FakeDaemon *fake, const gchar *const *args, CliRun *run)
+{
+	g_autoptr(GSubprocessLauncher) launcher =
+	    cli_launcher(fake->socket_path, FALSE, CLI_RUN_FLAGS);
+	cli_run_full(launcher, args, TRUE, run);
+}
+
+/* 'vmsup list' asks for the members it shows, --json for whole VMs */
+static void
+test_list_fields(void)
+{
+	const struct {
+		const gchar *args[3];
+		const gchar *fields; /* NULL: none asked for */
+		const gchar *reply;
+	} cases[] = {
+	    {{"list", NULL}, "name,state,cpus,memory_mib,accel,pid", LIST_TABLE_REPLY},
+	    {{"list", "--names", NULL},
+	     "name",
+	     "{\"jsonrpc\":\"2.0\",\"id\":1,\"result\":{\"vms\":[{\"name\":\"db\"},"
+	     "{\"name\":\"web1\"}]}}\n"},
+	    {{"list", "--json", NULL},
+	     NULL,
+	     "{\"jsonrpc\":\"2.0\",\"id\":1,\"result\":" LIST_WHOLE_RESULT "}\n"},
+	    {{"--json", "list", "--names"},
+	     NULL,
+	     "{\"jsonrpc\":\"2.0\",\"id\":1,\"result\":" LIST_WHOLE_RESULT "}\n"},
+	};
+	g_autofree gchar *table = NULL;
+
+	for (guint i = 0; i < G_N_ELEMENTS(cases); i++) {
+		g_autoptr(FakeDaemon) fake = fake_daemon_new(cases[i].reply, G_MAXSIZE, G_MAXSIZE);
+		g_autofree gchar *fields = NULL;
+		CliRun run = {0};
+
+		cli_run_fake(fake, cases[i].args, &run);
+		g_assert_cmpint(run.status, ==, EXIT_OK);
+		g_assert_cmpstr(run.err, ==, "");
+		fields = fake_daemon_requested_fields(fake);
+		g_assert_cmpstr(fields, ==, cases[i].fields);
+		if (i == 0) {
+			table = g_strdup(run.out);
+			g_assert_cmpstr(table,
+					==,
+					"NAME  STATE    CPUS  MEMORY   ACCEL  PID\n"
+					"db    defined  1     128 MiB  tcg    -\n"
+					"web1  running  2     256 MiB  tcg    4242\n");
+		} else if (i == 1) {
+			g_assert_cmpstr(run.out, ==, "db\nweb1\n");
+		} else {
+			/* --json prints the whole VMs as they came */
+			g_autoptr(JsonNode) printed = vmsup_json_parse(run.out, -1, NULL);
+			g_autoptr(JsonNode) sent = vmsup_json_parse(LIST_WHOLE_RESULT, -1, NULL);
+			g_assert_nonnull(printed);
+			g_assert_true(json_node_equal(printed, sent));
+		}
+		cli_run_clear(&run);
+	}
+
+	/* a vmsupd older than fields refuses them: the same table from whole VMs */
+	{
+		g_autoptr(FakeDaemon) fake = fake_daemon_new(
+		    "{\"jsonrpc\":\"2.0\",\"id\":1,\"error\":{\"code\":-32602,\"message\":"
+		    "\"Unknown parameter 'fields' for vm.list\",\"data\":{\"kind\":"
+		    "\"invalid-params\"}}}\n"
+		    "{\"jsonrpc\":\"2.0\",\"id\":2,\"result\":" LIST_WHOLE_RESULT "}\n",
+		    G_MAXSIZE,
+		    G_MAXSIZE);
+		const gchar *const args[] = {"list", NULL};
+		g_autofree gchar *fields = NULL;
+		gchar buf[4096];
+		gssize n;
+		CliRun run = {0};
+
+		cli_run_fake(fake, args, &run);
+		g_assert_cmpint(run.status, ==, EXIT_OK);
+		g_assert_cmpstr(run.err, ==, "");
+		g_assert_cmpstr(run.out, ==, table);
+		fields = fake_daemon_requested_fields(fake);
+		g_assert_cmpstr(fields, ==, "name,state,cpus,memory_mib,accel,pid");
+		/* the second request, still unread, asks for whole VMs */
+		while ((n = read(fake->conn_fd, buf, sizeof(buf))) > 0)
+			g_string_append_len(fake->request, buf, n);
+		g_assert_nonnull(strstr(fake->request->str, "\"id\":2"));
+		g_assert_null(strstr(strstr(fake->request->str, "\"id\":2"), "fields"));
+		cli_run_clear(&run);
+	}
 }
 
 static void
@@ -1422,6 +1583,7 @@ main(int argc, char **argv)
 	g_test_add_func("/vmsup/cli/client/answers", test_client_answers);
 	g_test_add_func("/vmsup/cli/client/wait", test_client_wait);
 	g_test_add_func("/vmsup/cli/client/connect", test_client_connect);
+	g_test_add_func("/vmsup/cli/list-fields", test_list_fields);
 	g_test_add_func("/vmsup/cli/usage", test_usage);
 	g_test_add_func("/vmsup/cli/no-daemon", test_no_daemon);
 	g_test_add_func("/vmsup/cli/german", test_german);

@@ -8,8 +8,14 @@
 #include "vmsup-daemon-config.h"
 #include "vmsup-daemon.h"
 #include "vmsup-error.h"
+#include "vmsup-test-util.h"
+#include "vmsup-vm-def.h"
+#include "vmsup-vm-store.h"
+
+#define TEST_TIMEOUT_S 60
 
 static guint unknown_key_warnings;
+static guint max_vms_warnings;
 
 /* structured logging bypasses g_test_expect_message(): count the expected warning here */
 static GLogWriterOutput
@@ -19,6 +25,12 @@ test_log_writer(GLogLevelFlags level, const GLogField *fields, gsize n_fields, g
 		if (g_strcmp0(fields[i].key, "MESSAGE") == 0 && (level & G_LOG_LEVEL_WARNING) &&
 		    strstr(fields[i].value, "unknown key 'UnknownKey'") != NULL) {
 			unknown_key_warnings++;
+			return G_LOG_WRITER_HANDLED;
+		}
+		if (g_strcmp0(fields[i].key, "MESSAGE") == 0 && (level & G_LOG_LEVEL_WARNING) &&
+		    strstr(fields[i].value, "3 VMs are defined, more than MaxVMs=2 allows") !=
+			NULL) {
+			max_vms_warnings++;
 			return G_LOG_WRITER_HANDLED;
 		}
 	}
@@ -45,6 +57,7 @@ test_config_defaults(void)
 	g_assert_no_error(error);
 	g_assert_cmpint(config->accel, ==, VMSUP_ACCEL_AUTO);
 	g_assert_cmpuint(config->auto_stop_stale_after, ==, 0);
+	g_assert_cmpuint(config->max_vms, ==, 256);
 	g_assert_false(vmsup_daemon_config_load(config, "/nonexistent/vmsupd.conf", TRUE, &error));
 	g_assert_error(error, VMSUP_ERROR, VMSUP_ERROR_INVALID_ARGUMENT);
 }
@@ -54,7 +67,7 @@ test_config_values(void)
 {
 	g_autofree gchar *path = write_config("[vmsupd]\nAutoStopStaleAfter=600\n"
 					      "StatsPollInterval=2\nAccel=tcg\n"
-					      "StopVMsOnExit=true\nUnknownKey=1\n");
+					      "StopVMsOnExit=true\nUnknownKey=1\nMaxVMs= 3 \n");
 	g_autoptr(VmsupDaemonConfig) config = vmsup_daemon_config_new();
 	g_autoptr(GError) error = NULL;
 
@@ -66,6 +79,29 @@ test_config_values(void)
 	g_assert_cmpuint(config->stats_poll_interval, ==, 2);
 	g_assert_cmpint(config->accel, ==, VMSUP_ACCEL_TCG);
 	g_assert_true(config->stop_vms_on_exit);
+	g_assert_cmpuint(config->max_vms, ==, 3);
+}
+
+/* MaxVMs=0 turns the cap off; the largest value is taken */
+static void
+test_config_max_vms(void)
+{
+	const struct {
+		const gchar *contents;
+		guint max_vms;
+	} cases[] = {
+	    {"[vmsupd]\nMaxVMs=0\n", 0},
+	    {"[vmsupd]\nMaxVMs=100000\n", 100000},
+	    {"[vmsupd]\nAccel=tcg\n", 256},
+	};
+	for (guint i = 0; i < G_N_ELEMENTS(cases); i++) {
+		g_autofree gchar *path = write_config(cases[i].contents);
+		g_autoptr(VmsupDaemonConfig) config = vmsup_daemon_config_new();
+		g_autoptr(GError) error = NULL;
+		g_assert_true(vmsup_daemon_config_load(config, path, TRUE, &error));
+		g_assert_no_error(error);
+		g_assert_cmpuint(config->max_vms, ==, cases[i].max_vms);
+	}
 }
 
 static void
@@ -79,6 +115,10 @@ test_config_bad_values(void)
 	    {"[vmsupd]\nStatsPollInterval=-1\n", "StatsPollInterval"},
 	    {"[vmsupd]\nAccel=hyperv\n", "Accel"},
 	    {"[vmsupd]\nStopVMsOnExit=maybe\n", "StopVMsOnExit"},
+	    {"[vmsupd]\nMaxVMs=-1\n", "MaxVMs"},
+	    {"[vmsupd]\nMaxVMs=many\n", "MaxVMs"},
+	    {"[vmsupd]\nMaxVMs=100001\n", "MaxVMs"},
+	    {"[vmsupd]\nMaxVMs=\n", "MaxVMs"},
 	    {"not a key file", "configuration"},
 	};
 	for (guint i = 0; i < G_N_ELEMENTS(cases); i++) {
@@ -114,6 +154,77 @@ test_wiring_stats_hooks(void)
 	g_assert_false(vmsup_vm_hooks_vm_alive(vmsup_stats_service_get_hooks(stats), "web1"));
 }
 
+/* a daemon started with more VMs than MaxVMs: all load, it warns, vm.create is refused */
+static void
+test_max_vms_at_load(void)
+{
+	const gchar *const names[] = {"a1", "a2", "a3", NULL};
+	g_autofree gchar *dir = vmsup_test_make_tmpdir();
+	g_autofree gchar *state = g_build_filename(dir, "state", NULL);
+	g_autofree gchar *runtime = g_build_filename(dir, "run", NULL);
+	g_autofree gchar *socket = g_build_filename(dir, "s.sock", NULL);
+	g_autofree gchar *conf = g_build_filename(dir, "vmsupd.conf", NULL);
+	g_autoptr(VmsupVmStore) store = vmsup_vm_store_new(state);
+	g_autoptr(VmsupDaemonConfig) config = vmsup_daemon_config_new();
+	g_autoptr(VmsupDaemon) daemon = NULL;
+	g_autoptr(GAsyncResult) res = NULL;
+	g_autoptr(GError) error = NULL;
+	g_autoptr(JsonObject) params = json_object_new();
+	g_autoptr(JsonObject) result = NULL;
+	g_auto(GStrv) loaded = NULL;
+	GAsyncResult *slot = NULL;
+	VmsupVmService *vm_service;
+	VmsupDaemonOptions options = {
+	    .state_dir = state,
+	    .runtime_dir = runtime,
+	    .socket_path = socket,
+	    .use_dbus = FALSE,
+	};
+
+	for (guint i = 0; names[i] != NULL; i++) {
+		g_autoptr(VmsupVmDef) def = vmsup_vm_def_new(names[i]);
+		def->kernel = g_strdup("/nonexistent/vmlinuz");
+		g_assert_true(vmsup_vm_store_save(store, def, &error));
+		g_assert_no_error(error);
+	}
+	g_assert_true(g_file_set_contents(conf, "[vmsupd]\nMaxVMs=2\nAccel=tcg\n", -1, NULL));
+	g_assert_true(vmsup_daemon_config_load(config, conf, TRUE, &error));
+	g_assert_no_error(error);
+	daemon = vmsup_daemon_new(&options, g_steal_pointer(&config));
+
+	max_vms_warnings = 0;
+	vmsup_daemon_start_async(daemon, NULL, vmsup_test_store_result_cb, &slot);
+	res = vmsup_test_wait_result(&slot, TEST_TIMEOUT_S);
+	g_assert_true(vmsup_daemon_start_finish(daemon, res, &error));
+	g_assert_no_error(error);
+	g_clear_object(&res);
+	g_assert_cmpuint(max_vms_warnings, ==, 1);
+
+	vm_service = vmsup_daemon_get_vm_service(daemon);
+	g_assert_cmpuint(vmsup_vm_service_get_max_vms(vm_service), ==, 2);
+	loaded = vmsup_vm_service_list_names(vm_service);
+	g_assert_cmpstrv(loaded, names);
+
+	json_object_set_string_member(params, "name", "a4");
+	json_object_set_string_member(params, "kernel", "/nonexistent/vmlinuz");
+	vmsup_vm_service_create_async(vm_service, params, NULL, vmsup_test_store_result_cb, &slot);
+	res = vmsup_test_wait_result(&slot, TEST_TIMEOUT_S);
+	result = vmsup_vm_service_create_finish(vm_service, res, &error);
+	g_assert_null(result);
+	g_assert_error(error, VMSUP_ERROR, VMSUP_ERROR_FAILED_PRECONDITION);
+	g_assert_nonnull(strstr(error->message, "MaxVMs"));
+	g_clear_error(&error);
+	g_clear_object(&res);
+
+	vmsup_daemon_shutdown_async(daemon, NULL, vmsup_test_store_result_cb, &slot);
+	res = vmsup_test_wait_result(&slot, TEST_TIMEOUT_S);
+	g_assert_true(vmsup_daemon_shutdown_finish(daemon, res, &error));
+	g_assert_no_error(error);
+	g_clear_object(&daemon);
+	vmsup_test_drain_main_context();
+	vmsup_test_rm_rf(dir);
+}
+
 int
 main(int argc, char **argv)
 {
@@ -122,6 +233,8 @@ main(int argc, char **argv)
 	g_test_add_func("/vmsup/daemon/config/defaults", test_config_defaults);
 	g_test_add_func("/vmsup/daemon/config/values", test_config_values);
 	g_test_add_func("/vmsup/daemon/config/bad-values", test_config_bad_values);
+	g_test_add_func("/vmsup/daemon/config/max-vms", test_config_max_vms);
+	g_test_add_func("/vmsup/daemon/max-vms-at-load", test_max_vms_at_load);
 	g_test_add_func("/vmsup/daemon/wiring/stats-hooks", test_wiring_stats_hooks);
 	return g_test_run();
 }

@@ -1420,6 +1420,24 @@ static const TwinCase twin_cases[] = {
     {"daemon.info", TWIN_SAME, NEEDS_NOTHING, "{}", NULL},
 };
 
+/* more cases of one method: /vmsup/rpc/twin/<method>-<suffix> */
+static const struct {
+	const gchar *suffix;
+	TwinCase twin;
+} twin_more_cases[] = {
+    /* fields arrive over D-Bus as `as` */
+    {"fields",
+     {"vm.list",
+      TWIN_SAME,
+      NEEDS_DEFINED,
+      "{\"fields\": [\"name\", \"state\", \"cpus\", \"memory_mib\", \"accel\", \"pid\", "
+      "\"idle_s\"]}",
+      NULL}},
+    {"fields-none", {"vm.list", TWIN_SAME, NEEDS_DEFINED, "{\"fields\": []}", NULL}},
+    {"fields-unknown",
+     {"vm.list", TWIN_SAME, NEEDS_DEFINED, "{\"fields\": [\"name\", \"nmae\"]}", NULL}},
+};
+
 static const TwinCase *
 twin_case_lookup(const gchar *rpc_name)
 {
@@ -1495,20 +1513,12 @@ twin_cleanup(const TwinCase *twin, const gchar *name)
 }
 
 static void
-test_twin(gconstpointer user_data)
+twin_run(const VmsupRpcMethod *method, const TwinCase *twin)
 {
-	const VmsupRpcMethod *method = user_data;
-	const TwinCase *twin = twin_case_lookup(method->rpc_name);
 	g_auto(Answer) rpc = {NULL};
 	g_auto(Answer) dbus = {NULL};
 	g_auto(GStrv) masked = NULL;
 
-	if (twin == NULL) {
-		g_test_fail_printf("%s has no twin case: add one to twin_cases in %s",
-				   method->rpc_name,
-				   __FILE__);
-		return;
-	}
 	masked = masked_members(twin->kind == TWIN_PAIRED, twin->masked);
 	ensure_twin_vm();
 	if (twin->needs == NEEDS_AGENT)
@@ -1541,11 +1551,228 @@ test_twin(gconstpointer user_data)
 }
 
 static void
+test_twin(gconstpointer user_data)
+{
+	const VmsupRpcMethod *method = user_data;
+	const TwinCase *twin = twin_case_lookup(method->rpc_name);
+
+	if (twin == NULL) {
+		g_test_fail_printf("%s has no twin case: add one to twin_cases in %s",
+				   method->rpc_name,
+				   __FILE__);
+		return;
+	}
+	twin_run(method, twin);
+}
+
+static void
+test_twin_more(gconstpointer user_data)
+{
+	const TwinCase *twin = user_data;
+	twin_run(vmsup_rpc_table_lookup(twin->rpc_name), twin);
+}
+
+static void
 test_twin_cases_known(void)
 {
 	/* a case for a method that left the table is dead weight */
 	for (guint i = 0; i < G_N_ELEMENTS(twin_cases); i++)
 		g_assert_nonnull(vmsup_rpc_table_lookup(twin_cases[i].rpc_name));
+	for (guint i = 0; i < G_N_ELEMENTS(twin_more_cases); i++)
+		g_assert_nonnull(vmsup_rpc_table_lookup(twin_more_cases[i].twin.rpc_name));
+}
+
+/* /vmsup/rpc/vm-list/fields */
+
+/* activity moves with the clock: a member may come (idle_reason) or change between two calls */
+static gboolean
+member_is_activity(const gchar *member)
+{
+	for (const VmsupVmMember *m = vmsup_vm_service_get_members(); m->name != NULL; m++) {
+		if (g_strcmp0(m->name, member) == 0)
+			return m->source == VMSUP_VM_MEMBER_ACTIVITY;
+	}
+	return FALSE;
+}
+
+/* a copy of @vm without its activity, as text to compare */
+static gchar *
+vm_text_without_activity(JsonObject *vm)
+{
+	g_autoptr(JsonObject) copy = json_object_new();
+	g_autoptr(GList) members = json_object_get_members(vm);
+
+	for (GList *l = members; l != NULL; l = l->next) {
+		if (!member_is_activity(l->data))
+			json_object_set_member(copy,
+					       l->data,
+					       json_node_copy(json_object_get_member(vm, l->data)));
+	}
+	return vmsup_json_object_to_string(copy, FALSE);
+}
+
+/* @selected has the members of @whole named in @fields, no other, with the same values */
+static void
+assert_selected(JsonObject *whole, JsonObject *selected, const gchar *const *fields)
+{
+	g_autoptr(GList) members = json_object_get_members(selected);
+
+	for (GList *l = members; l != NULL; l = l->next) {
+		const gchar *member = l->data;
+		if (!g_strv_contains(fields, member))
+			g_error("'%s' was not asked for", member);
+		if (member_is_activity(member))
+			continue;
+		g_assert_true(json_node_equal(json_object_get_member(selected, member),
+					      json_object_get_member(whole, member)));
+	}
+	for (guint i = 0; fields[i] != NULL; i++) {
+		gboolean in_whole = json_object_has_member(whole, fields[i]);
+		gboolean in_selected = json_object_has_member(selected, fields[i]);
+
+		if (!member_is_activity(fields[i]) && in_whole != in_selected)
+			g_error("'%s' of VM '%s': %s in vm.get, %s in the selection",
+				fields[i],
+				json_object_get_string_member(whole, "name"),
+				in_whole ? "present" : "absent",
+				in_selected ? "present" : "absent");
+	}
+}
+
+/* vm.list with @fields, each VM checked against @full_vms (vm.list without fields) */
+static JsonObject *
+list_selected(JsonArray *full_vms, const gchar *const *fields)
+{
+	g_autoptr(JsonObject) params = json_object_new();
+	g_autoptr(JsonArray) array = json_array_new();
+	g_auto(Answer) answer = {NULL};
+	JsonArray *vms;
+
+	for (guint i = 0; fields[i] != NULL; i++)
+		json_array_add_string_element(array, fields[i]);
+	json_object_set_array_member(params, "fields", g_steal_pointer(&array));
+	rpc_call("vm.list", params, &answer);
+	if (answer.result == NULL)
+		g_error("vm.list with fields failed: %s", answer.message);
+	vms = json_object_get_array_member(json_node_get_object(answer.result), "vms");
+	g_assert_cmpuint(json_array_get_length(vms), ==, json_array_get_length(full_vms));
+	for (guint i = 0; i < json_array_get_length(vms); i++)
+		assert_selected(json_array_get_object_element(full_vms, i),
+				json_array_get_object_element(vms, i),
+				fields);
+	return json_object_ref(json_node_get_object(answer.result));
+}
+
+/*
+ * vm.list's fields against a daemon with VMs defined, running and stopped,
+ * their activity merged in: without fields each VM is its vm.get result, and
+ * every member those have is one fields can name; with fields, each VM has
+ * just those of its members; bad fields are refused and change nothing.
+ */
+static void
+test_list_fields(void)
+{
+	const gchar *const *members = vmsup_vm_service_get_member_names();
+	g_autoptr(JsonObject) created = NULL;
+	g_autoptr(JsonObject) stopped = NULL;
+	g_autoptr(JsonObject) full = NULL;
+	g_autoptr(JsonObject) after = NULL;
+	JsonArray *full_vms;
+	JsonArray *after_vms;
+	gboolean seen_pid = FALSE;
+	gboolean seen_exit = FALSE;
+	gboolean seen_activity = FALSE;
+	const gchar *const bad[][2] = {
+	    {"{\"fields\": \"name\"}", "'fields'"},
+	    {"{\"fields\": [\"name\", 1]}", "'fields'"},
+	    {"{\"fields\": [\"name\", \"nmae\"]}", "'nmae'"},
+	};
+
+	ensure_twin_vm();
+	ensure_running_twin_vm();
+	created = rpc_ok("vm.create",
+			 "{\"name\": \"fields-stopped\", \"memory_mib\": 128, \"start\": true, "
+			 "\"wait\": true}");
+	stopped = rpc_ok("vm.stop", "{\"name\": \"fields-stopped\", \"force\": true}");
+
+	full = rpc_ok("vm.list", "{}");
+	full_vms = json_object_get_array_member(full, "vms");
+	g_assert_cmpuint(json_array_get_length(full_vms), >=, 3);
+	for (guint i = 0; i < json_array_get_length(full_vms); i++) {
+		JsonObject *vm = json_array_get_object_element(full_vms, i);
+		g_autofree gchar *params =
+		    g_strdup_printf("{\"name\": \"%s\"}",
+				    json_object_get_string_member(vm, "name"));
+		g_autoptr(JsonObject) got = rpc_ok("vm.get", params);
+		g_autoptr(GList) got_members = json_object_get_members(got);
+		g_autofree gchar *listed_text = vm_text_without_activity(vm);
+		g_autofree gchar *got_text = vm_text_without_activity(got);
+
+		g_assert_cmpstr(listed_text, ==, got_text);
+		for (GList *l = got_members; l != NULL; l = l->next) {
+			if (!g_strv_contains(members, l->data))
+				g_error(
+				    "vm.get answers '%s', which vm.list's fields do not know: add "
+				    "it to vmsup_vm_members in src/services/vmsup-vm-service.c",
+				    (const gchar *)l->data);
+			g_assert_true(json_object_has_member(vm, l->data));
+		}
+		seen_pid = seen_pid || json_object_has_member(got, "pid");
+		seen_exit = seen_exit || json_object_has_member(got, "exit_status") ||
+			    json_object_has_member(got, "exit_signal");
+		seen_activity = seen_activity || json_object_has_member(got, "idle_s");
+	}
+	/* what the list is checked against had a running, a stopped VM and activity */
+	g_assert_true(seen_pid);
+	g_assert_true(seen_exit);
+	g_assert_true(seen_activity);
+
+	/* each member alone, the table of 'vmsup list', and activity without the name */
+	for (guint m = 0; members[m] != NULL; m++) {
+		const gchar *const fields[] = {members[m], NULL};
+		g_autoptr(JsonObject) selected = list_selected(full_vms, fields);
+	}
+	{
+		const gchar *const table[] =
+		    {"name", "state", "cpus", "memory_mib", "accel", "pid", NULL};
+		const gchar *const activity[] = {"state", "idle_s", "last_active", NULL};
+		g_autoptr(JsonObject) selected = list_selected(full_vms, table);
+		g_autoptr(JsonObject) selected_activity = list_selected(full_vms, activity);
+		JsonArray *vms = json_object_get_array_member(selected_activity, "vms");
+
+		for (guint i = 0; i < json_array_get_length(vms); i++) {
+			JsonObject *vm = json_array_get_object_element(vms, i);
+			g_assert_false(json_object_has_member(vm, "name"));
+			if (json_object_has_member(json_array_get_object_element(full_vms, i),
+						   "idle_s"))
+				g_assert_true(json_object_has_member(vm, "idle_s"));
+		}
+	}
+
+	/* refused with the offending value named; the VMs are as they were */
+	for (guint i = 0; i < G_N_ELEMENTS(bad); i++) {
+		g_autoptr(JsonObject) params = parse_object(bad[i][0]);
+		g_auto(Answer) answer = {NULL};
+
+		rpc_call("vm.list", params, &answer);
+		g_assert_null(answer.result);
+		g_assert_cmpint(answer.code, ==, VMSUP_RPC_INVALID_PARAMS);
+		if (strstr(answer.message, bad[i][1]) == NULL)
+			g_error("%s not named in: %s", bad[i][1], answer.message);
+	}
+	after = rpc_ok("vm.list", "{}");
+	after_vms = json_object_get_array_member(after, "vms");
+	g_assert_cmpuint(json_array_get_length(after_vms), ==, json_array_get_length(full_vms));
+	for (guint i = 0; i < json_array_get_length(full_vms); i++) {
+		g_autofree gchar *before_text =
+		    vm_text_without_activity(json_array_get_object_element(full_vms, i));
+		g_autofree gchar *after_text =
+		    vm_text_without_activity(json_array_get_object_element(after_vms, i));
+		g_assert_cmpstr(after_text, ==, before_text);
+	}
+
+	g_clear_pointer(&stopped, json_object_unref);
+	stopped = rpc_ok("vm.delete", "{\"name\": \"fields-stopped\", \"force\": true}");
 }
 
 /* /vmsup/dbus/objects */
@@ -1700,6 +1927,71 @@ test_errors(void)
 			  &error);
 	g_assert_no_error(error);
 	g_assert_nonnull(reply);
+}
+
+/*
+ * The caller's uid comes from the bus (the sender polkit was asked about):
+ * an option posing as it, or as what VMService checks a share against, is
+ * refused before any service sees it.
+ */
+static void
+test_uid_not_an_option(void)
+{
+	const struct {
+		const gchar *method;
+		const gchar *vm; /* the leading `s`, or NULL */
+		const gchar *member;
+	} cases[] = {
+	    {"CreateWorkspace", NULL, "caller_uid"},
+	    {"CreateWorkspace", NULL, "uid"},
+	    {"OpenWorkspace", NULL, "caller_uid"},
+	    {"Create", "spoof", "share_uid"},
+	    {"Create", "spoof", "share_dir"},
+	    {"Set", "spoof", "share_uid"},
+	    {"Create", "spoof", "caller_uid"},
+	    {"Create", "spoof", "owner_uid"},
+	    {"Set", "spoof", "caller_uid"},
+	    {"Set", "spoof", "owner_uid"},
+	};
+
+	ensure_daemon();
+	for (guint i = 0; i < G_N_ELEMENTS(cases); i++) {
+		g_autoptr(GVariant) reply = NULL;
+		g_autoptr(GError) error = NULL;
+		GVariantBuilder options;
+		GVariant *args;
+
+		g_variant_builder_init(&options, G_VARIANT_TYPE_VARDICT);
+		if (cases[i].vm == NULL) {
+			g_variant_builder_add(&options,
+					      "{sv}",
+					      "name",
+					      g_variant_new_string("spoof"));
+			if (g_str_equal(cases[i].method, "CreateWorkspace"))
+				g_variant_builder_add(&options,
+						      "{sv}",
+						      "path",
+						      g_variant_new_string("/tmp"));
+		}
+		g_variant_builder_add(&options,
+				      "{sv}",
+				      cases[i].member,
+				      g_str_equal(cases[i].member, "share_dir")
+					  ? g_variant_new_string("/root")
+					  : g_variant_new_uint32(0));
+		args = cases[i].vm != NULL ? g_variant_new("(sa{sv})", cases[i].vm, &options)
+					   : g_variant_new("(a{sv})", &options);
+		reply = dbus_call(VMSUP_DBUS_SUPERVISOR_PATH,
+				  SUPERVISOR_IFACE,
+				  cases[i].method,
+				  args,
+				  "(a{sv})",
+				  &error);
+		g_test_message("%s %s: %s", cases[i].method, cases[i].member, error->message);
+		g_assert_null(reply);
+		g_assert_error(error, VMSUP_RPC_ERROR, VMSUP_RPC_INVALID_PARAMS);
+		g_assert_nonnull(strstr(error->message, cases[i].member));
+	}
 }
 
 /* /vmsup/dbus/vm-object-follows-state */
@@ -2078,6 +2370,7 @@ main(int argc, char **argv)
 	g_test_add_func("/vmsup/dbus/in-process", test_in_process);
 	g_test_add_func("/vmsup/dbus/activation", test_activation);
 	g_test_add_func("/vmsup/dbus/errors", test_errors);
+	g_test_add_func("/vmsup/dbus/uid-not-an-option", test_uid_not_an_option);
 	g_test_add_func("/vmsup/dbus/objects", test_managed_objects);
 	g_test_add_func("/vmsup/dbus/vm-object-methods", test_vm_object_methods);
 	g_test_add_func("/vmsup/dbus/vm-object-follows-state", test_vm_object_follows_state);
@@ -2086,6 +2379,13 @@ main(int argc, char **argv)
 		g_autofree gchar *path = g_strdup_printf("/vmsup/rpc/twin/%s", m->rpc_name);
 		g_test_add_data_func(path, m, test_twin);
 	}
+	for (guint i = 0; i < G_N_ELEMENTS(twin_more_cases); i++) {
+		g_autofree gchar *path = g_strdup_printf("/vmsup/rpc/twin/%s-%s",
+							 twin_more_cases[i].twin.rpc_name,
+							 twin_more_cases[i].suffix);
+		g_test_add_data_func(path, &twin_more_cases[i].twin, test_twin_more);
+	}
+	g_test_add_func("/vmsup/rpc/vm-list/fields", test_list_fields);
 
 	global_setup();
 	status = g_test_run();

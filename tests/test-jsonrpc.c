@@ -10,6 +10,7 @@
 #include <errno.h>
 #include <gio/gio.h>
 #include <gio/gunixsocketaddress.h>
+#include <glib-unix.h>
 #include <glib/gstdio.h>
 #include <grp.h>
 #include <string.h>
@@ -23,6 +24,10 @@
 #include "vmsup-json.h"
 #include "vmsup-jsonrpc-server.h"
 #include "vmsup-test-util.h"
+#include "vmsup-vm-def.h"
+#include "vmsup-vm-service-workspace-hooks.h"
+#include "vmsup-vm-store.h"
+#include "vmsup-workspace-service.h"
 
 #define TIMEOUT_S 20
 
@@ -990,6 +995,426 @@ test_permission(Fixture *f, gconstpointer data)
 	assert_alive(owner);
 }
 
+/*
+ * The uid a workspace is shared for is the connection's (SO_PEERCRED), not
+ * anything the client writes: a child as nobody talks to a system-mode
+ * server with a real WorkspaceService behind it.
+ */
+
+typedef struct {
+	const gchar *request; /* a line, '\n' included */
+	const gchar *expect;  /* in the answer */
+	const gchar *refute;  /* not in the answer, or NULL */
+} PeerCase;
+
+/* runs in the forked child: syscalls only; exits 0, or 10 + the case that failed */
+static G_GNUC_NORETURN void
+probe_cases_as_nobody(const gchar *path, const PeerCase *cases, guint n_cases)
+{
+	struct sockaddr_un addr = {.sun_family = AF_UNIX};
+	gint fd;
+
+	if (setgroups(0, NULL) != 0 || setgid(NOBODY) != 0 || setuid(NOBODY) != 0)
+		_exit(PROBE_BROKEN);
+	fd = socket(AF_UNIX, SOCK_STREAM, 0);
+	if (fd < 0)
+		_exit(PROBE_BROKEN);
+	memcpy(addr.sun_path, path, strlen(path) + 1);
+	if (connect(fd, (struct sockaddr *)&addr, sizeof(addr)) != 0)
+		_exit(PROBE_BROKEN);
+	for (guint i = 0; i < n_cases; i++) {
+		gchar buf[8192];
+		gsize got = 0;
+
+		if (send(fd, cases[i].request, strlen(cases[i].request), MSG_NOSIGNAL) < 0)
+			_exit(PROBE_BROKEN);
+		while (got == 0 || memchr(buf, '\n', got) == NULL) {
+			gssize n = read(fd, buf + got, sizeof(buf) - 1 - got);
+			if (n <= 0 || got + n >= sizeof(buf) - 1)
+				_exit(PROBE_BROKEN);
+			got += n;
+		}
+		buf[got] = '\0';
+		if (strstr(buf, cases[i].expect) == NULL ||
+		    (cases[i].refute != NULL && strstr(buf, cases[i].refute) != NULL)) {
+			if (write(STDERR_FILENO, buf, got) < 0)
+				_exit(PROBE_BROKEN);
+			_exit(10 + i);
+		}
+	}
+	_exit(0);
+}
+
+static void
+test_caller_uid_from_peer(void)
+{
+	g_autofree gchar *dir = vmsup_test_make_tmpdir();
+	g_autofree gchar *socket_path = g_build_filename(dir, "s.sock", NULL);
+	g_autofree gchar *state = g_build_filename(dir, "state", NULL);
+	g_autofree gchar *run = g_build_filename(dir, "run", NULL);
+	g_autofree gchar *theirs = g_build_filename(dir, "theirs", NULL);
+	g_autofree gchar *mine = g_build_filename(dir, "mine", NULL);
+	g_autofree gchar *req_theirs = NULL;
+	g_autofree gchar *req_mine = NULL;
+	g_autofree gchar *req_spoof = NULL;
+	g_autofree gchar *belongs = NULL;
+	g_autofree gchar *record = NULL;
+	g_autoptr(VmsupVmService) vm_service = NULL;
+	g_autoptr(VmsupWorkspaceService) ws = NULL;
+	g_autoptr(VmsupJsonrpcServer) server = NULL;
+	g_autoptr(GError) error = NULL;
+	VmsupRpcContext ctx = {0};
+	ChildState state_child = {FALSE, 0};
+	pid_t pid;
+
+	/* the child becomes nobody, and the directories need owners */
+	g_assert_cmpint(geteuid(), ==, 0);
+	g_assert_cmpint(g_mkdir(theirs, 0700), ==, 0);
+	g_assert_cmpint(g_mkdir(mine, 0700), ==, 0);
+	g_assert_cmpint(chown(mine, NOBODY, NOBODY), ==, 0);
+	belongs = g_strdup_printf("'%s' belongs to uid 0, not to you (uid %d)", theirs, NOBODY);
+	req_theirs =
+	    g_strdup_printf("{\"jsonrpc\":\"2.0\",\"id\":1,\"method\":\"workspace.create\","
+			    "\"params\":{\"name\":\"a\",\"path\":\"%s\"}}\n",
+			    theirs);
+	/* its own passes the check and reaches the next one: the VM it names */
+	req_mine = g_strdup_printf("{\"jsonrpc\":\"2.0\",\"id\":2,\"method\":\"workspace.create\","
+				   "\"params\":{\"name\":\"b\",\"path\":\"%s\",\"vm\":\"nope\"}}\n",
+				   mine);
+	req_spoof =
+	    g_strdup_printf("{\"jsonrpc\":\"2.0\",\"id\":3,\"method\":\"workspace.create\","
+			    "\"params\":{\"name\":\"c\",\"path\":\"%s\",\"caller_uid\":0}}\n",
+			    theirs);
+	{
+		const PeerCase cases[] = {
+		    {req_theirs, "\"code\":5", NULL},
+		    {req_theirs, belongs, NULL},
+		    {req_mine, "VM 'nope' does not exist", "belongs to"},
+		    {req_spoof, "\"code\":-32602", "\"result\""},
+		};
+
+		vm_service = vmsup_vm_service_new(state, run, NULL, VMSUP_ACCEL_TCG);
+		ws = vmsup_workspace_service_new(state,
+						 vmsup_vm_service_get_workspace_hooks(vm_service));
+		ctx.mode = "system";
+		ctx.socket_path = socket_path;
+		ctx.vm_service = vm_service;
+		ctx.workspace_service = ws;
+		server = vmsup_jsonrpc_server_new(&ctx);
+		g_assert_true(
+		    vmsup_jsonrpc_server_listen(server, socket_path, TRUE, NOBODY, &error));
+		g_assert_no_error(error);
+
+		pid = fork();
+		g_assert_cmpint(pid, >=, 0);
+		if (pid == 0)
+			probe_cases_as_nobody(socket_path, cases, G_N_ELEMENTS(cases));
+		g_child_watch_add(pid, child_exited_cb, &state_child);
+		vmsup_test_wait_flag(&state_child.done, TIMEOUT_S);
+	}
+	g_assert_true(WIFEXITED(state_child.status));
+	g_assert_cmpint(WEXITSTATUS(state_child.status), ==, 0);
+
+	/* nothing was made for the refused requests */
+	record = g_build_filename(state, "workspaces", "a.json", NULL);
+	g_assert_false(g_file_test(record, G_FILE_TEST_EXISTS));
+	g_clear_object(&server);
+	g_clear_object(&ws);
+	g_clear_object(&vm_service);
+	vmsup_test_drain_main_context();
+	vmsup_test_rm_rf(dir);
+}
+
+/*
+ * vm.create and vm.set name host files for the connection's uid, and a
+ * caller other than root uses and sees only its own VMs: a child as nobody
+ * against a system-mode server with a loaded VMService.
+ */
+
+static void
+peer_save_def(const gchar *state, const gchar *name, guint32 owner)
+{
+	g_autoptr(VmsupVmStore) store = vmsup_vm_store_new(state);
+	g_autoptr(VmsupVmDef) def = vmsup_vm_def_new(name);
+	g_autoptr(GError) error = NULL;
+
+	def->kernel = g_strdup("/nonexistent/kernel");
+	def->owner_uid = owner;
+	g_assert_true(vmsup_vm_store_save(store, def, &error));
+	g_assert_no_error(error);
+}
+
+static VmsupVmService *
+peer_vm_service(const gchar *state, const gchar *run)
+{
+	/* no QEMU: a create that passes every check stops at finding it */
+	g_autoptr(VmsupVmService) vm_service =
+	    vmsup_vm_service_new(state, run, "/nonexistent/qemu", VMSUP_ACCEL_TCG);
+	g_autoptr(GAsyncResult) res = NULL;
+	g_autoptr(GError) error = NULL;
+	GAsyncResult *slot = NULL;
+
+	vmsup_vm_service_load_async(vm_service, NULL, vmsup_test_store_result_cb, &slot);
+	res = vmsup_test_wait_result(&slot, TIMEOUT_S);
+	g_assert_true(vmsup_vm_service_load_finish(vm_service, res, &error));
+	g_assert_no_error(error);
+	return g_steal_pointer(&vm_service);
+}
+
+static gchar *
+peer_file(const gchar *dir, const gchar *name, uid_t uid, mode_t mode)
+{
+	gchar *path = g_build_filename(dir, name, NULL);
+	g_assert_true(g_file_set_contents(path, "not a kernel", -1, NULL));
+	g_assert_cmpint(chown(path, uid, (gid_t)-1), ==, 0);
+	g_assert_cmpint(g_chmod(path, mode), ==, 0);
+	return path;
+}
+
+static void
+test_host_files_from_peer(void)
+{
+	g_autofree gchar *dir = vmsup_test_make_tmpdir();
+	g_autofree gchar *socket_path = g_build_filename(dir, "s.sock", NULL);
+	g_autofree gchar *state = g_build_filename(dir, "state", NULL);
+	g_autofree gchar *run = g_build_filename(dir, "run", NULL);
+	g_autofree gchar *secret = NULL;
+	g_autofree gchar *mine = NULL;
+	g_autofree gchar *req_secret = NULL;
+	g_autofree gchar *req_mine = NULL;
+	g_autofree gchar *req_spoof = NULL;
+	g_autofree gchar *req_set_spoof = NULL;
+	g_autofree gchar *not_yours = NULL;
+	g_autofree gchar *created = NULL;
+	g_autoptr(VmsupVmService) vm_service = NULL;
+	g_autoptr(VmsupJsonrpcServer) server = NULL;
+	g_autoptr(GError) error = NULL;
+	VmsupRpcContext ctx = {0};
+	ChildState state_child = {FALSE, 0};
+	pid_t pid;
+
+	g_assert_cmpint(geteuid(), ==, 0);
+	g_assert_cmpint(g_chmod(dir, 0711), ==, 0);
+	secret = peer_file(dir, "secret", 0, 0600);
+	mine = peer_file(dir, "mine", NOBODY, 0600);
+	not_yours = g_strdup_printf("The kernel '%s' belongs to uid 0, who does not let others "
+				    "read it, and you are uid %d",
+				    secret,
+				    NOBODY);
+	req_secret = g_strdup_printf("{\"jsonrpc\":\"2.0\",\"id\":1,\"method\":\"vm.create\","
+				     "\"params\":{\"name\":\"x\",\"kernel\":\"%s\"}}\n",
+				     secret);
+	req_mine = g_strdup_printf("{\"jsonrpc\":\"2.0\",\"id\":2,\"method\":\"vm.create\","
+				   "\"params\":{\"name\":\"x\",\"kernel\":\"%s\"}}\n",
+				   mine);
+	req_spoof =
+	    g_strdup_printf("{\"jsonrpc\":\"2.0\",\"id\":3,\"method\":\"vm.create\","
+			    "\"params\":{\"name\":\"x\",\"kernel\":\"%s\",\"caller_uid\":0}}\n",
+			    secret);
+	req_set_spoof = g_strdup("{\"jsonrpc\":\"2.0\",\"id\":4,\"method\":\"vm.set\","
+				 "\"params\":{\"name\":\"n\",\"cpus\":2,\"owner_uid\":0}}\n");
+	peer_save_def(state, "r", 0);
+	peer_save_def(state, "n", NOBODY);
+	{
+		const PeerCase cases[] = {
+		    {req_secret, "\"code\":5", NULL},
+		    {req_secret, not_yours, NULL},
+		    /* its own file passes, and the create goes on to look for QEMU */
+		    {req_mine, "is not an executable file", "does not let others"},
+		    {req_spoof, "\"code\":-32602", "\"result\""},
+		    {req_set_spoof, "\"code\":-32602", "\"result\""},
+		    /* root's VM: refused, and not listed */
+		    {"{\"jsonrpc\":\"2.0\",\"id\":5,\"method\":\"vm.get\",\"params\":{\"name\":"
+		     "\"r\"}}\n",
+		     "VM 'r' belongs to uid 0, not to you (uid 65534)",
+		     "\"result\""},
+		    {"{\"jsonrpc\":\"2.0\",\"id\":6,\"method\":\"vm.delete\",\"params\":{\"name\":"
+		     "\"r\"}}"
+		     "\n",
+		     "\"code\":5",
+		     "\"result\""},
+		    {"{\"jsonrpc\":\"2.0\",\"id\":7,\"method\":\"vm.list\",\"params\":{\"fields\":"
+		     "[\"name\"]}}\n",
+		     "\"vms\":[{\"name\":\"n\"}]",
+		     "\"r\""},
+		    /* its own */
+		    {"{\"jsonrpc\":\"2.0\",\"id\":8,\"method\":\"vm.get\",\"params\":{\"name\":"
+		     "\"n\"}}\n",
+		     "\"owner_uid\":65534",
+		     "\"error\""},
+		};
+
+		vm_service = peer_vm_service(state, run);
+		ctx.mode = "system";
+		ctx.socket_path = socket_path;
+		ctx.vm_service = vm_service;
+		server = vmsup_jsonrpc_server_new(&ctx);
+		g_assert_true(
+		    vmsup_jsonrpc_server_listen(server, socket_path, TRUE, NOBODY, &error));
+		g_assert_no_error(error);
+
+		pid = fork();
+		g_assert_cmpint(pid, >=, 0);
+		if (pid == 0)
+			probe_cases_as_nobody(socket_path, cases, G_N_ELEMENTS(cases));
+		g_child_watch_add(pid, child_exited_cb, &state_child);
+		vmsup_test_wait_flag(&state_child.done, TIMEOUT_S);
+	}
+	g_assert_true(WIFEXITED(state_child.status));
+	g_assert_cmpint(WEXITSTATUS(state_child.status), ==, 0);
+
+	/* nothing made for the refused create, nothing taken from root */
+	{
+		g_autoptr(VmsupVmStore) store = vmsup_vm_store_new(state);
+		created = vmsup_vm_store_get_path(store, "x");
+	}
+	g_assert_false(g_file_test(created, G_FILE_TEST_EXISTS));
+	g_assert_null(vmsup_vm_service_lookup(vm_service, "x"));
+	{
+		g_autoptr(JsonObject) r = vmsup_vm_service_lookup(vm_service, "r");
+		g_assert_nonnull(r);
+	}
+	g_clear_object(&server);
+	g_clear_object(&vm_service);
+	vmsup_test_drain_main_context();
+	vmsup_test_rm_rf(dir);
+}
+
+/* in the child: subscribe, tell the parent, then the next two lines must be about "n" only */
+static G_GNUC_NORETURN void
+listen_events_as_nobody(const gchar *path, gint sync_fd)
+{
+	static const gchar subscribe[] =
+	    "{\"jsonrpc\":\"2.0\",\"id\":1,\"method\":\"events.subscribe\"}\n";
+	const gchar *const expect[] = {
+	    "\"method\":\"event.vm-changed\",\"params\":{\"name\":\"n\"",
+	    "\"method\":\"event.vm-removed\",\"params\":{\"name\":\"n\""};
+	struct sockaddr_un addr = {.sun_family = AF_UNIX};
+	gchar buf[16384];
+	gsize got = 0;
+	gint fd;
+
+	if (setgroups(0, NULL) != 0 || setgid(NOBODY) != 0 || setuid(NOBODY) != 0)
+		_exit(PROBE_BROKEN);
+	fd = socket(AF_UNIX, SOCK_STREAM, 0);
+	if (fd < 0)
+		_exit(PROBE_BROKEN);
+	memcpy(addr.sun_path, path, strlen(path) + 1);
+	if (connect(fd, (struct sockaddr *)&addr, sizeof(addr)) != 0 ||
+	    send(fd, subscribe, strlen(subscribe), MSG_NOSIGNAL) < 0)
+		_exit(PROBE_BROKEN);
+	/* the answer, then the two events: three lines */
+	for (guint line = 0; line < 3; line++) {
+		gchar *end;
+		while ((end = memchr(buf, '\n', got)) == NULL) {
+			gssize n = read(fd, buf + got, sizeof(buf) - 1 - got);
+			if (n <= 0 || got + n >= sizeof(buf) - 1)
+				_exit(PROBE_BROKEN);
+			got += n;
+		}
+		*end = '\0';
+		if (line == 0) {
+			if (strstr(buf, "\"result\"") == NULL || write(sync_fd, "s", 1) != 1)
+				_exit(PROBE_BROKEN);
+		} else if (strstr(buf, expect[line - 1]) == NULL) {
+			if (write(STDERR_FILENO, buf, end - buf) < 0)
+				_exit(PROBE_BROKEN);
+			_exit(10 + line);
+		}
+		got -= (end + 1) - buf;
+		memmove(buf, end + 1, got);
+	}
+	_exit(0);
+}
+
+typedef struct {
+	VmsupJsonrpcServer *server;
+	VmsupVmService *vm_service;
+	guint source_id;
+} EventsPeer;
+
+/* the child subscribed: events of root's VM and operations first, then of its own */
+static gboolean
+peer_subscribed_cb(gint fd, GIOCondition condition, gpointer user_data)
+{
+	EventsPeer *peer = user_data;
+	const gchar *const names[] = {"r", "n"};
+	gchar c;
+
+	peer->source_id = 0;
+	/* a child that failed before subscribing says so through its exit status */
+	if (read(fd, &c, 1) != 1)
+		return G_SOURCE_REMOVE;
+	for (guint i = 0; i < G_N_ELEMENTS(names); i++) {
+		g_autoptr(JsonObject) vm = vmsup_vm_service_lookup(peer->vm_service, names[i]);
+		g_autoptr(JsonObject) changed = json_object_new();
+		g_autoptr(JsonObject) removed = json_object_new();
+		g_autoptr(JsonObject) op = json_object_new();
+
+		json_object_set_string_member(changed, "name", names[i]);
+		json_object_set_object_member(changed, "vm", json_object_ref(vm));
+		json_object_set_string_member(removed, "name", names[i]);
+		json_object_set_int_member(op, "id", 1);
+		json_object_set_string_member(op, "vm", names[i]);
+		vmsup_jsonrpc_server_emit_event(peer->server, "event.vm-changed", changed);
+		vmsup_jsonrpc_server_emit_event(peer->server, "event.operation-changed", op);
+		vmsup_jsonrpc_server_emit_event(peer->server, "event.vm-removed", removed);
+	}
+	return G_SOURCE_REMOVE;
+}
+
+static void
+test_events_only_own(void)
+{
+	g_autofree gchar *dir = vmsup_test_make_tmpdir();
+	g_autofree gchar *socket_path = g_build_filename(dir, "s.sock", NULL);
+	g_autofree gchar *state = g_build_filename(dir, "state", NULL);
+	g_autofree gchar *run = g_build_filename(dir, "run", NULL);
+	g_autoptr(VmsupVmService) vm_service = NULL;
+	g_autoptr(VmsupJsonrpcServer) server = NULL;
+	g_autoptr(GError) error = NULL;
+	VmsupRpcContext ctx = {0};
+	ChildState state_child = {FALSE, 0};
+	EventsPeer peer = {0};
+	gint fds[2];
+	pid_t pid;
+
+	g_assert_cmpint(geteuid(), ==, 0);
+	peer_save_def(state, "r", 0);
+	peer_save_def(state, "n", NOBODY);
+	vm_service = peer_vm_service(state, run);
+	ctx.mode = "system";
+	ctx.socket_path = socket_path;
+	ctx.vm_service = vm_service;
+	server = vmsup_jsonrpc_server_new(&ctx);
+	g_assert_true(vmsup_jsonrpc_server_listen(server, socket_path, TRUE, NOBODY, &error));
+	g_assert_no_error(error);
+	g_assert_cmpint(pipe(fds), ==, 0);
+	peer.server = server;
+	peer.vm_service = vm_service;
+
+	pid = fork();
+	g_assert_cmpint(pid, >=, 0);
+	if (pid == 0) {
+		close(fds[0]);
+		listen_events_as_nobody(socket_path, fds[1]);
+	}
+	close(fds[1]);
+	peer.source_id = g_unix_fd_add(fds[0], G_IO_IN | G_IO_HUP, peer_subscribed_cb, &peer);
+	g_child_watch_add(pid, child_exited_cb, &state_child);
+	vmsup_test_wait_flag(&state_child.done, TIMEOUT_S);
+	if (peer.source_id != 0)
+		g_source_remove(peer.source_id);
+	close(fds[0]);
+	g_assert_true(WIFEXITED(state_child.status));
+	g_assert_cmpint(WEXITSTATUS(state_child.status), ==, 0);
+
+	g_clear_object(&server);
+	g_clear_object(&vm_service);
+	vmsup_test_drain_main_context();
+	vmsup_test_rm_rf(dir);
+}
+
 int
 main(int argc, char **argv)
 {
@@ -1025,5 +1450,8 @@ main(int argc, char **argv)
 	ADD("/vmsup/jsonrpc/round-trip-time", test_round_trip_time);
 	ADD("/vmsup/jsonrpc/permission", test_permission);
 #undef ADD
+	g_test_add_func("/vmsup/jsonrpc/caller-uid-from-peer", test_caller_uid_from_peer);
+	g_test_add_func("/vmsup/jsonrpc/host-files-from-peer", test_host_files_from_peer);
+	g_test_add_func("/vmsup/jsonrpc/events-only-own", test_events_only_own);
 	return g_test_run();
 }

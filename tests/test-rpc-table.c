@@ -10,6 +10,10 @@
 #include "vmsup-json.h"
 #include "vmsup-rpc-call.h"
 #include "vmsup-rpc-table.h"
+#include "vmsup-test-util.h"
+#include "vmsup-vm-def.h"
+#include "vmsup-vm-service-workspace-hooks.h"
+#include "vmsup-vm-store.h"
 
 /* DESIGN.md's contract: wire names that outside tests use */
 static const struct {
@@ -233,6 +237,10 @@ test_schema_wrong_types(void)
 	assert_invalid_params("op.get", "{\"id\": \"7\"}", "'id'");
 	assert_invalid_params("vm.get", "{\"name\": [\"a\"]}", "'name'");
 	assert_invalid_params("vm.get", "{\"name\": {\"a\": 1}}", "'name'");
+	assert_invalid_params("vm.list", "{\"fields\": \"name\"}", "'fields'");
+	assert_invalid_params("vm.list", "{\"fields\": {\"name\": true}}", "'fields'");
+	assert_invalid_params("vm.list", "{\"fields\": [\"name\", 3]}", "'fields'");
+	assert_invalid_params("vm.list", "{\"fields\": [[\"name\"]]}", "'fields'");
 }
 
 static void
@@ -248,6 +256,12 @@ test_schema_unknown_and_missing(void)
 	assert_invalid_params("vm.exec", "{\"name\": \"a\"}", "'argv'");
 	assert_invalid_params("op.cancel", "{}", "'id'");
 	assert_invalid_params("workspace.create", "{\"name\": \"w\"}", "'path'");
+	/* vm.list's fields are members of a vm.get result; the answer says which there are */
+	assert_invalid_params("vm.list", "{\"fields\": [\"name\", \"nmae\"]}", "'nmae'");
+	assert_invalid_params("vm.list", "{\"fields\": [\"name\", \"nmae\"]}", "memory_mib");
+	assert_invalid_params("vm.list", "{\"fields\": [\"\"]}", "''");
+	assert_invalid_params("vm.list", "{\"fields\": [\"Name\"]}", "'Name'");
+	assert_invalid_params("vm.list", "{\"fields\": [\"vms\"]}", "'vms'");
 }
 
 static void
@@ -284,8 +298,139 @@ test_schema_accepts(void)
 	assert_valid("vm.exec", "{\"name\": \"a\", \"argv\": [\"ls\", \"-l\"], \"stdin\": \"x\"}");
 	assert_valid("vm.exec", "{\"name\": \"a\", \"argv\": []}");
 	assert_valid("vm.list", "{}");
+	assert_valid("vm.list", "{\"fields\": null}");
+	assert_valid("vm.list", "{\"fields\": []}");
+	assert_valid("vm.list", "{\"fields\": [\"name\", \"pid\", \"idle_s\", \"name\"]}");
 	assert_valid("op.get", "{\"id\": 9007199254740993}");
 	assert_valid("workspace.create", "{\"name\": \"w\", \"path\": \"/srv\", \"vm\": \"dev\"}");
+}
+
+/* the members vm.list's fields take: each once, and every one a name a client can send */
+static void
+test_vm_members(void)
+{
+	const VmsupVmMember *members = vmsup_vm_service_get_members();
+	const gchar *const *names = vmsup_vm_service_get_member_names();
+	g_autoptr(GHashTable) seen = g_hash_table_new(g_str_hash, g_str_equal);
+	guint n = 0;
+	guint n_source[3] = {0};
+
+	for (; members[n].name != NULL; n++) {
+		g_assert_true(g_hash_table_add(seen, (gpointer)members[n].name));
+		g_assert_cmpstr(names[n], ==, members[n].name);
+		g_assert_true(g_regex_match_simple("^[a-z][a-z_]*$", members[n].name, 0, 0));
+		g_assert_cmpuint(members[n].source, <, G_N_ELEMENTS(n_source));
+		n_source[members[n].source]++;
+	}
+	g_assert_null(names[n]);
+	/* the contract's own: DESIGN.md's vm.get */
+	for (guint i = 0; i < 8; i++) {
+		const gchar *const contract_members[] =
+		    {"name", "state", "cpus", "memory_mib", "pid", "accel", "auto_stop", "created"};
+		g_assert_true(g_hash_table_contains(seen, contract_members[i]));
+	}
+	g_assert_cmpuint(n_source[VMSUP_VM_MEMBER_DEFINITION], >, 0);
+	g_assert_cmpuint(n_source[VMSUP_VM_MEMBER_RUNTIME], >, 0);
+	g_assert_cmpuint(n_source[VMSUP_VM_MEMBER_ACTIVITY], >, 0);
+}
+
+/*
+ * The members the code that builds a vm.get result writes, read from its
+ * source: members only some VMs have at some times (exit_signal after a
+ * crash, idle_reason after a while) are never missing from the list, and no
+ * name in it is left over from a member that is gone.
+ */
+static void
+test_vm_members_in_source(void)
+{
+	const struct {
+		const gchar *file;
+		const gchar *function;
+		VmsupVmMemberSource source;
+	} builders[] = {
+	    {"src/services/vmsup-vm-def.c", "vmsup_vm_def_to_json", VMSUP_VM_MEMBER_DEFINITION},
+	    {"src/services/vmsup-vm-service.c",
+	     "vmsup_vm_service_describe",
+	     VMSUP_VM_MEMBER_RUNTIME},
+	    {"src/services/vmsup-stats-service.c",
+	     "vmsup_stats_service_describe_activity",
+	     VMSUP_VM_MEMBER_ACTIVITY},
+	};
+	g_autoptr(GRegex) setter =
+	    g_regex_new("json_object_set_[a-z]+_member\\(\\s*obj,\\s*\"([a-z_]+)\"", 0, 0, NULL);
+	g_autofree gchar *root = g_test_build_filename(G_TEST_DIST, "..", NULL);
+
+	for (guint b = 0; b < G_N_ELEMENTS(builders); b++) {
+		g_autofree gchar *path = g_build_filename(root, builders[b].file, NULL);
+		g_autofree gchar *contents = NULL;
+		g_autofree gchar *head = g_strdup_printf("\n%s(", builders[b].function);
+		g_autoptr(GMatchInfo) match = NULL;
+		g_autoptr(GHashTable) written =
+		    g_hash_table_new_full(g_str_hash, g_str_equal, g_free, NULL);
+		const gchar *start;
+		const gchar *end;
+		g_autofree gchar *body = NULL;
+
+		g_assert_true(g_file_get_contents(path, &contents, NULL, NULL));
+		start = strstr(contents, head);
+		if (start == NULL)
+			g_error("%s is not in %s: update this test", builders[b].function, path);
+		end = strstr(start, "\n}\n");
+		g_assert_nonnull(end);
+		body = g_strndup(start, end - start);
+		g_regex_match(setter, body, 0, &match);
+		while (g_match_info_matches(match)) {
+			gchar *member = g_match_info_fetch(match, 1);
+			const VmsupVmMember *m = vmsup_vm_service_get_members();
+
+			while (m->name != NULL && g_strcmp0(m->name, member) != 0)
+				m++;
+			if (m->name == NULL || m->source != builders[b].source)
+				g_error("%s writes '%s', which vm.list's member list (%s) lacks "
+					"or has from elsewhere",
+					builders[b].function,
+					member,
+					"vmsup_vm_members in src/services/vmsup-vm-service.c");
+			g_hash_table_add(written, member);
+			g_match_info_next(match, NULL);
+		}
+		/* the other way round: nothing listed that the builder does not write */
+		for (const VmsupVmMember *m = vmsup_vm_service_get_members(); m->name != NULL;
+		     m++) {
+			if (m->source == builders[b].source &&
+			    !g_hash_table_contains(written, m->name))
+				g_error("'%s' is listed but %s does not write it",
+					m->name,
+					builders[b].function);
+		}
+	}
+}
+
+/* the D-Bus reference of List() names every member its fields take */
+static void
+test_vm_members_documented(void)
+{
+	g_autofree gchar *path = g_test_build_filename(G_TEST_DIST,
+						       "..",
+						       "data",
+						       "io.github.vmsup.Supervisor1.xml",
+						       NULL);
+	g_autofree gchar *contents = NULL;
+	g_autofree gchar *doc = NULL;
+	const gchar *start;
+	const gchar *end;
+
+	g_assert_true(g_file_get_contents(path, &contents, NULL, NULL));
+	start = strstr(contents, "        List:\n");
+	g_assert_nonnull(start);
+	end = strstr(start, "<method name=\"List\">");
+	g_assert_nonnull(end);
+	doc = g_strndup(start, end - start);
+	for (const VmsupVmMember *m = vmsup_vm_service_get_members(); m->name != NULL; m++) {
+		g_autofree gchar *quoted = g_strdup_printf("``%s``", m->name);
+		if (strstr(doc, quoted) == NULL)
+			g_error("List() in %s does not name the member %s", path, quoted);
+	}
 }
 
 static void
@@ -294,6 +439,7 @@ test_dispatch_without_services(void)
 	const gchar *cases[][2] = {
 	    {"vm.get", "{\"name\": \"a\"}"},
 	    {"vm.list", "{}"},
+	    {"vm.list", "{\"fields\": [\"name\"]}"},
 	    {"vm.create", "{\"name\": \"a\"}"},
 	    {"op.list", "{}"},
 	    {"vm.stats", "{\"name\": \"a\"}"},
@@ -482,6 +628,251 @@ test_call_on_success(void)
 	reply_clear(&failed);
 }
 
+/* --- the owner rule at the dispatch layer ----------------------------------- */
+
+#define OWNER_A 1000
+#define OWNER_B 1001
+
+static void
+owner_save_def(VmsupVmStore *store, const gchar *name, guint32 owner)
+{
+	g_autoptr(VmsupVmDef) def = vmsup_vm_def_new(name);
+	g_autoptr(GError) error = NULL;
+
+	def->kernel = g_strdup("/nonexistent/kernel");
+	def->owner_uid = owner;
+	g_assert_true(vmsup_vm_store_save(store, def, &error));
+	g_assert_no_error(error);
+}
+
+/* dispatches as @uid and waits for the one answer */
+static void
+owner_dispatch(const VmsupRpcContext *ctx,
+	       const gchar *method,
+	       const gchar *params_json,
+	       guint32 uid,
+	       Reply *reply)
+{
+	const VmsupRpcMethod *m = vmsup_rpc_table_lookup(method);
+	g_autoptr(JsonObject) params = parse_params(params_json);
+	g_autoptr(VmsupRpcCall) call = NULL;
+
+	g_assert_nonnull(m);
+	reply_clear(reply);
+	call = vmsup_rpc_call_new(m, params, uid, reply_cb, reply, NULL);
+	vmsup_rpc_table_dispatch(ctx, call);
+	while (reply->n_replies == 0)
+		g_main_context_iteration(NULL, TRUE);
+	g_assert_cmpuint(reply->n_replies, ==, 1);
+}
+
+static void
+owner_assert_refused(const VmsupRpcContext *ctx,
+		     const gchar *method,
+		     const gchar *params_json,
+		     guint32 uid,
+		     const gchar *message)
+{
+	Reply reply = {0};
+
+	owner_dispatch(ctx, method, params_json, uid, &reply);
+	g_test_message("%s %s as %u: %s",
+		       method,
+		       params_json,
+		       uid,
+		       reply.error != NULL ? reply.error->message : "accepted");
+	g_assert_null(reply.result);
+	g_assert_error(reply.error, VMSUP_ERROR, VMSUP_ERROR_FAILED_PRECONDITION);
+	g_assert_cmpstr(reply.error->message, ==, message);
+	reply_clear(&reply);
+}
+
+/* the names in a list answer, in order */
+static gchar *
+owner_list_names(const VmsupRpcContext *ctx, const gchar *method, const gchar *member, guint32 uid)
+{
+	Reply reply = {0};
+	g_autoptr(GString) names = g_string_new(NULL);
+	JsonArray *array;
+
+	owner_dispatch(ctx, method, "{}", uid, &reply);
+	g_assert_no_error(reply.error);
+	array = json_object_get_array_member(json_node_get_object(reply.result), member);
+	for (guint i = 0; i < json_array_get_length(array); i++) {
+		JsonObject *entry = json_array_get_object_element(array, i);
+		g_string_append_printf(names,
+				       "%s%s",
+				       i > 0 ? " " : "",
+				       json_object_get_string_member(entry, "name"));
+	}
+	reply_clear(&reply);
+	return g_string_free(g_steal_pointer(&names), FALSE);
+}
+
+/*
+ * A caller other than root and the daemon's own user uses only its own VMs
+ * and workspaces, and lists only those; root uses all; a definition without
+ * an owner is root's. Checked once, in dispatch, for every method whose
+ * flags say it names one.
+ */
+static void
+test_dispatch_owner(void)
+{
+	g_autofree gchar *dir = vmsup_test_make_tmpdir();
+	g_autofree gchar *state = g_build_filename(dir, "state", NULL);
+	g_autofree gchar *run = g_build_filename(dir, "run", NULL);
+	g_autofree gchar *ws_dir = g_build_filename(state, "workspaces", NULL);
+	g_autofree gchar *ws_record = g_build_filename(ws_dir, "wa.json", NULL);
+	g_autofree gchar *legacy = NULL;
+	g_autofree gchar *def_a = NULL;
+	g_autofree gchar *names = NULL;
+	g_autoptr(VmsupVmStore) store = vmsup_vm_store_new(state);
+	g_autoptr(VmsupVmService) vm_service = NULL;
+	g_autoptr(VmsupWorkspaceService) ws = NULL;
+	g_autoptr(GAsyncResult) res = NULL;
+	g_autoptr(GError) error = NULL;
+	GAsyncResult *slot = NULL;
+	VmsupRpcContext ctx = stub_ctx;
+	Reply reply = {0};
+	const gchar *const a_refused_to_b =
+	    "VM 'a' belongs to uid 1000, not to you (uid 1001); only its owner and root may use "
+	    "it: ask one of them, or use a VM of your own";
+	const gchar *const acting[] = {"vm.get",
+				       "vm.start",
+				       "vm.stop",
+				       "vm.delete",
+				       "vm.stats",
+				       "vm.health",
+				       "vm.ping",
+				       "vm.ports"};
+
+	/* the daemon runs as root here: uids 1000 and 1001 are bound by the rule */
+	g_assert_true(vmsup_vm_def_uid_is_restricted(OWNER_A));
+	g_assert_false(vmsup_vm_def_uid_is_restricted(0));
+	g_assert_false(vmsup_vm_def_uid_is_restricted(geteuid()));
+	owner_save_def(store, "a", OWNER_A);
+	owner_save_def(store, "b", OWNER_B);
+	/* a definition written before owners: root's */
+	legacy = g_build_filename(vmsup_vm_store_get_dir(store), "old.json", NULL);
+	g_assert_true(g_file_set_contents(legacy,
+					  "{\"name\": \"old\", \"kernel\": \"/nonexistent/k\"}",
+					  -1,
+					  NULL));
+	g_assert_cmpint(g_mkdir_with_parents(ws_dir, 0700), ==, 0);
+	g_assert_true(
+	    g_file_set_contents(ws_record,
+				"{\"version\": 1, \"name\": \"wa\", \"path\": \"/srv/wa\", "
+				"\"vm\": \"a\", \"vm_owned\": false, \"owner_uid\": 1000}",
+				-1,
+				NULL));
+	def_a = vmsup_vm_store_get_path(store, "a");
+
+	vm_service = vmsup_vm_service_new(state, run, "/nonexistent/qemu", VMSUP_ACCEL_TCG);
+	vmsup_vm_service_load_async(vm_service, NULL, vmsup_test_store_result_cb, &slot);
+	res = vmsup_test_wait_result(&slot, 10);
+	g_assert_true(vmsup_vm_service_load_finish(vm_service, res, &error));
+	g_assert_no_error(error);
+	ws = vmsup_workspace_service_new(state, vmsup_vm_service_get_workspace_hooks(vm_service));
+	ctx.mode = "system";
+	ctx.vm_service = vm_service;
+	ctx.workspace_service = ws;
+
+	/* someone else's VM: refused before any handler, whatever the method */
+	for (guint i = 0; i < G_N_ELEMENTS(acting); i++)
+		owner_assert_refused(&ctx, acting[i], "{\"name\": \"a\"}", OWNER_B, a_refused_to_b);
+	owner_assert_refused(&ctx,
+			     "vm.set",
+			     "{\"name\": \"a\", \"cpus\": 2}",
+			     OWNER_B,
+			     a_refused_to_b);
+	owner_assert_refused(&ctx,
+			     "vm.exec",
+			     "{\"name\": \"a\", \"argv\": [\"cat\", \"/workspace/x\"]}",
+			     OWNER_B,
+			     a_refused_to_b);
+	owner_assert_refused(&ctx,
+			     "vm.get",
+			     "{\"name\": \"old\"}",
+			     OWNER_A,
+			     "VM 'old' belongs to uid 0, not to you (uid 1000); only its owner and "
+			     "root may use it: ask one of them, or use a VM of your own");
+	owner_assert_refused(&ctx,
+			     "workspace.delete",
+			     "{\"name\": \"wa\"}",
+			     OWNER_B,
+			     "Workspace 'wa' belongs to uid 1000, not to you (uid 1001); only its "
+			     "owner and root may use it: ask one of them, or use a workspace of "
+			     "your own");
+	owner_assert_refused(&ctx,
+			     "workspace.open",
+			     "{\"name\": \"wa\"}",
+			     OWNER_B,
+			     "Workspace 'wa' belongs to uid 1000, not to you (uid 1001); only its "
+			     "owner and root may use it: ask one of them, or use a workspace of "
+			     "your own");
+	/* nothing changed */
+	g_assert_true(g_file_test(def_a, G_FILE_TEST_EXISTS));
+	g_assert_true(g_file_test(ws_record, G_FILE_TEST_EXISTS));
+
+	/* the owner and root pass the rule (and meet the verb's own answer) */
+	owner_dispatch(&ctx, "vm.get", "{\"name\": \"a\"}", OWNER_A, &reply);
+	g_assert_no_error(reply.error);
+	g_assert_cmpint(json_object_get_int_member(json_node_get_object(reply.result), "owner_uid"),
+			==,
+			OWNER_A);
+	owner_dispatch(&ctx, "vm.get", "{\"name\": \"a\"}", 0, &reply);
+	g_assert_no_error(reply.error);
+	owner_dispatch(&ctx, "vm.get", "{\"name\": \"old\"}", 0, &reply);
+	g_assert_no_error(reply.error);
+	g_assert_cmpint(json_object_get_int_member(json_node_get_object(reply.result), "owner_uid"),
+			==,
+			0);
+	/* what does not exist is the verb's to say */
+	owner_dispatch(&ctx, "vm.get", "{\"name\": \"nope\"}", OWNER_B, &reply);
+	g_assert_error(reply.error, VMSUP_ERROR, VMSUP_ERROR_NOT_FOUND);
+	/* creating is not acting on anything: the name is simply taken */
+	owner_dispatch(&ctx, "vm.create", "{\"name\": \"a\", \"kernel\": \"/k\"}", OWNER_B, &reply);
+	g_assert_error(reply.error, VMSUP_ERROR, VMSUP_ERROR_ALREADY_EXISTS);
+	reply_clear(&reply);
+
+	/* lists: each sees its own, root sees all */
+	names = owner_list_names(&ctx, "vm.list", "vms", OWNER_A);
+	g_assert_cmpstr(names, ==, "a");
+	g_clear_pointer(&names, g_free);
+	names = owner_list_names(&ctx, "vm.list", "vms", OWNER_B);
+	g_assert_cmpstr(names, ==, "b");
+	g_clear_pointer(&names, g_free);
+	names = owner_list_names(&ctx, "vm.list", "vms", 0);
+	g_assert_cmpstr(names, ==, "a b old");
+	g_clear_pointer(&names, g_free);
+	names = owner_list_names(&ctx, "workspace.list", "workspaces", OWNER_B);
+	g_assert_cmpstr(names, ==, "");
+	g_clear_pointer(&names, g_free);
+	names = owner_list_names(&ctx, "workspace.list", "workspaces", OWNER_A);
+	g_assert_cmpstr(names, ==, "wa");
+	g_clear_pointer(&names, g_free);
+	/* with fields that leave out the name, the filter still applies and the name stays out */
+	owner_dispatch(&ctx, "vm.list", "{\"fields\": [\"cpus\"]}", OWNER_B, &reply);
+	g_assert_no_error(reply.error);
+	{
+		JsonArray *vms =
+		    json_object_get_array_member(json_node_get_object(reply.result), "vms");
+		g_assert_cmpuint(json_array_get_length(vms), ==, 1);
+		g_assert_false(
+		    json_object_has_member(json_array_get_object_element(vms, 0), "name"));
+	}
+	reply_clear(&reply);
+	/* an operation of nobody known (none exists): the verb answers not-found */
+	owner_dispatch(&ctx, "op.get", "{\"id\": 1}", OWNER_B, &reply);
+	g_assert_error(reply.error, VMSUP_ERROR, VMSUP_ERROR_NOT_FOUND);
+	reply_clear(&reply);
+
+	g_clear_object(&ws);
+	g_clear_object(&vm_service);
+	vmsup_test_drain_main_context();
+	vmsup_test_rm_rf(dir);
+}
+
 int
 main(int argc, char **argv)
 {
@@ -494,6 +885,9 @@ main(int argc, char **argv)
 			test_schema_unknown_and_missing);
 	g_test_add_func("/vmsup/rpc/table/schema/values", test_schema_values);
 	g_test_add_func("/vmsup/rpc/table/schema/accepts", test_schema_accepts);
+	g_test_add_func("/vmsup/rpc/vm-members/list", test_vm_members);
+	g_test_add_func("/vmsup/rpc/vm-members/in-source", test_vm_members_in_source);
+	g_test_add_func("/vmsup/rpc/vm-members/documented", test_vm_members_documented);
 	g_test_add_func("/vmsup/rpc/table/dispatch/no-services", test_dispatch_without_services);
 	g_test_add_func("/vmsup/rpc/table/dispatch/argument-checks", test_dispatch_argument_checks);
 	g_test_add_func("/vmsup/rpc/table/daemon-info", test_daemon_info);
@@ -502,5 +896,6 @@ main(int argc, char **argv)
 	g_test_add_func("/vmsup/rpc/call/answer-twice", test_call_answer_twice);
 	g_test_add_func("/vmsup/rpc/call/on-success", test_call_on_success);
 	g_test_add_func("/vmsup/rpc/error/kinds", test_error_kinds);
+	g_test_add_func("/vmsup/rpc/table/dispatch/owner", test_dispatch_owner);
 	return g_test_run();
 }

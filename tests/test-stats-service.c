@@ -911,6 +911,7 @@ typedef struct {
 	GPtrArray *garbage_conns;
 	guint locks;
 	guint unlocks;
+	GHashTable *stop_reasons; /* name -> the reason the last note_stop gave */
 } FaultFixture;
 
 static gboolean
@@ -952,6 +953,12 @@ fake_cleanup_runtime_hook(const gchar *name, FaultFixture *fx)
 {
 }
 
+static void
+fake_note_stop_hook(const gchar *name, const gchar *reason, FaultFixture *fx)
+{
+	g_hash_table_insert(fx->stop_reasons, g_strdup(name), g_strdup(reason));
+}
+
 static GClosure *
 fake_hook(GCallback callback, FaultFixture *fx)
 {
@@ -975,6 +982,8 @@ fault_setup(FaultFixture *fx, gconstpointer user_data)
 	fx->hooks.lock_vm = fake_hook(G_CALLBACK(fake_lock_vm_hook), fx);
 	fx->hooks.unlock_vm = fake_hook(G_CALLBACK(fake_unlock_vm_hook), fx);
 	fx->hooks.cleanup_runtime = fake_hook(G_CALLBACK(fake_cleanup_runtime_hook), fx);
+	fx->hooks.note_stop = fake_hook(G_CALLBACK(fake_note_stop_hook), fx);
+	fx->stop_reasons = g_hash_table_new_full(g_str_hash, g_str_equal, g_free, g_free);
 	fx->stats = vmsup_stats_service_new(&fx->hooks);
 	fx->garbage_conns = g_ptr_array_new_with_free_func(g_object_unref);
 }
@@ -1069,6 +1078,7 @@ fault_teardown(FaultFixture *fx, gconstpointer user_data)
 	}
 	g_ptr_array_unref(fx->garbage_conns);
 	g_hash_table_unref(fx->vms);
+	g_hash_table_unref(fx->stop_reasons);
 	vmsup_vm_hooks_clear(&fx->hooks);
 	vmsup_test_drain_main_context();
 	vmsup_test_rm_rf(fx->tmpdir);
@@ -1482,6 +1492,7 @@ test_fault_sweep_hooks(FaultFixture *fx, gconstpointer user_data)
 	VmsupVmHandles *idle = fault_spawn(fx, "idle", FALSE);
 	VmsupVmHandles *kept = fault_spawn(fx, "kept", FALSE);
 	g_autoptr(JsonObject) activity = NULL;
+	const gchar *reason;
 
 	vmsup_stats_service_track_vm(fx->stats, "idle", TRUE);
 	vmsup_stats_service_track_vm(fx->stats, "kept", FALSE);
@@ -1494,6 +1505,12 @@ test_fault_sweep_hooks(FaultFixture *fx, gconstpointer user_data)
 	activity = vmsup_stats_service_describe_activity(fx->stats, "idle");
 	g_assert_nonnull(activity);
 	g_assert_cmpint(get_int(activity, "idle_s"), >=, 2);
+	/* VMService hears why, before QEMU goes: its exit_reason names the policy */
+	reason = g_hash_table_lookup(fx->stop_reasons, "idle");
+	g_assert_nonnull(reason);
+	g_assert_true(g_str_has_prefix(reason, "stopped by the auto-stop policy after "));
+	g_assert_true(g_str_has_suffix(reason, " s without activity"));
+	g_assert_false(g_hash_table_contains(fx->stop_reasons, "kept"));
 	vmsup_stats_service_set_auto_stop_after(fx->stats, 0);
 }
 

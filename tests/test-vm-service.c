@@ -537,6 +537,19 @@ test_wait_state(Fixture *f, const gchar *name, const gchar *state)
 	vmsup_test_wait_until(test_state_is, &w, TEST_TIMEOUT_S);
 }
 
+static gboolean
+test_path_gone(gpointer data)
+{
+	return !g_file_test(data, G_FILE_TEST_EXISTS);
+}
+
+/* the runtime dir goes once the outcome of the run is saved, right after the state changes */
+static void
+test_wait_gone(const gchar *path)
+{
+	vmsup_test_wait_until(test_path_gone, (gpointer)path, TEST_TIMEOUT_S);
+}
+
 static const gchar *
 test_states(Fixture *f, const gchar *name)
 {
@@ -1232,7 +1245,7 @@ test_crash(Fixture *f, gconstpointer user_data)
 	g_assert_cmpint(json_object_get_int_member(vm, "exit_signal"), ==, SIGKILL);
 	g_assert_nonnull(strstr(json_object_get_string_member(vm, "exit_reason"), "signal 9"));
 	g_assert_false(json_object_has_member(vm, "pid"));
-	g_assert_false(g_file_test(rt, G_FILE_TEST_EXISTS));
+	test_wait_gone(rt);
 	g_assert_true(g_file_test(def_path, G_FILE_TEST_IS_REGULAR));
 	g_assert_true(g_file_test(disk, G_FILE_TEST_IS_REGULAR));
 	g_assert_false(vmsup_vm_hooks_vm_alive(hooks, "crash1"));
@@ -1272,7 +1285,7 @@ test_guest_shutdown(Fixture *f, gconstpointer user_data)
 	g_assert_cmpint(json_object_get_int_member(vm, "exit_status"), ==, 0);
 	g_assert_cmpstr(test_states(f, "off1"), ==, "defined,starting,running,stopping,stopped");
 	g_assert_false(test_pid_alive(pid));
-	g_assert_false(g_file_test(rt, G_FILE_TEST_EXISTS));
+	test_wait_gone(rt);
 	deleted = CALL_OK(f, delete, "{\"name\": \"off1\"}");
 }
 
@@ -1754,6 +1767,135 @@ test_set(Fixture *f, gconstpointer user_data)
 	}
 }
 
+/* @selected holds exactly the members of @whole named in @fields, with the same values */
+static void
+test_assert_selection(JsonObject *whole, JsonObject *selected, const gchar *const *fields)
+{
+	g_autoptr(GList) members = json_object_get_members(selected);
+
+	for (GList *l = members; l != NULL; l = l->next) {
+		const gchar *member = l->data;
+		g_assert_true(g_strv_contains(fields, member));
+		g_assert_true(json_object_has_member(whole, member));
+		g_assert_true(json_node_equal(json_object_get_member(selected, member),
+					      json_object_get_member(whole, member)));
+	}
+	for (guint i = 0; fields[i] != NULL; i++)
+		g_assert_true(json_object_has_member(selected, fields[i]) ==
+			      json_object_has_member(whole, fields[i]));
+}
+
+/* vm.list's fields: each VM with just the members asked for that it has; none asked, all */
+static void
+test_list_select(Fixture *f, gconstpointer user_data)
+{
+	const gchar *const names[] = {"lf-def", "lf-run"};
+	const gchar *const *members = vmsup_vm_service_get_member_names();
+	g_autoptr(JsonObject) whole_def = NULL;
+	g_autoptr(JsonObject) whole_run = NULL;
+	JsonObject *whole[G_N_ELEMENTS(names)];
+	g_autoptr(JsonObject) list = NULL;
+	g_autoptr(JsonObject) res = NULL;
+	g_autofree gchar *msg = NULL;
+	JsonArray *vms;
+
+	test_create(f, "lf-def", FALSE);
+	res = CALL_OK(f,
+		      create,
+		      "{\"name\": \"lf-run\", \"image\": \"%s\", \"memory_mib\": 64, "
+		      "\"forward\": [8080], \"start\": true, \"wait\": true}",
+		      f->image);
+	g_clear_pointer(&res, json_object_unref);
+	/* a change waiting for the next start: pending_restart */
+	res = CALL_OK(f, set, "{\"name\": \"lf-run\", \"cpus\": 2}");
+	whole_def = test_sync_ok(f, vmsup_vm_service_get, "{\"name\": \"lf-def\"}");
+	whole_run = test_sync_ok(f, vmsup_vm_service_get, "{\"name\": \"lf-run\"}");
+	whole[0] = whole_def;
+	whole[1] = whole_run;
+	/* what the selection is tested on is there */
+	g_assert_true(json_object_has_member(whole[1], "pid"));
+	g_assert_true(json_object_has_member(whole[1], "forwards"));
+	g_assert_true(json_object_has_member(whole[1], "pending_restart"));
+	g_assert_false(json_object_has_member(whole[0], "pid"));
+
+	/* without fields (or with null) each VM is its vm.get result */
+	for (guint k = 0; k < 2; k++) {
+		list = test_sync_ok(f, vmsup_vm_service_list, k == 0 ? "{}" : "{\"fields\": null}");
+		vms = json_object_get_array_member(list, "vms");
+		g_assert_cmpuint(json_array_get_length(vms), ==, G_N_ELEMENTS(names));
+		for (guint i = 0; i < G_N_ELEMENTS(names); i++) {
+			g_autoptr(JsonNode) want = vmsup_json_node_new_object(whole[i]);
+			g_assert_true(json_node_equal(json_array_get_element(vms, i), want));
+		}
+		g_clear_pointer(&list, json_object_unref);
+	}
+
+	/* each member alone, then a mix, in any order: the result keeps vm.get's order */
+	for (guint m = 0; members[m] != NULL; m++) {
+		const gchar *const fields[] = {members[m], NULL};
+		g_autofree gchar *json = g_strdup_printf("{\"fields\": [\"%s\"]}", members[m]);
+		list = test_sync_ok(f, vmsup_vm_service_list, json);
+		vms = json_object_get_array_member(list, "vms");
+		g_assert_cmpuint(json_array_get_length(vms), ==, G_N_ELEMENTS(names));
+		for (guint i = 0; i < G_N_ELEMENTS(names); i++)
+			test_assert_selection(whole[i],
+					      json_array_get_object_element(vms, i),
+					      fields);
+		g_clear_pointer(&list, json_object_unref);
+	}
+	{
+		const gchar *const fields[] =
+		    {"pid", "forwards", "name", "pending_restart", "idle_s", "state", NULL};
+		g_autoptr(GList) order = NULL;
+
+		list = test_sync_ok(f,
+				    vmsup_vm_service_list,
+				    "{\"fields\": [\"pid\", \"forwards\", \"name\", "
+				    "\"pending_restart\", \"idle_s\", \"state\", \"pid\"]}");
+		vms = json_object_get_array_member(list, "vms");
+		for (guint i = 0; i < G_N_ELEMENTS(names); i++)
+			test_assert_selection(whole[i],
+					      json_array_get_object_element(vms, i),
+					      fields);
+		/* the activity comes from the stats service, merged in by the RPC table */
+		g_assert_false(
+		    json_object_has_member(json_array_get_object_element(vms, 1), "idle_s"));
+		order = json_object_get_members(json_array_get_object_element(vms, 1));
+		g_assert_cmpuint(g_list_length(order), ==, 5);
+		g_assert_cmpstr(g_list_nth_data(order, 0), ==, "name");
+		g_assert_cmpstr(g_list_nth_data(order, 1), ==, "state");
+		g_assert_cmpstr(g_list_nth_data(order, 2), ==, "pid");
+		g_assert_cmpstr(g_list_nth_data(order, 3), ==, "forwards");
+		g_assert_cmpstr(g_list_nth_data(order, 4), ==, "pending_restart");
+		g_clear_pointer(&list, json_object_unref);
+	}
+
+	/* no member asked for: one empty object per VM */
+	list = test_sync_ok(f, vmsup_vm_service_list, "{\"fields\": []}");
+	vms = json_object_get_array_member(list, "vms");
+	g_assert_cmpuint(json_array_get_length(vms), ==, G_N_ELEMENTS(names));
+	for (guint i = 0; i < G_N_ELEMENTS(names); i++)
+		g_assert_cmpuint(json_object_get_size(json_array_get_object_element(vms, i)),
+				 ==,
+				 0);
+
+	/* the service itself refuses what is not a list of names */
+	msg = test_sync_err(f,
+			    vmsup_vm_service_list,
+			    VMSUP_ERROR_INVALID_ARGUMENT,
+			    "{\"fields\": \"name\"}");
+	g_assert_nonnull(strstr(msg, "'fields'"));
+	g_clear_pointer(&msg, g_free);
+	msg = test_sync_err(f,
+			    vmsup_vm_service_list,
+			    VMSUP_ERROR_INVALID_ARGUMENT,
+			    "{\"fields\": [\"name\", 7]}");
+	g_assert_nonnull(strstr(msg, "integer"));
+
+	g_clear_pointer(&res, json_object_unref);
+	res = CALL_OK(f, delete, "{\"name\": \"lf-run\", \"force\": true}");
+}
+
 static gboolean
 test_cmdline_has(GPid pid, const gchar *needle)
 {
@@ -1910,6 +2052,978 @@ test_accel_auto(Fixture *f, gconstpointer user_data)
 	g_test_message("accelerator: %s (%s)", vmsup_accel_to_string(accel), reason);
 }
 
+/* how a run ended, kept over a restart of the daemon */
+
+static gchar *
+test_outcome_path(Fixture *f, const gchar *name)
+{
+	g_autoptr(VmsupVmStore) store = vmsup_vm_store_new(f->state_dir);
+	return vmsup_vm_store_get_outcome_path(store, name);
+}
+
+static void
+test_save_outcome(Fixture *f, const gchar *name, const VmsupVmOutcome *outcome)
+{
+	g_autoptr(VmsupVmStore) store = vmsup_vm_store_new(f->state_dir);
+	g_autoptr(GError) error = NULL;
+	g_assert_true(vmsup_vm_store_save_outcome(store, name, outcome, &error));
+	g_assert_no_error(error);
+}
+
+static guint
+test_count_prefixed(const gchar *dir_path, const gchar *prefix)
+{
+	g_autoptr(GDir) dir = g_dir_open(dir_path, 0, NULL);
+	const gchar *name;
+	guint n = 0;
+
+	while (dir != NULL && (name = g_dir_read_name(dir)) != NULL)
+		n += g_str_has_prefix(name, prefix) ? 1 : 0;
+	return n;
+}
+
+/* stopped, crashed, never started, and one whose record went bad: the next daemon agrees */
+static void
+test_outcome_restart(Fixture *f, gconstpointer user_data)
+{
+	g_autofree gchar *os_record = test_outcome_path(f, "os");
+	g_autofree gchar *ob_record = test_outcome_path(f, "ob");
+	g_autofree gchar *record_dir = g_path_get_dirname(os_record);
+	g_autofree gchar *ob_def = test_def_path(f, "ob");
+	g_autofree gchar *ob_def_before = NULL;
+	g_autofree gchar *ob_def_after = NULL;
+	g_autofree gchar *os_reason = NULL;
+	g_autofree gchar *oc_reason = NULL;
+	g_autoptr(JsonObject) os = NULL;
+	g_autoptr(JsonObject) oc = NULL;
+	g_autoptr(JsonObject) ob = NULL;
+	g_autoptr(JsonObject) od = NULL;
+	g_autoptr(JsonObject) res = NULL;
+	GPid pid;
+
+	test_create(f, "os", TRUE);
+	test_create(f, "oc", TRUE);
+	test_create(f, "ob", TRUE);
+	test_create(f, "od", FALSE);
+
+	/* the halting guest ignores ACPI: timeout 0 quits QEMU, which exits 0 */
+	res = CALL_OK(f, stop, "{\"name\": \"os\", \"timeout_s\": 0}");
+	os_reason = g_strdup(json_object_get_string_member(res, "exit_reason"));
+	g_assert_true(g_str_has_prefix(os_reason, "stopped on request; QEMU "));
+	g_assert_cmpint(json_object_get_int_member(res, "exit_status"), ==, 0);
+	/* the answer comes once the record is saved */
+	g_assert_true(g_file_test(os_record, G_FILE_TEST_IS_REGULAR));
+	g_clear_pointer(&res, json_object_unref);
+
+	pid = test_get_pid(f, "oc");
+	g_assert_cmpint(kill(pid, SIGKILL), ==, 0);
+	test_wait_state(f, "oc", "crashed");
+	oc = test_get(f, "oc");
+	oc_reason = g_strdup(json_object_get_string_member(oc, "exit_reason"));
+	g_assert_nonnull(strstr(oc_reason, "signal 9"));
+	g_clear_pointer(&oc, json_object_unref);
+	/* saved once the runtime dir is gone */
+	{
+		g_autofree gchar *rt = test_vm_runtime_dir(f, "oc");
+		test_wait_gone(rt);
+	}
+
+	res = CALL_OK(f, stop, "{\"name\": \"ob\", \"force\": true}");
+	g_clear_pointer(&res, json_object_unref);
+	g_assert_true(g_file_get_contents(ob_def, &ob_def_before, NULL, NULL));
+	g_assert_true(g_file_set_contents(ob_record, "{\"name\": \"ob\", \"state\": ", -1, NULL));
+
+	/* the daemon goes and comes back */
+	expected_warning = "moved aside";
+	n_expected_warnings = 0;
+	fixture_replace_service(f);
+	expected_warning = NULL;
+	g_assert_cmpuint(n_expected_warnings, ==, 1);
+
+	os = test_get(f, "os");
+	g_assert_cmpstr(json_object_get_string_member(os, "state"), ==, "stopped");
+	g_assert_cmpstr(json_object_get_string_member(os, "exit_reason"), ==, os_reason);
+	g_assert_cmpint(json_object_get_int_member(os, "exit_status"), ==, 0);
+	g_assert_false(json_object_has_member(os, "pid"));
+	oc = test_get(f, "oc");
+	g_assert_cmpstr(json_object_get_string_member(oc, "state"), ==, "crashed");
+	g_assert_cmpstr(json_object_get_string_member(oc, "exit_reason"), ==, oc_reason);
+	g_assert_cmpint(json_object_get_int_member(oc, "exit_signal"), ==, SIGKILL);
+	g_assert_false(json_object_has_member(oc, "exit_status"));
+	/* a bad record costs the outcome only */
+	ob = test_get(f, "ob");
+	g_assert_cmpstr(json_object_get_string_member(ob, "state"), ==, "defined");
+	g_assert_false(json_object_has_member(ob, "exit_reason"));
+	g_assert_cmpint(json_object_get_int_member(ob, "memory_mib"), ==, 64);
+	g_assert_cmpstr(json_object_get_string_member(ob, "image"), ==, f->image);
+	g_assert_true(g_file_get_contents(ob_def, &ob_def_after, NULL, NULL));
+	g_assert_cmpstr(ob_def_after, ==, ob_def_before);
+	g_assert_cmpuint(test_count_prefixed(record_dir, "ob.json.corrupt-"), ==, 1);
+	od = test_get(f, "od");
+	g_assert_cmpstr(json_object_get_string_member(od, "state"), ==, "defined");
+	g_assert_false(json_object_has_member(od, "exit_reason"));
+
+	/* a new run replaces the record; its own end writes a new one */
+	res = CALL_OK(f, start, "{\"name\": \"os\"}");
+	g_assert_cmpstr(json_object_get_string_member(res, "state"), ==, "running");
+	g_assert_false(json_object_has_member(res, "exit_reason"));
+	g_assert_false(g_file_test(os_record, G_FILE_TEST_EXISTS));
+	g_clear_pointer(&res, json_object_unref);
+	res = CALL_OK(f, stop, "{\"name\": \"os\", \"force\": true}");
+	g_assert_true(g_str_has_prefix(json_object_get_string_member(res, "exit_reason"),
+				       "stopped on request; QEMU was killed by signal 9"));
+	g_assert_true(g_file_test(os_record, G_FILE_TEST_IS_REGULAR));
+	g_clear_pointer(&res, json_object_unref);
+
+	/* deleting a VM takes the record along */
+	res = CALL_OK(f, delete, "{\"name\": \"os\"}");
+	g_assert_false(g_file_test(os_record, G_FILE_TEST_EXISTS));
+	for (guint i = 0; i < 3; i++) {
+		const gchar *names[] = {"oc", "ob", "od"};
+		g_autoptr(JsonObject) gone = CALL_OK(f, delete, "{\"name\": \"%s\"}", names[i]);
+	}
+	g_assert_cmpuint(test_count_prefixed(record_dir, "o") -
+			     test_count_prefixed(record_dir, "ob.json.corrupt-"),
+			 ==,
+			 0);
+}
+
+/* QEMU died while no daemon ran: what the next daemon reports, and keeps */
+static void
+test_outcome_dead_at_load(Fixture *f, gconstpointer user_data)
+{
+	g_autoptr(VmsupVmOutcome) saved = NULL;
+	g_autoptr(VmsupVmOutcome) stale = NULL;
+	g_autoptr(VmsupVmOutcome) shut = NULL;
+	g_autoptr(JsonObject) vm = NULL;
+	const gchar *unknown = "QEMU exited while vmsupd was not running";
+	/* killed -9 (pid file left) or terminated (QEMU removes its pid file) */
+	const gchar *names[] = {"dl", "dw", "dx", "dt", "dy"};
+	const gint sigs[] = {SIGKILL, SIGKILL, SIGKILL, SIGTERM, SIGTERM};
+	GPid pids[G_N_ELEMENTS(names)];
+
+	for (guint i = 0; i < G_N_ELEMENTS(names); i++) {
+		test_create(f, names[i], TRUE);
+		pids[i] = test_get_pid(f, names[i]);
+	}
+	/* as if killed -9: the QEMUs stay, then end unwatched */
+	g_clear_object(&f->service);
+	for (guint i = 0; i < G_N_ELEMENTS(names); i++) {
+		g_autofree gchar *rt = test_vm_runtime_dir(f, names[i]);
+		g_autofree gchar *pidfile = g_build_filename(rt, "qemu.pid", NULL);
+		g_assert_cmpint(kill(pids[i], sigs[i]), ==, 0);
+		vmsup_test_wait_until(test_pid_dead, GINT_TO_POINTER(pids[i]), TEST_TIMEOUT_S);
+		g_assert_true(g_file_test(rt, G_FILE_TEST_IS_DIR));
+		g_assert_true(g_file_test(pidfile, G_FILE_TEST_EXISTS) == (sigs[i] == SIGKILL));
+	}
+	/*
+	 * dw: the daemon saved how this very QEMU ended and was killed before it
+	 * removed the runtime dir; dx: a record of some earlier run is left over;
+	 * dy: QEMU ended by itself, the daemon saved that and was killed
+	 */
+	saved = vmsup_vm_outcome_new(TRUE, "QEMU was killed by signal 9 (Killed)", SIGKILL);
+	saved->pid = pids[1];
+	saved->stopped_at = 1790000000;
+	test_save_outcome(f, "dw", saved);
+	stale = vmsup_vm_outcome_new(FALSE, "stopped on request; QEMU exited with status 0", 0);
+	stale->pid = pids[2] + 1;
+	test_save_outcome(f, "dx", stale);
+	shut =
+	    vmsup_vm_outcome_new(FALSE, "shut down (guest-shutdown); QEMU exited with status 0", 0);
+	shut->pid = pids[4];
+	test_save_outcome(f, "dy", shut);
+
+	f->service = fixture_new_service(f, NULL, f->runtime_dir, VMSUP_ACCEL_TCG);
+	for (guint round = 0; round < 2; round++) {
+		for (guint i = 0; i < G_N_ELEMENTS(names); i++) {
+			g_autofree gchar *rt = test_vm_runtime_dir(f, names[i]);
+			test_wait_gone(rt);
+		}
+		for (guint i = 0; i < G_N_ELEMENTS(names); i++) {
+			vm = test_get(f, names[i]);
+			g_assert_false(json_object_has_member(vm, "pid"));
+			if (i == 1) {
+				g_assert_cmpstr(json_object_get_string_member(vm, "state"),
+						==,
+						"crashed");
+				g_assert_cmpstr(json_object_get_string_member(vm, "exit_reason"),
+						==,
+						saved->reason);
+				g_assert_cmpint(json_object_get_int_member(vm, "exit_signal"),
+						==,
+						SIGKILL);
+			} else if (i == 4) {
+				g_assert_cmpstr(json_object_get_string_member(vm, "state"),
+						==,
+						"stopped");
+				g_assert_cmpstr(json_object_get_string_member(vm, "exit_reason"),
+						==,
+						shut->reason);
+				g_assert_cmpint(json_object_get_int_member(vm, "exit_status"),
+						==,
+						0);
+			} else {
+				/* not our child: how it ended is unknown */
+				g_assert_cmpstr(json_object_get_string_member(vm, "state"),
+						==,
+						"stopped");
+				g_assert_cmpstr(json_object_get_string_member(vm, "exit_reason"),
+						==,
+						unknown);
+				g_assert_false(json_object_has_member(vm, "exit_status"));
+				g_assert_false(json_object_has_member(vm, "exit_signal"));
+			}
+			g_clear_pointer(&vm, json_object_unref);
+		}
+		/* and once more: now from the records alone */
+		if (round == 0)
+			fixture_replace_service(f);
+	}
+	for (guint i = 0; i < G_N_ELEMENTS(names); i++) {
+		g_autoptr(JsonObject) gone = CALL_OK(f, delete, "{\"name\": \"%s\"}", names[i]);
+	}
+}
+
+typedef struct {
+	const gchar *name;
+	gchar *exit_reason; /* of the last vm-changed of @name */
+} ChangeCapture;
+
+static void
+test_capture_changed_cb(VmsupVmService *service,
+			const gchar *name,
+			JsonObject *vm,
+			gpointer user_data)
+{
+	ChangeCapture *capture = user_data;
+	if (g_strcmp0(name, capture->name) != 0)
+		return;
+	g_free(capture->exit_reason);
+	capture->exit_reason = g_strdup(vmsup_json_object_get_string(vm, "exit_reason", NULL));
+}
+
+/* a sibling stopping a VM through the hooks, as the auto-stop sweep does, gives its reason */
+static void
+test_outcome_policy_stop(Fixture *f, gconstpointer user_data)
+{
+	const gchar *reason = "stopped by the auto-stop policy after 7 s without activity";
+	VmsupVmHooks hooks = {NULL};
+	HookLock lock = {FALSE, FALSE, NULL};
+	ChangeCapture capture = {"ps", NULL};
+	g_autoptr(VmsupVmHandles) handles = NULL;
+	g_autoptr(GAsyncResult) res = NULL;
+	g_autoptr(GError) error = NULL;
+	g_autoptr(JsonObject) vm = NULL;
+	g_autoptr(JsonObject) answer = NULL;
+	g_autofree gchar *policy_reason = NULL;
+	GAsyncResult *slot = NULL;
+	gulong changed_id;
+
+	vmsup_vm_hooks_copy(&hooks, vmsup_vm_service_get_hooks(f->service));
+	g_assert_true(vmsup_vm_hooks_is_complete(&hooks));
+	test_create(f, "ps", TRUE);
+	changed_id = g_signal_connect(f->service,
+				      "vm-changed",
+				      G_CALLBACK(test_capture_changed_cb),
+				      &capture);
+
+	vmsup_vm_hooks_lock_vm(&hooks, "ps", NULL, test_hooks_lock_cb, &lock);
+	vmsup_test_wait_flag(&lock.done, TEST_TIMEOUT_S);
+	g_assert_true(lock.locked);
+	vmsup_vm_hooks_note_stop(&hooks, "ps", reason);
+	vm = test_get(f, "ps");
+	g_assert_cmpstr(json_object_get_string_member(vm, "state"), ==, "stopping");
+	g_clear_pointer(&vm, json_object_unref);
+	/* the halting guest ignores ACPI: straight to quit */
+	handles = vmsup_vm_hooks_vm_handles(&hooks, "ps");
+	g_assert_nonnull(handles);
+	vmsup_qemu_process_stop_async(handles->process,
+				      FALSE,
+				      0,
+				      NULL,
+				      vmsup_test_store_result_cb,
+				      &slot);
+	res = vmsup_test_wait_result(&slot, TEST_TIMEOUT_S);
+	g_assert_true(vmsup_qemu_process_stop_finish(handles->process, res, &error));
+	g_assert_no_error(error);
+	vmsup_vm_hooks_cleanup_runtime(&hooks, "ps");
+	vmsup_vm_hooks_unlock_vm(&hooks, "ps");
+
+	test_wait_state(f, "ps", "stopped");
+	vm = test_get(f, "ps");
+	policy_reason = g_strdup(json_object_get_string_member(vm, "exit_reason"));
+	g_assert_cmpstr(policy_reason,
+			==,
+			"stopped by the auto-stop policy after 7 s without "
+			"activity; QEMU exited with status 0");
+	g_assert_cmpint(json_object_get_int_member(vm, "exit_status"), ==, 0);
+	g_assert_cmpstr(test_states(f, "ps"), ==, "defined,starting,running,stopping,stopped");
+	/* the event carries the same */
+	g_assert_cmpstr(capture.exit_reason, ==, policy_reason);
+	g_clear_pointer(&vm, json_object_unref);
+
+	/* nothing to note on a VM that does not run */
+	vmsup_vm_hooks_note_stop(&hooks, "ps", "stopped by something else");
+	vmsup_vm_hooks_note_stop(&hooks, "nope", reason);
+	vm = test_get(f, "ps");
+	g_assert_cmpstr(json_object_get_string_member(vm, "state"), ==, "stopped");
+	g_assert_cmpstr(json_object_get_string_member(vm, "exit_reason"), ==, policy_reason);
+	g_clear_pointer(&vm, json_object_unref);
+
+	/* kept over a restart, once saved (the runtime dir goes then) */
+	g_signal_handler_disconnect(f->service, changed_id);
+	test_wait_gone(handles->runtime_dir);
+	fixture_replace_service(f);
+	vm = test_get(f, "ps");
+	g_assert_cmpstr(json_object_get_string_member(vm, "state"), ==, "stopped");
+	g_assert_cmpstr(json_object_get_string_member(vm, "exit_reason"), ==, policy_reason);
+	g_clear_pointer(&vm, json_object_unref);
+
+	/* the policy's reason does not stick: a user's stop is a user's */
+	answer = CALL_OK(f, start, "{\"name\": \"ps\"}");
+	g_clear_pointer(&answer, json_object_unref);
+	answer = CALL_OK(f, stop, "{\"name\": \"ps\", \"timeout_s\": 0}");
+	g_assert_cmpstr(json_object_get_string_member(answer, "exit_reason"),
+			==,
+			"stopped on request; QEMU exited with status 0");
+	g_clear_pointer(&answer, json_object_unref);
+	answer = CALL_OK(f, delete, "{\"name\": \"ps\"}");
+	vmsup_vm_hooks_clear(&hooks);
+	g_free(capture.exit_reason);
+}
+
+/* --- system mode: a caller other than root shares only its own directories - */
+
+/* a uid other than root and the daemon's; the tests chown, so they run as root */
+#define TEST_NOBODY 65534
+
+static gchar *
+test_make_dir_owned_by(Fixture *f, const gchar *name, uid_t uid)
+{
+	gchar *path = g_build_filename(f->tmp, name, NULL);
+	g_assert_cmpint(g_mkdir(path, 0700), ==, 0);
+	g_assert_cmpint(chown(path, uid, (gid_t)-1), ==, 0);
+	return path;
+}
+
+/* share_dir with caller_uid, as WorkspaceService passes them for such a caller */
+static void
+test_share_owner(Fixture *f, gconstpointer user_data)
+{
+	g_autofree gchar *mine = NULL;
+	g_autofree gchar *mine2 = NULL;
+	g_autofree gchar *theirs = NULL;
+	g_autofree gchar *link_theirs = g_build_filename(f->tmp, "link-theirs", NULL);
+	g_autofree gchar *before = NULL;
+	g_autofree gchar *after = NULL;
+	g_autofree gchar *msg = NULL;
+	g_autofree gchar *belongs = NULL;
+	g_autoptr(JsonObject) vm = NULL;
+	g_autoptr(JsonObject) res = NULL;
+
+	g_assert_cmpint(geteuid(), ==, 0);
+	/* the caller must reach the test image, too: it names it */
+	g_assert_cmpint(chmod(f->tmp, 0711), ==, 0);
+	mine = test_make_dir_owned_by(f, "mine", TEST_NOBODY);
+	mine2 = test_make_dir_owned_by(f, "mine2", TEST_NOBODY);
+	theirs = test_make_dir_owned_by(f, "theirs", 0);
+	g_assert_cmpint(symlink(theirs, link_theirs), ==, 0);
+	belongs = g_strdup_printf("'%s' belongs to uid 0, not to you (uid %u); share a "
+				  "directory you own",
+				  theirs,
+				  TEST_NOBODY);
+
+	/* another's directory, directly or through a link: refused, nothing made */
+	before = test_snapshot(f);
+	msg = CALL_ERR(f,
+		       create,
+		       VMSUP_ERROR_FAILED_PRECONDITION,
+		       "{\"name\": \"s1\", \"image\": \"%s\", \"memory_mib\": 64, "
+		       "\"share_dir\": \"%s\", \"caller_uid\": %u, \"wait\": true}",
+		       f->image,
+		       theirs,
+		       TEST_NOBODY);
+	g_assert_cmpstr(msg, ==, belongs);
+	g_clear_pointer(&msg, g_free);
+	msg = CALL_ERR(f,
+		       create,
+		       VMSUP_ERROR_FAILED_PRECONDITION,
+		       "{\"name\": \"s1\", \"image\": \"%s\", \"memory_mib\": 64, "
+		       "\"share_dir\": \"%s\", \"caller_uid\": %u, \"wait\": true}",
+		       f->image,
+		       link_theirs,
+		       TEST_NOBODY);
+	g_assert_nonnull(strstr(msg, "through a symbolic link"));
+	g_clear_pointer(&msg, g_free);
+	/* a caller_uid that is no uid */
+	msg = CALL_ERR(f,
+		       create,
+		       VMSUP_ERROR_INVALID_ARGUMENT,
+		       "{\"name\": \"s1\", \"image\": \"%s\", \"share_dir\": \"%s\", "
+		       "\"caller_uid\": -1}",
+		       f->image,
+		       mine);
+	g_clear_pointer(&msg, g_free);
+	after = test_snapshot(f);
+	g_assert_cmpstr(before, ==, after);
+	g_clear_pointer(&before, g_free);
+	g_clear_pointer(&after, g_free);
+	g_assert_null(vmsup_vm_service_lookup(f->service, "s1"));
+
+	/* the caller's own directory; root's request shares anything */
+	res = CALL_OK(f,
+		      create,
+		      "{\"name\": \"s1\", \"image\": \"%s\", \"memory_mib\": 64, "
+		      "\"share_dir\": \"%s\", \"caller_uid\": %u, \"wait\": true}",
+		      f->image,
+		      mine,
+		      TEST_NOBODY);
+	g_clear_pointer(&res, json_object_unref);
+	res = CALL_OK(f,
+		      create,
+		      "{\"name\": \"s2\", \"image\": \"%s\", \"memory_mib\": 64, "
+		      "\"share_dir\": \"%s\", \"caller_uid\": 0, \"wait\": true}",
+		      f->image,
+		      theirs);
+	g_clear_pointer(&res, json_object_unref);
+	vm = test_get(f, "s1");
+	g_assert_cmpstr(json_object_get_string_member(vm, "share_dir"), ==, mine);
+	g_clear_pointer(&vm, json_object_unref);
+
+	/* vm.set to another's directory: refused, the definition as it was */
+	before = test_snapshot(f);
+	msg = CALL_ERR(f,
+		       set,
+		       VMSUP_ERROR_FAILED_PRECONDITION,
+		       "{\"name\": \"s1\", \"share_dir\": \"%s\", \"caller_uid\": %u}",
+		       theirs,
+		       TEST_NOBODY);
+	g_assert_cmpstr(msg, ==, belongs);
+	g_clear_pointer(&msg, g_free);
+	after = test_snapshot(f);
+	g_assert_cmpstr(before, ==, after);
+	vm = test_get(f, "s1");
+	g_assert_cmpstr(json_object_get_string_member(vm, "share_dir"), ==, mine);
+	g_clear_pointer(&vm, json_object_unref);
+
+	/* to another of the caller's own: done */
+	res = CALL_OK(f,
+		      set,
+		      "{\"name\": \"s1\", \"share_dir\": \"%s\", \"caller_uid\": %u}",
+		      mine2,
+		      TEST_NOBODY);
+	g_clear_pointer(&res, json_object_unref);
+	vm = test_get(f, "s1");
+	g_assert_cmpstr(json_object_get_string_member(vm, "share_dir"), ==, mine2);
+	/* caller_uid is checked and makes the owner, never stored nor shown itself */
+	g_assert_false(json_object_has_member(vm, "caller_uid"));
+	g_assert_cmpint(json_object_get_int_member(vm, "owner_uid"), ==, TEST_NOBODY);
+}
+
+/* a root QEMU opens the share by name at start: a link put in its place since is refused */
+static void
+test_share_swapped_at_start(Fixture *f, gconstpointer user_data)
+{
+	g_autofree gchar *share = g_build_filename(f->tmp, "share", NULL);
+	g_autofree gchar *moved = g_build_filename(f->tmp, "share-moved", NULL);
+	g_autofree gchar *other = g_build_filename(f->tmp, "other", NULL);
+	g_autofree gchar *msg = NULL;
+	g_autoptr(JsonObject) res = NULL;
+	g_autoptr(JsonObject) vm = NULL;
+
+	g_assert_cmpint(geteuid(), ==, 0);
+	g_assert_cmpint(g_mkdir(share, 0700), ==, 0);
+	g_assert_cmpint(g_mkdir(other, 0700), ==, 0);
+	res = CALL_OK(f,
+		      create,
+		      "{\"name\": \"sw\", \"image\": \"%s\", \"memory_mib\": 64, "
+		      "\"share_dir\": \"%s\", \"wait\": true}",
+		      f->image,
+		      share);
+	g_clear_pointer(&res, json_object_unref);
+
+	g_assert_cmpint(g_rename(share, moved), ==, 0);
+	g_assert_cmpint(symlink(other, share), ==, 0);
+	msg = CALL_ERR(f, start, VMSUP_ERROR_FAILED_PRECONDITION, "{\"name\": \"sw\"}");
+	g_assert_nonnull(strstr(msg, "through a symbolic link"));
+	g_assert_cmpuint(test_count_qemus(f), ==, 0);
+	vm = test_get(f, "sw");
+	g_assert_false(json_object_has_member(vm, "pid"));
+	g_clear_pointer(&vm, json_object_unref);
+
+	/* the directory itself back in place: it starts with the share */
+	g_assert_cmpint(g_unlink(share), ==, 0);
+	g_assert_cmpint(g_rename(moved, share), ==, 0);
+	res = CALL_OK(f, start, "{\"name\": \"sw\"}");
+	g_clear_pointer(&res, json_object_unref);
+	g_assert_true(test_cmdline_has(test_get_pid(f, "sw"), "mount_tag=workspace"));
+	res = CALL_OK(f, stop, "{\"name\": \"sw\", \"force\": true}");
+}
+
+/* --- MaxVMs ------------------------------------------------------------------ */
+
+static guint
+test_count_ops(Fixture *f)
+{
+	g_autoptr(JsonObject) ops = CALL_OK(f, op_list, "{}");
+	return json_array_get_length(json_object_get_array_member(ops, "operations"));
+}
+
+static void
+test_max_vms(Fixture *f, gconstpointer user_data)
+{
+	g_autofree gchar *before = NULL;
+	g_autofree gchar *after = NULL;
+	g_autofree gchar *msg = NULL;
+	g_autofree gchar *def_path = test_def_path(f, "c3");
+	g_autofree gchar *disk_path = test_disk_path(f, "c3");
+	g_autoptr(JsonObject) res = NULL;
+	guint n_ops;
+
+	g_assert_cmpuint(vmsup_vm_service_get_max_vms(f->service), ==, 0);
+	vmsup_vm_service_set_max_vms(f->service, 2);
+	g_assert_cmpuint(vmsup_vm_service_get_max_vms(f->service), ==, 2);
+	test_create(f, "c1", FALSE);
+	test_create(f, "c2", FALSE);
+	g_assert_cmpuint(vmsup_vm_service_count_vms(f->service), ==, 2);
+
+	/* the third: refused, and nothing of it anywhere */
+	before = test_snapshot(f);
+	n_ops = test_count_ops(f);
+	msg = CALL_ERR(f,
+		       create,
+		       VMSUP_ERROR_FAILED_PRECONDITION,
+		       "{\"name\": \"c3\", \"image\": \"%s\", \"memory_mib\": 64, "
+		       "\"disk_gib\": 1, \"start\": true, \"wait\": true}",
+		       f->image);
+	g_test_message("%s", msg);
+	g_assert_nonnull(strstr(msg, "VM 'c3'"));
+	g_assert_nonnull(strstr(msg, "at most 2 VMs"));
+	g_assert_nonnull(strstr(msg, "MaxVMs in vmsupd.conf"));
+	g_assert_nonnull(strstr(msg, "2 are defined or being created"));
+	g_assert_nonnull(strstr(msg, "vmsup delete"));
+	after = test_snapshot(f);
+	g_assert_cmpstr(before, ==, after);
+	g_assert_false(g_file_test(def_path, G_FILE_TEST_EXISTS));
+	g_assert_false(g_file_test(disk_path, G_FILE_TEST_EXISTS));
+	g_assert_null(vmsup_vm_service_lookup(f->service, "c3"));
+	g_assert_cmpuint(test_count_ops(f), ==, n_ops);
+	g_assert_cmpuint(test_count_qemus(f), ==, 0);
+
+	/* the cap counts what is there now */
+	res = CALL_OK(f, delete, "{\"name\": \"c2\"}");
+	g_clear_pointer(&res, json_object_unref);
+	test_create(f, "c3", FALSE);
+	g_assert_cmpuint(vmsup_vm_service_count_vms(f->service), ==, 2);
+
+	/* 0: no limit */
+	vmsup_vm_service_set_max_vms(f->service, 0);
+	test_create(f, "c4", FALSE);
+	g_assert_cmpuint(vmsup_vm_service_count_vms(f->service), ==, 3);
+}
+
+/* creates in flight hold their place: two at once for the last one, one wins */
+static void
+test_max_vms_concurrent(Fixture *f, gconstpointer user_data)
+{
+	const gchar *names[] = {"r1", "r2"};
+	GAsyncResult *slots[G_N_ELEMENTS(names)] = {NULL};
+	guint n_ok = 0;
+	guint n_refused = 0;
+
+	vmsup_vm_service_set_max_vms(f->service, 2);
+	test_create(f, "d1", FALSE);
+	/* both are asked before the main loop runs again, as two clients' requests may be */
+	for (guint i = 0; i < G_N_ELEMENTS(names); i++) {
+		g_autofree gchar *json =
+		    g_strdup_printf("{\"name\": \"%s\", \"image\": \"%s\", \"memory_mib\": 64, "
+				    "\"wait\": true}",
+				    names[i],
+				    f->image);
+		g_autoptr(JsonObject) params = vmsup_json_parse_object(json, -1, NULL);
+		g_assert_nonnull(params);
+		vmsup_vm_service_create_async(f->service,
+					      params,
+					      NULL,
+					      vmsup_test_store_result_cb,
+					      &slots[i]);
+	}
+	for (guint i = 0; i < G_N_ELEMENTS(names); i++) {
+		g_autoptr(GAsyncResult) res = vmsup_test_wait_result(&slots[i], TEST_TIMEOUT_S);
+		g_autoptr(GError) error = NULL;
+		g_autoptr(JsonObject) result =
+		    vmsup_vm_service_create_finish(f->service, res, &error);
+		if (result != NULL) {
+			n_ok++;
+			continue;
+		}
+		g_assert_error(error, VMSUP_ERROR, VMSUP_ERROR_FAILED_PRECONDITION);
+		g_assert_nonnull(strstr(error->message, "MaxVMs"));
+		n_refused++;
+	}
+	g_assert_cmpuint(n_ok, ==, 1);
+	g_assert_cmpuint(n_refused, ==, 1);
+	g_assert_cmpuint(vmsup_vm_service_count_vms(f->service), ==, 2);
+	{
+		g_auto(GStrv) defined = vmsup_vm_service_list_names(f->service);
+		g_assert_cmpuint(g_strv_length(defined), ==, 2);
+	}
+}
+
+/* a cap lowered below what is defined loses nothing: it only refuses new VMs */
+static void
+test_max_vms_lowered(Fixture *f, gconstpointer user_data)
+{
+	const gchar *const defined[] = {"x1", "x2", "x3", NULL};
+	g_auto(GStrv) names = NULL;
+	g_autofree gchar *msg = NULL;
+	g_autoptr(JsonObject) res = NULL;
+	g_autoptr(GAsyncResult) load_res = NULL;
+	g_autoptr(GError) error = NULL;
+	GAsyncResult *slot = NULL;
+
+	for (guint i = 0; defined[i] != NULL; i++)
+		test_create(f, defined[i], FALSE);
+
+	/* a daemon restarted with MaxVMs=2: the cap is set before the definitions load */
+	g_clear_object(&f->service);
+	f->service = vmsup_vm_service_new(f->state_dir, f->runtime_dir, NULL, VMSUP_ACCEL_TCG);
+	vmsup_vm_service_set_max_vms(f->service, 2);
+	vmsup_vm_service_load_async(f->service, NULL, vmsup_test_store_result_cb, &slot);
+	load_res = vmsup_test_wait_result(&slot, TEST_TIMEOUT_S);
+	g_assert_true(vmsup_vm_service_load_finish(f->service, load_res, &error));
+	g_assert_no_error(error);
+
+	names = vmsup_vm_service_list_names(f->service);
+	g_assert_cmpstrv(names, defined);
+	g_assert_cmpuint(vmsup_vm_service_count_vms(f->service), ==, 3);
+	msg = CALL_ERR(f,
+		       create,
+		       VMSUP_ERROR_FAILED_PRECONDITION,
+		       "{\"name\": \"x4\", \"image\": \"%s\"}",
+		       f->image);
+	g_assert_nonnull(strstr(msg, "3 are defined"));
+	g_clear_pointer(&msg, g_free);
+
+	/* the VMs beyond it still work */
+	res = CALL_OK(f, start, "{\"name\": \"x3\"}");
+	g_clear_pointer(&res, json_object_unref);
+	res = CALL_OK(f, stop, "{\"name\": \"x3\", \"force\": true}");
+	g_clear_pointer(&res, json_object_unref);
+
+	/* back under the cap, and only then, creating works again */
+	res = CALL_OK(f, delete, "{\"name\": \"x3\"}");
+	g_clear_pointer(&res, json_object_unref);
+	msg = CALL_ERR(f,
+		       create,
+		       VMSUP_ERROR_FAILED_PRECONDITION,
+		       "{\"name\": \"x4\", \"image\": \"%s\"}",
+		       f->image);
+	g_assert_nonnull(strstr(msg, "2 are defined"));
+	res = CALL_OK(f, delete, "{\"name\": \"x2\"}");
+	g_clear_pointer(&res, json_object_unref);
+	test_create(f, "x4", FALSE);
+}
+
+/* --- system mode: a caller other than root names only files it could read --- */
+
+/* a copy of the test image at @dir/@name, owned by @uid with @mode */
+static gchar *
+test_make_image(Fixture *f, const gchar *dir, const gchar *name, uid_t uid, guint mode)
+{
+	g_autofree gchar *contents = NULL;
+	gsize len = 0;
+	gchar *path = g_build_filename(dir, name, NULL);
+
+	g_assert_true(g_file_get_contents(f->image, &contents, &len, NULL));
+	g_assert_true(g_file_set_contents(path, contents, len, NULL));
+	g_assert_cmpint(chown(path, uid, (gid_t)-1), ==, 0);
+	g_assert_cmpint(chmod(path, mode), ==, 0);
+	return path;
+}
+
+/* kernel, initrd and image, with the caller_uid the RPC table passes for vm.create and vm.set */
+static void
+test_host_files_caller(Fixture *f, gconstpointer user_data)
+{
+	g_autofree gchar *closed = g_build_filename(f->tmp, "closed", NULL);
+	g_autofree gchar *secret = NULL;
+	g_autofree gchar *group_only = NULL;
+	g_autofree gchar *mine = NULL;
+	g_autofree gchar *pub = NULL;
+	g_autofree gchar *behind = NULL;
+	g_autofree gchar *link_secret = g_build_filename(f->tmp, "link-secret", NULL);
+	g_autofree gchar *link_behind = g_build_filename(f->tmp, "link-behind", NULL);
+	g_autofree gchar *not_yours = NULL;
+	g_autofree gchar *before = NULL;
+	g_autofree gchar *after = NULL;
+	g_autofree gchar *msg = NULL;
+	g_autoptr(JsonObject) res = NULL;
+	g_autoptr(JsonObject) vm = NULL;
+
+	g_assert_cmpint(geteuid(), ==, 0);
+	g_assert_cmpint(chmod(f->tmp, 0711), ==, 0);
+	g_assert_cmpint(g_mkdir(closed, 0700), ==, 0);
+	secret = test_make_image(f, f->tmp, "secret.img", 0, 0600);
+	group_only = test_make_image(f, f->tmp, "group.img", 0, 0640);
+	g_assert_cmpint(chown(group_only, 0, TEST_NOBODY), ==, 0);
+	mine = test_make_image(f, f->tmp, "mine.img", TEST_NOBODY, 0600);
+	pub = test_make_image(f, f->tmp, "public.img", 0, 0644);
+	behind = test_make_image(f, closed, "behind.img", 0, 0644);
+	g_assert_cmpint(symlink(secret, link_secret), ==, 0);
+	g_assert_cmpint(symlink(behind, link_behind), ==, 0);
+	not_yours = g_strdup_printf("The image '%s' belongs to uid 0, who does not let others read "
+				    "it, and you are uid %u; vmsupd reads files only for those who "
+				    "could read them themselves: name a file you own, or one "
+				    "everybody may read",
+				    secret,
+				    TEST_NOBODY);
+
+	/* root's private file, directly or through a link; one behind a closed directory */
+	before = test_snapshot(f);
+	msg = CALL_ERR(f,
+		       create,
+		       VMSUP_ERROR_FAILED_PRECONDITION,
+		       "{\"name\": \"h1\", \"image\": \"%s\", \"caller_uid\": %u, \"wait\": true}",
+		       secret,
+		       TEST_NOBODY);
+	g_assert_cmpstr(msg, ==, not_yours);
+	g_clear_pointer(&msg, g_free);
+	msg = CALL_ERR(f,
+		       create,
+		       VMSUP_ERROR_FAILED_PRECONDITION,
+		       "{\"name\": \"h1\", \"image\": \"%s\", \"caller_uid\": %u, \"wait\": true}",
+		       link_secret,
+		       TEST_NOBODY);
+	g_assert_nonnull(strstr(msg, link_secret));
+	g_assert_nonnull(strstr(msg, "belongs to uid 0, who does not let others read it"));
+	g_clear_pointer(&msg, g_free);
+	msg = CALL_ERR(f,
+		       create,
+		       VMSUP_ERROR_FAILED_PRECONDITION,
+		       "{\"name\": \"h1\", \"image\": \"%s\", \"caller_uid\": %u, \"wait\": true}",
+		       behind,
+		       TEST_NOBODY);
+	g_assert_nonnull(strstr(msg, "is out of your reach (uid 65534): the directory"));
+	g_assert_nonnull(strstr(msg, closed));
+	g_clear_pointer(&msg, g_free);
+	/* the link itself lies open; where it leads does not */
+	msg = CALL_ERR(f,
+		       create,
+		       VMSUP_ERROR_FAILED_PRECONDITION,
+		       "{\"name\": \"h1\", \"image\": \"%s\", \"caller_uid\": %u, \"wait\": true}",
+		       link_behind,
+		       TEST_NOBODY);
+	g_assert_nonnull(strstr(msg, "is out of your reach"));
+	g_assert_nonnull(strstr(msg, closed));
+	g_clear_pointer(&msg, g_free);
+	/* a group may read it, the caller's group even: groups count for nothing */
+	msg = CALL_ERR(f,
+		       create,
+		       VMSUP_ERROR_FAILED_PRECONDITION,
+		       "{\"name\": \"h1\", \"image\": \"%s\", \"caller_uid\": %u, \"wait\": true}",
+		       group_only,
+		       TEST_NOBODY);
+	g_assert_nonnull(strstr(msg, "who does not let others read it"));
+	g_clear_pointer(&msg, g_free);
+	/* kernel and initrd likewise, each named */
+	msg = CALL_ERR(f,
+		       create,
+		       VMSUP_ERROR_FAILED_PRECONDITION,
+		       "{\"name\": \"h1\", \"kernel\": \"%s\", \"caller_uid\": %u}",
+		       secret,
+		       TEST_NOBODY);
+	g_assert_true(g_str_has_prefix(msg, "The kernel '"));
+	g_clear_pointer(&msg, g_free);
+	msg = CALL_ERR(
+	    f,
+	    create,
+	    VMSUP_ERROR_FAILED_PRECONDITION,
+	    "{\"name\": \"h1\", \"kernel\": \"%s\", \"initrd\": \"%s\", \"caller_uid\": %u}",
+	    pub,
+	    secret,
+	    TEST_NOBODY);
+	g_assert_true(g_str_has_prefix(msg, "The initrd '"));
+	g_clear_pointer(&msg, g_free);
+	/* a missing file says so, and nothing of root's view */
+	msg = CALL_ERR(f,
+		       create,
+		       VMSUP_ERROR_FAILED_PRECONDITION,
+		       "{\"name\": \"h1\", \"image\": \"%s/nope.img\", \"caller_uid\": %u}",
+		       closed,
+		       TEST_NOBODY);
+	g_assert_nonnull(strstr(msg, "is out of your reach"));
+	g_clear_pointer(&msg, g_free);
+	/* a caller_uid that is no uid */
+	msg = CALL_ERR(f,
+		       create,
+		       VMSUP_ERROR_INVALID_ARGUMENT,
+		       "{\"name\": \"h1\", \"image\": \"%s\", \"caller_uid\": -1}",
+		       pub);
+	g_clear_pointer(&msg, g_free);
+	/* nothing made: no disk, no definition, no operation */
+	after = test_snapshot(f);
+	g_assert_cmpstr(before, ==, after);
+	g_clear_pointer(&before, g_free);
+	g_clear_pointer(&after, g_free);
+	g_assert_null(vmsup_vm_service_lookup(f->service, "h1"));
+	g_assert_cmpuint(test_count_ops(f), ==, 0);
+
+	/* the caller's own file, and one everybody may read: the caller owns the VM */
+	res = CALL_OK(f,
+		      create,
+		      "{\"name\": \"h1\", \"image\": \"%s\", \"caller_uid\": %u, \"wait\": true}",
+		      mine,
+		      TEST_NOBODY);
+	g_clear_pointer(&res, json_object_unref);
+	res = CALL_OK(f,
+		      create,
+		      "{\"name\": \"h2\", \"image\": \"%s\", \"caller_uid\": %u, \"wait\": true}",
+		      pub,
+		      TEST_NOBODY);
+	g_clear_pointer(&res, json_object_unref);
+	vm = test_get(f, "h1");
+	g_assert_cmpint(json_object_get_int_member(vm, "owner_uid"), ==, TEST_NOBODY);
+	g_clear_pointer(&vm, json_object_unref);
+	/* root names anything; an in-process create without a caller is the daemon's */
+	res = CALL_OK(f,
+		      create,
+		      "{\"name\": \"h3\", \"image\": \"%s\", \"caller_uid\": 0, \"wait\": true}",
+		      secret);
+	g_clear_pointer(&res, json_object_unref);
+	res = CALL_OK(f, create, "{\"name\": \"h4\", \"image\": \"%s\", \"wait\": true}", secret);
+	g_clear_pointer(&res, json_object_unref);
+	vm = test_get(f, "h3");
+	g_assert_cmpint(json_object_get_int_member(vm, "owner_uid"), ==, 0);
+	g_clear_pointer(&vm, json_object_unref);
+	vm = test_get(f, "h4");
+	g_assert_cmpint(json_object_get_int_member(vm, "owner_uid"), ==, geteuid());
+	g_clear_pointer(&vm, json_object_unref);
+
+	/* vm.set: the VM's files as they are now; h2's image is no longer public */
+	g_assert_cmpint(chmod(pub, 0600), ==, 0);
+	before = test_snapshot(f);
+	msg = CALL_ERR(f,
+		       set,
+		       VMSUP_ERROR_FAILED_PRECONDITION,
+		       "{\"name\": \"h2\", \"cpus\": 2, \"caller_uid\": %u}",
+		       TEST_NOBODY);
+	g_assert_nonnull(strstr(msg, pub));
+	g_assert_nonnull(strstr(msg, "who does not let others read it"));
+	g_clear_pointer(&msg, g_free);
+	after = test_snapshot(f);
+	g_assert_cmpstr(before, ==, after);
+	vm = test_get(f, "h2");
+	g_assert_cmpint(json_object_get_int_member(vm, "cpus"), ==, 1);
+	g_clear_pointer(&vm, json_object_unref);
+	/* root may; and the owner still may change its own VM */
+	res = CALL_OK(f, set, "{\"name\": \"h2\", \"cpus\": 2, \"caller_uid\": 0}");
+	g_clear_pointer(&res, json_object_unref);
+	res = CALL_OK(f, set, "{\"name\": \"h1\", \"cpus\": 2, \"caller_uid\": %u}", TEST_NOBODY);
+	g_clear_pointer(&res, json_object_unref);
+	vm = test_get(f, "h1");
+	g_assert_cmpint(json_object_get_int_member(vm, "cpus"), ==, 2);
+	/* set never changes the owner */
+	g_assert_cmpint(json_object_get_int_member(vm, "owner_uid"), ==, TEST_NOBODY);
+}
+
+/* the files are checked again at every start, for the VM's owner */
+static void
+test_host_files_at_start(Fixture *f, gconstpointer user_data)
+{
+	g_autofree gchar *mine = NULL;
+	g_autofree gchar *other = NULL;
+	g_autofree gchar *link = g_build_filename(f->tmp, "current.img", NULL);
+	g_autofree gchar *msg = NULL;
+	g_autoptr(JsonObject) res = NULL;
+	g_autoptr(JsonObject) vm = NULL;
+
+	g_assert_cmpint(geteuid(), ==, 0);
+	g_assert_cmpint(chmod(f->tmp, 0711), ==, 0);
+	mine = test_make_image(f, f->tmp, "mine.img", TEST_NOBODY, 0600);
+	other = test_make_image(f, f->tmp, "other.img", 0, 0600);
+	g_assert_cmpint(symlink(mine, link), ==, 0);
+	res = CALL_OK(f,
+		      create,
+		      "{\"name\": \"hs\", \"image\": \"%s\", \"caller_uid\": %u, \"wait\": true}",
+		      link,
+		      TEST_NOBODY);
+	g_clear_pointer(&res, json_object_unref);
+
+	/* the link now leads to root's file: no QEMU, whoever asks (root here) */
+	g_assert_cmpint(g_unlink(link), ==, 0);
+	g_assert_cmpint(symlink(other, link), ==, 0);
+	msg = CALL_ERR(f, start, VMSUP_ERROR_FAILED_PRECONDITION, "{\"name\": \"hs\"}");
+	g_assert_nonnull(strstr(msg,
+				"belongs to uid 0, who does not let others read it, and you "
+				"are uid 65534"));
+	g_clear_pointer(&msg, g_free);
+	g_assert_cmpuint(test_count_qemus(f), ==, 0);
+	vm = test_get(f, "hs");
+	g_assert_false(json_object_has_member(vm, "pid"));
+	g_assert_cmpstr(json_object_get_string_member(vm, "state"), ==, "defined");
+	g_clear_pointer(&vm, json_object_unref);
+
+	/* the file itself changed hands: likewise */
+	g_assert_cmpint(g_unlink(link), ==, 0);
+	g_assert_cmpint(symlink(mine, link), ==, 0);
+	g_assert_cmpint(chown(mine, 0, (gid_t)-1), ==, 0);
+	msg = CALL_ERR(f, start, VMSUP_ERROR_FAILED_PRECONDITION, "{\"name\": \"hs\"}");
+	g_clear_pointer(&msg, g_free);
+	g_assert_cmpuint(test_count_qemus(f), ==, 0);
+
+	/* the owner's again: it starts */
+	g_assert_cmpint(chown(mine, TEST_NOBODY, (gid_t)-1), ==, 0);
+	res = CALL_OK(f, start, "{\"name\": \"hs\"}");
+	g_clear_pointer(&res, json_object_unref);
+	g_assert_cmpint(test_get_pid(f, "hs"), >, 0);
+	res = CALL_OK(f, stop, "{\"name\": \"hs\", \"force\": true}");
+}
+
+/* VMService's owner lookups, which the RPC table's owner rule uses */
+static void
+test_owner_lookup(Fixture *f, gconstpointer user_data)
+{
+	g_autoptr(JsonObject) res = NULL;
+	guint32 owner = G_MAXUINT32;
+	gint64 id;
+
+	g_assert_cmpint(chmod(f->tmp, 0711), ==, 0);
+	g_assert_false(vmsup_vm_service_get_owner(f->service, "ow", &owner));
+	g_assert_false(vmsup_vm_service_get_op_owner(f->service, 1, &owner));
+	/* while the create runs, the VM (not yet defined) and its operation are the caller's */
+	res = CALL_OK(f,
+		      create,
+		      "{\"name\": \"ow\", \"image\": \"%s\", \"caller_uid\": %u}",
+		      f->image,
+		      TEST_NOBODY);
+	id = json_object_get_int_member(res, "operation");
+	g_assert_null(vmsup_vm_service_lookup(f->service, "ow"));
+	g_assert_true(vmsup_vm_service_get_owner(f->service, "ow", &owner));
+	g_assert_cmpuint(owner, ==, TEST_NOBODY);
+	owner = 0;
+	g_assert_true(vmsup_vm_service_get_op_owner(f->service, id, &owner));
+	g_assert_cmpuint(owner, ==, TEST_NOBODY);
+	g_clear_pointer(&res, json_object_unref);
+	res = CALL_OK(f, op_get, "{\"id\": %" G_GINT64_FORMAT "}", id);
+	while (g_strcmp0(json_object_get_string_member(res, "state"), "running") == 0) {
+		g_clear_pointer(&res, json_object_unref);
+		g_main_context_iteration(NULL, TRUE);
+		res = CALL_OK(f, op_get, "{\"id\": %" G_GINT64_FORMAT "}", id);
+	}
+	g_assert_cmpstr(json_object_get_string_member(res, "state"), ==, "done");
+	owner = 0;
+	g_assert_true(vmsup_vm_service_get_owner(f->service, "ow", &owner));
+	g_assert_cmpuint(owner, ==, TEST_NOBODY);
+	g_clear_pointer(&res, json_object_unref);
+	res = CALL_OK(f, delete, "{\"name\": \"ow\"}");
+	g_assert_false(vmsup_vm_service_get_owner(f->service, "ow", &owner));
+	/* a finished operation keeps its owner */
+	owner = 0;
+	g_assert_true(vmsup_vm_service_get_op_owner(f->service, id, &owner));
+	g_assert_cmpuint(owner, ==, TEST_NOBODY);
+}
+
 int
 main(int argc, char **argv)
 {
@@ -1929,9 +3043,21 @@ main(int argc, char **argv)
 	ADD("/vmsup/vm-service/runtime-dir-blocked", test_runtime_dir_blocked);
 	ADD("/vmsup/vm-service/corrupt-definition", test_corrupt_definition);
 	ADD("/vmsup/vm-service/set", test_set);
+	ADD("/vmsup/vm-service/list-select", test_list_select);
 	ADD("/vmsup/vm-service/share-dir", test_share_dir);
 	ADD("/vmsup/vm-service/hooks", test_hooks);
 	ADD("/vmsup/vm-service/accel-auto", test_accel_auto);
+	ADD("/vmsup/vm-service/outcome-restart", test_outcome_restart);
+	ADD("/vmsup/vm-service/outcome-dead-at-load", test_outcome_dead_at_load);
+	ADD("/vmsup/vm-service/outcome-policy-stop", test_outcome_policy_stop);
+	ADD("/vmsup/vm-service/share-owner", test_share_owner);
+	ADD("/vmsup/vm-service/share-swapped-at-start", test_share_swapped_at_start);
+	ADD("/vmsup/vm-service/max-vms", test_max_vms);
+	ADD("/vmsup/vm-service/max-vms-concurrent", test_max_vms_concurrent);
+	ADD("/vmsup/vm-service/max-vms-lowered", test_max_vms_lowered);
+	ADD("/vmsup/vm-service/host-files-caller", test_host_files_caller);
+	ADD("/vmsup/vm-service/host-files-at-start", test_host_files_at_start);
+	ADD("/vmsup/vm-service/owner-lookup", test_owner_lookup);
 #undef ADD
 	return g_test_run();
 }

@@ -9,6 +9,7 @@
 #include <fcntl.h>
 #include <glib/gstdio.h>
 #include <sys/stat.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include "vmsup-error.h"
@@ -307,6 +308,237 @@ test_parse(const gchar *json)
 	JsonObject *obj = vmsup_json_parse_object(json, -1, &error);
 	g_assert_no_error(error);
 	return obj;
+}
+
+/* last-run records */
+
+static VmsupVmOutcome *
+test_load_outcome(VmsupVmStore *store, const gchar *name)
+{
+	g_autoptr(GHashTable) outcomes = NULL;
+	g_autoptr(GError) error = NULL;
+	VmsupVmOutcome *outcome = NULL;
+
+	outcomes = vmsup_vm_store_load_outcomes(store, &error);
+	g_assert_no_error(error);
+	g_assert_nonnull(outcomes);
+	g_hash_table_steal_extended(outcomes, name, NULL, (gpointer *)&outcome);
+	return outcome;
+}
+
+static void
+test_outcome_round_trip(void)
+{
+	g_autofree gchar *state = test_state_dir();
+	g_autoptr(VmsupVmStore) store = vmsup_vm_store_new(state);
+	g_autoptr(VmsupVmDef) def = test_def_full("web1");
+	g_autoptr(VmsupVmOutcome) stopped =
+	    vmsup_vm_outcome_new(FALSE, "stopped on request; QEMU exited with status 0", 0);
+	/* killed by SIGKILL, as waitpid() reports it */
+	g_autoptr(VmsupVmOutcome) crashed =
+	    vmsup_vm_outcome_new(TRUE, "QEMU was killed by signal 9 (Killed)", 9);
+	g_autoptr(VmsupVmOutcome) unknown =
+	    vmsup_vm_outcome_new(FALSE, "QEMU exited while vmsupd was not running", -1);
+	g_autoptr(VmsupVmOutcome) loaded = NULL;
+	g_autoptr(GHashTable) all = NULL;
+	g_autoptr(GPtrArray) defs = NULL;
+	g_autoptr(GAsyncResult) res = NULL;
+	g_autoptr(GError) error = NULL;
+	g_autoptr(JsonObject) on_disk = NULL;
+	g_autofree gchar *path = vmsup_vm_store_get_outcome_path(store, "web1");
+	g_autofree gchar *contents = NULL;
+	GAsyncResult *slot = NULL;
+	GStatBuf st;
+
+	stopped->stopped_at = 1790000100;
+	stopped->pid = 4242;
+	g_assert_true(vmsup_vm_store_save(store, def, &error));
+	g_assert_no_error(error);
+	g_assert_true(vmsup_vm_store_save_outcome(store, "web1", stopped, &error));
+	g_assert_no_error(error);
+
+	/* its own directory, private, and it reads like vm.get */
+	g_assert_true(g_str_has_suffix(path, "/last-run/web1.json"));
+	g_assert_cmpint(g_stat(path, &st), ==, 0);
+	g_assert_cmpint(st.st_mode & 0777, ==, 0600);
+	g_assert_true(g_file_get_contents(path, &contents, NULL, NULL));
+	on_disk = test_parse(contents);
+	g_assert_cmpstr(vmsup_json_object_get_string(on_disk, "state", NULL), ==, "stopped");
+	g_assert_cmpint(vmsup_json_object_get_int(on_disk, "exit_status", -1), ==, 0);
+	g_assert_false(json_object_has_member(on_disk, "exit_signal"));
+	g_assert_cmpstr(vmsup_json_object_get_string(on_disk, "stopped_at", NULL),
+			==,
+			"2026-09-21T14:15:00Z");
+
+	loaded = test_load_outcome(store, "web1");
+	g_assert_nonnull(loaded);
+	g_assert_false(loaded->crashed);
+	g_assert_cmpstr(loaded->reason, ==, stopped->reason);
+	g_assert_cmpint(loaded->wait_status, ==, 0);
+	g_assert_cmpint(loaded->stopped_at, ==, 1790000100);
+	g_assert_cmpint(loaded->pid, ==, 4242);
+	g_clear_pointer(&loaded, vmsup_vm_outcome_free);
+
+	/* the definitions do not see it */
+	defs = vmsup_vm_store_load_all(store, &error);
+	g_assert_no_error(error);
+	g_assert_cmpuint(defs->len, ==, 1);
+	test_assert_defs_equal(g_ptr_array_index(defs, 0), def);
+
+	/* replaced, through the worker thread: a crash by signal */
+	vmsup_vm_store_save_outcome_async(store,
+					  "web1",
+					  crashed,
+					  NULL,
+					  vmsup_test_store_result_cb,
+					  &slot);
+	res = vmsup_test_wait_result(&slot, 10);
+	g_assert_true(vmsup_vm_store_save_outcome_finish(store, res, &error));
+	g_assert_no_error(error);
+	loaded = test_load_outcome(store, "web1");
+	g_assert_nonnull(loaded);
+	g_assert_true(loaded->crashed);
+	g_assert_cmpstr(loaded->reason, ==, crashed->reason);
+	g_assert_true(WIFSIGNALED(loaded->wait_status));
+	g_assert_cmpint(WTERMSIG(loaded->wait_status), ==, 9);
+	g_assert_cmpint(loaded->stopped_at, ==, 0);
+	g_assert_cmpint(loaded->pid, ==, 0);
+	g_clear_pointer(&loaded, vmsup_vm_outcome_free);
+
+	/* an exit status that is not known stays unknown; one of 3 stays 3 */
+	g_assert_true(vmsup_vm_store_save_outcome(store, "web1", unknown, &error));
+	g_assert_no_error(error);
+	loaded = test_load_outcome(store, "web1");
+	g_assert_cmpint(loaded->wait_status, ==, -1);
+	g_clear_pointer(&loaded, vmsup_vm_outcome_free);
+	unknown->wait_status = 3 << 8;
+	g_assert_true(vmsup_vm_store_save_outcome(store, "other", unknown, &error));
+	g_assert_no_error(error);
+	all = vmsup_vm_store_load_outcomes(store, &error);
+	g_assert_no_error(error);
+	g_assert_cmpuint(g_hash_table_size(all), ==, 2);
+	loaded = g_hash_table_lookup(all, "other");
+	g_assert_true(WIFEXITED(loaded->wait_status));
+	g_assert_cmpint(WEXITSTATUS(loaded->wait_status), ==, 3);
+	loaded = NULL;
+}
+
+static void
+test_outcome_corrupt(void)
+{
+	g_autofree gchar *state = test_state_dir();
+	g_autoptr(VmsupVmStore) store = vmsup_vm_store_new(state);
+	g_autoptr(GHashTable) outcomes = NULL;
+	g_autoptr(GPtrArray) defs = NULL;
+	g_autoptr(GError) error = NULL;
+	g_autoptr(VmsupVmOutcome) good = vmsup_vm_outcome_new(FALSE, "shut down", 0);
+	g_autofree gchar *good_path = vmsup_vm_store_get_outcome_path(store, "good");
+	g_autofree gchar *dir = g_path_get_dirname(good_path);
+	g_autofree gchar *set_aside = NULL;
+	g_autofree gchar *kept = NULL;
+	const gchar *garbage = "{\"name\": \"v0\", \"state\": \x01 not json";
+	/* each a VM with its definition, and a last-run record that is wrong in one way */
+	const gchar *const bad[] = {
+	    garbage,
+	    "[1, 2]",
+	    "{\"name\": \"other\", \"state\": \"stopped\"}",
+	    "{\"name\": \"v3\", \"state\": \"running\"}",
+	    "{\"name\": \"v4\"}",
+	    "{\"name\": \"v5\", \"state\": \"crashed\", \"exit_status\": 1, \"exit_signal\": 9}",
+	    "{\"name\": \"v6\", \"state\": \"stopped\", \"exit_status\": 300}",
+	    "{\"name\": \"v7\", \"state\": \"stopped\", \"stopped_at\": \"yesterday\"}",
+	    "{\"name\": \"v8\", \"state\": \"stopped\", \"version\": 2}",
+	    "{\"name\": \"v9\", \"state\": \"stopped\", \"exit_reason\": 7}",
+	};
+
+	g_assert_true(vmsup_vm_store_save_outcome(store, "good", good, &error));
+	g_assert_no_error(error);
+	for (guint i = 0; i < G_N_ELEMENTS(bad); i++) {
+		g_autofree gchar *name = g_strdup_printf("v%u", i);
+		g_autofree gchar *basename = g_strconcat(name, ".json", NULL);
+		g_autofree gchar *path = g_build_filename(dir, basename, NULL);
+		g_autoptr(VmsupVmDef) def = test_def_full(name);
+		g_assert_true(vmsup_vm_store_save(store, def, &error));
+		g_assert_no_error(error);
+		g_assert_true(g_file_set_contents(path, bad[i], -1, NULL));
+	}
+
+	expected_warning = "moved aside";
+	n_expected_warnings = 0;
+	outcomes = vmsup_vm_store_load_outcomes(store, &error);
+	expected_warning = NULL;
+	g_assert_no_error(error);
+	g_assert_cmpuint(n_expected_warnings, ==, G_N_ELEMENTS(bad));
+	/* the good one still loads, no bad one does */
+	g_assert_cmpuint(g_hash_table_size(outcomes), ==, 1);
+	g_assert_true(g_hash_table_contains(outcomes, "good"));
+
+	/* set aside byte for byte, never deleted */
+	g_assert_cmpuint(test_count_corrupt(dir, "v0.json", &set_aside), ==, 1);
+	g_assert_true(g_file_get_contents(set_aside, &kept, NULL, NULL));
+	g_assert_cmpstr(kept, ==, garbage);
+	for (guint i = 1; i < G_N_ELEMENTS(bad); i++) {
+		g_autofree gchar *prefix = g_strdup_printf("v%u.json", i);
+		g_assert_cmpuint(test_count_corrupt(dir, prefix, NULL), ==, 1);
+	}
+
+	/* a bad outcome costs the outcome, never the definition */
+	defs = vmsup_vm_store_load_all(store, &error);
+	g_assert_no_error(error);
+	g_assert_cmpuint(defs->len, ==, G_N_ELEMENTS(bad));
+	for (guint i = 0; i < defs->len; i++) {
+		g_autofree gchar *name = g_strdup_printf("v%u", i);
+		g_autoptr(VmsupVmDef) def = test_def_full(name);
+		test_assert_defs_equal(g_ptr_array_index(defs, i), def);
+	}
+
+	/* a second load finds nothing more to set aside */
+	g_clear_pointer(&outcomes, g_hash_table_unref);
+	outcomes = vmsup_vm_store_load_outcomes(store, &error);
+	g_assert_no_error(error);
+	g_assert_cmpuint(g_hash_table_size(outcomes), ==, 1);
+}
+
+static void
+test_outcome_remove(void)
+{
+	g_autofree gchar *state = test_state_dir();
+	g_autoptr(VmsupVmStore) store = vmsup_vm_store_new(state);
+	g_autoptr(VmsupVmDef) def = test_def_full("gone");
+	g_autoptr(VmsupVmDef) kept = test_def_full("kept");
+	g_autoptr(VmsupVmOutcome) outcome = vmsup_vm_outcome_new(TRUE, "QEMU exited", -1);
+	g_autoptr(GHashTable) outcomes = NULL;
+	g_autoptr(GPtrArray) defs = NULL;
+	g_autoptr(GError) error = NULL;
+	g_autofree gchar *gone_path = vmsup_vm_store_get_outcome_path(store, "gone");
+	g_autofree gchar *kept_path = vmsup_vm_store_get_outcome_path(store, "kept");
+
+	g_assert_true(vmsup_vm_store_save(store, def, &error));
+	g_assert_true(vmsup_vm_store_save(store, kept, &error));
+	g_assert_true(vmsup_vm_store_save_outcome(store, "gone", outcome, &error));
+	g_assert_true(vmsup_vm_store_save_outcome(store, "kept", outcome, &error));
+	g_assert_no_error(error);
+	g_assert_true(g_file_test(gone_path, G_FILE_TEST_IS_REGULAR));
+
+	/* deleting a VM takes its last-run record along */
+	g_assert_true(vmsup_vm_store_remove(store, "gone", &error));
+	g_assert_no_error(error);
+	g_assert_false(g_file_test(gone_path, G_FILE_TEST_EXISTS));
+	outcomes = vmsup_vm_store_load_outcomes(store, &error);
+	g_assert_no_error(error);
+	g_assert_cmpuint(g_hash_table_size(outcomes), ==, 1);
+	g_assert_true(g_hash_table_contains(outcomes, "kept"));
+
+	/* a new run drops only the record: the definition stays */
+	g_assert_true(vmsup_vm_store_remove_outcome(store, "kept", &error));
+	g_assert_no_error(error);
+	g_assert_false(g_file_test(kept_path, G_FILE_TEST_EXISTS));
+	g_assert_true(vmsup_vm_store_remove_outcome(store, "kept", &error));
+	g_assert_no_error(error);
+	defs = vmsup_vm_store_load_all(store, &error);
+	g_assert_no_error(error);
+	g_assert_cmpuint(defs->len, ==, 1);
+	test_assert_defs_equal(g_ptr_array_index(defs, 0), kept);
 }
 
 static void
@@ -694,6 +926,59 @@ test_lock_fifo(void)
 	g_assert_cmpuint(vmsup_vm_lock_get_n_waiters(lock, "a"), ==, 0);
 }
 
+/* the owner is stored with the definition; a definition from before owners is root's */
+static void
+test_store_owner(void)
+{
+	g_autofree gchar *state = test_state_dir();
+	g_autoptr(VmsupVmStore) store = vmsup_vm_store_new(state);
+	g_autoptr(VmsupVmDef) def = vmsup_vm_def_new("owned");
+	g_autoptr(VmsupVmDef) fresh = vmsup_vm_def_new("fresh");
+	g_autoptr(GPtrArray) defs = NULL;
+	g_autoptr(GError) error = NULL;
+	g_autofree gchar *legacy =
+	    g_build_filename(vmsup_vm_store_get_dir(store), "old.json", NULL);
+	g_autofree gchar *bad = g_build_filename(vmsup_vm_store_get_dir(store), "bad.json", NULL);
+	g_autoptr(JsonObject) json = NULL;
+	g_autoptr(JsonObject) owner_param = test_parse("{\"name\": \"o\", \"kernel\": \"/k\", "
+						       "\"owner_uid\": 5}");
+	g_autoptr(VmsupVmDef) from_params = NULL;
+
+	/* a new definition is the daemon's own user's until a caller is given */
+	g_assert_cmpuint(fresh->owner_uid, ==, (guint32)geteuid());
+	def->kernel = g_strdup("/k");
+	def->owner_uid = 4242;
+	json = vmsup_vm_def_to_json(def);
+	g_assert_cmpint(json_object_get_int_member(json, "owner_uid"), ==, 4242);
+	g_assert_true(vmsup_vm_store_save(store, def, &error));
+	g_assert_no_error(error);
+	g_assert_true(
+	    g_file_set_contents(legacy, "{\"name\": \"old\", \"kernel\": \"/k\"}", -1, NULL));
+	g_assert_true(
+	    g_file_set_contents(bad,
+				"{\"name\": \"bad\", \"kernel\": \"/k\", \"owner_uid\": -1}",
+				-1,
+				NULL));
+
+	expected_warning = "moved aside";
+	n_expected_warnings = 0;
+	defs = vmsup_vm_store_load_all(store, &error);
+	expected_warning = NULL;
+	g_assert_no_error(error);
+	/* the one with an owner that is no uid is set aside, not loaded as root's */
+	g_assert_cmpuint(n_expected_warnings, ==, 1);
+	g_assert_cmpuint(defs->len, ==, 2);
+	g_assert_cmpstr(((VmsupVmDef *)g_ptr_array_index(defs, 0))->name, ==, "old");
+	g_assert_cmpuint(((VmsupVmDef *)g_ptr_array_index(defs, 0))->owner_uid, ==, 0);
+	g_assert_cmpstr(((VmsupVmDef *)g_ptr_array_index(defs, 1))->name, ==, "owned");
+	g_assert_cmpuint(((VmsupVmDef *)g_ptr_array_index(defs, 1))->owner_uid, ==, 4242);
+
+	/* clients cannot name an owner: only the caller's uid, given in-process, makes one */
+	from_params = vmsup_vm_def_new_from_params(owner_param, NULL, &error);
+	g_assert_error(error, VMSUP_ERROR, VMSUP_ERROR_INVALID_ARGUMENT);
+	g_assert_null(from_params);
+}
+
 int
 main(int argc, char **argv)
 {
@@ -705,6 +990,9 @@ main(int argc, char **argv)
 	g_test_add_func("/vmsup/vm-store/corrupt", test_store_corrupt);
 	g_test_add_func("/vmsup/vm-store/remove", test_store_remove);
 	g_test_add_func("/vmsup/vm-store/unwritable", test_store_unwritable);
+	g_test_add_func("/vmsup/vm-store/outcome-round-trip", test_outcome_round_trip);
+	g_test_add_func("/vmsup/vm-store/outcome-corrupt", test_outcome_corrupt);
+	g_test_add_func("/vmsup/vm-store/outcome-remove", test_outcome_remove);
 	g_test_add_func("/vmsup/vm-def/params", test_def_params);
 	g_test_add_func("/vmsup/vm-def/params-bad", test_def_params_bad);
 	g_test_add_func("/vmsup/vm-def/share-dir", test_def_share_dir);
@@ -712,5 +1000,6 @@ main(int argc, char **argv)
 	g_test_add_func("/vmsup/vm-def/apply", test_def_apply);
 	g_test_add_func("/vmsup/operation/lifecycle", test_operation);
 	g_test_add_func("/vmsup/vm-lock/fifo", test_lock_fifo);
+	g_test_add_func("/vmsup/vm-store/owner", test_store_owner);
 	return g_test_run();
 }

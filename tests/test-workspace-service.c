@@ -14,6 +14,7 @@
 #include <signal.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "vmsup-daemon-config.h"
 #include "vmsup-daemon.h"
@@ -21,6 +22,7 @@
 #include "vmsup-json.h"
 #include "vmsup-rpc-table.h"
 #include "vmsup-test-util.h"
+#include "vmsup-vm-def.h"
 #include "vmsup-vm-service-workspace-hooks.h"
 #include "vmsup-vm-service.h"
 #include "vmsup-workspace-service.h"
@@ -91,9 +93,45 @@ call_ws(VmsupWorkspaceService *ws,
 	return finish(ws, res, error);
 }
 
+/* whom create and open act for, as the RPC layer passes it: the daemon's own user by default */
+static guint32 caller_uid;
+
+static void
+ws_create_async(VmsupWorkspaceService *ws,
+		JsonObject *params,
+		GCancellable *cancellable,
+		GAsyncReadyCallback callback,
+		gpointer user_data)
+{
+	vmsup_workspace_service_create_async(ws,
+					     params,
+					     caller_uid,
+					     cancellable,
+					     callback,
+					     user_data);
+}
+
+static void
+ws_open_async(VmsupWorkspaceService *ws,
+	      JsonObject *params,
+	      GCancellable *cancellable,
+	      GAsyncReadyCallback callback,
+	      gpointer user_data)
+{
+	vmsup_workspace_service_open_async(ws,
+					   params,
+					   caller_uid,
+					   cancellable,
+					   callback,
+					   user_data);
+}
+
+#define ws_list_async vmsup_workspace_service_list_async
+#define ws_delete_async vmsup_workspace_service_delete_async
+
 #define WS_CALL(ws, verb, params, timeout_s, error)                                                \
 	call_ws((ws),                                                                              \
-		vmsup_workspace_service_##verb##_async,                                            \
+		ws_##verb##_async,                                                                 \
 		vmsup_workspace_service_##verb##_finish,                                           \
 		(params),                                                                          \
 		(timeout_s),                                                                       \
@@ -220,6 +258,7 @@ setup(Fixture *fx, gconstpointer user_data)
 
 	fx->ws = fixture_new_ws(fx);
 	g_signal_connect(fx->ws, "activity", G_CALLBACK(activity_cb), fx);
+	caller_uid = geteuid();
 }
 
 static void
@@ -669,6 +708,325 @@ test_wiring(void)
 	vmsup_test_rm_rf(dir);
 }
 
+/* --- system mode: a caller other than root shares only its own directories - */
+
+/* a uid other than root and the daemon's (root: chown needs it) */
+#define NOBODY 65534
+
+static gchar *
+make_dir_owned_by(Fixture *fx, const gchar *name, uid_t uid)
+{
+	gchar *path = g_build_filename(fx->tmpdir, name, NULL);
+	g_assert_cmpint(g_mkdir(path, 0700), ==, 0);
+	g_assert_cmpint(chown(path, uid, (gid_t)-1), ==, 0);
+	return path;
+}
+
+static void
+create_user_vm(Fixture *fx, const gchar *name)
+{
+	g_autoptr(JsonObject) params = params_name(name);
+	g_autoptr(JsonObject) result = NULL;
+	g_autoptr(GAsyncResult) res = NULL;
+	g_autoptr(GError) error = NULL;
+	GAsyncResult *slot = NULL;
+
+	json_object_set_boolean_member(params, "wait", TRUE);
+	vmsup_vm_service_create_async(fx->vm_service,
+				      params,
+				      NULL,
+				      vmsup_test_store_result_cb,
+				      &slot);
+	res = vmsup_test_wait_result(&slot, CALL_TIMEOUT_S);
+	result = vmsup_vm_service_create_finish(fx->vm_service, res, &error);
+	g_assert_no_error(error);
+	g_assert_nonnull(result);
+}
+
+/* a VM as the RPC table creates it for a client of uid @uid: owned by that uid */
+static void
+create_user_vm_for(Fixture *fx, const gchar *name, guint32 uid)
+{
+	g_autoptr(JsonObject) params = params_name(name);
+	g_autoptr(JsonObject) result = NULL;
+	g_autoptr(GAsyncResult) res = NULL;
+	g_autoptr(GError) error = NULL;
+	GAsyncResult *slot = NULL;
+
+	json_object_set_boolean_member(params, "wait", TRUE);
+	json_object_set_int_member(params, VMSUP_VM_DEF_CALLER_UID, uid);
+	vmsup_vm_service_create_async(fx->vm_service,
+				      params,
+				      NULL,
+				      vmsup_test_store_result_cb,
+				      &slot);
+	res = vmsup_test_wait_result(&slot, CALL_TIMEOUT_S);
+	result = vmsup_vm_service_create_finish(fx->vm_service, res, &error);
+	g_assert_no_error(error);
+	g_assert_nonnull(result);
+}
+
+static gchar *
+vm_share_dir(Fixture *fx, const gchar *name)
+{
+	g_autoptr(JsonObject) vm = vmsup_vm_service_lookup(fx->vm_service, name);
+	g_assert_nonnull(vm);
+	return g_strdup(vmsup_json_object_get_string(vm, "share_dir", NULL));
+}
+
+static gchar *
+vm_state(Fixture *fx, const gchar *name)
+{
+	g_autoptr(JsonObject) vm = vmsup_vm_service_lookup(fx->vm_service, name);
+	g_assert_nonnull(vm);
+	return g_strdup(vmsup_json_object_get_string(vm, "state", NULL));
+}
+
+/* create as a non-root caller: another's directory is refused, however it is named */
+static void
+test_owner_create(Fixture *fx, gconstpointer user_data)
+{
+	g_autofree gchar *mine = NULL;
+	g_autofree gchar *theirs = NULL;
+	g_autofree gchar *link_theirs = g_build_filename(fx->tmpdir, "link-theirs", NULL);
+	g_autofree gchar *link_mine = g_build_filename(fx->tmpdir, "link-mine", NULL);
+	g_autofree gchar *theirs_real = NULL;
+	g_autofree gchar *mine_real = NULL;
+	g_autofree gchar *belongs = NULL;
+	g_autofree gchar *share = NULL;
+	const struct {
+		const gchar *path;
+		const gchar *vm;
+		gboolean spoof;
+	} refused[] = {
+	    {NULL, NULL, FALSE},   /* theirs */
+	    {"link", NULL, FALSE}, /* a link the caller owns, to theirs */
+	    {NULL, "dev1", FALSE}, /* for a VM that exists */
+	    {NULL, NULL, TRUE},    /* a uid in the params changes nothing */
+	    {"link", "dev1", TRUE},
+	};
+
+	/* the directories need owners: root may chown */
+	g_assert_cmpint(geteuid(), ==, 0);
+	mine = make_dir_owned_by(fx, "mine", NOBODY);
+	theirs = make_dir_owned_by(fx, "theirs", 0);
+	mine_real = realpath(mine, NULL);
+	theirs_real = realpath(theirs, NULL);
+	g_assert_cmpint(symlink(theirs, link_theirs), ==, 0);
+	g_assert_cmpint(lchown(link_theirs, NOBODY, (gid_t)-1), ==, 0);
+	g_assert_cmpint(symlink(mine, link_mine), ==, 0);
+	/* the caller's own VM: a workspace shares only with a VM of its owner */
+	create_user_vm_for(fx, "dev1", NOBODY);
+	belongs = g_strdup_printf("'%s' belongs to uid 0, not to you (uid %u); share a directory "
+				  "you own",
+				  theirs_real,
+				  NOBODY);
+
+	caller_uid = NOBODY;
+	for (guint i = 0; i < G_N_ELEMENTS(refused); i++) {
+		g_autoptr(JsonObject) params =
+		    params_create("proj", refused[i].path != NULL ? link_theirs : theirs);
+		g_autoptr(GError) error = NULL;
+		g_autoptr(JsonObject) result = NULL;
+
+		if (refused[i].vm != NULL)
+			json_object_set_string_member(params, "vm", refused[i].vm);
+		/* the RPC layer refuses these; the service never reads a uid from params */
+		if (refused[i].spoof) {
+			json_object_set_int_member(params, "caller_uid", 0);
+			json_object_set_int_member(params, "uid", 0);
+			json_object_set_int_member(params, "share_uid", NOBODY);
+		}
+		result = WS_CALL(fx->ws, create, params, CALL_TIMEOUT_S, &error);
+		g_test_message("case %u: %s", i, error ? error->message : "accepted");
+		g_assert_null(result);
+		g_assert_error(error, VMSUP_ERROR, VMSUP_ERROR_FAILED_PRECONDITION);
+		g_assert_cmpstr(error->message, ==, belongs);
+	}
+	/* nothing was made, nothing changed */
+	g_assert_cmpuint(ws_count(fx->ws), ==, 0);
+	g_assert_false(vm_exists(fx, "ws-proj"));
+	{
+		g_autofree gchar *record = record_path(fx, "proj");
+		g_assert_false(g_file_test(record, G_FILE_TEST_EXISTS));
+	}
+	share = vm_share_dir(fx, "dev1");
+	g_assert_null(share);
+
+	/* the caller's own directory, also through a link: shared, and VMService agrees */
+	{
+		g_autoptr(JsonObject) params = params_create("mine", mine);
+		g_autoptr(GError) error = NULL;
+		g_autoptr(JsonObject) result =
+		    WS_CALL(fx->ws, create, params, CALL_TIMEOUT_S, &error);
+		g_assert_no_error(error);
+		g_assert_cmpstr(json_object_get_string_member(result, "path"), ==, mine_real);
+	}
+	share = vm_share_dir(fx, "ws-mine");
+	g_assert_cmpstr(share, ==, mine_real);
+	g_clear_pointer(&share, g_free);
+	{
+		g_autoptr(JsonObject) params = params_create("via-link", link_mine);
+		g_autoptr(GError) error = NULL;
+		g_autoptr(JsonObject) result = NULL;
+
+		json_object_set_string_member(params, "vm", "dev1");
+		result = WS_CALL(fx->ws, create, params, CALL_TIMEOUT_S, &error);
+		g_assert_no_error(error);
+		g_assert_cmpstr(json_object_get_string_member(result, "path"), ==, mine_real);
+	}
+	share = vm_share_dir(fx, "dev1");
+	g_assert_cmpstr(share, ==, mine_real);
+	g_clear_pointer(&share, g_free);
+
+	/* root shares what it likes */
+	caller_uid = 0;
+	{
+		g_autoptr(JsonObject) params = params_create("root", theirs);
+		g_autoptr(GError) error = NULL;
+		g_autoptr(JsonObject) result =
+		    WS_CALL(fx->ws, create, params, CALL_TIMEOUT_S, &error);
+		g_assert_no_error(error);
+		g_assert_nonnull(result);
+	}
+	share = vm_share_dir(fx, "ws-root");
+	g_assert_cmpstr(share, ==, theirs_real);
+	g_assert_cmpuint(ws_count(fx->ws), ==, 3);
+}
+
+/* open shares the directory again, for whoever opens it: checked every time */
+static void
+test_owner_open(Fixture *fx, gconstpointer user_data)
+{
+	g_autofree gchar *mine = NULL;
+	g_autofree gchar *theirs = NULL;
+	g_autofree gchar *mine_real = NULL;
+	g_autofree gchar *moved = g_build_filename(fx->tmpdir, "mine-moved", NULL);
+	g_autofree gchar *state = NULL;
+	g_autofree gchar *share = NULL;
+
+	g_assert_cmpint(geteuid(), ==, 0);
+	mine = make_dir_owned_by(fx, "mine", NOBODY);
+	theirs = make_dir_owned_by(fx, "theirs", 0);
+	mine_real = realpath(mine, NULL);
+
+	caller_uid = 0;
+	{
+		g_autoptr(JsonObject) params = params_create("root", theirs);
+		g_autoptr(GError) error = NULL;
+		g_autoptr(JsonObject) result =
+		    WS_CALL(fx->ws, create, params, CALL_TIMEOUT_S, &error);
+		g_assert_no_error(error);
+	}
+	caller_uid = NOBODY;
+	{
+		g_autoptr(JsonObject) params = params_create("mine", mine);
+		g_autoptr(GError) error = NULL;
+		g_autoptr(JsonObject) result =
+		    WS_CALL(fx->ws, create, params, CALL_TIMEOUT_S, &error);
+		g_assert_no_error(error);
+	}
+
+	/* root's workspace, opened by another user: refused before its VM is touched */
+	{
+		g_autoptr(JsonObject) params = params_name("root");
+		g_autoptr(GError) error = NULL;
+		g_autoptr(JsonObject) result =
+		    WS_CALL(fx->ws, open, params, CALL_TIMEOUT_S, &error);
+		g_assert_null(result);
+		g_assert_error(error, VMSUP_ERROR, VMSUP_ERROR_FAILED_PRECONDITION);
+		g_assert_nonnull(strstr(error->message, "Cannot open workspace 'root': "));
+		g_assert_nonnull(
+		    strstr(error->message, "belongs to uid 0, not to you (uid 65534)"));
+	}
+	state = vm_state(fx, "ws-root");
+	g_assert_cmpstr(state, ==, "defined");
+	g_clear_pointer(&state, g_free);
+
+	/* the caller's own, opened by a third user */
+	caller_uid = NOBODY - 1;
+	{
+		g_autoptr(JsonObject) params = params_name("mine");
+		g_autoptr(GError) error = NULL;
+		g_autoptr(JsonObject) result =
+		    WS_CALL(fx->ws, open, params, CALL_TIMEOUT_S, &error);
+		g_assert_null(result);
+		g_assert_error(error, VMSUP_ERROR, VMSUP_ERROR_FAILED_PRECONDITION);
+		g_assert_nonnull(
+		    strstr(error->message, "belongs to uid 65534, not to you (uid 65533)"));
+	}
+
+	/* the directory swapped for a link to another's since it was created */
+	caller_uid = NOBODY;
+	g_assert_cmpint(g_rename(mine, moved), ==, 0);
+	g_assert_cmpint(symlink(theirs, mine), ==, 0);
+	{
+		g_autoptr(JsonObject) params = params_name("mine");
+		g_autoptr(GError) error = NULL;
+		g_autoptr(JsonObject) result =
+		    WS_CALL(fx->ws, open, params, CALL_TIMEOUT_S, &error);
+		g_assert_null(result);
+		g_assert_error(error, VMSUP_ERROR, VMSUP_ERROR_FAILED_PRECONDITION);
+		g_assert_nonnull(strstr(error->message, "through a symbolic link"));
+	}
+	state = vm_state(fx, "ws-mine");
+	g_assert_cmpstr(state, ==, "defined");
+	share = vm_share_dir(fx, "ws-mine");
+	g_assert_cmpstr(share, ==, mine_real);
+	/* refusals left the workspaces as they were, and free to be used */
+	g_assert_cmpuint(ws_count(fx->ws), ==, 2);
+}
+
+/* no member of params can pose as the caller's uid, nor set what VMService checks against */
+static void
+test_uid_not_a_param(void)
+{
+	const gchar *const methods[] = {"vm.create",
+					"vm.set",
+					"workspace.create",
+					"workspace.open"};
+	const gchar *const members[] = {"caller_uid", "uid", "share_uid", "share_dir", "owner_uid"};
+
+	for (guint i = 0; i < G_N_ELEMENTS(methods); i++) {
+		const VmsupRpcMethod *method = vmsup_rpc_table_lookup(methods[i]);
+		g_assert_nonnull(method);
+		for (guint j = 0; j < G_N_ELEMENTS(members); j++) {
+			g_autoptr(JsonObject) params = params_name("web1");
+			g_autoptr(GError) error = NULL;
+
+			if (g_strcmp0(methods[i], "workspace.create") == 0)
+				json_object_set_string_member(params, "path", "/tmp");
+			g_assert_true(vmsup_rpc_table_validate(method, params, &error));
+			g_assert_no_error(error);
+			json_object_set_int_member(params, members[j], 0);
+			g_assert_false(vmsup_rpc_table_validate(method, params, &error));
+			g_assert_error(error, VMSUP_RPC_ERROR, VMSUP_RPC_INVALID_PARAMS);
+			g_assert_nonnull(strstr(error->message, members[j]));
+		}
+	}
+}
+
+/* MaxVMs: a workspace whose VM would pass the cap is not created at all */
+static void
+test_max_vms(Fixture *fx, gconstpointer user_data)
+{
+	g_autofree gchar *record = record_path(fx, "proj");
+	g_autoptr(JsonObject) params = params_create("proj", fx->project);
+	g_autoptr(GError) error = NULL;
+	g_autoptr(JsonObject) result = NULL;
+
+	vmsup_vm_service_set_max_vms(fx->vm_service, 1);
+	create_user_vm(fx, "dev1");
+	result = WS_CALL(fx->ws, create, params, CALL_TIMEOUT_S, &error);
+	g_assert_null(result);
+	g_assert_error(error, VMSUP_ERROR, VMSUP_ERROR_FAILED_PRECONDITION);
+	g_assert_nonnull(strstr(error->message, "MaxVMs"));
+	g_assert_cmpuint(ws_count(fx->ws), ==, 0);
+	g_assert_false(g_file_test(record, G_FILE_TEST_EXISTS));
+	g_assert_false(vm_exists(fx, "ws-proj"));
+	g_assert_cmpuint(vmsup_vm_service_count_vms(fx->vm_service), ==, 1);
+}
+
 /* --- the bundled guest: open, a file each way, delete ---------------------- */
 
 static void
@@ -832,6 +1190,130 @@ test_guest(Fixture *fx, gconstpointer user_data)
 	g_assert_cmpstr(contents, ==, "from the guest\n");
 }
 
+/* a workspace belongs to its creator, and shares only with a VM of the same owner */
+static void
+test_owner_vm_of_another(Fixture *fx, gconstpointer user_data)
+{
+	g_autofree gchar *mine = NULL;
+	g_autofree gchar *mine_real = NULL;
+	g_autofree gchar *record = record_path(fx, "p");
+	g_autofree gchar *legacy = record_path(fx, "old");
+	g_autofree gchar *legacy_json = NULL;
+	g_autofree gchar *share = NULL;
+	g_autofree gchar *state = NULL;
+	g_autoptr(JsonObject) list = NULL;
+	g_autoptr(JsonObject) vm = NULL;
+	g_autoptr(VmsupWorkspaceService) reloaded = NULL;
+	JsonArray *workspaces;
+	guint32 owner = G_MAXUINT32;
+
+	g_assert_cmpint(geteuid(), ==, 0);
+	mine = make_dir_owned_by(fx, "mine", NOBODY);
+	mine_real = realpath(mine, NULL);
+	create_user_vm(fx, "dev0"); /* the daemon's own: root's here */
+	caller_uid = NOBODY;
+
+	/* root's VM for nobody's workspace: refused, nothing made or shared */
+	{
+		g_autoptr(JsonObject) params = params_create("p", mine);
+		g_autoptr(GError) error = NULL;
+		g_autoptr(JsonObject) result = NULL;
+
+		json_object_set_string_member(params, "vm", "dev0");
+		result = WS_CALL(fx->ws, create, params, CALL_TIMEOUT_S, &error);
+		g_assert_null(result);
+		g_assert_error(error, VMSUP_ERROR, VMSUP_ERROR_FAILED_PRECONDITION);
+		g_assert_cmpstr(
+		    error->message,
+		    ==,
+		    "VM 'dev0' belongs to uid 0, but workspace 'p' to uid 65534: a "
+		    "workspace shares its directory only with a VM of its owner; use a "
+		    "VM of the workspace's owner, or delete the workspace and create it "
+		    "again");
+	}
+	g_assert_false(g_file_test(record, G_FILE_TEST_EXISTS));
+	g_assert_false(vmsup_workspace_service_get_owner(fx->ws, "p", &owner));
+	share = vm_share_dir(fx, "dev0");
+	g_assert_null(share);
+
+	/* its own: the workspace and the VM made for it are nobody's */
+	{
+		g_autoptr(JsonObject) params = params_create("p", mine);
+		g_autoptr(GError) error = NULL;
+		g_autoptr(JsonObject) result =
+		    WS_CALL(fx->ws, create, params, CALL_TIMEOUT_S, &error);
+		g_assert_no_error(error);
+		g_assert_cmpint(json_object_get_int_member(result, "owner_uid"), ==, NOBODY);
+	}
+	g_assert_true(vmsup_workspace_service_get_owner(fx->ws, "p", &owner));
+	g_assert_cmpuint(owner, ==, NOBODY);
+	vm = vmsup_vm_service_lookup(fx->vm_service, "ws-p");
+	g_assert_nonnull(vm);
+	g_assert_cmpint(json_object_get_int_member(vm, "owner_uid"), ==, NOBODY);
+	g_clear_pointer(&vm, json_object_unref);
+	list = ws_list(fx->ws);
+	workspaces = json_object_get_array_member(list, "workspaces");
+	g_assert_cmpint(
+	    json_object_get_int_member(json_array_get_object_element(workspaces, 0), "owner_uid"),
+	    ==,
+	    NOBODY);
+
+	/* its VM deleted and made again by someone else: open refuses to share with it */
+	{
+		g_autoptr(JsonObject) params = params_name("ws-p");
+		g_autoptr(GAsyncResult) res = NULL;
+		g_autoptr(GError) error = NULL;
+		g_autoptr(JsonObject) result = NULL;
+		GAsyncResult *slot = NULL;
+
+		vmsup_vm_service_delete_async(fx->vm_service,
+					      params,
+					      NULL,
+					      vmsup_test_store_result_cb,
+					      &slot);
+		res = vmsup_test_wait_result(&slot, CALL_TIMEOUT_S);
+		result = vmsup_vm_service_delete_finish(fx->vm_service, res, &error);
+		g_assert_no_error(error);
+	}
+	create_user_vm(fx, "ws-p");
+	{
+		g_autoptr(JsonObject) params = params_name("p");
+		g_autoptr(GError) error = NULL;
+		g_autoptr(JsonObject) result =
+		    WS_CALL(fx->ws, open, params, CALL_TIMEOUT_S, &error);
+		g_assert_null(result);
+		g_assert_error(error, VMSUP_ERROR, VMSUP_ERROR_FAILED_PRECONDITION);
+		g_assert_nonnull(strstr(error->message,
+					"VM 'ws-p' belongs to uid 0, but "
+					"workspace 'p' to uid 65534"));
+	}
+	share = vm_share_dir(fx, "ws-p");
+	g_assert_null(share);
+	state = vm_state(fx, "ws-p");
+	g_assert_cmpstr(state, ==, "defined");
+	/* deleting the workspace leaves that VM alone */
+	{
+		g_autoptr(JsonObject) params = params_name("p");
+		g_autoptr(GError) error = NULL;
+		g_autoptr(JsonObject) result =
+		    WS_CALL(fx->ws, delete, params, CALL_TIMEOUT_S, &error);
+		g_assert_no_error(error);
+	}
+	g_assert_false(g_file_test(record, G_FILE_TEST_EXISTS));
+	g_assert_true(vm_exists(fx, "ws-p"));
+
+	/* a record from before owners is root's */
+	legacy_json = g_strdup_printf("{\"version\": 1, \"name\": \"old\", \"path\": \"%s\", "
+				      "\"vm\": \"ws-old\", \"vm_owned\": true, "
+				      "\"created\": \"2026-01-01T00:00:00Z\"}",
+				      mine_real);
+	g_assert_true(g_file_set_contents(legacy, legacy_json, -1, NULL));
+	reloaded = fixture_new_ws(fx);
+	owner = G_MAXUINT32;
+	g_assert_true(vmsup_workspace_service_get_owner(reloaded, "old", &owner));
+	g_assert_cmpuint(owner, ==, 0);
+}
+
 int
 main(int argc, char **argv)
 {
@@ -857,11 +1339,26 @@ main(int argc, char **argv)
 	g_test_add_func("/vmsup/workspace/hooks/outlive-vm-service", test_hooks_outlive_vm_service);
 	g_test_add_func("/vmsup/workspace/wiring", test_wiring);
 	g_test_add_func("/vmsup/workspace/share-dir-internal", test_share_dir_internal);
+	g_test_add_func("/vmsup/workspace/owner/uid-not-a-param", test_uid_not_a_param);
+	g_test_add("/vmsup/workspace/owner/create",
+		   Fixture,
+		   NULL,
+		   setup,
+		   test_owner_create,
+		   teardown);
+	g_test_add("/vmsup/workspace/owner/open", Fixture, NULL, setup, test_owner_open, teardown);
+	g_test_add("/vmsup/workspace/max-vms", Fixture, NULL, setup, test_max_vms, teardown);
 	g_test_add("/vmsup/workspace/guest/open-share-delete",
 		   Fixture,
 		   NULL,
 		   setup,
 		   test_guest,
+		   teardown);
+	g_test_add("/vmsup/workspace/owner/vm-of-another",
+		   Fixture,
+		   NULL,
+		   setup,
+		   test_owner_vm_of_another,
 		   teardown);
 	return g_test_run();
 }

@@ -20,6 +20,7 @@ static const gchar *const vmsup_daemon_config_keys[] = {
     "QemuBinary",
     "SocketGroup",
     "StopVMsOnExit",
+    "MaxVMs",
     NULL,
 };
 
@@ -30,6 +31,7 @@ vmsup_daemon_config_new(void)
 	config->auto_stop_stale_after = 0;
 	config->stats_poll_interval = 5;
 	config->accel = VMSUP_ACCEL_AUTO;
+	config->max_vms = VMSUP_DAEMON_CONFIG_DEFAULT_MAX_VMS;
 	return config;
 }
 
@@ -60,6 +62,34 @@ vmsup_daemon_config_get_seconds(GKeyFile *kf, const gchar *key, guint *out, GErr
 			    _("Invalid value '%s' for %s: expected seconds from 0 to 604800"),
 			    value != NULL ? value : "",
 			    key);
+		return FALSE;
+	}
+	*out = (guint)parsed;
+	return TRUE;
+}
+
+static gboolean
+vmsup_daemon_config_get_max_vms(GKeyFile *kf, guint *out, GError **error)
+{
+	g_autofree gchar *value = NULL;
+	guint64 parsed = 0;
+
+	if (!g_key_file_has_key(kf, VMSUP_CONFIG_GROUP, "MaxVMs", NULL))
+		return TRUE;
+	value = g_key_file_get_string(kf, VMSUP_CONFIG_GROUP, "MaxVMs", NULL);
+	if (value == NULL || !g_ascii_string_to_unsigned(g_strstrip(value),
+							 10,
+							 0,
+							 VMSUP_DAEMON_CONFIG_MAX_MAX_VMS,
+							 &parsed,
+							 NULL)) {
+		g_set_error(error,
+			    VMSUP_ERROR,
+			    VMSUP_ERROR_INVALID_ARGUMENT,
+			    _("Invalid value '%s' for MaxVMs: expected a number of VMs from 0 (no "
+			      "limit) to %u"),
+			    value != NULL ? value : "",
+			    (guint)VMSUP_DAEMON_CONFIG_MAX_MAX_VMS);
 		return FALSE;
 	}
 	*out = (guint)parsed;
@@ -107,6 +137,9 @@ vmsup_daemon_config_load(VmsupDaemonConfig *config,
 					     "StatsPollInterval",
 					     &config->stats_poll_interval,
 					     error))
+		return FALSE;
+
+	if (!vmsup_daemon_config_get_max_vms(kf, &config->max_vms, error))
 		return FALSE;
 
 	accel = g_key_file_get_string(kf, VMSUP_CONFIG_GROUP, "Accel", NULL);

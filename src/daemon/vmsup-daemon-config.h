@@ -7,6 +7,11 @@
 
 G_BEGIN_DECLS
 
+/* MaxVMs when the file does not say */
+#define VMSUP_DAEMON_CONFIG_DEFAULT_MAX_VMS 256
+/* the largest MaxVMs accepted */
+#define VMSUP_DAEMON_CONFIG_MAX_MAX_VMS 100000
+
 /* vmsupd.conf, group [vmsupd]; defaults when a key or the file is absent */
 typedef struct {
 	guint auto_stop_stale_after; /* seconds, 0: off */
@@ -15,6 +20,7 @@ typedef struct {
 	gchar *qemu_binary; /* NULL: from PATH */
 	gchar *socket_group; /* system mode: group allowed on the socket, NULL: root only */
 	gboolean stop_vms_on_exit;
+	guint max_vms; /* most VMs defined at once; 0: no limit */
 } VmsupDaemonConfig;
 
 VmsupDaemonConfig *

@@ -86,6 +86,7 @@ vmsup_daemon_wire_services(VmsupDaemon *self)
 						self->options.runtime_dir,
 						self->config->qemu_binary,
 						self->config->accel);
+	vmsup_vm_service_set_max_vms(self->vm_service, self->config->max_vms);
 	hooks = vmsup_vm_service_get_hooks(self->vm_service);
 
 	self->stats_service = vmsup_stats_service_new(hooks);
@@ -227,6 +228,7 @@ vmsup_daemon_load_cb(GObject *source, GAsyncResult *res, gpointer user_data)
 	g_autoptr(GError) error = NULL;
 	const gchar *reason = NULL;
 	VmsupAccel accel;
+	guint n_vms;
 
 	if (!vmsup_vm_service_load_finish(VMSUP_VM_SERVICE(source), res, &error)) {
 		g_task_return_error(task, g_steal_pointer(&error));
@@ -234,6 +236,14 @@ vmsup_daemon_load_cb(GObject *source, GAsyncResult *res, gpointer user_data)
 	}
 	accel = vmsup_vm_service_get_accel(self->vm_service, &reason);
 	g_message("accelerator: %s (%s)", vmsup_accel_to_string(accel), reason ? reason : "");
+	/* a lowered cap never costs a definition: it only refuses new VMs */
+	n_vms = vmsup_vm_service_count_vms(self->vm_service);
+	if (self->config->max_vms > 0 && n_vms > self->config->max_vms)
+		g_warning("%u VMs are defined, more than MaxVMs=%u allows: all are kept, but "
+			  "vm.create is refused until fewer than %u are left",
+			  n_vms,
+			  self->config->max_vms,
+			  self->config->max_vms);
 	if (!vmsup_daemon_listen(self, &error)) {
 		g_task_return_error(task, g_steal_pointer(&error));
 		return;

@@ -28,6 +28,7 @@
 #include "vmsup-jsonrpc-server.h"
 #include "vmsup-rpc-call.h"
 #include "vmsup-rpc-table.h"
+#include "vmsup-vm-def.h"
 
 #define VMSUP_JSONRPC_READ_CHUNK (64 * 1024)
 /* answers handed to one sendmsg() */
@@ -72,6 +73,8 @@ struct _VmsupJsonrpcConnection {
 	gboolean closing; /* flush what is queued, then close; read nothing more */
 	gboolean closed;
 	gboolean subscribed;
+	/* owned, for a subscriber bound by the owner rule: the VMs it was told of */
+	GHashTable *seen_vms;
 	guint8 readbuf[VMSUP_JSONRPC_READ_CHUNK];
 };
 
@@ -127,6 +130,7 @@ vmsup_jsonrpc_connection_unref(VmsupJsonrpcConnection *conn)
 	if (conn->capture != NULL)
 		g_string_free(conn->capture, TRUE);
 	g_byte_array_unref(conn->inbuf);
+	g_clear_pointer(&conn->seen_vms, g_hash_table_unref);
 	g_free(conn);
 }
 G_DEFINE_AUTOPTR_CLEANUP_FUNC(VmsupJsonrpcConnection, vmsup_jsonrpc_connection_unref)
@@ -549,6 +553,22 @@ vmsup_jsonrpc_subscribe(VmsupJsonrpcConnection *conn, gboolean subscribe)
 	g_autoptr(JsonNode) node = NULL;
 
 	conn->subscribed = subscribe;
+	g_clear_pointer(&conn->seen_vms, g_hash_table_unref);
+	/* a caller bound by the owner rule hears only of its own VMs: those of now, and new ones */
+	if (subscribe && vmsup_vm_def_uid_is_restricted(conn->uid)) {
+		conn->seen_vms = g_hash_table_new_full(g_str_hash, g_str_equal, g_free, NULL);
+		if (conn->ctx->vm_service != NULL) {
+			g_auto(GStrv) names = vmsup_vm_service_list_names(conn->ctx->vm_service);
+			for (guint i = 0; names[i] != NULL; i++) {
+				guint32 owner = 0;
+				if (vmsup_vm_service_get_owner(conn->ctx->vm_service,
+							       names[i],
+							       &owner) &&
+				    owner == conn->uid)
+					g_hash_table_add(conn->seen_vms, g_strdup(names[i]));
+			}
+		}
+	}
 	if (subscribe) {
 		json_array_add_string_element(events, "event.vm-changed");
 		json_array_add_string_element(events, "event.vm-removed");
@@ -1128,6 +1148,40 @@ vmsup_jsonrpc_server_listen(VmsupJsonrpcServer *self,
 	return TRUE;
 }
 
+/*
+ * Whether subscriber @conn hears of an event: everything, unless the owner
+ * rule binds it (vmsup_rpc_table_check_owner()); then only of its own VMs
+ * and operations, the removal of a VM only if it was told of the VM.
+ */
+static gboolean
+vmsup_jsonrpc_connection_may_hear(VmsupJsonrpcConnection *conn,
+				  const gchar *method,
+				  JsonObject *params)
+{
+	VmsupVmService *vm_service = conn->ctx->vm_service;
+	const gchar *name =
+	    params != NULL ? vmsup_json_object_get_string(params, "name", NULL) : NULL;
+	guint32 owner = 0;
+
+	if (conn->seen_vms == NULL)
+		return TRUE;
+	if (g_strcmp0(method, "event.vm-changed") == 0) {
+		if (name == NULL || vm_service == NULL ||
+		    !vmsup_vm_service_get_owner(vm_service, name, &owner) || owner != conn->uid)
+			return FALSE;
+		g_hash_table_add(conn->seen_vms, g_strdup(name));
+		return TRUE;
+	}
+	if (g_strcmp0(method, "event.vm-removed") == 0)
+		return name != NULL && g_hash_table_remove(conn->seen_vms, name);
+	if (g_strcmp0(method, "event.operation-changed") == 0) {
+		gint64 id = params != NULL ? vmsup_json_object_get_int(params, "id", 0) : 0;
+		return vm_service != NULL &&
+		       vmsup_vm_service_get_op_owner(vm_service, id, &owner) && owner == conn->uid;
+	}
+	return FALSE;
+}
+
 void
 vmsup_jsonrpc_server_emit_event(VmsupJsonrpcServer *self, const gchar *method, JsonObject *params)
 {
@@ -1141,7 +1195,8 @@ vmsup_jsonrpc_server_emit_event(VmsupJsonrpcServer *self, const gchar *method, J
 
 	for (guint i = 0; i < self->connections->len; i++) {
 		VmsupJsonrpcConnection *conn = g_ptr_array_index(self->connections, i);
-		if (conn->subscribed && !conn->closed && !conn->closing)
+		if (conn->subscribed && !conn->closed && !conn->closing &&
+		    vmsup_jsonrpc_connection_may_hear(conn, method, params))
 			g_ptr_array_add(targets, vmsup_jsonrpc_connection_ref(conn));
 	}
 	if (targets->len == 0)

@@ -51,6 +51,7 @@ typedef enum {
 	VMSUP_RPC_FLAG_TAKES_ID = 1 << 2,      /* "id" (an operation) required, inside a{sv} */
 	VMSUP_RPC_FLAG_READ_ONLY = 1 << 3,     /* no state change: polkit's read action */
 	VMSUP_RPC_FLAG_RETURNS_LIST = 1 << 4,  /* D-Bus answers aa{sv} of the named member */
+	VMSUP_RPC_FLAG_CREATES = 1 << 5,       /* "name" is of something new: nobody owns it yet */
 } VmsupRpcFlags;
 
 typedef enum {
@@ -62,12 +63,16 @@ typedef enum {
 	VMSUP_RPC_TYPE_OBJECT,
 } VmsupRpcType;
 
+/* the values a STRING (or each string of a STRV) may take, NULL-terminated */
+typedef const gchar *const *(*VmsupRpcChoicesFunc)(void);
+
 typedef struct {
 	const gchar *name;
 	VmsupRpcType type;
 	gboolean required;
 	gint64 min; /* for ints, when min < max */
 	gint64 max;
+	VmsupRpcChoicesFunc choices; /* NULL: any string */
 } VmsupRpcParam;
 
 typedef void (*VmsupRpcFunc)(const VmsupRpcContext *ctx, VmsupRpcCall *call);
@@ -90,14 +95,29 @@ const VmsupRpcMethod *
 vmsup_rpc_table_lookup_dbus(const gchar *dbus_name);
 
 /*
- * Checks @params against @method's schema: an unknown member, a wrong type or
- * a missing required one is VMSUP_RPC_ERROR -32602 naming the member; a value
- * out of range or an invalid name is VMSUP_ERROR_INVALID_ARGUMENT.
+ * Checks @params against @method's schema: an unknown member, a wrong type, a
+ * string not among the parameter's choices or a missing required one is
+ * VMSUP_RPC_ERROR -32602 naming the member (and the string); a value out of
+ * range or an invalid name is VMSUP_ERROR_INVALID_ARGUMENT.
  */
 gboolean
 vmsup_rpc_table_validate(const VmsupRpcMethod *method, JsonObject *params, GError **error);
 
-/* validates, then runs the handler; a validation failure is returned through the call */
+/*
+ * Whether the caller of @call may act on what it names. A caller bound by
+ * vmsup_vm_def_uid_is_restricted() (in system mode: neither root nor the
+ * daemon's own user) may use only its own VMs, workspaces and operations:
+ * FAILED_PRECONDITION naming the owner otherwise. Something that does not
+ * exist is left to the handler to report.
+ */
+gboolean
+vmsup_rpc_table_check_owner(const VmsupRpcContext *ctx, VmsupRpcCall *call, GError **error);
+
+/*
+ * Validates, checks the owner, then runs the handler; a refusal is returned
+ * through the call. vm.list, op.list and workspace.list show such a caller
+ * only what it owns.
+ */
 void
 vmsup_rpc_table_dispatch(const VmsupRpcContext *ctx, VmsupRpcCall *call);
 

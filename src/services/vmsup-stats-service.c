@@ -3,7 +3,7 @@
  * What a running VM is doing, without owning its lifecycle: stats, health,
  * ping, exec and listening ports through QMP and the guest agent, a poller
  * keeping a per-VM stats cache, and the sweep that stops stale VMs. All it
- * knows of VMService are the five hooks it was built with.
+ * knows of VMService are the hooks it was built with.
  *
  * This file: the GObject, the per-VM entries and what feeds them (tracking,
  * activity), helpers shared by the parts, QMP with a deadline, and the

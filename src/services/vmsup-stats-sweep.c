@@ -73,6 +73,8 @@ vmsup_stats_stop_locked_cb(GObject *source, GAsyncResult *res, gpointer user_dat
 	VmsupStatsService *self = stop->self;
 	VmsupStatsVm *vm = stop->vm;
 	VmsupQemuProcess *process;
+	g_autofree gchar *reason = NULL;
+	gint64 idle_s;
 
 	if (!vmsup_vm_hooks_lock_vm_finish(res, &error)) {
 		if (g_cancellable_is_cancelled(self->cancellable))
@@ -94,14 +96,20 @@ vmsup_stats_stop_locked_cb(GObject *source, GAsyncResult *res, gpointer user_dat
 	    !vmsup_stats_vm_is_stale(self, vm))
 		return;
 
+	idle_s = vmsup_stats_service_vm_idle_ms(vm) / 1000;
 	vmsup_log_vm(G_LOG_LEVEL_MESSAGE,
 		     vm->name,
-		     "Stopping VM '%s': idle for %" G_GINT64_FORMAT
+		     "Stopping VM '%s' by the auto-stop policy: idle for %" G_GINT64_FORMAT
 		     " s (AutoStopStaleAfter=%u, last activity: %s)",
 		     vm->name,
-		     vmsup_stats_service_vm_idle_ms(vm) / 1000,
+		     idle_s,
 		     self->auto_stop_after_s,
 		     vm->active_reason);
+	/* what the VM's exit_reason says, instead of the guest's own power-off */
+	reason = g_strdup_printf("stopped by the auto-stop policy after %" G_GINT64_FORMAT
+				 " s without activity",
+				 idle_s);
+	vmsup_vm_hooks_note_stop(&self->hooks, vm->name, reason);
 	process = handles->process;
 	vmsup_qemu_process_stop_async(process,
 				      /* force= */ FALSE,
@@ -111,7 +119,7 @@ vmsup_stats_stop_locked_cb(GObject *source, GAsyncResult *res, gpointer user_dat
 				      g_steal_pointer(&stop));
 }
 
-/* lock -> graceful stop -> cleanup_runtime -> unlock; re-checked under the lock */
+/* lock -> note_stop -> graceful stop -> cleanup_runtime -> unlock; re-checked under the lock */
 void
 vmsup_stats_service_begin_stop(VmsupStatsService *self, VmsupStatsVm *vm)
 {

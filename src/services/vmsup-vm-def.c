@@ -7,10 +7,15 @@
 
 #include "config.h"
 
+#include <errno.h>
 #include <glib/gi18n.h>
+#include <stdlib.h>
+#include <sys/stat.h>
+#include <unistd.h>
 
 #include "vmsup-error.h"
 #include "vmsup-json.h"
+#include "vmsup-paths.h"
 #include "vmsup-vm-def.h"
 
 #define VMSUP_VM_DEF_VERSION 1
@@ -53,6 +58,7 @@ vmsup_vm_def_new(const gchar *name)
 	def->memory_mib = VMSUP_VM_DEF_DEFAULT_MEMORY_MIB;
 	def->auto_stop = TRUE;
 	def->created = g_get_real_time() / G_USEC_PER_SEC;
+	def->owner_uid = (guint32)geteuid();
 	return def;
 }
 
@@ -331,6 +337,253 @@ vmsup_vm_def_set_unknown_error(const gchar *member, const gchar *const *known, G
 		    list);
 }
 
+gboolean
+vmsup_vm_def_uid_is_restricted(guint32 uid)
+{
+	return uid != 0 && uid != (guint32)geteuid();
+}
+
+gboolean
+vmsup_vm_def_check_share_owner(const gchar *path, guint32 uid, GError **error)
+{
+	g_autofree gchar *shown = NULL;
+	g_autofree gchar *canonical = NULL;
+	g_autofree gchar *real = NULL;
+	struct stat st;
+
+	g_return_val_if_fail(path != NULL, FALSE);
+
+	if (!vmsup_vm_def_uid_is_restricted(uid))
+		return TRUE;
+	shown = g_strescape(path, NULL);
+	canonical = g_canonicalize_filename(path, "/");
+	real = realpath(canonical, NULL);
+	if (real == NULL) {
+		gint saved_errno = errno;
+		g_set_error(error,
+			    VMSUP_ERROR,
+			    VMSUP_ERROR_FAILED_PRECONDITION,
+			    _("Cannot tell who owns '%s': %s; share an existing directory you own"),
+			    shown,
+			    g_strerror(saved_errno));
+		return FALSE;
+	}
+	/* QEMU opens the path later, by name: a link on the way could lead elsewhere by then */
+	if (g_strcmp0(real, canonical) != 0) {
+		g_autofree gchar *shown_real = g_strescape(real, NULL);
+		g_set_error(error,
+			    VMSUP_ERROR,
+			    VMSUP_ERROR_FAILED_PRECONDITION,
+			    _("'%s' leads to '%s' through a symbolic link; share the directory "
+			      "itself, and only one you own"),
+			    shown,
+			    shown_real);
+		return FALSE;
+	}
+	if (lstat(real, &st) != 0 || !S_ISDIR(st.st_mode)) {
+		g_set_error(error,
+			    VMSUP_ERROR,
+			    VMSUP_ERROR_FAILED_PRECONDITION,
+			    _("'%s' is not a directory; share a directory you own"),
+			    shown);
+		return FALSE;
+	}
+	if (st.st_uid != uid) {
+		g_set_error(
+		    error,
+		    VMSUP_ERROR,
+		    VMSUP_ERROR_FAILED_PRECONDITION,
+		    /* TRANSLATORS: '/home/ann/src' belongs to uid 1000, not to you (uid 1001) */
+		    _("'%s' belongs to uid %u, not to you (uid %u); share a directory you own"),
+		    shown,
+		    (guint)st.st_uid,
+		    (guint)uid);
+		return FALSE;
+	}
+	return TRUE;
+}
+
+/* every directory from / down to @path's parent must let @uid in */
+static gboolean
+vmsup_vm_def_check_dirs_enterable(const gchar *field,
+				  const gchar *shown,
+				  const gchar *path,
+				  guint32 uid,
+				  GError **error)
+{
+	g_autoptr(GPtrArray) dirs = g_ptr_array_new_with_free_func(g_free);
+	gchar *dir = g_path_get_dirname(path);
+
+	/* from the top down, so that the first one refused is the one named */
+	while (TRUE) {
+		gchar *parent = g_path_get_dirname(dir);
+		g_ptr_array_insert(dirs, 0, dir);
+		if (g_strcmp0(parent, dir) == 0) {
+			g_free(parent);
+			break;
+		}
+		dir = parent;
+	}
+	for (guint i = 0; i < dirs->len; i++) {
+		const gchar *d = g_ptr_array_index(dirs, i);
+		struct stat st;
+		gboolean enterable;
+		gint saved_errno = 0;
+
+		if (stat(d, &st) != 0)
+			saved_errno = errno;
+		else if (!S_ISDIR(st.st_mode))
+			saved_errno = ENOTDIR;
+		if (saved_errno != 0) {
+			g_set_error(
+			    error,
+			    VMSUP_ERROR,
+			    VMSUP_ERROR_FAILED_PRECONDITION,
+			    /* TRANSLATORS: the first %s is a field: kernel, initrd or image */
+			    _("Cannot use the %s '%s': %s; name an existing file you own or "
+			      "one everybody may read"),
+			    field,
+			    shown,
+			    g_strerror(saved_errno));
+			return FALSE;
+		}
+		/* the owner's bits decide for the owner, the others' for everybody else */
+		enterable =
+		    st.st_uid == uid ? (st.st_mode & S_IXUSR) != 0 : (st.st_mode & S_IXOTH) != 0;
+		if (!enterable) {
+			g_autofree gchar *shown_dir = g_strescape(d, NULL);
+			g_set_error(
+			    error,
+			    VMSUP_ERROR,
+			    VMSUP_ERROR_FAILED_PRECONDITION,
+			    /* TRANSLATORS: the image '/srv/a.img' is out of your reach (uid
+			       1001): the directory '/srv' belongs to uid 0 and lets only ... */
+			    _("The %s '%s' is out of your reach (uid %u): the directory '%s' "
+			      "belongs to uid %u and does not let others in; name a file you "
+			      "own or one everybody may read"),
+			    field,
+			    shown,
+			    (guint)uid,
+			    shown_dir,
+			    (guint)st.st_uid);
+			return FALSE;
+		}
+	}
+	return TRUE;
+}
+
+gboolean
+vmsup_vm_def_check_file_reader(const gchar *field, const gchar *path, guint32 uid, GError **error)
+{
+	g_autofree gchar *shown = NULL;
+	g_autofree gchar *canonical = NULL;
+	g_autofree gchar *real = NULL;
+	struct stat st;
+
+	g_return_val_if_fail(field != NULL, FALSE);
+	g_return_val_if_fail(path != NULL, FALSE);
+
+	if (!vmsup_vm_def_uid_is_restricted(uid))
+		return TRUE;
+	shown = g_strescape(path, NULL);
+	canonical = g_canonicalize_filename(path, "/");
+	/* the path as named first: nothing is told of what lies behind a closed directory */
+	if (!vmsup_vm_def_check_dirs_enterable(field, shown, canonical, uid, error))
+		return FALSE;
+	real = realpath(canonical, NULL);
+	if (real == NULL) {
+		gint saved_errno = errno;
+		g_set_error(error,
+			    VMSUP_ERROR,
+			    VMSUP_ERROR_FAILED_PRECONDITION,
+			    _("Cannot use the %s '%s': %s; name an existing file you own or one "
+			      "everybody may read"),
+			    field,
+			    shown,
+			    g_strerror(saved_errno));
+		return FALSE;
+	}
+	/* and where its links lead */
+	if (g_strcmp0(real, canonical) != 0 &&
+	    !vmsup_vm_def_check_dirs_enterable(field, shown, real, uid, error))
+		return FALSE;
+	if (stat(real, &st) != 0 || !S_ISREG(st.st_mode)) {
+		g_set_error(error,
+			    VMSUP_ERROR,
+			    VMSUP_ERROR_FAILED_PRECONDITION,
+			    _("The %s '%s' is not a regular file; name a file you own or one "
+			      "everybody may read"),
+			    field,
+			    shown);
+		return FALSE;
+	}
+	/* the owner may always make it readable; anybody may read what others may */
+	if (st.st_uid == uid || (st.st_mode & S_IROTH) != 0)
+		return TRUE;
+	g_set_error(error,
+		    VMSUP_ERROR,
+		    VMSUP_ERROR_FAILED_PRECONDITION,
+		    /* TRANSLATORS: The kernel '/boot/x' belongs to uid 0, who does not let
+		       others read it, and you are uid 1001; ... */
+		    _("The %s '%s' belongs to uid %u, who does not let others read it, and you "
+		      "are uid %u; vmsupd reads files only for those who could read them "
+		      "themselves: name a file you own, or one everybody may read"),
+		    field,
+		    shown,
+		    (guint)st.st_uid,
+		    (guint)uid);
+	return FALSE;
+}
+
+/* the bundled guest's files are the daemon's, whoever names them */
+static gboolean
+vmsup_vm_def_is_bundled_file(const gchar *path)
+{
+	g_autofree gchar *kernel = vmsup_paths_guest_kernel();
+	g_autofree gchar *initrd = vmsup_paths_guest_initrd();
+
+	return (kernel != NULL && g_strcmp0(path, kernel) == 0) ||
+	       (initrd != NULL && g_strcmp0(path, initrd) == 0);
+}
+
+gboolean
+vmsup_vm_def_check_caller(const VmsupVmDef *def, guint32 uid, GError **error)
+{
+	static const gchar *const fields[] = {"kernel", "initrd", "image"};
+
+	g_return_val_if_fail(def != NULL, FALSE);
+
+	if (!vmsup_vm_def_uid_is_restricted(uid))
+		return TRUE;
+	for (guint i = 0; i < G_N_ELEMENTS(fields); i++) {
+		const gchar *path = i == 0 ? def->kernel : i == 1 ? def->initrd : def->image;
+		if (path == NULL || vmsup_vm_def_is_bundled_file(path))
+			continue;
+		if (!vmsup_vm_def_check_file_reader(fields[i], path, uid, error))
+			return FALSE;
+	}
+	if (def->share_dir != NULL && !vmsup_vm_def_check_share_owner(def->share_dir, uid, error))
+		return FALSE;
+	return TRUE;
+}
+
+/* the VMSUP_VM_DEF_CALLER_UID member of a request */
+static gboolean
+vmsup_vm_def_parse_caller_uid(JsonNode *uid_node, guint32 *out_uid, GError **error)
+{
+	gint64 uid = 0;
+
+	if (!vmsup_json_node_get_int_in_range(uid_node,
+					      VMSUP_VM_DEF_CALLER_UID,
+					      0,
+					      G_MAXUINT32,
+					      &uid,
+					      error))
+		return FALSE;
+	*out_uid = (guint32)uid;
+	return TRUE;
+}
+
 VmsupVmDef *
 vmsup_vm_def_new_from_params(JsonObject *params, const gchar *const *ignore, GError **error)
 {
@@ -338,6 +591,7 @@ vmsup_vm_def_new_from_params(JsonObject *params, const gchar *const *ignore, GEr
 	JsonObjectIter iter;
 	const gchar *member;
 	JsonNode *node;
+	JsonNode *caller_uid = NULL;
 
 	def = vmsup_vm_def_new(vmsup_json_object_get_string(params, "name", NULL));
 	json_object_iter_init(&iter, params);
@@ -346,12 +600,21 @@ vmsup_vm_def_new_from_params(JsonObject *params, const gchar *const *ignore, GEr
 			continue;
 		if (ignore != NULL && g_strv_contains(ignore, member))
 			continue;
+		if (g_strcmp0(member, VMSUP_VM_DEF_CALLER_UID) == 0) {
+			caller_uid = node;
+			continue;
+		}
 		if (!g_strv_contains(vmsup_vm_def_create_fields, member) &&
 		    !g_strv_contains(vmsup_vm_def_internal_fields, member)) {
 			vmsup_vm_def_set_unknown_error(member, vmsup_vm_def_create_fields, error);
 			return NULL;
 		}
 		if (!vmsup_vm_def_set_member(def, member, node, error))
+			return NULL;
+	}
+	if (caller_uid != NULL) {
+		if (!vmsup_vm_def_parse_caller_uid(caller_uid, &def->owner_uid, error) ||
+		    !vmsup_vm_def_check_caller(def, def->owner_uid, error))
 			return NULL;
 	}
 	return g_steal_pointer(&def);
@@ -423,12 +686,18 @@ vmsup_vm_def_apply(VmsupVmDef *def,
 	JsonObjectIter iter;
 	const gchar *member;
 	JsonNode *node;
+	JsonNode *caller_uid_node = NULL;
+	guint32 caller_uid = 0;
 	guint n_fields = 0;
 
 	json_object_iter_init(&iter, fields);
 	while (json_object_iter_next(&iter, &member, &node)) {
 		if (ignore != NULL && g_strv_contains(ignore, member))
 			continue;
+		if (g_strcmp0(member, VMSUP_VM_DEF_CALLER_UID) == 0) {
+			caller_uid_node = node;
+			continue;
+		}
 		if (g_strv_contains(vmsup_vm_def_create_fields, member) &&
 		    !g_strv_contains(vmsup_vm_def_settable_fields, member)) {
 			g_set_error(error,
@@ -458,6 +727,11 @@ vmsup_vm_def_apply(VmsupVmDef *def,
 		return FALSE;
 	}
 	if (!vmsup_vm_def_validate(copy, error))
+		return FALSE;
+	/* the VM as it would be, its old files too: the caller must be able to read them all */
+	if (caller_uid_node != NULL &&
+	    (!vmsup_vm_def_parse_caller_uid(caller_uid_node, &caller_uid, error) ||
+	     !vmsup_vm_def_check_caller(copy, caller_uid, error)))
 		return FALSE;
 
 	for (guint i = 0; vmsup_vm_def_settable_fields[i] != NULL; i++) {
@@ -544,6 +818,7 @@ vmsup_vm_def_to_json(const VmsupVmDef *def)
 	json_object_set_boolean_member(obj, "auto_stop", def->auto_stop);
 	json_object_set_boolean_member(obj, "autostart", def->autostart);
 	json_object_set_string_member(obj, "created", created);
+	json_object_set_int_member(obj, "owner_uid", def->owner_uid);
 	return g_steal_pointer(&obj);
 }
 
@@ -554,6 +829,8 @@ vmsup_vm_def_new_from_json(JsonObject *object, GError **error)
 	const gchar *name = vmsup_json_object_get_string(object, "name", NULL);
 	const gchar *created = vmsup_json_object_get_string(object, "created", NULL);
 	gint64 version = vmsup_json_object_get_int(object, "version", VMSUP_VM_DEF_VERSION);
+	JsonNode *owner = json_object_get_member(object, "owner_uid");
+	gint64 owner_uid = 0;
 	JsonObjectIter iter;
 	const gchar *member;
 	JsonNode *node;
@@ -574,6 +851,15 @@ vmsup_vm_def_new_from_json(JsonObject *object, GError **error)
 		return NULL;
 	}
 	def = vmsup_vm_def_new(name);
+	/* a definition older than owners is root's: in system mode only root may act on it */
+	if (owner != NULL && !vmsup_json_node_get_int_in_range(owner,
+							       "owner_uid",
+							       0,
+							       G_MAXUINT32,
+							       &owner_uid,
+							       error))
+		return NULL;
+	def->owner_uid = (guint32)owner_uid;
 	json_object_iter_init(&iter, object);
 	while (json_object_iter_next(&iter, &member, &node)) {
 		/* members of newer versions are ignored, not fatal */

@@ -34,6 +34,12 @@ typedef struct {
 	gboolean auto_stop;
 	gboolean autostart;
 	gint64 created; /* unix time, seconds */
+	/*
+	 * who created the VM: the caller's uid (VMSUP_VM_DEF_CALLER_UID), the
+	 * daemon's own for an in-process create without one, and 0 (root) for a
+	 * definition stored before the field existed
+	 */
+	guint32 owner_uid;
 } VmsupVmDef;
 
 VmsupVmDef *
@@ -85,6 +91,65 @@ vmsup_vm_def_new_from_json(JsonObject *object, GError **error);
 /* cross-field checks (initrd needs a kernel, ...) */
 gboolean
 vmsup_vm_def_validate(const VmsupVmDef *def, GError **error);
+
+/*
+ * Host files a VM reads and host directories it shares. In system mode QEMU
+ * and qemu-img run as root, so the daemon lends its rights to nobody: a
+ * client other than root and the daemon's own user (see
+ * vmsup_vm_def_uid_is_restricted()) may share only a directory it owns,
+ * and may name as kernel, initrd or image only a file it could read itself.
+ *
+ * The RPC table (for vm.create and vm.set) and WorkspaceService pass the
+ * client's uid as the internal request member VMSUP_VM_DEF_CALLER_UID (an
+ * integer) to create and set: vmsup_vm_def_new_from_params() records it as
+ * the VM's owner_uid and, like vmsup_vm_def_apply(), checks the definition
+ * with vmsup_vm_def_check_caller() for that uid. It is not stored as such and,
+ * like share_dir, in no RPC schema, so no client can pass it. Without it
+ * nothing is checked (an in-process request of the daemon itself) and the
+ * owner is the daemon's own user. With the nested {name, fields} form of set
+ * it belongs inside "fields".
+ */
+#define VMSUP_VM_DEF_CALLER_UID "caller_uid"
+
+/*
+ * Whether the rules for clients bind @uid: it is neither root nor the
+ * daemon's own user. Such a caller shares only what it owns, names only
+ * files it could read, and acts only on its own VMs and workspaces.
+ */
+gboolean
+vmsup_vm_def_uid_is_restricted(guint32 uid);
+
+/*
+ * Whether @uid may share @path: TRUE at once for a uid the rule does not
+ * bind; otherwise @path must resolve to itself (no symbolic link on the
+ * way: pass the canonical path) and be a directory owned by @uid.
+ * FAILED_PRECONDITION with a message saying what to do.
+ */
+gboolean
+vmsup_vm_def_check_share_owner(const gchar *path, guint32 uid, GError **error);
+
+/*
+ * Whether @uid may have QEMU read @path (the @field "kernel", "initrd" or
+ * "image"): TRUE at once for a uid the rule does not bind; otherwise @path,
+ * symbolic links resolved, must be a regular file that @uid owns or that
+ * others may read, and every directory on the way to it, before and after
+ * resolving links, must let @uid in (owned by @uid with u+x, or o+x).
+ * Group permissions count for nothing: the transport tells the uid, not the
+ * groups. FAILED_PRECONDITION naming the file, its owner, the caller and what
+ * to do.
+ */
+gboolean
+vmsup_vm_def_check_file_reader(const gchar *field, const gchar *path, guint32 uid, GError **error);
+
+/*
+ * Everything @def has QEMU read or share on @uid's behalf: share_dir with
+ * vmsup_vm_def_check_share_owner(), kernel, initrd and image with
+ * vmsup_vm_def_check_file_reader(); the bundled guest's own files (chosen
+ * by the daemon, not the client) excepted. VMService checks at create and
+ * set for the caller and at every start for the VM's owner_uid.
+ */
+gboolean
+vmsup_vm_def_check_caller(const VmsupVmDef *def, guint32 uid, GError **error);
 
 /* ISO 8601 UTC, e.g. "2026-11-26T10:00:00Z" */
 gchar *

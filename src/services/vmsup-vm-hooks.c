@@ -78,6 +78,7 @@ vmsup_vm_hooks_copy(VmsupVmHooks *dst, const VmsupVmHooks *src)
 	dst->lock_vm = vmsup_vm_hooks_take_closure(src->lock_vm);
 	dst->unlock_vm = vmsup_vm_hooks_take_closure(src->unlock_vm);
 	dst->cleanup_runtime = vmsup_vm_hooks_take_closure(src->cleanup_runtime);
+	dst->note_stop = vmsup_vm_hooks_take_closure(src->note_stop);
 }
 
 void
@@ -89,13 +90,15 @@ vmsup_vm_hooks_clear(VmsupVmHooks *hooks)
 	g_clear_pointer(&hooks->lock_vm, g_closure_unref);
 	g_clear_pointer(&hooks->unlock_vm, g_closure_unref);
 	g_clear_pointer(&hooks->cleanup_runtime, g_closure_unref);
+	g_clear_pointer(&hooks->note_stop, g_closure_unref);
 }
 
 gboolean
 vmsup_vm_hooks_is_complete(const VmsupVmHooks *hooks)
 {
 	return hooks != NULL && hooks->vm_alive != NULL && hooks->vm_handles != NULL &&
-	       hooks->lock_vm != NULL && hooks->unlock_vm != NULL && hooks->cleanup_runtime != NULL;
+	       hooks->lock_vm != NULL && hooks->unlock_vm != NULL &&
+	       hooks->cleanup_runtime != NULL && hooks->note_stop != NULL;
 }
 
 gboolean
@@ -212,4 +215,21 @@ vmsup_vm_hooks_cleanup_runtime(const VmsupVmHooks *hooks, const gchar *name)
 	if (!vmsup_vm_hooks_closure_usable(hooks->cleanup_runtime))
 		return;
 	vmsup_vm_hooks_invoke_name(hooks->cleanup_runtime, NULL, name);
+}
+
+void
+vmsup_vm_hooks_note_stop(const VmsupVmHooks *hooks, const gchar *name, const gchar *reason)
+{
+	GValue args[2] = {G_VALUE_INIT, G_VALUE_INIT};
+
+	g_return_if_fail(hooks != NULL);
+	if (!vmsup_vm_hooks_closure_usable(hooks->note_stop))
+		return;
+	g_value_init(&args[0], G_TYPE_STRING);
+	g_value_set_string(&args[0], name);
+	g_value_init(&args[1], G_TYPE_STRING);
+	g_value_set_string(&args[1], reason);
+	g_closure_invoke(hooks->note_stop, NULL, G_N_ELEMENTS(args), args, NULL);
+	for (guint i = 0; i < G_N_ELEMENTS(args); i++)
+		g_value_unset(&args[i]);
 }

@@ -43,6 +43,7 @@ typedef struct {
 	GClosure *lock_vm;         /* (const gchar *name, GCancellable *, GAsyncReadyCallback, gpointer) */
 	GClosure *unlock_vm;       /* (const gchar *name) */
 	GClosure *cleanup_runtime; /* (const gchar *name): the VM stopped; drop its handles */
+	GClosure *note_stop;       /* (const gchar *name, const gchar *reason): see below */
 } VmsupVmHooks;
 
 /* takes a ref (and sinks) each closure of @src into @dst */
@@ -80,5 +81,12 @@ void
 vmsup_vm_hooks_unlock_vm(const VmsupVmHooks *hooks, const gchar *name);
 void
 vmsup_vm_hooks_cleanup_runtime(const VmsupVmHooks *hooks, const gchar *name);
+/*
+ * Before a sibling stops a running VM's QEMU itself (holding its lock):
+ * the coming exit is a clean stop, and @reason ("stopped by ...") is what
+ * the VM's exit_reason says about it. Nothing when the VM is not running.
+ */
+void
+vmsup_vm_hooks_note_stop(const VmsupVmHooks *hooks, const gchar *name, const gchar *reason);
 
 G_END_DECLS

@@ -332,6 +332,68 @@ vmsup_vm_service_resolve_guest(VmsupVmDef *def, GError **error)
 	return TRUE;
 }
 
+/* the cap on VMs (MaxVMs) */
+
+void
+vmsup_vm_service_set_max_vms(VmsupVmService *self, guint max_vms)
+{
+	g_return_if_fail(VMSUP_IS_VM_SERVICE(self));
+	self->max_vms = max_vms;
+}
+
+guint
+vmsup_vm_service_get_max_vms(VmsupVmService *self)
+{
+	g_return_val_if_fail(VMSUP_IS_VM_SERVICE(self), 0);
+	return self->max_vms;
+}
+
+guint
+vmsup_vm_service_count_vms(VmsupVmService *self)
+{
+	GHashTableIter iter;
+	gpointer name;
+	guint count;
+
+	g_return_val_if_fail(VMSUP_IS_VM_SERVICE(self), 0);
+	count = g_hash_table_size(self->vms);
+	/* a create is in both tables from its definition until it ends */
+	g_hash_table_iter_init(&iter, self->creating);
+	while (g_hash_table_iter_next(&iter, &name, NULL)) {
+		if (!g_hash_table_contains(self->vms, name))
+			count++;
+	}
+	return count;
+}
+
+/*
+ * Creates in flight count: they enter self->creating before this returns,
+ * on the one main loop, so two concurrent creates cannot both take the last
+ * place.
+ */
+static gboolean
+vmsup_vm_service_check_max_vms(VmsupVmService *self, const gchar *name, GError **error)
+{
+	guint count;
+
+	if (self->max_vms == 0)
+		return TRUE;
+	count = vmsup_vm_service_count_vms(self);
+	if (count < self->max_vms)
+		return TRUE;
+	g_set_error(error,
+		    VMSUP_ERROR,
+		    VMSUP_ERROR_FAILED_PRECONDITION,
+		    /* TRANSLATORS: MaxVMs is a key of vmsupd.conf, do not translate it */
+		    _("Cannot create VM '%s': vmsupd allows at most %u VMs (MaxVMs in "
+		      "vmsupd.conf) and %u are defined or being created; delete a VM you no "
+		      "longer need ('vmsup delete NAME'), or raise MaxVMs and restart vmsupd"),
+		    name,
+		    self->max_vms,
+		    count);
+	return FALSE;
+}
+
 static void
 vmsup_vm_service_create_waited_cb(GObject *source, GAsyncResult *res, gpointer user_data)
 {
@@ -395,6 +457,10 @@ vmsup_vm_service_create_async(VmsupVmService *self,
 		    name);
 		return;
 	}
+	if (!vmsup_vm_service_check_max_vms(self, name, &error)) {
+		g_task_return_error(task, g_steal_pointer(&error));
+		return;
+	}
 	if (!vmsup_vm_service_get_bool_param(params, "start", FALSE, &start, &error) ||
 	    !vmsup_vm_service_get_bool_param(params, "wait", FALSE, &wait, &error)) {
 		g_task_return_error(task, g_steal_pointer(&error));
@@ -440,6 +506,7 @@ vmsup_vm_service_create_async(VmsupVmService *self,
 	data->self = g_object_ref(self);
 	data->name = g_strdup(name);
 	data->op = g_object_ref(vmsup_vm_service_add_op(self, "create", name));
+	vmsup_vm_service_set_op_owner(data->op, def->owner_uid);
 	data->def = g_steal_pointer(&def);
 	data->qemu_binary = g_steal_pointer(&binary);
 	data->qemu_img = g_steal_pointer(&qemu_img);

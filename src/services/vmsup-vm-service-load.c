@@ -1,7 +1,8 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
 /*
- * VMService at start-up and shut-down: loads the definitions, re-adopts the
- * VMs still running from an earlier daemon, autostarts, and stops all.
+ * VMService at start-up and shut-down: loads the definitions and how each
+ * VM's last run ended, re-adopts the VMs still running from an earlier
+ * daemon, autostarts, and stops all.
  */
 
 #include "config.h"
@@ -36,14 +37,17 @@ vmsup_vm_service_load_one_done(GTask *task /* owned */)
 }
 
 typedef struct {
-	GTask *task;        /* owned: the load */
-	VmsupVmRecord *rec; /* owned */
+	GTask *task;             /* owned: the load */
+	VmsupVmRecord *rec;      /* owned */
+	VmsupVmOutcome *outcome; /* owned, may be NULL: the stored end of the last run */
+	gint64 recorded_pid;     /* of the runtime dir's pid file; 0: none */
 } VmsupVmLoadOne;
 
 static void
 vmsup_vm_load_one_free(VmsupVmLoadOne *one)
 {
 	g_clear_pointer(&one->rec, vmsup_vm_service_record_unref);
+	g_clear_pointer(&one->outcome, vmsup_vm_outcome_free);
 	g_free(one);
 }
 
@@ -82,6 +86,49 @@ vmsup_vm_service_adopt_status_cb(GObject *source, GAsyncResult *res, gpointer us
 }
 
 static void
+vmsup_vm_service_adopt_saved_cb(GObject *source, GAsyncResult *res, gpointer user_data)
+{
+	vmsup_vm_service_save_outcome_finish(VMSUP_VM_SERVICE(source), res);
+	vmsup_vm_service_load_one_finish(user_data);
+}
+
+/*
+ * The runtime dir names no live QEMU: how its run ended, as far as is
+ * known. QEMU removes its pid file when it exits by itself, so a saved
+ * outcome next to no pid file is the last run's; next to a pid file, it
+ * must be of that pid.
+ */
+static void
+vmsup_vm_service_adopt_dead(VmsupVmLoadOne *one)
+{
+	VmsupVmService *self = g_task_get_source_object(one->task);
+	VmsupVmRecord *rec = one->rec;
+
+	/* the daemon before saved how this very run ended, and died before cleaning up */
+	if (one->outcome != NULL &&
+	    (one->recorded_pid == 0 || one->outcome->pid == one->recorded_pid)) {
+		vmsup_vm_service_drop_runtime(self, rec, TRUE);
+		vmsup_vm_service_apply_outcome(rec, one->outcome);
+		vmsup_vm_service_emit_vm_changed(self, rec);
+		vmsup_vm_service_load_one_finish(one);
+		return;
+	}
+	/* it ended while no daemon watched: not our child, so how is unknown */
+	vmsup_vm_service_drop_runtime(self, rec, FALSE);
+	rec->state = VMSUP_VM_STATE_STOPPED;
+	g_free(rec->exit_reason);
+	rec->exit_reason = g_strdup("QEMU exited while vmsupd was not running");
+	rec->exit_status = -1;
+	rec->stopped_at = 0;
+	vmsup_vm_service_emit_vm_changed(self, rec);
+	vmsup_vm_service_save_outcome_async(self,
+					    rec,
+					    one->recorded_pid,
+					    vmsup_vm_service_adopt_saved_cb,
+					    one);
+}
+
+static void
 vmsup_vm_service_adopted_cb(GObject *source, GAsyncResult *res, gpointer user_data)
 {
 	VmsupVmLoadOne *one = user_data;
@@ -99,10 +146,7 @@ vmsup_vm_service_adopted_cb(GObject *source, GAsyncResult *res, gpointer user_da
 			     "VM '%s' is not running any more (%s)",
 			     name,
 			     error != NULL ? error->message : "exited");
-		vmsup_vm_service_drop_runtime(self, rec, TRUE);
-		rec->state = VMSUP_VM_STATE_STOPPED;
-		vmsup_vm_service_emit_vm_changed(self, rec);
-		vmsup_vm_service_load_one_finish(one);
+		vmsup_vm_service_adopt_dead(one);
 		return;
 	}
 	vmsup_vm_service_read_runtime_file(self, rec);
@@ -133,6 +177,22 @@ vmsup_vm_service_adopted_cb(GObject *source, GAsyncResult *res, gpointer user_da
 				       one);
 }
 
+/* the pid a runtime dir's pid file names; 0 when there is none */
+static gint64
+vmsup_vm_service_read_pidfile(const gchar *dir)
+{
+	g_autofree gchar *path = g_build_filename(dir, VMSUP_QEMU_PIDFILE, NULL);
+	g_autofree gchar *contents = NULL;
+	guint64 pid = 0;
+
+	if (!g_file_get_contents(path, &contents, NULL, NULL))
+		return 0;
+	g_strstrip(contents);
+	if (!g_ascii_string_to_unsigned(contents, 10, 1, G_MAXINT32, &pid, NULL))
+		return 0;
+	return (gint64)pid;
+}
+
 static void
 vmsup_vm_service_adopt_locked_cb(GObject *source, GAsyncResult *res, gpointer user_data)
 {
@@ -142,6 +202,15 @@ vmsup_vm_service_adopt_locked_cb(GObject *source, GAsyncResult *res, gpointer us
 	g_autofree gchar *dir = vmsup_vm_service_vm_runtime_dir(self, rec->def->name);
 
 	vmsup_vm_lock_lock_finish(res, NULL);
+	one->recorded_pid = vmsup_vm_service_read_pidfile(dir);
+	if (one->recorded_pid == 0) {
+		vmsup_log_vm(G_LOG_LEVEL_MESSAGE,
+			     rec->def->name,
+			     "VM '%s' is not running any more (no pid file)",
+			     rec->def->name);
+		vmsup_vm_service_adopt_dead(one);
+		return;
+	}
 	rec->process = vmsup_qemu_process_new(rec->def->name, dir);
 	rec->starting = TRUE;
 	rec->state = VMSUP_VM_STATE_STARTING;
@@ -181,7 +250,10 @@ vmsup_vm_service_autostart_locked_cb(GObject *source, GAsyncResult *res, gpointe
 
 /* one more VM handled by the load, under its lock */
 static void
-vmsup_vm_service_load_queue(GTask *task, VmsupVmRecord *rec, GAsyncReadyCallback locked_cb)
+vmsup_vm_service_load_queue(GTask *task,
+			    VmsupVmRecord *rec,
+			    VmsupVmOutcome *outcome /* owned, nullable */,
+			    GAsyncReadyCallback locked_cb)
 {
 	VmsupVmService *self = g_task_get_source_object(task);
 	VmsupVmLoad *data = g_task_get_task_data(task);
@@ -189,6 +261,7 @@ vmsup_vm_service_load_queue(GTask *task, VmsupVmRecord *rec, GAsyncReadyCallback
 
 	one->task = g_object_ref(task);
 	one->rec = vmsup_vm_service_record_ref(rec);
+	one->outcome = outcome;
 	data->pending++;
 	vmsup_vm_lock_lock_async(self->lock, rec->def->name, NULL, locked_cb, one);
 }
@@ -213,6 +286,7 @@ vmsup_vm_service_load_step(GTask *task /* owned */)
 		if (rec->def->autostart && rec->process == NULL)
 			vmsup_vm_service_load_queue(task,
 						    rec,
+						    NULL,
 						    vmsup_vm_service_autostart_locked_cb);
 	}
 	vmsup_vm_service_load_one_done(task);
@@ -265,6 +339,41 @@ vmsup_vm_service_load_check_orphans(VmsupVmService *self)
 	}
 }
 
+/*
+ * How each VM's last run ended, as the daemon before saved it; a record
+ * that belongs to no definition (a delete cut short) is removed. Never
+ * fatal: a VM without its record reads "defined".
+ */
+static GHashTable *
+vmsup_vm_service_load_outcomes(VmsupVmService *self)
+{
+	g_autoptr(GHashTable) outcomes = NULL;
+	g_autoptr(GError) error = NULL;
+	GHashTableIter iter;
+	gpointer name;
+
+	outcomes = vmsup_vm_store_load_outcomes(self->store, &error);
+	if (outcomes == NULL) {
+		g_warning("%s; VMs that stopped before show as defined, ignoring", error->message);
+		return g_hash_table_new_full(g_str_hash,
+					     g_str_equal,
+					     g_free,
+					     (GDestroyNotify)vmsup_vm_outcome_free);
+	}
+	g_hash_table_iter_init(&iter, outcomes);
+	while (g_hash_table_iter_next(&iter, &name, NULL)) {
+		g_autoptr(GError) error_remove = NULL;
+		if (g_hash_table_contains(self->vms, name))
+			continue;
+		g_debug("removing the last-run record of '%s', which is not defined",
+			(const gchar *)name);
+		if (!vmsup_vm_store_remove_outcome(self->store, name, &error_remove))
+			g_warning("%s, ignoring", error_remove->message);
+		g_hash_table_iter_remove(&iter);
+	}
+	return g_steal_pointer(&outcomes);
+}
+
 static void
 vmsup_vm_service_load_accel_cb(GObject *source, GAsyncResult *res, gpointer user_data)
 {
@@ -272,6 +381,7 @@ vmsup_vm_service_load_accel_cb(GObject *source, GAsyncResult *res, gpointer user
 	VmsupVmService *self = VMSUP_VM_SERVICE(source);
 	VmsupVmLoad *data = g_task_get_task_data(task);
 	g_autoptr(GPtrArray) defs = NULL;
+	g_autoptr(GHashTable) outcomes = NULL;
 	GError *error = NULL;
 
 	if (!vmsup_vm_service_ensure_accel_finish(self, res, &error)) {
@@ -293,6 +403,7 @@ vmsup_vm_service_load_accel_cb(GObject *source, GAsyncResult *res, gpointer user
 		rec = vmsup_vm_service_record_new(self, def);
 		g_hash_table_insert(self->vms, g_strdup(def->name), rec);
 	}
+	outcomes = vmsup_vm_service_load_outcomes(self);
 	vmsup_vm_service_load_check_orphans(self);
 
 	data->pending = 1;
@@ -301,17 +412,20 @@ vmsup_vm_service_load_accel_cb(GObject *source, GAsyncResult *res, gpointer user
 		for (guint i = 0; names[i] != NULL; i++) {
 			VmsupVmRecord *rec = g_hash_table_lookup(self->vms, names[i]);
 			g_autofree gchar *dir = vmsup_vm_service_vm_runtime_dir(self, names[i]);
-			g_autofree gchar *pidfile = g_build_filename(dir, VMSUP_QEMU_PIDFILE, NULL);
+			g_autoptr(VmsupVmOutcome) outcome = NULL;
 			if (rec->process != NULL)
 				continue;
-			if (g_file_test(pidfile, G_FILE_TEST_EXISTS)) {
+			g_hash_table_steal_extended(outcomes, names[i], NULL, (gpointer *)&outcome);
+			/* a run was under way: adopted, or found ended */
+			if (g_file_test(dir, G_FILE_TEST_IS_DIR)) {
 				vmsup_vm_service_load_queue(task,
 							    rec,
+							    g_steal_pointer(&outcome),
 							    vmsup_vm_service_adopt_locked_cb);
-			} else if (g_file_test(dir, G_FILE_TEST_IS_DIR)) {
-				vmsup_vm_service_remove_tree(dir);
-				rec->state = VMSUP_VM_STATE_STOPPED;
+				continue;
 			}
+			if (outcome != NULL)
+				vmsup_vm_service_apply_outcome(rec, outcome);
 		}
 	}
 	g_message("%u VMs defined", g_hash_table_size(self->vms));
@@ -368,6 +482,8 @@ vmsup_vm_service_stop_all_locked_cb(GObject *source, GAsyncResult *res, gpointer
 	VmsupVmService *self = g_task_get_source_object(one->task);
 
 	vmsup_vm_lock_lock_finish(res, NULL);
+	if (one->rec->process != NULL && one->rec->stop_reason == NULL)
+		one->rec->stop_reason = g_strdup("stopped as vmsupd shut down");
 	vmsup_vm_service_stop_locked_async(self,
 					   one->rec,
 					   FALSE,
@@ -398,7 +514,10 @@ vmsup_vm_service_stop_all_async(VmsupVmService *self,
 	for (guint i = 0; names[i] != NULL; i++) {
 		VmsupVmRecord *rec = g_hash_table_lookup(self->vms, names[i]);
 		if (rec->process != NULL)
-			vmsup_vm_service_load_queue(task, rec, vmsup_vm_service_stop_all_locked_cb);
+			vmsup_vm_service_load_queue(task,
+						    rec,
+						    NULL,
+						    vmsup_vm_service_stop_all_locked_cb);
 	}
 	vmsup_vm_service_load_one_done(g_steal_pointer(&task));
 }

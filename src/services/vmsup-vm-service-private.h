@@ -35,17 +35,20 @@ typedef struct {
 	VmsupVmHandles *handles;   /* owned */
 	gulong exited_id;
 	gulong event_id;
-	gboolean starting; /* spawn or adoption under way: its callback cleans up */
-	gboolean user_stop;
+	gboolean starting;  /* spawn or adoption under way: its callback cleans up */
+	gchar *stop_reason; /* owned: a stop was asked ("stopped on request"), the exit is clean */
 	gboolean shutdown_seen;
 	gchar *shutdown_reason;  /* owned */
 	VmsupVmDef *running_def; /* owned: the definition QEMU runs with */
 	VmsupAccel accel;
 	gint64 started_at; /* real time, us */
-	/* the last run */
+	/* the last run, also kept in the store's last-run record (VmsupVmOutcome) */
 	gint exit_status;
-	gchar *exit_reason;      /* owned */
-	gchar *last_error;       /* owned */
+	gchar *exit_reason; /* owned */
+	gint64 stopped_at;  /* real time, us; 0: unknown */
+	gchar *last_error;  /* owned */
+	/* the outcome is being saved: the runtime dir goes, and waiters return, once it is */
+	gboolean saving_outcome;
 	GPtrArray *exit_waiters; /* owned, of GTask: returned once QEMU exited and was cleaned up */
 } VmsupVmRecord;
 
@@ -70,6 +73,7 @@ struct _VmsupVmService {
 	gint64 next_op_id;
 	VmsupVmHooks hooks;        /* owned closures */
 	GCancellable *cancellable; /* owned */
+	guint max_vms;             /* MaxVMs: most VMs defined or being created; 0: no limit */
 };
 
 /* vmsup-vm-service.c */
@@ -122,6 +126,9 @@ vmsup_vm_service_prune_ops(VmsupVmService *self);
 
 VmsupOperation *
 vmsup_vm_service_add_op(VmsupVmService *self, const gchar *kind, const gchar *vm);
+/* the uid an operation acts for, kept with it until it is pruned */
+void
+vmsup_vm_service_set_op_owner(VmsupOperation *op, guint32 uid);
 
 gboolean
 vmsup_vm_service_undefine(VmsupVmService *self, VmsupVmRecord *rec, GError **error);
@@ -145,6 +152,22 @@ vmsup_vm_service_drop_runtime(VmsupVmService *self, VmsupVmRecord *rec, gboolean
 
 void
 vmsup_vm_service_handle_exit(VmsupVmService *self, VmsupVmRecord *rec, gint wait_status);
+
+void
+vmsup_vm_service_note_stop(VmsupVmService *self, VmsupVmRecord *rec, const gchar *reason);
+
+void
+vmsup_vm_service_apply_outcome(VmsupVmRecord *rec, const VmsupVmOutcome *outcome);
+
+void
+vmsup_vm_service_save_outcome_async(VmsupVmService *self,
+				    VmsupVmRecord *rec,
+				    gint64 pid,
+				    GAsyncReadyCallback callback,
+				    gpointer user_data);
+
+void
+vmsup_vm_service_save_outcome_finish(VmsupVmService *self, GAsyncResult *res);
 
 void
 vmsup_vm_service_watch_exit(VmsupVmRecord *rec);

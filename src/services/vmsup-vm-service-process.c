@@ -113,8 +113,8 @@ vmsup_vm_service_drop_runtime(VmsupVmService *self, VmsupVmRecord *rec, gboolean
 	g_clear_object(&rec->process);
 	g_clear_pointer(&rec->running_def, vmsup_vm_def_free);
 	g_clear_pointer(&rec->shutdown_reason, g_free);
+	g_clear_pointer(&rec->stop_reason, g_free);
 	rec->starting = FALSE;
-	rec->user_stop = FALSE;
 	rec->shutdown_seen = FALSE;
 	if (remove_dir)
 		vmsup_vm_service_remove_tree(dir);
@@ -129,6 +129,94 @@ vmsup_vm_service_return_exit_waiters(VmsupVmRecord *rec)
 		g_task_return_boolean(g_ptr_array_index(waiters, i), TRUE);
 }
 
+/* the outcome of the last run */
+
+void
+vmsup_vm_service_apply_outcome(VmsupVmRecord *rec, const VmsupVmOutcome *outcome)
+{
+	rec->state = outcome->crashed ? VMSUP_VM_STATE_CRASHED : VMSUP_VM_STATE_STOPPED;
+	g_free(rec->exit_reason);
+	rec->exit_reason = g_strdup(outcome->reason);
+	rec->exit_status = outcome->wait_status;
+	rec->stopped_at = outcome->stopped_at * G_USEC_PER_SEC;
+}
+
+static void
+vmsup_vm_service_outcome_saved_cb(GObject *source, GAsyncResult *res, gpointer user_data)
+{
+	g_autoptr(GTask) task = user_data;
+	VmsupVmService *self = g_task_get_source_object(task);
+	VmsupVmRecord *rec = g_task_get_task_data(task);
+	g_autoptr(GError) error = NULL;
+
+	if (!vmsup_vm_store_save_outcome_finish(VMSUP_VM_STORE(source), res, &error))
+		vmsup_log_vm(G_LOG_LEVEL_WARNING,
+			     rec->def->name,
+			     "How VM '%s' ended is not kept over a restart of vmsupd: %s, ignoring",
+			     rec->def->name,
+			     error->message);
+	rec->saving_outcome = FALSE;
+	/* starts wait for this, so the directory is not yet a new run's */
+	if (rec->process == NULL) {
+		g_autofree gchar *dir = vmsup_vm_service_vm_runtime_dir(self, rec->def->name);
+		vmsup_vm_service_remove_tree(dir);
+	}
+	vmsup_vm_service_return_exit_waiters(rec);
+	g_task_return_boolean(task, TRUE);
+}
+
+/*
+ * Saves how the run of QEMU @pid ended (state, exit_reason, exit_status of
+ * @rec), then removes the runtime dir: a daemon killed in between finds the
+ * pid file next to the outcome of that very pid. Starts, stops and deletes
+ * wait until this is done (see vmsup_vm_service_wait_exit_async()).
+ */
+void
+vmsup_vm_service_save_outcome_async(VmsupVmService *self,
+				    VmsupVmRecord *rec,
+				    gint64 pid,
+				    GAsyncReadyCallback callback,
+				    gpointer user_data)
+{
+	g_autoptr(GTask) task = g_task_new(self, NULL, callback, user_data);
+	g_autoptr(VmsupVmOutcome) outcome =
+	    vmsup_vm_outcome_new(rec->state == VMSUP_VM_STATE_CRASHED,
+				 rec->exit_reason,
+				 rec->exit_status);
+
+	g_task_set_source_tag(task, vmsup_vm_service_save_outcome_async);
+	g_task_set_task_data(task,
+			     vmsup_vm_service_record_ref(rec),
+			     (GDestroyNotify)vmsup_vm_service_record_unref);
+	outcome->stopped_at = rec->stopped_at / G_USEC_PER_SEC;
+	outcome->pid = pid;
+	rec->saving_outcome = TRUE;
+	vmsup_vm_store_save_outcome_async(self->store,
+					  rec->def->name,
+					  outcome,
+					  NULL,
+					  vmsup_vm_service_outcome_saved_cb,
+					  g_steal_pointer(&task));
+}
+
+void
+vmsup_vm_service_save_outcome_finish(VmsupVmService *self, GAsyncResult *res)
+{
+	g_return_if_fail(g_task_is_valid(res, self));
+	g_task_propagate_boolean(G_TASK(res), NULL);
+}
+
+/* a sibling is about to stop the QEMU of @rec itself, for @reason */
+void
+vmsup_vm_service_note_stop(VmsupVmService *self, VmsupVmRecord *rec, const gchar *reason)
+{
+	if (rec->process == NULL || rec->starting || !vmsup_qemu_process_is_running(rec->process))
+		return;
+	g_free(rec->stop_reason);
+	rec->stop_reason = g_strdup(reason != NULL ? reason : "stopped on request");
+	vmsup_vm_service_set_state(self, rec, VMSUP_VM_STATE_STOPPING);
+}
+
 /* QEMU of @rec is gone: stopped or crashed, runtime cleaned up exactly once */
 void
 vmsup_vm_service_handle_exit(VmsupVmService *self, VmsupVmRecord *rec, gint wait_status)
@@ -138,15 +226,18 @@ vmsup_vm_service_handle_exit(VmsupVmService *self, VmsupVmRecord *rec, gint wait
 	g_autofree gchar *tail = NULL;
 	const gchar *name = rec->def->name;
 	gboolean clean;
+	gint64 pid;
 
 	if (rec->process == NULL)
 		return;
-	clean = rec->user_stop ||
+	pid = vmsup_qemu_process_get_pid(rec->process);
+	clean = rec->stop_reason != NULL ||
 		(rec->shutdown_seen && g_strcmp0(rec->shutdown_reason, "guest-panic") != 0);
 	rec->exit_status = wait_status;
+	rec->stopped_at = g_get_real_time();
 	g_free(rec->exit_reason);
-	if (rec->user_stop) {
-		rec->exit_reason = g_strdup_printf("stopped on request; QEMU %s", how);
+	if (rec->stop_reason != NULL) {
+		rec->exit_reason = g_strdup_printf("%s; QEMU %s", rec->stop_reason, how);
 	} else if (clean) {
 		rec->exit_reason = g_strdup_printf(
 		    "shut down (%s); QEMU %s",
@@ -157,7 +248,10 @@ vmsup_vm_service_handle_exit(VmsupVmService *self, VmsupVmRecord *rec, gint wait
 		rec->exit_reason = tail != NULL ? g_strdup_printf("QEMU %s: %s", how, tail)
 						: g_strdup_printf("QEMU %s", how);
 	}
-	vmsup_vm_service_drop_runtime(self, rec, TRUE);
+	/* the runtime dir itself goes once the outcome is saved */
+	if (rec->handles != NULL && rec->handles->qga != NULL)
+		vmsup_qga_client_close(rec->handles->qga);
+	vmsup_vm_service_drop_runtime(self, rec, FALSE);
 	rec->state = clean ? VMSUP_VM_STATE_STOPPED : VMSUP_VM_STATE_CRASHED;
 	if (clean)
 		vmsup_log_vm(G_LOG_LEVEL_MESSAGE,
@@ -172,7 +266,7 @@ vmsup_vm_service_handle_exit(VmsupVmService *self, VmsupVmRecord *rec, gint wait
 			     name,
 			     rec->exit_reason);
 	vmsup_vm_service_emit_vm_changed(self, rec);
-	vmsup_vm_service_return_exit_waiters(rec);
+	vmsup_vm_service_save_outcome_async(self, rec, pid, NULL, NULL);
 }
 
 static void
@@ -278,6 +372,7 @@ vmsup_vm_service_setup_running(VmsupVmService *self, VmsupVmRecord *rec)
 	GArray *forwards = vmsup_qemu_process_get_forwards(rec->process);
 	VmsupVmHandles *handles;
 	gint64 started_mono = vmsup_qemu_process_get_started_at(rec->process);
+	g_autoptr(GError) error = NULL;
 
 	if (qmp != NULL && vmsup_qmp_client_is_ready(qmp)) {
 		rec->qmp = g_object_ref(qmp);
@@ -300,8 +395,12 @@ vmsup_vm_service_setup_running(VmsupVmService *self, VmsupVmRecord *rec)
 	rec->handles = handles;
 	rec->started_at = g_get_real_time() - (g_get_monotonic_time() - started_mono);
 	rec->exit_status = -1;
+	rec->stopped_at = 0;
 	g_clear_pointer(&rec->exit_reason, g_free);
 	g_clear_pointer(&rec->last_error, g_free);
+	/* a new run: how the last one ended no longer describes the VM */
+	if (!vmsup_vm_store_remove_outcome(self->store, rec->def->name, &error))
+		g_warning("%s, ignoring", error->message);
 }
 
 static void
@@ -312,7 +411,7 @@ vmsup_vm_service_wait_exit_async(VmsupVmService *self,
 {
 	g_autoptr(GTask) task = g_task_new(self, NULL, callback, user_data);
 	g_task_set_source_tag(task, vmsup_vm_service_wait_exit_async);
-	if (rec->process == NULL) {
+	if (rec->process == NULL && !rec->saving_outcome) {
 		g_task_return_boolean(task, TRUE);
 		return;
 	}
@@ -457,7 +556,12 @@ vmsup_vm_service_start_spawn(VmsupVmService *self, GTask *task /* owned */)
 
 	config->qemu_binary = g_strdup(self->qemu_binary);
 	binary = vmsup_qemu_config_find_binary(config, &error);
-	if (binary == NULL || !vmsup_preflight_check_files(def, &error)) {
+	/*
+	 * the files may have changed hands since create or set: QEMU reads them
+	 * for the VM's owner, whoever asks for the start (autostart included)
+	 */
+	if (binary == NULL || !vmsup_vm_def_check_caller(def, def->owner_uid, &error) ||
+	    !vmsup_preflight_check_files(def, &error)) {
 		vmsup_vm_service_return_error(task, g_steal_pointer(&error));
 		g_object_unref(task);
 		return;
@@ -502,7 +606,7 @@ vmsup_vm_service_start_spawn(VmsupVmService *self, GTask *task /* owned */)
 	data->previous = rec->state;
 	rec->process = vmsup_qemu_process_new(def->name, dir);
 	rec->starting = TRUE;
-	rec->user_stop = FALSE;
+	g_clear_pointer(&rec->stop_reason, g_free);
 	rec->shutdown_seen = FALSE;
 	rec->accel = self->accel;
 	rec->running_def = vmsup_vm_def_copy(def);
@@ -617,6 +721,14 @@ vmsup_vm_service_start_locked_async(VmsupVmService *self,
 		g_task_return_boolean(task, TRUE);
 		return;
 	}
+	/* the last run's outcome is still being saved: the new run must not race it */
+	if (rec->saving_outcome) {
+		vmsup_vm_service_wait_exit_async(self,
+						 rec,
+						 vmsup_vm_service_start_after_exit_cb,
+						 g_steal_pointer(&task));
+		return;
+	}
 	vmsup_vm_service_ensure_accel_async(self,
 					    cancellable,
 					    vmsup_vm_service_start_accel_cb,
@@ -655,11 +767,17 @@ vmsup_vm_service_stop_locked_async(VmsupVmService *self,
 
 	g_task_set_source_tag(task, vmsup_vm_service_stop_locked_async);
 	if (rec->process == NULL) {
-		g_task_return_boolean(task, TRUE);
+		/* stopped already; an outcome still being saved is waited for */
+		vmsup_vm_service_wait_exit_async(self,
+						 rec,
+						 vmsup_vm_service_stop_exited_cb,
+						 g_steal_pointer(&task));
 		return;
 	}
 	vmsup_log_vm(G_LOG_LEVEL_INFO, name, "stopping VM '%s'%s", name, force ? " (forced)" : "");
-	rec->user_stop = TRUE;
+	/* a reason given before (vmsup_vm_service_note_stop()) stays */
+	if (rec->stop_reason == NULL)
+		rec->stop_reason = g_strdup("stopped on request");
 	vmsup_vm_service_set_state(self, rec, VMSUP_VM_STATE_STOPPING);
 	vmsup_vm_service_wait_exit_async(self,
 					 rec,

@@ -86,6 +86,7 @@ vmsup_vm_record_clear(gpointer data)
 	g_clear_pointer(&rec->def, vmsup_vm_def_free);
 	g_clear_pointer(&rec->running_def, vmsup_vm_def_free);
 	g_free(rec->shutdown_reason);
+	g_free(rec->stop_reason);
 	g_free(rec->exit_reason);
 	g_free(rec->last_error);
 	g_ptr_array_unref(rec->exit_waiters);
@@ -178,11 +179,105 @@ vmsup_vm_service_accel_name(VmsupVmService *self)
 	return vmsup_accel_to_string(self->accel_config);
 }
 
-static JsonObject *
-vmsup_vm_service_record_to_json(VmsupVmService *self, VmsupVmRecord *rec)
+/*
+ * Every member a vm.get result can have, in the order it has them: the
+ * definition's (vmsup_vm_def_to_json()), what vmsup_vm_service_describe()
+ * adds, and the activity the RPC table merges in from the stats service
+ * (vmsup_stats_service_describe_activity()). A member added to any of the
+ * three belongs here too: vm.list's "fields" accepts only these, and
+ * /vmsup/rpc/vm-members checks them against real answers.
+ */
+static const VmsupVmMember vmsup_vm_members[] = {
+    {"name", VMSUP_VM_MEMBER_DEFINITION},
+    {"cpus", VMSUP_VM_MEMBER_DEFINITION},
+    {"memory_mib", VMSUP_VM_MEMBER_DEFINITION},
+    {"kernel", VMSUP_VM_MEMBER_DEFINITION},
+    {"initrd", VMSUP_VM_MEMBER_DEFINITION},
+    {"cmdline", VMSUP_VM_MEMBER_DEFINITION},
+    {"image", VMSUP_VM_MEMBER_DEFINITION},
+    {"disk", VMSUP_VM_MEMBER_DEFINITION},
+    {"disk_gib", VMSUP_VM_MEMBER_DEFINITION},
+    {"share_dir", VMSUP_VM_MEMBER_DEFINITION},
+    {"forward", VMSUP_VM_MEMBER_DEFINITION},
+    {"auto_stop", VMSUP_VM_MEMBER_DEFINITION},
+    {"autostart", VMSUP_VM_MEMBER_DEFINITION},
+    {"created", VMSUP_VM_MEMBER_DEFINITION},
+    {"owner_uid", VMSUP_VM_MEMBER_DEFINITION},
+    {"state", VMSUP_VM_MEMBER_RUNTIME},
+    {"accel", VMSUP_VM_MEMBER_RUNTIME},
+    {"pid", VMSUP_VM_MEMBER_RUNTIME},
+    {"started_at", VMSUP_VM_MEMBER_RUNTIME},
+    {"runtime_dir", VMSUP_VM_MEMBER_RUNTIME},
+    {"forwards", VMSUP_VM_MEMBER_RUNTIME},
+    {"pending_restart", VMSUP_VM_MEMBER_RUNTIME},
+    {"exit_status", VMSUP_VM_MEMBER_RUNTIME},
+    {"exit_signal", VMSUP_VM_MEMBER_RUNTIME},
+    {"exit_reason", VMSUP_VM_MEMBER_RUNTIME},
+    {"stopped_at", VMSUP_VM_MEMBER_RUNTIME},
+    {"last_error", VMSUP_VM_MEMBER_RUNTIME},
+    {"last_active", VMSUP_VM_MEMBER_ACTIVITY},
+    {"idle_s", VMSUP_VM_MEMBER_ACTIVITY},
+    {"active_reason", VMSUP_VM_MEMBER_ACTIVITY},
+    {"idle_reason", VMSUP_VM_MEMBER_ACTIVITY},
+    {"auto_stop_in_s", VMSUP_VM_MEMBER_ACTIVITY},
+    {NULL, 0},
+};
+
+const VmsupVmMember *
+vmsup_vm_service_get_members(void)
 {
-	JsonObject *obj = vmsup_vm_def_to_json(rec->def);
+	return vmsup_vm_members;
+}
+
+const gchar *const *
+vmsup_vm_service_get_member_names(void)
+{
+	/* the terminator's slot stays NULL */
+	static const gchar *names[G_N_ELEMENTS(vmsup_vm_members)];
+	static gsize filled = 0;
+
+	if (g_once_init_enter(&filled)) {
+		for (guint i = 0; vmsup_vm_members[i].name != NULL; i++)
+			names[i] = vmsup_vm_members[i].name;
+		g_once_init_leave(&filled, 1);
+	}
+	return names;
+}
+
+/* whether @fields (NULL: every member) names @member */
+static gboolean
+vmsup_vm_service_wants(const gchar *const *fields, const gchar *member)
+{
+	return fields == NULL || g_strv_contains(fields, member);
+}
+
+static gboolean
+vmsup_vm_service_wants_definition(const gchar *const *fields)
+{
+	if (fields == NULL)
+		return TRUE;
+	for (guint i = 0; vmsup_vm_members[i].name != NULL; i++) {
+		if (vmsup_vm_members[i].source == VMSUP_VM_MEMBER_DEFINITION &&
+		    g_strv_contains(fields, vmsup_vm_members[i].name))
+			return TRUE;
+	}
+	return FALSE;
+}
+
+/*
+ * The vm.get result of @rec, or with @fields only those of its members.
+ * What is built on its own (started_at, forwards, pending_restart, the
+ * definition as a whole) is skipped when not asked for; the rest is built
+ * and dropped again, which costs less than asking for each member.
+ */
+static JsonObject *
+vmsup_vm_service_describe(VmsupVmService *self, VmsupVmRecord *rec, const gchar *const *fields)
+{
+	g_autoptr(JsonObject) obj = vmsup_vm_service_wants_definition(fields)
+					? vmsup_vm_def_to_json(rec->def)
+					: json_object_new();
 	gboolean alive = rec->process != NULL && vmsup_qemu_process_is_running(rec->process);
+	g_autoptr(GList) members = NULL;
 
 	json_object_set_string_member(obj, "state", vmsup_vm_state_to_string(rec->state));
 	json_object_set_string_member(obj,
@@ -190,15 +285,18 @@ vmsup_vm_service_record_to_json(VmsupVmService *self, VmsupVmRecord *rec)
 				      alive ? vmsup_accel_to_string(rec->accel)
 					    : vmsup_vm_service_accel_name(self));
 	if (alive) {
-		g_autofree gchar *started =
-		    vmsup_vm_def_format_time(rec->started_at / G_USEC_PER_SEC);
 		json_object_set_int_member(obj, "pid", vmsup_qemu_process_get_pid(rec->process));
-		json_object_set_string_member(obj, "started_at", started);
+		if (vmsup_vm_service_wants(fields, "started_at")) {
+			g_autofree gchar *started =
+			    vmsup_vm_def_format_time(rec->started_at / G_USEC_PER_SEC);
+			json_object_set_string_member(obj, "started_at", started);
+		}
 		json_object_set_string_member(obj,
 					      "runtime_dir",
 					      vmsup_qemu_process_get_runtime_dir(rec->process));
 	}
-	if (rec->handles != NULL && rec->handles->forwards != NULL) {
+	if (rec->handles != NULL && rec->handles->forwards != NULL &&
+	    vmsup_vm_service_wants(fields, "forwards")) {
 		g_autoptr(JsonArray) forwards = json_array_new();
 		for (guint i = 0; i < rec->handles->forwards->len; i++) {
 			VmsupQemuForward *fwd =
@@ -211,11 +309,12 @@ vmsup_vm_service_record_to_json(VmsupVmService *self, VmsupVmRecord *rec)
 		}
 		json_object_set_array_member(obj, "forwards", g_steal_pointer(&forwards));
 	}
-	if (rec->running_def != NULL) {
-		g_auto(GStrv) fields = vmsup_vm_def_pending_restart(rec->def, rec->running_def);
+	if (rec->running_def != NULL && vmsup_vm_service_wants(fields, "pending_restart")) {
+		g_auto(GStrv) pending_fields =
+		    vmsup_vm_def_pending_restart(rec->def, rec->running_def);
 		g_autoptr(JsonArray) pending = json_array_new();
-		for (guint i = 0; fields[i] != NULL; i++)
-			json_array_add_string_element(pending, fields[i]);
+		for (guint i = 0; pending_fields[i] != NULL; i++)
+			json_array_add_string_element(pending, pending_fields[i]);
 		if (json_array_get_length(pending) > 0)
 			json_object_set_array_member(obj,
 						     "pending_restart",
@@ -231,9 +330,29 @@ vmsup_vm_service_record_to_json(VmsupVmService *self, VmsupVmRecord *rec)
 	}
 	if (!alive && rec->exit_reason != NULL)
 		json_object_set_string_member(obj, "exit_reason", rec->exit_reason);
+	if (!alive && rec->stopped_at > 0 && vmsup_vm_service_wants(fields, "stopped_at")) {
+		g_autofree gchar *stopped =
+		    vmsup_vm_def_format_time(rec->stopped_at / G_USEC_PER_SEC);
+		json_object_set_string_member(obj, "stopped_at", stopped);
+	}
 	if (rec->last_error != NULL)
 		json_object_set_string_member(obj, "last_error", rec->last_error);
-	return obj;
+	if (fields == NULL)
+		return g_steal_pointer(&obj);
+
+	/* in place: for a few members of many, cheaper than copying those into a new object */
+	members = json_object_get_members(obj);
+	for (GList *l = members; l != NULL; l = l->next) {
+		if (!g_strv_contains(fields, l->data))
+			json_object_remove_member(obj, l->data);
+	}
+	return g_steal_pointer(&obj);
+}
+
+static JsonObject *
+vmsup_vm_service_record_to_json(VmsupVmService *self, VmsupVmRecord *rec)
+{
+	return vmsup_vm_service_describe(self, rec, NULL);
 }
 
 void
@@ -383,6 +502,68 @@ vmsup_vm_service_add_op(VmsupVmService *self, const gchar *kind, const gchar *vm
 	g_hash_table_insert(self->ops, key, op);
 	g_signal_connect_object(op, "changed", G_CALLBACK(vmsup_vm_service_op_changed_cb), self, 0);
 	return op;
+}
+
+static GQuark
+vmsup_vm_service_op_owner_quark(void)
+{
+	return g_quark_from_static_string("vmsup-vm-service-op-owner");
+}
+
+void
+vmsup_vm_service_set_op_owner(VmsupOperation *op, guint32 uid)
+{
+	g_object_set_qdata_full(G_OBJECT(op),
+				vmsup_vm_service_op_owner_quark(),
+				g_memdup2(&uid, sizeof(uid)),
+				g_free);
+}
+
+gboolean
+vmsup_vm_service_get_owner(VmsupVmService *self, const gchar *name, guint32 *out_uid)
+{
+	VmsupVmRecord *rec;
+	VmsupOperation *op;
+	const guint32 *owner;
+
+	g_return_val_if_fail(VMSUP_IS_VM_SERVICE(self), FALSE);
+	g_return_val_if_fail(out_uid != NULL, FALSE);
+
+	if (name == NULL)
+		return FALSE;
+	rec = g_hash_table_lookup(self->vms, name);
+	if (rec != NULL) {
+		*out_uid = rec->def->owner_uid;
+		return TRUE;
+	}
+	/* not defined yet: its create's */
+	op = g_hash_table_lookup(self->creating, name);
+	owner =
+	    op != NULL ? g_object_get_qdata(G_OBJECT(op), vmsup_vm_service_op_owner_quark()) : NULL;
+	if (owner == NULL)
+		return FALSE;
+	*out_uid = *owner;
+	return TRUE;
+}
+
+gboolean
+vmsup_vm_service_get_op_owner(VmsupVmService *self, gint64 id, guint32 *out_uid)
+{
+	VmsupOperation *op;
+	const guint32 *owner;
+
+	g_return_val_if_fail(VMSUP_IS_VM_SERVICE(self), FALSE);
+	g_return_val_if_fail(out_uid != NULL, FALSE);
+
+	op = g_hash_table_lookup(self->ops, &id);
+	if (op == NULL)
+		return FALSE;
+	owner = g_object_get_qdata(G_OBJECT(op), vmsup_vm_service_op_owner_quark());
+	if (owner != NULL) {
+		*out_uid = *owner;
+		return TRUE;
+	}
+	return vmsup_vm_service_get_owner(self, vmsup_operation_get_vm(op), out_uid);
 }
 
 /* removes definition, disk and runtime dir; the record leaves the table */
@@ -697,15 +878,14 @@ vmsup_vm_service_delete_verb(VmsupVmService *self, GTask *task)
 					verb->name));
 			return;
 		}
-		vmsup_vm_service_stop_locked_async(self,
-						   verb->rec,
-						   TRUE,
-						   0,
-						   vmsup_vm_service_delete_stop_cb,
-						   task);
-		return;
 	}
-	vmsup_vm_service_delete_stopped(self, task);
+	/* stops QEMU, or waits for the outcome of its last run to be saved */
+	vmsup_vm_service_stop_locked_async(self,
+					   verb->rec,
+					   TRUE,
+					   0,
+					   vmsup_vm_service_delete_stop_cb,
+					   task);
 }
 
 void
@@ -888,18 +1068,62 @@ vmsup_vm_service_lookup(VmsupVmService *self, const gchar *name)
 	return rec != NULL ? vmsup_vm_service_record_to_json(self, rec) : NULL;
 }
 
+/* vm.list's "fields" (strings borrowed from @params); NULL when absent or null */
+static gboolean
+vmsup_vm_service_get_fields_param(JsonObject *params, const gchar ***out_fields, GError **error)
+{
+	JsonNode *node = json_object_get_member(params, "fields");
+	g_autofree const gchar **fields = NULL;
+	JsonArray *array;
+	guint n;
+
+	*out_fields = NULL;
+	if (node == NULL || JSON_NODE_HOLDS_NULL(node))
+		return TRUE;
+	if (!JSON_NODE_HOLDS_ARRAY(node)) {
+		g_set_error(error,
+			    VMSUP_ERROR,
+			    VMSUP_ERROR_INVALID_ARGUMENT,
+			    _("'fields' must be an array of member names, got %s"),
+			    vmsup_json_node_type_name(node));
+		return FALSE;
+	}
+	array = json_node_get_array(node);
+	n = json_array_get_length(array);
+	fields = g_new0(const gchar *, n + 1);
+	for (guint i = 0; i < n; i++) {
+		JsonNode *element = json_array_get_element(array, i);
+		if (!JSON_NODE_HOLDS_VALUE(element) ||
+		    json_node_get_value_type(element) != G_TYPE_STRING) {
+			g_set_error(error,
+				    VMSUP_ERROR,
+				    VMSUP_ERROR_INVALID_ARGUMENT,
+				    _("'fields' must be an array of member names, got %s in it"),
+				    vmsup_json_node_type_name(element));
+			return FALSE;
+		}
+		fields[i] = json_node_get_string(element);
+	}
+	*out_fields = g_steal_pointer(&fields);
+	return TRUE;
+}
+
 JsonObject *
 vmsup_vm_service_list(VmsupVmService *self, JsonObject *params, GError **error)
 {
 	g_autoptr(JsonObject) result = json_object_new();
 	g_autoptr(JsonArray) vms = NULL;
 	g_autofree VmsupVmRecord **recs = NULL;
+	g_autofree const gchar **fields = NULL;
 	guint n = 0;
 	GHashTableIter iter;
 	gpointer value;
 
 	g_return_val_if_fail(VMSUP_IS_VM_SERVICE(self), NULL);
+	g_return_val_if_fail(params != NULL, NULL);
 
+	if (!vmsup_vm_service_get_fields_param(params, &fields, error))
+		return NULL;
 	recs = g_new(VmsupVmRecord *, g_hash_table_size(self->vms));
 	g_hash_table_iter_init(&iter, self->vms);
 	while (g_hash_table_iter_next(&iter, NULL, &value))
@@ -907,7 +1131,8 @@ vmsup_vm_service_list(VmsupVmService *self, JsonObject *params, GError **error)
 	g_qsort_with_data(recs, n, sizeof(VmsupVmRecord *), vmsup_vm_service_compare_records, NULL);
 	vms = json_array_sized_new(n);
 	for (guint i = 0; i < n; i++)
-		json_array_add_object_element(vms, vmsup_vm_service_record_to_json(self, recs[i]));
+		json_array_add_object_element(vms,
+					      vmsup_vm_service_describe(self, recs[i], fields));
 	json_object_set_array_member(result, "vms", g_steal_pointer(&vms));
 	return g_steal_pointer(&result);
 }
@@ -981,6 +1206,15 @@ vmsup_vm_service_cleanup_runtime_hook(const gchar *name, VmsupVmService *self)
 		return;
 	}
 	vmsup_vm_service_handle_exit(self, rec, vmsup_qemu_process_get_wait_status(rec->process));
+}
+
+static void
+vmsup_vm_service_note_stop_hook(const gchar *name, const gchar *reason, VmsupVmService *self)
+{
+	VmsupVmRecord *rec = name != NULL ? g_hash_table_lookup(self->vms, name) : NULL;
+
+	if (rec != NULL)
+		vmsup_vm_service_note_stop(self, rec, reason);
 }
 
 static GClosure *
@@ -1087,6 +1321,8 @@ vmsup_vm_service_constructed(GObject *object)
 	    vmsup_vm_service_new_hook(self, G_CALLBACK(vmsup_vm_service_unlock_vm_hook));
 	self->hooks.cleanup_runtime =
 	    vmsup_vm_service_new_hook(self, G_CALLBACK(vmsup_vm_service_cleanup_runtime_hook));
+	self->hooks.note_stop =
+	    vmsup_vm_service_new_hook(self, G_CALLBACK(vmsup_vm_service_note_stop_hook));
 }
 
 static void

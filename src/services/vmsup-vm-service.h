@@ -54,9 +54,23 @@ vmsup_vm_service_load_finish(VmsupVmService *self, GAsyncResult *res, GError **e
 VmsupAccel
 vmsup_vm_service_get_accel(VmsupVmService *self, const gchar **out_reason);
 
-/* the five hooks for sibling services; owned by @self, copy with vmsup_vm_hooks_copy() */
+/* the hooks for sibling services; owned by @self, copy with vmsup_vm_hooks_copy() */
 const VmsupVmHooks *
 vmsup_vm_service_get_hooks(VmsupVmService *self);
+
+/*
+ * The most VMs that may be defined at once, those being created included
+ * (MaxVMs in vmsupd.conf); 0, the default of a new service, means no limit.
+ * Only vm.create is refused beyond it: VMs already defined, however many,
+ * stay and load.
+ */
+void
+vmsup_vm_service_set_max_vms(VmsupVmService *self, guint max_vms);
+guint
+vmsup_vm_service_get_max_vms(VmsupVmService *self);
+/* VMs defined plus those whose create has not ended yet */
+guint
+vmsup_vm_service_count_vms(VmsupVmService *self);
 
 #define VMSUP_VM_SERVICE_DECLARE_VERB(verb)                                                        \
 	void vmsup_vm_service_##verb##_async(VmsupVmService *self,                                 \
@@ -77,9 +91,36 @@ VMSUP_VM_SERVICE_DECLARE_VERB(op_get)
 VMSUP_VM_SERVICE_DECLARE_VERB(op_list)
 VMSUP_VM_SERVICE_DECLARE_VERB(op_cancel)
 
+/* where a member of a vm.get result comes from */
+typedef enum {
+	VMSUP_VM_MEMBER_DEFINITION, /* the VM's saved definition */
+	VMSUP_VM_MEMBER_RUNTIME,    /* what VMService knows of the VM now */
+	VMSUP_VM_MEMBER_ACTIVITY,   /* merged in by the RPC table from the stats service */
+} VmsupVmMemberSource;
+
+typedef struct {
+	const gchar *name;
+	VmsupVmMemberSource source;
+} VmsupVmMember;
+
+/*
+ * Every member a vm.get result can have, in the order a result has them,
+ * terminated by {NULL}; the names vm.list's "fields" takes. A VM has only
+ * some at a time (no "pid" unless QEMU runs).
+ */
+const VmsupVmMember *
+vmsup_vm_service_get_members(void);
+/* the names of vmsup_vm_service_get_members(), NULL-terminated */
+const gchar *const *
+vmsup_vm_service_get_member_names(void);
+
 /*
  * vm.list and vm.get: read from what VMService holds, never waiting for a
- * lock or QEMU, so they answer at once (full result or NULL with @error)
+ * lock or QEMU, so they answer at once (full result or NULL with @error).
+ * vm.list takes "fields", an array of member names (see
+ * vmsup_vm_service_get_members(), checked by the RPC table): each VM then
+ * has only those of its members, and what is not asked for is not built.
+ * Without it (or null) each VM is the whole vm.get result.
  */
 JsonObject *
 vmsup_vm_service_list(VmsupVmService *self, JsonObject *params, GError **error);
@@ -92,6 +133,18 @@ vmsup_vm_service_lookup(VmsupVmService *self, const gchar *name);
 /* names of all defined VMs, sorted */
 GStrv
 vmsup_vm_service_list_names(VmsupVmService *self);
+
+/*
+ * Who owns VM @name (the owner_uid of its definition), also while its
+ * create runs; FALSE when there is no such VM. For the RPC table, which
+ * lets a caller bound by vmsup_vm_def_uid_is_restricted() act only on its
+ * own VMs.
+ */
+gboolean
+vmsup_vm_service_get_owner(VmsupVmService *self, const gchar *name, guint32 *out_uid);
+/* who owns operation @id: whoever owns the VM it creates; FALSE when there is no such operation */
+gboolean
+vmsup_vm_service_get_op_owner(VmsupVmService *self, gint64 id, guint32 *out_uid);
 
 /* stops every running VM (daemon shutdown when configured to) */
 void

@@ -1,22 +1,30 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
 /*
- * Persistence of VM definitions: one record per VM in a record store, so a
- * daemon killed at any point leaves either the old or the new definition.
- * What makes a stored definition valid is checked here and in the def.
+ * Persistence of VM definitions and of how each VM's last run ended: one
+ * record per VM in a record store each, so a daemon killed at any point
+ * leaves either the old or the new record. What makes a stored record valid
+ * is checked here (and, for definitions, in the def).
  */
 
 #include "config.h"
 
+#include <sys/wait.h>
+
+#include "vmsup-json.h"
 #include "vmsup-record-store.h"
 #include "vmsup-vm-store.h"
 
 /* a definition is a few hundred bytes; anything this big is not one */
 #define VMSUP_VM_STORE_MAX_FILE_SIZE (1024 * 1024)
+/* an outcome is a reason of a line or two (QEMU's last words at most) */
+#define VMSUP_VM_STORE_MAX_OUTCOME_SIZE (64 * 1024)
+#define VMSUP_VM_STORE_OUTCOME_VERSION 1
 
 struct _VmsupVmStore {
 	GObject parent_instance;
-	gchar *state_dir;          /* owned */
-	VmsupRecordStore *records; /* owned: <state_dir>/vms */
+	gchar *state_dir;           /* owned */
+	VmsupRecordStore *records;  /* owned: <state_dir>/vms */
+	VmsupRecordStore *outcomes; /* owned: <state_dir>/last-run */
 };
 
 G_DEFINE_FINAL_TYPE(VmsupVmStore, vmsup_vm_store, G_TYPE_OBJECT)
@@ -71,6 +79,26 @@ vmsup_vm_store_saved_cb(GObject *source, GAsyncResult *res, gpointer user_data)
 	g_task_return_boolean(task, TRUE);
 }
 
+/* saves @obj (owned) as @name in @records, completing a task of @self tagged @tag */
+static void
+vmsup_vm_store_save_record(VmsupVmStore *self,
+			   VmsupRecordStore *records,
+			   const gchar *name,
+			   JsonObject *obj,
+			   gpointer tag,
+			   GCancellable *cancellable,
+			   GAsyncReadyCallback callback,
+			   gpointer user_data)
+{
+	g_autoptr(GTask) task = g_task_new(self, cancellable, callback, user_data);
+	g_autoptr(JsonObject) owned = obj;
+
+	g_task_set_source_tag(task, tag);
+	g_task_set_check_cancellable(task, FALSE);
+	vmsup_record_store_save_async(
+	    records, name, owned, cancellable, vmsup_vm_store_saved_cb, g_steal_pointer(&task));
+}
+
 void
 vmsup_vm_store_save_async(VmsupVmStore *self,
 			  const VmsupVmDef *def,
@@ -78,22 +106,17 @@ vmsup_vm_store_save_async(VmsupVmStore *self,
 			  GAsyncReadyCallback callback,
 			  gpointer user_data)
 {
-	g_autoptr(GTask) task = NULL;
-	g_autoptr(JsonObject) obj = NULL;
-
 	g_return_if_fail(VMSUP_IS_VM_STORE(self));
 	g_return_if_fail(def != NULL);
 
-	task = g_task_new(self, cancellable, callback, user_data);
-	g_task_set_source_tag(task, vmsup_vm_store_save_async);
-	g_task_set_check_cancellable(task, FALSE);
-	obj = vmsup_vm_store_serialize(def);
-	vmsup_record_store_save_async(self->records,
-				      def->name,
-				      obj,
-				      cancellable,
-				      vmsup_vm_store_saved_cb,
-				      g_steal_pointer(&task));
+	vmsup_vm_store_save_record(self,
+				   self->records,
+				   def->name,
+				   vmsup_vm_store_serialize(def),
+				   vmsup_vm_store_save_async,
+				   cancellable,
+				   callback,
+				   user_data);
 }
 
 gboolean
@@ -106,8 +129,276 @@ vmsup_vm_store_save_finish(VmsupVmStore *self, GAsyncResult *res, GError **error
 gboolean
 vmsup_vm_store_remove(VmsupVmStore *self, const gchar *name, GError **error)
 {
+	g_autoptr(GError) error_outcome = NULL;
+
 	g_return_val_if_fail(VMSUP_IS_VM_STORE(self), FALSE);
-	return vmsup_record_store_remove(self->records, name, error);
+
+	/* the definition first: without it the VM is gone, whatever is left */
+	if (!vmsup_record_store_remove(self->records, name, error))
+		return FALSE;
+	/* a leftover is removed at the next start of the daemon */
+	if (!vmsup_record_store_remove(self->outcomes, name, &error_outcome))
+		g_warning("%s, ignoring", error_outcome->message);
+	return TRUE;
+}
+
+/* outcomes of the last run */
+
+VmsupVmOutcome *
+vmsup_vm_outcome_new(gboolean crashed, const gchar *reason, gint wait_status)
+{
+	VmsupVmOutcome *outcome = g_new0(VmsupVmOutcome, 1);
+	outcome->crashed = crashed;
+	outcome->reason = g_strdup(reason);
+	outcome->wait_status = wait_status;
+	return outcome;
+}
+
+void
+vmsup_vm_outcome_free(VmsupVmOutcome *outcome)
+{
+	if (outcome == NULL)
+		return;
+	g_free(outcome->reason);
+	g_free(outcome);
+}
+
+/* the members vm.get shows for the same run, so the file reads like its answer */
+static JsonObject *
+vmsup_vm_store_serialize_outcome(const gchar *name, const VmsupVmOutcome *outcome)
+{
+	JsonObject *obj = json_object_new();
+	gint status = outcome->wait_status;
+
+	json_object_set_int_member(obj, "version", VMSUP_VM_STORE_OUTCOME_VERSION);
+	json_object_set_string_member(obj, "name", name);
+	json_object_set_string_member(obj, "state", outcome->crashed ? "crashed" : "stopped");
+	if (outcome->reason != NULL)
+		json_object_set_string_member(obj, "exit_reason", outcome->reason);
+	if (status >= 0 && WIFEXITED(status))
+		json_object_set_int_member(obj, "exit_status", WEXITSTATUS(status));
+	else if (status >= 0 && WIFSIGNALED(status))
+		json_object_set_int_member(obj, "exit_signal", WTERMSIG(status));
+	if (outcome->stopped_at > 0) {
+		g_autofree gchar *when = vmsup_vm_def_format_time(outcome->stopped_at);
+		json_object_set_string_member(obj, "stopped_at", when);
+	}
+	if (outcome->pid > 0)
+		json_object_set_int_member(obj, "pid", outcome->pid);
+	return obj;
+}
+
+/* a string member, NULL when absent; anything else present is an error */
+static gboolean
+vmsup_vm_store_get_string(JsonObject *obj,
+			  const gchar *member,
+			  const gchar **out_value,
+			  GError **error)
+{
+	JsonNode *node = json_object_get_member(obj, member);
+
+	*out_value = NULL;
+	if (node == NULL || JSON_NODE_HOLDS_NULL(node))
+		return TRUE;
+	if (!JSON_NODE_HOLDS_VALUE(node) || json_node_get_value_type(node) != G_TYPE_STRING) {
+		g_set_error(error,
+			    G_FILE_ERROR,
+			    G_FILE_ERROR_INVAL,
+			    "\"%s\" must be a string, got %s",
+			    member,
+			    vmsup_json_node_type_name(node));
+		return FALSE;
+	}
+	*out_value = json_node_get_string(node);
+	return TRUE;
+}
+
+/* the plain-English reason a record is rejected (logs only) is returned in @error */
+static VmsupVmOutcome *
+vmsup_vm_store_parse_outcome(const gchar *name, JsonObject *obj, GError **error)
+{
+	g_autoptr(VmsupVmOutcome) outcome = NULL;
+	const gchar *record_name = NULL;
+	const gchar *state = NULL;
+	const gchar *reason = NULL;
+	const gchar *stopped_at = NULL;
+	gint64 version = 0;
+	gint64 exit_status = -1;
+	gint64 exit_signal = -1;
+	gint64 pid = 0;
+
+	if (!vmsup_json_object_get_int_in_range(obj,
+						"version",
+						G_MININT64,
+						G_MAXINT64,
+						VMSUP_VM_STORE_OUTCOME_VERSION,
+						&version,
+						error) ||
+	    !vmsup_vm_store_get_string(obj, "name", &record_name, error) ||
+	    !vmsup_vm_store_get_string(obj, "state", &state, error) ||
+	    !vmsup_vm_store_get_string(obj, "exit_reason", &reason, error) ||
+	    !vmsup_vm_store_get_string(obj, "stopped_at", &stopped_at, error) ||
+	    !vmsup_json_object_get_int_in_range(obj,
+						"exit_status",
+						0,
+						255,
+						-1,
+						&exit_status,
+						error) ||
+	    !vmsup_json_object_get_int_in_range(obj,
+						"exit_signal",
+						1,
+						127,
+						-1,
+						&exit_signal,
+						error) ||
+	    !vmsup_json_object_get_int_in_range(obj, "pid", 1, G_MAXINT32, 0, &pid, error))
+		return NULL;
+	if (version != VMSUP_VM_STORE_OUTCOME_VERSION) {
+		g_set_error(error,
+			    G_FILE_ERROR,
+			    G_FILE_ERROR_INVAL,
+			    "unsupported version %" G_GINT64_FORMAT,
+			    version);
+		return NULL;
+	}
+	if (g_strcmp0(record_name, name) != 0) {
+		g_set_error(error,
+			    G_FILE_ERROR,
+			    G_FILE_ERROR_INVAL,
+			    "it describes VM '%s', not '%s'",
+			    record_name != NULL ? record_name : "(none)",
+			    name);
+		return NULL;
+	}
+	if (g_strcmp0(state, "stopped") != 0 && g_strcmp0(state, "crashed") != 0) {
+		g_set_error(error,
+			    G_FILE_ERROR,
+			    G_FILE_ERROR_INVAL,
+			    "\"state\" must be \"stopped\" or \"crashed\", got %s%s%s",
+			    state != NULL ? "\"" : "",
+			    state != NULL ? state : "nothing",
+			    state != NULL ? "\"" : "");
+		return NULL;
+	}
+	if (exit_status >= 0 && exit_signal >= 0) {
+		g_set_error_literal(error,
+				    G_FILE_ERROR,
+				    G_FILE_ERROR_INVAL,
+				    "both \"exit_status\" and \"exit_signal\" are set");
+		return NULL;
+	}
+	/* back to what waitpid() gave: the status in the second byte, the signal in the first */
+	outcome = vmsup_vm_outcome_new(g_strcmp0(state, "crashed") == 0,
+				       reason,
+				       exit_status >= 0   ? (gint)exit_status << 8
+				       : exit_signal >= 0 ? (gint)exit_signal
+							  : -1);
+	if (stopped_at != NULL) {
+		g_autoptr(GDateTime) dt = g_date_time_new_from_iso8601(stopped_at, NULL);
+		if (dt == NULL) {
+			g_set_error(error,
+				    G_FILE_ERROR,
+				    G_FILE_ERROR_INVAL,
+				    "\"stopped_at\" is not an ISO 8601 time: %s",
+				    stopped_at);
+			return NULL;
+		}
+		outcome->stopped_at = g_date_time_to_unix(dt);
+	}
+	outcome->pid = pid;
+	return g_steal_pointer(&outcome);
+}
+
+gchar *
+vmsup_vm_store_get_outcome_path(VmsupVmStore *self, const gchar *name)
+{
+	g_return_val_if_fail(VMSUP_IS_VM_STORE(self), NULL);
+	return vmsup_record_store_get_path(self->outcomes, name);
+}
+
+GHashTable *
+vmsup_vm_store_load_outcomes(VmsupVmStore *self, GError **error)
+{
+	g_autoptr(GHashTable) outcomes =
+	    g_hash_table_new_full(g_str_hash,
+				  g_str_equal,
+				  g_free,
+				  (GDestroyNotify)vmsup_vm_outcome_free);
+	g_autoptr(GHashTable) records = NULL;
+	GHashTableIter iter;
+	gpointer name;
+	gpointer obj;
+
+	g_return_val_if_fail(VMSUP_IS_VM_STORE(self), NULL);
+
+	records = vmsup_record_store_load_all(self->outcomes, error);
+	if (records == NULL)
+		return NULL;
+	g_hash_table_iter_init(&iter, records);
+	while (g_hash_table_iter_next(&iter, &name, &obj)) {
+		g_autoptr(GError) error_parse = NULL;
+		VmsupVmOutcome *outcome = vmsup_vm_store_parse_outcome(name, obj, &error_parse);
+
+		if (outcome == NULL) {
+			vmsup_record_store_set_aside(self->outcomes, name, error_parse->message);
+			continue;
+		}
+		g_hash_table_replace(outcomes, g_strdup(name), outcome);
+	}
+	return g_steal_pointer(&outcomes);
+}
+
+gboolean
+vmsup_vm_store_save_outcome(VmsupVmStore *self,
+			    const gchar *name,
+			    const VmsupVmOutcome *outcome,
+			    GError **error)
+{
+	g_autoptr(JsonObject) obj = NULL;
+
+	g_return_val_if_fail(VMSUP_IS_VM_STORE(self), FALSE);
+	g_return_val_if_fail(name != NULL, FALSE);
+	g_return_val_if_fail(outcome != NULL, FALSE);
+
+	obj = vmsup_vm_store_serialize_outcome(name, outcome);
+	return vmsup_record_store_save(self->outcomes, name, obj, error);
+}
+
+void
+vmsup_vm_store_save_outcome_async(VmsupVmStore *self,
+				  const gchar *name,
+				  const VmsupVmOutcome *outcome,
+				  GCancellable *cancellable,
+				  GAsyncReadyCallback callback,
+				  gpointer user_data)
+{
+	g_return_if_fail(VMSUP_IS_VM_STORE(self));
+	g_return_if_fail(name != NULL);
+	g_return_if_fail(outcome != NULL);
+
+	vmsup_vm_store_save_record(self,
+				   self->outcomes,
+				   name,
+				   vmsup_vm_store_serialize_outcome(name, outcome),
+				   vmsup_vm_store_save_outcome_async,
+				   cancellable,
+				   callback,
+				   user_data);
+}
+
+/* the same task as vmsup_vm_store_save_async()'s */
+gboolean
+vmsup_vm_store_save_outcome_finish(VmsupVmStore *self, GAsyncResult *res, GError **error)
+{
+	return vmsup_vm_store_save_finish(self, res, error);
+}
+
+gboolean
+vmsup_vm_store_remove_outcome(VmsupVmStore *self, const gchar *name, GError **error)
+{
+	g_return_val_if_fail(VMSUP_IS_VM_STORE(self), FALSE);
+	return vmsup_record_store_remove(self->outcomes, name, error);
 }
 
 static gint
@@ -190,11 +481,18 @@ vmsup_vm_store_constructed(GObject *object)
 {
 	VmsupVmStore *self = VMSUP_VM_STORE(object);
 	g_autofree gchar *dir = NULL;
+	g_autofree gchar *outcome_dir = NULL;
 
 	G_OBJECT_CLASS(vmsup_vm_store_parent_class)->constructed(object);
 	dir = g_build_filename(self->state_dir, "vms", NULL);
 	self->records =
 	    vmsup_record_store_new(dir, "Definition file", "VM", VMSUP_VM_STORE_MAX_FILE_SIZE);
+	/* a directory of its own: <name>.json there never reads as a definition */
+	outcome_dir = g_build_filename(self->state_dir, "last-run", NULL);
+	self->outcomes = vmsup_record_store_new(outcome_dir,
+						"Last-run file",
+						"VM",
+						VMSUP_VM_STORE_MAX_OUTCOME_SIZE);
 }
 
 static void
@@ -203,6 +501,7 @@ vmsup_vm_store_finalize(GObject *object)
 	VmsupVmStore *self = VMSUP_VM_STORE(object);
 	g_free(self->state_dir);
 	g_clear_object(&self->records);
+	g_clear_object(&self->outcomes);
 	G_OBJECT_CLASS(vmsup_vm_store_parent_class)->finalize(object);
 }
 

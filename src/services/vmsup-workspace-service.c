@@ -17,6 +17,7 @@
 #include "vmsup-log.h"
 #include "vmsup-name.h"
 #include "vmsup-record-store.h"
+#include "vmsup-vm-def.h"
 #include "vmsup-workspace-service.h"
 
 #define VMSUP_WORKSPACE_VERSION 1
@@ -53,6 +54,7 @@ typedef struct {
 	guint cpus;        /* for an owned VM; 0: VMService's default */
 	guint memory_mib;  /* likewise */
 	gint64 created;    /* unix time, seconds */
+	guint32 owner_uid; /* who created it; 0 (root) for records older than owners */
 } VmsupWorkspace;
 
 struct _VmsupWorkspaceService {
@@ -127,6 +129,7 @@ vmsup_workspace_to_record(const VmsupWorkspace *ws)
 	if (ws->memory_mib > 0)
 		json_object_set_int_member(obj, "memory_mib", ws->memory_mib);
 	json_object_set_string_member(obj, "created", created);
+	json_object_set_int_member(obj, "owner_uid", ws->owner_uid);
 	return obj;
 }
 
@@ -142,6 +145,7 @@ vmsup_workspace_to_result(const VmsupWorkspace *ws, const gchar *state)
 	json_object_set_string_member(obj, "vm", ws->vm);
 	json_object_set_boolean_member(obj, "vm_owned", ws->vm_owned);
 	json_object_set_string_member(obj, "created", created);
+	json_object_set_int_member(obj, "owner_uid", ws->owner_uid);
 	json_object_set_string_member(obj, "state", state);
 	return obj;
 }
@@ -192,6 +196,19 @@ vmsup_workspace_from_record(JsonObject *obj, const gchar *name, GError **error)
 	ws->cpus = (guint)CLAMP(vmsup_json_object_get_int(obj, "cpus", 0), 0, G_MAXUINT16);
 	ws->memory_mib =
 	    (guint)CLAMP(vmsup_json_object_get_int(obj, "memory_mib", 0), 0, G_MAXINT32);
+	/* older than owners: root's, so in system mode only root may use it */
+	node = json_object_get_member(obj, "owner_uid");
+	if (node != NULL) {
+		gint64 owner_uid = 0;
+		if (!vmsup_json_node_get_int_in_range(node,
+						      "owner_uid",
+						      0,
+						      G_MAXUINT32,
+						      &owner_uid,
+						      error))
+			return NULL;
+		ws->owner_uid = (guint32)owner_uid;
+	}
 	created = vmsup_json_object_get_string(obj, "created", NULL);
 	if (created != NULL) {
 		g_autoptr(GDateTime) dt = g_date_time_new_from_iso8601(created, NULL);
@@ -456,6 +473,25 @@ vmsup_workspace_service_lookup(VmsupWorkspaceService *self, const gchar *name, G
 	return ws;
 }
 
+gboolean
+vmsup_workspace_service_get_owner(VmsupWorkspaceService *self, const gchar *name, guint32 *out_uid)
+{
+	VmsupWorkspace *ws;
+
+	g_return_val_if_fail(VMSUP_IS_WORKSPACE_SERVICE(self), FALSE);
+	g_return_val_if_fail(out_uid != NULL, FALSE);
+
+	if (name == NULL)
+		return FALSE;
+	ws = g_hash_table_lookup(self->workspaces, name);
+	if (ws == NULL)
+		ws = g_hash_table_lookup(self->creating, name);
+	if (ws == NULL)
+		return FALSE;
+	*out_uid = ws->owner_uid;
+	return TRUE;
+}
+
 static gboolean
 vmsup_workspace_service_claim(VmsupWorkspaceService *self,
 			      const gchar *name,
@@ -510,6 +546,7 @@ typedef struct {
 	gboolean running;        /* the VM has a QEMU */
 	gint64 started;          /* open: monotonic time of the request */
 	VmsupVmHandles *handles; /* open: owned */
+	guint32 caller_uid;      /* create, open: for whom the directory is shared */
 } VmsupWorkspaceOp;
 
 static void
@@ -534,12 +571,13 @@ vmsup_workspace_op_free(VmsupWorkspaceOp *op)
 }
 
 static VmsupWorkspaceOp *
-vmsup_workspace_op_new(VmsupWorkspaceService *self, const gchar *name)
+vmsup_workspace_op_new(VmsupWorkspaceService *self, const gchar *name, guint32 caller_uid)
 {
 	VmsupWorkspaceOp *op = g_new0(VmsupWorkspaceOp, 1);
 	op->self = g_object_ref(self);
 	op->name = g_strdup(name);
 	op->claimed = TRUE;
+	op->caller_uid = caller_uid;
 	return op;
 }
 
@@ -601,6 +639,47 @@ vmsup_workspace_vm_state_is_running(const gchar *state)
 	       g_strcmp0(state, "paused") == 0 || g_strcmp0(state, "stopping") == 0;
 }
 
+/*
+ * share_dir for VMService, for the workspace's owner: VMService checks it
+ * (and the VM's files) for that uid, too, and a VM it creates is the
+ * owner's, whoever opened the workspace
+ */
+static void
+vmsup_workspace_op_add_share(VmsupWorkspaceOp *op, JsonObject *params, const gchar *share_dir)
+{
+	/* internal: the RPC schemas of vm.create and vm.set accept neither from clients */
+	json_object_set_string_member(params, "share_dir", share_dir);
+	json_object_set_int_member(params, VMSUP_VM_DEF_CALLER_UID, op->ws->owner_uid);
+}
+
+/*
+ * A workspace shares its directory only with a VM of its owner (or, for a
+ * workspace of root or the daemon's user, of one of those): whoever owns
+ * the VM can run commands in it, and so read and write the directory.
+ * NULL when @vm (a vm.get result) may have it.
+ */
+static GError *
+vmsup_workspace_op_check_vm_owner(VmsupWorkspaceOp *op, JsonObject *vm)
+{
+	guint32 ws_owner = op->ws->owner_uid;
+	gint64 vm_owner = vmsup_json_object_get_int(vm, "owner_uid", 0);
+
+	if (vm_owner == ws_owner || (!vmsup_vm_def_uid_is_restricted((guint32)vm_owner) &&
+				     !vmsup_vm_def_uid_is_restricted(ws_owner)))
+		return NULL;
+	return g_error_new(
+	    VMSUP_ERROR,
+	    VMSUP_ERROR_FAILED_PRECONDITION,
+	    /* TRANSLATORS: VM 'ws-a' belongs to uid 1001, but workspace 'a' to uid 1000 */
+	    _("VM '%s' belongs to uid %u, but workspace '%s' to uid %u: a workspace "
+	      "shares its directory only with a VM of its owner; use a VM of the "
+	      "workspace's owner, or delete the workspace and create it again"),
+	    op->ws->vm,
+	    (guint)vm_owner,
+	    op->name,
+	    (guint)ws_owner);
+}
+
 /* asks VMService for the workspace's own VM, with the directory shared */
 static void
 vmsup_workspace_op_create_vm(GTask *task, GAsyncReadyCallback callback)
@@ -608,8 +687,7 @@ vmsup_workspace_op_create_vm(GTask *task, GAsyncReadyCallback callback)
 	VmsupWorkspaceOp *op = g_task_get_task_data(task);
 	JsonObject *params = vmsup_workspace_vm_params(op->ws->vm);
 
-	/* internal: the RPC schema of vm.create does not accept it from clients */
-	json_object_set_string_member(params, "share_dir", op->ws->path);
+	vmsup_workspace_op_add_share(op, params, op->ws->path);
 	if (op->ws->cpus > 0)
 		json_object_set_int_member(params, "cpus", op->ws->cpus);
 	if (op->ws->memory_mib > 0)
@@ -625,7 +703,7 @@ vmsup_workspace_op_set_share(GTask *task, const gchar *share_dir, GAsyncReadyCal
 	JsonObject *params = vmsup_workspace_vm_params(op->ws->vm);
 
 	if (share_dir != NULL)
-		json_object_set_string_member(params, "share_dir", share_dir);
+		vmsup_workspace_op_add_share(op, params, share_dir);
 	else
 		json_object_set_null_member(params, "share_dir");
 	vmsup_workspace_op_vm_call(task, "set", params, callback);
@@ -760,6 +838,11 @@ vmsup_workspace_create_got_vm_cb(GObject *source, GAsyncResult *res, gpointer us
 		vmsup_workspace_op_return_error(task, error);
 		return;
 	}
+	error = vmsup_workspace_op_check_vm_owner(op, vm);
+	if (error != NULL) {
+		vmsup_workspace_op_return_error(task, error);
+		return;
+	}
 	state = vmsup_json_object_get_string(vm, "state", NULL);
 	if (vmsup_workspace_vm_state_is_running(state)) {
 		vmsup_workspace_op_return_error(
@@ -794,6 +877,7 @@ vmsup_workspace_create_got_vm_cb(GObject *source, GAsyncResult *res, gpointer us
 void
 vmsup_workspace_service_create_async(VmsupWorkspaceService *self,
 				     JsonObject *params,
+				     guint32 caller_uid,
 				     GCancellable *cancellable,
 				     GAsyncReadyCallback callback,
 				     gpointer user_data)
@@ -834,6 +918,8 @@ vmsup_workspace_service_create_async(VmsupWorkspaceService *self,
 	path = vmsup_workspace_get_string_param(params, "path", &error);
 	if (error == NULL)
 		ws->path = vmsup_workspace_resolve_path(path, &error);
+	if (error == NULL)
+		vmsup_vm_def_check_share_owner(ws->path, caller_uid, &error);
 	if (error == NULL)
 		vm = vmsup_workspace_get_string_param(params, "vm", &error);
 	if (error == NULL)
@@ -897,8 +983,9 @@ vmsup_workspace_service_create_async(VmsupWorkspaceService *self,
 	}
 	ws->name = g_strdup(name);
 	ws->created = g_get_real_time() / G_USEC_PER_SEC;
+	ws->owner_uid = caller_uid;
 
-	op = vmsup_workspace_op_new(self, name);
+	op = vmsup_workspace_op_new(self, name, caller_uid);
 	op->ws = g_steal_pointer(&ws);
 	g_hash_table_insert(self->creating, g_strdup(name), op->ws);
 	g_task_set_task_data(task, op, (GDestroyNotify)vmsup_workspace_op_free);
@@ -1133,6 +1220,12 @@ vmsup_workspace_open_got_vm_cb(GObject *source, GAsyncResult *res, gpointer user
 			op->name));
 		return;
 	}
+	/* a VM of the same name, made by someone else since ours was deleted */
+	error = vmsup_workspace_op_check_vm_owner(op, vm);
+	if (error != NULL) {
+		vmsup_workspace_op_return_error(task, error);
+		return;
+	}
 	share_dir = vmsup_json_object_get_string(vm, "share_dir", NULL);
 	if (g_strcmp0(share_dir, op->ws->path) == 0) {
 		vmsup_workspace_open_start(task);
@@ -1156,6 +1249,7 @@ vmsup_workspace_open_got_vm_cb(GObject *source, GAsyncResult *res, gpointer user
 void
 vmsup_workspace_service_open_async(VmsupWorkspaceService *self,
 				   JsonObject *params,
+				   guint32 caller_uid,
 				   GCancellable *cancellable,
 				   GAsyncReadyCallback callback,
 				   gpointer user_data)
@@ -1177,7 +1271,7 @@ vmsup_workspace_service_open_async(VmsupWorkspaceService *self,
 		g_task_return_error(task, g_steal_pointer(&error));
 		return;
 	}
-	op = vmsup_workspace_op_new(self, name);
+	op = vmsup_workspace_op_new(self, name, caller_uid);
 	op->ws = vmsup_workspace_copy(ws);
 	op->started = g_get_monotonic_time();
 	g_task_set_task_data(task, op, (GDestroyNotify)vmsup_workspace_op_free);
@@ -1190,6 +1284,12 @@ vmsup_workspace_service_open_async(VmsupWorkspaceService *self,
 				  "delete the workspace"),
 				ws->path,
 				name));
+		return;
+	}
+	/* again at every open: whoever opens it shares the directory, and it may have changed */
+	if (!vmsup_vm_def_check_share_owner(ws->path, caller_uid, &error)) {
+		g_prefix_error(&error, _("Cannot open workspace '%s': "), name);
+		vmsup_workspace_op_return_error(g_steal_pointer(&task), g_steal_pointer(&error));
 		return;
 	}
 	vmsup_workspace_op_vm_call(g_steal_pointer(&task),
@@ -1316,6 +1416,13 @@ vmsup_workspace_delete_got_vm_cb(GObject *source, GAsyncResult *res, gpointer us
 		vmsup_workspace_delete_finish_record(task, FALSE);
 		return;
 	}
+	/* someone else's VM under the name: not the workspace's to stop, unshare or delete */
+	error = vmsup_workspace_op_check_vm_owner(op, vm);
+	if (error != NULL) {
+		g_clear_error(&error);
+		vmsup_workspace_delete_finish_record(task, FALSE);
+		return;
+	}
 	state = vmsup_json_object_get_string(vm, "state", NULL);
 	op->running = vmsup_workspace_vm_state_is_running(state);
 	if (op->running && !op->force) {
@@ -1380,7 +1487,8 @@ vmsup_workspace_service_delete_async(VmsupWorkspaceService *self,
 		g_task_return_error(task, g_steal_pointer(&error));
 		return;
 	}
-	op = vmsup_workspace_op_new(self, name);
+	/* delete only ever takes a share away: no caller to share for */
+	op = vmsup_workspace_op_new(self, name, /* caller_uid= */ G_MAXUINT32);
 	op->ws = vmsup_workspace_copy(ws);
 	op->force = force;
 	g_task_set_task_data(task, op, (GDestroyNotify)vmsup_workspace_op_free);

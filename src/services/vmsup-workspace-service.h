@@ -46,6 +46,14 @@ vmsup_workspace_service_set_open_timeout(VmsupWorkspaceService *self, guint seco
  *   open {name} -> {..., state: "open", mount: "/workspace", ready_ms}
  *   list {} -> {workspaces: [...]}
  *   delete {name, force=false} -> {name, path, vm, vm_deleted}
+ *
+ * create and open share a directory on behalf of @caller_uid, the client's
+ * uid as its transport found it (SO_PEERCRED, or the D-Bus sender's uid
+ * polkit was asked about), never anything from @params. In system mode
+ * QEMU runs as root, so a caller other than root and the daemon's own user
+ * may only share a directory it owns: its canonical path, symbolic links
+ * resolved, must belong to @caller_uid, checked at create and again at
+ * every open (FAILED_PRECONDITION otherwise; nothing is changed).
  */
 #define VMSUP_WORKSPACE_SERVICE_DECLARE_VERB(verb)                                                 \
 	void vmsup_workspace_service_##verb##_async(VmsupWorkspaceService *self,                   \
@@ -57,9 +65,31 @@ vmsup_workspace_service_set_open_timeout(VmsupWorkspaceService *self, guint seco
 							    GAsyncResult *res,                     \
 							    GError **error);
 
-VMSUP_WORKSPACE_SERVICE_DECLARE_VERB(create)
+#define VMSUP_WORKSPACE_SERVICE_DECLARE_CALLER_VERB(verb)                                          \
+	void vmsup_workspace_service_##verb##_async(VmsupWorkspaceService *self,                   \
+						    JsonObject *params,                            \
+						    guint32 caller_uid,                            \
+						    GCancellable *cancellable,                     \
+						    GAsyncReadyCallback callback,                  \
+						    gpointer user_data);                           \
+	JsonObject *vmsup_workspace_service_##verb##_finish(VmsupWorkspaceService *self,           \
+							    GAsyncResult *res,                     \
+							    GError **error);
+
+/*
+ * Who owns workspace @name (the uid that created it; 0, root, for one
+ * created before owners were recorded), also while its create runs; FALSE
+ * when there is no such workspace. For the RPC table, which lets a caller
+ * bound by vmsup_vm_def_uid_is_restricted() act only on its own
+ * workspaces. The VM of a workspace must be its owner's, too: create, open
+ * and delete refuse (or, delete, leave alone) a VM of anyone else.
+ */
+gboolean
+vmsup_workspace_service_get_owner(VmsupWorkspaceService *self, const gchar *name, guint32 *out_uid);
+
+VMSUP_WORKSPACE_SERVICE_DECLARE_CALLER_VERB(create)
 VMSUP_WORKSPACE_SERVICE_DECLARE_VERB(list)
 VMSUP_WORKSPACE_SERVICE_DECLARE_VERB(delete)
-VMSUP_WORKSPACE_SERVICE_DECLARE_VERB(open)
+VMSUP_WORKSPACE_SERVICE_DECLARE_CALLER_VERB(open)
 
 G_END_DECLS

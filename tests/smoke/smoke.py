@@ -9,7 +9,8 @@ D-Bus (the gdbus binary on a private bus).
                                      (and check that meson registers exactly
                                      the scenarios defined here)
     smoke.py list                    print the scenario names
-    smoke.py SCENARIO                run one scenario
+    smoke.py run SCENARIO            run one scenario (a scenario may be
+                                     called "list" or "install" too)
 
 Each scenario has its own temporary state and runtime directories and its
 own daemon, and in a finally block kills every process it caused: the
@@ -1005,6 +1006,23 @@ def sc_start(ctx):
     check("nosuchvm" in p.stderr, f"the error does not name the VM: {p.stderr!r}")
 
 
+def kill_and_restart_daemon(ctx, label, config=None):
+    """kill -9 the current daemon and start another on the same state and runtime dirs."""
+    old = ctx.daemons[-1]
+    step(f"kill -9 vmsupd {old.pid}")
+    os.kill(old.pid, signal.SIGKILL)
+    old.proc.wait(10)
+    return ctx.start_daemon(config=config, label=label)
+
+
+def check_same_outcome(before, after, what):
+    """A restarted daemon reports the end of the last run as the one before it did."""
+    for key in ("state", "exit_reason", "exit_status", "exit_signal"):
+        check(before.get(key) == after.get(key),
+              f"{what}: {key} was {before.get(key)!r}, after the restart {after.get(key)!r}")
+    check(not after.get("pid"), f"{what}: a pid after the restart: {after}")
+
+
 @scenario("stop")
 def sc_stop(ctx):
     """stop: the guest powers off on ACPI, QEMU exits 0, the runtime is cleaned."""
@@ -1031,6 +1049,12 @@ def sc_stop(ctx):
     check(not after.get("pid"), f"a stopped VM has a pid: {after}")
     check(not os.path.exists(vm["runtime_dir"]), f"{vm['runtime_dir']} is left behind")
     check(os.path.isfile(ctx.path("state", "vms", "st.json")), "the definition is gone")
+    check(after.get("exit_reason", "").startswith("stopped on request; QEMU exited"),
+          f"exit_reason of a user's stop: {after.get('exit_reason')!r}")
+
+    step("a restarted daemon still knows how the VM ended")
+    kill_and_restart_daemon(ctx, "vmsupd-again")
+    check_same_outcome(after, ctx.get_vm("st"), "st")
 
     step("stopping a stopped VM is harmless; unknown VM is not-found")
     ctx.cli("stop", "st")
@@ -1159,6 +1183,16 @@ def sc_list(ctx):
         check(single == listed, f"vm.list and vm.get differ for {name}:\n{listed}\n{single}")
     names = ctx.cli("list", "--names").stdout.split()
     check(sorted(names) == ["alpha", "beta", "gamma"], f"--names: {names}")
+
+    step("vm.list with fields: only those members, and only where the VM has them")
+    picked = {v["name"]: v for v in ctx.call("vm.list", {"fields": ["name", "pid", "cpus"]})["vms"]}
+    check(picked == {name: {k: v[k] for k in ("name", "pid", "cpus") if k in v}
+                     for name, v in vms.items()}, f"fields: {picked}")
+    try:
+        ctx.call("vm.list", {"fields": ["name", "nmae"]})
+        check(False, "vm.list took an unknown field")
+    except RpcError as e:
+        check(e.code == -32602 and "'nmae'" in e.message, f"unknown field: {e}")
 
 
 @scenario("get")
@@ -1757,6 +1791,33 @@ def sc_daemon_readopt(ctx):
     check(ctx.get_vm("ad")["state"] == "running", "restart after re-adoption")
     check(d2.alive(), "the second daemon died")
 
+    step("a corrupt last-run record costs the outcome, never the definition")
+    ctx.cli("stop", "ad", "--force")
+    stopped = ctx.get_vm("ad")
+    check(stopped["state"] == "stopped" and
+          stopped.get("exit_reason", "").startswith("stopped on request"), f"{stopped}")
+    record = ctx.path("state", "last-run", "ad.json")
+    check(os.path.isfile(record), "no last-run record after a stop")
+    with open(ctx.path("state", "vms", "ad.json"), "rb") as f:
+        definition = f.read()
+    with open(record, "w") as f:
+        f.write('{"name": "ad", "state": ')
+    d3 = kill_and_restart_daemon(ctx, "vmsupd-third")
+    ad = ctx.get_vm("ad")
+    check(ad["state"] == "defined" and "exit_reason" not in ad,
+          f"a VM with a corrupt record: {ad}")
+    check(ad["memory_mib"] == vm["memory_mib"] and ad["created"] == vm["created"],
+          f"the definition changed: {ad}")
+    with open(ctx.path("state", "vms", "ad.json"), "rb") as f:
+        check(f.read() == definition, "the definition file changed")
+    check(glob.glob(ctx.path("state", "last-run", "ad.json.corrupt-*")),
+          "the corrupt record was not moved aside")
+    check("moved aside" in open(d3.log).read(), "no warning about the corrupt record")
+    check(sorted(v["name"] for v in ctx.call("vm.list")["vms"]) == ["ad", "idle"],
+          "a VM was lost")
+    ctx.cli("start", "ad")
+    check(ctx.get_vm("ad")["state"] == "running", "start after a corrupt record")
+
 
 @scenario("qemu-crash")
 def sc_qemu_crash(ctx):
@@ -1785,6 +1846,14 @@ def sc_qemu_crash(ctx):
     h = ctx.cli_json("health", "cr", rc=EXIT_DOWN)
     check(h["status"] == "down", f"health of a crashed VM: {h}")
 
+    step("a restarted daemon still reports the crash")
+    crashed = ctx.get_vm("cr")
+    kill_and_restart_daemon(ctx, "vmsupd-again")
+    again = ctx.get_vm("cr")
+    check(again["state"] == "crashed" and again.get("exit_signal") == signal.SIGKILL,
+          f"after the restart: {again}")
+    check_same_outcome(crashed, again, "cr")
+
     step("restart")
     ctx.cli("start", "cr")
     vm2 = ctx.get_vm("cr")
@@ -1799,7 +1868,12 @@ def sc_qemu_crash(ctx):
 def sc_stale_auto_stop(ctx):
     """stale auto-stop: an idle VM is stopped, an auto_stop=false VM is left running."""
     after = 5
-    ctx.start_daemon(config={"AutoStopStaleAfter": after, "StatsPollInterval": 1})
+    config = {"AutoStopStaleAfter": after, "StatsPollInterval": 1}
+    policy = re.compile(r"^stopped by the auto-stop policy after (\d+) s without activity; "
+                        r"QEMU (exited|was killed)")
+    ctx.start_daemon(config=config)
+    sub = ctx.rpc()
+    sub.call("events.subscribe")
     idle, _ = ctx.create_vm("idle")
     keep, _ = ctx.create_vm("keep", extra=["--no-auto-stop"])
     check(ctx.get_vm("keep")["auto_stop"] is False, "--no-auto-stop not kept")
@@ -1807,10 +1881,28 @@ def sc_stale_auto_stop(ctx):
     stopped = ctx.wait_state("idle", ("stopped",), BOOT_TIMEOUT + 60)
     step(f"idle VM stopped after {time.monotonic() - t0:.1f} s: {stopped.get('exit_reason')}")
     check(wait_pid_gone(idle["pid"], 10), "the stopped VM's QEMU still runs")
-    check(not os.path.exists(idle["runtime_dir"]), "runtime dir left after the auto-stop")
+    wait_for("the runtime dir to go after the auto-stop",
+             lambda: not os.path.exists(idle["runtime_dir"]), 10)
+    m = policy.match(stopped.get("exit_reason", ""))
+    check(m and int(m.group(1)) >= after,
+          f"the exit_reason does not name the auto-stop policy: {stopped.get('exit_reason')!r}")
     log = open(ctx.daemons[-1].log).read()
-    check(re.search(r"Stopping VM 'idle': idle for \d+ s", log),
+    check(re.search(r"Stopping VM 'idle' by the auto-stop policy: idle for \d+ s", log),
           "the daemon did not log why it stopped the VM")
+    check(f"VM 'idle' stopped ({stopped['exit_reason']})" in log,
+          "the daemon's log of the stop does not name the policy")
+
+    step("the vm-changed event says the same")
+    seen = []
+    deadline = time.monotonic() + 10
+    while not seen and time.monotonic() < deadline:
+        ev = sub.next_notification(deadline - time.monotonic())
+        vm = ev["params"].get("vm") or {}
+        if (ev["method"] == "event.vm-changed" and ev["params"].get("name") == "idle" and
+                vm.get("state") == "stopped"):
+            seen.append(vm)
+    check(seen and seen[0].get("exit_reason") == stopped["exit_reason"],
+          f"the stopped event's exit_reason: {seen[0].get('exit_reason') if seen else None!r}")
 
     def idle_long_enough():
         k = ctx.get_vm("keep")
@@ -1823,7 +1915,15 @@ def sc_stale_auto_stop(ctx):
 
     step("turning auto-stop back on lets the sweep stop it too")
     ctx.cli("set", "keep", "--auto-stop")
-    ctx.wait_state("keep", ("stopped",), 60)
+    kept = ctx.wait_state("keep", ("stopped",), 60)
+    check(policy.match(kept.get("exit_reason", "")),
+          f"the exit_reason does not name the auto-stop policy: {kept.get('exit_reason')!r}")
+    wait_for("the runtime dir to go", lambda: not os.path.exists(keep["runtime_dir"]), 10)
+
+    step("a restarted daemon still says why both stopped")
+    kill_and_restart_daemon(ctx, "vmsupd-again", config=config)
+    check_same_outcome(stopped, ctx.get_vm("idle"), "idle")
+    check_same_outcome(kept, ctx.get_vm("keep"), "keep")
 
 
 def workspace_open(ctx, name, host_dir):
@@ -2145,10 +2245,13 @@ def main(argv):
         layout.ensure_installed(force=True)
         step(f"installed: {layout.vmsupd}, {layout.vmsup}, {layout.guest_dir}")
         return 0
-    if argv[1] not in SCENARIOS:
-        print(f"unknown scenario {argv[1]!r}; 'smoke.py list' names them", file=sys.stderr)
+    if argv[1] != "run" or len(argv) != 3:
+        print(__doc__, file=sys.stderr)
         return 2
-    return run_scenario(argv[1])
+    if argv[2] not in SCENARIOS:
+        print(f"unknown scenario {argv[2]!r}; 'smoke.py list' names them", file=sys.stderr)
+        return 2
+    return run_scenario(argv[2])
 
 
 if __name__ == "__main__":
