@@ -318,11 +318,12 @@ test_load_outcome(VmsupVmStore *store, const gchar *name)
 	g_autoptr(GHashTable) outcomes = NULL;
 	g_autoptr(GError) error = NULL;
 	VmsupVmOutcome *outcome = NULL;
+	g_autofree gchar *key = NULL;
 
 	outcomes = vmsup_vm_store_load_outcomes(store, &error);
 	g_assert_no_error(error);
 	g_assert_nonnull(outcomes);
-	g_hash_table_steal_extended(outcomes, name, NULL, (gpointer *)&outcome);
+	g_hash_table_steal_extended(outcomes, name, (gpointer *)&key, (gpointer *)&outcome);
 	return outcome;
 }
 

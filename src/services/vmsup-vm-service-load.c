@@ -413,9 +413,13 @@ vmsup_vm_service_load_accel_cb(GObject *source, GAsyncResult *res, gpointer user
 			VmsupVmRecord *rec = g_hash_table_lookup(self->vms, names[i]);
 			g_autofree gchar *dir = vmsup_vm_service_vm_runtime_dir(self, names[i]);
 			g_autoptr(VmsupVmOutcome) outcome = NULL;
+			g_autofree gchar *outcome_key = NULL;
 			if (rec->process != NULL)
 				continue;
-			g_hash_table_steal_extended(outcomes, names[i], NULL, (gpointer *)&outcome);
+			g_hash_table_steal_extended(outcomes,
+						    names[i],
+						    (gpointer *)&outcome_key,
+						    (gpointer *)&outcome);
 			/* a run was under way: adopted, or found ended */
 			if (g_file_test(dir, G_FILE_TEST_IS_DIR)) {
 				vmsup_vm_service_load_queue(task,
