@@ -1169,55 +1169,6 @@ vmsup_qemu_process_start_qmp(VmsupQemuProcess *self, GTask *task /* owned */)
 	    self->qmp, qmp_path, self->start_cancellable, vmsup_qemu_process_connect_cb, task);
 }
 
-/*
- * A QEMU running as root opens the shared directory by name as it starts,
- * long after the path was checked and stored in canonical form: refuse a
- * path that no longer resolves to itself (a symbolic link put in place of
- * it or of a parent since), which could lead the share to any directory of
- * the host. What is left is the moment between this check and QEMU's open.
- */
-static gboolean
-vmsup_qemu_check_share_dir(const gchar *share_dir, GError **error)
-{
-	g_autofree gchar *canonical = NULL;
-	g_autofree gchar *real = NULL;
-	struct stat st;
-
-	if (share_dir == NULL || geteuid() != 0)
-		return TRUE;
-	canonical = g_canonicalize_filename(share_dir, "/");
-	real = realpath(canonical, NULL);
-	if (real == NULL) {
-		gint saved = errno;
-		g_set_error(error,
-			    VMSUP_ERROR,
-			    VMSUP_ERROR_FAILED_PRECONDITION,
-			    "the shared dir '%s' cannot be resolved: %s",
-			    canonical,
-			    g_strerror(saved));
-		return FALSE;
-	}
-	if (strcmp(real, canonical) != 0) {
-		g_set_error(error,
-			    VMSUP_ERROR,
-			    VMSUP_ERROR_FAILED_PRECONDITION,
-			    "the shared dir '%s' now leads to '%s' through a symbolic link; "
-			    "share the directory itself again",
-			    canonical,
-			    real);
-		return FALSE;
-	}
-	if (lstat(real, &st) != 0 || !S_ISDIR(st.st_mode)) {
-		g_set_error(error,
-			    VMSUP_ERROR,
-			    VMSUP_ERROR_FAILED_PRECONDITION,
-			    "the shared dir '%s' is not a directory",
-			    canonical);
-		return FALSE;
-	}
-	return TRUE;
-}
-
 void
 vmsup_qemu_process_spawn_async(VmsupQemuProcess *self,
 			       const VmsupQemuConfig *config,
@@ -1259,8 +1210,7 @@ vmsup_qemu_process_spawn_async(VmsupQemuProcess *self,
 		return;
 	}
 	argv = vmsup_qemu_config_build_argv(resolved, self->runtime_dir, VMSUP_QEMU_QMP_FD, &error);
-	if (argv == NULL || !vmsup_qemu_check_share_dir(resolved->share_dir, &error) ||
-	    !vmsup_qemu_process_prepare_runtime_dir(self, &error)) {
+	if (argv == NULL || !vmsup_qemu_process_prepare_runtime_dir(self, &error)) {
 		g_task_return_error(task, g_steal_pointer(&error));
 		return;
 	}

@@ -120,10 +120,11 @@ gboolean
 vmsup_vm_def_uid_is_restricted(guint32 uid);
 
 /*
- * Whether @uid may share @path: TRUE at once for a uid the rule does not
- * bind; otherwise @path must resolve to itself (no symbolic link on the
- * way: pass the canonical path) and be a directory owned by @uid.
- * FAILED_PRECONDITION with a message saying what to do.
+ * Whether @uid may share @path: a uid the rule binds needs a directory it
+ * owns; and for it, or whenever the daemon (so QEMU) runs as root, @path
+ * must resolve to itself (no symbolic link on the way: pass the canonical
+ * path) and be a directory. FAILED_PRECONDITION with a message saying what
+ * to do; TRUE at once otherwise.
  */
 gboolean
 vmsup_vm_def_check_share_owner(const gchar *path, guint32 uid, GError **error);
