@@ -717,6 +717,8 @@ static gchar *
 make_dir_owned_by(Fixture *fx, const gchar *name, uid_t uid)
 {
 	gchar *path = g_build_filename(fx->tmpdir, name, NULL);
+	/* the directory is opened as its owner, who must reach it */
+	g_assert_cmpint(chmod(fx->tmpdir, 0711), ==, 0);
 	g_assert_cmpint(g_mkdir(path, 0700), ==, 0);
 	g_assert_cmpint(chown(path, uid, (gid_t)-1), ==, 0);
 	return path;
