@@ -201,12 +201,13 @@ vmsup_disk_chain_refuse_open(const gchar *image,
 		    _("The image '%s' uses the backing file '%s', which uid %u cannot read: %s; "
 		      "vmsupd opens an image's backing files only for those who could open "
 		      "them themselves: make '%s' readable to uid %u, or name an image whose "
-		      "backing files are"),
+		      "backing files uid %u may read"),
 		    image,
 		    backing,
 		    (guint)uid,
 		    g_strerror(saved_errno),
 		    backing,
+		    (guint)uid,
 		    (guint)uid);
 		return;
 	}

@@ -40,6 +40,16 @@ vmsup_vm_files_clear(VmsupVmFiles *files)
 }
 G_DEFINE_AUTO_CLEANUP_CLEAR_FUNC(VmsupVmFiles, vmsup_vm_files_clear)
 
+static VmsupVmFilesOpenedHook vmsup_vm_files_opened_hook;
+static gpointer vmsup_vm_files_opened_hook_data;
+
+void
+vmsup_vm_files_set_opened_hook(VmsupVmFilesOpenedHook hook, gpointer user_data)
+{
+	vmsup_vm_files_opened_hook = hook;
+	vmsup_vm_files_opened_hook_data = user_data;
+}
+
 static gboolean
 vmsup_vm_files_is_bundled(const gchar *path)
 {
@@ -71,20 +81,21 @@ vmsup_vm_files_qemu_can_reopen(const VmsupRunAs *qemu_as,
 		close(reopened);
 		return TRUE;
 	}
-	g_set_error(error,
-		    VMSUP_ERROR,
-		    VMSUP_ERROR_FAILED_PRECONDITION,
-		    /* TRANSLATORS: The kernel '/root/vmlinuz' cannot be read by the user
-		       'vmsup-qemu', which runs QEMU for this VM: ... */
-		    _("The %s '%s' cannot be read by the user '%s', which runs QEMU for this VM: "
-		      "%s; QEMU reads it as that user: make it readable to others (chmod o+r), "
-		      "or to the group '%s' (chgrp %s, chmod g+r), or name a copy that is"),
-		    field,
-		    path,
-		    qemu_as->name,
-		    g_strerror(errno),
-		    qemu_as->name,
-		    qemu_as->name);
+	g_set_error(
+	    error,
+	    VMSUP_ERROR,
+	    VMSUP_ERROR_FAILED_PRECONDITION,
+	    /* TRANSLATORS: The kernel '/root/vmlinuz' cannot be read by the user
+	       'vmsup-qemu', which runs QEMU for this VM: ... */
+	    _("The %s '%s' cannot be read by the user '%s', which runs QEMU for this VM: "
+	      "%s; QEMU reads it as that user: make it readable to others (chmod o+r), "
+	      "or to the group '%s' (chgrp %s, chmod g+r), or name a copy that user may read"),
+	    field,
+	    path,
+	    qemu_as->name,
+	    g_strerror(errno),
+	    qemu_as->name,
+	    qemu_as->name);
 	return FALSE;
 }
 
@@ -197,6 +208,8 @@ vmsup_vm_files_open(const VmsupVmDef *def, VmsupQemuConfig *config, GError **err
 			return FALSE;
 	}
 
+	if (vmsup_vm_files_opened_hook != NULL)
+		vmsup_vm_files_opened_hook(def, vmsup_vm_files_opened_hook_data);
 	config->kernel_fd = files.kernel_fd;
 	config->initrd_fd = files.initrd_fd;
 	config->share_fd = files.share_fd;

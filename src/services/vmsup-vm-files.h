@@ -21,4 +21,9 @@ G_BEGIN_DECLS
 gboolean
 vmsup_vm_files_open(const VmsupVmDef *def, VmsupQemuConfig *config, GError **error);
 
+/* tests only: called once a start's files are all open, before QEMU is spawned */
+typedef void (*VmsupVmFilesOpenedHook)(const VmsupVmDef *def, gpointer user_data);
+void
+vmsup_vm_files_set_opened_hook(VmsupVmFilesOpenedHook hook, gpointer user_data);
+
 G_END_DECLS
