@@ -3176,7 +3176,7 @@ test_confine_backing_chain(Fixture *f, gconstpointer user_data)
 	g_assert_false(test_cmdline_has(pid, secret));
 	g_assert_false(test_cmdline_has(pid, evil));
 	g_assert_false(test_cmdline_has(pid, disk));
-	g_assert_true(test_cmdline_has(pid, "backing=vmsup-disk1"));
+	g_assert_true(test_cmdline_has(pid, "\"backing\":\"vmsup-disk1\""));
 	res = CALL_OK(f, stop, "{\"name\": \"bc\", \"force\": true}");
 	g_clear_pointer(&res, json_object_unref);
 
@@ -3317,6 +3317,16 @@ test_confine_identity(Fixture *f, gconstpointer user_data)
 		      "{\"name\": \"qr\", \"image\": \"%s\", \"memory_mib\": 64, \"start\": true, "
 		      "\"caller_uid\": 0, \"wait\": true}",
 		      pub);
+	g_clear_pointer(&res, json_object_unref);
+	/* a blank disk of its own: a chain of one node, with no backing at all */
+	res = CALL_OK(f,
+		      create,
+		      "{\"name\": \"qb\", \"disk_gib\": 1, \"memory_mib\": 64, \"start\": true, "
+		      "\"caller_uid\": %u, \"wait\": true}",
+		      TEST_NOBODY);
+	g_clear_pointer(&res, json_object_unref);
+	g_assert_true(test_cmdline_has(test_get_pid(f, "qb"), "\"backing\":null"));
+	res = CALL_OK(f, stop, "{\"name\": \"qb\", \"force\": true}");
 	g_clear_pointer(&res, json_object_unref);
 	mine = test_get_pid(f, "qn");
 	roots = test_get_pid(f, "qr");

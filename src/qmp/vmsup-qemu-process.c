@@ -425,18 +425,21 @@ vmsup_qemu_argv_add_chain(GPtrArray *argv,
 				     i,
 				     fd,
 				     ro);
+		/* JSON: only it can say "no backing" (key=value reads null as a node name) */
 		format = g_string_new(NULL);
 		g_string_printf(format,
-				"driver=%s,node-name=vmsup-disk%u,file=vmsup-file%u,read-only=%s",
+				"{\"driver\":\"%s\",\"node-name\":\"vmsup-disk%u\","
+				"\"file\":\"vmsup-file%u\",\"read-only\":%s",
 				node->format,
 				i,
 				i,
-				ro);
+				i == 0 ? "false" : "true");
 		/* never the name stored in the image: the next node, or none */
 		if (qcow2 && i + 1 < chain->len)
-			g_string_append_printf(format, ",backing=vmsup-disk%u", i + 1);
+			g_string_append_printf(format, ",\"backing\":\"vmsup-disk%u\"", i + 1);
 		else if (qcow2)
-			g_string_append(format, ",backing=null");
+			g_string_append(format, ",\"backing\":null");
+		g_string_append_c(format, '}');
 		vmsup_qemu_argv_add(argv, "-blockdev", format->str);
 	}
 	vmsup_qemu_argv_add(argv,
