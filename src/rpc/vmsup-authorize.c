@@ -188,17 +188,25 @@ vmsup_authorize_check_polkit(GDBusConnection *connection,
 	return FALSE;
 }
 
-gboolean
-vmsup_authorize_check_sync(VmsupAuthorize *self,
-			   GDBusConnection *connection,
-			   const gchar *sender,
-			   guint32 uid,
-			   const VmsupRpcMethod *method,
-			   gboolean allow_interaction,
-			   GError **error)
+/* reading properties and the object list is looking, whatever their method is called */
+static const gchar *
+vmsup_authorize_action_for_call(const gchar *interface_name, const gchar *method_name)
 {
-	g_return_val_if_fail(VMSUP_IS_AUTHORIZE(self), FALSE);
-	g_return_val_if_fail(G_IS_DBUS_CONNECTION(connection), FALSE);
+	if (g_strcmp0(interface_name, "org.freedesktop.DBus.Properties") == 0 ||
+	    g_strcmp0(interface_name, "org.freedesktop.DBus.ObjectManager") == 0)
+		return VMSUP_AUTHORIZE_ACTION_READ;
+	return vmsup_authorize_action_for(vmsup_rpc_table_lookup_dbus(method_name));
+}
+
+static gboolean
+vmsup_authorize_decide(VmsupAuthorize *self,
+		       GDBusConnection *connection,
+		       const gchar *sender,
+		       guint32 uid,
+		       const gchar *action,
+		       gboolean allow_interaction,
+		       GError **error)
+{
 
 	if (self->mode == VMSUP_AUTHORIZE_MODE_SESSION) {
 		if (uid == (guint32)geteuid())
@@ -215,11 +223,28 @@ vmsup_authorize_check_sync(VmsupAuthorize *self,
 	}
 	if (uid == 0)
 		return TRUE;
-	return vmsup_authorize_check_polkit(connection,
-					    sender,
-					    vmsup_authorize_action_for(method),
-					    allow_interaction,
-					    error);
+	return vmsup_authorize_check_polkit(connection, sender, action, allow_interaction, error);
+}
+
+gboolean
+vmsup_authorize_check_sync(VmsupAuthorize *self,
+			   GDBusConnection *connection,
+			   const gchar *sender,
+			   guint32 uid,
+			   const VmsupRpcMethod *method,
+			   gboolean allow_interaction,
+			   GError **error)
+{
+	g_return_val_if_fail(VMSUP_IS_AUTHORIZE(self), FALSE);
+	g_return_val_if_fail(G_IS_DBUS_CONNECTION(connection), FALSE);
+
+	return vmsup_authorize_decide(self,
+				      connection,
+				      sender,
+				      uid,
+				      vmsup_authorize_action_for(method),
+				      allow_interaction,
+				      error);
 }
 
 gboolean
@@ -247,21 +272,22 @@ vmsup_authorize_method_cb(GDBusInterfaceSkeleton *skeleton,
 	GDBusConnection *connection = g_dbus_method_invocation_get_connection(invocation);
 	const gchar *sender = g_dbus_method_invocation_get_sender(invocation);
 	GDBusMessage *message = g_dbus_method_invocation_get_message(invocation);
-	const VmsupRpcMethod *method =
-	    vmsup_rpc_table_lookup_dbus(g_dbus_method_invocation_get_method_name(invocation));
+	const gchar *action =
+	    vmsup_authorize_action_for_call(g_dbus_method_invocation_get_interface_name(invocation),
+					    g_dbus_method_invocation_get_method_name(invocation));
 	gboolean allow_interaction = (g_dbus_message_get_flags(message) &
 				      G_DBUS_MESSAGE_FLAGS_ALLOW_INTERACTIVE_AUTHORIZATION) != 0;
 	g_autoptr(GError) error = NULL;
 	guint32 uid = 0;
 
 	if (!vmsup_authorize_lookup_uid(self, connection, sender, &uid, &error) ||
-	    !vmsup_authorize_check_sync(self,
-					connection,
-					sender,
-					uid,
-					method,
-					allow_interaction,
-					&error)) {
+	    !vmsup_authorize_decide(self,
+				    connection,
+				    sender,
+				    uid,
+				    action,
+				    allow_interaction,
+				    &error)) {
 		g_debug("%s.%s from %s denied: %s",
 			g_dbus_method_invocation_get_interface_name(invocation),
 			g_dbus_method_invocation_get_method_name(invocation),

@@ -398,9 +398,7 @@ vmsup_dbus_server_unexport(VmsupDbusServer *self)
 	if (self->connection == NULL)
 		return;
 	g_dbus_interface_skeleton_unexport(G_DBUS_INTERFACE_SKELETON(self->skeleton));
-	g_dbus_object_manager_server_set_connection(
-	    vmsup_dbus_vm_objects_get_manager(self->vm_objects),
-	    NULL);
+	vmsup_dbus_vm_objects_unexport(self->vm_objects);
 	g_clear_signal_handler(&self->closed_id, self->connection);
 	g_clear_object(&self->connection);
 }
@@ -417,9 +415,10 @@ vmsup_dbus_server_export(VmsupDbusServer *self, GDBusConnection *connection, GEr
 					      VMSUP_DBUS_SUPERVISOR_PATH,
 					      error))
 		return FALSE;
-	g_dbus_object_manager_server_set_connection(
-	    vmsup_dbus_vm_objects_get_manager(self->vm_objects),
-	    connection);
+	if (!vmsup_dbus_vm_objects_export(self->vm_objects, connection, error)) {
+		g_dbus_interface_skeleton_unexport(G_DBUS_INTERFACE_SKELETON(self->skeleton));
+		return FALSE;
+	}
 	self->connection = g_object_ref(connection);
 	return TRUE;
 }
@@ -567,6 +566,7 @@ vmsup_dbus_server_constructed(GObject *object)
 						 /* vm_name= */ NULL);
 
 	self->vm_objects = vmsup_dbus_vm_objects_new(vmsup_dbus_server_bind_vm, self);
+	vmsup_authorize_attach(self->authorize, G_DBUS_INTERFACE_SKELETON(self->vm_objects));
 	if (self->vm_service == NULL)
 		return;
 	self->vm_changed_id = g_signal_connect(self->vm_service,

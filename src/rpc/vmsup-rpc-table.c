@@ -945,18 +945,12 @@ vmsup_rpc_note_activity(VmsupRpcCall *call, gpointer user_data)
 						  vmsup_rpc_call_get_method(call)->rpc_name);
 }
 
-typedef enum {
-	VMSUP_RPC_OWNED_VM,
-	VMSUP_RPC_OWNED_WORKSPACE,
-	VMSUP_RPC_OWNED_OPERATION,
-} VmsupRpcOwned;
-
-static void
-vmsup_rpc_set_not_yours(GError **error,
-			VmsupRpcOwned what,
-			const gchar *name,
-			guint32 owner,
-			guint32 uid)
+void
+vmsup_rpc_table_set_not_yours(GError **error,
+			      VmsupRpcOwned what,
+			      const gchar *name,
+			      guint32 owner,
+			      guint32 uid)
 {
 	switch (what) {
 	case VMSUP_RPC_OWNED_VM:
@@ -1016,24 +1010,24 @@ vmsup_rpc_table_check_owner(const VmsupRpcContext *ctx, VmsupRpcCall *call, GErr
 	name = vmsup_json_object_get_string(params, "name", NULL);
 	if ((method->flags & VMSUP_RPC_FLAG_TAKES_VM_NAME) && ctx->vm_service != NULL &&
 	    vmsup_vm_service_get_owner(ctx->vm_service, name, &owner) && owner != uid) {
-		vmsup_rpc_set_not_yours(error, VMSUP_RPC_OWNED_VM, name, owner, uid);
+		vmsup_rpc_table_set_not_yours(error, VMSUP_RPC_OWNED_VM, name, owner, uid);
 		return FALSE;
 	}
 	if ((method->flags & VMSUP_RPC_FLAG_TAKES_NAME) && ctx->workspace_service != NULL &&
 	    vmsup_workspace_service_get_owner(ctx->workspace_service, name, &owner) &&
 	    owner != uid) {
-		vmsup_rpc_set_not_yours(error, VMSUP_RPC_OWNED_WORKSPACE, name, owner, uid);
+		vmsup_rpc_table_set_not_yours(error, VMSUP_RPC_OWNED_WORKSPACE, name, owner, uid);
 		return FALSE;
 	}
 	if ((method->flags & VMSUP_RPC_FLAG_TAKES_ID) && ctx->vm_service != NULL) {
 		gint64 id = vmsup_json_object_get_int(params, "id", 0);
 		if (vmsup_vm_service_get_op_owner(ctx->vm_service, id, &owner) && owner != uid) {
 			g_autofree gchar *shown = g_strdup_printf("%" G_GINT64_FORMAT, id);
-			vmsup_rpc_set_not_yours(error,
-						VMSUP_RPC_OWNED_OPERATION,
-						shown,
-						owner,
-						uid);
+			vmsup_rpc_table_set_not_yours(error,
+						      VMSUP_RPC_OWNED_OPERATION,
+						      shown,
+						      owner,
+						      uid);
 			return FALSE;
 		}
 	}
