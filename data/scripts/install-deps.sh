@@ -9,7 +9,7 @@ gettext python3-docutils dbus dbus-daemon
 qemu-system-x86 qemu-utils
 busybox-static kmod cpio gzip xz-utils zstd python3
 qemu-guest-agent openssl curl
-polkitd systemd"
+polkitd systemd strace"
 
 missing=""
 for p in $packages; do
