@@ -195,7 +195,19 @@ class System:
 
     # polkitd, with the project's actions and the test's rules
 
+    @staticmethod
+    def remove_stale():
+        """What a run that was killed left behind (its pid is gone)."""
+        for d, pattern in ((ACTIONS_DIR, r"io\.github\.vmsup-test-(\d+)\.policy"),
+                           (RULES_DIR, r"10-vmsup-test-(\d+)\.rules")):
+            for name in os.listdir(d):
+                m = re.fullmatch(pattern, name)
+                if m and not os.path.exists(f"/proc/{m.group(1)}"):
+                    note(f"removing {name}, left by an earlier run")
+                    os.unlink(os.path.join(d, name))
+
     def start_polkitd(self, policy_text):
+        self.remove_stale()
         tag = f"vmsup-test-{os.getpid()}"
         self.install(os.path.join(ACTIONS_DIR, f"io.github.{tag}.policy"), policy_text)
         allowed = pwd.getpwuid(ALLOWED_UID).pw_name
