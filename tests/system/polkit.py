@@ -431,8 +431,12 @@ def test_dbus_door(sysm, allowed, denied, nobody, kernel):
         name, message = dbus_error(proc)
         note(f"D-Bus: nobody {nobody}{' --interactive' if interactive else ''}: Delete -> "
              f"{name}: {message}")
-        ok(proc.returncode != 0 and "InteractiveAuthorizationRequired" in proc.stderr and
-           "Authentication is required for io.github.vmsup.manage" in message,
+        hint = ("no polkit authentication agent answered" if interactive
+                else "call again allowing interactive authorization")
+        ok(proc.returncode != 0 and
+           name == "org.freedesktop.DBus.Error.InteractiveAuthorizationRequired" and
+           message.startswith("Authentication is required for io.github.vmsup.manage") and
+           hint in message,
            f"D-Bus: nobody{' (interactive)' if interactive else ''} is refused "
            "io.github.vmsup.manage by the policy's defaults", explain(proc))
     proc = sysm.dbus(nobody, "List", "{}")
