@@ -3005,6 +3005,7 @@ static void
 test_owner_lookup(Fixture *f, gconstpointer user_data)
 {
 	g_autoptr(JsonObject) res = NULL;
+	OpPoll poll = {f->service, 0, FALSE, 0, NULL};
 	guint32 owner = G_MAXUINT32;
 	gint64 id;
 
@@ -3025,13 +3026,10 @@ test_owner_lookup(Fixture *f, gconstpointer user_data)
 	g_assert_true(vmsup_vm_service_get_op_owner(f->service, id, &owner));
 	g_assert_cmpuint(owner, ==, TEST_NOBODY);
 	g_clear_pointer(&res, json_object_unref);
-	res = CALL_OK(f, op_get, "{\"id\": %" G_GINT64_FORMAT "}", id);
-	while (g_strcmp0(json_object_get_string_member(res, "state"), "running") == 0) {
-		g_clear_pointer(&res, json_object_unref);
-		g_main_context_iteration(NULL, TRUE);
-		res = CALL_OK(f, op_get, "{\"id\": %" G_GINT64_FORMAT "}", id);
-	}
-	g_assert_cmpstr(json_object_get_string_member(res, "state"), ==, "done");
+	poll.id = id;
+	vmsup_test_wait_until(test_op_poll_finished, &poll, TEST_TIMEOUT_S);
+	g_assert_cmpstr(json_object_get_string_member(poll.last, "state"), ==, "done");
+	g_clear_pointer(&poll.last, json_object_unref);
 	owner = 0;
 	g_assert_true(vmsup_vm_service_get_owner(f->service, "ow", &owner));
 	g_assert_cmpuint(owner, ==, TEST_NOBODY);

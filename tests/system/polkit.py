@@ -327,7 +327,11 @@ def rpc_child(path, requests):
             s.sendall(line.encode() + b"\n")
         except (BrokenPipeError, ConnectionResetError):
             pass
-        reply = reader.readline()
+        try:
+            reply = reader.readline()
+        except ConnectionResetError:
+            # the daemon closed with our next request unread: the stream has ended
+            reply = b""
         if not reply:
             answers.append({"closed": True})
             break
