@@ -668,6 +668,38 @@ test_unavailable_child(Fixture *f)
 			f->name),
 		error);
 	test_stop(f);
+
+	/* a definition with limits from a host that had cgroups: it starts, and says they are off
+	 */
+	{
+		g_autofree gchar *basename = g_strconcat(f->name, ".json", NULL);
+		g_autofree gchar *path = g_build_filename(f->state_dir, "vms", basename, NULL);
+		g_autofree gchar *contents = NULL;
+		g_autofree gchar *changed = NULL;
+		g_autoptr(JsonObject) def = NULL;
+
+		g_clear_object(&f->service);
+		g_assert_true(g_file_get_contents(path, &contents, NULL, NULL));
+		def = vmsup_json_parse_object(contents, -1, NULL);
+		g_assert_nonnull(def);
+		json_object_set_int_member(def, "cpu_quota_percent", 50);
+		changed = vmsup_json_object_to_string(def, FALSE);
+		g_assert_true(g_file_set_contents(path, changed, -1, NULL));
+	}
+	f->service = fixture_new_service(f);
+	test_ok(CALL_OK(f, start, &error, "{\"name\": \"%s\"}", f->name), error);
+	g_clear_pointer(&vm, json_object_unref);
+	vm = test_get(f);
+	fixture_note_pid(f, (GPid)json_object_get_int_member(vm, "pid"));
+	g_assert_cmpint(json_object_get_int_member(vm, "cpu_quota_percent"), ==, 50);
+	g_assert_nonnull(strstr(
+	    vmsup_json_object_get_string(json_object_get_object_member(vm, "cgroup"), "error", ""),
+	    "not applied"));
+	/* other fields still change; the limit stays as it is until cleared */
+	test_ok(CALL_OK(f, set, &error, "{\"name\": \"%s\", \"auto_stop\": true}", f->name), error);
+	test_ok(CALL_OK(f, set, &error, "{\"name\": \"%s\", \"cpu_quota_percent\": 0}", f->name),
+		error);
+	test_stop(f);
 }
 
 static void

@@ -306,7 +306,14 @@ vmsup_vm_service_cgroup_describe(VmsupVmService *self, VmsupVmRecord *rec)
 		if (path != NULL)
 			json_object_set_string_member(obj, "path", path);
 	}
-	if (alive && rec->cgroup_error != NULL)
+	if (alive && rec->cgroup_error != NULL) {
 		json_object_set_string_member(obj, "error", rec->cgroup_error);
+	} else if (alive && !rec->in_cgroup &&
+		   (rec->def->cpu_quota_percent > 0 || rec->def->memory_max_mib > 0)) {
+		/* limits from a host that had cgroups: defined, but not kept */
+		g_autofree gchar *text = g_strdup_printf("the limits are not applied: %s",
+							 vmsup_cgroup_get_reason(cgroup));
+		json_object_set_string_member(obj, "error", text);
+	}
 	return obj;
 }
