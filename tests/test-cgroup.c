@@ -163,18 +163,27 @@ fixture_note(const gchar *file, const gchar *line)
 static VmsupCgroupPaths *
 test_pid_paths(GPid pid);
 
+/* whether @dir is a cgroup of this test's VM: vm-NAME.INSTANCE */
+static gboolean
+test_is_vm_dir(Fixture *f, const gchar *dir)
+{
+	g_autofree gchar *base = dir != NULL ? g_path_get_basename(dir) : NULL;
+	g_autofree gchar *prefix = g_strconcat("vm-", f->name, ".", NULL);
+
+	return base != NULL && g_str_has_prefix(base, prefix) && strlen(base) > strlen(prefix);
+}
+
 /* @pid and the cgroups it is in that are its VM's, for the guardian */
 static void
 fixture_note_pid(Fixture *f, GPid pid)
 {
 	g_autofree gchar *line = g_strdup_printf("%d", (gint)pid);
-	g_autofree gchar *leaf = g_strconcat("/vm-", f->name, NULL);
 	g_autoptr(VmsupCgroupPaths) paths = test_pid_paths(pid);
 	const gchar *const dirs[] = {paths->unified, paths->cpu, paths->cpuacct, paths->memory};
 
 	fixture_note(f->pidfile, line);
 	for (guint i = 0; i < G_N_ELEMENTS(dirs); i++) {
-		if (dirs[i] != NULL && g_str_has_suffix(dirs[i], leaf))
+		if (test_is_vm_dir(f, dirs[i]))
 			fixture_note(f->cgfile, dirs[i]);
 	}
 }
@@ -337,7 +346,6 @@ static void
 test_find_dirs(Fixture *f, GPid pid, TestDirs *out)
 {
 	g_autoptr(VmsupCgroupPaths) paths = test_pid_paths(pid);
-	g_autofree gchar *leaf = g_strconcat("/vm-", f->name, NULL);
 	g_autofree gchar *procs = NULL;
 	g_autofree gchar *text = g_strdup_printf("%d", (gint)pid);
 	g_auto(GStrv) pids = NULL;
@@ -348,11 +356,11 @@ test_find_dirs(Fixture *f, GPid pid, TestDirs *out)
 	g_assert_nonnull(out->cpu);
 	g_assert_nonnull(out->memory);
 	/* the kernel's word: QEMU is in cgroups of the VM's name, in each controller */
-	g_assert_true(g_str_has_suffix(out->cpu, leaf));
-	g_assert_true(g_str_has_suffix(out->memory, leaf));
+	g_assert_true(test_is_vm_dir(f, out->cpu));
+	g_assert_true(test_is_vm_dir(f, out->memory));
 	if (!out->v2) {
 		g_assert_nonnull(paths->cpuacct);
-		g_assert_true(g_str_has_suffix(paths->cpuacct, leaf));
+		g_assert_true(test_is_vm_dir(f, paths->cpuacct));
 	}
 	procs = test_read(out->memory, "cgroup.procs");
 	pids = g_strsplit(procs, "\n", -1);
@@ -441,7 +449,7 @@ test_start(Fixture *f)
 	cgroup = json_object_get_object_member(vm, "cgroup");
 	g_assert_true(json_object_get_boolean_member(cgroup, "limits_available"));
 	g_assert_false(json_object_has_member(cgroup, "error"));
-	g_assert_true(g_str_has_suffix(json_object_get_string_member(cgroup, "path"), f->name));
+	g_assert_true(test_is_vm_dir(f, json_object_get_string_member(cgroup, "path")));
 	return (GPid)json_object_get_int_member(vm, "pid");
 }
 
@@ -617,7 +625,7 @@ test_unavailable_child(Fixture *f)
 	g_assert_cmpint(setgid(NOBODY), ==, 0);
 	g_assert_cmpint(setuid(NOBODY), ==, 0);
 
-	cgroup = vmsup_cgroup_new();
+	cgroup = vmsup_cgroup_new("test");
 	g_assert_cmpint(vmsup_cgroup_get_mode(cgroup), ==, VMSUP_CGROUP_MODE_NONE);
 	g_test_message("%s", vmsup_cgroup_get_reason(cgroup));
 	g_assert_nonnull(strstr(vmsup_cgroup_get_reason(cgroup), "may not write"));

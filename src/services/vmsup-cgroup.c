@@ -29,6 +29,7 @@
 struct _VmsupCgroup {
 	GObject parent_instance;
 	VmsupCgroupMode mode;
+	gchar *instance;  /* owned: this vmsupd's part of its VM cgroups' names */
 	gchar *reason;    /* owned */
 	gchar *mountinfo; /* owned: systemd mode finds a scope's directories with it */
 	/* where VM cgroups go: one directory under v2, one per controller under v1 */
@@ -476,11 +477,11 @@ vmsup_cgroup_get_reason(VmsupCgroup *self)
 
 /* a VM's directories */
 
+/* VM names ([a-z0-9][a-z0-9._-]*) are valid in unit and directory names as they are */
 static gchar *
-vmsup_cgroup_scope_name(const gchar *name)
+vmsup_cgroup_scope_name(VmsupCgroup *self, const gchar *name)
 {
-	/* VM names ([a-z0-9][a-z0-9._-]*) are valid in unit and directory names as they are */
-	return g_strdup_printf("vmsup-%s.scope", name);
+	return g_strdup_printf("vmsup-%s.%s.scope", name, self->instance);
 }
 
 /* the directories of the cgroups @pid is in (systemd mode) */
@@ -507,7 +508,7 @@ vmsup_cgroup_get_vm_dir(VmsupCgroup *self, const gchar *name, GPid pid, const gc
 
 	if (self->mode == VMSUP_CGROUP_MODE_SYSTEMD) {
 		g_autoptr(VmsupCgroupPaths) paths = vmsup_cgroup_pid_paths(self, pid);
-		g_autofree gchar *scope = vmsup_cgroup_scope_name(name);
+		g_autofree gchar *scope = vmsup_cgroup_scope_name(self, name);
 		gchar *dir = NULL;
 		if (paths == NULL)
 			return NULL;
@@ -533,7 +534,7 @@ vmsup_cgroup_get_vm_dir(VmsupCgroup *self, const gchar *name, GPid pid, const gc
 		base = self->memory;
 	if (base == NULL)
 		return NULL;
-	dir_name = g_strconcat(VMSUP_CGROUP_VM_PREFIX, name, NULL);
+	dir_name = g_strdup_printf(VMSUP_CGROUP_VM_PREFIX "%s.%s", name, self->instance);
 	return g_build_filename(base, dir_name, NULL);
 }
 
@@ -693,7 +694,7 @@ vmsup_cgroup_systemd_set_limits(VmsupCgroup *self,
 				const VmsupCgroupLimits *limits,
 				GTask *task /* owned */)
 {
-	g_autofree gchar *scope = vmsup_cgroup_scope_name(name);
+	g_autofree gchar *scope = vmsup_cgroup_scope_name(self, name);
 	GVariantBuilder props;
 
 	g_variant_builder_init(&props, G_VARIANT_TYPE("a(sv)"));
@@ -712,7 +713,7 @@ vmsup_cgroup_systemd_add(VmsupCgroup *self,
 			 const VmsupCgroupLimits *limits,
 			 GTask *task /* owned */)
 {
-	g_autofree gchar *scope = vmsup_cgroup_scope_name(name);
+	g_autofree gchar *scope = vmsup_cgroup_scope_name(self, name);
 	g_autofree gchar *description = g_strdup_printf("vmsup VM %s", name);
 	g_autofree gchar *dir = vmsup_cgroup_get_vm_dir(self, name, pid, "memory");
 	GVariantBuilder props;
@@ -889,6 +890,7 @@ vmsup_cgroup_finalize(GObject *object)
 {
 	VmsupCgroup *self = VMSUP_CGROUP(object);
 
+	g_free(self->instance);
 	g_free(self->reason);
 	g_free(self->mountinfo);
 	g_free(self->unified);
@@ -913,9 +915,15 @@ vmsup_cgroup_init(VmsupCgroup *self)
 }
 
 VmsupCgroup *
-vmsup_cgroup_new(void)
+vmsup_cgroup_new(const gchar *instance)
 {
-	VmsupCgroup *self = g_object_new(VMSUP_TYPE_CGROUP, NULL);
+	VmsupCgroup *self = NULL;
+
+	g_return_val_if_fail(instance != NULL && instance[0] != '\0', NULL);
+	g_return_val_if_fail(strchr(instance, '/') == NULL, NULL);
+
+	self = g_object_new(VMSUP_TYPE_CGROUP, NULL);
+	self->instance = g_strdup(instance);
 	vmsup_cgroup_discover(self);
 	return self;
 }

@@ -47,9 +47,14 @@ G_DECLARE_FINAL_TYPE(VmsupCgroup, vmsup_cgroup, VMSUP, CGROUP, GObject)
  * v2, vmsupd moves itself into the leaf <own>/vmsupd and enables cpu and
  * memory for <own>'s children. When nothing is usable the mode is NONE and
  * vmsup_cgroup_get_reason() says why. Reads the process's real files.
+ *
+ * A VM's cgroup is <own>/vm-NAME.INSTANCE (the scope vmsup-NAME.INSTANCE.scope):
+ * @instance, the same over restarts of one vmsupd and different for
+ * another, keeps apart the VMs of daemons that share a cgroup (two session
+ * daemons in the root of a v1 hierarchy) and lets a restarted one find its own.
  */
 VmsupCgroup *
-vmsup_cgroup_new(void);
+vmsup_cgroup_new(const gchar *instance);
 
 VmsupCgroupMode
 vmsup_cgroup_get_mode(VmsupCgroup *self);
@@ -60,7 +65,7 @@ vmsup_cgroup_get_reason(VmsupCgroup *self);
 /*
  * Puts @pid into the cgroup of VM @name (created if missing, reused if it
  * exists, as after a daemon restart) and applies @limits. Under systemd a
- * scope "vmsup-NAME.scope" is started, or reused when @pid is in it.
+ * scope is started, or reused when @pid is in it.
  */
 void
 vmsup_cgroup_add_async(VmsupCgroup *self,

@@ -18,7 +18,11 @@ VmsupCgroup *
 vmsup_vm_service_get_cgroup(VmsupVmService *self)
 {
 	if (self->cgroup == NULL) {
-		self->cgroup = vmsup_cgroup_new();
+		/* the runtime dir is this daemon's, over restarts too (adoption relies on it) */
+		g_autofree gchar *sum =
+		    g_compute_checksum_for_string(G_CHECKSUM_SHA256, self->runtime_dir, -1);
+		sum[8] = '\0';
+		self->cgroup = vmsup_cgroup_new(sum);
 		if (vmsup_cgroup_get_mode(self->cgroup) == VMSUP_CGROUP_MODE_NONE)
 			g_message("CPU and memory limits of VMs are unavailable: %s",
 				  vmsup_cgroup_get_reason(self->cgroup));
