@@ -1,8 +1,8 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
 /*
  * VMService, a VM's cgroup: QEMU placed in it right after spawn or
- * adoption, its limits changed live by vm.set, its accounting shown by
- * vm.get, and the cgroup removed once QEMU has exited.
+ * adoption, its limits changed live by vm.set, where it is (or why it is
+ * not) shown by vm.get, and the cgroup removed once QEMU has exited.
  */
 
 #include "config.h"
@@ -269,6 +269,22 @@ vmsup_vm_service_cgroup_apply_finish(VmsupVmService *self, GAsyncResult *res, GE
 {
 	g_return_val_if_fail(g_task_is_valid(res, self), FALSE);
 	return g_task_propagate_boolean(G_TASK(res), error);
+}
+
+gboolean
+vmsup_vm_service_cgroup_is_limit(const gchar *field)
+{
+	return g_strcmp0(field, "cpu_quota_percent") == 0 ||
+	       g_strcmp0(field, "memory_max_mib") == 0;
+}
+
+gboolean
+vmsup_vm_service_cgroup_limits_kept(VmsupVmRecord *rec)
+{
+	/* a stopped VM gets them at its next start, which is all a change asks of it */
+	if (rec->process == NULL || !vmsup_qemu_process_is_running(rec->process))
+		return TRUE;
+	return rec->in_cgroup;
 }
 
 /* vm.get's "cgroup" and daemon.info's */

@@ -244,6 +244,14 @@ vmsup_vm_service_cgroup_apply_async(VmsupVmService *self,
 gboolean
 vmsup_vm_service_cgroup_apply_finish(VmsupVmService *self, GAsyncResult *res, GError **error);
 
+/* whether @field is one of the limits a VM's cgroup keeps */
+gboolean
+vmsup_vm_service_cgroup_is_limit(const gchar *field);
+
+/* whether @rec's QEMU runs with the limits of its definition: it runs in its cgroup */
+gboolean
+vmsup_vm_service_cgroup_limits_kept(VmsupVmRecord *rec);
+
 /* vm.get's "cgroup" member */
 JsonObject *
 vmsup_vm_service_cgroup_describe(VmsupVmService *self, VmsupVmRecord *rec);

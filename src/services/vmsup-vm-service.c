@@ -941,8 +941,13 @@ vmsup_vm_service_applied(VmsupVmVerb *verb)
 	JsonArray *applied = json_array_new();
 
 	for (guint i = 0; verb->changed != NULL && verb->changed[i] != NULL; i++) {
-		if (!g_strv_contains((const gchar *const *)pending, verb->changed[i]))
-			json_array_add_string_element(applied, verb->changed[i]);
+		const gchar *field = verb->changed[i];
+		if (g_strv_contains((const gchar *const *)pending, field))
+			continue;
+		if (vmsup_vm_service_cgroup_is_limit(field) &&
+		    !vmsup_vm_service_cgroup_limits_kept(verb->rec))
+			continue;
+		json_array_add_string_element(applied, field);
 	}
 	return applied;
 }
