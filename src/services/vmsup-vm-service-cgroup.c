@@ -10,8 +10,6 @@
 #include <glib/gi18n.h>
 
 #include "vmsup-error.h"
-#include "vmsup-json.h"
-#include "vmsup-log.h"
 #include "vmsup-vm-service-private.h"
 
 VmsupCgroup *
