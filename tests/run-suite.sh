@@ -20,7 +20,7 @@ meson test -C "$build" --print-errorlogs --num-processes 2 "$@" || status=$?
 fuzz_build="${build}-fuzz"
 rm -rf "$fuzz_build"
 echo "fuzzing (output in $fuzz_build.log)"
-if VMSUP_FUZZ_BUILD_DIR="$fuzz_build" VMSUP_FUZZ_SECONDS=${VMSUP_FUZZ_SECONDS:-20} \
+if VMSUP_FUZZ_BUILD_DIR="$fuzz_build" VMSUP_FUZZ_SECONDS=${VMSUP_FUZZ_SECONDS:-10} \
 	./tests/fuzz/run-fuzzers.sh >"$fuzz_build.log" 2>&1; then
 	grep -E '^(==|Done)' "$fuzz_build.log" || true
 else
@@ -39,11 +39,23 @@ print(sum(1 for l in open(sys.argv[1]) if json.loads(l).get("result") == "SKIP")
 	"$build/meson-logs/testlog.json")
 skipped=$((skipped + skipped_tests))
 passed=$((passed - skipped))
+# a test that timed out, crashed or ended without its plan has no "not ok" line of its own
+broken=$(python3 -c 'import json,sys
+bad = [t["name"] for t in map(json.loads, open(sys.argv[1]))
+       if t.get("result") in ("FAIL", "TIMEOUT", "ERROR", "UNEXPECTEDPASS")]
+print(len(bad))
+for name in bad: print(name, file=sys.stderr)' \
+	"$build/meson-logs/testlog.json" 2>"$build/meson-logs/broken.txt")
+if [ "$broken" -ne 0 ]; then
+	echo "Tests that failed as a whole (timeout, crash, non-zero exit):"
+	sed 's/^/  /' "$build/meson-logs/broken.txt"
+	status=1
+fi
 if [ "$skipped" -ne 0 ]; then
 	echo "Skipped tests (a skip is a failure here):"
 	grep '^ok .*# SKIP' "$log" || true
 	grep -o '"name": "[^"]*", [^}]*"result": "SKIP"' "$build/meson-logs/testlog.json" || true
 	status=1
 fi
-echo "$passed passed, $failed failed, $skipped skipped"
+echo "$passed passed, $failed failed, $skipped skipped; $broken whole tests failed"
 exit $status

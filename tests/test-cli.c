@@ -40,23 +40,6 @@ enum {
 	EXIT_NO_DAEMON = 10,
 };
 
-static gchar *
-build_path(const gchar *first, ...)
-{
-	const gchar *root = g_getenv("VMSUP_BUILDDIR");
-	g_autoptr(GPtrArray) parts = g_ptr_array_new();
-	va_list args;
-
-	g_assert_nonnull(root);
-	g_ptr_array_add(parts, (gpointer)root);
-	va_start(args, first);
-	for (const gchar *p = first; p != NULL; p = va_arg(args, const gchar *))
-		g_ptr_array_add(parts, (gpointer)p);
-	va_end(args);
-	g_ptr_array_add(parts, NULL);
-	return g_build_filenamev((gchar **)parts->pdata);
-}
-
 /* the CLI binary */
 
 typedef struct {
@@ -85,7 +68,7 @@ cli_launcher(const gchar *socket_path, gboolean german, GSubprocessFlags flags)
 	g_subprocess_launcher_unsetenv(launcher, "LC_MESSAGES");
 	g_subprocess_launcher_setenv(launcher, "LANG", "C.UTF-8", TRUE);
 	if (german) {
-		g_autofree gchar *localedir = build_path("po", NULL);
+		g_autofree gchar *localedir = vmsup_test_build_path("po", NULL);
 		g_subprocess_launcher_setenv(launcher, "LANGUAGE", "de", TRUE);
 		g_subprocess_launcher_setenv(launcher, "VMSUP_LOCALEDIR", localedir, TRUE);
 	} else {
@@ -101,7 +84,7 @@ cli_spawn(GSubprocessLauncher *launcher, const gchar *const *args)
 	g_autoptr(GError) error = NULL;
 	GSubprocess *proc;
 
-	g_ptr_array_add(argv, build_path("src", "cli", "vmsup", NULL));
+	g_ptr_array_add(argv, vmsup_test_build_path("src", "cli", "vmsup", NULL));
 	for (guint i = 0; args[i] != NULL; i++)
 		g_ptr_array_add(argv, g_strdup(args[i]));
 	g_ptr_array_add(argv, NULL);
@@ -1004,7 +987,7 @@ fixture_setup(Fixture *f, gconstpointer data)
 	const FixtureOptions *options = data;
 	g_autoptr(GSubprocessLauncher) launcher = g_subprocess_launcher_new(
 	    G_SUBPROCESS_FLAGS_STDERR_PIPE | G_SUBPROCESS_FLAGS_STDOUT_SILENCE);
-	g_autofree gchar *daemon = build_path("src", "daemon", "vmsupd", NULL);
+	g_autofree gchar *daemon = vmsup_test_build_path("src", "daemon", "vmsupd", NULL);
 	g_autofree gchar *state = NULL;
 	g_autofree gchar *runtime = NULL;
 	g_autofree gchar *config = NULL;
@@ -1276,6 +1259,58 @@ test_human_output(Fixture *f, gconstpointer data)
 	cli_run_clear(&run);
 }
 
+/* --cpu-quota and --memory-max reach the definition; 0 clears, and what is wrong is refused */
+static void
+test_limits(Fixture *f, gconstpointer data)
+{
+	CliRun run = {0};
+	g_autoptr(JsonObject) vm = NULL;
+
+	cli_run(f->socket_path,
+		&run,
+		"create",
+		"lim",
+		"--kernel",
+		f->kernel,
+		"--memory",
+		"128",
+		"--cpu-quota",
+		"150",
+		"--memory-max",
+		"300");
+	g_assert_cmpint(run.status, ==, EXIT_OK);
+	cli_run_clear(&run);
+	vm = fixture_call(f, "vm.get", "{\"name\":\"lim\"}");
+	g_assert_cmpint(json_object_get_int_member(vm, "cpu_quota_percent"), ==, 150);
+	g_assert_cmpint(json_object_get_int_member(vm, "memory_max_mib"), ==, 300);
+	g_clear_pointer(&vm, json_object_unref);
+
+	cli_run(f->socket_path, &run, "get", "lim");
+	assert_contains(run.out, "cpu_quota_percent: 150");
+	cli_run_clear(&run);
+
+	cli_run(f->socket_path, &run, "set", "lim", "--cpu-quota", "-5");
+	g_assert_cmpint(run.status, ==, EXIT_INVALID_ARGUMENT);
+	assert_contains(run.err, "cpu_quota_percent");
+	cli_run_clear(&run);
+	cli_run(f->socket_path, &run, "set", "lim", "--memory-max", "100");
+	g_assert_cmpint(run.status, ==, EXIT_INVALID_ARGUMENT);
+	assert_contains(run.err, "192 MiB");
+	cli_run_clear(&run);
+	vm = fixture_call(f, "vm.get", "{\"name\":\"lim\"}");
+	g_assert_cmpint(json_object_get_int_member(vm, "cpu_quota_percent"), ==, 150);
+	g_assert_cmpint(json_object_get_int_member(vm, "memory_max_mib"), ==, 300);
+	g_clear_pointer(&vm, json_object_unref);
+
+	cli_run(f->socket_path, &run, "set", "lim", "--cpu-quota", "0", "--memory-max", "0");
+	g_assert_cmpint(run.status, ==, EXIT_OK);
+	assert_contains(run.out, "In effect now: cpu_quota_percent, memory_max_mib");
+	cli_run_clear(&run);
+	vm = fixture_call(f, "vm.get", "{\"name\":\"lim\"}");
+	g_assert_false(json_object_has_member(vm, "cpu_quota_percent"));
+	g_assert_false(json_object_has_member(vm, "memory_max_mib"));
+}
+
 /* text goes out in the locale's charset: converted where it must be, as is where it may */
 static void
 test_charset(Fixture *f, gconstpointer data)
@@ -1375,7 +1410,7 @@ test_events(Fixture *f, gconstpointer data)
 {
 	g_autoptr(GSubprocessLauncher) launcher =
 	    cli_launcher(f->socket_path, FALSE, G_SUBPROCESS_FLAGS_STDOUT_PIPE);
-	g_autofree gchar *cli = build_path("src", "cli", "vmsup", NULL);
+	g_autofree gchar *cli = vmsup_test_build_path("src", "cli", "vmsup", NULL);
 	g_autoptr(GSubprocess) proc = NULL;
 	g_autoptr(GError) error = NULL;
 	LineWatch w = {0};
@@ -1447,7 +1482,7 @@ test_create_interrupted(Fixture *f, gconstpointer data)
 	    cli_launcher(f->socket_path,
 			 FALSE,
 			 G_SUBPROCESS_FLAGS_STDOUT_PIPE | G_SUBPROCESS_FLAGS_STDERR_MERGE);
-	g_autofree gchar *cli = build_path("src", "cli", "vmsup", NULL);
+	g_autofree gchar *cli = vmsup_test_build_path("src", "cli", "vmsup", NULL);
 	g_autoptr(GSubprocess) proc = NULL;
 	g_autoptr(GError) error = NULL;
 	g_autoptr(JsonObject) ops = NULL;
@@ -1493,7 +1528,7 @@ test_completion(Fixture *f, gconstpointer data)
 {
 	g_autofree gchar *script =
 	    g_test_build_filename(G_TEST_DIST, "..", "data", "bash-completion", "vmsup", NULL);
-	g_autofree gchar *cli_dir = build_path("src", "cli", NULL);
+	g_autofree gchar *cli_dir = vmsup_test_build_path("src", "cli", NULL);
 	g_autofree gchar *path_env = g_strdup_printf("%s:%s", cli_dir, g_getenv("PATH"));
 	g_autoptr(GSubprocessLauncher) launcher = NULL;
 	g_autoptr(GSubprocess) proc = NULL;
@@ -1592,6 +1627,7 @@ main(int argc, char **argv)
 	ADD("/vmsup/cli/daemon/exit-codes", test_exit_codes, NULL);
 	ADD("/vmsup/cli/daemon/json", test_json_is_the_result, NULL);
 	ADD("/vmsup/cli/daemon/human", test_human_output, NULL);
+	ADD("/vmsup/cli/daemon/limits", test_limits, NULL);
 	ADD("/vmsup/cli/daemon/charset", test_charset, NULL);
 	ADD("/vmsup/cli/daemon/events", test_events, NULL);
 	ADD("/vmsup/cli/daemon/create-progress", test_create_progress, NULL);

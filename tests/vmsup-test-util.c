@@ -84,8 +84,11 @@ vmsup_test_slot_is_set(gpointer slot)
 }
 
 GAsyncResult *
-vmsup_test_wait_result_impl(
-    GAsyncResult **slot, guint timeout_s, const gchar *file, gint line, const gchar *func)
+vmsup_test_wait_result_impl(GAsyncResult **slot,
+			    guint timeout_s,
+			    const gchar *file,
+			    gint line,
+			    const gchar *func)
 {
 	vmsup_test_wait_until_impl(vmsup_test_slot_is_set, slot, timeout_s, file, line, func);
 	return g_steal_pointer(slot);
@@ -162,4 +165,21 @@ vmsup_test_run_tool(const gchar *const *argv)
 	g_assert_no_error(error);
 	if (!g_spawn_check_wait_status(status, NULL))
 		g_error("%s failed: %s", argv[0], err);
+}
+
+gchar *
+vmsup_test_build_path(const gchar *first, ...)
+{
+	const gchar *root = g_getenv("VMSUP_BUILDDIR");
+	g_autoptr(GPtrArray) parts = g_ptr_array_new();
+	va_list args;
+
+	g_assert_nonnull(root);
+	g_ptr_array_add(parts, (gpointer)root);
+	va_start(args, first);
+	for (const gchar *p = first; p != NULL; p = va_arg(args, const gchar *))
+		g_ptr_array_add(parts, (gpointer)p);
+	va_end(args);
+	g_ptr_array_add(parts, NULL);
+	return g_build_filenamev((gchar **)parts->pdata);
 }

@@ -14,8 +14,12 @@ G_BEGIN_DECLS
 
 /* the same for a gboolean that a callback sets */
 #define vmsup_test_wait_flag(flag, timeout_s)                                                      \
-	vmsup_test_wait_until_impl(                                                                \
-	    vmsup_test_flag_is_set, (gpointer)(flag), (timeout_s), __FILE__, __LINE__, G_STRFUNC)
+	vmsup_test_wait_until_impl(vmsup_test_flag_is_set,                                         \
+				   (gpointer)(flag),                                               \
+				   (timeout_s),                                                    \
+				   __FILE__,                                                       \
+				   __LINE__,                                                       \
+				   G_STRFUNC)
 
 /*
  * Waiting for an _async call:
@@ -49,8 +53,11 @@ vmsup_test_store_result_cb(GObject *source, GAsyncResult *res, gpointer user_dat
 
 /* waits until *@slot is set, then returns it (full) and clears the slot */
 GAsyncResult *
-vmsup_test_wait_result_impl(
-    GAsyncResult **slot, guint timeout_s, const gchar *file, gint line, const gchar *func);
+vmsup_test_wait_result_impl(GAsyncResult **slot,
+			    guint timeout_s,
+			    const gchar *file,
+			    gint line,
+			    const gchar *func);
 
 /* dispatches whatever is ready now (completions of cancelled operations) without blocking */
 void
@@ -74,5 +81,9 @@ vmsup_test_rm_rf(const gchar *path);
 /* runs @argv (searched in PATH, stdout discarded); a failure fails the test, showing stderr */
 void
 vmsup_test_run_tool(const gchar *const *argv);
+
+/* @first, ... (NULL-terminated) below the build directory ($VMSUP_BUILDDIR) */
+gchar *
+vmsup_test_build_path(const gchar *first, ...) G_GNUC_NULL_TERMINATED;
 
 G_END_DECLS

@@ -168,10 +168,18 @@ vmsup_authorize_check_polkit(GDBusConnection *connection,
 		return TRUE;
 	if (is_challenge) {
 		g_autofree gchar *message =
-		    /* TRANSLATORS: %s is a polkit action id */
-		    g_strdup_printf(_("Authentication is required for %s; call again allowing "
-				      "interactive authorization ('gdbus call --interactive')"),
-				    action);
+		    allow_interaction
+			/* TRANSLATORS: %s is a polkit action id */
+			? g_strdup_printf(_("Authentication is required for %s, and no polkit "
+					    "authentication agent answered; start one (for "
+					    "example pkttyagent) or ask an administrator for "
+					    "access"),
+					  action)
+			/* TRANSLATORS: %s is a polkit action id */
+			: g_strdup_printf(_("Authentication is required for %s; call again "
+					    "allowing interactive authorization ('gdbus call "
+					    "--interactive')"),
+					  action);
 		/* GLib 2.74 has no GDBusError code for this standard name */
 		g_propagate_error(error,
 				  g_dbus_error_new_for_dbus_error(
@@ -188,17 +196,25 @@ vmsup_authorize_check_polkit(GDBusConnection *connection,
 	return FALSE;
 }
 
-gboolean
-vmsup_authorize_check_sync(VmsupAuthorize *self,
-			   GDBusConnection *connection,
-			   const gchar *sender,
-			   guint32 uid,
-			   const VmsupRpcMethod *method,
-			   gboolean allow_interaction,
-			   GError **error)
+/* reading properties and the object list is looking, whatever their method is called */
+static const gchar *
+vmsup_authorize_action_for_call(const gchar *interface_name, const gchar *method_name)
 {
-	g_return_val_if_fail(VMSUP_IS_AUTHORIZE(self), FALSE);
-	g_return_val_if_fail(G_IS_DBUS_CONNECTION(connection), FALSE);
+	if (g_strcmp0(interface_name, "org.freedesktop.DBus.Properties") == 0 ||
+	    g_strcmp0(interface_name, "org.freedesktop.DBus.ObjectManager") == 0)
+		return VMSUP_AUTHORIZE_ACTION_READ;
+	return vmsup_authorize_action_for(vmsup_rpc_table_lookup_dbus(method_name));
+}
+
+static gboolean
+vmsup_authorize_decide(VmsupAuthorize *self,
+		       GDBusConnection *connection,
+		       const gchar *sender,
+		       guint32 uid,
+		       const gchar *action,
+		       gboolean allow_interaction,
+		       GError **error)
+{
 
 	if (self->mode == VMSUP_AUTHORIZE_MODE_SESSION) {
 		if (uid == (guint32)geteuid())
@@ -215,11 +231,28 @@ vmsup_authorize_check_sync(VmsupAuthorize *self,
 	}
 	if (uid == 0)
 		return TRUE;
-	return vmsup_authorize_check_polkit(connection,
-					    sender,
-					    vmsup_authorize_action_for(method),
-					    allow_interaction,
-					    error);
+	return vmsup_authorize_check_polkit(connection, sender, action, allow_interaction, error);
+}
+
+gboolean
+vmsup_authorize_check_sync(VmsupAuthorize *self,
+			   GDBusConnection *connection,
+			   const gchar *sender,
+			   guint32 uid,
+			   const VmsupRpcMethod *method,
+			   gboolean allow_interaction,
+			   GError **error)
+{
+	g_return_val_if_fail(VMSUP_IS_AUTHORIZE(self), FALSE);
+	g_return_val_if_fail(G_IS_DBUS_CONNECTION(connection), FALSE);
+
+	return vmsup_authorize_decide(self,
+				      connection,
+				      sender,
+				      uid,
+				      vmsup_authorize_action_for(method),
+				      allow_interaction,
+				      error);
 }
 
 gboolean
@@ -237,6 +270,21 @@ vmsup_authorize_get_caller_uid(GDBusMethodInvocation *invocation, guint32 *out_u
 	return TRUE;
 }
 
+/* a standard D-Bus error (InteractiveAuthorizationRequired) goes out under its own name */
+static void
+vmsup_authorize_return_error(GDBusMethodInvocation *invocation, GError *error)
+{
+	g_autofree gchar *name = NULL;
+
+	if (!g_dbus_error_is_remote_error(error)) {
+		g_dbus_method_invocation_return_gerror(invocation, error);
+		return;
+	}
+	name = g_dbus_error_get_remote_error(error);
+	g_dbus_error_strip_remote_error(error);
+	g_dbus_method_invocation_return_dbus_error(invocation, name, error->message);
+}
+
 /* runs in a GDBus worker thread */
 static gboolean
 vmsup_authorize_method_cb(GDBusInterfaceSkeleton *skeleton,
@@ -247,27 +295,28 @@ vmsup_authorize_method_cb(GDBusInterfaceSkeleton *skeleton,
 	GDBusConnection *connection = g_dbus_method_invocation_get_connection(invocation);
 	const gchar *sender = g_dbus_method_invocation_get_sender(invocation);
 	GDBusMessage *message = g_dbus_method_invocation_get_message(invocation);
-	const VmsupRpcMethod *method =
-	    vmsup_rpc_table_lookup_dbus(g_dbus_method_invocation_get_method_name(invocation));
+	const gchar *action =
+	    vmsup_authorize_action_for_call(g_dbus_method_invocation_get_interface_name(invocation),
+					    g_dbus_method_invocation_get_method_name(invocation));
 	gboolean allow_interaction = (g_dbus_message_get_flags(message) &
 				      G_DBUS_MESSAGE_FLAGS_ALLOW_INTERACTIVE_AUTHORIZATION) != 0;
 	g_autoptr(GError) error = NULL;
 	guint32 uid = 0;
 
 	if (!vmsup_authorize_lookup_uid(self, connection, sender, &uid, &error) ||
-	    !vmsup_authorize_check_sync(self,
-					connection,
-					sender,
-					uid,
-					method,
-					allow_interaction,
-					&error)) {
+	    !vmsup_authorize_decide(self,
+				    connection,
+				    sender,
+				    uid,
+				    action,
+				    allow_interaction,
+				    &error)) {
 		g_debug("%s.%s from %s denied: %s",
 			g_dbus_method_invocation_get_interface_name(invocation),
 			g_dbus_method_invocation_get_method_name(invocation),
 			sender != NULL ? sender : "peer",
 			error->message);
-		g_dbus_method_invocation_return_gerror(invocation, error);
+		vmsup_authorize_return_error(invocation, error);
 		return FALSE;
 	}
 	g_object_set_qdata_full(G_OBJECT(invocation),

@@ -1,24 +1,47 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
 /*
- * One io.github.vmsup.VM1 object per VM under an ObjectManager. The
- * properties are filled from the vm.get result by name (the property
+ * One io.github.vmsup.VM1 object per VM, and the ObjectManager over them.
+ * The properties are filled from the vm.get result by name (the property
  * "memory-mib" mirrors the member "memory_mib"), so adding a property to the
  * XML needs no code here.
+ *
+ * The ObjectManager is our own interface skeleton rather than
+ * GDBusObjectManagerServer, whose GetManagedObjects answers every caller
+ * alike: here it passes "g-authorize-method" like every other call and
+ * lists for a caller bound by the owner rule only its own VMs.
  */
 
 #include "config.h"
 
+#include <unistd.h>
+
 #include "vmsup-dbus-vm-objects.h"
+#include "vmsup-dbus-vm-skeleton.h"
+
+#define VMSUP_DBUS_OBJECT_MANAGER_IFACE "org.freedesktop.DBus.ObjectManager"
+
+static const gchar vmsup_dbus_object_manager_xml[] =
+    "<node><interface name='" VMSUP_DBUS_OBJECT_MANAGER_IFACE "'>"
+    "<method name='GetManagedObjects'>"
+    "<arg type='a{oa{sa{sv}}}' name='object_paths_interfaces_and_properties' direction='out'/>"
+    "</method>"
+    "<signal name='InterfacesAdded'>"
+    "<arg type='o' name='object_path'/><arg type='a{sa{sv}}' name='interfaces_and_properties'/>"
+    "</signal>"
+    "<signal name='InterfacesRemoved'>"
+    "<arg type='o' name='object_path'/><arg type='as' name='interfaces'/>"
+    "</signal>"
+    "</interface></node>";
 
 struct _VmsupDbusVmObjects {
-	GObject parent_instance;
-	GDBusObjectManagerServer *manager; /* owned */
-	GHashTable *objects; /* owned: name (owned) -> VmsupDBusObjectSkeleton (owned) */
+	GDBusInterfaceSkeleton parent_instance;
+	GHashTable *objects;         /* owned: name (owned) -> VmsupDbusVmSkeleton (owned) */
+	GDBusConnection *connection; /* owned; set while exported */
 	VmsupDbusVmBindFunc bind;
 	gpointer bind_data; /* unowned */
 };
 
-G_DEFINE_FINAL_TYPE(VmsupDbusVmObjects, vmsup_dbus_vm_objects, G_TYPE_OBJECT)
+G_DEFINE_FINAL_TYPE(VmsupDbusVmObjects, vmsup_dbus_vm_objects, G_TYPE_DBUS_INTERFACE_SKELETON)
 
 gchar *
 vmsup_dbus_vm_object_path(const gchar *name)
@@ -79,22 +102,99 @@ vmsup_dbus_vm_objects_fill(VmsupDBusVM1 *vm1, JsonObject *vm)
 VmsupDBusVM1 *
 vmsup_dbus_vm_objects_lookup(VmsupDbusVmObjects *self, const gchar *name)
 {
-	VmsupDBusObjectSkeleton *object;
-
 	g_return_val_if_fail(VMSUP_IS_DBUS_VM_OBJECTS(self), NULL);
 
-	object = g_hash_table_lookup(self->objects, name);
-	if (object == NULL)
-		return NULL;
-	return vmsup_dbus_object_peek_vm1(VMSUP_DBUS_OBJECT(object));
+	return g_hash_table_lookup(self->objects, name);
+}
+
+static guint32
+vmsup_dbus_vm_objects_owner_of(JsonObject *vm)
+{
+	JsonNode *node = json_object_get_member(vm, "owner_uid");
+
+	/* definitions that predate owners are the daemon's */
+	if (node == NULL || !JSON_NODE_HOLDS_VALUE(node) ||
+	    json_node_get_value_type(node) != G_TYPE_INT64)
+		return (guint32)geteuid();
+	return (guint32)json_node_get_int(node);
+}
+
+static void
+vmsup_dbus_vm_objects_emit(VmsupDbusVmObjects *self, const gchar *signal_name, GVariant *args)
+{
+	g_autoptr(GError) error = NULL;
+
+	g_variant_ref_sink(args);
+	if (self->connection != NULL &&
+	    !g_dbus_connection_emit_signal(self->connection,
+					   /* destination_bus_name= */ NULL,
+					   VMSUP_DBUS_SUPERVISOR_PATH,
+					   VMSUP_DBUS_OBJECT_MANAGER_IFACE,
+					   signal_name,
+					   args,
+					   &error))
+		g_debug("Cannot emit %s: %s", signal_name, error->message);
+	g_variant_unref(args);
+}
+
+/* { "io.github.vmsup.VM1": {properties} } */
+static GVariant *
+vmsup_dbus_vm_objects_interfaces_of(VmsupDbusVmSkeleton *vm)
+{
+	GDBusInterfaceSkeleton *skeleton = G_DBUS_INTERFACE_SKELETON(vm);
+	GVariantBuilder builder;
+
+	g_variant_builder_init(&builder, G_VARIANT_TYPE("a{sa{sv}}"));
+	g_variant_builder_add(&builder,
+			      "{s@a{sv}}",
+			      g_dbus_interface_skeleton_get_info(skeleton)->name,
+			      g_dbus_interface_skeleton_get_properties(skeleton));
+	return g_variant_builder_end(&builder);
+}
+
+static void
+vmsup_dbus_vm_objects_export_vm(VmsupDbusVmObjects *self,
+				const gchar *name,
+				VmsupDbusVmSkeleton *vm)
+{
+	g_autofree gchar *path = vmsup_dbus_vm_object_path(name);
+	g_autoptr(GError) error = NULL;
+
+	if (self->connection == NULL)
+		return;
+	if (!g_dbus_interface_skeleton_export(G_DBUS_INTERFACE_SKELETON(vm),
+					      self->connection,
+					      path,
+					      &error)) {
+		g_warning("Cannot export the D-Bus object of VM '%s': %s", name, error->message);
+		return;
+	}
+	vmsup_dbus_vm_objects_emit(
+	    self,
+	    "InterfacesAdded",
+	    g_variant_new("(o@a{sa{sv}})", path, vmsup_dbus_vm_objects_interfaces_of(vm)));
+}
+
+static void
+vmsup_dbus_vm_objects_unexport_vm(VmsupDbusVmObjects *self, VmsupDbusVmSkeleton *vm)
+{
+	GDBusInterfaceSkeleton *skeleton = G_DBUS_INTERFACE_SKELETON(vm);
+	const gchar *iface = g_dbus_interface_skeleton_get_info(skeleton)->name;
+	g_autofree gchar *path = g_strdup(g_dbus_interface_skeleton_get_object_path(skeleton));
+
+	if (path == NULL)
+		return;
+	g_dbus_interface_skeleton_unexport(skeleton);
+	vmsup_dbus_vm_objects_emit(
+	    self,
+	    "InterfacesRemoved",
+	    g_variant_new("(o^as)", path, (const gchar *const[]){iface, NULL}));
 }
 
 void
 vmsup_dbus_vm_objects_update(VmsupDbusVmObjects *self, const gchar *name, JsonObject *vm)
 {
-	VmsupDBusObjectSkeleton *object;
-	g_autoptr(VmsupDBusVM1) vm1 = NULL;
-	g_autofree gchar *path = NULL;
+	VmsupDbusVmSkeleton *object;
 
 	g_return_if_fail(VMSUP_IS_DBUS_VM_OBJECTS(self));
 	g_return_if_fail(name != NULL);
@@ -102,27 +202,24 @@ vmsup_dbus_vm_objects_update(VmsupDbusVmObjects *self, const gchar *name, JsonOb
 
 	object = g_hash_table_lookup(self->objects, name);
 	if (object != NULL) {
-		vmsup_dbus_vm_objects_fill(vmsup_dbus_object_peek_vm1(VMSUP_DBUS_OBJECT(object)),
-					   vm);
+		vmsup_dbus_vm_skeleton_set_owner(object, vmsup_dbus_vm_objects_owner_of(vm));
+		vmsup_dbus_vm_objects_fill(VMSUP_DBUS_VM1(object), vm);
 		return;
 	}
 
 	/* filled before export: a new object appears complete, without a PropertiesChanged */
-	path = vmsup_dbus_vm_object_path(name);
-	vm1 = vmsup_dbus_vm1_skeleton_new();
-	vmsup_dbus_vm_objects_fill(vm1, vm);
+	object = vmsup_dbus_vm_skeleton_new(name, vmsup_dbus_vm_objects_owner_of(vm));
+	vmsup_dbus_vm_objects_fill(VMSUP_DBUS_VM1(object), vm);
 	if (self->bind != NULL)
-		self->bind(vm1, name, self->bind_data);
-	object = vmsup_dbus_object_skeleton_new(path);
-	vmsup_dbus_object_skeleton_set_vm1(object, vm1);
-	g_dbus_object_manager_server_export(self->manager, G_DBUS_OBJECT_SKELETON(object));
+		self->bind(VMSUP_DBUS_VM1(object), name, self->bind_data);
 	g_hash_table_insert(self->objects, g_strdup(name), object);
+	vmsup_dbus_vm_objects_export_vm(self, name, object);
 }
 
 void
 vmsup_dbus_vm_objects_remove(VmsupDbusVmObjects *self, const gchar *name)
 {
-	VmsupDBusObjectSkeleton *object;
+	VmsupDbusVmSkeleton *object;
 
 	g_return_if_fail(VMSUP_IS_DBUS_VM_OBJECTS(self));
 	g_return_if_fail(name != NULL);
@@ -130,16 +227,136 @@ vmsup_dbus_vm_objects_remove(VmsupDbusVmObjects *self, const gchar *name)
 	object = g_hash_table_lookup(self->objects, name);
 	if (object == NULL)
 		return;
-	g_dbus_object_manager_server_unexport(self->manager,
-					      g_dbus_object_get_object_path(G_DBUS_OBJECT(object)));
+	vmsup_dbus_vm_objects_unexport_vm(self, object);
 	g_hash_table_remove(self->objects, name);
 }
 
-GDBusObjectManagerServer *
-vmsup_dbus_vm_objects_get_manager(VmsupDbusVmObjects *self)
+gboolean
+vmsup_dbus_vm_objects_export(VmsupDbusVmObjects *self, GDBusConnection *connection, GError **error)
 {
-	g_return_val_if_fail(VMSUP_IS_DBUS_VM_OBJECTS(self), NULL);
-	return self->manager;
+	GHashTableIter iter;
+	gpointer name;
+	gpointer object;
+
+	g_return_val_if_fail(VMSUP_IS_DBUS_VM_OBJECTS(self), FALSE);
+	g_return_val_if_fail(G_IS_DBUS_CONNECTION(connection), FALSE);
+	g_return_val_if_fail(self->connection == NULL, FALSE);
+
+	if (!g_dbus_interface_skeleton_export(G_DBUS_INTERFACE_SKELETON(self),
+					      connection,
+					      VMSUP_DBUS_SUPERVISOR_PATH,
+					      error))
+		return FALSE;
+	self->connection = g_object_ref(connection);
+	g_hash_table_iter_init(&iter, self->objects);
+	while (g_hash_table_iter_next(&iter, &name, &object))
+		vmsup_dbus_vm_objects_export_vm(self, name, object);
+	return TRUE;
+}
+
+void
+vmsup_dbus_vm_objects_unexport(VmsupDbusVmObjects *self)
+{
+	GHashTableIter iter;
+	gpointer object;
+
+	g_return_if_fail(VMSUP_IS_DBUS_VM_OBJECTS(self));
+
+	if (self->connection == NULL)
+		return;
+	/* silently: a client sees the whole service go, not each object */
+	g_hash_table_iter_init(&iter, self->objects);
+	while (g_hash_table_iter_next(&iter, NULL, &object))
+		g_dbus_interface_skeleton_unexport(G_DBUS_INTERFACE_SKELETON(object));
+	g_dbus_interface_skeleton_unexport(G_DBUS_INTERFACE_SKELETON(self));
+	g_clear_object(&self->connection);
+}
+
+/* the ObjectManager interface */
+
+static void
+vmsup_dbus_vm_objects_get_managed_objects(VmsupDbusVmObjects *self,
+					  GDBusMethodInvocation *invocation)
+{
+	GVariantBuilder builder;
+	GHashTableIter iter;
+	gpointer name;
+	gpointer object;
+
+	g_variant_builder_init(&builder, G_VARIANT_TYPE("a{oa{sa{sv}}}"));
+	g_hash_table_iter_init(&iter, self->objects);
+	while (g_hash_table_iter_next(&iter, &name, &object)) {
+		VmsupDbusVmSkeleton *vm = object;
+		g_autofree gchar *path = vmsup_dbus_vm_object_path(name);
+		if (!vmsup_dbus_vm_visible_to(invocation,
+					      name,
+					      vmsup_dbus_vm_skeleton_get_owner(vm),
+					      NULL))
+			continue;
+		g_variant_builder_add(&builder,
+				      "{o@a{sa{sv}}}",
+				      path,
+				      vmsup_dbus_vm_objects_interfaces_of(vm));
+	}
+	g_dbus_method_invocation_return_value(invocation,
+					      g_variant_new("(a{oa{sa{sv}}})", &builder));
+}
+
+static void
+vmsup_dbus_vm_objects_method_call(GDBusConnection *connection,
+				  const gchar *sender,
+				  const gchar *object_path,
+				  const gchar *interface_name,
+				  const gchar *method_name,
+				  GVariant *parameters,
+				  GDBusMethodInvocation *invocation,
+				  gpointer user_data)
+{
+	VmsupDbusVmObjects *self = VMSUP_DBUS_VM_OBJECTS(user_data);
+
+	if (g_strcmp0(method_name, "GetManagedObjects") == 0) {
+		vmsup_dbus_vm_objects_get_managed_objects(self, invocation);
+		return;
+	}
+	g_dbus_method_invocation_return_error(invocation,
+					      G_DBUS_ERROR,
+					      G_DBUS_ERROR_UNKNOWN_METHOD,
+					      "No method %s.%s",
+					      interface_name,
+					      method_name);
+}
+
+static GDBusInterfaceInfo *
+vmsup_dbus_vm_objects_get_info(GDBusInterfaceSkeleton *skeleton)
+{
+	static gsize parsed;
+	static GDBusNodeInfo *node; /* kept for the process's life */
+
+	if (g_once_init_enter(&parsed)) {
+		node = g_dbus_node_info_new_for_xml(vmsup_dbus_object_manager_xml, NULL);
+		g_once_init_leave(&parsed, 1);
+	}
+	return node->interfaces[0];
+}
+
+static GDBusInterfaceVTable *
+vmsup_dbus_vm_objects_get_vtable(GDBusInterfaceSkeleton *skeleton)
+{
+	static GDBusInterfaceVTable vtable = {
+	    .method_call = vmsup_dbus_vm_objects_method_call,
+	};
+	return &vtable;
+}
+
+static GVariant *
+vmsup_dbus_vm_objects_get_properties(GDBusInterfaceSkeleton *skeleton)
+{
+	return g_variant_new_array(G_VARIANT_TYPE("{sv}"), NULL, 0);
+}
+
+static void
+vmsup_dbus_vm_objects_flush(GDBusInterfaceSkeleton *skeleton)
+{
 }
 
 static void
@@ -147,10 +364,8 @@ vmsup_dbus_vm_objects_dispose(GObject *object)
 {
 	VmsupDbusVmObjects *self = VMSUP_DBUS_VM_OBJECTS(object);
 
-	if (self->manager != NULL)
-		g_dbus_object_manager_server_set_connection(self->manager, NULL);
+	vmsup_dbus_vm_objects_unexport(self);
 	g_hash_table_remove_all(self->objects);
-	g_clear_object(&self->manager);
 	G_OBJECT_CLASS(vmsup_dbus_vm_objects_parent_class)->dispose(object);
 }
 
@@ -167,15 +382,19 @@ static void
 vmsup_dbus_vm_objects_class_init(VmsupDbusVmObjectsClass *klass)
 {
 	GObjectClass *object_class = G_OBJECT_CLASS(klass);
+	GDBusInterfaceSkeletonClass *skeleton_class = G_DBUS_INTERFACE_SKELETON_CLASS(klass);
 
 	object_class->dispose = vmsup_dbus_vm_objects_dispose;
 	object_class->finalize = vmsup_dbus_vm_objects_finalize;
+	skeleton_class->get_info = vmsup_dbus_vm_objects_get_info;
+	skeleton_class->get_vtable = vmsup_dbus_vm_objects_get_vtable;
+	skeleton_class->get_properties = vmsup_dbus_vm_objects_get_properties;
+	skeleton_class->flush = vmsup_dbus_vm_objects_flush;
 }
 
 static void
 vmsup_dbus_vm_objects_init(VmsupDbusVmObjects *self)
 {
-	self->manager = g_dbus_object_manager_server_new(VMSUP_DBUS_SUPERVISOR_PATH);
 	self->objects = g_hash_table_new_full(g_str_hash, g_str_equal, g_free, g_object_unref);
 }
 

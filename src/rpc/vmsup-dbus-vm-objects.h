@@ -17,17 +17,28 @@ G_BEGIN_DECLS
  */
 typedef void (*VmsupDbusVmBindFunc)(VmsupDBusVM1 *vm1, const gchar *name, gpointer user_data);
 
+/*
+ * The per-VM objects and the org.freedesktop.DBus.ObjectManager interface
+ * over them at VMSUP_DBUS_SUPERVISOR_PATH. It is an interface skeleton, so
+ * GetManagedObjects passes the same "g-authorize-method" as every other
+ * call; a caller bound by the owner rule is shown only its own VMs.
+ */
 #define VMSUP_TYPE_DBUS_VM_OBJECTS (vmsup_dbus_vm_objects_get_type())
-G_DECLARE_FINAL_TYPE(VmsupDbusVmObjects, vmsup_dbus_vm_objects, VMSUP, DBUS_VM_OBJECTS, GObject)
+G_DECLARE_FINAL_TYPE(VmsupDbusVmObjects,
+		     vmsup_dbus_vm_objects,
+		     VMSUP,
+		     DBUS_VM_OBJECTS,
+		     GDBusInterfaceSkeleton)
 
 /* @bind_data is unowned: the owner of the returned object must outlive it */
 VmsupDbusVmObjects *
 vmsup_dbus_vm_objects_new(VmsupDbusVmBindFunc bind, gpointer bind_data);
 
-/* the ObjectManager at VMSUP_DBUS_SUPERVISOR_PATH; export with
- * g_dbus_object_manager_server_set_connection() */
-GDBusObjectManagerServer *
-vmsup_dbus_vm_objects_get_manager(VmsupDbusVmObjects *self);
+/* exports the ObjectManager and every VM object on @connection */
+gboolean
+vmsup_dbus_vm_objects_export(VmsupDbusVmObjects *self, GDBusConnection *connection, GError **error);
+void
+vmsup_dbus_vm_objects_unexport(VmsupDbusVmObjects *self);
 
 /* creates or refreshes the object of VM @name from its vm.get result (borrowed) */
 void

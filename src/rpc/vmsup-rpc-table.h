@@ -113,6 +113,20 @@ vmsup_rpc_table_validate(const VmsupRpcMethod *method, JsonObject *params, GErro
 gboolean
 vmsup_rpc_table_check_owner(const VmsupRpcContext *ctx, VmsupRpcCall *call, GError **error);
 
+typedef enum {
+	VMSUP_RPC_OWNED_VM,
+	VMSUP_RPC_OWNED_WORKSPACE,
+	VMSUP_RPC_OWNED_OPERATION,
+} VmsupRpcOwned;
+
+/* the refusal of vmsup_rpc_table_check_owner(): @what @name belongs to @owner, not to @uid */
+void
+vmsup_rpc_table_set_not_yours(GError **error,
+			      VmsupRpcOwned what,
+			      const gchar *name,
+			      guint32 owner,
+			      guint32 uid);
+
 /*
  * Validates, checks the owner, then runs the handler; a refusal is returned
  * through the call. vm.list, op.list and workspace.list show such a caller
