@@ -429,9 +429,15 @@ test_exec_timeout(Fixture *fx, gconstpointer data)
 	g_autoptr(GAsyncResult) res = NULL;
 	GAsyncResult *slot = NULL;
 	gint64 start = g_get_monotonic_time();
+	guint kill_at = 0;
+	guint reaped = 0;
+	guint n;
 
 	vmsup_mock_qmp_expect_sync(fx->mock, NULL);
 	vmsup_mock_qmp_expect(fx->mock, "guest-exec", "{\"return\": {\"pid\": 7}}");
+	/* the kill of the command that timed out, and the syncs the client may add on its way */
+	vmsup_mock_qmp_expect(fx->mock, "guest-exec", "{\"return\": {\"pid\": 8}}");
+	vmsup_mock_qmp_expect_any_sync(fx->mock);
 	vmsup_mock_qmp_expect_any(fx->mock,
 				  "guest-exec-status",
 				  "{\"return\": {\"exited\": false}}");
@@ -447,9 +453,78 @@ test_exec_timeout(Fixture *fx, gconstpointer data)
 	g_assert_null(result);
 	g_assert_error(error, VMSUP_QMP_ERROR, VMSUP_QMP_ERROR_TIMEOUT);
 	g_assert_cmpint(g_get_monotonic_time() - start, >=, 400 * 1000);
+	g_assert_nonnull(strstr(error->message, "was killed"));
 	/* sync, exec, then status polled more than once with growing pauses (50, 100, 200 ms) */
-	g_assert_cmpuint(vmsup_mock_qmp_get_n_received(fx->mock), >=, 4);
-	g_assert_cmpuint(vmsup_mock_qmp_get_n_received(fx->mock), <=, 7);
+	n = vmsup_mock_qmp_get_n_received(fx->mock);
+	g_assert_cmpuint(n, >=, 4);
+	g_assert_cmpuint(n, <=, 8);
+
+	/* then it is killed in the guest, with its children, and both are reaped (syncs aside) */
+	for (guint i = 2; reaped != ((1u << 7) | (1u << 8)); i++) {
+		const gchar *command;
+		vmsup_mock_qmp_wait_received(fx->mock, i + 1, 10);
+		command = request_command(fx, i);
+		if (g_strcmp0(command, "guest-exec") == 0) {
+			JsonObject *args = request_args(fx, i);
+			JsonArray *arg = json_object_get_array_member(args, "arg");
+			g_assert_cmpuint(kill_at, ==, 0);
+			kill_at = i;
+			g_assert_cmpstr(vmsup_json_object_get_string(args, "path", NULL),
+					==,
+					"/bin/sh");
+			g_assert_cmpuint(json_array_get_length(arg), ==, 4);
+			g_assert_nonnull(
+			    strstr(json_array_get_string_element(arg, 1), "pkill -KILL -P"));
+			g_assert_cmpstr(json_array_get_string_element(arg, 3), ==, "7");
+		} else if (kill_at > 0 && g_strcmp0(command, "guest-exec-status") == 0) {
+			reaped |= 1u << vmsup_json_object_get_int(request_args(fx, i), "pid", 0);
+		}
+	}
+	g_assert_cmpuint(kill_at, >=, n - 1);
+	g_assert_cmpuint(reaped, ==, (1u << 7) | (1u << 8));
+}
+
+/* more than vm.exec returns: the first MiB of each stream, and "truncated" */
+static void
+test_exec_output_capped(Fixture *fx, gconstpointer data)
+{
+	const gchar *argv[] = {"/bin/cat", "/dev/zero", NULL};
+	gsize big = 3 * 1024 * 1024;
+	g_autofree gchar *text = g_malloc(big + 1);
+	g_autofree gchar *out = NULL;
+	g_autofree gchar *status = NULL;
+	g_autoptr(GError) error = NULL;
+	g_autoptr(JsonObject) result = NULL;
+	g_autoptr(GAsyncResult) res = NULL;
+	GAsyncResult *slot = NULL;
+
+	memset(text, 'x', big);
+	text[big] = '\0';
+	out = b64(text);
+	status = g_strdup_printf("{\"return\": {\"exited\": true, \"exitcode\": 0, "
+				 "\"out-data\": \"%s\", \"err-data\": \"%s\"}}",
+				 out,
+				 out);
+	vmsup_mock_qmp_expect_sync(fx->mock, NULL);
+	vmsup_mock_qmp_expect(fx->mock, "guest-exec", "{\"return\": {\"pid\": 5}}");
+	vmsup_mock_qmp_expect(fx->mock, "guest-exec-status", status);
+	vmsup_qga_client_exec_async(fx->client,
+				    argv,
+				    NULL,
+				    20000,
+				    NULL,
+				    vmsup_test_store_result_cb,
+				    &slot);
+	res = vmsup_test_wait_result(&slot, 30);
+	result = vmsup_qga_client_exec_finish(fx->client, res, &error);
+	g_assert_no_error(error);
+	g_assert_cmpuint(strlen(vmsup_json_object_get_string(result, "stdout", NULL)),
+			 ==,
+			 1024 * 1024);
+	g_assert_cmpuint(strlen(vmsup_json_object_get_string(result, "stderr", NULL)),
+			 ==,
+			 1024 * 1024);
+	g_assert_true(vmsup_json_object_get_bool(result, "truncated", FALSE));
 }
 
 static void
@@ -739,6 +814,7 @@ main(int argc, char **argv)
 	ADD("/vmsup/qga/no-socket", test_no_socket);
 	ADD("/vmsup/qga/exec", test_exec);
 	ADD("/vmsup/qga/exec-signal", test_exec_signal);
+	ADD("/vmsup/qga/exec-output-capped", test_exec_output_capped);
 	ADD("/vmsup/qga/exec-timeout", test_exec_timeout);
 	ADD("/vmsup/qga/read-file", test_read_file);
 	ADD("/vmsup/qga/read-file-error", test_read_file_error);

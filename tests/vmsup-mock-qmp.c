@@ -106,7 +106,8 @@ vmsup_mock_close_now(VmsupMockQmp *mock)
 	g_socket_close(g_socket_connection_get_socket(mock->peer), NULL);
 }
 
-static void vmsup_mock_write_next(VmsupMockQmp *mock);
+static void
+vmsup_mock_write_next(VmsupMockQmp *mock);
 
 static void
 vmsup_mock_write_cb(GObject *source, GAsyncResult *res, gpointer user_data)
@@ -314,7 +315,8 @@ vmsup_mock_handle_line(VmsupMockQmp *mock, gchar *line, gsize length)
 	vmsup_mock_handle_request(mock, json_node_get_object(root), had_sentinel);
 }
 
-static void vmsup_mock_read_next(VmsupMockQmp *mock);
+static void
+vmsup_mock_read_next(VmsupMockQmp *mock);
 
 static void
 vmsup_mock_read_cb(GObject *source, GAsyncResult *res, gpointer user_data)
@@ -343,8 +345,11 @@ vmsup_mock_read_next(VmsupMockQmp *mock)
 	if (mock->closed)
 		return;
 	mock->n_ops++;
-	g_data_input_stream_read_line_async(
-	    mock->input, G_PRIORITY_DEFAULT, mock->cancellable, vmsup_mock_read_cb, mock);
+	g_data_input_stream_read_line_async(mock->input,
+					    G_PRIORITY_DEFAULT,
+					    mock->cancellable,
+					    vmsup_mock_read_cb,
+					    mock);
 }
 
 static GSocketConnection *
@@ -515,6 +520,17 @@ vmsup_mock_qmp_expect_sync(VmsupMockQmp *mock, const gchar *prelude_raw)
 {
 	g_assert_cmpint(mock->mode, ==, VMSUP_MOCK_QMP_MODE_AGENT);
 	vmsup_mock_push(mock, VMSUP_MOCK_SYNC_REPLY, VMSUP_MOCK_SYNC, prelude_raw);
+}
+
+void
+vmsup_mock_qmp_expect_any_sync(VmsupMockQmp *mock)
+{
+	VmsupMockExpect *expect = g_new0(VmsupMockExpect, 1);
+
+	g_assert_cmpint(mock->mode, ==, VMSUP_MOCK_QMP_MODE_AGENT);
+	expect->kind = VMSUP_MOCK_SYNC_REPLY;
+	expect->command = g_strdup(VMSUP_MOCK_SYNC);
+	g_ptr_array_add(mock->standing, expect);
 }
 
 void

@@ -68,6 +68,9 @@ vmsup_mock_qmp_expect_any(VmsupMockQmp *mock, const gchar *command, const gchar 
  */
 void
 vmsup_mock_qmp_expect_sync(VmsupMockQmp *mock, const gchar *prelude_raw);
+/* agent mode: a standing answer to every sync, wherever one comes */
+void
+vmsup_mock_qmp_expect_any_sync(VmsupMockQmp *mock);
 
 /* takes @command and never answers it (see vmsup_mock_qmp_reply_held) */
 void

@@ -24,6 +24,16 @@
 #define VMSUP_QGA_EXEC_POLL_MAX_MS 1000
 #define VMSUP_QGA_FILE_CHUNK 65536
 #define VMSUP_QGA_FILE_MAX (64 * 1024 * 1024)
+/* what vm.exec returns of each stream; the rest is dropped and said so */
+#define VMSUP_QGA_EXEC_OUTPUT_MAX (1024 * 1024)
+/*
+ * QGA 7.2 keeps up to 16 MiB of each stream: base64 of both, and the JSON
+ * around them, fit one line of this size. Read only while a request is in
+ * flight, so a guest cannot make vmsupd hold it unasked.
+ */
+#define VMSUP_QGA_MAX_LINE (48 * 1024 * 1024)
+/* how long a killed command is given before its status is collected */
+#define VMSUP_QGA_EXEC_REAP_DELAY_MS 200
 
 typedef enum {
 	VMSUP_QGA_OP_CONNECT,
@@ -307,6 +317,7 @@ static void
 vmsup_qga_client_attach(VmsupQgaClient *self, GIOStream *stream)
 {
 	self->stream = vmsup_json_stream_new(stream, self->label);
+	vmsup_json_stream_set_max_line(self->stream, VMSUP_QGA_MAX_LINE);
 	g_signal_connect(self->stream, "message", G_CALLBACK(vmsup_qga_client_message_cb), self);
 	g_signal_connect(self->stream, "invalid", G_CALLBACK(vmsup_qga_client_invalid_cb), self);
 	g_signal_connect(self->stream,
@@ -511,6 +522,9 @@ vmsup_qga_op_timeout_cb(gpointer user_data)
 	g_autoptr(GTask) owned = vmsup_qga_client_take_op(self, task);
 
 	g_object_ref(self);
+	/* before the caller learns of it: what it sends next must follow a sync */
+	if (was_current)
+		self->need_sync = TRUE;
 	if (op->kind == VMSUP_QGA_OP_CONNECT)
 		g_task_return_new_error(owned,
 					VMSUP_QMP_ERROR,
@@ -541,6 +555,8 @@ vmsup_qga_op_cancelled_cb(GCancellable *cancellable, gpointer user_data)
 	g_autoptr(GTask) owned = vmsup_qga_client_take_op(self, task);
 
 	g_object_ref(self);
+	if (was_current)
+		self->need_sync = TRUE;
 	g_task_return_error_if_cancelled(owned);
 	vmsup_qga_client_op_ended(self, was_current);
 	g_object_unref(self);
@@ -670,8 +686,9 @@ vmsup_qga_remaining_ms(gint64 deadline)
 	return (guint)MAX(left / 1000, 1);
 }
 
+/* @member's base64 as valid UTF-8, at most VMSUP_QGA_EXEC_OUTPUT_MAX bytes of it */
 static gchar *
-vmsup_qga_decode_text(JsonObject *object, const gchar *member)
+vmsup_qga_decode_text(JsonObject *object, const gchar *member, gboolean *truncated)
 {
 	const gchar *b64 = vmsup_json_object_get_string(object, member, NULL);
 	g_autofree guchar *data = NULL;
@@ -680,11 +697,124 @@ vmsup_qga_decode_text(JsonObject *object, const gchar *member)
 	if (b64 == NULL)
 		return g_strdup("");
 	data = g_base64_decode(b64, &length);
+	if (length > VMSUP_QGA_EXEC_OUTPUT_MAX) {
+		length = VMSUP_QGA_EXEC_OUTPUT_MAX;
+		*truncated = TRUE;
+	}
 	return g_utf8_make_valid((const gchar *)data, length);
+}
+
+/* collects a finished command's status, so the agent forgets it */
+static void
+vmsup_qga_exec_reap_cb(GObject *source, GAsyncResult *res, gpointer user_data)
+{
+	g_autoptr(GError) error = NULL;
+	g_autoptr(JsonNode) ret =
+	    vmsup_qga_client_execute_finish(VMSUP_QGA_CLIENT(source), res, &error);
+
+	if (ret == NULL)
+		g_debug("guest-exec-status of a killed command: %s", error->message);
+}
+
+typedef struct {
+	VmsupQgaClient *client; /* owned */
+	gint64 pids[2];         /* the command, and the shell that killed it */
+} VmsupQgaExecReap;
+
+static gboolean
+vmsup_qga_exec_reap_later_cb(gpointer user_data)
+{
+	VmsupQgaExecReap *reap = user_data;
+
+	for (guint i = 0; i < G_N_ELEMENTS(reap->pids); i++) {
+		g_autoptr(JsonObject) args = json_object_new();
+		if (reap->pids[i] < 0)
+			continue;
+		json_object_set_int_member(args, "pid", reap->pids[i]);
+		vmsup_qga_client_execute_async(reap->client,
+					       "guest-exec-status",
+					       args,
+					       0,
+					       NULL,
+					       vmsup_qga_exec_reap_cb,
+					       NULL);
+	}
+	g_object_unref(reap->client);
+	g_free(reap);
+	return G_SOURCE_REMOVE;
+}
+
+static void
+vmsup_qga_exec_killed_cb(GObject *source, GAsyncResult *res, gpointer user_data)
+{
+	VmsupQgaExecReap *reap = user_data;
+	g_autoptr(GError) error = NULL;
+	g_autoptr(JsonNode) ret =
+	    vmsup_qga_client_execute_finish(VMSUP_QGA_CLIENT(source), res, &error);
+
+	if (ret == NULL)
+		g_message("%s: could not kill guest command %" G_GINT64_FORMAT ": %s",
+			  reap->client->label,
+			  reap->pids[0],
+			  error->message);
+	else if (JSON_NODE_HOLDS_OBJECT(ret))
+		reap->pids[1] = vmsup_json_object_get_int(json_node_get_object(ret), "pid", -1);
+	g_timeout_add(VMSUP_QGA_EXEC_REAP_DELAY_MS, vmsup_qga_exec_reap_later_cb, reap);
+}
+
+/*
+ * A command vmsupd stopped waiting for (timed out, or its caller gave up)
+ * would run on in the guest: it is killed there, with what it started
+ * directly, and both are reaped from the agent's table.
+ */
+static void
+vmsup_qga_exec_kill_in_guest(VmsupQgaClient *self, gint64 pid)
+{
+	g_autoptr(JsonObject) args = json_object_new();
+	g_autofree gchar *pid_text = g_strdup_printf("%" G_GINT64_FORMAT, pid);
+	JsonArray *arg = json_array_new();
+	VmsupQgaExecReap *reap = g_new0(VmsupQgaExecReap, 1);
+
+	reap->client = g_object_ref(self);
+	reap->pids[0] = pid;
+	reap->pids[1] = -1;
+	json_array_add_string_element(arg, "-c");
+	json_array_add_string_element(arg,
+				      "pkill -KILL -P \"$1\" 2>/dev/null; exec kill -KILL \"$1\"");
+	json_array_add_string_element(arg, "sh");
+	json_array_add_string_element(arg, pid_text);
+	json_object_set_string_member(args, "path", "/bin/sh");
+	json_object_set_array_member(args, "arg", arg);
+	vmsup_qga_client_execute_async(self,
+				       "guest-exec",
+				       args,
+				       0,
+				       NULL,
+				       vmsup_qga_exec_killed_cb,
+				       reap);
 }
 
 static void
 vmsup_qga_exec_schedule_poll(GTask *task);
+
+/* the command's time is over: it is killed in the guest, and the caller told */
+static void
+vmsup_qga_exec_time_out(GTask *task)
+{
+	VmsupQgaExec *exec = g_task_get_task_data(task);
+	VmsupQgaClient *self = g_task_get_source_object(task);
+
+	vmsup_qga_exec_kill_in_guest(self, exec->pid);
+	g_task_return_new_error(
+	    task,
+	    VMSUP_QMP_ERROR,
+	    VMSUP_QMP_ERROR_TIMEOUT,
+	    "'%s' in the guest of '%s' did not finish within %u ms and was killed",
+	    exec->program,
+	    self->label,
+	    exec->timeout_ms);
+	g_object_unref(task);
+}
 
 static void
 vmsup_qga_exec_status_cb(GObject *source, GAsyncResult *res, gpointer user_data)
@@ -697,9 +827,19 @@ vmsup_qga_exec_status_cb(GObject *source, GAsyncResult *res, gpointer user_data)
 	g_autofree gchar *err = NULL;
 	JsonObject *status;
 	gint64 exit_code = -1;
+	gboolean truncated;
 
 	ret = vmsup_qga_client_execute_finish(VMSUP_QGA_CLIENT(source), res, &error);
 	if (ret == NULL) {
+		/* its time ran out while asking: the same as at a poll */
+		if (g_error_matches(error, VMSUP_QMP_ERROR, VMSUP_QMP_ERROR_TIMEOUT)) {
+			vmsup_qga_exec_time_out(g_steal_pointer(&task));
+			return;
+		}
+		if (g_error_matches(error, G_IO_ERROR, G_IO_ERROR_CANCELLED)) {
+			VmsupQgaExec *exec = g_task_get_task_data(task);
+			vmsup_qga_exec_kill_in_guest(VMSUP_QGA_CLIENT(source), exec->pid);
+		}
 		g_task_return_error(task, g_steal_pointer(&error));
 		return;
 	}
@@ -724,13 +864,14 @@ vmsup_qga_exec_status_cb(GObject *source, GAsyncResult *res, gpointer user_data)
 		json_object_set_int_member(result, "signal", signal);
 		exit_code = 128 + signal;
 	}
-	out = vmsup_qga_decode_text(status, "out-data");
-	err = vmsup_qga_decode_text(status, "err-data");
+	truncated = vmsup_json_object_get_bool(status, "out-truncated", FALSE) ||
+		    vmsup_json_object_get_bool(status, "err-truncated", FALSE);
+	out = vmsup_qga_decode_text(status, "out-data", &truncated);
+	err = vmsup_qga_decode_text(status, "err-data", &truncated);
 	json_object_set_int_member(result, "exit_code", exit_code);
 	json_object_set_string_member(result, "stdout", out);
 	json_object_set_string_member(result, "stderr", err);
-	if (vmsup_json_object_get_bool(status, "out-truncated", FALSE) ||
-	    vmsup_json_object_get_bool(status, "err-truncated", FALSE))
+	if (truncated)
 		json_object_set_boolean_member(result, "truncated", TRUE);
 	g_task_return_pointer(task, g_steal_pointer(&result), (GDestroyNotify)json_object_unref);
 }
@@ -744,6 +885,7 @@ vmsup_qga_exec_poll_cb(gpointer user_data)
 
 	g_clear_pointer(&exec->poll_source, g_source_unref);
 	if (g_task_return_error_if_cancelled(task)) {
+		vmsup_qga_exec_kill_in_guest(g_task_get_source_object(task), exec->pid);
 		g_object_unref(task);
 		return G_SOURCE_REMOVE;
 	}
@@ -762,18 +904,10 @@ static void
 vmsup_qga_exec_schedule_poll(GTask *task)
 {
 	VmsupQgaExec *exec = g_task_get_task_data(task);
-	VmsupQgaClient *self = g_task_get_source_object(task);
 	guint remaining = vmsup_qga_remaining_ms(exec->deadline);
 
 	if (remaining == 0) {
-		g_task_return_new_error(task,
-					VMSUP_QMP_ERROR,
-					VMSUP_QMP_ERROR_TIMEOUT,
-					"'%s' in the guest of '%s' did not finish within %u ms",
-					exec->program,
-					self->label,
-					exec->timeout_ms);
-		g_object_unref(task);
+		vmsup_qga_exec_time_out(task);
 		return;
 	}
 	exec->poll_source =
