@@ -398,6 +398,23 @@ cpu_reached(gpointer user_data)
 	return wait->above >= 0 ? wait->last > wait->above : wait->last < -wait->above;
 }
 
+typedef struct {
+	VmsupStatsService *stats;
+	const gchar *name;
+	JsonObject *last; /* owned: the last pgrep's result */
+} SleepersWait;
+
+/* no process of the timed-out command is left in the guest */
+static gboolean
+sleepers_gone(gpointer user_data)
+{
+	SleepersWait *wait = user_data;
+
+	g_clear_pointer(&wait->last, json_object_unref);
+	wait->last = exec_in(wait->stats, wait->name, "ps | grep 'sleep 29[78]'", NULL);
+	return get_int(wait->last, "exit_code") != 0;
+}
+
 /* health, ping, exec and stats of one guest; a busy loop raises cpu_percent */
 static void
 test_guest_basics(GuestFixture *fx, gconstpointer user_data)
@@ -416,8 +433,12 @@ test_guest_basics(GuestFixture *fx, gconstpointer user_data)
 	g_autoptr(JsonObject) bad = NULL;
 	g_autoptr(GError) error = NULL;
 	g_autofree gchar *kill_cmd = NULL;
+	g_autoptr(JsonObject) slow_params = params_name(name);
+	g_autoptr(JsonArray) slow_argv = json_array_new();
+	g_autoptr(JsonObject) slow = NULL;
 	CpuWait busy = {fx->stats, name, 40.0, -1};
 	CpuWait calm = {fx->stats, name, -20.0, -1};
+	SleepersWait gone = {fx->stats, name, NULL};
 	gint64 start;
 	gint64 first_us;
 	gint64 cached_us;
@@ -532,6 +553,21 @@ test_guest_basics(GuestFixture *fx, gconstpointer user_data)
 	g_assert_cmpint(get_int(killed, "exit_code"), ==, 0);
 	vmsup_test_wait_until(cpu_reached, &calm, 30);
 	g_test_message("calm guest: cpu_percent %.1f", calm.last);
+
+	/* a command that outlives its timeout is killed in the guest, with its children */
+	json_array_add_string_element(slow_argv, "/bin/sh");
+	json_array_add_string_element(slow_argv, "-c");
+	json_array_add_string_element(slow_argv, "sleep 297 & exec sleep 298");
+	json_object_set_array_member(slow_params, "argv", g_steal_pointer(&slow_argv));
+	json_object_set_int_member(slow_params, "timeout_s", 1);
+	slow = STATS_CALL(fx->stats, exec, slow_params, &error);
+	g_assert_null(slow);
+	g_assert_nonnull(error);
+	g_assert_nonnull(strstr(error->message, "was killed"));
+	g_clear_error(&error);
+	vmsup_test_wait_until(sleepers_gone, &gone, 30);
+	g_assert_cmpint(get_int(gone.last, "exit_code"), ==, 1);
+	g_clear_pointer(&gone.last, json_object_unref);
 }
 
 /* --- ports ------------------------------------------------------------------ */
@@ -1293,7 +1329,9 @@ test_fault_run_state_events(FaultFixture *fx, gconstpointer user_data)
 	g_assert_cmpfloat(get_number(running, "uptime_s"), >, get_number(paused, "uptime_s"));
 	/* the vCPU halts: the counts stand, whether asked again or not */
 	halted = fresh_stats_of(fx->stats, "events");
-	g_assert_cmpint(get_int(halted, "block_read_bytes"), ==, get_int(running, "block_read_bytes"));
+	g_assert_cmpint(get_int(halted, "block_read_bytes"),
+			==,
+			get_int(running, "block_read_bytes"));
 	qmp_run(handles, "stop");
 	stopped = fresh_stats_of(fx->stats, "events");
 	g_assert_cmpstr(vmsup_json_object_get_string(stopped, "state", NULL), ==, "paused");

@@ -765,7 +765,8 @@ vmsup_qga_exec_killed_cb(GObject *source, GAsyncResult *res, gpointer user_data)
 /*
  * A command vmsupd stopped waiting for (timed out, or its caller gave up)
  * would run on in the guest: it is killed there, with what it started
- * directly, and both are reaped from the agent's table.
+ * directly, and both are reaped from the agent's table. Plain sh and
+ * /proc, as small guests have no pkill.
  */
 static void
 vmsup_qga_exec_kill_in_guest(VmsupQgaClient *self, gint64 pid)
@@ -780,7 +781,7 @@ vmsup_qga_exec_kill_in_guest(VmsupQgaClient *self, gint64 pid)
 	reap->pids[1] = -1;
 	json_array_add_string_element(arg, "-c");
 	json_array_add_string_element(arg,
-				      "pkill -KILL -P \"$1\" 2>/dev/null; exec kill -KILL \"$1\"");
+				      "exec kill -KILL $(cat /proc/\"$1\"/task/*/children 2>/dev/null) \"$1\"");
 	json_array_add_string_element(arg, "sh");
 	json_array_add_string_element(arg, pid_text);
 	json_object_set_string_member(args, "path", "/bin/sh");
