@@ -915,7 +915,8 @@ class Chaos:
         elif kind == "state-full":
             if not self.mounted:
                 return
-            path = os.path.join(self.state_dir, "chaos-fill")
+            # a file of its own: an earlier fill may still be there, its timer pending
+            path = os.path.join(self.state_dir, f"chaos-fill-{step['index']}")
             st = os.statvfs(self.state_dir)
             with open(path, "wb") as f:
                 try:
