@@ -918,7 +918,7 @@ class Chaos:
             # a file of its own: an earlier fill may still be there, its timer pending
             path = os.path.join(self.state_dir, f"chaos-fill-{step['index']}")
             st = os.statvfs(self.state_dir)
-            with open(path, "wb") as f:
+            with open(path, "wb", buffering=0) as f:  # no flush at close to fail
                 try:
                     os.posix_fallocate(f.fileno(), 0, st.f_bavail * st.f_frsize)
                 except OSError:
@@ -927,7 +927,7 @@ class Chaos:
                 try:
                     while True:
                         f.write(b"\0" * 65536)
-                        f.flush()
+
                 except OSError:
                     pass
             # freed from a timer: a kill of vmsupd may land while the directory is full
