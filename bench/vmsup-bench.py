@@ -20,6 +20,7 @@ import argparse
 import ctypes
 import json
 import os
+import select
 import shutil
 import signal
 import socket
@@ -448,7 +449,7 @@ class Daemon:
     def pid(self):
         return self.proc.pid
 
-    def start(self):
+    def start(self, poll=0.02):
         b = self.bench
         b.daemon_starts += 1
         conf = os.path.join(b.tmp, f"vmsupd-{b.daemon_starts}.conf")
@@ -479,7 +480,7 @@ class Daemon:
             except (OSError, BenchError):
                 if now() > deadline:
                     raise BenchError(f"vmsupd did not answer within 30 s\n{self.log_tail()}")
-                time.sleep(0.02)
+                time.sleep(poll)
 
     def check_alive(self):
         if self.proc is not None and self.proc.poll() is not None:
@@ -1134,6 +1135,118 @@ class Bench:
         R.add(key, work, "ms", vm_boot, baseline=raw_boot,
               baseline_label="raw QEMU + QGA handshake", target=("ratio", 1.1))
 
+    # -- the accelerator probe ------------------------------------------------
+
+    # as in src/qmp/vmsup-accel*.h: the guest's exit status, the slack and the bound
+    PROBE_EXIT_OK = (0x2A << 1) | 1
+    PROBE_SLACK = 2
+    PROBE_BOUND = 2.0
+
+    def capture_probe_argvs(self):
+        """Runs one daemon start through a recording QEMU wrapper: the probe's two argvs
+        (the wrapper gets QEMU's arguments, argv[0] aside)."""
+        rec = os.path.join(self.tmp, "probe-rec")
+        os.makedirs(rec)
+        wrapper = os.path.join(self.tmp, "qemu-rec")
+        with open(wrapper, "w") as f:
+            f.write("#!/bin/sh\n"
+                    f"d=$(mktemp -d '{rec}/run.XXXXXX')\n"
+                    "printf '%s\\0' \"$@\" > \"$d/argv\"\n"
+                    "prev=\n"
+                    "for a do [ \"$prev\" = -bios ] && cp \"$a\" \"$d/probe.bin\"; prev=$a; done\n"
+                    f"exec '{self.qemu}' \"$@\"\n")
+        os.chmod(wrapper, 0o755)
+        daemon = Daemon(self, self.config_text() + f"QemuBinary={wrapper}\n")
+        try:
+            daemon.start()
+        finally:
+            daemon.stop()
+        argvs = {}
+        for run in sorted(os.listdir(rec)):
+            d = os.path.join(rec, run)
+            with open(os.path.join(d, "argv"), "rb") as f:
+                argv = [a.decode() for a in f.read().split(b"\0")[:-1]]
+            accel = argv[argv.index("-accel") + 1]
+            bios = argv[argv.index("-bios") + 1]
+            # the probe's temp dir, swapped for ours; QEMU itself instead of the wrapper
+            probe_dir = os.path.dirname(bios)
+            raw = os.path.join(self.raw_dir, "probe")
+            os.makedirs(os.path.join(raw, accel), exist_ok=True)
+            shutil.copy(os.path.join(d, "probe.bin"), os.path.join(raw, "probe.bin"))
+            argvs[accel] = [self.qemu] + [a.replace(probe_dir, raw) for a in argv]
+        if set(argvs) != {"kvm", "tcg"}:
+            raise BenchError(f"the probe ran QEMU with {sorted(argvs)}, not kvm and tcg")
+        return argvs
+
+    def raw_probe(self, argvs):
+        """The probe by hand: both QEMUs at once, the same rule. (seconds, verdict, times)"""
+        for accel in argvs:
+            d = os.path.join(self.raw_dir, "probe", accel)
+            for f in os.listdir(d):
+                os.unlink(os.path.join(d, f))
+        t0 = now()
+        procs = {a: subprocess.Popen(argvs[a], stdin=subprocess.DEVNULL,
+                                     stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+                 for a in ("kvm", "tcg")}
+        fds = {os.pidfd_open(p.pid): a for a, p in procs.items()}
+        ended, verdict, deadline = {}, None, t0 + self.PROBE_BOUND
+        try:
+            while verdict is None:
+                ready, _, _ = select.select(list(fds), [], [], max(0.0, deadline - now()))
+                for fd in ready:
+                    accel = fds.pop(fd)
+                    os.close(fd)
+                    ended[accel] = (procs[accel].wait(), now() - t0)
+                if "kvm" in ended:
+                    verdict = "kvm" if ended["kvm"][0] == self.PROBE_EXIT_OK else "tcg"
+                elif now() >= deadline:
+                    verdict = "tcg"
+                elif ended.get("tcg", (None,))[0] == self.PROBE_EXIT_OK:
+                    deadline = min(deadline, t0 + self.PROBE_SLACK * ended["tcg"][1])
+        finally:
+            for fd in fds:
+                os.close(fd)
+            for p in procs.values():
+                if p.poll() is None:
+                    p.kill()
+                p.wait()
+        return now() - t0, verdict, {a: ms(t) for a, (_, t) in ended.items()}
+
+    def phase_accel(self):
+        """vmsupd's start with Accel=auto against Accel=tcg; the probe by hand as baseline."""
+        R = self.results
+        argvs = self.capture_probe_argvs()
+        probe, raw, starts, reasons, raw_runs = [], [], {"auto": [], "tcg": []}, [], []
+        for i in range(self.warmup + self.iterations):
+            took = {}
+            for accel in ("auto", "tcg"):
+                daemon = Daemon(self, self.config_text() + f"Accel={accel}\n")
+                t0 = now()
+                try:
+                    info = daemon.start(poll=0.002)
+                    took[accel] = now() - t0
+                finally:
+                    daemon.stop()
+                if accel == "auto" and i >= self.warmup:
+                    reasons.append(f"{info.get('accel')} ({info.get('accel_reason')})")
+            seconds, verdict, times = self.raw_probe(argvs)
+            if i < self.warmup:
+                continue
+            for accel in took:
+                starts[accel].append(ms(took[accel]))
+            probe.append(ms(took["auto"] - took["tcg"]))
+            raw.append(ms(seconds))
+            raw_runs.append(f"{verdict} (QEMU exits: " + ", ".join(
+                f"{a} {t:.0f} ms" for a, t in sorted(times.items())) + ")")
+        R.details["accel-probe"] = {"daemon_start_ms": starts, "reasons": reasons,
+                                    "raw": raw_runs}
+        R.add("accel-probe", "accel probe at vmsupd start (Accel=auto minus Accel=tcg)", "ms",
+              probe, baseline=raw, baseline_label="raw QEMU, same probe by hand",
+              target=("max", 500.0),
+              note=f"vmsupd start median {statistics.median(starts['auto']):.0f} ms with "
+                   f"Accel=auto, {statistics.median(starts['tcg']):.0f} ms with Accel=tcg; "
+                   f"first run picked {reasons[0]}; by hand: {raw_runs[0]}")
+
     def attempt(self, key, work, fn):
         """Runs one measurement; a failure is recorded and the run goes on with a live daemon."""
         try:
@@ -1308,6 +1421,11 @@ class Bench:
         R.notes.append(f"qemu: {version[0] if version else 'unknown version'}")
         R.notes.append("load average at start: " +
                        " ".join(map("{:.2f}".format, os.getloadavg())))
+        # first, while the state dir is empty and no VM runs
+        try:
+            self.phase_accel()
+        except (BenchError, RpcError, OSError, ValueError) as e:
+            R.fail("accel-probe", "accel probe at vmsupd start", e)
         info = self.start_daemon()
         R.notes.append(f"accelerator: {info.get('accel')} ({info.get('accel_reason', '')})")
         time.sleep(1.0)

@@ -20,7 +20,7 @@ meson test -C "$build" --print-errorlogs --num-processes 2 "$@" || status=$?
 fuzz_build="${build}-fuzz"
 rm -rf "$fuzz_build"
 echo "fuzzing (output in $fuzz_build.log)"
-if VMSUP_FUZZ_BUILD_DIR="$fuzz_build" VMSUP_FUZZ_SECONDS=${VMSUP_FUZZ_SECONDS:-20} \
+if VMSUP_FUZZ_BUILD_DIR="$fuzz_build" VMSUP_FUZZ_SECONDS=${VMSUP_FUZZ_SECONDS:-10} \
 	./tests/fuzz/run-fuzzers.sh >"$fuzz_build.log" 2>&1; then
 	grep -E '^(==|Done)' "$fuzz_build.log" || true
 else

@@ -1259,6 +1259,58 @@ test_human_output(Fixture *f, gconstpointer data)
 	cli_run_clear(&run);
 }
 
+/* --cpu-quota and --memory-max reach the definition; 0 clears, and what is wrong is refused */
+static void
+test_limits(Fixture *f, gconstpointer data)
+{
+	CliRun run = {0};
+	g_autoptr(JsonObject) vm = NULL;
+
+	cli_run(f->socket_path,
+		&run,
+		"create",
+		"lim",
+		"--kernel",
+		f->kernel,
+		"--memory",
+		"128",
+		"--cpu-quota",
+		"150",
+		"--memory-max",
+		"300");
+	g_assert_cmpint(run.status, ==, EXIT_OK);
+	cli_run_clear(&run);
+	vm = fixture_call(f, "vm.get", "{\"name\":\"lim\"}");
+	g_assert_cmpint(json_object_get_int_member(vm, "cpu_quota_percent"), ==, 150);
+	g_assert_cmpint(json_object_get_int_member(vm, "memory_max_mib"), ==, 300);
+	g_clear_pointer(&vm, json_object_unref);
+
+	cli_run(f->socket_path, &run, "get", "lim");
+	assert_contains(run.out, "cpu_quota_percent: 150");
+	cli_run_clear(&run);
+
+	cli_run(f->socket_path, &run, "set", "lim", "--cpu-quota", "-5");
+	g_assert_cmpint(run.status, ==, EXIT_INVALID_ARGUMENT);
+	assert_contains(run.err, "cpu_quota_percent");
+	cli_run_clear(&run);
+	cli_run(f->socket_path, &run, "set", "lim", "--memory-max", "100");
+	g_assert_cmpint(run.status, ==, EXIT_INVALID_ARGUMENT);
+	assert_contains(run.err, "192 MiB");
+	cli_run_clear(&run);
+	vm = fixture_call(f, "vm.get", "{\"name\":\"lim\"}");
+	g_assert_cmpint(json_object_get_int_member(vm, "cpu_quota_percent"), ==, 150);
+	g_assert_cmpint(json_object_get_int_member(vm, "memory_max_mib"), ==, 300);
+	g_clear_pointer(&vm, json_object_unref);
+
+	cli_run(f->socket_path, &run, "set", "lim", "--cpu-quota", "0", "--memory-max", "0");
+	g_assert_cmpint(run.status, ==, EXIT_OK);
+	assert_contains(run.out, "In effect now: cpu_quota_percent, memory_max_mib");
+	cli_run_clear(&run);
+	vm = fixture_call(f, "vm.get", "{\"name\":\"lim\"}");
+	g_assert_false(json_object_has_member(vm, "cpu_quota_percent"));
+	g_assert_false(json_object_has_member(vm, "memory_max_mib"));
+}
+
 /* text goes out in the locale's charset: converted where it must be, as is where it may */
 static void
 test_charset(Fixture *f, gconstpointer data)
@@ -1575,6 +1627,7 @@ main(int argc, char **argv)
 	ADD("/vmsup/cli/daemon/exit-codes", test_exit_codes, NULL);
 	ADD("/vmsup/cli/daemon/json", test_json_is_the_result, NULL);
 	ADD("/vmsup/cli/daemon/human", test_human_output, NULL);
+	ADD("/vmsup/cli/daemon/limits", test_limits, NULL);
 	ADD("/vmsup/cli/daemon/charset", test_charset, NULL);
 	ADD("/vmsup/cli/daemon/events", test_events, NULL);
 	ADD("/vmsup/cli/daemon/create-progress", test_create_progress, NULL);

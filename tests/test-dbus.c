@@ -1247,7 +1247,8 @@ test_in_process(void)
 							  NULL);
 	vm = parse_object("{\"name\": \"a.b_c-d\", \"state\": \"running\", \"cpus\": 2,"
 			  " \"memory_mib\": 256, \"pid\": 42, \"accel\": \"tcg\","
-			  " \"auto_stop\": true, \"created\": \"2026-01-01T00:00:00Z\"}");
+			  " \"auto_stop\": true, \"created\": \"2026-01-01T00:00:00Z\","
+			  " \"cpu_quota_percent\": 150, \"memory_max_mib\": 320}");
 	vmsup_dbus_vm_objects_update(vmsup_dbus_server_get_vm_objects(server), "a.b_c-d", vm);
 	vmsup_test_wait_until(events_added, &events, 30);
 	reply = async_call(global.conn,
@@ -1266,10 +1267,16 @@ test_in_process(void)
 	g_assert_cmpuint(pid, ==, 256);
 	g_assert_true(g_variant_lookup(result, "Pid", "u", &pid));
 	g_assert_cmpuint(pid, ==, 42);
+	g_assert_true(g_variant_lookup(result, "CpuQuotaPercent", "u", &pid));
+	g_assert_cmpuint(pid, ==, 150);
+	g_assert_true(g_variant_lookup(result, "MemoryMaxMiB", "u", &pid));
+	g_assert_cmpuint(pid, ==, 320);
 	g_clear_pointer(&reply, g_variant_unref);
 
 	json_object_set_string_member(vm, "state", "stopped");
 	json_object_remove_member(vm, "pid");
+	/* a limit cleared is absent from vm.get, and 0 on the object */
+	json_object_remove_member(vm, "cpu_quota_percent");
 	vmsup_dbus_vm_objects_update(vmsup_dbus_server_get_vm_objects(server), "a.b_c-d", vm);
 	vmsup_test_wait_until(events_state_stopped, &events, 30);
 	g_assert_cmpuint(
@@ -1277,6 +1284,16 @@ test_in_process(void)
 		vmsup_dbus_vm_objects_lookup(vmsup_dbus_server_get_vm_objects(server), "a.b_c-d")),
 	    ==,
 	    0);
+	g_assert_cmpuint(
+	    vmsup_dbus_vm1_get_cpu_quota_percent(
+		vmsup_dbus_vm_objects_lookup(vmsup_dbus_server_get_vm_objects(server), "a.b_c-d")),
+	    ==,
+	    0);
+	g_assert_cmpuint(
+	    vmsup_dbus_vm1_get_memory_max_mib(
+		vmsup_dbus_vm_objects_lookup(vmsup_dbus_server_get_vm_objects(server), "a.b_c-d")),
+	    ==,
+	    320);
 
 	/* the object's methods run the table with the VM's name bound */
 	reply = async_call(global.conn, dest, path, VM_IFACE, "Get", NULL, &error);

@@ -1,7 +1,8 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
 /*
  * Translations stay complete: po/POTFILES.in names exactly the sources that
- * mark strings, and German covers every string of the CLI.
+ * mark strings and the polkit policies, and German covers every string of
+ * the CLI and of the policies.
  */
 
 #include "config.h"
@@ -37,6 +38,21 @@ collect_marked_files(const gchar *root, const gchar *rel, GRegex *marker, GPtrAr
 		g_assert_true(g_file_get_contents(child, &contents, NULL, NULL));
 		if (g_regex_match(marker, contents, 0, NULL))
 			g_ptr_array_add(out, g_steal_pointer(&child_rel));
+	}
+}
+
+/* a policy's descriptions and messages are always translatable (polkit's ITS rules) */
+static void
+collect_policies(const gchar *root, GPtrArray *out)
+{
+	g_autofree gchar *path = g_build_filename(root, "data", NULL);
+	g_autoptr(GDir) dir = g_dir_open(path, 0, NULL);
+	const gchar *name;
+
+	g_assert_nonnull(dir);
+	while ((name = g_dir_read_name(dir)) != NULL) {
+		if (g_str_has_suffix(name, ".policy.in"))
+			g_ptr_array_add(out, g_build_filename("data", name, NULL));
 	}
 }
 
@@ -77,6 +93,8 @@ test_potfiles(void)
 
 	collect_marked_files(root, "src", marker, marked);
 	g_assert_cmpuint(marked->len, >, 0);
+	collect_policies(root, marked);
+	g_assert_true(contains(marked, "data/io.github.vmsup.policy.in"));
 	for (guint i = 0; i < marked->len; i++) {
 		const gchar *file = g_ptr_array_index(marked, i);
 		if (!contains(listed, file)) {
@@ -131,10 +149,12 @@ typedef struct {
 static void
 po_entry_check(PoEntry *e, guint *n_cli, guint *n_untranslated)
 {
-	if (e->msgid->len > 0 && strstr(e->refs->str, "src/cli/") != NULL) {
+	if (e->msgid->len > 0 && (strstr(e->refs->str, "src/cli/") != NULL ||
+				  strstr(e->refs->str, ".policy.in") != NULL)) {
 		(*n_cli)++;
 		if (e->msgstr->len == 0 || e->fuzzy) {
-			g_test_message("CLI string without German: \"%s\"", e->msgid->str);
+			g_test_message("CLI or polkit string without German: \"%s\"",
+				       e->msgid->str);
 			(*n_untranslated)++;
 		}
 	}
@@ -180,7 +200,7 @@ test_german_covers_cli(void)
 	g_string_free(e.refs, TRUE);
 	g_string_free(e.msgid, TRUE);
 	g_string_free(e.msgstr, TRUE);
-	g_test_message("%u CLI strings", n_cli);
+	g_test_message("%u CLI and polkit strings", n_cli);
 	g_assert_cmpuint(n_cli, >, 100);
 	g_assert_cmpuint(n_untranslated, ==, 0);
 }

@@ -2,7 +2,11 @@
 
 #include "config.h"
 
+#include <errno.h>
+#include <glib-unix.h>
 #include <string.h>
+#include <sys/socket.h>
+#include <unistd.h>
 
 #include "vmsup-json.h"
 #include "vmsup-mock-qmp.h"
@@ -41,8 +45,11 @@ connect_client(Fixture *fx, guint timeout_ms, GError **error)
 	GAsyncResult *slot = NULL;
 	g_autoptr(GAsyncResult) res = NULL;
 
-	vmsup_qga_client_connect_async(
-	    fx->client, timeout_ms, NULL, vmsup_test_store_result_cb, &slot);
+	vmsup_qga_client_connect_async(fx->client,
+				       timeout_ms,
+				       NULL,
+				       vmsup_test_store_result_cb,
+				       &slot);
 	res = vmsup_test_wait_result(&slot, 10);
 	return vmsup_qga_client_connect_finish(fx->client, res, error);
 }
@@ -56,8 +63,13 @@ execute(Fixture *fx, const gchar *command, const gchar *args_json, guint timeout
 
 	if (args_json != NULL)
 		args = vmsup_json_parse_object(args_json, -1, NULL);
-	vmsup_qga_client_execute_async(
-	    fx->client, command, args, timeout_ms, NULL, vmsup_test_store_result_cb, &slot);
+	vmsup_qga_client_execute_async(fx->client,
+				       command,
+				       args,
+				       timeout_ms,
+				       NULL,
+				       vmsup_test_store_result_cb,
+				       &slot);
 	res = vmsup_test_wait_result(&slot, 10);
 	return vmsup_qga_client_execute_finish(fx->client, res, error);
 }
@@ -115,8 +127,9 @@ test_handshake(Fixture *fx, gconstpointer data)
 	vmsup_mock_qmp_expect(fx->mock, "guest-info", "{\"return\": {\"version\": \"7.2.22\"}}");
 	ret = execute(fx, "guest-info", NULL, 0, &error);
 	g_assert_no_error(error);
-	g_assert_cmpstr(
-	    vmsup_json_object_get_string(json_node_get_object(ret), "version", NULL), ==, "7.2.22");
+	g_assert_cmpstr(vmsup_json_object_get_string(json_node_get_object(ret), "version", NULL),
+			==,
+			"7.2.22");
 	g_assert_false(vmsup_mock_qmp_get_request_had_sentinel(fx->mock, 1));
 	assert_ping_works(fx);
 	g_assert_cmpuint(vmsup_mock_qmp_get_n_received(fx->mock), ==, 3);
@@ -271,8 +284,13 @@ test_agent_gone(Fixture *fx, gconstpointer data)
 	vmsup_mock_qmp_expect_sync(fx->mock, NULL);
 	vmsup_mock_qmp_close_mid_reply(fx->mock, "guest-ping", "{\"return\": {}}");
 	for (guint i = 0; i < G_N_ELEMENTS(slots); i++) {
-		vmsup_qga_client_execute_async(
-		    fx->client, "guest-ping", NULL, 0, NULL, vmsup_test_store_result_cb, &slots[i]);
+		vmsup_qga_client_execute_async(fx->client,
+					       "guest-ping",
+					       NULL,
+					       0,
+					       NULL,
+					       vmsup_test_store_result_cb,
+					       &slots[i]);
 	}
 	for (guint i = 0; i < G_N_ELEMENTS(slots); i++) {
 		g_autoptr(GAsyncResult) res = vmsup_test_wait_result(&slots[i], 10);
@@ -335,16 +353,23 @@ test_exec(Fixture *fx, gconstpointer data)
 	vmsup_mock_qmp_expect(fx->mock, "guest-exec", "{\"return\": {\"pid\": 4242}}");
 	vmsup_mock_qmp_expect(fx->mock, "guest-exec-status", "{\"return\": {\"exited\": false}}");
 	vmsup_mock_qmp_expect(fx->mock, "guest-exec-status", status);
-	vmsup_qga_client_exec_async(
-	    fx->client, argv, "in put\n", 5000, NULL, vmsup_test_store_result_cb, &slot);
+	vmsup_qga_client_exec_async(fx->client,
+				    argv,
+				    "in put\n",
+				    5000,
+				    NULL,
+				    vmsup_test_store_result_cb,
+				    &slot);
 	res = vmsup_test_wait_result(&slot, 10);
 	result = vmsup_qga_client_exec_finish(fx->client, res, &error);
 	g_assert_no_error(error);
 	g_assert_cmpint(vmsup_json_object_get_int(result, "exit_code", -1), ==, 3);
-	g_assert_cmpstr(
-	    vmsup_json_object_get_string(result, "stdout", NULL), ==, "hello\nin put\n");
-	g_assert_cmpstr(
-	    vmsup_json_object_get_string(result, "stderr", NULL), ==, "oops: \xc3\xa9\n");
+	g_assert_cmpstr(vmsup_json_object_get_string(result, "stdout", NULL),
+			==,
+			"hello\nin put\n");
+	g_assert_cmpstr(vmsup_json_object_get_string(result, "stderr", NULL),
+			==,
+			"oops: \xc3\xa9\n");
 
 	/* the request as qemu-ga wants it: "arg", not "arguments" */
 	args = request_args(fx, 1);
@@ -359,8 +384,9 @@ test_exec(Fixture *fx, gconstpointer data)
 	g_assert_cmpstr(vmsup_json_object_get_string(args, "input-data", NULL), ==, stdin_b64);
 	for (guint i = 2; i < 4; i++) {
 		g_assert_cmpstr(request_command(fx, i), ==, "guest-exec-status");
-		g_assert_cmpint(
-		    vmsup_json_object_get_int(request_args(fx, i), "pid", -1), ==, 4242);
+		g_assert_cmpint(vmsup_json_object_get_int(request_args(fx, i), "pid", -1),
+				==,
+				4242);
 	}
 }
 
@@ -375,10 +401,16 @@ test_exec_signal(Fixture *fx, gconstpointer data)
 
 	vmsup_mock_qmp_expect_sync(fx->mock, NULL);
 	vmsup_mock_qmp_expect(fx->mock, "guest-exec", "{\"return\": {\"pid\": 7}}");
-	vmsup_mock_qmp_expect(
-	    fx->mock, "guest-exec-status", "{\"return\": {\"exited\": true, \"signal\": 9}}");
-	vmsup_qga_client_exec_async(
-	    fx->client, argv, NULL, 5000, NULL, vmsup_test_store_result_cb, &slot);
+	vmsup_mock_qmp_expect(fx->mock,
+			      "guest-exec-status",
+			      "{\"return\": {\"exited\": true, \"signal\": 9}}");
+	vmsup_qga_client_exec_async(fx->client,
+				    argv,
+				    NULL,
+				    5000,
+				    NULL,
+				    vmsup_test_store_result_cb,
+				    &slot);
 	res = vmsup_test_wait_result(&slot, 10);
 	result = vmsup_qga_client_exec_finish(fx->client, res, &error);
 	g_assert_no_error(error);
@@ -400,10 +432,16 @@ test_exec_timeout(Fixture *fx, gconstpointer data)
 
 	vmsup_mock_qmp_expect_sync(fx->mock, NULL);
 	vmsup_mock_qmp_expect(fx->mock, "guest-exec", "{\"return\": {\"pid\": 7}}");
-	vmsup_mock_qmp_expect_any(
-	    fx->mock, "guest-exec-status", "{\"return\": {\"exited\": false}}");
-	vmsup_qga_client_exec_async(
-	    fx->client, argv, NULL, 400, NULL, vmsup_test_store_result_cb, &slot);
+	vmsup_mock_qmp_expect_any(fx->mock,
+				  "guest-exec-status",
+				  "{\"return\": {\"exited\": false}}");
+	vmsup_qga_client_exec_async(fx->client,
+				    argv,
+				    NULL,
+				    400,
+				    NULL,
+				    vmsup_test_store_result_cb,
+				    &slot);
 	res = vmsup_test_wait_result(&slot, 10);
 	result = vmsup_qga_client_exec_finish(fx->client, res, &error);
 	g_assert_null(result);
@@ -438,8 +476,12 @@ test_read_file(Fixture *fx, gconstpointer data)
 	    "guest-file-read",
 	    "{\"return\": {\"count\": 6, \"buf-b64\": \"d29ybGQh\", \"eof\": true}}");
 	vmsup_mock_qmp_expect(fx->mock, "guest-file-close", "{\"return\": {}}");
-	vmsup_qga_client_read_file_async(
-	    fx->client, "/proc/net/tcp6", 5000, NULL, vmsup_test_store_result_cb, &slot);
+	vmsup_qga_client_read_file_async(fx->client,
+					 "/proc/net/tcp6",
+					 5000,
+					 NULL,
+					 vmsup_test_store_result_cb,
+					 &slot);
 	res = vmsup_test_wait_result(&slot, 10);
 	bytes = vmsup_qga_client_read_file_finish(fx->client, res, &error);
 	g_assert_no_error(error);
@@ -452,8 +494,9 @@ test_read_file(Fixture *fx, gconstpointer data)
 	g_assert_cmpstr(vmsup_json_object_get_string(args, "path", NULL), ==, "/proc/net/tcp6");
 	g_assert_cmpstr(vmsup_json_object_get_string(args, "mode", NULL), ==, "r");
 	for (guint i = 2; i < 6; i++)
-		g_assert_cmpint(
-		    vmsup_json_object_get_int(request_args(fx, i), "handle", -1), ==, 1000);
+		g_assert_cmpint(vmsup_json_object_get_int(request_args(fx, i), "handle", -1),
+				==,
+				1000);
 	g_assert_cmpstr(request_command(fx, 5), ==, "guest-file-close");
 }
 
@@ -470,8 +513,12 @@ test_read_file_error(Fixture *fx, gconstpointer data)
 	vmsup_mock_qmp_expect_error(fx->mock, "guest-file-read", "GenericError", "read failed");
 	/* the handle is closed even when a read fails */
 	vmsup_mock_qmp_expect(fx->mock, "guest-file-close", "{\"return\": {}}");
-	vmsup_qga_client_read_file_async(
-	    fx->client, "/proc/x", 5000, NULL, vmsup_test_store_result_cb, &slot);
+	vmsup_qga_client_read_file_async(fx->client,
+					 "/proc/x",
+					 5000,
+					 NULL,
+					 vmsup_test_store_result_cb,
+					 &slot);
 	res = vmsup_test_wait_result(&slot, 10);
 	bytes = vmsup_qga_client_read_file_finish(fx->client, res, &error);
 	g_assert_null(bytes);
@@ -499,6 +546,182 @@ test_shutdown_no_reply(Fixture *fx, gconstpointer data)
 	g_assert_cmpstr(request_command(fx, 2), ==, "guest-sync-delimited");
 }
 
+/* /vmsup/qga/flood-between-requests: a raw agent on a socketpair */
+
+typedef struct {
+	gint fd;
+	GString *in; /* what the client sent, not yet taken */
+} RawAgent;
+
+/* the next line the client sends, iterating the main loop while waiting */
+static gchar *
+raw_agent_read_line(RawAgent *agent)
+{
+	gint64 deadline = g_get_monotonic_time() + 10 * G_USEC_PER_SEC;
+	gchar *nl;
+
+	while ((nl = memchr(agent->in->str, '\n', agent->in->len)) == NULL) {
+		gchar buf[4096];
+		gssize n = read(agent->fd, buf, sizeof(buf));
+		if (n > 0) {
+			g_string_append_len(agent->in, buf, n);
+			continue;
+		}
+		g_assert_true(n < 0 && errno == EAGAIN);
+		g_assert_cmpint(g_get_monotonic_time(), <, deadline);
+		g_main_context_iteration(NULL, FALSE);
+		g_usleep(1000);
+	}
+	{
+		gchar *line = g_strndup(agent->in->str, nl - agent->in->str);
+		g_string_erase(agent->in, 0, nl - agent->in->str + 1);
+		return line;
+	}
+}
+
+static void
+raw_agent_write(RawAgent *agent, const gchar *text)
+{
+	gsize len = strlen(text);
+	gsize done = 0;
+	gint64 deadline = g_get_monotonic_time() + 10 * G_USEC_PER_SEC;
+
+	while (done < len) {
+		gssize n = write(agent->fd, text + done, len - done);
+		if (n > 0) {
+			done += n;
+			continue;
+		}
+		g_assert_true(n < 0 && errno == EAGAIN);
+		g_assert_cmpint(g_get_monotonic_time(), <, deadline);
+		g_main_context_iteration(NULL, FALSE);
+	}
+}
+
+/* answers the client's sync (which must come with its 0xFF) and then one command */
+static void
+raw_agent_answer(RawAgent *agent, gboolean expect_sync, const gchar *command, const gchar *reply)
+{
+	g_autofree gchar *line = raw_agent_read_line(agent);
+	g_autoptr(JsonObject) request = NULL;
+
+	if (expect_sync) {
+		g_autofree gchar *answer = NULL;
+		JsonObject *args;
+		g_assert_cmpint(line[0], ==, '\xff');
+		request = vmsup_json_parse_object(line + 1, -1, NULL);
+		g_assert_nonnull(request);
+		g_assert_cmpstr(vmsup_json_object_get_string(request, "execute", NULL),
+				==,
+				"guest-sync-delimited");
+		args = json_object_get_object_member(request, "arguments");
+		answer = g_strdup_printf("\xff{\"return\": %" G_GINT64_FORMAT "}\n",
+					 json_object_get_int_member(args, "id"));
+		raw_agent_write(agent, answer);
+		g_clear_pointer(&request, json_object_unref);
+		g_free(line);
+		line = raw_agent_read_line(agent);
+	}
+	request = vmsup_json_parse_object(line, -1, NULL);
+	g_assert_nonnull(request);
+	g_assert_cmpstr(vmsup_json_object_get_string(request, "execute", NULL), ==, command);
+	raw_agent_write(agent, reply);
+}
+
+/* runs @command on @client, @agent answering it with @reply; the result must be a success */
+static JsonNode *
+raw_agent_call(VmsupQgaClient *client,
+	       RawAgent *agent,
+	       gboolean expect_sync,
+	       const gchar *command,
+	       const gchar *reply)
+{
+	g_autoptr(GAsyncResult) res = NULL;
+	g_autoptr(GError) error = NULL;
+	GAsyncResult *slot = NULL;
+	JsonNode *ret;
+
+	vmsup_qga_client_execute_async(client,
+				       command,
+				       NULL,
+				       0,
+				       NULL,
+				       vmsup_test_store_result_cb,
+				       &slot);
+	raw_agent_answer(agent, expect_sync, command, reply);
+	res = vmsup_test_wait_result(&slot, 10);
+	ret = vmsup_qga_client_execute_finish(client, res, &error);
+	g_assert_no_error(error);
+	g_assert_nonnull(ret);
+	return ret;
+}
+
+static void
+test_flood_between_requests(void)
+{
+	g_autoptr(GSocket) socket = NULL;
+	g_autoptr(GSocketConnection) connection = NULL;
+	g_autoptr(VmsupQgaClient) client = NULL;
+	g_autoptr(GError) error = NULL;
+	g_autoptr(JsonNode) ret = NULL;
+	RawAgent agent = {0};
+	gchar junk[4096];
+	gsize written = 0;
+	guint blocked = 0;
+	gint fds[2];
+
+	g_assert_cmpint(socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, fds), ==, 0);
+	g_assert_true(g_unix_set_fd_nonblocking(fds[1], TRUE, NULL));
+	socket = g_socket_new_from_fd(fds[0], &error);
+	g_assert_no_error(error);
+	connection = g_socket_connection_factory_create_connection(socket);
+	client = vmsup_qga_client_new_for_stream("flood", G_IO_STREAM(connection));
+	agent.fd = fds[1];
+	agent.in = g_string_new(NULL);
+
+	ret = raw_agent_call(client, &agent, TRUE, "guest-ping", "{\"return\": {}}\n");
+	g_clear_pointer(&ret, json_node_unref);
+
+	/*
+	 * Nothing asked: the guest floods. A client that reads drains it as fast
+	 * as it comes; one that does not lets the socket fill, and the flood stops
+	 * at what the socket holds.
+	 */
+	for (gsize i = 0; i + 12 <= sizeof(junk); i += 12)
+		memcpy(junk + i, "{\"junk\": 1}\n", 12);
+	while (blocked < 100 && written < 64 * 1024 * 1024) {
+		gssize n = write(fds[1], junk, sizeof(junk) - sizeof(junk) % 12);
+		if (n > 0) {
+			written += n;
+			blocked = 0;
+			g_main_context_iteration(NULL, FALSE);
+			continue;
+		}
+		g_assert_true(n < 0 && errno == EAGAIN);
+		blocked++;
+		while (g_main_context_iteration(NULL, FALSE))
+			;
+		g_usleep(1000);
+	}
+	g_test_message("the flood stopped after %" G_GSIZE_FORMAT " bytes", written);
+	g_assert_cmpuint(written, <, 16 * 1024 * 1024);
+
+	/* the next request skips what was sent unasked, through a sync */
+	ret = raw_agent_call(client,
+			     &agent,
+			     TRUE,
+			     "guest-info",
+			     "{\"return\": {\"version\": \"7.2.22\"}}\n");
+	g_assert_cmpstr(vmsup_json_object_get_string(json_node_get_object(ret), "version", NULL),
+			==,
+			"7.2.22");
+
+	vmsup_qga_client_close(client);
+	close(fds[1]);
+	g_string_free(agent.in, TRUE);
+	vmsup_test_drain_main_context();
+}
+
 int
 main(int argc, char **argv)
 {
@@ -521,5 +744,6 @@ main(int argc, char **argv)
 	ADD("/vmsup/qga/read-file-error", test_read_file_error);
 	ADD("/vmsup/qga/shutdown-no-reply", test_shutdown_no_reply);
 #undef ADD
+	g_test_add_func("/vmsup/qga/flood-between-requests", test_flood_between_requests);
 	return g_test_run();
 }

@@ -2052,6 +2052,26 @@ test_accel_auto(Fixture *f, gconstpointer user_data)
 	g_test_message("accelerator: %s (%s)", vmsup_accel_to_string(accel), reason);
 }
 
+/* Accel=kvm and Accel=tcg are used as configured: no probe, so none can veto a forced KVM */
+static void
+test_accel_configured(Fixture *f, gconstpointer user_data)
+{
+	const VmsupAccel configured[] = {VMSUP_ACCEL_KVM, VMSUP_ACCEL_TCG};
+	g_autoptr(VmsupVmService) probed = NULL;
+	const gchar *reason = NULL;
+
+	for (guint i = 0; i < G_N_ELEMENTS(configured); i++) {
+		g_autoptr(VmsupVmService) service =
+		    fixture_new_service(f, "/bin/false", f->runtime_dir, configured[i]);
+		g_assert_cmpint(vmsup_vm_service_get_accel(service, &reason), ==, configured[i]);
+		g_assert_cmpstr(reason, ==, "configured");
+	}
+	/* the same QEMU fails the probe when the choice is left to it */
+	probed = fixture_new_service(f, "/bin/false", f->runtime_dir, VMSUP_ACCEL_AUTO);
+	g_assert_cmpint(vmsup_vm_service_get_accel(probed, &reason), ==, VMSUP_ACCEL_TCG);
+	g_assert_true(g_str_has_prefix(reason, "KVM probe failed: QEMU exited with status 1"));
+}
+
 /* how a run ended, kept over a restart of the daemon */
 
 static gchar *
@@ -2985,6 +3005,7 @@ static void
 test_owner_lookup(Fixture *f, gconstpointer user_data)
 {
 	g_autoptr(JsonObject) res = NULL;
+	OpPoll poll = {f->service, 0, FALSE, 0, NULL};
 	guint32 owner = G_MAXUINT32;
 	gint64 id;
 
@@ -3005,13 +3026,10 @@ test_owner_lookup(Fixture *f, gconstpointer user_data)
 	g_assert_true(vmsup_vm_service_get_op_owner(f->service, id, &owner));
 	g_assert_cmpuint(owner, ==, TEST_NOBODY);
 	g_clear_pointer(&res, json_object_unref);
-	res = CALL_OK(f, op_get, "{\"id\": %" G_GINT64_FORMAT "}", id);
-	while (g_strcmp0(json_object_get_string_member(res, "state"), "running") == 0) {
-		g_clear_pointer(&res, json_object_unref);
-		g_main_context_iteration(NULL, TRUE);
-		res = CALL_OK(f, op_get, "{\"id\": %" G_GINT64_FORMAT "}", id);
-	}
-	g_assert_cmpstr(json_object_get_string_member(res, "state"), ==, "done");
+	poll.id = id;
+	vmsup_test_wait_until(test_op_poll_finished, &poll, TEST_TIMEOUT_S);
+	g_assert_cmpstr(json_object_get_string_member(poll.last, "state"), ==, "done");
+	g_clear_pointer(&poll.last, json_object_unref);
 	owner = 0;
 	g_assert_true(vmsup_vm_service_get_owner(f->service, "ow", &owner));
 	g_assert_cmpuint(owner, ==, TEST_NOBODY);
@@ -3047,6 +3065,7 @@ main(int argc, char **argv)
 	ADD("/vmsup/vm-service/share-dir", test_share_dir);
 	ADD("/vmsup/vm-service/hooks", test_hooks);
 	ADD("/vmsup/vm-service/accel-auto", test_accel_auto);
+	ADD("/vmsup/vm-service/accel-configured", test_accel_configured);
 	ADD("/vmsup/vm-service/outcome-restart", test_outcome_restart);
 	ADD("/vmsup/vm-service/outcome-dead-at-load", test_outcome_dead_at_load);
 	ADD("/vmsup/vm-service/outcome-policy-stop", test_outcome_policy_stop);

@@ -8,7 +8,8 @@ libglib2.0-dev libglib2.0-bin libjson-glib-dev libsoup-3.0-dev
 gettext python3-docutils dbus dbus-daemon
 qemu-system-x86 qemu-utils
 busybox-static kmod cpio gzip xz-utils zstd python3
-qemu-guest-agent openssl curl"
+qemu-guest-agent openssl curl
+polkitd systemd strace"
 
 missing=""
 for p in $packages; do

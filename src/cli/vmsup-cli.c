@@ -625,6 +625,8 @@ vmsup_cli_get(VmsupCli *cli, gint argc, gchar **argv)
 				      "pid",
 				      "auto_stop",
 				      "autostart",
+				      "cpu_quota_percent",
+				      "memory_max_mib",
 				      "created",
 				      NULL};
 	return vmsup_cli_show_object_verb(cli, argc, argv, N_("Show one VM"), "vm.get", order);
@@ -881,6 +883,18 @@ vmsup_cli_delete(VmsupCli *cli, gint argc, gchar **argv)
 	return rc;
 }
 
+/* a limit as given, unchecked: 0 clears it, and the daemon refuses what it cannot take */
+#define VMSUP_CLI_NO_LIMIT G_MININT
+
+static void
+vmsup_cli_set_limits(JsonObject *params, gint cpu_quota, gint memory_max)
+{
+	if (cpu_quota != VMSUP_CLI_NO_LIMIT)
+		json_object_set_int_member(params, "cpu_quota_percent", cpu_quota);
+	if (memory_max != VMSUP_CLI_NO_LIMIT)
+		json_object_set_int_member(params, "memory_max_mib", memory_max);
+}
+
 static gint
 vmsup_cli_set(VmsupCli *cli, gint argc, gchar **argv)
 {
@@ -893,9 +907,12 @@ vmsup_cli_set(VmsupCli *cli, gint argc, gchar **argv)
 	gboolean opt_no_auto_stop = FALSE;
 	gboolean opt_autostart = FALSE;
 	gboolean opt_no_autostart = FALSE;
+	gint opt_cpu_quota = VMSUP_CLI_NO_LIMIT;
+	gint opt_memory_max = VMSUP_CLI_NO_LIMIT;
 	g_autoptr(JsonObject) params = NULL;
 	g_autoptr(JsonObject) result = NULL;
 	JsonNode *pending;
+	JsonNode *applied;
 	const GOptionEntry entries[] = {
 	    {"cpus", 0, 0, G_OPTION_ARG_INT, &opt_cpus, N_("Number of virtual CPUs"), N_("N")},
 	    {"memory", 'm', 0, G_OPTION_ARG_INT, &opt_memory, N_("Guest memory in MiB"), N_("MIB")},
@@ -941,6 +958,21 @@ vmsup_cli_set(VmsupCli *cli, gint argc, gchar **argv)
 	     &opt_no_autostart,
 	     N_("Do not start the VM when vmsupd starts"),
 	     NULL},
+	    {"cpu-quota",
+	     0,
+	     0,
+	     G_OPTION_ARG_INT,
+	     &opt_cpu_quota,
+	     N_("CPU time QEMU may use, in percent of one host CPU (150: one and a half; 0: "
+		"no quota)"),
+	     N_("PERCENT")},
+	    {"memory-max",
+	     0,
+	     0,
+	     G_OPTION_ARG_INT,
+	     &opt_memory_max,
+	     N_("Cap on all of QEMU's memory in MiB, at least the guest's + 64 (0: none)"),
+	     N_("MIB")},
 	    {NULL},
 	};
 
@@ -968,6 +1000,7 @@ vmsup_cli_set(VmsupCli *cli, gint argc, gchar **argv)
 		json_object_set_boolean_member(params, "auto_stop", opt_auto_stop);
 	if (opt_autostart || opt_no_autostart)
 		json_object_set_boolean_member(params, "autostart", opt_autostart);
+	vmsup_cli_set_limits(params, opt_cpu_quota, opt_memory_max);
 	if (json_object_get_size(params) == 1)
 		return vmsup_cli_usage_error(cli, _("Nothing to change: give at least one option"));
 	if (!vmsup_cli_call_for_people(cli, "vm.set", params, &result, &rc))
@@ -978,6 +1011,12 @@ vmsup_cli_set(VmsupCli *cli, gint argc, gchar **argv)
 	    json_array_get_length(json_node_get_array(pending)) > 0) {
 		g_autofree gchar *fields = vmsup_cli_format_value(pending);
 		vmsup_cli_print(_("These take effect at the next start: %s\n"), fields);
+	}
+	applied = json_object_get_member(result, "applied");
+	if (applied != NULL && JSON_NODE_HOLDS_ARRAY(applied) &&
+	    json_array_get_length(json_node_get_array(applied)) > 0) {
+		g_autofree gchar *fields = vmsup_cli_format_value(applied);
+		vmsup_cli_print(_("In effect now: %s\n"), fields);
 	}
 	return rc;
 }
@@ -1173,6 +1212,8 @@ vmsup_cli_create(VmsupCli *cli, gint argc, gchar **argv)
 	gboolean opt_autostart = FALSE;
 	gboolean opt_start = FALSE;
 	gboolean opt_no_wait = FALSE;
+	gint opt_cpu_quota = VMSUP_CLI_NO_LIMIT;
+	gint opt_memory_max = VMSUP_CLI_NO_LIMIT;
 	g_autoptr(JsonObject) params = NULL;
 	g_autoptr(JsonObject) result = NULL;
 	g_autoptr(GError) error = NULL;
@@ -1243,6 +1284,21 @@ vmsup_cli_create(VmsupCli *cli, gint argc, gchar **argv)
 	     &opt_autostart,
 	     N_("Start the VM whenever vmsupd starts"),
 	     NULL},
+	    {"cpu-quota",
+	     0,
+	     0,
+	     G_OPTION_ARG_INT,
+	     &opt_cpu_quota,
+	     N_("CPU time QEMU may use, in percent of one host CPU (150: one and a half; 0: "
+		"no quota)"),
+	     N_("PERCENT")},
+	    {"memory-max",
+	     0,
+	     0,
+	     G_OPTION_ARG_INT,
+	     &opt_memory_max,
+	     N_("Cap on all of QEMU's memory in MiB, at least the guest's + 64 (0: none)"),
+	     N_("MIB")},
 	    {"start",
 	     's',
 	     0,
@@ -1284,6 +1340,7 @@ vmsup_cli_create(VmsupCli *cli, gint argc, gchar **argv)
 		json_object_set_boolean_member(params, "auto_stop", FALSE);
 	if (opt_autostart)
 		json_object_set_boolean_member(params, "autostart", TRUE);
+	vmsup_cli_set_limits(params, opt_cpu_quota, opt_memory_max);
 	if (opt_start)
 		json_object_set_boolean_member(params, "start", TRUE);
 

@@ -1,42 +1,63 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
 /*
- * Is KVM usable? /dev/kvm can open and still be unable to run a vCPU, so the
- * probe starts a paused `-accel kvm -cpu host` QEMU and asks it one QMP
- * command; anything else means TCG, with the reason.
+ * Is KVM usable? /dev/kvm can open, and QEMU start and answer QMP, while the
+ * vCPU never runs guest code or runs it slower than TCG would. So the probe
+ * runs a small guest under KVM with the CPU model VMs get and, side by side,
+ * under TCG as the reference, and trusts only what the guest reports back.
  */
 
 #include "config.h"
 
 #include <errno.h>
+#include <signal.h>
+#include <string.h>
+#include <sys/prctl.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
 #include <glib/gstdio.h>
 
+#include "vmsup-accel-guest.h"
 #include "vmsup-accel.h"
 #include "vmsup-qemu-process.h"
 
-#define VMSUP_ACCEL_PROBE_TIMEOUT_S 5
+typedef struct _VmsupAccelProbe VmsupAccelProbe;
 
+/* one QEMU running the probe guest */
 typedef struct {
-	VmsupQemuProcess *process;        /* owned */
-	gchar *runtime_dir;               /* owned: a temp dir, removed at the end */
-	GCancellable *cancellable;        /* owned: the caller's cancel and our timeout */
-	GCancellable *caller_cancellable; /* owned */
-	gulong caller_handler;
-	guint timeout_source;
-	gboolean timed_out;
+	VmsupAccelProbe *probe; /* unowned */
+	VmsupAccel accel;
+	GSubprocess *subprocess; /* owned */
+	gboolean running;
+	gint wait_status;  /* -1 until reaped */
+	gint64 elapsed_ms; /* from the probe's start to the exit */
+} VmsupAccelRun;
+
+struct _VmsupAccelProbe {
+	GTask *task; /* owned until returned: the probe is its task data */
+	VmsupAccelRun kvm;
+	VmsupAccelRun tcg;
+	gchar *dir; /* owned: a temp dir, removed at the end */
+	gint64 started_at;
+	GSource *cancel_source; /* owned */
+	guint bound_source;
+	guint deadline_source;
+	gboolean decided;
 	VmsupAccel accel;
 	gchar *reason; /* owned */
-} VmsupAccelProbe;
+};
 
 static void
 vmsup_accel_probe_free(VmsupAccelProbe *probe)
 {
-	g_clear_handle_id(&probe->timeout_source, g_source_remove);
-	if (probe->caller_cancellable != NULL)
-		g_cancellable_disconnect(probe->caller_cancellable, probe->caller_handler);
-	g_clear_object(&probe->caller_cancellable);
-	g_clear_object(&probe->process);
-	g_clear_object(&probe->cancellable);
-	g_free(probe->runtime_dir);
+	g_clear_handle_id(&probe->bound_source, g_source_remove);
+	g_clear_handle_id(&probe->deadline_source, g_source_remove);
+	if (probe->cancel_source != NULL)
+		g_source_destroy(probe->cancel_source);
+	g_clear_pointer(&probe->cancel_source, g_source_unref);
+	g_clear_object(&probe->kvm.subprocess);
+	g_clear_object(&probe->tcg.subprocess);
+	g_free(probe->dir);
 	g_free(probe->reason);
 	g_free(probe);
 }
@@ -73,6 +94,7 @@ vmsup_accel_from_string(const gchar *str, VmsupAccel *out_accel)
 	return TRUE;
 }
 
+/* removes the probe's dir: probe.bin and one level of run dirs */
 static void
 vmsup_accel_remove_dir(const gchar *path)
 {
@@ -81,6 +103,11 @@ vmsup_accel_remove_dir(const gchar *path)
 
 	while (dir != NULL && (name = g_dir_read_name(dir)) != NULL) {
 		g_autofree gchar *child = g_build_filename(path, name, NULL);
+		if (g_file_test(child, G_FILE_TEST_IS_DIR) &&
+		    !g_file_test(child, G_FILE_TEST_IS_SYMLINK)) {
+			vmsup_accel_remove_dir(child);
+			continue;
+		}
 		if (g_unlink(child) != 0)
 			g_debug("cannot remove '%s': %s", child, g_strerror(errno));
 	}
@@ -90,9 +117,10 @@ vmsup_accel_remove_dir(const gchar *path)
 
 /* QEMU's first line on stderr is the one that names the failure */
 static gchar *
-vmsup_accel_first_log_line(const gchar *runtime_dir)
+vmsup_accel_first_log_line(VmsupAccelRun *run)
 {
-	g_autofree gchar *path = g_build_filename(runtime_dir, VMSUP_QEMU_STDERR_LOG, NULL);
+	g_autofree gchar *run_dir = vmsup_accel_guest_run_dir(run->probe->dir, run->accel);
+	g_autofree gchar *path = g_build_filename(run_dir, VMSUP_QEMU_STDERR_LOG, NULL);
 	g_autofree gchar *contents = NULL;
 	g_auto(GStrv) lines = NULL;
 
@@ -107,123 +135,281 @@ vmsup_accel_first_log_line(const gchar *runtime_dir)
 	return NULL;
 }
 
-static void
-vmsup_accel_probe_return(GTask *task /* owned */)
+static gint64
+vmsup_accel_probe_elapsed_ms(VmsupAccelProbe *probe)
 {
-	g_autoptr(GTask) owned = task;
-	VmsupAccelProbe *probe = g_task_get_task_data(owned);
-
-	vmsup_accel_remove_dir(probe->runtime_dir);
-	g_task_return_boolean(owned, TRUE);
-}
-
-static void
-vmsup_accel_probe_stop_cb(GObject *source, GAsyncResult *res, gpointer user_data)
-{
-	g_autoptr(GError) error = NULL;
-
-	if (!vmsup_qemu_process_stop_finish(VMSUP_QEMU_PROCESS(source), res, &error))
-		g_debug("accel probe: stopping QEMU: %s", error->message);
-	vmsup_accel_probe_return(user_data);
-}
-
-/* the probe QEMU is never left behind: stop it, then answer */
-static void
-vmsup_accel_probe_done(GTask *task /* owned */, VmsupAccel accel, gchar *reason /* owned */)
-{
-	VmsupAccelProbe *probe = g_task_get_task_data(task);
-
-	probe->accel = accel;
-	probe->reason = reason;
-	g_clear_handle_id(&probe->timeout_source, g_source_remove);
-	if (probe->process != NULL && vmsup_qemu_process_is_running(probe->process)) {
-		vmsup_qemu_process_stop_async(probe->process,
-					      /* force= */ TRUE,
-					      0,
-					      NULL,
-					      vmsup_accel_probe_stop_cb,
-					      task);
-		return;
-	}
-	vmsup_accel_probe_return(task);
-}
-
-static gchar *
-vmsup_accel_probe_failure(VmsupAccelProbe *probe, const GError *error)
-{
-	gint wait_status = vmsup_qemu_process_get_wait_status(probe->process);
-	g_autofree gchar *first_line = NULL;
-	g_autofree gchar *status = NULL;
-
-	if (probe->timed_out) {
-		return g_strdup_printf("KVM probe failed: QEMU did not answer QMP within %d s; "
-				       "using TCG",
-				       VMSUP_ACCEL_PROBE_TIMEOUT_S);
-	}
-	if (g_error_matches(error, G_IO_ERROR, G_IO_ERROR_CANCELLED))
-		return g_strdup("KVM probe cancelled; using TCG");
-	if (wait_status < 0)
-		return g_strdup_printf("KVM probe failed: %s; using TCG", error->message);
-	status = vmsup_qemu_describe_wait_status(wait_status);
-	first_line = vmsup_accel_first_log_line(probe->runtime_dir);
-	if (first_line == NULL)
-		return g_strdup_printf("KVM probe failed: QEMU %s; using TCG", status);
-	return g_strdup_printf("KVM probe failed: QEMU %s: %s; using TCG", status, first_line);
-}
-
-static void
-vmsup_accel_probe_query_cb(GObject *source, GAsyncResult *res, gpointer user_data)
-{
-	GTask *task = user_data;
-	VmsupAccelProbe *probe = g_task_get_task_data(task);
-	g_autoptr(JsonNode) result = NULL;
-	g_autoptr(GError) error = NULL;
-
-	result = vmsup_qmp_client_execute_finish(VMSUP_QMP_CLIENT(source), res, &error);
-	if (result == NULL) {
-		vmsup_accel_probe_done(
-		    task, VMSUP_ACCEL_TCG, vmsup_accel_probe_failure(probe, error));
-		return;
-	}
-	vmsup_accel_probe_done(
-	    task, VMSUP_ACCEL_KVM, g_strdup("KVM usable: a paused -cpu host vCPU answered QMP"));
-}
-
-static void
-vmsup_accel_probe_spawn_cb(GObject *source, GAsyncResult *res, gpointer user_data)
-{
-	GTask *task = user_data;
-	VmsupAccelProbe *probe = g_task_get_task_data(task);
-	g_autoptr(GError) error = NULL;
-
-	if (!vmsup_qemu_process_spawn_finish(VMSUP_QEMU_PROCESS(source), res, &error)) {
-		vmsup_accel_probe_done(
-		    task, VMSUP_ACCEL_TCG, vmsup_accel_probe_failure(probe, error));
-		return;
-	}
-	vmsup_qmp_client_execute_async(vmsup_qemu_process_get_qmp(probe->process),
-				       "query-status",
-				       NULL,
-				       probe->cancellable,
-				       vmsup_accel_probe_query_cb,
-				       task);
+	return (g_get_monotonic_time() - probe->started_at) / 1000;
 }
 
 static gboolean
-vmsup_accel_probe_timeout_cb(gpointer user_data)
+vmsup_accel_run_succeeded(VmsupAccelRun *run)
+{
+	return !run->running && run->wait_status >= 0 && WIFEXITED(run->wait_status) &&
+	       WEXITSTATUS(run->wait_status) == VMSUP_ACCEL_GUEST_EXIT_OK;
+}
+
+typedef enum {
+	VMSUP_ACCEL_PROGRESS_NONE,
+	VMSUP_ACCEL_PROGRESS_STARTED,
+	VMSUP_ACCEL_PROGRESS_DONE,
+	VMSUP_ACCEL_PROGRESS_WRONG,
+} VmsupAccelProgress;
+
+/* how far a guest that has not reported got, from what it wrote on its console */
+static VmsupAccelProgress
+vmsup_accel_run_progress(VmsupAccelRun *run)
+{
+	g_autofree gchar *console = vmsup_accel_guest_read_console(run->probe->dir, run->accel);
+
+	if (strchr(console, VMSUP_ACCEL_GUEST_MARK_BAD) != NULL)
+		return VMSUP_ACCEL_PROGRESS_WRONG;
+	if (strchr(console, VMSUP_ACCEL_GUEST_MARK_OK) != NULL)
+		return VMSUP_ACCEL_PROGRESS_DONE;
+	if (strchr(console, VMSUP_ACCEL_GUEST_MARK_START) != NULL)
+		return VMSUP_ACCEL_PROGRESS_STARTED;
+	return VMSUP_ACCEL_PROGRESS_NONE;
+}
+
+static const gchar *
+vmsup_accel_progress_to_string(VmsupAccelProgress progress)
+{
+	switch (progress) {
+	case VMSUP_ACCEL_PROGRESS_WRONG:
+		return "had run to the end with a wrong result";
+	case VMSUP_ACCEL_PROGRESS_DONE:
+		return "had run to the end, but QEMU did not exit through isa-debug-exit";
+	case VMSUP_ACCEL_PROGRESS_STARTED:
+		return "had started but not finished";
+	case VMSUP_ACCEL_PROGRESS_NONE:
+	default:
+		return "had not started running";
+	}
+}
+
+static void
+vmsup_accel_probe_maybe_return(VmsupAccelProbe *probe)
+{
+	g_autoptr(GTask) task = NULL;
+
+	if (!probe->decided || probe->kvm.running || probe->tcg.running || probe->task == NULL)
+		return;
+	task = g_steal_pointer(&probe->task);
+	vmsup_accel_remove_dir(probe->dir);
+	g_task_return_boolean(task, TRUE);
+}
+
+/* the answer is known: end whatever still runs, answer once both are reaped */
+static void
+vmsup_accel_probe_decide(VmsupAccelProbe *probe, VmsupAccel accel, gchar *reason /* owned */)
+{
+	VmsupAccelRun *runs[] = {&probe->kvm, &probe->tcg};
+
+	if (probe->decided) {
+		g_free(reason);
+		return;
+	}
+	g_debug("accel probe: %s after %" G_GINT64_FORMAT " ms: %s",
+		vmsup_accel_to_string(accel),
+		vmsup_accel_probe_elapsed_ms(probe),
+		reason);
+	probe->decided = TRUE;
+	probe->accel = accel;
+	probe->reason = reason;
+	g_clear_handle_id(&probe->bound_source, g_source_remove);
+	g_clear_handle_id(&probe->deadline_source, g_source_remove);
+	if (probe->cancel_source != NULL)
+		g_source_destroy(probe->cancel_source);
+	g_clear_pointer(&probe->cancel_source, g_source_unref);
+	for (guint i = 0; i < G_N_ELEMENTS(runs); i++) {
+		if (runs[i]->running)
+			g_subprocess_force_exit(runs[i]->subprocess);
+	}
+	vmsup_accel_probe_maybe_return(probe);
+}
+
+static gchar *
+vmsup_accel_probe_usable_reason(VmsupAccelProbe *probe)
+{
+	g_autofree gchar *tcg = NULL;
+
+	if (vmsup_accel_run_succeeded(&probe->tcg))
+		tcg = g_strdup_printf("%" G_GINT64_FORMAT " ms", probe->tcg.elapsed_ms);
+	else if (probe->tcg.running)
+		tcg = g_strdup("not done yet");
+	else
+		tcg = g_strdup("failed");
+	return g_strdup_printf("KVM usable: the test guest ran to the end under KVM with -cpu "
+			       "host in %" G_GINT64_FORMAT " ms (TCG: %s)",
+			       probe->kvm.elapsed_ms,
+			       tcg);
+}
+
+/* KVM's QEMU is gone without the right report */
+static gchar *
+vmsup_accel_probe_exit_reason(VmsupAccelProbe *probe)
+{
+	VmsupAccelRun *run = &probe->kvm;
+	g_autofree gchar *status = vmsup_qemu_describe_wait_status(run->wait_status);
+	g_autofree gchar *first_line = NULL;
+
+	if (WIFEXITED(run->wait_status) &&
+	    WEXITSTATUS(run->wait_status) == VMSUP_ACCEL_GUEST_EXIT_BAD) {
+		return g_strdup("KVM probe failed: the test guest ran to the end under KVM with "
+				"a wrong result; using TCG");
+	}
+	first_line = vmsup_accel_first_log_line(run);
+	if (first_line != NULL)
+		return g_strdup_printf("KVM probe failed: QEMU %s: %s; using TCG",
+				       status,
+				       first_line);
+	return g_strdup_printf("KVM probe failed: QEMU %s before the test guest reported back "
+			       "(it %s); using TCG",
+			       status,
+			       vmsup_accel_progress_to_string(vmsup_accel_run_progress(run)));
+}
+
+/* the TCG reference reported SLACK times as long ago as it took: KVM is too slow */
+static gboolean
+vmsup_accel_probe_deadline_cb(gpointer user_data)
+{
+	VmsupAccelProbe *probe = user_data;
+	VmsupAccelProgress progress = vmsup_accel_run_progress(&probe->kvm);
+	gint64 elapsed = vmsup_accel_probe_elapsed_ms(probe);
+
+	probe->deadline_source = 0;
+	if (progress == VMSUP_ACCEL_PROGRESS_STARTED) {
+		vmsup_accel_probe_decide(
+		    probe,
+		    VMSUP_ACCEL_TCG,
+		    g_strdup_printf("KVM slower than TCG: the test guest ran to the end under TCG "
+				    "in %" G_GINT64_FORMAT " ms, under KVM it had not finished "
+				    "after %" G_GINT64_FORMAT " ms; using TCG",
+				    probe->tcg.elapsed_ms,
+				    elapsed));
+	} else {
+		vmsup_accel_probe_decide(probe,
+					 VMSUP_ACCEL_TCG,
+					 g_strdup_printf("KVM probe failed: after %" G_GINT64_FORMAT
+							 " ms under KVM the test guest %s "
+							 "(TCG ran it in %" G_GINT64_FORMAT
+							 " ms); using TCG",
+							 elapsed,
+							 vmsup_accel_progress_to_string(progress),
+							 probe->tcg.elapsed_ms));
+	}
+	return G_SOURCE_REMOVE;
+}
+
+static gboolean
+vmsup_accel_probe_bound_cb(gpointer user_data)
 {
 	VmsupAccelProbe *probe = user_data;
 
-	probe->timeout_source = 0;
-	probe->timed_out = TRUE;
-	g_cancellable_cancel(probe->cancellable);
+	probe->bound_source = 0;
+	vmsup_accel_probe_decide(
+	    probe,
+	    VMSUP_ACCEL_TCG,
+	    g_strdup_printf(
+		"KVM probe failed: after %d ms under KVM the test guest %s%s; using TCG",
+		VMSUP_ACCEL_PROBE_BOUND_MS,
+		vmsup_accel_progress_to_string(vmsup_accel_run_progress(&probe->kvm)),
+		vmsup_accel_run_succeeded(&probe->tcg) ? ""
+						       : " (under TCG it did not report either)"));
+	return G_SOURCE_REMOVE;
+}
+
+static gboolean
+vmsup_accel_probe_cancelled_cb(GCancellable *cancellable, gpointer user_data)
+{
+	VmsupAccelProbe *probe = user_data;
+
+	vmsup_accel_probe_decide(probe,
+				 VMSUP_ACCEL_TCG,
+				 g_strdup("KVM probe cancelled; using TCG"));
 	return G_SOURCE_REMOVE;
 }
 
 static void
-vmsup_accel_probe_caller_cancelled_cb(GCancellable *cancellable, gpointer user_data)
+vmsup_accel_run_wait_cb(GObject *source, GAsyncResult *res, gpointer user_data)
 {
-	g_cancellable_cancel(G_CANCELLABLE(user_data));
+	VmsupAccelRun *run = user_data;
+	VmsupAccelProbe *probe = run->probe;
+	g_autoptr(GError) error = NULL;
+
+	/* no cancellable: this only fails when the wait itself breaks */
+	if (!g_subprocess_wait_finish(G_SUBPROCESS(source), res, &error))
+		g_debug("accel probe: waiting for QEMU: %s", error->message);
+	run->running = FALSE;
+	run->wait_status = g_subprocess_get_status(G_SUBPROCESS(source));
+	run->elapsed_ms = vmsup_accel_probe_elapsed_ms(probe);
+	g_debug("accel probe: %s QEMU ended after %" G_GINT64_FORMAT " ms, wait status 0x%x",
+		vmsup_accel_to_string(run->accel),
+		run->elapsed_ms,
+		(guint)run->wait_status);
+	if (probe->decided) {
+		vmsup_accel_probe_maybe_return(probe);
+		return;
+	}
+	if (run == &probe->kvm) {
+		if (vmsup_accel_run_succeeded(run))
+			vmsup_accel_probe_decide(probe,
+						 VMSUP_ACCEL_KVM,
+						 vmsup_accel_probe_usable_reason(probe));
+		else
+			vmsup_accel_probe_decide(probe,
+						 VMSUP_ACCEL_TCG,
+						 vmsup_accel_probe_exit_reason(probe));
+		return;
+	}
+	/* without a TCG time KVM has only the bound, which is armed already */
+	if (vmsup_accel_run_succeeded(run)) {
+		gint64 left =
+		    VMSUP_ACCEL_PROBE_SLACK * run->elapsed_ms - vmsup_accel_probe_elapsed_ms(probe);
+		probe->deadline_source =
+		    g_timeout_add((guint)MAX(left, 0), vmsup_accel_probe_deadline_cb, probe);
+	}
+}
+
+static void
+vmsup_accel_probe_child_setup(gpointer user_data)
+{
+	pid_t parent = GPOINTER_TO_INT(user_data);
+	sigset_t none;
+
+	/* the probe QEMU never outlives the daemon, even one killed mid-probe */
+	prctl(PR_SET_PDEATHSIG, SIGKILL);
+	if (getppid() != parent)
+		_exit(127);
+	sigemptyset(&none);
+	sigprocmask(SIG_SETMASK, &none, NULL);
+}
+
+static gboolean
+vmsup_accel_run_spawn(VmsupAccelRun *run, const gchar *qemu_binary, GError **error)
+{
+	VmsupAccelProbe *probe = run->probe;
+	g_autoptr(GSubprocessLauncher) launcher = NULL;
+	g_auto(GStrv) argv = NULL;
+	g_autofree gchar *run_dir = NULL;
+	g_autofree gchar *log_path = NULL;
+
+	argv = vmsup_accel_guest_build_argv(qemu_binary, run->accel, probe->dir, error);
+	if (argv == NULL)
+		return FALSE;
+	run_dir = vmsup_accel_guest_run_dir(probe->dir, run->accel);
+	log_path = g_build_filename(run_dir, VMSUP_QEMU_STDERR_LOG, NULL);
+	launcher = g_subprocess_launcher_new(G_SUBPROCESS_FLAGS_STDOUT_SILENCE);
+	g_subprocess_launcher_set_stderr_file_path(launcher, log_path);
+	g_subprocess_launcher_set_child_setup(launcher,
+					      vmsup_accel_probe_child_setup,
+					      GINT_TO_POINTER(getpid()),
+					      NULL);
+	run->subprocess = g_subprocess_launcher_spawnv(launcher, (const gchar *const *)argv, error);
+	if (run->subprocess == NULL)
+		return FALSE;
+	run->running = TRUE;
+	g_subprocess_wait_async(run->subprocess, NULL, vmsup_accel_run_wait_cb, run);
+	return TRUE;
 }
 
 void
@@ -233,7 +419,6 @@ vmsup_accel_probe_async(const gchar *qemu_binary,
 			gpointer user_data)
 {
 	g_autoptr(GTask) task = g_task_new(NULL, cancellable, callback, user_data);
-	g_autoptr(VmsupQemuConfig) config = vmsup_qemu_config_new("accel-probe");
 	g_autoptr(GError) error = NULL;
 	VmsupAccelProbe *probe = g_new0(VmsupAccelProbe, 1);
 
@@ -242,38 +427,38 @@ vmsup_accel_probe_async(const gchar *qemu_binary,
 	g_task_set_check_cancellable(task, FALSE);
 	g_task_set_task_data(task, probe, (GDestroyNotify)vmsup_accel_probe_free);
 	probe->accel = VMSUP_ACCEL_TCG;
-	probe->cancellable = g_cancellable_new();
+	probe->kvm = (VmsupAccelRun){.probe = probe, .accel = VMSUP_ACCEL_KVM, .wait_status = -1};
+	probe->tcg = (VmsupAccelRun){.probe = probe, .accel = VMSUP_ACCEL_TCG, .wait_status = -1};
 
-	probe->runtime_dir = g_dir_make_tmp("vmsup-accel-XXXXXX", &error);
-	if (probe->runtime_dir == NULL) {
+	probe->dir = g_dir_make_tmp("vmsup-accel-XXXXXX", &error);
+	if (probe->dir == NULL) {
+		probe->decided = TRUE;
 		probe->reason = g_strdup_printf("KVM probe failed: %s; using TCG", error->message);
 		g_task_return_boolean(task, TRUE);
 		return;
 	}
-	if (cancellable != NULL) {
-		probe->caller_cancellable = g_object_ref(cancellable);
-		probe->caller_handler =
-		    g_cancellable_connect(cancellable,
-					  G_CALLBACK(vmsup_accel_probe_caller_cancelled_cb),
-					  g_object_ref(probe->cancellable),
-					  g_object_unref);
+	probe->task = g_object_ref(task);
+	probe->started_at = g_get_monotonic_time();
+	if (!vmsup_accel_run_spawn(&probe->kvm, qemu_binary, &error)) {
+		vmsup_accel_probe_decide(
+		    probe,
+		    VMSUP_ACCEL_TCG,
+		    g_strdup_printf("KVM probe failed: %s; using TCG", error->message));
+		return;
 	}
-	probe->timeout_source =
-	    g_timeout_add_seconds(VMSUP_ACCEL_PROBE_TIMEOUT_S, vmsup_accel_probe_timeout_cb, probe);
-
-	/* exactly what a KVM guest runs with, paused, nothing else attached */
-	config->qemu_binary = g_strdup(qemu_binary);
-	config->accel = VMSUP_ACCEL_KVM;
-	config->memory_mib = 128;
-	config->paused = TRUE;
-	config->network = FALSE;
-	config->agent = FALSE;
-	probe->process = vmsup_qemu_process_new("accel-probe", probe->runtime_dir);
-	vmsup_qemu_process_spawn_async(probe->process,
-				       config,
-				       probe->cancellable,
-				       vmsup_accel_probe_spawn_cb,
-				       g_steal_pointer(&task));
+	/* without the reference KVM is held to the bound alone */
+	if (!vmsup_accel_run_spawn(&probe->tcg, qemu_binary, &error))
+		g_debug("accel probe: no TCG reference: %s", error->message);
+	probe->bound_source =
+	    g_timeout_add(VMSUP_ACCEL_PROBE_BOUND_MS, vmsup_accel_probe_bound_cb, probe);
+	if (cancellable != NULL) {
+		probe->cancel_source = g_cancellable_source_new(cancellable);
+		g_source_set_callback(probe->cancel_source,
+				      G_SOURCE_FUNC(vmsup_accel_probe_cancelled_cb),
+				      probe,
+				      NULL);
+		g_source_attach(probe->cancel_source, g_main_context_get_thread_default());
+	}
 }
 
 VmsupAccel

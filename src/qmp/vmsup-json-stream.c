@@ -15,18 +15,19 @@
 
 struct _VmsupJsonStream {
 	GObject parent_instance;
-	GIOStream *stream;     /* owned */
-	GInputStream *input;   /* unowned: the stream's, pollable */
-	GSource *read_source;  /* owned: attached from start to close */
-	GByteArray *inbuf;     /* owned: bytes read and not delivered yet */
-	gboolean reading;      /* in the read callback: a nested dispatch does nothing */
-	gchar *label;          /* owned */
+	GIOStream *stream;    /* owned */
+	GInputStream *input;  /* unowned: the stream's, pollable */
+	GSource *read_source; /* owned: attached from start to close, unless paused */
+	GByteArray *inbuf;    /* owned: bytes read and not delivered yet */
+	gboolean reading;     /* in the read callback: a nested dispatch does nothing */
+	gchar *label;         /* owned */
 	gsize max_line;
 	GCancellable *cancellable; /* owned */
 	GQueue write_queue;        /* of GBytes, owned */
 	GBytes *write_current;     /* owned, the write in flight */
 	gboolean started;
 	gboolean discarding;
+	gboolean paused;
 	gboolean closed;
 };
 
@@ -68,7 +69,8 @@ vmsup_json_stream_end(VmsupJsonStream *self, const GError *error)
 	g_object_unref(self);
 }
 
-static void vmsup_json_stream_end_with(VmsupJsonStream *self, gint code, const gchar *format, ...)
+static void
+vmsup_json_stream_end_with(VmsupJsonStream *self, gint code, const gchar *format, ...)
     G_GNUC_PRINTF(3, 4);
 
 static void
@@ -143,7 +145,7 @@ vmsup_json_stream_process_buffer(VmsupJsonStream *self)
 {
 	gsize consumed = 0;
 
-	while (!self->closed && consumed < self->inbuf->len) {
+	while (!self->closed && !self->paused && consumed < self->inbuf->len) {
 		const guint8 *buf = self->inbuf->data + consumed;
 		gsize avail = self->inbuf->len - consumed;
 		const guint8 *end;
@@ -215,7 +217,9 @@ vmsup_json_stream_readable_cb(GObject *pollable, gpointer user_data)
 		return G_SOURCE_CONTINUE;
 	keep = g_object_ref(self);
 	self->reading = TRUE;
-	for (guint i = 0; i < VMSUP_JSON_STREAM_READS_PER_DISPATCH && !self->closed; i++) {
+	for (guint i = 0;
+	     i < VMSUP_JSON_STREAM_READS_PER_DISPATCH && !self->closed && !self->paused;
+	     i++) {
 		g_autoptr(GError) error = NULL;
 		gsize old_len = self->inbuf->len;
 		gssize n;
@@ -230,8 +234,10 @@ vmsup_json_stream_readable_cb(GObject *pollable, gpointer user_data)
 		if (n < 0 && g_error_matches(error, G_IO_ERROR, G_IO_ERROR_WOULD_BLOCK))
 			break;
 		if (n < 0) {
-			vmsup_json_stream_end_with(
-			    self, VMSUP_QMP_ERROR_CLOSED, "read failed: %s", error->message);
+			vmsup_json_stream_end_with(self,
+						   VMSUP_QMP_ERROR_CLOSED,
+						   "read failed: %s",
+						   error->message);
 			break;
 		}
 		if (n == 0) {
@@ -244,7 +250,8 @@ vmsup_json_stream_readable_cb(GObject *pollable, gpointer user_data)
 	return G_SOURCE_CONTINUE;
 }
 
-static void vmsup_json_stream_write_next(VmsupJsonStream *self);
+static void
+vmsup_json_stream_write_next(VmsupJsonStream *self);
 
 static void
 vmsup_json_stream_write_cb(GObject *source, GAsyncResult *res, gpointer user_data)
@@ -257,8 +264,10 @@ vmsup_json_stream_write_cb(GObject *source, GAsyncResult *res, gpointer user_dat
 	if (self->closed)
 		return;
 	if (error != NULL) {
-		vmsup_json_stream_end_with(
-		    self, VMSUP_QMP_ERROR_CLOSED, "write failed: %s", error->message);
+		vmsup_json_stream_end_with(self,
+					   VMSUP_QMP_ERROR_CLOSED,
+					   "write failed: %s",
+					   error->message);
 		return;
 	}
 	vmsup_json_stream_write_next(self);
@@ -301,15 +310,9 @@ vmsup_json_stream_set_max_line(VmsupJsonStream *self, gsize max_line)
 	self->max_line = max_line;
 }
 
-void
-vmsup_json_stream_start(VmsupJsonStream *self)
+static void
+vmsup_json_stream_attach_reader(VmsupJsonStream *self)
 {
-	g_return_if_fail(VMSUP_IS_JSON_STREAM(self));
-	g_return_if_fail(!self->started);
-
-	self->started = TRUE;
-	if (self->closed)
-		return;
 	self->read_source =
 	    g_pollable_input_stream_create_source(G_POLLABLE_INPUT_STREAM(self->input), NULL);
 	g_source_set_callback(self->read_source,
@@ -319,7 +322,59 @@ vmsup_json_stream_start(VmsupJsonStream *self)
 	/* else GLib takes the fd out of the poll set around each dispatch, waking itself twice */
 	g_source_set_can_recurse(self->read_source, TRUE);
 	g_source_attach(self->read_source, g_main_context_get_thread_default());
+}
+
+void
+vmsup_json_stream_start(VmsupJsonStream *self)
+{
+	g_return_if_fail(VMSUP_IS_JSON_STREAM(self));
+	g_return_if_fail(!self->started);
+
+	self->started = TRUE;
+	if (self->closed)
+		return;
+	if (!self->paused)
+		vmsup_json_stream_attach_reader(self);
 	vmsup_json_stream_write_next(self);
+}
+
+void
+vmsup_json_stream_set_paused(VmsupJsonStream *self, gboolean paused)
+{
+	g_return_if_fail(VMSUP_IS_JSON_STREAM(self));
+
+	if (self->paused == paused)
+		return;
+	self->paused = paused;
+	if (!self->started || self->closed)
+		return;
+	if (paused) {
+		g_source_destroy(self->read_source);
+		g_clear_pointer(&self->read_source, g_source_unref);
+		return;
+	}
+	vmsup_json_stream_attach_reader(self);
+	/*
+	 * lines read before the pause are delivered now, not when the peer sends
+	 * more; from inside a delivery, the loop that made it goes on by itself
+	 */
+	if (!self->reading && self->inbuf->len > 0) {
+		g_autoptr(VmsupJsonStream) keep = g_object_ref(self);
+		self->reading = TRUE;
+		vmsup_json_stream_process_buffer(self);
+		self->reading = FALSE;
+	}
+}
+
+gboolean
+vmsup_json_stream_has_pending_input(VmsupJsonStream *self)
+{
+	g_return_val_if_fail(VMSUP_IS_JSON_STREAM(self), FALSE);
+
+	if (self->closed)
+		return FALSE;
+	return self->inbuf->len > 0 ||
+	       g_pollable_input_stream_is_readable(G_POLLABLE_INPUT_STREAM(self->input));
 }
 
 void

@@ -58,6 +58,18 @@ vmsup_json_stream_discard_until_sentinel(VmsupJsonStream *self);
 gboolean
 vmsup_json_stream_is_closed(VmsupJsonStream *self);
 
+/*
+ * A paused stream reads nothing: what the peer sends waits in the socket
+ * (and, once that is full, in the peer). Lines already read wait too, and
+ * are delivered when it resumes.
+ */
+void
+vmsup_json_stream_set_paused(VmsupJsonStream *self, gboolean paused);
+
+/* something was sent that has not been delivered yet (read or still in the socket) */
+gboolean
+vmsup_json_stream_has_pending_input(VmsupJsonStream *self);
+
 /* closes the underlying stream; "closed" is emitted with a NULL error unless it was already */
 void
 vmsup_json_stream_close(VmsupJsonStream *self);

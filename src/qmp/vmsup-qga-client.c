@@ -57,6 +57,7 @@ struct _VmsupQgaClient {
 	gboolean syncing;
 	gint64 sync_id;
 	GSource *sync_retry; /* owned */
+	gboolean paused;     /* the stream reads nothing: no request is in flight */
 };
 
 G_DEFINE_FINAL_TYPE(VmsupQgaClient, vmsup_qga_client, G_TYPE_OBJECT)
@@ -73,7 +74,8 @@ static const gchar *const vmsup_qga_no_reply_commands[] = {
     NULL,
 };
 
-static void vmsup_qga_client_process(VmsupQgaClient *self);
+static void
+vmsup_qga_client_process(VmsupQgaClient *self);
 
 static void
 vmsup_qga_clear_source(GSource **source)
@@ -307,13 +309,17 @@ vmsup_qga_client_attach(VmsupQgaClient *self, GIOStream *stream)
 	self->stream = vmsup_json_stream_new(stream, self->label);
 	g_signal_connect(self->stream, "message", G_CALLBACK(vmsup_qga_client_message_cb), self);
 	g_signal_connect(self->stream, "invalid", G_CALLBACK(vmsup_qga_client_invalid_cb), self);
-	g_signal_connect(
-	    self->stream, "closed", G_CALLBACK(vmsup_qga_client_stream_closed_cb), self);
+	g_signal_connect(self->stream,
+			 "closed",
+			 G_CALLBACK(vmsup_qga_client_stream_closed_cb),
+			 self);
 	vmsup_json_stream_start(self->stream);
 	self->need_sync = TRUE;
+	self->paused = FALSE;
 }
 
-static void vmsup_qga_client_connect_attempt(VmsupQgaClient *self);
+static void
+vmsup_qga_client_connect_attempt(VmsupQgaClient *self);
 
 static gboolean
 vmsup_qga_client_connect_retry_cb(gpointer user_data)
@@ -396,16 +402,41 @@ vmsup_qga_client_send_op(VmsupQgaClient *self, GTask *task)
 		/* an error reply would come unasked: resync before the next command */
 		self->need_sync = TRUE;
 		vmsup_qga_client_take_op(self, task);
-		g_task_return_pointer(
-		    task, json_node_new(JSON_NODE_NULL), (GDestroyNotify)json_node_unref);
+		g_task_return_pointer(task,
+				      json_node_new(JSON_NODE_NULL),
+				      (GDestroyNotify)json_node_unref);
 		g_object_unref(task);
 		return;
 	}
 	self->current = task;
 }
 
+/*
+ * The agent speaks only when spoken to: between requests nothing is read, so
+ * a guest that floods its port fills the socket, not vmsupd's time. What it
+ * sent meanwhile is skipped by a sync before the next request.
+ */
 static void
-vmsup_qga_client_process(VmsupQgaClient *self)
+vmsup_qga_client_update_reading(VmsupQgaClient *self)
+{
+	gboolean wanted = self->syncing || self->current != NULL;
+
+	if (self->stream == NULL || vmsup_json_stream_is_closed(self->stream))
+		return;
+	if (wanted && self->paused) {
+		self->paused = FALSE;
+		if (!self->syncing && vmsup_json_stream_has_pending_input(self->stream))
+			g_debug("%s: the agent sent something unasked, resynchronising",
+				self->label);
+		vmsup_json_stream_set_paused(self->stream, FALSE);
+	} else if (!wanted && !self->paused) {
+		self->paused = TRUE;
+		vmsup_json_stream_set_paused(self->stream, TRUE);
+	}
+}
+
+static void
+vmsup_qga_client_process_queue(VmsupQgaClient *self)
 {
 	while (self->current == NULL && !self->connecting && !self->syncing) {
 		GTask *task = g_queue_peek_head(&self->queue);
@@ -432,6 +463,9 @@ vmsup_qga_client_process(VmsupQgaClient *self)
 			vmsup_qga_client_connect_attempt(self);
 			return;
 		}
+		/* input that came between requests was not asked for */
+		if (self->paused && vmsup_json_stream_has_pending_input(self->stream))
+			self->need_sync = TRUE;
 		if (self->need_sync) {
 			vmsup_qga_client_start_sync(self);
 			return;
@@ -446,6 +480,13 @@ vmsup_qga_client_process(VmsupQgaClient *self)
 		/* its timeout keeps running while it is in flight */
 		vmsup_qga_client_send_op(self, g_queue_pop_head(&self->queue));
 	}
+}
+
+static void
+vmsup_qga_client_process(VmsupQgaClient *self)
+{
+	vmsup_qga_client_process_queue(self);
+	vmsup_qga_client_update_reading(self);
 }
 
 static void
@@ -524,8 +565,10 @@ vmsup_qga_client_queue_op(VmsupQgaClient *self, GTask *task, VmsupQgaOp *op)
 		g_object_unref(task);
 		return;
 	}
-	op->timeout_source = vmsup_qga_attach_source(
-	    g_timeout_source_new(op->timeout_ms), vmsup_qga_op_timeout_cb, task, NULL);
+	op->timeout_source = vmsup_qga_attach_source(g_timeout_source_new(op->timeout_ms),
+						     vmsup_qga_op_timeout_cb,
+						     task,
+						     NULL);
 	if (g_task_get_cancellable(task) != NULL)
 		op->cancel_source =
 		    vmsup_qga_attach_source(g_cancellable_source_new(g_task_get_cancellable(task)),
@@ -640,7 +683,8 @@ vmsup_qga_decode_text(JsonObject *object, const gchar *member)
 	return g_utf8_make_valid((const gchar *)data, length);
 }
 
-static void vmsup_qga_exec_schedule_poll(GTask *task);
+static void
+vmsup_qga_exec_schedule_poll(GTask *task);
 
 static void
 vmsup_qga_exec_status_cb(GObject *source, GAsyncResult *res, gpointer user_data)
@@ -882,7 +926,8 @@ vmsup_qga_read_file_close(GTask *task)
 				       task);
 }
 
-static void vmsup_qga_read_file_next(GTask *task);
+static void
+vmsup_qga_read_file_next(GTask *task);
 
 static void
 vmsup_qga_read_file_chunk_cb(GObject *source, GAsyncResult *res, gpointer user_data)
@@ -900,8 +945,9 @@ vmsup_qga_read_file_chunk_cb(GObject *source, GAsyncResult *res, gpointer user_d
 		return;
 	}
 	if (!JSON_NODE_HOLDS_OBJECT(ret)) {
-		read->error = g_error_new(
-		    VMSUP_QMP_ERROR, VMSUP_QMP_ERROR_PROTOCOL, "guest-file-read: unexpected reply");
+		read->error = g_error_new(VMSUP_QMP_ERROR,
+					  VMSUP_QMP_ERROR_PROTOCOL,
+					  "guest-file-read: unexpected reply");
 		vmsup_qga_read_file_close(g_steal_pointer(&task));
 		return;
 	}
@@ -1151,8 +1197,12 @@ VmsupQgaClient *
 vmsup_qga_client_new(const gchar *label, const gchar *socket_path)
 {
 	g_return_val_if_fail(socket_path != NULL, NULL);
-	return g_object_new(
-	    VMSUP_TYPE_QGA_CLIENT, "label", label, "socket-path", socket_path, NULL);
+	return g_object_new(VMSUP_TYPE_QGA_CLIENT,
+			    "label",
+			    label,
+			    "socket-path",
+			    socket_path,
+			    NULL);
 }
 
 VmsupQgaClient *

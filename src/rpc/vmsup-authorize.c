@@ -168,10 +168,18 @@ vmsup_authorize_check_polkit(GDBusConnection *connection,
 		return TRUE;
 	if (is_challenge) {
 		g_autofree gchar *message =
-		    /* TRANSLATORS: %s is a polkit action id */
-		    g_strdup_printf(_("Authentication is required for %s; call again allowing "
-				      "interactive authorization ('gdbus call --interactive')"),
-				    action);
+		    allow_interaction
+			/* TRANSLATORS: %s is a polkit action id */
+			? g_strdup_printf(_("Authentication is required for %s, and no polkit "
+					    "authentication agent answered; start one (for "
+					    "example pkttyagent) or ask an administrator for "
+					    "access"),
+					  action)
+			/* TRANSLATORS: %s is a polkit action id */
+			: g_strdup_printf(_("Authentication is required for %s; call again "
+					    "allowing interactive authorization ('gdbus call "
+					    "--interactive')"),
+					  action);
 		/* GLib 2.74 has no GDBusError code for this standard name */
 		g_propagate_error(error,
 				  g_dbus_error_new_for_dbus_error(
@@ -262,6 +270,21 @@ vmsup_authorize_get_caller_uid(GDBusMethodInvocation *invocation, guint32 *out_u
 	return TRUE;
 }
 
+/* a standard D-Bus error (InteractiveAuthorizationRequired) goes out under its own name */
+static void
+vmsup_authorize_return_error(GDBusMethodInvocation *invocation, GError *error)
+{
+	g_autofree gchar *name = NULL;
+
+	if (!g_dbus_error_is_remote_error(error)) {
+		g_dbus_method_invocation_return_gerror(invocation, error);
+		return;
+	}
+	name = g_dbus_error_get_remote_error(error);
+	g_dbus_error_strip_remote_error(error);
+	g_dbus_method_invocation_return_dbus_error(invocation, name, error->message);
+}
+
 /* runs in a GDBus worker thread */
 static gboolean
 vmsup_authorize_method_cb(GDBusInterfaceSkeleton *skeleton,
@@ -293,7 +316,7 @@ vmsup_authorize_method_cb(GDBusInterfaceSkeleton *skeleton,
 			g_dbus_method_invocation_get_method_name(invocation),
 			sender != NULL ? sender : "peer",
 			error->message);
-		g_dbus_method_invocation_return_gerror(invocation, error);
+		vmsup_authorize_return_error(invocation, error);
 		return FALSE;
 	}
 	g_object_set_qdata_full(G_OBJECT(invocation),

@@ -80,38 +80,6 @@ vmsup_dbus_reply_free(gpointer data)
 	g_free(reply);
 }
 
-static GVariant *
-vmsup_dbus_result_to_variant(const VmsupRpcMethod *method, JsonNode *result, GError **error)
-{
-	JsonObject *object;
-	JsonNode *list;
-
-	if (result == NULL || !JSON_NODE_HOLDS_OBJECT(result)) {
-		g_set_error(error,
-			    VMSUP_ERROR,
-			    VMSUP_ERROR_INTERNAL,
-			    "%s answered something other than an object",
-			    method->rpc_name);
-		return NULL;
-	}
-	object = json_node_get_object(result);
-	if (!(method->flags & VMSUP_RPC_FLAG_RETURNS_LIST))
-		return g_variant_new("(@a{sv})", vmsup_dbus_variant_from_json_object(object));
-
-	list = json_object_get_member(object, method->list_member);
-	if (list == NULL || !JSON_NODE_HOLDS_ARRAY(list)) {
-		g_set_error(error,
-			    VMSUP_ERROR,
-			    VMSUP_ERROR_INTERNAL,
-			    "%s answered without its list '%s'",
-			    method->rpc_name,
-			    method->list_member);
-		return NULL;
-	}
-	return g_variant_new("(@aa{sv})",
-			     vmsup_dbus_variant_from_json_objects(json_node_get_array(list)));
-}
-
 static void
 vmsup_dbus_reply_cb(VmsupRpcCall *call, JsonNode *result, const GError *error, gpointer user_data)
 {
@@ -127,59 +95,13 @@ vmsup_dbus_reply_cb(VmsupRpcCall *call, JsonNode *result, const GError *error, g
 		vmsup_dbus_return_error(reply->invocation, error);
 		return;
 	}
-	value = vmsup_dbus_result_to_variant(reply->method, result, &error_local);
+	value = vmsup_dbus_variant_from_result(reply->method, result, &error_local);
 	if (value == NULL) {
 		g_critical("%s", error_local->message);
 		vmsup_dbus_return_error(reply->invocation, error_local);
 		return;
 	}
 	g_dbus_method_invocation_return_value(reply->invocation, value);
-}
-
-/*
- * The arguments as the table's params: a leading `s` is "name" (or the
- * closure's bound VM name), each a{sv} contributes its members.
- */
-static JsonObject *
-vmsup_dbus_params_from_invocation(GDBusMethodInvocation *invocation,
-				  const gchar *bound_name,
-				  GError **error)
-{
-	GVariant *parameters = g_dbus_method_invocation_get_parameters(invocation);
-	g_autoptr(JsonObject) params = json_object_new();
-	g_autofree gchar *name = g_strdup(bound_name);
-	GVariantIter iter;
-	GVariant *child;
-
-	g_variant_iter_init(&iter, parameters);
-	while ((child = g_variant_iter_next_value(&iter)) != NULL) {
-		g_autoptr(GVariant) arg = child;
-		if (g_variant_is_of_type(arg, G_VARIANT_TYPE_STRING)) {
-			g_free(name);
-			name = g_variant_dup_string(arg, NULL);
-		} else if (g_variant_is_of_type(arg, G_VARIANT_TYPE_VARDICT)) {
-			g_autoptr(JsonNode) node = json_gvariant_serialize(arg);
-			JsonObjectIter members;
-			const gchar *member;
-			JsonNode *value;
-
-			json_object_iter_init(&members, json_node_get_object(node));
-			while (json_object_iter_next(&members, &member, &value))
-				json_object_set_member(params, member, json_node_copy(value));
-		}
-	}
-	if (name != NULL) {
-		if (json_object_has_member(params, "name")) {
-			g_set_error_literal(error,
-					    VMSUP_RPC_ERROR,
-					    VMSUP_RPC_INVALID_PARAMS,
-					    _("The VM name is the first argument; do not repeat it "
-					      "as 'name' in the options"));
-			return NULL;
-		}
-		json_object_set_string_member(params, "name", name);
-	}
-	return g_steal_pointer(&params);
 }
 
 static void
@@ -203,7 +125,9 @@ vmsup_dbus_server_dispatch(VmsupDbusServer *self,
 		    _("The caller could not be identified"));
 		return;
 	}
-	params = vmsup_dbus_params_from_invocation(invocation, bound_name, &error);
+	params = vmsup_dbus_params_from_variant(g_dbus_method_invocation_get_parameters(invocation),
+						bound_name,
+						&error);
 	if (params == NULL) {
 		vmsup_dbus_return_error(invocation, error);
 		return;

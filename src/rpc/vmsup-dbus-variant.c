@@ -11,9 +11,11 @@
 
 #include "config.h"
 
+#include <glib/gi18n.h>
 #include <string.h>
 
 #include "vmsup-dbus-variant.h"
+#include "vmsup-error.h"
 
 static const gchar *
 vmsup_dbus_variant_array_type(JsonArray *array);
@@ -313,4 +315,77 @@ vmsup_dbus_variant_from_json_objects(JsonArray *array)
 	buf = g_byte_array_sized_new(512 * (json_array_get_length(array) + 1));
 	vmsup_dbus_variant_write_array(buf, array, "a{sv}");
 	return vmsup_dbus_variant_new(G_VARIANT_TYPE("aa{sv}"), buf);
+}
+
+/* the other way: D-Bus arguments as the table's params, and the table's answer as D-Bus */
+
+JsonObject *
+vmsup_dbus_params_from_variant(GVariant *parameters, const gchar *bound_name, GError **error)
+{
+	g_autoptr(JsonObject) params = json_object_new();
+	g_autofree gchar *name = g_strdup(bound_name);
+	GVariantIter iter;
+	GVariant *child;
+
+	g_variant_iter_init(&iter, parameters);
+	while ((child = g_variant_iter_next_value(&iter)) != NULL) {
+		g_autoptr(GVariant) arg = child;
+		if (g_variant_is_of_type(arg, G_VARIANT_TYPE_STRING)) {
+			g_free(name);
+			name = g_variant_dup_string(arg, NULL);
+		} else if (g_variant_is_of_type(arg, G_VARIANT_TYPE_VARDICT)) {
+			g_autoptr(JsonNode) node = json_gvariant_serialize(arg);
+			JsonObjectIter members;
+			const gchar *member;
+			JsonNode *value;
+
+			json_object_iter_init(&members, json_node_get_object(node));
+			while (json_object_iter_next(&members, &member, &value))
+				json_object_set_member(params, member, json_node_copy(value));
+		}
+	}
+	if (name != NULL) {
+		if (json_object_has_member(params, "name")) {
+			g_set_error_literal(error,
+					    VMSUP_RPC_ERROR,
+					    VMSUP_RPC_INVALID_PARAMS,
+					    _("The VM name is the first argument; do not repeat it "
+					      "as 'name' in the options"));
+			return NULL;
+		}
+		json_object_set_string_member(params, "name", name);
+	}
+	return g_steal_pointer(&params);
+}
+
+GVariant *
+vmsup_dbus_variant_from_result(const VmsupRpcMethod *method, JsonNode *result, GError **error)
+{
+	JsonObject *object;
+	JsonNode *list;
+
+	if (result == NULL || !JSON_NODE_HOLDS_OBJECT(result)) {
+		g_set_error(error,
+			    VMSUP_ERROR,
+			    VMSUP_ERROR_INTERNAL,
+			    "%s answered something other than an object",
+			    method->rpc_name);
+		return NULL;
+	}
+	object = json_node_get_object(result);
+	if (!(method->flags & VMSUP_RPC_FLAG_RETURNS_LIST))
+		return g_variant_new("(@a{sv})", vmsup_dbus_variant_from_json_object(object));
+
+	list = json_object_get_member(object, method->list_member);
+	if (list == NULL || !JSON_NODE_HOLDS_ARRAY(list)) {
+		g_set_error(error,
+			    VMSUP_ERROR,
+			    VMSUP_ERROR_INTERNAL,
+			    "%s answered without its list '%s'",
+			    method->rpc_name,
+			    method->list_member);
+		return NULL;
+	}
+	return g_variant_new("(@aa{sv})",
+			     vmsup_dbus_variant_from_json_objects(json_node_get_array(list)));
 }

@@ -4,6 +4,8 @@
 #include <glib.h>
 #include <json-glib/json-glib.h>
 
+#include "vmsup-rpc-table.h"
+
 G_BEGIN_DECLS
 
 /*
@@ -18,5 +20,17 @@ vmsup_dbus_variant_from_json_object(JsonObject *object);
 /* the objects of @array as aa{sv}, converted as above; other elements are left out */
 GVariant *
 vmsup_dbus_variant_from_json_objects(JsonArray *array);
+
+/*
+ * The arguments of a D-Bus call as the table's params: a leading `s` is
+ * "name" (or @bound_name, the VM of a per-VM object), each a{sv}
+ * contributes its members; "name" given twice is refused.
+ */
+JsonObject *
+vmsup_dbus_params_from_variant(GVariant *parameters, const gchar *bound_name, GError **error);
+
+/* @method's answer (borrowed) as its D-Bus reply: (a{sv}), or (aa{sv}) for a list */
+GVariant *
+vmsup_dbus_variant_from_result(const VmsupRpcMethod *method, JsonNode *result, GError **error);
 
 G_END_DECLS

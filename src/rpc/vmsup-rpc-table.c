@@ -102,6 +102,8 @@ vmsup_rpc_error_get_kind(const GError *error)
 #define VMSUP_RPC_MAX_MEMORY_MIB VMSUP_VM_DEF_MAX_MEMORY_MIB
 #define VMSUP_RPC_MAX_DISK_GIB VMSUP_VM_DEF_MAX_DISK_GIB
 #define VMSUP_RPC_MAX_TIMEOUT_S 3600
+#define VMSUP_RPC_MAX_CPU_QUOTA_PERCENT VMSUP_VM_DEF_MAX_CPU_QUOTA_PERCENT
+#define VMSUP_RPC_MAX_MEMORY_MAX_MIB VMSUP_VM_DEF_MAX_MEMORY_MAX_MIB
 
 static const VmsupRpcParam params_none[] = {P_END};
 
@@ -130,6 +132,8 @@ static const VmsupRpcParam params_vm_create[] = {
     P_RANGE("forward", INT_ARRAY, 1, 65535),
     P_OPT("auto_stop", BOOL),
     P_OPT("autostart", BOOL),
+    P_RANGE("cpu_quota_percent", INT, 0, VMSUP_RPC_MAX_CPU_QUOTA_PERCENT),
+    P_RANGE("memory_max_mib", INT, 0, VMSUP_RPC_MAX_MEMORY_MAX_MIB),
     P_OPT("start", BOOL),
     P_OPT("wait", BOOL),
     P_END,
@@ -157,6 +161,8 @@ static const VmsupRpcParam params_vm_set[] = {
     P_RANGE("forward", INT_ARRAY, 1, 65535),
     P_OPT("auto_stop", BOOL),
     P_OPT("autostart", BOOL),
+    P_RANGE("cpu_quota_percent", INT, 0, VMSUP_RPC_MAX_CPU_QUOTA_PERCENT),
+    P_RANGE("memory_max_mib", INT, 0, VMSUP_RPC_MAX_MEMORY_MAX_MIB),
     P_END,
 };
 
@@ -630,6 +636,9 @@ vmsup_rpc_daemon_info(const VmsupRpcContext *ctx, VmsupRpcCall *call)
 		json_object_set_string_member(result, "accel", vmsup_accel_to_string(accel));
 		if (reason != NULL)
 			json_object_set_string_member(result, "accel_reason", reason);
+		json_object_set_object_member(result,
+					      "cgroup",
+					      vmsup_vm_service_get_cgroup_info(ctx->vm_service));
 	}
 	json_object_set_boolean_member(result, "vm_service", ctx->vm_service != NULL);
 	json_object_set_boolean_member(result, "stats_service", ctx->stats_service != NULL);

@@ -20,8 +20,15 @@
 
 #define VMSUP_VM_DEF_VERSION 1
 
-const gchar *const vmsup_vm_def_settable_fields[] =
-    {"cpus", "memory_mib", "cmdline", "auto_stop", "autostart", "forward", NULL};
+const gchar *const vmsup_vm_def_settable_fields[] = {"cpus",
+						     "memory_mib",
+						     "cmdline",
+						     "auto_stop",
+						     "autostart",
+						     "forward",
+						     "cpu_quota_percent",
+						     "memory_max_mib",
+						     NULL};
 
 static const gchar *const vmsup_vm_def_restart_fields[] = {"cpus",
 							   "memory_mib",
@@ -40,6 +47,8 @@ static const gchar *const vmsup_vm_def_create_fields[] = {"cpus",
 							  "forward",
 							  "auto_stop",
 							  "autostart",
+							  "cpu_quota_percent",
+							  "memory_max_mib",
 							  NULL};
 
 /*
@@ -271,6 +280,10 @@ vmsup_vm_def_reset_member(VmsupVmDef *def, const gchar *member)
 		def->auto_stop = TRUE;
 	else if (g_strcmp0(member, "autostart") == 0)
 		def->autostart = FALSE;
+	else if (g_strcmp0(member, "cpu_quota_percent") == 0)
+		def->cpu_quota_percent = 0;
+	else if (g_strcmp0(member, "memory_max_mib") == 0)
+		def->memory_max_mib = 0;
 }
 
 /* one known member; FALSE without @error when @member is not a definition field */
@@ -295,6 +308,21 @@ vmsup_vm_def_set_member(VmsupVmDef *def, const gchar *member, JsonNode *node, GE
 					       VMSUP_VM_DEF_MIN_MEMORY_MIB,
 					       VMSUP_VM_DEF_MAX_MEMORY_MIB,
 					       &def->memory_mib,
+					       error);
+	/* 0 clears a limit, as null does */
+	if (g_strcmp0(member, "cpu_quota_percent") == 0)
+		return vmsup_vm_def_parse_uint(member,
+					       node,
+					       0,
+					       VMSUP_VM_DEF_MAX_CPU_QUOTA_PERCENT,
+					       &def->cpu_quota_percent,
+					       error);
+	if (g_strcmp0(member, "memory_max_mib") == 0)
+		return vmsup_vm_def_parse_uint(member,
+					       node,
+					       0,
+					       VMSUP_VM_DEF_MAX_MEMORY_MAX_MIB,
+					       &def->memory_max_mib,
 					       error);
 	if (g_strcmp0(member, "disk_gib") == 0)
 		return vmsup_vm_def_parse_uint(member,
@@ -657,6 +685,10 @@ vmsup_vm_def_field_equal(const VmsupVmDef *a, const VmsupVmDef *b, const gchar *
 		return vmsup_vm_def_forward_equal(a->forward, b->forward);
 	if (g_strcmp0(field, "share_dir") == 0)
 		return g_strcmp0(a->share_dir, b->share_dir) == 0;
+	if (g_strcmp0(field, "cpu_quota_percent") == 0)
+		return a->cpu_quota_percent == b->cpu_quota_percent;
+	if (g_strcmp0(field, "memory_max_mib") == 0)
+		return a->memory_max_mib == b->memory_max_mib;
 	g_return_val_if_reached(FALSE);
 }
 
@@ -786,6 +818,21 @@ vmsup_vm_def_validate(const VmsupVmDef *def, GError **error)
 				    _("Nothing to boot: pass 'kernel' or 'image'"));
 		return FALSE;
 	}
+	/* the cap is on the whole QEMU: the guest's memory, and QEMU's own on top */
+	if (def->memory_max_mib > 0 &&
+	    def->memory_max_mib < def->memory_mib + VMSUP_VM_DEF_QEMU_OVERHEAD_MIB) {
+		g_set_error(error,
+			    VMSUP_ERROR,
+			    VMSUP_ERROR_INVALID_ARGUMENT,
+			    _("'memory_max_mib' (%u) caps all of QEMU, which needs the guest's "
+			      "%u MiB and at least %u MiB of its own: ask for at least %u MiB, "
+			      "or lower 'memory_mib'"),
+			    def->memory_max_mib,
+			    def->memory_mib,
+			    (guint)VMSUP_VM_DEF_QEMU_OVERHEAD_MIB,
+			    def->memory_mib + VMSUP_VM_DEF_QEMU_OVERHEAD_MIB);
+		return FALSE;
+	}
 	return TRUE;
 }
 
@@ -820,6 +867,10 @@ vmsup_vm_def_to_json(const VmsupVmDef *def)
 	}
 	json_object_set_boolean_member(obj, "auto_stop", def->auto_stop);
 	json_object_set_boolean_member(obj, "autostart", def->autostart);
+	if (def->cpu_quota_percent > 0)
+		json_object_set_int_member(obj, "cpu_quota_percent", def->cpu_quota_percent);
+	if (def->memory_max_mib > 0)
+		json_object_set_int_member(obj, "memory_max_mib", def->memory_max_mib);
 	json_object_set_string_member(obj, "created", created);
 	json_object_set_int_member(obj, "owner_uid", def->owner_uid);
 	return g_steal_pointer(&obj);

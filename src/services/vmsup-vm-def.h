@@ -12,6 +12,11 @@ G_BEGIN_DECLS
 #define VMSUP_VM_DEF_MAX_DISK_GIB 16384
 #define VMSUP_VM_DEF_MAX_FORWARDS 32
 #define VMSUP_VM_DEF_MAX_STRING 4096
+/* cgroup limits: a CPU quota in percent of one CPU, a memory cap for the whole QEMU */
+#define VMSUP_VM_DEF_MAX_CPU_QUOTA_PERCENT (100 * VMSUP_VM_DEF_MAX_CPUS)
+#define VMSUP_VM_DEF_MAX_MEMORY_MAX_MIB (2 * VMSUP_VM_DEF_MAX_MEMORY_MIB)
+/* the least a memory cap leaves QEMU besides the guest's memory */
+#define VMSUP_VM_DEF_QEMU_OVERHEAD_MIB 64
 
 #define VMSUP_VM_DEF_DEFAULT_CPUS 1
 #define VMSUP_VM_DEF_DEFAULT_MEMORY_MIB 256
@@ -33,7 +38,9 @@ typedef struct {
 	gchar *share_dir;
 	gboolean auto_stop;
 	gboolean autostart;
-	gint64 created; /* unix time, seconds */
+	guint cpu_quota_percent; /* of one CPU (150: one and a half); 0: no quota */
+	guint memory_max_mib;    /* cap on QEMU's memory, guest's included; 0: none */
+	gint64 created;          /* unix time, seconds */
 	/*
 	 * who created the VM: the caller's uid (VMSUP_VM_DEF_CALLER_UID), the
 	 * daemon's own for an in-process create without one, and 0 (root) for a

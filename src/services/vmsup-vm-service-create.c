@@ -468,7 +468,9 @@ vmsup_vm_service_create_async(VmsupVmService *self,
 	}
 	def = vmsup_vm_def_new_from_params(params, ignore, &error);
 	if (def == NULL || !vmsup_vm_service_resolve_guest(def, &error) ||
-	    !vmsup_vm_def_validate(def, &error) || !vmsup_preflight_check_files(def, &error)) {
+	    !vmsup_vm_def_validate(def, &error) ||
+	    !vmsup_vm_service_cgroup_check_def(self, def, &error) ||
+	    !vmsup_preflight_check_files(def, &error)) {
 		g_task_return_error(task, g_steal_pointer(&error));
 		return;
 	}

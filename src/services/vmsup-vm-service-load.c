@@ -151,6 +151,8 @@ vmsup_vm_service_adopted_cb(GObject *source, GAsyncResult *res, gpointer user_da
 	}
 	vmsup_vm_service_read_runtime_file(self, rec);
 	vmsup_vm_service_setup_running(self, rec);
+	/* its cgroup, found again by the VM's name (or made, for a QEMU from before cgroups) */
+	vmsup_vm_service_cgroup_place_async(self, rec, /* resume= */ FALSE, NULL, NULL);
 	vmsup_log_vm(G_LOG_LEVEL_MESSAGE,
 		     name,
 		     "VM '%s' re-adopted (pid %d)",
@@ -272,8 +274,16 @@ vmsup_vm_service_load_step(GTask *task /* owned */)
 	VmsupVmService *self = g_task_get_source_object(task);
 	VmsupVmLoad *data = g_task_get_task_data(task);
 	g_auto(GStrv) names = NULL;
+	GHashTableIter iter;
+	gpointer value;
 
 	if (data->autostarted) {
+		/* cgroups left by a daemon that died before its QEMU did */
+		g_hash_table_iter_init(&iter, self->vms);
+		while (g_hash_table_iter_next(&iter, NULL, &value)) {
+			if (((VmsupVmRecord *)value)->process == NULL)
+				vmsup_vm_service_cgroup_release(self, value);
+		}
 		g_task_return_boolean(task, TRUE);
 		g_object_unref(task);
 		return;
@@ -456,6 +466,7 @@ vmsup_vm_service_load_async(VmsupVmService *self,
 		return;
 	}
 	self->loaded = TRUE;
+	vmsup_vm_service_get_cgroup(self);
 	vmsup_vm_service_ensure_accel_async(self,
 					    cancellable,
 					    vmsup_vm_service_load_accel_cb,

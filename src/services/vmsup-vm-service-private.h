@@ -5,6 +5,7 @@
  */
 #pragma once
 
+#include "vmsup-cgroup.h"
 #include "vmsup-operation.h"
 #include "vmsup-qemu-process.h"
 #include "vmsup-vm-def.h"
@@ -50,6 +51,9 @@ typedef struct {
 	/* the outcome is being saved: the runtime dir goes, and waiters return, once it is */
 	gboolean saving_outcome;
 	GPtrArray *exit_waiters; /* owned, of GTask: returned once QEMU exited and was cleaned up */
+	/* this run's QEMU is in the VM's cgroup; else why not, when it should be */
+	gboolean in_cgroup;
+	gchar *cgroup_error; /* owned */
 } VmsupVmRecord;
 
 struct _VmsupVmService {
@@ -74,6 +78,7 @@ struct _VmsupVmService {
 	VmsupVmHooks hooks;        /* owned closures */
 	GCancellable *cancellable; /* owned */
 	guint max_vms;             /* MaxVMs: most VMs defined or being created; 0: no limit */
+	VmsupCgroup *cgroup; /* owned: found on first use, see vmsup_vm_service_get_cgroup() */
 };
 
 /* vmsup-vm-service.c */
@@ -195,5 +200,60 @@ vmsup_vm_service_stop_locked_async(VmsupVmService *self,
 				   guint timeout_ms,
 				   GAsyncReadyCallback callback,
 				   gpointer user_data);
+
+/* vmsup-vm-service-cgroup.c */
+
+/* vmsupd's cgroups, found (and readied) on first use: at load, or a first start before it */
+VmsupCgroup *
+vmsup_vm_service_get_cgroup(VmsupVmService *self);
+
+/* whether QEMUs get a cgroup: then they are spawned paused and resumed once placed */
+gboolean
+vmsup_vm_service_cgroup_wanted(VmsupVmService *self);
+
+/* FAILED_PRECONDITION when @def asks for limits that this vmsupd cannot set */
+gboolean
+vmsup_vm_service_cgroup_check_def(VmsupVmService *self, const VmsupVmDef *def, GError **error);
+
+/*
+ * Puts the QEMU of @rec (just spawned or adopted) into its VM's cgroup with
+ * the limits it runs with, then, when @resume, sends it `cont`. Failing to
+ * place it is no error: the VM runs without limits and vm.get says why.
+ * Fails only when `cont` does.
+ */
+void
+vmsup_vm_service_cgroup_place_async(VmsupVmService *self,
+				    VmsupVmRecord *rec,
+				    gboolean resume,
+				    GAsyncReadyCallback callback,
+				    gpointer user_data);
+gboolean
+vmsup_vm_service_cgroup_place_finish(VmsupVmService *self, GAsyncResult *res, GError **error);
+
+/* removes the VM's cgroup once its QEMU is gone (or a leftover of a crash); logs failures */
+void
+vmsup_vm_service_cgroup_release(VmsupVmService *self, VmsupVmRecord *rec);
+
+/* vm.set: the limits of @def onto the running QEMU of @rec, at once; nothing when stopped */
+void
+vmsup_vm_service_cgroup_apply_async(VmsupVmService *self,
+				    VmsupVmRecord *rec,
+				    const VmsupVmDef *def,
+				    GAsyncReadyCallback callback,
+				    gpointer user_data);
+gboolean
+vmsup_vm_service_cgroup_apply_finish(VmsupVmService *self, GAsyncResult *res, GError **error);
+
+/* whether @field is one of the limits a VM's cgroup keeps */
+gboolean
+vmsup_vm_service_cgroup_is_limit(const gchar *field);
+
+/* whether @rec's QEMU runs with the limits of its definition: it runs in its cgroup */
+gboolean
+vmsup_vm_service_cgroup_limits_kept(VmsupVmRecord *rec);
+
+/* vm.get's "cgroup" member */
+JsonObject *
+vmsup_vm_service_cgroup_describe(VmsupVmService *self, VmsupVmRecord *rec);
 
 G_END_DECLS

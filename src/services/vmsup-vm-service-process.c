@@ -252,6 +252,7 @@ vmsup_vm_service_handle_exit(VmsupVmService *self, VmsupVmRecord *rec, gint wait
 	if (rec->handles != NULL && rec->handles->qga != NULL)
 		vmsup_qga_client_close(rec->handles->qga);
 	vmsup_vm_service_drop_runtime(self, rec, FALSE);
+	vmsup_vm_service_cgroup_release(self, rec);
 	rec->state = clean ? VMSUP_VM_STATE_STOPPED : VMSUP_VM_STATE_CRASHED;
 	if (clean)
 		vmsup_log_vm(G_LOG_LEVEL_MESSAGE,
@@ -501,6 +502,9 @@ vmsup_vm_service_start_status_cb(GObject *source, GAsyncResult *res, gpointer us
 }
 
 static void
+vmsup_vm_service_start_placed_cb(GObject *source, GAsyncResult *res, gpointer user_data);
+
+static void
 vmsup_vm_service_start_spawned_cb(GObject *source, GAsyncResult *res, gpointer user_data)
 {
 	g_autoptr(GTask) task = user_data;
@@ -529,6 +533,39 @@ vmsup_vm_service_start_spawned_cb(GObject *source, GAsyncResult *res, gpointer u
 	}
 	vmsup_vm_service_setup_running(self, rec);
 	vmsup_vm_service_write_runtime_file(self, rec);
+	/* into its cgroup while still paused, then on */
+	vmsup_vm_service_cgroup_place_async(self,
+					    rec,
+					    /* resume= */ vmsup_vm_service_cgroup_wanted(self),
+					    vmsup_vm_service_start_placed_cb,
+					    g_steal_pointer(&task));
+}
+
+static void
+vmsup_vm_service_start_placed_cb(GObject *source, GAsyncResult *res, gpointer user_data)
+{
+	g_autoptr(GTask) task = user_data;
+	VmsupVmService *self = VMSUP_VM_SERVICE(source);
+	VmsupVmStart *data = g_task_get_task_data(task);
+	VmsupVmRecord *rec = data->rec;
+	g_autoptr(GError) error = NULL;
+
+	if (rec->process == NULL) {
+		g_task_return_new_error(task,
+					VMSUP_ERROR,
+					VMSUP_ERROR_FAILED_PRECONDITION,
+					_("VM '%s' exited right after it started: %s"),
+					rec->def->name,
+					rec->exit_reason != NULL ? rec->exit_reason : "?");
+		return;
+	}
+	if (!vmsup_vm_service_cgroup_place_finish(self, res, &error)) {
+		vmsup_qemu_process_kill(rec->process);
+		vmsup_vm_service_start_failed(self,
+					      g_steal_pointer(&task),
+					      g_steal_pointer(&error));
+		return;
+	}
 	if (rec->qmp == NULL) {
 		rec->state = VMSUP_VM_STATE_RUNNING;
 		vmsup_vm_service_emit_vm_changed(self, rec);
@@ -601,7 +638,8 @@ vmsup_vm_service_start_spawn(VmsupVmService *self, GTask *task /* owned */)
 	config->share_dir = g_strdup(def->share_dir);
 	for (guint i = 0; def->forward != NULL && i < def->forward->len; i++)
 		vmsup_qemu_config_add_forward(config, 0, g_array_index(def->forward, guint16, i));
-	config->paused = FALSE;
+	/* a QEMU that gets a cgroup starts paused, resumed once it is in it */
+	config->paused = vmsup_vm_service_cgroup_wanted(self);
 
 	data->previous = rec->state;
 	rec->process = vmsup_qemu_process_new(def->name, dir);

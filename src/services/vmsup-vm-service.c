@@ -89,6 +89,7 @@ vmsup_vm_record_clear(gpointer data)
 	g_free(rec->stop_reason);
 	g_free(rec->exit_reason);
 	g_free(rec->last_error);
+	g_free(rec->cgroup_error);
 	g_ptr_array_unref(rec->exit_waiters);
 }
 
@@ -201,6 +202,8 @@ static const VmsupVmMember vmsup_vm_members[] = {
     {"forward", VMSUP_VM_MEMBER_DEFINITION},
     {"auto_stop", VMSUP_VM_MEMBER_DEFINITION},
     {"autostart", VMSUP_VM_MEMBER_DEFINITION},
+    {"cpu_quota_percent", VMSUP_VM_MEMBER_DEFINITION},
+    {"memory_max_mib", VMSUP_VM_MEMBER_DEFINITION},
     {"created", VMSUP_VM_MEMBER_DEFINITION},
     {"owner_uid", VMSUP_VM_MEMBER_DEFINITION},
     {"state", VMSUP_VM_MEMBER_RUNTIME},
@@ -215,6 +218,7 @@ static const VmsupVmMember vmsup_vm_members[] = {
     {"exit_reason", VMSUP_VM_MEMBER_RUNTIME},
     {"stopped_at", VMSUP_VM_MEMBER_RUNTIME},
     {"last_error", VMSUP_VM_MEMBER_RUNTIME},
+    {"cgroup", VMSUP_VM_MEMBER_RUNTIME},
     {"last_active", VMSUP_VM_MEMBER_ACTIVITY},
     {"idle_s", VMSUP_VM_MEMBER_ACTIVITY},
     {"active_reason", VMSUP_VM_MEMBER_ACTIVITY},
@@ -337,6 +341,10 @@ vmsup_vm_service_describe(VmsupVmService *self, VmsupVmRecord *rec, const gchar 
 	}
 	if (rec->last_error != NULL)
 		json_object_set_string_member(obj, "last_error", rec->last_error);
+	if (vmsup_vm_service_wants(fields, "cgroup"))
+		json_object_set_object_member(obj,
+					      "cgroup",
+					      vmsup_vm_service_cgroup_describe(self, rec));
 	if (fields == NULL)
 		return g_steal_pointer(&obj);
 
@@ -924,6 +932,26 @@ vmsup_vm_service_pending_restart(VmsupVmRecord *rec)
 	return pending;
 }
 
+/* the changed fields in effect now: all but those waiting for a restart */
+static JsonArray *
+vmsup_vm_service_applied(VmsupVmVerb *verb)
+{
+	g_auto(GStrv) pending =
+	    vmsup_vm_def_pending_restart(verb->rec->def, verb->rec->running_def);
+	JsonArray *applied = json_array_new();
+
+	for (guint i = 0; verb->changed != NULL && verb->changed[i] != NULL; i++) {
+		const gchar *field = verb->changed[i];
+		if (g_strv_contains((const gchar *const *)pending, field))
+			continue;
+		if (vmsup_vm_service_cgroup_is_limit(field) &&
+		    !vmsup_vm_service_cgroup_limits_kept(verb->rec))
+			continue;
+		json_array_add_string_element(applied, field);
+	}
+	return applied;
+}
+
 static void
 vmsup_vm_service_set_answer(VmsupVmService *self, GTask *task)
 {
@@ -936,6 +964,7 @@ vmsup_vm_service_set_answer(VmsupVmService *self, GTask *task)
 	json_object_set_array_member(result,
 				     "pending_restart",
 				     vmsup_vm_service_pending_restart(verb->rec));
+	json_object_set_array_member(result, "applied", vmsup_vm_service_applied(verb));
 	vmsup_vm_verb_return_object(task, g_steal_pointer(&result));
 }
 
@@ -949,6 +978,8 @@ vmsup_vm_service_set_saved_cb(GObject *source, GAsyncResult *res, gpointer user_
 	g_autofree gchar *fields = NULL;
 
 	if (!vmsup_vm_store_save_finish(VMSUP_VM_STORE(source), res, &error)) {
+		/* the limits changed live go back to the saved ones */
+		vmsup_vm_service_cgroup_apply_async(self, verb->rec, verb->rec->def, NULL, NULL);
 		vmsup_vm_verb_return_error(task, error);
 		return;
 	}
@@ -958,6 +989,26 @@ vmsup_vm_service_set_saved_cb(GObject *source, GAsyncResult *res, gpointer user_
 	vmsup_log_vm(G_LOG_LEVEL_MESSAGE, verb->name, "VM '%s' changed: %s", verb->name, fields);
 	vmsup_vm_service_emit_vm_changed(self, verb->rec);
 	vmsup_vm_service_set_answer(self, task);
+}
+
+/* the limits are in effect (or wait for the next start): now the definition */
+static void
+vmsup_vm_service_set_applied_cb(GObject *source, GAsyncResult *res, gpointer user_data)
+{
+	GTask *task = user_data;
+	VmsupVmVerb *verb = g_task_get_task_data(task);
+	VmsupVmService *self = verb->self;
+	GError *error = NULL;
+
+	if (!vmsup_vm_service_cgroup_apply_finish(self, res, &error)) {
+		vmsup_vm_verb_return_error(task, error);
+		return;
+	}
+	vmsup_vm_store_save_async(self->store,
+				  verb->new_def,
+				  NULL,
+				  vmsup_vm_service_set_saved_cb,
+				  task);
 }
 
 static void
@@ -995,11 +1046,11 @@ vmsup_vm_service_set_verb(VmsupVmService *self, GTask *task)
 		vmsup_vm_service_set_answer(self, task);
 		return;
 	}
-	vmsup_vm_store_save_async(self->store,
-				  verb->new_def,
-				  NULL,
-				  vmsup_vm_service_set_saved_cb,
-				  task);
+	vmsup_vm_service_cgroup_apply_async(self,
+					    verb->rec,
+					    verb->new_def,
+					    vmsup_vm_service_set_applied_cb,
+					    task);
 }
 
 void
@@ -1352,6 +1403,7 @@ vmsup_vm_service_finalize(GObject *object)
 	g_clear_object(&self->store);
 	g_clear_object(&self->lock);
 	g_clear_object(&self->cancellable);
+	g_clear_object(&self->cgroup);
 	g_hash_table_unref(self->vms);
 	g_hash_table_unref(self->ops);
 	g_hash_table_unref(self->creating);

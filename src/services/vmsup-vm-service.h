@@ -127,6 +127,13 @@ vmsup_vm_service_list(VmsupVmService *self, JsonObject *params, GError **error);
 JsonObject *
 vmsup_vm_service_get(VmsupVmService *self, JsonObject *params, GError **error);
 
+/*
+ * daemon.info's "cgroup": {mode: v2|v1|systemd|none, limits_available,
+ * detail} (where VM cgroups go, or why there are none)
+ */
+JsonObject *
+vmsup_vm_service_get_cgroup_info(VmsupVmService *self);
+
 /* synchronous read for in-process callers (D-Bus object properties, stats): vm.get result or NULL */
 JsonObject *
 vmsup_vm_service_lookup(VmsupVmService *self, const gchar *name);

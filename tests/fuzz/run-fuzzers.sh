@@ -15,10 +15,16 @@ if [ ! -f "$build/build.ninja" ]; then
 		-Dc_args=-fsanitize=fuzzer-no-link \
 		-Dman=disabled -Dguest=disabled
 fi
-ninja -C "$build" tests/fuzz/fuzz-jsonrpc-request tests/fuzz/fuzz-qmp-line
+harnesses="jsonrpc-request qmp-line qga-reply dbus-variant"
+targets=""
+for harness in $harnesses; do
+	targets="$targets tests/fuzz/fuzz-$harness"
+done
+# shellcheck disable=SC2086
+ninja -C "$build" $targets
 
 status=0
-for harness in jsonrpc-request qmp-line; do
+for harness in $harnesses; do
 	corpus="$build/fuzz-corpus-$harness"
 	mkdir -p "$corpus"
 	echo "== fuzz-$harness for ${budget}s"
