@@ -18,6 +18,7 @@ See bench/README.md for what is measured and how.
 
 import argparse
 import ctypes
+import fcntl
 import json
 import os
 import select
@@ -99,6 +100,22 @@ def proc_cpu_ticks(pid):
     with open(f"/proc/{pid}/stat") as f:
         fields = f.read().rsplit(")", 1)[1].split()
     return int(fields[11]) + int(fields[12])
+
+
+def fd_flags(pid, fd):
+    """The open flags of descriptor @fd of process @pid."""
+    with open(f"/proc/{pid}/fdinfo/{fd}") as f:
+        return next(int(line.split()[1], 8) for line in f if line.startswith("flags:"))
+
+
+def fd_named_in(argv, fd):
+    """Whether QEMU's argv names descriptor @fd (as fd=N, /dev/fdset/N or /proc/self/fd/N)."""
+    for a in argv:
+        for form in (f"fd={fd}", f"/dev/fdset/{fd}", f"/proc/self/fd/{fd}"):
+            at = a.find(form)
+            if at >= 0 and not a[at + len(form):at + len(form) + 1].isdigit():
+                return True
+    return False
 
 
 def proc_cmdline(pid):
@@ -360,10 +377,27 @@ class RawQemu:
     QMP_FD = 3
 
     def __init__(self, argv, rundir):
-        self.argv = argv
+        self.argv, self.fds = argv if isinstance(argv, tuple) else (argv, {})
         self.rundir = rundir
         self.proc = None
         self.qmp = None
+
+    def open_fds(self):
+        """The descriptors vmsupd would hand this QEMU, opened or made by us the same way."""
+        opened = {}
+        for fd, spec in self.fds.items():
+            if spec[0] == "listen":
+                try:
+                    os.unlink(spec[1])
+                except FileNotFoundError:
+                    pass
+                listener = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+                listener.bind(spec[1])
+                listener.listen(1)
+                opened[fd] = listener.detach()
+            else:
+                opened[fd] = os.open(spec[1], spec[2] | os.O_CLOEXEC, 0o600)
+        return opened
 
     def start(self, cont=True):
         os.makedirs(self.rundir, exist_ok=True)
@@ -376,21 +410,26 @@ class RawQemu:
         listener = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
         listener.bind(qmp_path)
         listener.listen(1)
-        lfd = listener.fileno()
+        opened = self.open_fds()
+        opened[self.QMP_FD] = listener.fileno()
         log = open(os.path.join(self.rundir, "qemu.log"), "wb")
 
         def child_setup():
             os.setsid()
-            if lfd != self.QMP_FD:
-                os.dup2(lfd, self.QMP_FD)
-            else:
-                os.set_inheritable(self.QMP_FD, True)
+            # out of the way of every target first, then each into its place
+            high = {fd: fcntl.fcntl(src, fcntl.F_DUPFD_CLOEXEC, 1000)
+                    for fd, src in opened.items()}
+            for fd, src in high.items():
+                os.dup2(src, fd)
 
-        # our own fds are all close-on-exec (PEP 446): only 0-2 and the QMP fd pass
+        # our own fds are all close-on-exec (PEP 446): only 0-2 and the planned fds pass
         self.proc = subprocess.Popen(self.argv, stdin=subprocess.DEVNULL, stdout=log,
                                      stderr=subprocess.STDOUT, close_fds=False,
                                      preexec_fn=child_setup)
         listener.close()
+        for fd, src in opened.items():
+            if fd != self.QMP_FD:
+                os.close(src)
         log.close()
         self.qmp = LineSocket(qmp_path, 30.0)
         greeting = json.loads(self.qmp.readline())
@@ -668,6 +707,7 @@ class Bench:
             if not os.access(path, os.X_OK):
                 raise Prerequisite(f"{what} is not built at {path}; run ninja -C {self.build}")
         self.qemu = shutil.which("qemu-system-x86_64")
+        self.qemu_img = shutil.which("qemu-img")
         if self.qemu is None or shutil.which("qemu-img") is None:
             raise Prerequisite("qemu-system-x86_64 and qemu-img are needed")
         if not os.access(self.latency_client, os.X_OK):
@@ -818,14 +858,18 @@ class Bench:
             self.rpc.call("vm.stop", {"name": name, "force": True})
 
     def raw_argv(self, pid, vm_name, rawdir):
-        """The daemon's argv for @vm_name, rewritten to private runtime paths and disk."""
+        """The daemon's argv for @vm_name, rewritten to private runtime paths and disk,
+        with the descriptors vmsupd hands QEMU: (argv, {fd: what RawQemu opens there})."""
         argv = proc_cmdline(pid)
         if not argv:
             raise BenchError(f"cannot read the command line of QEMU pid {pid}")
         vm_run = os.path.join(self.run_dir, "vms", vm_name)
         hint = next((a for a in argv if a.endswith("/qemu.pid")), None)
+        marker = next((a for a in argv if a.startswith("secret,id=vmsup-runtime-dir,data=")), None)
         if hint is not None:
             vm_run = os.path.dirname(hint)
+        elif marker is not None:
+            vm_run = marker.split("data=", 1)[1]
         os.makedirs(rawdir, exist_ok=True)
         out = []
         for a in argv:
@@ -848,7 +892,59 @@ class Bench:
                     parts.append(part)
                 a = ",".join(parts)
             out.append(a)
-        return out
+        return out, self.raw_fds(pid, argv, vm_run, rawdir)
+
+    def raw_fds(self, pid, argv, vm_run, rawdir):
+        """What each descriptor QEMU inherited from vmsupd is, for a raw QEMU to get its
+        own: the agent's listening socket, or a file opened as QEMU has it."""
+        plan = {}
+        for a in argv:
+            if not a.startswith("socket,"):
+                continue
+            parts = dict(p.split("=", 1) for p in a.split(",")[1:] if "=" in p)
+            if "fd" in parts and parts.get("id") == "qmp0" and int(parts["fd"]) != RawQemu.QMP_FD:
+                raise BenchError(f"vmsupd hands QEMU its QMP socket as fd {parts['fd']}, "
+                                 f"not {RawQemu.QMP_FD}")
+            if "fd" in parts and parts.get("id") != "qmp0":
+                plan[int(parts["fd"])] = ("listen", os.path.join(rawdir, "qga.sock"))
+        # QEMU keeps -add-fd descriptors under numbers of its own: name them by their use
+        disk = None
+        for name in os.listdir(f"/proc/{pid}/fd"):
+            target = os.readlink(f"/proc/{pid}/fd/{name}")
+            if target.startswith("/") and not target.startswith(vm_run + "/") and \
+                    os.path.isfile(target) and fd_flags(pid, int(name)) & os.O_ACCMODE:
+                disk = target
+        chain = []
+        if disk is not None:
+            info = subprocess.run([self.qemu_img, "info", "-U", "--backing-chain",
+                                   "--output=json", disk], capture_output=True, text=True,
+                                  check=True)
+            chain = [node["filename"] for node in json.loads(info.stdout)]
+            copy = os.path.join(rawdir, os.path.basename(disk))
+            if not os.path.exists(copy):
+                shutil.copyfile(disk, copy)
+            chain[0] = copy
+        fdsets = [int(a.split(",")[0][3:]) for a in argv if a.startswith("fd=") and ",set=" in a]
+        for n in fdsets:
+            use = next(a for a in argv if f"/dev/fdset/{n}," in a + ",")
+            if use.startswith("file,"):
+                plan[n] = ("open", os.path.join(rawdir, "console.log"),
+                           os.O_WRONLY | os.O_CREAT | os.O_TRUNC)
+                continue
+            parts = dict(p.split("=", 1) for p in use.split(",") if "=" in p)
+            node = int(parts["node-name"][len("vmsup-file"):])
+            plan[n] = ("open", chain[node],
+                       os.O_RDONLY if parts.get("read-only") == "on" else os.O_RDWR)
+        # the rest stay where vmsupd put them
+        for name in os.listdir(f"/proc/{pid}/fd"):
+            fd = int(name)
+            if fd < 3 or fd in plan or fd == RawQemu.QMP_FD or not fd_named_in(argv, fd):
+                continue
+            target = os.readlink(f"/proc/{pid}/fd/{fd}")
+            flags = fd_flags(pid, fd)
+            flags &= os.O_ACCMODE | os.O_APPEND | os.O_DIRECTORY | os.O_PATH | os.O_DIRECT
+            plan[fd] = ("open", target, flags)
+        return plan
 
     # -- measurements --------------------------------------------------------
 
@@ -1119,7 +1215,7 @@ class Bench:
                         raw = RawQemu(argv, rawdir)
                         self.raw.append(raw)
                         t0 = now()
-                        raw.start(cont=False)
+                        raw.start(cont="-S" in raw.argv)  # as vmsupd: paused only to place it first
                         t_qmp = now()
                         qga_handshake_and_ping(os.path.join(rawdir, "qga.sock"), 90)
                         dt = now() - t0

@@ -184,8 +184,12 @@ stop_process(VmsupQemuProcess *process, gboolean force, guint timeout_ms)
 	g_autoptr(GAsyncResult) res = NULL;
 	g_autoptr(GError) error = NULL;
 
-	vmsup_qemu_process_stop_async(
-	    process, force, timeout_ms, NULL, vmsup_test_store_result_cb, &slot);
+	vmsup_qemu_process_stop_async(process,
+				      force,
+				      timeout_ms,
+				      NULL,
+				      vmsup_test_store_result_cb,
+				      &slot);
 	res = vmsup_test_wait_result(&slot, TIMEOUT_S);
 	g_assert_true(vmsup_qemu_process_stop_finish(process, res, &error));
 	g_assert_no_error(error);
@@ -222,6 +226,8 @@ test_argv_full(Fixture *fx, gconstpointer data)
 	g_auto(GStrv) argv = NULL;
 	g_auto(GStrv) by_path = NULL;
 	g_autofree gchar *pidfile = g_build_filename(fx->runtime_dir, "qemu.pid", NULL);
+	g_autofree gchar *marker =
+	    g_strdup_printf("secret,id=vmsup-runtime-dir,data=%s", fx->runtime_dir);
 	g_autofree gchar *console =
 	    g_strdup_printf("file,id=ser0,path=%s/console.log", fx->runtime_dir);
 	g_autofree gchar *qga =
@@ -252,9 +258,13 @@ test_argv_full(Fixture *fx, gconstpointer data)
 	g_assert_true(g_strv_contains((const gchar *const *)argv, "-no-user-config"));
 	g_assert_true(g_strv_contains((const gchar *const *)argv, "-no-reboot"));
 	g_assert_true(g_strv_contains((const gchar *const *)argv, "-S"));
-	g_assert_true(argv_has_pair(argv, "-pidfile", pidfile));
-	g_assert_true(argv_has_pair(argv, "-chardev", console));
+	/* with the QMP fd, QEMU creates nothing by name: no pidfile, the console an fdset */
+	g_assert_false(g_strv_contains((const gchar *const *)argv, "-pidfile"));
+	g_assert_true(argv_has_pair(argv, "-object", marker));
+	g_assert_true(argv_has_pair(argv, "-add-fd", "fd=5,set=5"));
+	g_assert_true(argv_has_pair(argv, "-chardev", "file,id=ser0,path=/dev/fdset/5"));
 	g_assert_true(argv_has_pair(argv, "-serial", "chardev:ser0"));
+	g_assert_true(argv_has_pair(argv, "-sandbox", VMSUP_QEMU_SANDBOX));
 	g_assert_true(argv_has_pair(argv, "-chardev", "socket,id=qmp0,fd=3,server=on,wait=off"));
 	g_assert_true(argv_has_pair(argv, "-mon", "chardev=qmp0,mode=control"));
 	g_assert_true(argv_has_pair(argv, "-kernel", "/boot/vmlinuz"));
@@ -262,17 +272,21 @@ test_argv_full(Fixture *fx, gconstpointer data)
 	g_assert_true(argv_has_pair(argv, "-append", "console=ttyS0 quiet panic=-1"));
 	g_assert_true(
 	    argv_has_pair(argv, "-drive", "if=virtio,file=/var/lib/vmsup/web1.qcow2,format=qcow2"));
-	g_assert_true(argv_has_pair(argv, "-chardev", qga));
+	g_assert_true(argv_has_pair(argv, "-chardev", "socket,id=qga0,fd=4,server=on,wait=off"));
 	g_assert_true(argv_has_pair(argv, "-device", "virtio-serial-pci"));
-	g_assert_true(argv_has_pair(
-	    argv, "-device", "virtserialport,chardev=qga0,id=qga0port,name=org.qemu.guest_agent.0"));
+	g_assert_true(
+	    argv_has_pair(argv,
+			  "-device",
+			  "virtserialport,chardev=qga0,id=qga0port,name=org.qemu.guest_agent.0"));
 	g_assert_true(argv_has_pair(
 	    argv,
 	    "-netdev",
 	    "user,id=n0,hostfwd=tcp:127.0.0.1:8080-:80,hostfwd=tcp:127.0.0.1:2222-:22"));
 	g_assert_true(argv_has_pair(argv, "-device", "virtio-net-pci,netdev=n0,romfile="));
 	g_assert_true(
-	    argv_has_pair(argv, "-fsdev", "local,id=fs0,path=/home/user/src,security_model=none"));
+	    argv_has_pair(argv,
+			  "-fsdev",
+			  "local,id=fs0,path=/home/user/src,security_model=mapped-xattr"));
 	g_assert_true(
 	    argv_has_pair(argv, "-device", "virtio-9p-pci,fsdev=fs0,mount_tag=workspace"));
 	g_assert_true(argv_has_pair(argv, "-device", "virtio-balloon-pci"));
@@ -287,6 +301,8 @@ test_argv_full(Fixture *fx, gconstpointer data)
 	g_assert_true(argv_has_pair(by_path, "-accel", "kvm"));
 	g_assert_true(argv_has_pair(by_path, "-cpu", "host"));
 	g_assert_true(argv_has_pair(by_path, "-chardev", qmp_path));
+	g_assert_true(argv_has_pair(by_path, "-pidfile", pidfile));
+	g_assert_true(argv_has_pair(by_path, "-chardev", console));
 	g_assert_false(g_strv_contains((const gchar *const *)by_path, "-S"));
 	g_assert_false(g_strv_contains((const gchar *const *)by_path, "-netdev"));
 	g_assert_false(argv_has_pair(by_path, "-chardev", qga));
@@ -303,19 +319,25 @@ test_argv_escape(Fixture *fx, gconstpointer data)
 	config->cmdline = g_strdup("root=/dev/vda a,b");
 	config->disk = g_strdup("/d,1=2/disk.qcow2");
 	config->share_dir = g_strdup("/s,,t");
-	argv = vmsup_qemu_config_build_argv(config, "/run/a,b", 3, &error);
+	argv = vmsup_qemu_config_build_argv(config, "/run/a,b", -1, &error);
 	g_assert_no_error(error);
 	g_assert_true(argv_has_pair(argv, "-pidfile", "/run/a,b/qemu.pid"));
 	g_assert_true(argv_has_pair(argv, "-chardev", "file,id=ser0,path=/run/a,,b/console.log"));
-	g_assert_true(argv_has_pair(
-	    argv, "-chardev", "socket,id=qga0,path=/run/a,,b/qga.sock,server=on,wait=off"));
+	g_assert_true(argv_has_pair(argv,
+				    "-chardev",
+				    "socket,id=qga0,path=/run/a,,b/qga.sock,server=on,wait=off"));
 	/* -kernel and -append are not option strings: verbatim */
 	g_assert_true(argv_has_pair(argv, "-kernel", "/k,x=1/vmlinuz"));
 	g_assert_true(argv_has_pair(argv, "-append", "root=/dev/vda a,b"));
 	g_assert_true(
 	    argv_has_pair(argv, "-drive", "if=virtio,file=/d,,1=2/disk.qcow2,format=qcow2"));
 	g_assert_true(
-	    argv_has_pair(argv, "-fsdev", "local,id=fs0,path=/s,,,,t,security_model=none"));
+	    argv_has_pair(argv, "-fsdev", "local,id=fs0,path=/s,,,,t,security_model=mapped-xattr"));
+	g_clear_pointer(&argv, g_strfreev);
+	/* the runtime dir named for adoption is escaped too */
+	argv = vmsup_qemu_config_build_argv(config, "/run/a,b", 3, &error);
+	g_assert_no_error(error);
+	g_assert_true(argv_has_pair(argv, "-object", "secret,id=vmsup-runtime-dir,data=/run/a,,b"));
 }
 
 static void
@@ -580,8 +602,11 @@ test_spawn_cancel(Fixture *fx, gconstpointer data)
 	g_autoptr(GAsyncResult) res = NULL;
 	GPid pid;
 
-	vmsup_qemu_process_spawn_async(
-	    process, config, cancellable, vmsup_test_store_result_cb, &slot);
+	vmsup_qemu_process_spawn_async(process,
+				       config,
+				       cancellable,
+				       vmsup_test_store_result_cb,
+				       &slot);
 	pid = vmsup_qemu_process_get_pid(process);
 	g_assert_cmpint(pid, >, 0);
 	g_array_append_val(fx->pids, pid);
@@ -710,8 +735,9 @@ test_adopt(Fixture *fx, gconstpointer data)
 	g_assert_true(vmsup_qemu_process_is_running(second));
 	assert_query_status(second, "prelaunch");
 	/* /proc start time has clock-tick resolution */
-	g_assert_cmpint(
-	    ABS(vmsup_qemu_process_get_started_at(second) - started_at), <, G_USEC_PER_SEC);
+	g_assert_cmpint(ABS(vmsup_qemu_process_get_started_at(second) - started_at),
+			<,
+			G_USEC_PER_SEC);
 	forwards = vmsup_qemu_process_get_forwards(second);
 	g_assert_cmpuint(forwards->len, ==, 1);
 	g_assert_cmpuint(g_array_index(forwards, VmsupQemuForward, 0).host_port, ==, host_port);
@@ -780,8 +806,11 @@ raw_socket_created(gpointer user_data)
 
 /* nothing to do: the event only wakes the main loop, which re-checks the socket */
 static void
-on_dir_changed(
-    GFileMonitor *monitor, GFile *file, GFile *other, GFileMonitorEvent event, gpointer user_data)
+on_dir_changed(GFileMonitor *monitor,
+	       GFile *file,
+	       GFile *other,
+	       GFileMonitorEvent event,
+	       gpointer user_data)
 {
 }
 

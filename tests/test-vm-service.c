@@ -10,6 +10,8 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <pwd.h>
+#include <sys/stat.h>
 #include <signal.h>
 #include <glib/gstdio.h>
 #include <unistd.h>
@@ -19,6 +21,8 @@
 #include "vmsup-test-util.h"
 #include "vmsup-vm-service.h"
 #include "vmsup-vm-store.h"
+#include "vmsup-vm-files.h"
+#include "vmsup-paths.h"
 
 #define TEST_TIMEOUT_S 60
 
@@ -2217,7 +2221,7 @@ test_outcome_dead_at_load(Fixture *f, gconstpointer user_data)
 	g_autoptr(VmsupVmOutcome) shut = NULL;
 	g_autoptr(JsonObject) vm = NULL;
 	const gchar *unknown = "QEMU exited while vmsupd was not running";
-	/* killed -9 (pid file left) or terminated (QEMU removes its pid file) */
+	/* killed -9 or terminated: the daemon writes the pid file, so it stays either way */
 	const gchar *names[] = {"dl", "dw", "dx", "dt", "dy"};
 	const gint sigs[] = {SIGKILL, SIGKILL, SIGKILL, SIGTERM, SIGTERM};
 	GPid pids[G_N_ELEMENTS(names)];
@@ -2234,7 +2238,7 @@ test_outcome_dead_at_load(Fixture *f, gconstpointer user_data)
 		g_assert_cmpint(kill(pids[i], sigs[i]), ==, 0);
 		vmsup_test_wait_until(test_pid_dead, GINT_TO_POINTER(pids[i]), TEST_TIMEOUT_S);
 		g_assert_true(g_file_test(rt, G_FILE_TEST_IS_DIR));
-		g_assert_true(g_file_test(pidfile, G_FILE_TEST_EXISTS) == (sigs[i] == SIGKILL));
+		g_assert_true(g_file_test(pidfile, G_FILE_TEST_EXISTS));
 	}
 	/*
 	 * dw: the daemon saved how this very QEMU ended and was killed before it
@@ -2786,7 +2790,7 @@ test_host_files_caller(Fixture *f, gconstpointer user_data)
 	g_assert_cmpint(g_mkdir(closed, 0700), ==, 0);
 	secret = test_make_image(f, f->tmp, "secret.img", 0, 0600);
 	group_only = test_make_image(f, f->tmp, "group.img", 0, 0640);
-	g_assert_cmpint(chown(group_only, 0, TEST_NOBODY), ==, 0);
+	g_assert_cmpint(chown(group_only, 0, 0), ==, 0);
 	mine = test_make_image(f, f->tmp, "mine.img", TEST_NOBODY, 0600);
 	pub = test_make_image(f, f->tmp, "public.img", 0, 0644);
 	behind = test_make_image(f, closed, "behind.img", 0, 0644);
@@ -2837,7 +2841,7 @@ test_host_files_caller(Fixture *f, gconstpointer user_data)
 	g_assert_nonnull(strstr(msg, "is out of your reach"));
 	g_assert_nonnull(strstr(msg, closed));
 	g_clear_pointer(&msg, g_free);
-	/* a group may read it, the caller's group even: groups count for nothing */
+	/* a group the caller is not in may read it: the kernel says no, as for the caller */
 	msg = CALL_ERR(f,
 		       create,
 		       VMSUP_ERROR_FAILED_PRECONDITION,
@@ -3000,6 +3004,366 @@ test_host_files_at_start(Fixture *f, gconstpointer user_data)
 	res = CALL_OK(f, stop, "{\"name\": \"hs\", \"force\": true}");
 }
 
+/* --- confinement: what QEMU opens, and as whom ------------------------------ */
+
+/* a qcow2 over @backing (of @format) at @path, made as qemu-img -u makes it: no backing opened */
+static void
+test_make_overlay(const gchar *path, const gchar *backing, const gchar *format)
+{
+	const gchar *argv[] = {"qemu-img",
+			       "create",
+			       "-q",
+			       "-f",
+			       "qcow2",
+			       "-u",
+			       "-b",
+			       backing,
+			       "-F",
+			       format,
+			       path,
+			       "1M",
+			       NULL};
+	g_autoptr(GError) error = NULL;
+	gint status = -1;
+
+	g_spawn_sync(NULL,
+		     (gchar **)argv,
+		     NULL,
+		     G_SPAWN_SEARCH_PATH,
+		     NULL,
+		     NULL,
+		     NULL,
+		     NULL,
+		     &status,
+		     &error);
+	g_assert_no_error(error);
+	g_assert_true(g_spawn_check_wait_status(status, NULL));
+}
+
+/* whether the process @pid holds a descriptor of the file @path is now (by inode) */
+static gboolean
+test_process_holds(GPid pid, const gchar *path)
+{
+	g_autofree gchar *dir = g_strdup_printf("/proc/%d/fd", pid);
+	g_autoptr(GDir) fds = g_dir_open(dir, 0, NULL);
+	const gchar *name;
+	struct stat want;
+
+	g_assert_cmpint(stat(path, &want), ==, 0);
+	g_assert_nonnull(fds);
+	while ((name = g_dir_read_name(fds)) != NULL) {
+		g_autofree gchar *fd = g_build_filename(dir, name, NULL);
+		struct stat st;
+		if (stat(fd, &st) == 0 && st.st_dev == want.st_dev && st.st_ino == want.st_ino)
+			return TRUE;
+	}
+	return FALSE;
+}
+
+/* a "Key:\tvalue" line of /proc/@pid/status */
+static gchar *
+test_proc_status(GPid pid, const gchar *key)
+{
+	g_autofree gchar *path = g_strdup_printf("/proc/%d/status", pid);
+	g_autofree gchar *contents = NULL;
+	g_auto(GStrv) lines = NULL;
+	g_autofree gchar *prefix = g_strdup_printf("%s:", key);
+
+	g_assert_true(g_file_get_contents(path, &contents, NULL, NULL));
+	lines = g_strsplit(contents, "\n", -1);
+	for (guint i = 0; lines[i] != NULL; i++) {
+		if (g_str_has_prefix(lines[i], prefix))
+			return g_strstrip(g_strdup(lines[i] + strlen(prefix)));
+	}
+	g_assert_not_reached();
+}
+
+/* QEMU as @uid, with no capability in any set, no new privileges and a seccomp filter */
+static void
+test_assert_confined(GPid pid, uid_t uid)
+{
+	g_autofree gchar *uids = test_proc_status(pid, "Uid");
+	g_autofree gchar *want = g_strdup_printf("%u\t%u\t%u\t%u", uid, uid, uid, uid);
+	const gchar *caps[] = {"CapInh", "CapPrm", "CapEff", "CapBnd", "CapAmb"};
+
+	g_test_message("QEMU %d: Uid %s", pid, uids);
+	g_assert_cmpstr(uids, ==, want);
+	for (guint i = 0; i < G_N_ELEMENTS(caps); i++) {
+		g_autofree gchar *value = test_proc_status(pid, caps[i]);
+		g_assert_cmpstr(value, ==, "0000000000000000");
+	}
+	{
+		g_autofree gchar *nnp = test_proc_status(pid, "NoNewPrivs");
+		g_autofree gchar *seccomp = test_proc_status(pid, "Seccomp");
+		g_assert_cmpstr(nnp, ==, "1");
+		g_assert_cmpstr(seccomp, ==, "2");
+	}
+}
+
+static uid_t
+test_qemu_user_uid(void)
+{
+	struct passwd *pw = getpwnam("vmsup-qemu");
+	g_assert_nonnull(pw);
+	g_assert_cmpint(pw->pw_uid, !=, 0);
+	return pw->pw_uid;
+}
+
+/* a qcow2 the caller may read over a file it may not: the backing file is named, nothing made */
+static void
+test_confine_backing_chain(Fixture *f, gconstpointer user_data)
+{
+	g_autofree gchar *secret = NULL;
+	g_autofree gchar *evil = g_build_filename(f->tmp, "evil.qcow2", NULL);
+	g_autofree gchar *loop = g_build_filename(f->tmp, "loop.qcow2", NULL);
+	g_autofree gchar *loop2 = g_build_filename(f->tmp, "loop2.qcow2", NULL);
+	g_autofree gchar *vmdk = g_build_filename(f->tmp, "vmdk.qcow2", NULL);
+	g_autofree gchar *want = NULL;
+	g_autofree gchar *before = NULL;
+	g_autofree gchar *after = NULL;
+	g_autofree gchar *msg = NULL;
+	g_autofree gchar *disk = NULL;
+	g_autoptr(JsonObject) res = NULL;
+	g_autoptr(JsonObject) vm = NULL;
+	GPid pid;
+
+	g_assert_cmpint(geteuid(), ==, 0);
+	g_assert_cmpint(chmod(f->tmp, 0711), ==, 0);
+	secret = test_make_image(f, f->tmp, "secret.raw", 0, 0600);
+	test_make_overlay(evil, secret, "raw");
+	g_assert_cmpint(chown(evil, TEST_NOBODY, TEST_NOBODY), ==, 0);
+	g_assert_cmpint(chmod(evil, 0644), ==, 0);
+	test_make_overlay(loop, loop2, "qcow2");
+	test_make_overlay(loop2, loop, "qcow2");
+	g_assert_cmpint(chmod(loop, 0644), ==, 0);
+	g_assert_cmpint(chmod(loop2, 0644), ==, 0);
+	test_make_overlay(vmdk, secret, "vmdk");
+	g_assert_cmpint(chmod(vmdk, 0644), ==, 0);
+	want = g_strdup_printf("The image '%s' uses the backing file '%s', which uid %u cannot "
+			       "read: Permission denied; ",
+			       evil,
+			       secret,
+			       TEST_NOBODY);
+
+	before = test_snapshot(f);
+	msg = CALL_ERR(f,
+		       create,
+		       VMSUP_ERROR_FAILED_PRECONDITION,
+		       "{\"name\": \"bc\", \"image\": \"%s\", \"memory_mib\": 64, \"start\": true, "
+		       "\"caller_uid\": %u, \"wait\": true}",
+		       evil,
+		       TEST_NOBODY);
+	g_test_message("%s", msg);
+	g_assert_true(g_str_has_prefix(msg, want));
+	g_clear_pointer(&msg, g_free);
+	/* a chain that comes back to itself, and a format the daemon does not follow */
+	msg = CALL_ERR(f,
+		       create,
+		       VMSUP_ERROR_FAILED_PRECONDITION,
+		       "{\"name\": \"bc\", \"image\": \"%s\", \"caller_uid\": %u, \"wait\": true}",
+		       loop,
+		       TEST_NOBODY);
+	g_assert_nonnull(strstr(msg, "a loop"));
+	g_clear_pointer(&msg, g_free);
+	msg = CALL_ERR(f,
+		       create,
+		       VMSUP_ERROR_FAILED_PRECONDITION,
+		       "{\"name\": \"bc\", \"image\": \"%s\", \"caller_uid\": %u, \"wait\": true}",
+		       vmdk,
+		       TEST_NOBODY);
+	g_assert_nonnull(strstr(msg, "of format 'vmdk'"));
+	g_clear_pointer(&msg, g_free);
+	after = test_snapshot(f);
+	g_assert_cmpstr(before, ==, after);
+	g_assert_null(vmsup_vm_service_lookup(f->service, "bc"));
+	g_assert_cmpuint(test_count_qemus(f), ==, 0);
+
+	/* readable to the caller: it runs, holding the chain open, named nowhere in its argv */
+	g_assert_cmpint(chmod(secret, 0644), ==, 0);
+	res = CALL_OK(f,
+		      create,
+		      "{\"name\": \"bc\", \"image\": \"%s\", \"memory_mib\": 64, \"start\": true, "
+		      "\"caller_uid\": %u, \"wait\": true}",
+		      evil,
+		      TEST_NOBODY);
+	g_clear_pointer(&res, json_object_unref);
+	pid = test_get_pid(f, "bc");
+	vm = test_get(f, "bc");
+	disk = g_strdup(json_object_get_string_member(vm, "disk"));
+	g_assert_true(test_process_holds(pid, secret));
+	g_assert_true(test_process_holds(pid, evil));
+	g_assert_true(test_process_holds(pid, disk));
+	g_assert_false(test_cmdline_has(pid, secret));
+	g_assert_false(test_cmdline_has(pid, evil));
+	g_assert_false(test_cmdline_has(pid, disk));
+	g_assert_true(test_cmdline_has(pid, "\"backing\":\"vmsup-disk1\""));
+	res = CALL_OK(f, stop, "{\"name\": \"bc\", \"force\": true}");
+	g_clear_pointer(&res, json_object_unref);
+
+	/* and checked again at start: root's again, refused, naming it */
+	g_assert_cmpint(chmod(secret, 0600), ==, 0);
+	msg = CALL_ERR(f, start, VMSUP_ERROR_FAILED_PRECONDITION, "{\"name\": \"bc\"}");
+	g_assert_nonnull(strstr(msg, secret));
+	g_assert_nonnull(strstr(msg, "which uid 65534 cannot read"));
+	g_assert_cmpuint(test_count_qemus(f), ==, 0);
+}
+
+/* a VM of root's: QEMU runs as vmsup-qemu, which must be able to read kernel and initrd */
+static void
+test_confine_boot_files(Fixture *f, gconstpointer user_data)
+{
+	g_autofree gchar *bundled = vmsup_paths_guest_kernel();
+	g_autofree gchar *kernel = g_build_filename(f->tmp, "vmlinux", NULL);
+	g_autofree gchar *contents = NULL;
+	g_autofree gchar *msg = NULL;
+	g_autoptr(JsonObject) res = NULL;
+	gsize len = 0;
+	GPid pid;
+
+	g_assert_cmpint(geteuid(), ==, 0);
+	g_assert_nonnull(bundled);
+	g_assert_true(g_file_get_contents(bundled, &contents, &len, NULL));
+	g_assert_true(g_file_set_contents(kernel, contents, (gssize)len, NULL));
+	g_assert_cmpint(chmod(kernel, 0600), ==, 0);
+	res =
+	    CALL_OK(f,
+		    create,
+		    "{\"name\": \"bk\", \"kernel\": \"%s\", \"memory_mib\": 64, \"caller_uid\": 0, "
+		    "\"wait\": true}",
+		    kernel);
+	g_clear_pointer(&res, json_object_unref);
+	msg = CALL_ERR(f, start, VMSUP_ERROR_FAILED_PRECONDITION, "{\"name\": \"bk\"}");
+	g_test_message("%s", msg);
+	g_assert_nonnull(strstr(msg, "cannot be read by the user 'vmsup-qemu'"));
+	g_assert_nonnull(strstr(msg, kernel));
+	g_assert_cmpuint(test_count_qemus(f), ==, 0);
+
+	/* others may read it: QEMU reads the inode opened for it, through /proc/self/fd */
+	g_assert_cmpint(chmod(f->tmp, 0711), ==, 0);
+	g_assert_cmpint(chmod(kernel, 0644), ==, 0);
+	res = CALL_OK(f, start, "{\"name\": \"bk\"}");
+	g_clear_pointer(&res, json_object_unref);
+	pid = test_get_pid(f, "bk");
+	g_assert_true(test_process_holds(pid, kernel));
+	g_assert_false(test_cmdline_has(pid, kernel));
+	g_assert_true(test_cmdline_has(pid, "-kernel /proc/self/fd/"));
+	res = CALL_OK(f, stop, "{\"name\": \"bk\", \"force\": true}");
+}
+
+typedef struct {
+	const gchar *paths[2]; /* swapped for links to @other once opened */
+	const gchar *other;
+	guint calls;
+} SwapHook;
+
+static void
+test_swap_hook(const VmsupVmDef *def, gpointer user_data)
+{
+	SwapHook *swap = user_data;
+
+	swap->calls++;
+	for (guint i = 0; i < G_N_ELEMENTS(swap->paths); i++) {
+		g_autofree gchar *moved = g_strconcat(swap->paths[i], ".orig", NULL);
+		g_assert_cmpint(g_rename(swap->paths[i], moved), ==, 0);
+		g_assert_cmpint(symlink(swap->other, swap->paths[i]), ==, 0);
+	}
+}
+
+/* names swapped for links between the check and QEMU's start are never followed */
+static void
+test_confine_swapped_after_open(Fixture *f, gconstpointer user_data)
+{
+	g_autofree gchar *bundled = vmsup_paths_guest_kernel();
+	g_autofree gchar *kernel = g_build_filename(f->tmp, "vmlinux", NULL);
+	g_autofree gchar *image = test_make_image(f, f->tmp, "base.img", 0, 0644);
+	g_autofree gchar *other = test_make_image(f, f->tmp, "other.img", 0, 0600);
+	g_autofree gchar *kernel_orig = g_strconcat(kernel, ".orig", NULL);
+	g_autofree gchar *image_orig = g_strconcat(image, ".orig", NULL);
+	g_autofree gchar *contents = NULL;
+	g_autoptr(JsonObject) res = NULL;
+	SwapHook swap = {{kernel, image}, other, 0};
+	gsize len = 0;
+	GPid pid;
+
+	g_assert_true(g_file_get_contents(bundled, &contents, &len, NULL));
+	g_assert_true(g_file_set_contents(kernel, contents, (gssize)len, NULL));
+	g_assert_cmpint(chmod(kernel, 0644), ==, 0);
+	g_assert_cmpint(chmod(f->tmp, 0711), ==, 0);
+	res =
+	    CALL_OK(f,
+		    create,
+		    "{\"name\": \"sa\", \"kernel\": \"%s\", \"image\": \"%s\", \"memory_mib\": 64, "
+		    "\"wait\": true}",
+		    kernel,
+		    image);
+	g_clear_pointer(&res, json_object_unref);
+
+	vmsup_vm_files_set_opened_hook(test_swap_hook, &swap);
+	res = CALL_OK(f, start, "{\"name\": \"sa\"}");
+	vmsup_vm_files_set_opened_hook(NULL, NULL);
+	g_clear_pointer(&res, json_object_unref);
+	g_assert_cmpuint(swap.calls, ==, 1);
+	pid = test_get_pid(f, "sa");
+	/* the inodes checked, not what the names lead to now */
+	g_assert_true(test_process_holds(pid, kernel_orig));
+	g_assert_true(test_process_holds(pid, image_orig));
+	g_assert_false(test_process_holds(pid, other));
+	g_assert_false(test_cmdline_has(pid, kernel));
+	g_assert_false(test_cmdline_has(pid, image));
+	res = CALL_OK(f, stop, "{\"name\": \"sa\", \"force\": true}");
+}
+
+/* QEMU's identity: the owner, or vmsup-qemu for root; confined; re-adopted after a restart */
+static void
+test_confine_identity(Fixture *f, gconstpointer user_data)
+{
+	g_autofree gchar *pub = NULL;
+	g_autoptr(JsonObject) res = NULL;
+	GPid mine;
+	GPid roots;
+
+	g_assert_cmpint(geteuid(), ==, 0);
+	g_assert_cmpint(chmod(f->tmp, 0711), ==, 0);
+	pub = test_make_image(f, f->tmp, "public.img", 0, 0644);
+	res = CALL_OK(f,
+		      create,
+		      "{\"name\": \"qn\", \"image\": \"%s\", \"memory_mib\": 64, \"start\": true, "
+		      "\"caller_uid\": %u, \"wait\": true}",
+		      pub,
+		      TEST_NOBODY);
+	g_clear_pointer(&res, json_object_unref);
+	res = CALL_OK(f,
+		      create,
+		      "{\"name\": \"qr\", \"image\": \"%s\", \"memory_mib\": 64, \"start\": true, "
+		      "\"caller_uid\": 0, \"wait\": true}",
+		      pub);
+	g_clear_pointer(&res, json_object_unref);
+	/* a blank disk of its own: a chain of one node, with no backing at all */
+	res = CALL_OK(f,
+		      create,
+		      "{\"name\": \"qb\", \"disk_gib\": 1, \"memory_mib\": 64, \"start\": true, "
+		      "\"caller_uid\": %u, \"wait\": true}",
+		      TEST_NOBODY);
+	g_clear_pointer(&res, json_object_unref);
+	g_assert_true(test_cmdline_has(test_get_pid(f, "qb"), "\"backing\":null"));
+	res = CALL_OK(f, stop, "{\"name\": \"qb\", \"force\": true}");
+	g_clear_pointer(&res, json_object_unref);
+	mine = test_get_pid(f, "qn");
+	roots = test_get_pid(f, "qr");
+	test_assert_confined(mine, TEST_NOBODY);
+	test_assert_confined(roots, test_qemu_user_uid());
+
+	/* a new daemon adopts both, whichever uid they run as, and stops them */
+	fixture_replace_service(f);
+	g_assert_cmpint(test_get_pid(f, "qn"), ==, mine);
+	g_assert_cmpint(test_get_pid(f, "qr"), ==, roots);
+	res = CALL_OK(f, stop, "{\"name\": \"qn\", \"force\": true}");
+	g_clear_pointer(&res, json_object_unref);
+	res = CALL_OK(f, stop, "{\"name\": \"qr\", \"force\": true}");
+	g_clear_pointer(&res, json_object_unref);
+	g_assert_cmpuint(test_count_qemus(f), ==, 0);
+}
+
 /* VMService's owner lookups, which the RPC table's owner rule uses */
 static void
 test_owner_lookup(Fixture *f, gconstpointer user_data)
@@ -3076,6 +3440,10 @@ main(int argc, char **argv)
 	ADD("/vmsup/vm-service/max-vms-lowered", test_max_vms_lowered);
 	ADD("/vmsup/vm-service/host-files-caller", test_host_files_caller);
 	ADD("/vmsup/vm-service/host-files-at-start", test_host_files_at_start);
+	ADD("/vmsup/vm-service/confine/backing-chain", test_confine_backing_chain);
+	ADD("/vmsup/vm-service/confine/boot-files", test_confine_boot_files);
+	ADD("/vmsup/vm-service/confine/swapped-after-open", test_confine_swapped_after_open);
+	ADD("/vmsup/vm-service/confine/identity", test_confine_identity);
 	ADD("/vmsup/vm-service/owner-lookup", test_owner_lookup);
 #undef ADD
 	return g_test_run();

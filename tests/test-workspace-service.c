@@ -10,6 +10,8 @@
 #include "config.h"
 
 #include <gio/gio.h>
+#include <pwd.h>
+#include <sys/stat.h>
 #include <glib/gstdio.h>
 #include <signal.h>
 #include <stdlib.h>
@@ -717,6 +719,8 @@ static gchar *
 make_dir_owned_by(Fixture *fx, const gchar *name, uid_t uid)
 {
 	gchar *path = g_build_filename(fx->tmpdir, name, NULL);
+	/* the directory is opened as its owner, who must reach it */
+	g_assert_cmpint(chmod(fx->tmpdir, 0711), ==, 0);
 	g_assert_cmpint(g_mkdir(path, 0700), ==, 0);
 	g_assert_cmpint(chown(path, uid, (gid_t)-1), ==, 0);
 	return path;
@@ -1070,6 +1074,15 @@ test_guest(Fixture *fx, gconstpointer user_data)
 	    "echo from the guest >/workspace/guest.txt && sync",
 	    NULL,
 	};
+	/* and the guest sees what it asked for: the xattrs keep the guest's owner and mode */
+	static const gchar *const setuid_argv[] = {
+	    "/bin/sh",
+	    "-c",
+	    "cp /bin/busybox /workspace/suid && chown 0:0 /workspace/suid && "
+	    "chmod 4755 /workspace/suid && [ -u /workspace/suid ] && "
+	    "mknod /workspace/node b 8 0 && [ -b /workspace/node ] && sync",
+	    NULL,
+	};
 	g_autofree gchar *hello = g_build_filename(fx->project, "hello.txt", NULL);
 	g_autofree gchar *from_guest = g_build_filename(fx->project, "guest.txt", NULL);
 	g_autofree gchar *contents = NULL;
@@ -1141,6 +1154,35 @@ test_guest(Fixture *fx, gconstpointer user_data)
 	contents = read_file(from_guest);
 	g_assert_cmpstr(contents, ==, "from the guest\n");
 	g_clear_pointer(&contents, g_free);
+	g_clear_pointer(&exec, json_object_unref);
+
+	/* the guest's root makes a setuid-root file and a device node: on the host, neither */
+	vmsup_qga_client_exec_async(handles->qga,
+				    setuid_argv,
+				    NULL,
+				    30000,
+				    NULL,
+				    agent_exec_cb,
+				    &exec);
+	vmsup_test_wait_until(object_ready, &exec, CALL_TIMEOUT_S);
+	g_assert_cmpint(json_object_get_int_member(exec, "exit_code"), ==, 0);
+	{
+		g_autofree gchar *suid = g_build_filename(fx->project, "suid", NULL);
+		g_autofree gchar *node = g_build_filename(fx->project, "node", NULL);
+		struct passwd *qemu_user = getpwnam("vmsup-qemu");
+		struct stat st;
+
+		g_assert_nonnull(qemu_user);
+		g_assert_cmpint(lstat(suid, &st), ==, 0);
+		g_test_message("host: suid is uid %u mode %o", st.st_uid, st.st_mode);
+		g_assert_true(S_ISREG(st.st_mode));
+		g_assert_cmpint(st.st_mode & (S_ISUID | S_ISGID), ==, 0);
+		g_assert_cmpint(st.st_uid, ==, qemu_user->pw_uid);
+		g_assert_cmpint(lstat(node, &st), ==, 0);
+		g_test_message("host: node is uid %u mode %o", st.st_uid, st.st_mode);
+		g_assert_true(S_ISREG(st.st_mode));
+		g_assert_cmpint(st.st_uid, ==, qemu_user->pw_uid);
+	}
 
 	/* open twice: the running VM is reused */
 	{

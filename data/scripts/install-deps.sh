@@ -31,3 +31,10 @@ if [ -n "$missing" ]; then
 	# the guest agent on the host is only a source of files for the guest: keep its service off
 	DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -q --no-install-recommends $missing
 fi
+
+# vmsupd runs the QEMU of root's VMs as this system user (data/sysusers.d/vmsup.conf)
+if ! getent passwd vmsup-qemu >/dev/null; then
+	echo "Creating the system user vmsup-qemu"
+	$SUDO useradd --system --no-create-home --home-dir /nonexistent \
+		--shell /usr/sbin/nologin --comment "vmsup QEMU" vmsup-qemu
+fi

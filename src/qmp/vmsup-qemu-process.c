@@ -37,8 +37,10 @@
 #define SYS_pidfd_send_signal 424
 #endif
 
-/* the fd number QEMU finds its QMP listening socket on */
+/* the fd number QEMU finds its QMP listening socket on; the others follow it */
 #define VMSUP_QEMU_QMP_FD 3
+/* the argument that names a runtime dir in QEMU's cmdline, for adoption */
+#define VMSUP_QEMU_MARKER_ID "vmsup-runtime-dir"
 /* QMP answers in tens of ms; this only bounds a QEMU that hangs during init */
 #define VMSUP_QEMU_READY_TIMEOUT_MS 30000
 /* after `quit` (or SIGTERM) QEMU gets this long before SIGKILL */
@@ -105,7 +107,38 @@ vmsup_qemu_config_new(const gchar *name)
 	config->memory_mib = 256;
 	config->network = TRUE;
 	config->agent = TRUE;
+	config->kernel_fd = -1;
+	config->initrd_fd = -1;
+	config->share_fd = -1;
 	return config;
+}
+
+VmsupQemuDiskNode *
+vmsup_qemu_disk_node_new(gint fd, const gchar *format, const gchar *path)
+{
+	VmsupQemuDiskNode *node = g_new0(VmsupQemuDiskNode, 1);
+	node->fd = fd;
+	node->format = g_strdup(format);
+	node->path = g_strdup(path);
+	return node;
+}
+
+void
+vmsup_qemu_disk_node_free(VmsupQemuDiskNode *node)
+{
+	if (node == NULL)
+		return;
+	if (node->fd >= 0)
+		close(node->fd);
+	g_free(node->format);
+	g_free(node->path);
+	g_free(node);
+}
+
+static gint
+vmsup_qemu_dup(gint fd)
+{
+	return fd >= 0 ? fcntl(fd, F_DUPFD_CLOEXEC, 0) : -1;
 }
 
 VmsupQemuConfig *
@@ -124,10 +157,28 @@ vmsup_qemu_config_copy(const VmsupQemuConfig *config)
 	copy->cmdline = g_strdup(config->cmdline);
 	copy->disk = g_strdup(config->disk);
 	copy->share_dir = g_strdup(config->share_dir);
+	copy->kernel_fd = vmsup_qemu_dup(config->kernel_fd);
+	copy->initrd_fd = vmsup_qemu_dup(config->initrd_fd);
+	copy->share_fd = vmsup_qemu_dup(config->share_fd);
+	copy->run_as = vmsup_run_as_copy(config->run_as);
+	copy->disk_chain = NULL;
+	if (config->disk_chain != NULL) {
+		copy->disk_chain =
+		    g_ptr_array_new_with_free_func((GDestroyNotify)vmsup_qemu_disk_node_free);
+		for (guint i = 0; i < config->disk_chain->len; i++) {
+			VmsupQemuDiskNode *node = g_ptr_array_index(config->disk_chain, i);
+			g_ptr_array_add(copy->disk_chain,
+					vmsup_qemu_disk_node_new(vmsup_qemu_dup(node->fd),
+								 node->format,
+								 node->path));
+		}
+	}
 	copy->forwards = NULL;
 	if (config->forwards != NULL) {
-		copy->forwards = g_array_sized_new(
-		    FALSE, FALSE, sizeof(VmsupQemuForward), config->forwards->len);
+		copy->forwards = g_array_sized_new(FALSE,
+						   FALSE,
+						   sizeof(VmsupQemuForward),
+						   config->forwards->len);
 		g_array_append_vals(copy->forwards, config->forwards->data, config->forwards->len);
 	}
 	return copy;
@@ -147,6 +198,14 @@ vmsup_qemu_config_free(VmsupQemuConfig *config)
 	g_free(config->disk);
 	g_free(config->share_dir);
 	g_clear_pointer(&config->forwards, g_array_unref);
+	g_clear_pointer(&config->disk_chain, g_ptr_array_unref);
+	g_clear_pointer(&config->run_as, vmsup_run_as_free);
+	if (config->kernel_fd >= 0)
+		close(config->kernel_fd);
+	if (config->initrd_fd >= 0)
+		close(config->initrd_fd);
+	if (config->share_fd >= 0)
+		close(config->share_fd);
 	g_free(config);
 }
 
@@ -261,8 +320,10 @@ vmsup_qemu_check_machine(const gchar *machine, GError **error)
 		}
 	}
 	if (machine[0] == '\0') {
-		g_set_error_literal(
-		    error, VMSUP_ERROR, VMSUP_ERROR_INVALID_ARGUMENT, "machine type is empty");
+		g_set_error_literal(error,
+				    VMSUP_ERROR,
+				    VMSUP_ERROR_INVALID_ARGUMENT,
+				    "machine type is empty");
 		return FALSE;
 	}
 	return TRUE;
@@ -317,6 +378,77 @@ vmsup_qemu_virtio(const gchar *machine, const gchar *device)
 	return g_strdup_printf("%s-%s", device, mmio ? "device" : "pci");
 }
 
+/*
+ * The disk's chain as fdsets, bottom node first so each -blockdev names one
+ * already defined; @first_fd is the number the top node's descriptor gets.
+ */
+static gboolean
+vmsup_qemu_argv_add_chain(GPtrArray *argv,
+			  GPtrArray *chain,
+			  gboolean mmio,
+			  gint first_fd,
+			  GError **error)
+{
+	for (guint j = chain->len; j > 0; j--) {
+		guint i = j - 1;
+		VmsupQemuDiskNode *node = g_ptr_array_index(chain, i);
+		gint fd = first_fd + (gint)i;
+		const gchar *ro = i == 0 ? "off" : "on";
+		gboolean qcow2 = g_strcmp0(node->format, "qcow2") == 0;
+		g_autoptr(GString) format = NULL;
+
+		if (!qcow2 && g_strcmp0(node->format, "raw") != 0) {
+			g_set_error(
+			    error,
+			    VMSUP_ERROR,
+			    VMSUP_ERROR_INVALID_ARGUMENT,
+			    "disk node %u has the format '%s'; only qcow2 and raw are handed "
+			    "to QEMU",
+			    i,
+			    node->format != NULL ? node->format : "");
+			return FALSE;
+		}
+		if (!qcow2 && i + 1 < chain->len) {
+			g_set_error(
+			    error,
+			    VMSUP_ERROR,
+			    VMSUP_ERROR_INVALID_ARGUMENT,
+			    "disk node %u is raw, which has no backing file, yet more follow",
+			    i);
+			return FALSE;
+		}
+		vmsup_qemu_argv_addf(argv, "-add-fd", "fd=%d,set=%d", fd, fd);
+		vmsup_qemu_argv_addf(argv,
+				     "-blockdev",
+				     "driver=file,node-name=vmsup-file%u,filename=/dev/fdset/%d,"
+				     "read-only=%s",
+				     i,
+				     fd,
+				     ro);
+		/* JSON: only it can say "no backing" (key=value reads null as a node name) */
+		format = g_string_new(NULL);
+		g_string_printf(format,
+				"{\"driver\":\"%s\",\"node-name\":\"vmsup-disk%u\","
+				"\"file\":\"vmsup-file%u\",\"read-only\":%s",
+				node->format,
+				i,
+				i,
+				i == 0 ? "false" : "true");
+		/* never the name stored in the image: the next node, or none */
+		if (qcow2 && i + 1 < chain->len)
+			g_string_append_printf(format, ",\"backing\":\"vmsup-disk%u\"", i + 1);
+		else if (qcow2)
+			g_string_append(format, ",\"backing\":null");
+		g_string_append_c(format, '}');
+		vmsup_qemu_argv_add(argv, "-blockdev", format->str);
+	}
+	vmsup_qemu_argv_add(argv,
+			    "-device",
+			    mmio ? "virtio-blk-device,drive=vmsup-disk0"
+				 : "virtio-blk-pci,drive=vmsup-disk0");
+	return TRUE;
+}
+
 gchar **
 vmsup_qemu_config_build_argv(const VmsupQemuConfig *config,
 			     const gchar *runtime_dir,
@@ -329,6 +461,8 @@ vmsup_qemu_config_build_argv(const VmsupQemuConfig *config,
 	g_autofree gchar *run_esc = NULL;
 	const gchar *machine;
 	gboolean mmio;
+	gboolean by_fd = qmp_fd >= 0;
+	gint next_fd = qmp_fd + 3;
 
 	g_return_val_if_fail(config != NULL, NULL);
 	g_return_val_if_fail(runtime_dir != NULL, NULL);
@@ -387,15 +521,33 @@ vmsup_qemu_config_build_argv(const VmsupQemuConfig *config,
 	vmsup_qemu_argv_add(argv, "-no-user-config", NULL);
 	vmsup_qemu_argv_add(argv, "-display", "none");
 	vmsup_qemu_argv_add(argv, "-no-reboot", NULL);
-	/* -pidfile takes the path verbatim: adoption matches this argument exactly */
-	g_ptr_array_add(argv, g_strdup("-pidfile"));
-	g_ptr_array_add(argv, g_build_filename(run, VMSUP_QEMU_PIDFILE, NULL));
-	vmsup_qemu_argv_addf(
-	    argv, "-chardev", "file,id=ser0,path=%s/" VMSUP_QEMU_CONSOLE_LOG, run_esc);
+	vmsup_qemu_argv_add(argv, "-sandbox", VMSUP_QEMU_SANDBOX);
+	if (by_fd) {
+		/* the daemon writes the pidfile; this names the runtime dir for adoption */
+		vmsup_qemu_argv_addf(argv,
+				     "-object",
+				     "secret,id=" VMSUP_QEMU_MARKER_ID ",data=%s",
+				     run_esc);
+		vmsup_qemu_argv_addf(argv, "-add-fd", "fd=%d,set=%d", qmp_fd + 2, qmp_fd + 2);
+		vmsup_qemu_argv_addf(argv,
+				     "-chardev",
+				     "file,id=ser0,path=/dev/fdset/%d",
+				     qmp_fd + 2);
+	} else {
+		/* -pidfile takes the path verbatim: adoption matches this argument exactly */
+		g_ptr_array_add(argv, g_strdup("-pidfile"));
+		g_ptr_array_add(argv, g_build_filename(run, VMSUP_QEMU_PIDFILE, NULL));
+		vmsup_qemu_argv_addf(argv,
+				     "-chardev",
+				     "file,id=ser0,path=%s/" VMSUP_QEMU_CONSOLE_LOG,
+				     run_esc);
+	}
 	vmsup_qemu_argv_add(argv, "-serial", "chardev:ser0");
 	if (qmp_fd >= 0) {
-		vmsup_qemu_argv_addf(
-		    argv, "-chardev", "socket,id=qmp0,fd=%d,server=on,wait=off", qmp_fd);
+		vmsup_qemu_argv_addf(argv,
+				     "-chardev",
+				     "socket,id=qmp0,fd=%d,server=on,wait=off",
+				     qmp_fd);
 	} else {
 		vmsup_qemu_argv_addf(argv,
 				     "-chardev",
@@ -406,13 +558,17 @@ vmsup_qemu_config_build_argv(const VmsupQemuConfig *config,
 	vmsup_qemu_argv_add(argv, "-mon", "chardev=qmp0,mode=control");
 
 	/* -kernel, -initrd and -append are taken verbatim, not as option strings */
-	if (config->kernel != NULL) {
+	if (by_fd && config->kernel_fd >= 0) {
+		vmsup_qemu_argv_addf(argv, "-kernel", "/proc/self/fd/%d", next_fd++);
+	} else if (config->kernel != NULL) {
 		g_autofree gchar *kernel = vmsup_qemu_check_path("kernel", config->kernel, error);
 		if (kernel == NULL)
 			return NULL;
 		vmsup_qemu_argv_add(argv, "-kernel", kernel);
 	}
-	if (config->initrd != NULL) {
+	if (by_fd && config->initrd_fd >= 0) {
+		vmsup_qemu_argv_addf(argv, "-initrd", "/proc/self/fd/%d", next_fd++);
+	} else if (config->initrd != NULL) {
 		g_autofree gchar *initrd = vmsup_qemu_check_path("initrd", config->initrd, error);
 		if (initrd == NULL)
 			return NULL;
@@ -423,28 +579,45 @@ vmsup_qemu_config_build_argv(const VmsupQemuConfig *config,
 			return NULL;
 		vmsup_qemu_argv_add(argv, "-append", config->cmdline);
 	}
-	if (config->disk != NULL) {
+	if (by_fd && config->disk_chain != NULL && config->disk_chain->len > 0) {
+		if (!vmsup_qemu_argv_add_chain(argv, config->disk_chain, mmio, next_fd, error))
+			return NULL;
+		next_fd += (gint)config->disk_chain->len;
+	} else if (config->disk != NULL) {
 		g_autofree gchar *disk = vmsup_qemu_check_path("disk image", config->disk, error);
 		g_autofree gchar *disk_esc = NULL;
 		if (disk == NULL)
 			return NULL;
 		disk_esc = vmsup_qemu_escape(disk);
 		if (mmio) {
-			vmsup_qemu_argv_addf(
-			    argv, "-drive", "if=none,id=disk0,file=%s,format=qcow2", disk_esc);
+			vmsup_qemu_argv_addf(argv,
+					     "-drive",
+					     "if=none,id=disk0,file=%s,format=qcow2",
+					     disk_esc);
 			vmsup_qemu_argv_add(argv, "-device", "virtio-blk-device,drive=disk0");
 		} else {
-			vmsup_qemu_argv_addf(
-			    argv, "-drive", "if=virtio,file=%s,format=qcow2", disk_esc);
+			vmsup_qemu_argv_addf(argv,
+					     "-drive",
+					     "if=virtio,file=%s,format=qcow2",
+					     disk_esc);
 		}
 	}
 	if (config->agent) {
 		g_autofree gchar *serial = vmsup_qemu_virtio(machine, "virtio-serial");
-		vmsup_qemu_argv_addf(argv,
-				     "-chardev",
-				     "socket,id=" VMSUP_QEMU_QGA_CHARDEV ",path=%s/" VMSUP_QEMU_QGA_SOCKET
-				     ",server=on,wait=off",
-				     run_esc);
+		if (by_fd) {
+			vmsup_qemu_argv_addf(argv,
+					     "-chardev",
+					     "socket,id=" VMSUP_QEMU_QGA_CHARDEV
+					     ",fd=%d,server=on,wait=off",
+					     qmp_fd + 1);
+		} else {
+			vmsup_qemu_argv_addf(argv,
+					     "-chardev",
+					     "socket,id=" VMSUP_QEMU_QGA_CHARDEV
+					     ",path=%s/" VMSUP_QEMU_QGA_SOCKET
+					     ",server=on,wait=off",
+					     run_esc);
+		}
 		vmsup_qemu_argv_add(argv, "-device", serial);
 		vmsup_qemu_argv_add(argv,
 				    "-device",
@@ -474,16 +647,22 @@ vmsup_qemu_config_build_argv(const VmsupQemuConfig *config,
 		else
 			vmsup_qemu_argv_add(argv, "-device", "virtio-net-pci,netdev=n0,romfile=");
 	}
-	if (config->share_dir != NULL) {
-		g_autofree gchar *share =
-		    vmsup_qemu_check_path("shared dir", config->share_dir, error);
+	if ((by_fd && config->share_fd >= 0) || config->share_dir != NULL) {
+		g_autofree gchar *share = NULL;
 		g_autofree gchar *share_esc = NULL;
 		g_autofree gchar *p9 = vmsup_qemu_virtio(machine, "virtio-9p");
+		if (by_fd && config->share_fd >= 0)
+			share = g_strdup_printf("/proc/self/fd/%d", next_fd++);
+		else
+			share = vmsup_qemu_check_path("shared dir", config->share_dir, error);
 		if (share == NULL)
 			return NULL;
 		share_esc = vmsup_qemu_escape(share);
 		vmsup_qemu_argv_addf(
-		    argv, "-fsdev", "local,id=fs0,path=%s,security_model=none", share_esc);
+		    argv,
+		    "-fsdev",
+		    "local,id=fs0,path=%s,security_model=" VMSUP_QEMU_9P_SECURITY_MODEL,
+		    share_esc);
 		vmsup_qemu_argv_addf(argv, "-device", "%s,fsdev=fs0,mount_tag=workspace", p9);
 	}
 	{
@@ -628,6 +807,15 @@ vmsup_qemu_read_started_at(GPid pid)
 	return g_get_monotonic_time() - (now_boot_us - started_boot_us);
 }
 
+/* the -object argument that names @runtime_dir, as build_argv writes it */
+static gchar *
+vmsup_qemu_marker(const gchar *runtime_dir)
+{
+	g_autofree gchar *run = g_canonicalize_filename(runtime_dir, NULL);
+	g_autofree gchar *run_esc = vmsup_qemu_escape(run);
+	return g_strdup_printf("secret,id=" VMSUP_QEMU_MARKER_ID ",data=%s", run_esc);
+}
+
 /* the last lines QEMU wrote to qemu.log, joined for an error message */
 static gchar *
 vmsup_qemu_process_read_log_tail(VmsupQemuProcess *self)
@@ -667,7 +855,8 @@ vmsup_qemu_process_read_log_tail(VmsupQemuProcess *self)
 
 /*
  * A pidfd for the QEMU our pidfile names, checked to be ours through
- * /proc/<pid>/cmdline (-pidfile <our pidfile>), so a recycled pid is never
+ * /proc/<pid>/cmdline (the marker naming our runtime dir, or -pidfile <our
+ * pidfile> from a QEMU that wrote its own), so a recycled pid is never
  * taken for it. -1 with @error (NOT_FOUND when nothing runs).
  */
 static gint
@@ -677,6 +866,7 @@ vmsup_qemu_process_open_recorded(VmsupQemuProcess *self,
 				 GError **error)
 {
 	g_autofree gchar *pidfile = g_build_filename(self->runtime_dir, VMSUP_QEMU_PIDFILE, NULL);
+	g_autofree gchar *marker = vmsup_qemu_marker(self->runtime_dir);
 	g_autofree gchar *contents = NULL;
 	g_auto(GStrv) argv = NULL;
 	g_autoptr(GError) error_local = NULL;
@@ -734,7 +924,8 @@ vmsup_qemu_process_open_recorded(VmsupQemuProcess *self,
 		return -1;
 	}
 	argv = vmsup_qemu_read_cmdline((GPid)pid, NULL);
-	if (argv == NULL || !vmsup_qemu_argv_has_pair(argv, "-pidfile", pidfile)) {
+	if (argv == NULL || (!vmsup_qemu_argv_has_pair(argv, "-pidfile", pidfile) &&
+			     !vmsup_qemu_argv_has_pair(argv, "-object", marker))) {
 		close(pidfd);
 		g_set_error(error,
 			    VMSUP_ERROR,
@@ -830,6 +1021,7 @@ vmsup_qemu_listen(const gchar *path, GError **error)
 static void
 vmsup_qemu_child_setup(gpointer user_data)
 {
+	const VmsupRunAs *run_as = user_data;
 	sigset_t none;
 
 	/* a session of its own: a terminal's ^C or the daemon's death never reaches QEMU */
@@ -841,6 +1033,73 @@ vmsup_qemu_child_setup(gpointer user_data)
 	signal(SIGINT, SIG_DFL);
 	signal(SIGHUP, SIG_DFL);
 	signal(SIGPIPE, SIG_DFL);
+	/* stderr is qemu.log by now, so a failure shows in the spawn error */
+	if (!vmsup_run_as_drop_in_child(run_as))
+		_exit(126);
+}
+
+/* a descriptor above every number handed to QEMU, so the launcher never has to shuffle */
+static gint
+vmsup_qemu_dup_above(gint fd, gint above, GError **error)
+{
+	gint copy = fcntl(fd, F_DUPFD_CLOEXEC, above + 1);
+	if (copy < 0) {
+		gint saved = errno;
+		g_set_error(error,
+			    VMSUP_ERROR,
+			    VMSUP_ERROR_INTERNAL,
+			    "cannot duplicate a descriptor for QEMU: %s",
+			    g_strerror(saved));
+	}
+	return copy;
+}
+
+/* the config's files, numbered from @first on in the order build_argv gives out */
+static gboolean
+vmsup_qemu_launcher_take_files(GSubprocessLauncher *launcher,
+			       const VmsupQemuConfig *config,
+			       gint first,
+			       GError **error)
+{
+	g_autoptr(GArray) fds = g_array_new(FALSE, FALSE, sizeof(gint));
+	gint top;
+
+	if (config->kernel_fd >= 0)
+		g_array_append_val(fds, config->kernel_fd);
+	if (config->initrd_fd >= 0)
+		g_array_append_val(fds, config->initrd_fd);
+	for (guint i = 0; config->disk_chain != NULL && i < config->disk_chain->len; i++) {
+		VmsupQemuDiskNode *node = g_ptr_array_index(config->disk_chain, i);
+		g_array_append_val(fds, node->fd);
+	}
+	if (config->share_fd >= 0)
+		g_array_append_val(fds, config->share_fd);
+	top = first + (gint)fds->len;
+	for (guint i = 0; i < fds->len; i++) {
+		gint copy = vmsup_qemu_dup_above(g_array_index(fds, gint, i), top, error);
+		if (copy < 0)
+			return FALSE;
+		g_subprocess_launcher_take_fd(launcher, copy, first + (gint)i);
+	}
+	return TRUE;
+}
+
+static gboolean
+vmsup_qemu_process_write_pidfile(VmsupQemuProcess *self, GError **error)
+{
+	g_autofree gchar *path = g_build_filename(self->runtime_dir, VMSUP_QEMU_PIDFILE, NULL);
+	g_autofree gchar *contents = g_strdup_printf("%d\n", (gint)self->pid);
+
+	if (!g_file_set_contents_full(path,
+				      contents,
+				      -1,
+				      G_FILE_SET_CONTENTS_CONSISTENT,
+				      0600,
+				      error)) {
+		g_prefix_error(error, "cannot write the pidfile of '%s': ", self->name);
+		return FALSE;
+	}
+	return TRUE;
 }
 
 /* exit, signals, stop */
@@ -907,6 +1166,20 @@ vmsup_qemu_process_start_exit_error(VmsupQemuProcess *self, gint wait_status)
 			   tail);
 }
 
+/* QEMU no longer writes it, so no longer removes it: the pidfile is the daemon's */
+static void
+vmsup_qemu_process_remove_pidfile(VmsupQemuProcess *self)
+{
+	g_autofree gchar *path = g_build_filename(self->runtime_dir, VMSUP_QEMU_PIDFILE, NULL);
+	g_autofree gchar *contents = NULL;
+	gint64 pid = 0;
+
+	if (self->pid > 0 && g_file_get_contents(path, &contents, NULL, NULL) &&
+	    g_ascii_string_to_signed(g_strstrip(contents), 10, 1, G_MAXINT, &pid, NULL) &&
+	    pid == self->pid)
+		g_unlink(path);
+}
+
 static void
 vmsup_qemu_process_exited(VmsupQemuProcess *self, gint wait_status)
 {
@@ -929,6 +1202,7 @@ vmsup_qemu_process_exited(VmsupQemuProcess *self, gint wait_status)
 	}
 	if (self->qmp != NULL)
 		vmsup_qmp_client_close(self->qmp);
+	vmsup_qemu_process_remove_pidfile(self);
 
 	start_task = g_steal_pointer(&self->start_task);
 	if (start_task != NULL) {
@@ -1002,8 +1276,12 @@ vmsup_qemu_process_stop_quit(VmsupQemuProcess *self)
 {
 	self->stop_stage = VMSUP_QEMU_STOP_QUIT;
 	if (self->qmp != NULL && vmsup_qmp_client_is_ready(self->qmp)) {
-		vmsup_qmp_client_execute_async(
-		    self->qmp, "quit", NULL, NULL, vmsup_qemu_process_quit_cb, g_object_ref(self));
+		vmsup_qmp_client_execute_async(self->qmp,
+					       "quit",
+					       NULL,
+					       NULL,
+					       vmsup_qemu_process_quit_cb,
+					       g_object_ref(self));
 	} else {
 		/* QEMU treats SIGTERM like quit */
 		vmsup_qemu_process_signal(self, SIGTERM);
@@ -1165,8 +1443,11 @@ vmsup_qemu_process_start_qmp(VmsupQemuProcess *self, GTask *task /* owned */)
 	}
 	g_clear_object(&self->qmp);
 	self->qmp = vmsup_qmp_client_new(self->name);
-	vmsup_qmp_client_connect_async(
-	    self->qmp, qmp_path, self->start_cancellable, vmsup_qemu_process_connect_cb, task);
+	vmsup_qmp_client_connect_async(self->qmp,
+				       qmp_path,
+				       self->start_cancellable,
+				       vmsup_qemu_process_connect_cb,
+				       task);
 }
 
 void
@@ -1179,15 +1460,19 @@ vmsup_qemu_process_spawn_async(VmsupQemuProcess *self,
 	g_autoptr(GTask) task = NULL;
 	g_autoptr(VmsupQemuConfig) resolved = NULL;
 	g_autoptr(GSocket) listener = NULL;
+	g_autoptr(GSocket) qga_listener = NULL;
 	g_autoptr(GSubprocessLauncher) launcher = NULL;
 	g_autoptr(GError) error = NULL;
 	g_auto(GStrv) argv = NULL;
 	g_autofree gchar *qmp_path = NULL;
 	g_autofree gchar *log_path = NULL;
+	g_autofree gchar *console_path = NULL;
 	const gchar *identifier;
 	GWeakRef *weak;
 	gint listen_fd;
 	gint log_fd;
+	gint console_fd;
+	gint top;
 
 	g_return_if_fail(VMSUP_IS_QEMU_PROCESS(self));
 	g_return_if_fail(config != NULL);
@@ -1221,27 +1506,30 @@ vmsup_qemu_process_spawn_async(VmsupQemuProcess *self,
 		g_task_return_error(task, g_steal_pointer(&error));
 		return;
 	}
+	if (resolved->agent) {
+		g_autofree gchar *qga_path =
+		    g_build_filename(self->runtime_dir, VMSUP_QEMU_QGA_SOCKET, NULL);
+		qga_listener = vmsup_qemu_listen(qga_path, &error);
+		if (qga_listener == NULL) {
+			g_task_return_error(task, g_steal_pointer(&error));
+			return;
+		}
+	}
 	log_path = g_build_filename(self->runtime_dir, VMSUP_QEMU_STDERR_LOG, NULL);
+	console_path = g_build_filename(self->runtime_dir, VMSUP_QEMU_CONSOLE_LOG, NULL);
 	log_fd = open(log_path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC | O_NOCTTY, 0600);
-	if (log_fd < 0) {
+	console_fd = open(console_path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC | O_NOCTTY, 0600);
+	if (log_fd < 0 || console_fd < 0) {
 		gint saved = errno;
+		if (log_fd >= 0)
+			close(log_fd);
+		if (console_fd >= 0)
+			close(console_fd);
 		g_task_return_new_error(task,
 					VMSUP_ERROR,
 					VMSUP_ERROR_FAILED_PRECONDITION,
 					"cannot create '%s': %s",
-					log_path,
-					g_strerror(saved));
-		return;
-	}
-	/* above the target number, so the launcher never has to shuffle it */
-	listen_fd = fcntl(g_socket_get_fd(listener), F_DUPFD_CLOEXEC, VMSUP_QEMU_QMP_FD + 1);
-	if (listen_fd < 0) {
-		gint saved = errno;
-		close(log_fd);
-		g_task_return_new_error(task,
-					VMSUP_ERROR,
-					VMSUP_ERROR_INTERNAL,
-					"cannot duplicate the QMP socket: %s",
+					log_fd < 0 ? log_path : console_path,
 					g_strerror(saved));
 		return;
 	}
@@ -1249,14 +1537,44 @@ vmsup_qemu_process_spawn_async(VmsupQemuProcess *self,
 	launcher = g_subprocess_launcher_new(G_SUBPROCESS_FLAGS_NONE);
 	g_subprocess_launcher_take_stdout_fd(launcher, fcntl(log_fd, F_DUPFD_CLOEXEC, 0));
 	g_subprocess_launcher_take_stderr_fd(launcher, log_fd);
-	g_subprocess_launcher_take_fd(launcher, listen_fd, VMSUP_QEMU_QMP_FD);
-	g_subprocess_launcher_set_child_setup(launcher, vmsup_qemu_child_setup, NULL, NULL);
+	/* every source above the target numbers, so the launcher never has to shuffle them */
+	top = VMSUP_QEMU_QMP_FD + 3 + 64;
+	listen_fd = vmsup_qemu_dup_above(g_socket_get_fd(listener), top, &error);
+	if (listen_fd >= 0)
+		g_subprocess_launcher_take_fd(launcher, listen_fd, VMSUP_QEMU_QMP_FD);
+	if (listen_fd >= 0 && qga_listener != NULL) {
+		gint qga_fd = vmsup_qemu_dup_above(g_socket_get_fd(qga_listener), top, &error);
+		if (qga_fd >= 0)
+			g_subprocess_launcher_take_fd(launcher, qga_fd, VMSUP_QEMU_QMP_FD + 1);
+		else
+			listen_fd = -1;
+	}
+	if (listen_fd >= 0) {
+		gint copy = vmsup_qemu_dup_above(console_fd, top, &error);
+		if (copy >= 0)
+			g_subprocess_launcher_take_fd(launcher, copy, VMSUP_QEMU_QMP_FD + 2);
+		else
+			listen_fd = -1;
+	}
+	close(console_fd);
+	if (listen_fd < 0 ||
+	    !vmsup_qemu_launcher_take_files(launcher, resolved, VMSUP_QEMU_QMP_FD + 3, &error)) {
+		g_subprocess_launcher_close(launcher);
+		g_task_return_error(task, g_steal_pointer(&error));
+		return;
+	}
+	g_subprocess_launcher_set_child_setup(launcher,
+					      vmsup_qemu_child_setup,
+					      vmsup_run_as_copy(resolved->run_as),
+					      (GDestroyNotify)vmsup_run_as_free);
 	g_clear_object(&self->subprocess);
 	self->subprocess =
 	    g_subprocess_launcher_spawnv(launcher, (const gchar *const *)argv, &error);
-	/* only QEMU may hold the listening socket, so its death resets our connection */
+	/* only QEMU may hold the listening sockets, so its death resets our connections */
 	g_subprocess_launcher_close(launcher);
 	g_socket_close(listener, NULL);
+	if (qga_listener != NULL)
+		g_socket_close(qga_listener, NULL);
 	if (self->subprocess == NULL) {
 		g_prefix_error(&error, "cannot start QEMU for '%s': ", self->name);
 		g_task_return_error(task, g_steal_pointer(&error));
@@ -1270,6 +1588,8 @@ vmsup_qemu_process_spawn_async(VmsupQemuProcess *self,
 	self->killed = FALSE;
 	self->wait_status = -1;
 	self->started_at = g_get_monotonic_time();
+	if (self->pid > 0 && !vmsup_qemu_process_write_pidfile(self, &error))
+		g_warning("%s", error->message);
 	g_clear_pointer(&self->forwards, g_array_unref);
 	self->forwards = resolved->forwards != NULL
 			     ? g_array_ref(resolved->forwards)
@@ -1277,8 +1597,10 @@ vmsup_qemu_process_spawn_async(VmsupQemuProcess *self,
 
 	weak = g_new0(GWeakRef, 1);
 	g_weak_ref_init(weak, self);
-	g_subprocess_wait_async(
-	    self->subprocess, self->cancellable, vmsup_qemu_process_wait_cb, weak);
+	g_subprocess_wait_async(self->subprocess,
+				self->cancellable,
+				vmsup_qemu_process_wait_cb,
+				weak);
 
 	vmsup_qemu_process_start_qmp(self, g_steal_pointer(&task));
 }
@@ -1578,6 +1900,10 @@ vmsup_qemu_process_new(const gchar *name, const gchar *runtime_dir)
 {
 	g_return_val_if_fail(name != NULL, NULL);
 	g_return_val_if_fail(runtime_dir != NULL, NULL);
-	return g_object_new(
-	    VMSUP_TYPE_QEMU_PROCESS, "name", name, "runtime-dir", runtime_dir, NULL);
+	return g_object_new(VMSUP_TYPE_QEMU_PROCESS,
+			    "name",
+			    name,
+			    "runtime-dir",
+			    runtime_dir,
+			    NULL);
 }

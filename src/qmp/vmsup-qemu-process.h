@@ -5,6 +5,7 @@
 
 #include "vmsup-accel.h"
 #include "vmsup-qmp-client.h"
+#include "vmsup-run-as.h"
 
 G_BEGIN_DECLS
 
@@ -14,7 +15,22 @@ typedef struct {
 	guint16 guest_port;
 } VmsupQemuForward;
 
-/* everything QEMU's argv is built from; strings owned */
+/*
+ * One node of a disk's chain, opened by the daemon and handed to QEMU by
+ * descriptor. @path names it in messages only: QEMU never sees it.
+ */
+typedef struct {
+	gint fd;       /* owned; O_RDWR for the top node, O_RDONLY below it */
+	gchar *format; /* "qcow2" or "raw" */
+	gchar *path;
+} VmsupQemuDiskNode;
+
+VmsupQemuDiskNode *
+vmsup_qemu_disk_node_new(gint fd /* taken */, const gchar *format, const gchar *path);
+void
+vmsup_qemu_disk_node_free(VmsupQemuDiskNode *node);
+
+/* everything QEMU's argv is built from; strings and descriptors owned */
 typedef struct {
 	gchar *name;        /* VM name, for -name and messages */
 	gchar *qemu_binary; /* NULL: $VMSUP_QEMU or qemu-system-x86_64 from PATH */
@@ -22,15 +38,30 @@ typedef struct {
 	VmsupAccel accel;   /* KVM (with -cpu host) or TCG; AUTO is not allowed here */
 	guint cpus;
 	guint memory_mib;
-	gchar *kernel;   /* direct kernel boot, or NULL */
-	gchar *initrd;   /* NULL */
-	gchar *cmdline;  /* NULL */
-	gchar *disk;     /* a qcow2 image attached as virtio-blk, or NULL */
+	gchar *kernel;    /* direct kernel boot, or NULL */
+	gchar *initrd;    /* NULL */
+	gchar *cmdline;   /* NULL */
+	gchar *disk;      /* a qcow2 image attached as virtio-blk, or NULL */
 	gchar *share_dir; /* host dir shared by virtio-9p with mount tag "workspace", or NULL */
 	GArray *forwards; /* of VmsupQemuForward, may be NULL */
 	gboolean paused;  /* -S: stay paused until `cont` */
 	gboolean network; /* user-mode virtio-net (default TRUE) */
 	gboolean agent;   /* virtio-serial guest-agent channel (default TRUE) */
+	/*
+	 * Files opened for QEMU, so it never opens a host path by name: -1 or
+	 * NULL to use the path above instead. Each is passed as an inherited
+	 * descriptor; kernel, initrd and share as /proc/self/fd/N (QEMU 7.2
+	 * opens them by name only), the disk's chain as -add-fd fdsets under an
+	 * explicit -blockdev graph (top node first, read-write; the rest
+	 * read-only, backing set explicitly so no name stored in an image is
+	 * ever followed).
+	 */
+	gint kernel_fd;
+	gint initrd_fd;
+	gint share_fd;
+	GPtrArray *disk_chain; /* of VmsupQemuDiskNode */
+	/* who QEMU runs as (never root in system mode); NULL: the daemon's own user */
+	VmsupRunAs *run_as;
 } VmsupQemuConfig;
 
 /* defaults: q35, TCG, 1 vCPU, 256 MiB, network and agent on, not paused */
@@ -55,12 +86,20 @@ vmsup_qemu_config_find_binary(const VmsupQemuConfig *config, GError **error);
  * inside option strings are escaped (',' doubled) or refused. @qmp_fd is the
  * listening QMP socket handed to QEMU (-1: QEMU binds <runtime_dir>/qmp.sock).
  * A forward with host_port 0 is passed as is (spawn resolves it first).
+ * With @qmp_fd, every runtime file is a descriptor too: the guest agent's
+ * listening socket @qmp_fd + 1, the console log @qmp_fd + 2 (an fdset), the
+ * config's files from @qmp_fd + 3 on; QEMU creates nothing by name.
  */
 gchar **
 vmsup_qemu_config_build_argv(const VmsupQemuConfig *config,
 			     const gchar *runtime_dir,
 			     gint qmp_fd,
 			     GError **error);
+
+/* QEMU's seccomp filter: no obsolete calls, no set*id, no fork/exec, no scheduling */
+#define VMSUP_QEMU_SANDBOX "on,obsolete=deny,elevateprivileges=deny,spawn=deny,resourcecontrol=deny"
+/* the 9p share's model: the guest's owners and modes in xattrs, plain files on the host */
+#define VMSUP_QEMU_9P_SECURITY_MODEL "mapped-xattr"
 
 /* runtime files, all under the runtime dir of a VM */
 #define VMSUP_QEMU_QMP_SOCKET "qmp.sock"
@@ -95,7 +134,9 @@ vmsup_qemu_process_new(const gchar *name, const gchar *runtime_dir);
 
 /*
  * Spawns QEMU (own session, stdout and stderr to qemu.log, QMP socket bound
- * here and handed over as fd 3) and completes when QMP is ready. On failure
+ * here and handed over as fd 3, every other runtime file by descriptor too,
+ * as config->run_as with no new privileges and no capabilities, under
+ * -sandbox) and completes when QMP is ready. The daemon writes the pidfile. On failure
  * no process is left; when QEMU exited the error quotes the end of qemu.log.
  * Cancelling kills the QEMU being started.
  */
@@ -110,7 +151,8 @@ vmsup_qemu_process_spawn_finish(VmsupQemuProcess *self, GAsyncResult *res, GErro
 
 /*
  * Re-adopts a QEMU left by an earlier daemon: pidfile + /proc check that the
- * pid is still that QEMU (its cmdline names our runtime dir), then reconnects
+ * pid is still that QEMU (its cmdline names our runtime dir, whichever uid
+ * it runs as), then reconnects
  * QMP. Exit is watched through a pidfd. When only the QMP reconnect fails the
  * process stays watched, so stop_async() and kill() still reach it.
  */

@@ -10,8 +10,10 @@
 #include <fcntl.h>
 #include <glib/gi18n.h>
 #include <glib/gstdio.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
+#include "vmsup-disk-chain.h"
 #include "vmsup-disk.h"
 #include "vmsup-error.h"
 
@@ -78,6 +80,55 @@ vmsup_disk_probe_format(const gchar *path, GError **error)
 	if (n == (gssize)sizeof(header) && memcmp(header, qcow2_magic, sizeof(header)) == 0)
 		return "qcow2";
 	return "raw";
+}
+
+/* the format and virtual size of the image an overlay goes over, from its header */
+static gboolean
+vmsup_disk_backing_info(const gchar *backing,
+			const gchar **out_format,
+			guint64 *out_size,
+			GError **error)
+{
+	g_auto(VmsupQcow2Header) header = {0};
+	struct stat st;
+	gint fd;
+
+	fd = g_open(backing, O_RDONLY | O_CLOEXEC | O_NOCTTY | O_NONBLOCK, 0);
+	if (fd < 0 || fstat(fd, &st) != 0 || !S_ISREG(st.st_mode)) {
+		gint saved_errno = fd < 0 ? errno : EINVAL;
+		if (fd >= 0)
+			close(fd);
+		g_set_error(error,
+			    VMSUP_ERROR,
+			    VMSUP_ERROR_INVALID_ARGUMENT,
+			    _("Cannot read image '%s': %s"),
+			    backing,
+			    g_strerror(saved_errno));
+		return FALSE;
+	}
+	*out_format = vmsup_disk_chain_probe_format(fd);
+	if (*out_format == NULL) {
+		gint saved_errno = errno;
+		close(fd);
+		g_set_error(error,
+			    VMSUP_ERROR,
+			    VMSUP_ERROR_INVALID_ARGUMENT,
+			    _("Cannot read image '%s': %s"),
+			    backing,
+			    g_strerror(saved_errno));
+		return FALSE;
+	}
+	if (g_strcmp0(*out_format, "qcow2") == 0) {
+		gboolean ok = vmsup_qcow2_header_read(fd, backing, &header, error);
+		close(fd);
+		if (!ok)
+			return FALSE;
+		*out_size = header.size;
+	} else {
+		close(fd);
+		*out_size = (guint64)st.st_size;
+	}
+	return TRUE;
 }
 
 static void
@@ -154,6 +205,7 @@ vmsup_disk_create_async(const gchar *qemu_img,
 	g_autoptr(GPtrArray) argv = g_ptr_array_new_with_free_func(g_free);
 	g_autoptr(GError) error = NULL;
 	g_autofree gchar *dir = NULL;
+	guint64 backing_size = 0;
 	VmsupDiskCreate *data;
 
 	g_return_if_fail(qemu_img != NULL);
@@ -196,21 +248,28 @@ vmsup_disk_create_async(const gchar *qemu_img,
 	g_ptr_array_add(argv, g_strdup("-f"));
 	g_ptr_array_add(argv, g_strdup("qcow2"));
 	if (backing != NULL) {
-		const gchar *format = vmsup_disk_probe_format(backing, &error);
-		if (format == NULL) {
+		const gchar *format = NULL;
+		guint64 size = 0;
+		if (!vmsup_disk_backing_info(backing, &format, &size, &error)) {
 			g_task_return_error(task, g_steal_pointer(&error));
 			return;
 		}
+		/* -u: qemu-img never opens the backing chain itself; vmsupd opens it for QEMU */
+		g_ptr_array_add(argv, g_strdup("-u"));
 		g_ptr_array_add(argv, g_strdup("-b"));
 		g_ptr_array_add(argv, g_strdup(backing));
 		g_ptr_array_add(argv, g_strdup("-F"));
 		g_ptr_array_add(argv, g_strdup(format));
+		if (size_gib == 0)
+			backing_size = (size + 511) & ~(guint64)511; /* qcow2 wants whole sectors */
 	}
 	/* "--": the path never reads as an option */
 	g_ptr_array_add(argv, g_strdup("--"));
 	g_ptr_array_add(argv, g_strdup(path));
 	if (size_gib > 0)
 		g_ptr_array_add(argv, g_strdup_printf("%uG", size_gib));
+	else
+		g_ptr_array_add(argv, g_strdup_printf("%" G_GUINT64_FORMAT, backing_size));
 	g_ptr_array_add(argv, NULL);
 
 	data = g_new0(VmsupDiskCreate, 1);

@@ -8,14 +8,17 @@
 #include "config.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <glib/gi18n.h>
 #include <stdlib.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "vmsup-disk-chain.h"
 #include "vmsup-error.h"
 #include "vmsup-json.h"
 #include "vmsup-paths.h"
+#include "vmsup-run-as.h"
 #include "vmsup-vm-def.h"
 
 #define VMSUP_VM_DEF_VERSION 1
@@ -371,39 +374,78 @@ vmsup_vm_def_uid_is_restricted(guint32 uid)
 	return uid != 0 && uid != (guint32)geteuid();
 }
 
-gboolean
-vmsup_vm_def_check_share_owner(const gchar *path, guint32 uid, GError **error)
+/* where the descriptor @fd leads, from /proc/self/fd: what was opened, not what a name says now */
+static gchar *
+vmsup_vm_def_fd_path(gint fd)
 {
+	g_autofree gchar *link = g_strdup_printf("/proc/self/fd/%d", fd);
+	return g_file_read_link(link, NULL);
+}
+
+gint
+vmsup_vm_def_open_share(const gchar *path, guint32 uid, GError **error)
+{
+	g_autoptr(VmsupRunAs) as = vmsup_run_as_for_owner(uid);
 	g_autofree gchar *shown = NULL;
 	g_autofree gchar *canonical = NULL;
 	g_autofree gchar *real = NULL;
 	struct stat st;
+	gint fd;
 
-	g_return_val_if_fail(path != NULL, FALSE);
+	g_return_val_if_fail(path != NULL, -1);
 
-	/*
-	 * A QEMU running as root opens the directory by name as it starts, long
-	 * after the path was stored in canonical form: whoever owns the VM, a
-	 * path that no longer resolves to itself could lead the share anywhere
-	 */
-	if (!vmsup_vm_def_uid_is_restricted(uid) && geteuid() != 0)
-		return TRUE;
 	shown = g_strescape(path, NULL);
 	canonical = g_canonicalize_filename(path, "/");
-	real = realpath(canonical, NULL);
-	if (real == NULL) {
+	/* opened as the owner: the kernel says whether the owner may, and QEMU gets this one */
+	fd = vmsup_run_as_open(as, canonical, O_RDONLY | O_DIRECTORY | O_NONBLOCK);
+	if (fd < 0) {
 		gint saved_errno = errno;
-		g_set_error(error,
-			    VMSUP_ERROR,
-			    VMSUP_ERROR_FAILED_PRECONDITION,
-			    _("Cannot tell who owns '%s': %s; share an existing directory you own"),
-			    shown,
-			    g_strerror(saved_errno));
-		return FALSE;
+		gboolean refused = (saved_errno == EACCES || saved_errno == EPERM) &&
+				   vmsup_vm_def_uid_is_restricted(uid);
+		/* refused on the way: say why as the rules for restricted callers do */
+		real = refused ? realpath(canonical, NULL) : NULL;
+		if (real != NULL && g_strcmp0(real, canonical) != 0) {
+			g_autofree gchar *shown_real = g_strescape(real, NULL);
+			g_set_error(error,
+				    VMSUP_ERROR,
+				    VMSUP_ERROR_FAILED_PRECONDITION,
+				    _("'%s' leads to '%s' through a symbolic link; share the "
+				      "directory itself, and only one you own"),
+				    shown,
+				    shown_real);
+		} else if (refused && stat(canonical, &st) == 0 && S_ISDIR(st.st_mode) &&
+			   st.st_uid != uid) {
+			g_set_error(error,
+				    VMSUP_ERROR,
+				    VMSUP_ERROR_FAILED_PRECONDITION,
+				    _("'%s' belongs to uid %u, not to you (uid %u); share a "
+				      "directory you own"),
+				    shown,
+				    (guint)st.st_uid,
+				    (guint)uid);
+		} else if (saved_errno == ENOTDIR) {
+			g_set_error(error,
+				    VMSUP_ERROR,
+				    VMSUP_ERROR_FAILED_PRECONDITION,
+				    _("'%s' is not a directory; share a directory you own"),
+				    shown);
+		} else {
+			g_set_error(error,
+				    VMSUP_ERROR,
+				    VMSUP_ERROR_FAILED_PRECONDITION,
+				    _("Cannot tell who owns '%s': %s; share an existing directory "
+				      "you own"),
+				    shown,
+				    g_strerror(saved_errno));
+		}
+		return -1;
 	}
-	/* QEMU opens the path later, by name: a link on the way could lead elsewhere by then */
-	if (g_strcmp0(real, canonical) != 0) {
-		g_autofree gchar *shown_real = g_strescape(real, NULL);
+	/* checked on what was opened, so no later swap of a name changes the answer */
+	real = vmsup_vm_def_fd_path(fd);
+	if ((vmsup_vm_def_uid_is_restricted(uid) || geteuid() == 0) &&
+	    (real == NULL || g_strcmp0(real, canonical) != 0)) {
+		g_autofree gchar *shown_real = g_strescape(real != NULL ? real : "?", NULL);
+		close(fd);
 		g_set_error(error,
 			    VMSUP_ERROR,
 			    VMSUP_ERROR_FAILED_PRECONDITION,
@@ -411,17 +453,19 @@ vmsup_vm_def_check_share_owner(const gchar *path, guint32 uid, GError **error)
 			      "itself, and only one you own"),
 			    shown,
 			    shown_real);
-		return FALSE;
+		return -1;
 	}
-	if (lstat(real, &st) != 0 || !S_ISDIR(st.st_mode)) {
+	if (fstat(fd, &st) != 0 || !S_ISDIR(st.st_mode)) {
+		close(fd);
 		g_set_error(error,
 			    VMSUP_ERROR,
 			    VMSUP_ERROR_FAILED_PRECONDITION,
 			    _("'%s' is not a directory; share a directory you own"),
 			    shown);
-		return FALSE;
+		return -1;
 	}
 	if (vmsup_vm_def_uid_is_restricted(uid) && st.st_uid != uid) {
+		close(fd);
 		g_set_error(
 		    error,
 		    VMSUP_ERROR,
@@ -431,8 +475,24 @@ vmsup_vm_def_check_share_owner(const gchar *path, guint32 uid, GError **error)
 		    shown,
 		    (guint)st.st_uid,
 		    (guint)uid);
-		return FALSE;
+		return -1;
 	}
+	return fd;
+}
+
+gboolean
+vmsup_vm_def_check_share_owner(const gchar *path, guint32 uid, GError **error)
+{
+	gint fd;
+
+	g_return_val_if_fail(path != NULL, FALSE);
+
+	if (!vmsup_vm_def_uid_is_restricted(uid) && geteuid() != 0)
+		return TRUE;
+	fd = vmsup_vm_def_open_share(path, uid, error);
+	if (fd < 0)
+		return FALSE;
+	close(fd);
 	return TRUE;
 }
 
@@ -505,19 +565,19 @@ vmsup_vm_def_check_dirs_enterable(const gchar *field,
 	return TRUE;
 }
 
-gboolean
-vmsup_vm_def_check_file_reader(const gchar *field, const gchar *path, guint32 uid, GError **error)
+/*
+ * Why @uid could not open @path, as far as modes tell: FALSE with a message
+ * naming the directory or the file in the way, TRUE when modes show no
+ * reason (an ACL, a security module or an unusual file decided).
+ */
+static gboolean
+vmsup_vm_def_explain_file_reader(const gchar *field, const gchar *path, guint32 uid, GError **error)
 {
 	g_autofree gchar *shown = NULL;
 	g_autofree gchar *canonical = NULL;
 	g_autofree gchar *real = NULL;
 	struct stat st;
 
-	g_return_val_if_fail(field != NULL, FALSE);
-	g_return_val_if_fail(path != NULL, FALSE);
-
-	if (!vmsup_vm_def_uid_is_restricted(uid))
-		return TRUE;
 	shown = g_strescape(path, NULL);
 	canonical = g_canonicalize_filename(path, "/");
 	/* the path as named first: nothing is told of what lies behind a closed directory */
@@ -568,6 +628,83 @@ vmsup_vm_def_check_file_reader(const gchar *field, const gchar *path, guint32 ui
 	return FALSE;
 }
 
+gint
+vmsup_vm_def_open_file(const gchar *field, const gchar *path, guint32 uid, GError **error)
+{
+	g_autoptr(VmsupRunAs) as = vmsup_run_as_for_owner(uid);
+	g_autofree gchar *canonical = NULL;
+	struct stat st;
+	gint fd;
+
+	g_return_val_if_fail(field != NULL, -1);
+	g_return_val_if_fail(path != NULL, -1);
+
+	canonical = g_canonicalize_filename(path, "/");
+	/* non-blocking: a FIFO named as a kernel must not hang the opener */
+	fd = vmsup_run_as_open(as, canonical, O_RDONLY | O_NOCTTY | O_NONBLOCK);
+	if (fd < 0) {
+		gint saved_errno = errno;
+		g_autofree gchar *shown = g_strescape(path, NULL);
+		if (vmsup_vm_def_explain_file_reader(field, path, uid, error))
+			g_set_error(error,
+				    VMSUP_ERROR,
+				    VMSUP_ERROR_FAILED_PRECONDITION,
+				    /* TRANSLATORS: The kernel '/boot/x' cannot be opened by uid
+				       1001: Permission denied; ... */
+				    _("The %s '%s' cannot be opened by uid %u: %s; vmsupd opens "
+				      "files only for those who could open them themselves: name a "
+				      "file you own, or one everybody may read"),
+				    field,
+				    shown,
+				    (guint)uid,
+				    g_strerror(saved_errno));
+		return -1;
+	}
+	if (fstat(fd, &st) != 0 || !S_ISREG(st.st_mode)) {
+		g_autofree gchar *shown = g_strescape(path, NULL);
+		close(fd);
+		g_set_error(error,
+			    VMSUP_ERROR,
+			    VMSUP_ERROR_FAILED_PRECONDITION,
+			    _("The %s '%s' is not a regular file; name a file you own or one "
+			      "everybody may read"),
+			    field,
+			    shown);
+		return -1;
+	}
+	return fd;
+}
+
+gboolean
+vmsup_vm_def_check_file_reader(const gchar *field, const gchar *path, guint32 uid, GError **error)
+{
+	gint fd;
+
+	g_return_val_if_fail(field != NULL, FALSE);
+	g_return_val_if_fail(path != NULL, FALSE);
+
+	if (!vmsup_vm_def_uid_is_restricted(uid))
+		return TRUE;
+	fd = vmsup_vm_def_open_file(field, path, uid, error);
+	if (fd < 0)
+		return FALSE;
+	close(fd);
+	return TRUE;
+}
+
+gboolean
+vmsup_vm_def_check_image_chain(const gchar *path, guint32 uid, GError **error)
+{
+	g_autoptr(VmsupRunAs) as = vmsup_run_as_for_owner(uid);
+	g_autoptr(GPtrArray) chain = NULL;
+	gint fd = vmsup_vm_def_open_file("image", path, uid, error);
+
+	if (fd < 0)
+		return FALSE;
+	chain = vmsup_disk_chain_open(path, fd, as, uid, error);
+	return chain != NULL;
+}
+
 /* the bundled guest's files are the daemon's, whoever names them */
 static gboolean
 vmsup_vm_def_is_bundled_file(const gchar *path)
@@ -593,6 +730,10 @@ vmsup_vm_def_check_caller(const VmsupVmDef *def, guint32 uid, GError **error)
 		if (!vmsup_vm_def_check_file_reader(fields[i], path, uid, error))
 			return FALSE;
 	}
+	/* the files an image names are read for the caller too, not only the image */
+	if (def->image != NULL && vmsup_vm_def_uid_is_restricted(uid) &&
+	    !vmsup_vm_def_check_image_chain(def->image, uid, error))
+		return FALSE;
 	if (def->share_dir != NULL && !vmsup_vm_def_check_share_owner(def->share_dir, uid, error))
 		return FALSE;
 	return TRUE;

@@ -15,6 +15,7 @@
 #include "vmsup-log.h"
 #include "vmsup-preflight.h"
 #include "vmsup-vm-def.h"
+#include "vmsup-vm-files.h"
 #include "vmsup-vm-service-private.h"
 
 /* what a running VM was started with, for adoption by a later daemon */
@@ -628,6 +629,12 @@ vmsup_vm_service_start_spawn(VmsupVmService *self, GTask *task /* owned */)
 		return;
 	}
 
+	/* opened now, as the owner, and handed over: QEMU opens no host file by name */
+	if (!vmsup_vm_files_open(def, config, &error)) {
+		vmsup_vm_service_return_error(task, g_steal_pointer(&error));
+		g_object_unref(task);
+		return;
+	}
 	config->accel = self->accel;
 	config->cpus = def->cpus;
 	config->memory_mib = def->memory_mib;

@@ -138,6 +138,18 @@ def proc_cmdline(pid):
     return [a.decode(errors="replace") for a in proc_read(pid, "cmdline").split(b"\0") if a]
 
 
+def qemu_holds_file(pid, cmdline, option, path):
+    """QEMU is handed files as /proc/self/fd/N: its option names such a descriptor of @path."""
+    if option not in cmdline[:-1]:
+        return False
+    value = cmdline[cmdline.index(option) + 1]
+    if not value.startswith("/proc/self/fd/"):
+        return False
+    held = os.stat(f"/proc/{pid}/fd/{value[len('/proc/self/fd/'):]}")
+    want = os.stat(path)
+    return (held.st_dev, held.st_ino) == (want.st_dev, want.st_ino)
+
+
 def proc_rss_kib(pid):
     for line in proc_read(pid, "status").decode(errors="replace").splitlines():
         if line.startswith("VmRSS:"):
@@ -951,7 +963,8 @@ def sc_create(ctx):
     cmdline = proc_cmdline(vm["pid"])
     check(cmdline and "qemu-system" in os.path.basename(cmdline[0]),
           f"pid {vm['pid']} is not QEMU: {cmdline}")
-    check(vm["kernel"] in cmdline and vm["initrd"] in cmdline,
+    check(qemu_holds_file(vm["pid"], cmdline, "-kernel", vm["kernel"])
+          and qemu_holds_file(vm["pid"], cmdline, "-initrd", vm["initrd"]),
           f"QEMU was not given the guest: {cmdline}")
     check(f"{GUEST_MIB}M" in " ".join(cmdline), f"QEMU memory is not {GUEST_MIB}M: {cmdline}")
     ctx.wait_agent("web")
@@ -1434,12 +1447,18 @@ def sc_ops_cancel(ctx):
     """operations: create --no-wait, ops list/get, cancel -> cancelled, nothing left."""
     # a QEMU that waits at a gate keeps the create in its start stage until we let it go
     real = os.environ.get("VMSUP_QEMU") or shutil.which("qemu-system-x86_64")
-    gate = ctx.path("gate-open")
-    wrapper = ctx.path("qemu-gate")
+    # QEMU runs as the VM's owner or vmsup-qemu, never root: the wrapper must be its to run
+    gate_dir = ctx.path("gate")
+    os.mkdir(gate_dir)
+    os.chmod(gate_dir, 0o1777)
+    os.chmod(ctx.tmp, 0o711)
+    gate = os.path.join(gate_dir, "gate-open")
+    gate_pids = os.path.join(gate_dir, "gate-pids")
+    wrapper = os.path.join(gate_dir, "qemu-gate")
     with open(wrapper, "w") as f:
         f.write(f"""#!/bin/sh
 for a; do [ "$a" = --version ] && exec '{real}' "$@"; done
-echo $$ >'{ctx.path("gate-pids")}'
+echo $$ >'{gate_pids}'
 while [ ! -e '{gate}' ]; do sleep 0.05; done
 exec '{real}' "$@"
 """)
@@ -1477,7 +1496,7 @@ exec '{real}' "$@"
     step("cancel")
 
     def gated_pid():
-        with open(ctx.path("gate-pids")) as f:
+        with open(gate_pids) as f:
             return int(f.read().strip())
     waiting_pid = wait_for("QEMU to wait at the gate", gated_pid, 30)
     ctx.qemu_pids.add(waiting_pid)
