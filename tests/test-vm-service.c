@@ -67,6 +67,12 @@ test_log_writer(GLogLevelFlags level, const GLogField *fields, gsize n_fields, g
 	return g_log_writer_default(level, fields, n_fields, user_data);
 }
 
+static gboolean
+test_warned(gpointer unused)
+{
+	return n_expected_warnings > 0;
+}
+
 /* processes */
 
 static gboolean
@@ -1348,8 +1354,12 @@ test_restart(Fixture *f, gconstpointer user_data)
 	g_assert_cmpint(json_object_get_int_member(vm, "pid"), ==, p1);
 	g_assert_cmpstr(json_object_get_string_member(vm, "accel"), ==, "tcg");
 	g_clear_pointer(&vm, json_object_unref);
+	/* killed, and nobody asked for it: crashed, not stopped */
 	vm = test_get(f, "r2");
-	g_assert_cmpstr(json_object_get_string_member(vm, "state"), ==, "stopped");
+	g_assert_cmpstr(json_object_get_string_member(vm, "state"), ==, "crashed");
+	g_assert_cmpstr(json_object_get_string_member(vm, "exit_reason"),
+			==,
+			VMSUP_VM_UNWATCHED_END);
 	g_assert_false(g_file_test(rt2, G_FILE_TEST_EXISTS));
 	g_clear_pointer(&vm, json_object_unref);
 	/* autostart */
@@ -2220,7 +2230,7 @@ test_outcome_dead_at_load(Fixture *f, gconstpointer user_data)
 	g_autoptr(VmsupVmOutcome) stale = NULL;
 	g_autoptr(VmsupVmOutcome) shut = NULL;
 	g_autoptr(JsonObject) vm = NULL;
-	const gchar *unknown = "QEMU exited while vmsupd was not running";
+	const gchar *unknown = VMSUP_VM_UNWATCHED_END;
 	/* killed -9 or terminated: the daemon writes the pid file, so it stays either way */
 	const gchar *names[] = {"dl", "dw", "dx", "dt", "dy"};
 	const gint sigs[] = {SIGKILL, SIGKILL, SIGKILL, SIGTERM, SIGTERM};
@@ -2287,10 +2297,11 @@ test_outcome_dead_at_load(Fixture *f, gconstpointer user_data)
 						==,
 						0);
 			} else {
-				/* not our child: how it ended is unknown */
+				/* not our child: how it ended is unknown, and nobody asked for it
+				 */
 				g_assert_cmpstr(json_object_get_string_member(vm, "state"),
 						==,
-						"stopped");
+						"crashed");
 				g_assert_cmpstr(json_object_get_string_member(vm, "exit_reason"),
 						==,
 						unknown);
@@ -2306,6 +2317,44 @@ test_outcome_dead_at_load(Fixture *f, gconstpointer user_data)
 	for (guint i = 0; i < G_N_ELEMENTS(names); i++) {
 		g_autoptr(JsonObject) gone = CALL_OK(f, delete, "{\"name\": \"%s\"}", names[i]);
 	}
+}
+
+/* how a run ended could not be saved (a full disk): a restarted daemon still knows it ran */
+static void
+test_outcome_unsaved(Fixture *f, gconstpointer user_data)
+{
+	g_autofree gchar *rt = test_vm_runtime_dir(f, "un");
+	g_autofree gchar *record = test_outcome_path(f, "un");
+	g_autofree gchar *records = g_path_get_dirname(record);
+	g_autofree gchar *aside = g_strconcat(records, ".aside", NULL);
+	g_autoptr(JsonObject) res = NULL;
+	g_autoptr(JsonObject) vm = NULL;
+
+	test_create(f, "un", TRUE);
+	/* the record's directory is a file now: no record can be written there */
+	g_assert_cmpint(g_mkdir_with_parents(records, 0700), ==, 0);
+	g_assert_cmpint(g_rename(records, aside), ==, 0);
+	g_assert_true(g_file_set_contents(records, "", 0, NULL));
+	expected_warning = "its runtime directory stays";
+	n_expected_warnings = 0;
+	res = CALL_OK(f, stop, "{\"name\": \"un\", \"force\": true}");
+	test_wait_state(f, "un", "stopped");
+	vmsup_test_wait_until(test_warned, NULL, TEST_TIMEOUT_S);
+	expected_warning = NULL;
+	g_assert_cmpuint(n_expected_warnings, ==, 1);
+	g_assert_true(g_file_test(rt, G_FILE_TEST_IS_DIR));
+
+	g_assert_cmpint(g_unlink(records), ==, 0);
+	g_assert_cmpint(g_rename(aside, records), ==, 0);
+	fixture_replace_service(f);
+	test_wait_gone(rt);
+	vm = test_get(f, "un");
+	g_assert_cmpstr(json_object_get_string_member(vm, "state"), ==, "crashed");
+	g_assert_cmpstr(json_object_get_string_member(vm, "exit_reason"),
+			==,
+			VMSUP_VM_UNWATCHED_END);
+	g_clear_pointer(&res, json_object_unref);
+	res = CALL_OK(f, delete, "{\"name\": \"un\"}");
 }
 
 typedef struct {
@@ -3432,6 +3481,7 @@ main(int argc, char **argv)
 	ADD("/vmsup/vm-service/accel-configured", test_accel_configured);
 	ADD("/vmsup/vm-service/outcome-restart", test_outcome_restart);
 	ADD("/vmsup/vm-service/outcome-dead-at-load", test_outcome_dead_at_load);
+	ADD("/vmsup/vm-service/outcome-unsaved", test_outcome_unsaved);
 	ADD("/vmsup/vm-service/outcome-policy-stop", test_outcome_policy_stop);
 	ADD("/vmsup/vm-service/share-owner", test_share_owner);
 	ADD("/vmsup/vm-service/share-swapped-at-start", test_share_swapped_at_start);

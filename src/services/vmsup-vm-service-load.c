@@ -113,11 +113,16 @@ vmsup_vm_service_adopt_dead(VmsupVmLoadOne *one)
 		vmsup_vm_service_load_one_finish(one);
 		return;
 	}
-	/* it ended while no daemon watched: not our child, so how is unknown */
+	/*
+	 * It ended while no daemon watched: not our child, so how is unknown.
+	 * Nobody asked for it through vmsupd, so it counts as a crash: the
+	 * state that tells the user to look (a guest that powered itself off
+	 * meanwhile shows the same).
+	 */
 	vmsup_vm_service_drop_runtime(self, rec, FALSE);
-	rec->state = VMSUP_VM_STATE_STOPPED;
+	rec->state = VMSUP_VM_STATE_CRASHED;
 	g_free(rec->exit_reason);
-	rec->exit_reason = g_strdup("QEMU exited while vmsupd was not running");
+	rec->exit_reason = g_strdup(VMSUP_VM_UNWATCHED_END);
 	rec->exit_status = -1;
 	rec->stopped_at = 0;
 	vmsup_vm_service_emit_vm_changed(self, rec);

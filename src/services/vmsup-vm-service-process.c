@@ -149,16 +149,21 @@ vmsup_vm_service_outcome_saved_cb(GObject *source, GAsyncResult *res, gpointer u
 	VmsupVmService *self = g_task_get_source_object(task);
 	VmsupVmRecord *rec = g_task_get_task_data(task);
 	g_autoptr(GError) error = NULL;
+	gboolean saved = vmsup_vm_store_save_outcome_finish(VMSUP_VM_STORE(source), res, &error);
 
-	if (!vmsup_vm_store_save_outcome_finish(VMSUP_VM_STORE(source), res, &error))
+	if (!saved)
 		vmsup_log_vm(G_LOG_LEVEL_WARNING,
 			     rec->def->name,
-			     "How VM '%s' ended is not kept over a restart of vmsupd: %s, ignoring",
+			     "How VM '%s' ended is not kept over a restart of vmsupd: %s; its "
+			     "runtime directory stays, so that a restarted vmsupd knows it ran",
 			     rec->def->name,
 			     error->message);
 	rec->saving_outcome = FALSE;
-	/* starts wait for this, so the directory is not yet a new run's */
-	if (rec->process == NULL) {
+	/*
+	 * Starts wait for this, so the directory is not yet a new run's. Unsaved,
+	 * the directory is what tells the next daemon that a run ended unseen.
+	 */
+	if (rec->process == NULL && saved) {
 		g_autofree gchar *dir = vmsup_vm_service_vm_runtime_dir(self, rec->def->name);
 		vmsup_vm_service_remove_tree(dir);
 	}

@@ -60,6 +60,9 @@ typedef struct {
 	gint64 pid;        /* the QEMU whose end this is; 0: unknown */
 } VmsupVmOutcome;
 
+/* the reason of a run that ended while no vmsupd watched it (it counts as crashed) */
+#define VMSUP_VM_UNWATCHED_END "QEMU ended while vmsupd was not running; how is not known"
+
 VmsupVmOutcome *
 vmsup_vm_outcome_new(gboolean crashed, const gchar *reason, gint wait_status);
 void
