@@ -2319,6 +2319,72 @@ test_outcome_dead_at_load(Fixture *f, gconstpointer user_data)
 	}
 }
 
+typedef struct {
+	Fixture *f;
+	const gchar *name;
+	const gchar *state;       /* wanted, NULL: any */
+	gboolean want_last_error; /* TRUE: a last_error, FALSE: none */
+} VmWait;
+
+static gboolean
+test_vm_matches(gpointer user_data)
+{
+	VmWait *wait = user_data;
+	g_autoptr(JsonObject) vm = vmsup_vm_service_lookup(wait->f->service, wait->name);
+
+	return vm != NULL &&
+	       (wait->state == NULL ||
+		g_strcmp0(json_object_get_string_member(vm, "state"), wait->state) == 0) &&
+	       json_object_has_member(vm, "last_error") == wait->want_last_error;
+}
+
+/*
+ * A QEMU frozen while the daemon was away: the next daemon serves without
+ * waiting for it, and once it thaws, its QMP is found again.
+ */
+static void
+test_adopt_frozen(Fixture *f, gconstpointer user_data)
+{
+	VmWait unreachable = {f, "fz", "running", TRUE};
+	VmWait answers = {f, "fz", "running", FALSE};
+	g_autoptr(JsonObject) vm = NULL;
+	g_autoptr(JsonObject) res = NULL;
+	GPid pid;
+
+	test_create(f, "fz", TRUE);
+	pid = test_get_pid(f, "fz");
+	g_clear_object(&f->service);
+	g_assert_cmpint(kill(pid, SIGSTOP), ==, 0);
+	vmsup_test_wait_until(vmsup_test_pid_is_stopped, GINT_TO_POINTER(pid), TEST_TIMEOUT_S);
+
+	/* loaded while the QEMU is still frozen: its adoption goes on behind */
+	f->service = fixture_new_service(f, NULL, f->runtime_dir, VMSUP_ACCEL_TCG);
+	g_assert_true(vmsup_test_pid_is_stopped(GINT_TO_POINTER(pid)));
+	vm = test_get(f, "fz");
+	g_assert_cmpstr(json_object_get_string_member(vm, "state"), ==, "starting");
+	g_clear_pointer(&vm, json_object_unref);
+
+	/* QMP gave up, the VM is watched */
+	expected_warning = "QMP is unreachable";
+	n_expected_warnings = 0;
+	vmsup_test_wait_until(test_vm_matches, &unreachable, TEST_TIMEOUT_S);
+	expected_warning = NULL;
+	g_assert_cmpuint(n_expected_warnings, ==, 1);
+	vm = test_get(f, "fz");
+	g_assert_nonnull(
+	    strstr(json_object_get_string_member(vm, "last_error"), "QMP is unreachable"));
+	g_clear_pointer(&vm, json_object_unref);
+
+	/* thawed: QMP answers again, with no restart of anything */
+	g_assert_cmpint(kill(pid, SIGCONT), ==, 0);
+	vmsup_test_wait_until(test_vm_matches, &answers, TEST_TIMEOUT_S);
+	g_assert_cmpint(test_get_pid(f, "fz"), ==, pid);
+	res = CALL_OK(f, stop, "{\"name\": \"fz\", \"timeout_s\": 1}");
+	test_wait_state(f, "fz", "stopped");
+	g_clear_pointer(&res, json_object_unref);
+	res = CALL_OK(f, delete, "{\"name\": \"fz\"}");
+}
+
 /* how a run ended could not be saved (a full disk): a restarted daemon still knows it ran */
 static void
 test_outcome_unsaved(Fixture *f, gconstpointer user_data)
@@ -3482,6 +3548,7 @@ main(int argc, char **argv)
 	ADD("/vmsup/vm-service/outcome-restart", test_outcome_restart);
 	ADD("/vmsup/vm-service/outcome-dead-at-load", test_outcome_dead_at_load);
 	ADD("/vmsup/vm-service/outcome-unsaved", test_outcome_unsaved);
+	ADD("/vmsup/vm-service/adopt-frozen", test_adopt_frozen);
 	ADD("/vmsup/vm-service/outcome-policy-stop", test_outcome_policy_stop);
 	ADD("/vmsup/vm-service/share-owner", test_share_owner);
 	ADD("/vmsup/vm-service/share-swapped-at-start", test_share_swapped_at_start);

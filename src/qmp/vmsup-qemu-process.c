@@ -1664,6 +1664,71 @@ vmsup_qemu_process_adopt_finish(VmsupQemuProcess *self, GAsyncResult *res, GErro
 	return g_task_propagate_boolean(G_TASK(res), error);
 }
 
+static void
+vmsup_qemu_process_reconnected_cb(GObject *source, GAsyncResult *res, gpointer user_data)
+{
+	g_autoptr(GTask) task = user_data;
+	VmsupQemuProcess *self = g_task_get_source_object(task);
+	VmsupQmpClient *qmp = VMSUP_QMP_CLIENT(source);
+	GError *error = NULL;
+
+	if (!vmsup_qmp_client_connect_finish(qmp, res, &error)) {
+		vmsup_qmp_client_close(qmp);
+		g_task_return_error(task, error);
+		return;
+	}
+	if (!self->running || self->start_task != NULL) {
+		vmsup_qmp_client_close(qmp);
+		g_task_return_new_error(task,
+					VMSUP_ERROR,
+					VMSUP_ERROR_BUSY,
+					"QEMU for '%s' is not running any more",
+					self->name);
+		return;
+	}
+	if (self->qmp != NULL)
+		vmsup_qmp_client_close(self->qmp);
+	g_set_object(&self->qmp, qmp);
+	g_task_return_boolean(task, TRUE);
+}
+
+void
+vmsup_qemu_process_reconnect_qmp_async(VmsupQemuProcess *self,
+				       GCancellable *cancellable,
+				       GAsyncReadyCallback callback,
+				       gpointer user_data)
+{
+	g_autoptr(GTask) task = NULL;
+	g_autoptr(VmsupQmpClient) qmp = NULL;
+	g_autofree gchar *qmp_path = NULL;
+
+	g_return_if_fail(VMSUP_IS_QEMU_PROCESS(self));
+	task = g_task_new(self, cancellable, callback, user_data);
+	g_task_set_source_tag(task, vmsup_qemu_process_reconnect_qmp_async);
+	if (!self->running || self->start_task != NULL) {
+		g_task_return_new_error(task,
+					VMSUP_ERROR,
+					VMSUP_ERROR_BUSY,
+					"QEMU for '%s' is not running, or still starting",
+					self->name);
+		return;
+	}
+	qmp_path = g_build_filename(self->runtime_dir, VMSUP_QEMU_QMP_SOCKET, NULL);
+	qmp = vmsup_qmp_client_new(self->name);
+	vmsup_qmp_client_connect_async(qmp,
+				       qmp_path,
+				       cancellable,
+				       vmsup_qemu_process_reconnected_cb,
+				       g_steal_pointer(&task));
+}
+
+gboolean
+vmsup_qemu_process_reconnect_qmp_finish(VmsupQemuProcess *self, GAsyncResult *res, GError **error)
+{
+	g_return_val_if_fail(g_task_is_valid(res, self), FALSE);
+	return g_task_propagate_boolean(G_TASK(res), error);
+}
+
 void
 vmsup_qemu_process_stop_async(VmsupQemuProcess *self,
 			      gboolean force,

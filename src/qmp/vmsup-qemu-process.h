@@ -165,6 +165,19 @@ gboolean
 vmsup_qemu_process_adopt_finish(VmsupQemuProcess *self, GAsyncResult *res, GError **error);
 
 /*
+ * A running QEMU whose QMP did not answer (frozen while it was adopted):
+ * tries QMP once more; on success it is the process's QMP client from then
+ * on. A failure changes nothing, the process least of all.
+ */
+void
+vmsup_qemu_process_reconnect_qmp_async(VmsupQemuProcess *self,
+				       GCancellable *cancellable,
+				       GAsyncReadyCallback callback,
+				       gpointer user_data);
+gboolean
+vmsup_qemu_process_reconnect_qmp_finish(VmsupQemuProcess *self, GAsyncResult *res, GError **error);
+
+/*
  * Stops QEMU: unless @force, system_powerdown and up to @timeout_ms for the
  * guest; then `quit` (SIGTERM without QMP) and 2 s; then SIGKILL. Completes
  * once the process is reaped; a stop already under way is joined; stopping a

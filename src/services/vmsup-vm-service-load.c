@@ -36,30 +36,70 @@ vmsup_vm_service_load_one_done(GTask *task /* owned */)
 		g_object_unref(task);
 }
 
+/*
+ * How long the load waits for one adoption before it goes on without it: a
+ * QEMU that answers QMP does so in milliseconds, a frozen one never, and the
+ * socket must not wait for it.
+ */
+#define VMSUP_VM_ADOPT_WAIT_MS 2000
+/* retries of QMP for a QEMU adopted without it: from 1 s, doubling, to this */
+#define VMSUP_VM_QMP_RETRY_MAX_S 30
+
 typedef struct {
 	GTask *task;             /* owned: the load */
 	VmsupVmRecord *rec;      /* owned */
 	VmsupVmOutcome *outcome; /* owned, may be NULL: the stored end of the last run */
 	gint64 recorded_pid;     /* of the runtime dir's pid file; 0: none */
+	gboolean counted;        /* the load still waits for this one */
+	guint wait_id;           /* the bound on that wait */
 } VmsupVmLoadOne;
 
 static void
 vmsup_vm_load_one_free(VmsupVmLoadOne *one)
 {
+	g_clear_handle_id(&one->wait_id, g_source_remove);
 	g_clear_pointer(&one->rec, vmsup_vm_service_record_unref);
 	g_clear_pointer(&one->outcome, vmsup_vm_outcome_free);
 	g_free(one);
+}
+
+/* the load goes on; this VM's adoption, if still under way, finishes on its own */
+static void
+vmsup_vm_service_load_one_release(VmsupVmLoadOne *one)
+{
+	g_clear_handle_id(&one->wait_id, g_source_remove);
+	if (!one->counted)
+		return;
+	one->counted = FALSE;
+	vmsup_vm_service_load_one_done(g_object_ref(one->task));
+}
+
+static gboolean
+vmsup_vm_service_adopt_wait_cb(gpointer user_data)
+{
+	VmsupVmLoadOne *one = user_data;
+
+	one->wait_id = 0;
+	vmsup_log_vm(G_LOG_LEVEL_MESSAGE,
+		     one->rec->def->name,
+		     "VM '%s' is slow to answer QMP; serving the other VMs meanwhile",
+		     one->rec->def->name);
+	vmsup_vm_service_load_one_release(one);
+	return G_SOURCE_REMOVE;
 }
 
 static void
 vmsup_vm_service_load_one_finish(VmsupVmLoadOne *one)
 {
 	VmsupVmService *self = g_task_get_source_object(one->task);
-	GTask *task = g_steal_pointer(&one->task);
+	g_autoptr(GTask) task = g_steal_pointer(&one->task);
 
 	vmsup_vm_lock_unlock(self->lock, one->rec->def->name);
+	if (one->counted) {
+		one->counted = FALSE;
+		vmsup_vm_service_load_one_done(g_object_ref(task));
+	}
 	vmsup_vm_load_one_free(one);
-	vmsup_vm_service_load_one_done(task);
 }
 
 static void
@@ -133,6 +173,95 @@ vmsup_vm_service_adopt_dead(VmsupVmLoadOne *one)
 					    one);
 }
 
+/* QMP of an adopted QEMU that did not answer then, tried again with growing pauses */
+
+static void
+vmsup_vm_service_schedule_qmp_retry(VmsupVmService *self, VmsupVmRecord *rec);
+
+static void
+vmsup_vm_service_qmp_status_cb(GObject *source, GAsyncResult *res, gpointer user_data)
+{
+	VmsupVmRecord *rec = user_data;
+	g_autoptr(JsonNode) status =
+	    vmsup_qmp_client_execute_finish(VMSUP_QMP_CLIENT(source), res, NULL);
+	const gchar *state = NULL;
+
+	if (rec->qmp == VMSUP_QMP_CLIENT(source) && status != NULL &&
+	    JSON_NODE_HOLDS_OBJECT(status)) {
+		state = vmsup_json_object_get_string(json_node_get_object(status), "status", NULL);
+		vmsup_vm_service_set_state(rec->service,
+					   rec,
+					   g_strcmp0(state, "paused") == 0
+					       ? VMSUP_VM_STATE_PAUSED
+					       : VMSUP_VM_STATE_RUNNING);
+	}
+	vmsup_vm_service_record_unref(rec);
+}
+
+static void
+vmsup_vm_service_qmp_reconnected_cb(GObject *source, GAsyncResult *res, gpointer user_data)
+{
+	VmsupVmRecord *rec = user_data;
+	VmsupVmService *self = rec->service;
+	g_autoptr(GError) error = NULL;
+	gboolean ok =
+	    vmsup_qemu_process_reconnect_qmp_finish(VMSUP_QEMU_PROCESS(source), res, &error);
+
+	/* the run it was for is over, or the service is going */
+	if (rec->process != VMSUP_QEMU_PROCESS(source) ||
+	    g_error_matches(error, G_IO_ERROR, G_IO_ERROR_CANCELLED)) {
+		vmsup_vm_service_record_unref(rec);
+		return;
+	}
+	if (!ok) {
+		g_debug("QMP of VM '%s' still does not answer: %s", rec->def->name, error->message);
+		vmsup_vm_service_schedule_qmp_retry(self, rec);
+		vmsup_vm_service_record_unref(rec);
+		return;
+	}
+	vmsup_vm_service_follow_qmp(self, rec);
+	g_clear_pointer(&rec->last_error, g_free);
+	rec->qmp_retry_s = 0;
+	vmsup_log_vm(G_LOG_LEVEL_MESSAGE,
+		     rec->def->name,
+		     "VM '%s' answers QMP again",
+		     rec->def->name);
+	vmsup_vm_service_emit_vm_changed(self, rec);
+	vmsup_qmp_client_execute_async(rec->qmp,
+				       "query-status",
+				       NULL,
+				       self->cancellable,
+				       vmsup_vm_service_qmp_status_cb,
+				       rec);
+}
+
+static gboolean
+vmsup_vm_service_qmp_retry_cb(gpointer user_data)
+{
+	VmsupVmRecord *rec = user_data;
+
+	rec->qmp_retry_id = 0;
+	vmsup_qemu_process_reconnect_qmp_async(rec->process,
+					       rec->service->cancellable,
+					       vmsup_vm_service_qmp_reconnected_cb,
+					       vmsup_vm_service_record_ref(rec));
+	return G_SOURCE_REMOVE;
+}
+
+static void
+vmsup_vm_service_schedule_qmp_retry(VmsupVmService *self, VmsupVmRecord *rec)
+{
+	if (rec->process == NULL || rec->qmp_retry_id != 0)
+		return;
+	rec->qmp_retry_s = CLAMP(rec->qmp_retry_s * 2, 1, VMSUP_VM_QMP_RETRY_MAX_S);
+	rec->qmp_retry_id =
+	    g_timeout_add_seconds_full(G_PRIORITY_DEFAULT,
+				       rec->qmp_retry_s,
+				       vmsup_vm_service_qmp_retry_cb,
+				       vmsup_vm_service_record_ref(rec),
+				       (GDestroyNotify)vmsup_vm_service_record_unref);
+}
+
 static void
 vmsup_vm_service_adopted_cb(GObject *source, GAsyncResult *res, gpointer user_data)
 {
@@ -164,15 +293,14 @@ vmsup_vm_service_adopted_cb(GObject *source, GAsyncResult *res, gpointer user_da
 		     name,
 		     (gint)vmsup_qemu_process_get_pid(process));
 	if (!ok || rec->qmp == NULL) {
-		/* still watched: stop and kill reach it, but it cannot be asked anything */
+		/* still watched: stop and kill reach it; QMP is tried again until it answers */
 		g_free(rec->last_error);
 		rec->last_error = g_strdup_printf("QMP is unreachable: %s",
 						  error != NULL ? error->message : "not ready");
-		g_warning("VM '%s' runs but its QMP is unreachable: %s, ignoring",
-			  name,
-			  rec->last_error);
+		g_warning("VM '%s' runs but its %s; trying again", name, rec->last_error);
 		rec->state = VMSUP_VM_STATE_RUNNING;
 		vmsup_vm_service_emit_vm_changed(self, rec);
+		vmsup_vm_service_schedule_qmp_retry(self, rec);
 		vmsup_vm_service_load_one_finish(one);
 		return;
 	}
@@ -222,6 +350,7 @@ vmsup_vm_service_adopt_locked_cb(GObject *source, GAsyncResult *res, gpointer us
 	rec->starting = TRUE;
 	rec->state = VMSUP_VM_STATE_STARTING;
 	vmsup_vm_service_watch_exit(rec);
+	one->wait_id = g_timeout_add(VMSUP_VM_ADOPT_WAIT_MS, vmsup_vm_service_adopt_wait_cb, one);
 	vmsup_qemu_process_adopt_async(rec->process,
 				       self->cancellable,
 				       vmsup_vm_service_adopted_cb,
@@ -269,6 +398,7 @@ vmsup_vm_service_load_queue(GTask *task,
 	one->task = g_object_ref(task);
 	one->rec = vmsup_vm_service_record_ref(rec);
 	one->outcome = outcome;
+	one->counted = TRUE;
 	data->pending++;
 	vmsup_vm_lock_lock_async(self->lock, rec->def->name, NULL, locked_cb, one);
 }

@@ -36,6 +36,8 @@ typedef struct {
 	VmsupVmHandles *handles;   /* owned */
 	gulong exited_id;
 	gulong event_id;
+	guint qmp_retry_id; /* QMP did not answer at adoption: the next try */
+	guint qmp_retry_s;  /* the pause before it, doubled each time */
 	gboolean starting;  /* spawn or adoption under way: its callback cleans up */
 	gchar *stop_reason; /* owned: a stop was asked ("stopped on request"), the exit is clean */
 	gboolean shutdown_seen;
@@ -182,6 +184,9 @@ vmsup_vm_service_read_runtime_file(VmsupVmService *self, VmsupVmRecord *rec);
 
 void
 vmsup_vm_service_setup_running(VmsupVmService *self, VmsupVmRecord *rec);
+/* the QMP client of @rec's QEMU, when it is connected, is the record's: its events followed */
+void
+vmsup_vm_service_follow_qmp(VmsupVmService *self, VmsupVmRecord *rec);
 
 gboolean
 vmsup_vm_service_locked_finish(VmsupVmService *self, GAsyncResult *res, GError **error);

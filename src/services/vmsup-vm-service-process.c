@@ -105,6 +105,8 @@ vmsup_vm_service_drop_runtime(VmsupVmService *self, VmsupVmRecord *rec, gboolean
 
 	if (rec->process != NULL)
 		g_clear_signal_handler(&rec->exited_id, rec->process);
+	g_clear_handle_id(&rec->qmp_retry_id, g_source_remove);
+	rec->qmp_retry_s = 0;
 	if (rec->qmp != NULL)
 		g_clear_signal_handler(&rec->event_id, rec->qmp);
 	g_clear_object(&rec->qmp);
@@ -371,25 +373,35 @@ vmsup_vm_service_read_runtime_file(VmsupVmService *self, VmsupVmRecord *rec)
 
 /* a spawned or adopted QEMU is up: cache its handles, follow its events */
 void
+vmsup_vm_service_follow_qmp(VmsupVmService *self, VmsupVmRecord *rec)
+{
+	VmsupQmpClient *qmp = vmsup_qemu_process_get_qmp(rec->process);
+
+	if (rec->qmp != NULL)
+		g_clear_signal_handler(&rec->event_id, rec->qmp);
+	g_clear_object(&rec->qmp);
+	if (qmp == NULL || !vmsup_qmp_client_is_ready(qmp))
+		return;
+	rec->qmp = g_object_ref(qmp);
+	rec->event_id = g_signal_connect_data(qmp,
+					      "event",
+					      G_CALLBACK(vmsup_vm_service_qmp_event_cb),
+					      vmsup_vm_service_record_ref(rec),
+					      vmsup_vm_service_record_closure_notify,
+					      0);
+}
+
+void
 vmsup_vm_service_setup_running(VmsupVmService *self, VmsupVmRecord *rec)
 {
 	g_autofree gchar *dir = vmsup_vm_service_vm_runtime_dir(self, rec->def->name);
 	g_autofree gchar *qga_path = g_build_filename(dir, VMSUP_QEMU_QGA_SOCKET, NULL);
-	VmsupQmpClient *qmp = vmsup_qemu_process_get_qmp(rec->process);
 	GArray *forwards = vmsup_qemu_process_get_forwards(rec->process);
 	VmsupVmHandles *handles;
 	gint64 started_mono = vmsup_qemu_process_get_started_at(rec->process);
 	g_autoptr(GError) error = NULL;
 
-	if (qmp != NULL && vmsup_qmp_client_is_ready(qmp)) {
-		rec->qmp = g_object_ref(qmp);
-		rec->event_id = g_signal_connect_data(qmp,
-						      "event",
-						      G_CALLBACK(vmsup_vm_service_qmp_event_cb),
-						      vmsup_vm_service_record_ref(rec),
-						      vmsup_vm_service_record_closure_notify,
-						      0);
-	}
+	vmsup_vm_service_follow_qmp(self, rec);
 	handles = vmsup_vm_handles_new(rec->def->name, dir, rec->process);
 	handles->qga = vmsup_qga_client_new(rec->def->name, qga_path);
 	handles->accel = rec->accel;
