@@ -36,6 +36,7 @@ typedef struct {
 	gchar *socket_path;
 	VmsupRpcContext ctx;
 	VmsupJsonrpcServer *server;
+	VmsupVmService *vm_service; /* NULL unless a test adds one */
 } Fixture;
 
 typedef struct {
@@ -274,6 +275,7 @@ static void
 fixture_teardown(Fixture *f, gconstpointer data)
 {
 	g_clear_object(&f->server);
+	g_clear_object(&f->vm_service);
 	vmsup_test_drain_main_context();
 	/* the server removes its socket file */
 	g_assert_false(g_file_test(f->socket_path, G_FILE_TEST_EXISTS));
@@ -1415,6 +1417,177 @@ test_events_only_own(void)
 	vmsup_test_rm_rf(dir);
 }
 
+/*
+ * What json-glib would let through and vmsupd would act on, each refused
+ * with its JSON-RPC error by a server with a real VMService: afterwards no
+ * VM is defined, while the one good create at the end is.
+ */
+
+typedef struct {
+	const gchar *request;
+	gint code;
+	const gchar *kind;
+	const gchar *id; /* the answer's id as JSON text */
+	const gchar *message;
+} StrictCase;
+
+static const StrictCase strict_cases[] = {
+    {"{\"jsonrpc\":\"2.0\",\"id\":1,\"method\":\"vm.create\",\"params\":"
+     "{\"name\":\"a\\u0000b/../..\",\"start\":true}}",
+     -32602,
+     "invalid-params",
+     "1",
+     "'name': it contains a NUL character"},
+    {"{\"jsonrpc\":\"2.0\",\"id\":2,\"method\":\"vm.create\",\"params\":"
+     "{\"name\":\"k\",\"kernel\":\"/etc/hostname\\u0000/x\"}}",
+     -32602,
+     "invalid-params",
+     "2",
+     "'kernel': it contains a NUL character"},
+    {"{\"jsonrpc\":\"2.0\",\"id\":3,\"method\":\"vm.list\\u0000x\"}",
+     -32600,
+     "invalid-request",
+     "3",
+     "'method': it contains a NUL character"},
+    {"{\"jsonrpc\":\"2.0\",\"id\":1e400,\"method\":\"vm.list\"}",
+     -32600,
+     "invalid-request",
+     "null",
+     "'id': the number 1e400 is too large"},
+    {"{\"jsonrpc\":\"2.0\",\"id\":123456789012345678901234567890,\"method\":\"vm.list\"}",
+     -32600,
+     "invalid-request",
+     "null",
+     "does not fit in 64 bits"},
+    {"{\"jsonrpc\":\"2.0\",\"id\":\"x\\u0000y\",\"method\":\"vm.list\"}",
+     -32600,
+     "invalid-request",
+     "null",
+     "'id': it contains a NUL character"},
+    {"{\"jsonrpc\":\"2.0\",\"id\":1.5,\"method\":\"vm.list\"}",
+     -32600,
+     "invalid-request",
+     "null",
+     "'id' must be a string, an integer or null"},
+    {"{\"jsonrpc\":\"2.0\",\"id\":4,\"method\":\"vm.create\",\"params\":"
+     "{\"name\":\"hex\",\"cpus\":0x10,\"kernel\":\"/etc/hostname\"}}",
+     -32700,
+     "parse-error",
+     "null",
+     "must be decimal"},
+    {"{\"jsonrpc\":\"2.0\",\"id\":5,\"method\":\"vm.create\",\"params\":"
+     "{\"name\":\"oct\",\"cpus\":010,\"kernel\":\"/etc/hostname\"}}",
+     -32700,
+     "parse-error",
+     "null",
+     "must be decimal"},
+    {"{\"jsonrpc\":\"2.0\",\"id\":6,\"method\":\"vm.list\"} "
+     "{\"jsonrpc\":\"2.0\",\"id\":7,\"method\":\"vm.create\",\"params\":"
+     "{\"name\":\"second\",\"kernel\":\"/etc/hostname\"}}",
+     -32700,
+     "parse-error",
+     "null",
+     "more than one JSON value"},
+    {"{\"jsonrpc\":\"2.0\",\"id\":8,\"method\":\"vm.create\",\"params\":"
+     "{\"name\":\"m\",\"memory_mib\":1e999,\"kernel\":\"/etc/hostname\"}}",
+     -32602,
+     "invalid-params",
+     "8",
+     "'memory_mib': the number 1e999 is too large"},
+    {"{\"jsonrpc\":\"2.0\",\"id\":9,\"method\":\"vm.create\",\"params\":"
+     "{\"name\":\"big\",\"memory_mib\":18446744073709551872,\"kernel\":\"/etc/hostname\"}}",
+     -32602,
+     "invalid-params",
+     "9",
+     "'memory_mib': the integer"},
+};
+
+static void
+strict_fixture_add_vm_service(Fixture *f)
+{
+	g_autofree gchar *state = g_build_filename(f->dir, "state", NULL);
+	g_autofree gchar *run = g_build_filename(f->dir, "run", NULL);
+	g_autoptr(GAsyncResult) res = NULL;
+	g_autoptr(GError) error = NULL;
+	GAsyncResult *slot = NULL;
+
+	/* QEMU from PATH: a create that passes every check really defines its VM */
+	f->vm_service = vmsup_vm_service_new(state, run, NULL, VMSUP_ACCEL_TCG);
+	vmsup_vm_service_load_async(f->vm_service, NULL, vmsup_test_store_result_cb, &slot);
+	res = vmsup_test_wait_result(&slot, TIMEOUT_S);
+	g_assert_true(vmsup_vm_service_load_finish(f->vm_service, res, &error));
+	g_assert_no_error(error);
+	f->ctx.vm_service = f->vm_service;
+}
+
+static void
+test_strict_json(Fixture *f, gconstpointer data)
+{
+	g_autoptr(TestClient) c = NULL;
+	g_auto(GStrv) names = NULL;
+
+	strict_fixture_add_vm_service(f);
+	c = client_new(f, TRUE);
+	for (guint i = 0; i < G_N_ELEMENTS(strict_cases); i++) {
+		const StrictCase *sc = &strict_cases[i];
+		g_autoptr(JsonObject) reply = NULL;
+		g_autofree gchar *id = NULL;
+
+		g_test_message("strict: %s", sc->request);
+		reply = client_call(c, sc->request);
+		assert_error(reply, sc->code, sc->kind);
+		id = vmsup_json_to_string(json_object_get_member(reply, "id"), FALSE);
+		g_assert_cmpstr(id, ==, sc->id);
+		g_assert_nonnull(strstr(error_message(reply), sc->message));
+	}
+	/* a batch answers each request on its own */
+	{
+		g_autofree gchar *line = NULL;
+		client_send(c,
+			    "[{\"jsonrpc\":\"2.0\",\"id\":10,\"method\":\"vm.list\"},"
+			    "{\"jsonrpc\":\"2.0\",\"id\":11,\"method\":\"vm.get\",\"params\":"
+			    "{\"name\":\"a\\u0000\"}}]");
+		line = client_read_line(c);
+		g_assert_nonnull(strstr(line, "{\"jsonrpc\":\"2.0\",\"id\":10,\"result\""));
+		g_assert_nonnull(strstr(line, "\"id\":11,\"error\":{\"code\":-32602"));
+	}
+	/* ids that fit come back exactly as sent */
+	{
+		const gchar *const ids[] = {"-9223372036854775808",
+					    "9223372036854775807",
+					    "\"\\u00e9t\\u00e9\"",
+					    "null"};
+		for (guint i = 0; i < G_N_ELEMENTS(ids); i++) {
+			g_autofree gchar *request = g_strdup_printf(
+			    "{\"jsonrpc\":\"2.0\",\"id\":%s,\"method\":\"vm.list\"}",
+			    ids[i]);
+			g_autofree gchar *expect = NULL;
+			g_autofree gchar *line = NULL;
+			g_autoptr(JsonNode) sent = vmsup_json_parse(ids[i], -1, NULL);
+			g_autofree gchar *sent_text = vmsup_json_to_string(sent, FALSE);
+
+			expect =
+			    g_strdup_printf("{\"jsonrpc\":\"2.0\",\"id\":%s,\"result\"", sent_text);
+			client_send(c, request);
+			line = client_read_line(c);
+			g_assert_true(g_str_has_prefix(line, expect));
+		}
+	}
+	/* nothing was defined or started, and nothing is being created */
+	names = vmsup_vm_service_list_names(f->vm_service);
+	g_assert_cmpuint(g_strv_length(names), ==, 0);
+	g_assert_cmpuint(vmsup_vm_service_count_vms(f->vm_service), ==, 0);
+	/* the same create, sent right, does define its VM: the refusals were what kept it out */
+	{
+		g_autoptr(JsonObject) reply = client_call(
+		    c,
+		    "{\"jsonrpc\":\"2.0\",\"id\":12,\"method\":\"vm.create\",\"params\":"
+		    "{\"name\":\"a\",\"kernel\":\"/etc/hostname\",\"wait\":true}}");
+		g_assert_true(json_object_has_member(reply, "result"));
+		g_assert_cmpuint(vmsup_vm_service_count_vms(f->vm_service), ==, 1);
+	}
+}
+
 int
 main(int argc, char **argv)
 {
@@ -1426,6 +1599,7 @@ main(int argc, char **argv)
 	ADD("/vmsup/jsonrpc/batch", test_batch);
 	ADD("/vmsup/jsonrpc/batch-too-large", test_batch_too_large);
 	ADD("/vmsup/jsonrpc/parse-error", test_parse_error);
+	ADD("/vmsup/jsonrpc/strict-json", test_strict_json);
 	ADD("/vmsup/jsonrpc/deep-nesting", test_deep_nesting);
 	ADD("/vmsup/jsonrpc/invalid-request", test_invalid_request);
 	ADD("/vmsup/jsonrpc/unknown-method", test_unknown_method);

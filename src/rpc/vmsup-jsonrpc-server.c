@@ -578,6 +578,7 @@ vmsup_jsonrpc_subscribe(VmsupJsonrpcConnection *conn, gboolean subscribe)
 	return vmsup_json_node_new_object(result);
 }
 
+/* ids are echoed exactly: a fraction would come back rounded, so only these */
 static gboolean
 vmsup_jsonrpc_id_is_valid(JsonNode *id)
 {
@@ -587,15 +588,69 @@ vmsup_jsonrpc_id_is_valid(JsonNode *id)
 	if (!JSON_NODE_HOLDS_VALUE(id))
 		return FALSE;
 	type = json_node_get_value_type(id);
-	return type == G_TYPE_STRING || type == G_TYPE_INT64 || type == G_TYPE_DOUBLE;
+	return type == G_TYPE_STRING || type == G_TYPE_INT64;
+}
+
+/* the top-level member a problem's path lies in is its first segment: "params" of "params.name" */
+static gboolean
+vmsup_jsonrpc_problem_in(const VmsupJsonProblem *problem, const gchar *member)
+{
+	gsize len = strlen(member);
+	return strncmp(problem->path, member, len) == 0 &&
+	       (problem->path[len] == '\0' || problem->path[len] == '.' ||
+		problem->path[len] == '[');
+}
+
+/* of request @element (-1: not in a batch), one in the id first: that decides the answer's id */
+static const VmsupJsonProblem *
+vmsup_jsonrpc_find_problem(GPtrArray *problems, gint element)
+{
+	const VmsupJsonProblem *found = NULL;
+
+	for (guint i = 0; problems != NULL && i < problems->len; i++) {
+		const VmsupJsonProblem *problem = g_ptr_array_index(problems, i);
+		if (problem->element != element)
+			continue;
+		if (vmsup_jsonrpc_problem_in(problem, "id"))
+			return problem;
+		if (found == NULL)
+			found = problem;
+	}
+	return found;
+}
+
+/* a parameter is named as the client's API names it: 'name', not 'params.name' */
+static gchar *
+vmsup_jsonrpc_problem_message(const gchar *prefix, const VmsupJsonProblem *problem)
+{
+	const gchar *path = problem->path;
+
+	if (g_str_has_prefix(path, "params."))
+		path += strlen("params.");
+	/* TRANSLATORS: "Invalid params: 'name': it contains a NUL character (\u0000), ..." */
+	return g_strdup_printf(_("%s: '%s': %s"), prefix, path, problem->message);
+}
+
+/* why @id cannot be echoed (the answer then has id null), or NULL */
+static gchar *
+vmsup_jsonrpc_id_refusal(JsonNode *id, const VmsupJsonProblem *problem)
+{
+	if (problem != NULL && vmsup_jsonrpc_problem_in(problem, "id"))
+		return vmsup_jsonrpc_problem_message(_("Invalid request"), problem);
+	if (!vmsup_jsonrpc_id_is_valid(id))
+		return g_strdup(_("Invalid request: 'id' must be a string, an integer or null"));
+	return NULL;
 }
 
 static void
 vmsup_jsonrpc_handle_request(VmsupJsonrpcConnection *conn,
 			     JsonNode *node,
+			     GPtrArray *problems,
 			     VmsupJsonrpcBatch *batch,
 			     guint index)
 {
+	const VmsupJsonProblem *problem =
+	    vmsup_jsonrpc_find_problem(problems, batch != NULL ? (gint)index : -1);
 	JsonObject *obj;
 	JsonNode *id = NULL;
 	JsonNode *params_node;
@@ -619,16 +674,17 @@ vmsup_jsonrpc_handle_request(VmsupJsonrpcConnection *conn,
 	obj = json_node_get_object(node);
 	notification = !json_object_has_member(obj, "id");
 	if (!notification) {
+		g_autofree gchar *refusal = NULL;
 		id = json_object_get_member(obj, "id");
-		if (!vmsup_jsonrpc_id_is_valid(id)) {
-			vmsup_jsonrpc_respond_error(
-			    conn,
-			    batch,
-			    index,
-			    NULL,
-			    FALSE,
-			    VMSUP_RPC_INVALID_REQUEST,
-			    _("Invalid request: 'id' must be a string, a number or null"));
+		refusal = vmsup_jsonrpc_id_refusal(id, problem);
+		if (refusal != NULL) {
+			vmsup_jsonrpc_respond_error(conn,
+						    batch,
+						    index,
+						    NULL,
+						    FALSE,
+						    VMSUP_RPC_INVALID_REQUEST,
+						    refusal);
 			return;
 		}
 	}
@@ -640,6 +696,22 @@ vmsup_jsonrpc_handle_request(VmsupJsonrpcConnection *conn,
 					    FALSE,
 					    VMSUP_RPC_INVALID_REQUEST,
 					    _("Invalid request: 'jsonrpc' must be \"2.0\""));
+		return;
+	}
+	/* json-glib's reading of such a value is not what was sent: nothing of it is acted on */
+	if (problem != NULL) {
+		gboolean in_params = vmsup_jsonrpc_problem_in(problem, "params");
+		g_autofree gchar *msg = vmsup_jsonrpc_problem_message(
+		    in_params ? _("Invalid params") : _("Invalid request"),
+		    problem);
+		vmsup_jsonrpc_respond_error(conn,
+					    batch,
+					    index,
+					    id,
+					    in_params && notification,
+					    in_params ? VMSUP_RPC_INVALID_PARAMS
+						      : VMSUP_RPC_INVALID_REQUEST,
+					    msg);
 		return;
 	}
 	method_name = vmsup_json_object_get_string(obj, "method", NULL);
@@ -741,12 +813,13 @@ vmsup_jsonrpc_handle_request(VmsupJsonrpcConnection *conn,
 	vmsup_rpc_table_dispatch(conn->ctx, call);
 }
 
-/* the nesting depth json-glib would recurse to; it has no limit of its own */
+/* one line: a request or a batch; text that is not strict JSON is a parse error */
 static void
 vmsup_jsonrpc_handle_line(VmsupJsonrpcConnection *conn, const gchar *data, gsize length)
 {
 	g_autoptr(GError) error = NULL;
 	g_autoptr(JsonNode) root = NULL;
+	g_autoptr(GPtrArray) problems = NULL;
 	g_autoptr(VmsupJsonrpcBatch) batch = NULL;
 	JsonArray *array;
 	guint n;
@@ -769,14 +842,14 @@ vmsup_jsonrpc_handle_line(VmsupJsonrpcConnection *conn, const gchar *data, gsize
 					    _("Parse error: the request is not valid UTF-8"));
 		return;
 	}
-	root = vmsup_json_parse(data, length, &error);
+	root = vmsup_json_parse_checked(data, length, VMSUP_JSON_CHECK_NONE, &problems, &error);
 	if (root == NULL) {
 		g_autofree gchar *msg = g_strdup_printf(_("Parse error: %s"), error->message);
 		vmsup_jsonrpc_respond_error(conn, NULL, 0, NULL, FALSE, VMSUP_RPC_PARSE_ERROR, msg);
 		return;
 	}
 	if (!JSON_NODE_HOLDS_ARRAY(root)) {
-		vmsup_jsonrpc_handle_request(conn, root, NULL, 0);
+		vmsup_jsonrpc_handle_request(conn, root, problems, NULL, 0);
 		return;
 	}
 
@@ -807,7 +880,11 @@ vmsup_jsonrpc_handle_line(VmsupJsonrpcConnection *conn, const gchar *data, gsize
 	}
 	batch = vmsup_jsonrpc_batch_new(conn, n);
 	for (guint i = 0; i < n; i++)
-		vmsup_jsonrpc_handle_request(conn, json_array_get_element(array, i), batch, i);
+		vmsup_jsonrpc_handle_request(conn,
+					     json_array_get_element(array, i),
+					     problems,
+					     batch,
+					     i);
 }
 
 /* input */
