@@ -58,6 +58,8 @@ test_config_defaults(void)
 	g_assert_cmpint(config->accel, ==, VMSUP_ACCEL_AUTO);
 	g_assert_cmpuint(config->auto_stop_stale_after, ==, 0);
 	g_assert_cmpuint(config->max_vms, ==, 256);
+	g_assert_cmpuint(config->max_connections_per_user, ==, 32);
+	g_assert_cmpuint(config->idle_timeout_sec, ==, 300);
 	g_assert_false(vmsup_daemon_config_load(config, "/nonexistent/vmsupd.conf", TRUE, &error));
 	g_assert_error(error, VMSUP_ERROR, VMSUP_ERROR_INVALID_ARGUMENT);
 }
@@ -67,7 +69,8 @@ test_config_values(void)
 {
 	g_autofree gchar *path = write_config("[vmsupd]\nAutoStopStaleAfter=600\n"
 					      "StatsPollInterval=2\nAccel=tcg\n"
-					      "StopVMsOnExit=true\nUnknownKey=1\nMaxVMs= 3 \n");
+					      "StopVMsOnExit=true\nUnknownKey=1\nMaxVMs= 3 \n"
+					      "MaxConnectionsPerUser=8\nIdleTimeoutSec=0\n");
 	g_autoptr(VmsupDaemonConfig) config = vmsup_daemon_config_new();
 	g_autoptr(GError) error = NULL;
 
@@ -80,6 +83,8 @@ test_config_values(void)
 	g_assert_cmpint(config->accel, ==, VMSUP_ACCEL_TCG);
 	g_assert_true(config->stop_vms_on_exit);
 	g_assert_cmpuint(config->max_vms, ==, 3);
+	g_assert_cmpuint(config->max_connections_per_user, ==, 8);
+	g_assert_cmpuint(config->idle_timeout_sec, ==, 0);
 }
 
 /* MaxVMs=0 turns the cap off; the largest value is taken */
@@ -119,6 +124,9 @@ test_config_bad_values(void)
 	    {"[vmsupd]\nMaxVMs=many\n", "MaxVMs"},
 	    {"[vmsupd]\nMaxVMs=100001\n", "MaxVMs"},
 	    {"[vmsupd]\nMaxVMs=\n", "MaxVMs"},
+	    {"[vmsupd]\nMaxConnectionsPerUser=257\n", "MaxConnectionsPerUser"},
+	    {"[vmsupd]\nMaxConnectionsPerUser=-1\n", "MaxConnectionsPerUser"},
+	    {"[vmsupd]\nIdleTimeoutSec=forever\n", "IdleTimeoutSec"},
 	    {"not a key file", "configuration"},
 	};
 	for (guint i = 0; i < G_N_ELEMENTS(cases); i++) {

@@ -4,6 +4,7 @@
 #include <glib.h>
 
 #include "vmsup-accel.h"
+#include "vmsup-jsonrpc-server.h"
 
 G_BEGIN_DECLS
 
@@ -17,10 +18,13 @@ typedef struct {
 	guint auto_stop_stale_after; /* seconds, 0: off */
 	guint stats_poll_interval;   /* seconds, 0: off */
 	VmsupAccel accel;
-	gchar *qemu_binary; /* NULL: from PATH */
+	gchar *qemu_binary;  /* NULL: from PATH */
 	gchar *socket_group; /* system mode: group allowed on the socket, NULL: root only */
 	gboolean stop_vms_on_exit;
 	guint max_vms; /* most VMs defined at once; 0: no limit */
+	/* 0: no limit (or no timeout) */
+	guint max_connections_per_user;
+	guint idle_timeout_sec;
 } VmsupDaemonConfig;
 
 VmsupDaemonConfig *

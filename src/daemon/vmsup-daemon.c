@@ -203,6 +203,9 @@ vmsup_daemon_listen(VmsupDaemon *self, GError **error)
 	if (!vmsup_daemon_claim_socket_path(self, error))
 		return FALSE;
 	self->jsonrpc = vmsup_jsonrpc_server_new(&self->ctx);
+	vmsup_jsonrpc_server_set_limits(self->jsonrpc,
+					self->config->max_connections_per_user,
+					self->config->idle_timeout_sec);
 	if (!vmsup_jsonrpc_server_listen(self->jsonrpc,
 					 self->options.socket_path,
 					 self->options.system_mode,
