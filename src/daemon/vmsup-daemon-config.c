@@ -174,6 +174,9 @@ vmsup_daemon_config_load(VmsupDaemonConfig *config,
 		g_free(config->socket_group);
 		config->socket_group =
 		    g_key_file_get_string(kf, VMSUP_CONFIG_GROUP, "SocketGroup", NULL);
+		/* empty, as documented, is root only: no group at all, not a group named "" */
+		if (config->socket_group != NULL && *g_strstrip(config->socket_group) == '\0')
+			g_clear_pointer(&config->socket_group, g_free);
 	}
 	if (g_key_file_has_key(kf, VMSUP_CONFIG_GROUP, "StopVMsOnExit", NULL)) {
 		config->stop_vms_on_exit = g_key_file_get_boolean(kf,
