@@ -60,6 +60,8 @@ test_config_defaults(void)
 	g_assert_cmpuint(config->max_vms, ==, 256);
 	g_assert_cmpuint(config->max_connections_per_user, ==, 32);
 	g_assert_cmpuint(config->idle_timeout_sec, ==, 300);
+	g_assert_cmpuint(config->max_vms_per_user, ==, 32);
+	g_assert_cmpuint(config->max_memory_mib_per_user, ==, 0);
 	g_assert_false(vmsup_daemon_config_load(config, "/nonexistent/vmsupd.conf", TRUE, &error));
 	g_assert_error(error, VMSUP_ERROR, VMSUP_ERROR_INVALID_ARGUMENT);
 }
@@ -70,7 +72,8 @@ test_config_values(void)
 	g_autofree gchar *path = write_config("[vmsupd]\nAutoStopStaleAfter=600\n"
 					      "StatsPollInterval=2\nAccel=tcg\n"
 					      "StopVMsOnExit=true\nUnknownKey=1\nMaxVMs= 3 \n"
-					      "MaxConnectionsPerUser=8\nIdleTimeoutSec=0\n");
+					      "MaxConnectionsPerUser=8\nIdleTimeoutSec=0\n"
+					      "MaxVMsPerUser=5\nMaxMemoryMiBPerUser=4096\n");
 	g_autoptr(VmsupDaemonConfig) config = vmsup_daemon_config_new();
 	g_autoptr(GError) error = NULL;
 
@@ -85,6 +88,8 @@ test_config_values(void)
 	g_assert_cmpuint(config->max_vms, ==, 3);
 	g_assert_cmpuint(config->max_connections_per_user, ==, 8);
 	g_assert_cmpuint(config->idle_timeout_sec, ==, 0);
+	g_assert_cmpuint(config->max_vms_per_user, ==, 5);
+	g_assert_cmpuint(config->max_memory_mib_per_user, ==, 4096);
 }
 
 /* MaxVMs=0 turns the cap off; the largest value is taken */
@@ -127,6 +132,8 @@ test_config_bad_values(void)
 	    {"[vmsupd]\nMaxConnectionsPerUser=257\n", "MaxConnectionsPerUser"},
 	    {"[vmsupd]\nMaxConnectionsPerUser=-1\n", "MaxConnectionsPerUser"},
 	    {"[vmsupd]\nIdleTimeoutSec=forever\n", "IdleTimeoutSec"},
+	    {"[vmsupd]\nMaxVMsPerUser=0x10\n", "MaxVMsPerUser"},
+	    {"[vmsupd]\nMaxMemoryMiBPerUser=1073741825\n", "MaxMemoryMiBPerUser"},
 	    {"not a key file", "configuration"},
 	};
 	for (guint i = 0; i < G_N_ELEMENTS(cases); i++) {

@@ -23,6 +23,8 @@ static const gchar *const vmsup_daemon_config_keys[] = {
     "MaxVMs",
     "MaxConnectionsPerUser",
     "IdleTimeoutSec",
+    "MaxVMsPerUser",
+    "MaxMemoryMiBPerUser",
     NULL,
 };
 
@@ -36,6 +38,8 @@ vmsup_daemon_config_new(void)
 	config->max_vms = VMSUP_DAEMON_CONFIG_DEFAULT_MAX_VMS;
 	config->max_connections_per_user = VMSUP_JSONRPC_DEFAULT_MAX_PER_USER;
 	config->idle_timeout_sec = VMSUP_JSONRPC_DEFAULT_IDLE_TIMEOUT_S;
+	config->max_vms_per_user = VMSUP_DAEMON_CONFIG_DEFAULT_MAX_VMS_PER_USER;
+	config->max_memory_mib_per_user = 0;
 	return config;
 }
 
@@ -154,7 +158,17 @@ vmsup_daemon_config_load(VmsupDaemonConfig *config,
 	    !vmsup_daemon_config_get_seconds(kf,
 					     "IdleTimeoutSec",
 					     &config->idle_timeout_sec,
-					     error))
+					     error) ||
+	    !vmsup_daemon_config_get_limit(kf,
+					   "MaxVMsPerUser",
+					   VMSUP_DAEMON_CONFIG_MAX_MAX_VMS,
+					   &config->max_vms_per_user,
+					   error) ||
+	    !vmsup_daemon_config_get_limit(kf,
+					   "MaxMemoryMiBPerUser",
+					   VMSUP_DAEMON_CONFIG_MAX_MEMORY_MIB,
+					   &config->max_memory_mib_per_user,
+					   error))
 		return FALSE;
 
 	accel = g_key_file_get_string(kf, VMSUP_CONFIG_GROUP, "Accel", NULL);

@@ -10,8 +10,12 @@ G_BEGIN_DECLS
 
 /* MaxVMs when the file does not say */
 #define VMSUP_DAEMON_CONFIG_DEFAULT_MAX_VMS 256
-/* the largest MaxVMs accepted */
+/* the largest MaxVMs (and MaxVMsPerUser) accepted */
 #define VMSUP_DAEMON_CONFIG_MAX_MAX_VMS 100000
+/* MaxVMsPerUser when the file does not say */
+#define VMSUP_DAEMON_CONFIG_DEFAULT_MAX_VMS_PER_USER 32
+/* the largest MaxMemoryMiBPerUser accepted: 1 PiB */
+#define VMSUP_DAEMON_CONFIG_MAX_MEMORY_MIB (1024u * 1024u * 1024u)
 
 /* vmsupd.conf, group [vmsupd]; defaults when a key or the file is absent */
 typedef struct {
@@ -22,9 +26,11 @@ typedef struct {
 	gchar *socket_group; /* system mode: group allowed on the socket, NULL: root only */
 	gboolean stop_vms_on_exit;
 	guint max_vms; /* most VMs defined at once; 0: no limit */
-	/* 0: no limit (or no timeout) */
+	/* for uids other than root and the daemon's own; 0: no limit (or no timeout) */
 	guint max_connections_per_user;
 	guint idle_timeout_sec;
+	guint max_vms_per_user;
+	guint max_memory_mib_per_user;
 } VmsupDaemonConfig;
 
 VmsupDaemonConfig *

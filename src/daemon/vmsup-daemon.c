@@ -87,6 +87,9 @@ vmsup_daemon_wire_services(VmsupDaemon *self)
 						self->config->qemu_binary,
 						self->config->accel);
 	vmsup_vm_service_set_max_vms(self->vm_service, self->config->max_vms);
+	vmsup_vm_service_set_owner_limits(self->vm_service,
+					  self->config->max_vms_per_user,
+					  self->config->max_memory_mib_per_user);
 	hooks = vmsup_vm_service_get_hooks(self->vm_service);
 
 	self->stats_service = vmsup_stats_service_new(hooks);

@@ -1184,7 +1184,7 @@ vmsup_jsonrpc_connection_start_idle_timer(VmsupJsonrpcConnection *conn, guint ti
 static gboolean
 vmsup_jsonrpc_server_admit(VmsupJsonrpcServer *self, VmsupJsonrpcConnection *conn, GError **error)
 {
-	gboolean privileged = conn->uid == 0 || conn->uid == geteuid();
+	gboolean privileged = !vmsup_vm_def_uid_is_restricted(conn->uid);
 	guint total = 0;
 	guint mine = 0;
 
