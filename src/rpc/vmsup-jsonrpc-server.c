@@ -1204,11 +1204,11 @@ vmsup_jsonrpc_server_admit(VmsupJsonrpcServer *self, VmsupJsonrpcConnection *con
 		    VMSUP_ERROR,
 		    VMSUP_ERROR_BUSY,
 		    _("vmsupd already serves %u connections, all it takes (%d for all users "
-		      "and %d more kept for root and uid %u); close some and try again"),
+		      "and %d more kept for root and its own user); close some and try "
+		      "again"),
 		    total,
 		    VMSUP_JSONRPC_MAX_CONNECTIONS,
-		    VMSUP_JSONRPC_RESERVED_CONNECTIONS,
-		    (guint)geteuid());
+		    VMSUP_JSONRPC_RESERVED_CONNECTIONS);
 		return FALSE;
 	}
 	if (self->max_per_user > 0 && mine >= self->max_per_user) {
