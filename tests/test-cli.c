@@ -24,6 +24,7 @@
 #include "vmsup-error.h"
 #include "vmsup-json.h"
 #include "vmsup-jsonrpc-client.h"
+#include "vmsup-jsonrpc-server.h"
 #include "vmsup-test-util.h"
 
 #define TIMEOUT_S 60
@@ -35,6 +36,7 @@ enum {
 	EXIT_NOT_FOUND = 3,
 	EXIT_ALREADY_EXISTS = 4,
 	EXIT_INVALID_ARGUMENT = 5,
+	EXIT_BUSY = 6,
 	EXIT_FAILED_PRECONDITION = 7,
 	EXIT_CANCELLED = 8,
 	EXIT_NO_DAEMON = 10,
@@ -1603,6 +1605,59 @@ test_round_trip(Fixture *f, gconstpointer data)
 	g_assert_cmpint(p50, <, 100 * 1000);
 }
 
+static gboolean
+server_has_connections(gpointer data)
+{
+	gpointer *args = data;
+	return vmsup_jsonrpc_server_get_n_connections(args[0]) >= GPOINTER_TO_UINT(args[1]);
+}
+
+/*
+ * A connection vmsupd refuses is reported as refused, with the daemon's
+ * message: not as a busy VM, not as a broken connection. With every slot
+ * taken, the reserve for root included, even root is refused.
+ */
+static void
+test_refused(void)
+{
+	const guint n_slots = VMSUP_JSONRPC_MAX_CONNECTIONS + VMSUP_JSONRPC_RESERVED_CONNECTIONS;
+	const gchar *const args[] = {"list", NULL};
+	g_autofree gchar *dir = vmsup_test_make_tmpdir();
+	g_autofree gchar *socket_path = g_build_filename(dir, "s.sock", NULL);
+	VmsupRpcContext ctx = {.mode = "session", .socket_path = socket_path};
+	g_autoptr(VmsupJsonrpcServer) server = vmsup_jsonrpc_server_new(&ctx);
+	g_autoptr(GSocketClient) client = g_socket_client_new();
+	g_autoptr(GSocketAddress) address = g_unix_socket_address_new(socket_path);
+	g_autoptr(GPtrArray) held = g_ptr_array_new_with_free_func(g_object_unref);
+	g_autoptr(GSubprocessLauncher) launcher = cli_launcher(socket_path, FALSE, CLI_RUN_FLAGS);
+	g_autoptr(GError) error = NULL;
+	gpointer wanted[2] = {server, GUINT_TO_POINTER(n_slots)};
+	CliRun run = {0};
+
+	g_assert_true(vmsup_jsonrpc_server_listen(server, socket_path, FALSE, -1, &error));
+	g_assert_no_error(error);
+	for (guint i = 0; i < n_slots; i++) {
+		GSocketConnection *conn =
+		    g_socket_client_connect(client, G_SOCKET_CONNECTABLE(address), NULL, &error);
+		g_assert_no_error(error);
+		g_ptr_array_add(held, conn);
+	}
+	vmsup_test_wait_until(server_has_connections, wanted, TIMEOUT_S);
+
+	cli_run_full(launcher, args, TRUE, &run);
+	g_assert_cmpint(run.status, ==, EXIT_BUSY);
+	g_assert_nonnull(strstr(run.err, "vmsupd refused this connection"));
+	g_assert_nonnull(strstr(run.err, "all it takes"));
+	g_assert_null(strstr(run.err, "Something else is in progress"));
+	g_assert_null(strstr(run.err, "broke"));
+	cli_run_clear(&run);
+
+	g_ptr_array_set_size(held, 0);
+	vmsup_jsonrpc_server_close(server);
+	vmsup_test_drain_main_context();
+	vmsup_test_rm_rf(dir);
+}
+
 int
 main(int argc, char **argv)
 {
@@ -1618,6 +1673,7 @@ main(int argc, char **argv)
 	g_test_add_func("/vmsup/cli/client/answers", test_client_answers);
 	g_test_add_func("/vmsup/cli/client/wait", test_client_wait);
 	g_test_add_func("/vmsup/cli/client/connect", test_client_connect);
+	g_test_add_func("/vmsup/cli/client/refused", test_refused);
 	g_test_add_func("/vmsup/cli/list-fields", test_list_fields);
 	g_test_add_func("/vmsup/cli/usage", test_usage);
 	g_test_add_func("/vmsup/cli/no-daemon", test_no_daemon);

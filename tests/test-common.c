@@ -94,6 +94,130 @@ test_json_parse(void)
 	g_assert_error(error, VMSUP_ERROR, VMSUP_ERROR_INVALID_ARGUMENT);
 }
 
+/* what json-glib's scanner would take or mangle, and what strict JSON still allows */
+static void
+test_json_strict(void)
+{
+	const gchar *const refused[] = {
+	    "{\"a\":0x10}",
+	    "{\"a\":010}",
+	    "{\"a\":0b1}",
+	    "{\"a\":-0x10}",
+	    "{\"a\":00}",
+	    "{\"a\":.5}",
+	    "{\"a\":1.}",
+	    "{\"a\":1.5.3}",
+	    "{\"a\":1e}",
+	    "{\"a\":+5}",
+	    "{'a':1}",
+	    "{\"a\":1}/*c*/",
+	    "{\"a\":1} 5",
+	    "{\"a\":1} {\"b\":2}",
+	    "[1] [2]",
+	    "{\"a\":\"\\x41\"}",
+	    "{\"a\":\"\\'\"}",
+	    "{\"a\":\"\t\"}",
+	    "{\"a\":\"\\ud800\"}",
+	    "{\"a\":\"\\udc00\"}",
+	    "{\"a\":\"\\u12\"}",
+	    "{\"a\":NaN}",
+	    "{\"a\":truex}",
+	    "[1,]",
+	    "{\"a\":1,}",
+	    "",
+	    "  ",
+	    "{\"a\"}",
+	};
+	const gchar *const accepted[] = {
+	    "{\"a\":-0}",
+	    "{\"a\":0e5}",
+	    "{\"a\":1E+2}",
+	    "{\"a\":1e-400}",
+	    "{\"a\":0.5}",
+	    " [true,false,null] \r\n",
+	    "\"\\ud83d\\ude00\\n\\/\"",
+	    "{\"a\":-9223372036854775808,\"b\":9223372036854775807}",
+	};
+	for (guint i = 0; i < G_N_ELEMENTS(refused); i++) {
+		g_autoptr(GError) error = NULL;
+		g_autoptr(GPtrArray) problems = NULL;
+		g_test_message("refused: %s", refused[i]);
+		g_assert_false(vmsup_json_check_text(refused[i],
+						     strlen(refused[i]),
+						     VMSUP_JSON_CHECK_NONE,
+						     &problems,
+						     &error));
+		g_assert_error(error, VMSUP_ERROR, VMSUP_ERROR_INVALID_ARGUMENT);
+		g_assert_nonnull(strstr(error->message, "at byte "));
+		g_assert_null(problems);
+	}
+	for (guint i = 0; i < G_N_ELEMENTS(accepted); i++) {
+		g_autoptr(GError) error = NULL;
+		g_autoptr(JsonNode) node = NULL;
+		g_test_message("accepted: %s", accepted[i]);
+		node = vmsup_json_parse(accepted[i], -1, &error);
+		g_assert_no_error(error);
+		g_assert_nonnull(node);
+	}
+}
+
+/* JSON that C would mangle: listed with where it is, refused by vmsup_json_parse() */
+static void
+test_json_problems(void)
+{
+	const struct {
+		const gchar *text;
+		gint element;
+		const gchar *path;
+		const gchar *message;
+	} cases[] = {
+	    {"{\"a\":[1,{\"b\":\"x\\u0000y\"}]}", -1, "a[1].b", "NUL"},
+	    {"{\"id\":1e400}", -1, "id", "1e400"},
+	    {"{\"id\":123456789012345678901234567890}", -1, "id", "64 bits"},
+	    {"{\"a\":9223372036854775808}", -1, "a", "64 bits"},
+	    {"{\"a\":-9223372036854775809}", -1, "a", "64 bits"},
+	    {"[{\"ok\":1},{\"p\":{\"n\":\"\\u0000\"}}]", 1, "p.n", "NUL"},
+	    {"{\"k\\u0000\":1}", -1, "k\\u0000", "member name"},
+	    {"\"\\u0000\"", -1, "", "NUL"},
+	};
+	for (guint i = 0; i < G_N_ELEMENTS(cases); i++) {
+		g_autoptr(GError) error = NULL;
+		g_autoptr(GPtrArray) problems = NULL;
+		g_autoptr(JsonNode) node = NULL;
+		VmsupJsonProblem *problem;
+
+		g_test_message("problem: %s", cases[i].text);
+		node = vmsup_json_parse_checked(cases[i].text,
+						-1,
+						VMSUP_JSON_CHECK_NONE,
+						&problems,
+						&error);
+		g_assert_no_error(error);
+		g_assert_nonnull(problems);
+		g_assert_cmpuint(problems->len, ==, 1);
+		problem = g_ptr_array_index(problems, 0);
+		g_assert_cmpint(problem->element, ==, cases[i].element);
+		g_assert_cmpstr(problem->path, ==, cases[i].path);
+		g_assert_nonnull(strstr(problem->message, cases[i].message));
+		g_clear_pointer(&node, json_node_unref);
+		node = vmsup_json_parse(cases[i].text, -1, &error);
+		g_assert_null(node);
+		g_assert_error(error, VMSUP_ERROR, VMSUP_ERROR_INVALID_ARGUMENT);
+		g_assert_nonnull(strstr(error->message, cases[i].message));
+	}
+	/* QEMU's uint64 values pass where the caller says so */
+	{
+		g_autoptr(GError) error = NULL;
+		g_autoptr(JsonObject) obj =
+		    vmsup_json_parse_object_full("{\"limit\":18446744073709551615}",
+						 -1,
+						 VMSUP_JSON_CHECK_WIDE_INTEGERS,
+						 &error);
+		g_assert_no_error(error);
+		g_assert_nonnull(obj);
+	}
+}
+
 int
 main(int argc, char **argv)
 {
@@ -104,5 +228,7 @@ main(int argc, char **argv)
 	g_test_add_func("/vmsup/common/error/dbus-names", test_error_dbus_names);
 	g_test_add_func("/vmsup/common/error/convert", test_error_convert);
 	g_test_add_func("/vmsup/common/json/parse", test_json_parse);
+	g_test_add_func("/vmsup/common/json/strict", test_json_strict);
+	g_test_add_func("/vmsup/common/json/problems", test_json_problems);
 	return g_test_run();
 }

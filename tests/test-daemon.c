@@ -58,6 +58,10 @@ test_config_defaults(void)
 	g_assert_cmpint(config->accel, ==, VMSUP_ACCEL_AUTO);
 	g_assert_cmpuint(config->auto_stop_stale_after, ==, 0);
 	g_assert_cmpuint(config->max_vms, ==, 256);
+	g_assert_cmpuint(config->max_connections_per_user, ==, 32);
+	g_assert_cmpuint(config->idle_timeout_sec, ==, 300);
+	g_assert_cmpuint(config->max_vms_per_user, ==, 32);
+	g_assert_cmpuint(config->max_memory_mib_per_user, ==, 0);
 	g_assert_false(vmsup_daemon_config_load(config, "/nonexistent/vmsupd.conf", TRUE, &error));
 	g_assert_error(error, VMSUP_ERROR, VMSUP_ERROR_INVALID_ARGUMENT);
 }
@@ -67,7 +71,9 @@ test_config_values(void)
 {
 	g_autofree gchar *path = write_config("[vmsupd]\nAutoStopStaleAfter=600\n"
 					      "StatsPollInterval=2\nAccel=tcg\n"
-					      "StopVMsOnExit=true\nUnknownKey=1\nMaxVMs= 3 \n");
+					      "StopVMsOnExit=true\nUnknownKey=1\nMaxVMs= 3 \n"
+					      "MaxConnectionsPerUser=8\nIdleTimeoutSec=0\n"
+					      "MaxVMsPerUser=5\nMaxMemoryMiBPerUser=4096\n");
 	g_autoptr(VmsupDaemonConfig) config = vmsup_daemon_config_new();
 	g_autoptr(GError) error = NULL;
 
@@ -80,6 +86,10 @@ test_config_values(void)
 	g_assert_cmpint(config->accel, ==, VMSUP_ACCEL_TCG);
 	g_assert_true(config->stop_vms_on_exit);
 	g_assert_cmpuint(config->max_vms, ==, 3);
+	g_assert_cmpuint(config->max_connections_per_user, ==, 8);
+	g_assert_cmpuint(config->idle_timeout_sec, ==, 0);
+	g_assert_cmpuint(config->max_vms_per_user, ==, 5);
+	g_assert_cmpuint(config->max_memory_mib_per_user, ==, 4096);
 }
 
 /* MaxVMs=0 turns the cap off; the largest value is taken */
@@ -119,6 +129,11 @@ test_config_bad_values(void)
 	    {"[vmsupd]\nMaxVMs=many\n", "MaxVMs"},
 	    {"[vmsupd]\nMaxVMs=100001\n", "MaxVMs"},
 	    {"[vmsupd]\nMaxVMs=\n", "MaxVMs"},
+	    {"[vmsupd]\nMaxConnectionsPerUser=257\n", "MaxConnectionsPerUser"},
+	    {"[vmsupd]\nMaxConnectionsPerUser=-1\n", "MaxConnectionsPerUser"},
+	    {"[vmsupd]\nIdleTimeoutSec=forever\n", "IdleTimeoutSec"},
+	    {"[vmsupd]\nMaxVMsPerUser=0x10\n", "MaxVMsPerUser"},
+	    {"[vmsupd]\nMaxMemoryMiBPerUser=1073741825\n", "MaxMemoryMiBPerUser"},
 	    {"not a key file", "configuration"},
 	};
 	for (guint i = 0; i < G_N_ELEMENTS(cases); i++) {
@@ -152,6 +167,36 @@ test_wiring_stats_hooks(void)
 	g_assert_true(vmsup_vm_hooks_is_complete(vmsup_stats_service_get_hooks(stats)));
 	/* no VM is alive before anything started */
 	g_assert_false(vmsup_vm_hooks_vm_alive(vmsup_stats_service_get_hooks(stats), "web1"));
+}
+
+static void
+daemon_start(VmsupDaemon *daemon)
+{
+	g_autoptr(GAsyncResult) res = NULL;
+	g_autoptr(GError) error = NULL;
+	GAsyncResult *slot = NULL;
+
+	vmsup_daemon_start_async(daemon, NULL, vmsup_test_store_result_cb, &slot);
+	res = vmsup_test_wait_result(&slot, TEST_TIMEOUT_S);
+	g_assert_true(vmsup_daemon_start_finish(daemon, res, &error));
+	g_assert_no_error(error);
+}
+
+/* shuts @daemon down, drops it and removes @dir */
+static void
+daemon_stop(VmsupDaemon *daemon, const gchar *dir)
+{
+	g_autoptr(GAsyncResult) res = NULL;
+	g_autoptr(GError) error = NULL;
+	GAsyncResult *slot = NULL;
+
+	vmsup_daemon_shutdown_async(daemon, NULL, vmsup_test_store_result_cb, &slot);
+	res = vmsup_test_wait_result(&slot, TEST_TIMEOUT_S);
+	g_assert_true(vmsup_daemon_shutdown_finish(daemon, res, &error));
+	g_assert_no_error(error);
+	g_object_unref(daemon);
+	vmsup_test_drain_main_context();
+	vmsup_test_rm_rf(dir);
 }
 
 /* a daemon started with more VMs than MaxVMs: all load, it warns, vm.create is refused */
@@ -193,11 +238,7 @@ test_max_vms_at_load(void)
 	daemon = vmsup_daemon_new(&options, g_steal_pointer(&config));
 
 	max_vms_warnings = 0;
-	vmsup_daemon_start_async(daemon, NULL, vmsup_test_store_result_cb, &slot);
-	res = vmsup_test_wait_result(&slot, TEST_TIMEOUT_S);
-	g_assert_true(vmsup_daemon_start_finish(daemon, res, &error));
-	g_assert_no_error(error);
-	g_clear_object(&res);
+	daemon_start(daemon);
 	g_assert_cmpuint(max_vms_warnings, ==, 1);
 
 	vm_service = vmsup_daemon_get_vm_service(daemon);
@@ -216,13 +257,48 @@ test_max_vms_at_load(void)
 	g_clear_error(&error);
 	g_clear_object(&res);
 
-	vmsup_daemon_shutdown_async(daemon, NULL, vmsup_test_store_result_cb, &slot);
-	res = vmsup_test_wait_result(&slot, TEST_TIMEOUT_S);
-	g_assert_true(vmsup_daemon_shutdown_finish(daemon, res, &error));
-	g_assert_no_error(error);
-	g_clear_object(&daemon);
-	vmsup_test_drain_main_context();
-	vmsup_test_rm_rf(dir);
+	daemon_stop(g_steal_pointer(&daemon), dir);
+}
+
+/*
+ * An empty SocketGroup= means root only, as the manual says: the key loads as
+ * no group, and a system daemon with it starts, its socket open to root alone.
+ */
+static void
+test_config_empty_socket_group(void)
+{
+	const gchar *const contents[] = {"[vmsupd]\nSocketGroup=\n", "[vmsupd]\nSocketGroup=  \n"};
+	g_autofree gchar *dir = vmsup_test_make_tmpdir();
+	g_autofree gchar *state = g_build_filename(dir, "state", NULL);
+	g_autofree gchar *runtime = g_build_filename(dir, "run", NULL);
+	g_autofree gchar *socket = g_build_filename(dir, "s.sock", NULL);
+	g_autoptr(VmsupDaemon) daemon = NULL;
+	g_autoptr(GError) error = NULL;
+	GStatBuf st;
+	VmsupDaemonOptions options = {
+	    .system_mode = TRUE,
+	    .state_dir = state,
+	    .runtime_dir = runtime,
+	    .socket_path = socket,
+	    .use_dbus = FALSE,
+	};
+
+	for (guint i = 0; i < G_N_ELEMENTS(contents); i++) {
+		g_autofree gchar *path = write_config(contents[i]);
+		g_autoptr(VmsupDaemonConfig) config = vmsup_daemon_config_new();
+		g_assert_true(vmsup_daemon_config_load(config, path, TRUE, &error));
+		g_assert_no_error(error);
+		g_assert_null(config->socket_group);
+		if (i + 1 < G_N_ELEMENTS(contents))
+			continue;
+		config->accel = VMSUP_ACCEL_TCG;
+		daemon = vmsup_daemon_new(&options, g_steal_pointer(&config));
+	}
+	daemon_start(daemon);
+	g_assert_cmpint(g_stat(socket, &st), ==, 0);
+	g_assert_cmpint(st.st_mode & 0777, ==, 0600);
+
+	daemon_stop(g_steal_pointer(&daemon), dir);
 }
 
 int
@@ -234,6 +310,7 @@ main(int argc, char **argv)
 	g_test_add_func("/vmsup/daemon/config/values", test_config_values);
 	g_test_add_func("/vmsup/daemon/config/bad-values", test_config_bad_values);
 	g_test_add_func("/vmsup/daemon/config/max-vms", test_config_max_vms);
+	g_test_add_func("/vmsup/daemon/config/empty-socket-group", test_config_empty_socket_group);
 	g_test_add_func("/vmsup/daemon/max-vms-at-load", test_max_vms_at_load);
 	g_test_add_func("/vmsup/daemon/wiring/stats-hooks", test_wiring_stats_hooks);
 	return g_test_run();

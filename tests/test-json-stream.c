@@ -206,6 +206,29 @@ test_garbage(Fixture *fx, gconstpointer data)
 	g_assert_cmpint(message_int(fx, 1, "ok"), ==, 2);
 }
 
+/*
+ * A guest's NUL in a string is refused, never cut short, and so is what is
+ * not JSON; QEMU's uint64 values beyond int64 still pass.
+ */
+static void
+test_strict(Fixture *fx, gconstpointer data)
+{
+	vmsup_json_stream_start(fx->stream);
+	vmsup_mock_qmp_send_raw(fx->mock,
+				"{\"return\":{\"name\":\"eth0\\u0000evil\"}}\n"
+				"{\"return\":0x10}\n"
+				"{\"return\":1} {\"return\":2}\n"
+				"{\"return\":1e400}\n"
+				"{\"return\":{\"max\":18446744073709551615},\"ok\":1}\n",
+				-1);
+	wait_messages(fx, 1);
+	g_assert_cmpuint(fx->invalid->len, ==, 4);
+	g_assert_nonnull(
+	    strstr(((GError *)g_ptr_array_index(fx->invalid, 0))->message, "NUL character"));
+	g_assert_cmpint(message_int(fx, 0, "ok"), ==, 1);
+	g_assert_cmpuint(fx->n_closed, ==, 0);
+}
+
 static gchar *
 object_of_length(gsize length)
 {
@@ -331,6 +354,7 @@ main(int argc, char **argv)
 	ADD("/vmsup/qmp/json-stream/write-order", test_write_order);
 	ADD("/vmsup/qmp/json-stream/flood", test_flood);
 	ADD("/vmsup/qmp/json-stream/garbage", test_garbage);
+	ADD("/vmsup/qmp/json-stream/strict", test_strict);
 	ADD("/vmsup/qmp/json-stream/line-limit", test_line_limit);
 	ADD("/vmsup/qmp/json-stream/oversized", test_oversized);
 	ADD("/vmsup/qmp/json-stream/sentinel", test_sentinel);

@@ -36,6 +36,7 @@ typedef struct {
 	gchar *socket_path;
 	VmsupRpcContext ctx;
 	VmsupJsonrpcServer *server;
+	VmsupVmService *vm_service; /* NULL unless a test adds one */
 } Fixture;
 
 typedef struct {
@@ -274,6 +275,7 @@ static void
 fixture_teardown(Fixture *f, gconstpointer data)
 {
 	g_clear_object(&f->server);
+	g_clear_object(&f->vm_service);
 	vmsup_test_drain_main_context();
 	/* the server removes its socket file */
 	g_assert_false(g_file_test(f->socket_path, G_FILE_TEST_EXISTS));
@@ -1415,6 +1417,372 @@ test_events_only_own(void)
 	vmsup_test_rm_rf(dir);
 }
 
+/*
+ * What json-glib would let through and vmsupd would act on, each refused
+ * with its JSON-RPC error by a server with a real VMService: afterwards no
+ * VM is defined, while the one good create at the end is.
+ */
+
+typedef struct {
+	const gchar *request;
+	gint code;
+	const gchar *kind;
+	const gchar *id; /* the answer's id as JSON text */
+	const gchar *message;
+} StrictCase;
+
+static const StrictCase strict_cases[] = {
+    {"{\"jsonrpc\":\"2.0\",\"id\":1,\"method\":\"vm.create\",\"params\":"
+     "{\"name\":\"a\\u0000b/../..\",\"start\":true}}",
+     -32602,
+     "invalid-params",
+     "1",
+     "'name': it contains a NUL character"},
+    {"{\"jsonrpc\":\"2.0\",\"id\":2,\"method\":\"vm.create\",\"params\":"
+     "{\"name\":\"k\",\"kernel\":\"/etc/hostname\\u0000/x\"}}",
+     -32602,
+     "invalid-params",
+     "2",
+     "'kernel': it contains a NUL character"},
+    {"{\"jsonrpc\":\"2.0\",\"id\":3,\"method\":\"vm.list\\u0000x\"}",
+     -32600,
+     "invalid-request",
+     "3",
+     "'method': it contains a NUL character"},
+    {"{\"jsonrpc\":\"2.0\",\"id\":1e400,\"method\":\"vm.list\"}",
+     -32600,
+     "invalid-request",
+     "null",
+     "'id': the number 1e400 is too large"},
+    {"{\"jsonrpc\":\"2.0\",\"id\":123456789012345678901234567890,\"method\":\"vm.list\"}",
+     -32600,
+     "invalid-request",
+     "null",
+     "does not fit in 64 bits"},
+    {"{\"jsonrpc\":\"2.0\",\"id\":\"x\\u0000y\",\"method\":\"vm.list\"}",
+     -32600,
+     "invalid-request",
+     "null",
+     "'id': it contains a NUL character"},
+    {"{\"jsonrpc\":\"2.0\",\"id\":1.5,\"method\":\"vm.list\"}",
+     -32600,
+     "invalid-request",
+     "null",
+     "'id' must be a string, an integer or null"},
+    {"{\"jsonrpc\":\"2.0\",\"id\":4,\"method\":\"vm.create\",\"params\":"
+     "{\"name\":\"hex\",\"cpus\":0x10,\"kernel\":\"/etc/hostname\"}}",
+     -32700,
+     "parse-error",
+     "null",
+     "must be decimal"},
+    {"{\"jsonrpc\":\"2.0\",\"id\":5,\"method\":\"vm.create\",\"params\":"
+     "{\"name\":\"oct\",\"cpus\":010,\"kernel\":\"/etc/hostname\"}}",
+     -32700,
+     "parse-error",
+     "null",
+     "must be decimal"},
+    {"{\"jsonrpc\":\"2.0\",\"id\":6,\"method\":\"vm.list\"} "
+     "{\"jsonrpc\":\"2.0\",\"id\":7,\"method\":\"vm.create\",\"params\":"
+     "{\"name\":\"second\",\"kernel\":\"/etc/hostname\"}}",
+     -32700,
+     "parse-error",
+     "null",
+     "more than one JSON value"},
+    {"{\"jsonrpc\":\"2.0\",\"id\":8,\"method\":\"vm.create\",\"params\":"
+     "{\"name\":\"m\",\"memory_mib\":1e999,\"kernel\":\"/etc/hostname\"}}",
+     -32602,
+     "invalid-params",
+     "8",
+     "'memory_mib': the number 1e999 is too large"},
+    {"{\"jsonrpc\":\"2.0\",\"id\":9,\"method\":\"vm.create\",\"params\":"
+     "{\"name\":\"big\",\"memory_mib\":18446744073709551872,\"kernel\":\"/etc/hostname\"}}",
+     -32602,
+     "invalid-params",
+     "9",
+     "'memory_mib': the integer"},
+};
+
+static void
+strict_fixture_add_vm_service(Fixture *f)
+{
+	g_autofree gchar *state = g_build_filename(f->dir, "state", NULL);
+	g_autofree gchar *run = g_build_filename(f->dir, "run", NULL);
+	g_autoptr(GAsyncResult) res = NULL;
+	g_autoptr(GError) error = NULL;
+	GAsyncResult *slot = NULL;
+
+	/* QEMU from PATH: a create that passes every check really defines its VM */
+	f->vm_service = vmsup_vm_service_new(state, run, NULL, VMSUP_ACCEL_TCG);
+	vmsup_vm_service_load_async(f->vm_service, NULL, vmsup_test_store_result_cb, &slot);
+	res = vmsup_test_wait_result(&slot, TIMEOUT_S);
+	g_assert_true(vmsup_vm_service_load_finish(f->vm_service, res, &error));
+	g_assert_no_error(error);
+	f->ctx.vm_service = f->vm_service;
+}
+
+static void
+test_strict_json(Fixture *f, gconstpointer data)
+{
+	g_autoptr(TestClient) c = NULL;
+	g_auto(GStrv) names = NULL;
+
+	strict_fixture_add_vm_service(f);
+	c = client_new(f, TRUE);
+	for (guint i = 0; i < G_N_ELEMENTS(strict_cases); i++) {
+		const StrictCase *sc = &strict_cases[i];
+		g_autoptr(JsonObject) reply = NULL;
+		g_autofree gchar *id = NULL;
+
+		g_test_message("strict: %s", sc->request);
+		reply = client_call(c, sc->request);
+		assert_error(reply, sc->code, sc->kind);
+		id = vmsup_json_to_string(json_object_get_member(reply, "id"), FALSE);
+		g_assert_cmpstr(id, ==, sc->id);
+		g_assert_nonnull(strstr(error_message(reply), sc->message));
+	}
+	/* a batch answers each request on its own */
+	{
+		g_autofree gchar *line = NULL;
+		client_send(c,
+			    "[{\"jsonrpc\":\"2.0\",\"id\":10,\"method\":\"vm.list\"},"
+			    "{\"jsonrpc\":\"2.0\",\"id\":11,\"method\":\"vm.get\",\"params\":"
+			    "{\"name\":\"a\\u0000\"}}]");
+		line = client_read_line(c);
+		g_assert_nonnull(strstr(line, "{\"jsonrpc\":\"2.0\",\"id\":10,\"result\""));
+		g_assert_nonnull(strstr(line, "\"id\":11,\"error\":{\"code\":-32602"));
+	}
+	/* ids that fit come back exactly as sent */
+	{
+		const gchar *const ids[] = {"-9223372036854775808",
+					    "9223372036854775807",
+					    "\"\\u00e9t\\u00e9\"",
+					    "null"};
+		for (guint i = 0; i < G_N_ELEMENTS(ids); i++) {
+			g_autofree gchar *request = g_strdup_printf(
+			    "{\"jsonrpc\":\"2.0\",\"id\":%s,\"method\":\"vm.list\"}",
+			    ids[i]);
+			g_autofree gchar *expect = NULL;
+			g_autofree gchar *line = NULL;
+			g_autoptr(JsonNode) sent = vmsup_json_parse(ids[i], -1, NULL);
+			g_autofree gchar *sent_text = vmsup_json_to_string(sent, FALSE);
+
+			expect =
+			    g_strdup_printf("{\"jsonrpc\":\"2.0\",\"id\":%s,\"result\"", sent_text);
+			client_send(c, request);
+			line = client_read_line(c);
+			g_assert_true(g_str_has_prefix(line, expect));
+		}
+	}
+	/* nothing was defined or started, and nothing is being created */
+	names = vmsup_vm_service_list_names(f->vm_service);
+	g_assert_cmpuint(g_strv_length(names), ==, 0);
+	g_assert_cmpuint(vmsup_vm_service_count_vms(f->vm_service), ==, 0);
+	/* the same create, sent right, does define its VM: the refusals were what kept it out */
+	{
+		g_autoptr(JsonObject) reply = client_call(
+		    c,
+		    "{\"jsonrpc\":\"2.0\",\"id\":12,\"method\":\"vm.create\",\"params\":"
+		    "{\"name\":\"a\",\"kernel\":\"/etc/hostname\",\"wait\":true}}");
+		g_assert_true(json_object_has_member(reply, "result"));
+		g_assert_cmpuint(vmsup_vm_service_count_vms(f->vm_service), ==, 1);
+	}
+}
+
+/*
+ * Connection limits: another user's crowd of idle connections is capped per
+ * user and never locks root out; an idle connection is closed.
+ */
+
+/* in the child: a connection that sent daemon.info; the first line of the answer in @buf */
+static gint
+nobody_connect_and_ask(const gchar *path, gchar *buf, gsize size)
+{
+	struct sockaddr_un addr = {.sun_family = AF_UNIX};
+	const gchar request[] = "{\"jsonrpc\":\"2.0\",\"id\":1,\"method\":\"daemon.info\"}\n";
+	gsize got = 0;
+	gint fd = socket(AF_UNIX, SOCK_STREAM, 0);
+
+	memcpy(addr.sun_path, path, strlen(path) + 1);
+	if (fd < 0 || connect(fd, (struct sockaddr *)&addr, sizeof(addr)) != 0)
+		_exit(PROBE_BROKEN);
+	/* a refusal may close the connection before the request is out */
+	if (send(fd, request, sizeof(request) - 1, MSG_NOSIGNAL) < 0 && errno != EPIPE &&
+	    errno != ECONNRESET)
+		_exit(PROBE_BROKEN);
+	while (memchr(buf, '\n', got) == NULL) {
+		gssize n = read(fd, buf + got, size - 1 - got);
+		if (n <= 0 || got + n >= size - 1)
+			_exit(PROBE_BROKEN);
+		got += n;
+	}
+	buf[got] = '\0';
+	return fd;
+}
+
+/*
+ * Runs in the forked child as nobody: holds @n answered connections, sees
+ * the next one refused with @expect and closed, tells @sync_fd, and keeps
+ * the @n open until @hold_fd is closed. Exits 0, or 10 + what failed.
+ */
+static G_GNUC_NORETURN void
+hold_connections_as_nobody(const gchar *path,
+			   guint n,
+			   const gchar *expect,
+			   gint sync_fd,
+			   gint hold_fd)
+{
+	gchar buf[8192];
+	gchar c;
+	gint fd;
+
+	if (setgroups(0, NULL) != 0 || setgid(NOBODY) != 0 || setuid(NOBODY) != 0)
+		_exit(PROBE_BROKEN);
+	for (guint i = 0; i < n; i++) {
+		nobody_connect_and_ask(path, buf, sizeof(buf));
+		if (strstr(buf, "\"result\"") == NULL)
+			_exit(10);
+	}
+	fd = nobody_connect_and_ask(path, buf, sizeof(buf));
+	if (strstr(buf, expect) == NULL || strstr(buf, "\"id\":null") == NULL ||
+	    strstr(buf, "\"code\":4") == NULL) {
+		if (write(STDERR_FILENO, buf, strlen(buf)) < 0)
+			_exit(PROBE_BROKEN);
+		_exit(11);
+	}
+	for (;;) {
+		gssize got = read(fd, buf, sizeof(buf));
+		if (got == 0 || (got < 0 && errno == ECONNRESET))
+			break;
+		if (got < 0)
+			_exit(12);
+	}
+	if (write(sync_fd, "h", 1) != 1)
+		_exit(PROBE_BROKEN);
+	/* EOF: the parent is done */
+	if (read(hold_fd, &c, 1) != 0)
+		_exit(13);
+	_exit(0);
+}
+
+static gboolean
+flag_fd_cb(gint fd, GIOCondition condition, gpointer user_data)
+{
+	*(gboolean *)user_data = TRUE;
+	return G_SOURCE_REMOVE;
+}
+
+typedef struct {
+	guint max_per_user; /* the server's MaxConnectionsPerUser */
+	guint hold;         /* connections nobody opens before one is refused */
+	const gchar *expect;
+} LimitCase;
+
+static const LimitCase limit_per_user = {
+    4,
+    4,
+    "uid 65534 already has 4 connections to vmsupd (MaxConnectionsPerUser=4); close some "
+    "or raise the limit in vmsupd.conf"};
+/* no share per user: the overall cap, which still leaves root its own slots */
+static const LimitCase limit_overall = {0,
+					VMSUP_JSONRPC_MAX_CONNECTIONS,
+					"the most it takes from all users together"};
+
+static void
+fixture_setup_system(Fixture *f, gconstpointer data)
+{
+	const LimitCase *lc = data;
+	g_autoptr(GError) error = NULL;
+
+	f->dir = vmsup_test_make_tmpdir();
+	g_assert_cmpint(g_chmod(f->dir, 0755), ==, 0);
+	f->socket_path = g_build_filename(f->dir, "s.sock", NULL);
+	f->ctx.mode = "system";
+	f->ctx.socket_path = f->socket_path;
+	f->ctx.started_at = g_get_real_time();
+	f->server = vmsup_jsonrpc_server_new(&f->ctx);
+	vmsup_jsonrpc_server_set_limits(f->server, lc->max_per_user, 0);
+	g_assert_true(vmsup_jsonrpc_server_listen(f->server, f->socket_path, TRUE, NOBODY, &error));
+	g_assert_no_error(error);
+}
+
+static void
+test_connection_limit(Fixture *f, gconstpointer data)
+{
+	const LimitCase *lc = data;
+	ChildState child = {FALSE, 0};
+	gboolean holding = FALSE;
+	gint sync_fds[2];
+	gint hold_fds[2];
+	pid_t pid;
+
+	g_assert_cmpint(geteuid(), ==, 0);
+	g_assert_cmpint(pipe(sync_fds), ==, 0);
+	g_assert_cmpint(pipe(hold_fds), ==, 0);
+	pid = fork();
+	g_assert_cmpint(pid, >=, 0);
+	if (pid == 0) {
+		close(sync_fds[0]);
+		close(hold_fds[1]);
+		hold_connections_as_nobody(f->socket_path,
+					   lc->hold,
+					   lc->expect,
+					   sync_fds[1],
+					   hold_fds[0]);
+	}
+	close(sync_fds[1]);
+	close(hold_fds[0]);
+	g_child_watch_add(pid, child_exited_cb, &child);
+	/* a child that failed before holding says so through its exit status */
+	g_unix_fd_add(sync_fds[0], G_IO_IN | G_IO_HUP, flag_fd_cb, &holding);
+	vmsup_test_wait_flag(&holding, TIMEOUT_S);
+	/* nobody holds all it may; root is answered all the same, on several connections */
+	g_assert_false(child.done);
+	g_assert_cmpuint(vmsup_jsonrpc_server_get_n_connections(f->server), ==, lc->hold);
+	for (guint i = 0; i < 3; i++) {
+		g_autoptr(TestClient) root = client_new(f, TRUE);
+		assert_alive(root);
+	}
+	close(hold_fds[1]);
+	vmsup_test_wait_flag(&child.done, TIMEOUT_S);
+	close(sync_fds[0]);
+	g_assert_true(WIFEXITED(child.status));
+	g_assert_cmpint(WEXITSTATUS(child.status), ==, 0);
+	wait_connections_below(f, 1);
+}
+
+static void
+test_idle_timeout(Fixture *f, gconstpointer data)
+{
+	g_autoptr(TestClient) subscriber = NULL;
+	g_autoptr(TestClient) idle = NULL;
+	g_autoptr(JsonObject) subscribed = NULL;
+	g_autoptr(JsonObject) notice = NULL;
+	gint64 connected;
+
+	vmsup_jsonrpc_server_set_limits(f->server, VMSUP_JSONRPC_DEFAULT_MAX_PER_USER, 1);
+	subscriber = client_new(f, TRUE);
+	subscribed = client_call(subscriber,
+				 "{\"jsonrpc\":\"2.0\",\"id\":1,\"method\":\"events.subscribe\"}");
+	g_assert_true(json_object_has_member(subscribed, "result"));
+	/* connected after the subscriber: its timer is due first, so when this one closes the
+	 * subscriber's has fired */
+	connected = g_get_monotonic_time();
+	idle = client_new(f, TRUE);
+	notice = client_read_object(idle);
+	assert_error(notice, 7, "timeout");
+	assert_id_null(notice);
+	g_assert_nonnull(strstr(error_message(notice), "IdleTimeoutSec=1"));
+	vmsup_test_wait_until(client_is_eof, idle, TIMEOUT_S);
+	g_assert_cmpint(g_get_monotonic_time() - connected, >=, G_USEC_PER_SEC);
+	/* a subscription is no idleness; once it ends, the connection is idle like any other */
+	g_assert_false(subscriber->eof);
+	assert_alive(subscriber);
+	client_send(subscriber, "{\"jsonrpc\":\"2.0\",\"id\":2,\"method\":\"events.unsubscribe\"}");
+	vmsup_test_wait_until(client_is_eof, subscriber, TIMEOUT_S);
+	g_assert_nonnull(strstr(subscriber->in->str, "IdleTimeoutSec=1"));
+	wait_connections_below(f, 1);
+}
+
 int
 main(int argc, char **argv)
 {
@@ -1426,6 +1794,7 @@ main(int argc, char **argv)
 	ADD("/vmsup/jsonrpc/batch", test_batch);
 	ADD("/vmsup/jsonrpc/batch-too-large", test_batch_too_large);
 	ADD("/vmsup/jsonrpc/parse-error", test_parse_error);
+	ADD("/vmsup/jsonrpc/strict-json", test_strict_json);
 	ADD("/vmsup/jsonrpc/deep-nesting", test_deep_nesting);
 	ADD("/vmsup/jsonrpc/invalid-request", test_invalid_request);
 	ADD("/vmsup/jsonrpc/unknown-method", test_unknown_method);
@@ -1449,7 +1818,20 @@ main(int argc, char **argv)
 	ADD("/vmsup/jsonrpc/process-data", test_process_data);
 	ADD("/vmsup/jsonrpc/round-trip-time", test_round_trip_time);
 	ADD("/vmsup/jsonrpc/permission", test_permission);
+	ADD("/vmsup/jsonrpc/idle-timeout", test_idle_timeout);
 #undef ADD
+	g_test_add("/vmsup/jsonrpc/connections-per-user",
+		   Fixture,
+		   &limit_per_user,
+		   fixture_setup_system,
+		   test_connection_limit,
+		   fixture_teardown);
+	g_test_add("/vmsup/jsonrpc/connections-overall",
+		   Fixture,
+		   &limit_overall,
+		   fixture_setup_system,
+		   test_connection_limit,
+		   fixture_teardown);
 	g_test_add_func("/vmsup/jsonrpc/caller-uid-from-peer", test_caller_uid_from_peer);
 	g_test_add_func("/vmsup/jsonrpc/host-files-from-peer", test_host_files_from_peer);
 	g_test_add_func("/vmsup/jsonrpc/events-only-own", test_events_only_own);

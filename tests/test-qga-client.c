@@ -252,6 +252,27 @@ test_garbage(Fixture *fx, gconstpointer data)
 	g_assert_cmpstr(request_command(fx, 2), ==, "guest-sync-delimited");
 }
 
+/* a NUL in a guest's string fails the call by name; nothing reads the string cut short */
+static void
+test_nul_in_reply(Fixture *fx, gconstpointer data)
+{
+	g_autoptr(GError) error = NULL;
+	g_autoptr(JsonNode) ret = NULL;
+
+	vmsup_mock_qmp_expect_sync(fx->mock, NULL);
+	vmsup_mock_qmp_expect_raw(fx->mock,
+				  "guest-get-host-name",
+				  "{\"return\":{\"host-name\":\"web\\u0000evil\"}}\n");
+	ret = execute(fx, "guest-get-host-name", NULL, 0, &error);
+	g_assert_null(ret);
+	g_assert_error(error, VMSUP_QMP_ERROR, VMSUP_QMP_ERROR_PROTOCOL);
+	g_assert_nonnull(strstr(error->message, "guest-get-host-name"));
+	g_assert_nonnull(strstr(error->message, "NUL character"));
+	/* the stream is back in step for the next call */
+	vmsup_mock_qmp_expect_sync(fx->mock, NULL);
+	assert_ping_works(fx);
+}
+
 static void
 test_error_reply(Fixture *fx, gconstpointer data)
 {
@@ -809,6 +830,7 @@ main(int argc, char **argv)
 	ADD("/vmsup/qga/never-answers", test_never_answers);
 	ADD("/vmsup/qga/timeout-resyncs", test_timeout_resyncs);
 	ADD("/vmsup/qga/garbage", test_garbage);
+	ADD("/vmsup/qga/nul-in-reply", test_nul_in_reply);
 	ADD("/vmsup/qga/error-reply", test_error_reply);
 	ADD("/vmsup/qga/agent-gone", test_agent_gone);
 	ADD("/vmsup/qga/no-socket", test_no_socket);

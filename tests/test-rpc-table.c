@@ -3,9 +3,11 @@
 #include "config.h"
 
 #include <gio/gio.h>
+#include <math.h>
 #include <string.h>
 #include <unistd.h>
 
+#include "vmsup-dbus-variant.h"
 #include "vmsup-error.h"
 #include "vmsup-json.h"
 #include "vmsup-rpc-call.h"
@@ -873,6 +875,40 @@ test_dispatch_owner(void)
 	vmsup_test_rm_rf(dir);
 }
 
+/* D-Bus carries what JSON text cannot: infinite doubles, uint64 past int64; each is refused */
+static void
+test_dbus_params_strict(void)
+{
+	GVariant *bad[] = {
+	    g_variant_new_double(INFINITY),
+	    g_variant_new_double(NAN),
+	    g_variant_new_uint64(G_MAXUINT64),
+	    g_variant_new_parsed("[<%t>]", (guint64)G_MAXINT64 + 1),
+	};
+	for (guint i = 0; i < G_N_ELEMENTS(bad); i++) {
+		g_autoptr(GVariantBuilder) options = g_variant_builder_new(G_VARIANT_TYPE_VARDICT);
+		g_autoptr(GVariant) args = NULL;
+		g_autoptr(GError) error = NULL;
+		g_autoptr(JsonObject) params = NULL;
+
+		g_variant_builder_add(options, "{sv}", "memory_mib", bad[i]);
+		args = g_variant_ref_sink(g_variant_new("(sa{sv})", "web", options));
+		params = vmsup_dbus_params_from_variant(args, NULL, &error);
+		g_assert_null(params);
+		g_assert_error(error, VMSUP_RPC_ERROR, VMSUP_RPC_INVALID_PARAMS);
+		g_assert_nonnull(strstr(error->message, "'memory_mib'"));
+	}
+	/* what fits passes */
+	{
+		g_autoptr(GVariant) args = g_variant_ref_sink(g_variant_new_parsed(
+		    "('web', {'memory_mib': <uint64 9223372036854775807>, 'x': <1.5>})"));
+		g_autoptr(GError) error = NULL;
+		g_autoptr(JsonObject) params = vmsup_dbus_params_from_variant(args, NULL, &error);
+		g_assert_no_error(error);
+		g_assert_cmpint(vmsup_json_object_get_int(params, "memory_mib", 0), ==, G_MAXINT64);
+	}
+}
+
 int
 main(int argc, char **argv)
 {
@@ -897,5 +933,6 @@ main(int argc, char **argv)
 	g_test_add_func("/vmsup/rpc/call/on-success", test_call_on_success);
 	g_test_add_func("/vmsup/rpc/error/kinds", test_error_kinds);
 	g_test_add_func("/vmsup/rpc/table/dispatch/owner", test_dispatch_owner);
+	g_test_add_func("/vmsup/rpc/dbus/params-strict", test_dbus_params_strict);
 	return g_test_run();
 }

@@ -2699,6 +2699,141 @@ test_share_swapped_at_start(Fixture *f, gconstpointer user_data)
 	res = CALL_OK(f, stop, "{\"name\": \"sw\", \"force\": true}");
 }
 
+/* --- MaxVMsPerUser, MaxMemoryMiBPerUser ---------------------------------------- */
+
+#define TEST_NOBODY 65534
+
+/* a VM of nobody's: a kernel anyone may read, so the host-file rule lets it through */
+static gchar *
+test_create_as_nobody(Fixture *f, const gchar *name, guint memory_mib, gint code)
+{
+#define TEST_NOBODY_CREATE                                                                         \
+	"{\"name\": \"%s\", \"kernel\": \"/etc/hostname\", \"memory_mib\": %u, \"caller_uid\": "   \
+	"%u, "                                                                                     \
+	"\"wait\": true}"
+	g_autoptr(JsonObject) res = NULL;
+
+	if (code != 0)
+		return CALL_ERR(f, create, code, TEST_NOBODY_CREATE, name, memory_mib, TEST_NOBODY);
+	res = CALL_OK(f, create, TEST_NOBODY_CREATE, name, memory_mib, TEST_NOBODY);
+	g_assert_cmpstr(json_object_get_string_member(res, "vm"), ==, name);
+	return NULL;
+}
+
+static void
+test_owner_limits(Fixture *f, gconstpointer user_data)
+{
+	g_autofree gchar *before = NULL;
+	g_autofree gchar *after = NULL;
+	g_autofree gchar *msg = NULL;
+	g_autofree gchar *msg_vms = NULL;
+	g_autofree gchar *msg_set = NULL;
+	g_autoptr(JsonObject) res = NULL;
+	g_autoptr(JsonObject) vm = NULL;
+
+	vmsup_vm_service_set_owner_limits(f->service, 3, 600);
+	test_create_as_nobody(f, "n1", 256, 0);
+	test_create_as_nobody(f, "n2", 256, 0);
+
+	/* 512 MiB in use: 256 more would pass 600; refused, and nothing of it anywhere */
+	before = test_snapshot(f);
+	msg = test_create_as_nobody(f, "n3", 256, VMSUP_ERROR_FAILED_PRECONDITION);
+	g_test_message("%s", msg);
+	g_assert_nonnull(strstr(msg, "Cannot create VM 'n3' with 256 MiB"));
+	g_assert_nonnull(strstr(msg, "uid 65534 has 512 MiB"));
+	g_assert_nonnull(strstr(msg, "MaxMemoryMiBPerUser=600"));
+	g_assert_nonnull(strstr(msg, "leaves 88 MiB"));
+	after = test_snapshot(f);
+	g_assert_cmpstr(before, ==, after);
+	test_create_as_nobody(f, "n3", 64, 0);
+
+	/* the third VM was the last */
+	msg_vms = test_create_as_nobody(f, "n4", 16, VMSUP_ERROR_FAILED_PRECONDITION);
+	g_test_message("%s", msg_vms);
+	g_assert_nonnull(strstr(msg_vms, "uid 65534 already has 3 VMs (MaxVMsPerUser=3"));
+	g_assert_null(vmsup_vm_service_lookup(f->service, "n4"));
+
+	/* a set raising memory past the share is refused and changes nothing; lowering is fine */
+	msg_set = CALL_ERR(f,
+			   set,
+			   VMSUP_ERROR_FAILED_PRECONDITION,
+			   "{\"name\": \"n1\", \"memory_mib\": 300, \"caller_uid\": %u}",
+			   TEST_NOBODY);
+	g_test_message("%s", msg_set);
+	g_assert_nonnull(strstr(msg_set, "Cannot give VM 'n1' 300 MiB"));
+	g_assert_nonnull(strstr(msg_set, "320 MiB of guest memory in its other VMs"));
+	vm = vmsup_vm_service_lookup(f->service, "n1");
+	g_assert_cmpint(json_object_get_int_member(vm, "memory_mib"), ==, 256);
+	res = CALL_OK(f, set, "{\"name\": \"n1\", \"memory_mib\": 280}");
+	g_clear_pointer(&res, json_object_unref);
+	res = CALL_OK(f, set, "{\"name\": \"n1\", \"memory_mib\": 128}");
+	g_clear_pointer(&res, json_object_unref);
+
+	/* root is exempt; 0 lifts a limit */
+	res = CALL_OK(f,
+		      create,
+		      "{\"name\": \"r1\", \"kernel\": \"/etc/hostname\", \"memory_mib\": 4096, "
+		      "\"caller_uid\": 0, \"wait\": true}");
+	g_clear_pointer(&res, json_object_unref);
+	vmsup_vm_service_set_owner_limits(f->service, 0, 0);
+	test_create_as_nobody(f, "n4", 4096, 0);
+}
+
+/*
+ * Creates and sets in flight hold their share: asked together before the
+ * main loop runs, as two clients' requests may be, only one of each pair fits
+ */
+static void
+test_owner_limits_concurrent(Fixture *f, gconstpointer user_data)
+{
+	const gchar *creates[] = {"{\"name\": \"c1\", \"kernel\": \"/etc/hostname\", "
+				  "\"memory_mib\": 256, \"caller_uid\": 65534, \"wait\": true}",
+				  "{\"name\": \"c2\", \"kernel\": \"/etc/hostname\", "
+				  "\"memory_mib\": 256, \"caller_uid\": 65534, \"wait\": true}"};
+	const gchar *sets[] = {"{\"name\": \"c1\", \"memory_mib\": 400}",
+			       "{\"name\": \"b\", \"memory_mib\": 300}"};
+
+	vmsup_vm_service_set_owner_limits(f->service, 0, 600);
+	test_create_as_nobody(f, "b", 128, 0);
+	for (guint round = 0; round < 2; round++) {
+		const gchar **requests = round == 0 ? creates : sets;
+		GAsyncResult *slots[2] = {NULL};
+		guint n_ok = 0;
+
+		for (guint i = 0; i < 2; i++) {
+			g_autoptr(JsonObject) params =
+			    vmsup_json_parse_object(requests[i], -1, NULL);
+			if (round == 0)
+				vmsup_vm_service_create_async(f->service,
+							      params,
+							      NULL,
+							      vmsup_test_store_result_cb,
+							      &slots[i]);
+			else
+				vmsup_vm_service_set_async(f->service,
+							   params,
+							   NULL,
+							   vmsup_test_store_result_cb,
+							   &slots[i]);
+		}
+		for (guint i = 0; i < 2; i++) {
+			g_autoptr(GAsyncResult) res =
+			    vmsup_test_wait_result(&slots[i], TEST_TIMEOUT_S);
+			g_autoptr(GError) error = NULL;
+			g_autoptr(JsonObject) result =
+			    round == 0 ? vmsup_vm_service_create_finish(f->service, res, &error)
+				       : vmsup_vm_service_set_finish(f->service, res, &error);
+			if (result != NULL) {
+				n_ok++;
+				continue;
+			}
+			g_assert_error(error, VMSUP_ERROR, VMSUP_ERROR_FAILED_PRECONDITION);
+			g_assert_nonnull(strstr(error->message, "MaxMemoryMiBPerUser=600"));
+		}
+		g_assert_cmpuint(n_ok, ==, 1);
+	}
+}
+
 /* --- MaxVMs ------------------------------------------------------------------ */
 
 static guint
@@ -3555,6 +3690,8 @@ main(int argc, char **argv)
 	ADD("/vmsup/vm-service/max-vms", test_max_vms);
 	ADD("/vmsup/vm-service/max-vms-concurrent", test_max_vms_concurrent);
 	ADD("/vmsup/vm-service/max-vms-lowered", test_max_vms_lowered);
+	ADD("/vmsup/vm-service/owner-limits", test_owner_limits);
+	ADD("/vmsup/vm-service/owner-limits-concurrent", test_owner_limits_concurrent);
 	ADD("/vmsup/vm-service/host-files-caller", test_host_files_caller);
 	ADD("/vmsup/vm-service/host-files-at-start", test_host_files_at_start);
 	ADD("/vmsup/vm-service/confine/backing-chain", test_confine_backing_chain);

@@ -165,6 +165,9 @@ vmsup_cli_report_error(VmsupCli *cli, const GError *error)
 	     error->code == VMSUP_JSONRPC_CLIENT_ERROR_PROTOCOL))
 		hint =
 		    g_strdup(_("The connection to vmsupd broke: check that it is still running."));
+	else if (cli->client != NULL && vmsup_jsonrpc_client_was_refused(cli->client))
+		hint = g_strdup(
+		    _("vmsupd refused this connection: do what its message says, then try again."));
 	else
 		hint = vmsup_cli_hint_for_kind(cli, kind);
 	if (cli->json && remote) {

@@ -32,6 +32,7 @@ struct _VmsupJsonrpcClient {
 	gsize scanned;     /* bytes of inbuf known to hold no newline */
 	gint64 next_id;
 	gboolean cancelled;
+	gboolean refused;     /* vmsupd answered with an error about the connection itself */
 	GQueue notifications; /* of JsonObject, owned */
 };
 
@@ -386,6 +387,34 @@ vmsup_jsonrpc_client_is_notification(JsonObject *msg)
 	return !json_object_has_member(msg, "id") && json_object_has_member(msg, "method");
 }
 
+/* an error without an id concerns the connection itself: ours, as we ask one thing at a time */
+static gboolean
+vmsup_jsonrpc_client_take_refusal(VmsupJsonrpcClient *self, JsonObject *msg, GError **error)
+{
+	JsonNode *id_node = json_object_get_member(msg, "id");
+	JsonNode *err = json_object_get_member(msg, "error");
+
+	if (id_node == NULL || !JSON_NODE_HOLDS_NULL(id_node) || err == NULL ||
+	    !JSON_NODE_HOLDS_OBJECT(err))
+		return FALSE;
+	self->refused = TRUE;
+	vmsup_jsonrpc_client_set_remote_error(json_node_get_object(err), error);
+	return TRUE;
+}
+
+/*
+ * vmsupd refuses a connection with one answer and closes it, maybe before
+ * our request went out: that answer, already received, says more than EPIPE
+ */
+static gboolean
+vmsup_jsonrpc_client_read_refusal(VmsupJsonrpcClient *self, GError **error)
+{
+	g_autoptr(JsonObject) msg =
+	    vmsup_jsonrpc_client_read_message(self, g_get_monotonic_time(), FALSE, NULL);
+
+	return msg != NULL && vmsup_jsonrpc_client_take_refusal(self, msg, error);
+}
+
 JsonNode *
 vmsup_jsonrpc_client_call(VmsupJsonrpcClient *self,
 			  const gchar *method,
@@ -393,6 +422,7 @@ vmsup_jsonrpc_client_call(VmsupJsonrpcClient *self,
 			  GError **error)
 {
 	g_autoptr(JsonObject) request = json_object_new();
+	g_autoptr(GError) send_error = NULL;
 	gint64 id;
 
 	g_return_val_if_fail(VMSUP_IS_JSONRPC_CLIENT(self), NULL);
@@ -406,8 +436,11 @@ vmsup_jsonrpc_client_call(VmsupJsonrpcClient *self,
 	json_object_set_object_member(request,
 				      "params",
 				      params != NULL ? json_object_ref(params) : json_object_new());
-	if (!vmsup_jsonrpc_client_send(self, request, error))
+	if (!vmsup_jsonrpc_client_send(self, request, &send_error)) {
+		if (!vmsup_jsonrpc_client_read_refusal(self, error))
+			g_propagate_error(error, g_steal_pointer(&send_error));
 		return NULL;
+	}
 
 	for (;;) {
 		g_autoptr(JsonObject) msg =
@@ -422,15 +455,10 @@ vmsup_jsonrpc_client_call(VmsupJsonrpcClient *self,
 			g_queue_push_tail(&self->notifications, g_steal_pointer(&msg));
 			continue;
 		}
+		if (vmsup_jsonrpc_client_take_refusal(self, msg, error))
+			return NULL;
 		id_node = json_object_get_member(msg, "id");
 		err = json_object_get_member(msg, "error");
-		/* an error without an id concerns the connection itself: ours, as we ask one thing
-		 * at a time */
-		if (id_node != NULL && JSON_NODE_HOLDS_NULL(id_node) && err != NULL &&
-		    JSON_NODE_HOLDS_OBJECT(err)) {
-			vmsup_jsonrpc_client_set_remote_error(json_node_get_object(err), error);
-			return NULL;
-		}
 		if (id_node == NULL || !JSON_NODE_HOLDS_VALUE(id_node) ||
 		    json_node_get_value_type(id_node) != G_TYPE_INT64 ||
 		    json_node_get_int(id_node) != id)
@@ -491,6 +519,13 @@ vmsup_jsonrpc_client_next_notification(VmsupJsonrpcClient *self, gint timeout_ms
 		if (vmsup_jsonrpc_client_is_notification(msg))
 			return g_steal_pointer(&msg);
 	}
+}
+
+gboolean
+vmsup_jsonrpc_client_was_refused(VmsupJsonrpcClient *self)
+{
+	g_return_val_if_fail(VMSUP_IS_JSONRPC_CLIENT(self), FALSE);
+	return self->refused;
 }
 
 void

@@ -76,6 +76,13 @@ JsonObject *
 vmsup_jsonrpc_client_next_notification(VmsupJsonrpcClient *self, gint timeout_ms, GError **error);
 
 /*
+ * Whether vmsupd answered an error about the connection itself (a limit, a
+ * permission, an idle timeout) rather than about a request
+ */
+gboolean
+vmsup_jsonrpc_client_was_refused(VmsupJsonrpcClient *self);
+
+/*
  * Makes the wait of vmsup_jsonrpc_client_next_notification() in progress, or
  * else the next one, fail with VMSUP_JSONRPC_CLIENT_ERROR_CANCELLED; calls
  * are never interrupted. Meant for a source dispatched during the wait.

@@ -11,52 +11,27 @@
 #include "vmsup-error.h"
 #include "vmsup-json.h"
 
-/*
- * json-glib parses recursively: a peer (a guest, a client) sending a few
- * hundred thousand '[' would overflow the stack, so nesting is bounded first.
- */
-static gboolean
-vmsup_json_depth_is_sane(const gchar *data, gsize length)
-{
-	guint depth = 0;
-	gboolean in_string = FALSE;
-
-	for (gsize i = 0; i < length; i++) {
-		gchar c = data[i];
-		if (in_string) {
-			if (c == '\\')
-				i++;
-			else if (c == '"')
-				in_string = FALSE;
-			continue;
-		}
-		if (c == '"') {
-			in_string = TRUE;
-		} else if (c == '[' || c == '{') {
-			if (++depth > VMSUP_JSON_MAX_DEPTH)
-				return FALSE;
-		} else if ((c == ']' || c == '}') && depth > 0) {
-			depth--;
-		}
-	}
-	return TRUE;
-}
-
 JsonNode *
-vmsup_json_parse(const gchar *data, gssize length, GError **error)
+vmsup_json_parse_checked(const gchar *data,
+			 gssize length,
+			 VmsupJsonCheckFlags flags,
+			 GPtrArray **out_problems,
+			 GError **error)
 {
 	g_autoptr(JsonParser) parser = json_parser_new_immutable();
 	g_autoptr(GError) error_local = NULL;
+	g_autoptr(GPtrArray) problems = NULL;
 	JsonNode *root;
 
 	if (length < 0)
 		length = strlen(data);
-	if (!vmsup_json_depth_is_sane(data, length)) {
+	/* json-glib recurses without a bound and reads more than JSON: the text is checked first */
+	if (!vmsup_json_check_text(data, length, flags, &problems, &error_local)) {
 		g_set_error(error,
 			    VMSUP_ERROR,
 			    VMSUP_ERROR_INVALID_ARGUMENT,
-			    "JSON nested deeper than %d levels",
-			    VMSUP_JSON_MAX_DEPTH);
+			    "invalid JSON %s",
+			    error_local->message);
 		return NULL;
 	}
 	if (!json_parser_load_from_data(parser, data, length, &error_local)) {
@@ -72,13 +47,41 @@ vmsup_json_parse(const gchar *data, gssize length, GError **error)
 		g_set_error_literal(error, VMSUP_ERROR, VMSUP_ERROR_INVALID_ARGUMENT, "empty JSON");
 		return NULL;
 	}
+	if (out_problems != NULL)
+		*out_problems = problems->len > 0 ? g_steal_pointer(&problems) : NULL;
 	return json_node_ref(root);
 }
 
-JsonObject *
-vmsup_json_parse_object(const gchar *data, gssize length, GError **error)
+static JsonNode *
+vmsup_json_parse_full(const gchar *data, gssize length, VmsupJsonCheckFlags flags, GError **error)
 {
-	g_autoptr(JsonNode) node = vmsup_json_parse(data, length, error);
+	g_autoptr(GPtrArray) problems = NULL;
+	g_autoptr(JsonNode) node = vmsup_json_parse_checked(data, length, flags, &problems, error);
+	g_autofree gchar *text = NULL;
+
+	if (node == NULL)
+		return NULL;
+	text = vmsup_json_problems_to_string(problems);
+	if (text != NULL) {
+		g_set_error(error, VMSUP_ERROR, VMSUP_ERROR_INVALID_ARGUMENT, "%s", text);
+		return NULL;
+	}
+	return g_steal_pointer(&node);
+}
+
+JsonNode *
+vmsup_json_parse(const gchar *data, gssize length, GError **error)
+{
+	return vmsup_json_parse_full(data, length, VMSUP_JSON_CHECK_NONE, error);
+}
+
+JsonObject *
+vmsup_json_parse_object_full(const gchar *data,
+			     gssize length,
+			     VmsupJsonCheckFlags flags,
+			     GError **error)
+{
+	g_autoptr(JsonNode) node = vmsup_json_parse_full(data, length, flags, error);
 	if (node == NULL)
 		return NULL;
 	if (!JSON_NODE_HOLDS_OBJECT(node)) {
@@ -90,6 +93,31 @@ vmsup_json_parse_object(const gchar *data, gssize length, GError **error)
 		return NULL;
 	}
 	return json_object_ref(json_node_get_object(node));
+}
+
+JsonObject *
+vmsup_json_parse_object(const gchar *data, gssize length, GError **error)
+{
+	return vmsup_json_parse_object_full(data, length, VMSUP_JSON_CHECK_NONE, error);
+}
+
+gchar *
+vmsup_json_problems_to_string(GPtrArray *problems)
+{
+	VmsupJsonProblem *first;
+
+	if (problems == NULL || problems->len == 0)
+		return NULL;
+	first = g_ptr_array_index(problems, 0);
+	if (first->element >= 0)
+		return g_strdup_printf("'[%d]%s%s': %s",
+				       first->element,
+				       first->path[0] != '\0' ? "." : "",
+				       first->path,
+				       first->message);
+	if (first->path[0] == '\0')
+		return g_strdup(first->message);
+	return g_strdup_printf("'%s': %s", first->path, first->message);
 }
 
 gchar *

@@ -3,16 +3,39 @@
 
 #include <json-glib/json-glib.h>
 
+#include "vmsup-json-check.h"
+
 G_BEGIN_DECLS
 
-#define VMSUP_JSON_MAX_DEPTH 64
-
 /*
- * parses exactly one JSON value (nested at most VMSUP_JSON_MAX_DEPTH deep);
- * error in VMSUP_ERROR_INVALID_ARGUMENT
+ * Parses exactly one JSON value as vmsup_json_check_text() allows it, and
+ * refuses its problems too: error in VMSUP_ERROR_INVALID_ARGUMENT.
  */
 JsonNode *
 vmsup_json_parse(const gchar *data, gssize length, GError **error);
+
+/*
+ * Like vmsup_json_parse(), but a value with problems is parsed and its
+ * problems returned in @out_problems (of VmsupJsonProblem, NULL if none) for
+ * the caller to answer; json-glib's reading of such values is not to be used.
+ */
+JsonNode *
+vmsup_json_parse_checked(const gchar *data,
+			 gssize length,
+			 VmsupJsonCheckFlags flags,
+			 GPtrArray **out_problems,
+			 GError **error);
+
+/* like vmsup_json_parse_object() with @flags; problems are errors */
+JsonObject *
+vmsup_json_parse_object_full(const gchar *data,
+			     gssize length,
+			     VmsupJsonCheckFlags flags,
+			     GError **error);
+
+/* "'params.name': it contains a NUL character (\u0000)"; NULL for no problems */
+gchar *
+vmsup_json_problems_to_string(GPtrArray *problems);
 
 /* like vmsup_json_parse() but the value must be an object */
 JsonObject *

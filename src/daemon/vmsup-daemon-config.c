@@ -21,6 +21,10 @@ static const gchar *const vmsup_daemon_config_keys[] = {
     "SocketGroup",
     "StopVMsOnExit",
     "MaxVMs",
+    "MaxConnectionsPerUser",
+    "IdleTimeoutSec",
+    "MaxVMsPerUser",
+    "MaxMemoryMiBPerUser",
     NULL,
 };
 
@@ -32,6 +36,10 @@ vmsup_daemon_config_new(void)
 	config->stats_poll_interval = 5;
 	config->accel = VMSUP_ACCEL_AUTO;
 	config->max_vms = VMSUP_DAEMON_CONFIG_DEFAULT_MAX_VMS;
+	config->max_connections_per_user = VMSUP_JSONRPC_DEFAULT_MAX_PER_USER;
+	config->idle_timeout_sec = VMSUP_JSONRPC_DEFAULT_IDLE_TIMEOUT_S;
+	config->max_vms_per_user = VMSUP_DAEMON_CONFIG_DEFAULT_MAX_VMS_PER_USER;
+	config->max_memory_mib_per_user = 0;
 	return config;
 }
 
@@ -68,28 +76,26 @@ vmsup_daemon_config_get_seconds(GKeyFile *kf, const gchar *key, guint *out, GErr
 	return TRUE;
 }
 
+/* a count from 0 (no limit) to @max */
 static gboolean
-vmsup_daemon_config_get_max_vms(GKeyFile *kf, guint *out, GError **error)
+vmsup_daemon_config_get_limit(GKeyFile *kf, const gchar *key, guint max, guint *out, GError **error)
 {
 	g_autofree gchar *value = NULL;
 	guint64 parsed = 0;
 
-	if (!g_key_file_has_key(kf, VMSUP_CONFIG_GROUP, "MaxVMs", NULL))
+	if (!g_key_file_has_key(kf, VMSUP_CONFIG_GROUP, key, NULL))
 		return TRUE;
-	value = g_key_file_get_string(kf, VMSUP_CONFIG_GROUP, "MaxVMs", NULL);
-	if (value == NULL || !g_ascii_string_to_unsigned(g_strstrip(value),
-							 10,
-							 0,
-							 VMSUP_DAEMON_CONFIG_MAX_MAX_VMS,
-							 &parsed,
-							 NULL)) {
+	value = g_key_file_get_string(kf, VMSUP_CONFIG_GROUP, key, NULL);
+	if (value == NULL ||
+	    !g_ascii_string_to_unsigned(g_strstrip(value), 10, 0, max, &parsed, NULL)) {
 		g_set_error(error,
 			    VMSUP_ERROR,
 			    VMSUP_ERROR_INVALID_ARGUMENT,
-			    _("Invalid value '%s' for MaxVMs: expected a number of VMs from 0 (no "
+			    _("Invalid value '%s' for %s: expected a whole number from 0 (no "
 			      "limit) to %u"),
 			    value != NULL ? value : "",
-			    (guint)VMSUP_DAEMON_CONFIG_MAX_MAX_VMS);
+			    key,
+			    max);
 		return FALSE;
 	}
 	*out = (guint)parsed;
@@ -139,7 +145,30 @@ vmsup_daemon_config_load(VmsupDaemonConfig *config,
 					     error))
 		return FALSE;
 
-	if (!vmsup_daemon_config_get_max_vms(kf, &config->max_vms, error))
+	if (!vmsup_daemon_config_get_limit(kf,
+					   "MaxVMs",
+					   VMSUP_DAEMON_CONFIG_MAX_MAX_VMS,
+					   &config->max_vms,
+					   error) ||
+	    !vmsup_daemon_config_get_limit(kf,
+					   "MaxConnectionsPerUser",
+					   VMSUP_JSONRPC_MAX_CONNECTIONS,
+					   &config->max_connections_per_user,
+					   error) ||
+	    !vmsup_daemon_config_get_seconds(kf,
+					     "IdleTimeoutSec",
+					     &config->idle_timeout_sec,
+					     error) ||
+	    !vmsup_daemon_config_get_limit(kf,
+					   "MaxVMsPerUser",
+					   VMSUP_DAEMON_CONFIG_MAX_MAX_VMS,
+					   &config->max_vms_per_user,
+					   error) ||
+	    !vmsup_daemon_config_get_limit(kf,
+					   "MaxMemoryMiBPerUser",
+					   VMSUP_DAEMON_CONFIG_MAX_MEMORY_MIB,
+					   &config->max_memory_mib_per_user,
+					   error))
 		return FALSE;
 
 	accel = g_key_file_get_string(kf, VMSUP_CONFIG_GROUP, "Accel", NULL);
@@ -159,6 +188,9 @@ vmsup_daemon_config_load(VmsupDaemonConfig *config,
 		g_free(config->socket_group);
 		config->socket_group =
 		    g_key_file_get_string(kf, VMSUP_CONFIG_GROUP, "SocketGroup", NULL);
+		/* empty, as documented, is root only: no group at all, not a group named "" */
+		if (config->socket_group != NULL && *g_strstrip(config->socket_group) == '\0')
+			g_clear_pointer(&config->socket_group, g_free);
 	}
 	if (g_key_file_has_key(kf, VMSUP_CONFIG_GROUP, "StopVMsOnExit", NULL)) {
 		config->stop_vms_on_exit = g_key_file_get_boolean(kf,

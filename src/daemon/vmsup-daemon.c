@@ -87,6 +87,9 @@ vmsup_daemon_wire_services(VmsupDaemon *self)
 						self->config->qemu_binary,
 						self->config->accel);
 	vmsup_vm_service_set_max_vms(self->vm_service, self->config->max_vms);
+	vmsup_vm_service_set_owner_limits(self->vm_service,
+					  self->config->max_vms_per_user,
+					  self->config->max_memory_mib_per_user);
 	hooks = vmsup_vm_service_get_hooks(self->vm_service);
 
 	self->stats_service = vmsup_stats_service_new(hooks);
@@ -203,6 +206,9 @@ vmsup_daemon_listen(VmsupDaemon *self, GError **error)
 	if (!vmsup_daemon_claim_socket_path(self, error))
 		return FALSE;
 	self->jsonrpc = vmsup_jsonrpc_server_new(&self->ctx);
+	vmsup_jsonrpc_server_set_limits(self->jsonrpc,
+					self->config->max_connections_per_user,
+					self->config->idle_timeout_sec);
 	if (!vmsup_jsonrpc_server_listen(self->jsonrpc,
 					 self->options.socket_path,
 					 self->options.system_mode,

@@ -127,7 +127,12 @@ vmsup_json_stream_handle_line(VmsupJsonStream *self, gchar *line, gsize length)
 	if (vmsup_json_stream_is_blank(line, length))
 		return;
 	vmsup_json_stream_log_line(self, "<-", line, length);
-	message = vmsup_json_parse_object(line, length, &error_local);
+	/* QEMU prints uint64 values beyond int64 (UINT64_MAX for "none"): refusing them would cut
+	 * the monitor off; NULs in strings, hex and the like are refused, never cut short */
+	message = vmsup_json_parse_object_full(line,
+					       length,
+					       VMSUP_JSON_CHECK_WIDE_INTEGERS,
+					       &error_local);
 	if (message == NULL) {
 		g_autoptr(GError) error = g_error_new(VMSUP_QMP_ERROR,
 						      VMSUP_QMP_ERROR_PROTOCOL,

@@ -12,6 +12,7 @@
 #include "config.h"
 
 #include <glib/gi18n.h>
+#include <math.h>
 #include <string.h>
 
 #include "vmsup-dbus-variant.h"
@@ -319,6 +320,68 @@ vmsup_dbus_variant_from_json_objects(JsonArray *array)
 
 /* the other way: D-Bus arguments as the table's params, and the table's answer as D-Bus */
 
+/*
+ * What JSON text cannot carry in, D-Bus can: a double that is infinite or
+ * NaN, a uint64 past int64 (json-glib would wrap it). D-Bus strings hold no
+ * NUL, so the values are what is left to check; @member names the option.
+ */
+static gboolean
+vmsup_dbus_variant_check_value(GVariant *value, const gchar *member, GError **error)
+{
+	if (g_variant_is_of_type(value, G_VARIANT_TYPE_DOUBLE) &&
+	    !isfinite(g_variant_get_double(value))) {
+		g_set_error(
+		    error,
+		    VMSUP_RPC_ERROR,
+		    VMSUP_RPC_INVALID_PARAMS,
+		    _("Invalid params: '%s': the number %g is not finite; send a finite one"),
+		    member,
+		    g_variant_get_double(value));
+		return FALSE;
+	}
+	if (g_variant_is_of_type(value, G_VARIANT_TYPE_UINT64) &&
+	    g_variant_get_uint64(value) > G_MAXINT64) {
+		g_set_error(error,
+			    VMSUP_RPC_ERROR,
+			    VMSUP_RPC_INVALID_PARAMS,
+			    _("Invalid params: '%s': the integer %" G_GUINT64_FORMAT
+			      " does not fit in 64 bits (from %" G_GINT64_FORMAT
+			      " to %" G_GINT64_FORMAT "); send one in that range"),
+			    member,
+			    g_variant_get_uint64(value),
+			    G_MININT64,
+			    G_MAXINT64);
+		return FALSE;
+	}
+	if (g_variant_is_container(value)) {
+		GVariantIter iter;
+		GVariant *child;
+		g_variant_iter_init(&iter, value);
+		while ((child = g_variant_iter_next_value(&iter)) != NULL) {
+			g_autoptr(GVariant) owned = child;
+			if (!vmsup_dbus_variant_check_value(owned, member, error))
+				return FALSE;
+		}
+	}
+	return TRUE;
+}
+
+static gboolean
+vmsup_dbus_variant_check_options(GVariant *options, GError **error)
+{
+	GVariantIter iter;
+	const gchar *member;
+	GVariant *value;
+
+	g_variant_iter_init(&iter, options);
+	while (g_variant_iter_next(&iter, "{&sv}", &member, &value)) {
+		g_autoptr(GVariant) owned = value;
+		if (!vmsup_dbus_variant_check_value(owned, member, error))
+			return FALSE;
+	}
+	return TRUE;
+}
+
 JsonObject *
 vmsup_dbus_params_from_variant(GVariant *parameters, const gchar *bound_name, GError **error)
 {
@@ -334,11 +397,14 @@ vmsup_dbus_params_from_variant(GVariant *parameters, const gchar *bound_name, GE
 			g_free(name);
 			name = g_variant_dup_string(arg, NULL);
 		} else if (g_variant_is_of_type(arg, G_VARIANT_TYPE_VARDICT)) {
-			g_autoptr(JsonNode) node = json_gvariant_serialize(arg);
+			g_autoptr(JsonNode) node = NULL;
 			JsonObjectIter members;
 			const gchar *member;
 			JsonNode *value;
 
+			if (!vmsup_dbus_variant_check_options(arg, error))
+				return NULL;
+			node = json_gvariant_serialize(arg);
 			json_object_iter_init(&members, json_node_get_object(node));
 			while (json_object_iter_next(&members, &member, &value))
 				json_object_set_member(params, member, json_node_copy(value));

@@ -45,6 +45,8 @@ struct _VmsupJsonrpcServer {
 	gint64 allowed_gid;
 	GPtrArray *connections; /* owned: of VmsupJsonrpcConnection */
 	guint64 next_serial;
+	guint max_per_user;
+	guint idle_timeout_s;
 };
 
 G_DEFINE_FINAL_TYPE(VmsupJsonrpcServer, vmsup_jsonrpc_server, G_TYPE_OBJECT)
@@ -75,6 +77,9 @@ struct _VmsupJsonrpcConnection {
 	gboolean subscribed;
 	/* owned, for a subscriber bound by the owner rule: the VMs it was told of */
 	GHashTable *seen_vms;
+	GSource *idle_source; /* owned; attached while an idle timeout applies */
+	gint64 idle_timeout_us;
+	gint64 last_active; /* monotonic: the last request read or answer made */
 	guint8 readbuf[VMSUP_JSONRPC_READ_CHUNK];
 };
 
@@ -124,7 +129,7 @@ vmsup_jsonrpc_connection_unref(VmsupJsonrpcConnection *conn)
 	if (--conn->ref_count > 0)
 		return;
 	/* attached sources hold a ref: none is left here */
-	g_assert(conn->in_source == NULL && conn->out_source == NULL);
+	g_assert(conn->in_source == NULL && conn->out_source == NULL && conn->idle_source == NULL);
 	vmsup_jsonrpc_connection_clear_queue(conn);
 	g_clear_object(&conn->stream);
 	if (conn->capture != NULL)
@@ -197,6 +202,7 @@ vmsup_jsonrpc_connection_close(VmsupJsonrpcConnection *conn)
 	g_debug("client %" G_GUINT64_FORMAT ": closed", conn->serial);
 	vmsup_jsonrpc_connection_clear_source(&conn->in_source);
 	vmsup_jsonrpc_connection_clear_source(&conn->out_source);
+	vmsup_jsonrpc_connection_clear_source(&conn->idle_source);
 	if (conn->stream != NULL)
 		g_io_stream_close(G_IO_STREAM(conn->stream), NULL, NULL);
 	vmsup_jsonrpc_connection_clear_queue(conn);
@@ -541,6 +547,7 @@ vmsup_jsonrpc_request_reply(VmsupRpcCall *call,
 			error->message);
 	vmsup_jsonrpc_respond(conn, req->batch, req->index, response);
 	conn->n_pending--;
+	conn->last_active = g_get_monotonic_time();
 	vmsup_jsonrpc_connection_process(conn);
 	vmsup_jsonrpc_connection_maybe_finish(conn);
 }
@@ -578,6 +585,7 @@ vmsup_jsonrpc_subscribe(VmsupJsonrpcConnection *conn, gboolean subscribe)
 	return vmsup_json_node_new_object(result);
 }
 
+/* ids are echoed exactly: a fraction would come back rounded, so only these */
 static gboolean
 vmsup_jsonrpc_id_is_valid(JsonNode *id)
 {
@@ -587,15 +595,69 @@ vmsup_jsonrpc_id_is_valid(JsonNode *id)
 	if (!JSON_NODE_HOLDS_VALUE(id))
 		return FALSE;
 	type = json_node_get_value_type(id);
-	return type == G_TYPE_STRING || type == G_TYPE_INT64 || type == G_TYPE_DOUBLE;
+	return type == G_TYPE_STRING || type == G_TYPE_INT64;
+}
+
+/* the top-level member a problem's path lies in is its first segment: "params" of "params.name" */
+static gboolean
+vmsup_jsonrpc_problem_in(const VmsupJsonProblem *problem, const gchar *member)
+{
+	gsize len = strlen(member);
+	return strncmp(problem->path, member, len) == 0 &&
+	       (problem->path[len] == '\0' || problem->path[len] == '.' ||
+		problem->path[len] == '[');
+}
+
+/* of request @element (-1: not in a batch), one in the id first: that decides the answer's id */
+static const VmsupJsonProblem *
+vmsup_jsonrpc_find_problem(GPtrArray *problems, gint element)
+{
+	const VmsupJsonProblem *found = NULL;
+
+	for (guint i = 0; problems != NULL && i < problems->len; i++) {
+		const VmsupJsonProblem *problem = g_ptr_array_index(problems, i);
+		if (problem->element != element)
+			continue;
+		if (vmsup_jsonrpc_problem_in(problem, "id"))
+			return problem;
+		if (found == NULL)
+			found = problem;
+	}
+	return found;
+}
+
+/* a parameter is named as the client's API names it: 'name', not 'params.name' */
+static gchar *
+vmsup_jsonrpc_problem_message(const gchar *prefix, const VmsupJsonProblem *problem)
+{
+	const gchar *path = problem->path;
+
+	if (g_str_has_prefix(path, "params."))
+		path += strlen("params.");
+	/* TRANSLATORS: "Invalid params: 'name': it contains a NUL character (\u0000), ..." */
+	return g_strdup_printf(_("%s: '%s': %s"), prefix, path, problem->message);
+}
+
+/* why @id cannot be echoed (the answer then has id null), or NULL */
+static gchar *
+vmsup_jsonrpc_id_refusal(JsonNode *id, const VmsupJsonProblem *problem)
+{
+	if (problem != NULL && vmsup_jsonrpc_problem_in(problem, "id"))
+		return vmsup_jsonrpc_problem_message(_("Invalid request"), problem);
+	if (!vmsup_jsonrpc_id_is_valid(id))
+		return g_strdup(_("Invalid request: 'id' must be a string, an integer or null"));
+	return NULL;
 }
 
 static void
 vmsup_jsonrpc_handle_request(VmsupJsonrpcConnection *conn,
 			     JsonNode *node,
+			     GPtrArray *problems,
 			     VmsupJsonrpcBatch *batch,
 			     guint index)
 {
+	const VmsupJsonProblem *problem =
+	    vmsup_jsonrpc_find_problem(problems, batch != NULL ? (gint)index : -1);
 	JsonObject *obj;
 	JsonNode *id = NULL;
 	JsonNode *params_node;
@@ -619,16 +681,17 @@ vmsup_jsonrpc_handle_request(VmsupJsonrpcConnection *conn,
 	obj = json_node_get_object(node);
 	notification = !json_object_has_member(obj, "id");
 	if (!notification) {
+		g_autofree gchar *refusal = NULL;
 		id = json_object_get_member(obj, "id");
-		if (!vmsup_jsonrpc_id_is_valid(id)) {
-			vmsup_jsonrpc_respond_error(
-			    conn,
-			    batch,
-			    index,
-			    NULL,
-			    FALSE,
-			    VMSUP_RPC_INVALID_REQUEST,
-			    _("Invalid request: 'id' must be a string, a number or null"));
+		refusal = vmsup_jsonrpc_id_refusal(id, problem);
+		if (refusal != NULL) {
+			vmsup_jsonrpc_respond_error(conn,
+						    batch,
+						    index,
+						    NULL,
+						    FALSE,
+						    VMSUP_RPC_INVALID_REQUEST,
+						    refusal);
 			return;
 		}
 	}
@@ -640,6 +703,22 @@ vmsup_jsonrpc_handle_request(VmsupJsonrpcConnection *conn,
 					    FALSE,
 					    VMSUP_RPC_INVALID_REQUEST,
 					    _("Invalid request: 'jsonrpc' must be \"2.0\""));
+		return;
+	}
+	/* json-glib's reading of such a value is not what was sent: nothing of it is acted on */
+	if (problem != NULL) {
+		gboolean in_params = vmsup_jsonrpc_problem_in(problem, "params");
+		g_autofree gchar *msg = vmsup_jsonrpc_problem_message(
+		    in_params ? _("Invalid params") : _("Invalid request"),
+		    problem);
+		vmsup_jsonrpc_respond_error(conn,
+					    batch,
+					    index,
+					    id,
+					    in_params && notification,
+					    in_params ? VMSUP_RPC_INVALID_PARAMS
+						      : VMSUP_RPC_INVALID_REQUEST,
+					    msg);
 		return;
 	}
 	method_name = vmsup_json_object_get_string(obj, "method", NULL);
@@ -741,12 +820,13 @@ vmsup_jsonrpc_handle_request(VmsupJsonrpcConnection *conn,
 	vmsup_rpc_table_dispatch(conn->ctx, call);
 }
 
-/* the nesting depth json-glib would recurse to; it has no limit of its own */
+/* one line: a request or a batch; text that is not strict JSON is a parse error */
 static void
 vmsup_jsonrpc_handle_line(VmsupJsonrpcConnection *conn, const gchar *data, gsize length)
 {
 	g_autoptr(GError) error = NULL;
 	g_autoptr(JsonNode) root = NULL;
+	g_autoptr(GPtrArray) problems = NULL;
 	g_autoptr(VmsupJsonrpcBatch) batch = NULL;
 	JsonArray *array;
 	guint n;
@@ -769,14 +849,14 @@ vmsup_jsonrpc_handle_line(VmsupJsonrpcConnection *conn, const gchar *data, gsize
 					    _("Parse error: the request is not valid UTF-8"));
 		return;
 	}
-	root = vmsup_json_parse(data, length, &error);
+	root = vmsup_json_parse_checked(data, length, VMSUP_JSON_CHECK_NONE, &problems, &error);
 	if (root == NULL) {
 		g_autofree gchar *msg = g_strdup_printf(_("Parse error: %s"), error->message);
 		vmsup_jsonrpc_respond_error(conn, NULL, 0, NULL, FALSE, VMSUP_RPC_PARSE_ERROR, msg);
 		return;
 	}
 	if (!JSON_NODE_HOLDS_ARRAY(root)) {
-		vmsup_jsonrpc_handle_request(conn, root, NULL, 0);
+		vmsup_jsonrpc_handle_request(conn, root, problems, NULL, 0);
 		return;
 	}
 
@@ -807,7 +887,11 @@ vmsup_jsonrpc_handle_line(VmsupJsonrpcConnection *conn, const gchar *data, gsize
 	}
 	batch = vmsup_jsonrpc_batch_new(conn, n);
 	for (guint i = 0; i < n; i++)
-		vmsup_jsonrpc_handle_request(conn, json_array_get_element(array, i), batch, i);
+		vmsup_jsonrpc_handle_request(conn,
+					     json_array_get_element(array, i),
+					     problems,
+					     batch,
+					     i);
 }
 
 /* input */
@@ -852,10 +936,12 @@ vmsup_jsonrpc_connection_read(VmsupJsonrpcConnection *conn)
 		vmsup_jsonrpc_connection_close(conn);
 		return;
 	}
-	if (n == 0)
+	if (n == 0) {
 		conn->eof = TRUE;
-	else
+	} else {
 		g_byte_array_append(conn->inbuf, conn->readbuf, n);
+		conn->last_active = g_get_monotonic_time();
+	}
 	vmsup_jsonrpc_connection_process(conn);
 }
 
@@ -1027,6 +1113,131 @@ vmsup_jsonrpc_connection_refuse(VmsupJsonrpcConnection *conn, const GError *erro
 	vmsup_jsonrpc_connection_maybe_finish(conn);
 }
 
+/* idle connections */
+
+static gboolean
+vmsup_jsonrpc_idle_dispatch(GSource *source, GSourceFunc callback, gpointer user_data)
+{
+	return callback(user_data);
+}
+
+/* a source that only has a ready time: moving that costs nothing while requests flow */
+static GSourceFuncs vmsup_jsonrpc_idle_funcs = {
+    .dispatch = vmsup_jsonrpc_idle_dispatch,
+};
+
+/*
+ * A subscriber waits for events and a pending call for its answer: neither
+ * is idle, however long it sends nothing.
+ */
+static gboolean
+vmsup_jsonrpc_connection_idle_cb(gpointer user_data)
+{
+	VmsupJsonrpcConnection *conn = user_data;
+	gint64 now = g_get_monotonic_time();
+	gboolean busy = conn->n_pending > 0 || conn->subscribed || conn->closing ||
+			!g_queue_is_empty(&conn->outq);
+	g_autoptr(GError) error = NULL;
+	guint timeout_s = (guint)(conn->idle_timeout_us / G_USEC_PER_SEC);
+
+	if (busy || now - conn->last_active < conn->idle_timeout_us) {
+		g_source_set_ready_time(conn->idle_source,
+					(busy ? now : conn->last_active) + conn->idle_timeout_us);
+		return G_SOURCE_CONTINUE;
+	}
+	g_debug("client %" G_GUINT64_FORMAT ": idle for %u s, closing", conn->serial, timeout_s);
+	g_set_error(&error,
+		    VMSUP_ERROR,
+		    VMSUP_ERROR_TIMEOUT,
+		    /* TRANSLATORS: IdleTimeoutSec is a key of vmsupd.conf, do not translate it */
+		    _("vmsupd closes this connection: nothing was asked on it for %u s "
+		      "(IdleTimeoutSec=%u); connect again to send more"),
+		    timeout_s,
+		    timeout_s);
+	vmsup_jsonrpc_connection_refuse(conn, error);
+	return G_SOURCE_CONTINUE;
+}
+
+static void
+vmsup_jsonrpc_connection_start_idle_timer(VmsupJsonrpcConnection *conn, guint timeout_s)
+{
+	if (timeout_s == 0)
+		return;
+	conn->idle_timeout_us = (gint64)timeout_s * G_USEC_PER_SEC;
+	conn->last_active = g_get_monotonic_time();
+	conn->idle_source = g_source_new(&vmsup_jsonrpc_idle_funcs, sizeof(GSource));
+	g_source_set_ready_time(conn->idle_source, conn->last_active + conn->idle_timeout_us);
+	g_source_set_callback(conn->idle_source,
+			      vmsup_jsonrpc_connection_idle_cb,
+			      vmsup_jsonrpc_connection_ref(conn),
+			      (GDestroyNotify)vmsup_jsonrpc_connection_unref);
+	g_source_attach(conn->idle_source, NULL);
+}
+
+/* connection limits */
+
+/*
+ * Root and the daemon's own uid are not counted per user and have slots no
+ * one else may take, so a crowd of another user's connections never locks
+ * out the administrator. Connections being refused do not count.
+ */
+static gboolean
+vmsup_jsonrpc_server_admit(VmsupJsonrpcServer *self, VmsupJsonrpcConnection *conn, GError **error)
+{
+	gboolean privileged = !vmsup_vm_def_uid_is_restricted(conn->uid);
+	guint total = 0;
+	guint mine = 0;
+
+	for (guint i = 0; i < self->connections->len; i++) {
+		VmsupJsonrpcConnection *other = g_ptr_array_index(self->connections, i);
+		if (other == conn || other->closing || other->closed)
+			continue;
+		total++;
+		if (other->uid == conn->uid)
+			mine++;
+	}
+	if (privileged) {
+		if (total < VMSUP_JSONRPC_MAX_CONNECTIONS + VMSUP_JSONRPC_RESERVED_CONNECTIONS)
+			return TRUE;
+		g_set_error(
+		    error,
+		    VMSUP_ERROR,
+		    VMSUP_ERROR_BUSY,
+		    _("vmsupd already serves %u connections, all it takes (%d for all users "
+		      "and %d more kept for root and its own user); close some and try "
+		      "again"),
+		    total,
+		    VMSUP_JSONRPC_MAX_CONNECTIONS,
+		    VMSUP_JSONRPC_RESERVED_CONNECTIONS);
+		return FALSE;
+	}
+	if (self->max_per_user > 0 && mine >= self->max_per_user) {
+		g_set_error(error,
+			    VMSUP_ERROR,
+			    VMSUP_ERROR_BUSY,
+			    /* TRANSLATORS: MaxConnectionsPerUser is a key of vmsupd.conf, do not
+			       translate it */
+			    _("uid %u already has %u connections to vmsupd "
+			      "(MaxConnectionsPerUser=%u); close some or raise the limit in "
+			      "vmsupd.conf"),
+			    conn->uid,
+			    mine,
+			    self->max_per_user);
+		return FALSE;
+	}
+	if (total >= VMSUP_JSONRPC_MAX_CONNECTIONS) {
+		g_set_error(error,
+			    VMSUP_ERROR,
+			    VMSUP_ERROR_BUSY,
+			    _("vmsupd already serves %u connections, the most it takes from all "
+			      "users together; try again later, or ask its administrator to lower "
+			      "MaxConnectionsPerUser in vmsupd.conf"),
+			    total);
+		return FALSE;
+	}
+	return TRUE;
+}
+
 static gboolean
 vmsup_jsonrpc_server_incoming_cb(GSocketService *service,
 				 GSocketConnection *stream,
@@ -1051,19 +1262,13 @@ vmsup_jsonrpc_server_incoming_cb(GSocketService *service,
 		vmsup_jsonrpc_connection_refuse(conn, error);
 		return FALSE;
 	}
-	if (self->connections->len > VMSUP_JSONRPC_MAX_CONNECTIONS) {
-		g_set_error(&error,
-			    VMSUP_ERROR,
-			    VMSUP_ERROR_BUSY,
-			    _("vmsupd serves at most %d clients at once; try again later"),
-			    VMSUP_JSONRPC_MAX_CONNECTIONS);
-		g_warning("refused a JSON-RPC client of uid %u: %d connections, ignoring",
-			  uid,
-			  VMSUP_JSONRPC_MAX_CONNECTIONS);
+	if (!vmsup_jsonrpc_server_admit(self, conn, &error)) {
+		g_message("refused a JSON-RPC client of uid %u: %s", uid, error->message);
 		vmsup_jsonrpc_connection_refuse(conn, error);
 		return FALSE;
 	}
 	g_debug("client %" G_GUINT64_FORMAT ": connected, uid %u", conn->serial, uid);
+	vmsup_jsonrpc_connection_start_idle_timer(conn, self->idle_timeout_s);
 	vmsup_jsonrpc_connection_update_reading(conn);
 	/* a client mostly sends its request as it connects: answer it now, not one iteration later
 	 */
@@ -1094,7 +1299,9 @@ vmsup_jsonrpc_server_listen(VmsupJsonrpcServer *self,
 	address = g_unix_socket_address_new(socket_path);
 	service = g_socket_service_new();
 	/* clients that connect in a burst wait in the backlog instead of failing */
-	g_socket_listener_set_backlog(G_SOCKET_LISTENER(service), VMSUP_JSONRPC_MAX_CONNECTIONS);
+	g_socket_listener_set_backlog(G_SOCKET_LISTENER(service),
+				      VMSUP_JSONRPC_MAX_CONNECTIONS +
+					  VMSUP_JSONRPC_RESERVED_CONNECTIONS);
 	/* the socket file is born with its final mode: no window with a wider one */
 	old_umask = umask(0777 & ~mode);
 	ok = g_socket_listener_add_address(G_SOCKET_LISTENER(service),
@@ -1232,6 +1439,14 @@ vmsup_jsonrpc_server_close(VmsupJsonrpcServer *self)
 		vmsup_jsonrpc_connection_close(g_ptr_array_index(self->connections, 0));
 }
 
+void
+vmsup_jsonrpc_server_set_limits(VmsupJsonrpcServer *self, guint max_per_user, guint idle_timeout_s)
+{
+	g_return_if_fail(VMSUP_IS_JSONRPC_SERVER(self));
+	self->max_per_user = max_per_user;
+	self->idle_timeout_s = idle_timeout_s;
+}
+
 guint
 vmsup_jsonrpc_server_get_n_connections(VmsupJsonrpcServer *self)
 {
@@ -1294,6 +1509,8 @@ vmsup_jsonrpc_server_init(VmsupJsonrpcServer *self)
 	self->connections =
 	    g_ptr_array_new_with_free_func((GDestroyNotify)vmsup_jsonrpc_connection_unref);
 	self->allowed_gid = -1;
+	self->max_per_user = VMSUP_JSONRPC_DEFAULT_MAX_PER_USER;
+	self->idle_timeout_s = VMSUP_JSONRPC_DEFAULT_IDLE_TIMEOUT_S;
 }
 
 VmsupJsonrpcServer *

@@ -14,7 +14,10 @@ G_BEGIN_DECLS
 #define VMSUP_JSONRPC_HIGH_WATER (256 * 1024)     /* unsent bytes that pause reading */
 #define VMSUP_JSONRPC_MAX_PENDING 64              /* calls in flight that pause reading */
 #define VMSUP_JSONRPC_MAX_BATCH 256               /* requests in one batch */
-#define VMSUP_JSONRPC_MAX_CONNECTIONS 256
+#define VMSUP_JSONRPC_MAX_CONNECTIONS 256         /* of all users together */
+#define VMSUP_JSONRPC_RESERVED_CONNECTIONS 16     /* beyond them, only for root and our uid */
+#define VMSUP_JSONRPC_DEFAULT_MAX_PER_USER 32     /* MaxConnectionsPerUser */
+#define VMSUP_JSONRPC_DEFAULT_IDLE_TIMEOUT_S 300  /* IdleTimeoutSec */
 
 #define VMSUP_TYPE_JSONRPC_SERVER (vmsup_jsonrpc_server_get_type())
 G_DECLARE_FINAL_TYPE(VmsupJsonrpcServer, vmsup_jsonrpc_server, VMSUP, JSONRPC_SERVER, GObject)
@@ -42,6 +45,16 @@ vmsup_jsonrpc_server_listen(VmsupJsonrpcServer *self,
 			    gboolean system_mode,
 			    gint64 allowed_gid,
 			    GError **error);
+
+/*
+ * Per-owner limits (vmsupd.conf): a uid other than root and the daemon's own
+ * may hold at most @max_per_user connections (0: only the overall cap); a
+ * connection with nothing asked, nothing unanswered and no subscription is
+ * closed after @idle_timeout_s seconds (0: never). Applies to connections
+ * made afterwards.
+ */
+void
+vmsup_jsonrpc_server_set_limits(VmsupJsonrpcServer *self, guint max_per_user, guint idle_timeout_s);
 
 /* a notification {"jsonrpc":"2.0","method":@method,"params":@params} to every subscriber */
 void

@@ -69,6 +69,7 @@ vmsup_vm_service_create_end(VmsupVmCreate *data)
 
 	/* name and lock are free before anyone learns the outcome */
 	g_hash_table_remove(self->creating, name);
+	g_hash_table_remove(self->creating_usage, name);
 	if (data->locked) {
 		data->locked = FALSE;
 		vmsup_vm_lock_unlock(self->lock, name);
@@ -470,6 +471,7 @@ vmsup_vm_service_create_async(VmsupVmService *self,
 	if (def == NULL || !vmsup_vm_service_resolve_guest(def, &error) ||
 	    !vmsup_vm_def_validate(def, &error) ||
 	    !vmsup_vm_service_cgroup_check_def(self, def, &error) ||
+	    !vmsup_vm_service_check_owner_limits(self, def, NULL, &error) ||
 	    !vmsup_preflight_check_files(def, &error)) {
 		g_task_return_error(task, g_steal_pointer(&error));
 		return;
@@ -514,6 +516,7 @@ vmsup_vm_service_create_async(VmsupVmService *self,
 	data->qemu_img = g_steal_pointer(&qemu_img);
 	data->start = start;
 	g_hash_table_insert(self->creating, g_strdup(name), data->op);
+	vmsup_vm_service_note_creating(self, name, data->def);
 	vmsup_log_vm(G_LOG_LEVEL_INFO,
 		     name,
 		     "creating VM '%s' (operation %" G_GINT64_FORMAT ")",

@@ -56,6 +56,8 @@ typedef struct {
 	/* this run's QEMU is in the VM's cgroup; else why not, when it should be */
 	gboolean in_cgroup;
 	gchar *cgroup_error; /* owned */
+	/* a vm.set raising memory_mib to this is under way (it holds the VM's lock); 0: none */
+	guint memory_mib_reserved;
 } VmsupVmRecord;
 
 struct _VmsupVmService {
@@ -80,6 +82,10 @@ struct _VmsupVmService {
 	VmsupVmHooks hooks;        /* owned closures */
 	GCancellable *cancellable; /* owned */
 	guint max_vms;             /* MaxVMs: most VMs defined or being created; 0: no limit */
+	guint max_vms_per_user;    /* MaxVMsPerUser, for restricted owners; 0: no limit */
+	guint max_memory_mib_per_user; /* MaxMemoryMiBPerUser, likewise */
+	/* owned keys: name -> owner and memory of a create in flight (owned), as in creating */
+	GHashTable *creating_usage;
 	VmsupCgroup *cgroup; /* owned: found on first use, see vmsup_vm_service_get_cgroup() */
 };
 
@@ -139,6 +145,23 @@ vmsup_vm_service_set_op_owner(VmsupOperation *op, guint32 uid);
 
 gboolean
 vmsup_vm_service_undefine(VmsupVmService *self, VmsupVmRecord *rec, GError **error);
+
+/* vmsup-vm-service-limits.c */
+
+/* what a create entering self->creating will hold, for the owner's share */
+void
+vmsup_vm_service_note_creating(VmsupVmService *self, const gchar *name, const VmsupVmDef *def);
+
+/*
+ * MaxVMsPerUser and MaxMemoryMiBPerUser for @def's owner, were @def added
+ * (@old_def NULL) or put in place of @old_def; failed-precondition naming
+ * the limit
+ */
+gboolean
+vmsup_vm_service_check_owner_limits(VmsupVmService *self,
+				    const VmsupVmDef *def,
+				    const VmsupVmDef *old_def,
+				    GError **error);
 
 JsonObject *
 vmsup_vm_service_verb_finish(VmsupVmService *self, GAsyncResult *res, GError **error);

@@ -618,6 +618,8 @@ vmsup_vm_verb_unlock(VmsupVmVerb *verb)
 	if (!verb->locked)
 		return;
 	verb->locked = FALSE;
+	/* only the verb holding the lock can have reserved memory for its set */
+	verb->rec->memory_mib_reserved = 0;
 	vmsup_vm_lock_unlock(verb->self->lock, verb->name);
 }
 
@@ -1046,6 +1048,12 @@ vmsup_vm_service_set_verb(VmsupVmService *self, GTask *task)
 		vmsup_vm_service_set_answer(self, task);
 		return;
 	}
+	if (!vmsup_vm_service_check_owner_limits(self, verb->new_def, verb->rec->def, &error)) {
+		vmsup_vm_verb_return_error(task, error);
+		return;
+	}
+	if (verb->new_def->memory_mib > verb->rec->def->memory_mib)
+		verb->rec->memory_mib_reserved = verb->new_def->memory_mib;
 	vmsup_vm_service_cgroup_apply_async(self,
 					    verb->rec,
 					    verb->new_def,
@@ -1390,6 +1398,7 @@ vmsup_vm_service_dispose(GObject *object)
 		vmsup_vm_service_drop_runtime(self, value, FALSE);
 	g_hash_table_remove_all(self->vms);
 	g_hash_table_remove_all(self->creating);
+	g_hash_table_remove_all(self->creating_usage);
 	g_hash_table_remove_all(self->ops);
 	G_OBJECT_CLASS(vmsup_vm_service_parent_class)->dispose(object);
 }
@@ -1407,6 +1416,7 @@ vmsup_vm_service_finalize(GObject *object)
 	g_hash_table_unref(self->vms);
 	g_hash_table_unref(self->ops);
 	g_hash_table_unref(self->creating);
+	g_hash_table_unref(self->creating_usage);
 	g_ptr_array_unref(self->accel_waiters);
 	g_free(self->state_dir);
 	g_free(self->runtime_dir);
@@ -1508,6 +1518,7 @@ vmsup_vm_service_init(VmsupVmService *self)
 					  (GDestroyNotify)vmsup_vm_service_record_unref);
 	self->ops = g_hash_table_new_full(g_int64_hash, g_int64_equal, g_free, g_object_unref);
 	self->creating = g_hash_table_new_full(g_str_hash, g_str_equal, g_free, NULL);
+	self->creating_usage = g_hash_table_new_full(g_str_hash, g_str_equal, g_free, g_free);
 	self->accel_waiters = g_ptr_array_new_with_free_func(g_object_unref);
 	self->next_op_id = 1;
 }

@@ -68,6 +68,15 @@ void
 vmsup_vm_service_set_max_vms(VmsupVmService *self, guint max_vms);
 guint
 vmsup_vm_service_get_max_vms(VmsupVmService *self);
+/*
+ * The share of one owner other than root and the daemon's own uid
+ * (MaxVMsPerUser and MaxMemoryMiBPerUser in vmsupd.conf): VMs defined or
+ * being created, and the sum of their memory_mib; 0 means no limit, the
+ * default of a new service. vm.create and a vm.set raising memory_mib are
+ * refused beyond them; nothing already defined is touched.
+ */
+void
+vmsup_vm_service_set_owner_limits(VmsupVmService *self, guint max_vms, guint max_memory_mib);
 /* VMs defined plus those whose create has not ended yet */
 guint
 vmsup_vm_service_count_vms(VmsupVmService *self);
