@@ -528,6 +528,53 @@ def test_doors_differ(sysm, allowed, nobody):
        "the socket", f"{answers}\n{explain(proc)}")
 
 
+def test_host_files(sysm, allowed, kernel):
+    """
+    Through both doors, files the caller could not open itself are refused by
+    name: a backing file of its image, a kernel. Nothing is defined.
+    """
+    img = os.path.dirname(kernel)
+    secret = os.path.join(img, "root-only.raw")
+    with open(secret, "wb") as f:
+        f.write(b"\0" * 65536)
+    os.chmod(secret, 0o600)
+    evil = os.path.join(img, "evil.qcow2")
+    subprocess.run(["qemu-img", "create", "-q", "-f", "qcow2", "-b", secret, "-F", "raw", evil],
+                   check=True)
+    os.chown(evil, allowed.uid, allowed.uid)
+    os.chmod(evil, 0o644)
+    root_kernel = os.path.join(img, "root-kernel")
+    with open(root_kernel, "wb") as f:
+        f.write(b"\0" * 4096)
+    os.chmod(root_kernel, 0o600)
+
+    answers = sysm.rpc(allowed, [
+        ("vm.create", {"name": "pk-evil", "kernel": kernel, "image": evil, "wait": True}),
+        ("vm.create", {"name": "pk-rootk", "kernel": root_kernel, "wait": True})])
+    note(f"host files, socket: {json.dumps(answers)}")
+    ok(isinstance(answers, list) and len(answers) == 2 and
+       all("error" in a for a in answers) and
+       secret in answers[0]["error"]["message"] and "cannot read" in answers[0]["error"]["message"] and
+       root_kernel in answers[1]["error"]["message"],
+       f"socket: {allowed} is refused an image whose backing file it cannot read, and a "
+       "root-only kernel, each naming the file", answers)
+
+    proc = sysm.dbus(allowed, "Create", "pk-evil",
+                     f"{{'kernel': <'{kernel}'>, 'image': <'{evil}'>, 'wait': <true>}}")
+    name, message = dbus_error(proc)
+    note(f"host files, D-Bus backing: {name}: {message}")
+    ok(proc.returncode != 0 and secret in message and "cannot read" in message,
+       f"D-Bus: {allowed} is refused the same image, naming the backing file", explain(proc))
+    proc = sysm.dbus(allowed, "Create", "pk-rootk", f"{{'kernel': <'{root_kernel}'>, 'wait': <true>}}")
+    name, message = dbus_error(proc)
+    ok(proc.returncode != 0 and root_kernel in message,
+       f"D-Bus: {allowed} is refused the root-only kernel, naming it", explain(proc))
+
+    proc = sysm.dbus(None, "List", "{}")
+    ok(proc.returncode == 0 and "pk-evil" not in proc.stdout and "pk-rootk" not in proc.stdout,
+       "host files: the refused creates defined nothing", explain(proc))
+
+
 def main():
     if os.geteuid() != 0:
         bail("this test runs as root: it installs polkit files and switches users")
@@ -559,6 +606,7 @@ def main():
         test_dbus_door(sysm, allowed, denied, nobody, kernel)
         test_socket_door(sysm, allowed, denied, nobody)
         test_doors_differ(sysm, allowed, nobody)
+        test_host_files(sysm, allowed, kernel)
 
         proc = sysm.dbus(allowed, "Delete", "pk-owned", "{}")
         ok(proc.returncode == 0 and "'deleted': <true>" in proc.stdout,
