@@ -14,7 +14,12 @@ meson setup "$build" -Db_sanitize=address,undefined -Db_lundef=false -Dwerror=tr
 ninja -C "$build"
 
 status=0
-meson test -C "$build" --print-errorlogs --num-processes 2 "$@" || status=$?
+# sanitizers (exact malloc stacks above all) slow the tests several times over:
+# meson's timeouts and the tests' own waits grow by one factor together
+multiplier=${VMSUP_TEST_TIMEOUT_MULTIPLIER:-3}
+export VMSUP_TEST_TIMEOUT_MULTIPLIER="$multiplier"
+meson test -C "$build" --print-errorlogs --num-processes 2 --timeout-multiplier "$multiplier" "$@" ||
+	status=$?
 
 # the libFuzzer harnesses, each for a short fixed budget, in a clang build of their own
 fuzz_build="${build}-fuzz"

@@ -13,6 +13,18 @@
 /* conditions that depend on something outside the main loop are re-checked this often */
 #define VMSUP_TEST_RECHECK_MS 50
 
+guint
+vmsup_test_timeout_multiplier(void)
+{
+	const gchar *env = g_getenv("VMSUP_TEST_TIMEOUT_MULTIPLIER");
+	guint64 value = 1;
+
+	if (env != NULL && !g_ascii_string_to_unsigned(env, 10, 1, 100, &value, NULL))
+		g_error("VMSUP_TEST_TIMEOUT_MULTIPLIER='%s': expected a whole number from 1 to 100",
+			env);
+	return (guint)value;
+}
+
 static gboolean
 vmsup_test_timed_out_cb(gpointer user_data)
 {
@@ -36,7 +48,10 @@ vmsup_test_wait_until_impl(gboolean (*cond)(gpointer data),
 			   const gchar *func)
 {
 	gboolean timed_out = FALSE;
-	guint timeout_id = g_timeout_add_seconds(timeout_s, vmsup_test_timed_out_cb, &timed_out);
+	guint timeout_id;
+
+	timeout_s *= vmsup_test_timeout_multiplier();
+	timeout_id = g_timeout_add_seconds(timeout_s, vmsup_test_timed_out_cb, &timed_out);
 	guint recheck_id = g_timeout_add(VMSUP_TEST_RECHECK_MS, vmsup_test_recheck_cb, NULL);
 
 	while (!cond(data) && !timed_out)

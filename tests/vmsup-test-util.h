@@ -32,6 +32,16 @@ G_BEGIN_DECLS
 #define vmsup_test_wait_result(slot, timeout_s)                                                    \
 	vmsup_test_wait_result_impl((slot), (timeout_s), __FILE__, __LINE__, G_STRFUNC)
 
+/*
+ * The one factor every wait of the tests is multiplied by:
+ * $VMSUP_TEST_TIMEOUT_MULTIPLIER, which the test command sets to match
+ * meson test's --timeout-multiplier (1 when unset). Waits are written for
+ * an idle machine without sanitizers and must fit their test's meson
+ * timeout with room; the factor scales both together.
+ */
+guint
+vmsup_test_timeout_multiplier(void);
+
 void
 vmsup_test_wait_until_impl(gboolean (*cond)(gpointer data),
 			   gpointer data,

@@ -1339,7 +1339,9 @@ def parse_args(argv):
     p.add_argument("--no-faults", action="store_true",
                    help="only kills of vmsupd, no other fault")
     p.add_argument("--timeout-scale", type=float,
-                   default=float(os.environ.get("VMSUP_CHAOS_TIMEOUT_SCALE", "1")))
+                   default=float(os.environ.get("VMSUP_CHAOS_TIMEOUT_SCALE",
+                                               os.environ.get("VMSUP_TEST_TIMEOUT_MULTIPLIER",
+                                                              "1"))))
     p.add_argument("--keep-tmp", action="store_true")
     p.add_argument("--verbose", action="store_true", help="log every answer")
     args = p.parse_args(argv)

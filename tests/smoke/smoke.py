@@ -46,7 +46,9 @@ import time
 import traceback
 import urllib.request
 
-BOOT_TIMEOUT = float(os.environ.get("SMOKE_BOOT_TIMEOUT", "90"))
+# the suite's one timeout factor (see tests/vmsup-test-util.h) scales the default
+TIMEOUT_MULTIPLIER = int(os.environ.get("VMSUP_TEST_TIMEOUT_MULTIPLIER", "1"))
+BOOT_TIMEOUT = float(os.environ.get("SMOKE_BOOT_TIMEOUT", str(90 * TIMEOUT_MULTIPLIER)))
 LONG_SECONDS = float(os.environ.get("SMOKE_LONG_SECONDS", "120"))
 GUEST_MIB = 128
 BUS_NAME = "io.github.vmsup.Supervisor1"
