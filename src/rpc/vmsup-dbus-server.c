@@ -13,21 +13,23 @@
 
 #include "vmsup-authorize.h"
 #include "vmsup-dbus-server.h"
+#include "vmsup-dbus-supervisor-skeleton.h"
 #include "vmsup-error.h"
 
 struct _VmsupDbusServer {
 	GObject parent_instance;
-	const VmsupRpcContext *ctx;     /* unowned: the daemon's, outlives us */
-	VmsupVmService *vm_service;     /* owned, nullable */
-	VmsupAuthorize *authorize;      /* owned */
-	VmsupDBusSupervisor1 *skeleton; /* owned */
-	VmsupDbusVmObjects *vm_objects; /* owned */
-	GDBusConnection *connection;    /* owned, while exported */
+	const VmsupRpcContext *ctx;            /* unowned: the daemon's, outlives us */
+	VmsupVmService *vm_service;            /* owned, nullable */
+	VmsupAuthorize *authorize;             /* owned */
+	VmsupDbusSupervisorSkeleton *skeleton; /* owned */
+	VmsupDbusVmObjects *vm_objects;        /* owned */
+	GDBusConnection *connection;           /* owned, while exported */
 	guint owner_id;
 	GBusType bus_type;
 	gulong vm_changed_id;
 	gulong vm_removed_id;
 	gulong operation_changed_id;
+	gulong accel_decided_id;
 	gulong closed_id;
 };
 
@@ -263,9 +265,10 @@ vmsup_dbus_server_vm_changed_cb(VmsupVmService *vm_service,
 
 	/* the object first, so a client reacting to the signal reads fresh properties */
 	vmsup_dbus_vm_objects_update(self->vm_objects, name, vm);
-	vmsup_dbus_supervisor1_emit_vm_changed(self->skeleton,
+	vmsup_dbus_supervisor1_emit_vm_changed(VMSUP_DBUS_SUPERVISOR1(self->skeleton),
 					       name,
 					       vmsup_dbus_variant_from_json_object(vm));
+	vmsup_dbus_supervisor_skeleton_queue_refresh(self->skeleton);
 }
 
 static void
@@ -274,7 +277,8 @@ vmsup_dbus_server_vm_removed_cb(VmsupVmService *vm_service, const gchar *name, g
 	VmsupDbusServer *self = VMSUP_DBUS_SERVER(user_data);
 
 	vmsup_dbus_vm_objects_remove(self->vm_objects, name);
-	vmsup_dbus_supervisor1_emit_vm_removed(self->skeleton, name);
+	vmsup_dbus_supervisor1_emit_vm_removed(VMSUP_DBUS_SUPERVISOR1(self->skeleton), name);
+	vmsup_dbus_supervisor_skeleton_queue_refresh(self->skeleton);
 }
 
 static void
@@ -284,8 +288,16 @@ vmsup_dbus_server_operation_changed_cb(VmsupVmService *vm_service,
 {
 	VmsupDbusServer *self = VMSUP_DBUS_SERVER(user_data);
 
-	vmsup_dbus_supervisor1_emit_operation_changed(self->skeleton,
+	vmsup_dbus_supervisor1_emit_operation_changed(VMSUP_DBUS_SUPERVISOR1(self->skeleton),
 						      vmsup_dbus_variant_from_json_object(op));
+}
+
+static void
+vmsup_dbus_server_accel_decided_cb(VmsupVmService *vm_service, gpointer user_data)
+{
+	VmsupDbusServer *self = VMSUP_DBUS_SERVER(user_data);
+
+	vmsup_dbus_supervisor_skeleton_queue_refresh(self->skeleton);
 }
 
 static void
@@ -480,6 +492,7 @@ vmsup_dbus_server_constructed(GObject *object)
 
 	G_OBJECT_CLASS(vmsup_dbus_server_parent_class)->constructed(object);
 
+	self->skeleton = vmsup_dbus_supervisor_skeleton_new(self->vm_service);
 	self->authorize = vmsup_authorize_new(system_mode ? VMSUP_AUTHORIZE_MODE_SYSTEM
 							  : VMSUP_AUTHORIZE_MODE_SESSION);
 	vmsup_authorize_attach(self->authorize, G_DBUS_INTERFACE_SKELETON(self->skeleton));
@@ -506,6 +519,10 @@ vmsup_dbus_server_constructed(GObject *object)
 			     "operation-changed",
 			     G_CALLBACK(vmsup_dbus_server_operation_changed_cb),
 			     self);
+	self->accel_decided_id = g_signal_connect(self->vm_service,
+						  "accel-decided",
+						  G_CALLBACK(vmsup_dbus_server_accel_decided_cb),
+						  self);
 	vmsup_dbus_server_add_known_vms(self);
 }
 
@@ -523,6 +540,7 @@ vmsup_dbus_server_dispose(GObject *object)
 		g_clear_signal_handler(&self->vm_changed_id, self->vm_service);
 		g_clear_signal_handler(&self->vm_removed_id, self->vm_service);
 		g_clear_signal_handler(&self->operation_changed_id, self->vm_service);
+		g_clear_signal_handler(&self->accel_decided_id, self->vm_service);
 	}
 	g_clear_object(&self->vm_objects);
 	g_clear_object(&self->vm_service);
@@ -567,7 +585,6 @@ vmsup_dbus_server_class_init(VmsupDbusServerClass *klass)
 static void
 vmsup_dbus_server_init(VmsupDbusServer *self)
 {
-	self->skeleton = vmsup_dbus_supervisor1_skeleton_new();
 }
 
 VmsupDbusServer *

@@ -1,11 +1,8 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
 /*
  * The io.github.vmsup.VM1 interface of one VM, its properties read through
- * the same authorization as its methods. GDBus hands the Properties calls
- * of an interface whose vtable has no get_property to its method_call, and
- * a skeleton's method calls pass "g-authorize-method" first: so a Get or
- * GetAll is decided like any other call, and a caller bound by the owner
- * rule reads only the objects of its own VMs.
+ * the same authorization as its methods (vmsup-dbus-properties.c): a caller
+ * bound by the owner rule reads only the objects of its own VMs.
  */
 
 #include "config.h"
@@ -13,11 +10,10 @@
 #include <glib/gi18n.h>
 
 #include "vmsup-authorize.h"
+#include "vmsup-dbus-properties.h"
 #include "vmsup-dbus-vm-skeleton.h"
 #include "vmsup-rpc-table.h"
 #include "vmsup-vm-def.h"
-
-#define VMSUP_DBUS_PROPERTIES_IFACE "org.freedesktop.DBus.Properties"
 
 struct _VmsupDbusVmSkeleton {
 	VmsupDBusVM1Skeleton parent_instance;
@@ -51,89 +47,23 @@ vmsup_dbus_vm_visible_to(GDBusMethodInvocation *invocation,
 	return FALSE;
 }
 
-static const GDBusInterfaceVTable *
-vmsup_dbus_vm_skeleton_parent_vtable(GDBusInterfaceSkeleton *skeleton)
-{
-	return G_DBUS_INTERFACE_SKELETON_CLASS(vmsup_dbus_vm_skeleton_parent_class)
-	    ->get_vtable(skeleton);
-}
-
-/* Properties.Get / GetAll / Set, once the caller was let through */
+/* Properties.Get / GetAll / Set, once the caller was let through: only of a VM it may see */
 static void
-vmsup_dbus_vm_skeleton_properties_call(VmsupDbusVmSkeleton *self,
-				       GDBusConnection *connection,
-				       const gchar *sender,
-				       const gchar *object_path,
-				       const gchar *method_name,
-				       GVariant *parameters,
+vmsup_dbus_vm_skeleton_properties_call(GDBusInterfaceSkeleton *skeleton,
 				       GDBusMethodInvocation *invocation)
 {
-	GDBusInterfaceSkeleton *skeleton = G_DBUS_INTERFACE_SKELETON(self);
-	const gchar *own_iface = g_dbus_interface_skeleton_get_info(skeleton)->name;
-	const gchar *iface = NULL;
-	const gchar *property = NULL;
+	VmsupDbusVmSkeleton *self = VMSUP_DBUS_VM_SKELETON(skeleton);
+	g_autofree gchar *read_only = NULL;
 	g_autoptr(GError) error = NULL;
 
 	if (!vmsup_dbus_vm_visible_to(invocation, self->name, self->owner_uid, &error)) {
 		g_dbus_method_invocation_return_gerror(invocation, error);
 		return;
 	}
-	if (g_str_equal(method_name, "Get") &&
-	    g_variant_is_of_type(parameters, G_VARIANT_TYPE("(ss)"))) {
-		GVariant *value;
-		g_variant_get(parameters, "(&s&s)", &iface, &property);
-		if (g_strcmp0(iface, own_iface) == 0) {
-			value = vmsup_dbus_vm_skeleton_parent_vtable(skeleton)->get_property(
-			    connection,
-			    sender,
-			    object_path,
-			    iface,
-			    property,
-			    &error,
-			    self);
-			if (value == NULL) {
-				g_dbus_method_invocation_return_gerror(invocation, error);
-				return;
-			}
-			g_dbus_method_invocation_return_value(invocation,
-							      g_variant_new("(v)", value));
-			g_variant_unref(value);
-			return;
-		}
-	} else if (g_str_equal(method_name, "GetAll") &&
-		   g_variant_is_of_type(parameters, G_VARIANT_TYPE("(s)"))) {
-		g_variant_get(parameters, "(&s)", &iface);
-		if (g_strcmp0(iface, own_iface) == 0) {
-			g_dbus_method_invocation_return_value(
-			    invocation,
-			    g_variant_new("(@a{sv})",
-					  g_dbus_interface_skeleton_get_properties(skeleton)));
-			return;
-		}
-	} else if (g_str_equal(method_name, "Set")) {
-		g_dbus_method_invocation_return_error(
-		    invocation,
-		    G_DBUS_ERROR,
-		    G_DBUS_ERROR_PROPERTY_READ_ONLY,
-		    _("The properties of %s are read-only; change "
-		      "the VM with the Set method"),
-		    own_iface);
-		return;
-	} else {
-		g_dbus_method_invocation_return_error(invocation,
-						      G_DBUS_ERROR,
-						      G_DBUS_ERROR_UNKNOWN_METHOD,
-						      _("No method %s.%s with these arguments"),
-						      VMSUP_DBUS_PROPERTIES_IFACE,
-						      method_name);
-		return;
-	}
-	g_dbus_method_invocation_return_error(invocation,
-					      G_DBUS_ERROR,
-					      G_DBUS_ERROR_INVALID_ARGS,
-					      _("No such interface '%s' on %s"),
-					      iface,
-					      object_path);
+	read_only = g_strdup_printf(_("The properties of %s are read-only; change "
+				      "the VM with the Set method"),
+				    g_dbus_interface_skeleton_get_info(skeleton)->name);
+	vmsup_dbus_properties_answer(skeleton, invocation, /* value_for= */ NULL, read_only);
 }
 
 static void
@@ -146,27 +76,14 @@ vmsup_dbus_vm_skeleton_method_call(GDBusConnection *connection,
 				   GDBusMethodInvocation *invocation,
 				   gpointer user_data)
 {
-	VmsupDbusVmSkeleton *self = VMSUP_DBUS_VM_SKELETON(user_data);
+	GDBusInterfaceSkeleton *skeleton = G_DBUS_INTERFACE_SKELETON(user_data);
 
-	if (g_strcmp0(interface_name, VMSUP_DBUS_PROPERTIES_IFACE) == 0) {
-		vmsup_dbus_vm_skeleton_properties_call(self,
-						       connection,
-						       sender,
-						       object_path,
-						       method_name,
-						       parameters,
-						       invocation);
-		return;
-	}
-	vmsup_dbus_vm_skeleton_parent_vtable(G_DBUS_INTERFACE_SKELETON(self))
-	    ->method_call(connection,
-			  sender,
-			  object_path,
-			  interface_name,
-			  method_name,
-			  parameters,
-			  invocation,
-			  user_data);
+	vmsup_dbus_properties_route(
+	    skeleton,
+	    G_DBUS_INTERFACE_SKELETON_CLASS(vmsup_dbus_vm_skeleton_parent_class)
+		->get_vtable(skeleton),
+	    invocation,
+	    vmsup_dbus_vm_skeleton_properties_call);
 }
 
 static GDBusInterfaceVTable *

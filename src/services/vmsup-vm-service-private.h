@@ -114,6 +114,8 @@ vmsup_vm_service_read_qemu_log_tail(const gchar *runtime_dir);
 
 void
 vmsup_vm_service_emit_vm_changed(VmsupVmService *self, VmsupVmRecord *rec);
+void
+vmsup_vm_service_emit_accel_decided(VmsupVmService *self);
 
 void
 vmsup_vm_service_set_state(VmsupVmService *self, VmsupVmRecord *rec, VmsupVmState state);

@@ -35,6 +35,7 @@ vmsup_vm_service_accel_known(VmsupVmService *self, VmsupAccel accel, const gchar
 	self->accel_probing = FALSE;
 	self->accel_waiters = g_ptr_array_new_with_free_func(g_object_unref);
 	g_message("VMs run with %s: %s", vmsup_accel_to_string(accel), reason);
+	vmsup_vm_service_emit_accel_decided(self);
 	for (guint i = 0; i < waiters->len; i++)
 		g_task_return_boolean(g_ptr_array_index(waiters, i), TRUE);
 }

@@ -46,7 +46,13 @@ enum {
 };
 static GParamSpec *props[N_PROPS];
 
-enum { SIGNAL_VM_CHANGED, SIGNAL_VM_REMOVED, SIGNAL_OPERATION_CHANGED, N_SIGNALS };
+enum {
+	SIGNAL_VM_CHANGED,
+	SIGNAL_VM_REMOVED,
+	SIGNAL_OPERATION_CHANGED,
+	SIGNAL_ACCEL_DECIDED,
+	N_SIGNALS
+};
 static guint signals[N_SIGNALS];
 
 /* records */
@@ -368,6 +374,12 @@ vmsup_vm_service_emit_vm_changed(VmsupVmService *self, VmsupVmRecord *rec)
 {
 	g_autoptr(JsonObject) obj = vmsup_vm_service_record_to_json(self, rec);
 	g_signal_emit(self, signals[SIGNAL_VM_CHANGED], 0, rec->def->name, obj);
+}
+
+void
+vmsup_vm_service_emit_accel_decided(VmsupVmService *self)
+{
+	g_signal_emit(self, signals[SIGNAL_ACCEL_DECIDED], 0);
 }
 
 void
@@ -1116,6 +1128,34 @@ vmsup_vm_service_list_names(VmsupVmService *self)
 	return g_strv_builder_end(builder);
 }
 
+void
+vmsup_vm_service_count(VmsupVmService *self,
+		       gint64 owner_uid,
+		       guint *out_defined,
+		       guint *out_running)
+{
+	GHashTableIter iter;
+	gpointer value;
+	guint defined = 0;
+	guint running = 0;
+
+	g_return_if_fail(VMSUP_IS_VM_SERVICE(self));
+
+	g_hash_table_iter_init(&iter, self->vms);
+	while (g_hash_table_iter_next(&iter, NULL, &value)) {
+		VmsupVmRecord *rec = value;
+		if (owner_uid != VMSUP_VM_SERVICE_ANY_OWNER && rec->def->owner_uid != owner_uid)
+			continue;
+		defined++;
+		if (rec->state == VMSUP_VM_STATE_RUNNING || rec->state == VMSUP_VM_STATE_PAUSED)
+			running++;
+	}
+	if (out_defined != NULL)
+		*out_defined = defined;
+	if (out_running != NULL)
+		*out_running = running;
+}
+
 JsonObject *
 vmsup_vm_service_lookup(VmsupVmService *self, const gchar *name)
 {
@@ -1505,6 +1545,15 @@ vmsup_vm_service_class_init(VmsupVmServiceClass *klass)
 							 G_TYPE_NONE,
 							 1,
 							 JSON_TYPE_OBJECT);
+	signals[SIGNAL_ACCEL_DECIDED] = g_signal_new("accel-decided",
+						     G_TYPE_FROM_CLASS(klass),
+						     G_SIGNAL_RUN_LAST,
+						     0,
+						     NULL,
+						     NULL,
+						     NULL,
+						     G_TYPE_NONE,
+						     0);
 }
 
 static void

@@ -25,6 +25,8 @@ G_DECLARE_FINAL_TYPE(VmsupVmService, vmsup_vm_service, VMSUP, VM_SERVICE, GObjec
  *   "vm-removed": void (self, const gchar *name, gpointer)
  *   "operation-changed": void (self, JsonObject *op, gpointer) — op.get result, on
  *       every stage/progress/state change.
+ *   "accel-decided": void (self, gpointer) — the accelerator is known (configured or
+ *       probed); vmsup_vm_service_get_accel() gives it.
  */
 
 typedef JsonObject *(*VmsupVmServiceFinishFunc)(VmsupVmService *self,
@@ -146,6 +148,16 @@ vmsup_vm_service_get_cgroup_info(VmsupVmService *self);
 /* synchronous read for in-process callers (D-Bus object properties, stats): vm.get result or NULL */
 JsonObject *
 vmsup_vm_service_lookup(VmsupVmService *self, const gchar *name);
+/*
+ * How many VMs are defined, and how many of them have a QEMU that runs or
+ * is paused; only those of @owner_uid, unless it is VMSUP_VM_SERVICE_ANY_OWNER
+ */
+#define VMSUP_VM_SERVICE_ANY_OWNER ((gint64)-1)
+void
+vmsup_vm_service_count(VmsupVmService *self,
+		       gint64 owner_uid,
+		       guint *out_defined,
+		       guint *out_running);
 /* names of all defined VMs, sorted */
 GStrv
 vmsup_vm_service_list_names(VmsupVmService *self);
