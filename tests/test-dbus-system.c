@@ -5,8 +5,8 @@
  * that allows everything (real polkit has its own test: this one is about
  * what a caller allowed to call may see), and callers as root and as
  * nobody through gdbus. A caller other than root sees its own VMs only:
- * in List, in GetManagedObjects, through Properties, and it receives none
- * of vmsupd's signals.
+ * in List, in GetManagedObjects, through Properties, in the supervisor's
+ * VmCount and RunningCount, and it receives none of vmsupd's signals.
  */
 
 #include "config.h"
@@ -41,7 +41,6 @@ typedef struct {
 } SystemBus;
 
 static SystemBus sys;
-
 
 static void
 write_file(const gchar *path, const gchar *text)
@@ -511,6 +510,38 @@ test_others_vms_are_invisible(void)
 	g_assert_nonnull(strstr(res.out, SUPERVISOR_PATH "/vm/rootvm"));
 	gdbus_result_clear(&res);
 
+	/* the supervisor's counts: nobody's own VMs; root's everyone's */
+	gdbus_call(&res,
+		   NOBODY,
+		   SUPERVISOR_PATH,
+		   "org.freedesktop.DBus.Properties.GetAll",
+		   BUS_NAME,
+		   NULL);
+	g_assert_true(res.ok);
+	g_assert_nonnull(strstr(res.out, "'VmCount': <uint32 1>"));
+	g_assert_nonnull(strstr(res.out, "'RunningCount': <uint32 0>"));
+	g_assert_nonnull(strstr(res.out, "'Accel': <'tcg'>"));
+	gdbus_result_clear(&res);
+	gdbus_call(&res,
+		   NOBODY,
+		   SUPERVISOR_PATH,
+		   "org.freedesktop.DBus.Properties.Get",
+		   BUS_NAME,
+		   "VmCount",
+		   NULL);
+	g_assert_true(res.ok);
+	g_assert_nonnull(strstr(res.out, "<uint32 1>"));
+	gdbus_result_clear(&res);
+	gdbus_call(&res,
+		   0,
+		   SUPERVISOR_PATH,
+		   "org.freedesktop.DBus.Properties.GetAll",
+		   BUS_NAME,
+		   NULL);
+	g_assert_true(res.ok);
+	g_assert_nonnull(strstr(res.out, "'VmCount': <uint32 2>"));
+	gdbus_result_clear(&res);
+
 	/* properties: of its own VM, not of root's, whichever way asked */
 	gdbus_call(&res,
 		   NOBODY,
@@ -599,8 +630,10 @@ test_others_vms_are_invisible(void)
 		/* the last change root hears is the removal; the bus sent nobody's copy by then */
 		FileWatch root_changes = {root_log, "VmChanged", 2};
 		FileWatch root_removed = {root_log, "InterfacesRemoved", 1};
+		FileWatch root_count = {root_log, "('" BUS_NAME "', {'VmCount': <uint32 1>}", 1};
 		vmsup_test_wait_until(file_has, &root_changes, TIMEOUT_S);
 		vmsup_test_wait_until(file_has, &root_removed, TIMEOUT_S);
+		vmsup_test_wait_until(file_has, &root_count, TIMEOUT_S);
 	}
 	/* nobody's copies, were they sent, left the bus with root's: give them a moment to land */
 	{
@@ -617,6 +650,7 @@ test_others_vms_are_invisible(void)
 	g_assert_cmpuint(count_in_file(nobody_log, "PropertiesChanged"), ==, 0);
 	g_assert_cmpuint(count_in_file(nobody_log, "Interfaces"), ==, 0);
 	g_assert_cmpuint(count_in_file(nobody_log, "rootvm"), ==, 0);
+	g_assert_cmpuint(count_in_file(nobody_log, "VmCount"), ==, 0);
 
 	system_bus_stop();
 }

@@ -11,6 +11,7 @@
 
 #include <gio/gio.h>
 #include <gio/gunixsocketaddress.h>
+#include <glib/gstdio.h>
 #include <poll.h>
 #include <signal.h>
 #include <sys/syscall.h>
@@ -18,6 +19,7 @@
 
 #include "vmsup-authorize.h"
 #include "vmsup-dbus-server.h"
+#include "vmsup-dbus-supervisor-skeleton.h"
 #include "vmsup-error.h"
 #include "vmsup-json.h"
 #include "vmsup-rpc-table.h"
@@ -2086,14 +2088,15 @@ watch_removed(gpointer user_data)
 	return watch->removed && watch->object_gone;
 }
 
+/* Properties.Get of @iface's @property on @path, which must succeed */
 static GVariant *
-get_vm_property(const gchar *path, const gchar *property)
+get_property(const gchar *path, const gchar *iface, const gchar *property)
 {
 	g_autoptr(GError) error = NULL;
 	g_autoptr(GVariant) reply = dbus_call(path,
 					      "org.freedesktop.DBus.Properties",
 					      "Get",
-					      g_variant_new("(ss)", VM_IFACE, property),
+					      g_variant_new("(ss)", iface, property),
 					      "(v)",
 					      &error);
 	GVariant *value = NULL;
@@ -2101,6 +2104,12 @@ get_vm_property(const gchar *path, const gchar *property)
 	g_assert_no_error(error);
 	g_variant_get(reply, "(v)", &value);
 	return value;
+}
+
+static GVariant *
+get_vm_property(const gchar *path, const gchar *property)
+{
+	return get_property(path, VM_IFACE, property);
 }
 
 static void
@@ -2273,7 +2282,346 @@ test_gdbus_tool(void)
 	g_assert_cmpint(status, ==, 0);
 }
 
+/* /vmsup/dbus/supervisor/...: the supervisor's properties */
+
+/* what the supervisor's PropertiesChanged said, and how often */
+typedef struct {
+	guint signals;
+	gint64 vm_count;      /* last VmCount seen, -1 before */
+	gint64 running_count; /* last RunningCount seen, -1 before */
+} PropsWatch;
+
+static void
+props_watch_cb(GDBusConnection *connection,
+	       const gchar *sender,
+	       const gchar *object_path,
+	       const gchar *interface_name,
+	       const gchar *signal_name,
+	       GVariant *parameters,
+	       gpointer user_data)
+{
+	PropsWatch *watch = user_data;
+	const gchar *iface = NULL;
+	g_autoptr(GVariant) changed = NULL;
+	guint32 value = 0;
+
+	g_variant_get(parameters, "(&s@a{sv}as)", &iface, &changed, NULL);
+	if (g_strcmp0(iface, SUPERVISOR_IFACE) != 0)
+		return;
+	watch->signals++;
+	if (g_variant_lookup(changed, "VmCount", "u", &value))
+		watch->vm_count = value;
+	if (g_variant_lookup(changed, "RunningCount", "u", &value))
+		watch->running_count = value;
+}
+
+static guint
+props_watch_start(PropsWatch *watch)
+{
+	watch->signals = 0;
+	watch->vm_count = -1;
+	watch->running_count = -1;
+	return g_dbus_connection_signal_subscribe(global.conn,
+						  NULL,
+						  "org.freedesktop.DBus.Properties",
+						  "PropertiesChanged",
+						  VMSUP_DBUS_SUPERVISOR_PATH,
+						  NULL,
+						  G_DBUS_SIGNAL_FLAGS_NONE,
+						  props_watch_cb,
+						  watch,
+						  NULL);
+}
+
+typedef struct {
+	PropsWatch *watch;
+	gint64 vm_count;
+	gint64 running_count; /* -1: any */
+} PropsWant;
+
+static gboolean
+props_watch_has(gpointer user_data)
+{
+	PropsWant *want = user_data;
+	return want->watch->vm_count == want->vm_count &&
+	       (want->running_count < 0 || want->watch->running_count == want->running_count);
+}
+
+static GVariant *
+get_supervisor_property(const gchar *property)
+{
+	return get_property(VMSUP_DBUS_SUPERVISOR_PATH, SUPERVISOR_IFACE, property);
+}
+
+static guint32
+get_supervisor_count(const gchar *property)
+{
+	g_autoptr(GVariant) value = get_supervisor_property(property);
+	return g_variant_get_uint32(value);
+}
+
+static void
+test_supervisor_properties(void)
+{
+	GDBusInterfaceInfo *info = vmsup_dbus_supervisor1_interface_info();
+	const gchar *const names[] = {"Version", "Accel", "AccelReason", "VmCount", "RunningCount"};
+	g_autoptr(GVariant) reply = NULL;
+	g_autoptr(GVariant) all = NULL;
+	g_autoptr(GError) error = NULL;
+	g_autoptr(JsonObject) list = NULL;
+	g_autoptr(JsonObject) info_result = NULL;
+	g_autofree gchar *printed = NULL;
+	JsonArray *vms;
+	guint running = 0;
+	const gchar *s = NULL;
+	guint32 u = 0;
+
+	ensure_twin_vm();
+
+	/* the XML has these five and no other */
+	for (guint i = 0; i < G_N_ELEMENTS(names); i++)
+		g_assert_nonnull(g_dbus_interface_info_lookup_property(info, names[i]));
+	g_assert_nonnull(info->properties);
+	g_assert_null(info->properties[G_N_ELEMENTS(names)]);
+
+	reply = dbus_call(VMSUP_DBUS_SUPERVISOR_PATH,
+			  "org.freedesktop.DBus.Properties",
+			  "GetAll",
+			  g_variant_new("(s)", SUPERVISOR_IFACE),
+			  "(a{sv})",
+			  &error);
+	g_assert_no_error(error);
+	all = g_variant_get_child_value(reply, 0);
+	printed = g_variant_print(all, TRUE);
+	g_test_message("GetAll: %s", printed);
+	g_assert_cmpuint(g_variant_n_children(all), ==, G_N_ELEMENTS(names));
+
+	/* what Info and List say, which the daemon's configuration decides */
+	info_result = rpc_ok("daemon.info", "{}");
+	g_assert_true(g_variant_lookup(all, "Version", "&s", &s));
+	g_assert_cmpstr(s, ==, PACKAGE_VERSION);
+	g_assert_cmpstr(s, ==, vmsup_json_object_get_string(info_result, "version", NULL));
+	g_assert_true(g_variant_lookup(all, "Accel", "&s", &s));
+	g_assert_cmpstr(s, ==, "tcg");
+	g_assert_true(g_variant_lookup(all, "AccelReason", "&s", &s));
+	g_assert_cmpstr(s, ==, "configured");
+	g_assert_cmpstr(s, ==, vmsup_json_object_get_string(info_result, "accel_reason", NULL));
+	list = rpc_ok("vm.list", "{}");
+	vms = json_object_get_array_member(list, "vms");
+	g_assert_cmpuint(json_array_get_length(vms), >=, 1);
+	for (guint i = 0; i < json_array_get_length(vms); i++) {
+		const gchar *state =
+		    vmsup_json_object_get_string(json_array_get_object_element(vms, i),
+						 "state",
+						 NULL);
+		if (g_strcmp0(state, "running") == 0 || g_strcmp0(state, "paused") == 0)
+			running++;
+	}
+	g_assert_true(g_variant_lookup(all, "VmCount", "u", &u));
+	g_assert_cmpuint(u, ==, json_array_get_length(vms));
+	g_assert_true(g_variant_lookup(all, "RunningCount", "u", &u));
+	g_assert_cmpuint(u, ==, running);
+
+	/* Get gives each the same */
+	for (guint i = 0; i < G_N_ELEMENTS(names); i++) {
+		g_autoptr(GVariant) one = get_supervisor_property(names[i]);
+		g_autoptr(GVariant) from_all = g_variant_lookup_value(all, names[i], NULL);
+		g_assert_true(g_variant_equal(one, from_all));
+	}
+
+	/* read-only */
+	g_clear_pointer(&reply, g_variant_unref);
+	reply =
+	    dbus_call(VMSUP_DBUS_SUPERVISOR_PATH,
+		      "org.freedesktop.DBus.Properties",
+		      "Set",
+		      g_variant_new("(ssv)", SUPERVISOR_IFACE, "VmCount", g_variant_new_uint32(7)),
+		      NULL,
+		      &error);
+	g_assert_null(reply);
+	g_assert_error(error, G_DBUS_ERROR, G_DBUS_ERROR_INVALID_ARGS);
+	g_assert_cmpuint(get_supervisor_count("VmCount"), ==, json_array_get_length(vms));
+}
+
+/* a VM named paused-* runs a QEMU with no guest: see the wrapper in global_setup() */
+static void
+test_supervisor_counts_follow(void)
+{
+	PropsWatch watch;
+	PropsWant want = {&watch, 0, -1};
+	g_autoptr(JsonObject) created = NULL;
+	g_autoptr(JsonObject) started = NULL;
+	g_autoptr(JsonObject) stopped = NULL;
+	g_autoptr(JsonObject) deleted = NULL;
+	g_autoptr(JsonObject) vm = NULL;
+	guint32 vms;
+	guint32 running;
+	guint subscription;
+
+	ensure_daemon();
+	subscription = props_watch_start(&watch);
+	vms = get_supervisor_count("VmCount");
+	running = get_supervisor_count("RunningCount");
+
+	created = rpc_ok("vm.create",
+			 "{\"name\": \"paused-props\", \"memory_mib\": 128, \"wait\": true}");
+	want.vm_count = vms + 1;
+	vmsup_test_wait_until(props_watch_has, &want, WAIT_S);
+	g_assert_cmpuint(get_supervisor_count("VmCount"), ==, vms + 1);
+	g_assert_cmpuint(get_supervisor_count("RunningCount"), ==, running);
+
+	started = rpc_ok("vm.start", "{\"name\": \"paused-props\"}");
+	vm = rpc_ok("vm.get", "{\"name\": \"paused-props\"}");
+	g_assert_cmpint(vmsup_json_object_get_int(vm, "pid", 0), >, 0);
+	want.running_count = running + 1;
+	vmsup_test_wait_until(props_watch_has, &want, WAIT_S);
+	g_assert_cmpuint(get_supervisor_count("RunningCount"), ==, running + 1);
+
+	stopped = rpc_ok("vm.stop", "{\"name\": \"paused-props\", \"force\": true}");
+	want.running_count = running;
+	vmsup_test_wait_until(props_watch_has, &want, WAIT_S);
+	g_assert_cmpuint(get_supervisor_count("RunningCount"), ==, running);
+	g_assert_cmpuint(get_supervisor_count("VmCount"), ==, vms + 1);
+
+	deleted = rpc_ok("vm.delete", "{\"name\": \"paused-props\"}");
+	want.vm_count = vms;
+	vmsup_test_wait_until(props_watch_has, &want, WAIT_S);
+	g_assert_cmpuint(get_supervisor_count("VmCount"), ==, vms);
+	g_dbus_connection_signal_unsubscribe(global.conn, subscription);
+}
+
+/* JSON-RPC requests written at once, their answers read after: the daemon has them all together */
+static void
+rpc_pipeline(const gchar *rpc_name, GPtrArray *params_json)
+{
+	g_autoptr(GString) lines = g_string_new(NULL);
+	g_autoptr(GError) error = NULL;
+	GOutputStream *output = g_io_stream_get_output_stream(G_IO_STREAM(global.rpc));
+	gint64 first = global.rpc_next_id + 1;
+	guint answered = 0;
+
+	for (guint i = 0; i < params_json->len; i++)
+		g_string_append_printf(lines,
+				       "{\"jsonrpc\": \"2.0\", \"id\": %" G_GINT64_FORMAT
+				       ", \"method\": \"%s\", \"params\": %s}\n",
+				       ++global.rpc_next_id,
+				       rpc_name,
+				       (const gchar *)g_ptr_array_index(params_json, i));
+	g_assert_true(
+	    g_output_stream_write_all(output, lines->str, lines->len, NULL, NULL, &error));
+	g_assert_no_error(error);
+	while (answered < params_json->len) {
+		g_autofree gchar *line =
+		    g_data_input_stream_read_line(global.rpc_in, NULL, NULL, &error);
+		g_autoptr(JsonObject) reply = NULL;
+		gint64 id;
+
+		g_assert_no_error(error);
+		g_assert_nonnull(line);
+		reply = parse_object(line);
+		id = vmsup_json_object_get_int(reply, "id", -1);
+		if (id < first || id > global.rpc_next_id)
+			continue;
+		if (json_object_has_member(reply, "error"))
+			g_error("%s failed: %s", rpc_name, line);
+		answered++;
+	}
+}
+
+#define BURST_N 20
+
+/* fewer signals than changes, and at most one a window (the first may open one late) */
+static void
+assert_coalesced(guint signals, gint64 begin)
+{
+	gint64 elapsed_ms = (g_get_monotonic_time() - begin) / 1000;
+
+	g_test_message("%u changes: %u PropertiesChanged in %" G_GINT64_FORMAT " ms",
+		       BURST_N,
+		       signals,
+		       elapsed_ms);
+	g_assert_cmpuint(signals, >=, 1);
+	g_assert_cmpuint(signals, <, BURST_N);
+	g_assert_cmpint(signals, <=, elapsed_ms / VMSUP_DBUS_SUPERVISOR_COALESCE_MS + 2);
+}
+
+static void
+test_supervisor_burst(void)
+{
+	PropsWatch watch;
+	PropsWant want = {&watch, 0, -1};
+	g_autoptr(GPtrArray) creates = g_ptr_array_new_with_free_func(g_free);
+	g_autoptr(GPtrArray) deletes = g_ptr_array_new_with_free_func(g_free);
+	guint32 vms;
+	guint subscription;
+	gint64 begin;
+
+	ensure_daemon();
+	for (guint i = 0; i < BURST_N; i++) {
+		/* direct kernel boot is only checked for being readable until a VM starts */
+		g_ptr_array_add(
+		    creates,
+		    g_strdup_printf("{\"name\": \"burst%u\", \"kernel\": \"/etc/hostname\", "
+				    "\"wait\": true}",
+				    i));
+		g_ptr_array_add(deletes, g_strdup_printf("{\"name\": \"burst%u\"}", i));
+	}
+	subscription = props_watch_start(&watch);
+	vms = get_supervisor_count("VmCount");
+
+	begin = g_get_monotonic_time();
+	rpc_pipeline("vm.create", creates);
+	want.vm_count = vms + BURST_N;
+	vmsup_test_wait_until(props_watch_has, &want, WAIT_S);
+	assert_coalesced(watch.signals, begin);
+
+	watch.signals = 0;
+	begin = g_get_monotonic_time();
+	rpc_pipeline("vm.delete", deletes);
+	want.vm_count = vms;
+	vmsup_test_wait_until(props_watch_has, &want, WAIT_S);
+	assert_coalesced(watch.signals, begin);
+	g_dbus_connection_signal_unsubscribe(global.conn, subscription);
+}
+
 /* the program's bus and daemon */
+
+/*
+ * QEMU as it is, but a VM named paused-* gets no kernel and -S: a QEMU that
+ * answers QMP and runs no guest (the firmware finds nothing to boot should
+ * the daemon let the vCPU go), for tests that need a running VM and not
+ * its guest. QEMU runs as vmsup-qemu for root's VMs: the script is public.
+ */
+static gchar *
+write_qemu_wrapper(void)
+{
+	g_autofree gchar *qemu = g_find_program_in_path("qemu-system-x86_64");
+	g_autofree gchar *bin = g_build_filename(global.tmpdir, "bin", NULL);
+	g_autofree gchar *body = NULL;
+	g_autoptr(GError) error = NULL;
+	gchar *path = g_build_filename(bin, "qemu-system-x86_64", NULL);
+
+	g_assert_nonnull(qemu);
+	g_assert_null(strchr(qemu, '\''));
+	body = g_strdup_printf("#!/bin/sh\n"
+			       "case \"$*\" in *guest=paused-*) ;; *) exec '%s' \"$@\";; esac\n"
+			       "skip=\n"
+			       "for a do\n"
+			       "\tshift\n"
+			       "\t[ -n \"$skip\" ] && { skip=; continue; }\n"
+			       "\tcase \"$a\" in -kernel|-initrd|-append) skip=1; continue;; esac\n"
+			       "\tset -- \"$@\" \"$a\"\n"
+			       "done\n"
+			       "exec '%s' \"$@\" -S\n",
+			       qemu,
+			       qemu);
+	g_assert_cmpint(g_chmod(global.tmpdir, 0755), ==, 0);
+	g_assert_cmpint(g_mkdir_with_parents(bin, 0755), ==, 0);
+	g_assert_true(g_file_set_contents(path, body, -1, &error));
+	g_assert_no_error(error);
+	g_assert_cmpint(g_chmod(path, 0755), ==, 0);
+	return path;
+}
 
 static void
 global_setup(void)
@@ -2289,6 +2637,8 @@ global_setup(void)
 	g_autofree gchar *services = g_test_build_filename(G_TEST_BUILT, "services", NULL);
 	g_autofree gchar *config_dir = NULL;
 	g_autofree gchar *config = NULL;
+	g_autofree gchar *config_text = NULL;
+	g_autofree gchar *qemu = NULL;
 	g_autoptr(GError) error = NULL;
 
 	/*
@@ -2310,8 +2660,10 @@ global_setup(void)
 	config_dir = g_build_filename(global.tmpdir, "config", "vmsup", NULL);
 	g_assert_cmpint(g_mkdir_with_parents(config_dir, 0700), ==, 0);
 	config = g_build_filename(config_dir, "vmsupd.conf", NULL);
-	g_assert_true(
-	    g_file_set_contents(config, "[vmsupd]\nAccel=tcg\nStatsPollInterval=0\n", -1, &error));
+	qemu = write_qemu_wrapper();
+	config_text =
+	    g_strdup_printf("[vmsupd]\nAccel=tcg\nStatsPollInterval=0\nQemuBinary=%s\n", qemu);
+	g_assert_true(g_file_set_contents(config, config_text, -1, &error));
 	g_assert_no_error(error);
 
 	global.bus = g_test_dbus_new(G_TEST_DBUS_NONE);
@@ -2392,6 +2744,9 @@ main(int argc, char **argv)
 	g_test_add_func("/vmsup/dbus/vm-object-methods", test_vm_object_methods);
 	g_test_add_func("/vmsup/dbus/vm-object-follows-state", test_vm_object_follows_state);
 	g_test_add_func("/vmsup/dbus/gdbus-tool", test_gdbus_tool);
+	g_test_add_func("/vmsup/dbus/supervisor/properties", test_supervisor_properties);
+	g_test_add_func("/vmsup/dbus/supervisor/counts-follow", test_supervisor_counts_follow);
+	g_test_add_func("/vmsup/dbus/supervisor/burst", test_supervisor_burst);
 	for (const VmsupRpcMethod *m = vmsup_rpc_table_get_methods(); m->rpc_name != NULL; m++) {
 		g_autofree gchar *path = g_strdup_printf("/vmsup/rpc/twin/%s", m->rpc_name);
 		g_test_add_data_func(path, m, test_twin);
