@@ -40,6 +40,7 @@ typedef struct {
 	GPtrArray *removed; /* names from vm-removed */
 	GHashTable *stages; /* op id -> GString of stages seen */
 	guint max_alive;    /* most QEMUs of this test seen alive at a state change */
+	guint accels;       /* accel-decided signals */
 
 	/* cancel a create when it reaches this stage or VM state */
 	const gchar *cancel_stage;
@@ -224,6 +225,13 @@ test_vm_removed_cb(VmsupVmService *service, const gchar *name, gpointer user_dat
 }
 
 static void
+test_accel_decided_cb(VmsupVmService *service, gpointer user_data)
+{
+	Fixture *f = user_data;
+	f->accels++;
+}
+
+static void
 test_op_changed_cb(VmsupVmService *service, JsonObject *op, gpointer user_data)
 {
 	Fixture *f = user_data;
@@ -271,6 +279,7 @@ fixture_new_service(Fixture *f,
 	g_signal_connect(service, "vm-changed", G_CALLBACK(test_vm_changed_cb), f);
 	g_signal_connect(service, "vm-removed", G_CALLBACK(test_vm_removed_cb), f);
 	g_signal_connect(service, "operation-changed", G_CALLBACK(test_op_changed_cb), f);
+	g_signal_connect(service, "accel-decided", G_CALLBACK(test_accel_decided_cb), f);
 	vmsup_vm_service_load_async(service, NULL, vmsup_test_store_result_cb, &slot);
 	res = vmsup_test_wait_result(&slot, TEST_TIMEOUT_S);
 	g_assert_true(vmsup_vm_service_load_finish(service, res, &error));
@@ -2075,15 +2084,20 @@ test_accel_configured(Fixture *f, gconstpointer user_data)
 	const gchar *reason = NULL;
 
 	for (guint i = 0; i < G_N_ELEMENTS(configured); i++) {
-		g_autoptr(VmsupVmService) service =
-		    fixture_new_service(f, "/bin/false", f->runtime_dir, configured[i]);
+		g_autoptr(VmsupVmService) service = NULL;
+		f->accels = 0;
+		service = fixture_new_service(f, "/bin/false", f->runtime_dir, configured[i]);
 		g_assert_cmpint(vmsup_vm_service_get_accel(service, &reason), ==, configured[i]);
 		g_assert_cmpstr(reason, ==, "configured");
+		/* said once, by the time the load ends */
+		g_assert_cmpuint(f->accels, ==, 1);
 	}
 	/* the same QEMU fails the probe when the choice is left to it */
+	f->accels = 0;
 	probed = fixture_new_service(f, "/bin/false", f->runtime_dir, VMSUP_ACCEL_AUTO);
 	g_assert_cmpint(vmsup_vm_service_get_accel(probed, &reason), ==, VMSUP_ACCEL_TCG);
 	g_assert_true(g_str_has_prefix(reason, "KVM probe failed: QEMU exited with status 1"));
+	g_assert_cmpuint(f->accels, ==, 1);
 }
 
 /* how a run ended, kept over a restart of the daemon */
