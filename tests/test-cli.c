@@ -1933,6 +1933,7 @@ test_completion(Fixture *f, gconstpointer data)
 	    "c 'vmsup --socket %s stop '\n"
 	    "c 'vmsup exec web1 -- '\n"
 	    "c 'vmsup exec web1 -- ls --'\n"
+	    "c 'vmsup exec web1 ls --'\n"
 	    "c 'vmsup help cr'\n"
 	    "c 'vmsup list -o name,st'\n"
 	    "c 'vmsup workspace '\n",
@@ -1948,6 +1949,7 @@ test_completion(Fixture *f, gconstpointer data)
 			"start stats stop\n"
 			"web1 web2\n"
 			"db web1 web2\n"
+			"\n"
 			"\n"
 			"\n"
 			"create\n"
