@@ -218,6 +218,19 @@ test_format_values(void)
 			"o:      {\"k\":1}\n");
 	g_assert_cmpstr(vmsup_cli_format_state("running"), ==, "running");
 	g_assert_cmpstr(vmsup_cli_format_state("new-state"), ==, "new-state");
+	{
+		g_autoptr(JsonNode) fraction = vmsup_json_parse("0.996", -1, NULL);
+		g_autoptr(JsonNode) cgroup =
+		    vmsup_json_parse("{\"mode\":\"v2\",\"path\":\"/sys/fs/cgroup/x\"}", -1, NULL);
+		g_autoptr(JsonNode) none = vmsup_json_parse("{\"mode\":\"none\"}", -1, NULL);
+		g_autofree gchar *percent =
+		    vmsup_cli_format_value_as(fraction, VMSUP_CLI_VALUE_FRACTION);
+		g_autofree gchar *where = vmsup_cli_format_value_as(cgroup, VMSUP_CLI_VALUE_CGROUP);
+		g_autofree gchar *mode = vmsup_cli_format_value_as(none, VMSUP_CLI_VALUE_CGROUP);
+		g_assert_cmpstr(percent, ==, "100%");
+		g_assert_cmpstr(where, ==, "v2: /sys/fs/cgroup/x");
+		g_assert_cmpstr(mode, ==, "none");
+	}
 	/* g_format_size() keeps number and unit together with a no-break space */
 	g_assert_cmpstr(bytes, ==, "1.5\u00a0KiB");
 	g_assert_cmpstr(neg, ==, "-");
@@ -1385,6 +1398,9 @@ test_human_output(Fixture *f, gconstpointer data)
 	assert_contains(run.out, "Version:");
 	assert_contains(run.out, PACKAGE_VERSION);
 	assert_contains(run.out, "Accelerator:");
+	/* every member of daemon.info this vmsup knows has a label */
+	g_assert_null(strstr(run.out, "_service:"));
+	g_assert_null(strstr(run.out, "cgroup:"));
 	cli_run_clear(&run);
 }
 

@@ -332,6 +332,14 @@ vmsup_cli_format_value_as(JsonNode *node, VmsupCliValueKind kind)
 {
 	GType type;
 
+	if (kind == VMSUP_CLI_VALUE_CGROUP && node != NULL && JSON_NODE_HOLDS_OBJECT(node)) {
+		JsonObject *cgroup = json_node_get_object(node);
+		const gchar *mode = vmsup_json_object_get_string(cgroup, "mode", "-");
+		const gchar *detail = vmsup_json_object_get_string(cgroup, "detail", NULL);
+		if (detail == NULL)
+			detail = vmsup_json_object_get_string(cgroup, "path", NULL);
+		return detail != NULL ? g_strdup_printf("%s: %s", mode, detail) : g_strdup(mode);
+	}
 	if (node == NULL || !JSON_NODE_HOLDS_VALUE(node))
 		return vmsup_cli_format_value(node);
 	type = json_node_get_value_type(node);
@@ -355,8 +363,11 @@ vmsup_cli_format_value_as(JsonNode *node, VmsupCliValueKind kind)
 	case VMSUP_CLI_VALUE_MS:
 		/* TRANSLATORS: a time in milliseconds */
 		return g_strdup_printf(_("%.1f ms"), json_node_get_double(node));
+	case VMSUP_CLI_VALUE_FRACTION:
+		return g_strdup_printf("%d%%", (gint)(json_node_get_double(node) * 100 + 0.5));
 	case VMSUP_CLI_VALUE_PLAIN:
 	case VMSUP_CLI_VALUE_STATE:
+	case VMSUP_CLI_VALUE_CGROUP:
 	default:
 		return vmsup_cli_format_value(node);
 	}

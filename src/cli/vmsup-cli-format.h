@@ -66,14 +66,16 @@ vmsup_cli_format_state(const gchar *state);
 
 /* how a labelled view shows a member's value */
 typedef enum {
-	VMSUP_CLI_VALUE_PLAIN,   /* vmsup_cli_format_value() */
-	VMSUP_CLI_VALUE_STATE,   /* vmsup_cli_format_state() */
-	VMSUP_CLI_VALUE_MIB,     /* "256 MiB" */
-	VMSUP_CLI_VALUE_BYTES,   /* vmsup_cli_format_bytes() */
-	VMSUP_CLI_VALUE_PERCENT, /* "12.5 %" */
-	VMSUP_CLI_VALUE_SECONDS, /* vmsup_cli_format_duration() */
-	VMSUP_CLI_VALUE_MS,      /* "1.2 ms" */
-	VMSUP_CLI_VALUE_GIB,     /* "4 GiB" */
+	VMSUP_CLI_VALUE_PLAIN,    /* vmsup_cli_format_value() */
+	VMSUP_CLI_VALUE_STATE,    /* vmsup_cli_format_state() */
+	VMSUP_CLI_VALUE_MIB,      /* "256 MiB" */
+	VMSUP_CLI_VALUE_BYTES,    /* vmsup_cli_format_bytes() */
+	VMSUP_CLI_VALUE_PERCENT,  /* "12.5 %" */
+	VMSUP_CLI_VALUE_SECONDS,  /* vmsup_cli_format_duration() */
+	VMSUP_CLI_VALUE_MS,       /* "1.2 ms" */
+	VMSUP_CLI_VALUE_GIB,      /* "4 GiB" */
+	VMSUP_CLI_VALUE_FRACTION, /* 0..1 as "35%" */
+	VMSUP_CLI_VALUE_CGROUP,   /* {"mode", "detail" or "path"} as "v2: /sys/fs/cgroup/..." */
 } VmsupCliValueKind;
 
 /* a member of a labelled view: its @label translated (N_()) */

@@ -774,7 +774,7 @@ static const VmsupCliField vmsup_cli_vm_fields[] = {
     {"last_active", N_("Last active"), VMSUP_CLI_VALUE_PLAIN},
     {"auto_stop_in_s", N_("Stops when idle in"), VMSUP_CLI_VALUE_SECONDS},
     {"ready_ms", N_("Ready after"), VMSUP_CLI_VALUE_MS},
-    {"cgroup", N_("Cgroup"), VMSUP_CLI_VALUE_PLAIN},
+    {"cgroup", N_("Cgroup"), VMSUP_CLI_VALUE_CGROUP},
     {"limits_available", N_("Limits available"), VMSUP_CLI_VALUE_PLAIN},
     {NULL, NULL, 0},
 };
@@ -1708,7 +1708,7 @@ vmsup_cli_ops_by_id(VmsupCli *cli, gint argc, gchar **argv, gboolean cancel)
 	    {"vm", N_("VM"), VMSUP_CLI_VALUE_PLAIN},
 	    {"state", N_("State"), VMSUP_CLI_VALUE_STATE},
 	    {"stage", N_("Stage"), VMSUP_CLI_VALUE_PLAIN},
-	    {"progress", N_("Progress"), VMSUP_CLI_VALUE_PLAIN},
+	    {"progress", N_("Progress"), VMSUP_CLI_VALUE_FRACTION},
 	    {"error", N_("Error"), VMSUP_CLI_VALUE_PLAIN},
 	    {NULL, NULL, 0},
 	};
@@ -1918,6 +1918,10 @@ vmsup_cli_info(VmsupCli *cli, gint argc, gchar **argv)
 	    {"uptime_s", N_("Uptime"), VMSUP_CLI_VALUE_SECONDS},
 	    {"accel", N_("Accelerator"), VMSUP_CLI_VALUE_PLAIN},
 	    {"accel_reason", N_("Accelerator because"), VMSUP_CLI_VALUE_PLAIN},
+	    {"cgroup", N_("Cgroup"), VMSUP_CLI_VALUE_CGROUP},
+	    {"vm_service", N_("VM service"), VMSUP_CLI_VALUE_PLAIN},
+	    {"stats_service", N_("Stats service"), VMSUP_CLI_VALUE_PLAIN},
+	    {"workspace_service", N_("Workspace service"), VMSUP_CLI_VALUE_PLAIN},
 	    {NULL, NULL, 0},
 	};
 
