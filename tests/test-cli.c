@@ -15,8 +15,10 @@
 #include <signal.h>
 #include <stdio.h>
 #include <string.h>
+#include <pty.h>
 #include <sys/socket.h>
 #include <sys/un.h>
+#include <termios.h>
 #include <unistd.h>
 
 #include "vmsup-cli-format.h"
@@ -193,8 +195,13 @@ test_format_values(void)
 				    "\"o\":{\"k\":1},\"d\":1.5}",
 				    -1,
 				    NULL);
-	const gchar *const order[] = {"name", "missing", NULL};
-	g_autofree gchar *fields = vmsup_cli_format_fields(obj, order);
+	const VmsupCliField labels[] = {
+	    {"name", "Name", VMSUP_CLI_VALUE_PLAIN},
+	    {"missing", "Missing", VMSUP_CLI_VALUE_PLAIN},
+	    {"d", "Memory", VMSUP_CLI_VALUE_MIB},
+	    {NULL, NULL, 0},
+	};
+	g_autofree gchar *fields = vmsup_cli_format_fields(obj, labels);
 	g_autofree gchar *bytes = vmsup_cli_format_bytes(1536);
 	g_autofree gchar *neg = vmsup_cli_format_bytes(-1);
 	g_autofree gchar *d1 = vmsup_cli_format_duration(42);
@@ -203,18 +210,72 @@ test_format_values(void)
 
 	g_assert_cmpstr(fields,
 			==,
-			"name: web1\n"
-			"a:    1, x\n"
-			"b:    yes\n"
-			"d:    1.50\n"
-			"n:    -\n"
-			"o:    {\"k\":1}\n");
+			"Name:   web1\n"
+			"Memory: 1 MiB\n"
+			"a:      1, x\n"
+			"b:      yes\n"
+			"n:      -\n"
+			"o:      {\"k\":1}\n");
+	g_assert_cmpstr(vmsup_cli_format_state("running"), ==, "running");
+	g_assert_cmpstr(vmsup_cli_format_state("new-state"), ==, "new-state");
+	{
+		g_autoptr(JsonNode) fraction = vmsup_json_parse("0.996", -1, NULL);
+		g_autoptr(JsonNode) cgroup =
+		    vmsup_json_parse("{\"mode\":\"v2\",\"path\":\"/sys/fs/cgroup/x\"}", -1, NULL);
+		g_autoptr(JsonNode) none = vmsup_json_parse("{\"mode\":\"none\"}", -1, NULL);
+		g_autofree gchar *percent =
+		    vmsup_cli_format_value_as(fraction, VMSUP_CLI_VALUE_FRACTION);
+		g_autofree gchar *where = vmsup_cli_format_value_as(cgroup, VMSUP_CLI_VALUE_CGROUP);
+		g_autofree gchar *mode = vmsup_cli_format_value_as(none, VMSUP_CLI_VALUE_CGROUP);
+		g_assert_cmpstr(percent, ==, "100%");
+		g_assert_cmpstr(where, ==, "v2: /sys/fs/cgroup/x");
+		g_assert_cmpstr(mode, ==, "none");
+	}
 	/* g_format_size() keeps number and unit together with a no-break space */
 	g_assert_cmpstr(bytes, ==, "1.5\u00a0KiB");
 	g_assert_cmpstr(neg, ==, "-");
 	g_assert_cmpstr(d1, ==, "42s");
 	g_assert_cmpstr(d2, ==, "3h 2m");
 	g_assert_cmpstr(d3, ==, "2d 1h 1m");
+}
+
+/* -o picks and orders columns, --no-headers drops the header line and its widths */
+static void
+test_format_columns(void)
+{
+	static const VmsupCliColumn columns[] = {
+	    {"name", "NAME"},
+	    {"state", "STATE"},
+	    {"pid", "PID"},
+	    {NULL, NULL},
+	};
+	const gchar *row[] = {"web1", "running", "42"};
+	g_autoptr(GError) error = NULL;
+	g_autoptr(VmsupCliTable) all = vmsup_cli_table_new_columns(columns, NULL, &error);
+	g_autoptr(VmsupCliTable) picked = vmsup_cli_table_new_columns(columns, "pid, NAME", &error);
+	g_autofree gchar *all_text = NULL;
+	g_autofree gchar *picked_text = NULL;
+	g_autofree gchar *bare_text = NULL;
+
+	g_assert_no_error(error);
+	vmsup_cli_table_add_row(all, row);
+	vmsup_cli_table_add_row(picked, row);
+	all_text = vmsup_cli_table_to_string(all);
+	g_assert_cmpstr(all_text, ==, "NAME  STATE    PID\nweb1  running  42\n");
+	picked_text = vmsup_cli_table_to_string(picked);
+	g_assert_cmpstr(picked_text, ==, "PID  NAME\n42   web1\n");
+	g_assert_cmpuint(vmsup_cli_table_get_source(picked, 0), ==, 2);
+	vmsup_cli_table_set_headers(picked, FALSE);
+	bare_text = vmsup_cli_table_to_string(picked);
+	g_assert_cmpstr(bare_text, ==, "42  web1\n");
+
+	g_assert_null(vmsup_cli_table_new_columns(columns, "name,nmae", &error));
+	g_assert_error(error, G_OPTION_ERROR, G_OPTION_ERROR_BAD_VALUE);
+	assert_contains(error->message, "'nmae'");
+	assert_contains(error->message, "name, state, pid");
+	g_clear_error(&error);
+	g_assert_null(vmsup_cli_table_new_columns(columns, "", &error));
+	g_assert_error(error, G_OPTION_ERROR, G_OPTION_ERROR_BAD_VALUE);
 }
 
 static void
@@ -822,6 +883,49 @@ test_usage(void)
 	cli_run("/nonexistent/s.sock", &run, "create", "--help");
 	assert_contains(run.out, "--no-wait");
 	cli_run_clear(&run);
+	/* "help VERB" is "VERB --help", also for sub-commands */
+	{
+		const gchar *pairs[][2][4] = {
+		    {{"help", "create", NULL}, {"create", "--help", NULL}},
+		    {{"help", "ops", "list", NULL}, {"ops", "list", "--help", NULL}},
+		    {{"help", "ops", NULL}, {"ops", "--help", NULL}},
+		};
+		for (guint i = 0; i < G_N_ELEMENTS(pairs); i++) {
+			CliRun direct = {0};
+			cli_runv("/nonexistent/s.sock", FALSE, pairs[i][0], &run);
+			cli_runv("/nonexistent/s.sock", FALSE, pairs[i][1], &direct);
+			g_assert_cmpint(run.status, ==, EXIT_OK);
+			g_assert_cmpstr(run.out, ==, direct.out);
+			g_assert_cmpstr(run.err, ==, "");
+			cli_run_clear(&direct);
+			cli_run_clear(&run);
+		}
+	}
+	cli_run("/nonexistent/s.sock", &run, "help", "create");
+	assert_contains(run.out, "vmsup create [OPTION");
+	assert_contains(run.out, "--no-wait");
+	cli_run_clear(&run);
+	cli_run("/nonexistent/s.sock", &run, "help");
+	g_assert_cmpint(run.status, ==, EXIT_OK);
+	assert_contains(run.out, "Commands:");
+	cli_run_clear(&run);
+	cli_run("/nonexistent/s.sock", &run, "help", "frobnicate");
+	g_assert_cmpint(run.status, ==, EXIT_USAGE);
+	g_assert_cmpstr(run.out, ==, "");
+	assert_contains(run.err, "unknown command 'frobnicate'");
+	assert_contains(run.err, "Commands:");
+	cli_run_clear(&run);
+	cli_run("/nonexistent/s.sock", &run, "help", "ops", "frobnicate");
+	g_assert_cmpint(run.status, ==, EXIT_USAGE);
+	assert_contains(run.err, "unknown command 'frobnicate'");
+	cli_run_clear(&run);
+
+	/* a bad column is found before vmsupd is asked: usage, not "cannot connect" */
+	cli_run("/nonexistent/s.sock", &run, "list", "-o", "name,size");
+	g_assert_cmpint(run.status, ==, EXIT_USAGE);
+	assert_contains(run.err, "Unknown column 'size'");
+	cli_run_clear(&run);
+
 	cli_run("/nonexistent/s.sock", &run, "workspace", "create", "--help");
 	g_assert_cmpint(run.status, ==, EXIT_OK);
 	assert_contains(run.out, "vmsup workspace create");
@@ -1213,6 +1317,36 @@ test_json_is_the_result(Fixture *f, gconstpointer data)
 	g_assert_cmpint(run.status, ==, EXIT_OK);
 	assert_contains(run.out, f->socket_path);
 	cli_run_clear(&run);
+
+	/* the table options and -q leave --json as it was */
+	{
+		const gchar *plain[][5] = {{"--json", "list", NULL},
+					   {"--json", "ops", "list", NULL},
+					   {"--json", "get", "db1", NULL}};
+		const gchar *options[][7] = {
+		    {"--json", "list", "-o", "name", "--no-headers", NULL},
+		    {"--json", "-q", "ops", "list", "-o", "vm", NULL},
+		    {"--json", "--quiet", "get", "db1", NULL},
+		};
+		for (guint i = 0; i < G_N_ELEMENTS(plain); i++) {
+			CliRun with = {0};
+			g_autoptr(JsonNode) a = NULL;
+			g_autoptr(JsonNode) b = NULL;
+			cli_runv(f->socket_path, FALSE, plain[i], &run);
+			cli_runv(f->socket_path, FALSE, options[i], &with);
+			g_assert_cmpint(with.status, ==, EXIT_OK);
+			a = vmsup_json_parse(run.out, -1, NULL);
+			b = vmsup_json_parse(with.out, -1, NULL);
+			g_assert_nonnull(a);
+			g_assert_nonnull(b);
+			strip_volatile(a);
+			strip_volatile(b);
+			g_assert_true(json_node_equal(a, b));
+			g_assert_cmpstr(with.err, ==, "");
+			cli_run_clear(&with);
+			cli_run_clear(&run);
+		}
+	}
 }
 
 static void
@@ -1241,11 +1375,17 @@ test_human_output(Fixture *f, gconstpointer data)
 	g_assert_cmpstr(run.out, ==, "alpha\nb\n");
 	cli_run_clear(&run);
 
+	/* labels for people, values with their units; no member names */
 	cli_run(f->socket_path, &run, "get", "alpha");
 	g_assert_cmpint(run.status, ==, EXIT_OK);
-	g_assert_true(g_str_has_prefix(run.out, "name:"));
+	g_assert_true(g_str_has_prefix(run.out, "Name:"));
 	assert_contains(run.out, "alpha");
-	assert_contains(run.out, "memory_mib:");
+	assert_contains(run.out, "\nState:  ");
+	assert_contains(run.out, "defined\n");
+	assert_contains(run.out, "\nMemory:  ");
+	assert_contains(run.out, "128 MiB\n");
+	g_assert_null(strstr(run.out, "memory_mib"));
+	g_assert_null(strstr(run.out, "auto_stop"));
 	cli_run_clear(&run);
 
 	cli_run(f->socket_path, &run, "set", "alpha", "--cpus", "2", "--no-auto-stop");
@@ -1255,9 +1395,151 @@ test_human_output(Fixture *f, gconstpointer data)
 
 	cli_run(f->socket_path, &run, "info");
 	g_assert_cmpint(run.status, ==, EXIT_OK);
-	assert_contains(run.out, "version:");
+	assert_contains(run.out, "Version:");
 	assert_contains(run.out, PACKAGE_VERSION);
-	assert_contains(run.out, "accel:");
+	assert_contains(run.out, "Accelerator:");
+	/* every member of daemon.info this vmsup knows has a label */
+	g_assert_null(strstr(run.out, "_service:"));
+	g_assert_null(strstr(run.out, "cgroup:"));
+	cli_run_clear(&run);
+}
+
+/* -o picks columns in its order, --no-headers leaves the header out; a typo is a usage error */
+static void
+test_columns(Fixture *f, gconstpointer data)
+{
+	CliRun run = {0};
+
+	create_vm(f, "alpha");
+	create_vm(f, "b");
+	cli_run(f->socket_path, &run, "list", "-o", "name,state", "--no-headers");
+	g_assert_cmpint(run.status, ==, EXIT_OK);
+	g_assert_cmpstr(run.out, ==, "alpha  defined\nb      defined\n");
+	cli_run_clear(&run);
+
+	cli_run(f->socket_path, &run, "list", "--output", "memory,name,autostart");
+	g_assert_cmpint(run.status, ==, EXIT_OK);
+	g_assert_cmpstr(run.out,
+			==,
+			"MEMORY   NAME   AUTOSTART\n"
+			"128 MiB  alpha  no\n"
+			"128 MiB  b      no\n");
+	cli_run_clear(&run);
+
+	cli_run(f->socket_path, &run, "ops", "list", "-o", "vm,state", "--no-headers");
+	g_assert_cmpint(run.status, ==, EXIT_OK);
+	g_assert_cmpstr(run.out, ==, "alpha  done\nb      done\n");
+	cli_run_clear(&run);
+
+	cli_run(f->socket_path, &run, "workspace", "list", "-o", "name");
+	g_assert_cmpint(run.status, ==, EXIT_OK);
+	g_assert_cmpstr(run.out, ==, "NAME\n");
+	cli_run_clear(&run);
+
+	cli_run(f->socket_path, &run, "list", "-o", "name,nmae");
+	g_assert_cmpint(run.status, ==, EXIT_USAGE);
+	g_assert_cmpstr(run.out, ==, "");
+	assert_contains(run.err,
+			"Unknown column 'nmae' for --output: the columns are name, state, "
+			"cpus, memory, accel, pid, autostart, auto-stop, created");
+	assert_contains(run.err, "vmsup list --help");
+	cli_run_clear(&run);
+
+	cli_run(f->socket_path, &run, "ops", "list", "-o", "when");
+	g_assert_cmpint(run.status, ==, EXIT_USAGE);
+	assert_contains(run.err, "the columns are id, kind, vm, state, stage, progress");
+	cli_run_clear(&run);
+
+	/* a table option on a verb without a table is unknown there */
+	cli_run(f->socket_path, &run, "get", "alpha", "-o", "name");
+	g_assert_cmpint(run.status, ==, EXIT_USAGE);
+	cli_run_clear(&run);
+}
+
+/* -q: no progress, no confirmations, errors still; results still */
+static void
+test_quiet(Fixture *f, gconstpointer data)
+{
+	CliRun run = {0};
+	guint64 id = 0;
+
+	cli_run(f->socket_path, &run, "-q", "create", "q1", "--kernel", f->kernel);
+	g_assert_cmpint(run.status, ==, EXIT_OK);
+	g_assert_cmpstr(run.out, ==, "");
+	g_assert_cmpstr(run.err, ==, "");
+	cli_run_clear(&run);
+
+	cli_run(f->socket_path, &run, "set", "q1", "--cpus", "2", "--quiet");
+	g_assert_cmpint(run.status, ==, EXIT_OK);
+	g_assert_cmpstr(run.out, ==, "");
+	g_assert_cmpstr(run.err, ==, "");
+	cli_run_clear(&run);
+
+	/* --no-wait's result is the operation id: -q prints it alone */
+	cli_run(f->socket_path, &run, "-q", "create", "q2", "--kernel", f->kernel, "--no-wait");
+	g_assert_cmpint(run.status, ==, EXIT_OK);
+	g_assert_true(g_str_has_suffix(run.out, "\n"));
+	run.out[strlen(run.out) - 1] = '\0';
+	g_assert_true(g_ascii_string_to_unsigned(run.out, 10, 1, G_MAXINT64, &id, NULL));
+	cli_run_clear(&run);
+
+	cli_run(f->socket_path, &run, "-q", "list", "--names");
+	g_assert_cmpint(run.status, ==, EXIT_OK);
+	assert_contains(run.out, "q1\n");
+	cli_run_clear(&run);
+
+	cli_run(f->socket_path, &run, "-q", "delete", "q1");
+	g_assert_cmpint(run.status, ==, EXIT_OK);
+	g_assert_cmpstr(run.out, ==, "");
+	cli_run_clear(&run);
+
+	cli_run(f->socket_path, &run, "-q", "delete", "q1");
+	g_assert_cmpint(run.status, ==, EXIT_NOT_FOUND);
+	g_assert_cmpstr(run.out, ==, "");
+	assert_contains(run.err, "It does not exist");
+	cli_run_clear(&run);
+}
+
+/* labels and states in the user's language; --json stays as vmsupd said it */
+static void
+test_german_views(Fixture *f, gconstpointer data)
+{
+	const gchar *get[] = {"get", "de1", NULL};
+	const gchar *ops_get[] = {"ops", "get", "1", NULL};
+	const gchar *json[] = {"--json", "get", "de1", NULL};
+	const gchar *list_help[] = {"list", "--help", NULL};
+	CliRun run = {0};
+	CliRun english = {0};
+
+	create_vm(f, "de1");
+	cli_runv(f->socket_path, TRUE, get, &run);
+	g_assert_cmpint(run.status, ==, EXIT_OK);
+	assert_contains(run.out, "Zustand:");
+	assert_contains(run.out, "angelegt\n");
+	assert_contains(run.out, "Arbeitsspeicher:");
+	assert_contains(run.out, "128 MiB\n");
+	assert_contains(run.out, "Bei Leerlauf anhalten:");
+	g_assert_null(strstr(run.out, "memory_mib"));
+	cli_run_clear(&run);
+
+	cli_runv(f->socket_path, TRUE, ops_get, &run);
+	g_assert_cmpint(run.status, ==, EXIT_OK);
+	assert_contains(run.out, "Vorgang:");
+	assert_contains(run.out, "abgeschlossen\n");
+	cli_run_clear(&run);
+
+	cli_runv(f->socket_path, TRUE, json, &run);
+	cli_runv(f->socket_path, FALSE, json, &english);
+	g_assert_cmpint(run.status, ==, EXIT_OK);
+	g_assert_cmpstr(run.out, ==, english.out);
+	assert_contains(run.out, "\"state\":\"defined\"");
+	cli_run_clear(&run);
+	cli_run_clear(&english);
+
+	cli_runv(f->socket_path, TRUE, list_help, &run);
+	g_assert_cmpint(run.status, ==, EXIT_OK);
+	assert_contains(run.out, "Spalten für --output: name, state");
+	assert_contains(run.out, "Keine Kopfzeile");
 	cli_run_clear(&run);
 }
 
@@ -1288,7 +1570,10 @@ test_limits(Fixture *f, gconstpointer data)
 	g_clear_pointer(&vm, json_object_unref);
 
 	cli_run(f->socket_path, &run, "get", "lim");
-	assert_contains(run.out, "cpu_quota_percent: 150");
+	assert_contains(run.out, "CPU quota:");
+	assert_contains(run.out, " 150.0 %\n");
+	assert_contains(run.out, "Memory cap:");
+	assert_contains(run.out, " 300 MiB\n");
 	cli_run_clear(&run);
 
 	cli_run(f->socket_path, &run, "set", "lim", "--cpu-quota", "-5");
@@ -1330,7 +1615,7 @@ test_charset(Fixture *f, gconstpointer data)
 	cli_run_clear(&run);
 
 	cli_runv(f->socket_path, FALSE, get, &run);
-	assert_contains(run.out, "cmdline:");
+	assert_contains(run.out, "Kernel command line:");
 	assert_contains(run.out, "console=ttyS0 grüße\n");
 	cli_run_clear(&run);
 
@@ -1456,13 +1741,14 @@ test_create_progress(Fixture *f, gconstpointer data)
 {
 	CliRun run = {0};
 
-	/* not a terminal: one plain line per stage, then the outcome */
+	/* piped: the outcome alone on stdout, one plain line per stage on stderr */
 	cli_run(f->socket_path, &run, "create", "web2", "--kernel", f->kernel);
 	g_assert_cmpint(run.status, ==, EXIT_OK);
-	assert_contains(run.out, "checking the host (");
-	assert_contains(run.out, "saving the definition (");
-	assert_contains(run.out, "VM 'web2' created; start it with 'vmsup start web2'");
-	g_assert_null(strchr(run.out, '\r'));
+	g_assert_cmpstr(run.out, ==, "VM 'web2' created; start it with 'vmsup start web2'\n");
+	assert_contains(run.err, "checking the host (");
+	assert_contains(run.err, "saving the definition (");
+	g_assert_null(strchr(run.err, '\r'));
+	g_assert_null(strchr(run.err, '\033'));
 	cli_run_clear(&run);
 
 	cli_run(f->socket_path, &run, "create", "web3", "--kernel", f->kernel, "--no-wait");
@@ -1473,7 +1759,74 @@ test_create_progress(Fixture *f, gconstpointer data)
 	cli_run(f->socket_path, &run, "--json", "create", "web4", "--kernel", f->kernel);
 	g_assert_cmpint(run.status, ==, EXIT_OK);
 	assert_contains(run.out, "\"vm\":\"web4\"");
+	g_assert_cmpstr(run.err, ==, "");
 	cli_run_clear(&run);
+}
+
+/* what vmsup @args writes to a pseudo-terminal as its stderr, with $TERM @term */
+static gchar *
+stderr_on_terminal(Fixture *f, const gchar *term, const gchar *const *args, gchar **out_stdout)
+{
+	g_autoptr(GSubprocessLauncher) launcher =
+	    cli_launcher(f->socket_path, FALSE, G_SUBPROCESS_FLAGS_STDOUT_PIPE);
+	g_autoptr(GSubprocess) proc = NULL;
+	g_autoptr(GError) error = NULL;
+	g_autoptr(GString) text = g_string_new(NULL);
+	struct termios raw;
+	gint master = -1, slave = -1;
+	gchar buf[4096];
+	gssize n;
+
+	g_assert_cmpint(openpty(&master, &slave, NULL, NULL, NULL), ==, 0);
+	/* raw: the terminal hands over the bytes as written, "\n" not made "\r\n" */
+	g_assert_cmpint(tcgetattr(slave, &raw), ==, 0);
+	cfmakeraw(&raw);
+	g_assert_cmpint(tcsetattr(slave, TCSANOW, &raw), ==, 0);
+	g_subprocess_launcher_setenv(launcher, "TERM", term, TRUE);
+	g_subprocess_launcher_take_stderr_fd(launcher, slave);
+	proc = cli_spawn(launcher, args);
+	/* the launcher holds the slave end open until it goes */
+	g_clear_object(&launcher);
+	g_subprocess_communicate_utf8(proc, NULL, NULL, out_stdout, NULL, &error);
+	g_assert_no_error(error);
+	g_assert_true(g_subprocess_get_if_exited(proc));
+	g_assert_cmpint(g_subprocess_get_exit_status(proc), ==, EXIT_OK);
+	/* what little the child wrote is buffered in the terminal; EIO once it is read */
+	g_assert_true(g_unix_set_fd_nonblocking(master, TRUE, NULL));
+	while ((n = read(master, buf, sizeof(buf))) > 0)
+		g_string_append_len(text, buf, n);
+	close(master);
+	g_test_message("TERM=%s: %s", term, text->str);
+	return g_strdup(text->str);
+}
+
+/* a bar only on a terminal that can draw it; TERM=dumb gets the plain lines */
+static void
+test_progress_terminal(Fixture *f, gconstpointer data)
+{
+	const gchar *create1[] = {"create", "tty1", "--kernel", f->kernel, NULL};
+	const gchar *create2[] = {"create", "tty2", "--kernel", f->kernel, NULL};
+	const gchar *create3[] = {"-q", "create", "tty3", "--kernel", f->kernel, NULL};
+	g_autofree gchar *out1 = NULL;
+	g_autofree gchar *out2 = NULL;
+	g_autofree gchar *out3 = NULL;
+	g_autofree gchar *bar = stderr_on_terminal(f, "xterm-256color", create1, &out1);
+	g_autofree gchar *dumb = stderr_on_terminal(f, "dumb", create2, &out2);
+	g_autofree gchar *quiet = stderr_on_terminal(f, "xterm-256color", create3, &out3);
+
+	assert_contains(bar, "\r\033[K[");
+	assert_contains(bar, "] 100% ");
+	g_assert_true(g_str_has_suffix(bar, "\n"));
+	g_assert_cmpstr(out1, ==, "VM 'tty1' created; start it with 'vmsup start tty1'\n");
+
+	assert_contains(dumb, "checking the host (");
+	g_assert_null(strchr(dumb, '\033'));
+	g_assert_null(strchr(dumb, '\r'));
+	g_assert_null(strstr(dumb, "[#"));
+	g_assert_cmpstr(out2, ==, "VM 'tty2' created; start it with 'vmsup start tty2'\n");
+
+	g_assert_cmpstr(quiet, ==, "");
+	g_assert_cmpstr(out3, ==, "");
 }
 
 /* Ctrl-C while create waits: vmsup asks vmsupd to cancel and says so */
@@ -1530,6 +1883,10 @@ test_completion(Fixture *f, gconstpointer data)
 {
 	g_autofree gchar *script =
 	    g_test_build_filename(G_TEST_DIST, "..", "data", "bash-completion", "vmsup", NULL);
+	g_autofree gchar *fish_script =
+	    g_test_build_filename(G_TEST_DIST, "..", "data", "fish-completion", "vmsup.fish", NULL);
+	g_autofree gchar *zsh_script =
+	    g_test_build_filename(G_TEST_DIST, "..", "data", "zsh-completion", "_vmsup", NULL);
 	g_autofree gchar *cli_dir = vmsup_test_build_path("src", "cli", NULL);
 	g_autofree gchar *path_env = g_strdup_printf("%s:%s", cli_dir, g_getenv("PATH"));
 	g_autoptr(GSubprocessLauncher) launcher = NULL;
@@ -1549,7 +1906,14 @@ test_completion(Fixture *f, gconstpointer data)
 	    "complete_words vmsup get we\n"
 	    "complete_words vmsup --socket '%s' stop ''\n"
 	    "complete_words vmsup ops ''\n"
-	    "complete_words vmsup create x --no\n",
+	    "complete_words vmsup create x --no\n"
+	    "complete_words vmsup exec web1 ''\n"
+	    "complete_words vmsup exec web1 -- ''\n"
+	    "complete_words vmsup exec web1 -- ls -\n"
+	    "complete_words vmsup help cr\n"
+	    "complete_words vmsup list --no\n"
+	    "complete_words vmsup list -o name,st\n"
+	    "complete_words vmsup ops list --output ''\n",
 	    script,
 	    f->socket_path);
 	launcher = cli_launcher(f->socket_path, FALSE, G_SUBPROCESS_FLAGS_STDOUT_PIPE);
@@ -1564,7 +1928,57 @@ test_completion(Fixture *f, gconstpointer data)
 			"web1 web2\n"
 			"db web1 web2\n"
 			"cancel get list\n"
-			"--no-auto-stop --no-wait\n");
+			"--no-auto-stop --no-wait\n"
+			"\n"
+			"\n"
+			"\n"
+			"create\n"
+			"--no-headers\n"
+			"name,state\n"
+			"id kind progress stage state vm\n");
+	g_clear_pointer(&out, g_free);
+	g_clear_object(&proc);
+	g_clear_pointer(&cmd, g_free);
+
+	/* fish answers as it would at a prompt: complete -C */
+	cmd = g_strdup_printf(
+	    "source '%s'\n"
+	    "function c; complete -C $argv[1] | cut -f1 | sort | paste -sd ' '; end\n"
+	    "c 'vmsup st'\n"
+	    "c 'vmsup get we'\n"
+	    "c 'vmsup --socket %s stop '\n"
+	    "c 'vmsup exec web1 -- '\n"
+	    "c 'vmsup exec web1 -- ls --'\n"
+	    "c 'vmsup exec web1 ls --'\n"
+	    "c 'vmsup help cr'\n"
+	    "c 'vmsup list -o name,st'\n"
+	    "c 'vmsup workspace '\n",
+	    fish_script,
+	    f->socket_path);
+	proc =
+	    g_subprocess_launcher_spawn(launcher, &error, "fish", "--no-config", "-c", cmd, NULL);
+	g_assert_no_error(error);
+	g_subprocess_communicate_utf8(proc, NULL, NULL, &out, NULL, &error);
+	g_assert_no_error(error);
+	g_assert_cmpstr(out,
+			==,
+			"start stats stop\n"
+			"web1 web2\n"
+			"db web1 web2\n"
+			"\n"
+			"\n"
+			"\n"
+			"create\n"
+			"name,state\n"
+			"create delete list open\n");
+	g_clear_pointer(&out, g_free);
+	g_clear_object(&proc);
+
+	/* zsh runs its completion only inside its line editor: here its syntax is checked */
+	proc = g_subprocess_launcher_spawn(launcher, &error, "zsh", "-n", zsh_script, NULL);
+	g_assert_no_error(error);
+	g_assert_true(g_subprocess_wait_check(proc, NULL, &error));
+	g_assert_no_error(error);
 }
 
 static gint
@@ -1666,6 +2080,7 @@ main(int argc, char **argv)
 	g_test_init(&argc, &argv, G_TEST_OPTION_ISOLATE_DIRS, NULL);
 	g_test_add_func("/vmsup/cli/format/table", test_format_table);
 	g_test_add_func("/vmsup/cli/format/values", test_format_values);
+	g_test_add_func("/vmsup/cli/format/columns", test_format_columns);
 	g_test_add_func("/vmsup/cli/progress/bar", test_progress_bar);
 	g_test_add_func("/vmsup/cli/progress/modes", test_progress_modes);
 	g_test_add_func("/vmsup/cli/client/huge-answer", test_client_huge_answer);
@@ -1683,10 +2098,14 @@ main(int argc, char **argv)
 	ADD("/vmsup/cli/daemon/exit-codes", test_exit_codes, NULL);
 	ADD("/vmsup/cli/daemon/json", test_json_is_the_result, NULL);
 	ADD("/vmsup/cli/daemon/human", test_human_output, NULL);
+	ADD("/vmsup/cli/daemon/columns", test_columns, NULL);
+	ADD("/vmsup/cli/daemon/quiet", test_quiet, NULL);
+	ADD("/vmsup/cli/daemon/german", test_german_views, NULL);
 	ADD("/vmsup/cli/daemon/limits", test_limits, NULL);
 	ADD("/vmsup/cli/daemon/charset", test_charset, NULL);
 	ADD("/vmsup/cli/daemon/events", test_events, NULL);
 	ADD("/vmsup/cli/daemon/create-progress", test_create_progress, NULL);
+	ADD("/vmsup/cli/daemon/progress-terminal", test_progress_terminal, NULL);
 	ADD("/vmsup/cli/daemon/create-interrupted", test_create_interrupted, &fake_qemu);
 	ADD("/vmsup/cli/daemon/completion", test_completion, NULL);
 	ADD("/vmsup/cli/daemon/round-trip", test_round_trip, NULL);

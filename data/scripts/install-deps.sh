@@ -9,7 +9,8 @@ gettext python3-docutils dbus dbus-daemon
 qemu-system-x86 qemu-utils
 busybox-static kmod cpio gzip xz-utils zstd python3
 qemu-guest-agent openssl curl
-polkitd systemd strace"
+polkitd systemd strace
+zsh fish"
 
 missing=""
 for p in $packages; do

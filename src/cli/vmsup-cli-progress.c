@@ -1,12 +1,14 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
 /*
- * The progress display of long operations (vmsup create).
+ * The progress display of long operations (vmsup create), on stderr so
+ * that stdout keeps only the result.
  */
 
 #include "config.h"
 
 #include <glib/gi18n.h>
 #include <math.h>
+#include <unistd.h>
 
 #include "vmsup-cli-format.h"
 #include "vmsup-cli-progress.h"
@@ -29,6 +31,17 @@ vmsup_cli_progress_new(FILE *out, gboolean interactive)
 	self->interactive = interactive;
 	self->percent = -1;
 	return self;
+}
+
+gboolean
+vmsup_cli_progress_can_draw(gint fd)
+{
+	const gchar *term = g_getenv("TERM");
+
+	/* as systemd and others read it: no $TERM is no better than "dumb" */
+	if (term == NULL || term[0] == '\0' || g_strcmp0(term, "dumb") == 0)
+		return FALSE;
+	return isatty(fd);
 }
 
 const gchar *

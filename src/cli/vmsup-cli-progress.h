@@ -24,6 +24,13 @@ void
 vmsup_cli_progress_free(VmsupCliProgress *self);
 G_DEFINE_AUTOPTR_CLEANUP_FUNC(VmsupCliProgress, vmsup_cli_progress_free)
 
+/*
+ * Whether a bar redrawn in place suits @fd: a terminal that understands the
+ * escape that clears a line ($TERM set, and not "dumb").
+ */
+gboolean
+vmsup_cli_progress_can_draw(gint fd);
+
 /* "[#######.............]  35%" with @width characters between the brackets */
 gchar *
 vmsup_cli_progress_render_bar(gdouble fraction, guint width);

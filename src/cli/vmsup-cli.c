@@ -11,6 +11,7 @@
 #include <glib-unix.h>
 #include <glib/gi18n.h>
 #include <locale.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <string.h>
 #include <unistd.h>
@@ -44,6 +45,11 @@ typedef struct {
 	gchar *socket_path;
 	gboolean system;
 	gboolean json;
+	gboolean quiet;
+	/* table options, for the verbs that set their columns before parsing */
+	const VmsupCliColumn *table_columns;
+	gchar *output; /* -o: the columns, comma-separated */
+	gboolean no_headers;
 	const gchar *verb; /* "create", "ops list", ... for messages */
 	VmsupJsonrpcClient *client;
 } VmsupCli;
@@ -60,6 +66,7 @@ static void
 vmsup_cli_clear(VmsupCli *cli)
 {
 	g_clear_pointer(&cli->socket_path, g_free);
+	g_clear_pointer(&cli->output, g_free);
 	g_clear_object(&cli->client);
 }
 
@@ -230,6 +237,37 @@ vmsup_cli_add_global_options(VmsupCli *cli, GOptionContext *context)
 	     &cli->json,
 	     N_("Print the result as JSON, exactly as vmsupd answered"),
 	     NULL},
+	    {"quiet",
+	     'q',
+	     0,
+	     G_OPTION_ARG_NONE,
+	     &cli->quiet,
+	     N_("Print no progress and no confirmations, only results and errors"),
+	     NULL},
+	    {NULL},
+	};
+
+	g_option_context_add_main_entries(context, entries, GETTEXT_PACKAGE);
+}
+
+static void
+vmsup_cli_add_table_options(VmsupCli *cli, GOptionContext *context)
+{
+	const GOptionEntry entries[] = {
+	    {"output",
+	     'o',
+	     0,
+	     G_OPTION_ARG_STRING,
+	     &cli->output,
+	     N_("Show these columns, in this order (comma-separated; see vmsup(1))"),
+	     N_("COLUMNS")},
+	    {"no-headers",
+	     0,
+	     0,
+	     G_OPTION_ARG_NONE,
+	     &cli->no_headers,
+	     N_("Leave out the line of column headers"),
+	     NULL},
 	    {NULL},
 	};
 
@@ -261,6 +299,13 @@ vmsup_cli_parse(VmsupCli *cli,
 	g_option_context_set_strict_posix(context, n_args < 0);
 	if (entries != NULL)
 		g_option_context_add_main_entries(context, entries, GETTEXT_PACKAGE);
+	if (cli->table_columns != NULL) {
+		g_autofree gchar *valid = vmsup_cli_columns_describe(cli->table_columns);
+		g_autofree gchar *description =
+		    g_strdup_printf(_("Columns for --output: %s"), valid);
+		vmsup_cli_add_table_options(cli, context);
+		g_option_context_set_description(context, description);
+	}
 	vmsup_cli_add_global_options(cli, context);
 	if (!g_option_context_parse(context, argc, argv, &error)) {
 		*out_exit = vmsup_cli_usage_error(cli, error->message);
@@ -367,9 +412,48 @@ vmsup_cli_call_for_people(VmsupCli *cli,
 }
 
 static void
-vmsup_cli_print_fields(JsonObject *obj, const gchar *const *order)
+vmsup_cli_print_fields(JsonObject *obj, const VmsupCliField *fields)
 {
-	g_autofree gchar *text = vmsup_cli_format_fields(obj, order);
+	g_autofree gchar *text = vmsup_cli_format_fields(obj, fields);
+	vmsup_cli_print_text(text);
+}
+
+/*
+ * The table of a table verb: the columns -o names, else @default_spec;
+ * NULL with a usage error for a column there is not. Made before vmsupd is
+ * asked, so that a typo costs no request.
+ */
+static VmsupCliTable *
+vmsup_cli_new_table(VmsupCli *cli,
+		    const VmsupCliColumn *columns,
+		    const gchar *default_spec,
+		    gint *out_exit)
+{
+	g_autoptr(GError) error = NULL;
+	VmsupCliTable *table =
+	    vmsup_cli_table_new_columns(columns,
+					cli->output != NULL ? cli->output : default_spec,
+					&error);
+
+	if (table == NULL) {
+		*out_exit = vmsup_cli_usage_error(cli, error->message);
+		return NULL;
+	}
+	vmsup_cli_table_set_headers(table, !cli->no_headers);
+	return table;
+}
+
+/* a one-line confirmation on stdout, which -q leaves out */
+static void G_GNUC_PRINTF(2, 3) vmsup_cli_confirm(VmsupCli *cli, const gchar *format, ...)
+{
+	g_autofree gchar *text = NULL;
+	va_list args;
+
+	if (cli->quiet)
+		return;
+	va_start(args, format);
+	text = g_strdup_vprintf(format, args);
+	va_end(args);
 	vmsup_cli_print_text(text);
 }
 
@@ -478,27 +562,38 @@ vmsup_cli_member_text(JsonObject *obj, const gchar *member)
 
 /* vm verbs */
 
-/* the members vmsup_cli_print_vm_table() shows: all that 'vmsup list' asks vmsupd for */
-static const gchar *const vmsup_cli_vm_table_members[] =
-    {"name", "state", "cpus", "memory_mib", "accel", "pid", NULL};
+/*
+ * The columns of 'vmsup list' and the member each shows: all that 'vmsup
+ * list' asks vmsupd for. Cells keep vmsupd's words (states too), so that
+ * -o ... --no-headers reads the same in every language.
+ */
+static const VmsupCliColumn vmsup_cli_vm_columns[] = {
+    {"name", N_("NAME")},
+    {"state", N_("STATE")},
+    {"cpus", N_("CPUS")},
+    {"memory", N_("MEMORY")},
+    {"accel", N_("ACCEL")},
+    {"pid", N_("PID")},
+    {"autostart", N_("AUTOSTART")},
+    {"auto-stop", N_("AUTO-STOP")},
+    {"created", N_("CREATED")},
+    {NULL, NULL},
+};
+static const gchar *const vmsup_cli_vm_column_members[] =
+    {"name", "state", "cpus", "memory_mib", "accel", "pid", "autostart", "auto_stop", "created"};
+#define VMSUP_CLI_VM_DEFAULT_COLUMNS "name,state,cpus,memory,accel,pid"
 
 static void
-vmsup_cli_print_vm_table(GPtrArray *vms)
+vmsup_cli_print_vm_table(VmsupCliTable *table, GPtrArray *vms)
 {
-	g_autoptr(VmsupCliTable) table = vmsup_cli_table_new(_("NAME"),
-							     _("STATE"),
-							     _("CPUS"),
-							     _("MEMORY"),
-							     _("ACCEL"),
-							     _("PID"),
-							     NULL);
-
 	for (guint i = 0; i < vms->len; i++) {
 		JsonObject *vm = g_ptr_array_index(vms, i);
 		g_autofree gchar *cpus = vmsup_cli_member_text(vm, "cpus");
 		g_autofree gchar *memory = NULL;
 		g_autofree gchar *pid = NULL;
-		const gchar *cells[6];
+		g_autofree gchar *autostart = NULL;
+		g_autofree gchar *auto_stop = NULL;
+		const gchar *cells[G_N_ELEMENTS(vmsup_cli_vm_column_members)];
 
 		if (json_object_has_member(vm, "memory_mib"))
 			memory = g_strdup_printf(
@@ -506,12 +601,19 @@ vmsup_cli_print_vm_table(GPtrArray *vms)
 			    (long long)vmsup_json_object_get_int(vm, "memory_mib", 0));
 		if (vmsup_json_object_get_int(vm, "pid", 0) > 0)
 			pid = vmsup_cli_member_text(vm, "pid");
+		if (json_object_has_member(vm, "autostart"))
+			autostart = vmsup_cli_member_text(vm, "autostart");
+		if (json_object_has_member(vm, "auto_stop"))
+			auto_stop = vmsup_cli_member_text(vm, "auto_stop");
 		cells[0] = vmsup_cli_get_str(vm, "name");
 		cells[1] = vmsup_cli_get_str(vm, "state");
 		cells[2] = cpus;
 		cells[3] = memory;
 		cells[4] = vmsup_cli_get_str(vm, "accel");
 		cells[5] = pid;
+		cells[6] = autostart;
+		cells[7] = auto_stop;
+		cells[8] = vmsup_cli_get_str(vm, "created");
 		vmsup_cli_table_add_row(table, cells);
 	}
 	vmsup_cli_print_table(table);
@@ -560,6 +662,8 @@ vmsup_cli_list(VmsupCli *cli, gint argc, gchar **argv)
 	g_autoptr(JsonObject) result = NULL;
 	g_autoptr(GPtrArray) vms = NULL;
 	g_autoptr(GString) names = NULL;
+	g_autoptr(VmsupCliTable) table = NULL;
+	g_autoptr(GPtrArray) fields = g_ptr_array_new();
 	const GOptionEntry entries[] = {
 	    {"names",
 	     0,
@@ -571,21 +675,39 @@ vmsup_cli_list(VmsupCli *cli, gint argc, gchar **argv)
 	    {NULL},
 	};
 
+	cli->table_columns = vmsup_cli_vm_columns;
 	if (!vmsup_cli_parse(cli, &argc, &argv, NULL, N_("List the VMs"), entries, 0, NULL, &rc))
 		return rc;
+	if (!opt_names) {
+		table = vmsup_cli_new_table(cli,
+					    vmsup_cli_vm_columns,
+					    VMSUP_CLI_VM_DEFAULT_COLUMNS,
+					    &rc);
+		if (table == NULL)
+			return rc;
+	}
 	/* --json prints whole VMs, as scripts have always seen them */
 	if (cli->json) {
 		vmsup_cli_call_for_people(cli, "vm.list", NULL, &result, &rc);
 		return rc;
 	}
-	result = vmsup_cli_list_vms(cli, opt_names ? name_only : vmsup_cli_vm_table_members, &rc);
+	for (guint i = 0; table != NULL && i < vmsup_cli_table_get_n_columns(table); i++) {
+		const gchar *member =
+		    vmsup_cli_vm_column_members[vmsup_cli_table_get_source(table, i)];
+		if (!g_ptr_array_find_with_equal_func(fields, member, g_str_equal, NULL))
+			g_ptr_array_add(fields, (gpointer)member);
+	}
+	g_ptr_array_add(fields, NULL);
+	result = vmsup_cli_list_vms(cli,
+				    opt_names ? name_only : (const gchar *const *)fields->pdata,
+				    &rc);
 	if (result == NULL)
 		return rc;
 	vms = vmsup_cli_get_objects(result, "vms");
 	if (vms == NULL)
 		return rc;
 	if (!opt_names) {
-		vmsup_cli_print_vm_table(vms);
+		vmsup_cli_print_vm_table(table, vms);
 		return rc;
 	}
 	names = g_string_new(NULL);
@@ -604,7 +726,7 @@ vmsup_cli_show_object_verb(VmsupCli *cli,
 			   gchar **argv,
 			   const gchar *summary,
 			   const gchar *method,
-			   const gchar *const *order)
+			   const VmsupCliField *fields)
 {
 	gint rc = VMSUP_CLI_EXIT_OK;
 	g_autoptr(JsonObject) params = NULL;
@@ -613,44 +735,85 @@ vmsup_cli_show_object_verb(VmsupCli *cli,
 	params = vmsup_cli_parse_name(cli, &argc, &argv, _("the VM name"), summary, NULL, &rc);
 	if (params == NULL || !vmsup_cli_call_for_people(cli, method, params, &result, &rc))
 		return rc;
-	vmsup_cli_print_fields(result, order);
+	vmsup_cli_print_fields(result, fields);
 	return rc;
 }
+
+/* the members of vm.get, labelled as 'vmsup get' shows them */
+static const VmsupCliField vmsup_cli_vm_fields[] = {
+    {"name", N_("Name"), VMSUP_CLI_VALUE_PLAIN},
+    {"state", N_("State"), VMSUP_CLI_VALUE_STATE},
+    {"cpus", N_("CPUs"), VMSUP_CLI_VALUE_PLAIN},
+    {"memory_mib", N_("Memory"), VMSUP_CLI_VALUE_MIB},
+    {"accel", N_("Accelerator"), VMSUP_CLI_VALUE_PLAIN},
+    {"pid", N_("Process"), VMSUP_CLI_VALUE_PLAIN},
+    {"auto_stop", N_("Stop when idle"), VMSUP_CLI_VALUE_PLAIN},
+    {"autostart", N_("Start with vmsupd"), VMSUP_CLI_VALUE_PLAIN},
+    {"cpu_quota_percent", N_("CPU quota"), VMSUP_CLI_VALUE_PERCENT},
+    {"memory_max_mib", N_("Memory cap"), VMSUP_CLI_VALUE_MIB},
+    {"created", N_("Created"), VMSUP_CLI_VALUE_PLAIN},
+    {"started_at", N_("Started"), VMSUP_CLI_VALUE_PLAIN},
+    {"stopped_at", N_("Stopped"), VMSUP_CLI_VALUE_PLAIN},
+    {"exit_reason", N_("Exit reason"), VMSUP_CLI_VALUE_PLAIN},
+    {"exit_status", N_("Exit status"), VMSUP_CLI_VALUE_PLAIN},
+    {"exit_signal", N_("Exit signal"), VMSUP_CLI_VALUE_PLAIN},
+    {"last_error", N_("Last error"), VMSUP_CLI_VALUE_PLAIN},
+    {"kernel", N_("Kernel"), VMSUP_CLI_VALUE_PLAIN},
+    {"initrd", N_("Initial ramdisk"), VMSUP_CLI_VALUE_PLAIN},
+    {"cmdline", N_("Kernel command line"), VMSUP_CLI_VALUE_PLAIN},
+    {"image", N_("Image"), VMSUP_CLI_VALUE_PLAIN},
+    {"disk", N_("Disk"), VMSUP_CLI_VALUE_PLAIN},
+    {"disk_gib", N_("Disk size"), VMSUP_CLI_VALUE_GIB},
+    {"forward", N_("Forwarded ports"), VMSUP_CLI_VALUE_PLAIN},
+    {"forwards", N_("Forwarded ports"), VMSUP_CLI_VALUE_PLAIN},
+    {"share_dir", N_("Shared directory"), VMSUP_CLI_VALUE_PLAIN},
+    {"owner_uid", N_("Owner"), VMSUP_CLI_VALUE_PLAIN},
+    {"idle_s", N_("Idle for"), VMSUP_CLI_VALUE_SECONDS},
+    {"idle_reason", N_("Idle because"), VMSUP_CLI_VALUE_PLAIN},
+    {"active_reason", N_("Active because"), VMSUP_CLI_VALUE_PLAIN},
+    {"last_active", N_("Last active"), VMSUP_CLI_VALUE_PLAIN},
+    {"auto_stop_in_s", N_("Stops when idle in"), VMSUP_CLI_VALUE_SECONDS},
+    {"ready_ms", N_("Ready after"), VMSUP_CLI_VALUE_MS},
+    {"cgroup", N_("Cgroup"), VMSUP_CLI_VALUE_CGROUP},
+    {"limits_available", N_("Limits available"), VMSUP_CLI_VALUE_PLAIN},
+    {NULL, NULL, 0},
+};
 
 static gint
 vmsup_cli_get(VmsupCli *cli, gint argc, gchar **argv)
 {
-	const gchar *const order[] = {"name",
-				      "state",
-				      "cpus",
-				      "memory_mib",
-				      "accel",
-				      "pid",
-				      "auto_stop",
-				      "autostart",
-				      "cpu_quota_percent",
-				      "memory_max_mib",
-				      "created",
-				      NULL};
-	return vmsup_cli_show_object_verb(cli, argc, argv, N_("Show one VM"), "vm.get", order);
+	return vmsup_cli_show_object_verb(cli,
+					  argc,
+					  argv,
+					  N_("Show one VM"),
+					  "vm.get",
+					  vmsup_cli_vm_fields);
 }
 
 static gint
 vmsup_cli_health(VmsupCli *cli, gint argc, gchar **argv)
 {
-	const gchar *const order[] =
-	    {"status", "process", "qmp", "agent", "agent_rtt_ms", "detail", NULL};
+	const VmsupCliField fields[] = {
+	    {"status", N_("Status"), VMSUP_CLI_VALUE_STATE},
+	    {"process", N_("QEMU process"), VMSUP_CLI_VALUE_PLAIN},
+	    {"qmp", N_("QEMU monitor"), VMSUP_CLI_VALUE_PLAIN},
+	    {"agent", N_("Guest agent"), VMSUP_CLI_VALUE_PLAIN},
+	    {"agent_rtt_ms", N_("Agent round trip"), VMSUP_CLI_VALUE_MS},
+	    {"detail", N_("Detail"), VMSUP_CLI_VALUE_PLAIN},
+	    {NULL, NULL, 0},
+	};
 	gint rc = VMSUP_CLI_EXIT_OK;
 	g_autoptr(JsonObject) params = NULL;
 	g_autoptr(JsonObject) result = NULL;
 
-	params = vmsup_cli_parse_name(cli,
-				      &argc,
-				      &argv,
-				      _("the VM name"),
-				      N_("Check that a VM's process, QEMU monitor and guest agent answer"),
-				      NULL,
-				      &rc);
+	params = vmsup_cli_parse_name(
+	    cli,
+	    &argc,
+	    &argv,
+	    _("the VM name"),
+	    N_("Check that a VM's process, QEMU monitor and guest agent answer"),
+	    NULL,
+	    &rc);
 	if (params == NULL)
 		return rc;
 	result = vmsup_cli_call(cli, "vm.health", params, &rc);
@@ -659,7 +822,7 @@ vmsup_cli_health(VmsupCli *cli, gint argc, gchar **argv)
 	if (cli->json)
 		vmsup_cli_print_json_object(result);
 	else
-		vmsup_cli_print_fields(result, order);
+		vmsup_cli_print_fields(result, fields);
 	/* scripts ask `vmsup health` whether the VM is up */
 	if (g_strcmp0(vmsup_json_object_get_string(result, "status", NULL), "down") == 0)
 		return VMSUP_CLI_EXIT_DOWN;
@@ -672,19 +835,19 @@ vmsup_cli_stats(VmsupCli *cli, gint argc, gchar **argv)
 	gint rc = VMSUP_CLI_EXIT_OK;
 	g_autoptr(JsonObject) params = NULL;
 	g_autoptr(JsonObject) result = NULL;
-	g_autoptr(JsonObject) shown = json_object_new();
-	g_autoptr(GList) members = NULL;
-	const gchar *const order[] = {"state",
-				      "cpu_percent",
-				      "rss_bytes",
-				      "memory_mib",
-				      "block_read_bytes",
-				      "block_write_bytes",
-				      "net_rx_bytes",
-				      "net_tx_bytes",
-				      "uptime_s",
-				      "sampled_at",
-				      NULL};
+	const VmsupCliField fields[] = {
+	    {"state", N_("State"), VMSUP_CLI_VALUE_STATE},
+	    {"cpu_percent", N_("CPU"), VMSUP_CLI_VALUE_PERCENT},
+	    {"rss_bytes", N_("Memory in use"), VMSUP_CLI_VALUE_BYTES},
+	    {"memory_mib", N_("Memory"), VMSUP_CLI_VALUE_MIB},
+	    {"block_read_bytes", N_("Disk read"), VMSUP_CLI_VALUE_BYTES},
+	    {"block_write_bytes", N_("Disk written"), VMSUP_CLI_VALUE_BYTES},
+	    {"net_rx_bytes", N_("Network received"), VMSUP_CLI_VALUE_BYTES},
+	    {"net_tx_bytes", N_("Network sent"), VMSUP_CLI_VALUE_BYTES},
+	    {"uptime_s", N_("Uptime"), VMSUP_CLI_VALUE_SECONDS},
+	    {"sampled_at", N_("Sampled at"), VMSUP_CLI_VALUE_PLAIN},
+	    {NULL, NULL, 0},
+	};
 
 	params = vmsup_cli_parse_name(cli,
 				      &argc,
@@ -695,26 +858,7 @@ vmsup_cli_stats(VmsupCli *cli, gint argc, gchar **argv)
 				      &rc);
 	if (params == NULL || !vmsup_cli_call_for_people(cli, "vm.stats", params, &result, &rc))
 		return rc;
-	members = json_object_get_members(result);
-	for (GList *l = members; l != NULL; l = l->next) {
-		const gchar *member = l->data;
-		JsonNode *node = json_object_get_member(result, member);
-		g_autofree gchar *value = NULL;
-		if (g_str_has_suffix(member, "_bytes") && JSON_NODE_HOLDS_VALUE(node))
-			value =
-			    vmsup_cli_format_bytes(vmsup_json_object_get_int(result, member, -1));
-		else if (g_strcmp0(member, "uptime_s") == 0 && JSON_NODE_HOLDS_VALUE(node))
-			value = vmsup_cli_format_duration(
-			    vmsup_json_object_get_int(result, member, -1));
-		else if (g_strcmp0(member, "cpu_percent") == 0 && JSON_NODE_HOLDS_VALUE(node))
-			value = g_strdup_printf("%.1f %%",
-						vmsup_json_object_get_double(result, member, 0));
-		if (value != NULL)
-			json_object_set_string_member(shown, member, value);
-		else
-			json_object_set_member(shown, member, json_node_copy(node));
-	}
-	vmsup_cli_print_fields(shown, order);
+	vmsup_cli_print_fields(result, fields);
 	return rc;
 }
 
@@ -734,9 +878,10 @@ vmsup_cli_ping(VmsupCli *cli, gint argc, gchar **argv)
 				      &rc);
 	if (params == NULL || !vmsup_cli_call_for_people(cli, "vm.ping", params, &result, &rc))
 		return rc;
-	vmsup_cli_print(_("The guest agent of VM '%s' answered in %.1f ms\n"),
-			argv[1],
-			vmsup_json_object_get_double(result, "rtt_ms", 0));
+	vmsup_cli_confirm(cli,
+			  _("The guest agent of VM '%s' answered in %.1f ms\n"),
+			  argv[1],
+			  vmsup_json_object_get_double(result, "rtt_ms", 0));
 	return rc;
 }
 
@@ -748,7 +893,17 @@ vmsup_cli_ports(VmsupCli *cli, gint argc, gchar **argv)
 	g_autoptr(JsonObject) result = NULL;
 	g_autoptr(VmsupCliTable) table = NULL;
 	g_autoptr(GPtrArray) ports = NULL;
+	static const VmsupCliColumn columns[] = {
+	    {"guest-port", N_("GUEST PORT")},
+	    {"proto", N_("PROTO")},
+	    {"guest-address", N_("GUEST ADDRESS")},
+	    {"host", N_("HOST")},
+	    {"web", N_("WEB")},
+	    {"url", N_("URL")},
+	    {NULL, NULL},
+	};
 
+	cli->table_columns = columns;
 	params = vmsup_cli_parse_name(
 	    cli,
 	    &argc,
@@ -757,15 +912,11 @@ vmsup_cli_ports(VmsupCli *cli, gint argc, gchar **argv)
 	    N_("List the TCP ports a VM listens on and how the host reaches them"),
 	    NULL,
 	    &rc);
-	if (params == NULL || !vmsup_cli_call_for_people(cli, "vm.ports", params, &result, &rc))
+	if (params == NULL)
 		return rc;
-	table = vmsup_cli_table_new(_("GUEST PORT"),
-				    _("PROTO"),
-				    _("GUEST ADDRESS"),
-				    _("HOST"),
-				    _("WEB"),
-				    _("URL"),
-				    NULL);
+	table = vmsup_cli_new_table(cli, columns, NULL, &rc);
+	if (table == NULL || !vmsup_cli_call_for_people(cli, "vm.ports", params, &result, &rc))
+		return rc;
 	ports = vmsup_cli_get_objects(result, "ports");
 	for (guint i = 0; ports != NULL && i < ports->len; i++) {
 		JsonObject *port = g_ptr_array_index(ports, i);
@@ -805,7 +956,7 @@ vmsup_cli_start(VmsupCli *cli, gint argc, gchar **argv)
 	params =
 	    vmsup_cli_parse_name(cli, &argc, &argv, _("the VM name"), N_("Start a VM"), NULL, &rc);
 	if (params != NULL && vmsup_cli_call_for_people(cli, "vm.start", params, &result, &rc))
-		vmsup_cli_print(_("VM '%s' started\n"), argv[1]);
+		vmsup_cli_confirm(cli, _("VM '%s' started\n"), argv[1]);
 	return rc;
 }
 
@@ -848,7 +999,7 @@ vmsup_cli_stop(VmsupCli *cli, gint argc, gchar **argv)
 		json_object_set_boolean_member(params, "force", TRUE);
 	vmsup_cli_set_int(params, "timeout_s", opt_timeout);
 	if (vmsup_cli_call_for_people(cli, "vm.stop", params, &result, &rc))
-		vmsup_cli_print(_("VM '%s' stopped\n"), argv[1]);
+		vmsup_cli_confirm(cli, _("VM '%s' stopped\n"), argv[1]);
 	return rc;
 }
 
@@ -882,7 +1033,7 @@ vmsup_cli_delete(VmsupCli *cli, gint argc, gchar **argv)
 	if (opt_force)
 		json_object_set_boolean_member(params, "force", TRUE);
 	if (vmsup_cli_call_for_people(cli, "vm.delete", params, &result, &rc))
-		vmsup_cli_print(_("VM '%s' deleted\n"), argv[1]);
+		vmsup_cli_confirm(cli, _("VM '%s' deleted\n"), argv[1]);
 	return rc;
 }
 
@@ -1008,18 +1159,18 @@ vmsup_cli_set(VmsupCli *cli, gint argc, gchar **argv)
 		return vmsup_cli_usage_error(cli, _("Nothing to change: give at least one option"));
 	if (!vmsup_cli_call_for_people(cli, "vm.set", params, &result, &rc))
 		return rc;
-	vmsup_cli_print(_("VM '%s' updated\n"), argv[1]);
+	vmsup_cli_confirm(cli, _("VM '%s' updated\n"), argv[1]);
 	pending = json_object_get_member(result, "pending_restart");
 	if (pending != NULL && JSON_NODE_HOLDS_ARRAY(pending) &&
 	    json_array_get_length(json_node_get_array(pending)) > 0) {
 		g_autofree gchar *fields = vmsup_cli_format_value(pending);
-		vmsup_cli_print(_("These take effect at the next start: %s\n"), fields);
+		vmsup_cli_confirm(cli, _("These take effect at the next start: %s\n"), fields);
 	}
 	applied = json_object_get_member(result, "applied");
 	if (applied != NULL && JSON_NODE_HOLDS_ARRAY(applied) &&
 	    json_array_get_length(json_node_get_array(applied)) > 0) {
 		g_autofree gchar *fields = vmsup_cli_format_value(applied);
-		vmsup_cli_print(_("In effect now: %s\n"), fields);
+		vmsup_cli_confirm(cli, _("In effect now: %s\n"), fields);
 	}
 	return rc;
 }
@@ -1095,11 +1246,12 @@ vmsup_cli_create_finish(VmsupCli *cli,
 		if (cli->json)
 			vmsup_cli_print_json_object(created);
 		else if (start)
-			vmsup_cli_print(_("VM '%s' created and started\n"), name);
+			vmsup_cli_confirm(cli, _("VM '%s' created and started\n"), name);
 		else
-			vmsup_cli_print(_("VM '%s' created; start it with 'vmsup start %s'\n"),
-					name,
-					name);
+			vmsup_cli_confirm(cli,
+					  _("VM '%s' created; start it with 'vmsup start %s'\n"),
+					  name,
+					  name);
 		return VMSUP_CLI_EXIT_OK;
 	}
 	if (g_strcmp0(state, "cancelled") == 0)
@@ -1125,9 +1277,11 @@ vmsup_cli_create_wait(VmsupCli *cli,
 		      gboolean start)
 {
 	VmsupCliInterrupt intr = {cli->client, 0};
-	/* --json keeps stdout for the answer alone */
+	/* on stderr, so that stdout is the outcome alone; -q and --json want none */
 	g_autoptr(VmsupCliProgress) progress =
-	    cli->json ? NULL : vmsup_cli_progress_new(stdout, isatty(STDOUT_FILENO));
+	    cli->json || cli->quiet
+		? NULL
+		: vmsup_cli_progress_new(stderr, vmsup_cli_progress_can_draw(STDERR_FILENO));
 	g_autoptr(JsonObject) op = NULL;
 	guint sigint_id = g_unix_signal_add(SIGINT, vmsup_cli_sigint_cb, &intr);
 	gboolean cancel_sent = FALSE;
@@ -1352,6 +1506,11 @@ vmsup_cli_create(VmsupCli *cli, gint argc, gchar **argv)
 		if (!vmsup_cli_call_for_people(cli, "vm.create", params, &result, &rc))
 			return rc;
 		id = vmsup_cli_operation_id(result);
+		/* the id is the result: -q prints it alone, for $(vmsup -q create --no-wait) */
+		if (cli->quiet) {
+			vmsup_cli_print("%lld\n", (long long)id);
+			return rc;
+		}
 		vmsup_cli_print(
 		    _("Creating VM '%s' as operation %lld; follow it with 'vmsup ops get "
 		      "%lld'\n"),
@@ -1484,17 +1643,19 @@ vmsup_cli_exec(VmsupCli *cli, gint argc, gchar **argv)
 
 /* operations */
 
-static void
-vmsup_cli_print_ops(GPtrArray *ops)
-{
-	g_autoptr(VmsupCliTable) table = vmsup_cli_table_new(_("ID"),
-							     _("KIND"),
-							     _("VM"),
-							     _("STATE"),
-							     _("STAGE"),
-							     _("PROGRESS"),
-							     NULL);
+static const VmsupCliColumn vmsup_cli_op_columns[] = {
+    {"id", N_("ID")},
+    {"kind", N_("KIND")},
+    {"vm", N_("VM")},
+    {"state", N_("STATE")},
+    {"stage", N_("STAGE")},
+    {"progress", N_("PROGRESS")},
+    {NULL, NULL},
+};
 
+static void
+vmsup_cli_print_ops(VmsupCliTable *table, GPtrArray *ops)
+{
 	for (guint i = 0; i < ops->len; i++) {
 		JsonObject *op = g_ptr_array_index(ops, i);
 		g_autofree gchar *id = vmsup_cli_member_text(op, "id");
@@ -1520,13 +1681,17 @@ vmsup_cli_ops_list(VmsupCli *cli, gint argc, gchar **argv)
 	gint rc = VMSUP_CLI_EXIT_OK;
 	g_autoptr(JsonObject) result = NULL;
 	g_autoptr(GPtrArray) ops = NULL;
+	g_autoptr(VmsupCliTable) table = NULL;
 
-	if (!vmsup_cli_parse(cli, &argc, &argv, NULL, N_("List operations"), NULL, 0, NULL, &rc) ||
-	    !vmsup_cli_call_for_people(cli, "op.list", NULL, &result, &rc))
+	cli->table_columns = vmsup_cli_op_columns;
+	if (!vmsup_cli_parse(cli, &argc, &argv, NULL, N_("List operations"), NULL, 0, NULL, &rc))
+		return rc;
+	table = vmsup_cli_new_table(cli, vmsup_cli_op_columns, NULL, &rc);
+	if (table == NULL || !vmsup_cli_call_for_people(cli, "op.list", NULL, &result, &rc))
 		return rc;
 	ops = vmsup_cli_get_objects(result, "operations");
 	if (ops != NULL)
-		vmsup_cli_print_ops(ops);
+		vmsup_cli_print_ops(table, ops);
 	return rc;
 }
 
@@ -1537,8 +1702,16 @@ vmsup_cli_ops_by_id(VmsupCli *cli, gint argc, gchar **argv, gboolean cancel)
 	gint64 id = 0;
 	g_autoptr(JsonObject) params = json_object_new();
 	g_autoptr(JsonObject) result = NULL;
-	const gchar *const order[] =
-	    {"id", "kind", "vm", "state", "stage", "progress", "error", NULL};
+	const VmsupCliField fields[] = {
+	    {"id", N_("Operation"), VMSUP_CLI_VALUE_PLAIN},
+	    {"kind", N_("Kind"), VMSUP_CLI_VALUE_PLAIN},
+	    {"vm", N_("VM"), VMSUP_CLI_VALUE_PLAIN},
+	    {"state", N_("State"), VMSUP_CLI_VALUE_STATE},
+	    {"stage", N_("Stage"), VMSUP_CLI_VALUE_PLAIN},
+	    {"progress", N_("Progress"), VMSUP_CLI_VALUE_FRACTION},
+	    {"error", N_("Error"), VMSUP_CLI_VALUE_PLAIN},
+	    {NULL, NULL, 0},
+	};
 
 	if (!vmsup_cli_parse(cli,
 			     &argc,
@@ -1555,9 +1728,9 @@ vmsup_cli_ops_by_id(VmsupCli *cli, gint argc, gchar **argv, gboolean cancel)
 	if (!vmsup_cli_call_for_people(cli, cancel ? "op.cancel" : "op.get", params, &result, &rc))
 		return rc;
 	if (cancel)
-		vmsup_cli_print(_("Operation %lld is being cancelled\n"), (long long)id);
+		vmsup_cli_confirm(cli, _("Operation %lld is being cancelled\n"), (long long)id);
 	else
-		vmsup_cli_print_fields(result, order);
+		vmsup_cli_print_fields(result, fields);
 	return rc;
 }
 
@@ -1621,7 +1794,7 @@ vmsup_cli_workspace_create(VmsupCli *cli, gint argc, gchar **argv)
 	vmsup_cli_set_int(params, "cpus", opt_cpus);
 	vmsup_cli_set_int(params, "memory_mib", opt_memory);
 	if (vmsup_cli_call_for_people(cli, "workspace.create", params, &result, &rc))
-		vmsup_cli_print(_("Workspace '%s' created\n"), argv[1]);
+		vmsup_cli_confirm(cli, _("Workspace '%s' created\n"), argv[1]);
 	return rc;
 }
 
@@ -1632,11 +1805,20 @@ vmsup_cli_workspace_list(VmsupCli *cli, gint argc, gchar **argv)
 	g_autoptr(JsonObject) result = NULL;
 	g_autoptr(VmsupCliTable) table = NULL;
 	g_autoptr(GPtrArray) list = NULL;
+	static const VmsupCliColumn columns[] = {
+	    {"name", N_("NAME")},
+	    {"path", N_("PATH")},
+	    {"vm", N_("VM")},
+	    {"state", N_("STATE")},
+	    {NULL, NULL},
+	};
 
-	if (!vmsup_cli_parse(cli, &argc, &argv, NULL, N_("List workspaces"), NULL, 0, NULL, &rc) ||
-	    !vmsup_cli_call_for_people(cli, "workspace.list", NULL, &result, &rc))
+	cli->table_columns = columns;
+	if (!vmsup_cli_parse(cli, &argc, &argv, NULL, N_("List workspaces"), NULL, 0, NULL, &rc))
 		return rc;
-	table = vmsup_cli_table_new(_("NAME"), _("PATH"), _("VM"), _("STATE"), NULL);
+	table = vmsup_cli_new_table(cli, columns, NULL, &rc);
+	if (table == NULL || !vmsup_cli_call_for_people(cli, "workspace.list", NULL, &result, &rc))
+		return rc;
 	list = vmsup_cli_get_objects(result, "workspaces");
 	for (guint i = 0; list != NULL && i < list->len; i++) {
 		JsonObject *ws = g_ptr_array_index(list, i);
@@ -1651,6 +1833,17 @@ vmsup_cli_workspace_list(VmsupCli *cli, gint argc, gchar **argv)
 	vmsup_cli_print_table(table);
 	return rc;
 }
+
+static const VmsupCliField vmsup_cli_workspace_fields[] = {
+    {"name", N_("Name"), VMSUP_CLI_VALUE_PLAIN},
+    {"path", N_("Path"), VMSUP_CLI_VALUE_PLAIN},
+    {"vm", N_("VM"), VMSUP_CLI_VALUE_PLAIN},
+    {"state", N_("State"), VMSUP_CLI_VALUE_STATE},
+    {"vm_state", N_("VM state"), VMSUP_CLI_VALUE_STATE},
+    {"mount", N_("Mounted at"), VMSUP_CLI_VALUE_PLAIN},
+    {"vm_owned", N_("VM made for it"), VMSUP_CLI_VALUE_PLAIN},
+    {NULL, NULL, 0},
+};
 
 static gint
 vmsup_cli_workspace_by_name(VmsupCli *cli, gint argc, gchar **argv, gboolean open)
@@ -1690,9 +1883,9 @@ vmsup_cli_workspace_by_name(VmsupCli *cli, gint argc, gchar **argv, gboolean ope
 				       &rc))
 		return rc;
 	if (open)
-		vmsup_cli_print_fields(result, NULL);
+		vmsup_cli_print_fields(result, vmsup_cli_workspace_fields);
 	else
-		vmsup_cli_print(_("Workspace '%s' deleted\n"), argv[1]);
+		vmsup_cli_confirm(cli, _("Workspace '%s' deleted\n"), argv[1]);
 	return rc;
 }
 
@@ -1715,16 +1908,22 @@ vmsup_cli_info(VmsupCli *cli, gint argc, gchar **argv)
 {
 	gint rc = VMSUP_CLI_EXIT_OK;
 	g_autoptr(JsonObject) result = NULL;
-	const gchar *const order[] = {"version",
-				      "mode",
-				      "socket",
-				      "pid",
-				      "uid",
-				      "started",
-				      "uptime_s",
-				      "accel",
-				      "accel_reason",
-				      NULL};
+	const VmsupCliField fields[] = {
+	    {"version", N_("Version"), VMSUP_CLI_VALUE_PLAIN},
+	    {"mode", N_("Mode"), VMSUP_CLI_VALUE_PLAIN},
+	    {"socket", N_("Socket"), VMSUP_CLI_VALUE_PLAIN},
+	    {"pid", N_("Process"), VMSUP_CLI_VALUE_PLAIN},
+	    {"uid", N_("User"), VMSUP_CLI_VALUE_PLAIN},
+	    {"started", N_("Started"), VMSUP_CLI_VALUE_PLAIN},
+	    {"uptime_s", N_("Uptime"), VMSUP_CLI_VALUE_SECONDS},
+	    {"accel", N_("Accelerator"), VMSUP_CLI_VALUE_PLAIN},
+	    {"accel_reason", N_("Accelerator because"), VMSUP_CLI_VALUE_PLAIN},
+	    {"cgroup", N_("Cgroup"), VMSUP_CLI_VALUE_CGROUP},
+	    {"vm_service", N_("VM service"), VMSUP_CLI_VALUE_PLAIN},
+	    {"stats_service", N_("Stats service"), VMSUP_CLI_VALUE_PLAIN},
+	    {"workspace_service", N_("Workspace service"), VMSUP_CLI_VALUE_PLAIN},
+	    {NULL, NULL, 0},
+	};
 
 	if (!vmsup_cli_parse(cli,
 			     &argc,
@@ -1738,7 +1937,7 @@ vmsup_cli_info(VmsupCli *cli, gint argc, gchar **argv)
 	    !vmsup_cli_call_for_people(cli, "daemon.info", NULL, &result, &rc))
 		return rc;
 	json_object_remove_member(result, "methods");
-	vmsup_cli_print_fields(result, order);
+	vmsup_cli_print_fields(result, fields);
 	return rc;
 }
 
@@ -1866,6 +2065,8 @@ static const VmsupCliVerb vmsup_cli_verbs[] = {
     {"workspace", N_("Manage workspaces (create|list|delete|open)"), vmsup_cli_workspace},
     {"info", N_("Show what vmsupd is and how it runs"), vmsup_cli_info},
     {"events", N_("Print events as they happen"), vmsup_cli_events},
+    /* run_verb() itself answers "help" */
+    {"help", N_("Show how a command is used (help COMMAND)"), NULL},
     {NULL, NULL, NULL},
 };
 
@@ -1893,7 +2094,7 @@ vmsup_cli_run_verb(VmsupCli *cli,
 	g_autofree gchar *verb_name = NULL;
 
 	if (argc < 1 || g_strcmp0(argv[0], "--help") == 0 || g_strcmp0(argv[0], "-h") == 0 ||
-	    g_strcmp0(argv[0], "help") == 0) {
+	    (g_strcmp0(argv[0], "help") == 0 && argc == 1)) {
 		g_autofree gchar *text = vmsup_cli_describe_verbs(verbs);
 		if (argc < 1) {
 			g_printerr("%s", text);
@@ -1902,8 +2103,17 @@ vmsup_cli_run_verb(VmsupCli *cli,
 		vmsup_cli_print_text(text);
 		return VMSUP_CLI_EXIT_OK;
 	}
+	/* "help VERB [SUB]" is "VERB [SUB] --help" */
+	if (g_strcmp0(argv[0], "help") == 0) {
+		g_autoptr(GPtrArray) args = g_ptr_array_new();
+		for (gint i = 1; i < argc; i++)
+			g_ptr_array_add(args, argv[i]);
+		g_ptr_array_add(args, (gpointer) "--help");
+		g_ptr_array_add(args, NULL);
+		return vmsup_cli_run_verb(cli, verbs, group, args->len - 1, (gchar **)args->pdata);
+	}
 	for (const VmsupCliVerb *v = verbs; v->name != NULL; v++) {
-		if (g_strcmp0(v->name, argv[0]) != 0)
+		if (v->func == NULL || g_strcmp0(v->name, argv[0]) != 0)
 			continue;
 		verb_name =
 		    group != NULL ? g_strdup_printf("%s %s", group, v->name) : g_strdup(v->name);

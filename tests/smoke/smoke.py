@@ -900,10 +900,10 @@ def scenario(name):
 
 
 def run_with_pty(argv, env, timeout, cwd):
-    """Runs argv with stdout on a pseudo-terminal; returns (rc, output)."""
+    """Runs argv with stdout and stderr on a pseudo-terminal; returns (rc, output)."""
     master, slave = pty.openpty()
     proc = subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=slave,
-                            stderr=subprocess.PIPE, env=env, cwd=cwd)
+                            stderr=slave, env=env, cwd=cwd)
     os.close(slave)
     out = b""
     deadline = time.monotonic() + timeout
@@ -930,7 +930,6 @@ def run_with_pty(argv, env, timeout, cwd):
         if proc.poll() is None:
             proc.kill()
             proc.wait()
-    proc.stderr.close()
     return proc.returncode, out.decode(errors="replace")
 
 
@@ -940,17 +939,19 @@ def sc_create(ctx):
     ctx.start_daemon()
     step("vmsup create on a terminal draws a progress bar")
     rc, out = run_with_pty([ctx.layout.vmsup, "--socket", ctx.daemons[-1].socket, "create",
-                            "bar", "--memory", str(GUEST_MIB)], ctx.env, 120, ctx.tmp)
+                            "bar", "--memory", str(GUEST_MIB)], {**ctx.env, "TERM": "xterm"},
+                           120, ctx.tmp)
     check(rc == EXIT_OK, f"create on a tty exited {rc}: {out!r}")
     check(re.search(r"\[#+\.*\]\s+100%", out), f"no finished progress bar in {out!r}")
     check("bar" in out and "created" in out, f"no confirmation in {out!r}")
     vm = ctx.get_vm("bar")
     check(vm["state"] in ("defined", "stopped"), f"'bar' is {vm['state']}, not defined")
 
-    step("vmsup create --start through a pipe prints one line per stage")
+    step("vmsup create --start through a pipe: one line per stage on stderr, the outcome on stdout")
     vm, proc = ctx.create_vm("web")
-    stages = re.findall(r"^(.*) \((\d+)%\)$", proc.stdout, re.M)
-    check(len(stages) >= 2, f"expected progress lines, got {proc.stdout!r}")
+    stages = re.findall(r"^(.*) \((\d+)%\)$", proc.stderr, re.M)
+    check(len(stages) >= 2, f"expected progress lines, got {proc.stderr!r}")
+    check(not re.search(r"\(\d+%\)", proc.stdout), f"progress on stdout: {proc.stdout!r}")
     percents = [int(p) for _, p in stages]
     check(percents == sorted(percents), f"progress went backwards: {percents}")
     check(stages[-1][0] != stages[0][0], f"only one stage shown: {stages}")
@@ -1234,10 +1235,12 @@ def sc_get(ctx):
     check(isinstance(g.get("pid"), int) and pid_alive(g["pid"]), f"running VM pid: {g}")
     check(g["accel"] == info["accel"], f"VM accel {g['accel']} vs daemon {info['accel']}")
     human = ctx.cli("get", "g1").stdout
-    fields = dict(re.findall(r"^(\w+):\s+(.*?)\s*$", human, re.M))
-    for key in ("name", "state", "cpus", "memory_mib", "accel", "pid", "auto_stop", "created"):
+    fields = dict(re.findall(r"^([^:\n]+):\s+(.*?)\s*$", human, re.M))
+    for key in ("Name", "State", "CPUs", "Memory", "Accelerator", "Process", "Stop when idle",
+                "Created"):
         check(key in fields, f"human get lacks {key}: {human!r}")
-    check(fields["pid"] == str(g["pid"]) and fields["name"] == "g1", f"{fields}")
+    check(fields["Process"] == str(g["pid"]) and fields["Name"] == "g1", f"{fields}")
+    check(fields["Memory"] == f"{GUEST_MIB} MiB", f"{fields}")
     ctx.cli("get", "nosuchvm", rc=EXIT_NOT_FOUND)
     ctx.cli("get", rc=EXIT_USAGE)
 
@@ -1276,8 +1279,8 @@ def sc_stats(ctx):
                   20, interval=0.5)
     check(s2["sampled_at"] >= s1["sampled_at"], f"sampled_at went back: {s1} {s2}")
     human = ctx.cli("stats", "sv").stdout
-    check(re.search(r"^rss_bytes:\s+[\d.]+\s[KMG]iB", human, re.M), f"human rss: {human!r}")
-    check(re.search(r"^cpu_percent:\s+[\d.]+ %", human, re.M), f"human cpu: {human!r}")
+    check(re.search(r"^Memory in use:\s+[\d.]+\s[KMG]iB", human, re.M), f"human rss: {human!r}")
+    check(re.search(r"^CPU:\s+[\d.]+ %", human, re.M), f"human cpu: {human!r}")
 
     step("a VM with a disk reports block I/O")
     ctx.create_vm("disk", start=True, extra=["--disk-gib", "1"])
@@ -1330,8 +1333,8 @@ def sc_health(ctx):
     check(isinstance(h.get("agent_rtt_ms"), (int, float)) and h["agent_rtt_ms"] > 0, f"{h}")
     check(str(vm["pid"]) in h.get("detail", ""), f"detail does not name the process: {h}")
     human = ctx.cli("health", "hv").stdout
-    check(re.search(r"^status:\s+ok$", human, re.M), f"human health: {human!r}")
-    for tier in ("process", "qmp", "agent"):
+    check(re.search(r"^Status:\s+ok$", human, re.M), f"human health: {human!r}")
+    for tier in ("QEMU process", "QEMU monitor", "Guest agent"):
         check(re.search(rf"^{tier}:\s+\S+", human, re.M), f"human health lacks {tier}")
 
     step("health of a stopped VM is down")
@@ -1339,7 +1342,7 @@ def sc_health(ctx):
     h = ctx.cli_json("health", "hv", rc=EXIT_DOWN)
     check(h["status"] == "down" and h["process"] is False and h["agent"] is False, f"{h}")
     human = ctx.cli("health", "hv", rc=EXIT_DOWN).stdout
-    check(re.search(r"^status:\s+down$", human, re.M), f"human health when down: {human!r}")
+    check(re.search(r"^Status:\s+down$", human, re.M), f"human health when down: {human!r}")
     ctx.cli("health", "nosuchvm", rc=EXIT_NOT_FOUND)
 
 
@@ -1493,7 +1496,7 @@ exec '{real}' "$@"
     got = ctx.cli_json("ops", "get", str(op_id))
     check(got["id"] == op_id and got["state"] == "running", f"ops get: {got}")
     human = ctx.cli("ops", "get", str(op_id)).stdout
-    check(re.search(r"^state:\s+running", human, re.M), f"{human!r}")
+    check(re.search(r"^State:\s+running", human, re.M), f"{human!r}")
 
     step("cancel")
 

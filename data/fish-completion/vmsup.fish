@@ -1,0 +1,164 @@
+# fish completion for vmsup(1), the same as the bash one: verbs, options, and
+# VM names from the daemon itself (a daemon that is not running offers none)
+
+# the words typed after vmsup, less options and the values of those that take one
+function __vmsup_args
+    set -l tokens (commandline -opc)
+    set -e tokens[1]
+    set -l skip 0
+    for t in $tokens
+        if test $skip -eq 1
+            set skip 0
+            continue
+        end
+        switch $t
+            case --socket --kernel --initrd --image --path --cpus --memory -m --disk-gib \
+                --forward -p --timeout -t --cmdline --vm --cpu-quota --memory-max -o --output
+                set skip 1
+            case '-*'
+            case '*'
+                echo $t
+        end
+    end
+end
+
+# --socket and --system as typed, so that names come from the daemon meant
+function __vmsup_global
+    set -l tokens (commandline -opc)
+    for i in (seq (count $tokens))
+        switch $tokens[$i]
+            case --socket
+                if test $i -lt (count $tokens)
+                    echo --socket
+                    echo $tokens[(math $i + 1)]
+                end
+            case --system
+                echo --system
+        end
+    end
+end
+
+function __vmsup_vm_names
+    vmsup (__vmsup_global) list --names 2>/dev/null
+end
+
+function __vmsup_needs_verb
+    test (count (__vmsup_args)) -eq 0
+end
+
+# the verb is one of $argv, and what follows is vmsup's (not exec's guest command)
+function __vmsup_verb_is
+    set -l args (__vmsup_args)
+    test (count $args) -ge 1; or return 1
+    if test $args[1] = exec; and test (count $args) -ge 2
+        return 1
+    end
+    contains -- $args[1] $argv
+end
+
+function __vmsup_wants_vm
+    set -l args (__vmsup_args)
+    test (count $args) -eq 1; and contains -- $args[1] start stop delete set get stats health ping ports exec
+end
+
+function __vmsup_wants_sub
+    set -l args (__vmsup_args)
+    test (count $args) -eq 1; and test $args[1] = $argv[1]
+end
+
+function __vmsup_sub_is
+    set -l args (__vmsup_args)
+    test (count $args) -ge 2; and test "$args[1] $args[2]" = "$argv[1] $argv[2]"
+end
+
+# past exec's VM name come the guest's command and its arguments: nothing here knows them
+function __vmsup_not_guest_command
+    set -l args (__vmsup_args)
+    not begin
+        test (count $args) -ge 2; and test $args[1] = exec
+    end
+end
+
+# -o takes column names, comma-separated: the last one completes
+function __vmsup_columns
+    set -l args (__vmsup_args)
+    set -l columns
+    switch "$args[1] $args[2]"
+        case 'list*'
+            set columns name state cpus memory accel pid autostart auto-stop created
+        case 'ports*'
+            set columns guest-port proto guest-address host web url
+        case 'ops list'
+            set columns id kind vm state stage progress
+        case 'workspace list'
+            set columns name path vm state
+    end
+    set -l done (string replace -r '[^,]*$' '' -- (commandline -ct))
+    for c in $columns
+        echo $done$c
+    end
+end
+
+complete -c vmsup -f
+
+complete -c vmsup -n __vmsup_not_guest_command -l socket -r -F -d 'Talk to the vmsupd on this socket'
+complete -c vmsup -n __vmsup_not_guest_command -l system -d 'Talk to the system-wide vmsupd'
+complete -c vmsup -n __vmsup_not_guest_command -l json -d 'Print the result as JSON'
+complete -c vmsup -n __vmsup_not_guest_command -s q -l quiet -d 'No progress, no confirmations'
+complete -c vmsup -n __vmsup_not_guest_command -l help -d 'Show help'
+complete -c vmsup -n __vmsup_needs_verb -l version -d 'Show the version'
+
+complete -c vmsup -n __vmsup_needs_verb -a create -d 'Create a VM'
+complete -c vmsup -n __vmsup_needs_verb -a start -d 'Start a VM'
+complete -c vmsup -n __vmsup_needs_verb -a stop -d 'Stop a VM'
+complete -c vmsup -n __vmsup_needs_verb -a delete -d 'Delete a VM and its disk'
+complete -c vmsup -n __vmsup_needs_verb -a set -d "Change a VM's settings"
+complete -c vmsup -n __vmsup_needs_verb -a list -d 'List the VMs'
+complete -c vmsup -n __vmsup_needs_verb -a get -d 'Show one VM'
+complete -c vmsup -n __vmsup_needs_verb -a stats -d "Show a VM's resource use"
+complete -c vmsup -n __vmsup_needs_verb -a health -d "Check a VM's health"
+complete -c vmsup -n __vmsup_needs_verb -a ping -d "Ping a VM's guest agent"
+complete -c vmsup -n __vmsup_needs_verb -a ports -d "List a VM's listening ports"
+complete -c vmsup -n __vmsup_needs_verb -a exec -d 'Run a command in a VM'
+complete -c vmsup -n __vmsup_needs_verb -a ops -d 'List, show or cancel operations'
+complete -c vmsup -n __vmsup_needs_verb -a workspace -d 'Manage workspaces'
+complete -c vmsup -n __vmsup_needs_verb -a info -d 'Show what vmsupd is'
+complete -c vmsup -n __vmsup_needs_verb -a events -d 'Print events as they happen'
+complete -c vmsup -n __vmsup_needs_verb -a help -d "Show a command's help"
+
+complete -c vmsup -n '__vmsup_wants_sub help' -a 'create start stop delete set list get stats health ping ports exec ops workspace info events'
+complete -c vmsup -n __vmsup_wants_vm -a '(__vmsup_vm_names)'
+complete -c vmsup -n '__vmsup_wants_sub ops' -a 'list get cancel'
+complete -c vmsup -n '__vmsup_wants_sub workspace' -a 'create list delete open'
+
+# options of the verbs
+complete -c vmsup -n '__vmsup_verb_is create set workspace' -l cpus -x -d 'Number of virtual CPUs'
+complete -c vmsup -n '__vmsup_verb_is create set workspace' -s m -l memory -x -d 'Guest memory in MiB'
+complete -c vmsup -n '__vmsup_verb_is create' -l kernel -r -F -d 'Kernel to boot'
+complete -c vmsup -n '__vmsup_verb_is create' -l initrd -r -F -d 'Initial ramdisk'
+complete -c vmsup -n '__vmsup_verb_is create' -l image -r -F -d 'Disk image to boot'
+complete -c vmsup -n '__vmsup_verb_is create set' -l cmdline -x -d 'Kernel command line'
+complete -c vmsup -n '__vmsup_verb_is create' -l disk-gib -x -d "Size of the VM's disk in GiB"
+complete -c vmsup -n '__vmsup_verb_is create set' -s p -l forward -x -d 'Guest TCP ports to forward'
+complete -c vmsup -n '__vmsup_verb_is create set' -l no-auto-stop -d 'Never stop the VM for being idle'
+complete -c vmsup -n '__vmsup_verb_is set' -l auto-stop -d 'Stop the VM when idle'
+complete -c vmsup -n '__vmsup_verb_is create set' -l autostart -d 'Start the VM with vmsupd'
+complete -c vmsup -n '__vmsup_verb_is set' -l no-autostart -d 'Do not start the VM with vmsupd'
+complete -c vmsup -n '__vmsup_verb_is create set' -l cpu-quota -x -d 'CPU quota in percent of one CPU'
+complete -c vmsup -n '__vmsup_verb_is create set' -l memory-max -x -d "Cap on QEMU's memory in MiB"
+complete -c vmsup -n '__vmsup_verb_is create' -s s -l start -d 'Start the VM once created'
+complete -c vmsup -n '__vmsup_verb_is create' -l no-wait -d 'Return the operation id at once'
+complete -c vmsup -n '__vmsup_verb_is stop delete workspace' -s f -l force -d 'Force it'
+complete -c vmsup -n '__vmsup_verb_is stop exec' -s t -l timeout -x -d 'Seconds to allow'
+complete -c vmsup -n '__vmsup_verb_is exec' -s i -l stdin -d 'Pass standard input to the command'
+complete -c vmsup -n '__vmsup_verb_is list' -l names -d 'Print only the names'
+complete -c vmsup -n '__vmsup_sub_is workspace create' -l path -x -a '(__fish_complete_directories)' -d 'Host directory to share'
+complete -c vmsup -n '__vmsup_sub_is workspace create' -l vm -x -a '(__vmsup_vm_names)' -d 'VM that serves the workspace'
+for table in list ports 'ops list' 'workspace list'
+    set -l condition "__vmsup_verb_is $table"
+    if string match -q '* *' -- $table
+        set condition "__vmsup_sub_is $table"
+    end
+    complete -c vmsup -n $condition -s o -l output -x -a '(__vmsup_columns)' -d 'Columns to show'
+    complete -c vmsup -n $condition -l no-headers -d 'Leave out the column headers'
+end
