@@ -2278,14 +2278,6 @@ test_gdbus_tool(void)
 static void
 global_setup(void)
 {
-	const gchar *const dirs[][2] = {
-	    {"XDG_RUNTIME_DIR", "runtime"},
-	    {"XDG_STATE_HOME", "state"},
-	    {"XDG_DATA_HOME", "data"},
-	    {"XDG_CONFIG_HOME", "config"},
-	    {"XDG_CACHE_HOME", "cache"},
-	    {"HOME", "home"},
-	};
 	g_autofree gchar *services = g_test_build_filename(G_TEST_BUILT, "services", NULL);
 	g_autofree gchar *config_dir = NULL;
 	g_autofree gchar *config = NULL;
@@ -2297,11 +2289,7 @@ global_setup(void)
 	 * directory. GLib's isolated test dirs are not in the environment.
 	 */
 	global.tmpdir = vmsup_test_make_tmpdir();
-	for (guint i = 0; i < G_N_ELEMENTS(dirs); i++) {
-		g_autofree gchar *dir = g_build_filename(global.tmpdir, dirs[i][1], NULL);
-		g_assert_cmpint(g_mkdir_with_parents(dir, 0700), ==, 0);
-		g_setenv(dirs[i][0], dir, TRUE);
-	}
+	vmsup_test_setenv_user_dirs(global.tmpdir);
 	g_unsetenv("VMSUP_SOCKET");
 	/*
 	 * TCG without a probe (the answers do not depend on the accelerator), and
