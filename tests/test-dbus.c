@@ -1021,6 +1021,17 @@ test_authorize_session(void)
 	g_assert_no_error(error);
 	g_assert_false(run_check(authorize, geteuid() + 1, "vm.get", FALSE, &error));
 	g_assert_error(error, G_DBUS_ERROR, G_DBUS_ERROR_ACCESS_DENIED);
+	/* the way out names a program by its path: vmsupd is not in PATH once installed */
+	{
+		const gchar *with = strstr(error->message, "start your own with '");
+		g_autofree gchar *program = NULL;
+
+		g_assert_nonnull(with);
+		with += strlen("start your own with '");
+		program = g_strndup(with, strcspn(with, " '"));
+		g_assert_true(g_path_is_absolute(program));
+		g_assert_true(g_file_test(program, G_FILE_TEST_IS_EXECUTABLE));
+	}
 }
 
 static void
