@@ -943,10 +943,12 @@ test_no_daemon(void)
 	cli_run(NULL, &run, "--socket", path, "list");
 	g_assert_cmpint(run.status, ==, EXIT_NO_DAEMON);
 	{
+		g_autofree gchar *command = vmsup_jsonrpc_client_start_command(FALSE);
 		g_autofree gchar *expected =
 		    g_strdup_printf("cannot connect to vmsupd at %s: is it running? start it with "
-				    "'vmsupd --session'",
-				    path);
+				    "'%s'",
+				    path,
+				    command);
 		assert_contains(run.err, expected);
 	}
 	cli_run_clear(&run);
@@ -960,7 +962,11 @@ test_no_daemon(void)
 	cli_run(NULL, &run, "--system", "info");
 	g_assert_cmpint(run.status, ==, EXIT_NO_DAEMON);
 	assert_contains(run.err, "/run/vmsup/vmsupd.sock");
-	assert_contains(run.err, "systemctl start vmsupd");
+	{
+		g_autofree gchar *command = vmsup_jsonrpc_client_start_command(TRUE);
+		g_autofree gchar *expected = g_strdup_printf("start it with '%s'", command);
+		assert_contains(run.err, expected);
+	}
 	cli_run_clear(&run);
 	vmsup_test_rm_rf(dir);
 }
@@ -1003,7 +1009,7 @@ test_german(void)
 	cli_runv(path, TRUE, list, &run);
 	g_assert_cmpint(run.status, ==, EXIT_NO_DAEMON);
 	assert_contains(run.err, "Keine Verbindung zu vmsupd unter");
-	assert_contains(run.err, "Starten Sie ihn mit 'vmsupd --session'");
+	assert_contains(run.err, "Starten Sie ihn mit '");
 	cli_run_clear(&run);
 
 	cli_runv(path, TRUE, help, &run);

@@ -1023,6 +1023,17 @@ test_authorize_session(void)
 	g_assert_no_error(error);
 	g_assert_false(run_check(authorize, geteuid() + 1, "vm.get", FALSE, &error));
 	g_assert_error(error, G_DBUS_ERROR, G_DBUS_ERROR_ACCESS_DENIED);
+	/* the way out names a program by its path: vmsupd is not in PATH once installed */
+	{
+		const gchar *with = strstr(error->message, "start your own with '");
+		g_autofree gchar *program = NULL;
+
+		g_assert_nonnull(with);
+		with += strlen("start your own with '");
+		program = g_strndup(with, strcspn(with, " '"));
+		g_assert_true(g_path_is_absolute(program));
+		g_assert_true(g_file_test(program, G_FILE_TEST_IS_EXECUTABLE));
+	}
 }
 
 static void
@@ -2626,14 +2637,6 @@ write_qemu_wrapper(void)
 static void
 global_setup(void)
 {
-	const gchar *const dirs[][2] = {
-	    {"XDG_RUNTIME_DIR", "runtime"},
-	    {"XDG_STATE_HOME", "state"},
-	    {"XDG_DATA_HOME", "data"},
-	    {"XDG_CONFIG_HOME", "config"},
-	    {"XDG_CACHE_HOME", "cache"},
-	    {"HOME", "home"},
-	};
 	g_autofree gchar *services = g_test_build_filename(G_TEST_BUILT, "services", NULL);
 	g_autofree gchar *config_dir = NULL;
 	g_autofree gchar *config = NULL;
@@ -2647,11 +2650,7 @@ global_setup(void)
 	 * directory. GLib's isolated test dirs are not in the environment.
 	 */
 	global.tmpdir = vmsup_test_make_tmpdir();
-	for (guint i = 0; i < G_N_ELEMENTS(dirs); i++) {
-		g_autofree gchar *dir = g_build_filename(global.tmpdir, dirs[i][1], NULL);
-		g_assert_cmpint(g_mkdir_with_parents(dir, 0700), ==, 0);
-		g_setenv(dirs[i][0], dir, TRUE);
-	}
+	vmsup_test_setenv_user_dirs(global.tmpdir);
 	g_unsetenv("VMSUP_SOCKET");
 	/*
 	 * TCG without a probe (the answers do not depend on the accelerator), and

@@ -902,53 +902,11 @@ test_round_trip_time(Fixture *f, gconstpointer data)
 #define NOBODY 65534
 
 enum {
-	PROBE_REFUSED = 0,    /* an error line about permissions, then end of stream */
-	PROBE_NO_ACCESS = 10, /* connect() itself was refused by the file mode */
-	PROBE_ANSWERED = 20,  /* the server talked to it: a failure */
-	PROBE_BROKEN = 30,
+	PROBE_REFUSED = VMSUP_TEST_PROBE_REFUSED,
+	PROBE_NO_ACCESS = VMSUP_TEST_PROBE_NO_ACCESS,
+	PROBE_ANSWERED = VMSUP_TEST_PROBE_ANSWERED, /* the server talked to it: a failure */
+	PROBE_BROKEN = VMSUP_TEST_PROBE_BROKEN,
 };
-
-/* runs in the forked child: syscalls only */
-static G_GNUC_NORETURN void
-probe_as_nobody(const gchar *path)
-{
-	struct sockaddr_un addr = {.sun_family = AF_UNIX};
-	const gchar request[] = "{\"jsonrpc\":\"2.0\",\"id\":1,\"method\":\"daemon.info\"}\n";
-	gchar buf[4096];
-	gsize got = 0;
-	gint fd;
-
-	if (setgroups(0, NULL) != 0 || setgid(NOBODY) != 0 || setuid(NOBODY) != 0)
-		_exit(PROBE_BROKEN);
-	fd = socket(AF_UNIX, SOCK_STREAM, 0);
-	if (fd < 0)
-		_exit(PROBE_BROKEN);
-	memcpy(addr.sun_path, path, strlen(path) + 1);
-	if (connect(fd, (struct sockaddr *)&addr, sizeof(addr)) != 0)
-		_exit(errno == EACCES ? PROBE_NO_ACCESS : PROBE_BROKEN);
-	if (send(fd, request, sizeof(request) - 1, MSG_NOSIGNAL) < 0 && errno != EPIPE &&
-	    errno != ECONNRESET)
-		_exit(PROBE_BROKEN);
-	/* the first line decides; a refusal must then end the stream */
-	while (memchr(buf, '\n', got) == NULL && got < sizeof(buf) - 1) {
-		gssize n = read(fd, buf + got, sizeof(buf) - 1 - got);
-		if (n <= 0)
-			_exit(PROBE_BROKEN);
-		got += n;
-	}
-	buf[got] = '\0';
-	if (strstr(buf, "\"result\"") != NULL)
-		_exit(PROBE_ANSWERED);
-	if (strstr(buf, "\"code\":5") == NULL || strstr(buf, "uid 65534") == NULL)
-		_exit(PROBE_BROKEN);
-	for (;;) {
-		gssize n = read(fd, buf, sizeof(buf));
-		if (n == 0 || (n < 0 && errno == ECONNRESET))
-			_exit(PROBE_REFUSED);
-		if (n < 0)
-			_exit(PROBE_BROKEN);
-	}
-}
 
 typedef struct {
 	gboolean done;
@@ -967,17 +925,7 @@ child_exited_cb(GPid pid, gint status, gpointer user_data)
 static gint
 run_probe(Fixture *f)
 {
-	ChildState state = {FALSE, 0};
-	pid_t pid;
-
-	pid = fork();
-	g_assert_cmpint(pid, >=, 0);
-	if (pid == 0)
-		probe_as_nobody(f->socket_path);
-	g_child_watch_add(pid, child_exited_cb, &state);
-	vmsup_test_wait_flag(&state.done, TIMEOUT_S);
-	g_assert_true(WIFEXITED(state.status));
-	return WEXITSTATUS(state.status);
+	return vmsup_test_probe_as_nobody(f->socket_path, TIMEOUT_S);
 }
 
 static void

@@ -6,9 +6,18 @@
 
 #include "config.h"
 
+#include <errno.h>
 #include <glib/gstdio.h>
+#include <grp.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/un.h>
+#include <sys/wait.h>
+#include <unistd.h>
 
 #include "vmsup-test-util.h"
+
+#define VMSUP_TEST_NOBODY 65534
 
 /* conditions that depend on something outside the main loop are re-checked this often */
 #define VMSUP_TEST_RECHECK_MS 50
@@ -71,17 +80,32 @@ vmsup_test_flag_is_set(gpointer flag)
 	return *(const gboolean *)flag;
 }
 
-gboolean
-vmsup_test_pid_is_stopped(gpointer pid)
+/* the state letter of /proc/PID/stat (R, S, T, Z, ...), or '\0' once the process is gone */
+static gchar
+vmsup_test_pid_state(gpointer pid)
 {
 	g_autofree gchar *path = g_strdup_printf("/proc/%d/stat", GPOINTER_TO_INT(pid));
 	g_autofree gchar *stat = NULL;
 	const gchar *end;
 
 	if (!g_file_get_contents(path, &stat, NULL, NULL))
-		return FALSE;
+		return '\0';
 	end = strrchr(stat, ')');
-	return end != NULL && end[1] == ' ' && end[2] == 'T';
+	return end != NULL && end[1] == ' ' ? end[2] : '?';
+}
+
+gboolean
+vmsup_test_pid_is_stopped(gpointer pid)
+{
+	return vmsup_test_pid_state(pid) == 'T';
+}
+
+gboolean
+vmsup_test_pid_is_gone(gpointer pid)
+{
+	/* a zombie whose parent is gone waits for a reaper that may never come */
+	gchar state = vmsup_test_pid_state(pid);
+	return state == '\0' || state == 'Z';
 }
 
 void
@@ -197,4 +221,95 @@ vmsup_test_build_path(const gchar *first, ...)
 	va_end(args);
 	g_ptr_array_add(parts, NULL);
 	return g_build_filenamev((gchar **)parts->pdata);
+}
+
+void
+vmsup_test_setenv_user_dirs(const gchar *root)
+{
+	const gchar *const dirs[][2] = {
+	    {"XDG_RUNTIME_DIR", "runtime"},
+	    {"XDG_STATE_HOME", "state"},
+	    {"XDG_DATA_HOME", "data"},
+	    {"XDG_CONFIG_HOME", "config"},
+	    {"XDG_CACHE_HOME", "cache"},
+	    {"HOME", "home"},
+	};
+
+	for (guint i = 0; i < G_N_ELEMENTS(dirs); i++) {
+		g_autofree gchar *dir = g_build_filename(root, dirs[i][1], NULL);
+		g_assert_cmpint(g_mkdir_with_parents(dir, 0700), ==, 0);
+		g_setenv(dirs[i][0], dir, TRUE);
+	}
+}
+
+/* runs in the forked child: syscalls only */
+static G_GNUC_NORETURN void
+vmsup_test_probe_child(const gchar *path)
+{
+	struct sockaddr_un addr = {.sun_family = AF_UNIX};
+	const gchar request[] = "{\"jsonrpc\":\"2.0\",\"id\":1,\"method\":\"daemon.info\"}\n";
+	gchar buf[4096];
+	gsize got = 0;
+	gint fd;
+
+	if (setgroups(0, NULL) != 0 || setgid(VMSUP_TEST_NOBODY) != 0 ||
+	    setuid(VMSUP_TEST_NOBODY) != 0)
+		_exit(VMSUP_TEST_PROBE_BROKEN);
+	fd = socket(AF_UNIX, SOCK_STREAM, 0);
+	if (fd < 0)
+		_exit(VMSUP_TEST_PROBE_BROKEN);
+	memcpy(addr.sun_path, path, strlen(path) + 1);
+	if (connect(fd, (struct sockaddr *)&addr, sizeof(addr)) != 0)
+		_exit(errno == EACCES ? VMSUP_TEST_PROBE_NO_ACCESS : VMSUP_TEST_PROBE_BROKEN);
+	if (send(fd, request, sizeof(request) - 1, MSG_NOSIGNAL) < 0 && errno != EPIPE &&
+	    errno != ECONNRESET)
+		_exit(VMSUP_TEST_PROBE_BROKEN);
+	/* the first line decides; a refusal must then end the stream */
+	while (memchr(buf, '\n', got) == NULL && got < sizeof(buf) - 1) {
+		gssize n = read(fd, buf + got, sizeof(buf) - 1 - got);
+		if (n <= 0)
+			_exit(VMSUP_TEST_PROBE_BROKEN);
+		got += n;
+	}
+	buf[got] = '\0';
+	if (strstr(buf, "\"result\"") != NULL)
+		_exit(VMSUP_TEST_PROBE_ANSWERED);
+	if (strstr(buf, "\"code\":5") == NULL || strstr(buf, "uid 65534") == NULL)
+		_exit(VMSUP_TEST_PROBE_BROKEN);
+	for (;;) {
+		gssize n = read(fd, buf, sizeof(buf));
+		if (n == 0 || (n < 0 && errno == ECONNRESET))
+			_exit(VMSUP_TEST_PROBE_REFUSED);
+		if (n < 0)
+			_exit(VMSUP_TEST_PROBE_BROKEN);
+	}
+}
+
+typedef struct {
+	gboolean done;
+	gint status;
+} VmsupTestChild;
+
+static void
+vmsup_test_child_exited_cb(GPid pid, gint status, gpointer user_data)
+{
+	VmsupTestChild *child = user_data;
+	child->status = status;
+	child->done = TRUE;
+	g_spawn_close_pid(pid);
+}
+
+VmsupTestProbe
+vmsup_test_probe_as_nobody(const gchar *socket_path, guint timeout_s)
+{
+	VmsupTestChild child = {FALSE, 0};
+	pid_t pid = fork();
+
+	g_assert_cmpint(pid, >=, 0);
+	if (pid == 0)
+		vmsup_test_probe_child(socket_path);
+	g_child_watch_add(pid, vmsup_test_child_exited_cb, &child);
+	vmsup_test_wait_flag(&child.done, timeout_s);
+	g_assert_true(WIFEXITED(child.status));
+	return (VmsupTestProbe)WEXITSTATUS(child.status);
 }

@@ -57,6 +57,10 @@ vmsup_test_flag_is_set(gpointer flag);
 gboolean
 vmsup_test_pid_is_stopped(gpointer pid);
 
+/* a condition for vmsup_test_wait_until(): the process GINT_TO_POINTER(pid) has ended */
+gboolean
+vmsup_test_pid_is_gone(gpointer pid);
+
 /* a GAsyncReadyCallback storing a reference to @res in *(GAsyncResult **)@user_data */
 void
 vmsup_test_store_result_cb(GObject *source, GAsyncResult *res, gpointer user_data);
@@ -95,5 +99,26 @@ vmsup_test_run_tool(const gchar *const *argv);
 /* @first, ... (NULL-terminated) below the build directory ($VMSUP_BUILDDIR) */
 gchar *
 vmsup_test_build_path(const gchar *first, ...) G_GNUC_NULL_TERMINATED;
+
+/*
+ * Points $HOME and the XDG directories of the environment (as opposed to
+ * GLib's isolated test dirs, which children do not see) below @root, made
+ * 0700: processes started from the test, vmsupd activated by a test bus
+ * among them, inherit them.
+ */
+void
+vmsup_test_setenv_user_dirs(const gchar *root);
+
+/* what a client of uid 65534 (nobody) met on a JSON-RPC socket, asking daemon.info */
+typedef enum {
+	VMSUP_TEST_PROBE_REFUSED = 0,    /* an error line about permissions, then end of stream */
+	VMSUP_TEST_PROBE_NO_ACCESS = 10, /* connect() itself was refused by the file mode */
+	VMSUP_TEST_PROBE_ANSWERED = 20,  /* the server talked to it */
+	VMSUP_TEST_PROBE_BROKEN = 30,
+} VmsupTestProbe;
+
+/* forks a child that becomes nobody and connects to @socket_path; run as root */
+VmsupTestProbe
+vmsup_test_probe_as_nobody(const gchar *socket_path, guint timeout_s);
 
 G_END_DECLS

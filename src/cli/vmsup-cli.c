@@ -154,16 +154,12 @@ vmsup_cli_report_error(VmsupCli *cli, const GError *error)
 			    VMSUP_JSONRPC_CLIENT_ERROR_CONNECT)) {
 		g_autofree gchar *path = cli->socket_path != NULL ? g_strdup(cli->socket_path)
 								  : vmsup_paths_socket(cli->system);
-		if (cli->system)
-			g_printerr(
-			    _("vmsup: cannot connect to vmsupd at %s: is it running? start it "
-			      "with 'systemctl start vmsupd'\n"),
-			    path);
-		else
-			g_printerr(
-			    _("vmsup: cannot connect to vmsupd at %s: is it running? start it "
-			      "with 'vmsupd --session'\n"),
-			    path);
+		g_autofree gchar *command = vmsup_jsonrpc_client_start_command(cli->system);
+		/* TRANSLATORS: the second %s is the command that starts vmsupd */
+		g_printerr(_("vmsup: cannot connect to vmsupd at %s: is it running? start it "
+			     "with '%s'\n"),
+			   path,
+			   command);
 		g_printerr("vmsup: %s\n", error->message);
 		return VMSUP_CLI_EXIT_NO_DAEMON;
 	}
@@ -344,12 +340,19 @@ vmsup_cli_connect(VmsupCli *cli, gint *out_exit)
 {
 	g_autofree gchar *path = NULL;
 	g_autoptr(GError) error = NULL;
+	const gchar *env = g_getenv("VMSUP_SOCKET");
+	/* D-Bus may start the session daemon, unless a socket was named */
+	gboolean activate =
+	    !cli->system && cli->socket_path == NULL && (env == NULL || *env == '\0');
+	gboolean ok;
 
 	if (cli->socket_path == NULL)
 		cli->socket_path = vmsup_paths_socket(cli->system);
 	path = g_strdup(cli->socket_path);
 	cli->client = vmsup_jsonrpc_client_new();
-	if (!vmsup_jsonrpc_client_connect(cli->client, path, &error)) {
+	ok = activate ? vmsup_jsonrpc_client_connect_activating(cli->client, path, &error)
+		      : vmsup_jsonrpc_client_connect(cli->client, path, &error);
+	if (!ok) {
 		*out_exit = vmsup_cli_report_error(cli, error);
 		return FALSE;
 	}

@@ -8,6 +8,7 @@
 #include "config.h"
 
 #include <errno.h>
+#include <gio/gio.h>
 #include <glib-unix.h>
 #include <glib/gi18n.h>
 #include <stddef.h>
@@ -22,6 +23,9 @@
 
 /* far above any answer vmsupd gives; a bound so a broken peer cannot eat memory */
 #define VMSUP_JSONRPC_CLIENT_MAX_LINE (64 * 1024 * 1024)
+/* the session bus's own activation timeout (25 s by default) usually ends the wait first */
+#define VMSUP_JSONRPC_CLIENT_ACTIVATION_TIMEOUT_MS (120 * 1000)
+#define VMSUP_JSONRPC_CLIENT_BUS_NAME "io.github.vmsup.Supervisor1"
 /* room offered to each read: a whole list of VMs usually arrives in one */
 #define VMSUP_JSONRPC_CLIENT_READ_SIZE (32 * 1024)
 
@@ -125,27 +129,23 @@ vmsup_jsonrpc_client_set_lost_error(GError **error, const gchar *detail)
 		    detail);
 }
 
-gboolean
-vmsup_jsonrpc_client_connect(VmsupJsonrpcClient *self, const gchar *socket_path, GError **error)
+/* the connected socket, or -1 with *@out_errno */
+static gint
+vmsup_jsonrpc_client_open(const gchar *socket_path, gint *out_errno)
 {
 	struct sockaddr_un addr = {.sun_family = AF_UNIX};
-	gsize len;
+	gsize len = strlen(socket_path);
 	gint fd;
 
-	g_return_val_if_fail(VMSUP_IS_JSONRPC_CLIENT(self), FALSE);
-	g_return_val_if_fail(socket_path != NULL, FALSE);
-	g_return_val_if_fail(self->fd < 0, FALSE);
-
-	len = strlen(socket_path);
 	if (len >= sizeof(addr.sun_path)) {
-		vmsup_jsonrpc_client_set_connect_error(error, ENAMETOOLONG);
-		return FALSE;
+		*out_errno = ENAMETOOLONG;
+		return -1;
 	}
 	memcpy(addr.sun_path, socket_path, len);
 	fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
 	if (fd < 0) {
-		vmsup_jsonrpc_client_set_connect_error(error, errno);
-		return FALSE;
+		*out_errno = errno;
+		return -1;
 	}
 	while (connect(fd, (struct sockaddr *)&addr, offsetof(struct sockaddr_un, sun_path) + len) <
 	       0) {
@@ -153,11 +153,199 @@ vmsup_jsonrpc_client_connect(VmsupJsonrpcClient *self, const gchar *socket_path,
 		if (errsv == EINTR)
 			continue;
 		close(fd);
+		*out_errno = errsv;
+		return -1;
+	}
+	return fd;
+}
+
+gboolean
+vmsup_jsonrpc_client_connect(VmsupJsonrpcClient *self, const gchar *socket_path, GError **error)
+{
+	gint errsv = 0;
+
+	g_return_val_if_fail(VMSUP_IS_JSONRPC_CLIENT(self), FALSE);
+	g_return_val_if_fail(socket_path != NULL, FALSE);
+	g_return_val_if_fail(self->fd < 0, FALSE);
+
+	self->fd = vmsup_jsonrpc_client_open(socket_path, &errsv);
+	if (self->fd < 0) {
 		vmsup_jsonrpc_client_set_connect_error(error, errsv);
 		return FALSE;
 	}
-	self->fd = fd;
 	return TRUE;
+}
+
+/*
+ * The session bus, if the session has one: $DBUS_SESSION_BUS_ADDRESS or the
+ * user bus in $XDG_RUNTIME_DIR. Never autolaunched: a bus made up for this
+ * one call would start a vmsupd that nobody else can find.
+ */
+static GDBusConnection *
+vmsup_jsonrpc_client_session_bus(GError **error)
+{
+	const gchar *env = g_getenv("DBUS_SESSION_BUS_ADDRESS");
+	g_autofree gchar *user_bus = g_build_filename(g_get_user_runtime_dir(), "bus", NULL);
+	g_autofree gchar *address = NULL;
+
+	if (env != NULL && env[0] != '\0') {
+		address = g_strdup(env);
+	} else if (g_file_test(user_bus, G_FILE_TEST_EXISTS)) {
+		g_autofree gchar *escaped = g_dbus_address_escape_value(user_bus);
+		address = g_strconcat("unix:path=", escaped, NULL);
+	} else {
+		g_set_error_literal(error,
+				    G_IO_ERROR,
+				    G_IO_ERROR_NOT_FOUND,
+				    _("there is no session bus"));
+		return NULL;
+	}
+	return g_dbus_connection_new_for_address_sync(
+	    address,
+	    G_DBUS_CONNECTION_FLAGS_AUTHENTICATION_CLIENT |
+		G_DBUS_CONNECTION_FLAGS_MESSAGE_BUS_CONNECTION,
+	    /* observer= */ NULL,
+	    /* cancellable= */ NULL,
+	    error);
+}
+
+/* D-Bus activation of the session vmsupd; TRUE once it runs */
+static gboolean
+vmsup_jsonrpc_client_activate(GError **error)
+{
+	g_autoptr(GDBusConnection) bus = vmsup_jsonrpc_client_session_bus(error);
+	g_autoptr(GVariant) reply = NULL;
+	guint32 started = 0;
+
+	if (bus == NULL)
+		return FALSE;
+	reply = g_dbus_connection_call_sync(bus,
+					    "org.freedesktop.DBus",
+					    "/org/freedesktop/DBus",
+					    "org.freedesktop.DBus",
+					    "StartServiceByName",
+					    g_variant_new("(su)", VMSUP_JSONRPC_CLIENT_BUS_NAME, 0),
+					    G_VARIANT_TYPE("(u)"),
+					    G_DBUS_CALL_FLAGS_NONE,
+					    VMSUP_JSONRPC_CLIENT_ACTIVATION_TIMEOUT_MS,
+					    /* cancellable= */ NULL,
+					    error);
+	if (reply == NULL) {
+		g_dbus_error_strip_remote_error(*error);
+		return FALSE;
+	}
+	g_variant_get(reply, "(u)", &started);
+	g_debug("D-Bus activation of %s: %u (1: started, 2: was running)",
+		VMSUP_JSONRPC_CLIENT_BUS_NAME,
+		started);
+	return TRUE;
+}
+
+/* the connect error, and why starting vmsupd did not help */
+static void
+vmsup_jsonrpc_client_set_activation_error(GError **error, gint errsv, const gchar *why)
+{
+	g_set_error(error,
+		    VMSUP_JSONRPC_CLIENT_ERROR,
+		    VMSUP_JSONRPC_CLIENT_ERROR_CONNECT,
+		    "%s%s; %s",
+		    g_dgettext("glib20", "Could not connect: "),
+		    g_strerror(errsv),
+		    why);
+}
+
+gboolean
+vmsup_jsonrpc_client_connect_activating(VmsupJsonrpcClient *self,
+					const gchar *socket_path,
+					GError **error)
+{
+	g_autoptr(GError) bus_error = NULL;
+	gint errsv = 0;
+
+	g_return_val_if_fail(VMSUP_IS_JSONRPC_CLIENT(self), FALSE);
+	g_return_val_if_fail(socket_path != NULL, FALSE);
+	g_return_val_if_fail(self->fd < 0, FALSE);
+
+	self->fd = vmsup_jsonrpc_client_open(socket_path, &errsv);
+	if (self->fd >= 0)
+		return TRUE;
+	if (errsv != ENOENT && errsv != ECONNREFUSED) {
+		vmsup_jsonrpc_client_set_connect_error(error, errsv);
+		return FALSE;
+	}
+	/*
+	 * vmsupd takes its bus name only once its socket listens, so the bus's
+	 * answer is the wait for the socket: it comes when the socket is there
+	 */
+	if (!vmsup_jsonrpc_client_activate(&bus_error)) {
+		vmsup_jsonrpc_client_set_activation_error(error, errsv, bus_error->message);
+		return FALSE;
+	}
+	self->fd = vmsup_jsonrpc_client_open(socket_path, &errsv);
+	if (self->fd < 0) {
+		vmsup_jsonrpc_client_set_activation_error(
+		    error,
+		    errsv,
+		    _("the vmsupd the session bus runs does not listen there"));
+		return FALSE;
+	}
+	return TRUE;
+}
+
+/* whether systemd runs (system), or runs the user's session (not system) */
+static gboolean
+vmsup_jsonrpc_client_systemd_runs(gboolean system)
+{
+	g_autofree gchar *dir = system
+				    ? g_strdup("/run/systemd/system")
+				    : g_build_filename(g_get_user_runtime_dir(), "systemd", NULL);
+	return g_file_test(dir, G_FILE_TEST_IS_DIR);
+}
+
+static gboolean
+vmsup_jsonrpc_client_socket_unit_installed(gboolean system)
+{
+	g_autofree gchar *user_config =
+	    g_build_filename(g_get_user_config_dir(), "systemd", "user", NULL);
+	const gchar *system_dirs[] = {VMSUP_SYSTEMD_SYSTEM_UNIT_DIR,
+				      "/etc/systemd/system",
+				      "/usr/lib/systemd/system",
+				      "/lib/systemd/system",
+				      NULL};
+	const gchar *user_dirs[] = {VMSUP_SYSTEMD_USER_UNIT_DIR,
+				    user_config,
+				    "/etc/systemd/user",
+				    "/usr/lib/systemd/user",
+				    NULL};
+
+	for (const gchar *const *dir = system ? system_dirs : user_dirs; *dir != NULL; dir++) {
+		g_autofree gchar *unit = g_build_filename(*dir, "vmsupd.socket", NULL);
+		if (g_file_test(unit, G_FILE_TEST_EXISTS))
+			return TRUE;
+	}
+	return FALSE;
+}
+
+gchar *
+vmsup_jsonrpc_client_start_command(gboolean system)
+{
+	const gchar *mode = system ? "--system" : "--session";
+	g_autofree gchar *systemctl = g_find_program_in_path("systemctl");
+	g_autofree gchar *vmsupd = g_build_filename(VMSUP_LIBEXECDIR, "vmsupd", NULL);
+
+	if (systemctl != NULL && vmsup_jsonrpc_client_systemd_runs(system) &&
+	    vmsup_jsonrpc_client_socket_unit_installed(system))
+		return g_strdup(system ? "systemctl start vmsupd.socket"
+				       : "systemctl --user start vmsupd.socket");
+	/* installed in libexec, off PATH; on PATH in a `meson devenv` shell */
+	if (!g_file_test(vmsupd, G_FILE_TEST_IS_EXECUTABLE)) {
+		g_autofree gchar *found = g_find_program_in_path("vmsupd");
+		if (found != NULL) {
+			g_free(vmsupd);
+			vmsupd = g_steal_pointer(&found);
+		}
+	}
+	return g_strdup_printf("%s %s", vmsupd, mode);
 }
 
 typedef struct {

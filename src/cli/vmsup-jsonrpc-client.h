@@ -51,6 +51,25 @@ gboolean
 vmsup_jsonrpc_client_connect(VmsupJsonrpcClient *self, const gchar *socket_path, GError **error);
 
 /*
+ * Like _connect(), for the session daemon's own socket: when nobody listens
+ * there (ENOENT, ECONNREFUSED) and the session has a bus, asks the bus to
+ * start io.github.vmsup.Supervisor1 (D-Bus activation), waits for it, and
+ * connects again.
+ */
+gboolean
+vmsup_jsonrpc_client_connect_activating(VmsupJsonrpcClient *self,
+					const gchar *socket_path,
+					GError **error);
+
+/*
+ * The command that starts vmsupd here, for messages: the socket unit via
+ * systemctl where systemd runs and the unit is installed, else the vmsupd
+ * binary (installed in libexec, or found in PATH) with --system or --session
+ */
+gchar *
+vmsup_jsonrpc_client_start_command(gboolean system);
+
+/*
  * One request and its answer; @params is borrowed and may be NULL. The
  * result comes back (full); notifications arriving meanwhile are kept for
  * vmsup_jsonrpc_client_next_notification().

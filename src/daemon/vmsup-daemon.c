@@ -12,6 +12,11 @@
 #include <errno.h>
 #include <glib/gstdio.h>
 #include <grp.h>
+#include <stddef.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/un.h>
+#include <unistd.h>
 
 #include "vmsup-daemon.h"
 #include "vmsup-error.h"
@@ -196,6 +201,38 @@ vmsup_daemon_resolve_socket_group(VmsupDaemon *self, gint64 *out_gid, GError **e
 	return TRUE;
 }
 
+/* the path a listening Unix socket is bound to; NULL for an unnamed or abstract one */
+static gchar *
+vmsup_daemon_socket_fd_path(gint fd)
+{
+	struct sockaddr_un addr = {0};
+	socklen_t len = sizeof(addr);
+
+	if (getsockname(fd, (struct sockaddr *)&addr, &len) != 0 || addr.sun_family != AF_UNIX ||
+	    len <= offsetof(struct sockaddr_un, sun_path) || addr.sun_path[0] == '\0')
+		return NULL;
+	return g_strndup(addr.sun_path, len - offsetof(struct sockaddr_un, sun_path));
+}
+
+/* systemd made the socket file: say so when its group is not the one SocketGroup= names */
+static void
+vmsup_daemon_check_adopted_socket(VmsupDaemon *self, gint64 gid)
+{
+	GStatBuf st;
+
+	if (gid < 0 || g_stat(self->options.socket_path, &st) != 0)
+		return;
+	if (st.st_gid != (gid_t)gid || (st.st_mode & 0060) != 0060)
+		g_warning("SocketGroup=%s, but the socket systemd passed (%s) is group %u mode "
+			  "%04o, so that group cannot reach it; set SocketGroup=%s and "
+			  "SocketMode=0660 in vmsupd.socket (systemctl edit vmsupd.socket)",
+			  self->config->socket_group,
+			  self->options.socket_path,
+			  (guint)st.st_gid,
+			  (guint)(st.st_mode & 07777),
+			  self->config->socket_group);
+}
+
 static gboolean
 vmsup_daemon_listen(VmsupDaemon *self, GError **error)
 {
@@ -203,19 +240,34 @@ vmsup_daemon_listen(VmsupDaemon *self, GError **error)
 
 	if (!vmsup_daemon_resolve_socket_group(self, &gid, error))
 		return FALSE;
-	if (!vmsup_daemon_claim_socket_path(self, error))
-		return FALSE;
 	self->jsonrpc = vmsup_jsonrpc_server_new(&self->ctx);
 	vmsup_jsonrpc_server_set_limits(self->jsonrpc,
 					self->config->max_connections_per_user,
 					self->config->idle_timeout_sec);
-	if (!vmsup_jsonrpc_server_listen(self->jsonrpc,
-					 self->options.socket_path,
-					 self->options.system_mode,
-					 gid,
-					 error))
-		return FALSE;
-	g_info("listening on %s", self->options.socket_path);
+	if (self->options.listen_fd > 0) {
+		gint fd = self->options.listen_fd;
+
+		/* systemd owns the file: it is neither claimed, nor chmod'ed, nor removed */
+		self->options.listen_fd = 0;
+		if (!vmsup_jsonrpc_server_adopt(self->jsonrpc,
+						fd,
+						self->options.system_mode,
+						gid,
+						error))
+			return FALSE;
+		vmsup_daemon_check_adopted_socket(self, gid);
+		g_info("serving the socket systemd passed, %s", self->options.socket_path);
+	} else {
+		if (!vmsup_daemon_claim_socket_path(self, error))
+			return FALSE;
+		if (!vmsup_jsonrpc_server_listen(self->jsonrpc,
+						 self->options.socket_path,
+						 self->options.system_mode,
+						 gid,
+						 error))
+			return FALSE;
+		g_info("listening on %s", self->options.socket_path);
+	}
 
 	if (self->options.use_dbus) {
 		self->dbus = vmsup_dbus_server_new(&self->ctx, self->vm_service);
@@ -388,6 +440,8 @@ vmsup_daemon_finalize(GObject *object)
 	g_free(self->options.state_dir);
 	g_free(self->options.runtime_dir);
 	g_free(self->options.socket_path);
+	if (self->options.listen_fd > 0)
+		close(self->options.listen_fd);
 	vmsup_daemon_config_free(self->config);
 	g_clear_object(&self->cancellable);
 	G_OBJECT_CLASS(vmsup_daemon_parent_class)->finalize(object);
@@ -424,6 +478,18 @@ vmsup_daemon_new(const VmsupDaemonOptions *options, VmsupDaemonConfig *config)
 	self->options.socket_path = options->socket_path != NULL
 					? g_strdup(options->socket_path)
 					: vmsup_paths_socket(options->system_mode);
+	self->options.listen_fd = options->listen_fd;
+	if (options->listen_fd > 0) {
+		/* clients and daemon.info are told where the socket really is */
+		g_autofree gchar *path = vmsup_daemon_socket_fd_path(options->listen_fd);
+		if (path != NULL && g_strcmp0(path, self->options.socket_path) != 0) {
+			g_message("serving the socket systemd passed, %s, instead of %s",
+				  path,
+				  self->options.socket_path);
+			g_free(self->options.socket_path);
+			self->options.socket_path = g_steal_pointer(&path);
+		}
+	}
 	self->config = config;
 	return self;
 }

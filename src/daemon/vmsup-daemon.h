@@ -19,6 +19,11 @@ typedef struct {
 	gchar *runtime_dir; /* NULL: the mode's default */
 	gchar *socket_path; /* NULL: $VMSUP_SOCKET or <runtime dir>/vmsupd.sock */
 	gboolean use_dbus;
+	/*
+	 * a listening socket systemd passed (descriptors start at 3), served
+	 * instead of binding socket_path; the daemon takes it. 0: none
+	 */
+	gint listen_fd;
 } VmsupDaemonOptions;
 
 /* the composition root: owns the services and the two transports; takes @config */

@@ -15,6 +15,7 @@
 
 #include "vmsup-daemon.h"
 #include "vmsup-error.h"
+#include "vmsup-listen-fds.h"
 
 typedef struct {
 	GMainLoop *loop;
@@ -163,6 +164,10 @@ main(int argc, char **argv)
 	}
 
 	vmsupd_raise_fd_limit();
+	if (!vmsup_listen_fds_take(&options.listen_fd, &error)) {
+		g_printerr("vmsupd: %s\n", error->message);
+		return 1;
+	}
 	options.system_mode = opt_system;
 	options.state_dir = opt_state_dir;
 	options.runtime_dir = opt_runtime_dir;

@@ -217,16 +217,22 @@ vmsup_authorize_decide(VmsupAuthorize *self,
 {
 
 	if (self->mode == VMSUP_AUTHORIZE_MODE_SESSION) {
+		g_autofree gchar *self_exe = NULL;
+
 		if (uid == (guint32)geteuid())
 			return TRUE;
-		g_set_error(error,
-			    G_DBUS_ERROR,
-			    G_DBUS_ERROR_ACCESS_DENIED,
-			    /* TRANSLATORS: the numbers are user ids */
-			    _("This vmsupd serves user %u only, not user %u; start your own "
-			      "with 'vmsupd --session'"),
-			    (guint)geteuid(),
-			    uid);
+		/* the program that runs here, as vmsupd is not in PATH once installed */
+		self_exe = g_file_read_link("/proc/self/exe", NULL);
+		g_set_error(
+		    error,
+		    G_DBUS_ERROR,
+		    G_DBUS_ERROR_ACCESS_DENIED,
+		    /* TRANSLATORS: the numbers are user ids, the %s is the path of vmsupd */
+		    _("This vmsupd serves user %u only, not user %u; start your own "
+		      "with '%s --session'"),
+		    (guint)geteuid(),
+		    uid,
+		    self_exe != NULL ? self_exe : VMSUP_LIBEXECDIR "/vmsupd");
 		return FALSE;
 	}
 	if (uid == 0)

@@ -1276,6 +1276,24 @@ vmsup_jsonrpc_server_incoming_cb(GSocketService *service,
 	return FALSE;
 }
 
+/* takes @service; the peer checks of vmsup_jsonrpc_server_authorize() apply to every client */
+static void
+vmsup_jsonrpc_server_serve(VmsupJsonrpcServer *self,
+			   GSocketService *service,
+			   gboolean system_mode,
+			   gint64 allowed_gid)
+{
+	self->system_mode = system_mode;
+	self->allowed_gid = allowed_gid;
+	g_signal_connect_object(service,
+				"incoming",
+				G_CALLBACK(vmsup_jsonrpc_server_incoming_cb),
+				self,
+				0);
+	g_socket_service_start(service);
+	self->service = service;
+}
+
 /* public */
 
 gboolean
@@ -1343,15 +1361,42 @@ vmsup_jsonrpc_server_listen(VmsupJsonrpcServer *self,
 				  allowed_gid,
 				  g_strerror(errno));
 	}
-	self->system_mode = system_mode;
-	self->allowed_gid = allowed_gid;
-	g_signal_connect_object(service,
-				"incoming",
-				G_CALLBACK(vmsup_jsonrpc_server_incoming_cb),
-				self,
-				0);
-	g_socket_service_start(service);
-	self->service = g_steal_pointer(&service);
+	vmsup_jsonrpc_server_serve(self, g_steal_pointer(&service), system_mode, allowed_gid);
+	return TRUE;
+}
+
+gboolean
+vmsup_jsonrpc_server_adopt(VmsupJsonrpcServer *self,
+			   gint fd,
+			   gboolean system_mode,
+			   gint64 allowed_gid,
+			   GError **error)
+{
+	g_autoptr(GSocketService) service = NULL;
+	g_autoptr(GSocket) socket = NULL;
+
+	g_return_val_if_fail(VMSUP_IS_JSONRPC_SERVER(self), FALSE);
+	g_return_val_if_fail(fd >= 0, FALSE);
+	g_return_val_if_fail(self->service == NULL, FALSE);
+
+	socket = g_socket_new_from_fd(fd, error);
+	if (socket == NULL) {
+		close(fd);
+		g_prefix_error(error, _("Cannot use the socket systemd passed: "));
+		vmsup_error_convert(error);
+		return FALSE;
+	}
+	service = g_socket_service_new();
+	if (!g_socket_listener_add_socket(G_SOCKET_LISTENER(service),
+					  socket,
+					  /* source_object= */ NULL,
+					  error)) {
+		g_prefix_error(error, _("Cannot use the socket systemd passed: "));
+		vmsup_error_convert(error);
+		return FALSE;
+	}
+	/* self->socket_path stays NULL: the file is systemd's, never unlinked or chmod'ed here */
+	vmsup_jsonrpc_server_serve(self, g_steal_pointer(&service), system_mode, allowed_gid);
 	return TRUE;
 }
 

@@ -47,6 +47,19 @@ vmsup_jsonrpc_server_listen(VmsupJsonrpcServer *self,
 			    GError **error);
 
 /*
+ * Serves @fd, a listening Unix stream socket made by someone else (systemd's
+ * socket activation), with the peer checks of _listen(). The socket file is
+ * left as it is: neither its mode nor its group is changed, and closing
+ * the server does not remove it. @fd is the server's, also on failure.
+ */
+gboolean
+vmsup_jsonrpc_server_adopt(VmsupJsonrpcServer *self,
+			   gint fd,
+			   gboolean system_mode,
+			   gint64 allowed_gid,
+			   GError **error);
+
+/*
  * Per-owner limits (vmsupd.conf): a uid other than root and the daemon's own
  * may hold at most @max_per_user connections (0: only the overall cap); a
  * connection with nothing asked, nothing unanswered and no subscription is

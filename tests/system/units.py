@@ -9,7 +9,12 @@ like the ones vmsupd starts (TCG, user-mode network with a host forward,
 a 9p share, QMP and agent sockets, its own -sandbox), traced with strace,
 makes no system call the unit's filter would refuse.
 
-Prints TAP; environment: VMSUPD, VMSUP_SYSTEM_UNIT, VMSUP_USER_UNIT (built).
+The socket units (vmsupd.socket, system and user) are verified together
+with their services, and checked for the path, mode and group vmsupd(8)
+documents.
+
+Prints TAP; environment: VMSUPD, VMSUP_SYSTEM_UNIT, VMSUP_USER_UNIT (built),
+VMSUP_SYSTEM_SOCKET, VMSUP_USER_SOCKET (sources).
 """
 
 import os
@@ -55,6 +60,27 @@ def explain(proc):
 
 def parse_unit(path):
     """[Service] settings: key -> list of values, in order."""
+    return parse_section(path, "Service")
+
+
+def runnable_copy(unit, tmp, vmsupd, socket=None):
+    """The unit with ExecStart pointing at the built vmsupd (the configured one is not installed),
+    and its socket unit next to it, under the names they are installed as."""
+    with open(unit) as f:
+        text = f.read()
+    text, n = re.subn(r"^(ExecStart=)\S*/vmsupd\b", lambda m: m.group(1) + vmsupd, text,
+                      flags=re.M)
+    os.makedirs(tmp, exist_ok=True)
+    path = os.path.join(tmp, "vmsupd.service")
+    with open(path, "w") as f:
+        f.write(text)
+    if socket is not None:
+        shutil.copy(socket, os.path.join(tmp, "vmsupd.socket"))
+    return path, n
+
+
+def parse_section(path, wanted):
+    """[wanted] settings: key -> list of values, in order."""
     settings = {}
     section = None
     with open(path) as f:
@@ -64,23 +90,49 @@ def parse_unit(path):
                 continue
             if line.startswith("["):
                 section = line.strip("[]")
-                continue
-            if section == "Service" and "=" in line:
+            elif section == wanted and "=" in line:
                 key, value = line.split("=", 1)
                 settings.setdefault(key.strip(), []).append(value.strip())
     return settings
 
 
-def runnable_copy(unit, tmp, vmsupd):
-    """The unit with ExecStart pointing at the built vmsupd (the configured one is not installed)."""
-    with open(unit) as f:
-        text = f.read()
-    text, n = re.subn(r"^(ExecStart=)\S*/vmsupd\b", lambda m: m.group(1) + vmsupd, text,
-                      flags=re.M)
-    path = os.path.join(tmp, "vmsupd.service")
-    with open(path, "w") as f:
-        f.write(text)
-    return path, n
+def check_sockets(tmp, env):
+    """The socket units: verified together with their services, the paths, modes and group
+    vmsupd(8) gives, and services that name them yet start without them."""
+    kinds = (("system", os.environ["VMSUP_SYSTEM_UNIT"], os.environ["VMSUP_SYSTEM_SOCKET"],
+              False),
+             ("user", os.environ["VMSUP_USER_UNIT"], os.environ["VMSUP_USER_SOCKET"], True))
+    for kind, unit, socket, user in kinds:
+        path, n = runnable_copy(unit, os.path.join(tmp, "sock-" + kind), os.environ["VMSUPD"],
+                                socket)
+        argv = ["systemd-analyze", "verify", "--man=no"] + (["--user"] if user else [])
+        # run where the units are, so that each finds the other
+        proc = subprocess.run(argv + ["vmsupd.socket", "vmsupd.service"], capture_output=True,
+                              text=True, env=env, timeout=120, cwd=os.path.dirname(path))
+        ok(n == 1 and proc.returncode == 0 and proc.stdout == "" and proc.stderr == "",
+           f"{kind} socket unit and its service: systemd-analyze verify says nothing",
+           explain(proc))
+        sock = parse_section(socket, "Socket")
+        service_unit = parse_section(unit, "Unit")
+        service = parse_section(unit, "Service")
+        ok(service.get("Sockets") == ["vmsupd.socket"] and
+           "vmsupd.socket" in " ".join(service_unit.get("Wants", [])).split() and
+           "vmsupd.socket" in " ".join(service_unit.get("After", [])).split() and
+           "vmsupd.socket" not in " ".join(service_unit.get("Requires", [])).split(),
+           f"{kind} service: Sockets=, Wants= and After= the socket, not Requires= "
+           "(it starts without it)", (service_unit, service))
+        if user:
+            ok(sock.get("ListenStream") == ["%t/vmsup/vmsupd.sock"] and
+               sock.get("SocketMode") == ["0600"],
+               "user socket: $XDG_RUNTIME_DIR/vmsup/vmsupd.sock, mode 0600", sock)
+        else:
+            sysusers = os.path.join(os.path.dirname(socket), "sysusers.d", "vmsup.conf")
+            groups = set(re.findall(r"^g\s+(\S+)", open(sysusers).read(), flags=re.M))
+            ok(sock.get("ListenStream") == ["/run/vmsup/vmsupd.sock"] and
+               sock.get("SocketMode") == ["0660"] and
+               sock.get("SocketGroup", [None])[-1] in groups,
+               "system socket: /run/vmsup/vmsupd.sock, mode 0660, a group sysusers.d makes",
+               (sock, groups))
 
 
 def exposure(unit, user, env):
@@ -236,6 +288,7 @@ def main():
     os.mkdir(env["XDG_RUNTIME_DIR"], 0o700)
     try:
         settings = check_units(tmp, env)
+        check_sockets(tmp, env)
         check_qemu_syscalls(tmp, settings)
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
