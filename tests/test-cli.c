@@ -1128,6 +1128,10 @@ fixture_setup(Fixture *f, gconstpointer data)
 	write_file(config, config_text->str, 0644);
 
 	f->daemon_log = g_string_new(NULL);
+	g_subprocess_launcher_set_child_setup(launcher,
+					      vmsup_test_child_dies_with_parent,
+					      NULL,
+					      NULL);
 	f->daemon = g_subprocess_launcher_spawn(launcher,
 						&error,
 						daemon,

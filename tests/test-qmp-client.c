@@ -6,7 +6,6 @@
 #include <gio/gunixsocketaddress.h>
 #include <signal.h>
 #include <string.h>
-#include <sys/prctl.h>
 
 #include "vmsup-json.h"
 #include "vmsup-mock-qmp.h"
@@ -638,13 +637,6 @@ test_connect_missing_socket(Fixture *fx, gconstpointer data)
 
 /* real QEMU */
 
-static void
-qemu_child_setup(gpointer user_data)
-{
-	/* never outlive the test, even when it crashes */
-	prctl(PR_SET_PDEATHSIG, SIGKILL);
-}
-
 static gchar *
 qemu_socket_path(Fixture *fx)
 {
@@ -678,7 +670,10 @@ spawn_qemu(Fixture *fx)
 	g_subprocess_launcher_take_fd(launcher, fd, 3);
 	g_subprocess_launcher_set_stdout_file_path(launcher, log);
 	g_subprocess_launcher_set_stderr_file_path(launcher, log);
-	g_subprocess_launcher_set_child_setup(launcher, qemu_child_setup, NULL, NULL);
+	g_subprocess_launcher_set_child_setup(launcher,
+					      vmsup_test_child_dies_with_parent,
+					      NULL,
+					      NULL);
 	fx->qemu = g_subprocess_launcher_spawn(launcher,
 					       &error,
 					       qemu,

@@ -8,6 +8,9 @@
 
 #include <errno.h>
 #include <glib/gstdio.h>
+#include <signal.h>
+#include <sys/prctl.h>
+#include <unistd.h>
 #include <grp.h>
 #include <string.h>
 #include <sys/socket.h>
@@ -131,6 +134,13 @@ vmsup_test_wait_result_impl(GAsyncResult **slot,
 {
 	vmsup_test_wait_until_impl(vmsup_test_slot_is_set, slot, timeout_s, file, line, func);
 	return g_steal_pointer(slot);
+}
+
+void
+vmsup_test_child_dies_with_parent(gpointer unused)
+{
+	if (prctl(PR_SET_PDEATHSIG, SIGKILL) != 0)
+		_exit(125);
 }
 
 void

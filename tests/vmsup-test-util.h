@@ -73,6 +73,13 @@ vmsup_test_wait_result_impl(GAsyncResult **slot,
 			    gint line,
 			    const gchar *func);
 
+/*
+ * A GSpawnChildSetupFunc: the child is killed when the test dies, so a
+ * test that aborts half-way leaves no daemon or QEMU behind.
+ */
+void
+vmsup_test_child_dies_with_parent(gpointer unused);
+
 /* dispatches whatever is ready now (completions of cancelled operations) without blocking */
 void
 vmsup_test_drain_main_context(void);
