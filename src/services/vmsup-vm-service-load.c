@@ -58,6 +58,7 @@ static void
 vmsup_vm_load_one_free(VmsupVmLoadOne *one)
 {
 	g_clear_handle_id(&one->wait_id, g_source_remove);
+	g_clear_object(&one->task);
 	g_clear_pointer(&one->rec, vmsup_vm_service_record_unref);
 	g_clear_pointer(&one->outcome, vmsup_vm_outcome_free);
 	g_free(one);
@@ -92,14 +93,21 @@ static void
 vmsup_vm_service_load_one_finish(VmsupVmLoadOne *one)
 {
 	VmsupVmService *self = g_task_get_source_object(one->task);
-	g_autoptr(GTask) task = g_steal_pointer(&one->task);
 
 	vmsup_vm_lock_unlock(self->lock, one->rec->def->name);
-	if (one->counted) {
-		one->counted = FALSE;
-		vmsup_vm_service_load_one_done(g_object_ref(task));
-	}
+	vmsup_vm_service_load_one_release(one);
 	vmsup_vm_load_one_free(one);
+}
+
+/* what QEMU's query-status answer says the VM is: paused, or running */
+static VmsupVmState
+vmsup_vm_service_state_of_status(JsonNode *status)
+{
+	const gchar *state = NULL;
+
+	if (status != NULL && JSON_NODE_HOLDS_OBJECT(status))
+		state = vmsup_json_object_get_string(json_node_get_object(status), "status", NULL);
+	return g_strcmp0(state, "paused") == 0 ? VMSUP_VM_STATE_PAUSED : VMSUP_VM_STATE_RUNNING;
 }
 
 static void
@@ -110,16 +118,10 @@ vmsup_vm_service_adopt_status_cb(GObject *source, GAsyncResult *res, gpointer us
 	VmsupVmRecord *rec = one->rec;
 	g_autoptr(JsonNode) status = NULL;
 	g_autoptr(GError) error = NULL;
-	const gchar *state = NULL;
 
 	status = vmsup_qmp_client_execute_finish(VMSUP_QMP_CLIENT(source), res, &error);
 	if (rec->process != NULL && rec->state == VMSUP_VM_STATE_STARTING) {
-		if (status != NULL && JSON_NODE_HOLDS_OBJECT(status))
-			state = vmsup_json_object_get_string(json_node_get_object(status),
-							     "status",
-							     NULL);
-		rec->state = g_strcmp0(state, "paused") == 0 ? VMSUP_VM_STATE_PAUSED
-							     : VMSUP_VM_STATE_RUNNING;
+		rec->state = vmsup_vm_service_state_of_status(status);
 		vmsup_vm_service_emit_vm_changed(self, rec);
 	}
 	vmsup_vm_service_load_one_finish(one);
@@ -184,17 +186,12 @@ vmsup_vm_service_qmp_status_cb(GObject *source, GAsyncResult *res, gpointer user
 	VmsupVmRecord *rec = user_data;
 	g_autoptr(JsonNode) status =
 	    vmsup_qmp_client_execute_finish(VMSUP_QMP_CLIENT(source), res, NULL);
-	const gchar *state = NULL;
 
 	if (rec->qmp == VMSUP_QMP_CLIENT(source) && status != NULL &&
-	    JSON_NODE_HOLDS_OBJECT(status)) {
-		state = vmsup_json_object_get_string(json_node_get_object(status), "status", NULL);
+	    JSON_NODE_HOLDS_OBJECT(status))
 		vmsup_vm_service_set_state(rec->service,
 					   rec,
-					   g_strcmp0(state, "paused") == 0
-					       ? VMSUP_VM_STATE_PAUSED
-					       : VMSUP_VM_STATE_RUNNING);
-	}
+					   vmsup_vm_service_state_of_status(status));
 	vmsup_vm_service_record_unref(rec);
 }
 
