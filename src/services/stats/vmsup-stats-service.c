@@ -2,35 +2,48 @@
 /*
  * What a running VM is doing, without owning its lifecycle: stats, health,
  * ping, exec and listening ports through QMP and the guest agent, a poller
- * keeping a per-VM stats cache, and the sweep that stops stale VMs. All it
- * knows of VMService are the hooks it was built with.
+ * keeping every running VM's sample fresh, and the sweep that stops stale
+ * VMs. All it knows of VMService are the hooks it was built with.
  *
- * This file: the GObject, the per-VM entries and what feeds them (tracking,
- * activity), helpers shared by the parts, QMP with a deadline, and the
- * vm.stats, vm.health and vm.ping verbs. The sampling is in
- * vmsup-stats-refresh.c, vm.ports in vmsup-stats-ports.c, vm.exec in
- * vmsup-stats-exec.c, the poller and the stale sweep in vmsup-stats-sweep.c.
+ * Each VM has a VmsupStatsSampler (vmsup-stats-sampler.c), which samples
+ * it and notes its activity; vm.ports is a VmsupPortForwarder's
+ * (vmsup-port-forwarder.c), vm.health and vm.ping are vmsup-health-check.c's.
+ * This file holds the table of samplers, the verbs, the poller and the sweep.
  */
-
-#undef G_LOG_DOMAIN
-#define G_LOG_DOMAIN "vmsup-stats"
 
 #include "config.h"
 
 #include <glib/gi18n.h>
-#include <signal.h>
-#include <string.h>
 
 #include "vmsup-error.h"
+#include "vmsup-health-check.h"
 #include "vmsup-json.h"
 #include "vmsup-log.h"
 #include "vmsup-name.h"
-#include "vmsup-stats-service-private.h"
+#include "vmsup-port-forwarder.h"
+#include "vmsup-stats-errors.h"
+#include "vmsup-stats-json.h"
+#include "vmsup-stats-qmp.h"
+#include "vmsup-stats-sampler.h"
+#include "vmsup-stats-service.h"
 
-/* the default; a TCG guest on a loaded host can take seconds to fork an answer */
-#define VMSUP_STATS_PROBE_TIMEOUT_MS 5000
 /* vm.stats answers from the cache when it is younger than this */
 #define VMSUP_STATS_CACHE_FRESH_MS 1000
+/* a stale VM gets this long to power off before QEMU is told to quit */
+#define VMSUP_STATS_STOP_TIMEOUT_MS 10000
+
+struct _VmsupStatsService {
+	GObject parent_instance;
+	VmsupVmHooks hooks;            /* owned refs on the closures */
+	GHashTable *samplers;          /* name -> VmsupStatsSampler (owned) */
+	GHashTable *stopping;          /* names of the VMs the sweep is stopping */
+	VmsupPortForwarder *forwarder; /* owned */
+	guint poll_interval_s;
+	guint auto_stop_after_s;
+	guint poll_id;
+	guint sweep_id;
+	GCancellable *cancellable;
+};
 
 G_DEFINE_FINAL_TYPE(VmsupStatsService, vmsup_stats_service, G_TYPE_OBJECT)
 
@@ -40,309 +53,113 @@ static GParamSpec *props[N_PROPS] = {NULL};
 enum { SIGNAL_STATS_CHANGED, N_SIGNALS };
 static guint signals[N_SIGNALS] = {0};
 
-/* for the refresh, which lives in another file than the signal ids */
-void
-vmsup_stats_service_emit_stats_changed(VmsupStatsService *self,
-				       const gchar *name,
-				       JsonObject *stats)
-{
-	g_signal_emit(self, signals[SIGNAL_STATS_CHANGED], 0, name, stats);
-}
+/* --- the samplers ---------------------------------------------------------- */
 
-/* --- per-VM state -------------------------------------------------------- */
-
-static VmsupStatsVm *
-vmsup_stats_vm_new(const gchar *name)
-{
-	VmsupStatsVm *vm = g_new0(VmsupStatsVm, 1);
-	vm->ref_count = 1;
-	vm->name = g_strdup(name);
-	vm->auto_stop = TRUE;
-	vm->net_bytes = -1;
-	vm->memory_bytes = -1;
-	vm->last_active_mono = g_get_monotonic_time();
-	vm->last_active_real = g_get_real_time();
-	vm->active_reason = g_strdup("defined");
-	vm->waiters = g_ptr_array_new_with_free_func(g_object_unref);
-	return vm;
-}
-
-VmsupStatsVm *
-vmsup_stats_service_vm_ref(VmsupStatsVm *vm)
-{
-	vm->ref_count++;
-	return vm;
-}
-
-void
-vmsup_stats_service_vm_unref(VmsupStatsVm *vm)
-{
-	if (--vm->ref_count > 0)
-		return;
-	vmsup_stats_service_vm_forget_process(vm);
-	g_ptr_array_unref(vm->waiters);
-	g_free(vm->active_reason);
-	g_free(vm->last_active_text);
-	g_free(vm->name);
-	g_free(vm);
-}
-
-void
-vmsup_stats_service_vm_mark_active(VmsupStatsVm *vm, const gchar *reason)
-{
-	vm->last_active_mono = g_get_monotonic_time();
-	vm->last_active_real = g_get_real_time();
-	g_clear_pointer(&vm->last_active_text, g_free);
-	if (g_strcmp0(vm->active_reason, reason) != 0) {
-		g_free(vm->active_reason);
-		vm->active_reason = g_strdup(reason);
-	}
-}
-
-gint64
-vmsup_stats_service_vm_idle_ms(VmsupStatsVm *vm)
-{
-	return (g_get_monotonic_time() - vm->last_active_mono) / 1000;
-}
-
-/* the VM runs as @pid: a pid not seen before is a fresh start, and old numbers are void */
 static void
-vmsup_stats_vm_see_pid(VmsupStatsVm *vm, GPid pid)
+vmsup_stats_service_sampled_cb(VmsupStatsSampler *sampler, JsonObject *stats, gpointer user_data)
 {
-	if (vm->pid == pid)
-		return;
-	if (pid > 0)
-		vmsup_log_vm(G_LOG_LEVEL_DEBUG, vm->name, "VM '%s' runs as pid %d", vm->name, pid);
-	vm->pid = pid;
-	vmsup_stats_service_vm_forget_process(vm);
-	if (pid > 0)
-		vmsup_stats_service_vm_mark_active(vm, "started");
+	VmsupStatsService *self = VMSUP_STATS_SERVICE(user_data);
+
+	g_signal_emit(self,
+		      signals[SIGNAL_STATS_CHANGED],
+		      0,
+		      vmsup_stats_sampler_get_name(sampler),
+		      stats);
 }
 
-/* --- small helpers -------------------------------------------------------- */
-
-gchar *
-vmsup_stats_service_format_time(gint64 real_us)
+static VmsupStatsSampler *
+vmsup_stats_service_lookup(VmsupStatsService *self, const gchar *name, gboolean create)
 {
-	g_autoptr(GDateTime) dt = g_date_time_new_from_unix_utc(real_us / G_USEC_PER_SEC);
-	if (dt == NULL)
-		return NULL;
-	return g_date_time_format(dt, "%Y-%m-%dT%H:%M:%SZ");
-}
+	VmsupStatsSampler *sampler = g_hash_table_lookup(self->samplers, name);
 
-/* @value >= 0 rounded to @decimals places; no libm needed */
-static gdouble
-vmsup_stats_round(gdouble value, guint decimals)
-{
-	gdouble scale = 1;
-	for (guint i = 0; i < decimals; i++)
-		scale *= 10;
-	return (gdouble)(gint64)(value * scale + 0.5) / scale;
-}
-
-/* our results are flat: copying each member node is a deep copy */
-JsonObject *
-vmsup_stats_service_copy_flat_object(JsonObject *src)
-{
-	JsonObject *dst = json_object_new();
-	JsonObjectIter iter;
-	const gchar *member;
-	JsonNode *node;
-
-	json_object_iter_init(&iter, src);
-	while (json_object_iter_next(&iter, &member, &node))
-		json_object_set_member(dst, member, json_node_copy(node));
-	return dst;
-}
-
-void
-vmsup_stats_service_set_int_or_null(JsonObject *obj, const gchar *member, gint64 value)
-{
-	if (value < 0)
-		json_object_set_null_member(obj, member);
-	else
-		json_object_set_int_member(obj, member, value);
-}
-
-void
-vmsup_stats_service_set_double_or_null(JsonObject *obj, const gchar *member, gdouble value)
-{
-	if (value < 0)
-		json_object_set_null_member(obj, member);
-	else
-		json_object_set_double_member(obj, member, vmsup_stats_round(value, 1));
-}
-
-gboolean
-vmsup_stats_service_error_is_timeout(const GError *error)
-{
-	return g_error_matches(error, VMSUP_ERROR, VMSUP_ERROR_TIMEOUT) ||
-	       g_error_matches(error, VMSUP_QMP_ERROR, VMSUP_QMP_ERROR_TIMEOUT) ||
-	       g_error_matches(error, G_IO_ERROR, G_IO_ERROR_TIMED_OUT);
-}
-
-/* an agent failure as users should read it, in VMSUP_ERROR */
-GError *
-vmsup_stats_service_agent_error(const gchar *name, const GError *error)
-{
-	if (g_error_matches(error, G_IO_ERROR, G_IO_ERROR_CANCELLED))
-		return g_error_new_literal(VMSUP_ERROR, VMSUP_ERROR_CANCELLED, error->message);
-	if (vmsup_stats_service_error_is_timeout(error))
-		return g_error_new(
-		    VMSUP_ERROR,
-		    VMSUP_ERROR_TIMEOUT,
-		    /* TRANSLATORS: %s is a VM name, then an error message */
-		    _("The guest agent of VM '%s' did not answer (%s); the guest may "
-		      "still be booting or qemu-ga is not running in it: check with "
-		      "'vmsup health %s'"),
-		    name,
-		    error->message,
-		    name);
-	if (error->domain == VMSUP_ERROR)
-		return g_error_copy(error);
-	return g_error_new(VMSUP_ERROR,
-			   VMSUP_ERROR_FAILED_PRECONDITION,
-			   _("The guest agent of VM '%s' failed: %s; check with 'vmsup health %s'"),
-			   name,
-			   error->message,
-			   name);
-}
-
-GError *
-vmsup_stats_service_not_running_error(const gchar *name)
-{
-	return g_error_new(VMSUP_ERROR,
-			   VMSUP_ERROR_FAILED_PRECONDITION,
-			   /* TRANSLATORS: both %s are the VM name */
-			   _("VM '%s' is not running; start it with 'vmsup start %s'"),
-			   name,
-			   name);
-}
-
-GError *
-vmsup_stats_service_no_agent_error(const gchar *name)
-{
-	return g_error_new(VMSUP_ERROR,
-			   VMSUP_ERROR_FAILED_PRECONDITION,
-			   _("VM '%s' has no guest agent channel; recreate it with the bundled "
-			     "guest or a guest running qemu-ga"),
-			   name);
-}
-
-gboolean
-vmsup_stats_service_process_alive(VmsupVmHandles *handles)
-{
-	GPid pid = vmsup_qemu_process_get_pid(handles->process);
-	return pid > 0 && vmsup_qemu_process_is_running(handles->process) && kill(pid, 0) == 0;
-}
-
-/* --- QMP with a deadline -------------------------------------------------- */
-
-/* vmsup_qmp_client_execute_async() bounded by VMSUP_STATS_QMP_TIMEOUT_MS, not the
- * client's longer default: a QEMU that does not answer must not hold a stats request */
-void
-vmsup_stats_service_qmp_execute_async(VmsupVmHandles *handles,
-				      const gchar *command,
-				      JsonObject *arguments,
-				      GCancellable *cancellable,
-				      GAsyncReadyCallback callback,
-				      gpointer user_data)
-{
-	VmsupQmpClient *qmp = vmsup_qemu_process_get_qmp(handles->process);
-
-	if (qmp == NULL || !vmsup_qmp_client_is_ready(qmp)) {
-		g_task_report_new_error(NULL,
-					callback,
-					user_data,
-					vmsup_stats_service_qmp_execute_async,
-					VMSUP_ERROR,
-					VMSUP_ERROR_FAILED_PRECONDITION,
-					_("QMP of VM '%s' is not connected"),
-					handles->name);
-		return;
+	if (sampler == NULL && create) {
+		sampler = vmsup_stats_sampler_new(name);
+		/* a refresh in flight may outlive both the table entry and the service */
+		g_signal_connect_object(sampler,
+					"sampled",
+					G_CALLBACK(vmsup_stats_service_sampled_cb),
+					self,
+					0);
+		g_hash_table_insert(self->samplers, g_strdup(name), sampler);
 	}
-	vmsup_qmp_client_execute_with_timeout_async(qmp,
-						    command,
-						    arguments,
-						    VMSUP_STATS_QMP_TIMEOUT_MS,
-						    cancellable,
-						    callback,
-						    user_data);
+	return sampler;
 }
 
-JsonNode *
-vmsup_stats_service_qmp_execute_finish(GAsyncResult *res, GError **error)
+/* a new pid (or none) also ends the forwards of the old QEMU: their ports are free again */
+static void
+vmsup_stats_service_see_pid(VmsupStatsService *self, VmsupStatsSampler *sampler, GPid pid)
 {
-	VmsupQmpClient *qmp = g_task_get_source_object(G_TASK(res));
-	g_autoptr(GError) local = NULL;
-	JsonNode *node;
+	if (vmsup_stats_sampler_see_pid(sampler, pid))
+		vmsup_port_forwarder_release(self->forwarder,
+					     vmsup_stats_sampler_get_name(sampler));
+}
 
-	if (qmp == NULL) /* reported before anything was sent */
-		return g_task_propagate_pointer(G_TASK(res), error);
-	node = vmsup_qmp_client_execute_finish(qmp, res, &local);
-	if (node != NULL)
-		return node;
-	if (g_error_matches(local, VMSUP_QMP_ERROR, VMSUP_QMP_ERROR_TIMEOUT)) {
-		g_set_error(error,
-			    VMSUP_ERROR,
-			    VMSUP_ERROR_TIMEOUT,
-			    /* TRANSLATORS: a VM name, then an error message */
-			    _("QEMU of VM '%s' is not answering: %s"),
-			    vmsup_qmp_client_get_label(qmp),
-			    local->message);
+/* the handles of @sampler's VM while its QEMU runs, noting the pid it runs as (0: stopped) */
+static VmsupVmHandles *
+vmsup_stats_service_running_handles(VmsupStatsService *self, VmsupStatsSampler *sampler)
+{
+	const gchar *name = vmsup_stats_sampler_get_name(sampler);
+	g_autoptr(VmsupVmHandles) handles = NULL;
+
+	if (vmsup_vm_hooks_vm_alive(&self->hooks, name))
+		handles = vmsup_vm_hooks_vm_handles(&self->hooks, name);
+	if (handles == NULL || !vmsup_stats_qmp_process_alive(handles)) {
+		vmsup_stats_service_see_pid(self, sampler, 0);
 		return NULL;
 	}
-	g_propagate_error(error, g_steal_pointer(&local));
-	return NULL;
+	vmsup_stats_service_see_pid(self, sampler, vmsup_qemu_process_get_pid(handles->process));
+	return g_steal_pointer(&handles);
+}
+
+/* every sampler, referenced: a timer's walk survives entries going away */
+static GPtrArray *
+vmsup_stats_service_list_samplers(VmsupStatsService *self)
+{
+	GPtrArray *samplers = g_ptr_array_new_with_free_func(g_object_unref);
+	GHashTableIter iter;
+	gpointer value;
+
+	g_hash_table_iter_init(&iter, self->samplers);
+	while (g_hash_table_iter_next(&iter, NULL, &value))
+		g_ptr_array_add(samplers, g_object_ref(value));
+	return samplers;
 }
 
 /* --- resolving a request to a VM ------------------------------------------ */
 
-static VmsupStatsVm *
-vmsup_stats_service_lookup_vm(VmsupStatsService *self, const gchar *name, gboolean create)
-{
-	VmsupStatsVm *vm = g_hash_table_lookup(self->vms, name);
-	if (vm == NULL && create) {
-		vm = vmsup_stats_vm_new(name);
-		g_hash_table_insert(self->vms, vm->name, vm);
-	}
-	return vm;
-}
+/* what a verb needs of the VM its request names */
+typedef enum {
+	VMSUP_STATS_NEED_RUNNING = 0,
+	VMSUP_STATS_NEED_AGENT = 1 << 0,     /* a running VM without a guest agent is an error */
+	VMSUP_STATS_MAY_BE_STOPPED = 1 << 1, /* a known VM that does not run is no error */
+} VmsupStatsNeeds;
 
+/* the VM of a request: @handles NULL when it does not run */
+typedef struct {
+	const gchar *name; /* borrowed from the request */
+	VmsupStatsSampler *sampler;
+	VmsupVmHandles *handles;
+} VmsupStatsTarget;
+
+static void
+vmsup_stats_target_clear(VmsupStatsTarget *target)
+{
+	g_clear_object(&target->sampler);
+	g_clear_pointer(&target->handles, vmsup_vm_handles_unref);
+}
+G_DEFINE_AUTO_CLEANUP_CLEAR_FUNC(VmsupStatsTarget, vmsup_stats_target_clear)
+
+/* the VM @params names, as @needs says it must be */
 static gboolean
-vmsup_stats_reserved_port_is_of(gpointer key, gpointer value, gpointer user_data)
-{
-	return g_strcmp0(value, user_data) == 0;
-}
-
-/* a new pid (or none) also ends the forwards of the old QEMU: their ports are free again */
-void
-vmsup_stats_service_see_pid(VmsupStatsService *self, VmsupStatsVm *vm, GPid pid)
-{
-	if (vm->pid == pid)
-		return;
-	g_hash_table_foreach_remove(self->reserved_ports,
-				    vmsup_stats_reserved_port_is_of,
-				    vm->name);
-	vmsup_stats_vm_see_pid(vm, pid);
-}
-
-/*
- * The running VM @params names, its entry and handles; a VM that is not
- * running is an error unless @out_not_running is given, which is then set.
- */
-static gboolean
-vmsup_stats_service_resolve_vm(VmsupStatsService *self,
-			       JsonObject *params,
-			       const gchar **out_name,
-			       VmsupStatsVm **out_vm,
-			       VmsupVmHandles **out_handles,
-			       gboolean *out_not_running,
-			       GError **error)
+vmsup_stats_service_resolve(VmsupStatsService *self,
+			    JsonObject *params,
+			    VmsupStatsNeeds needs,
+			    VmsupStatsTarget *target,
+			    GError **error)
 {
 	const gchar *name = vmsup_json_object_get_string(params, "name", NULL);
 	g_autoptr(VmsupVmHandles) handles = NULL;
-	VmsupStatsVm *vm;
+	VmsupStatsSampler *sampler;
 
 	if (name == NULL) {
 		g_set_error_literal(error,
@@ -353,13 +170,13 @@ vmsup_stats_service_resolve_vm(VmsupStatsService *self,
 	}
 	if (!vmsup_name_validate(name, "VM", error))
 		return FALSE;
-	*out_name = name;
+	target->name = name;
 
 	if (vmsup_vm_hooks_vm_alive(&self->hooks, name))
 		handles = vmsup_vm_hooks_vm_handles(&self->hooks, name);
-	if (handles == NULL || !vmsup_stats_service_process_alive(handles)) {
-		vm = vmsup_stats_service_lookup_vm(self, name, FALSE);
-		if (vm == NULL || !vm->tracked) {
+	if (handles == NULL || !vmsup_stats_qmp_process_alive(handles)) {
+		sampler = vmsup_stats_service_lookup(self, name, FALSE);
+		if (sampler == NULL || !vmsup_stats_sampler_get_tracked(sampler)) {
 			g_set_error(error,
 				    VMSUP_ERROR,
 				    VMSUP_ERROR_NOT_FOUND,
@@ -369,59 +186,94 @@ vmsup_stats_service_resolve_vm(VmsupStatsService *self,
 				    name);
 			return FALSE;
 		}
-		if (out_not_running == NULL) {
-			g_propagate_error(error, vmsup_stats_service_not_running_error(name));
+		if (!(needs & VMSUP_STATS_MAY_BE_STOPPED)) {
+			g_propagate_error(error, vmsup_stats_error_not_running(name));
 			return FALSE;
 		}
-		*out_not_running = TRUE;
-		*out_vm = vmsup_stats_service_vm_ref(vm);
-		*out_handles = NULL;
+		target->sampler = g_object_ref(sampler);
 		return TRUE;
 	}
 
-	/* a running VM the wiring has not told us about yet still gets an entry */
-	vm = vmsup_stats_service_lookup_vm(self, name, TRUE);
-	vmsup_stats_service_see_pid(self, vm, vmsup_qemu_process_get_pid(handles->process));
-	if (out_not_running != NULL)
-		*out_not_running = FALSE;
-	*out_vm = vmsup_stats_service_vm_ref(vm);
-	*out_handles = g_steal_pointer(&handles);
+	/* a running VM the wiring has not told us about yet still gets a sampler */
+	sampler = vmsup_stats_service_lookup(self, name, TRUE);
+	vmsup_stats_service_see_pid(self, sampler, vmsup_qemu_process_get_pid(handles->process));
+	if ((needs & VMSUP_STATS_NEED_AGENT) && handles->qga == NULL) {
+		g_propagate_error(error, vmsup_stats_error_no_agent(name));
+		return FALSE;
+	}
+	target->sampler = g_object_ref(sampler);
+	target->handles = g_steal_pointer(&handles);
 	return TRUE;
 }
+
+typedef JsonObject *(*VmsupStatsFinishFunc)(GAsyncResult *res, GError **error);
 
 /*
- * vmsup_stats_service_resolve_vm() for the request @task: FALSE once the task
- * has returned the error. With @need_agent a running VM without a guest
- * agent is an error too.
+ * A verb's task, its VM resolved into @target, or NULL once the error was
+ * returned. A verb handing its work on passes the @finish of that work: the
+ * task's data, for vmsup_stats_service_return_cb().
  */
-gboolean
-vmsup_stats_service_resolve(VmsupStatsService *self,
-			    GTask *task,
-			    JsonObject *params,
-			    gboolean need_agent,
-			    const gchar **out_name,
-			    VmsupStatsVm **out_vm,
-			    VmsupVmHandles **out_handles,
-			    gboolean *out_not_running)
+static GTask *
+vmsup_stats_service_begin(VmsupStatsService *self,
+			  JsonObject *params,
+			  VmsupStatsNeeds needs,
+			  gpointer source_tag,
+			  VmsupStatsFinishFunc finish,
+			  GCancellable *cancellable,
+			  GAsyncReadyCallback callback,
+			  gpointer user_data,
+			  VmsupStatsTarget *target)
 {
+	g_autoptr(GTask) task = g_task_new(self, cancellable, callback, user_data);
 	GError *error = NULL;
 
-	if (!vmsup_stats_service_resolve_vm(self,
-					    params,
-					    out_name,
-					    out_vm,
-					    out_handles,
-					    out_not_running,
-					    &error)) {
+	g_task_set_source_tag(task, source_tag);
+	if (finish != NULL)
+		g_task_set_task_data(task, (gpointer)finish, NULL);
+	if (!vmsup_stats_service_resolve(self, params, needs, target, &error)) {
 		g_task_return_error(task, error);
-		return FALSE;
+		return NULL;
 	}
-	if (need_agent && *out_handles != NULL && (*out_handles)->qga == NULL) {
-		g_task_return_error(task, vmsup_stats_service_no_agent_error(*out_name));
-		return FALSE;
-	}
-	return TRUE;
+	return g_steal_pointer(&task);
 }
+
+/* the answer of the work a verb handed on, through the finish in the task's data */
+static void
+vmsup_stats_service_return_cb(GObject *source, GAsyncResult *res, gpointer user_data)
+{
+	g_autoptr(GTask) task = user_data;
+	VmsupStatsFinishFunc finish = (VmsupStatsFinishFunc)g_task_get_task_data(task);
+	GError *error = NULL;
+	JsonObject *result = finish(res, &error);
+
+	if (result == NULL)
+		g_task_return_error(task, error);
+	else
+		g_task_return_pointer(task, result, (GDestroyNotify)json_object_unref);
+}
+
+/* every verb's finish */
+static JsonObject *
+vmsup_stats_service_propagate(VmsupStatsService *self, GAsyncResult *res, GError **error)
+{
+	g_return_val_if_fail(g_task_is_valid(res, self), NULL);
+	return g_task_propagate_pointer(G_TASK(res), error);
+}
+
+static JsonObject *
+vmsup_stats_service_finish_refresh(GAsyncResult *res, GError **error)
+{
+	GObject *sampler = g_task_get_source_object(G_TASK(res));
+	return vmsup_stats_sampler_refresh_finish(VMSUP_STATS_SAMPLER(sampler), res, error);
+}
+
+static JsonObject *
+vmsup_stats_service_finish_ports(GAsyncResult *res, GError **error)
+{
+	GObject *forwarder = g_task_get_source_object(G_TASK(res));
+	return vmsup_port_forwarder_list_finish(VMSUP_PORT_FORWARDER(forwarder), res, error);
+}
+
 /* --- vm.stats -------------------------------------------------------------- */
 
 /*
@@ -446,152 +298,89 @@ vmsup_stats_service_stats_async(VmsupStatsService *self,
 				GAsyncReadyCallback callback,
 				gpointer user_data)
 {
+	g_auto(VmsupStatsTarget) target = {NULL};
 	g_autoptr(GTask) task = NULL;
-	g_autoptr(VmsupStatsVm) vm = NULL;
-	g_autoptr(VmsupVmHandles) handles = NULL;
-	const gchar *name = NULL;
+	JsonObject *cached;
+	gint64 age_us = 0;
 
 	g_return_if_fail(VMSUP_IS_STATS_SERVICE(self));
 	g_return_if_fail(params != NULL);
 
-	task = g_task_new(self, cancellable, callback, user_data);
-	g_task_set_source_tag(task, vmsup_stats_service_stats_async);
-	if (!vmsup_stats_service_resolve(self, task, params, FALSE, &name, &vm, &handles, NULL))
+	task = vmsup_stats_service_begin(self,
+					 params,
+					 VMSUP_STATS_NEED_RUNNING,
+					 vmsup_stats_service_stats_async,
+					 vmsup_stats_service_finish_refresh,
+					 cancellable,
+					 callback,
+					 user_data,
+					 &target);
+	if (task == NULL)
 		return;
-	if (vm->cache != NULL && g_get_monotonic_time() - vm->cache_mono <
-				     vmsup_stats_service_cache_fresh_us(self, vm->refreshing)) {
+	cached = vmsup_stats_sampler_get_cached(target.sampler, &age_us);
+	if (cached != NULL && age_us < vmsup_stats_service_cache_fresh_us(
+					   self,
+					   vmsup_stats_sampler_is_refreshing(target.sampler))) {
 		g_task_return_pointer(task,
-				      vmsup_stats_service_copy_flat_object(vm->cache),
+				      vmsup_stats_json_copy_flat(cached),
 				      (GDestroyNotify)json_object_unref);
 		return;
 	}
-	vmsup_stats_service_refresh(self, vm, handles, task);
+	vmsup_stats_sampler_refresh_async(target.sampler,
+					  target.handles,
+					  self->cancellable,
+					  vmsup_stats_service_return_cb,
+					  g_steal_pointer(&task));
 }
 
 JsonObject *
 vmsup_stats_service_stats_finish(VmsupStatsService *self, GAsyncResult *res, GError **error)
 {
-	g_return_val_if_fail(g_task_is_valid(res, self), NULL);
-	return g_task_propagate_pointer(G_TASK(res), error);
+	return vmsup_stats_service_propagate(self, res, error);
 }
 
-/* --- vm.health ------------------------------------------------------------- */
+/* --- vm.health, vm.ping, vm.ports ---------------------------------------------- */
 
-typedef struct {
-	gchar *name;
-	guint pending;
-	gboolean process;
-	GPid pid;
-	gboolean qmp;
-	gchar *qmp_detail;
-	gint64 qmp_started;
-	gdouble qmp_rtt_ms;
-	gboolean agent;
-	gchar *agent_detail;
-	gint64 agent_started;
-	gdouble agent_rtt_ms;
-} VmsupStatsHealth;
+/* vmsup-health-check.c's async functions */
+typedef void (*VmsupStatsCheckFunc)(const gchar *name,
+				    VmsupVmHandles *handles,
+				    GCancellable *cancellable,
+				    GAsyncReadyCallback callback,
+				    gpointer user_data);
 
+/* a verb that is one health check of the VM @params names */
 static void
-vmsup_stats_health_free(VmsupStatsHealth *health)
+vmsup_stats_service_check(VmsupStatsService *self,
+			  JsonObject *params,
+			  VmsupStatsNeeds needs,
+			  gpointer source_tag,
+			  VmsupStatsCheckFunc check,
+			  VmsupStatsFinishFunc finish,
+			  GCancellable *cancellable,
+			  GAsyncReadyCallback callback,
+			  gpointer user_data)
 {
-	g_free(health->name);
-	g_free(health->qmp_detail);
-	g_free(health->agent_detail);
-	g_free(health);
-}
+	g_auto(VmsupStatsTarget) target = {NULL};
+	GTask *task;
 
-static void
-vmsup_stats_health_complete(GTask *task)
-{
-	VmsupStatsHealth *health = g_task_get_task_data(task);
-	JsonObject *result = json_object_new();
-	g_autoptr(GString) detail = g_string_new(NULL);
-	const gchar *status;
+	g_return_if_fail(VMSUP_IS_STATS_SERVICE(self));
+	g_return_if_fail(params != NULL);
 
-	if (!health->process)
-		status = "down";
-	else if (!health->qmp || !health->agent)
-		status = "degraded";
-	else
-		status = "ok";
-	json_object_set_string_member(result, "status", status);
-	json_object_set_boolean_member(result, "process", health->process);
-	json_object_set_boolean_member(result, "qmp", health->qmp);
-	json_object_set_boolean_member(result, "agent", health->agent);
-	if (health->agent)
-		json_object_set_double_member(result,
-					      "agent_rtt_ms",
-					      vmsup_stats_round(health->agent_rtt_ms, 2));
-
-	if (!health->process) {
-		g_string_append_printf(detail,
-				       _("VM '%s' is not running; start it with 'vmsup start %s'"),
-				       health->name,
-				       health->name);
-	} else {
-		g_string_append_printf(detail, _("process %d alive"), (gint)health->pid);
-		g_string_append(detail, "; ");
-		if (health->qmp)
-			g_string_append_printf(detail,
-					       _("QMP answered in %.1f ms"),
-					       health->qmp_rtt_ms);
-		else
-			g_string_append_printf(detail, _("QMP failed: %s"), health->qmp_detail);
-		g_string_append(detail, "; ");
-		if (health->agent)
-			g_string_append_printf(detail,
-					       _("guest agent answered in %.1f ms"),
-					       health->agent_rtt_ms);
-		else
-			g_string_append_printf(detail,
-					       _("guest agent failed: %s"),
-					       health->agent_detail);
-	}
-	json_object_set_string_member(result, "detail", detail->str);
-	g_task_return_pointer(task, result, (GDestroyNotify)json_object_unref);
-}
-
-static void
-vmsup_stats_health_unref_pending(GTask *task)
-{
-	VmsupStatsHealth *health = g_task_get_task_data(task);
-	if (--health->pending == 0)
-		vmsup_stats_health_complete(task);
-}
-
-static void
-vmsup_stats_health_qmp_cb(GObject *source, GAsyncResult *res, gpointer user_data)
-{
-	g_autoptr(GTask) task = user_data;
-	VmsupStatsHealth *health = g_task_get_task_data(task);
-	g_autoptr(GError) error = NULL;
-	g_autoptr(JsonNode) node = vmsup_stats_service_qmp_execute_finish(res, &error);
-
-	health->qmp_rtt_ms = (gdouble)(g_get_monotonic_time() - health->qmp_started) / 1000.0;
-	if (node != NULL) {
-		health->qmp = TRUE;
-	} else {
-		health->qmp_detail = g_strdup(error->message);
-	}
-	vmsup_stats_health_unref_pending(task);
-}
-
-static void
-vmsup_stats_health_agent_cb(GObject *source, GAsyncResult *res, gpointer user_data)
-{
-	g_autoptr(GTask) task = user_data;
-	VmsupStatsHealth *health = g_task_get_task_data(task);
-	g_autoptr(GError) error = NULL;
-	g_autoptr(JsonNode) node =
-	    vmsup_qga_client_execute_finish(VMSUP_QGA_CLIENT(source), res, &error);
-
-	health->agent_rtt_ms = (gdouble)(g_get_monotonic_time() - health->agent_started) / 1000.0;
-	if (node != NULL)
-		health->agent = TRUE;
-	else
-		health->agent_detail = g_strdup(error->message);
-	vmsup_stats_health_unref_pending(task);
+	task = vmsup_stats_service_begin(self,
+					 params,
+					 needs,
+					 source_tag,
+					 finish,
+					 cancellable,
+					 callback,
+					 user_data,
+					 &target);
+	if (task != NULL)
+		check(target.name,
+		      target.handles,
+		      cancellable,
+		      vmsup_stats_service_return_cb,
+		      task);
 }
 
 void
@@ -601,102 +390,21 @@ vmsup_stats_service_health_async(VmsupStatsService *self,
 				 GAsyncReadyCallback callback,
 				 gpointer user_data)
 {
-	g_autoptr(GTask) task = NULL;
-	g_autoptr(VmsupStatsVm) vm = NULL;
-	g_autoptr(VmsupVmHandles) handles = NULL;
-	VmsupStatsHealth *health;
-	const gchar *name = NULL;
-	gboolean not_running = FALSE;
-
-	g_return_if_fail(VMSUP_IS_STATS_SERVICE(self));
-	g_return_if_fail(params != NULL);
-
-	task = g_task_new(self, cancellable, callback, user_data);
-	g_task_set_source_tag(task, vmsup_stats_service_health_async);
-	if (!vmsup_stats_service_resolve(self,
-					 task,
-					 params,
-					 FALSE,
-					 &name,
-					 &vm,
-					 &handles,
-					 &not_running))
-		return;
-	health = g_new0(VmsupStatsHealth, 1);
-	health->name = g_strdup(name);
-	g_task_set_task_data(task, health, (GDestroyNotify)vmsup_stats_health_free);
-	/* one for this function */
-	health->pending = 1;
-	if (not_running) {
-		vmsup_stats_health_unref_pending(task);
-		return;
-	}
-
-	health->process = TRUE;
-	health->pid = vmsup_qemu_process_get_pid(handles->process);
-	health->pending++;
-	health->qmp_started = g_get_monotonic_time();
-	vmsup_stats_service_qmp_execute_async(handles,
-					      "query-status",
-					      NULL,
-					      cancellable,
-					      vmsup_stats_health_qmp_cb,
-					      g_object_ref(task));
-	if (handles->qga != NULL) {
-		health->pending++;
-		health->agent_started = g_get_monotonic_time();
-		vmsup_qga_client_execute_async(handles->qga,
-					       "guest-ping",
-					       NULL,
-					       VMSUP_STATS_AGENT_TIMEOUT_MS,
-					       cancellable,
-					       vmsup_stats_health_agent_cb,
-					       g_object_ref(task));
-	} else {
-		health->agent_detail = g_strdup(_("the VM has no guest agent channel"));
-	}
-	vmsup_stats_health_unref_pending(task);
+	vmsup_stats_service_check(self,
+				  params,
+				  VMSUP_STATS_MAY_BE_STOPPED,
+				  vmsup_stats_service_health_async,
+				  vmsup_health_check_async,
+				  vmsup_health_check_finish,
+				  cancellable,
+				  callback,
+				  user_data);
 }
 
 JsonObject *
 vmsup_stats_service_health_finish(VmsupStatsService *self, GAsyncResult *res, GError **error)
 {
-	g_return_val_if_fail(g_task_is_valid(res, self), NULL);
-	return g_task_propagate_pointer(G_TASK(res), error);
-}
-
-/* --- vm.ping ---------------------------------------------------------------- */
-
-typedef struct {
-	gchar *name;
-	gint64 started;
-} VmsupStatsPing;
-
-static void
-vmsup_stats_ping_free(VmsupStatsPing *ping)
-{
-	g_free(ping->name);
-	g_free(ping);
-}
-
-static void
-vmsup_stats_ping_cb(GObject *source, GAsyncResult *res, gpointer user_data)
-{
-	g_autoptr(GTask) task = user_data;
-	VmsupStatsPing *ping = g_task_get_task_data(task);
-	g_autoptr(GError) error = NULL;
-	g_autoptr(JsonNode) node =
-	    vmsup_qga_client_execute_finish(VMSUP_QGA_CLIENT(source), res, &error);
-	gdouble rtt_ms = (gdouble)(g_get_monotonic_time() - ping->started) / 1000.0;
-	JsonObject *result;
-
-	if (node == NULL) {
-		g_task_return_error(task, vmsup_stats_service_agent_error(ping->name, error));
-		return;
-	}
-	result = json_object_new();
-	json_object_set_double_member(result, "rtt_ms", vmsup_stats_round(rtt_ms, 2));
-	g_task_return_pointer(task, result, (GDestroyNotify)json_object_unref);
+	return vmsup_stats_service_propagate(self, res, error);
 }
 
 void
@@ -706,38 +414,405 @@ vmsup_stats_service_ping_async(VmsupStatsService *self,
 			       GAsyncReadyCallback callback,
 			       gpointer user_data)
 {
-	g_autoptr(GTask) task = NULL;
-	g_autoptr(VmsupStatsVm) vm = NULL;
-	g_autoptr(VmsupVmHandles) handles = NULL;
-	VmsupStatsPing *ping;
-	const gchar *name = NULL;
-
-	g_return_if_fail(VMSUP_IS_STATS_SERVICE(self));
-	g_return_if_fail(params != NULL);
-
-	task = g_task_new(self, cancellable, callback, user_data);
-	g_task_set_source_tag(task, vmsup_stats_service_ping_async);
-	if (!vmsup_stats_service_resolve(self, task, params, TRUE, &name, &vm, &handles, NULL))
-		return;
-	ping = g_new0(VmsupStatsPing, 1);
-	ping->name = g_strdup(name);
-	ping->started = g_get_monotonic_time();
-	g_task_set_task_data(task, ping, (GDestroyNotify)vmsup_stats_ping_free);
-	vmsup_qga_client_execute_async(handles->qga,
-				       "guest-ping",
-				       NULL,
-				       VMSUP_STATS_AGENT_TIMEOUT_MS,
-				       cancellable,
-				       vmsup_stats_ping_cb,
-				       g_steal_pointer(&task));
+	vmsup_stats_service_check(self,
+				  params,
+				  VMSUP_STATS_NEED_AGENT,
+				  vmsup_stats_service_ping_async,
+				  vmsup_health_check_ping_async,
+				  vmsup_health_check_ping_finish,
+				  cancellable,
+				  callback,
+				  user_data);
 }
 
 JsonObject *
 vmsup_stats_service_ping_finish(VmsupStatsService *self, GAsyncResult *res, GError **error)
 {
-	g_return_val_if_fail(g_task_is_valid(res, self), NULL);
-	return g_task_propagate_pointer(G_TASK(res), error);
+	return vmsup_stats_service_propagate(self, res, error);
 }
+
+void
+vmsup_stats_service_ports_async(VmsupStatsService *self,
+				JsonObject *params,
+				GCancellable *cancellable,
+				GAsyncReadyCallback callback,
+				gpointer user_data)
+{
+	g_auto(VmsupStatsTarget) target = {NULL};
+	GTask *task;
+
+	g_return_if_fail(VMSUP_IS_STATS_SERVICE(self));
+	g_return_if_fail(params != NULL);
+
+	task = vmsup_stats_service_begin(self,
+					 params,
+					 VMSUP_STATS_NEED_AGENT,
+					 vmsup_stats_service_ports_async,
+					 vmsup_stats_service_finish_ports,
+					 cancellable,
+					 callback,
+					 user_data,
+					 &target);
+	if (task == NULL)
+		return;
+	vmsup_stats_sampler_mark_active(target.sampler, "vm.ports");
+	vmsup_port_forwarder_list_async(self->forwarder,
+					target.name,
+					target.handles,
+					cancellable,
+					vmsup_stats_service_return_cb,
+					task);
+}
+
+JsonObject *
+vmsup_stats_service_ports_finish(VmsupStatsService *self, GAsyncResult *res, GError **error)
+{
+	return vmsup_stats_service_propagate(self, res, error);
+}
+
+/* --- vm.exec ---------------------------------------------------------------- */
+
+typedef struct {
+	gchar *name;
+	gint64 timeout_s;
+} VmsupStatsExec;
+
+static void
+vmsup_stats_exec_free(VmsupStatsExec *exec)
+{
+	g_free(exec->name);
+	g_free(exec);
+}
+
+static void
+vmsup_stats_exec_cb(GObject *source, GAsyncResult *res, gpointer user_data)
+{
+	g_autoptr(GTask) task = user_data;
+	VmsupStatsExec *exec = g_task_get_task_data(task);
+	g_autoptr(GError) error = NULL;
+	JsonObject *result = vmsup_qga_client_exec_finish(VMSUP_QGA_CLIENT(source), res, &error);
+
+	if (result == NULL && vmsup_stats_error_is_timeout(error)) {
+		g_task_return_new_error(task,
+					VMSUP_ERROR,
+					VMSUP_ERROR_TIMEOUT,
+					/* TRANSLATORS: seconds, a VM name, an error message */
+					_("The command did not finish within %lld s in VM '%s' "
+					  "(%s); raise timeout_s or run it in the background"),
+					(long long)exec->timeout_s,
+					exec->name,
+					error->message);
+		return;
+	}
+	if (result == NULL) {
+		g_task_return_error(task, vmsup_stats_error_agent(exec->name, error));
+		return;
+	}
+	g_task_return_pointer(task, result, (GDestroyNotify)json_object_unref);
+}
+
+void
+vmsup_stats_service_exec_async(VmsupStatsService *self,
+			       JsonObject *params,
+			       GCancellable *cancellable,
+			       GAsyncReadyCallback callback,
+			       gpointer user_data)
+{
+	g_auto(VmsupStatsTarget) target = {NULL};
+	g_autoptr(GTask) task = NULL;
+	g_autoptr(GPtrArray) argv = g_ptr_array_new();
+	const gchar *stdin_data;
+	JsonArray *array = NULL;
+	VmsupStatsExec *exec;
+	gint64 timeout_s;
+
+	g_return_if_fail(VMSUP_IS_STATS_SERVICE(self));
+	g_return_if_fail(params != NULL);
+
+	/* the agent is checked after the arguments, so that a bad request is named as such */
+	task = vmsup_stats_service_begin(self,
+					 params,
+					 VMSUP_STATS_NEED_RUNNING,
+					 vmsup_stats_service_exec_async,
+					 /* finish= */ NULL,
+					 cancellable,
+					 callback,
+					 user_data,
+					 &target);
+	if (task == NULL)
+		return;
+	exec = g_new0(VmsupStatsExec, 1);
+	exec->name = g_strdup(target.name);
+	g_task_set_task_data(task, exec, (GDestroyNotify)vmsup_stats_exec_free);
+
+	if (json_object_has_member(params, "argv") &&
+	    JSON_NODE_HOLDS_ARRAY(json_object_get_member(params, "argv")))
+		array = json_object_get_array_member(params, "argv");
+	for (guint i = 0; array != NULL && i < json_array_get_length(array); i++) {
+		JsonNode *element = json_array_get_element(array, i);
+		if (json_node_get_value_type(element) != G_TYPE_STRING) {
+			array = NULL;
+			break;
+		}
+		g_ptr_array_add(argv, (gpointer)json_node_get_string(element));
+	}
+	if (array == NULL || argv->len == 0 || ((const gchar *)argv->pdata[0])[0] == '\0') {
+		g_task_return_new_error(
+		    task,
+		    VMSUP_ERROR,
+		    VMSUP_ERROR_INVALID_ARGUMENT,
+		    _("Parameter 'argv' must be a list of strings starting with "
+		      "the program to run, e.g. [\"/bin/uname\", \"-a\"]"));
+		return;
+	}
+	g_ptr_array_add(argv, NULL);
+	timeout_s = vmsup_json_object_get_int(params, "timeout_s", 30);
+	if (timeout_s < 1 || timeout_s > 24 * 3600) {
+		g_task_return_new_error(task,
+					VMSUP_ERROR,
+					VMSUP_ERROR_INVALID_ARGUMENT,
+					_("Parameter 'timeout_s' must be between 1 and 86400 "
+					  "seconds"));
+		return;
+	}
+	exec->timeout_s = timeout_s;
+	stdin_data = vmsup_json_object_get_string(params, "stdin", NULL);
+	if (target.handles->qga == NULL) {
+		g_task_return_error(task, vmsup_stats_error_no_agent(target.name));
+		return;
+	}
+	vmsup_stats_sampler_mark_active(target.sampler, "vm.exec");
+	vmsup_qga_client_exec_async(target.handles->qga,
+				    (const gchar *const *)argv->pdata,
+				    stdin_data,
+				    (guint)timeout_s * 1000,
+				    cancellable,
+				    vmsup_stats_exec_cb,
+				    g_steal_pointer(&task));
+}
+
+JsonObject *
+vmsup_stats_service_exec_finish(VmsupStatsService *self, GAsyncResult *res, GError **error)
+{
+	return vmsup_stats_service_propagate(self, res, error);
+}
+
+/* --- the stale sweep ---------------------------------------------------------- */
+
+typedef struct {
+	VmsupStatsService *self;    /* owned */
+	VmsupStatsSampler *sampler; /* owned */
+	gboolean locked;
+} VmsupStatsStop;
+
+static void
+vmsup_stats_stop_free(VmsupStatsStop *stop)
+{
+	const gchar *name = vmsup_stats_sampler_get_name(stop->sampler);
+
+	if (stop->locked)
+		vmsup_vm_hooks_unlock_vm(&stop->self->hooks, name);
+	g_hash_table_remove(stop->self->stopping, name);
+	g_object_unref(stop->sampler);
+	g_object_unref(stop->self);
+	g_free(stop);
+}
+G_DEFINE_AUTOPTR_CLEANUP_FUNC(VmsupStatsStop, vmsup_stats_stop_free)
+
+static gboolean
+vmsup_stats_service_is_stale(VmsupStatsService *self, VmsupStatsSampler *sampler)
+{
+	return self->auto_stop_after_s > 0 && vmsup_stats_sampler_get_tracked(sampler) &&
+	       vmsup_stats_sampler_get_auto_stop(sampler) &&
+	       vmsup_stats_sampler_get_idle_ms(sampler) >= (gint64)self->auto_stop_after_s * 1000;
+}
+
+static void
+vmsup_stats_stop_done_cb(GObject *source, GAsyncResult *res, gpointer user_data)
+{
+	g_autoptr(VmsupStatsStop) stop = user_data;
+	const gchar *name = vmsup_stats_sampler_get_name(stop->sampler);
+	g_autoptr(GError) error = NULL;
+
+	if (!vmsup_qemu_process_stop_finish(VMSUP_QEMU_PROCESS(source), res, &error)) {
+		/* the service is going away */
+		if (g_cancellable_is_cancelled(stop->self->cancellable))
+			return;
+		vmsup_log_vm(G_LOG_LEVEL_WARNING,
+			     name,
+			     "Stopping stale VM '%s' failed: %s, ignoring",
+			     name,
+			     error->message);
+		return;
+	}
+	vmsup_stats_service_see_pid(stop->self, stop->sampler, 0);
+	vmsup_vm_hooks_cleanup_runtime(&stop->self->hooks, name);
+	/* the stop_free unlocks */
+}
+
+static void
+vmsup_stats_stop_locked_cb(GObject *source, GAsyncResult *res, gpointer user_data)
+{
+	g_autoptr(VmsupStatsStop) stop = user_data;
+	g_autoptr(GError) error = NULL;
+	g_autoptr(VmsupVmHandles) handles = NULL;
+	VmsupStatsService *self = stop->self;
+	VmsupStatsSampler *sampler = stop->sampler;
+	const gchar *name = vmsup_stats_sampler_get_name(sampler);
+	VmsupQemuProcess *process;
+	g_autofree gchar *reason = NULL;
+	gint64 idle_s;
+
+	if (!vmsup_vm_hooks_lock_vm_finish(res, &error)) {
+		if (g_cancellable_is_cancelled(self->cancellable))
+			return;
+		vmsup_log_vm(G_LOG_LEVEL_WARNING,
+			     name,
+			     "Cannot lock stale VM '%s' to stop it: %s, ignoring",
+			     name,
+			     error->message);
+		return;
+	}
+	stop->locked = TRUE;
+	/* things may have changed while we waited for the lock */
+	if (vmsup_vm_hooks_vm_alive(&self->hooks, name))
+		handles = vmsup_vm_hooks_vm_handles(&self->hooks, name);
+	if (handles == NULL || !vmsup_stats_qmp_process_alive(handles))
+		return;
+	if (vmsup_qemu_process_get_pid(handles->process) != vmsup_stats_sampler_get_pid(sampler) ||
+	    !vmsup_stats_service_is_stale(self, sampler))
+		return;
+
+	idle_s = vmsup_stats_sampler_get_idle_ms(sampler) / 1000;
+	vmsup_log_vm(G_LOG_LEVEL_MESSAGE,
+		     name,
+		     "Stopping VM '%s' by the auto-stop policy: idle for %" G_GINT64_FORMAT
+		     " s (AutoStopStaleAfter=%u, last activity: %s)",
+		     name,
+		     idle_s,
+		     self->auto_stop_after_s,
+		     vmsup_stats_sampler_get_active_reason(sampler));
+	/* what the VM's exit_reason says, instead of the guest's own power-off */
+	reason = g_strdup_printf("stopped by the auto-stop policy after %" G_GINT64_FORMAT
+				 " s without activity",
+				 idle_s);
+	vmsup_vm_hooks_note_stop(&self->hooks, name, reason);
+	process = handles->process;
+	vmsup_qemu_process_stop_async(process,
+				      /* force= */ FALSE,
+				      VMSUP_STATS_STOP_TIMEOUT_MS,
+				      self->cancellable,
+				      vmsup_stats_stop_done_cb,
+				      g_steal_pointer(&stop));
+}
+
+/* lock -> note_stop -> graceful stop -> cleanup_runtime -> unlock; re-checked under the lock */
+static void
+vmsup_stats_service_begin_stop(VmsupStatsService *self, VmsupStatsSampler *sampler)
+{
+	const gchar *name = vmsup_stats_sampler_get_name(sampler);
+	VmsupStatsStop *stop;
+
+	if (g_hash_table_contains(self->stopping, name) ||
+	    !vmsup_stats_service_is_stale(self, sampler))
+		return;
+	g_hash_table_add(self->stopping, g_strdup(name));
+	stop = g_new0(VmsupStatsStop, 1);
+	stop->self = g_object_ref(self);
+	stop->sampler = g_object_ref(sampler);
+	vmsup_vm_hooks_lock_vm(&self->hooks,
+			       name,
+			       self->cancellable,
+			       vmsup_stats_stop_locked_cb,
+			       stop);
+}
+
+/* the sweep's last look at the guest is in: still idle and running, it stops */
+static void
+vmsup_stats_service_sweep_sampled_cb(GObject *source, GAsyncResult *res, gpointer user_data)
+{
+	GWeakRef *weak = user_data;
+	g_autoptr(VmsupStatsService) self = g_weak_ref_get(weak);
+	g_autoptr(JsonObject) result = NULL;
+
+	g_weak_ref_clear(weak);
+	g_free(weak);
+	result = vmsup_stats_sampler_refresh_finish(VMSUP_STATS_SAMPLER(source), res, NULL);
+	if (self != NULL && result != NULL)
+		vmsup_stats_service_begin_stop(self, VMSUP_STATS_SAMPLER(source));
+}
+
+static gboolean
+vmsup_stats_service_sweep_cb(gpointer user_data)
+{
+	VmsupStatsService *self = user_data;
+	g_autoptr(GPtrArray) samplers = vmsup_stats_service_list_samplers(self);
+
+	for (guint i = 0; i < samplers->len; i++) {
+		VmsupStatsSampler *sampler = g_ptr_array_index(samplers, i);
+		g_autoptr(VmsupVmHandles) handles = NULL;
+		GWeakRef *weak;
+
+		if (!vmsup_stats_sampler_get_tracked(sampler) ||
+		    !vmsup_stats_sampler_get_auto_stop(sampler) ||
+		    g_hash_table_contains(self->stopping, vmsup_stats_sampler_get_name(sampler)))
+			continue;
+		handles = vmsup_stats_service_running_handles(self, sampler);
+		if (handles == NULL || !vmsup_stats_service_is_stale(self, sampler))
+			continue;
+		/* one last look at the guest before deciding */
+		weak = g_new0(GWeakRef, 1);
+		g_weak_ref_init(weak, self);
+		vmsup_stats_sampler_refresh_async(sampler,
+						  handles,
+						  self->cancellable,
+						  vmsup_stats_service_sweep_sampled_cb,
+						  weak);
+	}
+	return G_SOURCE_CONTINUE;
+}
+
+/* --- the poller ---------------------------------------------------------------- */
+
+static gboolean
+vmsup_stats_service_poll_cb(gpointer user_data)
+{
+	VmsupStatsService *self = user_data;
+	g_autoptr(GPtrArray) samplers = vmsup_stats_service_list_samplers(self);
+
+	for (guint i = 0; i < samplers->len; i++) {
+		VmsupStatsSampler *sampler = g_ptr_array_index(samplers, i);
+		g_autoptr(VmsupVmHandles) handles = NULL;
+
+		if (vmsup_stats_sampler_is_refreshing(sampler) ||
+		    g_hash_table_contains(self->stopping, vmsup_stats_sampler_get_name(sampler)))
+			continue;
+		handles = vmsup_stats_service_running_handles(self, sampler);
+		if (handles != NULL)
+			vmsup_stats_sampler_refresh_async(sampler,
+							  handles,
+							  self->cancellable,
+							  NULL,
+							  NULL);
+	}
+	return G_SOURCE_CONTINUE;
+}
+
+static void
+vmsup_stats_service_restart_timers(VmsupStatsService *self)
+{
+	g_clear_handle_id(&self->poll_id, g_source_remove);
+	g_clear_handle_id(&self->sweep_id, g_source_remove);
+	if (self->poll_interval_s > 0)
+		self->poll_id =
+		    g_timeout_add_seconds(self->poll_interval_s, vmsup_stats_service_poll_cb, self);
+	if (self->auto_stop_after_s > 0) {
+		/* often enough that a stale VM stops within a third of the limit of its due time */
+		guint period = CLAMP(self->auto_stop_after_s / 3, 1, 30);
+		self->sweep_id = g_timeout_add_seconds(period, vmsup_stats_service_sweep_cb, self);
+	}
+}
+
 /* --- public ---------------------------------------------------------------------- */
 
 const VmsupVmHooks *
@@ -771,20 +846,18 @@ void
 vmsup_stats_service_set_probe_timeout(VmsupStatsService *self, guint timeout_ms)
 {
 	g_return_if_fail(VMSUP_IS_STATS_SERVICE(self));
-	self->probe_timeout_ms = timeout_ms > 0 ? timeout_ms : VMSUP_STATS_PROBE_TIMEOUT_MS;
+	vmsup_port_forwarder_set_probe_timeout(self->forwarder, timeout_ms);
 }
 
 void
 vmsup_stats_service_track_vm(VmsupStatsService *self, const gchar *name, gboolean auto_stop)
 {
-	VmsupStatsVm *vm;
-
 	g_return_if_fail(VMSUP_IS_STATS_SERVICE(self));
 	g_return_if_fail(name != NULL);
 
-	vm = vmsup_stats_service_lookup_vm(self, name, TRUE);
-	vm->tracked = TRUE;
-	vm->auto_stop = auto_stop;
+	vmsup_stats_sampler_set_tracked(vmsup_stats_service_lookup(self, name, TRUE),
+					TRUE,
+					auto_stop);
 }
 
 void
@@ -793,76 +866,76 @@ vmsup_stats_service_untrack_vm(VmsupStatsService *self, const gchar *name)
 	g_return_if_fail(VMSUP_IS_STATS_SERVICE(self));
 	g_return_if_fail(name != NULL);
 
-	g_hash_table_foreach_remove(self->reserved_ports,
-				    vmsup_stats_reserved_port_is_of,
-				    (gpointer)name);
-	g_hash_table_remove(self->vms, name);
+	vmsup_port_forwarder_release(self->forwarder, name);
+	g_hash_table_remove(self->samplers, name);
 }
 
 void
 vmsup_stats_service_note_activity(VmsupStatsService *self, const gchar *name, const gchar *reason)
 {
-	VmsupStatsVm *vm;
+	VmsupStatsSampler *sampler;
 
 	g_return_if_fail(VMSUP_IS_STATS_SERVICE(self));
 	if (name == NULL)
 		return;
 	/* requests naming no VM we know of leave nothing behind */
-	vm = vmsup_stats_service_lookup_vm(self, name, FALSE);
-	if (vm == NULL && vmsup_vm_hooks_vm_alive(&self->hooks, name))
-		vm = vmsup_stats_service_lookup_vm(self, name, TRUE);
-	if (vm == NULL)
+	sampler = vmsup_stats_service_lookup(self, name, FALSE);
+	if (sampler == NULL && vmsup_vm_hooks_vm_alive(&self->hooks, name))
+		sampler = vmsup_stats_service_lookup(self, name, TRUE);
+	if (sampler == NULL)
 		return;
-	vmsup_stats_service_vm_mark_active(vm, reason != NULL ? reason : "request");
+	vmsup_stats_sampler_mark_active(sampler, reason != NULL ? reason : "request");
 }
 
 JsonObject *
 vmsup_stats_service_get_cached_stats(VmsupStatsService *self, const gchar *name)
 {
-	VmsupStatsVm *vm;
+	VmsupStatsSampler *sampler;
+	JsonObject *cached;
 
 	g_return_val_if_fail(VMSUP_IS_STATS_SERVICE(self), NULL);
 	g_return_val_if_fail(name != NULL, NULL);
 
-	vm = vmsup_stats_service_lookup_vm(self, name, FALSE);
-	if (vm == NULL || vm->cache == NULL)
-		return NULL;
-	return vmsup_stats_service_copy_flat_object(vm->cache);
+	sampler = vmsup_stats_service_lookup(self, name, FALSE);
+	cached = sampler != NULL ? vmsup_stats_sampler_get_cached(sampler, NULL) : NULL;
+	return cached != NULL ? vmsup_stats_json_copy_flat(cached) : NULL;
 }
 
 JsonObject *
 vmsup_stats_service_describe_activity(VmsupStatsService *self, const gchar *name)
 {
-	VmsupStatsVm *vm;
+	VmsupStatsSampler *sampler;
 	JsonObject *obj;
 	gint64 idle_s;
 	gint64 active_window_s;
+	const gchar *active_reason;
 
 	g_return_val_if_fail(VMSUP_IS_STATS_SERVICE(self), NULL);
 	g_return_val_if_fail(name != NULL, NULL);
 
-	vm = vmsup_stats_service_lookup_vm(self, name, FALSE);
-	if (vm == NULL)
+	sampler = vmsup_stats_service_lookup(self, name, FALSE);
+	if (sampler == NULL)
 		return NULL;
 	obj = json_object_new();
-	idle_s = vmsup_stats_service_vm_idle_ms(vm) / 1000;
-	/* vm.list asks for every VM on each call; the time changes far less often */
-	if (vm->last_active_text == NULL)
-		vm->last_active_text = vmsup_stats_service_format_time(vm->last_active_real);
-	json_object_set_string_member(obj, "last_active", vm->last_active_text);
+	idle_s = vmsup_stats_sampler_get_idle_ms(sampler) / 1000;
+	active_reason = vmsup_stats_sampler_get_active_reason(sampler);
+	json_object_set_string_member(obj,
+				      "last_active",
+				      vmsup_stats_sampler_get_last_active(sampler));
 	json_object_set_int_member(obj, "idle_s", idle_s);
 	/* what made it active last; beyond a couple of polls, also why it counts as idle */
-	json_object_set_string_member(obj, "active_reason", vm->active_reason);
+	json_object_set_string_member(obj, "active_reason", active_reason);
 	active_window_s = MAX(10, 2 * (gint64)self->poll_interval_s);
 	if (idle_s >= active_window_s) {
 		g_autofree gchar *reason =
 		    g_strdup_printf(_("no client request, guest CPU below %.0f %% and no guest "
 				      "network traffic since the last '%s'"),
 				    VMSUP_STATS_ACTIVE_CPU_PERCENT,
-				    vm->active_reason);
+				    active_reason);
 		json_object_set_string_member(obj, "idle_reason", reason);
 	}
-	if (self->auto_stop_after_s > 0 && vm->auto_stop && vm->pid > 0)
+	if (self->auto_stop_after_s > 0 && vmsup_stats_sampler_get_auto_stop(sampler) &&
+	    vmsup_stats_sampler_get_pid(sampler) > 0)
 		json_object_set_int_member(obj,
 					   "auto_stop_in_s",
 					   MAX(0, (gint64)self->auto_stop_after_s - idle_s));
@@ -909,8 +982,9 @@ vmsup_stats_service_finalize(GObject *object)
 	VmsupStatsService *self = VMSUP_STATS_SERVICE(object);
 
 	vmsup_vm_hooks_clear(&self->hooks);
-	g_hash_table_unref(self->vms);
-	g_hash_table_unref(self->reserved_ports);
+	g_hash_table_unref(self->samplers);
+	g_hash_table_unref(self->stopping);
+	g_object_unref(self->forwarder);
 	g_object_unref(self->cancellable);
 	G_OBJECT_CLASS(vmsup_stats_service_parent_class)->finalize(object);
 }
@@ -947,13 +1021,10 @@ vmsup_stats_service_class_init(VmsupStatsServiceClass *klass)
 static void
 vmsup_stats_service_init(VmsupStatsService *self)
 {
-	self->vms = g_hash_table_new_full(g_str_hash,
-					  g_str_equal,
-					  NULL,
-					  (GDestroyNotify)vmsup_stats_service_vm_unref);
-	self->reserved_ports = g_hash_table_new_full(g_direct_hash, g_direct_equal, NULL, g_free);
+	self->samplers = g_hash_table_new_full(g_str_hash, g_str_equal, g_free, g_object_unref);
+	self->stopping = g_hash_table_new_full(g_str_hash, g_str_equal, g_free, NULL);
+	self->forwarder = vmsup_port_forwarder_new();
 	self->cancellable = g_cancellable_new();
-	self->probe_timeout_ms = VMSUP_STATS_PROBE_TIMEOUT_MS;
 }
 
 VmsupStatsService *

@@ -1,12 +1,10 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
 /*
- * VmsupStatsService, vm.ports: the guest's TCP listeners, a host forward
- * for each (added through QMP, at most a few per VM) and an HTTP probe
- * through it.
+ * vm.ports: the guest's TCP listeners, a host forward for each (added
+ * through QMP, at most a few per VM) and an HTTP probe through it. The
+ * forwarder remembers the host ports it gave out, so two VMs never get the
+ * same one.
  */
-
-#undef G_LOG_DOMAIN
-#define G_LOG_DOMAIN "vmsup-stats"
 
 #include "config.h"
 
@@ -18,7 +16,12 @@
 #include "vmsup-http-probe.h"
 #include "vmsup-json.h"
 #include "vmsup-log.h"
-#include "vmsup-stats-service-private.h"
+#include "vmsup-port-forwarder.h"
+#include "vmsup-stats-errors.h"
+#include "vmsup-stats-qmp.h"
+
+/* the default; a TCG guest on a loaded host can take seconds to fork an answer */
+#define VMSUP_PORT_FORWARDER_PROBE_TIMEOUT_MS 5000
 
 /* reading /proc/net/tcp{,6} in the guest: two files, a few agent round trips each */
 #define VMSUP_STATS_AGENT_READ_TIMEOUT_MS 5000
@@ -34,7 +37,15 @@ typedef struct {
 	guint16 guest_port;
 } VmsupStatsForward;
 
-/* --- vm.ports ---------------------------------------------------------------- */
+struct _VmsupPortForwarder {
+	GObject parent_instance;
+	GHashTable *reserved_ports; /* host port -> VM name: forwards added here */
+	guint probe_timeout_ms;
+};
+
+G_DEFINE_FINAL_TYPE(VmsupPortForwarder, vmsup_port_forwarder, G_TYPE_OBJECT)
+
+/* --- one vm.ports ------------------------------------------------------------- */
 
 typedef struct {
 	VmsupGuestListener *listener; /* owned */
@@ -205,7 +216,7 @@ vmsup_stats_ports_probe_done_cb(GObject *source, GAsyncResult *res, gpointer use
 static void
 vmsup_stats_ports_probe_all(GTask *task)
 {
-	VmsupStatsService *self = g_task_get_source_object(task);
+	VmsupPortForwarder *self = g_task_get_source_object(task);
 	VmsupStatsPorts *data = g_task_get_task_data(task);
 
 	/* one for this function */
@@ -238,7 +249,7 @@ vmsup_stats_ports_probe_all(GTask *task)
 
 /* a host port nothing listens on now and that no forward of ours was given */
 static guint16
-vmsup_stats_service_pick_host_port(VmsupStatsService *self)
+vmsup_port_forwarder_pick_host_port(VmsupPortForwarder *self)
 {
 	for (guint attempt = 0; attempt < 16; attempt++) {
 		g_autoptr(GSocket) socket = NULL;
@@ -274,11 +285,11 @@ static void
 vmsup_stats_ports_hostfwd_cb(GObject *source, GAsyncResult *res, gpointer user_data)
 {
 	g_autoptr(GTask) task = user_data;
-	VmsupStatsService *self = g_task_get_source_object(task);
+	VmsupPortForwarder *self = g_task_get_source_object(task);
 	VmsupStatsPorts *data = g_task_get_task_data(task);
 	VmsupStatsPort *port = g_ptr_array_index(data->ports, data->next);
 	g_autoptr(GError) error = NULL;
-	g_autoptr(JsonNode) node = vmsup_stats_service_qmp_execute_finish(res, &error);
+	g_autoptr(JsonNode) node = vmsup_stats_qmp_execute_finish(res, &error);
 	const gchar *output = NULL;
 
 	if (node != NULL && JSON_NODE_HOLDS_VALUE(node) &&
@@ -336,7 +347,7 @@ static void
 vmsup_stats_ports_forward_next(GTask *task_owned)
 {
 	g_autoptr(GTask) task = task_owned;
-	VmsupStatsService *self = g_task_get_source_object(task);
+	VmsupPortForwarder *self = g_task_get_source_object(task);
 	VmsupStatsPorts *data = g_task_get_task_data(task);
 	GCancellable *cancellable;
 	g_autoptr(JsonObject) args = NULL;
@@ -371,7 +382,7 @@ vmsup_stats_ports_forward_next(GTask *task_owned)
 		return;
 	}
 
-	data->trying_port = vmsup_stats_service_pick_host_port(self);
+	data->trying_port = vmsup_port_forwarder_pick_host_port(self);
 	if (data->trying_port == 0) {
 		g_task_return_new_error(task,
 					VMSUP_ERROR,
@@ -392,12 +403,12 @@ vmsup_stats_ports_forward_next(GTask *task_owned)
 	json_object_set_string_member(args, "command-line", command);
 	/* not in the argument list: the steal may be evaluated first */
 	cancellable = g_task_get_cancellable(task);
-	vmsup_stats_service_qmp_execute_async(data->handles,
-					      "human-monitor-command",
-					      args,
-					      cancellable,
-					      vmsup_stats_ports_hostfwd_cb,
-					      g_steal_pointer(&task));
+	vmsup_stats_qmp_execute_async(data->handles,
+				      "human-monitor-command",
+				      args,
+				      cancellable,
+				      vmsup_stats_ports_hostfwd_cb,
+				      g_steal_pointer(&task));
 }
 
 static void
@@ -406,7 +417,7 @@ vmsup_stats_ports_usernet_cb(GObject *source, GAsyncResult *res, gpointer user_d
 	g_autoptr(GTask) task = user_data;
 	VmsupStatsPorts *data = g_task_get_task_data(task);
 	g_autoptr(GError) error = NULL;
-	g_autoptr(JsonNode) node = vmsup_stats_service_qmp_execute_finish(res, &error);
+	g_autoptr(JsonNode) node = vmsup_stats_qmp_execute_finish(res, &error);
 
 	if (node != NULL && JSON_NODE_HOLDS_VALUE(node) &&
 	    json_node_get_value_type(node) == G_TYPE_STRING) {
@@ -462,12 +473,12 @@ vmsup_stats_ports_parse_and_forward(GTask *task)
 	}
 	args = json_object_new();
 	json_object_set_string_member(args, "command-line", "info usernet");
-	vmsup_stats_service_qmp_execute_async(data->handles,
-					      "human-monitor-command",
-					      args,
-					      g_task_get_cancellable(task),
-					      vmsup_stats_ports_usernet_cb,
-					      g_object_ref(task));
+	vmsup_stats_qmp_execute_async(data->handles,
+				      "human-monitor-command",
+				      args,
+				      g_task_get_cancellable(task),
+				      vmsup_stats_ports_usernet_cb,
+				      g_object_ref(task));
 }
 
 static gchar *
@@ -490,8 +501,8 @@ vmsup_stats_ports_read_tcp6_cb(GObject *source, GAsyncResult *res, gpointer user
 	if (bytes != NULL)
 		data->tcp6 = vmsup_stats_bytes_to_text(bytes);
 	else if (g_error_matches(error, G_IO_ERROR, G_IO_ERROR_CANCELLED) ||
-		 vmsup_stats_service_error_is_timeout(error)) {
-		g_task_return_error(task, vmsup_stats_service_agent_error(data->name, error));
+		 vmsup_stats_error_is_timeout(error)) {
+		g_task_return_error(task, vmsup_stats_error_agent(data->name, error));
 		return;
 	} else {
 		/* a guest without IPv6 has no tcp6 table */
@@ -513,8 +524,8 @@ vmsup_stats_ports_read_tcp_cb(GObject *source, GAsyncResult *res, gpointer user_
 	if (bytes != NULL)
 		data->tcp = vmsup_stats_bytes_to_text(bytes);
 	else if (g_error_matches(error, G_IO_ERROR, G_IO_ERROR_CANCELLED) ||
-		 vmsup_stats_service_error_is_timeout(error)) {
-		g_task_return_error(task, vmsup_stats_service_agent_error(data->name, error));
+		 vmsup_stats_error_is_timeout(error)) {
+		g_task_return_error(task, vmsup_stats_error_agent(data->name, error));
 		return;
 	} else {
 		g_debug("VM '%s': /proc/net/tcp: %s", data->name, error->message);
@@ -529,29 +540,25 @@ vmsup_stats_ports_read_tcp_cb(GObject *source, GAsyncResult *res, gpointer user_
 }
 
 void
-vmsup_stats_service_ports_async(VmsupStatsService *self,
-				JsonObject *params,
+vmsup_port_forwarder_list_async(VmsupPortForwarder *self,
+				const gchar *name,
+				VmsupVmHandles *handles,
 				GCancellable *cancellable,
 				GAsyncReadyCallback callback,
 				gpointer user_data)
 {
 	g_autoptr(GTask) task = NULL;
-	g_autoptr(VmsupStatsVm) vm = NULL;
-	g_autoptr(VmsupVmHandles) handles = NULL;
 	VmsupStatsPorts *data;
-	const gchar *name = NULL;
 
-	g_return_if_fail(VMSUP_IS_STATS_SERVICE(self));
-	g_return_if_fail(params != NULL);
+	g_return_if_fail(VMSUP_IS_PORT_FORWARDER(self));
+	g_return_if_fail(name != NULL);
+	g_return_if_fail(handles != NULL && handles->qga != NULL);
 
 	task = g_task_new(self, cancellable, callback, user_data);
-	g_task_set_source_tag(task, vmsup_stats_service_ports_async);
-	if (!vmsup_stats_service_resolve(self, task, params, TRUE, &name, &vm, &handles, NULL))
-		return;
-	vmsup_stats_service_vm_mark_active(vm, "vm.ports");
+	g_task_set_source_tag(task, vmsup_port_forwarder_list_async);
 	data = g_new0(VmsupStatsPorts, 1);
 	data->name = g_strdup(name);
-	data->handles = g_steal_pointer(&handles);
+	data->handles = vmsup_vm_handles_ref(handles);
 	g_task_set_task_data(task, data, (GDestroyNotify)vmsup_stats_ports_free);
 	vmsup_qga_client_read_file_async(data->handles->qga,
 					 "/proc/net/tcp",
@@ -562,8 +569,61 @@ vmsup_stats_service_ports_async(VmsupStatsService *self,
 }
 
 JsonObject *
-vmsup_stats_service_ports_finish(VmsupStatsService *self, GAsyncResult *res, GError **error)
+vmsup_port_forwarder_list_finish(VmsupPortForwarder *self, GAsyncResult *res, GError **error)
 {
 	g_return_val_if_fail(g_task_is_valid(res, self), NULL);
 	return g_task_propagate_pointer(G_TASK(res), error);
+}
+
+static gboolean
+vmsup_port_forwarder_port_is_of(gpointer key, gpointer value, gpointer user_data)
+{
+	return g_strcmp0(value, user_data) == 0;
+}
+
+void
+vmsup_port_forwarder_release(VmsupPortForwarder *self, const gchar *name)
+{
+	g_return_if_fail(VMSUP_IS_PORT_FORWARDER(self));
+	g_return_if_fail(name != NULL);
+
+	g_hash_table_foreach_remove(self->reserved_ports,
+				    vmsup_port_forwarder_port_is_of,
+				    (gpointer)name);
+}
+
+void
+vmsup_port_forwarder_set_probe_timeout(VmsupPortForwarder *self, guint timeout_ms)
+{
+	g_return_if_fail(VMSUP_IS_PORT_FORWARDER(self));
+	self->probe_timeout_ms =
+	    timeout_ms > 0 ? timeout_ms : VMSUP_PORT_FORWARDER_PROBE_TIMEOUT_MS;
+}
+
+static void
+vmsup_port_forwarder_finalize(GObject *object)
+{
+	VmsupPortForwarder *self = VMSUP_PORT_FORWARDER(object);
+
+	g_hash_table_unref(self->reserved_ports);
+	G_OBJECT_CLASS(vmsup_port_forwarder_parent_class)->finalize(object);
+}
+
+static void
+vmsup_port_forwarder_class_init(VmsupPortForwarderClass *klass)
+{
+	G_OBJECT_CLASS(klass)->finalize = vmsup_port_forwarder_finalize;
+}
+
+static void
+vmsup_port_forwarder_init(VmsupPortForwarder *self)
+{
+	self->reserved_ports = g_hash_table_new_full(g_direct_hash, g_direct_equal, NULL, g_free);
+	self->probe_timeout_ms = VMSUP_PORT_FORWARDER_PROBE_TIMEOUT_MS;
+}
+
+VmsupPortForwarder *
+vmsup_port_forwarder_new(void)
+{
+	return g_object_new(VMSUP_TYPE_PORT_FORWARDER, NULL);
 }
