@@ -1175,6 +1175,8 @@ test_in_process(void)
 	g_autoptr(GVariant) result = NULL;
 	g_autoptr(GError) error = NULL;
 	g_autoptr(JsonObject) vm = NULL;
+	g_autoptr(JsonObject) stats = NULL;
+	VmsupDBusVM1 *vm1;
 	g_autofree gchar *path = vmsup_dbus_vm_object_path("a.b_c-d");
 	ObjectEvents events = {0};
 	const gchar *dest;
@@ -1286,6 +1288,28 @@ test_in_process(void)
 	g_assert_cmpuint(pid, ==, 320);
 	g_clear_pointer(&reply, g_variant_unref);
 
+	/* a sample sets the statistics; a vm.get of the running VM keeps them */
+	stats = parse_object("{\"cpu_percent\": 12.5, \"rss_bytes\": 1048576, \"uptime_s\": 7.9,"
+			     " \"state\": \"running\"}");
+	vmsup_dbus_vm_objects_update_stats(vmsup_dbus_server_get_vm_objects(server),
+					   "a.b_c-d",
+					   stats);
+	vmsup_dbus_vm_objects_update(vmsup_dbus_server_get_vm_objects(server), "a.b_c-d", vm);
+	vm1 = vmsup_dbus_vm_objects_lookup(vmsup_dbus_server_get_vm_objects(server), "a.b_c-d");
+	g_assert_cmpfloat(vmsup_dbus_vm1_get_cpu_percent(vm1), ==, 12.5);
+	g_assert_cmpuint(vmsup_dbus_vm1_get_rss_bytes(vm1), ==, 1048576);
+	g_assert_cmpuint(vmsup_dbus_vm1_get_uptime_seconds(vm1), ==, 7);
+	/* unknown (null) is 0; a VM without an object is no error */
+	json_object_set_null_member(stats, "rss_bytes");
+	vmsup_dbus_vm_objects_update_stats(vmsup_dbus_server_get_vm_objects(server),
+					   "a.b_c-d",
+					   stats);
+	g_assert_cmpuint(vmsup_dbus_vm1_get_rss_bytes(vm1), ==, 0);
+	g_assert_cmpuint(vmsup_dbus_vm1_get_uptime_seconds(vm1), ==, 7);
+	vmsup_dbus_vm_objects_update_stats(vmsup_dbus_server_get_vm_objects(server),
+					   "nosuch",
+					   stats);
+
 	json_object_set_string_member(vm, "state", "stopped");
 	json_object_remove_member(vm, "pid");
 	/* a limit cleared is absent from vm.get, and 0 on the object */
@@ -1307,6 +1331,9 @@ test_in_process(void)
 		vmsup_dbus_vm_objects_lookup(vmsup_dbus_server_get_vm_objects(server), "a.b_c-d")),
 	    ==,
 	    320);
+	/* a VM that does not run has no statistics */
+	g_assert_cmpfloat(vmsup_dbus_vm1_get_cpu_percent(vm1), ==, 0);
+	g_assert_cmpuint(vmsup_dbus_vm1_get_uptime_seconds(vm1), ==, 0);
 
 	/* the object's methods run the table with the VM's name bound */
 	reply = async_call(global.conn, dest, path, VM_IFACE, "Get", NULL, &error);
@@ -2501,6 +2528,169 @@ test_supervisor_counts_follow(void)
 	g_dbus_connection_signal_unsubscribe(global.conn, subscription);
 }
 
+/* /vmsup/dbus/vm-object/live-stats: the statistics properties follow the samples */
+
+/* what the VM object's PropertiesChanged said of its statistics */
+typedef struct {
+	const gchar *name;
+	gchar *path;
+	guint signals;   /* PropertiesChanged carrying a statistic */
+	gint64 uptime;   /* last UptimeSeconds seen, -1 before */
+	gint64 rss;      /* last RssBytes seen, -1 before */
+	gdouble cpu;     /* last CpuPercent seen, -1 before */
+	gint64 wanted;   /* stats_watch_uptime_above(): more than this */
+	gboolean sample; /* ... asking for a sample while it waits */
+} StatsWatch;
+
+static void
+stats_watch_cb(GDBusConnection *connection,
+	       const gchar *sender,
+	       const gchar *object_path,
+	       const gchar *interface_name,
+	       const gchar *signal_name,
+	       GVariant *parameters,
+	       gpointer user_data)
+{
+	StatsWatch *watch = user_data;
+	const gchar *iface = NULL;
+	g_autoptr(GVariant) changed = NULL;
+	guint64 value = 0;
+	gdouble cpu = 0;
+	gboolean any = FALSE;
+
+	if (g_strcmp0(object_path, watch->path) != 0)
+		return;
+	g_variant_get(parameters, "(&s@a{sv}as)", &iface, &changed, NULL);
+	if (g_strcmp0(iface, VM_IFACE) != 0)
+		return;
+	if (g_variant_lookup(changed, "UptimeSeconds", "t", &value)) {
+		watch->uptime = (gint64)value;
+		any = TRUE;
+	}
+	if (g_variant_lookup(changed, "RssBytes", "t", &value)) {
+		watch->rss = (gint64)value;
+		any = TRUE;
+	}
+	if (g_variant_lookup(changed, "CpuPercent", "d", &cpu)) {
+		watch->cpu = cpu;
+		any = TRUE;
+	}
+	if (any)
+		watch->signals++;
+}
+
+/* UptimeSeconds went past watch->wanted, the VM sampled (vm.stats) meanwhile if asked */
+static gboolean
+stats_watch_uptime_above(gpointer user_data)
+{
+	StatsWatch *watch = user_data;
+
+	if (watch->sample) {
+		g_autoptr(JsonObject) params = json_object_new();
+		g_auto(Answer) answer = {NULL};
+		json_object_set_string_member(params, "name", watch->name);
+		/* answered from the cache for a second: a sample at most that often */
+		rpc_call("vm.stats", params, &answer);
+		g_assert_nonnull(answer.result);
+	}
+	return watch->uptime > watch->wanted;
+}
+
+/* CpuPercent of a QEMU without a guest may have been 0 all along: it need not change */
+static gboolean
+stats_watch_zeroed(gpointer user_data)
+{
+	StatsWatch *watch = user_data;
+	return watch->uptime == 0 && watch->rss == 0;
+}
+
+static guint64
+get_vm_uint64(const gchar *path, const gchar *property)
+{
+	g_autoptr(GVariant) value = get_vm_property(path, property);
+	return g_variant_get_uint64(value);
+}
+
+static gdouble
+get_vm_double(const gchar *path, const gchar *property)
+{
+	g_autoptr(GVariant) value = get_vm_property(path, property);
+	return g_variant_get_double(value);
+}
+
+static void
+test_vm_object_live_stats(void)
+{
+	StatsWatch watch = {.name = "paused-stats", .uptime = -1, .rss = -1, .cpu = -1};
+	g_autoptr(JsonObject) created = NULL;
+	g_autoptr(JsonObject) started = NULL;
+	g_autoptr(JsonObject) stats = NULL;
+	g_autoptr(JsonObject) stopped = NULL;
+	g_autoptr(JsonObject) deleted = NULL;
+	guint signals;
+	guint subscription;
+
+	ensure_daemon();
+	watch.path = vmsup_dbus_vm_object_path(watch.name);
+	subscription = g_dbus_connection_signal_subscribe(global.conn,
+							  NULL,
+							  "org.freedesktop.DBus.Properties",
+							  "PropertiesChanged",
+							  watch.path,
+							  NULL,
+							  G_DBUS_SIGNAL_FLAGS_NONE,
+							  stats_watch_cb,
+							  &watch,
+							  NULL);
+
+	/* defined, not running: all 0 */
+	created = rpc_ok("vm.create",
+			 "{\"name\": \"paused-stats\", \"memory_mib\": 128, \"wait\": true}");
+	g_assert_cmpuint(get_vm_uint64(watch.path, "UptimeSeconds"), ==, 0);
+	g_assert_cmpuint(get_vm_uint64(watch.path, "RssBytes"), ==, 0);
+	g_assert_cmpfloat(get_vm_double(watch.path, "CpuPercent"), ==, 0);
+
+	/* running, and sampled (this daemon has no poller: each vm.stats samples) */
+	started = rpc_ok("vm.start", "{\"name\": \"paused-stats\"}");
+	watch.wanted = 0;
+	watch.sample = TRUE;
+	vmsup_test_wait_until(stats_watch_uptime_above, &watch, WAIT_S);
+	g_assert_cmpint(watch.rss, >, 0);
+	signals = watch.signals;
+
+	/* the uptime grows from one sample to the next, each sample a signal */
+	watch.wanted = watch.uptime;
+	vmsup_test_wait_until(stats_watch_uptime_above, &watch, WAIT_S);
+	g_assert_cmpuint(watch.signals, >, signals);
+
+	/* what the object says is the last sample, as vm.stats gave it */
+	stats = rpc_ok("vm.stats", "{\"name\": \"paused-stats\"}");
+	g_assert_cmpuint(get_vm_uint64(watch.path, "RssBytes"),
+			 ==,
+			 (guint64)vmsup_json_object_get_int(stats, "rss_bytes", -1));
+	g_assert_cmpuint(get_vm_uint64(watch.path, "UptimeSeconds"),
+			 ==,
+			 (guint64)vmsup_json_object_get_double(stats, "uptime_s", -1));
+	g_assert_cmpfloat_with_epsilon(get_vm_double(watch.path, "CpuPercent"),
+				       vmsup_json_object_get_double(stats, "cpu_percent", -1),
+				       1e-9);
+
+	/* reading the properties takes no sample */
+	watch.sample = FALSE;
+	g_assert_cmpuint(get_vm_uint64(watch.path, "UptimeSeconds"), ==, (guint64)watch.uptime);
+
+	/* stopped: all 0 again, announced */
+	stopped = rpc_ok("vm.stop", "{\"name\": \"paused-stats\", \"force\": true}");
+	vmsup_test_wait_until(stats_watch_zeroed, &watch, WAIT_S);
+	g_assert_cmpuint(get_vm_uint64(watch.path, "UptimeSeconds"), ==, 0);
+	g_assert_cmpuint(get_vm_uint64(watch.path, "RssBytes"), ==, 0);
+	g_assert_cmpfloat(get_vm_double(watch.path, "CpuPercent"), ==, 0);
+
+	deleted = rpc_ok("vm.delete", "{\"name\": \"paused-stats\"}");
+	g_dbus_connection_signal_unsubscribe(global.conn, subscription);
+	g_free(watch.path);
+}
+
 /* JSON-RPC requests written at once, their answers read after: the daemon has them all together */
 static void
 rpc_pipeline(const gchar *rpc_name, GPtrArray *params_json)
@@ -2742,6 +2932,7 @@ main(int argc, char **argv)
 	g_test_add_func("/vmsup/dbus/objects", test_managed_objects);
 	g_test_add_func("/vmsup/dbus/vm-object-methods", test_vm_object_methods);
 	g_test_add_func("/vmsup/dbus/vm-object-follows-state", test_vm_object_follows_state);
+	g_test_add_func("/vmsup/dbus/vm-object/live-stats", test_vm_object_live_stats);
 	g_test_add_func("/vmsup/dbus/gdbus-tool", test_gdbus_tool);
 	g_test_add_func("/vmsup/dbus/supervisor/properties", test_supervisor_properties);
 	g_test_add_func("/vmsup/dbus/supervisor/counts-follow", test_supervisor_counts_follow);

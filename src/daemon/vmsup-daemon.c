@@ -71,6 +71,19 @@ vmsup_daemon_vm_removed_cb(VmsupVmService *vm_service, const gchar *name, VmsupD
 		vmsup_jsonrpc_server_emit_event(self->jsonrpc, "event.vm-removed", params);
 }
 
+/* each sample of a running VM sets the statistics properties of its D-Bus object */
+static void
+vmsup_daemon_stats_changed_cb(VmsupStatsService *stats_service,
+			      const gchar *name,
+			      JsonObject *stats,
+			      VmsupDaemon *self)
+{
+	if (self->dbus != NULL)
+		vmsup_dbus_vm_objects_update_stats(vmsup_dbus_server_get_vm_objects(self->dbus),
+						   name,
+						   stats);
+}
+
 static void
 vmsup_daemon_operation_changed_cb(VmsupVmService *vm_service, JsonObject *op, VmsupDaemon *self)
 {
@@ -271,6 +284,12 @@ vmsup_daemon_listen(VmsupDaemon *self, GError **error)
 
 	if (self->options.use_dbus) {
 		self->dbus = vmsup_dbus_server_new(&self->ctx, self->vm_service);
+		if (self->stats_service != NULL)
+			g_signal_connect_object(self->stats_service,
+						"stats-changed",
+						G_CALLBACK(vmsup_daemon_stats_changed_cb),
+						self,
+						0);
 		vmsup_dbus_server_own_name(self->dbus,
 					   self->options.system_mode ? G_BUS_TYPE_SYSTEM
 								     : G_BUS_TYPE_SESSION);

@@ -5,6 +5,11 @@
  * "memory-mib" mirrors the member "memory_mib"), so adding a property to the
  * XML needs no code here.
  *
+ * The statistics properties (CpuPercent, RssBytes, UptimeSeconds) are not
+ * in vm.get: each sample of the VM sets them (vmsup_dbus_vm_objects_update_stats()),
+ * and a VM that does not run shows them as 0. The skeleton sends what
+ * changed, and only that, in one PropertiesChanged.
+ *
  * The ObjectManager is our own interface skeleton rather than
  * GDBusObjectManagerServer, whose GetManagedObjects answers every caller
  * alike: here it passes "g-authorize-method" like every other call and
@@ -17,6 +22,7 @@
 
 #include "vmsup-dbus-vm-objects.h"
 #include "vmsup-dbus-vm-skeleton.h"
+#include "vmsup-json.h"
 
 #define VMSUP_DBUS_OBJECT_MANAGER_IFACE "org.freedesktop.DBus.ObjectManager"
 
@@ -43,6 +49,26 @@ struct _VmsupDbusVmObjects {
 
 G_DEFINE_FINAL_TYPE(VmsupDbusVmObjects, vmsup_dbus_vm_objects, G_TYPE_DBUS_INTERFACE_SKELETON)
 
+/* the properties a sample sets, and the vm.stats members they mirror */
+static const struct {
+	const gchar *property;
+	const gchar *member;
+} vmsup_dbus_vm_live_stats[] = {
+    {"cpu-percent", "cpu_percent"},
+    {"rss-bytes", "rss_bytes"},
+    {"uptime-seconds", "uptime_s"},
+};
+
+static const gchar *
+vmsup_dbus_vm_objects_stats_member(const gchar *property)
+{
+	for (gsize i = 0; i < G_N_ELEMENTS(vmsup_dbus_vm_live_stats); i++) {
+		if (g_str_equal(vmsup_dbus_vm_live_stats[i].property, property))
+			return vmsup_dbus_vm_live_stats[i].member;
+	}
+	return NULL;
+}
+
 gchar *
 vmsup_dbus_vm_object_path(const gchar *name)
 {
@@ -54,17 +80,17 @@ vmsup_dbus_vm_object_path(const gchar *name)
 	return g_strconcat(VMSUP_DBUS_VM_PATH_PREFIX, escaped, NULL);
 }
 
-/* sets @pspec on @vm1 from the member of @vm it mirrors; absent or null is the default */
+/* sets @pspec on @vm1 from @member of @obj; absent or null is the default */
 static void
-vmsup_dbus_vm_objects_set_property(VmsupDBusVM1 *vm1, GParamSpec *pspec, JsonObject *vm)
+vmsup_dbus_vm_objects_set_property(VmsupDBusVM1 *vm1,
+				   GParamSpec *pspec,
+				   JsonObject *obj,
+				   const gchar *member)
 {
-	g_autofree gchar *member = g_strdup(pspec->name);
 	g_auto(GValue) value = G_VALUE_INIT;
 	g_auto(GValue) json_value = G_VALUE_INIT;
-	JsonNode *node;
+	JsonNode *node = obj != NULL ? json_object_get_member(obj, member) : NULL;
 
-	g_strdelimit(member, "-", '_');
-	node = json_object_get_member(vm, member);
 	g_value_init(&value, pspec->value_type);
 	if (node == NULL || JSON_NODE_HOLDS_NULL(node)) {
 		g_param_value_set_default(pspec, &value);
@@ -92,11 +118,48 @@ vmsup_dbus_vm_objects_fill(VmsupDBusVM1 *vm1, JsonObject *vm)
 	guint n_pspecs = 0;
 	g_autofree GParamSpec **pspecs = g_object_interface_list_properties(iface, &n_pspecs);
 
+	/* the statistics of a QEMU that is gone are void; a running one keeps its last sample */
+	gboolean runs = vmsup_json_object_get_int(vm, "pid", 0) > 0;
+
 	g_object_freeze_notify(G_OBJECT(vm1));
-	for (guint i = 0; i < n_pspecs; i++)
-		vmsup_dbus_vm_objects_set_property(vm1, pspecs[i], vm);
+	for (guint i = 0; i < n_pspecs; i++) {
+		g_autofree gchar *member = NULL;
+
+		if (vmsup_dbus_vm_objects_stats_member(pspecs[i]->name) != NULL) {
+			if (!runs)
+				vmsup_dbus_vm_objects_set_property(vm1, pspecs[i], NULL, NULL);
+			continue;
+		}
+		member = g_strdelimit(g_strdup(pspecs[i]->name), "-", '_');
+		vmsup_dbus_vm_objects_set_property(vm1, pspecs[i], vm, member);
+	}
 	g_object_thaw_notify(G_OBJECT(vm1));
 	g_type_default_interface_unref(iface);
+}
+
+void
+vmsup_dbus_vm_objects_update_stats(VmsupDbusVmObjects *self, const gchar *name, JsonObject *stats)
+{
+	VmsupDBusVM1 *vm1;
+
+	g_return_if_fail(VMSUP_IS_DBUS_VM_OBJECTS(self));
+	g_return_if_fail(name != NULL);
+	g_return_if_fail(stats != NULL);
+
+	vm1 = g_hash_table_lookup(self->objects, name);
+	if (vm1 == NULL)
+		return;
+	g_object_freeze_notify(G_OBJECT(vm1));
+	for (gsize i = 0; i < G_N_ELEMENTS(vmsup_dbus_vm_live_stats); i++) {
+		GParamSpec *pspec =
+		    g_object_class_find_property(G_OBJECT_GET_CLASS(vm1),
+						 vmsup_dbus_vm_live_stats[i].property);
+		vmsup_dbus_vm_objects_set_property(vm1,
+						   pspec,
+						   stats,
+						   vmsup_dbus_vm_live_stats[i].member);
+	}
+	g_object_thaw_notify(G_OBJECT(vm1));
 }
 
 VmsupDBusVM1 *

@@ -43,6 +43,12 @@ vmsup_dbus_vm_objects_unexport(VmsupDbusVmObjects *self);
 /* creates or refreshes the object of VM @name from its vm.get result (borrowed) */
 void
 vmsup_dbus_vm_objects_update(VmsupDbusVmObjects *self, const gchar *name, JsonObject *vm);
+/*
+ * sets the statistics properties of VM @name's object from a vm.stats
+ * result (borrowed): CpuPercent, RssBytes, UptimeSeconds; unknown is 0
+ */
+void
+vmsup_dbus_vm_objects_update_stats(VmsupDbusVmObjects *self, const gchar *name, JsonObject *stats);
 void
 vmsup_dbus_vm_objects_remove(VmsupDbusVmObjects *self, const gchar *name);
 
