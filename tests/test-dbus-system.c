@@ -581,6 +581,27 @@ test_others_vms_are_invisible(void)
 	g_assert_true(res.ok);
 	g_assert_nonnull(strstr(res.out, "'State': <'defined'>"));
 	gdbus_result_clear(&res);
+	/* the live statistics alike: 0 for a VM that does not run */
+	gdbus_call(&res,
+		   NOBODY,
+		   SUPERVISOR_PATH "/vm/nobodyvm",
+		   "org.freedesktop.DBus.Properties.Get",
+		   VM_IFACE,
+		   "UptimeSeconds",
+		   NULL);
+	g_assert_true(res.ok);
+	g_assert_nonnull(strstr(res.out, "<uint64 0>"));
+	gdbus_result_clear(&res);
+	gdbus_call(&res,
+		   NOBODY,
+		   SUPERVISOR_PATH "/vm/rootvm",
+		   "org.freedesktop.DBus.Properties.Get",
+		   VM_IFACE,
+		   "RssBytes",
+		   NULL);
+	g_assert_false(res.ok);
+	g_assert_nonnull(strstr(res.err, "belongs to uid 0"));
+	gdbus_result_clear(&res);
 
 	/* the node listing the VM objects would name them all */
 	gdbus_call(&res,
