@@ -17,6 +17,7 @@
 #include "vmsup-error.h"
 #include "vmsup-json.h"
 #include "vmsup-qemu-process.h"
+#include "vmsup-stats-sampler.h"
 #include "vmsup-stats-service.h"
 #include "vmsup-test-util.h"
 #include "vmsup-vm-service.h"
@@ -1523,6 +1524,104 @@ test_fault_down(FaultFixture *fx, gconstpointer user_data)
 	g_assert_null(vmsup_stats_service_describe_activity(fx->stats, "never-defined"));
 }
 
+/* --- one VM's sampler, on its own ------------------------------------------- */
+
+static void
+count_sampled_cb(VmsupStatsSampler *sampler, JsonObject *stats, guint *count)
+{
+	g_assert_nonnull(json_object_get_member(stats, "sampled_at"));
+	(*count)++;
+}
+
+/*
+ * A sampler needs no service: two refreshes asked at once are one sample,
+ * which "sampled" announces; another pid voids what was learnt, and a QEMU
+ * that went away is not running.
+ */
+static void
+test_fault_sampler(FaultFixture *fx, gconstpointer user_data)
+{
+	VmsupVmHandles *handles = fault_spawn(fx, "sampled", FALSE);
+	GPid pid = vmsup_qemu_process_get_pid(handles->process);
+	g_autoptr(VmsupStatsSampler) sampler = vmsup_stats_sampler_new("sampled");
+	GAsyncResult *first_slot = NULL;
+	GAsyncResult *second_slot = NULL;
+	g_autoptr(GAsyncResult) first_res = NULL;
+	g_autoptr(GAsyncResult) second_res = NULL;
+	g_autoptr(JsonObject) first = NULL;
+	g_autoptr(JsonObject) second = NULL;
+	GAsyncResult *third_slot = NULL;
+	g_autoptr(GAsyncResult) third_res = NULL;
+	g_autoptr(JsonObject) third = NULL;
+	g_autoptr(JsonObject) gone = NULL;
+	g_autoptr(GError) error = NULL;
+	g_autofree gchar *first_text = NULL;
+	g_autofree gchar *second_text = NULL;
+	guint sampled = 0;
+
+	g_signal_connect(sampler, "sampled", G_CALLBACK(count_sampled_cb), &sampled);
+	g_assert_cmpstr(vmsup_stats_sampler_get_name(sampler), ==, "sampled");
+	g_assert_cmpstr(vmsup_stats_sampler_get_active_reason(sampler), ==, "defined");
+	g_assert_null(vmsup_stats_sampler_get_cached(sampler, NULL));
+	g_assert_true(vmsup_stats_sampler_see_pid(sampler, pid));
+	g_assert_false(vmsup_stats_sampler_see_pid(sampler, pid));
+	g_assert_cmpstr(vmsup_stats_sampler_get_active_reason(sampler), ==, "started");
+
+	vmsup_stats_sampler_refresh_async(sampler,
+					  handles,
+					  NULL,
+					  vmsup_test_store_result_cb,
+					  &first_slot);
+	g_assert_true(vmsup_stats_sampler_is_refreshing(sampler));
+	vmsup_stats_sampler_refresh_async(sampler,
+					  handles,
+					  NULL,
+					  vmsup_test_store_result_cb,
+					  &second_slot);
+	first_res = vmsup_test_wait_result(&first_slot, CALL_TIMEOUT_S);
+	second_res = vmsup_test_wait_result(&second_slot, CALL_TIMEOUT_S);
+	first = vmsup_stats_sampler_refresh_finish(sampler, first_res, &error);
+	g_assert_no_error(error);
+	second = vmsup_stats_sampler_refresh_finish(sampler, second_res, &error);
+	g_assert_no_error(error);
+	g_assert_false(vmsup_stats_sampler_is_refreshing(sampler));
+	g_assert_cmpuint(sampled, ==, 1);
+	first_text = vmsup_json_object_to_string(first, FALSE);
+	second_text = vmsup_json_object_to_string(second, FALSE);
+	g_assert_cmpstr(first_text, ==, second_text);
+	g_assert_cmpstr(vmsup_json_object_get_string(first, "state", NULL), ==, "paused");
+	g_assert_cmpint(get_int(first, "rss_bytes"), >, 0);
+	g_assert_nonnull(vmsup_stats_sampler_get_cached(sampler, NULL));
+	/* the next one is a sample of its own; QMP answers in order, so none was left behind */
+	vmsup_stats_sampler_refresh_async(sampler,
+					  handles,
+					  NULL,
+					  vmsup_test_store_result_cb,
+					  &third_slot);
+	third_res = vmsup_test_wait_result(&third_slot, CALL_TIMEOUT_S);
+	third = vmsup_stats_sampler_refresh_finish(sampler, third_res, &error);
+	g_assert_no_error(error);
+	g_assert_cmpuint(sampled, ==, 2);
+
+	/* a restart (here: none) forgets the last sample */
+	g_assert_true(vmsup_stats_sampler_see_pid(sampler, 0));
+	g_assert_null(vmsup_stats_sampler_get_cached(sampler, NULL));
+
+	vmsup_qemu_process_kill(handles->process);
+	vmsup_test_wait_until(process_gone, handles->process, 20);
+	vmsup_stats_sampler_refresh_async(sampler,
+					  handles,
+					  NULL,
+					  vmsup_test_store_result_cb,
+					  &first_slot);
+	g_clear_object(&first_res);
+	first_res = vmsup_test_wait_result(&first_slot, CALL_TIMEOUT_S);
+	gone = vmsup_stats_sampler_refresh_finish(sampler, first_res, &error);
+	g_assert_null(gone);
+	g_assert_error(error, VMSUP_ERROR, VMSUP_ERROR_FAILED_PRECONDITION);
+	g_assert_cmpuint(sampled, ==, 2);
+}
+
 /* the sweep goes through the hooks: lock, stop, cleanup, unlock */
 static void
 test_fault_sweep_hooks(FaultFixture *fx, gconstpointer user_data)
@@ -1641,6 +1740,12 @@ main(int argc, char **argv)
 		   NULL,
 		   fault_setup,
 		   test_fault_down,
+		   fault_teardown);
+	g_test_add("/vmsup/stats/faults/sampler",
+		   FaultFixture,
+		   NULL,
+		   fault_setup,
+		   test_fault_sampler,
 		   fault_teardown);
 	g_test_add("/vmsup/stats/faults/sweep-hooks",
 		   FaultFixture,
