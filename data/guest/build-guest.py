@@ -9,12 +9,16 @@ Outputs, in --outdir:
                      and halves boot time under TCG
   initramfs.cpio.gz  busybox, qemu-ga and its libraries, the virtio modules,
                      and the files in rootfs/ (with /init)
+  built-using.txt    the Debian source packages these came from, with their
+                     versions, as a package's Built-Using field names them
 
 The kernel is the newest installed Debian kernel (/boot/vmlinuz-<ver> with
 /lib/modules/<ver>/modules.dep). Without one, linux-image-amd64's kernel is
 fetched once with 'apt-get download' into --outdir/cache and unpacked there:
 installing a kernel package in a container drags in initramfs-tools, udev
-and their hooks, none of which the guest needs.
+and their hooks, none of which the guest needs. '--kernel-deb FILE' takes
+the kernel from that package instead and reaches no network (offline
+package builds).
 
 '--check' only reports whether a build can work (for meson's 'guest' option).
 """
@@ -209,7 +213,6 @@ def apt_kernel_package():
 def fetch_kernel(cache, wanted):
     """Download and unpack the kernel package into the cache, keeping only what the guest uses."""
     pkg = apt_kernel_package()
-    ver = pkg[len("linux-image-") :]
     os.makedirs(cache, exist_ok=True)
     debs = glob.glob(os.path.join(cache, f"{pkg}_*.deb"))
     if not debs:
@@ -222,11 +225,26 @@ def fetch_kernel(cache, wanted):
         debs = glob.glob(os.path.join(cache, f"{pkg}_*.deb"))
         if not debs:
             raise BuildError(f"apt-get download {pkg} produced no .deb in {cache}")
+    return unpack_kernel_deb(debs[0], cache, wanted, "downloaded")
 
+
+def deb_field(deb, field):
+    res = subprocess.run([need_tool("dpkg-deb", "dpkg"), "-f", deb, field],
+                         capture_output=True, text=True)
+    return res.stdout.strip() if res.returncode == 0 else ""
+
+
+def unpack_kernel_deb(deb, cache, wanted, origin):
+    """The kernel of a linux-image .deb, unpacked into the cache with the modules the guest uses."""
+    pkg = deb_field(deb, "Package")
+    if not pkg.startswith("linux-image-") or pkg == KERNEL_META:
+        raise BuildError(f"{deb} is not a Debian kernel image package (linux-image-<version>)")
+    ver = pkg[len("linux-image-") :]
+    os.makedirs(cache, exist_ok=True)
     tmp = tempfile.mkdtemp(prefix="unpack-", dir=cache)
     try:
-        log(f"unpacking {os.path.basename(debs[0])}")
-        run([need_tool("dpkg-deb", "dpkg"), "-x", debs[0], tmp], stderr=subprocess.PIPE)
+        log(f"unpacking {os.path.basename(deb)}")
+        run([need_tool("dpkg-deb", "dpkg"), "-x", deb, tmp], stderr=subprocess.PIPE)
         # modules.dep is made at install time, not shipped in the package
         run([need_tool("depmod", "kmod"), "-b", tmp, ver], stderr=subprocess.PIPE)
         full = ModuleTree(os.path.join(tmp, "lib", "modules", ver))
@@ -245,11 +263,41 @@ def fetch_kernel(cache, wanted):
             if os.path.exists(src):
                 os.makedirs(os.path.dirname(os.path.join(staging, rel)), exist_ok=True)
                 shutil.copy2(src, os.path.join(staging, rel))
+        source = deb_field(deb, "Source") or pkg
+        with open(os.path.join(staging, "source"), "w") as f:
+            f.write(f"{source.split()[0]} (= {deb_field(deb, 'Version')})\n")
         os.rename(staging, dest)
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
     moddir = os.path.join(dest, "lib", "modules", ver)
-    return Kernel(ver, os.path.join(dest, "boot", f"vmlinuz-{ver}"), moddir, "downloaded")
+    return Kernel(ver, os.path.join(dest, "boot", f"vmlinuz-{ver}"), moddir, origin)
+
+
+def installed_source(path):
+    """'source (= version)' of the installed Debian package that owns @path, or None."""
+    # with merged /usr a package lists /bin/x while the file is reached as /usr/bin/x
+    real = os.path.realpath(path)
+    names = [path, real] + ([real[len("/usr"):]] if real.startswith("/usr/") else [])
+    for name in names:
+        res = subprocess.run(["dpkg-query", "-S", name], capture_output=True, text=True)
+        if res.returncode == 0:
+            break
+    else:
+        return None
+    pkg = res.stdout.split(":")[0].strip()
+    res = subprocess.run(["dpkg-query", "-W", "-f", "${source:Package} (= ${source:Version})", pkg],
+                         capture_output=True, text=True)
+    return res.stdout.strip() if res.returncode == 0 else None
+
+
+def built_using(kernel, busybox, qemu_ga):
+    if kernel.origin == "installed":
+        kernel_source = installed_source(kernel.vmlinuz)
+    else:
+        path = os.path.join(os.path.dirname(os.path.dirname(kernel.vmlinuz)), "source")
+        kernel_source = open(path).read().strip() if os.path.exists(path) else None
+    found = [kernel_source, installed_source(busybox), installed_source(qemu_ga)]
+    return [s for s in found if s]
 
 
 def find_kernel(cache, wanted):
@@ -464,13 +512,23 @@ def main():
     ap.add_argument("--target", help="output named in the depfile")
     ap.add_argument("--check", action="store_true", help="only report whether a build can work")
     ap.add_argument("--gzip-level", type=int, default=6)
+    ap.add_argument("--kernel-deb", help="the linux-image .deb to take the kernel from")
     args = ap.parse_args()
 
     outdir = os.path.abspath(args.outdir)
     cache = os.path.join(outdir, "cache")
     try:
         busybox, qemu_ga, wanted = find_inputs()
-        kernel = find_kernel(cache, wanted)
+        if args.kernel_deb:
+            if not os.path.isfile(args.kernel_deb):
+                raise BuildError(f"--kernel-deb {args.kernel_deb}: no such file")
+            kernel = None if args.check else unpack_kernel_deb(os.path.abspath(args.kernel_deb),
+                                                               cache, wanted, "given")
+            if args.check:
+                print(f"kernel from {deb_field(args.kernel_deb, 'Package') or args.kernel_deb}")
+                return 0
+        else:
+            kernel = find_kernel(cache, wanted)
         if args.check:
             if kernel is not None:
                 print(f"kernel {kernel.version} ({kernel.origin})")
@@ -501,6 +559,8 @@ def main():
         os.replace(os.path.join(outdir, "vmlinuz.tmp"), os.path.join(outdir, "vmlinuz"))
 
         deps = [kernel.vmlinuz, MODULES_LIST, os.path.abspath(__file__)]
+        if args.kernel_deb:
+            deps.append(os.path.abspath(args.kernel_deb))
         if kernel.origin == "installed":
             # a kernel installed or removed later changes these directories: rebuild
             deps += [os.path.dirname(kernel.vmlinuz), os.path.dirname(kernel.moddir)]
@@ -510,6 +570,9 @@ def main():
         stage_rootfs(root, busybox, qemu_ga, kernel, order, deps)
         pack_initramfs(busybox, root, os.path.join(outdir, "initramfs.cpio.gz"), args.gzip_level)
         shutil.rmtree(root, ignore_errors=True)
+
+        with open(os.path.join(outdir, "built-using.txt"), "w") as f:
+            f.write(", ".join(built_using(kernel, busybox, qemu_ga)) + "\n")
 
         job.join()
         if errors:

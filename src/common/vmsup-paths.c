@@ -9,19 +9,20 @@
 
 #include "vmsup-paths.h"
 
-const gchar *
-vmsup_paths_data_dir(void)
+gchar *
+vmsup_paths_guest_dir(void)
 {
 	const gchar *env = g_getenv("VMSUP_DATA_DIR");
 	if (env != NULL && env[0] != '\0')
-		return env;
-	return VMSUP_PKGDATADIR;
+		return g_build_filename(env, "guest", NULL);
+	return g_build_filename(VMSUP_PKGLIBDIR, "guest", NULL);
 }
 
 static gchar *
 vmsup_paths_guest_file(const gchar *basename)
 {
-	g_autofree gchar *path = g_build_filename(vmsup_paths_data_dir(), "guest", basename, NULL);
+	g_autofree gchar *dir = vmsup_paths_guest_dir();
+	g_autofree gchar *path = g_build_filename(dir, basename, NULL);
 	if (!g_file_test(path, G_FILE_TEST_IS_REGULAR))
 		return NULL;
 	return g_steal_pointer(&path);

@@ -5,9 +5,13 @@
 
 G_BEGIN_DECLS
 
-/* where vmsup's data files (the bundled guest, ...) are: $VMSUP_DATA_DIR or the installed dir */
-const gchar *
-vmsup_paths_data_dir(void);
+/*
+ * the bundled guest's directory: $VMSUP_DATA_DIR/guest (a build tree), else
+ * the installed one under the library directory (it is a kernel for this
+ * architecture)
+ */
+gchar *
+vmsup_paths_guest_dir(void);
 
 /* the bundled guest's files, or NULL when they are not built/installed */
 gchar *

@@ -315,7 +315,7 @@ vmsup_vm_service_resolve_guest(VmsupVmDef *def, GError **error)
 	kernel = vmsup_paths_guest_kernel();
 	initrd = vmsup_paths_guest_initrd();
 	if (kernel == NULL || initrd == NULL) {
-		g_autofree gchar *dir = g_build_filename(vmsup_paths_data_dir(), "guest", NULL);
+		g_autofree gchar *dir = vmsup_paths_guest_dir();
 		g_set_error(
 		    error,
 		    VMSUP_ERROR,
