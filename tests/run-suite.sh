@@ -10,7 +10,7 @@ build=${VMSUP_BUILD_DIR:-_build-sanitize}
 ./data/scripts/install-deps.sh
 rm -rf "$build"
 meson setup "$build" -Db_sanitize=address,undefined -Db_lundef=false -Dwerror=true --buildtype=debug \
-	-Dguest=enabled -Dman=enabled
+	-Dguest=enabled -Dman=enabled -Ddebian_image=enabled
 ninja -C "$build"
 
 status=0
