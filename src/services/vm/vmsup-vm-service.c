@@ -1249,6 +1249,73 @@ vmsup_vm_service_create_waited_cb(GObject *source, GAsyncResult *res, gpointer u
 	g_task_return_pointer(task, g_steal_pointer(&result), (GDestroyNotify)json_object_unref);
 }
 
+/* a new VM @name may come: none by that name, and room under MaxVMs */
+static gboolean
+vmsup_vm_service_create_check_name(VmsupVmService *self, const gchar *name, GError **error)
+{
+	if (!vmsup_vm_service_check_not_creating(self, name, error))
+		return FALSE;
+	if (g_hash_table_contains(self->vms, name)) {
+		g_set_error(error,
+			    VMSUP_ERROR,
+			    VMSUP_ERROR_ALREADY_EXISTS,
+			    _("VM '%s' already exists; choose another name or delete it "
+			      "first"),
+			    name);
+		return FALSE;
+	}
+	return vmsup_vm_limits_check_count(&self->limits,
+					   name,
+					   vmsup_vm_service_count_vms(self),
+					   error);
+}
+
+/* the definition vm.create asks for, checked against the host and the limits */
+static VmsupVmDef *
+vmsup_vm_service_create_def(VmsupVmService *self, JsonObject *params, GError **error)
+{
+	static const gchar *const ignore[] = {"start", "wait", NULL};
+	g_autoptr(VmsupVmDef) def = vmsup_vm_def_new_from_params(params, ignore, error);
+
+	if (def == NULL || !vmsup_vm_service_resolve_guest(def, error) ||
+	    !vmsup_vm_def_validate(def, error) ||
+	    !vmsup_vm_cgroup_check_def(vmsup_vm_service_get_cgroup(self), def, error) ||
+	    !vmsup_vm_service_check_owner_limits(self, def, NULL, error) ||
+	    !vmsup_preflight_check_files(def, error))
+		return NULL;
+	return g_steal_pointer(&def);
+}
+
+/* a VM made from an image or with a disk size gets its disk: where, made with what */
+static gboolean
+vmsup_vm_service_create_disk(VmsupVmService *self,
+			     VmsupVmDef *def,
+			     const gchar *binary,
+			     gchar **out_qemu_img,
+			     GError **error)
+{
+	g_autofree gchar *basename = NULL;
+
+	if (def->image == NULL && def->disk_gib == 0)
+		return TRUE;
+	*out_qemu_img = vmsup_disk_find_qemu_img(binary, error);
+	if (*out_qemu_img == NULL)
+		return FALSE;
+	basename = g_strconcat(def->name, ".qcow2", NULL);
+	def->disk = g_build_filename(self->state_dir, "disks", basename, NULL);
+	if (g_file_test(def->disk, G_FILE_TEST_EXISTS)) {
+		g_set_error(error,
+			    VMSUP_ERROR,
+			    VMSUP_ERROR_FAILED_PRECONDITION,
+			    _("A disk '%s' already exists, left by an earlier VM "
+			      "named '%s'; move it away or remove it first"),
+			    def->disk,
+			    def->name);
+		return FALSE;
+	}
+	return TRUE;
+}
+
 void
 vmsup_vm_service_create_async(VmsupVmService *self,
 			      JsonObject *params,
@@ -1256,9 +1323,8 @@ vmsup_vm_service_create_async(VmsupVmService *self,
 			      GAsyncReadyCallback callback,
 			      gpointer user_data)
 {
-	static const gchar *const ignore[] = {"start", "wait", NULL};
 	g_autoptr(GTask) task = NULL;
-	g_autoptr(GError) error = NULL;
+	GError *error = NULL;
 	g_autoptr(VmsupVmDef) def = NULL;
 	g_autoptr(VmsupQemuConfig) config = NULL;
 	g_autofree gchar *binary = NULL;
@@ -1277,67 +1343,21 @@ vmsup_vm_service_create_async(VmsupVmService *self,
 
 	/* nothing is touched before every check has passed, the name first */
 	name = vmsup_vm_service_get_name_param(params, &error);
-	if (name == NULL || !vmsup_vm_service_check_not_creating(self, name, &error)) {
-		g_task_return_error(task, g_steal_pointer(&error));
+	if (name == NULL || !vmsup_vm_service_create_check_name(self, name, &error) ||
+	    !vmsup_json_object_get_checked_bool(params, "start", FALSE, &start, &error) ||
+	    !vmsup_json_object_get_checked_bool(params, "wait", FALSE, &wait, &error) ||
+	    (def = vmsup_vm_service_create_def(self, params, &error)) == NULL) {
+		g_task_return_error(task, error);
 		return;
 	}
-	if (g_hash_table_contains(self->vms, name)) {
-		g_task_return_new_error(
-		    task,
-		    VMSUP_ERROR,
-		    VMSUP_ERROR_ALREADY_EXISTS,
-		    _("VM '%s' already exists; choose another name or delete it "
-		      "first"),
-		    name);
-		return;
-	}
-	if (!vmsup_vm_limits_check_count(&self->limits,
-					 name,
-					 vmsup_vm_service_count_vms(self),
-					 &error)) {
-		g_task_return_error(task, g_steal_pointer(&error));
-		return;
-	}
-	if (!vmsup_json_object_get_checked_bool(params, "start", FALSE, &start, &error) ||
-	    !vmsup_json_object_get_checked_bool(params, "wait", FALSE, &wait, &error)) {
-		g_task_return_error(task, g_steal_pointer(&error));
-		return;
-	}
-	def = vmsup_vm_def_new_from_params(params, ignore, &error);
-	if (def == NULL || !vmsup_vm_service_resolve_guest(def, &error) ||
-	    !vmsup_vm_def_validate(def, &error) ||
-	    !vmsup_vm_cgroup_check_def(vmsup_vm_service_get_cgroup(self), def, &error) ||
-	    !vmsup_vm_service_check_owner_limits(self, def, NULL, &error) ||
-	    !vmsup_preflight_check_files(def, &error)) {
-		g_task_return_error(task, g_steal_pointer(&error));
-		return;
-	}
+	/* resolved once for the create: preflight and qemu-img use what it finds */
 	config = vmsup_qemu_config_new(name);
 	config->qemu_binary = g_strdup(self->qemu_binary);
 	binary = vmsup_qemu_config_find_binary(config, &error);
-	if (binary == NULL) {
-		vmsup_vm_service_return_error(task, g_steal_pointer(&error));
+	if (binary == NULL ||
+	    !vmsup_vm_service_create_disk(self, def, binary, &qemu_img, &error)) {
+		vmsup_vm_service_return_error(task, error);
 		return;
-	}
-	if (def->image != NULL || def->disk_gib > 0) {
-		g_autofree gchar *basename = g_strconcat(name, ".qcow2", NULL);
-		qemu_img = vmsup_disk_find_qemu_img(binary, &error);
-		if (qemu_img == NULL) {
-			g_task_return_error(task, g_steal_pointer(&error));
-			return;
-		}
-		def->disk = g_build_filename(self->state_dir, "disks", basename, NULL);
-		if (g_file_test(def->disk, G_FILE_TEST_EXISTS)) {
-			g_task_return_new_error(
-			    task,
-			    VMSUP_ERROR,
-			    VMSUP_ERROR_FAILED_PRECONDITION,
-			    _("A disk '%s' already exists, left by an earlier VM "
-			      "named '%s'; move it away or remove it first"),
-			    def->disk,
-			    name);
-			return;
-		}
 	}
 	def->created = g_get_real_time() / G_USEC_PER_SEC;
 
