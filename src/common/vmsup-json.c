@@ -252,6 +252,40 @@ vmsup_json_object_get_int_in_range(JsonObject *object,
 	return vmsup_json_node_get_int_in_range(node, member, min, max, out_value, error);
 }
 
+gboolean
+vmsup_json_node_get_checked_bool(JsonNode *node,
+				 const gchar *member,
+				 gboolean *out_value,
+				 GError **error)
+{
+	if (!JSON_NODE_HOLDS_VALUE(node) || json_node_get_value_type(node) != G_TYPE_BOOLEAN) {
+		g_set_error(error,
+			    VMSUP_ERROR,
+			    VMSUP_ERROR_INVALID_ARGUMENT,
+			    _("'%s' must be true or false, got %s"),
+			    member,
+			    vmsup_json_node_type_name(node));
+		return FALSE;
+	}
+	*out_value = json_node_get_boolean(node);
+	return TRUE;
+}
+
+gboolean
+vmsup_json_object_get_checked_bool(JsonObject *object,
+				   const gchar *member,
+				   gboolean fallback,
+				   gboolean *out_value,
+				   GError **error)
+{
+	JsonNode *node = vmsup_json_object_get_present(object, member);
+	if (node == NULL) {
+		*out_value = fallback;
+		return TRUE;
+	}
+	return vmsup_json_node_get_checked_bool(node, member, out_value, error);
+}
+
 const gchar *
 vmsup_json_node_type_name(JsonNode *node)
 {

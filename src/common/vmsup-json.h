@@ -82,6 +82,23 @@ vmsup_json_object_get_int_in_range(JsonObject *object,
 				   gint64 *out_value,
 				   GError **error);
 
+/*
+ * A boolean, checked with the message clients see
+ * (VMSUP_ERROR_INVALID_ARGUMENT); for the object form a missing member or
+ * JSON null gives @fallback.
+ */
+gboolean
+vmsup_json_node_get_checked_bool(JsonNode *node,
+				 const gchar *member,
+				 gboolean *out_value,
+				 GError **error);
+gboolean
+vmsup_json_object_get_checked_bool(JsonObject *object,
+				   const gchar *member,
+				   gboolean fallback,
+				   gboolean *out_value,
+				   GError **error);
+
 /* the JSON type name of a node as users read it: "string", "integer", "object", ... */
 const gchar *
 vmsup_json_node_type_name(JsonNode *node);

@@ -136,22 +136,6 @@ vmsup_vm_def_parse_uint(const gchar *member,
 }
 
 static gboolean
-vmsup_vm_def_parse_bool(const gchar *member, JsonNode *node, gboolean *out_value, GError **error)
-{
-	if (!JSON_NODE_HOLDS_VALUE(node) || json_node_get_value_type(node) != G_TYPE_BOOLEAN) {
-		g_set_error(error,
-			    VMSUP_ERROR,
-			    VMSUP_ERROR_INVALID_ARGUMENT,
-			    _("'%s' must be true or false, got %s"),
-			    member,
-			    vmsup_json_node_type_name(node));
-		return FALSE;
-	}
-	*out_value = json_node_get_boolean(node);
-	return TRUE;
-}
-
-static gboolean
 vmsup_vm_def_parse_string(const gchar *member,
 			  JsonNode *node,
 			  gboolean is_path,
@@ -349,9 +333,9 @@ vmsup_vm_def_set_member(VmsupVmDef *def, const gchar *member, JsonNode *node, GE
 	if (g_strcmp0(member, "forward") == 0)
 		return vmsup_vm_def_parse_forward(node, &def->forward, error);
 	if (g_strcmp0(member, "auto_stop") == 0)
-		return vmsup_vm_def_parse_bool(member, node, &def->auto_stop, error);
+		return vmsup_json_node_get_checked_bool(node, member, &def->auto_stop, error);
 	if (g_strcmp0(member, "autostart") == 0)
-		return vmsup_vm_def_parse_bool(member, node, &def->autostart, error);
+		return vmsup_json_node_get_checked_bool(node, member, &def->autostart, error);
 	g_assert_not_reached();
 }
 

@@ -9,6 +9,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <glib/gi18n.h>
+#include <glib/gstdio.h>
 #include <unistd.h>
 
 #include "vmsup-disk-chain.h"
@@ -217,4 +218,22 @@ vmsup_vm_files_open(const VmsupVmDef *def, VmsupQemuConfig *config, GError **err
 	config->run_as = g_steal_pointer(&files.qemu_as);
 	files.kernel_fd = files.initrd_fd = files.share_fd = -1;
 	return TRUE;
+}
+
+void
+vmsup_vm_files_remove_tree(const gchar *path)
+{
+	g_autoptr(GDir) dir = g_dir_open(path, 0, NULL);
+	const gchar *basename;
+
+	while (dir != NULL && (basename = g_dir_read_name(dir)) != NULL) {
+		g_autofree gchar *child = g_build_filename(path, basename, NULL);
+		if (g_file_test(child, G_FILE_TEST_IS_DIR) &&
+		    !g_file_test(child, G_FILE_TEST_IS_SYMLINK))
+			vmsup_vm_files_remove_tree(child);
+		else if (g_unlink(child) != 0 && errno != ENOENT)
+			g_debug("cannot remove '%s': %s", child, g_strerror(errno));
+	}
+	if (g_rmdir(path) != 0 && errno != ENOENT)
+		g_warning("Cannot remove '%s': %s, ignoring", path, g_strerror(errno));
 }

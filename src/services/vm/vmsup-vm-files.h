@@ -21,6 +21,11 @@ G_BEGIN_DECLS
 gboolean
 vmsup_vm_files_open(const VmsupVmDef *def, VmsupQemuConfig *config, GError **error);
 
+/* removes @path and all under it; plain files and directories only, symlinks removed, never
+ * followed */
+void
+vmsup_vm_files_remove_tree(const gchar *path);
+
 /* tests only: called once a start's files are all open, before QEMU is spawned */
 typedef void (*VmsupVmFilesOpenedHook)(const VmsupVmDef *def, gpointer user_data);
 void

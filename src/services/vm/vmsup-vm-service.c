@@ -1,20 +1,16 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
 /*
- * VMService: the lifecycle of VMs. The GObject, the records of defined VMs,
- * the vm.* verbs on existing VMs (start, stop, delete, set, get, list) run
- * under each VM's lock, the signals, and the hooks for sibling services.
- * One run of QEMU lives in vmsup-vm-service-process.c, create-operations and
- * op.* in vmsup-vm-service-create.c, start-up and shut-down in
- * vmsup-vm-service-load.c.
+ * VMService: the registry of defined VMs (name -> VmsupVm), the per-VM
+ * lock every verb on a VM queues on, the vm.* and op.* verbs, the
+ * create-operations (VmsupVmCreate), load and stop-all (VmsupVmLoader),
+ * the limits, and the hooks for sibling services.
  */
 
 #include "config.h"
 
-#include <errno.h>
 #include <glib/gi18n.h>
-#include <glib/gstdio.h>
-#include <sys/wait.h>
 
+#include "vmsup-cgroup.h"
 #include "vmsup-disk.h"
 #include "vmsup-error.h"
 #include "vmsup-json.h"
@@ -22,16 +18,47 @@
 #include "vmsup-name.h"
 #include "vmsup-operation.h"
 #include "vmsup-paths.h"
+#include "vmsup-preflight.h"
+#include "vmsup-qemu-process.h"
+#include "vmsup-vm-accel.h"
+#include "vmsup-vm-cgroup.h"
+#include "vmsup-vm-create.h"
 #include "vmsup-vm-def.h"
+#include "vmsup-vm-files.h"
+#include "vmsup-vm-limits.h"
+#include "vmsup-vm-loader.h"
 #include "vmsup-vm-lock.h"
-#include "vmsup-vm-service-private.h"
 #include "vmsup-vm-service.h"
 #include "vmsup-vm-store.h"
+#include "vmsup-vm.h"
 
 /* finished operations stay visible to op.get this long */
 #define VMSUP_VM_SERVICE_OP_KEEP_US (10 * 60 * G_USEC_PER_SEC)
 #define VMSUP_VM_SERVICE_STOP_TIMEOUT_S 30
 #define VMSUP_VM_SERVICE_MAX_STOP_TIMEOUT_S 3600
+
+struct _VmsupVmService {
+	GObject parent_instance;
+	gchar *state_dir;   /* owned */
+	gchar *runtime_dir; /* owned */
+	gchar *qemu_binary; /* owned, NULL: $VMSUP_QEMU or PATH */
+	VmsupAccel accel_config;
+	VmsupVmAccel *accel; /* owned: what every VM is handed */
+	gboolean loaded;
+	guint stop_timeout_s; /* what stop_all gives each guest to power off */
+	VmsupVmStore *store;  /* owned */
+	VmsupVmLock *lock;    /* owned */
+	GHashTable *vms;      /* owned: name -> VmsupVm (ref) */
+	GHashTable *ops;      /* owned: &id -> VmsupOperation (ref) */
+	GHashTable *creating; /* owned: name -> VmsupVmCreate (ref) */
+	/* owned keys: name -> memory_mib a vm.set holding the VM's lock is raising it to */
+	GHashTable *memory_reserved;
+	gint64 next_op_id;
+	VmsupVmHooks hooks;        /* owned closures */
+	GCancellable *cancellable; /* owned */
+	VmsupVmLimits limits;
+	VmsupCgroup *cgroup; /* owned: found on first use, see vmsup_vm_service_get_cgroup() */
+};
 
 G_DEFINE_FINAL_TYPE(VmsupVmService, vmsup_vm_service, G_TYPE_OBJECT)
 
@@ -54,137 +81,6 @@ enum {
 	N_SIGNALS
 };
 static guint signals[N_SIGNALS];
-
-/* records */
-
-static const gchar *
-vmsup_vm_state_to_string(VmsupVmState state)
-{
-	switch (state) {
-	case VMSUP_VM_STATE_DEFINED:
-		return "defined";
-	case VMSUP_VM_STATE_STARTING:
-		return "starting";
-	case VMSUP_VM_STATE_RUNNING:
-		return "running";
-	case VMSUP_VM_STATE_PAUSED:
-		return "paused";
-	case VMSUP_VM_STATE_STOPPING:
-		return "stopping";
-	case VMSUP_VM_STATE_STOPPED:
-		return "stopped";
-	case VMSUP_VM_STATE_CRASHED:
-		return "crashed";
-	default:
-		return "unknown";
-	}
-}
-
-static void
-vmsup_vm_record_clear(gpointer data)
-{
-	VmsupVmRecord *rec = data;
-	/* handlers hold a ref, so nothing can still be connected here */
-	g_assert(rec->exited_id == 0 && rec->event_id == 0);
-	g_clear_object(&rec->process);
-	g_clear_object(&rec->qmp);
-	g_clear_pointer(&rec->handles, vmsup_vm_handles_unref);
-	g_clear_pointer(&rec->def, vmsup_vm_def_free);
-	g_clear_pointer(&rec->running_def, vmsup_vm_def_free);
-	g_free(rec->shutdown_reason);
-	g_free(rec->stop_reason);
-	g_free(rec->exit_reason);
-	g_free(rec->last_error);
-	g_free(rec->cgroup_error);
-	g_ptr_array_unref(rec->exit_waiters);
-}
-
-VmsupVmRecord *
-vmsup_vm_service_record_ref(VmsupVmRecord *rec)
-{
-	return g_rc_box_acquire(rec);
-}
-
-void
-vmsup_vm_service_record_unref(VmsupVmRecord *rec)
-{
-	g_rc_box_release_full(rec, vmsup_vm_record_clear);
-}
-
-G_DEFINE_AUTOPTR_CLEANUP_FUNC(VmsupVmRecord, vmsup_vm_service_record_unref)
-
-void
-vmsup_vm_service_record_closure_notify(gpointer data, GClosure *closure)
-{
-	vmsup_vm_service_record_unref(data);
-}
-
-VmsupVmRecord *
-vmsup_vm_service_record_new(VmsupVmService *self, VmsupVmDef *def /* owned */)
-{
-	VmsupVmRecord *rec = g_rc_box_new0(VmsupVmRecord);
-	rec->service = self;
-	rec->def = def;
-	rec->state = VMSUP_VM_STATE_DEFINED;
-	rec->exit_status = -1;
-	rec->exit_waiters = g_ptr_array_new_with_free_func(g_object_unref);
-	return rec;
-}
-
-gchar *
-vmsup_vm_service_vm_runtime_dir(VmsupVmService *self, const gchar *name)
-{
-	return g_build_filename(self->runtime_dir, "vms", name, NULL);
-}
-
-/* plain files and directories only; symlinks are removed, never followed */
-void
-vmsup_vm_service_remove_tree(const gchar *path)
-{
-	g_autoptr(GDir) dir = g_dir_open(path, 0, NULL);
-	const gchar *basename;
-
-	while (dir != NULL && (basename = g_dir_read_name(dir)) != NULL) {
-		g_autofree gchar *child = g_build_filename(path, basename, NULL);
-		if (g_file_test(child, G_FILE_TEST_IS_DIR) &&
-		    !g_file_test(child, G_FILE_TEST_IS_SYMLINK))
-			vmsup_vm_service_remove_tree(child);
-		else if (g_unlink(child) != 0 && errno != ENOENT)
-			g_debug("cannot remove '%s': %s", child, g_strerror(errno));
-	}
-	if (g_rmdir(path) != 0 && errno != ENOENT)
-		g_warning("Cannot remove '%s': %s, ignoring", path, g_strerror(errno));
-}
-
-/* the last line QEMU wrote on stderr, to say why it died */
-gchar *
-vmsup_vm_service_read_qemu_log_tail(const gchar *runtime_dir)
-{
-	g_autofree gchar *path = g_build_filename(runtime_dir, VMSUP_QEMU_STDERR_LOG, NULL);
-	g_autofree gchar *contents = NULL;
-	g_auto(GStrv) lines = NULL;
-	gsize len = 0;
-
-	if (!g_file_get_contents(path, &contents, &len, NULL) || len == 0)
-		return NULL;
-	if (len > 4096)
-		memmove(contents, contents + len - 4096, 4097);
-	lines = g_strsplit(contents, "\n", -1);
-	for (gint i = (gint)g_strv_length(lines) - 1; i >= 0; i--) {
-		g_strstrip(lines[i]);
-		if (lines[i][0] != '\0')
-			return g_strdup(lines[i]);
-	}
-	return NULL;
-}
-
-static const gchar *
-vmsup_vm_service_accel_name(VmsupVmService *self)
-{
-	if (self->accel_known)
-		return vmsup_accel_to_string(self->accel);
-	return vmsup_accel_to_string(self->accel_config);
-}
 
 /*
  * Every member a vm.get result can have, in the order it has them: the
@@ -254,13 +150,6 @@ vmsup_vm_service_get_member_names(void)
 	return names;
 }
 
-/* whether @fields (NULL: every member) names @member */
-static gboolean
-vmsup_vm_service_wants(const gchar *const *fields, const gchar *member)
-{
-	return fields == NULL || g_strv_contains(fields, member);
-}
-
 static gboolean
 vmsup_vm_service_wants_definition(const gchar *const *fields)
 {
@@ -274,156 +163,94 @@ vmsup_vm_service_wants_definition(const gchar *const *fields)
 	return FALSE;
 }
 
-/*
- * The vm.get result of @rec, or with @fields only those of its members.
- * What is built on its own (started_at, forwards, pending_restart, the
- * definition as a whole) is skipped when not asked for; the rest is built
- * and dropped again, which costs less than asking for each member.
- */
+/* the vm.get result of @vm, or with @fields only those of its members */
 static JsonObject *
-vmsup_vm_service_describe(VmsupVmService *self, VmsupVmRecord *rec, const gchar *const *fields)
+vmsup_vm_service_describe(VmsupVm *vm, const gchar *const *fields)
 {
-	g_autoptr(JsonObject) obj = vmsup_vm_service_wants_definition(fields)
-					? vmsup_vm_def_to_json(rec->def)
-					: json_object_new();
-	gboolean alive = rec->process != NULL && vmsup_qemu_process_is_running(rec->process);
-	g_autoptr(GList) members = NULL;
-
-	json_object_set_string_member(obj, "state", vmsup_vm_state_to_string(rec->state));
-	json_object_set_string_member(obj,
-				      "accel",
-				      alive ? vmsup_accel_to_string(rec->accel)
-					    : vmsup_vm_service_accel_name(self));
-	if (alive) {
-		json_object_set_int_member(obj, "pid", vmsup_qemu_process_get_pid(rec->process));
-		if (vmsup_vm_service_wants(fields, "started_at")) {
-			g_autofree gchar *started =
-			    vmsup_vm_def_format_time(rec->started_at / G_USEC_PER_SEC);
-			json_object_set_string_member(obj, "started_at", started);
-		}
-		json_object_set_string_member(obj,
-					      "runtime_dir",
-					      vmsup_qemu_process_get_runtime_dir(rec->process));
-	}
-	if (rec->handles != NULL && rec->handles->forwards != NULL &&
-	    vmsup_vm_service_wants(fields, "forwards")) {
-		g_autoptr(JsonArray) forwards = json_array_new();
-		for (guint i = 0; i < rec->handles->forwards->len; i++) {
-			VmsupQemuForward *fwd =
-			    &g_array_index(rec->handles->forwards, VmsupQemuForward, i);
-			g_autoptr(JsonObject) entry = json_object_new();
-			json_object_set_int_member(entry, "guest_port", fwd->guest_port);
-			json_object_set_string_member(entry, "host_address", "127.0.0.1");
-			json_object_set_int_member(entry, "host_port", fwd->host_port);
-			json_array_add_object_element(forwards, g_steal_pointer(&entry));
-		}
-		json_object_set_array_member(obj, "forwards", g_steal_pointer(&forwards));
-	}
-	if (rec->running_def != NULL && vmsup_vm_service_wants(fields, "pending_restart")) {
-		g_auto(GStrv) pending_fields =
-		    vmsup_vm_def_pending_restart(rec->def, rec->running_def);
-		g_autoptr(JsonArray) pending = json_array_new();
-		for (guint i = 0; pending_fields[i] != NULL; i++)
-			json_array_add_string_element(pending, pending_fields[i]);
-		if (json_array_get_length(pending) > 0)
-			json_object_set_array_member(obj,
-						     "pending_restart",
-						     g_steal_pointer(&pending));
-	}
-	if (!alive && rec->exit_status >= 0) {
-		if (WIFEXITED(rec->exit_status))
-			json_object_set_int_member(obj,
-						   "exit_status",
-						   WEXITSTATUS(rec->exit_status));
-		else if (WIFSIGNALED(rec->exit_status))
-			json_object_set_int_member(obj, "exit_signal", WTERMSIG(rec->exit_status));
-	}
-	if (!alive && rec->exit_reason != NULL)
-		json_object_set_string_member(obj, "exit_reason", rec->exit_reason);
-	if (!alive && rec->stopped_at > 0 && vmsup_vm_service_wants(fields, "stopped_at")) {
-		g_autofree gchar *stopped =
-		    vmsup_vm_def_format_time(rec->stopped_at / G_USEC_PER_SEC);
-		json_object_set_string_member(obj, "stopped_at", stopped);
-	}
-	if (rec->last_error != NULL)
-		json_object_set_string_member(obj, "last_error", rec->last_error);
-	if (vmsup_vm_service_wants(fields, "cgroup"))
-		json_object_set_object_member(obj,
-					      "cgroup",
-					      vmsup_vm_service_cgroup_describe(self, rec));
-	if (fields == NULL)
-		return g_steal_pointer(&obj);
-
-	/* in place: for a few members of many, cheaper than copying those into a new object */
-	members = json_object_get_members(obj);
-	for (GList *l = members; l != NULL; l = l->next) {
-		if (!g_strv_contains(fields, l->data))
-			json_object_remove_member(obj, l->data);
-	}
-	return g_steal_pointer(&obj);
+	return vmsup_vm_describe(vm, fields, vmsup_vm_service_wants_definition(fields));
 }
 
-static JsonObject *
-vmsup_vm_service_record_to_json(VmsupVmService *self, VmsupVmRecord *rec)
+static void
+vmsup_vm_service_emit_vm_changed(VmsupVmService *self, VmsupVm *vm)
 {
-	return vmsup_vm_service_describe(self, rec, NULL);
+	g_autoptr(JsonObject) obj = vmsup_vm_service_describe(vm, NULL);
+	g_signal_emit(self, signals[SIGNAL_VM_CHANGED], 0, vmsup_vm_get_name(vm), obj);
 }
 
-void
-vmsup_vm_service_emit_vm_changed(VmsupVmService *self, VmsupVmRecord *rec)
+static void
+vmsup_vm_service_vm_changed_cb(VmsupVm *vm, gpointer user_data)
 {
-	g_autoptr(JsonObject) obj = vmsup_vm_service_record_to_json(self, rec);
-	g_signal_emit(self, signals[SIGNAL_VM_CHANGED], 0, rec->def->name, obj);
+	vmsup_vm_service_emit_vm_changed(VMSUP_VM_SERVICE(user_data), vm);
 }
 
-void
-vmsup_vm_service_emit_accel_decided(VmsupVmService *self)
+static void
+vmsup_vm_service_accel_decided_cb(VmsupVmAccel *accel, gpointer user_data)
 {
-	g_signal_emit(self, signals[SIGNAL_ACCEL_DECIDED], 0);
+	g_signal_emit(VMSUP_VM_SERVICE(user_data), signals[SIGNAL_ACCEL_DECIDED], 0);
 }
 
-void
-vmsup_vm_service_set_state(VmsupVmService *self, VmsupVmRecord *rec, VmsupVmState state)
+/* vmsupd's cgroups, found (and readied) on first use: at load, or a first create before it */
+static VmsupCgroup *
+vmsup_vm_service_get_cgroup(VmsupVmService *self)
 {
-	if (rec->state == state)
-		return;
-	g_debug("VM '%s': %s -> %s",
-		rec->def->name,
-		vmsup_vm_state_to_string(rec->state),
-		vmsup_vm_state_to_string(state));
-	rec->state = state;
-	vmsup_vm_service_emit_vm_changed(self, rec);
+	if (self->cgroup == NULL) {
+		/* the runtime dir is this daemon's, over restarts too (adoption relies on it) */
+		g_autofree gchar *sum =
+		    g_compute_checksum_for_string(G_CHECKSUM_SHA256, self->runtime_dir, -1);
+		sum[8] = '\0';
+		self->cgroup = vmsup_cgroup_new(sum);
+		if (vmsup_cgroup_get_mode(self->cgroup) == VMSUP_CGROUP_MODE_NONE)
+			g_message("CPU and memory limits of VMs are unavailable: %s",
+				  vmsup_cgroup_get_reason(self->cgroup));
+		else
+			g_info("VM cgroups: %s", vmsup_cgroup_get_reason(self->cgroup));
+	}
+	return self->cgroup;
+}
+
+JsonObject *
+vmsup_vm_service_get_cgroup_info(VmsupVmService *self)
+{
+	JsonObject *obj = json_object_new();
+
+	g_return_val_if_fail(VMSUP_IS_VM_SERVICE(self), obj);
+	vmsup_vm_cgroup_describe_mode(vmsup_vm_service_get_cgroup(self), obj);
+	return obj;
+}
+
+/* the registry */
+
+static gchar *
+vmsup_vm_service_vm_runtime_dir(VmsupVmService *self, const gchar *name)
+{
+	return g_build_filename(self->runtime_dir, "vms", name, NULL);
+}
+
+/* a VmsupVm for @def, in the registry; returned unowned */
+static VmsupVm *
+vmsup_vm_service_add_vm(VmsupVmService *self, VmsupVmDef *def /* owned */)
+{
+	g_autofree gchar *dir = vmsup_vm_service_vm_runtime_dir(self, def->name);
+	g_autoptr(VmsupVmCgroup) cgroup =
+	    vmsup_vm_cgroup_new(vmsup_vm_service_get_cgroup(self), def->name, self->cancellable);
+	gchar *name = g_strdup(def->name);
+	VmsupVm *vm = vmsup_vm_new(def,
+				   dir,
+				   self->qemu_binary,
+				   self->store,
+				   self->accel,
+				   cgroup,
+				   self->cancellable);
+
+	g_signal_connect_object(vm, "changed", G_CALLBACK(vmsup_vm_service_vm_changed_cb), self, 0);
+	g_hash_table_insert(self->vms, name, vm);
+	return vm;
 }
 
 /* params */
 
-gboolean
-vmsup_vm_service_get_bool_param(JsonObject *params,
-				const gchar *member,
-				gboolean fallback,
-				gboolean *out_value,
-				GError **error)
-{
-	JsonNode *node = json_object_get_member(params, member);
-	if (node == NULL || JSON_NODE_HOLDS_NULL(node)) {
-		*out_value = fallback;
-		return TRUE;
-	}
-	if (!JSON_NODE_HOLDS_VALUE(node) || json_node_get_value_type(node) != G_TYPE_BOOLEAN) {
-		g_set_error(error,
-			    VMSUP_ERROR,
-			    VMSUP_ERROR_INVALID_ARGUMENT,
-			    _("'%s' must be true or false, got %s"),
-			    member,
-			    vmsup_json_node_type_name(node));
-		return FALSE;
-	}
-	*out_value = json_node_get_boolean(node);
-	return TRUE;
-}
-
 /* the VM name of a request, checked before anything is looked up */
-const gchar *
+static const gchar *
 vmsup_vm_service_get_name_param(JsonObject *params, GError **error)
 {
 	JsonNode *node = json_object_get_member(params, "name");
@@ -444,15 +271,15 @@ vmsup_vm_service_get_name_param(JsonObject *params, GError **error)
 	return name;
 }
 
-gboolean
+static gboolean
 vmsup_vm_service_check_not_creating(VmsupVmService *self, const gchar *name, GError **error)
 {
-	VmsupOperation *op = g_hash_table_lookup(self->creating, name);
+	VmsupVmCreate *create = g_hash_table_lookup(self->creating, name);
 	gint64 id;
 
-	if (op == NULL)
+	if (create == NULL)
 		return TRUE;
-	id = vmsup_operation_get_id(op);
+	id = vmsup_operation_get_id(vmsup_vm_create_get_operation(create));
 	g_set_error(error,
 		    VMSUP_ERROR,
 		    VMSUP_ERROR_BUSY,
@@ -463,11 +290,11 @@ vmsup_vm_service_check_not_creating(VmsupVmService *self, const gchar *name, GEr
 	return FALSE;
 }
 
-static VmsupVmRecord *
-vmsup_vm_service_lookup_record(VmsupVmService *self, const gchar *name, GError **error)
+static VmsupVm *
+vmsup_vm_service_lookup_vm(VmsupVmService *self, const gchar *name, GError **error)
 {
-	VmsupVmRecord *rec = g_hash_table_lookup(self->vms, name);
-	if (rec == NULL) {
+	VmsupVm *vm = g_hash_table_lookup(self->vms, name);
+	if (vm == NULL) {
 		g_set_error(error,
 			    VMSUP_ERROR,
 			    VMSUP_ERROR_NOT_FOUND,
@@ -475,10 +302,10 @@ vmsup_vm_service_lookup_record(VmsupVmService *self, const gchar *name, GError *
 			    name);
 		return NULL;
 	}
-	return rec;
+	return vm;
 }
 
-void
+static void
 vmsup_vm_service_return_error(GTask *task, GError *error /* owned */)
 {
 	vmsup_error_convert(&error);
@@ -487,7 +314,7 @@ vmsup_vm_service_return_error(GTask *task, GError *error /* owned */)
 
 /* operations */
 
-void
+static void
 vmsup_vm_service_prune_ops(VmsupVmService *self)
 {
 	GHashTableIter iter;
@@ -511,7 +338,7 @@ vmsup_vm_service_op_changed_cb(VmsupOperation *op, gpointer user_data)
 	g_signal_emit(self, signals[SIGNAL_OPERATION_CHANGED], 0, obj);
 }
 
-VmsupOperation *
+static VmsupOperation *
 vmsup_vm_service_add_op(VmsupVmService *self, const gchar *kind, const gchar *vm)
 {
 	gint64 id = self->next_op_id++;
@@ -530,7 +357,8 @@ vmsup_vm_service_op_owner_quark(void)
 	return g_quark_from_static_string("vmsup-vm-service-op-owner");
 }
 
-void
+/* the uid an operation acts for, kept with it until it is pruned */
+static void
 vmsup_vm_service_set_op_owner(VmsupOperation *op, guint32 uid)
 {
 	g_object_set_qdata_full(G_OBJECT(op),
@@ -542,27 +370,24 @@ vmsup_vm_service_set_op_owner(VmsupOperation *op, guint32 uid)
 gboolean
 vmsup_vm_service_get_owner(VmsupVmService *self, const gchar *name, guint32 *out_uid)
 {
-	VmsupVmRecord *rec;
-	VmsupOperation *op;
-	const guint32 *owner;
+	VmsupVm *vm;
+	VmsupVmCreate *create;
 
 	g_return_val_if_fail(VMSUP_IS_VM_SERVICE(self), FALSE);
 	g_return_val_if_fail(out_uid != NULL, FALSE);
 
 	if (name == NULL)
 		return FALSE;
-	rec = g_hash_table_lookup(self->vms, name);
-	if (rec != NULL) {
-		*out_uid = rec->def->owner_uid;
+	vm = g_hash_table_lookup(self->vms, name);
+	if (vm != NULL) {
+		*out_uid = vmsup_vm_get_def(vm)->owner_uid;
 		return TRUE;
 	}
 	/* not defined yet: its create's */
-	op = g_hash_table_lookup(self->creating, name);
-	owner =
-	    op != NULL ? g_object_get_qdata(G_OBJECT(op), vmsup_vm_service_op_owner_quark()) : NULL;
-	if (owner == NULL)
+	create = g_hash_table_lookup(self->creating, name);
+	if (create == NULL)
 		return FALSE;
-	*out_uid = *owner;
+	*out_uid = vmsup_vm_create_get_def(create)->owner_uid;
 	return TRUE;
 }
 
@@ -586,24 +411,108 @@ vmsup_vm_service_get_op_owner(VmsupVmService *self, gint64 id, guint32 *out_uid)
 	return vmsup_vm_service_get_owner(self, vmsup_operation_get_vm(op), out_uid);
 }
 
-/* removes definition, disk and runtime dir; the record leaves the table */
-gboolean
-vmsup_vm_service_undefine(VmsupVmService *self, VmsupVmRecord *rec, GError **error)
+/* removes definition, disk and runtime dir; the VM leaves the registry */
+static gboolean
+vmsup_vm_service_undefine(VmsupVmService *self, VmsupVm *vm, GError **error)
 {
-	g_autofree gchar *name = g_strdup(rec->def->name);
-	g_autofree gchar *dir = vmsup_vm_service_vm_runtime_dir(self, name);
+	const VmsupVmDef *def = vmsup_vm_get_def(vm);
+	g_autofree gchar *name = g_strdup(def->name);
+	const gchar *dir = vmsup_vm_get_runtime_dir(vm);
 	g_autoptr(GError) error_local = NULL;
 
 	/* the definition first: a VM half-deleted by a crash must not come back */
 	if (!vmsup_vm_store_remove(self->store, name, error))
 		return FALSE;
-	if (rec->def->disk != NULL && !vmsup_disk_remove(rec->def->disk, &error_local))
+	if (def->disk != NULL && !vmsup_disk_remove(def->disk, &error_local))
 		g_warning("%s, ignoring", error_local->message);
 	if (g_file_test(dir, G_FILE_TEST_IS_DIR))
-		vmsup_vm_service_remove_tree(dir);
+		vmsup_vm_files_remove_tree(dir);
 	g_hash_table_remove(self->vms, name);
 	g_signal_emit(self, signals[SIGNAL_VM_REMOVED], 0, name);
 	return TRUE;
+}
+
+/* limits: MaxVMs, and the share of one owner */
+
+void
+vmsup_vm_service_set_max_vms(VmsupVmService *self, guint max_vms)
+{
+	g_return_if_fail(VMSUP_IS_VM_SERVICE(self));
+	self->limits.max_vms = max_vms;
+}
+
+guint
+vmsup_vm_service_get_max_vms(VmsupVmService *self)
+{
+	g_return_val_if_fail(VMSUP_IS_VM_SERVICE(self), 0);
+	return self->limits.max_vms;
+}
+
+guint
+vmsup_vm_service_count_vms(VmsupVmService *self)
+{
+	GHashTableIter iter;
+	gpointer name;
+	guint count;
+
+	g_return_val_if_fail(VMSUP_IS_VM_SERVICE(self), 0);
+	count = g_hash_table_size(self->vms);
+	/* a create is in both tables from its definition until it ends */
+	g_hash_table_iter_init(&iter, self->creating);
+	while (g_hash_table_iter_next(&iter, &name, NULL)) {
+		if (!g_hash_table_contains(self->vms, name))
+			count++;
+	}
+	return count;
+}
+
+void
+vmsup_vm_service_set_owner_limits(VmsupVmService *self, guint max_vms, guint max_memory_mib)
+{
+	g_return_if_fail(VMSUP_IS_VM_SERVICE(self));
+	self->limits.max_vms_per_user = max_vms;
+	self->limits.max_memory_mib_per_user = max_memory_mib;
+}
+
+/*
+ * What @def's owner holds but @def: VMs defined and being created, and
+ * their memory, a raise a vm.set is making counted already. Creates and
+ * sets in flight enter the tables before their check returns, on the one
+ * main loop: two of them cannot both take the last share.
+ */
+static gboolean
+vmsup_vm_service_check_owner_limits(VmsupVmService *self,
+				    const VmsupVmDef *def,
+				    const VmsupVmDef *old_def,
+				    GError **error)
+{
+	GHashTableIter iter;
+	gpointer key;
+	gpointer value;
+	guint vms = 0;
+	guint64 memory_mib = 0;
+
+	g_hash_table_iter_init(&iter, self->vms);
+	while (g_hash_table_iter_next(&iter, &key, &value)) {
+		const VmsupVmDef *other = vmsup_vm_get_def(value);
+		guint reserved = GPOINTER_TO_UINT(g_hash_table_lookup(self->memory_reserved, key));
+
+		if (other->owner_uid != def->owner_uid || g_strcmp0(key, def->name) == 0)
+			continue;
+		vms++;
+		memory_mib += MAX(other->memory_mib, reserved);
+	}
+	g_hash_table_iter_init(&iter, self->creating);
+	while (g_hash_table_iter_next(&iter, &key, &value)) {
+		const VmsupVmDef *other = vmsup_vm_create_get_def(value);
+
+		if (other->owner_uid != def->owner_uid || g_hash_table_contains(self->vms, key) ||
+		    g_strcmp0(key, def->name) == 0)
+			continue;
+		vms++;
+		memory_mib += other->memory_mib;
+	}
+	return vmsup_vm_limits_check_owner(&self->limits, def, old_def, vms, memory_mib, error);
 }
 
 /* verbs on one existing VM, run under its lock */
@@ -614,7 +523,7 @@ typedef void (*VmsupVmVerbFunc)(VmsupVmService *self, GTask *task /* owned */);
 struct _VmsupVmVerb {
 	VmsupVmService *self; /* owned */
 	gchar *name;          /* owned */
-	VmsupVmRecord *rec;   /* owned */
+	VmsupVm *vm;          /* owned */
 	JsonObject *params;   /* owned */
 	gboolean locked;
 	gboolean force;
@@ -631,7 +540,7 @@ vmsup_vm_verb_unlock(VmsupVmVerb *verb)
 		return;
 	verb->locked = FALSE;
 	/* only the verb holding the lock can have reserved memory for its set */
-	verb->rec->memory_mib_reserved = 0;
+	g_hash_table_remove(verb->self->memory_reserved, verb->name);
 	vmsup_vm_lock_unlock(verb->self->lock, verb->name);
 }
 
@@ -641,7 +550,7 @@ vmsup_vm_verb_free(VmsupVmVerb *verb)
 	vmsup_vm_verb_unlock(verb);
 	g_clear_object(&verb->self);
 	g_free(verb->name);
-	g_clear_pointer(&verb->rec, vmsup_vm_service_record_unref);
+	g_clear_object(&verb->vm);
 	g_clear_pointer(&verb->params, json_object_unref);
 	g_clear_pointer(&verb->new_def, vmsup_vm_def_free);
 	g_strfreev(verb->changed);
@@ -669,7 +578,7 @@ static void
 vmsup_vm_verb_return_vm(GTask *task /* owned */)
 {
 	VmsupVmVerb *verb = g_task_get_task_data(task);
-	vmsup_vm_verb_return_object(task, vmsup_vm_service_record_to_json(verb->self, verb->rec));
+	vmsup_vm_verb_return_object(task, vmsup_vm_service_describe(verb->vm, NULL));
 }
 
 static void
@@ -679,7 +588,7 @@ vmsup_vm_service_verb_locked_cb(GObject *source, GAsyncResult *res, gpointer use
 	VmsupVmVerb *verb = g_task_get_task_data(task);
 	VmsupVmService *self = verb->self;
 	GError *error = NULL;
-	VmsupVmRecord *rec;
+	VmsupVm *vm;
 
 	if (!vmsup_vm_lock_lock_finish(res, &error)) {
 		vmsup_vm_verb_return_error(task, error);
@@ -687,13 +596,12 @@ vmsup_vm_service_verb_locked_cb(GObject *source, GAsyncResult *res, gpointer use
 	}
 	verb->locked = TRUE;
 	/* the VM may have been deleted (or deleted and created again) while we waited */
-	rec = vmsup_vm_service_lookup_record(self, verb->name, &error);
-	if (rec == NULL) {
+	vm = vmsup_vm_service_lookup_vm(self, verb->name, &error);
+	if (vm == NULL) {
 		vmsup_vm_verb_return_error(task, error);
 		return;
 	}
-	g_clear_pointer(&verb->rec, vmsup_vm_service_record_unref);
-	verb->rec = vmsup_vm_service_record_ref(rec);
+	g_set_object(&verb->vm, vm);
 	verb->func(self, task);
 }
 
@@ -710,7 +618,7 @@ vmsup_vm_service_verb_begin(VmsupVmService *self,
 	g_autoptr(GTask) task = g_task_new(self, cancellable, callback, user_data);
 	g_autoptr(GError) error = NULL;
 	VmsupVmVerb *verb;
-	VmsupVmRecord *rec;
+	VmsupVm *vm;
 	const gchar *name;
 	gboolean force = FALSE;
 	gint64 timeout_s = VMSUP_VM_SERVICE_STOP_TIMEOUT_S;
@@ -723,9 +631,9 @@ vmsup_vm_service_verb_begin(VmsupVmService *self,
 		g_task_return_error(task, g_steal_pointer(&error));
 		return;
 	}
-	rec = vmsup_vm_service_lookup_record(self, name, &error);
-	if (rec == NULL ||
-	    !vmsup_vm_service_get_bool_param(params, "force", FALSE, &force, &error) ||
+	vm = vmsup_vm_service_lookup_vm(self, name, &error);
+	if (vm == NULL ||
+	    !vmsup_json_object_get_checked_bool(params, "force", FALSE, &force, &error) ||
 	    !vmsup_json_object_get_int_in_range(params,
 						"timeout_s",
 						0,
@@ -739,7 +647,7 @@ vmsup_vm_service_verb_begin(VmsupVmService *self,
 	verb = g_new0(VmsupVmVerb, 1);
 	verb->self = g_object_ref(self);
 	verb->name = g_strdup(name);
-	verb->rec = vmsup_vm_service_record_ref(rec);
+	verb->vm = g_object_ref(vm);
 	verb->params = json_object_ref(params);
 	verb->force = force;
 	verb->timeout_ms = (guint)timeout_s * 1000;
@@ -752,21 +660,24 @@ vmsup_vm_service_verb_begin(VmsupVmService *self,
 				 g_steal_pointer(&task));
 }
 
-JsonObject *
+static JsonObject *
 vmsup_vm_service_verb_finish(VmsupVmService *self, GAsyncResult *res, GError **error)
 {
 	g_return_val_if_fail(g_task_is_valid(res, self), NULL);
 	return g_task_propagate_pointer(G_TASK(res), error);
 }
 
-/* vm.start and vm.stop both end by replying with the VM */
+/* vm.start and vm.stop end by replying with the VM */
 static void
 vmsup_vm_service_verb_done_cb(GObject *source, GAsyncResult *res, gpointer user_data)
 {
 	GTask *task = user_data;
 	GError *error = NULL;
+	gboolean done = g_async_result_is_tagged(res, vmsup_vm_start_async)
+			    ? vmsup_vm_start_finish(VMSUP_VM(source), res, &error)
+			    : vmsup_vm_stop_finish(VMSUP_VM(source), res, &error);
 
-	if (!vmsup_vm_service_locked_finish(VMSUP_VM_SERVICE(source), res, &error)) {
+	if (!done) {
 		vmsup_vm_verb_return_error(task, error);
 		return;
 	}
@@ -780,11 +691,7 @@ vmsup_vm_service_start_verb(VmsupVmService *self, GTask *task)
 {
 	VmsupVmVerb *verb = g_task_get_task_data(task);
 	/* the client's cancellable only counted while queued: a start begun completes */
-	vmsup_vm_service_start_locked_async(self,
-					    verb->rec,
-					    NULL,
-					    vmsup_vm_service_verb_done_cb,
-					    task);
+	vmsup_vm_start_async(verb->vm, NULL, vmsup_vm_service_verb_done_cb, task);
 }
 
 void
@@ -817,12 +724,12 @@ static void
 vmsup_vm_service_stop_verb(VmsupVmService *self, GTask *task)
 {
 	VmsupVmVerb *verb = g_task_get_task_data(task);
-	vmsup_vm_service_stop_locked_async(self,
-					   verb->rec,
-					   verb->force,
-					   verb->timeout_ms,
-					   vmsup_vm_service_verb_done_cb,
-					   task);
+	vmsup_vm_stop_async(verb->vm,
+			    verb->force,
+			    verb->timeout_ms,
+			    NULL,
+			    vmsup_vm_service_verb_done_cb,
+			    task);
 }
 
 void
@@ -858,7 +765,7 @@ vmsup_vm_service_delete_stopped(VmsupVmService *self, GTask *task)
 	g_autoptr(JsonObject) result = json_object_new();
 	GError *error = NULL;
 
-	if (!vmsup_vm_service_undefine(self, verb->rec, &error)) {
+	if (!vmsup_vm_service_undefine(self, verb->vm, &error)) {
 		vmsup_vm_verb_return_error(task, error);
 		return;
 	}
@@ -872,14 +779,14 @@ static void
 vmsup_vm_service_delete_stop_cb(GObject *source, GAsyncResult *res, gpointer user_data)
 {
 	GTask *task = user_data;
-	VmsupVmService *self = VMSUP_VM_SERVICE(source);
+	VmsupVmVerb *verb = g_task_get_task_data(task);
 	GError *error = NULL;
 
-	if (!vmsup_vm_service_locked_finish(self, res, &error)) {
+	if (!vmsup_vm_stop_finish(VMSUP_VM(source), res, &error)) {
 		vmsup_vm_verb_return_error(task, error);
 		return;
 	}
-	vmsup_vm_service_delete_stopped(self, task);
+	vmsup_vm_service_delete_stopped(verb->self, task);
 }
 
 static void
@@ -887,7 +794,7 @@ vmsup_vm_service_delete_verb(VmsupVmService *self, GTask *task)
 {
 	VmsupVmVerb *verb = g_task_get_task_data(task);
 
-	if (verb->rec->process != NULL) {
+	if (vmsup_vm_has_process(verb->vm)) {
 		if (!verb->force) {
 			vmsup_vm_verb_return_error(
 			    task,
@@ -896,18 +803,13 @@ vmsup_vm_service_delete_verb(VmsupVmService *self, GTask *task)
 					_("VM '%s' is %s; stop it first, or delete it with force "
 					  "('vmsup delete --force %s')"),
 					verb->name,
-					vmsup_vm_state_to_string(verb->rec->state),
+					vmsup_vm_state_to_string(vmsup_vm_get_state(verb->vm)),
 					verb->name));
 			return;
 		}
 	}
 	/* stops QEMU, or waits for the outcome of its last run to be saved */
-	vmsup_vm_service_stop_locked_async(self,
-					   verb->rec,
-					   TRUE,
-					   0,
-					   vmsup_vm_service_delete_stop_cb,
-					   task);
+	vmsup_vm_stop_async(verb->vm, TRUE, 0, NULL, vmsup_vm_service_delete_stop_cb, task);
 }
 
 void
@@ -937,9 +839,9 @@ vmsup_vm_service_delete_finish(VmsupVmService *self, GAsyncResult *res, GError *
 /* vm.set */
 
 static JsonArray *
-vmsup_vm_service_pending_restart(VmsupVmRecord *rec)
+vmsup_vm_service_pending_restart(VmsupVm *vm)
 {
-	g_auto(GStrv) fields = vmsup_vm_def_pending_restart(rec->def, rec->running_def);
+	g_auto(GStrv) fields = vmsup_vm_get_pending_restart(vm);
 	JsonArray *pending = json_array_new();
 	for (guint i = 0; fields[i] != NULL; i++)
 		json_array_add_string_element(pending, fields[i]);
@@ -950,16 +852,14 @@ vmsup_vm_service_pending_restart(VmsupVmRecord *rec)
 static JsonArray *
 vmsup_vm_service_applied(VmsupVmVerb *verb)
 {
-	g_auto(GStrv) pending =
-	    vmsup_vm_def_pending_restart(verb->rec->def, verb->rec->running_def);
+	g_auto(GStrv) pending = vmsup_vm_get_pending_restart(verb->vm);
 	JsonArray *applied = json_array_new();
 
 	for (guint i = 0; verb->changed != NULL && verb->changed[i] != NULL; i++) {
 		const gchar *field = verb->changed[i];
 		if (g_strv_contains((const gchar *const *)pending, field))
 			continue;
-		if (vmsup_vm_service_cgroup_is_limit(field) &&
-		    !vmsup_vm_service_cgroup_limits_kept(verb->rec))
+		if (vmsup_vm_cgroup_is_limit(field) && !vmsup_vm_limits_kept(verb->vm))
 			continue;
 		json_array_add_string_element(applied, field);
 	}
@@ -972,12 +872,10 @@ vmsup_vm_service_set_answer(VmsupVmService *self, GTask *task)
 	VmsupVmVerb *verb = g_task_get_task_data(task);
 	g_autoptr(JsonObject) result = json_object_new();
 
-	json_object_set_object_member(result,
-				      "vm",
-				      vmsup_vm_service_record_to_json(self, verb->rec));
+	json_object_set_object_member(result, "vm", vmsup_vm_service_describe(verb->vm, NULL));
 	json_object_set_array_member(result,
 				     "pending_restart",
-				     vmsup_vm_service_pending_restart(verb->rec));
+				     vmsup_vm_service_pending_restart(verb->vm));
 	json_object_set_array_member(result, "applied", vmsup_vm_service_applied(verb));
 	vmsup_vm_verb_return_object(task, g_steal_pointer(&result));
 }
@@ -993,15 +891,13 @@ vmsup_vm_service_set_saved_cb(GObject *source, GAsyncResult *res, gpointer user_
 
 	if (!vmsup_vm_store_save_finish(VMSUP_VM_STORE(source), res, &error)) {
 		/* the limits changed live go back to the saved ones */
-		vmsup_vm_service_cgroup_apply_async(self, verb->rec, verb->rec->def, NULL, NULL);
+		vmsup_vm_apply_limits_async(verb->vm, vmsup_vm_get_def(verb->vm), NULL, NULL);
 		vmsup_vm_verb_return_error(task, error);
 		return;
 	}
-	vmsup_vm_def_free(verb->rec->def);
-	verb->rec->def = g_steal_pointer(&verb->new_def);
 	fields = g_strjoinv(", ", verb->changed);
 	vmsup_log_vm(G_LOG_LEVEL_MESSAGE, verb->name, "VM '%s' changed: %s", verb->name, fields);
-	vmsup_vm_service_emit_vm_changed(self, verb->rec);
+	vmsup_vm_set_def(verb->vm, g_steal_pointer(&verb->new_def));
 	vmsup_vm_service_set_answer(self, task);
 }
 
@@ -1014,7 +910,7 @@ vmsup_vm_service_set_applied_cb(GObject *source, GAsyncResult *res, gpointer use
 	VmsupVmService *self = verb->self;
 	GError *error = NULL;
 
-	if (!vmsup_vm_service_cgroup_apply_finish(self, res, &error)) {
+	if (!vmsup_vm_apply_limits_finish(VMSUP_VM(source), res, &error)) {
 		vmsup_vm_verb_return_error(task, error);
 		return;
 	}
@@ -1051,7 +947,7 @@ vmsup_vm_service_set_verb(VmsupVmService *self, GTask *task)
 		fields = json_node_get_object(nested);
 		ignore = ignore_nested;
 	}
-	verb->new_def = vmsup_vm_def_copy(verb->rec->def);
+	verb->new_def = vmsup_vm_def_copy(vmsup_vm_get_def(verb->vm));
 	if (!vmsup_vm_def_apply(verb->new_def, fields, ignore, &verb->changed, &error)) {
 		vmsup_vm_verb_return_error(task, error);
 		return;
@@ -1060,17 +956,18 @@ vmsup_vm_service_set_verb(VmsupVmService *self, GTask *task)
 		vmsup_vm_service_set_answer(self, task);
 		return;
 	}
-	if (!vmsup_vm_service_check_owner_limits(self, verb->new_def, verb->rec->def, &error)) {
+	if (!vmsup_vm_service_check_owner_limits(self,
+						 verb->new_def,
+						 vmsup_vm_get_def(verb->vm),
+						 &error)) {
 		vmsup_vm_verb_return_error(task, error);
 		return;
 	}
-	if (verb->new_def->memory_mib > verb->rec->def->memory_mib)
-		verb->rec->memory_mib_reserved = verb->new_def->memory_mib;
-	vmsup_vm_service_cgroup_apply_async(self,
-					    verb->rec,
-					    verb->new_def,
-					    vmsup_vm_service_set_applied_cb,
-					    task);
+	if (verb->new_def->memory_mib > vmsup_vm_get_def(verb->vm)->memory_mib)
+		g_hash_table_insert(self->memory_reserved,
+				    g_strdup(verb->name),
+				    GUINT_TO_POINTER(verb->new_def->memory_mib));
+	vmsup_vm_apply_limits_async(verb->vm, verb->new_def, vmsup_vm_service_set_applied_cb, task);
 }
 
 void
@@ -1106,11 +1003,10 @@ vmsup_vm_service_compare_str_ptr(gconstpointer a, gconstpointer b, gpointer user
 }
 
 static gint
-vmsup_vm_service_compare_records(gconstpointer a, gconstpointer b, gpointer user_data)
+vmsup_vm_service_compare_vms(gconstpointer a, gconstpointer b, gpointer user_data)
 {
-	const VmsupVmRecord *ra = *(const VmsupVmRecord *const *)a;
-	const VmsupVmRecord *rb = *(const VmsupVmRecord *const *)b;
-	return g_strcmp0(ra->def->name, rb->def->name);
+	return g_strcmp0(vmsup_vm_get_name(*(VmsupVm *const *)a),
+			 vmsup_vm_get_name(*(VmsupVm *const *)b));
 }
 
 GStrv
@@ -1143,11 +1039,13 @@ vmsup_vm_service_count(VmsupVmService *self,
 
 	g_hash_table_iter_init(&iter, self->vms);
 	while (g_hash_table_iter_next(&iter, NULL, &value)) {
-		VmsupVmRecord *rec = value;
-		if (owner_uid != VMSUP_VM_SERVICE_ANY_OWNER && rec->def->owner_uid != owner_uid)
+		VmsupVm *vm = value;
+		if (owner_uid != VMSUP_VM_SERVICE_ANY_OWNER &&
+		    vmsup_vm_get_def(vm)->owner_uid != owner_uid)
 			continue;
 		defined++;
-		if (rec->state == VMSUP_VM_STATE_RUNNING || rec->state == VMSUP_VM_STATE_PAUSED)
+		if (vmsup_vm_get_state(vm) == VMSUP_VM_STATE_RUNNING ||
+		    vmsup_vm_get_state(vm) == VMSUP_VM_STATE_PAUSED)
 			running++;
 	}
 	if (out_defined != NULL)
@@ -1159,12 +1057,12 @@ vmsup_vm_service_count(VmsupVmService *self,
 JsonObject *
 vmsup_vm_service_lookup(VmsupVmService *self, const gchar *name)
 {
-	VmsupVmRecord *rec;
+	VmsupVm *vm;
 	g_return_val_if_fail(VMSUP_IS_VM_SERVICE(self), NULL);
 	if (name == NULL)
 		return NULL;
-	rec = g_hash_table_lookup(self->vms, name);
-	return rec != NULL ? vmsup_vm_service_record_to_json(self, rec) : NULL;
+	vm = g_hash_table_lookup(self->vms, name);
+	return vm != NULL ? vmsup_vm_service_describe(vm, NULL) : NULL;
 }
 
 /* vm.list's "fields" (strings borrowed from @params); NULL when absent or null */
@@ -1212,7 +1110,7 @@ vmsup_vm_service_list(VmsupVmService *self, JsonObject *params, GError **error)
 {
 	g_autoptr(JsonObject) result = json_object_new();
 	g_autoptr(JsonArray) vms = NULL;
-	g_autofree VmsupVmRecord **recs = NULL;
+	g_autofree VmsupVm **vms_sorted = NULL;
 	g_autofree const gchar **fields = NULL;
 	guint n = 0;
 	GHashTableIter iter;
@@ -1223,15 +1121,15 @@ vmsup_vm_service_list(VmsupVmService *self, JsonObject *params, GError **error)
 
 	if (!vmsup_vm_service_get_fields_param(params, &fields, error))
 		return NULL;
-	recs = g_new(VmsupVmRecord *, g_hash_table_size(self->vms));
+	vms_sorted = g_new(VmsupVm *, g_hash_table_size(self->vms));
 	g_hash_table_iter_init(&iter, self->vms);
 	while (g_hash_table_iter_next(&iter, NULL, &value))
-		recs[n++] = value;
-	g_qsort_with_data(recs, n, sizeof(VmsupVmRecord *), vmsup_vm_service_compare_records, NULL);
+		vms_sorted[n++] = value;
+	g_qsort_with_data(vms_sorted, n, sizeof(VmsupVm *), vmsup_vm_service_compare_vms, NULL);
 	vms = json_array_sized_new(n);
 	for (guint i = 0; i < n; i++)
 		json_array_add_object_element(vms,
-					      vmsup_vm_service_describe(self, recs[i], fields));
+					      vmsup_vm_service_describe(vms_sorted[i], fields));
 	json_object_set_array_member(result, "vms", g_steal_pointer(&vms));
 	return g_steal_pointer(&result);
 }
@@ -1239,7 +1137,7 @@ vmsup_vm_service_list(VmsupVmService *self, JsonObject *params, GError **error)
 JsonObject *
 vmsup_vm_service_get(VmsupVmService *self, JsonObject *params, GError **error)
 {
-	VmsupVmRecord *rec;
+	VmsupVm *vm;
 	const gchar *name;
 
 	g_return_val_if_fail(VMSUP_IS_VM_SERVICE(self), NULL);
@@ -1248,13 +1146,548 @@ vmsup_vm_service_get(VmsupVmService *self, JsonObject *params, GError **error)
 	name = vmsup_vm_service_get_name_param(params, error);
 	if (name == NULL)
 		return NULL;
-	rec = g_hash_table_lookup(self->vms, name);
+	vm = g_hash_table_lookup(self->vms, name);
 	/* a VM being created is busy until it is defined */
-	if (rec == NULL && vmsup_vm_service_check_not_creating(self, name, error))
-		rec = vmsup_vm_service_lookup_record(self, name, error);
-	if (rec == NULL)
+	if (vm == NULL && vmsup_vm_service_check_not_creating(self, name, error))
+		vm = vmsup_vm_service_lookup_vm(self, name, error);
+	if (vm == NULL)
 		return NULL;
-	return vmsup_vm_service_record_to_json(self, rec);
+	return vmsup_vm_service_describe(vm, NULL);
+}
+
+/* fills in the bundled guest when neither kernel, initrd nor image is given */
+static gboolean
+vmsup_vm_service_resolve_guest(VmsupVmDef *def, GError **error)
+{
+	g_autofree gchar *kernel = NULL;
+	g_autofree gchar *initrd = NULL;
+
+	if (def->kernel != NULL || def->initrd != NULL || def->image != NULL)
+		return TRUE;
+	kernel = vmsup_paths_guest_kernel();
+	initrd = vmsup_paths_guest_initrd();
+	if (kernel == NULL || initrd == NULL) {
+		g_autofree gchar *dir = vmsup_paths_guest_dir();
+		g_set_error(
+		    error,
+		    VMSUP_ERROR,
+		    VMSUP_ERROR_FAILED_PRECONDITION,
+		    _("No kernel or image given, and the bundled guest is not built (looked "
+		      "in '%s'); build it with 'meson setup -Dguest=enabled' and 'meson "
+		      "compile', or pass 'kernel' or 'image'"),
+		    dir);
+		return FALSE;
+	}
+	def->kernel = g_steal_pointer(&kernel);
+	def->initrd = g_steal_pointer(&initrd);
+	if (def->cmdline == NULL)
+		def->cmdline = g_strdup(VMSUP_VM_DEF_BUNDLED_CMDLINE);
+	return TRUE;
+}
+
+/* vm.create: checks now, the rest as an operation (VmsupVmCreate) */
+
+static VmsupVm *
+vmsup_vm_service_create_define_hook(VmsupVmDef *def, gpointer user_data)
+{
+	VmsupVmService *self = VMSUP_VM_SERVICE(user_data);
+	VmsupVm *vm = vmsup_vm_service_add_vm(self, def);
+
+	vmsup_vm_service_emit_vm_changed(self, vm);
+	return vm;
+}
+
+static gboolean
+vmsup_vm_service_create_undefine_hook(VmsupVm *vm, GError **error, gpointer user_data)
+{
+	VmsupVmService *self = VMSUP_VM_SERVICE(user_data);
+
+	/* a delete that came between took it already */
+	if (g_hash_table_lookup(self->vms, vmsup_vm_get_name(vm)) != vm)
+		return TRUE;
+	return vmsup_vm_service_undefine(self, vm, error);
+}
+
+static void
+vmsup_vm_service_create_ended_hook(VmsupVmCreate *create, gpointer user_data)
+{
+	VmsupVmService *self = VMSUP_VM_SERVICE(user_data);
+
+	g_hash_table_remove(self->creating, vmsup_vm_create_get_def(create)->name);
+}
+
+static const VmsupVmCreateHooks vmsup_vm_service_create_hooks = {
+    .define = vmsup_vm_service_create_define_hook,
+    .undefine = vmsup_vm_service_create_undefine_hook,
+    .ended = vmsup_vm_service_create_ended_hook,
+};
+
+static void
+vmsup_vm_service_create_waited_cb(GObject *source, GAsyncResult *res, gpointer user_data)
+{
+	g_autoptr(GTask) task = user_data;
+	VmsupOperation *op = VMSUP_OPERATION(source);
+	g_autoptr(JsonObject) result = json_object_new();
+	const GError *op_error = vmsup_operation_get_error(op);
+	GError *error = NULL;
+
+	if (!vmsup_operation_wait_finish(op, res, &error)) {
+		vmsup_vm_service_return_error(task, error);
+		return;
+	}
+	if (op_error != NULL) {
+		g_task_return_error(task, g_error_copy(op_error));
+		return;
+	}
+	json_object_set_int_member(result, "operation", vmsup_operation_get_id(op));
+	json_object_set_string_member(result, "vm", vmsup_operation_get_vm(op));
+	g_task_return_pointer(task, g_steal_pointer(&result), (GDestroyNotify)json_object_unref);
+}
+
+/* a new VM @name may come: none by that name, and room under MaxVMs */
+static gboolean
+vmsup_vm_service_create_check_name(VmsupVmService *self, const gchar *name, GError **error)
+{
+	if (!vmsup_vm_service_check_not_creating(self, name, error))
+		return FALSE;
+	if (g_hash_table_contains(self->vms, name)) {
+		g_set_error(error,
+			    VMSUP_ERROR,
+			    VMSUP_ERROR_ALREADY_EXISTS,
+			    _("VM '%s' already exists; choose another name or delete it "
+			      "first"),
+			    name);
+		return FALSE;
+	}
+	return vmsup_vm_limits_check_count(&self->limits,
+					   name,
+					   vmsup_vm_service_count_vms(self),
+					   error);
+}
+
+/* the definition vm.create asks for, checked against the host and the limits */
+static VmsupVmDef *
+vmsup_vm_service_create_def(VmsupVmService *self, JsonObject *params, GError **error)
+{
+	static const gchar *const ignore[] = {"start", "wait", NULL};
+	g_autoptr(VmsupVmDef) def = vmsup_vm_def_new_from_params(params, ignore, error);
+
+	if (def == NULL || !vmsup_vm_service_resolve_guest(def, error) ||
+	    !vmsup_vm_def_validate(def, error) ||
+	    !vmsup_vm_cgroup_check_def(vmsup_vm_service_get_cgroup(self), def, error) ||
+	    !vmsup_vm_service_check_owner_limits(self, def, NULL, error) ||
+	    !vmsup_preflight_check_files(def, error))
+		return NULL;
+	return g_steal_pointer(&def);
+}
+
+/* a VM made from an image or with a disk size gets its disk: where, made with what */
+static gboolean
+vmsup_vm_service_create_disk(VmsupVmService *self,
+			     VmsupVmDef *def,
+			     const gchar *binary,
+			     gchar **out_qemu_img,
+			     GError **error)
+{
+	g_autofree gchar *basename = NULL;
+
+	if (def->image == NULL && def->disk_gib == 0)
+		return TRUE;
+	*out_qemu_img = vmsup_disk_find_qemu_img(binary, error);
+	if (*out_qemu_img == NULL)
+		return FALSE;
+	basename = g_strconcat(def->name, ".qcow2", NULL);
+	def->disk = g_build_filename(self->state_dir, "disks", basename, NULL);
+	if (g_file_test(def->disk, G_FILE_TEST_EXISTS)) {
+		g_set_error(error,
+			    VMSUP_ERROR,
+			    VMSUP_ERROR_FAILED_PRECONDITION,
+			    _("A disk '%s' already exists, left by an earlier VM "
+			      "named '%s'; move it away or remove it first"),
+			    def->disk,
+			    def->name);
+		return FALSE;
+	}
+	return TRUE;
+}
+
+void
+vmsup_vm_service_create_async(VmsupVmService *self,
+			      JsonObject *params,
+			      GCancellable *cancellable,
+			      GAsyncReadyCallback callback,
+			      gpointer user_data)
+{
+	g_autoptr(GTask) task = NULL;
+	GError *error = NULL;
+	g_autoptr(VmsupVmDef) def = NULL;
+	g_autoptr(VmsupQemuConfig) config = NULL;
+	g_autofree gchar *binary = NULL;
+	g_autofree gchar *qemu_img = NULL;
+	g_autoptr(VmsupVmCreate) create = NULL;
+	VmsupOperation *op;
+	const gchar *name;
+	gboolean start = FALSE;
+	gboolean wait = FALSE;
+
+	g_return_if_fail(VMSUP_IS_VM_SERVICE(self));
+	g_return_if_fail(params != NULL);
+
+	task = g_task_new(self, cancellable, callback, user_data);
+	g_task_set_source_tag(task, vmsup_vm_service_create_async);
+
+	/* nothing is touched before every check has passed, the name first */
+	name = vmsup_vm_service_get_name_param(params, &error);
+	if (name == NULL || !vmsup_vm_service_create_check_name(self, name, &error) ||
+	    !vmsup_json_object_get_checked_bool(params, "start", FALSE, &start, &error) ||
+	    !vmsup_json_object_get_checked_bool(params, "wait", FALSE, &wait, &error) ||
+	    (def = vmsup_vm_service_create_def(self, params, &error)) == NULL) {
+		g_task_return_error(task, error);
+		return;
+	}
+	/* resolved once for the create: preflight and qemu-img use what it finds */
+	config = vmsup_qemu_config_new(name);
+	config->qemu_binary = g_strdup(self->qemu_binary);
+	binary = vmsup_qemu_config_find_binary(config, &error);
+	if (binary == NULL ||
+	    !vmsup_vm_service_create_disk(self, def, binary, &qemu_img, &error)) {
+		vmsup_vm_service_return_error(task, error);
+		return;
+	}
+	def->created = g_get_real_time() / G_USEC_PER_SEC;
+
+	vmsup_vm_service_prune_ops(self);
+	op = vmsup_vm_service_add_op(self, "create", name);
+	vmsup_vm_service_set_op_owner(op, def->owner_uid);
+	create = vmsup_vm_create_new(op,
+				     g_steal_pointer(&def),
+				     binary,
+				     qemu_img,
+				     self->state_dir,
+				     start,
+				     self->lock,
+				     self->store,
+				     self->accel,
+				     &vmsup_vm_service_create_hooks,
+				     self);
+	g_hash_table_insert(self->creating, g_strdup(name), g_object_ref(create));
+	vmsup_log_vm(G_LOG_LEVEL_INFO,
+		     name,
+		     "creating VM '%s' (operation %" G_GINT64_FORMAT ")",
+		     name,
+		     vmsup_operation_get_id(op));
+	vmsup_vm_create_run(create);
+	if (wait) {
+		vmsup_operation_wait_async(op,
+					   NULL,
+					   vmsup_vm_service_create_waited_cb,
+					   g_steal_pointer(&task));
+	} else {
+		g_autoptr(JsonObject) result = json_object_new();
+		json_object_set_int_member(result, "operation", vmsup_operation_get_id(op));
+		json_object_set_string_member(result, "vm", name);
+		g_task_return_pointer(task,
+				      g_steal_pointer(&result),
+				      (GDestroyNotify)json_object_unref);
+	}
+}
+
+JsonObject *
+vmsup_vm_service_create_finish(VmsupVmService *self, GAsyncResult *res, GError **error)
+{
+	return vmsup_vm_service_verb_finish(self, res, error);
+}
+
+/* op.get, op.list, op.cancel */
+
+static VmsupOperation *
+vmsup_vm_service_find_op(VmsupVmService *self, JsonObject *params, GError **error)
+{
+	VmsupOperation *op;
+	gint64 id = 0;
+
+	if (!vmsup_json_object_get_int_in_range(params, "id", 1, G_MAXINT64, 0, &id, error))
+		return NULL;
+	if (id == 0) {
+		g_set_error(error,
+			    VMSUP_ERROR,
+			    VMSUP_ERROR_INVALID_ARGUMENT,
+			    _("'%s' is required"),
+			    "id");
+		return NULL;
+	}
+	vmsup_vm_service_prune_ops(self);
+	op = g_hash_table_lookup(self->ops, &id);
+	if (op == NULL) {
+		g_set_error(error,
+			    VMSUP_ERROR,
+			    VMSUP_ERROR_NOT_FOUND,
+			    _("Operation %lld does not exist (finished operations are kept for 10 "
+			      "minutes); 'vmsup ops' lists them"),
+			    (long long)id);
+		return NULL;
+	}
+	return op;
+}
+
+void
+vmsup_vm_service_op_get_async(VmsupVmService *self,
+			      JsonObject *params,
+			      GCancellable *cancellable,
+			      GAsyncReadyCallback callback,
+			      gpointer user_data)
+{
+	g_autoptr(GTask) task = NULL;
+	g_autoptr(GError) error = NULL;
+	VmsupOperation *op;
+
+	g_return_if_fail(VMSUP_IS_VM_SERVICE(self));
+	g_return_if_fail(params != NULL);
+	task = g_task_new(self, cancellable, callback, user_data);
+	g_task_set_source_tag(task, vmsup_vm_service_op_get_async);
+	op = vmsup_vm_service_find_op(self, params, &error);
+	if (op == NULL) {
+		g_task_return_error(task, g_steal_pointer(&error));
+		return;
+	}
+	g_task_return_pointer(task, vmsup_operation_to_json(op), (GDestroyNotify)json_object_unref);
+}
+
+JsonObject *
+vmsup_vm_service_op_get_finish(VmsupVmService *self, GAsyncResult *res, GError **error)
+{
+	return vmsup_vm_service_verb_finish(self, res, error);
+}
+
+static gint
+vmsup_vm_service_compare_ops(gconstpointer a, gconstpointer b)
+{
+	gint64 id_a = vmsup_operation_get_id(*(VmsupOperation *const *)a);
+	gint64 id_b = vmsup_operation_get_id(*(VmsupOperation *const *)b);
+	return id_a < id_b ? -1 : id_a > id_b;
+}
+
+void
+vmsup_vm_service_op_list_async(VmsupVmService *self,
+			       JsonObject *params,
+			       GCancellable *cancellable,
+			       GAsyncReadyCallback callback,
+			       gpointer user_data)
+{
+	g_autoptr(GTask) task = NULL;
+	g_autoptr(GPtrArray) ops = NULL;
+	g_autoptr(JsonArray) array = json_array_new();
+	g_autoptr(JsonObject) result = json_object_new();
+	GHashTableIter iter;
+	gpointer value;
+
+	g_return_if_fail(VMSUP_IS_VM_SERVICE(self));
+	task = g_task_new(self, cancellable, callback, user_data);
+	g_task_set_source_tag(task, vmsup_vm_service_op_list_async);
+	vmsup_vm_service_prune_ops(self);
+	ops = g_ptr_array_new();
+	g_hash_table_iter_init(&iter, self->ops);
+	while (g_hash_table_iter_next(&iter, NULL, &value))
+		g_ptr_array_add(ops, value);
+	g_ptr_array_sort(ops, vmsup_vm_service_compare_ops);
+	for (guint i = 0; i < ops->len; i++)
+		json_array_add_object_element(array,
+					      vmsup_operation_to_json(g_ptr_array_index(ops, i)));
+	json_object_set_array_member(result, "operations", g_steal_pointer(&array));
+	g_task_return_pointer(task, g_steal_pointer(&result), (GDestroyNotify)json_object_unref);
+}
+
+JsonObject *
+vmsup_vm_service_op_list_finish(VmsupVmService *self, GAsyncResult *res, GError **error)
+{
+	return vmsup_vm_service_verb_finish(self, res, error);
+}
+
+static void
+vmsup_vm_service_op_cancel_waited_cb(GObject *source, GAsyncResult *res, gpointer user_data)
+{
+	g_autoptr(GTask) task = user_data;
+	VmsupOperation *op = VMSUP_OPERATION(source);
+	GError *error = NULL;
+
+	if (!vmsup_operation_wait_finish(op, res, &error)) {
+		vmsup_vm_service_return_error(task, error);
+		return;
+	}
+	g_task_return_pointer(task, vmsup_operation_to_json(op), (GDestroyNotify)json_object_unref);
+}
+
+void
+vmsup_vm_service_op_cancel_async(VmsupVmService *self,
+				 JsonObject *params,
+				 GCancellable *cancellable,
+				 GAsyncReadyCallback callback,
+				 gpointer user_data)
+{
+	g_autoptr(GTask) task = NULL;
+	g_autoptr(GError) error = NULL;
+	VmsupOperation *op;
+
+	g_return_if_fail(VMSUP_IS_VM_SERVICE(self));
+	g_return_if_fail(params != NULL);
+	task = g_task_new(self, cancellable, callback, user_data);
+	g_task_set_source_tag(task, vmsup_vm_service_op_cancel_async);
+	op = vmsup_vm_service_find_op(self, params, &error);
+	if (op == NULL) {
+		g_task_return_error(task, g_steal_pointer(&error));
+		return;
+	}
+	if (vmsup_operation_is_finished(op)) {
+		g_task_return_new_error(
+		    task,
+		    VMSUP_ERROR,
+		    VMSUP_ERROR_FAILED_PRECONDITION,
+		    _("Operation %lld already finished (%s); nothing to cancel"),
+		    (long long)vmsup_operation_get_id(op),
+		    vmsup_operation_state_to_string(vmsup_operation_get_state(op)));
+		return;
+	}
+	vmsup_log_vm(G_LOG_LEVEL_MESSAGE,
+		     vmsup_operation_get_vm(op),
+		     "cancelling operation %" G_GINT64_FORMAT " (%s of VM '%s')",
+		     vmsup_operation_get_id(op),
+		     vmsup_operation_get_kind(op),
+		     vmsup_operation_get_vm(op));
+	g_cancellable_cancel(vmsup_operation_get_cancellable(op));
+	/* answer once everything the operation did is undone */
+	vmsup_operation_wait_async(op,
+				   NULL,
+				   vmsup_vm_service_op_cancel_waited_cb,
+				   g_steal_pointer(&task));
+}
+
+JsonObject *
+vmsup_vm_service_op_cancel_finish(VmsupVmService *self, GAsyncResult *res, GError **error)
+{
+	return vmsup_vm_service_verb_finish(self, res, error);
+}
+
+/* load at start-up, stop at shut-down (VmsupVmLoader) */
+
+static VmsupVm *
+vmsup_vm_service_loader_add_hook(VmsupVmDef *def, gpointer user_data)
+{
+	return vmsup_vm_service_add_vm(VMSUP_VM_SERVICE(user_data), def);
+}
+
+static VmsupVm *
+vmsup_vm_service_loader_lookup_hook(const gchar *name, gpointer user_data)
+{
+	return g_hash_table_lookup(VMSUP_VM_SERVICE(user_data)->vms, name);
+}
+
+static GStrv
+vmsup_vm_service_loader_list_hook(gpointer user_data)
+{
+	return vmsup_vm_service_list_names(VMSUP_VM_SERVICE(user_data));
+}
+
+static const VmsupVmLoaderHooks vmsup_vm_service_loader_hooks = {
+    .add = vmsup_vm_service_loader_add_hook,
+    .lookup = vmsup_vm_service_loader_lookup_hook,
+    .list = vmsup_vm_service_loader_list_hook,
+};
+
+static VmsupVmLoader *
+vmsup_vm_service_new_loader(VmsupVmService *self)
+{
+	return vmsup_vm_loader_new(self->store,
+				   self->lock,
+				   self->accel,
+				   self->state_dir,
+				   self->runtime_dir,
+				   self->cancellable,
+				   &vmsup_vm_service_loader_hooks,
+				   self);
+}
+
+static void
+vmsup_vm_service_loaded_cb(GObject *source, GAsyncResult *res, gpointer user_data)
+{
+	g_autoptr(GTask) task = user_data;
+	GError *error = NULL;
+
+	if (!vmsup_vm_loader_load_finish(VMSUP_VM_LOADER(source), res, &error)) {
+		g_task_return_error(task, error);
+		return;
+	}
+	g_task_return_boolean(task, TRUE);
+}
+
+void
+vmsup_vm_service_load_async(VmsupVmService *self,
+			    GCancellable *cancellable,
+			    GAsyncReadyCallback callback,
+			    gpointer user_data)
+{
+	g_autoptr(GTask) task = NULL;
+	g_autoptr(VmsupVmLoader) loader = NULL;
+
+	g_return_if_fail(VMSUP_IS_VM_SERVICE(self));
+	task = g_task_new(self, cancellable, callback, user_data);
+	g_task_set_source_tag(task, vmsup_vm_service_load_async);
+	if (self->loaded) {
+		g_task_return_new_error(task,
+					VMSUP_ERROR,
+					VMSUP_ERROR_FAILED_PRECONDITION,
+					"the VM service is loaded already");
+		return;
+	}
+	self->loaded = TRUE;
+	vmsup_vm_service_get_cgroup(self);
+	loader = vmsup_vm_service_new_loader(self);
+	vmsup_vm_loader_load_async(loader,
+				   cancellable,
+				   vmsup_vm_service_loaded_cb,
+				   g_steal_pointer(&task));
+}
+
+gboolean
+vmsup_vm_service_load_finish(VmsupVmService *self, GAsyncResult *res, GError **error)
+{
+	g_return_val_if_fail(g_task_is_valid(res, self), FALSE);
+	return g_task_propagate_boolean(G_TASK(res), error);
+}
+
+static void
+vmsup_vm_service_stopped_all_cb(GObject *source, GAsyncResult *res, gpointer user_data)
+{
+	g_autoptr(GTask) task = user_data;
+
+	vmsup_vm_loader_stop_all_finish(VMSUP_VM_LOADER(source), res, NULL);
+	g_task_return_boolean(task, TRUE);
+}
+
+void
+vmsup_vm_service_stop_all_async(VmsupVmService *self,
+				GCancellable *cancellable,
+				GAsyncReadyCallback callback,
+				gpointer user_data)
+{
+	g_autoptr(GTask) task = NULL;
+	g_autoptr(VmsupVmLoader) loader = NULL;
+
+	g_return_if_fail(VMSUP_IS_VM_SERVICE(self));
+	task = g_task_new(self, cancellable, callback, user_data);
+	g_task_set_source_tag(task, vmsup_vm_service_stop_all_async);
+	loader = vmsup_vm_service_new_loader(self);
+	vmsup_vm_loader_stop_all_async(loader,
+				       self->stop_timeout_s,
+				       cancellable,
+				       vmsup_vm_service_stopped_all_cb,
+				       g_steal_pointer(&task));
+}
+
+gboolean
+vmsup_vm_service_stop_all_finish(VmsupVmService *self, GAsyncResult *res, GError **error)
+{
+	g_return_val_if_fail(g_task_is_valid(res, self), FALSE);
+	return g_task_propagate_boolean(G_TASK(res), error);
 }
 
 /* hooks for sibling services: arguments first, the service last */
@@ -1262,18 +1695,17 @@ vmsup_vm_service_get(VmsupVmService *self, JsonObject *params, GError **error)
 static gboolean
 vmsup_vm_service_vm_alive_hook(const gchar *name, VmsupVmService *self)
 {
-	VmsupVmRecord *rec = name != NULL ? g_hash_table_lookup(self->vms, name) : NULL;
-	return rec != NULL && rec->process != NULL && !rec->starting &&
-	       vmsup_qemu_process_is_running(rec->process);
+	VmsupVm *vm = name != NULL ? g_hash_table_lookup(self->vms, name) : NULL;
+	return vm != NULL && vmsup_vm_is_alive(vm);
 }
 
 static VmsupVmHandles *
 vmsup_vm_service_vm_handles_hook(const gchar *name, VmsupVmService *self)
 {
-	VmsupVmRecord *rec = name != NULL ? g_hash_table_lookup(self->vms, name) : NULL;
-	if (rec == NULL || rec->handles == NULL)
-		return NULL;
-	return vmsup_vm_handles_ref(rec->handles);
+	VmsupVm *vm = name != NULL ? g_hash_table_lookup(self->vms, name) : NULL;
+	VmsupVmHandles *handles = vm != NULL ? vmsup_vm_get_handles(vm) : NULL;
+
+	return handles != NULL ? vmsup_vm_handles_ref(handles) : NULL;
 }
 
 static void
@@ -1295,25 +1727,19 @@ vmsup_vm_service_unlock_vm_hook(const gchar *name, VmsupVmService *self)
 static void
 vmsup_vm_service_cleanup_runtime_hook(const gchar *name, VmsupVmService *self)
 {
-	VmsupVmRecord *rec = name != NULL ? g_hash_table_lookup(self->vms, name) : NULL;
+	VmsupVm *vm = name != NULL ? g_hash_table_lookup(self->vms, name) : NULL;
 
-	if (rec == NULL || rec->process == NULL || rec->starting)
-		return;
-	/* only a QEMU that is gone is cleaned up; a live one cleans up when it exits */
-	if (vmsup_qemu_process_is_running(rec->process)) {
-		g_debug("cleanup of '%s' asked while QEMU runs, ignoring", name);
-		return;
-	}
-	vmsup_vm_service_handle_exit(self, rec, vmsup_qemu_process_get_wait_status(rec->process));
+	if (vm != NULL)
+		vmsup_vm_cleanup_exited(vm);
 }
 
 static void
 vmsup_vm_service_note_stop_hook(const gchar *name, const gchar *reason, VmsupVmService *self)
 {
-	VmsupVmRecord *rec = name != NULL ? g_hash_table_lookup(self->vms, name) : NULL;
+	VmsupVm *vm = name != NULL ? g_hash_table_lookup(self->vms, name) : NULL;
 
-	if (rec != NULL)
-		vmsup_vm_service_note_stop(self, rec, reason);
+	if (vm != NULL)
+		vmsup_vm_note_stop(vm, reason);
 }
 
 static GClosure *
@@ -1337,9 +1763,7 @@ VmsupAccel
 vmsup_vm_service_get_accel(VmsupVmService *self, const gchar **out_reason)
 {
 	g_return_val_if_fail(VMSUP_IS_VM_SERVICE(self), VMSUP_ACCEL_TCG);
-	if (out_reason != NULL)
-		*out_reason = self->accel_known ? self->accel_reason : "not decided yet";
-	return self->accel_known ? self->accel : self->accel_config;
+	return vmsup_vm_accel_get(self->accel, out_reason);
 }
 
 /* GObject */
@@ -1410,6 +1834,12 @@ vmsup_vm_service_constructed(GObject *object)
 	if (self->runtime_dir == NULL)
 		self->runtime_dir = vmsup_paths_runtime_dir(FALSE);
 	self->store = vmsup_vm_store_new(self->state_dir);
+	self->accel = vmsup_vm_accel_new(self->accel_config, self->qemu_binary, self->cancellable);
+	g_signal_connect_object(self->accel,
+				"decided",
+				G_CALLBACK(vmsup_vm_service_accel_decided_cb),
+				self,
+				0);
 	self->hooks.vm_alive =
 	    vmsup_vm_service_new_hook(self, G_CALLBACK(vmsup_vm_service_vm_alive_hook));
 	self->hooks.vm_handles =
@@ -1435,10 +1865,10 @@ vmsup_vm_service_dispose(GObject *object)
 	/* running QEMUs are left running, to be adopted by the next daemon */
 	g_hash_table_iter_init(&iter, self->vms);
 	while (g_hash_table_iter_next(&iter, NULL, &value))
-		vmsup_vm_service_drop_runtime(self, value, FALSE);
+		vmsup_vm_release_process(value);
 	g_hash_table_remove_all(self->vms);
 	g_hash_table_remove_all(self->creating);
-	g_hash_table_remove_all(self->creating_usage);
+	g_hash_table_remove_all(self->memory_reserved);
 	g_hash_table_remove_all(self->ops);
 	G_OBJECT_CLASS(vmsup_vm_service_parent_class)->dispose(object);
 }
@@ -1453,15 +1883,14 @@ vmsup_vm_service_finalize(GObject *object)
 	g_clear_object(&self->lock);
 	g_clear_object(&self->cancellable);
 	g_clear_object(&self->cgroup);
+	g_clear_object(&self->accel);
 	g_hash_table_unref(self->vms);
 	g_hash_table_unref(self->ops);
 	g_hash_table_unref(self->creating);
-	g_hash_table_unref(self->creating_usage);
-	g_ptr_array_unref(self->accel_waiters);
+	g_hash_table_unref(self->memory_reserved);
 	g_free(self->state_dir);
 	g_free(self->runtime_dir);
 	g_free(self->qemu_binary);
-	g_free(self->accel_reason);
 	G_OBJECT_CLASS(vmsup_vm_service_parent_class)->finalize(object);
 }
 
@@ -1561,14 +1990,10 @@ vmsup_vm_service_init(VmsupVmService *self)
 {
 	self->cancellable = g_cancellable_new();
 	self->lock = vmsup_vm_lock_new();
-	self->vms = g_hash_table_new_full(g_str_hash,
-					  g_str_equal,
-					  g_free,
-					  (GDestroyNotify)vmsup_vm_service_record_unref);
+	self->vms = g_hash_table_new_full(g_str_hash, g_str_equal, g_free, g_object_unref);
 	self->ops = g_hash_table_new_full(g_int64_hash, g_int64_equal, g_free, g_object_unref);
-	self->creating = g_hash_table_new_full(g_str_hash, g_str_equal, g_free, NULL);
-	self->creating_usage = g_hash_table_new_full(g_str_hash, g_str_equal, g_free, g_free);
-	self->accel_waiters = g_ptr_array_new_with_free_func(g_object_unref);
+	self->creating = g_hash_table_new_full(g_str_hash, g_str_equal, g_free, g_object_unref);
+	self->memory_reserved = g_hash_table_new_full(g_str_hash, g_str_equal, g_free, NULL);
 	self->next_op_id = 1;
 }
 

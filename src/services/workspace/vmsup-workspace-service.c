@@ -274,28 +274,6 @@ vmsup_workspace_service_load(VmsupWorkspaceService *self)
 
 /* params */
 
-static gboolean
-vmsup_workspace_get_bool_param(JsonObject *params,
-			       const gchar *member,
-			       gboolean *out_value,
-			       GError **error)
-{
-	JsonNode *node = json_object_get_member(params, member);
-	if (node == NULL || JSON_NODE_HOLDS_NULL(node))
-		return TRUE;
-	if (!JSON_NODE_HOLDS_VALUE(node) || json_node_get_value_type(node) != G_TYPE_BOOLEAN) {
-		g_set_error(error,
-			    VMSUP_ERROR,
-			    VMSUP_ERROR_INVALID_ARGUMENT,
-			    _("'%s' must be true or false, got %s"),
-			    member,
-			    vmsup_json_node_type_name(node));
-		return FALSE;
-	}
-	*out_value = json_node_get_boolean(node);
-	return TRUE;
-}
-
 /* an optional positive integer; 0 when absent (the VM's limits are VMService's to check) */
 static gboolean
 vmsup_workspace_get_uint_param(JsonObject *params,
@@ -1482,7 +1460,8 @@ vmsup_workspace_service_delete_async(VmsupWorkspaceService *self,
 	g_task_set_check_cancellable(task, FALSE);
 	name = vmsup_workspace_get_name_param(params, &error);
 	ws = name != NULL ? vmsup_workspace_service_lookup(self, name, &error) : NULL;
-	if (ws == NULL || !vmsup_workspace_get_bool_param(params, "force", &force, &error) ||
+	if (ws == NULL ||
+	    !vmsup_json_object_get_checked_bool(params, "force", FALSE, &force, &error) ||
 	    !vmsup_workspace_service_claim(self, name, "deleted", &error)) {
 		g_task_return_error(task, g_steal_pointer(&error));
 		return;
