@@ -16,7 +16,7 @@
 #include <glib/gstdio.h>
 
 #include "vmsup-accel-guest.h"
-#include "vmsup-accel.h"
+#include "vmsup-accel-probe.h"
 #include "vmsup-test-util.h"
 
 #define TIMEOUT_S 30

@@ -6,6 +6,7 @@
 
 #include "config.h"
 
+#include "vmsup-accel-probe.h"
 #include "vmsup-qemu-process.h"
 #include "vmsup-vm-accel.h"
 
