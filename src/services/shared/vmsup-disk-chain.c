@@ -75,6 +75,21 @@ vmsup_qcow2_bad(const gchar *path, const gchar *why, GError **error)
 	    why);
 }
 
+/* an image QEMU could run but not from its own file alone: a plain copy is the fix */
+static void
+vmsup_qcow2_not_self_contained(const gchar *path, const gchar *why, GError **error)
+{
+	g_set_error(error,
+		    VMSUP_ERROR,
+		    VMSUP_ERROR_FAILED_PRECONDITION,
+		    /* TRANSLATORS: the image '/srv/a.qcow2' cannot be used: it is encrypted; ... */
+		    _("The image '%s' cannot be used: %s; make a plain, self-contained copy with "
+		      "'qemu-img convert -O qcow2 %s COPY.qcow2' and use that"),
+		    path,
+		    why,
+		    path);
+}
+
 gboolean
 vmsup_qcow2_header_read(gint fd, const gchar *path, VmsupQcow2Header *out, GError **error)
 {
@@ -103,7 +118,7 @@ vmsup_qcow2_header_read(gint fd, const gchar *path, VmsupQcow2Header *out, GErro
 		return FALSE;
 	}
 	if (vmsup_be32(buf + 32) != 0) {
-		vmsup_qcow2_bad(path, _("it is encrypted"), error);
+		vmsup_qcow2_not_self_contained(path, _("it is encrypted"), error);
 		return FALSE;
 	}
 	ext = 72;
@@ -116,7 +131,9 @@ vmsup_qcow2_header_read(gint fd, const gchar *path, VmsupQcow2Header *out, GErro
 		ext = vmsup_be32(buf + 100);
 	}
 	if (incompat & VMSUP_QCOW2_INCOMPAT_DATA_FILE) {
-		vmsup_qcow2_bad(path, _("it keeps its data in an external file"), error);
+		vmsup_qcow2_not_self_contained(path,
+					       _("it keeps its data in an external file"),
+					       error);
 		return FALSE;
 	}
 	/* extensions end at the first cluster, or where the backing name starts */
@@ -133,7 +150,9 @@ vmsup_qcow2_header_read(gint fd, const gchar *path, VmsupQcow2Header *out, GErro
 			return FALSE;
 		}
 		if (type == VMSUP_QCOW2_EXT_DATA_FILE) {
-			vmsup_qcow2_bad(path, _("it keeps its data in an external file"), error);
+			vmsup_qcow2_not_self_contained(path,
+						       _("it keeps its data in an external file"),
+						       error);
 			return FALSE;
 		}
 		if (type == VMSUP_QCOW2_EXT_BACKING_FORMAT && len > 0 && len < 64) {
