@@ -194,9 +194,10 @@ vmsup_test_rm_rf(const gchar *path)
 	g_unlink(path);
 }
 
-void
-vmsup_test_run_tool(const gchar *const *argv)
+gchar *
+vmsup_test_run_tool_output(const gchar *const *argv)
 {
+	g_autofree gchar *out = NULL;
 	g_autofree gchar *err = NULL;
 	g_autoptr(GError) error = NULL;
 	gint status = -1;
@@ -204,16 +205,23 @@ vmsup_test_run_tool(const gchar *const *argv)
 	g_assert_true(g_spawn_sync(NULL,
 				   (gchar **)argv,
 				   NULL,
-				   G_SPAWN_SEARCH_PATH | G_SPAWN_STDOUT_TO_DEV_NULL,
+				   G_SPAWN_SEARCH_PATH,
 				   NULL,
 				   NULL,
-				   NULL,
+				   &out,
 				   &err,
 				   &status,
 				   &error));
 	g_assert_no_error(error);
 	if (!g_spawn_check_wait_status(status, NULL))
 		g_error("%s failed: %s", argv[0], err);
+	return g_steal_pointer(&out);
+}
+
+void
+vmsup_test_run_tool(const gchar *const *argv)
+{
+	g_free(vmsup_test_run_tool_output(argv));
 }
 
 gchar *

@@ -102,6 +102,9 @@ vmsup_test_rm_rf(const gchar *path);
 /* runs @argv (searched in PATH, stdout discarded); a failure fails the test, showing stderr */
 void
 vmsup_test_run_tool(const gchar *const *argv);
+/* the same, giving its standard output */
+gchar *
+vmsup_test_run_tool_output(const gchar *const *argv);
 
 /* @first, ... (NULL-terminated) below the build directory ($VMSUP_BUILDDIR) */
 gchar *

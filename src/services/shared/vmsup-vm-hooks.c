@@ -79,6 +79,7 @@ vmsup_vm_hooks_copy(VmsupVmHooks *dst, const VmsupVmHooks *src)
 	dst->unlock_vm = vmsup_vm_hooks_take_closure(src->unlock_vm);
 	dst->cleanup_runtime = vmsup_vm_hooks_take_closure(src->cleanup_runtime);
 	dst->note_stop = vmsup_vm_hooks_take_closure(src->note_stop);
+	dst->image_users = vmsup_vm_hooks_take_closure(src->image_users);
 }
 
 void
@@ -91,6 +92,7 @@ vmsup_vm_hooks_clear(VmsupVmHooks *hooks)
 	g_clear_pointer(&hooks->unlock_vm, g_closure_unref);
 	g_clear_pointer(&hooks->cleanup_runtime, g_closure_unref);
 	g_clear_pointer(&hooks->note_stop, g_closure_unref);
+	g_clear_pointer(&hooks->image_users, g_closure_unref);
 }
 
 gboolean
@@ -98,7 +100,8 @@ vmsup_vm_hooks_is_complete(const VmsupVmHooks *hooks)
 {
 	return hooks != NULL && hooks->vm_alive != NULL && hooks->vm_handles != NULL &&
 	       hooks->lock_vm != NULL && hooks->unlock_vm != NULL &&
-	       hooks->cleanup_runtime != NULL && hooks->note_stop != NULL;
+	       hooks->cleanup_runtime != NULL && hooks->note_stop != NULL &&
+	       hooks->image_users != NULL;
 }
 
 gboolean

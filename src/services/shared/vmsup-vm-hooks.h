@@ -44,6 +44,7 @@ typedef struct {
 	GClosure *unlock_vm;       /* (const gchar *name) */
 	GClosure *cleanup_runtime; /* (const gchar *name): the VM stopped; drop its handles */
 	GClosure *note_stop;       /* (const gchar *name, const gchar *reason): see below */
+	GClosure *image_users;     /* (const gchar *path) -> GStrv: see vmsup-image-hooks.h */
 } VmsupVmHooks;
 
 /* takes a ref (and sinks) each closure of @src into @dst */

@@ -16,6 +16,7 @@
 #include "vmsup-json.h"
 #include "vmsup-log.h"
 #include "vmsup-name.h"
+#include "vmsup-image-hooks.h"
 #include "vmsup-operation.h"
 #include "vmsup-paths.h"
 #include "vmsup-preflight.h"
@@ -55,6 +56,7 @@ struct _VmsupVmService {
 	GHashTable *memory_reserved;
 	gint64 next_op_id;
 	VmsupVmHooks hooks;        /* owned closures */
+	GClosure *image_lookup;    /* owned, may be NULL: see vmsup-image-hooks.h */
 	GCancellable *cancellable; /* owned */
 	VmsupVmLimits limits;
 	VmsupCgroup *cgroup; /* owned: found on first use, see vmsup_vm_service_get_cgroup() */
@@ -1265,12 +1267,49 @@ vmsup_vm_service_create_check_name(VmsupVmService *self, const gchar *name, GErr
 					   error);
 }
 
+/*
+ * @params with an "image" that names a stored image (no '/') replaced by
+ * that image's file, over which the VM gets its overlay as over any path
+ */
+static JsonObject *
+vmsup_vm_service_resolve_image(VmsupVmService *self, JsonObject *params, GError **error)
+{
+	JsonNode *node = json_object_get_member(params, "image");
+	const gchar *image;
+	g_autofree gchar *path = NULL;
+	JsonObject *resolved;
+	JsonObjectIter iter;
+	const gchar *member;
+	JsonNode *value;
+
+	if (node == NULL || !JSON_NODE_HOLDS_VALUE(node) ||
+	    json_node_get_value_type(node) != G_TYPE_STRING)
+		return json_object_ref(params);
+	image = json_node_get_string(node);
+	if (!vmsup_image_hooks_is_store_name(image) || image[0] == '\0')
+		return json_object_ref(params);
+	path = vmsup_image_hooks_lookup(self->image_lookup, image, error);
+	if (path == NULL)
+		return NULL;
+	resolved = json_object_new();
+	json_object_iter_init(&iter, params);
+	while (json_object_iter_next(&iter, &member, &value))
+		json_object_set_member(resolved, member, json_node_copy(value));
+	json_object_set_string_member(resolved, "image", path);
+	return resolved;
+}
+
 /* the definition vm.create asks for, checked against the host and the limits */
 static VmsupVmDef *
 vmsup_vm_service_create_def(VmsupVmService *self, JsonObject *params, GError **error)
 {
 	static const gchar *const ignore[] = {"start", "wait", NULL};
-	g_autoptr(VmsupVmDef) def = vmsup_vm_def_new_from_params(params, ignore, error);
+	g_autoptr(JsonObject) resolved = vmsup_vm_service_resolve_image(self, params, error);
+	g_autoptr(VmsupVmDef) def = NULL;
+
+	if (resolved == NULL)
+		return NULL;
+	def = vmsup_vm_def_new_from_params(resolved, ignore, error);
 
 	if (def == NULL || !vmsup_vm_service_resolve_guest(def, error) ||
 	    !vmsup_vm_def_validate(def, error) ||
@@ -1742,6 +1781,36 @@ vmsup_vm_service_note_stop_hook(const gchar *name, const gchar *reason, VmsupVmS
 		vmsup_vm_note_stop(vm, reason);
 }
 
+static void
+vmsup_vm_service_add_image_user(GPtrArray *users, const VmsupVmDef *def, const gchar *path)
+{
+	if (def->image == NULL || g_strcmp0(def->image, path) != 0)
+		return;
+	for (guint i = 0; i < users->len; i++)
+		if (g_strcmp0(g_ptr_array_index(users, i), def->name) == 0)
+			return;
+	g_ptr_array_add(users, g_strdup(def->name));
+}
+
+/* the VMs over the image @path, those being created included, sorted */
+static GStrv
+vmsup_vm_service_image_users_hook(const gchar *path, VmsupVmService *self)
+{
+	g_autoptr(GPtrArray) users = g_ptr_array_new_with_free_func(g_free);
+	GHashTableIter iter;
+	gpointer value;
+
+	g_hash_table_iter_init(&iter, self->vms);
+	while (path != NULL && g_hash_table_iter_next(&iter, NULL, &value))
+		vmsup_vm_service_add_image_user(users, vmsup_vm_get_def(value), path);
+	g_hash_table_iter_init(&iter, self->creating);
+	while (path != NULL && g_hash_table_iter_next(&iter, NULL, &value))
+		vmsup_vm_service_add_image_user(users, vmsup_vm_create_get_def(value), path);
+	g_ptr_array_sort_with_data(users, vmsup_vm_service_compare_str_ptr, NULL);
+	g_ptr_array_add(users, NULL);
+	return (GStrv)g_ptr_array_free(g_steal_pointer(&users), FALSE);
+}
+
 static GClosure *
 vmsup_vm_service_new_hook(VmsupVmService *self, GCallback callback)
 {
@@ -1757,6 +1826,15 @@ vmsup_vm_service_get_hooks(VmsupVmService *self)
 {
 	g_return_val_if_fail(VMSUP_IS_VM_SERVICE(self), NULL);
 	return &self->hooks;
+}
+
+void
+vmsup_vm_service_set_image_lookup(VmsupVmService *self, GClosure *lookup)
+{
+	g_return_if_fail(VMSUP_IS_VM_SERVICE(self));
+
+	g_clear_pointer(&self->image_lookup, g_closure_unref);
+	self->image_lookup = vmsup_vm_hooks_take_closure(lookup);
 }
 
 VmsupAccel
@@ -1852,6 +1930,8 @@ vmsup_vm_service_constructed(GObject *object)
 	    vmsup_vm_service_new_hook(self, G_CALLBACK(vmsup_vm_service_cleanup_runtime_hook));
 	self->hooks.note_stop =
 	    vmsup_vm_service_new_hook(self, G_CALLBACK(vmsup_vm_service_note_stop_hook));
+	self->hooks.image_users =
+	    vmsup_vm_service_new_hook(self, G_CALLBACK(vmsup_vm_service_image_users_hook));
 }
 
 static void
@@ -1879,6 +1959,7 @@ vmsup_vm_service_finalize(GObject *object)
 	VmsupVmService *self = VMSUP_VM_SERVICE(object);
 
 	vmsup_vm_hooks_clear(&self->hooks);
+	g_clear_pointer(&self->image_lookup, g_closure_unref);
 	g_clear_object(&self->store);
 	g_clear_object(&self->lock);
 	g_clear_object(&self->cancellable);

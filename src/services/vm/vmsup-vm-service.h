@@ -61,6 +61,14 @@ const VmsupVmHooks *
 vmsup_vm_service_get_hooks(VmsupVmService *self);
 
 /*
+ * The image store's lookup closure (see vmsup-image-hooks.h), ref'd and
+ * sunk; NULL unsets it. vm.create's "image" without a '/' is a stored
+ * image's name, resolved through it to the image's file.
+ */
+void
+vmsup_vm_service_set_image_lookup(VmsupVmService *self, GClosure *lookup);
+
+/*
  * The most VMs that may be defined at once, those being created included
  * (MaxVMs in vmsupd.conf); 0, the default of a new service, means no limit.
  * Only vm.create is refused beyond it: VMs already defined, however many,

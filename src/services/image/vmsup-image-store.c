@@ -1,0 +1,894 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+/*
+ * The image store: base images VMs are made from, each a read-only file
+ * under <state dir>/images/ with a record of what it is. An import checks
+ * everything first, then copies in a thread under a temporary name; the
+ * rename into place is its last step, so the store never shows half an image.
+ */
+
+#include "config.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <glib/gi18n.h>
+#include <glib/gstdio.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "vmsup-disk-chain.h"
+#include "vmsup-error.h"
+#include "vmsup-image-hooks.h"
+#include "vmsup-image-store.h"
+#include "vmsup-name.h"
+#include "vmsup-record-store.h"
+#include "vmsup-vm-def.h"
+#include "vmsup-vm-hooks.h"
+
+#define VMSUP_IMAGE_STORE_RECORD_MAX_SIZE (64 * 1024)
+#define VMSUP_IMAGE_STORE_CHUNK (1024 * 1024)
+/* what is left a hole when it reads as zeros: a file system block */
+#define VMSUP_IMAGE_STORE_BLOCK 4096
+/* the boot signature of an MBR, and the GPT header in the sector after it */
+#define VMSUP_IMAGE_MBR_SIGNATURE_OFFSET 510
+#define VMSUP_IMAGE_GPT_OFFSET 512
+
+struct _VmsupImageStore {
+	GObject parent_instance;
+	gchar *dir;                /* owned: <state dir>/images */
+	VmsupRecordStore *records; /* owned */
+	GClosure *image_users;     /* owned, may be NULL */
+	GClosure *lookup_hook;     /* owned */
+	GHashTable *importing;     /* owned: names of imports under way */
+};
+
+G_DEFINE_FINAL_TYPE(VmsupImageStore, vmsup_image_store, G_TYPE_OBJECT)
+
+enum { PROP_0, PROP_STATE_DIR, PROP_IMAGE_USERS, N_PROPS };
+static GParamSpec *props[N_PROPS];
+
+/* one import: what the checks found, then what the copy made */
+typedef struct {
+	VmsupImageStore *self; /* owned ref */
+	gint fd;
+	gchar *source; /* owned */
+	gchar *name;   /* owned */
+	const gchar *format;
+	guint64 size;         /* bytes of the source file */
+	guint64 virtual_size; /* bytes the guest sees */
+	gchar *final_path;    /* owned */
+	VmsupImageStoreProgressFunc progress;
+	gpointer progress_data;
+	GDestroyNotify progress_destroy;
+	GMainContext *context; /* owned ref: where progress is reported */
+} VmsupImageImport;
+
+static void
+vmsup_image_import_free(VmsupImageImport *import)
+{
+	if (import->fd >= 0)
+		close(import->fd);
+	if (import->progress_destroy != NULL)
+		import->progress_destroy(import->progress_data);
+	g_main_context_unref(import->context);
+	g_object_unref(import->self);
+	g_free(import->source);
+	g_free(import->name);
+	g_free(import->final_path);
+	g_free(import);
+}
+
+static gchar *
+vmsup_image_store_image_path(VmsupImageStore *self, const gchar *name, const gchar *format)
+{
+	g_autofree gchar *basename = g_strconcat(name, ".", format, NULL);
+	return g_build_filename(self->dir, basename, NULL);
+}
+
+static void
+vmsup_image_store_not_found(const gchar *name, GError **error)
+{
+	g_set_error(error,
+		    VMSUP_ERROR,
+		    VMSUP_ERROR_NOT_FOUND,
+		    _("Image '%s' is not in the store; 'vmsup image list' shows those that are"),
+		    name);
+}
+
+/* the record of @name whose image file is in place; NULL with NOT_FOUND otherwise */
+static JsonObject *
+vmsup_image_store_load(VmsupImageStore *self, const gchar *name, gchar **out_path, GError **error)
+{
+	g_autoptr(GHashTable) all = NULL;
+	g_autofree gchar *path = NULL;
+	JsonObject *record;
+	const gchar *format;
+
+	if (!vmsup_name_validate(name, "image", error))
+		return NULL;
+	all = vmsup_record_store_load_all(self->records, error);
+	if (all == NULL)
+		return NULL;
+	record = g_hash_table_lookup(all, name);
+	format = record != NULL ? json_object_get_string_member_with_default(record, "format", NULL)
+				: NULL;
+	/* a record without its file is what an interrupted import leaves: not an image */
+	if (g_strcmp0(format, "qcow2") == 0 || g_strcmp0(format, "raw") == 0)
+		path = vmsup_image_store_image_path(self, name, format);
+	if (path == NULL || !g_file_test(path, G_FILE_TEST_IS_REGULAR)) {
+		vmsup_image_store_not_found(name, error);
+		return NULL;
+	}
+	if (out_path != NULL)
+		*out_path = g_steal_pointer(&path);
+	return json_object_ref(record);
+}
+
+/* a record as list and get show it: with its file and the VMs over it */
+static JsonObject *
+vmsup_image_store_describe(VmsupImageStore *self, JsonObject *record, const gchar *path)
+{
+	g_auto(GStrv) users = vmsup_image_hooks_users(self->image_users, path);
+	JsonObject *result = json_object_new();
+	JsonArray *used_by = json_array_new();
+	JsonObjectIter iter;
+	const gchar *member;
+	JsonNode *node;
+
+	json_object_iter_init(&iter, record);
+	while (json_object_iter_next(&iter, &member, &node))
+		json_object_set_member(result, member, json_node_copy(node));
+	json_object_set_string_member(result, "path", path);
+	for (guint i = 0; users[i] != NULL; i++)
+		json_array_add_string_element(used_by, users[i]);
+	json_object_set_array_member(result, "used_by", used_by);
+	return result;
+}
+
+const gchar *
+vmsup_image_store_get_dir(VmsupImageStore *self)
+{
+	g_return_val_if_fail(VMSUP_IS_IMAGE_STORE(self), NULL);
+	return self->dir;
+}
+
+JsonObject *
+vmsup_image_store_get(VmsupImageStore *self, const gchar *name, GError **error)
+{
+	g_autoptr(JsonObject) record = NULL;
+	g_autofree gchar *path = NULL;
+
+	g_return_val_if_fail(VMSUP_IS_IMAGE_STORE(self), NULL);
+
+	record = vmsup_image_store_load(self, name, &path, error);
+	if (record == NULL)
+		return NULL;
+	return vmsup_image_store_describe(self, record, path);
+}
+
+gchar *
+vmsup_image_store_lookup(VmsupImageStore *self, const gchar *name, GError **error)
+{
+	g_autoptr(JsonObject) record = NULL;
+	gchar *path = NULL;
+
+	g_return_val_if_fail(VMSUP_IS_IMAGE_STORE(self), NULL);
+
+	record = vmsup_image_store_load(self, name, &path, error);
+	return record != NULL ? path : NULL;
+}
+
+static gint
+vmsup_image_store_compare_names(gconstpointer a, gconstpointer b)
+{
+	return g_strcmp0(*(const gchar *const *)a, *(const gchar *const *)b);
+}
+
+JsonObject *
+vmsup_image_store_list(VmsupImageStore *self, GError **error)
+{
+	g_autoptr(GHashTable) all = NULL;
+	g_autoptr(GPtrArray) names = g_ptr_array_new();
+	JsonObject *result;
+	JsonArray *images;
+	GHashTableIter iter;
+	gpointer key;
+
+	g_return_val_if_fail(VMSUP_IS_IMAGE_STORE(self), NULL);
+
+	all = vmsup_record_store_load_all(self->records, error);
+	if (all == NULL)
+		return NULL;
+	g_hash_table_iter_init(&iter, all);
+	while (g_hash_table_iter_next(&iter, &key, NULL))
+		g_ptr_array_add(names, key);
+	g_ptr_array_sort(names, vmsup_image_store_compare_names);
+	images = json_array_new();
+	for (guint i = 0; i < names->len; i++) {
+		const gchar *name = g_ptr_array_index(names, i);
+		JsonObject *record = g_hash_table_lookup(all, name);
+		const gchar *format =
+		    json_object_get_string_member_with_default(record, "format", "");
+		g_autofree gchar *path = NULL;
+
+		if (g_strcmp0(format, "qcow2") != 0 && g_strcmp0(format, "raw") != 0)
+			continue;
+		path = vmsup_image_store_image_path(self, name, format);
+		if (!g_file_test(path, G_FILE_TEST_IS_REGULAR))
+			continue;
+		json_array_add_object_element(images,
+					      vmsup_image_store_describe(self, record, path));
+	}
+	result = json_object_new();
+	json_object_set_array_member(result, "images", images);
+	return result;
+}
+
+gboolean
+vmsup_image_store_delete(VmsupImageStore *self, const gchar *name, GError **error)
+{
+	g_autoptr(JsonObject) record = NULL;
+	g_autofree gchar *path = NULL;
+	g_auto(GStrv) users = NULL;
+
+	g_return_val_if_fail(VMSUP_IS_IMAGE_STORE(self), FALSE);
+
+	record = vmsup_image_store_load(self, name, &path, error);
+	if (record == NULL)
+		return FALSE;
+	users = vmsup_image_hooks_users(self->image_users, path);
+	if (users[0] != NULL) {
+		g_autofree gchar *list = g_strjoinv("', '", users);
+		g_set_error(error,
+			    VMSUP_ERROR,
+			    VMSUP_ERROR_FAILED_PRECONDITION,
+			    /* TRANSLATORS: Image 'debian' is in use by the VMs 'a', 'b'; ... */
+			    _("Image '%s' is in use by the VMs '%s'; delete them first"),
+			    name,
+			    list);
+		return FALSE;
+	}
+	/* the file first: a record left alone reads as no image */
+	if (g_unlink(path) != 0 && errno != ENOENT) {
+		gint saved_errno = errno;
+		g_set_error(error,
+			    VMSUP_ERROR,
+			    VMSUP_ERROR_FAILED_PRECONDITION,
+			    _("Cannot remove the image file '%s': %s; check the permissions of the "
+			      "state directory"),
+			    path,
+			    g_strerror(saved_errno));
+		return FALSE;
+	}
+	return vmsup_record_store_remove(self->records, name, error);
+}
+
+/* import: the checks, all before anything is created */
+
+/* @path's basename without its extension, made a valid name; NULL if nothing is left */
+static gchar *
+vmsup_image_store_default_name(const gchar *path)
+{
+	g_autofree gchar *basename = g_path_get_basename(path);
+	gchar *dot = strrchr(basename, '.');
+	GString *name = g_string_new(NULL);
+
+	if (dot != NULL && dot != basename)
+		*dot = '\0';
+	for (const gchar *p = basename; *p != '\0' && name->len < VMSUP_NAME_MAX_LENGTH; p++) {
+		gchar c = g_ascii_tolower(*p);
+		if (g_ascii_isalnum(c))
+			g_string_append_c(name, c);
+		else if (name->len > 0 && (c == '.' || c == '_' || c == '-'))
+			g_string_append_c(name, c);
+		else if (name->len > 0 && name->str[name->len - 1] != '-')
+			g_string_append_c(name, '-');
+	}
+	if (name->len == 0) {
+		g_string_free(name, TRUE);
+		return NULL;
+	}
+	return g_string_free(name, FALSE);
+}
+
+static gboolean
+vmsup_image_store_check_name(VmsupImageStore *self, const gchar *name, GError **error)
+{
+	g_autoptr(GError) error_local = NULL;
+	g_autoptr(JsonObject) record = NULL;
+
+	if (!vmsup_name_validate(name, "image", error))
+		return FALSE;
+	if (g_hash_table_contains(self->importing, name)) {
+		g_set_error(error,
+			    VMSUP_ERROR,
+			    VMSUP_ERROR_BUSY,
+			    _("Image '%s' is being imported right now; wait for that import, or "
+			      "choose another name"),
+			    name);
+		return FALSE;
+	}
+	record = vmsup_image_store_load(self, name, NULL, &error_local);
+	if (record != NULL) {
+		g_set_error(error,
+			    VMSUP_ERROR,
+			    VMSUP_ERROR_ALREADY_EXISTS,
+			    _("Image '%s' is already in the store; choose another name, or delete "
+			      "it first with 'vmsup image delete %s'"),
+			    name,
+			    name);
+		return FALSE;
+	}
+	if (!g_error_matches(error_local, VMSUP_ERROR, VMSUP_ERROR_NOT_FOUND)) {
+		g_propagate_error(error, g_steal_pointer(&error_local));
+		return FALSE;
+	}
+	return TRUE;
+}
+
+/* a raw image is taken only with a partition table: anything else is not a disk */
+static gboolean
+vmsup_image_store_has_partition_table(gint fd)
+{
+	guint8 sector[1024] = {0};
+	gssize n = pread(fd, sector, sizeof(sector), 0);
+
+	if (n < VMSUP_IMAGE_MBR_SIGNATURE_OFFSET + 2)
+		return FALSE;
+	if (n >= VMSUP_IMAGE_GPT_OFFSET + 8 &&
+	    memcmp(sector + VMSUP_IMAGE_GPT_OFFSET, "EFI PART", 8) == 0)
+		return TRUE;
+	return sector[VMSUP_IMAGE_MBR_SIGNATURE_OFFSET] == 0x55 &&
+	       sector[VMSUP_IMAGE_MBR_SIGNATURE_OFFSET + 1] == 0xaa;
+}
+
+static gboolean
+vmsup_image_store_unreadable(const gchar *source, gint saved_errno, GError **error)
+{
+	g_set_error(error,
+		    VMSUP_ERROR,
+		    VMSUP_ERROR_INVALID_ARGUMENT,
+		    _("Cannot read '%s': %s; name a disk image file"),
+		    source,
+		    g_strerror(saved_errno));
+	return FALSE;
+}
+
+static gboolean
+vmsup_image_store_check_source(VmsupImageImport *import, GError **error)
+{
+	struct stat st;
+
+	if (fstat(import->fd, &st) != 0) {
+		return vmsup_image_store_unreadable(import->source, errno, error);
+	}
+	if (S_ISDIR(st.st_mode)) {
+		g_set_error(error,
+			    VMSUP_ERROR,
+			    VMSUP_ERROR_INVALID_ARGUMENT,
+			    _("'%s' is a directory, not a disk image; name the image file in it"),
+			    import->source);
+		return FALSE;
+	}
+	if (!S_ISREG(st.st_mode)) {
+		g_set_error(error,
+			    VMSUP_ERROR,
+			    VMSUP_ERROR_INVALID_ARGUMENT,
+			    _("'%s' is not a regular file (a device or a pipe?); name a disk image "
+			      "file: qcow2, or raw with a partition table"),
+			    import->source);
+		return FALSE;
+	}
+	import->size = (guint64)st.st_size;
+	import->format = vmsup_disk_chain_probe_format(import->fd);
+	if (import->format == NULL) {
+		return vmsup_image_store_unreadable(import->source, errno, error);
+	}
+	if (g_strcmp0(import->format, "qcow2") == 0) {
+		g_auto(VmsupQcow2Header) header = {0};
+
+		if (!vmsup_qcow2_header_read(import->fd, import->source, &header, error))
+			return FALSE;
+		if (header.backing != NULL) {
+			g_set_error(
+			    error,
+			    VMSUP_ERROR,
+			    VMSUP_ERROR_FAILED_PRECONDITION,
+			    /* TRANSLATORS: FLAT.qcow2 stands for a file name of the user's choice
+			     */
+			    _("The image '%s' goes over the backing file '%s', and the store keeps "
+			      "only self-contained images; flatten it with 'qemu-img convert -O "
+			      "qcow2 %s FLAT.qcow2' and import FLAT.qcow2"),
+			    import->source,
+			    header.backing,
+			    import->source);
+			return FALSE;
+		}
+		import->virtual_size = header.size;
+		return TRUE;
+	}
+	if (!vmsup_image_store_has_partition_table(import->fd)) {
+		g_set_error(error,
+			    VMSUP_ERROR,
+			    VMSUP_ERROR_INVALID_ARGUMENT,
+			    _("'%s' is not a disk image: it is neither qcow2 nor a raw disk with "
+			      "an MBR or GPT partition table; name a disk image, or convert one of "
+			      "another format with 'qemu-img convert -O qcow2 %s IMAGE.qcow2'"),
+			    import->source,
+			    import->source);
+		return FALSE;
+	}
+	import->virtual_size = import->size;
+	return TRUE;
+}
+
+/* import: the copy, in a thread */
+
+typedef struct {
+	GTask *task; /* owned ref */
+	gdouble fraction;
+} VmsupImageProgress;
+
+static gboolean
+vmsup_image_store_progress_cb(gpointer user_data)
+{
+	VmsupImageProgress *progress = user_data;
+	VmsupImageImport *import = g_task_get_task_data(progress->task);
+
+	if (!g_task_get_completed(progress->task))
+		import->progress(progress->fraction, import->progress_data);
+	return G_SOURCE_REMOVE;
+}
+
+static void
+vmsup_image_progress_free(VmsupImageProgress *progress)
+{
+	g_object_unref(progress->task);
+	g_free(progress);
+}
+
+static void
+vmsup_image_store_report(GTask *task, VmsupImageImport *import, gdouble fraction)
+{
+	VmsupImageProgress *progress;
+
+	if (import->progress == NULL)
+		return;
+	progress = g_new0(VmsupImageProgress, 1);
+	progress->task = g_object_ref(task);
+	progress->fraction = fraction;
+	g_main_context_invoke_full(import->context,
+				   G_PRIORITY_DEFAULT,
+				   vmsup_image_store_progress_cb,
+				   progress,
+				   (GDestroyNotify)vmsup_image_progress_free);
+}
+
+static gboolean
+vmsup_image_store_is_zero(const guint8 *buf, gsize len)
+{
+	return len == 0 || (buf[0] == 0 && memcmp(buf, buf + 1, len - 1) == 0);
+}
+
+static gboolean
+vmsup_image_store_cancelled(GCancellable *cancellable, const gchar *source, GError **error)
+{
+	if (!g_cancellable_is_cancelled(cancellable))
+		return FALSE;
+	g_set_error(error,
+		    VMSUP_ERROR,
+		    VMSUP_ERROR_CANCELLED,
+		    _("The import of '%s' was cancelled; nothing was added to the store"),
+		    source);
+	return TRUE;
+}
+
+static gboolean
+vmsup_image_store_write_failed(const gchar *path, gint saved_errno, GError **error)
+{
+	g_set_error(error,
+		    VMSUP_ERROR,
+		    VMSUP_ERROR_FAILED_PRECONDITION,
+		    _("Cannot write the image '%s': %s; check free space and permissions of the "
+		      "state directory"),
+		    path,
+		    g_strerror(saved_errno));
+	return FALSE;
+}
+
+static gboolean
+vmsup_image_store_pwrite_all(gint fd, const guint8 *buf, gsize len, guint64 offset)
+{
+	gsize done = 0;
+
+	while (done < len) {
+		gssize w = pwrite(fd, buf + done, len - done, (off_t)(offset + done));
+		if (w < 0 && errno == EINTR)
+			continue;
+		if (w < 0)
+			return FALSE;
+		done += (gsize)w;
+	}
+	return TRUE;
+}
+
+/* the runs of @buf that are not zero, block by block: zeros stay holes */
+static gboolean
+vmsup_image_store_write_data(gint fd,
+			     const guint8 *buf,
+			     gsize len,
+			     guint64 offset,
+			     const gchar *tmp_path,
+			     GError **error)
+{
+	gsize start = 0;
+
+	while (start < len) {
+		gsize end;
+
+		while (start < len &&
+		       vmsup_image_store_is_zero(buf + start,
+						 MIN((gsize)VMSUP_IMAGE_STORE_BLOCK, len - start)))
+			start += VMSUP_IMAGE_STORE_BLOCK;
+		if (start >= len)
+			break;
+		end = start;
+		while (end < len &&
+		       !vmsup_image_store_is_zero(buf + end,
+						  MIN((gsize)VMSUP_IMAGE_STORE_BLOCK, len - end)))
+			end += VMSUP_IMAGE_STORE_BLOCK;
+		end = MIN(end, len);
+		if (!vmsup_image_store_pwrite_all(fd, buf + start, end - start, offset + start))
+			return vmsup_image_store_write_failed(tmp_path, errno, error);
+		start = end;
+	}
+	return TRUE;
+}
+
+/* @import's source into @out_fd, holes left as holes; the SHA-256 of what was read */
+static gboolean
+vmsup_image_store_copy(GTask *task,
+		       VmsupImageImport *import,
+		       gint out_fd,
+		       const gchar *tmp_path,
+		       GChecksum *checksum,
+		       GCancellable *cancellable,
+		       GError **error)
+{
+	g_autofree guint8 *buf = g_malloc(VMSUP_IMAGE_STORE_CHUNK);
+	guint64 offset = 0;
+	guint last_percent = 0;
+
+	while (offset < import->size) {
+		gsize want = (gsize)MIN((guint64)VMSUP_IMAGE_STORE_CHUNK, import->size - offset);
+		gssize n;
+		guint percent;
+
+		if (vmsup_image_store_cancelled(cancellable, import->source, error))
+			return FALSE;
+		n = pread(import->fd, buf, want, (off_t)offset);
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n <= 0) {
+			gint saved_errno = n < 0 ? errno : 0;
+			g_set_error(error,
+				    VMSUP_ERROR,
+				    VMSUP_ERROR_FAILED_PRECONDITION,
+				    _("Cannot read '%s' at byte %" G_GUINT64_FORMAT
+				      ": %s; was it changed during the import? Try again"),
+				    import->source,
+				    offset,
+				    n < 0 ? g_strerror(saved_errno) : _("it ended early"));
+			return FALSE;
+		}
+		g_checksum_update(checksum, buf, n);
+		if (!vmsup_image_store_write_data(out_fd, buf, (gsize)n, offset, tmp_path, error))
+			return FALSE;
+		offset += (guint64)n;
+		percent = (guint)(offset * 100 / import->size);
+		if (percent > last_percent) {
+			last_percent = percent;
+			vmsup_image_store_report(task, import, (gdouble)offset / import->size);
+		}
+	}
+	/* the zeros at the end were skipped: the size makes them a hole */
+	if (ftruncate(out_fd, (off_t)import->size) != 0 || fsync(out_fd) != 0)
+		return vmsup_image_store_write_failed(tmp_path, errno, error);
+	return TRUE;
+}
+
+static JsonObject *
+vmsup_image_store_new_record(VmsupImageImport *import, gint out_fd, GChecksum *checksum)
+{
+	JsonObject *record = json_object_new();
+	g_autofree gchar *imported_at =
+	    vmsup_vm_def_format_time(g_get_real_time() / G_USEC_PER_SEC);
+	struct stat st = {0};
+
+	if (fstat(out_fd, &st) != 0)
+		st.st_blocks = 0;
+	json_object_set_string_member(record, "name", import->name);
+	json_object_set_string_member(record, "format", import->format);
+	json_object_set_int_member(record, "virtual_size_bytes", (gint64)import->virtual_size);
+	json_object_set_int_member(record, "disk_size_bytes", (gint64)st.st_blocks * 512);
+	json_object_set_string_member(record, "sha256", g_checksum_get_string(checksum));
+	json_object_set_string_member(record, "imported_at", imported_at);
+	json_object_set_string_member(record, "source", import->source);
+	return record;
+}
+
+static void
+vmsup_image_store_sync_dir(const gchar *dir)
+{
+	gint fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+
+	if (fd < 0)
+		return;
+	if (fsync(fd) != 0)
+		g_debug("cannot sync '%s': %s", dir, g_strerror(errno));
+	close(fd);
+}
+
+static JsonObject *
+vmsup_image_store_import_in_thread(GTask *task,
+				   VmsupImageImport *import,
+				   GCancellable *cancellable,
+				   GError **error)
+{
+	VmsupImageStore *self = import->self;
+	g_autoptr(GChecksum) checksum = g_checksum_new(G_CHECKSUM_SHA256);
+	g_autofree gchar *tmp_path = NULL;
+	g_autoptr(JsonObject) record = NULL;
+	gint out_fd;
+	gboolean ok;
+
+	if (g_mkdir_with_parents(self->dir, 0700) != 0) {
+		gint saved_errno = errno;
+		g_set_error(error,
+			    VMSUP_ERROR,
+			    VMSUP_ERROR_FAILED_PRECONDITION,
+			    _("Cannot create the image directory '%s': %s; check --state-dir and "
+			      "its permissions"),
+			    self->dir,
+			    g_strerror(saved_errno));
+		return NULL;
+	}
+	/* a name that is no record's and no image's: ".<name>.import-XXXXXX" */
+	tmp_path = g_strdup_printf("%s/.%s.import-XXXXXX", self->dir, import->name);
+	out_fd = g_mkstemp_full(tmp_path, O_RDWR | O_CLOEXEC, 0600);
+	if (out_fd < 0) {
+		vmsup_image_store_write_failed(tmp_path, errno, error);
+		return NULL;
+	}
+	ok = vmsup_image_store_copy(task, import, out_fd, tmp_path, checksum, cancellable, error);
+	if (ok) {
+		record = vmsup_image_store_new_record(import, out_fd, checksum);
+		ok = fchmod(out_fd, 0444) == 0 ||
+		     vmsup_image_store_write_failed(tmp_path, errno, error);
+	}
+	close(out_fd);
+	ok = ok && !vmsup_image_store_cancelled(cancellable, import->source, error) &&
+	     vmsup_record_store_save(self->records, import->name, record, error);
+	if (ok && g_rename(tmp_path, import->final_path) != 0) {
+		vmsup_image_store_write_failed(import->final_path, errno, error);
+		vmsup_record_store_remove(self->records, import->name, NULL);
+		ok = FALSE;
+	}
+	if (!ok) {
+		if (g_unlink(tmp_path) != 0)
+			g_debug("cannot remove '%s': %s", tmp_path, g_strerror(errno));
+		return NULL;
+	}
+	vmsup_image_store_sync_dir(self->dir);
+	return g_steal_pointer(&record);
+}
+
+static void
+vmsup_image_store_import_thread(GTask *task,
+				gpointer source_object,
+				gpointer task_data,
+				GCancellable *cancellable)
+{
+	GTask *outer = task_data;
+	VmsupImageImport *import = g_task_get_task_data(outer);
+	GError *error = NULL;
+	JsonObject *record = vmsup_image_store_import_in_thread(outer, import, cancellable, &error);
+
+	if (record == NULL) {
+		g_task_return_error(task, error);
+		return;
+	}
+	g_task_return_pointer(task, record, (GDestroyNotify)json_object_unref);
+}
+
+/* back in the caller's context: the name is free again, then the caller hears */
+static void
+vmsup_image_store_import_done_cb(GObject *source, GAsyncResult *res, gpointer user_data)
+{
+	g_autoptr(GTask) task = user_data;
+	VmsupImageStore *self = VMSUP_IMAGE_STORE(source);
+	VmsupImageImport *import = g_task_get_task_data(task);
+	GError *error = NULL;
+	JsonObject *record = g_task_propagate_pointer(G_TASK(res), &error);
+
+	g_hash_table_remove(self->importing, import->name);
+	if (record == NULL) {
+		g_task_return_error(task, error);
+		return;
+	}
+	g_task_return_pointer(task, record, (GDestroyNotify)json_object_unref);
+}
+
+void
+vmsup_image_store_import_async(VmsupImageStore *self,
+			       gint fd,
+			       const gchar *path,
+			       const gchar *name,
+			       VmsupImageStoreProgressFunc progress,
+			       gpointer progress_data,
+			       GDestroyNotify progress_destroy,
+			       GCancellable *cancellable,
+			       GAsyncReadyCallback callback,
+			       gpointer user_data)
+{
+	g_autoptr(GTask) task = NULL;
+	g_autoptr(GTask) thread = NULL;
+	VmsupImageImport *import;
+	GError *error = NULL;
+
+	g_return_if_fail(VMSUP_IS_IMAGE_STORE(self));
+	g_return_if_fail(fd >= 0);
+	g_return_if_fail(path != NULL);
+
+	task = g_task_new(self, cancellable, callback, user_data);
+	g_task_set_source_tag(task, vmsup_image_store_import_async);
+	/* a cancel still removes what the copy made before the task answers */
+	g_task_set_check_cancellable(task, FALSE);
+
+	import = g_new0(VmsupImageImport, 1);
+	import->self = g_object_ref(self);
+	import->fd = fd;
+	import->source = g_strdup(path);
+	import->progress = progress;
+	import->progress_data = progress_data;
+	import->progress_destroy = progress_destroy;
+	import->context = g_main_context_ref_thread_default();
+	import->name = name != NULL ? g_strdup(name) : vmsup_image_store_default_name(path);
+	if (import->name == NULL) {
+		import->name = g_strdup("");
+		g_task_set_task_data(task, import, (GDestroyNotify)vmsup_image_import_free);
+		g_task_return_new_error(task,
+					VMSUP_ERROR,
+					VMSUP_ERROR_INVALID_ARGUMENT,
+					_("No image name can be made from '%s'; pass a name"),
+					path);
+		return;
+	}
+	if (!vmsup_image_store_check_name(self, import->name, &error) ||
+	    !vmsup_image_store_check_source(import, &error)) {
+		g_task_set_task_data(task, import, (GDestroyNotify)vmsup_image_import_free);
+		g_task_return_error(task, error);
+		return;
+	}
+	import->final_path = vmsup_image_store_image_path(self, import->name, import->format);
+	/* the name is taken until the copy has ended, one way or the other */
+	g_hash_table_add(self->importing, g_strdup(import->name));
+	g_task_set_task_data(task, import, (GDestroyNotify)vmsup_image_import_free);
+	thread =
+	    g_task_new(self, cancellable, vmsup_image_store_import_done_cb, g_object_ref(task));
+	g_task_set_source_tag(thread, vmsup_image_store_import_thread);
+	g_task_set_check_cancellable(thread, FALSE);
+	g_task_set_task_data(thread, task, NULL);
+	g_task_run_in_thread(thread, vmsup_image_store_import_thread);
+}
+
+JsonObject *
+vmsup_image_store_import_finish(VmsupImageStore *self, GAsyncResult *res, GError **error)
+{
+	VmsupImageImport *import;
+	g_autoptr(JsonObject) record = NULL;
+
+	g_return_val_if_fail(g_task_is_valid(res, self), NULL);
+
+	record = g_task_propagate_pointer(G_TASK(res), error);
+	if (record == NULL)
+		return NULL;
+	import = g_task_get_task_data(G_TASK(res));
+	return vmsup_image_store_describe(self, record, import->final_path);
+}
+
+static gchar *
+vmsup_image_store_lookup_hook(const gchar *name, GError **error, VmsupImageStore *self)
+{
+	return vmsup_image_store_lookup(self, name, error);
+}
+
+GClosure *
+vmsup_image_store_get_lookup_hook(VmsupImageStore *self)
+{
+	g_return_val_if_fail(VMSUP_IS_IMAGE_STORE(self), NULL);
+	return self->lookup_hook;
+}
+
+static void
+vmsup_image_store_set_property(GObject *object,
+			       guint prop_id,
+			       const GValue *value,
+			       GParamSpec *pspec)
+{
+	VmsupImageStore *self = VMSUP_IMAGE_STORE(object);
+	switch (prop_id) {
+	case PROP_STATE_DIR:
+		self->dir = g_build_filename(g_value_get_string(value), "images", NULL);
+		break;
+	case PROP_IMAGE_USERS:
+		self->image_users = vmsup_vm_hooks_take_closure(g_value_get_boxed(value));
+		break;
+	default:
+		G_OBJECT_WARN_INVALID_PROPERTY_ID(object, prop_id, pspec);
+		break;
+	}
+}
+
+static void
+vmsup_image_store_constructed(GObject *object)
+{
+	VmsupImageStore *self = VMSUP_IMAGE_STORE(object);
+	GClosure *closure;
+
+	G_OBJECT_CLASS(vmsup_image_store_parent_class)->constructed(object);
+	self->records = vmsup_record_store_new(self->dir,
+					       "Image record",
+					       "image",
+					       VMSUP_IMAGE_STORE_RECORD_MAX_SIZE);
+	closure = g_cclosure_new_object(G_CALLBACK(vmsup_image_store_lookup_hook), G_OBJECT(self));
+	g_closure_set_marshal(closure, g_cclosure_marshal_generic);
+	self->lookup_hook = vmsup_vm_hooks_take_closure(closure);
+}
+
+static void
+vmsup_image_store_finalize(GObject *object)
+{
+	VmsupImageStore *self = VMSUP_IMAGE_STORE(object);
+
+	g_clear_pointer(&self->image_users, g_closure_unref);
+	g_clear_pointer(&self->lookup_hook, g_closure_unref);
+	g_clear_object(&self->records);
+	g_hash_table_unref(self->importing);
+	g_free(self->dir);
+	G_OBJECT_CLASS(vmsup_image_store_parent_class)->finalize(object);
+}
+
+static void
+vmsup_image_store_class_init(VmsupImageStoreClass *klass)
+{
+	GObjectClass *object_class = G_OBJECT_CLASS(klass);
+	GParamFlags flags = G_PARAM_WRITABLE | G_PARAM_CONSTRUCT_ONLY | G_PARAM_STATIC_STRINGS;
+
+	object_class->set_property = vmsup_image_store_set_property;
+	object_class->constructed = vmsup_image_store_constructed;
+	object_class->finalize = vmsup_image_store_finalize;
+
+	props[PROP_STATE_DIR] = g_param_spec_string("state-dir", NULL, NULL, NULL, flags);
+	props[PROP_IMAGE_USERS] =
+	    g_param_spec_boxed("image-users", NULL, NULL, G_TYPE_CLOSURE, flags);
+	g_object_class_install_properties(object_class, N_PROPS, props);
+}
+
+static void
+vmsup_image_store_init(VmsupImageStore *self)
+{
+	self->importing = g_hash_table_new_full(g_str_hash, g_str_equal, g_free, NULL);
+}
+
+VmsupImageStore *
+vmsup_image_store_new(const gchar *state_dir, GClosure *image_users)
+{
+	g_return_val_if_fail(state_dir != NULL, NULL);
+	return g_object_new(VMSUP_TYPE_IMAGE_STORE,
+			    "state-dir",
+			    state_dir,
+			    "image-users",
+			    image_users,
+			    NULL);
+}
