@@ -19,6 +19,7 @@
 #include "vmsup-json.h"
 #include "vmsup-paths.h"
 #include "vmsup-run-as.h"
+#include "vmsup-caller.h"
 #include "vmsup-vm-def.h"
 
 #define VMSUP_VM_DEF_VERSION 1
@@ -371,7 +372,7 @@ vmsup_vm_def_set_unknown_error(const gchar *member, const gchar *const *known, G
 gboolean
 vmsup_vm_def_uid_is_restricted(guint32 uid)
 {
-	return uid != 0 && uid != (guint32)geteuid();
+	return vmsup_caller_uid_is_restricted(uid);
 }
 
 /* where the descriptor @fd leads, from /proc/self/fd: what was opened, not what a name says now */
