@@ -6,10 +6,19 @@
 
 #include "config.h"
 
+#include <errno.h>
+#include <fcntl.h>
 #include <glib/gi18n.h>
+#include <stdlib.h>
+#include <sys/stat.h>
+#include <unistd.h>
 
+#include "vmsup-disk-chain.h"
 #include "vmsup-error.h"
+#include "vmsup-owner-open.h"
+#include "vmsup-paths.h"
 #include "vmsup-policy.h"
+#include "vmsup-run-as.h"
 
 struct _VmsupPolicy {
 	GObject parent_instance;
@@ -265,6 +274,203 @@ vmsup_policy_subscription_free(VmsupPolicySubscription *sub)
 	g_clear_pointer(&sub->seen_vms, g_hash_table_unref);
 	g_object_unref(sub->policy);
 	g_free(sub);
+}
+
+/* host files and shares */
+
+/* where the descriptor @fd leads, from /proc/self/fd: what was opened, not what a name says now */
+static gchar *
+vmsup_policy_fd_path(gint fd)
+{
+	g_autofree gchar *link = g_strdup_printf("/proc/self/fd/%d", fd);
+	return g_file_read_link(link, NULL);
+}
+
+gint
+vmsup_policy_open_share(const VmsupCaller *owner, const gchar *path, GError **error)
+{
+	guint32 uid = owner->uid;
+	g_autoptr(VmsupRunAs) as = vmsup_run_as_for_owner(uid);
+	g_autofree gchar *shown = NULL;
+	g_autofree gchar *canonical = NULL;
+	g_autofree gchar *real = NULL;
+	struct stat st;
+	gint fd;
+
+	g_return_val_if_fail(owner != NULL, -1);
+	g_return_val_if_fail(path != NULL, -1);
+
+	shown = g_strescape(path, NULL);
+	canonical = g_canonicalize_filename(path, "/");
+	/* opened as the owner: the kernel says whether the owner may, and QEMU gets this one */
+	fd = vmsup_run_as_open(as, canonical, O_RDONLY | O_DIRECTORY | O_NONBLOCK);
+	if (fd < 0) {
+		gint saved_errno = errno;
+		gboolean refused =
+		    (saved_errno == EACCES || saved_errno == EPERM) && owner->restricted;
+		/* refused on the way: say why as the rules for restricted callers do */
+		real = refused ? realpath(canonical, NULL) : NULL;
+		if (real != NULL && g_strcmp0(real, canonical) != 0) {
+			g_autofree gchar *shown_real = g_strescape(real, NULL);
+			g_set_error(error,
+				    VMSUP_ERROR,
+				    VMSUP_ERROR_FAILED_PRECONDITION,
+				    _("'%s' leads to '%s' through a symbolic link; share the "
+				      "directory itself, and only one you own"),
+				    shown,
+				    shown_real);
+		} else if (refused && stat(canonical, &st) == 0 && S_ISDIR(st.st_mode) &&
+			   st.st_uid != uid) {
+			g_set_error(error,
+				    VMSUP_ERROR,
+				    VMSUP_ERROR_FAILED_PRECONDITION,
+				    _("'%s' belongs to uid %u, not to you (uid %u); share a "
+				      "directory you own"),
+				    shown,
+				    (guint)st.st_uid,
+				    (guint)uid);
+		} else if (saved_errno == ENOTDIR) {
+			g_set_error(error,
+				    VMSUP_ERROR,
+				    VMSUP_ERROR_FAILED_PRECONDITION,
+				    _("'%s' is not a directory; share a directory you own"),
+				    shown);
+		} else {
+			g_set_error(error,
+				    VMSUP_ERROR,
+				    VMSUP_ERROR_FAILED_PRECONDITION,
+				    _("Cannot tell who owns '%s': %s; share an existing directory "
+				      "you own"),
+				    shown,
+				    g_strerror(saved_errno));
+		}
+		return -1;
+	}
+	/* checked on what was opened, so no later swap of a name changes the answer */
+	real = vmsup_policy_fd_path(fd);
+	if ((owner->restricted || geteuid() == 0) &&
+	    (real == NULL || g_strcmp0(real, canonical) != 0)) {
+		g_autofree gchar *shown_real = g_strescape(real != NULL ? real : "?", NULL);
+		close(fd);
+		g_set_error(error,
+			    VMSUP_ERROR,
+			    VMSUP_ERROR_FAILED_PRECONDITION,
+			    _("'%s' leads to '%s' through a symbolic link; share the directory "
+			      "itself, and only one you own"),
+			    shown,
+			    shown_real);
+		return -1;
+	}
+	if (fstat(fd, &st) != 0 || !S_ISDIR(st.st_mode)) {
+		close(fd);
+		g_set_error(error,
+			    VMSUP_ERROR,
+			    VMSUP_ERROR_FAILED_PRECONDITION,
+			    _("'%s' is not a directory; share a directory you own"),
+			    shown);
+		return -1;
+	}
+	if (owner->restricted && st.st_uid != uid) {
+		close(fd);
+		g_set_error(
+		    error,
+		    VMSUP_ERROR,
+		    VMSUP_ERROR_FAILED_PRECONDITION,
+		    /* TRANSLATORS: '/home/ann/src' belongs to uid 1000, not to you (uid 1001) */
+		    _("'%s' belongs to uid %u, not to you (uid %u); share a directory you own"),
+		    shown,
+		    (guint)st.st_uid,
+		    (guint)uid);
+		return -1;
+	}
+	return fd;
+}
+
+gboolean
+vmsup_policy_check_share(const VmsupCaller *caller, const gchar *path, GError **error)
+{
+	gint fd;
+
+	g_return_val_if_fail(caller != NULL, FALSE);
+	g_return_val_if_fail(path != NULL, FALSE);
+
+	if (!caller->restricted && geteuid() != 0)
+		return TRUE;
+	fd = vmsup_policy_open_share(caller, path, error);
+	if (fd < 0)
+		return FALSE;
+	close(fd);
+	return TRUE;
+}
+
+static gboolean
+vmsup_policy_check_file_reader(const VmsupCaller *caller,
+			       const gchar *field,
+			       const gchar *path,
+			       GError **error)
+{
+	gint fd;
+
+	if (!caller->restricted)
+		return TRUE;
+	fd = vmsup_owner_open_file(field, path, caller->uid, error);
+	if (fd < 0)
+		return FALSE;
+	close(fd);
+	return TRUE;
+}
+
+/* the image and every backing file it names, each opened as the caller: a refusal names the file */
+static gboolean
+vmsup_policy_check_image_chain(const VmsupCaller *caller, const gchar *path, GError **error)
+{
+	g_autoptr(VmsupRunAs) as = vmsup_run_as_for_owner(caller->uid);
+	g_autoptr(GPtrArray) chain = NULL;
+	gint fd = vmsup_owner_open_file("image", path, caller->uid, error);
+
+	if (fd < 0)
+		return FALSE;
+	chain = vmsup_disk_chain_open(path, fd, as, caller->uid, error);
+	return chain != NULL;
+}
+
+/* the bundled guest's files are the daemon's, whoever names them */
+static gboolean
+vmsup_policy_is_bundled_file(const gchar *path)
+{
+	g_autofree gchar *kernel = vmsup_paths_guest_kernel();
+	g_autofree gchar *initrd = vmsup_paths_guest_initrd();
+
+	return (kernel != NULL && g_strcmp0(path, kernel) == 0) ||
+	       (initrd != NULL && g_strcmp0(path, initrd) == 0);
+}
+
+gboolean
+vmsup_policy_check_host_files(const VmsupCaller *caller,
+			      const gchar *kernel,
+			      const gchar *initrd,
+			      const gchar *image,
+			      const gchar *share_dir,
+			      GError **error)
+{
+	static const gchar *const fields[] = {"kernel", "initrd", "image"};
+	const gchar *const paths[] = {kernel, initrd, image};
+
+	g_return_val_if_fail(caller != NULL, FALSE);
+
+	for (guint i = 0; i < G_N_ELEMENTS(fields); i++) {
+		if (paths[i] == NULL || vmsup_policy_is_bundled_file(paths[i]))
+			continue;
+		if (!vmsup_policy_check_file_reader(caller, fields[i], paths[i], error))
+			return FALSE;
+	}
+	/* the files an image names are read for the caller too, not only the image */
+	if (image != NULL && caller->restricted &&
+	    !vmsup_policy_check_image_chain(caller, image, error))
+		return FALSE;
+	if (share_dir != NULL && !vmsup_policy_check_share(caller, share_dir, error))
+		return FALSE;
+	return TRUE;
 }
 
 /* GObject */

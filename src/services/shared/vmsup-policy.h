@@ -4,7 +4,6 @@
 #include <gio/gio.h>
 
 #include "vmsup-caller.h"
-#include "vmsup-vm-def.h"
 
 G_BEGIN_DECLS
 
@@ -113,5 +112,39 @@ vmsup_policy_subscription_admits(VmsupPolicySubscription *sub,
 void
 vmsup_policy_subscription_free(VmsupPolicySubscription *sub);
 G_DEFINE_AUTOPTR_CLEANUP_FUNC(VmsupPolicySubscription, vmsup_policy_subscription_free)
+
+/*
+ * Host files and shares. The daemon lends its rights to nobody: what a VM
+ * reads is opened as its owner, so the kernel decides whether the owner
+ * may, and a caller the owner rule binds may besides share only a
+ * directory it owns.
+ *
+ * Whether @caller may have QEMU read @kernel, @initrd and @image (each
+ * nullable) and share @share_dir: for a bound caller each file is opened
+ * as it and must be a regular file, and the image's backing files too; the
+ * bundled guest's own files (chosen by the daemon) are excepted. The share
+ * as vmsup_policy_check_share(). FAILED_PRECONDITION with a message saying
+ * what is in the way and what to do.
+ */
+gboolean
+vmsup_policy_check_host_files(const VmsupCaller *caller,
+			      const gchar *kernel,
+			      const gchar *initrd,
+			      const gchar *image,
+			      const gchar *share_dir,
+			      GError **error);
+
+/*
+ * Whether @caller may share @path: a bound caller needs a directory it
+ * owns; and for it, or whenever the daemon runs as root, @path must
+ * resolve to itself (no symbolic link on the way: pass the canonical path)
+ * and be a directory the caller can open. TRUE at once otherwise.
+ */
+gboolean
+vmsup_policy_check_share(const VmsupCaller *caller, const gchar *path, GError **error);
+
+/* the same checks on the directory opened as @owner (the VM's): its descriptor, or -1 */
+gint
+vmsup_policy_open_share(const VmsupCaller *owner, const gchar *path, GError **error);
 
 G_END_DECLS

@@ -100,13 +100,9 @@ gboolean
 vmsup_vm_def_validate(const VmsupVmDef *def, GError **error);
 
 /*
- * Host files a VM reads and host directories it shares. The daemon lends
- * its rights to nobody: every such file is opened as the VM's owner (a
- * child of the daemon drops to that uid and hands back the descriptor), so
- * the kernel alone decides, and QEMU is given that descriptor. A client
- * other than root and the daemon's own user (see
- * vmsup_vm_def_uid_is_restricted()) may besides share only a directory it
- * owns.
+ * Host files a VM reads and host directories it shares are the policy's
+ * to allow (vmsup-policy.h); they are opened as the VM's owner
+ * (vmsup-owner-open.h) and QEMU is given the descriptor.
  *
  * The RPC table (for vm.create and vm.set) and WorkspaceService pass the
  * client's uid as the internal request member VMSUP_VM_DEF_CALLER_UID (an
@@ -129,44 +125,8 @@ gboolean
 vmsup_vm_def_uid_is_restricted(guint32 uid);
 
 /*
- * Whether @uid may share @path: a uid the rule binds needs a directory it
- * owns; and for it, or whenever the daemon runs as root, @path must resolve
- * to itself (no symbolic link on the way: pass the canonical path) and be a
- * directory @uid can open. FAILED_PRECONDITION with a message saying what
- * to do; TRUE at once otherwise.
- */
-gboolean
-vmsup_vm_def_check_share_owner(const gchar *path, guint32 uid, GError **error);
-/* the same checks on the directory opened as @uid: its descriptor, or -1 with @error */
-gint
-vmsup_vm_def_open_share(const gchar *path, guint32 uid, GError **error);
-
-/*
- * Whether @uid may have QEMU read @path (the @field "kernel", "initrd" or
- * "image"): TRUE at once for a uid the rule does not bind; otherwise @path
- * is opened as @uid (with the groups its passwd and group entries give) and
- * must be a regular file. When the kernel refuses, the message names what
- * is in the way as far as modes tell (a directory that does not let @uid
- * in, a file others may not read) and what to do; FAILED_PRECONDITION.
- */
-gboolean
-vmsup_vm_def_check_file_reader(const gchar *field, const gchar *path, guint32 uid, GError **error);
-/* @path opened as @uid (root: as the daemon) and checked to be a regular file: its descriptor */
-gint
-vmsup_vm_def_open_file(const gchar *field, const gchar *path, guint32 uid, GError **error);
-/*
- * The image @path and every backing file it names, opened as @uid, which
- * must be able to open each: a refusal names the backing file.
- */
-gboolean
-vmsup_vm_def_check_image_chain(const gchar *path, guint32 uid, GError **error);
-
-/*
- * Everything @def has QEMU read or share on @uid's behalf: share_dir with
- * vmsup_vm_def_check_share_owner(), kernel, initrd and image with
- * vmsup_vm_def_check_file_reader(), the image's backing chain with
- * vmsup_vm_def_check_image_chain(); the bundled guest's own files (chosen
- * by the daemon, not the client) excepted. VMService checks at create and
+ * Everything @def has QEMU read or share on @uid's behalf, as
+ * vmsup_policy_check_host_files() decides. VMService checks at create and
  * set for the caller and at every start for the VM's owner_uid.
  */
 gboolean

@@ -16,6 +16,7 @@
 #include "vmsup-json.h"
 #include "vmsup-log.h"
 #include "vmsup-name.h"
+#include "vmsup-policy.h"
 #include "vmsup-record-store.h"
 #include "vmsup-vm-def.h"
 #include "vmsup-workspace-service.h"
@@ -918,8 +919,10 @@ vmsup_workspace_service_create_async(VmsupWorkspaceService *self,
 	path = vmsup_workspace_get_string_param(params, "path", &error);
 	if (error == NULL)
 		ws->path = vmsup_workspace_resolve_path(path, &error);
-	if (error == NULL)
-		vmsup_vm_def_check_share_owner(ws->path, caller_uid, &error);
+	if (error == NULL) {
+		VmsupCaller caller = vmsup_caller_for_uid(caller_uid);
+		vmsup_policy_check_share(&caller, ws->path, &error);
+	}
 	if (error == NULL)
 		vm = vmsup_workspace_get_string_param(params, "vm", &error);
 	if (error == NULL)
@@ -1258,6 +1261,7 @@ vmsup_workspace_service_open_async(VmsupWorkspaceService *self,
 	g_autoptr(GError) error = NULL;
 	VmsupWorkspaceOp *op;
 	VmsupWorkspace *ws;
+	VmsupCaller caller;
 	const gchar *name;
 
 	g_return_if_fail(VMSUP_IS_WORKSPACE_SERVICE(self));
@@ -1287,7 +1291,8 @@ vmsup_workspace_service_open_async(VmsupWorkspaceService *self,
 		return;
 	}
 	/* again at every open: whoever opens it shares the directory, and it may have changed */
-	if (!vmsup_vm_def_check_share_owner(ws->path, caller_uid, &error)) {
+	caller = vmsup_caller_for_uid(caller_uid);
+	if (!vmsup_policy_check_share(&caller, ws->path, &error)) {
 		g_prefix_error(&error, _("Cannot open workspace '%s': "), name);
 		vmsup_workspace_op_return_error(g_steal_pointer(&task), g_steal_pointer(&error));
 		return;
