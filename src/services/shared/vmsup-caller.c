@@ -31,6 +31,7 @@ vmsup_caller_daemon(void)
 
 	if (g_once_init_enter(&once)) {
 		caller = vmsup_caller_for_uid((guint32)geteuid());
+		caller.daemon = TRUE;
 		g_once_init_leave(&once, 1);
 	}
 	return &caller;

@@ -15,6 +15,8 @@ typedef struct {
 	guint32 uid;
 	/* the owner rule binds it: neither root nor the daemon's own user */
 	gboolean restricted;
+	/* vmsupd itself (an autostart, a test), acting for no client: no host file is checked */
+	gboolean daemon;
 } VmsupCaller;
 
 /* the caller of @uid, with the owner rule decided for it */

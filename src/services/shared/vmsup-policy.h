@@ -122,7 +122,8 @@ G_DEFINE_AUTOPTR_CLEANUP_FUNC(VmsupPolicySubscription, vmsup_policy_subscription
  * Whether @caller may have QEMU read @kernel, @initrd and @image (each
  * nullable) and share @share_dir: for a bound caller each file is opened
  * as it and must be a regular file, and the image's backing files too; the
- * bundled guest's own files (chosen by the daemon) are excepted. The share
+ * bundled guest's own files (chosen by the daemon) are excepted, and
+ * nothing is checked for the daemon itself (VmsupCaller.daemon). The share
  * as vmsup_policy_check_share(). FAILED_PRECONDITION with a message saying
  * what is in the way and what to do.
  */
