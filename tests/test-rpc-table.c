@@ -284,6 +284,26 @@ test_schema_unknown_and_missing(void)
 	assert_invalid_params("vm.list", "{\"fields\": [\"vms\"]}", "'vms'");
 }
 
+/* hostile names end in the table, with the messages the services gave before */
+static void
+test_schema_names(void)
+{
+	g_autofree gchar *long_name = g_strnfill(4096, 'a');
+	g_autofree gchar *long_json = g_strdup_printf("{\"name\": \"%s\"}", long_name);
+
+	assert_invalid_argument("vm.create", "{\"name\": \"../x\"}", "../x");
+	assert_invalid_argument("vm.create", "{\"name\": \"a,b\"}", "a,b");
+	assert_invalid_argument("vm.start", "{\"name\": \"../keep\"}", "../keep");
+	assert_invalid_argument("vm.get", "{\"name\": \"a/b\"}", "a/b");
+	assert_invalid_argument("vm.create", long_json, "4096 characters");
+	assert_invalid_argument("workspace.create",
+				"{\"name\": \"w\", \"path\": \"/srv\", \"vm\": \"../x\"}",
+				"../x");
+	assert_invalid_params("vm.create", "{\"name\": 5}", "'name'");
+	assert_invalid_params("vm.create", "{}", "'name'");
+	assert_invalid_params("vm.start", "{\"name\": [\"keep\"]}", "'name'");
+}
+
 static void
 test_schema_values(void)
 {
@@ -1169,6 +1189,7 @@ main(int argc, char **argv)
 	g_test_add_func("/vmsup/rpc/table/schema/unknown-and-missing",
 			test_schema_unknown_and_missing);
 	g_test_add_func("/vmsup/rpc/table/schema/values", test_schema_values);
+	g_test_add_func("/vmsup/rpc/table/schema/names", test_schema_names);
 	g_test_add_func("/vmsup/rpc/table/schema/accepts", test_schema_accepts);
 	g_test_add_func("/vmsup/rpc/vm-members/list", test_vm_members);
 	g_test_add_func("/vmsup/rpc/vm-members/in-source", test_vm_members_in_source);

@@ -1411,10 +1411,10 @@ test_restart(Fixture *f, gconstpointer user_data)
 	(void)r4;
 }
 
+/* a bad VM name never reaches the service: the RPC table refuses it (test-rpc-table) */
 static void
 test_bad_input(Fixture *f, gconstpointer user_data)
 {
-	g_autofree gchar *long_name = g_strnfill(4096, 'a');
 	g_autofree gchar *missing = g_build_filename(f->tmp, "missing.img", NULL);
 	g_autofree gchar *empty_data = g_build_filename(f->tmp, "empty-data", NULL);
 	g_autofree gchar *before = NULL;
@@ -1429,22 +1429,6 @@ test_bad_input(Fixture *f, gconstpointer user_data)
 		gint code;
 		const gchar *json;
 	} cases[] = {
-	    {vmsup_vm_service_create_async,
-	     vmsup_vm_service_create_finish,
-	     VMSUP_ERROR_INVALID_ARGUMENT,
-	     "{\"name\": \"../x\"}"},
-	    {vmsup_vm_service_create_async,
-	     vmsup_vm_service_create_finish,
-	     VMSUP_ERROR_INVALID_ARGUMENT,
-	     "{\"name\": \"a,b\"}"},
-	    {vmsup_vm_service_create_async,
-	     vmsup_vm_service_create_finish,
-	     VMSUP_ERROR_INVALID_ARGUMENT,
-	     "{\"name\": 5}"},
-	    {vmsup_vm_service_create_async,
-	     vmsup_vm_service_create_finish,
-	     VMSUP_ERROR_INVALID_ARGUMENT,
-	     "{}"},
 	    {vmsup_vm_service_create_async,
 	     vmsup_vm_service_create_finish,
 	     VMSUP_ERROR_INVALID_ARGUMENT,
@@ -1481,14 +1465,6 @@ test_bad_input(Fixture *f, gconstpointer user_data)
 	     vmsup_vm_service_start_finish,
 	     VMSUP_ERROR_NOT_FOUND,
 	     "{\"name\": \"nope\"}"},
-	    {vmsup_vm_service_start_async,
-	     vmsup_vm_service_start_finish,
-	     VMSUP_ERROR_INVALID_ARGUMENT,
-	     "{\"name\": \"../keep\"}"},
-	    {vmsup_vm_service_start_async,
-	     vmsup_vm_service_start_finish,
-	     VMSUP_ERROR_INVALID_ARGUMENT,
-	     "{\"name\": [\"keep\"]}"},
 	    {vmsup_vm_service_stop_async,
 	     vmsup_vm_service_stop_finish,
 	     VMSUP_ERROR_INVALID_ARGUMENT,
@@ -1552,21 +1528,6 @@ test_bad_input(Fixture *f, gconstpointer user_data)
 						      "%s",
 						      cases[i].json);
 		g_test_message("%s -> %s", cases[i].json, msg);
-	}
-	{
-		g_autofree gchar *msg = test_sync_err(f,
-						      vmsup_vm_service_get,
-						      VMSUP_ERROR_INVALID_ARGUMENT,
-						      "{\"name\": \"a/b\"}");
-		g_test_message("vm.get a/b -> %s", msg);
-	}
-	{
-		g_autofree gchar *msg = CALL_ERR(f,
-						 create,
-						 VMSUP_ERROR_INVALID_ARGUMENT,
-						 "{\"name\": \"%s\"}",
-						 long_name);
-		g_assert_nonnull(strstr(msg, "4096 characters"));
 	}
 	{
 		g_autofree gchar *msg = CALL_ERR(f,
