@@ -368,41 +368,15 @@ vmsup_rpc_may_see_workspace_entry(VmsupPolicy *policy, const VmsupCaller *caller
 					      vmsup_json_object_get_string(entry, "name", NULL));
 }
 
-/*
- * vm.create and vm.set act for the client as well: QEMU and qemu-img read
- * the files they name, as root in system mode. VMService's verbs share one
- * signature with the workspace hooks, so the caller's uid reaches them as
- * the internal request member VMSUP_VM_DEF_CALLER_UID, added here to a copy
- * of the validated params; the schemas accept no such member from clients.
- */
-static JsonObject *
-vmsup_rpc_params_with_caller(VmsupRpcCall *call)
-{
-	JsonObject *params = vmsup_rpc_call_get_params(call);
-	g_autoptr(JsonObject) copy = json_object_new();
-	JsonObjectIter iter;
-	const gchar *member;
-	JsonNode *node;
-
-	json_object_iter_init_ordered(&iter, params);
-	while (json_object_iter_next_ordered(&iter, &member, &node))
-		json_object_set_member(copy, member, json_node_copy(node));
-	json_object_set_int_member(copy,
-				   VMSUP_VM_DEF_CALLER_UID,
-				   vmsup_rpc_call_get_caller(call)->uid);
-	return g_steal_pointer(&copy);
-}
-
+/* vm.create and vm.set act for the client as well: QEMU reads the files they name */
 static void
 vmsup_rpc_vm_create(const VmsupRpcContext *ctx, VmsupRpcCall *call)
 {
-	g_autoptr(JsonObject) params = NULL;
-
 	if (!vmsup_rpc_have_vm_service(ctx, call))
 		return;
-	params = vmsup_rpc_params_with_caller(call);
 	vmsup_vm_service_create_async(ctx->vm_service,
-				      params,
+				      vmsup_rpc_call_get_caller(call),
+				      vmsup_rpc_call_get_params(call),
 				      /* cancellable= */ NULL,
 				      vmsup_rpc_verb_cb,
 				      vmsup_rpc_pending_new(call, vmsup_vm_service_create_finish));
@@ -414,6 +388,7 @@ vmsup_rpc_vm_start(const VmsupRpcContext *ctx, VmsupRpcCall *call)
 	if (!vmsup_rpc_have_vm_service(ctx, call))
 		return;
 	vmsup_vm_service_start_async(ctx->vm_service,
+				     vmsup_rpc_call_get_caller(call),
 				     vmsup_rpc_call_get_params(call),
 				     /* cancellable= */ NULL,
 				     vmsup_rpc_verb_cb,
@@ -426,6 +401,7 @@ vmsup_rpc_vm_stop(const VmsupRpcContext *ctx, VmsupRpcCall *call)
 	if (!vmsup_rpc_have_vm_service(ctx, call))
 		return;
 	vmsup_vm_service_stop_async(ctx->vm_service,
+				    vmsup_rpc_call_get_caller(call),
 				    vmsup_rpc_call_get_params(call),
 				    /* cancellable= */ NULL,
 				    vmsup_rpc_verb_cb,
@@ -438,6 +414,7 @@ vmsup_rpc_vm_delete(const VmsupRpcContext *ctx, VmsupRpcCall *call)
 	if (!vmsup_rpc_have_vm_service(ctx, call))
 		return;
 	vmsup_vm_service_delete_async(ctx->vm_service,
+				      vmsup_rpc_call_get_caller(call),
 				      vmsup_rpc_call_get_params(call),
 				      /* cancellable= */ NULL,
 				      vmsup_rpc_verb_cb,
@@ -447,13 +424,11 @@ vmsup_rpc_vm_delete(const VmsupRpcContext *ctx, VmsupRpcCall *call)
 static void
 vmsup_rpc_vm_set(const VmsupRpcContext *ctx, VmsupRpcCall *call)
 {
-	g_autoptr(JsonObject) params = NULL;
-
 	if (!vmsup_rpc_have_vm_service(ctx, call))
 		return;
-	params = vmsup_rpc_params_with_caller(call);
 	vmsup_vm_service_set_async(ctx->vm_service,
-				   params,
+				   vmsup_rpc_call_get_caller(call),
+				   vmsup_rpc_call_get_params(call),
 				   /* cancellable= */ NULL,
 				   vmsup_rpc_verb_cb,
 				   vmsup_rpc_pending_new(call, vmsup_vm_service_set_finish));
@@ -465,6 +440,7 @@ vmsup_rpc_op_get(const VmsupRpcContext *ctx, VmsupRpcCall *call)
 	if (!vmsup_rpc_have_vm_service(ctx, call))
 		return;
 	vmsup_vm_service_op_get_async(ctx->vm_service,
+				      vmsup_rpc_call_get_caller(call),
 				      vmsup_rpc_call_get_params(call),
 				      /* cancellable= */ NULL,
 				      vmsup_rpc_verb_cb,
@@ -478,6 +454,7 @@ vmsup_rpc_op_list(const VmsupRpcContext *ctx, VmsupRpcCall *call)
 		return;
 	vmsup_vm_service_op_list_async(
 	    ctx->vm_service,
+	    vmsup_rpc_call_get_caller(call),
 	    vmsup_rpc_call_get_params(call),
 	    /* cancellable= */ NULL,
 	    vmsup_rpc_verb_cb,
@@ -495,6 +472,7 @@ vmsup_rpc_op_cancel(const VmsupRpcContext *ctx, VmsupRpcCall *call)
 		return;
 	vmsup_vm_service_op_cancel_async(
 	    ctx->vm_service,
+	    vmsup_rpc_call_get_caller(call),
 	    vmsup_rpc_call_get_params(call),
 	    /* cancellable= */ NULL,
 	    vmsup_rpc_verb_cb,
@@ -508,6 +486,7 @@ vmsup_rpc_vm_stats(const VmsupRpcContext *ctx, VmsupRpcCall *call)
 		return;
 	vmsup_stats_service_stats_async(
 	    ctx->stats_service,
+	    vmsup_rpc_call_get_caller(call),
 	    vmsup_rpc_call_get_params(call),
 	    /* cancellable= */ NULL,
 	    vmsup_rpc_verb_cb,
@@ -521,6 +500,7 @@ vmsup_rpc_vm_health(const VmsupRpcContext *ctx, VmsupRpcCall *call)
 		return;
 	vmsup_stats_service_health_async(
 	    ctx->stats_service,
+	    vmsup_rpc_call_get_caller(call),
 	    vmsup_rpc_call_get_params(call),
 	    /* cancellable= */ NULL,
 	    vmsup_rpc_verb_cb,
@@ -534,6 +514,7 @@ vmsup_rpc_vm_ping(const VmsupRpcContext *ctx, VmsupRpcCall *call)
 		return;
 	vmsup_stats_service_ping_async(
 	    ctx->stats_service,
+	    vmsup_rpc_call_get_caller(call),
 	    vmsup_rpc_call_get_params(call),
 	    /* cancellable= */ NULL,
 	    vmsup_rpc_verb_cb,
@@ -547,6 +528,7 @@ vmsup_rpc_vm_ports(const VmsupRpcContext *ctx, VmsupRpcCall *call)
 		return;
 	vmsup_stats_service_ports_async(
 	    ctx->stats_service,
+	    vmsup_rpc_call_get_caller(call),
 	    vmsup_rpc_call_get_params(call),
 	    /* cancellable= */ NULL,
 	    vmsup_rpc_verb_cb,
@@ -570,17 +552,14 @@ vmsup_rpc_vm_exec(const VmsupRpcContext *ctx, VmsupRpcCall *call)
 		return;
 	vmsup_stats_service_exec_async(
 	    ctx->stats_service,
+	    vmsup_rpc_call_get_caller(call),
 	    vmsup_rpc_call_get_params(call),
 	    /* cancellable= */ NULL,
 	    vmsup_rpc_verb_cb,
 	    vmsup_rpc_pending_new(call, vmsup_stats_service_exec_finish));
 }
 
-/*
- * workspace.create and workspace.open share a host directory on the
- * client's behalf, so they also get the caller's uid, which only the
- * transport knows: a parameter of its own, never a member of params.
- */
+/* workspace.create and workspace.open share a host directory on the client's behalf */
 static void
 vmsup_rpc_workspace_create(const VmsupRpcContext *ctx, VmsupRpcCall *call)
 {
@@ -588,8 +567,8 @@ vmsup_rpc_workspace_create(const VmsupRpcContext *ctx, VmsupRpcCall *call)
 		return;
 	vmsup_workspace_service_create_async(
 	    ctx->workspace_service,
+	    vmsup_rpc_call_get_caller(call),
 	    vmsup_rpc_call_get_params(call),
-	    vmsup_rpc_call_get_caller(call)->uid,
 	    /* cancellable= */ NULL,
 	    vmsup_rpc_verb_cb,
 	    vmsup_rpc_pending_new(call, vmsup_workspace_service_create_finish));
@@ -602,8 +581,8 @@ vmsup_rpc_workspace_open(const VmsupRpcContext *ctx, VmsupRpcCall *call)
 		return;
 	vmsup_workspace_service_open_async(
 	    ctx->workspace_service,
+	    vmsup_rpc_call_get_caller(call),
 	    vmsup_rpc_call_get_params(call),
-	    vmsup_rpc_call_get_caller(call)->uid,
 	    /* cancellable= */ NULL,
 	    vmsup_rpc_verb_cb,
 	    vmsup_rpc_pending_new(call, vmsup_workspace_service_open_finish));
@@ -616,6 +595,7 @@ vmsup_rpc_workspace_list(const VmsupRpcContext *ctx, VmsupRpcCall *call)
 		return;
 	vmsup_workspace_service_list_async(
 	    ctx->workspace_service,
+	    vmsup_rpc_call_get_caller(call),
 	    vmsup_rpc_call_get_params(call),
 	    /* cancellable= */ NULL,
 	    vmsup_rpc_verb_cb,
@@ -633,6 +613,7 @@ vmsup_rpc_workspace_delete(const VmsupRpcContext *ctx, VmsupRpcCall *call)
 		return;
 	vmsup_workspace_service_delete_async(
 	    ctx->workspace_service,
+	    vmsup_rpc_call_get_caller(call),
 	    vmsup_rpc_call_get_params(call),
 	    /* cancellable= */ NULL,
 	    vmsup_rpc_verb_cb,

@@ -368,14 +368,11 @@ vmsup_vm_def_uid_is_restricted(guint32 uid)
 	return vmsup_caller_uid_is_restricted(uid);
 }
 
-/* the files of @def, checked by the policy for @uid */
-gboolean
-vmsup_vm_def_check_caller(const VmsupVmDef *def, guint32 uid, GError **error)
+/* the files of @def, checked by the policy for @caller */
+static gboolean
+vmsup_vm_def_check_files_for(const VmsupVmDef *def, const VmsupCaller *caller, GError **error)
 {
-	VmsupCaller caller = vmsup_caller_for_uid(uid);
-
-	g_return_val_if_fail(def != NULL, FALSE);
-	return vmsup_policy_check_host_files(&caller,
+	return vmsup_policy_check_host_files(caller,
 					     def->kernel,
 					     def->initrd,
 					     def->image,
@@ -383,31 +380,25 @@ vmsup_vm_def_check_caller(const VmsupVmDef *def, guint32 uid, GError **error)
 					     error);
 }
 
-/* the VMSUP_VM_DEF_CALLER_UID member of a request */
-static gboolean
-vmsup_vm_def_parse_caller_uid(JsonNode *uid_node, guint32 *out_uid, GError **error)
+gboolean
+vmsup_vm_def_check_caller(const VmsupVmDef *def, guint32 uid, GError **error)
 {
-	gint64 uid = 0;
+	VmsupCaller caller = vmsup_caller_for_uid(uid);
 
-	if (!vmsup_json_node_get_int_in_range(uid_node,
-					      VMSUP_VM_DEF_CALLER_UID,
-					      0,
-					      G_MAXUINT32,
-					      &uid,
-					      error))
-		return FALSE;
-	*out_uid = (guint32)uid;
-	return TRUE;
+	g_return_val_if_fail(def != NULL, FALSE);
+	return vmsup_vm_def_check_files_for(def, &caller, error);
 }
 
 VmsupVmDef *
-vmsup_vm_def_new_from_params(JsonObject *params, const gchar *const *ignore, GError **error)
+vmsup_vm_def_new_from_params(JsonObject *params,
+			     const gchar *const *ignore,
+			     const VmsupCaller *caller,
+			     GError **error)
 {
 	g_autoptr(VmsupVmDef) def = NULL;
 	JsonObjectIter iter;
 	const gchar *member;
 	JsonNode *node;
-	JsonNode *caller_uid = NULL;
 
 	def = vmsup_vm_def_new(vmsup_json_object_get_string(params, "name", NULL));
 	json_object_iter_init(&iter, params);
@@ -416,10 +407,6 @@ vmsup_vm_def_new_from_params(JsonObject *params, const gchar *const *ignore, GEr
 			continue;
 		if (ignore != NULL && g_strv_contains(ignore, member))
 			continue;
-		if (g_strcmp0(member, VMSUP_VM_DEF_CALLER_UID) == 0) {
-			caller_uid = node;
-			continue;
-		}
 		if (!g_strv_contains(vmsup_vm_def_create_fields, member) &&
 		    !g_strv_contains(vmsup_vm_def_internal_fields, member)) {
 			vmsup_vm_def_set_unknown_error(member, vmsup_vm_def_create_fields, error);
@@ -428,9 +415,9 @@ vmsup_vm_def_new_from_params(JsonObject *params, const gchar *const *ignore, GEr
 		if (!vmsup_vm_def_set_member(def, member, node, error))
 			return NULL;
 	}
-	if (caller_uid != NULL) {
-		if (!vmsup_vm_def_parse_caller_uid(caller_uid, &def->owner_uid, error) ||
-		    !vmsup_vm_def_check_caller(def, def->owner_uid, error))
+	if (caller != NULL) {
+		def->owner_uid = caller->uid;
+		if (!vmsup_vm_def_check_files_for(def, caller, error))
 			return NULL;
 	}
 	return g_steal_pointer(&def);
@@ -498,6 +485,7 @@ gboolean
 vmsup_vm_def_apply(VmsupVmDef *def,
 		   JsonObject *fields,
 		   const gchar *const *ignore,
+		   const VmsupCaller *caller,
 		   GStrv *out_changed,
 		   GError **error)
 {
@@ -506,18 +494,12 @@ vmsup_vm_def_apply(VmsupVmDef *def,
 	JsonObjectIter iter;
 	const gchar *member;
 	JsonNode *node;
-	JsonNode *caller_uid_node = NULL;
-	guint32 caller_uid = 0;
 	guint n_fields = 0;
 
 	json_object_iter_init(&iter, fields);
 	while (json_object_iter_next(&iter, &member, &node)) {
 		if (ignore != NULL && g_strv_contains(ignore, member))
 			continue;
-		if (g_strcmp0(member, VMSUP_VM_DEF_CALLER_UID) == 0) {
-			caller_uid_node = node;
-			continue;
-		}
 		if (g_strv_contains(vmsup_vm_def_create_fields, member) &&
 		    !g_strv_contains(vmsup_vm_def_settable_fields, member)) {
 			g_set_error(error,
@@ -549,9 +531,7 @@ vmsup_vm_def_apply(VmsupVmDef *def,
 	if (!vmsup_vm_def_validate(copy, error))
 		return FALSE;
 	/* the VM as it would be, its old files too: the caller must be able to read them all */
-	if (caller_uid_node != NULL &&
-	    (!vmsup_vm_def_parse_caller_uid(caller_uid_node, &caller_uid, error) ||
-	     !vmsup_vm_def_check_caller(copy, caller_uid, error)))
+	if (caller != NULL && !vmsup_vm_def_check_files_for(copy, caller, error))
 		return FALSE;
 
 	for (guint i = 0; vmsup_vm_def_settable_fields[i] != NULL; i++) {

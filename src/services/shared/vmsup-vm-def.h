@@ -3,6 +3,8 @@
 
 #include <json-glib/json-glib.h>
 
+#include "vmsup-caller.h"
+
 G_BEGIN_DECLS
 
 /* limits on what one request may ask for */
@@ -42,9 +44,9 @@ typedef struct {
 	guint memory_max_mib;    /* cap on QEMU's memory, guest's included; 0: none */
 	gint64 created;          /* unix time, seconds */
 	/*
-	 * who created the VM: the caller's uid (VMSUP_VM_DEF_CALLER_UID), the
-	 * daemon's own for an in-process create without one, and 0 (root) for a
-	 * definition stored before the field existed
+	 * who created the VM: the caller's uid, the daemon's own for a
+	 * definition made without a caller, and 0 (root) for a definition
+	 * stored before the field existed
 	 */
 	guint32 owner_uid;
 } VmsupVmDef;
@@ -60,10 +62,16 @@ G_DEFINE_AUTOPTR_CLEANUP_FUNC(VmsupVmDef, vmsup_vm_def_free)
 /*
  * From vm.create params: type and range checks of every member; members in
  * @ignore (e.g. "start", "wait") are skipped, any other unknown member is an
- * error. The name is not checked here: callers validate it first.
+ * error. The name is not checked here: callers validate it first. @caller
+ * (nullable: nobody asks, nothing is checked and the daemon's own user owns
+ * it) becomes the owner, and the files are checked for it with
+ * vmsup_vm_def_check_caller().
  */
 VmsupVmDef *
-vmsup_vm_def_new_from_params(JsonObject *params, const gchar *const *ignore, GError **error);
+vmsup_vm_def_new_from_params(JsonObject *params,
+			     const gchar *const *ignore,
+			     const VmsupCaller *caller,
+			     GError **error);
 
 /* the settable fields of vm.set */
 extern const gchar *const vmsup_vm_def_settable_fields[];
@@ -79,12 +87,15 @@ vmsup_vm_def_pending_restart(const VmsupVmDef *def, const VmsupVmDef *running);
 
 /*
  * Applies vm.set @fields (all members other than @ignore) to @def: all or
- * nothing. @out_changed: the names of the fields whose value changed.
+ * nothing. The VM as it would be is checked for @caller (nullable: nothing
+ * is checked), its old files too. @out_changed: the names of the fields
+ * whose value changed.
  */
 gboolean
 vmsup_vm_def_apply(VmsupVmDef *def,
 		   JsonObject *fields,
 		   const gchar *const *ignore,
+		   const VmsupCaller *caller,
 		   GStrv *out_changed,
 		   GError **error);
 
@@ -103,18 +114,7 @@ vmsup_vm_def_validate(const VmsupVmDef *def, GError **error);
  * Host files a VM reads and host directories it shares are the policy's
  * to allow (vmsup-policy.h); they are opened as the VM's owner
  * (vmsup-owner-open.h) and QEMU is given the descriptor.
- *
- * The RPC table (for vm.create and vm.set) and WorkspaceService pass the
- * client's uid as the internal request member VMSUP_VM_DEF_CALLER_UID (an
- * integer) to create and set: vmsup_vm_def_new_from_params() records it as
- * the VM's owner_uid and, like vmsup_vm_def_apply(), checks the definition
- * with vmsup_vm_def_check_caller() for that uid. It is not stored as such and,
- * like share_dir, in no RPC schema, so no client can pass it. Without it
- * nothing is checked (an in-process request of the daemon itself) and the
- * owner is the daemon's own user. With the nested {name, fields} form of set
- * it belongs inside "fields".
  */
-#define VMSUP_VM_DEF_CALLER_UID "caller_uid"
 
 /*
  * Whether the rules for clients bind @uid: it is neither root nor the

@@ -55,6 +55,7 @@ vmsup_stats_exec_cb(GObject *source, GAsyncResult *res, gpointer user_data)
 
 void
 vmsup_stats_service_exec_async(VmsupStatsService *self,
+			       const VmsupCaller *caller,
 			       JsonObject *params,
 			       GCancellable *cancellable,
 			       GAsyncReadyCallback callback,

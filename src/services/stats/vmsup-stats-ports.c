@@ -530,6 +530,7 @@ vmsup_stats_ports_read_tcp_cb(GObject *source, GAsyncResult *res, gpointer user_
 
 void
 vmsup_stats_service_ports_async(VmsupStatsService *self,
+				const VmsupCaller *caller,
 				JsonObject *params,
 				GCancellable *cancellable,
 				GAsyncReadyCallback callback,

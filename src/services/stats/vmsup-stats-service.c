@@ -441,6 +441,7 @@ vmsup_stats_service_cache_fresh_us(VmsupStatsService *self, gboolean refreshing)
 
 void
 vmsup_stats_service_stats_async(VmsupStatsService *self,
+				const VmsupCaller *caller,
 				JsonObject *params,
 				GCancellable *cancellable,
 				GAsyncReadyCallback callback,
@@ -596,6 +597,7 @@ vmsup_stats_health_agent_cb(GObject *source, GAsyncResult *res, gpointer user_da
 
 void
 vmsup_stats_service_health_async(VmsupStatsService *self,
+				 const VmsupCaller *caller,
 				 JsonObject *params,
 				 GCancellable *cancellable,
 				 GAsyncReadyCallback callback,
@@ -701,6 +703,7 @@ vmsup_stats_ping_cb(GObject *source, GAsyncResult *res, gpointer user_data)
 
 void
 vmsup_stats_service_ping_async(VmsupStatsService *self,
+			       const VmsupCaller *caller,
 			       JsonObject *params,
 			       GCancellable *cancellable,
 			       GAsyncReadyCallback callback,

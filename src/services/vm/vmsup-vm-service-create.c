@@ -419,6 +419,7 @@ vmsup_vm_service_create_waited_cb(GObject *source, GAsyncResult *res, gpointer u
 
 void
 vmsup_vm_service_create_async(VmsupVmService *self,
+			      const VmsupCaller *caller,
 			      JsonObject *params,
 			      GCancellable *cancellable,
 			      GAsyncReadyCallback callback,
@@ -467,7 +468,7 @@ vmsup_vm_service_create_async(VmsupVmService *self,
 		g_task_return_error(task, g_steal_pointer(&error));
 		return;
 	}
-	def = vmsup_vm_def_new_from_params(params, ignore, &error);
+	def = vmsup_vm_def_new_from_params(params, ignore, caller, &error);
 	if (def == NULL || !vmsup_vm_service_resolve_guest(def, &error) ||
 	    !vmsup_vm_def_validate(def, &error) ||
 	    !vmsup_vm_service_cgroup_check_def(self, def, &error) ||
@@ -584,6 +585,7 @@ vmsup_vm_service_find_op(VmsupVmService *self, JsonObject *params, GError **erro
 
 void
 vmsup_vm_service_op_get_async(VmsupVmService *self,
+			      const VmsupCaller *caller,
 			      JsonObject *params,
 			      GCancellable *cancellable,
 			      GAsyncReadyCallback callback,
@@ -621,6 +623,7 @@ vmsup_vm_service_compare_ops(gconstpointer a, gconstpointer b)
 
 void
 vmsup_vm_service_op_list_async(VmsupVmService *self,
+			       const VmsupCaller *caller,
 			       JsonObject *params,
 			       GCancellable *cancellable,
 			       GAsyncReadyCallback callback,
@@ -671,6 +674,7 @@ vmsup_vm_service_op_cancel_waited_cb(GObject *source, GAsyncResult *res, gpointe
 
 void
 vmsup_vm_service_op_cancel_async(VmsupVmService *self,
+				 const VmsupCaller *caller,
 				 JsonObject *params,
 				 GCancellable *cancellable,
 				 GAsyncReadyCallback callback,

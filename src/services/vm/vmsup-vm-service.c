@@ -608,6 +608,7 @@ struct _VmsupVmVerb {
 	gchar *name;          /* owned */
 	VmsupVmRecord *rec;   /* owned */
 	JsonObject *params;   /* owned */
+	VmsupCaller caller;   /* who asked */
 	gboolean locked;
 	gboolean force;
 	guint timeout_ms;
@@ -692,6 +693,7 @@ vmsup_vm_service_verb_locked_cb(GObject *source, GAsyncResult *res, gpointer use
 /* checks the name (first, before anything is touched), then queues on the VM's lock */
 static void
 vmsup_vm_service_verb_begin(VmsupVmService *self,
+			    const VmsupCaller *caller,
 			    JsonObject *params,
 			    gpointer source_tag,
 			    VmsupVmVerbFunc func,
@@ -733,6 +735,7 @@ vmsup_vm_service_verb_begin(VmsupVmService *self,
 	verb->name = g_strdup(name);
 	verb->rec = vmsup_vm_service_record_ref(rec);
 	verb->params = json_object_ref(params);
+	verb->caller = *caller;
 	verb->force = force;
 	verb->timeout_ms = (guint)timeout_s * 1000;
 	verb->func = func;
@@ -781,6 +784,7 @@ vmsup_vm_service_start_verb(VmsupVmService *self, GTask *task)
 
 void
 vmsup_vm_service_start_async(VmsupVmService *self,
+			     const VmsupCaller *caller,
 			     JsonObject *params,
 			     GCancellable *cancellable,
 			     GAsyncReadyCallback callback,
@@ -789,6 +793,7 @@ vmsup_vm_service_start_async(VmsupVmService *self,
 	g_return_if_fail(VMSUP_IS_VM_SERVICE(self));
 	g_return_if_fail(params != NULL);
 	vmsup_vm_service_verb_begin(self,
+				    caller,
 				    params,
 				    vmsup_vm_service_start_async,
 				    vmsup_vm_service_start_verb,
@@ -819,6 +824,7 @@ vmsup_vm_service_stop_verb(VmsupVmService *self, GTask *task)
 
 void
 vmsup_vm_service_stop_async(VmsupVmService *self,
+			    const VmsupCaller *caller,
 			    JsonObject *params,
 			    GCancellable *cancellable,
 			    GAsyncReadyCallback callback,
@@ -827,6 +833,7 @@ vmsup_vm_service_stop_async(VmsupVmService *self,
 	g_return_if_fail(VMSUP_IS_VM_SERVICE(self));
 	g_return_if_fail(params != NULL);
 	vmsup_vm_service_verb_begin(self,
+				    caller,
 				    params,
 				    vmsup_vm_service_stop_async,
 				    vmsup_vm_service_stop_verb,
@@ -904,6 +911,7 @@ vmsup_vm_service_delete_verb(VmsupVmService *self, GTask *task)
 
 void
 vmsup_vm_service_delete_async(VmsupVmService *self,
+			      const VmsupCaller *caller,
 			      JsonObject *params,
 			      GCancellable *cancellable,
 			      GAsyncReadyCallback callback,
@@ -912,6 +920,7 @@ vmsup_vm_service_delete_async(VmsupVmService *self,
 	g_return_if_fail(VMSUP_IS_VM_SERVICE(self));
 	g_return_if_fail(params != NULL);
 	vmsup_vm_service_verb_begin(self,
+				    caller,
 				    params,
 				    vmsup_vm_service_delete_async,
 				    vmsup_vm_service_delete_verb,
@@ -1044,7 +1053,12 @@ vmsup_vm_service_set_verb(VmsupVmService *self, GTask *task)
 		ignore = ignore_nested;
 	}
 	verb->new_def = vmsup_vm_def_copy(verb->rec->def);
-	if (!vmsup_vm_def_apply(verb->new_def, fields, ignore, &verb->changed, &error)) {
+	if (!vmsup_vm_def_apply(verb->new_def,
+				fields,
+				ignore,
+				&verb->caller,
+				&verb->changed,
+				&error)) {
 		vmsup_vm_verb_return_error(task, error);
 		return;
 	}
@@ -1067,6 +1081,7 @@ vmsup_vm_service_set_verb(VmsupVmService *self, GTask *task)
 
 void
 vmsup_vm_service_set_async(VmsupVmService *self,
+			   const VmsupCaller *caller,
 			   JsonObject *params,
 			   GCancellable *cancellable,
 			   GAsyncReadyCallback callback,
@@ -1075,6 +1090,7 @@ vmsup_vm_service_set_async(VmsupVmService *self,
 	g_return_if_fail(VMSUP_IS_VM_SERVICE(self));
 	g_return_if_fail(params != NULL);
 	vmsup_vm_service_verb_begin(self,
+				    caller,
 				    params,
 				    vmsup_vm_service_set_async,
 				    vmsup_vm_service_set_verb,
