@@ -246,6 +246,7 @@ fixture_teardown(Fixture *f, gconstpointer user_data)
 }
 
 typedef void (*VerbAsync)(VmsupVmService *self,
+			  const VmsupCaller *caller,
 			  JsonObject *params,
 			  GCancellable *cancellable,
 			  GAsyncReadyCallback callback,
@@ -271,7 +272,7 @@ test_call(VmsupVmService *service,
 	va_end(args);
 	params = vmsup_json_parse_object(json, -1, NULL);
 	g_assert_nonnull(params);
-	async(service, params, NULL, vmsup_test_store_result_cb, &slot);
+	async(service, vmsup_caller_daemon(), params, NULL, vmsup_test_store_result_cb, &slot);
 	res = vmsup_test_wait_result(&slot, TEST_TIMEOUT_S);
 	return finish(service, res, error);
 }

@@ -2048,7 +2048,8 @@ test_refused(void)
 	const gchar *const args[] = {"list", NULL};
 	g_autofree gchar *dir = vmsup_test_make_tmpdir();
 	g_autofree gchar *socket_path = g_build_filename(dir, "s.sock", NULL);
-	VmsupRpcContext ctx = {.mode = "session", .socket_path = socket_path};
+	g_autoptr(VmsupPolicy) policy = vmsup_policy_new(NULL);
+	VmsupRpcContext ctx = {.policy = policy, .mode = "session", .socket_path = socket_path};
 	g_autoptr(VmsupJsonrpcServer) server = vmsup_jsonrpc_server_new(&ctx);
 	g_autoptr(GSocketClient) client = g_socket_client_new();
 	g_autoptr(GSocketAddress) address = g_unix_socket_address_new(socket_path);

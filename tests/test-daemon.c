@@ -248,7 +248,12 @@ test_max_vms_at_load(void)
 
 	json_object_set_string_member(params, "name", "a4");
 	json_object_set_string_member(params, "kernel", "/nonexistent/vmlinuz");
-	vmsup_vm_service_create_async(vm_service, params, NULL, vmsup_test_store_result_cb, &slot);
+	vmsup_vm_service_create_async(vm_service,
+				      vmsup_caller_daemon(),
+				      params,
+				      NULL,
+				      vmsup_test_store_result_cb,
+				      &slot);
 	res = vmsup_test_wait_result(&slot, TEST_TIMEOUT_S);
 	result = vmsup_vm_service_create_finish(vm_service, res, &error);
 	g_assert_null(result);

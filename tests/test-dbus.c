@@ -1168,7 +1168,8 @@ events_state_stopped(gpointer user_data)
 static void
 test_in_process(void)
 {
-	VmsupRpcContext ctx = {.mode = "session"};
+	g_autoptr(VmsupPolicy) policy = vmsup_policy_new(NULL);
+	VmsupRpcContext ctx = {.policy = policy, .mode = "session"};
 	g_autoptr(GDBusConnection) server_conn = NULL;
 	g_autoptr(VmsupDbusServer) server = NULL;
 	g_autoptr(GVariant) reply = NULL;

@@ -13,6 +13,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "vmsup-caller.h"
 #include "vmsup-error.h"
 #include "vmsup-image-hooks.h"
 #include "vmsup-image-store.h"
@@ -484,19 +485,23 @@ test_cancel(Fixture *f, gconstpointer data)
 /* --- with VMService: vm.create {image: NAME}, and no delete while in use --- */
 
 static JsonObject *
-test_vm_call(
-    VmsupVmService *service,
-    void (*async)(VmsupVmService *, JsonObject *, GCancellable *, GAsyncReadyCallback, gpointer),
-    VmsupVmServiceFinishFunc finish,
-    const gchar *json,
-    GError **error)
+test_vm_call(VmsupVmService *service,
+	     void (*async)(VmsupVmService *,
+			   const VmsupCaller *,
+			   JsonObject *,
+			   GCancellable *,
+			   GAsyncReadyCallback,
+			   gpointer),
+	     VmsupVmServiceFinishFunc finish,
+	     const gchar *json,
+	     GError **error)
 {
 	g_autoptr(JsonObject) params = vmsup_json_parse_object(json, -1, NULL);
 	g_autoptr(GAsyncResult) res = NULL;
 	GAsyncResult *slot = NULL;
 
 	g_assert_nonnull(params);
-	async(service, params, NULL, vmsup_test_store_result_cb, &slot);
+	async(service, vmsup_caller_daemon(), params, NULL, vmsup_test_store_result_cb, &slot);
 	res = vmsup_test_wait_result(&slot, TEST_TIMEOUT_S);
 	return finish(service, res, error);
 }

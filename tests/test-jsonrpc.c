@@ -20,7 +20,9 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include "vmsup-daemon.h"
 #include "vmsup-error.h"
+#include "vmsup-event-source.h"
 #include "vmsup-json.h"
 #include "vmsup-jsonrpc-server.h"
 #include "vmsup-test-util.h"
@@ -35,6 +37,7 @@ typedef struct {
 	gchar *dir;
 	gchar *socket_path;
 	VmsupRpcContext ctx;
+	VmsupPolicy *policy;
 	VmsupJsonrpcServer *server;
 	VmsupVmService *vm_service; /* NULL unless a test adds one */
 } Fixture;
@@ -266,6 +269,8 @@ fixture_setup(Fixture *f, gconstpointer data)
 	f->ctx.mode = "session";
 	f->ctx.socket_path = f->socket_path;
 	f->ctx.started_at = g_get_real_time();
+	f->policy = vmsup_policy_new(NULL);
+	f->ctx.policy = f->policy;
 	f->server = vmsup_jsonrpc_server_new(&f->ctx);
 	g_assert_true(vmsup_jsonrpc_server_listen(f->server, f->socket_path, FALSE, -1, &error));
 	g_assert_no_error(error);
@@ -275,6 +280,7 @@ static void
 fixture_teardown(Fixture *f, gconstpointer data)
 {
 	g_clear_object(&f->server);
+	g_clear_object(&f->policy);
 	g_clear_object(&f->vm_service);
 	vmsup_test_drain_main_context();
 	/* the server removes its socket file */
@@ -1011,6 +1017,7 @@ test_caller_uid_from_peer(void)
 	g_autofree gchar *record = NULL;
 	g_autoptr(VmsupVmService) vm_service = NULL;
 	g_autoptr(VmsupWorkspaceService) ws = NULL;
+	g_autoptr(VmsupPolicy) policy = NULL;
 	g_autoptr(VmsupJsonrpcServer) server = NULL;
 	g_autoptr(GError) error = NULL;
 	VmsupRpcContext ctx = {0};
@@ -1050,6 +1057,8 @@ test_caller_uid_from_peer(void)
 		ctx.socket_path = socket_path;
 		ctx.vm_service = vm_service;
 		ctx.workspace_service = ws;
+		policy = vmsup_daemon_policy_new(vm_service, ws);
+		ctx.policy = policy;
 		server = vmsup_jsonrpc_server_new(&ctx);
 		g_assert_true(
 		    vmsup_jsonrpc_server_listen(server, socket_path, TRUE, NOBODY, &error));
@@ -1137,6 +1146,7 @@ test_host_files_from_peer(void)
 	g_autofree gchar *not_yours = NULL;
 	g_autofree gchar *created = NULL;
 	g_autoptr(VmsupVmService) vm_service = NULL;
+	g_autoptr(VmsupPolicy) policy = NULL;
 	g_autoptr(VmsupJsonrpcServer) server = NULL;
 	g_autoptr(GError) error = NULL;
 	VmsupRpcContext ctx = {0};
@@ -1198,6 +1208,8 @@ test_host_files_from_peer(void)
 		ctx.mode = "system";
 		ctx.socket_path = socket_path;
 		ctx.vm_service = vm_service;
+		policy = vmsup_daemon_policy_new(vm_service, NULL);
+		ctx.policy = policy;
 		server = vmsup_jsonrpc_server_new(&ctx);
 		g_assert_true(
 		    vmsup_jsonrpc_server_listen(server, socket_path, TRUE, NOBODY, &error));
@@ -1281,6 +1293,7 @@ typedef struct {
 	VmsupJsonrpcServer *server;
 	VmsupVmService *vm_service;
 	guint source_id;
+	VmsupEventSource *events;
 } EventsPeer;
 
 /* the child subscribed: events of root's VM and operations first, then of its own */
@@ -1306,9 +1319,10 @@ peer_subscribed_cb(gint fd, GIOCondition condition, gpointer user_data)
 		json_object_set_string_member(removed, "name", names[i]);
 		json_object_set_int_member(op, "id", 1);
 		json_object_set_string_member(op, "vm", names[i]);
-		vmsup_jsonrpc_server_emit_event(peer->server, "event.vm-changed", changed);
-		vmsup_jsonrpc_server_emit_event(peer->server, "event.operation-changed", op);
-		vmsup_jsonrpc_server_emit_event(peer->server, "event.vm-removed", removed);
+		/* through the one path every event takes out of the daemon */
+		vmsup_event_source_emit(peer->events, VMSUP_POLICY_EVENT_VM_CHANGED, changed);
+		vmsup_event_source_emit(peer->events, VMSUP_POLICY_EVENT_OPERATION_CHANGED, op);
+		vmsup_event_source_emit(peer->events, VMSUP_POLICY_EVENT_VM_REMOVED, removed);
 	}
 	return G_SOURCE_REMOVE;
 }
@@ -1321,6 +1335,8 @@ test_events_only_own(void)
 	g_autofree gchar *state = g_build_filename(dir, "state", NULL);
 	g_autofree gchar *run = g_build_filename(dir, "run", NULL);
 	g_autoptr(VmsupVmService) vm_service = NULL;
+	g_autoptr(VmsupPolicy) policy = NULL;
+	g_autoptr(VmsupEventSource) events = NULL;
 	g_autoptr(VmsupJsonrpcServer) server = NULL;
 	g_autoptr(GError) error = NULL;
 	VmsupRpcContext ctx = {0};
@@ -1336,11 +1352,17 @@ test_events_only_own(void)
 	ctx.mode = "system";
 	ctx.socket_path = socket_path;
 	ctx.vm_service = vm_service;
+	policy = vmsup_daemon_policy_new(vm_service, NULL);
+	ctx.policy = policy;
+	/* no service feeds it: the test sends the events */
+	events = vmsup_event_source_new(NULL);
+	ctx.events = events;
 	server = vmsup_jsonrpc_server_new(&ctx);
 	g_assert_true(vmsup_jsonrpc_server_listen(server, socket_path, TRUE, NOBODY, &error));
 	g_assert_no_error(error);
 	g_assert_cmpint(pipe(fds), ==, 0);
 	peer.server = server;
+	peer.events = events;
 	peer.vm_service = vm_service;
 
 	pid = fork();
@@ -1466,6 +1488,9 @@ strict_fixture_add_vm_service(Fixture *f)
 	g_assert_true(vmsup_vm_service_load_finish(f->vm_service, res, &error));
 	g_assert_no_error(error);
 	f->ctx.vm_service = f->vm_service;
+	g_clear_object(&f->policy);
+	f->policy = vmsup_daemon_policy_new(f->vm_service, NULL);
+	f->ctx.policy = f->policy;
 }
 
 static void
@@ -1647,6 +1672,8 @@ fixture_setup_system(Fixture *f, gconstpointer data)
 	f->ctx.mode = "system";
 	f->ctx.socket_path = f->socket_path;
 	f->ctx.started_at = g_get_real_time();
+	f->policy = vmsup_policy_new(NULL);
+	f->ctx.policy = f->policy;
 	f->server = vmsup_jsonrpc_server_new(&f->ctx);
 	vmsup_jsonrpc_server_set_limits(f->server, lc->max_per_user, 0);
 	g_assert_true(vmsup_jsonrpc_server_listen(f->server, f->socket_path, TRUE, NOBODY, &error));

@@ -357,10 +357,10 @@ test_argv_refuse(Fixture *fx, gconstpointer data)
 	    {"machine", "q35,accel=kvm"},
 	    {"machine", "q35=1"},
 	    {"machine", ""},
-	    {"name", "a,b"},
-	    {"name", "web1,debug-threads=off"},
 	    {"runtime", "/run/x\ny"},
 	};
+	/* a name that could smuggle an option in: the RPC table refuses it, here it is a bug */
+	const gchar *const bad_names[] = {"a,b", "web1,debug-threads=off"};
 
 	for (guint i = 0; i < G_N_ELEMENTS(bad); i++) {
 		g_autoptr(VmsupQemuConfig) config = paused_config(fx, "vm1");
@@ -388,6 +388,18 @@ test_argv_refuse(Fixture *fx, gconstpointer data)
 		argv = vmsup_qemu_config_build_argv(config, runtime, 3, &error);
 		g_assert_null(argv);
 		g_assert_error(error, VMSUP_ERROR, VMSUP_ERROR_INVALID_ARGUMENT);
+	}
+	for (guint i = 0; i < G_N_ELEMENTS(bad_names); i++) {
+		g_autoptr(VmsupQemuConfig) config = paused_config(fx, "vm1");
+		g_autoptr(GError) error = NULL;
+		g_auto(GStrv) argv = NULL;
+
+		g_free(config->name);
+		config->name = g_strdup(bad_names[i]);
+		g_test_expect_message("vmsup-qmp", G_LOG_LEVEL_CRITICAL, "*vmsup_name_validate*");
+		argv = vmsup_qemu_config_build_argv(config, fx->runtime_dir, 3, &error);
+		g_test_assert_expected_messages();
+		g_assert_null(argv);
 	}
 
 	/* numbers out of range, an unresolved accelerator, a socket path too long */

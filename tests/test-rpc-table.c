@@ -7,6 +7,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "vmsup-daemon.h"
 #include "vmsup-dbus-variant.h"
 #include "vmsup-error.h"
 #include "vmsup-json.h"
@@ -44,7 +45,8 @@ static const struct {
     {"daemon.info", "Info"},
 };
 
-static const VmsupRpcContext stub_ctx = {
+/* its policy, which knows of no owner, is made in main() */
+static VmsupRpcContext stub_ctx = {
     .vm_service = NULL,
     .stats_service = NULL,
     .workspace_service = NULL,
@@ -96,8 +98,10 @@ dispatch(const gchar *method, const gchar *params_json, Reply *reply)
 	g_autoptr(JsonObject) params = parse_params(params_json);
 	g_autoptr(VmsupRpcCall) call = NULL;
 
+	VmsupCaller caller = vmsup_caller_for_uid(1000);
+
 	g_assert_nonnull(m);
-	call = vmsup_rpc_call_new(m, params, 1000, reply_cb, reply, NULL);
+	call = vmsup_rpc_call_new(m, params, &caller, reply_cb, reply, NULL);
 	vmsup_rpc_table_dispatch(&stub_ctx, call);
 	g_assert_true(vmsup_rpc_call_has_returned(call));
 	g_assert_cmpuint(reply->n_replies, ==, 1);
@@ -163,7 +167,16 @@ test_contract(void)
 	/* nothing outside the contract sneaks into the table */
 	g_assert_cmpuint(n, ==, G_N_ELEMENTS(contract));
 	g_assert_null(vmsup_rpc_table_lookup("vm.nope"));
-	g_assert_null(vmsup_rpc_table_lookup("events.subscribe"));
+	/* the events methods are table entries too, without a D-Bus twin */
+	for (guint i = 0; i < 2; i++) {
+		const gchar *name = i == 0 ? "events.subscribe" : "events.unsubscribe";
+		const VmsupRpcMethod *m = vmsup_rpc_table_lookup(name);
+		g_assert_nonnull(m);
+		g_assert_cmpstr(m->rpc_name, ==, name);
+		g_assert_null(m->dbus_name);
+		g_assert_nonnull(m->func);
+		g_assert_nonnull(m->params);
+	}
 	g_assert_null(vmsup_rpc_table_lookup(NULL));
 	g_assert_null(vmsup_rpc_table_lookup_dbus("Nope"));
 }
@@ -202,8 +215,13 @@ test_flags(void)
 
 		g_test_message("%s", m->rpc_name);
 		g_assert_true((name != NULL && name->required) == takes_name);
+		/* a name the schema itself refuses when hostile */
 		if (name != NULL)
-			g_assert_cmpint(name->type, ==, VMSUP_RPC_TYPE_STRING);
+			g_assert_cmpint(name->type,
+					==,
+					(m->flags & VMSUP_RPC_FLAG_TAKES_VM_NAME)
+					    ? VMSUP_RPC_TYPE_VM_NAME
+					    : VMSUP_RPC_TYPE_WORKSPACE_NAME);
 		g_assert_true((id != NULL && id->required) ==
 			      ((m->flags & VMSUP_RPC_FLAG_TAKES_ID) != 0));
 		if (id != NULL)
@@ -264,6 +282,26 @@ test_schema_unknown_and_missing(void)
 	assert_invalid_params("vm.list", "{\"fields\": [\"\"]}", "''");
 	assert_invalid_params("vm.list", "{\"fields\": [\"Name\"]}", "'Name'");
 	assert_invalid_params("vm.list", "{\"fields\": [\"vms\"]}", "'vms'");
+}
+
+/* hostile names end in the table, with the messages the services gave before */
+static void
+test_schema_names(void)
+{
+	g_autofree gchar *long_name = g_strnfill(4096, 'a');
+	g_autofree gchar *long_json = g_strdup_printf("{\"name\": \"%s\"}", long_name);
+
+	assert_invalid_argument("vm.create", "{\"name\": \"../x\"}", "../x");
+	assert_invalid_argument("vm.create", "{\"name\": \"a,b\"}", "a,b");
+	assert_invalid_argument("vm.start", "{\"name\": \"../keep\"}", "../keep");
+	assert_invalid_argument("vm.get", "{\"name\": \"a/b\"}", "a/b");
+	assert_invalid_argument("vm.create", long_json, "4096 characters");
+	assert_invalid_argument("workspace.create",
+				"{\"name\": \"w\", \"path\": \"/srv\", \"vm\": \"../x\"}",
+				"../x");
+	assert_invalid_params("vm.create", "{\"name\": 5}", "'name'");
+	assert_invalid_params("vm.create", "{}", "'name'");
+	assert_invalid_params("vm.start", "{\"name\": [\"keep\"]}", "'name'");
 }
 
 static void
@@ -504,13 +542,19 @@ static void
 test_call_converts_errors(void)
 {
 	Reply reply = {0};
-	g_autoptr(VmsupRpcCall) call =
-	    vmsup_rpc_call_new(vmsup_rpc_table_lookup("vm.get"), NULL, 0, reply_cb, &reply, NULL);
+	VmsupCaller root = vmsup_caller_for_uid(0);
+	g_autoptr(VmsupRpcCall) call = vmsup_rpc_call_new(vmsup_rpc_table_lookup("vm.get"),
+							  NULL,
+							  &root,
+							  reply_cb,
+							  &reply,
+							  NULL);
 	g_autoptr(GError) io = g_error_new_literal(G_IO_ERROR, G_IO_ERROR_NOT_FOUND, "gone");
 
 	/* absent params read as an empty object */
 	g_assert_cmpuint(json_object_get_size(vmsup_rpc_call_get_params(call)), ==, 0);
-	g_assert_cmpuint(vmsup_rpc_call_get_uid(call), ==, 0);
+	g_assert_cmpuint(vmsup_rpc_call_get_caller(call)->uid, ==, 0);
+	g_assert_false(vmsup_rpc_call_get_caller(call)->restricted);
 	g_assert_false(vmsup_rpc_call_has_returned(call));
 	vmsup_rpc_call_return_error(call, io);
 	g_assert_true(vmsup_rpc_call_has_returned(call));
@@ -542,7 +586,7 @@ test_call_lifecycle(void)
 	gboolean freed = FALSE;
 	VmsupRpcCall *call = vmsup_rpc_call_new(vmsup_rpc_table_lookup("daemon.info"),
 						NULL,
-						0,
+						vmsup_caller_daemon(),
 						flag_reply_cb,
 						&freed,
 						set_flag);
@@ -560,7 +604,7 @@ test_call_answer_twice(void)
 		Reply reply = {0};
 		g_autoptr(VmsupRpcCall) call = vmsup_rpc_call_new(vmsup_rpc_table_lookup("vm.get"),
 								  NULL,
-								  0,
+								  vmsup_caller_daemon(),
 								  reply_cb,
 								  &reply,
 								  NULL);
@@ -614,14 +658,14 @@ test_call_on_success(void)
 	Reply failed = {0};
 	VmsupRpcCall *call;
 
-	call = vmsup_rpc_call_new(m, params, 0, reply_cb, &ok, NULL);
+	call = vmsup_rpc_call_new(m, params, vmsup_caller_daemon(), reply_cb, &ok, NULL);
 	vmsup_rpc_call_set_on_success(call, count_success_cb, &n_success, NULL);
 	vmsup_rpc_call_return_object(call, json_object_new());
 	vmsup_rpc_call_unref(call);
 	g_assert_cmpuint(n_success, ==, 1);
 	g_assert_cmpuint(ok.n_replies, ==, 1);
 
-	call = vmsup_rpc_call_new(m, params, 0, reply_cb, &failed, NULL);
+	call = vmsup_rpc_call_new(m, params, vmsup_caller_daemon(), reply_cb, &failed, NULL);
 	vmsup_rpc_call_set_on_success(call, count_success_cb, &n_success, NULL);
 	vmsup_rpc_call_return_error(call, error);
 	vmsup_rpc_call_unref(call);
@@ -661,9 +705,11 @@ owner_dispatch(const VmsupRpcContext *ctx,
 	g_autoptr(JsonObject) params = parse_params(params_json);
 	g_autoptr(VmsupRpcCall) call = NULL;
 
+	VmsupCaller caller = vmsup_caller_for_uid(uid);
+
 	g_assert_nonnull(m);
 	reply_clear(reply);
-	call = vmsup_rpc_call_new(m, params, uid, reply_cb, reply, NULL);
+	call = vmsup_rpc_call_new(m, params, &caller, reply_cb, reply, NULL);
 	vmsup_rpc_table_dispatch(ctx, call);
 	while (reply->n_replies == 0)
 		g_main_context_iteration(NULL, TRUE);
@@ -733,6 +779,7 @@ test_dispatch_owner(void)
 	g_autoptr(VmsupVmStore) store = vmsup_vm_store_new(state);
 	g_autoptr(VmsupVmService) vm_service = NULL;
 	g_autoptr(VmsupWorkspaceService) ws = NULL;
+	g_autoptr(VmsupPolicy) policy = NULL;
 	g_autoptr(GAsyncResult) res = NULL;
 	g_autoptr(GError) error = NULL;
 	GAsyncResult *slot = NULL;
@@ -777,7 +824,9 @@ test_dispatch_owner(void)
 	g_assert_true(vmsup_vm_service_load_finish(vm_service, res, &error));
 	g_assert_no_error(error);
 	ws = vmsup_workspace_service_new(state, vmsup_vm_service_get_workspace_hooks(vm_service));
+	policy = vmsup_daemon_policy_new(vm_service, ws);
 	ctx.mode = "system";
+	ctx.policy = policy;
 	ctx.vm_service = vm_service;
 	ctx.workspace_service = ws;
 
@@ -871,10 +920,225 @@ test_dispatch_owner(void)
 	g_assert_error(reply.error, VMSUP_ERROR, VMSUP_ERROR_NOT_FOUND);
 	reply_clear(&reply);
 
+	g_clear_object(&policy);
 	g_clear_object(&ws);
 	g_clear_object(&vm_service);
 	vmsup_test_drain_main_context();
 	vmsup_test_rm_rf(dir);
+}
+
+/* --- the policy on its own --------------------------------------------------- */
+
+/* owners as a test knows them: "name" -> uid for VMs and workspaces, id -> uid for operations */
+typedef struct {
+	GHashTable *vms;
+	GHashTable *workspaces;
+	GHashTable *operations;
+} TestOwners;
+
+static gboolean
+test_owners_lookup(GHashTable *table, gconstpointer key, guint32 *out_uid)
+{
+	gpointer value = NULL;
+
+	if (!g_hash_table_lookup_extended(table, key, NULL, &value))
+		return FALSE;
+	*out_uid = GPOINTER_TO_UINT(value);
+	return TRUE;
+}
+
+static gboolean
+test_vm_owner(const gchar *name, guint32 *out_uid, gpointer user_data)
+{
+	return test_owners_lookup(((TestOwners *)user_data)->vms, name, out_uid);
+}
+
+static gboolean
+test_workspace_owner(const gchar *name, guint32 *out_uid, gpointer user_data)
+{
+	return test_owners_lookup(((TestOwners *)user_data)->workspaces, name, out_uid);
+}
+
+static gboolean
+test_operation_owner(gint64 id, guint32 *out_uid, gpointer user_data)
+{
+	return test_owners_lookup(((TestOwners *)user_data)->operations,
+				  GINT_TO_POINTER((gint)id),
+				  out_uid);
+}
+
+static GStrv
+test_vm_names(gpointer user_data)
+{
+	g_autoptr(GStrvBuilder) names = g_strv_builder_new();
+	GHashTableIter iter;
+	gpointer name;
+
+	g_hash_table_iter_init(&iter, ((TestOwners *)user_data)->vms);
+	while (g_hash_table_iter_next(&iter, &name, NULL))
+		g_strv_builder_add(names, name);
+	return g_strv_builder_end(names);
+}
+
+/* the decisions themselves: acting, seeing and hearing, for a bound caller and a free one */
+static void
+test_policy_decisions(void)
+{
+	TestOwners data = {
+	    .vms = g_hash_table_new(g_str_hash, g_str_equal),
+	    .workspaces = g_hash_table_new(g_str_hash, g_str_equal),
+	    .operations = g_hash_table_new(NULL, NULL),
+	};
+	VmsupPolicyOwners owners = {
+	    .vm_owner = test_vm_owner,
+	    .operation_owner = test_operation_owner,
+	    .vm_names = test_vm_names,
+	    .workspace_owner = test_workspace_owner,
+	    .user_data = &data,
+	};
+	g_autoptr(VmsupPolicy) policy = NULL;
+	g_autoptr(VmsupPolicy) empty = vmsup_policy_new(NULL);
+	g_autoptr(VmsupPolicySubscription) sub_a = NULL;
+	g_autoptr(VmsupPolicySubscription) sub_root = NULL;
+	g_autoptr(GError) error = NULL;
+	VmsupCaller a = vmsup_caller_for_uid(OWNER_A);
+	VmsupCaller b = vmsup_caller_for_uid(OWNER_B);
+	VmsupCaller root = vmsup_caller_for_uid(0);
+
+	g_hash_table_insert(data.vms, "va", GUINT_TO_POINTER(OWNER_A));
+	g_hash_table_insert(data.vms, "vb", GUINT_TO_POINTER(OWNER_B));
+	g_hash_table_insert(data.workspaces, "wa", GUINT_TO_POINTER(OWNER_A));
+	g_hash_table_insert(data.operations, GINT_TO_POINTER(7), GUINT_TO_POINTER(OWNER_A));
+	policy = vmsup_policy_new(&owners);
+
+	/* who the rule binds: here the daemon runs as root */
+	g_assert_true(a.restricted);
+	g_assert_false(root.restricted);
+	g_assert_false(vmsup_caller_daemon()->restricted);
+	g_assert_cmpuint(vmsup_caller_daemon()->uid, ==, geteuid());
+
+	/* acting */
+	g_assert_true(vmsup_policy_check_vm(policy, &a, "va", &error));
+	g_assert_no_error(error);
+	g_assert_false(vmsup_policy_check_vm(policy, &b, "va", &error));
+	g_assert_error(error, VMSUP_ERROR, VMSUP_ERROR_FAILED_PRECONDITION);
+	g_assert_cmpstr(error->message,
+			==,
+			"VM 'va' belongs to uid 1000, not to you (uid 1001); only its owner and "
+			"root may use it: ask one of them, or use a VM of your own");
+	g_clear_error(&error);
+	g_assert_true(vmsup_policy_check_vm(policy, &root, "va", NULL));
+	/* what does not exist is the service's to report */
+	g_assert_true(vmsup_policy_check_vm(policy, &b, "nope", NULL));
+	g_assert_false(vmsup_policy_check_workspace(policy, &b, "wa", &error));
+	g_assert_error(error, VMSUP_ERROR, VMSUP_ERROR_FAILED_PRECONDITION);
+	g_assert_nonnull(strstr(error->message, "Workspace 'wa' belongs to uid 1000"));
+	g_clear_error(&error);
+	g_assert_false(vmsup_policy_check_operation(policy, &b, 7, &error));
+	g_assert_error(error, VMSUP_ERROR, VMSUP_ERROR_FAILED_PRECONDITION);
+	g_assert_nonnull(strstr(error->message, "Operation 7 belongs to uid 1000"));
+	g_clear_error(&error);
+	g_assert_true(vmsup_policy_check_operation(policy, &a, 7, NULL));
+	g_assert_false(vmsup_policy_check_vm_owner(&b, "x", OWNER_A, NULL));
+	g_assert_true(vmsup_policy_check_vm_owner(&root, "x", OWNER_A, NULL));
+	/* with nothing known, nothing is refused and nothing is shown to a bound caller */
+	g_assert_true(vmsup_policy_check_vm(empty, &b, "va", NULL));
+	g_assert_false(vmsup_policy_may_see_vm(empty, &b, "va"));
+
+	/* seeing */
+	g_assert_true(vmsup_policy_may_see_vm(policy, &a, "va"));
+	g_assert_false(vmsup_policy_may_see_vm(policy, &a, "vb"));
+	g_assert_false(vmsup_policy_may_see_vm(policy, &a, "nope"));
+	g_assert_true(vmsup_policy_may_see_vm(policy, &root, "vb"));
+	g_assert_true(vmsup_policy_may_see_workspace(policy, &a, "wa"));
+	g_assert_false(vmsup_policy_may_see_workspace(policy, &b, "wa"));
+	g_assert_true(vmsup_policy_may_see_operation(policy, &a, 7));
+	g_assert_false(vmsup_policy_may_see_operation(policy, &b, 7));
+
+	/* hearing: its own VMs, the removal only of one it was told of */
+	sub_a = vmsup_policy_subscribe(policy, &a);
+	sub_root = vmsup_policy_subscribe(policy, &root);
+	g_assert_false(
+	    vmsup_policy_subscription_admits(sub_a, VMSUP_POLICY_EVENT_VM_CHANGED, "vb", 0));
+	g_assert_false(
+	    vmsup_policy_subscription_admits(sub_a, VMSUP_POLICY_EVENT_VM_REMOVED, "vb", 0));
+	g_assert_true(
+	    vmsup_policy_subscription_admits(sub_root, VMSUP_POLICY_EVENT_VM_REMOVED, "vb", 0));
+	/* known when it subscribed */
+	g_assert_true(
+	    vmsup_policy_subscription_admits(sub_a, VMSUP_POLICY_EVENT_VM_REMOVED, "va", 0));
+	/* told of again once it exists anew, then its removal */
+	g_assert_true(
+	    vmsup_policy_subscription_admits(sub_a, VMSUP_POLICY_EVENT_VM_CHANGED, "va", 0));
+	g_hash_table_remove(data.vms, "va");
+	g_assert_true(
+	    vmsup_policy_subscription_admits(sub_a, VMSUP_POLICY_EVENT_VM_REMOVED, "va", 0));
+	g_assert_false(
+	    vmsup_policy_subscription_admits(sub_a, VMSUP_POLICY_EVENT_VM_REMOVED, "va", 0));
+	g_assert_true(
+	    vmsup_policy_subscription_admits(sub_a, VMSUP_POLICY_EVENT_OPERATION_CHANGED, NULL, 7));
+	g_assert_false(
+	    vmsup_policy_subscription_admits(sub_a, VMSUP_POLICY_EVENT_OPERATION_CHANGED, NULL, 8));
+
+	g_clear_pointer(&sub_a, vmsup_policy_subscription_free);
+	g_clear_pointer(&sub_root, vmsup_policy_subscription_free);
+	g_clear_object(&policy);
+	g_hash_table_unref(data.vms);
+	g_hash_table_unref(data.workspaces);
+	g_hash_table_unref(data.operations);
+}
+
+static void
+subscribe_cb(VmsupRpcCall *call, gboolean subscribe, gpointer user_data)
+{
+	gint *state = user_data;
+	*state = subscribe ? 1 : 0;
+}
+
+/* events.subscribe goes through the table to the transport's hook; without one it is refused */
+static void
+test_dispatch_events(void)
+{
+	const VmsupRpcMethod *m = vmsup_rpc_table_lookup("events.subscribe");
+	VmsupCaller caller = vmsup_caller_for_uid(OWNER_A);
+	g_autoptr(VmsupRpcCall) call = NULL;
+	JsonArray *events;
+	Reply reply = {0};
+	gint state = -1;
+
+	/* a transport that sends no events (D-Bus) */
+	dispatch("events.subscribe", "{}", &reply);
+	g_assert_error(reply.error, VMSUP_ERROR, VMSUP_ERROR_FAILED_PRECONDITION);
+	reply_clear(&reply);
+	/* the schema is the table's: events.* take no parameter */
+	assert_invalid_params("events.unsubscribe", "{\"x\": 1}", "x");
+
+	call = vmsup_rpc_call_new(m, NULL, &caller, reply_cb, &reply, NULL);
+	vmsup_rpc_call_set_subscriber(call, subscribe_cb, &state);
+	vmsup_rpc_table_dispatch(&stub_ctx, call);
+	g_assert_cmpint(state, ==, 1);
+	g_assert_no_error(reply.error);
+	events = json_object_get_array_member(json_node_get_object(reply.result), "events");
+	g_assert_cmpuint(json_array_get_length(events), ==, 3);
+	g_assert_cmpstr(json_array_get_string_element(events, 0), ==, "event.vm-changed");
+	g_assert_cmpstr(json_array_get_string_element(events, 1), ==, "event.vm-removed");
+	g_assert_cmpstr(json_array_get_string_element(events, 2), ==, "event.operation-changed");
+	reply_clear(&reply);
+	g_clear_pointer(&call, vmsup_rpc_call_unref);
+
+	call = vmsup_rpc_call_new(vmsup_rpc_table_lookup("events.unsubscribe"),
+				  NULL,
+				  &caller,
+				  reply_cb,
+				  &reply,
+				  NULL);
+	vmsup_rpc_call_set_subscriber(call, subscribe_cb, &state);
+	vmsup_rpc_table_dispatch(&stub_ctx, call);
+	g_assert_cmpint(state, ==, 0);
+	g_assert_no_error(reply.error);
+	events = json_object_get_array_member(json_node_get_object(reply.result), "events");
+	g_assert_cmpuint(json_array_get_length(events), ==, 0);
+	reply_clear(&reply);
 }
 
 /* D-Bus carries what JSON text cannot: infinite doubles, uint64 past int64; each is refused */
@@ -914,7 +1178,10 @@ test_dbus_params_strict(void)
 int
 main(int argc, char **argv)
 {
+	gint ret;
+
 	g_test_init(&argc, &argv, G_TEST_OPTION_ISOLATE_DIRS, NULL);
+	stub_ctx.policy = vmsup_policy_new(NULL);
 	g_test_add_func("/vmsup/rpc/table/contract", test_contract);
 	g_test_add_func("/vmsup/rpc/table/unique", test_unique);
 	g_test_add_func("/vmsup/rpc/table/flags", test_flags);
@@ -922,6 +1189,7 @@ main(int argc, char **argv)
 	g_test_add_func("/vmsup/rpc/table/schema/unknown-and-missing",
 			test_schema_unknown_and_missing);
 	g_test_add_func("/vmsup/rpc/table/schema/values", test_schema_values);
+	g_test_add_func("/vmsup/rpc/table/schema/names", test_schema_names);
 	g_test_add_func("/vmsup/rpc/table/schema/accepts", test_schema_accepts);
 	g_test_add_func("/vmsup/rpc/vm-members/list", test_vm_members);
 	g_test_add_func("/vmsup/rpc/vm-members/in-source", test_vm_members_in_source);
@@ -935,6 +1203,10 @@ main(int argc, char **argv)
 	g_test_add_func("/vmsup/rpc/call/on-success", test_call_on_success);
 	g_test_add_func("/vmsup/rpc/error/kinds", test_error_kinds);
 	g_test_add_func("/vmsup/rpc/table/dispatch/owner", test_dispatch_owner);
+	g_test_add_func("/vmsup/rpc/table/dispatch/events", test_dispatch_events);
+	g_test_add_func("/vmsup/rpc/policy/decisions", test_policy_decisions);
 	g_test_add_func("/vmsup/rpc/dbus/params-strict", test_dbus_params_strict);
-	return g_test_run();
+	ret = g_test_run();
+	g_clear_object(&stub_ctx.policy);
+	return ret;
 }

@@ -66,12 +66,14 @@ unregister_pid(GPid pid)
 /* --- calling the services -------------------------------------------------- */
 
 typedef void (*StatsAsyncFunc)(VmsupStatsService *self,
+			       const VmsupCaller *caller,
 			       JsonObject *params,
 			       GCancellable *cancellable,
 			       GAsyncReadyCallback callback,
 			       gpointer user_data);
 typedef JsonObject *(*StatsFinishFunc)(VmsupStatsService *self, GAsyncResult *res, GError **error);
 typedef void (*VmAsyncFunc)(VmsupVmService *self,
+			    const VmsupCaller *caller,
 			    JsonObject *params,
 			    GCancellable *cancellable,
 			    GAsyncReadyCallback callback,
@@ -86,7 +88,7 @@ call_stats(VmsupStatsService *stats,
 {
 	GAsyncResult *slot = NULL;
 	g_autoptr(GAsyncResult) res = NULL;
-	async(stats, params, NULL, vmsup_test_store_result_cb, &slot);
+	async(stats, vmsup_caller_daemon(), params, NULL, vmsup_test_store_result_cb, &slot);
 	res = vmsup_test_wait_result(&slot, CALL_TIMEOUT_S);
 	return finish(stats, res, error);
 }
@@ -108,7 +110,7 @@ call_vm(VmsupVmService *svc,
 {
 	GAsyncResult *slot = NULL;
 	g_autoptr(GAsyncResult) res = NULL;
-	async(svc, params, NULL, vmsup_test_store_result_cb, &slot);
+	async(svc, vmsup_caller_daemon(), params, NULL, vmsup_test_store_result_cb, &slot);
 	res = vmsup_test_wait_result(&slot, timeout_s);
 	return finish(svc, res, error);
 }
@@ -272,6 +274,7 @@ guest_health_cb(GObject *source, GAsyncResult *res, gpointer user_data)
 	{
 		g_autoptr(JsonObject) params = params_name(wait->name);
 		vmsup_stats_service_health_async(wait->fx->stats,
+						 vmsup_caller_daemon(),
 						 params,
 						 NULL,
 						 guest_health_cb,
@@ -313,7 +316,12 @@ guest_start(GuestFixture *fx, const gchar *name, JsonObject *extra)
 	g_assert_true(guest_is_alive(fx, name));
 	register_pid(guest_pid(fx, name));
 
-	vmsup_stats_service_health_async(fx->stats, health_params, NULL, guest_health_cb, &wait);
+	vmsup_stats_service_health_async(fx->stats,
+					 vmsup_caller_daemon(),
+					 health_params,
+					 NULL,
+					 guest_health_cb,
+					 &wait);
 	vmsup_test_wait_flag(&wait.ok, GUEST_BOOT_TIMEOUT_S);
 	g_test_message("VM '%s': start to agent answering: %.1f s",
 		       name,
@@ -1257,12 +1265,14 @@ test_fault_agent_closed(FaultFixture *fx, gconstpointer user_data)
 	vmsup_test_wait_until(deadline_passed, &deadline, 10);
 	/* older than a second: this one refreshes ... */
 	vmsup_stats_service_stats_async(fx->stats,
+					vmsup_caller_daemon(),
 					params,
 					NULL,
 					vmsup_test_store_result_cb,
 					&slot_a);
 	/* ... and this one, during that refresh, gets the cached sample */
 	vmsup_stats_service_stats_async(fx->stats,
+					vmsup_caller_daemon(),
 					params,
 					NULL,
 					vmsup_test_store_result_cb,

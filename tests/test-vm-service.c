@@ -210,6 +210,7 @@ test_vm_changed_cb(VmsupVmService *service, const gchar *name, JsonObject *vm, g
 		json_object_set_int_member(params, "id", f->cancel_id);
 		f->cancel_state = NULL;
 		vmsup_vm_service_op_cancel_async(service,
+						 vmsup_caller_daemon(),
 						 params,
 						 NULL,
 						 vmsup_test_store_result_cb,
@@ -257,6 +258,7 @@ test_op_changed_cb(VmsupVmService *service, JsonObject *op, gpointer user_data)
 		json_object_set_int_member(params, "id", id);
 		f->cancel_stage = NULL;
 		vmsup_vm_service_op_cancel_async(service,
+						 vmsup_caller_daemon(),
 						 params,
 						 NULL,
 						 vmsup_test_store_result_cb,
@@ -385,10 +387,34 @@ fixture_teardown(Fixture *f, gconstpointer user_data)
 /* calls */
 
 typedef void (*VerbAsync)(VmsupVmService *self,
+			  const VmsupCaller *caller,
 			  JsonObject *params,
 			  GCancellable *cancellable,
 			  GAsyncReadyCallback callback,
 			  gpointer user_data);
+
+/*
+ * Whom a test call acts for: a "caller_uid" member of the test's params
+ * (taken out) names the client as a transport would find it; without one
+ * the daemon itself asks. One that is no uid stays in, for the service to
+ * refuse as the unknown member it is.
+ */
+static const VmsupCaller *
+test_take_caller(JsonObject *params, VmsupCaller *out_caller)
+{
+	JsonNode *node = json_object_get_member(params, "caller_uid");
+	gint64 uid;
+
+	if (node == NULL || !JSON_NODE_HOLDS_VALUE(node) ||
+	    json_node_get_value_type(node) != G_TYPE_INT64)
+		return vmsup_caller_daemon();
+	uid = json_node_get_int(node);
+	if (uid < 0 || uid > G_MAXUINT32)
+		return vmsup_caller_daemon();
+	json_object_remove_member(params, "caller_uid");
+	*out_caller = vmsup_caller_for_uid((guint32)uid);
+	return out_caller;
+}
 
 G_GNUC_PRINTF(5, 0)
 static JsonObject *
@@ -404,10 +430,16 @@ test_call_v(VmsupVmService *service,
 	g_autoptr(GAsyncResult) res = NULL;
 	g_autoptr(GError) error_parse = NULL;
 	GAsyncResult *slot = NULL;
+	VmsupCaller caller;
 
 	params = vmsup_json_parse_object(json, -1, &error_parse);
 	g_assert_no_error(error_parse);
-	async(service, params, NULL, vmsup_test_store_result_cb, &slot);
+	async(service,
+	      test_take_caller(params, &caller),
+	      params,
+	      NULL,
+	      vmsup_test_store_result_cb,
+	      &slot);
 	res = vmsup_test_wait_result(&slot, TEST_TIMEOUT_S);
 	return finish(service, res, error);
 }
@@ -679,7 +711,12 @@ test_op_poll_finished(gpointer data)
 	params = json_object_new();
 	json_object_set_int_member(params, "id", poll->id);
 	poll->in_flight = TRUE;
-	vmsup_vm_service_op_get_async(poll->service, params, NULL, test_op_poll_cb, poll);
+	vmsup_vm_service_op_get_async(poll->service,
+				      vmsup_caller_daemon(),
+				      params,
+				      NULL,
+				      test_op_poll_cb,
+				      poll);
 	return FALSE;
 }
 
@@ -1053,6 +1090,7 @@ test_concurrency(Fixture *f, gconstpointer user_data)
 							 f->image);
 		g_autoptr(JsonObject) params = vmsup_json_parse_object(json, -1, NULL);
 		vmsup_vm_service_create_async(f->service,
+					      vmsup_caller_daemon(),
 					      params,
 					      NULL,
 					      vmsup_test_store_result_cb,
@@ -1072,6 +1110,7 @@ test_concurrency(Fixture *f, gconstpointer user_data)
 		g_autofree gchar *json = g_strdup_printf("{\"name\": \"%s\"}", names[i]);
 		g_autoptr(JsonObject) params = vmsup_json_parse_object(json, -1, NULL);
 		vmsup_vm_service_start_async(f->service,
+					     vmsup_caller_daemon(),
 					     params,
 					     NULL,
 					     vmsup_test_store_result_cb,
@@ -1162,18 +1201,21 @@ test_concurrency(Fixture *f, gconstpointer user_data)
 			g_ptr_array_add(bursts, b);
 			if (g_strcmp0(b->verb, "start") == 0)
 				vmsup_vm_service_start_async(f->service,
+							     vmsup_caller_daemon(),
 							     params,
 							     NULL,
 							     test_burst_cb,
 							     b);
 			else if (g_strcmp0(b->verb, "delete") == 0)
 				vmsup_vm_service_delete_async(f->service,
+							      vmsup_caller_daemon(),
 							      params,
 							      NULL,
 							      test_burst_cb,
 							      b);
 			else
 				vmsup_vm_service_stop_async(f->service,
+							    vmsup_caller_daemon(),
 							    params,
 							    NULL,
 							    test_burst_cb,
@@ -1411,10 +1453,10 @@ test_restart(Fixture *f, gconstpointer user_data)
 	(void)r4;
 }
 
+/* a bad VM name never reaches the service: the RPC table refuses it (test-rpc-table) */
 static void
 test_bad_input(Fixture *f, gconstpointer user_data)
 {
-	g_autofree gchar *long_name = g_strnfill(4096, 'a');
 	g_autofree gchar *missing = g_build_filename(f->tmp, "missing.img", NULL);
 	g_autofree gchar *empty_data = g_build_filename(f->tmp, "empty-data", NULL);
 	g_autofree gchar *before = NULL;
@@ -1429,22 +1471,6 @@ test_bad_input(Fixture *f, gconstpointer user_data)
 		gint code;
 		const gchar *json;
 	} cases[] = {
-	    {vmsup_vm_service_create_async,
-	     vmsup_vm_service_create_finish,
-	     VMSUP_ERROR_INVALID_ARGUMENT,
-	     "{\"name\": \"../x\"}"},
-	    {vmsup_vm_service_create_async,
-	     vmsup_vm_service_create_finish,
-	     VMSUP_ERROR_INVALID_ARGUMENT,
-	     "{\"name\": \"a,b\"}"},
-	    {vmsup_vm_service_create_async,
-	     vmsup_vm_service_create_finish,
-	     VMSUP_ERROR_INVALID_ARGUMENT,
-	     "{\"name\": 5}"},
-	    {vmsup_vm_service_create_async,
-	     vmsup_vm_service_create_finish,
-	     VMSUP_ERROR_INVALID_ARGUMENT,
-	     "{}"},
 	    {vmsup_vm_service_create_async,
 	     vmsup_vm_service_create_finish,
 	     VMSUP_ERROR_INVALID_ARGUMENT,
@@ -1481,14 +1507,6 @@ test_bad_input(Fixture *f, gconstpointer user_data)
 	     vmsup_vm_service_start_finish,
 	     VMSUP_ERROR_NOT_FOUND,
 	     "{\"name\": \"nope\"}"},
-	    {vmsup_vm_service_start_async,
-	     vmsup_vm_service_start_finish,
-	     VMSUP_ERROR_INVALID_ARGUMENT,
-	     "{\"name\": \"../keep\"}"},
-	    {vmsup_vm_service_start_async,
-	     vmsup_vm_service_start_finish,
-	     VMSUP_ERROR_INVALID_ARGUMENT,
-	     "{\"name\": [\"keep\"]}"},
 	    {vmsup_vm_service_stop_async,
 	     vmsup_vm_service_stop_finish,
 	     VMSUP_ERROR_INVALID_ARGUMENT,
@@ -1552,21 +1570,6 @@ test_bad_input(Fixture *f, gconstpointer user_data)
 						      "%s",
 						      cases[i].json);
 		g_test_message("%s -> %s", cases[i].json, msg);
-	}
-	{
-		g_autofree gchar *msg = test_sync_err(f,
-						      vmsup_vm_service_get,
-						      VMSUP_ERROR_INVALID_ARGUMENT,
-						      "{\"name\": \"a/b\"}");
-		g_test_message("vm.get a/b -> %s", msg);
-	}
-	{
-		g_autofree gchar *msg = CALL_ERR(f,
-						 create,
-						 VMSUP_ERROR_INVALID_ARGUMENT,
-						 "{\"name\": \"%s\"}",
-						 long_name);
-		g_assert_nonnull(strstr(msg, "4096 characters"));
 	}
 	{
 		g_autofree gchar *msg = CALL_ERR(f,
@@ -2022,7 +2025,12 @@ test_hooks(Fixture *f, gconstpointer user_data)
 	g_assert_true(lock.locked);
 	json_object_set_string_member(params, "name", "h1");
 	json_object_set_boolean_member(params, "force", TRUE);
-	vmsup_vm_service_stop_async(f->service, params, NULL, vmsup_test_store_result_cb, &slot);
+	vmsup_vm_service_stop_async(f->service,
+				    vmsup_caller_daemon(),
+				    params,
+				    NULL,
+				    vmsup_test_store_result_cb,
+				    &slot);
 	vmsup_test_drain_main_context();
 	g_assert_null(slot);
 	g_assert_true(vmsup_vm_hooks_vm_alive(&copy, "h1"));
@@ -2817,14 +2825,17 @@ test_owner_limits_concurrent(Fixture *f, gconstpointer user_data)
 		for (guint i = 0; i < 2; i++) {
 			g_autoptr(JsonObject) params =
 			    vmsup_json_parse_object(requests[i], -1, NULL);
+			VmsupCaller caller;
 			if (round == 0)
 				vmsup_vm_service_create_async(f->service,
+							      test_take_caller(params, &caller),
 							      params,
 							      NULL,
 							      vmsup_test_store_result_cb,
 							      &slots[i]);
 			else
 				vmsup_vm_service_set_async(f->service,
+							   vmsup_caller_daemon(),
 							   params,
 							   NULL,
 							   vmsup_test_store_result_cb,
@@ -2931,6 +2942,7 @@ test_max_vms_concurrent(Fixture *f, gconstpointer user_data)
 		g_autoptr(JsonObject) params = vmsup_json_parse_object(json, -1, NULL);
 		g_assert_nonnull(params);
 		vmsup_vm_service_create_async(f->service,
+					      vmsup_caller_daemon(),
 					      params,
 					      NULL,
 					      vmsup_test_store_result_cb,

@@ -552,7 +552,8 @@ test_def_params(void)
 		       "\"autostart\": true, \"start\": true, \"wait\": "
 		       "false, \"initrd\": null}");
 	g_autoptr(GError) error = NULL;
-	g_autoptr(VmsupVmDef) def = vmsup_vm_def_new_from_params(params, ignore, &error);
+	g_autoptr(VmsupVmDef) def =
+	    vmsup_vm_def_new_from_params(params, ignore, /* caller= */ NULL, &error);
 
 	g_assert_no_error(error);
 	g_assert_cmpstr(def->name, ==, "web1");
@@ -576,7 +577,8 @@ test_def_share_dir(void)
 	g_autoptr(JsonObject) clear = test_parse("{\"share_dir\": null}");
 	g_autoptr(JsonObject) bad = test_parse("{\"colour\": 1}");
 	g_autoptr(GError) error = NULL;
-	g_autoptr(VmsupVmDef) def = vmsup_vm_def_new_from_params(params, NULL, &error);
+	g_autoptr(VmsupVmDef) def =
+	    vmsup_vm_def_new_from_params(params, NULL, /* caller= */ NULL, &error);
 	g_autoptr(VmsupVmDef) running = NULL;
 	g_autoptr(VmsupVmDef) back = NULL;
 	g_autoptr(JsonObject) json = NULL;
@@ -591,14 +593,14 @@ test_def_share_dir(void)
 	g_assert_cmpstr(back->share_dir, ==, "/srv/ws");
 
 	running = vmsup_vm_def_copy(def);
-	g_assert_true(vmsup_vm_def_apply(def, clear, NULL, &changed, &error));
+	g_assert_true(vmsup_vm_def_apply(def, clear, NULL, /* caller= */ NULL, &changed, &error));
 	g_assert_no_error(error);
 	g_assert_cmpstrv(changed, ((const gchar *const[]){"share_dir", NULL}));
 	g_assert_null(def->share_dir);
 	pending = vmsup_vm_def_pending_restart(def, running);
 	g_assert_cmpstrv(pending, ((const gchar *const[]){"share_dir", NULL}));
 
-	g_assert_false(vmsup_vm_def_apply(def, bad, NULL, NULL, &error));
+	g_assert_false(vmsup_vm_def_apply(def, bad, NULL, /* caller= */ NULL, NULL, &error));
 	g_assert_null(strstr(error->message, "share_dir"));
 }
 
@@ -635,7 +637,8 @@ test_def_params_bad(void)
 	for (guint i = 0; i < G_N_ELEMENTS(cases); i++) {
 		g_autoptr(JsonObject) params = test_parse(cases[i].json);
 		g_autoptr(GError) error = NULL;
-		g_autoptr(VmsupVmDef) def = vmsup_vm_def_new_from_params(params, NULL, &error);
+		g_autoptr(VmsupVmDef) def =
+		    vmsup_vm_def_new_from_params(params, NULL, /* caller= */ NULL, &error);
 		g_assert_null(def);
 		g_assert_error(error, VMSUP_ERROR, VMSUP_ERROR_INVALID_ARGUMENT);
 		if (strstr(error->message, cases[i].needle) == NULL)
@@ -647,7 +650,8 @@ test_def_params_bad(void)
 	{
 		g_autoptr(JsonObject) params = test_parse(long_json);
 		g_autoptr(GError) error = NULL;
-		g_assert_null(vmsup_vm_def_new_from_params(params, NULL, &error));
+		g_assert_null(
+		    vmsup_vm_def_new_from_params(params, NULL, /* caller= */ NULL, &error));
 		g_assert_error(error, VMSUP_ERROR, VMSUP_ERROR_INVALID_ARGUMENT);
 	}
 	for (guint i = 0; i <= VMSUP_VM_DEF_MAX_FORWARDS; i++)
@@ -656,7 +660,8 @@ test_def_params_bad(void)
 	{
 		g_autoptr(JsonObject) params = test_parse(many->str);
 		g_autoptr(GError) error = NULL;
-		g_assert_null(vmsup_vm_def_new_from_params(params, NULL, &error));
+		g_assert_null(
+		    vmsup_vm_def_new_from_params(params, NULL, /* caller= */ NULL, &error));
 		g_assert_error(error, VMSUP_ERROR, VMSUP_ERROR_INVALID_ARGUMENT);
 		g_assert_nonnull(strstr(error->message, "at most"));
 	}
@@ -701,7 +706,7 @@ test_def_apply(void)
 	g_auto(GStrv) changed = NULL;
 	g_autoptr(GError) error = NULL;
 
-	g_assert_true(vmsup_vm_def_apply(def, good, ignore, &changed, &error));
+	g_assert_true(vmsup_vm_def_apply(def, good, ignore, /* caller= */ NULL, &changed, &error));
 	g_assert_no_error(error);
 	g_assert_cmpuint(def->cpus, ==, 3);
 	g_assert_true(def->auto_stop);
@@ -713,18 +718,19 @@ test_def_apply(void)
 	/* all or nothing */
 	vmsup_vm_def_free(before);
 	before = vmsup_vm_def_copy(def);
-	g_assert_false(vmsup_vm_def_apply(def, half_bad, ignore, NULL, &error));
+	g_assert_false(vmsup_vm_def_apply(def, half_bad, ignore, /* caller= */ NULL, NULL, &error));
 	g_assert_error(error, VMSUP_ERROR, VMSUP_ERROR_INVALID_ARGUMENT);
 	g_clear_error(&error);
 	test_assert_defs_equal(def, before);
 
-	g_assert_false(vmsup_vm_def_apply(def, immutable, ignore, NULL, &error));
+	g_assert_false(
+	    vmsup_vm_def_apply(def, immutable, ignore, /* caller= */ NULL, NULL, &error));
 	g_assert_nonnull(strstr(error->message, "cannot be changed"));
 	g_clear_error(&error);
-	g_assert_false(vmsup_vm_def_apply(def, unknown, ignore, NULL, &error));
+	g_assert_false(vmsup_vm_def_apply(def, unknown, ignore, /* caller= */ NULL, NULL, &error));
 	g_assert_nonnull(strstr(error->message, "Unknown field 'colour'"));
 	g_clear_error(&error);
-	g_assert_false(vmsup_vm_def_apply(def, empty, ignore, NULL, &error));
+	g_assert_false(vmsup_vm_def_apply(def, empty, ignore, /* caller= */ NULL, NULL, &error));
 	g_assert_nonnull(strstr(error->message, "Nothing to change"));
 	test_assert_defs_equal(def, before);
 }
@@ -975,7 +981,7 @@ test_store_owner(void)
 	g_assert_cmpuint(((VmsupVmDef *)g_ptr_array_index(defs, 1))->owner_uid, ==, 4242);
 
 	/* clients cannot name an owner: only the caller's uid, given in-process, makes one */
-	from_params = vmsup_vm_def_new_from_params(owner_param, NULL, &error);
+	from_params = vmsup_vm_def_new_from_params(owner_param, NULL, /* caller= */ NULL, &error);
 	g_assert_error(error, VMSUP_ERROR, VMSUP_ERROR_INVALID_ARGUMENT);
 	g_assert_null(from_params);
 }

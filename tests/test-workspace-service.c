@@ -73,7 +73,11 @@ test_log_writer(GLogLevelFlags level, const GLogField *fields, gsize n_fields, g
 
 /* --- calling the services -------------------------------------------------- */
 
+/* whom the workspace verbs act for, as the RPC layer passes it: the daemon's own user by default */
+static guint32 caller_uid;
+
 typedef void (*WsAsyncFunc)(VmsupWorkspaceService *self,
+			    const VmsupCaller *caller,
 			    JsonObject *params,
 			    GCancellable *cancellable,
 			    GAsyncReadyCallback callback,
@@ -90,44 +94,14 @@ call_ws(VmsupWorkspaceService *ws,
 {
 	GAsyncResult *slot = NULL;
 	g_autoptr(GAsyncResult) res = NULL;
-	async(ws, params, NULL, vmsup_test_store_result_cb, &slot);
+	VmsupCaller caller = vmsup_caller_for_uid(caller_uid);
+	async(ws, &caller, params, NULL, vmsup_test_store_result_cb, &slot);
 	res = vmsup_test_wait_result(&slot, timeout_s);
 	return finish(ws, res, error);
 }
 
-/* whom create and open act for, as the RPC layer passes it: the daemon's own user by default */
-static guint32 caller_uid;
-
-static void
-ws_create_async(VmsupWorkspaceService *ws,
-		JsonObject *params,
-		GCancellable *cancellable,
-		GAsyncReadyCallback callback,
-		gpointer user_data)
-{
-	vmsup_workspace_service_create_async(ws,
-					     params,
-					     caller_uid,
-					     cancellable,
-					     callback,
-					     user_data);
-}
-
-static void
-ws_open_async(VmsupWorkspaceService *ws,
-	      JsonObject *params,
-	      GCancellable *cancellable,
-	      GAsyncReadyCallback callback,
-	      gpointer user_data)
-{
-	vmsup_workspace_service_open_async(ws,
-					   params,
-					   caller_uid,
-					   cancellable,
-					   callback,
-					   user_data);
-}
-
+#define ws_create_async vmsup_workspace_service_create_async
+#define ws_open_async vmsup_workspace_service_open_async
 #define ws_list_async vmsup_workspace_service_list_async
 #define ws_delete_async vmsup_workspace_service_delete_async
 
@@ -548,6 +522,7 @@ test_user_vm(Fixture *fx, gconstpointer user_data)
 		g_autoptr(JsonObject) params = params_name("dev1");
 		json_object_set_boolean_member(params, "wait", TRUE);
 		vmsup_vm_service_create_async(fx->vm_service,
+					      vmsup_caller_daemon(),
 					      params,
 					      NULL,
 					      vmsup_test_store_result_cb,
@@ -608,6 +583,7 @@ test_hooks_outlive_vm_service(void)
 	/* only the lifecycle verbs are reachable */
 	vmsup_workspace_hooks_vm_call(&hooks,
 				      "op_cancel",
+				      vmsup_caller_daemon(),
 				      params,
 				      NULL,
 				      vmsup_test_store_result_cb,
@@ -622,6 +598,7 @@ test_hooks_outlive_vm_service(void)
 	/* a verb goes through */
 	vmsup_workspace_hooks_vm_call(&hooks,
 				      "get",
+				      vmsup_caller_daemon(),
 				      params,
 				      NULL,
 				      vmsup_test_store_result_cb,
@@ -638,6 +615,7 @@ test_hooks_outlive_vm_service(void)
 	g_object_unref(vm_service);
 	vmsup_workspace_hooks_vm_call(&hooks,
 				      "get",
+				      vmsup_caller_daemon(),
 				      params,
 				      NULL,
 				      vmsup_test_store_result_cb,
@@ -737,6 +715,7 @@ create_user_vm(Fixture *fx, const gchar *name)
 
 	json_object_set_boolean_member(params, "wait", TRUE);
 	vmsup_vm_service_create_async(fx->vm_service,
+				      vmsup_caller_daemon(),
 				      params,
 				      NULL,
 				      vmsup_test_store_result_cb,
@@ -751,6 +730,7 @@ create_user_vm(Fixture *fx, const gchar *name)
 static void
 create_user_vm_for(Fixture *fx, const gchar *name, guint32 uid)
 {
+	VmsupCaller caller = vmsup_caller_for_uid(uid);
 	g_autoptr(JsonObject) params = params_name(name);
 	g_autoptr(JsonObject) result = NULL;
 	g_autoptr(GAsyncResult) res = NULL;
@@ -758,8 +738,8 @@ create_user_vm_for(Fixture *fx, const gchar *name, guint32 uid)
 	GAsyncResult *slot = NULL;
 
 	json_object_set_boolean_member(params, "wait", TRUE);
-	json_object_set_int_member(params, VMSUP_VM_DEF_CALLER_UID, uid);
 	vmsup_vm_service_create_async(fx->vm_service,
+				      &caller,
 				      params,
 				      NULL,
 				      vmsup_test_store_result_cb,
@@ -1309,6 +1289,7 @@ test_owner_vm_of_another(Fixture *fx, gconstpointer user_data)
 		GAsyncResult *slot = NULL;
 
 		vmsup_vm_service_delete_async(fx->vm_service,
+					      vmsup_caller_daemon(),
 					      params,
 					      NULL,
 					      vmsup_test_store_result_cb,

@@ -20,6 +20,7 @@
 
 #include "vmsup-daemon.h"
 #include "vmsup-error.h"
+#include "vmsup-event-source.h"
 #include "vmsup-jsonrpc-server.h"
 #include "vmsup-paths.h"
 #include "vmsup-rpc-table.h"
@@ -34,6 +35,8 @@ struct _VmsupDaemon {
 	VmsupVmService *vm_service;
 	VmsupStatsService *stats_service;
 	VmsupWorkspaceService *workspace_service;
+	VmsupPolicy *policy;
+	VmsupEventSource *events;
 	VmsupJsonrpcServer *jsonrpc;
 	VmsupDbusServer *dbus;
 	GCancellable *cancellable;
@@ -41,34 +44,94 @@ struct _VmsupDaemon {
 
 G_DEFINE_FINAL_TYPE(VmsupDaemon, vmsup_daemon, G_TYPE_OBJECT)
 
+/* the services' side of the policy: owners found through these, never held by the policy */
+typedef struct {
+	VmsupVmService *vm_service;               /* owned, nullable */
+	VmsupWorkspaceService *workspace_service; /* owned, nullable */
+} VmsupDaemonOwners;
+
+static void
+vmsup_daemon_owners_free(gpointer data)
+{
+	VmsupDaemonOwners *owners = data;
+
+	g_clear_object(&owners->vm_service);
+	g_clear_object(&owners->workspace_service);
+	g_free(owners);
+}
+
+static gboolean
+vmsup_daemon_vm_owner(const gchar *name, guint32 *out_uid, gpointer user_data)
+{
+	VmsupDaemonOwners *owners = user_data;
+	return owners->vm_service != NULL &&
+	       vmsup_vm_service_get_owner(owners->vm_service, name, out_uid);
+}
+
+static gboolean
+vmsup_daemon_operation_owner(gint64 id, guint32 *out_uid, gpointer user_data)
+{
+	VmsupDaemonOwners *owners = user_data;
+	return owners->vm_service != NULL &&
+	       vmsup_vm_service_get_op_owner(owners->vm_service, id, out_uid);
+}
+
+static GStrv
+vmsup_daemon_vm_names(gpointer user_data)
+{
+	VmsupDaemonOwners *owners = user_data;
+	if (owners->vm_service == NULL)
+		return NULL;
+	return vmsup_vm_service_list_names(owners->vm_service);
+}
+
+static gboolean
+vmsup_daemon_workspace_owner(const gchar *name, guint32 *out_uid, gpointer user_data)
+{
+	VmsupDaemonOwners *owners = user_data;
+	return owners->workspace_service != NULL &&
+	       vmsup_workspace_service_get_owner(owners->workspace_service, name, out_uid);
+}
+
+VmsupPolicy *
+vmsup_daemon_policy_new(VmsupVmService *vm_service, VmsupWorkspaceService *workspace_service)
+{
+	VmsupDaemonOwners *data = g_new0(VmsupDaemonOwners, 1);
+	VmsupPolicyOwners owners = {
+	    .vm_owner = vmsup_daemon_vm_owner,
+	    .operation_owner = vmsup_daemon_operation_owner,
+	    .vm_names = vmsup_daemon_vm_names,
+	    .workspace_owner = vmsup_daemon_workspace_owner,
+	    .user_data = data,
+	    .user_data_free = vmsup_daemon_owners_free,
+	};
+
+	if (vm_service != NULL)
+		data->vm_service = g_object_ref(vm_service);
+	if (workspace_service != NULL)
+		data->workspace_service = g_object_ref(workspace_service);
+	return vmsup_policy_new(&owners);
+}
+
+/* what a VM's change means for the stats service; the transports hear of it from the events */
 static void
 vmsup_daemon_vm_changed_cb(VmsupVmService *vm_service,
 			   const gchar *name,
 			   JsonObject *vm,
 			   VmsupDaemon *self)
 {
-	g_autoptr(JsonObject) params = json_object_new();
-	json_object_set_string_member(params, "name", name);
-	json_object_set_object_member(params, "vm", json_object_ref(vm));
 	if (self->stats_service != NULL)
-		vmsup_stats_service_track_vm(self->stats_service,
-					     name,
-					     json_object_get_boolean_member_with_default(vm,
-											 "auto_stop",
-											 TRUE));
-	if (self->jsonrpc != NULL)
-		vmsup_jsonrpc_server_emit_event(self->jsonrpc, "event.vm-changed", params);
+		vmsup_stats_service_track_vm(
+		    self->stats_service,
+		    name,
+		    json_object_get_boolean_member_with_default(vm, "auto_stop", TRUE));
 }
 
 static void
 vmsup_daemon_vm_removed_cb(VmsupVmService *vm_service, const gchar *name, VmsupDaemon *self)
 {
-	g_autoptr(JsonObject) params = json_object_new();
-	json_object_set_string_member(params, "name", name);
 	if (self->stats_service != NULL)
 		vmsup_stats_service_untrack_vm(self->stats_service, name);
-	if (self->jsonrpc != NULL)
-		vmsup_jsonrpc_server_emit_event(self->jsonrpc, "event.vm-removed", params);
 }
 
 /* each sample of a running VM sets the statistics properties of its D-Bus object */
@@ -82,13 +145,6 @@ vmsup_daemon_stats_changed_cb(VmsupStatsService *stats_service,
 		vmsup_dbus_vm_objects_update_stats(vmsup_dbus_server_get_vm_objects(self->dbus),
 						   name,
 						   stats);
-}
-
-static void
-vmsup_daemon_operation_changed_cb(VmsupVmService *vm_service, JsonObject *op, VmsupDaemon *self)
-{
-	if (self->jsonrpc != NULL)
-		vmsup_jsonrpc_server_emit_event(self->jsonrpc, "event.operation-changed", op);
 }
 
 void
@@ -135,12 +191,12 @@ vmsup_daemon_wire_services(VmsupDaemon *self)
 				G_CALLBACK(vmsup_daemon_vm_removed_cb),
 				self,
 				0);
-	g_signal_connect_object(self->vm_service,
-				"operation-changed",
-				G_CALLBACK(vmsup_daemon_operation_changed_cb),
-				self,
-				0);
+	/* after the stats service's handlers: a VM is tracked before anyone hears of it */
+	self->events = vmsup_event_source_new(self->vm_service);
+	self->policy = vmsup_daemon_policy_new(self->vm_service, self->workspace_service);
 
+	self->ctx.policy = self->policy;
+	self->ctx.events = self->events;
 	self->ctx.vm_service = self->vm_service;
 	self->ctx.stats_service = self->stats_service;
 	self->ctx.workspace_service = self->workspace_service;
@@ -445,6 +501,8 @@ vmsup_daemon_dispose(GObject *object)
 	g_cancellable_cancel(self->cancellable);
 	g_clear_object(&self->jsonrpc);
 	g_clear_object(&self->dbus);
+	g_clear_object(&self->events);
+	g_clear_object(&self->policy);
 	g_clear_object(&self->workspace_service);
 	g_clear_object(&self->stats_service);
 	g_clear_object(&self->vm_service);

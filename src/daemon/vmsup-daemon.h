@@ -4,6 +4,7 @@
 #include <gio/gio.h>
 
 #include "vmsup-daemon-config.h"
+#include "vmsup-policy.h"
 #include "vmsup-stats-service.h"
 #include "vmsup-vm-service.h"
 #include "vmsup-workspace-service.h"
@@ -51,6 +52,15 @@ vmsup_daemon_shutdown_async(VmsupDaemon *self,
 			    gpointer user_data);
 gboolean
 vmsup_daemon_shutdown_finish(VmsupDaemon *self, GAsyncResult *res, GError **error);
+
+/*
+ * The policy vmsupd decides with: its owner lookups ask @vm_service and
+ * @workspace_service (each nullable, kept for the policy's life). For the
+ * daemon's own wiring, and for tests that put a transport in front of
+ * services of their own.
+ */
+VmsupPolicy *
+vmsup_daemon_policy_new(VmsupVmService *vm_service, VmsupWorkspaceService *workspace_service);
 
 VmsupVmService *
 vmsup_daemon_get_vm_service(VmsupDaemon *self);

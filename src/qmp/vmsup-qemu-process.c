@@ -467,8 +467,8 @@ vmsup_qemu_config_build_argv(const VmsupQemuConfig *config,
 	g_return_val_if_fail(config != NULL, NULL);
 	g_return_val_if_fail(runtime_dir != NULL, NULL);
 
-	if (!vmsup_name_validate(config->name, "VM", error))
-		return NULL;
+	/* the RPC table refused invalid names; one here is a programming error */
+	g_return_val_if_fail(vmsup_name_validate(config->name, "VM", NULL), NULL);
 	machine = config->machine != NULL ? config->machine : "q35";
 	if (!vmsup_qemu_check_machine(machine, error))
 		return NULL;

@@ -15,20 +15,21 @@
 #include "vmsup-dbus-server.h"
 #include "vmsup-dbus-supervisor-skeleton.h"
 #include "vmsup-error.h"
+#include "vmsup-event-source.h"
+#include "vmsup-json.h"
 
 struct _VmsupDbusServer {
 	GObject parent_instance;
 	const VmsupRpcContext *ctx;            /* unowned: the daemon's, outlives us */
 	VmsupVmService *vm_service;            /* owned, nullable */
+	VmsupEventSource *events;              /* owned, nullable */
 	VmsupAuthorize *authorize;             /* owned */
 	VmsupDbusSupervisorSkeleton *skeleton; /* owned */
 	VmsupDbusVmObjects *vm_objects;        /* owned */
 	GDBusConnection *connection;           /* owned, while exported */
 	guint owner_id;
 	GBusType bus_type;
-	gulong vm_changed_id;
-	gulong vm_removed_id;
-	gulong operation_changed_id;
+	gulong event_id;
 	gulong accel_decided_id;
 	gulong closed_id;
 };
@@ -116,6 +117,7 @@ vmsup_dbus_server_dispatch(VmsupDbusServer *self,
 	g_autoptr(VmsupRpcCall) call = NULL;
 	g_autoptr(GError) error = NULL;
 	VmsupDbusReply *reply;
+	VmsupCaller caller;
 	guint32 uid = 0;
 
 	/* the authorize handler identified the caller before letting the call through */
@@ -137,9 +139,10 @@ vmsup_dbus_server_dispatch(VmsupDbusServer *self,
 	reply = g_new0(VmsupDbusReply, 1);
 	reply->invocation = g_object_ref(invocation);
 	reply->method = method;
+	caller = vmsup_caller_for_uid(uid);
 	call = vmsup_rpc_call_new(method,
 				  params,
-				  uid,
+				  &caller,
 				  vmsup_dbus_reply_cb,
 				  reply,
 				  vmsup_dbus_reply_free);
@@ -253,16 +256,11 @@ vmsup_dbus_server_bind_vm(VmsupDBusVM1 *vm1, const gchar *name, gpointer user_da
 	}
 }
 
-/* VMService -> signals and objects */
+/* the event source -> signals and objects */
 
 static void
-vmsup_dbus_server_vm_changed_cb(VmsupVmService *vm_service,
-				const gchar *name,
-				JsonObject *vm,
-				gpointer user_data)
+vmsup_dbus_server_vm_changed(VmsupDbusServer *self, const gchar *name, JsonObject *vm)
 {
-	VmsupDbusServer *self = VMSUP_DBUS_SERVER(user_data);
-
 	/* the object first, so a client reacting to the signal reads fresh properties */
 	vmsup_dbus_vm_objects_update(self->vm_objects, name, vm);
 	vmsup_dbus_supervisor1_emit_vm_changed(VMSUP_DBUS_SUPERVISOR1(self->skeleton),
@@ -272,24 +270,46 @@ vmsup_dbus_server_vm_changed_cb(VmsupVmService *vm_service,
 }
 
 static void
-vmsup_dbus_server_vm_removed_cb(VmsupVmService *vm_service, const gchar *name, gpointer user_data)
+vmsup_dbus_server_vm_removed(VmsupDbusServer *self, const gchar *name)
 {
-	VmsupDbusServer *self = VMSUP_DBUS_SERVER(user_data);
-
 	vmsup_dbus_vm_objects_remove(self->vm_objects, name);
 	vmsup_dbus_supervisor1_emit_vm_removed(VMSUP_DBUS_SUPERVISOR1(self->skeleton), name);
 	vmsup_dbus_supervisor_skeleton_queue_refresh(self->skeleton);
 }
 
+/*
+ * D-Bus signals are broadcast, not sent to a peer: what one may receive is
+ * the bus policy's to say (on the system bus, root only); a peer bound by
+ * the owner rule reads only its own VM objects through the policy.
+ */
 static void
-vmsup_dbus_server_operation_changed_cb(VmsupVmService *vm_service,
-				       JsonObject *op,
-				       gpointer user_data)
+vmsup_dbus_server_event_cb(VmsupEventSource *events,
+			   guint event,
+			   const gchar *method,
+			   JsonObject *params,
+			   VmsupDbusServer *self)
 {
-	VmsupDbusServer *self = VMSUP_DBUS_SERVER(user_data);
+	const gchar *name = vmsup_json_object_get_string(params, "name", NULL);
 
-	vmsup_dbus_supervisor1_emit_operation_changed(VMSUP_DBUS_SUPERVISOR1(self->skeleton),
-						      vmsup_dbus_variant_from_json_object(op));
+	switch ((VmsupPolicyEvent)event) {
+	case VMSUP_POLICY_EVENT_VM_CHANGED:
+		if (name != NULL && json_object_has_member(params, "vm"))
+			vmsup_dbus_server_vm_changed(self,
+						     name,
+						     json_object_get_object_member(params, "vm"));
+		return;
+	case VMSUP_POLICY_EVENT_VM_REMOVED:
+		if (name != NULL)
+			vmsup_dbus_server_vm_removed(self, name);
+		return;
+	case VMSUP_POLICY_EVENT_OPERATION_CHANGED:
+		vmsup_dbus_supervisor1_emit_operation_changed(
+		    VMSUP_DBUS_SUPERVISOR1(self->skeleton),
+		    vmsup_dbus_variant_from_json_object(params));
+		return;
+	default:
+		return;
+	}
 }
 
 static void
@@ -492,7 +512,7 @@ vmsup_dbus_server_constructed(GObject *object)
 
 	G_OBJECT_CLASS(vmsup_dbus_server_parent_class)->constructed(object);
 
-	self->skeleton = vmsup_dbus_supervisor_skeleton_new(self->vm_service);
+	self->skeleton = vmsup_dbus_supervisor_skeleton_new(self->vm_service, self->ctx->policy);
 	self->authorize = vmsup_authorize_new(system_mode ? VMSUP_AUTHORIZE_MODE_SYSTEM
 							  : VMSUP_AUTHORIZE_MODE_SESSION);
 	vmsup_authorize_attach(self->authorize, G_DBUS_INTERFACE_SKELETON(self->skeleton));
@@ -504,21 +524,15 @@ vmsup_dbus_server_constructed(GObject *object)
 
 	self->vm_objects = vmsup_dbus_vm_objects_new(vmsup_dbus_server_bind_vm, self);
 	vmsup_authorize_attach(self->authorize, G_DBUS_INTERFACE_SKELETON(self->vm_objects));
+	if (self->ctx != NULL && self->ctx->events != NULL) {
+		self->events = g_object_ref(self->ctx->events);
+		self->event_id = g_signal_connect(self->events,
+						  "event",
+						  G_CALLBACK(vmsup_dbus_server_event_cb),
+						  self);
+	}
 	if (self->vm_service == NULL)
 		return;
-	self->vm_changed_id = g_signal_connect(self->vm_service,
-					       "vm-changed",
-					       G_CALLBACK(vmsup_dbus_server_vm_changed_cb),
-					       self);
-	self->vm_removed_id = g_signal_connect(self->vm_service,
-					       "vm-removed",
-					       G_CALLBACK(vmsup_dbus_server_vm_removed_cb),
-					       self);
-	self->operation_changed_id =
-	    g_signal_connect(self->vm_service,
-			     "operation-changed",
-			     G_CALLBACK(vmsup_dbus_server_operation_changed_cb),
-			     self);
 	self->accel_decided_id = g_signal_connect(self->vm_service,
 						  "accel-decided",
 						  G_CALLBACK(vmsup_dbus_server_accel_decided_cb),
@@ -536,12 +550,11 @@ vmsup_dbus_server_dispose(GObject *object)
 		self->owner_id = 0;
 	}
 	vmsup_dbus_server_unexport(self);
-	if (self->vm_service != NULL) {
-		g_clear_signal_handler(&self->vm_changed_id, self->vm_service);
-		g_clear_signal_handler(&self->vm_removed_id, self->vm_service);
-		g_clear_signal_handler(&self->operation_changed_id, self->vm_service);
+	if (self->events != NULL)
+		g_clear_signal_handler(&self->event_id, self->events);
+	g_clear_object(&self->events);
+	if (self->vm_service != NULL)
 		g_clear_signal_handler(&self->accel_decided_id, self->vm_service);
-	}
 	g_clear_object(&self->vm_objects);
 	g_clear_object(&self->vm_service);
 	g_clear_object(&self->authorize);
@@ -591,6 +604,7 @@ VmsupDbusServer *
 vmsup_dbus_server_new(const VmsupRpcContext *ctx, VmsupVmService *vm_service)
 {
 	g_return_val_if_fail(ctx != NULL, NULL);
+	g_return_val_if_fail(VMSUP_IS_POLICY(ctx->policy), NULL);
 
 	return g_object_new(VMSUP_TYPE_DBUS_SERVER,
 			    "rpc-context",

@@ -6,8 +6,8 @@
  * since the changes of a burst (a script creating VMs, a shutdown stopping
  * them) land in separate main loop iterations, where an idle alone would
  * send one signal each. Reading goes through the authorize handler
- * (vmsup-dbus-properties.c), and a caller bound by the owner rule counts
- * only its own VMs, as List shows it only those. The signals carry
+ * (vmsup-dbus-properties.c), and a caller the policy does not let see
+ * everything counts only its own VMs, as List shows it only those. The signals carry
  * everyone's counts; the system bus policy lets only root receive them.
  */
 
@@ -17,11 +17,11 @@
 
 #include "vmsup-dbus-properties.h"
 #include "vmsup-dbus-supervisor-skeleton.h"
-#include "vmsup-vm-def.h"
 
 struct _VmsupDbusSupervisorSkeleton {
 	VmsupDBusSupervisor1Skeleton parent_instance;
 	VmsupVmService *vm_service; /* owned, nullable */
+	VmsupPolicy *policy;        /* owned */
 	guint refresh_id;
 };
 
@@ -89,12 +89,13 @@ vmsup_dbus_supervisor_skeleton_value_for(GDBusInterfaceSkeleton *skeleton,
 {
 	VmsupDbusSupervisorSkeleton *self = VMSUP_DBUS_SUPERVISOR_SKELETON(skeleton);
 	gboolean vm_count = g_str_equal(property, "VmCount");
+	VmsupCaller caller = vmsup_caller_for_uid(caller_uid);
 	guint defined = 0;
 	guint running = 0;
 
 	if (!vm_count && !g_str_equal(property, "RunningCount"))
 		return NULL;
-	if (!vmsup_vm_def_uid_is_restricted(caller_uid))
+	if (vmsup_policy_sees_all(self->policy, &caller))
 		return NULL;
 	if (self->vm_service != NULL)
 		vmsup_vm_service_count(self->vm_service, caller_uid, &defined, &running);
@@ -156,6 +157,7 @@ vmsup_dbus_supervisor_skeleton_dispose(GObject *object)
 
 	g_clear_handle_id(&self->refresh_id, g_source_remove);
 	g_clear_object(&self->vm_service);
+	g_clear_object(&self->policy);
 	G_OBJECT_CLASS(vmsup_dbus_supervisor_skeleton_parent_class)->dispose(object);
 }
 
@@ -175,10 +177,14 @@ vmsup_dbus_supervisor_skeleton_init(VmsupDbusSupervisorSkeleton *self)
 }
 
 VmsupDbusSupervisorSkeleton *
-vmsup_dbus_supervisor_skeleton_new(VmsupVmService *vm_service)
+vmsup_dbus_supervisor_skeleton_new(VmsupVmService *vm_service, VmsupPolicy *policy)
 {
-	VmsupDbusSupervisorSkeleton *self = g_object_new(VMSUP_TYPE_DBUS_SUPERVISOR_SKELETON, NULL);
+	VmsupDbusSupervisorSkeleton *self;
 
+	g_return_val_if_fail(VMSUP_IS_POLICY(policy), NULL);
+
+	self = g_object_new(VMSUP_TYPE_DBUS_SUPERVISOR_SKELETON, NULL);
+	self->policy = g_object_ref(policy);
 	if (vm_service != NULL)
 		self->vm_service = g_object_ref(vm_service);
 	vmsup_dbus_supervisor_skeleton_refresh(self);

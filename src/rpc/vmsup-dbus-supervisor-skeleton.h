@@ -4,6 +4,7 @@
 #include <gio/gio.h>
 
 #include "vmsup-dbus-generated.h"
+#include "vmsup-policy.h"
 #include "vmsup-vm-service.h"
 
 G_BEGIN_DECLS
@@ -18,9 +19,12 @@ G_DECLARE_FINAL_TYPE(VmsupDbusSupervisorSkeleton,
 		     DBUS_SUPERVISOR_SKELETON,
 		     VmsupDBusSupervisor1Skeleton)
 
-/* the io.github.vmsup.Supervisor1 interface, its properties from @vm_service (nullable) */
+/*
+ * The io.github.vmsup.Supervisor1 interface, its properties from
+ * @vm_service (nullable), the counts a caller reads as @policy lets it see.
+ */
 VmsupDbusSupervisorSkeleton *
-vmsup_dbus_supervisor_skeleton_new(VmsupVmService *vm_service);
+vmsup_dbus_supervisor_skeleton_new(VmsupVmService *vm_service, VmsupPolicy *policy);
 
 /*
  * Something the properties show may have changed: they are read again

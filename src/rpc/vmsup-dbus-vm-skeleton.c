@@ -30,6 +30,7 @@ vmsup_dbus_vm_visible_to(GDBusMethodInvocation *invocation,
 			 GError **error)
 {
 	guint32 uid = 0;
+	VmsupCaller caller;
 
 	g_return_val_if_fail(G_IS_DBUS_METHOD_INVOCATION(invocation), FALSE);
 	g_return_val_if_fail(name != NULL, FALSE);
@@ -41,10 +42,8 @@ vmsup_dbus_vm_visible_to(GDBusMethodInvocation *invocation,
 				    _("The caller could not be identified"));
 		return FALSE;
 	}
-	if (!vmsup_vm_def_uid_is_restricted(uid) || uid == owner_uid)
-		return TRUE;
-	vmsup_rpc_table_set_not_yours(error, VMSUP_RPC_OWNED_VM, name, owner_uid, uid);
-	return FALSE;
+	caller = vmsup_caller_for_uid(uid);
+	return vmsup_policy_check_vm_owner(&caller, name, owner_uid, error);
 }
 
 /* Properties.Get / GetAll / Set, once the caller was let through: only of a VM it may see */

@@ -28,7 +28,7 @@
 #include "vmsup-jsonrpc-server.h"
 #include "vmsup-rpc-call.h"
 #include "vmsup-rpc-table.h"
-#include "vmsup-vm-def.h"
+#include "vmsup-event-source.h"
 
 #define VMSUP_JSONRPC_READ_CHUNK (64 * 1024)
 /* answers handed to one sendmsg() */
@@ -61,7 +61,7 @@ struct _VmsupJsonrpcConnection {
 	GSource *out_source;        /* owned; attached while the socket is full */
 	GString *capture;           /* owned; what a process_data() connection wrote */
 	guint64 serial;
-	guint32 uid;
+	VmsupCaller caller; /* as SO_PEERCRED found it */
 	GByteArray *inbuf;  /* owned */
 	gsize consumed;     /* bytes of inbuf already handled */
 	gsize scanned;      /* bytes of inbuf known to hold no newline */
@@ -74,9 +74,8 @@ struct _VmsupJsonrpcConnection {
 	gboolean eof;     /* the peer closed its side: answer what is pending, then close */
 	gboolean closing; /* flush what is queued, then close; read nothing more */
 	gboolean closed;
-	gboolean subscribed;
-	/* owned, for a subscriber bound by the owner rule: the VMs it was told of */
-	GHashTable *seen_vms;
+	/* owned, while subscribed: which events the policy lets this connection hear */
+	VmsupPolicySubscription *subscription;
 	GSource *idle_source; /* owned; attached while an idle timeout applies */
 	gint64 idle_timeout_us;
 	gint64 last_active; /* monotonic: the last request read or answer made */
@@ -135,7 +134,7 @@ vmsup_jsonrpc_connection_unref(VmsupJsonrpcConnection *conn)
 	if (conn->capture != NULL)
 		g_string_free(conn->capture, TRUE);
 	g_byte_array_unref(conn->inbuf);
-	g_clear_pointer(&conn->seen_vms, g_hash_table_unref);
+	g_clear_pointer(&conn->subscription, vmsup_policy_subscription_free);
 	g_free(conn);
 }
 G_DEFINE_AUTOPTR_CLEANUP_FUNC(VmsupJsonrpcConnection, vmsup_jsonrpc_connection_unref)
@@ -183,7 +182,7 @@ vmsup_jsonrpc_connection_new(VmsupJsonrpcServer *server, GSocketConnection *stre
 		conn->socket = g_socket_connection_get_socket(stream);
 	}
 	conn->serial = ++server->next_serial;
-	conn->uid = uid;
+	conn->caller = vmsup_caller_for_uid(uid);
 	conn->inbuf = g_byte_array_new();
 	conn->need_data = TRUE;
 	g_queue_init(&conn->outq);
@@ -260,7 +259,7 @@ vmsup_jsonrpc_connection_queue(VmsupJsonrpcConnection *conn, GBytes *line)
 			  " (uid %u) is not reading; %" G_GSIZE_FORMAT
 			  " bytes unsent, disconnecting it",
 			  conn->serial,
-			  conn->uid,
+			  conn->caller.uid,
 			  conn->out_bytes);
 		vmsup_jsonrpc_connection_close(conn);
 		return;
@@ -552,37 +551,16 @@ vmsup_jsonrpc_request_reply(VmsupRpcCall *call,
 	vmsup_jsonrpc_connection_maybe_finish(conn);
 }
 
-static JsonNode *
-vmsup_jsonrpc_subscribe(VmsupJsonrpcConnection *conn, gboolean subscribe)
+/* events.subscribe / events.unsubscribe, which the table answers */
+static void
+vmsup_jsonrpc_request_subscribe(VmsupRpcCall *call, gboolean subscribe, gpointer user_data)
 {
-	g_autoptr(JsonObject) result = json_object_new();
-	g_autoptr(JsonArray) events = json_array_new();
-	g_autoptr(JsonNode) node = NULL;
+	VmsupJsonrpcRequest *req = user_data;
+	VmsupJsonrpcConnection *conn = req->conn;
 
-	conn->subscribed = subscribe;
-	g_clear_pointer(&conn->seen_vms, g_hash_table_unref);
-	/* a caller bound by the owner rule hears only of its own VMs: those of now, and new ones */
-	if (subscribe && vmsup_vm_def_uid_is_restricted(conn->uid)) {
-		conn->seen_vms = g_hash_table_new_full(g_str_hash, g_str_equal, g_free, NULL);
-		if (conn->ctx->vm_service != NULL) {
-			g_auto(GStrv) names = vmsup_vm_service_list_names(conn->ctx->vm_service);
-			for (guint i = 0; names[i] != NULL; i++) {
-				guint32 owner = 0;
-				if (vmsup_vm_service_get_owner(conn->ctx->vm_service,
-							       names[i],
-							       &owner) &&
-				    owner == conn->uid)
-					g_hash_table_add(conn->seen_vms, g_strdup(names[i]));
-			}
-		}
-	}
-	if (subscribe) {
-		json_array_add_string_element(events, "event.vm-changed");
-		json_array_add_string_element(events, "event.vm-removed");
-		json_array_add_string_element(events, "event.operation-changed");
-	}
-	json_object_set_array_member(result, "events", g_steal_pointer(&events));
-	return vmsup_json_node_new_object(result);
+	g_clear_pointer(&conn->subscription, vmsup_policy_subscription_free);
+	if (subscribe)
+		conn->subscription = vmsup_policy_subscribe(conn->ctx->policy, &conn->caller);
 }
 
 /* ids are echoed exactly: a fraction would come back rounded, so only these */
@@ -764,33 +742,6 @@ vmsup_jsonrpc_handle_request(VmsupJsonrpcConnection *conn,
 		method_name,
 		notification ? " (notification)" : "");
 
-	if (g_strcmp0(method_name, "events.subscribe") == 0 ||
-	    g_strcmp0(method_name, "events.unsubscribe") == 0) {
-		JsonNode *result;
-		if (params != NULL && json_object_get_size(params) > 0) {
-			g_autofree gchar *msg =
-			    g_strdup_printf(_("Unknown parameter for %s: it takes none"),
-					    method_name);
-			vmsup_jsonrpc_respond_error(conn,
-						    batch,
-						    index,
-						    id,
-						    notification,
-						    VMSUP_RPC_INVALID_PARAMS,
-						    msg);
-			return;
-		}
-		result =
-		    vmsup_jsonrpc_subscribe(conn, g_strcmp0(method_name, "events.subscribe") == 0);
-		if (notification) {
-			json_node_unref(result);
-			vmsup_jsonrpc_respond(conn, batch, index, NULL);
-			return;
-		}
-		vmsup_jsonrpc_respond(conn, batch, index, vmsup_jsonrpc_response_new(id, result));
-		return;
-	}
-
 	method = vmsup_rpc_table_lookup(method_name);
 	if (method == NULL) {
 		g_autofree gchar *shown = g_strescape(method_name, NULL);
@@ -812,10 +763,11 @@ vmsup_jsonrpc_handle_request(VmsupJsonrpcConnection *conn,
 	req->index = index;
 	call = vmsup_rpc_call_new(method,
 				  params,
-				  conn->uid,
+				  &conn->caller,
 				  vmsup_jsonrpc_request_reply,
 				  req,
 				  (GDestroyNotify)vmsup_jsonrpc_request_free);
+	vmsup_rpc_call_set_subscriber(call, vmsup_jsonrpc_request_subscribe, req);
 	conn->n_pending++;
 	vmsup_rpc_table_dispatch(conn->ctx, call);
 }
@@ -906,7 +858,7 @@ vmsup_jsonrpc_connection_oversized(VmsupJsonrpcConnection *conn)
 	g_message("JSON-RPC client %" G_GUINT64_FORMAT " (uid %u) sent a line over %d bytes, "
 		  "disconnecting it",
 		  conn->serial,
-		  conn->uid,
+		  conn->caller.uid,
 		  VMSUP_JSONRPC_MAX_LINE);
 	vmsup_jsonrpc_respond_error(conn, NULL, 0, NULL, FALSE, VMSUP_RPC_INVALID_REQUEST, msg);
 	/* the stream cannot be resynchronised: nothing after this line is read */
@@ -1135,7 +1087,7 @@ vmsup_jsonrpc_connection_idle_cb(gpointer user_data)
 {
 	VmsupJsonrpcConnection *conn = user_data;
 	gint64 now = g_get_monotonic_time();
-	gboolean busy = conn->n_pending > 0 || conn->subscribed || conn->closing ||
+	gboolean busy = conn->n_pending > 0 || conn->subscription != NULL || conn->closing ||
 			!g_queue_is_empty(&conn->outq);
 	g_autoptr(GError) error = NULL;
 	guint timeout_s = (guint)(conn->idle_timeout_us / G_USEC_PER_SEC);
@@ -1184,7 +1136,7 @@ vmsup_jsonrpc_connection_start_idle_timer(VmsupJsonrpcConnection *conn, guint ti
 static gboolean
 vmsup_jsonrpc_server_admit(VmsupJsonrpcServer *self, VmsupJsonrpcConnection *conn, GError **error)
 {
-	gboolean privileged = !vmsup_vm_def_uid_is_restricted(conn->uid);
+	gboolean privileged = !conn->caller.restricted;
 	guint total = 0;
 	guint mine = 0;
 
@@ -1193,7 +1145,7 @@ vmsup_jsonrpc_server_admit(VmsupJsonrpcServer *self, VmsupJsonrpcConnection *con
 		if (other == conn || other->closing || other->closed)
 			continue;
 		total++;
-		if (other->uid == conn->uid)
+		if (other->caller.uid == conn->caller.uid)
 			mine++;
 	}
 	if (privileged) {
@@ -1220,7 +1172,7 @@ vmsup_jsonrpc_server_admit(VmsupJsonrpcServer *self, VmsupJsonrpcConnection *con
 			    _("uid %u already has %u connections to vmsupd "
 			      "(MaxConnectionsPerUser=%u); close some or raise the limit in "
 			      "vmsupd.conf"),
-			    conn->uid,
+			    conn->caller.uid,
 			    mine,
 			    self->max_per_user);
 		return FALSE;
@@ -1400,37 +1352,31 @@ vmsup_jsonrpc_server_adopt(VmsupJsonrpcServer *self,
 	return TRUE;
 }
 
-/*
- * Whether subscriber @conn hears of an event: everything, unless the owner
- * rule binds it (vmsup_rpc_table_check_owner()); then only of its own VMs
- * and operations, the removal of a VM only if it was told of the VM.
- */
+/* whether subscriber @conn hears of @method: the policy decides, by the VM or operation named */
 static gboolean
 vmsup_jsonrpc_connection_may_hear(VmsupJsonrpcConnection *conn,
 				  const gchar *method,
 				  JsonObject *params)
 {
-	VmsupVmService *vm_service = conn->ctx->vm_service;
 	const gchar *name =
 	    params != NULL ? vmsup_json_object_get_string(params, "name", NULL) : NULL;
-	guint32 owner = 0;
+	gint64 id = params != NULL ? vmsup_json_object_get_int(params, "id", 0) : 0;
 
-	if (conn->seen_vms == NULL)
-		return TRUE;
-	if (g_strcmp0(method, "event.vm-changed") == 0) {
-		if (name == NULL || vm_service == NULL ||
-		    !vmsup_vm_service_get_owner(vm_service, name, &owner) || owner != conn->uid)
-			return FALSE;
-		g_hash_table_add(conn->seen_vms, g_strdup(name));
-		return TRUE;
-	}
-	if (g_strcmp0(method, "event.vm-removed") == 0)
-		return name != NULL && g_hash_table_remove(conn->seen_vms, name);
-	if (g_strcmp0(method, "event.operation-changed") == 0) {
-		gint64 id = params != NULL ? vmsup_json_object_get_int(params, "id", 0) : 0;
-		return vm_service != NULL &&
-		       vmsup_vm_service_get_op_owner(vm_service, id, &owner) && owner == conn->uid;
-	}
+	if (g_strcmp0(method, VMSUP_RPC_EVENT_VM_CHANGED) == 0)
+		return vmsup_policy_subscription_admits(conn->subscription,
+							VMSUP_POLICY_EVENT_VM_CHANGED,
+							name,
+							0);
+	if (g_strcmp0(method, VMSUP_RPC_EVENT_VM_REMOVED) == 0)
+		return vmsup_policy_subscription_admits(conn->subscription,
+							VMSUP_POLICY_EVENT_VM_REMOVED,
+							name,
+							0);
+	if (g_strcmp0(method, VMSUP_RPC_EVENT_OPERATION_CHANGED) == 0)
+		return vmsup_policy_subscription_admits(conn->subscription,
+							VMSUP_POLICY_EVENT_OPERATION_CHANGED,
+							NULL,
+							id);
 	return FALSE;
 }
 
@@ -1447,7 +1393,7 @@ vmsup_jsonrpc_server_emit_event(VmsupJsonrpcServer *self, const gchar *method, J
 
 	for (guint i = 0; i < self->connections->len; i++) {
 		VmsupJsonrpcConnection *conn = g_ptr_array_index(self->connections, i);
-		if (conn->subscribed && !conn->closed && !conn->closing &&
+		if (conn->subscription != NULL && !conn->closed && !conn->closing &&
 		    vmsup_jsonrpc_connection_may_hear(conn, method, params))
 			g_ptr_array_add(targets, vmsup_jsonrpc_connection_ref(conn));
 	}
@@ -1558,13 +1504,30 @@ vmsup_jsonrpc_server_init(VmsupJsonrpcServer *self)
 	self->idle_timeout_s = VMSUP_JSONRPC_DEFAULT_IDLE_TIMEOUT_S;
 }
 
+static void
+vmsup_jsonrpc_server_event_cb(VmsupEventSource *events,
+			      guint event,
+			      const gchar *method,
+			      JsonObject *params,
+			      VmsupJsonrpcServer *self)
+{
+	vmsup_jsonrpc_server_emit_event(self, method, params);
+}
+
 VmsupJsonrpcServer *
 vmsup_jsonrpc_server_new(const VmsupRpcContext *ctx)
 {
 	VmsupJsonrpcServer *self;
 
 	g_return_val_if_fail(ctx != NULL, NULL);
+	g_return_val_if_fail(VMSUP_IS_POLICY(ctx->policy), NULL);
 	self = g_object_new(VMSUP_TYPE_JSONRPC_SERVER, NULL);
 	self->ctx = ctx;
+	if (ctx->events != NULL)
+		g_signal_connect_object(ctx->events,
+					"event",
+					G_CALLBACK(vmsup_jsonrpc_server_event_cb),
+					self,
+					G_CONNECT_DEFAULT);
 	return self;
 }

@@ -26,9 +26,8 @@ G_DECLARE_FINAL_TYPE(VmsupJsonrpcServer, vmsup_jsonrpc_server, VMSUP, JSONRPC_SE
  * JSON-RPC 2.0 over a Unix stream socket, one JSON value per line. @ctx is
  * borrowed and must outlive the server.
  *
- * Besides the table's methods the server answers `events.subscribe` and
- * `events.unsubscribe`; subscribed connections receive what
- * vmsup_jsonrpc_server_emit_event() sends.
+ * A connection that called the table's `events.subscribe` receives the
+ * events of ctx->events, each that ctx->policy lets it hear.
  */
 VmsupJsonrpcServer *
 vmsup_jsonrpc_server_new(const VmsupRpcContext *ctx);
@@ -69,7 +68,10 @@ vmsup_jsonrpc_server_adopt(VmsupJsonrpcServer *self,
 void
 vmsup_jsonrpc_server_set_limits(VmsupJsonrpcServer *self, guint max_per_user, guint idle_timeout_s);
 
-/* a notification {"jsonrpc":"2.0","method":@method,"params":@params} to every subscriber */
+/*
+ * A notification {"jsonrpc":"2.0","method":@method,"params":@params} to
+ * every subscriber the policy lets hear it.
+ */
 void
 vmsup_jsonrpc_server_emit_event(VmsupJsonrpcServer *self, const gchar *method, JsonObject *params);
 

@@ -15,20 +15,22 @@ struct _VmsupRpcCall {
 	gint ref_count;
 	const VmsupRpcMethod *method; /* unowned: the static table */
 	JsonObject *params;           /* owned */
-	guint32 uid;
+	VmsupCaller caller;
 	VmsupRpcReplyFunc reply;
 	gpointer reply_data;
 	GDestroyNotify reply_data_free;
 	VmsupRpcSuccessFunc on_success;
 	gpointer on_success_data;
 	GDestroyNotify on_success_data_free;
+	VmsupRpcSubscribeFunc subscribe;
+	gpointer subscribe_data; /* unowned */
 	gboolean returned;
 };
 
 VmsupRpcCall *
 vmsup_rpc_call_new(const VmsupRpcMethod *method,
 		   JsonObject *params,
-		   guint32 uid,
+		   const VmsupCaller *caller,
 		   VmsupRpcReplyFunc reply,
 		   gpointer reply_data,
 		   GDestroyNotify reply_data_free)
@@ -36,13 +38,14 @@ vmsup_rpc_call_new(const VmsupRpcMethod *method,
 	VmsupRpcCall *call;
 
 	g_return_val_if_fail(method != NULL, NULL);
+	g_return_val_if_fail(caller != NULL, NULL);
 	g_return_val_if_fail(reply != NULL, NULL);
 
 	call = g_new0(VmsupRpcCall, 1);
 	call->ref_count = 1;
 	call->method = method;
 	call->params = params != NULL ? json_object_ref(params) : json_object_new();
-	call->uid = uid;
+	call->caller = *caller;
 	call->reply = reply;
 	call->reply_data = reply_data;
 	call->reply_data_free = reply_data_free;
@@ -95,11 +98,29 @@ vmsup_rpc_call_get_params(VmsupRpcCall *call)
 	return call->params;
 }
 
-guint32
-vmsup_rpc_call_get_uid(VmsupRpcCall *call)
+const VmsupCaller *
+vmsup_rpc_call_get_caller(VmsupRpcCall *call)
 {
-	g_return_val_if_fail(call != NULL, 0);
-	return call->uid;
+	g_return_val_if_fail(call != NULL, NULL);
+	return &call->caller;
+}
+
+void
+vmsup_rpc_call_set_subscriber(VmsupRpcCall *call, VmsupRpcSubscribeFunc func, gpointer user_data)
+{
+	g_return_if_fail(call != NULL);
+	call->subscribe = func;
+	call->subscribe_data = user_data;
+}
+
+gboolean
+vmsup_rpc_call_subscribe(VmsupRpcCall *call, gboolean subscribe)
+{
+	g_return_val_if_fail(call != NULL, FALSE);
+	if (call->subscribe == NULL)
+		return FALSE;
+	call->subscribe(call, subscribe, call->subscribe_data);
+	return TRUE;
 }
 
 void

@@ -4,6 +4,8 @@
 #include <glib-object.h>
 #include <json-glib/json-glib.h>
 
+#include "vmsup-caller.h"
+
 G_BEGIN_DECLS
 
 typedef struct _VmsupRpcMethod VmsupRpcMethod;
@@ -22,11 +24,17 @@ typedef void (*VmsupRpcReplyFunc)(VmsupRpcCall *call,
 /* runs just before a successful answer is delivered (not on errors) */
 typedef void (*VmsupRpcSuccessFunc)(VmsupRpcCall *call, gpointer user_data);
 
+/*
+ * How events.subscribe and events.unsubscribe reach the connection a call
+ * came on: only a transport that can deliver events sets one.
+ */
+typedef void (*VmsupRpcSubscribeFunc)(VmsupRpcCall *call, gboolean subscribe, gpointer user_data);
+
 /* one request on its way through the table; refcounted; handlers see only this */
 VmsupRpcCall *
 vmsup_rpc_call_new(const VmsupRpcMethod *method,
 		   JsonObject *params,
-		   guint32 uid,
+		   const VmsupCaller *caller,
 		   VmsupRpcReplyFunc reply,
 		   gpointer reply_data,
 		   GDestroyNotify reply_data_free);
@@ -41,8 +49,16 @@ vmsup_rpc_call_get_method(VmsupRpcCall *call);
 /* never NULL: an absent params is an empty object */
 JsonObject *
 vmsup_rpc_call_get_params(VmsupRpcCall *call);
-guint32
-vmsup_rpc_call_get_uid(VmsupRpcCall *call);
+/* who asks, as the transport found it */
+const VmsupCaller *
+vmsup_rpc_call_get_caller(VmsupRpcCall *call);
+
+/* @user_data is unowned: the transport keeps it alive for as long as the call */
+void
+vmsup_rpc_call_set_subscriber(VmsupRpcCall *call, VmsupRpcSubscribeFunc func, gpointer user_data);
+/* FALSE when the call came on a transport without events */
+gboolean
+vmsup_rpc_call_subscribe(VmsupRpcCall *call, gboolean subscribe);
 
 /* answer exactly once; @result is taken (full) */
 void

@@ -77,19 +77,19 @@ vmsup_rpc_error_get_kind(const GError *error)
 
 #define P_REQ(n, t)                                                                                \
 	{                                                                                          \
-		(n), VMSUP_RPC_TYPE_##t, TRUE, 0, 0, NULL                                          \
+		(n), (t), TRUE, 0, 0, NULL                                                         \
 	}
 #define P_OPT(n, t)                                                                                \
 	{                                                                                          \
-		(n), VMSUP_RPC_TYPE_##t, FALSE, 0, 0, NULL                                         \
+		(n), (t), FALSE, 0, 0, NULL                                                        \
 	}
 #define P_RANGE(n, t, lo, hi)                                                                      \
 	{                                                                                          \
-		(n), VMSUP_RPC_TYPE_##t, FALSE, (lo), (hi), NULL                                   \
+		(n), (t), FALSE, (lo), (hi), NULL                                                  \
 	}
 #define P_CHOICES(n, t, choices)                                                                   \
 	{                                                                                          \
-		(n), VMSUP_RPC_TYPE_##t, FALSE, 0, 0, (choices)                                    \
+		(n), (t), FALSE, 0, 0, (choices)                                                   \
 	}
 #define P_END                                                                                      \
 	{                                                                                          \
@@ -107,7 +107,12 @@ vmsup_rpc_error_get_kind(const GError *error)
 
 static const VmsupRpcParam params_none[] = {P_END};
 
-static const VmsupRpcParam params_name[] = {P_REQ("name", STRING), P_END};
+static const VmsupRpcParam params_vm_name[] = {P_REQ("name", VMSUP_RPC_TYPE_VM_NAME), P_END};
+
+static const VmsupRpcParam params_workspace_name[] = {
+    P_REQ("name", VMSUP_RPC_TYPE_WORKSPACE_NAME),
+    P_END,
+};
 
 static const VmsupRpcParam params_id[] = {
     {"id", VMSUP_RPC_TYPE_INT, TRUE, 1, G_MAXINT64, NULL},
@@ -116,76 +121,76 @@ static const VmsupRpcParam params_id[] = {
 
 /* "fields": the members of a vm.get result each VM is to have (all without it) */
 static const VmsupRpcParam params_vm_list[] = {
-    P_CHOICES("fields", STRV, vmsup_vm_service_get_member_names),
+    P_CHOICES("fields", VMSUP_RPC_TYPE_STRV, vmsup_vm_service_get_member_names),
     P_END,
 };
 
 static const VmsupRpcParam params_vm_create[] = {
-    P_REQ("name", STRING),
-    P_RANGE("cpus", INT, 1, VMSUP_RPC_MAX_CPUS),
-    P_RANGE("memory_mib", INT, VMSUP_RPC_MIN_MEMORY_MIB, VMSUP_RPC_MAX_MEMORY_MIB),
-    P_OPT("kernel", STRING),
-    P_OPT("initrd", STRING),
-    P_OPT("cmdline", STRING),
-    P_OPT("image", STRING),
-    P_RANGE("disk_gib", INT, 1, VMSUP_RPC_MAX_DISK_GIB),
-    P_RANGE("forward", INT_ARRAY, 1, 65535),
-    P_OPT("auto_stop", BOOL),
-    P_OPT("autostart", BOOL),
-    P_RANGE("cpu_quota_percent", INT, 0, VMSUP_RPC_MAX_CPU_QUOTA_PERCENT),
-    P_RANGE("memory_max_mib", INT, 0, VMSUP_RPC_MAX_MEMORY_MAX_MIB),
-    P_OPT("start", BOOL),
-    P_OPT("wait", BOOL),
+    P_REQ("name", VMSUP_RPC_TYPE_VM_NAME),
+    P_RANGE("cpus", VMSUP_RPC_TYPE_INT, 1, VMSUP_RPC_MAX_CPUS),
+    P_RANGE("memory_mib", VMSUP_RPC_TYPE_INT, VMSUP_RPC_MIN_MEMORY_MIB, VMSUP_RPC_MAX_MEMORY_MIB),
+    P_OPT("kernel", VMSUP_RPC_TYPE_STRING),
+    P_OPT("initrd", VMSUP_RPC_TYPE_STRING),
+    P_OPT("cmdline", VMSUP_RPC_TYPE_STRING),
+    P_OPT("image", VMSUP_RPC_TYPE_STRING),
+    P_RANGE("disk_gib", VMSUP_RPC_TYPE_INT, 1, VMSUP_RPC_MAX_DISK_GIB),
+    P_RANGE("forward", VMSUP_RPC_TYPE_INT_ARRAY, 1, 65535),
+    P_OPT("auto_stop", VMSUP_RPC_TYPE_BOOL),
+    P_OPT("autostart", VMSUP_RPC_TYPE_BOOL),
+    P_RANGE("cpu_quota_percent", VMSUP_RPC_TYPE_INT, 0, VMSUP_RPC_MAX_CPU_QUOTA_PERCENT),
+    P_RANGE("memory_max_mib", VMSUP_RPC_TYPE_INT, 0, VMSUP_RPC_MAX_MEMORY_MAX_MIB),
+    P_OPT("start", VMSUP_RPC_TYPE_BOOL),
+    P_OPT("wait", VMSUP_RPC_TYPE_BOOL),
     P_END,
 };
 
 static const VmsupRpcParam params_vm_stop[] = {
-    P_REQ("name", STRING),
-    P_OPT("force", BOOL),
-    P_RANGE("timeout_s", INT, 0, VMSUP_RPC_MAX_TIMEOUT_S),
+    P_REQ("name", VMSUP_RPC_TYPE_VM_NAME),
+    P_OPT("force", VMSUP_RPC_TYPE_BOOL),
+    P_RANGE("timeout_s", VMSUP_RPC_TYPE_INT, 0, VMSUP_RPC_MAX_TIMEOUT_S),
     P_END,
 };
 
 static const VmsupRpcParam params_vm_delete[] = {
-    P_REQ("name", STRING),
-    P_OPT("force", BOOL),
+    P_REQ("name", VMSUP_RPC_TYPE_VM_NAME),
+    P_OPT("force", VMSUP_RPC_TYPE_BOOL),
     P_END,
 };
 
 /* what can change after creation; kernel, initrd and image cannot */
 static const VmsupRpcParam params_vm_set[] = {
-    P_REQ("name", STRING),
-    P_RANGE("cpus", INT, 1, VMSUP_RPC_MAX_CPUS),
-    P_RANGE("memory_mib", INT, VMSUP_RPC_MIN_MEMORY_MIB, VMSUP_RPC_MAX_MEMORY_MIB),
-    P_OPT("cmdline", STRING),
-    P_RANGE("forward", INT_ARRAY, 1, 65535),
-    P_OPT("auto_stop", BOOL),
-    P_OPT("autostart", BOOL),
-    P_RANGE("cpu_quota_percent", INT, 0, VMSUP_RPC_MAX_CPU_QUOTA_PERCENT),
-    P_RANGE("memory_max_mib", INT, 0, VMSUP_RPC_MAX_MEMORY_MAX_MIB),
+    P_REQ("name", VMSUP_RPC_TYPE_VM_NAME),
+    P_RANGE("cpus", VMSUP_RPC_TYPE_INT, 1, VMSUP_RPC_MAX_CPUS),
+    P_RANGE("memory_mib", VMSUP_RPC_TYPE_INT, VMSUP_RPC_MIN_MEMORY_MIB, VMSUP_RPC_MAX_MEMORY_MIB),
+    P_OPT("cmdline", VMSUP_RPC_TYPE_STRING),
+    P_RANGE("forward", VMSUP_RPC_TYPE_INT_ARRAY, 1, 65535),
+    P_OPT("auto_stop", VMSUP_RPC_TYPE_BOOL),
+    P_OPT("autostart", VMSUP_RPC_TYPE_BOOL),
+    P_RANGE("cpu_quota_percent", VMSUP_RPC_TYPE_INT, 0, VMSUP_RPC_MAX_CPU_QUOTA_PERCENT),
+    P_RANGE("memory_max_mib", VMSUP_RPC_TYPE_INT, 0, VMSUP_RPC_MAX_MEMORY_MAX_MIB),
     P_END,
 };
 
 static const VmsupRpcParam params_vm_exec[] = {
-    P_REQ("name", STRING),
-    P_REQ("argv", STRV),
-    P_OPT("stdin", STRING),
-    P_RANGE("timeout_s", INT, 1, VMSUP_RPC_MAX_TIMEOUT_S),
+    P_REQ("name", VMSUP_RPC_TYPE_VM_NAME),
+    P_REQ("argv", VMSUP_RPC_TYPE_STRV),
+    P_OPT("stdin", VMSUP_RPC_TYPE_STRING),
+    P_RANGE("timeout_s", VMSUP_RPC_TYPE_INT, 1, VMSUP_RPC_MAX_TIMEOUT_S),
     P_END,
 };
 
 static const VmsupRpcParam params_workspace_create[] = {
-    P_REQ("name", STRING),
-    P_REQ("path", STRING),
-    P_OPT("vm", STRING),
-    P_RANGE("cpus", INT, 1, VMSUP_RPC_MAX_CPUS),
-    P_RANGE("memory_mib", INT, VMSUP_RPC_MIN_MEMORY_MIB, VMSUP_RPC_MAX_MEMORY_MIB),
+    P_REQ("name", VMSUP_RPC_TYPE_WORKSPACE_NAME),
+    P_REQ("path", VMSUP_RPC_TYPE_STRING),
+    P_OPT("vm", VMSUP_RPC_TYPE_VM_NAME),
+    P_RANGE("cpus", VMSUP_RPC_TYPE_INT, 1, VMSUP_RPC_MAX_CPUS),
+    P_RANGE("memory_mib", VMSUP_RPC_TYPE_INT, VMSUP_RPC_MIN_MEMORY_MIB, VMSUP_RPC_MAX_MEMORY_MIB),
     P_END,
 };
 
 static const VmsupRpcParam params_workspace_delete[] = {
-    P_REQ("name", STRING),
-    P_OPT("force", BOOL),
+    P_REQ("name", VMSUP_RPC_TYPE_WORKSPACE_NAME),
+    P_OPT("force", VMSUP_RPC_TYPE_BOOL),
     P_END,
 };
 
@@ -199,22 +204,33 @@ vmsup_rpc_return_unavailable(VmsupRpcCall *call, const gchar *message)
 	vmsup_rpc_call_return_error(call, error);
 }
 
-static const gchar *
-vmsup_rpc_vm_service_unavailable(void)
+static gboolean
+vmsup_rpc_have_vm_service(const VmsupRpcContext *ctx, VmsupRpcCall *call)
 {
-	return _("The VM service is not available in this vmsupd");
+	if (ctx->vm_service != NULL)
+		return TRUE;
+	vmsup_rpc_return_unavailable(call, _("The VM service is not available in this vmsupd"));
+	return FALSE;
 }
 
-static const gchar *
-vmsup_rpc_stats_service_unavailable(void)
+static gboolean
+vmsup_rpc_have_stats_service(const VmsupRpcContext *ctx, VmsupRpcCall *call)
 {
-	return _("Statistics and guest access are not available in this vmsupd");
+	if (ctx->stats_service != NULL)
+		return TRUE;
+	vmsup_rpc_return_unavailable(
+	    call,
+	    _("Statistics and guest access are not available in this vmsupd"));
+	return FALSE;
 }
 
-static const gchar *
-vmsup_rpc_workspace_service_unavailable(void)
+static gboolean
+vmsup_rpc_have_workspace_service(const VmsupRpcContext *ctx, VmsupRpcCall *call)
 {
-	return _("Workspaces are not available in this vmsupd");
+	if (ctx->workspace_service != NULL)
+		return TRUE;
+	vmsup_rpc_return_unavailable(call, _("Workspaces are not available in this vmsupd"));
+	return FALSE;
 }
 
 static void
@@ -237,221 +253,293 @@ vmsup_rpc_return_result(VmsupRpcCall *call, JsonObject *result, GError *error)
 }
 
 /*
- * Every service verb has the same shape, so one macro writes the handler and
- * its callback; the D-Bus and JSON-RPC transports both land here.
+ * The _finish of a service verb. Every verb's finish takes its service as
+ * the first argument, a pointer like this GObject, so one callback serves
+ * them all.
  */
-#define VMSUP_RPC_DEFINE_VERB_CB(handler, TYPE_CAST, verb)                                         \
-	static void handler##_cb(GObject *source, GAsyncResult *res, gpointer user_data)           \
-	{                                                                                          \
-		g_autoptr(VmsupRpcCall) call = user_data;                                          \
-		g_autoptr(GError) error = NULL;                                                    \
-		JsonObject *result = verb##_finish(TYPE_CAST(source), res, &error);                \
-		vmsup_rpc_return_result(call, result, error);                                      \
-	}
-#define VMSUP_RPC_DEFINE_VERB_HANDLER(handler, field, verb, what)                                  \
-	static void handler(const VmsupRpcContext *ctx, VmsupRpcCall *call)                        \
-	{                                                                                          \
-		if (ctx->field == NULL) {                                                          \
-			vmsup_rpc_return_unavailable(call, what);                                  \
-			return;                                                                    \
-		}                                                                                  \
-		verb##_async(ctx->field,                                                           \
-			     vmsup_rpc_call_get_params(call),                                      \
-			     /* cancellable= */ NULL,                                              \
-			     handler##_cb,                                                         \
-			     vmsup_rpc_call_ref(call));                                            \
-	}
-#define VMSUP_RPC_DEFINE_VERB(handler, TYPE_CAST, field, verb, what)                               \
-	VMSUP_RPC_DEFINE_VERB_CB(handler, TYPE_CAST, verb)                                         \
-	VMSUP_RPC_DEFINE_VERB_HANDLER(handler, field, verb, what)
+typedef JsonObject *(*VmsupRpcFinishFunc)(GObject *source, GAsyncResult *res, GError **error);
 
-/* who owns an entry of a list (a VM, an operation, a workspace); FALSE: nobody known */
-typedef gboolean (*VmsupRpcOwnerFunc)(GObject *service, JsonObject *entry, guint32 *out_uid);
+/* whether @caller may see @entry of a list answer */
+typedef gboolean (*VmsupRpcSeeFunc)(VmsupPolicy *policy,
+				    const VmsupCaller *caller,
+				    JsonObject *entry);
 
-static gboolean
-vmsup_rpc_vm_owner(GObject *service, JsonObject *entry, guint32 *out_uid)
-{
-	const gchar *name = vmsup_json_object_get_string(entry, "name", NULL);
-	return vmsup_vm_service_get_owner(VMSUP_VM_SERVICE(service), name, out_uid);
-}
+/* a verb on its way through a service: what its answer is finished and filtered with */
+typedef struct {
+	VmsupRpcCall *call; /* owned */
+	VmsupRpcFinishFunc finish;
+	VmsupPolicy *policy;     /* owned, with @may_see */
+	const gchar *member;     /* the list member of the answer @may_see filters */
+	VmsupRpcSeeFunc may_see; /* NULL: the answer goes out as the service gave it */
+} VmsupRpcPending;
 
-static gboolean
-vmsup_rpc_op_owner(GObject *service, JsonObject *entry, guint32 *out_uid)
-{
-	gint64 id = vmsup_json_object_get_int(entry, "id", 0);
-	return vmsup_vm_service_get_op_owner(VMSUP_VM_SERVICE(service), id, out_uid);
-}
-
-static gboolean
-vmsup_rpc_workspace_owner(GObject *service, JsonObject *entry, guint32 *out_uid)
-{
-	const gchar *name = vmsup_json_object_get_string(entry, "name", NULL);
-	return vmsup_workspace_service_get_owner(VMSUP_WORKSPACE_SERVICE(service), name, out_uid);
-}
-
-/* a caller bound by the owner rule sees only its own entries of @result's list @member */
 static void
-vmsup_rpc_keep_own(JsonObject *result,
-		   const gchar *member,
-		   GObject *service,
-		   VmsupRpcOwnerFunc owner_of,
-		   guint32 uid)
+vmsup_rpc_pending_free(VmsupRpcPending *pending)
+{
+	vmsup_rpc_call_unref(pending->call);
+	g_clear_object(&pending->policy);
+	g_free(pending);
+}
+G_DEFINE_AUTOPTR_CLEANUP_FUNC(VmsupRpcPending, vmsup_rpc_pending_free)
+
+static VmsupRpcPending *
+vmsup_rpc_pending_new(VmsupRpcCall *call, gpointer finish)
+{
+	VmsupRpcPending *pending = g_new0(VmsupRpcPending, 1);
+	pending->call = vmsup_rpc_call_ref(call);
+	pending->finish = (VmsupRpcFinishFunc)finish;
+	return pending;
+}
+
+/* a list verb: the answer keeps only the entries of @member the caller may see */
+static VmsupRpcPending *
+vmsup_rpc_pending_new_list(const VmsupRpcContext *ctx,
+			   VmsupRpcCall *call,
+			   gpointer finish,
+			   const gchar *member,
+			   VmsupRpcSeeFunc may_see)
+{
+	VmsupRpcPending *pending = vmsup_rpc_pending_new(call, finish);
+	pending->policy = g_object_ref(ctx->policy);
+	pending->member = member;
+	pending->may_see = may_see;
+	return pending;
+}
+
+static void
+vmsup_rpc_keep_visible(JsonObject *result,
+		       const gchar *member,
+		       VmsupPolicy *policy,
+		       const VmsupCaller *caller,
+		       VmsupRpcSeeFunc may_see)
 {
 	JsonNode *list = json_object_get_member(result, member);
 	JsonArray *array;
 
-	if (!vmsup_vm_def_uid_is_restricted(uid) || list == NULL || !JSON_NODE_HOLDS_ARRAY(list))
+	if (vmsup_policy_sees_all(policy, caller) || list == NULL || !JSON_NODE_HOLDS_ARRAY(list))
 		return;
 	array = json_node_get_array(list);
 	for (guint i = json_array_get_length(array); i-- > 0;) {
 		JsonNode *node = json_array_get_element(array, i);
-		guint32 owner = 0;
-
 		if (!JSON_NODE_HOLDS_OBJECT(node) ||
-		    !owner_of(service, json_node_get_object(node), &owner) || owner != uid)
+		    !may_see(policy, caller, json_node_get_object(node)))
 			json_array_remove_element(array, i);
 	}
 }
 
-/* a list verb: the answer keeps only what the caller may see */
-#define VMSUP_RPC_DEFINE_LIST_VERB(handler, TYPE_CAST, field, verb, what, member, owner_of)        \
-	static void handler##_cb(GObject *source, GAsyncResult *res, gpointer user_data)           \
-	{                                                                                          \
-		g_autoptr(VmsupRpcCall) call = user_data;                                          \
-		g_autoptr(GError) error = NULL;                                                    \
-		JsonObject *result = verb##_finish(TYPE_CAST(source), res, &error);                \
-		if (result != NULL)                                                                \
-			vmsup_rpc_keep_own(result,                                                 \
-					   member,                                                 \
-					   source,                                                 \
-					   owner_of,                                               \
-					   vmsup_rpc_call_get_uid(call));                          \
-		vmsup_rpc_return_result(call, result, error);                                      \
-	}                                                                                          \
-	VMSUP_RPC_DEFINE_VERB_HANDLER(handler, field, verb, what)
-
-/*
- * A verb that acts for the client (it shares a host directory on its
- * behalf) also gets the caller's uid, which only the transport knows
- * (SO_PEERCRED, or the D-Bus sender polkit was asked about): it is a
- * parameter of its own, never a member of params, so no client can set it.
- */
-#define VMSUP_RPC_DEFINE_CALLER_VERB(handler, TYPE_CAST, field, verb, what)                        \
-	VMSUP_RPC_DEFINE_VERB_CB(handler, TYPE_CAST, verb)                                         \
-	static void handler(const VmsupRpcContext *ctx, VmsupRpcCall *call)                        \
-	{                                                                                          \
-		if (ctx->field == NULL) {                                                          \
-			vmsup_rpc_return_unavailable(call, what);                                  \
-			return;                                                                    \
-		}                                                                                  \
-		verb##_async(ctx->field,                                                           \
-			     vmsup_rpc_call_get_params(call),                                      \
-			     vmsup_rpc_call_get_uid(call),                                         \
-			     /* cancellable= */ NULL,                                              \
-			     handler##_cb,                                                         \
-			     vmsup_rpc_call_ref(call));                                            \
-	}
-
-#define VM_VERB(handler, verb)                                                                     \
-	VMSUP_RPC_DEFINE_VERB(handler,                                                             \
-			      VMSUP_VM_SERVICE,                                                    \
-			      vm_service,                                                          \
-			      vmsup_vm_service_##verb,                                             \
-			      vmsup_rpc_vm_service_unavailable())
-#define STATS_VERB(handler, verb)                                                                  \
-	VMSUP_RPC_DEFINE_VERB(handler,                                                             \
-			      VMSUP_STATS_SERVICE,                                                 \
-			      stats_service,                                                       \
-			      vmsup_stats_service_##verb,                                          \
-			      vmsup_rpc_stats_service_unavailable())
-#define WORKSPACE_VERB(handler, verb)                                                              \
-	VMSUP_RPC_DEFINE_VERB(handler,                                                             \
-			      VMSUP_WORKSPACE_SERVICE,                                             \
-			      workspace_service,                                                   \
-			      vmsup_workspace_service_##verb,                                      \
-			      vmsup_rpc_workspace_service_unavailable())
-
-/*
- * vm.create and vm.set act for the client as well: QEMU and qemu-img read
- * the files they name, as root in system mode. VMService's verbs share one
- * signature with the workspace hooks, so the caller's uid reaches them as
- * the internal request member VMSUP_VM_DEF_CALLER_UID, added here to a copy
- * of the validated params; the schemas accept no such member from clients.
- */
-static JsonObject *
-vmsup_rpc_params_with_caller(VmsupRpcCall *call)
+/* the one callback of every service verb: finish, filter a list, answer */
+static void
+vmsup_rpc_verb_cb(GObject *source, GAsyncResult *res, gpointer user_data)
 {
-	JsonObject *params = vmsup_rpc_call_get_params(call);
-	g_autoptr(JsonObject) copy = json_object_new();
-	JsonObjectIter iter;
-	const gchar *member;
-	JsonNode *node;
+	g_autoptr(VmsupRpcPending) pending = user_data;
+	g_autoptr(GError) error = NULL;
+	JsonObject *result = pending->finish(source, res, &error);
 
-	json_object_iter_init_ordered(&iter, params);
-	while (json_object_iter_next_ordered(&iter, &member, &node))
-		json_object_set_member(copy, member, json_node_copy(node));
-	json_object_set_int_member(copy, VMSUP_VM_DEF_CALLER_UID, vmsup_rpc_call_get_uid(call));
-	return g_steal_pointer(&copy);
+	if (result != NULL && pending->may_see != NULL)
+		vmsup_rpc_keep_visible(result,
+				       pending->member,
+				       pending->policy,
+				       vmsup_rpc_call_get_caller(pending->call),
+				       pending->may_see);
+	vmsup_rpc_return_result(pending->call, result, error);
 }
 
-#define VM_CALLER_VERB(handler, verb)                                                              \
-	VMSUP_RPC_DEFINE_VERB_CB(handler, VMSUP_VM_SERVICE, vmsup_vm_service_##verb)               \
-	static void handler(const VmsupRpcContext *ctx, VmsupRpcCall *call)                        \
-	{                                                                                          \
-		g_autoptr(JsonObject) params = NULL;                                               \
-		if (ctx->vm_service == NULL) {                                                     \
-			vmsup_rpc_return_unavailable(call, vmsup_rpc_vm_service_unavailable());    \
-			return;                                                                    \
-		}                                                                                  \
-		params = vmsup_rpc_params_with_caller(call);                                       \
-		vmsup_vm_service_##verb##_async(ctx->vm_service,                                   \
-						params,                                            \
-						/* cancellable= */ NULL,                           \
-						handler##_cb,                                      \
-						vmsup_rpc_call_ref(call));                         \
-	}
+static gboolean
+vmsup_rpc_may_see_vm_entry(VmsupPolicy *policy, const VmsupCaller *caller, JsonObject *entry)
+{
+	return vmsup_policy_may_see_vm(policy,
+				       caller,
+				       vmsup_json_object_get_string(entry, "name", NULL));
+}
 
-VM_CALLER_VERB(vmsup_rpc_vm_create, create)
-VM_VERB(vmsup_rpc_vm_start, start)
-VM_VERB(vmsup_rpc_vm_stop, stop)
-VM_VERB(vmsup_rpc_vm_delete, delete)
-VM_CALLER_VERB(vmsup_rpc_vm_set, set)
-VM_VERB(vmsup_rpc_op_get, op_get)
-VMSUP_RPC_DEFINE_LIST_VERB(vmsup_rpc_op_list,
-			   VMSUP_VM_SERVICE,
-			   vm_service,
-			   vmsup_vm_service_op_list,
-			   vmsup_rpc_vm_service_unavailable(),
-			   "operations",
-			   vmsup_rpc_op_owner)
-VM_VERB(vmsup_rpc_op_cancel, op_cancel)
-STATS_VERB(vmsup_rpc_vm_stats, stats)
-STATS_VERB(vmsup_rpc_vm_health, health)
-STATS_VERB(vmsup_rpc_vm_ping, ping)
-STATS_VERB(vmsup_rpc_vm_ports, ports)
-#define WORKSPACE_CALLER_VERB(handler, verb)                                                       \
-	VMSUP_RPC_DEFINE_CALLER_VERB(handler,                                                      \
-				     VMSUP_WORKSPACE_SERVICE,                                      \
-				     workspace_service,                                            \
-				     vmsup_workspace_service_##verb,                               \
-				     vmsup_rpc_workspace_service_unavailable())
+static gboolean
+vmsup_rpc_may_see_operation_entry(VmsupPolicy *policy, const VmsupCaller *caller, JsonObject *entry)
+{
+	return vmsup_policy_may_see_operation(policy,
+					      caller,
+					      vmsup_json_object_get_int(entry, "id", 0));
+}
 
-VMSUP_RPC_DEFINE_LIST_VERB(vmsup_rpc_workspace_list,
-			   VMSUP_WORKSPACE_SERVICE,
-			   workspace_service,
-			   vmsup_workspace_service_list,
-			   vmsup_rpc_workspace_service_unavailable(),
-			   "workspaces",
-			   vmsup_rpc_workspace_owner)
-WORKSPACE_VERB(vmsup_rpc_workspace_delete, delete)
-WORKSPACE_CALLER_VERB(vmsup_rpc_workspace_open, open)
-STATS_VERB(vmsup_rpc_vm_exec_forward, exec)
-WORKSPACE_CALLER_VERB(vmsup_rpc_workspace_create_forward, create)
+static gboolean
+vmsup_rpc_may_see_workspace_entry(VmsupPolicy *policy, const VmsupCaller *caller, JsonObject *entry)
+{
+	return vmsup_policy_may_see_workspace(policy,
+					      caller,
+					      vmsup_json_object_get_string(entry, "name", NULL));
+}
+
+/* vm.create and vm.set act for the client as well: QEMU reads the files they name */
+static void
+vmsup_rpc_vm_create(const VmsupRpcContext *ctx, VmsupRpcCall *call)
+{
+	if (!vmsup_rpc_have_vm_service(ctx, call))
+		return;
+	vmsup_vm_service_create_async(ctx->vm_service,
+				      vmsup_rpc_call_get_caller(call),
+				      vmsup_rpc_call_get_params(call),
+				      /* cancellable= */ NULL,
+				      vmsup_rpc_verb_cb,
+				      vmsup_rpc_pending_new(call, vmsup_vm_service_create_finish));
+}
+
+static void
+vmsup_rpc_vm_start(const VmsupRpcContext *ctx, VmsupRpcCall *call)
+{
+	if (!vmsup_rpc_have_vm_service(ctx, call))
+		return;
+	vmsup_vm_service_start_async(ctx->vm_service,
+				     vmsup_rpc_call_get_caller(call),
+				     vmsup_rpc_call_get_params(call),
+				     /* cancellable= */ NULL,
+				     vmsup_rpc_verb_cb,
+				     vmsup_rpc_pending_new(call, vmsup_vm_service_start_finish));
+}
+
+static void
+vmsup_rpc_vm_stop(const VmsupRpcContext *ctx, VmsupRpcCall *call)
+{
+	if (!vmsup_rpc_have_vm_service(ctx, call))
+		return;
+	vmsup_vm_service_stop_async(ctx->vm_service,
+				    vmsup_rpc_call_get_caller(call),
+				    vmsup_rpc_call_get_params(call),
+				    /* cancellable= */ NULL,
+				    vmsup_rpc_verb_cb,
+				    vmsup_rpc_pending_new(call, vmsup_vm_service_stop_finish));
+}
+
+static void
+vmsup_rpc_vm_delete(const VmsupRpcContext *ctx, VmsupRpcCall *call)
+{
+	if (!vmsup_rpc_have_vm_service(ctx, call))
+		return;
+	vmsup_vm_service_delete_async(ctx->vm_service,
+				      vmsup_rpc_call_get_caller(call),
+				      vmsup_rpc_call_get_params(call),
+				      /* cancellable= */ NULL,
+				      vmsup_rpc_verb_cb,
+				      vmsup_rpc_pending_new(call, vmsup_vm_service_delete_finish));
+}
+
+static void
+vmsup_rpc_vm_set(const VmsupRpcContext *ctx, VmsupRpcCall *call)
+{
+	if (!vmsup_rpc_have_vm_service(ctx, call))
+		return;
+	vmsup_vm_service_set_async(ctx->vm_service,
+				   vmsup_rpc_call_get_caller(call),
+				   vmsup_rpc_call_get_params(call),
+				   /* cancellable= */ NULL,
+				   vmsup_rpc_verb_cb,
+				   vmsup_rpc_pending_new(call, vmsup_vm_service_set_finish));
+}
+
+static void
+vmsup_rpc_op_get(const VmsupRpcContext *ctx, VmsupRpcCall *call)
+{
+	if (!vmsup_rpc_have_vm_service(ctx, call))
+		return;
+	vmsup_vm_service_op_get_async(ctx->vm_service,
+				      vmsup_rpc_call_get_caller(call),
+				      vmsup_rpc_call_get_params(call),
+				      /* cancellable= */ NULL,
+				      vmsup_rpc_verb_cb,
+				      vmsup_rpc_pending_new(call, vmsup_vm_service_op_get_finish));
+}
+
+static void
+vmsup_rpc_op_list(const VmsupRpcContext *ctx, VmsupRpcCall *call)
+{
+	if (!vmsup_rpc_have_vm_service(ctx, call))
+		return;
+	vmsup_vm_service_op_list_async(
+	    ctx->vm_service,
+	    vmsup_rpc_call_get_caller(call),
+	    vmsup_rpc_call_get_params(call),
+	    /* cancellable= */ NULL,
+	    vmsup_rpc_verb_cb,
+	    vmsup_rpc_pending_new_list(ctx,
+				       call,
+				       vmsup_vm_service_op_list_finish,
+				       "operations",
+				       vmsup_rpc_may_see_operation_entry));
+}
+
+static void
+vmsup_rpc_op_cancel(const VmsupRpcContext *ctx, VmsupRpcCall *call)
+{
+	if (!vmsup_rpc_have_vm_service(ctx, call))
+		return;
+	vmsup_vm_service_op_cancel_async(
+	    ctx->vm_service,
+	    vmsup_rpc_call_get_caller(call),
+	    vmsup_rpc_call_get_params(call),
+	    /* cancellable= */ NULL,
+	    vmsup_rpc_verb_cb,
+	    vmsup_rpc_pending_new(call, vmsup_vm_service_op_cancel_finish));
+}
+
+static void
+vmsup_rpc_vm_stats(const VmsupRpcContext *ctx, VmsupRpcCall *call)
+{
+	if (!vmsup_rpc_have_stats_service(ctx, call))
+		return;
+	vmsup_stats_service_stats_async(
+	    ctx->stats_service,
+	    vmsup_rpc_call_get_caller(call),
+	    vmsup_rpc_call_get_params(call),
+	    /* cancellable= */ NULL,
+	    vmsup_rpc_verb_cb,
+	    vmsup_rpc_pending_new(call, vmsup_stats_service_stats_finish));
+}
+
+static void
+vmsup_rpc_vm_health(const VmsupRpcContext *ctx, VmsupRpcCall *call)
+{
+	if (!vmsup_rpc_have_stats_service(ctx, call))
+		return;
+	vmsup_stats_service_health_async(
+	    ctx->stats_service,
+	    vmsup_rpc_call_get_caller(call),
+	    vmsup_rpc_call_get_params(call),
+	    /* cancellable= */ NULL,
+	    vmsup_rpc_verb_cb,
+	    vmsup_rpc_pending_new(call, vmsup_stats_service_health_finish));
+}
+
+static void
+vmsup_rpc_vm_ping(const VmsupRpcContext *ctx, VmsupRpcCall *call)
+{
+	if (!vmsup_rpc_have_stats_service(ctx, call))
+		return;
+	vmsup_stats_service_ping_async(
+	    ctx->stats_service,
+	    vmsup_rpc_call_get_caller(call),
+	    vmsup_rpc_call_get_params(call),
+	    /* cancellable= */ NULL,
+	    vmsup_rpc_verb_cb,
+	    vmsup_rpc_pending_new(call, vmsup_stats_service_ping_finish));
+}
+
+static void
+vmsup_rpc_vm_ports(const VmsupRpcContext *ctx, VmsupRpcCall *call)
+{
+	if (!vmsup_rpc_have_stats_service(ctx, call))
+		return;
+	vmsup_stats_service_ports_async(
+	    ctx->stats_service,
+	    vmsup_rpc_call_get_caller(call),
+	    vmsup_rpc_call_get_params(call),
+	    /* cancellable= */ NULL,
+	    vmsup_rpc_verb_cb,
+	    vmsup_rpc_pending_new(call, vmsup_stats_service_ports_finish));
+}
 
 static void
 vmsup_rpc_vm_exec(const VmsupRpcContext *ctx, VmsupRpcCall *call)
 {
 	JsonArray *argv = json_object_get_array_member(vmsup_rpc_call_get_params(call), "argv");
+
 	if (json_array_get_length(argv) == 0 || json_array_get_string_element(argv, 0)[0] == '\0') {
 		g_autoptr(GError) error = g_error_new_literal(
 		    VMSUP_ERROR,
@@ -460,21 +548,111 @@ vmsup_rpc_vm_exec(const VmsupRpcContext *ctx, VmsupRpcCall *call)
 		vmsup_rpc_call_return_error(call, error);
 		return;
 	}
-	vmsup_rpc_vm_exec_forward(ctx, call);
+	if (!vmsup_rpc_have_stats_service(ctx, call))
+		return;
+	vmsup_stats_service_exec_async(
+	    ctx->stats_service,
+	    vmsup_rpc_call_get_caller(call),
+	    vmsup_rpc_call_get_params(call),
+	    /* cancellable= */ NULL,
+	    vmsup_rpc_verb_cb,
+	    vmsup_rpc_pending_new(call, vmsup_stats_service_exec_finish));
 }
 
+/* workspace.create and workspace.open share a host directory on the client's behalf */
 static void
 vmsup_rpc_workspace_create(const VmsupRpcContext *ctx, VmsupRpcCall *call)
 {
-	JsonObject *params = vmsup_rpc_call_get_params(call);
-	const gchar *vm = vmsup_json_object_get_string(params, "vm", NULL);
-	g_autoptr(GError) error = NULL;
+	if (!vmsup_rpc_have_workspace_service(ctx, call))
+		return;
+	vmsup_workspace_service_create_async(
+	    ctx->workspace_service,
+	    vmsup_rpc_call_get_caller(call),
+	    vmsup_rpc_call_get_params(call),
+	    /* cancellable= */ NULL,
+	    vmsup_rpc_verb_cb,
+	    vmsup_rpc_pending_new(call, vmsup_workspace_service_create_finish));
+}
 
-	if (vm != NULL && !vmsup_name_validate(vm, "VM", &error)) {
-		vmsup_rpc_call_return_error(call, error);
+static void
+vmsup_rpc_workspace_open(const VmsupRpcContext *ctx, VmsupRpcCall *call)
+{
+	if (!vmsup_rpc_have_workspace_service(ctx, call))
+		return;
+	vmsup_workspace_service_open_async(
+	    ctx->workspace_service,
+	    vmsup_rpc_call_get_caller(call),
+	    vmsup_rpc_call_get_params(call),
+	    /* cancellable= */ NULL,
+	    vmsup_rpc_verb_cb,
+	    vmsup_rpc_pending_new(call, vmsup_workspace_service_open_finish));
+}
+
+static void
+vmsup_rpc_workspace_list(const VmsupRpcContext *ctx, VmsupRpcCall *call)
+{
+	if (!vmsup_rpc_have_workspace_service(ctx, call))
+		return;
+	vmsup_workspace_service_list_async(
+	    ctx->workspace_service,
+	    vmsup_rpc_call_get_caller(call),
+	    vmsup_rpc_call_get_params(call),
+	    /* cancellable= */ NULL,
+	    vmsup_rpc_verb_cb,
+	    vmsup_rpc_pending_new_list(ctx,
+				       call,
+				       vmsup_workspace_service_list_finish,
+				       "workspaces",
+				       vmsup_rpc_may_see_workspace_entry));
+}
+
+static void
+vmsup_rpc_workspace_delete(const VmsupRpcContext *ctx, VmsupRpcCall *call)
+{
+	if (!vmsup_rpc_have_workspace_service(ctx, call))
+		return;
+	vmsup_workspace_service_delete_async(
+	    ctx->workspace_service,
+	    vmsup_rpc_call_get_caller(call),
+	    vmsup_rpc_call_get_params(call),
+	    /* cancellable= */ NULL,
+	    vmsup_rpc_verb_cb,
+	    vmsup_rpc_pending_new(call, vmsup_workspace_service_delete_finish));
+}
+
+/* events.subscribe and events.unsubscribe: the connection itself keeps the subscription */
+static void
+vmsup_rpc_events_change(VmsupRpcCall *call, gboolean subscribe)
+{
+	g_autoptr(JsonObject) result = json_object_new();
+	g_autoptr(JsonArray) events = json_array_new();
+
+	if (!vmsup_rpc_call_subscribe(call, subscribe)) {
+		vmsup_rpc_return_unavailable(call,
+					     _("Events are not sent on this connection; subscribe "
+					       "on the JSON-RPC socket, or receive the D-Bus "
+					       "signals"));
 		return;
 	}
-	vmsup_rpc_workspace_create_forward(ctx, call);
+	if (subscribe) {
+		json_array_add_string_element(events, VMSUP_RPC_EVENT_VM_CHANGED);
+		json_array_add_string_element(events, VMSUP_RPC_EVENT_VM_REMOVED);
+		json_array_add_string_element(events, VMSUP_RPC_EVENT_OPERATION_CHANGED);
+	}
+	json_object_set_array_member(result, "events", g_steal_pointer(&events));
+	vmsup_rpc_call_return_object(call, g_steal_pointer(&result));
+}
+
+static void
+vmsup_rpc_events_subscribe(const VmsupRpcContext *ctx, VmsupRpcCall *call)
+{
+	vmsup_rpc_events_change(call, TRUE);
+}
+
+static void
+vmsup_rpc_events_unsubscribe(const VmsupRpcContext *ctx, VmsupRpcCall *call)
+{
+	vmsup_rpc_events_change(call, FALSE);
 }
 
 /* whether vm.list's @fields (NULL: every member) names @member */
@@ -535,10 +713,8 @@ vmsup_rpc_vm_get(const VmsupRpcContext *ctx, VmsupRpcCall *call)
 	g_autoptr(GError) error = NULL;
 	JsonObject *result;
 
-	if (ctx->vm_service == NULL) {
-		vmsup_rpc_return_unavailable(call, vmsup_rpc_vm_service_unavailable());
+	if (!vmsup_rpc_have_vm_service(ctx, call))
 		return;
-	}
 	result = vmsup_vm_service_get(ctx->vm_service, vmsup_rpc_call_get_params(call), &error);
 	if (result != NULL)
 		vmsup_rpc_merge_activity(ctx->stats_service, result, /* fields= */ NULL);
@@ -554,15 +730,14 @@ vmsup_rpc_vm_list(const VmsupRpcContext *ctx, VmsupRpcCall *call)
 	JsonNode *fields_node = json_object_get_member(params, "fields");
 	JsonArray *fields = NULL;
 	gboolean activity;
-	gboolean restricted = vmsup_vm_def_uid_is_restricted(vmsup_rpc_call_get_uid(call));
+	const VmsupCaller *caller = vmsup_rpc_call_get_caller(call);
+	gboolean restricted = !vmsup_policy_sees_all(ctx->policy, caller);
 	gboolean drop_name;
 	JsonObject *result;
 	JsonArray *vms;
 
-	if (ctx->vm_service == NULL) {
-		vmsup_rpc_return_unavailable(call, vmsup_rpc_vm_service_unavailable());
+	if (!vmsup_rpc_have_vm_service(ctx, call))
 		return;
-	}
 	/* the schema let through an array of member names, or null */
 	if (fields_node != NULL && JSON_NODE_HOLDS_ARRAY(fields_node))
 		fields = json_node_get_array(fields_node);
@@ -583,11 +758,11 @@ vmsup_rpc_vm_list(const VmsupRpcContext *ctx, VmsupRpcCall *call)
 	}
 	result = vmsup_vm_service_list(ctx->vm_service, params, &error);
 	if (result != NULL)
-		vmsup_rpc_keep_own(result,
-				   "vms",
-				   G_OBJECT(ctx->vm_service),
-				   vmsup_rpc_vm_owner,
-				   vmsup_rpc_call_get_uid(call));
+		vmsup_rpc_keep_visible(result,
+				       "vms",
+				       ctx->policy,
+				       caller,
+				       vmsup_rpc_may_see_vm_entry);
 	if (result != NULL && (activity || drop_name) && json_object_has_member(result, "vms") &&
 	    JSON_NODE_HOLDS_ARRAY(json_object_get_member(result, "vms"))) {
 		vms = json_object_get_array_member(result, "vms");
@@ -660,16 +835,16 @@ vmsup_rpc_daemon_info(const VmsupRpcContext *ctx, VmsupRpcCall *call)
 
 static const VmsupRpcMethod vmsup_rpc_methods[] = {
     {"vm.create", "Create", F_VM | F_NEW, NULL, params_vm_create, vmsup_rpc_vm_create},
-    {"vm.start", "Start", F_VM, NULL, params_name, vmsup_rpc_vm_start},
+    {"vm.start", "Start", F_VM, NULL, params_vm_name, vmsup_rpc_vm_start},
     {"vm.stop", "Stop", F_VM, NULL, params_vm_stop, vmsup_rpc_vm_stop},
     {"vm.delete", "Delete", F_VM, NULL, params_vm_delete, vmsup_rpc_vm_delete},
     {"vm.set", "Set", F_VM, NULL, params_vm_set, vmsup_rpc_vm_set},
     {"vm.list", "List", F_RO | F_LIST, "vms", params_vm_list, vmsup_rpc_vm_list},
-    {"vm.get", "Get", F_VM | F_RO, NULL, params_name, vmsup_rpc_vm_get},
-    {"vm.stats", "Stats", F_VM | F_RO, NULL, params_name, vmsup_rpc_vm_stats},
-    {"vm.health", "Health", F_VM | F_RO, NULL, params_name, vmsup_rpc_vm_health},
-    {"vm.ping", "Ping", F_VM | F_RO, NULL, params_name, vmsup_rpc_vm_ping},
-    {"vm.ports", "Ports", F_VM | F_RO, NULL, params_name, vmsup_rpc_vm_ports},
+    {"vm.get", "Get", F_VM | F_RO, NULL, params_vm_name, vmsup_rpc_vm_get},
+    {"vm.stats", "Stats", F_VM | F_RO, NULL, params_vm_name, vmsup_rpc_vm_stats},
+    {"vm.health", "Health", F_VM | F_RO, NULL, params_vm_name, vmsup_rpc_vm_health},
+    {"vm.ping", "Ping", F_VM | F_RO, NULL, params_vm_name, vmsup_rpc_vm_ping},
+    {"vm.ports", "Ports", F_VM | F_RO, NULL, params_vm_name, vmsup_rpc_vm_ports},
     {"vm.exec", "Exec", F_VM, NULL, params_vm_exec, vmsup_rpc_vm_exec},
     {"op.get", "GetOperation", F_ID | F_RO, NULL, params_id, vmsup_rpc_op_get},
     {"op.list", "ListOperations", F_RO | F_LIST, "operations", params_none, vmsup_rpc_op_list},
@@ -692,8 +867,20 @@ static const VmsupRpcMethod vmsup_rpc_methods[] = {
      NULL,
      params_workspace_delete,
      vmsup_rpc_workspace_delete},
-    {"workspace.open", "OpenWorkspace", F_WS, NULL, params_name, vmsup_rpc_workspace_open},
+    {"workspace.open",
+     "OpenWorkspace",
+     F_WS,
+     NULL,
+     params_workspace_name,
+     vmsup_rpc_workspace_open},
     {"daemon.info", "Info", F_RO, NULL, params_none, vmsup_rpc_daemon_info},
+    {NULL, NULL, 0, NULL, NULL, NULL},
+};
+
+/* served by the JSON-RPC socket alone: D-Bus sends signals instead, so they have no twin */
+static const VmsupRpcMethod vmsup_rpc_event_methods[] = {
+    {"events.subscribe", NULL, F_RO, NULL, params_none, vmsup_rpc_events_subscribe},
+    {"events.unsubscribe", NULL, F_RO, NULL, params_none, vmsup_rpc_events_unsubscribe},
     {NULL, NULL, 0, NULL, NULL, NULL},
 };
 
@@ -709,6 +896,10 @@ vmsup_rpc_table_lookup(const gchar *rpc_name)
 	if (rpc_name == NULL)
 		return NULL;
 	for (const VmsupRpcMethod *m = vmsup_rpc_methods; m->rpc_name != NULL; m++) {
+		if (g_strcmp0(m->rpc_name, rpc_name) == 0)
+			return m;
+	}
+	for (const VmsupRpcMethod *m = vmsup_rpc_event_methods; m->rpc_name != NULL; m++) {
 		if (g_strcmp0(m->rpc_name, rpc_name) == 0)
 			return m;
 	}
@@ -735,6 +926,10 @@ vmsup_rpc_type_describe(VmsupRpcType type)
 	switch (type) {
 	case VMSUP_RPC_TYPE_STRING:
 		return _("a string");
+	case VMSUP_RPC_TYPE_VM_NAME:
+		return _("a VM name");
+	case VMSUP_RPC_TYPE_WORKSPACE_NAME:
+		return _("a workspace name");
 	case VMSUP_RPC_TYPE_INT:
 		return _("an integer");
 	case VMSUP_RPC_TYPE_BOOL:
@@ -763,6 +958,8 @@ vmsup_rpc_node_has_type(JsonNode *node, VmsupRpcType type)
 
 	switch (type) {
 	case VMSUP_RPC_TYPE_STRING:
+	case VMSUP_RPC_TYPE_VM_NAME:
+	case VMSUP_RPC_TYPE_WORKSPACE_NAME:
 		return JSON_NODE_HOLDS_VALUE(node) &&
 		       json_node_get_value_type(node) == G_TYPE_STRING;
 	case VMSUP_RPC_TYPE_INT:
@@ -866,6 +1063,11 @@ vmsup_rpc_check_param(const VmsupRpcMethod *method,
 	}
 	if (param->type == VMSUP_RPC_TYPE_INT)
 		return vmsup_rpc_check_range(method, param, json_node_get_int(node), error);
+	/* hostile names end here: services and QEMU are only ever given valid ones */
+	if (param->type == VMSUP_RPC_TYPE_VM_NAME)
+		return vmsup_name_validate(json_node_get_string(node), "VM", error);
+	if (param->type == VMSUP_RPC_TYPE_WORKSPACE_NAME)
+		return vmsup_name_validate(json_node_get_string(node), "workspace", error);
 	if (param->type == VMSUP_RPC_TYPE_STRING && param->choices != NULL)
 		return vmsup_rpc_check_choice(method, param, json_node_get_string(node), error);
 	if (param->type == VMSUP_RPC_TYPE_STRV && param->choices != NULL) {
@@ -893,7 +1095,6 @@ vmsup_rpc_table_validate(const VmsupRpcMethod *method, JsonObject *params, GErro
 	JsonObjectIter iter;
 	const gchar *member;
 	JsonNode *node;
-	const gchar *name;
 
 	g_return_val_if_fail(method != NULL, FALSE);
 	g_return_val_if_fail(params != NULL, FALSE);
@@ -931,14 +1132,6 @@ vmsup_rpc_table_validate(const VmsupRpcMethod *method, JsonObject *params, GErro
 			return FALSE;
 		}
 	}
-
-	name = vmsup_json_object_get_string(params, "name", NULL);
-	if ((method->flags & VMSUP_RPC_FLAG_TAKES_VM_NAME) &&
-	    !vmsup_name_validate(name, "VM", error))
-		return FALSE;
-	if ((method->flags & VMSUP_RPC_FLAG_TAKES_NAME) &&
-	    !vmsup_name_validate(name, "workspace", error))
-		return FALSE;
 	return TRUE;
 }
 
@@ -954,92 +1147,38 @@ vmsup_rpc_note_activity(VmsupRpcCall *call, gpointer user_data)
 						  vmsup_rpc_call_get_method(call)->rpc_name);
 }
 
-void
-vmsup_rpc_table_set_not_yours(GError **error,
-			      VmsupRpcOwned what,
-			      const gchar *name,
-			      guint32 owner,
-			      guint32 uid)
-{
-	switch (what) {
-	case VMSUP_RPC_OWNED_VM:
-		g_set_error(
-		    error,
-		    VMSUP_ERROR,
-		    VMSUP_ERROR_FAILED_PRECONDITION,
-		    /* TRANSLATORS: VM 'web1' belongs to uid 1000, not to you (uid 1001); ... */
-		    _("VM '%s' belongs to uid %u, not to you (uid %u); only its owner and "
-		      "root may use it: ask one of them, or use a VM of your own"),
-		    name,
-		    (guint)owner,
-		    (guint)uid);
-		return;
-	case VMSUP_RPC_OWNED_WORKSPACE:
-		g_set_error(error,
-			    VMSUP_ERROR,
-			    VMSUP_ERROR_FAILED_PRECONDITION,
-			    _("Workspace '%s' belongs to uid %u, not to you (uid %u); only its "
-			      "owner and root may use it: ask one of them, or use a workspace of "
-			      "your own"),
-			    name,
-			    (guint)owner,
-			    (guint)uid);
-		return;
-	case VMSUP_RPC_OWNED_OPERATION:
-	default:
-		g_set_error(error,
-			    VMSUP_ERROR,
-			    VMSUP_ERROR_FAILED_PRECONDITION,
-			    _("Operation %s belongs to uid %u, not to you (uid %u); only its owner "
-			      "and root may follow or cancel it"),
-			    name,
-			    (guint)owner,
-			    (guint)uid);
-		return;
-	}
-}
-
 gboolean
 vmsup_rpc_table_check_owner(const VmsupRpcContext *ctx, VmsupRpcCall *call, GError **error)
 {
 	const VmsupRpcMethod *method;
 	JsonObject *params;
-	const gchar *name;
-	guint32 uid;
-	guint32 owner = 0;
+	const VmsupCaller *caller;
 
 	g_return_val_if_fail(ctx != NULL, FALSE);
+	g_return_val_if_fail(VMSUP_IS_POLICY(ctx->policy), FALSE);
 	g_return_val_if_fail(call != NULL, FALSE);
 
 	method = vmsup_rpc_call_get_method(call);
 	params = vmsup_rpc_call_get_params(call);
-	uid = vmsup_rpc_call_get_uid(call);
-	if (!vmsup_vm_def_uid_is_restricted(uid) || (method->flags & VMSUP_RPC_FLAG_CREATES))
+	caller = vmsup_rpc_call_get_caller(call);
+	if (method->flags & VMSUP_RPC_FLAG_CREATES)
 		return TRUE;
-	name = vmsup_json_object_get_string(params, "name", NULL);
-	if ((method->flags & VMSUP_RPC_FLAG_TAKES_VM_NAME) && ctx->vm_service != NULL &&
-	    vmsup_vm_service_get_owner(ctx->vm_service, name, &owner) && owner != uid) {
-		vmsup_rpc_table_set_not_yours(error, VMSUP_RPC_OWNED_VM, name, owner, uid);
-		return FALSE;
-	}
-	if ((method->flags & VMSUP_RPC_FLAG_TAKES_NAME) && ctx->workspace_service != NULL &&
-	    vmsup_workspace_service_get_owner(ctx->workspace_service, name, &owner) &&
-	    owner != uid) {
-		vmsup_rpc_table_set_not_yours(error, VMSUP_RPC_OWNED_WORKSPACE, name, owner, uid);
-		return FALSE;
-	}
-	if ((method->flags & VMSUP_RPC_FLAG_TAKES_ID) && ctx->vm_service != NULL) {
-		gint64 id = vmsup_json_object_get_int(params, "id", 0);
-		if (vmsup_vm_service_get_op_owner(ctx->vm_service, id, &owner) && owner != uid) {
-			g_autofree gchar *shown = g_strdup_printf("%" G_GINT64_FORMAT, id);
-			vmsup_rpc_table_set_not_yours(error,
-						      VMSUP_RPC_OWNED_OPERATION,
-						      shown,
-						      owner,
-						      uid);
-			return FALSE;
-		}
-	}
+	if (method->flags & VMSUP_RPC_FLAG_TAKES_VM_NAME)
+		return vmsup_policy_check_vm(ctx->policy,
+					     caller,
+					     vmsup_json_object_get_string(params, "name", NULL),
+					     error);
+	if (method->flags & VMSUP_RPC_FLAG_TAKES_NAME)
+		return vmsup_policy_check_workspace(
+		    ctx->policy,
+		    caller,
+		    vmsup_json_object_get_string(params, "name", NULL),
+		    error);
+	if (method->flags & VMSUP_RPC_FLAG_TAKES_ID)
+		return vmsup_policy_check_operation(ctx->policy,
+						    caller,
+						    vmsup_json_object_get_int(params, "id", 0),
+						    error);
 	return TRUE;
 }
 
@@ -1051,6 +1190,7 @@ vmsup_rpc_table_dispatch(const VmsupRpcContext *ctx, VmsupRpcCall *call)
 	g_autoptr(GError) error = NULL;
 
 	g_return_if_fail(ctx != NULL);
+	g_return_if_fail(VMSUP_IS_POLICY(ctx->policy));
 	g_return_if_fail(call != NULL);
 
 	method = vmsup_rpc_call_get_method(call);
@@ -1059,7 +1199,7 @@ vmsup_rpc_table_dispatch(const VmsupRpcContext *ctx, VmsupRpcCall *call)
 		vmsup_rpc_call_return_error(call, error);
 		return;
 	}
-	g_debug("%s from uid %u", method->rpc_name, vmsup_rpc_call_get_uid(call));
+	g_debug("%s from uid %u", method->rpc_name, vmsup_rpc_call_get_caller(call)->uid);
 	if (!vmsup_rpc_table_check_owner(ctx, call, &error)) {
 		vmsup_rpc_call_return_error(call, error);
 		return;

@@ -1,6 +1,7 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
 #pragma once
 
+#include "vmsup-policy.h"
 #include "vmsup-rpc-call.h"
 #include "vmsup-stats-service.h"
 #include "vmsup-vm-service.h"
@@ -33,8 +34,17 @@ vmsup_rpc_error_get_code(const GError *error);
 const gchar *
 vmsup_rpc_error_get_kind(const GError *error);
 
-/* what handlers resolve through; filled by the daemon's wiring, services unowned */
+/* the notifications a subscribed JSON-RPC connection receives */
+#define VMSUP_RPC_EVENT_VM_CHANGED "event.vm-changed"
+#define VMSUP_RPC_EVENT_VM_REMOVED "event.vm-removed"
+#define VMSUP_RPC_EVENT_OPERATION_CHANGED "event.operation-changed"
+
+/* what handlers resolve through; filled by the daemon's wiring, all unowned */
+typedef struct _VmsupEventSource VmsupEventSource;
+
 typedef struct {
+	VmsupPolicy *policy;      /* every ownership and access decision; never NULL */
+	VmsupEventSource *events; /* the one path of events; NULL: none are sent */
 	VmsupVmService *vm_service;
 	VmsupStatsService *stats_service;         /* NULL: stats verbs answer failed-precondition */
 	VmsupWorkspaceService *workspace_service; /* NULL likewise */
@@ -56,6 +66,8 @@ typedef enum {
 
 typedef enum {
 	VMSUP_RPC_TYPE_STRING,
+	VMSUP_RPC_TYPE_VM_NAME,        /* a string vmsup_name_validate() takes as a VM name */
+	VMSUP_RPC_TYPE_WORKSPACE_NAME, /* likewise, a workspace name */
 	VMSUP_RPC_TYPE_INT,
 	VMSUP_RPC_TYPE_BOOL,
 	VMSUP_RPC_TYPE_STRV,      /* array of strings */
@@ -86,7 +98,12 @@ struct _VmsupRpcMethod {
 	VmsupRpcFunc func;
 };
 
-/* the table, terminated by an entry with rpc_name NULL */
+/*
+ * The methods with a D-Bus twin, terminated by an entry with rpc_name NULL.
+ * events.subscribe and events.unsubscribe are table entries too, found by
+ * vmsup_rpc_table_lookup() and dispatched like the others, but have no
+ * twin: D-Bus clients receive signals instead.
+ */
 const VmsupRpcMethod *
 vmsup_rpc_table_get_methods(void);
 const VmsupRpcMethod *
@@ -98,39 +115,24 @@ vmsup_rpc_table_lookup_dbus(const gchar *dbus_name);
  * Checks @params against @method's schema: an unknown member, a wrong type, a
  * string not among the parameter's choices or a missing required one is
  * VMSUP_RPC_ERROR -32602 naming the member (and the string); a value out of
- * range or an invalid name is VMSUP_ERROR_INVALID_ARGUMENT.
+ * range or an invalid VM or workspace name is VMSUP_ERROR_INVALID_ARGUMENT.
+ * What passes is all a service is ever given.
  */
 gboolean
 vmsup_rpc_table_validate(const VmsupRpcMethod *method, JsonObject *params, GError **error);
 
 /*
- * Whether the caller of @call may act on what it names. A caller bound by
- * vmsup_vm_def_uid_is_restricted() (in system mode: neither root nor the
- * daemon's own user) may use only its own VMs, workspaces and operations:
- * FAILED_PRECONDITION naming the owner otherwise. Something that does not
- * exist is left to the handler to report.
+ * Whether the caller of @call may act on what it names, as ctx->policy
+ * decides: FAILED_PRECONDITION naming the owner otherwise. Something that
+ * does not exist is left to the handler to report.
  */
 gboolean
 vmsup_rpc_table_check_owner(const VmsupRpcContext *ctx, VmsupRpcCall *call, GError **error);
 
-typedef enum {
-	VMSUP_RPC_OWNED_VM,
-	VMSUP_RPC_OWNED_WORKSPACE,
-	VMSUP_RPC_OWNED_OPERATION,
-} VmsupRpcOwned;
-
-/* the refusal of vmsup_rpc_table_check_owner(): @what @name belongs to @owner, not to @uid */
-void
-vmsup_rpc_table_set_not_yours(GError **error,
-			      VmsupRpcOwned what,
-			      const gchar *name,
-			      guint32 owner,
-			      guint32 uid);
-
 /*
  * Validates, checks the owner, then runs the handler; a refusal is returned
- * through the call. vm.list, op.list and workspace.list show such a caller
- * only what it owns.
+ * through the call. vm.list, op.list and workspace.list show a caller only
+ * what the policy lets it see.
  */
 void
 vmsup_rpc_table_dispatch(const VmsupRpcContext *ctx, VmsupRpcCall *call);

@@ -140,7 +140,9 @@ fuzz_call(guint8 pick, const guint8 *data, gsize size)
 		return;
 	}
 	reply.method = method;
-	call = vmsup_rpc_call_new(method, params, 0, reply_cb, &reply, NULL);
+	if (ctx.policy == NULL)
+		ctx.policy = vmsup_policy_new(NULL);
+	call = vmsup_rpc_call_new(method, params, vmsup_caller_daemon(), reply_cb, &reply, NULL);
 	vmsup_rpc_table_dispatch(&ctx, call);
 	while (!reply.answered && g_main_context_iteration(NULL, FALSE))
 		;

@@ -55,6 +55,7 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 
 	if (server == NULL) {
 		g_log_set_always_fatal(G_LOG_LEVEL_CRITICAL | G_LOG_LEVEL_WARNING);
+		ctx.policy = vmsup_policy_new(NULL);
 		server = vmsup_jsonrpc_server_new(&ctx);
 	}
 	out = vmsup_jsonrpc_server_process_data(server, (const gchar *)data, size, 1000);

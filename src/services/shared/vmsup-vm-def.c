@@ -7,18 +7,12 @@
 
 #include "config.h"
 
-#include <errno.h>
-#include <fcntl.h>
 #include <glib/gi18n.h>
-#include <stdlib.h>
-#include <sys/stat.h>
 #include <unistd.h>
 
-#include "vmsup-disk-chain.h"
 #include "vmsup-error.h"
 #include "vmsup-json.h"
-#include "vmsup-paths.h"
-#include "vmsup-run-as.h"
+#include "vmsup-policy.h"
 #include "vmsup-vm-def.h"
 
 #define VMSUP_VM_DEF_VERSION 1
@@ -355,399 +349,40 @@ vmsup_vm_def_set_unknown_error(const gchar *member, const gchar *const *known, G
 gboolean
 vmsup_vm_def_uid_is_restricted(guint32 uid)
 {
-	return uid != 0 && uid != (guint32)geteuid();
+	return vmsup_caller_uid_is_restricted(uid);
 }
 
-/* where the descriptor @fd leads, from /proc/self/fd: what was opened, not what a name says now */
-static gchar *
-vmsup_vm_def_fd_path(gint fd)
-{
-	g_autofree gchar *link = g_strdup_printf("/proc/self/fd/%d", fd);
-	return g_file_read_link(link, NULL);
-}
-
-gint
-vmsup_vm_def_open_share(const gchar *path, guint32 uid, GError **error)
-{
-	g_autoptr(VmsupRunAs) as = vmsup_run_as_for_owner(uid);
-	g_autofree gchar *shown = NULL;
-	g_autofree gchar *canonical = NULL;
-	g_autofree gchar *real = NULL;
-	struct stat st;
-	gint fd;
-
-	g_return_val_if_fail(path != NULL, -1);
-
-	shown = g_strescape(path, NULL);
-	canonical = g_canonicalize_filename(path, "/");
-	/* opened as the owner: the kernel says whether the owner may, and QEMU gets this one */
-	fd = vmsup_run_as_open(as, canonical, O_RDONLY | O_DIRECTORY | O_NONBLOCK);
-	if (fd < 0) {
-		gint saved_errno = errno;
-		gboolean refused = (saved_errno == EACCES || saved_errno == EPERM) &&
-				   vmsup_vm_def_uid_is_restricted(uid);
-		/* refused on the way: say why as the rules for restricted callers do */
-		real = refused ? realpath(canonical, NULL) : NULL;
-		if (real != NULL && g_strcmp0(real, canonical) != 0) {
-			g_autofree gchar *shown_real = g_strescape(real, NULL);
-			g_set_error(error,
-				    VMSUP_ERROR,
-				    VMSUP_ERROR_FAILED_PRECONDITION,
-				    _("'%s' leads to '%s' through a symbolic link; share the "
-				      "directory itself, and only one you own"),
-				    shown,
-				    shown_real);
-		} else if (refused && stat(canonical, &st) == 0 && S_ISDIR(st.st_mode) &&
-			   st.st_uid != uid) {
-			g_set_error(error,
-				    VMSUP_ERROR,
-				    VMSUP_ERROR_FAILED_PRECONDITION,
-				    _("'%s' belongs to uid %u, not to you (uid %u); share a "
-				      "directory you own"),
-				    shown,
-				    (guint)st.st_uid,
-				    (guint)uid);
-		} else if (saved_errno == ENOTDIR) {
-			g_set_error(error,
-				    VMSUP_ERROR,
-				    VMSUP_ERROR_FAILED_PRECONDITION,
-				    _("'%s' is not a directory; share a directory you own"),
-				    shown);
-		} else {
-			g_set_error(error,
-				    VMSUP_ERROR,
-				    VMSUP_ERROR_FAILED_PRECONDITION,
-				    _("Cannot tell who owns '%s': %s; share an existing directory "
-				      "you own"),
-				    shown,
-				    g_strerror(saved_errno));
-		}
-		return -1;
-	}
-	/* checked on what was opened, so no later swap of a name changes the answer */
-	real = vmsup_vm_def_fd_path(fd);
-	if ((vmsup_vm_def_uid_is_restricted(uid) || geteuid() == 0) &&
-	    (real == NULL || g_strcmp0(real, canonical) != 0)) {
-		g_autofree gchar *shown_real = g_strescape(real != NULL ? real : "?", NULL);
-		close(fd);
-		g_set_error(error,
-			    VMSUP_ERROR,
-			    VMSUP_ERROR_FAILED_PRECONDITION,
-			    _("'%s' leads to '%s' through a symbolic link; share the directory "
-			      "itself, and only one you own"),
-			    shown,
-			    shown_real);
-		return -1;
-	}
-	if (fstat(fd, &st) != 0 || !S_ISDIR(st.st_mode)) {
-		close(fd);
-		g_set_error(error,
-			    VMSUP_ERROR,
-			    VMSUP_ERROR_FAILED_PRECONDITION,
-			    _("'%s' is not a directory; share a directory you own"),
-			    shown);
-		return -1;
-	}
-	if (vmsup_vm_def_uid_is_restricted(uid) && st.st_uid != uid) {
-		close(fd);
-		g_set_error(
-		    error,
-		    VMSUP_ERROR,
-		    VMSUP_ERROR_FAILED_PRECONDITION,
-		    /* TRANSLATORS: '/home/ann/src' belongs to uid 1000, not to you (uid 1001) */
-		    _("'%s' belongs to uid %u, not to you (uid %u); share a directory you own"),
-		    shown,
-		    (guint)st.st_uid,
-		    (guint)uid);
-		return -1;
-	}
-	return fd;
-}
-
-gboolean
-vmsup_vm_def_check_share_owner(const gchar *path, guint32 uid, GError **error)
-{
-	gint fd;
-
-	g_return_val_if_fail(path != NULL, FALSE);
-
-	if (!vmsup_vm_def_uid_is_restricted(uid) && geteuid() != 0)
-		return TRUE;
-	fd = vmsup_vm_def_open_share(path, uid, error);
-	if (fd < 0)
-		return FALSE;
-	close(fd);
-	return TRUE;
-}
-
-/* every directory from / down to @path's parent must let @uid in */
+/* the files of @def, checked by the policy for @caller */
 static gboolean
-vmsup_vm_def_check_dirs_enterable(const gchar *field,
-				  const gchar *shown,
-				  const gchar *path,
-				  guint32 uid,
-				  GError **error)
+vmsup_vm_def_check_files_for(const VmsupVmDef *def, const VmsupCaller *caller, GError **error)
 {
-	g_autoptr(GPtrArray) dirs = g_ptr_array_new_with_free_func(g_free);
-	gchar *dir = g_path_get_dirname(path);
-
-	/* from the top down, so that the first one refused is the one named */
-	while (TRUE) {
-		gchar *parent = g_path_get_dirname(dir);
-		g_ptr_array_insert(dirs, 0, dir);
-		if (g_strcmp0(parent, dir) == 0) {
-			g_free(parent);
-			break;
-		}
-		dir = parent;
-	}
-	for (guint i = 0; i < dirs->len; i++) {
-		const gchar *d = g_ptr_array_index(dirs, i);
-		struct stat st;
-		gboolean enterable;
-		gint saved_errno = 0;
-
-		if (stat(d, &st) != 0)
-			saved_errno = errno;
-		else if (!S_ISDIR(st.st_mode))
-			saved_errno = ENOTDIR;
-		if (saved_errno != 0) {
-			g_set_error(
-			    error,
-			    VMSUP_ERROR,
-			    VMSUP_ERROR_FAILED_PRECONDITION,
-			    /* TRANSLATORS: the first %s is a field: kernel, initrd or image */
-			    _("Cannot use the %s '%s': %s; name an existing file you own or "
-			      "one everybody may read"),
-			    field,
-			    shown,
-			    g_strerror(saved_errno));
-			return FALSE;
-		}
-		/* the owner's bits decide for the owner, the others' for everybody else */
-		enterable =
-		    st.st_uid == uid ? (st.st_mode & S_IXUSR) != 0 : (st.st_mode & S_IXOTH) != 0;
-		if (!enterable) {
-			g_autofree gchar *shown_dir = g_strescape(d, NULL);
-			g_set_error(
-			    error,
-			    VMSUP_ERROR,
-			    VMSUP_ERROR_FAILED_PRECONDITION,
-			    /* TRANSLATORS: the image '/srv/a.img' is out of your reach (uid
-			       1001): the directory '/srv' belongs to uid 0 and lets only ... */
-			    _("The %s '%s' is out of your reach (uid %u): the directory '%s' "
-			      "belongs to uid %u and does not let others in; name a file you "
-			      "own or one everybody may read"),
-			    field,
-			    shown,
-			    (guint)uid,
-			    shown_dir,
-			    (guint)st.st_uid);
-			return FALSE;
-		}
-	}
-	return TRUE;
-}
-
-/*
- * Why @uid could not open @path, as far as modes tell: FALSE with a message
- * naming the directory or the file in the way, TRUE when modes show no
- * reason (an ACL, a security module or an unusual file decided).
- */
-static gboolean
-vmsup_vm_def_explain_file_reader(const gchar *field, const gchar *path, guint32 uid, GError **error)
-{
-	g_autofree gchar *shown = NULL;
-	g_autofree gchar *canonical = NULL;
-	g_autofree gchar *real = NULL;
-	struct stat st;
-
-	shown = g_strescape(path, NULL);
-	canonical = g_canonicalize_filename(path, "/");
-	/* the path as named first: nothing is told of what lies behind a closed directory */
-	if (!vmsup_vm_def_check_dirs_enterable(field, shown, canonical, uid, error))
-		return FALSE;
-	real = realpath(canonical, NULL);
-	if (real == NULL) {
-		gint saved_errno = errno;
-		g_set_error(error,
-			    VMSUP_ERROR,
-			    VMSUP_ERROR_FAILED_PRECONDITION,
-			    _("Cannot use the %s '%s': %s; name an existing file you own or one "
-			      "everybody may read"),
-			    field,
-			    shown,
-			    g_strerror(saved_errno));
-		return FALSE;
-	}
-	/* and where its links lead */
-	if (g_strcmp0(real, canonical) != 0 &&
-	    !vmsup_vm_def_check_dirs_enterable(field, shown, real, uid, error))
-		return FALSE;
-	if (stat(real, &st) != 0 || !S_ISREG(st.st_mode)) {
-		g_set_error(error,
-			    VMSUP_ERROR,
-			    VMSUP_ERROR_FAILED_PRECONDITION,
-			    _("The %s '%s' is not a regular file; name a file you own or one "
-			      "everybody may read"),
-			    field,
-			    shown);
-		return FALSE;
-	}
-	/* the owner may always make it readable; anybody may read what others may */
-	if (st.st_uid == uid || (st.st_mode & S_IROTH) != 0)
-		return TRUE;
-	g_set_error(error,
-		    VMSUP_ERROR,
-		    VMSUP_ERROR_FAILED_PRECONDITION,
-		    /* TRANSLATORS: The kernel '/boot/x' belongs to uid 0, who does not let
-		       others read it, and you are uid 1001; ... */
-		    _("The %s '%s' belongs to uid %u, who does not let others read it, and you "
-		      "are uid %u; vmsupd reads files only for those who could read them "
-		      "themselves: name a file you own, or one everybody may read"),
-		    field,
-		    shown,
-		    (guint)st.st_uid,
-		    (guint)uid);
-	return FALSE;
-}
-
-gint
-vmsup_vm_def_open_file(const gchar *field, const gchar *path, guint32 uid, GError **error)
-{
-	g_autoptr(VmsupRunAs) as = vmsup_run_as_for_owner(uid);
-	g_autofree gchar *canonical = NULL;
-	struct stat st;
-	gint fd;
-
-	g_return_val_if_fail(field != NULL, -1);
-	g_return_val_if_fail(path != NULL, -1);
-
-	canonical = g_canonicalize_filename(path, "/");
-	/* non-blocking: a FIFO named as a kernel must not hang the opener */
-	fd = vmsup_run_as_open(as, canonical, O_RDONLY | O_NOCTTY | O_NONBLOCK);
-	if (fd < 0) {
-		gint saved_errno = errno;
-		g_autofree gchar *shown = g_strescape(path, NULL);
-		if (vmsup_vm_def_explain_file_reader(field, path, uid, error))
-			g_set_error(error,
-				    VMSUP_ERROR,
-				    VMSUP_ERROR_FAILED_PRECONDITION,
-				    /* TRANSLATORS: The kernel '/boot/x' cannot be opened by uid
-				       1001: Permission denied; ... */
-				    _("The %s '%s' cannot be opened by uid %u: %s; vmsupd opens "
-				      "files only for those who could open them themselves: name a "
-				      "file you own, or one everybody may read"),
-				    field,
-				    shown,
-				    (guint)uid,
-				    g_strerror(saved_errno));
-		return -1;
-	}
-	if (fstat(fd, &st) != 0 || !S_ISREG(st.st_mode)) {
-		g_autofree gchar *shown = g_strescape(path, NULL);
-		close(fd);
-		g_set_error(error,
-			    VMSUP_ERROR,
-			    VMSUP_ERROR_FAILED_PRECONDITION,
-			    _("The %s '%s' is not a regular file; name a file you own or one "
-			      "everybody may read"),
-			    field,
-			    shown);
-		return -1;
-	}
-	return fd;
-}
-
-gboolean
-vmsup_vm_def_check_file_reader(const gchar *field, const gchar *path, guint32 uid, GError **error)
-{
-	gint fd;
-
-	g_return_val_if_fail(field != NULL, FALSE);
-	g_return_val_if_fail(path != NULL, FALSE);
-
-	if (!vmsup_vm_def_uid_is_restricted(uid))
-		return TRUE;
-	fd = vmsup_vm_def_open_file(field, path, uid, error);
-	if (fd < 0)
-		return FALSE;
-	close(fd);
-	return TRUE;
-}
-
-gboolean
-vmsup_vm_def_check_image_chain(const gchar *path, guint32 uid, GError **error)
-{
-	g_autoptr(VmsupRunAs) as = vmsup_run_as_for_owner(uid);
-	g_autoptr(GPtrArray) chain = NULL;
-	gint fd = vmsup_vm_def_open_file("image", path, uid, error);
-
-	if (fd < 0)
-		return FALSE;
-	chain = vmsup_disk_chain_open(path, fd, as, uid, error);
-	return chain != NULL;
-}
-
-/* the bundled guest's files are the daemon's, whoever names them */
-static gboolean
-vmsup_vm_def_is_bundled_file(const gchar *path)
-{
-	g_autofree gchar *kernel = vmsup_paths_guest_kernel();
-	g_autofree gchar *initrd = vmsup_paths_guest_initrd();
-
-	return (kernel != NULL && g_strcmp0(path, kernel) == 0) ||
-	       (initrd != NULL && g_strcmp0(path, initrd) == 0);
+	return vmsup_policy_check_host_files(caller,
+					     def->kernel,
+					     def->initrd,
+					     def->image,
+					     def->share_dir,
+					     error);
 }
 
 gboolean
 vmsup_vm_def_check_caller(const VmsupVmDef *def, guint32 uid, GError **error)
 {
-	static const gchar *const fields[] = {"kernel", "initrd", "image"};
+	VmsupCaller caller = vmsup_caller_for_uid(uid);
 
 	g_return_val_if_fail(def != NULL, FALSE);
-
-	for (guint i = 0; i < G_N_ELEMENTS(fields); i++) {
-		const gchar *path = i == 0 ? def->kernel : i == 1 ? def->initrd : def->image;
-		if (path == NULL || vmsup_vm_def_is_bundled_file(path))
-			continue;
-		if (!vmsup_vm_def_check_file_reader(fields[i], path, uid, error))
-			return FALSE;
-	}
-	/* the files an image names are read for the caller too, not only the image */
-	if (def->image != NULL && vmsup_vm_def_uid_is_restricted(uid) &&
-	    !vmsup_vm_def_check_image_chain(def->image, uid, error))
-		return FALSE;
-	if (def->share_dir != NULL && !vmsup_vm_def_check_share_owner(def->share_dir, uid, error))
-		return FALSE;
-	return TRUE;
-}
-
-/* the VMSUP_VM_DEF_CALLER_UID member of a request */
-static gboolean
-vmsup_vm_def_parse_caller_uid(JsonNode *uid_node, guint32 *out_uid, GError **error)
-{
-	gint64 uid = 0;
-
-	if (!vmsup_json_node_get_int_in_range(uid_node,
-					      VMSUP_VM_DEF_CALLER_UID,
-					      0,
-					      G_MAXUINT32,
-					      &uid,
-					      error))
-		return FALSE;
-	*out_uid = (guint32)uid;
-	return TRUE;
+	return vmsup_vm_def_check_files_for(def, &caller, error);
 }
 
 VmsupVmDef *
-vmsup_vm_def_new_from_params(JsonObject *params, const gchar *const *ignore, GError **error)
+vmsup_vm_def_new_from_params(JsonObject *params,
+			     const gchar *const *ignore,
+			     const VmsupCaller *caller,
+			     GError **error)
 {
 	g_autoptr(VmsupVmDef) def = NULL;
 	JsonObjectIter iter;
 	const gchar *member;
 	JsonNode *node;
-	JsonNode *caller_uid = NULL;
 
 	def = vmsup_vm_def_new(vmsup_json_object_get_string(params, "name", NULL));
 	json_object_iter_init(&iter, params);
@@ -756,10 +391,6 @@ vmsup_vm_def_new_from_params(JsonObject *params, const gchar *const *ignore, GEr
 			continue;
 		if (ignore != NULL && g_strv_contains(ignore, member))
 			continue;
-		if (g_strcmp0(member, VMSUP_VM_DEF_CALLER_UID) == 0) {
-			caller_uid = node;
-			continue;
-		}
 		if (!g_strv_contains(vmsup_vm_def_create_fields, member) &&
 		    !g_strv_contains(vmsup_vm_def_internal_fields, member)) {
 			vmsup_vm_def_set_unknown_error(member, vmsup_vm_def_create_fields, error);
@@ -768,9 +399,9 @@ vmsup_vm_def_new_from_params(JsonObject *params, const gchar *const *ignore, GEr
 		if (!vmsup_vm_def_set_member(def, member, node, error))
 			return NULL;
 	}
-	if (caller_uid != NULL) {
-		if (!vmsup_vm_def_parse_caller_uid(caller_uid, &def->owner_uid, error) ||
-		    !vmsup_vm_def_check_caller(def, def->owner_uid, error))
+	if (caller != NULL) {
+		def->owner_uid = caller->uid;
+		if (!vmsup_vm_def_check_files_for(def, caller, error))
 			return NULL;
 	}
 	return g_steal_pointer(&def);
@@ -838,6 +469,7 @@ gboolean
 vmsup_vm_def_apply(VmsupVmDef *def,
 		   JsonObject *fields,
 		   const gchar *const *ignore,
+		   const VmsupCaller *caller,
 		   GStrv *out_changed,
 		   GError **error)
 {
@@ -846,18 +478,12 @@ vmsup_vm_def_apply(VmsupVmDef *def,
 	JsonObjectIter iter;
 	const gchar *member;
 	JsonNode *node;
-	JsonNode *caller_uid_node = NULL;
-	guint32 caller_uid = 0;
 	guint n_fields = 0;
 
 	json_object_iter_init(&iter, fields);
 	while (json_object_iter_next(&iter, &member, &node)) {
 		if (ignore != NULL && g_strv_contains(ignore, member))
 			continue;
-		if (g_strcmp0(member, VMSUP_VM_DEF_CALLER_UID) == 0) {
-			caller_uid_node = node;
-			continue;
-		}
 		if (g_strv_contains(vmsup_vm_def_create_fields, member) &&
 		    !g_strv_contains(vmsup_vm_def_settable_fields, member)) {
 			g_set_error(error,
@@ -889,9 +515,7 @@ vmsup_vm_def_apply(VmsupVmDef *def,
 	if (!vmsup_vm_def_validate(copy, error))
 		return FALSE;
 	/* the VM as it would be, its old files too: the caller must be able to read them all */
-	if (caller_uid_node != NULL &&
-	    (!vmsup_vm_def_parse_caller_uid(caller_uid_node, &caller_uid, error) ||
-	     !vmsup_vm_def_check_caller(copy, caller_uid, error)))
+	if (caller != NULL && !vmsup_vm_def_check_files_for(copy, caller, error))
 		return FALSE;
 
 	for (guint i = 0; vmsup_vm_def_settable_fields[i] != NULL; i++) {

@@ -3,6 +3,8 @@
 
 #include <json-glib/json-glib.h>
 
+#include "vmsup-caller.h"
+
 G_BEGIN_DECLS
 
 /* limits on what one request may ask for */
@@ -42,9 +44,9 @@ typedef struct {
 	guint memory_max_mib;    /* cap on QEMU's memory, guest's included; 0: none */
 	gint64 created;          /* unix time, seconds */
 	/*
-	 * who created the VM: the caller's uid (VMSUP_VM_DEF_CALLER_UID), the
-	 * daemon's own for an in-process create without one, and 0 (root) for a
-	 * definition stored before the field existed
+	 * who created the VM: the caller's uid, the daemon's own for a
+	 * definition made without a caller, and 0 (root) for a definition
+	 * stored before the field existed
 	 */
 	guint32 owner_uid;
 } VmsupVmDef;
@@ -60,10 +62,16 @@ G_DEFINE_AUTOPTR_CLEANUP_FUNC(VmsupVmDef, vmsup_vm_def_free)
 /*
  * From vm.create params: type and range checks of every member; members in
  * @ignore (e.g. "start", "wait") are skipped, any other unknown member is an
- * error. The name is not checked here: callers validate it first.
+ * error. The name is not checked here: callers validate it first. @caller
+ * (nullable: nobody asks, nothing is checked and the daemon's own user owns
+ * it) becomes the owner, and the files are checked for it with
+ * vmsup_vm_def_check_caller().
  */
 VmsupVmDef *
-vmsup_vm_def_new_from_params(JsonObject *params, const gchar *const *ignore, GError **error);
+vmsup_vm_def_new_from_params(JsonObject *params,
+			     const gchar *const *ignore,
+			     const VmsupCaller *caller,
+			     GError **error);
 
 /* the settable fields of vm.set */
 extern const gchar *const vmsup_vm_def_settable_fields[];
@@ -79,12 +87,15 @@ vmsup_vm_def_pending_restart(const VmsupVmDef *def, const VmsupVmDef *running);
 
 /*
  * Applies vm.set @fields (all members other than @ignore) to @def: all or
- * nothing. @out_changed: the names of the fields whose value changed.
+ * nothing. The VM as it would be is checked for @caller (nullable: nothing
+ * is checked), its old files too. @out_changed: the names of the fields
+ * whose value changed.
  */
 gboolean
 vmsup_vm_def_apply(VmsupVmDef *def,
 		   JsonObject *fields,
 		   const gchar *const *ignore,
+		   const VmsupCaller *caller,
 		   GStrv *out_changed,
 		   GError **error);
 
@@ -100,25 +111,10 @@ gboolean
 vmsup_vm_def_validate(const VmsupVmDef *def, GError **error);
 
 /*
- * Host files a VM reads and host directories it shares. The daemon lends
- * its rights to nobody: every such file is opened as the VM's owner (a
- * child of the daemon drops to that uid and hands back the descriptor), so
- * the kernel alone decides, and QEMU is given that descriptor. A client
- * other than root and the daemon's own user (see
- * vmsup_vm_def_uid_is_restricted()) may besides share only a directory it
- * owns.
- *
- * The RPC table (for vm.create and vm.set) and WorkspaceService pass the
- * client's uid as the internal request member VMSUP_VM_DEF_CALLER_UID (an
- * integer) to create and set: vmsup_vm_def_new_from_params() records it as
- * the VM's owner_uid and, like vmsup_vm_def_apply(), checks the definition
- * with vmsup_vm_def_check_caller() for that uid. It is not stored as such and,
- * like share_dir, in no RPC schema, so no client can pass it. Without it
- * nothing is checked (an in-process request of the daemon itself) and the
- * owner is the daemon's own user. With the nested {name, fields} form of set
- * it belongs inside "fields".
+ * Host files a VM reads and host directories it shares are the policy's
+ * to allow (vmsup-policy.h); they are opened as the VM's owner
+ * (vmsup-owner-open.h) and QEMU is given the descriptor.
  */
-#define VMSUP_VM_DEF_CALLER_UID "caller_uid"
 
 /*
  * Whether the rules for clients bind @uid: it is neither root nor the
@@ -129,44 +125,8 @@ gboolean
 vmsup_vm_def_uid_is_restricted(guint32 uid);
 
 /*
- * Whether @uid may share @path: a uid the rule binds needs a directory it
- * owns; and for it, or whenever the daemon runs as root, @path must resolve
- * to itself (no symbolic link on the way: pass the canonical path) and be a
- * directory @uid can open. FAILED_PRECONDITION with a message saying what
- * to do; TRUE at once otherwise.
- */
-gboolean
-vmsup_vm_def_check_share_owner(const gchar *path, guint32 uid, GError **error);
-/* the same checks on the directory opened as @uid: its descriptor, or -1 with @error */
-gint
-vmsup_vm_def_open_share(const gchar *path, guint32 uid, GError **error);
-
-/*
- * Whether @uid may have QEMU read @path (the @field "kernel", "initrd" or
- * "image"): TRUE at once for a uid the rule does not bind; otherwise @path
- * is opened as @uid (with the groups its passwd and group entries give) and
- * must be a regular file. When the kernel refuses, the message names what
- * is in the way as far as modes tell (a directory that does not let @uid
- * in, a file others may not read) and what to do; FAILED_PRECONDITION.
- */
-gboolean
-vmsup_vm_def_check_file_reader(const gchar *field, const gchar *path, guint32 uid, GError **error);
-/* @path opened as @uid (root: as the daemon) and checked to be a regular file: its descriptor */
-gint
-vmsup_vm_def_open_file(const gchar *field, const gchar *path, guint32 uid, GError **error);
-/*
- * The image @path and every backing file it names, opened as @uid, which
- * must be able to open each: a refusal names the backing file.
- */
-gboolean
-vmsup_vm_def_check_image_chain(const gchar *path, guint32 uid, GError **error);
-
-/*
- * Everything @def has QEMU read or share on @uid's behalf: share_dir with
- * vmsup_vm_def_check_share_owner(), kernel, initrd and image with
- * vmsup_vm_def_check_file_reader(), the image's backing chain with
- * vmsup_vm_def_check_image_chain(); the bundled guest's own files (chosen
- * by the daemon, not the client) excepted. VMService checks at create and
+ * Everything @def has QEMU read or share on @uid's behalf, as
+ * vmsup_policy_check_host_files() decides. VMService checks at create and
  * set for the caller and at every start for the VM's owner_uid.
  */
 gboolean

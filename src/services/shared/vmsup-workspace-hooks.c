@@ -40,15 +40,18 @@ vmsup_workspace_hooks_is_complete(const VmsupWorkspaceHooks *hooks)
 void
 vmsup_workspace_hooks_vm_call(const VmsupWorkspaceHooks *hooks,
 			      const gchar *verb,
+			      const VmsupCaller *caller,
 			      JsonObject *params,
 			      GCancellable *cancellable,
 			      GAsyncReadyCallback callback,
 			      gpointer user_data)
 {
-	GValue args[5] = {G_VALUE_INIT, G_VALUE_INIT, G_VALUE_INIT, G_VALUE_INIT, G_VALUE_INIT};
+	GValue args[6] =
+	    {G_VALUE_INIT, G_VALUE_INIT, G_VALUE_INIT, G_VALUE_INIT, G_VALUE_INIT, G_VALUE_INIT};
 
 	g_return_if_fail(hooks != NULL);
 	g_return_if_fail(verb != NULL);
+	g_return_if_fail(caller != NULL);
 	g_return_if_fail(params != NULL);
 
 	/* nothing would ever call back through a dead closure: answer here */
@@ -64,14 +67,16 @@ vmsup_workspace_hooks_vm_call(const VmsupWorkspaceHooks *hooks,
 	}
 	g_value_init(&args[0], G_TYPE_STRING);
 	g_value_set_string(&args[0], verb);
-	g_value_init(&args[1], JSON_TYPE_OBJECT);
-	g_value_set_boxed(&args[1], params);
-	g_value_init(&args[2], G_TYPE_CANCELLABLE);
-	g_value_set_object(&args[2], cancellable);
-	g_value_init(&args[3], G_TYPE_POINTER);
-	g_value_set_pointer(&args[3], callback);
+	g_value_init(&args[1], G_TYPE_POINTER);
+	g_value_set_pointer(&args[1], (gpointer)caller);
+	g_value_init(&args[2], JSON_TYPE_OBJECT);
+	g_value_set_boxed(&args[2], params);
+	g_value_init(&args[3], G_TYPE_CANCELLABLE);
+	g_value_set_object(&args[3], cancellable);
 	g_value_init(&args[4], G_TYPE_POINTER);
-	g_value_set_pointer(&args[4], user_data);
+	g_value_set_pointer(&args[4], callback);
+	g_value_init(&args[5], G_TYPE_POINTER);
+	g_value_set_pointer(&args[5], user_data);
 	g_closure_invoke(hooks->vm_call, NULL, G_N_ELEMENTS(args), args, NULL);
 	for (guint i = 0; i < G_N_ELEMENTS(args); i++)
 		g_value_unset(&args[i]);

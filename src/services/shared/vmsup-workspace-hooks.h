@@ -4,6 +4,7 @@
 #include <gio/gio.h>
 #include <json-glib/json-glib.h>
 
+#include "vmsup-caller.h"
 #include "vmsup-vm-hooks.h"
 
 G_BEGIN_DECLS
@@ -17,9 +18,10 @@ G_BEGIN_DECLS
  */
 typedef struct {
 	/*
-	 * (const gchar *verb, JsonObject *params, GCancellable *, GAsyncReadyCallback, gpointer):
-	 * one of VMService's verbs "create", "start", "stop", "delete", "set", "get",
-	 * with the same params and result objects; finished by
+	 * (const gchar *verb, const VmsupCaller *caller, JsonObject *params, GCancellable *,
+	 * GAsyncReadyCallback, gpointer): one of VMService's verbs "create", "start",
+	 * "stop", "delete", "set", "get", with the same caller, params and result
+	 * objects; finished by
 	 * vmsup_workspace_hooks_vm_call_finish()
 	 */
 	GClosure *vm_call;
@@ -35,10 +37,11 @@ vmsup_workspace_hooks_clear(VmsupWorkspaceHooks *hooks);
 gboolean
 vmsup_workspace_hooks_is_complete(const VmsupWorkspaceHooks *hooks);
 
-/* @params borrowed; the callback gets a GAsyncResult without source object */
+/* @caller and @params borrowed; the callback gets a GAsyncResult without source object */
 void
 vmsup_workspace_hooks_vm_call(const VmsupWorkspaceHooks *hooks,
 			      const gchar *verb,
+			      const VmsupCaller *caller,
 			      JsonObject *params,
 			      GCancellable *cancellable,
 			      GAsyncReadyCallback callback,

@@ -293,6 +293,7 @@ vmsup_stats_service_cache_fresh_us(VmsupStatsService *self, gboolean refreshing)
 
 void
 vmsup_stats_service_stats_async(VmsupStatsService *self,
+				const VmsupCaller *caller,
 				JsonObject *params,
 				GCancellable *cancellable,
 				GAsyncReadyCallback callback,
@@ -385,6 +386,7 @@ vmsup_stats_service_check(VmsupStatsService *self,
 
 void
 vmsup_stats_service_health_async(VmsupStatsService *self,
+				 const VmsupCaller *caller,
 				 JsonObject *params,
 				 GCancellable *cancellable,
 				 GAsyncReadyCallback callback,
@@ -409,6 +411,7 @@ vmsup_stats_service_health_finish(VmsupStatsService *self, GAsyncResult *res, GE
 
 void
 vmsup_stats_service_ping_async(VmsupStatsService *self,
+			       const VmsupCaller *caller,
 			       JsonObject *params,
 			       GCancellable *cancellable,
 			       GAsyncReadyCallback callback,
@@ -433,6 +436,7 @@ vmsup_stats_service_ping_finish(VmsupStatsService *self, GAsyncResult *res, GErr
 
 void
 vmsup_stats_service_ports_async(VmsupStatsService *self,
+				const VmsupCaller *caller,
 				JsonObject *params,
 				GCancellable *cancellable,
 				GAsyncReadyCallback callback,
@@ -513,6 +517,7 @@ vmsup_stats_exec_cb(GObject *source, GAsyncResult *res, gpointer user_data)
 
 void
 vmsup_stats_service_exec_async(VmsupStatsService *self,
+			       const VmsupCaller *caller,
 			       JsonObject *params,
 			       GCancellable *cancellable,
 			       GAsyncReadyCallback callback,

@@ -4,6 +4,7 @@
 #include <gio/gio.h>
 #include <json-glib/json-glib.h>
 
+#include "vmsup-caller.h"
 #include "vmsup-vm-hooks.h"
 
 G_BEGIN_DECLS
@@ -63,6 +64,7 @@ vmsup_stats_service_describe_activity(VmsupStatsService *self, const gchar *name
 
 #define VMSUP_STATS_SERVICE_DECLARE_VERB(verb)                                                     \
 	void vmsup_stats_service_##verb##_async(VmsupStatsService *self,                           \
+						const VmsupCaller *caller,                         \
 						JsonObject *params,                                \
 						GCancellable *cancellable,                         \
 						GAsyncReadyCallback callback,                      \

@@ -14,7 +14,9 @@
 
 #include "vmsup-disk-chain.h"
 #include "vmsup-error.h"
+#include "vmsup-owner-open.h"
 #include "vmsup-paths.h"
+#include "vmsup-policy.h"
 #include "vmsup-run-as.h"
 #include "vmsup-share-access.h"
 #include "vmsup-vm-files.h"
@@ -109,7 +111,7 @@ vmsup_vm_files_open_boot(const VmsupVmDef *def,
 {
 	/* the bundled guest's files are the daemon's, whoever the VM's owner */
 	guint32 uid = vmsup_vm_files_is_bundled(path) ? 0 : def->owner_uid;
-	gint fd = vmsup_vm_def_open_file(field, path, uid, error);
+	gint fd = vmsup_owner_open_file(field, path, uid, error);
 
 	if (fd >= 0 && qemu_as != NULL && qemu_as->uid != uid &&
 	    !vmsup_vm_files_qemu_can_reopen(qemu_as, fd, field, path, error)) {
@@ -123,7 +125,8 @@ static gint
 vmsup_vm_files_open_share(const VmsupVmDef *def, const VmsupRunAs *qemu_as, GError **error)
 {
 	g_autofree gchar *shown = g_strescape(def->share_dir, NULL);
-	gint fd = vmsup_vm_def_open_share(def->share_dir, def->owner_uid, error);
+	VmsupCaller owner = vmsup_caller_for_uid(def->owner_uid);
+	gint fd = vmsup_policy_open_share(&owner, def->share_dir, error);
 
 	if (fd < 0)
 		return -1;

@@ -12,6 +12,7 @@
 #include "vmsup-vm-service-workspace-hooks.h"
 
 typedef void (*VmsupVmServiceAsyncFunc)(VmsupVmService *self,
+					const VmsupCaller *caller,
 					JsonObject *params,
 					GCancellable *cancellable,
 					GAsyncReadyCallback callback,
@@ -67,6 +68,7 @@ vmsup_vm_service_vm_call_cb(GObject *source, GAsyncResult *res, gpointer user_da
 /* the vm_call hook: arguments first, the service last */
 static void
 vmsup_vm_service_vm_call_hook(const gchar *verb,
+			      const VmsupCaller *caller,
 			      JsonObject *params,
 			      GCancellable *cancellable,
 			      GAsyncReadyCallback callback,
@@ -100,6 +102,7 @@ vmsup_vm_service_vm_call_hook(const gchar *verb,
 	}
 	g_task_set_task_data(task, (gpointer)entry, NULL);
 	entry->async(self,
+		     caller,
 		     params,
 		     cancellable,
 		     vmsup_vm_service_vm_call_cb,

@@ -251,25 +251,17 @@ vmsup_vm_service_add_vm(VmsupVmService *self, VmsupVmDef *def /* owned */)
 
 /* params */
 
-/* the VM name of a request, checked before anything is looked up */
+/*
+ * The VM name of a request. The RPC table refused every invalid one (its
+ * schema's name type), and in-process callers pass names they validated:
+ * one that is not valid here is a programming error.
+ */
 static const gchar *
 vmsup_vm_service_get_name_param(JsonObject *params, GError **error)
 {
-	JsonNode *node = json_object_get_member(params, "name");
-	const gchar *name;
+	const gchar *name = vmsup_json_object_get_string(params, "name", NULL);
 
-	if (node != NULL && !JSON_NODE_HOLDS_NULL(node) &&
-	    (!JSON_NODE_HOLDS_VALUE(node) || json_node_get_value_type(node) != G_TYPE_STRING)) {
-		g_set_error(error,
-			    VMSUP_ERROR,
-			    VMSUP_ERROR_INVALID_ARGUMENT,
-			    _("'name' must be a string, got %s"),
-			    vmsup_json_node_type_name(node));
-		return NULL;
-	}
-	name = vmsup_json_object_get_string(params, "name", NULL);
-	if (!vmsup_name_validate(name, "VM", error))
-		return NULL;
+	g_return_val_if_fail(vmsup_name_validate(name, "VM", NULL), NULL);
 	return name;
 }
 
@@ -527,6 +519,7 @@ struct _VmsupVmVerb {
 	gchar *name;          /* owned */
 	VmsupVm *vm;          /* owned */
 	JsonObject *params;   /* owned */
+	VmsupCaller caller;   /* who asked */
 	gboolean locked;
 	gboolean force;
 	guint timeout_ms;
@@ -610,6 +603,7 @@ vmsup_vm_service_verb_locked_cb(GObject *source, GAsyncResult *res, gpointer use
 /* checks the name (first, before anything is touched), then queues on the VM's lock */
 static void
 vmsup_vm_service_verb_begin(VmsupVmService *self,
+			    const VmsupCaller *caller,
 			    JsonObject *params,
 			    gpointer source_tag,
 			    VmsupVmVerbFunc func,
@@ -651,6 +645,7 @@ vmsup_vm_service_verb_begin(VmsupVmService *self,
 	verb->name = g_strdup(name);
 	verb->vm = g_object_ref(vm);
 	verb->params = json_object_ref(params);
+	verb->caller = *caller;
 	verb->force = force;
 	verb->timeout_ms = (guint)timeout_s * 1000;
 	verb->func = func;
@@ -698,6 +693,7 @@ vmsup_vm_service_start_verb(VmsupVmService *self, GTask *task)
 
 void
 vmsup_vm_service_start_async(VmsupVmService *self,
+			     const VmsupCaller *caller,
 			     JsonObject *params,
 			     GCancellable *cancellable,
 			     GAsyncReadyCallback callback,
@@ -706,6 +702,7 @@ vmsup_vm_service_start_async(VmsupVmService *self,
 	g_return_if_fail(VMSUP_IS_VM_SERVICE(self));
 	g_return_if_fail(params != NULL);
 	vmsup_vm_service_verb_begin(self,
+				    caller,
 				    params,
 				    vmsup_vm_service_start_async,
 				    vmsup_vm_service_start_verb,
@@ -736,6 +733,7 @@ vmsup_vm_service_stop_verb(VmsupVmService *self, GTask *task)
 
 void
 vmsup_vm_service_stop_async(VmsupVmService *self,
+			    const VmsupCaller *caller,
 			    JsonObject *params,
 			    GCancellable *cancellable,
 			    GAsyncReadyCallback callback,
@@ -744,6 +742,7 @@ vmsup_vm_service_stop_async(VmsupVmService *self,
 	g_return_if_fail(VMSUP_IS_VM_SERVICE(self));
 	g_return_if_fail(params != NULL);
 	vmsup_vm_service_verb_begin(self,
+				    caller,
 				    params,
 				    vmsup_vm_service_stop_async,
 				    vmsup_vm_service_stop_verb,
@@ -816,6 +815,7 @@ vmsup_vm_service_delete_verb(VmsupVmService *self, GTask *task)
 
 void
 vmsup_vm_service_delete_async(VmsupVmService *self,
+			      const VmsupCaller *caller,
 			      JsonObject *params,
 			      GCancellable *cancellable,
 			      GAsyncReadyCallback callback,
@@ -824,6 +824,7 @@ vmsup_vm_service_delete_async(VmsupVmService *self,
 	g_return_if_fail(VMSUP_IS_VM_SERVICE(self));
 	g_return_if_fail(params != NULL);
 	vmsup_vm_service_verb_begin(self,
+				    caller,
 				    params,
 				    vmsup_vm_service_delete_async,
 				    vmsup_vm_service_delete_verb,
@@ -950,7 +951,12 @@ vmsup_vm_service_set_verb(VmsupVmService *self, GTask *task)
 		ignore = ignore_nested;
 	}
 	verb->new_def = vmsup_vm_def_copy(vmsup_vm_get_def(verb->vm));
-	if (!vmsup_vm_def_apply(verb->new_def, fields, ignore, &verb->changed, &error)) {
+	if (!vmsup_vm_def_apply(verb->new_def,
+				fields,
+				ignore,
+				&verb->caller,
+				&verb->changed,
+				&error)) {
 		vmsup_vm_verb_return_error(task, error);
 		return;
 	}
@@ -974,6 +980,7 @@ vmsup_vm_service_set_verb(VmsupVmService *self, GTask *task)
 
 void
 vmsup_vm_service_set_async(VmsupVmService *self,
+			   const VmsupCaller *caller,
 			   JsonObject *params,
 			   GCancellable *cancellable,
 			   GAsyncReadyCallback callback,
@@ -982,6 +989,7 @@ vmsup_vm_service_set_async(VmsupVmService *self,
 	g_return_if_fail(VMSUP_IS_VM_SERVICE(self));
 	g_return_if_fail(params != NULL);
 	vmsup_vm_service_verb_begin(self,
+				    caller,
 				    params,
 				    vmsup_vm_service_set_async,
 				    vmsup_vm_service_set_verb,
@@ -1301,7 +1309,10 @@ vmsup_vm_service_resolve_image(VmsupVmService *self, JsonObject *params, GError 
 
 /* the definition vm.create asks for, checked against the host and the limits */
 static VmsupVmDef *
-vmsup_vm_service_create_def(VmsupVmService *self, JsonObject *params, GError **error)
+vmsup_vm_service_create_def(VmsupVmService *self,
+			    const VmsupCaller *caller,
+			    JsonObject *params,
+			    GError **error)
 {
 	static const gchar *const ignore[] = {"start", "wait", NULL};
 	g_autoptr(JsonObject) resolved = vmsup_vm_service_resolve_image(self, params, error);
@@ -1309,7 +1320,7 @@ vmsup_vm_service_create_def(VmsupVmService *self, JsonObject *params, GError **e
 
 	if (resolved == NULL)
 		return NULL;
-	def = vmsup_vm_def_new_from_params(resolved, ignore, error);
+	def = vmsup_vm_def_new_from_params(resolved, ignore, caller, error);
 
 	if (def == NULL || !vmsup_vm_service_resolve_guest(def, error) ||
 	    !vmsup_vm_def_validate(def, error) ||
@@ -1352,6 +1363,7 @@ vmsup_vm_service_create_disk(VmsupVmService *self,
 
 void
 vmsup_vm_service_create_async(VmsupVmService *self,
+			      const VmsupCaller *caller,
 			      JsonObject *params,
 			      GCancellable *cancellable,
 			      GAsyncReadyCallback callback,
@@ -1380,7 +1392,7 @@ vmsup_vm_service_create_async(VmsupVmService *self,
 	if (name == NULL || !vmsup_vm_service_create_check_name(self, name, &error) ||
 	    !vmsup_json_object_get_checked_bool(params, "start", FALSE, &start, &error) ||
 	    !vmsup_json_object_get_checked_bool(params, "wait", FALSE, &wait, &error) ||
-	    (def = vmsup_vm_service_create_def(self, params, &error)) == NULL) {
+	    (def = vmsup_vm_service_create_def(self, caller, params, &error)) == NULL) {
 		g_task_return_error(task, error);
 		return;
 	}
@@ -1471,6 +1483,7 @@ vmsup_vm_service_find_op(VmsupVmService *self, JsonObject *params, GError **erro
 
 void
 vmsup_vm_service_op_get_async(VmsupVmService *self,
+			      const VmsupCaller *caller,
 			      JsonObject *params,
 			      GCancellable *cancellable,
 			      GAsyncReadyCallback callback,
@@ -1508,6 +1521,7 @@ vmsup_vm_service_compare_ops(gconstpointer a, gconstpointer b)
 
 void
 vmsup_vm_service_op_list_async(VmsupVmService *self,
+			       const VmsupCaller *caller,
 			       JsonObject *params,
 			       GCancellable *cancellable,
 			       GAsyncReadyCallback callback,
@@ -1558,6 +1572,7 @@ vmsup_vm_service_op_cancel_waited_cb(GObject *source, GAsyncResult *res, gpointe
 
 void
 vmsup_vm_service_op_cancel_async(VmsupVmService *self,
+				 const VmsupCaller *caller,
 				 JsonObject *params,
 				 GCancellable *cancellable,
 				 GAsyncReadyCallback callback,

@@ -4,6 +4,7 @@
 #include <gio/gio.h>
 #include <json-glib/json-glib.h>
 
+#include "vmsup-caller.h"
 #include "vmsup-accel.h"
 #include "vmsup-vm-hooks.h"
 
@@ -93,6 +94,7 @@ vmsup_vm_service_count_vms(VmsupVmService *self);
 
 #define VMSUP_VM_SERVICE_DECLARE_VERB(verb)                                                        \
 	void vmsup_vm_service_##verb##_async(VmsupVmService *self,                                 \
+					     const VmsupCaller *caller,                            \
 					     JsonObject *params,                                   \
 					     GCancellable *cancellable,                            \
 					     GAsyncReadyCallback callback,                         \

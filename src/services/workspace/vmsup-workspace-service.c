@@ -16,6 +16,7 @@
 #include "vmsup-json.h"
 #include "vmsup-log.h"
 #include "vmsup-name.h"
+#include "vmsup-policy.h"
 #include "vmsup-record-store.h"
 #include "vmsup-vm-def.h"
 #include "vmsup-workspace-service.h"
@@ -525,6 +526,7 @@ typedef struct {
 	gint64 started;          /* open: monotonic time of the request */
 	VmsupVmHandles *handles; /* open: owned */
 	guint32 caller_uid;      /* create, open: for whom the directory is shared */
+	VmsupCaller vm_caller;   /* for whom VMService acts: the daemon, or the owner sharing */
 } VmsupWorkspaceOp;
 
 static void
@@ -556,6 +558,7 @@ vmsup_workspace_op_new(VmsupWorkspaceService *self, const gchar *name, guint32 c
 	op->name = g_strdup(name);
 	op->claimed = TRUE;
 	op->caller_uid = caller_uid;
+	op->vm_caller = *vmsup_caller_daemon();
 	return op;
 }
 
@@ -594,6 +597,7 @@ vmsup_workspace_op_vm_call(GTask *task,
 	VmsupWorkspaceOp *op = g_task_get_task_data(task);
 	vmsup_workspace_hooks_vm_call(&op->self->hooks,
 				      verb,
+				      &op->vm_caller,
 				      params,
 				      vmsup_workspace_op_cancellable(task),
 				      callback,
@@ -627,7 +631,7 @@ vmsup_workspace_op_add_share(VmsupWorkspaceOp *op, JsonObject *params, const gch
 {
 	/* internal: the RPC schemas of vm.create and vm.set accept neither from clients */
 	json_object_set_string_member(params, "share_dir", share_dir);
-	json_object_set_int_member(params, VMSUP_VM_DEF_CALLER_UID, op->ws->owner_uid);
+	op->vm_caller = vmsup_caller_for_uid(op->ws->owner_uid);
 }
 
 /*
@@ -854,8 +858,8 @@ vmsup_workspace_create_got_vm_cb(GObject *source, GAsyncResult *res, gpointer us
 
 void
 vmsup_workspace_service_create_async(VmsupWorkspaceService *self,
+				     const VmsupCaller *caller,
 				     JsonObject *params,
-				     guint32 caller_uid,
 				     GCancellable *cancellable,
 				     GAsyncReadyCallback callback,
 				     gpointer user_data)
@@ -897,7 +901,7 @@ vmsup_workspace_service_create_async(VmsupWorkspaceService *self,
 	if (error == NULL)
 		ws->path = vmsup_workspace_resolve_path(path, &error);
 	if (error == NULL)
-		vmsup_vm_def_check_share_owner(ws->path, caller_uid, &error);
+		vmsup_policy_check_share(caller, ws->path, &error);
 	if (error == NULL)
 		vm = vmsup_workspace_get_string_param(params, "vm", &error);
 	if (error == NULL)
@@ -961,9 +965,9 @@ vmsup_workspace_service_create_async(VmsupWorkspaceService *self,
 	}
 	ws->name = g_strdup(name);
 	ws->created = g_get_real_time() / G_USEC_PER_SEC;
-	ws->owner_uid = caller_uid;
+	ws->owner_uid = caller->uid;
 
-	op = vmsup_workspace_op_new(self, name, caller_uid);
+	op = vmsup_workspace_op_new(self, name, caller->uid);
 	op->ws = g_steal_pointer(&ws);
 	g_hash_table_insert(self->creating, g_strdup(name), op->ws);
 	g_task_set_task_data(task, op, (GDestroyNotify)vmsup_workspace_op_free);
@@ -1226,8 +1230,8 @@ vmsup_workspace_open_got_vm_cb(GObject *source, GAsyncResult *res, gpointer user
 
 void
 vmsup_workspace_service_open_async(VmsupWorkspaceService *self,
+				   const VmsupCaller *caller,
 				   JsonObject *params,
-				   guint32 caller_uid,
 				   GCancellable *cancellable,
 				   GAsyncReadyCallback callback,
 				   gpointer user_data)
@@ -1249,7 +1253,7 @@ vmsup_workspace_service_open_async(VmsupWorkspaceService *self,
 		g_task_return_error(task, g_steal_pointer(&error));
 		return;
 	}
-	op = vmsup_workspace_op_new(self, name, caller_uid);
+	op = vmsup_workspace_op_new(self, name, caller->uid);
 	op->ws = vmsup_workspace_copy(ws);
 	op->started = g_get_monotonic_time();
 	g_task_set_task_data(task, op, (GDestroyNotify)vmsup_workspace_op_free);
@@ -1265,7 +1269,7 @@ vmsup_workspace_service_open_async(VmsupWorkspaceService *self,
 		return;
 	}
 	/* again at every open: whoever opens it shares the directory, and it may have changed */
-	if (!vmsup_vm_def_check_share_owner(ws->path, caller_uid, &error)) {
+	if (!vmsup_policy_check_share(caller, ws->path, &error)) {
 		g_prefix_error(&error, _("Cannot open workspace '%s': "), name);
 		vmsup_workspace_op_return_error(g_steal_pointer(&task), g_steal_pointer(&error));
 		return;
@@ -1439,6 +1443,7 @@ vmsup_workspace_delete_got_vm_cb(GObject *source, GAsyncResult *res, gpointer us
 
 void
 vmsup_workspace_service_delete_async(VmsupWorkspaceService *self,
+				     const VmsupCaller *caller,
 				     JsonObject *params,
 				     GCancellable *cancellable,
 				     GAsyncReadyCallback callback,
@@ -1560,6 +1565,7 @@ vmsup_workspace_compare_names(gconstpointer a, gconstpointer b)
 
 void
 vmsup_workspace_service_list_async(VmsupWorkspaceService *self,
+				   const VmsupCaller *caller,
 				   JsonObject *params,
 				   GCancellable *cancellable,
 				   GAsyncReadyCallback callback,
@@ -1597,6 +1603,7 @@ vmsup_workspace_service_list_async(VmsupWorkspaceService *self,
 		list->pending++;
 		vmsup_workspace_hooks_vm_call(&self->hooks,
 					      "get",
+					      vmsup_caller_daemon(),
 					      params_vm,
 					      cancellable != NULL ? cancellable : self->cancellable,
 					      vmsup_workspace_list_got_vm_cb,

@@ -4,6 +4,7 @@
 #include <gio/gio.h>
 #include <json-glib/json-glib.h>
 
+#include "vmsup-caller.h"
 #include "vmsup-workspace-hooks.h"
 
 G_BEGIN_DECLS
@@ -47,16 +48,17 @@ vmsup_workspace_service_set_open_timeout(VmsupWorkspaceService *self, guint seco
  *   list {} -> {workspaces: [...]}
  *   delete {name, force=false} -> {name, path, vm, vm_deleted}
  *
- * create and open share a directory on behalf of @caller_uid, the client's
- * uid as its transport found it (SO_PEERCRED, or the D-Bus sender's uid
- * polkit was asked about), never anything from @params. In system mode
+ * create and open share a directory on behalf of @caller, the client as its
+ * transport found it (SO_PEERCRED, or the D-Bus sender's uid polkit was
+ * asked about), never anything from @params. In system mode
  * QEMU runs as root, so a caller other than root and the daemon's own user
  * may only share a directory it owns: its canonical path, symbolic links
- * resolved, must belong to @caller_uid, checked at create and again at
+ * resolved, must belong to @caller, checked at create and again at
  * every open (FAILED_PRECONDITION otherwise; nothing is changed).
  */
 #define VMSUP_WORKSPACE_SERVICE_DECLARE_VERB(verb)                                                 \
 	void vmsup_workspace_service_##verb##_async(VmsupWorkspaceService *self,                   \
+						    const VmsupCaller *caller,                     \
 						    JsonObject *params,                            \
 						    GCancellable *cancellable,                     \
 						    GAsyncReadyCallback callback,                  \
@@ -67,8 +69,8 @@ vmsup_workspace_service_set_open_timeout(VmsupWorkspaceService *self, guint seco
 
 #define VMSUP_WORKSPACE_SERVICE_DECLARE_CALLER_VERB(verb)                                          \
 	void vmsup_workspace_service_##verb##_async(VmsupWorkspaceService *self,                   \
+						    const VmsupCaller *caller,                     \
 						    JsonObject *params,                            \
-						    guint32 caller_uid,                            \
 						    GCancellable *cancellable,                     \
 						    GAsyncReadyCallback callback,                  \
 						    gpointer user_data);                           \
