@@ -42,6 +42,9 @@ static const struct {
     {"workspace.list", "ListWorkspaces"},
     {"workspace.delete", "DeleteWorkspace"},
     {"workspace.open", "OpenWorkspace"},
+    {"image.import", "ImportImage"},
+    {"image.list", "ListImages"},
+    {"image.delete", "DeleteImage"},
     {"daemon.info", "Info"},
 };
 
@@ -211,7 +214,8 @@ test_flags(void)
 		const VmsupRpcParam *name = find_param(m, "name");
 		const VmsupRpcParam *id = find_param(m, "id");
 		gboolean takes_name =
-		    (m->flags & (VMSUP_RPC_FLAG_TAKES_VM_NAME | VMSUP_RPC_FLAG_TAKES_NAME)) != 0;
+		    (m->flags & (VMSUP_RPC_FLAG_TAKES_VM_NAME | VMSUP_RPC_FLAG_TAKES_NAME |
+				 VMSUP_RPC_FLAG_TAKES_IMAGE_NAME)) != 0;
 
 		g_test_message("%s", m->rpc_name);
 		g_assert_true((name != NULL && name->required) == takes_name);
@@ -219,8 +223,9 @@ test_flags(void)
 		if (name != NULL)
 			g_assert_cmpint(name->type,
 					==,
-					(m->flags & VMSUP_RPC_FLAG_TAKES_VM_NAME)
-					    ? VMSUP_RPC_TYPE_VM_NAME
+					(m->flags & VMSUP_RPC_FLAG_TAKES_VM_NAME) ? VMSUP_RPC_TYPE_VM_NAME
+					: g_str_has_prefix(m->rpc_name, "image.")
+					    ? VMSUP_RPC_TYPE_IMAGE_NAME
 					    : VMSUP_RPC_TYPE_WORKSPACE_NAME);
 		g_assert_true((id != NULL && id->required) ==
 			      ((m->flags & VMSUP_RPC_FLAG_TAKES_ID) != 0));
@@ -230,6 +235,10 @@ test_flags(void)
 			      ((m->flags & VMSUP_RPC_FLAG_RETURNS_LIST) != 0));
 		if (g_str_has_prefix(m->rpc_name, "vm.") && g_strcmp0(m->rpc_name, "vm.list") != 0)
 			g_assert_true(m->flags & VMSUP_RPC_FLAG_TAKES_VM_NAME);
+		if (g_str_has_prefix(m->rpc_name, "image.") &&
+		    g_strcmp0(m->rpc_name, "image.list") != 0 &&
+		    g_strcmp0(m->rpc_name, "image.import") != 0)
+			g_assert_true(m->flags & VMSUP_RPC_FLAG_TAKES_IMAGE_NAME);
 		if (g_str_has_prefix(m->rpc_name, "workspace.") &&
 		    g_strcmp0(m->rpc_name, "workspace.list") != 0)
 			g_assert_true(m->flags & VMSUP_RPC_FLAG_TAKES_NAME);

@@ -35,6 +35,7 @@ struct _VmsupDaemon {
 	VmsupVmService *vm_service;
 	VmsupStatsService *stats_service;
 	VmsupWorkspaceService *workspace_service;
+	VmsupImageStore *image_store;
 	VmsupPolicy *policy;
 	VmsupEventSource *events;
 	VmsupJsonrpcServer *jsonrpc;
@@ -181,6 +182,11 @@ vmsup_daemon_wire_services(VmsupDaemon *self)
 				self->stats_service,
 				G_CONNECT_SWAPPED);
 
+	/* the store and VMService ask each other through a closure each, never a pointer */
+	self->image_store = vmsup_image_store_new(self->options.state_dir, hooks->image_users);
+	vmsup_vm_service_set_image_lookup(self->vm_service,
+					  vmsup_image_store_get_lookup_hook(self->image_store));
+
 	g_signal_connect_object(self->vm_service,
 				"vm-changed",
 				G_CALLBACK(vmsup_daemon_vm_changed_cb),
@@ -200,6 +206,7 @@ vmsup_daemon_wire_services(VmsupDaemon *self)
 	self->ctx.vm_service = self->vm_service;
 	self->ctx.stats_service = self->stats_service;
 	self->ctx.workspace_service = self->workspace_service;
+	self->ctx.image_store = self->image_store;
 	self->ctx.mode = self->options.system_mode ? "system" : "session";
 	self->ctx.socket_path = self->options.socket_path;
 	self->ctx.started_at = g_get_real_time();
@@ -504,6 +511,7 @@ vmsup_daemon_dispose(GObject *object)
 	g_clear_object(&self->events);
 	g_clear_object(&self->policy);
 	g_clear_object(&self->workspace_service);
+	g_clear_object(&self->image_store);
 	g_clear_object(&self->stats_service);
 	g_clear_object(&self->vm_service);
 	G_OBJECT_CLASS(vmsup_daemon_parent_class)->dispose(object);

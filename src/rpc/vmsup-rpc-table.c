@@ -14,6 +14,7 @@
 #include "vmsup-error.h"
 #include "vmsup-json.h"
 #include "vmsup-name.h"
+#include "vmsup-rpc-image.h"
 #include "vmsup-rpc-table.h"
 #include "vmsup-vm-def.h"
 
@@ -191,6 +192,18 @@ static const VmsupRpcParam params_workspace_create[] = {
 static const VmsupRpcParam params_workspace_delete[] = {
     P_REQ("name", VMSUP_RPC_TYPE_WORKSPACE_NAME),
     P_OPT("force", VMSUP_RPC_TYPE_BOOL),
+    P_END,
+};
+
+static const VmsupRpcParam params_image_import[] = {
+    P_REQ("path", VMSUP_RPC_TYPE_STRING),
+    P_OPT("name", VMSUP_RPC_TYPE_IMAGE_NAME),
+    P_OPT("wait", VMSUP_RPC_TYPE_BOOL),
+    P_END,
+};
+
+static const VmsupRpcParam params_image_name[] = {
+    P_REQ("name", VMSUP_RPC_TYPE_IMAGE_NAME),
     P_END,
 };
 
@@ -832,6 +845,7 @@ vmsup_rpc_daemon_info(const VmsupRpcContext *ctx, VmsupRpcCall *call)
 #define F_RO VMSUP_RPC_FLAG_READ_ONLY
 #define F_LIST VMSUP_RPC_FLAG_RETURNS_LIST
 #define F_NEW VMSUP_RPC_FLAG_CREATES
+#define F_IMG VMSUP_RPC_FLAG_TAKES_IMAGE_NAME
 
 static const VmsupRpcMethod vmsup_rpc_methods[] = {
     {"vm.create", "Create", F_VM | F_NEW, NULL, params_vm_create, vmsup_rpc_vm_create},
@@ -873,6 +887,9 @@ static const VmsupRpcMethod vmsup_rpc_methods[] = {
      NULL,
      params_workspace_name,
      vmsup_rpc_workspace_open},
+    {"image.import", "ImportImage", 0, NULL, params_image_import, vmsup_rpc_image_import},
+    {"image.list", "ListImages", F_RO | F_LIST, "images", params_none, vmsup_rpc_image_list},
+    {"image.delete", "DeleteImage", F_IMG, NULL, params_image_name, vmsup_rpc_image_delete},
     {"daemon.info", "Info", F_RO, NULL, params_none, vmsup_rpc_daemon_info},
     {NULL, NULL, 0, NULL, NULL, NULL},
 };
@@ -930,6 +947,8 @@ vmsup_rpc_type_describe(VmsupRpcType type)
 		return _("a VM name");
 	case VMSUP_RPC_TYPE_WORKSPACE_NAME:
 		return _("a workspace name");
+	case VMSUP_RPC_TYPE_IMAGE_NAME:
+		return _("an image name");
 	case VMSUP_RPC_TYPE_INT:
 		return _("an integer");
 	case VMSUP_RPC_TYPE_BOOL:
@@ -960,6 +979,7 @@ vmsup_rpc_node_has_type(JsonNode *node, VmsupRpcType type)
 	case VMSUP_RPC_TYPE_STRING:
 	case VMSUP_RPC_TYPE_VM_NAME:
 	case VMSUP_RPC_TYPE_WORKSPACE_NAME:
+	case VMSUP_RPC_TYPE_IMAGE_NAME:
 		return JSON_NODE_HOLDS_VALUE(node) &&
 		       json_node_get_value_type(node) == G_TYPE_STRING;
 	case VMSUP_RPC_TYPE_INT:
@@ -1068,6 +1088,8 @@ vmsup_rpc_check_param(const VmsupRpcMethod *method,
 		return vmsup_name_validate(json_node_get_string(node), "VM", error);
 	if (param->type == VMSUP_RPC_TYPE_WORKSPACE_NAME)
 		return vmsup_name_validate(json_node_get_string(node), "workspace", error);
+	if (param->type == VMSUP_RPC_TYPE_IMAGE_NAME)
+		return vmsup_name_validate(json_node_get_string(node), "image", error);
 	if (param->type == VMSUP_RPC_TYPE_STRING && param->choices != NULL)
 		return vmsup_rpc_check_choice(method, param, json_node_get_string(node), error);
 	if (param->type == VMSUP_RPC_TYPE_STRV && param->choices != NULL) {

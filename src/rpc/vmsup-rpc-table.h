@@ -1,6 +1,7 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
 #pragma once
 
+#include "vmsup-image-store.h"
 #include "vmsup-policy.h"
 #include "vmsup-rpc-call.h"
 #include "vmsup-stats-service.h"
@@ -48,6 +49,7 @@ typedef struct {
 	VmsupVmService *vm_service;
 	VmsupStatsService *stats_service;         /* NULL: stats verbs answer failed-precondition */
 	VmsupWorkspaceService *workspace_service; /* NULL likewise */
+	VmsupImageStore *image_store;             /* NULL likewise */
 	const gchar *mode;                        /* "session" / "system" */
 	const gchar *socket_path;
 	gint64 started_at; /* g_get_real_time() of daemon start */
@@ -62,12 +64,14 @@ typedef enum {
 	VMSUP_RPC_FLAG_READ_ONLY = 1 << 3,     /* no state change: polkit's read action */
 	VMSUP_RPC_FLAG_RETURNS_LIST = 1 << 4,  /* D-Bus answers aa{sv} of the named member */
 	VMSUP_RPC_FLAG_CREATES = 1 << 5,       /* "name" is of something new: nobody owns it yet */
+	VMSUP_RPC_FLAG_TAKES_IMAGE_NAME = 1 << 6, /* "name" required, a stored image's: no owner */
 } VmsupRpcFlags;
 
 typedef enum {
 	VMSUP_RPC_TYPE_STRING,
 	VMSUP_RPC_TYPE_VM_NAME,        /* a string vmsup_name_validate() takes as a VM name */
 	VMSUP_RPC_TYPE_WORKSPACE_NAME, /* likewise, a workspace name */
+	VMSUP_RPC_TYPE_IMAGE_NAME,     /* likewise, a stored image's name */
 	VMSUP_RPC_TYPE_INT,
 	VMSUP_RPC_TYPE_BOOL,
 	VMSUP_RPC_TYPE_STRV,      /* array of strings */

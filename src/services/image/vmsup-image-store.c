@@ -719,6 +719,62 @@ vmsup_image_store_import_done_cb(GObject *source, GAsyncResult *res, gpointer us
 	g_task_return_pointer(task, record, (GDestroyNotify)json_object_unref);
 }
 
+/* a new import of @fd, checked: NULL with @error when it cannot be done; @fd is taken either way */
+static VmsupImageImport *
+vmsup_image_store_prepare(VmsupImageStore *self,
+			  gint fd,
+			  const gchar *path,
+			  const gchar *name,
+			  GError **error)
+{
+	VmsupImageImport *import = g_new0(VmsupImageImport, 1);
+
+	import->self = g_object_ref(self);
+	import->fd = fd;
+	import->source = g_strdup(path);
+	import->context = g_main_context_ref_thread_default();
+	import->name = name != NULL ? g_strdup(name) : vmsup_image_store_default_name(path);
+	if (import->name == NULL) {
+		g_set_error(error,
+			    VMSUP_ERROR,
+			    VMSUP_ERROR_INVALID_ARGUMENT,
+			    _("No image name can be made from '%s'; pass a name"),
+			    path);
+		vmsup_image_import_free(import);
+		return NULL;
+	}
+	if (!vmsup_image_store_check_name(self, import->name, error) ||
+	    !vmsup_image_store_check_source(import, error)) {
+		vmsup_image_import_free(import);
+		return NULL;
+	}
+	import->final_path = vmsup_image_store_image_path(self, import->name, import->format);
+	return import;
+}
+
+gchar *
+vmsup_image_store_check_import(VmsupImageStore *self,
+			       gint fd,
+			       const gchar *path,
+			       const gchar *name,
+			       GError **error)
+{
+	VmsupImageImport *import;
+	gchar *checked;
+
+	g_return_val_if_fail(VMSUP_IS_IMAGE_STORE(self), NULL);
+	g_return_val_if_fail(fd >= 0, NULL);
+	g_return_val_if_fail(path != NULL, NULL);
+
+	/* the descriptor is borrowed here: a copy is checked */
+	import = vmsup_image_store_prepare(self, dup(fd), path, name, error);
+	if (import == NULL)
+		return NULL;
+	checked = g_strdup(import->name);
+	vmsup_image_import_free(import);
+	return checked;
+}
+
 void
 vmsup_image_store_import_async(VmsupImageStore *self,
 			       gint fd,
@@ -745,32 +801,16 @@ vmsup_image_store_import_async(VmsupImageStore *self,
 	/* a cancel still removes what the copy made before the task answers */
 	g_task_set_check_cancellable(task, FALSE);
 
-	import = g_new0(VmsupImageImport, 1);
-	import->self = g_object_ref(self);
-	import->fd = fd;
-	import->source = g_strdup(path);
-	import->progress = progress;
-	import->progress_data = progress_data;
-	import->progress_destroy = progress_destroy;
-	import->context = g_main_context_ref_thread_default();
-	import->name = name != NULL ? g_strdup(name) : vmsup_image_store_default_name(path);
-	if (import->name == NULL) {
-		import->name = g_strdup("");
-		g_task_set_task_data(task, import, (GDestroyNotify)vmsup_image_import_free);
-		g_task_return_new_error(task,
-					VMSUP_ERROR,
-					VMSUP_ERROR_INVALID_ARGUMENT,
-					_("No image name can be made from '%s'; pass a name"),
-					path);
-		return;
-	}
-	if (!vmsup_image_store_check_name(self, import->name, &error) ||
-	    !vmsup_image_store_check_source(import, &error)) {
-		g_task_set_task_data(task, import, (GDestroyNotify)vmsup_image_import_free);
+	import = vmsup_image_store_prepare(self, fd, path, name, &error);
+	if (import == NULL) {
+		if (progress_destroy != NULL)
+			progress_destroy(progress_data);
 		g_task_return_error(task, error);
 		return;
 	}
-	import->final_path = vmsup_image_store_image_path(self, import->name, import->format);
+	import->progress = progress;
+	import->progress_data = progress_data;
+	import->progress_destroy = progress_destroy;
 	/* the name is taken until the copy has ended, one way or the other */
 	g_hash_table_add(self->importing, g_strdup(import->name));
 	g_task_set_task_data(task, import, (GDestroyNotify)vmsup_image_import_free);

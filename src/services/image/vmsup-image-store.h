@@ -50,6 +50,16 @@ vmsup_image_store_import_async(VmsupImageStore *self,
 			       gpointer user_data);
 JsonObject *
 vmsup_image_store_import_finish(VmsupImageStore *self, GAsyncResult *res, GError **error);
+/*
+ * The checks of an import alone, on @fd (borrowed): the name the image
+ * would get, or NULL with the error the import would meet. Nothing is made.
+ */
+gchar *
+vmsup_image_store_check_import(VmsupImageStore *self,
+			       gint fd,
+			       const gchar *path,
+			       const gchar *name,
+			       GError **error);
 
 /* {images: [get results]}, sorted by name */
 JsonObject *

@@ -361,6 +361,24 @@ vmsup_vm_service_set_op_owner(VmsupOperation *op, guint32 uid)
 				g_free);
 }
 
+VmsupOperation *
+vmsup_vm_service_add_operation(VmsupVmService *self,
+			       const gchar *kind,
+			       const gchar *subject,
+			       guint32 owner_uid)
+{
+	VmsupOperation *op;
+
+	g_return_val_if_fail(VMSUP_IS_VM_SERVICE(self), NULL);
+	g_return_val_if_fail(kind != NULL, NULL);
+	g_return_val_if_fail(subject != NULL, NULL);
+
+	vmsup_vm_service_prune_ops(self);
+	op = vmsup_vm_service_add_op(self, kind, subject);
+	vmsup_vm_service_set_op_owner(op, owner_uid);
+	return op;
+}
+
 gboolean
 vmsup_vm_service_get_owner(VmsupVmService *self, const gchar *name, guint32 *out_uid)
 {

@@ -6,6 +6,7 @@
 
 #include "vmsup-caller.h"
 #include "vmsup-accel.h"
+#include "vmsup-operation.h"
 #include "vmsup-vm-hooks.h"
 
 G_BEGIN_DECLS
@@ -180,6 +181,18 @@ vmsup_vm_service_list_names(VmsupVmService *self);
  */
 gboolean
 vmsup_vm_service_get_owner(VmsupVmService *self, const gchar *name, guint32 *out_uid);
+/*
+ * An operation of another service (an image import, @kind "image.import")
+ * in the one registry op.get, op.list and op.cancel read: its "vm" member
+ * is @subject, what it acts on (the image's name), and it belongs to
+ * @owner_uid. The caller drives it (set_stage, finish) and runs its work
+ * under its cancellable; the registry keeps it (the pointer is unowned).
+ */
+VmsupOperation *
+vmsup_vm_service_add_operation(VmsupVmService *self,
+			       const gchar *kind,
+			       const gchar *subject,
+			       guint32 owner_uid);
 /* who owns operation @id: whoever owns the VM it creates; FALSE when there is no such operation */
 gboolean
 vmsup_vm_service_get_op_owner(VmsupVmService *self, gint64 id, guint32 *out_uid);

@@ -1,0 +1,218 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+/*
+ * The image.* handlers: the store's verbs, an import driven as an
+ * operation of VMService's registry so that op.get and op.cancel serve it
+ * as they serve a create.
+ */
+
+#include "config.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <glib/gi18n.h>
+#include <unistd.h>
+
+#include "vmsup-error.h"
+#include "vmsup-json.h"
+#include "vmsup-owner-open.h"
+#include "vmsup-rpc-image.h"
+
+static gboolean
+vmsup_rpc_have_image_store(const VmsupRpcContext *ctx, VmsupRpcCall *call)
+{
+	g_autoptr(GError) error = NULL;
+
+	if (ctx->image_store != NULL && ctx->vm_service != NULL)
+		return TRUE;
+	error = g_error_new_literal(VMSUP_ERROR,
+				    VMSUP_ERROR_FAILED_PRECONDITION,
+				    _("The image store is not available in this vmsupd"));
+	vmsup_rpc_call_return_error(call, error);
+	return FALSE;
+}
+
+/* the source as the caller may read it: opened as the caller, or by vmsupd for itself */
+static gint
+vmsup_rpc_image_open_source(const VmsupCaller *caller, const gchar *path, GError **error)
+{
+	gint fd;
+
+	if (!g_path_is_absolute(path)) {
+		g_set_error(error,
+			    VMSUP_ERROR,
+			    VMSUP_ERROR_INVALID_ARGUMENT,
+			    _("'%s' must be an absolute path, got '%s'"),
+			    "path",
+			    path);
+		return -1;
+	}
+	if (!caller->daemon)
+		return vmsup_owner_open_file("image", path, caller->uid, error);
+	fd = open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY | O_NONBLOCK);
+	if (fd < 0) {
+		gint saved_errno = errno;
+		g_set_error(error,
+			    VMSUP_ERROR,
+			    VMSUP_ERROR_FAILED_PRECONDITION,
+			    _("Cannot open the image '%s': %s; name an existing file"),
+			    path,
+			    g_strerror(saved_errno));
+	}
+	return fd;
+}
+
+typedef struct {
+	VmsupRpcCall *call; /* owned, NULL once answered */
+	VmsupOperation *op; /* owned ref */
+} VmsupRpcImport;
+
+static void
+vmsup_rpc_import_free(VmsupRpcImport *import)
+{
+	g_clear_pointer(&import->call, vmsup_rpc_call_unref);
+	g_object_unref(import->op);
+	g_free(import);
+}
+
+static JsonObject *
+vmsup_rpc_import_result(VmsupOperation *op)
+{
+	JsonObject *result = json_object_new();
+
+	json_object_set_int_member(result, "operation", vmsup_operation_get_id(op));
+	json_object_set_string_member(result, "image", vmsup_operation_get_vm(op));
+	return result;
+}
+
+static void
+vmsup_rpc_import_progress_cb(gdouble fraction, gpointer user_data)
+{
+	vmsup_operation_set_stage(VMSUP_OPERATION(user_data), "copy", fraction);
+}
+
+static void
+vmsup_rpc_import_done_cb(GObject *source, GAsyncResult *res, gpointer user_data)
+{
+	VmsupRpcImport *import = user_data;
+	g_autoptr(GError) error = NULL;
+	g_autoptr(JsonObject) image =
+	    vmsup_image_store_import_finish(VMSUP_IMAGE_STORE(source), res, &error);
+
+	if (image != NULL)
+		vmsup_operation_set_stage(import->op, "done", 1.0);
+	else
+		g_message("importing image '%s' failed: %s",
+			  vmsup_operation_get_vm(import->op),
+			  error->message);
+	vmsup_operation_finish(import->op, error);
+	if (import->call != NULL) {
+		if (error != NULL)
+			vmsup_rpc_call_return_error(import->call, error);
+		else
+			vmsup_rpc_call_return_object(import->call,
+						     vmsup_rpc_import_result(import->op));
+	}
+	vmsup_rpc_import_free(import);
+}
+
+void
+vmsup_rpc_image_import(const VmsupRpcContext *ctx, VmsupRpcCall *call)
+{
+	JsonObject *params = vmsup_rpc_call_get_params(call);
+	const VmsupCaller *caller = vmsup_rpc_call_get_caller(call);
+	const gchar *path = vmsup_json_object_get_string(params, "path", NULL);
+	const gchar *name = vmsup_json_object_get_string(params, "name", NULL);
+	gboolean wait = FALSE;
+	g_autoptr(GError) error = NULL;
+	g_autofree gchar *checked = NULL;
+	VmsupRpcImport *import;
+	gint fd;
+
+	if (!vmsup_rpc_have_image_store(ctx, call))
+		return;
+	if (!vmsup_json_object_get_checked_bool(params, "wait", FALSE, &wait, &error)) {
+		vmsup_rpc_call_return_error(call, error);
+		return;
+	}
+	fd = vmsup_rpc_image_open_source(caller, path, &error);
+	if (fd < 0) {
+		vmsup_rpc_call_return_error(call, error);
+		return;
+	}
+	/* bad input is refused here, before there is an operation to follow */
+	checked = vmsup_image_store_check_import(ctx->image_store, fd, path, name, &error);
+	if (checked == NULL) {
+		close(fd);
+		vmsup_rpc_call_return_error(call, error);
+		return;
+	}
+	import = g_new0(VmsupRpcImport, 1);
+	import->op = g_object_ref(
+	    vmsup_vm_service_add_operation(ctx->vm_service, "image.import", checked, caller->uid));
+	vmsup_operation_set_stage(import->op, "copy", 0);
+	g_message("importing image '%s' from '%s' (operation %" G_GINT64_FORMAT ")",
+		  checked,
+		  path,
+		  vmsup_operation_get_id(import->op));
+	if (wait)
+		import->call = vmsup_rpc_call_ref(call);
+	else
+		vmsup_rpc_call_return_object(call, vmsup_rpc_import_result(import->op));
+	vmsup_image_store_import_async(ctx->image_store,
+				       fd,
+				       path,
+				       checked,
+				       vmsup_rpc_import_progress_cb,
+				       g_object_ref(import->op),
+				       g_object_unref,
+				       vmsup_operation_get_cancellable(import->op),
+				       vmsup_rpc_import_done_cb,
+				       import);
+}
+
+void
+vmsup_rpc_image_list(const VmsupRpcContext *ctx, VmsupRpcCall *call)
+{
+	g_autoptr(GError) error = NULL;
+	JsonObject *result;
+
+	if (!vmsup_rpc_have_image_store(ctx, call))
+		return;
+	result = vmsup_image_store_list(ctx->image_store, &error);
+	if (result == NULL) {
+		vmsup_rpc_call_return_error(call, error);
+		return;
+	}
+	vmsup_rpc_call_return_object(call, result);
+}
+
+void
+vmsup_rpc_image_delete(const VmsupRpcContext *ctx, VmsupRpcCall *call)
+{
+	const gchar *name =
+	    vmsup_json_object_get_string(vmsup_rpc_call_get_params(call), "name", NULL);
+	const VmsupCaller *caller = vmsup_rpc_call_get_caller(call);
+	g_autoptr(GError) error = NULL;
+	JsonObject *image;
+
+	if (!vmsup_rpc_have_image_store(ctx, call))
+		return;
+	/* images carry no owner yet: the store is the host's, kept by those who run it */
+	if (caller->restricted) {
+		error = g_error_new(VMSUP_ERROR,
+				    VMSUP_ERROR_FAILED_PRECONDITION,
+				    _("Image '%s' belongs to the host's store, which only root and "
+				      "vmsupd's own user may delete from; ask one of them"),
+				    name);
+		vmsup_rpc_call_return_error(call, error);
+		return;
+	}
+	image = vmsup_image_store_get(ctx->image_store, name, &error);
+	if (image == NULL || !vmsup_image_store_delete(ctx->image_store, name, &error)) {
+		g_clear_pointer(&image, json_object_unref);
+		vmsup_rpc_call_return_error(call, error);
+		return;
+	}
+	g_message("image '%s' deleted", name);
+	vmsup_rpc_call_return_object(call, image);
+}
