@@ -1991,6 +1991,110 @@ test_completion(Fixture *f, gconstpointer data)
 	g_assert_no_error(error);
 }
 
+/* the image store end to end: vmsup and vmsupd over the socket, real images */
+static void
+test_images(Fixture *f, gconstpointer data)
+{
+	g_autofree gchar *image = g_build_filename(f->dir, "Base Image.qcow2", NULL);
+	g_autofree gchar *text = g_build_filename(f->dir, "notes.txt", NULL);
+	g_autofree gchar *stored = NULL;
+	const gchar *make[] = {"qemu-img", "create", "-q", "-f", "qcow2", image, "64M", NULL};
+	g_autoptr(JsonObject) imported = NULL;
+	g_autoptr(JsonObject) op = NULL;
+	g_autoptr(JsonObject) list = NULL;
+	g_autoptr(JsonObject) vm = NULL;
+	g_autofree gchar *op_params = NULL;
+	g_autofree gchar *import_params = NULL;
+	CliRun run = {0};
+	JsonArray *images;
+
+	vmsup_test_run_tool(make);
+	write_file(text, "not a disk\n", 0644);
+
+	/* the CLI: an import with its name made from the file's, and its line */
+	cli_run(f->socket_path, &run, "image", "import", image);
+	g_assert_cmpint(run.status, ==, EXIT_OK);
+	assert_contains(run.out, "Image 'base-image' imported");
+	cli_run_clear(&run);
+	/* the same again: the name is taken, nothing changes */
+	cli_run(f->socket_path, &run, "image", "import", image);
+	g_assert_cmpint(run.status, ==, EXIT_ALREADY_EXISTS);
+	assert_contains(run.err, "vmsup image delete base-image");
+	cli_run_clear(&run);
+	cli_run(f->socket_path, &run, "image", "import", text, "--name", "notes");
+	g_assert_cmpint(run.status, ==, EXIT_INVALID_ARGUMENT);
+	assert_contains(run.err, "MBR or GPT");
+	cli_run_clear(&run);
+	cli_run(f->socket_path, &run, "image", "import", f->dir);
+	g_assert_cmpint(run.status, !=, EXIT_OK);
+	assert_contains(run.err, "regular file");
+	cli_run_clear(&run);
+
+	/* JSON-RPC: an import is an operation op.get follows */
+	import_params =
+	    g_strdup_printf("{\"path\": \"%s\", \"name\": \"second\", \"wait\": true}", image);
+	imported = fixture_call(f, "image.import", import_params);
+	g_assert_cmpstr(vmsup_json_object_get_string(imported, "image", NULL), ==, "second");
+	op_params = g_strdup_printf("{\"id\": %" G_GINT64_FORMAT "}",
+				    vmsup_json_object_get_int(imported, "operation", 0));
+	op = fixture_call(f, "op.get", op_params);
+	g_assert_cmpstr(vmsup_json_object_get_string(op, "kind", NULL), ==, "image.import");
+	g_assert_cmpstr(vmsup_json_object_get_string(op, "state", NULL), ==, "done");
+	g_assert_cmpfloat(vmsup_json_object_get_double(op, "progress", 0), ==, 1.0);
+
+	list = fixture_call(f, "image.list", NULL);
+	images = json_object_get_array_member(list, "images");
+	g_assert_cmpuint(json_array_get_length(images), ==, 2);
+	stored = g_strdup(
+	    vmsup_json_object_get_string(json_array_get_object_element(images, 0), "path", NULL));
+	g_assert_cmpstr(
+	    vmsup_json_object_get_string(json_array_get_object_element(images, 0), "name", NULL),
+	    ==,
+	    "base-image");
+	cli_run(f->socket_path, &run, "image", "list");
+	g_assert_cmpint(run.status, ==, EXIT_OK);
+	assert_contains(run.out, "NAME");
+	assert_contains(run.out, "base-image");
+	assert_contains(run.out, "64.0");
+	cli_run_clear(&run);
+
+	/* a VM on the stored image by its name, on an overlay of its own */
+	cli_run(f->socket_path,
+		&run,
+		"create",
+		"on-store",
+		"--image",
+		"base-image",
+		"--memory",
+		"128");
+	g_assert_cmpint(run.status, ==, EXIT_OK);
+	cli_run_clear(&run);
+	vm = fixture_call(f, "vm.get", "{\"name\": \"on-store\"}");
+	g_assert_cmpstr(vmsup_json_object_get_string(vm, "image", NULL), ==, stored);
+
+	/* in use: not deleted, and the store unchanged */
+	cli_run(f->socket_path, &run, "image", "delete", "base-image");
+	g_assert_cmpint(run.status, ==, EXIT_FAILED_PRECONDITION);
+	assert_contains(run.err, "'on-store'");
+	cli_run_clear(&run);
+	g_assert_true(g_file_test(stored, G_FILE_TEST_IS_REGULAR));
+	cli_run(f->socket_path, &run, "image", "list", "--json");
+	g_assert_cmpint(run.status, ==, EXIT_OK);
+	assert_contains(run.out, "\"used_by\":[\"on-store\"]");
+	cli_run_clear(&run);
+
+	cli_run(f->socket_path, &run, "delete", "on-store");
+	g_assert_cmpint(run.status, ==, EXIT_OK);
+	cli_run_clear(&run);
+	cli_run(f->socket_path, &run, "image", "delete", "base-image");
+	g_assert_cmpint(run.status, ==, EXIT_OK);
+	cli_run_clear(&run);
+	g_assert_false(g_file_test(stored, G_FILE_TEST_EXISTS));
+	cli_run(f->socket_path, &run, "image", "delete", "base-image");
+	g_assert_cmpint(run.status, ==, EXIT_NOT_FOUND);
+	cli_run_clear(&run);
+}
+
 static gint
 cmp_int64(gconstpointer a, gconstpointer b)
 {
@@ -2120,6 +2224,7 @@ main(int argc, char **argv)
 	ADD("/vmsup/cli/daemon/create-interrupted", test_create_interrupted, &fake_qemu);
 	ADD("/vmsup/cli/daemon/completion", test_completion, NULL);
 	ADD("/vmsup/cli/daemon/round-trip", test_round_trip, NULL);
+	ADD("/vmsup/cli/daemon/images", test_images, NULL);
 #undef ADD
 	return g_test_run();
 }
