@@ -1905,9 +1905,17 @@ test_completion(Fixture *f, gconstpointer data)
 	g_autofree gchar *out = NULL;
 	g_autofree gchar *cmd = NULL;
 
+	g_autofree gchar *image = g_build_filename(f->dir, "base.qcow2", NULL);
+	g_autofree gchar *import = NULL;
+	const gchar *make[] = {"qemu-img", "create", "-q", "-f", "qcow2", image, "16M", NULL};
+	g_autoptr(JsonObject) imported = NULL;
+
 	create_vm(f, "web1");
 	create_vm(f, "web2");
 	create_vm(f, "db");
+	vmsup_test_run_tool(make);
+	import = g_strdup_printf("{\"path\": \"%s\", \"wait\": true}", image);
+	imported = fixture_call(f, "image.import", import);
 	cmd = g_strdup_printf(
 	    ". '%s'\n"
 	    "complete_words() { COMP_WORDS=(\"$@\"); COMP_CWORD=$(($# - 1)); "
@@ -1923,7 +1931,10 @@ test_completion(Fixture *f, gconstpointer data)
 	    "complete_words vmsup help cr\n"
 	    "complete_words vmsup list --no\n"
 	    "complete_words vmsup list -o name,st\n"
-	    "complete_words vmsup ops list --output ''\n",
+	    "complete_words vmsup ops list --output ''\n"
+	    "complete_words vmsup image ''\n"
+	    "complete_words vmsup image delete ''\n"
+	    "complete_words vmsup image list -o name,us\n",
 	    script,
 	    f->socket_path);
 	launcher = cli_launcher(f->socket_path, FALSE, G_SUBPROCESS_FLAGS_STDOUT_PIPE);
@@ -1945,7 +1956,10 @@ test_completion(Fixture *f, gconstpointer data)
 			"create\n"
 			"--no-headers\n"
 			"name,state\n"
-			"id kind progress stage state vm\n");
+			"id kind progress stage state vm\n"
+			"delete import list\n"
+			"base\n"
+			"name,used-by\n");
 	g_clear_pointer(&out, g_free);
 	g_clear_object(&proc);
 	g_clear_pointer(&cmd, g_free);
@@ -1962,7 +1976,9 @@ test_completion(Fixture *f, gconstpointer data)
 	    "c 'vmsup exec web1 ls --'\n"
 	    "c 'vmsup help cr'\n"
 	    "c 'vmsup list -o name,st'\n"
-	    "c 'vmsup workspace '\n",
+	    "c 'vmsup workspace '\n"
+	    "c 'vmsup image '\n"
+	    "c 'vmsup image delete '\n",
 	    fish_script,
 	    f->socket_path);
 	proc =
@@ -1980,7 +1996,9 @@ test_completion(Fixture *f, gconstpointer data)
 			"\n"
 			"create\n"
 			"name,state\n"
-			"create delete list open\n");
+			"create delete list open\n"
+			"delete import list\n"
+			"base\n");
 	g_clear_pointer(&out, g_free);
 	g_clear_object(&proc);
 

@@ -13,7 +13,7 @@ function __vmsup_args
         end
         switch $t
             case --socket --kernel --initrd --image --path --cpus --memory -m --disk-gib \
-                --forward -p --timeout -t --cmdline --vm --cpu-quota --memory-max -o --output
+                --forward -p --timeout -t --cmdline --vm --cpu-quota --memory-max --name -o --output
                 set skip 1
             case '-*'
             case '*'
@@ -40,6 +40,16 @@ end
 
 function __vmsup_vm_names
     vmsup (__vmsup_global) list --names 2>/dev/null
+end
+
+function __vmsup_image_names
+    vmsup (__vmsup_global) image list --output name --no-headers 2>/dev/null
+end
+
+# the one positional word of image import or image delete is next
+function __vmsup_wants_image_arg
+    set -l args (__vmsup_args)
+    test (count $args) -eq 2; and test $args[1] = image; and test $args[2] = $argv[1]
 end
 
 function __vmsup_needs_verb
@@ -92,6 +102,8 @@ function __vmsup_columns
             set columns id kind vm state stage progress
         case 'workspace list'
             set columns name path vm state
+        case 'image list'
+            set columns name format size disk imported used-by
     end
     set -l done (string replace -r '[^,]*$' '' -- (commandline -ct))
     for c in $columns
@@ -122,21 +134,25 @@ complete -c vmsup -n __vmsup_needs_verb -a ports -d "List a VM's listening ports
 complete -c vmsup -n __vmsup_needs_verb -a exec -d 'Run a command in a VM'
 complete -c vmsup -n __vmsup_needs_verb -a ops -d 'List, show or cancel operations'
 complete -c vmsup -n __vmsup_needs_verb -a workspace -d 'Manage workspaces'
+complete -c vmsup -n __vmsup_needs_verb -a image -d 'Manage stored images'
 complete -c vmsup -n __vmsup_needs_verb -a info -d 'Show what vmsupd is'
 complete -c vmsup -n __vmsup_needs_verb -a events -d 'Print events as they happen'
 complete -c vmsup -n __vmsup_needs_verb -a help -d "Show a command's help"
 
-complete -c vmsup -n '__vmsup_wants_sub help' -a 'create start stop delete set list get stats health ping ports exec ops workspace info events'
+complete -c vmsup -n '__vmsup_wants_sub help' -a 'create start stop delete set list get stats health ping ports exec ops workspace image info events'
 complete -c vmsup -n __vmsup_wants_vm -a '(__vmsup_vm_names)'
 complete -c vmsup -n '__vmsup_wants_sub ops' -a 'list get cancel'
 complete -c vmsup -n '__vmsup_wants_sub workspace' -a 'create list delete open'
+complete -c vmsup -n '__vmsup_wants_sub image' -a 'import list delete'
+complete -c vmsup -n '__vmsup_wants_image_arg import' -F
+complete -c vmsup -n '__vmsup_wants_image_arg delete' -a '(__vmsup_image_names)'
 
 # options of the verbs
 complete -c vmsup -n '__vmsup_verb_is create set workspace' -l cpus -x -d 'Number of virtual CPUs'
 complete -c vmsup -n '__vmsup_verb_is create set workspace' -s m -l memory -x -d 'Guest memory in MiB'
 complete -c vmsup -n '__vmsup_verb_is create' -l kernel -r -F -d 'Kernel to boot'
 complete -c vmsup -n '__vmsup_verb_is create' -l initrd -r -F -d 'Initial ramdisk'
-complete -c vmsup -n '__vmsup_verb_is create' -l image -r -F -d 'Disk image to boot'
+complete -c vmsup -n '__vmsup_verb_is create' -l image -r -F -a '(__vmsup_image_names)' -d 'Disk image to boot, or a stored image'
 complete -c vmsup -n '__vmsup_verb_is create set' -l cmdline -x -d 'Kernel command line'
 complete -c vmsup -n '__vmsup_verb_is create' -l disk-gib -x -d "Size of the VM's disk in GiB"
 complete -c vmsup -n '__vmsup_verb_is create set' -s p -l forward -x -d 'Guest TCP ports to forward'
@@ -152,9 +168,10 @@ complete -c vmsup -n '__vmsup_verb_is stop delete workspace' -s f -l force -d 'F
 complete -c vmsup -n '__vmsup_verb_is stop exec' -s t -l timeout -x -d 'Seconds to allow'
 complete -c vmsup -n '__vmsup_verb_is exec' -s i -l stdin -d 'Pass standard input to the command'
 complete -c vmsup -n '__vmsup_verb_is list' -l names -d 'Print only the names'
+complete -c vmsup -n '__vmsup_sub_is image import' -l name -x -d 'Name in the store'
 complete -c vmsup -n '__vmsup_sub_is workspace create' -l path -x -a '(__fish_complete_directories)' -d 'Host directory to share'
 complete -c vmsup -n '__vmsup_sub_is workspace create' -l vm -x -a '(__vmsup_vm_names)' -d 'VM that serves the workspace'
-for table in list ports 'ops list' 'workspace list'
+for table in list ports 'ops list' 'workspace list' 'image list'
     set -l condition "__vmsup_verb_is $table"
     if string match -q '* *' -- $table
         set condition "__vmsup_sub_is $table"

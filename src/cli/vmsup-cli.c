@@ -2028,7 +2028,7 @@ vmsup_cli_image_list(VmsupCli *cli, gint argc, gchar **argv)
 	    {"size", N_("SIZE")},
 	    {"disk", N_("ON DISK")},
 	    {"imported", N_("IMPORTED")},
-	    {"used_by", N_("USED BY")},
+	    {"used-by", N_("USED BY")},
 	    {NULL, NULL},
 	};
 
