@@ -1475,6 +1475,10 @@ static const TwinCase twin_cases[] = {
     {"workspace.delete", TWIN_PAIRED, NEEDS_WORKSPACE, "{\"name\": \"@NAME@\"}", NULL},
     /* opening boots a VM per transport: the twin is the answer for an unknown workspace */
     {"workspace.open", TWIN_SAME, NEEDS_NOTHING, "{\"name\": \"tw-no-such-workspace\"}", NULL},
+    {"image.list", TWIN_SAME, NEEDS_NOTHING, "{}", NULL},
+    /* the refusals are the twins: what a real import does is the CLI test's */
+    {"image.import", TWIN_SAME, NEEDS_NOTHING, "{\"path\": \"/\", \"name\": \"tw\"}", NULL},
+    {"image.delete", TWIN_SAME, NEEDS_NOTHING, "{\"name\": \"tw-no-such-image\"}", NULL},
     {"daemon.info", TWIN_SAME, NEEDS_NOTHING, "{}", NULL},
 };
 
