@@ -482,6 +482,33 @@ test_cancel(Fixture *f, gconstpointer data)
 	g_assert_cmpstr(json_object_get_string_member(image, "name"), ==, "big");
 }
 
+/* what a daemon killed mid-import leaves is gone when the next store starts */
+static void
+test_sweep(Fixture *f, gconstpointer data)
+{
+	g_autofree gchar *raw = test_make_raw(f, "kept.raw", 4);
+	g_autoptr(JsonObject) kept = test_import_ok(f, raw, "kept");
+	const gchar *dir = vmsup_image_store_get_dir(f->store);
+	g_autofree gchar *partial = g_build_filename(dir, ".cut.import-AB12CD", NULL);
+	g_autofree gchar *orphan = g_build_filename(dir, "cut.json", NULL);
+	g_autofree gchar *listing = NULL;
+	g_autoptr(JsonObject) list = NULL;
+	g_autoptr(GError) error = NULL;
+
+	g_assert_true(g_file_set_contents(partial, "half an image", -1, NULL));
+	g_assert_true(
+	    g_file_set_contents(orphan, "{\"name\": \"cut\", \"format\": \"raw\"}", -1, NULL));
+	g_clear_object(&f->store);
+	f->store = vmsup_image_store_new(f->state_dir, NULL);
+	listing = test_list_dir(f);
+	g_assert_cmpstr(listing, ==, "kept.json kept.raw");
+	list = vmsup_image_store_list(f->store, &error);
+	g_assert_no_error(error);
+	g_assert_cmpuint(json_array_get_length(json_object_get_array_member(list, "images")),
+			 ==,
+			 1);
+}
+
 /* --- with VMService: vm.create {image: NAME}, and no delete while in use --- */
 
 static JsonObject *
@@ -621,6 +648,7 @@ main(int argc, char **argv)
 	ADD("/vmsup/image-store/list-get-delete", test_list_get_delete);
 	ADD("/vmsup/image-store/bad-input", test_bad_input);
 	ADD("/vmsup/image-store/cancel", test_cancel);
+	ADD("/vmsup/image-store/sweep", test_sweep);
 	ADD("/vmsup/image-store/in-use", test_in_use);
 #undef ADD
 	return g_test_run();

@@ -870,6 +870,44 @@ vmsup_image_store_set_property(GObject *object,
 	}
 }
 
+/*
+ * What an import cut short by the daemon's end leaves: its temporary file,
+ * or a record whose image was never renamed into place. Removed at start,
+ * when no import of this store can be running.
+ */
+static void
+vmsup_image_store_sweep(VmsupImageStore *self)
+{
+	g_autoptr(GDir) dir = g_dir_open(self->dir, 0, NULL);
+	const gchar *basename;
+
+	while (dir != NULL && (basename = g_dir_read_name(dir)) != NULL) {
+		g_autofree gchar *path = g_build_filename(self->dir, basename, NULL);
+		g_autofree gchar *name = NULL;
+		g_autofree gchar *qcow2 = NULL;
+		g_autofree gchar *raw = NULL;
+
+		if (basename[0] == '.' && strstr(basename, ".import-") != NULL) {
+			g_message("removing '%s', left by an import that did not finish", path);
+			if (g_unlink(path) != 0)
+				g_warning("cannot remove '%s': %s, ignoring",
+					  path,
+					  g_strerror(errno));
+			continue;
+		}
+		if (!g_str_has_suffix(basename, ".json"))
+			continue;
+		name = g_strndup(basename, strlen(basename) - strlen(".json"));
+		qcow2 = vmsup_image_store_image_path(self, name, "qcow2");
+		raw = vmsup_image_store_image_path(self, name, "raw");
+		if (g_file_test(qcow2, G_FILE_TEST_EXISTS) || g_file_test(raw, G_FILE_TEST_EXISTS))
+			continue;
+		g_message("removing '%s', the record of an import that did not finish", path);
+		if (g_unlink(path) != 0)
+			g_warning("cannot remove '%s': %s, ignoring", path, g_strerror(errno));
+	}
+}
+
 static void
 vmsup_image_store_constructed(GObject *object)
 {
@@ -884,6 +922,7 @@ vmsup_image_store_constructed(GObject *object)
 	closure = g_cclosure_new_object(G_CALLBACK(vmsup_image_store_lookup_hook), G_OBJECT(self));
 	g_closure_set_marshal(closure, g_cclosure_marshal_generic);
 	self->lookup_hook = vmsup_vm_hooks_take_closure(closure);
+	vmsup_image_store_sweep(self);
 }
 
 static void

@@ -16,6 +16,9 @@ G_DECLARE_FINAL_TYPE(VmsupImageStore, vmsup_image_store, VMSUP, IMAGE_STORE, GOb
  *    imported_at (ISO 8601 UTC), source}
  * list and get results add "path" (the image file) and "used_by" (VM names).
  *
+ * A new store removes what an import cut short by the daemon's end left:
+ * a temporary file, a record without its image.
+ *
  * @image_users (may be NULL: nothing is in use) is VMService's closure
  * (const gchar *path) -> GStrv, see vmsup-image-hooks.h; it is ref'd and sunk.
  */
