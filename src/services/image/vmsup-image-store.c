@@ -767,7 +767,7 @@ vmsup_image_store_check_import(VmsupImageStore *self,
 	g_return_val_if_fail(path != NULL, NULL);
 
 	/* the descriptor is borrowed here: a copy is checked */
-	import = vmsup_image_store_prepare(self, dup(fd), path, name, error);
+	import = vmsup_image_store_prepare(self, fcntl(fd, F_DUPFD_CLOEXEC, 0), path, name, error);
 	if (import == NULL)
 		return NULL;
 	checked = g_strdup(import->name);
