@@ -196,7 +196,7 @@ test_garbage(Fixture *fx, gconstpointer data)
 	g_assert_cmpuint(fx->invalid->len, ==, 5);
 	for (guint i = 0; i < fx->invalid->len; i++) {
 		GError *error = g_ptr_array_index(fx->invalid, i);
-		g_assert_error(error, VMSUP_QMP_ERROR, VMSUP_QMP_ERROR_PROTOCOL);
+		g_assert_error(error, VMSUP_ERROR, VMSUP_ERROR_PROTOCOL);
 	}
 	g_assert_cmpint(message_int(fx, 0, "ok"), ==, 1);
 	/* garbage is reported, not fatal: the stream goes on */
@@ -251,7 +251,7 @@ test_line_limit(Fixture *fx, gconstpointer data)
 	vmsup_mock_qmp_send_raw(fx->mock, lines, -1);
 	vmsup_test_wait_until(is_closed, fx, 10);
 	g_assert_cmpuint(fx->messages->len, ==, 1);
-	g_assert_error(fx->closed_error, VMSUP_QMP_ERROR, VMSUP_QMP_ERROR_PROTOCOL);
+	g_assert_error(fx->closed_error, VMSUP_ERROR, VMSUP_ERROR_PROTOCOL);
 	g_assert_true(vmsup_json_stream_is_closed(fx->stream));
 }
 
@@ -268,7 +268,7 @@ test_oversized(Fixture *fx, gconstpointer data)
 	vmsup_test_wait_until(is_closed, fx, 20);
 	g_assert_cmpuint(fx->n_closed, ==, 1);
 	g_assert_cmpuint(fx->messages->len, ==, 1);
-	g_assert_error(fx->closed_error, VMSUP_QMP_ERROR, VMSUP_QMP_ERROR_PROTOCOL);
+	g_assert_error(fx->closed_error, VMSUP_ERROR, VMSUP_ERROR_PROTOCOL);
 	g_assert_nonnull(strstr(fx->closed_error->message, "longer than"));
 	vmsup_mock_qmp_wait_hangup(fx->mock, 10);
 }
@@ -320,7 +320,7 @@ test_eof_mid_message(Fixture *fx, gconstpointer data)
 	vmsup_mock_qmp_close(fx->mock);
 	vmsup_test_wait_until(is_closed, fx, 10);
 	g_assert_cmpuint(fx->messages->len, ==, 1);
-	g_assert_error(fx->closed_error, VMSUP_QMP_ERROR, VMSUP_QMP_ERROR_CLOSED);
+	g_assert_error(fx->closed_error, VMSUP_ERROR, VMSUP_ERROR_CLOSED);
 	g_assert_nonnull(strstr(fx->closed_error->message, "middle of a message"));
 }
 

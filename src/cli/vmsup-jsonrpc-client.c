@@ -42,68 +42,6 @@ struct _VmsupJsonrpcClient {
 
 G_DEFINE_FINAL_TYPE(VmsupJsonrpcClient, vmsup_jsonrpc_client, G_TYPE_OBJECT)
 
-G_DEFINE_QUARK(vmsup - jsonrpc - client - error - quark, vmsup_jsonrpc_client_error)
-
-gboolean
-vmsup_jsonrpc_client_error_is_remote(const GError *error)
-{
-	if (error == NULL)
-		return FALSE;
-	if (error->domain == VMSUP_ERROR)
-		return TRUE;
-	return error->domain == VMSUP_JSONRPC_CLIENT_ERROR &&
-	       (error->code == VMSUP_JSONRPC_CLIENT_ERROR_INVALID_PARAMS ||
-		error->code == VMSUP_JSONRPC_CLIENT_ERROR_METHOD_NOT_FOUND ||
-		error->code == VMSUP_JSONRPC_CLIENT_ERROR_INVALID_REQUEST);
-}
-
-const gchar *
-vmsup_jsonrpc_client_error_kind(const GError *error)
-{
-	if (error == NULL)
-		return "internal";
-	if (error->domain == VMSUP_ERROR)
-		return vmsup_error_to_kind(error->code);
-	if (error->domain == VMSUP_JSONRPC_CLIENT_ERROR) {
-		switch (error->code) {
-		case VMSUP_JSONRPC_CLIENT_ERROR_CONNECT:
-			return "connect";
-		case VMSUP_JSONRPC_CLIENT_ERROR_INVALID_PARAMS:
-			return "invalid-params";
-		case VMSUP_JSONRPC_CLIENT_ERROR_METHOD_NOT_FOUND:
-			return "method-not-found";
-		case VMSUP_JSONRPC_CLIENT_ERROR_INVALID_REQUEST:
-			return "invalid-request";
-		case VMSUP_JSONRPC_CLIENT_ERROR_CANCELLED:
-			return "cancelled";
-		default:
-			return "internal";
-		}
-	}
-	return "internal";
-}
-
-gint
-vmsup_jsonrpc_client_error_code(const GError *error)
-{
-	if (error != NULL && error->domain == VMSUP_ERROR && error->code >= VMSUP_ERROR_NOT_FOUND &&
-	    error->code < VMSUP_ERROR_LAST)
-		return error->code;
-	if (error != NULL && error->domain == VMSUP_JSONRPC_CLIENT_ERROR) {
-		switch (error->code) {
-		case VMSUP_JSONRPC_CLIENT_ERROR_INVALID_PARAMS:
-			return -32602;
-		case VMSUP_JSONRPC_CLIENT_ERROR_METHOD_NOT_FOUND:
-			return -32601;
-		case VMSUP_JSONRPC_CLIENT_ERROR_INVALID_REQUEST:
-			return -32600;
-		default:
-			break;
-		}
-	}
-	return VMSUP_ERROR_INTERNAL;
-}
-
 /*
  * Socket failures read as they always did: in GLib's words, which GLib's own
  * catalog translates
@@ -112,8 +50,8 @@ static void
 vmsup_jsonrpc_client_set_connect_error(GError **error, gint errsv)
 {
 	g_set_error(error,
-		    VMSUP_JSONRPC_CLIENT_ERROR,
-		    VMSUP_JSONRPC_CLIENT_ERROR_CONNECT,
+		    VMSUP_ERROR,
+		    VMSUP_ERROR_CONNECT,
 		    "%s%s",
 		    g_dgettext("glib20", "Could not connect: "),
 		    g_strerror(errsv));
@@ -123,8 +61,8 @@ static void
 vmsup_jsonrpc_client_set_lost_error(GError **error, const gchar *detail)
 {
 	g_set_error(error,
-		    VMSUP_JSONRPC_CLIENT_ERROR,
-		    VMSUP_JSONRPC_CLIENT_ERROR_CLOSED,
+		    VMSUP_ERROR,
+		    VMSUP_ERROR_CLOSED,
 		    _("Lost the connection to vmsupd: %s"),
 		    detail);
 }
@@ -246,8 +184,8 @@ static void
 vmsup_jsonrpc_client_set_activation_error(GError **error, gint errsv, const gchar *why)
 {
 	g_set_error(error,
-		    VMSUP_JSONRPC_CLIENT_ERROR,
-		    VMSUP_JSONRPC_CLIENT_ERROR_CONNECT,
+		    VMSUP_ERROR,
+		    VMSUP_ERROR_CONNECT,
 		    "%s%s; %s",
 		    g_dgettext("glib20", "Could not connect: "),
 		    g_strerror(errsv),
@@ -401,8 +339,8 @@ vmsup_jsonrpc_client_wait_readable(VmsupJsonrpcClient *self,
 	if (cancellable && self->cancelled) {
 		self->cancelled = FALSE;
 		g_set_error_literal(error,
-				    VMSUP_JSONRPC_CLIENT_ERROR,
-				    VMSUP_JSONRPC_CLIENT_ERROR_CANCELLED,
+				    VMSUP_ERROR,
+				    VMSUP_ERROR_INTERRUPTED,
 				    g_dgettext("glib20", "Operation was cancelled"));
 		return FALSE;
 	}
@@ -437,8 +375,8 @@ vmsup_jsonrpc_client_receive(VmsupJsonrpcClient *self, GError **error)
 	}
 	if (n == 0) {
 		g_set_error_literal(error,
-				    VMSUP_JSONRPC_CLIENT_ERROR,
-				    VMSUP_JSONRPC_CLIENT_ERROR_CLOSED,
+				    VMSUP_ERROR,
+				    VMSUP_ERROR_CLOSED,
 				    _("vmsupd closed the connection"));
 		return FALSE;
 	}
@@ -472,8 +410,8 @@ vmsup_jsonrpc_client_read_message(VmsupJsonrpcClient *self,
 			self->scanned = 0;
 			if (msg == NULL)
 				g_set_error(error,
-					    VMSUP_JSONRPC_CLIENT_ERROR,
-					    VMSUP_JSONRPC_CLIENT_ERROR_PROTOCOL,
+					    VMSUP_ERROR,
+					    VMSUP_ERROR_PROTOCOL,
 					    _("vmsupd sent something that is not JSON-RPC: %s"),
 					    error_local->message);
 			return msg;
@@ -481,8 +419,8 @@ vmsup_jsonrpc_client_read_message(VmsupJsonrpcClient *self,
 		self->scanned = self->inbuf->len;
 		if (self->inbuf->len > VMSUP_JSONRPC_CLIENT_MAX_LINE) {
 			g_set_error_literal(error,
-					    VMSUP_JSONRPC_CLIENT_ERROR,
-					    VMSUP_JSONRPC_CLIENT_ERROR_PROTOCOL,
+					    VMSUP_ERROR,
+					    VMSUP_ERROR_PROTOCOL,
 					    _("vmsupd sent an answer that is too long"));
 			return NULL;
 		}
@@ -525,6 +463,20 @@ vmsup_jsonrpc_client_send(VmsupJsonrpcClient *self, JsonObject *message, GError 
 	return TRUE;
 }
 
+/* what an error.code from vmsupd stands for; to us a parse error is an invalid request */
+static gint
+vmsup_jsonrpc_client_code_from_wire(gint64 code)
+{
+	if ((code >= VMSUP_ERROR_NOT_FOUND && code < VMSUP_ERROR_LAST) ||
+	    code == VMSUP_ERROR_INVALID_PARAMS || code == VMSUP_ERROR_METHOD_NOT_FOUND ||
+	    code == VMSUP_ERROR_INVALID_REQUEST)
+		return (gint)code;
+	if (code == VMSUP_ERROR_PARSE)
+		return VMSUP_ERROR_INVALID_REQUEST;
+	return VMSUP_ERROR_INTERNAL;
+}
+
+/* the one conversion of an error object from vmsupd: its kind, else its code */
 static void
 vmsup_jsonrpc_client_set_remote_error(JsonObject *err, GError **error)
 {
@@ -537,36 +489,9 @@ vmsup_jsonrpc_client_set_remote_error(JsonObject *err, GError **error)
 	if (data != NULL && JSON_NODE_HOLDS_OBJECT(data))
 		kind = vmsup_json_object_get_string(json_node_get_object(data), "kind", NULL);
 	vmsup_code = vmsup_error_from_kind(kind);
-	if (vmsup_code < 0 && code >= VMSUP_ERROR_NOT_FOUND && code < VMSUP_ERROR_LAST)
-		vmsup_code = (gint)code;
-	if (vmsup_code > 0) {
-		g_set_error_literal(error, VMSUP_ERROR, vmsup_code, message);
-		return;
-	}
-	switch (code) {
-	case -32602:
-		g_set_error_literal(error,
-				    VMSUP_JSONRPC_CLIENT_ERROR,
-				    VMSUP_JSONRPC_CLIENT_ERROR_INVALID_PARAMS,
-				    message);
-		return;
-	case -32601:
-		g_set_error_literal(error,
-				    VMSUP_JSONRPC_CLIENT_ERROR,
-				    VMSUP_JSONRPC_CLIENT_ERROR_METHOD_NOT_FOUND,
-				    message);
-		return;
-	case -32600:
-	case -32700:
-		g_set_error_literal(error,
-				    VMSUP_JSONRPC_CLIENT_ERROR,
-				    VMSUP_JSONRPC_CLIENT_ERROR_INVALID_REQUEST,
-				    message);
-		return;
-	default:
-		g_set_error_literal(error, VMSUP_ERROR, VMSUP_ERROR_INTERNAL, message);
-		return;
-	}
+	if (vmsup_code < 0)
+		vmsup_code = vmsup_jsonrpc_client_code_from_wire(code);
+	g_set_error_literal(error, VMSUP_ERROR, vmsup_code, message);
 }
 
 static gboolean
@@ -658,8 +583,8 @@ vmsup_jsonrpc_client_call(VmsupJsonrpcClient *self,
 		result = json_object_get_member(msg, "result");
 		if (result == NULL) {
 			g_set_error(error,
-				    VMSUP_JSONRPC_CLIENT_ERROR,
-				    VMSUP_JSONRPC_CLIENT_ERROR_PROTOCOL,
+				    VMSUP_ERROR,
+				    VMSUP_ERROR_PROTOCOL,
 				    _("vmsupd answered %s with neither a result nor an error"),
 				    method);
 			return NULL;
@@ -679,8 +604,8 @@ vmsup_jsonrpc_client_call_object(VmsupJsonrpcClient *self,
 		return NULL;
 	if (!JSON_NODE_HOLDS_OBJECT(result)) {
 		g_set_error(error,
-			    VMSUP_JSONRPC_CLIENT_ERROR,
-			    VMSUP_JSONRPC_CLIENT_ERROR_PROTOCOL,
+			    VMSUP_ERROR,
+			    VMSUP_ERROR_PROTOCOL,
 			    _("vmsupd answered %s with %s instead of an object"),
 			    method,
 			    vmsup_json_node_type_name(result));

@@ -80,7 +80,7 @@ vmsup_json_stream_end_with(VmsupJsonStream *self, gint code, const gchar *format
 	va_list args;
 
 	va_start(args, format);
-	error = g_error_new_valist(VMSUP_QMP_ERROR, code, format, args);
+	error = g_error_new_valist(VMSUP_ERROR, code, format, args);
 	va_end(args);
 	vmsup_json_stream_end(self, error);
 }
@@ -119,7 +119,7 @@ vmsup_json_stream_handle_line(VmsupJsonStream *self, gchar *line, gsize length)
 		line[--length] = '\0';
 	if (length > self->max_line) {
 		vmsup_json_stream_end_with(self,
-					   VMSUP_QMP_ERROR_PROTOCOL,
+					   VMSUP_ERROR_PROTOCOL,
 					   "message longer than %" G_GSIZE_FORMAT " bytes",
 					   self->max_line);
 		return;
@@ -134,8 +134,8 @@ vmsup_json_stream_handle_line(VmsupJsonStream *self, gchar *line, gsize length)
 					       VMSUP_JSON_CHECK_WIDE_INTEGERS,
 					       &error_local);
 	if (message == NULL) {
-		g_autoptr(GError) error = g_error_new(VMSUP_QMP_ERROR,
-						      VMSUP_QMP_ERROR_PROTOCOL,
+		g_autoptr(GError) error = g_error_new(VMSUP_ERROR,
+						      VMSUP_ERROR_PROTOCOL,
 						      "invalid message: %s",
 						      error_local->message);
 		g_signal_emit(self, signals[SIGNAL_INVALID], 0, error);
@@ -172,7 +172,7 @@ vmsup_json_stream_process_buffer(VmsupJsonStream *self)
 			/* room for max_line, a '\r' and the '\n': more without one is too long */
 			if (avail >= self->max_line + 2)
 				vmsup_json_stream_end_with(self,
-							   VMSUP_QMP_ERROR_PROTOCOL,
+							   VMSUP_ERROR_PROTOCOL,
 							   "message longer than %" G_GSIZE_FORMAT
 							   " bytes",
 							   self->max_line);
@@ -197,7 +197,7 @@ vmsup_json_stream_read_eof(VmsupJsonStream *self)
 	if (!self->discarding &&
 	    !vmsup_json_stream_is_blank((const gchar *)self->inbuf->data, self->inbuf->len)) {
 		vmsup_json_stream_end_with(self,
-					   VMSUP_QMP_ERROR_CLOSED,
+					   VMSUP_ERROR_CLOSED,
 					   "connection closed in the middle of a message");
 		return;
 	}
@@ -240,7 +240,7 @@ vmsup_json_stream_readable_cb(GObject *pollable, gpointer user_data)
 			break;
 		if (n < 0) {
 			vmsup_json_stream_end_with(self,
-						   VMSUP_QMP_ERROR_CLOSED,
+						   VMSUP_ERROR_CLOSED,
 						   "read failed: %s",
 						   error->message);
 			break;
@@ -270,7 +270,7 @@ vmsup_json_stream_write_cb(GObject *source, GAsyncResult *res, gpointer user_dat
 		return;
 	if (error != NULL) {
 		vmsup_json_stream_end_with(self,
-					   VMSUP_QMP_ERROR_CLOSED,
+					   VMSUP_ERROR_CLOSED,
 					   "write failed: %s",
 					   error->message);
 		return;

@@ -18,11 +18,11 @@ G_DECLARE_FINAL_TYPE(VmsupJsonStream, vmsup_json_stream, VMSUP, JSON_STREAM, GOb
  * guest agent. Signals:
  *   "message": void (VmsupJsonStream *self, JsonObject *message, gpointer user_data)
  *   "invalid": void (VmsupJsonStream *self, const GError *error, gpointer user_data);
- *       a line that is not a JSON object (VMSUP_QMP_ERROR_PROTOCOL); reading goes on
+ *       a line that is not a JSON object (VMSUP_ERROR_PROTOCOL); reading goes on
  *   "closed": void (VmsupJsonStream *self, const GError *error, gpointer user_data);
  *       emitted exactly once: error NULL on end of stream or vmsup_json_stream_close(),
- *       VMSUP_QMP_ERROR_CLOSED on an I/O error or a message cut short,
- *       VMSUP_QMP_ERROR_PROTOCOL on a line longer than the limit.
+ *       VMSUP_ERROR_CLOSED on an I/O error or a message cut short,
+ *       VMSUP_ERROR_PROTOCOL on a line longer than the limit.
  * While an operation is in flight the stream keeps itself alive; an owner
  * drops it with vmsup_json_stream_close() and then its reference.
  */

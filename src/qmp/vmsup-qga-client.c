@@ -238,8 +238,8 @@ vmsup_qga_client_complete_current(VmsupQgaClient *self, JsonObject *message)
 		JsonObject *error = json_object_get_object_member(message, "error");
 		g_task_return_new_error(
 		    task,
-		    VMSUP_QMP_ERROR,
-		    VMSUP_QMP_ERROR_COMMAND,
+		    VMSUP_ERROR,
+		    VMSUP_ERROR_COMMAND,
 		    "%s: %s: %s",
 		    op->command,
 		    vmsup_json_object_get_string(error, "class", "GenericError"),
@@ -287,8 +287,8 @@ vmsup_qga_client_invalid_cb(VmsupJsonStream *stream, const GError *error, gpoint
 	task = vmsup_qga_client_take_op(self, self->current);
 	op = g_task_get_task_data(task);
 	g_task_return_new_error(task,
-				VMSUP_QMP_ERROR,
-				VMSUP_QMP_ERROR_PROTOCOL,
+				VMSUP_ERROR,
+				VMSUP_ERROR_PROTOCOL,
 				"%s: garbage from the guest agent of '%s': %s",
 				op->command,
 				self->label,
@@ -301,8 +301,8 @@ vmsup_qga_client_stream_closed_cb(VmsupJsonStream *stream, const GError *error, 
 {
 	VmsupQgaClient *self = VMSUP_QGA_CLIENT(user_data);
 	g_autoptr(GError) error_closed =
-	    g_error_new(VMSUP_QMP_ERROR,
-			VMSUP_QMP_ERROR_CLOSED,
+	    g_error_new(VMSUP_ERROR,
+			VMSUP_ERROR_CLOSED,
 			"guest agent connection of '%s' closed: %s",
 			self->label,
 			error != NULL ? error->message : "end of stream");
@@ -368,8 +368,8 @@ vmsup_qga_client_connect_cb(GObject *source, GAsyncResult *res, gpointer user_da
 		}
 		self->connecting = FALSE;
 		error_connect =
-		    g_error_new(VMSUP_QMP_ERROR,
-				VMSUP_QMP_ERROR_CLOSED,
+		    g_error_new(VMSUP_ERROR,
+				VMSUP_ERROR_CLOSED,
 				"could not connect to the guest agent socket '%s' of '%s': %s",
 				self->socket_path,
 				self->label,
@@ -461,8 +461,8 @@ vmsup_qga_client_process_queue(VmsupQgaClient *self)
 		}
 		if (self->stream == NULL && self->socket_path == NULL) {
 			g_autoptr(GError) error =
-			    g_error_new(VMSUP_QMP_ERROR,
-					VMSUP_QMP_ERROR_CLOSED,
+			    g_error_new(VMSUP_ERROR,
+					VMSUP_ERROR_CLOSED,
 					"guest agent connection of '%s' closed",
 					self->label);
 			vmsup_qga_client_fail_all(self, error);
@@ -527,16 +527,16 @@ vmsup_qga_op_timeout_cb(gpointer user_data)
 		self->need_sync = TRUE;
 	if (op->kind == VMSUP_QGA_OP_CONNECT)
 		g_task_return_new_error(owned,
-					VMSUP_QMP_ERROR,
-					VMSUP_QMP_ERROR_TIMEOUT,
+					VMSUP_ERROR,
+					VMSUP_ERROR_TIMEOUT,
 					"no answer from the guest agent of '%s' within %u ms; "
 					"is qemu-guest-agent running in the guest?",
 					self->label,
 					op->timeout_ms);
 	else
 		g_task_return_new_error(owned,
-					VMSUP_QMP_ERROR,
-					VMSUP_QMP_ERROR_TIMEOUT,
+					VMSUP_ERROR,
+					VMSUP_ERROR_TIMEOUT,
 					"%s: no answer from the guest agent of '%s' within %u ms",
 					op->command,
 					self->label,
@@ -808,8 +808,8 @@ vmsup_qga_exec_time_out(GTask *task)
 	vmsup_qga_exec_kill_in_guest(self, exec->pid);
 	g_task_return_new_error(
 	    task,
-	    VMSUP_QMP_ERROR,
-	    VMSUP_QMP_ERROR_TIMEOUT,
+	    VMSUP_ERROR,
+	    VMSUP_ERROR_TIMEOUT,
 	    "'%s' in the guest of '%s' did not finish within %u ms and was killed",
 	    exec->program,
 	    self->label,
@@ -833,7 +833,7 @@ vmsup_qga_exec_status_cb(GObject *source, GAsyncResult *res, gpointer user_data)
 	ret = vmsup_qga_client_execute_finish(VMSUP_QGA_CLIENT(source), res, &error);
 	if (ret == NULL) {
 		/* its time ran out while asking: the same as at a poll */
-		if (g_error_matches(error, VMSUP_QMP_ERROR, VMSUP_QMP_ERROR_TIMEOUT)) {
+		if (g_error_matches(error, VMSUP_ERROR, VMSUP_ERROR_TIMEOUT)) {
 			vmsup_qga_exec_time_out(g_steal_pointer(&task));
 			return;
 		}
@@ -846,8 +846,8 @@ vmsup_qga_exec_status_cb(GObject *source, GAsyncResult *res, gpointer user_data)
 	}
 	if (!JSON_NODE_HOLDS_OBJECT(ret)) {
 		g_task_return_new_error(task,
-					VMSUP_QMP_ERROR,
-					VMSUP_QMP_ERROR_PROTOCOL,
+					VMSUP_ERROR,
+					VMSUP_ERROR_PROTOCOL,
 					"guest-exec-status: unexpected reply");
 		return;
 	}
@@ -935,8 +935,8 @@ vmsup_qga_exec_started_cb(GObject *source, GAsyncResult *res, gpointer user_data
 	if (!JSON_NODE_HOLDS_OBJECT(ret) ||
 	    vmsup_json_object_get_int(json_node_get_object(ret), "pid", -1) < 0) {
 		g_task_return_new_error(task,
-					VMSUP_QMP_ERROR,
-					VMSUP_QMP_ERROR_PROTOCOL,
+					VMSUP_ERROR,
+					VMSUP_ERROR_PROTOCOL,
 					"guest-exec: reply without a pid");
 		return;
 	}
@@ -1044,8 +1044,8 @@ vmsup_qga_read_file_close(GTask *task)
 	g_autoptr(JsonObject) args = json_object_new();
 
 	/* after a timeout or a lost connection there is no one to close it with */
-	if (g_error_matches(read->error, VMSUP_QMP_ERROR, VMSUP_QMP_ERROR_TIMEOUT) ||
-	    g_error_matches(read->error, VMSUP_QMP_ERROR, VMSUP_QMP_ERROR_CLOSED) ||
+	if (g_error_matches(read->error, VMSUP_ERROR, VMSUP_ERROR_TIMEOUT) ||
+	    g_error_matches(read->error, VMSUP_ERROR, VMSUP_ERROR_CLOSED) ||
 	    g_error_matches(read->error, G_IO_ERROR, G_IO_ERROR_CANCELLED)) {
 		g_task_return_error(task, g_steal_pointer(&read->error));
 		g_object_unref(task);
@@ -1080,8 +1080,8 @@ vmsup_qga_read_file_chunk_cb(GObject *source, GAsyncResult *res, gpointer user_d
 		return;
 	}
 	if (!JSON_NODE_HOLDS_OBJECT(ret)) {
-		read->error = g_error_new(VMSUP_QMP_ERROR,
-					  VMSUP_QMP_ERROR_PROTOCOL,
+		read->error = g_error_new(VMSUP_ERROR,
+					  VMSUP_ERROR_PROTOCOL,
 					  "guest-file-read: unexpected reply");
 		vmsup_qga_read_file_close(g_steal_pointer(&task));
 		return;
@@ -1113,8 +1113,8 @@ vmsup_qga_read_file_next(GTask *task)
 	guint remaining = vmsup_qga_remaining_ms(read->deadline);
 
 	if (remaining == 0) {
-		read->error = g_error_new(VMSUP_QMP_ERROR,
-					  VMSUP_QMP_ERROR_TIMEOUT,
+		read->error = g_error_new(VMSUP_ERROR,
+					  VMSUP_ERROR_TIMEOUT,
 					  "reading '%s' in the guest took too long",
 					  read->path);
 		vmsup_qga_read_file_close(task);
@@ -1146,8 +1146,8 @@ vmsup_qga_read_file_opened_cb(GObject *source, GAsyncResult *res, gpointer user_
 	}
 	if (!JSON_NODE_HOLDS_VALUE(ret) || json_node_get_value_type(ret) != G_TYPE_INT64) {
 		g_task_return_new_error(task,
-					VMSUP_QMP_ERROR,
-					VMSUP_QMP_ERROR_PROTOCOL,
+					VMSUP_ERROR,
+					VMSUP_ERROR_PROTOCOL,
 					"guest-file-open: reply without a handle");
 		return;
 	}
@@ -1211,8 +1211,8 @@ vmsup_qga_client_close(VmsupQgaClient *self)
 	vmsup_qga_clear_source(&self->connect_retry);
 	self->connecting = FALSE;
 	vmsup_qga_client_disconnect(self);
-	error = g_error_new(VMSUP_QMP_ERROR,
-			    VMSUP_QMP_ERROR_CLOSED,
+	error = g_error_new(VMSUP_ERROR,
+			    VMSUP_ERROR_CLOSED,
 			    "guest agent connection of '%s' closed: closed by client",
 			    self->label);
 	vmsup_qga_client_fail_all(self, error);

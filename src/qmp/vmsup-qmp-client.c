@@ -119,8 +119,11 @@ vmsup_qmp_client_take_call(VmsupQmpClient *self, const gchar *id)
 static GError *
 vmsup_qmp_client_closed_error(VmsupQmpClient *self, gint code, const gchar *detail)
 {
-	return g_error_new(
-	    VMSUP_QMP_ERROR, code, "QMP connection to '%s' closed: %s", self->label, detail);
+	return g_error_new(VMSUP_ERROR,
+			   code,
+			   "QMP connection to '%s' closed: %s",
+			   self->label,
+			   detail);
 }
 
 static void
@@ -141,7 +144,7 @@ vmsup_qmp_client_end_handshake(VmsupQmpClient *self, GError *error)
 }
 
 /*
- * Ends the connection. @error says why (VMSUP_QMP_ERROR_CLOSED or _PROTOCOL)
+ * Ends the connection. @error says why (VMSUP_ERROR_CLOSED or _PROTOCOL)
  * or is NULL when the end was asked for: vmsup_qmp_client_close(), or end of
  * stream after `quit`. Every pending command fails, except a `quit`.
  */
@@ -167,10 +170,10 @@ vmsup_qmp_client_teardown(VmsupQmpClient *self, const GError *error, gboolean em
 		error_pending = g_error_copy(error);
 	else if (self->quit_sent)
 		error_pending =
-		    vmsup_qmp_client_closed_error(self, VMSUP_QMP_ERROR_CLOSED, "QEMU quit");
+		    vmsup_qmp_client_closed_error(self, VMSUP_ERROR_CLOSED, "QEMU quit");
 	else
 		error_pending =
-		    vmsup_qmp_client_closed_error(self, VMSUP_QMP_ERROR_CLOSED, "closed by client");
+		    vmsup_qmp_client_closed_error(self, VMSUP_ERROR_CLOSED, "closed by client");
 	vmsup_qmp_client_end_handshake(self, g_error_copy(error_pending));
 
 	/* completing a task runs user code that may call back into us: collect first */
@@ -187,7 +190,7 @@ vmsup_qmp_client_teardown(VmsupQmpClient *self, const GError *error, gboolean em
 		VmsupQmpCall *call = g_task_get_task_data(t);
 		/* quit races EOF: the connection ending is its success */
 		if (g_strcmp0(call->command, "quit") == 0 &&
-		    g_error_matches(error_pending, VMSUP_QMP_ERROR, VMSUP_QMP_ERROR_CLOSED))
+		    g_error_matches(error_pending, VMSUP_ERROR, VMSUP_ERROR_CLOSED))
 			g_task_return_pointer(t,
 					      vmsup_json_node_new_object(json_object_new()),
 					      (GDestroyNotify)json_node_unref);
@@ -217,8 +220,8 @@ vmsup_qmp_call_timeout_cb(gpointer user_data)
 
 	g_debug("%s: no reply to '%s' (%s) in time", self->label, call->command, call->id);
 	g_task_return_new_error(owned,
-				VMSUP_QMP_ERROR,
-				VMSUP_QMP_ERROR_TIMEOUT,
+				VMSUP_ERROR,
+				VMSUP_ERROR_TIMEOUT,
 				"no reply to '%s' from '%s' within %u ms",
 				call->command,
 				self->label,
@@ -255,8 +258,8 @@ vmsup_qmp_client_send_command(VmsupQmpClient *self,
 	g_task_set_source_tag(task, vmsup_qmp_client_execute_async);
 	if (self->state == VMSUP_QMP_STATE_CLOSED) {
 		g_task_return_new_error(task,
-					VMSUP_QMP_ERROR,
-					VMSUP_QMP_ERROR_CLOSED,
+					VMSUP_ERROR,
+					VMSUP_ERROR_CLOSED,
 					"%s: QMP connection to '%s' is closed",
 					command,
 					self->label);
@@ -322,8 +325,8 @@ vmsup_qmp_client_handle_reply(VmsupQmpClient *self, JsonObject *message)
 		error = json_object_get_object_member(message, "error");
 		g_task_return_new_error(
 		    task,
-		    VMSUP_QMP_ERROR,
-		    VMSUP_QMP_ERROR_COMMAND,
+		    VMSUP_ERROR,
+		    VMSUP_ERROR_COMMAND,
 		    "%s: %s: %s",
 		    call->command,
 		    vmsup_json_object_get_string(error, "class", "GenericError"),
@@ -372,7 +375,7 @@ vmsup_qmp_client_capabilities_cb(GObject *source, GAsyncResult *res, gpointer us
 		return;
 	if (ret == NULL) {
 		g_autoptr(GError) error_closed =
-		    vmsup_qmp_client_closed_error(self, VMSUP_QMP_ERROR_PROTOCOL, error->message);
+		    vmsup_qmp_client_closed_error(self, VMSUP_ERROR_PROTOCOL, error->message);
 		vmsup_qmp_client_teardown(self, error_closed, TRUE);
 		return;
 	}
@@ -387,7 +390,7 @@ vmsup_qmp_client_handle_greeting(VmsupQmpClient *self, JsonObject *message)
 
 	if (qmp == NULL || !JSON_NODE_HOLDS_OBJECT(qmp)) {
 		vmsup_qmp_client_fail(self,
-				      VMSUP_QMP_ERROR_PROTOCOL,
+				      VMSUP_ERROR_PROTOCOL,
 				      "expected the QMP greeting, got something else");
 		return;
 	}
@@ -426,7 +429,7 @@ static void
 vmsup_qmp_client_invalid_cb(VmsupJsonStream *stream, const GError *error, gpointer user_data)
 {
 	VmsupQmpClient *self = VMSUP_QMP_CLIENT(user_data);
-	vmsup_qmp_client_fail(self, VMSUP_QMP_ERROR_PROTOCOL, error->message);
+	vmsup_qmp_client_fail(self, VMSUP_ERROR_PROTOCOL, error->message);
 }
 
 static void
@@ -436,7 +439,7 @@ vmsup_qmp_client_stream_closed_cb(VmsupJsonStream *stream, const GError *error, 
 
 	/* QEMU reads a byte at a time and quits with our "\r\n" unread: expect a reset */
 	if (self->quit_sent &&
-	    (error == NULL || g_error_matches(error, VMSUP_QMP_ERROR, VMSUP_QMP_ERROR_CLOSED))) {
+	    (error == NULL || g_error_matches(error, VMSUP_ERROR, VMSUP_ERROR_CLOSED))) {
 		vmsup_qmp_client_teardown(self, NULL, TRUE);
 		return;
 	}
@@ -444,7 +447,7 @@ vmsup_qmp_client_stream_closed_cb(VmsupJsonStream *stream, const GError *error, 
 		vmsup_qmp_client_fail(self, error->code, error->message);
 		return;
 	}
-	vmsup_qmp_client_fail(self, VMSUP_QMP_ERROR_CLOSED, "end of stream");
+	vmsup_qmp_client_fail(self, VMSUP_ERROR_CLOSED, "end of stream");
 }
 
 static gboolean
@@ -456,8 +459,8 @@ vmsup_qmp_client_handshake_timeout_cb(gpointer user_data)
 	g_autoptr(GError) error = NULL;
 
 	g_clear_pointer(&self->handshake_timeout, g_source_unref);
-	error = g_error_new(VMSUP_QMP_ERROR,
-			    VMSUP_QMP_ERROR_TIMEOUT,
+	error = g_error_new(VMSUP_ERROR,
+			    VMSUP_ERROR_TIMEOUT,
 			    "QMP connection to '%s' closed: %s",
 			    self->label,
 			    detail);
@@ -502,8 +505,8 @@ vmsup_qmp_client_handshake_async(VmsupQmpClient *self,
 	if (self->state != VMSUP_QMP_STATE_DISCONNECTED) {
 		g_task_return_new_error(
 		    task,
-		    VMSUP_QMP_ERROR,
-		    VMSUP_QMP_ERROR_CLOSED,
+		    VMSUP_ERROR,
+		    VMSUP_ERROR_CLOSED,
 		    "QMP client for '%s' is %s",
 		    self->label,
 		    self->state == VMSUP_QMP_STATE_CLOSED ? "closed" : "already connected");
@@ -600,8 +603,8 @@ vmsup_qmp_client_connect_cb(GObject *source, GAsyncResult *res, gpointer user_da
 			return;
 		}
 		g_task_return_new_error(task,
-					VMSUP_QMP_ERROR,
-					VMSUP_QMP_ERROR_CLOSED,
+					VMSUP_ERROR,
+					VMSUP_ERROR_CLOSED,
 					"could not connect to the QMP socket '%s' of '%s': %s",
 					data->socket_path,
 					self->label,
@@ -699,8 +702,8 @@ vmsup_qmp_client_execute_with_timeout_async(VmsupQmpClient *self,
 	task = g_task_new(self, cancellable, callback, user_data);
 	g_task_set_source_tag(task, vmsup_qmp_client_execute_async);
 	g_task_return_new_error(task,
-				VMSUP_QMP_ERROR,
-				VMSUP_QMP_ERROR_NOT_READY,
+				VMSUP_ERROR,
+				VMSUP_ERROR_NOT_READY,
 				"%s: QMP connection to '%s' is not ready",
 				command,
 				self->label);

@@ -413,8 +413,8 @@ static JsonNode *
 vmsup_jsonrpc_error_new_gerror(JsonNode *id, const GError *error)
 {
 	return vmsup_jsonrpc_error_new(id,
-				       vmsup_rpc_error_get_code(error),
-				       vmsup_rpc_error_get_kind(error),
+				       vmsup_error_get_code(error),
+				       vmsup_error_get_kind(error),
 				       error->message);
 }
 
@@ -506,9 +506,8 @@ vmsup_jsonrpc_respond_error(VmsupJsonrpcConnection *conn,
 	    conn,
 	    batch,
 	    index,
-	    notification
-		? NULL
-		: vmsup_jsonrpc_error_new(id, code, vmsup_rpc_error_to_kind(code), message));
+	    notification ? NULL
+			 : vmsup_jsonrpc_error_new(id, code, vmsup_error_to_kind(code), message));
 }
 
 /* requests */
@@ -674,7 +673,7 @@ vmsup_jsonrpc_handle_request(VmsupJsonrpcConnection *conn,
 					    index,
 					    NULL,
 					    FALSE,
-					    VMSUP_RPC_INVALID_REQUEST,
+					    VMSUP_ERROR_INVALID_REQUEST,
 					    _("Invalid request: expected a JSON object"));
 		return;
 	}
@@ -690,7 +689,7 @@ vmsup_jsonrpc_handle_request(VmsupJsonrpcConnection *conn,
 						    index,
 						    NULL,
 						    FALSE,
-						    VMSUP_RPC_INVALID_REQUEST,
+						    VMSUP_ERROR_INVALID_REQUEST,
 						    refusal);
 			return;
 		}
@@ -701,7 +700,7 @@ vmsup_jsonrpc_handle_request(VmsupJsonrpcConnection *conn,
 					    index,
 					    id,
 					    FALSE,
-					    VMSUP_RPC_INVALID_REQUEST,
+					    VMSUP_ERROR_INVALID_REQUEST,
 					    _("Invalid request: 'jsonrpc' must be \"2.0\""));
 		return;
 	}
@@ -716,8 +715,8 @@ vmsup_jsonrpc_handle_request(VmsupJsonrpcConnection *conn,
 					    index,
 					    id,
 					    in_params && notification,
-					    in_params ? VMSUP_RPC_INVALID_PARAMS
-						      : VMSUP_RPC_INVALID_REQUEST,
+					    in_params ? VMSUP_ERROR_INVALID_PARAMS
+						      : VMSUP_ERROR_INVALID_REQUEST,
 					    msg);
 		return;
 	}
@@ -728,7 +727,7 @@ vmsup_jsonrpc_handle_request(VmsupJsonrpcConnection *conn,
 					    index,
 					    id,
 					    FALSE,
-					    VMSUP_RPC_INVALID_REQUEST,
+					    VMSUP_ERROR_INVALID_REQUEST,
 					    _("Invalid request: 'method' must be a string"));
 		return;
 	}
@@ -741,7 +740,7 @@ vmsup_jsonrpc_handle_request(VmsupJsonrpcConnection *conn,
 			    index,
 			    id,
 			    notification,
-			    VMSUP_RPC_INVALID_PARAMS,
+			    VMSUP_ERROR_INVALID_PARAMS,
 			    _("Invalid params: vmsupd takes parameters by name, as an object"));
 			return;
 		}
@@ -752,7 +751,7 @@ vmsup_jsonrpc_handle_request(VmsupJsonrpcConnection *conn,
 			    index,
 			    id,
 			    FALSE,
-			    VMSUP_RPC_INVALID_REQUEST,
+			    VMSUP_ERROR_INVALID_REQUEST,
 			    _("Invalid request: 'params' must be an object or an array"));
 			return;
 		}
@@ -776,7 +775,7 @@ vmsup_jsonrpc_handle_request(VmsupJsonrpcConnection *conn,
 						    index,
 						    id,
 						    notification,
-						    VMSUP_RPC_INVALID_PARAMS,
+						    VMSUP_ERROR_INVALID_PARAMS,
 						    msg);
 			return;
 		}
@@ -800,7 +799,7 @@ vmsup_jsonrpc_handle_request(VmsupJsonrpcConnection *conn,
 					    index,
 					    id,
 					    notification,
-					    VMSUP_RPC_METHOD_NOT_FOUND,
+					    VMSUP_ERROR_METHOD_NOT_FOUND,
 					    msg);
 		return;
 	}
@@ -845,14 +844,14 @@ vmsup_jsonrpc_handle_line(VmsupJsonrpcConnection *conn, const gchar *data, gsize
 					    0,
 					    NULL,
 					    FALSE,
-					    VMSUP_RPC_PARSE_ERROR,
+					    VMSUP_ERROR_PARSE,
 					    _("Parse error: the request is not valid UTF-8"));
 		return;
 	}
 	root = vmsup_json_parse_checked(data, length, VMSUP_JSON_CHECK_NONE, &problems, &error);
 	if (root == NULL) {
 		g_autofree gchar *msg = g_strdup_printf(_("Parse error: %s"), error->message);
-		vmsup_jsonrpc_respond_error(conn, NULL, 0, NULL, FALSE, VMSUP_RPC_PARSE_ERROR, msg);
+		vmsup_jsonrpc_respond_error(conn, NULL, 0, NULL, FALSE, VMSUP_ERROR_PARSE, msg);
 		return;
 	}
 	if (!JSON_NODE_HOLDS_ARRAY(root)) {
@@ -868,7 +867,7 @@ vmsup_jsonrpc_handle_line(VmsupJsonrpcConnection *conn, const gchar *data, gsize
 					    0,
 					    NULL,
 					    FALSE,
-					    VMSUP_RPC_INVALID_REQUEST,
+					    VMSUP_ERROR_INVALID_REQUEST,
 					    _("Invalid request: an empty batch"));
 		return;
 	}
@@ -881,7 +880,7 @@ vmsup_jsonrpc_handle_line(VmsupJsonrpcConnection *conn, const gchar *data, gsize
 					    0,
 					    NULL,
 					    FALSE,
-					    VMSUP_RPC_INVALID_REQUEST,
+					    VMSUP_ERROR_INVALID_REQUEST,
 					    msg);
 		return;
 	}
@@ -908,7 +907,7 @@ vmsup_jsonrpc_connection_oversized(VmsupJsonrpcConnection *conn)
 		  conn->serial,
 		  conn->uid,
 		  VMSUP_JSONRPC_MAX_LINE);
-	vmsup_jsonrpc_respond_error(conn, NULL, 0, NULL, FALSE, VMSUP_RPC_INVALID_REQUEST, msg);
+	vmsup_jsonrpc_respond_error(conn, NULL, 0, NULL, FALSE, VMSUP_ERROR_INVALID_REQUEST, msg);
 	/* the stream cannot be resynchronised: nothing after this line is read */
 	conn->closing = TRUE;
 	g_byte_array_set_size(conn->inbuf, 0);
@@ -1258,7 +1257,6 @@ vmsup_jsonrpc_server_incoming_cb(GSocketService *service,
 	g_ptr_array_add(self->connections, conn);
 	if (!authorized) {
 		g_message("refused a JSON-RPC client of uid %u: %s", uid, error->message);
-		vmsup_error_convert(&error);
 		vmsup_jsonrpc_connection_refuse(conn, error);
 		return FALSE;
 	}

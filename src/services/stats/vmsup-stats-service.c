@@ -177,7 +177,6 @@ gboolean
 vmsup_stats_service_error_is_timeout(const GError *error)
 {
 	return g_error_matches(error, VMSUP_ERROR, VMSUP_ERROR_TIMEOUT) ||
-	       g_error_matches(error, VMSUP_QMP_ERROR, VMSUP_QMP_ERROR_TIMEOUT) ||
 	       g_error_matches(error, G_IO_ERROR, G_IO_ERROR_TIMED_OUT);
 }
 
@@ -198,7 +197,7 @@ vmsup_stats_service_agent_error(const gchar *name, const GError *error)
 		    name,
 		    error->message,
 		    name);
-	if (error->domain == VMSUP_ERROR)
+	if (vmsup_error_is_wire(error))
 		return g_error_copy(error);
 	return g_error_new(VMSUP_ERROR,
 			   VMSUP_ERROR_FAILED_PRECONDITION,
@@ -282,7 +281,7 @@ vmsup_stats_service_qmp_execute_finish(GAsyncResult *res, GError **error)
 	node = vmsup_qmp_client_execute_finish(qmp, res, &local);
 	if (node != NULL)
 		return node;
-	if (g_error_matches(local, VMSUP_QMP_ERROR, VMSUP_QMP_ERROR_TIMEOUT)) {
+	if (g_error_matches(local, VMSUP_ERROR, VMSUP_ERROR_TIMEOUT)) {
 		g_set_error(error,
 			    VMSUP_ERROR,
 			    VMSUP_ERROR_TIMEOUT,
