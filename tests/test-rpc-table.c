@@ -350,11 +350,11 @@ test_vm_members_in_source(void)
 		const gchar *function;
 		VmsupVmMemberSource source;
 	} builders[] = {
-	    {"src/services/vmsup-vm-def.c", "vmsup_vm_def_to_json", VMSUP_VM_MEMBER_DEFINITION},
-	    {"src/services/vmsup-vm-service.c",
+	    {"src/services/shared/vmsup-vm-def.c", "vmsup_vm_def_to_json", VMSUP_VM_MEMBER_DEFINITION},
+	    {"src/services/vm/vmsup-vm-service.c",
 	     "vmsup_vm_service_describe",
 	     VMSUP_VM_MEMBER_RUNTIME},
-	    {"src/services/vmsup-stats-service.c",
+	    {"src/services/stats/vmsup-stats-service.c",
 	     "vmsup_stats_service_describe_activity",
 	     VMSUP_VM_MEMBER_ACTIVITY},
 	};
