@@ -8,7 +8,7 @@
 
 #include <gio/gunixsocketaddress.h>
 
-#include "vmsup-json-stream.h"
+#include "vmsup-line-stream.h"
 #include "vmsup-json.h"
 #include "vmsup-qmp-client.h"
 
@@ -31,7 +31,7 @@ struct _VmsupQmpClient {
 	GObject parent_instance;
 	gchar *label; /* owned */
 	VmsupQmpState state;
-	VmsupJsonStream *stream; /* owned */
+	VmsupLineStream *stream; /* owned */
 	GHashTable *pending;     /* id (owned by the call) -> GTask (owned) */
 	guint64 next_id;
 	guint timeout_ms;
@@ -43,9 +43,6 @@ struct _VmsupQmpClient {
 };
 
 G_DEFINE_FINAL_TYPE(VmsupQmpClient, vmsup_qmp_client, G_TYPE_OBJECT)
-
-enum { PROP_0, PROP_LABEL, N_PROPS };
-static GParamSpec *props[N_PROPS] = {NULL};
 
 enum { SIGNAL_EVENT, SIGNAL_CLOSED, N_SIGNALS };
 static guint signals[N_SIGNALS] = {0};
@@ -162,7 +159,7 @@ vmsup_qmp_client_teardown(VmsupQmpClient *self, const GError *error, gboolean em
 	self->state = VMSUP_QMP_STATE_CLOSED;
 	if (self->stream != NULL) {
 		g_signal_handlers_disconnect_by_data(self->stream, self);
-		vmsup_json_stream_close(self->stream);
+		vmsup_line_stream_close(self->stream);
 		g_clear_object(&self->stream);
 	}
 
@@ -300,7 +297,7 @@ vmsup_qmp_client_send_command(VmsupQmpClient *self,
 	if (g_strcmp0(command, "quit") == 0)
 		self->quit_sent = TRUE;
 	g_hash_table_insert(self->pending, call->id, g_steal_pointer(&task));
-	vmsup_json_stream_send(self->stream, message);
+	vmsup_line_stream_send(self->stream, message);
 }
 
 static void
@@ -406,7 +403,7 @@ vmsup_qmp_client_handle_greeting(VmsupQmpClient *self, JsonObject *message)
 }
 
 static void
-vmsup_qmp_client_message_cb(VmsupJsonStream *stream, JsonObject *message, gpointer user_data)
+vmsup_qmp_client_message_cb(VmsupLineStream *stream, JsonObject *message, gpointer user_data)
 {
 	VmsupQmpClient *self = VMSUP_QMP_CLIENT(user_data);
 
@@ -426,14 +423,14 @@ vmsup_qmp_client_message_cb(VmsupJsonStream *stream, JsonObject *message, gpoint
 }
 
 static void
-vmsup_qmp_client_invalid_cb(VmsupJsonStream *stream, const GError *error, gpointer user_data)
+vmsup_qmp_client_invalid_cb(VmsupLineStream *stream, const GError *error, gpointer user_data)
 {
 	VmsupQmpClient *self = VMSUP_QMP_CLIENT(user_data);
 	vmsup_qmp_client_fail(self, VMSUP_ERROR_PROTOCOL, error->message);
 }
 
 static void
-vmsup_qmp_client_stream_closed_cb(VmsupJsonStream *stream, const GError *error, gpointer user_data)
+vmsup_qmp_client_stream_closed_cb(VmsupLineStream *stream, const GError *error, gpointer user_data)
 {
 	VmsupQmpClient *self = VMSUP_QMP_CLIENT(user_data);
 
@@ -515,7 +512,9 @@ vmsup_qmp_client_handshake_async(VmsupQmpClient *self,
 	if (g_task_return_error_if_cancelled(task))
 		return;
 
-	self->stream = vmsup_json_stream_new(stream, self->label);
+	self->stream = vmsup_line_stream_new(stream, self->label, VMSUP_LINE_STREAM_CRLF);
+	/* QEMU prints uint64 values beyond int64 (UINT64_MAX for "none") */
+	vmsup_line_stream_set_json_flags(self->stream, VMSUP_JSON_CHECK_WIDE_INTEGERS);
 	g_signal_connect(self->stream, "message", G_CALLBACK(vmsup_qmp_client_message_cb), self);
 	g_signal_connect(self->stream, "invalid", G_CALLBACK(vmsup_qmp_client_invalid_cb), self);
 	g_signal_connect(
@@ -534,7 +533,7 @@ vmsup_qmp_client_handshake_async(VmsupQmpClient *self,
 					    G_SOURCE_FUNC(vmsup_qmp_client_handshake_cancelled_cb),
 					    self,
 					    NULL);
-	vmsup_json_stream_start(self->stream);
+	vmsup_line_stream_start(self->stream);
 }
 
 gboolean
@@ -745,38 +744,6 @@ vmsup_qmp_client_close(VmsupQmpClient *self)
 }
 
 static void
-vmsup_qmp_client_get_property(GObject *object, guint prop_id, GValue *value, GParamSpec *pspec)
-{
-	VmsupQmpClient *self = VMSUP_QMP_CLIENT(object);
-	switch (prop_id) {
-	case PROP_LABEL:
-		g_value_set_string(value, self->label);
-		break;
-	default:
-		G_OBJECT_WARN_INVALID_PROPERTY_ID(object, prop_id, pspec);
-		break;
-	}
-}
-
-static void
-vmsup_qmp_client_set_property(GObject *object,
-			      guint prop_id,
-			      const GValue *value,
-			      GParamSpec *pspec)
-{
-	VmsupQmpClient *self = VMSUP_QMP_CLIENT(object);
-	switch (prop_id) {
-	case PROP_LABEL:
-		g_free(self->label);
-		self->label = g_value_dup_string(value);
-		break;
-	default:
-		G_OBJECT_WARN_INVALID_PROPERTY_ID(object, prop_id, pspec);
-		break;
-	}
-}
-
-static void
 vmsup_qmp_client_dispose(GObject *object)
 {
 	VmsupQmpClient *self = VMSUP_QMP_CLIENT(object);
@@ -801,18 +768,8 @@ vmsup_qmp_client_class_init(VmsupQmpClientClass *klass)
 {
 	GObjectClass *object_class = G_OBJECT_CLASS(klass);
 
-	object_class->get_property = vmsup_qmp_client_get_property;
-	object_class->set_property = vmsup_qmp_client_set_property;
 	object_class->dispose = vmsup_qmp_client_dispose;
 	object_class->finalize = vmsup_qmp_client_finalize;
-
-	props[PROP_LABEL] = g_param_spec_string("label",
-						NULL,
-						NULL,
-						"qemu",
-						G_PARAM_READWRITE | G_PARAM_CONSTRUCT_ONLY |
-						    G_PARAM_STATIC_STRINGS);
-	g_object_class_install_properties(object_class, N_PROPS, props);
 
 	signals[SIGNAL_EVENT] = g_signal_new("event",
 					     G_TYPE_FROM_CLASS(klass),
@@ -848,5 +805,8 @@ vmsup_qmp_client_init(VmsupQmpClient *self)
 VmsupQmpClient *
 vmsup_qmp_client_new(const gchar *label)
 {
-	return g_object_new(VMSUP_TYPE_QMP_CLIENT, "label", label, NULL);
+	VmsupQmpClient *self = g_object_new(VMSUP_TYPE_QMP_CLIENT, NULL);
+
+	self->label = g_strdup(label != NULL ? label : "qemu");
+	return self;
 }
