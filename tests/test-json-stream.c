@@ -362,11 +362,14 @@ typedef struct {
 } Owner;
 
 static void
-owner_line_cb(VmsupLineStream *stream, const gchar *line, guint64 length, gpointer user_data)
+owner_line_cb(VmsupLineStream *stream, GBytes *line, gpointer user_data)
 {
 	Owner *owner = user_data;
-	g_assert_cmpuint(strlen(line), ==, length);
-	g_ptr_array_add(owner->lines, g_strndup(line, length));
+	gsize length = 0;
+	const gchar *data = g_bytes_get_data(line, &length);
+
+	g_assert_cmpint(data[length], ==, '\0');
+	g_ptr_array_add(owner->lines, g_strndup(data, length));
 }
 
 static void

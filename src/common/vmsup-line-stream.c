@@ -61,17 +61,6 @@ vmsup_line_stream_process_buffer(VmsupLineStream *self);
 static void
 vmsup_line_stream_flush(VmsupLineStream *self);
 
-/* the sources live no longer than the stream: they hold no reference */
-static GSource *
-vmsup_line_stream_attach(VmsupLineStream *self, GSource *source, GSourceFunc func)
-{
-	g_source_set_callback(source, func, self, NULL);
-	/* else GLib takes the fd out of the poll set around each dispatch, waking itself twice */
-	g_source_set_can_recurse(source, TRUE);
-	g_source_attach(source, g_main_context_get_thread_default());
-	return source;
-}
-
 static void
 vmsup_line_stream_clear_source(GSource **source)
 {
@@ -201,7 +190,8 @@ vmsup_line_stream_handle_line(VmsupLineStream *self, gchar *line, gsize length)
 		return;
 	vmsup_line_stream_log_line(self, "<-", line, length);
 	if (self->flags & VMSUP_LINE_STREAM_RAW) {
-		g_signal_emit(self, signals[SIGNAL_LINE], 0, line, (guint64)length);
+		g_autoptr(GBytes) bytes = g_bytes_new_static(line, length);
+		g_signal_emit(self, signals[SIGNAL_LINE], 0, bytes);
 		return;
 	}
 	/* QEMU prints uint64 values beyond int64: QMP and the agent allow them (json_flags);
@@ -321,11 +311,14 @@ vmsup_line_stream_wants_input(VmsupLineStream *self)
 	return self->started && !self->eof && vmsup_line_stream_can_deliver(self);
 }
 
-/* up to @max_reads reads: FALSE once nothing more can come (end of input, error) */
+/*
+ * Up to @max_reads reads, or (@drain) until the peer has nothing more now;
+ * FALSE once nothing more can come (end of input, error)
+ */
 static gboolean
-vmsup_line_stream_read_some(VmsupLineStream *self, guint max_reads)
+vmsup_line_stream_read_some(VmsupLineStream *self, guint max_reads, gboolean drain)
 {
-	for (guint i = 0; i < max_reads && vmsup_line_stream_wants_input(self); i++) {
+	for (guint i = 0; (drain || i < max_reads) && vmsup_line_stream_wants_input(self); i++) {
 		g_autoptr(GError) error = NULL;
 		gsize old_len = self->inbuf->len;
 		gssize n;
@@ -350,6 +343,9 @@ vmsup_line_stream_read_some(VmsupLineStream *self, guint max_reads)
 		vmsup_line_stream_process_buffer(self);
 		if (self->eof)
 			return FALSE;
+		/* less than asked for: nothing more yet, and asking again costs an EAGAIN */
+		if (!drain && (gsize)n < VMSUP_LINE_STREAM_READ_CHUNK)
+			return TRUE;
 	}
 	return TRUE;
 }
@@ -361,21 +357,81 @@ vmsup_line_stream_update_reader(VmsupLineStream *self);
  * The one read source stays attached while reading is wanted: reading costs
  * no source set-up per message, and a dispatch reads what is there.
  */
-static gboolean
-vmsup_line_stream_readable_cb(GObject *pollable, gpointer user_data)
+static void
+vmsup_line_stream_on_readable(VmsupLineStream *self)
 {
-	VmsupLineStream *self = user_data;
 	g_autoptr(VmsupLineStream) keep = NULL;
 
 	if (self->reading || self->closed)
-		return G_SOURCE_CONTINUE;
+		return;
 	keep = g_object_ref(self);
 	self->reading = TRUE;
-	vmsup_line_stream_read_some(self, VMSUP_LINE_STREAM_READS_PER_DISPATCH);
+	vmsup_line_stream_read_some(self, VMSUP_LINE_STREAM_READS_PER_DISPATCH, FALSE);
 	self->reading = FALSE;
 	vmsup_line_stream_flush(self);
 	vmsup_line_stream_update_reader(self);
+}
+
+static void
+vmsup_line_stream_on_writable(VmsupLineStream *self);
+
+/* the source that fired says what to do: a socket's and a stream's differ only in arguments */
+static gboolean
+vmsup_line_stream_dispatch(VmsupLineStream *self)
+{
+	if (g_main_current_source() == self->read_source)
+		vmsup_line_stream_on_readable(self);
+	else
+		vmsup_line_stream_on_writable(self);
 	return G_SOURCE_CONTINUE;
+}
+
+static gboolean
+vmsup_line_stream_socket_cb(GSocket *socket, GIOCondition condition, gpointer user_data)
+{
+	return vmsup_line_stream_dispatch(user_data);
+}
+
+static gboolean
+vmsup_line_stream_pollable_cb(GObject *pollable, gpointer user_data)
+{
+	return vmsup_line_stream_dispatch(user_data);
+}
+
+/*
+ * A source for @condition, living no longer than the stream (it holds no
+ * reference). On a socket, the socket's own: a stream's pollable source
+ * wraps one like it in a second source, and every request would pay for
+ * dispatching both.
+ */
+static GSource *
+vmsup_line_stream_watch(VmsupLineStream *self, GIOCondition condition)
+{
+	GSource *source;
+
+	if (G_IS_SOCKET_CONNECTION(self->stream)) {
+		GSocket *socket = g_socket_connection_get_socket(G_SOCKET_CONNECTION(self->stream));
+		source = g_socket_create_source(socket, condition, NULL);
+		g_source_set_callback(source,
+				      G_SOURCE_FUNC(vmsup_line_stream_socket_cb),
+				      self,
+				      NULL);
+	} else {
+		source = condition == G_IO_IN ? g_pollable_input_stream_create_source(
+						    G_POLLABLE_INPUT_STREAM(self->input),
+						    NULL)
+					      : g_pollable_output_stream_create_source(
+						    G_POLLABLE_OUTPUT_STREAM(self->output),
+						    NULL);
+		g_source_set_callback(source,
+				      G_SOURCE_FUNC(vmsup_line_stream_pollable_cb),
+				      self,
+				      NULL);
+	}
+	/* else GLib takes the fd out of the poll set around each dispatch, waking itself twice */
+	g_source_set_can_recurse(source, TRUE);
+	g_source_attach(source, g_main_context_get_thread_default());
+	return source;
 }
 
 static void
@@ -387,10 +443,7 @@ vmsup_line_stream_update_reader(VmsupLineStream *self)
 	}
 	if (self->read_source != NULL)
 		return;
-	self->read_source = vmsup_line_stream_attach(
-	    self,
-	    g_pollable_input_stream_create_source(G_POLLABLE_INPUT_STREAM(self->input), NULL),
-	    G_SOURCE_FUNC(vmsup_line_stream_readable_cb));
+	self->read_source = vmsup_line_stream_watch(self, G_IO_IN);
 }
 
 /* writing */
@@ -421,7 +474,8 @@ vmsup_line_stream_write_failed(VmsupLineStream *self, GError *error)
 	self->write_error = error;
 	self->fail_source = g_idle_source_new();
 	g_source_set_priority(self->fail_source, G_PRIORITY_DEFAULT);
-	vmsup_line_stream_attach(self, self->fail_source, vmsup_line_stream_fail_cb);
+	g_source_set_callback(self->fail_source, vmsup_line_stream_fail_cb, self, NULL);
+	g_source_attach(self->fail_source, g_main_context_get_thread_default());
 }
 
 /* @sent bytes of the queue are out */
@@ -442,10 +496,9 @@ vmsup_line_stream_consume(VmsupLineStream *self, gsize sent)
 	}
 }
 
-static gboolean
-vmsup_line_stream_writable_cb(GObject *pollable, gpointer user_data)
+static void
+vmsup_line_stream_on_writable(VmsupLineStream *self)
 {
-	VmsupLineStream *self = user_data;
 	g_autoptr(VmsupLineStream) keep = g_object_ref(self);
 	gsize before = self->queued;
 
@@ -455,7 +508,6 @@ vmsup_line_stream_writable_cb(GObject *pollable, gpointer user_data)
 		vmsup_line_stream_deliver(self);
 		vmsup_line_stream_update_reader(self);
 	}
-	return G_SOURCE_CONTINUE;
 }
 
 /* writes what the peer takes now; a source waits for room for the rest */
@@ -509,10 +561,7 @@ vmsup_line_stream_flush(VmsupLineStream *self)
 	}
 	if (self->write_source != NULL)
 		return;
-	self->write_source = vmsup_line_stream_attach(
-	    self,
-	    g_pollable_output_stream_create_source(G_POLLABLE_OUTPUT_STREAM(self->output), NULL),
-	    G_SOURCE_FUNC(vmsup_line_stream_writable_cb));
+	self->write_source = vmsup_line_stream_watch(self, G_IO_OUT);
 }
 
 static void
@@ -658,7 +707,7 @@ vmsup_line_stream_read_now(VmsupLineStream *self)
 		return;
 	keep = g_object_ref(self);
 	self->reading = TRUE;
-	vmsup_line_stream_read_some(self, G_MAXUINT);
+	vmsup_line_stream_read_some(self, 0, TRUE);
 	self->reading = FALSE;
 	vmsup_line_stream_flush(self);
 	vmsup_line_stream_update_reader(self);
@@ -770,25 +819,21 @@ vmsup_line_stream_finalize(GObject *object)
 	G_OBJECT_CLASS(vmsup_line_stream_parent_class)->finalize(object);
 }
 
+/* one boxed argument each, with its own marshaller: libffi's generic one costs every line */
 static guint
-vmsup_line_stream_new_signal(VmsupLineStreamClass *klass, const gchar *name, guint n, ...)
+vmsup_line_stream_new_signal(VmsupLineStreamClass *klass, const gchar *name, GType type)
 {
-	GType types[2];
-	va_list args;
+	GType types[] = {type | G_SIGNAL_TYPE_STATIC_SCOPE};
 
-	va_start(args, n);
-	for (guint i = 0; i < n; i++)
-		types[i] = va_arg(args, GType);
-	va_end(args);
 	return g_signal_newv(name,
 			     G_TYPE_FROM_CLASS(klass),
 			     G_SIGNAL_RUN_LAST,
 			     NULL,
 			     NULL,
 			     NULL,
-			     NULL,
+			     g_cclosure_marshal_VOID__BOXED,
 			     G_TYPE_NONE,
-			     n,
+			     1,
 			     types);
 }
 
@@ -796,26 +841,16 @@ static void
 vmsup_line_stream_class_init(VmsupLineStreamClass *klass)
 {
 	GObjectClass *object_class = G_OBJECT_CLASS(klass);
-	GType error_type = G_TYPE_ERROR | G_SIGNAL_TYPE_STATIC_SCOPE;
 
 	object_class->dispose = vmsup_line_stream_dispose;
 	object_class->finalize = vmsup_line_stream_finalize;
 
-	signals[SIGNAL_MESSAGE] =
-	    vmsup_line_stream_new_signal(klass,
-					 "message",
-					 1,
-					 JSON_TYPE_OBJECT | G_SIGNAL_TYPE_STATIC_SCOPE);
-	signals[SIGNAL_INVALID] = vmsup_line_stream_new_signal(klass, "invalid", 1, error_type);
-	signals[SIGNAL_LINE] =
-	    vmsup_line_stream_new_signal(klass,
-					 "line",
-					 2,
-					 G_TYPE_STRING | G_SIGNAL_TYPE_STATIC_SCOPE,
-					 G_TYPE_UINT64);
+	signals[SIGNAL_MESSAGE] = vmsup_line_stream_new_signal(klass, "message", JSON_TYPE_OBJECT);
+	signals[SIGNAL_INVALID] = vmsup_line_stream_new_signal(klass, "invalid", G_TYPE_ERROR);
+	signals[SIGNAL_LINE] = vmsup_line_stream_new_signal(klass, "line", G_TYPE_BYTES);
 	signals[SIGNAL_INPUT_ENDED] =
-	    vmsup_line_stream_new_signal(klass, "input-ended", 1, error_type);
-	signals[SIGNAL_CLOSED] = vmsup_line_stream_new_signal(klass, "closed", 1, error_type);
+	    vmsup_line_stream_new_signal(klass, "input-ended", G_TYPE_ERROR);
+	signals[SIGNAL_CLOSED] = vmsup_line_stream_new_signal(klass, "closed", G_TYPE_ERROR);
 }
 
 static void

@@ -36,9 +36,9 @@ G_DECLARE_FINAL_TYPE(VmsupLineStream, vmsup_line_stream, VMSUP, LINE_STREAM, GOb
  *   "message": void (VmsupLineStream *self, JsonObject *message, gpointer user_data)
  *   "invalid": void (VmsupLineStream *self, const GError *error, gpointer user_data);
  *       a line that is not a JSON object (VMSUP_ERROR_PROTOCOL); reading goes on
- *   "line": void (VmsupLineStream *self, const gchar *line, guint64 length, gpointer user_data);
+ *   "line": void (VmsupLineStream *self, GBytes *line, gpointer user_data);
  *       with VMSUP_LINE_STREAM_RAW instead of the two above: a line that is not blank,
- *       NUL-terminated, valid until the handler returns
+ *       its newline cut off, NUL-terminated past its size, valid until the handler returns
  *   "input-ended": void (VmsupLineStream *self, const GError *error, gpointer user_data);
  *       with VMSUP_LINE_STREAM_HALF_CLOSE: nothing more is read, error NULL at the end
  *       of the input, VMSUP_ERROR_PROTOCOL on a line longer than the limit

@@ -685,15 +685,14 @@ vmsup_jsonrpc_handle_line(VmsupJsonrpcConnection *conn, const gchar *data, gsize
 /* input */
 
 static void
-vmsup_jsonrpc_connection_line_cb(VmsupLineStream *stream,
-				 const gchar *line,
-				 guint64 length,
-				 gpointer user_data)
+vmsup_jsonrpc_connection_line_cb(VmsupLineStream *stream, GBytes *line, gpointer user_data)
 {
 	g_autoptr(VmsupJsonrpcConnection) conn = vmsup_jsonrpc_connection_ref(user_data);
+	gsize length = 0;
+	const gchar *data = g_bytes_get_data(line, &length);
 
 	conn->last_active = g_get_monotonic_time();
-	vmsup_jsonrpc_handle_line(conn, line, length);
+	vmsup_jsonrpc_handle_line(conn, data, length);
 	vmsup_jsonrpc_connection_update_pause(conn);
 }
 
@@ -1263,6 +1262,9 @@ vmsup_jsonrpc_server_process_data(VmsupJsonrpcServer *self,
 	vmsup_line_stream_read_now(conn->stream);
 	written = g_strndup(g_memory_output_stream_get_data(G_MEMORY_OUTPUT_STREAM(out)),
 			    g_memory_output_stream_get_data_size(G_MEMORY_OUTPUT_STREAM(out)));
+	/* a stream nothing was written to has no data */
+	if (written == NULL)
+		written = g_strdup("");
 	vmsup_jsonrpc_connection_close(conn);
 	return written;
 }
