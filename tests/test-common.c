@@ -106,6 +106,23 @@ test_error_wire_codes(void)
 }
 
 static void
+test_error_from_qemu(void)
+{
+	g_autoptr(JsonNode) object =
+	    vmsup_json_parse("{\"class\":\"DeviceNotFound\",\"desc\":\"no such disk\"}", -1, NULL);
+	g_autoptr(JsonNode) number = vmsup_json_parse("7", -1, NULL);
+	g_autoptr(GError) error = vmsup_error_new_from_qemu("query-block", object);
+	g_autoptr(GError) garbage = vmsup_error_new_from_qemu("guest-ping", number);
+
+	/* QEMU's own words, kept */
+	g_assert_error(error, VMSUP_ERROR, VMSUP_ERROR_COMMAND);
+	g_assert_cmpstr(error->message, ==, "query-block: DeviceNotFound: no such disk");
+	/* an error member that is not an object is still an error, never a crash */
+	g_assert_error(garbage, VMSUP_ERROR, VMSUP_ERROR_COMMAND);
+	g_assert_cmpstr(garbage->message, ==, "guest-ping: GenericError: unknown error");
+}
+
+static void
 test_json_parse(void)
 {
 	g_autoptr(GError) error = NULL;
@@ -263,6 +280,7 @@ main(int argc, char **argv)
 	g_test_add_func("/vmsup/common/error/dbus-names", test_error_dbus_names);
 	g_test_add_func("/vmsup/common/error/convert", test_error_convert);
 	g_test_add_func("/vmsup/common/error/wire-codes", test_error_wire_codes);
+	g_test_add_func("/vmsup/common/error/from-qemu", test_error_from_qemu);
 	g_test_add_func("/vmsup/common/json/parse", test_json_parse);
 	g_test_add_func("/vmsup/common/json/strict", test_json_strict);
 	g_test_add_func("/vmsup/common/json/problems", test_json_problems);

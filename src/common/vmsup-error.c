@@ -10,6 +10,7 @@
 #include <json-glib/json-glib.h>
 
 #include "vmsup-error.h"
+#include "vmsup-json.h"
 
 static const GDBusErrorEntry vmsup_error_entries[] = {
     {VMSUP_ERROR_NOT_FOUND, "io.github.vmsup.Error.NotFound"},
@@ -171,6 +172,21 @@ vmsup_error_is_wire(const GError *error)
 {
 	return error != NULL && error->domain == VMSUP_ERROR &&
 	       vmsup_error_code_for_own(error->code) == error->code;
+}
+
+GError *
+vmsup_error_new_from_qemu(const gchar *command, JsonNode *error_member)
+{
+	JsonObject *error = error_member != NULL && JSON_NODE_HOLDS_OBJECT(error_member)
+				? json_node_get_object(error_member)
+				: NULL;
+
+	return g_error_new(VMSUP_ERROR,
+			   VMSUP_ERROR_COMMAND,
+			   "%s: %s: %s",
+			   command,
+			   vmsup_json_object_get_string(error, "class", "GenericError"),
+			   vmsup_json_object_get_string(error, "desc", "unknown error"));
 }
 
 void

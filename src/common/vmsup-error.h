@@ -2,6 +2,7 @@
 #pragma once
 
 #include <glib.h>
+#include <json-glib/json-glib.h>
 
 G_BEGIN_DECLS
 
@@ -73,5 +74,13 @@ vmsup_error_is_wire(const GError *error);
 /* makes @error VMSUP_ERROR with vmsup_error_get_code(), in place; the message stays */
 void
 vmsup_error_convert(GError **error);
+
+/*
+ * The error member of a QMP or guest-agent reply to @command as
+ * VMSUP_ERROR_COMMAND, "<command>: <class>: <desc>" in QEMU's own words;
+ * @error_member need not be an object
+ */
+GError *
+vmsup_error_new_from_qemu(const gchar *command, JsonNode *error_member);
 
 G_END_DECLS

@@ -131,13 +131,13 @@ vmsup_line_stream_end_input(VmsupLineStream *self, GError *error)
 	g_autoptr(GError) owned = error;
 
 	if (!(self->flags & VMSUP_LINE_STREAM_HALF_CLOSE)) {
-		vmsup_line_stream_end(self, error);
+		vmsup_line_stream_end(self, owned);
 		return;
 	}
 	self->input_ended = TRUE;
 	vmsup_line_stream_clear_source(&self->read_source);
 	g_byte_array_set_size(self->inbuf, 0);
-	g_signal_emit(self, signals[SIGNAL_INPUT_ENDED], 0, error);
+	g_signal_emit(self, signals[SIGNAL_INPUT_ENDED], 0, owned);
 }
 
 static void
@@ -452,9 +452,10 @@ static gboolean
 vmsup_line_stream_fail_cb(gpointer user_data)
 {
 	VmsupLineStream *self = user_data;
-	g_autoptr(VmsupLineStream) keep = g_object_ref(self);
+	g_autoptr(VmsupLineStream) keep = NULL;
 	g_autoptr(GError) error = g_steal_pointer(&self->write_error);
 
+	keep = g_object_ref(self);
 	g_clear_pointer(&self->fail_source, g_source_unref);
 	vmsup_line_stream_end_with(self, VMSUP_ERROR_CLOSED, "%s", error->message);
 	return G_SOURCE_REMOVE;
@@ -499,9 +500,10 @@ vmsup_line_stream_consume(VmsupLineStream *self, gsize sent)
 static void
 vmsup_line_stream_on_writable(VmsupLineStream *self)
 {
-	g_autoptr(VmsupLineStream) keep = g_object_ref(self);
+	g_autoptr(VmsupLineStream) keep = NULL;
 	gsize before = self->queued;
 
+	keep = g_object_ref(self);
 	vmsup_line_stream_flush(self);
 	/* room in the queue lets reading resume */
 	if (!self->closed && before >= self->high_water && self->queued < self->high_water) {

@@ -232,15 +232,10 @@ vmsup_qga_client_complete_current(VmsupQgaClient *self, JsonObject *message)
 	JsonNode *ret;
 
 	if (json_object_has_member(message, "error")) {
-		JsonObject *error = json_object_get_object_member(message, "error");
-		g_task_return_new_error(
+		g_task_return_error(
 		    task,
-		    VMSUP_ERROR,
-		    VMSUP_ERROR_COMMAND,
-		    "%s: %s: %s",
-		    op->command,
-		    vmsup_json_object_get_string(error, "class", "GenericError"),
-		    vmsup_json_object_get_string(error, "desc", "unknown error"));
+		    vmsup_error_new_from_qemu(op->command,
+					      json_object_get_member(message, "error")));
 		return;
 	}
 	ret = json_object_get_member(message, "return");

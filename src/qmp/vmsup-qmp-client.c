@@ -306,7 +306,6 @@ vmsup_qmp_client_handle_reply(VmsupQmpClient *self, JsonObject *message)
 	const gchar *id = vmsup_json_object_get_string(message, "id", NULL);
 	g_autoptr(GTask) task = NULL;
 	VmsupQmpCall *call;
-	JsonObject *error;
 
 	if (id == NULL) {
 		g_debug("%s: reply without an id, dropped", self->label);
@@ -319,15 +318,10 @@ vmsup_qmp_client_handle_reply(VmsupQmpClient *self, JsonObject *message)
 	}
 	call = g_task_get_task_data(task);
 	if (json_object_has_member(message, "error")) {
-		error = json_object_get_object_member(message, "error");
-		g_task_return_new_error(
+		g_task_return_error(
 		    task,
-		    VMSUP_ERROR,
-		    VMSUP_ERROR_COMMAND,
-		    "%s: %s: %s",
-		    call->command,
-		    vmsup_json_object_get_string(error, "class", "GenericError"),
-		    vmsup_json_object_get_string(error, "desc", "unknown error"));
+		    vmsup_error_new_from_qemu(call->command,
+					      json_object_get_member(message, "error")));
 		return;
 	}
 	g_task_return_pointer(task,
