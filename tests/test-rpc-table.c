@@ -116,12 +116,12 @@ assert_invalid_params(const gchar *method, const gchar *params_json, const gchar
 	Reply reply = {0};
 
 	g_assert_false(vmsup_rpc_table_validate(m, params, &error));
-	g_assert_error(error, VMSUP_RPC_ERROR, VMSUP_RPC_INVALID_PARAMS);
+	g_assert_error(error, VMSUP_ERROR, VMSUP_ERROR_INVALID_PARAMS);
 	if (strstr(error->message, field) == NULL)
 		g_error("'%s' not named in: %s", field, error->message);
 	/* and through dispatch: the handler never runs (it would say failed-precondition) */
 	dispatch(method, params_json, &reply);
-	g_assert_error(reply.error, VMSUP_RPC_ERROR, VMSUP_RPC_INVALID_PARAMS);
+	g_assert_error(reply.error, VMSUP_ERROR, VMSUP_ERROR_INVALID_PARAMS);
 	reply_clear(&reply);
 }
 
@@ -631,20 +631,20 @@ static void
 test_error_kinds(void)
 {
 	g_autoptr(GError) params =
-	    g_error_new_literal(VMSUP_RPC_ERROR, VMSUP_RPC_INVALID_PARAMS, "x");
+	    g_error_new_literal(VMSUP_ERROR, VMSUP_ERROR_INVALID_PARAMS, "x");
 	g_autoptr(GError) busy = g_error_new_literal(VMSUP_ERROR, VMSUP_ERROR_BUSY, "x");
 	g_autoptr(GError) foreign = g_error_new_literal(G_IO_ERROR, G_IO_ERROR_FAILED, "x");
 	g_autofree gchar *dbus_name = NULL;
 
-	g_assert_cmpint(vmsup_rpc_error_get_code(params), ==, -32602);
-	g_assert_cmpstr(vmsup_rpc_error_get_kind(params), ==, "invalid-params");
-	g_assert_cmpint(vmsup_rpc_error_get_code(busy), ==, 4);
-	g_assert_cmpstr(vmsup_rpc_error_get_kind(busy), ==, "busy");
-	g_assert_cmpint(vmsup_rpc_error_get_code(foreign), ==, 8);
-	g_assert_cmpstr(vmsup_rpc_error_get_kind(foreign), ==, "internal");
-	g_assert_cmpstr(vmsup_rpc_error_to_kind(-32700), ==, "parse-error");
-	g_assert_cmpstr(vmsup_rpc_error_to_kind(-32600), ==, "invalid-request");
-	g_assert_cmpstr(vmsup_rpc_error_to_kind(-32601), ==, "method-not-found");
+	g_assert_cmpint(vmsup_error_get_code(params), ==, -32602);
+	g_assert_cmpstr(vmsup_error_get_kind(params), ==, "invalid-params");
+	g_assert_cmpint(vmsup_error_get_code(busy), ==, 4);
+	g_assert_cmpstr(vmsup_error_get_kind(busy), ==, "busy");
+	g_assert_cmpint(vmsup_error_get_code(foreign), ==, 8);
+	g_assert_cmpstr(vmsup_error_get_kind(foreign), ==, "internal");
+	g_assert_cmpstr(vmsup_error_to_kind(-32700), ==, "parse-error");
+	g_assert_cmpstr(vmsup_error_to_kind(-32600), ==, "invalid-request");
+	g_assert_cmpstr(vmsup_error_to_kind(-32601), ==, "method-not-found");
 	dbus_name = g_dbus_error_encode_gerror(params);
 	g_assert_cmpstr(dbus_name, ==, "io.github.vmsup.Error.InvalidParams");
 }
@@ -1171,7 +1171,7 @@ test_dbus_params_strict(void)
 		args = g_variant_ref_sink(g_variant_new("(sa{sv})", "web", options));
 		params = vmsup_dbus_params_from_variant(args, NULL, &error);
 		g_assert_null(params);
-		g_assert_error(error, VMSUP_RPC_ERROR, VMSUP_RPC_INVALID_PARAMS);
+		g_assert_error(error, VMSUP_ERROR, VMSUP_ERROR_INVALID_PARAMS);
 		g_assert_nonnull(strstr(error->message, "'memory_mib'"));
 	}
 	/* what fits passes */
