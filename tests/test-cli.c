@@ -651,10 +651,10 @@ test_client_closed_mid_answer(void)
 	g_autoptr(JsonNode) result = vmsup_jsonrpc_client_call(client, "vm.list", NULL, &error);
 
 	g_assert_null(result);
-	g_assert_error(error, VMSUP_JSONRPC_CLIENT_ERROR, VMSUP_JSONRPC_CLIENT_ERROR_CLOSED);
+	g_assert_error(error, VMSUP_ERROR, VMSUP_ERROR_CLOSED);
 	g_assert_cmpstr(error->message, ==, "vmsupd closed the connection");
-	g_assert_cmpstr(vmsup_jsonrpc_client_error_kind(error), ==, "internal");
-	g_assert_false(vmsup_jsonrpc_client_error_is_remote(error));
+	g_assert_cmpstr(vmsup_error_to_kind(error->code), ==, "internal");
+	g_assert_false(vmsup_error_is_wire(error));
 }
 
 static void
@@ -678,24 +678,18 @@ test_client_answers(void)
 	     VMSUP_ERROR_NOT_FOUND,
 	     "not-found"},
 	    {"{\"jsonrpc\":\"2.0\",\"id\":1,\"error\":{\"code\":-32601,\"message\":\"no\"}}\n",
-	     VMSUP_JSONRPC_CLIENT_ERROR,
-	     VMSUP_JSONRPC_CLIENT_ERROR_METHOD_NOT_FOUND,
+	     VMSUP_ERROR,
+	     VMSUP_ERROR_METHOD_NOT_FOUND,
 	     "method-not-found"},
 	    {"{\"jsonrpc\":\"2.0\",\"id\":null,\"error\":{\"code\":-32700,\"message\":\"bad\"}}\n",
-	     VMSUP_JSONRPC_CLIENT_ERROR,
-	     VMSUP_JSONRPC_CLIENT_ERROR_INVALID_REQUEST,
+	     VMSUP_ERROR,
+	     VMSUP_ERROR_INVALID_REQUEST,
 	     "invalid-request"},
-	    {"{\"jsonrpc\":\"2.0\",\"id\":1}\n",
-	     VMSUP_JSONRPC_CLIENT_ERROR,
-	     VMSUP_JSONRPC_CLIENT_ERROR_PROTOCOL,
-	     "internal"},
-	    {"this is not JSON\n",
-	     VMSUP_JSONRPC_CLIENT_ERROR,
-	     VMSUP_JSONRPC_CLIENT_ERROR_PROTOCOL,
-	     "internal"},
+	    {"{\"jsonrpc\":\"2.0\",\"id\":1}\n", VMSUP_ERROR, VMSUP_ERROR_PROTOCOL, "internal"},
+	    {"this is not JSON\n", VMSUP_ERROR, VMSUP_ERROR_PROTOCOL, "internal"},
 	    {"{\"jsonrpc\":\"2.0\",\"id\":1,\"result\":[1]}\n",
-	     VMSUP_JSONRPC_CLIENT_ERROR,
-	     VMSUP_JSONRPC_CLIENT_ERROR_PROTOCOL,
+	     VMSUP_ERROR,
+	     VMSUP_ERROR_PROTOCOL,
 	     "internal"},
 	};
 
@@ -714,10 +708,9 @@ test_client_answers(void)
 		}
 		g_assert_null(result);
 		g_assert_error(error, cases[i].domain, cases[i].code);
-		g_assert_cmpstr(vmsup_jsonrpc_client_error_kind(error), ==, cases[i].kind);
-		g_assert_true(vmsup_jsonrpc_client_error_is_remote(error) ==
-			      (cases[i].domain == VMSUP_ERROR ||
-			       cases[i].code != VMSUP_JSONRPC_CLIENT_ERROR_PROTOCOL));
+		g_assert_cmpstr(vmsup_error_to_kind(error->code), ==, cases[i].kind);
+		g_assert_true(vmsup_error_is_wire(error) ==
+			      (cases[i].code != VMSUP_ERROR_PROTOCOL));
 	}
 }
 
@@ -743,8 +736,8 @@ test_client_wait(void)
 	g_timeout_add(20, cancel_client_cb, client);
 	none = vmsup_jsonrpc_client_next_notification(client, -1, &error);
 	g_assert_null(none);
-	g_assert_error(error, VMSUP_JSONRPC_CLIENT_ERROR, VMSUP_JSONRPC_CLIENT_ERROR_CANCELLED);
-	g_assert_cmpstr(vmsup_jsonrpc_client_error_kind(error), ==, "cancelled");
+	g_assert_error(error, VMSUP_ERROR, VMSUP_ERROR_INTERRUPTED);
+	g_assert_cmpstr(vmsup_error_to_kind(error->code), ==, "cancelled");
 	g_clear_error(&error);
 
 	/* calls run to their end however often someone cancels */
@@ -755,7 +748,7 @@ test_client_wait(void)
 
 	/* the cancel nobody saw yet ends the next wait at once, then waits time out quietly */
 	none = vmsup_jsonrpc_client_next_notification(client, -1, &error);
-	g_assert_error(error, VMSUP_JSONRPC_CLIENT_ERROR, VMSUP_JSONRPC_CLIENT_ERROR_CANCELLED);
+	g_assert_error(error, VMSUP_ERROR, VMSUP_ERROR_INTERRUPTED);
 	g_clear_error(&error);
 	start = g_get_monotonic_time();
 	none = vmsup_jsonrpc_client_next_notification(client, 50, &error);
@@ -781,11 +774,9 @@ test_client_connect(void)
 		g_autoptr(GError) error = NULL;
 
 		g_assert_false(vmsup_jsonrpc_client_connect(client, paths[i], &error));
-		g_assert_error(error,
-			       VMSUP_JSONRPC_CLIENT_ERROR,
-			       VMSUP_JSONRPC_CLIENT_ERROR_CONNECT);
+		g_assert_error(error, VMSUP_ERROR, VMSUP_ERROR_CONNECT);
 		g_assert_true(g_str_has_prefix(error->message, "Could not connect: "));
-		g_assert_cmpstr(vmsup_jsonrpc_client_error_kind(error), ==, "connect");
+		g_assert_cmpstr(vmsup_error_to_kind(error->code), ==, "connect");
 	}
 	vmsup_test_rm_rf(dir);
 }

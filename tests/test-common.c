@@ -45,6 +45,13 @@ test_error_kinds(void)
 	}
 	g_assert_cmpstr(vmsup_error_to_kind(999), ==, "internal");
 	g_assert_cmpint(vmsup_error_from_kind("nope"), ==, -1);
+	g_assert_cmpstr(vmsup_error_to_kind(VMSUP_ERROR_PARSE), ==, "parse-error");
+	g_assert_cmpstr(vmsup_error_to_kind(VMSUP_ERROR_INVALID_PARAMS), ==, "invalid-params");
+	g_assert_cmpstr(vmsup_error_to_kind(VMSUP_ERROR_CONNECT), ==, "connect");
+	g_assert_cmpstr(vmsup_error_to_kind(VMSUP_ERROR_INTERRUPTED), ==, "cancelled");
+	g_assert_cmpstr(vmsup_error_to_kind(VMSUP_ERROR_CLOSED), ==, "internal");
+	/* the protocol's codes are not request failures a kind could name */
+	g_assert_cmpint(vmsup_error_from_kind("invalid-params"), ==, -1);
 }
 
 static void
@@ -59,7 +66,7 @@ static void
 test_error_convert(void)
 {
 	g_autoptr(GError) io = g_error_new_literal(G_IO_ERROR, G_IO_ERROR_TIMED_OUT, "slow");
-	g_autoptr(GError) qmp = g_error_new_literal(VMSUP_QMP_ERROR, VMSUP_QMP_ERROR_CLOSED, "gone");
+	g_autoptr(GError) qmp = g_error_new_literal(VMSUP_ERROR, VMSUP_ERROR_CLOSED, "gone");
 	g_autoptr(GError) file = g_error_new_literal(G_FILE_ERROR, G_FILE_ERROR_NOENT, "missing");
 	vmsup_error_convert(&io);
 	vmsup_error_convert(&qmp);
@@ -68,6 +75,51 @@ test_error_convert(void)
 	g_assert_error(qmp, VMSUP_ERROR, VMSUP_ERROR_FAILED_PRECONDITION);
 	g_assert_error(file, VMSUP_ERROR, VMSUP_ERROR_NOT_FOUND);
 	g_assert_cmpstr(io->message, ==, "slow");
+}
+
+static void
+test_error_wire_codes(void)
+{
+	g_autoptr(GError) command = g_error_new_literal(VMSUP_ERROR, VMSUP_ERROR_COMMAND, "x");
+	g_autoptr(GError) params =
+	    g_error_new_literal(VMSUP_ERROR, VMSUP_ERROR_INVALID_PARAMS, "x");
+	g_autoptr(GError) busy = g_error_new_literal(VMSUP_ERROR, VMSUP_ERROR_BUSY, "x");
+	g_autoptr(GError) foreign =
+	    g_error_new_literal(G_KEY_FILE_ERROR, G_KEY_FILE_ERROR_PARSE, "x");
+
+	g_assert_cmpint(vmsup_error_get_code(command), ==, VMSUP_ERROR_INTERNAL);
+	g_assert_cmpint(vmsup_error_get_code(params), ==, -32602);
+	g_assert_cmpint(vmsup_error_get_code(busy), ==, 4);
+	g_assert_cmpint(vmsup_error_get_code(foreign), ==, VMSUP_ERROR_INVALID_ARGUMENT);
+	g_assert_cmpint(vmsup_error_get_code(NULL), ==, VMSUP_ERROR_INTERNAL);
+	g_assert_cmpstr(vmsup_error_get_kind(command), ==, "internal");
+	g_assert_false(vmsup_error_is_wire(command));
+	g_assert_true(vmsup_error_is_wire(params));
+	g_assert_true(vmsup_error_is_wire(busy));
+	g_assert_false(vmsup_error_is_wire(foreign));
+	/* a wire code goes through a conversion unchanged */
+	vmsup_error_convert(&params);
+	g_assert_error(params, VMSUP_ERROR, VMSUP_ERROR_INVALID_PARAMS);
+	vmsup_error_convert(&command);
+	g_assert_error(command, VMSUP_ERROR, VMSUP_ERROR_INTERNAL);
+	g_assert_cmpstr(command->message, ==, "x");
+}
+
+static void
+test_error_from_qemu(void)
+{
+	g_autoptr(JsonNode) object =
+	    vmsup_json_parse("{\"class\":\"DeviceNotFound\",\"desc\":\"no such disk\"}", -1, NULL);
+	g_autoptr(JsonNode) number = vmsup_json_parse("7", -1, NULL);
+	g_autoptr(GError) error = vmsup_error_new_from_qemu("query-block", object);
+	g_autoptr(GError) garbage = vmsup_error_new_from_qemu("guest-ping", number);
+
+	/* QEMU's own words, kept */
+	g_assert_error(error, VMSUP_ERROR, VMSUP_ERROR_COMMAND);
+	g_assert_cmpstr(error->message, ==, "query-block: DeviceNotFound: no such disk");
+	/* an error member that is not an object is still an error, never a crash */
+	g_assert_error(garbage, VMSUP_ERROR, VMSUP_ERROR_COMMAND);
+	g_assert_cmpstr(garbage->message, ==, "guest-ping: GenericError: unknown error");
 }
 
 static void
@@ -227,6 +279,8 @@ main(int argc, char **argv)
 	g_test_add_func("/vmsup/common/error/kinds", test_error_kinds);
 	g_test_add_func("/vmsup/common/error/dbus-names", test_error_dbus_names);
 	g_test_add_func("/vmsup/common/error/convert", test_error_convert);
+	g_test_add_func("/vmsup/common/error/wire-codes", test_error_wire_codes);
+	g_test_add_func("/vmsup/common/error/from-qemu", test_error_from_qemu);
 	g_test_add_func("/vmsup/common/json/parse", test_json_parse);
 	g_test_add_func("/vmsup/common/json/strict", test_json_strict);
 	g_test_add_func("/vmsup/common/json/problems", test_json_problems);

@@ -189,10 +189,8 @@ answer_from_dbus(GVariant *reply, GError *error, Answer *out)
 {
 	if (reply == NULL) {
 		g_dbus_error_strip_remote_error(error);
-		/* both of our domains are registered, so the name maps back to our codes */
-		out->code = (error->domain == VMSUP_ERROR || error->domain == VMSUP_RPC_ERROR)
-				? vmsup_rpc_error_get_code(error)
-				: -1;
+		/* our domain is registered, so the name maps back to our codes */
+		out->code = error->domain == VMSUP_ERROR ? vmsup_error_get_code(error) : -1;
 		out->message = g_strdup(error->message);
 		return;
 	}
@@ -1235,7 +1233,7 @@ test_in_process(void)
 				   g_variant_new("(sa{sv})", "x", &options),
 				   &error);
 		g_assert_null(reply);
-		g_assert_error(error, VMSUP_RPC_ERROR, VMSUP_RPC_INVALID_PARAMS);
+		g_assert_error(error, VMSUP_ERROR, VMSUP_ERROR_INVALID_PARAMS);
 		g_clear_error(&error);
 	}
 	/* no VM service in this context */
@@ -1818,7 +1816,7 @@ test_list_fields(void)
 
 		rpc_call("vm.list", params, &answer);
 		g_assert_null(answer.result);
-		g_assert_cmpint(answer.code, ==, VMSUP_RPC_INVALID_PARAMS);
+		g_assert_cmpint(answer.code, ==, VMSUP_ERROR_INVALID_PARAMS);
 		if (strstr(answer.message, bad[i][1]) == NULL)
 			g_error("%s not named in: %s", bad[i][1], answer.message);
 	}
@@ -1969,7 +1967,7 @@ test_errors(void)
 			  "(a{sv})",
 			  &error);
 	g_assert_null(reply);
-	g_assert_error(error, VMSUP_RPC_ERROR, VMSUP_RPC_INVALID_PARAMS);
+	g_assert_error(error, VMSUP_ERROR, VMSUP_ERROR_INVALID_PARAMS);
 	g_clear_error(&error);
 	reply = dbus_call(VMSUP_DBUS_SUPERVISOR_PATH,
 			  SUPERVISOR_IFACE,
@@ -2051,7 +2049,7 @@ test_uid_not_an_option(void)
 				  &error);
 		g_test_message("%s %s: %s", cases[i].method, cases[i].member, error->message);
 		g_assert_null(reply);
-		g_assert_error(error, VMSUP_RPC_ERROR, VMSUP_RPC_INVALID_PARAMS);
+		g_assert_error(error, VMSUP_ERROR, VMSUP_ERROR_INVALID_PARAMS);
 		g_assert_nonnull(strstr(error->message, cases[i].member));
 	}
 }
@@ -2922,7 +2920,6 @@ main(int argc, char **argv)
 	g_test_init(&argc, &argv, G_TEST_OPTION_ISOLATE_DIRS, NULL);
 	/* map the D-Bus error names back to our domains on this side too */
 	(void)vmsup_error_quark();
-	(void)vmsup_rpc_error_quark();
 
 	g_test_add_func("/vmsup/rpc/table/mirrors-dbus", test_table_mirrors_dbus);
 	g_test_add_func("/vmsup/rpc/twin/cases-known", test_twin_cases_known);

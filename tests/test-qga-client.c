@@ -207,7 +207,7 @@ test_never_answers(Fixture *fx, gconstpointer data)
 
 	vmsup_mock_qmp_hang(fx->mock, "guest-sync-delimited");
 	g_assert_false(connect_client(fx, 300, &error));
-	g_assert_error(error, VMSUP_QMP_ERROR, VMSUP_QMP_ERROR_TIMEOUT);
+	g_assert_error(error, VMSUP_ERROR, VMSUP_ERROR_TIMEOUT);
 	g_assert_nonnull(strstr(error->message, "'guest'"));
 	g_assert_cmpint(g_get_monotonic_time() - start, >=, 300 * 1000);
 	g_assert_cmpuint(vmsup_mock_qmp_get_n_received(fx->mock), ==, 1);
@@ -223,7 +223,7 @@ test_timeout_resyncs(Fixture *fx, gconstpointer data)
 	vmsup_mock_qmp_hang(fx->mock, "guest-ping");
 	ret = execute(fx, "guest-ping", NULL, 200, &error);
 	g_assert_null(ret);
-	g_assert_error(error, VMSUP_QMP_ERROR, VMSUP_QMP_ERROR_TIMEOUT);
+	g_assert_error(error, VMSUP_ERROR, VMSUP_ERROR_TIMEOUT);
 	g_assert_true(g_str_has_prefix(error->message, "guest-ping: "));
 
 	/* the late answer must not be taken for the next command's */
@@ -244,7 +244,7 @@ test_garbage(Fixture *fx, gconstpointer data)
 	vmsup_mock_qmp_expect_raw(fx->mock, "guest-ping", "\x01garbage{\n");
 	ret = execute(fx, "guest-ping", NULL, 0, &error);
 	g_assert_null(ret);
-	g_assert_error(error, VMSUP_QMP_ERROR, VMSUP_QMP_ERROR_PROTOCOL);
+	g_assert_error(error, VMSUP_ERROR, VMSUP_ERROR_PROTOCOL);
 
 	/* garbage right after a sentinel is skipped too */
 	vmsup_mock_qmp_expect_sync(fx->mock, "\xffnot json\n");
@@ -265,7 +265,7 @@ test_nul_in_reply(Fixture *fx, gconstpointer data)
 				  "{\"return\":{\"host-name\":\"web\\u0000evil\"}}\n");
 	ret = execute(fx, "guest-get-host-name", NULL, 0, &error);
 	g_assert_null(ret);
-	g_assert_error(error, VMSUP_QMP_ERROR, VMSUP_QMP_ERROR_PROTOCOL);
+	g_assert_error(error, VMSUP_ERROR, VMSUP_ERROR_PROTOCOL);
 	g_assert_nonnull(strstr(error->message, "guest-get-host-name"));
 	g_assert_nonnull(strstr(error->message, "NUL character"));
 	/* the stream is back in step for the next call */
@@ -285,7 +285,7 @@ test_error_reply(Fixture *fx, gconstpointer data)
 				    "CommandNotFound",
 				    "Command guest-get-devices has been disabled");
 	ret = execute(fx, "guest-get-devices", NULL, 0, &error);
-	g_assert_error(error, VMSUP_QMP_ERROR, VMSUP_QMP_ERROR_COMMAND);
+	g_assert_error(error, VMSUP_ERROR, VMSUP_ERROR_COMMAND);
 	g_assert_cmpstr(
 	    error->message,
 	    ==,
@@ -319,12 +319,12 @@ test_agent_gone(Fixture *fx, gconstpointer data)
 		g_autoptr(JsonNode) ret =
 		    vmsup_qga_client_execute_finish(fx->client, res, &error_i);
 		g_assert_null(ret);
-		g_assert_error(error_i, VMSUP_QMP_ERROR, VMSUP_QMP_ERROR_CLOSED);
+		g_assert_error(error_i, VMSUP_ERROR, VMSUP_ERROR_CLOSED);
 		g_assert_true(
 		    g_str_has_prefix(error_i->message, "guest agent connection of 'guest' closed"));
 	}
 	late = execute(fx, "guest-ping", NULL, 0, &error);
-	g_assert_error(error, VMSUP_QMP_ERROR, VMSUP_QMP_ERROR_CLOSED);
+	g_assert_error(error, VMSUP_ERROR, VMSUP_ERROR_CLOSED);
 }
 
 static void
@@ -340,7 +340,7 @@ test_no_socket(Fixture *fx, gconstpointer data)
 	vmsup_qga_client_connect_async(client, 30000, NULL, vmsup_test_store_result_cb, &slot);
 	res = vmsup_test_wait_result(&slot, 10);
 	g_assert_false(vmsup_qga_client_connect_finish(client, res, &error));
-	g_assert_error(error, VMSUP_QMP_ERROR, VMSUP_QMP_ERROR_CLOSED);
+	g_assert_error(error, VMSUP_ERROR, VMSUP_ERROR_CLOSED);
 	g_assert_nonnull(strstr(error->message, path));
 	vmsup_test_rm_rf(tmpdir);
 }
@@ -472,7 +472,7 @@ test_exec_timeout(Fixture *fx, gconstpointer data)
 	res = vmsup_test_wait_result(&slot, 10);
 	result = vmsup_qga_client_exec_finish(fx->client, res, &error);
 	g_assert_null(result);
-	g_assert_error(error, VMSUP_QMP_ERROR, VMSUP_QMP_ERROR_TIMEOUT);
+	g_assert_error(error, VMSUP_ERROR, VMSUP_ERROR_TIMEOUT);
 	g_assert_cmpint(g_get_monotonic_time() - start, >=, 400 * 1000);
 	g_assert_nonnull(strstr(error->message, "was killed"));
 	/* sync, exec, then status polled more than once with growing pauses (50, 100, 200 ms) */
@@ -618,7 +618,7 @@ test_read_file_error(Fixture *fx, gconstpointer data)
 	res = vmsup_test_wait_result(&slot, 10);
 	bytes = vmsup_qga_client_read_file_finish(fx->client, res, &error);
 	g_assert_null(bytes);
-	g_assert_error(error, VMSUP_QMP_ERROR, VMSUP_QMP_ERROR_COMMAND);
+	g_assert_error(error, VMSUP_ERROR, VMSUP_ERROR_COMMAND);
 	g_assert_cmpstr(error->message, ==, "guest-file-read: GenericError: read failed");
 	g_assert_cmpint(vmsup_json_object_get_int(request_args(fx, 3), "handle", -1), ==, 1001);
 }

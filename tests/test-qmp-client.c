@@ -184,7 +184,7 @@ test_mock_handshake(Fixture *fx, gconstpointer data)
 	g_assert_null(vmsup_qmp_client_get_greeting(fx->client));
 	early = execute(fx, "query-status", NULL, &error);
 	g_assert_null(early);
-	g_assert_error(error, VMSUP_QMP_ERROR, VMSUP_QMP_ERROR_NOT_READY);
+	g_assert_error(error, VMSUP_ERROR, VMSUP_ERROR_NOT_READY);
 	g_clear_error(&error);
 
 	handshake(fx);
@@ -221,9 +221,9 @@ test_mock_bad_greeting(Fixture *fx, gconstpointer data)
 					 &slot);
 	res = vmsup_test_wait_result(&slot, 10);
 	g_assert_false(vmsup_qmp_client_handshake_finish(fx->client, res, &error));
-	g_assert_error(error, VMSUP_QMP_ERROR, VMSUP_QMP_ERROR_PROTOCOL);
+	g_assert_error(error, VMSUP_ERROR, VMSUP_ERROR_PROTOCOL);
 	g_assert_cmpuint(fx->n_closed, ==, 1);
-	g_assert_error(fx->closed_error, VMSUP_QMP_ERROR, VMSUP_QMP_ERROR_PROTOCOL);
+	g_assert_error(fx->closed_error, VMSUP_ERROR, VMSUP_ERROR_PROTOCOL);
 	g_assert_null(vmsup_qmp_client_get_greeting(fx->client));
 	g_assert_cmpuint(vmsup_mock_qmp_get_n_received(fx->mock), ==, 0);
 }
@@ -239,15 +239,15 @@ test_mock_garbage(Fixture *fx, gconstpointer data)
 	vmsup_mock_qmp_expect_raw(fx->mock, "query-status", "}{ not json at all\r\n");
 	ret = execute(fx, "query-status", NULL, &error);
 	g_assert_null(ret);
-	g_assert_error(error, VMSUP_QMP_ERROR, VMSUP_QMP_ERROR_PROTOCOL);
+	g_assert_error(error, VMSUP_ERROR, VMSUP_ERROR_PROTOCOL);
 	g_assert_true(g_str_has_prefix(error->message, "QMP connection to 'mock' closed: "));
 	g_assert_cmpuint(fx->n_closed, ==, 1);
-	g_assert_error(fx->closed_error, VMSUP_QMP_ERROR, VMSUP_QMP_ERROR_PROTOCOL);
+	g_assert_error(fx->closed_error, VMSUP_ERROR, VMSUP_ERROR_PROTOCOL);
 	g_clear_error(&error);
 
 	late = execute(fx, "query-status", NULL, &error);
 	g_assert_null(late);
-	g_assert_error(error, VMSUP_QMP_ERROR, VMSUP_QMP_ERROR_CLOSED);
+	g_assert_error(error, VMSUP_ERROR, VMSUP_ERROR_CLOSED);
 	/* after garbage the client hangs up rather than guess where the next message starts */
 	vmsup_mock_qmp_wait_hangup(fx->mock, 10);
 }
@@ -266,7 +266,7 @@ test_mock_timeout(Fixture *fx, gconstpointer data)
 	start = g_get_monotonic_time();
 	ret = execute(fx, "query-status", NULL, &error);
 	g_assert_null(ret);
-	g_assert_error(error, VMSUP_QMP_ERROR, VMSUP_QMP_ERROR_TIMEOUT);
+	g_assert_error(error, VMSUP_ERROR, VMSUP_ERROR_TIMEOUT);
 	g_assert_nonnull(strstr(error->message, "query-status"));
 	g_assert_cmpint(g_get_monotonic_time() - start, >=, 200 * 1000);
 	g_clear_error(&error);
@@ -302,7 +302,7 @@ test_mock_call_timeout(Fixture *fx, gconstpointer data)
 	res = vmsup_test_wait_result(&slot, 20);
 	ret = vmsup_qmp_client_execute_finish(fx->client, res, &error);
 	g_assert_null(ret);
-	g_assert_error(error, VMSUP_QMP_ERROR, VMSUP_QMP_ERROR_TIMEOUT);
+	g_assert_error(error, VMSUP_ERROR, VMSUP_ERROR_TIMEOUT);
 	g_assert_nonnull(strstr(error->message, "150 ms"));
 	g_assert_cmpint(g_get_monotonic_time() - start, >=, 150 * 1000);
 	g_assert_cmpint(g_get_monotonic_time() - start, <, 10 * G_USEC_PER_SEC);
@@ -336,11 +336,11 @@ test_mock_close_mid_reply(Fixture *fx, gconstpointer data)
 	vmsup_mock_qmp_close_mid_reply(fx->mock, "query-status", reply);
 	ret = execute(fx, "query-status", NULL, &error);
 	g_assert_null(ret);
-	g_assert_error(error, VMSUP_QMP_ERROR, VMSUP_QMP_ERROR_CLOSED);
+	g_assert_error(error, VMSUP_ERROR, VMSUP_ERROR_CLOSED);
 	g_assert_true(g_str_has_prefix(error->message, "QMP connection to 'mock' closed: "));
 	vmsup_test_drain_main_context();
 	g_assert_cmpuint(fx->n_closed, ==, 1);
-	g_assert_error(fx->closed_error, VMSUP_QMP_ERROR, VMSUP_QMP_ERROR_CLOSED);
+	g_assert_error(fx->closed_error, VMSUP_ERROR, VMSUP_ERROR_CLOSED);
 }
 
 static void
@@ -356,7 +356,7 @@ test_mock_oversized(Fixture *fx, gconstpointer data)
 	vmsup_mock_qmp_expect_raw(fx->mock, "query-status", reply);
 	ret = execute(fx, "query-status", NULL, &error);
 	g_assert_null(ret);
-	g_assert_error(error, VMSUP_QMP_ERROR, VMSUP_QMP_ERROR_PROTOCOL);
+	g_assert_error(error, VMSUP_ERROR, VMSUP_ERROR_PROTOCOL);
 	g_assert_nonnull(strstr(error->message, "longer than"));
 	g_assert_cmpuint(fx->n_closed, ==, 1);
 }
@@ -503,7 +503,7 @@ test_mock_error_reply(Fixture *fx, gconstpointer data)
 	ret = execute(
 	    fx, "device_add", "{\"driver\": \"virtio-net-pci\", \"bus\": \"pci.9\"}", &error);
 	g_assert_null(ret);
-	g_assert_error(error, VMSUP_QMP_ERROR, VMSUP_QMP_ERROR_COMMAND);
+	g_assert_error(error, VMSUP_ERROR, VMSUP_ERROR_COMMAND);
 	g_assert_cmpstr(error->message, ==, "device_add: GenericError: Bus 'pci.9' not found");
 	request = vmsup_mock_qmp_get_request(fx->mock, 1);
 	g_assert_cmpstr(vmsup_json_object_get_string(
@@ -515,7 +515,7 @@ test_mock_error_reply(Fixture *fx, gconstpointer data)
 	/* the error object exactly as QEMU 7.2 sends it */
 	vmsup_mock_qmp_expect(fx->mock, "no-such-command", not_found);
 	canned = execute(fx, "no-such-command", NULL, &error);
-	g_assert_error(error, VMSUP_QMP_ERROR, VMSUP_QMP_ERROR_COMMAND);
+	g_assert_error(error, VMSUP_ERROR, VMSUP_ERROR_COMMAND);
 	g_assert_cmpstr(error->message,
 			==,
 			"no-such-command: CommandNotFound: The command no-such-command has not "
@@ -557,12 +557,12 @@ test_mock_eof_fails_all(Fixture *fx, gconstpointer data)
 		g_autoptr(GError) error = NULL;
 		g_autoptr(JsonNode) ret = vmsup_qmp_client_execute_finish(fx->client, res, &error);
 		g_assert_null(ret);
-		g_assert_error(error, VMSUP_QMP_ERROR, VMSUP_QMP_ERROR_CLOSED);
+		g_assert_error(error, VMSUP_ERROR, VMSUP_ERROR_CLOSED);
 		g_assert_cmpstr(
 		    error->message, ==, "QMP connection to 'mock' closed: end of stream");
 	}
 	g_assert_cmpuint(fx->n_closed, ==, 1);
-	g_assert_error(fx->closed_error, VMSUP_QMP_ERROR, VMSUP_QMP_ERROR_CLOSED);
+	g_assert_error(fx->closed_error, VMSUP_ERROR, VMSUP_ERROR_CLOSED);
 }
 
 static void
@@ -613,7 +613,7 @@ test_mock_close_fails_pending(Fixture *fx, gconstpointer data)
 	res = vmsup_test_wait_result(&slot, 10);
 	ret = vmsup_qmp_client_execute_finish(fx->client, res, &error);
 	g_assert_null(ret);
-	g_assert_error(error, VMSUP_QMP_ERROR, VMSUP_QMP_ERROR_CLOSED);
+	g_assert_error(error, VMSUP_ERROR, VMSUP_ERROR_CLOSED);
 	g_assert_cmpstr(error->message, ==, "QMP connection to 'mock' closed: closed by client");
 }
 
@@ -630,7 +630,7 @@ test_connect_missing_socket(Fixture *fx, gconstpointer data)
 	/* retried a bounded number of times, then an error */
 	res = vmsup_test_wait_result(&slot, 10);
 	g_assert_false(vmsup_qmp_client_connect_finish(fx->client, res, &error));
-	g_assert_error(error, VMSUP_QMP_ERROR, VMSUP_QMP_ERROR_CLOSED);
+	g_assert_error(error, VMSUP_ERROR, VMSUP_ERROR_CLOSED);
 	g_assert_nonnull(strstr(error->message, path));
 	vmsup_test_rm_rf(tmpdir);
 }
@@ -806,7 +806,7 @@ test_qemu_in_flight(Fixture *fx, gconstpointer data)
 		JsonObject *obj;
 
 		if (i == 2) {
-			g_assert_error(error, VMSUP_QMP_ERROR, VMSUP_QMP_ERROR_COMMAND);
+			g_assert_error(error, VMSUP_ERROR, VMSUP_ERROR_COMMAND);
 			g_assert_true(
 			    g_str_has_prefix(error->message, "no-such-command: CommandNotFound: "));
 			continue;
@@ -893,7 +893,7 @@ test_qemu_quit(Fixture *fx, gconstpointer data)
 
 	late = execute(fx, "query-status", NULL, &error);
 	g_assert_null(late);
-	g_assert_error(error, VMSUP_QMP_ERROR, VMSUP_QMP_ERROR_CLOSED);
+	g_assert_error(error, VMSUP_ERROR, VMSUP_ERROR_CLOSED);
 	vmsup_test_drain_main_context();
 	g_assert_cmpuint(fx->n_closed, ==, 1);
 }
@@ -919,10 +919,10 @@ test_qemu_eof_fails_pending(Fixture *fx, gconstpointer data)
 	res = vmsup_test_wait_result(&slot, 10);
 	ret = vmsup_qmp_client_execute_finish(fx->client, res, &error);
 	g_assert_null(ret);
-	g_assert_error(error, VMSUP_QMP_ERROR, VMSUP_QMP_ERROR_CLOSED);
+	g_assert_error(error, VMSUP_ERROR, VMSUP_ERROR_CLOSED);
 	g_assert_true(g_str_has_prefix(error->message, "QMP connection to 'qemu-test' closed: "));
 	vmsup_test_wait_until(is_closed, fx, 10);
-	g_assert_error(fx->closed_error, VMSUP_QMP_ERROR, VMSUP_QMP_ERROR_CLOSED);
+	g_assert_error(fx->closed_error, VMSUP_ERROR, VMSUP_ERROR_CLOSED);
 	wait_qemu_exit(fx);
 	g_clear_object(&fx->qemu);
 	vmsup_test_drain_main_context();

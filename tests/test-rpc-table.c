@@ -119,12 +119,12 @@ assert_invalid_params(const gchar *method, const gchar *params_json, const gchar
 	Reply reply = {0};
 
 	g_assert_false(vmsup_rpc_table_validate(m, params, &error));
-	g_assert_error(error, VMSUP_RPC_ERROR, VMSUP_RPC_INVALID_PARAMS);
+	g_assert_error(error, VMSUP_ERROR, VMSUP_ERROR_INVALID_PARAMS);
 	if (strstr(error->message, field) == NULL)
 		g_error("'%s' not named in: %s", field, error->message);
 	/* and through dispatch: the handler never runs (it would say failed-precondition) */
 	dispatch(method, params_json, &reply);
-	g_assert_error(reply.error, VMSUP_RPC_ERROR, VMSUP_RPC_INVALID_PARAMS);
+	g_assert_error(reply.error, VMSUP_ERROR, VMSUP_ERROR_INVALID_PARAMS);
 	reply_clear(&reply);
 }
 
@@ -392,19 +392,24 @@ test_vm_members(void)
 static void
 test_vm_members_in_source(void)
 {
+	/* a builder is the functions that together write one source's members */
+	static const gchar *const definition_functions[] = {"vmsup_vm_def_to_json", NULL};
+	static const gchar *const runtime_functions[] = {"vmsup_vm_describe",
+							 "vmsup_vm_describe_run",
+							 "vmsup_vm_describe_forwards",
+							 "vmsup_vm_describe_end",
+							 NULL};
+	static const gchar *const activity_functions[] = {"vmsup_stats_service_describe_activity",
+							  NULL};
 	const struct {
 		const gchar *file;
-		const gchar *function;
+		const gchar *const *functions;
 		VmsupVmMemberSource source;
 	} builders[] = {
-	    {"src/services/shared/vmsup-vm-def.c",
-	     "vmsup_vm_def_to_json",
-	     VMSUP_VM_MEMBER_DEFINITION},
-	    {"src/services/vm/vmsup-vm-service.c",
-	     "vmsup_vm_service_describe",
-	     VMSUP_VM_MEMBER_RUNTIME},
+	    {"src/services/shared/vmsup-vm-def.c", definition_functions, VMSUP_VM_MEMBER_DEFINITION},
+	    {"src/services/vm/vmsup-vm.c", runtime_functions, VMSUP_VM_MEMBER_RUNTIME},
 	    {"src/services/stats/vmsup-stats-service.c",
-	     "vmsup_stats_service_describe_activity",
+	     activity_functions,
 	     VMSUP_VM_MEMBER_ACTIVITY},
 	};
 	g_autoptr(GRegex) setter =
@@ -414,22 +419,27 @@ test_vm_members_in_source(void)
 	for (guint b = 0; b < G_N_ELEMENTS(builders); b++) {
 		g_autofree gchar *path = g_build_filename(root, builders[b].file, NULL);
 		g_autofree gchar *contents = NULL;
-		g_autofree gchar *head = g_strdup_printf("\n%s(", builders[b].function);
 		g_autoptr(GMatchInfo) match = NULL;
 		g_autoptr(GHashTable) written =
 		    g_hash_table_new_full(g_str_hash, g_str_equal, g_free, NULL);
-		const gchar *start;
-		const gchar *end;
-		g_autofree gchar *body = NULL;
+		g_autoptr(GString) body = g_string_new(NULL);
 
 		g_assert_true(g_file_get_contents(path, &contents, NULL, NULL));
-		start = strstr(contents, head);
-		if (start == NULL)
-			g_error("%s is not in %s: update this test", builders[b].function, path);
-		end = strstr(start, "\n}\n");
-		g_assert_nonnull(end);
-		body = g_strndup(start, end - start);
-		g_regex_match(setter, body, 0, &match);
+		for (guint f = 0; builders[b].functions[f] != NULL; f++) {
+			g_autofree gchar *head =
+			    g_strdup_printf("\n%s(", builders[b].functions[f]);
+			const gchar *start = strstr(contents, head);
+			const gchar *end;
+
+			if (start == NULL)
+				g_error("%s is not in %s: update this test",
+					builders[b].functions[f],
+					path);
+			end = strstr(start, "\n}\n");
+			g_assert_nonnull(end);
+			g_string_append_len(body, start, end - start);
+		}
+		g_regex_match(setter, body->str, 0, &match);
 		while (g_match_info_matches(match)) {
 			gchar *member = g_match_info_fetch(match, 1);
 			const VmsupVmMember *m = vmsup_vm_service_get_members();
@@ -439,9 +449,9 @@ test_vm_members_in_source(void)
 			if (m->name == NULL || m->source != builders[b].source)
 				g_error("%s writes '%s', which vm.list's member list (%s) lacks "
 					"or has from elsewhere",
-					builders[b].function,
+					builders[b].functions[0],
 					member,
-					"vmsup_vm_members in src/services/vmsup-vm-service.c");
+					"vmsup_vm_members in src/services/vm/vmsup-vm-service.c");
 			g_hash_table_add(written, member);
 			g_match_info_next(match, NULL);
 		}
@@ -452,7 +462,7 @@ test_vm_members_in_source(void)
 			    !g_hash_table_contains(written, m->name))
 				g_error("'%s' is listed but %s does not write it",
 					m->name,
-					builders[b].function);
+					builders[b].functions[0]);
 		}
 	}
 }
@@ -630,20 +640,20 @@ static void
 test_error_kinds(void)
 {
 	g_autoptr(GError) params =
-	    g_error_new_literal(VMSUP_RPC_ERROR, VMSUP_RPC_INVALID_PARAMS, "x");
+	    g_error_new_literal(VMSUP_ERROR, VMSUP_ERROR_INVALID_PARAMS, "x");
 	g_autoptr(GError) busy = g_error_new_literal(VMSUP_ERROR, VMSUP_ERROR_BUSY, "x");
 	g_autoptr(GError) foreign = g_error_new_literal(G_IO_ERROR, G_IO_ERROR_FAILED, "x");
 	g_autofree gchar *dbus_name = NULL;
 
-	g_assert_cmpint(vmsup_rpc_error_get_code(params), ==, -32602);
-	g_assert_cmpstr(vmsup_rpc_error_get_kind(params), ==, "invalid-params");
-	g_assert_cmpint(vmsup_rpc_error_get_code(busy), ==, 4);
-	g_assert_cmpstr(vmsup_rpc_error_get_kind(busy), ==, "busy");
-	g_assert_cmpint(vmsup_rpc_error_get_code(foreign), ==, 8);
-	g_assert_cmpstr(vmsup_rpc_error_get_kind(foreign), ==, "internal");
-	g_assert_cmpstr(vmsup_rpc_error_to_kind(-32700), ==, "parse-error");
-	g_assert_cmpstr(vmsup_rpc_error_to_kind(-32600), ==, "invalid-request");
-	g_assert_cmpstr(vmsup_rpc_error_to_kind(-32601), ==, "method-not-found");
+	g_assert_cmpint(vmsup_error_get_code(params), ==, -32602);
+	g_assert_cmpstr(vmsup_error_get_kind(params), ==, "invalid-params");
+	g_assert_cmpint(vmsup_error_get_code(busy), ==, 4);
+	g_assert_cmpstr(vmsup_error_get_kind(busy), ==, "busy");
+	g_assert_cmpint(vmsup_error_get_code(foreign), ==, 8);
+	g_assert_cmpstr(vmsup_error_get_kind(foreign), ==, "internal");
+	g_assert_cmpstr(vmsup_error_to_kind(-32700), ==, "parse-error");
+	g_assert_cmpstr(vmsup_error_to_kind(-32600), ==, "invalid-request");
+	g_assert_cmpstr(vmsup_error_to_kind(-32601), ==, "method-not-found");
 	dbus_name = g_dbus_error_encode_gerror(params);
 	g_assert_cmpstr(dbus_name, ==, "io.github.vmsup.Error.InvalidParams");
 }
@@ -1170,7 +1180,7 @@ test_dbus_params_strict(void)
 		args = g_variant_ref_sink(g_variant_new("(sa{sv})", "web", options));
 		params = vmsup_dbus_params_from_variant(args, NULL, &error);
 		g_assert_null(params);
-		g_assert_error(error, VMSUP_RPC_ERROR, VMSUP_RPC_INVALID_PARAMS);
+		g_assert_error(error, VMSUP_ERROR, VMSUP_ERROR_INVALID_PARAMS);
 		g_assert_nonnull(strstr(error->message, "'memory_mib'"));
 	}
 	/* what fits passes */

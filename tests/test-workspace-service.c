@@ -648,7 +648,7 @@ test_share_dir_internal(void)
 		g_assert_no_error(error);
 		json_object_set_string_member(params, "share_dir", "/tmp");
 		g_assert_false(vmsup_rpc_table_validate(method, params, &error));
-		g_assert_error(error, VMSUP_RPC_ERROR, VMSUP_RPC_INVALID_PARAMS);
+		g_assert_error(error, VMSUP_ERROR, VMSUP_ERROR_INVALID_PARAMS);
 		g_assert_nonnull(strstr(error->message, "share_dir"));
 	}
 }
@@ -984,7 +984,7 @@ test_uid_not_a_param(void)
 			g_assert_no_error(error);
 			json_object_set_int_member(params, members[j], 0);
 			g_assert_false(vmsup_rpc_table_validate(method, params, &error));
-			g_assert_error(error, VMSUP_RPC_ERROR, VMSUP_RPC_INVALID_PARAMS);
+			g_assert_error(error, VMSUP_ERROR, VMSUP_ERROR_INVALID_PARAMS);
 			g_assert_nonnull(strstr(error->message, members[j]));
 		}
 	}

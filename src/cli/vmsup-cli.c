@@ -75,39 +75,30 @@ vmsup_cli_clear(VmsupCli *cli)
 static gint
 vmsup_cli_exit_code_for_error(const GError *error)
 {
-	if (error->domain == VMSUP_ERROR) {
-		switch (error->code) {
-		case VMSUP_ERROR_NOT_FOUND:
-			return VMSUP_CLI_EXIT_NOT_FOUND;
-		case VMSUP_ERROR_ALREADY_EXISTS:
-			return VMSUP_CLI_EXIT_ALREADY_EXISTS;
-		case VMSUP_ERROR_INVALID_ARGUMENT:
-			return VMSUP_CLI_EXIT_INVALID_ARGUMENT;
-		case VMSUP_ERROR_BUSY:
-			return VMSUP_CLI_EXIT_BUSY;
-		case VMSUP_ERROR_FAILED_PRECONDITION:
-			return VMSUP_CLI_EXIT_FAILED_PRECONDITION;
-		case VMSUP_ERROR_CANCELLED:
-			return VMSUP_CLI_EXIT_CANCELLED;
-		case VMSUP_ERROR_TIMEOUT:
-			return VMSUP_CLI_EXIT_TIMEOUT;
-		default:
-			return VMSUP_CLI_EXIT_FAILURE;
-		}
+	if (error->domain != VMSUP_ERROR)
+		return VMSUP_CLI_EXIT_FAILURE;
+	switch (error->code) {
+	case VMSUP_ERROR_NOT_FOUND:
+		return VMSUP_CLI_EXIT_NOT_FOUND;
+	case VMSUP_ERROR_ALREADY_EXISTS:
+		return VMSUP_CLI_EXIT_ALREADY_EXISTS;
+	case VMSUP_ERROR_INVALID_ARGUMENT:
+	case VMSUP_ERROR_INVALID_PARAMS:
+		return VMSUP_CLI_EXIT_INVALID_ARGUMENT;
+	case VMSUP_ERROR_BUSY:
+		return VMSUP_CLI_EXIT_BUSY;
+	case VMSUP_ERROR_FAILED_PRECONDITION:
+		return VMSUP_CLI_EXIT_FAILED_PRECONDITION;
+	case VMSUP_ERROR_CANCELLED:
+	case VMSUP_ERROR_INTERRUPTED:
+		return VMSUP_CLI_EXIT_CANCELLED;
+	case VMSUP_ERROR_TIMEOUT:
+		return VMSUP_CLI_EXIT_TIMEOUT;
+	case VMSUP_ERROR_CONNECT:
+		return VMSUP_CLI_EXIT_NO_DAEMON;
+	default:
+		return VMSUP_CLI_EXIT_FAILURE;
 	}
-	if (error->domain == VMSUP_JSONRPC_CLIENT_ERROR) {
-		switch (error->code) {
-		case VMSUP_JSONRPC_CLIENT_ERROR_CONNECT:
-			return VMSUP_CLI_EXIT_NO_DAEMON;
-		case VMSUP_JSONRPC_CLIENT_ERROR_INVALID_PARAMS:
-			return VMSUP_CLI_EXIT_INVALID_ARGUMENT;
-		case VMSUP_JSONRPC_CLIENT_ERROR_CANCELLED:
-			return VMSUP_CLI_EXIT_CANCELLED;
-		default:
-			return VMSUP_CLI_EXIT_FAILURE;
-		}
-	}
-	return VMSUP_CLI_EXIT_FAILURE;
 }
 
 static gchar *
@@ -145,13 +136,12 @@ vmsup_cli_hint_for_kind(const VmsupCli *cli, const gchar *kind)
 static gint
 vmsup_cli_report_error(VmsupCli *cli, const GError *error)
 {
-	const gchar *kind = vmsup_jsonrpc_client_error_kind(error);
+	const gchar *kind =
+	    error->domain == VMSUP_ERROR ? vmsup_error_to_kind(error->code) : "internal";
 	g_autofree gchar *hint = NULL;
-	gboolean remote = vmsup_jsonrpc_client_error_is_remote(error);
+	gboolean remote = vmsup_error_is_wire(error);
 
-	if (g_error_matches(error,
-			    VMSUP_JSONRPC_CLIENT_ERROR,
-			    VMSUP_JSONRPC_CLIENT_ERROR_CONNECT)) {
+	if (g_error_matches(error, VMSUP_ERROR, VMSUP_ERROR_CONNECT)) {
 		g_autofree gchar *path = cli->socket_path != NULL ? g_strdup(cli->socket_path)
 								  : vmsup_paths_socket(cli->system);
 		g_autofree gchar *command = vmsup_jsonrpc_client_start_command(cli->system);
@@ -163,9 +153,8 @@ vmsup_cli_report_error(VmsupCli *cli, const GError *error)
 		g_printerr("vmsup: %s\n", error->message);
 		return VMSUP_CLI_EXIT_NO_DAEMON;
 	}
-	if (error->domain == VMSUP_JSONRPC_CLIENT_ERROR &&
-	    (error->code == VMSUP_JSONRPC_CLIENT_ERROR_CLOSED ||
-	     error->code == VMSUP_JSONRPC_CLIENT_ERROR_PROTOCOL))
+	if (g_error_matches(error, VMSUP_ERROR, VMSUP_ERROR_CLOSED) ||
+	    g_error_matches(error, VMSUP_ERROR, VMSUP_ERROR_PROTOCOL))
 		hint =
 		    g_strdup(_("The connection to vmsupd broke: check that it is still running."));
 	else if (cli->client != NULL && vmsup_jsonrpc_client_was_refused(cli->client))
@@ -178,7 +167,7 @@ vmsup_cli_report_error(VmsupCli *cli, const GError *error)
 		g_autoptr(JsonObject) data = json_object_new();
 		g_autofree gchar *text = NULL;
 		json_object_set_string_member(data, "kind", kind);
-		json_object_set_int_member(obj, "code", vmsup_jsonrpc_client_error_code(error));
+		json_object_set_int_member(obj, "code", vmsup_error_get_code(error));
 		json_object_set_string_member(obj, "message", error->message);
 		json_object_set_object_member(obj, "data", g_steal_pointer(&data));
 		text = vmsup_json_object_to_string(obj, FALSE);
@@ -645,9 +634,7 @@ vmsup_cli_list_vms(VmsupCli *cli, const gchar *const *fields, gint *out_exit)
 		*out_exit = VMSUP_CLI_EXIT_OK;
 		return result;
 	}
-	if (g_error_matches(error,
-			    VMSUP_JSONRPC_CLIENT_ERROR,
-			    VMSUP_JSONRPC_CLIENT_ERROR_INVALID_PARAMS)) {
+	if (g_error_matches(error, VMSUP_ERROR, VMSUP_ERROR_INVALID_PARAMS)) {
 		g_debug("vmsupd refused vm.list's fields (%s); asking for whole VMs",
 			error->message);
 		return vmsup_cli_call(cli, "vm.list", NULL, out_exit);
@@ -1305,9 +1292,7 @@ vmsup_cli_wait_operation(VmsupCli *cli,
 		JsonNode *params_node;
 
 		notification = vmsup_jsonrpc_client_next_notification(cli->client, 1000, &error);
-		if (g_error_matches(error,
-				    VMSUP_JSONRPC_CLIENT_ERROR,
-				    VMSUP_JSONRPC_CLIENT_ERROR_CANCELLED)) {
+		if (g_error_matches(error, VMSUP_ERROR, VMSUP_ERROR_INTERRUPTED)) {
 			g_autoptr(JsonObject) cancel_params = json_object_new();
 			g_autoptr(JsonObject) cancel_result = NULL;
 			if (intr.n_interrupts > 1 || cancel_sent) {

@@ -9,7 +9,6 @@
 
 #include <errno.h>
 #include <gio/gio.h>
-#include <glib-unix.h>
 #include <glib/gi18n.h>
 #include <stddef.h>
 #include <string.h>
@@ -20,20 +19,20 @@
 #include "vmsup-error.h"
 #include "vmsup-json.h"
 #include "vmsup-jsonrpc-client.h"
+#include "vmsup-line-stream.h"
 
 /* far above any answer vmsupd gives; a bound so a broken peer cannot eat memory */
 #define VMSUP_JSONRPC_CLIENT_MAX_LINE (64 * 1024 * 1024)
 /* the session bus's own activation timeout (25 s by default) usually ends the wait first */
 #define VMSUP_JSONRPC_CLIENT_ACTIVATION_TIMEOUT_MS (120 * 1000)
 #define VMSUP_JSONRPC_CLIENT_BUS_NAME "io.github.vmsup.Supervisor1"
-/* room offered to each read: a whole list of VMs usually arrives in one */
-#define VMSUP_JSONRPC_CLIENT_READ_SIZE (32 * 1024)
 
 struct _VmsupJsonrpcClient {
 	GObject parent_instance;
-	gint fd;           /* owned; -1 until connected */
-	GByteArray *inbuf; /* owned: received, not yet taken */
-	gsize scanned;     /* bytes of inbuf known to hold no newline */
+	VmsupLineStream *stream; /* owned; NULL until connected */
+	GQueue inbox;            /* of JsonObject, owned: received, not yet taken */
+	GError *invalid;         /* owned: a line that was not JSON, received after the inbox */
+	GError *lost;            /* owned: how the connection ended, once it did */
 	gint64 next_id;
 	gboolean cancelled;
 	gboolean refused;     /* vmsupd answered with an error about the connection itself */
@@ -41,68 +40,6 @@ struct _VmsupJsonrpcClient {
 };
 
 G_DEFINE_FINAL_TYPE(VmsupJsonrpcClient, vmsup_jsonrpc_client, G_TYPE_OBJECT)
-
-G_DEFINE_QUARK(vmsup - jsonrpc - client - error - quark, vmsup_jsonrpc_client_error)
-
-gboolean
-vmsup_jsonrpc_client_error_is_remote(const GError *error)
-{
-	if (error == NULL)
-		return FALSE;
-	if (error->domain == VMSUP_ERROR)
-		return TRUE;
-	return error->domain == VMSUP_JSONRPC_CLIENT_ERROR &&
-	       (error->code == VMSUP_JSONRPC_CLIENT_ERROR_INVALID_PARAMS ||
-		error->code == VMSUP_JSONRPC_CLIENT_ERROR_METHOD_NOT_FOUND ||
-		error->code == VMSUP_JSONRPC_CLIENT_ERROR_INVALID_REQUEST);
-}
-
-const gchar *
-vmsup_jsonrpc_client_error_kind(const GError *error)
-{
-	if (error == NULL)
-		return "internal";
-	if (error->domain == VMSUP_ERROR)
-		return vmsup_error_to_kind(error->code);
-	if (error->domain == VMSUP_JSONRPC_CLIENT_ERROR) {
-		switch (error->code) {
-		case VMSUP_JSONRPC_CLIENT_ERROR_CONNECT:
-			return "connect";
-		case VMSUP_JSONRPC_CLIENT_ERROR_INVALID_PARAMS:
-			return "invalid-params";
-		case VMSUP_JSONRPC_CLIENT_ERROR_METHOD_NOT_FOUND:
-			return "method-not-found";
-		case VMSUP_JSONRPC_CLIENT_ERROR_INVALID_REQUEST:
-			return "invalid-request";
-		case VMSUP_JSONRPC_CLIENT_ERROR_CANCELLED:
-			return "cancelled";
-		default:
-			return "internal";
-		}
-	}
-	return "internal";
-}
-
-gint
-vmsup_jsonrpc_client_error_code(const GError *error)
-{
-	if (error != NULL && error->domain == VMSUP_ERROR && error->code >= VMSUP_ERROR_NOT_FOUND &&
-	    error->code < VMSUP_ERROR_LAST)
-		return error->code;
-	if (error != NULL && error->domain == VMSUP_JSONRPC_CLIENT_ERROR) {
-		switch (error->code) {
-		case VMSUP_JSONRPC_CLIENT_ERROR_INVALID_PARAMS:
-			return -32602;
-		case VMSUP_JSONRPC_CLIENT_ERROR_METHOD_NOT_FOUND:
-			return -32601;
-		case VMSUP_JSONRPC_CLIENT_ERROR_INVALID_REQUEST:
-			return -32600;
-		default:
-			break;
-		}
-	}
-	return VMSUP_ERROR_INTERNAL;
-}
 
 /*
  * Socket failures read as they always did: in GLib's words, which GLib's own
@@ -112,21 +49,86 @@ static void
 vmsup_jsonrpc_client_set_connect_error(GError **error, gint errsv)
 {
 	g_set_error(error,
-		    VMSUP_JSONRPC_CLIENT_ERROR,
-		    VMSUP_JSONRPC_CLIENT_ERROR_CONNECT,
+		    VMSUP_ERROR,
+		    VMSUP_ERROR_CONNECT,
 		    "%s%s",
 		    g_dgettext("glib20", "Could not connect: "),
 		    g_strerror(errsv));
 }
 
 static void
-vmsup_jsonrpc_client_set_lost_error(GError **error, const gchar *detail)
+vmsup_jsonrpc_client_message_cb(VmsupLineStream *stream, JsonObject *message, gpointer user_data)
 {
-	g_set_error(error,
-		    VMSUP_JSONRPC_CLIENT_ERROR,
-		    VMSUP_JSONRPC_CLIENT_ERROR_CLOSED,
-		    _("Lost the connection to vmsupd: %s"),
-		    detail);
+	VmsupJsonrpcClient *self = user_data;
+	g_queue_push_tail(&self->inbox, json_object_ref(message));
+}
+
+/* what follows waits until the caller heard of it */
+static void
+vmsup_jsonrpc_client_invalid_cb(VmsupLineStream *stream, const GError *error, gpointer user_data)
+{
+	VmsupJsonrpcClient *self = user_data;
+
+	g_clear_error(&self->invalid);
+	self->invalid = g_error_new(VMSUP_ERROR,
+				    VMSUP_ERROR_PROTOCOL,
+				    _("vmsupd sent something that is not JSON-RPC: %s"),
+				    error->message);
+	vmsup_line_stream_set_paused(stream, TRUE);
+}
+
+static void
+vmsup_jsonrpc_client_closed_cb(VmsupLineStream *stream, const GError *error, gpointer user_data)
+{
+	VmsupJsonrpcClient *self = user_data;
+
+	if (error == NULL || vmsup_line_stream_got_eof(stream))
+		self->lost = g_error_new_literal(VMSUP_ERROR,
+						 VMSUP_ERROR_CLOSED,
+						 _("vmsupd closed the connection"));
+	else if (g_error_matches(error, VMSUP_ERROR, VMSUP_ERROR_PROTOCOL))
+		self->lost = g_error_new_literal(VMSUP_ERROR,
+						 VMSUP_ERROR_PROTOCOL,
+						 _("vmsupd sent an answer that is too long"));
+	else
+		self->lost = g_error_new(VMSUP_ERROR,
+					 VMSUP_ERROR_CLOSED,
+					 _("Lost the connection to vmsupd: %s"),
+					 error->message);
+}
+
+/* takes @fd, a connected socket */
+static gboolean
+vmsup_jsonrpc_client_attach(VmsupJsonrpcClient *self, gint fd, GError **error)
+{
+	g_autoptr(GError) error_local = NULL;
+	g_autoptr(GSocket) socket = g_socket_new_from_fd(fd, &error_local);
+	g_autoptr(GSocketConnection) connection = NULL;
+
+	if (socket == NULL) {
+		close(fd);
+		g_set_error(error,
+			    VMSUP_ERROR,
+			    VMSUP_ERROR_CONNECT,
+			    "%s%s",
+			    g_dgettext("glib20", "Could not connect: "),
+			    error_local->message);
+		return FALSE;
+	}
+	connection = g_socket_connection_factory_create_connection(socket);
+	self->stream = vmsup_line_stream_new(G_IO_STREAM(connection), "vmsupd", 0);
+	vmsup_line_stream_set_max_line(self->stream, VMSUP_JSONRPC_CLIENT_MAX_LINE);
+	g_signal_connect(self->stream,
+			 "message",
+			 G_CALLBACK(vmsup_jsonrpc_client_message_cb),
+			 self);
+	g_signal_connect(self->stream,
+			 "invalid",
+			 G_CALLBACK(vmsup_jsonrpc_client_invalid_cb),
+			 self);
+	g_signal_connect(self->stream, "closed", G_CALLBACK(vmsup_jsonrpc_client_closed_cb), self);
+	vmsup_line_stream_start(self->stream);
+	return TRUE;
 }
 
 /* the connected socket, or -1 with *@out_errno */
@@ -163,17 +165,18 @@ gboolean
 vmsup_jsonrpc_client_connect(VmsupJsonrpcClient *self, const gchar *socket_path, GError **error)
 {
 	gint errsv = 0;
+	gint fd;
 
 	g_return_val_if_fail(VMSUP_IS_JSONRPC_CLIENT(self), FALSE);
 	g_return_val_if_fail(socket_path != NULL, FALSE);
-	g_return_val_if_fail(self->fd < 0, FALSE);
+	g_return_val_if_fail(self->stream == NULL, FALSE);
 
-	self->fd = vmsup_jsonrpc_client_open(socket_path, &errsv);
-	if (self->fd < 0) {
+	fd = vmsup_jsonrpc_client_open(socket_path, &errsv);
+	if (fd < 0) {
 		vmsup_jsonrpc_client_set_connect_error(error, errsv);
 		return FALSE;
 	}
-	return TRUE;
+	return vmsup_jsonrpc_client_attach(self, fd, error);
 }
 
 /*
@@ -246,8 +249,8 @@ static void
 vmsup_jsonrpc_client_set_activation_error(GError **error, gint errsv, const gchar *why)
 {
 	g_set_error(error,
-		    VMSUP_JSONRPC_CLIENT_ERROR,
-		    VMSUP_JSONRPC_CLIENT_ERROR_CONNECT,
+		    VMSUP_ERROR,
+		    VMSUP_ERROR_CONNECT,
 		    "%s%s; %s",
 		    g_dgettext("glib20", "Could not connect: "),
 		    g_strerror(errsv),
@@ -261,14 +264,15 @@ vmsup_jsonrpc_client_connect_activating(VmsupJsonrpcClient *self,
 {
 	g_autoptr(GError) bus_error = NULL;
 	gint errsv = 0;
+	gint fd;
 
 	g_return_val_if_fail(VMSUP_IS_JSONRPC_CLIENT(self), FALSE);
 	g_return_val_if_fail(socket_path != NULL, FALSE);
-	g_return_val_if_fail(self->fd < 0, FALSE);
+	g_return_val_if_fail(self->stream == NULL, FALSE);
 
-	self->fd = vmsup_jsonrpc_client_open(socket_path, &errsv);
-	if (self->fd >= 0)
-		return TRUE;
+	fd = vmsup_jsonrpc_client_open(socket_path, &errsv);
+	if (fd >= 0)
+		return vmsup_jsonrpc_client_attach(self, fd, error);
 	if (errsv != ENOENT && errsv != ECONNREFUSED) {
 		vmsup_jsonrpc_client_set_connect_error(error, errsv);
 		return FALSE;
@@ -281,15 +285,15 @@ vmsup_jsonrpc_client_connect_activating(VmsupJsonrpcClient *self,
 		vmsup_jsonrpc_client_set_activation_error(error, errsv, bus_error->message);
 		return FALSE;
 	}
-	self->fd = vmsup_jsonrpc_client_open(socket_path, &errsv);
-	if (self->fd < 0) {
+	fd = vmsup_jsonrpc_client_open(socket_path, &errsv);
+	if (fd < 0) {
 		vmsup_jsonrpc_client_set_activation_error(
 		    error,
 		    errsv,
 		    _("the vmsupd the session bus runs does not listen there"));
 		return FALSE;
 	}
-	return TRUE;
+	return vmsup_jsonrpc_client_attach(self, fd, error);
 }
 
 /* whether systemd runs (system), or runs the user's session (not system) */
@@ -348,107 +352,59 @@ vmsup_jsonrpc_client_start_command(gboolean system)
 	return g_strdup_printf("%s %s", vmsupd, mode);
 }
 
-typedef struct {
-	gboolean ready;
-	gboolean timed_out;
-} VmsupJsonrpcClientWait;
-
 static gboolean
-vmsup_jsonrpc_client_wait_fd_cb(gint fd, GIOCondition condition, gpointer user_data)
+vmsup_jsonrpc_client_timeout_cb(gpointer user_data)
 {
-	VmsupJsonrpcClientWait *wait = user_data;
-	wait->ready = TRUE;
+	gboolean *timed_out = user_data;
+	*timed_out = TRUE;
 	return G_SOURCE_REMOVE;
 }
 
 static gboolean
-vmsup_jsonrpc_client_wait_timeout_cb(gpointer user_data)
+vmsup_jsonrpc_client_has_news(VmsupJsonrpcClient *self)
 {
-	VmsupJsonrpcClientWait *wait = user_data;
-	wait->timed_out = TRUE;
-	return G_SOURCE_REMOVE;
+	return !g_queue_is_empty(&self->inbox) || self->invalid != NULL || self->lost != NULL;
 }
 
 /*
- * TRUE: readable; FALSE with @error: cancelled (only when @cancellable);
- * FALSE without: the deadline passed
+ * Iterates the thread-default context until something came: TRUE; FALSE
+ * with @error: cancelled (only when @cancellable); FALSE without: the
+ * deadline passed
  */
 static gboolean
-vmsup_jsonrpc_client_wait_readable(VmsupJsonrpcClient *self,
-				   gint64 deadline,
-				   gboolean cancellable,
-				   GError **error)
+vmsup_jsonrpc_client_wait(VmsupJsonrpcClient *self,
+			  gint64 deadline,
+			  gboolean cancellable,
+			  GError **error)
 {
-	VmsupJsonrpcClientWait wait = {FALSE, FALSE};
 	GMainContext *context = g_main_context_ref_thread_default();
-	g_autoptr(GSource) source = g_unix_fd_source_new(self->fd, G_IO_IN | G_IO_HUP | G_IO_ERR);
 	g_autoptr(GSource) timeout = NULL;
+	gboolean timed_out = FALSE;
 
-	g_source_set_callback(source, G_SOURCE_FUNC(vmsup_jsonrpc_client_wait_fd_cb), &wait, NULL);
-	g_source_attach(source, context);
 	if (deadline >= 0) {
 		gint64 left_ms = MAX(0, (deadline - g_get_monotonic_time() + 999) / 1000);
 		timeout = g_timeout_source_new((guint)MIN(left_ms, G_MAXUINT));
-		g_source_set_callback(timeout, vmsup_jsonrpc_client_wait_timeout_cb, &wait, NULL);
+		g_source_set_callback(timeout, vmsup_jsonrpc_client_timeout_cb, &timed_out, NULL);
 		g_source_attach(timeout, context);
 	}
-	while (!wait.ready && !wait.timed_out && !(cancellable && self->cancelled))
+	while (!vmsup_jsonrpc_client_has_news(self) && !timed_out &&
+	       !(cancellable && self->cancelled))
 		g_main_context_iteration(context, TRUE);
-	g_source_destroy(source);
 	if (timeout != NULL)
 		g_source_destroy(timeout);
 	g_main_context_unref(context);
 	if (cancellable && self->cancelled) {
 		self->cancelled = FALSE;
 		g_set_error_literal(error,
-				    VMSUP_JSONRPC_CLIENT_ERROR,
-				    VMSUP_JSONRPC_CLIENT_ERROR_CANCELLED,
+				    VMSUP_ERROR,
+				    VMSUP_ERROR_INTERRUPTED,
 				    g_dgettext("glib20", "Operation was cancelled"));
 		return FALSE;
 	}
-	return wait.ready;
+	return !timed_out;
 }
 
-/* one read into inbuf: TRUE when bytes came or the socket had none yet */
-static gboolean
-vmsup_jsonrpc_client_receive(VmsupJsonrpcClient *self, GError **error)
-{
-	guint old_len = self->inbuf->len;
-	gssize n;
-	gint errsv;
-
-	g_byte_array_set_size(self->inbuf, old_len + VMSUP_JSONRPC_CLIENT_READ_SIZE);
-	do
-		n = recv(self->fd,
-			 self->inbuf->data + old_len,
-			 VMSUP_JSONRPC_CLIENT_READ_SIZE,
-			 MSG_DONTWAIT);
-	while (n < 0 && errno == EINTR);
-	errsv = errno;
-	g_byte_array_set_size(self->inbuf, old_len + MAX(n, 0));
-	if (n < 0 && (errsv == EAGAIN || errsv == EWOULDBLOCK))
-		return TRUE;
-	if (n < 0) {
-		g_autofree gchar *detail =
-		    g_strdup_printf(g_dgettext("glib20", "Error receiving data: %s"),
-				    g_strerror(errsv));
-		vmsup_jsonrpc_client_set_lost_error(error, detail);
-		return FALSE;
-	}
-	if (n == 0) {
-		g_set_error_literal(error,
-				    VMSUP_JSONRPC_CLIENT_ERROR,
-				    VMSUP_JSONRPC_CLIENT_ERROR_CLOSED,
-				    _("vmsupd closed the connection"));
-		return FALSE;
-	}
-	return TRUE;
-}
-
-/*
- * The next message, parsed where it was received; NULL with no error when
- * @deadline passed
- */
+/* the next message in the order it came; NULL with no error when @deadline passed */
 static JsonObject *
 vmsup_jsonrpc_client_read_message(VmsupJsonrpcClient *self,
 				  gint64 deadline,
@@ -456,75 +412,36 @@ vmsup_jsonrpc_client_read_message(VmsupJsonrpcClient *self,
 				  GError **error)
 {
 	for (;;) {
-		g_autoptr(GError) error_local = NULL;
-		guint8 *nl = NULL;
-
-		if (self->inbuf->len > self->scanned)
-			nl = memchr(self->inbuf->data + self->scanned,
-				    '\n',
-				    self->inbuf->len - self->scanned);
-		if (nl != NULL) {
-			gsize len = nl - self->inbuf->data;
-			JsonObject *msg = vmsup_json_parse_object((const gchar *)self->inbuf->data,
-								  (gssize)len,
-								  &error_local);
-			g_byte_array_remove_range(self->inbuf, 0, len + 1);
-			self->scanned = 0;
-			if (msg == NULL)
-				g_set_error(error,
-					    VMSUP_JSONRPC_CLIENT_ERROR,
-					    VMSUP_JSONRPC_CLIENT_ERROR_PROTOCOL,
-					    _("vmsupd sent something that is not JSON-RPC: %s"),
-					    error_local->message);
-			return msg;
-		}
-		self->scanned = self->inbuf->len;
-		if (self->inbuf->len > VMSUP_JSONRPC_CLIENT_MAX_LINE) {
-			g_set_error_literal(error,
-					    VMSUP_JSONRPC_CLIENT_ERROR,
-					    VMSUP_JSONRPC_CLIENT_ERROR_PROTOCOL,
-					    _("vmsupd sent an answer that is too long"));
+		if (!g_queue_is_empty(&self->inbox))
+			return g_queue_pop_head(&self->inbox);
+		if (self->invalid != NULL) {
+			g_propagate_error(error, g_steal_pointer(&self->invalid));
+			vmsup_line_stream_set_paused(self->stream, FALSE);
 			return NULL;
 		}
-		if (!vmsup_jsonrpc_client_wait_readable(self,
-							deadline,
-							cancellable,
-							&error_local)) {
-			if (error_local != NULL)
-				g_propagate_error(error, g_steal_pointer(&error_local));
+		if (self->lost != NULL) {
+			g_propagate_error(error, g_error_copy(self->lost));
 			return NULL;
 		}
-		if (!vmsup_jsonrpc_client_receive(self, error))
+		if (!vmsup_jsonrpc_client_wait(self, deadline, cancellable, error))
 			return NULL;
 	}
 }
 
-static gboolean
-vmsup_jsonrpc_client_send(VmsupJsonrpcClient *self, JsonObject *message, GError **error)
+/* what an error.code from vmsupd stands for; to us a parse error is an invalid request */
+static gint
+vmsup_jsonrpc_client_code_from_wire(gint64 code)
 {
-	g_autofree gchar *text = vmsup_json_object_to_string(message, FALSE);
-	g_autofree gchar *line = g_strconcat(text, "\n", NULL);
-	gsize len = strlen(line);
-	gsize done = 0;
-
-	while (done < len) {
-		/* blocking: a request larger than the socket buffer waits for vmsupd to read */
-		gssize n = send(self->fd, line + done, len - done, MSG_NOSIGNAL);
-		if (n < 0 && errno == EINTR)
-			continue;
-		if (n < 0) {
-			gint errsv = errno;
-			g_autofree gchar *detail =
-			    g_strdup_printf(g_dgettext("glib20", "Error sending data: %s"),
-					    g_strerror(errsv));
-			vmsup_jsonrpc_client_set_lost_error(error, detail);
-			return FALSE;
-		}
-		done += n;
-	}
-	return TRUE;
+	if ((code >= VMSUP_ERROR_NOT_FOUND && code < VMSUP_ERROR_LAST) ||
+	    code == VMSUP_ERROR_INVALID_PARAMS || code == VMSUP_ERROR_METHOD_NOT_FOUND ||
+	    code == VMSUP_ERROR_INVALID_REQUEST)
+		return (gint)code;
+	if (code == VMSUP_ERROR_PARSE)
+		return VMSUP_ERROR_INVALID_REQUEST;
+	return VMSUP_ERROR_INTERNAL;
 }
 
+/* the one conversion of an error object from vmsupd: its kind, else its code */
 static void
 vmsup_jsonrpc_client_set_remote_error(JsonObject *err, GError **error)
 {
@@ -537,36 +454,9 @@ vmsup_jsonrpc_client_set_remote_error(JsonObject *err, GError **error)
 	if (data != NULL && JSON_NODE_HOLDS_OBJECT(data))
 		kind = vmsup_json_object_get_string(json_node_get_object(data), "kind", NULL);
 	vmsup_code = vmsup_error_from_kind(kind);
-	if (vmsup_code < 0 && code >= VMSUP_ERROR_NOT_FOUND && code < VMSUP_ERROR_LAST)
-		vmsup_code = (gint)code;
-	if (vmsup_code > 0) {
-		g_set_error_literal(error, VMSUP_ERROR, vmsup_code, message);
-		return;
-	}
-	switch (code) {
-	case -32602:
-		g_set_error_literal(error,
-				    VMSUP_JSONRPC_CLIENT_ERROR,
-				    VMSUP_JSONRPC_CLIENT_ERROR_INVALID_PARAMS,
-				    message);
-		return;
-	case -32601:
-		g_set_error_literal(error,
-				    VMSUP_JSONRPC_CLIENT_ERROR,
-				    VMSUP_JSONRPC_CLIENT_ERROR_METHOD_NOT_FOUND,
-				    message);
-		return;
-	case -32600:
-	case -32700:
-		g_set_error_literal(error,
-				    VMSUP_JSONRPC_CLIENT_ERROR,
-				    VMSUP_JSONRPC_CLIENT_ERROR_INVALID_REQUEST,
-				    message);
-		return;
-	default:
-		g_set_error_literal(error, VMSUP_ERROR, VMSUP_ERROR_INTERNAL, message);
-		return;
-	}
+	if (vmsup_code < 0)
+		vmsup_code = vmsup_jsonrpc_client_code_from_wire(code);
+	g_set_error_literal(error, VMSUP_ERROR, vmsup_code, message);
 }
 
 static gboolean
@@ -590,19 +480,6 @@ vmsup_jsonrpc_client_take_refusal(VmsupJsonrpcClient *self, JsonObject *msg, GEr
 	return TRUE;
 }
 
-/*
- * vmsupd refuses a connection with one answer and closes it, maybe before
- * our request went out: that answer, already received, says more than EPIPE
- */
-static gboolean
-vmsup_jsonrpc_client_read_refusal(VmsupJsonrpcClient *self, GError **error)
-{
-	g_autoptr(JsonObject) msg =
-	    vmsup_jsonrpc_client_read_message(self, g_get_monotonic_time(), FALSE, NULL);
-
-	return msg != NULL && vmsup_jsonrpc_client_take_refusal(self, msg, error);
-}
-
 JsonNode *
 vmsup_jsonrpc_client_call(VmsupJsonrpcClient *self,
 			  const gchar *method,
@@ -610,12 +487,11 @@ vmsup_jsonrpc_client_call(VmsupJsonrpcClient *self,
 			  GError **error)
 {
 	g_autoptr(JsonObject) request = json_object_new();
-	g_autoptr(GError) send_error = NULL;
 	gint64 id;
 
 	g_return_val_if_fail(VMSUP_IS_JSONRPC_CLIENT(self), NULL);
 	g_return_val_if_fail(method != NULL, NULL);
-	g_return_val_if_fail(self->fd >= 0, NULL);
+	g_return_val_if_fail(self->stream != NULL, NULL);
 
 	id = ++self->next_id;
 	json_object_set_string_member(request, "jsonrpc", "2.0");
@@ -624,11 +500,11 @@ vmsup_jsonrpc_client_call(VmsupJsonrpcClient *self,
 	json_object_set_object_member(request,
 				      "params",
 				      params != NULL ? json_object_ref(params) : json_object_new());
-	if (!vmsup_jsonrpc_client_send(self, request, &send_error)) {
-		if (!vmsup_jsonrpc_client_read_refusal(self, error))
-			g_propagate_error(error, g_steal_pointer(&send_error));
-		return NULL;
-	}
+	/*
+	 * what cannot go out ends the connection, but only after what vmsupd
+	 * sent before: a refusal, received before our request, says more than EPIPE
+	 */
+	vmsup_line_stream_send(self->stream, request);
 
 	for (;;) {
 		g_autoptr(JsonObject) msg =
@@ -658,8 +534,8 @@ vmsup_jsonrpc_client_call(VmsupJsonrpcClient *self,
 		result = json_object_get_member(msg, "result");
 		if (result == NULL) {
 			g_set_error(error,
-				    VMSUP_JSONRPC_CLIENT_ERROR,
-				    VMSUP_JSONRPC_CLIENT_ERROR_PROTOCOL,
+				    VMSUP_ERROR,
+				    VMSUP_ERROR_PROTOCOL,
 				    _("vmsupd answered %s with neither a result nor an error"),
 				    method);
 			return NULL;
@@ -679,8 +555,8 @@ vmsup_jsonrpc_client_call_object(VmsupJsonrpcClient *self,
 		return NULL;
 	if (!JSON_NODE_HOLDS_OBJECT(result)) {
 		g_set_error(error,
-			    VMSUP_JSONRPC_CLIENT_ERROR,
-			    VMSUP_JSONRPC_CLIENT_ERROR_PROTOCOL,
+			    VMSUP_ERROR,
+			    VMSUP_ERROR_PROTOCOL,
 			    _("vmsupd answered %s with %s instead of an object"),
 			    method,
 			    vmsup_json_node_type_name(result));
@@ -695,7 +571,7 @@ vmsup_jsonrpc_client_next_notification(VmsupJsonrpcClient *self, gint timeout_ms
 	gint64 deadline = timeout_ms < 0 ? -1 : g_get_monotonic_time() + timeout_ms * 1000;
 
 	g_return_val_if_fail(VMSUP_IS_JSONRPC_CLIENT(self), NULL);
-	g_return_val_if_fail(self->fd >= 0, NULL);
+	g_return_val_if_fail(self->stream != NULL, NULL);
 
 	if (!g_queue_is_empty(&self->notifications))
 		return g_queue_pop_head(&self->notifications);
@@ -728,9 +604,14 @@ vmsup_jsonrpc_client_finalize(GObject *object)
 {
 	VmsupJsonrpcClient *self = VMSUP_JSONRPC_CLIENT(object);
 
-	if (self->fd >= 0)
-		close(self->fd);
-	g_byte_array_unref(self->inbuf);
+	if (self->stream != NULL) {
+		g_signal_handlers_disconnect_by_data(self->stream, self);
+		vmsup_line_stream_close(self->stream);
+		g_object_unref(self->stream);
+	}
+	g_queue_clear_full(&self->inbox, (GDestroyNotify)json_object_unref);
+	g_clear_error(&self->invalid);
+	g_clear_error(&self->lost);
 	g_queue_clear_full(&self->notifications, (GDestroyNotify)json_object_unref);
 	G_OBJECT_CLASS(vmsup_jsonrpc_client_parent_class)->finalize(object);
 }
@@ -745,8 +626,7 @@ vmsup_jsonrpc_client_class_init(VmsupJsonrpcClientClass *klass)
 static void
 vmsup_jsonrpc_client_init(VmsupJsonrpcClient *self)
 {
-	self->fd = -1;
-	self->inbuf = g_byte_array_new();
+	g_queue_init(&self->inbox);
 	g_queue_init(&self->notifications);
 }
 

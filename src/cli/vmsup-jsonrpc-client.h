@@ -4,37 +4,16 @@
 #include <glib-object.h>
 #include <json-glib/json-glib.h>
 
+#include "vmsup-error.h"
+
 G_BEGIN_DECLS
 
 /*
- * Failures of the client side. An error object from vmsupd with one of the
- * contract's kinds arrives as VMSUP_ERROR with that code instead.
+ * Failures of the client side are VMSUP_ERROR_CONNECT, _CLOSED, _PROTOCOL
+ * and _INTERRUPTED; an error object from vmsupd arrives as VMSUP_ERROR with
+ * its wire code (vmsup_error_is_wire()), a parse error as
+ * VMSUP_ERROR_INVALID_REQUEST.
  */
-typedef enum {
-	VMSUP_JSONRPC_CLIENT_ERROR_CONNECT = 1,      /* nobody listens on the socket */
-	VMSUP_JSONRPC_CLIENT_ERROR_CLOSED,           /* vmsupd hung up, or an I/O error */
-	VMSUP_JSONRPC_CLIENT_ERROR_PROTOCOL,         /* an answer that is not JSON-RPC */
-	VMSUP_JSONRPC_CLIENT_ERROR_INVALID_PARAMS,   /* -32602 */
-	VMSUP_JSONRPC_CLIENT_ERROR_METHOD_NOT_FOUND, /* -32601: vmsupd is older than vmsup */
-	VMSUP_JSONRPC_CLIENT_ERROR_INVALID_REQUEST,  /* -32600, -32700 */
-	VMSUP_JSONRPC_CLIENT_ERROR_CANCELLED,        /* vmsup_jsonrpc_client_cancel() */
-} VmsupJsonrpcClientError;
-
-#define VMSUP_JSONRPC_CLIENT_ERROR (vmsup_jsonrpc_client_error_quark())
-GQuark
-vmsup_jsonrpc_client_error_quark(void);
-
-/* the error.data.kind an error stands for: "not-found", ..., "invalid-params", "connect" */
-const gchar *
-vmsup_jsonrpc_client_error_kind(const GError *error);
-
-/* the error.code on the wire an error came as: 1..8, or -32600/-32601/-32602; 8 otherwise */
-gint
-vmsup_jsonrpc_client_error_code(const GError *error);
-
-/* TRUE for an error object vmsupd sent, FALSE for a failure on this side */
-gboolean
-vmsup_jsonrpc_client_error_is_remote(const GError *error);
 
 #define VMSUP_TYPE_JSONRPC_CLIENT (vmsup_jsonrpc_client_get_type())
 G_DECLARE_FINAL_TYPE(VmsupJsonrpcClient, vmsup_jsonrpc_client, VMSUP, JSONRPC_CLIENT, GObject)
@@ -103,7 +82,7 @@ vmsup_jsonrpc_client_was_refused(VmsupJsonrpcClient *self);
 
 /*
  * Makes the wait of vmsup_jsonrpc_client_next_notification() in progress, or
- * else the next one, fail with VMSUP_JSONRPC_CLIENT_ERROR_CANCELLED; calls
+ * else the next one, fail with VMSUP_ERROR_INTERRUPTED; calls
  * are never interrupted. Meant for a source dispatched during the wait.
  */
 void

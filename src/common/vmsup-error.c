@@ -10,6 +10,7 @@
 #include <json-glib/json-glib.h>
 
 #include "vmsup-error.h"
+#include "vmsup-json.h"
 
 static const GDBusErrorEntry vmsup_error_entries[] = {
     {VMSUP_ERROR_NOT_FOUND, "io.github.vmsup.Error.NotFound"},
@@ -20,6 +21,10 @@ static const GDBusErrorEntry vmsup_error_entries[] = {
     {VMSUP_ERROR_CANCELLED, "io.github.vmsup.Error.Cancelled"},
     {VMSUP_ERROR_TIMEOUT, "io.github.vmsup.Error.Timeout"},
     {VMSUP_ERROR_INTERNAL, "io.github.vmsup.Error.Internal"},
+    {VMSUP_ERROR_PARSE, "io.github.vmsup.Error.ParseError"},
+    {VMSUP_ERROR_INVALID_REQUEST, "io.github.vmsup.Error.InvalidRequest"},
+    {VMSUP_ERROR_METHOD_NOT_FOUND, "io.github.vmsup.Error.MethodNotFound"},
+    {VMSUP_ERROR_INVALID_PARAMS, "io.github.vmsup.Error.InvalidParams"},
 };
 
 static const gchar *const vmsup_error_kinds[] = {
@@ -44,11 +49,25 @@ vmsup_error_quark(void)
 	return (GQuark)quark;
 }
 
-G_DEFINE_QUARK(vmsup-qmp-error-quark, vmsup_qmp_error)
-
 const gchar *
 vmsup_error_to_kind(gint code)
 {
+	switch (code) {
+	case VMSUP_ERROR_PARSE:
+		return "parse-error";
+	case VMSUP_ERROR_INVALID_REQUEST:
+		return "invalid-request";
+	case VMSUP_ERROR_METHOD_NOT_FOUND:
+		return "method-not-found";
+	case VMSUP_ERROR_INVALID_PARAMS:
+		return "invalid-params";
+	case VMSUP_ERROR_CONNECT:
+		return "connect";
+	case VMSUP_ERROR_INTERRUPTED:
+		return "cancelled";
+	default:
+		break;
+	}
 	if (code < VMSUP_ERROR_NOT_FOUND || code >= VMSUP_ERROR_LAST)
 		return "internal";
 	return vmsup_error_kinds[code];
@@ -98,38 +117,83 @@ vmsup_error_code_for_io(gint code)
 	}
 }
 
+static gint
+vmsup_error_code_for_own(gint code)
+{
+	switch (code) {
+	case VMSUP_ERROR_PARSE:
+	case VMSUP_ERROR_INVALID_REQUEST:
+	case VMSUP_ERROR_METHOD_NOT_FOUND:
+	case VMSUP_ERROR_INVALID_PARAMS:
+		return code;
+	case VMSUP_ERROR_CLOSED:
+	case VMSUP_ERROR_NOT_READY:
+		return VMSUP_ERROR_FAILED_PRECONDITION;
+	case VMSUP_ERROR_INTERRUPTED:
+		return VMSUP_ERROR_CANCELLED;
+	default:
+		if (code >= VMSUP_ERROR_NOT_FOUND && code < VMSUP_ERROR_LAST)
+			return code;
+		return VMSUP_ERROR_INTERNAL;
+	}
+}
+
+gint
+vmsup_error_get_code(const GError *error)
+{
+	if (error == NULL)
+		return VMSUP_ERROR_INTERNAL;
+	if (error->domain == VMSUP_ERROR)
+		return vmsup_error_code_for_own(error->code);
+	if (error->domain == G_IO_ERROR)
+		return vmsup_error_code_for_io(error->code);
+	if (error->domain == G_FILE_ERROR) {
+		if (error->code == G_FILE_ERROR_NOENT)
+			return VMSUP_ERROR_NOT_FOUND;
+		if (error->code == G_FILE_ERROR_EXIST)
+			return VMSUP_ERROR_ALREADY_EXISTS;
+		if (error->code == G_FILE_ERROR_ACCES || error->code == G_FILE_ERROR_NOSPC)
+			return VMSUP_ERROR_FAILED_PRECONDITION;
+		return VMSUP_ERROR_INTERNAL;
+	}
+	if (error->domain == JSON_PARSER_ERROR || error->domain == G_KEY_FILE_ERROR)
+		return VMSUP_ERROR_INVALID_ARGUMENT;
+	return VMSUP_ERROR_INTERNAL;
+}
+
+const gchar *
+vmsup_error_get_kind(const GError *error)
+{
+	return vmsup_error_to_kind(vmsup_error_get_code(error));
+}
+
+gboolean
+vmsup_error_is_wire(const GError *error)
+{
+	return error != NULL && error->domain == VMSUP_ERROR &&
+	       vmsup_error_code_for_own(error->code) == error->code;
+}
+
+GError *
+vmsup_error_new_from_qemu(const gchar *command, JsonNode *error_member)
+{
+	JsonObject *error = error_member != NULL && JSON_NODE_HOLDS_OBJECT(error_member)
+				? json_node_get_object(error_member)
+				: NULL;
+
+	return g_error_new(VMSUP_ERROR,
+			   VMSUP_ERROR_COMMAND,
+			   "%s: %s: %s",
+			   command,
+			   vmsup_json_object_get_string(error, "class", "GenericError"),
+			   vmsup_json_object_get_string(error, "desc", "unknown error"));
+}
+
 void
 vmsup_error_convert(GError **error)
 {
-	GError *err;
-	gint code = VMSUP_ERROR_INTERNAL;
-
 	if (error == NULL || *error == NULL)
 		return;
-	err = *error;
-	if (err->domain == VMSUP_ERROR)
-		return;
-	if (err->domain == G_IO_ERROR)
-		code = vmsup_error_code_for_io(err->code);
-	else if (err->domain == VMSUP_QMP_ERROR) {
-		if (err->code == VMSUP_QMP_ERROR_TIMEOUT)
-			code = VMSUP_ERROR_TIMEOUT;
-		else if (err->code == VMSUP_QMP_ERROR_CLOSED ||
-			 err->code == VMSUP_QMP_ERROR_NOT_READY)
-			code = VMSUP_ERROR_FAILED_PRECONDITION;
-	}
-	else if (err->domain == G_FILE_ERROR) {
-		if (err->code == G_FILE_ERROR_NOENT)
-			code = VMSUP_ERROR_NOT_FOUND;
-		else if (err->code == G_FILE_ERROR_EXIST)
-			code = VMSUP_ERROR_ALREADY_EXISTS;
-		else if (err->code == G_FILE_ERROR_ACCES || err->code == G_FILE_ERROR_NOSPC)
-			code = VMSUP_ERROR_FAILED_PRECONDITION;
-	} else if (err->domain == JSON_PARSER_ERROR) {
-		code = VMSUP_ERROR_INVALID_ARGUMENT;
-	} else if (err->domain == G_KEY_FILE_ERROR) {
-		code = VMSUP_ERROR_INVALID_ARGUMENT;
-	}
-	err->domain = VMSUP_ERROR;
-	err->code = code;
+	(*error)->code = vmsup_error_get_code(*error);
+	(*error)->domain = VMSUP_ERROR;
 }

@@ -9,7 +9,7 @@
 
 #include <gio/gunixsocketaddress.h>
 
-#include "vmsup-json-stream.h"
+#include "vmsup-line-stream.h"
 #include "vmsup-json.h"
 #include "vmsup-qga-client.h"
 
@@ -56,7 +56,7 @@ struct _VmsupQgaClient {
 	gchar *label;              /* owned */
 	gchar *socket_path;        /* owned, NULL with a given stream */
 	GIOStream *given_stream;   /* owned, until used */
-	VmsupJsonStream *stream;   /* owned */
+	VmsupLineStream *stream;   /* owned */
 	GQueue queue;              /* of GTask (owned): the head is being worked on */
 	GTask *current;            /* owned: sent, waiting for its reply */
 	GCancellable *cancellable; /* owned: connect attempts */
@@ -71,9 +71,6 @@ struct _VmsupQgaClient {
 };
 
 G_DEFINE_FINAL_TYPE(VmsupQgaClient, vmsup_qga_client, G_TYPE_OBJECT)
-
-enum { PROP_0, PROP_LABEL, PROP_SOCKET_PATH, PROP_STREAM, N_PROPS };
-static GParamSpec *props[N_PROPS] = {NULL};
 
 /* commands after which the agent sends nothing back */
 static const gchar *const vmsup_qga_no_reply_commands[] = {
@@ -165,7 +162,7 @@ vmsup_qga_client_disconnect(VmsupQgaClient *self)
 	if (self->stream == NULL)
 		return;
 	g_signal_handlers_disconnect_by_data(self->stream, self);
-	vmsup_json_stream_close(self->stream);
+	vmsup_line_stream_close(self->stream);
 	g_clear_object(&self->stream);
 }
 
@@ -184,9 +181,9 @@ vmsup_qga_client_send_sync(VmsupQgaClient *self)
 	json_object_set_string_member(message, "execute", "guest-sync-delimited");
 	json_object_set_object_member(message, "arguments", args);
 	/* the leading 0xFF makes the agent drop any partial command it holds */
-	vmsup_json_stream_discard_until_sentinel(self->stream);
-	vmsup_json_stream_send_raw(self->stream, "\xff", 1);
-	vmsup_json_stream_send(self->stream, message);
+	vmsup_line_stream_discard_until_sentinel(self->stream);
+	vmsup_line_stream_send_raw(self->stream, "\xff", 1);
+	vmsup_line_stream_send(self->stream, message);
 }
 
 static gboolean
@@ -224,7 +221,7 @@ vmsup_qga_client_handle_sync_reply(VmsupQgaClient *self, JsonObject *message)
 		return;
 	}
 	g_debug("%s: stale reply while synchronising, dropped", self->label);
-	vmsup_json_stream_discard_until_sentinel(self->stream);
+	vmsup_line_stream_discard_until_sentinel(self->stream);
 }
 
 static void
@@ -235,15 +232,10 @@ vmsup_qga_client_complete_current(VmsupQgaClient *self, JsonObject *message)
 	JsonNode *ret;
 
 	if (json_object_has_member(message, "error")) {
-		JsonObject *error = json_object_get_object_member(message, "error");
-		g_task_return_new_error(
+		g_task_return_error(
 		    task,
-		    VMSUP_QMP_ERROR,
-		    VMSUP_QMP_ERROR_COMMAND,
-		    "%s: %s: %s",
-		    op->command,
-		    vmsup_json_object_get_string(error, "class", "GenericError"),
-		    vmsup_json_object_get_string(error, "desc", "unknown error"));
+		    vmsup_error_new_from_qemu(op->command,
+					      json_object_get_member(message, "error")));
 		return;
 	}
 	ret = json_object_get_member(message, "return");
@@ -251,7 +243,7 @@ vmsup_qga_client_complete_current(VmsupQgaClient *self, JsonObject *message)
 }
 
 static void
-vmsup_qga_client_message_cb(VmsupJsonStream *stream, JsonObject *message, gpointer user_data)
+vmsup_qga_client_message_cb(VmsupLineStream *stream, JsonObject *message, gpointer user_data)
 {
 	VmsupQgaClient *self = VMSUP_QGA_CLIENT(user_data);
 
@@ -271,14 +263,14 @@ vmsup_qga_client_message_cb(VmsupJsonStream *stream, JsonObject *message, gpoint
 }
 
 static void
-vmsup_qga_client_invalid_cb(VmsupJsonStream *stream, const GError *error, gpointer user_data)
+vmsup_qga_client_invalid_cb(VmsupLineStream *stream, const GError *error, gpointer user_data)
 {
 	VmsupQgaClient *self = VMSUP_QGA_CLIENT(user_data);
 	g_autoptr(GTask) task = NULL;
 	VmsupQgaOp *op;
 
 	if (self->syncing) {
-		vmsup_json_stream_discard_until_sentinel(self->stream);
+		vmsup_line_stream_discard_until_sentinel(self->stream);
 		return;
 	}
 	self->need_sync = TRUE;
@@ -287,8 +279,8 @@ vmsup_qga_client_invalid_cb(VmsupJsonStream *stream, const GError *error, gpoint
 	task = vmsup_qga_client_take_op(self, self->current);
 	op = g_task_get_task_data(task);
 	g_task_return_new_error(task,
-				VMSUP_QMP_ERROR,
-				VMSUP_QMP_ERROR_PROTOCOL,
+				VMSUP_ERROR,
+				VMSUP_ERROR_PROTOCOL,
 				"%s: garbage from the guest agent of '%s': %s",
 				op->command,
 				self->label,
@@ -297,12 +289,12 @@ vmsup_qga_client_invalid_cb(VmsupJsonStream *stream, const GError *error, gpoint
 }
 
 static void
-vmsup_qga_client_stream_closed_cb(VmsupJsonStream *stream, const GError *error, gpointer user_data)
+vmsup_qga_client_stream_closed_cb(VmsupLineStream *stream, const GError *error, gpointer user_data)
 {
 	VmsupQgaClient *self = VMSUP_QGA_CLIENT(user_data);
 	g_autoptr(GError) error_closed =
-	    g_error_new(VMSUP_QMP_ERROR,
-			VMSUP_QMP_ERROR_CLOSED,
+	    g_error_new(VMSUP_ERROR,
+			VMSUP_ERROR_CLOSED,
 			"guest agent connection of '%s' closed: %s",
 			self->label,
 			error != NULL ? error->message : "end of stream");
@@ -316,15 +308,17 @@ vmsup_qga_client_stream_closed_cb(VmsupJsonStream *stream, const GError *error, 
 static void
 vmsup_qga_client_attach(VmsupQgaClient *self, GIOStream *stream)
 {
-	self->stream = vmsup_json_stream_new(stream, self->label);
-	vmsup_json_stream_set_max_line(self->stream, VMSUP_QGA_MAX_LINE);
+	self->stream = vmsup_line_stream_new(stream, self->label, VMSUP_LINE_STREAM_CRLF);
+	/* QEMU prints uint64 values beyond int64 (UINT64_MAX for "none") */
+	vmsup_line_stream_set_json_flags(self->stream, VMSUP_JSON_CHECK_WIDE_INTEGERS);
+	vmsup_line_stream_set_max_line(self->stream, VMSUP_QGA_MAX_LINE);
 	g_signal_connect(self->stream, "message", G_CALLBACK(vmsup_qga_client_message_cb), self);
 	g_signal_connect(self->stream, "invalid", G_CALLBACK(vmsup_qga_client_invalid_cb), self);
 	g_signal_connect(self->stream,
 			 "closed",
 			 G_CALLBACK(vmsup_qga_client_stream_closed_cb),
 			 self);
-	vmsup_json_stream_start(self->stream);
+	vmsup_line_stream_start(self->stream);
 	self->need_sync = TRUE;
 	self->paused = FALSE;
 }
@@ -368,8 +362,8 @@ vmsup_qga_client_connect_cb(GObject *source, GAsyncResult *res, gpointer user_da
 		}
 		self->connecting = FALSE;
 		error_connect =
-		    g_error_new(VMSUP_QMP_ERROR,
-				VMSUP_QMP_ERROR_CLOSED,
+		    g_error_new(VMSUP_ERROR,
+				VMSUP_ERROR_CLOSED,
 				"could not connect to the guest agent socket '%s' of '%s': %s",
 				self->socket_path,
 				self->label,
@@ -408,7 +402,7 @@ vmsup_qga_client_send_op(VmsupQgaClient *self, GTask *task)
 	json_object_set_string_member(message, "execute", op->command);
 	if (op->arguments != NULL)
 		json_object_set_object_member(message, "arguments", json_object_ref(op->arguments));
-	vmsup_json_stream_send(self->stream, message);
+	vmsup_line_stream_send(self->stream, message);
 	if (op->no_reply) {
 		/* an error reply would come unasked: resync before the next command */
 		self->need_sync = TRUE;
@@ -432,17 +426,17 @@ vmsup_qga_client_update_reading(VmsupQgaClient *self)
 {
 	gboolean wanted = self->syncing || self->current != NULL;
 
-	if (self->stream == NULL || vmsup_json_stream_is_closed(self->stream))
+	if (self->stream == NULL || vmsup_line_stream_is_closed(self->stream))
 		return;
 	if (wanted && self->paused) {
 		self->paused = FALSE;
-		if (!self->syncing && vmsup_json_stream_has_pending_input(self->stream))
+		if (!self->syncing && vmsup_line_stream_has_pending_input(self->stream))
 			g_debug("%s: the agent sent something unasked, resynchronising",
 				self->label);
-		vmsup_json_stream_set_paused(self->stream, FALSE);
+		vmsup_line_stream_set_paused(self->stream, FALSE);
 	} else if (!wanted && !self->paused) {
 		self->paused = TRUE;
-		vmsup_json_stream_set_paused(self->stream, TRUE);
+		vmsup_line_stream_set_paused(self->stream, TRUE);
 	}
 }
 
@@ -461,8 +455,8 @@ vmsup_qga_client_process_queue(VmsupQgaClient *self)
 		}
 		if (self->stream == NULL && self->socket_path == NULL) {
 			g_autoptr(GError) error =
-			    g_error_new(VMSUP_QMP_ERROR,
-					VMSUP_QMP_ERROR_CLOSED,
+			    g_error_new(VMSUP_ERROR,
+					VMSUP_ERROR_CLOSED,
 					"guest agent connection of '%s' closed",
 					self->label);
 			vmsup_qga_client_fail_all(self, error);
@@ -475,7 +469,7 @@ vmsup_qga_client_process_queue(VmsupQgaClient *self)
 			return;
 		}
 		/* input that came between requests was not asked for */
-		if (self->paused && vmsup_json_stream_has_pending_input(self->stream))
+		if (self->paused && vmsup_line_stream_has_pending_input(self->stream))
 			self->need_sync = TRUE;
 		if (self->need_sync) {
 			vmsup_qga_client_start_sync(self);
@@ -527,16 +521,16 @@ vmsup_qga_op_timeout_cb(gpointer user_data)
 		self->need_sync = TRUE;
 	if (op->kind == VMSUP_QGA_OP_CONNECT)
 		g_task_return_new_error(owned,
-					VMSUP_QMP_ERROR,
-					VMSUP_QMP_ERROR_TIMEOUT,
+					VMSUP_ERROR,
+					VMSUP_ERROR_TIMEOUT,
 					"no answer from the guest agent of '%s' within %u ms; "
 					"is qemu-guest-agent running in the guest?",
 					self->label,
 					op->timeout_ms);
 	else
 		g_task_return_new_error(owned,
-					VMSUP_QMP_ERROR,
-					VMSUP_QMP_ERROR_TIMEOUT,
+					VMSUP_ERROR,
+					VMSUP_ERROR_TIMEOUT,
 					"%s: no answer from the guest agent of '%s' within %u ms",
 					op->command,
 					self->label,
@@ -808,8 +802,8 @@ vmsup_qga_exec_time_out(GTask *task)
 	vmsup_qga_exec_kill_in_guest(self, exec->pid);
 	g_task_return_new_error(
 	    task,
-	    VMSUP_QMP_ERROR,
-	    VMSUP_QMP_ERROR_TIMEOUT,
+	    VMSUP_ERROR,
+	    VMSUP_ERROR_TIMEOUT,
 	    "'%s' in the guest of '%s' did not finish within %u ms and was killed",
 	    exec->program,
 	    self->label,
@@ -833,7 +827,7 @@ vmsup_qga_exec_status_cb(GObject *source, GAsyncResult *res, gpointer user_data)
 	ret = vmsup_qga_client_execute_finish(VMSUP_QGA_CLIENT(source), res, &error);
 	if (ret == NULL) {
 		/* its time ran out while asking: the same as at a poll */
-		if (g_error_matches(error, VMSUP_QMP_ERROR, VMSUP_QMP_ERROR_TIMEOUT)) {
+		if (g_error_matches(error, VMSUP_ERROR, VMSUP_ERROR_TIMEOUT)) {
 			vmsup_qga_exec_time_out(g_steal_pointer(&task));
 			return;
 		}
@@ -846,8 +840,8 @@ vmsup_qga_exec_status_cb(GObject *source, GAsyncResult *res, gpointer user_data)
 	}
 	if (!JSON_NODE_HOLDS_OBJECT(ret)) {
 		g_task_return_new_error(task,
-					VMSUP_QMP_ERROR,
-					VMSUP_QMP_ERROR_PROTOCOL,
+					VMSUP_ERROR,
+					VMSUP_ERROR_PROTOCOL,
 					"guest-exec-status: unexpected reply");
 		return;
 	}
@@ -935,8 +929,8 @@ vmsup_qga_exec_started_cb(GObject *source, GAsyncResult *res, gpointer user_data
 	if (!JSON_NODE_HOLDS_OBJECT(ret) ||
 	    vmsup_json_object_get_int(json_node_get_object(ret), "pid", -1) < 0) {
 		g_task_return_new_error(task,
-					VMSUP_QMP_ERROR,
-					VMSUP_QMP_ERROR_PROTOCOL,
+					VMSUP_ERROR,
+					VMSUP_ERROR_PROTOCOL,
 					"guest-exec: reply without a pid");
 		return;
 	}
@@ -1044,8 +1038,8 @@ vmsup_qga_read_file_close(GTask *task)
 	g_autoptr(JsonObject) args = json_object_new();
 
 	/* after a timeout or a lost connection there is no one to close it with */
-	if (g_error_matches(read->error, VMSUP_QMP_ERROR, VMSUP_QMP_ERROR_TIMEOUT) ||
-	    g_error_matches(read->error, VMSUP_QMP_ERROR, VMSUP_QMP_ERROR_CLOSED) ||
+	if (g_error_matches(read->error, VMSUP_ERROR, VMSUP_ERROR_TIMEOUT) ||
+	    g_error_matches(read->error, VMSUP_ERROR, VMSUP_ERROR_CLOSED) ||
 	    g_error_matches(read->error, G_IO_ERROR, G_IO_ERROR_CANCELLED)) {
 		g_task_return_error(task, g_steal_pointer(&read->error));
 		g_object_unref(task);
@@ -1080,8 +1074,8 @@ vmsup_qga_read_file_chunk_cb(GObject *source, GAsyncResult *res, gpointer user_d
 		return;
 	}
 	if (!JSON_NODE_HOLDS_OBJECT(ret)) {
-		read->error = g_error_new(VMSUP_QMP_ERROR,
-					  VMSUP_QMP_ERROR_PROTOCOL,
+		read->error = g_error_new(VMSUP_ERROR,
+					  VMSUP_ERROR_PROTOCOL,
 					  "guest-file-read: unexpected reply");
 		vmsup_qga_read_file_close(g_steal_pointer(&task));
 		return;
@@ -1113,8 +1107,8 @@ vmsup_qga_read_file_next(GTask *task)
 	guint remaining = vmsup_qga_remaining_ms(read->deadline);
 
 	if (remaining == 0) {
-		read->error = g_error_new(VMSUP_QMP_ERROR,
-					  VMSUP_QMP_ERROR_TIMEOUT,
+		read->error = g_error_new(VMSUP_ERROR,
+					  VMSUP_ERROR_TIMEOUT,
 					  "reading '%s' in the guest took too long",
 					  read->path);
 		vmsup_qga_read_file_close(task);
@@ -1146,8 +1140,8 @@ vmsup_qga_read_file_opened_cb(GObject *source, GAsyncResult *res, gpointer user_
 	}
 	if (!JSON_NODE_HOLDS_VALUE(ret) || json_node_get_value_type(ret) != G_TYPE_INT64) {
 		g_task_return_new_error(task,
-					VMSUP_QMP_ERROR,
-					VMSUP_QMP_ERROR_PROTOCOL,
+					VMSUP_ERROR,
+					VMSUP_ERROR_PROTOCOL,
 					"guest-file-open: reply without a handle");
 		return;
 	}
@@ -1211,58 +1205,12 @@ vmsup_qga_client_close(VmsupQgaClient *self)
 	vmsup_qga_clear_source(&self->connect_retry);
 	self->connecting = FALSE;
 	vmsup_qga_client_disconnect(self);
-	error = g_error_new(VMSUP_QMP_ERROR,
-			    VMSUP_QMP_ERROR_CLOSED,
+	error = g_error_new(VMSUP_ERROR,
+			    VMSUP_ERROR_CLOSED,
 			    "guest agent connection of '%s' closed: closed by client",
 			    self->label);
 	vmsup_qga_client_fail_all(self, error);
 	g_object_unref(self);
-}
-
-static void
-vmsup_qga_client_get_property(GObject *object, guint prop_id, GValue *value, GParamSpec *pspec)
-{
-	VmsupQgaClient *self = VMSUP_QGA_CLIENT(object);
-	switch (prop_id) {
-	case PROP_LABEL:
-		g_value_set_string(value, self->label);
-		break;
-	case PROP_SOCKET_PATH:
-		g_value_set_string(value, self->socket_path);
-		break;
-	case PROP_STREAM:
-		g_value_set_object(value, self->given_stream);
-		break;
-	default:
-		G_OBJECT_WARN_INVALID_PROPERTY_ID(object, prop_id, pspec);
-		break;
-	}
-}
-
-static void
-vmsup_qga_client_set_property(GObject *object,
-			      guint prop_id,
-			      const GValue *value,
-			      GParamSpec *pspec)
-{
-	VmsupQgaClient *self = VMSUP_QGA_CLIENT(object);
-	switch (prop_id) {
-	case PROP_LABEL:
-		g_free(self->label);
-		self->label = g_value_dup_string(value);
-		break;
-	case PROP_SOCKET_PATH:
-		g_free(self->socket_path);
-		self->socket_path = g_value_dup_string(value);
-		break;
-	case PROP_STREAM:
-		g_clear_object(&self->given_stream);
-		self->given_stream = g_value_dup_object(value);
-		break;
-	default:
-		G_OBJECT_WARN_INVALID_PROPERTY_ID(object, prop_id, pspec);
-		break;
-	}
 }
 
 static void
@@ -1294,30 +1242,8 @@ vmsup_qga_client_class_init(VmsupQgaClientClass *klass)
 {
 	GObjectClass *object_class = G_OBJECT_CLASS(klass);
 
-	object_class->get_property = vmsup_qga_client_get_property;
-	object_class->set_property = vmsup_qga_client_set_property;
 	object_class->dispose = vmsup_qga_client_dispose;
 	object_class->finalize = vmsup_qga_client_finalize;
-
-	props[PROP_LABEL] = g_param_spec_string("label",
-						NULL,
-						NULL,
-						"guest",
-						G_PARAM_READWRITE | G_PARAM_CONSTRUCT_ONLY |
-						    G_PARAM_STATIC_STRINGS);
-	props[PROP_SOCKET_PATH] = g_param_spec_string("socket-path",
-						      NULL,
-						      NULL,
-						      NULL,
-						      G_PARAM_READWRITE | G_PARAM_CONSTRUCT_ONLY |
-							  G_PARAM_STATIC_STRINGS);
-	props[PROP_STREAM] = g_param_spec_object("stream",
-						 NULL,
-						 NULL,
-						 G_TYPE_IO_STREAM,
-						 G_PARAM_READWRITE | G_PARAM_CONSTRUCT_ONLY |
-						     G_PARAM_STATIC_STRINGS);
-	g_object_class_install_properties(object_class, N_PROPS, props);
 }
 
 static void
@@ -1328,21 +1254,33 @@ vmsup_qga_client_init(VmsupQgaClient *self)
 	self->need_sync = TRUE;
 }
 
+static VmsupQgaClient *
+vmsup_qga_client_new_labelled(const gchar *label)
+{
+	VmsupQgaClient *self = g_object_new(VMSUP_TYPE_QGA_CLIENT, NULL);
+
+	self->label = g_strdup(label != NULL ? label : "guest");
+	return self;
+}
+
 VmsupQgaClient *
 vmsup_qga_client_new(const gchar *label, const gchar *socket_path)
 {
+	VmsupQgaClient *self;
+
 	g_return_val_if_fail(socket_path != NULL, NULL);
-	return g_object_new(VMSUP_TYPE_QGA_CLIENT,
-			    "label",
-			    label,
-			    "socket-path",
-			    socket_path,
-			    NULL);
+	self = vmsup_qga_client_new_labelled(label);
+	self->socket_path = g_strdup(socket_path);
+	return self;
 }
 
 VmsupQgaClient *
 vmsup_qga_client_new_for_stream(const gchar *label, GIOStream *stream)
 {
+	VmsupQgaClient *self;
+
 	g_return_val_if_fail(G_IS_IO_STREAM(stream), NULL);
-	return g_object_new(VMSUP_TYPE_QGA_CLIENT, "label", label, "stream", stream, NULL);
+	self = vmsup_qga_client_new_labelled(label);
+	self->given_stream = g_object_ref(stream);
+	return self;
 }

@@ -55,7 +55,7 @@ vmsup_qga_client_execute_finish(VmsupQgaClient *self, GAsyncResult *res, GError 
 /*
  * guest-exec + guest-exec-status polling; result object {exit_code, stdout,
  * stderr} (decoded; exit_code 128+N and "signal" when killed by signal N).
- * Not finished within @timeout_ms: VMSUP_QMP_ERROR_TIMEOUT.
+ * Not finished within @timeout_ms: VMSUP_ERROR_TIMEOUT.
  */
 void
 vmsup_qga_client_exec_async(VmsupQgaClient *self,

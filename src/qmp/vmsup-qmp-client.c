@@ -8,7 +8,7 @@
 
 #include <gio/gunixsocketaddress.h>
 
-#include "vmsup-json-stream.h"
+#include "vmsup-line-stream.h"
 #include "vmsup-json.h"
 #include "vmsup-qmp-client.h"
 
@@ -31,7 +31,7 @@ struct _VmsupQmpClient {
 	GObject parent_instance;
 	gchar *label; /* owned */
 	VmsupQmpState state;
-	VmsupJsonStream *stream; /* owned */
+	VmsupLineStream *stream; /* owned */
 	GHashTable *pending;     /* id (owned by the call) -> GTask (owned) */
 	guint64 next_id;
 	guint timeout_ms;
@@ -43,9 +43,6 @@ struct _VmsupQmpClient {
 };
 
 G_DEFINE_FINAL_TYPE(VmsupQmpClient, vmsup_qmp_client, G_TYPE_OBJECT)
-
-enum { PROP_0, PROP_LABEL, N_PROPS };
-static GParamSpec *props[N_PROPS] = {NULL};
 
 enum { SIGNAL_EVENT, SIGNAL_CLOSED, N_SIGNALS };
 static guint signals[N_SIGNALS] = {0};
@@ -119,8 +116,11 @@ vmsup_qmp_client_take_call(VmsupQmpClient *self, const gchar *id)
 static GError *
 vmsup_qmp_client_closed_error(VmsupQmpClient *self, gint code, const gchar *detail)
 {
-	return g_error_new(
-	    VMSUP_QMP_ERROR, code, "QMP connection to '%s' closed: %s", self->label, detail);
+	return g_error_new(VMSUP_ERROR,
+			   code,
+			   "QMP connection to '%s' closed: %s",
+			   self->label,
+			   detail);
 }
 
 static void
@@ -141,7 +141,7 @@ vmsup_qmp_client_end_handshake(VmsupQmpClient *self, GError *error)
 }
 
 /*
- * Ends the connection. @error says why (VMSUP_QMP_ERROR_CLOSED or _PROTOCOL)
+ * Ends the connection. @error says why (VMSUP_ERROR_CLOSED or _PROTOCOL)
  * or is NULL when the end was asked for: vmsup_qmp_client_close(), or end of
  * stream after `quit`. Every pending command fails, except a `quit`.
  */
@@ -159,7 +159,7 @@ vmsup_qmp_client_teardown(VmsupQmpClient *self, const GError *error, gboolean em
 	self->state = VMSUP_QMP_STATE_CLOSED;
 	if (self->stream != NULL) {
 		g_signal_handlers_disconnect_by_data(self->stream, self);
-		vmsup_json_stream_close(self->stream);
+		vmsup_line_stream_close(self->stream);
 		g_clear_object(&self->stream);
 	}
 
@@ -167,10 +167,10 @@ vmsup_qmp_client_teardown(VmsupQmpClient *self, const GError *error, gboolean em
 		error_pending = g_error_copy(error);
 	else if (self->quit_sent)
 		error_pending =
-		    vmsup_qmp_client_closed_error(self, VMSUP_QMP_ERROR_CLOSED, "QEMU quit");
+		    vmsup_qmp_client_closed_error(self, VMSUP_ERROR_CLOSED, "QEMU quit");
 	else
 		error_pending =
-		    vmsup_qmp_client_closed_error(self, VMSUP_QMP_ERROR_CLOSED, "closed by client");
+		    vmsup_qmp_client_closed_error(self, VMSUP_ERROR_CLOSED, "closed by client");
 	vmsup_qmp_client_end_handshake(self, g_error_copy(error_pending));
 
 	/* completing a task runs user code that may call back into us: collect first */
@@ -187,7 +187,7 @@ vmsup_qmp_client_teardown(VmsupQmpClient *self, const GError *error, gboolean em
 		VmsupQmpCall *call = g_task_get_task_data(t);
 		/* quit races EOF: the connection ending is its success */
 		if (g_strcmp0(call->command, "quit") == 0 &&
-		    g_error_matches(error_pending, VMSUP_QMP_ERROR, VMSUP_QMP_ERROR_CLOSED))
+		    g_error_matches(error_pending, VMSUP_ERROR, VMSUP_ERROR_CLOSED))
 			g_task_return_pointer(t,
 					      vmsup_json_node_new_object(json_object_new()),
 					      (GDestroyNotify)json_node_unref);
@@ -217,8 +217,8 @@ vmsup_qmp_call_timeout_cb(gpointer user_data)
 
 	g_debug("%s: no reply to '%s' (%s) in time", self->label, call->command, call->id);
 	g_task_return_new_error(owned,
-				VMSUP_QMP_ERROR,
-				VMSUP_QMP_ERROR_TIMEOUT,
+				VMSUP_ERROR,
+				VMSUP_ERROR_TIMEOUT,
 				"no reply to '%s' from '%s' within %u ms",
 				call->command,
 				self->label,
@@ -255,8 +255,8 @@ vmsup_qmp_client_send_command(VmsupQmpClient *self,
 	g_task_set_source_tag(task, vmsup_qmp_client_execute_async);
 	if (self->state == VMSUP_QMP_STATE_CLOSED) {
 		g_task_return_new_error(task,
-					VMSUP_QMP_ERROR,
-					VMSUP_QMP_ERROR_CLOSED,
+					VMSUP_ERROR,
+					VMSUP_ERROR_CLOSED,
 					"%s: QMP connection to '%s' is closed",
 					command,
 					self->label);
@@ -297,7 +297,7 @@ vmsup_qmp_client_send_command(VmsupQmpClient *self,
 	if (g_strcmp0(command, "quit") == 0)
 		self->quit_sent = TRUE;
 	g_hash_table_insert(self->pending, call->id, g_steal_pointer(&task));
-	vmsup_json_stream_send(self->stream, message);
+	vmsup_line_stream_send(self->stream, message);
 }
 
 static void
@@ -306,7 +306,6 @@ vmsup_qmp_client_handle_reply(VmsupQmpClient *self, JsonObject *message)
 	const gchar *id = vmsup_json_object_get_string(message, "id", NULL);
 	g_autoptr(GTask) task = NULL;
 	VmsupQmpCall *call;
-	JsonObject *error;
 
 	if (id == NULL) {
 		g_debug("%s: reply without an id, dropped", self->label);
@@ -319,15 +318,10 @@ vmsup_qmp_client_handle_reply(VmsupQmpClient *self, JsonObject *message)
 	}
 	call = g_task_get_task_data(task);
 	if (json_object_has_member(message, "error")) {
-		error = json_object_get_object_member(message, "error");
-		g_task_return_new_error(
+		g_task_return_error(
 		    task,
-		    VMSUP_QMP_ERROR,
-		    VMSUP_QMP_ERROR_COMMAND,
-		    "%s: %s: %s",
-		    call->command,
-		    vmsup_json_object_get_string(error, "class", "GenericError"),
-		    vmsup_json_object_get_string(error, "desc", "unknown error"));
+		    vmsup_error_new_from_qemu(call->command,
+					      json_object_get_member(message, "error")));
 		return;
 	}
 	g_task_return_pointer(task,
@@ -372,7 +366,7 @@ vmsup_qmp_client_capabilities_cb(GObject *source, GAsyncResult *res, gpointer us
 		return;
 	if (ret == NULL) {
 		g_autoptr(GError) error_closed =
-		    vmsup_qmp_client_closed_error(self, VMSUP_QMP_ERROR_PROTOCOL, error->message);
+		    vmsup_qmp_client_closed_error(self, VMSUP_ERROR_PROTOCOL, error->message);
 		vmsup_qmp_client_teardown(self, error_closed, TRUE);
 		return;
 	}
@@ -387,7 +381,7 @@ vmsup_qmp_client_handle_greeting(VmsupQmpClient *self, JsonObject *message)
 
 	if (qmp == NULL || !JSON_NODE_HOLDS_OBJECT(qmp)) {
 		vmsup_qmp_client_fail(self,
-				      VMSUP_QMP_ERROR_PROTOCOL,
+				      VMSUP_ERROR_PROTOCOL,
 				      "expected the QMP greeting, got something else");
 		return;
 	}
@@ -403,7 +397,7 @@ vmsup_qmp_client_handle_greeting(VmsupQmpClient *self, JsonObject *message)
 }
 
 static void
-vmsup_qmp_client_message_cb(VmsupJsonStream *stream, JsonObject *message, gpointer user_data)
+vmsup_qmp_client_message_cb(VmsupLineStream *stream, JsonObject *message, gpointer user_data)
 {
 	VmsupQmpClient *self = VMSUP_QMP_CLIENT(user_data);
 
@@ -423,20 +417,20 @@ vmsup_qmp_client_message_cb(VmsupJsonStream *stream, JsonObject *message, gpoint
 }
 
 static void
-vmsup_qmp_client_invalid_cb(VmsupJsonStream *stream, const GError *error, gpointer user_data)
+vmsup_qmp_client_invalid_cb(VmsupLineStream *stream, const GError *error, gpointer user_data)
 {
 	VmsupQmpClient *self = VMSUP_QMP_CLIENT(user_data);
-	vmsup_qmp_client_fail(self, VMSUP_QMP_ERROR_PROTOCOL, error->message);
+	vmsup_qmp_client_fail(self, VMSUP_ERROR_PROTOCOL, error->message);
 }
 
 static void
-vmsup_qmp_client_stream_closed_cb(VmsupJsonStream *stream, const GError *error, gpointer user_data)
+vmsup_qmp_client_stream_closed_cb(VmsupLineStream *stream, const GError *error, gpointer user_data)
 {
 	VmsupQmpClient *self = VMSUP_QMP_CLIENT(user_data);
 
 	/* QEMU reads a byte at a time and quits with our "\r\n" unread: expect a reset */
 	if (self->quit_sent &&
-	    (error == NULL || g_error_matches(error, VMSUP_QMP_ERROR, VMSUP_QMP_ERROR_CLOSED))) {
+	    (error == NULL || g_error_matches(error, VMSUP_ERROR, VMSUP_ERROR_CLOSED))) {
 		vmsup_qmp_client_teardown(self, NULL, TRUE);
 		return;
 	}
@@ -444,7 +438,7 @@ vmsup_qmp_client_stream_closed_cb(VmsupJsonStream *stream, const GError *error, 
 		vmsup_qmp_client_fail(self, error->code, error->message);
 		return;
 	}
-	vmsup_qmp_client_fail(self, VMSUP_QMP_ERROR_CLOSED, "end of stream");
+	vmsup_qmp_client_fail(self, VMSUP_ERROR_CLOSED, "end of stream");
 }
 
 static gboolean
@@ -456,8 +450,8 @@ vmsup_qmp_client_handshake_timeout_cb(gpointer user_data)
 	g_autoptr(GError) error = NULL;
 
 	g_clear_pointer(&self->handshake_timeout, g_source_unref);
-	error = g_error_new(VMSUP_QMP_ERROR,
-			    VMSUP_QMP_ERROR_TIMEOUT,
+	error = g_error_new(VMSUP_ERROR,
+			    VMSUP_ERROR_TIMEOUT,
 			    "QMP connection to '%s' closed: %s",
 			    self->label,
 			    detail);
@@ -502,8 +496,8 @@ vmsup_qmp_client_handshake_async(VmsupQmpClient *self,
 	if (self->state != VMSUP_QMP_STATE_DISCONNECTED) {
 		g_task_return_new_error(
 		    task,
-		    VMSUP_QMP_ERROR,
-		    VMSUP_QMP_ERROR_CLOSED,
+		    VMSUP_ERROR,
+		    VMSUP_ERROR_CLOSED,
 		    "QMP client for '%s' is %s",
 		    self->label,
 		    self->state == VMSUP_QMP_STATE_CLOSED ? "closed" : "already connected");
@@ -512,7 +506,9 @@ vmsup_qmp_client_handshake_async(VmsupQmpClient *self,
 	if (g_task_return_error_if_cancelled(task))
 		return;
 
-	self->stream = vmsup_json_stream_new(stream, self->label);
+	self->stream = vmsup_line_stream_new(stream, self->label, VMSUP_LINE_STREAM_CRLF);
+	/* QEMU prints uint64 values beyond int64 (UINT64_MAX for "none") */
+	vmsup_line_stream_set_json_flags(self->stream, VMSUP_JSON_CHECK_WIDE_INTEGERS);
 	g_signal_connect(self->stream, "message", G_CALLBACK(vmsup_qmp_client_message_cb), self);
 	g_signal_connect(self->stream, "invalid", G_CALLBACK(vmsup_qmp_client_invalid_cb), self);
 	g_signal_connect(
@@ -531,7 +527,7 @@ vmsup_qmp_client_handshake_async(VmsupQmpClient *self,
 					    G_SOURCE_FUNC(vmsup_qmp_client_handshake_cancelled_cb),
 					    self,
 					    NULL);
-	vmsup_json_stream_start(self->stream);
+	vmsup_line_stream_start(self->stream);
 }
 
 gboolean
@@ -600,8 +596,8 @@ vmsup_qmp_client_connect_cb(GObject *source, GAsyncResult *res, gpointer user_da
 			return;
 		}
 		g_task_return_new_error(task,
-					VMSUP_QMP_ERROR,
-					VMSUP_QMP_ERROR_CLOSED,
+					VMSUP_ERROR,
+					VMSUP_ERROR_CLOSED,
 					"could not connect to the QMP socket '%s' of '%s': %s",
 					data->socket_path,
 					self->label,
@@ -699,8 +695,8 @@ vmsup_qmp_client_execute_with_timeout_async(VmsupQmpClient *self,
 	task = g_task_new(self, cancellable, callback, user_data);
 	g_task_set_source_tag(task, vmsup_qmp_client_execute_async);
 	g_task_return_new_error(task,
-				VMSUP_QMP_ERROR,
-				VMSUP_QMP_ERROR_NOT_READY,
+				VMSUP_ERROR,
+				VMSUP_ERROR_NOT_READY,
 				"%s: QMP connection to '%s' is not ready",
 				command,
 				self->label);
@@ -742,38 +738,6 @@ vmsup_qmp_client_close(VmsupQmpClient *self)
 }
 
 static void
-vmsup_qmp_client_get_property(GObject *object, guint prop_id, GValue *value, GParamSpec *pspec)
-{
-	VmsupQmpClient *self = VMSUP_QMP_CLIENT(object);
-	switch (prop_id) {
-	case PROP_LABEL:
-		g_value_set_string(value, self->label);
-		break;
-	default:
-		G_OBJECT_WARN_INVALID_PROPERTY_ID(object, prop_id, pspec);
-		break;
-	}
-}
-
-static void
-vmsup_qmp_client_set_property(GObject *object,
-			      guint prop_id,
-			      const GValue *value,
-			      GParamSpec *pspec)
-{
-	VmsupQmpClient *self = VMSUP_QMP_CLIENT(object);
-	switch (prop_id) {
-	case PROP_LABEL:
-		g_free(self->label);
-		self->label = g_value_dup_string(value);
-		break;
-	default:
-		G_OBJECT_WARN_INVALID_PROPERTY_ID(object, prop_id, pspec);
-		break;
-	}
-}
-
-static void
 vmsup_qmp_client_dispose(GObject *object)
 {
 	VmsupQmpClient *self = VMSUP_QMP_CLIENT(object);
@@ -798,18 +762,8 @@ vmsup_qmp_client_class_init(VmsupQmpClientClass *klass)
 {
 	GObjectClass *object_class = G_OBJECT_CLASS(klass);
 
-	object_class->get_property = vmsup_qmp_client_get_property;
-	object_class->set_property = vmsup_qmp_client_set_property;
 	object_class->dispose = vmsup_qmp_client_dispose;
 	object_class->finalize = vmsup_qmp_client_finalize;
-
-	props[PROP_LABEL] = g_param_spec_string("label",
-						NULL,
-						NULL,
-						"qemu",
-						G_PARAM_READWRITE | G_PARAM_CONSTRUCT_ONLY |
-						    G_PARAM_STATIC_STRINGS);
-	g_object_class_install_properties(object_class, N_PROPS, props);
 
 	signals[SIGNAL_EVENT] = g_signal_new("event",
 					     G_TYPE_FROM_CLASS(klass),
@@ -845,5 +799,8 @@ vmsup_qmp_client_init(VmsupQmpClient *self)
 VmsupQmpClient *
 vmsup_qmp_client_new(const gchar *label)
 {
-	return g_object_new(VMSUP_TYPE_QMP_CLIENT, "label", label, NULL);
+	VmsupQmpClient *self = g_object_new(VMSUP_TYPE_QMP_CLIENT, NULL);
+
+	self->label = g_strdup(label != NULL ? label : "qemu");
+	return self;
 }

@@ -19,7 +19,7 @@ G_DECLARE_FINAL_TYPE(VmsupQmpClient, vmsup_qmp_client, VMSUP, QMP_CLIENT, GObjec
  *   "closed": void (VmsupQmpClient *self, const GError *error (nullable on clean close),
  *             gpointer user_data); emitted exactly once. The error is NULL after
  *             vmsup_qmp_client_close() or when QEMU hangs up after `quit`; else
- *             VMSUP_QMP_ERROR_CLOSED (end of stream, I/O error) or _PROTOCOL (garbage,
+ *             VMSUP_ERROR_CLOSED (end of stream, I/O error) or _PROTOCOL (garbage,
  *             an oversized line), and pending commands fail with it.
  * Limits: lines of 1 MiB, 64 commands in flight (VMSUP_ERROR_BUSY beyond).
  */
@@ -69,7 +69,7 @@ vmsup_qmp_client_execute_with_timeout_async(VmsupQmpClient *self,
 					    GCancellable *cancellable,
 					    GAsyncReadyCallback callback,
 					    gpointer user_data);
-/* for both; a timeout is VMSUP_QMP_ERROR_TIMEOUT */
+/* for both; a timeout is VMSUP_ERROR_TIMEOUT */
 JsonNode *
 vmsup_qmp_client_execute_finish(VmsupQmpClient *self, GAsyncResult *res, GError **error);
 
@@ -84,7 +84,7 @@ vmsup_qmp_client_get_label(VmsupQmpClient *self);
 JsonObject *
 vmsup_qmp_client_get_greeting(VmsupQmpClient *self);
 
-/* closes the connection; pending commands fail with VMSUP_QMP_ERROR_CLOSED */
+/* closes the connection; pending commands fail with VMSUP_ERROR_CLOSED */
 void
 vmsup_qmp_client_close(VmsupQmpClient *self);
 

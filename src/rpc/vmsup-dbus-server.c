@@ -60,8 +60,8 @@ vmsup_dbus_return_error(GDBusMethodInvocation *invocation, const GError *error)
 {
 	g_autoptr(GError) error_copy = g_error_copy(error);
 
-	/* our two domains are registered with D-Bus names; anything else is converted once */
-	if (error_copy->domain != VMSUP_RPC_ERROR && error_copy->domain != G_DBUS_ERROR)
+	/* VMSUP_ERROR's wire codes have D-Bus names; anything else is converted once */
+	if (error_copy->domain != G_DBUS_ERROR)
 		vmsup_error_convert(&error_copy);
 	g_dbus_method_invocation_return_gerror(invocation, error_copy);
 }

@@ -332,8 +332,8 @@ vmsup_dbus_variant_check_value(GVariant *value, const gchar *member, GError **er
 	    !isfinite(g_variant_get_double(value))) {
 		g_set_error(
 		    error,
-		    VMSUP_RPC_ERROR,
-		    VMSUP_RPC_INVALID_PARAMS,
+		    VMSUP_ERROR,
+		    VMSUP_ERROR_INVALID_PARAMS,
 		    _("Invalid params: '%s': the number %g is not finite; send a finite one"),
 		    member,
 		    g_variant_get_double(value));
@@ -342,8 +342,8 @@ vmsup_dbus_variant_check_value(GVariant *value, const gchar *member, GError **er
 	if (g_variant_is_of_type(value, G_VARIANT_TYPE_UINT64) &&
 	    g_variant_get_uint64(value) > G_MAXINT64) {
 		g_set_error(error,
-			    VMSUP_RPC_ERROR,
-			    VMSUP_RPC_INVALID_PARAMS,
+			    VMSUP_ERROR,
+			    VMSUP_ERROR_INVALID_PARAMS,
 			    _("Invalid params: '%s': the integer %" G_GUINT64_FORMAT
 			      " does not fit in 64 bits (from %" G_GINT64_FORMAT
 			      " to %" G_GINT64_FORMAT "); send one in that range"),
@@ -413,8 +413,8 @@ vmsup_dbus_params_from_variant(GVariant *parameters, const gchar *bound_name, GE
 	if (name != NULL) {
 		if (json_object_has_member(params, "name")) {
 			g_set_error_literal(error,
-					    VMSUP_RPC_ERROR,
-					    VMSUP_RPC_INVALID_PARAMS,
+					    VMSUP_ERROR,
+					    VMSUP_ERROR_INVALID_PARAMS,
 					    _("The VM name is the first argument; do not repeat it "
 					      "as 'name' in the options"));
 			return NULL;

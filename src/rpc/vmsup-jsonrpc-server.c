@@ -5,10 +5,9 @@
  * and every per-client resource is bounded, so a slow, dead or hostile
  * client costs only its own connection.
  *
- * A connection keeps one read source attached for as long as it wants
- * requests and writes each answer at once; only a full socket attaches an
- * output source. A request answered on the spot thus costs one main-loop
- * iteration, and the loop's sources change only under back-pressure.
+ * The framing, the reading and the writing with back-pressure are
+ * VmsupLineStream's; a connection adds the limits of its own: the calls in
+ * flight, the connections per user, the idle timeout.
  */
 
 #include "config.h"
@@ -26,13 +25,10 @@
 #include "vmsup-error.h"
 #include "vmsup-json.h"
 #include "vmsup-jsonrpc-server.h"
+#include "vmsup-line-stream.h"
 #include "vmsup-rpc-call.h"
 #include "vmsup-rpc-table.h"
 #include "vmsup-event-source.h"
-
-#define VMSUP_JSONRPC_READ_CHUNK (64 * 1024)
-/* answers handed to one sendmsg() */
-#define VMSUP_JSONRPC_MAX_VECTORS 64
 
 typedef struct _VmsupJsonrpcConnection VmsupJsonrpcConnection;
 
@@ -55,22 +51,10 @@ struct _VmsupJsonrpcConnection {
 	gint ref_count;
 	VmsupJsonrpcServer *server; /* unowned; NULL once the server let go of it */
 	const VmsupRpcContext *ctx; /* unowned */
-	GSocketConnection *stream;  /* owned; NULL for a process_data() connection */
-	GSocket *socket;            /* unowned: the stream's */
-	GSource *in_source;         /* owned; attached while requests are wanted */
-	GSource *out_source;        /* owned; attached while the socket is full */
-	GString *capture;           /* owned; what a process_data() connection wrote */
+	VmsupLineStream *stream;    /* owned */
 	guint64 serial;
 	VmsupCaller caller; /* as SO_PEERCRED found it */
-	GByteArray *inbuf;  /* owned */
-	gsize consumed;     /* bytes of inbuf already handled */
-	gsize scanned;      /* bytes of inbuf known to hold no newline */
-	GQueue outq;        /* of GBytes, owned */
-	gsize out_offset;   /* of the queue's head */
-	gsize out_bytes;    /* unsent bytes in outq */
 	guint n_pending;    /* calls dispatched, not answered */
-	gboolean need_data; /* no complete line is waiting in inbuf */
-	gboolean processing;
 	gboolean eof;     /* the peer closed its side: answer what is pending, then close */
 	gboolean closing; /* flush what is queued, then close; read nothing more */
 	gboolean closed;
@@ -79,7 +63,6 @@ struct _VmsupJsonrpcConnection {
 	GSource *idle_source; /* owned; attached while an idle timeout applies */
 	gint64 idle_timeout_us;
 	gint64 last_active; /* monotonic: the last request read or answer made */
-	guint8 readbuf[VMSUP_JSONRPC_READ_CHUNK];
 };
 
 typedef struct {
@@ -96,13 +79,6 @@ typedef struct {
 	guint index;
 } VmsupJsonrpcRequest;
 
-static void
-vmsup_jsonrpc_connection_process(VmsupJsonrpcConnection *conn);
-static void
-vmsup_jsonrpc_connection_flush(VmsupJsonrpcConnection *conn);
-static void
-vmsup_jsonrpc_connection_maybe_finish(VmsupJsonrpcConnection *conn);
-
 /* connection lifetime */
 
 static VmsupJsonrpcConnection *
@@ -113,52 +89,18 @@ vmsup_jsonrpc_connection_ref(VmsupJsonrpcConnection *conn)
 }
 
 static void
-vmsup_jsonrpc_connection_clear_queue(VmsupJsonrpcConnection *conn)
-{
-	GBytes *bytes;
-	while ((bytes = g_queue_pop_head(&conn->outq)) != NULL)
-		g_bytes_unref(bytes);
-	conn->out_bytes = 0;
-	conn->out_offset = 0;
-}
-
-static void
 vmsup_jsonrpc_connection_unref(VmsupJsonrpcConnection *conn)
 {
 	if (--conn->ref_count > 0)
 		return;
-	/* attached sources hold a ref: none is left here */
-	g_assert(conn->in_source == NULL && conn->out_source == NULL && conn->idle_source == NULL);
-	vmsup_jsonrpc_connection_clear_queue(conn);
-	g_clear_object(&conn->stream);
-	if (conn->capture != NULL)
-		g_string_free(conn->capture, TRUE);
-	g_byte_array_unref(conn->inbuf);
+	/* an attached idle source holds a ref: none is left here */
+	g_assert(conn->idle_source == NULL);
+	g_signal_handlers_disconnect_by_data(conn->stream, conn);
+	g_object_unref(conn->stream);
 	g_clear_pointer(&conn->subscription, vmsup_policy_subscription_free);
 	g_free(conn);
 }
 G_DEFINE_AUTOPTR_CLEANUP_FUNC(VmsupJsonrpcConnection, vmsup_jsonrpc_connection_unref)
-
-/*
- * A source GLib blocks while dispatching it has its fd taken out of the
- * poll set and put back, each time waking the loop once more; ours never
- * run nested, so they are left in place.
- */
-static GSource *
-vmsup_jsonrpc_connection_add_source(VmsupJsonrpcConnection *conn,
-				    GIOCondition condition,
-				    GSocketSourceFunc func)
-{
-	GSource *source = g_socket_create_source(conn->socket, condition, NULL);
-
-	g_source_set_can_recurse(source, TRUE);
-	g_source_set_callback(source,
-			      G_SOURCE_FUNC(func),
-			      vmsup_jsonrpc_connection_ref(conn),
-			      (GDestroyNotify)vmsup_jsonrpc_connection_unref);
-	g_source_attach(source, NULL);
-	return source;
-}
 
 /* destroying the source may drop the last ref on the connection holding @source */
 static void
@@ -168,25 +110,6 @@ vmsup_jsonrpc_connection_clear_source(GSource **source)
 
 	if (stolen != NULL)
 		g_source_destroy(stolen);
-}
-
-static VmsupJsonrpcConnection *
-vmsup_jsonrpc_connection_new(VmsupJsonrpcServer *server, GSocketConnection *stream, guint32 uid)
-{
-	VmsupJsonrpcConnection *conn = g_new0(VmsupJsonrpcConnection, 1);
-	conn->ref_count = 1;
-	conn->server = server;
-	conn->ctx = server->ctx;
-	if (stream != NULL) {
-		conn->stream = g_object_ref(stream);
-		conn->socket = g_socket_connection_get_socket(stream);
-	}
-	conn->serial = ++server->next_serial;
-	conn->caller = vmsup_caller_for_uid(uid);
-	conn->inbuf = g_byte_array_new();
-	conn->need_data = TRUE;
-	g_queue_init(&conn->outq);
-	return conn;
 }
 
 static void
@@ -199,15 +122,8 @@ vmsup_jsonrpc_connection_close(VmsupJsonrpcConnection *conn)
 	keep = vmsup_jsonrpc_connection_ref(conn);
 	conn->closed = TRUE;
 	g_debug("client %" G_GUINT64_FORMAT ": closed", conn->serial);
-	vmsup_jsonrpc_connection_clear_source(&conn->in_source);
-	vmsup_jsonrpc_connection_clear_source(&conn->out_source);
 	vmsup_jsonrpc_connection_clear_source(&conn->idle_source);
-	if (conn->stream != NULL)
-		g_io_stream_close(G_IO_STREAM(conn->stream), NULL, NULL);
-	vmsup_jsonrpc_connection_clear_queue(conn);
-	g_byte_array_set_size(conn->inbuf, 0);
-	conn->consumed = 0;
-	conn->scanned = 0;
+	vmsup_line_stream_close(conn->stream);
 	if (conn->server != NULL) {
 		VmsupJsonrpcServer *server = conn->server;
 		conn->server = NULL;
@@ -215,164 +131,37 @@ vmsup_jsonrpc_connection_close(VmsupJsonrpcConnection *conn)
 	}
 }
 
-static gboolean
-vmsup_jsonrpc_connection_can_process(VmsupJsonrpcConnection *conn)
+/* flush what is queued, read nothing more, then close */
+static void
+vmsup_jsonrpc_connection_finish(VmsupJsonrpcConnection *conn)
 {
-	return !conn->closed && !conn->closing && conn->n_pending < VMSUP_JSONRPC_MAX_PENDING &&
-	       conn->out_bytes < VMSUP_JSONRPC_HIGH_WATER;
+	conn->closing = TRUE;
+	vmsup_line_stream_close_after_flush(conn->stream);
 }
 
 static void
 vmsup_jsonrpc_connection_maybe_finish(VmsupJsonrpcConnection *conn)
 {
-	gboolean drained;
+	if (!conn->closed && conn->eof && conn->n_pending == 0)
+		vmsup_jsonrpc_connection_finish(conn);
+}
 
-	if (conn->closed || conn->processing)
-		return;
-	drained = g_queue_is_empty(&conn->outq);
-	if (conn->closing && drained) {
-		vmsup_jsonrpc_connection_close(conn);
-		return;
-	}
-	if (conn->eof && conn->need_data && conn->n_pending == 0 && drained)
-		vmsup_jsonrpc_connection_close(conn);
+/* a client with as many calls in flight as it may have waits for an answer before more are read */
+static void
+vmsup_jsonrpc_connection_update_pause(VmsupJsonrpcConnection *conn)
+{
+	if (!conn->closed)
+		vmsup_line_stream_set_paused(conn->stream,
+					     conn->n_pending >= VMSUP_JSONRPC_MAX_PENDING);
 }
 
 /* output */
 
-/* answers found while processing are sent together when processing ends */
-static void
-vmsup_jsonrpc_connection_queue(VmsupJsonrpcConnection *conn, GBytes *line)
-{
-	if (conn->closed)
-		return;
-	if (conn->capture != NULL) {
-		gsize size = 0;
-		const gchar *data = g_bytes_get_data(line, &size);
-		g_string_append_len(conn->capture, data, size);
-		return;
-	}
-	conn->out_bytes += g_bytes_get_size(line);
-	g_queue_push_tail(&conn->outq, g_bytes_ref(line));
-	if (conn->out_bytes > VMSUP_JSONRPC_MAX_QUEUE) {
-		g_message("JSON-RPC client %" G_GUINT64_FORMAT
-			  " (uid %u) is not reading; %" G_GSIZE_FORMAT
-			  " bytes unsent, disconnecting it",
-			  conn->serial,
-			  conn->caller.uid,
-			  conn->out_bytes);
-		vmsup_jsonrpc_connection_close(conn);
-		return;
-	}
-	if (!conn->processing)
-		vmsup_jsonrpc_connection_flush(conn);
-}
-
-static GBytes *
-vmsup_jsonrpc_node_to_line(JsonNode *node)
-{
-	g_autofree gchar *text = vmsup_json_to_string(node, FALSE);
-	gsize len = strlen(text);
-	gchar *line = g_malloc(len + 1);
-	memcpy(line, text, len);
-	line[len] = '\n';
-	return g_bytes_new_take(line, len + 1);
-}
-
 static void
 vmsup_jsonrpc_connection_send(VmsupJsonrpcConnection *conn, JsonNode *node)
 {
-	g_autoptr(GBytes) line = vmsup_jsonrpc_node_to_line(node);
-	vmsup_jsonrpc_connection_queue(conn, line);
-}
-
-static gboolean
-vmsup_jsonrpc_connection_out_cb(GSocket *socket, GIOCondition condition, gpointer user_data)
-{
-	VmsupJsonrpcConnection *conn = user_data;
-
-	vmsup_jsonrpc_connection_flush(conn);
-	/* room in the queue may let reading resume */
-	vmsup_jsonrpc_connection_process(conn);
-	vmsup_jsonrpc_connection_maybe_finish(conn);
-	return G_SOURCE_CONTINUE;
-}
-
-/* @sent bytes of the queue are out */
-static void
-vmsup_jsonrpc_connection_consume(VmsupJsonrpcConnection *conn, gsize sent)
-{
-	conn->out_bytes -= sent;
-	while (sent > 0) {
-		GBytes *head = g_queue_peek_head(&conn->outq);
-		gsize left = g_bytes_get_size(head) - conn->out_offset;
-		if (sent < left) {
-			conn->out_offset += sent;
-			return;
-		}
-		sent -= left;
-		conn->out_offset = 0;
-		g_bytes_unref(g_queue_pop_head(&conn->outq));
-	}
-}
-
-/* writes what the socket takes now; an output source waits for room for the rest */
-static void
-vmsup_jsonrpc_connection_flush(VmsupJsonrpcConnection *conn)
-{
-	if (conn->socket == NULL || conn->closed)
-		return;
-	while (!g_queue_is_empty(&conn->outq)) {
-		GOutputVector vectors[VMSUP_JSONRPC_MAX_VECTORS];
-		guint n_vectors = 0;
-		gsize offset = conn->out_offset;
-		gsize wanted = 0;
-		gsize sent = 0;
-		g_autoptr(GError) error = NULL;
-		GPollableReturn ret;
-
-		for (GList *l = conn->outq.head; l != NULL && n_vectors < G_N_ELEMENTS(vectors);
-		     l = l->next) {
-			gsize size = 0;
-			const guint8 *data = g_bytes_get_data(l->data, &size);
-			vectors[n_vectors].buffer = data + offset;
-			vectors[n_vectors].size = size - offset;
-			wanted += size - offset;
-			offset = 0;
-			n_vectors++;
-		}
-		ret = g_socket_send_message_with_timeout(conn->socket,
-							 /* address= */ NULL,
-							 vectors,
-							 n_vectors,
-							 /* messages= */ NULL,
-							 0,
-							 G_SOCKET_MSG_NONE,
-							 /* timeout_us= */ 0,
-							 &sent,
-							 /* cancellable= */ NULL,
-							 &error);
-		if (ret == G_POLLABLE_RETURN_FAILED) {
-			g_debug("client %" G_GUINT64_FORMAT ": write: %s",
-				conn->serial,
-				error->message);
-			vmsup_jsonrpc_connection_close(conn);
-			return;
-		}
-		if (ret == G_POLLABLE_RETURN_OK)
-			vmsup_jsonrpc_connection_consume(conn, sent);
-		/* a short write means a full socket: wait for room instead of asking again */
-		if (ret == G_POLLABLE_RETURN_WOULD_BLOCK || sent < wanted)
-			break;
-	}
-	if (g_queue_is_empty(&conn->outq)) {
-		vmsup_jsonrpc_connection_clear_source(&conn->out_source);
-		return;
-	}
-	if (conn->out_source != NULL)
-		return;
-	conn->out_source =
-	    vmsup_jsonrpc_connection_add_source(conn, G_IO_OUT, vmsup_jsonrpc_connection_out_cb);
+	if (!conn->closed)
+		vmsup_line_stream_send_node(conn->stream, node);
 }
 
 /* responses */
@@ -412,8 +201,8 @@ static JsonNode *
 vmsup_jsonrpc_error_new_gerror(JsonNode *id, const GError *error)
 {
 	return vmsup_jsonrpc_error_new(id,
-				       vmsup_rpc_error_get_code(error),
-				       vmsup_rpc_error_get_kind(error),
+				       vmsup_error_get_code(error),
+				       vmsup_error_get_kind(error),
 				       error->message);
 }
 
@@ -505,9 +294,8 @@ vmsup_jsonrpc_respond_error(VmsupJsonrpcConnection *conn,
 	    conn,
 	    batch,
 	    index,
-	    notification
-		? NULL
-		: vmsup_jsonrpc_error_new(id, code, vmsup_rpc_error_to_kind(code), message));
+	    notification ? NULL
+			 : vmsup_jsonrpc_error_new(id, code, vmsup_error_to_kind(code), message));
 }
 
 /* requests */
@@ -547,7 +335,7 @@ vmsup_jsonrpc_request_reply(VmsupRpcCall *call,
 	vmsup_jsonrpc_respond(conn, req->batch, req->index, response);
 	conn->n_pending--;
 	conn->last_active = g_get_monotonic_time();
-	vmsup_jsonrpc_connection_process(conn);
+	vmsup_jsonrpc_connection_update_pause(conn);
 	vmsup_jsonrpc_connection_maybe_finish(conn);
 }
 
@@ -652,7 +440,7 @@ vmsup_jsonrpc_handle_request(VmsupJsonrpcConnection *conn,
 					    index,
 					    NULL,
 					    FALSE,
-					    VMSUP_RPC_INVALID_REQUEST,
+					    VMSUP_ERROR_INVALID_REQUEST,
 					    _("Invalid request: expected a JSON object"));
 		return;
 	}
@@ -668,7 +456,7 @@ vmsup_jsonrpc_handle_request(VmsupJsonrpcConnection *conn,
 						    index,
 						    NULL,
 						    FALSE,
-						    VMSUP_RPC_INVALID_REQUEST,
+						    VMSUP_ERROR_INVALID_REQUEST,
 						    refusal);
 			return;
 		}
@@ -679,7 +467,7 @@ vmsup_jsonrpc_handle_request(VmsupJsonrpcConnection *conn,
 					    index,
 					    id,
 					    FALSE,
-					    VMSUP_RPC_INVALID_REQUEST,
+					    VMSUP_ERROR_INVALID_REQUEST,
 					    _("Invalid request: 'jsonrpc' must be \"2.0\""));
 		return;
 	}
@@ -694,8 +482,8 @@ vmsup_jsonrpc_handle_request(VmsupJsonrpcConnection *conn,
 					    index,
 					    id,
 					    in_params && notification,
-					    in_params ? VMSUP_RPC_INVALID_PARAMS
-						      : VMSUP_RPC_INVALID_REQUEST,
+					    in_params ? VMSUP_ERROR_INVALID_PARAMS
+						      : VMSUP_ERROR_INVALID_REQUEST,
 					    msg);
 		return;
 	}
@@ -706,7 +494,7 @@ vmsup_jsonrpc_handle_request(VmsupJsonrpcConnection *conn,
 					    index,
 					    id,
 					    FALSE,
-					    VMSUP_RPC_INVALID_REQUEST,
+					    VMSUP_ERROR_INVALID_REQUEST,
 					    _("Invalid request: 'method' must be a string"));
 		return;
 	}
@@ -719,7 +507,7 @@ vmsup_jsonrpc_handle_request(VmsupJsonrpcConnection *conn,
 			    index,
 			    id,
 			    notification,
-			    VMSUP_RPC_INVALID_PARAMS,
+			    VMSUP_ERROR_INVALID_PARAMS,
 			    _("Invalid params: vmsupd takes parameters by name, as an object"));
 			return;
 		}
@@ -730,7 +518,7 @@ vmsup_jsonrpc_handle_request(VmsupJsonrpcConnection *conn,
 			    index,
 			    id,
 			    FALSE,
-			    VMSUP_RPC_INVALID_REQUEST,
+			    VMSUP_ERROR_INVALID_REQUEST,
 			    _("Invalid request: 'params' must be an object or an array"));
 			return;
 		}
@@ -751,7 +539,7 @@ vmsup_jsonrpc_handle_request(VmsupJsonrpcConnection *conn,
 					    index,
 					    id,
 					    notification,
-					    VMSUP_RPC_METHOD_NOT_FOUND,
+					    VMSUP_ERROR_METHOD_NOT_FOUND,
 					    msg);
 		return;
 	}
@@ -797,14 +585,14 @@ vmsup_jsonrpc_handle_line(VmsupJsonrpcConnection *conn, const gchar *data, gsize
 					    0,
 					    NULL,
 					    FALSE,
-					    VMSUP_RPC_PARSE_ERROR,
+					    VMSUP_ERROR_PARSE,
 					    _("Parse error: the request is not valid UTF-8"));
 		return;
 	}
 	root = vmsup_json_parse_checked(data, length, VMSUP_JSON_CHECK_NONE, &problems, &error);
 	if (root == NULL) {
 		g_autofree gchar *msg = g_strdup_printf(_("Parse error: %s"), error->message);
-		vmsup_jsonrpc_respond_error(conn, NULL, 0, NULL, FALSE, VMSUP_RPC_PARSE_ERROR, msg);
+		vmsup_jsonrpc_respond_error(conn, NULL, 0, NULL, FALSE, VMSUP_ERROR_PARSE, msg);
 		return;
 	}
 	if (!JSON_NODE_HOLDS_ARRAY(root)) {
@@ -820,7 +608,7 @@ vmsup_jsonrpc_handle_line(VmsupJsonrpcConnection *conn, const gchar *data, gsize
 					    0,
 					    NULL,
 					    FALSE,
-					    VMSUP_RPC_INVALID_REQUEST,
+					    VMSUP_ERROR_INVALID_REQUEST,
 					    _("Invalid request: an empty batch"));
 		return;
 	}
@@ -833,7 +621,7 @@ vmsup_jsonrpc_handle_line(VmsupJsonrpcConnection *conn, const gchar *data, gsize
 					    0,
 					    NULL,
 					    FALSE,
-					    VMSUP_RPC_INVALID_REQUEST,
+					    VMSUP_ERROR_INVALID_REQUEST,
 					    msg);
 		return;
 	}
@@ -849,139 +637,86 @@ vmsup_jsonrpc_handle_line(VmsupJsonrpcConnection *conn, const gchar *data, gsize
 /* input */
 
 static void
-vmsup_jsonrpc_connection_oversized(VmsupJsonrpcConnection *conn)
+vmsup_jsonrpc_connection_line_cb(VmsupLineStream *stream, GBytes *line, gpointer user_data)
 {
-	g_autofree gchar *msg =
-	    g_strdup_printf(_("Invalid request: a line is longer than %d bytes; closing the "
-			      "connection"),
-			    VMSUP_JSONRPC_MAX_LINE);
+	g_autoptr(VmsupJsonrpcConnection) conn = vmsup_jsonrpc_connection_ref(user_data);
+	gsize length = 0;
+	const gchar *data = g_bytes_get_data(line, &length);
+
+	conn->last_active = g_get_monotonic_time();
+	vmsup_jsonrpc_handle_line(conn, data, length);
+	vmsup_jsonrpc_connection_update_pause(conn);
+}
+
+static void
+vmsup_jsonrpc_connection_input_ended_cb(VmsupLineStream *stream,
+					const GError *error,
+					gpointer user_data)
+{
+	g_autoptr(VmsupJsonrpcConnection) conn = vmsup_jsonrpc_connection_ref(user_data);
+	g_autofree gchar *msg = NULL;
+
+	if (error == NULL) {
+		conn->eof = TRUE;
+		vmsup_jsonrpc_connection_maybe_finish(conn);
+		return;
+	}
+	/* a line over the limit: the stream cannot be resynchronised, nothing after it is read */
+	msg = g_strdup_printf(_("Invalid request: a line is longer than %d bytes; closing the "
+				"connection"),
+			      VMSUP_JSONRPC_MAX_LINE);
 	g_message("JSON-RPC client %" G_GUINT64_FORMAT " (uid %u) sent a line over %d bytes, "
 		  "disconnecting it",
 		  conn->serial,
 		  conn->caller.uid,
 		  VMSUP_JSONRPC_MAX_LINE);
-	vmsup_jsonrpc_respond_error(conn, NULL, 0, NULL, FALSE, VMSUP_RPC_INVALID_REQUEST, msg);
-	/* the stream cannot be resynchronised: nothing after this line is read */
-	conn->closing = TRUE;
-	g_byte_array_set_size(conn->inbuf, 0);
-	conn->consumed = 0;
-	conn->scanned = 0;
+	vmsup_jsonrpc_respond_error(conn, NULL, 0, NULL, FALSE, VMSUP_ERROR_INVALID_REQUEST, msg);
+	vmsup_jsonrpc_connection_finish(conn);
 }
 
 static void
-vmsup_jsonrpc_connection_read(VmsupJsonrpcConnection *conn)
+vmsup_jsonrpc_connection_closed_cb(VmsupLineStream *stream, const GError *error, gpointer user_data)
 {
-	g_autoptr(VmsupJsonrpcConnection) keep = vmsup_jsonrpc_connection_ref(conn);
-	g_autoptr(GError) error = NULL;
-	gssize n;
+	VmsupJsonrpcConnection *conn = user_data;
 
-	n = g_socket_receive_with_blocking(conn->socket,
-					   (gchar *)conn->readbuf,
-					   sizeof(conn->readbuf),
-					   /* blocking= */ FALSE,
-					   /* cancellable= */ NULL,
-					   &error);
-	if (n < 0 && g_error_matches(error, G_IO_ERROR, G_IO_ERROR_WOULD_BLOCK))
-		return;
-	if (n < 0) {
-		g_debug("client %" G_GUINT64_FORMAT ": read: %s", conn->serial, error->message);
-		vmsup_jsonrpc_connection_close(conn);
-		return;
-	}
-	if (n == 0) {
-		conn->eof = TRUE;
-	} else {
-		g_byte_array_append(conn->inbuf, conn->readbuf, n);
-		conn->last_active = g_get_monotonic_time();
-	}
-	vmsup_jsonrpc_connection_process(conn);
+	if (g_error_matches(error, VMSUP_ERROR, VMSUP_ERROR_BUSY))
+		g_message("JSON-RPC client %" G_GUINT64_FORMAT " (uid %u): %s, disconnecting it",
+			  conn->serial,
+			  conn->caller.uid,
+			  error->message);
+	else if (error != NULL)
+		g_debug("client %" G_GUINT64_FORMAT ": %s", conn->serial, error->message);
+	vmsup_jsonrpc_connection_close(conn);
 }
 
-static gboolean
-vmsup_jsonrpc_connection_in_cb(GSocket *socket, GIOCondition condition, gpointer user_data)
+static VmsupJsonrpcConnection *
+vmsup_jsonrpc_connection_new(VmsupJsonrpcServer *server, GIOStream *io, guint32 uid)
 {
-	vmsup_jsonrpc_connection_read(user_data);
-	return G_SOURCE_CONTINUE;
-}
+	VmsupJsonrpcConnection *conn = g_new0(VmsupJsonrpcConnection, 1);
+	g_autofree gchar *label = NULL;
 
-/* the read source stays attached while requests are wanted, so a request costs no source churn */
-static void
-vmsup_jsonrpc_connection_update_reading(VmsupJsonrpcConnection *conn)
-{
-	gboolean wanted = conn->socket != NULL && !conn->eof && conn->need_data &&
-			  vmsup_jsonrpc_connection_can_process(conn);
-
-	if (!wanted) {
-		vmsup_jsonrpc_connection_clear_source(&conn->in_source);
-		return;
-	}
-	if (conn->in_source != NULL)
-		return;
-	conn->in_source =
-	    vmsup_jsonrpc_connection_add_source(conn, G_IO_IN, vmsup_jsonrpc_connection_in_cb);
-}
-
-static void
-vmsup_jsonrpc_connection_process(VmsupJsonrpcConnection *conn)
-{
-	g_autoptr(VmsupJsonrpcConnection) keep = NULL;
-
-	if (conn->processing || conn->closed)
-		return;
-	keep = vmsup_jsonrpc_connection_ref(conn);
-	conn->processing = TRUE;
-	for (;;) {
-		gsize avail;
-		const gchar *start;
-		gsize skip;
-		const gchar *nl;
-		gsize len;
-
-		/* a burst of answers past the high-water mark goes out before more are made */
-		if (conn->out_bytes >= VMSUP_JSONRPC_HIGH_WATER)
-			vmsup_jsonrpc_connection_flush(conn);
-		if (!vmsup_jsonrpc_connection_can_process(conn))
-			break;
-		avail = conn->inbuf->len - conn->consumed;
-		start = avail > 0 ? (const gchar *)conn->inbuf->data + conn->consumed : NULL;
-		skip = conn->scanned - conn->consumed;
-		nl = avail > skip ? memchr(start + skip, '\n', avail - skip) : NULL;
-		if (nl == NULL) {
-			conn->scanned = conn->inbuf->len;
-			if (avail > VMSUP_JSONRPC_MAX_LINE) {
-				vmsup_jsonrpc_connection_oversized(conn);
-				break;
-			}
-			/* a last line without its newline still counts */
-			if (conn->eof && avail > 0) {
-				conn->consumed = conn->inbuf->len;
-				vmsup_jsonrpc_handle_line(conn, start, avail);
-			}
-			conn->need_data = TRUE;
-			break;
-		}
-		len = nl - start;
-		if (len > VMSUP_JSONRPC_MAX_LINE) {
-			vmsup_jsonrpc_connection_oversized(conn);
-			break;
-		}
-		conn->consumed += len + 1;
-		conn->scanned = conn->consumed;
-		conn->need_data = FALSE;
-		vmsup_jsonrpc_handle_line(conn, start, len);
-	}
-	if (!vmsup_jsonrpc_connection_can_process(conn) && !conn->closing && !conn->closed &&
-	    conn->consumed < conn->inbuf->len)
-		conn->need_data = FALSE;
-	if (conn->consumed > 0 && !conn->closed) {
-		g_byte_array_remove_range(conn->inbuf, 0, conn->consumed);
-		conn->scanned -= conn->consumed;
-		conn->consumed = 0;
-	}
-	conn->processing = FALSE;
-	vmsup_jsonrpc_connection_flush(conn);
-	vmsup_jsonrpc_connection_update_reading(conn);
-	vmsup_jsonrpc_connection_maybe_finish(conn);
+	conn->ref_count = 1;
+	conn->server = server;
+	conn->ctx = server->ctx;
+	conn->serial = ++server->next_serial;
+	conn->caller = vmsup_caller_for_uid(uid);
+	label = g_strdup_printf("client %" G_GUINT64_FORMAT, conn->serial);
+	conn->stream =
+	    vmsup_line_stream_new(io, label, VMSUP_LINE_STREAM_RAW | VMSUP_LINE_STREAM_HALF_CLOSE);
+	vmsup_line_stream_set_max_line(conn->stream, VMSUP_JSONRPC_MAX_LINE);
+	vmsup_line_stream_set_write_limits(conn->stream,
+					   VMSUP_JSONRPC_HIGH_WATER,
+					   VMSUP_JSONRPC_MAX_QUEUE);
+	g_signal_connect(conn->stream, "line", G_CALLBACK(vmsup_jsonrpc_connection_line_cb), conn);
+	g_signal_connect(conn->stream,
+			 "input-ended",
+			 G_CALLBACK(vmsup_jsonrpc_connection_input_ended_cb),
+			 conn);
+	g_signal_connect(conn->stream,
+			 "closed",
+			 G_CALLBACK(vmsup_jsonrpc_connection_closed_cb),
+			 conn);
+	return conn;
 }
 
 /* accepting */
@@ -1061,8 +796,7 @@ vmsup_jsonrpc_connection_refuse(VmsupJsonrpcConnection *conn, const GError *erro
 {
 	g_autoptr(JsonNode) response = vmsup_jsonrpc_error_new_gerror(NULL, error);
 	vmsup_jsonrpc_connection_send(conn, response);
-	conn->closing = TRUE;
-	vmsup_jsonrpc_connection_maybe_finish(conn);
+	vmsup_jsonrpc_connection_finish(conn);
 }
 
 /* idle connections */
@@ -1088,7 +822,7 @@ vmsup_jsonrpc_connection_idle_cb(gpointer user_data)
 	VmsupJsonrpcConnection *conn = user_data;
 	gint64 now = g_get_monotonic_time();
 	gboolean busy = conn->n_pending > 0 || conn->subscription != NULL || conn->closing ||
-			!g_queue_is_empty(&conn->outq);
+			vmsup_line_stream_get_queued(conn->stream) > 0;
 	g_autoptr(GError) error = NULL;
 	guint timeout_s = (guint)(conn->idle_timeout_us / G_USEC_PER_SEC);
 
@@ -1206,11 +940,13 @@ vmsup_jsonrpc_server_incoming_cb(GSocketService *service,
 						    g_socket_connection_get_socket(stream),
 						    &uid,
 						    &error);
-	conn = vmsup_jsonrpc_connection_new(self, stream, uid);
+	conn = vmsup_jsonrpc_connection_new(self, G_IO_STREAM(stream), uid);
 	g_ptr_array_add(self->connections, conn);
+	/* a refusal is written, nothing is read before the client is let in */
+	vmsup_line_stream_set_paused(conn->stream, TRUE);
+	vmsup_line_stream_start(conn->stream);
 	if (!authorized) {
 		g_message("refused a JSON-RPC client of uid %u: %s", uid, error->message);
-		vmsup_error_convert(&error);
 		vmsup_jsonrpc_connection_refuse(conn, error);
 		return FALSE;
 	}
@@ -1221,10 +957,10 @@ vmsup_jsonrpc_server_incoming_cb(GSocketService *service,
 	}
 	g_debug("client %" G_GUINT64_FORMAT ": connected, uid %u", conn->serial, uid);
 	vmsup_jsonrpc_connection_start_idle_timer(conn, self->idle_timeout_s);
-	vmsup_jsonrpc_connection_update_reading(conn);
+	vmsup_line_stream_set_paused(conn->stream, FALSE);
 	/* a client mostly sends its request as it connects: answer it now, not one iteration later
 	 */
-	vmsup_jsonrpc_connection_read(conn);
+	vmsup_line_stream_read_now(conn->stream);
 	return FALSE;
 }
 
@@ -1407,9 +1143,12 @@ vmsup_jsonrpc_server_emit_event(VmsupJsonrpcServer *self, const gchar *method, J
 				      "params",
 				      params != NULL ? json_object_ref(params) : json_object_new());
 	node = vmsup_json_node_new_object(obj);
-	line = vmsup_jsonrpc_node_to_line(node);
-	for (guint i = 0; i < targets->len; i++)
-		vmsup_jsonrpc_connection_queue(g_ptr_array_index(targets, i), line);
+	line = vmsup_line_stream_encode(node, VMSUP_LINE_STREAM_NONE);
+	for (guint i = 0; i < targets->len; i++) {
+		VmsupJsonrpcConnection *conn = g_ptr_array_index(targets, i);
+		if (!conn->closed)
+			vmsup_line_stream_send_line(conn->stream, line);
+	}
 }
 
 void
@@ -1452,20 +1191,28 @@ vmsup_jsonrpc_server_process_data(VmsupJsonrpcServer *self,
 				  guint32 uid)
 {
 	g_autoptr(VmsupJsonrpcConnection) conn = NULL;
-	gchar *out;
+	g_autoptr(GInputStream) in = NULL;
+	g_autoptr(GOutputStream) out = NULL;
+	g_autoptr(GIOStream) io = NULL;
+	gchar *written;
 
 	g_return_val_if_fail(VMSUP_IS_JSONRPC_SERVER(self), NULL);
 
-	conn = vmsup_jsonrpc_connection_new(self, NULL, uid);
+	in = g_memory_input_stream_new_from_data(g_memdup2(data, length), length, g_free);
+	out = g_memory_output_stream_new_resizable();
+	io = g_simple_io_stream_new(in, out);
+	conn = vmsup_jsonrpc_connection_new(self, io, uid);
 	/* not in self->connections: it receives no events and is never counted */
 	conn->server = NULL;
-	conn->capture = g_string_new(NULL);
-	conn->eof = TRUE;
-	g_byte_array_append(conn->inbuf, (const guint8 *)data, length);
-	vmsup_jsonrpc_connection_process(conn);
-	out = g_strndup(conn->capture->str, conn->capture->len);
+	vmsup_line_stream_start(conn->stream);
+	vmsup_line_stream_read_now(conn->stream);
+	written = g_strndup(g_memory_output_stream_get_data(G_MEMORY_OUTPUT_STREAM(out)),
+			    g_memory_output_stream_get_data_size(G_MEMORY_OUTPUT_STREAM(out)));
+	/* a stream nothing was written to has no data */
+	if (written == NULL)
+		written = g_strdup("");
 	vmsup_jsonrpc_connection_close(conn);
-	return out;
+	return written;
 }
 
 /* GObject */

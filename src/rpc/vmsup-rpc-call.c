@@ -193,7 +193,6 @@ vmsup_rpc_call_return_error(VmsupRpcCall *call, const GError *error)
 		return;
 	}
 	converted = g_error_copy(error);
-	if (converted->domain != VMSUP_RPC_ERROR)
-		vmsup_error_convert(&converted);
+	vmsup_error_convert(&converted);
 	vmsup_rpc_call_deliver(call, NULL, converted);
 }

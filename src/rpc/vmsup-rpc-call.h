@@ -65,7 +65,7 @@ void
 vmsup_rpc_call_return(VmsupRpcCall *call, JsonNode *result);
 void
 vmsup_rpc_call_return_object(VmsupRpcCall *call, JsonObject *result);
-/* converts foreign domains with vmsup_error_convert() */
+/* the error goes out with its wire code: vmsup_error_convert() */
 void
 vmsup_rpc_call_return_error(VmsupRpcCall *call, const GError *error);
 gboolean

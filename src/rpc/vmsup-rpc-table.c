@@ -18,62 +18,6 @@
 #include "vmsup-rpc-table.h"
 #include "vmsup-vm-def.h"
 
-static const GDBusErrorEntry vmsup_rpc_error_entries[] = {
-    {VMSUP_RPC_PARSE_ERROR, "io.github.vmsup.Error.ParseError"},
-    {VMSUP_RPC_INVALID_REQUEST, "io.github.vmsup.Error.InvalidRequest"},
-    {VMSUP_RPC_METHOD_NOT_FOUND, "io.github.vmsup.Error.MethodNotFound"},
-    {VMSUP_RPC_INVALID_PARAMS, "io.github.vmsup.Error.InvalidParams"},
-};
-
-GQuark
-vmsup_rpc_error_quark(void)
-{
-	static gsize quark = 0;
-	g_dbus_error_register_error_domain("vmsup-rpc-error-quark",
-					   &quark,
-					   vmsup_rpc_error_entries,
-					   G_N_ELEMENTS(vmsup_rpc_error_entries));
-	return (GQuark)quark;
-}
-
-const gchar *
-vmsup_rpc_error_to_kind(gint code)
-{
-	switch (code) {
-	case VMSUP_RPC_PARSE_ERROR:
-		return "parse-error";
-	case VMSUP_RPC_INVALID_REQUEST:
-		return "invalid-request";
-	case VMSUP_RPC_METHOD_NOT_FOUND:
-		return "method-not-found";
-	case VMSUP_RPC_INVALID_PARAMS:
-		return "invalid-params";
-	default:
-		return "internal";
-	}
-}
-
-gint
-vmsup_rpc_error_get_code(const GError *error)
-{
-	if (error == NULL)
-		return VMSUP_ERROR_INTERNAL;
-	if (error->domain == VMSUP_RPC_ERROR)
-		return error->code;
-	if (error->domain == VMSUP_ERROR && error->code >= VMSUP_ERROR_NOT_FOUND &&
-	    error->code < VMSUP_ERROR_LAST)
-		return error->code;
-	return VMSUP_ERROR_INTERNAL;
-}
-
-const gchar *
-vmsup_rpc_error_get_kind(const GError *error)
-{
-	if (error != NULL && error->domain == VMSUP_RPC_ERROR)
-		return vmsup_rpc_error_to_kind(error->code);
-	return vmsup_error_to_kind(vmsup_rpc_error_get_code(error));
-}
-
 /* schemas */
 
 #define P_REQ(n, t)                                                                                \
@@ -1052,8 +996,8 @@ vmsup_rpc_check_choice(const VmsupRpcMethod *method,
 	shown = g_strescape(value, NULL);
 	valid = g_strjoinv(", ", (gchar **)choices);
 	g_set_error(error,
-		    VMSUP_RPC_ERROR,
-		    VMSUP_RPC_INVALID_PARAMS,
+		    VMSUP_ERROR,
+		    VMSUP_ERROR_INVALID_PARAMS,
 		    /* TRANSLATORS: 'fields' of vm.list does not take 'x'; it takes: name, cpus */
 		    _("Parameter '%s' of %s does not take '%s'; it takes: %s"),
 		    param->name,
@@ -1071,8 +1015,8 @@ vmsup_rpc_check_param(const VmsupRpcMethod *method,
 {
 	if (!vmsup_rpc_node_has_type(node, param->type)) {
 		g_set_error(error,
-			    VMSUP_RPC_ERROR,
-			    VMSUP_RPC_INVALID_PARAMS,
+			    VMSUP_ERROR,
+			    VMSUP_ERROR_INVALID_PARAMS,
 			    /* TRANSLATORS: 'cpus' of vm.create must be an integer, not string */
 			    _("Parameter '%s' of %s must be %s, not %s"),
 			    param->name,
@@ -1127,8 +1071,8 @@ vmsup_rpc_table_validate(const VmsupRpcMethod *method, JsonObject *params, GErro
 		if (param == NULL) {
 			g_autofree gchar *shown = g_strescape(member, NULL);
 			g_set_error(error,
-				    VMSUP_RPC_ERROR,
-				    VMSUP_RPC_INVALID_PARAMS,
+				    VMSUP_ERROR,
+				    VMSUP_ERROR_INVALID_PARAMS,
 				    _("Unknown parameter '%s' for %s"),
 				    shown,
 				    method->rpc_name);
@@ -1146,8 +1090,8 @@ vmsup_rpc_table_validate(const VmsupRpcMethod *method, JsonObject *params, GErro
 		node = json_object_get_member(params, p->name);
 		if (node == NULL || JSON_NODE_HOLDS_NULL(node)) {
 			g_set_error(error,
-				    VMSUP_RPC_ERROR,
-				    VMSUP_RPC_INVALID_PARAMS,
+				    VMSUP_ERROR,
+				    VMSUP_ERROR_INVALID_PARAMS,
 				    _("Missing required parameter '%s' for %s"),
 				    p->name,
 				    method->rpc_name);

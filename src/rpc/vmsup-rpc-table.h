@@ -10,31 +10,6 @@
 
 G_BEGIN_DECLS
 
-/* JSON-RPC protocol error codes of the spec */
-#define VMSUP_RPC_PARSE_ERROR -32700
-#define VMSUP_RPC_INVALID_REQUEST -32600
-#define VMSUP_RPC_METHOD_NOT_FOUND -32601
-#define VMSUP_RPC_INVALID_PARAMS -32602
-
-/* errors found by the table itself (not by a service): codes are the JSON-RPC ones above */
-#define VMSUP_RPC_ERROR (vmsup_rpc_error_quark())
-GQuark
-vmsup_rpc_error_quark(void);
-
-/* "parse-error", "invalid-request", "method-not-found", "invalid-params" */
-const gchar *
-vmsup_rpc_error_to_kind(gint code);
-
-/*
- * The wire form of an answer's error, for either domain: VMSUP_ERROR codes
- * 1..8 or the JSON-RPC codes above, and error.data.kind; anything else reads
- * as internal (8).
- */
-gint
-vmsup_rpc_error_get_code(const GError *error);
-const gchar *
-vmsup_rpc_error_get_kind(const GError *error);
-
 /* the notifications a subscribed JSON-RPC connection receives */
 #define VMSUP_RPC_EVENT_VM_CHANGED "event.vm-changed"
 #define VMSUP_RPC_EVENT_VM_REMOVED "event.vm-removed"
@@ -118,7 +93,7 @@ vmsup_rpc_table_lookup_dbus(const gchar *dbus_name);
 /*
  * Checks @params against @method's schema: an unknown member, a wrong type, a
  * string not among the parameter's choices or a missing required one is
- * VMSUP_RPC_ERROR -32602 naming the member (and the string); a value out of
+ * VMSUP_ERROR_INVALID_PARAMS naming the member (and the string); a value out of
  * range or an invalid VM or workspace name is VMSUP_ERROR_INVALID_ARGUMENT.
  * What passes is all a service is ever given.
  */

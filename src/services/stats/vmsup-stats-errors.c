@@ -13,7 +13,6 @@ gboolean
 vmsup_stats_error_is_timeout(const GError *error)
 {
 	return g_error_matches(error, VMSUP_ERROR, VMSUP_ERROR_TIMEOUT) ||
-	       g_error_matches(error, VMSUP_QMP_ERROR, VMSUP_QMP_ERROR_TIMEOUT) ||
 	       g_error_matches(error, G_IO_ERROR, G_IO_ERROR_TIMED_OUT);
 }
 
@@ -33,7 +32,7 @@ vmsup_stats_error_agent(const gchar *name, const GError *error)
 		    name,
 		    error->message,
 		    name);
-	if (error->domain == VMSUP_ERROR)
+	if (vmsup_error_is_wire(error))
 		return g_error_copy(error);
 	return g_error_new(VMSUP_ERROR,
 			   VMSUP_ERROR_FAILED_PRECONDITION,

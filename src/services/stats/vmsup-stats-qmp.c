@@ -57,7 +57,7 @@ vmsup_stats_qmp_execute_finish(GAsyncResult *res, GError **error)
 	node = vmsup_qmp_client_execute_finish(qmp, res, &local);
 	if (node != NULL)
 		return node;
-	if (g_error_matches(local, VMSUP_QMP_ERROR, VMSUP_QMP_ERROR_TIMEOUT)) {
+	if (g_error_matches(local, VMSUP_ERROR, VMSUP_ERROR_TIMEOUT)) {
 		g_set_error(error,
 			    VMSUP_ERROR,
 			    VMSUP_ERROR_TIMEOUT,

@@ -1067,7 +1067,7 @@ vmsup_workspace_open_agent_cb(GObject *source, GAsyncResult *res, gpointer user_
 	g_autoptr(GError) error = NULL;
 
 	if (!vmsup_qga_client_connect_finish(VMSUP_QGA_CLIENT(source), res, &error)) {
-		if (g_error_matches(error, VMSUP_QMP_ERROR, VMSUP_QMP_ERROR_TIMEOUT)) {
+		if (g_error_matches(error, VMSUP_ERROR, VMSUP_ERROR_TIMEOUT)) {
 			vmsup_workspace_op_return_error(
 			    task,
 			    g_error_new(VMSUP_ERROR,
