@@ -16,9 +16,10 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include "vmsup-disk-chain.h"
 #include "vmsup-error.h"
+#include "vmsup-image-copy.h"
 #include "vmsup-image-hooks.h"
+#include "vmsup-image-source.h"
 #include "vmsup-image-store.h"
 #include "vmsup-name.h"
 #include "vmsup-record-store.h"
@@ -26,12 +27,6 @@
 #include "vmsup-vm-hooks.h"
 
 #define VMSUP_IMAGE_STORE_RECORD_MAX_SIZE (64 * 1024)
-#define VMSUP_IMAGE_STORE_CHUNK (1024 * 1024)
-/* what is left a hole when it reads as zeros: a file system block */
-#define VMSUP_IMAGE_STORE_BLOCK 4096
-/* the boot signature of an MBR, and the GPT header in the sector after it */
-#define VMSUP_IMAGE_MBR_SIGNATURE_OFFSET 510
-#define VMSUP_IMAGE_GPT_OFFSET 512
 
 struct _VmsupImageStore {
 	GObject parent_instance;
@@ -53,10 +48,8 @@ typedef struct {
 	gint fd;
 	gchar *source; /* owned */
 	gchar *name;   /* owned */
-	const gchar *format;
-	guint64 size;         /* bytes of the source file */
-	guint64 virtual_size; /* bytes the guest sees */
-	gchar *final_path;    /* owned */
+	VmsupImageSource checked;
+	gchar *final_path; /* owned */
 	VmsupImageStoreProgressFunc progress;
 	gpointer progress_data;
 	GDestroyNotify progress_destroy;
@@ -265,32 +258,6 @@ vmsup_image_store_delete(VmsupImageStore *self, const gchar *name, GError **erro
 
 /* import: the checks, all before anything is created */
 
-/* @path's basename without its extension, made a valid name; NULL if nothing is left */
-static gchar *
-vmsup_image_store_default_name(const gchar *path)
-{
-	g_autofree gchar *basename = g_path_get_basename(path);
-	gchar *dot = strrchr(basename, '.');
-	GString *name = g_string_new(NULL);
-
-	if (dot != NULL && dot != basename)
-		*dot = '\0';
-	for (const gchar *p = basename; *p != '\0' && name->len < VMSUP_NAME_MAX_LENGTH; p++) {
-		gchar c = g_ascii_tolower(*p);
-		if (g_ascii_isalnum(c))
-			g_string_append_c(name, c);
-		else if (name->len > 0 && (c == '.' || c == '_' || c == '-'))
-			g_string_append_c(name, c);
-		else if (name->len > 0 && name->str[name->len - 1] != '-')
-			g_string_append_c(name, '-');
-	}
-	if (name->len == 0) {
-		g_string_free(name, TRUE);
-		return NULL;
-	}
-	return g_string_free(name, FALSE);
-}
-
 static gboolean
 vmsup_image_store_check_name(VmsupImageStore *self, const gchar *name, GError **error)
 {
@@ -326,102 +293,6 @@ vmsup_image_store_check_name(VmsupImageStore *self, const gchar *name, GError **
 	return TRUE;
 }
 
-/* a raw image is taken only with a partition table: anything else is not a disk */
-static gboolean
-vmsup_image_store_has_partition_table(gint fd)
-{
-	guint8 sector[1024] = {0};
-	gssize n = pread(fd, sector, sizeof(sector), 0);
-
-	if (n < VMSUP_IMAGE_MBR_SIGNATURE_OFFSET + 2)
-		return FALSE;
-	if (n >= VMSUP_IMAGE_GPT_OFFSET + 8 &&
-	    memcmp(sector + VMSUP_IMAGE_GPT_OFFSET, "EFI PART", 8) == 0)
-		return TRUE;
-	return sector[VMSUP_IMAGE_MBR_SIGNATURE_OFFSET] == 0x55 &&
-	       sector[VMSUP_IMAGE_MBR_SIGNATURE_OFFSET + 1] == 0xaa;
-}
-
-static gboolean
-vmsup_image_store_unreadable(const gchar *source, gint saved_errno, GError **error)
-{
-	g_set_error(error,
-		    VMSUP_ERROR,
-		    VMSUP_ERROR_INVALID_ARGUMENT,
-		    _("Cannot read '%s': %s; name a disk image file"),
-		    source,
-		    g_strerror(saved_errno));
-	return FALSE;
-}
-
-static gboolean
-vmsup_image_store_check_source(VmsupImageImport *import, GError **error)
-{
-	struct stat st;
-
-	if (fstat(import->fd, &st) != 0) {
-		return vmsup_image_store_unreadable(import->source, errno, error);
-	}
-	if (S_ISDIR(st.st_mode)) {
-		g_set_error(error,
-			    VMSUP_ERROR,
-			    VMSUP_ERROR_INVALID_ARGUMENT,
-			    _("'%s' is a directory, not a disk image; name the image file in it"),
-			    import->source);
-		return FALSE;
-	}
-	if (!S_ISREG(st.st_mode)) {
-		g_set_error(error,
-			    VMSUP_ERROR,
-			    VMSUP_ERROR_INVALID_ARGUMENT,
-			    _("'%s' is not a regular file (a device or a pipe?); name a disk image "
-			      "file: qcow2, or raw with a partition table"),
-			    import->source);
-		return FALSE;
-	}
-	import->size = (guint64)st.st_size;
-	import->format = vmsup_disk_chain_probe_format(import->fd);
-	if (import->format == NULL) {
-		return vmsup_image_store_unreadable(import->source, errno, error);
-	}
-	if (g_strcmp0(import->format, "qcow2") == 0) {
-		g_auto(VmsupQcow2Header) header = {0};
-
-		if (!vmsup_qcow2_header_read(import->fd, import->source, &header, error))
-			return FALSE;
-		if (header.backing != NULL) {
-			g_set_error(
-			    error,
-			    VMSUP_ERROR,
-			    VMSUP_ERROR_FAILED_PRECONDITION,
-			    /* TRANSLATORS: FLAT.qcow2 stands for a file name of the user's choice
-			     */
-			    _("The image '%s' goes over the backing file '%s', and the store keeps "
-			      "only self-contained images; flatten it with 'qemu-img convert -O "
-			      "qcow2 %s FLAT.qcow2' and import FLAT.qcow2"),
-			    import->source,
-			    header.backing,
-			    import->source);
-			return FALSE;
-		}
-		import->virtual_size = header.size;
-		return TRUE;
-	}
-	if (!vmsup_image_store_has_partition_table(import->fd)) {
-		g_set_error(error,
-			    VMSUP_ERROR,
-			    VMSUP_ERROR_INVALID_ARGUMENT,
-			    _("'%s' is not a disk image: it is neither qcow2 nor a raw disk with "
-			      "an MBR or GPT partition table; name a disk image, or convert one of "
-			      "another format with 'qemu-img convert -O qcow2 %s IMAGE.qcow2'"),
-			    import->source,
-			    import->source);
-		return FALSE;
-	}
-	import->virtual_size = import->size;
-	return TRUE;
-}
-
 /* import: the copy, in a thread */
 
 typedef struct {
@@ -447,9 +318,12 @@ vmsup_image_progress_free(VmsupImageProgress *progress)
 	g_free(progress);
 }
 
+/* in the copying thread: the caller hears in its own context */
 static void
-vmsup_image_store_report(GTask *task, VmsupImageImport *import, gdouble fraction)
+vmsup_image_store_copy_progress_cb(gdouble fraction, gpointer user_data)
 {
+	GTask *task = user_data;
+	VmsupImageImport *import = g_task_get_task_data(task);
 	VmsupImageProgress *progress;
 
 	if (import->progress == NULL)
@@ -464,139 +338,6 @@ vmsup_image_store_report(GTask *task, VmsupImageImport *import, gdouble fraction
 				   (GDestroyNotify)vmsup_image_progress_free);
 }
 
-static gboolean
-vmsup_image_store_is_zero(const guint8 *buf, gsize len)
-{
-	return len == 0 || (buf[0] == 0 && memcmp(buf, buf + 1, len - 1) == 0);
-}
-
-static gboolean
-vmsup_image_store_cancelled(GCancellable *cancellable, const gchar *source, GError **error)
-{
-	if (!g_cancellable_is_cancelled(cancellable))
-		return FALSE;
-	g_set_error(error,
-		    VMSUP_ERROR,
-		    VMSUP_ERROR_CANCELLED,
-		    _("The import of '%s' was cancelled; nothing was added to the store"),
-		    source);
-	return TRUE;
-}
-
-static gboolean
-vmsup_image_store_write_failed(const gchar *path, gint saved_errno, GError **error)
-{
-	g_set_error(error,
-		    VMSUP_ERROR,
-		    VMSUP_ERROR_FAILED_PRECONDITION,
-		    _("Cannot write the image '%s': %s; check free space and permissions of the "
-		      "state directory"),
-		    path,
-		    g_strerror(saved_errno));
-	return FALSE;
-}
-
-static gboolean
-vmsup_image_store_pwrite_all(gint fd, const guint8 *buf, gsize len, guint64 offset)
-{
-	gsize done = 0;
-
-	while (done < len) {
-		gssize w = pwrite(fd, buf + done, len - done, (off_t)(offset + done));
-		if (w < 0 && errno == EINTR)
-			continue;
-		if (w < 0)
-			return FALSE;
-		done += (gsize)w;
-	}
-	return TRUE;
-}
-
-/* the runs of @buf that are not zero, block by block: zeros stay holes */
-static gboolean
-vmsup_image_store_write_data(gint fd,
-			     const guint8 *buf,
-			     gsize len,
-			     guint64 offset,
-			     const gchar *tmp_path,
-			     GError **error)
-{
-	gsize start = 0;
-
-	while (start < len) {
-		gsize end;
-
-		while (start < len &&
-		       vmsup_image_store_is_zero(buf + start,
-						 MIN((gsize)VMSUP_IMAGE_STORE_BLOCK, len - start)))
-			start += VMSUP_IMAGE_STORE_BLOCK;
-		if (start >= len)
-			break;
-		end = start;
-		while (end < len &&
-		       !vmsup_image_store_is_zero(buf + end,
-						  MIN((gsize)VMSUP_IMAGE_STORE_BLOCK, len - end)))
-			end += VMSUP_IMAGE_STORE_BLOCK;
-		end = MIN(end, len);
-		if (!vmsup_image_store_pwrite_all(fd, buf + start, end - start, offset + start))
-			return vmsup_image_store_write_failed(tmp_path, errno, error);
-		start = end;
-	}
-	return TRUE;
-}
-
-/* @import's source into @out_fd, holes left as holes; the SHA-256 of what was read */
-static gboolean
-vmsup_image_store_copy(GTask *task,
-		       VmsupImageImport *import,
-		       gint out_fd,
-		       const gchar *tmp_path,
-		       GChecksum *checksum,
-		       GCancellable *cancellable,
-		       GError **error)
-{
-	g_autofree guint8 *buf = g_malloc(VMSUP_IMAGE_STORE_CHUNK);
-	guint64 offset = 0;
-	guint last_percent = 0;
-
-	while (offset < import->size) {
-		gsize want = (gsize)MIN((guint64)VMSUP_IMAGE_STORE_CHUNK, import->size - offset);
-		gssize n;
-		guint percent;
-
-		if (vmsup_image_store_cancelled(cancellable, import->source, error))
-			return FALSE;
-		n = pread(import->fd, buf, want, (off_t)offset);
-		if (n < 0 && errno == EINTR)
-			continue;
-		if (n <= 0) {
-			gint saved_errno = n < 0 ? errno : 0;
-			g_set_error(error,
-				    VMSUP_ERROR,
-				    VMSUP_ERROR_FAILED_PRECONDITION,
-				    _("Cannot read '%s' at byte %" G_GUINT64_FORMAT
-				      ": %s; was it changed during the import? Try again"),
-				    import->source,
-				    offset,
-				    n < 0 ? g_strerror(saved_errno) : _("it ended early"));
-			return FALSE;
-		}
-		g_checksum_update(checksum, buf, n);
-		if (!vmsup_image_store_write_data(out_fd, buf, (gsize)n, offset, tmp_path, error))
-			return FALSE;
-		offset += (guint64)n;
-		percent = (guint)(offset * 100 / import->size);
-		if (percent > last_percent) {
-			last_percent = percent;
-			vmsup_image_store_report(task, import, (gdouble)offset / import->size);
-		}
-	}
-	/* the zeros at the end were skipped: the size makes them a hole */
-	if (ftruncate(out_fd, (off_t)import->size) != 0 || fsync(out_fd) != 0)
-		return vmsup_image_store_write_failed(tmp_path, errno, error);
-	return TRUE;
-}
-
 static JsonObject *
 vmsup_image_store_new_record(VmsupImageImport *import, gint out_fd, GChecksum *checksum)
 {
@@ -608,8 +349,10 @@ vmsup_image_store_new_record(VmsupImageImport *import, gint out_fd, GChecksum *c
 	if (fstat(out_fd, &st) != 0)
 		st.st_blocks = 0;
 	json_object_set_string_member(record, "name", import->name);
-	json_object_set_string_member(record, "format", import->format);
-	json_object_set_int_member(record, "virtual_size_bytes", (gint64)import->virtual_size);
+	json_object_set_string_member(record, "format", import->checked.format);
+	json_object_set_int_member(record,
+				   "virtual_size_bytes",
+				   (gint64)import->checked.virtual_size);
 	json_object_set_int_member(record, "disk_size_bytes", (gint64)st.st_blocks * 512);
 	json_object_set_string_member(record, "sha256", g_checksum_get_string(checksum));
 	json_object_set_string_member(record, "imported_at", imported_at);
@@ -657,20 +400,29 @@ vmsup_image_store_import_in_thread(GTask *task,
 	tmp_path = g_strdup_printf("%s/.%s.import-XXXXXX", self->dir, import->name);
 	out_fd = g_mkstemp_full(tmp_path, O_RDWR | O_CLOEXEC, 0600);
 	if (out_fd < 0) {
-		vmsup_image_store_write_failed(tmp_path, errno, error);
+		vmsup_image_copy_write_failed(tmp_path, errno, error);
 		return NULL;
 	}
-	ok = vmsup_image_store_copy(task, import, out_fd, tmp_path, checksum, cancellable, error);
+	ok = vmsup_image_copy(import->fd,
+			      import->source,
+			      import->checked.size,
+			      out_fd,
+			      tmp_path,
+			      checksum,
+			      vmsup_image_store_copy_progress_cb,
+			      task,
+			      cancellable,
+			      error);
 	if (ok) {
 		record = vmsup_image_store_new_record(import, out_fd, checksum);
 		ok = fchmod(out_fd, 0444) == 0 ||
-		     vmsup_image_store_write_failed(tmp_path, errno, error);
+		     vmsup_image_copy_write_failed(tmp_path, errno, error);
 	}
 	close(out_fd);
-	ok = ok && !vmsup_image_store_cancelled(cancellable, import->source, error) &&
+	ok = ok && !vmsup_image_copy_cancelled(cancellable, import->source, error) &&
 	     vmsup_record_store_save(self->records, import->name, record, error);
 	if (ok && g_rename(tmp_path, import->final_path) != 0) {
-		vmsup_image_store_write_failed(import->final_path, errno, error);
+		vmsup_image_copy_write_failed(import->final_path, errno, error);
 		vmsup_record_store_remove(self->records, import->name, NULL);
 		ok = FALSE;
 	}
@@ -733,7 +485,7 @@ vmsup_image_store_prepare(VmsupImageStore *self,
 	import->fd = fd;
 	import->source = g_strdup(path);
 	import->context = g_main_context_ref_thread_default();
-	import->name = name != NULL ? g_strdup(name) : vmsup_image_store_default_name(path);
+	import->name = name != NULL ? g_strdup(name) : vmsup_image_source_default_name(path);
 	if (import->name == NULL) {
 		g_set_error(error,
 			    VMSUP_ERROR,
@@ -744,11 +496,12 @@ vmsup_image_store_prepare(VmsupImageStore *self,
 		return NULL;
 	}
 	if (!vmsup_image_store_check_name(self, import->name, error) ||
-	    !vmsup_image_store_check_source(import, error)) {
+	    !vmsup_image_source_check(import->fd, path, &import->checked, error)) {
 		vmsup_image_import_free(import);
 		return NULL;
 	}
-	import->final_path = vmsup_image_store_image_path(self, import->name, import->format);
+	import->final_path =
+	    vmsup_image_store_image_path(self, import->name, import->checked.format);
 	return import;
 }
 
