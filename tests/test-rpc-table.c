@@ -3,6 +3,7 @@
 #include "config.h"
 
 #include <gio/gio.h>
+#include <glib/gstdio.h>
 #include <math.h>
 #include <string.h>
 #include <unistd.h>
@@ -223,7 +224,8 @@ test_flags(void)
 		if (name != NULL)
 			g_assert_cmpint(name->type,
 					==,
-					(m->flags & VMSUP_RPC_FLAG_TAKES_VM_NAME) ? VMSUP_RPC_TYPE_VM_NAME
+					(m->flags & VMSUP_RPC_FLAG_TAKES_VM_NAME)
+					    ? VMSUP_RPC_TYPE_VM_NAME
 					: g_str_has_prefix(m->rpc_name, "image.")
 					    ? VMSUP_RPC_TYPE_IMAGE_NAME
 					    : VMSUP_RPC_TYPE_WORKSPACE_NAME);
@@ -1000,6 +1002,42 @@ test_vm_names(gpointer user_data)
 }
 
 /* the decisions themselves: acting, seeing and hearing, for a bound caller and a free one */
+/* an import's source is opened as its caller; stored images are deleted by the host's users */
+static void
+test_policy_image_files(void)
+{
+	g_autofree gchar *dir = vmsup_test_make_tmpdir();
+	g_autofree gchar *secret = g_build_filename(dir, "secret.img", NULL);
+	VmsupCaller nobody = vmsup_caller_for_uid(65534);
+	VmsupCaller root = vmsup_caller_for_uid(0);
+	g_autoptr(GError) error = NULL;
+	gint fd;
+
+	g_assert_true(g_file_set_contents(secret, "root's", -1, NULL));
+	g_assert_cmpint(g_chmod(secret, 0600), ==, 0);
+	fd = vmsup_policy_open_host_file(&nobody, "path", secret, &error);
+	g_assert_cmpint(fd, ==, -1);
+	g_assert_error(error, VMSUP_ERROR, VMSUP_ERROR_FAILED_PRECONDITION);
+	g_assert_nonnull(strstr(error->message, "uid 65534"));
+	g_clear_error(&error);
+	fd = vmsup_policy_open_host_file(&root, "path", secret, &error);
+	g_assert_no_error(error);
+	g_assert_cmpint(fd, >=, 0);
+	close(fd);
+	fd = vmsup_policy_open_host_file(vmsup_caller_daemon(), "path", "secret.img", &error);
+	g_assert_cmpint(fd, ==, -1);
+	g_assert_error(error, VMSUP_ERROR, VMSUP_ERROR_INVALID_ARGUMENT);
+	g_clear_error(&error);
+
+	g_assert_false(vmsup_policy_check_image_removal(&nobody, "base", &error));
+	g_assert_error(error, VMSUP_ERROR, VMSUP_ERROR_FAILED_PRECONDITION);
+	g_clear_error(&error);
+	g_assert_true(vmsup_policy_check_image_removal(&root, "base", &error));
+	g_assert_true(vmsup_policy_check_image_removal(vmsup_caller_daemon(), "base", &error));
+	g_assert_no_error(error);
+	vmsup_test_rm_rf(dir);
+}
+
 static void
 test_policy_decisions(void)
 {
@@ -1224,6 +1262,7 @@ main(int argc, char **argv)
 	g_test_add_func("/vmsup/rpc/table/dispatch/owner", test_dispatch_owner);
 	g_test_add_func("/vmsup/rpc/table/dispatch/events", test_dispatch_events);
 	g_test_add_func("/vmsup/rpc/policy/decisions", test_policy_decisions);
+	g_test_add_func("/vmsup/rpc/policy/image-files", test_policy_image_files);
 	g_test_add_func("/vmsup/rpc/dbus/params-strict", test_dbus_params_strict);
 	ret = g_test_run();
 	g_clear_object(&stub_ctx.policy);

@@ -7,14 +7,12 @@
 
 #include "config.h"
 
-#include <errno.h>
-#include <fcntl.h>
 #include <glib/gi18n.h>
 #include <unistd.h>
 
 #include "vmsup-error.h"
 #include "vmsup-json.h"
-#include "vmsup-owner-open.h"
+#include "vmsup-policy.h"
 #include "vmsup-rpc-image.h"
 
 static gboolean
@@ -29,36 +27,6 @@ vmsup_rpc_have_image_store(const VmsupRpcContext *ctx, VmsupRpcCall *call)
 				    _("The image store is not available in this vmsupd"));
 	vmsup_rpc_call_return_error(call, error);
 	return FALSE;
-}
-
-/* the source as the caller may read it: opened as the caller, or by vmsupd for itself */
-static gint
-vmsup_rpc_image_open_source(const VmsupCaller *caller, const gchar *path, GError **error)
-{
-	gint fd;
-
-	if (!g_path_is_absolute(path)) {
-		g_set_error(error,
-			    VMSUP_ERROR,
-			    VMSUP_ERROR_INVALID_ARGUMENT,
-			    _("'%s' must be an absolute path, got '%s'"),
-			    "path",
-			    path);
-		return -1;
-	}
-	if (!caller->daemon)
-		return vmsup_owner_open_file("image", path, caller->uid, error);
-	fd = open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY | O_NONBLOCK);
-	if (fd < 0) {
-		gint saved_errno = errno;
-		g_set_error(error,
-			    VMSUP_ERROR,
-			    VMSUP_ERROR_FAILED_PRECONDITION,
-			    _("Cannot open the image '%s': %s; name an existing file"),
-			    path,
-			    g_strerror(saved_errno));
-	}
-	return fd;
 }
 
 typedef struct {
@@ -134,7 +102,7 @@ vmsup_rpc_image_import(const VmsupRpcContext *ctx, VmsupRpcCall *call)
 		vmsup_rpc_call_return_error(call, error);
 		return;
 	}
-	fd = vmsup_rpc_image_open_source(caller, path, &error);
+	fd = vmsup_policy_open_host_file(caller, "path", path, &error);
 	if (fd < 0) {
 		vmsup_rpc_call_return_error(call, error);
 		return;
@@ -197,13 +165,7 @@ vmsup_rpc_image_delete(const VmsupRpcContext *ctx, VmsupRpcCall *call)
 
 	if (!vmsup_rpc_have_image_store(ctx, call))
 		return;
-	/* images carry no owner yet: the store is the host's, kept by those who run it */
-	if (caller->restricted) {
-		error = g_error_new(VMSUP_ERROR,
-				    VMSUP_ERROR_FAILED_PRECONDITION,
-				    _("Image '%s' belongs to the host's store, which only root and "
-				      "vmsupd's own user may delete from; ask one of them"),
-				    name);
+	if (!vmsup_policy_check_image_removal(caller, name, &error)) {
 		vmsup_rpc_call_return_error(call, error);
 		return;
 	}

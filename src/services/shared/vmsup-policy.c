@@ -476,6 +476,44 @@ vmsup_policy_check_host_files(const VmsupCaller *caller,
 	return TRUE;
 }
 
+gint
+vmsup_policy_open_host_file(const VmsupCaller *caller,
+			    const gchar *field,
+			    const gchar *path,
+			    GError **error)
+{
+	g_return_val_if_fail(caller != NULL, -1);
+	g_return_val_if_fail(path != NULL, -1);
+
+	if (!g_path_is_absolute(path)) {
+		g_set_error(error,
+			    VMSUP_ERROR,
+			    VMSUP_ERROR_INVALID_ARGUMENT,
+			    _("'%s' must be an absolute path, got '%s'"),
+			    field,
+			    path);
+		return -1;
+	}
+	/* the caller's own uid: vmsupd's when vmsupd asks, then nobody else's rights are lent */
+	return vmsup_owner_open_file(field, path, caller->uid, error);
+}
+
+gboolean
+vmsup_policy_check_image_removal(const VmsupCaller *caller, const gchar *name, GError **error)
+{
+	g_return_val_if_fail(caller != NULL, FALSE);
+
+	if (!caller->restricted)
+		return TRUE;
+	g_set_error(error,
+		    VMSUP_ERROR,
+		    VMSUP_ERROR_FAILED_PRECONDITION,
+		    _("Image '%s' is in the host's image store, from which only root and "
+		      "vmsupd's own user may delete; ask one of them"),
+		    name);
+	return FALSE;
+}
+
 /* GObject */
 
 static void

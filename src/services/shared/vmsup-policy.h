@@ -144,6 +144,25 @@ vmsup_policy_check_host_files(const VmsupCaller *caller,
 gboolean
 vmsup_policy_check_share(const VmsupCaller *caller, const gchar *path, GError **error);
 
+/*
+ * A host file vmsupd reads for @caller itself (the source of an image
+ * import): @path (absolute, else INVALID_ARGUMENT naming @field) opened as
+ * the caller, so the kernel decides, and checked to be a regular file, as
+ * a VM's files are opened for its owner. Its descriptor, or -1.
+ */
+gint
+vmsup_policy_open_host_file(const VmsupCaller *caller,
+			    const gchar *field,
+			    const gchar *path,
+			    GError **error);
+
+/*
+ * Whether @caller may delete the stored image @name: images carry no
+ * owner, so only callers the owner rule does not bind may.
+ */
+gboolean
+vmsup_policy_check_image_removal(const VmsupCaller *caller, const gchar *name, GError **error);
+
 /* the same checks on the directory opened as @owner (the VM's): its descriptor, or -1 */
 gint
 vmsup_policy_open_share(const VmsupCaller *owner, const gchar *path, GError **error);
