@@ -338,6 +338,83 @@ test_adopt(Fixture *f, gconstpointer user_data)
 	g_assert_true(vmsup_test_pid_is_gone(GINT_TO_POINTER(pid)));
 }
 
+/* a graceful stop of @vm with a timeout that a test never reaches */
+#define TEST_LONG_STOP_MS (3600 * 1000)
+
+static gboolean
+test_outcome_agent_seen(Fixture *f)
+{
+	g_autoptr(GError) error = NULL;
+	g_autoptr(GHashTable) outcomes = vmsup_vm_store_load_outcomes(f->store, &error);
+	VmsupVmOutcome *outcome;
+
+	g_assert_no_error(error);
+	outcome = g_hash_table_lookup(outcomes, "sm");
+	g_assert_nonnull(outcome);
+	return outcome->agent_seen;
+}
+
+/*
+ * A guest known to run an agent (an earlier run's outcome says so) whose
+ * agent has not started in this run is still booting: a graceful stop
+ * does not wait for a power-off that cannot come, QEMU quits at once. The
+ * knowledge is kept in the next outcome.
+ */
+static void
+test_stop_during_boot(Fixture *f, gconstpointer user_data)
+{
+	g_autofree gchar *qemu = vmsup_test_require_qemu();
+	g_autoptr(VmsupVm) vm = test_new_vm(f, qemu);
+	g_autoptr(VmsupVmOutcome) earlier = vmsup_vm_outcome_new(FALSE, "stopped on request", 0);
+	g_autoptr(GAsyncResult) res = NULL;
+	g_autoptr(GError) error = NULL;
+	g_autoptr(JsonObject) obj = NULL;
+	GAsyncResult *slot = NULL;
+
+	earlier->agent_seen = TRUE;
+	vmsup_vm_apply_outcome(vm, earlier);
+	g_assert_true(test_start(vm, &error));
+	g_assert_no_error(error);
+	vmsup_vm_stop_async(vm, FALSE, TEST_LONG_STOP_MS, NULL, vmsup_test_store_result_cb, &slot);
+	res = vmsup_test_wait_result(&slot, TEST_TIMEOUT_S);
+	g_assert_true(vmsup_vm_stop_finish(vm, res, &error));
+	g_assert_no_error(error);
+	g_assert_cmpint(vmsup_vm_get_state(vm), ==, VMSUP_VM_STATE_STOPPED);
+	obj = vmsup_vm_describe(vm, NULL, TRUE);
+	g_assert_true(g_str_has_prefix(test_member(obj, "exit_reason"), "stopped on request"));
+	g_assert_true(test_outcome_agent_seen(f));
+}
+
+/*
+ * A guest never seen to run an agent may be one without any: a graceful
+ * stop keeps waiting for it to power off, until the timeout or a forced
+ * stop, and nothing claims an agent for it afterwards.
+ */
+static void
+test_stop_waits_for_guest(Fixture *f, gconstpointer user_data)
+{
+	g_autofree gchar *qemu = vmsup_test_require_qemu();
+	g_autoptr(VmsupVm) vm = test_new_vm(f, qemu);
+	g_autoptr(GAsyncResult) res = NULL;
+	g_autoptr(GError) error = NULL;
+	g_autoptr(GMainLoop) pause = g_main_loop_new(NULL, FALSE);
+	GAsyncResult *slot = NULL;
+
+	g_assert_true(test_start(vm, &error));
+	g_assert_no_error(error);
+	vmsup_vm_stop_async(vm, FALSE, TEST_LONG_STOP_MS, NULL, vmsup_test_store_result_cb, &slot);
+	/* the halted guest cannot power off: a second later the stop still waits for it */
+	g_timeout_add_once(1000, (GSourceOnceFunc)g_main_loop_quit, pause);
+	g_main_loop_run(pause);
+	g_assert_null(slot);
+	g_assert_cmpint(vmsup_vm_get_state(vm), ==, VMSUP_VM_STATE_STOPPING);
+	test_stop(vm, TRUE);
+	res = vmsup_test_wait_result(&slot, TEST_TIMEOUT_S);
+	g_assert_true(vmsup_vm_stop_finish(vm, res, &error));
+	g_assert_cmpint(vmsup_vm_get_state(vm), ==, VMSUP_VM_STATE_STOPPED);
+	g_assert_false(test_outcome_agent_seen(f));
+}
+
 int
 main(int argc, char **argv)
 {
@@ -346,5 +423,7 @@ main(int argc, char **argv)
 	ADD("/vmsup/vm/lifecycle", test_lifecycle);
 	ADD("/vmsup/vm/start-fails", test_start_fails);
 	ADD("/vmsup/vm/adopt", test_adopt);
+	ADD("/vmsup/vm/stop-during-boot", test_stop_during_boot);
+	ADD("/vmsup/vm/stop-waits-for-guest", test_stop_waits_for_guest);
 	return g_test_run();
 }

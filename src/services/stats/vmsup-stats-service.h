@@ -62,21 +62,60 @@ vmsup_stats_service_get_cached_stats(VmsupStatsService *self, const gchar *name)
 JsonObject *
 vmsup_stats_service_describe_activity(VmsupStatsService *self, const gchar *name);
 
-#define VMSUP_STATS_SERVICE_DECLARE_VERB(verb)                                                     \
-	void vmsup_stats_service_##verb##_async(VmsupStatsService *self,                           \
-						const VmsupCaller *caller,                         \
-						JsonObject *params,                                \
-						GCancellable *cancellable,                         \
-						GAsyncReadyCallback callback,                      \
-						gpointer user_data);                               \
-	JsonObject *vmsup_stats_service_##verb##_finish(VmsupStatsService *self,                   \
-							GAsyncResult *res,                         \
-							GError **error);
-
-VMSUP_STATS_SERVICE_DECLARE_VERB(stats)
-VMSUP_STATS_SERVICE_DECLARE_VERB(health)
-VMSUP_STATS_SERVICE_DECLARE_VERB(ping)
-VMSUP_STATS_SERVICE_DECLARE_VERB(ports)
-VMSUP_STATS_SERVICE_DECLARE_VERB(exec)
+void
+vmsup_stats_service_stats_async(VmsupStatsService *self,
+				const VmsupCaller *caller,
+				JsonObject *params,
+				GCancellable *cancellable,
+				GAsyncReadyCallback callback,
+				gpointer user_data);
+JsonObject *
+vmsup_stats_service_stats_finish(VmsupStatsService *self,
+				 GAsyncResult *res,
+				 GError **error);
+void
+vmsup_stats_service_health_async(VmsupStatsService *self,
+				 const VmsupCaller *caller,
+				 JsonObject *params,
+				 GCancellable *cancellable,
+				 GAsyncReadyCallback callback,
+				 gpointer user_data);
+JsonObject *
+vmsup_stats_service_health_finish(VmsupStatsService *self,
+				  GAsyncResult *res,
+				  GError **error);
+void
+vmsup_stats_service_ping_async(VmsupStatsService *self,
+			       const VmsupCaller *caller,
+			       JsonObject *params,
+			       GCancellable *cancellable,
+			       GAsyncReadyCallback callback,
+			       gpointer user_data);
+JsonObject *
+vmsup_stats_service_ping_finish(VmsupStatsService *self,
+				GAsyncResult *res,
+				GError **error);
+void
+vmsup_stats_service_ports_async(VmsupStatsService *self,
+				const VmsupCaller *caller,
+				JsonObject *params,
+				GCancellable *cancellable,
+				GAsyncReadyCallback callback,
+				gpointer user_data);
+JsonObject *
+vmsup_stats_service_ports_finish(VmsupStatsService *self,
+				 GAsyncResult *res,
+				 GError **error);
+void
+vmsup_stats_service_exec_async(VmsupStatsService *self,
+			       const VmsupCaller *caller,
+			       JsonObject *params,
+			       GCancellable *cancellable,
+			       GAsyncReadyCallback callback,
+			       gpointer user_data);
+JsonObject *
+vmsup_stats_service_exec_finish(VmsupStatsService *self,
+				GAsyncResult *res,
+				GError **error);
 
 G_END_DECLS

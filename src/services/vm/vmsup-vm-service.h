@@ -93,25 +93,94 @@ vmsup_vm_service_set_owner_limits(VmsupVmService *self, guint max_vms, guint max
 guint
 vmsup_vm_service_count_vms(VmsupVmService *self);
 
-#define VMSUP_VM_SERVICE_DECLARE_VERB(verb)                                                        \
-	void vmsup_vm_service_##verb##_async(VmsupVmService *self,                                 \
-					     const VmsupCaller *caller,                            \
-					     JsonObject *params,                                   \
-					     GCancellable *cancellable,                            \
-					     GAsyncReadyCallback callback,                         \
-					     gpointer user_data);                                  \
-	JsonObject *vmsup_vm_service_##verb##_finish(VmsupVmService *self,                         \
-						     GAsyncResult *res,                            \
-						     GError **error);
-
-VMSUP_VM_SERVICE_DECLARE_VERB(create)
-VMSUP_VM_SERVICE_DECLARE_VERB(start)
-VMSUP_VM_SERVICE_DECLARE_VERB(stop)
-VMSUP_VM_SERVICE_DECLARE_VERB(delete)
-VMSUP_VM_SERVICE_DECLARE_VERB(set)
-VMSUP_VM_SERVICE_DECLARE_VERB(op_get)
-VMSUP_VM_SERVICE_DECLARE_VERB(op_list)
-VMSUP_VM_SERVICE_DECLARE_VERB(op_cancel)
+void
+vmsup_vm_service_create_async(VmsupVmService *self,
+			      const VmsupCaller *caller,
+			      JsonObject *params,
+			      GCancellable *cancellable,
+			      GAsyncReadyCallback callback,
+			      gpointer user_data);
+JsonObject *
+vmsup_vm_service_create_finish(VmsupVmService *self,
+			       GAsyncResult *res,
+			       GError **error);
+void
+vmsup_vm_service_start_async(VmsupVmService *self,
+			     const VmsupCaller *caller,
+			     JsonObject *params,
+			     GCancellable *cancellable,
+			     GAsyncReadyCallback callback,
+			     gpointer user_data);
+JsonObject *
+vmsup_vm_service_start_finish(VmsupVmService *self,
+			      GAsyncResult *res,
+			      GError **error);
+void
+vmsup_vm_service_stop_async(VmsupVmService *self,
+			    const VmsupCaller *caller,
+			    JsonObject *params,
+			    GCancellable *cancellable,
+			    GAsyncReadyCallback callback,
+			    gpointer user_data);
+JsonObject *
+vmsup_vm_service_stop_finish(VmsupVmService *self,
+			     GAsyncResult *res,
+			     GError **error);
+void
+vmsup_vm_service_delete_async(VmsupVmService *self,
+			      const VmsupCaller *caller,
+			      JsonObject *params,
+			      GCancellable *cancellable,
+			      GAsyncReadyCallback callback,
+			      gpointer user_data);
+JsonObject *
+vmsup_vm_service_delete_finish(VmsupVmService *self,
+			       GAsyncResult *res,
+			       GError **error);
+void
+vmsup_vm_service_set_async(VmsupVmService *self,
+			   const VmsupCaller *caller,
+			   JsonObject *params,
+			   GCancellable *cancellable,
+			   GAsyncReadyCallback callback,
+			   gpointer user_data);
+JsonObject *
+vmsup_vm_service_set_finish(VmsupVmService *self,
+			    GAsyncResult *res,
+			    GError **error);
+void
+vmsup_vm_service_op_get_async(VmsupVmService *self,
+			      const VmsupCaller *caller,
+			      JsonObject *params,
+			      GCancellable *cancellable,
+			      GAsyncReadyCallback callback,
+			      gpointer user_data);
+JsonObject *
+vmsup_vm_service_op_get_finish(VmsupVmService *self,
+			       GAsyncResult *res,
+			       GError **error);
+void
+vmsup_vm_service_op_list_async(VmsupVmService *self,
+			       const VmsupCaller *caller,
+			       JsonObject *params,
+			       GCancellable *cancellable,
+			       GAsyncReadyCallback callback,
+			       gpointer user_data);
+JsonObject *
+vmsup_vm_service_op_list_finish(VmsupVmService *self,
+				GAsyncResult *res,
+				GError **error);
+void
+vmsup_vm_service_op_cancel_async(VmsupVmService *self,
+				 const VmsupCaller *caller,
+				 JsonObject *params,
+				 GCancellable *cancellable,
+				 GAsyncReadyCallback callback,
+				 gpointer user_data);
+JsonObject *
+vmsup_vm_service_op_cancel_finish(VmsupVmService *self,
+				  GAsyncResult *res,
+				  GError **error);
 
 /* where a member of a vm.get result comes from */
 typedef enum {

@@ -185,6 +185,8 @@ vmsup_vm_store_serialize_outcome(const gchar *name, const VmsupVmOutcome *outcom
 	}
 	if (outcome->pid > 0)
 		json_object_set_int_member(obj, "pid", outcome->pid);
+	if (outcome->agent_seen)
+		json_object_set_boolean_member(obj, "agent_seen", TRUE);
 	return obj;
 }
 
@@ -226,6 +228,7 @@ vmsup_vm_store_parse_outcome(const gchar *name, JsonObject *obj, GError **error)
 	gint64 exit_status = -1;
 	gint64 exit_signal = -1;
 	gint64 pid = 0;
+	gboolean agent_seen = FALSE;
 
 	if (!vmsup_json_object_get_int_in_range(obj,
 						"version",
@@ -252,7 +255,8 @@ vmsup_vm_store_parse_outcome(const gchar *name, JsonObject *obj, GError **error)
 						-1,
 						&exit_signal,
 						error) ||
-	    !vmsup_json_object_get_int_in_range(obj, "pid", 1, G_MAXINT32, 0, &pid, error))
+	    !vmsup_json_object_get_int_in_range(obj, "pid", 1, G_MAXINT32, 0, &pid, error) ||
+	    !vmsup_json_object_get_checked_bool(obj, "agent_seen", FALSE, &agent_seen, error))
 		return NULL;
 	if (version != VMSUP_VM_STORE_OUTCOME_VERSION) {
 		g_set_error(error,
@@ -307,6 +311,7 @@ vmsup_vm_store_parse_outcome(const gchar *name, JsonObject *obj, GError **error)
 		outcome->stopped_at = g_date_time_to_unix(dt);
 	}
 	outcome->pid = pid;
+	outcome->agent_seen = agent_seen;
 	return g_steal_pointer(&outcome);
 }
 

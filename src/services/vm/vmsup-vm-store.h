@@ -58,6 +58,8 @@ typedef struct {
 	gint wait_status;  /* as waitpid() reports it; -1: unknown */
 	gint64 stopped_at; /* unix time, seconds; 0: unknown */
 	gint64 pid;        /* the QEMU whose end this is; 0: unknown */
+	/* the guest runs an agent: it opened its channel in this run or an earlier one */
+	gboolean agent_seen;
 } VmsupVmOutcome;
 
 /* the reason of a run that ended while no vmsupd watched it (it counts as crashed) */

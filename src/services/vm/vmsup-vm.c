@@ -50,6 +50,13 @@ struct _VmsupVm {
 	VmsupVmDef *running_def; /* owned: the definition QEMU runs with */
 	VmsupAccel run_accel;    /* the accelerator QEMU runs with */
 	gint64 started_at;       /* real time, us */
+	/*
+	 * The guest runs an agent (it opened the agent's channel in some run),
+	 * and whether it did in this one: until then it is still booting, and
+	 * cannot act on the power button either
+	 */
+	gboolean agent_seen;
+	gboolean agent_up;
 
 	/* the last run, also kept in the store's last-run record (VmsupVmOutcome) */
 	gint exit_status;
@@ -249,6 +256,7 @@ vmsup_vm_apply_outcome(VmsupVm *self, const VmsupVmOutcome *outcome)
 	self->exit_reason = g_strdup(outcome->reason);
 	self->exit_status = outcome->wait_status;
 	self->stopped_at = outcome->stopped_at * G_USEC_PER_SEC;
+	self->agent_seen = self->agent_seen || outcome->agent_seen;
 }
 
 static void
@@ -298,6 +306,7 @@ vmsup_vm_save_outcome_async(VmsupVm *self,
 	g_task_set_source_tag(task, vmsup_vm_save_outcome_async);
 	outcome->stopped_at = self->stopped_at / G_USEC_PER_SEC;
 	outcome->pid = pid;
+	outcome->agent_seen = self->agent_seen;
 	self->saving_outcome = TRUE;
 	vmsup_vm_store_save_outcome_async(self->store,
 					  self->def->name,
@@ -424,6 +433,11 @@ vmsup_vm_qmp_event_cb(VmsupQmpClient *qmp,
 			self->shutdown_reason,
 			vmsup_json_object_get_bool(data, "guest", FALSE));
 		vmsup_vm_set_state(self, VMSUP_VM_STATE_STOPPING, TRUE);
+	} else if (g_strcmp0(event, "VSERPORT_CHANGE") == 0 &&
+		   g_strcmp0(vmsup_json_object_get_string(data, "id", NULL), VMSUP_QEMU_QGA_PORT) ==
+		       0) {
+		if (vmsup_json_object_get_bool(data, "open", FALSE))
+			self->agent_seen = self->agent_up = TRUE;
 	} else {
 		g_debug("VM '%s': QMP event %s", self->def->name, event);
 	}
@@ -779,6 +793,7 @@ vmsup_vm_start_spawn(GTask *task /* owned */)
 	self->starting = TRUE;
 	g_clear_pointer(&self->stop_reason, g_free);
 	self->shutdown_seen = FALSE;
+	self->agent_up = FALSE;
 	self->run_accel = config->accel;
 	self->running_def = vmsup_vm_def_copy(self->def);
 	self->exit_status = -1;
@@ -947,6 +962,19 @@ vmsup_vm_stop_async(VmsupVm *self,
 	/* a reason noted before (vmsup_vm_note_stop()) stays */
 	if (self->stop_reason == NULL)
 		self->stop_reason = g_strdup(reason != NULL ? reason : "stopped on request");
+	/*
+	 * A guest known to run an agent that has not started it yet is still
+	 * booting: nothing in it would act on the power button, so waiting for
+	 * it would only take the whole timeout. QEMU is told to quit at once.
+	 */
+	if (!force && timeout_ms > 0 && self->agent_seen && !self->agent_up) {
+		vmsup_log_vm(G_LOG_LEVEL_INFO,
+			     name,
+			     "VM '%s' is still booting (its guest agent has not started): "
+			     "quitting QEMU instead of waiting for the guest to power off",
+			     name);
+		timeout_ms = 0;
+	}
 	vmsup_vm_set_state(self, VMSUP_VM_STATE_STOPPING, TRUE);
 	vmsup_vm_wait_exit_async(self, vmsup_vm_stop_exited_cb, g_steal_pointer(&task));
 	vmsup_qemu_process_stop_async(self->process,
@@ -1139,6 +1167,8 @@ vmsup_vm_adopted_cb(GObject *source, GAsyncResult *res, gpointer user_data)
 		return;
 	}
 	vmsup_vm_read_runtime_file(self);
+	/* whether its guest finished booting was seen by the daemon before: assume it did */
+	self->agent_up = TRUE;
 	vmsup_vm_setup_running(self);
 	/* its cgroup, found again by the VM's name (or made, for a QEMU from before cgroups) */
 	vmsup_vm_cgroup_place_async(self->cgroup,

@@ -41,6 +41,17 @@ void
 vmsup_workspace_service_set_open_timeout(VmsupWorkspaceService *self, guint seconds);
 
 /*
+ * Who owns workspace @name (the uid that created it; 0, root, for one
+ * created before owners were recorded), also while its create runs; FALSE
+ * when there is no such workspace. For the RPC table, which lets a caller
+ * bound by vmsup_vm_def_uid_is_restricted() act only on its own
+ * workspaces. The VM of a workspace must be its owner's, too: create, open
+ * and delete refuse (or, delete, leave alone) a VM of anyone else.
+ */
+gboolean
+vmsup_workspace_service_get_owner(VmsupWorkspaceService *self, const gchar *name, guint32 *out_uid);
+
+/*
  * The contract's workspace.* verbs: @params borrowed, the result is the
  * answer object (full) or NULL with a VMSUP_ERROR.
  *   create {name, path, vm?, cpus?, memory_mib?} -> {name, path, vm, vm_owned, created, state}
@@ -56,42 +67,49 @@ vmsup_workspace_service_set_open_timeout(VmsupWorkspaceService *self, guint seco
  * resolved, must belong to @caller, checked at create and again at
  * every open (FAILED_PRECONDITION otherwise; nothing is changed).
  */
-#define VMSUP_WORKSPACE_SERVICE_DECLARE_VERB(verb)                                                 \
-	void vmsup_workspace_service_##verb##_async(VmsupWorkspaceService *self,                   \
-						    const VmsupCaller *caller,                     \
-						    JsonObject *params,                            \
-						    GCancellable *cancellable,                     \
-						    GAsyncReadyCallback callback,                  \
-						    gpointer user_data);                           \
-	JsonObject *vmsup_workspace_service_##verb##_finish(VmsupWorkspaceService *self,           \
-							    GAsyncResult *res,                     \
-							    GError **error);
-
-#define VMSUP_WORKSPACE_SERVICE_DECLARE_CALLER_VERB(verb)                                          \
-	void vmsup_workspace_service_##verb##_async(VmsupWorkspaceService *self,                   \
-						    const VmsupCaller *caller,                     \
-						    JsonObject *params,                            \
-						    GCancellable *cancellable,                     \
-						    GAsyncReadyCallback callback,                  \
-						    gpointer user_data);                           \
-	JsonObject *vmsup_workspace_service_##verb##_finish(VmsupWorkspaceService *self,           \
-							    GAsyncResult *res,                     \
-							    GError **error);
-
-/*
- * Who owns workspace @name (the uid that created it; 0, root, for one
- * created before owners were recorded), also while its create runs; FALSE
- * when there is no such workspace. For the RPC table, which lets a caller
- * bound by vmsup_vm_def_uid_is_restricted() act only on its own
- * workspaces. The VM of a workspace must be its owner's, too: create, open
- * and delete refuse (or, delete, leave alone) a VM of anyone else.
- */
-gboolean
-vmsup_workspace_service_get_owner(VmsupWorkspaceService *self, const gchar *name, guint32 *out_uid);
-
-VMSUP_WORKSPACE_SERVICE_DECLARE_CALLER_VERB(create)
-VMSUP_WORKSPACE_SERVICE_DECLARE_VERB(list)
-VMSUP_WORKSPACE_SERVICE_DECLARE_VERB(delete)
-VMSUP_WORKSPACE_SERVICE_DECLARE_CALLER_VERB(open)
+void
+vmsup_workspace_service_create_async(VmsupWorkspaceService *self,
+				     const VmsupCaller *caller,
+				     JsonObject *params,
+				     GCancellable *cancellable,
+				     GAsyncReadyCallback callback,
+				     gpointer user_data);
+JsonObject *
+vmsup_workspace_service_create_finish(VmsupWorkspaceService *self,
+				      GAsyncResult *res,
+				      GError **error);
+void
+vmsup_workspace_service_list_async(VmsupWorkspaceService *self,
+				   const VmsupCaller *caller,
+				   JsonObject *params,
+				   GCancellable *cancellable,
+				   GAsyncReadyCallback callback,
+				   gpointer user_data);
+JsonObject *
+vmsup_workspace_service_list_finish(VmsupWorkspaceService *self,
+				    GAsyncResult *res,
+				    GError **error);
+void
+vmsup_workspace_service_delete_async(VmsupWorkspaceService *self,
+				     const VmsupCaller *caller,
+				     JsonObject *params,
+				     GCancellable *cancellable,
+				     GAsyncReadyCallback callback,
+				     gpointer user_data);
+JsonObject *
+vmsup_workspace_service_delete_finish(VmsupWorkspaceService *self,
+				      GAsyncResult *res,
+				      GError **error);
+void
+vmsup_workspace_service_open_async(VmsupWorkspaceService *self,
+				   const VmsupCaller *caller,
+				   JsonObject *params,
+				   GCancellable *cancellable,
+				   GAsyncReadyCallback callback,
+				   gpointer user_data);
+JsonObject *
+vmsup_workspace_service_open_finish(VmsupWorkspaceService *self,
+				    GAsyncResult *res,
+				    GError **error);
 
 G_END_DECLS
