@@ -28,7 +28,8 @@ vmsup_name_validate(const gchar *name, const gchar *what, GError **error)
 		g_set_error(error,
 			    VMSUP_ERROR,
 			    VMSUP_ERROR_INVALID_ARGUMENT,
-			    _("A %s name is required"),
+			    /* TRANSLATORS: %s is what is named: "VM", "workspace", "image" */
+			    _("The %s name is missing; give one"),
 			    what);
 		return FALSE;
 	}
