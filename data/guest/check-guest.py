@@ -174,7 +174,7 @@ class Run:
             args.qemu, "-M", "q35", "-accel", args.accel, "-m", "128M", "-smp", "1",
             "-nodefaults", "-no-user-config", "-display", "none",
             "-kernel", kernel, "-initrd", initrd,
-            "-append", "console=ttyS0 quiet panic=-1", "-no-reboot",
+            "-append", "console=ttyS0 quiet panic=-1 cryptomgr.notests", "-no-reboot",
             "-serial", f"file:{d(self.console)}",
             "-qmp", f"unix:{d(self.qmp_path)},server=on,wait=off",
             "-chardev", f"socket,id=qga0,path={d(self.qga_path)},server=on,wait=off",
