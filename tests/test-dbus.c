@@ -369,6 +369,8 @@ static const gchar *const identity_members[] = {
     "created",
     "started",
     "started_at",
+    /* two VMs stopped one after the other may be a second apart */
+    "stopped_at",
     "host_port",
     "mac",
     "operation",

@@ -182,7 +182,8 @@ class Layout:
     def __init__(self):
         env = os.environ
         missing = [k for k in ("SMOKE_ROOT", "SMOKE_PREFIX", "SMOKE_BINDIR", "SMOKE_LIBEXECDIR",
-                               "SMOKE_DATADIR", "SMOKE_BUILD_ROOT") if not env.get(k)]
+                               "SMOKE_DATADIR", "SMOKE_LIBDIR", "SMOKE_BUILD_ROOT")
+                   if not env.get(k)]
         check(not missing, f"run through 'meson test' (missing {', '.join(missing)})")
         self.root = env["SMOKE_ROOT"]
         self.build_root = env["SMOKE_BUILD_ROOT"]
@@ -191,13 +192,15 @@ class Layout:
         self.configured_bindir = os.path.join(prefix, env["SMOKE_BINDIR"])
         self.configured_libexecdir = os.path.join(prefix, env["SMOKE_LIBEXECDIR"])
         self.configured_datadir = os.path.join(prefix, env["SMOKE_DATADIR"])
+        self.configured_libdir = os.path.join(prefix, env["SMOKE_LIBDIR"])
         self.bindir = self.rooted(self.configured_bindir)
         self.libexecdir = self.rooted(self.configured_libexecdir)
         self.datadir = self.rooted(self.configured_datadir)
         self.vmsupd = os.path.join(self.libexecdir, "vmsupd")
         self.vmsup = os.path.join(self.bindir, "vmsup")
-        self.pkgdatadir = os.path.join(self.datadir, "vmsup")
-        self.guest_dir = os.path.join(self.pkgdatadir, "guest")
+        # the bundled guest is a kernel for this architecture: under lib, not share
+        self.pkglibdir = os.path.join(self.rooted(self.configured_libdir), "vmsup")
+        self.guest_dir = os.path.join(self.pkglibdir, "guest")
         self.bus_service = os.path.join(self.datadir, "dbus-1", "services",
                                         BUS_NAME + ".service")
         self.stamp = os.path.join(self.root, ".smoke-installed")
@@ -554,7 +557,7 @@ class Ctx:
             env.pop(k, None)
         env["LC_ALL"] = "C.UTF-8"
         # the installed prefix is not the configured one: point at the installed data
-        env["VMSUP_DATA_DIR"] = self.layout.pkgdatadir
+        env["VMSUP_DATA_DIR"] = self.layout.pkglibdir
         env["XDG_RUNTIME_DIR"] = self.path("xdg-runtime")
         env["XDG_STATE_HOME"] = self.path("xdg-state")
         env["XDG_CONFIG_HOME"] = self.path("xdg-config")
