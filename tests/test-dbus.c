@@ -1474,6 +1474,8 @@ static const TwinCase twin_cases[] = {
     /* opening boots a VM per transport: the twin is the answer for an unknown workspace */
     {"workspace.open", TWIN_SAME, NEEDS_NOTHING, "{\"name\": \"tw-no-such-workspace\"}", NULL},
     {"daemon.info", TWIN_SAME, NEEDS_NOTHING, "{}", NULL},
+    /* a VM without an image: both say so, as failed-precondition */
+    {"vm.ssh_info", TWIN_SAME, NEEDS_DEFINED, "{\"name\": \"@NAME@\"}", NULL},
 };
 
 /* more cases of one method: /vmsup/rpc/twin/<method>-<suffix> */
