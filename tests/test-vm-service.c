@@ -1878,6 +1878,17 @@ test_cloud_init(Fixture *f, gconstpointer user_data)
 		g_assert_cmpint(g_stat(identity, &st), ==, 0);
 		g_assert_cmpint(st.st_mode & 0777, ==, 0600);
 		g_assert_cmpint(st.st_uid, ==, geteuid());
+		/* the owner's ssh reaches its key and the VM's known_hosts, whatever the umask */
+		{
+			g_autofree gchar *dir = g_path_get_dirname(identity);
+			g_autofree gchar *parent = g_path_get_dirname(dir);
+			g_assert_cmpint(g_stat(dir, &st), ==, 0);
+			g_assert_cmpint(st.st_mode & 0777, ==, 0700);
+			g_assert_cmpint(g_stat(parent, &st), ==, 0);
+			g_assert_cmpint(st.st_mode & 0777, ==, 0711);
+			g_assert_cmpint(g_stat(guest_dir, &st), ==, 0);
+			g_assert_cmpint(st.st_mode & 0777, ==, 0755);
+		}
 	}
 	{
 		g_autoptr(JsonObject) params = test_params_name("ci");

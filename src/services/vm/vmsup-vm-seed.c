@@ -105,10 +105,11 @@ vmsup_vm_seed_run(const gchar *const *argv, GError **error)
 	return TRUE;
 }
 
+/* @dir with @mode whatever the umask: the owner's ssh must be let through to its files */
 static gboolean
 vmsup_vm_seed_mkdir(const gchar *dir, gint mode, GError **error)
 {
-	if (g_mkdir_with_parents(dir, mode) == 0)
+	if (g_mkdir_with_parents(dir, mode) == 0 && g_chmod(dir, mode) == 0)
 		return TRUE;
 	g_set_error(error,
 		    VMSUP_ERROR,
@@ -146,7 +147,10 @@ vmsup_vm_seed_owner_key(const gchar *state_dir, guint32 uid, GError **error)
 		const gchar *argv[] =
 		    {keygen, "-q", "-t", "ed25519", "-N", "", "-C", comment, "-f", tmp, NULL};
 
-		if (keygen == NULL || !vmsup_vm_seed_mkdir(dir, 0700, error))
+		g_autofree gchar *parent = g_path_get_dirname(dir);
+		/* every owner passes through to their own directory, which only they may read */
+		if (keygen == NULL || !vmsup_vm_seed_mkdir(parent, 0711, error) ||
+		    !vmsup_vm_seed_mkdir(dir, 0700, error))
 			return NULL;
 		g_unlink(tmp);
 		g_unlink(tmp_pub);
@@ -201,8 +205,14 @@ vmsup_vm_seed_write(const gchar *path, const gchar *contents, gint mode, GError 
 				     -1,
 				     G_FILE_SET_CONTENTS_CONSISTENT,
 				     mode,
-				     &error_local))
+				     &error_local) &&
+	    g_chmod(path, mode) == 0)
 		return TRUE;
+	if (error_local == NULL)
+		g_set_error_literal(&error_local,
+				    G_FILE_ERROR,
+				    g_file_error_from_errno(errno),
+				    g_strerror(errno));
 	g_set_error(error,
 		    VMSUP_ERROR,
 		    VMSUP_ERROR_FAILED_PRECONDITION,
