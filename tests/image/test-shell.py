@@ -74,8 +74,9 @@ class Env:
                               env=self.env, timeout=timeout or 120 * MULTIPLIER)
         return proc
 
-    def stop(self):
-        # every QEMU of this test names the work directory on its command line
+    def qemu_pids(self):
+        """Every QEMU of this test: it names the work directory on its command line."""
+        pids = []
         for pid in os.listdir("/proc"):
             if not pid.isdigit():
                 continue
@@ -84,7 +85,12 @@ class Env:
             except OSError:
                 continue
             if "qemu-system" in cmdline and self.work in cmdline:
-                os.kill(int(pid), signal.SIGKILL)
+                pids.append(int(pid))
+        return pids
+
+    def stop(self):
+        for pid in self.qemu_pids():
+            os.kill(pid, signal.SIGKILL)
         if self.daemon is not None and self.daemon.poll() is None:
             self.daemon.terminate()
             try:
@@ -219,6 +225,7 @@ def boot(env):
     proc = env.vmsup("delete", name, "--force")
     check(proc.returncode == 0, "delete: %s" % proc.stderr)
     nothing_left(env, name)
+    check(not env.qemu_pids(), "a QEMU outlived delete: %s" % env.qemu_pids())
     print("vm.start -> SSH answers (vmsup shell VM -- true): %.1f s" % ssh_s)
     print("vm.start -> cloud-init done:                     %.1f s" % done_s)
 
