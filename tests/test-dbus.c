@@ -1480,6 +1480,8 @@ static const TwinCase twin_cases[] = {
     {"image.import", TWIN_SAME, NEEDS_NOTHING, "{\"path\": \"/\", \"name\": \"tw\"}", NULL},
     {"image.delete", TWIN_SAME, NEEDS_NOTHING, "{\"name\": \"tw-no-such-image\"}", NULL},
     {"daemon.info", TWIN_SAME, NEEDS_NOTHING, "{}", NULL},
+    /* a VM without an image: both say so, as failed-precondition */
+    {"vm.ssh_info", TWIN_SAME, NEEDS_DEFINED, "{\"name\": \"@NAME@\"}", NULL},
 };
 
 /* more cases of one method: /vmsup/rpc/twin/<method>-<suffix> */

@@ -47,6 +47,8 @@ static const struct {
     {"image.list", "ListImages"},
     {"image.delete", "DeleteImage"},
     {"daemon.info", "Info"},
+    /* cloud-init and vmsup shell */
+    {"vm.ssh_info", "GetSshInfo"},
 };
 
 /* its policy, which knows of no owner, is made in main() */
@@ -283,6 +285,12 @@ test_schema_unknown_and_missing(void)
 	assert_invalid_params("vm.set", "{\"name\": \"a\", \"kernel\": \"/k\"}", "'kernel'");
 	assert_invalid_params("daemon.info", "{\"x\": null}", "'x'");
 	assert_invalid_params("vm.get", "{}", "'name'");
+	/* vm.ssh_info names a VM, whose owner rule the table applies */
+	g_assert_true(vmsup_rpc_table_lookup("vm.ssh_info")->flags & VMSUP_RPC_FLAG_TAKES_VM_NAME);
+	assert_invalid_params("vm.ssh_info", "{}", "'name'");
+	assert_invalid_params("vm.ssh_info", "{\"name\": \"a\", \"port\": 22}", "'port'");
+	assert_invalid_params("vm.create", "{\"name\": \"a\", \"ssh_keys\": \"k\"}", "'ssh_keys'");
+	assert_invalid_params("vm.create", "{\"name\": \"a\", \"user_data\": 3}", "'user_data'");
 	assert_invalid_params("vm.get", "{\"name\": null}", "'name'");
 	assert_invalid_params("vm.exec", "{\"name\": \"a\"}", "'argv'");
 	assert_invalid_params("op.cancel", "{}", "'id'");
@@ -408,7 +416,9 @@ test_vm_members_in_source(void)
 		const gchar *const *functions;
 		VmsupVmMemberSource source;
 	} builders[] = {
-	    {"src/services/shared/vmsup-vm-def.c", definition_functions, VMSUP_VM_MEMBER_DEFINITION},
+	    {"src/services/shared/vmsup-vm-def.c",
+	     definition_functions,
+	     VMSUP_VM_MEMBER_DEFINITION},
 	    {"src/services/vm/vmsup-vm.c", runtime_functions, VMSUP_VM_MEMBER_RUNTIME},
 	    {"src/services/stats/vmsup-stats-service.c",
 	     activity_functions,
@@ -428,8 +438,7 @@ test_vm_members_in_source(void)
 
 		g_assert_true(g_file_get_contents(path, &contents, NULL, NULL));
 		for (guint f = 0; builders[b].functions[f] != NULL; f++) {
-			g_autofree gchar *head =
-			    g_strdup_printf("\n%s(", builders[b].functions[f]);
+			g_autofree gchar *head = g_strdup_printf("\n%s(", builders[b].functions[f]);
 			const gchar *start = strstr(contents, head);
 			const gchar *end;
 

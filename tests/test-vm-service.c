@@ -16,12 +16,14 @@
 #include <glib/gstdio.h>
 #include <unistd.h>
 
+#include "vmsup-cloud-init.h"
 #include "vmsup-error.h"
 #include "vmsup-json.h"
 #include "vmsup-test-util.h"
 #include "vmsup-vm-service.h"
 #include "vmsup-vm-store.h"
 #include "vmsup-vm-files.h"
+#include "vmsup-vm-seed.h"
 #include "vmsup-paths.h"
 
 #define TEST_TIMEOUT_S 60
@@ -1611,6 +1613,342 @@ test_bad_input(Fixture *f, gconstpointer user_data)
 	{
 		g_autoptr(JsonObject) gone = CALL_OK(f, delete, "{\"name\": \"keep\"}");
 	}
+}
+
+/* runs @argv (from PATH) to a zero exit */
+static void
+test_run_ok(const gchar *const *argv)
+{
+	g_autoptr(GError) error = NULL;
+	gint status = -1;
+
+	g_spawn_sync(NULL,
+		     (gchar **)argv,
+		     NULL,
+		     G_SPAWN_SEARCH_PATH,
+		     NULL,
+		     NULL,
+		     NULL,
+		     NULL,
+		     &status,
+		     &error);
+	g_assert_no_error(error);
+	g_assert_true(g_spawn_check_wait_status(status, NULL));
+}
+
+/* cloud-init: the checks of what a caller adds, the seed, the firmware, vm.ssh_info */
+
+#define TEST_KEY_BLOB                                                                              \
+	"ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIDJIfVR/aqMRZzqGKOoMhVNZyENNPKd+fUdHaokJzF2f"
+#define TEST_KEY TEST_KEY_BLOB " a@b"
+#define TEST_OTHER_KEY                                                                             \
+	"ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIHw2mu4RbBSgVAbm1YXAoXHxZzdtaOrqx1m/E8rEcnbm"
+
+static void
+test_cloud_init_checks(void)
+{
+	g_autoptr(GError) error = NULL;
+	g_auto(GStrv) keys = NULL;
+	g_autofree gchar *user_data = NULL;
+	const gchar *bad_keys[] = {
+	    "",
+	    "hello, I am not a key",
+	    "ssh-ed25519",
+	    "ssh-ed25519 not-base64!",
+	    /* the blob says ssh-ed25519, the line ssh-rsa */
+	    "ssh-rsa AAAAC3NzaC1lZDI1NTE5AAAAIDJIfVR/aqMRZzqGKOoMhVNZyENNPKd+fUdHaokJzF2f",
+	    TEST_KEY "\nssh-ed25519 AAAA",
+	    "-----BEGIN OPENSSH PRIVATE KEY-----",
+	};
+	const gchar *bad_user_data[] = {
+	    "#!/bin/sh\necho hi\n",
+	    "#include http://example.com/x\n",
+	    "users: []\n",
+	    "#cloud-config\nruncmd:\n\t- true\n",
+	    "#cloud-config\nbad: \x01\n",
+	};
+	/* the console as cloud-init writes it, with CRs and other lines around */
+	const gchar console[] = "boot\r\n-----BEGIN SSH HOST KEY KEYS-----\r\n" TEST_KEY
+				"\r\nnot a key at all\r\n-----END SSH HOST KEY KEYS-----\r\nlogin:";
+
+	g_assert_true(vmsup_cloud_init_check_ssh_key("k", TEST_KEY, &error));
+	g_assert_no_error(error);
+	g_assert_true(vmsup_cloud_init_check_ssh_key("k", "  " TEST_OTHER_KEY "\n", &error));
+	for (guint i = 0; i < G_N_ELEMENTS(bad_keys); i++) {
+		g_assert_false(vmsup_cloud_init_check_ssh_key("k", bad_keys[i], &error));
+		g_assert_error(error, VMSUP_ERROR, VMSUP_ERROR_INVALID_ARGUMENT);
+		g_assert_nonnull(strstr(error->message, "not an OpenSSH public key"));
+		g_clear_error(&error);
+	}
+	g_assert_true(vmsup_cloud_init_check_user_data("#cloud-config\nruncmd:\n  - true\n", NULL));
+	for (guint i = 0; i < G_N_ELEMENTS(bad_user_data); i++) {
+		g_assert_false(vmsup_cloud_init_check_user_data(bad_user_data[i], &error));
+		g_assert_error(error, VMSUP_ERROR, VMSUP_ERROR_INVALID_ARGUMENT);
+		g_clear_error(&error);
+	}
+
+	keys = vmsup_cloud_init_parse_host_keys(console, sizeof(console) - 1);
+	g_assert_nonnull(keys);
+	g_assert_cmpuint(g_strv_length(keys), ==, 1);
+	g_assert_true(g_str_has_prefix(TEST_KEY, keys[0]));
+	g_assert_null(vmsup_cloud_init_parse_host_keys(console, 60));
+	g_assert_null(vmsup_cloud_init_parse_host_keys("nothing", 7));
+
+	{
+		const gchar *list[] = {TEST_KEY, "ssh-ed25519 AAAA \"quoted\\\"", NULL};
+		user_data = vmsup_cloud_init_user_data(list, "#cloud-config\nruncmd: [true]\n");
+	}
+	g_assert_true(g_str_has_prefix(user_data, "Content-Type: multipart/mixed"));
+	g_assert_nonnull(strstr(user_data, "  - name: vmsup\n"));
+	g_assert_nonnull(strstr(user_data, "      - \"" TEST_KEY "\"\n"));
+	g_assert_nonnull(strstr(user_data, "\\\"quoted\\\\\\\"\""));
+	g_assert_nonnull(strstr(user_data, "Merge-Type: list(append)"));
+	g_assert_nonnull(strstr(user_data, "\n#cloud-config\nruncmd: [true]\n"));
+}
+
+/* a disk image of 1 MiB whose GPT has an EFI system partition */
+static void
+test_write_esp_image(const gchar *path)
+{
+	static const guint8 esp[16] = {0x28,
+				       0x73,
+				       0x2a,
+				       0xc1,
+				       0x1f,
+				       0xf8,
+				       0xd2,
+				       0x11,
+				       0xba,
+				       0x4b,
+				       0x00,
+				       0xa0,
+				       0xc9,
+				       0x3e,
+				       0xc9,
+				       0x3b};
+	g_autofree guint8 *disk = g_malloc0(1024 * 1024);
+
+	memcpy(disk + 512, "EFI PART", 8);
+	disk[512 + 72] = 2;   /* entries at LBA 2 */
+	disk[512 + 80] = 128; /* 128 of them */
+	disk[512 + 84] = 128; /* of 128 bytes */
+	memcpy(disk + 1024 + 128, esp, sizeof(esp));
+	g_assert_true(g_file_set_contents(path, (const gchar *)disk, 1024 * 1024, NULL));
+}
+
+static JsonObject *
+test_params_name(const gchar *name)
+{
+	JsonObject *params = json_object_new();
+	json_object_set_string_member(params, "name", name);
+	return params;
+}
+
+static gchar *
+test_ssh_info_err(Fixture *f, gint code, const gchar *name)
+{
+	g_autoptr(JsonObject) params = test_params_name(name);
+	g_autoptr(GError) error = NULL;
+	g_autoptr(JsonObject) info = vmsup_vm_service_ssh_info(f->service, NULL, params, &error);
+
+	g_assert_null(info);
+	g_assert_error(error, VMSUP_ERROR, code);
+	return g_strdup(error->message);
+}
+
+static void
+test_cloud_init(Fixture *f, gconstpointer user_data)
+{
+	g_autofree gchar *esp_raw = g_build_filename(f->tmp, "esp.img", NULL);
+	g_autofree gchar *esp_qcow2 = g_build_filename(f->tmp, "esp.qcow2", NULL);
+	g_autofree gchar *before = NULL;
+	g_autofree gchar *after = NULL;
+	g_autofree gchar *guest_dir = vmsup_vm_seed_guest_dir(f->state_dir, "ci");
+	g_autofree gchar *seed = g_build_filename(guest_dir, VMSUP_VM_SEED_IMAGE, NULL);
+	g_autofree gchar *identity = vmsup_vm_seed_identity_file(f->state_dir, geteuid());
+	g_autofree gchar *console = NULL;
+	g_autoptr(GError) error = NULL;
+	g_autoptr(JsonObject) vm = NULL;
+	const struct {
+		const gchar *json;
+		const gchar *words;
+	} bad[] = {
+	    {"\"ssh_keys\": [\"hello\"]", "not an OpenSSH public key"},
+	    {"\"ssh_keys\": [\"" TEST_KEY "\", \"ssh-rsa AAAA\"]", "number 2 of 'ssh_keys'"},
+	    {"\"ssh_keys\": \"" TEST_KEY "\"", "must be an array"},
+	    {"\"user_data\": \"#!/bin/sh\\necho hi\\n\"", "not cloud-config"},
+	    {"\"user_data\": 3", "must be a string"},
+	    {"\"firmware\": \"coreboot\"", "'bios' or 'uefi'"},
+	};
+
+	test_write_esp_image(esp_raw);
+	{
+		const gchar *argv[] =
+		    {"qemu-img", "convert", "-O", "qcow2", esp_raw, esp_qcow2, NULL};
+		test_run_ok(argv);
+	}
+	test_create(f, "keep", FALSE);
+	before = test_snapshot(f);
+	for (guint i = 0; i < G_N_ELEMENTS(bad); i++) {
+		g_autofree gchar *msg = CALL_ERR(f,
+						 create,
+						 VMSUP_ERROR_INVALID_ARGUMENT,
+						 "{\"name\": \"bad\", \"image\": \"%s\", %s}",
+						 f->image,
+						 bad[i].json);
+		g_test_message("%s -> %s", bad[i].json, msg);
+		g_assert_nonnull(strstr(msg, bad[i].words));
+	}
+	{
+		/* a VM without an image has no seed to put them in */
+		g_autofree gchar *msg =
+		    CALL_ERR(f,
+			     create,
+			     VMSUP_ERROR_INVALID_ARGUMENT,
+			     "{\"name\": \"bad\", \"kernel\": \"%s\", \"ssh_keys\": [\"%s\"]}",
+			     f->image,
+			     TEST_KEY);
+		g_assert_nonnull(strstr(msg, "'image'"));
+	}
+	{
+		g_autofree gchar *msg =
+		    test_ssh_info_err(f, VMSUP_ERROR_FAILED_PRECONDITION, "keep");
+		g_assert_nonnull(strstr(msg, "not running"));
+		g_clear_pointer(&msg, g_free);
+		msg = test_ssh_info_err(f, VMSUP_ERROR_NOT_FOUND, "nope");
+	}
+	after = test_snapshot(f);
+	g_assert_cmpstr(after, ==, before);
+
+	/* the firmware follows the image: an EFI system partition, raw or qcow2, boots UEFI */
+	{
+		g_autoptr(JsonObject) a =
+		    CALL_OK(f,
+			    create,
+			    "{\"name\": \"esp1\", \"image\": \"%s\", \"wait\": true}",
+			    esp_raw);
+		g_autoptr(JsonObject) b =
+		    CALL_OK(f,
+			    create,
+			    "{\"name\": \"esp2\", \"image\": \"%s\", \"wait\": true}",
+			    esp_qcow2);
+		g_autoptr(JsonObject) c =
+		    CALL_OK(f,
+			    create,
+			    "{\"name\": \"esp3\", \"image\": \"%s\", \"firmware\": "
+			    "\"bios\", \"wait\": true}",
+			    esp_qcow2);
+		g_autoptr(JsonObject) v1 = test_get(f, "esp1");
+		g_autoptr(JsonObject) v2 = test_get(f, "esp2");
+		g_autoptr(JsonObject) v3 = test_get(f, "esp3");
+		g_autoptr(JsonObject) v4 = test_get(f, "keep");
+		g_assert_cmpstr(json_object_get_string_member(v1, "firmware"), ==, "uefi");
+		g_assert_cmpstr(json_object_get_string_member(v2, "firmware"), ==, "uefi");
+		g_assert_cmpstr(json_object_get_string_member(v3, "firmware"), ==, "bios");
+		g_assert_cmpstr(json_object_get_string_member(v4, "firmware"), ==, "bios");
+		for (guint i = 1; i <= 3; i++) {
+			g_autoptr(JsonObject) gone = CALL_OK(f, delete, "{\"name\": \"esp%u\"}", i);
+		}
+	}
+
+	/* a started VM gets its seed, its owner's key pair, and SSH forwarded */
+	{
+		g_autoptr(JsonObject) res = CALL_OK(
+		    f,
+		    create,
+		    "{\"name\": \"ci\", \"image\": \"%s\", \"memory_mib\": 64, \"ssh_keys\": "
+		    "[\"%s\"], \"user_data\": \"#cloud-config\\nruncmd: [true]\\n\", \"start\": "
+		    "true, \"wait\": true}",
+		    f->image,
+		    TEST_OTHER_KEY);
+	}
+	vm = test_get(f, "ci");
+	g_assert_cmpstr(json_object_get_string_member(vm, "state"), ==, "running");
+	g_assert_true(g_file_test(seed, G_FILE_TEST_IS_REGULAR));
+	{
+		g_autofree gchar *contents = NULL;
+		gsize length = 0;
+		GStatBuf st;
+		g_assert_true(g_file_get_contents(seed, &contents, &length, NULL));
+		/* FAT12's volume label */
+		g_assert_cmpmem(contents + 43, 11, "CIDATA     ", 11);
+		g_assert_nonnull(memmem(contents, length, TEST_OTHER_KEY, strlen(TEST_OTHER_KEY)));
+		g_assert_nonnull(
+		    memmem(contents, length, "local-hostname: ci", strlen("local-hostname: ci")));
+		g_assert_cmpint(g_stat(identity, &st), ==, 0);
+		g_assert_cmpint(st.st_mode & 0777, ==, 0600);
+		g_assert_cmpint(st.st_uid, ==, geteuid());
+		/* the owner's ssh reaches its key and the VM's known_hosts, whatever the umask */
+		{
+			g_autofree gchar *dir = g_path_get_dirname(identity);
+			g_autofree gchar *parent = g_path_get_dirname(dir);
+			g_assert_cmpint(g_stat(dir, &st), ==, 0);
+			g_assert_cmpint(st.st_mode & 0777, ==, 0700);
+			g_assert_cmpint(g_stat(parent, &st), ==, 0);
+			g_assert_cmpint(st.st_mode & 0777, ==, 0711);
+			g_assert_cmpint(g_stat(guest_dir, &st), ==, 0);
+			g_assert_cmpint(st.st_mode & 0777, ==, 0755);
+		}
+	}
+	{
+		g_autoptr(JsonObject) params = test_params_name("ci");
+		g_autoptr(JsonObject) info =
+		    vmsup_vm_service_ssh_info(f->service, NULL, params, &error);
+		g_autoptr(JsonObject) info2 = NULL;
+		g_autoptr(JsonObject) info3 = NULL;
+		g_autofree gchar *known = NULL;
+		g_autofree gchar *block = NULL;
+		g_autofree gchar *rt = test_vm_runtime_dir(f, "ci");
+		gint64 port;
+		g_assert_no_error(error);
+		port = json_object_get_int_member(info, "port");
+		g_assert_cmpint(port, >, 0);
+		g_assert_false(json_object_get_boolean_member(info, "ready"));
+		g_assert_cmpstr(json_object_get_string_member(info, "user"), ==, "vmsup");
+		g_assert_cmpstr(json_object_get_string_member(info, "identity_file"), ==, identity);
+		/* what cloud-init prints on the console pins the keys */
+		console = g_build_filename(rt, VMSUP_QEMU_CONSOLE_LOG, NULL);
+		block = g_strdup("-----BEGIN SSH HOST KEY KEYS-----\r\n" TEST_KEY
+				 "\r\n-----END SSH HOST KEY KEYS-----\r\n");
+		g_assert_true(g_file_set_contents(console, block, -1, NULL));
+		info2 = vmsup_vm_service_ssh_info(f->service, NULL, params, &error);
+		g_assert_no_error(error);
+		g_assert_true(json_object_get_boolean_member(info2, "ready"));
+		g_assert_true(
+		    g_file_get_contents(json_object_get_string_member(info2, "known_hosts_file"),
+					&known,
+					NULL,
+					NULL));
+		{
+			/* the comment is not kept */
+			g_autofree gchar *want =
+			    g_strdup_printf("[127.0.0.1]:%" G_GINT64_FORMAT " %s\n",
+					    port,
+					    TEST_KEY_BLOB);
+			g_assert_cmpstr(known, ==, want);
+		}
+		/* and keys printed later do not replace them */
+		g_clear_pointer(&block, g_free);
+		block = g_strdup("-----BEGIN SSH HOST KEY KEYS-----\n" TEST_OTHER_KEY
+				 "\n-----END SSH HOST KEY KEYS-----\n");
+		g_assert_true(g_file_set_contents(console, block, -1, NULL));
+		info3 = vmsup_vm_service_ssh_info(f->service, NULL, params, &error);
+		g_assert_no_error(error);
+		g_clear_pointer(&known, g_free);
+		g_assert_true(
+		    g_file_get_contents(json_object_get_string_member(info3, "known_hosts_file"),
+					&known,
+					NULL,
+					NULL));
+		g_assert_null(strstr(known, strchr(TEST_OTHER_KEY, ' ') + 1));
+		g_assert_nonnull(strstr(known, TEST_KEY_BLOB));
+	}
+	{
+		g_autoptr(JsonObject) gone =
+		    CALL_OK(f, delete, "{\"name\": \"ci\", \"force\": true}");
+		g_autoptr(JsonObject) gone2 = CALL_OK(f, delete, "{\"name\": \"keep\"}");
+	}
+	g_assert_false(g_file_test(guest_dir, G_FILE_TEST_EXISTS));
 }
 
 static void
@@ -3299,21 +3637,7 @@ test_make_overlay(const gchar *path, const gchar *backing, const gchar *format)
 			       path,
 			       "1M",
 			       NULL};
-	g_autoptr(GError) error = NULL;
-	gint status = -1;
-
-	g_spawn_sync(NULL,
-		     (gchar **)argv,
-		     NULL,
-		     G_SPAWN_SEARCH_PATH,
-		     NULL,
-		     NULL,
-		     NULL,
-		     NULL,
-		     &status,
-		     &error);
-	g_assert_no_error(error);
-	g_assert_true(g_spawn_check_wait_status(status, NULL));
+	test_run_ok(argv);
 }
 
 /* whether the process @pid holds a descriptor of the file @path is now (by inode) */
@@ -3697,6 +4021,8 @@ main(int argc, char **argv)
 	ADD("/vmsup/vm-service/guest-shutdown", test_guest_shutdown);
 	ADD("/vmsup/vm-service/restart", test_restart);
 	ADD("/vmsup/vm-service/bad-input", test_bad_input);
+	ADD("/vmsup/vm-service/cloud-init", test_cloud_init);
+	g_test_add_func("/vmsup/vm-service/cloud-init-checks", test_cloud_init_checks);
 	ADD("/vmsup/vm-service/qemu-missing", test_qemu_missing);
 	ADD("/vmsup/vm-service/runtime-dir-blocked", test_runtime_dir_blocked);
 	ADD("/vmsup/vm-service/corrupt-definition", test_corrupt_definition);

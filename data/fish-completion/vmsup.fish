@@ -56,11 +56,11 @@ function __vmsup_needs_verb
     test (count (__vmsup_args)) -eq 0
 end
 
-# the verb is one of $argv, and what follows is vmsup's (not exec's guest command)
+# the verb is one of $argv, and what follows is vmsup's (not the guest command of exec or shell)
 function __vmsup_verb_is
     set -l args (__vmsup_args)
     test (count $args) -ge 1; or return 1
-    if test $args[1] = exec; and test (count $args) -ge 2
+    if contains -- $args[1] exec shell; and test (count $args) -ge 2
         return 1
     end
     contains -- $args[1] $argv
@@ -68,7 +68,7 @@ end
 
 function __vmsup_wants_vm
     set -l args (__vmsup_args)
-    test (count $args) -eq 1; and contains -- $args[1] start stop delete set get stats health ping ports exec
+    test (count $args) -eq 1; and contains -- $args[1] start stop delete set get stats health ping ports exec shell
 end
 
 function __vmsup_wants_sub
@@ -81,11 +81,12 @@ function __vmsup_sub_is
     test (count $args) -ge 2; and test "$args[1] $args[2]" = "$argv[1] $argv[2]"
 end
 
-# past exec's VM name come the guest's command and its arguments: nothing here knows them
+# past the VM name of exec and shell come the guest's command and its arguments: nothing here
+# knows them
 function __vmsup_not_guest_command
     set -l args (__vmsup_args)
     not begin
-        test (count $args) -ge 2; and test $args[1] = exec
+        test (count $args) -ge 2; and contains -- $args[1] exec shell
     end
 end
 
@@ -132,6 +133,7 @@ complete -c vmsup -n __vmsup_needs_verb -a health -d "Check a VM's health"
 complete -c vmsup -n __vmsup_needs_verb -a ping -d "Ping a VM's guest agent"
 complete -c vmsup -n __vmsup_needs_verb -a ports -d "List a VM's listening ports"
 complete -c vmsup -n __vmsup_needs_verb -a exec -d 'Run a command in a VM'
+complete -c vmsup -n __vmsup_needs_verb -a shell -d 'Log in to a VM over SSH'
 complete -c vmsup -n __vmsup_needs_verb -a ops -d 'List, show or cancel operations'
 complete -c vmsup -n __vmsup_needs_verb -a workspace -d 'Manage workspaces'
 complete -c vmsup -n __vmsup_needs_verb -a image -d 'Manage stored images'
@@ -139,7 +141,7 @@ complete -c vmsup -n __vmsup_needs_verb -a info -d 'Show what vmsupd is'
 complete -c vmsup -n __vmsup_needs_verb -a events -d 'Print events as they happen'
 complete -c vmsup -n __vmsup_needs_verb -a help -d "Show a command's help"
 
-complete -c vmsup -n '__vmsup_wants_sub help' -a 'create start stop delete set list get stats health ping ports exec ops workspace image info events'
+complete -c vmsup -n '__vmsup_wants_sub help' -a 'create start stop pause resume delete set list get stats health ping ports exec shell ops workspace image info events'
 complete -c vmsup -n __vmsup_wants_vm -a '(__vmsup_vm_names)'
 complete -c vmsup -n '__vmsup_wants_sub ops' -a 'list get cancel'
 complete -c vmsup -n '__vmsup_wants_sub workspace' -a 'create list delete open'
@@ -162,10 +164,13 @@ complete -c vmsup -n '__vmsup_verb_is create set' -l autostart -d 'Start the VM 
 complete -c vmsup -n '__vmsup_verb_is set' -l no-autostart -d 'Do not start the VM with vmsupd'
 complete -c vmsup -n '__vmsup_verb_is create set' -l cpu-quota -x -d 'CPU quota in percent of one CPU'
 complete -c vmsup -n '__vmsup_verb_is create set' -l memory-max -x -d "Cap on QEMU's memory in MiB"
+complete -c vmsup -n '__vmsup_verb_is create' -l firmware -x -a 'bios uefi' -d 'Firmware of a VM from an image'
+complete -c vmsup -n '__vmsup_verb_is create' -l ssh-key -r -F -d 'Public key to authorize in the guest'
+complete -c vmsup -n '__vmsup_verb_is create' -l user-data -r -F -d 'cloud-config for the guest'
 complete -c vmsup -n '__vmsup_verb_is create' -s s -l start -d 'Start the VM once created'
 complete -c vmsup -n '__vmsup_verb_is create' -l no-wait -d 'Return the operation id at once'
 complete -c vmsup -n '__vmsup_verb_is stop delete workspace' -s f -l force -d 'Force it'
-complete -c vmsup -n '__vmsup_verb_is stop exec' -s t -l timeout -x -d 'Seconds to allow'
+complete -c vmsup -n '__vmsup_verb_is stop exec shell' -s t -l timeout -x -d 'Seconds to allow'
 complete -c vmsup -n '__vmsup_verb_is exec' -s i -l stdin -d 'Pass standard input to the command'
 complete -c vmsup -n '__vmsup_verb_is list' -l names -d 'Print only the names'
 complete -c vmsup -n '__vmsup_sub_is image import' -l name -x -d 'Name in the store'

@@ -10,10 +10,12 @@
 #include <errno.h>
 #include <glib-unix.h>
 #include <glib/gi18n.h>
+#include <glib/gstdio.h>
 #include <locale.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "vmsup-cli-format.h"
@@ -1350,6 +1352,69 @@ vmsup_cli_wait_operation(VmsupCli *cli,
 	return rc;
 }
 
+/* a file the CLI reads for vmsupd: UTF-8 text of at most @max bytes, or NULL with a usage error */
+static gchar *
+vmsup_cli_read_text_file(VmsupCli *cli, const gchar *path, gsize max, gint *out_exit)
+{
+	g_autoptr(GError) error = NULL;
+	g_autofree gchar *contents = NULL;
+	g_autofree gchar *msg = NULL;
+	gsize length = 0;
+	GStatBuf st;
+
+	if (g_stat(path, &st) == 0 && S_ISREG(st.st_mode) && (gsize)st.st_size > max) {
+		msg = g_strdup_printf(_("'%s' is larger than %u KiB; give a smaller file"),
+				      path,
+				      (guint)(max / 1024));
+	} else if (!g_file_get_contents(path, &contents, &length, &error)) {
+		msg = g_strdup_printf(_("Cannot read '%s': %s"), path, error->message);
+	} else if (length > max) {
+		msg = g_strdup_printf(_("'%s' is larger than %u KiB; give a smaller file"),
+				      path,
+				      (guint)(max / 1024));
+	} else if (memchr(contents, '\0', length) != NULL ||
+		   !g_utf8_validate(contents, (gssize)length, NULL)) {
+		msg = g_strdup_printf(_("'%s' is not a text file"), path);
+	}
+	if (msg != NULL) {
+		*out_exit = vmsup_cli_usage_error(cli, msg);
+		return NULL;
+	}
+	return g_steal_pointer(&contents);
+}
+
+/* --firmware, --ssh-key FILE… and --user-data FILE as vm.create's members; vmsupd checks them */
+static gboolean
+vmsup_cli_set_cloud_init(VmsupCli *cli,
+			 JsonObject *params,
+			 const gchar *firmware,
+			 gchar **ssh_keys,
+			 const gchar *user_data,
+			 gint *out_exit)
+{
+	if (firmware != NULL)
+		json_object_set_string_member(params, "firmware", firmware);
+	if (ssh_keys != NULL) {
+		g_autoptr(JsonArray) keys = json_array_new();
+		for (guint i = 0; ssh_keys[i] != NULL; i++) {
+			g_autofree gchar *key =
+			    vmsup_cli_read_text_file(cli, ssh_keys[i], 16 * 1024, out_exit);
+			if (key == NULL)
+				return FALSE;
+			json_array_add_string_element(keys, g_strstrip(key));
+		}
+		json_object_set_array_member(params, "ssh_keys", g_steal_pointer(&keys));
+	}
+	if (user_data != NULL) {
+		g_autofree gchar *text =
+		    vmsup_cli_read_text_file(cli, user_data, 64 * 1024, out_exit);
+		if (text == NULL)
+			return FALSE;
+		json_object_set_string_member(params, "user_data", text);
+	}
+	return TRUE;
+}
+
 static gint
 vmsup_cli_create(VmsupCli *cli, gint argc, gchar **argv)
 {
@@ -1368,6 +1433,9 @@ vmsup_cli_create(VmsupCli *cli, gint argc, gchar **argv)
 	gboolean opt_no_wait = FALSE;
 	gint opt_cpu_quota = VMSUP_CLI_NO_LIMIT;
 	gint opt_memory_max = VMSUP_CLI_NO_LIMIT;
+	g_autofree gchar *opt_firmware = NULL;
+	g_auto(GStrv) opt_ssh_keys = NULL;
+	g_autofree gchar *opt_user_data = NULL;
 	g_autoptr(JsonObject) params = NULL;
 	g_autoptr(JsonObject) result = NULL;
 	g_autoptr(GError) error = NULL;
@@ -1454,6 +1522,29 @@ vmsup_cli_create(VmsupCli *cli, gint argc, gchar **argv)
 	     &opt_memory_max,
 	     N_("Cap on all of QEMU's memory in MiB, at least the guest's + 64 (0: none)"),
 	     N_("MIB")},
+	    /* a VM from an image: firmware and cloud-init */
+	    {"firmware",
+	     0,
+	     0,
+	     G_OPTION_ARG_STRING,
+	     &opt_firmware,
+	     N_("Firmware of a VM made from an image: bios or uefi (default: uefi when the image "
+		"has an EFI system partition)"),
+	     N_("bios|uefi")},
+	    {"ssh-key",
+	     0,
+	     0,
+	     G_OPTION_ARG_FILENAME_ARRAY,
+	     &opt_ssh_keys,
+	     N_("OpenSSH public key file to authorize in the guest as well (repeatable)"),
+	     N_("FILE")},
+	    {"user-data",
+	     0,
+	     0,
+	     G_OPTION_ARG_FILENAME,
+	     &opt_user_data,
+	     N_("cloud-config file for the guest's cloud-init (first line #cloud-config)"),
+	     N_("FILE")},
 	    {"start",
 	     's',
 	     0,
@@ -1500,6 +1591,8 @@ vmsup_cli_create(VmsupCli *cli, gint argc, gchar **argv)
 	if (opt_autostart)
 		json_object_set_boolean_member(params, "autostart", TRUE);
 	vmsup_cli_set_limits(params, opt_cpu_quota, opt_memory_max);
+	if (!vmsup_cli_set_cloud_init(cli, params, opt_firmware, opt_ssh_keys, opt_user_data, &rc))
+		return rc;
 	if (opt_start)
 		json_object_set_boolean_member(params, "start", TRUE);
 
@@ -1646,6 +1739,168 @@ vmsup_cli_exec(VmsupCli *cli, gint argc, gchar **argv)
 	fputs(err, stderr);
 	exit_code = vmsup_json_object_get_int(result, "exit_code", 0);
 	return (gint)CLAMP(exit_code, 0, 255);
+}
+
+/* vmsup shell */
+
+/* whether the guest's SSH server answers on @port: it sends its banner first */
+static gboolean
+vmsup_cli_ssh_answers(guint16 port)
+{
+	g_autoptr(GSocketClient) client = g_socket_client_new();
+	g_autoptr(GSocketConnection) conn = NULL;
+	gchar banner[4] = {0};
+	gsize got = 0;
+
+	g_socket_client_set_timeout(client, 5);
+	conn = g_socket_client_connect_to_host(client, "127.0.0.1", port, NULL, NULL);
+	if (conn == NULL)
+		return FALSE;
+	/* user-mode networking accepts at once, and closes when nothing listens in the guest */
+	if (!g_input_stream_read_all(g_io_stream_get_input_stream(G_IO_STREAM(conn)),
+				     banner,
+				     sizeof(banner),
+				     &got,
+				     NULL,
+				     NULL))
+		return FALSE;
+	return got == sizeof(banner) && memcmp(banner, "SSH-", 4) == 0;
+}
+
+/* execs ssh with what vm.ssh_info said; returns only when it could not */
+static gint
+vmsup_cli_exec_ssh(JsonObject *info, gchar **command)
+{
+	g_autoptr(GPtrArray) args = g_ptr_array_new_with_free_func(g_free);
+	const gchar *user = vmsup_json_object_get_string(info, "user", "vmsup");
+	const gchar *host = vmsup_json_object_get_string(info, "host", "127.0.0.1");
+	gint saved_errno;
+
+	g_ptr_array_add(args, g_strdup("ssh"));
+	g_ptr_array_add(args, g_strdup(isatty(STDIN_FILENO) ? "-t" : "-T"));
+	g_ptr_array_add(args, g_strdup("-i"));
+	g_ptr_array_add(args, g_strdup(vmsup_json_object_get_string(info, "identity_file", "")));
+	g_ptr_array_add(args, g_strdup("-o"));
+	g_ptr_array_add(args,
+			g_strconcat("UserKnownHostsFile=",
+				    vmsup_json_object_get_string(info, "known_hosts_file", ""),
+				    NULL));
+	g_ptr_array_add(args, g_strdup("-o"));
+	g_ptr_array_add(args, g_strdup("StrictHostKeyChecking=yes"));
+	g_ptr_array_add(args, g_strdup("-o"));
+	g_ptr_array_add(args, g_strdup("GlobalKnownHostsFile=/dev/null"));
+	g_ptr_array_add(args, g_strdup("-o"));
+	g_ptr_array_add(args, g_strdup("IdentitiesOnly=yes"));
+	g_ptr_array_add(args, g_strdup("-o"));
+	g_ptr_array_add(args, g_strdup("BatchMode=yes"));
+	g_ptr_array_add(args, g_strdup("-p"));
+	g_ptr_array_add(
+	    args,
+	    g_strdup_printf("%" G_GINT64_FORMAT, vmsup_json_object_get_int(info, "port", 22)));
+	g_ptr_array_add(args, g_strdup_printf("%s@%s", user, host));
+	/* the guest's shell reads the command: each argument quoted, so it arrives as given */
+	if (command != NULL && command[0] != NULL) {
+		g_autoptr(GString) line = g_string_new(NULL);
+		g_ptr_array_add(args, g_strdup("--"));
+		for (guint i = 0; command[i] != NULL; i++) {
+			g_autofree gchar *quoted = g_shell_quote(command[i]);
+			if (i > 0)
+				g_string_append_c(line, ' ');
+			g_string_append(line, quoted);
+		}
+		g_ptr_array_add(args, g_string_free(g_steal_pointer(&line), FALSE));
+	}
+	g_ptr_array_add(args, NULL);
+	fflush(stdout);
+	fflush(stderr);
+	execvp("ssh", (gchar **)args->pdata);
+	saved_errno = errno;
+	g_printerr(_("vmsup: cannot run ssh: %s; install OpenSSH's client (openssh-client)\n"),
+		   g_strerror(saved_errno));
+	return VMSUP_CLI_EXIT_FAILURE;
+}
+
+static gint
+vmsup_cli_shell(VmsupCli *cli, gint argc, gchar **argv)
+{
+	gint rc = VMSUP_CLI_EXIT_OK;
+	gint opt_timeout = 600;
+	g_autoptr(JsonObject) params = NULL;
+	g_autoptr(JsonObject) info = NULL;
+	gint64 started = g_get_monotonic_time();
+	gint64 deadline;
+	gint64 next_note = 0;
+	gint first = 2;
+	const GOptionEntry entries[] = {
+	    {"timeout",
+	     't',
+	     0,
+	     G_OPTION_ARG_INT,
+	     &opt_timeout,
+	     N_("Seconds to wait for the guest's SSH server (default 600)"),
+	     N_("SECONDS")},
+	    {NULL},
+	};
+
+	if (!vmsup_cli_parse(cli,
+			     &argc,
+			     &argv,
+			     N_("NAME [-- COMMAND [ARGUMENT…]]"),
+			     N_("Log in to a VM made from an image over SSH, or run a command "
+				"there; vmsup exits with the command's exit status"),
+			     entries,
+			     -1,
+			     NULL,
+			     &rc))
+		return rc;
+	if (argc < 2 || g_strcmp0(argv[1], "--") == 0)
+		return vmsup_cli_usage_error(cli, _("Missing the VM name"));
+	if (argc > 2 && g_strcmp0(argv[2], "--") == 0)
+		first = 3;
+	if (opt_timeout < 0)
+		return vmsup_cli_usage_error(cli, _("--timeout must not be negative"));
+	params = vmsup_cli_params_name(argv[1]);
+	if (cli->json) {
+		info = vmsup_cli_call(cli, "vm.ssh_info", params, &rc);
+		if (info != NULL)
+			vmsup_cli_print_json_object(info);
+		return rc;
+	}
+	deadline = started + (gint64)opt_timeout * G_USEC_PER_SEC;
+	for (;;) {
+		g_autoptr(GError) error = NULL;
+		gint64 now;
+		if (cli->client == NULL && !vmsup_cli_connect(cli, &rc))
+			return rc;
+		g_clear_pointer(&info, json_object_unref);
+		info = vmsup_jsonrpc_client_call_object(cli->client, "vm.ssh_info", params, &error);
+		/* a VM being created or started is waited for; anything else is the answer */
+		if (info == NULL && !g_error_matches(error, VMSUP_ERROR, VMSUP_ERROR_BUSY))
+			return vmsup_cli_report_error(cli, error);
+		if (info != NULL && vmsup_json_object_get_bool(info, "ready", FALSE) &&
+		    vmsup_cli_ssh_answers((guint16)vmsup_json_object_get_int(info, "port", 0)))
+			break;
+		now = g_get_monotonic_time();
+		if (now >= deadline) {
+			g_printerr(_("vmsup: VM '%s' did not answer over SSH within %d s; 'vmsup "
+				     "get %s' shows its state, and its console log is in its "
+				     "runtime directory\n"),
+				   argv[1],
+				   opt_timeout,
+				   argv[1]);
+			return VMSUP_CLI_EXIT_TIMEOUT;
+		}
+		if (!cli->quiet && now >= next_note) {
+			g_printerr(_("vmsup: waiting for VM '%s' to answer over SSH (%d s so far; "
+				     "a first boot runs cloud-init)…\n"),
+				   argv[1],
+				   (gint)((now - started) / G_USEC_PER_SEC));
+			next_note = now + 10 * G_USEC_PER_SEC;
+		}
+		g_usleep(G_USEC_PER_SEC);
+	}
+	vmsup_cli_clear(cli);
+	return vmsup_cli_exec_ssh(info, argv + first);
 }
 
 /* operations */
@@ -2250,6 +2505,7 @@ static const VmsupCliVerb vmsup_cli_verbs[] = {
     {"ping", N_("Ping a VM's guest agent"), vmsup_cli_ping},
     {"ports", N_("List a VM's listening ports and their host addresses"), vmsup_cli_ports},
     {"exec", N_("Run a command in a VM"), vmsup_cli_exec},
+    {"shell", N_("Log in to a VM over SSH, or run a command there"), vmsup_cli_shell},
     {"ops", N_("List, show or cancel operations (list|get|cancel)"), vmsup_cli_ops},
     {"workspace", N_("Manage workspaces (create|list|delete|open)"), vmsup_cli_workspace},
     {"image", N_("Manage stored images (import|list|delete)"), vmsup_cli_image},

@@ -110,6 +110,9 @@ vmsup_qemu_config_new(const gchar *name)
 	config->kernel_fd = -1;
 	config->initrd_fd = -1;
 	config->share_fd = -1;
+	config->firmware_code_fd = -1;
+	config->firmware_vars_fd = -1;
+	config->seed_fd = -1;
 	return config;
 }
 
@@ -160,6 +163,9 @@ vmsup_qemu_config_copy(const VmsupQemuConfig *config)
 	copy->kernel_fd = vmsup_qemu_dup(config->kernel_fd);
 	copy->initrd_fd = vmsup_qemu_dup(config->initrd_fd);
 	copy->share_fd = vmsup_qemu_dup(config->share_fd);
+	copy->firmware_code_fd = vmsup_qemu_dup(config->firmware_code_fd);
+	copy->firmware_vars_fd = vmsup_qemu_dup(config->firmware_vars_fd);
+	copy->seed_fd = vmsup_qemu_dup(config->seed_fd);
 	copy->run_as = vmsup_run_as_copy(config->run_as);
 	copy->disk_chain = NULL;
 	if (config->disk_chain != NULL) {
@@ -206,6 +212,12 @@ vmsup_qemu_config_free(VmsupQemuConfig *config)
 		close(config->initrd_fd);
 	if (config->share_fd >= 0)
 		close(config->share_fd);
+	if (config->firmware_code_fd >= 0)
+		close(config->firmware_code_fd);
+	if (config->firmware_vars_fd >= 0)
+		close(config->firmware_vars_fd);
+	if (config->seed_fd >= 0)
+		close(config->seed_fd);
 	g_free(config);
 }
 
@@ -449,6 +461,27 @@ vmsup_qemu_argv_add_chain(GPtrArray *argv,
 	return TRUE;
 }
 
+/* a raw block node @name over the fdset of descriptor @fd */
+static void
+vmsup_qemu_argv_add_raw_node(GPtrArray *argv, const gchar *name, gint fd, gboolean read_only)
+{
+	const gchar *ro = read_only ? "on" : "off";
+
+	vmsup_qemu_argv_addf(argv, "-add-fd", "fd=%d,set=%d", fd, fd);
+	vmsup_qemu_argv_addf(argv,
+			     "-blockdev",
+			     "driver=file,node-name=%s-file,filename=/dev/fdset/%d,read-only=%s",
+			     name,
+			     fd,
+			     ro);
+	vmsup_qemu_argv_addf(argv,
+			     "-blockdev",
+			     "driver=raw,node-name=%s,file=%s-file,read-only=%s",
+			     name,
+			     name,
+			     ro);
+}
+
 gchar **
 vmsup_qemu_config_build_argv(const VmsupQemuConfig *config,
 			     const gchar *runtime_dir,
@@ -664,6 +697,18 @@ vmsup_qemu_config_build_argv(const VmsupQemuConfig *config,
 		    "local,id=fs0,path=%s,security_model=" VMSUP_QEMU_9P_SECURITY_MODEL,
 		    share_esc);
 		vmsup_qemu_argv_addf(argv, "-device", "%s,fsdev=fs0,mount_tag=workspace", p9);
+	}
+	if (by_fd && config->firmware_code_fd >= 0 && config->firmware_vars_fd >= 0) {
+		vmsup_qemu_argv_add_raw_node(argv, "vmsup-fw-code", next_fd++, TRUE);
+		vmsup_qemu_argv_add_raw_node(argv, "vmsup-fw-vars", next_fd++, FALSE);
+		vmsup_qemu_argv_add(argv,
+				    "-machine",
+				    "pflash0=vmsup-fw-code,pflash1=vmsup-fw-vars");
+	}
+	if (by_fd && config->seed_fd >= 0) {
+		g_autofree gchar *blk = vmsup_qemu_virtio(machine, "virtio-blk");
+		vmsup_qemu_argv_add_raw_node(argv, "vmsup-seed", next_fd++, TRUE);
+		vmsup_qemu_argv_addf(argv, "-device", "%s,drive=vmsup-seed", blk);
 	}
 	{
 		g_autofree gchar *balloon = vmsup_qemu_virtio(machine, "virtio-balloon");
@@ -1074,6 +1119,12 @@ vmsup_qemu_launcher_take_files(GSubprocessLauncher *launcher,
 	}
 	if (config->share_fd >= 0)
 		g_array_append_val(fds, config->share_fd);
+	if (config->firmware_code_fd >= 0 && config->firmware_vars_fd >= 0) {
+		g_array_append_val(fds, config->firmware_code_fd);
+		g_array_append_val(fds, config->firmware_vars_fd);
+	}
+	if (config->seed_fd >= 0)
+		g_array_append_val(fds, config->seed_fd);
 	top = first + (gint)fds->len;
 	for (guint i = 0; i < fds->len; i++) {
 		gint copy = vmsup_qemu_dup_above(g_array_index(fds, gint, i), top, error);

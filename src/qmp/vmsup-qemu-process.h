@@ -60,6 +60,15 @@ typedef struct {
 	gint initrd_fd;
 	gint share_fd;
 	GPtrArray *disk_chain; /* of VmsupQemuDiskNode */
+	/*
+	 * A VM made from an image: UEFI firmware as two pflash drives (the code
+	 * O_RDONLY, the VM's own variable store O_RDWR) and the cloud-init seed
+	 * (O_RDONLY) as a read-only virtio disk, each an -add-fd fdset after
+	 * the share's descriptor; -1 for none. Only with a QMP descriptor.
+	 */
+	gint firmware_code_fd;
+	gint firmware_vars_fd;
+	gint seed_fd;
 	/* who QEMU runs as (never root in system mode); NULL: the daemon's own user */
 	VmsupRunAs *run_as;
 } VmsupQemuConfig;

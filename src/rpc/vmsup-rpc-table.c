@@ -84,6 +84,10 @@ static const VmsupRpcParam params_vm_create[] = {
     P_OPT("autostart", VMSUP_RPC_TYPE_BOOL),
     P_RANGE("cpu_quota_percent", VMSUP_RPC_TYPE_INT, 0, VMSUP_RPC_MAX_CPU_QUOTA_PERCENT),
     P_RANGE("memory_max_mib", VMSUP_RPC_TYPE_INT, 0, VMSUP_RPC_MAX_MEMORY_MAX_MIB),
+    /* a VM from an image: its firmware and what its cloud-init seed adds */
+    P_OPT("firmware", VMSUP_RPC_TYPE_STRING),
+    P_OPT("ssh_keys", VMSUP_RPC_TYPE_STRV),
+    P_OPT("user_data", VMSUP_RPC_TYPE_STRING),
     P_OPT("start", VMSUP_RPC_TYPE_BOOL),
     P_OPT("wait", VMSUP_RPC_TYPE_BOOL),
     P_END,
@@ -678,6 +682,22 @@ vmsup_rpc_vm_get(const VmsupRpcContext *ctx, VmsupRpcCall *call)
 	vmsup_rpc_return_result(call, result, error);
 }
 
+/* vm.ssh_info: how to reach the guest's SSH server; like vm.get it answers at once */
+static void
+vmsup_rpc_vm_ssh_info(const VmsupRpcContext *ctx, VmsupRpcCall *call)
+{
+	g_autoptr(GError) error = NULL;
+	JsonObject *result;
+
+	if (!vmsup_rpc_have_vm_service(ctx, call))
+		return;
+	result = vmsup_vm_service_ssh_info(ctx->vm_service,
+					   vmsup_rpc_call_get_caller(call),
+					   vmsup_rpc_call_get_params(call),
+					   &error);
+	vmsup_rpc_return_result(call, result, error);
+}
+
 static void
 vmsup_rpc_vm_list(const VmsupRpcContext *ctx, VmsupRpcCall *call)
 {
@@ -835,6 +855,8 @@ static const VmsupRpcMethod vmsup_rpc_methods[] = {
     {"image.list", "ListImages", F_RO | F_LIST, "images", params_none, vmsup_rpc_image_list},
     {"image.delete", "DeleteImage", F_IMG, NULL, params_image_name, vmsup_rpc_image_delete},
     {"daemon.info", "Info", F_RO, NULL, params_none, vmsup_rpc_daemon_info},
+    /* cloud-init and vmsup shell */
+    {"vm.ssh_info", "GetSshInfo", F_VM | F_RO, NULL, params_vm_name, vmsup_rpc_vm_ssh_info},
     {NULL, NULL, 0, NULL, NULL, NULL},
 };
 
@@ -1105,7 +1127,8 @@ static void
 vmsup_rpc_note_activity(VmsupRpcCall *call, gpointer user_data)
 {
 	VmsupStatsService *stats_service = VMSUP_STATS_SERVICE(user_data);
-	const gchar *name = vmsup_json_object_get_string(vmsup_rpc_call_get_params(call), "name", NULL);
+	const gchar *name =
+	    vmsup_json_object_get_string(vmsup_rpc_call_get_params(call), "name", NULL);
 
 	if (name != NULL)
 		vmsup_stats_service_note_activity(stats_service,
@@ -1170,7 +1193,8 @@ vmsup_rpc_table_dispatch(const VmsupRpcContext *ctx, VmsupRpcCall *call)
 		vmsup_rpc_call_return_error(call, error);
 		return;
 	}
-	/* a request that changed a VM counts as activity for the stale-VM sweep; a refused one not */
+	/* a request that changed a VM counts as activity for the stale-VM sweep; a refused one not
+	 */
 	if (ctx->stats_service != NULL && (method->flags & VMSUP_RPC_FLAG_TAKES_VM_NAME) &&
 	    !(method->flags & VMSUP_RPC_FLAG_READ_ONLY))
 		vmsup_rpc_call_set_on_success(call,

@@ -10,6 +10,7 @@
 #include <glib/gi18n.h>
 #include <unistd.h>
 
+#include "vmsup-cloud-init.h"
 #include "vmsup-error.h"
 #include "vmsup-json.h"
 #include "vmsup-policy.h"
@@ -46,6 +47,9 @@ static const gchar *const vmsup_vm_def_create_fields[] = {"cpus",
 							  "autostart",
 							  "cpu_quota_percent",
 							  "memory_max_mib",
+							  "firmware",
+							  "ssh_keys",
+							  "user_data",
 							  NULL};
 
 /*
@@ -80,6 +84,9 @@ vmsup_vm_def_copy(const VmsupVmDef *def)
 	copy->image = g_strdup(def->image);
 	copy->disk = g_strdup(def->disk);
 	copy->share_dir = g_strdup(def->share_dir);
+	copy->firmware = g_strdup(def->firmware);
+	copy->ssh_keys = g_strdupv(def->ssh_keys);
+	copy->user_data = g_strdup(def->user_data);
 	if (def->forward != NULL) {
 		copy->forward = g_array_sized_new(FALSE, FALSE, sizeof(guint16), def->forward->len);
 		g_array_append_vals(copy->forward, def->forward->data, def->forward->len);
@@ -99,6 +106,9 @@ vmsup_vm_def_free(VmsupVmDef *def)
 	g_free(def->image);
 	g_free(def->disk);
 	g_free(def->share_dir);
+	g_free(def->firmware);
+	g_strfreev(def->ssh_keys);
+	g_free(def->user_data);
 	if (def->forward != NULL)
 		g_array_unref(def->forward);
 	g_free(def);
@@ -234,6 +244,92 @@ vmsup_vm_def_parse_forward(JsonNode *node, GArray **out_forward, GError **error)
 	return TRUE;
 }
 
+static gboolean
+vmsup_vm_def_parse_firmware(JsonNode *node, gchar **out_value, GError **error)
+{
+	g_autofree gchar *value = NULL;
+
+	if (!vmsup_vm_def_parse_string("firmware", node, FALSE, &value, error))
+		return FALSE;
+	if (g_strcmp0(value, "bios") != 0 && g_strcmp0(value, "uefi") != 0) {
+		g_autofree gchar *shown = g_strescape(value != NULL ? value : "", NULL);
+		g_set_error(error,
+			    VMSUP_ERROR,
+			    VMSUP_ERROR_INVALID_ARGUMENT,
+			    _("'firmware' must be 'bios' or 'uefi', not '%s'"),
+			    shown);
+		return FALSE;
+	}
+	g_free(*out_value);
+	*out_value = g_steal_pointer(&value);
+	return TRUE;
+}
+
+static gboolean
+vmsup_vm_def_parse_ssh_keys(JsonNode *node, GStrv *out_keys, GError **error)
+{
+	g_autoptr(GStrvBuilder) builder = g_strv_builder_new();
+	JsonArray *array;
+
+	if (!JSON_NODE_HOLDS_ARRAY(node)) {
+		g_set_error(error,
+			    VMSUP_ERROR,
+			    VMSUP_ERROR_INVALID_ARGUMENT,
+			    _("'ssh_keys' must be an array of public key lines, got %s"),
+			    vmsup_json_node_type_name(node));
+		return FALSE;
+	}
+	array = json_node_get_array(node);
+	if (json_array_get_length(array) > VMSUP_CLOUD_INIT_MAX_SSH_KEYS) {
+		g_set_error(error,
+			    VMSUP_ERROR,
+			    VMSUP_ERROR_INVALID_ARGUMENT,
+			    _("'ssh_keys' lists %u keys; at most %u are allowed"),
+			    json_array_get_length(array),
+			    (guint)VMSUP_CLOUD_INIT_MAX_SSH_KEYS);
+		return FALSE;
+	}
+	for (guint i = 0; i < json_array_get_length(array); i++) {
+		JsonNode *element = json_array_get_element(array, i);
+		g_autofree gchar *what = g_strdup_printf(_("number %u of 'ssh_keys'"), i + 1);
+		if (!JSON_NODE_HOLDS_VALUE(element) ||
+		    json_node_get_value_type(element) != G_TYPE_STRING) {
+			g_set_error(error,
+				    VMSUP_ERROR,
+				    VMSUP_ERROR_INVALID_ARGUMENT,
+				    _("'ssh_keys' must be an array of public key lines, got %s "
+				      "in it"),
+				    vmsup_json_node_type_name(element));
+			return FALSE;
+		}
+		if (!vmsup_cloud_init_check_ssh_key(what, json_node_get_string(element), error))
+			return FALSE;
+		g_strv_builder_add(builder, json_node_get_string(element));
+	}
+	g_strfreev(*out_keys);
+	*out_keys = json_array_get_length(array) > 0 ? g_strv_builder_end(builder) : NULL;
+	return TRUE;
+}
+
+static gboolean
+vmsup_vm_def_parse_user_data(JsonNode *node, gchar **out_value, GError **error)
+{
+	if (!JSON_NODE_HOLDS_VALUE(node) || json_node_get_value_type(node) != G_TYPE_STRING) {
+		g_set_error(error,
+			    VMSUP_ERROR,
+			    VMSUP_ERROR_INVALID_ARGUMENT,
+			    _("'%s' must be a string, got %s"),
+			    "user_data",
+			    vmsup_json_node_type_name(node));
+		return FALSE;
+	}
+	if (!vmsup_cloud_init_check_user_data(json_node_get_string(node), error))
+		return FALSE;
+	g_free(*out_value);
+	*out_value = g_strdup(json_node_get_string(node));
+	return TRUE;
+}
+
 static void
 vmsup_vm_def_reset_member(VmsupVmDef *def, const gchar *member)
 {
@@ -265,6 +361,12 @@ vmsup_vm_def_reset_member(VmsupVmDef *def, const gchar *member)
 		def->cpu_quota_percent = 0;
 	else if (g_strcmp0(member, "memory_max_mib") == 0)
 		def->memory_max_mib = 0;
+	else if (g_strcmp0(member, "firmware") == 0)
+		g_clear_pointer(&def->firmware, g_free);
+	else if (g_strcmp0(member, "ssh_keys") == 0)
+		g_clear_pointer(&def->ssh_keys, g_strfreev);
+	else if (g_strcmp0(member, "user_data") == 0)
+		g_clear_pointer(&def->user_data, g_free);
 }
 
 /* one known member; FALSE without @error when @member is not a definition field */
@@ -330,6 +432,12 @@ vmsup_vm_def_set_member(VmsupVmDef *def, const gchar *member, JsonNode *node, GE
 		return vmsup_json_node_get_checked_bool(node, member, &def->auto_stop, error);
 	if (g_strcmp0(member, "autostart") == 0)
 		return vmsup_json_node_get_checked_bool(node, member, &def->autostart, error);
+	if (g_strcmp0(member, "firmware") == 0)
+		return vmsup_vm_def_parse_firmware(node, &def->firmware, error);
+	if (g_strcmp0(member, "ssh_keys") == 0)
+		return vmsup_vm_def_parse_ssh_keys(node, &def->ssh_keys, error);
+	if (g_strcmp0(member, "user_data") == 0)
+		return vmsup_vm_def_parse_user_data(node, &def->user_data, error);
 	g_assert_not_reached();
 }
 
@@ -567,6 +675,15 @@ vmsup_vm_def_validate(const VmsupVmDef *def, GError **error)
 				    _("Nothing to boot: pass 'kernel' or 'image'"));
 		return FALSE;
 	}
+	if (def->image == NULL &&
+	    (def->firmware != NULL || def->ssh_keys != NULL || def->user_data != NULL)) {
+		g_set_error_literal(error,
+				    VMSUP_ERROR,
+				    VMSUP_ERROR_INVALID_ARGUMENT,
+				    _("'firmware', 'ssh_keys' and 'user_data' are for VMs booting "
+				      "from 'image'; pass 'image' too, or leave them out"));
+		return FALSE;
+	}
 	/* the cap is on the whole QEMU: the guest's memory, and QEMU's own on top */
 	if (def->memory_max_mib > 0 &&
 	    def->memory_max_mib < def->memory_mib + VMSUP_VM_DEF_QEMU_OVERHEAD_MIB) {
@@ -620,6 +737,16 @@ vmsup_vm_def_to_json(const VmsupVmDef *def)
 		json_object_set_int_member(obj, "cpu_quota_percent", def->cpu_quota_percent);
 	if (def->memory_max_mib > 0)
 		json_object_set_int_member(obj, "memory_max_mib", def->memory_max_mib);
+	if (def->firmware != NULL)
+		json_object_set_string_member(obj, "firmware", def->firmware);
+	if (def->ssh_keys != NULL) {
+		g_autoptr(JsonArray) keys = json_array_new();
+		for (guint i = 0; def->ssh_keys[i] != NULL; i++)
+			json_array_add_string_element(keys, def->ssh_keys[i]);
+		json_object_set_array_member(obj, "ssh_keys", g_steal_pointer(&keys));
+	}
+	if (def->user_data != NULL)
+		json_object_set_string_member(obj, "user_data", def->user_data);
 	json_object_set_string_member(obj, "created", created);
 	json_object_set_int_member(obj, "owner_uid", def->owner_uid);
 	return g_steal_pointer(&obj);

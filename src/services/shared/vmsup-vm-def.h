@@ -54,6 +54,10 @@ typedef struct {
 	 * stored before the field existed
 	 */
 	guint32 owner_uid;
+	/* VMs with an image: "uefi" or "bios" (NULL: bios, a definition older than the field) */
+	gchar *firmware;
+	GStrv ssh_keys;   /* public key lines authorized in the guest besides the owner's; NULL */
+	gchar *user_data; /* the caller's #cloud-config, or NULL */
 } VmsupVmDef;
 
 VmsupVmDef *

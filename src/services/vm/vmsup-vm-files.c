@@ -20,6 +20,7 @@
 #include "vmsup-run-as.h"
 #include "vmsup-share-access.h"
 #include "vmsup-vm-files.h"
+#include "vmsup-vm-seed.h"
 
 typedef struct {
 	gint kernel_fd;
@@ -220,6 +221,59 @@ vmsup_vm_files_open(const VmsupVmDef *def, VmsupQemuConfig *config, GError **err
 	config->disk_chain = g_steal_pointer(&files.chain);
 	config->run_as = g_steal_pointer(&files.qemu_as);
 	files.kernel_fd = files.initrd_fd = files.share_fd = -1;
+	return TRUE;
+}
+
+/* a file of the daemon's own for QEMU, never through a link */
+static gint
+vmsup_vm_files_open_own(const VmsupVmDef *def, const gchar *path, gint flags, GError **error)
+{
+	gint fd = open(path, flags | O_CLOEXEC | O_NOCTTY | O_NOFOLLOW | O_NONBLOCK);
+
+	if (fd < 0) {
+		gint saved_errno = errno;
+		g_set_error(error,
+			    VMSUP_ERROR,
+			    VMSUP_ERROR_FAILED_PRECONDITION,
+			    _("Cannot open '%s' for VM '%s': %s; install the package 'ovmf' for "
+			      "UEFI, or delete the VM and create it again"),
+			    path,
+			    def->name,
+			    g_strerror(saved_errno));
+	}
+	return fd;
+}
+
+gboolean
+vmsup_vm_files_open_guest(const VmsupVmDef *def,
+			  const gchar *guest_dir,
+			  VmsupQemuConfig *config,
+			  GError **error)
+{
+	g_autofree gchar *seed = g_build_filename(guest_dir, VMSUP_VM_SEED_IMAGE, NULL);
+	g_autofree gchar *vars = g_build_filename(guest_dir, VMSUP_VM_SEED_VARS, NULL);
+	gint seed_fd;
+	gint code_fd = -1;
+	gint vars_fd = -1;
+
+	g_return_val_if_fail(config->seed_fd < 0 && config->firmware_code_fd < 0, FALSE);
+	seed_fd = vmsup_vm_files_open_own(def, seed, O_RDONLY, error);
+	if (seed_fd < 0)
+		return FALSE;
+	if (g_strcmp0(def->firmware, "uefi") == 0) {
+		code_fd = vmsup_vm_files_open_own(def, vmsup_vm_seed_ovmf_code(), O_RDONLY, error);
+		if (code_fd >= 0)
+			vars_fd = vmsup_vm_files_open_own(def, vars, O_RDWR, error);
+		if (vars_fd < 0) {
+			if (code_fd >= 0)
+				close(code_fd);
+			close(seed_fd);
+			return FALSE;
+		}
+	}
+	config->seed_fd = seed_fd;
+	config->firmware_code_fd = code_fd;
+	config->firmware_vars_fd = vars_fd;
 	return TRUE;
 }
 

@@ -21,6 +21,17 @@ G_BEGIN_DECLS
 gboolean
 vmsup_vm_files_open(const VmsupVmDef *def, VmsupQemuConfig *config, GError **error);
 
+/*
+ * The guest files of a VM made from an image, from @guest_dir (made by
+ * vmsup_vm_seed_prepare()): the seed read-only, and for UEFI the firmware
+ * read-only and the VM's variable store read-write, into @config.
+ */
+gboolean
+vmsup_vm_files_open_guest(const VmsupVmDef *def,
+			  const gchar *guest_dir,
+			  VmsupQemuConfig *config,
+			  GError **error);
+
 /* removes @path and all under it; plain files and directories only, symlinks removed, never
  * followed */
 void

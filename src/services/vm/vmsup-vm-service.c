@@ -9,8 +9,10 @@
 #include "config.h"
 
 #include <glib/gi18n.h>
+#include <unistd.h>
 
 #include "vmsup-cgroup.h"
+#include "vmsup-disk-esp.h"
 #include "vmsup-disk.h"
 #include "vmsup-error.h"
 #include "vmsup-json.h"
@@ -18,6 +20,7 @@
 #include "vmsup-name.h"
 #include "vmsup-image-hooks.h"
 #include "vmsup-operation.h"
+#include "vmsup-owner-open.h"
 #include "vmsup-paths.h"
 #include "vmsup-preflight.h"
 #include "vmsup-qemu-process.h"
@@ -29,6 +32,7 @@
 #include "vmsup-vm-limits.h"
 #include "vmsup-vm-loader.h"
 #include "vmsup-vm-lock.h"
+#include "vmsup-vm-seed.h"
 #include "vmsup-vm-service.h"
 #include "vmsup-vm-store.h"
 #include "vmsup-vm.h"
@@ -108,6 +112,9 @@ static const VmsupVmMember vmsup_vm_members[] = {
     {"autostart", VMSUP_VM_MEMBER_DEFINITION},
     {"cpu_quota_percent", VMSUP_VM_MEMBER_DEFINITION},
     {"memory_max_mib", VMSUP_VM_MEMBER_DEFINITION},
+    {"firmware", VMSUP_VM_MEMBER_DEFINITION},
+    {"ssh_keys", VMSUP_VM_MEMBER_DEFINITION},
+    {"user_data", VMSUP_VM_MEMBER_DEFINITION},
     {"created", VMSUP_VM_MEMBER_DEFINITION},
     {"owner_uid", VMSUP_VM_MEMBER_DEFINITION},
     {"state", VMSUP_VM_MEMBER_RUNTIME},
@@ -244,6 +251,7 @@ vmsup_vm_service_add_vm(VmsupVmService *self, VmsupVmDef *def /* owned */)
 				   cgroup,
 				   self->cancellable);
 
+	vmsup_vm_set_state_dir(vm, self->state_dir);
 	g_signal_connect_object(vm, "changed", G_CALLBACK(vmsup_vm_service_vm_changed_cb), self, 0);
 	g_hash_table_insert(self->vms, name, vm);
 	return vm;
@@ -430,6 +438,7 @@ vmsup_vm_service_undefine(VmsupVmService *self, VmsupVm *vm, GError **error)
 	const VmsupVmDef *def = vmsup_vm_get_def(vm);
 	g_autofree gchar *name = g_strdup(def->name);
 	const gchar *dir = vmsup_vm_get_runtime_dir(vm);
+	g_autofree gchar *guest_dir = vmsup_vm_get_guest_dir(vm);
 	g_autoptr(GError) error_local = NULL;
 
 	/* the definition first: a VM half-deleted by a crash must not come back */
@@ -439,6 +448,8 @@ vmsup_vm_service_undefine(VmsupVmService *self, VmsupVm *vm, GError **error)
 		g_warning("%s, ignoring", error_local->message);
 	if (g_file_test(dir, G_FILE_TEST_IS_DIR))
 		vmsup_vm_files_remove_tree(dir);
+	if (guest_dir != NULL && g_file_test(guest_dir, G_FILE_TEST_IS_DIR))
+		vmsup_vm_files_remove_tree(guest_dir);
 	g_hash_table_remove(self->vms, name);
 	g_signal_emit(self, signals[SIGNAL_VM_REMOVED], 0, name);
 	return TRUE;
@@ -1162,25 +1173,67 @@ vmsup_vm_service_list(VmsupVmService *self, JsonObject *params, GError **error)
 	return g_steal_pointer(&result);
 }
 
+/* the VM the params name, for a verb that answers at once; a VM being created is busy */
+static VmsupVm *
+vmsup_vm_service_find_defined(VmsupVmService *self, JsonObject *params, GError **error)
+{
+	const gchar *name = vmsup_vm_service_get_name_param(params, error);
+	VmsupVm *vm;
+
+	if (name == NULL)
+		return NULL;
+	vm = g_hash_table_lookup(self->vms, name);
+	if (vm == NULL && vmsup_vm_service_check_not_creating(self, name, error))
+		vm = vmsup_vm_service_lookup_vm(self, name, error);
+	return vm;
+}
+
 JsonObject *
 vmsup_vm_service_get(VmsupVmService *self, JsonObject *params, GError **error)
 {
 	VmsupVm *vm;
-	const gchar *name;
 
 	g_return_val_if_fail(VMSUP_IS_VM_SERVICE(self), NULL);
 	g_return_val_if_fail(params != NULL, NULL);
 
-	name = vmsup_vm_service_get_name_param(params, error);
-	if (name == NULL)
-		return NULL;
-	vm = g_hash_table_lookup(self->vms, name);
-	/* a VM being created is busy until it is defined */
-	if (vm == NULL && vmsup_vm_service_check_not_creating(self, name, error))
-		vm = vmsup_vm_service_lookup_vm(self, name, error);
+	vm = vmsup_vm_service_find_defined(self, params, error);
 	if (vm == NULL)
 		return NULL;
 	return vmsup_vm_service_describe(vm, NULL);
+}
+
+JsonObject *
+vmsup_vm_service_ssh_info(VmsupVmService *self,
+			  const VmsupCaller *caller,
+			  JsonObject *params,
+			  GError **error)
+{
+	VmsupVm *vm;
+
+	g_return_val_if_fail(VMSUP_IS_VM_SERVICE(self), NULL);
+	g_return_val_if_fail(params != NULL, NULL);
+
+	vm = vmsup_vm_service_find_defined(self, params, error);
+	if (vm == NULL)
+		return NULL;
+	return vmsup_vm_get_ssh_info(vm, error);
+}
+
+/* an image with an EFI system partition boots UEFI unless the caller chose; any other BIOS */
+static gboolean
+vmsup_vm_service_resolve_firmware(VmsupVmDef *def, GError **error)
+{
+	gint fd;
+
+	if (def->image == NULL || def->firmware != NULL)
+		return TRUE;
+	/* read as its owner, as QEMU will */
+	fd = vmsup_owner_open_file("image", def->image, def->owner_uid, error);
+	if (fd < 0)
+		return FALSE;
+	def->firmware = g_strdup(vmsup_disk_esp_probe(fd) ? "uefi" : "bios");
+	close(fd);
+	return TRUE;
 }
 
 /* fills in the bundled guest when neither kernel, initrd nor image is given */
@@ -1344,7 +1397,8 @@ vmsup_vm_service_create_def(VmsupVmService *self,
 	    !vmsup_vm_def_validate(def, error) ||
 	    !vmsup_vm_cgroup_check_def(vmsup_vm_service_get_cgroup(self), def, error) ||
 	    !vmsup_vm_service_check_owner_limits(self, def, NULL, error) ||
-	    !vmsup_preflight_check_files(def, error))
+	    !vmsup_preflight_check_files(def, error) ||
+	    !vmsup_vm_service_resolve_firmware(def, error))
 		return NULL;
 	return g_steal_pointer(&def);
 }
@@ -1364,6 +1418,12 @@ vmsup_vm_service_create_disk(VmsupVmService *self,
 	*out_qemu_img = vmsup_disk_find_qemu_img(binary, error);
 	if (*out_qemu_img == NULL)
 		return FALSE;
+	/* guest files an earlier VM of this name left (a delete cut short) are not this one's */
+	if (def->image != NULL) {
+		g_autofree gchar *guest_dir = vmsup_vm_seed_guest_dir(self->state_dir, def->name);
+		if (g_file_test(guest_dir, G_FILE_TEST_IS_DIR))
+			vmsup_vm_files_remove_tree(guest_dir);
+	}
 	basename = g_strconcat(def->name, ".qcow2", NULL);
 	def->disk = g_build_filename(self->state_dir, "disks", basename, NULL);
 	if (g_file_test(def->disk, G_FILE_TEST_EXISTS)) {
@@ -1418,8 +1478,7 @@ vmsup_vm_service_create_async(VmsupVmService *self,
 	config = vmsup_qemu_config_new(name);
 	config->qemu_binary = g_strdup(self->qemu_binary);
 	binary = vmsup_qemu_config_find_binary(config, &error);
-	if (binary == NULL ||
-	    !vmsup_vm_service_create_disk(self, def, binary, &qemu_img, &error)) {
+	if (binary == NULL || !vmsup_vm_service_create_disk(self, def, binary, &qemu_img, &error)) {
 		vmsup_vm_service_return_error(task, error);
 		return;
 	}

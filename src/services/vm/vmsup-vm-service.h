@@ -32,8 +32,8 @@ G_DECLARE_FINAL_TYPE(VmsupVmService, vmsup_vm_service, VMSUP, VM_SERVICE, GObjec
  */
 
 typedef JsonObject *(*VmsupVmServiceFinishFunc)(VmsupVmService *self,
-						   GAsyncResult *res,
-						   GError **error);
+						GAsyncResult *res,
+						GError **error);
 
 /*
  * properties "state-dir", "runtime-dir", "qemu-binary" (NULL: PATH), "accel" (VmsupAccel),
@@ -217,6 +217,16 @@ JsonObject *
 vmsup_vm_service_list(VmsupVmService *self, JsonObject *params, GError **error);
 JsonObject *
 vmsup_vm_service_get(VmsupVmService *self, JsonObject *params, GError **error);
+/*
+ * vm.ssh_info {name}: how to reach the SSH server of a running VM made from
+ * an image (vmsup_vm_get_ssh_info()); answers at once, like vm.get. The RPC
+ * table applied the owner rule; @caller is who asks.
+ */
+JsonObject *
+vmsup_vm_service_ssh_info(VmsupVmService *self,
+			  const VmsupCaller *caller,
+			  JsonObject *params,
+			  GError **error);
 
 /*
  * daemon.info's "cgroup": {mode: v2|v1|systemd|none, limits_available,
@@ -225,7 +235,8 @@ vmsup_vm_service_get(VmsupVmService *self, JsonObject *params, GError **error);
 JsonObject *
 vmsup_vm_service_get_cgroup_info(VmsupVmService *self);
 
-/* synchronous read for in-process callers (D-Bus object properties, stats): vm.get result or NULL */
+/* synchronous read for in-process callers (D-Bus object properties, stats): vm.get result or NULL
+ */
 JsonObject *
 vmsup_vm_service_lookup(VmsupVmService *self, const gchar *name);
 /*

@@ -17,6 +17,7 @@
 #include "vmsup-preflight.h"
 #include "vmsup-qemu-process.h"
 #include "vmsup-vm-files.h"
+#include "vmsup-vm-seed.h"
 #include "vmsup-vm.h"
 
 /* what a running VM was started with, for adoption by a later daemon */
@@ -29,6 +30,7 @@ struct _VmsupVm {
 	VmsupVmDef *def;           /* owned */
 	gchar *runtime_dir;        /* owned */
 	gchar *qemu_binary;        /* owned, NULL: $VMSUP_QEMU or PATH */
+	gchar *state_dir;          /* owned: the daemon's; NULL: no guest files (no seed) */
 	VmsupVmStore *store;       /* owned */
 	VmsupVmAccel *accel;       /* owned */
 	VmsupVmCgroup *cgroup;     /* owned */
@@ -713,6 +715,18 @@ vmsup_vm_start_spawned_cb(GObject *source, GAsyncResult *res, gpointer user_data
 				    g_steal_pointer(&task));
 }
 
+/* the host port forwarded to the guest's SSH port in @forwards (or the guest port), 0: none */
+static guint16
+vmsup_vm_ssh_port(GArray *forwards)
+{
+	for (guint i = 0; forwards != NULL && i < forwards->len; i++) {
+		VmsupQemuForward *fwd = &g_array_index(forwards, VmsupQemuForward, i);
+		if (fwd->guest_port == VMSUP_VM_SEED_SSH_PORT)
+			return fwd->host_port != 0 ? fwd->host_port : fwd->guest_port;
+	}
+	return 0;
+}
+
 /* the QEMU of @def, its files opened now, or NULL with the error a start returns */
 static VmsupQemuConfig *
 vmsup_vm_start_config(VmsupVm *self, GError **error)
@@ -756,6 +770,13 @@ vmsup_vm_start_config(VmsupVm *self, GError **error)
 			    g_strerror(saved_errno));
 		return NULL;
 	}
+	/* a VM from an image gets its seed (and firmware) made first, then opened */
+	if (def->image != NULL && self->state_dir != NULL) {
+		g_autofree gchar *guest_dir = vmsup_vm_seed_guest_dir(self->state_dir, def->name);
+		if (!vmsup_vm_seed_prepare(self->state_dir, guest_dir, def, error) ||
+		    !vmsup_vm_files_open_guest(def, guest_dir, config, error))
+			return NULL;
+	}
 	/* opened now, as the owner, and handed over: QEMU opens no host file by name */
 	if (!vmsup_vm_files_open(def, config, error))
 		return NULL;
@@ -769,6 +790,9 @@ vmsup_vm_start_config(VmsupVm *self, GError **error)
 	config->share_dir = g_strdup(def->share_dir);
 	for (guint i = 0; def->forward != NULL && i < def->forward->len; i++)
 		vmsup_qemu_config_add_forward(config, 0, g_array_index(def->forward, guint16, i));
+	/* its SSH server, for vm.ssh_info and vmsup shell */
+	if (config->seed_fd >= 0 && vmsup_vm_ssh_port(config->forwards) == 0)
+		vmsup_qemu_config_add_forward(config, 0, VMSUP_VM_SEED_SSH_PORT);
 	/* a QEMU that gets a cgroup starts paused, resumed once it is in it */
 	config->paused = vmsup_vm_cgroup_wanted(self->cgroup);
 	return g_steal_pointer(&config);
@@ -1527,6 +1551,69 @@ vmsup_vm_describe(VmsupVm *self, const gchar *const *fields, gboolean with_defin
 	return g_steal_pointer(&obj);
 }
 
+/* cloud-init and SSH */
+
+void
+vmsup_vm_set_state_dir(VmsupVm *self, const gchar *state_dir)
+{
+	g_return_if_fail(VMSUP_IS_VM(self));
+	g_free(self->state_dir);
+	self->state_dir = g_strdup(state_dir);
+}
+
+gchar *
+vmsup_vm_get_guest_dir(VmsupVm *self)
+{
+	g_return_val_if_fail(VMSUP_IS_VM(self), NULL);
+	if (self->state_dir == NULL || self->def->image == NULL)
+		return NULL;
+	return vmsup_vm_seed_guest_dir(self->state_dir, self->def->name);
+}
+
+JsonObject *
+vmsup_vm_get_ssh_info(VmsupVm *self, GError **error)
+{
+	g_autofree gchar *guest_dir = NULL;
+	g_autofree gchar *console = NULL;
+	guint16 port;
+
+	g_return_val_if_fail(VMSUP_IS_VM(self), NULL);
+	guest_dir = vmsup_vm_get_guest_dir(self);
+	if (guest_dir == NULL) {
+		g_set_error(error,
+			    VMSUP_ERROR,
+			    VMSUP_ERROR_FAILED_PRECONDITION,
+			    _("VM '%s' was not made from an image, so it has no SSH server set up "
+			      "by vmsupd; run commands in it with 'vmsup exec %s -- …'"),
+			    self->def->name,
+			    self->def->name);
+		return NULL;
+	}
+	if (self->state == VMSUP_VM_STATE_STARTING || self->starting) {
+		g_set_error(error,
+			    VMSUP_ERROR,
+			    VMSUP_ERROR_BUSY,
+			    _("VM '%s' is starting; ask again in a moment"),
+			    self->def->name);
+		return NULL;
+	}
+	port = self->handles != NULL && vmsup_vm_is_alive(self)
+		   ? vmsup_vm_ssh_port(self->handles->forwards)
+		   : 0;
+	if (self->state != VMSUP_VM_STATE_RUNNING || port == 0) {
+		g_set_error(error,
+			    VMSUP_ERROR,
+			    VMSUP_ERROR_FAILED_PRECONDITION,
+			    _("VM '%s' is %s, not running; start it with 'vmsup start %s'"),
+			    self->def->name,
+			    vmsup_vm_state_to_string(self->state),
+			    self->def->name);
+		return NULL;
+	}
+	console = g_build_filename(self->runtime_dir, VMSUP_QEMU_CONSOLE_LOG, NULL);
+	return vmsup_vm_seed_ssh_info(self->state_dir, guest_dir, console, self->def, port, error);
+}
+
 /* GObject */
 
 void
@@ -1554,6 +1641,7 @@ vmsup_vm_finalize(GObject *object)
 	g_clear_object(&self->cancellable);
 	g_free(self->runtime_dir);
 	g_free(self->qemu_binary);
+	g_free(self->state_dir);
 	g_free(self->shutdown_reason);
 	g_free(self->stop_reason);
 	g_free(self->exit_reason);

@@ -161,6 +161,25 @@ vmsup_vm_apply_limits_async(VmsupVm *self,
 gboolean
 vmsup_vm_apply_limits_finish(VmsupVm *self, GAsyncResult *res, GError **error);
 
+/*
+ * The daemon's state directory (NULL: none), where a VM made from an image
+ * keeps its guest files (seed, variable store, pinned host keys) and its
+ * owner's SSH key pair; set before the first start.
+ */
+void
+vmsup_vm_set_state_dir(VmsupVm *self, const gchar *state_dir);
+/* the directory of those guest files; NULL for a VM without an image */
+gchar *
+vmsup_vm_get_guest_dir(VmsupVm *self);
+/*
+ * vm.ssh_info: {host, port, user, identity_file, known_hosts_file, ready}
+ * of a running VM made from an image; the guest's host keys are pinned
+ * here once cloud-init has printed them. FAILED_PRECONDITION for a VM
+ * without an image or not running, BUSY while it starts.
+ */
+JsonObject *
+vmsup_vm_get_ssh_info(VmsupVm *self, GError **error);
+
 /* lets go of QEMU without stopping it, for the next daemon to adopt */
 void
 vmsup_vm_release_process(VmsupVm *self);

@@ -1,0 +1,266 @@
+#!/usr/bin/env python3
+# SPDX-License-Identifier: LGPL-2.1-or-later
+"""vmsup shell against the Debian image: one boot, through a real vmsupd.
+
+    test-shell.py --vmsupd PATH --vmsup PATH --image FILE.qcow2
+
+First the bad input that needs no boot (a --ssh-key that is not a public key,
+user-data that is not cloud-config, vm.ssh_info of a VM without an image and
+of a stopped one): each a clear error, nothing created. Then one VM from the
+image with a second key and user-data, started, and through `vmsup shell`:
+cloud-init finished, the hostname is the VM's name, a command's exit status
+comes back, the user-data ran, the second key logs in, the pinned host key is
+the guest's and a wrong one is refused; delete leaves nothing. This covers
+what data/images/check-image.py checks of the boot, SSH and cloud-init (not
+its guest-agent calls), with vmsupd instead of plain QEMU.
+
+Waits scale with VMSUP_TEST_TIMEOUT_MULTIPLIER. Prints the time from vm.start
+to SSH answering.
+"""
+
+import argparse
+import json
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import tempfile
+import time
+
+MULTIPLIER = float(os.environ.get("VMSUP_TEST_TIMEOUT_MULTIPLIER", "1"))
+# a first boot under TCG on 2 busy cores: 70-140 s to SSH
+BOOT_BUDGET_S = int(300 * MULTIPLIER)
+EXIT_INVALID_ARGUMENT = 5
+EXIT_NOT_FOUND = 3
+EXIT_FAILED_PRECONDITION = 7
+
+
+class Failure(AssertionError):
+    pass
+
+
+def check(cond, what):
+    if not cond:
+        raise Failure(what)
+
+
+class Env:
+    def __init__(self, args, work):
+        self.args = args
+        self.work = work
+        self.state = os.path.join(work, "state")
+        self.run_dir = os.path.join(work, "run")
+        self.socket = os.path.join(self.run_dir, "vmsupd.sock")
+        self.env = dict(os.environ, VMSUP_SOCKET=self.socket, LC_ALL="C", LANGUAGE="")
+        self.daemon = None
+
+    def start_daemon(self):
+        os.makedirs(self.run_dir, mode=0o700)
+        log = open(os.path.join(self.work, "vmsupd.log"), "w")
+        self.daemon = subprocess.Popen(
+            [self.args.vmsupd, "--session", "--no-dbus", "--state-dir", self.state,
+             "--runtime-dir", self.run_dir, "--socket", self.socket],
+            stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT, env=self.env)
+        deadline = time.monotonic() + 30 * MULTIPLIER
+        while not os.path.exists(self.socket):
+            check(self.daemon.poll() is None, "vmsupd exited at start")
+            check(time.monotonic() < deadline, "vmsupd made no socket")
+            time.sleep(0.1)
+
+    def vmsup(self, *argv, timeout=None):
+        proc = subprocess.run([self.args.vmsup] + list(argv), stdin=subprocess.DEVNULL,
+                              stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                              env=self.env, timeout=timeout or 120 * MULTIPLIER)
+        return proc
+
+    def qemu_pids(self):
+        """Every QEMU of this test: it names the work directory on its command line."""
+        pids = []
+        for pid in os.listdir("/proc"):
+            if not pid.isdigit():
+                continue
+            try:
+                cmdline = open("/proc/%s/cmdline" % pid, "rb").read().decode(errors="replace")
+            except OSError:
+                continue
+            if "qemu-system" in cmdline and self.work in cmdline:
+                pids.append(int(pid))
+        return pids
+
+    def stop(self):
+        for pid in self.qemu_pids():
+            os.kill(pid, signal.SIGKILL)
+        if self.daemon is not None and self.daemon.poll() is None:
+            self.daemon.terminate()
+            try:
+                self.daemon.wait(30)
+            except subprocess.TimeoutExpired:
+                self.daemon.kill()
+                self.daemon.wait()
+
+
+def expect_fail(proc, code, words, what):
+    check(proc.returncode == code,
+          "%s: exit %d, not %d; stderr: %s" % (what, proc.returncode, code, proc.stderr))
+    for w in words:
+        check(w in proc.stderr, "%s: %r not in the message: %s" % (what, w, proc.stderr))
+
+
+def nothing_left(env, name):
+    check(env.vmsup("get", name).returncode == EXIT_NOT_FOUND, "VM %s exists" % name)
+    for path in [os.path.join(env.state, "disks", name + ".qcow2"),
+                 os.path.join(env.state, "guests", name),
+                 os.path.join(env.state, "vms", name + ".json")]:
+        check(not os.path.exists(path), "%s was left" % path)
+
+
+def keygen(path):
+    subprocess.run(["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-f", path], check=True)
+    return open(path + ".pub").read().strip()
+
+
+def bad_input(env):
+    image = env.args.image
+    text = os.path.join(env.work, "not-a-key.txt")
+    with open(text, "w") as f:
+        f.write("hello, I am not a key\n")
+    expect_fail(env.vmsup("create", "bad-key", "--image", image, "--ssh-key", text),
+                EXIT_INVALID_ARGUMENT, ["not an OpenSSH public key", ".pub"], "--ssh-key text")
+    nothing_left(env, "bad-key")
+    private = os.path.join(env.work, "private")
+    keygen(private)
+    expect_fail(env.vmsup("create", "bad-key", "--image", image, "--ssh-key", private),
+                EXIT_INVALID_ARGUMENT, ["not an OpenSSH public key"], "--ssh-key private key")
+    nothing_left(env, "bad-key")
+    script = os.path.join(env.work, "user-data.sh")
+    with open(script, "w") as f:
+        f.write("#!/bin/sh\necho hi\n")
+    expect_fail(env.vmsup("create", "bad-ud", "--image", image, "--user-data", script),
+                EXIT_INVALID_ARGUMENT, ["not cloud-config", "#cloud-config"], "--user-data script")
+    nothing_left(env, "bad-ud")
+    tabs = os.path.join(env.work, "user-data-tabs")
+    with open(tabs, "w") as f:
+        f.write("#cloud-config\nruncmd:\n\t- true\n")
+    expect_fail(env.vmsup("create", "bad-ud", "--image", image, "--user-data", tabs),
+                EXIT_INVALID_ARGUMENT, ["tab"], "--user-data with tabs")
+    nothing_left(env, "bad-ud")
+    expect_fail(env.vmsup("create", "bad-fw", "--image", image, "--firmware", "coreboot"),
+                EXIT_INVALID_ARGUMENT, ["'bios' or 'uefi'"], "--firmware coreboot")
+    nothing_left(env, "bad-fw")
+    # no image: the bundled guest, never started
+    proc = env.vmsup("create", "plain")
+    check(proc.returncode == 0, "create plain: %s" % proc.stderr)
+    expect_fail(env.vmsup("--json", "shell", "plain"), EXIT_FAILED_PRECONDITION,
+                ["not made from an image", "vmsup exec"], "ssh_info without image")
+    check(env.vmsup("delete", "plain").returncode == 0, "delete plain")
+
+
+def boot(env):
+    name = "dev"
+    extra = os.path.join(env.work, "extra")
+    keygen(extra)
+    user_data = os.path.join(env.work, "user-data")
+    with open(user_data, "w") as f:
+        f.write("#cloud-config\nwrite_files:\n  - path: /var/tmp/from-user-data\n"
+                "    content: \"made by user-data\\n\"\n")
+    proc = env.vmsup("create", name, "--image", env.args.image, "--cpus", "2", "--memory",
+                     "1024", "--ssh-key", extra + ".pub", "--user-data", user_data)
+    check(proc.returncode == 0, "create: %s" % proc.stderr)
+    vm = json.loads(env.vmsup("--json", "get", name).stdout)
+    check(vm.get("firmware") == "uefi", "firmware is %r, not uefi" % vm.get("firmware"))
+    expect_fail(env.vmsup("--json", "shell", name), EXIT_FAILED_PRECONDITION,
+                ["not running", "vmsup start"], "ssh_info of a stopped VM")
+
+    started = time.monotonic()
+    proc = env.vmsup("start", name)
+    check(proc.returncode == 0, "start: %s" % proc.stderr)
+    proc = env.vmsup("shell", "--timeout", str(BOOT_BUDGET_S), name, "--", "true",
+                     timeout=BOOT_BUDGET_S + 60)
+    check(proc.returncode == 0, "shell true: %d %s" % (proc.returncode, proc.stderr))
+    ssh_s = time.monotonic() - started
+    check("waiting for VM" in proc.stderr, "no progress on stderr: %r" % proc.stderr)
+
+    proc = env.vmsup("shell", name, "--", "cloud-init", "status", "--wait")
+    check(proc.returncode == 0 and "status: done" in proc.stdout,
+          "cloud-init status: %d %s %s" % (proc.returncode, proc.stdout, proc.stderr))
+    done_s = time.monotonic() - started
+    proc = env.vmsup("shell", name, "--", "hostname")
+    check(proc.stdout.strip() == name, "hostname is %r" % proc.stdout)
+    proc = env.vmsup("shell", name, "--", "sh", "-c", "exit 3")
+    check(proc.returncode == 3, "sh -c 'exit 3' gave %d: %s" % (proc.returncode, proc.stderr))
+    proc = env.vmsup("shell", name, "--", "cat", "/var/tmp/from-user-data")
+    check(proc.stdout == "made by user-data\n", "user-data: %r %s" % (proc.stdout, proc.stderr))
+    proc = env.vmsup("shell", name, "--", "sudo", "-n", "id", "-u")
+    check(proc.stdout.strip() == "0", "passwordless sudo: %r %s" % (proc.stdout, proc.stderr))
+
+    info = json.loads(env.vmsup("--json", "shell", name).stdout)
+    check(info["ready"] is True and info["user"] == "vmsup" and info["host"] == "127.0.0.1",
+          "ssh_info: %r" % info)
+    check(os.stat(info["identity_file"]).st_mode & 0o077 == 0, "the private key is not 0600")
+    known = open(info["known_hosts_file"]).read()
+    guest_key = env.vmsup("shell", name, "--", "cat", "/etc/ssh/ssh_host_ed25519_key.pub")
+    check(guest_key.returncode == 0, "host key: %s" % guest_key.stderr)
+    check(" ".join(guest_key.stdout.split()[:2]) in known,
+          "known_hosts lacks the guest's key: %r" % known)
+    check(known.startswith("[127.0.0.1]:%d " % info["port"]), "known_hosts: %r" % known)
+
+    ssh = ["ssh", "-T", "-p", str(info["port"]), "-o", "BatchMode=yes",
+           "-o", "StrictHostKeyChecking=yes", "-o", "IdentitiesOnly=yes",
+           "-o", "GlobalKnownHostsFile=/dev/null"]
+    proc = subprocess.run(ssh + ["-i", extra, "-o", "UserKnownHostsFile=" + info["known_hosts_file"],
+                                 "vmsup@127.0.0.1", "echo", "extra"],
+                          capture_output=True, text=True, stdin=subprocess.DEVNULL)
+    check(proc.stdout.strip() == "extra", "--ssh-key did not log in: %s" % proc.stderr)
+    other = os.path.join(env.work, "other")
+    wrong = os.path.join(env.work, "known_hosts.wrong")
+    with open(wrong, "w") as f:
+        f.write("[127.0.0.1]:%d %s\n" % (info["port"], " ".join(keygen(other).split()[:2])))
+    proc = subprocess.run(ssh + ["-i", info["identity_file"], "-o", "UserKnownHostsFile=" + wrong,
+                                 "vmsup@127.0.0.1", "true"],
+                          capture_output=True, text=True, stdin=subprocess.DEVNULL)
+    check(proc.returncode == 255 and "verification failed" in proc.stderr,
+          "a wrong pinned key was not refused: %d %s" % (proc.returncode, proc.stderr))
+
+    proc = env.vmsup("delete", name, "--force")
+    check(proc.returncode == 0, "delete: %s" % proc.stderr)
+    nothing_left(env, name)
+    check(not env.qemu_pids(), "a QEMU outlived delete: %s" % env.qemu_pids())
+    print("vm.start -> SSH answers (vmsup shell VM -- true): %.1f s" % ssh_s)
+    print("vm.start -> cloud-init done:                     %.1f s" % done_s)
+
+
+def main(argv):
+    p = argparse.ArgumentParser()
+    p.add_argument("--vmsupd", required=True)
+    p.add_argument("--vmsup", required=True)
+    p.add_argument("--image", required=True)
+    p.add_argument("--keep", action="store_true")
+    args = p.parse_args(argv)
+    work = tempfile.mkdtemp(prefix="vmsup-test-shell-")
+    env = Env(args, work)
+    ok = False
+    try:
+        env.start_daemon()
+        bad_input(env)
+        boot(env)
+        ok = True
+    except Failure as e:
+        print("test-shell: FAILED: %s" % e, file=sys.stderr)
+        log = os.path.join(work, "vmsupd.log")
+        print(open(log).read()[-4000:], file=sys.stderr)
+        for root, _, files in os.walk(env.run_dir):
+            if "console.log" in files:
+                print(open(os.path.join(root, "console.log"), errors="replace").read()[-3000:],
+                      file=sys.stderr)
+    finally:
+        env.stop()
+        if ok or not args.keep:
+            shutil.rmtree(work, ignore_errors=True)
+    if ok:
+        print("test-shell: passed")
+    return 0 if ok else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))
