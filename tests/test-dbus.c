@@ -1441,6 +1441,9 @@ static const TwinCase twin_cases[] = {
      NULL},
     {"vm.start", TWIN_PAIRED, NEEDS_DEFINED, "{\"name\": \"@NAME@\"}", NULL},
     {"vm.stop", TWIN_PAIRED, NEEDS_RUNNING, "{\"name\": \"@NAME@\", \"force\": true}", NULL},
+    {"vm.pause", TWIN_PAIRED, NEEDS_RUNNING, "{\"name\": \"@NAME@\"}", NULL},
+    /* a running VM: resuming it is nothing to do, and both doors say so alike */
+    {"vm.resume", TWIN_PAIRED, NEEDS_RUNNING, "{\"name\": \"@NAME@\"}", NULL},
     {"vm.delete", TWIN_PAIRED, NEEDS_DEFINED, "{\"name\": \"@NAME@\"}", NULL},
     {"vm.set",
      TWIN_PAIRED,

@@ -27,6 +27,8 @@ static const struct {
     {"vm.create", "Create"},
     {"vm.start", "Start"},
     {"vm.stop", "Stop"},
+    {"vm.pause", "Pause"},
+    {"vm.resume", "Resume"},
     {"vm.delete", "Delete"},
     {"vm.set", "Set"},
     {"vm.list", "List"},

@@ -415,6 +415,86 @@ test_stop_waits_for_guest(Fixture *f, gconstpointer user_data)
 	g_assert_false(test_outcome_agent_seen(f));
 }
 
+static gboolean
+test_set_paused(VmsupVm *vm, gboolean pause, GError **error)
+{
+	g_autoptr(GAsyncResult) res = NULL;
+	GAsyncResult *slot = NULL;
+
+	vmsup_vm_set_paused_async(vm, pause, vmsup_test_store_result_cb, &slot);
+	res = vmsup_test_wait_result(&slot, TEST_TIMEOUT_S);
+	return vmsup_vm_set_paused_finish(vm, res, error);
+}
+
+/* what QEMU itself says of its vCPUs: query-status's "status" */
+static gchar *
+test_qemu_status(VmsupVm *vm)
+{
+	VmsupQmpClient *qmp = vmsup_qemu_process_get_qmp(vmsup_vm_get_handles(vm)->process);
+	g_autoptr(GAsyncResult) res = NULL;
+	g_autoptr(JsonNode) reply = NULL;
+	g_autoptr(GError) error = NULL;
+	GAsyncResult *slot = NULL;
+
+	vmsup_qmp_client_execute_async(qmp,
+				       "query-status",
+				       NULL,
+				       NULL,
+				       vmsup_test_store_result_cb,
+				       &slot);
+	res = vmsup_test_wait_result(&slot, TEST_TIMEOUT_S);
+	reply = vmsup_qmp_client_execute_finish(qmp, res, &error);
+	g_assert_no_error(error);
+	return g_strdup(vmsup_json_object_get_string(json_node_get_object(reply), "status", NULL));
+}
+
+/*
+ * Pause and resume reach QEMU's vCPUs and the VM's state; asking for what
+ * is so already changes nothing; a paused guest cannot power off, so a
+ * graceful stop does not wait for it; a VM that does not run is refused.
+ */
+static void
+test_pause_resume(Fixture *f, gconstpointer user_data)
+{
+	g_autofree gchar *qemu = vmsup_test_require_qemu();
+	g_autoptr(VmsupVm) vm = test_new_vm(f, qemu);
+	g_autoptr(GAsyncResult) res = NULL;
+	g_autoptr(GError) error = NULL;
+	g_autofree gchar *status = NULL;
+	GAsyncResult *slot = NULL;
+
+	g_assert_true(test_start(vm, &error));
+	g_assert_no_error(error);
+	for (guint i = 0; i < 2; i++) {
+		g_assert_true(test_set_paused(vm, TRUE, &error));
+		g_assert_no_error(error);
+		g_assert_cmpint(vmsup_vm_get_state(vm), ==, VMSUP_VM_STATE_PAUSED);
+		g_clear_pointer(&status, g_free);
+		status = test_qemu_status(vm);
+		g_assert_cmpstr(status, ==, "paused");
+	}
+	g_assert_true(test_set_paused(vm, FALSE, &error));
+	g_assert_no_error(error);
+	g_assert_cmpint(vmsup_vm_get_state(vm), ==, VMSUP_VM_STATE_RUNNING);
+	g_clear_pointer(&status, g_free);
+	status = test_qemu_status(vm);
+	g_assert_cmpstr(status, ==, "running");
+
+	g_assert_true(test_set_paused(vm, TRUE, &error));
+	vmsup_vm_stop_async(vm, FALSE, TEST_LONG_STOP_MS, NULL, vmsup_test_store_result_cb, &slot);
+	res = vmsup_test_wait_result(&slot, TEST_TIMEOUT_S);
+	g_assert_true(vmsup_vm_stop_finish(vm, res, &error));
+	g_assert_cmpint(vmsup_vm_get_state(vm), ==, VMSUP_VM_STATE_STOPPED);
+
+	for (guint i = 0; i < 2; i++) {
+		g_assert_false(test_set_paused(vm, i == 0, &error));
+		g_assert_error(error, VMSUP_ERROR, VMSUP_ERROR_FAILED_PRECONDITION);
+		g_assert_nonnull(strstr(error->message, "vmsup start sm"));
+		g_clear_error(&error);
+	}
+	g_assert_cmpint(vmsup_vm_get_state(vm), ==, VMSUP_VM_STATE_STOPPED);
+}
+
 int
 main(int argc, char **argv)
 {
@@ -425,5 +505,6 @@ main(int argc, char **argv)
 	ADD("/vmsup/vm/adopt", test_adopt);
 	ADD("/vmsup/vm/stop-during-boot", test_stop_during_boot);
 	ADD("/vmsup/vm/stop-waits-for-guest", test_stop_waits_for_guest);
+	ADD("/vmsup/vm/pause-resume", test_pause_resume);
 	return g_test_run();
 }

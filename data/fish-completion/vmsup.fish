@@ -68,7 +68,7 @@ end
 
 function __vmsup_wants_vm
     set -l args (__vmsup_args)
-    test (count $args) -eq 1; and contains -- $args[1] start stop delete set get stats health ping ports exec shell
+    test (count $args) -eq 1; and contains -- $args[1] start stop pause resume delete set get stats health ping ports exec shell
 end
 
 function __vmsup_wants_sub
@@ -124,6 +124,8 @@ complete -c vmsup -n __vmsup_needs_verb -l version -d 'Show the version'
 complete -c vmsup -n __vmsup_needs_verb -a create -d 'Create a VM'
 complete -c vmsup -n __vmsup_needs_verb -a start -d 'Start a VM'
 complete -c vmsup -n __vmsup_needs_verb -a stop -d 'Stop a VM'
+complete -c vmsup -n __vmsup_needs_verb -a pause -d 'Pause a running VM'
+complete -c vmsup -n __vmsup_needs_verb -a resume -d 'Resume a paused VM'
 complete -c vmsup -n __vmsup_needs_verb -a delete -d 'Delete a VM and its disk'
 complete -c vmsup -n __vmsup_needs_verb -a set -d "Change a VM's settings"
 complete -c vmsup -n __vmsup_needs_verb -a list -d 'List the VMs'

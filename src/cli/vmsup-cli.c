@@ -939,17 +939,59 @@ vmsup_cli_ports(VmsupCli *cli, gint argc, gchar **argv)
 	return rc;
 }
 
+/*
+ * A verb that takes only the VM's name and answers with the VM (start,
+ * pause, resume): TRUE once it did, with the name it was given
+ */
+static gboolean
+vmsup_cli_vm_verb(VmsupCli *cli,
+		  gint argc,
+		  gchar **argv,
+		  const gchar *method,
+		  const gchar *summary,
+		  const gchar **out_name,
+		  gint *rc)
+{
+	g_autoptr(JsonObject) params = NULL;
+	g_autoptr(JsonObject) result = NULL;
+
+	params = vmsup_cli_parse_name(cli, &argc, &argv, _("the VM name"), summary, NULL, rc);
+	if (params == NULL || !vmsup_cli_call_for_people(cli, method, params, &result, rc))
+		return FALSE;
+	*out_name = argv[1];
+	return TRUE;
+}
+
 static gint
 vmsup_cli_start(VmsupCli *cli, gint argc, gchar **argv)
 {
 	gint rc = VMSUP_CLI_EXIT_OK;
-	g_autoptr(JsonObject) params = NULL;
-	g_autoptr(JsonObject) result = NULL;
+	const gchar *name = NULL;
 
-	params =
-	    vmsup_cli_parse_name(cli, &argc, &argv, _("the VM name"), N_("Start a VM"), NULL, &rc);
-	if (params != NULL && vmsup_cli_call_for_people(cli, "vm.start", params, &result, &rc))
-		vmsup_cli_confirm(cli, _("VM '%s' started\n"), argv[1]);
+	if (vmsup_cli_vm_verb(cli, argc, argv, "vm.start", N_("Start a VM"), &name, &rc))
+		vmsup_cli_confirm(cli, _("VM '%s' started\n"), name);
+	return rc;
+}
+
+static gint
+vmsup_cli_pause(VmsupCli *cli, gint argc, gchar **argv)
+{
+	gint rc = VMSUP_CLI_EXIT_OK;
+	const gchar *name = NULL;
+
+	if (vmsup_cli_vm_verb(cli, argc, argv, "vm.pause", N_("Pause a running VM"), &name, &rc))
+		vmsup_cli_confirm(cli, _("VM '%s' paused\n"), name);
+	return rc;
+}
+
+static gint
+vmsup_cli_resume(VmsupCli *cli, gint argc, gchar **argv)
+{
+	gint rc = VMSUP_CLI_EXIT_OK;
+	const gchar *name = NULL;
+
+	if (vmsup_cli_vm_verb(cli, argc, argv, "vm.resume", N_("Resume a paused VM"), &name, &rc))
+		vmsup_cli_confirm(cli, _("VM '%s' resumed\n"), name);
 	return rc;
 }
 
@@ -2496,6 +2538,8 @@ static const VmsupCliVerb vmsup_cli_verbs[] = {
     {"create", N_("Create a VM, showing progress until it is ready"), vmsup_cli_create},
     {"start", N_("Start a VM"), vmsup_cli_start},
     {"stop", N_("Stop a VM"), vmsup_cli_stop},
+    {"pause", N_("Pause a running VM"), vmsup_cli_pause},
+    {"resume", N_("Resume a paused VM"), vmsup_cli_resume},
     {"delete", N_("Delete a VM and its disk"), vmsup_cli_delete},
     {"set", N_("Change a VM's settings"), vmsup_cli_set},
     {"list", N_("List the VMs"), vmsup_cli_list},

@@ -357,6 +357,32 @@ vmsup_rpc_vm_start(const VmsupRpcContext *ctx, VmsupRpcCall *call)
 }
 
 static void
+vmsup_rpc_vm_pause(const VmsupRpcContext *ctx, VmsupRpcCall *call)
+{
+	if (!vmsup_rpc_have_vm_service(ctx, call))
+		return;
+	vmsup_vm_service_pause_async(ctx->vm_service,
+				     vmsup_rpc_call_get_caller(call),
+				     vmsup_rpc_call_get_params(call),
+				     /* cancellable= */ NULL,
+				     vmsup_rpc_verb_cb,
+				     vmsup_rpc_pending_new(call, vmsup_vm_service_pause_finish));
+}
+
+static void
+vmsup_rpc_vm_resume(const VmsupRpcContext *ctx, VmsupRpcCall *call)
+{
+	if (!vmsup_rpc_have_vm_service(ctx, call))
+		return;
+	vmsup_vm_service_resume_async(ctx->vm_service,
+				      vmsup_rpc_call_get_caller(call),
+				      vmsup_rpc_call_get_params(call),
+				      /* cancellable= */ NULL,
+				      vmsup_rpc_verb_cb,
+				      vmsup_rpc_pending_new(call, vmsup_vm_service_resume_finish));
+}
+
+static void
 vmsup_rpc_vm_stop(const VmsupRpcContext *ctx, VmsupRpcCall *call)
 {
 	if (!vmsup_rpc_have_vm_service(ctx, call))
@@ -815,6 +841,8 @@ static const VmsupRpcMethod vmsup_rpc_methods[] = {
     {"vm.create", "Create", F_VM | F_NEW, NULL, params_vm_create, vmsup_rpc_vm_create},
     {"vm.start", "Start", F_VM, NULL, params_vm_name, vmsup_rpc_vm_start},
     {"vm.stop", "Stop", F_VM, NULL, params_vm_stop, vmsup_rpc_vm_stop},
+    {"vm.pause", "Pause", F_VM, NULL, params_vm_name, vmsup_rpc_vm_pause},
+    {"vm.resume", "Resume", F_VM, NULL, params_vm_name, vmsup_rpc_vm_resume},
     {"vm.delete", "Delete", F_VM, NULL, params_vm_delete, vmsup_rpc_vm_delete},
     {"vm.set", "Set", F_VM, NULL, params_vm_set, vmsup_rpc_vm_set},
     {"vm.list", "List", F_RO | F_LIST, "vms", params_vm_list, vmsup_rpc_vm_list},

@@ -693,15 +693,20 @@ vmsup_vm_service_verb_finish(VmsupVmService *self, GAsyncResult *res, GError **e
 	return g_task_propagate_pointer(G_TASK(res), error);
 }
 
-/* vm.start and vm.stop end by replying with the VM */
+/* vm.start, vm.stop, vm.pause and vm.resume end by replying with the VM */
 static void
 vmsup_vm_service_verb_done_cb(GObject *source, GAsyncResult *res, gpointer user_data)
 {
 	GTask *task = user_data;
 	GError *error = NULL;
-	gboolean done = g_async_result_is_tagged(res, vmsup_vm_start_async)
-			    ? vmsup_vm_start_finish(VMSUP_VM(source), res, &error)
-			    : vmsup_vm_stop_finish(VMSUP_VM(source), res, &error);
+	gboolean done;
+
+	if (g_async_result_is_tagged(res, vmsup_vm_start_async))
+		done = vmsup_vm_start_finish(VMSUP_VM(source), res, &error);
+	else if (g_async_result_is_tagged(res, vmsup_vm_set_paused_async))
+		done = vmsup_vm_set_paused_finish(VMSUP_VM(source), res, &error);
+	else
+		done = vmsup_vm_stop_finish(VMSUP_VM(source), res, &error);
 
 	if (!done) {
 		vmsup_vm_verb_return_error(task, error);
@@ -782,6 +787,74 @@ vmsup_vm_service_stop_async(VmsupVmService *self,
 
 JsonObject *
 vmsup_vm_service_stop_finish(VmsupVmService *self, GAsyncResult *res, GError **error)
+{
+	return vmsup_vm_service_verb_finish(self, res, error);
+}
+
+/* vm.pause and vm.resume */
+
+static void
+vmsup_vm_service_pause_verb(VmsupVmService *self, GTask *task)
+{
+	VmsupVmVerb *verb = g_task_get_task_data(task);
+	vmsup_vm_set_paused_async(verb->vm, TRUE, vmsup_vm_service_verb_done_cb, task);
+}
+
+static void
+vmsup_vm_service_resume_verb(VmsupVmService *self, GTask *task)
+{
+	VmsupVmVerb *verb = g_task_get_task_data(task);
+	vmsup_vm_set_paused_async(verb->vm, FALSE, vmsup_vm_service_verb_done_cb, task);
+}
+
+void
+vmsup_vm_service_pause_async(VmsupVmService *self,
+			     const VmsupCaller *caller,
+			     JsonObject *params,
+			     GCancellable *cancellable,
+			     GAsyncReadyCallback callback,
+			     gpointer user_data)
+{
+	g_return_if_fail(VMSUP_IS_VM_SERVICE(self));
+	g_return_if_fail(params != NULL);
+	vmsup_vm_service_verb_begin(self,
+				    caller,
+				    params,
+				    vmsup_vm_service_pause_async,
+				    vmsup_vm_service_pause_verb,
+				    cancellable,
+				    callback,
+				    user_data);
+}
+
+JsonObject *
+vmsup_vm_service_pause_finish(VmsupVmService *self, GAsyncResult *res, GError **error)
+{
+	return vmsup_vm_service_verb_finish(self, res, error);
+}
+
+void
+vmsup_vm_service_resume_async(VmsupVmService *self,
+			      const VmsupCaller *caller,
+			      JsonObject *params,
+			      GCancellable *cancellable,
+			      GAsyncReadyCallback callback,
+			      gpointer user_data)
+{
+	g_return_if_fail(VMSUP_IS_VM_SERVICE(self));
+	g_return_if_fail(params != NULL);
+	vmsup_vm_service_verb_begin(self,
+				    caller,
+				    params,
+				    vmsup_vm_service_resume_async,
+				    vmsup_vm_service_resume_verb,
+				    cancellable,
+				    callback,
+				    user_data);
+}
+
+JsonObject *
+vmsup_vm_service_resume_finish(VmsupVmService *self, GAsyncResult *res, GError **error)
 {
 	return vmsup_vm_service_verb_finish(self, res, error);
 }

@@ -127,6 +127,24 @@ vmsup_vm_service_stop_finish(VmsupVmService *self,
 			     GAsyncResult *res,
 			     GError **error);
 void
+vmsup_vm_service_pause_async(VmsupVmService *self,
+			     const VmsupCaller *caller,
+			     JsonObject *params,
+			     GCancellable *cancellable,
+			     GAsyncReadyCallback callback,
+			     gpointer user_data);
+JsonObject *
+vmsup_vm_service_pause_finish(VmsupVmService *self, GAsyncResult *res, GError **error);
+void
+vmsup_vm_service_resume_async(VmsupVmService *self,
+			      const VmsupCaller *caller,
+			      JsonObject *params,
+			      GCancellable *cancellable,
+			      GAsyncReadyCallback callback,
+			      gpointer user_data);
+JsonObject *
+vmsup_vm_service_resume_finish(VmsupVmService *self, GAsyncResult *res, GError **error);
+void
 vmsup_vm_service_delete_async(VmsupVmService *self,
 			      const VmsupCaller *caller,
 			      JsonObject *params,

@@ -991,7 +991,13 @@ vmsup_vm_stop_async(VmsupVm *self,
 	 * booting: nothing in it would act on the power button, so waiting for
 	 * it would only take the whole timeout. QEMU is told to quit at once.
 	 */
-	if (!force && timeout_ms > 0 && self->agent_seen && !self->agent_up) {
+	if (!force && timeout_ms > 0 && self->state == VMSUP_VM_STATE_PAUSED) {
+		vmsup_log_vm(G_LOG_LEVEL_INFO,
+			     name,
+			     "VM '%s' is paused and cannot power off: quitting QEMU",
+			     name);
+		timeout_ms = 0;
+	} else if (!force && timeout_ms > 0 && self->agent_seen && !self->agent_up) {
 		vmsup_log_vm(G_LOG_LEVEL_INFO,
 			     name,
 			     "VM '%s' is still booting (its guest agent has not started): "
@@ -1011,6 +1017,83 @@ vmsup_vm_stop_async(VmsupVm *self,
 
 gboolean
 vmsup_vm_stop_finish(VmsupVm *self, GAsyncResult *res, GError **error)
+{
+	g_return_val_if_fail(g_task_is_valid(res, self), FALSE);
+	return g_task_propagate_boolean(G_TASK(res), error);
+}
+
+/* pause and resume */
+
+static void
+vmsup_vm_pause_done_cb(GObject *source, GAsyncResult *res, gpointer user_data)
+{
+	g_autoptr(GTask) task = user_data;
+	VmsupVm *self = g_task_get_source_object(task);
+	gboolean pause = GPOINTER_TO_INT(g_task_get_task_data(task));
+	g_autoptr(JsonNode) result = NULL;
+	g_autoptr(GError) error = NULL;
+
+	result = vmsup_qmp_client_execute_finish(VMSUP_QMP_CLIENT(source), res, &error);
+	if (result == NULL) {
+		g_prefix_error(&error,
+			       pause ? _("Cannot pause VM '%s': ") : _("Cannot resume VM '%s': "),
+			       self->def->name);
+		g_task_return_error(task, g_steal_pointer(&error));
+		return;
+	}
+	/* the STOP or RESUME event may come after the answer: the reply shows the new state */
+	if (pause && self->state == VMSUP_VM_STATE_RUNNING)
+		vmsup_vm_set_state(self, VMSUP_VM_STATE_PAUSED, TRUE);
+	else if (!pause && self->state == VMSUP_VM_STATE_PAUSED)
+		vmsup_vm_set_state(self, VMSUP_VM_STATE_RUNNING, TRUE);
+	g_task_return_boolean(task, TRUE);
+}
+
+void
+vmsup_vm_set_paused_async(VmsupVm *self,
+			  gboolean pause,
+			  GAsyncReadyCallback callback,
+			  gpointer user_data)
+{
+	g_autoptr(GTask) task = NULL;
+	const gchar *name;
+	VmsupVmState wanted = pause ? VMSUP_VM_STATE_PAUSED : VMSUP_VM_STATE_RUNNING;
+
+	g_return_if_fail(VMSUP_IS_VM(self));
+	task = g_task_new(self, NULL, callback, user_data);
+	g_task_set_source_tag(task, vmsup_vm_set_paused_async);
+	g_task_set_task_data(task, GINT_TO_POINTER(pause), NULL);
+	name = self->def->name;
+	if (self->state == wanted) {
+		g_task_return_boolean(task, TRUE);
+		return;
+	}
+	if ((self->state != VMSUP_VM_STATE_RUNNING && self->state != VMSUP_VM_STATE_PAUSED) ||
+	    self->qmp == NULL) {
+		/* TRANSLATORS: the first %s is the VM's name, the second its state ("stopped") */
+		g_task_return_new_error(task,
+					VMSUP_ERROR,
+					VMSUP_ERROR_FAILED_PRECONDITION,
+					pause ? _("VM '%s' is %s, not running: only a running VM can "
+						  "be paused; start it with 'vmsup start %s'")
+					      : _("VM '%s' is %s, not paused: only a paused VM can "
+						  "be resumed; start it with 'vmsup start %s'"),
+					name,
+					vmsup_vm_state_to_string(self->state),
+					name);
+		return;
+	}
+	vmsup_log_vm(G_LOG_LEVEL_INFO, name, "%s VM '%s'", pause ? "pausing" : "resuming", name);
+	vmsup_qmp_client_execute_async(self->qmp,
+				       pause ? "stop" : "cont",
+				       NULL,
+				       NULL,
+				       vmsup_vm_pause_done_cb,
+				       g_steal_pointer(&task));
+}
+
+gboolean
+vmsup_vm_set_paused_finish(VmsupVm *self, GAsyncResult *res, GError **error)
 {
 	g_return_val_if_fail(g_task_is_valid(res, self), FALSE);
 	return g_task_propagate_boolean(G_TASK(res), error);

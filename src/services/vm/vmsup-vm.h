@@ -120,6 +120,20 @@ vmsup_vm_stop_async(VmsupVm *self,
 gboolean
 vmsup_vm_stop_finish(VmsupVm *self, GAsyncResult *res, GError **error);
 
+/*
+ * Pauses the vCPUs of a running VM (QMP stop) or resumes a paused one
+ * (cont); nothing to do when it is so already. FAILED_PRECONDITION for a VM
+ * that does not run. The state also follows STOP and RESUME events of
+ * whoever else pauses or resumes QEMU.
+ */
+void
+vmsup_vm_set_paused_async(VmsupVm *self,
+			  gboolean pause,
+			  GAsyncReadyCallback callback,
+			  gpointer user_data);
+gboolean
+vmsup_vm_set_paused_finish(VmsupVm *self, GAsyncResult *res, GError **error);
+
 /* a sibling service is about to stop QEMU itself, for @reason */
 void
 vmsup_vm_note_stop(VmsupVm *self, const gchar *reason);
