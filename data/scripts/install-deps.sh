@@ -10,6 +10,7 @@ qemu-system-x86 qemu-utils
 busybox-static kmod cpio gzip xz-utils zstd python3
 qemu-guest-agent openssl curl
 polkitd systemd strace
+clang-format-14
 zsh fish"
 
 missing=""
