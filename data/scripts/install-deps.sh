@@ -10,7 +10,7 @@ qemu-system-x86 qemu-utils
 busybox-static kmod cpio gzip xz-utils zstd python3
 qemu-guest-agent openssl curl
 polkitd systemd strace
-zsh fish
+zsh fish clang-format-14
 mmdebstrap fakeroot dosfstools mtools gdisk e2fsprogs ovmf openssh-client"
 
 missing=""
