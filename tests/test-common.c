@@ -25,8 +25,20 @@ test_name_hostile(void)
 	g_autofree gchar *long_name = g_strnfill(4096, 'a');
 	g_autofree gchar *max_plus_one = g_strnfill(VMSUP_NAME_MAX_LENGTH + 1, 'a');
 	g_autofree gchar *max = g_strnfill(VMSUP_NAME_MAX_LENGTH, 'a');
-	const gchar *bad[] = {"", "../x", "a,b", "A", "-a", ".a", "a b", "a/b", "a=b", "é", "a\n",
-			      long_name, max_plus_one, NULL};
+	const gchar *bad[] = {"",
+			      "../x",
+			      "a,b",
+			      "A",
+			      "-a",
+			      ".a",
+			      "a b",
+			      "a/b",
+			      "a=b",
+			      "é",
+			      "a\n",
+			      long_name,
+			      max_plus_one,
+			      NULL};
 	for (guint i = 0; bad[i] != NULL; i++) {
 		g_autoptr(GError) error = NULL;
 		g_assert_false(vmsup_name_validate(bad[i], "VM", &error));
@@ -126,7 +138,8 @@ static void
 test_json_parse(void)
 {
 	g_autoptr(GError) error = NULL;
-	g_autoptr(JsonObject) obj = vmsup_json_parse_object("{\"a\":1,\"b\":\"x\",\"c\":null}", -1, &error);
+	g_autoptr(JsonObject) obj =
+	    vmsup_json_parse_object("{\"a\":1,\"b\":\"x\",\"c\":null}", -1, &error);
 	g_autoptr(JsonObject) arr = NULL;
 	g_autofree gchar *out = NULL;
 

@@ -185,8 +185,9 @@ test_write_order(Fixture *fx, gconstpointer data)
 		JsonObject *request = vmsup_mock_qmp_get_request(fx->mock, i);
 		JsonObject *args = json_object_get_object_member(request, "arguments");
 		g_assert_cmpint(json_object_get_int_member(args, "i"), ==, i);
-		g_assert_cmpint(
-		    vmsup_mock_qmp_get_request_had_sentinel(fx->mock, i), ==, i == n / 2);
+		g_assert_cmpint(vmsup_mock_qmp_get_request_had_sentinel(fx->mock, i),
+				==,
+				i == n / 2);
 	}
 	wait_messages(fx, n);
 	g_assert_cmpuint(fx->n_closed, ==, 0);
@@ -197,7 +198,9 @@ test_garbage(Fixture *fx, gconstpointer data)
 {
 	vmsup_line_stream_start(fx->stream);
 	vmsup_mock_qmp_send_raw(
-	    fx->mock, "this is not json\n[1,2]\n\"str\"\n{\"a\":\n\x01\x02\xfe\n{\"ok\":1}\n", -1);
+	    fx->mock,
+	    "this is not json\n[1,2]\n\"str\"\n{\"a\":\n\x01\x02\xfe\n{\"ok\":1}\n",
+	    -1);
 	wait_messages(fx, 1);
 	g_assert_cmpuint(fx->invalid->len, ==, 5);
 	for (guint i = 0; i < fx->invalid->len; i++) {

@@ -209,7 +209,9 @@ test_proc_real_process(void)
 	g_assert_cmpfloat(cpu, <, expected + 30.0);
 	/* no vCPU threads here: the whole process counts */
 	g_assert_cmpuint(second.n_vcpus, ==, 0);
-	g_assert_cmpfloat_with_epsilon(vmsup_proc_sample_cpu_percent(&first, &second, TRUE), cpu, 0.001);
+	g_assert_cmpfloat_with_epsilon(vmsup_proc_sample_cpu_percent(&first, &second, TRUE),
+				       cpu,
+				       0.001);
 	g_assert_cmpuint(second.rss_bytes, >, 0);
 	g_assert_cmpfloat(second.uptime_s, >, 0.3);
 	g_assert_cmpfloat(vmsup_proc_sample_cpu_percent(NULL, &second, FALSE), >, 0.0);

@@ -122,8 +122,12 @@ execute(Fixture *fx, const gchar *command, const gchar *args_json, GError **erro
 
 	if (args_json != NULL)
 		args = vmsup_json_parse_object(args_json, -1, NULL);
-	vmsup_qmp_client_execute_async(
-	    fx->client, command, args, NULL, vmsup_test_store_result_cb, &slot);
+	vmsup_qmp_client_execute_async(fx->client,
+				       command,
+				       args,
+				       NULL,
+				       vmsup_test_store_result_cb,
+				       &slot);
 	res = vmsup_test_wait_result(&slot, 20);
 	return vmsup_qmp_client_execute_finish(fx->client, res, error);
 }
@@ -297,8 +301,13 @@ test_mock_call_timeout(Fixture *fx, gconstpointer data)
 	vmsup_qmp_client_set_timeout(fx->client, 60000);
 	vmsup_mock_qmp_hang(fx->mock, "query-status");
 	start = g_get_monotonic_time();
-	vmsup_qmp_client_execute_with_timeout_async(
-	    fx->client, "query-status", NULL, 150, NULL, vmsup_test_store_result_cb, &slot);
+	vmsup_qmp_client_execute_with_timeout_async(fx->client,
+						    "query-status",
+						    NULL,
+						    150,
+						    NULL,
+						    vmsup_test_store_result_cb,
+						    &slot);
 	res = vmsup_test_wait_result(&slot, 20);
 	ret = vmsup_qmp_client_execute_finish(fx->client, res, &error);
 	g_assert_null(ret);
@@ -312,12 +321,19 @@ test_mock_call_timeout(Fixture *fx, gconstpointer data)
 	/* 0: no bound, although the client's is short */
 	vmsup_qmp_client_set_timeout(fx->client, 50);
 	vmsup_mock_qmp_hang(fx->mock, "query-status");
-	vmsup_qmp_client_execute_with_timeout_async(
-	    fx->client, "query-status", NULL, 0, NULL, vmsup_test_store_result_cb, &slot);
+	vmsup_qmp_client_execute_with_timeout_async(fx->client,
+						    "query-status",
+						    NULL,
+						    0,
+						    NULL,
+						    vmsup_test_store_result_cb,
+						    &slot);
 	g_usleep(300 * 1000);
 	vmsup_test_drain_main_context();
 	g_assert_null(slot);
-	vmsup_mock_qmp_reply_held(fx->mock, "query-status", "{\"return\": {\"status\": \"paused\"}}");
+	vmsup_mock_qmp_reply_held(fx->mock,
+				  "query-status",
+				  "{\"return\": {\"status\": \"paused\"}}");
 	late_res = vmsup_test_wait_result(&slot, 20);
 	late = vmsup_qmp_client_execute_finish(fx->client, late_res, &error);
 	g_assert_no_error(error);
@@ -400,13 +416,19 @@ test_mock_interleaved(Fixture *fx, gconstpointer data)
 	JsonObject *event;
 
 	handshake(fx);
-	g_signal_connect_swapped(
-	    fx->client, "event::STOP", G_CALLBACK(count_cb), &stop_seen_by_detail);
+	g_signal_connect_swapped(fx->client,
+				 "event::STOP",
+				 G_CALLBACK(count_cb),
+				 &stop_seen_by_detail);
 	completed = 0;
 	for (guint i = 0; i < G_N_ELEMENTS(commands); i++) {
 		vmsup_mock_qmp_hang(fx->mock, commands[i]);
-		vmsup_qmp_client_execute_async(
-		    fx->client, commands[i], NULL, NULL, ordered_result_cb, &slots[i]);
+		vmsup_qmp_client_execute_async(fx->client,
+					       commands[i],
+					       NULL,
+					       NULL,
+					       ordered_result_cb,
+					       &slots[i]);
 	}
 	vmsup_mock_qmp_wait_received(fx->mock, 4, 10);
 
@@ -414,8 +436,9 @@ test_mock_interleaved(Fixture *fx, gconstpointer data)
 	ts_stop = vmsup_mock_qmp_emit_event(fx->mock, "STOP", NULL);
 	vmsup_mock_qmp_reply_held(fx->mock, "query-name", "{\"return\": {\"name\": \"vm3\"}}");
 	ts_resume = vmsup_mock_qmp_emit_event(fx->mock, "RESUME", "{\"x\": 1}");
-	vmsup_mock_qmp_reply_held(
-	    fx->mock, "query-version", "{\"return\": {\"package\": \"vm2\"}}");
+	vmsup_mock_qmp_reply_held(fx->mock,
+				  "query-version",
+				  "{\"return\": {\"package\": \"vm2\"}}");
 	vmsup_mock_qmp_send_raw(fx->mock, reset, -1);
 	vmsup_mock_qmp_send_raw(fx->mock, "\r\n", -1);
 	vmsup_mock_qmp_reply_held(fx->mock, "query-status", "{\"return\": {\"status\": \"vm1\"}}");
@@ -444,15 +467,18 @@ test_mock_interleaved(Fixture *fx, gconstpointer data)
 	g_assert_cmpstr(json_object_get_string_member(event, "name"), ==, "RESUME");
 	g_assert_cmpint(json_object_get_int_member(event, "timestamp"), ==, ts_resume);
 	g_assert_cmpint(
-	    vmsup_json_object_get_int(json_object_get_object_member(event, "data"), "x", 0), ==, 1);
+	    vmsup_json_object_get_int(json_object_get_object_member(event, "data"), "x", 0),
+	    ==,
+	    1);
 	/* an event exactly as QEMU 7.2 sent it */
 	event = g_ptr_array_index(fx->events, 2);
 	g_assert_cmpstr(json_object_get_string_member(event, "name"), ==, "RESET");
 	g_assert_cmpint(json_object_get_int_member(event, "timestamp"),
 			==,
 			G_GINT64_CONSTANT(1795677328585017));
-	g_assert_cmpstr(vmsup_json_object_get_string(
-			    json_object_get_object_member(event, "data"), "reason", NULL),
+	g_assert_cmpstr(vmsup_json_object_get_string(json_object_get_object_member(event, "data"),
+						     "reason",
+						     NULL),
 			==,
 			"host-qmp-system-reset");
 	g_assert_cmpuint(stop_seen_by_detail, ==, 1);
@@ -468,8 +494,12 @@ test_mock_unknown_id(Fixture *fx, gconstpointer data)
 
 	handshake(fx);
 	vmsup_mock_qmp_hang(fx->mock, "query-status");
-	vmsup_qmp_client_execute_async(
-	    fx->client, "query-status", NULL, NULL, vmsup_test_store_result_cb, &slot);
+	vmsup_qmp_client_execute_async(fx->client,
+				       "query-status",
+				       NULL,
+				       NULL,
+				       vmsup_test_store_result_cb,
+				       &slot);
 	vmsup_mock_qmp_wait_received(fx->mock, 2, 10);
 	vmsup_mock_qmp_send_raw(
 	    fx->mock,
@@ -478,8 +508,9 @@ test_mock_unknown_id(Fixture *fx, gconstpointer data)
 	    "{\"error\": {\"class\": \"GenericError\", \"desc\": \"no id\"}}\r\n"
 	    "{\"something\": \"else\"}\r\n",
 	    -1);
-	vmsup_mock_qmp_reply_held(
-	    fx->mock, "query-status", "{\"return\": {\"status\": \"right\"}}");
+	vmsup_mock_qmp_reply_held(fx->mock,
+				  "query-status",
+				  "{\"return\": {\"status\": \"right\"}}");
 	res = vmsup_test_wait_result(&slot, 10);
 	ret = vmsup_qmp_client_execute_finish(fx->client, res, &error);
 	g_assert_no_error(error);
@@ -498,18 +529,24 @@ test_mock_error_reply(Fixture *fx, gconstpointer data)
 	JsonObject *request;
 
 	handshake(fx);
-	vmsup_mock_qmp_expect_error(
-	    fx->mock, "device_add", "GenericError", "Bus 'pci.9' not found");
-	ret = execute(
-	    fx, "device_add", "{\"driver\": \"virtio-net-pci\", \"bus\": \"pci.9\"}", &error);
+	vmsup_mock_qmp_expect_error(fx->mock,
+				    "device_add",
+				    "GenericError",
+				    "Bus 'pci.9' not found");
+	ret = execute(fx,
+		      "device_add",
+		      "{\"driver\": \"virtio-net-pci\", \"bus\": \"pci.9\"}",
+		      &error);
 	g_assert_null(ret);
 	g_assert_error(error, VMSUP_ERROR, VMSUP_ERROR_COMMAND);
 	g_assert_cmpstr(error->message, ==, "device_add: GenericError: Bus 'pci.9' not found");
 	request = vmsup_mock_qmp_get_request(fx->mock, 1);
-	g_assert_cmpstr(vmsup_json_object_get_string(
-			    json_object_get_object_member(request, "arguments"), "bus", NULL),
-			==,
-			"pci.9");
+	g_assert_cmpstr(
+	    vmsup_json_object_get_string(json_object_get_object_member(request, "arguments"),
+					 "bus",
+					 NULL),
+	    ==,
+	    "pci.9");
 	g_clear_error(&error);
 
 	/* the error object exactly as QEMU 7.2 sends it */
@@ -547,8 +584,12 @@ test_mock_eof_fails_all(Fixture *fx, gconstpointer data)
 	handshake(fx);
 	for (guint i = 0; i < G_N_ELEMENTS(slots); i++) {
 		vmsup_mock_qmp_hang(fx->mock, "query-status");
-		vmsup_qmp_client_execute_async(
-		    fx->client, "query-status", NULL, NULL, vmsup_test_store_result_cb, &slots[i]);
+		vmsup_qmp_client_execute_async(fx->client,
+					       "query-status",
+					       NULL,
+					       NULL,
+					       vmsup_test_store_result_cb,
+					       &slots[i]);
 	}
 	vmsup_mock_qmp_wait_received(fx->mock, 4, 10);
 	vmsup_mock_qmp_close(fx->mock);
@@ -558,8 +599,9 @@ test_mock_eof_fails_all(Fixture *fx, gconstpointer data)
 		g_autoptr(JsonNode) ret = vmsup_qmp_client_execute_finish(fx->client, res, &error);
 		g_assert_null(ret);
 		g_assert_error(error, VMSUP_ERROR, VMSUP_ERROR_CLOSED);
-		g_assert_cmpstr(
-		    error->message, ==, "QMP connection to 'mock' closed: end of stream");
+		g_assert_cmpstr(error->message,
+				==,
+				"QMP connection to 'mock' closed: end of stream");
 	}
 	g_assert_cmpuint(fx->n_closed, ==, 1);
 	g_assert_error(fx->closed_error, VMSUP_ERROR, VMSUP_ERROR_CLOSED);
@@ -577,8 +619,12 @@ test_mock_cancel(Fixture *fx, gconstpointer data)
 
 	handshake(fx);
 	vmsup_mock_qmp_hang(fx->mock, "query-status");
-	vmsup_qmp_client_execute_async(
-	    fx->client, "query-status", NULL, cancellable, vmsup_test_store_result_cb, &slot);
+	vmsup_qmp_client_execute_async(fx->client,
+				       "query-status",
+				       NULL,
+				       cancellable,
+				       vmsup_test_store_result_cb,
+				       &slot);
 	vmsup_mock_qmp_wait_received(fx->mock, 2, 10);
 	g_cancellable_cancel(cancellable);
 	res = vmsup_test_wait_result(&slot, 10);
@@ -604,8 +650,12 @@ test_mock_close_fails_pending(Fixture *fx, gconstpointer data)
 
 	handshake(fx);
 	vmsup_mock_qmp_hang(fx->mock, "query-status");
-	vmsup_qmp_client_execute_async(
-	    fx->client, "query-status", NULL, NULL, vmsup_test_store_result_cb, &slot);
+	vmsup_qmp_client_execute_async(fx->client,
+				       "query-status",
+				       NULL,
+				       NULL,
+				       vmsup_test_store_result_cb,
+				       &slot);
 	vmsup_mock_qmp_wait_received(fx->mock, 2, 10);
 	vmsup_qmp_client_close(fx->client);
 	g_assert_cmpuint(fx->n_closed, ==, 1);
@@ -657,8 +707,10 @@ spawn_qemu(Fixture *fx)
 	g_autoptr(GError) error = NULL;
 	gint fd;
 
-	listener = g_socket_new(
-	    G_SOCKET_FAMILY_UNIX, G_SOCKET_TYPE_STREAM, G_SOCKET_PROTOCOL_DEFAULT, &error);
+	listener = g_socket_new(G_SOCKET_FAMILY_UNIX,
+				G_SOCKET_TYPE_STREAM,
+				G_SOCKET_PROTOCOL_DEFAULT,
+				&error);
 	g_assert_no_error(error);
 	g_socket_bind(listener, address, FALSE, &error);
 	g_assert_no_error(error);
@@ -796,8 +848,12 @@ test_qemu_in_flight(Fixture *fx, gconstpointer data)
 	GAsyncResult *slots[G_N_ELEMENTS(commands)] = {NULL};
 
 	for (guint i = 0; i < G_N_ELEMENTS(commands); i++) {
-		vmsup_qmp_client_execute_async(
-		    fx->client, commands[i], NULL, NULL, vmsup_test_store_result_cb, &slots[i]);
+		vmsup_qmp_client_execute_async(fx->client,
+					       commands[i],
+					       NULL,
+					       NULL,
+					       vmsup_test_store_result_cb,
+					       &slots[i]);
 	}
 	for (guint i = 0; i < G_N_ELEMENTS(commands); i++) {
 		g_autoptr(GAsyncResult) res = vmsup_test_wait_result(&slots[i], 10);
@@ -814,8 +870,9 @@ test_qemu_in_flight(Fixture *fx, gconstpointer data)
 		g_assert_no_error(error);
 		obj = json_node_get_object(ret);
 		if (i == 0)
-			g_assert_cmpstr(
-			    vmsup_json_object_get_string(obj, "status", NULL), ==, "prelaunch");
+			g_assert_cmpstr(vmsup_json_object_get_string(obj, "status", NULL),
+					==,
+					"prelaunch");
 		else if (i == 1)
 			g_assert_true(json_object_has_member(obj, "qemu"));
 		else
@@ -837,8 +894,9 @@ test_qemu_cont_stop(Fixture *fx, gconstpointer data)
 	g_assert_no_error(error);
 	event = wait_event(fx, "RESUME");
 	/* QEMU's timestamps are wall clock */
-	g_assert_cmpint(
-	    ABS(json_object_get_int_member(event, "timestamp") - now), <, 60 * G_USEC_PER_SEC);
+	g_assert_cmpint(ABS(json_object_get_int_member(event, "timestamp") - now),
+			<,
+			60 * G_USEC_PER_SEC);
 	status = execute(fx, "query-status", NULL, &error);
 	g_assert_no_error(error);
 	g_assert_cmpstr(return_string(status, "status"), ==, "running");
@@ -858,8 +916,9 @@ test_qemu_reset(Fixture *fx, gconstpointer data)
 
 	g_assert_no_error(error);
 	event = wait_event(fx, "RESET");
-	g_assert_cmpstr(vmsup_json_object_get_string(
-			    json_object_get_object_member(event, "data"), "reason", NULL),
+	g_assert_cmpstr(vmsup_json_object_get_string(json_object_get_object_member(event, "data"),
+						     "reason",
+						     NULL),
 			==,
 			"host-qmp-system-reset");
 }
@@ -873,14 +932,17 @@ test_qemu_quit(Fixture *fx, gconstpointer data)
 	JsonObject *event;
 	guint shutdown_by_detail = 0;
 
-	g_signal_connect_swapped(
-	    fx->client, "event::SHUTDOWN", G_CALLBACK(count_cb), &shutdown_by_detail);
+	g_signal_connect_swapped(fx->client,
+				 "event::SHUTDOWN",
+				 G_CALLBACK(count_cb),
+				 &shutdown_by_detail);
 	ret = execute(fx, "quit", NULL, &error);
 	g_assert_no_error(error);
 	g_assert_nonnull(ret);
 	event = wait_event(fx, "SHUTDOWN");
-	g_assert_cmpstr(vmsup_json_object_get_string(
-			    json_object_get_object_member(event, "data"), "reason", NULL),
+	g_assert_cmpstr(vmsup_json_object_get_string(json_object_get_object_member(event, "data"),
+						     "reason",
+						     NULL),
 			==,
 			"host-qmp-quit");
 	g_assert_cmpuint(shutdown_by_detail, ==, 1);
@@ -910,8 +972,12 @@ test_qemu_eof_fails_pending(Fixture *fx, gconstpointer data)
 	/* a stopped QEMU cannot answer: the command is surely pending when it dies */
 	g_assert_cmpint(kill(pid, SIGSTOP), ==, 0);
 	vmsup_test_wait_until(vmsup_test_pid_is_stopped, GINT_TO_POINTER(pid), 10);
-	vmsup_qmp_client_execute_async(
-	    fx->client, "query-status", NULL, NULL, vmsup_test_store_result_cb, &slot);
+	vmsup_qmp_client_execute_async(fx->client,
+				       "query-status",
+				       NULL,
+				       NULL,
+				       vmsup_test_store_result_cb,
+				       &slot);
 	vmsup_test_drain_main_context();
 	g_assert_null(slot);
 	g_assert_cmpint(kill(pid, SIGKILL), ==, 0);

@@ -119,7 +119,8 @@ vmsup_cli_hint_for_kind(const VmsupCli *cli, const gchar *kind)
 		return g_strdup(_("Something else is in progress: wait for it ('vmsup ops list') "
 				  "and try again."));
 	if (g_strcmp0(kind, "failed-precondition") == 0)
-		/* a VM's state, a limit, a file or a share refused: only vmsupd's own words say which */
+		/* a VM's state, a limit, a file or a share refused: only vmsupd's own words say
+		 * which */
 		return g_strdup(_("vmsupd refused this as things stand: its message below says why "
 				  "and what to do."));
 	if (g_strcmp0(kind, "cancelled") == 0)

@@ -182,7 +182,8 @@ vmsup_daemon_config_load(VmsupDaemonConfig *config,
 	}
 	if (g_key_file_has_key(kf, VMSUP_CONFIG_GROUP, "QemuBinary", NULL)) {
 		g_free(config->qemu_binary);
-		config->qemu_binary = g_key_file_get_string(kf, VMSUP_CONFIG_GROUP, "QemuBinary", NULL);
+		config->qemu_binary =
+		    g_key_file_get_string(kf, VMSUP_CONFIG_GROUP, "QemuBinary", NULL);
 	}
 	if (g_key_file_has_key(kf, VMSUP_CONFIG_GROUP, "SocketGroup", NULL)) {
 		g_free(config->socket_group);
@@ -193,10 +194,8 @@ vmsup_daemon_config_load(VmsupDaemonConfig *config,
 			g_clear_pointer(&config->socket_group, g_free);
 	}
 	if (g_key_file_has_key(kf, VMSUP_CONFIG_GROUP, "StopVMsOnExit", NULL)) {
-		config->stop_vms_on_exit = g_key_file_get_boolean(kf,
-								  VMSUP_CONFIG_GROUP,
-								  "StopVMsOnExit",
-								  &error_local);
+		config->stop_vms_on_exit =
+		    g_key_file_get_boolean(kf, VMSUP_CONFIG_GROUP, "StopVMsOnExit", &error_local);
 		if (error_local != NULL) {
 			g_set_error(error,
 				    VMSUP_ERROR,

@@ -39,7 +39,8 @@ void
 vmsup_daemon_config_free(VmsupDaemonConfig *config);
 G_DEFINE_AUTOPTR_CLEANUP_FUNC(VmsupDaemonConfig, vmsup_daemon_config_free)
 
-/* unknown keys warn; a bad value fails naming the key; a missing file is an error only if @must_exist */
+/* unknown keys warn; a bad value fails naming the key; a missing file is an error only if
+ * @must_exist */
 gboolean
 vmsup_daemon_config_load(VmsupDaemonConfig *config,
 			 const gchar *path,

@@ -237,11 +237,12 @@ vmsup_daemon_claim_socket_path(VmsupDaemon *self, GError **error)
 	address = g_unix_socket_address_new(path);
 	conn = g_socket_client_connect(client, G_SOCKET_CONNECTABLE(address), NULL, NULL);
 	if (conn != NULL) {
-		g_set_error(error,
-			    VMSUP_ERROR,
-			    VMSUP_ERROR_ALREADY_EXISTS,
-			    _("Another vmsupd is already serving %s; stop it first or use --socket"),
-			    path);
+		g_set_error(
+		    error,
+		    VMSUP_ERROR,
+		    VMSUP_ERROR_ALREADY_EXISTS,
+		    _("Another vmsupd is already serving %s; stop it first or use --socket"),
+		    path);
 		return FALSE;
 	}
 	if (g_unlink(path) != 0 && errno != ENOENT) {

@@ -774,8 +774,9 @@ vmsup_qga_exec_kill_in_guest(VmsupQgaClient *self, gint64 pid)
 	reap->pids[0] = pid;
 	reap->pids[1] = -1;
 	json_array_add_string_element(arg, "-c");
-	json_array_add_string_element(arg,
-				      "exec kill -KILL $(cat /proc/\"$1\"/task/*/children 2>/dev/null) \"$1\"");
+	json_array_add_string_element(
+	    arg,
+	    "exec kill -KILL $(cat /proc/\"$1\"/task/*/children 2>/dev/null) \"$1\"");
 	json_array_add_string_element(arg, "sh");
 	json_array_add_string_element(arg, pid_text);
 	json_object_set_string_member(args, "path", "/bin/sh");

@@ -281,8 +281,10 @@ vmsup_qmp_client_send_command(VmsupQmpClient *self,
 	call->timeout_ms = timeout_ms;
 	g_task_set_task_data(task, call, (GDestroyNotify)vmsup_qmp_call_free);
 	if (timeout_ms > 0)
-		call->timeout_source = vmsup_qmp_attach_source(
-		    g_timeout_source_new(timeout_ms), vmsup_qmp_call_timeout_cb, task, NULL);
+		call->timeout_source = vmsup_qmp_attach_source(g_timeout_source_new(timeout_ms),
+							       vmsup_qmp_call_timeout_cb,
+							       task,
+							       NULL);
 	if (cancellable != NULL)
 		call->cancel_source =
 		    vmsup_qmp_attach_source(g_cancellable_source_new(cancellable),
@@ -351,8 +353,12 @@ vmsup_qmp_client_handle_event(VmsupQmpClient *self, JsonObject *message)
 			       vmsup_json_object_get_int(timestamp, "microseconds", 0);
 	}
 	/* nobody can be connected to a detail whose quark does not exist yet */
-	g_signal_emit(
-	    self, signals[SIGNAL_EVENT], g_quark_try_string(name), name, data, timestamp_us);
+	g_signal_emit(self,
+		      signals[SIGNAL_EVENT],
+		      g_quark_try_string(name),
+		      name,
+		      data,
+		      timestamp_us);
 }
 
 static void
@@ -511,8 +517,10 @@ vmsup_qmp_client_handshake_async(VmsupQmpClient *self,
 	vmsup_line_stream_set_json_flags(self->stream, VMSUP_JSON_CHECK_WIDE_INTEGERS);
 	g_signal_connect(self->stream, "message", G_CALLBACK(vmsup_qmp_client_message_cb), self);
 	g_signal_connect(self->stream, "invalid", G_CALLBACK(vmsup_qmp_client_invalid_cb), self);
-	g_signal_connect(
-	    self->stream, "closed", G_CALLBACK(vmsup_qmp_client_stream_closed_cb), self);
+	g_signal_connect(self->stream,
+			 "closed",
+			 G_CALLBACK(vmsup_qmp_client_stream_closed_cb),
+			 self);
 	self->state = VMSUP_QMP_STATE_GREETING;
 	self->handshake = g_steal_pointer(&task);
 	if (self->timeout_ms > 0)
@@ -537,7 +545,8 @@ vmsup_qmp_client_handshake_finish(VmsupQmpClient *self, GAsyncResult *res, GErro
 	return g_task_propagate_boolean(G_TASK(res), error);
 }
 
-static void vmsup_qmp_client_connect_attempt(GTask *task);
+static void
+vmsup_qmp_client_connect_attempt(GTask *task);
 
 static void
 vmsup_qmp_client_connect_handshake_cb(GObject *source, GAsyncResult *res, gpointer user_data)
@@ -668,8 +677,13 @@ vmsup_qmp_client_execute_async(VmsupQmpClient *self,
 			       gpointer user_data)
 {
 	g_return_if_fail(VMSUP_IS_QMP_CLIENT(self));
-	vmsup_qmp_client_execute_with_timeout_async(
-	    self, command, arguments, self->timeout_ms, cancellable, callback, user_data);
+	vmsup_qmp_client_execute_with_timeout_async(self,
+						    command,
+						    arguments,
+						    self->timeout_ms,
+						    cancellable,
+						    callback,
+						    user_data);
 }
 
 void
@@ -688,8 +702,13 @@ vmsup_qmp_client_execute_with_timeout_async(VmsupQmpClient *self,
 	g_return_if_fail(cancellable == NULL || G_IS_CANCELLABLE(cancellable));
 
 	if (self->state == VMSUP_QMP_STATE_READY || self->state == VMSUP_QMP_STATE_CLOSED) {
-		vmsup_qmp_client_send_command(
-		    self, command, arguments, timeout_ms, cancellable, callback, user_data);
+		vmsup_qmp_client_send_command(self,
+					      command,
+					      arguments,
+					      timeout_ms,
+					      cancellable,
+					      callback,
+					      user_data);
 		return;
 	}
 	task = g_task_new(self, cancellable, callback, user_data);

@@ -55,8 +55,8 @@ struct _VmsupJsonrpcConnection {
 	guint64 serial;
 	VmsupCaller caller; /* as SO_PEERCRED found it */
 	guint n_pending;    /* calls dispatched, not answered */
-	gboolean eof;     /* the peer closed its side: answer what is pending, then close */
-	gboolean closing; /* flush what is queued, then close; read nothing more */
+	gboolean eof;       /* the peer closed its side: answer what is pending, then close */
+	gboolean closing;   /* flush what is queued, then close; read nothing more */
 	gboolean closed;
 	/* owned, while subscribed: which events the policy lets this connection hear */
 	VmsupPolicySubscription *subscription;

@@ -38,9 +38,10 @@ G_DEFINE_AUTOPTR_CLEANUP_FUNC(VmsupVmHandles, vmsup_vm_handles_unref)
  * arguments first and the service last.
  */
 typedef struct {
-	GClosure *vm_alive;        /* (const gchar *name) -> gboolean */
-	GClosure *vm_handles;      /* (const gchar *name) -> VmsupVmHandles * (full, NULL if not running) */
-	GClosure *lock_vm;         /* (const gchar *name, GCancellable *, GAsyncReadyCallback, gpointer) */
+	GClosure *vm_alive; /* (const gchar *name) -> gboolean */
+	GClosure
+	    *vm_handles;   /* (const gchar *name) -> VmsupVmHandles * (full, NULL if not running) */
+	GClosure *lock_vm; /* (const gchar *name, GCancellable *, GAsyncReadyCallback, gpointer) */
 	GClosure *unlock_vm;       /* (const gchar *name) */
 	GClosure *cleanup_runtime; /* (const gchar *name): the VM stopped; drop its handles */
 	GClosure *note_stop;       /* (const gchar *name, const gchar *reason): see below */

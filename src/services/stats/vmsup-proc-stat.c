@@ -159,7 +159,9 @@ vmsup_proc_comm_is_vcpu(const gchar *comm, gsize len)
 }
 
 static gboolean
-vmsup_proc_watch_read_stat(VmsupProcWatch *watch, guint64 *out_ticks, guint64 *out_starttime,
+vmsup_proc_watch_read_stat(VmsupProcWatch *watch,
+			   guint64 *out_ticks,
+			   guint64 *out_starttime,
 			   GError **error)
 {
 	gchar buf[VMSUP_PROC_LINE_MAX];
@@ -221,7 +223,8 @@ vmsup_proc_watch_new(const gchar *proc_root, GPid pid, GError **error)
 	uptime_path = g_build_filename(proc_root, "uptime", NULL);
 	if (vmsup_proc_read_path(uptime_path, buf, sizeof(buf))) {
 		gdouble boot_uptime = g_ascii_strtod(buf, NULL);
-		gdouble age = boot_uptime - (gdouble)starttime / (gdouble)vmsup_proc_sysconf(_SC_CLK_TCK, 100);
+		gdouble age = boot_uptime -
+			      (gdouble)starttime / (gdouble)vmsup_proc_sysconf(_SC_CLK_TCK, 100);
 		watch->started_at_s = vmsup_proc_now_s() - MAX(age, 0.0);
 	}
 	return g_steal_pointer(&watch);
@@ -320,9 +323,9 @@ vmsup_proc_watch_sample(VmsupProcWatch *watch, VmsupProcSample *out, GError **er
 		return FALSE;
 	{
 		const gchar *resident = strchr(buf, ' ');
-		out->rss_bytes = resident != NULL
-				     ? g_ascii_strtoull(resident + 1, NULL, 10) * vmsup_proc_sysconf(_SC_PAGESIZE, 4096)
-				     : 0;
+		out->rss_bytes = resident != NULL ? g_ascii_strtoull(resident + 1, NULL, 10) *
+							vmsup_proc_sysconf(_SC_PAGESIZE, 4096)
+						  : 0;
 	}
 	out->uptime_s = watch->started_at_s >= 0 ? MAX(0.0, now - watch->started_at_s) : -1;
 
@@ -374,5 +377,6 @@ vmsup_proc_sample_cpu_percent(const VmsupProcSample *older,
 	/* a vCPU thread that ended takes its ticks along */
 	if (after < before)
 		return 0;
-	return (gdouble)(after - before) / (gdouble)vmsup_proc_sysconf(_SC_CLK_TCK, 100) / seconds * 100.0;
+	return (gdouble)(after - before) / (gdouble)vmsup_proc_sysconf(_SC_CLK_TCK, 100) / seconds *
+	       100.0;
 }

@@ -70,9 +70,7 @@ vmsup_stats_service_stats_async(VmsupStatsService *self,
 				GAsyncReadyCallback callback,
 				gpointer user_data);
 JsonObject *
-vmsup_stats_service_stats_finish(VmsupStatsService *self,
-				 GAsyncResult *res,
-				 GError **error);
+vmsup_stats_service_stats_finish(VmsupStatsService *self, GAsyncResult *res, GError **error);
 void
 vmsup_stats_service_health_async(VmsupStatsService *self,
 				 const VmsupCaller *caller,
@@ -81,9 +79,7 @@ vmsup_stats_service_health_async(VmsupStatsService *self,
 				 GAsyncReadyCallback callback,
 				 gpointer user_data);
 JsonObject *
-vmsup_stats_service_health_finish(VmsupStatsService *self,
-				  GAsyncResult *res,
-				  GError **error);
+vmsup_stats_service_health_finish(VmsupStatsService *self, GAsyncResult *res, GError **error);
 void
 vmsup_stats_service_ping_async(VmsupStatsService *self,
 			       const VmsupCaller *caller,
@@ -92,9 +88,7 @@ vmsup_stats_service_ping_async(VmsupStatsService *self,
 			       GAsyncReadyCallback callback,
 			       gpointer user_data);
 JsonObject *
-vmsup_stats_service_ping_finish(VmsupStatsService *self,
-				GAsyncResult *res,
-				GError **error);
+vmsup_stats_service_ping_finish(VmsupStatsService *self, GAsyncResult *res, GError **error);
 void
 vmsup_stats_service_ports_async(VmsupStatsService *self,
 				const VmsupCaller *caller,
@@ -103,9 +97,7 @@ vmsup_stats_service_ports_async(VmsupStatsService *self,
 				GAsyncReadyCallback callback,
 				gpointer user_data);
 JsonObject *
-vmsup_stats_service_ports_finish(VmsupStatsService *self,
-				 GAsyncResult *res,
-				 GError **error);
+vmsup_stats_service_ports_finish(VmsupStatsService *self, GAsyncResult *res, GError **error);
 void
 vmsup_stats_service_exec_async(VmsupStatsService *self,
 			       const VmsupCaller *caller,
@@ -114,8 +106,6 @@ vmsup_stats_service_exec_async(VmsupStatsService *self,
 			       GAsyncReadyCallback callback,
 			       gpointer user_data);
 JsonObject *
-vmsup_stats_service_exec_finish(VmsupStatsService *self,
-				GAsyncResult *res,
-				GError **error);
+vmsup_stats_service_exec_finish(VmsupStatsService *self, GAsyncResult *res, GError **error);
 
 G_END_DECLS

@@ -101,9 +101,7 @@ vmsup_vm_service_create_async(VmsupVmService *self,
 			      GAsyncReadyCallback callback,
 			      gpointer user_data);
 JsonObject *
-vmsup_vm_service_create_finish(VmsupVmService *self,
-			       GAsyncResult *res,
-			       GError **error);
+vmsup_vm_service_create_finish(VmsupVmService *self, GAsyncResult *res, GError **error);
 void
 vmsup_vm_service_start_async(VmsupVmService *self,
 			     const VmsupCaller *caller,
@@ -112,9 +110,7 @@ vmsup_vm_service_start_async(VmsupVmService *self,
 			     GAsyncReadyCallback callback,
 			     gpointer user_data);
 JsonObject *
-vmsup_vm_service_start_finish(VmsupVmService *self,
-			      GAsyncResult *res,
-			      GError **error);
+vmsup_vm_service_start_finish(VmsupVmService *self, GAsyncResult *res, GError **error);
 void
 vmsup_vm_service_stop_async(VmsupVmService *self,
 			    const VmsupCaller *caller,
@@ -123,9 +119,7 @@ vmsup_vm_service_stop_async(VmsupVmService *self,
 			    GAsyncReadyCallback callback,
 			    gpointer user_data);
 JsonObject *
-vmsup_vm_service_stop_finish(VmsupVmService *self,
-			     GAsyncResult *res,
-			     GError **error);
+vmsup_vm_service_stop_finish(VmsupVmService *self, GAsyncResult *res, GError **error);
 void
 vmsup_vm_service_pause_async(VmsupVmService *self,
 			     const VmsupCaller *caller,
@@ -152,9 +146,7 @@ vmsup_vm_service_delete_async(VmsupVmService *self,
 			      GAsyncReadyCallback callback,
 			      gpointer user_data);
 JsonObject *
-vmsup_vm_service_delete_finish(VmsupVmService *self,
-			       GAsyncResult *res,
-			       GError **error);
+vmsup_vm_service_delete_finish(VmsupVmService *self, GAsyncResult *res, GError **error);
 void
 vmsup_vm_service_set_async(VmsupVmService *self,
 			   const VmsupCaller *caller,
@@ -163,9 +155,7 @@ vmsup_vm_service_set_async(VmsupVmService *self,
 			   GAsyncReadyCallback callback,
 			   gpointer user_data);
 JsonObject *
-vmsup_vm_service_set_finish(VmsupVmService *self,
-			    GAsyncResult *res,
-			    GError **error);
+vmsup_vm_service_set_finish(VmsupVmService *self, GAsyncResult *res, GError **error);
 void
 vmsup_vm_service_op_get_async(VmsupVmService *self,
 			      const VmsupCaller *caller,
@@ -174,9 +164,7 @@ vmsup_vm_service_op_get_async(VmsupVmService *self,
 			      GAsyncReadyCallback callback,
 			      gpointer user_data);
 JsonObject *
-vmsup_vm_service_op_get_finish(VmsupVmService *self,
-			       GAsyncResult *res,
-			       GError **error);
+vmsup_vm_service_op_get_finish(VmsupVmService *self, GAsyncResult *res, GError **error);
 void
 vmsup_vm_service_op_list_async(VmsupVmService *self,
 			       const VmsupCaller *caller,
@@ -185,9 +173,7 @@ vmsup_vm_service_op_list_async(VmsupVmService *self,
 			       GAsyncReadyCallback callback,
 			       gpointer user_data);
 JsonObject *
-vmsup_vm_service_op_list_finish(VmsupVmService *self,
-				GAsyncResult *res,
-				GError **error);
+vmsup_vm_service_op_list_finish(VmsupVmService *self, GAsyncResult *res, GError **error);
 void
 vmsup_vm_service_op_cancel_async(VmsupVmService *self,
 				 const VmsupCaller *caller,
@@ -196,9 +182,7 @@ vmsup_vm_service_op_cancel_async(VmsupVmService *self,
 				 GAsyncReadyCallback callback,
 				 gpointer user_data);
 JsonObject *
-vmsup_vm_service_op_cancel_finish(VmsupVmService *self,
-				  GAsyncResult *res,
-				  GError **error);
+vmsup_vm_service_op_cancel_finish(VmsupVmService *self, GAsyncResult *res, GError **error);
 
 /* where a member of a vm.get result comes from */
 typedef enum {

@@ -95,8 +95,12 @@ vmsup_vm_store_save_record(VmsupVmStore *self,
 
 	g_task_set_source_tag(task, tag);
 	g_task_set_check_cancellable(task, FALSE);
-	vmsup_record_store_save_async(
-	    records, name, owned, cancellable, vmsup_vm_store_saved_cb, g_steal_pointer(&task));
+	vmsup_record_store_save_async(records,
+				      name,
+				      owned,
+				      cancellable,
+				      vmsup_vm_store_saved_cb,
+				      g_steal_pointer(&task));
 }
 
 void

@@ -1074,10 +1074,11 @@ vmsup_vm_set_paused_async(VmsupVm *self,
 		g_task_return_new_error(task,
 					VMSUP_ERROR,
 					VMSUP_ERROR_FAILED_PRECONDITION,
-					pause ? _("VM '%s' is %s, not running: only a running VM can "
-						  "be paused; start it with 'vmsup start %s'")
-					      : _("VM '%s' is %s, not paused: only a paused VM can "
-						  "be resumed; start it with 'vmsup start %s'"),
+					pause
+					    ? _("VM '%s' is %s, not running: only a running VM can "
+						"be paused; start it with 'vmsup start %s'")
+					    : _("VM '%s' is %s, not paused: only a paused VM can "
+						"be resumed; start it with 'vmsup start %s'"),
 					name,
 					vmsup_vm_state_to_string(self->state),
 					name);

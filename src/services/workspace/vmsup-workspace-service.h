@@ -86,9 +86,7 @@ vmsup_workspace_service_list_async(VmsupWorkspaceService *self,
 				   GAsyncReadyCallback callback,
 				   gpointer user_data);
 JsonObject *
-vmsup_workspace_service_list_finish(VmsupWorkspaceService *self,
-				    GAsyncResult *res,
-				    GError **error);
+vmsup_workspace_service_list_finish(VmsupWorkspaceService *self, GAsyncResult *res, GError **error);
 void
 vmsup_workspace_service_delete_async(VmsupWorkspaceService *self,
 				     const VmsupCaller *caller,
@@ -108,8 +106,6 @@ vmsup_workspace_service_open_async(VmsupWorkspaceService *self,
 				   GAsyncReadyCallback callback,
 				   gpointer user_data);
 JsonObject *
-vmsup_workspace_service_open_finish(VmsupWorkspaceService *self,
-				    GAsyncResult *res,
-				    GError **error);
+vmsup_workspace_service_open_finish(VmsupWorkspaceService *self, GAsyncResult *res, GError **error);
 
 G_END_DECLS
