@@ -874,7 +874,9 @@ class Bench:
         out = []
         for a in argv:
             a = a.replace(vm_run, rawdir)
-            if a.startswith("file=") or ",file=" in a or a.startswith("if="):
+            # a -blockdev names its file node, not a path: those come as descriptors
+            if not a.startswith("driver=") and \
+                    (a.startswith("file=") or ",file=" in a or a.startswith("if=")):
                 # the qcow2 overlay: a private copy, so both never share a locked image
                 for part in a.split(","):
                     if part.startswith("file="):
@@ -892,9 +894,9 @@ class Bench:
                     parts.append(part)
                 a = ",".join(parts)
             out.append(a)
-        return out, self.raw_fds(pid, argv, vm_run, rawdir)
+        return out, self.raw_fds(pid, argv, vm_run, rawdir, vm_name)
 
-    def raw_fds(self, pid, argv, vm_run, rawdir):
+    def raw_fds(self, pid, argv, vm_run, rawdir, vm_name):
         """What each descriptor QEMU inherited from vmsupd is, for a raw QEMU to get its
         own: the agent's listening socket, or a file opened as QEMU has it."""
         plan = {}
@@ -932,9 +934,12 @@ class Bench:
                            os.O_WRONLY | os.O_CREAT | os.O_TRUNC)
                 continue
             parts = dict(p.split("=", 1) for p in use.split(",") if "=" in p)
-            node = int(parts["node-name"][len("vmsup-file"):])
-            plan[n] = ("open", chain[node],
-                       os.O_RDONLY if parts.get("read-only") == "on" else os.O_RDWR)
+            mode = os.O_RDONLY if parts.get("read-only") == "on" else os.O_RDWR
+            node = parts["node-name"]
+            if node.startswith("vmsup-file"):
+                plan[n] = ("open", chain[int(node[len("vmsup-file"):])], mode)
+            else:
+                plan[n] = ("open", self.guest_file(node, vm_name, rawdir), mode)
         # the rest stay where vmsupd put them
         for name in os.listdir(f"/proc/{pid}/fd"):
             fd = int(name)
@@ -945,6 +950,21 @@ class Bench:
             flags &= os.O_ACCMODE | os.O_APPEND | os.O_DIRECTORY | os.O_PATH | os.O_DIRECT
             plan[fd] = ("open", target, flags)
         return plan
+
+    def guest_file(self, node, vm_name, rawdir):
+        """The file behind a VM's firmware or cloud-init node: the same one, or a private
+        copy of what QEMU writes (the UEFI variable store)."""
+        guest_dir = os.path.join(self.state_dir, "guests", vm_name)
+        if node == "vmsup-seed-file":
+            return os.path.join(guest_dir, "seed.img")
+        if node == "vmsup-fw-code-file":
+            return os.environ.get("VMSUP_OVMF_CODE") or "/usr/share/OVMF/OVMF_CODE_4M.fd"
+        if node == "vmsup-fw-vars-file":
+            copy = os.path.join(rawdir, "OVMF_VARS.fd")
+            if not os.path.exists(copy):
+                shutil.copyfile(os.path.join(guest_dir, "OVMF_VARS.fd"), copy)
+            return copy
+        raise BenchError(f"vmsupd hands QEMU a block node the bench does not know: {node}")
 
     # -- measurements --------------------------------------------------------
 

@@ -39,6 +39,8 @@ GUEST_MIB = 128
 HALT_MIB = 64
 TRANSITIONAL = ("starting", "stopping")
 LIVE = ("running", "paused")
+# what vmsupd keeps of a VM made from an image, in <state>/guests/<name>/
+GUEST_FILES = ("seed.img", "OVMF_VARS.fd", "host-keys", "known_hosts")
 ERROR_KINDS = {1: "not-found", 2: "already-exists", 3: "invalid-argument", 4: "busy",
                5: "failed-precondition", 6: "cancelled", 7: "timeout", 8: "internal"}
 DBUS_METHODS = {"vm.create": "Create", "vm.start": "Start", "vm.stop": "Stop",
@@ -1097,6 +1099,7 @@ class Chaos:
                 rel = os.path.relpath(os.path.join(root, n), self.state_dir)
                 files[rel] = os.path.join(root, n)
         defs = set()
+        guests = set()
         for rel, path in sorted(files.items()):
             d, base = os.path.split(rel)
             if d in ("vms", "last-run", "workspaces") and base.endswith(".json"):
@@ -1114,9 +1117,18 @@ class Chaos:
                         self.violation(f"{label}: {rel} names VM {obj.get('name')}")
             elif d == "disks" and base.endswith(".qcow2"):
                 pass
+            elif d.startswith("guests" + os.sep) and d.count(os.sep) == 1 and \
+                    base in GUEST_FILES:
+                # a VM from an image: its cloud-init seed, UEFI variables, pinned host keys
+                guests.add(d.split(os.sep)[1])
+            elif d.startswith("ssh" + os.sep) and d.count(os.sep) == 1 and \
+                    base in ("id_ed25519", "id_ed25519.pub"):
+                pass
             else:
                 self.violation(f"{label}: unexpected file in the state directory: {rel} "
                                f"({os.path.getsize(path)} bytes)")
+        for name in sorted(guests - defs):
+            self.violation(f"{label}: guests/{name} is left behind: no VM {name} is defined")
         if defs != set(listed):
             self.violation(f"{label}: definitions on disk {sorted(defs - set(listed))} not "
                            f"listed, listed {sorted(set(listed) - defs)} without a file")
