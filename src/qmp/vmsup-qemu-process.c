@@ -482,37 +482,39 @@ vmsup_qemu_argv_add_raw_node(GPtrArray *argv, const gchar *name, gint fd, gboole
 			     ro);
 }
 
-gchar **
-vmsup_qemu_config_build_argv(const VmsupQemuConfig *config,
-			     const gchar *runtime_dir,
-			     gint qmp_fd,
-			     GError **error)
-{
-	g_autoptr(GPtrArray) argv = g_ptr_array_new_with_free_func(g_free);
-	g_autofree gchar *binary = NULL;
-	g_autofree gchar *run = NULL;
-	g_autofree gchar *run_esc = NULL;
+/* one argv being built: what each part of it needs to know */
+typedef struct {
+	GPtrArray *argv; /* owned */
+	const VmsupQemuConfig *config;
 	const gchar *machine;
-	gboolean mmio;
-	gboolean by_fd = qmp_fd >= 0;
-	gint next_fd = qmp_fd + 3;
+	gboolean mmio;  /* microvm: virtio-mmio devices, not PCI */
+	gboolean by_fd; /* files and sockets are passed as descriptors */
+	gint qmp_fd;    /* then QMP's, and the agent's and the console's after it */
+	gint next_fd;   /* the next host file's descriptor, in the order of the parts */
+	gchar *run;     /* owned: the runtime dir */
+	gchar *run_esc; /* owned: the same, escaped for an option string */
+} VmsupQemuArgv;
 
-	g_return_val_if_fail(config != NULL, NULL);
-	g_return_val_if_fail(runtime_dir != NULL, NULL);
+static void
+vmsup_qemu_argv_clear(VmsupQemuArgv *b)
+{
+	g_clear_pointer(&b->argv, g_ptr_array_unref);
+	g_clear_pointer(&b->run, g_free);
+	g_clear_pointer(&b->run_esc, g_free);
+}
+G_DEFINE_AUTO_CLEANUP_CLEAR_FUNC(VmsupQemuArgv, vmsup_qemu_argv_clear)
 
-	/* the RPC table refused invalid names; one here is a programming error */
-	g_return_val_if_fail(vmsup_name_validate(config->name, "VM", NULL), NULL);
-	machine = config->machine != NULL ? config->machine : "q35";
-	if (!vmsup_qemu_check_machine(machine, error))
-		return NULL;
-	mmio = g_strcmp0(machine, "microvm") == 0;
+/* what the caller must have decided before an argv can be built */
+static gboolean
+vmsup_qemu_argv_check_config(const VmsupQemuConfig *config, GError **error)
+{
 	if (config->accel != VMSUP_ACCEL_KVM && config->accel != VMSUP_ACCEL_TCG) {
 		g_set_error_literal(
 		    error,
 		    VMSUP_ERROR,
 		    VMSUP_ERROR_INVALID_ARGUMENT,
 		    "the accelerator must be resolved to kvm or tcg before QEMU starts");
-		return NULL;
+		return FALSE;
 	}
 	if (config->cpus == 0 || config->cpus > 255) {
 		g_set_error(error,
@@ -520,205 +522,304 @@ vmsup_qemu_config_build_argv(const VmsupQemuConfig *config,
 			    VMSUP_ERROR_INVALID_ARGUMENT,
 			    "cpus must be between 1 and 255, not %u",
 			    config->cpus);
-		return NULL;
+		return FALSE;
 	}
 	if (config->memory_mib == 0) {
 		g_set_error_literal(error,
 				    VMSUP_ERROR,
 				    VMSUP_ERROR_INVALID_ARGUMENT,
 				    "memory_mib must be at least 1");
-		return NULL;
+		return FALSE;
 	}
-	binary = vmsup_qemu_config_find_binary(config, error);
-	if (binary == NULL)
-		return NULL;
-	run = vmsup_qemu_check_path("runtime dir", runtime_dir, error);
-	if (run == NULL)
-		return NULL;
-	if (!vmsup_qemu_check_socket_dir(run, error))
-		return NULL;
-	run_esc = vmsup_qemu_escape(run);
+	return TRUE;
+}
 
-	g_ptr_array_add(argv, g_steal_pointer(&binary));
-	vmsup_qemu_argv_addf(argv, "-name", "guest=%s,debug-threads=on", config->name);
-	vmsup_qemu_argv_add(argv, "-M", machine);
+/* the machine itself: name, model, accelerator, size, and nothing QEMU adds on its own */
+static void
+vmsup_qemu_argv_add_machine(VmsupQemuArgv *b)
+{
+	const VmsupQemuConfig *config = b->config;
+
+	vmsup_qemu_argv_addf(b->argv, "-name", "guest=%s,debug-threads=on", config->name);
+	vmsup_qemu_argv_add(b->argv, "-M", b->machine);
 	if (config->accel == VMSUP_ACCEL_KVM) {
-		vmsup_qemu_argv_add(argv, "-accel", "kvm");
-		vmsup_qemu_argv_add(argv, "-cpu", "host");
+		vmsup_qemu_argv_add(b->argv, "-accel", "kvm");
+		vmsup_qemu_argv_add(b->argv, "-cpu", "host");
 	} else {
-		vmsup_qemu_argv_add(argv, "-accel", "tcg");
+		vmsup_qemu_argv_add(b->argv, "-accel", "tcg");
 	}
-	vmsup_qemu_argv_addf(argv, "-smp", "%u", config->cpus);
-	vmsup_qemu_argv_addf(argv, "-m", "%uM", config->memory_mib);
-	vmsup_qemu_argv_add(argv, "-nodefaults", NULL);
-	vmsup_qemu_argv_add(argv, "-no-user-config", NULL);
-	vmsup_qemu_argv_add(argv, "-display", "none");
-	vmsup_qemu_argv_add(argv, "-no-reboot", NULL);
-	vmsup_qemu_argv_add(argv, "-sandbox", VMSUP_QEMU_SANDBOX);
-	if (by_fd) {
+	vmsup_qemu_argv_addf(b->argv, "-smp", "%u", config->cpus);
+	vmsup_qemu_argv_addf(b->argv, "-m", "%uM", config->memory_mib);
+	vmsup_qemu_argv_add(b->argv, "-nodefaults", NULL);
+	vmsup_qemu_argv_add(b->argv, "-no-user-config", NULL);
+	vmsup_qemu_argv_add(b->argv, "-display", "none");
+	vmsup_qemu_argv_add(b->argv, "-no-reboot", NULL);
+	vmsup_qemu_argv_add(b->argv, "-sandbox", VMSUP_QEMU_SANDBOX);
+}
+
+/* how vmsupd finds and talks to it: the adoption marker, the console, QMP */
+static void
+vmsup_qemu_argv_add_control(VmsupQemuArgv *b)
+{
+	if (b->by_fd) {
 		/* the daemon writes the pidfile; this names the runtime dir for adoption */
-		vmsup_qemu_argv_addf(argv,
+		vmsup_qemu_argv_addf(b->argv,
 				     "-object",
 				     "secret,id=" VMSUP_QEMU_MARKER_ID ",data=%s",
-				     run_esc);
-		vmsup_qemu_argv_addf(argv, "-add-fd", "fd=%d,set=%d", qmp_fd + 2, qmp_fd + 2);
-		vmsup_qemu_argv_addf(argv,
+				     b->run_esc);
+		vmsup_qemu_argv_addf(b->argv,
+				     "-add-fd",
+				     "fd=%d,set=%d",
+				     b->qmp_fd + 2,
+				     b->qmp_fd + 2);
+		vmsup_qemu_argv_addf(b->argv,
 				     "-chardev",
 				     "file,id=ser0,path=/dev/fdset/%d",
-				     qmp_fd + 2);
+				     b->qmp_fd + 2);
 	} else {
 		/* -pidfile takes the path verbatim: adoption matches this argument exactly */
-		g_ptr_array_add(argv, g_strdup("-pidfile"));
-		g_ptr_array_add(argv, g_build_filename(run, VMSUP_QEMU_PIDFILE, NULL));
-		vmsup_qemu_argv_addf(argv,
+		g_ptr_array_add(b->argv, g_strdup("-pidfile"));
+		g_ptr_array_add(b->argv, g_build_filename(b->run, VMSUP_QEMU_PIDFILE, NULL));
+		vmsup_qemu_argv_addf(b->argv,
 				     "-chardev",
 				     "file,id=ser0,path=%s/" VMSUP_QEMU_CONSOLE_LOG,
-				     run_esc);
+				     b->run_esc);
 	}
-	vmsup_qemu_argv_add(argv, "-serial", "chardev:ser0");
-	if (qmp_fd >= 0) {
-		vmsup_qemu_argv_addf(argv,
+	vmsup_qemu_argv_add(b->argv, "-serial", "chardev:ser0");
+	if (b->by_fd)
+		vmsup_qemu_argv_addf(b->argv,
 				     "-chardev",
 				     "socket,id=qmp0,fd=%d,server=on,wait=off",
-				     qmp_fd);
-	} else {
-		vmsup_qemu_argv_addf(argv,
+				     b->qmp_fd);
+	else
+		vmsup_qemu_argv_addf(b->argv,
 				     "-chardev",
 				     "socket,id=qmp0,path=%s/" VMSUP_QEMU_QMP_SOCKET
 				     ",server=on,wait=off",
-				     run_esc);
-	}
-	vmsup_qemu_argv_add(argv, "-mon", "chardev=qmp0,mode=control");
+				     b->run_esc);
+	vmsup_qemu_argv_add(b->argv, "-mon", "chardev=qmp0,mode=control");
+}
 
-	/* -kernel, -initrd and -append are taken verbatim, not as option strings */
-	if (by_fd && config->kernel_fd >= 0) {
-		vmsup_qemu_argv_addf(argv, "-kernel", "/proc/self/fd/%d", next_fd++);
+/* -kernel, -initrd and -append, taken verbatim, not as option strings */
+static gboolean
+vmsup_qemu_argv_add_boot(VmsupQemuArgv *b, GError **error)
+{
+	const VmsupQemuConfig *config = b->config;
+
+	if (b->by_fd && config->kernel_fd >= 0) {
+		vmsup_qemu_argv_addf(b->argv, "-kernel", "/proc/self/fd/%d", b->next_fd++);
 	} else if (config->kernel != NULL) {
 		g_autofree gchar *kernel = vmsup_qemu_check_path("kernel", config->kernel, error);
 		if (kernel == NULL)
-			return NULL;
-		vmsup_qemu_argv_add(argv, "-kernel", kernel);
+			return FALSE;
+		vmsup_qemu_argv_add(b->argv, "-kernel", kernel);
 	}
-	if (by_fd && config->initrd_fd >= 0) {
-		vmsup_qemu_argv_addf(argv, "-initrd", "/proc/self/fd/%d", next_fd++);
+	if (b->by_fd && config->initrd_fd >= 0) {
+		vmsup_qemu_argv_addf(b->argv, "-initrd", "/proc/self/fd/%d", b->next_fd++);
 	} else if (config->initrd != NULL) {
 		g_autofree gchar *initrd = vmsup_qemu_check_path("initrd", config->initrd, error);
 		if (initrd == NULL)
-			return NULL;
-		vmsup_qemu_argv_add(argv, "-initrd", initrd);
+			return FALSE;
+		vmsup_qemu_argv_add(b->argv, "-initrd", initrd);
 	}
 	if (config->cmdline != NULL) {
 		if (!vmsup_qemu_check_value("kernel command line", config->cmdline, error))
-			return NULL;
-		vmsup_qemu_argv_add(argv, "-append", config->cmdline);
+			return FALSE;
+		vmsup_qemu_argv_add(b->argv, "-append", config->cmdline);
 	}
-	if (by_fd && config->disk_chain != NULL && config->disk_chain->len > 0) {
-		if (!vmsup_qemu_argv_add_chain(argv, config->disk_chain, mmio, next_fd, error))
-			return NULL;
-		next_fd += (gint)config->disk_chain->len;
-	} else if (config->disk != NULL) {
-		g_autofree gchar *disk = vmsup_qemu_check_path("disk image", config->disk, error);
-		g_autofree gchar *disk_esc = NULL;
-		if (disk == NULL)
-			return NULL;
-		disk_esc = vmsup_qemu_escape(disk);
-		if (mmio) {
-			vmsup_qemu_argv_addf(argv,
-					     "-drive",
-					     "if=none,id=disk0,file=%s,format=qcow2",
-					     disk_esc);
-			vmsup_qemu_argv_add(argv, "-device", "virtio-blk-device,drive=disk0");
-		} else {
-			vmsup_qemu_argv_addf(argv,
-					     "-drive",
-					     "if=virtio,file=%s,format=qcow2",
-					     disk_esc);
+	return TRUE;
+}
+
+/* the VM's disk: its whole chain by descriptor, or by name without descriptors */
+static gboolean
+vmsup_qemu_argv_add_disk(VmsupQemuArgv *b, GError **error)
+{
+	const VmsupQemuConfig *config = b->config;
+	g_autofree gchar *disk = NULL;
+	g_autofree gchar *disk_esc = NULL;
+
+	if (b->by_fd && config->disk_chain != NULL && config->disk_chain->len > 0) {
+		if (!vmsup_qemu_argv_add_chain(b->argv,
+					       config->disk_chain,
+					       b->mmio,
+					       b->next_fd,
+					       error))
+			return FALSE;
+		b->next_fd += (gint)config->disk_chain->len;
+		return TRUE;
+	}
+	if (config->disk == NULL)
+		return TRUE;
+	disk = vmsup_qemu_check_path("disk image", config->disk, error);
+	if (disk == NULL)
+		return FALSE;
+	disk_esc = vmsup_qemu_escape(disk);
+	if (b->mmio) {
+		vmsup_qemu_argv_addf(b->argv,
+				     "-drive",
+				     "if=none,id=disk0,file=%s,format=qcow2",
+				     disk_esc);
+		vmsup_qemu_argv_add(b->argv, "-device", "virtio-blk-device,drive=disk0");
+	} else {
+		vmsup_qemu_argv_addf(b->argv, "-drive", "if=virtio,file=%s,format=qcow2", disk_esc);
+	}
+	return TRUE;
+}
+
+/* the guest agent's channel, on a socket QEMU serves */
+static void
+vmsup_qemu_argv_add_agent(VmsupQemuArgv *b)
+{
+	g_autofree gchar *serial = vmsup_qemu_virtio(b->machine, "virtio-serial");
+
+	if (b->by_fd) {
+		vmsup_qemu_argv_addf(b->argv,
+				     "-chardev",
+				     "socket,id=" VMSUP_QEMU_QGA_CHARDEV
+				     ",fd=%d,server=on,wait=off",
+				     b->qmp_fd + 1);
+	} else {
+		vmsup_qemu_argv_addf(b->argv,
+				     "-chardev",
+				     "socket,id=" VMSUP_QEMU_QGA_CHARDEV
+				     ",path=%s/" VMSUP_QEMU_QGA_SOCKET ",server=on,wait=off",
+				     b->run_esc);
+	}
+	vmsup_qemu_argv_add(b->argv, "-device", serial);
+	vmsup_qemu_argv_add(b->argv,
+			    "-device",
+			    "virtserialport,chardev=" VMSUP_QEMU_QGA_CHARDEV
+			    ",id=" VMSUP_QEMU_QGA_PORT ",name=org.qemu.guest_agent.0");
+}
+
+/* user-mode networking, with the forwards on the host's loopback */
+static gboolean
+vmsup_qemu_argv_add_network(VmsupQemuArgv *b, GError **error)
+{
+	const VmsupQemuConfig *config = b->config;
+	g_autoptr(GString) netdev = g_string_new("user,id=n0");
+
+	for (guint i = 0; config->forwards != NULL && i < config->forwards->len; i++) {
+		VmsupQemuForward *fwd = &g_array_index(config->forwards, VmsupQemuForward, i);
+		if (fwd->guest_port == 0) {
+			g_set_error_literal(error,
+					    VMSUP_ERROR,
+					    VMSUP_ERROR_INVALID_ARGUMENT,
+					    "a forwarded guest port must not be 0");
+			return FALSE;
 		}
+		g_string_append_printf(netdev,
+				       ",hostfwd=tcp:127.0.0.1:%u-:%u",
+				       fwd->host_port,
+				       fwd->guest_port);
 	}
-	if (config->agent) {
-		g_autofree gchar *serial = vmsup_qemu_virtio(machine, "virtio-serial");
-		if (by_fd) {
-			vmsup_qemu_argv_addf(argv,
-					     "-chardev",
-					     "socket,id=" VMSUP_QEMU_QGA_CHARDEV
-					     ",fd=%d,server=on,wait=off",
-					     qmp_fd + 1);
-		} else {
-			vmsup_qemu_argv_addf(argv,
-					     "-chardev",
-					     "socket,id=" VMSUP_QEMU_QGA_CHARDEV
-					     ",path=%s/" VMSUP_QEMU_QGA_SOCKET
-					     ",server=on,wait=off",
-					     run_esc);
-		}
-		vmsup_qemu_argv_add(argv, "-device", serial);
-		vmsup_qemu_argv_add(argv,
-				    "-device",
-				    "virtserialport,chardev=" VMSUP_QEMU_QGA_CHARDEV
-				    ",id=" VMSUP_QEMU_QGA_PORT ",name=org.qemu.guest_agent.0");
-	}
-	if (config->network) {
-		g_autoptr(GString) netdev = g_string_new("user,id=n0");
-		for (guint i = 0; config->forwards != NULL && i < config->forwards->len; i++) {
-			VmsupQemuForward *fwd =
-			    &g_array_index(config->forwards, VmsupQemuForward, i);
-			if (fwd->guest_port == 0) {
-				g_set_error_literal(error,
-						    VMSUP_ERROR,
-						    VMSUP_ERROR_INVALID_ARGUMENT,
-						    "a forwarded guest port must not be 0");
-				return NULL;
-			}
-			g_string_append_printf(netdev,
-					       ",hostfwd=tcp:127.0.0.1:%u-:%u",
-					       fwd->host_port,
-					       fwd->guest_port);
-		}
-		vmsup_qemu_argv_add(argv, "-netdev", netdev->str);
-		if (mmio)
-			vmsup_qemu_argv_add(argv, "-device", "virtio-net-device,netdev=n0");
-		else
-			vmsup_qemu_argv_add(argv, "-device", "virtio-net-pci,netdev=n0,romfile=");
-	}
-	if ((by_fd && config->share_fd >= 0) || config->share_dir != NULL) {
-		g_autofree gchar *share = NULL;
-		g_autofree gchar *share_esc = NULL;
-		g_autofree gchar *p9 = vmsup_qemu_virtio(machine, "virtio-9p");
-		if (by_fd && config->share_fd >= 0)
-			share = g_strdup_printf("/proc/self/fd/%d", next_fd++);
-		else
-			share = vmsup_qemu_check_path("shared dir", config->share_dir, error);
-		if (share == NULL)
-			return NULL;
-		share_esc = vmsup_qemu_escape(share);
-		vmsup_qemu_argv_addf(
-		    argv,
-		    "-fsdev",
-		    "local,id=fs0,path=%s,security_model=" VMSUP_QEMU_9P_SECURITY_MODEL,
-		    share_esc);
-		vmsup_qemu_argv_addf(argv, "-device", "%s,fsdev=fs0,mount_tag=workspace", p9);
-	}
-	if (by_fd && config->firmware_code_fd >= 0 && config->firmware_vars_fd >= 0) {
-		vmsup_qemu_argv_add_raw_node(argv, "vmsup-fw-code", next_fd++, TRUE);
-		vmsup_qemu_argv_add_raw_node(argv, "vmsup-fw-vars", next_fd++, FALSE);
-		vmsup_qemu_argv_add(argv,
+	vmsup_qemu_argv_add(b->argv, "-netdev", netdev->str);
+	if (b->mmio)
+		vmsup_qemu_argv_add(b->argv, "-device", "virtio-net-device,netdev=n0");
+	else
+		vmsup_qemu_argv_add(b->argv, "-device", "virtio-net-pci,netdev=n0,romfile=");
+	return TRUE;
+}
+
+/* the 9p share, mounted as "workspace" in the guest */
+static gboolean
+vmsup_qemu_argv_add_share(VmsupQemuArgv *b, GError **error)
+{
+	const VmsupQemuConfig *config = b->config;
+	g_autofree gchar *share = NULL;
+	g_autofree gchar *share_esc = NULL;
+	g_autofree gchar *p9 = vmsup_qemu_virtio(b->machine, "virtio-9p");
+
+	if (b->by_fd && config->share_fd >= 0)
+		share = g_strdup_printf("/proc/self/fd/%d", b->next_fd++);
+	else
+		share = vmsup_qemu_check_path("shared dir", config->share_dir, error);
+	if (share == NULL)
+		return FALSE;
+	share_esc = vmsup_qemu_escape(share);
+	vmsup_qemu_argv_addf(b->argv,
+			     "-fsdev",
+			     "local,id=fs0,path=%s,security_model=" VMSUP_QEMU_9P_SECURITY_MODEL,
+			     share_esc);
+	vmsup_qemu_argv_addf(b->argv, "-device", "%s,fsdev=fs0,mount_tag=workspace", p9);
+	return TRUE;
+}
+
+/* UEFI's code and variables as pflash, and the cloud-init seed, all by descriptor */
+static void
+vmsup_qemu_argv_add_firmware_and_seed(VmsupQemuArgv *b)
+{
+	const VmsupQemuConfig *config = b->config;
+
+	if (config->firmware_code_fd >= 0 && config->firmware_vars_fd >= 0) {
+		vmsup_qemu_argv_add_raw_node(b->argv, "vmsup-fw-code", b->next_fd++, TRUE);
+		vmsup_qemu_argv_add_raw_node(b->argv, "vmsup-fw-vars", b->next_fd++, FALSE);
+		vmsup_qemu_argv_add(b->argv,
 				    "-machine",
 				    "pflash0=vmsup-fw-code,pflash1=vmsup-fw-vars");
 	}
-	if (by_fd && config->seed_fd >= 0) {
-		g_autofree gchar *blk = vmsup_qemu_virtio(machine, "virtio-blk");
-		vmsup_qemu_argv_add_raw_node(argv, "vmsup-seed", next_fd++, TRUE);
-		vmsup_qemu_argv_addf(argv, "-device", "%s,drive=vmsup-seed", blk);
+	if (config->seed_fd >= 0) {
+		g_autofree gchar *blk = vmsup_qemu_virtio(b->machine, "virtio-blk");
+		vmsup_qemu_argv_add_raw_node(b->argv, "vmsup-seed", b->next_fd++, TRUE);
+		vmsup_qemu_argv_addf(b->argv, "-device", "%s,drive=vmsup-seed", blk);
 	}
-	{
-		g_autofree gchar *balloon = vmsup_qemu_virtio(machine, "virtio-balloon");
-		vmsup_qemu_argv_add(argv, "-device", balloon);
-	}
-	if (config->paused)
-		vmsup_qemu_argv_add(argv, "-S", NULL);
+}
 
-	g_ptr_array_add(argv, NULL);
-	return (gchar **)g_ptr_array_free(g_steal_pointer(&argv), FALSE);
+gchar **
+vmsup_qemu_config_build_argv(const VmsupQemuConfig *config,
+			     const gchar *runtime_dir,
+			     gint qmp_fd,
+			     GError **error)
+{
+	g_auto(VmsupQemuArgv) b = {0};
+	g_autofree gchar *binary = NULL;
+	g_autofree gchar *balloon = NULL;
+
+	g_return_val_if_fail(config != NULL, NULL);
+	g_return_val_if_fail(runtime_dir != NULL, NULL);
+
+	/* the RPC table refused invalid names; one here is a programming error */
+	g_return_val_if_fail(vmsup_name_validate(config->name, "VM", NULL), NULL);
+	b.config = config;
+	b.machine = config->machine != NULL ? config->machine : "q35";
+	if (!vmsup_qemu_check_machine(b.machine, error) ||
+	    !vmsup_qemu_argv_check_config(config, error))
+		return NULL;
+	b.mmio = g_strcmp0(b.machine, "microvm") == 0;
+	b.by_fd = qmp_fd >= 0;
+	b.qmp_fd = qmp_fd;
+	b.next_fd = qmp_fd + 3;
+	binary = vmsup_qemu_config_find_binary(config, error);
+	if (binary == NULL)
+		return NULL;
+	b.run = vmsup_qemu_check_path("runtime dir", runtime_dir, error);
+	if (b.run == NULL || !vmsup_qemu_check_socket_dir(b.run, error))
+		return NULL;
+	b.run_esc = vmsup_qemu_escape(b.run);
+
+	b.argv = g_ptr_array_new_with_free_func(g_free);
+	g_ptr_array_add(b.argv, g_steal_pointer(&binary));
+	vmsup_qemu_argv_add_machine(&b);
+	vmsup_qemu_argv_add_control(&b);
+	/* the host files' descriptors follow in this order: boot, disk, share, firmware, seed */
+	if (!vmsup_qemu_argv_add_boot(&b, error) || !vmsup_qemu_argv_add_disk(&b, error))
+		return NULL;
+	if (config->agent)
+		vmsup_qemu_argv_add_agent(&b);
+	if (config->network && !vmsup_qemu_argv_add_network(&b, error))
+		return NULL;
+	if (((b.by_fd && config->share_fd >= 0) || config->share_dir != NULL) &&
+	    !vmsup_qemu_argv_add_share(&b, error))
+		return NULL;
+	if (b.by_fd)
+		vmsup_qemu_argv_add_firmware_and_seed(&b);
+	balloon = vmsup_qemu_virtio(b.machine, "virtio-balloon");
+	vmsup_qemu_argv_add(b.argv, "-device", balloon);
+	if (config->paused)
+		vmsup_qemu_argv_add(b.argv, "-S", NULL);
+
+	g_ptr_array_add(b.argv, NULL);
+	return (gchar **)g_ptr_array_free(g_steal_pointer(&b.argv), FALSE);
 }
 
 gchar *
