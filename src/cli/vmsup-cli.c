@@ -8,6 +8,7 @@
 #include "config.h"
 
 #include <glib/gi18n.h>
+#include <locale.h>
 
 #include "vmsup-cli-output.h"
 #include "vmsup-cli.h"
