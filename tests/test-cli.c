@@ -2211,6 +2211,7 @@ main(int argc, char **argv)
 {
 	static const FixtureOptions fake_qemu = {TRUE};
 
+	vmsup_test_guard_children();
 	g_test_init(&argc, &argv, G_TEST_OPTION_ISOLATE_DIRS, NULL);
 	g_test_add_func("/vmsup/cli/format/table", test_format_table);
 	g_test_add_func("/vmsup/cli/format/values", test_format_values);

@@ -679,6 +679,7 @@ test_others_vms_are_invisible(void)
 int
 main(int argc, char **argv)
 {
+	vmsup_test_guard_children();
 	g_test_init(&argc, &argv, NULL);
 	g_test_add_func("/vmsup/dbus-system/others-vms-are-invisible",
 			test_others_vms_are_invisible);

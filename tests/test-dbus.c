@@ -2924,6 +2924,7 @@ main(int argc, char **argv)
 {
 	gint status;
 
+	vmsup_test_guard_children();
 	g_test_init(&argc, &argv, G_TEST_OPTION_ISOLATE_DIRS, NULL);
 	/* map the D-Bus error names back to our domains on this side too */
 	(void)vmsup_error_quark();

@@ -941,6 +941,7 @@ test_timing(Fixture *fx, gconstpointer data)
 int
 main(int argc, char **argv)
 {
+	vmsup_test_guard_children();
 	g_test_init(&argc, &argv, G_TEST_OPTION_ISOLATE_DIRS, NULL);
 	ADD("/vmsup/qemu/argv/full", test_argv_full);
 	ADD("/vmsup/qemu/argv/escape", test_argv_escape);

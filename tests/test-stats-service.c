@@ -1700,6 +1700,7 @@ test_hooks_only(void)
 int
 main(int argc, char **argv)
 {
+	vmsup_test_guard_children();
 	g_test_init(&argc, &argv, G_TEST_OPTION_ISOLATE_DIRS, NULL);
 	signal(SIGABRT, abort_handler);
 	signal(SIGTERM, abort_handler);
