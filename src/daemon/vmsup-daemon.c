@@ -38,6 +38,7 @@ struct _VmsupDaemon {
 	VmsupImageStore *image_store;
 	VmsupPolicy *policy;
 	VmsupEventSource *events;
+	VmsupEventJournal *journal;
 	VmsupJsonrpcServer *jsonrpc;
 	VmsupDbusServer *dbus;
 	GCancellable *cancellable;
@@ -199,6 +200,9 @@ vmsup_daemon_wire_services(VmsupDaemon *self)
 				0);
 	/* after the stats service's handlers: a VM is tracked before anyone hears of it */
 	self->events = vmsup_event_source_new(self->vm_service);
+	self->journal =
+	    vmsup_event_journal_new(self->options.state_dir, VMSUP_EVENT_JOURNAL_DEFAULT_MAX_BYTES);
+	vmsup_event_source_set_journal(self->events, self->journal);
 	self->policy = vmsup_daemon_policy_new(self->vm_service, self->workspace_service);
 
 	self->ctx.policy = self->policy;
@@ -375,6 +379,7 @@ vmsup_daemon_load_cb(GObject *source, GAsyncResult *res, gpointer user_data)
 		g_task_return_error(task, g_steal_pointer(&error));
 		return;
 	}
+	vmsup_event_source_note_owners(self->events);
 	accel = vmsup_vm_service_get_accel(self->vm_service, &reason);
 	g_message("accelerator: %s (%s)", vmsup_accel_to_string(accel), reason ? reason : "");
 	/* a lowered cap never costs a definition: it only refuses new VMs */
@@ -510,6 +515,7 @@ vmsup_daemon_dispose(GObject *object)
 	g_clear_object(&self->jsonrpc);
 	g_clear_object(&self->dbus);
 	g_clear_object(&self->events);
+	g_clear_object(&self->journal);
 	g_clear_object(&self->policy);
 	g_clear_object(&self->workspace_service);
 	g_clear_object(&self->image_store);
