@@ -1,0 +1,652 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+/*
+ * What vmsupd keeps of its own life and shows of it: the event journal
+ * (rotation, torn lines, --since), its replay by events.subscribe across a
+ * kill -9 of vmsupd with real QEMU, replay then live without a gap, what a
+ * second uid is shown, and the CLI on top of it (vmsup events, vmsup top).
+ */
+
+#include "config.h"
+
+#include <gio/gio.h>
+#include <glib/gstdio.h>
+#include <grp.h>
+#include <signal.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/un.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "vmsup-daemon.h"
+#include "vmsup-error.h"
+#include "vmsup-event-journal.h"
+#include "vmsup-event-source.h"
+#include "vmsup-json.h"
+#include "vmsup-jsonrpc-client.h"
+#include "vmsup-jsonrpc-server.h"
+#include "vmsup-since.h"
+#include "vmsup-test-util.h"
+
+#define TIMEOUT_S 60
+#define NOBODY 65534
+
+static JsonObject *
+params_new(const gchar *name)
+{
+	JsonObject *params = json_object_new();
+	json_object_set_string_member(params, "name", name);
+	return params;
+}
+
+static gchar *
+read_text(const gchar *path)
+{
+	gchar *text = NULL;
+	g_assert_true(g_file_get_contents(path, &text, NULL, NULL));
+	return text;
+}
+
+static gsize
+file_size(const gchar *path)
+{
+	GStatBuf st;
+	g_assert_cmpint(g_stat(path, &st), ==, 0);
+	return (gsize)st.st_size;
+}
+
+/* the journal alone */
+
+/* thousands of entries through a small bound: two files at most, each under it, none lost */
+static void
+test_rotation(void)
+{
+	g_autofree gchar *dir = vmsup_test_make_tmpdir();
+	g_autofree gchar *path = g_build_filename(dir, VMSUP_EVENT_JOURNAL_FILE, NULL);
+	g_autofree gchar *previous = g_build_filename(dir, VMSUP_EVENT_JOURNAL_PREVIOUS_FILE, NULL);
+	g_autoptr(JsonObject) params = params_new("a");
+	g_autoptr(GPtrArray) entries = NULL;
+	g_autoptr(VmsupEventJournal) reopened = NULL;
+	const gsize bound = 4096;
+	const guint n = 2000;
+
+	{
+		g_autoptr(VmsupEventJournal) journal = vmsup_event_journal_new(dir, bound);
+		for (guint i = 1; i <= n; i++)
+			g_assert_cmpuint(vmsup_event_journal_append(journal,
+								    g_get_real_time(),
+								    "event.vm-removed",
+								    params,
+								    0),
+					 ==,
+					 i);
+	}
+	g_assert_cmpuint(file_size(path), <=, bound);
+	g_assert_cmpuint(file_size(previous), <=, bound);
+	g_assert_cmpuint(file_size(previous), >, bound / 2);
+	/* what is kept is the newest entries, in order, without a hole */
+	entries = vmsup_event_journal_read(dir, G_MININT64, 0);
+	g_assert_cmpuint(entries->len, >, 0);
+	for (guint i = 0; i < entries->len; i++)
+		g_assert_cmpuint(vmsup_event_journal_entry_get_seq(g_ptr_array_index(entries, i)),
+				 ==,
+				 n - entries->len + 1 + i);
+	/* a reopened journal numbers on */
+	reopened = vmsup_event_journal_new(dir, bound);
+	g_assert_cmpuint(vmsup_event_journal_get_last_seq(reopened), ==, n);
+	vmsup_test_rm_rf(dir);
+}
+
+/* a line cut short by a crash is skipped, and the next entry does not glue onto it */
+static void
+test_torn_line(void)
+{
+	g_autofree gchar *dir = vmsup_test_make_tmpdir();
+	g_autofree gchar *path = g_build_filename(dir, VMSUP_EVENT_JOURNAL_FILE, NULL);
+	g_autoptr(JsonObject) params = params_new("a");
+	g_autoptr(GPtrArray) entries = NULL;
+	g_autoptr(GPtrArray) after = NULL;
+	g_autofree gchar *text = NULL;
+	FILE *file;
+
+	{
+		g_autoptr(VmsupEventJournal) journal = vmsup_event_journal_new(dir, 0);
+		for (guint i = 0; i < 3; i++)
+			vmsup_event_journal_append(journal,
+						   g_get_real_time(),
+						   "event.vm-removed",
+						   params,
+						   0);
+	}
+	file = g_fopen(path, "a");
+	g_assert_nonnull(file);
+	fputs("{\"seq\":4,\"time\":\"2026-", file);
+	fclose(file);
+	entries = vmsup_event_journal_read(dir, G_MININT64, 0);
+	g_assert_cmpuint(entries->len, ==, 3);
+	{
+		g_autoptr(VmsupEventJournal) journal = vmsup_event_journal_new(dir, 0);
+		g_assert_cmpuint(vmsup_event_journal_get_last_seq(journal), ==, 3);
+		g_assert_cmpuint(vmsup_event_journal_append(journal,
+							    g_get_real_time(),
+							    "event.vm-removed",
+							    params,
+							    0),
+				 ==,
+				 4);
+	}
+	after = vmsup_event_journal_read(dir, G_MININT64, 0);
+	g_assert_cmpuint(after->len, ==, 4);
+	g_assert_cmpuint(vmsup_event_journal_entry_get_seq(g_ptr_array_index(after, 3)), ==, 4);
+	/* garbage of any kind is skipped too, never fatal */
+	text = read_text(path);
+	file = g_fopen(path, "a");
+	fputs("not json\n{\"seq\":\"x\"}\n[1]\n\n", file);
+	fclose(file);
+	g_clear_pointer(&after, g_ptr_array_unref);
+	after = vmsup_event_journal_read(dir, G_MININT64, 0);
+	g_assert_cmpuint(after->len, ==, 4);
+	vmsup_test_rm_rf(dir);
+}
+
+/* since: spans back from now and ISO times; entries older than it are left out */
+static void
+test_since(void)
+{
+	g_autofree gchar *dir = vmsup_test_make_tmpdir();
+	g_autoptr(JsonObject) params = params_new("a");
+	g_autoptr(GPtrArray) recent = NULL;
+	g_autoptr(GPtrArray) after_seq = NULL;
+	g_autoptr(GError) error = NULL;
+	gint64 now = g_get_real_time();
+	gint64 at = 0;
+	const struct {
+		const gchar *text;
+		gint64 back_s;
+	} spans[] = {{"30s", 30}, {"10m", 600}, {"2h", 7200}, {"1d", 86400}, {"45", 45}};
+
+	for (guint i = 0; i < G_N_ELEMENTS(spans); i++) {
+		g_assert_true(vmsup_since_parse(spans[i].text, now, &at, &error));
+		g_assert_no_error(error);
+		g_assert_cmpint(at, ==, now - spans[i].back_s * G_USEC_PER_SEC);
+	}
+	g_assert_true(vmsup_since_parse("2026-12-07T18:00:00Z", now, &at, &error));
+	g_assert_cmpint(at, ==, (gint64)1796666400 * G_USEC_PER_SEC);
+	g_assert_true(vmsup_since_parse("2026-12-07T19:00:00+01:00", now, &at, &error));
+	g_assert_cmpint(at, ==, (gint64)1796666400 * G_USEC_PER_SEC);
+	for (guint i = 0; i < 4; i++) {
+		const gchar *bad[] = {"yesterday", "10x", "-5m", ""};
+		g_assert_false(vmsup_since_parse(bad[i], now, &at, &error));
+		g_assert_error(error, VMSUP_ERROR, VMSUP_ERROR_INVALID_ARGUMENT);
+		g_clear_error(&error);
+	}
+
+	{
+		g_autoptr(VmsupEventJournal) journal = vmsup_event_journal_new(dir, 0);
+		vmsup_event_journal_append(journal,
+					   now - (gint64)3600 * G_USEC_PER_SEC,
+					   "event.vm-removed",
+					   params,
+					   0);
+		vmsup_event_journal_append(journal,
+					   now - (gint64)60 * G_USEC_PER_SEC,
+					   "event.vm-removed",
+					   params,
+					   0);
+		vmsup_event_journal_append(journal, now, "event.vm-removed", params, 0);
+	}
+	g_assert_true(vmsup_since_parse("10m", now, &at, NULL));
+	recent = vmsup_event_journal_read(dir, at, 0);
+	g_assert_cmpuint(recent->len, ==, 2);
+	g_assert_cmpuint(vmsup_event_journal_entry_get_seq(g_ptr_array_index(recent, 0)), ==, 2);
+	after_seq = vmsup_event_journal_read(dir, G_MININT64, 2);
+	g_assert_cmpuint(after_seq->len, ==, 1);
+	vmsup_test_rm_rf(dir);
+}
+
+/* what uid 65534 is replayed: its own VM's events, never those of root's */
+
+/* in the child: the replay up to the answer; exit 0 when it held "n" only */
+static G_GNUC_NORETURN void
+replay_as_nobody(const gchar *path)
+{
+	static const gchar request[] = "{\"jsonrpc\":\"2.0\",\"id\":1,\"method\":"
+				       "\"events.subscribe\",\"params\":{\"since\":\"1h\","
+				       "\"follow\":false}}\n";
+	struct sockaddr_un addr = {.sun_family = AF_UNIX};
+	g_autoptr(GString) got = g_string_new(NULL);
+	gchar buf[4096];
+	gint fd;
+
+	if (setgroups(0, NULL) != 0 || setgid(NOBODY) != 0 || setuid(NOBODY) != 0)
+		_exit(20);
+	fd = socket(AF_UNIX, SOCK_STREAM, 0);
+	memcpy(addr.sun_path, path, strlen(path) + 1);
+	if (fd < 0 || connect(fd, (struct sockaddr *)&addr, sizeof(addr)) != 0 ||
+	    send(fd, request, strlen(request), MSG_NOSIGNAL) < 0)
+		_exit(21);
+	while (strstr(got->str, "\"result\"") == NULL) {
+		gssize n = read(fd, buf, sizeof(buf));
+		if (n <= 0)
+			_exit(22);
+		g_string_append_len(got, buf, n);
+	}
+	if (strstr(got->str, "\"name\":\"r\"") != NULL)
+		_exit(23);
+	/* two changes of its own VM, then its removal, and the answer counts three */
+	if (strstr(got->str, "\"replayed\":3") == NULL ||
+	    strstr(got->str, "\"method\":\"event.vm-removed\",\"params\":{\"name\":\"n\"") == NULL)
+		_exit(24);
+	_exit(0);
+}
+
+typedef struct {
+	gboolean done;
+	gint status;
+} Child;
+
+static void
+child_exited_cb(GPid pid, gint status, gpointer user_data)
+{
+	Child *child = user_data;
+	child->status = status;
+	child->done = TRUE;
+	g_spawn_close_pid(pid);
+}
+
+static void
+emit_vm_changed(VmsupEventSource *events, const gchar *name, guint32 owner)
+{
+	g_autoptr(JsonObject) params = params_new(name);
+	g_autoptr(JsonObject) vm = json_object_new();
+
+	json_object_set_string_member(vm, "name", name);
+	json_object_set_int_member(vm, "owner_uid", owner);
+	json_object_set_string_member(vm, "state", "stopped");
+	json_object_set_object_member(params, "vm", g_steal_pointer(&vm));
+	vmsup_event_source_emit(events, VMSUP_POLICY_EVENT_VM_CHANGED, params);
+}
+
+static void
+test_policy_replay(void)
+{
+	g_autofree gchar *dir = vmsup_test_make_tmpdir();
+	g_autofree gchar *socket_path = g_build_filename(dir, "s.sock", NULL);
+	g_autoptr(VmsupPolicy) policy = vmsup_policy_new(NULL);
+	g_autoptr(VmsupEventSource) events = vmsup_event_source_new(NULL);
+	g_autoptr(VmsupEventJournal) journal = vmsup_event_journal_new(dir, 0);
+	g_autoptr(VmsupJsonrpcServer) server = NULL;
+	g_autoptr(JsonObject) removed_n = params_new("n");
+	g_autoptr(JsonObject) removed_r = params_new("r");
+	g_autoptr(GError) error = NULL;
+	VmsupRpcContext ctx = {0};
+	Child child = {FALSE, 0};
+	pid_t pid;
+
+	g_assert_cmpint(g_chmod(dir, 0755), ==, 0);
+	vmsup_event_source_set_journal(events, journal);
+	emit_vm_changed(events, "r", 0);
+	emit_vm_changed(events, "n", NOBODY);
+	emit_vm_changed(events, "n", NOBODY);
+	emit_vm_changed(events, "r", 0);
+	/* once removed, the owner is the journal's memory alone */
+	vmsup_event_source_emit(events, VMSUP_POLICY_EVENT_VM_REMOVED, removed_r);
+	vmsup_event_source_emit(events, VMSUP_POLICY_EVENT_VM_REMOVED, removed_n);
+	g_assert_cmpuint(vmsup_event_source_get_last_seq(events, NULL), ==, 6);
+
+	ctx.policy = policy;
+	ctx.events = events;
+	ctx.mode = "system";
+	ctx.socket_path = socket_path;
+	server = vmsup_jsonrpc_server_new(&ctx);
+	g_assert_true(vmsup_jsonrpc_server_listen(server, socket_path, TRUE, NOBODY, &error));
+	g_assert_no_error(error);
+	pid = fork();
+	g_assert_cmpint(pid, >=, 0);
+	if (pid == 0)
+		replay_as_nobody(socket_path);
+	g_child_watch_add(pid, child_exited_cb, &child);
+	vmsup_test_wait_flag(&child.done, TIMEOUT_S);
+	g_assert_true(WIFEXITED(child.status));
+	g_assert_cmpint(WEXITSTATUS(child.status), ==, 0);
+	g_clear_object(&server);
+	vmsup_test_drain_main_context();
+	vmsup_test_rm_rf(dir);
+}
+
+/* against a real vmsupd, with real QEMU */
+
+typedef struct {
+	gchar *dir;
+	gchar *state;
+	gchar *socket_path;
+	gchar *log_path;
+	GSubprocess *daemon;
+	VmsupJsonrpcClient *client;
+} Fixture;
+
+static gboolean
+daemon_is_ready(gpointer data)
+{
+	Fixture *f = data;
+	g_autofree gchar *log = NULL;
+
+	if (g_subprocess_get_identifier(f->daemon) == NULL)
+		return TRUE;
+	if (!g_file_get_contents(f->log_path, &log, NULL, NULL))
+		return FALSE;
+	return strstr(log, " ready on ") != NULL;
+}
+
+static void
+daemon_spawn(Fixture *f)
+{
+	g_autoptr(GSubprocessLauncher) launcher =
+	    g_subprocess_launcher_new(G_SUBPROCESS_FLAGS_STDOUT_SILENCE);
+	g_autofree gchar *daemon = vmsup_test_build_path("src", "daemon", "vmsupd", NULL);
+	g_autofree gchar *runtime = g_build_filename(f->dir, "run", NULL);
+	g_autofree gchar *config = g_build_filename(f->dir, "vmsupd.conf", NULL);
+	g_autoptr(GError) error = NULL;
+
+	g_assert_true(g_file_set_contents(config, "[vmsupd]\nAccel=tcg\n", -1, NULL));
+	(void)g_unlink(f->log_path);
+	g_subprocess_launcher_set_stderr_file_path(launcher, f->log_path);
+	g_subprocess_launcher_set_child_setup(launcher,
+					      vmsup_test_child_dies_with_parent,
+					      NULL,
+					      NULL);
+	f->daemon = g_subprocess_launcher_spawn(launcher,
+						&error,
+						daemon,
+						"--no-dbus",
+						"--session",
+						"--state-dir",
+						f->state,
+						"--runtime-dir",
+						runtime,
+						"--socket",
+						f->socket_path,
+						"--config",
+						config,
+						NULL);
+	g_assert_no_error(error);
+	vmsup_test_wait_until(daemon_is_ready, f, TIMEOUT_S);
+	if (g_subprocess_get_identifier(f->daemon) == NULL) {
+		g_autofree gchar *log = read_text(f->log_path);
+		g_error("vmsupd did not start:\n%s", log);
+	}
+	f->client = vmsup_jsonrpc_client_new();
+	g_assert_true(vmsup_jsonrpc_client_connect(f->client, f->socket_path, &error));
+	g_assert_no_error(error);
+}
+
+static void
+daemon_kill(Fixture *f)
+{
+	g_clear_object(&f->client);
+	g_subprocess_force_exit(f->daemon);
+	g_assert_true(g_subprocess_wait(f->daemon, NULL, NULL));
+	g_clear_object(&f->daemon);
+}
+
+static JsonObject *
+call(Fixture *f, const gchar *method, const gchar *params_json)
+{
+	g_autoptr(JsonObject) params =
+	    params_json != NULL ? vmsup_json_parse_object(params_json, -1, NULL) : NULL;
+	g_autoptr(GError) error = NULL;
+	JsonObject *result = vmsup_jsonrpc_client_call_object(f->client, method, params, &error);
+
+	g_assert_no_error(error);
+	g_assert_nonnull(result);
+	return result;
+}
+
+static void
+fixture_setup(Fixture *f, gconstpointer data)
+{
+	f->dir = vmsup_test_make_tmpdir();
+	f->state = g_build_filename(f->dir, "state", NULL);
+	f->socket_path = g_build_filename(f->dir, "s.sock", NULL);
+	f->log_path = g_build_filename(f->dir, "vmsupd.log", NULL);
+	daemon_spawn(f);
+}
+
+static void
+fixture_teardown(Fixture *f, gconstpointer data)
+{
+	g_autoptr(JsonObject) list = call(f, "vm.list", "{\"fields\":[\"name\"]}");
+	JsonArray *vms = json_object_get_array_member(list, "vms");
+
+	/* VMs outlive vmsupd by design: take them down first */
+	for (guint i = 0; i < json_array_get_length(vms); i++) {
+		JsonObject *vm = json_array_get_object_element(vms, i);
+		g_autofree gchar *params =
+		    g_strdup_printf("{\"name\":\"%s\",\"force\":true}",
+				    vmsup_json_object_get_string(vm, "name", ""));
+		g_autoptr(JsonObject) deleted = call(f, "vm.delete", params);
+		g_autoptr(JsonObject) get =
+		    params_new(vmsup_json_object_get_string(vm, "name", ""));
+		g_autoptr(GError) error = NULL;
+		/* the delete is an operation: wait until the VM is gone */
+		for (guint tries = 0; tries < 600 * vmsup_test_timeout_multiplier(); tries++) {
+			g_autoptr(JsonObject) got =
+			    vmsup_jsonrpc_client_call_object(f->client, "vm.get", get, &error);
+			if (got == NULL)
+				break;
+			g_usleep(100 * 1000);
+		}
+		g_assert_error(error, VMSUP_ERROR, VMSUP_ERROR_NOT_FOUND);
+	}
+	g_clear_object(&f->client);
+	g_subprocess_send_signal(f->daemon, SIGTERM);
+	g_assert_true(g_subprocess_wait(f->daemon, NULL, NULL));
+	g_assert_true(g_subprocess_get_if_exited(f->daemon));
+	g_assert_cmpint(g_subprocess_get_exit_status(f->daemon), ==, 0);
+	g_clear_object(&f->daemon);
+	vmsup_test_rm_rf(f->dir);
+	g_free(f->dir);
+	g_free(f->state);
+	g_free(f->socket_path);
+	g_free(f->log_path);
+}
+
+typedef struct {
+	Fixture *f;
+	const gchar *name;
+	const gchar *state;
+} StateWait;
+
+static gboolean
+vm_is_in_state(gpointer data)
+{
+	StateWait *w = data;
+	g_autofree gchar *params = g_strdup_printf("{\"name\":\"%s\"}", w->name);
+	g_autoptr(JsonObject) vm = call(w->f, "vm.get", params);
+
+	return g_strcmp0(vmsup_json_object_get_string(vm, "state", NULL), w->state) == 0;
+}
+
+static void
+wait_state(Fixture *f, const gchar *name, const gchar *state)
+{
+	StateWait w = {f, name, state};
+	vmsup_test_wait_until(vm_is_in_state, &w, TIMEOUT_S);
+}
+
+/* a VM of the bundled guest, started: real QEMU */
+static gint64
+start_vm(Fixture *f, const gchar *name)
+{
+	g_autofree gchar *create = g_strdup_printf("{\"name\":\"%s\",\"wait\":true}", name);
+	g_autofree gchar *get = g_strdup_printf("{\"name\":\"%s\"}", name);
+	g_autoptr(JsonObject) created = call(f, "vm.create", create);
+	g_autoptr(JsonObject) vm = NULL;
+
+	wait_state(f, name, "defined");
+	g_clear_pointer(&created, json_object_unref);
+	created = call(f, "vm.start", get);
+	wait_state(f, name, "running");
+	vm = call(f, "vm.get", get);
+	return vmsup_json_object_get_int(vm, "pid", 0);
+}
+
+/* the notifications of a replay, up to its answer */
+static GPtrArray *
+subscribe_since(Fixture *f, const gchar *since, gboolean follow, JsonObject **out_result)
+{
+	g_autofree gchar *params =
+	    g_strdup_printf("{\"since\":\"%s\",\"follow\":%s}", since, follow ? "true" : "false");
+	GPtrArray *events = g_ptr_array_new_with_free_func((GDestroyNotify)json_object_unref);
+	JsonObject *event;
+
+	*out_result = call(f, "events.subscribe", params);
+	while ((event = vmsup_jsonrpc_client_next_notification(f->client, 0, NULL)) != NULL)
+		g_ptr_array_add(events, event);
+	return events;
+}
+
+static JsonObject *
+event_params(JsonObject *event)
+{
+	return json_object_get_object_member(event, "params");
+}
+
+static const gchar *
+event_vm_state(JsonObject *event)
+{
+	JsonObject *params = event_params(event);
+	if (g_strcmp0(vmsup_json_object_get_string(event, "method", NULL), "event.vm-changed") != 0)
+		return NULL;
+	return vmsup_json_object_get_string(json_object_get_object_member(params, "vm"),
+					    "state",
+					    NULL);
+}
+
+/*
+ * kill -9 of vmsupd while a VM runs, its QEMU killed while no vmsupd
+ * watches, a torn line left behind: the restarted daemon's replay holds
+ * everything from before, the crash found at re-adoption after it, with
+ * no hole in the numbers, and the live events go on from the last one.
+ */
+static void
+test_replay_across_restart(Fixture *f, gconstpointer data)
+{
+	g_autofree gchar *journal_path = g_build_filename(f->state, VMSUP_EVENT_JOURNAL_FILE, NULL);
+	g_autoptr(GPtrArray) events = NULL;
+	g_autoptr(JsonObject) result = NULL;
+	g_autoptr(JsonObject) live = NULL;
+	g_autoptr(JsonObject) created = NULL;
+	g_autoptr(GError) error = NULL;
+	gint64 pid = start_vm(f, "a");
+	guint64 seq;
+	gint running_at = -1;
+	gint crashed_at = -1;
+	FILE *file;
+
+	g_assert_cmpint(pid, >, 0);
+	daemon_kill(f);
+	g_assert_cmpint(kill((pid_t)pid, SIGKILL), ==, 0);
+	vmsup_test_wait_until(vmsup_test_pid_is_gone, GINT_TO_POINTER((gint)pid), TIMEOUT_S);
+	file = g_fopen(journal_path, "a");
+	g_assert_nonnull(file);
+	fputs("{\"seq\":99999,\"method\":\"event.vm-chan", file);
+	fclose(file);
+
+	daemon_spawn(f);
+	wait_state(f, "a", "crashed");
+	events = subscribe_since(f, "1h", TRUE, &result);
+	seq = (guint64)vmsup_json_object_get_int(result, "seq", 0);
+	g_assert_cmpuint(events->len, ==, vmsup_json_object_get_int(result, "replayed", -1));
+	g_assert_cmpuint(events->len, ==, seq);
+	for (guint i = 0; i < events->len; i++) {
+		JsonObject *event = g_ptr_array_index(events, i);
+		g_assert_cmpint(vmsup_json_object_get_int(event_params(event), "seq", 0),
+				==,
+				i + 1);
+		if (g_strcmp0(event_vm_state(event), "running") == 0 && running_at < 0)
+			running_at = (gint)i;
+		if (g_strcmp0(event_vm_state(event), "crashed") == 0)
+			crashed_at = (gint)i;
+	}
+	g_assert_cmpint(running_at, >=, 0);
+	g_assert_cmpint(crashed_at, >, running_at);
+
+	/* live from here: the next number, once */
+	created = call(f, "vm.create", "{\"name\":\"b\",\"wait\":true}");
+	live = vmsup_jsonrpc_client_next_notification(f->client,
+						      TIMEOUT_S * 1000 *
+							  (gint)vmsup_test_timeout_multiplier(),
+						      &error);
+	g_assert_no_error(error);
+	g_assert_cmpint(vmsup_json_object_get_int(event_params(live), "seq", 0), ==, seq + 1);
+	g_assert_nonnull(vmsup_json_object_get_string(event_params(live), "time", NULL));
+}
+
+/* --since leaves out what came before it; follow=false subscribes to nothing */
+static void
+test_since_filter(Fixture *f, gconstpointer data)
+{
+	g_autoptr(GPtrArray) all = NULL;
+	g_autoptr(GPtrArray) none = NULL;
+	g_autoptr(GPtrArray) later = NULL;
+	g_autoptr(JsonObject) result = NULL;
+	g_autoptr(JsonObject) created = NULL;
+	g_autoptr(GDateTime) now = NULL;
+	g_autofree gchar *mark = NULL;
+
+	created = call(f, "vm.create", "{\"name\":\"early\",\"wait\":true}");
+	wait_state(f, "early", "defined");
+	/* the journal stamps to the microsecond: a second's wait puts "mark" between */
+	g_usleep(1100 * 1000);
+	now = g_date_time_new_now_utc();
+	mark = g_date_time_format_iso8601(now);
+	g_usleep(100 * 1000);
+	g_clear_pointer(&created, json_object_unref);
+	created = call(f, "vm.create", "{\"name\":\"late\",\"wait\":true}");
+	wait_state(f, "late", "defined");
+
+	all = subscribe_since(f, "1h", FALSE, &result);
+	g_assert_cmpuint(json_array_get_length(json_object_get_array_member(result, "events")),
+			 ==,
+			 0);
+	g_clear_pointer(&result, json_object_unref);
+	later = subscribe_since(f, mark, FALSE, &result);
+	g_assert_cmpuint(later->len, >, 0);
+	g_assert_cmpuint(later->len, <, all->len);
+	for (guint i = 0; i < later->len; i++) {
+		JsonObject *params = event_params(g_ptr_array_index(later, i));
+		JsonNode *vm = json_object_get_member(params, "vm");
+		/* an operation names its VM in "vm", a VM event in "name" */
+		const gchar *name = vm != NULL && JSON_NODE_HOLDS_VALUE(vm)
+					? json_node_get_string(vm)
+					: vmsup_json_object_get_string(params, "name", NULL);
+		g_assert_cmpstr(name, ==, "late");
+	}
+	g_clear_pointer(&result, json_object_unref);
+	none = subscribe_since(f, "0s", FALSE, &result);
+	g_assert_cmpuint(none->len, ==, 0);
+}
+
+int
+main(int argc, char **argv)
+{
+	g_test_init(&argc, &argv, NULL);
+	g_test_add_func("/journal/rotation", test_rotation);
+	g_test_add_func("/journal/torn-line", test_torn_line);
+	g_test_add_func("/journal/since", test_since);
+	g_test_add_func("/journal/policy-replay", test_policy_replay);
+	g_test_add("/journal/replay-across-restart",
+		   Fixture,
+		   NULL,
+		   fixture_setup,
+		   test_replay_across_restart,
+		   fixture_teardown);
+	g_test_add("/journal/since-filter",
+		   Fixture,
+		   NULL,
+		   fixture_setup,
+		   test_since_filter,
+		   fixture_teardown);
+	return g_test_run();
+}
