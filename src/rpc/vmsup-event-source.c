@@ -10,6 +10,7 @@
 #include "vmsup-event-source.h"
 #include "vmsup-json.h"
 #include "vmsup-rpc-table.h"
+#include "vmsup-stats-json.h"
 
 struct _VmsupEventSource {
 	GObject parent_instance;
@@ -185,15 +186,10 @@ vmsup_event_source_operation_changed_cb(VmsupVmService *vm_service,
 JsonObject *
 vmsup_event_source_stamp(JsonObject *params, guint64 seq, const gchar *time)
 {
-	JsonObject *stamped = json_object_new();
-	JsonObjectIter iter;
-	const gchar *member;
-	JsonNode *node;
+	JsonObject *stamped;
 
-	g_return_val_if_fail(params != NULL, stamped);
-	json_object_iter_init(&iter, params);
-	while (json_object_iter_next(&iter, &member, &node))
-		json_object_set_member(stamped, member, json_node_copy(node));
+	g_return_val_if_fail(params != NULL, json_object_new());
+	stamped = vmsup_stats_json_copy_flat(params);
 	json_object_set_int_member(stamped, "seq", (gint64)seq);
 	json_object_set_string_member(stamped, "time", time != NULL ? time : "");
 	return stamped;
