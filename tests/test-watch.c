@@ -12,6 +12,7 @@
 #include <glib/gstdio.h>
 #include <grp.h>
 #include <signal.h>
+#include <stdarg.h>
 #include <string.h>
 #include <sys/socket.h>
 #include <sys/un.h>
@@ -628,6 +629,163 @@ test_since_filter(Fixture *f, gconstpointer data)
 	g_assert_cmpuint(none->len, ==, 0);
 }
 
+/* the CLI on top: vmsup top --once, --json --once, vmsup events --since */
+
+static gint
+run_cli(Fixture *f, gchar **out, gchar **err, ...)
+{
+	g_autoptr(GSubprocessLauncher) launcher = g_subprocess_launcher_new(
+	    G_SUBPROCESS_FLAGS_STDOUT_PIPE | G_SUBPROCESS_FLAGS_STDERR_PIPE);
+	g_autoptr(GPtrArray) argv = g_ptr_array_new_with_free_func(g_free);
+	g_autoptr(GSubprocess) proc = NULL;
+	g_autoptr(GError) error = NULL;
+	const gchar *arg;
+	va_list args;
+
+	g_subprocess_launcher_setenv(launcher, "VMSUP_SOCKET", f->socket_path, TRUE);
+	g_subprocess_launcher_setenv(launcher, "LANGUAGE", "C", TRUE);
+	g_subprocess_launcher_setenv(launcher, "LANG", "C.UTF-8", TRUE);
+	g_subprocess_launcher_unsetenv(launcher, "LC_ALL");
+	g_ptr_array_add(argv, vmsup_test_build_path("src", "cli", "vmsup", NULL));
+	va_start(args, err);
+	while ((arg = va_arg(args, const gchar *)) != NULL)
+		g_ptr_array_add(argv, g_strdup(arg));
+	va_end(args);
+	g_ptr_array_add(argv, NULL);
+	proc = g_subprocess_launcher_spawnv(launcher, (const gchar *const *)argv->pdata, &error);
+	g_assert_no_error(error);
+	g_subprocess_communicate_utf8(proc, NULL, NULL, out, err, &error);
+	g_assert_no_error(error);
+	g_test_message("vmsup %s\n--- stdout\n%s--- stderr\n%s",
+		       (const gchar *)argv->pdata[1],
+		       *out,
+		       *err);
+	g_assert_true(g_subprocess_get_if_exited(proc));
+	return g_subprocess_get_exit_status(proc);
+}
+
+/* the cells of the line of vmsup top's table that starts with @name */
+static GStrv
+top_row(const gchar *table, const gchar *name)
+{
+	g_auto(GStrv) lines = g_strsplit(table, "\n", -1);
+
+	for (guint i = 0; lines[i] != NULL; i++) {
+		g_auto(GStrv) cells = g_regex_split_simple("\\s{2,}", lines[i], 0, 0);
+		if (g_strcmp0(cells[0], name) == 0)
+			return g_steal_pointer(&cells);
+	}
+	return NULL;
+}
+
+static void
+test_cli_top(Fixture *f, gconstpointer data)
+{
+	g_autofree gchar *out = NULL;
+	g_autofree gchar *err = NULL;
+	g_autofree gchar *by_state = NULL;
+	g_autoptr(JsonObject) frame = NULL;
+	g_autoptr(JsonObject) created = NULL;
+	g_auto(GStrv) a = NULL;
+	g_auto(GStrv) b = NULL;
+	g_auto(GStrv) header = NULL;
+	JsonArray *vms;
+
+	g_assert_cmpint(start_vm(f, "a"), >, 0);
+	created = call(f, "vm.create", "{\"name\":\"b\",\"memory_mib\":128,\"wait\":true}");
+	wait_state(f, "b", "defined");
+
+	/* a pipe is no terminal: one plain frame, without escapes, even without --once */
+	g_assert_cmpint(run_cli(f, &out, &err, "top", NULL), ==, 0);
+	g_assert_null(strchr(out, '\033'));
+	header = g_regex_split_simple("\\s{2,}", out, 0, 0);
+	g_assert_cmpstr(header[0], ==, "NAME");
+	g_assert_cmpstr(header[1], ==, "STATE");
+	a = top_row(out, "a");
+	b = top_row(out, "b");
+	g_assert_nonnull(a);
+	g_assert_nonnull(b);
+	g_assert_cmpstr(a[1], ==, "running");
+	g_assert_true(g_str_has_suffix(a[2], "%"));
+	g_assert_cmpstr(a[4], ==, "256 MiB");
+	g_assert_cmpstr(b[1], ==, "defined");
+	g_assert_cmpstr(b[2], ==, "-");
+	g_assert_cmpstr(b[4], ==, "128 MiB");
+	g_assert_true(strstr(out, "\na ") < strstr(out, "\nb "));
+	g_clear_pointer(&out, g_free);
+	g_clear_pointer(&err, g_free);
+
+	/* sorted by state: defined before running */
+	g_assert_cmpint(run_cli(f, &by_state, &err, "top", "--once", "--sort", "state", NULL),
+			==,
+			0);
+	g_assert_true(strstr(by_state, "\nb ") < strstr(by_state, "\na "));
+	g_clear_pointer(&err, g_free);
+
+	g_assert_cmpint(run_cli(f, &out, &err, "top", "--once", "--json", NULL), ==, 0);
+	frame = vmsup_json_parse_object(out, -1, NULL);
+	g_assert_nonnull(frame);
+	vms = json_object_get_array_member(frame, "vms");
+	g_assert_cmpuint(json_array_get_length(vms), ==, 2);
+	for (guint i = 0; i < 2; i++) {
+		JsonObject *vm = json_array_get_object_element(vms, i);
+		const gchar *name = vmsup_json_object_get_string(vm, "name", "");
+		gboolean up = g_strcmp0(name, "a") == 0;
+
+		g_assert_cmpstr(vmsup_json_object_get_string(vm, "state", ""),
+				==,
+				up ? "running" : "defined");
+		g_assert_cmpint(vmsup_json_object_get_int(vm, "memory_mib", 0), ==, up ? 256 : 128);
+		g_assert_true(json_object_get_null_member(vm, "cpu_percent") == !up);
+		if (up)
+			g_assert_cmpint(vmsup_json_object_get_int(vm, "rss_bytes", 0), >, 0);
+		/* one sample has no rates */
+		g_assert_true(json_object_get_null_member(vm, "net_rx_per_s"));
+	}
+	g_clear_pointer(&out, g_free);
+	g_clear_pointer(&err, g_free);
+
+	g_assert_cmpint(run_cli(f, &out, &err, "top", "--sort", "size", NULL), ==, 2);
+	g_assert_nonnull(strstr(err, "Cannot sort by 'size'"));
+	g_clear_pointer(&out, g_free);
+	g_clear_pointer(&err, g_free);
+	g_assert_cmpint(run_cli(f, &out, &err, "top", "--interval", "0", NULL), ==, 2);
+}
+
+/* vmsup events --since prints what was kept and exits; a bad time is a usage error */
+static void
+test_cli_events_since(Fixture *f, gconstpointer data)
+{
+	g_autofree gchar *out = NULL;
+	g_autofree gchar *err = NULL;
+	g_autofree gchar *json = NULL;
+	g_auto(GStrv) lines = NULL;
+	gint64 last = 0;
+
+	g_assert_cmpint(start_vm(f, "a"), >, 0);
+	g_assert_cmpint(run_cli(f, &out, &err, "events", "--since", "10m", NULL), ==, 0);
+	g_assert_true(g_regex_match_simple("vm-changed +a running", out, 0, 0));
+	g_assert_true(g_regex_match_simple("operation-changed +1 a done", out, 0, 0));
+	g_clear_pointer(&err, g_free);
+
+	g_assert_cmpint(run_cli(f, &json, &err, "events", "--since", "1h", "--json", NULL), ==, 0);
+	lines = g_strsplit(g_strstrip(json), "\n", -1);
+	g_assert_cmpuint(g_strv_length(lines), >, 3);
+	for (guint i = 0; lines[i] != NULL; i++) {
+		g_autoptr(JsonObject) event = vmsup_json_parse_object(lines[i], -1, NULL);
+		JsonObject *params;
+		g_assert_nonnull(event);
+		params = json_object_get_object_member(event, "params");
+		g_assert_cmpint(vmsup_json_object_get_int(params, "seq", 0), ==, last + 1);
+		last = vmsup_json_object_get_int(params, "seq", 0);
+	}
+	g_clear_pointer(&out, g_free);
+	g_clear_pointer(&err, g_free);
+
+	g_assert_cmpint(run_cli(f, &out, &err, "events", "--since", "soon", NULL), ==, 2);
+	g_assert_nonnull(strstr(err, "\"soon\" is not a time"));
+}
+
 int
 main(int argc, char **argv)
 {
@@ -647,6 +805,13 @@ main(int argc, char **argv)
 		   NULL,
 		   fixture_setup,
 		   test_since_filter,
+		   fixture_teardown);
+	g_test_add("/cli/top", Fixture, NULL, fixture_setup, test_cli_top, fixture_teardown);
+	g_test_add("/cli/events-since",
+		   Fixture,
+		   NULL,
+		   fixture_setup,
+		   test_cli_events_since,
 		   fixture_teardown);
 	return g_test_run();
 }
