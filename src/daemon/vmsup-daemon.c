@@ -200,9 +200,6 @@ vmsup_daemon_wire_services(VmsupDaemon *self)
 				0);
 	/* after the stats service's handlers: a VM is tracked before anyone hears of it */
 	self->events = vmsup_event_source_new(self->vm_service);
-	self->journal =
-	    vmsup_event_journal_new(self->options.state_dir, VMSUP_EVENT_JOURNAL_DEFAULT_MAX_BYTES);
-	vmsup_event_source_set_journal(self->events, self->journal);
 	self->policy = vmsup_daemon_policy_new(self->vm_service, self->workspace_service);
 
 	self->ctx.policy = self->policy;
@@ -426,6 +423,12 @@ vmsup_daemon_start_async(VmsupDaemon *self,
 		return;
 	}
 	vmsup_daemon_wire_services(self);
+	/* in the state directory made above, before loading: re-adoption's events are kept */
+	if (self->journal == NULL) {
+		self->journal = vmsup_event_journal_new(self->options.state_dir,
+							VMSUP_EVENT_JOURNAL_DEFAULT_MAX_BYTES);
+		vmsup_event_source_set_journal(self->events, self->journal);
+	}
 	vmsup_vm_service_load_async(self->vm_service,
 				    cancellable,
 				    vmsup_daemon_load_cb,
