@@ -32,27 +32,33 @@ struct _VmsupEventJournal {
 
 G_DEFINE_FINAL_TYPE(VmsupEventJournal, vmsup_event_journal, G_TYPE_OBJECT)
 
+/* fixed width, so that stamps compare as text: 2026-12-07T18:00:00.000000Z */
 gchar *
 vmsup_event_journal_format_time(gint64 time_us)
 {
-	g_autoptr(GDateTime) when = g_date_time_new_from_unix_utc(time_us / G_USEC_PER_SEC);
-	g_autoptr(GDateTime) exact = NULL;
+	g_autoptr(GDateTime) when =
+	    time_us >= 0 ? g_date_time_new_from_unix_utc(time_us / G_USEC_PER_SEC) : NULL;
+	g_autofree gchar *seconds = NULL;
 
 	if (when == NULL)
-		return g_strdup("");
-	exact = g_date_time_add(when, time_us % G_USEC_PER_SEC);
-	return g_date_time_format_iso8601(exact);
+		return g_strdup("1970-01-01T00:00:00.000000Z");
+	seconds = g_date_time_format(when, "%Y-%m-%dT%H:%M:%S");
+	return g_strdup_printf("%s.%06dZ", seconds, (gint)(time_us % G_USEC_PER_SEC));
 }
 
-static gint64
-vmsup_event_journal_parse_time(const gchar *text)
-{
-	g_autoptr(GTimeZone) utc = g_time_zone_new_utc();
-	g_autoptr(GDateTime) when = text != NULL ? g_date_time_new_from_iso8601(text, utc) : NULL;
+#define VMSUP_EVENT_JOURNAL_STAMP_LENGTH (sizeof("1970-01-01T00:00:00.000000Z") - 1)
 
-	if (when == NULL)
-		return -1;
-	return g_date_time_to_unix(when) * G_USEC_PER_SEC + g_date_time_get_microsecond(when);
+/* where a line as append() writes it has its stamp: {"seq":N,"time":"... */
+static const gchar *
+vmsup_event_journal_line_time(const gchar *line, gsize length)
+{
+	static const gchar key[] = "\"time\":\"";
+	const gchar *found = g_strstr_len(line, MIN(length, 64), key);
+
+	if (found == NULL ||
+	    (gsize)(found - line) + strlen(key) + VMSUP_EVENT_JOURNAL_STAMP_LENGTH > length)
+		return NULL;
+	return found + strlen(key);
 }
 
 guint64
@@ -84,10 +90,14 @@ vmsup_event_journal_parse_line(const gchar *line, gsize length)
 	return g_steal_pointer(&entry);
 }
 
-/* the entries of one file; only lines ended by '\n' count: the last one may be torn */
+/*
+ * The entries of one file stamped at or after @since (a stamp, compared as
+ * text before anything is parsed); only lines ended by '\n' count, as the
+ * last one may be torn.
+ */
 static void
 vmsup_event_journal_read_file(const gchar *path,
-			      gint64 since_us,
+			      const gchar *since,
 			      guint64 after_seq,
 			      GPtrArray *entries)
 {
@@ -101,17 +111,42 @@ vmsup_event_journal_read_file(const gchar *path,
 	for (line = data; (end = memchr(line, '\n', length - (gsize)(line - data))) != NULL;
 	     line = end + 1) {
 		g_autoptr(JsonObject) entry = NULL;
+		const gchar *stamp = vmsup_event_journal_line_time(line, (gsize)(end - line));
 
-		if (end == line)
+		if (stamp == NULL || strncmp(stamp, since, VMSUP_EVENT_JOURNAL_STAMP_LENGTH) < 0)
 			continue;
 		entry = vmsup_event_journal_parse_line(line, (gsize)(end - line));
 		if (entry == NULL || vmsup_event_journal_entry_get_seq(entry) <= after_seq)
 			continue;
-		if (vmsup_event_journal_parse_time(
-			vmsup_json_object_get_string(entry, "time", NULL)) < since_us)
-			continue;
 		g_ptr_array_add(entries, g_steal_pointer(&entry));
 	}
+}
+
+/* the number of the last whole entry of @path, read from its end; 0: none */
+static guint64
+vmsup_event_journal_file_last_seq(const gchar *path)
+{
+	g_autofree gchar *data = NULL;
+	gsize length = 0;
+	gsize end;
+
+	if (!g_file_get_contents(path, &data, &length, NULL))
+		return 0;
+	/* past the last '\n' is a torn line, or nothing */
+	for (end = length; end > 0 && data[end - 1] != '\n'; end--)
+		;
+	while (end > 0) {
+		gsize start = end - 1;
+		g_autoptr(JsonObject) entry = NULL;
+
+		while (start > 0 && data[start - 1] != '\n')
+			start--;
+		entry = vmsup_event_journal_parse_line(data + start, end - 1 - start);
+		if (entry != NULL)
+			return vmsup_event_journal_entry_get_seq(entry);
+		end = start;
+	}
+	return 0;
 }
 
 GPtrArray *
@@ -119,11 +154,12 @@ vmsup_event_journal_read(const gchar *dir, gint64 since_us, guint64 after_seq)
 {
 	g_autofree gchar *path = g_build_filename(dir, VMSUP_EVENT_JOURNAL_FILE, NULL);
 	g_autofree gchar *previous = g_build_filename(dir, VMSUP_EVENT_JOURNAL_PREVIOUS_FILE, NULL);
+	g_autofree gchar *since = vmsup_event_journal_format_time(MAX(since_us, 0));
 	GPtrArray *entries = g_ptr_array_new_with_free_func((GDestroyNotify)json_object_unref);
 
 	g_return_val_if_fail(dir != NULL, entries);
-	vmsup_event_journal_read_file(previous, since_us, after_seq, entries);
-	vmsup_event_journal_read_file(path, since_us, after_seq, entries);
+	vmsup_event_journal_read_file(previous, since, after_seq, entries);
+	vmsup_event_journal_read_file(path, since, after_seq, entries);
 	return entries;
 }
 
@@ -260,7 +296,6 @@ VmsupEventJournal *
 vmsup_event_journal_new(const gchar *dir, gsize max_bytes)
 {
 	VmsupEventJournal *self;
-	g_autoptr(GPtrArray) entries = NULL;
 
 	g_return_val_if_fail(dir != NULL, NULL);
 
@@ -269,11 +304,9 @@ vmsup_event_journal_new(const gchar *dir, gsize max_bytes)
 	self->path = g_build_filename(dir, VMSUP_EVENT_JOURNAL_FILE, NULL);
 	self->previous_path = g_build_filename(dir, VMSUP_EVENT_JOURNAL_PREVIOUS_FILE, NULL);
 	self->max_bytes = max_bytes > 0 ? max_bytes : VMSUP_EVENT_JOURNAL_DEFAULT_MAX_BYTES;
-	entries = vmsup_event_journal_read(dir, G_MININT64, 0);
-	for (guint i = 0; i < entries->len; i++)
-		self->last_seq =
-		    MAX(self->last_seq,
-			vmsup_event_journal_entry_get_seq(g_ptr_array_index(entries, i)));
+	self->last_seq = vmsup_event_journal_file_last_seq(self->path);
+	if (self->last_seq == 0)
+		self->last_seq = vmsup_event_journal_file_last_seq(self->previous_path);
 	vmsup_event_journal_open(self);
 	return self;
 }
