@@ -786,6 +786,92 @@ test_cli_events_since(Fixture *f, gconstpointer data)
 	g_assert_nonnull(strstr(err, "\"soon\" is not a time"));
 }
 
+typedef struct {
+	GDataInputStream *in;
+	GPtrArray *lines;
+	gboolean done;
+	const gchar *want; /* a line holding this ends the wait */
+} LineReader;
+
+static void
+line_read_cb(GObject *source, GAsyncResult *res, gpointer user_data)
+{
+	LineReader *r = user_data;
+	gchar *line =
+	    g_data_input_stream_read_line_finish_utf8(G_DATA_INPUT_STREAM(source), res, NULL, NULL);
+	if (line == NULL) {
+		r->done = TRUE;
+		return;
+	}
+	g_ptr_array_add(r->lines, line);
+	g_data_input_stream_read_line_async(r->in, G_PRIORITY_DEFAULT, NULL, line_read_cb, r);
+}
+
+static gboolean
+reader_has_wanted(gpointer data)
+{
+	LineReader *r = data;
+	for (guint i = 0; i < r->lines->len; i++) {
+		if (strstr(g_ptr_array_index(r->lines, i), r->want) != NULL)
+			return TRUE;
+	}
+	return r->done;
+}
+
+/* --since with --follow: the kept events, then the live ones, numbered on without a hole */
+static void
+test_cli_events_follow(Fixture *f, gconstpointer data)
+{
+	g_autoptr(GSubprocessLauncher) launcher =
+	    g_subprocess_launcher_new(G_SUBPROCESS_FLAGS_STDOUT_PIPE);
+	g_autofree gchar *cli = vmsup_test_build_path("src", "cli", "vmsup", NULL);
+	g_autoptr(GSubprocess) proc = NULL;
+	g_autoptr(JsonObject) created = NULL;
+	g_autoptr(GError) error = NULL;
+	LineReader r = {NULL, g_ptr_array_new_with_free_func(g_free), FALSE, NULL};
+
+	created = call(f, "vm.create", "{\"name\":\"a\",\"wait\":true}");
+	wait_state(f, "a", "defined");
+	g_subprocess_launcher_setenv(launcher, "VMSUP_SOCKET", f->socket_path, TRUE);
+	proc = g_subprocess_launcher_spawn(launcher,
+					   &error,
+					   cli,
+					   "events",
+					   "--since",
+					   "1h",
+					   "--follow",
+					   "--json",
+					   NULL);
+	g_assert_no_error(error);
+	r.in = g_data_input_stream_new(g_subprocess_get_stdout_pipe(proc));
+	g_data_input_stream_read_line_async(r.in, G_PRIORITY_DEFAULT, NULL, line_read_cb, &r);
+	/* the replay holds the end of a's create */
+	r.want = "\"state\":\"done\"";
+	vmsup_test_wait_until(reader_has_wanted, &r, TIMEOUT_S);
+	g_assert_false(r.done);
+	g_clear_pointer(&created, json_object_unref);
+	created = call(f, "vm.create", "{\"name\":\"b\",\"wait\":true}");
+	r.want = "\"name\":\"b\"";
+	vmsup_test_wait_until(reader_has_wanted, &r, TIMEOUT_S);
+	g_assert_false(r.done);
+	for (guint i = 0; i < r.lines->len; i++) {
+		g_autoptr(JsonObject) event =
+		    vmsup_json_parse_object(g_ptr_array_index(r.lines, i), -1, NULL);
+		g_assert_nonnull(event);
+		g_assert_cmpint(
+		    vmsup_json_object_get_int(json_object_get_object_member(event, "params"),
+					      "seq",
+					      0),
+		    ==,
+		    i + 1);
+	}
+	g_subprocess_send_signal(proc, SIGTERM);
+	g_assert_true(g_subprocess_wait(proc, NULL, NULL));
+	vmsup_test_wait_until(vmsup_test_flag_is_set, &r.done, TIMEOUT_S);
+	g_clear_object(&r.in);
+	g_ptr_array_unref(r.lines);
+}
+
 int
 main(int argc, char **argv)
 {
@@ -812,6 +898,12 @@ main(int argc, char **argv)
 		   NULL,
 		   fixture_setup,
 		   test_cli_events_since,
+		   fixture_teardown);
+	g_test_add("/cli/events-follow",
+		   Fixture,
+		   NULL,
+		   fixture_setup,
+		   test_cli_events_follow,
 		   fixture_teardown);
 	return g_test_run();
 }
