@@ -73,7 +73,6 @@ typedef struct {
 	GHashTable *previous; /* name -> VmsupCliTopRow of the last frame */
 	gboolean quit;
 	gboolean refresh;
-	gint exit_code;
 } VmsupCliTop;
 
 static void
@@ -192,9 +191,9 @@ vmsup_cli_top_compare(gconstpointer a, gconstpointer b, gpointer user_data)
 	return g_strcmp0(x->name, y->name);
 }
 
-/* every VM, sorted; NULL when vmsupd could not be asked (@top's exit_code says why) */
+/* every VM, sorted; NULL with @error when vmsupd could not be asked */
 static GPtrArray *
-vmsup_cli_top_sample(VmsupCliTop *top)
+vmsup_cli_top_sample(VmsupCliTop *top, GError **error)
 {
 	const gchar *const fields[] = {"name", "state", "memory_mib", NULL};
 	g_autoptr(JsonObject) params = json_object_new();
@@ -207,7 +206,7 @@ vmsup_cli_top_sample(VmsupCliTop *top)
 	for (guint i = 0; fields[i] != NULL; i++)
 		json_array_add_string_element(wanted, fields[i]);
 	json_object_set_array_member(params, "fields", wanted);
-	list = vmsup_cli_call(top->cli, "vm.list", params, &top->exit_code);
+	list = vmsup_jsonrpc_client_call_object(top->cli->client, "vm.list", params, error);
 	if (list == NULL)
 		return NULL;
 	vms = vmsup_cli_get_objects(list, "vms");
@@ -421,6 +420,7 @@ vmsup_cli_top_live(VmsupCliTop *top, gint interval_s)
 	guint sigterm_id = g_unix_signal_add(SIGTERM, vmsup_cli_top_quit_cb, top);
 	guint key_id = 0;
 	g_autoptr(JsonObject) subscribed = NULL;
+	g_autoptr(GError) failure = NULL;
 	gint64 next = 0;
 
 	if (raw) {
@@ -436,13 +436,12 @@ vmsup_cli_top_live(VmsupCliTop *top, gint interval_s)
 	/* without events a frame each interval is still right, only later */
 	subscribed =
 	    vmsup_jsonrpc_client_call_object(top->cli->client, "events.subscribe", NULL, NULL);
-	while (!top->quit) {
-		g_autoptr(GError) error = NULL;
+	while (!top->quit && failure == NULL) {
 		g_autoptr(JsonObject) event = NULL;
 		gint64 now = g_get_monotonic_time();
 
 		if (top->refresh || now >= next) {
-			g_autoptr(GPtrArray) rows = vmsup_cli_top_sample(top);
+			g_autoptr(GPtrArray) rows = vmsup_cli_top_sample(top, &failure);
 			if (rows == NULL)
 				break;
 			vmsup_cli_top_draw(top, rows);
@@ -452,15 +451,13 @@ vmsup_cli_top_live(VmsupCliTop *top, gint interval_s)
 		}
 		event = vmsup_jsonrpc_client_next_notification(top->cli->client,
 							       (gint)((next - now) / 1000) + 1,
-							       &error);
-		if (event != NULL) {
-			/* a burst of events is one frame, a little later */
+							       &failure);
+		/* a burst of events is one frame, a little later */
+		if (event != NULL)
 			next = MIN(next, now + VMSUP_CLI_TOP_EVENT_DELAY_MS * 1000);
-		} else if (error != NULL && !top->quit && !top->refresh) {
-			/* a wait given up for a key or a signal is no failure; a lost daemon is */
-			top->exit_code = vmsup_cli_report_error(top->cli, error);
-			break;
-		}
+		/* a wait given up for a key or a signal is no failure; a lost daemon is */
+		if (failure != NULL && (top->quit || top->refresh))
+			g_clear_error(&failure);
 	}
 	vmsup_cli_print_text("\033[?25h\033[?1049l");
 	if (raw) {
@@ -469,7 +466,10 @@ vmsup_cli_top_live(VmsupCliTop *top, gint interval_s)
 	}
 	g_source_remove(sigint_id);
 	g_source_remove(sigterm_id);
-	return top->exit_code;
+	/* on the user's own screen again, where the message stays */
+	if (failure != NULL)
+		return vmsup_cli_report_error(top->cli, failure);
+	return VMSUP_CLI_EXIT_OK;
 }
 
 gint
@@ -479,7 +479,7 @@ vmsup_cli_top(VmsupCli *cli, gint argc, gchar **argv)
 	gint interval_s = 2;
 	gboolean once = FALSE;
 	gint rc = VMSUP_CLI_EXIT_OK;
-	VmsupCliTop top = {cli, VMSUP_CLI_TOP_SORT_NAME, NULL, FALSE, FALSE, VMSUP_CLI_EXIT_OK};
+	VmsupCliTop top = {cli, VMSUP_CLI_TOP_SORT_NAME, NULL, FALSE, FALSE};
 	const GOptionEntry entries[] = {
 	    {"sort",
 	     0,
@@ -499,6 +499,7 @@ vmsup_cli_top(VmsupCli *cli, gint argc, gchar **argv)
 	    G_OPTION_ENTRY_NULL,
 	};
 	g_autoptr(GPtrArray) rows = NULL;
+	g_autoptr(GError) error = NULL;
 
 	if (!vmsup_cli_parse(cli,
 			     &argc,
@@ -536,10 +537,10 @@ vmsup_cli_top(VmsupCli *cli, gint argc, gchar **argv)
 		g_hash_table_unref(top.previous);
 		return rc;
 	}
-	rows = vmsup_cli_top_sample(&top);
+	rows = vmsup_cli_top_sample(&top, &error);
 	g_hash_table_unref(top.previous);
 	if (rows == NULL)
-		return top.exit_code;
+		return vmsup_cli_report_error(cli, error);
 	if (cli->json) {
 		vmsup_cli_top_print_json(rows);
 	} else {
