@@ -10,9 +10,12 @@
 
 #include <gio/gio.h>
 #include <glib/gstdio.h>
+#include <glib-unix.h>
 #include <grp.h>
+#include <pty.h>
 #include <signal.h>
 #include <stdarg.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
 #include <sys/un.h>
@@ -872,9 +875,123 @@ test_cli_events_follow(Fixture *f, gconstpointer data)
 	g_ptr_array_unref(r.lines);
 }
 
+/* what a terminal shows of vmsup top: read from its pty's master side */
+typedef struct {
+	GString *out;
+	gboolean eof;
+	const gchar *want;
+	gsize from; /* where @want is looked for */
+} PtyReader;
+
+static gboolean
+pty_read_cb(gint fd, GIOCondition condition, gpointer user_data)
+{
+	PtyReader *r = user_data;
+	gchar buf[4096];
+	gssize n = read(fd, buf, sizeof(buf));
+
+	if (n <= 0) {
+		r->eof = TRUE;
+		return G_SOURCE_REMOVE;
+	}
+	g_string_append_len(r->out, buf, n);
+	return G_SOURCE_CONTINUE;
+}
+
+static gboolean
+pty_has_wanted(gpointer data)
+{
+	PtyReader *r = data;
+	return r->eof || strstr(r->out->str + r->from, r->want) != NULL;
+}
+
+static pid_t
+spawn_top_on_pty(Fixture *f, const gchar *term, gint *out_master)
+{
+	g_autofree gchar *cli = vmsup_test_build_path("src", "cli", "vmsup", NULL);
+	pid_t pid = forkpty(out_master, NULL, NULL, NULL);
+
+	g_assert_cmpint(pid, >=, 0);
+	if (pid == 0) {
+		/* plain setenv(): g_setenv() warns in a forked test child */
+		setenv("TERM", term, 1);
+		setenv("VMSUP_SOCKET", f->socket_path, 1);
+		setenv("LANGUAGE", "C", 1);
+		/* only an event can bring a second frame within the test's time */
+		execl(cli, cli, "top", "--interval", "3600", NULL);
+		_exit(127);
+	}
+	return pid;
+}
+
+/*
+ * On a terminal: the alternate screen, frames drawn over each other (home,
+ * clear to end of line), a new frame soon after an event although the
+ * interval is an hour, and the terminal given back on SIGTERM. TERM=dumb
+ * gets one plain frame.
+ */
+static void
+test_cli_top_terminal(Fixture *f, gconstpointer data)
+{
+	g_autoptr(JsonObject) created = NULL;
+	PtyReader r = {g_string_new(NULL), FALSE, NULL, 0};
+	Child child = {FALSE, 0};
+	gint master = -1;
+	pid_t pid;
+
+	created = call(f, "vm.create", "{\"name\":\"a\",\"wait\":true}");
+	wait_state(f, "a", "defined");
+	pid = spawn_top_on_pty(f, "xterm", &master);
+	g_child_watch_add(pid, child_exited_cb, &child);
+	g_unix_fd_add(master, G_IO_IN | G_IO_HUP | G_IO_ERR, pty_read_cb, &r);
+	r.want = "\r\na ";
+	vmsup_test_wait_until(pty_has_wanted, &r, TIMEOUT_S);
+	g_assert_false(r.eof);
+	g_assert_true(g_str_has_prefix(r.out->str, "\033[?1049h\033[?25l\033[H"));
+	g_assert_nonnull(strstr(r.out->str, "\033[K\r\n"));
+	g_assert_nonnull(strstr(r.out->str, "\033[J"));
+	g_assert_null(strstr(r.out->str, "\033[2J"));
+
+	r.from = r.out->len;
+	g_clear_pointer(&created, json_object_unref);
+	created = call(f, "vm.create", "{\"name\":\"c\",\"wait\":true}");
+	r.want = "\r\nc ";
+	vmsup_test_wait_until(pty_has_wanted, &r, TIMEOUT_S);
+	g_assert_false(r.eof);
+	/* the new frame starts at home, over the old one */
+	g_assert_nonnull(strstr(r.out->str + r.from, "\033[H"));
+
+	g_assert_cmpint(kill(pid, SIGTERM), ==, 0);
+	vmsup_test_wait_flag(&child.done, TIMEOUT_S);
+	g_assert_true(WIFEXITED(child.status));
+	g_assert_cmpint(WEXITSTATUS(child.status), ==, 0);
+	r.want = "\033[?1049l";
+	vmsup_test_wait_until(pty_has_wanted, &r, TIMEOUT_S);
+	g_assert_true(g_str_has_suffix(r.out->str, "\033[?25h\033[?1049l"));
+	close(master);
+	g_string_truncate(r.out, 0);
+	r.eof = FALSE;
+	r.from = 0;
+
+	/* a dumb terminal: one plain frame, and vmsup top ends by itself */
+	child.done = FALSE;
+	pid = spawn_top_on_pty(f, "dumb", &master);
+	g_child_watch_add(pid, child_exited_cb, &child);
+	g_unix_fd_add(master, G_IO_IN | G_IO_HUP | G_IO_ERR, pty_read_cb, &r);
+	vmsup_test_wait_flag(&child.done, TIMEOUT_S);
+	r.want = "\r\nc ";
+	vmsup_test_wait_until(pty_has_wanted, &r, TIMEOUT_S);
+	g_assert_cmpint(WEXITSTATUS(child.status), ==, 0);
+	g_assert_true(g_str_has_prefix(r.out->str, "NAME "));
+	g_assert_null(strchr(r.out->str, '\033'));
+	close(master);
+	g_string_free(r.out, TRUE);
+}
+
 int
 main(int argc, char **argv)
 {
+	vmsup_test_guard_children();
 	g_test_init(&argc, &argv, NULL);
 	g_test_add_func("/journal/rotation", test_rotation);
 	g_test_add_func("/journal/torn-line", test_torn_line);
@@ -904,6 +1021,12 @@ main(int argc, char **argv)
 		   NULL,
 		   fixture_setup,
 		   test_cli_events_follow,
+		   fixture_teardown);
+	g_test_add("/cli/top-terminal",
+		   Fixture,
+		   NULL,
+		   fixture_setup,
+		   test_cli_top_terminal,
 		   fixture_teardown);
 	return g_test_run();
 }
