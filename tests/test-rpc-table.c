@@ -1170,6 +1170,8 @@ test_dispatch_events(void)
 	const VmsupRpcMethod *m = vmsup_rpc_table_lookup("events.subscribe");
 	VmsupCaller caller = vmsup_caller_for_uid(OWNER_A);
 	g_autoptr(VmsupRpcCall) call = NULL;
+	g_autoptr(JsonObject) bad_since =
+	    vmsup_json_parse_object("{\"since\": \"yesterday\"}", -1, NULL);
 	JsonArray *events;
 	Reply reply = {0};
 	gint state = -1;
@@ -1178,8 +1180,18 @@ test_dispatch_events(void)
 	dispatch("events.subscribe", "{}", &reply);
 	g_assert_error(reply.error, VMSUP_ERROR, VMSUP_ERROR_FAILED_PRECONDITION);
 	reply_clear(&reply);
-	/* the schema is the table's: events.* take no parameter */
+	/* the schema is the table's: events.unsubscribe takes no parameter */
 	assert_invalid_params("events.unsubscribe", "{\"x\": 1}", "x");
+	assert_invalid_params("events.subscribe", "{\"follow\": \"yes\"}", "follow");
+	/* a since that is no time is refused before anything is subscribed */
+	call = vmsup_rpc_call_new(m, bad_since, &caller, reply_cb, &reply, NULL);
+	vmsup_rpc_call_set_subscriber(call, subscribe_cb, &state);
+	vmsup_rpc_table_dispatch(&stub_ctx, call);
+	g_assert_error(reply.error, VMSUP_ERROR, VMSUP_ERROR_INVALID_ARGUMENT);
+	g_assert_nonnull(strstr(reply.error->message, "yesterday"));
+	g_assert_cmpint(state, ==, -1);
+	reply_clear(&reply);
+	g_clear_pointer(&call, vmsup_rpc_call_unref);
 
 	call = vmsup_rpc_call_new(m, NULL, &caller, reply_cb, &reply, NULL);
 	vmsup_rpc_call_set_subscriber(call, subscribe_cb, &state);

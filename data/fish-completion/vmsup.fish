@@ -13,7 +13,8 @@ function __vmsup_args
         end
         switch $t
             case --socket --kernel --initrd --image --path --cpus --memory -m --disk-gib \
-                --forward -p --timeout -t --cmdline --vm --cpu-quota --memory-max --name -o --output
+                --forward -p --timeout -t --cmdline --vm --cpu-quota --memory-max --name -o --output \
+                --sort --interval --since
                 set skip 1
             case '-*'
             case '*'
@@ -140,10 +141,11 @@ complete -c vmsup -n __vmsup_needs_verb -a ops -d 'List, show or cancel operatio
 complete -c vmsup -n __vmsup_needs_verb -a workspace -d 'Manage workspaces'
 complete -c vmsup -n __vmsup_needs_verb -a image -d 'Manage stored images'
 complete -c vmsup -n __vmsup_needs_verb -a info -d 'Show what vmsupd is'
-complete -c vmsup -n __vmsup_needs_verb -a events -d 'Print events as they happen'
+complete -c vmsup -n __vmsup_needs_verb -a events -d 'Print events as they happen, or since a time'
+complete -c vmsup -n __vmsup_needs_verb -a top -d "Show every VM's resource use, live"
 complete -c vmsup -n __vmsup_needs_verb -a help -d "Show a command's help"
 
-complete -c vmsup -n '__vmsup_wants_sub help' -a 'create start stop pause resume delete set list get stats health ping ports exec shell ops workspace image info events'
+complete -c vmsup -n '__vmsup_wants_sub help' -a 'create start stop pause resume delete set list get stats health ping ports exec shell ops workspace image info events top'
 complete -c vmsup -n __vmsup_wants_vm -a '(__vmsup_vm_names)'
 complete -c vmsup -n '__vmsup_wants_sub ops' -a 'list get cancel'
 complete -c vmsup -n '__vmsup_wants_sub workspace' -a 'create list delete open'
@@ -175,6 +177,11 @@ complete -c vmsup -n '__vmsup_verb_is stop delete workspace' -s f -l force -d 'F
 complete -c vmsup -n '__vmsup_verb_is stop exec shell' -s t -l timeout -x -d 'Seconds to allow'
 complete -c vmsup -n '__vmsup_verb_is exec' -s i -l stdin -d 'Pass standard input to the command'
 complete -c vmsup -n '__vmsup_verb_is list' -l names -d 'Print only the names'
+complete -c vmsup -n '__vmsup_verb_is events' -l since -x -d 'Print the kept events since a time (10m, 2h, ISO 8601)'
+complete -c vmsup -n '__vmsup_verb_is events' -s f -l follow -d 'Go on printing events as they happen'
+complete -c vmsup -n '__vmsup_verb_is top' -l sort -x -a 'name state cpu mem net disk uptime' -d 'Sort the VMs by'
+complete -c vmsup -n '__vmsup_verb_is top' -l interval -x -d 'Seconds between refreshes'
+complete -c vmsup -n '__vmsup_verb_is top' -l once -d 'Print one frame and exit'
 complete -c vmsup -n '__vmsup_sub_is image import' -l name -x -d 'Name in the store'
 complete -c vmsup -n '__vmsup_sub_is workspace create' -l path -x -a '(__fish_complete_directories)' -d 'Host directory to share'
 complete -c vmsup -n '__vmsup_sub_is workspace create' -l vm -x -a '(__vmsup_vm_names)' -d 'VM that serves the workspace'

@@ -33,7 +33,8 @@ static const VmsupCliVerb vmsup_cli_verbs[] = {
     {"workspace", N_("Manage workspaces (create|list|delete|open)"), vmsup_cli_workspace},
     {"image", N_("Manage stored images (import|list|delete)"), vmsup_cli_image},
     {"info", N_("Show what vmsupd is and how it runs"), vmsup_cli_info},
-    {"events", N_("Print events as they happen"), vmsup_cli_events},
+    {"events", N_("Print events as they happen, or since a time"), vmsup_cli_events},
+    {"top", N_("Show every VM's use of CPU, memory, network and disk, live"), vmsup_cli_top},
     /* run_verb() itself answers "help" */
     {"help", N_("Show how a command is used (help COMMAND)"), NULL},
     {NULL, NULL, NULL},

@@ -244,6 +244,10 @@ vmsup_cli_info(VmsupCli *cli, gint argc, gchar **argv);
 gint
 vmsup_cli_events(VmsupCli *cli, gint argc, gchar **argv);
 
+/* vmsup-cli-top.c */
+gint
+vmsup_cli_top(VmsupCli *cli, gint argc, gchar **argv);
+
 /* vmsup-cli.c */
 gint
 vmsup_cli_run_verb(VmsupCli *cli,

@@ -38,6 +38,7 @@ struct _VmsupDaemon {
 	VmsupImageStore *image_store;
 	VmsupPolicy *policy;
 	VmsupEventSource *events;
+	VmsupEventJournal *journal;
 	VmsupJsonrpcServer *jsonrpc;
 	VmsupDbusServer *dbus;
 	GCancellable *cancellable;
@@ -375,6 +376,7 @@ vmsup_daemon_load_cb(GObject *source, GAsyncResult *res, gpointer user_data)
 		g_task_return_error(task, g_steal_pointer(&error));
 		return;
 	}
+	vmsup_event_source_note_owners(self->events);
 	accel = vmsup_vm_service_get_accel(self->vm_service, &reason);
 	g_message("accelerator: %s (%s)", vmsup_accel_to_string(accel), reason ? reason : "");
 	/* a lowered cap never costs a definition: it only refuses new VMs */
@@ -421,6 +423,12 @@ vmsup_daemon_start_async(VmsupDaemon *self,
 		return;
 	}
 	vmsup_daemon_wire_services(self);
+	/* in the state directory made above, before loading: re-adoption's events are kept */
+	if (self->journal == NULL) {
+		self->journal = vmsup_event_journal_new(self->options.state_dir,
+							VMSUP_EVENT_JOURNAL_DEFAULT_MAX_BYTES);
+		vmsup_event_source_set_journal(self->events, self->journal);
+	}
 	vmsup_vm_service_load_async(self->vm_service,
 				    cancellable,
 				    vmsup_daemon_load_cb,
@@ -510,6 +518,7 @@ vmsup_daemon_dispose(GObject *object)
 	g_clear_object(&self->jsonrpc);
 	g_clear_object(&self->dbus);
 	g_clear_object(&self->events);
+	g_clear_object(&self->journal);
 	g_clear_object(&self->policy);
 	g_clear_object(&self->workspace_service);
 	g_clear_object(&self->image_store);

@@ -351,6 +351,37 @@ vmsup_jsonrpc_request_subscribe(VmsupRpcCall *call, gboolean subscribe, gpointer
 		conn->subscription = vmsup_policy_subscribe(conn->ctx->policy, &conn->caller);
 }
 
+/* {jsonrpc, method, params}; @params (borrowed, nullable) */
+static JsonNode *
+vmsup_jsonrpc_notification_new(const gchar *method, JsonObject *params)
+{
+	g_autoptr(JsonObject) obj = json_object_new();
+
+	json_object_set_string_member(obj, "jsonrpc", "2.0");
+	json_object_set_string_member(obj, "method", method);
+	json_object_set_object_member(obj,
+				      "params",
+				      params != NULL ? json_object_ref(params) : json_object_new());
+	return vmsup_json_node_new_object(obj);
+}
+
+/* a replayed event, sent ahead of the answer to events.subscribe */
+static void
+vmsup_jsonrpc_request_notify(VmsupRpcCall *call,
+			     const gchar *method,
+			     JsonObject *params,
+			     gpointer user_data)
+{
+	VmsupJsonrpcRequest *req = user_data;
+	VmsupJsonrpcConnection *conn = req->conn;
+	g_autoptr(JsonNode) node = NULL;
+
+	if (conn->closed || conn->closing)
+		return;
+	node = vmsup_jsonrpc_notification_new(method, params);
+	vmsup_jsonrpc_connection_send(conn, node);
+}
+
 /* ids are echoed exactly: a fraction would come back rounded, so only these */
 static gboolean
 vmsup_jsonrpc_id_is_valid(JsonNode *id)
@@ -556,6 +587,7 @@ vmsup_jsonrpc_handle_request(VmsupJsonrpcConnection *conn,
 				  req,
 				  (GDestroyNotify)vmsup_jsonrpc_request_free);
 	vmsup_rpc_call_set_subscriber(call, vmsup_jsonrpc_request_subscribe, req);
+	vmsup_rpc_call_set_notifier(call, vmsup_jsonrpc_request_notify, req);
 	conn->n_pending++;
 	vmsup_rpc_table_dispatch(conn->ctx, call);
 }
@@ -1119,7 +1151,6 @@ vmsup_jsonrpc_connection_may_hear(VmsupJsonrpcConnection *conn,
 void
 vmsup_jsonrpc_server_emit_event(VmsupJsonrpcServer *self, const gchar *method, JsonObject *params)
 {
-	g_autoptr(JsonObject) obj = json_object_new();
 	g_autoptr(JsonNode) node = NULL;
 	g_autoptr(GBytes) line = NULL;
 	g_autoptr(GPtrArray) targets = g_ptr_array_new();
@@ -1137,12 +1168,7 @@ vmsup_jsonrpc_server_emit_event(VmsupJsonrpcServer *self, const gchar *method, J
 		return;
 	g_ptr_array_set_free_func(targets, (GDestroyNotify)vmsup_jsonrpc_connection_unref);
 
-	json_object_set_string_member(obj, "jsonrpc", "2.0");
-	json_object_set_string_member(obj, "method", method);
-	json_object_set_object_member(obj,
-				      "params",
-				      params != NULL ? json_object_ref(params) : json_object_new());
-	node = vmsup_json_node_new_object(obj);
+	node = vmsup_jsonrpc_notification_new(method, params);
 	line = vmsup_line_stream_encode(node, VMSUP_LINE_STREAM_NONE);
 	for (guint i = 0; i < targets->len; i++) {
 		VmsupJsonrpcConnection *conn = g_ptr_array_index(targets, i);
@@ -1258,7 +1284,12 @@ vmsup_jsonrpc_server_event_cb(VmsupEventSource *events,
 			      JsonObject *params,
 			      VmsupJsonrpcServer *self)
 {
-	vmsup_jsonrpc_server_emit_event(self, method, params);
+	gint64 time_us = 0;
+	guint64 seq = vmsup_event_source_get_last_seq(events, &time_us);
+	g_autofree gchar *time = vmsup_event_journal_format_time(time_us);
+	g_autoptr(JsonObject) stamped = vmsup_event_source_stamp(params, seq, time);
+
+	vmsup_jsonrpc_server_emit_event(self, method, stamped);
 }
 
 VmsupJsonrpcServer *

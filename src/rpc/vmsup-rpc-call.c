@@ -24,6 +24,8 @@ struct _VmsupRpcCall {
 	GDestroyNotify on_success_data_free;
 	VmsupRpcSubscribeFunc subscribe;
 	gpointer subscribe_data; /* unowned */
+	VmsupRpcNotifyFunc notify;
+	gpointer notify_data; /* unowned */
 	gboolean returned;
 };
 
@@ -120,6 +122,32 @@ vmsup_rpc_call_subscribe(VmsupRpcCall *call, gboolean subscribe)
 	if (call->subscribe == NULL)
 		return FALSE;
 	call->subscribe(call, subscribe, call->subscribe_data);
+	return TRUE;
+}
+
+void
+vmsup_rpc_call_set_notifier(VmsupRpcCall *call, VmsupRpcNotifyFunc func, gpointer user_data)
+{
+	g_return_if_fail(call != NULL);
+	call->notify = func;
+	call->notify_data = user_data;
+}
+
+gboolean
+vmsup_rpc_call_can_notify(VmsupRpcCall *call)
+{
+	g_return_val_if_fail(call != NULL, FALSE);
+	return call->notify != NULL;
+}
+
+gboolean
+vmsup_rpc_call_notify(VmsupRpcCall *call, const gchar *method, JsonObject *params)
+{
+	g_return_val_if_fail(call != NULL, FALSE);
+	g_return_val_if_fail(method != NULL && params != NULL, FALSE);
+	if (call->notify == NULL)
+		return FALSE;
+	call->notify(call, method, params, call->notify_data);
 	return TRUE;
 }
 

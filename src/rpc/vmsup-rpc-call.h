@@ -30,6 +30,12 @@ typedef void (*VmsupRpcSuccessFunc)(VmsupRpcCall *call, gpointer user_data);
  */
 typedef void (*VmsupRpcSubscribeFunc)(VmsupRpcCall *call, gboolean subscribe, gpointer user_data);
 
+/* how a handler sends a notification ahead of its answer, on the call's own connection */
+typedef void (*VmsupRpcNotifyFunc)(VmsupRpcCall *call,
+				   const gchar *method,
+				   JsonObject *params,
+				   gpointer user_data);
+
 /* one request on its way through the table; refcounted; handlers see only this */
 VmsupRpcCall *
 vmsup_rpc_call_new(const VmsupRpcMethod *method,
@@ -59,6 +65,15 @@ vmsup_rpc_call_set_subscriber(VmsupRpcCall *call, VmsupRpcSubscribeFunc func, gp
 /* FALSE when the call came on a transport without events */
 gboolean
 vmsup_rpc_call_subscribe(VmsupRpcCall *call, gboolean subscribe);
+
+/* @user_data is unowned, as the subscriber's */
+void
+vmsup_rpc_call_set_notifier(VmsupRpcCall *call, VmsupRpcNotifyFunc func, gpointer user_data);
+/* FALSE when the call came on a transport without notifications; @params is borrowed */
+gboolean
+vmsup_rpc_call_can_notify(VmsupRpcCall *call);
+gboolean
+vmsup_rpc_call_notify(VmsupRpcCall *call, const gchar *method, JsonObject *params);
 
 /* answer exactly once; @result is taken (full) */
 void
