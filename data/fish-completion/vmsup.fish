@@ -1,5 +1,5 @@
 # fish completion for vmsup(1), the same as the bash one: verbs, options, and
-# VM names from the daemon itself (a daemon that is not running offers none)
+# VM, workspace, image names and operation ids from the daemon itself
 
 # the words typed after vmsup, less options and the values of those that take one
 function __vmsup_args
@@ -14,7 +14,7 @@ function __vmsup_args
         switch $t
             case --socket --kernel --initrd --image --path --cpus --memory -m --disk-gib \
                 --forward -p --timeout -t --cmdline --vm --cpu-quota --memory-max --name -o --output \
-                --sort --interval --since
+                --firmware --ssh-key --user-data --sort --interval --since
                 set skip 1
             case '-*'
             case '*'
@@ -39,18 +39,43 @@ function __vmsup_global
     end
 end
 
+# asked quietly and for a few seconds at most: a daemon that is not running (or not
+# answering) simply offers none
+function __vmsup_query
+    set -l limit
+    if command -q timeout
+        set limit timeout 3
+        set -q VMSUP_COMPLETION_TIMEOUT; and set limit timeout $VMSUP_COMPLETION_TIMEOUT
+    end
+    env LC_ALL=C $limit vmsup (__vmsup_global) $argv </dev/null 2>/dev/null
+end
+
 function __vmsup_vm_names
-    vmsup (__vmsup_global) list --names 2>/dev/null
+    __vmsup_query list --names
 end
 
 function __vmsup_image_names
-    vmsup (__vmsup_global) image list --output name --no-headers 2>/dev/null
+    __vmsup_query image list --output name --no-headers
 end
 
-# the one positional word of image import or image delete is next
-function __vmsup_wants_image_arg
+function __vmsup_workspace_names
+    __vmsup_query workspace list --output name --no-headers
+end
+
+# every operation for get, only those still running for cancel
+function __vmsup_op_ids
+    __vmsup_query ops list --output id,state --no-headers | while read -l line
+        set -l fields (string split -n ' ' -- $line)
+        if test $argv[1] = all; or test "$fields[2]" = running
+            echo $fields[1]
+        end
+    end
+end
+
+# the one positional word of a sub-command ($argv: verb, sub-command) is next
+function __vmsup_wants_arg
     set -l args (__vmsup_args)
-    test (count $args) -eq 2; and test $args[1] = image; and test $args[2] = $argv[1]
+    test (count $args) -eq 2; and test "$args[1] $args[2]" = "$argv[1] $argv[2]"
 end
 
 function __vmsup_needs_verb
@@ -150,8 +175,12 @@ complete -c vmsup -n __vmsup_wants_vm -a '(__vmsup_vm_names)'
 complete -c vmsup -n '__vmsup_wants_sub ops' -a 'list get cancel'
 complete -c vmsup -n '__vmsup_wants_sub workspace' -a 'create list delete open'
 complete -c vmsup -n '__vmsup_wants_sub image' -a 'import list delete'
-complete -c vmsup -n '__vmsup_wants_image_arg import' -F
-complete -c vmsup -n '__vmsup_wants_image_arg delete' -a '(__vmsup_image_names)'
+complete -c vmsup -n '__vmsup_wants_arg image import' -F
+complete -c vmsup -n '__vmsup_wants_arg image delete' -a '(__vmsup_image_names)'
+complete -c vmsup -n '__vmsup_wants_arg workspace open' -a '(__vmsup_workspace_names)'
+complete -c vmsup -n '__vmsup_wants_arg workspace delete' -a '(__vmsup_workspace_names)'
+complete -c vmsup -n '__vmsup_wants_arg ops get' -a '(__vmsup_op_ids all)'
+complete -c vmsup -n '__vmsup_wants_arg ops cancel' -a '(__vmsup_op_ids running)'
 
 # options of the verbs
 complete -c vmsup -n '__vmsup_verb_is create set workspace' -l cpus -x -d 'Number of virtual CPUs'

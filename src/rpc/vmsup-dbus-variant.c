@@ -12,6 +12,7 @@
 #include "config.h"
 
 #include <glib/gi18n.h>
+#include <inttypes.h>
 #include <math.h>
 #include <string.h>
 
@@ -344,9 +345,9 @@ vmsup_dbus_variant_check_value(GVariant *value, const gchar *member, GError **er
 		g_set_error(error,
 			    VMSUP_ERROR,
 			    VMSUP_ERROR_INVALID_PARAMS,
-			    _("Invalid params: '%s': the integer %" G_GUINT64_FORMAT
-			      " does not fit in 64 bits (from %" G_GINT64_FORMAT
-			      " to %" G_GINT64_FORMAT "); send one in that range"),
+			    _("Invalid params: '%s': the integer %" PRIu64
+			      " does not fit in 64 bits (from %" PRId64 " to %" PRId64
+			      "); send one in that range"),
 			    member,
 			    g_variant_get_uint64(value),
 			    G_MININT64,
