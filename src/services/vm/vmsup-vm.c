@@ -733,6 +733,7 @@ vmsup_vm_start_config(VmsupVm *self, GError **error)
 {
 	VmsupVmDef *def = self->def;
 	g_autoptr(VmsupQemuConfig) config = vmsup_qemu_config_new(def->name);
+	g_autofree gchar *ssh_key_arg = NULL;
 	gchar *binary;
 
 	config->qemu_binary = g_strdup(self->qemu_binary);
@@ -776,6 +777,14 @@ vmsup_vm_start_config(VmsupVm *self, GError **error)
 		if (!vmsup_vm_seed_prepare(self->state_dir, guest_dir, def, error) ||
 		    !vmsup_vm_files_open_guest(def, guest_dir, config, error))
 			return NULL;
+	} else if (vmsup_vm_def_is_bundled_guest(def) && self->state_dir != NULL) {
+		g_autofree gchar *guest_dir = vmsup_vm_seed_guest_dir(self->state_dir, def->name);
+		g_autoptr(GError) ssh_error = NULL;
+		/* its SSH server is a convenience: the VM starts without it */
+		ssh_key_arg =
+		    vmsup_vm_seed_prepare_bundled(self->state_dir, guest_dir, def, &ssh_error);
+		if (ssh_key_arg == NULL)
+			g_warning("VM '%s' starts without SSH: %s", def->name, ssh_error->message);
 	}
 	/* opened now, as the owner, and handed over: QEMU opens no host file by name */
 	if (!vmsup_vm_files_open(def, config, error))
@@ -785,13 +794,16 @@ vmsup_vm_start_config(VmsupVm *self, GError **error)
 	config->memory_mib = def->memory_mib;
 	config->kernel = g_strdup(def->kernel);
 	config->initrd = g_strdup(def->initrd);
-	config->cmdline = g_strdup(def->cmdline);
+	config->cmdline = ssh_key_arg == NULL    ? g_strdup(def->cmdline)
+			  : def->cmdline == NULL ? g_strdup(ssh_key_arg)
+						 : g_strjoin(" ", def->cmdline, ssh_key_arg, NULL);
 	config->disk = g_strdup(def->disk);
 	config->share_dir = g_strdup(def->share_dir);
 	for (guint i = 0; def->forward != NULL && i < def->forward->len; i++)
 		vmsup_qemu_config_add_forward(config, 0, g_array_index(def->forward, guint16, i));
 	/* its SSH server, for vm.ssh_info and vmsup shell */
-	if (config->seed_fd >= 0 && vmsup_vm_ssh_port(config->forwards) == 0)
+	if ((config->seed_fd >= 0 || ssh_key_arg != NULL) &&
+	    vmsup_vm_ssh_port(config->forwards) == 0)
 		vmsup_qemu_config_add_forward(config, 0, VMSUP_VM_SEED_SSH_PORT);
 	/* a QEMU that gets a cgroup starts paused, resumed once it is in it */
 	config->paused = vmsup_vm_cgroup_wanted(self->cgroup);
@@ -1649,7 +1661,8 @@ gchar *
 vmsup_vm_get_guest_dir(VmsupVm *self)
 {
 	g_return_val_if_fail(VMSUP_IS_VM(self), NULL);
-	if (self->state_dir == NULL || self->def->image == NULL)
+	if (self->state_dir == NULL ||
+	    (self->def->image == NULL && !vmsup_vm_def_is_bundled_guest(self->def)))
 		return NULL;
 	return vmsup_vm_seed_guest_dir(self->state_dir, self->def->name);
 }
@@ -1667,8 +1680,9 @@ vmsup_vm_get_ssh_info(VmsupVm *self, GError **error)
 		g_set_error(error,
 			    VMSUP_ERROR,
 			    VMSUP_ERROR_FAILED_PRECONDITION,
-			    _("VM '%s' was not made from an image, so it has no SSH server set up "
-			      "by vmsupd; run commands in it with 'vmsup exec %s -- …'"),
+			    _("VM '%s' boots neither an image nor the bundled guest, so it has no "
+			      "SSH server set up by vmsupd; run commands in it with 'vmsup exec "
+			      "%s -- …'"),
 			    self->def->name,
 			    self->def->name);
 		return NULL;
