@@ -8,6 +8,8 @@
 
 #include "config.h"
 
+#include <gio/gunixfdmessage.h>
+
 #include <string.h>
 
 #include "vmsup-json.h"
@@ -38,6 +40,7 @@ struct _VmsupLineStream {
 	gsize max_queue;
 	GCancellable *cancellable; /* owned */
 	GQueue write_queue;        /* of GBytes, owned */
+	GQueue fd_queue;           /* of VmsupLineStreamFds, owned, in the order of their lines */
 	gsize write_offset;        /* into the queue's head */
 	gsize queued;              /* unsent bytes in the queue */
 	GError *write_error;       /* owned: the write that failed, until the end it causes */
@@ -52,6 +55,20 @@ struct _VmsupLineStream {
 };
 
 G_DEFINE_FINAL_TYPE(VmsupLineStream, vmsup_line_stream, G_TYPE_OBJECT)
+
+/* descriptors that go out with the first byte of a queued line (SCM_RIGHTS) */
+typedef struct {
+	GBytes *line;      /* unowned: the queue's entry, known by its address */
+	GUnixFDList *fds;  /* owned */
+} VmsupLineStreamFds;
+
+static void
+vmsup_line_stream_fds_free(gpointer data)
+{
+	VmsupLineStreamFds *entry = data;
+	g_object_unref(entry->fds);
+	g_free(entry);
+}
 
 enum { SIGNAL_MESSAGE, SIGNAL_INVALID, SIGNAL_LINE, SIGNAL_INPUT_ENDED, SIGNAL_CLOSED, N_SIGNALS };
 static guint signals[N_SIGNALS] = {0};
@@ -74,6 +91,7 @@ static void
 vmsup_line_stream_clear_queue(VmsupLineStream *self)
 {
 	g_queue_clear_full(&self->write_queue, (GDestroyNotify)g_bytes_unref);
+	g_queue_clear_full(&self->fd_queue, vmsup_line_stream_fds_free);
 	self->write_offset = 0;
 	self->queued = 0;
 }
@@ -512,6 +530,56 @@ vmsup_line_stream_on_writable(VmsupLineStream *self)
 	}
 }
 
+/*
+ * Sends the head of the queue, a line with descriptors, by sendmsg() with
+ * SCM_RIGHTS; FALSE when the socket is full (a source waits) or it failed.
+ */
+static gboolean
+vmsup_line_stream_flush_fds(VmsupLineStream *self, VmsupLineStreamFds *fds)
+{
+	g_autoptr(GSocketControlMessage) message = g_unix_fd_message_new_with_fd_list(fds->fds);
+	GOutputVector vector;
+	GError *error = NULL;
+	GSocket *socket;
+	gsize sent = 0;
+	GPollableReturn ret;
+
+	vector.buffer = g_bytes_get_data(fds->line, &vector.size);
+	if (!G_IS_SOCKET_CONNECTION(self->stream)) {
+		vmsup_line_stream_write_failed(
+		    self,
+		    g_error_new_literal(VMSUP_ERROR,
+					VMSUP_ERROR_CLOSED,
+					"descriptors cannot pass on this connection"));
+		return FALSE;
+	}
+	socket = g_socket_connection_get_socket(G_SOCKET_CONNECTION(self->stream));
+	ret = g_socket_send_message_with_timeout(socket,
+						 NULL,
+						 &vector,
+						 1,
+						 &message,
+						 1,
+						 G_SOCKET_MSG_NONE,
+						 0,
+						 &sent,
+						 self->cancellable,
+						 &error);
+	if (ret == G_POLLABLE_RETURN_FAILED) {
+		vmsup_line_stream_write_failed(self, error);
+		return FALSE;
+	}
+	if (ret == G_POLLABLE_RETURN_WOULD_BLOCK) {
+		if (self->write_source == NULL)
+			self->write_source = vmsup_line_stream_watch(self, G_IO_OUT);
+		return FALSE;
+	}
+	/* the descriptors went with the first byte; the rest of the line is plain */
+	vmsup_line_stream_fds_free(g_queue_pop_head(&self->fd_queue));
+	vmsup_line_stream_consume(self, sent);
+	return TRUE;
+}
+
 /* writes what the peer takes now; a source waits for room for the rest */
 static void
 vmsup_line_stream_flush(VmsupLineStream *self)
@@ -527,8 +595,17 @@ vmsup_line_stream_flush(VmsupLineStream *self)
 		GError *error = NULL;
 		GPollableReturn ret;
 
+		VmsupLineStreamFds *fds = g_queue_peek_head(&self->fd_queue);
+
+		if (fds != NULL && self->write_offset == 0 &&
+		    fds->line == g_queue_peek_head(&self->write_queue)) {
+			if (!vmsup_line_stream_flush_fds(self, fds))
+				return;
+			continue;
+		}
 		for (GList *l = self->write_queue.head;
-		     l != NULL && n_vectors < G_N_ELEMENTS(vectors);
+		     l != NULL && n_vectors < G_N_ELEMENTS(vectors) &&
+		     (n_vectors == 0 || fds == NULL || l->data != fds->line);
 		     l = l->next) {
 			gsize size = 0;
 			const guint8 *data = g_bytes_get_data(l->data, &size);
@@ -626,6 +703,26 @@ vmsup_line_stream_send_node(VmsupLineStream *self, JsonNode *node)
 		return;
 	line = vmsup_line_stream_encode(node, self->flags);
 	vmsup_line_stream_send_line(self, line);
+}
+
+void
+vmsup_line_stream_send_node_with_fds(VmsupLineStream *self, JsonNode *node, GUnixFDList *fds)
+{
+	VmsupLineStreamFds *entry;
+	GBytes *line;
+
+	g_return_if_fail(VMSUP_IS_LINE_STREAM(self));
+	g_return_if_fail(node != NULL);
+	g_return_if_fail(G_IS_UNIX_FD_LIST(fds));
+
+	if (self->closed || self->flushing || self->write_error != NULL)
+		return;
+	line = vmsup_line_stream_encode(node, self->flags);
+	entry = g_new0(VmsupLineStreamFds, 1);
+	entry->line = line;
+	entry->fds = g_object_ref(fds);
+	g_queue_push_tail(&self->fd_queue, entry);
+	vmsup_line_stream_queue(self, line);
 }
 
 void
@@ -865,6 +962,7 @@ vmsup_line_stream_init(VmsupLineStream *self)
 	self->cancellable = g_cancellable_new();
 	self->inbuf = g_byte_array_new();
 	g_queue_init(&self->write_queue);
+	g_queue_init(&self->fd_queue);
 }
 
 VmsupLineStream *

@@ -2,6 +2,7 @@
 #pragma once
 
 #include <gio/gio.h>
+#include <gio/gunixfdlist.h>
 #include <json-glib/json-glib.h>
 
 #include "vmsup-error.h"
@@ -89,6 +90,13 @@ vmsup_line_stream_send(VmsupLineStream *self, JsonObject *message);
 /* likewise for any JSON value (a batch's array) */
 void
 vmsup_line_stream_send_node(VmsupLineStream *self, JsonNode *node);
+
+/*
+ * likewise, with @fds (SCM_RIGHTS) on the line's first byte; only on a
+ * GSocketConnection of a Unix socket (the stream fails otherwise)
+ */
+void
+vmsup_line_stream_send_node_with_fds(VmsupLineStream *self, JsonNode *node, GUnixFDList *fds);
 
 /* @node as a line for streams of @flags: one encoding sent to many (vmsup_line_stream_send_line) */
 GBytes *
