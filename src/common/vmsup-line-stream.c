@@ -8,7 +8,10 @@
 
 #include "config.h"
 
+#include <errno.h>
 #include <gio/gunixfdmessage.h>
+#include <sys/socket.h>
+#include <unistd.h>
 
 #include <string.h>
 
@@ -19,6 +22,8 @@
 /* reads per dispatch at most; a peer that never pauses cannot hold the main loop */
 #define VMSUP_LINE_STREAM_READS_PER_DISPATCH 4
 #define VMSUP_LINE_STREAM_READ_CHUNK 16384
+/* descriptors taken from one read */
+#define VMSUP_LINE_STREAM_MAX_FDS 16
 /* lines handed to one writev() */
 #define VMSUP_LINE_STREAM_MAX_VECTORS 64
 
@@ -41,6 +46,7 @@ struct _VmsupLineStream {
 	GCancellable *cancellable; /* owned */
 	GQueue write_queue;        /* of GBytes, owned */
 	GQueue fd_queue;           /* of VmsupLineStreamFds, owned, in the order of their lines */
+	GUnixFDList *fds_in;       /* owned: descriptors received, not yet taken */
 	gsize write_offset;        /* into the queue's head */
 	gsize queued;              /* unsent bytes in the queue */
 	GError *write_error;       /* owned: the write that failed, until the end it causes */
@@ -58,8 +64,8 @@ G_DEFINE_FINAL_TYPE(VmsupLineStream, vmsup_line_stream, G_TYPE_OBJECT)
 
 /* descriptors that go out with the first byte of a queued line (SCM_RIGHTS) */
 typedef struct {
-	GBytes *line;      /* unowned: the queue's entry, known by its address */
-	GUnixFDList *fds;  /* owned */
+	GBytes *line;     /* unowned: the queue's entry, known by its address */
+	GUnixFDList *fds; /* owned */
 } VmsupLineStreamFds;
 
 static void
@@ -329,6 +335,60 @@ vmsup_line_stream_wants_input(VmsupLineStream *self)
 	return self->started && !self->eof && vmsup_line_stream_can_deliver(self);
 }
 
+/* a read that keeps the descriptors sent with the bytes (SCM_RIGHTS) for the owner */
+static gssize
+vmsup_line_stream_recv_with_fds(VmsupLineStream *self, guint8 *buf, gsize size, GError **error)
+{
+	union {
+		struct cmsghdr align;
+		gchar buf[CMSG_SPACE(sizeof(gint) * VMSUP_LINE_STREAM_MAX_FDS)];
+	} control;
+	struct iovec iov = {.iov_base = buf, .iov_len = size};
+	struct msghdr msg = {
+	    .msg_iov = &iov,
+	    .msg_iovlen = 1,
+	    .msg_control = control.buf,
+	    .msg_controllen = sizeof(control.buf),
+	};
+	GSocket *socket;
+	gssize n;
+
+	if (!G_IS_SOCKET_CONNECTION(self->stream)) {
+		g_set_error_literal(error,
+				    G_IO_ERROR,
+				    G_IO_ERROR_NOT_SUPPORTED,
+				    "descriptors cannot pass on this connection");
+		return -1;
+	}
+	socket = g_socket_connection_get_socket(G_SOCKET_CONNECTION(self->stream));
+	do
+		n = recvmsg(g_socket_get_fd(socket), &msg, MSG_DONTWAIT | MSG_CMSG_CLOEXEC);
+	while (n < 0 && errno == EINTR);
+	if (n < 0) {
+		gint saved = errno;
+		g_set_error_literal(error,
+				    G_IO_ERROR,
+				    g_io_error_from_errno(saved),
+				    g_strerror(saved));
+		return -1;
+	}
+	for (struct cmsghdr *c = CMSG_FIRSTHDR(&msg); c != NULL; c = CMSG_NXTHDR(&msg, c)) {
+		gsize n_fds;
+		if (c->cmsg_level != SOL_SOCKET || c->cmsg_type != SCM_RIGHTS)
+			continue;
+		n_fds = (c->cmsg_len - CMSG_LEN(0)) / sizeof(gint);
+		for (gsize i = 0; i < n_fds; i++) {
+			gint fd;
+			memcpy(&fd, CMSG_DATA(c) + i * sizeof(gint), sizeof(gint));
+			if (g_unix_fd_list_append(self->fds_in, fd, NULL) < 0)
+				g_warning("%s: a received descriptor could not be kept",
+					  self->label);
+			close(fd);
+		}
+	}
+	return n;
+}
+
 /*
  * Up to @max_reads reads, or (@drain) until the peer has nothing more now;
  * FALSE once nothing more can come (end of input, error)
@@ -342,11 +402,18 @@ vmsup_line_stream_read_some(VmsupLineStream *self, guint max_reads, gboolean dra
 		gssize n;
 
 		g_byte_array_set_size(self->inbuf, old_len + VMSUP_LINE_STREAM_READ_CHUNK);
-		n = g_pollable_input_stream_read_nonblocking(G_POLLABLE_INPUT_STREAM(self->input),
-							     self->inbuf->data + old_len,
-							     VMSUP_LINE_STREAM_READ_CHUNK,
-							     NULL,
-							     &error);
+		if (self->flags & VMSUP_LINE_STREAM_RECEIVE_FDS)
+			n = vmsup_line_stream_recv_with_fds(self,
+							    self->inbuf->data + old_len,
+							    VMSUP_LINE_STREAM_READ_CHUNK,
+							    &error);
+		else
+			n = g_pollable_input_stream_read_nonblocking(
+			    G_POLLABLE_INPUT_STREAM(self->input),
+			    self->inbuf->data + old_len,
+			    VMSUP_LINE_STREAM_READ_CHUNK,
+			    NULL,
+			    &error);
 		g_byte_array_set_size(self->inbuf, old_len + MAX(n, 0));
 		if (n < 0 && g_error_matches(error, G_IO_ERROR, G_IO_ERROR_WOULD_BLOCK))
 			return TRUE;
@@ -725,6 +792,17 @@ vmsup_line_stream_send_node_with_fds(VmsupLineStream *self, JsonNode *node, GUni
 	vmsup_line_stream_queue(self, line);
 }
 
+GUnixFDList *
+vmsup_line_stream_steal_fds(VmsupLineStream *self)
+{
+	GUnixFDList *fds;
+
+	g_return_val_if_fail(VMSUP_IS_LINE_STREAM(self), NULL);
+	fds = g_steal_pointer(&self->fds_in);
+	self->fds_in = g_unix_fd_list_new();
+	return fds;
+}
+
 void
 vmsup_line_stream_send(VmsupLineStream *self, JsonObject *message)
 {
@@ -914,6 +992,7 @@ vmsup_line_stream_finalize(GObject *object)
 	g_clear_error(&self->write_error);
 	g_object_unref(self->cancellable);
 	g_byte_array_unref(self->inbuf);
+	g_clear_object(&self->fds_in);
 	g_free(self->label);
 	G_OBJECT_CLASS(vmsup_line_stream_parent_class)->finalize(object);
 }
@@ -963,6 +1042,7 @@ vmsup_line_stream_init(VmsupLineStream *self)
 	self->inbuf = g_byte_array_new();
 	g_queue_init(&self->write_queue);
 	g_queue_init(&self->fd_queue);
+	self->fds_in = g_unix_fd_list_new();
 }
 
 VmsupLineStream *

@@ -1677,7 +1677,8 @@ vmsup_qemu_process_spawn_async(VmsupQemuProcess *self,
 		g_task_return_error(task, g_steal_pointer(&error));
 		return;
 	}
-	console_listener = vmsup_qemu_listen_in(self->runtime_dir, VMSUP_QEMU_CONSOLE_SOCKET, &error);
+	console_listener =
+	    vmsup_qemu_listen_in(self->runtime_dir, VMSUP_QEMU_CONSOLE_SOCKET, &error);
 	if (console_listener == NULL) {
 		g_task_return_error(task, g_steal_pointer(&error));
 		return;

@@ -26,7 +26,7 @@ struct _VmsupRpcCall {
 	GDestroyNotify on_success_data_free;
 	VmsupRpcSubscribeFunc subscribe;
 	gpointer subscribe_data; /* unowned */
-	GUnixFDList *fds; /* owned, nullable: what goes with the answer */
+	GUnixFDList *fds;        /* owned, nullable: what goes with the answer */
 	gboolean returned;
 };
 

@@ -743,7 +743,6 @@ vmsup_rpc_vm_console(const VmsupRpcContext *ctx, VmsupRpcCall *call)
 		return;
 	}
 	result = json_object_new();
-	json_object_set_string_member(result, "kind", "console");
 	vmsup_rpc_call_return_with_fd(call, result, fd);
 }
 

@@ -152,7 +152,8 @@ vmsup_vm_console_viewer_cb(gint fd, GIOCondition cond, gpointer user_data)
 		if (n > 0)
 			g_byte_array_append(self->to_guest, buf, (guint)n);
 		else if (n == 0)
-			viewer->input_ended = TRUE; /* it may still read: a pipe whose input ended */
+			viewer->input_ended =
+			    TRUE; /* it may still read: a pipe whose input ended */
 		else if (errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR)
 			cond |= G_IO_ERR;
 	}
@@ -248,15 +249,16 @@ vmsup_vm_console_connect(VmsupVmConsole *self, GError **error)
 		gint saved = errno;
 		if (fd >= 0)
 			close(fd);
-		g_set_error(error,
-			    VMSUP_ERROR,
-			    VMSUP_ERROR_FAILED_PRECONDITION,
-			    _("Cannot reach the serial console of VM '%s' (%s): %s; see 'vmsup get %s' "
-			      "for its state"),
-			    self->vm_name,
-			    self->socket_path,
-			    g_strerror(saved),
-			    self->vm_name);
+		g_set_error(
+		    error,
+		    VMSUP_ERROR,
+		    VMSUP_ERROR_FAILED_PRECONDITION,
+		    _("Cannot reach the serial console of VM '%s' (%s): %s; see 'vmsup get %s' "
+		      "for its state"),
+		    self->vm_name,
+		    self->socket_path,
+		    g_strerror(saved),
+		    self->vm_name);
 		return FALSE;
 	}
 	self->guest_fd = fd;

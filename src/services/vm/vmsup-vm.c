@@ -1679,15 +1679,16 @@ vmsup_vm_open_console(VmsupVm *self, GError **error)
 	}
 	if ((self->state != VMSUP_VM_STATE_RUNNING && self->state != VMSUP_VM_STATE_PAUSED) ||
 	    self->console == NULL || !vmsup_vm_is_alive(self)) {
-		g_set_error(error,
-			    VMSUP_ERROR,
-			    VMSUP_ERROR_FAILED_PRECONDITION,
-			    _("VM '%s' is %s, not running, so it has no live console; start it with "
-			      "'vmsup start %s' (its last console log is kept in its runtime directory "
-			      "until then)"),
-			    self->def->name,
-			    vmsup_vm_state_to_string(self->state),
-			    self->def->name);
+		g_set_error(
+		    error,
+		    VMSUP_ERROR,
+		    VMSUP_ERROR_FAILED_PRECONDITION,
+		    _("VM '%s' is %s, not running, so it has no live console; start it with "
+		      "'vmsup start %s' (its last console log is kept in its runtime directory "
+		      "until then)"),
+		    self->def->name,
+		    vmsup_vm_state_to_string(self->state),
+		    self->def->name);
 		return -1;
 	}
 	return vmsup_vm_console_open_viewer(self->console, error);
