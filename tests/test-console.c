@@ -1,8 +1,10 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
 /*
  * vm.console on the bundled guest through a real vmsupd: viewers by
- * descriptor (SCM_RIGHTS), what they type and what they see, a viewer that
- * never reads during a flood, a stopped VM, the CLI in pipe mode, and
+ * descriptor (SCM_RIGHTS, and OpenConsole's `h` on a private D-Bus), what
+ * they type and what they see, the latest output shown to a late viewer, a
+ * viewer that never reads during a flood and one that leaves in the middle
+ * of it, the cap on viewers, a stopped VM, the CLI in pipe mode, and
  * re-attaching after vmsupd was killed and started again.
  */
 
@@ -10,6 +12,7 @@
 
 #include <errno.h>
 #include <gio/gio.h>
+#include <gio/gunixfdlist.h>
 #include <glib/gstdio.h>
 #include <poll.h>
 #include <signal.h>
@@ -17,10 +20,13 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include "vmsup-dbus-server.h"
+#include "vmsup-dbus-vm-objects.h"
 #include "vmsup-error.h"
 #include "vmsup-json.h"
 #include "vmsup-jsonrpc-client.h"
 #include "vmsup-test-util.h"
+#include "vmsup-vm-console.h"
 
 #define VM "con1"
 /* one boot of the bundled guest under TCG, with room */
@@ -35,6 +41,8 @@ static struct {
 	gchar *log_path;
 	GSubprocess *daemon;
 	VmsupJsonrpcClient *client;
+	GTestDBus *bus;
+	GDBusConnection *conn;
 } global;
 
 static gint
@@ -50,6 +58,13 @@ daemon_answers(gpointer unused)
 	return vmsup_jsonrpc_client_connect(client, global.socket_path, NULL);
 }
 
+static gboolean
+bus_name_owned(gpointer unused)
+{
+	return vmsup_test_bus_name_has_owner(global.conn, VMSUP_DBUS_BUS_NAME);
+}
+
+/* vmsupd on the private session bus, and on its JSON-RPC socket */
 static void
 daemon_start(void)
 {
@@ -68,7 +83,6 @@ daemon_start(void)
 	global.daemon = g_subprocess_launcher_spawn(launcher,
 						    &error,
 						    daemon,
-						    "--no-dbus",
 						    "--session",
 						    "--state-dir",
 						    global.state,
@@ -81,6 +95,7 @@ daemon_start(void)
 						    NULL);
 	g_assert_no_error(error);
 	vmsup_test_wait_until(daemon_answers, NULL, TIMEOUT_S);
+	vmsup_test_wait_until(bus_name_owned, NULL, TIMEOUT_S);
 	g_clear_object(&global.client);
 	global.client = vmsup_jsonrpc_client_new();
 	g_assert_true(vmsup_jsonrpc_client_connect(global.client, global.socket_path, &error));
@@ -103,22 +118,60 @@ call_ok(const gchar *method, const gchar *params_json)
 }
 
 static gint
-open_console(const gchar *name, GError **error)
+open_console_with(const gchar *name, gboolean history, GError **error)
 {
 	g_autoptr(JsonObject) params = json_object_new();
 	json_object_set_string_member(params, "name", name);
+	if (!history)
+		json_object_set_boolean_member(params, "history", FALSE);
 	return vmsup_jsonrpc_client_call_fd(global.client, "vm.console", params, NULL, error);
 }
 
 static gint
+open_console(const gchar *name, GError **error)
+{
+	return open_console_with(name, TRUE, error);
+}
+
+/* a viewer of VM; the tests that look at live output only take no history */
+static gint
 open_console_ok(void)
 {
 	g_autoptr(GError) error = NULL;
-	gint fd = open_console(VM, &error);
+	gint fd = open_console_with(VM, FALSE, &error);
 
 	g_assert_no_error(error);
 	g_assert_cmpint(fd, >=, 0);
 	return fd;
+}
+
+/* OpenConsole over D-Bus: the descriptor from the reply's fd list, or -1 with an error */
+static gint
+dbus_open_console(const gchar *path, const gchar *iface, GVariant *args, GError **error)
+{
+	g_autoptr(GUnixFDList) fds = NULL;
+	g_autoptr(GVariant) reply = NULL;
+	gint32 handle = -1;
+
+	reply = g_dbus_connection_call_with_unix_fd_list_sync(global.conn,
+							      VMSUP_DBUS_BUS_NAME,
+							      path,
+							      iface,
+							      "OpenConsole",
+							      args,
+							      G_VARIANT_TYPE("(h)"),
+							      G_DBUS_CALL_FLAGS_NONE,
+							      scaled_ms(TIMEOUT_S),
+							      NULL,
+							      &fds,
+							      NULL,
+							      error);
+	if (reply == NULL)
+		return -1;
+	g_variant_get(reply, "(h)", &handle);
+	g_assert_nonnull(fds);
+	g_assert_cmpint(g_unix_fd_list_get_length(fds), ==, 1);
+	return g_unix_fd_list_get(fds, handle, error);
 }
 
 /* reads @fd into @seen until it holds @wanted or @timeout_ms pass; FALSE on EOF or time up */
@@ -199,6 +252,90 @@ test_two_viewers(void)
 	close(b);
 }
 
+/* /vmsup/console/history */
+
+static void
+test_history(void)
+{
+	g_autoptr(GString) seen_a = g_string_new(NULL);
+	g_autoptr(GString) seen_b = g_string_new(NULL);
+	g_autoptr(GString) seen_c = g_string_new(NULL);
+	g_autoptr(GError) error = NULL;
+	gint a, b, c;
+
+	/* nobody was attached since the boot: the first viewer sees the boot's end from the log */
+	a = open_console(VM, &error);
+	g_assert_no_error(error);
+	g_assert_true(read_until(a, seen_a, "vmsup-guest: ready", scaled_ms(TIMEOUT_S)));
+	type_until_seen(a, seen_a, "echo hist-$((3*3))\n", "hist-9");
+
+	/* a later one, while a is attached, from what vmsupd kept; nothing typed meanwhile */
+	b = open_console(VM, &error);
+	g_assert_no_error(error);
+	g_assert_true(read_until(b, seen_b, "hist-9", scaled_ms(TIMEOUT_S)));
+
+	/* without history: only what comes after */
+	c = open_console_with(VM, FALSE, &error);
+	g_assert_no_error(error);
+	type_until_seen(a, seen_a, "echo late-$((4*4))\n", "late-16");
+	g_assert_true(read_until(c, seen_c, "late-16", scaled_ms(TIMEOUT_S)));
+	g_assert_null(strstr(seen_c->str, "hist-9"));
+	close(a);
+	close(b);
+	close(c);
+}
+
+/* /vmsup/console/dbus */
+
+static void
+test_dbus(void)
+{
+	g_autoptr(GString) seen_a = g_string_new(NULL);
+	g_autoptr(GString) seen_b = g_string_new(NULL);
+	g_autoptr(GError) error = NULL;
+	g_autofree gchar *path = vmsup_dbus_vm_object_path(VM);
+	GVariantBuilder options;
+	gint a, b;
+
+	/* the VM's own object, and the supervisor with an option: both hand out working sockets */
+	a = dbus_open_console(path, "io.github.vmsup.VM1", g_variant_new("(a{sv})", NULL), &error);
+	g_assert_no_error(error);
+	g_variant_builder_init(&options, G_VARIANT_TYPE_VARDICT);
+	g_variant_builder_add(&options, "{sv}", "history", g_variant_new_boolean(FALSE));
+	b = dbus_open_console(VMSUP_DBUS_SUPERVISOR_PATH,
+			      "io.github.vmsup.Supervisor1",
+			      g_variant_new("(sa{sv})", VM, &options),
+			      &error);
+	g_assert_no_error(error);
+	g_assert_cmpint(a, >=, 0);
+	g_assert_cmpint(b, >=, 0);
+	type_until_seen(b, seen_b, "echo bus-$((6*7))\n", "bus-42");
+	g_assert_true(read_until(a, seen_a, "bus-42", scaled_ms(TIMEOUT_S)));
+
+	/* an option of the wrong type, an unknown VM: errors, and no descriptor */
+	g_variant_builder_init(&options, G_VARIANT_TYPE_VARDICT);
+	g_variant_builder_add(&options, "{sv}", "history", g_variant_new_string("yes"));
+	g_assert_cmpint(dbus_open_console(VMSUP_DBUS_SUPERVISOR_PATH,
+					  "io.github.vmsup.Supervisor1",
+					  g_variant_new("(sa{sv})", VM, &options),
+					  &error),
+			==,
+			-1);
+	g_assert_nonnull(error);
+	g_assert_nonnull(strstr(error->message, "history"));
+	g_clear_error(&error);
+	g_assert_cmpint(dbus_open_console(VMSUP_DBUS_SUPERVISOR_PATH,
+					  "io.github.vmsup.Supervisor1",
+					  g_variant_new("(sa{sv})", "con-nosuch", NULL),
+					  &error),
+			==,
+			-1);
+	g_assert_nonnull(error);
+	g_assert_nonnull(strstr(error->message, "con-nosuch"));
+	close(a);
+	close(b);
+}
+
 /* /vmsup/console/stalled-viewer */
 
 static void
@@ -251,6 +388,69 @@ test_stalled_viewer(void)
 	g_assert_null(strstr(drained->str, "flood-2000-end"));
 	close(stalled);
 	close(reader);
+}
+
+/* /vmsup/console/leaves-mid-stream */
+
+static void
+test_leaves_mid_stream(void)
+{
+	g_autoptr(GString) seen = g_string_new(NULL);
+	g_autoptr(GString) left = g_string_new(NULL);
+	gint reader = open_console_ok();
+	gint quitter = open_console_ok();
+
+	type_until_seen(reader, seen, "echo mid-$((2+3))\n", "mid-5");
+	type_line(reader,
+		  "i=0; while [ $i -lt 3000 ]; do echo mid-$i-..............................; "
+		  "i=$((i+1)); done; echo mid-$((1000*3))-end\n");
+	/* one viewer goes away while output flows to it */
+	g_assert_true(read_until(quitter, left, "mid-100-", scaled_ms(BOOT_S)));
+	close(quitter);
+	/* the other sees all of it, and the console still takes input */
+	g_assert_true(read_until(reader, seen, "mid-3000-end", scaled_ms(BOOT_S * 2)));
+	g_assert_nonnull(strstr(seen->str, "mid-2999-"));
+	type_until_seen(reader, seen, "echo still-$((1+1))\n", "still-2");
+	close(reader);
+}
+
+/* a viewer, asking again while the cap is reached by viewers closed a moment ago */
+static gint
+open_console_when_room(void)
+{
+	gint64 deadline = g_get_monotonic_time() + (gint64)scaled_ms(TIMEOUT_S) * 1000;
+
+	for (;;) {
+		g_autoptr(GError) error = NULL;
+		gint fd = open_console_with(VM, FALSE, &error);
+		if (fd >= 0)
+			return fd;
+		g_assert_error(error, VMSUP_ERROR, VMSUP_ERROR_BUSY);
+		g_assert_cmpint(g_get_monotonic_time(), <, deadline);
+		g_usleep(50 * 1000);
+	}
+}
+
+/* /vmsup/console/too-many */
+
+static void
+test_too_many(void)
+{
+	gint fds[VMSUP_VM_CONSOLE_MAX_VIEWERS];
+	g_autoptr(GError) error = NULL;
+	g_autoptr(GString) seen = g_string_new(NULL);
+
+	for (guint i = 0; i < G_N_ELEMENTS(fds); i++)
+		fds[i] = open_console_when_room();
+	g_assert_cmpint(open_console_with(VM, FALSE, &error), ==, -1);
+	g_assert_error(error, VMSUP_ERROR, VMSUP_ERROR_BUSY);
+	g_assert_nonnull(strstr(error->message, "close one"));
+	/* one leaves: there is room again, and the newcomer works */
+	close(fds[0]);
+	fds[0] = open_console_when_room();
+	type_until_seen(fds[0], seen, "echo room-$((8*8))\n", "room-64");
+	for (guint i = 0; i < G_N_ELEMENTS(fds); i++)
+		close(fds[i]);
 }
 
 /* /vmsup/console/stopped */
@@ -349,6 +549,7 @@ main(int argc, char **argv)
 	g_autoptr(GError) error = NULL;
 	gint rc;
 
+	vmsup_test_guard_children();
 	g_test_init(&argc, &argv, NULL);
 	vmsup_test_require_qemu();
 	global.dir = vmsup_test_make_tmpdir();
@@ -356,13 +557,22 @@ main(int argc, char **argv)
 	global.state = g_build_filename(global.dir, "state", NULL);
 	global.runtime = g_build_filename(global.dir, "run", NULL);
 	global.log_path = g_build_filename(global.dir, "vmsupd.log", NULL);
+	global.bus = g_test_dbus_new(G_TEST_DBUS_NONE);
+	g_test_dbus_up(global.bus);
+	global.conn = g_bus_get_sync(G_BUS_TYPE_SESSION, NULL, &error);
+	g_assert_no_error(error);
 	daemon_start();
 	created = call_ok("vm.create",
 			  "{\"name\": \"" VM "\", \"memory_mib\": 128, \"start\": true, "
 			  "\"wait\": true}");
 
+	/* first: nobody has attached since the boot */
+	g_test_add_func("/vmsup/console/history", test_history);
 	g_test_add_func("/vmsup/console/two-viewers", test_two_viewers);
+	g_test_add_func("/vmsup/console/dbus", test_dbus);
 	g_test_add_func("/vmsup/console/stalled-viewer", test_stalled_viewer);
+	g_test_add_func("/vmsup/console/leaves-mid-stream", test_leaves_mid_stream);
+	g_test_add_func("/vmsup/console/too-many", test_too_many);
 	g_test_add_func("/vmsup/console/stopped", test_stopped);
 	g_test_add_func("/vmsup/console/cli-pipe", test_cli_pipe);
 	g_test_add_func("/vmsup/console/after-kill", test_after_kill);
@@ -374,6 +584,9 @@ main(int argc, char **argv)
 	g_subprocess_send_signal(global.daemon, SIGTERM);
 	g_subprocess_wait(global.daemon, NULL, &error);
 	g_clear_object(&global.daemon);
+	g_clear_object(&global.conn);
+	g_test_dbus_down(global.bus);
+	g_clear_object(&global.bus);
 	vmsup_test_rm_rf(global.dir);
 	return rc;
 }

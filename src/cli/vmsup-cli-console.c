@@ -4,7 +4,7 @@
  * Ctrl-] detaches, the terminal restored however vmsup ends), or, when
  * stdin is not a terminal, the input copied to the console and its output
  * printed until the console has been quiet for a moment after the input
- * ended.
+ * ended. The latest output comes first, unless --no-history.
  */
 
 #include "config.h"
@@ -145,6 +145,7 @@ vmsup_cli_console(VmsupCli *cli, gint argc, gchar **argv)
 	g_autoptr(JsonObject) params = NULL;
 	g_autoptr(GError) error = NULL;
 	gint opt_quiet_s = 1;
+	gboolean opt_no_history = FALSE;
 	gboolean terminal;
 	gboolean detached;
 	gint console;
@@ -158,6 +159,13 @@ vmsup_cli_console(VmsupCli *cli, gint argc, gchar **argv)
 	     N_("Without a terminal: seconds the console may stay quiet after the input "
 		"ended before vmsup exits (default 1)"),
 	     N_("SECONDS")},
+	    {"no-history",
+	     0,
+	     0,
+	     G_OPTION_ARG_NONE,
+	     &opt_no_history,
+	     N_("Show only what the guest prints from now on, not its latest output"),
+	     NULL},
 	    {NULL},
 	};
 
@@ -173,6 +181,8 @@ vmsup_cli_console(VmsupCli *cli, gint argc, gchar **argv)
 		return rc;
 	if (opt_quiet_s < 0)
 		return vmsup_cli_usage_error(cli, _("--wait must not be negative"));
+	if (opt_no_history)
+		json_object_set_boolean_member(params, "history", FALSE);
 	if (!vmsup_cli_connect(cli, &rc))
 		return rc;
 	console = vmsup_jsonrpc_client_call_fd(cli->client, "vm.console", params, NULL, &error);
@@ -195,8 +205,9 @@ vmsup_cli_console(VmsupCli *cli, gint argc, gchar **argv)
 		g_printerr(_("\r\nDetached from the console of VM '%s'.\n"),
 			   vmsup_cli_get_str(params, "name"));
 	else if (terminal && !cli->quiet)
-		g_printerr(_("\r\nThe console of VM '%s' closed: the VM stopped, or vmsupd went "
-			     "away; 'vmsup get %s' shows its state.\n"),
+		g_printerr(_("\r\nThe console of VM '%s' closed: the VM stopped, vmsupd went "
+			     "away, or this terminal fell too far behind; 'vmsup get %s' shows "
+			     "the VM's state.\n"),
 			   vmsup_cli_get_str(params, "name"),
 			   vmsup_cli_get_str(params, "name"));
 	return VMSUP_CLI_EXIT_OK;

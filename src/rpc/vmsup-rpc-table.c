@@ -100,6 +100,12 @@ static const VmsupRpcParam params_vm_stop[] = {
     P_END,
 };
 
+static const VmsupRpcParam params_vm_console[] = {
+    P_REQ("name", VMSUP_RPC_TYPE_VM_NAME),
+    P_OPT("history", VMSUP_RPC_TYPE_BOOL),
+    P_END,
+};
+
 static const VmsupRpcParam params_vm_delete[] = {
     P_REQ("name", VMSUP_RPC_TYPE_VM_NAME),
     P_OPT("force", VMSUP_RPC_TYPE_BOOL),
@@ -909,7 +915,7 @@ static const VmsupRpcMethod vmsup_rpc_methods[] = {
     /* cloud-init and vmsup shell */
     {"vm.ssh_info", "GetSshInfo", F_VM | F_RO, NULL, params_vm_name, vmsup_rpc_vm_ssh_info},
     /* descriptors: the console's and the display's */
-    {"vm.console", "OpenConsole", F_VM | F_FD, NULL, params_vm_name, vmsup_rpc_vm_console},
+    {"vm.console", "OpenConsole", F_VM | F_FD, NULL, params_vm_console, vmsup_rpc_vm_console},
     {NULL, NULL, 0, NULL, NULL, NULL},
 };
 

@@ -4,7 +4,10 @@
  * non-blocking on the main loop: the guest's output is read as it comes and
  * written to each viewer at once, what a viewer does not take waits in its
  * own bounded buffer, and viewer input waits in one bounded buffer for the
- * guest (while that is full, no viewer is read).
+ * guest (while that is full, no viewer is read). The last few KiB of output
+ * are kept so that a viewer attaching late sees where the guest is (its
+ * prompt, the last boot lines): seeded from the tail of the console log when
+ * the daemon connects, then fed with what it reads.
  */
 
 #include "config.h"
@@ -40,11 +43,14 @@ struct _VmsupVmConsole {
 	GObject parent_instance;
 	gchar *vm_name;     /* owned */
 	gchar *socket_path; /* owned */
+	gchar *log_path;    /* owned */
 	gint guest_fd;      /* owned; -1 while not connected */
 	guint guest_source_id;
 	GIOCondition guest_watching;
 	GByteArray *to_guest; /* owned: viewer input not yet written */
 	GPtrArray *viewers;   /* owned: of VmsupVmConsoleViewer */
+	GByteArray *history;  /* owned: the latest output, at most VMSUP_VM_CONSOLE_HISTORY */
+	gboolean history_cut; /* it no longer starts where the console log starts */
 	gboolean closed;
 };
 
@@ -180,8 +186,55 @@ vmsup_vm_console_disconnect(VmsupVmConsole *self)
 }
 
 static void
+vmsup_vm_console_remember(VmsupVmConsole *self, const guint8 *data, gsize length)
+{
+	if (length >= VMSUP_VM_CONSOLE_HISTORY) {
+		data += length - VMSUP_VM_CONSOLE_HISTORY;
+		length = VMSUP_VM_CONSOLE_HISTORY;
+		g_byte_array_set_size(self->history, 0);
+		self->history_cut = TRUE;
+	} else if (self->history->len + length > VMSUP_VM_CONSOLE_HISTORY) {
+		g_byte_array_remove_range(
+		    self->history,
+		    0,
+		    (guint)(self->history->len + length - VMSUP_VM_CONSOLE_HISTORY));
+		self->history_cut = TRUE;
+	}
+	g_byte_array_append(self->history, data, (guint)length);
+}
+
+/* the history starts over from the log's tail: output before this connection went there only */
+static void
+vmsup_vm_console_load_history(VmsupVmConsole *self)
+{
+	gint fd = open(self->log_path, O_RDONLY | O_CLOEXEC | O_NOCTTY);
+	guint8 buf[VMSUP_VM_CONSOLE_HISTORY];
+	off_t end;
+	gssize n;
+
+	g_byte_array_set_size(self->history, 0);
+	self->history_cut = FALSE;
+	if (fd < 0)
+		return;
+	end = lseek(fd, 0, SEEK_END);
+	if (end > (off_t)sizeof(buf)) {
+		lseek(fd, end - (off_t)sizeof(buf), SEEK_SET);
+		self->history_cut = TRUE;
+	} else {
+		lseek(fd, 0, SEEK_SET);
+	}
+	do
+		n = read(fd, buf, sizeof(buf));
+	while (n < 0 && errno == EINTR);
+	close(fd);
+	if (n > 0)
+		g_byte_array_append(self->history, buf, (guint)n);
+}
+
+static void
 vmsup_vm_console_broadcast(VmsupVmConsole *self, const guint8 *data, gsize length)
 {
+	vmsup_vm_console_remember(self, data, length);
 	for (guint i = self->viewers->len; i > 0; i--) {
 		VmsupVmConsoleViewer *viewer = g_ptr_array_index(self->viewers, i - 1);
 		if (!vmsup_vm_console_viewer_send(viewer, data, length))
@@ -262,6 +315,7 @@ vmsup_vm_console_connect(VmsupVmConsole *self, GError **error)
 		return FALSE;
 	}
 	self->guest_fd = fd;
+	vmsup_vm_console_load_history(self);
 	return TRUE;
 }
 
@@ -300,8 +354,25 @@ vmsup_vm_console_update(VmsupVmConsole *self)
 				       self);
 }
 
+/* what a late viewer is shown first: the history from its first full line on */
+static void
+vmsup_vm_console_replay(VmsupVmConsole *self, VmsupVmConsoleViewer *viewer)
+{
+	const guint8 *data = self->history->data;
+	gsize length = self->history->len;
+
+	if (self->history_cut) {
+		const guint8 *nl = memchr(data, '\n', length);
+		if (nl == NULL)
+			return;
+		length -= (gsize)(nl + 1 - data);
+		data = nl + 1;
+	}
+	vmsup_vm_console_viewer_send(viewer, data, length);
+}
+
 gint
-vmsup_vm_console_open_viewer(VmsupVmConsole *self, GError **error)
+vmsup_vm_console_open_viewer(VmsupVmConsole *self, gboolean history, GError **error)
 {
 	VmsupVmConsoleViewer *viewer;
 	gint pair[2];
@@ -314,6 +385,16 @@ vmsup_vm_console_open_viewer(VmsupVmConsole *self, GError **error)
 			    VMSUP_ERROR_FAILED_PRECONDITION,
 			    _("VM '%s' is stopping; its console is closed"),
 			    self->vm_name);
+		return -1;
+	}
+	if (self->viewers->len >= VMSUP_VM_CONSOLE_MAX_VIEWERS) {
+		g_set_error(error,
+			    VMSUP_ERROR,
+			    VMSUP_ERROR_BUSY,
+			    _("VM '%s' has %u console viewers already, the most it takes; close "
+			      "one of them and try again"),
+			    self->vm_name,
+			    (guint)VMSUP_VM_CONSOLE_MAX_VIEWERS);
 		return -1;
 	}
 	if (!vmsup_vm_console_connect(self, error))
@@ -333,6 +414,8 @@ vmsup_vm_console_open_viewer(VmsupVmConsole *self, GError **error)
 	viewer->fd = pair[0];
 	viewer->out = g_byte_array_new();
 	g_ptr_array_add(self->viewers, viewer);
+	if (history)
+		vmsup_vm_console_replay(self, viewer);
 	vmsup_vm_console_update(self);
 	return pair[1];
 }
@@ -354,15 +437,17 @@ vmsup_vm_console_close(VmsupVmConsole *self)
 }
 
 VmsupVmConsole *
-vmsup_vm_console_new(const gchar *vm_name, const gchar *socket_path)
+vmsup_vm_console_new(const gchar *vm_name, const gchar *socket_path, const gchar *log_path)
 {
 	VmsupVmConsole *self;
 
 	g_return_val_if_fail(vm_name != NULL, NULL);
 	g_return_val_if_fail(socket_path != NULL, NULL);
+	g_return_val_if_fail(log_path != NULL, NULL);
 	self = g_object_new(VMSUP_TYPE_VM_CONSOLE, NULL);
 	self->vm_name = g_strdup(vm_name);
 	self->socket_path = g_strdup(socket_path);
+	self->log_path = g_strdup(log_path);
 	return self;
 }
 
@@ -374,8 +459,10 @@ vmsup_vm_console_finalize(GObject *object)
 	vmsup_vm_console_close(self);
 	g_ptr_array_unref(self->viewers);
 	g_byte_array_unref(self->to_guest);
+	g_byte_array_unref(self->history);
 	g_free(self->vm_name);
 	g_free(self->socket_path);
+	g_free(self->log_path);
 	G_OBJECT_CLASS(vmsup_vm_console_parent_class)->finalize(object);
 }
 
@@ -390,5 +477,6 @@ vmsup_vm_console_init(VmsupVmConsole *self)
 {
 	self->guest_fd = -1;
 	self->to_guest = g_byte_array_new();
+	self->history = g_byte_array_new();
 	self->viewers = g_ptr_array_new_with_free_func(vmsup_vm_console_viewer_free);
 }

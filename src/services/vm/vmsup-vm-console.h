@@ -7,6 +7,10 @@ G_BEGIN_DECLS
 
 /* what a viewer may leave unread before it is cut off, beyond its socket's own buffer */
 #define VMSUP_VM_CONSOLE_VIEWER_MAX (256 * 1024)
+/* the latest output a new viewer is shown first */
+#define VMSUP_VM_CONSOLE_HISTORY (16 * 1024)
+/* viewers of one VM at a time */
+#define VMSUP_VM_CONSOLE_MAX_VIEWERS 16
 
 #define VMSUP_TYPE_VM_CONSOLE (vmsup_vm_console_get_type())
 G_DECLARE_FINAL_TYPE(VmsupVmConsole, vmsup_vm_console, VMSUP, VM_CONSOLE, GObject)
@@ -21,11 +25,16 @@ G_DECLARE_FINAL_TYPE(VmsupVmConsole, vmsup_vm_console, VMSUP, VM_CONSOLE, GObjec
  * of its stream), so neither the guest nor the other viewers ever wait for it.
  */
 VmsupVmConsole *
-vmsup_vm_console_new(const gchar *vm_name, const gchar *socket_path);
+vmsup_vm_console_new(const gchar *vm_name, const gchar *socket_path, const gchar *log_path);
 
-/* a new viewer: the caller's end of its socketpair (close-on-exec), or -1 with an error */
+/*
+ * a new viewer: the caller's end of its socketpair (close-on-exec), or -1
+ * with an error (BUSY past VMSUP_VM_CONSOLE_MAX_VIEWERS). With @history it
+ * first reads the latest output, up to VMSUP_VM_CONSOLE_HISTORY from the
+ * start of a line (the tail of @log_path when nobody was attached).
+ */
 gint
-vmsup_vm_console_open_viewer(VmsupVmConsole *self, GError **error);
+vmsup_vm_console_open_viewer(VmsupVmConsole *self, gboolean history, GError **error);
 
 guint
 vmsup_vm_console_get_n_viewers(VmsupVmConsole *self);

@@ -1306,7 +1306,9 @@ vmsup_vm_service_open_console(VmsupVmService *self,
 	vm = vmsup_vm_service_find_defined(self, params, error);
 	if (vm == NULL)
 		return -1;
-	return vmsup_vm_open_console(vm, error);
+	return vmsup_vm_open_console(vm,
+				     vmsup_json_object_get_bool(params, "history", TRUE),
+				     error);
 }
 
 /* an image with an EFI system partition boots UEFI unless the caller chose; any other BIOS */

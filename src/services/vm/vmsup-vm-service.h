@@ -231,7 +231,8 @@ vmsup_vm_service_ssh_info(VmsupVmService *self,
 			  GError **error);
 
 /*
- * vm.console {name}: a new viewer of the running VM's serial console, the
+ * vm.console {name, history?}: a new viewer of the running VM's serial
+ * console (first shown the latest output unless history is false), the
  * caller's end of a socket (vmsup_vm_open_console()), or -1 with an error;
  * answers at once. The RPC table applied the owner rule.
  */

@@ -526,6 +526,8 @@ vmsup_vm_setup_running(VmsupVm *self)
 	    g_build_filename(self->runtime_dir, VMSUP_QEMU_QGA_SOCKET, NULL);
 	g_autofree gchar *console_path =
 	    g_build_filename(self->runtime_dir, VMSUP_QEMU_CONSOLE_SOCKET, NULL);
+	g_autofree gchar *console_log =
+	    g_build_filename(self->runtime_dir, VMSUP_QEMU_CONSOLE_LOG, NULL);
 	GArray *forwards = vmsup_qemu_process_get_forwards(self->process);
 	VmsupVmHandles *handles;
 	gint64 started_mono = vmsup_qemu_process_get_started_at(self->process);
@@ -545,7 +547,7 @@ vmsup_vm_setup_running(VmsupVm *self)
 	if (self->console != NULL)
 		vmsup_vm_console_close(self->console);
 	g_clear_object(&self->console);
-	self->console = vmsup_vm_console_new(self->def->name, console_path);
+	self->console = vmsup_vm_console_new(self->def->name, console_path, console_log);
 	self->started_at = g_get_real_time() - (g_get_monotonic_time() - started_mono);
 	self->exit_status = -1;
 	self->stopped_at = 0;
@@ -1666,7 +1668,7 @@ vmsup_vm_get_guest_dir(VmsupVm *self)
 }
 
 gint
-vmsup_vm_open_console(VmsupVm *self, GError **error)
+vmsup_vm_open_console(VmsupVm *self, gboolean history, GError **error)
 {
 	g_return_val_if_fail(VMSUP_IS_VM(self), -1);
 	if (self->state == VMSUP_VM_STATE_STARTING || self->starting) {
@@ -1691,7 +1693,7 @@ vmsup_vm_open_console(VmsupVm *self, GError **error)
 		    self->def->name);
 		return -1;
 	}
-	return vmsup_vm_console_open_viewer(self->console, error);
+	return vmsup_vm_console_open_viewer(self->console, history, error);
 }
 
 JsonObject *
