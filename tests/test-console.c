@@ -252,6 +252,13 @@ test_two_viewers(void)
 	close(b);
 }
 
+static gboolean
+log_says_ready(gpointer unused)
+{
+	g_autofree gchar *log = console_log();
+	return strstr(log, "vmsup-guest: ready") != NULL;
+}
+
 /* /vmsup/console/history */
 
 static void
@@ -263,7 +270,8 @@ test_history(void)
 	g_autoptr(GError) error = NULL;
 	gint a, b, c;
 
-	/* nobody was attached since the boot: the first viewer sees the boot's end from the log */
+	/* nobody was attached since the boot: once it ended, the first viewer sees it from the log */
+	vmsup_test_wait_until(log_says_ready, NULL, BOOT_S);
 	a = open_console(VM, &error);
 	g_assert_no_error(error);
 	g_assert_true(read_until(a, seen_a, "vmsup-guest: ready", scaled_ms(TIMEOUT_S)));
