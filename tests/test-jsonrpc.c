@@ -1188,6 +1188,11 @@ test_host_files_from_peer(void)
 		     "\"r\"}}\n",
 		     "VM 'r' belongs to uid 0, not to you (uid 65534)",
 		     "\"result\""},
+		    /* nor its console: the owner rule comes before any descriptor is made */
+		    {"{\"jsonrpc\":\"2.0\",\"id\":9,\"method\":\"vm.console\",\"params\":{\"name\":"
+		     "\"r\"}}\n",
+		     "VM 'r' belongs to uid 0, not to you (uid 65534)",
+		     "\"result\""},
 		    {"{\"jsonrpc\":\"2.0\",\"id\":6,\"method\":\"vm.delete\",\"params\":{\"name\":"
 		     "\"r\"}}"
 		     "\n",

@@ -51,6 +51,8 @@ static const struct {
     {"daemon.info", "Info"},
     /* cloud-init and vmsup shell */
     {"vm.ssh_info", "GetSshInfo"},
+    /* descriptors by SCM_RIGHTS / D-Bus `h` */
+    {"vm.console", "OpenConsole"},
 };
 
 /* its policy, which knows of no owner, is made in main() */
@@ -252,6 +254,8 @@ test_flags(void)
 	g_assert_true(vmsup_rpc_table_lookup("vm.get")->flags & VMSUP_RPC_FLAG_READ_ONLY);
 	g_assert_false(vmsup_rpc_table_lookup("vm.stop")->flags & VMSUP_RPC_FLAG_READ_ONLY);
 	g_assert_false(vmsup_rpc_table_lookup("vm.exec")->flags & VMSUP_RPC_FLAG_READ_ONLY);
+	g_assert_true(vmsup_rpc_table_lookup("vm.console")->flags & VMSUP_RPC_FLAG_RETURNS_FD);
+	g_assert_false(vmsup_rpc_table_lookup("vm.console")->flags & VMSUP_RPC_FLAG_READ_ONLY);
 	g_assert_cmpstr(vmsup_rpc_table_lookup("vm.list")->list_member, ==, "vms");
 	g_assert_cmpstr(vmsup_rpc_table_lookup("op.list")->list_member, ==, "operations");
 	g_assert_cmpstr(vmsup_rpc_table_lookup("workspace.list")->list_member, ==, "workspaces");

@@ -84,6 +84,10 @@ vmsup_test_child_dies_with_parent(gpointer unused);
 void
 vmsup_test_guard_children(void);
 
+/* whether @name has an owner on @conn's bus now (FALSE too when the bus does not answer) */
+gboolean
+vmsup_test_bus_name_has_owner(GDBusConnection *conn, const gchar *name);
+
 /* dispatches whatever is ready now (completions of cancelled operations) without blocking */
 void
 vmsup_test_drain_main_context(void);

@@ -94,7 +94,7 @@ end
 
 function __vmsup_wants_vm
     set -l args (__vmsup_args)
-    test (count $args) -eq 1; and contains -- $args[1] start stop pause resume delete set get stats health ping ports exec shell
+    test (count $args) -eq 1; and contains -- $args[1] start stop pause resume delete set get stats health ping ports exec shell console
 end
 
 function __vmsup_wants_sub
@@ -162,6 +162,7 @@ complete -c vmsup -n __vmsup_needs_verb -a ping -d "Ping a VM's guest agent"
 complete -c vmsup -n __vmsup_needs_verb -a ports -d "List a VM's listening ports"
 complete -c vmsup -n __vmsup_needs_verb -a exec -d 'Run a command in a VM'
 complete -c vmsup -n __vmsup_needs_verb -a shell -d 'Log in to a VM over SSH'
+complete -c vmsup -n __vmsup_needs_verb -a console -d 'Attach to the serial console of a running VM'
 complete -c vmsup -n __vmsup_needs_verb -a ops -d 'List, show or cancel operations'
 complete -c vmsup -n __vmsup_needs_verb -a workspace -d 'Manage workspaces'
 complete -c vmsup -n __vmsup_needs_verb -a image -d 'Manage stored images'
@@ -170,7 +171,7 @@ complete -c vmsup -n __vmsup_needs_verb -a events -d 'Print events as they happe
 complete -c vmsup -n __vmsup_needs_verb -a top -d "Show every VM's resource use, live"
 complete -c vmsup -n __vmsup_needs_verb -a help -d "Show a command's help"
 
-complete -c vmsup -n '__vmsup_wants_sub help' -a 'create start stop pause resume delete set list get stats health ping ports exec shell ops workspace image info events top'
+complete -c vmsup -n '__vmsup_wants_sub help' -a 'create start stop pause resume delete set list get stats health ping ports exec shell console ops workspace image info events top'
 complete -c vmsup -n __vmsup_wants_vm -a '(__vmsup_vm_names)'
 complete -c vmsup -n '__vmsup_wants_sub ops' -a 'list get cancel'
 complete -c vmsup -n '__vmsup_wants_sub workspace' -a 'create list delete open'
@@ -204,6 +205,8 @@ complete -c vmsup -n '__vmsup_verb_is create' -s s -l start -d 'Start the VM onc
 complete -c vmsup -n '__vmsup_verb_is create' -l no-wait -d 'Return the operation id at once'
 complete -c vmsup -n '__vmsup_verb_is stop delete workspace' -s f -l force -d 'Force it'
 complete -c vmsup -n '__vmsup_verb_is stop exec shell' -s t -l timeout -x -d 'Seconds to allow'
+complete -c vmsup -n '__vmsup_verb_is console' -s w -l wait -x -d 'Seconds of quiet after the input ended'
+complete -c vmsup -n '__vmsup_verb_is console' -l no-history -d 'Only what the guest prints from now on'
 complete -c vmsup -n '__vmsup_verb_is exec' -s i -l stdin -d 'Pass standard input to the command'
 complete -c vmsup -n '__vmsup_verb_is list' -l names -d 'Print only the names'
 complete -c vmsup -n '__vmsup_verb_is events' -l since -x -d 'Print the kept events since a time (10m, 2h, ISO 8601)'

@@ -29,6 +29,7 @@ static const VmsupCliVerb vmsup_cli_verbs[] = {
     {"ports", N_("List a VM's listening ports and their host addresses"), vmsup_cli_ports},
     {"exec", N_("Run a command in a VM"), vmsup_cli_exec},
     {"shell", N_("Log in to a VM over SSH, or run a command there"), vmsup_cli_shell},
+    {"console", N_("Attach to the serial console of a running VM"), vmsup_cli_console},
     {"ops", N_("List, show or cancel operations (list|get|cancel)"), vmsup_cli_ops},
     {"workspace", N_("Manage workspaces (create|list|delete|open)"), vmsup_cli_workspace},
     {"image", N_("Manage stored images (import|list|delete)"), vmsup_cli_image},

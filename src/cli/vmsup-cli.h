@@ -224,6 +224,10 @@ vmsup_cli_exec(VmsupCli *cli, gint argc, gchar **argv);
 gint
 vmsup_cli_shell(VmsupCli *cli, gint argc, gchar **argv);
 
+/* vmsup-cli-console.c */
+gint
+vmsup_cli_console(VmsupCli *cli, gint argc, gchar **argv);
+
 /* vmsup-cli-ops.c */
 gint
 vmsup_cli_ops(VmsupCli *cli, gint argc, gchar **argv);

@@ -116,7 +116,8 @@ vmsup_jsonrpc_client_attach(VmsupJsonrpcClient *self, gint fd, GError **error)
 		return FALSE;
 	}
 	connection = g_socket_connection_factory_create_connection(socket);
-	self->stream = vmsup_line_stream_new(G_IO_STREAM(connection), "vmsupd", 0);
+	self->stream =
+	    vmsup_line_stream_new(G_IO_STREAM(connection), "vmsupd", VMSUP_LINE_STREAM_RECEIVE_FDS);
 	vmsup_line_stream_set_max_line(self->stream, VMSUP_JSONRPC_CLIENT_MAX_LINE);
 	g_signal_connect(self->stream,
 			 "message",
@@ -542,6 +543,42 @@ vmsup_jsonrpc_client_call(VmsupJsonrpcClient *self,
 		}
 		return json_node_copy(result);
 	}
+}
+
+gint
+vmsup_jsonrpc_client_call_fd(VmsupJsonrpcClient *self,
+			     const gchar *method,
+			     JsonObject *params,
+			     JsonObject **out_result,
+			     GError **error)
+{
+	g_autoptr(GUnixFDList) stale = NULL;
+	g_autoptr(GUnixFDList) fds = NULL;
+	g_autoptr(JsonObject) result = NULL;
+	gint64 index;
+
+	g_return_val_if_fail(VMSUP_IS_JSONRPC_CLIENT(self), -1);
+	g_return_val_if_fail(self->stream != NULL, -1);
+
+	/* only what comes with this answer counts */
+	stale = vmsup_line_stream_steal_fds(self->stream);
+	result = vmsup_jsonrpc_client_call_object(self, method, params, error);
+	if (result == NULL)
+		return -1;
+	fds = vmsup_line_stream_steal_fds(self->stream);
+	index = vmsup_json_object_get_int(result, "fd", -1);
+	if (index < 0 || index >= g_unix_fd_list_get_length(fds)) {
+		g_set_error(error,
+			    VMSUP_ERROR,
+			    VMSUP_ERROR_PROTOCOL,
+			    _("vmsupd answered %s without passing a file descriptor; a connection "
+			      "over SSH cannot carry one, so run this on the VM's host"),
+			    method);
+		return -1;
+	}
+	if (out_result != NULL)
+		*out_result = g_steal_pointer(&result);
+	return g_unix_fd_list_get(fds, (gint)index, error);
 }
 
 JsonObject *

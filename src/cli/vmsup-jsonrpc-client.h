@@ -59,6 +59,18 @@ vmsup_jsonrpc_client_call(VmsupJsonrpcClient *self,
 			  JsonObject *params,
 			  GError **error);
 
+/*
+ * like _call_object() for a method answering with a descriptor ({"fd":
+ * index} and the descriptor by SCM_RIGHTS): the descriptor (close-on-exec,
+ * the caller's), or -1 with an error; @out_result: the answer, or NULL
+ */
+gint
+vmsup_jsonrpc_client_call_fd(VmsupJsonrpcClient *self,
+			     const gchar *method,
+			     JsonObject *params,
+			     JsonObject **out_result,
+			     GError **error);
+
 /* like _call() for methods answering an object */
 JsonObject *
 vmsup_jsonrpc_client_call_object(VmsupJsonrpcClient *self,

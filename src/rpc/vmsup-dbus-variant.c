@@ -440,6 +440,17 @@ vmsup_dbus_variant_from_result(const VmsupRpcMethod *method, JsonNode *result, G
 		return NULL;
 	}
 	object = json_node_get_object(result);
+	if (method->flags & VMSUP_RPC_FLAG_RETURNS_FD) {
+		if (!json_object_has_member(object, "fd")) {
+			g_set_error(error,
+				    VMSUP_ERROR,
+				    VMSUP_ERROR_INTERNAL,
+				    "%s answered without its descriptor",
+				    method->rpc_name);
+			return NULL;
+		}
+		return g_variant_new("(h)", (gint32)json_object_get_int_member(object, "fd"));
+	}
 	if (!(method->flags & VMSUP_RPC_FLAG_RETURNS_LIST))
 		return g_variant_new("(@a{sv})", vmsup_dbus_variant_from_json_object(object));
 

@@ -332,7 +332,15 @@ vmsup_jsonrpc_request_reply(VmsupRpcCall *call,
 			conn->serial,
 			vmsup_rpc_call_get_method(call)->rpc_name,
 			error->message);
-	vmsup_jsonrpc_respond(conn, req->batch, req->index, response);
+	if (response != NULL && vmsup_rpc_call_get_fd_list(call) != NULL && req->batch == NULL) {
+		if (!conn->closed)
+			vmsup_line_stream_send_node_with_fds(conn->stream,
+							     response,
+							     vmsup_rpc_call_get_fd_list(call));
+		json_node_unref(response);
+	} else {
+		vmsup_jsonrpc_respond(conn, req->batch, req->index, response);
+	}
 	conn->n_pending--;
 	conn->last_active = g_get_monotonic_time();
 	vmsup_jsonrpc_connection_update_pause(conn);
@@ -571,6 +579,22 @@ vmsup_jsonrpc_handle_request(VmsupJsonrpcConnection *conn,
 					    id,
 					    notification,
 					    VMSUP_ERROR_METHOD_NOT_FOUND,
+					    msg);
+		return;
+	}
+
+	/* a descriptor goes with its own reply's line, which a batch or a notification lacks */
+	if ((method->flags & VMSUP_RPC_FLAG_RETURNS_FD) && (batch != NULL || notification)) {
+		g_autofree gchar *msg = g_strdup_printf(
+		    _("Invalid request: '%s' answers with a file descriptor, so it must be "
+		      "sent alone and with an id, not in a batch or as a notification"),
+		    method->rpc_name);
+		vmsup_jsonrpc_respond_error(conn,
+					    batch,
+					    index,
+					    id,
+					    notification,
+					    VMSUP_ERROR_INVALID_REQUEST,
 					    msg);
 		return;
 	}

@@ -6,6 +6,8 @@
 
 #include "config.h"
 
+#include <unistd.h>
+
 #include "vmsup-error.h"
 #include "vmsup-json.h"
 #include "vmsup-rpc-call.h"
@@ -26,6 +28,7 @@ struct _VmsupRpcCall {
 	gpointer subscribe_data; /* unowned */
 	VmsupRpcNotifyFunc notify;
 	gpointer notify_data; /* unowned */
+	GUnixFDList *fds;        /* owned, nullable: what goes with the answer */
 	gboolean returned;
 };
 
@@ -83,6 +86,7 @@ vmsup_rpc_call_unref(VmsupRpcCall *call)
 	if (call->on_success_data_free != NULL)
 		call->on_success_data_free(call->on_success_data);
 	json_object_unref(call->params);
+	g_clear_object(&call->fds);
 	g_free(call);
 }
 
@@ -207,6 +211,36 @@ vmsup_rpc_call_return_object(VmsupRpcCall *call, JsonObject *result)
 	node = vmsup_json_node_new_object(result);
 	json_object_unref(result);
 	vmsup_rpc_call_return(call, node);
+}
+
+void
+vmsup_rpc_call_return_with_fd(VmsupRpcCall *call, JsonObject *result, gint fd)
+{
+	g_autoptr(GError) error = NULL;
+	gint index;
+
+	g_return_if_fail(call != NULL);
+	g_return_if_fail(result != NULL);
+	g_return_if_fail(fd >= 0);
+	if (call->fds == NULL)
+		call->fds = g_unix_fd_list_new();
+	index = g_unix_fd_list_append(call->fds, fd, &error);
+	close(fd);
+	if (index < 0) {
+		json_object_unref(result);
+		g_prefix_error(&error, "cannot pass a descriptor: ");
+		vmsup_rpc_call_return_error(call, error);
+		return;
+	}
+	json_object_set_int_member(result, "fd", index);
+	vmsup_rpc_call_return_object(call, result);
+}
+
+GUnixFDList *
+vmsup_rpc_call_get_fd_list(VmsupRpcCall *call)
+{
+	g_return_val_if_fail(call != NULL, NULL);
+	return call->fds;
 }
 
 void

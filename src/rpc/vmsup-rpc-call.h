@@ -1,6 +1,7 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
 #pragma once
 
+#include <gio/gunixfdlist.h>
 #include <glib-object.h>
 #include <json-glib/json-glib.h>
 
@@ -80,6 +81,17 @@ void
 vmsup_rpc_call_return(VmsupRpcCall *call, JsonNode *result);
 void
 vmsup_rpc_call_return_object(VmsupRpcCall *call, JsonObject *result);
+/*
+ * answers @result with a descriptor: @fd (taken) goes into the call's
+ * descriptor list and @result gets "fd", its index there, which is the
+ * index among the descriptors sent with the answer (JSON-RPC: SCM_RIGHTS
+ * on the reply's line; D-Bus: the message's Unix fd list, as `h`)
+ */
+void
+vmsup_rpc_call_return_with_fd(VmsupRpcCall *call, JsonObject *result, gint fd);
+/* the descriptors of the answer, NULL for none; borrowed, valid in the reply function */
+GUnixFDList *
+vmsup_rpc_call_get_fd_list(VmsupRpcCall *call);
 /* the error goes out with its wire code: vmsup_error_convert() */
 void
 vmsup_rpc_call_return_error(VmsupRpcCall *call, const GError *error);

@@ -109,6 +109,12 @@ static const VmsupRpcParam params_vm_stop[] = {
     P_END,
 };
 
+static const VmsupRpcParam params_vm_console[] = {
+    P_REQ("name", VMSUP_RPC_TYPE_VM_NAME),
+    P_OPT("history", VMSUP_RPC_TYPE_BOOL),
+    P_END,
+};
+
 static const VmsupRpcParam params_vm_delete[] = {
     P_REQ("name", VMSUP_RPC_TYPE_VM_NAME),
     P_OPT("force", VMSUP_RPC_TYPE_BOOL),
@@ -810,6 +816,28 @@ vmsup_rpc_vm_ssh_info(const VmsupRpcContext *ctx, VmsupRpcCall *call)
 	vmsup_rpc_return_result(call, result, error);
 }
 
+/* vm.console: a viewer of the serial console, answered with its descriptor */
+static void
+vmsup_rpc_vm_console(const VmsupRpcContext *ctx, VmsupRpcCall *call)
+{
+	g_autoptr(GError) error = NULL;
+	JsonObject *result;
+	gint fd;
+
+	if (!vmsup_rpc_have_vm_service(ctx, call))
+		return;
+	fd = vmsup_vm_service_open_console(ctx->vm_service,
+					   vmsup_rpc_call_get_caller(call),
+					   vmsup_rpc_call_get_params(call),
+					   &error);
+	if (fd < 0) {
+		vmsup_rpc_call_return_error(call, error);
+		return;
+	}
+	result = json_object_new();
+	vmsup_rpc_call_return_with_fd(call, result, fd);
+}
+
 static void
 vmsup_rpc_vm_list(const VmsupRpcContext *ctx, VmsupRpcCall *call)
 {
@@ -922,6 +950,7 @@ vmsup_rpc_daemon_info(const VmsupRpcContext *ctx, VmsupRpcCall *call)
 #define F_LIST VMSUP_RPC_FLAG_RETURNS_LIST
 #define F_NEW VMSUP_RPC_FLAG_CREATES
 #define F_IMG VMSUP_RPC_FLAG_TAKES_IMAGE_NAME
+#define F_FD VMSUP_RPC_FLAG_RETURNS_FD
 
 static const VmsupRpcMethod vmsup_rpc_methods[] = {
     {"vm.create", "Create", F_VM | F_NEW, NULL, params_vm_create, vmsup_rpc_vm_create},
@@ -971,6 +1000,8 @@ static const VmsupRpcMethod vmsup_rpc_methods[] = {
     {"daemon.info", "Info", F_RO, NULL, params_none, vmsup_rpc_daemon_info},
     /* cloud-init and vmsup shell */
     {"vm.ssh_info", "GetSshInfo", F_VM | F_RO, NULL, params_vm_name, vmsup_rpc_vm_ssh_info},
+    /* descriptors: the console's and the display's */
+    {"vm.console", "OpenConsole", F_VM | F_FD, NULL, params_vm_console, vmsup_rpc_vm_console},
     {NULL, NULL, 0, NULL, NULL, NULL},
 };
 

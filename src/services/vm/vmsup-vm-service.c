@@ -1292,6 +1292,25 @@ vmsup_vm_service_ssh_info(VmsupVmService *self,
 	return vmsup_vm_get_ssh_info(vm, error);
 }
 
+gint
+vmsup_vm_service_open_console(VmsupVmService *self,
+			      const VmsupCaller *caller,
+			      JsonObject *params,
+			      GError **error)
+{
+	VmsupVm *vm;
+
+	g_return_val_if_fail(VMSUP_IS_VM_SERVICE(self), -1);
+	g_return_val_if_fail(params != NULL, -1);
+
+	vm = vmsup_vm_service_find_defined(self, params, error);
+	if (vm == NULL)
+		return -1;
+	return vmsup_vm_open_console(vm,
+				     vmsup_json_object_get_bool(params, "history", TRUE),
+				     error);
+}
+
 /* an image with an EFI system partition boots UEFI unless the caller chose; any other BIOS */
 static gboolean
 vmsup_vm_service_resolve_firmware(VmsupVmDef *def, GError **error)

@@ -231,6 +231,18 @@ vmsup_vm_service_ssh_info(VmsupVmService *self,
 			  GError **error);
 
 /*
+ * vm.console {name, history?}: a new viewer of the running VM's serial
+ * console (first shown the latest output unless history is false), the
+ * caller's end of a socket (vmsup_vm_open_console()), or -1 with an error;
+ * answers at once. The RPC table applied the owner rule.
+ */
+gint
+vmsup_vm_service_open_console(VmsupVmService *self,
+			      const VmsupCaller *caller,
+			      JsonObject *params,
+			      GError **error);
+
+/*
  * daemon.info's "cgroup": {mode: v2|v1|systemd|none, limits_available,
  * detail} (where VM cgroups go, or why there are none)
  */

@@ -16,6 +16,7 @@
 #include "vmsup-log.h"
 #include "vmsup-preflight.h"
 #include "vmsup-qemu-process.h"
+#include "vmsup-vm-console.h"
 #include "vmsup-vm-files.h"
 #include "vmsup-vm-seed.h"
 #include "vmsup-vm.h"
@@ -41,6 +42,7 @@ struct _VmsupVm {
 	VmsupQemuProcess *process; /* owned */
 	VmsupQmpClient *qmp;       /* owned */
 	VmsupVmHandles *handles;   /* owned */
+	VmsupVmConsole *console;   /* owned: the serial console's viewers */
 	gulong exited_id;
 	gulong event_id;
 	guint qmp_retry_id; /* QMP did not answer at adoption: the next try */
@@ -189,6 +191,9 @@ vmsup_vm_drop_runtime(VmsupVm *self, gboolean remove_dir)
 	if (self->handles != NULL && self->handles->qga != NULL && remove_dir)
 		vmsup_qga_client_close(self->handles->qga);
 	g_clear_pointer(&self->handles, vmsup_vm_handles_unref);
+	if (self->console != NULL)
+		vmsup_vm_console_close(self->console);
+	g_clear_object(&self->console);
 	g_clear_object(&self->process);
 	g_clear_pointer(&self->running_def, vmsup_vm_def_free);
 	g_clear_pointer(&self->shutdown_reason, g_free);
@@ -519,6 +524,10 @@ vmsup_vm_setup_running(VmsupVm *self)
 {
 	g_autofree gchar *qga_path =
 	    g_build_filename(self->runtime_dir, VMSUP_QEMU_QGA_SOCKET, NULL);
+	g_autofree gchar *console_path =
+	    g_build_filename(self->runtime_dir, VMSUP_QEMU_CONSOLE_SOCKET, NULL);
+	g_autofree gchar *console_log =
+	    g_build_filename(self->runtime_dir, VMSUP_QEMU_CONSOLE_LOG, NULL);
 	GArray *forwards = vmsup_qemu_process_get_forwards(self->process);
 	VmsupVmHandles *handles;
 	gint64 started_mono = vmsup_qemu_process_get_started_at(self->process);
@@ -535,6 +544,10 @@ vmsup_vm_setup_running(VmsupVm *self)
 	}
 	g_clear_pointer(&self->handles, vmsup_vm_handles_unref);
 	self->handles = handles;
+	if (self->console != NULL)
+		vmsup_vm_console_close(self->console);
+	g_clear_object(&self->console);
+	self->console = vmsup_vm_console_new(self->def->name, console_path, console_log);
 	self->started_at = g_get_real_time() - (g_get_monotonic_time() - started_mono);
 	self->exit_status = -1;
 	self->stopped_at = 0;
@@ -1667,6 +1680,35 @@ vmsup_vm_get_guest_dir(VmsupVm *self)
 	return vmsup_vm_seed_guest_dir(self->state_dir, self->def->name);
 }
 
+gint
+vmsup_vm_open_console(VmsupVm *self, gboolean history, GError **error)
+{
+	g_return_val_if_fail(VMSUP_IS_VM(self), -1);
+	if (self->state == VMSUP_VM_STATE_STARTING || self->starting) {
+		g_set_error(error,
+			    VMSUP_ERROR,
+			    VMSUP_ERROR_BUSY,
+			    _("VM '%s' is starting; ask again in a moment"),
+			    self->def->name);
+		return -1;
+	}
+	if ((self->state != VMSUP_VM_STATE_RUNNING && self->state != VMSUP_VM_STATE_PAUSED) ||
+	    self->console == NULL || !vmsup_vm_is_alive(self)) {
+		g_set_error(
+		    error,
+		    VMSUP_ERROR,
+		    VMSUP_ERROR_FAILED_PRECONDITION,
+		    _("VM '%s' is %s, not running, so it has no live console; start it with "
+		      "'vmsup start %s' (its last console log is kept in its runtime directory "
+		      "until then)"),
+		    self->def->name,
+		    vmsup_vm_state_to_string(self->state),
+		    self->def->name);
+		return -1;
+	}
+	return vmsup_vm_console_open_viewer(self->console, history, error);
+}
+
 JsonObject *
 vmsup_vm_get_ssh_info(VmsupVm *self, GError **error)
 {
@@ -1731,6 +1773,7 @@ vmsup_vm_finalize(GObject *object)
 	g_clear_object(&self->process);
 	g_clear_object(&self->qmp);
 	g_clear_pointer(&self->handles, vmsup_vm_handles_unref);
+	g_clear_object(&self->console);
 	g_clear_pointer(&self->def, vmsup_vm_def_free);
 	g_clear_pointer(&self->running_def, vmsup_vm_def_free);
 	g_clear_object(&self->store);

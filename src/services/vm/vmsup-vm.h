@@ -194,6 +194,14 @@ vmsup_vm_get_guest_dir(VmsupVm *self);
 JsonObject *
 vmsup_vm_get_ssh_info(VmsupVm *self, GError **error);
 
+/*
+ * vm.console: a new viewer of the serial console of the running (or paused)
+ * VM, the caller's end of a socket (vmsup_vm_console_open_viewer(), @history
+ * as there); -1 with FAILED_PRECONDITION when the VM does not run.
+ */
+gint
+vmsup_vm_open_console(VmsupVm *self, gboolean history, GError **error);
+
 /* lets go of QEMU without stopping it, for the next daemon to adopt */
 void
 vmsup_vm_release_process(VmsupVm *self);
