@@ -152,6 +152,7 @@ vmsup_dbus_server_dispatch(VmsupDbusServer *self,
 				  vmsup_dbus_reply_cb,
 				  reply,
 				  vmsup_dbus_reply_free);
+	vmsup_rpc_call_set_door(call, "dbus");
 	vmsup_rpc_table_dispatch(self->ctx, call);
 }
 

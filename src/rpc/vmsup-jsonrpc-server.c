@@ -612,6 +612,7 @@ vmsup_jsonrpc_handle_request(VmsupJsonrpcConnection *conn,
 				  (GDestroyNotify)vmsup_jsonrpc_request_free);
 	vmsup_rpc_call_set_subscriber(call, vmsup_jsonrpc_request_subscribe, req);
 	vmsup_rpc_call_set_notifier(call, vmsup_jsonrpc_request_notify, req);
+	vmsup_rpc_call_set_door(call, "jsonrpc");
 	conn->n_pending++;
 	vmsup_rpc_table_dispatch(conn->ctx, call);
 }

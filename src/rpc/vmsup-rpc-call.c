@@ -10,6 +10,7 @@
 
 #include "vmsup-error.h"
 #include "vmsup-json.h"
+#include "vmsup-metrics.h"
 #include "vmsup-rpc-call.h"
 #include "vmsup-rpc-table.h"
 
@@ -30,6 +31,9 @@ struct _VmsupRpcCall {
 	gpointer notify_data; /* unowned */
 	GUnixFDList *fds;        /* owned, nullable: what goes with the answer */
 	gboolean returned;
+	const gchar *door;     /* static: "jsonrpc", "dbus", ... */
+	gint64 started;        /* monotonic */
+	VmsupMetrics *metrics; /* owned, nullable */
 };
 
 VmsupRpcCall *
@@ -54,6 +58,8 @@ vmsup_rpc_call_new(const VmsupRpcMethod *method,
 	call->reply = reply;
 	call->reply_data = reply_data;
 	call->reply_data_free = reply_data_free;
+	call->door = "other";
+	call->started = g_get_monotonic_time();
 	return call;
 }
 
@@ -87,6 +93,7 @@ vmsup_rpc_call_unref(VmsupRpcCall *call)
 		call->on_success_data_free(call->on_success_data);
 	json_object_unref(call->params);
 	g_clear_object(&call->fds);
+	g_clear_object(&call->metrics);
 	g_free(call);
 }
 
@@ -109,6 +116,49 @@ vmsup_rpc_call_get_caller(VmsupRpcCall *call)
 {
 	g_return_val_if_fail(call != NULL, NULL);
 	return &call->caller;
+}
+
+void
+vmsup_rpc_call_set_door(VmsupRpcCall *call, const gchar *door)
+{
+	g_return_if_fail(call != NULL);
+	g_return_if_fail(door != NULL);
+	call->door = door;
+}
+
+void
+vmsup_rpc_call_set_metrics(VmsupRpcCall *call, VmsupMetrics *metrics)
+{
+	g_return_if_fail(call != NULL);
+	g_set_object(&call->metrics, metrics);
+}
+
+/* every call is answered here exactly once, whichever door it came through */
+static void
+vmsup_rpc_call_count(VmsupRpcCall *call, const GError *error)
+{
+	const gchar *labels[] = {"method", call->method->rpc_name, "door", call->door, NULL};
+
+	if (call->metrics == NULL)
+		return;
+	vmsup_metrics_counter_add(call->metrics,
+				  "vmsup_rpc_requests_total",
+				  "RPC requests answered, by method and door (jsonrpc, dbus).",
+				  labels,
+				  1);
+	if (error != NULL)
+		vmsup_metrics_counter_add(
+		    call->metrics,
+		    "vmsup_rpc_errors_total",
+		    "RPC requests answered with an error, by method and door.",
+		    labels,
+		    1);
+	vmsup_metrics_observe_seconds(
+	    call->metrics,
+	    "vmsup_rpc_request_duration_seconds",
+	    "Time from a request's arrival to its answer, by method and door.",
+	    labels,
+	    (gdouble)(g_get_monotonic_time() - call->started) / G_USEC_PER_SEC);
 }
 
 void
@@ -182,6 +232,7 @@ vmsup_rpc_call_deliver(VmsupRpcCall *call, JsonNode *result, const GError *error
 	g_autoptr(VmsupRpcCall) keep = vmsup_rpc_call_ref(call);
 
 	call->returned = TRUE;
+	vmsup_rpc_call_count(call, error);
 	if (error == NULL && call->on_success != NULL)
 		call->on_success(call, call->on_success_data);
 	call->reply(call, result, error, call->reply_data);

@@ -6,6 +6,7 @@
 #include <json-glib/json-glib.h>
 
 #include "vmsup-caller.h"
+#include "vmsup-metrics.h"
 
 G_BEGIN_DECLS
 
@@ -59,6 +60,13 @@ vmsup_rpc_call_get_params(VmsupRpcCall *call);
 /* who asks, as the transport found it */
 const VmsupCaller *
 vmsup_rpc_call_get_caller(VmsupRpcCall *call);
+
+/* which transport made it, for the metrics: a static string ("jsonrpc", "dbus") */
+void
+vmsup_rpc_call_set_door(VmsupRpcCall *call, const gchar *door);
+/* where its answer is counted (by method, door and outcome) and timed; NULL: nowhere */
+void
+vmsup_rpc_call_set_metrics(VmsupRpcCall *call, VmsupMetrics *metrics);
 
 /* @user_data is unowned: the transport keeps it alive for as long as the call */
 void

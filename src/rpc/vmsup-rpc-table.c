@@ -1329,6 +1329,7 @@ vmsup_rpc_table_dispatch(const VmsupRpcContext *ctx, VmsupRpcCall *call)
 
 	method = vmsup_rpc_call_get_method(call);
 	params = vmsup_rpc_call_get_params(call);
+	vmsup_rpc_call_set_metrics(call, ctx->metrics);
 	if (!vmsup_rpc_table_validate(method, params, &error)) {
 		vmsup_rpc_call_return_error(call, error);
 		return;

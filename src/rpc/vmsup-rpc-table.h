@@ -27,7 +27,8 @@ typedef struct {
 	VmsupImageStore *image_store;             /* NULL likewise */
 	const gchar *mode;                        /* "session" / "system" */
 	const gchar *socket_path;
-	gint64 started_at; /* g_get_real_time() of daemon start */
+	gint64 started_at;     /* g_get_real_time() of daemon start */
+	VmsupMetrics *metrics; /* where every answer is counted; NULL: nowhere */
 } VmsupRpcContext;
 
 /* what the D-Bus adapter and authorization need to know of a method */

@@ -267,6 +267,19 @@ vmsup_vm_service_count(VmsupVmService *self,
 GStrv
 vmsup_vm_service_list_names(VmsupVmService *self);
 
+/* what /metrics shows of a VM's definition and run; a plain value */
+typedef struct {
+	gchar *name;
+	guint32 owner_uid;
+	const gchar *state;      /* static: vmsup_vm_state_to_string() */
+	guint memory_mib;        /* the definition's guest memory */
+	gdouble boot_to_agent_s; /* vmsup_vm_get_boot_to_agent() */
+} VmsupVmSummary;
+
+/* every defined VM, sorted by name, without a copy of any definition: of VmsupVmSummary */
+GArray *
+vmsup_vm_service_summarize(VmsupVmService *self);
+
 /*
  * Who owns VM @name (the owner_uid of its definition), also while its
  * create runs; FALSE when there is no such VM. For the RPC table, which

@@ -61,6 +61,7 @@ struct _VmsupVm {
 	 */
 	gboolean agent_seen;
 	gboolean agent_up;
+	gdouble boot_to_agent_s; /* this run: from the QEMU's start to the agent's port, -1 */
 
 	/* the last run, also kept in the store's last-run record (VmsupVmOutcome) */
 	gint exit_status;
@@ -443,8 +444,14 @@ vmsup_vm_qmp_event_cb(VmsupQmpClient *qmp,
 	} else if (g_strcmp0(event, "VSERPORT_CHANGE") == 0 &&
 		   g_strcmp0(vmsup_json_object_get_string(data, "id", NULL), VMSUP_QEMU_QGA_PORT) ==
 		       0) {
-		if (vmsup_json_object_get_bool(data, "open", FALSE))
+		if (vmsup_json_object_get_bool(data, "open", FALSE)) {
+			if (self->boot_to_agent_s < 0 && !self->agent_up && self->process != NULL)
+				self->boot_to_agent_s =
+				    (gdouble)(g_get_monotonic_time() -
+					      vmsup_qemu_process_get_started_at(self->process)) /
+				    G_USEC_PER_SEC;
 			self->agent_seen = self->agent_up = TRUE;
+		}
 	} else {
 		g_debug("VM '%s': QMP event %s", self->def->name, event);
 	}
@@ -549,6 +556,7 @@ vmsup_vm_setup_running(VmsupVm *self)
 	g_clear_object(&self->console);
 	self->console = vmsup_vm_console_new(self->def->name, console_path, console_log);
 	self->started_at = g_get_real_time() - (g_get_monotonic_time() - started_mono);
+	self->boot_to_agent_s = -1;
 	self->exit_status = -1;
 	self->stopped_at = 0;
 	g_clear_pointer(&self->exit_reason, g_free);
@@ -1506,6 +1514,13 @@ vmsup_vm_get_state(VmsupVm *self)
 	return self->state;
 }
 
+gdouble
+vmsup_vm_get_boot_to_agent(VmsupVm *self)
+{
+	g_return_val_if_fail(VMSUP_IS_VM(self), -1);
+	return self->boot_to_agent_s;
+}
+
 const gchar *
 vmsup_vm_get_runtime_dir(VmsupVm *self)
 {
@@ -1813,6 +1828,7 @@ vmsup_vm_init(VmsupVm *self)
 {
 	self->state = VMSUP_VM_STATE_DEFINED;
 	self->exit_status = -1;
+	self->boot_to_agent_s = -1;
 	self->exit_waiters = g_ptr_array_new_with_free_func(g_object_unref);
 }
 

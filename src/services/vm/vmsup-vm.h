@@ -66,6 +66,12 @@ void
 vmsup_vm_set_def(VmsupVm *self, VmsupVmDef *def /* owned */);
 VmsupVmState
 vmsup_vm_get_state(VmsupVm *self);
+/*
+ * Seconds from this run's QEMU start to its guest agent opening the port,
+ * -1 when not seen in this run (not yet, or a run adopted from an earlier daemon)
+ */
+gdouble
+vmsup_vm_get_boot_to_agent(VmsupVm *self);
 const gchar *
 vmsup_vm_get_runtime_dir(VmsupVm *self);
 
