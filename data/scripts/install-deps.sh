@@ -11,7 +11,8 @@ busybox-static kmod cpio gzip xz-utils zstd python3
 qemu-guest-agent openssl curl
 polkitd systemd strace
 zsh fish clang-format-14
-mmdebstrap fakeroot dosfstools mtools gdisk e2fsprogs ovmf openssh-client"
+mmdebstrap fakeroot dosfstools mtools gdisk e2fsprogs ovmf openssh-client
+openssh-server"
 
 missing=""
 for p in $packages; do
