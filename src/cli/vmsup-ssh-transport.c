@@ -342,46 +342,40 @@ vmsup_ssh_transport_explain(VmsupSshTransport *self)
 	if (!g_subprocess_get_if_exited(self->ssh))
 		return g_error_new(VMSUP_ERROR,
 				   VMSUP_ERROR_CONNECT,
-				   _("the connection to %s ended and ssh was killed by signal %d"),
-				   self->remote,
+				   _("the connection ended and ssh was killed by signal %d"),
 				   g_subprocess_get_term_sig(self->ssh));
 	status = g_subprocess_get_exit_status(self->ssh);
 	switch (status) {
 	case VMSUP_SSH_TRANSPORT_EXIT_SSH:
-		/* TRANSLATORS: the second %s is an ssh command line to try */
-		return g_error_new(
-		    VMSUP_ERROR,
-		    VMSUP_ERROR_CONNECT,
-		    _("ssh could not connect or log in to %s, or lost the connection "
-		      "(its message follows); '%s true' must work without a question"),
-		    self->remote,
-		    self->login);
+		/* TRANSLATORS: %s is an ssh command line to try */
+		return g_error_new(VMSUP_ERROR,
+				   VMSUP_ERROR_CONNECT,
+				   _("ssh could not connect, log in, or keep the connection (its "
+				     "message is below); '%s true' must work without a question"),
+				   self->login);
 	case VMSUP_SSH_TRANSPORT_EXIT_NOT_FOUND:
 	case VMSUP_SSH_TRANSPORT_EXIT_NOT_EXECUTABLE:
 		return g_error_new(VMSUP_ERROR,
 				   VMSUP_ERROR_CONNECT,
-				   _("there is no vmsup to run on %s (the remote shell exited with "
-				     "%d); install vmsup there, in the PATH of SSH commands"),
-				   self->remote,
+				   _("no vmsup command there (the remote shell exited with %d); "
+				     "install vmsup on that host, in the PATH of SSH commands"),
 				   status);
 	case VMSUP_SSH_TRANSPORT_EXIT_USAGE:
-		return g_error_new(VMSUP_ERROR,
-				   VMSUP_ERROR_CONNECT,
-				   _("the vmsup on %s does not run 'vmsup bridge' (its message "
-				     "follows); install this version of vmsup there"),
-				   self->remote);
-	case VMSUP_SSH_TRANSPORT_EXIT_NO_DAEMON:
-		return g_error_new(
+		return g_error_new_literal(
 		    VMSUP_ERROR,
 		    VMSUP_ERROR_CONNECT,
-		    _("vmsupd does not answer on %s (the message from there follows); "
-		      "start it there"),
-		    self->remote);
+		    _("the vmsup there has no 'vmsup bridge' (its message is "
+		      "below); install this version of vmsup on that host"));
+	case VMSUP_SSH_TRANSPORT_EXIT_NO_DAEMON:
+		return g_error_new_literal(
+		    VMSUP_ERROR,
+		    VMSUP_ERROR_CONNECT,
+		    _("vmsupd does not answer there (the message from there is "
+		      "below); start it on that host"));
 	default:
 		return g_error_new(VMSUP_ERROR,
 				   VMSUP_ERROR_CONNECT,
-				   _("the connection to vmsupd on %s ended (ssh exited with %d)"),
-				   self->remote,
+				   _("the connection ended (ssh exited with %d)"),
 				   status);
 	}
 }
