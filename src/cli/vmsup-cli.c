@@ -34,6 +34,7 @@ static const VmsupCliVerb vmsup_cli_verbs[] = {
     {"image", N_("Manage stored images (import|list|delete)"), vmsup_cli_image},
     {"info", N_("Show what vmsupd is and how it runs"), vmsup_cli_info},
     {"events", N_("Print events as they happen"), vmsup_cli_events},
+    {"bridge", N_("Relay to vmsupd for 'vmsup --connect' (ssh runs it)"), vmsup_cli_bridge},
     /* run_verb() itself answers "help" */
     {"help", N_("Show how a command is used (help COMMAND)"), NULL},
     {NULL, NULL, NULL},
