@@ -80,6 +80,38 @@ vmsup_cli_report_remote_error(VmsupCli *cli)
 }
 
 gint
+vmsup_cli_remote_shell(VmsupCli *cli,
+		       const VmsupRemoteUri *uri,
+		       gint timeout,
+		       const gchar *name,
+		       gchar **command)
+{
+	g_autoptr(GPtrArray) argv = g_ptr_array_new_with_free_func(g_free);
+	g_autoptr(GError) error = NULL;
+
+	/* the guest's port and key are on that host: its vmsup logs in from there */
+	g_ptr_array_add(argv, g_strdup("vmsup"));
+	if (cli->system)
+		g_ptr_array_add(argv, g_strdup("--system"));
+	if (uri->socket != NULL)
+		g_ptr_array_add(argv, g_strconcat("--socket=", uri->socket, NULL));
+	if (cli->quiet)
+		g_ptr_array_add(argv, g_strdup("--quiet"));
+	g_ptr_array_add(argv, g_strdup("shell"));
+	g_ptr_array_add(argv, g_strdup_printf("--timeout=%d", timeout));
+	g_ptr_array_add(argv, g_strdup(name));
+	if (command != NULL && command[0] != NULL) {
+		g_ptr_array_add(argv, g_strdup("--"));
+		for (guint i = 0; command[i] != NULL; i++)
+			g_ptr_array_add(argv, g_strdup(command[i]));
+	}
+	g_ptr_array_add(argv, NULL);
+	vmsup_ssh_transport_exec(uri, (const gchar *const *)argv->pdata, &error);
+	g_printerr("vmsup: %s\n", error->message);
+	return VMSUP_CLI_EXIT_NO_DAEMON;
+}
+
+gint
 vmsup_cli_bridge(VmsupCli *cli, gint argc, gchar **argv)
 {
 	gint rc = VMSUP_CLI_EXIT_OK;

@@ -269,6 +269,17 @@ vmsup_cli_connect_remote(VmsupCli *cli, const VmsupRemoteUri *uri, gint *out_exi
 gint
 vmsup_cli_report_remote_error(VmsupCli *cli);
 
+/*
+ * vmsup shell NAME [-- COMMAND…] run by the vmsup of @uri's host, through
+ * ssh in place of this process; returns only when ssh could not be run
+ */
+gint
+vmsup_cli_remote_shell(VmsupCli *cli,
+		       const VmsupRemoteUri *uri,
+		       gint timeout,
+		       const gchar *name,
+		       gchar **command);
+
 gint
 vmsup_cli_bridge(VmsupCli *cli, gint argc, gchar **argv);
 

@@ -13,6 +13,7 @@
 #include <errno.h>
 #include <glib/gi18n.h>
 #include <signal.h>
+#include <stdio.h>
 #include <string.h>
 #include <sys/socket.h>
 #include <unistd.h>
@@ -153,6 +154,48 @@ vmsup_ssh_transport_format_remote(const VmsupRemoteUri *uri)
 	if (uri->port > 0)
 		g_string_append_printf(out, ":%d", uri->port);
 	return g_string_free(out, FALSE);
+}
+
+gchar *
+vmsup_ssh_quote_command(const gchar *const *argv)
+{
+	GString *line = g_string_new(NULL);
+
+	for (guint i = 0; argv[i] != NULL; i++) {
+		g_autofree gchar *quoted = g_shell_quote(argv[i]);
+		if (i > 0)
+			g_string_append_c(line, ' ');
+		g_string_append(line, quoted);
+	}
+	return g_string_free(line, FALSE);
+}
+
+gint
+vmsup_ssh_transport_exec(const VmsupRemoteUri *uri, const gchar *const *command, GError **error)
+{
+	g_autoptr(GPtrArray) argv = vmsup_ssh_transport_login_argv(uri, !isatty(STDIN_FILENO));
+	gint errsv;
+
+	g_return_val_if_fail(uri != NULL && uri->host != NULL, -1);
+	g_return_val_if_fail(command != NULL && command[0] != NULL, -1);
+
+	g_ptr_array_add(argv, g_strdup(isatty(STDIN_FILENO) ? "-t" : "-T"));
+	g_ptr_array_add(argv, g_strdup("-x"));
+	g_ptr_array_add(argv, g_strdup("-a"));
+	g_ptr_array_add(argv, g_strdup("--"));
+	g_ptr_array_add(argv, g_strdup(uri->host));
+	g_ptr_array_add(argv, vmsup_ssh_quote_command(command));
+	g_ptr_array_add(argv, NULL);
+	fflush(stdout);
+	fflush(stderr);
+	execvp("ssh", (gchar **)argv->pdata);
+	errsv = errno;
+	g_set_error(error,
+		    VMSUP_ERROR,
+		    VMSUP_ERROR_CONNECT,
+		    _("Cannot run ssh: %s; install OpenSSH's client (openssh-client)"),
+		    g_strerror(errsv));
+	return -1;
 }
 
 VmsupSshTransport *

@@ -27,6 +27,22 @@ G_DECLARE_FINAL_TYPE(VmsupSshTransport, vmsup_ssh_transport, VMSUP, SSH_TRANSPOR
 VmsupSshTransport *
 vmsup_ssh_transport_new(const VmsupRemoteUri *uri, gboolean system, GError **error);
 
+/*
+ * @argv as one line for the shell ssh runs commands with: each argument
+ * quoted, so that it arrives as given
+ */
+gchar *
+vmsup_ssh_quote_command(const gchar *const *argv);
+
+/*
+ * Runs @command on @uri's host through the system's ssh in place of this
+ * process, on a terminal there when standard input is one here (for a
+ * command that is interactive there: vmsup shell); returns -1 only when
+ * ssh could not be run
+ */
+gint
+vmsup_ssh_transport_exec(const VmsupRemoteUri *uri, const gchar *const *command, GError **error);
+
 /* ssh's standard output and input (transfer none) */
 GIOStream *
 vmsup_ssh_transport_get_stream(VmsupSshTransport *self);
