@@ -12,7 +12,7 @@ function __vmsup_args
             continue
         end
         switch $t
-            case --socket --kernel --initrd --image --path --cpus --memory -m --disk-gib \
+            case --socket --connect --kernel --initrd --image --path --cpus --memory -m --disk-gib \
                 --forward -p --timeout -t --cmdline --vm --cpu-quota --memory-max --name -o --output
                 set skip 1
             case '-*'
@@ -22,14 +22,14 @@ function __vmsup_args
     end
 end
 
-# --socket and --system as typed, so that names come from the daemon meant
+# --socket, --connect and --system as typed, so that names come from the daemon meant
 function __vmsup_global
     set -l tokens (commandline -opc)
     for i in (seq (count $tokens))
         switch $tokens[$i]
-            case --socket
+            case --socket --connect
                 if test $i -lt (count $tokens)
-                    echo --socket
+                    echo $tokens[$i]
                     echo $tokens[(math $i + 1)]
                 end
             case --system
@@ -38,12 +38,13 @@ function __vmsup_global
     end
 end
 
+# ssh (with --connect) never asks anything here: no terminal on its input
 function __vmsup_vm_names
-    vmsup (__vmsup_global) list --names 2>/dev/null
+    vmsup (__vmsup_global) list --names </dev/null 2>/dev/null
 end
 
 function __vmsup_image_names
-    vmsup (__vmsup_global) image list --output name --no-headers 2>/dev/null
+    vmsup (__vmsup_global) image list --output name --no-headers </dev/null 2>/dev/null
 end
 
 # the one positional word of image import or image delete is next
@@ -115,6 +116,7 @@ end
 complete -c vmsup -f
 
 complete -c vmsup -n __vmsup_not_guest_command -l socket -r -F -d 'Talk to the vmsupd on this socket'
+complete -c vmsup -n __vmsup_not_guest_command -l connect -x -a 'ssh://' -d 'Talk to the vmsupd of another host over SSH'
 complete -c vmsup -n __vmsup_not_guest_command -l system -d 'Talk to the system-wide vmsupd'
 complete -c vmsup -n __vmsup_not_guest_command -l json -d 'Print the result as JSON'
 complete -c vmsup -n __vmsup_not_guest_command -s q -l quiet -d 'No progress, no confirmations'
@@ -141,9 +143,10 @@ complete -c vmsup -n __vmsup_needs_verb -a workspace -d 'Manage workspaces'
 complete -c vmsup -n __vmsup_needs_verb -a image -d 'Manage stored images'
 complete -c vmsup -n __vmsup_needs_verb -a info -d 'Show what vmsupd is'
 complete -c vmsup -n __vmsup_needs_verb -a events -d 'Print events as they happen'
+complete -c vmsup -n __vmsup_needs_verb -a bridge -d "Relay to vmsupd for 'vmsup --connect'"
 complete -c vmsup -n __vmsup_needs_verb -a help -d "Show a command's help"
 
-complete -c vmsup -n '__vmsup_wants_sub help' -a 'create start stop pause resume delete set list get stats health ping ports exec shell ops workspace image info events'
+complete -c vmsup -n '__vmsup_wants_sub help' -a 'create start stop pause resume delete set list get stats health ping ports exec shell ops workspace image info events bridge'
 complete -c vmsup -n __vmsup_wants_vm -a '(__vmsup_vm_names)'
 complete -c vmsup -n '__vmsup_wants_sub ops' -a 'list get cancel'
 complete -c vmsup -n '__vmsup_wants_sub workspace' -a 'create list delete open'
