@@ -1930,7 +1930,10 @@ test_completion(Fixture *f, gconstpointer data)
 	    "complete_words vmsup ops list --output ''\n"
 	    "complete_words vmsup image ''\n"
 	    "complete_words vmsup image delete ''\n"
-	    "complete_words vmsup image list -o name,us\n",
+	    "complete_words vmsup image list -o name,us\n"
+	    "complete_words vmsup br\n"
+	    "complete_words vmsup --conn\n"
+	    "complete_words vmsup --connect ''\n",
 	    script,
 	    f->socket_path);
 	launcher = cli_launcher(f->socket_path, FALSE, G_SUBPROCESS_FLAGS_STDOUT_PIPE);
@@ -1958,7 +1961,10 @@ test_completion(Fixture *f, gconstpointer data)
 			"id kind progress stage state vm\n"
 			"delete import list\n"
 			"base\n"
-			"name,used-by\n");
+			"name,used-by\n"
+			"bridge\n"
+			"--connect\n"
+			"ssh://\n");
 	g_clear_pointer(&out, g_free);
 	g_clear_object(&proc);
 	g_clear_pointer(&cmd, g_free);
@@ -1979,7 +1985,9 @@ test_completion(Fixture *f, gconstpointer data)
 	    "c 'vmsup list -o name,st'\n"
 	    "c 'vmsup workspace '\n"
 	    "c 'vmsup image '\n"
-	    "c 'vmsup image delete '\n",
+	    "c 'vmsup image delete '\n"
+	    "c 'vmsup br'\n"
+	    "c 'vmsup --conn'\n",
 	    fish_script,
 	    f->socket_path);
 	proc =
@@ -2001,7 +2009,9 @@ test_completion(Fixture *f, gconstpointer data)
 			"name,state\n"
 			"create delete list open\n"
 			"delete import list\n"
-			"base\n");
+			"base\n"
+			"bridge\n"
+			"--connect\n");
 	g_clear_pointer(&out, g_free);
 	g_clear_object(&proc);
 

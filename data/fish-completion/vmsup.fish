@@ -12,7 +12,7 @@ function __vmsup_args
             continue
         end
         switch $t
-            case --socket --kernel --initrd --image --path --cpus --memory -m --disk-gib \
+            case --socket --connect --kernel --initrd --image --path --cpus --memory -m --disk-gib \
                 --forward -p --timeout -t --cmdline --vm --cpu-quota --memory-max --name -o --output \
                 --firmware --ssh-key --user-data --sort --interval --since
                 set skip 1
@@ -23,14 +23,14 @@ function __vmsup_args
     end
 end
 
-# --socket and --system as typed, so that names come from the daemon meant
+# --socket, --connect and --system as typed, so that names come from the daemon meant
 function __vmsup_global
     set -l tokens (commandline -opc)
     for i in (seq (count $tokens))
         switch $tokens[$i]
-            case --socket
+            case --socket --connect
                 if test $i -lt (count $tokens)
-                    echo --socket
+                    echo $tokens[$i]
                     echo $tokens[(math $i + 1)]
                 end
             case --system
@@ -141,6 +141,7 @@ end
 complete -c vmsup -f
 
 complete -c vmsup -n __vmsup_not_guest_command -l socket -r -F -d 'Talk to the vmsupd on this socket'
+complete -c vmsup -n __vmsup_not_guest_command -l connect -x -a 'ssh://' -d 'Talk to the vmsupd of another host over SSH'
 complete -c vmsup -n __vmsup_not_guest_command -l system -d 'Talk to the system-wide vmsupd'
 complete -c vmsup -n __vmsup_not_guest_command -l json -d 'Print the result as JSON'
 complete -c vmsup -n __vmsup_not_guest_command -s q -l quiet -d 'No progress, no confirmations'
@@ -169,9 +170,10 @@ complete -c vmsup -n __vmsup_needs_verb -a image -d 'Manage stored images'
 complete -c vmsup -n __vmsup_needs_verb -a info -d 'Show what vmsupd is'
 complete -c vmsup -n __vmsup_needs_verb -a events -d 'Print events as they happen, or since a time'
 complete -c vmsup -n __vmsup_needs_verb -a top -d "Show every VM's resource use, live"
+complete -c vmsup -n __vmsup_needs_verb -a bridge -d "Relay to vmsupd for 'vmsup --connect'"
 complete -c vmsup -n __vmsup_needs_verb -a help -d "Show a command's help"
 
-complete -c vmsup -n '__vmsup_wants_sub help' -a 'create start stop pause resume delete set list get stats health ping ports exec shell console ops workspace image info events top'
+complete -c vmsup -n '__vmsup_wants_sub help' -a 'create start stop pause resume delete set list get stats health ping ports exec shell console ops workspace image info events top bridge'
 complete -c vmsup -n __vmsup_wants_vm -a '(__vmsup_vm_names)'
 complete -c vmsup -n '__vmsup_wants_sub ops' -a 'list get cancel'
 complete -c vmsup -n '__vmsup_wants_sub workspace' -a 'create list delete open'

@@ -12,7 +12,7 @@ qemu-guest-agent dropbear-bin openssl curl
 polkitd systemd strace
 zsh fish clang-format-14
 mmdebstrap fakeroot dosfstools mtools gdisk e2fsprogs ovmf openssh-client
-prometheus"
+prometheus openssh-server"
 
 missing=""
 for p in $packages; do

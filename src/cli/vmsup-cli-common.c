@@ -18,8 +18,11 @@ void
 vmsup_cli_clear(VmsupCli *cli)
 {
 	g_clear_pointer(&cli->socket_path, g_free);
+	g_clear_pointer(&cli->connect, g_free);
 	g_clear_pointer(&cli->output, g_free);
 	g_clear_object(&cli->client);
+	/* after the client: ssh ends once its input did */
+	g_clear_object(&cli->transport);
 }
 
 static gint
@@ -93,6 +96,9 @@ vmsup_cli_report_error(VmsupCli *cli, const GError *error)
 	g_autofree gchar *hint = NULL;
 	gboolean remote = vmsup_error_is_wire(error);
 
+	if (cli->transport != NULL && (g_error_matches(error, VMSUP_ERROR, VMSUP_ERROR_CONNECT) ||
+				       g_error_matches(error, VMSUP_ERROR, VMSUP_ERROR_CLOSED)))
+		return vmsup_cli_report_remote_error(cli);
 	if (g_error_matches(error, VMSUP_ERROR, VMSUP_ERROR_CONNECT)) {
 		g_autofree gchar *path = cli->socket_path != NULL ? g_strdup(cli->socket_path)
 								  : vmsup_paths_socket(cli->system);
@@ -165,6 +171,14 @@ vmsup_cli_add_global_options(VmsupCli *cli, GOptionContext *context)
 	     &cli->system,
 	     N_("Talk to the system-wide vmsupd"),
 	     NULL},
+	    {"connect",
+	     0,
+	     0,
+	     G_OPTION_ARG_STRING,
+	     &cli->connect,
+	     N_("Talk to the vmsupd of another host over SSH (ssh://[USER@]HOST[:PORT]); also "
+		"$VMSUP_CONNECT"),
+	     N_("URI")},
 	    {"json",
 	     0,
 	     0,
@@ -272,20 +286,32 @@ vmsup_cli_parse_name(VmsupCli *cli,
 	return vmsup_cli_params_name((*argv)[1]);
 }
 
+gchar *
+vmsup_cli_local_socket(VmsupCli *cli, gboolean *out_activate)
+{
+	const gchar *env = g_getenv("VMSUP_SOCKET");
+
+	/* D-Bus may start the session daemon, unless a socket was named */
+	*out_activate = !cli->system && cli->socket_path == NULL && (env == NULL || *env == '\0');
+	if (cli->socket_path == NULL)
+		cli->socket_path = vmsup_paths_socket(cli->system);
+	return g_strdup(cli->socket_path);
+}
+
 gboolean
 vmsup_cli_connect(VmsupCli *cli, gint *out_exit)
 {
+	g_autoptr(VmsupRemoteUri) uri = NULL;
 	g_autofree gchar *path = NULL;
 	g_autoptr(GError) error = NULL;
-	const gchar *env = g_getenv("VMSUP_SOCKET");
-	/* D-Bus may start the session daemon, unless a socket was named */
-	gboolean activate =
-	    !cli->system && cli->socket_path == NULL && (env == NULL || *env == '\0');
+	gboolean activate;
 	gboolean ok;
 
-	if (cli->socket_path == NULL)
-		cli->socket_path = vmsup_paths_socket(cli->system);
-	path = g_strdup(cli->socket_path);
+	if (!vmsup_cli_remote_uri(cli, &uri, out_exit))
+		return FALSE;
+	if (uri != NULL)
+		return vmsup_cli_connect_remote(cli, uri, out_exit);
+	path = vmsup_cli_local_socket(cli, &activate);
 	cli->client = vmsup_jsonrpc_client_new();
 	ok = activate ? vmsup_jsonrpc_client_connect_activating(cli->client, path, &error)
 		      : vmsup_jsonrpc_client_connect(cli->client, path, &error);

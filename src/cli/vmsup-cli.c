@@ -36,6 +36,7 @@ static const VmsupCliVerb vmsup_cli_verbs[] = {
     {"info", N_("Show what vmsupd is and how it runs"), vmsup_cli_info},
     {"events", N_("Print events as they happen, or since a time"), vmsup_cli_events},
     {"top", N_("Show every VM's use of CPU, memory, network and disk, live"), vmsup_cli_top},
+    {"bridge", N_("Relay to vmsupd for 'vmsup --connect' (ssh runs it)"), vmsup_cli_bridge},
     /* run_verb() itself answers "help" */
     {"help", N_("Show how a command is used (help COMMAND)"), NULL},
     {NULL, NULL, NULL},

@@ -11,6 +11,8 @@
 
 #include "vmsup-cli-format.h"
 #include "vmsup-jsonrpc-client.h"
+#include "vmsup-remote-uri.h"
+#include "vmsup-ssh-transport.h"
 
 G_BEGIN_DECLS
 
@@ -33,6 +35,7 @@ typedef enum {
 typedef struct {
 	/* global options, also accepted after the verb */
 	gchar *socket_path;
+	gchar *connect; /* --connect: NULL unless given, "" for this host */
 	gboolean system;
 	gboolean json;
 	gboolean quiet;
@@ -42,6 +45,7 @@ typedef struct {
 	gboolean no_headers;
 	const gchar *verb; /* "create", "ops list", ... for messages */
 	VmsupJsonrpcClient *client;
+	VmsupSshTransport *transport; /* with --connect, once connected */
 } VmsupCli;
 
 typedef gint (*VmsupCliVerbFunc)(VmsupCli *cli, gint argc, gchar **argv);
@@ -100,6 +104,10 @@ vmsup_cli_parse_name(VmsupCli *cli,
 
 gboolean
 vmsup_cli_connect(VmsupCli *cli, gint *out_exit);
+
+/* the local socket, resolved into cli->socket_path; *@out_activate: D-Bus may start vmsupd */
+gchar *
+vmsup_cli_local_socket(VmsupCli *cli, gboolean *out_activate);
 
 void
 vmsup_cli_print_json_object(JsonObject *obj);
@@ -251,6 +259,37 @@ vmsup_cli_events(VmsupCli *cli, gint argc, gchar **argv);
 /* vmsup-cli-top.c */
 gint
 vmsup_cli_top(VmsupCli *cli, gint argc, gchar **argv);
+
+/* vmsup-cli-remote.c */
+
+/*
+ * Where --connect (else $VMSUP_CONNECT) points: TRUE with *@out_uri NULL
+ * for this host; FALSE after a usage error
+ */
+gboolean
+vmsup_cli_remote_uri(VmsupCli *cli, VmsupRemoteUri **out_uri, gint *out_exit);
+
+/* ssh to @uri's host as cli->transport, and the client over it */
+gboolean
+vmsup_cli_connect_remote(VmsupCli *cli, const VmsupRemoteUri *uri, gint *out_exit);
+
+/* the end of cli->transport: which side failed and what it said; the exit code */
+gint
+vmsup_cli_report_remote_error(VmsupCli *cli);
+
+/*
+ * vmsup shell NAME [-- COMMAND…] run by the vmsup of @uri's host, through
+ * ssh in place of this process; returns only when ssh could not be run
+ */
+gint
+vmsup_cli_remote_shell(VmsupCli *cli,
+		       const VmsupRemoteUri *uri,
+		       gint timeout,
+		       const gchar *name,
+		       gchar **command);
+
+gint
+vmsup_cli_bridge(VmsupCli *cli, gint argc, gchar **argv);
 
 /* vmsup-cli.c */
 gint
