@@ -125,11 +125,10 @@ vmsup_jsonrpc_client_connect_stream(VmsupJsonrpcClient *self, GIOStream *stream)
 	g_return_if_fail(self->stream == NULL);
 
 	/* descriptors (vm.console) come only over the local socket */
-	self->stream = vmsup_line_stream_new(stream,
-					     "vmsupd",
-					     G_IS_SOCKET_CONNECTION(stream)
-						 ? VMSUP_LINE_STREAM_RECEIVE_FDS
-						 : 0);
+	self->stream = vmsup_line_stream_new(
+	    stream,
+	    "vmsupd",
+	    G_IS_SOCKET_CONNECTION(stream) ? VMSUP_LINE_STREAM_RECEIVE_FDS : 0);
 	vmsup_line_stream_set_max_line(self->stream, VMSUP_JSONRPC_CLIENT_MAX_LINE);
 	g_signal_connect(self->stream,
 			 "message",
@@ -648,7 +647,7 @@ vmsup_jsonrpc_client_call_object(VmsupJsonrpcClient *self,
 JsonObject *
 vmsup_jsonrpc_client_next_notification(VmsupJsonrpcClient *self, gint timeout_ms, GError **error)
 {
-	gint64 deadline = timeout_ms < 0 ? -1 : g_get_monotonic_time() + timeout_ms * 1000;
+	gint64 deadline = timeout_ms < 0 ? -1 : g_get_monotonic_time() + (gint64)timeout_ms * 1000;
 
 	g_return_val_if_fail(VMSUP_IS_JSONRPC_CLIENT(self), NULL);
 	g_return_val_if_fail(self->stream != NULL, NULL);
