@@ -815,9 +815,10 @@ vmsup_vm_start_config(VmsupVm *self, GError **error)
 	config->memory_mib = def->memory_mib;
 	config->kernel = g_strdup(def->kernel);
 	config->initrd = g_strdup(def->initrd);
+	/* first: what follows a "--" on the command line is handed to init as arguments */
 	config->cmdline = ssh_key_arg == NULL    ? g_strdup(def->cmdline)
 			  : def->cmdline == NULL ? g_strdup(ssh_key_arg)
-						 : g_strjoin(" ", def->cmdline, ssh_key_arg, NULL);
+						 : g_strjoin(" ", ssh_key_arg, def->cmdline, NULL);
 	config->disk = g_strdup(def->disk);
 	config->share_dir = g_strdup(def->share_dir);
 	for (guint i = 0; def->forward != NULL && i < def->forward->len; i++)
