@@ -270,7 +270,8 @@ test_history(void)
 	g_autoptr(GError) error = NULL;
 	gint a, b, c;
 
-	/* nobody was attached since the boot: once it ended, the first viewer sees it from the log */
+	/* nobody was attached since the boot: once it ended, the first viewer sees it from the log
+	 */
 	vmsup_test_wait_until(log_says_ready, NULL, BOOT_S);
 	a = open_console(VM, &error);
 	g_assert_no_error(error);
@@ -559,7 +560,7 @@ main(int argc, char **argv)
 
 	vmsup_test_guard_children();
 	g_test_init(&argc, &argv, NULL);
-	vmsup_test_require_qemu();
+	g_free(vmsup_test_require_qemu());
 	global.dir = vmsup_test_make_tmpdir();
 	global.socket_path = g_build_filename(global.dir, "s.sock", NULL);
 	global.state = g_build_filename(global.dir, "state", NULL);

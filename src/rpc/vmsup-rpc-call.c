@@ -29,7 +29,7 @@ struct _VmsupRpcCall {
 	gpointer subscribe_data; /* unowned */
 	VmsupRpcNotifyFunc notify;
 	gpointer notify_data; /* unowned */
-	GUnixFDList *fds;        /* owned, nullable: what goes with the answer */
+	GUnixFDList *fds;     /* owned, nullable: what goes with the answer */
 	gboolean returned;
 	const gchar *door;     /* static: "jsonrpc", "dbus", ... */
 	gint64 started;        /* monotonic */
