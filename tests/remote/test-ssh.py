@@ -98,14 +98,14 @@ class Env:
         env.update(extra or {})
         return env
 
-    def vmsup(self, *argv, env=None):
+    def vmsup(self, *argv, env=None, timeout=CALL_TIMEOUT_S):
         """vmsup here, as a user runs it: a plain ssh in PATH, no VMSUP_SOCKET."""
         return subprocess.run([self.args.vmsup] + list(argv), stdin=subprocess.DEVNULL,
                               stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-                              env=self.client_env(env), timeout=CALL_TIMEOUT_S)
+                              env=self.client_env(env), timeout=timeout)
 
-    def remote(self, *argv):
-        return self.vmsup("--connect", self.uri(), *argv)
+    def remote(self, *argv, timeout=CALL_TIMEOUT_S):
+        return self.vmsup("--connect", self.uri(), *argv, timeout=timeout)
 
     def local(self, *argv):
         """The same daemon through its socket, to check what the remote calls did."""
@@ -236,9 +236,19 @@ def the_remote_verbs(env):
         step("shell: the remote host's vmsup logs in, its answer and exit code come back")
         proc = env.remote("shell", "nosuch", "--", "true")
         expect(proc, EXIT_NOT_FOUND, ["VM 'nosuch' does not exist"], "shell nosuch")
-        proc = env.remote("shell", "--timeout", "0", "r1", "--", "true")
-        expect(proc, EXIT_FAILED_PRECONDITION, ["VM 'r1' was not made from an image"],
-               "shell r1 (no image, no SSH server in it)")
+        # the bundled guest runs an SSH server: a command's exit status comes back through both hops
+        budget = int(120 * MULTIPLIER)
+        proc = env.remote("shell", "--timeout", str(budget), "r1", "--", "sh", "-c",
+                          "echo in-guest; exit 3", timeout=budget + 60)
+        check(proc.returncode == 3 and proc.stdout == "in-guest\n",
+              "shell r1 -- sh -c 'exit 3': %d %r %s" % (proc.returncode, proc.stdout, proc.stderr))
+        proc = env.remote("create", "r2")
+        expect(proc, EXIT_OK, ["VM 'r2' created"], "create r2", "stdout")
+        proc = env.remote("shell", "--timeout", "0", "r2", "--", "true")
+        expect(proc, EXIT_FAILED_PRECONDITION, ["VM 'r2' is defined, not running"],
+               "shell r2 (not running)")
+        proc = env.remote("delete", "r2")
+        expect(proc, EXIT_OK, ["VM 'r2' deleted"], "delete r2", "stdout")
 
         step("sshd's sessions killed under a waiting 'vmsup events'")
         check(events.poll() is None, "vmsup events ended early")
