@@ -1,7 +1,8 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
 /*
- * the verbs' shared helpers: errors and exit codes, option parsing, calling
- * vmsupd, printing results.
+ * the verbs' shared helpers: errors and exit codes, option parsing, reaching
+ * vmsupd (on its socket here, or over SSH with --connect) and calling it,
+ * printing results.
  */
 
 #include "config.h"
@@ -86,6 +87,69 @@ vmsup_cli_hint_for_kind(const VmsupCli *cli, const gchar *kind)
 		return g_strdup(_("vmsup and vmsupd do not understand each other: are they the "
 				  "same version?"));
 	return g_strdup(_("vmsupd failed unexpectedly: its log has the details."));
+}
+
+gboolean
+vmsup_cli_remote_uri(VmsupCli *cli, VmsupRemoteUri **out_uri, gint *out_exit)
+{
+	const gchar *text = cli->connect != NULL ? cli->connect : g_getenv("VMSUP_CONNECT");
+	const gchar *source = cli->connect != NULL ? "--connect" : "VMSUP_CONNECT";
+	g_autoptr(GError) error = NULL;
+
+	*out_uri = NULL;
+	if (text == NULL || text[0] == '\0')
+		return TRUE;
+	*out_uri = vmsup_remote_uri_parse(text, &error);
+	if (*out_uri == NULL) {
+		/* TRANSLATORS: the first %s is --connect or VMSUP_CONNECT, the second what is wrong
+		 */
+		g_autofree gchar *msg = g_strdup_printf(_("%s: %s"), source, error->message);
+		*out_exit = vmsup_cli_usage_error(cli, msg);
+		return FALSE;
+	}
+	if (cli->socket_path != NULL) {
+		g_clear_pointer(out_uri, vmsup_remote_uri_free);
+		*out_exit = vmsup_cli_usage_error(
+		    cli,
+		    _("--socket names a socket on this host; with --connect, give the remote "
+		      "one as ssh://HOST?socket=PATH"));
+		return FALSE;
+	}
+	return TRUE;
+}
+
+/* ssh to @uri's host as cli->transport, and the client over it */
+static gboolean
+vmsup_cli_connect_remote(VmsupCli *cli, const VmsupRemoteUri *uri, gint *out_exit)
+{
+	g_autoptr(GError) error = NULL;
+
+	cli->transport = vmsup_ssh_transport_new(uri, cli->system, &error);
+	if (cli->transport == NULL) {
+		g_printerr("vmsup: %s\n", error->message);
+		*out_exit = VMSUP_CLI_EXIT_NO_DAEMON;
+		return FALSE;
+	}
+	cli->client = vmsup_jsonrpc_client_new();
+	vmsup_jsonrpc_client_connect_stream(cli->client,
+					    vmsup_ssh_transport_get_stream(cli->transport));
+	return TRUE;
+}
+
+/* the end of cli->transport: which side failed and what it said; the exit code */
+static gint
+vmsup_cli_report_remote_error(VmsupCli *cli)
+{
+	g_autoptr(GError) why = vmsup_ssh_transport_explain(cli->transport);
+	g_auto(GStrv) lines = vmsup_ssh_transport_get_stderr_lines(cli->transport);
+
+	/* TRANSLATORS: the first %s is [USER@]HOST[:PORT], the second which side failed */
+	g_printerr(_("vmsup: cannot reach vmsupd on %s: %s\n"),
+		   vmsup_ssh_transport_get_remote(cli->transport),
+		   why->message);
+	for (guint i = 0; lines != NULL && lines[i] != NULL; i++)
+		g_printerr("  %s\n", lines[i]);
+	return VMSUP_CLI_EXIT_NO_DAEMON;
 }
 
 gint

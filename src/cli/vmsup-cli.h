@@ -102,6 +102,13 @@ vmsup_cli_parse_name(VmsupCli *cli,
 		     const GOptionEntry *entries,
 		     gint *out_exit);
 
+/*
+ * Where --connect (else $VMSUP_CONNECT) points: TRUE with *@out_uri NULL
+ * for this host; FALSE after a usage error
+ */
+gboolean
+vmsup_cli_remote_uri(VmsupCli *cli, VmsupRemoteUri **out_uri, gint *out_exit);
+
 gboolean
 vmsup_cli_connect(VmsupCli *cli, gint *out_exit);
 
@@ -261,21 +268,6 @@ gint
 vmsup_cli_top(VmsupCli *cli, gint argc, gchar **argv);
 
 /* vmsup-cli-remote.c */
-
-/*
- * Where --connect (else $VMSUP_CONNECT) points: TRUE with *@out_uri NULL
- * for this host; FALSE after a usage error
- */
-gboolean
-vmsup_cli_remote_uri(VmsupCli *cli, VmsupRemoteUri **out_uri, gint *out_exit);
-
-/* ssh to @uri's host as cli->transport, and the client over it */
-gboolean
-vmsup_cli_connect_remote(VmsupCli *cli, const VmsupRemoteUri *uri, gint *out_exit);
-
-/* the end of cli->transport: which side failed and what it said; the exit code */
-gint
-vmsup_cli_report_remote_error(VmsupCli *cli);
 
 /*
  * vmsup shell NAME [-- COMMAND…] run by the vmsup of @uri's host, through
