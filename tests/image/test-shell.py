@@ -35,21 +35,12 @@ import sys
 import tempfile
 import time
 
-MULTIPLIER = float(os.environ.get("VMSUP_TEST_TIMEOUT_MULTIPLIER", "1"))
+sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+from vmsup_testlib import (EXIT_FAILED_PRECONDITION, EXIT_INVALID_ARGUMENT,  # noqa: E402
+                           EXIT_NOT_FOUND, MULTIPLIER, Failure, check)
+
 # a first boot under TCG on 2 busy cores: 70-140 s to SSH
 BOOT_BUDGET_S = int(300 * MULTIPLIER)
-EXIT_INVALID_ARGUMENT = 5
-EXIT_NOT_FOUND = 3
-EXIT_FAILED_PRECONDITION = 7
-
-
-class Failure(AssertionError):
-    pass
-
-
-def check(cond, what):
-    if not cond:
-        raise Failure(what)
 
 
 class Env:

@@ -43,19 +43,12 @@ import time
 import urllib.parse
 import urllib.request
 
-MULTIPLIER = float(os.environ.get("VMSUP_TEST_TIMEOUT_MULTIPLIER", "1"))
+sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+from vmsup_testlib import MULTIPLIER, Failure, check  # noqa: E402
+
 MIB = 1024 * 1024
 # vmsupd closes an HTTP connection idle for this long (VMSUP_METRICS_SERVER_IDLE_TIMEOUT_S)
 IDLE_TIMEOUT_S = 10
-
-
-class Failure(AssertionError):
-    pass
-
-
-def check(cond, what):
-    if not cond:
-        raise Failure(what)
 
 
 def free_port():

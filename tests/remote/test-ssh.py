@@ -33,26 +33,14 @@ import threading
 import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 import vmsup_sshd  # noqa: E402
+from vmsup_testlib import (EXIT_FAILED_PRECONDITION, EXIT_NO_DAEMON, EXIT_NOT_FOUND,  # noqa: E402
+                           EXIT_OK, EXIT_USAGE, MULTIPLIER, Failure, check)
 
-MULTIPLIER = float(os.environ.get("VMSUP_TEST_TIMEOUT_MULTIPLIER", "1"))
 # one vmsup call over ssh: a login (about 1 s on a busy 2-core machine) and the call
 CALL_TIMEOUT_S = 60 * MULTIPLIER
 EVENT_TIMEOUT_S = 60 * MULTIPLIER
-EXIT_OK = 0
-EXIT_USAGE = 2
-EXIT_NOT_FOUND = 3
-EXIT_FAILED_PRECONDITION = 7
-EXIT_NO_DAEMON = 10
-
-
-class Failure(AssertionError):
-    pass
-
-
-def check(cond, what):
-    if not cond:
-        raise Failure(what)
 
 
 def step(text):
