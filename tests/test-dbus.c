@@ -1485,6 +1485,23 @@ static const TwinCase twin_cases[] = {
     {"daemon.info", TWIN_SAME, NEEDS_NOTHING, "{}", NULL},
     /* a VM without an image: both say so, as failed-precondition */
     {"vm.ssh_info", TWIN_SAME, NEEDS_DEFINED, "{\"name\": \"@NAME@\"}", NULL},
+    /* a defined VM without a disk: nothing to snapshot, no snapshot to restore or delete */
+    {"snapshot.create",
+     TWIN_SAME,
+     NEEDS_DEFINED,
+     "{\"name\": \"@NAME@\", \"snapshot\": \"tw\"}",
+     NULL},
+    {"snapshot.list", TWIN_SAME, NEEDS_DEFINED, "{\"name\": \"@NAME@\"}", NULL},
+    {"snapshot.restore",
+     TWIN_SAME,
+     NEEDS_DEFINED,
+     "{\"name\": \"@NAME@\", \"snapshot\": \"tw\"}",
+     NULL},
+    {"snapshot.delete",
+     TWIN_SAME,
+     NEEDS_DEFINED,
+     "{\"name\": \"@NAME@\", \"snapshot\": \"tw\"}",
+     NULL},
 };
 
 /* more cases of one method: /vmsup/rpc/twin/<method>-<suffix> */
