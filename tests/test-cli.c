@@ -1928,7 +1928,12 @@ test_completion(Fixture *f, gconstpointer data)
 	    "complete_words vmsup ops list --output ''\n"
 	    "complete_words vmsup image ''\n"
 	    "complete_words vmsup image delete ''\n"
-	    "complete_words vmsup image list -o name,us\n",
+	    "complete_words vmsup image list -o name,us\n"
+	    "complete_words vmsup snapshot ''\n"
+	    "complete_words vmsup snapshot restore we\n"
+	    "complete_words vmsup snapshot create web1 s1 --\n"
+	    "complete_words vmsup snapshot list web1 -o name,vm\n"
+	    "complete_words vmsup start web1 --sn\n",
 	    script,
 	    f->socket_path);
 	launcher = cli_launcher(f->socket_path, FALSE, G_SUBPROCESS_FLAGS_STDOUT_PIPE);
@@ -1956,7 +1961,12 @@ test_completion(Fixture *f, gconstpointer data)
 			"id kind progress stage state vm\n"
 			"delete import list\n"
 			"base\n"
-			"name,used-by\n");
+			"name,used-by\n"
+			"create delete list restore\n"
+			"web1 web2\n"
+			"--disk-only --help --json --memory --no-wait --quiet --socket --system\n"
+			"name,vm-state\n"
+			"--snapshot\n");
 	g_clear_pointer(&out, g_free);
 	g_clear_object(&proc);
 	g_clear_pointer(&cmd, g_free);
@@ -1977,7 +1987,9 @@ test_completion(Fixture *f, gconstpointer data)
 	    "c 'vmsup list -o name,st'\n"
 	    "c 'vmsup workspace '\n"
 	    "c 'vmsup image '\n"
-	    "c 'vmsup image delete '\n",
+	    "c 'vmsup image delete '\n"
+	    "c 'vmsup snapshot '\n"
+	    "c 'vmsup snapshot delete we'\n",
 	    fish_script,
 	    f->socket_path);
 	proc =
@@ -1999,7 +2011,9 @@ test_completion(Fixture *f, gconstpointer data)
 			"name,state\n"
 			"create delete list open\n"
 			"delete import list\n"
-			"base\n");
+			"base\n"
+			"create delete list restore\n"
+			"web1 web2\n");
 	g_clear_pointer(&out, g_free);
 	g_clear_object(&proc);
 

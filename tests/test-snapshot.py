@@ -2,7 +2,7 @@
 # SPDX-License-Identifier: LGPL-2.1-or-later
 """Snapshots against a real vmsupd, real QEMU and the bundled guest (TAP).
 
-    test-snapshot.py --vmsupd PATH [--case NAME]
+    test-snapshot.py --vmsupd PATH --vmsup PATH [--case NAME]
 
 Each case starts its own vmsupd on a private state and runtime directory
 (session mode, TCG, no D-Bus) and kills every QEMU it caused by pid:
@@ -13,15 +13,18 @@ Each case starts its own vmsupd on a private state and runtime directory
               shows the fields
   disk        a disk-only snapshot of a stopped VM: the disk written with
               qemu-io, the snapshot restored, the write gone
-  refusals    bad and unknown names, a definition changed since the
-              snapshot (refused, nothing changed), a busy VM, delete
+  refusals    bad, hostile and unknown names, a definition changed since
+              the snapshot (refused, nothing changed), a busy VM, delete
   crash       vmsupd killed with SIGKILL while a create writes the memory:
               after a restart the snapshot is absent and nothing of it is
               left; one completed before is listed still
   full        the state directory a small tmpfs: the save fails, the VM
               runs on, no snapshot and no file are left
   warm        vm.start {snapshot} of a stopped VM: the agent answers with
-              the content saved
+              the content saved; vmsup snapshot create with progress and
+              vmsup start --snapshot
+  cli         vmsup snapshot create|list|restore|delete on a stopped VM:
+              its lines, tables, --json, exit codes and refusals
 
 Waits scale with VMSUP_TEST_TIMEOUT_MULTIPLIER.
 """
@@ -48,6 +51,20 @@ ERR_ALREADY_EXISTS = 2
 ERR_INVALID_ARGUMENT = 3
 ERR_BUSY = 4
 ERR_FAILED_PRECONDITION = 5
+ERR_INVALID_PARAMS = -32602
+
+# vmsup(1)'s exit codes
+EXIT_OK = 0
+EXIT_USAGE = 2
+EXIT_NOT_FOUND = 3
+EXIT_ALREADY_EXISTS = 4
+EXIT_INVALID_ARGUMENT = 5
+EXIT_FAILED_PRECONDITION = 7
+
+# names that must never reach a path, a qcow2 tag or a QMP argument
+# (a NUL is refused as JSON-RPC's invalid params, before any name rule)
+HOSTILE_NAMES = ["../up", "..", ".hidden", "a/b", "-rf", "a b", "a\nb", "Caps",
+                 "x" * 300, "s\u00e9", "a;rm", "$(id)", "a'b", "vmsup-x,y"]
 
 
 class Failure(AssertionError):
@@ -143,6 +160,12 @@ class Daemon:
                 return "".join(f.readlines()[-30:])
         except OSError:
             return ""
+
+    def cli(self, vmsup, *args):
+        env = dict(os.environ, VMSUP_SOCKET=self.socket, LC_ALL="C.UTF-8", TERM="dumb")
+        env.pop("LANGUAGE", None)
+        return subprocess.run([vmsup, *args], capture_output=True, text=True, env=env,
+                              stdin=subprocess.DEVNULL, timeout=CALL_BUDGET_S)
 
     def note_qemu(self, r, name):
         vm = r.call("vm.get", {"name": name})
@@ -276,6 +299,13 @@ def case_refusals(d, r):
     r.fails("snapshot.create", {"name": "ref", "snapshot": "Bad/Name"}, ERR_INVALID_ARGUMENT,
             "snapshot name")
     r.fails("snapshot.create", {"name": "ref", "snapshot": ""}, ERR_INVALID_ARGUMENT)
+    for bad in HOSTILE_NAMES:
+        for method in ("snapshot.create", "snapshot.restore", "snapshot.delete", "vm.start"):
+            r.fails(method, {"name": "ref", "snapshot": bad}, ERR_INVALID_ARGUMENT)
+    r.fails("snapshot.create", {"name": "ref", "snapshot": "a\x00b"}, ERR_INVALID_PARAMS, "NUL")
+    check(snapshot_names(r, "ref") == [] and state_files(d, "ref") == [],
+          f"hostile names left {state_files(d, 'ref')}")
+    check(r.call("vm.get", {"name": "ref"})["state"] == "running", "the VM runs on")
     r.fails("snapshot.restore", {"name": "ref", "snapshot": "nope"}, ERR_NOT_FOUND, "nope")
     r.fails("snapshot.delete", {"name": "ref", "snapshot": "nope"}, ERR_NOT_FOUND, "nope")
     r.fails("snapshot.list", {"name": "no-such-vm"}, ERR_NOT_FOUND)
@@ -301,7 +331,11 @@ def case_refusals(d, r):
             "memory_mib")
     check(r.call("vm.get", {"name": "ref"})["state"] == "stopped", "nothing started")
     check(snapshot_names(r, "ref") == ["r1"], "the snapshot stays")
-    r.call("vm.set", {"name": "ref", "memory_mib": GUEST_MIB})
+    cpus = r.call("vm.get", {"name": "ref"})["cpus"]
+    r.call("vm.set", {"name": "ref", "memory_mib": GUEST_MIB, "cpus": cpus + 1})
+    r.fails("vm.start", {"name": "ref", "snapshot": "r1"}, ERR_FAILED_PRECONDITION, "cpus")
+    check(r.call("vm.get", {"name": "ref"})["state"] == "stopped", "nothing started")
+    r.call("vm.set", {"name": "ref", "cpus": cpus})
     deleted = r.call("snapshot.delete", {"name": "ref", "snapshot": "r1"})
     check(deleted == {"name": "ref", "snapshot": "r1", "deleted": True}, f"delete {deleted}")
     check(snapshot_names(r, "ref") == [], "deleted: not listed")
@@ -353,10 +387,15 @@ def case_full(d, r):
     check(state_files(d, "full") == before, f"files left: {state_files(d, 'full')}")
 
 
-def case_warm(d, r):
+def case_warm(d, r, vmsup):
     boot(d, r, "warm", disk_gib=1)
     exec_out(r, "warm", "echo saved > /root/f")
-    r.call("snapshot.create", {"name": "warm", "snapshot": "ready", "wait": True})
+    # the CLI waits with progress on stderr, one line per stage off a terminal
+    made = d.cli(vmsup, "snapshot", "create", "warm", "ready")
+    check(made.returncode == EXIT_OK, f"vmsup snapshot create: {made.returncode} {made.stderr}")
+    check("Snapshot 'ready' of VM 'warm' created" in made.stdout, f"its line: {made.stdout!r}")
+    check("saving memory (" in made.stderr, f"its progress: {made.stderr!r}")
+    check(snapshot_names(r, "warm") == ["ready"], "listed")
     r.call("vm.stop", {"name": "warm", "force": True})
     check(r.call("vm.get", {"name": "warm"})["state"] == "stopped", "stopped")
     t0 = time.monotonic()
@@ -371,10 +410,93 @@ def case_warm(d, r):
     print(f"# warm start to agent: {took:.3f} s")
     r.fails("vm.start", {"name": "warm", "snapshot": "ready"}, ERR_FAILED_PRECONDITION,
             "running already")
+    # the same through vmsup start --snapshot
+    exec_out(r, "warm", "echo later > /root/f")
+    r.call("vm.stop", {"name": "warm", "force": True})
+    started = d.cli(vmsup, "start", "warm", "--snapshot", "ready")
+    d.note_qemu(r, "warm")
+    check(started.returncode == EXIT_OK, f"vmsup start --snapshot: {started.stderr}")
+    check(started.stdout == "VM 'warm' started from snapshot 'ready'\n", started.stdout)
+    check(exec_out(r, "warm", "cat /root/f") == "saved\n", "the saved content again")
+    again = d.cli(vmsup, "start", "warm", "--snapshot", "ready")
+    check(again.returncode == EXIT_FAILED_PRECONDITION and "snapshot restore" in again.stderr,
+          f"a running VM: {again.returncode} {again.stderr}")
     # the VM's delete takes its snapshots along
     r.call("vm.delete", {"name": "warm", "force": True})
     check(not os.path.exists(os.path.join(d.state, "snapshots", "warm.json")), "record gone")
     check(not os.path.exists(os.path.join(d.state, "snapshots", "warm")), "states gone")
+
+
+def case_cli(d, r, vmsup):
+    r.call("vm.create", {"name": "c", "memory_mib": GUEST_MIB, "disk_gib": 1, "wait": True})
+    disk = r.call("vm.get", {"name": "c"})["disk"]
+
+    def run(expect, *args):
+        done = d.cli(vmsup, *args)
+        check(done.returncode == expect,
+              f"vmsup {' '.join(args)}: exit {done.returncode}, not {expect}: {done.stderr}")
+        return done
+
+    out = run(EXIT_OK, "snapshot", "create", "c", "s1").stdout
+    check(out == "Snapshot 's1' of VM 'c' created; go back to it with "
+          "'vmsup snapshot restore c s1'\n", f"create: {out!r}")
+    check("vmsup-s1" in disk_tags(disk), f"tags {disk_tags(disk)}")
+    table = run(EXIT_OK, "snapshot", "list", "c").stdout.splitlines()
+    check(table[0].split() == ["NAME", "CREATED", "MEMORY", "DISK", "SIZE", "VM", "STATE"],
+          f"header {table[0]!r}")
+    check(table[1].split()[0] == "s1" and table[1].split()[-4:] == ["no", "yes", "-",
+                                                                     "stopped"],
+          f"row {table[1]!r}")
+    out = run(EXIT_OK, "snapshot", "list", "c", "-o", "name,memory", "--no-headers").stdout
+    check(out.split() == ["s1", "no"], f"-o: {out!r}")
+    listed = json.loads(run(EXIT_OK, "--json", "snapshot", "list", "c").stdout)
+    check(listed == r.call("snapshot.list", {"name": "c"}), f"--json: {listed}")
+    made = json.loads(run(EXIT_OK, "snapshot", "create", "c", "s2", "--json").stdout)
+    check(made["snapshot"] == "s2" and made["vm"] == "c" and made["operation"] > 0,
+          f"create --json: {made}")
+    check(run(EXIT_OK, "snapshot", "create", "c", "s2b", "--disk-only", "-q").stdout == "",
+          "-q prints nothing")
+
+    # refusals: each says what to do, and leaves the snapshots as they were
+    before = r.call("snapshot.list", {"name": "c"})
+    run(EXIT_ALREADY_EXISTS, "snapshot", "create", "c", "s1")
+    for bad in ("../up", "a/b", "Caps", "x" * 300):
+        run(EXIT_INVALID_ARGUMENT, "snapshot", "create", "c", bad)
+        run(EXIT_INVALID_ARGUMENT, "snapshot", "restore", "c", bad)
+        run(EXIT_INVALID_ARGUMENT, "start", "c", "--snapshot", bad)
+    run(EXIT_USAGE, "snapshot", "create", "c", "s3", "--memory", "--disk-only")
+    err = run(EXIT_USAGE, "snapshot", "create", "c").stderr
+    check("snapshot name" in err, f"a missing name: {err!r}")
+    run(EXIT_USAGE, "snapshot", "frobnicate")
+    run(EXIT_FAILED_PRECONDITION, "snapshot", "create", "c", "s3", "--memory")
+    err = run(EXIT_FAILED_PRECONDITION, "start", "c", "--snapshot", "s1").stderr
+    check("only the disk" in err, f"a disk-only warm start: {err!r}")
+    run(EXIT_NOT_FOUND, "snapshot", "restore", "c", "nope")
+    run(EXIT_NOT_FOUND, "snapshot", "list", "nope")
+    check(r.call("snapshot.list", {"name": "c"}) == before, "the refusals changed nothing")
+    check(r.call("vm.get", {"name": "c"})["state"] == "defined", "nothing started")
+
+    subprocess.run(["qemu-io", "-f", "qcow2", "-c", "write -P 0x33 0 64k", disk],
+                   check=True, capture_output=True)
+    out = run(EXIT_OK, "snapshot", "restore", "c", "s1").stdout
+    check(out == "VM 'c' restored to snapshot 's1'\n", f"restore: {out!r}")
+    read = subprocess.run(["qemu-io", "-f", "qcow2", "-c", "read -P 0x33 0 64k", disk],
+                          capture_output=True, text=True)
+    check("Pattern verification failed" in read.stdout, "the write is gone")
+
+    # --no-wait: the operation's id, which op.get follows to its end
+    op_id = int(run(EXIT_OK, "-q", "snapshot", "create", "c", "s4", "--no-wait").stdout)
+    deadline = time.monotonic() + CALL_BUDGET_S
+    while r.call("op.get", {"id": op_id})["state"] == "running":
+        check(time.monotonic() < deadline, "the create did not end")
+        time.sleep(0.05)
+    check(r.call("op.get", {"id": op_id})["kind"] == "snapshot.create", "its operation")
+
+    out = run(EXIT_OK, "snapshot", "delete", "c", "s1").stdout
+    check(out == "Snapshot 's1' of VM 'c' deleted\n", f"delete: {out!r}")
+    run(EXIT_NOT_FOUND, "snapshot", "delete", "c", "s1")
+    check(snapshot_names(r, "c") == ["s2", "s2b", "s4"], f"left {snapshot_names(r, 'c')}")
+    check("vmsup-s1" not in disk_tags(disk), f"tags {disk_tags(disk)}")
 
 
 CASES = [
@@ -384,10 +506,11 @@ CASES = [
     ("crash", case_crash, False),
     ("full", case_full, True),
     ("warm", case_warm, False),
+    ("cli", case_cli, False),
 ]
 
 
-def run_case(vmsupd, name, func, tmpfs):
+def run_case(vmsupd, vmsup, name, func, tmpfs):
     work = tempfile.mkdtemp(prefix=f"vmsup-snap-{name}-")
     state = os.path.join(work, "state")
     mounted = False
@@ -401,7 +524,10 @@ def run_case(vmsupd, name, func, tmpfs):
         d = Daemon(vmsupd, work, state)
         r = d.start()
         try:
-            func(d, r)
+            if func in (case_warm, case_cli):
+                func(d, r, vmsup)
+            else:
+                func(d, r)
         finally:
             r.close()
     except Exception:
@@ -419,6 +545,7 @@ def run_case(vmsupd, name, func, tmpfs):
 def main():
     parser = argparse.ArgumentParser()
     parser.add_argument("--vmsupd", required=True)
+    parser.add_argument("--vmsup", required=True)
     parser.add_argument("--case", action="append")
     args = parser.parse_args()
     cases = [c for c in CASES if not args.case or c[0] in args.case]
@@ -427,7 +554,7 @@ def main():
     for i, (name, func, tmpfs) in enumerate(cases, 1):
         t0 = time.monotonic()
         try:
-            run_case(args.vmsupd, name, func, tmpfs)
+            run_case(args.vmsupd, args.vmsup, name, func, tmpfs)
             print(f"ok {i} - {name} ({time.monotonic() - t0:.1f} s)")
         except (Failure, RpcError, OSError, subprocess.CalledProcessError) as e:
             failed += 1

@@ -13,7 +13,8 @@ function __vmsup_args
         end
         switch $t
             case --socket --kernel --initrd --image --path --cpus --memory -m --disk-gib \
-                --forward -p --timeout -t --cmdline --vm --cpu-quota --memory-max --name -o --output
+                --forward -p --timeout -t --cmdline --vm --cpu-quota --memory-max --name -o --output \
+                --snapshot
                 set skip 1
             case '-*'
             case '*'
@@ -44,6 +45,30 @@ end
 
 function __vmsup_image_names
     vmsup (__vmsup_global) image list --output name --no-headers 2>/dev/null
+end
+
+# the snapshots of the VM named after start or snapshot SUB
+function __vmsup_snapshot_names
+    set -l args (__vmsup_args)
+    set -l vm
+    if test "$args[1]" = start
+        set vm $args[2]
+    else if test "$args[1]" = snapshot
+        set vm $args[3]
+    end
+    test -n "$vm"; and vmsup (__vmsup_global) snapshot list $vm --output name --no-headers 2>/dev/null
+end
+
+# snapshot SUB: the VM is next
+function __vmsup_wants_snapshot_vm
+    set -l args (__vmsup_args)
+    test (count $args) -eq 2; and test $args[1] = snapshot
+end
+
+# snapshot restore|delete VM: its snapshot is next
+function __vmsup_wants_snapshot_name
+    set -l args (__vmsup_args)
+    test (count $args) -eq 3; and test $args[1] = snapshot; and contains -- $args[2] restore delete
 end
 
 # the one positional word of image import or image delete is next
@@ -105,6 +130,8 @@ function __vmsup_columns
             set columns name path vm state
         case 'image list'
             set columns name format size disk imported used-by
+        case 'snapshot list'
+            set columns name created memory disk size vm-state
     end
     set -l done (string replace -r '[^,]*$' '' -- (commandline -ct))
     for c in $columns
@@ -139,15 +166,19 @@ complete -c vmsup -n __vmsup_needs_verb -a shell -d 'Log in to a VM over SSH'
 complete -c vmsup -n __vmsup_needs_verb -a ops -d 'List, show or cancel operations'
 complete -c vmsup -n __vmsup_needs_verb -a workspace -d 'Manage workspaces'
 complete -c vmsup -n __vmsup_needs_verb -a image -d 'Manage stored images'
+complete -c vmsup -n __vmsup_needs_verb -a snapshot -d "Save and restore a VM's state"
 complete -c vmsup -n __vmsup_needs_verb -a info -d 'Show what vmsupd is'
 complete -c vmsup -n __vmsup_needs_verb -a events -d 'Print events as they happen'
 complete -c vmsup -n __vmsup_needs_verb -a help -d "Show a command's help"
 
-complete -c vmsup -n '__vmsup_wants_sub help' -a 'create start stop pause resume delete set list get stats health ping ports exec shell ops workspace image info events'
+complete -c vmsup -n '__vmsup_wants_sub help' -a 'create start stop pause resume delete set list get stats health ping ports exec shell ops workspace image snapshot info events'
 complete -c vmsup -n __vmsup_wants_vm -a '(__vmsup_vm_names)'
 complete -c vmsup -n '__vmsup_wants_sub ops' -a 'list get cancel'
 complete -c vmsup -n '__vmsup_wants_sub workspace' -a 'create list delete open'
 complete -c vmsup -n '__vmsup_wants_sub image' -a 'import list delete'
+complete -c vmsup -n '__vmsup_wants_sub snapshot' -a 'create list restore delete'
+complete -c vmsup -n __vmsup_wants_snapshot_vm -a '(__vmsup_vm_names)'
+complete -c vmsup -n __vmsup_wants_snapshot_name -a '(__vmsup_snapshot_names)'
 complete -c vmsup -n '__vmsup_wants_image_arg import' -F
 complete -c vmsup -n '__vmsup_wants_image_arg delete' -a '(__vmsup_image_names)'
 
@@ -175,10 +206,14 @@ complete -c vmsup -n '__vmsup_verb_is stop delete workspace' -s f -l force -d 'F
 complete -c vmsup -n '__vmsup_verb_is stop exec shell' -s t -l timeout -x -d 'Seconds to allow'
 complete -c vmsup -n '__vmsup_verb_is exec' -s i -l stdin -d 'Pass standard input to the command'
 complete -c vmsup -n '__vmsup_verb_is list' -l names -d 'Print only the names'
+complete -c vmsup -n '__vmsup_verb_is start' -l snapshot -x -a '(__vmsup_snapshot_names)' -d 'Start from this memory snapshot'
+complete -c vmsup -n '__vmsup_sub_is snapshot create' -l memory -d 'Save the running state too'
+complete -c vmsup -n '__vmsup_sub_is snapshot create' -l disk-only -d 'Save only the disk'
+complete -c vmsup -n '__vmsup_sub_is snapshot create; or __vmsup_sub_is snapshot restore' -l no-wait -d 'Return the operation id at once'
 complete -c vmsup -n '__vmsup_sub_is image import' -l name -x -d 'Name in the store'
 complete -c vmsup -n '__vmsup_sub_is workspace create' -l path -x -a '(__fish_complete_directories)' -d 'Host directory to share'
 complete -c vmsup -n '__vmsup_sub_is workspace create' -l vm -x -a '(__vmsup_vm_names)' -d 'VM that serves the workspace'
-for table in list ports 'ops list' 'workspace list' 'image list'
+for table in list ports 'ops list' 'workspace list' 'image list' 'snapshot list'
     set -l condition "__vmsup_verb_is $table"
     if string match -q '* *' -- $table
         set condition "__vmsup_sub_is $table"

@@ -32,6 +32,9 @@ static const VmsupCliVerb vmsup_cli_verbs[] = {
     {"ops", N_("List, show or cancel operations (list|get|cancel)"), vmsup_cli_ops},
     {"workspace", N_("Manage workspaces (create|list|delete|open)"), vmsup_cli_workspace},
     {"image", N_("Manage stored images (import|list|delete)"), vmsup_cli_image},
+    {"snapshot",
+     N_("Save and restore a VM's state (create|list|restore|delete)"),
+     vmsup_cli_snapshot},
     {"info", N_("Show what vmsupd is and how it runs"), vmsup_cli_info},
     {"events", N_("Print events as they happen"), vmsup_cli_events},
     /* run_verb() itself answers "help" */
