@@ -1933,7 +1933,12 @@ test_completion(Fixture *f, gconstpointer data)
 	    "complete_words vmsup image list -o name,us\n"
 	    "complete_words vmsup br\n"
 	    "complete_words vmsup --conn\n"
-	    "complete_words vmsup --connect ''\n",
+	    "complete_words vmsup --connect ''\n"
+	    "complete_words vmsup snapshot ''\n"
+	    "complete_words vmsup snapshot restore we\n"
+	    "complete_words vmsup snapshot create web1 s1 --\n"
+	    "complete_words vmsup snapshot list web1 -o name,vm\n"
+	    "complete_words vmsup start web1 --sn\n",
 	    script,
 	    f->socket_path);
 	launcher = cli_launcher(f->socket_path, FALSE, G_SUBPROCESS_FLAGS_STDOUT_PIPE);
@@ -1942,29 +1947,35 @@ test_completion(Fixture *f, gconstpointer data)
 	g_assert_no_error(error);
 	g_subprocess_communicate_utf8(proc, NULL, NULL, &out, NULL, &error);
 	g_assert_no_error(error);
-	g_assert_cmpstr(out,
-			==,
-			"start stats stop\n"
-			"web1 web2\n"
-			"db web1 web2\n"
-			"cancel get list\n"
-			"--no-auto-stop --no-wait\n"
-			"\n"
-			"\n"
-			"\n"
-			"web1 web2\n"
-			"\n"
-			"bios uefi\n"
-			"create\n"
-			"--no-headers\n"
-			"name,state\n"
-			"id kind progress stage state vm\n"
-			"delete import list\n"
-			"base\n"
-			"name,used-by\n"
-			"bridge\n"
-			"--connect\n"
-			"ssh://\n");
+	g_assert_cmpstr(
+	    out,
+	    ==,
+	    "start stats stop\n"
+	    "web1 web2\n"
+	    "db web1 web2\n"
+	    "cancel get list\n"
+	    "--no-auto-stop --no-wait\n"
+	    "\n"
+	    "\n"
+	    "\n"
+	    "web1 web2\n"
+	    "\n"
+	    "bios uefi\n"
+	    "create\n"
+	    "--no-headers\n"
+	    "name,state\n"
+	    "id kind progress stage state vm\n"
+	    "delete import list\n"
+	    "base\n"
+	    "name,used-by\n"
+	    "bridge\n"
+	    "--connect\n"
+	    "ssh://\n"
+	    "create delete list restore\n"
+	    "web1 web2\n"
+	    "--connect --disk-only --help --json --memory --no-wait --quiet --socket --system\n"
+	    "name,vm-state\n"
+	    "--snapshot\n");
 	g_clear_pointer(&out, g_free);
 	g_clear_object(&proc);
 	g_clear_pointer(&cmd, g_free);
@@ -1987,7 +1998,9 @@ test_completion(Fixture *f, gconstpointer data)
 	    "c 'vmsup image '\n"
 	    "c 'vmsup image delete '\n"
 	    "c 'vmsup br'\n"
-	    "c 'vmsup --conn'\n",
+	    "c 'vmsup --conn'\n"
+	    "c 'vmsup snapshot '\n"
+	    "c 'vmsup snapshot delete we'\n",
 	    fish_script,
 	    f->socket_path);
 	proc =
@@ -2011,7 +2024,9 @@ test_completion(Fixture *f, gconstpointer data)
 			"delete import list\n"
 			"base\n"
 			"bridge\n"
-			"--connect\n");
+			"--connect\n"
+			"create delete list restore\n"
+			"web1 web2\n");
 	g_clear_pointer(&out, g_free);
 	g_clear_object(&proc);
 

@@ -1546,6 +1546,23 @@ static const TwinCase twin_cases[] = {
     {"vm.ssh_info", TWIN_SAME, NEEDS_DEFINED, "{\"name\": \"@NAME@\"}", NULL},
     /* a viewer each; the JSON-RPC client here reads plain lines, and sees {"fd": 0} alone */
     {"vm.console", TWIN_SAME, NEEDS_AGENT, "{\"name\": \"@NAME@\"}", NULL},
+    /* a defined VM without a disk: nothing to snapshot, no snapshot to restore or delete */
+    {"snapshot.create",
+     TWIN_SAME,
+     NEEDS_DEFINED,
+     "{\"name\": \"@NAME@\", \"snapshot\": \"tw\"}",
+     NULL},
+    {"snapshot.list", TWIN_SAME, NEEDS_DEFINED, "{\"name\": \"@NAME@\"}", NULL},
+    {"snapshot.restore",
+     TWIN_SAME,
+     NEEDS_DEFINED,
+     "{\"name\": \"@NAME@\", \"snapshot\": \"tw\"}",
+     NULL},
+    {"snapshot.delete",
+     TWIN_SAME,
+     NEEDS_DEFINED,
+     "{\"name\": \"@NAME@\", \"snapshot\": \"tw\"}",
+     NULL},
 };
 
 /* more cases of one method: /vmsup/rpc/twin/<method>-<suffix> */

@@ -53,6 +53,11 @@ static const struct {
     {"vm.ssh_info", "GetSshInfo"},
     /* descriptors by SCM_RIGHTS / D-Bus `h` */
     {"vm.console", "OpenConsole"},
+    /* snapshots */
+    {"snapshot.create", "CreateSnapshot"},
+    {"snapshot.list", "ListSnapshots"},
+    {"snapshot.restore", "RestoreSnapshot"},
+    {"snapshot.delete", "DeleteSnapshot"},
 };
 
 /* its policy, which knows of no owner, is made in main() */
@@ -295,6 +300,15 @@ test_schema_unknown_and_missing(void)
 	g_assert_true(vmsup_rpc_table_lookup("vm.ssh_info")->flags & VMSUP_RPC_FLAG_TAKES_VM_NAME);
 	assert_invalid_params("vm.ssh_info", "{}", "'name'");
 	assert_invalid_params("vm.ssh_info", "{\"name\": \"a\", \"port\": 22}", "'port'");
+	/* snapshot names follow the VM name rules */
+	assert_invalid_params("snapshot.create", "{\"name\": \"a\"}", "'snapshot'");
+	assert_invalid_argument("snapshot.create",
+				"{\"name\": \"a\", \"snapshot\": \"Bad/Name\"}",
+				"snapshot name");
+	assert_invalid_argument("snapshot.restore",
+				"{\"name\": \"a\", \"snapshot\": \"-x\"}",
+				"snapshot name");
+	assert_invalid_params("vm.start", "{\"name\": \"a\", \"snapshot\": 1}", "'snapshot'");
 	assert_invalid_params("vm.create", "{\"name\": \"a\", \"ssh_keys\": \"k\"}", "'ssh_keys'");
 	assert_invalid_params("vm.create", "{\"name\": \"a\", \"user_data\": 3}", "'user_data'");
 	assert_invalid_params("vm.get", "{\"name\": null}", "'name'");

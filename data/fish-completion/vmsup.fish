@@ -14,7 +14,7 @@ function __vmsup_args
         switch $t
             case --socket --connect --kernel --initrd --image --path --cpus --memory -m --disk-gib \
                 --forward -p --timeout -t --cmdline --vm --cpu-quota --memory-max --name -o --output \
-                --firmware --ssh-key --user-data --sort --interval --since
+                --firmware --ssh-key --user-data --sort --interval --since --snapshot
                 set skip 1
             case '-*'
             case '*'
@@ -70,6 +70,30 @@ function __vmsup_op_ids
             echo $fields[1]
         end
     end
+end
+
+# the snapshots of the VM named after start or snapshot SUB
+function __vmsup_snapshot_names
+    set -l args (__vmsup_args)
+    set -l vm
+    if test "$args[1]" = start
+        set vm $args[2]
+    else if test "$args[1]" = snapshot
+        set vm $args[3]
+    end
+    test -n "$vm"; and __vmsup_query snapshot list $vm --output name --no-headers
+end
+
+# snapshot SUB: the VM is next
+function __vmsup_wants_snapshot_vm
+    set -l args (__vmsup_args)
+    test (count $args) -eq 2; and test $args[1] = snapshot
+end
+
+# snapshot restore|delete VM: its snapshot is next
+function __vmsup_wants_snapshot_name
+    set -l args (__vmsup_args)
+    test (count $args) -eq 3; and test $args[1] = snapshot; and contains -- $args[2] restore delete
 end
 
 # the one positional word of a sub-command ($argv: verb, sub-command) is next
@@ -131,6 +155,8 @@ function __vmsup_columns
             set columns name path vm state
         case 'image list'
             set columns name format size disk imported used-by
+        case 'snapshot list'
+            set columns name created memory disk size vm-state
     end
     set -l done (string replace -r '[^,]*$' '' -- (commandline -ct))
     for c in $columns
@@ -167,13 +193,14 @@ complete -c vmsup -n __vmsup_needs_verb -a console -d 'Attach to the serial cons
 complete -c vmsup -n __vmsup_needs_verb -a ops -d 'List, show or cancel operations'
 complete -c vmsup -n __vmsup_needs_verb -a workspace -d 'Manage workspaces'
 complete -c vmsup -n __vmsup_needs_verb -a image -d 'Manage stored images'
+complete -c vmsup -n __vmsup_needs_verb -a snapshot -d "Save and restore a VM's state"
 complete -c vmsup -n __vmsup_needs_verb -a info -d 'Show what vmsupd is'
 complete -c vmsup -n __vmsup_needs_verb -a events -d 'Print events as they happen, or since a time'
 complete -c vmsup -n __vmsup_needs_verb -a top -d "Show every VM's resource use, live"
 complete -c vmsup -n __vmsup_needs_verb -a bridge -d "Relay to vmsupd for 'vmsup --connect'"
 complete -c vmsup -n __vmsup_needs_verb -a help -d "Show a command's help"
 
-complete -c vmsup -n '__vmsup_wants_sub help' -a 'create start stop pause resume delete set list get stats health ping ports exec shell console ops workspace image info events top bridge'
+complete -c vmsup -n '__vmsup_wants_sub help' -a 'create start stop pause resume delete set list get stats health ping ports exec shell console ops workspace image snapshot info events top bridge'
 complete -c vmsup -n __vmsup_wants_vm -a '(__vmsup_vm_names)'
 complete -c vmsup -n '__vmsup_wants_sub ops' -a 'list get cancel'
 complete -c vmsup -n '__vmsup_wants_sub workspace' -a 'create list delete open'
@@ -184,6 +211,9 @@ complete -c vmsup -n '__vmsup_wants_arg workspace open' -a '(__vmsup_workspace_n
 complete -c vmsup -n '__vmsup_wants_arg workspace delete' -a '(__vmsup_workspace_names)'
 complete -c vmsup -n '__vmsup_wants_arg ops get' -a '(__vmsup_op_ids all)'
 complete -c vmsup -n '__vmsup_wants_arg ops cancel' -a '(__vmsup_op_ids running)'
+complete -c vmsup -n '__vmsup_wants_sub snapshot' -a 'create list restore delete'
+complete -c vmsup -n __vmsup_wants_snapshot_vm -a '(__vmsup_vm_names)'
+complete -c vmsup -n __vmsup_wants_snapshot_name -a '(__vmsup_snapshot_names)'
 
 # options of the verbs
 complete -c vmsup -n '__vmsup_verb_is create set workspace' -l cpus -x -d 'Number of virtual CPUs'
@@ -216,10 +246,14 @@ complete -c vmsup -n '__vmsup_verb_is events' -s f -l follow -d 'Go on printing 
 complete -c vmsup -n '__vmsup_verb_is top' -l sort -x -a 'name state cpu mem net disk uptime' -d 'Sort the VMs by'
 complete -c vmsup -n '__vmsup_verb_is top' -l interval -x -d 'Seconds between refreshes'
 complete -c vmsup -n '__vmsup_verb_is top' -l once -d 'Print one frame and exit'
+complete -c vmsup -n '__vmsup_verb_is start' -l snapshot -x -a '(__vmsup_snapshot_names)' -d 'Start from this memory snapshot'
+complete -c vmsup -n '__vmsup_sub_is snapshot create' -l memory -d 'Save the running state too'
+complete -c vmsup -n '__vmsup_sub_is snapshot create' -l disk-only -d 'Save only the disk'
+complete -c vmsup -n '__vmsup_sub_is snapshot create; or __vmsup_sub_is snapshot restore' -l no-wait -d 'Return the operation id at once'
 complete -c vmsup -n '__vmsup_sub_is image import' -l name -x -d 'Name in the store'
 complete -c vmsup -n '__vmsup_sub_is workspace create' -l path -x -a '(__fish_complete_directories)' -d 'Host directory to share'
 complete -c vmsup -n '__vmsup_sub_is workspace create' -l vm -x -a '(__vmsup_vm_names)' -d 'VM that serves the workspace'
-for table in list ports 'ops list' 'workspace list' 'image list'
+for table in list ports 'ops list' 'workspace list' 'image list' 'snapshot list'
     set -l condition "__vmsup_verb_is $table"
     if string match -q '* *' -- $table
         set condition "__vmsup_sub_is $table"

@@ -236,8 +236,8 @@ vmsup_cli_get(VmsupCli *cli, gint argc, gchar **argv)
 }
 
 /*
- * A verb that takes only the VM's name and answers with the VM (start,
- * pause, resume): TRUE once it did, with the name it was given
+ * A verb that takes only the VM's name and answers with the VM (pause,
+ * resume): TRUE once it did, with the name it was given
  */
 static gboolean
 vmsup_cli_vm_verb(VmsupCli *cli,
@@ -262,10 +262,40 @@ gint
 vmsup_cli_start(VmsupCli *cli, gint argc, gchar **argv)
 {
 	gint rc = VMSUP_CLI_EXIT_OK;
-	const gchar *name = NULL;
+	g_autofree gchar *opt_snapshot = NULL;
+	g_autoptr(JsonObject) params = NULL;
+	g_autoptr(JsonObject) result = NULL;
+	const GOptionEntry entries[] = {
+	    {"snapshot",
+	     0,
+	     0,
+	     G_OPTION_ARG_STRING,
+	     &opt_snapshot,
+	     N_("Start from this memory snapshot instead of booting"),
+	     N_("SNAPSHOT")},
+	    {NULL},
+	};
 
-	if (vmsup_cli_vm_verb(cli, argc, argv, "vm.start", N_("Start a VM"), &name, &rc))
-		vmsup_cli_confirm(cli, _("VM '%s' started\n"), name);
+	params = vmsup_cli_parse_name(cli,
+				      &argc,
+				      &argv,
+				      _("the VM name"),
+				      N_("Start a VM"),
+				      entries,
+				      &rc);
+	if (params == NULL)
+		return rc;
+	if (opt_snapshot != NULL)
+		json_object_set_string_member(params, "snapshot", opt_snapshot);
+	if (!vmsup_cli_call_for_people(cli, "vm.start", params, &result, &rc))
+		return rc;
+	if (opt_snapshot != NULL)
+		vmsup_cli_confirm(cli,
+				  _("VM '%s' started from snapshot '%s'\n"),
+				  argv[1],
+				  opt_snapshot);
+	else
+		vmsup_cli_confirm(cli, _("VM '%s' started\n"), argv[1]);
 	return rc;
 }
 

@@ -255,6 +255,10 @@ vmsup_cli_workspace(VmsupCli *cli, gint argc, gchar **argv);
 gint
 vmsup_cli_image(VmsupCli *cli, gint argc, gchar **argv);
 
+/* vmsup-cli-snapshot.c */
+gint
+vmsup_cli_snapshot(VmsupCli *cli, gint argc, gchar **argv);
+
 /* vmsup-cli-info.c */
 gint
 vmsup_cli_info(VmsupCli *cli, gint argc, gchar **argv);

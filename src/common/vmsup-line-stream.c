@@ -9,6 +9,7 @@
 #include "config.h"
 
 #include <errno.h>
+#include <gio/gunixfdlist.h>
 #include <gio/gunixfdmessage.h>
 #include <sys/socket.h>
 #include <unistd.h>
@@ -756,6 +757,51 @@ vmsup_line_stream_send_line(VmsupLineStream *self, GBytes *line)
 		vmsup_line_stream_log_line(self, "->", data, size > 0 ? size - 1 : 0);
 	}
 	vmsup_line_stream_queue(self, g_bytes_ref(line));
+}
+
+gboolean
+vmsup_line_stream_send_fd(VmsupLineStream *self, gint fd, GError **error)
+{
+	g_autoptr(GUnixFDList) list = NULL;
+	g_autoptr(GSocketControlMessage) message = NULL;
+	GOutputVector blank = {" ", 1};
+	GSocket *socket;
+
+	g_return_val_if_fail(VMSUP_IS_LINE_STREAM(self), FALSE);
+	g_return_val_if_fail(fd >= 0, FALSE);
+
+	if (self->closed || self->flushing || self->write_error != NULL) {
+		g_set_error(error,
+			    VMSUP_ERROR,
+			    VMSUP_ERROR_CLOSED,
+			    "%s: the stream is closed",
+			    self->label);
+		return FALSE;
+	}
+	if (!G_IS_SOCKET_CONNECTION(self->stream) || !g_queue_is_empty(&self->write_queue)) {
+		g_set_error(error,
+			    VMSUP_ERROR,
+			    VMSUP_ERROR_BUSY,
+			    "%s: a descriptor can go only over an idle Unix socket",
+			    self->label);
+		return FALSE;
+	}
+	socket = g_socket_connection_get_socket(G_SOCKET_CONNECTION(self->stream));
+	list = g_unix_fd_list_new();
+	if (g_unix_fd_list_append(list, fd, error) < 0)
+		return FALSE;
+	message = g_unix_fd_message_new_with_fd_list(list);
+	/* one byte into an idle socket: it goes at once or not at all */
+	if (g_socket_send_message(socket, NULL, &blank, 1, &message, 1, 0, NULL, error) != 1) {
+		if (error != NULL && *error == NULL)
+			g_set_error(error,
+				    VMSUP_ERROR,
+				    VMSUP_ERROR_BUSY,
+				    "%s: the socket is full",
+				    self->label);
+		return FALSE;
+	}
+	return TRUE;
 }
 
 void

@@ -89,6 +89,15 @@ vmsup_line_stream_read_now(VmsupLineStream *self);
 void
 vmsup_line_stream_send(VmsupLineStream *self, JsonObject *message);
 
+/*
+ * Sends one blank (a space, which a JSON peer skips) with a copy of @fd as
+ * SCM_RIGHTS, for a peer that takes descriptors from whatever it reads
+ * (QEMU's monitor, for getfd). Only on a Unix socket and with nothing else
+ * queued, so that the blank falls between lines; BUSY otherwise.
+ */
+gboolean
+vmsup_line_stream_send_fd(VmsupLineStream *self, gint fd, GError **error);
+
 /* likewise for any JSON value (a batch's array) */
 void
 vmsup_line_stream_send_node(VmsupLineStream *self, JsonNode *node);

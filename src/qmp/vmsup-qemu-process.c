@@ -113,6 +113,7 @@ vmsup_qemu_config_new(const gchar *name)
 	config->firmware_code_fd = -1;
 	config->firmware_vars_fd = -1;
 	config->seed_fd = -1;
+	config->incoming_fd = -1;
 	return config;
 }
 
@@ -166,6 +167,7 @@ vmsup_qemu_config_copy(const VmsupQemuConfig *config)
 	copy->firmware_code_fd = vmsup_qemu_dup(config->firmware_code_fd);
 	copy->firmware_vars_fd = vmsup_qemu_dup(config->firmware_vars_fd);
 	copy->seed_fd = vmsup_qemu_dup(config->seed_fd);
+	copy->incoming_fd = vmsup_qemu_dup(config->incoming_fd);
 	copy->run_as = vmsup_run_as_copy(config->run_as);
 	copy->disk_chain = NULL;
 	if (config->disk_chain != NULL) {
@@ -218,6 +220,8 @@ vmsup_qemu_config_free(VmsupQemuConfig *config)
 		close(config->firmware_vars_fd);
 	if (config->seed_fd >= 0)
 		close(config->seed_fd);
+	if (config->incoming_fd >= 0)
+		close(config->incoming_fd);
 	g_free(config);
 }
 
@@ -824,6 +828,8 @@ vmsup_qemu_config_build_argv(const VmsupQemuConfig *config,
 		return NULL;
 	if (b.by_fd)
 		vmsup_qemu_argv_add_firmware_and_seed(&b);
+	if (b.by_fd && config->incoming_fd >= 0)
+		vmsup_qemu_argv_addf(b.argv, "-incoming", "fd:%d", b.next_fd++);
 	balloon = vmsup_qemu_virtio(b.machine, "virtio-balloon");
 	vmsup_qemu_argv_add(b.argv, "-device", balloon);
 	if (config->paused)
@@ -1244,6 +1250,8 @@ vmsup_qemu_launcher_take_files(GSubprocessLauncher *launcher,
 	}
 	if (config->seed_fd >= 0)
 		g_array_append_val(fds, config->seed_fd);
+	if (config->incoming_fd >= 0)
+		g_array_append_val(fds, config->incoming_fd);
 	top = first + (gint)fds->len;
 	for (guint i = 0; i < fds->len; i++) {
 		gint copy = vmsup_qemu_dup_above(g_array_index(fds, gint, i), top, error);

@@ -69,6 +69,12 @@ typedef struct {
 	gint firmware_code_fd;
 	gint firmware_vars_fd;
 	gint seed_fd;
+	/*
+	 * A saved state (a migration stream, O_RDONLY) QEMU loads instead of
+	 * booting: -incoming fd:N, N after the seed's; -1 for a boot. Only with
+	 * a QMP descriptor.
+	 */
+	gint incoming_fd;
 	/* who QEMU runs as (never root in system mode); NULL: the daemon's own user */
 	VmsupRunAs *run_as;
 } VmsupQemuConfig;

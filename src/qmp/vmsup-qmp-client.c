@@ -736,6 +736,22 @@ vmsup_qmp_client_get_label(VmsupQmpClient *self)
 }
 
 gboolean
+vmsup_qmp_client_send_fd(VmsupQmpClient *self, gint fd, GError **error)
+{
+	g_return_val_if_fail(VMSUP_IS_QMP_CLIENT(self), FALSE);
+
+	if (self->state != VMSUP_QMP_STATE_READY || self->stream == NULL) {
+		g_set_error(error,
+			    VMSUP_ERROR,
+			    VMSUP_ERROR_CLOSED,
+			    "QMP connection to '%s' is not ready",
+			    self->label);
+		return FALSE;
+	}
+	return vmsup_line_stream_send_fd(self->stream, fd, error);
+}
+
+gboolean
 vmsup_qmp_client_is_ready(VmsupQmpClient *self)
 {
 	g_return_val_if_fail(VMSUP_IS_QMP_CLIENT(self), FALSE);

@@ -76,6 +76,13 @@ vmsup_qmp_client_execute_finish(VmsupQmpClient *self, GAsyncResult *res, GError 
 gboolean
 vmsup_qmp_client_is_ready(VmsupQmpClient *self);
 
+/*
+ * Hands QEMU a copy of @fd (SCM_RIGHTS) for the `getfd` that must come
+ * next; only between commands (BUSY while one is still being written)
+ */
+gboolean
+vmsup_qmp_client_send_fd(VmsupQmpClient *self, gint fd, GError **error);
+
 /* the label given at construction, usually the VM name */
 const gchar *
 vmsup_qmp_client_get_label(VmsupQmpClient *self);

@@ -19,6 +19,7 @@
 #include "vmsup-rpc-table.h"
 #include "vmsup-since.h"
 #include "vmsup-vm-def.h"
+#include "vmsup-vm-service-snapshot.h"
 
 /* schemas */
 
@@ -62,6 +63,34 @@ static const VmsupRpcParam params_events_subscribe[] = {
 };
 
 static const VmsupRpcParam params_vm_name[] = {P_REQ("name", VMSUP_RPC_TYPE_VM_NAME), P_END};
+
+/* vm.start: booted, or from a memory snapshot */
+static const VmsupRpcParam params_vm_start[] = {
+    P_REQ("name", VMSUP_RPC_TYPE_VM_NAME),
+    P_OPT("snapshot", VMSUP_RPC_TYPE_SNAPSHOT_NAME),
+    P_END,
+};
+
+static const VmsupRpcParam params_snapshot_create[] = {
+    P_REQ("name", VMSUP_RPC_TYPE_VM_NAME),
+    P_REQ("snapshot", VMSUP_RPC_TYPE_SNAPSHOT_NAME),
+    P_OPT("memory", VMSUP_RPC_TYPE_BOOL),
+    P_OPT("wait", VMSUP_RPC_TYPE_BOOL),
+    P_END,
+};
+
+static const VmsupRpcParam params_snapshot_restore[] = {
+    P_REQ("name", VMSUP_RPC_TYPE_VM_NAME),
+    P_REQ("snapshot", VMSUP_RPC_TYPE_SNAPSHOT_NAME),
+    P_OPT("wait", VMSUP_RPC_TYPE_BOOL),
+    P_END,
+};
+
+static const VmsupRpcParam params_snapshot_name[] = {
+    P_REQ("name", VMSUP_RPC_TYPE_VM_NAME),
+    P_REQ("snapshot", VMSUP_RPC_TYPE_SNAPSHOT_NAME),
+    P_END,
+};
 
 static const VmsupRpcParam params_workspace_name[] = {
     P_REQ("name", VMSUP_RPC_TYPE_WORKSPACE_NAME),
@@ -369,6 +398,59 @@ vmsup_rpc_vm_start(const VmsupRpcContext *ctx, VmsupRpcCall *call)
 				     /* cancellable= */ NULL,
 				     vmsup_rpc_verb_cb,
 				     vmsup_rpc_pending_new(call, vmsup_vm_service_start_finish));
+}
+
+/* snapshot.*: create and restore are operations, list answers at once */
+static void
+vmsup_rpc_snapshot_verb(const VmsupRpcContext *ctx,
+			VmsupRpcCall *call,
+			void (*verb)(VmsupVmService *,
+				     const VmsupCaller *,
+				     JsonObject *,
+				     GCancellable *,
+				     GAsyncReadyCallback,
+				     gpointer))
+{
+	if (!vmsup_rpc_have_vm_service(ctx, call))
+		return;
+	verb(ctx->vm_service,
+	     vmsup_rpc_call_get_caller(call),
+	     vmsup_rpc_call_get_params(call),
+	     /* cancellable= */ NULL,
+	     vmsup_rpc_verb_cb,
+	     vmsup_rpc_pending_new(call, vmsup_vm_service_snapshot_finish));
+}
+
+static void
+vmsup_rpc_snapshot_create(const VmsupRpcContext *ctx, VmsupRpcCall *call)
+{
+	vmsup_rpc_snapshot_verb(ctx, call, vmsup_vm_service_snapshot_create_async);
+}
+
+static void
+vmsup_rpc_snapshot_restore(const VmsupRpcContext *ctx, VmsupRpcCall *call)
+{
+	vmsup_rpc_snapshot_verb(ctx, call, vmsup_vm_service_snapshot_restore_async);
+}
+
+static void
+vmsup_rpc_snapshot_delete(const VmsupRpcContext *ctx, VmsupRpcCall *call)
+{
+	vmsup_rpc_snapshot_verb(ctx, call, vmsup_vm_service_snapshot_delete_async);
+}
+
+static void
+vmsup_rpc_snapshot_list(const VmsupRpcContext *ctx, VmsupRpcCall *call)
+{
+	g_autoptr(GError) error = NULL;
+	JsonObject *result;
+
+	if (!vmsup_rpc_have_vm_service(ctx, call))
+		return;
+	result = vmsup_vm_service_snapshot_list(ctx->vm_service,
+						vmsup_rpc_call_get_params(call),
+						&error);
+	vmsup_rpc_return_result(call, result, error);
 }
 
 static void
@@ -954,7 +1036,7 @@ vmsup_rpc_daemon_info(const VmsupRpcContext *ctx, VmsupRpcCall *call)
 
 static const VmsupRpcMethod vmsup_rpc_methods[] = {
     {"vm.create", "Create", F_VM | F_NEW, NULL, params_vm_create, vmsup_rpc_vm_create},
-    {"vm.start", "Start", F_VM, NULL, params_vm_name, vmsup_rpc_vm_start},
+    {"vm.start", "Start", F_VM, NULL, params_vm_start, vmsup_rpc_vm_start},
     {"vm.stop", "Stop", F_VM, NULL, params_vm_stop, vmsup_rpc_vm_stop},
     {"vm.pause", "Pause", F_VM, NULL, params_vm_name, vmsup_rpc_vm_pause},
     {"vm.resume", "Resume", F_VM, NULL, params_vm_name, vmsup_rpc_vm_resume},
@@ -1002,6 +1084,31 @@ static const VmsupRpcMethod vmsup_rpc_methods[] = {
     {"vm.ssh_info", "GetSshInfo", F_VM | F_RO, NULL, params_vm_name, vmsup_rpc_vm_ssh_info},
     /* descriptors: the console's and the display's */
     {"vm.console", "OpenConsole", F_VM | F_FD, NULL, params_vm_console, vmsup_rpc_vm_console},
+    /* snapshots */
+    {"snapshot.create",
+     "CreateSnapshot",
+     F_VM,
+     NULL,
+     params_snapshot_create,
+     vmsup_rpc_snapshot_create},
+    {"snapshot.list",
+     "ListSnapshots",
+     F_VM | F_RO | F_LIST,
+     "snapshots",
+     params_vm_name,
+     vmsup_rpc_snapshot_list},
+    {"snapshot.restore",
+     "RestoreSnapshot",
+     F_VM,
+     NULL,
+     params_snapshot_restore,
+     vmsup_rpc_snapshot_restore},
+    {"snapshot.delete",
+     "DeleteSnapshot",
+     F_VM,
+     NULL,
+     params_snapshot_name,
+     vmsup_rpc_snapshot_delete},
     {NULL, NULL, 0, NULL, NULL, NULL},
 };
 
@@ -1060,6 +1167,8 @@ vmsup_rpc_type_describe(VmsupRpcType type)
 		return _("a workspace name");
 	case VMSUP_RPC_TYPE_IMAGE_NAME:
 		return _("an image name");
+	case VMSUP_RPC_TYPE_SNAPSHOT_NAME:
+		return _("a snapshot name");
 	case VMSUP_RPC_TYPE_INT:
 		return _("an integer");
 	case VMSUP_RPC_TYPE_BOOL:
@@ -1091,6 +1200,7 @@ vmsup_rpc_node_has_type(JsonNode *node, VmsupRpcType type)
 	case VMSUP_RPC_TYPE_VM_NAME:
 	case VMSUP_RPC_TYPE_WORKSPACE_NAME:
 	case VMSUP_RPC_TYPE_IMAGE_NAME:
+	case VMSUP_RPC_TYPE_SNAPSHOT_NAME:
 		return JSON_NODE_HOLDS_VALUE(node) &&
 		       json_node_get_value_type(node) == G_TYPE_STRING;
 	case VMSUP_RPC_TYPE_INT:
@@ -1201,6 +1311,8 @@ vmsup_rpc_check_param(const VmsupRpcMethod *method,
 		return vmsup_name_validate(json_node_get_string(node), "workspace", error);
 	if (param->type == VMSUP_RPC_TYPE_IMAGE_NAME)
 		return vmsup_name_validate(json_node_get_string(node), "image", error);
+	if (param->type == VMSUP_RPC_TYPE_SNAPSHOT_NAME)
+		return vmsup_name_validate(json_node_get_string(node), "snapshot", error);
 	if (param->type == VMSUP_RPC_TYPE_STRING && param->choices != NULL)
 		return vmsup_rpc_check_choice(method, param, json_node_get_string(node), error);
 	if (param->type == VMSUP_RPC_TYPE_STRV && param->choices != NULL) {

@@ -53,6 +53,7 @@ typedef enum {
 	VMSUP_RPC_TYPE_VM_NAME,        /* a string vmsup_name_validate() takes as a VM name */
 	VMSUP_RPC_TYPE_WORKSPACE_NAME, /* likewise, a workspace name */
 	VMSUP_RPC_TYPE_IMAGE_NAME,     /* likewise, a stored image's name */
+	VMSUP_RPC_TYPE_SNAPSHOT_NAME,  /* likewise, a snapshot's name */
 	VMSUP_RPC_TYPE_INT,
 	VMSUP_RPC_TYPE_BOOL,
 	VMSUP_RPC_TYPE_STRV,      /* array of strings */

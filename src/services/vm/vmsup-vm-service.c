@@ -33,7 +33,10 @@
 #include "vmsup-vm-loader.h"
 #include "vmsup-vm-lock.h"
 #include "vmsup-vm-seed.h"
+#include "vmsup-vm-service-private.h"
 #include "vmsup-vm-service.h"
+#include "vmsup-vm-snapshot-store.h"
+#include "vmsup-vm-snapshot.h"
 #include "vmsup-vm-store.h"
 #include "vmsup-vm.h"
 
@@ -50,12 +53,13 @@ struct _VmsupVmService {
 	VmsupAccel accel_config;
 	VmsupVmAccel *accel; /* owned: what every VM is handed */
 	gboolean loaded;
-	guint stop_timeout_s; /* what stop_all gives each guest to power off */
-	VmsupVmStore *store;  /* owned */
-	VmsupVmLock *lock;    /* owned */
-	GHashTable *vms;      /* owned: name -> VmsupVm (ref) */
-	GHashTable *ops;      /* owned: &id -> VmsupOperation (ref) */
-	GHashTable *creating; /* owned: name -> VmsupVmCreate (ref) */
+	guint stop_timeout_s;          /* what stop_all gives each guest to power off */
+	VmsupVmStore *store;           /* owned */
+	VmsupSnapshotStore *snapshots; /* owned */
+	VmsupVmLock *lock;             /* owned */
+	GHashTable *vms;               /* owned: name -> VmsupVm (ref) */
+	GHashTable *ops;               /* owned: &id -> VmsupOperation (ref) */
+	GHashTable *creating;          /* owned: name -> VmsupVmCreate (ref) */
 	/* owned keys: name -> memory_mib a vm.set holding the VM's lock is raising it to */
 	GHashTable *memory_reserved;
 	gint64 next_op_id;
@@ -450,6 +454,7 @@ vmsup_vm_service_undefine(VmsupVmService *self, VmsupVm *vm, GError **error)
 		vmsup_vm_files_remove_tree(dir);
 	if (guest_dir != NULL && g_file_test(guest_dir, G_FILE_TEST_IS_DIR))
 		vmsup_vm_files_remove_tree(guest_dir);
+	vmsup_snapshot_store_remove_vm(self->snapshots, name);
 	g_hash_table_remove(self->vms, name);
 	g_signal_emit(self, signals[SIGNAL_VM_REMOVED], 0, name);
 	return TRUE;
@@ -536,6 +541,49 @@ vmsup_vm_service_check_owner_limits(VmsupVmService *self,
 		memory_mib += other->memory_mib;
 	}
 	return vmsup_vm_limits_check_owner(&self->limits, def, old_def, vms, memory_mib, error);
+}
+
+/* for the other files of the service (vmsup-vm-service-private.h) */
+
+VmsupVm *
+vmsup_vm_service_find_vm(VmsupVmService *self, const gchar *name, GError **error)
+{
+	if (!vmsup_vm_service_check_not_creating(self, name, error))
+		return NULL;
+	return vmsup_vm_service_lookup_vm(self, name, error);
+}
+
+VmsupVmLock *
+vmsup_vm_service_get_lock(VmsupVmService *self)
+{
+	return self->lock;
+}
+
+VmsupSnapshotStore *
+vmsup_vm_service_get_snapshots(VmsupVmService *self)
+{
+	return self->snapshots;
+}
+
+gchar *
+vmsup_vm_service_find_qemu_img(VmsupVmService *self, GError **error)
+{
+	return vmsup_disk_find_qemu_img(self->qemu_binary, error);
+}
+
+VmsupOperation *
+vmsup_vm_service_new_vm_operation(VmsupVmService *self, const gchar *kind, VmsupVm *vm)
+{
+	return vmsup_vm_service_add_operation(self,
+					      kind,
+					      vmsup_vm_get_name(vm),
+					      vmsup_vm_get_def(vm)->owner_uid);
+}
+
+JsonObject *
+vmsup_vm_service_describe_vm(VmsupVm *vm)
+{
+	return vmsup_vm_service_describe(vm, NULL);
 }
 
 /* verbs on one existing VM, run under its lock */
@@ -718,9 +766,32 @@ vmsup_vm_service_verb_done_cb(GObject *source, GAsyncResult *res, gpointer user_
 /* vm.start */
 
 static void
+vmsup_vm_service_start_snapshot_cb(GObject *source, GAsyncResult *res, gpointer user_data)
+{
+	GTask *task = user_data;
+	GError *error = NULL;
+
+	if (!vmsup_vm_service_start_snapshot_finish(res, &error)) {
+		vmsup_vm_verb_return_error(task, error);
+		return;
+	}
+	vmsup_vm_verb_return_vm(task);
+}
+
+static void
 vmsup_vm_service_start_verb(VmsupVmService *self, GTask *task)
 {
 	VmsupVmVerb *verb = g_task_get_task_data(task);
+	const gchar *snapshot = vmsup_json_object_get_string(verb->params, "snapshot", NULL);
+
+	if (snapshot != NULL) {
+		vmsup_vm_service_start_snapshot_async(self,
+						      verb->vm,
+						      snapshot,
+						      vmsup_vm_service_start_snapshot_cb,
+						      task);
+		return;
+	}
 	/* the client's cancellable only counted while queued: a start begun completes */
 	vmsup_vm_start_async(verb->vm, NULL, vmsup_vm_service_verb_done_cb, task);
 }
@@ -1861,6 +1932,28 @@ vmsup_vm_service_new_loader(VmsupVmService *self)
 				   self);
 }
 
+/* a snapshot cut short by a crash: complete and listed, or gone */
+static void
+vmsup_vm_service_reconcile_snapshots(VmsupVmService *self)
+{
+	g_autoptr(GError) error = NULL;
+	g_autofree gchar *qemu_img = NULL;
+	GHashTableIter iter;
+	gpointer value;
+
+	if (!vmsup_snapshot_store_load(self->snapshots, &error)) {
+		g_warning("Cannot read the snapshot records: %s", error->message);
+		return;
+	}
+	qemu_img = vmsup_disk_find_qemu_img(self->qemu_binary, NULL);
+	g_hash_table_iter_init(&iter, self->vms);
+	while (g_hash_table_iter_next(&iter, NULL, &value))
+		vmsup_vm_snapshot_reconcile(self->snapshots,
+					    vmsup_vm_get_def(value),
+					    qemu_img,
+					    vmsup_vm_has_process(value));
+}
+
 static void
 vmsup_vm_service_loaded_cb(GObject *source, GAsyncResult *res, gpointer user_data)
 {
@@ -1871,6 +1964,7 @@ vmsup_vm_service_loaded_cb(GObject *source, GAsyncResult *res, gpointer user_dat
 		g_task_return_error(task, error);
 		return;
 	}
+	vmsup_vm_service_reconcile_snapshots(g_task_get_source_object(task));
 	g_task_return_boolean(task, TRUE);
 }
 
@@ -2128,6 +2222,7 @@ vmsup_vm_service_constructed(GObject *object)
 	if (self->runtime_dir == NULL)
 		self->runtime_dir = vmsup_paths_runtime_dir(FALSE);
 	self->store = vmsup_vm_store_new(self->state_dir);
+	self->snapshots = vmsup_snapshot_store_new(self->state_dir);
 	self->accel = vmsup_vm_accel_new(self->accel_config, self->qemu_binary, self->cancellable);
 	g_signal_connect_object(self->accel,
 				"decided",
@@ -2177,6 +2272,7 @@ vmsup_vm_service_finalize(GObject *object)
 	vmsup_vm_hooks_clear(&self->hooks);
 	g_clear_pointer(&self->image_lookup, g_closure_unref);
 	g_clear_object(&self->store);
+	g_clear_object(&self->snapshots);
 	g_clear_object(&self->lock);
 	g_clear_object(&self->cancellable);
 	g_clear_object(&self->cgroup);

@@ -7,6 +7,8 @@
 
 #include "config.h"
 
+#include <unistd.h>
+
 #include <errno.h>
 #include <glib/gi18n.h>
 #include <sys/wait.h>
@@ -71,6 +73,7 @@ struct _VmsupVm {
 	/* the outcome is being saved: the runtime dir goes, and waiters return, once it is */
 	gboolean saving_outcome;
 	GPtrArray *exit_waiters; /* owned, of GTask: returned once QEMU exited and was cleaned up */
+	gint incoming_fd;        /* owned: the saved state the next start loads, -1: none */
 };
 
 G_DEFINE_FINAL_TYPE(VmsupVm, vmsup_vm, G_TYPE_OBJECT)
@@ -829,6 +832,8 @@ vmsup_vm_start_config(VmsupVm *self, GError **error)
 		vmsup_qemu_config_add_forward(config, 0, VMSUP_VM_SEED_SSH_PORT);
 	/* a QEMU that gets a cgroup starts paused, resumed once it is in it */
 	config->paused = vmsup_vm_cgroup_wanted(self->cgroup);
+	config->incoming_fd = self->incoming_fd;
+	self->incoming_fd = -1;
 	return g_steal_pointer(&config);
 }
 
@@ -1773,6 +1778,15 @@ vmsup_vm_get_ssh_info(VmsupVm *self, GError **error)
 /* GObject */
 
 void
+vmsup_vm_set_incoming(VmsupVm *self, gint fd)
+{
+	g_return_if_fail(VMSUP_IS_VM(self));
+	if (self->incoming_fd >= 0)
+		close(self->incoming_fd);
+	self->incoming_fd = fd;
+}
+
+void
 vmsup_vm_release_process(VmsupVm *self)
 {
 	g_return_if_fail(VMSUP_IS_VM(self));
@@ -1804,6 +1818,8 @@ vmsup_vm_finalize(GObject *object)
 	g_free(self->exit_reason);
 	g_free(self->last_error);
 	g_ptr_array_unref(self->exit_waiters);
+	if (self->incoming_fd >= 0)
+		close(self->incoming_fd);
 	G_OBJECT_CLASS(vmsup_vm_parent_class)->finalize(object);
 }
 
@@ -1830,6 +1846,7 @@ vmsup_vm_init(VmsupVm *self)
 	self->state = VMSUP_VM_STATE_DEFINED;
 	self->exit_status = -1;
 	self->boot_to_agent_s = -1;
+	self->incoming_fd = -1;
 	self->exit_waiters = g_ptr_array_new_with_free_func(g_object_unref);
 }
 

@@ -208,6 +208,13 @@ vmsup_vm_get_ssh_info(VmsupVm *self, GError **error);
 gint
 vmsup_vm_open_console(VmsupVm *self, gboolean history, GError **error);
 
+/*
+ * The next start loads @fd (a saved migration stream, O_RDONLY; taken;
+ * -1 unsets it) instead of booting; a start consumes it, failed or not
+ */
+void
+vmsup_vm_set_incoming(VmsupVm *self, gint fd);
+
 /* lets go of QEMU without stopping it, for the next daemon to adopt */
 void
 vmsup_vm_release_process(VmsupVm *self);
