@@ -201,11 +201,14 @@ vmsup_cli_console(VmsupCli *cli, gint argc, gchar **argv)
 	detached = vmsup_cli_console_run(console, terminal, opt_quiet_s * 1000);
 	vmsup_cli_console_restore();
 	close(console);
+	/* the terminal was raw: back to the first column before a message */
+	if (terminal && !cli->quiet)
+		g_printerr("\r\n");
 	if (terminal && !cli->quiet && detached)
-		g_printerr(_("\r\nDetached from the console of VM '%s'.\n"),
+		g_printerr(_("Detached from the console of VM '%s'.\n"),
 			   vmsup_cli_get_str(params, "name"));
 	else if (terminal && !cli->quiet)
-		g_printerr(_("\r\nThe console of VM '%s' closed: the VM stopped, vmsupd went "
+		g_printerr(_("The console of VM '%s' closed: the VM stopped, vmsupd went "
 			     "away, or this terminal fell too far behind; 'vmsup get %s' shows "
 			     "the VM's state.\n"),
 			   vmsup_cli_get_str(params, "name"),
