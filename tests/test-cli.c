@@ -1090,18 +1090,11 @@ fixture_setup(Fixture *f, gconstpointer data)
 	const FixtureOptions *options = data;
 	g_autoptr(GSubprocessLauncher) launcher = g_subprocess_launcher_new(
 	    G_SUBPROCESS_FLAGS_STDERR_PIPE | G_SUBPROCESS_FLAGS_STDOUT_SILENCE);
-	g_autofree gchar *daemon = vmsup_test_build_path("src", "daemon", "vmsupd", NULL);
-	g_autofree gchar *state = NULL;
-	g_autofree gchar *runtime = NULL;
-	g_autofree gchar *config = NULL;
-	g_autoptr(GString) config_text = g_string_new("[vmsupd]\nAccel=tcg\n");
+	g_autoptr(GString) config_text = g_string_new(NULL);
 	g_autoptr(GError) error = NULL;
 
 	f->dir = vmsup_test_make_tmpdir();
 	f->socket_path = g_build_filename(f->dir, "s.sock", NULL);
-	state = g_build_filename(f->dir, "state", NULL);
-	runtime = g_build_filename(f->dir, "run", NULL);
-	config = g_build_filename(f->dir, "vmsupd.conf", NULL);
 	/* direct kernel boot is only checked for being a readable file until a VM starts */
 	f->kernel = g_build_filename(f->dir, "vmlinuz", NULL);
 	write_file(f->kernel, "not really a kernel\n", 0644);
@@ -1118,28 +1111,10 @@ fixture_setup(Fixture *f, gconstpointer data)
 		/* root's QEMU runs as vmsupd's QEMU user, which must reach the script */
 		g_assert_cmpint(g_chmod(f->dir, 0711), ==, 0);
 	}
-	write_file(config, config_text->str, 0644);
 
 	f->daemon_log = g_string_new(NULL);
-	g_subprocess_launcher_set_child_setup(launcher,
-					      vmsup_test_child_dies_with_parent,
-					      NULL,
-					      NULL);
-	f->daemon = g_subprocess_launcher_spawn(launcher,
-						&error,
-						daemon,
-						"--no-dbus",
-						"--session",
-						"--state-dir",
-						state,
-						"--runtime-dir",
-						runtime,
-						"--socket",
-						f->socket_path,
-						"--config",
-						config,
-						NULL);
-	g_assert_no_error(error);
+	f->daemon =
+	    vmsup_test_spawn_vmsupd(launcher, f->dir, f->socket_path, config_text->str, FALSE);
 	f->daemon_err = g_data_input_stream_new(g_subprocess_get_stderr_pipe(f->daemon));
 	g_data_input_stream_read_line_async(f->daemon_err,
 					    G_PRIORITY_DEFAULT,

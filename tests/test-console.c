@@ -36,8 +36,6 @@
 static struct {
 	gchar *dir;
 	gchar *socket_path;
-	gchar *state;
-	gchar *runtime;
 	gchar *log_path;
 	GSubprocess *daemon;
 	VmsupJsonrpcClient *client;
@@ -70,30 +68,11 @@ daemon_start(void)
 {
 	g_autoptr(GSubprocessLauncher) launcher =
 	    g_subprocess_launcher_new(G_SUBPROCESS_FLAGS_STDOUT_SILENCE);
-	g_autofree gchar *daemon = vmsup_test_build_path("src", "daemon", "vmsupd", NULL);
-	g_autofree gchar *config = g_build_filename(global.dir, "vmsupd.conf", NULL);
 	g_autoptr(GError) error = NULL;
 
-	g_assert_true(g_file_set_contents(config, "[vmsupd]\nAccel=tcg\n", -1, NULL));
 	g_subprocess_launcher_set_stderr_file_path(launcher, global.log_path);
-	g_subprocess_launcher_set_child_setup(launcher,
-					      vmsup_test_child_dies_with_parent,
-					      NULL,
-					      NULL);
-	global.daemon = g_subprocess_launcher_spawn(launcher,
-						    &error,
-						    daemon,
-						    "--session",
-						    "--state-dir",
-						    global.state,
-						    "--runtime-dir",
-						    global.runtime,
-						    "--socket",
-						    global.socket_path,
-						    "--config",
-						    config,
-						    NULL);
-	g_assert_no_error(error);
+	global.daemon =
+	    vmsup_test_spawn_vmsupd(launcher, global.dir, global.socket_path, NULL, TRUE);
 	vmsup_test_wait_until(daemon_answers, NULL, TIMEOUT_S);
 	vmsup_test_wait_until(bus_name_owned, NULL, TIMEOUT_S);
 	g_clear_object(&global.client);
@@ -563,8 +542,6 @@ main(int argc, char **argv)
 	g_free(vmsup_test_require_qemu());
 	global.dir = vmsup_test_make_tmpdir();
 	global.socket_path = g_build_filename(global.dir, "s.sock", NULL);
-	global.state = g_build_filename(global.dir, "state", NULL);
-	global.runtime = g_build_filename(global.dir, "run", NULL);
 	global.log_path = g_build_filename(global.dir, "vmsupd.log", NULL);
 	global.bus = g_test_dbus_new(G_TEST_DBUS_NONE);
 	g_test_dbus_up(global.bus);

@@ -347,33 +347,11 @@ daemon_spawn(Fixture *f)
 {
 	g_autoptr(GSubprocessLauncher) launcher =
 	    g_subprocess_launcher_new(G_SUBPROCESS_FLAGS_STDOUT_SILENCE);
-	g_autofree gchar *daemon = vmsup_test_build_path("src", "daemon", "vmsupd", NULL);
-	g_autofree gchar *runtime = g_build_filename(f->dir, "run", NULL);
-	g_autofree gchar *config = g_build_filename(f->dir, "vmsupd.conf", NULL);
 	g_autoptr(GError) error = NULL;
 
-	g_assert_true(g_file_set_contents(config, "[vmsupd]\nAccel=tcg\n", -1, NULL));
 	(void)g_unlink(f->log_path);
 	g_subprocess_launcher_set_stderr_file_path(launcher, f->log_path);
-	g_subprocess_launcher_set_child_setup(launcher,
-					      vmsup_test_child_dies_with_parent,
-					      NULL,
-					      NULL);
-	f->daemon = g_subprocess_launcher_spawn(launcher,
-						&error,
-						daemon,
-						"--no-dbus",
-						"--session",
-						"--state-dir",
-						f->state,
-						"--runtime-dir",
-						runtime,
-						"--socket",
-						f->socket_path,
-						"--config",
-						config,
-						NULL);
-	g_assert_no_error(error);
+	f->daemon = vmsup_test_spawn_vmsupd(launcher, f->dir, f->socket_path, NULL, FALSE);
 	vmsup_test_wait_until(daemon_is_ready, f, TIMEOUT_S);
 	if (g_subprocess_get_identifier(f->daemon) == NULL) {
 		g_autofree gchar *log = read_text(f->log_path);

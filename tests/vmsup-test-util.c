@@ -143,6 +143,44 @@ vmsup_test_child_dies_with_parent(gpointer unused)
 		_exit(125);
 }
 
+GSubprocess *
+vmsup_test_spawn_vmsupd(GSubprocessLauncher *launcher,
+			const gchar *dir,
+			const gchar *socket_path,
+			const gchar *config_extra,
+			gboolean dbus)
+{
+	g_autofree gchar *daemon = vmsup_test_build_path("src", "daemon", "vmsupd", NULL);
+	g_autofree gchar *state = g_build_filename(dir, "state", NULL);
+	g_autofree gchar *runtime = g_build_filename(dir, "run", NULL);
+	g_autofree gchar *config = g_build_filename(dir, "vmsupd.conf", NULL);
+	g_autofree gchar *config_text =
+	    g_strconcat("[vmsupd]\nAccel=tcg\n", config_extra != NULL ? config_extra : "", NULL);
+	const gchar *argv[] = {daemon,
+			       "--session",
+			       "--state-dir",
+			       state,
+			       "--runtime-dir",
+			       runtime,
+			       "--socket",
+			       socket_path,
+			       "--config",
+			       config,
+			       dbus ? NULL : "--no-dbus",
+			       NULL};
+	g_autoptr(GError) error = NULL;
+	GSubprocess *proc;
+
+	g_assert_true(g_file_set_contents(config, config_text, -1, NULL));
+	g_subprocess_launcher_set_child_setup(launcher,
+					      vmsup_test_child_dies_with_parent,
+					      NULL,
+					      NULL);
+	proc = g_subprocess_launcher_spawnv(launcher, argv, &error);
+	g_assert_no_error(error);
+	return proc;
+}
+
 void
 vmsup_test_drain_main_context(void)
 {

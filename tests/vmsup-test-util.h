@@ -119,6 +119,20 @@ gchar *
 vmsup_test_build_path(const gchar *first, ...) G_GNUC_NULL_TERMINATED;
 
 /*
+ * A session vmsupd of the build on private directories under @dir (state/,
+ * run/, and vmsupd.conf: Accel=tcg, then @config_extra when not NULL),
+ * serving @socket_path, and the session bus too when @dbus. @launcher says
+ * where its output goes; the daemon dies with the test. A failed spawn
+ * fails the test; waiting until it is ready is the caller's.
+ */
+GSubprocess *
+vmsup_test_spawn_vmsupd(GSubprocessLauncher *launcher,
+			const gchar *dir,
+			const gchar *socket_path,
+			const gchar *config_extra,
+			gboolean dbus);
+
+/*
  * Points $HOME and the XDG directories of the environment (as opposed to
  * GLib's isolated test dirs, which children do not see) below @root, made
  * 0700: processes started from the test, vmsupd activated by a test bus
