@@ -69,6 +69,8 @@ guestdir=$(cd "$root" && find usr/lib -path '*/vmsup/guest' -type d)
 cat >"$root/usr/share/lintian/overrides/vmsup" <<EOF
 vmsup: statically-linked-binary [$guestdir/vmlinux]
 vmsup: shared-library-lacks-prerequisites [$guestdir/vmlinux]
+# run by vmsupd for image.build, not by users
+vmsup: no-manual-page [usr/libexec/vmsup-build-image]
 EOF
 
 # dpkg-shlibdeps reads the package list from a debian/control beside it
@@ -85,8 +87,9 @@ installed_size=$(du -sk --exclude=DEBIAN "$root" | cut -f1)
 	echo "Architecture: $arch"
 	echo "Maintainer: vmsup developers <vmsup@example.org>"
 	echo "Installed-Size: $installed_size"
-	echo "Depends: $depends, qemu-system-x86, qemu-utils, dbus"
-	echo "Recommends: polkitd"
+	echo "Depends: $depends, qemu-system-x86, qemu-utils, dbus, python3"
+	# vmsup image build: the builder (a python3 script) drives these
+	echo "Recommends: polkitd, mmdebstrap, fakeroot, e2fsprogs, dosfstools, mtools, gdisk"
 	[ -z "$built_using" ] || echo "Built-Using: $built_using"
 	echo "Section: admin"
 	echo "Priority: optional"
