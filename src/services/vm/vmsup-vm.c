@@ -788,6 +788,7 @@ vmsup_vm_start_config(VmsupVm *self, GError **error)
 	config->cmdline = g_strdup(def->cmdline);
 	config->disk = g_strdup(def->disk);
 	config->share_dir = g_strdup(def->share_dir);
+	config->mac = g_strdup(def->mac);
 	for (guint i = 0; def->forward != NULL && i < def->forward->len; i++)
 		vmsup_qemu_config_add_forward(config, 0, g_array_index(def->forward, guint16, i));
 	/* its SSH server, for vm.ssh_info and vmsup shell */
