@@ -149,6 +149,7 @@ vmsup_disk_copy_read_cb(GObject *source, GAsyncResult *res, gpointer user_data)
 	g_autoptr(GTask) task = user_data;
 	VmsupDiskCopy *data = g_task_get_task_data(task);
 	g_autoptr(GBytes) bytes = NULL;
+	GCancellable *cancellable;
 	const gchar *chunk;
 	gsize len;
 
@@ -178,10 +179,12 @@ vmsup_disk_copy_read_cb(GObject *source, GAsyncResult *res, gpointer user_data)
 		else if (data->line->len < VMSUP_DISK_COPY_MAX_MESSAGE)
 			g_string_append_c(data->line, chunk[i]);
 	}
+	/* read before the task is stolen: the order of arguments' evaluation is the compiler's */
+	cancellable = g_task_get_cancellable(task);
 	g_input_stream_read_bytes_async(data->output,
 					4096,
 					G_PRIORITY_DEFAULT,
-					g_task_get_cancellable(task),
+					cancellable,
 					vmsup_disk_copy_read_cb,
 					g_steal_pointer(&task));
 }
