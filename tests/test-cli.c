@@ -1913,7 +1913,10 @@ test_completion(Fixture *f, gconstpointer data)
 	    "complete_words vmsup snapshot restore we\n"
 	    "complete_words vmsup snapshot create web1 s1 --\n"
 	    "complete_words vmsup snapshot list web1 -o name,vm\n"
-	    "complete_words vmsup start web1 --sn\n",
+	    "complete_words vmsup start web1 --sn\n"
+	    "complete_words vmsup cl\n"
+	    "complete_words vmsup clone we\n"
+	    "complete_words vmsup set web1 --disk\n",
 	    script,
 	    f->socket_path);
 	launcher = cli_launcher(f->socket_path, FALSE, G_SUBPROCESS_FLAGS_STDOUT_PIPE);
@@ -1950,7 +1953,10 @@ test_completion(Fixture *f, gconstpointer data)
 	    "web1 web2\n"
 	    "--connect --disk-only --help --json --memory --no-wait --quiet --socket --system\n"
 	    "name,vm-state\n"
-	    "--snapshot\n");
+	    "--snapshot\n"
+	    "clone\n"
+	    "web1 web2\n"
+	    "--disk-gib\n");
 	g_clear_pointer(&out, g_free);
 	g_clear_object(&proc);
 	g_clear_pointer(&cmd, g_free);
@@ -2270,6 +2276,64 @@ test_completion_running_op(Fixture *f, gconstpointer data)
 }
 
 /* the image store end to end: vmsup and vmsupd over the socket, real images */
+/* vmsup clone and vmsup set --disk-gib: their lines, --json, and what is refused */
+static void
+test_clone_and_grow(Fixture *f, gconstpointer data)
+{
+	g_autoptr(JsonObject) orig = NULL;
+	g_autoptr(JsonObject) copy = NULL;
+	CliRun run = {0};
+
+	cli_run(f->socket_path, &run, "create", "orig", "--kernel", f->kernel, "--disk-gib", "1");
+	g_assert_cmpint(run.status, ==, EXIT_OK);
+	cli_run_clear(&run);
+
+	/* piped: the outcome on stdout, the copy's stage on stderr */
+	cli_run(f->socket_path, &run, "clone", "orig", "copy1");
+	g_assert_cmpint(run.status, ==, EXIT_OK);
+	g_assert_cmpstr(run.out, ==, "VM 'copy1' cloned; start it with 'vmsup start copy1'\n");
+	assert_contains(run.err, "copying the disk (");
+	cli_run_clear(&run);
+	cli_run(f->socket_path, &run, "--json", "clone", "orig", "copy2");
+	g_assert_cmpint(run.status, ==, EXIT_OK);
+	assert_contains(run.out, "\"vm\":\"copy2\"");
+	g_assert_cmpstr(run.err, ==, "");
+	cli_run_clear(&run);
+	cli_run(f->socket_path, &run, "clone", "orig", "copy3", "--no-wait");
+	g_assert_cmpint(run.status, ==, EXIT_OK);
+	assert_contains(run.out, "as operation ");
+	cli_run_clear(&run);
+
+	cli_run(f->socket_path, &run, "clone", "orig", "copy1");
+	g_assert_cmpint(run.status, ==, EXIT_ALREADY_EXISTS);
+	assert_contains(run.err, "'copy1' already exists");
+	cli_run_clear(&run);
+	cli_run(f->socket_path, &run, "clone", "orig", "../x");
+	g_assert_cmpint(run.status, ==, EXIT_INVALID_ARGUMENT);
+	cli_run_clear(&run);
+	cli_run(f->socket_path, &run, "clone", "orig");
+	g_assert_cmpint(run.status, ==, EXIT_USAGE);
+	cli_run_clear(&run);
+
+	cli_run(f->socket_path, &run, "set", "copy1", "--disk-gib", "2");
+	g_assert_cmpint(run.status, ==, EXIT_OK);
+	assert_contains(run.out, "VM 'copy1' updated");
+	cli_run_clear(&run);
+	cli_run(f->socket_path, &run, "set", "copy1", "--disk-gib", "1");
+	g_assert_cmpint(run.status, ==, EXIT_INVALID_ARGUMENT);
+	assert_contains(run.err, "Disks only grow");
+	assert_contains(run.err, "is 2.0 GiB");
+	cli_run_clear(&run);
+
+	orig = fixture_call(f, "vm.get", "{\"name\": \"orig\"}");
+	copy = fixture_call(f, "vm.get", "{\"name\": \"copy1\"}");
+	g_assert_cmpint(vmsup_json_object_get_int(orig, "disk_gib", 0), ==, 1);
+	g_assert_cmpint(vmsup_json_object_get_int(copy, "disk_gib", 0), ==, 2);
+	g_assert_cmpstr(vmsup_json_object_get_string(copy, "mac", NULL),
+			!=,
+			vmsup_json_object_get_string(orig, "mac", NULL));
+}
+
 static void
 test_images(Fixture *f, gconstpointer data)
 {
@@ -2506,6 +2570,7 @@ main(int argc, char **argv)
 	ADD("/vmsup/cli/daemon/completion-running-op", test_completion_running_op, &fake_qemu);
 	ADD("/vmsup/cli/daemon/round-trip", test_round_trip, NULL);
 	ADD("/vmsup/cli/daemon/images", test_images, NULL);
+	ADD("/vmsup/cli/daemon/clone-grow", test_clone_and_grow, NULL);
 #undef ADD
 	return g_test_run();
 }

@@ -1509,6 +1509,12 @@ static const TwinCase twin_cases[] = {
      NEEDS_DEFINED,
      "{\"name\": \"@NAME@\", \"cpus\": 2, \"auto_stop\": false}",
      NULL},
+    /* each door clones its own stopped VM */
+    {"vm.clone",
+     TWIN_PAIRED,
+     NEEDS_DEFINED,
+     "{\"name\": \"@NAME@\", \"new_name\": \"@NAME@-c\", \"wait\": true}",
+     NULL},
     {"vm.list", TWIN_SAME, NEEDS_DEFINED, "{}", NULL},
     {"vm.get", TWIN_SAME, NEEDS_DEFINED, "{\"name\": \"@NAME@\"}", NULL},
     {"vm.stats",

@@ -31,6 +31,7 @@ static const struct {
     {"vm.resume", "Resume"},
     {"vm.delete", "Delete"},
     {"vm.set", "Set"},
+    {"vm.clone", "Clone"},
     {"vm.list", "List"},
     {"vm.get", "Get"},
     {"vm.stats", "Stats"},

@@ -118,7 +118,7 @@ end
 
 function __vmsup_wants_vm
     set -l args (__vmsup_args)
-    test (count $args) -eq 1; and contains -- $args[1] start stop pause resume delete set get stats health ping ports exec shell console
+    test (count $args) -eq 1; and contains -- $args[1] clone start stop pause resume delete set get stats health ping ports exec shell console
 end
 
 function __vmsup_wants_sub
@@ -193,6 +193,7 @@ complete -c vmsup -n __vmsup_needs_verb -a console -d 'Attach to the serial cons
 complete -c vmsup -n __vmsup_needs_verb -a ops -d 'List, show or cancel operations'
 complete -c vmsup -n __vmsup_needs_verb -a workspace -d 'Manage workspaces'
 complete -c vmsup -n __vmsup_needs_verb -a image -d 'Manage stored images'
+complete -c vmsup -n __vmsup_needs_verb -a clone -d "Make a new VM from a stopped one"
 complete -c vmsup -n __vmsup_needs_verb -a snapshot -d "Save and restore a VM's state"
 complete -c vmsup -n __vmsup_needs_verb -a info -d 'Show what vmsupd is'
 complete -c vmsup -n __vmsup_needs_verb -a events -d 'Print events as they happen, or since a time'
@@ -200,7 +201,7 @@ complete -c vmsup -n __vmsup_needs_verb -a top -d "Show every VM's resource use,
 complete -c vmsup -n __vmsup_needs_verb -a bridge -d "Relay to vmsupd for 'vmsup --connect'"
 complete -c vmsup -n __vmsup_needs_verb -a help -d "Show a command's help"
 
-complete -c vmsup -n '__vmsup_wants_sub help' -a 'create start stop pause resume delete set list get stats health ping ports exec shell console ops workspace image snapshot info events top bridge'
+complete -c vmsup -n '__vmsup_wants_sub help' -a 'create clone start stop pause resume delete set list get stats health ping ports exec shell console ops workspace image snapshot info events top bridge'
 complete -c vmsup -n __vmsup_wants_vm -a '(__vmsup_vm_names)'
 complete -c vmsup -n '__vmsup_wants_sub ops' -a 'list get cancel'
 complete -c vmsup -n '__vmsup_wants_sub workspace' -a 'create list delete open'
@@ -225,6 +226,7 @@ complete -c vmsup -n '__vmsup_verb_is create set' -l cmdline -x -d 'Kernel comma
 complete -c vmsup -n '__vmsup_verb_is create' -l disk-gib -x -d "Size of the VM's disk in GiB"
 complete -c vmsup -n '__vmsup_verb_is create set' -s p -l forward -x -d 'Guest TCP ports to forward'
 complete -c vmsup -n '__vmsup_verb_is create set' -l no-auto-stop -d 'Never stop the VM for being idle'
+complete -c vmsup -n '__vmsup_verb_is set' -l disk-gib -x -d 'Grow the disk to this size (GiB)'
 complete -c vmsup -n '__vmsup_verb_is set' -l auto-stop -d 'Stop the VM when idle'
 complete -c vmsup -n '__vmsup_verb_is create set' -l autostart -d 'Start the VM with vmsupd'
 complete -c vmsup -n '__vmsup_verb_is set' -l no-autostart -d 'Do not start the VM with vmsupd'

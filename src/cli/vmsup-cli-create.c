@@ -17,29 +17,14 @@ vmsup_cli_create_finish(VmsupCli *cli,
 			JsonObject *created,
 			gboolean start)
 {
-	const gchar *state = vmsup_json_object_get_string(op, "state", "");
-	g_autoptr(GError) error = NULL;
-
-	if (g_strcmp0(state, "done") == 0) {
-		if (cli->json)
-			vmsup_cli_print_json_object(created);
-		else if (start)
-			vmsup_cli_confirm(cli, _("VM '%s' created and started\n"), name);
-		else
-			vmsup_cli_confirm(cli,
-					  _("VM '%s' created; start it with 'vmsup start %s'\n"),
-					  name,
-					  name);
-		return VMSUP_CLI_EXIT_OK;
-	}
-	if (g_strcmp0(state, "cancelled") == 0)
-		error = g_error_new(VMSUP_ERROR,
-				    VMSUP_ERROR_CANCELLED,
-				    _("Creating VM '%s' was cancelled"),
+	g_autofree gchar *done =
+	    start ? g_strdup_printf(_("VM '%s' created and started\n"), name)
+		  : g_strdup_printf(_("VM '%s' created; start it with 'vmsup start %s'\n"),
+				    name,
 				    name);
-	else
-		error = vmsup_cli_operation_error(op);
-	return vmsup_cli_report_error(cli, error);
+	g_autofree gchar *cancelled = g_strdup_printf(_("Creating VM '%s' was cancelled"), name);
+
+	return vmsup_cli_operation_outcome(cli, op, created, done, cancelled);
 }
 
 /* --firmware, --ssh-key FILE… and --user-data FILE as vm.create's members; vmsupd checks them */
@@ -96,10 +81,7 @@ vmsup_cli_create(VmsupCli *cli, gint argc, gchar **argv)
 	g_auto(GStrv) opt_ssh_keys = NULL;
 	g_autofree gchar *opt_user_data = NULL;
 	g_autoptr(JsonObject) params = NULL;
-	g_autoptr(JsonObject) result = NULL;
-	g_autoptr(GError) error = NULL;
-	g_autoptr(JsonNode) subscribed = NULL;
-	gint64 id;
+	gint64 id = 0;
 	const GOptionEntry entries[] = {
 	    {"cpus",
 	     0,
@@ -255,46 +237,19 @@ vmsup_cli_create(VmsupCli *cli, gint argc, gchar **argv)
 	if (opt_start)
 		json_object_set_boolean_member(params, "start", TRUE);
 
-	if (opt_no_wait) {
-		json_object_set_boolean_member(params, "wait", FALSE);
-		if (!vmsup_cli_call_for_people(cli, "vm.create", params, &result, &rc))
-			return rc;
-		id = vmsup_cli_operation_id(result);
-		/* the id is the result: -q prints it alone, for $(vmsup -q create --no-wait) */
-		if (cli->quiet) {
-			vmsup_cli_print("%lld\n", (long long)id);
-			return rc;
-		}
-		vmsup_cli_print(
-		    _("Creating VM '%s' as operation %lld; follow it with 'vmsup ops get "
-		      "%lld'\n"),
-		    argv[1],
-		    (long long)id,
-		    (long long)id);
+	if (!opt_no_wait)
+		return vmsup_cli_follow_operation(cli,
+						  "vm.create",
+						  params,
+						  argv[1],
+						  vmsup_cli_create_finish,
+						  opt_start);
+	if (!vmsup_cli_start_operation(cli, "vm.create", params, &id, &rc) || cli->quiet)
 		return rc;
-	}
-
-	if (!vmsup_cli_connect(cli, &rc))
-		return rc;
-	/* subscribe first so that no progress event can slip by; polling covers an old vmsupd */
-	subscribed = vmsup_jsonrpc_client_call(cli->client, "events.subscribe", NULL, &error);
-	if (subscribed == NULL)
-		g_debug("events.subscribe: %s; polling instead", error->message);
-	/* the CLI waits, not the daemon: so Ctrl-C can still name the operation to cancel */
-	json_object_set_boolean_member(params, "wait", FALSE);
-	result = vmsup_cli_call(cli, "vm.create", params, &rc);
-	if (result == NULL)
-		return rc;
-	id = vmsup_cli_operation_id(result);
-	if (id <= 0) {
-		g_printerr(_("vmsup: vmsupd did not say which operation creates VM '%s'\n"),
-			   argv[1]);
-		return VMSUP_CLI_EXIT_FAILURE;
-	}
-	return vmsup_cli_wait_operation(cli,
-					argv[1],
-					result,
-					id,
-					vmsup_cli_create_finish,
-					opt_start);
+	vmsup_cli_print(_("Creating VM '%s' as operation %lld; follow it with 'vmsup ops get "
+			  "%lld'\n"),
+			argv[1],
+			(long long)id,
+			(long long)id);
+	return rc;
 }

@@ -16,28 +16,14 @@ vmsup_cli_image_import_finish(VmsupCli *cli,
 			      JsonObject *answer,
 			      gboolean unused)
 {
-	const gchar *state = vmsup_json_object_get_string(op, "state", "");
-	g_autoptr(GError) error = NULL;
+	g_autofree gchar *done = g_strdup_printf(
+	    _("Image '%s' imported; create a VM on it with 'vmsup create NAME --image %s'\n"),
+	    name,
+	    name);
+	g_autofree gchar *cancelled =
+	    g_strdup_printf(_("Importing image '%s' was cancelled; nothing was kept"), name);
 
-	if (g_strcmp0(state, "done") == 0) {
-		if (cli->json)
-			vmsup_cli_print_json_object(answer);
-		else
-			vmsup_cli_confirm(cli,
-					  _("Image '%s' imported; create a VM on it with 'vmsup "
-					    "create NAME --image %s'\n"),
-					  name,
-					  name);
-		return VMSUP_CLI_EXIT_OK;
-	}
-	if (g_strcmp0(state, "cancelled") == 0)
-		error = g_error_new(VMSUP_ERROR,
-				    VMSUP_ERROR_CANCELLED,
-				    _("Importing image '%s' was cancelled; nothing was kept"),
-				    name);
-	else
-		error = vmsup_cli_operation_error(op);
-	return vmsup_cli_report_error(cli, error);
+	return vmsup_cli_operation_outcome(cli, op, answer, done, cancelled);
 }
 
 static gint

@@ -9,6 +9,7 @@
 #include <glib-unix.h>
 #include <glib/gi18n.h>
 
+#include "vmsup-cli-output.h"
 #include "vmsup-cli-progress.h"
 #include "vmsup-cli.h"
 #include "vmsup-json.h"
@@ -65,6 +66,30 @@ vmsup_cli_operation_error(JsonObject *op)
 	    VMSUP_ERROR,
 	    VMSUP_ERROR_INTERNAL,
 	    vmsup_json_object_get_string(op, "error", _("the operation failed")));
+}
+
+gint
+vmsup_cli_operation_outcome(VmsupCli *cli,
+			    JsonObject *op,
+			    JsonObject *answer,
+			    const gchar *done,
+			    const gchar *cancelled)
+{
+	const gchar *state = vmsup_json_object_get_string(op, "state", "");
+	g_autoptr(GError) error = NULL;
+
+	if (g_strcmp0(state, "done") == 0) {
+		if (cli->json)
+			vmsup_cli_print_json_object(answer);
+		else
+			vmsup_cli_confirm(cli, "%s", done);
+		return VMSUP_CLI_EXIT_OK;
+	}
+	if (g_strcmp0(state, "cancelled") == 0)
+		error = g_error_new_literal(VMSUP_ERROR, VMSUP_ERROR_CANCELLED, cancelled);
+	else
+		error = vmsup_cli_operation_error(op);
+	return vmsup_cli_report_error(cli, error);
 }
 
 gint
@@ -148,4 +173,56 @@ vmsup_cli_wait_operation(VmsupCli *cli,
 	}
 	g_source_remove(sigint_id);
 	return rc;
+}
+
+gboolean
+vmsup_cli_start_operation(VmsupCli *cli,
+			  const gchar *method,
+			  JsonObject *params,
+			  gint64 *out_id,
+			  gint *out_exit)
+{
+	g_autoptr(JsonObject) result = NULL;
+
+	json_object_set_boolean_member(params, "wait", FALSE);
+	if (!vmsup_cli_call_for_people(cli, method, params, &result, out_exit))
+		return FALSE;
+	*out_id = vmsup_cli_operation_id(result);
+	/* the id is the result: -q prints it alone, for $(vmsup -q create --no-wait) */
+	if (cli->quiet)
+		vmsup_cli_print("%lld\n", (long long)*out_id);
+	return TRUE;
+}
+
+gint
+vmsup_cli_follow_operation(VmsupCli *cli,
+			   const gchar *method,
+			   JsonObject *params,
+			   const gchar *name,
+			   VmsupCliOpFinishFunc finish,
+			   gboolean flag)
+{
+	gint rc = VMSUP_CLI_EXIT_OK;
+	g_autoptr(JsonObject) result = NULL;
+	g_autoptr(JsonNode) subscribed = NULL;
+	g_autoptr(GError) error = NULL;
+	gint64 id;
+
+	if (!vmsup_cli_connect(cli, &rc))
+		return rc;
+	/* subscribe first so that no progress event can slip by; polling covers an old vmsupd */
+	subscribed = vmsup_jsonrpc_client_call(cli->client, "events.subscribe", NULL, &error);
+	if (subscribed == NULL)
+		g_debug("events.subscribe: %s; polling instead", error->message);
+	/* the CLI waits, not the daemon: so Ctrl-C can still name the operation to cancel */
+	json_object_set_boolean_member(params, "wait", FALSE);
+	result = vmsup_cli_call(cli, method, params, &rc);
+	if (result == NULL)
+		return rc;
+	id = vmsup_cli_operation_id(result);
+	if (id <= 0) {
+		g_printerr(_("vmsup: vmsupd did not say which operation %s started\n"), method);
+		return VMSUP_CLI_EXIT_FAILURE;
+	}
+	return vmsup_cli_wait_operation(cli, name, result, id, finish, flag);
 }

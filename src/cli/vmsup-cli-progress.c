@@ -53,6 +53,9 @@ vmsup_cli_progress_describe_stage(const gchar *stage)
 	if (g_strcmp0(stage, "provision") == 0)
 		/* TRANSLATORS: a stage of creating a VM */
 		return _("preparing the disk");
+	if (g_strcmp0(stage, "copy") == 0)
+		/* TRANSLATORS: a stage of cloning a VM */
+		return _("copying the disk");
 	if (g_strcmp0(stage, "define") == 0)
 		/* TRANSLATORS: a stage of creating a VM */
 		return _("saving the definition");

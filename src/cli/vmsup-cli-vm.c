@@ -421,6 +421,7 @@ vmsup_cli_set(VmsupCli *cli, gint argc, gchar **argv)
 	gboolean opt_no_autostart = FALSE;
 	gint opt_cpu_quota = VMSUP_CLI_NO_LIMIT;
 	gint opt_memory_max = VMSUP_CLI_NO_LIMIT;
+	gint opt_disk_gib = -1;
 	g_autoptr(JsonObject) params = NULL;
 	g_autoptr(JsonObject) result = NULL;
 	JsonNode *pending;
@@ -485,6 +486,13 @@ vmsup_cli_set(VmsupCli *cli, gint argc, gchar **argv)
 	     &opt_memory_max,
 	     N_("Cap on all of QEMU's memory in MiB, at least the guest's + 64 (0: none)"),
 	     N_("MIB")},
+	    {"disk-gib",
+	     0,
+	     0,
+	     G_OPTION_ARG_INT,
+	     &opt_disk_gib,
+	     N_("Grow the VM's disk to GIB GiB, live when it runs (disks only grow)"),
+	     N_("GIB")},
 	    {NULL},
 	};
 
@@ -513,6 +521,7 @@ vmsup_cli_set(VmsupCli *cli, gint argc, gchar **argv)
 	if (opt_autostart || opt_no_autostart)
 		json_object_set_boolean_member(params, "autostart", opt_autostart);
 	vmsup_cli_set_limits(params, opt_cpu_quota, opt_memory_max);
+	vmsup_cli_set_int(params, "disk_gib", opt_disk_gib);
 	if (json_object_get_size(params) == 1)
 		return vmsup_cli_usage_error(cli, _("Nothing to change: give at least one option"));
 	if (!vmsup_cli_call_for_people(cli, "vm.set", params, &result, &rc))

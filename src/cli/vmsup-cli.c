@@ -10,6 +10,7 @@
 #include <glib/gi18n.h>
 #include <locale.h>
 
+#include "vmsup-cli-clone.h"
 #include "vmsup-cli-output.h"
 #include "vmsup-cli.h"
 
@@ -21,6 +22,7 @@ static const VmsupCliVerb vmsup_cli_verbs[] = {
     {"resume", N_("Resume a paused VM"), vmsup_cli_resume},
     {"delete", N_("Delete a VM and its disk"), vmsup_cli_delete},
     {"set", N_("Change a VM's settings"), vmsup_cli_set},
+    {"clone", N_("Make a new VM from a stopped one"), vmsup_cli_clone},
     {"list", N_("List the VMs"), vmsup_cli_list},
     {"get", N_("Show one VM"), vmsup_cli_get},
     {"stats", N_("Show a VM's CPU, memory, disk and network use"), vmsup_cli_stats},

@@ -175,6 +175,18 @@ GError *
 vmsup_cli_operation_error(JsonObject *op);
 
 /*
+ * An operation's end as a finish function tells it: done, --json prints
+ * @answer and people read @done; cancelled, the error @cancelled; failed,
+ * the operation's error.
+ */
+gint
+vmsup_cli_operation_outcome(VmsupCli *cli,
+			    JsonObject *op,
+			    JsonObject *answer,
+			    const gchar *done,
+			    const gchar *cancelled);
+
+/*
  * Waits for operation @id, drawing its progress from events (or, should
  * vmsupd not send them, from polling op.get). The first Ctrl-C asks vmsupd
  * to cancel, a second one leaves at once.
@@ -186,6 +198,30 @@ vmsup_cli_wait_operation(VmsupCli *cli,
 			 gint64 id,
 			 VmsupCliOpFinishFunc finish,
 			 gboolean start);
+
+/*
+ * @method without waiting: the id of the operation it started in
+ * @out_id (printed alone for -q); FALSE, with *@out_exit, when the call
+ * failed.
+ */
+gboolean
+vmsup_cli_start_operation(VmsupCli *cli,
+			  const gchar *method,
+			  JsonObject *params,
+			  gint64 *out_id,
+			  gint *out_exit);
+
+/*
+ * @method, whose answer names an operation, followed to its end as
+ * vmsup_cli_wait_operation() does, @finish given @name and @flag.
+ */
+gint
+vmsup_cli_follow_operation(VmsupCli *cli,
+			   const gchar *method,
+			   JsonObject *params,
+			   const gchar *name,
+			   VmsupCliOpFinishFunc finish,
+			   gboolean flag);
 
 /* vmsup-cli-vm.c */
 gint

@@ -161,6 +161,7 @@ vmsup_qemu_config_copy(const VmsupQemuConfig *config)
 	copy->cmdline = g_strdup(config->cmdline);
 	copy->disk = g_strdup(config->disk);
 	copy->share_dir = g_strdup(config->share_dir);
+	copy->mac = g_strdup(config->mac);
 	copy->kernel_fd = vmsup_qemu_dup(config->kernel_fd);
 	copy->initrd_fd = vmsup_qemu_dup(config->initrd_fd);
 	copy->share_fd = vmsup_qemu_dup(config->share_fd);
@@ -205,6 +206,7 @@ vmsup_qemu_config_free(VmsupQemuConfig *config)
 	g_free(config->cmdline);
 	g_free(config->disk);
 	g_free(config->share_dir);
+	g_free(config->mac);
 	g_clear_pointer(&config->forwards, g_array_unref);
 	g_clear_pointer(&config->disk_chain, g_ptr_array_unref);
 	g_clear_pointer(&config->run_as, vmsup_run_as_free);
@@ -713,6 +715,7 @@ vmsup_qemu_argv_add_network(VmsupQemuArgv *b, GError **error)
 {
 	const VmsupQemuConfig *config = b->config;
 	g_autoptr(GString) netdev = g_string_new("user,id=n0");
+	g_autoptr(GString) device = NULL;
 
 	for (guint i = 0; config->forwards != NULL && i < config->forwards->len; i++) {
 		VmsupQemuForward *fwd = &g_array_index(config->forwards, VmsupQemuForward, i);
@@ -729,10 +732,21 @@ vmsup_qemu_argv_add_network(VmsupQemuArgv *b, GError **error)
 				       fwd->guest_port);
 	}
 	vmsup_qemu_argv_add(b->argv, "-netdev", netdev->str);
-	if (b->mmio)
-		vmsup_qemu_argv_add(b->argv, "-device", "virtio-net-device,netdev=n0");
-	else
-		vmsup_qemu_argv_add(b->argv, "-device", "virtio-net-pci,netdev=n0,romfile=");
+	device = g_string_new(b->mmio ? "virtio-net-device,netdev=n0"
+				      : "virtio-net-pci,netdev=n0,romfile=");
+	if (config->mac != NULL) {
+		/* hex pairs and ':' only: nothing QEMU's option parser would split on */
+		if (strspn(config->mac, "0123456789abcdef:") != strlen(config->mac)) {
+			g_set_error_literal(
+			    error,
+			    VMSUP_ERROR,
+			    VMSUP_ERROR_INVALID_ARGUMENT,
+			    "the MAC address holds other characters than hex digits and ':'");
+			return FALSE;
+		}
+		g_string_append_printf(device, ",mac=%s", config->mac);
+	}
+	vmsup_qemu_argv_add(b->argv, "-device", device->str);
 	return TRUE;
 }
 

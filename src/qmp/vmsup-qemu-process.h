@@ -46,6 +46,7 @@ typedef struct {
 	GArray *forwards; /* of VmsupQemuForward, may be NULL */
 	gboolean paused;  /* -S: stay paused until `cont` */
 	gboolean network; /* user-mode virtio-net (default TRUE) */
+	gchar *mac;       /* its address, or NULL: QEMU's default */
 	gboolean agent;   /* virtio-serial guest-agent channel (default TRUE) */
 	/*
 	 * Files opened for QEMU, so it never opens a host path by name: -1 or

@@ -161,6 +161,14 @@ static const VmsupRpcParam params_vm_set[] = {
     P_OPT("autostart", VMSUP_RPC_TYPE_BOOL),
     P_RANGE("cpu_quota_percent", VMSUP_RPC_TYPE_INT, 0, VMSUP_RPC_MAX_CPU_QUOTA_PERCENT),
     P_RANGE("memory_max_mib", VMSUP_RPC_TYPE_INT, 0, VMSUP_RPC_MAX_MEMORY_MAX_MIB),
+    P_RANGE("disk_gib", VMSUP_RPC_TYPE_INT, 1, VMSUP_RPC_MAX_DISK_GIB),
+    P_END,
+};
+
+static const VmsupRpcParam params_vm_clone[] = {
+    P_REQ("name", VMSUP_RPC_TYPE_VM_NAME),
+    P_REQ("new_name", VMSUP_RPC_TYPE_VM_NAME),
+    P_OPT("wait", VMSUP_RPC_TYPE_BOOL),
     P_END,
 };
 
@@ -516,6 +524,19 @@ vmsup_rpc_vm_set(const VmsupRpcContext *ctx, VmsupRpcCall *call)
 				   /* cancellable= */ NULL,
 				   vmsup_rpc_verb_cb,
 				   vmsup_rpc_pending_new(call, vmsup_vm_service_set_finish));
+}
+
+static void
+vmsup_rpc_vm_clone(const VmsupRpcContext *ctx, VmsupRpcCall *call)
+{
+	if (!vmsup_rpc_have_vm_service(ctx, call))
+		return;
+	vmsup_vm_service_clone_async(ctx->vm_service,
+				     vmsup_rpc_call_get_caller(call),
+				     vmsup_rpc_call_get_params(call),
+				     /* cancellable= */ NULL,
+				     vmsup_rpc_verb_cb,
+				     vmsup_rpc_pending_new(call, vmsup_vm_service_clone_finish));
 }
 
 static void
@@ -1042,6 +1063,7 @@ static const VmsupRpcMethod vmsup_rpc_methods[] = {
     {"vm.resume", "Resume", F_VM, NULL, params_vm_name, vmsup_rpc_vm_resume},
     {"vm.delete", "Delete", F_VM, NULL, params_vm_delete, vmsup_rpc_vm_delete},
     {"vm.set", "Set", F_VM, NULL, params_vm_set, vmsup_rpc_vm_set},
+    {"vm.clone", "Clone", F_VM, NULL, params_vm_clone, vmsup_rpc_vm_clone},
     {"vm.list", "List", F_RO | F_LIST, "vms", params_vm_list, vmsup_rpc_vm_list},
     {"vm.get", "Get", F_VM | F_RO, NULL, params_vm_name, vmsup_rpc_vm_get},
     {"vm.stats", "Stats", F_VM | F_RO, NULL, params_vm_name, vmsup_rpc_vm_stats},

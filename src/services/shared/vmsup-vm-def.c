@@ -27,6 +27,7 @@ const gchar *const vmsup_vm_def_settable_fields[] = {"cpus",
 						     "forward",
 						     "cpu_quota_percent",
 						     "memory_max_mib",
+						     "disk_gib",
 						     NULL};
 
 static const gchar *const vmsup_vm_def_restart_fields[] = {"cpus",
@@ -86,6 +87,7 @@ vmsup_vm_def_copy(const VmsupVmDef *def)
 	copy->disk = g_strdup(def->disk);
 	copy->share_dir = g_strdup(def->share_dir);
 	copy->firmware = g_strdup(def->firmware);
+	copy->mac = g_strdup(def->mac);
 	copy->ssh_keys = g_strdupv(def->ssh_keys);
 	copy->user_data = g_strdup(def->user_data);
 	if (def->forward != NULL) {
@@ -108,6 +110,7 @@ vmsup_vm_def_free(VmsupVmDef *def)
 	g_free(def->disk);
 	g_free(def->share_dir);
 	g_free(def->firmware);
+	g_free(def->mac);
 	g_strfreev(def->ssh_keys);
 	g_free(def->user_data);
 	if (def->forward != NULL)
@@ -243,6 +246,53 @@ vmsup_vm_def_parse_forward(JsonNode *node, GArray **out_forward, GError **error)
 			*out_forward = g_steal_pointer(&ports);
 	}
 	return TRUE;
+}
+
+/* a unicast MAC as QEMU takes it: six lowercase hex pairs joined by ':' */
+static gboolean
+vmsup_vm_def_mac_is_valid(const gchar *value)
+{
+	if (value == NULL || strlen(value) != 17)
+		return FALSE;
+	for (guint i = 0; i < 17; i++) {
+		gchar c = value[i];
+		if (i % 3 == 2 && c != ':')
+			return FALSE;
+		if (i % 3 != 2 && (!g_ascii_isxdigit(c) || g_ascii_isupper(c)))
+			return FALSE;
+	}
+	/* the group bit of the first octet */
+	return (g_ascii_xdigit_value(value[1]) & 1) == 0;
+}
+
+static gboolean
+vmsup_vm_def_parse_mac(JsonNode *node, gchar **out_value, GError **error)
+{
+	g_autofree gchar *value = NULL;
+
+	if (!vmsup_vm_def_parse_string("mac", node, FALSE, &value, error))
+		return FALSE;
+	if (!vmsup_vm_def_mac_is_valid(value)) {
+		g_set_error_literal(
+		    error,
+		    VMSUP_ERROR,
+		    VMSUP_ERROR_INVALID_ARGUMENT,
+		    "\"mac\" is not a unicast MAC address such as 52:54:00:12:34:56");
+		return FALSE;
+	}
+	g_free(*out_value);
+	*out_value = g_steal_pointer(&value);
+	return TRUE;
+}
+
+gchar *
+vmsup_vm_def_new_mac(void)
+{
+	/* QEMU's own prefix, as libvirt uses it too */
+	return g_strdup_printf("52:54:00:%02x:%02x:%02x",
+			       (guint)g_random_int_range(0, 256),
+			       (guint)g_random_int_range(0, 256),
+			       (guint)g_random_int_range(0, 256));
 }
 
 static gboolean
@@ -423,6 +473,8 @@ vmsup_vm_def_set_member(VmsupVmDef *def, const gchar *member, JsonNode *node, GE
 		return vmsup_vm_def_parse_string(member, node, TRUE, &def->image, error);
 	if (g_strcmp0(member, "disk") == 0)
 		return vmsup_vm_def_parse_string(member, node, TRUE, &def->disk, error);
+	if (g_strcmp0(member, "mac") == 0)
+		return vmsup_vm_def_parse_mac(node, &def->mac, error);
 	if (g_strcmp0(member, "share_dir") == 0)
 		return vmsup_vm_def_parse_string(member, node, TRUE, &def->share_dir, error);
 	if (g_strcmp0(member, "cmdline") == 0)
@@ -561,6 +613,8 @@ vmsup_vm_def_field_equal(const VmsupVmDef *a, const VmsupVmDef *b, const gchar *
 		return a->cpu_quota_percent == b->cpu_quota_percent;
 	if (g_strcmp0(field, "memory_max_mib") == 0)
 		return a->memory_max_mib == b->memory_max_mib;
+	if (g_strcmp0(field, "disk_gib") == 0)
+		return a->disk_gib == b->disk_gib;
 	g_return_val_if_reached(FALSE);
 }
 
@@ -747,6 +801,8 @@ vmsup_vm_def_to_json(const VmsupVmDef *def)
 		json_object_set_int_member(obj, "memory_max_mib", def->memory_max_mib);
 	if (def->firmware != NULL)
 		json_object_set_string_member(obj, "firmware", def->firmware);
+	if (def->mac != NULL)
+		json_object_set_string_member(obj, "mac", def->mac);
 	if (def->ssh_keys != NULL) {
 		g_autoptr(JsonArray) keys = json_array_new();
 		for (guint i = 0; def->ssh_keys[i] != NULL; i++)
@@ -803,7 +859,7 @@ vmsup_vm_def_new_from_json(JsonObject *object, GError **error)
 		/* members of newer versions are ignored, not fatal */
 		if (!g_strv_contains(vmsup_vm_def_create_fields, member) &&
 		    !g_strv_contains(vmsup_vm_def_internal_fields, member) &&
-		    g_strcmp0(member, "disk") != 0)
+		    g_strcmp0(member, "disk") != 0 && g_strcmp0(member, "mac") != 0)
 			continue;
 		if (!vmsup_vm_def_set_member(def, member, node, error))
 			return NULL;

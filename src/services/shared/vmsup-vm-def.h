@@ -58,6 +58,7 @@ typedef struct {
 	gchar *firmware;
 	GStrv ssh_keys;   /* public key lines authorized in the guest besides the owner's; NULL */
 	gchar *user_data; /* the caller's #cloud-config, or NULL */
+	gchar *mac;       /* the NIC's address; NULL: QEMU's default (a definition older) */
 } VmsupVmDef;
 
 VmsupVmDef *
@@ -144,6 +145,10 @@ vmsup_vm_def_is_bundled_guest(const VmsupVmDef *def);
 
 gboolean
 vmsup_vm_def_check_caller(const VmsupVmDef *def, guint32 uid, GError **error);
+
+/* a fresh MAC address under QEMU's 52:54:00 prefix */
+gchar *
+vmsup_vm_def_new_mac(void);
 
 /* ISO 8601 UTC, e.g. "2026-11-26T10:00:00Z" */
 gchar *

@@ -216,14 +216,8 @@ vmsup_disk_create_async(const gchar *qemu_img,
 	g_task_set_source_tag(task, vmsup_disk_create_async);
 	g_task_set_check_cancellable(task, FALSE);
 
-	if (g_file_test(path, G_FILE_TEST_EXISTS)) {
-		g_task_return_new_error(
-		    task,
-		    VMSUP_ERROR,
-		    VMSUP_ERROR_FAILED_PRECONDITION,
-		    _("A disk '%s' already exists, left by an earlier VM of that "
-		      "name; move it away or remove it first"),
-		    path);
+	if (!vmsup_disk_check_absent(path, &error)) {
+		g_task_return_error(task, g_steal_pointer(&error));
 		return;
 	}
 	if (g_cancellable_set_error_if_cancelled(cancellable, &error)) {
@@ -299,6 +293,20 @@ vmsup_disk_create_finish(GAsyncResult *res, GError **error)
 {
 	g_return_val_if_fail(g_task_is_valid(res, NULL), FALSE);
 	return g_task_propagate_boolean(G_TASK(res), error);
+}
+
+gboolean
+vmsup_disk_check_absent(const gchar *path, GError **error)
+{
+	if (!g_file_test(path, G_FILE_TEST_EXISTS))
+		return TRUE;
+	g_set_error(error,
+		    VMSUP_ERROR,
+		    VMSUP_ERROR_FAILED_PRECONDITION,
+		    _("A disk '%s' already exists, left by an earlier VM of that "
+		      "name; move it away or remove it first"),
+		    path);
+	return FALSE;
 }
 
 gboolean

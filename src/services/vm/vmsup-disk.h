@@ -30,6 +30,10 @@ vmsup_disk_create_async(const gchar *qemu_img,
 gboolean
 vmsup_disk_create_finish(GAsyncResult *res, GError **error);
 
+/* FAILED_PRECONDITION when something is at @path, a disk an earlier VM left */
+gboolean
+vmsup_disk_check_absent(const gchar *path, GError **error);
+
 /* a missing file is not an error */
 gboolean
 vmsup_disk_remove(const gchar *path, GError **error);

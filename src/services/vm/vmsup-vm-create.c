@@ -8,11 +8,16 @@
 
 #include <glib/gi18n.h>
 
+#include <sys/stat.h>
+
 #include "vmsup-disk.h"
 #include "vmsup-error.h"
 #include "vmsup-log.h"
 #include "vmsup-preflight.h"
+#include "vmsup-vm-clone.h"
 #include "vmsup-vm-create.h"
+#include "vmsup-vm-files.h"
+#include "vmsup-vm-seed.h"
 
 /* room wanted for an overlay that does not say how big it may grow */
 #define VMSUP_VM_CREATE_MIN_FREE_BYTES (64 * 1024 * 1024)
@@ -28,10 +33,12 @@ struct _VmsupVmCreate {
 	VmsupVmLock *lock;   /* owned */
 	VmsupVmStore *store; /* owned */
 	VmsupVmAccel *accel; /* owned */
+	VmsupVm *source;     /* owned: the VM a clone copies, or NULL */
 	VmsupVmCreateHooks hooks;
 	GObject *user_data; /* owned */
 	gboolean start;
 	gboolean locked;
+	gboolean source_locked;
 	gboolean disk_created;
 	gboolean saving; /* a definition file may exist */
 	GError *error;   /* owned: the failure being rolled back */
@@ -57,16 +64,22 @@ vmsup_vm_create_end(VmsupVmCreate *self)
 		self->locked = FALSE;
 		vmsup_vm_lock_unlock(self->lock, name);
 	}
+	if (self->source_locked) {
+		self->source_locked = FALSE;
+		vmsup_vm_lock_unlock(self->lock, vmsup_vm_get_name(self->source));
+	}
 	if (self->error == NULL) {
 		vmsup_log_vm(G_LOG_LEVEL_MESSAGE,
 			     name,
-			     "VM '%s' created (operation %" G_GINT64_FORMAT ")",
+			     "VM '%s' %s (operation %" G_GINT64_FORMAT ")",
 			     name,
+			     self->source != NULL ? "cloned" : "created",
 			     vmsup_operation_get_id(self->op));
 	} else {
 		vmsup_log_vm(G_LOG_LEVEL_MESSAGE,
 			     name,
-			     "Creating VM '%s' did not complete: %s",
+			     "%s VM '%s' did not complete: %s",
+			     self->source != NULL ? "Cloning" : "Creating",
 			     name,
 			     self->error->message);
 	}
@@ -88,6 +101,14 @@ vmsup_vm_create_rollback_finish(VmsupVmCreate *self)
 	g_clear_error(&error);
 	if (self->disk_created && !vmsup_disk_remove(self->def->disk, &error))
 		g_warning("%s, ignoring", error->message);
+	/* a clone's guest files, made with its disk (once defined, undefine took them) */
+	if (self->disk_created && self->vm == NULL && self->source != NULL &&
+	    self->def->image != NULL) {
+		g_autofree gchar *guest_dir =
+		    vmsup_vm_seed_guest_dir(self->state_dir, self->def->name);
+		if (g_file_test(guest_dir, G_FILE_TEST_IS_DIR))
+			vmsup_vm_files_remove_tree(guest_dir);
+	}
 	vmsup_vm_create_end(self);
 }
 
@@ -115,7 +136,8 @@ vmsup_vm_create_done(VmsupVmCreate *self, GError *error)
 		g_clear_error(&error);
 		error = g_error_new(VMSUP_ERROR,
 				    VMSUP_ERROR_CANCELLED,
-				    _("Creating VM '%s' was cancelled"),
+				    self->source != NULL ? _("Cloning VM '%s' was cancelled")
+							 : _("Creating VM '%s' was cancelled"),
 				    self->def->name);
 	}
 	self->error = error;
@@ -209,6 +231,33 @@ vmsup_vm_create_disk_cb(GObject *source, GAsyncResult *res, gpointer user_data)
 }
 
 static void
+vmsup_vm_create_cloned_cb(GObject *source, GAsyncResult *res, gpointer user_data)
+{
+	VmsupVmCreate *self = user_data;
+	GError *error = NULL;
+	gboolean ok = vmsup_vm_clone_files_finish(res, &error);
+
+	/* a copy that failed left nothing; one that succeeded is ours to undo */
+	if (!ok) {
+		vmsup_vm_create_done(self, error);
+		return;
+	}
+	self->disk_created = TRUE;
+	vmsup_vm_create_define(self);
+}
+
+/* room for a copy of the source's disk: what its file holds now */
+static guint64
+vmsup_vm_create_clone_need(VmsupVmCreate *self)
+{
+	struct stat st;
+
+	if (stat(vmsup_vm_get_def(self->source)->disk, &st) != 0)
+		return VMSUP_VM_CREATE_MIN_FREE_BYTES;
+	return (guint64)st.st_blocks * 512 + VMSUP_VM_CREATE_MIN_FREE_BYTES;
+}
+
+static void
 vmsup_vm_create_accel_cb(GObject *source, GAsyncResult *res, gpointer user_data)
 {
 	VmsupVmCreate *self = user_data;
@@ -224,6 +273,23 @@ vmsup_vm_create_accel_cb(GObject *source, GAsyncResult *res, gpointer user_data)
 		return;
 	if (def->disk == NULL) {
 		vmsup_vm_create_define(self);
+		return;
+	}
+	if (self->source != NULL) {
+		if (!vmsup_preflight_check_free_space(self->state_dir,
+						      vmsup_vm_create_clone_need(self),
+						      &error)) {
+			vmsup_vm_create_done(self, error);
+			return;
+		}
+		vmsup_vm_clone_files_async(self->qemu_img,
+					   vmsup_vm_get_def(self->source),
+					   def,
+					   self->state_dir,
+					   self->op,
+					   vmsup_vm_create_cancellable(self),
+					   vmsup_vm_create_cloned_cb,
+					   self);
 		return;
 	}
 	need = def->disk_gib > 0 ? (guint64)def->disk_gib * 1024 * 1024 * 1024
@@ -262,6 +328,36 @@ vmsup_vm_create_qemu_cb(GObject *source, GAsyncResult *res, gpointer user_data)
 }
 
 static void
+vmsup_vm_create_preflight(VmsupVmCreate *self)
+{
+	vmsup_preflight_check_qemu_async(self->qemu_binary,
+					 vmsup_vm_create_cancellable(self),
+					 vmsup_vm_create_qemu_cb,
+					 self);
+}
+
+/* a clone's source stays as it is (stopped) until the clone ends */
+static void
+vmsup_vm_create_source_locked_cb(GObject *source, GAsyncResult *res, gpointer user_data)
+{
+	VmsupVmCreate *self = user_data;
+	GError *error = NULL;
+
+	if (!vmsup_vm_lock_lock_finish(res, &error)) {
+		vmsup_vm_create_done(self, error);
+		return;
+	}
+	self->source_locked = TRUE;
+	if (vmsup_vm_create_check_cancelled(self))
+		return;
+	if (!vmsup_vm_clone_check_source(self->source, &error)) {
+		vmsup_vm_create_done(self, error);
+		return;
+	}
+	vmsup_vm_create_preflight(self);
+}
+
+static void
 vmsup_vm_create_locked_cb(GObject *source, GAsyncResult *res, gpointer user_data)
 {
 	VmsupVmCreate *self = user_data;
@@ -274,10 +370,15 @@ vmsup_vm_create_locked_cb(GObject *source, GAsyncResult *res, gpointer user_data
 	self->locked = TRUE;
 	if (vmsup_vm_create_check_cancelled(self))
 		return;
-	vmsup_preflight_check_qemu_async(self->qemu_binary,
+	if (self->source != NULL) {
+		vmsup_vm_lock_lock_async(self->lock,
+					 vmsup_vm_get_name(self->source),
 					 vmsup_vm_create_cancellable(self),
-					 vmsup_vm_create_qemu_cb,
+					 vmsup_vm_create_source_locked_cb,
 					 self);
+		return;
+	}
+	vmsup_vm_create_preflight(self);
 }
 
 void
@@ -290,6 +391,14 @@ vmsup_vm_create_run(VmsupVmCreate *self)
 				 vmsup_vm_create_cancellable(self),
 				 vmsup_vm_create_locked_cb,
 				 g_object_ref(self));
+}
+
+void
+vmsup_vm_create_set_source(VmsupVmCreate *self, VmsupVm *source)
+{
+	g_return_if_fail(VMSUP_IS_VM_CREATE(self));
+	g_return_if_fail(VMSUP_IS_VM(source));
+	g_set_object(&self->source, source);
 }
 
 VmsupOperation *
@@ -317,6 +426,7 @@ vmsup_vm_create_finalize(GObject *object)
 	g_clear_object(&self->lock);
 	g_clear_object(&self->store);
 	g_clear_object(&self->accel);
+	g_clear_object(&self->source);
 	g_clear_object(&self->user_data);
 	g_free(self->qemu_binary);
 	g_free(self->qemu_img);

@@ -44,6 +44,14 @@ vmsup_vm_create_new(VmsupOperation *op,
 		    const VmsupVmCreateHooks *hooks,
 		    gpointer user_data);
 
+/*
+ * Makes the create a clone of @source (before run()): it holds @source's
+ * lock too, refuses it unless stopped, and copies its disk and guest files
+ * instead of making new ones.
+ */
+void
+vmsup_vm_create_set_source(VmsupVmCreate *self, VmsupVm *source);
+
 void
 vmsup_vm_create_run(VmsupVmCreate *self);
 

@@ -8,8 +8,10 @@
 
 #include "config.h"
 
+#include <glib/gstdio.h>
 #include <string.h>
 
+#include "vmsup-disk-copy.h"
 #include "vmsup-error.h"
 #include "vmsup-log.h"
 #include "vmsup-qemu-process.h"
@@ -260,6 +262,13 @@ vmsup_vm_loader_load_check_orphans(VmsupVmLoader *self)
 	dir = g_dir_open(disks_dir, 0, NULL);
 	while (dir != NULL && (basename = g_dir_read_name(dir)) != NULL) {
 		g_autofree gchar *name = NULL;
+		/* a clone's copy a killed daemon left unfinished: never anyone's disk */
+		if (g_str_has_suffix(basename, ".qcow2" VMSUP_DISK_COPY_TMP_SUFFIX)) {
+			g_autofree gchar *path = g_build_filename(disks_dir, basename, NULL);
+			g_message("Removing '%s', the copy of an interrupted clone", path);
+			g_unlink(path);
+			continue;
+		}
 		if (!g_str_has_suffix(basename, ".qcow2"))
 			continue;
 		name = g_strndup(basename, strlen(basename) - strlen(".qcow2"));

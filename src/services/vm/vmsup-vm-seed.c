@@ -279,22 +279,22 @@ vmsup_vm_seed_make_image(const gchar *guest_dir,
 	return ok;
 }
 
+/* @from (OVMF's template, or another VM's store) as @guest_dir's variable store */
 static gboolean
-vmsup_vm_seed_copy_vars(const gchar *guest_dir, GError **error)
+vmsup_vm_seed_write_vars(const gchar *from, const gchar *guest_dir, GError **error)
 {
 	g_autofree gchar *vars = g_build_filename(guest_dir, VMSUP_VM_SEED_VARS, NULL);
 	g_autofree gchar *contents = NULL;
 	g_autoptr(GError) error_local = NULL;
 	gsize length = 0;
 
-	if (g_file_test(vars, G_FILE_TEST_IS_REGULAR))
-		return TRUE;
-	if (!g_file_get_contents(vmsup_vm_seed_ovmf_vars(), &contents, &length, &error_local)) {
+	if (!g_file_get_contents(from, &contents, &length, &error_local)) {
 		g_set_error(error,
 			    VMSUP_ERROR,
 			    VMSUP_ERROR_FAILED_PRECONDITION,
-			    _("Cannot read OVMF's variable store: %s; install the package "
+			    _("Cannot read the variable store '%s': %s; install the package "
 			      "'ovmf', or create the VM with --firmware bios"),
+			    from,
 			    error_local->message);
 		return FALSE;
 	}
@@ -313,6 +313,28 @@ vmsup_vm_seed_copy_vars(const gchar *guest_dir, GError **error)
 		return FALSE;
 	}
 	return TRUE;
+}
+
+static gboolean
+vmsup_vm_seed_copy_vars(const gchar *guest_dir, GError **error)
+{
+	g_autofree gchar *vars = g_build_filename(guest_dir, VMSUP_VM_SEED_VARS, NULL);
+
+	if (g_file_test(vars, G_FILE_TEST_IS_REGULAR))
+		return TRUE;
+	return vmsup_vm_seed_write_vars(vmsup_vm_seed_ovmf_vars(), guest_dir, error);
+}
+
+gboolean
+vmsup_vm_seed_clone(const gchar *source_dir, const gchar *guest_dir, GError **error)
+{
+	g_autofree gchar *vars = g_build_filename(source_dir, VMSUP_VM_SEED_VARS, NULL);
+
+	if (!vmsup_vm_seed_mkdir(guest_dir, 0755, error))
+		return FALSE;
+	if (!g_file_test(vars, G_FILE_TEST_IS_REGULAR))
+		return TRUE;
+	return vmsup_vm_seed_write_vars(vars, guest_dir, error);
 }
 
 gboolean

@@ -58,6 +58,14 @@ vmsup_vm_seed_prepare_bundled(const gchar *state_dir,
 			      GError **error);
 
 /*
+ * A clone's @guest_dir from its source's @source_dir: a copy of the
+ * variable store (when the source has one), and nothing else, so its first
+ * start makes a seed of its own (a new instance-id) and pins new host keys.
+ */
+gboolean
+vmsup_vm_seed_clone(const gchar *source_dir, const gchar *guest_dir, GError **error);
+
+/*
  * vm.ssh_info's answer for a VM whose QEMU runs with guest port 22 at
  * @port: the host keys pinned in @guest_dir (at their first sight in
  * @console_log, cloud-init's block; never replaced after), known_hosts

@@ -26,8 +26,10 @@
 #include "vmsup-qemu-process.h"
 #include "vmsup-vm-accel.h"
 #include "vmsup-vm-cgroup.h"
+#include "vmsup-vm-clone.h"
 #include "vmsup-vm-create.h"
 #include "vmsup-vm-def.h"
+#include "vmsup-vm-disk.h"
 #include "vmsup-vm-files.h"
 #include "vmsup-vm-limits.h"
 #include "vmsup-vm-loader.h"
@@ -117,6 +119,7 @@ static const VmsupVmMember vmsup_vm_members[] = {
     {"cpu_quota_percent", VMSUP_VM_MEMBER_DEFINITION},
     {"memory_max_mib", VMSUP_VM_MEMBER_DEFINITION},
     {"firmware", VMSUP_VM_MEMBER_DEFINITION},
+    {"mac", VMSUP_VM_MEMBER_DEFINITION},
     {"ssh_keys", VMSUP_VM_MEMBER_DEFINITION},
     {"user_data", VMSUP_VM_MEMBER_DEFINITION},
     {"created", VMSUP_VM_MEMBER_DEFINITION},
@@ -1098,6 +1101,25 @@ vmsup_vm_service_set_applied_cb(GObject *source, GAsyncResult *res, gpointer use
 }
 
 static void
+vmsup_vm_service_set_grown_cb(GObject *source, GAsyncResult *res, gpointer user_data)
+{
+	GTask *task = user_data;
+	VmsupVmVerb *verb = g_task_get_task_data(task);
+	GError *error = NULL;
+
+	if (!vmsup_vm_disk_grow_finish(VMSUP_VM(source), res, &error)) {
+		vmsup_vm_verb_return_error(task, error);
+		return;
+	}
+	vmsup_log_vm(G_LOG_LEVEL_MESSAGE,
+		     verb->name,
+		     "VM '%s': disk grown to %u GiB",
+		     verb->name,
+		     verb->new_def->disk_gib);
+	vmsup_vm_apply_limits_async(verb->vm, verb->new_def, vmsup_vm_service_set_applied_cb, task);
+}
+
+static void
 vmsup_vm_service_set_verb(VmsupVmService *self, GTask *task)
 {
 	VmsupVmVerb *verb = g_task_get_task_data(task);
@@ -1148,6 +1170,21 @@ vmsup_vm_service_set_verb(VmsupVmService *self, GTask *task)
 		g_hash_table_insert(self->memory_reserved,
 				    g_strdup(verb->name),
 				    GUINT_TO_POINTER(verb->new_def->memory_mib));
+	/* the disk first: a size it cannot have leaves all else as it was */
+	if (g_strv_contains((const gchar *const *)verb->changed, "disk_gib")) {
+		g_autoptr(VmsupQemuConfig) config = vmsup_qemu_config_new(verb->name);
+		g_autofree gchar *binary = NULL;
+
+		config->qemu_binary = g_strdup(self->qemu_binary);
+		binary = vmsup_qemu_config_find_binary(config, NULL);
+		vmsup_vm_disk_grow_async(verb->vm,
+					 verb->new_def->disk_gib,
+					 binary != NULL ? binary : self->qemu_binary,
+					 NULL,
+					 vmsup_vm_service_set_grown_cb,
+					 task);
+		return;
+	}
 	vmsup_vm_apply_limits_async(verb->vm, verb->new_def, vmsup_vm_service_set_applied_cb, task);
 }
 
@@ -1634,6 +1671,16 @@ vmsup_vm_service_create_disk(VmsupVmService *self,
 	return TRUE;
 }
 
+static void
+vmsup_vm_service_run_create(VmsupVmService *self,
+			    GTask *task,
+			    VmsupVmDef *def,
+			    const gchar *binary,
+			    const gchar *qemu_img,
+			    gboolean start,
+			    gboolean wait,
+			    VmsupVm *source);
+
 void
 vmsup_vm_service_create_async(VmsupVmService *self,
 			      const VmsupCaller *caller,
@@ -1648,8 +1695,6 @@ vmsup_vm_service_create_async(VmsupVmService *self,
 	g_autoptr(VmsupQemuConfig) config = NULL;
 	g_autofree gchar *binary = NULL;
 	g_autofree gchar *qemu_img = NULL;
-	g_autoptr(VmsupVmCreate) create = NULL;
-	VmsupOperation *op;
 	const gchar *name;
 	gboolean start = FALSE;
 	gboolean wait = FALSE;
@@ -1678,12 +1723,37 @@ vmsup_vm_service_create_async(VmsupVmService *self,
 		return;
 	}
 	def->created = g_get_real_time() / G_USEC_PER_SEC;
+	def->mac = vmsup_vm_def_new_mac();
+	vmsup_vm_service_run_create(self,
+				    g_steal_pointer(&task),
+				    g_steal_pointer(&def),
+				    binary,
+				    qemu_img,
+				    start,
+				    wait,
+				    NULL);
+}
+
+/* @def's create (a clone of @source when given) as an operation, answered as @wait says */
+static void
+vmsup_vm_service_run_create(VmsupVmService *self,
+			    GTask *task /* owned */,
+			    VmsupVmDef *def /* owned */,
+			    const gchar *binary,
+			    const gchar *qemu_img,
+			    gboolean start,
+			    gboolean wait,
+			    VmsupVm *source)
+{
+	g_autofree gchar *name = g_strdup(def->name);
+	g_autoptr(VmsupVmCreate) create = NULL;
+	VmsupOperation *op;
 
 	vmsup_vm_service_prune_ops(self);
-	op = vmsup_vm_service_add_op(self, "create", name);
+	op = vmsup_vm_service_add_op(self, source != NULL ? "clone" : "create", name);
 	vmsup_vm_service_set_op_owner(op, def->owner_uid);
 	create = vmsup_vm_create_new(op,
-				     g_steal_pointer(&def),
+				     def,
 				     binary,
 				     qemu_img,
 				     self->state_dir,
@@ -1693,10 +1763,13 @@ vmsup_vm_service_create_async(VmsupVmService *self,
 				     self->accel,
 				     &vmsup_vm_service_create_hooks,
 				     self);
+	if (source != NULL)
+		vmsup_vm_create_set_source(create, source);
 	g_hash_table_insert(self->creating, g_strdup(name), g_object_ref(create));
 	vmsup_log_vm(G_LOG_LEVEL_INFO,
 		     name,
-		     "creating VM '%s' (operation %" G_GINT64_FORMAT ")",
+		     "%s VM '%s' (operation %" G_GINT64_FORMAT ")",
+		     source != NULL ? "cloning into" : "creating",
 		     name,
 		     vmsup_operation_get_id(op));
 	vmsup_vm_create_run(create);
@@ -1712,11 +1785,97 @@ vmsup_vm_service_create_async(VmsupVmService *self,
 		g_task_return_pointer(task,
 				      g_steal_pointer(&result),
 				      (GDestroyNotify)json_object_unref);
+		g_object_unref(task);
 	}
 }
 
 JsonObject *
 vmsup_vm_service_create_finish(VmsupVmService *self, GAsyncResult *res, GError **error)
+{
+	return vmsup_vm_service_verb_finish(self, res, error);
+}
+
+/* vm.clone: the checks now, the rest as vm.create's operation with the source's files */
+
+/* the clone's definition, checked as a create's would be */
+static VmsupVmDef *
+vmsup_vm_service_clone_def(VmsupVmService *self,
+			   const VmsupCaller *caller,
+			   VmsupVm *source,
+			   const gchar *new_name,
+			   GError **error)
+{
+	guint32 uid = caller != NULL ? caller->uid : (guint32)geteuid();
+	g_autoptr(VmsupVmDef) def = NULL;
+
+	if (!vmsup_vm_clone_check_source(source, error))
+		return NULL;
+	def = vmsup_vm_clone_def(vmsup_vm_get_def(source), new_name, uid);
+	/* the caller's VM reads what the source reads: the caller must be allowed to */
+	if ((caller != NULL && !vmsup_vm_def_check_caller(def, uid, error)) ||
+	    !vmsup_vm_cgroup_check_def(vmsup_vm_service_get_cgroup(self), def, error) ||
+	    !vmsup_vm_service_check_owner_limits(self, def, NULL, error) ||
+	    !vmsup_preflight_check_files(def, error))
+		return NULL;
+	return g_steal_pointer(&def);
+}
+
+void
+vmsup_vm_service_clone_async(VmsupVmService *self,
+			     const VmsupCaller *caller,
+			     JsonObject *params,
+			     GCancellable *cancellable,
+			     GAsyncReadyCallback callback,
+			     gpointer user_data)
+{
+	g_autoptr(GTask) task = NULL;
+	g_autoptr(VmsupVmDef) def = NULL;
+	g_autoptr(VmsupQemuConfig) config = NULL;
+	g_autofree gchar *binary = NULL;
+	g_autofree gchar *qemu_img = NULL;
+	const gchar *name;
+	const gchar *new_name;
+	VmsupVm *source = NULL;
+	GError *error = NULL;
+	gboolean wait = FALSE;
+
+	g_return_if_fail(VMSUP_IS_VM_SERVICE(self));
+	g_return_if_fail(params != NULL);
+
+	task = g_task_new(self, cancellable, callback, user_data);
+	g_task_set_source_tag(task, vmsup_vm_service_clone_async);
+	name = vmsup_vm_service_get_name_param(params, &error);
+	new_name = vmsup_json_object_get_string(params, "new_name", NULL);
+	if (name == NULL || !vmsup_name_validate(new_name, "VM", &error) ||
+	    !vmsup_json_object_get_checked_bool(params, "wait", FALSE, &wait, &error) ||
+	    !vmsup_vm_service_check_not_creating(self, name, &error) ||
+	    (source = vmsup_vm_service_lookup_vm(self, name, &error)) == NULL ||
+	    !vmsup_vm_service_create_check_name(self, new_name, &error) ||
+	    (def = vmsup_vm_service_clone_def(self, caller, source, new_name, &error)) == NULL) {
+		vmsup_vm_service_return_error(task, error);
+		return;
+	}
+	config = vmsup_qemu_config_new(new_name);
+	config->qemu_binary = g_strdup(self->qemu_binary);
+	binary = vmsup_qemu_config_find_binary(config, &error);
+	if (binary == NULL ||
+	    (vmsup_vm_get_def(source)->disk != NULL &&
+	     !vmsup_vm_service_create_disk(self, def, binary, &qemu_img, &error))) {
+		vmsup_vm_service_return_error(task, error);
+		return;
+	}
+	vmsup_vm_service_run_create(self,
+				    g_steal_pointer(&task),
+				    g_steal_pointer(&def),
+				    binary,
+				    qemu_img,
+				    /* start= */ FALSE,
+				    wait,
+				    source);
+}
+
+JsonObject *
+vmsup_vm_service_clone_finish(VmsupVmService *self, GAsyncResult *res, GError **error)
 {
 	return vmsup_vm_service_verb_finish(self, res, error);
 }

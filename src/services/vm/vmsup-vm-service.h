@@ -102,6 +102,20 @@ vmsup_vm_service_create_async(VmsupVmService *self,
 			      gpointer user_data);
 JsonObject *
 vmsup_vm_service_create_finish(VmsupVmService *self, GAsyncResult *res, GError **error);
+/*
+ * vm.clone {name, new_name, wait?}: a new VM @new_name from the stopped VM
+ * @name, the caller's, with a fresh identity and a copy of its disk, as an
+ * operation of kind "clone" (answered like vm.create).
+ */
+void
+vmsup_vm_service_clone_async(VmsupVmService *self,
+			     const VmsupCaller *caller,
+			     JsonObject *params,
+			     GCancellable *cancellable,
+			     GAsyncReadyCallback callback,
+			     gpointer user_data);
+JsonObject *
+vmsup_vm_service_clone_finish(VmsupVmService *self, GAsyncResult *res, GError **error);
 void
 vmsup_vm_service_start_async(VmsupVmService *self,
 			     const VmsupCaller *caller,

@@ -824,6 +824,7 @@ vmsup_vm_start_config(VmsupVm *self, GError **error)
 						 : g_strjoin(" ", ssh_key_arg, def->cmdline, NULL);
 	config->disk = g_strdup(def->disk);
 	config->share_dir = g_strdup(def->share_dir);
+	config->mac = g_strdup(def->mac);
 	for (guint i = 0; def->forward != NULL && i < def->forward->len; i++)
 		vmsup_qemu_config_add_forward(config, 0, g_array_index(def->forward, guint16, i));
 	/* its SSH server, for vm.ssh_info and vmsup shell */
@@ -920,12 +921,11 @@ vmsup_vm_start_after_exit_cb(GObject *source, GAsyncResult *res, gpointer user_d
 {
 	g_autoptr(GTask) task = user_data;
 	VmsupVm *self = VMSUP_VM(source);
+	/* read before the task is handed on: arguments have no order of evaluation */
+	GCancellable *cancellable = g_task_get_cancellable(task);
 
 	g_task_propagate_boolean(G_TASK(res), NULL);
-	vmsup_vm_start_async(self,
-			     g_task_get_cancellable(task),
-			     vmsup_vm_start_relay_cb,
-			     g_steal_pointer(&task));
+	vmsup_vm_start_async(self, cancellable, vmsup_vm_start_relay_cb, g_steal_pointer(&task));
 }
 
 void
