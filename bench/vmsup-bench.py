@@ -179,6 +179,19 @@ def free_tcp_port():
         return s.getsockname()[1]
 
 
+def fresh_forwards(arg):
+    """A -netdev value with a free host port for each forward, others unchanged."""
+    if "hostfwd=" not in arg:
+        return arg
+    parts = []
+    for part in arg.split(","):
+        if part.startswith("hostfwd=tcp:127.0.0.1:"):
+            guest = part.rsplit("-", 1)[1]
+            part = f"hostfwd=tcp:127.0.0.1:{free_tcp_port()}-{guest}"
+        parts.append(part)
+    return ",".join(parts)
+
+
 def vms(n):
     return f"{n} VM" if n == 1 else f"{n} VMs"
 
@@ -324,49 +337,64 @@ def qmp_command(conn, command):
         # an event: keep reading
 
 
-def qga_handshake_and_ping(path, timeout):
-    """GUEST-NOTES.md §5: sync-delimited, resent each second, matched by id; then guest-ping."""
-    conn = LineSocket(path, 1.0)
-    deadline = now() + timeout
+def qga_sync(conn, deadline):
+    """GUEST-NOTES.md §5: sync-delimited, resent each second, matched by id."""
     sync_id = 1000
-    try:
-        synced = False
-        while not synced:
-            if now() > deadline:
-                raise BenchError("the guest agent did not answer in time")
-            sync_id += 1
-            req = {"execute": "guest-sync-delimited", "arguments": {"id": sync_id}}
-            conn.sock.sendall(b"\xff" + json.dumps(req).encode() + b"\n")
-            sent_at = now()
-            while now() - sent_at < 1.0 and not synced:
-                try:
-                    chunk = conn.sock.recv(65536)
-                except socket.timeout:
+    synced = False
+    while not synced:
+        if now() > deadline:
+            raise BenchError("the guest agent did not answer in time")
+        sync_id += 1
+        req = {"execute": "guest-sync-delimited", "arguments": {"id": sync_id}}
+        conn.sock.sendall(b"\xff" + json.dumps(req).encode() + b"\n")
+        sent_at = now()
+        while now() - sent_at < 1.0 and not synced:
+            try:
+                chunk = conn.sock.recv(65536)
+            except socket.timeout:
+                break
+            if not chunk:
+                raise BenchError("QEMU closed the agent socket")
+            conn.buf += chunk
+            # everything up to the last sentinel is noise or a stale reply
+            while b"\xff" in conn.buf:
+                conn.buf = conn.buf.split(b"\xff", 1)[1]
+                if b"\n" not in conn.buf:
                     break
-                if not chunk:
-                    raise BenchError("QEMU closed the agent socket")
-                conn.buf += chunk
-                # everything up to the last sentinel is noise or a stale reply
-                while b"\xff" in conn.buf:
-                    conn.buf = conn.buf.split(b"\xff", 1)[1]
-                    if b"\n" not in conn.buf:
+                line, rest = conn.buf.split(b"\n", 1)
+                try:
+                    if json.loads(line).get("return") == sync_id:
+                        synced = True
+                        conn.buf = rest
                         break
-                    line, rest = conn.buf.split(b"\n", 1)
-                    try:
-                        if json.loads(line).get("return") == sync_id:
-                            synced = True
-                            conn.buf = rest
-                            break
-                    except ValueError:
-                        pass
-        conn.sock.settimeout(max(1.0, deadline - now()))
-        conn.sock.sendall(json.dumps({"execute": "guest-ping"}).encode() + b"\n")
-        while True:
-            line = conn.readline().strip(b"\xff")
-            if not line:
-                continue
-            if "return" in json.loads(line):
-                return
+                except ValueError:
+                    pass
+    conn.sock.settimeout(max(1.0, deadline - now()))
+
+
+def qga_command(conn, command, arguments=None):
+    """One agent command on a synced connection; its "return", or BenchError."""
+    req = {"execute": command}
+    if arguments is not None:
+        req["arguments"] = arguments
+    conn.sock.sendall(json.dumps(req).encode() + b"\n")
+    while True:
+        line = conn.readline().strip(b"\xff")
+        if not line:
+            continue
+        msg = json.loads(line)
+        if "return" in msg:
+            return msg["return"]
+        if "error" in msg:
+            raise BenchError(f"QGA {command}: {msg['error'].get('desc')}")
+
+
+def qga_handshake_and_ping(path, timeout):
+    """The agent's first answer: sync, then guest-ping."""
+    conn = LineSocket(path, 1.0)
+    try:
+        qga_sync(conn, now() + timeout)
+        qga_command(conn, "guest-ping")
     finally:
         conn.close()
 
@@ -716,7 +744,7 @@ class Bench:
             self.latency_client = None
         guest = os.path.join(self.data_dir, "guest")
         exists = lambda f: os.path.exists(os.path.join(guest, f))
-        self.guest_built = exists("initramfs.cpio.gz") and (exists("vmlinux") or
+        self.guest_built = exists("initramfs.cpio.lz4") and (exists("vmlinux") or
                                                            exists("vmlinuz"))
 
     def setup(self):
@@ -885,15 +913,7 @@ class Bench:
                         if not os.path.exists(copy):
                             shutil.copyfile(disk, copy)
                         a = a.replace(disk, copy)
-            if "hostfwd=" in a:
-                parts = []
-                for part in a.split(","):
-                    if part.startswith("hostfwd=tcp:127.0.0.1:"):
-                        head, guest = part.rsplit("-", 1)
-                        part = f"hostfwd=tcp:127.0.0.1:{free_tcp_port()}-{guest}"
-                    parts.append(part)
-                a = ",".join(parts)
-            out.append(a)
+            out.append(fresh_forwards(a))
         return out, self.raw_fds(pid, argv, vm_run, rawdir, vm_name)
 
     def raw_fds(self, pid, argv, vm_run, rawdir, vm_name):

@@ -298,6 +298,7 @@ test_argv_full(Fixture *fx, gconstpointer data)
 	g_assert_true(
 	    argv_has_pair(argv, "-device", "virtio-9p-pci,fsdev=fs0,mount_tag=workspace"));
 	g_assert_true(argv_has_pair(argv, "-device", "virtio-balloon-pci"));
+	g_assert_true(argv_has_pair(argv, "-device", "virtio-rng-pci"));
 
 	/* KVM comes with -cpu host; no fd: QEMU binds the socket itself */
 	config->accel = VMSUP_ACCEL_KVM;

@@ -362,7 +362,7 @@ class Chaos:
             if shutil.which(tool) is None:
                 raise Prerequisite(f"{tool} is needed")
         guest = os.path.join(self.data_dir, "guest")
-        if not (os.path.exists(os.path.join(guest, "initramfs.cpio.gz")) and
+        if not (os.path.exists(os.path.join(guest, "initramfs.cpio.lz4")) and
                 (os.path.exists(os.path.join(guest, "vmlinux")) or
                  os.path.exists(os.path.join(guest, "vmlinuz")))):
             raise Prerequisite(f"the bundled guest is not built in {guest}; configure with "

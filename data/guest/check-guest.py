@@ -271,7 +271,7 @@ class Run:
 
 def main():
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--data-dir", help="directory with vmlinux, vmlinuz and initramfs.cpio.gz")
+    ap.add_argument("--data-dir", help="directory with vmlinux, vmlinuz and initramfs.cpio.lz4")
     ap.add_argument("--kernel", default="vmlinux", help="vmlinux (PVH, default) or vmlinuz")
     ap.add_argument("--runs", type=int, default=1)
     ap.add_argument("--timeout", type=float, default=60, help="seconds per boot")
@@ -286,7 +286,7 @@ def main():
     if data_dir is None:
         ap.error("give --data-dir or set VMSUP_DATA_DIR")
     kernel = os.path.join(data_dir, args.kernel)
-    initrd = os.path.join(data_dir, "initramfs.cpio.gz")
+    initrd = os.path.join(data_dir, "initramfs.cpio.lz4")
     for f in (kernel, initrd):
         if not os.path.exists(f):
             print(f"Bail out! {f} is missing: build the guest first")

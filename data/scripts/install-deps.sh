@@ -7,7 +7,7 @@ packages="meson ninja-build pkg-config gcc clang libclang-rt-14-dev
 libglib2.0-dev libglib2.0-bin libjson-glib-dev libsoup-3.0-dev
 gettext python3-docutils dbus dbus-daemon
 qemu-system-x86 qemu-utils
-busybox-static kmod cpio gzip xz-utils zstd python3
+busybox-static kmod cpio gzip lz4 xz-utils zstd python3
 qemu-guest-agent dropbear-bin openssl curl
 polkitd systemd strace
 zsh fish clang-format-14

@@ -40,7 +40,7 @@ vmsup_paths_guest_kernel(void)
 gchar *
 vmsup_paths_guest_initrd(void)
 {
-	return vmsup_paths_guest_file("initramfs.cpio.gz");
+	return vmsup_paths_guest_file("initramfs.cpio.lz4");
 }
 
 gboolean

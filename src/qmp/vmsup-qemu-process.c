@@ -803,6 +803,7 @@ vmsup_qemu_config_build_argv(const VmsupQemuConfig *config,
 	g_auto(VmsupQemuArgv) b = {0};
 	g_autofree gchar *binary = NULL;
 	g_autofree gchar *balloon = NULL;
+	g_autofree gchar *rng = NULL;
 
 	g_return_val_if_fail(config != NULL, NULL);
 	g_return_val_if_fail(runtime_dir != NULL, NULL);
@@ -846,6 +847,13 @@ vmsup_qemu_config_build_argv(const VmsupQemuConfig *config,
 		vmsup_qemu_argv_addf(b.argv, "-incoming", "fd:%d", b.next_fd++);
 	balloon = vmsup_qemu_virtio(b.machine, "virtio-balloon");
 	vmsup_qemu_argv_add(b.argv, "-device", balloon);
+	/*
+	 * The host's entropy: without it a guest's first getrandom() (an SSH
+	 * host key) waits for the kernel's own jitter entropy, about a second
+	 * of boot under TCG.
+	 */
+	rng = vmsup_qemu_virtio(b.machine, "virtio-rng");
+	vmsup_qemu_argv_add(b.argv, "-device", rng);
 	if (config->paused)
 		vmsup_qemu_argv_add(b.argv, "-S", NULL);
 

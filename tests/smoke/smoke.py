@@ -211,7 +211,7 @@ class Layout:
     def built_artifacts(self):
         """What the install copies that changes with the build."""
         out = {}
-        for rel in ("src/daemon/vmsupd", "src/cli/vmsup", "data/guest/initramfs.cpio.gz",
+        for rel in ("src/daemon/vmsupd", "src/cli/vmsup", "data/guest/initramfs.cpio.lz4",
                     "data/guest/vmlinux", "data/guest/vmlinuz",
                     "data/" + BUS_NAME + ".service"):
             path = os.path.join(self.build_root, rel)
@@ -249,7 +249,7 @@ class Layout:
     def verify(self):
         for path in (self.vmsupd, self.vmsup):
             check(os.access(path, os.X_OK), f"not installed: {path}")
-        check(os.path.isfile(os.path.join(self.guest_dir, "initramfs.cpio.gz")),
+        check(os.path.isfile(os.path.join(self.guest_dir, "initramfs.cpio.lz4")),
               f"the bundled guest is not installed in {self.guest_dir} (is -Dguest disabled?)")
         check(os.path.isfile(os.path.join(self.guest_dir, "vmlinux")) or
               os.path.isfile(os.path.join(self.guest_dir, "vmlinuz")),
@@ -964,7 +964,7 @@ def sc_create(ctx):
     step("the VM runs the installed bundled guest")
     check(vm["kernel"].startswith(ctx.layout.guest_dir + os.sep),
           f"kernel {vm['kernel']} is not the installed guest's ({ctx.layout.guest_dir})")
-    check(vm["initrd"] == os.path.join(ctx.layout.guest_dir, "initramfs.cpio.gz"),
+    check(vm["initrd"] == os.path.join(ctx.layout.guest_dir, "initramfs.cpio.lz4"),
           f"initrd {vm['initrd']}")
     cmdline = proc_cmdline(vm["pid"])
     check(cmdline and "qemu-system" in os.path.basename(cmdline[0]),
