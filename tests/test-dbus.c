@@ -1485,6 +1485,12 @@ static const TwinCase twin_cases[] = {
     {"daemon.info", TWIN_SAME, NEEDS_NOTHING, "{}", NULL},
     /* a VM without an image: both say so, as failed-precondition */
     {"vm.ssh_info", TWIN_SAME, NEEDS_DEFINED, "{\"name\": \"@NAME@\"}", NULL},
+    /* a refusal: a real build is the image suite's */
+    {"image.build",
+     TWIN_SAME,
+     NEEDS_NOTHING,
+     "{\"name\": \"tw\", \"packages\": [\"Not A Package\"]}",
+     NULL},
 };
 
 /* more cases of one method: /vmsup/rpc/twin/<method>-<suffix> */
