@@ -31,7 +31,7 @@ static const VmsupCliVerb vmsup_cli_verbs[] = {
     {"shell", N_("Log in to a VM over SSH, or run a command there"), vmsup_cli_shell},
     {"ops", N_("List, show or cancel operations (list|get|cancel)"), vmsup_cli_ops},
     {"workspace", N_("Manage workspaces (create|list|delete|open)"), vmsup_cli_workspace},
-    {"image", N_("Manage stored images (import|list|delete)"), vmsup_cli_image},
+    {"image", N_("Manage stored images (import|build|list|delete)"), vmsup_cli_image},
     {"info", N_("Show what vmsupd is and how it runs"), vmsup_cli_info},
     {"events", N_("Print events as they happen"), vmsup_cli_events},
     /* run_verb() itself answers "help" */
