@@ -1928,7 +1928,8 @@ test_completion(Fixture *f, gconstpointer data)
 	    "complete_words vmsup ops list --output ''\n"
 	    "complete_words vmsup image ''\n"
 	    "complete_words vmsup image delete ''\n"
-	    "complete_words vmsup image list -o name,us\n",
+	    "complete_words vmsup image list -o name,us\n"
+	    "complete_words vmsup image build x --distro ''\n",
 	    script,
 	    f->socket_path);
 	launcher = cli_launcher(f->socket_path, FALSE, G_SUBPROCESS_FLAGS_STDOUT_PIPE);
@@ -1954,9 +1955,10 @@ test_completion(Fixture *f, gconstpointer data)
 			"--no-headers\n"
 			"name,state\n"
 			"id kind progress stage state vm\n"
-			"delete import list\n"
+			"build delete import list\n"
 			"base\n"
-			"name,used-by\n");
+			"name,used-by\n"
+			"debian-12\n");
 	g_clear_pointer(&out, g_free);
 	g_clear_object(&proc);
 	g_clear_pointer(&cmd, g_free);
@@ -1998,7 +2000,7 @@ test_completion(Fixture *f, gconstpointer data)
 			"create\n"
 			"name,state\n"
 			"create delete list open\n"
-			"delete import list\n"
+			"build delete import list\n"
 			"base\n");
 	g_clear_pointer(&out, g_free);
 	g_clear_object(&proc);

@@ -147,7 +147,7 @@ complete -c vmsup -n '__vmsup_wants_sub help' -a 'create start stop pause resume
 complete -c vmsup -n __vmsup_wants_vm -a '(__vmsup_vm_names)'
 complete -c vmsup -n '__vmsup_wants_sub ops' -a 'list get cancel'
 complete -c vmsup -n '__vmsup_wants_sub workspace' -a 'create list delete open'
-complete -c vmsup -n '__vmsup_wants_sub image' -a 'import list delete'
+complete -c vmsup -n '__vmsup_wants_sub image' -a 'import build list delete'
 complete -c vmsup -n '__vmsup_wants_image_arg import' -F
 complete -c vmsup -n '__vmsup_wants_image_arg delete' -a '(__vmsup_image_names)'
 
@@ -176,6 +176,8 @@ complete -c vmsup -n '__vmsup_verb_is stop exec shell' -s t -l timeout -x -d 'Se
 complete -c vmsup -n '__vmsup_verb_is exec' -s i -l stdin -d 'Pass standard input to the command'
 complete -c vmsup -n '__vmsup_verb_is list' -l names -d 'Print only the names'
 complete -c vmsup -n '__vmsup_sub_is image import' -l name -x -d 'Name in the store'
+complete -c vmsup -n '__vmsup_sub_is image build' -l distro -x -a 'debian-12' -d 'What to build'
+complete -c vmsup -n '__vmsup_sub_is image build' -l package -x -d 'Debian package to add'
 complete -c vmsup -n '__vmsup_sub_is workspace create' -l path -x -a '(__fish_complete_directories)' -d 'Host directory to share'
 complete -c vmsup -n '__vmsup_sub_is workspace create' -l vm -x -a '(__vmsup_vm_names)' -d 'VM that serves the workspace'
 for table in list ports 'ops list' 'workspace list' 'image list'
