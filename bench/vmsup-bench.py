@@ -908,7 +908,9 @@ class Bench:
                 raise BenchError(f"vmsupd hands QEMU its QMP socket as fd {parts['fd']}, "
                                  f"not {RawQemu.QMP_FD}")
             if "fd" in parts and parts.get("id") != "qmp0":
-                plan[int(parts["fd"])] = ("listen", os.path.join(rawdir, "qga.sock"))
+                # the agent's socket, and the serial console's: one path each
+                path = "qga.sock" if parts.get("id") == "qga0" else parts["id"] + ".sock"
+                plan[int(parts["fd"])] = ("listen", os.path.join(rawdir, path))
         # QEMU keeps -add-fd descriptors under numbers of its own: name them by their use
         disk = None
         for name in os.listdir(f"/proc/{pid}/fd"):
@@ -929,7 +931,8 @@ class Bench:
         fdsets = [int(a.split(",")[0][3:]) for a in argv if a.startswith("fd=") and ",set=" in a]
         for n in fdsets:
             use = next(a for a in argv if f"/dev/fdset/{n}," in a + ",")
-            if use.startswith("file,"):
+            # the console log: a file chardev's path, or the serial socket's logfile
+            if use.startswith("file,") or f"logfile=/dev/fdset/{n}" in use:
                 plan[n] = ("open", os.path.join(rawdir, "console.log"),
                            os.O_WRONLY | os.O_CREAT | os.O_TRUNC)
                 continue

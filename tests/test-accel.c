@@ -400,6 +400,7 @@ test_probe_abort(Fixture *fx, gconstpointer data)
 int
 main(int argc, char **argv)
 {
+	vmsup_test_guard_children();
 	g_test_init(&argc, &argv, G_TEST_OPTION_ISOLATE_DIRS, NULL);
 	g_test_add_func("/vmsup/accel/strings", test_strings);
 	g_test_add_func("/vmsup/accel/guest/image", test_guest_image);

@@ -444,6 +444,7 @@ test_cli_dbus(void)
 int
 main(int argc, char **argv)
 {
+	vmsup_test_guard_children();
 	g_test_init(&argc, &argv, G_TEST_OPTION_ISOLATE_DIRS, NULL);
 
 	g_test_add_func("/vmsup/activation/listen-fds", test_listen_fds);

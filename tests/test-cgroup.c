@@ -727,6 +727,7 @@ test_unavailable(Fixture *f, gconstpointer user_data)
 int
 main(int argc, char **argv)
 {
+	vmsup_test_guard_children();
 	g_test_init(&argc, &argv, G_TEST_OPTION_ISOLATE_DIRS, NULL);
 
 	g_test_add_func("/vmsup/cgroup/paths/hybrid", test_paths_hybrid);

@@ -1115,6 +1115,8 @@ fixture_setup(Fixture *f, gconstpointer data)
 			   "exec sleep 30\n",
 			   0755);
 		g_string_append_printf(config_text, "QemuBinary=%s\n", qemu);
+		/* root's QEMU runs as vmsupd's QEMU user, which must reach the script */
+		g_assert_cmpint(g_chmod(f->dir, 0711), ==, 0);
 	}
 	write_file(config, config_text->str, 0644);
 
@@ -1929,7 +1931,10 @@ test_completion(Fixture *f, gconstpointer data)
 	    "complete_words vmsup image ''\n"
 	    "complete_words vmsup image delete ''\n"
 	    "complete_words vmsup image list -o name,us\n"
-	    "complete_words vmsup image build x --distro ''\n",
+	    "complete_words vmsup image build x --distro ''\n"
+	    "complete_words vmsup br\n"
+	    "complete_words vmsup --conn\n"
+	    "complete_words vmsup --connect ''\n",
 	    script,
 	    f->socket_path);
 	launcher = cli_launcher(f->socket_path, FALSE, G_SUBPROCESS_FLAGS_STDOUT_PIPE);
@@ -1958,7 +1963,10 @@ test_completion(Fixture *f, gconstpointer data)
 			"build delete import list\n"
 			"base\n"
 			"name,used-by\n"
-			"debian-12\n");
+			"debian-12\n"
+			"bridge\n"
+			"--connect\n"
+			"ssh://\n");
 	g_clear_pointer(&out, g_free);
 	g_clear_object(&proc);
 	g_clear_pointer(&cmd, g_free);
@@ -1979,7 +1987,9 @@ test_completion(Fixture *f, gconstpointer data)
 	    "c 'vmsup list -o name,st'\n"
 	    "c 'vmsup workspace '\n"
 	    "c 'vmsup image '\n"
-	    "c 'vmsup image delete '\n",
+	    "c 'vmsup image delete '\n"
+	    "c 'vmsup br'\n"
+	    "c 'vmsup --conn'\n",
 	    fish_script,
 	    f->socket_path);
 	proc =
@@ -2001,7 +2011,9 @@ test_completion(Fixture *f, gconstpointer data)
 			"name,state\n"
 			"create delete list open\n"
 			"build delete import list\n"
-			"base\n");
+			"base\n"
+			"bridge\n"
+			"--connect\n");
 	g_clear_pointer(&out, g_free);
 	g_clear_object(&proc);
 
@@ -2010,6 +2022,263 @@ test_completion(Fixture *f, gconstpointer data)
 	g_assert_no_error(error);
 	g_assert_true(g_subprocess_wait_check(proc, NULL, &error));
 	g_assert_no_error(error);
+}
+
+/*
+ * @argv (a shell and its script) in @f's directory with vmsup on its PATH; a
+ * completion that hangs fails the wait, and one that prints on stderr fails too
+ */
+static gchar *
+complete_in(Fixture *f, const gchar *const *argv)
+{
+	g_autoptr(GSubprocessLauncher) launcher =
+	    cli_launcher(f->socket_path, FALSE, CLI_RUN_FLAGS);
+	g_autofree gchar *cli_dir = vmsup_test_build_path("src", "cli", NULL);
+	g_autofree gchar *path_env = g_strdup_printf("%s:%s", cli_dir, g_getenv("PATH"));
+	/* the answers that must come get all the time a loaded machine needs */
+	g_autofree gchar *query_s = g_strdup_printf("%u", 10 * vmsup_test_timeout_multiplier());
+	g_autoptr(GSubprocess) proc = NULL;
+	g_autoptr(GAsyncResult) res = NULL;
+	g_autoptr(GError) error = NULL;
+	GAsyncResult *slot = NULL;
+	gchar *out = NULL;
+	g_autofree gchar *err = NULL;
+
+	g_subprocess_launcher_setenv(launcher, "PATH", path_env, TRUE);
+	g_subprocess_launcher_setenv(launcher, "VMSUP_COMPLETION_TIMEOUT", query_s, TRUE);
+	g_subprocess_launcher_set_cwd(launcher, f->dir);
+	proc = g_subprocess_launcher_spawnv(launcher, argv, &error);
+	g_assert_no_error(error);
+	g_subprocess_communicate_utf8_async(proc, NULL, NULL, vmsup_test_store_result_cb, &slot);
+	res = vmsup_test_wait_result(&slot, TIMEOUT_S);
+	g_subprocess_communicate_utf8_finish(proc, res, &out, &err, &error);
+	g_assert_no_error(error);
+	g_test_message("%s completes:\n%s--- stderr\n%s", argv[0], out, err);
+	g_assert_true(g_subprocess_get_if_exited(proc));
+	g_assert_cmpint(g_subprocess_get_exit_status(proc), ==, 0);
+	g_assert_cmpstr(err, ==, "");
+	return out;
+}
+
+/* how each shell is made to complete a line: c WORDS… prints the candidates sorted */
+static const gchar bash_complete[] =
+    "complete_words() { COMP_WORDS=(\"$@\"); COMP_CWORD=$(($# - 1)); "
+    "_vmsup; printf '%s\\n' \"${COMPREPLY[@]}\" | sort | paste -sd ' '; }\n";
+
+static const gchar fish_complete[] =
+    "function c; complete -C $argv[1] | cut -f1 | sort | paste -sd ' '; end\n";
+
+/*
+ * zsh completes only inside its line editor: the completion system's
+ * builtins are stood in for, compadd offering what matches the word typed
+ * ($PREFIX) with what compset moved aside ($IPREFIX), so the function runs
+ * as a TAB would run it
+ */
+static const gchar zsh_complete[] =
+    "autoload -Uz _vmsup\n"
+    "typeset -a reply\n"
+    "compadd() { while (($#)) && [[ $1 != -- ]]; do shift; done; shift; "
+    "reply+=($IPREFIX${^${(M)@:#${(b)PREFIX}*}}); }\n"
+    "compset() { [[ $1 == -P && $PREFIX == *,* ]] && IPREFIX=${PREFIX%,*}, && "
+    "PREFIX=${PREFIX##*,}; }\n"
+    "_files() { compadd -- *(N); }\n"
+    "_directories() { compadd -- *(N/); }\n"
+    "_message() { :; }\n"
+    "_call_program() { shift; eval \"$@\"; }\n"
+    "c() { reply=(); words=(\"$@\"); CURRENT=$#; PREFIX=$words[CURRENT] IPREFIX=; _vmsup; "
+    "print -r -- ${(j: :)${(o)reply}}; }\n";
+
+/*
+ * @lines completed in bash, fish and zsh, each answering @expected. A line
+ * is the words typed, the last one (empty after a trailing space) the one
+ * completed; a leading NAME=VALUE goes into the completion's environment.
+ */
+static void
+assert_completes(Fixture *f, const gchar *const *lines, const gchar *expected)
+{
+	g_autofree gchar *data = g_test_build_filename(G_TEST_DIST, "..", "data", NULL);
+	g_autoptr(GString) bash = g_string_new(NULL);
+	g_autoptr(GString) fish = g_string_new(NULL);
+	g_autoptr(GString) zsh = g_string_new(NULL);
+
+	g_string_printf(bash, ". '%s/bash-completion/vmsup'\n%s", data, bash_complete);
+	g_string_printf(fish, "source '%s/fish-completion/vmsup.fish'\n%s", data, fish_complete);
+	g_string_printf(zsh, "fpath=('%s/zsh-completion' $fpath)\n%s", data, zsh_complete);
+	for (guint i = 0; lines[i] != NULL; i++) {
+		const gchar *typed = lines[i];
+		const gchar *space = strchr(typed, ' ');
+		g_autofree gchar *env = NULL;
+		g_autofree gchar *fish_line = NULL;
+		g_auto(GStrv) words = NULL;
+
+		if (space != NULL && memchr(typed, '=', space - typed) != NULL) {
+			env = g_strndup(typed, space - typed + 1);
+			typed = space + 1;
+		}
+		words = g_strsplit(typed, " ", -1);
+		g_string_append_printf(bash, "%scomplete_words", env != NULL ? env : "");
+		g_string_append_printf(zsh, "%sc", env != NULL ? env : "");
+		for (guint w = 0; words[w] != NULL; w++) {
+			g_autofree gchar *quoted = g_shell_quote(words[w]);
+			g_string_append_printf(bash, " %s", quoted);
+			g_string_append_printf(zsh, " %s", quoted);
+		}
+		g_string_append_c(bash, '\n');
+		g_string_append_c(zsh, '\n');
+		fish_line = g_shell_quote(typed);
+		g_string_append_printf(fish, "%sc %s\n", env != NULL ? env : "", fish_line);
+	}
+	{
+		const gchar *bash_argv[] = {"bash", "--norc", "-c", bash->str, NULL};
+		const gchar *fish_argv[] = {"fish", "--no-config", "-c", fish->str, NULL};
+		const gchar *zsh_argv[] = {"zsh", "-f", "-c", zsh->str, NULL};
+		const gchar *const *shells[] = {bash_argv, fish_argv, zsh_argv};
+
+		for (guint i = 0; i < G_N_ELEMENTS(shells); i++) {
+			g_autofree gchar *out = complete_in(f, shells[i]);
+			g_assert_cmpstr(out, ==, expected);
+		}
+	}
+}
+
+/* a socket that takes connections and never answers them: a daemon that hangs */
+static GSocket *
+listen_silently(const gchar *path)
+{
+	g_autoptr(GSocketAddress) address = g_unix_socket_address_new(path);
+	g_autoptr(GError) error = NULL;
+	GSocket *socket = g_socket_new(G_SOCKET_FAMILY_UNIX,
+				       G_SOCKET_TYPE_STREAM,
+				       G_SOCKET_PROTOCOL_DEFAULT,
+				       &error);
+
+	g_assert_no_error(error);
+	g_assert_true(g_socket_bind(socket, address, FALSE, &error));
+	g_assert_true(g_socket_listen(socket, &error));
+	g_assert_no_error(error);
+	return socket;
+}
+
+/* names the daemon gives; nothing, quietly and soon, from one that is down or hangs */
+static void
+test_completion_names(Fixture *f, gconstpointer data)
+{
+	g_autofree gchar *image = g_build_filename(f->dir, "base.qcow2", NULL);
+	g_autofree gchar *proj = g_build_filename(f->dir, "proj", NULL);
+	g_autofree gchar *notes = g_build_filename(f->dir, "notes", NULL);
+	g_autofree gchar *hung = g_build_filename(f->dir, "hung.sock", NULL);
+	g_autoptr(GSocket) silent = listen_silently(hung);
+	const gchar *make[] = {"qemu-img", "create", "-q", "-f", "qcow2", image, "16M", NULL};
+	g_autofree gchar *import = g_strdup_printf("{\"path\": \"%s\", \"wait\": true}", image);
+	g_autofree gchar *down_get = g_strdup_printf("vmsup --socket %s/gone.sock get ", f->dir);
+	/* a daemon that does not answer is given one second, and leaves the files */
+	g_autofree gchar *hung_ops =
+	    g_strdup_printf("VMSUP_COMPLETION_TIMEOUT=1 vmsup --socket %s ops get ", hung);
+	g_autofree gchar *hung_image =
+	    g_strdup_printf("VMSUP_COMPLETION_TIMEOUT=1 vmsup --socket %s create x --image bas",
+			    hung);
+	const gchar *lines[] = {
+	    "vmsup ops get ",
+	    "vmsup ops cancel ",
+	    "vmsup workspace open ",
+	    "vmsup workspace delete p",
+	    "vmsup workspace create x --vm d",
+	    "vmsup create x --firmware bios --image ba",
+	    "vmsup image delete ",
+	    "vmsup get we",
+	    "vmsup exec web1 -- ",
+	    "vmsup list -o name,st",
+	    down_get,
+	    hung_ops,
+	    hung_image,
+	    NULL,
+	};
+	g_autoptr(JsonObject) imported = NULL;
+	CliRun run = {0};
+
+	create_vm(f, "web1");
+	create_vm(f, "web2");
+	create_vm(f, "db");
+	vmsup_test_run_tool(make);
+	imported = fixture_call(f, "image.import", import);
+	g_assert_cmpint(g_mkdir(proj, 0755), ==, 0);
+	g_assert_cmpint(g_mkdir(notes, 0755), ==, 0);
+	cli_run(f->socket_path,
+		&run,
+		"workspace",
+		"create",
+		"proj",
+		"--path",
+		proj,
+		"--vm",
+		"web1");
+	g_assert_cmpint(run.status, ==, EXIT_OK);
+	cli_run_clear(&run);
+	cli_run(f->socket_path,
+		&run,
+		"workspace",
+		"create",
+		"notes",
+		"--path",
+		notes,
+		"--vm",
+		"web2");
+	g_assert_cmpint(run.status, ==, EXIT_OK);
+	cli_run_clear(&run);
+
+	assert_completes(f,
+			 lines,
+			 "1 2 3 4\n"
+			 "\n"
+			 "notes proj\n"
+			 "proj\n"
+			 "db\n"
+			 "base base.qcow2\n"
+			 "base\n"
+			 "web1 web2\n"
+			 "\n"
+			 "name,state\n"
+			 "\n"
+			 "\n"
+			 "base.qcow2\n");
+	g_socket_close(silent, NULL);
+}
+
+static gboolean
+op_2_is_over(gpointer data)
+{
+	g_autoptr(JsonObject) op = fixture_call(data, "op.get", "{\"id\": 2}");
+	return g_strcmp0(vmsup_json_object_get_string(op, "state", NULL), "running") != 0;
+}
+
+/* only an operation still under way is offered to cancel */
+static void
+test_completion_running_op(Fixture *f, gconstpointer data)
+{
+	const gchar *lines[] = {"vmsup ops cancel ", "vmsup ops get ", NULL};
+	g_autoptr(JsonObject) cancelled = NULL;
+	CliRun run = {0};
+
+	create_vm(f, "idle");
+	/* this QEMU never answers: the operation stays in "start" */
+	cli_run(f->socket_path,
+		&run,
+		"-q",
+		"create",
+		"slow",
+		"--kernel",
+		f->kernel,
+		"--start",
+		"--no-wait");
+	g_assert_cmpint(run.status, ==, EXIT_OK);
+	g_assert_cmpstr(run.out, ==, "2\n");
+	cli_run_clear(&run);
+
+	assert_completes(f, lines, "2\n1 2\n");
+
+	/* the VM can be deleted once its operation is over */
+	cancelled = fixture_call(f, "op.cancel", "{\"id\": 2}");
+	vmsup_test_wait_until(op_2_is_over, f, TIMEOUT_S);
 }
 
 /* the image store end to end: vmsup and vmsupd over the socket, real images */
@@ -2213,6 +2482,7 @@ main(int argc, char **argv)
 {
 	static const FixtureOptions fake_qemu = {TRUE};
 
+	vmsup_test_guard_children();
 	g_test_init(&argc, &argv, G_TEST_OPTION_ISOLATE_DIRS, NULL);
 	g_test_add_func("/vmsup/cli/format/table", test_format_table);
 	g_test_add_func("/vmsup/cli/format/values", test_format_values);
@@ -2244,6 +2514,8 @@ main(int argc, char **argv)
 	ADD("/vmsup/cli/daemon/progress-terminal", test_progress_terminal, NULL);
 	ADD("/vmsup/cli/daemon/create-interrupted", test_create_interrupted, &fake_qemu);
 	ADD("/vmsup/cli/daemon/completion", test_completion, NULL);
+	ADD("/vmsup/cli/daemon/completion-names", test_completion_names, NULL);
+	ADD("/vmsup/cli/daemon/completion-running-op", test_completion_running_op, &fake_qemu);
 	ADD("/vmsup/cli/daemon/round-trip", test_round_trip, NULL);
 	ADD("/vmsup/cli/daemon/images", test_images, NULL);
 #undef ADD

@@ -309,6 +309,7 @@ test_config_empty_socket_group(void)
 int
 main(int argc, char **argv)
 {
+	vmsup_test_guard_children();
 	g_test_init(&argc, &argv, G_TEST_OPTION_ISOLATE_DIRS, NULL);
 	g_log_set_writer_func(test_log_writer, NULL, NULL);
 	g_test_add_func("/vmsup/daemon/config/defaults", test_config_defaults);

@@ -166,23 +166,7 @@ static const gchar polkit_xml[] =
 static gboolean
 name_owned(gpointer user_data)
 {
-	g_autoptr(GVariant) reply =
-	    g_dbus_connection_call_sync(sys.conn,
-					"org.freedesktop.DBus",
-					"/org/freedesktop/DBus",
-					"org.freedesktop.DBus",
-					"NameHasOwner",
-					g_variant_new("(s)", (gchar *)user_data),
-					G_VARIANT_TYPE("(b)"),
-					G_DBUS_CALL_FLAGS_NONE,
-					-1,
-					NULL,
-					NULL);
-	gboolean owned = FALSE;
-
-	if (reply != NULL)
-		g_variant_get(reply, "(b)", &owned);
-	return owned;
+	return vmsup_test_bus_name_has_owner(sys.conn, user_data);
 }
 
 /*
@@ -679,6 +663,7 @@ test_others_vms_are_invisible(void)
 int
 main(int argc, char **argv)
 {
+	vmsup_test_guard_children();
 	g_test_init(&argc, &argv, NULL);
 	g_test_add_func("/vmsup/dbus-system/others-vms-are-invisible",
 			test_others_vms_are_invisible);

@@ -14,6 +14,7 @@
 #include <glib/gstdio.h>
 #include <poll.h>
 #include <signal.h>
+#include <sys/stat.h>
 #include <sys/syscall.h>
 #include <unistd.h>
 
@@ -200,6 +201,55 @@ answer_from_dbus(GVariant *reply, GError *error, Answer *out)
 	}
 }
 
+/*
+ * A method answering `h`: the descriptor must come in the message's fd list
+ * and be a socket; the answer is {"fd": h}, as JSON-RPC gives it (whose
+ * descriptor a client reading plain lines never sees)
+ */
+static void
+dbus_call_fd(const gchar *path,
+	     const gchar *iface,
+	     const VmsupRpcMethod *method,
+	     GVariant *args,
+	     Answer *out)
+{
+	g_autoptr(GUnixFDList) fds = NULL;
+	g_autoptr(GVariant) reply = NULL;
+	g_autoptr(GError) error = NULL;
+	g_autoptr(JsonObject) result = json_object_new();
+	struct stat st;
+	gint32 handle = -1;
+	gint fd;
+
+	reply = g_dbus_connection_call_with_unix_fd_list_sync(global.conn,
+							      VMSUP_DBUS_BUS_NAME,
+							      path,
+							      iface,
+							      method->dbus_name,
+							      args,
+							      G_VARIANT_TYPE("(h)"),
+							      G_DBUS_CALL_FLAGS_NONE,
+							      CALL_TIMEOUT_MS,
+							      NULL,
+							      &fds,
+							      NULL,
+							      &error);
+	if (reply == NULL) {
+		answer_from_dbus(NULL, error, out);
+		return;
+	}
+	g_variant_get(reply, "(h)", &handle);
+	g_assert_nonnull(fds);
+	g_assert_cmpint(g_unix_fd_list_get_length(fds), ==, 1);
+	fd = g_unix_fd_list_get(fds, handle, &error);
+	g_assert_no_error(error);
+	g_assert_cmpint(fstat(fd, &st), ==, 0);
+	g_assert_true(S_ISSOCK(st.st_mode));
+	close(fd);
+	json_object_set_int_member(result, "fd", handle);
+	out->result = vmsup_json_node_new_object(g_steal_pointer(&result));
+}
+
 /* the D-Bus twin of a JSON-RPC call, built by the contract's mapping rule */
 static void
 dbus_call_method(const VmsupRpcMethod *method, JsonObject *params, Answer *out)
@@ -225,6 +275,10 @@ dbus_call_method(const VmsupRpcMethod *method, JsonObject *params, Answer *out)
 				     vmsup_dbus_variant_from_json_object(options));
 	else
 		args = g_variant_new("(@a{sv})", vmsup_dbus_variant_from_json_object(options));
+	if (method->flags & VMSUP_RPC_FLAG_RETURNS_FD) {
+		dbus_call_fd(VMSUP_DBUS_SUPERVISOR_PATH, SUPERVISOR_IFACE, method, args, out);
+		return;
+	}
 	reply = dbus_call(VMSUP_DBUS_SUPERVISOR_PATH,
 			  SUPERVISOR_IFACE,
 			  method->dbus_name,
@@ -537,6 +591,7 @@ test_table_mirrors_dbus(void)
 	const gchar *const in_plain[] = {"a{sv}", NULL};
 	const gchar *const out_object[] = {"a{sv}", NULL};
 	const gchar *const out_list[] = {"aa{sv}", NULL};
+	const gchar *const out_fd[] = {"h", NULL};
 	const gchar *const none[] = {NULL};
 	gpointer supervisor_iface = g_type_default_interface_ref(VMSUP_DBUS_TYPE_SUPERVISOR1);
 	gpointer vm_iface = g_type_default_interface_ref(VMSUP_DBUS_TYPE_VM1);
@@ -553,8 +608,10 @@ test_table_mirrors_dbus(void)
 		g_test_message("%s <-> %s", m->rpc_name, m->dbus_name);
 		g_assert_nonnull(method);
 		g_assert_true(args_signature_is(method->in_args, takes_vm ? in_vm : in_plain));
-		g_assert_true(
-		    args_signature_is(method->out_args, returns_list ? out_list : out_object));
+		g_assert_true(args_signature_is(method->out_args,
+						(m->flags & VMSUP_RPC_FLAG_RETURNS_FD) ? out_fd
+						: returns_list                         ? out_list
+							       : out_object));
 		if (takes_vm)
 			g_assert_cmpstr(method->in_args[0]->name, ==, "name");
 		if (returns_list) {
@@ -578,7 +635,9 @@ test_table_mirrors_dbus(void)
 		g_assert_false(m->flags & VMSUP_RPC_FLAG_RETURNS_LIST);
 		g_assert_true(args_signature_is(method->in_args, in_plain) ||
 			      args_signature_is(method->in_args, none));
-		g_assert_true(args_signature_is(method->out_args, out_object));
+		g_assert_true(args_signature_is(
+		    method->out_args,
+		    (m->flags & VMSUP_RPC_FLAG_RETURNS_FD) ? out_fd : out_object));
 		g_assert_cmpuint(g_signal_lookup(signal_name, VMSUP_DBUS_TYPE_VM1), !=, 0);
 	}
 	/* every VM1 property is the GObject property whose name, in snake case, is a vm.get member
@@ -1491,6 +1550,8 @@ static const TwinCase twin_cases[] = {
      NEEDS_NOTHING,
      "{\"name\": \"tw\", \"packages\": [\"Not A Package\"]}",
      NULL},
+    /* a viewer each; the JSON-RPC client here reads plain lines, and sees {"fd": 0} alone */
+    {"vm.console", TWIN_SAME, NEEDS_AGENT, "{\"name\": \"@NAME@\"}", NULL},
 };
 
 /* more cases of one method: /vmsup/rpc/twin/<method>-<suffix> */
@@ -1507,6 +1568,8 @@ static const struct {
       "\"idle_s\"]}",
       NULL}},
     {"fields-none", {"vm.list", TWIN_SAME, NEEDS_DEFINED, "{\"fields\": []}", NULL}},
+    /* a VM that does not run has no console: both refuse it alike */
+    {"stopped", {"vm.console", TWIN_SAME, NEEDS_DEFINED, "{\"name\": \"@NAME@\"}", NULL}},
     {"fields-unknown",
      {"vm.list", TWIN_SAME, NEEDS_DEFINED, "{\"fields\": [\"name\", \"nmae\"]}", NULL}},
 };
@@ -1914,6 +1977,8 @@ test_vm_object_methods(void)
 	g_autoptr(JsonObject) params = NULL;
 	const VmsupRpcMethod *get = vmsup_rpc_table_lookup("vm.get");
 	const VmsupRpcMethod *stop = vmsup_rpc_table_lookup("vm.stop");
+	const VmsupRpcMethod *console = vmsup_rpc_table_lookup("vm.console");
+	g_autofree gchar *running_path = NULL;
 
 	ensure_twin_vm();
 	params = parse_object("{\"name\": \"" TWIN_VM "\"}");
@@ -1937,6 +2002,36 @@ test_vm_object_methods(void)
 	g_clear_error(&error);
 	dbus_call_method(stop, params, &via_supervisor);
 	assert_same_answer(stop, &via_supervisor, &via_object, names, (const gchar *const *)masked);
+	answer_clear(&via_object);
+	answer_clear(&via_supervisor);
+
+	/* OpenConsole(a{sv}) -> h: refused alike for a VM that does not run ... */
+	dbus_call_fd(path,
+		     VM_IFACE,
+		     console,
+		     g_variant_new("(@a{sv})", empty_vardict()),
+		     &via_object);
+	dbus_call_method(console, params, &via_supervisor);
+	g_assert_cmpint(via_object.code, ==, VMSUP_ERROR_FAILED_PRECONDITION);
+	assert_same_answer(console,
+			   &via_supervisor,
+			   &via_object,
+			   names,
+			   (const gchar *const *)masked);
+	answer_clear(&via_object);
+
+	/* ... and a connected socket in the fd list for one that does */
+	ensure_running_twin_vm();
+	running_path = vmsup_dbus_vm_object_path(TWIN_RUNNING_VM);
+	dbus_call_fd(running_path,
+		     VM_IFACE,
+		     console,
+		     g_variant_new("(@a{sv})", empty_vardict()),
+		     &via_object);
+	g_assert_nonnull(via_object.result);
+	g_assert_cmpint(json_object_get_int_member(json_node_get_object(via_object.result), "fd"),
+			==,
+			0);
 }
 
 /* /vmsup/dbus/errors */
@@ -2930,6 +3025,7 @@ main(int argc, char **argv)
 {
 	gint status;
 
+	vmsup_test_guard_children();
 	g_test_init(&argc, &argv, G_TEST_OPTION_ISOLATE_DIRS, NULL);
 	/* map the D-Bus error names back to our domains on this side too */
 	(void)vmsup_error_quark();

@@ -1188,6 +1188,11 @@ test_host_files_from_peer(void)
 		     "\"r\"}}\n",
 		     "VM 'r' belongs to uid 0, not to you (uid 65534)",
 		     "\"result\""},
+		    /* nor its console: the owner rule comes before any descriptor is made */
+		    {"{\"jsonrpc\":\"2.0\",\"id\":9,\"method\":\"vm.console\",\"params\":{\"name\":"
+		     "\"r\"}}\n",
+		     "VM 'r' belongs to uid 0, not to you (uid 65534)",
+		     "\"result\""},
 		    {"{\"jsonrpc\":\"2.0\",\"id\":6,\"method\":\"vm.delete\",\"params\":{\"name\":"
 		     "\"r\"}}"
 		     "\n",
@@ -1761,6 +1766,7 @@ test_idle_timeout(Fixture *f, gconstpointer data)
 int
 main(int argc, char **argv)
 {
+	vmsup_test_guard_children();
 	g_test_init(&argc, &argv, G_TEST_OPTION_ISOLATE_DIRS, NULL);
 #define ADD(path, func) g_test_add(path, Fixture, NULL, fixture_setup, func, fixture_teardown)
 	ADD("/vmsup/jsonrpc/valid", test_valid);

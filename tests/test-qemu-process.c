@@ -229,7 +229,10 @@ test_argv_full(Fixture *fx, gconstpointer data)
 	g_autofree gchar *marker =
 	    g_strdup_printf("secret,id=vmsup-runtime-dir,data=%s", fx->runtime_dir);
 	g_autofree gchar *console =
-	    g_strdup_printf("file,id=ser0,path=%s/console.log", fx->runtime_dir);
+	    g_strdup_printf("socket,id=ser0,path=%s/console.sock,server=on,wait=off,logfile=%s/"
+			    "console.log",
+			    fx->runtime_dir,
+			    fx->runtime_dir);
 	g_autofree gchar *qga =
 	    g_strdup_printf("socket,id=qga0,path=%s/qga.sock,server=on,wait=off", fx->runtime_dir);
 	g_autofree gchar *qmp_path =
@@ -258,11 +261,16 @@ test_argv_full(Fixture *fx, gconstpointer data)
 	g_assert_true(g_strv_contains((const gchar *const *)argv, "-no-user-config"));
 	g_assert_true(g_strv_contains((const gchar *const *)argv, "-no-reboot"));
 	g_assert_true(g_strv_contains((const gchar *const *)argv, "-S"));
-	/* with the QMP fd, QEMU creates nothing by name: no pidfile, the console an fdset */
+	/*
+	 * with the QMP fd, QEMU creates nothing by name: no pidfile, the serial
+	 * port a socket it is given, logging to an fdset
+	 */
 	g_assert_false(g_strv_contains((const gchar *const *)argv, "-pidfile"));
 	g_assert_true(argv_has_pair(argv, "-object", marker));
 	g_assert_true(argv_has_pair(argv, "-add-fd", "fd=5,set=5"));
-	g_assert_true(argv_has_pair(argv, "-chardev", "file,id=ser0,path=/dev/fdset/5"));
+	g_assert_true(argv_has_pair(argv,
+				    "-chardev",
+				    "socket,id=ser0,fd=6,server=on,wait=off,logfile=/dev/fdset/5"));
 	g_assert_true(argv_has_pair(argv, "-serial", "chardev:ser0"));
 	g_assert_true(argv_has_pair(argv, "-sandbox", VMSUP_QEMU_SANDBOX));
 	g_assert_true(argv_has_pair(argv, "-chardev", "socket,id=qmp0,fd=3,server=on,wait=off"));
@@ -322,7 +330,10 @@ test_argv_escape(Fixture *fx, gconstpointer data)
 	argv = vmsup_qemu_config_build_argv(config, "/run/a,b", -1, &error);
 	g_assert_no_error(error);
 	g_assert_true(argv_has_pair(argv, "-pidfile", "/run/a,b/qemu.pid"));
-	g_assert_true(argv_has_pair(argv, "-chardev", "file,id=ser0,path=/run/a,,b/console.log"));
+	g_assert_true(argv_has_pair(argv,
+				    "-chardev",
+				    "socket,id=ser0,path=/run/a,,b/console.sock,server=on,wait=off,"
+				    "logfile=/run/a,,b/console.log"));
 	g_assert_true(argv_has_pair(argv,
 				    "-chardev",
 				    "socket,id=qga0,path=/run/a,,b/qga.sock,server=on,wait=off"));
@@ -941,6 +952,7 @@ test_timing(Fixture *fx, gconstpointer data)
 int
 main(int argc, char **argv)
 {
+	vmsup_test_guard_children();
 	g_test_init(&argc, &argv, G_TEST_OPTION_ISOLATE_DIRS, NULL);
 	ADD("/vmsup/qemu/argv/full", test_argv_full);
 	ADD("/vmsup/qemu/argv/escape", test_argv_escape);

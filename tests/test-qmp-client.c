@@ -1019,6 +1019,7 @@ test_qemu_late_socket(Fixture *fx, gconstpointer data)
 int
 main(int argc, char **argv)
 {
+	vmsup_test_guard_children();
 	g_test_init(&argc, &argv, G_TEST_OPTION_ISOLATE_DIRS, NULL);
 #define ADD_MOCK(path, func) g_test_add(path, Fixture, NULL, setup_mock, func, teardown_mock)
 #define ADD_RAW(path, func) g_test_add(path, Fixture, "raw", setup_mock, func, teardown_mock)

@@ -52,6 +52,8 @@ static const struct {
     /* cloud-init and vmsup shell */
     {"vm.ssh_info", "GetSshInfo"},
     {"image.build", "BuildImage"},
+    /* descriptors by SCM_RIGHTS / D-Bus `h` */
+    {"vm.console", "OpenConsole"},
 };
 
 /* its policy, which knows of no owner, is made in main() */
@@ -253,6 +255,8 @@ test_flags(void)
 	g_assert_true(vmsup_rpc_table_lookup("vm.get")->flags & VMSUP_RPC_FLAG_READ_ONLY);
 	g_assert_false(vmsup_rpc_table_lookup("vm.stop")->flags & VMSUP_RPC_FLAG_READ_ONLY);
 	g_assert_false(vmsup_rpc_table_lookup("vm.exec")->flags & VMSUP_RPC_FLAG_READ_ONLY);
+	g_assert_true(vmsup_rpc_table_lookup("vm.console")->flags & VMSUP_RPC_FLAG_RETURNS_FD);
+	g_assert_false(vmsup_rpc_table_lookup("vm.console")->flags & VMSUP_RPC_FLAG_READ_ONLY);
 	g_assert_cmpstr(vmsup_rpc_table_lookup("vm.list")->list_member, ==, "vms");
 	g_assert_cmpstr(vmsup_rpc_table_lookup("op.list")->list_member, ==, "operations");
 	g_assert_cmpstr(vmsup_rpc_table_lookup("workspace.list")->list_member, ==, "workspaces");
@@ -1180,6 +1184,8 @@ test_dispatch_events(void)
 	const VmsupRpcMethod *m = vmsup_rpc_table_lookup("events.subscribe");
 	VmsupCaller caller = vmsup_caller_for_uid(OWNER_A);
 	g_autoptr(VmsupRpcCall) call = NULL;
+	g_autoptr(JsonObject) bad_since =
+	    vmsup_json_parse_object("{\"since\": \"yesterday\"}", -1, NULL);
 	JsonArray *events;
 	Reply reply = {0};
 	gint state = -1;
@@ -1188,8 +1194,18 @@ test_dispatch_events(void)
 	dispatch("events.subscribe", "{}", &reply);
 	g_assert_error(reply.error, VMSUP_ERROR, VMSUP_ERROR_FAILED_PRECONDITION);
 	reply_clear(&reply);
-	/* the schema is the table's: events.* take no parameter */
+	/* the schema is the table's: events.unsubscribe takes no parameter */
 	assert_invalid_params("events.unsubscribe", "{\"x\": 1}", "x");
+	assert_invalid_params("events.subscribe", "{\"follow\": \"yes\"}", "follow");
+	/* a since that is no time is refused before anything is subscribed */
+	call = vmsup_rpc_call_new(m, bad_since, &caller, reply_cb, &reply, NULL);
+	vmsup_rpc_call_set_subscriber(call, subscribe_cb, &state);
+	vmsup_rpc_table_dispatch(&stub_ctx, call);
+	g_assert_error(reply.error, VMSUP_ERROR, VMSUP_ERROR_INVALID_ARGUMENT);
+	g_assert_nonnull(strstr(reply.error->message, "yesterday"));
+	g_assert_cmpint(state, ==, -1);
+	reply_clear(&reply);
+	g_clear_pointer(&call, vmsup_rpc_call_unref);
 
 	call = vmsup_rpc_call_new(m, NULL, &caller, reply_cb, &reply, NULL);
 	vmsup_rpc_call_set_subscriber(call, subscribe_cb, &state);

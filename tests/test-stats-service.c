@@ -895,7 +895,10 @@ test_guest_stale(GuestFixture *fx, gconstpointer user_data)
 	handles = vmsup_vm_hooks_vm_handles(vmsup_vm_service_get_hooks(fx->vm_service), "busy");
 	g_assert_nonnull(handles);
 	g_assert_nonnull(handles->forwards);
-	g_assert_cmpuint(handles->forwards->len, ==, 1);
+	/* the web port it asked for, then the bundled guest's SSH server */
+	g_assert_cmpuint(handles->forwards->len, ==, 2);
+	g_assert_cmpuint(g_array_index(handles->forwards, VmsupQemuForward, 0).guest_port, ==, 80);
+	g_assert_cmpuint(g_array_index(handles->forwards, VmsupQemuForward, 1).guest_port, ==, 22);
 	load.url = g_strdup_printf("http://127.0.0.1:%u/",
 				   g_array_index(handles->forwards, VmsupQemuForward, 0).host_port);
 	load.session = soup_session_new();
@@ -1700,6 +1703,7 @@ test_hooks_only(void)
 int
 main(int argc, char **argv)
 {
+	vmsup_test_guard_children();
 	g_test_init(&argc, &argv, G_TEST_OPTION_ISOLATE_DIRS, NULL);
 	signal(SIGABRT, abort_handler);
 	signal(SIGTERM, abort_handler);

@@ -4009,6 +4009,7 @@ test_owner_lookup(Fixture *f, gconstpointer user_data)
 int
 main(int argc, char **argv)
 {
+	vmsup_test_guard_children();
 	g_log_set_writer_func(test_log_writer, NULL, NULL);
 	g_test_init(&argc, &argv, G_TEST_OPTION_ISOLATE_DIRS, NULL);
 #define ADD(path, func) g_test_add(path, Fixture, NULL, fixture_setup, func, fixture_teardown)

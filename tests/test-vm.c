@@ -498,6 +498,7 @@ test_pause_resume(Fixture *f, gconstpointer user_data)
 int
 main(int argc, char **argv)
 {
+	vmsup_test_guard_children();
 	g_test_init(&argc, &argv, G_TEST_OPTION_ISOLATE_DIRS, NULL);
 #define ADD(path, func) g_test_add(path, Fixture, NULL, fixture_setup, func, fixture_teardown)
 	ADD("/vmsup/vm/lifecycle", test_lifecycle);

@@ -1340,6 +1340,7 @@ test_owner_vm_of_another(Fixture *fx, gconstpointer user_data)
 int
 main(int argc, char **argv)
 {
+	vmsup_test_guard_children();
 	signal(SIGABRT, abort_handler);
 	signal(SIGSEGV, abort_handler);
 	g_log_set_writer_func(test_log_writer, NULL, NULL);

@@ -331,3 +331,24 @@ vmsup_test_probe_as_nobody(const gchar *socket_path, guint timeout_s)
 	g_assert_true(WIFEXITED(child.status));
 	return (VmsupTestProbe)WEXITSTATUS(child.status);
 }
+
+gboolean
+vmsup_test_bus_name_has_owner(GDBusConnection *conn, const gchar *name)
+{
+	g_autoptr(GVariant) reply = g_dbus_connection_call_sync(conn,
+								"org.freedesktop.DBus",
+								"/org/freedesktop/DBus",
+								"org.freedesktop.DBus",
+								"NameHasOwner",
+								g_variant_new("(s)", name),
+								G_VARIANT_TYPE("(b)"),
+								G_DBUS_CALL_FLAGS_NONE,
+								-1,
+								NULL,
+								NULL);
+	gboolean owned = FALSE;
+
+	if (reply != NULL)
+		g_variant_get(reply, "(b)", &owned);
+	return owned;
+}

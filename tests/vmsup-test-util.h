@@ -80,6 +80,14 @@ vmsup_test_wait_result_impl(GAsyncResult **slot,
 void
 vmsup_test_child_dies_with_parent(gpointer unused);
 
+/* first thing in main(): the test's QEMUs and daemons are killed when it ends, even by abort */
+void
+vmsup_test_guard_children(void);
+
+/* whether @name has an owner on @conn's bus now (FALSE too when the bus does not answer) */
+gboolean
+vmsup_test_bus_name_has_owner(GDBusConnection *conn, const gchar *name);
+
 /* dispatches whatever is ready now (completions of cancelled operations) without blocking */
 void
 vmsup_test_drain_main_context(void);

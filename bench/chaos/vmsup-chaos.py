@@ -1092,6 +1092,19 @@ class Chaos:
         # 4. the state directory
         self.check_state_dir(label, listed, workspaces)
 
+    @staticmethod
+    def journal_torn_lines(path):
+        """The lines of an event journal file that are not a JSON object each."""
+        torn = 0
+        with open(path, "rb") as f:
+            for line in f.read().split(b"\n"):
+                try:
+                    if line and not isinstance(json.loads(line), dict):
+                        torn += 1
+                except ValueError:
+                    torn += 1
+        return torn
+
     def check_state_dir(self, label, listed, workspaces):
         files = {}
         for root, dirs, names in os.walk(self.state_dir):
@@ -1100,6 +1113,7 @@ class Chaos:
                 files[rel] = os.path.join(root, n)
         defs = set()
         guests = set()
+        journal_lines = 0
         for rel, path in sorted(files.items()):
             d, base = os.path.split(rel)
             if d in ("vms", "last-run", "workspaces") and base.endswith(".json"):
@@ -1124,9 +1138,16 @@ class Chaos:
             elif d.startswith("ssh" + os.sep) and d.count(os.sep) == 1 and \
                     base in ("id_ed25519", "id_ed25519.pub"):
                 pass
+            elif d == "" and base in ("events.jsonl", "events.jsonl.1"):
+                journal_lines += self.journal_torn_lines(path)
             else:
                 self.violation(f"{label}: unexpected file in the state directory: {rel} "
                                f"({os.path.getsize(path)} bytes)")
+        # the event journal: a kill -9 tears at most the one line being written, which the
+        # restarted daemon ends and readers skip
+        if journal_lines > self.kills:
+            self.violation(f"{label}: the event journal has {journal_lines} torn lines after "
+                           f"{self.kills} kills")
         for name in sorted(guests - defs):
             self.violation(f"{label}: guests/{name} is left behind: no VM {name} is defined")
         if defs != set(listed):

@@ -1,5 +1,5 @@
 # fish completion for vmsup(1), the same as the bash one: verbs, options, and
-# VM names from the daemon itself (a daemon that is not running offers none)
+# VM, workspace, image names and operation ids from the daemon itself
 
 # the words typed after vmsup, less options and the values of those that take one
 function __vmsup_args
@@ -12,8 +12,9 @@ function __vmsup_args
             continue
         end
         switch $t
-            case --socket --kernel --initrd --image --path --cpus --memory -m --disk-gib \
-                --forward -p --timeout -t --cmdline --vm --cpu-quota --memory-max --name -o --output
+            case --socket --connect --kernel --initrd --image --path --cpus --memory -m --disk-gib \
+                --forward -p --timeout -t --cmdline --vm --cpu-quota --memory-max --name -o --output \
+                --firmware --ssh-key --user-data --sort --interval --since
                 set skip 1
             case '-*'
             case '*'
@@ -22,14 +23,14 @@ function __vmsup_args
     end
 end
 
-# --socket and --system as typed, so that names come from the daemon meant
+# --socket, --connect and --system as typed, so that names come from the daemon meant
 function __vmsup_global
     set -l tokens (commandline -opc)
     for i in (seq (count $tokens))
         switch $tokens[$i]
-            case --socket
+            case --socket --connect
                 if test $i -lt (count $tokens)
-                    echo --socket
+                    echo $tokens[$i]
                     echo $tokens[(math $i + 1)]
                 end
             case --system
@@ -38,18 +39,43 @@ function __vmsup_global
     end
 end
 
+# asked quietly and for a few seconds at most: a daemon that is not running (or not
+# answering) simply offers none
+function __vmsup_query
+    set -l limit
+    if command -q timeout
+        set limit timeout 3
+        set -q VMSUP_COMPLETION_TIMEOUT; and set limit timeout $VMSUP_COMPLETION_TIMEOUT
+    end
+    env LC_ALL=C $limit vmsup (__vmsup_global) $argv </dev/null 2>/dev/null
+end
+
 function __vmsup_vm_names
-    vmsup (__vmsup_global) list --names 2>/dev/null
+    __vmsup_query list --names
 end
 
 function __vmsup_image_names
-    vmsup (__vmsup_global) image list --output name --no-headers 2>/dev/null
+    __vmsup_query image list --output name --no-headers
 end
 
-# the one positional word of image import or image delete is next
-function __vmsup_wants_image_arg
+function __vmsup_workspace_names
+    __vmsup_query workspace list --output name --no-headers
+end
+
+# every operation for get, only those still running for cancel
+function __vmsup_op_ids
+    __vmsup_query ops list --output id,state --no-headers | while read -l line
+        set -l fields (string split -n ' ' -- $line)
+        if test $argv[1] = all; or test "$fields[2]" = running
+            echo $fields[1]
+        end
+    end
+end
+
+# the one positional word of a sub-command ($argv: verb, sub-command) is next
+function __vmsup_wants_arg
     set -l args (__vmsup_args)
-    test (count $args) -eq 2; and test $args[1] = image; and test $args[2] = $argv[1]
+    test (count $args) -eq 2; and test "$args[1] $args[2]" = "$argv[1] $argv[2]"
 end
 
 function __vmsup_needs_verb
@@ -68,7 +94,7 @@ end
 
 function __vmsup_wants_vm
     set -l args (__vmsup_args)
-    test (count $args) -eq 1; and contains -- $args[1] start stop pause resume delete set get stats health ping ports exec shell
+    test (count $args) -eq 1; and contains -- $args[1] start stop pause resume delete set get stats health ping ports exec shell console
 end
 
 function __vmsup_wants_sub
@@ -115,6 +141,7 @@ end
 complete -c vmsup -f
 
 complete -c vmsup -n __vmsup_not_guest_command -l socket -r -F -d 'Talk to the vmsupd on this socket'
+complete -c vmsup -n __vmsup_not_guest_command -l connect -x -a 'ssh://' -d 'Talk to the vmsupd of another host over SSH'
 complete -c vmsup -n __vmsup_not_guest_command -l system -d 'Talk to the system-wide vmsupd'
 complete -c vmsup -n __vmsup_not_guest_command -l json -d 'Print the result as JSON'
 complete -c vmsup -n __vmsup_not_guest_command -s q -l quiet -d 'No progress, no confirmations'
@@ -136,20 +163,27 @@ complete -c vmsup -n __vmsup_needs_verb -a ping -d "Ping a VM's guest agent"
 complete -c vmsup -n __vmsup_needs_verb -a ports -d "List a VM's listening ports"
 complete -c vmsup -n __vmsup_needs_verb -a exec -d 'Run a command in a VM'
 complete -c vmsup -n __vmsup_needs_verb -a shell -d 'Log in to a VM over SSH'
+complete -c vmsup -n __vmsup_needs_verb -a console -d 'Attach to the serial console of a running VM'
 complete -c vmsup -n __vmsup_needs_verb -a ops -d 'List, show or cancel operations'
 complete -c vmsup -n __vmsup_needs_verb -a workspace -d 'Manage workspaces'
 complete -c vmsup -n __vmsup_needs_verb -a image -d 'Manage stored images'
 complete -c vmsup -n __vmsup_needs_verb -a info -d 'Show what vmsupd is'
-complete -c vmsup -n __vmsup_needs_verb -a events -d 'Print events as they happen'
+complete -c vmsup -n __vmsup_needs_verb -a events -d 'Print events as they happen, or since a time'
+complete -c vmsup -n __vmsup_needs_verb -a top -d "Show every VM's resource use, live"
+complete -c vmsup -n __vmsup_needs_verb -a bridge -d "Relay to vmsupd for 'vmsup --connect'"
 complete -c vmsup -n __vmsup_needs_verb -a help -d "Show a command's help"
 
-complete -c vmsup -n '__vmsup_wants_sub help' -a 'create start stop pause resume delete set list get stats health ping ports exec shell ops workspace image info events'
+complete -c vmsup -n '__vmsup_wants_sub help' -a 'create start stop pause resume delete set list get stats health ping ports exec shell console ops workspace image info events top bridge'
 complete -c vmsup -n __vmsup_wants_vm -a '(__vmsup_vm_names)'
 complete -c vmsup -n '__vmsup_wants_sub ops' -a 'list get cancel'
 complete -c vmsup -n '__vmsup_wants_sub workspace' -a 'create list delete open'
 complete -c vmsup -n '__vmsup_wants_sub image' -a 'import build list delete'
-complete -c vmsup -n '__vmsup_wants_image_arg import' -F
-complete -c vmsup -n '__vmsup_wants_image_arg delete' -a '(__vmsup_image_names)'
+complete -c vmsup -n '__vmsup_wants_arg image import' -F
+complete -c vmsup -n '__vmsup_wants_arg image delete' -a '(__vmsup_image_names)'
+complete -c vmsup -n '__vmsup_wants_arg workspace open' -a '(__vmsup_workspace_names)'
+complete -c vmsup -n '__vmsup_wants_arg workspace delete' -a '(__vmsup_workspace_names)'
+complete -c vmsup -n '__vmsup_wants_arg ops get' -a '(__vmsup_op_ids all)'
+complete -c vmsup -n '__vmsup_wants_arg ops cancel' -a '(__vmsup_op_ids running)'
 
 # options of the verbs
 complete -c vmsup -n '__vmsup_verb_is create set workspace' -l cpus -x -d 'Number of virtual CPUs'
@@ -173,8 +207,15 @@ complete -c vmsup -n '__vmsup_verb_is create' -s s -l start -d 'Start the VM onc
 complete -c vmsup -n '__vmsup_verb_is create' -l no-wait -d 'Return the operation id at once'
 complete -c vmsup -n '__vmsup_verb_is stop delete workspace' -s f -l force -d 'Force it'
 complete -c vmsup -n '__vmsup_verb_is stop exec shell' -s t -l timeout -x -d 'Seconds to allow'
+complete -c vmsup -n '__vmsup_verb_is console' -s w -l wait -x -d 'Seconds of quiet after the input ended'
+complete -c vmsup -n '__vmsup_verb_is console' -l no-history -d 'Only what the guest prints from now on'
 complete -c vmsup -n '__vmsup_verb_is exec' -s i -l stdin -d 'Pass standard input to the command'
 complete -c vmsup -n '__vmsup_verb_is list' -l names -d 'Print only the names'
+complete -c vmsup -n '__vmsup_verb_is events' -l since -x -d 'Print the kept events since a time (10m, 2h, ISO 8601)'
+complete -c vmsup -n '__vmsup_verb_is events' -s f -l follow -d 'Go on printing events as they happen'
+complete -c vmsup -n '__vmsup_verb_is top' -l sort -x -a 'name state cpu mem net disk uptime' -d 'Sort the VMs by'
+complete -c vmsup -n '__vmsup_verb_is top' -l interval -x -d 'Seconds between refreshes'
+complete -c vmsup -n '__vmsup_verb_is top' -l once -d 'Print one frame and exit'
 complete -c vmsup -n '__vmsup_sub_is image import' -l name -x -d 'Name in the store'
 complete -c vmsup -n '__vmsup_sub_is image build' -l distro -x -a 'debian-12' -d 'What to build'
 complete -c vmsup -n '__vmsup_sub_is image build' -l package -x -d 'Debian package to add'

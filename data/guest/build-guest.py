@@ -7,8 +7,9 @@ Outputs, in --outdir:
   vmlinux            the same kernel decompressed: QEMU boots it through its
                      PVH entry point, which skips the in-guest decompressor
                      and halves boot time under TCG
-  initramfs.cpio.gz  busybox, qemu-ga and its libraries, the virtio modules,
-                     and the files in rootfs/ (with /init)
+  initramfs.cpio.gz  busybox, qemu-ga, dropbear (the SSH server vmsup shell
+                     reaches) and their libraries, the virtio modules, and
+                     the files in rootfs/ (with /init)
   built-using.txt    the Debian source packages these came from, with their
                      versions, as a package's Built-Using field names them
 
@@ -290,13 +291,14 @@ def installed_source(path):
     return res.stdout.strip() if res.returncode == 0 else None
 
 
-def built_using(kernel, busybox, qemu_ga):
+def built_using(kernel, busybox, qemu_ga, dropbear):
     if kernel.origin == "installed":
         kernel_source = installed_source(kernel.vmlinuz)
     else:
         path = os.path.join(os.path.dirname(os.path.dirname(kernel.vmlinuz)), "source")
         kernel_source = open(path).read().strip() if os.path.exists(path) else None
-    found = [kernel_source, installed_source(busybox), installed_source(qemu_ga)]
+    found = [kernel_source, installed_source(busybox), installed_source(qemu_ga),
+             installed_source(dropbear[0])]
     return [s for s in found if s]
 
 
@@ -401,7 +403,7 @@ def copy_into(root, src, dest=None, mode=None):
     return target
 
 
-def stage_rootfs(root, busybox, qemu_ga, kernel, order, deps):
+def stage_rootfs(root, busybox, qemu_ga, dropbear, kernel, order, deps):
     for d in ("proc", "sys", "dev", "run", "tmp", "root", "mnt", "workspace", "var"):
         os.makedirs(os.path.join(root, d), exist_ok=True)
     os.symlink("../run", os.path.join(root, "var", "run"))
@@ -433,10 +435,16 @@ def stage_rootfs(root, busybox, qemu_ga, kernel, order, deps):
         os.makedirs(os.path.dirname(link), exist_ok=True)
         os.symlink(os.path.relpath(os.path.join(root, "bin", "busybox"), os.path.dirname(link)), link)
 
-    # the guest agent and the exact libraries this host's loader resolves for it
-    copy_into(root, qemu_ga, "/usr/sbin/qemu-ga", 0o755)
-    deps.append(qemu_ga)
-    for lib in shared_libs(qemu_ga) + shared_libs(busybox):
+    # the guest agent, the SSH server and its key tool, and the exact libraries
+    # this host's loader resolves for them
+    binaries = [(qemu_ga, "/usr/sbin/qemu-ga"), (dropbear[0], "/usr/sbin/dropbear"),
+                (dropbear[1], "/usr/bin/dropbearkey")]
+    libs = shared_libs(busybox)
+    for src, dest in binaries:
+        copy_into(root, src, dest, 0o755)
+        deps.append(src)
+        libs += shared_libs(src)
+    for lib in libs:
         if not os.path.exists(os.path.join(root, lib.lstrip("/"))):
             copy_into(root, lib, mode=0o755)
             deps.append(os.path.realpath(lib))
@@ -491,8 +499,9 @@ def pack_initramfs(busybox, root, dest, level):
 def find_inputs():
     busybox = need_tool("busybox", "busybox-static")
     qemu_ga = need_tool("qemu-ga", "qemu-guest-agent")
+    dropbear = (need_tool("dropbear", "dropbear-bin"), need_tool("dropbearkey", "dropbear-bin"))
     need_tool("ldd", "libc-bin")
-    return busybox, qemu_ga, read_module_list()
+    return busybox, qemu_ga, dropbear, read_module_list()
 
 
 def write_depfile(path, target, deps):
@@ -518,7 +527,7 @@ def main():
     outdir = os.path.abspath(args.outdir)
     cache = os.path.join(outdir, "cache")
     try:
-        busybox, qemu_ga, wanted = find_inputs()
+        busybox, qemu_ga, dropbear, wanted = find_inputs()
         if args.kernel_deb:
             if not os.path.isfile(args.kernel_deb):
                 raise BuildError(f"--kernel-deb {args.kernel_deb}: no such file")
@@ -567,12 +576,12 @@ def main():
         root = os.path.join(outdir, "initramfs-root")
         shutil.rmtree(root, ignore_errors=True)
         os.makedirs(root)
-        stage_rootfs(root, busybox, qemu_ga, kernel, order, deps)
+        stage_rootfs(root, busybox, qemu_ga, dropbear, kernel, order, deps)
         pack_initramfs(busybox, root, os.path.join(outdir, "initramfs.cpio.gz"), args.gzip_level)
         shutil.rmtree(root, ignore_errors=True)
 
         with open(os.path.join(outdir, "built-using.txt"), "w") as f:
-            f.write(", ".join(built_using(kernel, busybox, qemu_ga)) + "\n")
+            f.write(", ".join(built_using(kernel, busybox, qemu_ga, dropbear)) + "\n")
 
         job.join()
         if errors:

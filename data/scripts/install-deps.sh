@@ -8,10 +8,11 @@ libglib2.0-dev libglib2.0-bin libjson-glib-dev libsoup-3.0-dev
 gettext python3-docutils dbus dbus-daemon
 qemu-system-x86 qemu-utils
 busybox-static kmod cpio gzip xz-utils zstd python3
-qemu-guest-agent openssl curl
+qemu-guest-agent dropbear-bin openssl curl
 polkitd systemd strace
 zsh fish clang-format-14
-mmdebstrap fakeroot dosfstools mtools gdisk e2fsprogs ovmf openssh-client"
+mmdebstrap fakeroot dosfstools mtools gdisk e2fsprogs ovmf openssh-client
+prometheus openssh-server"
 
 missing=""
 for p in $packages; do

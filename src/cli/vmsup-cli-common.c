@@ -1,7 +1,8 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
 /*
- * the verbs' shared helpers: errors and exit codes, option parsing, calling
- * vmsupd, printing results.
+ * the verbs' shared helpers: errors and exit codes, option parsing, reaching
+ * vmsupd (on its socket here, or over SSH with --connect) and calling it,
+ * printing results.
  */
 
 #include "config.h"
@@ -18,8 +19,11 @@ void
 vmsup_cli_clear(VmsupCli *cli)
 {
 	g_clear_pointer(&cli->socket_path, g_free);
+	g_clear_pointer(&cli->connect, g_free);
 	g_clear_pointer(&cli->output, g_free);
 	g_clear_object(&cli->client);
+	/* after the client: ssh ends once its input did */
+	g_clear_object(&cli->transport);
 }
 
 static gint
@@ -85,6 +89,69 @@ vmsup_cli_hint_for_kind(const VmsupCli *cli, const gchar *kind)
 	return g_strdup(_("vmsupd failed unexpectedly: its log has the details."));
 }
 
+gboolean
+vmsup_cli_remote_uri(VmsupCli *cli, VmsupRemoteUri **out_uri, gint *out_exit)
+{
+	const gchar *text = cli->connect != NULL ? cli->connect : g_getenv("VMSUP_CONNECT");
+	const gchar *source = cli->connect != NULL ? "--connect" : "VMSUP_CONNECT";
+	g_autoptr(GError) error = NULL;
+
+	*out_uri = NULL;
+	if (text == NULL || text[0] == '\0')
+		return TRUE;
+	*out_uri = vmsup_remote_uri_parse(text, &error);
+	if (*out_uri == NULL) {
+		/* TRANSLATORS: the first %s is --connect or VMSUP_CONNECT, the second what is wrong
+		 */
+		g_autofree gchar *msg = g_strdup_printf(_("%s: %s"), source, error->message);
+		*out_exit = vmsup_cli_usage_error(cli, msg);
+		return FALSE;
+	}
+	if (cli->socket_path != NULL) {
+		g_clear_pointer(out_uri, vmsup_remote_uri_free);
+		*out_exit = vmsup_cli_usage_error(
+		    cli,
+		    _("--socket names a socket on this host; with --connect, give the remote "
+		      "one as ssh://HOST?socket=PATH"));
+		return FALSE;
+	}
+	return TRUE;
+}
+
+/* ssh to @uri's host as cli->transport, and the client over it */
+static gboolean
+vmsup_cli_connect_remote(VmsupCli *cli, const VmsupRemoteUri *uri, gint *out_exit)
+{
+	g_autoptr(GError) error = NULL;
+
+	cli->transport = vmsup_ssh_transport_new(uri, cli->system, &error);
+	if (cli->transport == NULL) {
+		g_printerr("vmsup: %s\n", error->message);
+		*out_exit = VMSUP_CLI_EXIT_NO_DAEMON;
+		return FALSE;
+	}
+	cli->client = vmsup_jsonrpc_client_new();
+	vmsup_jsonrpc_client_connect_stream(cli->client,
+					    vmsup_ssh_transport_get_stream(cli->transport));
+	return TRUE;
+}
+
+/* the end of cli->transport: which side failed and what it said; the exit code */
+static gint
+vmsup_cli_report_remote_error(VmsupCli *cli)
+{
+	g_autoptr(GError) why = vmsup_ssh_transport_explain(cli->transport);
+	g_auto(GStrv) lines = vmsup_ssh_transport_get_stderr_lines(cli->transport);
+
+	/* TRANSLATORS: the first %s is [USER@]HOST[:PORT], the second which side failed */
+	g_printerr(_("vmsup: cannot reach vmsupd on %s: %s\n"),
+		   vmsup_ssh_transport_get_remote(cli->transport),
+		   why->message);
+	for (guint i = 0; lines != NULL && lines[i] != NULL; i++)
+		g_printerr("  %s\n", lines[i]);
+	return VMSUP_CLI_EXIT_NO_DAEMON;
+}
+
 gint
 vmsup_cli_report_error(VmsupCli *cli, const GError *error)
 {
@@ -93,6 +160,9 @@ vmsup_cli_report_error(VmsupCli *cli, const GError *error)
 	g_autofree gchar *hint = NULL;
 	gboolean remote = vmsup_error_is_wire(error);
 
+	if (cli->transport != NULL && (g_error_matches(error, VMSUP_ERROR, VMSUP_ERROR_CONNECT) ||
+				       g_error_matches(error, VMSUP_ERROR, VMSUP_ERROR_CLOSED)))
+		return vmsup_cli_report_remote_error(cli);
 	if (g_error_matches(error, VMSUP_ERROR, VMSUP_ERROR_CONNECT)) {
 		g_autofree gchar *path = cli->socket_path != NULL ? g_strdup(cli->socket_path)
 								  : vmsup_paths_socket(cli->system);
@@ -165,6 +235,14 @@ vmsup_cli_add_global_options(VmsupCli *cli, GOptionContext *context)
 	     &cli->system,
 	     N_("Talk to the system-wide vmsupd"),
 	     NULL},
+	    {"connect",
+	     0,
+	     0,
+	     G_OPTION_ARG_STRING,
+	     &cli->connect,
+	     N_("Talk to the vmsupd of another host over SSH (ssh://[USER@]HOST[:PORT]); also "
+		"$VMSUP_CONNECT"),
+	     N_("URI")},
 	    {"json",
 	     0,
 	     0,
@@ -272,20 +350,32 @@ vmsup_cli_parse_name(VmsupCli *cli,
 	return vmsup_cli_params_name((*argv)[1]);
 }
 
+gchar *
+vmsup_cli_local_socket(VmsupCli *cli, gboolean *out_activate)
+{
+	const gchar *env = g_getenv("VMSUP_SOCKET");
+
+	/* D-Bus may start the session daemon, unless a socket was named */
+	*out_activate = !cli->system && cli->socket_path == NULL && (env == NULL || *env == '\0');
+	if (cli->socket_path == NULL)
+		cli->socket_path = vmsup_paths_socket(cli->system);
+	return g_strdup(cli->socket_path);
+}
+
 gboolean
 vmsup_cli_connect(VmsupCli *cli, gint *out_exit)
 {
+	g_autoptr(VmsupRemoteUri) uri = NULL;
 	g_autofree gchar *path = NULL;
 	g_autoptr(GError) error = NULL;
-	const gchar *env = g_getenv("VMSUP_SOCKET");
-	/* D-Bus may start the session daemon, unless a socket was named */
-	gboolean activate =
-	    !cli->system && cli->socket_path == NULL && (env == NULL || *env == '\0');
+	gboolean activate;
 	gboolean ok;
 
-	if (cli->socket_path == NULL)
-		cli->socket_path = vmsup_paths_socket(cli->system);
-	path = g_strdup(cli->socket_path);
+	if (!vmsup_cli_remote_uri(cli, &uri, out_exit))
+		return FALSE;
+	if (uri != NULL)
+		return vmsup_cli_connect_remote(cli, uri, out_exit);
+	path = vmsup_cli_local_socket(cli, &activate);
 	cli->client = vmsup_jsonrpc_client_new();
 	ok = activate ? vmsup_jsonrpc_client_connect_activating(cli->client, path, &error)
 		      : vmsup_jsonrpc_client_connect(cli->client, path, &error);

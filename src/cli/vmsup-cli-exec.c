@@ -165,15 +165,8 @@ vmsup_cli_exec_ssh(JsonObject *info, gchar **command)
 	g_ptr_array_add(args, g_strdup_printf("%s@%s", user, host));
 	/* the guest's shell reads the command: each argument quoted, so it arrives as given */
 	if (command != NULL && command[0] != NULL) {
-		g_autoptr(GString) line = g_string_new(NULL);
 		g_ptr_array_add(args, g_strdup("--"));
-		for (guint i = 0; command[i] != NULL; i++) {
-			g_autofree gchar *quoted = g_shell_quote(command[i]);
-			if (i > 0)
-				g_string_append_c(line, ' ');
-			g_string_append(line, quoted);
-		}
-		g_ptr_array_add(args, g_string_free(g_steal_pointer(&line), FALSE));
+		g_ptr_array_add(args, vmsup_ssh_quote_command((const gchar *const *)command));
 	}
 	g_ptr_array_add(args, NULL);
 	fflush(stdout);
@@ -192,6 +185,7 @@ vmsup_cli_shell(VmsupCli *cli, gint argc, gchar **argv)
 	gint opt_timeout = 600;
 	g_autoptr(JsonObject) params = NULL;
 	g_autoptr(JsonObject) info = NULL;
+	g_autoptr(VmsupRemoteUri) uri = NULL;
 	gint64 started = g_get_monotonic_time();
 	gint64 deadline;
 	gint64 next_note = 0;
@@ -231,6 +225,10 @@ vmsup_cli_shell(VmsupCli *cli, gint argc, gchar **argv)
 			vmsup_cli_print_json_object(info);
 		return rc;
 	}
+	if (!vmsup_cli_remote_uri(cli, &uri, &rc))
+		return rc;
+	if (uri != NULL)
+		return vmsup_cli_remote_shell(cli, uri, opt_timeout, argv[1], argv + first);
 	deadline = started + (gint64)opt_timeout * G_USEC_PER_SEC;
 	for (;;) {
 		g_autoptr(GError) error = NULL;
@@ -262,7 +260,8 @@ vmsup_cli_shell(VmsupCli *cli, gint argc, gchar **argv)
 				   (gint)((now - started) / G_USEC_PER_SEC));
 			next_note = now + 10 * G_USEC_PER_SEC;
 		}
-		g_usleep(G_USEC_PER_SEC);
+		/* the bundled guest answers within seconds: poll often enough not to add one */
+		g_usleep(G_USEC_PER_SEC / 5);
 	}
 	vmsup_cli_clear(cli);
 	return vmsup_cli_exec_ssh(info, argv + first);

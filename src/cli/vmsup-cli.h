@@ -11,6 +11,8 @@
 
 #include "vmsup-cli-format.h"
 #include "vmsup-jsonrpc-client.h"
+#include "vmsup-remote-uri.h"
+#include "vmsup-ssh-transport.h"
 
 G_BEGIN_DECLS
 
@@ -33,6 +35,7 @@ typedef enum {
 typedef struct {
 	/* global options, also accepted after the verb */
 	gchar *socket_path;
+	gchar *connect; /* --connect: NULL unless given, "" for this host */
 	gboolean system;
 	gboolean json;
 	gboolean quiet;
@@ -42,6 +45,7 @@ typedef struct {
 	gboolean no_headers;
 	const gchar *verb; /* "create", "ops list", ... for messages */
 	VmsupJsonrpcClient *client;
+	VmsupSshTransport *transport; /* with --connect, once connected */
 } VmsupCli;
 
 typedef gint (*VmsupCliVerbFunc)(VmsupCli *cli, gint argc, gchar **argv);
@@ -98,8 +102,19 @@ vmsup_cli_parse_name(VmsupCli *cli,
 		     const GOptionEntry *entries,
 		     gint *out_exit);
 
+/*
+ * Where --connect (else $VMSUP_CONNECT) points: TRUE with *@out_uri NULL
+ * for this host; FALSE after a usage error
+ */
+gboolean
+vmsup_cli_remote_uri(VmsupCli *cli, VmsupRemoteUri **out_uri, gint *out_exit);
+
 gboolean
 vmsup_cli_connect(VmsupCli *cli, gint *out_exit);
+
+/* the local socket, resolved into cli->socket_path; *@out_activate: D-Bus may start vmsupd */
+gchar *
+vmsup_cli_local_socket(VmsupCli *cli, gboolean *out_activate);
 
 void
 vmsup_cli_print_json_object(JsonObject *obj);
@@ -224,6 +239,10 @@ vmsup_cli_exec(VmsupCli *cli, gint argc, gchar **argv);
 gint
 vmsup_cli_shell(VmsupCli *cli, gint argc, gchar **argv);
 
+/* vmsup-cli-console.c */
+gint
+vmsup_cli_console(VmsupCli *cli, gint argc, gchar **argv);
+
 /* vmsup-cli-ops.c */
 gint
 vmsup_cli_ops(VmsupCli *cli, gint argc, gchar **argv);
@@ -267,6 +286,26 @@ vmsup_cli_info(VmsupCli *cli, gint argc, gchar **argv);
 /* vmsup-cli-events.c */
 gint
 vmsup_cli_events(VmsupCli *cli, gint argc, gchar **argv);
+
+/* vmsup-cli-top.c */
+gint
+vmsup_cli_top(VmsupCli *cli, gint argc, gchar **argv);
+
+/* vmsup-cli-remote.c */
+
+/*
+ * vmsup shell NAME [-- COMMAND…] run by the vmsup of @uri's host, through
+ * ssh in place of this process; returns only when ssh could not be run
+ */
+gint
+vmsup_cli_remote_shell(VmsupCli *cli,
+		       const VmsupRemoteUri *uri,
+		       gint timeout,
+		       const gchar *name,
+		       gchar **command);
+
+gint
+vmsup_cli_bridge(VmsupCli *cli, gint argc, gchar **argv);
 
 /* vmsup-cli.c */
 gint

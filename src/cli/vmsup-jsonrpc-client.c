@@ -98,12 +98,11 @@ vmsup_jsonrpc_client_closed_cb(VmsupLineStream *stream, const GError *error, gpo
 }
 
 /* takes @fd, a connected socket */
-static gboolean
-vmsup_jsonrpc_client_attach(VmsupJsonrpcClient *self, gint fd, GError **error)
+static GIOStream *
+vmsup_jsonrpc_client_stream_from_fd(gint fd, GError **error)
 {
 	g_autoptr(GError) error_local = NULL;
 	g_autoptr(GSocket) socket = g_socket_new_from_fd(fd, &error_local);
-	g_autoptr(GSocketConnection) connection = NULL;
 
 	if (socket == NULL) {
 		close(fd);
@@ -113,10 +112,23 @@ vmsup_jsonrpc_client_attach(VmsupJsonrpcClient *self, gint fd, GError **error)
 			    "%s%s",
 			    g_dgettext("glib20", "Could not connect: "),
 			    error_local->message);
-		return FALSE;
+		return NULL;
 	}
-	connection = g_socket_connection_factory_create_connection(socket);
-	self->stream = vmsup_line_stream_new(G_IO_STREAM(connection), "vmsupd", 0);
+	return G_IO_STREAM(g_socket_connection_factory_create_connection(socket));
+}
+
+void
+vmsup_jsonrpc_client_connect_stream(VmsupJsonrpcClient *self, GIOStream *stream)
+{
+	g_return_if_fail(VMSUP_IS_JSONRPC_CLIENT(self));
+	g_return_if_fail(G_IS_IO_STREAM(stream));
+	g_return_if_fail(self->stream == NULL);
+
+	/* descriptors (vm.console) come only over the local socket */
+	self->stream = vmsup_line_stream_new(
+	    stream,
+	    "vmsupd",
+	    G_IS_SOCKET_CONNECTION(stream) ? VMSUP_LINE_STREAM_RECEIVE_FDS : 0);
 	vmsup_line_stream_set_max_line(self->stream, VMSUP_JSONRPC_CLIENT_MAX_LINE);
 	g_signal_connect(self->stream,
 			 "message",
@@ -128,7 +140,6 @@ vmsup_jsonrpc_client_attach(VmsupJsonrpcClient *self, gint fd, GError **error)
 			 self);
 	g_signal_connect(self->stream, "closed", G_CALLBACK(vmsup_jsonrpc_client_closed_cb), self);
 	vmsup_line_stream_start(self->stream);
-	return TRUE;
 }
 
 /* the connected socket, or -1 with *@out_errno */
@@ -161,22 +172,17 @@ vmsup_jsonrpc_client_open(const gchar *socket_path, gint *out_errno)
 	return fd;
 }
 
-gboolean
-vmsup_jsonrpc_client_connect(VmsupJsonrpcClient *self, const gchar *socket_path, GError **error)
+static GIOStream *
+vmsup_jsonrpc_client_dial_plain(const gchar *socket_path, GError **error)
 {
 	gint errsv = 0;
-	gint fd;
+	gint fd = vmsup_jsonrpc_client_open(socket_path, &errsv);
 
-	g_return_val_if_fail(VMSUP_IS_JSONRPC_CLIENT(self), FALSE);
-	g_return_val_if_fail(socket_path != NULL, FALSE);
-	g_return_val_if_fail(self->stream == NULL, FALSE);
-
-	fd = vmsup_jsonrpc_client_open(socket_path, &errsv);
 	if (fd < 0) {
 		vmsup_jsonrpc_client_set_connect_error(error, errsv);
-		return FALSE;
+		return NULL;
 	}
-	return vmsup_jsonrpc_client_attach(self, fd, error);
+	return vmsup_jsonrpc_client_stream_from_fd(fd, error);
 }
 
 /*
@@ -257,25 +263,20 @@ vmsup_jsonrpc_client_set_activation_error(GError **error, gint errsv, const gcha
 		    why);
 }
 
-gboolean
-vmsup_jsonrpc_client_connect_activating(VmsupJsonrpcClient *self,
-					const gchar *socket_path,
-					GError **error)
+/* the socket, starting the session vmsupd over D-Bus when nobody listens there */
+static GIOStream *
+vmsup_jsonrpc_client_dial_activating(const gchar *socket_path, GError **error)
 {
 	g_autoptr(GError) bus_error = NULL;
 	gint errsv = 0;
 	gint fd;
 
-	g_return_val_if_fail(VMSUP_IS_JSONRPC_CLIENT(self), FALSE);
-	g_return_val_if_fail(socket_path != NULL, FALSE);
-	g_return_val_if_fail(self->stream == NULL, FALSE);
-
 	fd = vmsup_jsonrpc_client_open(socket_path, &errsv);
 	if (fd >= 0)
-		return vmsup_jsonrpc_client_attach(self, fd, error);
+		return vmsup_jsonrpc_client_stream_from_fd(fd, error);
 	if (errsv != ENOENT && errsv != ECONNREFUSED) {
 		vmsup_jsonrpc_client_set_connect_error(error, errsv);
-		return FALSE;
+		return NULL;
 	}
 	/*
 	 * vmsupd takes its bus name only once its socket listens, so the bus's
@@ -283,7 +284,7 @@ vmsup_jsonrpc_client_connect_activating(VmsupJsonrpcClient *self,
 	 */
 	if (!vmsup_jsonrpc_client_activate(&bus_error)) {
 		vmsup_jsonrpc_client_set_activation_error(error, errsv, bus_error->message);
-		return FALSE;
+		return NULL;
 	}
 	fd = vmsup_jsonrpc_client_open(socket_path, &errsv);
 	if (fd < 0) {
@@ -291,9 +292,51 @@ vmsup_jsonrpc_client_connect_activating(VmsupJsonrpcClient *self,
 		    error,
 		    errsv,
 		    _("the vmsupd the session bus runs does not listen there"));
-		return FALSE;
+		return NULL;
 	}
-	return vmsup_jsonrpc_client_attach(self, fd, error);
+	return vmsup_jsonrpc_client_stream_from_fd(fd, error);
+}
+
+GIOStream *
+vmsup_jsonrpc_client_dial(const gchar *socket_path, gboolean activate, GError **error)
+{
+	g_return_val_if_fail(socket_path != NULL, NULL);
+
+	return activate ? vmsup_jsonrpc_client_dial_activating(socket_path, error)
+			: vmsup_jsonrpc_client_dial_plain(socket_path, error);
+}
+
+static gboolean
+vmsup_jsonrpc_client_connect_dialing(VmsupJsonrpcClient *self,
+				     const gchar *socket_path,
+				     gboolean activate,
+				     GError **error)
+{
+	g_autoptr(GIOStream) stream = NULL;
+
+	g_return_val_if_fail(VMSUP_IS_JSONRPC_CLIENT(self), FALSE);
+	g_return_val_if_fail(socket_path != NULL, FALSE);
+	g_return_val_if_fail(self->stream == NULL, FALSE);
+
+	stream = vmsup_jsonrpc_client_dial(socket_path, activate, error);
+	if (stream == NULL)
+		return FALSE;
+	vmsup_jsonrpc_client_connect_stream(self, stream);
+	return TRUE;
+}
+
+gboolean
+vmsup_jsonrpc_client_connect(VmsupJsonrpcClient *self, const gchar *socket_path, GError **error)
+{
+	return vmsup_jsonrpc_client_connect_dialing(self, socket_path, FALSE, error);
+}
+
+gboolean
+vmsup_jsonrpc_client_connect_activating(VmsupJsonrpcClient *self,
+					const gchar *socket_path,
+					GError **error)
+{
+	return vmsup_jsonrpc_client_connect_dialing(self, socket_path, TRUE, error);
 }
 
 /* whether systemd runs (system), or runs the user's session (not system) */
@@ -544,6 +587,42 @@ vmsup_jsonrpc_client_call(VmsupJsonrpcClient *self,
 	}
 }
 
+gint
+vmsup_jsonrpc_client_call_fd(VmsupJsonrpcClient *self,
+			     const gchar *method,
+			     JsonObject *params,
+			     JsonObject **out_result,
+			     GError **error)
+{
+	g_autoptr(GUnixFDList) stale = NULL;
+	g_autoptr(GUnixFDList) fds = NULL;
+	g_autoptr(JsonObject) result = NULL;
+	gint64 index;
+
+	g_return_val_if_fail(VMSUP_IS_JSONRPC_CLIENT(self), -1);
+	g_return_val_if_fail(self->stream != NULL, -1);
+
+	/* only what comes with this answer counts */
+	stale = vmsup_line_stream_steal_fds(self->stream);
+	result = vmsup_jsonrpc_client_call_object(self, method, params, error);
+	if (result == NULL)
+		return -1;
+	fds = vmsup_line_stream_steal_fds(self->stream);
+	index = vmsup_json_object_get_int(result, "fd", -1);
+	if (index < 0 || index >= g_unix_fd_list_get_length(fds)) {
+		g_set_error(error,
+			    VMSUP_ERROR,
+			    VMSUP_ERROR_PROTOCOL,
+			    _("vmsupd answered %s without passing a file descriptor; a connection "
+			      "over SSH cannot carry one, so run this on the VM's host"),
+			    method);
+		return -1;
+	}
+	if (out_result != NULL)
+		*out_result = g_steal_pointer(&result);
+	return g_unix_fd_list_get(fds, (gint)index, error);
+}
+
 JsonObject *
 vmsup_jsonrpc_client_call_object(VmsupJsonrpcClient *self,
 				 const gchar *method,
@@ -568,7 +647,7 @@ vmsup_jsonrpc_client_call_object(VmsupJsonrpcClient *self,
 JsonObject *
 vmsup_jsonrpc_client_next_notification(VmsupJsonrpcClient *self, gint timeout_ms, GError **error)
 {
-	gint64 deadline = timeout_ms < 0 ? -1 : g_get_monotonic_time() + timeout_ms * 1000;
+	gint64 deadline = timeout_ms < 0 ? -1 : g_get_monotonic_time() + (gint64)timeout_ms * 1000;
 
 	g_return_val_if_fail(VMSUP_IS_JSONRPC_CLIENT(self), NULL);
 	g_return_val_if_fail(self->stream != NULL, NULL);

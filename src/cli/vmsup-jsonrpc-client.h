@@ -41,6 +41,17 @@ vmsup_jsonrpc_client_connect_activating(VmsupJsonrpcClient *self,
 					GError **error);
 
 /*
+ * The connected socket as _connect() (@activate FALSE) or
+ * _connect_activating() (TRUE) finds it, for a relay (vmsup bridge)
+ */
+GIOStream *
+vmsup_jsonrpc_client_dial(const gchar *socket_path, gboolean activate, GError **error);
+
+/* talks over @stream (a reference is taken), a connection made elsewhere (ssh) */
+void
+vmsup_jsonrpc_client_connect_stream(VmsupJsonrpcClient *self, GIOStream *stream);
+
+/*
  * The command that starts vmsupd here, for messages: the socket unit via
  * systemctl where systemd runs and the unit is installed, else the vmsupd
  * binary (installed in libexec, or found in PATH) with --system or --session
@@ -58,6 +69,18 @@ vmsup_jsonrpc_client_call(VmsupJsonrpcClient *self,
 			  const gchar *method,
 			  JsonObject *params,
 			  GError **error);
+
+/*
+ * like _call_object() for a method answering with a descriptor ({"fd":
+ * index} and the descriptor by SCM_RIGHTS): the descriptor (close-on-exec,
+ * the caller's), or -1 with an error; @out_result: the answer, or NULL
+ */
+gint
+vmsup_jsonrpc_client_call_fd(VmsupJsonrpcClient *self,
+			     const gchar *method,
+			     JsonObject *params,
+			     JsonObject **out_result,
+			     GError **error);
 
 /* like _call() for methods answering an object */
 JsonObject *

@@ -13,6 +13,7 @@
 
 #include <errno.h>
 #include <glib/gi18n.h>
+#include <inttypes.h>
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
@@ -55,7 +56,7 @@ vmsup_json_check_fail(VmsupJsonCheck *c, const gchar *format, ...)
 		    VMSUP_ERROR,
 		    VMSUP_ERROR_INVALID_ARGUMENT,
 		    /* TRANSLATORS: "at byte 12: a number must be decimal ..." */
-		    _("at byte %" G_GSIZE_FORMAT ": %s"),
+		    _("at byte %zu: %s"),
 		    c->pos + 1,
 		    what);
 	return FALSE;
@@ -238,8 +239,8 @@ vmsup_json_check_number(VmsupJsonCheck *c)
 			return TRUE;
 		if (!g_ascii_string_to_signed(text, 10, G_MININT64, G_MAXINT64, &value, NULL)) {
 			g_autofree gchar *message = g_strdup_printf(
-			    _("the integer %.40s does not fit in 64 bits (from %" G_GINT64_FORMAT
-			      " to %" G_GINT64_FORMAT "); send one in that range"),
+			    _("the integer %.40s does not fit in 64 bits (from %" PRId64
+			      " to %" PRId64 "); send one in that range"),
 			    text,
 			    G_MININT64,
 			    G_MAXINT64);

@@ -8,6 +8,11 @@
 
 #include "config.h"
 
+#include <errno.h>
+#include <gio/gunixfdmessage.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
 #include <string.h>
 
 #include "vmsup-json.h"
@@ -17,6 +22,8 @@
 /* reads per dispatch at most; a peer that never pauses cannot hold the main loop */
 #define VMSUP_LINE_STREAM_READS_PER_DISPATCH 4
 #define VMSUP_LINE_STREAM_READ_CHUNK 16384
+/* descriptors taken from one read */
+#define VMSUP_LINE_STREAM_MAX_FDS 16
 /* lines handed to one writev() */
 #define VMSUP_LINE_STREAM_MAX_VECTORS 64
 
@@ -38,6 +45,8 @@ struct _VmsupLineStream {
 	gsize max_queue;
 	GCancellable *cancellable; /* owned */
 	GQueue write_queue;        /* of GBytes, owned */
+	GQueue fd_queue;           /* of VmsupLineStreamFds, owned, in the order of their lines */
+	GUnixFDList *fds_in;       /* owned: descriptors received, not yet taken */
 	gsize write_offset;        /* into the queue's head */
 	gsize queued;              /* unsent bytes in the queue */
 	GError *write_error;       /* owned: the write that failed, until the end it causes */
@@ -52,6 +61,20 @@ struct _VmsupLineStream {
 };
 
 G_DEFINE_FINAL_TYPE(VmsupLineStream, vmsup_line_stream, G_TYPE_OBJECT)
+
+/* descriptors that go out with the first byte of a queued line (SCM_RIGHTS) */
+typedef struct {
+	GBytes *line;     /* unowned: the queue's entry, known by its address */
+	GUnixFDList *fds; /* owned */
+} VmsupLineStreamFds;
+
+static void
+vmsup_line_stream_fds_free(gpointer data)
+{
+	VmsupLineStreamFds *entry = data;
+	g_object_unref(entry->fds);
+	g_free(entry);
+}
 
 enum { SIGNAL_MESSAGE, SIGNAL_INVALID, SIGNAL_LINE, SIGNAL_INPUT_ENDED, SIGNAL_CLOSED, N_SIGNALS };
 static guint signals[N_SIGNALS] = {0};
@@ -74,6 +97,7 @@ static void
 vmsup_line_stream_clear_queue(VmsupLineStream *self)
 {
 	g_queue_clear_full(&self->write_queue, (GDestroyNotify)g_bytes_unref);
+	g_queue_clear_full(&self->fd_queue, vmsup_line_stream_fds_free);
 	self->write_offset = 0;
 	self->queued = 0;
 }
@@ -311,6 +335,60 @@ vmsup_line_stream_wants_input(VmsupLineStream *self)
 	return self->started && !self->eof && vmsup_line_stream_can_deliver(self);
 }
 
+/* a read that keeps the descriptors sent with the bytes (SCM_RIGHTS) for the owner */
+static gssize
+vmsup_line_stream_recv_with_fds(VmsupLineStream *self, guint8 *buf, gsize size, GError **error)
+{
+	union {
+		struct cmsghdr align;
+		gchar buf[CMSG_SPACE(sizeof(gint) * VMSUP_LINE_STREAM_MAX_FDS)];
+	} control;
+	struct iovec iov = {.iov_base = buf, .iov_len = size};
+	struct msghdr msg = {
+	    .msg_iov = &iov,
+	    .msg_iovlen = 1,
+	    .msg_control = control.buf,
+	    .msg_controllen = sizeof(control.buf),
+	};
+	GSocket *socket;
+	gssize n;
+
+	if (!G_IS_SOCKET_CONNECTION(self->stream)) {
+		g_set_error_literal(error,
+				    G_IO_ERROR,
+				    G_IO_ERROR_NOT_SUPPORTED,
+				    "descriptors cannot pass on this connection");
+		return -1;
+	}
+	socket = g_socket_connection_get_socket(G_SOCKET_CONNECTION(self->stream));
+	do
+		n = recvmsg(g_socket_get_fd(socket), &msg, MSG_DONTWAIT | MSG_CMSG_CLOEXEC);
+	while (n < 0 && errno == EINTR);
+	if (n < 0) {
+		gint saved = errno;
+		g_set_error_literal(error,
+				    G_IO_ERROR,
+				    g_io_error_from_errno(saved),
+				    g_strerror(saved));
+		return -1;
+	}
+	for (struct cmsghdr *c = CMSG_FIRSTHDR(&msg); c != NULL; c = CMSG_NXTHDR(&msg, c)) {
+		gsize n_fds;
+		if (c->cmsg_level != SOL_SOCKET || c->cmsg_type != SCM_RIGHTS)
+			continue;
+		n_fds = (c->cmsg_len - CMSG_LEN(0)) / sizeof(gint);
+		for (gsize i = 0; i < n_fds; i++) {
+			gint fd;
+			memcpy(&fd, CMSG_DATA(c) + i * sizeof(gint), sizeof(gint));
+			if (g_unix_fd_list_append(self->fds_in, fd, NULL) < 0)
+				g_warning("%s: a received descriptor could not be kept",
+					  self->label);
+			close(fd);
+		}
+	}
+	return n;
+}
+
 /*
  * Up to @max_reads reads, or (@drain) until the peer has nothing more now;
  * FALSE once nothing more can come (end of input, error)
@@ -324,11 +402,18 @@ vmsup_line_stream_read_some(VmsupLineStream *self, guint max_reads, gboolean dra
 		gssize n;
 
 		g_byte_array_set_size(self->inbuf, old_len + VMSUP_LINE_STREAM_READ_CHUNK);
-		n = g_pollable_input_stream_read_nonblocking(G_POLLABLE_INPUT_STREAM(self->input),
-							     self->inbuf->data + old_len,
-							     VMSUP_LINE_STREAM_READ_CHUNK,
-							     NULL,
-							     &error);
+		if (self->flags & VMSUP_LINE_STREAM_RECEIVE_FDS)
+			n = vmsup_line_stream_recv_with_fds(self,
+							    self->inbuf->data + old_len,
+							    VMSUP_LINE_STREAM_READ_CHUNK,
+							    &error);
+		else
+			n = g_pollable_input_stream_read_nonblocking(
+			    G_POLLABLE_INPUT_STREAM(self->input),
+			    self->inbuf->data + old_len,
+			    VMSUP_LINE_STREAM_READ_CHUNK,
+			    NULL,
+			    &error);
 		g_byte_array_set_size(self->inbuf, old_len + MAX(n, 0));
 		if (n < 0 && g_error_matches(error, G_IO_ERROR, G_IO_ERROR_WOULD_BLOCK))
 			return TRUE;
@@ -512,6 +597,56 @@ vmsup_line_stream_on_writable(VmsupLineStream *self)
 	}
 }
 
+/*
+ * Sends the head of the queue, a line with descriptors, by sendmsg() with
+ * SCM_RIGHTS; FALSE when the socket is full (a source waits) or it failed.
+ */
+static gboolean
+vmsup_line_stream_flush_fds(VmsupLineStream *self, VmsupLineStreamFds *fds)
+{
+	g_autoptr(GSocketControlMessage) message = g_unix_fd_message_new_with_fd_list(fds->fds);
+	GOutputVector vector;
+	GError *error = NULL;
+	GSocket *socket;
+	gsize sent = 0;
+	GPollableReturn ret;
+
+	vector.buffer = g_bytes_get_data(fds->line, &vector.size);
+	if (!G_IS_SOCKET_CONNECTION(self->stream)) {
+		vmsup_line_stream_write_failed(
+		    self,
+		    g_error_new_literal(VMSUP_ERROR,
+					VMSUP_ERROR_CLOSED,
+					"descriptors cannot pass on this connection"));
+		return FALSE;
+	}
+	socket = g_socket_connection_get_socket(G_SOCKET_CONNECTION(self->stream));
+	ret = g_socket_send_message_with_timeout(socket,
+						 NULL,
+						 &vector,
+						 1,
+						 &message,
+						 1,
+						 G_SOCKET_MSG_NONE,
+						 0,
+						 &sent,
+						 self->cancellable,
+						 &error);
+	if (ret == G_POLLABLE_RETURN_FAILED) {
+		vmsup_line_stream_write_failed(self, error);
+		return FALSE;
+	}
+	if (ret == G_POLLABLE_RETURN_WOULD_BLOCK) {
+		if (self->write_source == NULL)
+			self->write_source = vmsup_line_stream_watch(self, G_IO_OUT);
+		return FALSE;
+	}
+	/* the descriptors went with the first byte; the rest of the line is plain */
+	vmsup_line_stream_fds_free(g_queue_pop_head(&self->fd_queue));
+	vmsup_line_stream_consume(self, sent);
+	return TRUE;
+}
+
 /* writes what the peer takes now; a source waits for room for the rest */
 static void
 vmsup_line_stream_flush(VmsupLineStream *self)
@@ -527,8 +662,17 @@ vmsup_line_stream_flush(VmsupLineStream *self)
 		GError *error = NULL;
 		GPollableReturn ret;
 
+		VmsupLineStreamFds *fds = g_queue_peek_head(&self->fd_queue);
+
+		if (fds != NULL && self->write_offset == 0 &&
+		    fds->line == g_queue_peek_head(&self->write_queue)) {
+			if (!vmsup_line_stream_flush_fds(self, fds))
+				return;
+			continue;
+		}
 		for (GList *l = self->write_queue.head;
-		     l != NULL && n_vectors < G_N_ELEMENTS(vectors);
+		     l != NULL && n_vectors < G_N_ELEMENTS(vectors) &&
+		     (n_vectors == 0 || fds == NULL || l->data != fds->line);
 		     l = l->next) {
 			gsize size = 0;
 			const guint8 *data = g_bytes_get_data(l->data, &size);
@@ -626,6 +770,37 @@ vmsup_line_stream_send_node(VmsupLineStream *self, JsonNode *node)
 		return;
 	line = vmsup_line_stream_encode(node, self->flags);
 	vmsup_line_stream_send_line(self, line);
+}
+
+void
+vmsup_line_stream_send_node_with_fds(VmsupLineStream *self, JsonNode *node, GUnixFDList *fds)
+{
+	VmsupLineStreamFds *entry;
+	GBytes *line;
+
+	g_return_if_fail(VMSUP_IS_LINE_STREAM(self));
+	g_return_if_fail(node != NULL);
+	g_return_if_fail(G_IS_UNIX_FD_LIST(fds));
+
+	if (self->closed || self->flushing || self->write_error != NULL)
+		return;
+	line = vmsup_line_stream_encode(node, self->flags);
+	entry = g_new0(VmsupLineStreamFds, 1);
+	entry->line = line;
+	entry->fds = g_object_ref(fds);
+	g_queue_push_tail(&self->fd_queue, entry);
+	vmsup_line_stream_queue(self, line);
+}
+
+GUnixFDList *
+vmsup_line_stream_steal_fds(VmsupLineStream *self)
+{
+	GUnixFDList *fds;
+
+	g_return_val_if_fail(VMSUP_IS_LINE_STREAM(self), NULL);
+	fds = g_steal_pointer(&self->fds_in);
+	self->fds_in = g_unix_fd_list_new();
+	return fds;
 }
 
 void
@@ -817,6 +992,7 @@ vmsup_line_stream_finalize(GObject *object)
 	g_clear_error(&self->write_error);
 	g_object_unref(self->cancellable);
 	g_byte_array_unref(self->inbuf);
+	g_clear_object(&self->fds_in);
 	g_free(self->label);
 	G_OBJECT_CLASS(vmsup_line_stream_parent_class)->finalize(object);
 }
@@ -865,6 +1041,8 @@ vmsup_line_stream_init(VmsupLineStream *self)
 	self->cancellable = g_cancellable_new();
 	self->inbuf = g_byte_array_new();
 	g_queue_init(&self->write_queue);
+	g_queue_init(&self->fd_queue);
+	self->fds_in = g_unix_fd_list_new();
 }
 
 VmsupLineStream *

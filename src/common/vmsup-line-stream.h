@@ -2,6 +2,7 @@
 #pragma once
 
 #include <gio/gio.h>
+#include <gio/gunixfdlist.h>
 #include <json-glib/json-glib.h>
 
 #include "vmsup-error.h"
@@ -23,6 +24,8 @@ typedef enum {
 	 * closes once it answered (a server)
 	 */
 	VMSUP_LINE_STREAM_HALF_CLOSE = 1 << 2,
+	/* descriptors sent with the input (SCM_RIGHTS) are kept: vmsup_line_stream_steal_fds() */
+	VMSUP_LINE_STREAM_RECEIVE_FDS = 1 << 3,
 } VmsupLineStreamFlags;
 
 #define VMSUP_TYPE_LINE_STREAM (vmsup_line_stream_get_type())
@@ -89,6 +92,20 @@ vmsup_line_stream_send(VmsupLineStream *self, JsonObject *message);
 /* likewise for any JSON value (a batch's array) */
 void
 vmsup_line_stream_send_node(VmsupLineStream *self, JsonNode *node);
+
+/*
+ * likewise, with @fds (SCM_RIGHTS) on the line's first byte; only on a
+ * GSocketConnection of a Unix socket (the stream fails otherwise)
+ */
+void
+vmsup_line_stream_send_node_with_fds(VmsupLineStream *self, JsonNode *node, GUnixFDList *fds);
+
+/*
+ * the descriptors received so far (with VMSUP_LINE_STREAM_RECEIVE_FDS), in
+ * the order they came, and none are kept after; full, never NULL
+ */
+GUnixFDList *
+vmsup_line_stream_steal_fds(VmsupLineStream *self);
 
 /* @node as a line for streams of @flags: one encoding sent to many (vmsup_line_stream_send_line) */
 GBytes *

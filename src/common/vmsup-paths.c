@@ -43,6 +43,16 @@ vmsup_paths_guest_initrd(void)
 	return vmsup_paths_guest_file("initramfs.cpio.gz");
 }
 
+gboolean
+vmsup_paths_is_guest_file(const gchar *path)
+{
+	g_autofree gchar *kernel = vmsup_paths_guest_kernel();
+	g_autofree gchar *initrd = vmsup_paths_guest_initrd();
+
+	return path != NULL && ((kernel != NULL && g_strcmp0(path, kernel) == 0) ||
+				(initrd != NULL && g_strcmp0(path, initrd) == 0));
+}
+
 gchar *
 vmsup_paths_image_builder(void)
 {

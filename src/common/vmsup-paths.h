@@ -18,6 +18,9 @@ gchar *
 vmsup_paths_guest_kernel(void);
 gchar *
 vmsup_paths_guest_initrd(void);
+/* whether @path is the bundled guest's kernel or initramfs */
+gboolean
+vmsup_paths_is_guest_file(const gchar *path);
 
 /*
  * the program image.build runs: $VMSUP_DATA_DIR/images/vmsup-build-image

@@ -10,6 +10,7 @@
 
 #include "vmsup-daemon-config.h"
 #include "vmsup-error.h"
+#include "vmsup-metrics-server.h"
 
 #define VMSUP_CONFIG_GROUP "vmsupd"
 
@@ -25,6 +26,7 @@ static const gchar *const vmsup_daemon_config_keys[] = {
     "IdleTimeoutSec",
     "MaxVMsPerUser",
     "MaxMemoryMiBPerUser",
+    "MetricsListen",
     NULL,
 };
 
@@ -50,6 +52,7 @@ vmsup_daemon_config_free(VmsupDaemonConfig *config)
 		return;
 	g_free(config->qemu_binary);
 	g_free(config->socket_group);
+	g_strfreev(config->metrics_listen);
 	g_free(config);
 }
 
@@ -192,6 +195,25 @@ vmsup_daemon_config_load(VmsupDaemonConfig *config,
 		/* empty, as documented, is root only: no group at all, not a group named "" */
 		if (config->socket_group != NULL && *g_strstrip(config->socket_group) == '\0')
 			g_clear_pointer(&config->socket_group, g_free);
+	}
+	if (g_key_file_has_key(kf, VMSUP_CONFIG_GROUP, "MetricsListen", NULL)) {
+		g_autofree gchar *value =
+		    g_key_file_get_string(kf, VMSUP_CONFIG_GROUP, "MetricsListen", NULL);
+		g_auto(GStrv) listen = NULL;
+
+		/* checked now: a wrong value stops the daemon before anything starts */
+		listen = g_strsplit_set(value != NULL ? g_strstrip(value) : "", " \t", -1);
+		for (guint i = 0; listen[i] != NULL; i++) {
+			g_autoptr(GSocketAddress) address = NULL;
+
+			if (*listen[i] == '\0')
+				continue;
+			address = vmsup_metrics_listen_parse(listen[i], error);
+			if (address == NULL)
+				return FALSE;
+		}
+		g_strfreev(config->metrics_listen);
+		config->metrics_listen = g_steal_pointer(&listen);
 	}
 	if (g_key_file_has_key(kf, VMSUP_CONFIG_GROUP, "StopVMsOnExit", NULL)) {
 		config->stop_vms_on_exit =

@@ -31,6 +31,9 @@ typedef struct {
 	guint idle_timeout_sec;
 	guint max_vms_per_user;
 	guint max_memory_mib_per_user;
+	/* where /metrics is served: ADDRESS:PORT or Unix socket paths (empty strings skipped);
+	 * NULL: nowhere */
+	GStrv metrics_listen;
 } VmsupDaemonConfig;
 
 VmsupDaemonConfig *

@@ -21,7 +21,10 @@
 #include "vmsup-daemon.h"
 #include "vmsup-error.h"
 #include "vmsup-event-source.h"
+#include "vmsup-json.h"
 #include "vmsup-jsonrpc-server.h"
+#include "vmsup-metrics-collect.h"
+#include "vmsup-metrics-server.h"
 #include "vmsup-paths.h"
 #include "vmsup-rpc-table.h"
 #include "vmsup-vm-service-workspace-hooks.h"
@@ -38,8 +41,12 @@ struct _VmsupDaemon {
 	VmsupImageStore *image_store;
 	VmsupPolicy *policy;
 	VmsupEventSource *events;
+	VmsupEventJournal *journal;
 	VmsupJsonrpcServer *jsonrpc;
 	VmsupDbusServer *dbus;
+	VmsupMetrics *metrics;
+	VmsupMetricsSources metrics_sources; /* of the fields above, unowned */
+	VmsupMetricsServer *metrics_server;  /* NULL: no MetricsListen= */
 	GCancellable *cancellable;
 };
 
@@ -148,6 +155,27 @@ vmsup_daemon_stats_changed_cb(VmsupStatsService *stats_service,
 						   stats);
 }
 
+/* an operation that ended counts once, by kind and outcome (done, failed, cancelled) */
+static void
+vmsup_daemon_operation_changed_cb(VmsupVmService *vm_service, JsonObject *op, VmsupDaemon *self)
+{
+	const gchar *state = vmsup_json_object_get_string(op, "state", NULL);
+	const gchar *labels[] = {"kind",
+				 vmsup_json_object_get_string(op, "kind", "unknown"),
+				 "outcome",
+				 state,
+				 NULL};
+
+	if (g_strcmp0(state, "running") == 0 || state == NULL)
+		return;
+	vmsup_metrics_counter_add(
+	    self->metrics,
+	    "vmsup_operations_total",
+	    "Operations that ended, by kind and outcome (done, failed, cancelled).",
+	    labels,
+	    1);
+}
+
 void
 vmsup_daemon_wire_services(VmsupDaemon *self)
 {
@@ -197,6 +225,11 @@ vmsup_daemon_wire_services(VmsupDaemon *self)
 				G_CALLBACK(vmsup_daemon_vm_removed_cb),
 				self,
 				0);
+	g_signal_connect_object(self->vm_service,
+				"operation-changed",
+				G_CALLBACK(vmsup_daemon_operation_changed_cb),
+				self,
+				0);
 	/* after the stats service's handlers: a VM is tracked before anyone hears of it */
 	self->events = vmsup_event_source_new(self->vm_service);
 	self->policy = vmsup_daemon_policy_new(self->vm_service, self->workspace_service);
@@ -210,6 +243,7 @@ vmsup_daemon_wire_services(VmsupDaemon *self)
 	self->ctx.mode = self->options.system_mode ? "system" : "session";
 	self->ctx.socket_path = self->options.socket_path;
 	self->ctx.started_at = g_get_real_time();
+	self->ctx.metrics = self->metrics;
 }
 
 /* a socket file left by a dead daemon is removed; a live daemon on it is an error */
@@ -361,6 +395,32 @@ vmsup_daemon_listen(VmsupDaemon *self, GError **error)
 	return TRUE;
 }
 
+/* MetricsListen=: each value was checked when the file was read */
+static gboolean
+vmsup_daemon_serve_metrics(VmsupDaemon *self, GError **error)
+{
+	GStrv listen = self->config->metrics_listen;
+
+	if (listen == NULL || g_strv_length(listen) == 0)
+		return TRUE;
+	self->metrics_sources.metrics = self->metrics;
+	self->metrics_sources.vm_service = self->vm_service;
+	self->metrics_sources.stats_service = self->stats_service;
+	self->metrics_sources.jsonrpc = self->jsonrpc;
+	self->metrics_sources.started_at = self->ctx.started_at;
+	self->metrics_server = vmsup_metrics_server_new(self->options.system_mode,
+							vmsup_metrics_collect,
+							&self->metrics_sources);
+	for (guint i = 0; listen[i] != NULL; i++) {
+		if (*listen[i] == '\0')
+			continue;
+		if (!vmsup_metrics_server_listen(self->metrics_server, listen[i], error))
+			return FALSE;
+		g_info("serving metrics on %s", listen[i]);
+	}
+	return TRUE;
+}
+
 static void
 vmsup_daemon_load_cb(GObject *source, GAsyncResult *res, gpointer user_data)
 {
@@ -375,6 +435,7 @@ vmsup_daemon_load_cb(GObject *source, GAsyncResult *res, gpointer user_data)
 		g_task_return_error(task, g_steal_pointer(&error));
 		return;
 	}
+	vmsup_event_source_note_owners(self->events);
 	accel = vmsup_vm_service_get_accel(self->vm_service, &reason);
 	g_message("accelerator: %s (%s)", vmsup_accel_to_string(accel), reason ? reason : "");
 	/* a lowered cap never costs a definition: it only refuses new VMs */
@@ -385,7 +446,7 @@ vmsup_daemon_load_cb(GObject *source, GAsyncResult *res, gpointer user_data)
 			  n_vms,
 			  self->config->max_vms,
 			  self->config->max_vms);
-	if (!vmsup_daemon_listen(self, &error)) {
+	if (!vmsup_daemon_listen(self, &error) || !vmsup_daemon_serve_metrics(self, &error)) {
 		g_task_return_error(task, g_steal_pointer(&error));
 		return;
 	}
@@ -421,6 +482,12 @@ vmsup_daemon_start_async(VmsupDaemon *self,
 		return;
 	}
 	vmsup_daemon_wire_services(self);
+	/* in the state directory made above, before loading: re-adoption's events are kept */
+	if (self->journal == NULL) {
+		self->journal = vmsup_event_journal_new(self->options.state_dir,
+							VMSUP_EVENT_JOURNAL_DEFAULT_MAX_BYTES);
+		vmsup_event_source_set_journal(self->events, self->journal);
+	}
 	vmsup_vm_service_load_async(self->vm_service,
 				    cancellable,
 				    vmsup_daemon_load_cb,
@@ -454,6 +521,7 @@ vmsup_daemon_shutdown_async(VmsupDaemon *self,
 
 	g_task_set_source_tag(task, vmsup_daemon_shutdown_async);
 	/* stop accepting requests first: nothing new may start while we leave */
+	g_clear_object(&self->metrics_server);
 	g_clear_object(&self->jsonrpc);
 	g_clear_object(&self->dbus);
 	if (self->vm_service != NULL && self->config->stop_vms_on_exit) {
@@ -507,9 +575,12 @@ vmsup_daemon_dispose(GObject *object)
 	VmsupDaemon *self = VMSUP_DAEMON(object);
 
 	g_cancellable_cancel(self->cancellable);
+	g_clear_object(&self->metrics_server);
+	vmsup_metrics_sources_clear(&self->metrics_sources);
 	g_clear_object(&self->jsonrpc);
 	g_clear_object(&self->dbus);
 	g_clear_object(&self->events);
+	g_clear_object(&self->journal);
 	g_clear_object(&self->policy);
 	g_clear_object(&self->workspace_service);
 	g_clear_object(&self->image_store);
@@ -529,6 +600,7 @@ vmsup_daemon_finalize(GObject *object)
 	if (self->options.listen_fd > 0)
 		close(self->options.listen_fd);
 	vmsup_daemon_config_free(self->config);
+	g_clear_object(&self->metrics);
 	g_clear_object(&self->cancellable);
 	G_OBJECT_CLASS(vmsup_daemon_parent_class)->finalize(object);
 }
@@ -545,6 +617,7 @@ static void
 vmsup_daemon_init(VmsupDaemon *self)
 {
 	self->cancellable = g_cancellable_new();
+	self->metrics = vmsup_metrics_new();
 }
 
 VmsupDaemon *

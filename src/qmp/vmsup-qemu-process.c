@@ -345,9 +345,10 @@ static gboolean
 vmsup_qemu_check_socket_dir(const gchar *runtime_dir, GError **error)
 {
 	struct sockaddr_un addr;
-	gsize len = strlen(runtime_dir) + 1 + strlen(VMSUP_QEMU_QMP_SOCKET);
+	/* the longest name of a socket in it */
+	gsize len = strlen(runtime_dir) + 1 + strlen(VMSUP_QEMU_CONSOLE_SOCKET);
 
-	G_STATIC_ASSERT(sizeof(VMSUP_QEMU_QMP_SOCKET) == sizeof(VMSUP_QEMU_QGA_SOCKET));
+	G_STATIC_ASSERT(sizeof(VMSUP_QEMU_QMP_SOCKET) <= sizeof(VMSUP_QEMU_CONSOLE_SOCKET));
 	if (len >= sizeof(addr.sun_path)) {
 		g_set_error(
 		    error,
@@ -356,7 +357,7 @@ vmsup_qemu_check_socket_dir(const gchar *runtime_dir, GError **error)
 		    "runtime dir '%s' is too long for a Unix socket path (at most %" G_GSIZE_FORMAT
 		    " bytes); choose a shorter --runtime-dir",
 		    runtime_dir,
-		    sizeof(addr.sun_path) - 2 - strlen(VMSUP_QEMU_QMP_SOCKET));
+		    sizeof(addr.sun_path) - 2 - strlen(VMSUP_QEMU_CONSOLE_SOCKET));
 		return FALSE;
 	}
 	return TRUE;
@@ -557,7 +558,12 @@ vmsup_qemu_argv_add_machine(VmsupQemuArgv *b)
 	vmsup_qemu_argv_add(b->argv, "-sandbox", VMSUP_QEMU_SANDBOX);
 }
 
-/* how vmsupd finds and talks to it: the adoption marker, the console, QMP */
+/*
+ * How vmsupd finds and talks to it: the adoption marker, the console, QMP.
+ * The serial port is a socket QEMU serves, so the guest runs on while no
+ * daemon is connected; QEMU itself writes everything the guest prints to the
+ * console log, connected or not.
+ */
 static void
 vmsup_qemu_argv_add_control(VmsupQemuArgv *b)
 {
@@ -574,7 +580,9 @@ vmsup_qemu_argv_add_control(VmsupQemuArgv *b)
 				     b->qmp_fd + 2);
 		vmsup_qemu_argv_addf(b->argv,
 				     "-chardev",
-				     "file,id=ser0,path=/dev/fdset/%d",
+				     "socket,id=" VMSUP_QEMU_SERIAL_CHARDEV
+				     ",fd=%d,server=on,wait=off,logfile=/dev/fdset/%d",
+				     b->qmp_fd + 3,
 				     b->qmp_fd + 2);
 	} else {
 		/* -pidfile takes the path verbatim: adoption matches this argument exactly */
@@ -582,10 +590,13 @@ vmsup_qemu_argv_add_control(VmsupQemuArgv *b)
 		g_ptr_array_add(b->argv, g_build_filename(b->run, VMSUP_QEMU_PIDFILE, NULL));
 		vmsup_qemu_argv_addf(b->argv,
 				     "-chardev",
-				     "file,id=ser0,path=%s/" VMSUP_QEMU_CONSOLE_LOG,
+				     "socket,id=" VMSUP_QEMU_SERIAL_CHARDEV
+				     ",path=%s/" VMSUP_QEMU_CONSOLE_SOCKET
+				     ",server=on,wait=off,logfile=%s/" VMSUP_QEMU_CONSOLE_LOG,
+				     b->run_esc,
 				     b->run_esc);
 	}
-	vmsup_qemu_argv_add(b->argv, "-serial", "chardev:ser0");
+	vmsup_qemu_argv_add(b->argv, "-serial", "chardev:" VMSUP_QEMU_SERIAL_CHARDEV);
 	if (b->by_fd)
 		vmsup_qemu_argv_addf(b->argv,
 				     "-chardev",
@@ -788,7 +799,7 @@ vmsup_qemu_config_build_argv(const VmsupQemuConfig *config,
 	b.mmio = g_strcmp0(b.machine, "microvm") == 0;
 	b.by_fd = qmp_fd >= 0;
 	b.qmp_fd = qmp_fd;
-	b.next_fd = qmp_fd + 3;
+	b.next_fd = qmp_fd + 4;
 	binary = vmsup_qemu_config_find_binary(config, error);
 	if (binary == NULL)
 		return NULL;
@@ -1162,6 +1173,13 @@ vmsup_qemu_listen(const gchar *path, GError **error)
 		return NULL;
 	}
 	return g_steal_pointer(&socket);
+}
+
+static GSocket *
+vmsup_qemu_listen_in(const gchar *dir, const gchar *name, GError **error)
+{
+	g_autofree gchar *path = g_build_filename(dir, name, NULL);
+	return vmsup_qemu_listen(path, error);
 }
 
 static void
@@ -1613,6 +1631,7 @@ vmsup_qemu_process_spawn_async(VmsupQemuProcess *self,
 	g_autoptr(VmsupQemuConfig) resolved = NULL;
 	g_autoptr(GSocket) listener = NULL;
 	g_autoptr(GSocket) qga_listener = NULL;
+	g_autoptr(GSocket) console_listener = NULL;
 	g_autoptr(GSubprocessLauncher) launcher = NULL;
 	g_autoptr(GError) error = NULL;
 	g_auto(GStrv) argv = NULL;
@@ -1658,6 +1677,12 @@ vmsup_qemu_process_spawn_async(VmsupQemuProcess *self,
 		g_task_return_error(task, g_steal_pointer(&error));
 		return;
 	}
+	console_listener =
+	    vmsup_qemu_listen_in(self->runtime_dir, VMSUP_QEMU_CONSOLE_SOCKET, &error);
+	if (console_listener == NULL) {
+		g_task_return_error(task, g_steal_pointer(&error));
+		return;
+	}
 	if (resolved->agent) {
 		g_autofree gchar *qga_path =
 		    g_build_filename(self->runtime_dir, VMSUP_QEMU_QGA_SOCKET, NULL);
@@ -1690,7 +1715,7 @@ vmsup_qemu_process_spawn_async(VmsupQemuProcess *self,
 	g_subprocess_launcher_take_stdout_fd(launcher, fcntl(log_fd, F_DUPFD_CLOEXEC, 0));
 	g_subprocess_launcher_take_stderr_fd(launcher, log_fd);
 	/* every source above the target numbers, so the launcher never has to shuffle them */
-	top = VMSUP_QEMU_QMP_FD + 3 + 64;
+	top = VMSUP_QEMU_QMP_FD + 4 + 64;
 	listen_fd = vmsup_qemu_dup_above(g_socket_get_fd(listener), top, &error);
 	if (listen_fd >= 0)
 		g_subprocess_launcher_take_fd(launcher, listen_fd, VMSUP_QEMU_QMP_FD);
@@ -1709,8 +1734,15 @@ vmsup_qemu_process_spawn_async(VmsupQemuProcess *self,
 			listen_fd = -1;
 	}
 	close(console_fd);
+	if (listen_fd >= 0) {
+		gint copy = vmsup_qemu_dup_above(g_socket_get_fd(console_listener), top, &error);
+		if (copy >= 0)
+			g_subprocess_launcher_take_fd(launcher, copy, VMSUP_QEMU_QMP_FD + 3);
+		else
+			listen_fd = -1;
+	}
 	if (listen_fd < 0 ||
-	    !vmsup_qemu_launcher_take_files(launcher, resolved, VMSUP_QEMU_QMP_FD + 3, &error)) {
+	    !vmsup_qemu_launcher_take_files(launcher, resolved, VMSUP_QEMU_QMP_FD + 4, &error)) {
 		g_subprocess_launcher_close(launcher);
 		g_task_return_error(task, g_steal_pointer(&error));
 		return;
@@ -1727,6 +1759,7 @@ vmsup_qemu_process_spawn_async(VmsupQemuProcess *self,
 	g_socket_close(listener, NULL);
 	if (qga_listener != NULL)
 		g_socket_close(qga_listener, NULL);
+	g_socket_close(console_listener, NULL);
 	if (self->subprocess == NULL) {
 		g_prefix_error(&error, "cannot start QEMU for '%s': ", self->name);
 		g_task_return_error(task, g_steal_pointer(&error));

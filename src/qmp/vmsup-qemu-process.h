@@ -97,7 +97,8 @@ vmsup_qemu_config_find_binary(const VmsupQemuConfig *config, GError **error);
  * A forward with host_port 0 is passed as is (spawn resolves it first).
  * With @qmp_fd, every runtime file is a descriptor too: the guest agent's
  * listening socket @qmp_fd + 1, the console log @qmp_fd + 2 (an fdset), the
- * config's files from @qmp_fd + 3 on; QEMU creates nothing by name.
+ * serial console's listening socket @qmp_fd + 3, the config's files from
+ * @qmp_fd + 4 on; QEMU creates nothing by name.
  */
 gchar **
 vmsup_qemu_config_build_argv(const VmsupQemuConfig *config,
@@ -118,6 +119,9 @@ vmsup_qemu_config_build_argv(const VmsupQemuConfig *config,
 #define VMSUP_QEMU_QGA_PORT "qga0port"
 #define VMSUP_QEMU_PIDFILE "qemu.pid"
 #define VMSUP_QEMU_CONSOLE_LOG "console.log"
+/* the serial port's chardev, a socket QEMU serves (wait=off) and logs to console.log */
+#define VMSUP_QEMU_CONSOLE_SOCKET "console.sock"
+#define VMSUP_QEMU_SERIAL_CHARDEV "ser0"
 #define VMSUP_QEMU_STDERR_LOG "qemu.log"
 
 /* "exited with status 1", "was killed by signal 9 (Killed)", "exited" for -1 */

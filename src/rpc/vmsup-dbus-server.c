@@ -104,7 +104,13 @@ vmsup_dbus_reply_cb(VmsupRpcCall *call, JsonNode *result, const GError *error, g
 		vmsup_dbus_return_error(reply->invocation, error_local);
 		return;
 	}
-	g_dbus_method_invocation_return_value(reply->invocation, value);
+	if (reply->method->flags & VMSUP_RPC_FLAG_RETURNS_FD)
+		g_dbus_method_invocation_return_value_with_unix_fd_list(
+		    reply->invocation,
+		    value,
+		    vmsup_rpc_call_get_fd_list(call));
+	else
+		g_dbus_method_invocation_return_value(reply->invocation, value);
 }
 
 static void
@@ -146,6 +152,7 @@ vmsup_dbus_server_dispatch(VmsupDbusServer *self,
 				  vmsup_dbus_reply_cb,
 				  reply,
 				  vmsup_dbus_reply_free);
+	vmsup_rpc_call_set_door(call, "dbus");
 	vmsup_rpc_table_dispatch(self->ctx, call);
 }
 

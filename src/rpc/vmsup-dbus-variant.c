@@ -12,6 +12,7 @@
 #include "config.h"
 
 #include <glib/gi18n.h>
+#include <inttypes.h>
 #include <math.h>
 #include <string.h>
 
@@ -344,9 +345,9 @@ vmsup_dbus_variant_check_value(GVariant *value, const gchar *member, GError **er
 		g_set_error(error,
 			    VMSUP_ERROR,
 			    VMSUP_ERROR_INVALID_PARAMS,
-			    _("Invalid params: '%s': the integer %" G_GUINT64_FORMAT
-			      " does not fit in 64 bits (from %" G_GINT64_FORMAT
-			      " to %" G_GINT64_FORMAT "); send one in that range"),
+			    _("Invalid params: '%s': the integer %" PRIu64
+			      " does not fit in 64 bits (from %" PRId64 " to %" PRId64
+			      "); send one in that range"),
 			    member,
 			    g_variant_get_uint64(value),
 			    G_MININT64,
@@ -439,6 +440,17 @@ vmsup_dbus_variant_from_result(const VmsupRpcMethod *method, JsonNode *result, G
 		return NULL;
 	}
 	object = json_node_get_object(result);
+	if (method->flags & VMSUP_RPC_FLAG_RETURNS_FD) {
+		if (!json_object_has_member(object, "fd")) {
+			g_set_error(error,
+				    VMSUP_ERROR,
+				    VMSUP_ERROR_INTERNAL,
+				    "%s answered without its descriptor",
+				    method->rpc_name);
+			return NULL;
+		}
+		return g_variant_new("(h)", (gint32)json_object_get_int_member(object, "fd"));
+	}
 	if (!(method->flags & VMSUP_RPC_FLAG_RETURNS_LIST))
 		return g_variant_new("(@a{sv})", vmsup_dbus_variant_from_json_object(object));
 

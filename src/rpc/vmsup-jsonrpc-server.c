@@ -332,7 +332,15 @@ vmsup_jsonrpc_request_reply(VmsupRpcCall *call,
 			conn->serial,
 			vmsup_rpc_call_get_method(call)->rpc_name,
 			error->message);
-	vmsup_jsonrpc_respond(conn, req->batch, req->index, response);
+	if (response != NULL && vmsup_rpc_call_get_fd_list(call) != NULL && req->batch == NULL) {
+		if (!conn->closed)
+			vmsup_line_stream_send_node_with_fds(conn->stream,
+							     response,
+							     vmsup_rpc_call_get_fd_list(call));
+		json_node_unref(response);
+	} else {
+		vmsup_jsonrpc_respond(conn, req->batch, req->index, response);
+	}
 	conn->n_pending--;
 	conn->last_active = g_get_monotonic_time();
 	vmsup_jsonrpc_connection_update_pause(conn);
@@ -349,6 +357,37 @@ vmsup_jsonrpc_request_subscribe(VmsupRpcCall *call, gboolean subscribe, gpointer
 	g_clear_pointer(&conn->subscription, vmsup_policy_subscription_free);
 	if (subscribe)
 		conn->subscription = vmsup_policy_subscribe(conn->ctx->policy, &conn->caller);
+}
+
+/* {jsonrpc, method, params}; @params (borrowed, nullable) */
+static JsonNode *
+vmsup_jsonrpc_notification_new(const gchar *method, JsonObject *params)
+{
+	g_autoptr(JsonObject) obj = json_object_new();
+
+	json_object_set_string_member(obj, "jsonrpc", "2.0");
+	json_object_set_string_member(obj, "method", method);
+	json_object_set_object_member(obj,
+				      "params",
+				      params != NULL ? json_object_ref(params) : json_object_new());
+	return vmsup_json_node_new_object(obj);
+}
+
+/* a replayed event, sent ahead of the answer to events.subscribe */
+static void
+vmsup_jsonrpc_request_notify(VmsupRpcCall *call,
+			     const gchar *method,
+			     JsonObject *params,
+			     gpointer user_data)
+{
+	VmsupJsonrpcRequest *req = user_data;
+	VmsupJsonrpcConnection *conn = req->conn;
+	g_autoptr(JsonNode) node = NULL;
+
+	if (conn->closed || conn->closing)
+		return;
+	node = vmsup_jsonrpc_notification_new(method, params);
+	vmsup_jsonrpc_connection_send(conn, node);
 }
 
 /* ids are echoed exactly: a fraction would come back rounded, so only these */
@@ -544,6 +583,22 @@ vmsup_jsonrpc_handle_request(VmsupJsonrpcConnection *conn,
 		return;
 	}
 
+	/* a descriptor goes with its own reply's line, which a batch or a notification lacks */
+	if ((method->flags & VMSUP_RPC_FLAG_RETURNS_FD) && (batch != NULL || notification)) {
+		g_autofree gchar *msg = g_strdup_printf(
+		    _("Invalid request: '%s' answers with a file descriptor, so it must be "
+		      "sent alone and with an id, not in a batch or as a notification"),
+		    method->rpc_name);
+		vmsup_jsonrpc_respond_error(conn,
+					    batch,
+					    index,
+					    id,
+					    notification,
+					    VMSUP_ERROR_INVALID_REQUEST,
+					    msg);
+		return;
+	}
+
 	req = g_new0(VmsupJsonrpcRequest, 1);
 	req->conn = vmsup_jsonrpc_connection_ref(conn);
 	req->id = notification ? NULL : json_node_copy(id);
@@ -556,6 +611,8 @@ vmsup_jsonrpc_handle_request(VmsupJsonrpcConnection *conn,
 				  req,
 				  (GDestroyNotify)vmsup_jsonrpc_request_free);
 	vmsup_rpc_call_set_subscriber(call, vmsup_jsonrpc_request_subscribe, req);
+	vmsup_rpc_call_set_notifier(call, vmsup_jsonrpc_request_notify, req);
+	vmsup_rpc_call_set_door(call, "jsonrpc");
 	conn->n_pending++;
 	vmsup_rpc_table_dispatch(conn->ctx, call);
 }
@@ -1119,7 +1176,6 @@ vmsup_jsonrpc_connection_may_hear(VmsupJsonrpcConnection *conn,
 void
 vmsup_jsonrpc_server_emit_event(VmsupJsonrpcServer *self, const gchar *method, JsonObject *params)
 {
-	g_autoptr(JsonObject) obj = json_object_new();
 	g_autoptr(JsonNode) node = NULL;
 	g_autoptr(GBytes) line = NULL;
 	g_autoptr(GPtrArray) targets = g_ptr_array_new();
@@ -1137,12 +1193,7 @@ vmsup_jsonrpc_server_emit_event(VmsupJsonrpcServer *self, const gchar *method, J
 		return;
 	g_ptr_array_set_free_func(targets, (GDestroyNotify)vmsup_jsonrpc_connection_unref);
 
-	json_object_set_string_member(obj, "jsonrpc", "2.0");
-	json_object_set_string_member(obj, "method", method);
-	json_object_set_object_member(obj,
-				      "params",
-				      params != NULL ? json_object_ref(params) : json_object_new());
-	node = vmsup_json_node_new_object(obj);
+	node = vmsup_jsonrpc_notification_new(method, params);
 	line = vmsup_line_stream_encode(node, VMSUP_LINE_STREAM_NONE);
 	for (guint i = 0; i < targets->len; i++) {
 		VmsupJsonrpcConnection *conn = g_ptr_array_index(targets, i);
@@ -1258,7 +1309,12 @@ vmsup_jsonrpc_server_event_cb(VmsupEventSource *events,
 			      JsonObject *params,
 			      VmsupJsonrpcServer *self)
 {
-	vmsup_jsonrpc_server_emit_event(self, method, params);
+	gint64 time_us = 0;
+	guint64 seq = vmsup_event_source_get_last_seq(events, &time_us);
+	g_autofree gchar *time = vmsup_event_journal_format_time(time_us);
+	g_autoptr(JsonObject) stamped = vmsup_event_source_stamp(params, seq, time);
+
+	vmsup_jsonrpc_server_emit_event(self, method, stamped);
 }
 
 VmsupJsonrpcServer *

@@ -1,10 +1,12 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
 #pragma once
 
+#include <gio/gunixfdlist.h>
 #include <glib-object.h>
 #include <json-glib/json-glib.h>
 
 #include "vmsup-caller.h"
+#include "vmsup-metrics.h"
 
 G_BEGIN_DECLS
 
@@ -30,6 +32,12 @@ typedef void (*VmsupRpcSuccessFunc)(VmsupRpcCall *call, gpointer user_data);
  */
 typedef void (*VmsupRpcSubscribeFunc)(VmsupRpcCall *call, gboolean subscribe, gpointer user_data);
 
+/* how a handler sends a notification ahead of its answer, on the call's own connection */
+typedef void (*VmsupRpcNotifyFunc)(VmsupRpcCall *call,
+				   const gchar *method,
+				   JsonObject *params,
+				   gpointer user_data);
+
 /* one request on its way through the table; refcounted; handlers see only this */
 VmsupRpcCall *
 vmsup_rpc_call_new(const VmsupRpcMethod *method,
@@ -53,6 +61,13 @@ vmsup_rpc_call_get_params(VmsupRpcCall *call);
 const VmsupCaller *
 vmsup_rpc_call_get_caller(VmsupRpcCall *call);
 
+/* which transport made it, for the metrics: a static string ("jsonrpc", "dbus") */
+void
+vmsup_rpc_call_set_door(VmsupRpcCall *call, const gchar *door);
+/* where its answer is counted (by method, door and outcome) and timed; NULL: nowhere */
+void
+vmsup_rpc_call_set_metrics(VmsupRpcCall *call, VmsupMetrics *metrics);
+
 /* @user_data is unowned: the transport keeps it alive for as long as the call */
 void
 vmsup_rpc_call_set_subscriber(VmsupRpcCall *call, VmsupRpcSubscribeFunc func, gpointer user_data);
@@ -60,11 +75,31 @@ vmsup_rpc_call_set_subscriber(VmsupRpcCall *call, VmsupRpcSubscribeFunc func, gp
 gboolean
 vmsup_rpc_call_subscribe(VmsupRpcCall *call, gboolean subscribe);
 
+/* @user_data is unowned, as the subscriber's */
+void
+vmsup_rpc_call_set_notifier(VmsupRpcCall *call, VmsupRpcNotifyFunc func, gpointer user_data);
+/* FALSE when the call came on a transport without notifications; @params is borrowed */
+gboolean
+vmsup_rpc_call_can_notify(VmsupRpcCall *call);
+gboolean
+vmsup_rpc_call_notify(VmsupRpcCall *call, const gchar *method, JsonObject *params);
+
 /* answer exactly once; @result is taken (full) */
 void
 vmsup_rpc_call_return(VmsupRpcCall *call, JsonNode *result);
 void
 vmsup_rpc_call_return_object(VmsupRpcCall *call, JsonObject *result);
+/*
+ * answers @result with a descriptor: @fd (taken) goes into the call's
+ * descriptor list and @result gets "fd", its index there, which is the
+ * index among the descriptors sent with the answer (JSON-RPC: SCM_RIGHTS
+ * on the reply's line; D-Bus: the message's Unix fd list, as `h`)
+ */
+void
+vmsup_rpc_call_return_with_fd(VmsupRpcCall *call, JsonObject *result, gint fd);
+/* the descriptors of the answer, NULL for none; borrowed, valid in the reply function */
+GUnixFDList *
+vmsup_rpc_call_get_fd_list(VmsupRpcCall *call);
 /* the error goes out with its wire code: vmsup_error_convert() */
 void
 vmsup_rpc_call_return_error(VmsupRpcCall *call, const GError *error);

@@ -12,11 +12,13 @@
 #include <unistd.h>
 
 #include "vmsup-error.h"
+#include "vmsup-event-source.h"
 #include "vmsup-image-build.h"
 #include "vmsup-json.h"
 #include "vmsup-name.h"
 #include "vmsup-rpc-image.h"
 #include "vmsup-rpc-table.h"
+#include "vmsup-since.h"
 #include "vmsup-vm-def.h"
 
 /* schemas */
@@ -52,6 +54,13 @@
 #define VMSUP_RPC_MAX_MEMORY_MAX_MIB VMSUP_VM_DEF_MAX_MEMORY_MAX_MIB
 
 static const VmsupRpcParam params_none[] = {P_END};
+
+/* since: "10m", "2h", an ISO 8601 time (vmsup_since_parse()); follow=true */
+static const VmsupRpcParam params_events_subscribe[] = {
+    P_OPT("since", VMSUP_RPC_TYPE_STRING),
+    P_OPT("follow", VMSUP_RPC_TYPE_BOOL),
+    P_END,
+};
 
 static const VmsupRpcParam params_vm_name[] = {P_REQ("name", VMSUP_RPC_TYPE_VM_NAME), P_END};
 
@@ -98,6 +107,12 @@ static const VmsupRpcParam params_vm_stop[] = {
     P_REQ("name", VMSUP_RPC_TYPE_VM_NAME),
     P_OPT("force", VMSUP_RPC_TYPE_BOOL),
     P_RANGE("timeout_s", VMSUP_RPC_TYPE_INT, 0, VMSUP_RPC_MAX_TIMEOUT_S),
+    P_END,
+};
+
+static const VmsupRpcParam params_vm_console[] = {
+    P_REQ("name", VMSUP_RPC_TYPE_VM_NAME),
+    P_OPT("history", VMSUP_RPC_TYPE_BOOL),
     P_END,
 };
 
@@ -616,39 +631,116 @@ vmsup_rpc_workspace_delete(const VmsupRpcContext *ctx, VmsupRpcCall *call)
 	    vmsup_rpc_pending_new(call, vmsup_workspace_service_delete_finish));
 }
 
-/* events.subscribe and events.unsubscribe: the connection itself keeps the subscription */
+/* whether @caller may read a journal entry: whoever sees all, or the owner of its VM */
+static gboolean
+vmsup_rpc_may_read_entry(const VmsupRpcContext *ctx, const VmsupCaller *caller, JsonObject *entry)
+{
+	gint64 owner = vmsup_event_journal_entry_get_owner(entry);
+
+	if (vmsup_policy_sees_all(ctx->policy, caller))
+		return TRUE;
+	return owner >= 0 && (guint32)owner == caller->uid;
+}
+
+/* the journal's entries since @since_us the caller may read, sent ahead of the answer */
+static guint
+vmsup_rpc_events_replay(const VmsupRpcContext *ctx, VmsupRpcCall *call, gint64 since_us)
+{
+	VmsupEventJournal *journal =
+	    ctx->events != NULL ? vmsup_event_source_get_journal(ctx->events) : NULL;
+	g_autoptr(GPtrArray) entries = NULL;
+	guint sent = 0;
+
+	if (journal == NULL)
+		return 0;
+	entries = vmsup_event_journal_read(vmsup_event_journal_get_dir(journal), since_us, 0);
+	for (guint i = 0; i < entries->len; i++) {
+		JsonObject *entry = g_ptr_array_index(entries, i);
+		g_autoptr(JsonObject) params = NULL;
+
+		if (!vmsup_rpc_may_read_entry(ctx, vmsup_rpc_call_get_caller(call), entry))
+			continue;
+		params = vmsup_event_source_stamp(json_object_get_object_member(entry, "params"),
+						  vmsup_event_journal_entry_get_seq(entry),
+						  vmsup_json_object_get_string(entry, "time", ""));
+		if (vmsup_rpc_call_notify(call,
+					  vmsup_json_object_get_string(entry, "method", ""),
+					  params))
+			sent++;
+	}
+	return sent;
+}
+
 static void
-vmsup_rpc_events_change(VmsupRpcCall *call, gboolean subscribe)
+vmsup_rpc_events_result(const VmsupRpcContext *ctx,
+			VmsupRpcCall *call,
+			gboolean subscribed,
+			guint replayed)
 {
 	g_autoptr(JsonObject) result = json_object_new();
 	g_autoptr(JsonArray) events = json_array_new();
 
-	if (!vmsup_rpc_call_subscribe(call, subscribe)) {
-		vmsup_rpc_return_unavailable(call,
-					     _("Events are not sent on this connection; subscribe "
-					       "on the JSON-RPC socket, or receive the D-Bus "
-					       "signals"));
-		return;
-	}
-	if (subscribe) {
+	if (subscribed) {
 		json_array_add_string_element(events, VMSUP_RPC_EVENT_VM_CHANGED);
 		json_array_add_string_element(events, VMSUP_RPC_EVENT_VM_REMOVED);
 		json_array_add_string_element(events, VMSUP_RPC_EVENT_OPERATION_CHANGED);
 	}
 	json_object_set_array_member(result, "events", g_steal_pointer(&events));
+	/* what was replayed is at or below it, what follows live above it */
+	json_object_set_int_member(
+	    result,
+	    "seq",
+	    ctx->events != NULL ? (gint64)vmsup_event_source_get_last_seq(ctx->events, NULL) : 0);
+	json_object_set_int_member(result, "replayed", replayed);
 	vmsup_rpc_call_return_object(call, g_steal_pointer(&result));
 }
 
 static void
+vmsup_rpc_return_no_events(VmsupRpcCall *call)
+{
+	vmsup_rpc_return_unavailable(call,
+				     _("Events are not sent on this connection; subscribe "
+				       "on the JSON-RPC socket, or receive the D-Bus "
+				       "signals"));
+}
+
+/*
+ * events.subscribe: the connection itself keeps the subscription. Replay
+ * and subscription happen in one go on the main loop, so no event falls
+ * between the journal read and the first live one, and none is in both.
+ */
+static void
 vmsup_rpc_events_subscribe(const VmsupRpcContext *ctx, VmsupRpcCall *call)
 {
-	vmsup_rpc_events_change(call, TRUE);
+	JsonObject *params = vmsup_rpc_call_get_params(call);
+	const gchar *since = vmsup_json_object_get_string(params, "since", NULL);
+	gboolean follow = vmsup_json_object_get_bool(params, "follow", TRUE);
+	g_autoptr(GError) error = NULL;
+	gint64 since_us = 0;
+	guint replayed = 0;
+
+	if (since != NULL && !vmsup_since_parse(since, g_get_real_time(), &since_us, &error)) {
+		vmsup_rpc_call_return_error(call, error);
+		return;
+	}
+	if ((since != NULL && !vmsup_rpc_call_can_notify(call)) ||
+	    (follow && !vmsup_rpc_call_subscribe(call, TRUE))) {
+		vmsup_rpc_return_no_events(call);
+		return;
+	}
+	if (since != NULL)
+		replayed = vmsup_rpc_events_replay(ctx, call, since_us);
+	vmsup_rpc_events_result(ctx, call, follow, replayed);
 }
 
 static void
 vmsup_rpc_events_unsubscribe(const VmsupRpcContext *ctx, VmsupRpcCall *call)
 {
-	vmsup_rpc_events_change(call, FALSE);
+	if (!vmsup_rpc_call_subscribe(call, FALSE)) {
+		vmsup_rpc_return_no_events(call);
+		return;
+	}
+	vmsup_rpc_events_result(ctx, call, FALSE, 0);
 }
 
 /* whether vm.list's @fields (NULL: every member) names @member */
@@ -731,6 +823,28 @@ vmsup_rpc_vm_ssh_info(const VmsupRpcContext *ctx, VmsupRpcCall *call)
 					   vmsup_rpc_call_get_params(call),
 					   &error);
 	vmsup_rpc_return_result(call, result, error);
+}
+
+/* vm.console: a viewer of the serial console, answered with its descriptor */
+static void
+vmsup_rpc_vm_console(const VmsupRpcContext *ctx, VmsupRpcCall *call)
+{
+	g_autoptr(GError) error = NULL;
+	JsonObject *result;
+	gint fd;
+
+	if (!vmsup_rpc_have_vm_service(ctx, call))
+		return;
+	fd = vmsup_vm_service_open_console(ctx->vm_service,
+					   vmsup_rpc_call_get_caller(call),
+					   vmsup_rpc_call_get_params(call),
+					   &error);
+	if (fd < 0) {
+		vmsup_rpc_call_return_error(call, error);
+		return;
+	}
+	result = json_object_new();
+	vmsup_rpc_call_return_with_fd(call, result, fd);
 }
 
 static void
@@ -845,6 +959,7 @@ vmsup_rpc_daemon_info(const VmsupRpcContext *ctx, VmsupRpcCall *call)
 #define F_LIST VMSUP_RPC_FLAG_RETURNS_LIST
 #define F_NEW VMSUP_RPC_FLAG_CREATES
 #define F_IMG VMSUP_RPC_FLAG_TAKES_IMAGE_NAME
+#define F_FD VMSUP_RPC_FLAG_RETURNS_FD
 
 static const VmsupRpcMethod vmsup_rpc_methods[] = {
     {"vm.create", "Create", F_VM | F_NEW, NULL, params_vm_create, vmsup_rpc_vm_create},
@@ -895,12 +1010,14 @@ static const VmsupRpcMethod vmsup_rpc_methods[] = {
     /* cloud-init and vmsup shell */
     {"vm.ssh_info", "GetSshInfo", F_VM | F_RO, NULL, params_vm_name, vmsup_rpc_vm_ssh_info},
     {"image.build", "BuildImage", F_IMG, NULL, params_image_build, vmsup_rpc_image_build},
+    /* descriptors: the console's and the display's */
+    {"vm.console", "OpenConsole", F_VM | F_FD, NULL, params_vm_console, vmsup_rpc_vm_console},
     {NULL, NULL, 0, NULL, NULL, NULL},
 };
 
 /* served by the JSON-RPC socket alone: D-Bus sends signals instead, so they have no twin */
 static const VmsupRpcMethod vmsup_rpc_event_methods[] = {
-    {"events.subscribe", NULL, F_RO, NULL, params_none, vmsup_rpc_events_subscribe},
+    {"events.subscribe", NULL, F_RO, NULL, params_events_subscribe, vmsup_rpc_events_subscribe},
     {"events.unsubscribe", NULL, F_RO, NULL, params_none, vmsup_rpc_events_unsubscribe},
     {NULL, NULL, 0, NULL, NULL, NULL},
 };
@@ -1222,6 +1339,7 @@ vmsup_rpc_table_dispatch(const VmsupRpcContext *ctx, VmsupRpcCall *call)
 
 	method = vmsup_rpc_call_get_method(call);
 	params = vmsup_rpc_call_get_params(call);
+	vmsup_rpc_call_set_metrics(call, ctx->metrics);
 	if (!vmsup_rpc_table_validate(method, params, &error)) {
 		vmsup_rpc_call_return_error(call, error);
 		return;

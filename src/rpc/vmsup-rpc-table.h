@@ -27,7 +27,8 @@ typedef struct {
 	VmsupImageStore *image_store;             /* NULL likewise */
 	const gchar *mode;                        /* "session" / "system" */
 	const gchar *socket_path;
-	gint64 started_at; /* g_get_real_time() of daemon start */
+	gint64 started_at;     /* g_get_real_time() of daemon start */
+	VmsupMetrics *metrics; /* where every answer is counted; NULL: nowhere */
 } VmsupRpcContext;
 
 /* what the D-Bus adapter and authorization need to know of a method */
@@ -40,6 +41,11 @@ typedef enum {
 	VMSUP_RPC_FLAG_RETURNS_LIST = 1 << 4,  /* D-Bus answers aa{sv} of the named member */
 	VMSUP_RPC_FLAG_CREATES = 1 << 5,       /* "name" is of something new: nobody owns it yet */
 	VMSUP_RPC_FLAG_TAKES_IMAGE_NAME = 1 << 6, /* "name" required, a stored image's: no owner */
+	/*
+	 * answers with a descriptor (vmsup_rpc_call_return_with_fd()): D-Bus `h`,
+	 * JSON-RPC {"fd": index} with the descriptor by SCM_RIGHTS on the line
+	 */
+	VMSUP_RPC_FLAG_RETURNS_FD = 1 << 7,
 } VmsupRpcFlags;
 
 typedef enum {

@@ -1,8 +1,9 @@
 #!/usr/bin/env python3
 # SPDX-License-Identifier: LGPL-2.1-or-later
-"""vmsup shell against the Debian image: one boot, through a real vmsupd.
+"""vmsup shell against the Debian image or the bundled guest, through a real vmsupd.
 
     test-shell.py --vmsupd PATH --vmsup PATH --image FILE.qcow2
+    test-shell.py --vmsupd PATH --vmsup PATH --bundled
 
 First the bad input that needs no boot (a --ssh-key that is not a public key,
 user-data that is not cloud-config, vm.ssh_info of a VM without an image and
@@ -13,6 +14,12 @@ comes back, the user-data ran, the second key logs in, the pinned host key is
 the guest's and a wrong one is refused; delete leaves nothing. This covers
 what data/images/check-image.py checks of the boot, SSH and cloud-init (not
 its guest-agent calls), with vmsupd instead of plain QEMU.
+
+With --bundled, the bundled guest instead (root over its dropbear): a command
+and its exit status, the pinned host key is the one the guest made at this
+boot and a wrong one is refused, a restart makes a new host key that is
+pinned again (the old pin does not lock the user out), and a VM that boots a
+kernel of its own has no SSH and says to use exec.
 
 Waits scale with VMSUP_TEST_TIMEOUT_MULTIPLIER. Prints the time from vm.start
 to SSH answering.
@@ -28,21 +35,12 @@ import sys
 import tempfile
 import time
 
-MULTIPLIER = float(os.environ.get("VMSUP_TEST_TIMEOUT_MULTIPLIER", "1"))
+sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+from vmsup_testlib import (EXIT_FAILED_PRECONDITION, EXIT_INVALID_ARGUMENT,  # noqa: E402
+                           EXIT_NOT_FOUND, MULTIPLIER, Failure, check)
+
 # a first boot under TCG on 2 busy cores: 70-140 s to SSH
 BOOT_BUDGET_S = int(300 * MULTIPLIER)
-EXIT_INVALID_ARGUMENT = 5
-EXIT_NOT_FOUND = 3
-EXIT_FAILED_PRECONDITION = 7
-
-
-class Failure(AssertionError):
-    pass
-
-
-def check(cond, what):
-    if not cond:
-        raise Failure(what)
 
 
 class Env:
@@ -148,12 +146,83 @@ def bad_input(env):
     expect_fail(env.vmsup("create", "bad-fw", "--image", image, "--firmware", "coreboot"),
                 EXIT_INVALID_ARGUMENT, ["'bios' or 'uefi'"], "--firmware coreboot")
     nothing_left(env, "bad-fw")
-    # no image: the bundled guest, never started
-    proc = env.vmsup("create", "plain")
-    check(proc.returncode == 0, "create plain: %s" % proc.stderr)
+    no_ssh_server(env)
+
+
+def no_ssh_server(env):
+    """A VM with a kernel of its own has no SSH server vmsupd set up; a stopped one is not running."""
+    guest = json.loads(env.vmsup("--json", "create", "plain").stdout)
+    check(guest.get("name") == "plain" or "vm" in guest, "create plain: %r" % guest)
     expect_fail(env.vmsup("--json", "shell", "plain"), EXIT_FAILED_PRECONDITION,
-                ["not made from an image", "vmsup exec"], "ssh_info without image")
-    check(env.vmsup("delete", "plain").returncode == 0, "delete plain")
+                ["not running", "vmsup start"], "ssh_info of the stopped bundled guest")
+    vm = json.loads(env.vmsup("--json", "get", "plain").stdout)
+    kernel = os.path.join(env.work, "own-kernel")
+    shutil.copyfile(vm["kernel"], kernel)
+    proc = env.vmsup("create", "own", "--kernel", kernel, "--initrd", vm["initrd"])
+    check(proc.returncode == 0, "create own: %s" % proc.stderr)
+    expect_fail(env.vmsup("--json", "shell", "own"), EXIT_FAILED_PRECONDITION,
+                ["neither an image nor the bundled guest", "vmsup exec"],
+                "ssh_info of a VM with its own kernel")
+    for name in ("plain", "own"):
+        check(env.vmsup("delete", name).returncode == 0, "delete %s" % name)
+
+
+def ssh_argv(info, identity, known_hosts):
+    return ["ssh", "-T", "-p", str(info["port"]), "-o", "BatchMode=yes",
+            "-o", "StrictHostKeyChecking=yes", "-o", "IdentitiesOnly=yes",
+            "-o", "GlobalKnownHostsFile=/dev/null", "-i", identity,
+            "-o", "UserKnownHostsFile=" + known_hosts, "%s@127.0.0.1" % info["user"]]
+
+
+def bundled(env):
+    no_ssh_server(env)
+    name = "tiny"
+    proc = env.vmsup("create", name, "--start")
+    check(proc.returncode == 0, "create --start: %s" % proc.stderr)
+    started = time.monotonic()
+    proc = env.vmsup("shell", "--timeout", str(BOOT_BUDGET_S), name, "--", "hostname",
+                     timeout=BOOT_BUDGET_S + 60)
+    check(proc.returncode == 0 and proc.stdout.strip() == "vmsup-guest",
+          "shell hostname: %d %r %s" % (proc.returncode, proc.stdout, proc.stderr))
+    ssh_s = time.monotonic() - started
+    proc = env.vmsup("shell", name, "--", "sh", "-c", "echo out; echo err >&2; exit 3")
+    check(proc.returncode == 3 and proc.stdout == "out\n" and "err" in proc.stderr,
+          "exit status and streams: %d %r %r" % (proc.returncode, proc.stdout, proc.stderr))
+
+    info = json.loads(env.vmsup("--json", "shell", name).stdout)
+    check(info["ready"] is True and info["user"] == "root", "ssh_info: %r" % info)
+    known = open(info["known_hosts_file"]).read()
+    guest_key = env.vmsup("shell", name, "--", "dropbearkey", "-y", "-f", "/etc/dropbear/host_key")
+    key = [line for line in guest_key.stdout.splitlines() if line.startswith("ssh-")]
+    check(len(key) == 1 and " ".join(key[0].split()[:2]) in known,
+          "known_hosts %r lacks the guest's key %r" % (known, guest_key.stdout))
+    other = os.path.join(env.work, "other")
+    wrong = os.path.join(env.work, "known_hosts.wrong")
+    with open(wrong, "w") as f:
+        f.write("[127.0.0.1]:%d %s\n" % (info["port"], " ".join(keygen(other).split()[:2])))
+    proc = subprocess.run(ssh_argv(info, info["identity_file"], wrong) + ["true"],
+                          capture_output=True, text=True, stdin=subprocess.DEVNULL)
+    check(proc.returncode == 255 and "verification failed" in proc.stderr,
+          "a wrong pinned key was not refused: %d %s" % (proc.returncode, proc.stderr))
+    proc = subprocess.run(ssh_argv(info, other, info["known_hosts_file"]) + ["true"],
+                          capture_output=True, text=True, stdin=subprocess.DEVNULL)
+    check(proc.returncode == 255, "a key vmsupd did not hand over logged in: %s" % proc.stderr)
+
+    # a new boot, a new host key, pinned again
+    check(env.vmsup("stop", name).returncode == 0, "stop")
+    check(env.vmsup("start", name).returncode == 0, "start again")
+    proc = env.vmsup("shell", "--timeout", str(BOOT_BUDGET_S), name, "--", "true",
+                     timeout=BOOT_BUDGET_S + 60)
+    check(proc.returncode == 0, "shell after a restart: %d %s" % (proc.returncode, proc.stderr))
+    info = json.loads(env.vmsup("--json", "shell", name).stdout)
+    again = open(info["known_hosts_file"]).read()
+    check(again.split()[1:] != known.split()[1:], "the host key did not change at the new boot")
+
+    proc = env.vmsup("delete", name, "--force")
+    check(proc.returncode == 0, "delete: %s" % proc.stderr)
+    nothing_left(env, name)
+    check(not env.qemu_pids(), "a QEMU outlived delete: %s" % env.qemu_pids())
+    print("vm.start -> SSH answers (vmsup shell VM -- hostname): %.2f s" % ssh_s)
 
 
 def boot(env):
@@ -234,7 +303,9 @@ def main(argv):
     p = argparse.ArgumentParser()
     p.add_argument("--vmsupd", required=True)
     p.add_argument("--vmsup", required=True)
-    p.add_argument("--image", required=True)
+    what = p.add_mutually_exclusive_group(required=True)
+    what.add_argument("--image")
+    what.add_argument("--bundled", action="store_true")
     p.add_argument("--keep", action="store_true")
     args = p.parse_args(argv)
     work = tempfile.mkdtemp(prefix="vmsup-test-shell-")
@@ -242,8 +313,11 @@ def main(argv):
     ok = False
     try:
         env.start_daemon()
-        bad_input(env)
-        boot(env)
+        if args.bundled:
+            bundled(env)
+        else:
+            bad_input(env)
+            boot(env)
         ok = True
     except Failure as e:
         print("test-shell: FAILED: %s" % e, file=sys.stderr)

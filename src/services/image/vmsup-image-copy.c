@@ -8,6 +8,7 @@
 
 #include <errno.h>
 #include <glib/gi18n.h>
+#include <inttypes.h>
 #include <string.h>
 #include <unistd.h>
 
@@ -130,7 +131,7 @@ vmsup_image_copy(gint in_fd,
 			g_set_error(error,
 				    VMSUP_ERROR,
 				    VMSUP_ERROR_FAILED_PRECONDITION,
-				    _("Cannot read '%s' at byte %" G_GUINT64_FORMAT
+				    _("Cannot read '%s' at byte %" PRIu64
 				      ": %s; was it changed during the import? Try again"),
 				    source,
 				    offset,

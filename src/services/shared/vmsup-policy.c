@@ -434,17 +434,6 @@ vmsup_policy_check_image_chain(const VmsupCaller *caller, const gchar *path, GEr
 	return chain != NULL;
 }
 
-/* the bundled guest's files are the daemon's, whoever names them */
-static gboolean
-vmsup_policy_is_bundled_file(const gchar *path)
-{
-	g_autofree gchar *kernel = vmsup_paths_guest_kernel();
-	g_autofree gchar *initrd = vmsup_paths_guest_initrd();
-
-	return (kernel != NULL && g_strcmp0(path, kernel) == 0) ||
-	       (initrd != NULL && g_strcmp0(path, initrd) == 0);
-}
-
 gboolean
 vmsup_policy_check_host_files(const VmsupCaller *caller,
 			      const gchar *kernel,
@@ -462,7 +451,8 @@ vmsup_policy_check_host_files(const VmsupCaller *caller,
 	if (caller->daemon)
 		return TRUE;
 	for (guint i = 0; i < G_N_ELEMENTS(fields); i++) {
-		if (paths[i] == NULL || vmsup_policy_is_bundled_file(paths[i]))
+		/* the bundled guest's files are the daemon's, whoever names them */
+		if (paths[i] == NULL || vmsup_paths_is_guest_file(paths[i]))
 			continue;
 		if (!vmsup_policy_check_file_reader(caller, fields[i], paths[i], error))
 			return FALSE;

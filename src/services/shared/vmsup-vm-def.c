@@ -13,6 +13,7 @@
 #include "vmsup-cloud-init.h"
 #include "vmsup-error.h"
 #include "vmsup-json.h"
+#include "vmsup-paths.h"
 #include "vmsup-policy.h"
 #include "vmsup-vm-def.h"
 
@@ -470,6 +471,13 @@ vmsup_vm_def_check_files_for(const VmsupVmDef *def, const VmsupCaller *caller, G
 					     def->image,
 					     def->share_dir,
 					     error);
+}
+
+gboolean
+vmsup_vm_def_is_bundled_guest(const VmsupVmDef *def)
+{
+	return def->image == NULL && vmsup_paths_is_guest_file(def->kernel) &&
+	       vmsup_paths_is_guest_file(def->initrd);
 }
 
 gboolean

@@ -138,6 +138,10 @@ vmsup_vm_def_uid_is_restricted(guint32 uid);
  * vmsup_policy_check_host_files() decides. VMService checks at create and
  * set for the caller and at every start for the VM's owner_uid.
  */
+/* whether @def boots the bundled guest (its kernel and initramfs, no image) */
+gboolean
+vmsup_vm_def_is_bundled_guest(const VmsupVmDef *def);
+
 gboolean
 vmsup_vm_def_check_caller(const VmsupVmDef *def, guint32 uid, GError **error);
 

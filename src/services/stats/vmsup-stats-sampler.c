@@ -10,6 +10,7 @@
 #include "config.h"
 
 #include <string.h>
+#include <unistd.h>
 
 #include "vmsup-json.h"
 #include "vmsup-log.h"
@@ -58,6 +59,7 @@ struct _VmsupStatsSampler {
 	gint64 agent_port_asked; /* monotonic time of the last query-chardev */
 	JsonObject *cache;       /* owned: the last vm.stats result */
 	gint64 cache_mono;
+	gdouble agent_rtt_s; /* the last guest agent call of a refresh, -1: none */
 };
 
 G_DEFINE_FINAL_TYPE(VmsupStatsSampler, vmsup_stats_sampler, G_TYPE_OBJECT)
@@ -80,6 +82,7 @@ typedef struct {
 	gint64 net_tx;
 	/* QMP answers still to come before the agent is asked */
 	guint agent_gate;
+	gint64 agent_asked; /* monotonic */
 } VmsupStatsRefresh;
 
 static void
@@ -119,6 +122,7 @@ vmsup_stats_sampler_forget_process(VmsupStatsSampler *self)
 	self->agent_port_asked = 0;
 	g_clear_pointer(&self->cache, json_object_unref);
 	self->net_bytes = -1;
+	self->agent_rtt_s = -1;
 }
 
 static void
@@ -340,6 +344,7 @@ vmsup_stats_refresh_agent_gate(VmsupStatsRefresh *refresh)
 		return;
 	}
 	/* the gate's pending reference passes to the agent call */
+	refresh->agent_asked = g_get_monotonic_time();
 	vmsup_qga_client_execute_async(refresh->handles->qga,
 				       "guest-network-get-interfaces",
 				       NULL,
@@ -518,6 +523,10 @@ vmsup_stats_refresh_net_cb(GObject *source, GAsyncResult *res, gpointer user_dat
 		}
 		refresh->net_rx = rx;
 		refresh->net_tx = tx;
+		if (vmsup_stats_refresh_current(refresh))
+			refresh->sampler->agent_rtt_s =
+			    (gdouble)(g_get_monotonic_time() - refresh->agent_asked) /
+			    G_USEC_PER_SEC;
 	} else if (error != NULL) {
 		g_debug("VM '%s': guest-network-get-interfaces: %s",
 			refresh->sampler->name,
@@ -742,6 +751,22 @@ vmsup_stats_sampler_get_cached(VmsupStatsSampler *self, gint64 *out_age_us)
 	return self->cache;
 }
 
+gdouble
+vmsup_stats_sampler_get_cpu_seconds(VmsupStatsSampler *self)
+{
+	g_return_val_if_fail(VMSUP_IS_STATS_SAMPLER(self), -1);
+	if (self->last_sample.pid == 0)
+		return -1;
+	return (gdouble)self->last_sample.ticks / (gdouble)sysconf(_SC_CLK_TCK);
+}
+
+gdouble
+vmsup_stats_sampler_get_agent_rtt(VmsupStatsSampler *self)
+{
+	g_return_val_if_fail(VMSUP_IS_STATS_SAMPLER(self), -1);
+	return self->agent_rtt_s;
+}
+
 gboolean
 vmsup_stats_sampler_is_refreshing(VmsupStatsSampler *self)
 {
@@ -789,6 +814,7 @@ vmsup_stats_sampler_init(VmsupStatsSampler *self)
 	self->auto_stop = TRUE;
 	self->net_bytes = -1;
 	self->memory_bytes = -1;
+	self->agent_rtt_s = -1;
 	self->last_active_mono = g_get_monotonic_time();
 	self->last_active_real = g_get_real_time();
 	self->active_reason = g_strdup("defined");

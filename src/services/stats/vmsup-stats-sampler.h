@@ -72,6 +72,12 @@ vmsup_stats_sampler_get_last_active(VmsupStatsSampler *self);
 JsonObject *
 vmsup_stats_sampler_get_cached(VmsupStatsSampler *self, gint64 *out_age_us);
 
+/* of the last sample: the QEMU process's CPU time (user + system), -1: none */
+gdouble
+vmsup_stats_sampler_get_cpu_seconds(VmsupStatsSampler *self);
+/* seconds the guest agent took to answer the last refresh, -1: not asked since it started */
+gdouble
+vmsup_stats_sampler_get_agent_rtt(VmsupStatsSampler *self);
 gboolean
 vmsup_stats_sampler_is_refreshing(VmsupStatsSampler *self);
 

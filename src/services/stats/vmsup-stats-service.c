@@ -41,6 +41,7 @@ struct _VmsupStatsService {
 	guint poll_interval_s;
 	guint auto_stop_after_s;
 	guint poll_id;
+	gdouble last_poll_s; /* how long the last poll took to sample every VM, -1: none yet */
 	guint sweep_id;
 	GCancellable *cancellable;
 };
@@ -779,11 +780,46 @@ vmsup_stats_service_sweep_cb(gpointer user_data)
 
 /* --- the poller ---------------------------------------------------------------- */
 
+/* one pass of the poller, timed from its start to the last VM's sample */
+typedef struct {
+	GWeakRef service;
+	gint64 started;
+	guint pending; /* one for the pass itself while it starts refreshes */
+} VmsupStatsPoll;
+
+static void
+vmsup_stats_poll_unref_pending(VmsupStatsPoll *poll)
+{
+	g_autoptr(VmsupStatsService) self = NULL;
+
+	if (--poll->pending > 0)
+		return;
+	self = g_weak_ref_get(&poll->service);
+	if (self != NULL)
+		self->last_poll_s =
+		    (gdouble)(g_get_monotonic_time() - poll->started) / G_USEC_PER_SEC;
+	g_weak_ref_clear(&poll->service);
+	g_free(poll);
+}
+
+static void
+vmsup_stats_service_polled_cb(GObject *source, GAsyncResult *res, gpointer user_data)
+{
+	g_autoptr(JsonObject) result =
+	    vmsup_stats_sampler_refresh_finish(VMSUP_STATS_SAMPLER(source), res, NULL);
+	vmsup_stats_poll_unref_pending(user_data);
+}
+
 static gboolean
 vmsup_stats_service_poll_cb(gpointer user_data)
 {
 	VmsupStatsService *self = user_data;
 	g_autoptr(GPtrArray) samplers = vmsup_stats_service_list_samplers(self);
+	VmsupStatsPoll *poll = g_new0(VmsupStatsPoll, 1);
+
+	g_weak_ref_init(&poll->service, self);
+	poll->started = g_get_monotonic_time();
+	poll->pending = 1;
 
 	for (guint i = 0; i < samplers->len; i++) {
 		VmsupStatsSampler *sampler = g_ptr_array_index(samplers, i);
@@ -793,13 +829,16 @@ vmsup_stats_service_poll_cb(gpointer user_data)
 		    g_hash_table_contains(self->stopping, vmsup_stats_sampler_get_name(sampler)))
 			continue;
 		handles = vmsup_stats_service_running_handles(self, sampler);
-		if (handles != NULL)
-			vmsup_stats_sampler_refresh_async(sampler,
-							  handles,
-							  self->cancellable,
-							  NULL,
-							  NULL);
+		if (handles == NULL)
+			continue;
+		poll->pending++;
+		vmsup_stats_sampler_refresh_async(sampler,
+						  handles,
+						  self->cancellable,
+						  vmsup_stats_service_polled_cb,
+						  poll);
 	}
+	vmsup_stats_poll_unref_pending(poll);
 	return G_SOURCE_CONTINUE;
 }
 
@@ -904,6 +943,49 @@ vmsup_stats_service_get_cached_stats(VmsupStatsService *self, const gchar *name)
 	sampler = vmsup_stats_service_lookup(self, name, FALSE);
 	cached = sampler != NULL ? vmsup_stats_sampler_get_cached(sampler, NULL) : NULL;
 	return cached != NULL ? vmsup_stats_json_copy_flat(cached) : NULL;
+}
+
+gdouble
+vmsup_stats_service_get_last_poll_duration(VmsupStatsService *self)
+{
+	g_return_val_if_fail(VMSUP_IS_STATS_SERVICE(self), -1);
+	return self->last_poll_s;
+}
+
+JsonObject *
+vmsup_stats_service_get_metrics(VmsupStatsService *self, const gchar *name)
+{
+	VmsupStatsSampler *sampler;
+	JsonObject *cached;
+	JsonObject *obj;
+	g_autoptr(JsonObject) activity = NULL;
+	gdouble cpu_s;
+	gdouble agent_rtt_s;
+
+	g_return_val_if_fail(VMSUP_IS_STATS_SERVICE(self), NULL);
+	g_return_val_if_fail(name != NULL, NULL);
+
+	sampler = vmsup_stats_service_lookup(self, name, FALSE);
+	if (sampler == NULL)
+		return NULL;
+	cached = vmsup_stats_sampler_get_cached(sampler, NULL);
+	obj = cached != NULL ? vmsup_stats_json_copy_flat(cached) : json_object_new();
+	/* unrounded: a round trip is a few milliseconds */
+	cpu_s = cached != NULL ? vmsup_stats_sampler_get_cpu_seconds(sampler) : -1;
+	if (cpu_s >= 0)
+		json_object_set_double_member(obj, "cpu_s", cpu_s);
+	agent_rtt_s = vmsup_stats_sampler_get_agent_rtt(sampler);
+	if (agent_rtt_s >= 0)
+		json_object_set_double_member(obj, "agent_rtt_s", agent_rtt_s);
+	/* idle_s and auto_stop_in_s as vm.get has them */
+	activity = vmsup_stats_service_describe_activity(self, name);
+	json_object_set_int_member(obj, "idle_s", vmsup_json_object_get_int(activity, "idle_s", 0));
+	if (json_object_has_member(activity, "auto_stop_in_s"))
+		json_object_set_int_member(
+		    obj,
+		    "auto_stop_in_s",
+		    vmsup_json_object_get_int(activity, "auto_stop_in_s", 0));
+	return obj;
 }
 
 JsonObject *
@@ -1030,6 +1112,7 @@ vmsup_stats_service_init(VmsupStatsService *self)
 	self->stopping = g_hash_table_new_full(g_str_hash, g_str_equal, g_free, NULL);
 	self->forwarder = vmsup_port_forwarder_new();
 	self->cancellable = g_cancellable_new();
+	self->last_poll_s = -1;
 }
 
 VmsupStatsService *

@@ -54,6 +54,20 @@ JsonObject *
 vmsup_stats_service_get_cached_stats(VmsupStatsService *self, const gchar *name);
 
 /*
+ * What /metrics shows of @name, from what the last samples left (never a
+ * new sample), or NULL when @name is unknown: the cached vm.stats members
+ * (absent before a first sample), cpu_s (the QEMU process's CPU time),
+ * agent_rtt_s (the agent's answer to the last sample; absent: not asked),
+ * idle_s, and auto_stop_in_s when the sweep may stop it.
+ */
+JsonObject *
+vmsup_stats_service_get_metrics(VmsupStatsService *self, const gchar *name);
+
+/* seconds the last poll took from its start to the last VM's sample; -1 before one */
+gdouble
+vmsup_stats_service_get_last_poll_duration(VmsupStatsService *self);
+
+/*
  * What vm.get merges in, or NULL when @name is unknown: {last_active (ISO
  * 8601, UTC), idle_s, active_reason (what marked it active last: "vm.exec",
  * "guest-cpu", "network", "started", ...), idle_reason (when idle for more

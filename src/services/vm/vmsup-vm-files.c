@@ -54,16 +54,6 @@ vmsup_vm_files_set_opened_hook(VmsupVmFilesOpenedHook hook, gpointer user_data)
 	vmsup_vm_files_opened_hook_data = user_data;
 }
 
-static gboolean
-vmsup_vm_files_is_bundled(const gchar *path)
-{
-	g_autofree gchar *kernel = vmsup_paths_guest_kernel();
-	g_autofree gchar *initrd = vmsup_paths_guest_initrd();
-
-	return (kernel != NULL && g_strcmp0(path, kernel) == 0) ||
-	       (initrd != NULL && g_strcmp0(path, initrd) == 0);
-}
-
 /*
  * QEMU 7.2 opens -kernel and -initrd by name: /proc/self/fd/N reopens the
  * very inode, but checked against QEMU's uid; so that uid is asked now
@@ -111,7 +101,7 @@ vmsup_vm_files_open_boot(const VmsupVmDef *def,
 			 GError **error)
 {
 	/* the bundled guest's files are the daemon's, whoever the VM's owner */
-	guint32 uid = vmsup_vm_files_is_bundled(path) ? 0 : def->owner_uid;
+	guint32 uid = vmsup_paths_is_guest_file(path) ? 0 : def->owner_uid;
 	gint fd = vmsup_owner_open_file(field, path, uid, error);
 
 	if (fd >= 0 && qemu_as != NULL && qemu_as->uid != uid &&

@@ -7,6 +7,7 @@
 #include "config.h"
 
 #include <glib/gi18n.h>
+#include <inttypes.h>
 
 #include "vmsup-error.h"
 #include "vmsup-vm-limits.h"
@@ -74,13 +75,13 @@ vmsup_vm_limits_check_owner(const VmsupVmLimits *limits,
 		    old_def == NULL
 			/* TRANSLATORS: MaxMemoryMiBPerUser is a key of vmsupd.conf, do not
 			   translate it */
-			? _("Cannot create VM '%s' with %u MiB: uid %u has %" G_GUINT64_FORMAT
+			? _("Cannot create VM '%s' with %u MiB: uid %u has %" PRIu64
 			    " MiB of guest memory in its VMs, and MaxMemoryMiBPerUser=%u in "
-			    "vmsupd.conf leaves %" G_GUINT64_FORMAT " MiB; give it less, shrink or "
+			    "vmsupd.conf leaves %" PRIu64 " MiB; give it less, shrink or "
 			    "delete another VM, or ask the administrator to raise the limit")
-			: _("Cannot give VM '%s' %u MiB: uid %u has %" G_GUINT64_FORMAT
+			: _("Cannot give VM '%s' %u MiB: uid %u has %" PRIu64
 			    " MiB of guest memory in its other VMs, and MaxMemoryMiBPerUser=%u in "
-			    "vmsupd.conf leaves %" G_GUINT64_FORMAT " MiB for this one; ask for "
+			    "vmsupd.conf leaves %" PRIu64 " MiB for this one; ask for "
 			    "less, shrink or delete another VM, or ask the administrator to raise "
 			    "the limit"),
 		    def->name,

@@ -335,6 +335,29 @@ vmsup_vm_seed_prepare(const gchar *state_dir,
 	return TRUE;
 }
 
+gchar *
+vmsup_vm_seed_prepare_bundled(const gchar *state_dir,
+			      const gchar *guest_dir,
+			      const VmsupVmDef *def,
+			      GError **error)
+{
+	g_autofree gchar *owner_key = NULL;
+	g_autofree gchar *pinned = g_build_filename(guest_dir, VMSUP_VM_SEED_HOST_KEYS, NULL);
+	g_autofree gchar *known = g_build_filename(guest_dir, VMSUP_VM_SEED_KNOWN_HOSTS, NULL);
+	g_auto(GStrv) fields = NULL;
+
+	if (!vmsup_vm_seed_mkdir(guest_dir, 0755, error))
+		return NULL;
+	owner_key = vmsup_vm_seed_owner_key(state_dir, def->owner_uid, error);
+	if (owner_key == NULL)
+		return NULL;
+	g_unlink(pinned);
+	g_unlink(known);
+	/* checked to be a key when read: "TYPE BASE64 [COMMENT]" */
+	fields = g_strsplit_set(g_strstrip(owner_key), " \t", 3);
+	return g_strdup_printf("vmsup.ssh_key=%s:%s", fields[0], fields[1]);
+}
+
 /* the host keys pinned for the guest, pinned now when cloud-init has printed them */
 static GStrv
 vmsup_vm_seed_host_keys(const gchar *guest_dir, const gchar *console_log)
@@ -399,7 +422,11 @@ vmsup_vm_seed_ssh_info(const gchar *state_dir,
 	}
 	json_object_set_string_member(result, "host", "127.0.0.1");
 	json_object_set_int_member(result, "port", port);
-	json_object_set_string_member(result, "user", VMSUP_CLOUD_INIT_USER);
+	/* the bundled guest has no users but root */
+	json_object_set_string_member(result,
+				      "user",
+				      vmsup_vm_def_is_bundled_guest(def) ? "root"
+									 : VMSUP_CLOUD_INIT_USER);
 	json_object_set_string_member(result, "identity_file", identity);
 	json_object_set_string_member(result, "known_hosts_file", known);
 	json_object_set_boolean_member(result, "ready", ready);

@@ -45,6 +45,19 @@ vmsup_vm_seed_prepare(const gchar *state_dir,
 		      GError **error);
 
 /*
+ * For the bundled guest, which has no seed: the owner's key pair made if
+ * needed, the host keys pinned at the last boot dropped (the guest makes new
+ * ones at every boot and prints them on its console, as cloud-init does), and
+ * the kernel argument that hands the guest the owner's public key
+ * ("vmsup.ssh_key=TYPE:BASE64"; a public key, so the command line may show it).
+ */
+gchar *
+vmsup_vm_seed_prepare_bundled(const gchar *state_dir,
+			      const gchar *guest_dir,
+			      const VmsupVmDef *def,
+			      GError **error);
+
+/*
  * vm.ssh_info's answer for a VM whose QEMU runs with guest port 22 at
  * @port: the host keys pinned in @guest_dir (at their first sight in
  * @console_log, cloud-init's block; never replaced after), known_hosts

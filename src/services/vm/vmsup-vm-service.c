@@ -1166,6 +1166,38 @@ vmsup_vm_service_count(VmsupVmService *self,
 		*out_running = running;
 }
 
+static void
+vmsup_vm_summary_clear(gpointer data)
+{
+	VmsupVmSummary *summary = data;
+	g_free(summary->name);
+}
+
+GArray *
+vmsup_vm_service_summarize(VmsupVmService *self)
+{
+	g_auto(GStrv) names = NULL;
+	GArray *out;
+
+	g_return_val_if_fail(VMSUP_IS_VM_SERVICE(self), NULL);
+	names = vmsup_vm_service_list_names(self);
+	out = g_array_sized_new(FALSE, TRUE, sizeof(VmsupVmSummary), g_strv_length(names));
+	g_array_set_clear_func(out, vmsup_vm_summary_clear);
+	for (guint i = 0; names[i] != NULL; i++) {
+		VmsupVm *vm = g_hash_table_lookup(self->vms, names[i]);
+		const VmsupVmDef *def = vmsup_vm_get_def(vm);
+		VmsupVmSummary summary = {
+		    .name = g_strdup(names[i]),
+		    .owner_uid = def->owner_uid,
+		    .state = vmsup_vm_state_to_string(vmsup_vm_get_state(vm)),
+		    .memory_mib = def->memory_mib,
+		    .boot_to_agent_s = vmsup_vm_get_boot_to_agent(vm),
+		};
+		g_array_append_val(out, summary);
+	}
+	return out;
+}
+
 JsonObject *
 vmsup_vm_service_lookup(VmsupVmService *self, const gchar *name)
 {
@@ -1290,6 +1322,25 @@ vmsup_vm_service_ssh_info(VmsupVmService *self,
 	if (vm == NULL)
 		return NULL;
 	return vmsup_vm_get_ssh_info(vm, error);
+}
+
+gint
+vmsup_vm_service_open_console(VmsupVmService *self,
+			      const VmsupCaller *caller,
+			      JsonObject *params,
+			      GError **error)
+{
+	VmsupVm *vm;
+
+	g_return_val_if_fail(VMSUP_IS_VM_SERVICE(self), -1);
+	g_return_val_if_fail(params != NULL, -1);
+
+	vm = vmsup_vm_service_find_defined(self, params, error);
+	if (vm == NULL)
+		return -1;
+	return vmsup_vm_open_console(vm,
+				     vmsup_json_object_get_bool(params, "history", TRUE),
+				     error);
 }
 
 /* an image with an EFI system partition boots UEFI unless the caller chose; any other BIOS */

@@ -231,6 +231,18 @@ vmsup_vm_service_ssh_info(VmsupVmService *self,
 			  GError **error);
 
 /*
+ * vm.console {name, history?}: a new viewer of the running VM's serial
+ * console (first shown the latest output unless history is false), the
+ * caller's end of a socket (vmsup_vm_open_console()), or -1 with an error;
+ * answers at once. The RPC table applied the owner rule.
+ */
+gint
+vmsup_vm_service_open_console(VmsupVmService *self,
+			      const VmsupCaller *caller,
+			      JsonObject *params,
+			      GError **error);
+
+/*
  * daemon.info's "cgroup": {mode: v2|v1|systemd|none, limits_available,
  * detail} (where VM cgroups go, or why there are none)
  */
@@ -254,6 +266,19 @@ vmsup_vm_service_count(VmsupVmService *self,
 /* names of all defined VMs, sorted */
 GStrv
 vmsup_vm_service_list_names(VmsupVmService *self);
+
+/* what /metrics shows of a VM's definition and run; a plain value */
+typedef struct {
+	gchar *name;
+	guint32 owner_uid;
+	const gchar *state;      /* static: vmsup_vm_state_to_string() */
+	guint memory_mib;        /* the definition's guest memory */
+	gdouble boot_to_agent_s; /* vmsup_vm_get_boot_to_agent() */
+} VmsupVmSummary;
+
+/* every defined VM, sorted by name, without a copy of any definition: of VmsupVmSummary */
+GArray *
+vmsup_vm_service_summarize(VmsupVmService *self);
 
 /*
  * Who owns VM @name (the owner_uid of its definition), also while its

@@ -16,6 +16,7 @@
 #include "vmsup-log.h"
 #include "vmsup-preflight.h"
 #include "vmsup-qemu-process.h"
+#include "vmsup-vm-console.h"
 #include "vmsup-vm-files.h"
 #include "vmsup-vm-seed.h"
 #include "vmsup-vm.h"
@@ -41,6 +42,7 @@ struct _VmsupVm {
 	VmsupQemuProcess *process; /* owned */
 	VmsupQmpClient *qmp;       /* owned */
 	VmsupVmHandles *handles;   /* owned */
+	VmsupVmConsole *console;   /* owned: the serial console's viewers */
 	gulong exited_id;
 	gulong event_id;
 	guint qmp_retry_id; /* QMP did not answer at adoption: the next try */
@@ -59,6 +61,7 @@ struct _VmsupVm {
 	 */
 	gboolean agent_seen;
 	gboolean agent_up;
+	gdouble boot_to_agent_s; /* this run: from the QEMU's start to the agent's port, -1 */
 
 	/* the last run, also kept in the store's last-run record (VmsupVmOutcome) */
 	gint exit_status;
@@ -189,6 +192,9 @@ vmsup_vm_drop_runtime(VmsupVm *self, gboolean remove_dir)
 	if (self->handles != NULL && self->handles->qga != NULL && remove_dir)
 		vmsup_qga_client_close(self->handles->qga);
 	g_clear_pointer(&self->handles, vmsup_vm_handles_unref);
+	if (self->console != NULL)
+		vmsup_vm_console_close(self->console);
+	g_clear_object(&self->console);
 	g_clear_object(&self->process);
 	g_clear_pointer(&self->running_def, vmsup_vm_def_free);
 	g_clear_pointer(&self->shutdown_reason, g_free);
@@ -438,8 +444,14 @@ vmsup_vm_qmp_event_cb(VmsupQmpClient *qmp,
 	} else if (g_strcmp0(event, "VSERPORT_CHANGE") == 0 &&
 		   g_strcmp0(vmsup_json_object_get_string(data, "id", NULL), VMSUP_QEMU_QGA_PORT) ==
 		       0) {
-		if (vmsup_json_object_get_bool(data, "open", FALSE))
+		if (vmsup_json_object_get_bool(data, "open", FALSE)) {
+			if (self->boot_to_agent_s < 0 && !self->agent_up && self->process != NULL)
+				self->boot_to_agent_s =
+				    (gdouble)(g_get_monotonic_time() -
+					      vmsup_qemu_process_get_started_at(self->process)) /
+				    G_USEC_PER_SEC;
 			self->agent_seen = self->agent_up = TRUE;
+		}
 	} else {
 		g_debug("VM '%s': QMP event %s", self->def->name, event);
 	}
@@ -519,6 +531,10 @@ vmsup_vm_setup_running(VmsupVm *self)
 {
 	g_autofree gchar *qga_path =
 	    g_build_filename(self->runtime_dir, VMSUP_QEMU_QGA_SOCKET, NULL);
+	g_autofree gchar *console_path =
+	    g_build_filename(self->runtime_dir, VMSUP_QEMU_CONSOLE_SOCKET, NULL);
+	g_autofree gchar *console_log =
+	    g_build_filename(self->runtime_dir, VMSUP_QEMU_CONSOLE_LOG, NULL);
 	GArray *forwards = vmsup_qemu_process_get_forwards(self->process);
 	VmsupVmHandles *handles;
 	gint64 started_mono = vmsup_qemu_process_get_started_at(self->process);
@@ -535,7 +551,12 @@ vmsup_vm_setup_running(VmsupVm *self)
 	}
 	g_clear_pointer(&self->handles, vmsup_vm_handles_unref);
 	self->handles = handles;
+	if (self->console != NULL)
+		vmsup_vm_console_close(self->console);
+	g_clear_object(&self->console);
+	self->console = vmsup_vm_console_new(self->def->name, console_path, console_log);
 	self->started_at = g_get_real_time() - (g_get_monotonic_time() - started_mono);
+	self->boot_to_agent_s = -1;
 	self->exit_status = -1;
 	self->stopped_at = 0;
 	g_clear_pointer(&self->exit_reason, g_free);
@@ -733,6 +754,7 @@ vmsup_vm_start_config(VmsupVm *self, GError **error)
 {
 	VmsupVmDef *def = self->def;
 	g_autoptr(VmsupQemuConfig) config = vmsup_qemu_config_new(def->name);
+	g_autofree gchar *ssh_key_arg = NULL;
 	gchar *binary;
 
 	config->qemu_binary = g_strdup(self->qemu_binary);
@@ -776,6 +798,14 @@ vmsup_vm_start_config(VmsupVm *self, GError **error)
 		if (!vmsup_vm_seed_prepare(self->state_dir, guest_dir, def, error) ||
 		    !vmsup_vm_files_open_guest(def, guest_dir, config, error))
 			return NULL;
+	} else if (vmsup_vm_def_is_bundled_guest(def) && self->state_dir != NULL) {
+		g_autofree gchar *guest_dir = vmsup_vm_seed_guest_dir(self->state_dir, def->name);
+		g_autoptr(GError) ssh_error = NULL;
+		/* its SSH server is a convenience: the VM starts without it */
+		ssh_key_arg =
+		    vmsup_vm_seed_prepare_bundled(self->state_dir, guest_dir, def, &ssh_error);
+		if (ssh_key_arg == NULL)
+			g_warning("VM '%s' starts without SSH: %s", def->name, ssh_error->message);
 	}
 	/* opened now, as the owner, and handed over: QEMU opens no host file by name */
 	if (!vmsup_vm_files_open(def, config, error))
@@ -785,13 +815,17 @@ vmsup_vm_start_config(VmsupVm *self, GError **error)
 	config->memory_mib = def->memory_mib;
 	config->kernel = g_strdup(def->kernel);
 	config->initrd = g_strdup(def->initrd);
-	config->cmdline = g_strdup(def->cmdline);
+	/* first: what follows a "--" on the command line is handed to init as arguments */
+	config->cmdline = ssh_key_arg == NULL    ? g_strdup(def->cmdline)
+			  : def->cmdline == NULL ? g_strdup(ssh_key_arg)
+						 : g_strjoin(" ", ssh_key_arg, def->cmdline, NULL);
 	config->disk = g_strdup(def->disk);
 	config->share_dir = g_strdup(def->share_dir);
 	for (guint i = 0; def->forward != NULL && i < def->forward->len; i++)
 		vmsup_qemu_config_add_forward(config, 0, g_array_index(def->forward, guint16, i));
 	/* its SSH server, for vm.ssh_info and vmsup shell */
-	if (config->seed_fd >= 0 && vmsup_vm_ssh_port(config->forwards) == 0)
+	if ((config->seed_fd >= 0 || ssh_key_arg != NULL) &&
+	    vmsup_vm_ssh_port(config->forwards) == 0)
 		vmsup_qemu_config_add_forward(config, 0, VMSUP_VM_SEED_SSH_PORT);
 	/* a QEMU that gets a cgroup starts paused, resumed once it is in it */
 	config->paused = vmsup_vm_cgroup_wanted(self->cgroup);
@@ -1481,6 +1515,13 @@ vmsup_vm_get_state(VmsupVm *self)
 	return self->state;
 }
 
+gdouble
+vmsup_vm_get_boot_to_agent(VmsupVm *self)
+{
+	g_return_val_if_fail(VMSUP_IS_VM(self), -1);
+	return self->boot_to_agent_s;
+}
+
 const gchar *
 vmsup_vm_get_runtime_dir(VmsupVm *self)
 {
@@ -1649,9 +1690,39 @@ gchar *
 vmsup_vm_get_guest_dir(VmsupVm *self)
 {
 	g_return_val_if_fail(VMSUP_IS_VM(self), NULL);
-	if (self->state_dir == NULL || self->def->image == NULL)
+	if (self->state_dir == NULL ||
+	    (self->def->image == NULL && !vmsup_vm_def_is_bundled_guest(self->def)))
 		return NULL;
 	return vmsup_vm_seed_guest_dir(self->state_dir, self->def->name);
+}
+
+gint
+vmsup_vm_open_console(VmsupVm *self, gboolean history, GError **error)
+{
+	g_return_val_if_fail(VMSUP_IS_VM(self), -1);
+	if (self->state == VMSUP_VM_STATE_STARTING || self->starting) {
+		g_set_error(error,
+			    VMSUP_ERROR,
+			    VMSUP_ERROR_BUSY,
+			    _("VM '%s' is starting; ask again in a moment"),
+			    self->def->name);
+		return -1;
+	}
+	if ((self->state != VMSUP_VM_STATE_RUNNING && self->state != VMSUP_VM_STATE_PAUSED) ||
+	    self->console == NULL || !vmsup_vm_is_alive(self)) {
+		g_set_error(
+		    error,
+		    VMSUP_ERROR,
+		    VMSUP_ERROR_FAILED_PRECONDITION,
+		    _("VM '%s' is %s, not running, so it has no live console; start it with "
+		      "'vmsup start %s' (its last console log is kept in its runtime directory "
+		      "until then)"),
+		    self->def->name,
+		    vmsup_vm_state_to_string(self->state),
+		    self->def->name);
+		return -1;
+	}
+	return vmsup_vm_console_open_viewer(self->console, history, error);
 }
 
 JsonObject *
@@ -1667,8 +1738,9 @@ vmsup_vm_get_ssh_info(VmsupVm *self, GError **error)
 		g_set_error(error,
 			    VMSUP_ERROR,
 			    VMSUP_ERROR_FAILED_PRECONDITION,
-			    _("VM '%s' was not made from an image, so it has no SSH server set up "
-			      "by vmsupd; run commands in it with 'vmsup exec %s -- …'"),
+			    _("VM '%s' boots neither an image nor the bundled guest, so it has no "
+			      "SSH server set up by vmsupd; run commands in it with 'vmsup exec "
+			      "%s -- …'"),
 			    self->def->name,
 			    self->def->name);
 		return NULL;
@@ -1717,6 +1789,7 @@ vmsup_vm_finalize(GObject *object)
 	g_clear_object(&self->process);
 	g_clear_object(&self->qmp);
 	g_clear_pointer(&self->handles, vmsup_vm_handles_unref);
+	g_clear_object(&self->console);
 	g_clear_pointer(&self->def, vmsup_vm_def_free);
 	g_clear_pointer(&self->running_def, vmsup_vm_def_free);
 	g_clear_object(&self->store);
@@ -1756,6 +1829,7 @@ vmsup_vm_init(VmsupVm *self)
 {
 	self->state = VMSUP_VM_STATE_DEFINED;
 	self->exit_status = -1;
+	self->boot_to_agent_s = -1;
 	self->exit_waiters = g_ptr_array_new_with_free_func(g_object_unref);
 }
 

@@ -66,6 +66,12 @@ void
 vmsup_vm_set_def(VmsupVm *self, VmsupVmDef *def /* owned */);
 VmsupVmState
 vmsup_vm_get_state(VmsupVm *self);
+/*
+ * Seconds from this run's QEMU start to its guest agent opening the port,
+ * -1 when not seen in this run (not yet, or a run adopted from an earlier daemon)
+ */
+gdouble
+vmsup_vm_get_boot_to_agent(VmsupVm *self);
 const gchar *
 vmsup_vm_get_runtime_dir(VmsupVm *self);
 
@@ -193,6 +199,14 @@ vmsup_vm_get_guest_dir(VmsupVm *self);
  */
 JsonObject *
 vmsup_vm_get_ssh_info(VmsupVm *self, GError **error);
+
+/*
+ * vm.console: a new viewer of the serial console of the running (or paused)
+ * VM, the caller's end of a socket (vmsup_vm_console_open_viewer(), @history
+ * as there); -1 with FAILED_PRECONDITION when the VM does not run.
+ */
+gint
+vmsup_vm_open_console(VmsupVm *self, gboolean history, GError **error);
 
 /* lets go of QEMU without stopping it, for the next daemon to adopt */
 void

@@ -485,7 +485,7 @@ vmsup_workspace_service_claim(VmsupWorkspaceService *self,
 			    /* TRANSLATORS: the second %s is "created", "opened" or "deleted" */
 			    _("Workspace '%s' is being %s; wait for that to finish and try again"),
 			    name,
-			    under_way);
+			    _(under_way));
 		return FALSE;
 	}
 	g_hash_table_insert(self->busy, g_strdup(name), (gpointer)what);
@@ -959,7 +959,7 @@ vmsup_workspace_service_create_async(VmsupWorkspaceService *self,
 					user);
 		return;
 	}
-	if (!vmsup_workspace_service_claim(self, name, "created", &error)) {
+	if (!vmsup_workspace_service_claim(self, name, N_("created"), &error)) {
 		g_task_return_error(task, g_steal_pointer(&error));
 		return;
 	}
@@ -1249,7 +1249,7 @@ vmsup_workspace_service_open_async(VmsupWorkspaceService *self,
 	g_task_set_source_tag(task, vmsup_workspace_service_open_async);
 	name = vmsup_workspace_get_name_param(params, &error);
 	ws = name != NULL ? vmsup_workspace_service_lookup(self, name, &error) : NULL;
-	if (ws == NULL || !vmsup_workspace_service_claim(self, name, "opened", &error)) {
+	if (ws == NULL || !vmsup_workspace_service_claim(self, name, N_("opened"), &error)) {
 		g_task_return_error(task, g_steal_pointer(&error));
 		return;
 	}
@@ -1467,7 +1467,7 @@ vmsup_workspace_service_delete_async(VmsupWorkspaceService *self,
 	ws = name != NULL ? vmsup_workspace_service_lookup(self, name, &error) : NULL;
 	if (ws == NULL ||
 	    !vmsup_json_object_get_checked_bool(params, "force", FALSE, &force, &error) ||
-	    !vmsup_workspace_service_claim(self, name, "deleted", &error)) {
+	    !vmsup_workspace_service_claim(self, name, N_("deleted"), &error)) {
 		g_task_return_error(task, g_steal_pointer(&error));
 		return;
 	}
