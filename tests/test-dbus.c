@@ -1550,6 +1550,12 @@ static const TwinCase twin_cases[] = {
     {"daemon.info", TWIN_SAME, NEEDS_NOTHING, "{}", NULL},
     /* a VM without an image: both say so, as failed-precondition */
     {"vm.ssh_info", TWIN_SAME, NEEDS_DEFINED, "{\"name\": \"@NAME@\"}", NULL},
+    /* a refusal: a real build is the image suite's */
+    {"image.build",
+     TWIN_SAME,
+     NEEDS_NOTHING,
+     "{\"name\": \"tw\", \"packages\": [\"Not A Package\"]}",
+     NULL},
     /* a viewer each; the JSON-RPC client here reads plain lines, and sees {"fd": 0} alone */
     {"vm.console", TWIN_SAME, NEEDS_AGENT, "{\"name\": \"@NAME@\"}", NULL},
     /* a defined VM without a disk: nothing to snapshot, no snapshot to restore or delete */

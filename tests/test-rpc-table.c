@@ -52,6 +52,7 @@ static const struct {
     {"daemon.info", "Info"},
     /* cloud-init and vmsup shell */
     {"vm.ssh_info", "GetSshInfo"},
+    {"image.build", "BuildImage"},
     /* descriptors by SCM_RIGHTS / D-Bus `h` */
     {"vm.console", "OpenConsole"},
     /* snapshots */
@@ -1032,7 +1033,8 @@ test_vm_names(gpointer user_data)
 }
 
 /* the decisions themselves: acting, seeing and hearing, for a bound caller and a free one */
-/* an import's source is opened as its caller; stored images are deleted by the host's users */
+/* an import's source is opened as its caller; stored images are deleted and built by the
+ * host's users */
 static void
 test_policy_image_files(void)
 {
@@ -1064,6 +1066,14 @@ test_policy_image_files(void)
 	g_clear_error(&error);
 	g_assert_true(vmsup_policy_check_image_removal(&root, "base", &error));
 	g_assert_true(vmsup_policy_check_image_removal(vmsup_caller_daemon(), "base", &error));
+	g_assert_no_error(error);
+	/* a build runs as vmsupd's user into everyone's store: the same users may */
+	g_assert_false(vmsup_policy_check_image_build(&nobody, "base", &error));
+	g_assert_error(error, VMSUP_ERROR, VMSUP_ERROR_FAILED_PRECONDITION);
+	g_assert_nonnull(strstr(error->message, "session vmsupd"));
+	g_clear_error(&error);
+	g_assert_true(vmsup_policy_check_image_build(&root, "base", &error));
+	g_assert_true(vmsup_policy_check_image_build(vmsup_caller_daemon(), "base", &error));
 	g_assert_no_error(error);
 	vmsup_test_rm_rf(dir);
 }

@@ -205,7 +205,7 @@ complete -c vmsup -n '__vmsup_wants_sub help' -a 'create clone start stop pause 
 complete -c vmsup -n __vmsup_wants_vm -a '(__vmsup_vm_names)'
 complete -c vmsup -n '__vmsup_wants_sub ops' -a 'list get cancel'
 complete -c vmsup -n '__vmsup_wants_sub workspace' -a 'create list delete open'
-complete -c vmsup -n '__vmsup_wants_sub image' -a 'import list delete'
+complete -c vmsup -n '__vmsup_wants_sub image' -a 'import build list delete'
 complete -c vmsup -n '__vmsup_wants_arg image import' -F
 complete -c vmsup -n '__vmsup_wants_arg image delete' -a '(__vmsup_image_names)'
 complete -c vmsup -n '__vmsup_wants_arg workspace open' -a '(__vmsup_workspace_names)'
@@ -253,6 +253,8 @@ complete -c vmsup -n '__vmsup_sub_is snapshot create' -l memory -d 'Save the run
 complete -c vmsup -n '__vmsup_sub_is snapshot create' -l disk-only -d 'Save only the disk'
 complete -c vmsup -n '__vmsup_sub_is snapshot create; or __vmsup_sub_is snapshot restore' -l no-wait -d 'Return the operation id at once'
 complete -c vmsup -n '__vmsup_sub_is image import' -l name -x -d 'Name in the store'
+complete -c vmsup -n '__vmsup_sub_is image build' -l distro -x -a 'debian-12' -d 'What to build'
+complete -c vmsup -n '__vmsup_sub_is image build' -l package -x -d 'Debian package to add'
 complete -c vmsup -n '__vmsup_sub_is workspace create' -l path -x -a '(__fish_complete_directories)' -d 'Host directory to share'
 complete -c vmsup -n '__vmsup_sub_is workspace create' -l vm -x -a '(__vmsup_vm_names)' -d 'VM that serves the workspace'
 for table in list ports 'ops list' 'workspace list' 'image list' 'snapshot list'

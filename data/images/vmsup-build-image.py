@@ -19,15 +19,23 @@ table by sgdisk, all on plain files.
 Every VM gets its own identity at first boot: the image carries no SSH host
 keys and an empty machine-id; cloud-init makes both from the VM's seed.
 
-Progress goes to stdout, one line per step ("json": objects with "step",
-"done" and "total"); errors to stderr. Exit status: 0 built, 1 failed,
-2 usage, 77 a tool is missing.
+Progress goes to stdout, one line per step; with --progress json each line
+is an object {"stage", "step", "done", "total"}: "stage" one of install,
+unpack, rootfs, esp, disk, convert (what vmsupd reports as the stage of an
+image.build), "step" the same for people. A package Debian does not have
+ends the build with {"error": "unknown-package", "packages": [...]} on
+stdout. Errors go to stderr. SIGTERM (sent to the whole process group)
+stops the build: each tool cleans up after itself, then the work directory
+and the partial output are removed. Exit status: 0 built, 1 failed,
+2 usage, 77 a tool is missing, 143 stopped by SIGTERM.
 """
 
 import argparse
 import json
 import os
+import re
 import shutil
+import signal
 import subprocess
 import sys
 import tempfile
@@ -77,8 +85,27 @@ TOOLS = ["mmdebstrap", "fakeroot", "mke2fs", "mkfs.vfat", "mmd", "mcopy",
          "sgdisk", "qemu-img", "tar"]
 
 
+# Debian Policy 5.6.1; a version or an architecture qualifier is not taken
+PACKAGE_NAME = re.compile(r"^[a-z0-9][a-z0-9+.-]+$")
+# what apt says of a package the archive lacks
+UNKNOWN_PACKAGE = [
+    re.compile(r"Unable to locate package (\S+)"),
+    re.compile(r"Package '([^']+)' has no installation candidate"),
+]
+
+
 class BuildError(Exception):
+    def __init__(self, message, unknown_packages=()):
+        super().__init__(message)
+        self.unknown_packages = list(unknown_packages)
+
+
+class Terminated(Exception):
     pass
+
+
+def on_sigterm(_signum, _frame):
+    raise Terminated()
 
 
 class Progress:
@@ -87,22 +114,35 @@ class Progress:
         self.total = total
         self.done = 0
 
-    def step(self, text):
+    def step(self, stage, text):
         if self.mode == "json":
-            print(json.dumps({"step": text, "done": self.done, "total": self.total}),
-                  flush=True)
+            print(json.dumps({"stage": stage, "step": text, "done": self.done,
+                              "total": self.total}), flush=True)
         else:
             print("[%d/%d] %s" % (self.done + 1, self.total, text), flush=True)
         self.done += 1
 
 
 def run(argv, **kwargs):
-    proc = subprocess.run(argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                          text=True, **kwargs)
+    """The tool's output goes to a file, not a pipe: on SIGTERM it is left to
+    finish its own cleanup (mmdebstrap unmounts what it mounted) with nobody
+    having to read it, and is waited for."""
+    with tempfile.TemporaryFile(mode="w+") as log:
+        proc = subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=log,
+                                stderr=subprocess.STDOUT, text=True, **kwargs)
+        try:
+            proc.wait()
+        except Terminated:
+            proc.wait()
+            raise
+        log.seek(0)
+        output = log.read()
     if proc.returncode != 0:
-        tail = "\n".join((proc.stderr or proc.stdout).strip().splitlines()[-15:])
-        raise BuildError("%s failed (exit %d):\n%s" % (argv[0], proc.returncode, tail))
-    return proc.stdout
+        unknown = [m.group(1) for r in UNKNOWN_PACKAGE for m in r.finditer(output)]
+        tail = "\n".join(output.strip().splitlines()[-15:])
+        raise BuildError("%s failed (exit %d):\n%s" % (argv[0], proc.returncode, tail),
+                         sorted(set(unknown)))
+    return output
 
 
 def customize_script(root_uuid, esp_uuid):
@@ -211,7 +251,7 @@ def build(args, progress, work):
     rootfs = os.path.join(work, "root.img")
     disk = os.path.join(work, "disk.raw")
 
-    progress.step("installing %d packages from Debian's archive" % len(packages))
+    progress.step("install", "installing %d packages from Debian's archive" % len(packages))
     argv = ["mmdebstrap", "--variant=apt", "--include=" + ",".join(packages),
             "--customize-hook=" + customize_script(root_uuid, esp_uuid)]
     argv += ["--dpkgopt=path-exclude=" + p for p in PATH_EXCLUDES]
@@ -220,32 +260,46 @@ def build(args, progress, work):
     argv += [args.mirror] if args.mirror else distro["mirrors"]
     run(argv)
 
-    progress.step("unpacking the root filesystem")
+    progress.step("unpack", "unpacking the root filesystem")
     os.mkdir(tree)
     run(["fakeroot", "-s", faked, "tar", "-xpf", tarball, "-C", tree,
          "--numeric-owner"])
     os.unlink(tarball)
 
-    progress.step("writing the root filesystem")
+    progress.step("rootfs", "writing the root filesystem")
     with open(rootfs, "wb") as f:
         f.truncate(args.size_gib * 1024 * MIB - (FIRST_LBA + 34) * SECTOR - ESP_MIB * MIB)
     run(["fakeroot", "-i", faked, "mke2fs", "-q", "-F", "-t", "ext4", "-L", "root",
          "-U", root_uuid, "-d", tree, rootfs])
 
-    progress.step("writing the EFI system partition")
+    progress.step("esp", "writing the EFI system partition")
     make_esp(esp, tree, root_uuid, esp_serial)
 
-    progress.step("assembling the disk")
+    progress.step("disk", "assembling the disk")
     make_disk(disk, esp, rootfs, args.size_gib * 1024 * MIB)
 
-    progress.step("converting to qcow2")
+    progress.step("convert", "converting to qcow2")
     tmp = args.output + ".part"
     run(["qemu-img", "convert", "-O", "qcow2", disk, tmp])
     os.rename(tmp, args.output)
 
 
+def mounts_under(path):
+    prefix = os.path.realpath(path) + "/"
+    with open("/proc/self/mountinfo") as f:
+        points = [line.split()[4] for line in f]
+    return [p for p in points if p.startswith(prefix)]
+
+
 def remove_tree(path):
-    """rm -rf, also of directories the packages made read-only (/proc, /sys)"""
+    """rm -rf, also of directories the packages made read-only (/proc, /sys);
+    never of a tree something is still mounted in (a tool that was killed)"""
+    left = mounts_under(path)
+    if left:
+        print("vmsup-build-image: not removing %s: %s still mounted there"
+              % (path, " ".join(left)), file=sys.stderr)
+        return
+
     def make_writable(func, failed, _exc):
         os.chmod(os.path.dirname(failed), 0o755)
         func(failed)
@@ -267,8 +321,9 @@ def parse_args(argv):
     if not 2 <= args.size_gib <= 2048:
         p.error("--size-gib must be between 2 and 2048")
     for pkg in filter(None, args.packages.split(",")):
-        if not all(c.isalnum() or c in "+-." for c in pkg):
-            p.error("'%s' is not a Debian package name" % pkg)
+        if not PACKAGE_NAME.match(pkg):
+            p.error("'%s' is not a Debian package name (lower-case letters, digits, "
+                    "'+', '-' and '.', at least two)" % pkg)
     return args
 
 
@@ -282,6 +337,8 @@ def main(argv):
         return EXIT_SKIP
     progress = Progress(args.progress, 6)
     outdir = os.path.dirname(os.path.abspath(args.output))
+    signal.signal(signal.SIGTERM, on_sigterm)
+    status = 0
     try:
         if args.keep_work:
             os.makedirs(args.keep_work, exist_ok=False)
@@ -291,15 +348,24 @@ def main(argv):
             try:
                 build(args, progress, work)
             finally:
+                # a second SIGTERM does not cut the cleanup short
+                signal.signal(signal.SIGTERM, signal.SIG_IGN)
                 remove_tree(work)
+    except Terminated:
+        print("vmsup-build-image: stopped", file=sys.stderr)
+        status = 128 + signal.SIGTERM
     except (BuildError, OSError) as e:
+        if getattr(e, "unknown_packages", None) and args.progress == "json":
+            print(json.dumps({"error": "unknown-package", "packages": e.unknown_packages}),
+                  flush=True)
         print("vmsup-build-image: %s" % e, file=sys.stderr)
+        status = 1
+    if status != 0:
         try:
             os.unlink(args.output + ".part")
         except FileNotFoundError:
             pass
-        return 1
-    return 0
+    return status
 
 
 if __name__ == "__main__":

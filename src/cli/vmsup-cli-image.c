@@ -1,5 +1,5 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
-/* vmsup image import|list|delete */
+/* vmsup image import|list|delete; build is vmsup-cli-image-build.c */
 
 #include "config.h"
 
@@ -8,7 +8,43 @@
 #include "vmsup-cli.h"
 #include "vmsup-json.h"
 
-/* the import's end: --json prints the stored image, people a line */
+/* the image as the store lists it, NULL when vmsupd does not list it (yet) */
+static JsonObject *
+vmsup_cli_image_lookup(VmsupCli *cli, const gchar *name)
+{
+	gint rc = VMSUP_CLI_EXIT_OK;
+	g_autoptr(JsonObject) result = vmsup_cli_call(cli, "image.list", NULL, &rc);
+	g_autoptr(GPtrArray) list = result != NULL ? vmsup_cli_get_objects(result, "images") : NULL;
+
+	for (guint i = 0; list != NULL && i < list->len; i++) {
+		JsonObject *image = g_ptr_array_index(list, i);
+		if (g_strcmp0(vmsup_json_object_get_string(image, "name", NULL), name) == 0)
+			return json_object_ref(image);
+	}
+	return NULL;
+}
+
+gint
+vmsup_cli_image_finish(VmsupCli *cli,
+		       const gchar *name,
+		       JsonObject *op,
+		       JsonObject *answer,
+		       const gchar *done,
+		       const gchar *cancelled)
+{
+	g_autoptr(JsonObject) image = NULL;
+
+	/* --json prints the new image as image.list has it */
+	if (cli->json && g_strcmp0(vmsup_json_object_get_string(op, "state", ""), "done") == 0)
+		image = vmsup_cli_image_lookup(cli, name);
+	return vmsup_cli_operation_outcome(cli,
+					   op,
+					   image != NULL ? image : answer,
+					   done,
+					   cancelled);
+}
+
+/* the import's end */
 static gint
 vmsup_cli_image_import_finish(VmsupCli *cli,
 			      const gchar *name,
@@ -23,7 +59,39 @@ vmsup_cli_image_import_finish(VmsupCli *cli,
 	g_autofree gchar *cancelled =
 	    g_strdup_printf(_("Importing image '%s' was cancelled; nothing was kept"), name);
 
-	return vmsup_cli_operation_outcome(cli, op, answer, done, cancelled);
+	return vmsup_cli_image_finish(cli, name, op, answer, done, cancelled);
+}
+
+gint
+vmsup_cli_image_run(VmsupCli *cli,
+		    const gchar *method,
+		    JsonObject *params,
+		    const gchar *what,
+		    VmsupCliOpFinishFunc finish)
+{
+	gint rc = VMSUP_CLI_EXIT_OK;
+	g_autoptr(JsonObject) result = NULL;
+	g_autoptr(JsonNode) subscribed = NULL;
+	g_autoptr(GError) error = NULL;
+	const gchar *name;
+	gint64 id;
+
+	if (!vmsup_cli_connect(cli, &rc))
+		return rc;
+	/* as create: subscribe first, the CLI waits so that Ctrl-C can cancel */
+	subscribed = vmsup_jsonrpc_client_call(cli->client, "events.subscribe", NULL, &error);
+	if (subscribed == NULL)
+		g_debug("events.subscribe: %s; polling instead", error->message);
+	result = vmsup_cli_call(cli, method, params, &rc);
+	if (result == NULL)
+		return rc;
+	id = vmsup_cli_operation_id(result);
+	name = vmsup_json_object_get_string(result, "image", NULL);
+	if (id <= 0 || name == NULL) {
+		g_printerr(_("vmsup: vmsupd did not say which operation makes '%s'\n"), what);
+		return VMSUP_CLI_EXIT_FAILURE;
+	}
+	return vmsup_cli_wait_operation(cli, name, result, id, finish, FALSE);
 }
 
 static gint
@@ -32,11 +100,6 @@ vmsup_cli_image_import(VmsupCli *cli, gint argc, gchar **argv)
 	gint rc = VMSUP_CLI_EXIT_OK;
 	g_autofree gchar *opt_name = NULL;
 	g_autoptr(JsonObject) params = json_object_new();
-	g_autoptr(JsonObject) result = NULL;
-	g_autoptr(JsonNode) subscribed = NULL;
-	g_autoptr(GError) error = NULL;
-	const gchar *name;
-	gint64 id;
 	const GOptionEntry entries[] = {
 	    {"name",
 	     0,
@@ -62,27 +125,11 @@ vmsup_cli_image_import(VmsupCli *cli, gint argc, gchar **argv)
 	vmsup_cli_set_path(params, "path", argv[1]);
 	if (opt_name != NULL)
 		json_object_set_string_member(params, "name", opt_name);
-	if (!vmsup_cli_connect(cli, &rc))
-		return rc;
-	/* as create: subscribe first, the CLI waits so that Ctrl-C can cancel */
-	subscribed = vmsup_jsonrpc_client_call(cli->client, "events.subscribe", NULL, &error);
-	if (subscribed == NULL)
-		g_debug("events.subscribe: %s; polling instead", error->message);
-	result = vmsup_cli_call(cli, "image.import", params, &rc);
-	if (result == NULL)
-		return rc;
-	id = vmsup_cli_operation_id(result);
-	name = vmsup_json_object_get_string(result, "image", NULL);
-	if (id <= 0 || name == NULL) {
-		g_printerr(_("vmsup: vmsupd did not say which operation imports '%s'\n"), argv[1]);
-		return VMSUP_CLI_EXIT_FAILURE;
-	}
-	return vmsup_cli_wait_operation(cli,
-					name,
-					result,
-					id,
-					vmsup_cli_image_import_finish,
-					FALSE);
+	return vmsup_cli_image_run(cli,
+				   "image.import",
+				   params,
+				   argv[1],
+				   vmsup_cli_image_import_finish);
 }
 
 static gint
@@ -163,6 +210,7 @@ vmsup_cli_image_delete(VmsupCli *cli, gint argc, gchar **argv)
 
 static const VmsupCliVerb vmsup_cli_image_verbs[] = {
     {"import", N_("Copy a disk image into the store"), vmsup_cli_image_import},
+    {"build", N_("Build a Debian image into the store"), vmsup_cli_image_build},
     {"list", N_("List stored images"), vmsup_cli_image_list},
     {"delete", N_("Delete a stored image"), vmsup_cli_image_delete},
     {NULL, NULL, NULL},

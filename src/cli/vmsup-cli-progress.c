@@ -65,6 +65,27 @@ vmsup_cli_progress_describe_stage(const gchar *stage)
 	if (g_strcmp0(stage, "done") == 0)
 		/* TRANSLATORS: a stage of creating a VM */
 		return _("done");
+	if (g_strcmp0(stage, "install") == 0)
+		/* TRANSLATORS: a stage of building an image */
+		return _("installing packages from Debian's archive");
+	if (g_strcmp0(stage, "unpack") == 0)
+		/* TRANSLATORS: a stage of building an image */
+		return _("unpacking the root filesystem");
+	if (g_strcmp0(stage, "rootfs") == 0)
+		/* TRANSLATORS: a stage of building an image */
+		return _("writing the root filesystem");
+	if (g_strcmp0(stage, "esp") == 0)
+		/* TRANSLATORS: a stage of building an image */
+		return _("writing the EFI system partition");
+	if (g_strcmp0(stage, "disk") == 0)
+		/* TRANSLATORS: a stage of building an image */
+		return _("assembling the disk");
+	if (g_strcmp0(stage, "convert") == 0)
+		/* TRANSLATORS: a stage of building an image */
+		return _("converting to qcow2");
+	if (g_strcmp0(stage, "import") == 0 || g_strcmp0(stage, "copy") == 0)
+		/* TRANSLATORS: a stage of importing or building an image */
+		return _("copying into the image store");
 	return stage != NULL ? stage : "";
 }
 

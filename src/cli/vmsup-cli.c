@@ -34,7 +34,7 @@ static const VmsupCliVerb vmsup_cli_verbs[] = {
     {"console", N_("Attach to the serial console of a running VM"), vmsup_cli_console},
     {"ops", N_("List, show or cancel operations (list|get|cancel)"), vmsup_cli_ops},
     {"workspace", N_("Manage workspaces (create|list|delete|open)"), vmsup_cli_workspace},
-    {"image", N_("Manage stored images (import|list|delete)"), vmsup_cli_image},
+    {"image", N_("Manage stored images (import|build|list|delete)"), vmsup_cli_image},
     {"snapshot",
      N_("Save and restore a VM's state (create|list|restore|delete)"),
      vmsup_cli_snapshot},

@@ -295,6 +295,30 @@ vmsup_cli_image(VmsupCli *cli, gint argc, gchar **argv);
 gint
 vmsup_cli_snapshot(VmsupCli *cli, gint argc, gchar **argv);
 
+/*
+ * the end of an operation making image @name: --json prints the image as
+ * image.list has it, people read @done; a cancel says @cancelled
+ */
+gint
+vmsup_cli_image_finish(VmsupCli *cli,
+		       const gchar *name,
+		       JsonObject *op,
+		       JsonObject *answer,
+		       const gchar *done,
+		       const gchar *cancelled);
+
+/* calls @method, an operation making an image (@what in messages), and follows it as create */
+gint
+vmsup_cli_image_run(VmsupCli *cli,
+		    const gchar *method,
+		    JsonObject *params,
+		    const gchar *what,
+		    VmsupCliOpFinishFunc finish);
+
+/* vmsup-cli-image-build.c */
+gint
+vmsup_cli_image_build(VmsupCli *cli, gint argc, gchar **argv);
+
 /* vmsup-cli-info.c */
 gint
 vmsup_cli_info(VmsupCli *cli, gint argc, gchar **argv);

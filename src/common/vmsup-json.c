@@ -200,6 +200,26 @@ vmsup_json_object_get_double(JsonObject *object, const gchar *member, gdouble fa
 	return fallback;
 }
 
+GStrv
+vmsup_json_object_dup_strv(JsonObject *object, const gchar *member)
+{
+	JsonNode *node = vmsup_json_object_get_present(object, member);
+	g_autoptr(GStrvBuilder) builder = NULL;
+	JsonArray *array;
+
+	if (node == NULL || !JSON_NODE_HOLDS_ARRAY(node))
+		return NULL;
+	builder = g_strv_builder_new();
+	array = json_node_get_array(node);
+	for (guint i = 0; i < json_array_get_length(array); i++) {
+		JsonNode *element = json_array_get_element(array, i);
+		if (JSON_NODE_HOLDS_VALUE(element) &&
+		    json_node_get_value_type(element) == G_TYPE_STRING)
+			g_strv_builder_add(builder, json_node_get_string(element));
+	}
+	return g_strv_builder_end(builder);
+}
+
 gboolean
 vmsup_json_node_get_int_in_range(JsonNode *node,
 				 const gchar *member,

@@ -60,6 +60,9 @@ gboolean
 vmsup_json_object_get_bool(JsonObject *object, const gchar *member, gboolean fallback);
 gdouble
 vmsup_json_object_get_double(JsonObject *object, const gchar *member, gdouble fallback);
+/* the strings of an array member (others skipped), NULL when it is absent or no array */
+GStrv
+vmsup_json_object_dup_strv(JsonObject *object, const gchar *member);
 
 /*
  * An integer in [@min, @max], checked with the messages clients see

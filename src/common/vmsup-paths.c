@@ -54,6 +54,19 @@ vmsup_paths_is_guest_file(const gchar *path)
 }
 
 gchar *
+vmsup_paths_image_builder(void)
+{
+	const gchar *env = g_getenv("VMSUP_DATA_DIR");
+
+	if (env != NULL && env[0] != '\0') {
+		g_autofree gchar *path = g_build_filename(env, "images", "vmsup-build-image", NULL);
+		if (g_file_test(path, G_FILE_TEST_IS_EXECUTABLE))
+			return g_steal_pointer(&path);
+	}
+	return g_build_filename(VMSUP_LIBEXECDIR, "vmsup-build-image", NULL);
+}
+
+gchar *
 vmsup_paths_state_dir(gboolean system)
 {
 	if (system)

@@ -22,6 +22,13 @@ vmsup_paths_guest_initrd(void);
 gboolean
 vmsup_paths_is_guest_file(const gchar *path);
 
+/*
+ * the program image.build runs: $VMSUP_DATA_DIR/images/vmsup-build-image
+ * when there is one (a build tree), else the installed one in libexecdir
+ */
+gchar *
+vmsup_paths_image_builder(void);
+
 /* defaults for --session / --system */
 gchar *
 vmsup_paths_state_dir(gboolean system);

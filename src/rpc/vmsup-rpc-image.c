@@ -58,18 +58,15 @@ vmsup_rpc_import_progress_cb(gdouble fraction, gpointer user_data)
 	vmsup_operation_set_stage(VMSUP_OPERATION(user_data), "copy", fraction);
 }
 
+/* an import's or a build's end: the operation ends, a waiting caller hears */
 static void
-vmsup_rpc_import_done_cb(GObject *source, GAsyncResult *res, gpointer user_data)
+vmsup_rpc_import_end(VmsupRpcImport *import, JsonObject *image, const GError *error)
 {
-	VmsupRpcImport *import = user_data;
-	g_autoptr(GError) error = NULL;
-	g_autoptr(JsonObject) image =
-	    vmsup_image_store_import_finish(VMSUP_IMAGE_STORE(source), res, &error);
-
 	if (image != NULL)
 		vmsup_operation_set_stage(import->op, "done", 1.0);
 	else
-		g_message("importing image '%s' failed: %s",
+		g_message("%s of image '%s' failed: %s",
+			  vmsup_operation_get_kind(import->op),
 			  vmsup_operation_get_vm(import->op),
 			  error->message);
 	vmsup_operation_finish(import->op, error);
@@ -81,6 +78,38 @@ vmsup_rpc_import_done_cb(GObject *source, GAsyncResult *res, gpointer user_data)
 						     vmsup_rpc_import_result(import->op));
 	}
 	vmsup_rpc_import_free(import);
+}
+
+static void
+vmsup_rpc_import_done_cb(GObject *source, GAsyncResult *res, gpointer user_data)
+{
+	g_autoptr(GError) error = NULL;
+	g_autoptr(JsonObject) image =
+	    vmsup_image_store_import_finish(VMSUP_IMAGE_STORE(source), res, &error);
+
+	vmsup_rpc_import_end(user_data, image, error);
+}
+
+/* a new operation of @kind for image @name, answered now unless the caller waits */
+static VmsupRpcImport *
+vmsup_rpc_import_start(const VmsupRpcContext *ctx,
+		       VmsupRpcCall *call,
+		       const gchar *kind,
+		       const gchar *name,
+		       const gchar *stage,
+		       gboolean wait)
+{
+	const VmsupCaller *caller = vmsup_rpc_call_get_caller(call);
+	VmsupRpcImport *import = g_new0(VmsupRpcImport, 1);
+
+	import->op =
+	    g_object_ref(vmsup_vm_service_add_operation(ctx->vm_service, kind, name, caller->uid));
+	vmsup_operation_set_stage(import->op, stage, 0);
+	if (wait)
+		import->call = vmsup_rpc_call_ref(call);
+	else
+		vmsup_rpc_call_return_object(call, vmsup_rpc_import_result(import->op));
+	return import;
 }
 
 void
@@ -114,18 +143,11 @@ vmsup_rpc_image_import(const VmsupRpcContext *ctx, VmsupRpcCall *call)
 		vmsup_rpc_call_return_error(call, error);
 		return;
 	}
-	import = g_new0(VmsupRpcImport, 1);
-	import->op = g_object_ref(
-	    vmsup_vm_service_add_operation(ctx->vm_service, "image.import", checked, caller->uid));
-	vmsup_operation_set_stage(import->op, "copy", 0);
+	import = vmsup_rpc_import_start(ctx, call, "image.import", checked, "copy", wait);
 	g_message("importing image '%s' from '%s' (operation %" G_GINT64_FORMAT ")",
 		  checked,
 		  path,
 		  vmsup_operation_get_id(import->op));
-	if (wait)
-		import->call = vmsup_rpc_call_ref(call);
-	else
-		vmsup_rpc_call_return_object(call, vmsup_rpc_import_result(import->op));
 	vmsup_image_store_import_async(ctx->image_store,
 				       fd,
 				       path,
@@ -136,6 +158,64 @@ vmsup_rpc_image_import(const VmsupRpcContext *ctx, VmsupRpcCall *call)
 				       vmsup_operation_get_cancellable(import->op),
 				       vmsup_rpc_import_done_cb,
 				       import);
+}
+
+static void
+vmsup_rpc_build_stage_cb(const gchar *stage, gdouble fraction, gpointer user_data)
+{
+	vmsup_operation_set_stage(VMSUP_OPERATION(user_data), stage, fraction);
+}
+
+static void
+vmsup_rpc_build_done_cb(GObject *source, GAsyncResult *res, gpointer user_data)
+{
+	g_autoptr(GError) error = NULL;
+	g_autoptr(JsonObject) image =
+	    vmsup_image_store_build_finish(VMSUP_IMAGE_STORE(source), res, &error);
+
+	vmsup_rpc_import_end(user_data, image, error);
+}
+
+void
+vmsup_rpc_image_build(const VmsupRpcContext *ctx, VmsupRpcCall *call)
+{
+	JsonObject *params = vmsup_rpc_call_get_params(call);
+	const VmsupCaller *caller = vmsup_rpc_call_get_caller(call);
+	const gchar *name = vmsup_json_object_get_string(params, "name", NULL);
+	const gchar *distro = vmsup_json_object_get_string(params, "distro", "debian-12");
+	g_auto(GStrv) packages = vmsup_json_object_dup_strv(params, "packages");
+	gboolean wait = FALSE;
+	g_autoptr(GError) error = NULL;
+	VmsupRpcImport *import;
+
+	if (!vmsup_rpc_have_image_store(ctx, call))
+		return;
+	/* bad input is refused here, before there is an operation to follow */
+	if (!vmsup_json_object_get_checked_bool(params, "wait", FALSE, &wait, &error) ||
+	    !vmsup_policy_check_image_build(caller, name, &error) ||
+	    !vmsup_image_store_check_build(ctx->image_store,
+					   name,
+					   distro,
+					   (const gchar *const *)packages,
+					   &error)) {
+		vmsup_rpc_call_return_error(call, error);
+		return;
+	}
+	import = vmsup_rpc_import_start(ctx, call, "image.build", name, "install", wait);
+	g_message("building image '%s' from %s (operation %" G_GINT64_FORMAT ")",
+		  name,
+		  distro,
+		  vmsup_operation_get_id(import->op));
+	vmsup_image_store_build_async(ctx->image_store,
+				      name,
+				      distro,
+				      (const gchar *const *)packages,
+				      vmsup_rpc_build_stage_cb,
+				      g_object_ref(import->op),
+				      g_object_unref,
+				      vmsup_operation_get_cancellable(import->op),
+				      vmsup_rpc_build_done_cb,
+				      import);
 }
 
 void

@@ -13,6 +13,7 @@
 
 #include "vmsup-error.h"
 #include "vmsup-event-source.h"
+#include "vmsup-image-build.h"
 #include "vmsup-json.h"
 #include "vmsup-name.h"
 #include "vmsup-rpc-image.h"
@@ -198,6 +199,14 @@ static const VmsupRpcParam params_workspace_delete[] = {
 static const VmsupRpcParam params_image_import[] = {
     P_REQ("path", VMSUP_RPC_TYPE_STRING),
     P_OPT("name", VMSUP_RPC_TYPE_IMAGE_NAME),
+    P_OPT("wait", VMSUP_RPC_TYPE_BOOL),
+    P_END,
+};
+
+static const VmsupRpcParam params_image_build[] = {
+    P_REQ("name", VMSUP_RPC_TYPE_IMAGE_NAME),
+    P_CHOICES("distro", VMSUP_RPC_TYPE_STRING, vmsup_image_build_distros),
+    P_OPT("packages", VMSUP_RPC_TYPE_STRV),
     P_OPT("wait", VMSUP_RPC_TYPE_BOOL),
     P_END,
 };
@@ -1104,6 +1113,7 @@ static const VmsupRpcMethod vmsup_rpc_methods[] = {
     {"daemon.info", "Info", F_RO, NULL, params_none, vmsup_rpc_daemon_info},
     /* cloud-init and vmsup shell */
     {"vm.ssh_info", "GetSshInfo", F_VM | F_RO, NULL, params_vm_name, vmsup_rpc_vm_ssh_info},
+    {"image.build", "BuildImage", F_IMG, NULL, params_image_build, vmsup_rpc_image_build},
     /* descriptors: the console's and the display's */
     {"vm.console", "OpenConsole", F_VM | F_FD, NULL, params_vm_console, vmsup_rpc_vm_console},
     /* snapshots */

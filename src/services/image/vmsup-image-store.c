@@ -20,6 +20,8 @@
 #include "vmsup-image-copy.h"
 #include "vmsup-image-hooks.h"
 #include "vmsup-image-source.h"
+#include "vmsup-image-build.h"
+#include "vmsup-image-store-private.h"
 #include "vmsup-image-store.h"
 #include "vmsup-name.h"
 #include "vmsup-record-store.h"
@@ -258,7 +260,7 @@ vmsup_image_store_delete(VmsupImageStore *self, const gchar *name, GError **erro
 
 /* import: the checks, all before anything is created */
 
-static gboolean
+gboolean
 vmsup_image_store_check_name(VmsupImageStore *self, const gchar *name, GError **error)
 {
 	g_autoptr(GError) error_local = NULL;
@@ -270,7 +272,7 @@ vmsup_image_store_check_name(VmsupImageStore *self, const gchar *name, GError **
 		g_set_error(error,
 			    VMSUP_ERROR,
 			    VMSUP_ERROR_BUSY,
-			    _("Image '%s' is being imported right now; wait for that import, or "
+			    _("Image '%s' is being imported or built right now; wait for that, or "
 			      "choose another name"),
 			    name);
 		return FALSE;
@@ -476,6 +478,7 @@ static VmsupImageImport *
 vmsup_image_store_prepare(VmsupImageStore *self,
 			  gint fd,
 			  const gchar *path,
+			  const gchar *source,
 			  const gchar *name,
 			  GError **error)
 {
@@ -483,7 +486,7 @@ vmsup_image_store_prepare(VmsupImageStore *self,
 
 	import->self = g_object_ref(self);
 	import->fd = fd;
-	import->source = g_strdup(path);
+	import->source = g_strdup(source != NULL ? source : path);
 	import->context = g_main_context_ref_thread_default();
 	import->name = name != NULL ? g_strdup(name) : vmsup_image_source_default_name(path);
 	if (import->name == NULL) {
@@ -520,7 +523,8 @@ vmsup_image_store_check_import(VmsupImageStore *self,
 	g_return_val_if_fail(path != NULL, NULL);
 
 	/* the descriptor is borrowed here: a copy is checked */
-	import = vmsup_image_store_prepare(self, fcntl(fd, F_DUPFD_CLOEXEC, 0), path, name, error);
+	import =
+	    vmsup_image_store_prepare(self, fcntl(fd, F_DUPFD_CLOEXEC, 0), path, NULL, name, error);
 	if (import == NULL)
 		return NULL;
 	checked = g_strdup(import->name);
@@ -540,6 +544,32 @@ vmsup_image_store_import_async(VmsupImageStore *self,
 			       GAsyncReadyCallback callback,
 			       gpointer user_data)
 {
+	vmsup_image_store_import_from_async(self,
+					    fd,
+					    path,
+					    NULL,
+					    name,
+					    progress,
+					    progress_data,
+					    progress_destroy,
+					    cancellable,
+					    callback,
+					    user_data);
+}
+
+void
+vmsup_image_store_import_from_async(VmsupImageStore *self,
+				    gint fd,
+				    const gchar *path,
+				    const gchar *source,
+				    const gchar *name,
+				    VmsupImageStoreProgressFunc progress,
+				    gpointer progress_data,
+				    GDestroyNotify progress_destroy,
+				    GCancellable *cancellable,
+				    GAsyncReadyCallback callback,
+				    gpointer user_data)
+{
 	g_autoptr(GTask) task = NULL;
 	g_autoptr(GTask) thread = NULL;
 	VmsupImageImport *import;
@@ -554,7 +584,7 @@ vmsup_image_store_import_async(VmsupImageStore *self,
 	/* a cancel still removes what the copy made before the task answers */
 	g_task_set_check_cancellable(task, FALSE);
 
-	import = vmsup_image_store_prepare(self, fd, path, name, &error);
+	import = vmsup_image_store_prepare(self, fd, path, source, name, &error);
 	if (import == NULL) {
 		if (progress_destroy != NULL)
 			progress_destroy(progress_data);
@@ -588,6 +618,18 @@ vmsup_image_store_import_finish(VmsupImageStore *self, GAsyncResult *res, GError
 		return NULL;
 	import = g_task_get_task_data(G_TASK(res));
 	return vmsup_image_store_describe(self, record, import->final_path);
+}
+
+void
+vmsup_image_store_reserve(VmsupImageStore *self, const gchar *name)
+{
+	g_hash_table_add(self->importing, g_strdup(name));
+}
+
+void
+vmsup_image_store_release(VmsupImageStore *self, const gchar *name)
+{
+	g_hash_table_remove(self->importing, name);
 }
 
 static gchar *
@@ -624,8 +666,9 @@ vmsup_image_store_set_property(GObject *object,
 }
 
 /*
- * What an import cut short by the daemon's end leaves: its temporary file,
- * or a record whose image was never renamed into place. Removed at start,
+ * What an import or a build cut short by the daemon's end leaves: its
+ * temporary file or work directory, or a record whose image was never
+ * renamed into place. Removed at start,
  * when no import of this store can be running.
  */
 static void
@@ -640,6 +683,12 @@ vmsup_image_store_sweep(VmsupImageStore *self)
 		g_autofree gchar *qcow2 = NULL;
 		g_autofree gchar *raw = NULL;
 
+		if (basename[0] == '.' && strstr(basename, ".build-") != NULL) {
+			g_message("removing '%s', left by an image build that did not finish",
+				  path);
+			vmsup_image_build_remove_work(path);
+			continue;
+		}
 		if (basename[0] == '.' && strstr(basename, ".import-") != NULL) {
 			g_message("removing '%s', left by an import that did not finish", path);
 			if (g_unlink(path) != 0)

@@ -64,6 +64,42 @@ vmsup_image_store_check_import(VmsupImageStore *self,
 			       const gchar *name,
 			       GError **error);
 
+/* a build's stage and the fraction of the whole build done, 0..1 */
+typedef void (*VmsupImageStoreStageFunc)(const gchar *stage, gdouble fraction, gpointer user_data);
+
+/*
+ * The checks of a build (image.build): @name free, @distro one the builder
+ * makes, @packages (nullable) Debian package names. Nothing is made.
+ */
+gboolean
+vmsup_image_store_check_build(VmsupImageStore *self,
+			      const gchar *name,
+			      const gchar *distro,
+			      const gchar *const *packages,
+			      GError **error);
+
+/*
+ * Builds an image with the builder (vmsup-image-build.h) in a work
+ * directory .<name>.build-XXXXXX of the store, then imports it as @name
+ * (the name is taken from the start). Stages: the builder's, then "import".
+ * A failure or a cancel leaves nothing behind: the builder's processes
+ * are gone and the work directory removed before @callback. The result is
+ * the image's get result.
+ */
+void
+vmsup_image_store_build_async(VmsupImageStore *self,
+			      const gchar *name,
+			      const gchar *distro,
+			      const gchar *const *packages,
+			      VmsupImageStoreStageFunc stage,
+			      gpointer stage_data,
+			      GDestroyNotify stage_destroy,
+			      GCancellable *cancellable,
+			      GAsyncReadyCallback callback,
+			      gpointer user_data);
+JsonObject *
+vmsup_image_store_build_finish(VmsupImageStore *self, GAsyncResult *res, GError **error);
+
 /* {images: [get results]}, sorted by name */
 JsonObject *
 vmsup_image_store_list(VmsupImageStore *self, GError **error);

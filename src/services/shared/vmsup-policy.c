@@ -504,6 +504,23 @@ vmsup_policy_check_image_removal(const VmsupCaller *caller, const gchar *name, G
 	return FALSE;
 }
 
+gboolean
+vmsup_policy_check_image_build(const VmsupCaller *caller, const gchar *name, GError **error)
+{
+	g_return_val_if_fail(caller != NULL, FALSE);
+
+	if (!caller->restricted)
+		return TRUE;
+	g_set_error(error,
+		    VMSUP_ERROR,
+		    VMSUP_ERROR_FAILED_PRECONDITION,
+		    _("Image '%s' would go into the host's image store, into which only root and "
+		      "vmsupd's own user may build; ask one of them, or build it with your own "
+		      "session vmsupd"),
+		    name);
+	return FALSE;
+}
+
 /* GObject */
 
 static void

@@ -163,6 +163,14 @@ vmsup_policy_open_host_file(const VmsupCaller *caller,
 gboolean
 vmsup_policy_check_image_removal(const VmsupCaller *caller, const gchar *name, GError **error);
 
+/*
+ * Whether @caller may build an image into the store (image.build): the
+ * builder runs as vmsupd's user, from Debian's archive, into a store that
+ * is everyone's, so only callers the owner rule does not bind may.
+ */
+gboolean
+vmsup_policy_check_image_build(const VmsupCaller *caller, const gchar *name, GError **error);
+
 /* the same checks on the directory opened as @owner (the VM's): its descriptor, or -1 */
 gint
 vmsup_policy_open_share(const VmsupCaller *owner, const gchar *path, GError **error);
