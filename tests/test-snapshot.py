@@ -427,6 +427,25 @@ def case_warm(d, r, vmsup):
     check(not os.path.exists(os.path.join(d.state, "snapshots", "warm")), "states gone")
 
 
+def case_workspace(d, r, vmsup):
+    share = os.path.join(d.work, "share")
+    os.makedirs(share, exist_ok=True)
+    done = d.cli(vmsup, "--json", "workspace", "create", "ws", "--path", share, "--memory",
+                 str(GUEST_MIB))
+    check(done.returncode == EXIT_OK, f"workspace create: {done.stderr}")
+    done = d.cli(vmsup, "--json", "workspace", "open", "ws")
+    check(done.returncode == EXIT_OK, f"workspace open: {done.stderr}")
+    vm = json.loads(done.stdout)["vm"]
+    d.note_qemu(r, vm)
+    wait_agent(r, vm, BOOT_BUDGET_S)
+    # a mounted 9p share blocks saving the memory: refused before anything is made
+    r.fails("snapshot.create", {"name": vm, "snapshot": "w1", "memory": True},
+            ERR_FAILED_PRECONDITION, "disk-only")
+    check(snapshot_names(r, vm) == [] and state_files(d, vm) == [],
+          f"a refused snapshot left {state_files(d, vm)}")
+    check(r.call("vm.get", {"name": vm})["state"] == "running", "the workspace VM runs on")
+
+
 def case_cli(d, r, vmsup):
     r.call("vm.create", {"name": "c", "memory_mib": GUEST_MIB, "disk_gib": 1, "wait": True})
     disk = r.call("vm.get", {"name": "c"})["disk"]
@@ -507,6 +526,7 @@ CASES = [
     ("full", case_full, True),
     ("warm", case_warm, False),
     ("cli", case_cli, False),
+    ("workspace", case_workspace, False),
 ]
 
 
@@ -524,7 +544,7 @@ def run_case(vmsupd, vmsup, name, func, tmpfs):
         d = Daemon(vmsupd, work, state)
         r = d.start()
         try:
-            if func in (case_warm, case_cli):
+            if func in (case_warm, case_cli, case_workspace):
                 func(d, r, vmsup)
             else:
                 func(d, r)

@@ -51,6 +51,18 @@ vmsup_vm_snapshot_check_create(VmsupVm *vm, gboolean memory, GError **error)
 			    def->name);
 		return FALSE;
 	}
+	/* QEMU blocks migration while the guest has the 9p share mounted, and a
+	 * workspace VM has it mounted from its open on */
+	if (memory && def->share_dir != NULL) {
+		g_set_error(error,
+			    VMSUP_ERROR,
+			    VMSUP_ERROR_FAILED_PRECONDITION,
+			    _("VM '%s' shares a workspace directory, and QEMU cannot save the "
+			      "memory of a VM while its share is mounted; take a disk-only "
+			      "snapshot (memory false), or stop the VM and snapshot it then"),
+			    def->name);
+		return FALSE;
+	}
 	if (!memory && def->disk == NULL) {
 		g_set_error(error,
 			    VMSUP_ERROR,
