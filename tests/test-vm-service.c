@@ -2745,6 +2745,98 @@ test_adopt_frozen(Fixture *f, gconstpointer user_data)
 	res = CALL_OK(f, delete, "{\"name\": \"fz\"}");
 }
 
+static JsonNode *
+test_qmp(VmsupVmHandles *handles, const gchar *command, JsonObject *args /* owned */)
+{
+	VmsupQmpClient *qmp = vmsup_qemu_process_get_qmp(handles->process);
+	g_autoptr(GAsyncResult) res = NULL;
+	g_autoptr(GError) error = NULL;
+	GAsyncResult *slot = NULL;
+	JsonNode *result;
+
+	vmsup_qmp_client_execute_async(qmp, command, args, NULL, test_query_status_cb, &slot);
+	res = vmsup_test_wait_result(&slot, TEST_TIMEOUT_S);
+	result = vmsup_qmp_client_execute_finish(qmp, res, &error);
+	g_assert_no_error(error);
+	return result;
+}
+
+typedef struct {
+	VmsupVmHandles *handles;
+	const gchar *status;
+} QmpStatusWait;
+
+static gboolean
+test_migration_is(gpointer user_data)
+{
+	QmpStatusWait *w = user_data;
+	g_autoptr(JsonNode) info = test_qmp(w->handles, "query-migrate", NULL);
+
+	return g_strcmp0(json_object_get_string_member_with_default(json_node_get_object(info),
+								    "status",
+								    ""),
+			 w->status) == 0;
+}
+
+/*
+ * A QEMU whose vCPUs wait though its status is not "paused" (here
+ * "postmigrate", as after a memory snapshot saved while the daemon was
+ * away; "prelaunch" when the daemon went before a start's "cont") is
+ * adopted paused, not running, and resumes.
+ */
+static void
+test_adopt_not_running(Fixture *f, gconstpointer user_data)
+{
+	g_autoptr(VmsupVmHandles) handles = NULL;
+	g_autoptr(JsonNode) status = NULL;
+	g_autoptr(JsonObject) res = NULL;
+	g_autoptr(GError) error = NULL;
+	JsonObject *args;
+	QmpStatusWait done;
+	GPid pid;
+	gint sink;
+
+	test_create(f, "pm", TRUE);
+	pid = test_get_pid(f, "pm");
+	handles = vmsup_vm_hooks_vm_handles(vmsup_vm_service_get_hooks(f->service), "pm");
+	g_assert_nonnull(handles);
+	/* the machine's state migrated into nothing, by descriptor as a snapshot saves it */
+	sink = open("/dev/null", O_WRONLY | O_CLOEXEC);
+	g_assert_cmpint(sink, >=, 0);
+	g_assert_true(
+	    vmsup_qmp_client_send_fd(vmsup_qemu_process_get_qmp(handles->process), sink, &error));
+	g_assert_no_error(error);
+	close(sink);
+	args = json_object_new();
+	json_object_set_string_member(args, "fdname", "sink");
+	status = test_qmp(handles, "getfd", args);
+	args = json_object_new();
+	json_object_set_string_member(args, "uri", "fd:sink");
+	g_clear_pointer(&status, json_node_unref);
+	status = test_qmp(handles, "migrate", args);
+	done = (QmpStatusWait){handles, "completed"};
+	vmsup_test_wait_until(test_migration_is, &done, TEST_TIMEOUT_S);
+	g_clear_pointer(&status, json_node_unref);
+	status = test_qmp(handles, "query-status", NULL);
+	g_assert_cmpstr(json_object_get_string_member(json_node_get_object(status), "status"),
+			==,
+			"postmigrate");
+	g_assert_false(json_object_get_boolean_member(json_node_get_object(status), "running"));
+	g_clear_pointer(&handles, vmsup_vm_handles_unref);
+
+	/* the daemon goes as if killed; the next one finds the QEMU waiting */
+	fixture_replace_service(f);
+	test_wait_state(f, "pm", "paused");
+	g_assert_cmpint(test_get_pid(f, "pm"), ==, pid);
+	res = CALL_OK(f, resume, "{\"name\": \"pm\"}");
+	g_clear_pointer(&res, json_object_unref);
+	test_wait_state(f, "pm", "running");
+	res = CALL_OK(f, stop, "{\"name\": \"pm\", \"force\": true}");
+	test_wait_state(f, "pm", "stopped");
+	g_clear_pointer(&res, json_object_unref);
+	res = CALL_OK(f, delete, "{\"name\": \"pm\"}");
+}
+
 /* how a run ended could not be saved (a full disk): a restarted daemon still knows it ran */
 static void
 test_outcome_unsaved(Fixture *f, gconstpointer user_data)
@@ -4037,6 +4129,7 @@ main(int argc, char **argv)
 	ADD("/vmsup/vm-service/outcome-dead-at-load", test_outcome_dead_at_load);
 	ADD("/vmsup/vm-service/outcome-unsaved", test_outcome_unsaved);
 	ADD("/vmsup/vm-service/adopt-frozen", test_adopt_frozen);
+	ADD("/vmsup/vm-service/adopt-not-running", test_adopt_not_running);
 	ADD("/vmsup/vm-service/outcome-policy-stop", test_outcome_policy_stop);
 	ADD("/vmsup/vm-service/share-owner", test_share_owner);
 	ADD("/vmsup/vm-service/share-swapped-at-start", test_share_swapped_at_start);

@@ -17,6 +17,8 @@ prerequisite is missing.
 import argparse
 import collections
 import ctypes
+import datetime
+import glob
 import json
 import os
 import queue
@@ -32,6 +34,8 @@ import threading
 import time
 import traceback
 
+import chaos_dbus_wire
+
 BUS_NAME = "io.github.vmsup.Supervisor1"
 BUS_PATH = "/io/github/vmsup/Supervisor1"
 WS_PREFIX_GUESS = "ws-"
@@ -45,12 +49,27 @@ ERROR_KINDS = {1: "not-found", 2: "already-exists", 3: "invalid-argument", 4: "b
                5: "failed-precondition", 6: "cancelled", 7: "timeout", 8: "internal"}
 DBUS_METHODS = {"vm.create": "Create", "vm.start": "Start", "vm.stop": "Stop",
                 "vm.delete": "Delete", "vm.set": "Set", "vm.get": "Get", "vm.exec": "Exec",
+                "vm.pause": "Pause", "vm.resume": "Resume",
                 "workspace.create": "CreateWorkspace", "workspace.open": "OpenWorkspace",
-                "workspace.delete": "DeleteWorkspace"}
+                "workspace.delete": "DeleteWorkspace",
+                "snapshot.create": "CreateSnapshot", "snapshot.list": "ListSnapshots",
+                "snapshot.restore": "RestoreSnapshot", "snapshot.delete": "DeleteSnapshot",
+                "image.import": "ImportImage", "image.list": "ListImages",
+                "image.delete": "DeleteImage"}
+# D-Bus methods that take only the options, no VM name first
+DBUS_NO_NAME = ("workspace.", "image.")
+# the names snapshots and stored images are drawn from: few, so that they meet
+SNAPSHOT_NAMES = ("s0", "s1")
+IMAGE_NAMES = ("i0", "i1")
+SNAPSHOT_TAG_PREFIX = "vmsup-"
 
 # what the bus answers while vmsupd is dead or restarting
 DBUS_TRANSPORT_ERRORS = ("NoReply", "ServiceUnknown", "NameHasNoOwner", "Disconnected",
                          "Timeout", "TimedOut")
+
+
+# def_end(): the answer says nothing of whether the VM exists
+KEEP = object()
 
 
 class HarnessError(Exception):
@@ -162,12 +181,31 @@ class RpcConn:
         self.sock.connect(path)
         self.buf = b""
         self.next_id = 0
+        self.fds = []  # descriptors that came with the bytes read (vm.console's)
 
     def close(self):
+        self.drop_fds()
         try:
             self.sock.close()
         except OSError:
             pass
+
+    def drop_fds(self):
+        for fd in self.fds:
+            try:
+                os.close(fd)
+            except OSError:
+                pass
+        self.fds = []
+
+    def recv(self):
+        data, anc, _flags, _addr = self.sock.recvmsg(1 << 20, socket.CMSG_SPACE(16 * 4))
+        for level, kind, payload in anc:
+            if level == socket.SOL_SOCKET and kind == socket.SCM_RIGHTS:
+                n = len(payload) // 4
+                self.fds.extend(int.from_bytes(payload[i * 4:i * 4 + 4], sys.byteorder,
+                                               signed=True) for i in range(n))
+        return data
 
     def send(self, method, params):
         self.next_id += 1
@@ -178,24 +216,30 @@ class RpcConn:
     def receive(self, req_id):
         while True:
             while b"\n" not in self.buf:
-                chunk = self.sock.recv(1 << 20)
+                chunk = self.recv()
                 if not chunk:
                     raise ConnectionError("vmsupd closed the connection")
                 self.buf += chunk
             line, self.buf = self.buf.split(b"\n", 1)
             answer = json.loads(line)
             if answer.get("id") is None and "method" in answer:
+                if getattr(self, "notifications", None) is not None:
+                    self.notifications.append(answer)
                 continue  # a notification
             if answer.get("id") != req_id:
                 raise ProtocolViolation(f"answer for id {answer.get('id')} while waiting "
                                         f"for {req_id}: {line[:200]!r}")
             return answer
 
-    def call(self, method, params=None):
+    def call(self, method, params=None, notifications=None):
+        """@notifications: a list that gets the notifications read before the answer."""
+        self.notifications = notifications
         try:
             answer = self.receive(self.send(method, params or {}))
         except (OSError, ConnectionError) as e:
             return CallResult(transport=True, kind="transport", message=str(e))
+        finally:
+            self.notifications = None
         if "error" in answer:
             err = answer["error"]
             kind = (err.get("data") or {}).get("kind") or ERROR_KINDS.get(err.get("code"),
@@ -237,19 +281,152 @@ def dbus_error_kind(name):
 # the schedule: everything the seed decides
 
 
-OP_WEIGHTS = [
-    ("create", 8), ("start", 14), ("stop", 9), ("force-stop", 7), ("delete", 5),
-    ("set", 8), ("exec", 6), ("get", 4), ("cancel-create", 4),
-    ("ws-create", 2), ("ws-open", 2), ("ws-delete", 2),
+# what vm.set changes, and the values it draws; a field is one line here
+SET_FIELDS = {
+    "memory_mib": lambda rng: rng.choice([GUEST_MIB, 160, 192]),
+    "cpus": lambda rng: rng.choice([1, 2]),
+    "auto_stop": lambda rng: rng.random() < 0.5,
+    "cmdline": lambda rng: rng.choice(["console=ttyS0 quiet", "console=ttyS0"]),
+    # vm.set {disk_gib} (not on main yet): "disk_gib": lambda rng: rng.choice([1, 2]),
+}
+EXEC_ARGVS = (["echo", "chaos"], ["cat", "/proc/uptime"], ["sh", "-c", "exit 3"],
+              # the kernel log onto the serial console: a viewer that does not read fills up
+              ["sh", "-c", "dmesg > /dev/console"])
+
+
+def plan_set(rng, step):
+    step["field"] = rng.choice(list(SET_FIELDS))
+    step["params"] = SET_FIELDS[step["field"]](rng)
+
+
+def plan_create(rng, step):
+    step["wait"] = rng.random() < 0.5
+    step["start"] = rng.random() < 0.4
+    step["from_image"] = rng.choice(IMAGE_NAMES) if rng.random() < 0.3 else None
+
+
+def plan_cancel_create(rng, step):
+    step["cancel_after"] = rng.uniform(0.0, 0.3)
+
+
+def plan_exec(rng, step):
+    step["argv"] = rng.choice(EXEC_ARGVS)
+
+
+def plan_pause(rng, step):
+    step["start_first"] = rng.random() < 0.6
+
+
+def plan_snapshot(rng, step):
+    step["snapshot"] = rng.choice(SNAPSHOT_NAMES)
+    step["memory"] = rng.random() < 0.6
+    step["wait"] = rng.random() < 0.7
+
+
+def plan_console(rng, step):
+    step["history"] = rng.random() < 0.5
+
+
+def plan_image_import(rng, step):
+    step["wait"] = rng.random() < 0.6
+
+
+def plan_events(rng, step):
+    step["since"] = rng.choice(["1m", "10m", "2h"])
+
+
+class Op:
+    """One kind of operation: its weight, which name it gets, what the seed draws for it.
+
+    target: vm (any VM), halt (a halting VM four times in five), halt-only, guest (a VM
+    that boots the guest), vm-pair (a VM and another of its kind, step["vm2"]), ws (a
+    workspace), image (a stored image's name), none. The handler is Chaos.op_<kind>, or
+    @call: a Call for a verb that needs no more than its answer.
+    """
+
+    def __init__(self, kind, weight, target, plan=None, call=None):
+        self.kind = kind
+        self.weight = weight
+        self.target = target
+        self.plan = plan
+        self.call = call
+
+
+class Call:
+    """A verb whose answer is all there is to check: @params(step) gives its parameters;
+    with @defines (a step key), the VM of that name exists once it answers ok."""
+
+    def __init__(self, method, params, defines=None):
+        self.method = method
+        self.params = params
+        self.defines = defines
+
+
+def vm_only(step):
+    return {"name": step["vm"]}
+
+
+# The weights keep the bounded run (meson test chaos) near its old length: the verbs that
+# boot the guest are rarer than the ones that answer at once.
+OPS = [
+    Op("create", 7, "vm", plan_create),
+    Op("start", 11, "vm"),
+    Op("stop", 7, "halt"),
+    Op("force-stop", 6, "halt"),
+    Op("delete", 4, "halt"),
+    Op("set", 6, "vm", plan_set),
+    Op("exec", 4, "guest", plan_exec),
+    Op("get", 3, "vm", call=Call("vm.get", vm_only)),
+    Op("cancel-create", 3, "vm", plan_cancel_create),
+    Op("ws-create", 2, "ws"),
+    Op("ws-open", 2, "ws"),
+    Op("ws-delete", 2, "ws"),
+    Op("pause", 4, "halt", plan_pause),
+    Op("resume", 3, "halt", call=Call("vm.resume", vm_only)),
+    Op("snap-create", 4, "halt-only", plan_snapshot),
+    Op("snap-list", 1, "vm", call=Call("snapshot.list", vm_only)),
+    Op("snap-restore", 2, "halt-only", plan_snapshot),
+    Op("snap-delete", 2, "halt-only", plan_snapshot),
+    Op("start-snapshot", 2, "halt-only", plan_snapshot),
+    Op("console", 2, "vm", plan_console),
+    Op("console-stall", 1, "guest", plan_console),
+    Op("img-import", 2, "image", plan_image_import),
+    Op("img-list", 1, "none", call=Call("image.list", lambda step: {})),
+    Op("img-delete", 2, "image", call=Call("image.delete", lambda step: {"name": step["image"]})),
+    Op("events", 2, "none", plan_events),
+    # Verbs on their way (another branch, not on main yet) are two lines each: a row here
+    # and, for D-Bus, its twin in DBUS_METHODS ("vm.clone": "Clone"):
+    #   Op("clone", 3, "vm-pair", call=Call("vm.clone", lambda step: {
+    #       "name": step["vm"], "new": step["vm2"]}, defines="vm2")),
+    # and vm.set {disk_gib} is its line in SET_FIELDS.
 ]
+OPS_BY_KIND = {op.kind: op for op in OPS}
 FAULT_KINDS = ("qemu-kill", "qemu-freeze", "state-full", "disconnect")
+
+
+def pick_target(rng, op, step, guest_vms, halt_vms, workspaces):
+    if op.target == "guest":
+        step["vm"] = rng.choice(guest_vms)
+    elif op.target == "halt-only":
+        step["vm"] = rng.choice(halt_vms)
+    elif op.target == "halt" and rng.random() < 0.8:
+        step["vm"] = rng.choice(halt_vms)  # let the guests boot, now and then
+    elif op.target == "ws":
+        step["ws"] = rng.choice(workspaces)
+    elif op.target == "image":
+        step["image"] = rng.choice(IMAGE_NAMES)
+    elif op.target == "vm-pair":
+        kind = rng.choice([guest_vms, halt_vms])
+        step["vm"], step["vm2"] = rng.sample(kind, 2)
+    elif op.target != "none":
+        step["vm"] = rng.choice(guest_vms + halt_vms)
 
 
 def make_schedule(seed, ops, kills, n_clients, guest_vms, halt_vms, workspaces, faults_on):
     """The whole run as a list of steps; the same seed gives the same list."""
     rng = random.Random(seed)
-    kinds = [k for k, _ in OP_WEIGHTS]
-    weights = [w for _, w in OP_WEIGHTS]
+    kinds = [op.kind for op in OPS]
+    weights = [op.weight for op in OPS]
     kill_at = set(rng.sample(range(max(1, ops // (kills + 1) // 2), ops), kills)) if kills else set()
     steps = []
     for i in range(ops):
@@ -261,37 +438,14 @@ def make_schedule(seed, ops, kills, n_clients, guest_vms, halt_vms, workspaces, 
             steps.append({"type": "fault", "kind": kind, "pick": rng.random(),
                           "duration": rng.uniform(0.5, 2.0) if kind == "state-full"
                           else rng.uniform(1.0, 4.0)})
-        kind = rng.choices(kinds, weights)[0]
-        step = {"type": "op", "kind": kind, "client": rng.randrange(n_clients),
+        op = OPS_BY_KIND[rng.choices(kinds, weights)[0]]
+        step = {"type": "op", "kind": op.kind, "client": rng.randrange(n_clients),
                 "delay": rng.uniform(0.0, 0.15)}
-        if kind == "exec":
-            step["vm"] = rng.choice(guest_vms)
-        elif kind in ("stop", "force-stop", "delete") and rng.random() < 0.8:
-            step["vm"] = rng.choice(halt_vms)  # let the guests boot, now and then
-        elif kind.startswith("ws-"):
-            step["ws"] = rng.choice(workspaces)
-        else:
-            step["vm"] = rng.choice(guest_vms + halt_vms)
-        if kind == "set":
-            field = rng.choice(["memory_mib", "cpus", "auto_stop", "cmdline"])
-            step["params"] = {
-                "memory_mib": lambda: rng.choice([GUEST_MIB, 160, 192]),
-                "cpus": lambda: rng.choice([1, 2]),
-                "auto_stop": lambda: rng.random() < 0.5,
-                "cmdline": lambda: rng.choice(["console=ttyS0 quiet", "console=ttyS0"]),
-            }[field]()
-            step["field"] = field
-        if kind == "create":
-            step["wait"] = rng.random() < 0.5
-            step["start"] = rng.random() < 0.4
-        if kind == "cancel-create":
-            step["cancel_after"] = rng.uniform(0.0, 0.3)
-        if kind == "exec":
-            step["argv"] = rng.choice([["echo", "chaos"], ["cat", "/proc/uptime"],
-                                       ["sh", "-c", "exit 3"]])
+        pick_target(rng, op, step, guest_vms, halt_vms, workspaces)
+        if op.plan is not None:
+            op.plan(rng, step)
         if faults_on and rng.random() < 0.05:
             step["disconnect"] = rng.uniform(0.0, 0.2)
-        step["index"] = len(steps)
         steps.append(step)
     for i, s in enumerate(steps):
         s["index"] = i
@@ -349,6 +503,19 @@ class Chaos:
         self.generation = 0
         self.max_step_time = 0.0
         self.slowest = ""
+        self.console_bytes = 0
+        self.stalled = []  # (vm, fd) of viewers that never read, closed at the next check
+        self.stalled_total = 0
+        self.fill_windows = []  # (start, end) wall-clock times the state directory was full
+        self.fill_started = {}
+        self.kill_times = []  # wall-clock times of the kills of vmsupd
+        self.run_started = time.time()
+        self.sample = 0  # which VM the next check restores a snapshot of
+        self.paused_seen = 0
+        self.snapshots_seen = 0
+        self.replayed_max = 0
+        self.journal_holes = 0
+        self.info_rtt_max = 0.0
 
     # -- set-up and tear-down -------------------------------------------------
 
@@ -397,10 +564,16 @@ class Chaos:
         self.env["LC_ALL"] = "C"
         self.halt_image = os.path.join(self.tmp, "halt.img")
         sector = bytearray(1024 * 1024)
-        sector[0:4] = bytes([0xFA, 0xF4, 0xEB, 0xFD])  # cli; hlt; jmp $-1
+        # sti; hlt; jmp $-1: the BIOS timer wakes the vCPU 18 times a second, so that a
+        # running VM is told from a paused one by its vCPU thread alone
+        sector[0:4] = bytes([0xFB, 0xF4, 0xEB, 0xFD])
         sector[510:512] = b"\x55\xaa"
         with open(self.halt_image, "wb") as f:
             f.write(sector)
+        # the same machine as a qcow2, for image.import
+        self.halt_qcow2 = os.path.join(self.tmp, "halt.qcow2")
+        subprocess.run(["qemu-img", "convert", "-f", "raw", "-O", "qcow2", self.halt_image,
+                        self.halt_qcow2], check=True, capture_output=True)
         self.conf = os.path.join(self.tmp, "vmsupd.conf")
         with open(self.conf, "w") as f:
             f.write(f"[vmsupd]\nAutoStopStaleAfter=0\nAccel={self.args.accel}\n")
@@ -569,6 +742,7 @@ class Chaos:
             pass
         self.daemon.wait()
         self.kills += 1
+        self.kill_times.append(time.time())
 
     def check_daemon_alive(self, where):
         if self.daemon.poll() is not None and not self.expect_exit:
@@ -611,7 +785,8 @@ class Chaos:
             return vm.taint
 
     def def_end(self, name, token, defined):
-        """@defined: True/False when the answer says so, None when it cannot be known."""
+        """@defined: True/False when the answer says so, None when it cannot be known,
+        KEEP when it did not change it."""
         with self.lock:
             vm = self.vms.get(name)
             if vm is None:
@@ -619,6 +794,8 @@ class Chaos:
             vm.inflight -= 1
             if vm.taint != token:
                 vm.defined = None  # another create/delete overlapped: order unknown
+            elif defined is KEEP:
+                pass
             elif defined is not None or vm.defined is not None:
                 vm.defined = defined
 
@@ -659,7 +836,7 @@ class Chaos:
         member = DBUS_METHODS[method]
         p = dict(params)
         # a method that takes a VM takes its name first; the workspace ones take only options
-        lead = [] if method.startswith("workspace.") else [p.pop("name")]
+        lead = [] if method.startswith(DBUS_NO_NAME) else [p.pop("name")]
         argv = ["gdbus", "call", "--session", "--dest", BUS_NAME, "--object-path", BUS_PATH,
                 "--timeout", str(int(self.t(180))), "--method", f"{BUS_NAME}.{member}"
                 ] + lead + [gvariant_dict(p)]
@@ -721,7 +898,8 @@ class Chaos:
             p["memory_mib"] = GUEST_MIB
         else:
             p["memory_mib"] = HALT_MIB
-            p["image"] = self.halt_image
+            # a stored image by its name (not-found unless an import made it), or the file
+            p["image"] = (step or {}).get("from_image") or self.halt_image
         return p
 
     def op_id_of(self, client, r):
@@ -757,118 +935,314 @@ class Chaos:
         return None
 
     def run_op(self, client, conn_box, step):
-        kind = step["kind"]
-        disc = step.get("disconnect")
+        op = OPS_BY_KIND[step["kind"]]
+        if op.call is not None:
+            self.op_call(client, conn_box, step, op.call)
+        else:
+            getattr(self, "op_" + op.kind.replace("-", "_"))(client, conn_box, step)
+
+    def op_call(self, client, conn_box, step, call):
+        """A verb whose answer is all there is to it (Call)."""
+        name = step.get(call.defines) if call.defines else None
+        token = self.def_begin(name) if name else None
+        defined = KEEP
+        try:
+            r = self.do_call(client, conn_box, call.method, call.params(step),
+                             step.get("disconnect"))
+            self.record(step["kind"], r)
+            if r.ok or r.kind == "already-exists":
+                defined = True
+            elif r.transport:
+                defined = None
+        finally:
+            if name:
+                self.def_end(name, token, defined)
+
+    def op_create(self, client, conn_box, step):
+        name = step["vm"]
+        p = self.create_params(name, step)
+        p["wait"] = step["wait"]
+        p["start"] = step["start"]
         gen = self.generation
-        if kind == "create":
-            name = step["vm"]
-            p = self.create_params(name, step)
-            p["wait"] = step["wait"]
-            p["start"] = step["start"]
-            token = self.def_begin(name)
-            defined = None
-            try:
-                r = self.do_call(client, conn_box, "vm.create", p, disc)
-                self.record(kind, r)
-                if r.kind == "already-exists":
-                    defined = True
-                elif r.ok and step["wait"]:
-                    defined = True
-                elif r.ok:
-                    op_id = self.op_id_of(client, r)
-                    final = self.wait_op(conn_box, op_id, gen) if op_id else None
+        token = self.def_begin(name)
+        defined = None
+        try:
+            r = self.do_call(client, conn_box, "vm.create", p, step.get("disconnect"))
+            self.record("create", r)
+            if r.kind == "already-exists":
+                defined = True
+            elif r.ok and step["wait"]:
+                defined = True
+            elif r.ok:
+                op_id = self.op_id_of(client, r)
+                final = self.wait_op(conn_box, op_id, gen) if op_id else None
+                if final is not None:
+                    defined = final.get("state") == "done"
+                    self.ops["create-op"][final.get("state")] += 1
+            elif not r.transport and r.kind not in ("busy",):
+                defined = None  # failed: leave it to the listing
+        finally:
+            self.def_end(name, token, defined)
+
+    def op_cancel_create(self, client, conn_box, step):
+        name = step["vm"]
+        p = self.create_params(name, step)
+        p.update({"wait": False, "start": True})
+        gen = self.generation
+        token = self.def_begin(name)
+        defined = None
+        try:
+            r = self.rpc_call(conn_box, "vm.create", p)
+            self.record("cancel-create", r)
+            if r.kind == "already-exists":
+                defined = True
+            elif r.ok:
+                op_id = r.result.get("operation")
+                time.sleep(step["cancel_after"])
+                c = self.rpc_call(conn_box, "op.cancel", {"id": op_id}, step.get("disconnect"))
+                self.record("op.cancel", c)
+                if c.ok and c.result.get("state") == "cancelled":
+                    if not c.result.get("error"):
+                        self.violation(f"op.cancel {op_id} answered cancelled without "
+                                       f"a reason: {c.result}")
+                    defined = False
+                elif not c.transport:
+                    final = self.wait_op(conn_box, op_id, gen)
                     if final is not None:
                         defined = final.get("state") == "done"
                         self.ops["create-op"][final.get("state")] += 1
-                elif not r.transport and r.kind not in ("busy",):
-                    defined = None  # failed: leave it to the listing
-            finally:
-                self.def_end(name, token, defined)
-        elif kind == "cancel-create":
-            name = step["vm"]
-            p = self.create_params(name, step)
-            p.update({"wait": False, "start": True})
-            token = self.def_begin(name)
-            defined = None
-            try:
-                r = self.rpc_call(conn_box, "vm.create", p)
-                self.record("cancel-create", r)
-                if r.kind == "already-exists":
-                    defined = True
-                elif r.ok:
-                    op_id = r.result.get("operation")
-                    time.sleep(step["cancel_after"])
-                    c = self.rpc_call(conn_box, "op.cancel", {"id": op_id}, disc)
-                    self.record("op.cancel", c)
-                    if c.ok and c.result.get("state") == "cancelled":
-                        if not c.result.get("error"):
-                            self.violation(f"op.cancel {op_id} answered cancelled without "
-                                           f"a reason: {c.result}")
-                        defined = False
-                    elif not c.transport:
-                        final = self.wait_op(conn_box, op_id, gen)
-                        if final is not None:
-                            defined = final.get("state") == "done"
-                            self.ops["create-op"][final.get("state")] += 1
-            finally:
-                self.def_end(name, token, defined)
-        elif kind == "delete":
-            name = step["vm"]
-            token = self.def_begin(name)
-            defined = None
-            try:
-                r = self.do_call(client, conn_box, "vm.delete", {"name": name, "force": True},
-                                 disc)
-                self.record(kind, r)
-                if r.ok or r.kind == "not-found":
-                    defined = False
-                    if r.kind == "not-found":
-                        with self.lock:
-                            vm = self.vms[name]
-                            if vm.defined is True and vm.inflight == 1 and vm.taint == token:
-                                self.violation(f"vm.delete {name}: not-found, but its create "
-                                               f"had answered and nothing deleted it")
-            finally:
-                self.def_end(name, token, defined)
-        elif kind == "start":
-            self.record(kind, self.do_call(client, conn_box, "vm.start", {"name": step["vm"]},
-                                           disc))
-        elif kind == "stop":
-            self.record(kind, self.do_call(client, conn_box, "vm.stop",
-                                           {"name": step["vm"], "timeout_s": 5}, disc))
-        elif kind == "force-stop":
-            self.record(kind, self.do_call(client, conn_box, "vm.stop",
-                                           {"name": step["vm"], "force": True}, disc))
-        elif kind == "set":
-            p = {"name": step["vm"], step["field"]: step["params"]}
-            self.record(kind, self.do_call(client, conn_box, "vm.set", p, disc))
-        elif kind == "get":
-            self.record(kind, self.do_call(client, conn_box, "vm.get", {"name": step["vm"]},
-                                           disc))
-        elif kind == "exec":
-            # the guest must run to answer: start it (a no-op when it runs), then exec
+        finally:
+            self.def_end(name, token, defined)
+
+    def op_delete(self, client, conn_box, step):
+        name = step["vm"]
+        token = self.def_begin(name)
+        defined = None
+        try:
+            r = self.do_call(client, conn_box, "vm.delete", {"name": name, "force": True},
+                             step.get("disconnect"))
+            self.record("delete", r)
+            if r.ok or r.kind == "not-found":
+                defined = False
+                if r.kind == "not-found":
+                    with self.lock:
+                        vm = self.vms[name]
+                        if vm.defined is True and vm.inflight == 1 and vm.taint == token:
+                            self.violation(f"vm.delete {name}: not-found, but its create "
+                                           f"had answered and nothing deleted it")
+        finally:
+            self.def_end(name, token, defined)
+
+    def op_start(self, client, conn_box, step):
+        self.record("start", self.do_call(client, conn_box, "vm.start", {"name": step["vm"]},
+                                          step.get("disconnect")))
+
+    def op_stop(self, client, conn_box, step):
+        self.record("stop", self.do_call(client, conn_box, "vm.stop",
+                                         {"name": step["vm"], "timeout_s": 5},
+                                         step.get("disconnect")))
+
+    def op_force_stop(self, client, conn_box, step):
+        self.record("force-stop", self.do_call(client, conn_box, "vm.stop",
+                                               {"name": step["vm"], "force": True},
+                                               step.get("disconnect")))
+
+    def op_set(self, client, conn_box, step):
+        p = {"name": step["vm"], step["field"]: step["params"]}
+        self.record("set", self.do_call(client, conn_box, "vm.set", p, step.get("disconnect")))
+
+    def op_exec(self, client, conn_box, step):
+        # the guest must run to answer: start it (a no-op when it runs), then exec
+        self.do_call(client, conn_box, "vm.start", {"name": step["vm"]})
+        r = self.do_call(client, conn_box, "vm.exec",
+                         {"name": step["vm"], "argv": step["argv"], "timeout_s": 30},
+                         step.get("disconnect"))
+        self.record("exec", r)
+        if r.ok and isinstance(r.result, dict):
+            res = r.result
+            want = 3 if step["argv"] == ["sh", "-c", "exit 3"] else 0
+            if res.get("exit_code") != want or (
+                    step["argv"][0] == "echo" and res.get("stdout") != "chaos\n"):
+                self.violation(f"vm.exec {step['argv']} in {step['vm']}: {res}")
+
+    def op_ws_create(self, client, conn_box, step):
+        ws = step["ws"]
+        self.record("ws-create", self.do_call(client, conn_box, "workspace.create",
+                                              {"name": ws,
+                                               "path": os.path.join(self.share_root, ws),
+                                               "memory_mib": GUEST_MIB},
+                                              step.get("disconnect")))
+
+    def op_ws_open(self, client, conn_box, step):
+        self.record("ws-open", self.do_call(client, conn_box, "workspace.open",
+                                            {"name": step["ws"]}, step.get("disconnect")))
+
+    def op_ws_delete(self, client, conn_box, step):
+        self.record("ws-delete", self.do_call(client, conn_box, "workspace.delete",
+                                              {"name": step["ws"], "force": True},
+                                              step.get("disconnect")))
+
+    # -- the second wave's verbs --------------------------------------------------
+
+    def op_pause(self, client, conn_box, step):
+        if step["start_first"]:
             self.do_call(client, conn_box, "vm.start", {"name": step["vm"]})
-            r = self.do_call(client, conn_box, "vm.exec",
-                             {"name": step["vm"], "argv": step["argv"], "timeout_s": 30}, disc)
-            self.record(kind, r)
+        self.record("pause", self.do_call(client, conn_box, "vm.pause", {"name": step["vm"]},
+                                          step.get("disconnect")))
+
+    def wait_answer_op(self, kind, conn_box, client, r, gen):
+        """An answer without wait: its operation followed to its end."""
+        op_id = self.op_id_of(client, r)
+        final = self.wait_op(conn_box, op_id, gen) if op_id else None
+        if final is not None:
+            self.ops[kind + "-op"][final.get("state")] += 1
+
+    def op_snap_create(self, client, conn_box, step):
+        gen = self.generation
+        r = self.do_call(client, conn_box, "snapshot.create",
+                         {"name": step["vm"], "snapshot": step["snapshot"],
+                          "memory": step["memory"], "wait": step["wait"]},
+                         step.get("disconnect"))
+        self.record("snap-create", r)
+        if r.ok and not step["wait"]:
+            self.wait_answer_op("snap-create", conn_box, client, r, gen)
+
+    def op_snap_restore(self, client, conn_box, step):
+        self.record("snap-restore", self.do_call(client, conn_box, "snapshot.restore",
+                                                 {"name": step["vm"],
+                                                  "snapshot": step["snapshot"], "wait": True},
+                                                 step.get("disconnect")))
+
+    def op_snap_delete(self, client, conn_box, step):
+        self.record("snap-delete", self.do_call(client, conn_box, "snapshot.delete",
+                                                {"name": step["vm"],
+                                                 "snapshot": step["snapshot"]},
+                                                step.get("disconnect")))
+
+    def op_start_snapshot(self, client, conn_box, step):
+        # a warm start is of a stopped VM
+        self.do_call(client, conn_box, "vm.stop", {"name": step["vm"], "force": True})
+        self.record("start-snapshot", self.do_call(client, conn_box, "vm.start",
+                                                   {"name": step["vm"],
+                                                    "snapshot": step["snapshot"]},
+                                                   step.get("disconnect")))
+
+    def open_console(self, client, conn_box, name, history):
+        """vm.console on the client's door: (CallResult, fd or None); the fd is ours."""
+        if client["door"] == "dbus":
+            try:
+                ok, value = chaos_dbus_wire.call_fd_method(
+                    self.dbus_address, self.t(60), BUS_PATH, BUS_NAME, "OpenConsole",
+                    BUS_NAME, name, {"history": history})
+            except (OSError, chaos_dbus_wire.WireError) as e:
+                return CallResult(transport=True, kind="transport", message=str(e)), None
+            if ok:
+                return CallResult(ok=True, result={"fd": 0}), value
+            err, message = value
+            m = re.match(r"io\.github\.vmsup\.Error\.(\w+)$", err)
+            if m:
+                return CallResult(kind=dbus_error_kind(m.group(1)), message=message), None
+            m = re.match(r"org\.freedesktop\.DBus\.Error\.(\w+)$", err)
+            if m is None or m.group(1) not in DBUS_TRANSPORT_ERRORS:
+                self.violation(f"D-Bus OpenConsole: an error that is neither vmsupd's nor "
+                               f"the bus's for a lost peer: {err}: {message}")
+            return CallResult(transport=True, kind="transport", message=f"{err}: {message}"), \
+                None
+        r = self.rpc_call(conn_box, "vm.console", {"name": name, "history": history})
+        conn = conn_box[0]
+        fds = conn.fds if conn is not None else []
+        if conn is not None:
+            conn.fds = []
+        fd = None
+        if r.ok:
+            index = r.result.get("fd") if isinstance(r.result, dict) else None
+            if index is None or not 0 <= index < len(fds):
+                self.violation(f"vm.console {name} answered {r.result} with {len(fds)} "
+                               f"descriptors")
+            else:
+                fd = fds.pop(index)
+        for other in fds:
+            os.close(other)
+        return r, fd
+
+    def check_console_fd(self, name, fd):
+        try:
+            st = os.fstat(fd)
+        except OSError as e:
+            self.violation(f"vm.console {name}: the descriptor cannot be stat'ed: {e}")
+            return False
+        if (st.st_mode & 0o170000) != 0o140000:
+            self.violation(f"vm.console {name}: the descriptor is not a socket "
+                           f"(mode {st.st_mode:o})")
+            return False
+        return True
+
+    def op_console(self, client, conn_box, step):
+        """Attach, read what comes within a moment, detach."""
+        r, fd = self.open_console(client, conn_box, step["vm"], step["history"])
+        self.record("console", r)
+        if fd is None:
+            return
+        try:
+            if self.check_console_fd(step["vm"], fd):
+                s = socket.socket(fileno=os.dup(fd))
+                s.settimeout(0.3)
+                got = 0
+                try:
+                    while got < 65536:
+                        chunk = s.recv(65536)
+                        if not chunk:
+                            break
+                        got += len(chunk)
+                except (socket.timeout, OSError):
+                    pass
+                finally:
+                    s.close()
+                with self.lock:
+                    self.console_bytes += got
+        finally:
+            os.close(fd)
+
+    def op_console_stall(self, client, conn_box, step):
+        """A viewer that never reads: held open until the next check."""
+        r, fd = self.open_console(client, conn_box, step["vm"], step["history"])
+        self.record("console-stall", r)
+        if fd is not None:
+            if self.check_console_fd(step["vm"], fd):
+                with self.lock:
+                    self.stalled.append((step["vm"], fd))
+                    self.stalled_total += 1
+            else:
+                os.close(fd)
+
+    def op_img_import(self, client, conn_box, step):
+        gen = self.generation
+        r = self.do_call(client, conn_box, "image.import",
+                         {"path": self.halt_qcow2, "name": step["image"],
+                          "wait": step["wait"]}, step.get("disconnect"))
+        self.record("img-import", r)
+        if r.ok and not step["wait"]:
+            self.wait_answer_op("img-import", conn_box, client, r, gen)
+
+    def op_events(self, client, conn_box, step):
+        """events.subscribe {since} (the socket's alone: D-Bus has signals): the replay
+        in order, without a duplicate."""
+        try:
+            conn = RpcConn(self.socket_path, self.t(60))
+        except OSError as e:
+            self.record("events", CallResult(transport=True, kind="unavailable",
+                                             message=str(e)))
+            return
+        try:
+            notes = []
+            r = conn.call("events.subscribe", {"since": step["since"], "follow": False},
+                          notes)
+            self.record("events", r)
             if r.ok:
-                res = r.result
-                if isinstance(res, dict):
-                    want = {"echo": 0, "cat": 0, "sh": 3}[step["argv"][0]]
-                    if res.get("exit_code") != want or (
-                            step["argv"][0] == "echo" and res.get("stdout") != "chaos\n"):
-                        self.violation(f"vm.exec {step['argv']} in {step['vm']}: {res}")
-        elif kind == "ws-create":
-            ws = step["ws"]
-            self.record(kind, self.do_call(client, conn_box, "workspace.create",
-                                           {"name": ws, "path": os.path.join(self.share_root, ws),
-                                            "memory_mib": GUEST_MIB}, disc))
-        elif kind == "ws-open":
-            self.record(kind, self.do_call(client, conn_box, "workspace.open",
-                                           {"name": step["ws"]}, disc))
-        elif kind == "ws-delete":
-            self.record(kind, self.do_call(client, conn_box, "workspace.delete",
-                                           {"name": step["ws"], "force": True}, disc))
+                self.check_replay(f"events.subscribe {{since: {step['since']}}}", notes,
+                                  r.result, None)
+        finally:
+            conn.close()
 
     def client_loop(self, client):
         conn_box = [None]
@@ -919,6 +1293,7 @@ class Chaos:
                 return
             # a file of its own: an earlier fill may still be there, its timer pending
             path = os.path.join(self.state_dir, f"chaos-fill-{step['index']}")
+            started = time.time()
             st = os.statvfs(self.state_dir)
             with open(path, "wb", buffering=0) as f:  # no flush at close to fail
                 try:
@@ -936,6 +1311,7 @@ class Chaos:
             timer = threading.Timer(step["duration"], self.unfill, (path,))
             with self.lock:
                 self.fills[path] = timer
+                self.fill_started[path] = started
             timer.start()
         with self.lock:
             self.faults[kind] += 1
@@ -955,6 +1331,9 @@ class Chaos:
             pass
         with self.lock:
             self.fills.pop(path, None)
+            started = self.fill_started.pop(path, None)
+            if started is not None:
+                self.fill_windows.append((started, time.time()))
 
     def thaw_all(self):
         with self.lock:
@@ -1013,6 +1392,7 @@ class Chaos:
             conn.close()
 
     def _check(self, conn, label):
+        self.check_viewers(label, "before the checks", close=False)
         listed, ops = self.settle(conn, label)
         self.checks["settled"] += 1
         ws_r = conn.call("workspace.list")
@@ -1092,6 +1472,14 @@ class Chaos:
         # 4. the state directory
         self.check_state_dir(label, listed, workspaces)
 
+        # 5. the second wave: run states, snapshots, images, the journal, the viewers
+        self.check_run_states(label, listed)
+        entries = self.check_snapshots(conn, label, listed)
+        self.check_images(conn, label, listed)
+        self.check_journal(conn, label)
+        self.sample_restore(conn, label, listed, entries)
+        self.check_viewers(label, "after the checks")
+
     @staticmethod
     def journal_torn_lines(path):
         """The lines of an event journal file that are not a JSON object each."""
@@ -1113,10 +1501,12 @@ class Chaos:
                 files[rel] = os.path.join(root, n)
         defs = set()
         guests = set()
+        snapshot_records = set()
         journal_lines = 0
         for rel, path in sorted(files.items()):
             d, base = os.path.split(rel)
-            if d in ("vms", "last-run", "workspaces") and base.endswith(".json"):
+            if d in ("vms", "last-run", "workspaces", "snapshots", "images") and \
+                    base.endswith(".json"):
                 try:
                     with open(path) as f:
                         obj = json.load(f)
@@ -1129,8 +1519,16 @@ class Chaos:
                     defs.add(base[:-5])
                     if obj.get("name") not in (None, base[:-5]):
                         self.violation(f"{label}: {rel} names VM {obj.get('name')}")
+                elif d == "snapshots":
+                    snapshot_records.add(base[:-5])
             elif d == "disks" and base.endswith(".qcow2"):
                 pass
+            elif d.startswith("snapshots" + os.sep) and d.count(os.sep) == 1 and \
+                    base.endswith(".state"):
+                pass  # a saved state: check_snapshots() holds it against its entry
+            elif d == "images" and base.endswith((".qcow2", ".raw")) and \
+                    not base.startswith("."):
+                pass  # a stored image: check_images() holds it against its record
             elif d.startswith("guests" + os.sep) and d.count(os.sep) == 1 and \
                     base in GUEST_FILES:
                 # a VM from an image: its cloud-init seed, UEFI variables, pinned host keys
@@ -1150,6 +1548,14 @@ class Chaos:
                            f"{self.kills} kills")
         for name in sorted(guests - defs):
             self.violation(f"{label}: guests/{name} is left behind: no VM {name} is defined")
+        snapshot_dirs = set()
+        snapshots = os.path.join(self.state_dir, "snapshots")
+        if os.path.isdir(snapshots):
+            snapshot_dirs = {n for n in os.listdir(snapshots)
+                             if os.path.isdir(os.path.join(snapshots, n))}
+        for name in sorted((snapshot_records | snapshot_dirs) - set(listed)):
+            self.violation(f"{label}: the snapshots of VM {name} are left behind: no VM "
+                           f"{name} is defined")
         if defs != set(listed):
             self.violation(f"{label}: definitions on disk {sorted(defs - set(listed))} not "
                            f"listed, listed {sorted(set(listed) - defs)} without a file")
@@ -1157,6 +1563,302 @@ class Chaos:
             if f"workspaces/{name}.json" not in files:
                 self.violation(f"{label}: workspace {name} listed without a record")
         self.checks["state-dir"] += 1
+
+    # -- invariants of the second wave's verbs ----------------------------------------
+
+    @staticmethod
+    def vcpu_wakes(pid):
+        """How often the vCPU threads of QEMU @pid were switched to (they are named
+        "CPU n/TCG" with debug-threads=on), or None once it is gone."""
+        total = 0
+        found = False
+        for task in glob.glob(f"/proc/{pid}/task/*"):
+            try:
+                with open(os.path.join(task, "comm")) as f:
+                    if not f.read().startswith("CPU "):
+                        continue
+                with open(os.path.join(task, "status")) as f:
+                    for line in f:
+                        if "ctxt_switches:" in line:
+                            total += int(line.split()[1])
+                found = True
+            except (OSError, ValueError, IndexError):
+                continue
+        return total if found else None
+
+    def sample_wakes(self, pids, seconds):
+        before = {n: self.vcpu_wakes(p) for n, p in pids.items()}
+        time.sleep(seconds)
+        after = {n: self.vcpu_wakes(p) for n, p in pids.items()}
+        return {n: after[n] - before[n] for n in pids
+                if before[n] is not None and after[n] is not None}
+
+    def check_run_states(self, label, listed):
+        """paused exactly when QEMU's vCPUs stand still. The harness cannot ask QMP (vmsupd
+        holds the one monitor); a running vCPU wakes for the guest's timer (the BIOS's 18 Hz
+        in a halting VM, the kernel's in the guest), a stopped one not at all."""
+        pids = {n: v["pid"] for n, v in listed.items()
+                if v.get("state") in LIVE and v.get("pid") and pid_alive(v["pid"])}
+        if not pids:
+            return
+        wakes = self.sample_wakes(pids, self.t(0.8))
+        still = [n for n, w in wakes.items() if listed[n]["state"] == "running" and w == 0]
+        if still:
+            # a loaded machine may not have run a thread for a moment: look longer
+            wakes.update(self.sample_wakes({n: pids[n] for n in still}, self.t(3)))
+        for name, w in sorted(wakes.items()):
+            state = listed[name]["state"]
+            if state == "running" and w == 0:
+                self.violation(f"{label}: VM {name} is listed running, but the vCPUs of its "
+                               f"QEMU {pids[name]} did not run for {self.t(3):.0f} s: "
+                               f"QEMU is paused")
+            elif state == "paused" and w > 1:
+                self.violation(f"{label}: VM {name} is listed paused, but the vCPUs of its "
+                               f"QEMU {pids[name]} ran ({w} wakes in {self.t(0.8):.1f} s)")
+        with self.lock:
+            self.paused_seen += sum(1 for n in wakes if listed[n]["state"] == "paused")
+        self.checks["run-state"] += 1
+
+    def disk_tags(self, disk):
+        out = subprocess.run(["qemu-img", "info", "-U", "--output=json", disk],
+                             capture_output=True, text=True)
+        if out.returncode != 0:
+            return None
+        try:
+            return {s.get("name") for s in json.loads(out.stdout).get("snapshots", [])}
+        except ValueError:
+            return None
+
+    def check_snapshots(self, conn, label, listed):
+        """Every listed snapshot complete, nothing of another left: {vm: entries}."""
+        found = {}
+        for name, v in sorted(listed.items()):
+            r = conn.call("snapshot.list", {"name": name})
+            if not r.ok:
+                self.violation(f"{label}: snapshot.list {name}: {r}")
+                continue
+            entries = r.result.get("snapshots", [])
+            found[name] = entries
+            names = [e.get("name") for e in entries]
+            if len(set(names)) != len(names):
+                self.violation(f"{label}: VM {name} lists a snapshot twice: {names}")
+            vm_dir = os.path.join(self.state_dir, "snapshots", name)
+            files = set(os.listdir(vm_dir)) if os.path.isdir(vm_dir) else set()
+            want = set()
+            for e in entries:
+                if not e.get("memory"):
+                    continue
+                base = f"{e.get('name')}.state"
+                want.add(base)
+                path = os.path.join(vm_dir, base)
+                size = os.path.getsize(path) if os.path.exists(path) else None
+                if size != e.get("size"):
+                    self.violation(f"{label}: snapshot {e.get('name')} of VM {name} is listed "
+                                   f"but its saved state is {size} bytes, not "
+                                   f"{e.get('size')}: half-written")
+            for base in sorted(files - want):
+                self.violation(f"{label}: snapshots/{name}/{base} is no listed snapshot's "
+                               f"({os.path.getsize(os.path.join(vm_dir, base))} bytes)")
+            disk_entries = [e for e in entries if e.get("disk")]
+            if disk_entries:
+                tags = self.disk_tags(v.get("disk") or "") if v.get("disk") else None
+                if tags is None:
+                    self.violation(f"{label}: VM {name} lists disk snapshots, but its disk "
+                                   f"{v.get('disk')} cannot be read")
+                    continue
+                for e in disk_entries:
+                    if SNAPSHOT_TAG_PREFIX + e.get("name", "") not in tags:
+                        self.violation(f"{label}: snapshot {e.get('name')} of VM {name} is "
+                                       f"listed but its disk has no tag for it: {sorted(tags)}")
+                stray = {t for t in tags if t.startswith(SNAPSHOT_TAG_PREFIX)} - \
+                    {SNAPSHOT_TAG_PREFIX + n for n in names}
+                if stray:
+                    # removed at the next daemon start when a delete cannot at once
+                    self.notes.append(f"{label}: VM {name}'s disk has tags of no listed "
+                                      f"snapshot: {sorted(stray)}")
+            with self.lock:
+                self.snapshots_seen += len(entries)
+        self.checks["snapshots"] += 1
+        return found
+
+    def sample_restore(self, conn, label, listed, entries):
+        """One listed snapshot a check is used: restored, or started from."""
+        cands = sorted((n, e) for n, es in entries.items() for e in es
+                       if self.vms.get(n) is not None and self.vms[n].kind == "halt")
+        if not cands:
+            return
+        name, entry = cands[self.sample % len(cands)]
+        self.sample += 1
+        snap = entry["name"]
+        live = listed[name].get("state") in LIVE
+        if entry.get("memory") and not live:
+            how, r = "vm.start", conn.call("vm.start", {"name": name, "snapshot": snap})
+        else:
+            if live and not entry.get("memory"):
+                conn.call("vm.stop", {"name": name, "force": True})
+            how, r = "snapshot.restore", conn.call("snapshot.restore",
+                                                   {"name": name, "snapshot": snap,
+                                                    "wait": True})
+        if r.ok:
+            g = conn.call("vm.get", {"name": name})
+            want_live = bool(entry.get("memory"))
+            if not g.ok or (g.result.get("state") in LIVE) != want_live:
+                self.violation(f"{label}: {how} {name} {snap} answered ok, then vm.get: {g}")
+            self.checks["snapshot-used"] += 1
+        elif r.kind == "failed-precondition" and "taken with another" in (r.message or ""):
+            self.checks["snapshot-refused-changed"] += 1  # a vm.set since: refused, rightly
+        else:
+            self.violation(f"{label}: {how} {name} from its listed snapshot {snap} "
+                           f"({entry}): {r}")
+
+    def check_images(self, conn, label, listed):
+        """The store lists exactly its complete files; an image in use is not deleted."""
+        r = conn.call("image.list")
+        if not r.ok:
+            self.violation(f"{label}: image.list: {r}")
+            return
+        images = {i["name"]: i for i in r.result.get("images", [])}
+        d = os.path.join(self.state_dir, "images")
+        files = set(os.listdir(d)) if os.path.isdir(d) else set()
+        records = {f[:-5] for f in files if f.endswith(".json")}
+        disks = {f.rsplit(".", 1)[0] for f in files if f.endswith((".qcow2", ".raw"))
+                 and not f.startswith(".")}
+        if set(images) != records & disks:
+            self.violation(f"{label}: image.list {sorted(images)}, but the store holds "
+                           f"{sorted(records & disks)}")
+        for name in sorted(records ^ disks):
+            self.violation(f"{label}: images/ has the record or the file of {name} alone: "
+                           f"{sorted(f for f in files if f.startswith(name + '.'))}")
+        for f in sorted(files):
+            if f.startswith(".") and ".import-" in f:
+                self.violation(f"{label}: images/{f} is left by an import "
+                               f"({os.path.getsize(os.path.join(d, f))} bytes)")
+        for name, img in sorted(images.items()):
+            users = {n for n, v in listed.items() if v.get("image") == img.get("path")}
+            said = set(img.get("used_by") or [])
+            if said != users:
+                self.violation(f"{label}: image {name} says it is used by {sorted(said)}, "
+                               f"the VMs over it are {sorted(users)}")
+            if users:
+                g = conn.call("image.delete", {"name": name})
+                if g.ok or g.kind != "failed-precondition":
+                    self.violation(f"{label}: image.delete {name}, in use by "
+                                   f"{sorted(users)}: {g}")
+                self.checks["image-in-use-kept"] += 1
+        self.checks["images"] += 1
+
+    @staticmethod
+    def parse_time(text):
+        for fmt in ("%Y-%m-%dT%H:%M:%S.%fZ", "%Y-%m-%dT%H:%M:%SZ"):
+            try:
+                return datetime.datetime.strptime(text, fmt).replace(
+                    tzinfo=datetime.timezone.utc).timestamp()
+            except (ValueError, TypeError):
+                pass
+        return None
+
+    def journal_seqs(self, since):
+        """The sequence numbers of the journal's whole entries stamped at or after @since."""
+        seqs = []
+        for base in ("events.jsonl.1", "events.jsonl"):
+            try:
+                with open(os.path.join(self.state_dir, base), "rb") as f:
+                    data = f.read()
+            except OSError:
+                continue
+            for line in data.split(b"\n")[:-1]:
+                try:
+                    entry = json.loads(line)
+                except ValueError:
+                    continue
+                t = self.parse_time(entry.get("time")) if isinstance(entry, dict) else None
+                if t is not None and t >= since and isinstance(entry.get("params"), dict):
+                    seqs.append(entry.get("seq"))
+        return seqs
+
+    def check_replay(self, label, notes, result, since):
+        """A replay in order, no number twice, holes only where the state directory was
+        full (the entry could not be written) or, one each, where vmsupd was killed; with
+        @since (wall clock) it is also exactly what the journal's files hold."""
+        got = [(n.get("params", {}).get("seq"), n.get("params", {}).get("time"))
+               for n in notes]
+        if len(got) != result.get("replayed"):
+            self.violation(f"{label}: {len(got)} events replayed, the answer says "
+                           f"{result.get('replayed')}")
+        top = result.get("seq") or 0
+        unexplained = 0
+        holes = 0
+        with self.lock:
+            windows = list(self.fill_windows) + [(t, float("inf"))
+                                                  for t in self.fill_started.values()]
+        for (s1, t1), (s2, t2) in zip(got, got[1:]):
+            if not isinstance(s1, int) or not isinstance(s2, int) or s2 <= s1:
+                self.violation(f"{label}: the replay goes from seq {s1} to {s2}: a duplicate "
+                               f"or out of order")
+                continue
+            if s2 == s1 + 1:
+                continue
+            holes += 1
+            a, b = self.parse_time(t1) or 0, self.parse_time(t2) or float("inf")
+            if not any(w0 <= b + 1 and w1 >= a - 1 for w0, w1 in windows):
+                unexplained += s2 - s1 - 1
+        if got and isinstance(got[-1][0], int) and got[-1][0] > top:
+            self.violation(f"{label}: replayed seq {got[-1][0]} above the answer's {top}")
+        if unexplained > self.kills:
+            self.violation(f"{label}: the replay misses {unexplained} sequence numbers "
+                           f"outside the times the state directory was full, after "
+                           f"{self.kills} kills")
+        if since is not None:
+            on_disk = self.journal_seqs(since)
+            if sorted(on_disk) != [s for s, _ in got]:
+                missing = sorted(set(on_disk) - {s for s, _ in got})
+                extra = sorted({s for s, _ in got} - set(on_disk))
+                self.violation(f"{label}: the replay is not the journal: {len(got)} events, "
+                               f"{len(on_disk)} on disk; missing {missing[:10]}, not on disk "
+                               f"{extra[:10]}")
+        with self.lock:
+            self.replayed_max = max(self.replayed_max, len(got))
+            self.journal_holes += holes
+        self.checks["journal-replay"] += 1
+
+    def check_journal(self, conn, label):
+        since = self.run_started - 5
+        stamp = datetime.datetime.fromtimestamp(since, datetime.timezone.utc).strftime(
+            "%Y-%m-%dT%H:%M:%SZ")
+        notes = []
+        r = conn.call("events.subscribe", {"since": stamp, "follow": False}, notes)
+        if not r.ok:
+            self.violation(f"{label}: events.subscribe {{since: {stamp}}}: {r}")
+            return
+        # the stamp has whole seconds: what the daemon read from is what the files hold
+        self.check_replay(f"{label}: events.subscribe {{since: {stamp}}}", notes, r.result,
+                          int(since))
+
+    def check_viewers(self, label, when, close=True):
+        """vmsupd answers at once with viewers attached that never read."""
+        with self.lock:
+            viewers = list(self.stalled)
+        t0 = now()
+        try:
+            conn = RpcConn(self.socket_path, self.t(30))
+            try:
+                r = conn.call("daemon.info")
+            finally:
+                conn.close()
+        except OSError as e:
+            r = CallResult(transport=True, kind="transport", message=str(e))
+        took = now() - t0
+        with self.lock:
+            self.info_rtt_max = max(self.info_rtt_max, took)
+        if not r.ok or took > self.t(5):
+            self.violation(f"{label}: {when}, with {len(viewers)} console viewers that never "
+                           f"read, daemon.info took {took:.1f} s: {r}")
+        if close:
+            with self.lock:
+                self.stalled = []
+            for _vm, fd in viewers:
+                os.close(fd)
+            self.checks["viewers"] += 1
 
     def check_control(self, conn, name, vm, label, delete=False):
         """start, stop and delete answer and do what they say."""
@@ -1190,6 +1892,15 @@ class Chaos:
             if not r.ok or g.kind != "not-found" or \
                     os.path.exists(os.path.join(self.state_dir, "vms", name + ".json")):
                 self.violation(f"{label}: vm.delete {name}: {r}; then vm.get: {g}")
+                return
+            # its snapshots go with it
+            s = conn.call("snapshot.list", {"name": name})
+            left = [p for p in (os.path.join(self.state_dir, "snapshots", name + ".json"),
+                                os.path.join(self.state_dir, "snapshots", name))
+                    if os.path.exists(p)]
+            if s.kind != "not-found" or left:
+                self.violation(f"{label}: VM {name} deleted, then snapshot.list: {s}; "
+                               f"left: {left}")
                 return
         self.checks["controllable"] += 1
 
@@ -1277,8 +1988,34 @@ class Chaos:
             if halts:
                 name = halts[self.kills % len(halts)]
                 self.check_control(conn, name, listed[name], f"after kill {self.kills}")
+            self.spot_recreate(conn, listed, halts)
         finally:
             conn.close()
+
+    def spot_recreate(self, conn, listed, halts):
+        """A VM with snapshots deleted and made again under its name: it has none."""
+        label = f"after kill {self.kills}"
+        for i in range(len(halts)):
+            name = halts[(self.kills + i) % len(halts)]
+            r = conn.call("snapshot.list", {"name": name})
+            if r.ok and r.result.get("snapshots"):
+                break
+        else:
+            return
+        self.check_control(conn, name, listed[name], label, delete=True)
+        with self.lock:
+            self.vms[name].defined = False
+        r = conn.call("vm.create", dict(self.create_params(name, None), wait=True))
+        if not r.ok:
+            self.violation(f"{label}: vm.create {name} again after its delete: {r}")
+            return
+        with self.lock:
+            self.vms[name].defined = True
+        s = conn.call("snapshot.list", {"name": name})
+        if not s.ok or s.result.get("snapshots"):
+            self.violation(f"{label}: VM {name} made again after its delete lists the old "
+                           f"snapshots: {s}")
+        self.checks["snapshots-gone-with-vm"] += 1
 
     def final_control(self):
         conn = RpcConn(self.socket_path, self.t(120))
@@ -1288,6 +2025,13 @@ class Chaos:
             listed = self.list_all(conn)
             for name in sorted(listed):
                 self.check_control(conn, name, listed[name], "at the end", delete=True)
+            # no VM is over a stored image now: each goes
+            images = conn.call("image.list")
+            for img in images.result.get("images", []) if images.ok else []:
+                r = conn.call("image.delete", {"name": img["name"]})
+                if not r.ok:
+                    self.violation(f"at the end: image.delete {img['name']}, used by no VM: "
+                                   f"{r}")
             listed = self.list_all(conn)
             if listed:
                 self.violation(f"at the end: VMs left after deleting every one: "
@@ -1346,6 +2090,10 @@ class Chaos:
         print("faults injected: " + (", ".join(f"{k} {v}" for k, v in sorted(self.faults.items()))
                                      or "none"))
         print("invariant checks: " + ", ".join(f"{k} {v}" for k, v in sorted(self.checks.items())))
+        print(f"seen at the checks: {self.paused_seen} paused VMs, {self.snapshots_seen} "
+              f"snapshots, replays of up to {self.replayed_max} events ({self.journal_holes} "
+              f"holes); console: {self.console_bytes} bytes read, {self.stalled_total} "
+              f"viewers that never read; daemon.info at most {self.info_rtt_max:.2f} s")
         for n in self.notes[:20]:
             print(f"note: {n}")
         print(f"violations: {len(self.violations)}")

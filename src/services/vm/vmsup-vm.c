@@ -156,15 +156,26 @@ vmsup_vm_set_state(VmsupVm *self, VmsupVmState state, gboolean notify)
 		vmsup_vm_emit_changed(self);
 }
 
-/* what QEMU's query-status answer says the VM is: paused, or running */
+/*
+ * What QEMU's query-status answer says the VM is: running only while its
+ * vCPUs run. Not only "paused" stops them: a QEMU adopted in "prelaunch"
+ * (vmsupd went before its start sent "cont") or "postmigrate" (a memory
+ * snapshot saved while vmsupd was away) waits too, and resumes like one.
+ */
 static VmsupVmState
 vmsup_vm_state_of_status(JsonNode *status)
 {
-	const gchar *state = NULL;
+	JsonObject *object;
 
-	if (status != NULL && JSON_NODE_HOLDS_OBJECT(status))
-		state = vmsup_json_object_get_string(json_node_get_object(status), "status", NULL);
-	return g_strcmp0(state, "paused") == 0 ? VMSUP_VM_STATE_PAUSED : VMSUP_VM_STATE_RUNNING;
+	if (status == NULL || !JSON_NODE_HOLDS_OBJECT(status))
+		return VMSUP_VM_STATE_RUNNING;
+	object = json_node_get_object(status);
+	if (json_object_has_member(object, "running"))
+		return vmsup_json_object_get_bool(object, "running", TRUE) ? VMSUP_VM_STATE_RUNNING
+									   : VMSUP_VM_STATE_PAUSED;
+	return g_strcmp0(vmsup_json_object_get_string(object, "status", NULL), "paused") == 0
+		   ? VMSUP_VM_STATE_PAUSED
+		   : VMSUP_VM_STATE_RUNNING;
 }
 
 static void
