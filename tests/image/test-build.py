@@ -28,53 +28,19 @@ import sys
 import tempfile
 import time
 
-MULTIPLIER = float(os.environ.get("VMSUP_TEST_TIMEOUT_MULTIPLIER", "1"))
+sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+from vmsup_testlib import (EXIT_ALREADY_EXISTS, EXIT_BUSY, EXIT_CANCELLED,  # noqa: E402
+                           EXIT_INVALID_ARGUMENT, MULTIPLIER, Failure, SessionEnv, check)
+
 # a build under load on 2 cores: about 6 minutes
 BUILD_BUDGET_S = int(900 * MULTIPLIER)
-EXIT_ALREADY_EXISTS = 4
-EXIT_INVALID_ARGUMENT = 5
-EXIT_BUSY = 6
-EXIT_CANCELLED = 8
 STAGES = ["install", "unpack", "rootfs", "esp", "disk", "convert", "import"]
 
 
-class Failure(AssertionError):
-    pass
-
-
-def check(cond, what):
-    if not cond:
-        raise Failure(what)
-
-
-class Env:
+class Env(SessionEnv):
     def __init__(self, args, work):
-        self.args = args
-        self.work = work
-        self.state = os.path.join(work, "state")
+        super().__init__(args, work)
         self.images = os.path.join(self.state, "images")
-        self.run_dir = os.path.join(work, "run")
-        self.socket = os.path.join(self.run_dir, "vmsupd.sock")
-        self.env = dict(os.environ, VMSUP_SOCKET=self.socket, LC_ALL="C", LANGUAGE="")
-        self.daemon = None
-
-    def start_daemon(self):
-        os.makedirs(self.run_dir, mode=0o700)
-        log = open(os.path.join(self.work, "vmsupd.log"), "w")
-        self.daemon = subprocess.Popen(
-            [self.args.vmsupd, "--session", "--no-dbus", "--state-dir", self.state,
-             "--runtime-dir", self.run_dir, "--socket", self.socket],
-            stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT, env=self.env)
-        deadline = time.monotonic() + 30 * MULTIPLIER
-        while not os.path.exists(self.socket):
-            check(self.daemon.poll() is None, "vmsupd exited at start")
-            check(time.monotonic() < deadline, "vmsupd made no socket")
-            time.sleep(0.1)
-
-    def vmsup(self, *argv, timeout=None):
-        return subprocess.run([self.args.vmsup] + list(argv), stdin=subprocess.DEVNULL,
-                              stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-                              env=self.env, timeout=timeout or 120 * MULTIPLIER)
 
     def spawn(self, *argv, stdout):
         return subprocess.Popen([self.args.vmsup] + list(argv), stdin=subprocess.DEVNULL,

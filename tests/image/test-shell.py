@@ -37,41 +37,13 @@ import time
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 from vmsup_testlib import (EXIT_FAILED_PRECONDITION, EXIT_INVALID_ARGUMENT,  # noqa: E402
-                           EXIT_NOT_FOUND, MULTIPLIER, Failure, check)
+                           EXIT_NOT_FOUND, MULTIPLIER, Failure, SessionEnv, check)
 
 # a first boot under TCG on 2 busy cores: 70-140 s to SSH
 BOOT_BUDGET_S = int(300 * MULTIPLIER)
 
 
-class Env:
-    def __init__(self, args, work):
-        self.args = args
-        self.work = work
-        self.state = os.path.join(work, "state")
-        self.run_dir = os.path.join(work, "run")
-        self.socket = os.path.join(self.run_dir, "vmsupd.sock")
-        self.env = dict(os.environ, VMSUP_SOCKET=self.socket, LC_ALL="C", LANGUAGE="")
-        self.daemon = None
-
-    def start_daemon(self):
-        os.makedirs(self.run_dir, mode=0o700)
-        log = open(os.path.join(self.work, "vmsupd.log"), "w")
-        self.daemon = subprocess.Popen(
-            [self.args.vmsupd, "--session", "--no-dbus", "--state-dir", self.state,
-             "--runtime-dir", self.run_dir, "--socket", self.socket],
-            stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT, env=self.env)
-        deadline = time.monotonic() + 30 * MULTIPLIER
-        while not os.path.exists(self.socket):
-            check(self.daemon.poll() is None, "vmsupd exited at start")
-            check(time.monotonic() < deadline, "vmsupd made no socket")
-            time.sleep(0.1)
-
-    def vmsup(self, *argv, timeout=None):
-        proc = subprocess.run([self.args.vmsup] + list(argv), stdin=subprocess.DEVNULL,
-                              stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-                              env=self.env, timeout=timeout or 120 * MULTIPLIER)
-        return proc
-
+class Env(SessionEnv):
     def qemu_pids(self):
         """Every QEMU of this test: it names the work directory on its command line."""
         pids = []
